@@ -1,0 +1,68 @@
+// swift-tools-version:6.0
+// SwiftRay: Ray's distributed core as deterministic, event-sourced state machines.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "SwiftRay",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "RayCore", targets: ["RayCore"]),
+        .library(name: "RayStorage", targets: ["RayStorage"]),
+        .library(name: "RaySim", targets: ["RaySim"]),
+        .executable(name: "raysim", targets: ["raysim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config. Only RayStorage touches LMDB;
+        // only the runtime (next issue) touches libuv.
+        .systemLibrary(
+            name: "CLMDB", path: "Sources/CLMDB", pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(
+            name: "CLibUV", path: "Sources/CLibUV", pkgConfig: "libuv",
+            providers: [.apt(["libuv1-dev"])]),
+
+        // The pure state machines: no I/O, clocks, threads or system randomness.
+        .target(name: "RayCore", swiftSettings: strict),
+        // The event log: protocol, in-memory and LMDB implementations, replay.
+        .target(name: "RayStorage", dependencies: ["RayCore", "CLMDB"], swiftSettings: strict),
+        // The discrete-event simulator, scenarios, fault plans, checkers, traces.
+        .target(
+            name: "RaySim",
+            dependencies: [
+                "RayCore", "RayStorage",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "raysim",
+            dependencies: [
+                "RaySim", "RayCore", "RayStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        .testTarget(
+            name: "RayCoreTests",
+            dependencies: [
+                "RayCore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(name: "RayStorageTests", dependencies: ["RayStorage", "RayCore"]),
+        .testTarget(
+            name: "RaySimTests",
+            dependencies: ["RaySim", "RayCore", "RayStorage"],
+            resources: []),
+    ]
+)

@@ -1,0 +1,28 @@
+// Ray's error kinds as data: a failed task, a lost object or a dead owner is a
+// value stored in place of the object, delivered to whoever gets it
+// (ray/python/ray/exceptions.py, fault_tolerance/{tasks,objects}.md).
+
+/// The kinds of failure a `get` can report, named as in Ray.
+public enum RayErrorKind: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The worker running the task died and retries are exhausted (`WorkerCrashedError`).
+    case workerCrashed = "WorkerCrashed"
+    /// The task raised an application error (`RayTaskError`).
+    case taskFailed = "TaskFailed"
+    /// No copy of the object is reachable and it cannot be rebuilt (`ObjectLostError`), e.g. a lost `put`.
+    case objectLost = "ObjectLost"
+    /// The object's owner died (`OwnerDiedError`).
+    case ownerDied = "OwnerDied"
+    /// Rebuilding the object from lineage failed (`ObjectReconstructionFailedError`).
+    case objectReconstructionFailed = "ObjectReconstructionFailed"
+    /// The actor is dead for good (`ActorDiedError`).
+    case actorDied = "ActorDied"
+    /// The actor is temporarily unreachable (`ActorUnavailableError`).
+    case actorUnavailable = "ActorUnavailable"
+    /// A placement group cannot be placed.
+    case placementGroupUnschedulable = "PlacementGroupUnschedulable"
+    /// The task was cancelled (`TaskCancelledError`).
+    case cancelled = "Cancelled"
+    /// No node can ever satisfy the request, or its hard node affinity target is dead
+    /// (`TaskUnschedulableError`).
+    case taskUnschedulable = "TaskUnschedulable"
+}
