@@ -1,0 +1,189 @@
+// The wire messages between components: one schema for every link (GCS,
+// raylets, drivers and workers), and the same values are what the event logs
+// record as inputs. Mirrors the RPCs of Ray's gcs_service.proto,
+// node_manager.proto, core_worker.proto and object_manager.proto, reduced to
+// what the machines need. Every message is idempotent or deduplicated by an ID.
+
+/// What a raylet tells the GCS about itself when it registers.
+public struct NodeInfo: Hashable, Codable, Sendable {
+    public var nodeID: NodeID
+    /// A human name (the scenario's node name).
+    public var name: String
+    public var resources: ResourceSet
+    public var objectStoreBytes: Int64
+    public init(nodeID: NodeID, name: String, resources: ResourceSet, objectStoreBytes: Int64) {
+        self.nodeID = nodeID
+        self.name = name
+        self.resources = resources
+        self.objectStoreBytes = objectStoreBytes
+    }
+}
+
+/// One node in the cluster resource view the GCS broadcasts.
+public struct NodeView: Hashable, Codable, Sendable {
+    public var nodeID: NodeID
+    public var total: ResourceSet
+    public var available: ResourceSet
+    public init(nodeID: NodeID, total: ResourceSet, available: ResourceSet) {
+        self.nodeID = nodeID
+        self.total = total
+        self.available = available
+    }
+}
+
+/// A request for a worker lease (Ray's RequestWorkerLease).
+public struct LeaseRequest: Hashable, Codable, Sendable {
+    public var leaseID: LeaseID
+    public var taskID: TaskID
+    public var resources: ResourceSet
+    public var strategy: SchedulingStrategy
+    /// How many raylets already spilled this request back (bounds ping-pong).
+    public var spillbackCount: Int
+    public init(leaseID: LeaseID, taskID: TaskID, resources: ResourceSet, strategy: SchedulingStrategy,
+                spillbackCount: Int) {
+        self.leaseID = leaseID
+        self.taskID = taskID
+        self.resources = resources
+        self.strategy = strategy
+        self.spillbackCount = spillbackCount
+    }
+}
+
+/// An argument as pushed to a worker: inline data, or an object to fetch.
+public enum ResolvedArg: Hashable, Codable, Sendable {
+    case inline(ObjectData)
+    case object(ObjectID)
+    /// A reference the worker receives as a reference (it becomes a borrower).
+    case borrowed(ObjectID)
+}
+
+/// One return value of a finished task.
+public enum ReturnValue: Hashable, Codable, Sendable {
+    /// Small values (≤ 100 KiB) travel in the reply.
+    case inline(ObjectData)
+    /// Large values were sealed in the executing node's store as primary copies.
+    case stored(node: NodeID, sizeBytes: Int64)
+}
+
+/// How an attempt of a task ended, as its worker reports it.
+public enum TaskOutcome: Hashable, Codable, Sendable {
+    case returned([ReturnValue])
+    /// The body raised an application error.
+    case applicationError(String)
+    /// An argument could not be obtained; its error becomes the task's result.
+    case argumentFailed(RayError)
+}
+
+/// What an owner answers when asked where an object is.
+public enum LocationAnswer: Hashable, Codable, Sendable {
+    /// Copies exist on these nodes.
+    case at([NodeID])
+    /// The object is an error; fetching it yields this error.
+    case failed(RayError)
+    /// The owner no longer tracks the object (freed).
+    case freed
+}
+
+/// Every message between components.
+public enum Message: Hashable, Codable, Sendable {
+    // raylet <-> GCS
+    /// raylet → GCS: join the cluster (idempotent; sent again after a GCS restart).
+    case registerNode(NodeInfo)
+    /// GCS → raylet: are you alive?
+    case healthCheck(sequence: UInt64)
+    /// raylet → GCS: yes.
+    case healthCheckReply(sequence: UInt64)
+    /// raylet → GCS: my available resources changed.
+    case resourceReport(node: NodeID, available: ResourceSet)
+    /// GCS → raylets: the cluster resource view (alive nodes only, sorted by ID).
+    case clusterView([NodeView])
+    /// GCS → raylets and subscribers: a node is dead (sent once per node).
+    case nodeDead(NodeID)
+
+    // drivers <-> GCS
+    /// driver → GCS: a job starts; the driver subscribes to node events.
+    case registerJob(JobID, driver: WorkerID)
+    /// driver → GCS: the job finished cleanly.
+    case jobFinished(JobID)
+    /// GCS → raylets: this worker (an owner) died; free what it owned and its leases.
+    case workerDied(WorkerID)
+    /// any → GCS: internal KV put.
+    case kvPut(key: String, value: [UInt8])
+    /// any → GCS: internal KV get; answered by `kvValue`.
+    case kvGet(key: String)
+    /// GCS → requester.
+    case kvValue(key: String, value: [UInt8]?)
+
+    // owner <-> raylet: leases
+    /// owner → raylet: lease a worker for this task.
+    case requestWorkerLease(LeaseRequest)
+    /// raylet → owner: the lease is granted on `worker`.
+    case leaseGranted(LeaseID, worker: WorkerID)
+    /// raylet → owner: ask `node` instead.
+    case leaseSpillback(LeaseID, to: NodeID)
+    /// raylet → owner: no node can run this; the reason says why.
+    case leaseUnschedulable(LeaseID, reason: String)
+    /// owner → raylet: the lease is done; the worker is idle again (or to be killed).
+    case returnWorker(LeaseID, killWorker: Bool)
+
+    // owner <-> worker
+    /// owner → leased worker: run this attempt.
+    case pushTask(TaskSpec, attempt: Int, lease: LeaseID, args: [ResolvedArg])
+    /// worker → owner: the attempt finished; `borrowed` lists argument refs the
+    /// worker still holds (it is now a borrower of each).
+    case taskReply(TaskID, attempt: Int, TaskOutcome, borrowed: [ObjectID])
+    /// borrower → owner: I no longer hold this reference.
+    case borrowReleased(ObjectID, borrower: WorkerID)
+
+    // worker <-> its raylet (the object store client)
+    /// worker → raylet: make these objects local and pin them for me.
+    case fetchObjects(requestID: UInt64, objects: [ObjectID], owner: WorkerID)
+    /// raylet → worker: the objects, in request order (errors in place of failed ones).
+    case objectsReady(requestID: UInt64, values: [ObjectValue])
+    /// worker → raylet: unpin what a fetch pinned.
+    case releaseFetch(requestID: UInt64)
+    /// worker → raylet: seal these return values as primary copies.
+    case storeObjects(requestID: UInt64, objects: [ObjectID], values: [ObjectData], owner: WorkerID)
+    /// raylet → worker: sealed.
+    case objectsStored(requestID: UInt64)
+
+    // raylet <-> owner: the object directory
+    /// raylet → owner: where is this object? (answered when known)
+    case locateObject(ObjectID)
+    /// owner → raylet.
+    case objectLocation(ObjectID, LocationAnswer)
+    /// raylet → owner: a copy now lives here.
+    case locationAdded(ObjectID, node: NodeID)
+    /// raylet → owner: the copy here is gone (evicted).
+    case locationRemoved(ObjectID, node: NodeID)
+    /// owner → raylet: the object is out of scope; drop every copy.
+    case freeObject(ObjectID)
+
+    // raylet <-> raylet: the object manager
+    /// raylet → raylet: send me this object.
+    case pullObject(ObjectID)
+    /// raylet → raylet: here it is.
+    case pushObject(ObjectID, ObjectData, owner: WorkerID)
+    /// raylet → raylet: I do not have it.
+    case objectMissing(ObjectID)
+}
+
+extension Message {
+    /// Bytes this message puts on the wire, for the simulated network's bandwidth model.
+    public var payloadBytes: Int64 {
+        switch self {
+        case .pushObject(_, let data, _): return data.sizeBytes
+        case .pushTask(_, _, _, let args):
+            return args.reduce(256) { total, arg in
+                if case .inline(let data) = arg { return total + data.sizeBytes }
+                return total + 24
+            }
+        case .taskReply(_, _, .returned(let values), _):
+            return values.reduce(64) { total, value in
+                if case .inline(let data) = value { return total + data.sizeBytes }
+                return total + 24
+            }
+        default: return 64
+        }
+    }
+}

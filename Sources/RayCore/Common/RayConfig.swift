@@ -1,0 +1,40 @@
+// Configuration shared by the machines, with Ray's defaults
+// (src/ray/common/ray_config_def.h). Times in microseconds, shares in per mille.
+
+/// Tunables of the GCS, raylet and owner machines.
+public struct RayConfig: Hashable, Codable, Sendable {
+    /// `health_check_initial_delay_ms` = 5000.
+    public var healthCheckInitialDelayMicros: Int64 = 5_000_000
+    /// `health_check_period_ms` = 3000.
+    public var healthCheckPeriodMicros: Int64 = 3_000_000
+    /// `health_check_timeout_ms` = 10000.
+    public var healthCheckTimeoutMicros: Int64 = 10_000_000
+    /// `health_check_failure_threshold` = 5.
+    public var healthCheckFailureThreshold: Int = 5
+    /// A raylet whose connection to the GCS closes is dead at once (a crashed
+    /// process closes its sockets). Ray waits for the health checks instead;
+    /// partitions, which close nothing, are still bounded by the health checks.
+    public var markNodeDeadOnDisconnect: Bool = true
+    /// `raylet_report_resources_period_milliseconds` = 100; also the GCS broadcast period.
+    public var resourceReportPeriodMicros: Int64 = 100_000
+    /// `scheduler_spread_threshold` = 0.5.
+    public var schedulerSpreadThresholdPermille: Int64 = 500
+    /// `scheduler_top_k_fraction` = 0.2.
+    public var schedulerTopKPermille: Int64 = 200
+    /// `max_direct_call_object_size` = 100 KiB: larger return values go to the object store.
+    public var inlineObjectSizeBytesMax: Int64 = 100 * 1024
+    /// `object_spilling_threshold` = 0.8.
+    public var objectSpillingThresholdPermille: Int64 = 800
+    /// `object_timeout_milliseconds` = 100: wait before asking an owner again for a lost copy.
+    public var pullRetryDelayMicros: Int64 = 100_000
+    /// A lease request is spilled back at most this many times; then it queues where it is.
+    public var spillbackCountMax: Int = 4
+    /// Bound on queued lease requests per raylet.
+    public var leaseQueueLengthMax: Int = 1_000_000
+    /// `max_lineage_bytes` = 1 GiB: lineage beyond this is evicted (objects then cannot be rebuilt).
+    public var lineageBytesMax: Int64 = 1 << 30
+    /// Seed for the machines' own tie-breaking draws.
+    public var seed: UInt64 = 0
+
+    public init() {}
+}

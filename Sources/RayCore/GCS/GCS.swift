@@ -1,0 +1,299 @@
+// The GCS: the cluster's control plane, as a pure state machine.
+// Mirrors Ray's gcs_server: the node table with health checks polled from
+// the GCS (gcs_health_check_manager), the cluster resource view and its
+// broadcast (RaySyncer), the job table, and the internal KV.
+//
+// Invariants: a node is marked dead at most once and never comes back (a
+// restarted raylet is a new node); the view holds alive nodes only; every
+// table iterates in ID order so effects never depend on hash order.
+
+/// Timers the GCS starts.
+public enum GCSTimer: Hashable, Codable, Sendable {
+    /// Time to send the next health check to `node`.
+    case sendHealthCheck(NodeID)
+    /// The health check `sequence` to `node` timed out if still unanswered.
+    case healthCheckTimeout(NodeID, sequence: UInt64)
+    /// Time to broadcast the resource view if it changed.
+    case broadcastView
+}
+
+/// Inputs of the GCS: facts, each logged before it is handled.
+public enum GCSInput: Hashable, Codable, Sendable {
+    /// The GCS process started with an empty log (a fresh cluster).
+    case started(RayConfig)
+    /// The GCS finished replaying its log after a restart and serves again.
+    case recovered
+    /// A message arrived.
+    case messageReceived(from: Address, Message)
+    /// A timer fired.
+    case timerFired(GCSTimer)
+    /// The connection to a peer closed (its process is gone).
+    case peerDisconnected(Address)
+}
+
+/// Effects of the GCS: commands for its driver, run in order.
+public enum GCSEffect: Hashable, Codable, Sendable {
+    /// Send a message.
+    case send(to: Address, Message)
+    /// Fire `timer` after `afterMicros`.
+    case startTimer(GCSTimer, afterMicros: Int64)
+}
+
+/// The GCS state machine.
+public struct GCS: Sendable {
+    /// Lifecycle of a node in the node table.
+    public enum NodeState: Hashable, Codable, Sendable {
+        case alive
+        case dead
+    }
+
+    /// One row of the node table.
+    public struct NodeEntry: Hashable, Codable, Sendable {
+        public var info: NodeInfo
+        public var state: NodeState
+        public var available: ResourceSet
+        public var healthCheckFailures: Int
+        /// The sequence number of the unanswered health check, if any.
+        public var healthCheckOutstanding: UInt64?
+    }
+
+    /// Lifecycle of a job.
+    public enum JobState: String, Hashable, Codable, Sendable {
+        case running, succeeded, failed
+    }
+
+    /// One row of the job table.
+    public struct JobEntry: Hashable, Codable, Sendable {
+        public var driver: WorkerID
+        public var state: JobState
+    }
+
+    public private(set) var config = RayConfig()
+    public private(set) var nodes: [NodeID: NodeEntry] = [:]
+    /// Node IDs in ascending order (the table's iteration order).
+    public private(set) var nodeOrder: [NodeID] = []
+    public private(set) var jobs: [JobID: JobEntry] = [:]
+    public private(set) var kv: [String: [UInt8]] = [:]
+    /// Drivers subscribed to node events, in ascending order.
+    public private(set) var subscribers: [WorkerID] = []
+    /// How many times each node was marked dead (the safety checker asserts ≤ 1).
+    public private(set) var deathMarks: [NodeID: Int] = [:]
+    private var viewDirty = false
+    private var healthCheckSequence: UInt64 = 0
+
+    public init() {}
+
+    /// Handles one input at time `now` (microseconds) and returns the effects, in order.
+    public mutating func handle(_ input: GCSInput, now: Int64) -> [GCSEffect] {
+        var effects: [GCSEffect] = []
+        switch input {
+        case .started(let config):
+            self.config = config
+            effects.append(.startTimer(.broadcastView, afterMicros: config.resourceReportPeriodMicros))
+        case .recovered:
+            recover(into: &effects)
+        case .messageReceived(let from, let message):
+            receive(message, from: from, into: &effects)
+        case .timerFired(let timer):
+            fire(timer, into: &effects)
+        case .peerDisconnected(let peer):
+            disconnected(peer, into: &effects)
+        }
+        return effects
+    }
+
+    /// The alive nodes' view, sorted by node ID.
+    public var clusterView: [NodeView] {
+        nodeOrder.compactMap { id in
+            guard let entry = nodes[id], entry.state == .alive else { return nil }
+            return NodeView(nodeID: id, total: entry.info.resources, available: entry.available)
+        }
+    }
+
+    public var aliveNodeIDs: [NodeID] { nodeOrder.filter { nodes[$0]?.state == .alive } }
+
+    // MARK: - Inputs
+
+    private mutating func recover(into effects: inout [GCSEffect]) {
+        // Timers died with the old process: restart them. Health-check counts
+        // start afresh, as Ray's health check manager does after a restart.
+        effects.append(.startTimer(.broadcastView, afterMicros: config.resourceReportPeriodMicros))
+        for id in nodeOrder where nodes[id]?.state == .alive {
+            nodes[id]?.healthCheckFailures = 0
+            nodes[id]?.healthCheckOutstanding = nil
+            effects.append(.startTimer(.sendHealthCheck(id), afterMicros: config.healthCheckInitialDelayMicros))
+        }
+        viewDirty = true
+    }
+
+    private mutating func receive(_ message: Message, from: Address, into effects: inout [GCSEffect]) {
+        switch message {
+        case .registerNode(let info):
+            register(info, into: &effects)
+        case .healthCheckReply(let sequence):
+            guard case .raylet(let id) = from, var entry = nodes[id], entry.state == .alive,
+                  entry.healthCheckOutstanding == sequence else { return }
+            entry.healthCheckFailures = 0
+            entry.healthCheckOutstanding = nil
+            nodes[id] = entry
+            effects.append(.startTimer(.sendHealthCheck(id), afterMicros: config.healthCheckPeriodMicros))
+        case .resourceReport(let node, let available):
+            guard var entry = nodes[node], entry.state == .alive else { return }
+            if entry.available != available {
+                entry.available = available
+                nodes[node] = entry
+                viewDirty = true
+            }
+        case .registerJob(let job, let driver):
+            jobs[job] = JobEntry(driver: driver, state: .running)
+            insertSorted(driver, into: &subscribers)
+            // A new subscriber learns of nodes that already died.
+            for id in nodeOrder where nodes[id]?.state == .dead {
+                effects.append(.send(to: .worker(driver), .nodeDead(id)))
+            }
+        case .jobFinished(let job):
+            guard var entry = jobs[job] else { return }
+            entry.state = .succeeded
+            jobs[job] = entry
+            subscribers.removeAll { $0 == entry.driver }
+        case .kvPut(let key, let value):
+            kv[key] = value
+        case .kvGet(let key):
+            effects.append(.send(to: from, .kvValue(key: key, value: kv[key])))
+        default:
+            break  // Not a GCS message; ignoring it cannot lose state.
+        }
+    }
+
+    private mutating func register(_ info: NodeInfo, into effects: inout [GCSEffect]) {
+        let id = info.nodeID
+        if let entry = nodes[id] {
+            if entry.state == .dead {
+                // A node that was declared dead must not come back: tell it.
+                effects.append(.send(to: .raylet(id), .nodeDead(id)))
+            } else {
+                // Re-registration after a GCS restart: send the view again.
+                effects.append(.send(to: .raylet(id), .clusterView(clusterView)))
+            }
+            return
+        }
+        nodes[id] = NodeEntry(info: info, state: .alive, available: info.resources,
+                              healthCheckFailures: 0, healthCheckOutstanding: nil)
+        insertSorted(id, into: &nodeOrder)
+        effects.append(.startTimer(.sendHealthCheck(id), afterMicros: config.healthCheckInitialDelayMicros))
+        // Membership changes are rare and matter at once: broadcast now.
+        broadcastView(into: &effects)
+    }
+
+    private mutating func fire(_ timer: GCSTimer, into effects: inout [GCSEffect]) {
+        switch timer {
+        case .broadcastView:
+            if viewDirty { broadcastView(into: &effects) }
+            effects.append(.startTimer(.broadcastView, afterMicros: config.resourceReportPeriodMicros))
+        case .sendHealthCheck(let id):
+            guard var entry = nodes[id], entry.state == .alive, entry.healthCheckOutstanding == nil else { return }
+            healthCheckSequence += 1
+            entry.healthCheckOutstanding = healthCheckSequence
+            nodes[id] = entry
+            effects.append(.send(to: .raylet(id), .healthCheck(sequence: healthCheckSequence)))
+            effects.append(.startTimer(.healthCheckTimeout(id, sequence: healthCheckSequence),
+                                       afterMicros: config.healthCheckTimeoutMicros))
+        case .healthCheckTimeout(let id, let sequence):
+            guard var entry = nodes[id], entry.state == .alive, entry.healthCheckOutstanding == sequence else {
+                return
+            }
+            entry.healthCheckOutstanding = nil
+            entry.healthCheckFailures += 1
+            nodes[id] = entry
+            if entry.healthCheckFailures >= config.healthCheckFailureThreshold {
+                markDead(id, into: &effects)
+            } else {
+                effects.append(.startTimer(.sendHealthCheck(id), afterMicros: config.healthCheckPeriodMicros))
+            }
+        }
+    }
+
+    private mutating func disconnected(_ peer: Address, into effects: inout [GCSEffect]) {
+        switch peer {
+        case .raylet(let id):
+            if config.markNodeDeadOnDisconnect, nodes[id]?.state == .alive { markDead(id, into: &effects) }
+        case .worker(let worker):
+            // A driver whose connection closed died: its job failed and everything it owned goes.
+            guard let job = jobs.keys.sorted().first(where: { jobs[$0]?.driver == worker && jobs[$0]?.state == .running })
+            else { return }
+            jobs[job]?.state = .failed
+            subscribers.removeAll { $0 == worker }
+            for id in nodeOrder where nodes[id]?.state == .alive {
+                effects.append(.send(to: .raylet(id), .workerDied(worker)))
+            }
+        case .gcs:
+            break
+        }
+    }
+
+    // MARK: - Helpers
+
+    private mutating func markDead(_ id: NodeID, into effects: inout [GCSEffect]) {
+        guard var entry = nodes[id], entry.state == .alive else { return }
+        entry.state = .dead
+        entry.healthCheckOutstanding = nil
+        nodes[id] = entry
+        deathMarks[id, default: 0] += 1
+        // Everyone hears it, the dead node included: a partitioned raylet that
+        // was declared dead exits when the partition heals.
+        for other in nodeOrder where nodes[other]?.state == .alive || other == id {
+            effects.append(.send(to: .raylet(other), .nodeDead(id)))
+        }
+        for subscriber in subscribers {
+            effects.append(.send(to: .worker(subscriber), .nodeDead(id)))
+        }
+        viewDirty = true
+    }
+
+    private mutating func broadcastView(into effects: inout [GCSEffect]) {
+        viewDirty = false
+        let view = clusterView
+        for node in view {
+            effects.append(.send(to: .raylet(node.nodeID), .clusterView(view)))
+        }
+    }
+
+    /// A digest of the whole state, for replay checks.
+    public var digest: UInt64 {
+        var digest = Digest()
+        for id in nodeOrder {
+            guard let entry = nodes[id] else { continue }
+            digest.add(UInt64(id.value))
+            digest.add(entry.state == .alive ? 1 : 2)
+            digest.add(UInt64(bitPattern: Int64(entry.healthCheckFailures)))
+            digest.add(entry.healthCheckOutstanding ?? 0)
+            for resource in entry.available.entries {
+                digest.add(resource.name)
+                digest.add(UInt64(bitPattern: resource.milli))
+            }
+        }
+        for job in jobs.keys.sorted() {
+            digest.add(UInt64(job.value))
+            digest.add(jobs[job]?.state.rawValue ?? "")
+        }
+        for key in kv.keys.sorted() {
+            digest.add(key)
+            digest.add(kv[key] ?? [])
+        }
+        for subscriber in subscribers { digest.add(UInt64(subscriber.node.value) << 32 | UInt64(subscriber.index)) }
+        digest.add(healthCheckSequence)
+        return digest.finalized
+    }
+}
+
+/// Inserts `element` into the ascending array `array` unless present.
+@inline(__always)
+func insertSorted<T: Comparable>(_ element: T, into array: inout [T]) {
+    var low = 0, high = array.count
+    while low < high {
+        let middle = (low + high) / 2
+        if array[middle] < element { low = middle + 1 } else { high = middle }
+    }
+    if low < array.count && array[low] == element { return }
+    array.insert(element, at: low)
+}

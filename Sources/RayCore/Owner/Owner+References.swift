@@ -1,0 +1,93 @@
+// Reference counting and lineage (Ray's reference_count.cc): an object is in
+// scope while the program holds a handle, a pending task takes it as an
+// argument, or a borrower holds it. Out of scope, its copies are freed; its
+// entry and its producing task's spec stay only while lineage needs them.
+
+extension Owner {
+    /// Frees `object`'s copies if nothing references it; drops its entry if no lineage needs it.
+    mutating func releaseIfUnused(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+        guard var entry = objects[object], !entry.inScope else { return }
+        precondition(entry.localRefs >= 0 && entry.submittedRefs >= 0 && entry.lineageRefs >= 0,
+                     "negative reference count for \(object)")
+        if !entry.freed {
+            entry.freed = true
+            for node in entry.locations where !deadNodes.contains(node) {
+                effects.append(.send(to: .raylet(node), .freeObject(object)))
+            }
+            entry.locations = []
+            if let raylets = locationWaiters.removeValue(forKey: object) {
+                for node in raylets { effects.append(.send(to: .raylet(node), .objectLocation(object, .freed))) }
+            }
+            getWaiters.remove(object)
+        }
+        if entry.lineageRefs == 0 && isFinal(object) {
+            objects[object] = nil
+        } else {
+            objects[object] = entry
+        }
+        if !object.isPut { releaseLineageIfUnused(object.task, into: &effects) }
+    }
+
+    /// True unless the object's producing task is still to run (its entry must stay to receive the result).
+    private func isFinal(_ object: ObjectID) -> Bool {
+        guard let task = tasks[object.task] else { return true }
+        switch task.state {
+        case .finished, .failed: return true
+        default: return false
+        }
+    }
+
+    /// Drops the spec of `task` (and, transitively, of tasks only it needed) once no return is referenced.
+    mutating func releaseLineageIfUnused(_ task: TaskID, into effects: inout [OwnerEffect]) {
+        var worklist = [task]
+        while let id = worklist.popLast() {
+            guard let entry = tasks[id] else { continue }
+            switch entry.state {
+            case .finished, .failed: break
+            default: continue
+            }
+            let needed = entry.spec.returnIDs.contains { object in
+                objects[object].map { $0.inScope || $0.lineageRefs > 0 } ?? false
+            }
+            if needed { continue }
+            dropLineage(id, entry.spec, worklist: &worklist)
+        }
+    }
+
+    /// Forgets a task spec and what only it kept alive.
+    private mutating func dropLineage(_ id: TaskID, _ spec: TaskSpec, worklist: inout [TaskID]) {
+        tasks[id] = nil
+        lineageBytes -= Int64(spec.approximateSizeBytes)
+        for object in spec.returnIDs where objects[object]?.freed ?? false && objects[object]?.lineageRefs == 0 {
+            objects[object] = nil
+        }
+        for object in argumentObjects(spec) {
+            guard var entry = objects[object] else { continue }
+            entry.lineageRefs -= 1
+            precondition(entry.lineageRefs >= 0, "negative lineage count for \(object)")
+            if entry.lineageRefs == 0 && !entry.inScope && entry.freed {
+                objects[object] = nil
+                if !object.isPut { worklist.append(object.task) }
+            } else {
+                objects[object] = entry
+            }
+        }
+    }
+
+    /// Keeps lineage under `lineageBytesMax`: beyond it, the oldest finished
+    /// half is evicted and its objects can no longer be rebuilt (Ray's max_lineage_bytes).
+    mutating func evictLineageIfNeeded(into effects: inout [OwnerEffect]) {
+        guard lineageBytes > config.lineageBytesMax else { return }
+        var worklist: [TaskID] = []
+        while lineageBytes > config.lineageBytesMax / 2, let id = lineageOrder.popFirst() {
+            guard let entry = tasks[id] else { continue }
+            switch entry.state {
+            case .finished, .failed:
+                metrics.lineageEvictions += 1
+                dropLineage(id, entry.spec, worklist: &worklist)
+            default:
+                continue
+            }
+        }
+    }
+}

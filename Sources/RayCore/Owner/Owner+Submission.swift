@@ -1,0 +1,272 @@
+// Task submission, leasing, pushing and the replies (Ray's
+// normal_task_submitter.cc and task_manager.cc): dependency resolution,
+// locality-aware lease placement, spillback, retries on worker or node
+// failure up to max_retries (application errors only with retry_exceptions).
+
+extension Owner {
+    mutating func submit(_ request: TaskRequest, into effects: inout [OwnerEffect]) {
+        taskCounter += 1
+        metrics.tasksSubmitted += 1
+        let id = TaskID.child(of: driverTask, index: taskCounter)
+        let spec = TaskSpec(taskID: id, jobID: identity.job, function: request.function, instance: request.instance,
+                            args: request.args, returnCount: 1, resources: request.resources,
+                            strategy: request.strategy, maxRetries: request.maxRetries,
+                            retryExceptions: request.retryExceptions, body: request.body, owner: workerID)
+        for object in spec.returnIDs {
+            var entry = ObjectEntry()
+            entry.localRefs = 1
+            objects[object] = entry
+        }
+        for object in argumentObjects(spec) {
+            precondition(objects[object] != nil, "task \(spec.function)[\(spec.instance)] takes \(object), which is not owned here")
+            objects[object]!.submittedRefs += 1
+            objects[object]!.lineageRefs += 1
+        }
+        lineageBytes += Int64(spec.approximateSizeBytes)
+        tasks[id] = TaskEntry(spec: spec, state: .waitingForArguments(remaining: 0), attempts: 0,
+                              retriesLeft: spec.maxRetries)
+        waitForArguments(id, into: &effects)
+    }
+
+    /// Every object the spec refers to (top-level and nested).
+    func argumentObjects(_ spec: TaskSpec) -> [ObjectID] {
+        spec.args.compactMap { arg in
+            switch arg {
+            case .reference(let object), .nestedReference(let object): return object
+            case .value: return nil
+            }
+        }
+    }
+
+    /// Counts missing top-level arguments (rebuilding lost ones) and leases once none are missing.
+    mutating func waitForArguments(_ id: TaskID, into effects: inout [OwnerEffect]) {
+        guard let spec = tasks[id]?.spec else { return }
+        var remaining = 0
+        for arg in spec.args {
+            guard case .reference(let object) = arg, let entry = objects[object] else { continue }
+            switch entry.state {
+            case .inline, .failed:
+                continue
+            case .stored where hasLiveCopy(entry):
+                continue
+            case .stored, .pending:
+                remaining += 1
+                dependents[object, default: []].append(id)
+                if case .stored = entry.state { recover(object, into: &effects) }
+            }
+        }
+        tasks[id]?.state = .waitingForArguments(remaining: remaining)
+        if remaining == 0 { argumentsReady(id, into: &effects) }
+    }
+
+    mutating func argumentAvailable(_ id: TaskID, into effects: inout [OwnerEffect]) {
+        guard case .waitingForArguments(let remaining) = tasks[id]?.state else { return }
+        tasks[id]?.state = .waitingForArguments(remaining: remaining - 1)
+        if remaining - 1 == 0 { argumentsReady(id, into: &effects) }
+    }
+
+    private mutating func argumentsReady(_ id: TaskID, into effects: inout [OwnerEffect]) {
+        guard let spec = tasks[id]?.spec else { return }
+        // A failed argument fails the task with the argument's error, as in Ray.
+        for arg in spec.args {
+            if case .reference(let object) = arg, case .failed(let error)? = objects[object]?.state {
+                finish(id, withError: error, into: &effects)
+                return
+            }
+        }
+        tasks[id]?.spillbacks = 0
+        requestLease(id, spillbackCount: 0, at: leaseTarget(spec), into: &effects)
+    }
+
+    /// The node holding the most bytes of the task's stored arguments, else this node (Ray's locality-aware lease policy).
+    private func leaseTarget(_ spec: TaskSpec) -> NodeID {
+        if case .nodeAffinity = spec.strategy { return localNode }
+        if case .spread = spec.strategy { return localNode }
+        var bytesByNode: [NodeID: Int64] = [:]
+        for arg in spec.args {
+            guard case .reference(let object) = arg, let entry = objects[object],
+                  case .stored(let size) = entry.state else { continue }
+            for node in entry.locations where !deadNodes.contains(node) { bytesByNode[node, default: 0] += size }
+        }
+        guard let best = bytesByNode.max(by: { ($0.value, $1.key) < ($1.value, $0.key) }) else { return localNode }
+        return best.key
+    }
+
+    mutating func requestLease(_ id: TaskID, spillbackCount: Int, at node: NodeID, into effects: inout [OwnerEffect]) {
+        guard let spec = tasks[id]?.spec else { return }
+        leaseCounter += 1
+        let lease = LeaseID(owner: workerID, index: leaseCounter)
+        let target = deadNodes.contains(node) ? localNode : node
+        tasks[id]?.state = .leasing(lease, node: target)
+        leaseTasks[lease] = id
+        effects.append(.send(to: .raylet(target), .requestWorkerLease(LeaseRequest(
+            leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
+            spillbackCount: spillbackCount))))
+    }
+
+    mutating func leaseGranted(_ lease: LeaseID, worker: WorkerID, into effects: inout [OwnerEffect]) {
+        guard let id = leaseTasks[lease], let entry = tasks[id], case .leasing(lease, _) = entry.state else {
+            // Stale grant (the task moved on): hand the worker straight back.
+            leaseTasks[lease] = nil
+            effects.append(.send(to: .raylet(worker.node), .returnWorker(lease, killWorker: false)))
+            return
+        }
+        tasks[id]?.state = .running(lease, worker: worker)
+        tasks[id]?.attempts += 1
+        metrics.attemptsStarted += 1
+        runningOn[worker] = id
+        let args: [ResolvedArg] = entry.spec.args.map { arg in
+            switch arg {
+            case .value(let data): return .inline(data)
+            case .nestedReference(let object): return .borrowed(object)
+            case .reference(let object):
+                if case .inline(let data)? = objects[object]?.state { return .inline(data) }
+                return .object(object)
+            }
+        }
+        for case .borrowed(let object) in args where objects[object] != nil {
+            objects[object]!.borrowers.append(worker)
+        }
+        effects.append(.send(to: .worker(worker), .pushTask(entry.spec, attempt: entry.attempts + 1, lease: lease,
+                                                           args: args)))
+    }
+
+    mutating func leaseSpilledBack(_ lease: LeaseID, to node: NodeID, into effects: inout [OwnerEffect]) {
+        guard let id = leaseTasks.removeValue(forKey: lease), case .leasing(lease, _)? = tasks[id]?.state else { return }
+        tasks[id]?.spillbacks += 1
+        requestLease(id, spillbackCount: tasks[id]?.spillbacks ?? 0, at: node, into: &effects)
+    }
+
+    mutating func leaseUnschedulable(_ lease: LeaseID, reason: String, into effects: inout [OwnerEffect]) {
+        guard let id = leaseTasks.removeValue(forKey: lease), case .leasing(lease, _)? = tasks[id]?.state,
+              let spec = tasks[id]?.spec else { return }
+        finish(id, withError: RayError(.taskUnschedulable, "\(spec.function)[\(spec.instance)] cannot be scheduled: \(reason)"),
+               into: &effects)
+    }
+
+    mutating func taskReplied(_ id: TaskID, attempt: Int, outcome: TaskOutcome, borrowed: [ObjectID], worker: WorkerID,
+                              into effects: inout [OwnerEffect]) {
+        guard let entry = tasks[id], case .running(let lease, worker)? = Optional(entry.state),
+              entry.attempts == attempt else {
+            // A reply from an attempt we gave up on: it still borrows nothing of ours.
+            for object in borrowed { effects.append(.send(to: .worker(worker), .borrowReleased(object, borrower: worker))) }
+            return
+        }
+        runningOn[worker] = nil
+        leaseTasks[lease] = nil
+        effects.append(.send(to: .raylet(worker.node), .returnWorker(lease, killWorker: false)))
+        // Borrowers that let go during the task are no longer borrowers.
+        for case .nestedReference(let object) in entry.spec.args where !borrowed.contains(object) {
+            objects[object]?.borrowers.removeAll { $0 == worker }
+        }
+        switch outcome {
+        case .returned(let values):
+            complete(id, values: values, into: &effects)
+        case .applicationError(let message):
+            if entry.spec.retryExceptions && entry.retriesLeft != 0 {
+                retry(id, into: &effects)
+            } else {
+                let retried = entry.spec.retryExceptions ? " after \(entry.attempts) attempts (max_retries=\(entry.spec.maxRetries))" : ""
+                finish(id, withError: RayError(.taskFailed,
+                    "\(entry.spec.function)[\(entry.spec.instance)] raised: \(message)\(retried)"), into: &effects)
+            }
+        case .argumentFailed(let error):
+            finish(id, withError: error, into: &effects)
+        }
+    }
+
+    private mutating func complete(_ id: TaskID, values: [ReturnValue], into effects: inout [OwnerEffect]) {
+        guard let spec = tasks[id]?.spec else { return }
+        tasks[id]?.state = .finished
+        lineageOrder.append(id)
+        for (object, value) in zip(spec.returnIDs, values) {
+            guard var entry = objects[object] else {
+                // Nobody wants it any more: drop the stored copy.
+                if case .stored(let node, _) = value {
+                    effects.append(.send(to: .raylet(node), .freeObject(object)))
+                }
+                continue
+            }
+            switch value {
+            case .inline(let data):
+                entry.state = .inline(data)
+            case .stored(let node, let size):
+                entry.state = .stored(sizeBytes: size)
+                if entry.freed || deadNodes.contains(node) {
+                    if entry.freed { effects.append(.send(to: .raylet(node), .freeObject(object))) }
+                } else {
+                    insertSorted(node, into: &entry.locations)
+                }
+            }
+            objects[object] = entry
+            if !entry.freed { objectAvailable(object, into: &effects) }
+        }
+        argumentsDone(spec, into: &effects)
+        evictLineageIfNeeded(into: &effects)
+    }
+
+    /// Stores `error` in every return of the task: it is final.
+    mutating func finish(_ id: TaskID, withError error: RayError, into effects: inout [OwnerEffect]) {
+        guard let spec = tasks[id]?.spec else { return }
+        if case .running(let lease, let worker)? = tasks[id]?.state {
+            runningOn[worker] = nil
+            leaseTasks[lease] = nil
+        }
+        tasks[id]?.state = .failed
+        metrics.tasksFailed += 1
+        lineageOrder.append(id)
+        for object in spec.returnIDs where objects[object] != nil {
+            objects[object]!.state = .failed(error)
+            objectAvailable(object, into: &effects)
+        }
+        argumentsDone(spec, into: &effects)
+    }
+
+    /// The task no longer needs its arguments to run.
+    private mutating func argumentsDone(_ spec: TaskSpec, into effects: inout [OwnerEffect]) {
+        for object in argumentObjects(spec) where objects[object] != nil {
+            objects[object]!.submittedRefs -= 1
+            precondition(objects[object]!.submittedRefs >= 0, "negative submitted count for \(object)")
+            releaseIfUnused(object, into: &effects)
+        }
+        releaseLineageIfUnused(spec.taskID, into: &effects)
+    }
+
+    /// An attempt failed for a system reason: retry if allowed, else WorkerCrashed.
+    mutating func attemptFailed(_ id: TaskID, worker: WorkerID, reason: String, into effects: inout [OwnerEffect]) {
+        guard let entry = tasks[id] else { return }
+        runningOn[worker] = nil
+        if case .running(let lease, _) = entry.state { leaseTasks[lease] = nil }
+        for case .nestedReference(let object) in entry.spec.args {
+            objects[object]?.borrowers.removeAll { $0 == worker }
+        }
+        if entry.retriesLeft != 0 {
+            retry(id, into: &effects)
+        } else {
+            finish(id, withError: RayError(.workerCrashed,
+                "\(entry.spec.function)[\(entry.spec.instance)] failed: \(reason); \(entry.attempts) attempt(s) made and "
+                + "max_retries=\(entry.spec.maxRetries) is used up (raise max_retries to retry more)"), into: &effects)
+        }
+    }
+
+    private mutating func retry(_ id: TaskID, into effects: inout [OwnerEffect]) {
+        guard let entry = tasks[id] else { return }
+        if entry.retriesLeft > 0 { tasks[id]?.retriesLeft -= 1 }
+        metrics.retries += 1
+        waitForArguments(id, into: &effects)
+    }
+
+    /// A leased worker's connection closed: its attempt failed.
+    mutating func workerLost(_ worker: WorkerID, into effects: inout [OwnerEffect]) {
+        for object in borrowedBy(worker) {
+            objects[object]?.borrowers.removeAll { $0 == worker }
+            releaseIfUnused(object, into: &effects)
+        }
+        guard let id = runningOn[worker] else { return }
+        attemptFailed(id, worker: worker, reason: "its worker \(worker) died", into: &effects)
+    }
+
+    private func borrowedBy(_ worker: WorkerID) -> [ObjectID] {
+        objects.filter { $0.value.borrowers.contains(worker) }.keys.sorted()
+    }
+}

@@ -1,0 +1,323 @@
+// The owner: the ownership half of Ray's core worker (core_worker.cc,
+// reference_count.cc, task_manager.cc, object_recovery_manager.cc), in every
+// driver. It submits tasks once their arguments exist, leases workers,
+// pushes tasks, keeps small values inline, tracks where large ones live,
+// counts references (local handles, pending tasks, borrowers), keeps lineage
+// while it may be needed, retries failed attempts and rebuilds lost objects
+// by re-running their lineage, recursively.
+//
+// Invariants: every count is ≥ 0; an object is freed on every node that has
+// a copy once nothing references it; lineage is released only when no
+// returned object is referenced and no retained downstream task needs it;
+// every API `get` is answered exactly once with data or a Ray error.
+
+/// Who an owner is.
+public struct OwnerIdentity: Hashable, Codable, Sendable {
+    public var worker: WorkerID
+    public var job: JobID
+    public init(worker: WorkerID, job: JobID) {
+        self.worker = worker
+        self.job = job
+    }
+}
+
+/// A task as the program submits it (the owner derives its ID).
+public struct TaskRequest: Hashable, Codable, Sendable {
+    public var function: String
+    public var instance: Int
+    public var args: [TaskArg]
+    public var resources: ResourceSet
+    public var strategy: SchedulingStrategy
+    public var maxRetries: Int
+    public var retryExceptions: Bool
+    public var body: [Int64]
+    public init(function: String, instance: Int, args: [TaskArg], resources: ResourceSet,
+                strategy: SchedulingStrategy, maxRetries: Int, retryExceptions: Bool, body: [Int64]) {
+        self.function = function
+        self.instance = instance
+        self.args = args
+        self.resources = resources
+        self.strategy = strategy
+        self.maxRetries = maxRetries
+        self.retryExceptions = retryExceptions
+        self.body = body
+    }
+}
+
+/// Inputs of an owner.
+public enum OwnerInput: Hashable, Codable, Sendable {
+    /// The driver process started.
+    case started(RayConfig, OwnerIdentity)
+    /// The program submitted a task (`f.remote(...)`); its ID is the next child of the driver task.
+    case submitTask(TaskRequest)
+    /// The program put a value (`ray.put`).
+    case put(ObjectData)
+    /// The program asked for a value (`ray.get`); answered with `getResolved`.
+    case get(ObjectID)
+    /// The program dropped a handle.
+    case release(ObjectID)
+    /// A message arrived.
+    case messageReceived(from: Address, Message)
+    /// The connection to a peer closed.
+    case peerDisconnected(Address)
+}
+
+/// Effects of an owner.
+public enum OwnerEffect: Hashable, Codable, Sendable {
+    /// Send a message.
+    case send(to: Address, Message)
+    /// Answer the program's `get` of this object.
+    case getResolved(ObjectID, ObjectValue)
+}
+
+/// The owner state machine.
+public struct Owner: Sendable {
+    /// A task's lifecycle.
+    public enum TaskState: Hashable, Sendable {
+        /// Waiting for `remaining` arguments to exist.
+        case waitingForArguments(remaining: Int)
+        /// A lease request is out at `node`.
+        case leasing(LeaseID, node: NodeID)
+        /// Pushed to `worker`.
+        case running(LeaseID, worker: WorkerID)
+        case finished
+        case failed
+    }
+
+    /// A task and its lineage.
+    public struct TaskEntry: Sendable {
+        public var spec: TaskSpec
+        public var state: TaskState
+        /// Attempts started so far.
+        public var attempts: Int
+        /// Retries (and re-executions for reconstruction) left; -1 is infinite.
+        public var retriesLeft: Int
+        /// Spillbacks of the current lease request.
+        public var spillbacks = 0
+    }
+
+    /// Where an object's value is.
+    public enum ObjectState: Hashable, Sendable {
+        /// Not created yet, or being rebuilt.
+        case pending
+        /// Small: held here.
+        case inline(ObjectData)
+        /// Large: in the object stores listed in `locations`.
+        case stored(sizeBytes: Int64)
+        /// An error stands in for the value.
+        case failed(RayError)
+    }
+
+    /// An owned object.
+    public struct ObjectEntry: Sendable {
+        public var state: ObjectState = .pending
+        /// Handles the program holds.
+        public var localRefs = 0
+        /// Pending tasks that take it as an argument.
+        public var submittedRefs = 0
+        /// Workers that hold it inside arguments.
+        public var borrowers: [WorkerID] = []
+        /// Retained lineage entries of tasks that take it as an argument.
+        public var lineageRefs = 0
+        /// Nodes with a copy, ascending.
+        public var locations: [NodeID] = []
+        /// Out of scope: copies were freed; the entry stays only for lineage.
+        public var freed = false
+
+        public var inScope: Bool { localRefs > 0 || submittedRefs > 0 || !borrowers.isEmpty }
+    }
+
+    /// What an owner counts.
+    public struct Metrics: Hashable, Sendable {
+        public var tasksSubmitted = 0
+        public var attemptsStarted = 0
+        public var retries = 0
+        public var reconstructions = 0
+        public var tasksFailed = 0
+        public var lineageEvictions = 0
+    }
+
+    public internal(set) var config = RayConfig()
+    public internal(set) var identity = OwnerIdentity(worker: WorkerID(node: NodeID(0), index: 0), job: JobID(0))
+    public internal(set) var tasks: [TaskID: TaskEntry] = [:]
+    public internal(set) var objects: [ObjectID: ObjectEntry] = [:]
+    public internal(set) var metrics = Metrics()
+    /// Approximate bytes of retained task specs.
+    public internal(set) var lineageBytes: Int64 = 0
+    var taskCounter: UInt64 = 0
+    var putCounter: UInt32 = 0
+    var leaseCounter: UInt64 = 0
+    var requestCounter: UInt64 = 0
+    var deadNodes: Set<NodeID> = []
+    /// Tasks waiting for an object to exist.
+    var dependents: [ObjectID: [TaskID]] = [:]
+    /// Program gets waiting for an object.
+    var getWaiters: Set<ObjectID> = []
+    /// Fetches the owner sent its raylet for gets.
+    var getFetches: [UInt64: ObjectID] = [:]
+    /// Raylets waiting to learn where an object is.
+    var locationWaiters: [ObjectID: [NodeID]] = [:]
+    /// Which task each outstanding lease serves.
+    var leaseTasks: [LeaseID: TaskID] = [:]
+    /// Which task each leased worker runs.
+    var runningOn: [WorkerID: TaskID] = [:]
+    /// Finished tasks in completion order, for lineage eviction.
+    var lineageOrder = FIFOQueue<TaskID>()
+
+    public init() {}
+
+    public var workerID: WorkerID { identity.worker }
+    public var localNode: NodeID { identity.worker.node }
+    public var driverTask: TaskID { TaskID.driver(of: identity.job) }
+
+    /// The ID the next submitted task will get.
+    public var nextTaskID: TaskID { TaskID.child(of: driverTask, index: taskCounter + 1) }
+    /// The ID the next put object will get.
+    public var nextPutID: ObjectID { ObjectID.put(by: driverTask, index: putCounter + 1) }
+
+    /// Handles one input at time `now` and returns the effects, in order.
+    public mutating func handle(_ input: OwnerInput, now: Int64) -> [OwnerEffect] {
+        var effects: [OwnerEffect] = []
+        switch input {
+        case .started(let config, let identity):
+            self.config = config
+            self.identity = identity
+            effects.append(.send(to: .gcs, .registerJob(identity.job, driver: identity.worker)))
+        case .submitTask(let request):
+            submit(request, into: &effects)
+        case .put(let data):
+            put(data, into: &effects)
+        case .get(let object):
+            get(object, into: &effects)
+        case .release(let object):
+            guard objects[object] != nil else { return effects }
+            precondition(objects[object]!.localRefs > 0, "release of \(object) without a handle")
+            objects[object]!.localRefs -= 1
+            releaseIfUnused(object, into: &effects)
+        case .messageReceived(let from, let message):
+            receive(message, from: from, into: &effects)
+        case .peerDisconnected(.worker(let worker)):
+            workerLost(worker, into: &effects)
+        case .peerDisconnected:
+            break
+        }
+        return effects
+    }
+
+    private mutating func receive(_ message: Message, from: Address, into effects: inout [OwnerEffect]) {
+        switch message {
+        case .leaseGranted(let lease, let worker):
+            leaseGranted(lease, worker: worker, into: &effects)
+        case .leaseSpillback(let lease, let node):
+            leaseSpilledBack(lease, to: node, into: &effects)
+        case .leaseUnschedulable(let lease, let reason):
+            leaseUnschedulable(lease, reason: reason, into: &effects)
+        case .taskReply(let task, let attempt, let outcome, let borrowed):
+            guard case .worker(let worker) = from else { return }
+            taskReplied(task, attempt: attempt, outcome: outcome, borrowed: borrowed, worker: worker, into: &effects)
+        case .borrowReleased(let object, let borrower):
+            guard objects[object] != nil else { return }
+            objects[object]!.borrowers.removeAll { $0 == borrower }
+            releaseIfUnused(object, into: &effects)
+        case .objectsReady(let requestID, let values):
+            getFetched(requestID, values: values, into: &effects)
+        case .objectsStored:
+            break
+        case .locateObject(let object):
+            guard case .raylet(let node) = from else { return }
+            locate(object, for: node, into: &effects)
+        case .locationAdded(let object, let node):
+            locationAdded(object, node: node, into: &effects)
+        case .locationRemoved(let object, let node):
+            locationRemoved(object, node: node, into: &effects)
+        case .nodeDead(let node):
+            nodeDied(node, into: &effects)
+        default:
+            break  // Not an owner message.
+        }
+    }
+
+    // MARK: - Program API
+
+    private mutating func put(_ data: ObjectData, into effects: inout [OwnerEffect]) {
+        putCounter += 1
+        let object = ObjectID.put(by: driverTask, index: putCounter)
+        var entry = ObjectEntry()
+        entry.localRefs = 1
+        if data.sizeBytes <= config.inlineObjectSizeBytesMax {
+            entry.state = .inline(data)
+        } else {
+            entry.state = .stored(sizeBytes: data.sizeBytes)
+            entry.locations = [localNode]
+            requestCounter += 1
+            effects.append(.send(to: .raylet(localNode),
+                                 .storeObjects(requestID: requestCounter, objects: [object], values: [data], owner: workerID)))
+        }
+        objects[object] = entry
+    }
+
+    private mutating func get(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+        guard let entry = objects[object], !entry.freed else {
+            effects.append(.getResolved(object, .error(RayError(.objectLost,
+                "\(object) is not owned here or was already released; keep a handle until get returns"))))
+            return
+        }
+        switch entry.state {
+        case .inline(let data):
+            effects.append(.getResolved(object, .data(data)))
+        case .failed(let error):
+            effects.append(.getResolved(object, .error(error)))
+        case .stored where hasLiveCopy(entry):
+            requestCounter += 1
+            getFetches[requestCounter] = object
+            effects.append(.send(to: .raylet(localNode),
+                                 .fetchObjects(requestID: requestCounter, objects: [object], owner: workerID)))
+        case .stored, .pending:
+            getWaiters.insert(object)
+            if case .stored = entry.state { recover(object, into: &effects) }
+        }
+    }
+
+    private mutating func getFetched(_ requestID: UInt64, values: [ObjectValue], into effects: inout [OwnerEffect]) {
+        guard let object = getFetches.removeValue(forKey: requestID), let value = values.first else { return }
+        effects.append(.send(to: .raylet(localNode), .releaseFetch(requestID: requestID)))
+        if case .error(let error) = value, error.kind == .objectLost, objects[object].map({ !$0.freed }) ?? false {
+            // The copy vanished under the fetch: wait for it to be rebuilt.
+            getWaiters.insert(object)
+            recover(object, into: &effects)
+            return
+        }
+        effects.append(.getResolved(object, value))
+    }
+
+    /// Answers gets and raylets waiting for `object`, now that it exists (or failed).
+    mutating func objectAvailable(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+        guard let entry = objects[object] else { return }
+        if let waiting = dependents.removeValue(forKey: object) {
+            for task in waiting { argumentAvailable(task, into: &effects) }
+        }
+        if getWaiters.remove(object) != nil { get(object, into: &effects) }
+        if let raylets = locationWaiters.removeValue(forKey: object) {
+            let answer: LocationAnswer
+            switch entry.state {
+            case .failed(let error): answer = .failed(error)
+            default: answer = .at(liveLocations(entry))
+            }
+            for node in raylets { effects.append(.send(to: .raylet(node), .objectLocation(object, answer))) }
+        }
+    }
+
+    func hasLiveCopy(_ entry: ObjectEntry) -> Bool {
+        entry.locations.contains { !deadNodes.contains($0) }
+    }
+
+    func liveLocations(_ entry: ObjectEntry) -> [NodeID] {
+        entry.locations.filter { !deadNodes.contains($0) }
+    }
+
+    /// True when nothing is held: no tasks, objects, leases or waiters.
+    public var isQuiescent: Bool {
+        tasks.isEmpty && objects.isEmpty && runningOn.isEmpty && getWaiters.isEmpty && getFetches.isEmpty
+            && dependents.isEmpty
+    }
+}

@@ -1,0 +1,177 @@
+// The bookkeeping of a node's object store (Ray's plasma store plus the
+// local object manager's pinning and spilling). Pure data: the raylet turns
+// the actions it returns into effects and messages.
+//
+// Invariants: `usedBytes` is the sum of sizes of in-memory (or restoring)
+// entries and never exceeds `capacityBytes`; a pinned entry (in use by a task
+// or a pending transfer) is never evicted or spilled; a primary copy is
+// never evicted, only spilled; an object too large for memory is created
+// directly on disk (Ray's fallback allocation) rather than overfilling memory.
+
+/// What the store did to make room, for the raylet to act on.
+public enum StoreAction: Hashable, Sendable {
+    /// A primary copy moved to disk.
+    case spilled(ObjectID, sizeBytes: Int64)
+    /// A secondary copy was dropped.
+    case evicted(ObjectID, owner: WorkerID)
+}
+
+/// A node's object store.
+public struct ObjectStore: Sendable {
+    /// One stored copy.
+    public struct Entry: Hashable, Sendable {
+        public var data: ObjectData
+        public var owner: WorkerID
+        /// The primary copy, pinned for its owner until freed.
+        public var primary: Bool
+        /// In memory (false: spilled to local disk).
+        public var inMemory: Bool
+        /// Being read back from disk; memory is reserved.
+        public var restoring: Bool
+        /// A spill file exists on local disk (kept after a restore, as Ray keeps spilled URLs).
+        public var spillFile: Bool
+        /// Users holding it in memory (running tasks, gets, outgoing transfers).
+        public var pins: Int
+        var residentSequence: UInt64
+    }
+
+    public let capacityBytes: Int64
+    public private(set) var usedBytes: Int64 = 0
+    public private(set) var spilledBytes: Int64 = 0
+    public private(set) var entries: [ObjectID: Entry] = [:]
+    private var residentOrder: [(sequence: UInt64, id: ObjectID)] = []
+    private var residentSequence: UInt64 = 0
+
+    public init(capacityBytes: Int64) {
+        precondition(capacityBytes >= 0)
+        self.capacityBytes = capacityBytes
+    }
+
+    public var objectCount: Int { entries.count }
+    public subscript(id: ObjectID) -> Entry? { entries[id] }
+
+    /// Stores a copy. Makes room by evicting secondary copies, then spilling
+    /// primaries; if it still does not fit, the copy goes straight to disk.
+    /// Returns what was done to make room, and whether the copy is in memory.
+    public mutating func insert(_ id: ObjectID, data: ObjectData, owner: WorkerID, primary: Bool,
+                                pins: Int) -> (actions: [StoreAction], inMemory: Bool) {
+        if let existing = entries[id] {
+            // A second copy of the same object (a retry's result, or a pull
+            // racing a local seal): keep one entry, primary wins.
+            entries[id]?.primary = existing.primary || primary
+            entries[id]?.pins += pins
+            return ([], existing.inMemory)
+        }
+        var actions: [StoreAction] = []
+        let fits = makeRoom(data.sizeBytes, actions: &actions)
+        residentSequence += 1
+        entries[id] = Entry(data: data, owner: owner, primary: primary, inMemory: fits, restoring: false,
+                            spillFile: !fits, pins: pins, residentSequence: residentSequence)
+        if fits {
+            usedBytes += data.sizeBytes
+            residentOrder.append((residentSequence, id))
+        } else {
+            spilledBytes += data.sizeBytes
+            actions.append(.spilled(id, sizeBytes: data.sizeBytes))
+        }
+        assert(usedBytes <= capacityBytes)
+        return (actions, fits)
+    }
+
+    /// Drops a copy wherever it is. Returns the entry it had.
+    @discardableResult
+    public mutating func remove(_ id: ObjectID) -> Entry? {
+        guard let entry = entries.removeValue(forKey: id) else { return nil }
+        if entry.inMemory {
+            usedBytes -= entry.data.sizeBytes
+        } else {
+            spilledBytes -= entry.data.sizeBytes
+            if entry.restoring { usedBytes -= entry.data.sizeBytes }
+        }
+        compactIfNeeded()
+        return entry
+    }
+
+    public mutating func pin(_ id: ObjectID) { entries[id]?.pins += 1 }
+
+    public mutating func unpin(_ id: ObjectID) {
+        guard let pins = entries[id]?.pins else { return }
+        precondition(pins > 0, "unpin of an unpinned object")
+        entries[id]?.pins = pins - 1
+    }
+
+    /// Reserves memory to read a spilled copy back. Returns nil if even after
+    /// making room it cannot fit (the caller retries later).
+    public mutating func beginRestore(_ id: ObjectID) -> [StoreAction]? {
+        guard let entry = entries[id], !entry.inMemory, !entry.restoring else { return [] }
+        var actions: [StoreAction] = []
+        guard makeRoom(entry.data.sizeBytes, actions: &actions) else { return nil }
+        entries[id]?.restoring = true
+        usedBytes += entry.data.sizeBytes
+        return actions
+    }
+
+    /// A restore finished: the copy is in memory again (its spill file stays until freed).
+    public mutating func finishRestore(_ id: ObjectID) {
+        guard let entry = entries[id], entry.restoring else { return }
+        residentSequence += 1
+        entries[id]?.restoring = false
+        entries[id]?.inMemory = true
+        entries[id]?.residentSequence = residentSequence
+        spilledBytes -= entry.data.sizeBytes
+        residentOrder.append((residentSequence, id))
+    }
+
+    /// Spills unpinned primary copies, oldest first, while memory use is above the threshold.
+    public mutating func spillAboveThreshold(permille: Int64) -> [StoreAction] {
+        var actions: [StoreAction] = []
+        let limit = capacityBytes * permille / 1000
+        guard usedBytes > limit else { return actions }
+        for (sequence, id) in residentOrder where usedBytes > limit {
+            guard let entry = entries[id], entry.residentSequence == sequence, entry.inMemory,
+                  entry.primary, entry.pins == 0 else { continue }
+            spill(id, entry, actions: &actions)
+        }
+        compactIfNeeded()
+        return actions
+    }
+
+    private mutating func makeRoom(_ sizeBytes: Int64, actions: inout [StoreAction]) -> Bool {
+        if usedBytes + sizeBytes <= capacityBytes { return true }
+        if sizeBytes > capacityBytes { return false }
+        // Secondary copies first: they can be fetched again.
+        for (sequence, id) in residentOrder where usedBytes + sizeBytes > capacityBytes {
+            guard let entry = entries[id], entry.residentSequence == sequence, entry.inMemory,
+                  !entry.primary, entry.pins == 0 else { continue }
+            entries[id] = nil
+            usedBytes -= entry.data.sizeBytes
+            actions.append(.evicted(id, owner: entry.owner))
+        }
+        for (sequence, id) in residentOrder where usedBytes + sizeBytes > capacityBytes {
+            guard let entry = entries[id], entry.residentSequence == sequence, entry.inMemory,
+                  entry.primary, entry.pins == 0 else { continue }
+            spill(id, entry, actions: &actions)
+        }
+        compactIfNeeded()
+        return usedBytes + sizeBytes <= capacityBytes
+    }
+
+    private mutating func spill(_ id: ObjectID, _ entry: Entry, actions: inout [StoreAction]) {
+        entries[id]?.inMemory = false
+        usedBytes -= entry.data.sizeBytes
+        spilledBytes += entry.data.sizeBytes
+        // A copy restored earlier still has its file: dropping the memory copy is enough.
+        if !entry.spillFile {
+            entries[id]?.spillFile = true
+            actions.append(.spilled(id, sizeBytes: entry.data.sizeBytes))
+        }
+    }
+
+    private mutating func compactIfNeeded() {
+        guard residentOrder.count > 64 && residentOrder.count > 2 * entries.count else { return }
+        residentOrder.removeAll { pair in
+            guard let entry = entries[pair.id] else { return true }
+            return entry.residentSequence != pair.sequence || !entry.inMemory
+        }
+    }
+}

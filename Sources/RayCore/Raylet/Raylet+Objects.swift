@@ -1,0 +1,247 @@
+// The raylet's object manager (Ray's object_manager/, pull_manager.cc and
+// local_object_manager.cc): fetches for local workers, pulls from the node
+// that has a copy (asking the owner where that is), pushes to other nodes,
+// sealing return values as pinned primary copies, spilling and restoring.
+//
+// Invariants: every fetch is answered exactly once (with values or errors);
+// every pin a fetch took is released when the fetch is released or its worker
+// goes; the owner hears of every copy added or evicted here.
+
+/// A fetch request: the worker that asked and its request number.
+struct FetchKey: Hashable, Comparable, Sendable {
+    var worker: WorkerID
+    var requestID: UInt64
+    static func < (lhs: FetchKey, rhs: FetchKey) -> Bool { (lhs.worker, lhs.requestID) < (rhs.worker, rhs.requestID) }
+}
+
+/// An open fetch.
+struct FetchState: Sendable {
+    var objects: [ObjectID]
+    var owner: WorkerID
+    var waiting: Int
+    var pinned: [ObjectID] = []
+    var failed: [ObjectID: RayError] = [:]
+    var answered = false
+}
+
+/// A pull of one object from another node.
+struct PullState: Sendable {
+    enum Phase: Equatable, Sendable {
+        case locating
+        case pulling(NodeID)
+        case waitingToRetry
+    }
+    var owner: WorkerID
+    var waiters: [FetchKey]
+    var phase: Phase
+}
+
+/// Someone waiting for a restore from disk.
+enum RestoreWaiter: Hashable, Sendable {
+    case fetch(FetchKey)
+    case push(NodeID)
+}
+
+extension Raylet {
+    mutating func fetch(_ key: FetchKey, objects: [ObjectID], owner: WorkerID, into effects: inout [RayletEffect]) {
+        var state = FetchState(objects: objects, owner: owner, waiting: 0)
+        for object in objects {
+            if let entry = store[object] {
+                store.pin(object)
+                state.pinned.append(object)
+                if !entry.inMemory {
+                    state.waiting += 1
+                    restoreWaiters[object, default: []].append(.fetch(key))
+                    if !entry.restoring { startRestore(object, into: &effects) }
+                }
+            } else {
+                state.waiting += 1
+                if pulls[object] != nil {
+                    pulls[object]?.waiters.append(key)
+                } else {
+                    pulls[object] = PullState(owner: owner, waiters: [key], phase: .locating)
+                    effects.append(.send(to: .worker(owner), .locateObject(object)))
+                }
+            }
+        }
+        fetches[key] = state
+        if state.waiting == 0 { answer(key, into: &effects) }
+    }
+
+    private mutating func answer(_ key: FetchKey, into effects: inout [RayletEffect]) {
+        guard var state = fetches[key], !state.answered, state.waiting == 0 else { return }
+        state.answered = true
+        fetches[key] = state
+        let values: [ObjectValue] = state.objects.map { object in
+            if let error = state.failed[object] { return .error(error) }
+            if let entry = store[object] { return .data(entry.data) }
+            return .error(RayError(.objectLost, "\(object) vanished from \(info.name) while being fetched"))
+        }
+        effects.append(.send(to: .worker(key.worker), .objectsReady(requestID: key.requestID, values: values)))
+    }
+
+    /// One object of a fetch arrived (or failed).
+    private mutating func resolved(_ object: ObjectID, for key: FetchKey, pin: Bool, error: RayError?,
+                                   into effects: inout [RayletEffect]) {
+        guard var state = fetches[key], !state.answered else { return }
+        if pin {
+            store.pin(object)
+            state.pinned.append(object)
+        }
+        if let error { state.failed[object] = error }
+        state.waiting -= 1
+        fetches[key] = state
+        if state.waiting == 0 { answer(key, into: &effects) }
+    }
+
+    mutating func releaseFetch(_ key: FetchKey, into effects: inout [RayletEffect]) {
+        guard let state = fetches.removeValue(forKey: key) else { return }
+        for object in state.pinned where store[object] != nil { store.unpin(object) }
+        // Unpinned copies may now be spilled if memory is over the threshold.
+        apply(store.spillAboveThreshold(permille: config.objectSpillingThresholdPermille), into: &effects)
+    }
+
+    mutating func releaseFetches(of worker: WorkerID, into effects: inout [RayletEffect]) {
+        for key in fetches.keys.sorted() where key.worker == worker { releaseFetch(key, into: &effects) }
+    }
+
+    mutating func storeReturns(_ objects: [ObjectID], _ values: [ObjectData], owner: WorkerID,
+                               into effects: inout [RayletEffect]) {
+        precondition(objects.count == values.count, "storeObjects with mismatched lists")
+        for (object, data) in zip(objects, values) {
+            let (actions, _) = store.insert(object, data: data, owner: owner, primary: true, pins: 0)
+            apply(actions, into: &effects)
+        }
+        apply(store.spillAboveThreshold(permille: config.objectSpillingThresholdPermille), into: &effects)
+    }
+
+    mutating func apply(_ actions: [StoreAction], into effects: inout [RayletEffect]) {
+        for action in actions {
+            switch action {
+            case .spilled(let object, let size):
+                metrics.objectsSpilled += 1
+                effects.append(.spillObject(object, sizeBytes: size))
+            case .evicted(let object, let owner):
+                metrics.objectsEvicted += 1
+                effects.append(.send(to: .worker(owner), .locationRemoved(object, node: nodeID)))
+            }
+        }
+    }
+
+    private mutating func startRestore(_ object: ObjectID, into effects: inout [RayletEffect]) {
+        guard let entry = store[object] else { return }
+        if let actions = store.beginRestore(object) {
+            apply(actions, into: &effects)
+            effects.append(.restoreObject(object, sizeBytes: entry.data.sizeBytes))
+        } else {
+            // Larger than memory can hold: read it from disk in place (Ray's fallback allocation).
+            objectRestored(object, into: &effects)
+        }
+    }
+
+    mutating func objectRestored(_ object: ObjectID, into effects: inout [RayletEffect]) {
+        store.finishRestore(object)
+        metrics.objectsRestored += 1
+        for waiter in restoreWaiters.removeValue(forKey: object) ?? [] {
+            switch waiter {
+            case .fetch(let key):
+                resolved(object, for: key, pin: false, error: nil, into: &effects)
+            case .push(let node):
+                if let entry = store[object] {
+                    effects.append(.send(to: .raylet(node), .pushObject(object, entry.data, owner: entry.owner)))
+                } else {
+                    effects.append(.send(to: .raylet(node), .objectMissing(object)))
+                }
+            }
+        }
+    }
+
+    mutating func free(_ object: ObjectID, into effects: inout [RayletEffect]) {
+        if let entry = store.remove(object), entry.spillFile {
+            effects.append(.deleteSpilledObject(object))
+        }
+        if let pull = pulls.removeValue(forKey: object) {
+            let error = RayError(.objectLost, "\(object) was freed by its owner while \(info.name) was pulling it")
+            for key in pull.waiters { resolved(object, for: key, pin: false, error: error, into: &effects) }
+        }
+        for waiter in restoreWaiters.removeValue(forKey: object) ?? [] {
+            if case .fetch(let key) = waiter {
+                resolved(object, for: key, pin: false,
+                         error: RayError(.objectLost, "\(object) was freed while being restored"), into: &effects)
+            }
+        }
+    }
+
+    mutating func servePull(_ object: ObjectID, to requester: NodeID, into effects: inout [RayletEffect]) {
+        guard let entry = store[object] else {
+            effects.append(.send(to: .raylet(requester), .objectMissing(object)))
+            return
+        }
+        if entry.inMemory {
+            effects.append(.send(to: .raylet(requester), .pushObject(object, entry.data, owner: entry.owner)))
+        } else {
+            restoreWaiters[object, default: []].append(.push(requester))
+            if !entry.restoring { startRestore(object, into: &effects) }
+        }
+    }
+
+    mutating func pushed(_ object: ObjectID, _ data: ObjectData, owner: WorkerID, into effects: inout [RayletEffect]) {
+        guard let pull = pulls.removeValue(forKey: object) else { return }  // nobody waits any more
+        metrics.objectsPulled += 1
+        let waiters = pull.waiters.filter { fetches[$0].map { !$0.answered } ?? false }
+        let (actions, _) = store.insert(object, data: data, owner: owner, primary: false, pins: 0)
+        apply(actions, into: &effects)
+        effects.append(.send(to: .worker(owner), .locationAdded(object, node: nodeID)))
+        for key in waiters { resolved(object, for: key, pin: true, error: nil, into: &effects) }
+    }
+
+    mutating func locationAnswered(_ object: ObjectID, _ answer: LocationAnswer, into effects: inout [RayletEffect]) {
+        guard var pull = pulls[object], pull.phase == .locating else { return }
+        switch answer {
+        case .at(let nodes):
+            guard let source = nodes.first(where: { $0 != nodeID && !deadNodes.contains($0) }) else {
+                pull.phase = .waitingToRetry
+                pulls[object] = pull
+                effects.append(.startTimer(.retryPull(object), afterMicros: config.pullRetryDelayMicros))
+                return
+            }
+            pull.phase = .pulling(source)
+            pulls[object] = pull
+            effects.append(.send(to: .raylet(source), .pullObject(object)))
+        case .failed(let error):
+            pulls[object] = nil
+            for key in pull.waiters { resolved(object, for: key, pin: false, error: error, into: &effects) }
+        case .freed:
+            pulls[object] = nil
+            let error = RayError(.objectLost, "\(object) is no longer tracked by its owner")
+            for key in pull.waiters { resolved(object, for: key, pin: false, error: error, into: &effects) }
+        }
+    }
+
+    mutating func pullFailed(_ object: ObjectID, source: NodeID, into effects: inout [RayletEffect]) {
+        guard let pull = pulls[object], pull.phase == .pulling(source) else { return }
+        pulls[object]?.phase = .waitingToRetry
+        effects.append(.startTimer(.retryPull(object), afterMicros: config.pullRetryDelayMicros))
+    }
+
+    mutating func pullSourceLost(_ node: NodeID, into effects: inout [RayletEffect]) {
+        for object in pulls.keys.sorted() where pulls[object]?.phase == .pulling(node) {
+            pullFailed(object, source: node, into: &effects)
+        }
+    }
+
+    mutating func retryPull(_ object: ObjectID, into effects: inout [RayletEffect]) {
+        guard let pull = pulls[object], pull.phase == .waitingToRetry else { return }
+        pulls[object]?.phase = .locating
+        effects.append(.send(to: .worker(pull.owner), .locateObject(object)))
+    }
+
+    /// Pulls of a dead owner's objects can never finish.
+    mutating func failPulls(ownedBy owner: WorkerID, into effects: inout [RayletEffect]) {
+        for object in pulls.keys.sorted() where pulls[object]?.owner == owner {
+            guard let pull = pulls.removeValue(forKey: object) else { continue }
+            let error = RayError(.ownerDied, "the owner of \(object) (\(owner)) died")
+            for key in pull.waiters { resolved(object, for: key, pin: false, error: error, into: &effects) }
+        }
+    }
+}

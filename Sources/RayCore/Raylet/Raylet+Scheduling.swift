@@ -1,0 +1,157 @@
+// The raylet's scheduling policy (Ray's ClusterTaskManager + scheduling
+// policies in src/ray/raylet/scheduling/policy/): hybrid pack-then-spread by
+// default, SPREAD, node affinity (hard and soft), spillback to a better node
+// from the broadcast view, and requests no node can ever run reported as
+// unschedulable instead of hanging.
+
+extension Raylet {
+    /// Where a lease request should run.
+    enum Placement: Equatable {
+        case local
+        case spillback(NodeID)
+        case unschedulable(String)
+    }
+
+    mutating func requestLease(_ request: LeaseRequest, into effects: inout [RayletEffect]) {
+        let owner = Address.worker(request.leaseID.owner)
+        if leases[request.leaseID] != nil { return }  // duplicate of a granted request
+        switch place(request) {
+        case .local:
+            enqueue(request)
+            dispatch(into: &effects)
+        case .spillback(let node):
+            metrics.spillbacks += 1
+            effects.append(.send(to: owner, .leaseSpillback(request.leaseID, to: node)))
+        case .unschedulable(let reason):
+            effects.append(.send(to: owner, .leaseUnschedulable(request.leaseID, reason: reason)))
+        }
+    }
+
+    /// Decides where `request` should run, from the local state and the broadcast view.
+    func place(_ request: LeaseRequest) -> Placement {
+        let feasibleHere = request.resources.fits(in: info.resources)
+        switch request.strategy {
+        case .nodeAffinity(let target, let soft):
+            if target == nodeID {
+                if feasibleHere { return .local }
+                if !soft {
+                    return .unschedulable("node affinity to \(target) (\(info.name)), which has \(info.resources) "
+                        + "but the task needs \(request.resources)")
+                }
+            } else if let node = view.first(where: { $0.nodeID == target }), request.resources.fits(in: node.total) {
+                return .spillback(target)
+            } else if !soft {
+                return .unschedulable("node affinity to \(target), which is dead or cannot fit \(request.resources); "
+                    + "use soft affinity to fall back to other nodes")
+            }
+            return placeByPolicy(request, spread: false, feasibleHere: feasibleHere)
+        case .spread:
+            return placeByPolicy(request, spread: true, feasibleHere: feasibleHere)
+        case .default:
+            return placeByPolicy(request, spread: false, feasibleHere: feasibleHere)
+        }
+    }
+
+    private func placeByPolicy(_ request: LeaseRequest, spread: Bool, feasibleHere: Bool) -> Placement {
+        if request.spillbackCount >= config.spillbackCountMax && feasibleHere { return .local }
+        let feasible = candidateNodes(for: request.resources)
+        if feasible.isEmpty {
+            let largest = view.map { $0.total.description }.joined(separator: ", ")
+            return .unschedulable("no alive node can ever fit \(request.resources) (alive nodes have: \(largest))")
+        }
+        let availableNow = feasible.filter { request.resources.fits(in: $0.available) }
+        if spread {
+            let pool = availableNow.isEmpty ? feasible : availableNow
+            let choice = pool[spreadIndex(count: pool.count)]
+            return choice.nodeID == nodeID ? .local : .spillback(choice.nodeID)
+        }
+        if availableNow.isEmpty {
+            // Nobody has room now: wait here if this node can ever run it.
+            if feasibleHere { return .local }
+            return .spillback(feasible[Int(truncatingIfNeeded: pseudoRandom() % UInt64(feasible.count))].nodeID)
+        }
+        // Hybrid: score 0 below the spread threshold, else the utilisation; local wins ties.
+        let threshold = config.schedulerSpreadThresholdPermille
+        func score(_ node: NodeView) -> Int64 {
+            let utilisation = node.available.utilisationPermille(of: node.total)
+            return utilisation < threshold ? 0 : utilisation
+        }
+        let best = availableNow.map(score).min() ?? 0
+        let top = availableNow.filter { score($0) == best }
+        if top.contains(where: { $0.nodeID == nodeID }) { return .local }
+        let k = max(1, Int(Int64(view.count) * config.schedulerTopKPermille / 1000))
+        let choice = top[Int(truncatingIfNeeded: pseudoRandom() % UInt64(min(k, top.count)))]
+        return .spillback(choice.nodeID)
+    }
+
+    /// Alive nodes that could ever run `resources`, this node's entry taken from local truth.
+    func candidateNodes(for resources: ResourceSet) -> [NodeView] {
+        var nodes: [NodeView] = []
+        nodes.reserveCapacity(view.count + 1)
+        var sawSelf = false
+        for node in view where resources.fits(in: node.total) {
+            if node.nodeID == nodeID {
+                sawSelf = true
+                nodes.append(NodeView(nodeID: nodeID, total: info.resources, available: available))
+            } else {
+                nodes.append(node)
+            }
+        }
+        if !sawSelf && resources.fits(in: info.resources) {
+            nodes.append(NodeView(nodeID: nodeID, total: info.resources, available: available))
+            nodes.sort { $0.nodeID < $1.nodeID }
+        }
+        return nodes
+    }
+
+    /// A deterministic draw: the policy's tie-breaks depend on the machine's seed and inputs only.
+    private func pseudoRandom() -> UInt64 {
+        mix(generator.state &+ UInt64(metrics.leasesGranted) &* 31 &+ UInt64(metrics.spillbacks))
+    }
+
+    private func spreadIndex(count: Int) -> Int {
+        Int(truncatingIfNeeded: (UInt64(metrics.leasesGranted + metrics.spillbacks) &+ UInt64(nodeID.value)) % UInt64(count))
+    }
+
+    mutating func enqueue(_ request: LeaseRequest) {
+        let shape = request.resources
+        if classQueues[shape] == nil {
+            classQueues[shape] = FIFOQueue()
+            classOrder.append(shape)
+        }
+        classQueues[shape]?.append(QueuedLease(request: request))
+    }
+
+    /// Grants queued requests that fit, class by class in order of first use.
+    mutating func dispatch(into effects: inout [RayletEffect]) {
+        for shape in classOrder {
+            while let head = classQueues[shape]?.first, head.request.resources.fits(in: available) {
+                classQueues[shape]?.popFirst()
+                grant(head.request, into: &effects)
+            }
+        }
+        classOrder.removeAll { classQueues[$0]?.isEmpty ?? true }
+        for shape in classQueues.keys where classQueues[shape]?.isEmpty ?? false { classQueues[shape] = nil }
+    }
+
+    /// Queued requests that cannot run here now move to nodes that have room
+    /// in the latest view (bounded by the room those nodes report).
+    mutating func spillQueuedToIdleNodes(into effects: inout [RayletEffect]) {
+        guard !classOrder.isEmpty else { return }
+        var room: [NodeID: ResourceSet] = [:]
+        for node in view where node.nodeID != nodeID { room[node.nodeID] = node.available }
+        for shape in classOrder {
+            while let head = classQueues[shape]?.first, !shape.fits(in: available),
+                  head.request.spillbackCount < config.spillbackCountMax {
+                guard case .default = head.request.strategy else { break }
+                guard let target = view.first(where: { $0.nodeID != nodeID && shape.fits(in: room[$0.nodeID] ?? ResourceSet()) })
+                else { break }
+                room[target.nodeID] = (room[target.nodeID] ?? ResourceSet()) - shape
+                classQueues[shape]?.popFirst()
+                metrics.spillbacks += 1
+                effects.append(.send(to: .worker(head.owner), .leaseSpillback(head.request.leaseID, to: target.nodeID)))
+            }
+        }
+        classOrder.removeAll { classQueues[$0]?.isEmpty ?? true }
+    }
+}

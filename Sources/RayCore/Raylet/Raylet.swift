@@ -1,0 +1,242 @@
+// The raylet: one per node. Mirrors Ray's raylet (node_manager.cc): local
+// resources in integer units, the worker-lease queue and its scheduling policy
+// (Raylet+Scheduling), the worker pool (Raylet+Workers), and the local object
+// store with pinning, eviction, spilling and pulls (Raylet+ObjectStore).
+//
+// Invariants: `available` never exceeds `total` and is never negative; a lease
+// holds exactly the resources it was granted until it is returned or its
+// worker dies; a request is queued, granted, spilled back or reported
+// unschedulable — never dropped; the store's in-memory bytes never exceed its
+// capacity.
+
+/// Timers a raylet starts.
+public enum RayletTimer: Hashable, Codable, Sendable {
+    /// Report resources to the GCS if they changed.
+    case reportResources
+    /// Ask the owner again where `object` is.
+    case retryPull(ObjectID)
+}
+
+/// Inputs of a raylet.
+public enum RayletInput: Hashable, Codable, Sendable {
+    /// The raylet process started on node `info`.
+    case started(RayConfig, NodeInfo)
+    /// A message arrived.
+    case messageReceived(from: Address, Message)
+    /// A timer fired.
+    case timerFired(RayletTimer)
+    /// A worker process the raylet spawned is up and connected.
+    case workerStarted(WorkerID)
+    /// A worker process exited (crashed or killed).
+    case workerExited(WorkerID)
+    /// A spilled object is back in memory.
+    case objectRestored(ObjectID)
+    /// The connection to a peer closed.
+    case peerDisconnected(Address)
+    /// The connection to a peer (re)opened; for the GCS, after it restarted.
+    case peerConnected(Address)
+}
+
+/// Effects of a raylet.
+public enum RayletEffect: Hashable, Codable, Sendable {
+    /// Send a message.
+    case send(to: Address, Message)
+    /// Fire `timer` after `afterMicros`.
+    case startTimer(RayletTimer, afterMicros: Int64)
+    /// Start a worker process with this ID.
+    case spawnWorker(WorkerID)
+    /// Kill a worker process.
+    case killWorker(WorkerID)
+    /// Write this object to local disk (its memory is already released).
+    case spillObject(ObjectID, sizeBytes: Int64)
+    /// Read this object back from local disk; answer with `objectRestored`.
+    case restoreObject(ObjectID, sizeBytes: Int64)
+    /// Delete this object's spill file.
+    case deleteSpilledObject(ObjectID)
+    /// Stop the raylet process (it was declared dead).
+    case exit(reason: String)
+}
+
+/// The raylet state machine.
+public struct Raylet: Sendable {
+    /// A lease request waiting for resources or a worker.
+    struct QueuedLease: Sendable {
+        var request: LeaseRequest
+        var owner: WorkerID { request.leaseID.owner }
+    }
+
+    /// A granted lease.
+    public struct Lease: Hashable, Sendable {
+        public var worker: WorkerID
+        public var resources: ResourceSet
+    }
+
+    /// A worker process's lifecycle.
+    public enum WorkerState: Hashable, Sendable {
+        /// Spawned for this lease; not connected yet.
+        case starting(LeaseID?)
+        case idle
+        case leased(LeaseID)
+    }
+
+    public internal(set) var config = RayConfig()
+    public internal(set) var info = NodeInfo(nodeID: NodeID(0), name: "", resources: ResourceSet(), objectStoreBytes: 0)
+    public internal(set) var available = ResourceSet()
+    /// False once the raylet learned it was declared dead and exited.
+    public internal(set) var running = false
+
+    // Scheduling
+    var view: [NodeView] = []
+    var deadNodes: Set<NodeID> = []
+    /// Queues per scheduling class (resource shape), in order of first use.
+    var classQueues: [ResourceSet: FIFOQueue<QueuedLease>] = [:]
+    var classOrder: [ResourceSet] = []
+    var generator = SeededGenerator(seed: 0)
+    var spreadCursor = 0
+    var lastReported: ResourceSet?
+
+    // Workers and leases
+    public internal(set) var leases: [LeaseID: Lease] = [:]
+    public internal(set) var workers: [WorkerID: WorkerState] = [:]
+    var idleWorkers: [WorkerID] = []
+    /// Requests whose worker is still starting (queued again if it fails to start).
+    var startingRequests: [LeaseID: LeaseRequest] = [:]
+    var workerCounter: UInt32 = 0
+
+    // Object store
+    public internal(set) var store = ObjectStore(capacityBytes: 0)
+    var fetches: [FetchKey: FetchState] = [:]
+    var pulls: [ObjectID: PullState] = [:]
+    /// Who waits for an object that is being restored from disk.
+    var restoreWaiters: [ObjectID: [RestoreWaiter]] = [:]
+
+    /// Counters for reports and checkers.
+    public internal(set) var metrics = Metrics()
+
+    /// What a raylet counts.
+    public struct Metrics: Hashable, Sendable {
+        public var leasesGranted = 0
+        public var spillbacks = 0
+        public var objectsSpilled = 0
+        public var objectsRestored = 0
+        public var objectsEvicted = 0
+        public var objectsPulled = 0
+    }
+
+    public init() {}
+
+    public var nodeID: NodeID { info.nodeID }
+
+    /// Handles one input at time `now` and returns the effects, in order.
+    public mutating func handle(_ input: RayletInput, now: Int64) -> [RayletEffect] {
+        var effects: [RayletEffect] = []
+        if !running {
+            if case .started(let config, let info) = input { start(config, info, into: &effects) }
+            return effects
+        }
+        switch input {
+        case .started:
+            break
+        case .messageReceived(let from, let message):
+            receive(message, from: from, into: &effects)
+        case .timerFired(.reportResources):
+            reportResources(force: false, into: &effects)
+            effects.append(.startTimer(.reportResources, afterMicros: config.resourceReportPeriodMicros))
+        case .timerFired(.retryPull(let object)):
+            retryPull(object, into: &effects)
+        case .workerStarted(let worker):
+            workerStarted(worker, into: &effects)
+        case .workerExited(let worker):
+            workerExited(worker, into: &effects)
+        case .objectRestored(let object):
+            objectRestored(object, into: &effects)
+        case .peerDisconnected(let peer):
+            if case .raylet(let node) = peer { pullSourceLost(node, into: &effects) }
+        case .peerConnected(.gcs):
+            effects.append(.send(to: .gcs, .registerNode(info)))
+            reportResources(force: true, into: &effects)
+        case .peerConnected:
+            break
+        }
+        return effects
+    }
+
+    private mutating func start(_ config: RayConfig, _ info: NodeInfo, into effects: inout [RayletEffect]) {
+        self.config = config
+        self.info = info
+        available = info.resources
+        running = true
+        store = ObjectStore(capacityBytes: info.objectStoreBytes)
+        generator = SeededGenerator(seed: mix(config.seed ^ UInt64(info.nodeID.value)))
+        effects.append(.send(to: .gcs, .registerNode(info)))
+        effects.append(.startTimer(.reportResources, afterMicros: config.resourceReportPeriodMicros))
+    }
+
+    private mutating func receive(_ message: Message, from: Address, into effects: inout [RayletEffect]) {
+        switch message {
+        case .healthCheck(let sequence):
+            effects.append(.send(to: .gcs, .healthCheckReply(sequence: sequence)))
+        case .clusterView(let nodes):
+            view = nodes.filter { !deadNodes.contains($0.nodeID) }
+            spillQueuedToIdleNodes(into: &effects)
+        case .nodeDead(let node):
+            nodeDied(node, into: &effects)
+        case .workerDied(let owner):
+            ownerDied(owner, into: &effects)
+        case .requestWorkerLease(let request):
+            requestLease(request, into: &effects)
+        case .returnWorker(let lease, let kill):
+            returnWorker(lease, kill: kill, into: &effects)
+        case .fetchObjects(let requestID, let objects, let owner):
+            guard case .worker(let worker) = from else { return }
+            fetch(FetchKey(worker: worker, requestID: requestID), objects: objects, owner: owner, into: &effects)
+        case .releaseFetch(let requestID):
+            guard case .worker(let worker) = from else { return }
+            releaseFetch(FetchKey(worker: worker, requestID: requestID), into: &effects)
+        case .storeObjects(let requestID, let objects, let values, let owner):
+            storeReturns(objects, values, owner: owner, into: &effects)
+            effects.append(.send(to: from, .objectsStored(requestID: requestID)))
+        case .objectLocation(let object, let answer):
+            locationAnswered(object, answer, into: &effects)
+        case .freeObject(let object):
+            free(object, into: &effects)
+        case .pullObject(let object):
+            guard case .raylet(let requester) = from else { return }
+            servePull(object, to: requester, into: &effects)
+        case .pushObject(let object, let data, let owner):
+            pushed(object, data, owner: owner, into: &effects)
+        case .objectMissing(let object):
+            guard case .raylet(let source) = from else { return }
+            pullFailed(object, source: source, into: &effects)
+        default:
+            break  // Not a raylet message.
+        }
+    }
+
+    private mutating func nodeDied(_ node: NodeID, into effects: inout [RayletEffect]) {
+        if node == nodeID {
+            running = false
+            effects.append(.exit(reason: "the GCS declared \(nodeID) dead"))
+            return
+        }
+        deadNodes.insert(node)
+        view.removeAll { $0.nodeID == node }
+        pullSourceLost(node, into: &effects)
+    }
+
+    /// Sends a resource report when `available` changed (or always when forced).
+    mutating func reportResources(force: Bool, into effects: inout [RayletEffect]) {
+        guard force || lastReported != available else { return }
+        lastReported = available
+        effects.append(.send(to: .gcs, .resourceReport(node: nodeID, available: available)))
+    }
+
+    /// True when nothing is held: no leases, queued requests, pins, fetches or objects.
+    public var isQuiescent: Bool {
+        leases.isEmpty && classQueues.values.allSatisfy(\.isEmpty) && fetches.isEmpty && pulls.isEmpty
+            && store.objectCount == 0 && available == info.resources
+    }
+
+    /// Number of queued lease requests.
+    public var queuedLeaseCount: Int { classQueues.values.reduce(0) { $0 + $1.count } }
+}
