@@ -33,7 +33,7 @@ extension ScenarioLoader {
             if let at = fault.optional("at") {
                 trigger = .at(micros: try at.durationMicros())
             } else {
-                trigger = .after(try references.record(try fault.required("after"), targets: [.put, .task]))
+                trigger = .after(try references.record(try fault.required("after"), targets: [.task, .put]))
             }
             let action = try parseAction(try fault.required(actionKey), key: actionKey,
                                          nodeNames: &nodeNames, references: &references)
@@ -50,7 +50,7 @@ extension ScenarioLoader {
             if case .mapping = value.node {
                 let holding = try value.mapping(allowedKeys: holdingKeys)
                 return .killNode(.holding(try references.record(try holding.required("holding"),
-                                                                targets: [.put, .task, .actor])))
+                                                                targets: [.task, .put, .actor])))
             }
             return .killNode(.named(try existingNode(value, nodeNames: nodeNames)))
         case "restart_node":

@@ -92,6 +92,7 @@ struct ReferenceUses {
         for use in uses {
             let name = use.reference.name
             let wanted = use.targets.map(\.rawValue).joined(separator: " or ")
+            let article = wanted.first == "a" ? "an" : "a"
             guard let entry = names[name] else {
                 var problem = "reference to missing \(wanted) '\(name)'"
                 if let suggestion = ScenarioValue.closest(to: name, among: names.names(of: use.targets)) {
@@ -100,7 +101,7 @@ struct ReferenceUses {
                 throw use.value.error(problem)
             }
             guard use.targets.contains(entry.kind) else {
-                throw use.value.error("'\(name)' is a \(entry.kind.rawValue); expected a \(wanted)")
+                throw use.value.error("'\(name)' is a \(entry.kind.rawValue); expected \(article) \(wanted)")
             }
             switch use.reference {
             case .bare where entry.count > 1:

@@ -49,7 +49,7 @@ extension ScenarioLoader {
         }
         var get: [RefPattern] = []
         for entry in try workload.optional("get")?.sequence() ?? [] {
-            get.append(try references.record(entry, targets: [.put, .task]))
+            get.append(try references.record(entry, targets: [.task, .put]))
         }
         return WorkloadSpec(puts: puts, tasks: tasks, actors: actors, placementGroups: placementGroups, get: get)
     }
@@ -66,7 +66,7 @@ extension ScenarioLoader {
         if let maxRetries = task.optional("max_retries") { group.maxRetries = try maxRetries.int(in: -1...retryCountMax) }
         if let strategy = task.optional("strategy") { group.strategy = try parseStrategy(strategy) }
         for argument in try task.optional("args")?.sequence() ?? [] {
-            group.args.append(try references.record(argument, targets: [.put, .task], owner: group.name))
+            group.args.append(try references.record(argument, targets: [.task, .put], owner: group.name))
         }
         if let fail = task.optional("fail") { group.fail = try parseFail(fail) }
         if let retry = task.optional("retry_exceptions") { group.retryExceptions = try retry.bool() }

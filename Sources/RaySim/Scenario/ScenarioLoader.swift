@@ -60,13 +60,23 @@ public enum ScenarioLoader {
         do {
             composed = try Yams.compose(yaml: yaml)
         } catch {
-            throw ScenarioError(file: file, keyPath: "", problem: "invalid YAML: \(error)")
+            throw ScenarioError(file: file, keyPath: "", problem: "invalid YAML: \(shortened(parserMessage: "\(error)"))")
         }
         guard let root = composed else {
             throw ScenarioError(file: file, keyPath: "",
                                 problem: "the file is empty; expected a mapping with name, description, cluster, workload")
         }
         return ScenarioValue(node: root, keyPath: "", file: file)
+    }
+}
+
+extension ScenarioLoader {
+    /// The parser's message without a long context dump: some messages quote the whole
+    /// document, so keep the first line and the location line at the end.
+    static func shortened(parserMessage: String) -> String {
+        let lines = parserMessage.split(separator: "\n").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
+        guard lines.count > 4, let first = lines.first, let last = lines.last else { return parserMessage }
+        return "\(first) (\(last))"
     }
 }
 

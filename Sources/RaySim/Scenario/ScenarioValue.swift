@@ -163,7 +163,7 @@ struct ScenarioValue {
         var best: (candidate: String, distance: Int)?
         for candidate in candidates {
             let distance = editDistance(Array(key.lowercased()), Array(candidate))
-            if distance <= 2, distance < (best?.distance ?? Int.max) { best = (candidate, distance) }
+            if distance <= 2, distance * 3 <= key.count, distance < (best?.distance ?? Int.max) { best = (candidate, distance) }
         }
         return best?.candidate
     }
