@@ -465,7 +465,7 @@ struct ScenarioLoaderBadInputTests {
                        keyPath: "cluster.nodes[2]", "duplicate node name 'w-2'")
         expectRejected(withWorkload("  puts: [{name: a, size: 1B}]\n  tasks: [{name: a}]"), keyPath: "workload.tasks[0].name",
                        "duplicate name 'a': already used by the put at workload.puts[0]")
-        expectRejected(withWorkload("  tasks: [{name: a, name: b}]"), keyPath: "", "duplicated key(s): 'name'")
+        expectRejected(withWorkload("  tasks: [{name: a, name: b}]"), keyPath: "", "duplicate key 'name' in the mapping at line 8")
         expectRejected(withWorkload("  tasks: [{name: a}]", rest: "faults:\n  - {at: 1ms, add_node: {name: head}}"),
                        keyPath: "faults[0].add_node.name", "duplicate node name 'head'")
     }

@@ -104,6 +104,8 @@ struct ReferenceUses {
                 throw use.value.error("'\(name)' is a \(entry.kind.rawValue); expected \(article) \(wanted)")
             }
             switch use.reference {
+            case .relative where entry.kind != .task:
+                throw use.value.error("'\(name)' is a \(entry.kind.rawValue), not a task group; refer to it as '\(name)'")
             case .bare where entry.count > 1:
                 throw use.value.error("'\(name)' has \(entry.count) instances; use \(name)[*] or \(name)[N]")
             case .instance(_, let index) where index < 0 || index >= entry.count:

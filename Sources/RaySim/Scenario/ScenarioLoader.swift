@@ -59,24 +59,19 @@ public enum ScenarioLoader {
         let composed: Node?
         do {
             composed = try Yams.compose(yaml: yaml)
+        } catch YamlError.duplicatedKeysInMapping(let duplicates, let context) {
+            // Yams's own message quotes the whole mapping; the keys and the line are enough.
+            let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            throw ScenarioError(file: file, keyPath: "",
+                                problem: "invalid YAML: duplicate key \(keys) in the mapping at line \(context.mark.line)")
         } catch {
-            throw ScenarioError(file: file, keyPath: "", problem: "invalid YAML: \(shortened(parserMessage: "\(error)"))")
+            throw ScenarioError(file: file, keyPath: "", problem: "invalid YAML: \(error)")
         }
         guard let root = composed else {
             throw ScenarioError(file: file, keyPath: "",
                                 problem: "the file is empty; expected a mapping with name, description, cluster, workload")
         }
         return ScenarioValue(node: root, keyPath: "", file: file)
-    }
-}
-
-extension ScenarioLoader {
-    /// The parser's message without a long context dump: some messages quote the whole
-    /// document, so keep the first line and the location line at the end.
-    static func shortened(parserMessage: String) -> String {
-        let lines = parserMessage.split(separator: "\n").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
-        guard lines.count > 4, let first = lines.first, let last = lines.last else { return parserMessage }
-        return "\(first) (\(last))"
     }
 }
 
