@@ -3,6 +3,7 @@
 // path and a useful message, and random mutations of a valid file either
 // parse or throw a ScenarioError, never crash.
 
+import Foundation
 import Testing
 @testable import RaySim
 import RayCore
@@ -308,6 +309,23 @@ struct ScenarioLoaderFormTests {
         #expect(scenario.expect.results.map(\.0) == [.instance(name: "x", index: 1), .bare(name: "raw")])
         #expect(scenario.expect.results.map(\.1) == [.error(.taskUnschedulable), .error(.objectLost)])
         #expect(!scenario.expect.checkLeaks)
+    }
+
+    @Test func loadReadsAFile() throws {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("scenario-loader-\(ProcessInfo.processInfo.processIdentifier).yaml").path
+        try minimalScenarioYAML.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let scenario = try ScenarioLoader.load(path: path)
+        #expect(scenario.sourcePath == path)
+        #expect(scenario.name == "minimal")
+        do {
+            _ = try ScenarioLoader.load(path: path + ".missing")
+            Issue.record("a missing file must be an error")
+        } catch {
+            #expect(error.file == path + ".missing")
+            #expect(error.problem.contains("cannot read the file"))
+        }
     }
 
     @Test func topologicalOrderIsStable() throws {
