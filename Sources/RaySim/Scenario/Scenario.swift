@@ -20,13 +20,18 @@ public struct Scenario: Sendable, Equatable {
     public var description: String
     /// `seed`: default seed (`--seed` overrides).
     public var seed: UInt64?
+    /// `cluster:` nodes, GCS options and the simulated network.
     public var cluster: ClusterSpec
+    /// `workload:` what the driver submits and gets.
     public var workload: WorkloadSpec
+    /// `faults:` in file order (not sorted by trigger time).
     public var faults: [FaultSpec]
+    /// `expect:` what must hold at the end.
     public var expect: ExpectSpec
     /// The file it came from (for messages and reproduction commands).
     public var sourcePath: String
 
+    /// Builds a scenario from already validated parts.
     public init(name: String, description: String, seed: UInt64?, cluster: ClusterSpec,
                 workload: WorkloadSpec, faults: [FaultSpec], expect: ExpectSpec, sourcePath: String) {
         self.name = name
@@ -49,6 +54,7 @@ public struct ClusterSpec: Sendable, Equatable {
     /// `network:` (simulator only).
     public var network: NetworkSpec
 
+    /// Builds a cluster spec.
     public init(gcsPersistent: Bool, nodes: [NodeSpec], network: NetworkSpec) {
         self.gcsPersistent = gcsPersistent
         self.nodes = nodes
@@ -58,15 +64,19 @@ public struct ClusterSpec: Sendable, Equatable {
 
 /// One node of the cluster (after `count` expansion).
 public struct NodeSpec: Sendable, Equatable {
+    /// Unique node name (`worker-1` after `count` expansion).
     public var name: String
+    /// True for the one node that runs the GCS and the driver.
     public var head: Bool
     /// Resources in milli-units (`{CPU: 2}` is CPU = 2000). Default {CPU: 1}.
     public var resources: ResourceSet
     /// `object_store`: capacity in bytes. Default 128 MiB.
     public var objectStoreBytes: Int64
 
+    /// Default object store capacity: 128 MiB.
     public static let objectStoreBytesDefault: Int64 = 128 << 20
 
+    /// Builds a node spec.
     public init(name: String, head: Bool, resources: ResourceSet, objectStoreBytes: Int64) {
         self.name = name
         self.head = head
@@ -77,10 +87,14 @@ public struct NodeSpec: Sendable, Equatable {
 
 /// `network:` — simulated one-way latency and its jitter.
 public struct NetworkSpec: Sendable, Equatable {
+    /// `latency`: one-way delay of every message, in microseconds.
     public var latencyMicros: Int64
+    /// `jitter`: extra random delay up to this bound, in microseconds.
     public var jitterMicros: Int64
+    /// 500 us latency, 100 us jitter.
     public static let `default` = NetworkSpec(latencyMicros: 500, jitterMicros: 100)
 
+    /// Builds a network spec.
     public init(latencyMicros: Int64, jitterMicros: Int64) {
         self.latencyMicros = latencyMicros
         self.jitterMicros = jitterMicros
@@ -89,14 +103,18 @@ public struct NetworkSpec: Sendable, Equatable {
 
 /// `workload:`
 public struct WorkloadSpec: Sendable, Equatable {
+    /// `puts:` objects the driver creates first.
     public var puts: [PutSpec]
     /// Task groups in a valid submission order (dependencies first).
     public var tasks: [TaskGroupSpec]
+    /// `actors:` actor groups.
     public var actors: [ActorSpec]
+    /// `placement_groups:` gangs of resource bundles.
     public var placementGroups: [PlacementGroupSpec]
     /// `get:` what the driver gets and verifies at the end.
     public var get: [RefPattern]
 
+    /// Builds a workload spec.
     public init(puts: [PutSpec], tasks: [TaskGroupSpec], actors: [ActorSpec],
                 placementGroups: [PlacementGroupSpec], get: [RefPattern]) {
         self.puts = puts
@@ -109,8 +127,11 @@ public struct WorkloadSpec: Sendable, Equatable {
 
 /// `puts:` entry — an object the driver creates with `put`.
 public struct PutSpec: Sendable, Equatable {
+    /// Unique among puts, task groups, actors and placement groups.
     public var name: String
+    /// `size`: the object's size in bytes.
     public var sizeBytes: Int64
+    /// Builds a put spec.
     public init(name: String, sizeBytes: Int64) {
         self.name = name
         self.sizeBytes = sizeBytes
@@ -119,6 +140,7 @@ public struct PutSpec: Sendable, Equatable {
 
 /// `tasks:` entry — `count` instances of one synthetic task body.
 public struct TaskGroupSpec: Sendable, Equatable {
+    /// Unique among puts, task groups, actors and placement groups.
     public var name: String
     /// Default 1.
     public var count: Int
@@ -130,14 +152,18 @@ public struct TaskGroupSpec: Sendable, Equatable {
     public var resources: ResourceSet
     /// Default 3, as in Ray; -1 is infinite.
     public var maxRetries: Int
+    /// `strategy:` where instances may run. Default `.default`.
     public var strategy: StrategySpec
     /// `args:` references, resolved per instance.
     public var args: [RefPattern]
+    /// `fail:` how attempts fail; nil means they never fail on purpose.
     public var fail: FailSpec?
     /// Default false.
     public var retryExceptions: Bool
+    /// `placement_group:` the bundle each instance runs in.
     public var placementGroup: PlacementGroupRef?
 
+    /// Builds a task group; the defaults are the file format's.
     public init(name: String, count: Int = 1, durationMicros: Int64 = 0, outputBytes: Int64 = 8,
                 resources: ResourceSet = ResourceSet(["CPU": 1000]), maxRetries: Int = 3,
                 strategy: StrategySpec = .default, args: [RefPattern] = [], fail: FailSpec? = nil,
@@ -158,13 +184,17 @@ public struct TaskGroupSpec: Sendable, Equatable {
 
 /// `strategy:` — default | spread | {node: NAME, soft: BOOL}.
 public enum StrategySpec: Sendable, Equatable {
+    /// Ray's hybrid policy: pack locally until busy, then spread.
     case `default`
+    /// Spread instances across nodes.
     case spread
+    /// Run on `node`; when `soft`, fall back to others if it is dead or full.
     case nodeAffinity(node: String, soft: Bool)
 }
 
 /// `fail:` — how a synthetic body fails.
 public struct FailSpec: Sendable, Equatable {
+    /// `kind:` what a failing attempt does. Default exception.
     public enum Kind: String, Sendable, Equatable {
         /// The body raises an application error (TaskFailed unless retried).
         case exception
@@ -175,8 +205,10 @@ public struct FailSpec: Sendable, Equatable {
     public var probability: Double?
     /// `attempts`: the first N attempts of each instance fail (an added key).
     public var attempts: Int?
+    /// `kind`: default `.exception`.
     public var kind: Kind
 
+    /// Builds a fail spec; at least one of probability and attempts is set.
     public init(probability: Double?, attempts: Int?, kind: Kind) {
         self.probability = probability
         self.attempts = attempts
@@ -186,12 +218,18 @@ public struct FailSpec: Sendable, Equatable {
 
 /// `placement_group: {name: gang, bundle: i}`.
 public struct PlacementGroupRef: Sendable, Equatable {
+    /// `bundle:` a fixed index or `i`.
     public enum Bundle: Sendable, Equatable {
+        /// Every instance uses this bundle.
         case index(Int)
+        /// Instance `i` uses bundle `i`.
         case instance
     }
+    /// A declared placement group.
     public var name: String
+    /// Which bundle each instance uses.
     public var bundle: Bundle
+    /// Builds a placement group reference.
     public init(name: String, bundle: Bundle) {
         self.name = name
         self.bundle = bundle
@@ -200,12 +238,19 @@ public struct PlacementGroupRef: Sendable, Equatable {
 
 /// `actors:` entry (parsed and validated; the simulator rejects it until actors land).
 public struct ActorSpec: Sendable, Equatable {
+    /// Unique among puts, task groups, actors and placement groups.
     public var name: String
+    /// Actors `name[0]` ... Default 1.
     public var count: Int
+    /// Milli-units; default {CPU: 1}.
     public var resources: ResourceSet
+    /// `max_restarts`: default 0, as in Ray; -1 is infinite.
     public var maxRestarts: Int
+    /// `max_task_retries`: default 0, as in Ray; -1 is infinite.
     public var maxTaskRetries: Int
+    /// Method calls the driver makes to each actor, in order. Default 1.
     public var calls: Int
+    /// Builds an actor spec.
     public init(name: String, count: Int, resources: ResourceSet, maxRestarts: Int,
                 maxTaskRetries: Int, calls: Int) {
         self.name = name
@@ -219,12 +264,17 @@ public struct ActorSpec: Sendable, Equatable {
 
 /// `placement_groups:` entry (parsed and validated; rejected by the simulator for now).
 public struct PlacementGroupSpec: Sendable, Equatable {
+    /// `strategy:` as in Ray. Default PACK.
     public enum Strategy: String, Sendable, Equatable {
         case pack = "PACK", spread = "SPREAD", strictPack = "STRICT_PACK", strictSpread = "STRICT_SPREAD"
     }
+    /// Unique among puts, task groups, actors and placement groups.
     public var name: String
+    /// How bundles are spread over nodes.
     public var strategy: Strategy
+    /// `bundles:` one resource set per bundle, at least one.
     public var bundles: [ResourceSet]
+    /// Builds a placement group spec.
     public init(name: String, strategy: Strategy, bundles: [ResourceSet]) {
         self.name = name
         self.strategy = strategy
@@ -243,12 +293,14 @@ public enum RefPattern: Sendable, Equatable, CustomStringConvertible {
     /// `"weights"`: a put object, or a task group with one instance.
     case bare(name: String)
 
+    /// The group, put or actor referred to.
     public var name: String {
         switch self {
         case .instance(let name, _), .all(let name), .relative(let name, _), .bare(let name): return name
         }
     }
 
+    /// The reference as written in a file.
     public var description: String {
         switch self {
         case .instance(let name, let index): return "\(name)[\(index)]"
@@ -262,14 +314,18 @@ public enum RefPattern: Sendable, Equatable, CustomStringConvertible {
 
 /// One `faults:` entry.
 public struct FaultSpec: Sendable, Equatable {
+    /// `at:` a time, or `after:` a reference.
     public enum Trigger: Sendable, Equatable {
         /// `at: 150ms` — microseconds since the workload started.
         case at(micros: Int64)
         /// `after: "load[*]"` — once these instances have finished.
         case after(RefPattern)
     }
+    /// When the fault fires.
     public var trigger: Trigger
+    /// What it does.
     public var action: FaultAction
+    /// Builds a fault spec.
     public init(trigger: Trigger, action: FaultAction) {
         self.trigger = trigger
         self.action = action
@@ -278,32 +334,45 @@ public struct FaultSpec: Sendable, Equatable {
 
 /// What a fault does.
 public enum FaultAction: Sendable, Equatable {
+    /// `kill_node:` a node name or `{holding: REF}`.
     public enum NodeTarget: Sendable, Equatable {
+        /// The node with this name.
         case named(String)
         /// `{holding: "load[0]"}` — the node holding that object's primary copy (or hosting that actor).
         case holding(RefPattern)
     }
+    /// `kill_node:` kill the node (SIGKILL for the real runner).
     case killNode(NodeTarget)
     /// Kill, then the same shape rejoins as a new node.
     case restartNode(String)
+    /// `add_node:` a new non-head node joins.
     case addNode(NodeSpec)
     /// `{running: "step[*]"}` — a worker running one of these.
     case killWorker(running: RefPattern)
+    /// `restart_gcs: {}` kill the GCS; it restarts from its log.
     case restartGCS
+    /// `partition:` no messages between groups for the duration.
     case partition(groups: [[String]], durationMicros: Int64)
+    /// `kill_actor:` kill the actor; `noRestart` forbids restarting it.
     case killActor(actor: RefPattern, noRestart: Bool)
+    /// `kill_driver: {}` the driver (owner of everything) dies.
     case killDriver
 }
 
 /// `expect:`
 public struct ExpectSpec: Sendable, Equatable {
+    /// An expected result for one reference.
     public enum Outcome: Sendable, Equatable {
+        /// Every get of it returns the value.
         case ok
+        /// Gets may fail only with this kind.
         case error(RayErrorKind)
     }
     /// `results:` in file order.
     public var results: [(RefPattern, Outcome)]
+    /// `reconstructions:` bound on lineage reconstructions.
     public var reconstructions: Comparison?
+    /// `retries:` bound on task retries.
     public var retries: Comparison?
     /// Default 60 s.
     public var maxSimTimeMicros: Int64
@@ -312,6 +381,7 @@ public struct ExpectSpec: Sendable, Equatable {
     /// `leaks: none` (default) checks for leaks; `leaks: allowed` skips the check.
     public var checkLeaks: Bool
 
+    /// Builds an expect spec.
     public init(results: [(RefPattern, Outcome)], reconstructions: Comparison?, retries: Comparison?,
                 maxSimTimeMicros: Int64, maxWallTimeMicros: Int64, checkLeaks: Bool) {
         self.results = results
@@ -322,6 +392,7 @@ public struct ExpectSpec: Sendable, Equatable {
         self.checkLeaks = checkLeaks
     }
 
+    /// Equal when every field is (results compared in order).
     public static func == (lhs: ExpectSpec, rhs: ExpectSpec) -> Bool {
         lhs.results.count == rhs.results.count
             && zip(lhs.results, rhs.results).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
@@ -333,15 +404,20 @@ public struct ExpectSpec: Sendable, Equatable {
 
 /// `">= 1"`, `"== 0"`, `"< 5"`; a bare integer means `==`.
 public struct Comparison: Sendable, Equatable, CustomStringConvertible {
+    /// The comparison operator as written.
     public enum Operator: String, Sendable, Equatable {
         case equal = "==", atLeast = ">=", atMost = "<=", greater = ">", less = "<"
     }
+    /// The operator.
     public var op: Operator
+    /// The right-hand side.
     public var value: Int64
+    /// Builds a comparison.
     public init(op: Operator, value: Int64) {
         self.op = op
         self.value = value
     }
+    /// Whether `actual` satisfies the comparison.
     public func holds(for actual: Int64) -> Bool {
         switch op {
         case .equal: return actual == value
@@ -351,20 +427,25 @@ public struct Comparison: Sendable, Equatable, CustomStringConvertible {
         case .less: return actual < value
         }
     }
+    /// `>= 1` style text.
     public var description: String { "\(op.rawValue) \(value)" }
 }
 
 /// A scenario file that cannot be used: names the file, the key path and the problem.
 public struct ScenarioError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The scenario file's path.
     public var file: String
     /// e.g. `workload.tasks[2].args[0]`; empty for the whole file.
     public var keyPath: String
+    /// What was wrong and what was expected.
     public var problem: String
+    /// Builds an error.
     public init(file: String, keyPath: String, problem: String) {
         self.file = file
         self.keyPath = keyPath
         self.problem = problem
     }
+    /// `file: key.path: problem`.
     public var description: String {
         keyPath.isEmpty ? "\(file): \(problem)" : "\(file): \(keyPath): \(problem)"
     }

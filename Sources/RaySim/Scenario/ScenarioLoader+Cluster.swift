@@ -1,0 +1,82 @@
+// `cluster:` — GCS options, nodes (with `count` expanded to NAME-1..NAME-N)
+// and the simulated network. Enforces unique node names and exactly one head.
+
+import RayCore
+
+extension ScenarioLoader {
+    static let clusterKeys = ["gcs", "nodes", "network"]
+    static let gcsKeys = ["persistent"]
+    static let nodeKeys = ["name", "head", "count", "resources", "object_store"]
+    static let networkKeys = ["latency", "jitter"]
+    /// Most instances one `nodes:` entry may expand to.
+    static let nodeCountMax = 1_000
+    /// Most nodes a cluster may have after expansion.
+    static let clusterNodeCountMax = 10_000
+
+    /// Parses `cluster:`.
+    static func parseCluster(_ value: ScenarioValue) throws(ScenarioError) -> ClusterSpec {
+        let cluster = try value.mapping(allowedKeys: clusterKeys)
+        var gcsPersistent = true
+        if let gcsValue = cluster.optional("gcs") {
+            let gcs = try gcsValue.mapping(allowedKeys: gcsKeys)
+            if let persistent = gcs.optional("persistent") { gcsPersistent = try persistent.bool() }
+        }
+        let nodesValue = try cluster.required("nodes")
+        var nodes: [NodeSpec] = []
+        var headPath: String?
+        for entry in try nodesValue.sequence() {
+            let expanded = try parseNodes(entry)
+            for node in expanded {
+                if let existing = nodes.first(where: { $0.name == node.name }) {
+                    throw entry.error("duplicate node name '\(existing.name)'")
+                }
+                if node.head {
+                    if let headPath {
+                        throw entry.error("a second head node; exactly one node has head: true (the first is at \(headPath))")
+                    }
+                    headPath = entry.keyPath
+                }
+            }
+            nodes.append(contentsOf: expanded)
+            guard nodes.count <= clusterNodeCountMax else {
+                throw entry.error("more than \(clusterNodeCountMax) nodes in the cluster")
+            }
+        }
+        guard !nodes.isEmpty else { throw nodesValue.error("expected at least one node") }
+        guard headPath != nil else { throw nodesValue.error("no head node; exactly one node must have head: true") }
+        var network = NetworkSpec.default
+        if let networkValue = cluster.optional("network") {
+            let networkMapping = try networkValue.mapping(allowedKeys: networkKeys)
+            if let latency = networkMapping.optional("latency") { network.latencyMicros = try latency.durationMicros() }
+            if let jitter = networkMapping.optional("jitter") { network.jitterMicros = try jitter.durationMicros() }
+        }
+        return ClusterSpec(gcsPersistent: gcsPersistent, nodes: nodes, network: network)
+    }
+
+    /// One `nodes:` entry, expanded by `count`.
+    static func parseNodes(_ value: ScenarioValue) throws(ScenarioError) -> [NodeSpec] {
+        let node = try value.mapping(allowedKeys: nodeKeys)
+        let name = try node.required("name").name()
+        let head = try node.optional("head")?.bool() ?? false
+        let template = try parseNodeShape(node, name: name, head: head)
+        guard let countValue = node.optional("count") else { return [template] }
+        let count = try countValue.int(in: 1...nodeCountMax)
+        if head && count > 1 {
+            throw countValue.error("a head node cannot have count > 1; exactly one node is the head")
+        }
+        var nodes: [NodeSpec] = []
+        for instance in 1...count {
+            var copy = template
+            copy.name = "\(name)-\(instance)"
+            nodes.append(copy)
+        }
+        return nodes
+    }
+
+    /// `resources` and `object_store` of a node (shared with `add_node`).
+    static func parseNodeShape(_ node: ScenarioMapping, name: String, head: Bool) throws(ScenarioError) -> NodeSpec {
+        let resources = try node.optional("resources")?.resources() ?? ResourceSet(["CPU": 1000])
+        let objectStoreBytes = try node.optional("object_store")?.sizeBytes() ?? NodeSpec.objectStoreBytesDefault
+        return NodeSpec(name: name, head: head, resources: resources, objectStoreBytes: objectStoreBytes)
+    }
+}

@@ -1,0 +1,152 @@
+// Cross-section checks once every section is read: workload names are unique
+// (puts, task groups, actors and placement groups share one namespace), every
+// reference names something of an allowed kind with a valid instance, node
+// affinity names a node, and placement group references are in range.
+
+import RayCore
+
+/// Every name declared in `workload:`, with its kind and instance count.
+struct NameTable {
+    /// What a workload name denotes.
+    enum Kind: String {
+        case put
+        case task
+        case actor
+        case placementGroup = "placement group"
+    }
+
+    /// One declared name.
+    struct Entry {
+        var kind: Kind
+        /// Instances (`count`); a put is one object; a placement group counts its bundles.
+        var count: Int
+        /// Where it was declared, for duplicate-name messages.
+        var keyPath: String
+    }
+
+    /// Declared names; looked up only, never iterated, so dictionary order never matters.
+    private(set) var entries: [String: Entry] = [:]
+
+    /// Collects the workload's names; a name used twice is an error.
+    init(workload: WorkloadSpec, file: String) throws(ScenarioError) {
+        for (index, put) in workload.puts.enumerated() {
+            try add(put.name, Entry(kind: .put, count: 1, keyPath: "workload.puts[\(index)]"), file: file)
+        }
+        for (index, task) in workload.tasks.enumerated() {
+            try add(task.name, Entry(kind: .task, count: task.count, keyPath: "workload.tasks[\(index)]"), file: file)
+        }
+        for (index, actor) in workload.actors.enumerated() {
+            try add(actor.name, Entry(kind: .actor, count: actor.count, keyPath: "workload.actors[\(index)]"), file: file)
+        }
+        for (index, group) in workload.placementGroups.enumerated() {
+            try add(group.name, Entry(kind: .placementGroup, count: group.bundles.count,
+                                      keyPath: "workload.placement_groups[\(index)]"), file: file)
+        }
+    }
+
+    private mutating func add(_ name: String, _ entry: Entry, file: String) throws(ScenarioError) {
+        if let existing = entries[name] {
+            throw ScenarioError(file: file, keyPath: "\(entry.keyPath).name",
+                                problem: "duplicate name '\(name)': already used by the \(existing.kind.rawValue) at \(existing.keyPath)")
+        }
+        entries[name] = entry
+    }
+
+    /// The entry for `name`, if declared.
+    subscript(name: String) -> Entry? { entries[name] }
+
+    /// Declared names of the given kinds, sorted, for suggestions.
+    func names(of kinds: [Kind]) -> [String] {
+        entries.filter { kinds.contains($0.value.kind) }.map(\.key).sorted()
+    }
+}
+
+/// References recorded while parsing, checked once all names are known.
+struct ReferenceUses {
+    /// One reference as written.
+    struct Use {
+        var reference: RefPattern
+        var value: ScenarioValue
+        /// Kinds of thing it may name.
+        var targets: [NameTable.Kind]
+        /// The task group whose `args` hold it; only there may a reference be relative.
+        var owner: String?
+    }
+
+    /// In file order.
+    private(set) var uses: [Use] = []
+
+    /// Parses the reference at `value` and records it for `check`.
+    mutating func record(_ value: ScenarioValue, targets: [NameTable.Kind],
+                         owner: String? = nil) throws(ScenarioError) -> RefPattern {
+        let reference = try value.reference()
+        if case .relative = reference, owner == nil {
+            throw value.error("relative reference '\(reference)' is only allowed in a task group's args")
+        }
+        uses.append(Use(reference: reference, value: value, targets: targets, owner: owner))
+        return reference
+    }
+
+    /// Every reference names a declared thing of an allowed kind, with a valid instance.
+    func check(against names: NameTable) throws(ScenarioError) {
+        for use in uses {
+            let name = use.reference.name
+            let wanted = use.targets.map(\.rawValue).joined(separator: " or ")
+            let article = wanted.first == "a" ? "an" : "a"
+            guard let entry = names[name] else {
+                var problem = "reference to missing \(wanted) '\(name)'"
+                if let suggestion = ScenarioValue.closest(to: name, among: names.names(of: use.targets)) {
+                    problem += " (did you mean '\(suggestion)'?)"
+                }
+                throw use.value.error(problem)
+            }
+            guard use.targets.contains(entry.kind) else {
+                throw use.value.error("'\(name)' is a \(entry.kind.rawValue); expected \(article) \(wanted)")
+            }
+            switch use.reference {
+            case .relative where entry.kind != .task:
+                throw use.value.error("'\(name)' is a \(entry.kind.rawValue), not a task group; refer to it as '\(name)'")
+            case .bare where entry.count > 1:
+                throw use.value.error("'\(name)' has \(entry.count) instances; use \(name)[*] or \(name)[N]")
+            case .instance(_, let index) where index < 0 || index >= entry.count:
+                throw use.value.error("instance index \(index) out of range: '\(name)' has \(entry.count) instance\(entry.count == 1 ? "" : "s") (0...\(entry.count - 1))")
+            default:
+                break
+            }
+        }
+    }
+}
+
+extension ScenarioLoader {
+    /// Node affinity names a node of the cluster or one added by a fault.
+    static func checkStrategies(workload: WorkloadSpec, nodeNames: [String], file: String) throws(ScenarioError) {
+        for (index, task) in workload.tasks.enumerated() {
+            guard case .nodeAffinity(let node, _) = task.strategy, !nodeNames.contains(node) else { continue }
+            throw ScenarioError(file: file, keyPath: "workload.tasks[\(index)].strategy.node",
+                                problem: "reference to missing node '\(node)'; nodes are: \(listed(nodeNames))")
+        }
+    }
+
+    /// `placement_group:` names a declared group and a bundle in range for every instance.
+    static func checkPlacementGroups(workload: WorkloadSpec, names: NameTable, file: String) throws(ScenarioError) {
+        for (index, task) in workload.tasks.enumerated() {
+            guard let reference = task.placementGroup else { continue }
+            let keyPath = "workload.tasks[\(index)].placement_group"
+            guard let group = workload.placementGroups.first(where: { $0.name == reference.name }) else {
+                let kind = names[reference.name].map { " ('\(reference.name)' is a \($0.kind.rawValue))" } ?? ""
+                throw ScenarioError(file: file, keyPath: "\(keyPath).name",
+                                    problem: "reference to missing placement group '\(reference.name)'\(kind)")
+            }
+            switch reference.bundle {
+            case .index(let bundle) where bundle >= group.bundles.count:
+                throw ScenarioError(file: file, keyPath: "\(keyPath).bundle",
+                                    problem: "bundle index \(bundle) out of range: '\(group.name)' has \(group.bundles.count) bundles")
+            case .instance where task.count > group.bundles.count:
+                throw ScenarioError(file: file, keyPath: "\(keyPath).bundle",
+                                    problem: "bundle i needs a bundle per instance: '\(task.name)' has \(task.count) instances but '\(group.name)' has \(group.bundles.count) bundles")
+            default:
+                break
+            }
+        }
+    }
+}
