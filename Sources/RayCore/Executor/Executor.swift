@@ -1,0 +1,202 @@
+// The executing half of a core worker (Ray's task_receiver.cc and the
+// worker's plasma client): a leased worker receives a pushed task, has its
+// raylet make the stored arguments local, runs the body (an effect: the
+// simulator models it, the runtime calls the user's function), seals large
+// results in the local store as primary copies, and replies to the owner.
+//
+// Invariants: one task runs at a time (a lease is one worker); every fetch
+// the worker opens is released after the task; a reply is sent exactly once
+// per pushed attempt, unless the process dies first.
+
+/// What running a task body produced.
+public enum ExecutionResult: Hashable, Codable, Sendable {
+    /// One value per return.
+    case returned([ObjectData])
+    /// The body raised.
+    case applicationError(String)
+}
+
+/// Timers an executor starts.
+public enum ExecutorTimer: Hashable, Codable, Sendable {
+    /// Stop borrowing these references (the body held them past its return).
+    case releaseBorrowed(owner: WorkerID, objects: [ObjectID])
+}
+
+/// Inputs of an executor.
+public enum ExecutorInput: Hashable, Codable, Sendable {
+    /// The worker process started.
+    case started(RayConfig, WorkerID)
+    /// A message arrived.
+    case messageReceived(from: Address, Message)
+    /// The body of the running task finished.
+    case executionFinished(TaskID, attempt: Int, ExecutionResult)
+    /// A timer fired.
+    case timerFired(ExecutorTimer)
+}
+
+/// Effects of an executor.
+public enum ExecutorEffect: Hashable, Codable, Sendable {
+    /// Send a message.
+    case send(to: Address, Message)
+    /// Run the task body with these argument values (in argument order); answer with `executionFinished`.
+    case execute(TaskSpec, attempt: Int, arguments: [ObjectValue])
+    /// Fire `timer` after `afterMicros`.
+    case startTimer(ExecutorTimer, afterMicros: Int64)
+}
+
+/// The executor state machine of one worker process.
+public struct Executor: Sendable {
+    /// The task being run.
+    struct Current: Sendable {
+        var spec: TaskSpec
+        var attempt: Int
+        var args: [ResolvedArg]
+        var fetchRequest: UInt64?
+        var storeRequest: UInt64?
+        var returns: [ReturnValue] = []
+    }
+
+    public private(set) var config = RayConfig()
+    public private(set) var workerID = WorkerID(node: NodeID(0), index: 0)
+    var current: Current?
+    var queued = FIFOQueue<(TaskSpec, Int, [ResolvedArg])>()
+    var requestCounter: UInt64 = 0
+    /// Tasks this worker finished (for reports).
+    public private(set) var tasksRun = 0
+
+    public init() {}
+
+    /// True while a task is being run.
+    public var isBusy: Bool { current != nil }
+    /// The task being run, if any.
+    public var runningTask: TaskSpec? { current?.spec }
+
+    /// Handles one input at time `now` and returns the effects, in order.
+    public mutating func handle(_ input: ExecutorInput, now: Int64) -> [ExecutorEffect] {
+        var effects: [ExecutorEffect] = []
+        switch input {
+        case .started(let config, let worker):
+            self.config = config
+            workerID = worker
+        case .messageReceived(_, let message):
+            receive(message, into: &effects)
+        case .executionFinished(let task, let attempt, let result):
+            finished(task, attempt: attempt, result: result, into: &effects)
+        case .timerFired(.releaseBorrowed(let owner, let objects)):
+            for object in objects {
+                effects.append(.send(to: .worker(owner), .borrowReleased(object, borrower: workerID)))
+            }
+        }
+        return effects
+    }
+
+    private var raylet: Address { .raylet(workerID.node) }
+
+    private mutating func receive(_ message: Message, into effects: inout [ExecutorEffect]) {
+        switch message {
+        case .pushTask(let spec, let attempt, _, let args):
+            if current == nil {
+                begin(spec, attempt: attempt, args: args, into: &effects)
+            } else {
+                queued.append((spec, attempt, args))
+            }
+        case .objectsReady(let requestID, let values):
+            argumentsFetched(requestID, values: values, into: &effects)
+        case .objectsStored(let requestID):
+            guard let task = current, task.storeRequest == requestID else { return }
+            reply(.returned(task.returns), into: &effects)
+        default:
+            break  // Not an executor message.
+        }
+    }
+
+    private mutating func begin(_ spec: TaskSpec, attempt: Int, args: [ResolvedArg], into effects: inout [ExecutorEffect]) {
+        var task = Current(spec: spec, attempt: attempt, args: args)
+        let stored = args.compactMap { arg -> ObjectID? in
+            if case .object(let object) = arg { return object }
+            return nil
+        }
+        if stored.isEmpty {
+            current = task
+            effects.append(.execute(spec, attempt: attempt, arguments: argumentValues(args, fetched: [])))
+            return
+        }
+        requestCounter += 1
+        task.fetchRequest = requestCounter
+        current = task
+        effects.append(.send(to: raylet, .fetchObjects(requestID: requestCounter, objects: stored, owner: spec.owner)))
+    }
+
+    private mutating func argumentsFetched(_ requestID: UInt64, values: [ObjectValue], into effects: inout [ExecutorEffect]) {
+        guard let task = current, task.fetchRequest == requestID else { return }
+        if let error = values.lazy.compactMap(\.error).first {
+            reply(.argumentFailed(error), into: &effects)
+            return
+        }
+        effects.append(.execute(task.spec, attempt: task.attempt, arguments: argumentValues(task.args, fetched: values)))
+    }
+
+    /// Argument values in argument order: inline ones as given, stored ones from the fetch.
+    private func argumentValues(_ args: [ResolvedArg], fetched: [ObjectValue]) -> [ObjectValue] {
+        var next = 0
+        return args.map { arg in
+            switch arg {
+            case .inline(let data): return .data(data)
+            case .borrowed(let object):
+                // A borrowed reference is passed as a reference: its identity, not its value.
+                return .data(ObjectData(sizeBytes: 0, digest: mix(object.task.value ^ UInt64(object.index))))
+            case .object:
+                defer { next += 1 }
+                return next < fetched.count ? fetched[next] : .error(RayError(.objectLost, "argument missing"))
+            }
+        }
+    }
+
+    private mutating func finished(_ task: TaskID, attempt: Int, result: ExecutionResult, into effects: inout [ExecutorEffect]) {
+        guard var running = current, running.spec.taskID == task, running.attempt == attempt else { return }
+        switch result {
+        case .applicationError(let message):
+            reply(.applicationError(message), into: &effects)
+        case .returned(let values):
+            var storedIDs: [ObjectID] = [], storedValues: [ObjectData] = []
+            running.returns = zip(running.spec.returnIDs, values).map { object, data in
+                if data.sizeBytes <= config.inlineObjectSizeBytesMax { return .inline(data) }
+                storedIDs.append(object)
+                storedValues.append(data)
+                return .stored(node: workerID.node, sizeBytes: data.sizeBytes)
+            }
+            if storedIDs.isEmpty {
+                current = running
+                reply(.returned(running.returns), into: &effects)
+            } else {
+                requestCounter += 1
+                running.storeRequest = requestCounter
+                current = running
+                effects.append(.send(to: raylet, .storeObjects(requestID: requestCounter, objects: storedIDs,
+                                                               values: storedValues, owner: running.spec.owner)))
+            }
+        }
+    }
+
+    /// Replies to the owner, releases the argument pins and starts the next queued task.
+    private mutating func reply(_ outcome: TaskOutcome, into effects: inout [ExecutorEffect]) {
+        guard let task = current else { return }
+        current = nil
+        tasksRun += 1
+        if let fetch = task.fetchRequest { effects.append(.send(to: raylet, .releaseFetch(requestID: fetch))) }
+        let borrowed = task.args.compactMap { arg -> ObjectID? in
+            if case .borrowed(let object) = arg { return object }
+            return nil
+        }
+        // Body parameter 3 (synthetic bodies): how long the body keeps borrowed refs after returning.
+        let holdMicros = task.spec.body.count > 3 ? task.spec.body[3] : 0
+        let stillBorrowed = holdMicros > 0 ? borrowed : []
+        effects.append(.send(to: .worker(task.spec.owner), .taskReply(task.spec.taskID, attempt: task.attempt, outcome,
+                                                                        borrowed: stillBorrowed)))
+        if !stillBorrowed.isEmpty {
+            effects.append(.startTimer(.releaseBorrowed(owner: task.spec.owner, objects: stillBorrowed),
+                                       afterMicros: holdMicros))
+        }
+        if let (spec, attempt, args) = queued.popFirst() { begin(spec, attempt: attempt, args: args, into: &effects) }
+    }
+}
