@@ -2,6 +2,7 @@
 // Malformed input must throw BinaryCoderError and never trap: every prefix of
 // a valid encoding, random byte flips and random garbage are fed to decode.
 
+import Foundation
 import Testing
 @testable import RayCore
 
@@ -221,4 +222,16 @@ final class Derived: Base, @unchecked Sendable {
     #expect(try BinaryCoder.decode([Empty].self, from: BinaryCoder.encode([Empty(), Empty()])) == [Empty(), Empty()])
     let derived = try BinaryCoder.decode(Derived.self, from: BinaryCoder.encode(Derived(id: 9, name: "n")))
     #expect(derived.id == 9 && derived.name == "n")
+}
+
+/// Not a test: prints encode/decode throughput when SWIFTRAY_BENCHMARK is set.
+@Test(.enabled(if: ProcessInfo.processInfo.environment["SWIFTRAY_BENCHMARK"] != nil))
+func benchmarkBinaryCoder() throws {
+    let values = (0..<100_000).map { Shape.circle(center: Point(x: $0, y: Double($0)), radius: 1) }
+    let clock = ContinuousClock()
+    var bytes: [[UInt8]] = []
+    bytes.reserveCapacity(values.count)
+    let encodeTime = try clock.measure { for value in values { bytes.append(try BinaryCoder.encode(value)) } }
+    let decodeTime = try clock.measure { for encoded in bytes { _ = try BinaryCoder.decode(Shape.self, from: encoded) } }
+    print("BinaryCoder: 100k enum values encoded in \(encodeTime), decoded in \(decodeTime), \(bytes[0].count) bytes each")
 }
