@@ -70,6 +70,8 @@ public struct Executor: Sendable {
     public var isBusy: Bool { current != nil }
     /// The task being run, if any.
     public var runningTask: TaskSpec? { current?.spec }
+    /// The attempt number of the task being run, if any.
+    public var runningAttempt: Int? { current?.attempt }
 
     /// Handles one input at time `now` and returns the effects, in order.
     public mutating func handle(_ input: ExecutorInput, now: Int64) -> [ExecutorEffect] {

@@ -54,6 +54,10 @@ extension Raylet {
                     restoreWaiters[object, default: []].append(.fetch(key))
                     if !entry.restoring { startRestore(object, into: &effects) }
                 }
+            } else if deadOwners.contains(owner) {
+                // The owner is gone, and with it every way to find or rebuild the object.
+                state.failed[object] = RayError(.ownerDied, "the owner of \(object) (\(owner)) died; "
+                    + "objects cannot outlive their owner (pass them to a longer-lived owner)")
             } else {
                 state.waiting += 1
                 if pulls[object] != nil {

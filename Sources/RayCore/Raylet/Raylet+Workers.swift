@@ -73,6 +73,7 @@ extension Raylet {
 
     /// A driver died: drop its queued requests, kill the workers it leased and free what it owned.
     mutating func ownerDied(_ owner: WorkerID, into effects: inout [RayletEffect]) {
+        deadOwners.insert(owner)
         for shape in classOrder { classQueues[shape]?.removeAll { $0.owner == owner } }
         classOrder.removeAll { classQueues[$0]?.isEmpty ?? true }
         for lease in leases.keys.sorted() where lease.owner == owner {

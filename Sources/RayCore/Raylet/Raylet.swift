@@ -88,6 +88,8 @@ public struct Raylet: Sendable {
     // Scheduling
     var view: [NodeView] = []
     var deadNodes: Set<NodeID> = []
+    /// Owners the GCS reported dead: their objects can no longer be found or rebuilt.
+    var deadOwners: Set<WorkerID> = []
     /// Queues per scheduling class (resource shape), in order of first use.
     var classQueues: [ResourceSet: FIFOQueue<QueuedLease>] = [:]
     var classOrder: [ResourceSet] = []

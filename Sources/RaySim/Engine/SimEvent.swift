@@ -1,0 +1,54 @@
+// The things that happen in a simulation, each scheduled at a virtual time.
+
+public import RayCore
+
+/// Which process a step belongs to.
+public enum ComponentID: Hashable, Codable, Sendable, Comparable, CustomStringConvertible {
+    /// The GCS; `incarnation` counts restarts.
+    case gcs(incarnation: Int)
+    case raylet(NodeID)
+    case worker(WorkerID)
+    case driver(WorkerID)
+
+    public var description: String {
+        switch self {
+        case .gcs(let incarnation): return "gcs#\(incarnation)"
+        case .raylet(let node): return "raylet(\(node))"
+        case .worker(let worker): return "\(worker)"
+        case .driver(let worker): return "driver(\(worker))"
+        }
+    }
+}
+
+/// A scheduled event.
+enum SimEvent {
+    /// A message reaches `to`.
+    case deliver(from: Address, to: Address, Message)
+    case gcsTimer(GCSTimer, incarnation: Int)
+    case rayletTimer(NodeID, RayletTimer)
+    case executorTimer(WorkerID, ExecutorTimer)
+    /// A spawned worker process is up.
+    case workerStarted(WorkerID)
+    /// A task body finished on `worker`.
+    case executionFinished(WorkerID, TaskID, attempt: Int, ExecutionResult)
+    /// A task body crashes its worker.
+    case crashWorker(WorkerID, TaskID, attempt: Int)
+    /// A restore from disk finished.
+    case restoreFinished(NodeID, ObjectID)
+    /// A connection to `peer` closed, as seen by `observer`.
+    case disconnected(observer: Address, peer: Address)
+    /// The GCS is reachable again, as seen by a raylet.
+    case gcsReconnected(NodeID)
+    /// The driver program takes its next step.
+    case driverStep
+    /// Fault number `index` of the plan is due (or due to be re-checked).
+    case fault(Int)
+    /// A partition ends.
+    case partitionHealed(Int)
+    /// The restarted GCS comes up.
+    case gcsRestarted
+    /// A restarted node's replacement joins.
+    case nodeRejoins(NodeSpec)
+    /// The borrower probe asks about the dead owner's objects.
+    case ownerDeathProbe
+}

@@ -1,0 +1,149 @@
+// The checkers. Safety after every step (resources never over-allocated or
+// negative, store within capacity, a node marked dead at most once, every
+// value the driver gets byte-identical to what its lineage defines); a full
+// scan every few thousand steps; at the end, liveness (every get resolved as
+// `expect` says within max_sim_time), the expectations, and leaks.
+
+import RayCore
+
+extension Simulation {
+    func checkGCS() {
+        for (node, marks) in gcs.deathMarks where marks > 1 {
+            violation = violation ?? "the GCS marked \(node) dead \(marks) times"
+        }
+    }
+
+    func checkRaylet(_ node: NodeID) {
+        guard let raylet = nodes[node]?.raylet, raylet.running else { return }
+        if !raylet.available.isNonNegative || !raylet.available.fits(in: raylet.info.resources) {
+            violation = violation ?? "\(raylet.info.name) (\(node)) resources out of bounds: available "
+                + "\(raylet.available), total \(raylet.info.resources)"
+        }
+        if raylet.store.usedBytes < 0 || raylet.store.usedBytes > raylet.store.capacityBytes {
+            violation = violation ?? "\(raylet.info.name) (\(node)) object store holds \(raylet.store.usedBytes) B "
+                + "in memory, capacity \(raylet.store.capacityBytes) B"
+        }
+    }
+
+    /// The O(state) scan: every count non-negative, every lease accounted for.
+    func fullCheck() {
+        for (object, entry) in driver.objects
+        where entry.localRefs < 0 || entry.submittedRefs < 0 || entry.lineageRefs < 0 {
+            violation = violation ?? "negative reference count for \(object)"
+        }
+        for node in nodeOrder {
+            guard let raylet = nodes[node]?.raylet, raylet.running else { continue }
+            let leased = raylet.leases.values.reduce(ResourceSet()) { $0 + $1.resources }
+            if leased + raylet.available != raylet.info.resources {
+                violation = violation ?? "\(raylet.info.name): leased \(leased) + available \(raylet.available) "
+                    + "≠ total \(raylet.info.resources)"
+            }
+        }
+    }
+
+    /// Leaks after the driver finished: anything still held anywhere.
+    func leaks() -> [String] {
+        var found: [String] = []
+        if driverAlive && !driver.isQuiescent {
+            let tasks = driver.tasks.count, objects = driver.objects.count
+            found.append("driver still holds \(tasks) task(s) and \(objects) object(s)")
+        }
+        for node in nodeOrder {
+            guard let raylet = nodes[node]?.raylet, raylet.running, !raylet.isQuiescent else { continue }
+            var held: [String] = []
+            if !raylet.leases.isEmpty { held.append("\(raylet.leases.count) lease(s)") }
+            if raylet.queuedLeaseCount > 0 { held.append("\(raylet.queuedLeaseCount) queued request(s)") }
+            if raylet.store.objectCount > 0 { held.append("\(raylet.store.objectCount) object(s)") }
+            if raylet.available != raylet.info.resources { held.append("resources \(raylet.available) of \(raylet.info.resources)") }
+            if held.isEmpty { held.append("open fetches or pulls") }
+            found.append("\(raylet.info.name) (\(node)) still holds " + held.joined(separator: ", "))
+        }
+        for worker in executors.keys.sorted() where executors[worker]?.isBusy == true {
+            found.append("\(worker) is still running a task")
+        }
+        return found
+    }
+
+    func finish(livenessExceeded: Bool) -> SimulationReport {
+        var report = SimulationReport(scenario: scenario, seed: options.seed)
+        report.simulatedMicros = now
+        report.eventsProcessed = eventsProcessed
+        report.tasksRun = driver.metrics.attemptsStarted
+        report.retries = driver.metrics.retries
+        report.reconstructions = driver.metrics.reconstructions
+        for node in nodeOrder {
+            guard let metrics = nodes[node]?.raylet.metrics else { continue }
+            report.objectsSpilled += metrics.objectsSpilled
+            report.objectsRestored += metrics.objectsRestored
+            report.spillbacks += metrics.spillbacks
+        }
+        report.faultLines = faultLines
+        report.traceDigest = stepDigest.finalized
+        report.results = getList.map { ($0, results[$0]) }
+        if let violation {
+            report.verdicts.append(("safety", "FAILED: \(violation)"))
+            report.outcome = .invariantViolated(violation)
+            return report
+        }
+        report.verdicts.append(("safety", "ok (every step)"))
+        if livenessExceeded || !driverFinished {
+            let pending = getList.filter { results[$0] == nil }
+            let detail = pending.prefix(8).map { ref in "\(ref) \(describePending(ref))" }.joined(separator: "; ")
+            let message = "\(pending.count) get(s) unresolved at \(formatTime(now)) (max_sim_time "
+                + "\(formatTime(scenario.expect.maxSimTimeMicros))): \(detail)"
+            report.verdicts.append(("liveness", "FAILED: \(message)"))
+            report.outcome = .livenessExceeded(message)
+            return report
+        }
+        report.verdicts.append(("liveness", "ok (all \(getList.count) gets resolved by \(formatTime(finishedAt ?? now)))"))
+        let failures = expectationFailures()
+        report.verdicts.append(("expect", failures.isEmpty ? "ok" : "FAILED: " + failures.joined(separator: "; ")))
+        var problems = failures
+        for node in killedNodes where gcs.nodes[node] != nil && gcs.nodes[node]?.state != .dead {
+            problems.append("killed \(node) was never marked dead by the GCS")
+        }
+        if scenario.expect.checkLeaks {
+            let leaked = leaks()
+            report.verdicts.append(("leaks", leaked.isEmpty ? "none" : "FAILED: " + leaked.joined(separator: "; ")))
+            problems += leaked
+        } else {
+            report.verdicts.append(("leaks", "not checked (leaks: allowed)"))
+        }
+        report.outcome = problems.isEmpty ? .passed : .expectationFailed(problems)
+        return report
+    }
+
+    private func describePending(_ ref: InstanceRef) -> String {
+        guard let object = refs[ref] else { return "(never submitted)" }
+        guard let task = driver.tasks[object.task] else { return "(no task entry)" }
+        return "(task \(task.state), \(task.attempts) attempt(s))"
+    }
+
+    private func expectationFailures() -> [String] {
+        var failures: [String] = []
+        var expected: [InstanceRef: ExpectSpec.Outcome] = [:]
+        for (pattern, outcome) in scenario.expect.results {
+            for ref in plan.resolve(pattern) { expected[ref] = outcome }
+        }
+        for ref in getList {
+            guard let value = results[ref] else { continue }
+            switch (expected[ref] ?? .ok, value) {
+            case (.ok, .data):
+                continue
+            case (.ok, .error(let error)):
+                failures.append("\(ref): expected ok, got \(error)")
+            case (.error(let kind), .data):
+                failures.append("\(ref): expected \(kind.rawValue), got a value")
+            case (.error(let kind), .error(let error)):
+                if error.kind != kind { failures.append("\(ref): expected \(kind.rawValue), got \(error)") }
+            }
+        }
+        if let comparison = scenario.expect.reconstructions, !comparison.holds(for: Int64(driver.metrics.reconstructions)) {
+            failures.append("reconstructions: expected \(comparison), got \(driver.metrics.reconstructions)")
+        }
+        if let comparison = scenario.expect.retries, !comparison.holds(for: Int64(driver.metrics.retries)) {
+            failures.append("retries: expected \(comparison), got \(driver.metrics.retries)")
+        }
+        return failures
+    }
+}

@@ -1,0 +1,255 @@
+// Simulated processes: each component's inputs are logged, handed to its
+// machine, and its effects interpreted in order. Process deaths drop the
+// machine and tell its peers through closed connections.
+
+import RayCore
+import RayStorage
+
+extension Simulation {
+    // MARK: - Logging and tracing
+
+    func makeLog(_ component: String) -> (any EventLog)? {
+        switch options.inputLog {
+        case .off:
+            return nil
+        case .memory:
+            return InMemoryEventLog()
+        case .lmdb(let directory):
+            do {
+                let safe = component.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }
+                return try LMDBEventLog(path: directory + "/" + String(safe), component: component, durable: false)
+            } catch {
+                violation = violation ?? "cannot open the event log for \(component): \(error)"
+                return nil
+            }
+        }
+    }
+
+    /// Appends `input` to `log` before the machine sees it.
+    @inline(__always)
+    func log<Input: Encodable>(_ input: Input, to log: (any EventLog)?) -> [UInt8]? {
+        guard let log else { return nil }
+        do {
+            let bytes = try BinaryCoder.encode(input)
+            try log.append(bytes)
+            return bytes
+        } catch {
+            violation = violation ?? "cannot log an input: \(error)"
+            return nil
+        }
+    }
+
+    /// Folds one step into the run digest, and into the trace when recording.
+    @inline(__always)
+    func record<Input: Encodable, Effect: Encodable>(_ component: ComponentID, _ input: Input, _ logged: [UInt8]?,
+                                                     _ effects: [Effect]) {
+        stepDigest.add(UInt64(bitPattern: now))
+        stepDigest.add(UInt64(effects.count))
+        guard traceRecorder != nil else { return }
+        do {
+            let inputBytes = try logged ?? BinaryCoder.encode(input)
+            let effectBytes = try BinaryCoder.encode(effects)
+            stepDigest.add(inputBytes)
+            stepDigest.add(effectBytes)
+            traceRecorder?.append(TraceStep(time: now, component: component, input: inputBytes, effects: effectBytes))
+        } catch {
+            violation = violation ?? "cannot record a trace step: \(error)"
+        }
+    }
+
+    // MARK: - Components
+
+    func handleGCS(_ input: GCSInput) {
+        let logged = log(input, to: gcsLog)
+        let effects = gcs.handle(input, now: now)
+        record(.gcs(incarnation: gcsIncarnation), input, logged, effects)
+        for effect in effects {
+            switch effect {
+            case .send(let to, let message): send(message, from: .gcs, to: to)
+            case .startTimer(let timer, let after): schedule(.gcsTimer(timer, incarnation: gcsIncarnation), after: after)
+            }
+        }
+        checkGCS()
+    }
+
+    func handleRaylet(_ node: NodeID, _ input: RayletInput) {
+        guard var simNode = nodes[node], simNode.alive else { return }
+        let logged = log(input, to: simNode.log)
+        let effects = simNode.raylet.handle(input, now: now)
+        nodes[node] = simNode
+        record(.raylet(node), input, logged, effects)
+        for effect in effects {
+            switch effect {
+            case .send(let to, let message):
+                send(message, from: .raylet(node), to: to)
+            case .startTimer(let timer, let after):
+                schedule(.rayletTimer(node, timer), after: after)
+            case .spawnWorker(let worker):
+                spawnWorker(worker)
+            case .killWorker(let worker):
+                killWorkerProcess(worker, reason: "killed by its raylet", notifyRaylet: false)
+            case .spillObject:
+                break  // The disk write happens in the background; memory was released already.
+            case .restoreObject(let object, let size):
+                schedule(.restoreFinished(node, object), after: diskMicros(size))
+            case .deleteSpilledObject:
+                break
+            case .exit(let reason):
+                killNode(node, reason: reason)
+            }
+        }
+        checkRaylet(node)
+    }
+
+    func handleExecutor(_ worker: WorkerID, _ input: ExecutorInput) {
+        guard var executor = executors[worker] else { return }
+        let logged = log(input, to: workerLogs[worker])
+        let effects = executor.handle(input, now: now)
+        executors[worker] = executor
+        record(.worker(worker), input, logged, effects)
+        for effect in effects {
+            switch effect {
+            case .send(let to, let message): send(message, from: .worker(worker), to: to)
+            case .startTimer(let timer, let after): schedule(.executorTimer(worker, timer), after: after)
+            case .execute(let spec, let attempt, let arguments): runBody(spec, attempt: attempt, arguments, on: worker)
+            }
+        }
+    }
+
+    func handleDriver(_ input: OwnerInput) {
+        guard driverAlive else { return }
+        let logged = log(input, to: driverLog)
+        let effects = driver.handle(input, now: now)
+        record(.driver(driverWorker), input, logged, effects)
+        for effect in effects {
+            switch effect {
+            case .send(let to, let message): send(message, from: .worker(driverWorker), to: to)
+            case .getResolved(let object, let value): getResolved(object, value)
+            }
+        }
+        if case .messageReceived(_, .taskReply) = input { checkAfterFaults() }
+    }
+
+    func deliver(_ message: Message, from: Address, to: Address) {
+        switch to {
+        case .gcs:
+            if gcsAlive { handleGCS(.messageReceived(from: from, message)) }
+        case .raylet(let node):
+            handleRaylet(node, .messageReceived(from: from, message))
+        case .worker(let worker):
+            if worker == driverWorker {
+                handleDriver(.messageReceived(from: from, message))
+            } else if worker == probeWorker {
+                probeAnswered(message)
+            } else if executors[worker] != nil {
+                handleExecutor(worker, .messageReceived(from: from, message))
+            }
+        }
+    }
+
+    /// A closed connection, as seen by `observer`.
+    func disconnected(observer: Address, peer: Address) {
+        switch observer {
+        case .gcs:
+            if gcsAlive { handleGCS(.peerDisconnected(peer)) }
+        case .raylet(let node):
+            if case .worker(let worker) = peer, worker.node == node {
+                handleRaylet(node, .workerExited(worker))
+            } else {
+                handleRaylet(node, .peerDisconnected(peer))
+            }
+        case .worker(let worker):
+            if worker == driverWorker { handleDriver(.peerDisconnected(peer)) }
+        }
+    }
+
+    // MARK: - Processes
+
+    func addNode(_ spec: NodeSpec) {
+        nodeCounter += 1
+        let id = NodeID(nodeCounter)
+        nodes[id] = SimNode(spec: spec, log: makeLog("raylet-\(spec.name)-\(id.value)"))
+        nodeOrder.append(id)
+        nodeByName[spec.name] = id
+        handleRaylet(id, .started(config, NodeInfo(nodeID: id, name: spec.name, resources: spec.resources,
+                                                  objectStoreBytes: spec.objectStoreBytes)))
+    }
+
+    func spawnWorker(_ worker: WorkerID) {
+        var executor = Executor()
+        let input = ExecutorInput.started(config, worker)
+        workerLogs[worker] = makeLog("worker-\(worker.node.value)-\(worker.index)")
+        let logged = log(input, to: workerLogs[worker])
+        let effects = executor.handle(input, now: now)
+        record(.worker(worker), input, logged, effects)
+        executors[worker] = executor
+        schedule(.workerStarted(worker), after: options.workerStartMicros)
+    }
+
+    /// A worker process dies: its raylet and its owner see the connection close.
+    func killWorkerProcess(_ worker: WorkerID, reason: String, notifyRaylet: Bool = true) {
+        guard executors.removeValue(forKey: worker) != nil else { return }
+        try? workerLogs.removeValue(forKey: worker)?.commit()
+        deadWorkersCount += 1
+        if notifyRaylet {
+            schedule(.disconnected(observer: .raylet(worker.node), peer: .worker(worker)), after: options.localLatencyMicros)
+        }
+        schedule(.disconnected(observer: .worker(driverWorker), peer: .worker(worker)),
+                 after: latency(from: worker.node, to: driverWorker.node))
+    }
+
+    /// A node dies: its raylet and workers are gone; peers see their connections close.
+    func killNode(_ node: NodeID, reason: String) {
+        guard var simNode = nodes[node], simNode.alive else { return }
+        simNode.alive = false
+        nodes[node] = simNode
+        killedNodes.append(node)
+        for worker in executors.keys.sorted() where worker.node == node {
+            killWorkerProcess(worker, reason: reason, notifyRaylet: false)
+        }
+        let gcsLatency = latency(from: node, to: headNode)
+        // A partitioned node's close cannot cross the cut: the GCS finds out by health checks.
+        if !isCut(node, headNode) { schedule(.disconnected(observer: .gcs, peer: .raylet(node)), after: gcsLatency) }
+        for other in nodeOrder where other != node && nodes[other]?.alive == true && !isCut(node, other) {
+            schedule(.disconnected(observer: .raylet(other), peer: .raylet(node)), after: latency(from: node, to: other))
+        }
+    }
+
+    func restartGCS() {
+        gcs = GCS()
+        gcsIncarnation += 1
+        var replayed = 0
+        if scenario.cluster.gcsPersistent, let log = gcsLog {
+            do {
+                try log.forEach { _, bytes in
+                    do {
+                        let input = try BinaryCoder.decode(GCSInput.self, from: bytes)
+                        let effects = gcs.handle(input, now: now)
+                        // Replayed effects already happened once: recorded for replay, not run again.
+                        record(.gcs(incarnation: gcsIncarnation), input, bytes, effects)
+                        replayed += 1
+                        return true
+                    } catch {
+                        violation = violation ?? "the GCS log holds an undecodable record: \(error)"
+                        return false
+                    }
+                }
+            } catch {
+                violation = violation ?? "cannot read the GCS log: \(error)"
+            }
+        } else {
+            gcsLog = makeLog("gcs-\(gcsIncarnation)")
+            handleGCS(.started(config))
+        }
+        gcsAlive = true
+        faultLines.append("  \(formatTime(now)) GCS back (incarnation \(gcsIncarnation)), \(replayed) logged inputs replayed, \(gcs.aliveNodeIDs.count) nodes known")
+        handleGCS(.recovered)
+        for node in nodeOrder where nodes[node]?.alive == true {
+            schedule(.gcsReconnected(node), after: latency(from: headNode, to: node))
+        }
+    }
+
+    func diskMicros(_ bytes: Int64) -> Int64 {
+        100 + bytes * 1_000_000 / max(1, options.diskBytesPerSecond)
+    }
+}

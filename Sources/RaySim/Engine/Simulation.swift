@@ -1,0 +1,245 @@
+// The discrete-event simulator: the same GCS, raylet, owner and executor
+// machines the runtime drives, here driven by a priority queue of events in
+// virtual time with a seeded generator. Every input is logged (encoded) to
+// its component's event log before the machine handles it; effects are
+// interpreted in order: messages cross a simulated network, timers become
+// events, spawned workers become simulated processes, task bodies become
+// synthetic work. Faults kill processes, cut links and restart the GCS.
+//
+// The simulator sits beside the machines, not inside them (TigerBeetle's
+// VOPR): it owns time, randomness, the network and the processes; the
+// machines own every Ray decision.
+
+import RayCore
+import RayStorage
+
+/// One deterministic simulation of a scenario.
+public final class Simulation {
+    let scenario: Scenario
+    let options: SimulationOptions
+    let plan: WorkloadPlan
+    var config: RayConfig
+
+    // Time and randomness
+    public internal(set) var now: Int64 = 0
+    var queue = EventQueue<SimEvent>()
+    var random: SeededGenerator
+    public internal(set) var eventsProcessed = 0
+    var stepDigest = Digest()
+
+    // The GCS
+    var gcs = GCS()
+    var gcsIncarnation = 1
+    var gcsAlive = true
+    var gcsLog: (any EventLog)?
+
+    // Nodes and their raylets
+    struct SimNode {
+        var spec: NodeSpec
+        var raylet = Raylet()
+        var alive = true
+        var log: (any EventLog)?
+    }
+    var nodes: [NodeID: SimNode] = [:]
+    var nodeOrder: [NodeID] = []
+    var nodeByName: [String: NodeID] = [:]
+    var nodeCounter: UInt32 = 0
+    var headNode = NodeID(0)
+    var killedNodes: [NodeID] = []
+
+    // Worker processes
+    var executors: [WorkerID: Executor] = [:]
+    var workerLogs: [WorkerID: any EventLog] = [:]
+
+    // The driver
+    var driver = Owner()
+    var driverWorker = WorkerID(node: NodeID(0), index: 0)
+    var driverAlive = true
+    var driverLog: (any EventLog)?
+    var driverPhase = DriverPhase.notStarted
+    var refs: [InstanceRef: ObjectID] = [:]
+    var refByObject: [ObjectID: InstanceRef] = [:]
+    var getList: [InstanceRef] = []
+    var results: [InstanceRef: ObjectValue] = [:]
+    var probeResults: [InstanceRef: ObjectValue] = [:]
+    var probeRequests: [UInt64: InstanceRef] = [:]
+    var finishedAt: Int64?
+    var workloadStart: Int64 = 0
+
+    // Network
+    struct Link: Hashable {
+        var from: Address
+        var to: Address
+    }
+    var linkClock: [Link: Int64] = [:]
+    struct Partition {
+        var groupOfNode: [String: Int]
+        var until: Int64
+    }
+    var partitions: [Partition] = []
+
+    // Faults
+    var faultsDone: [Bool]
+    var afterFaultsScheduled: Set<Int> = []
+    var faultLines: [String] = []
+
+    // Checking
+    public internal(set) var violation: String?
+    var deadWorkersCount = 0
+
+    // Tracing
+    var traceRecorder: TraceRecorder?
+    var loggedTime: Int64 = -1
+
+    /// Builds a simulation; throws for scenario features not supported yet.
+    public init(scenario: Scenario, options: SimulationOptions) throws(ScenarioError) {
+        try Simulation.checkSupported(scenario)
+        self.scenario = scenario
+        self.options = options
+        self.plan = WorkloadPlan(scenario.workload)
+        self.random = SeededGenerator(seed: mix(options.seed))
+        var config = options.config
+        config.seed = options.seed
+        self.config = config
+        self.faultsDone = Array(repeating: false, count: scenario.faults.count)
+        if options.recordTrace { traceRecorder = TraceRecorder() }
+    }
+
+    static func checkSupported(_ scenario: Scenario) throws(ScenarioError) {
+        let file = scenario.sourcePath
+        if !scenario.workload.actors.isEmpty {
+            throw ScenarioError(file: file, keyPath: "workload.actors",
+                                problem: "actors are not supported yet by raysim (they arrive with the actors issue)")
+        }
+        if !scenario.workload.placementGroups.isEmpty {
+            throw ScenarioError(file: file, keyPath: "workload.placement_groups",
+                                problem: "placement groups are not supported yet by raysim")
+        }
+        for (index, group) in scenario.workload.tasks.enumerated() where group.placementGroup != nil {
+            throw ScenarioError(file: file, keyPath: "workload.tasks[\(index)].placement_group",
+                                problem: "placement groups are not supported yet by raysim")
+        }
+        for (index, fault) in scenario.faults.enumerated() {
+            if case .killActor = fault.action {
+                throw ScenarioError(file: file, keyPath: "faults[\(index)].kill_actor",
+                                    problem: "actors are not supported yet by raysim")
+            }
+            if case .killNode(.named(let name)) = fault.action,
+               scenario.cluster.nodes.contains(where: { $0.name == name && $0.head }) {
+                throw ScenarioError(file: file, keyPath: "faults[\(index)].kill_node",
+                                    problem: "'\(name)' is the head node: killing it ends the whole cluster (the GCS and the driver live there); kill a worker node or use restart_gcs / kill_driver")
+            }
+            if case .restartNode(let name) = fault.action,
+               scenario.cluster.nodes.contains(where: { $0.name == name && $0.head }) {
+                throw ScenarioError(file: file, keyPath: "faults[\(index)].restart_node",
+                                    problem: "'\(name)' is the head node; restarting it is not supported")
+            }
+        }
+    }
+
+    /// Runs the scenario to its end and reports.
+    public func run() -> SimulationReport {
+        boot()
+        let limit = scenario.expect.maxSimTimeMicros
+        var livenessExceeded = false
+        while violation == nil, let (time, event) = queue.pop() {
+            if time > limit && !driverFinished {
+                now = limit
+                livenessExceeded = true
+                break
+            }
+            if time != now { commitLogs() }
+            now = time
+            dispatch(event)
+            eventsProcessed += 1
+            if eventsProcessed % options.fullCheckPeriodSteps == 0 { fullCheck() }
+            if let finishedAt, now >= finishedAt + options.graceMicros { break }
+        }
+        commitLogs()
+        return finish(livenessExceeded: livenessExceeded)
+    }
+
+    var driverFinished: Bool { driverPhase == .done || driverPhase == .probed }
+
+    /// Starts the GCS, the raylets and the driver, and schedules the workload and the faults.
+    private func boot() {
+        gcsLog = makeLog("gcs")
+        handleGCS(.started(config))
+        for spec in scenario.cluster.nodes { addNode(spec) }
+        headNode = nodeByName[scenario.cluster.nodes.first(where: \.head)?.name ?? ""] ?? nodeOrder[0]
+        driverWorker = WorkerID(node: headNode, index: 0)
+        driverLog = makeLog("driver")
+        handleDriver(.started(config, OwnerIdentity(worker: driverWorker, job: JobID(1))))
+        workloadStart = options.workloadStartMicros
+        schedule(.driverStep, at: workloadStart)
+        for (index, fault) in scenario.faults.enumerated() {
+            if case .at(let micros) = fault.trigger { schedule(.fault(index), at: workloadStart + micros) }
+        }
+    }
+
+    func schedule(_ event: SimEvent, at time: Int64) {
+        queue.push(event, at: max(time, now))
+    }
+
+    func schedule(_ event: SimEvent, after micros: Int64) {
+        queue.push(event, at: now + max(0, micros))
+    }
+
+    private func dispatch(_ event: SimEvent) {
+        switch event {
+        case .deliver(let from, let to, let message):
+            deliver(message, from: from, to: to)
+        case .gcsTimer(let timer, let incarnation):
+            if gcsAlive && incarnation == gcsIncarnation { handleGCS(.timerFired(timer)) }
+        case .rayletTimer(let node, let timer):
+            if nodes[node]?.alive == true { handleRaylet(node, .timerFired(timer)) }
+        case .executorTimer(let worker, let timer):
+            if executors[worker] != nil { handleExecutor(worker, .timerFired(timer)) }
+        case .workerStarted(let worker):
+            if executors[worker] != nil, nodes[worker.node]?.alive == true { handleRaylet(worker.node, .workerStarted(worker)) }
+        case .executionFinished(let worker, let task, let attempt, let result):
+            if executors[worker] != nil { handleExecutor(worker, .executionFinished(task, attempt: attempt, result)) }
+        case .crashWorker(let worker, let task, let attempt):
+            if let executor = executors[worker], executor.runningTask?.taskID == task,
+               executor.currentAttempt == attempt {
+                killWorkerProcess(worker, reason: "synthetic crash")
+            }
+        case .restoreFinished(let node, let object):
+            if nodes[node]?.alive == true { handleRaylet(node, .objectRestored(object)) }
+        case .disconnected(let observer, let peer):
+            disconnected(observer: observer, peer: peer)
+        case .gcsReconnected(let node):
+            if nodes[node]?.alive == true, gcsAlive { handleRaylet(node, .peerConnected(.gcs)) }
+        case .driverStep:
+            driverStep()
+        case .fault(let index):
+            applyFault(index)
+        case .partitionHealed:
+            partitions.removeAll { $0.until <= now }
+        case .gcsRestarted:
+            restartGCS()
+        case .nodeRejoins(let spec):
+            addNode(spec)
+        case .ownerDeathProbe:
+            probeDeadOwner()
+        }
+    }
+
+    /// Appends encoded inputs to the logs; one commit per virtual instant (group commit).
+    func commitLogs() {
+        guard options.inputLog != .off else { return }
+        do {
+            try gcsLog?.commit()
+            try driverLog?.commit()
+            for id in nodeOrder { try nodes[id]?.log?.commit() }
+            for (_, log) in workerLogs { try log.commit() }
+        } catch {
+            violation = violation ?? "event log commit failed: \(error)"
+        }
+    }
+}
+
+extension Executor {
+    /// The attempt being run, if any (for fault targeting).
+    var currentAttempt: Int? { runningAttempt }
+}
