@@ -50,8 +50,10 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     case started(RayConfig, OwnerIdentity)
     /// The program submitted a task (`f.remote(...)`); its ID is the next child of the driver task.
     case submitTask(TaskRequest)
-    /// The program put a value (`ray.put`).
-    case put(ObjectData)
+    /// The program put a value (`ray.put`); `node` is where the primary copy
+    /// is created when a process there put it on this owner's behalf (Ray's
+    /// `_owner`), nil for this owner's own node.
+    case put(ObjectData, node: NodeID?)
     /// The program asked for a value (`ray.get`); answered with `getResolved`.
     case get(ObjectID)
     /// The program dropped a handle.
@@ -185,8 +187,8 @@ public struct Owner: Sendable {
             effects.append(.send(to: .gcs, .registerJob(identity.job, driver: identity.worker)))
         case .submitTask(let request):
             submit(request, into: &effects)
-        case .put(let data):
-            put(data, into: &effects)
+        case .put(let data, let node):
+            put(data, at: node ?? localNode, into: &effects)
         case .get(let object):
             get(object, into: &effects)
         case .release(let object):
@@ -239,7 +241,7 @@ public struct Owner: Sendable {
 
     // MARK: - Program API
 
-    private mutating func put(_ data: ObjectData, into effects: inout [OwnerEffect]) {
+    private mutating func put(_ data: ObjectData, at node: NodeID, into effects: inout [OwnerEffect]) {
         putCounter += 1
         let object = ObjectID.put(by: driverTask, index: putCounter)
         var entry = ObjectEntry()
@@ -248,9 +250,9 @@ public struct Owner: Sendable {
             entry.state = .inline(data)
         } else {
             entry.state = .stored(sizeBytes: data.sizeBytes)
-            entry.locations = [localNode]
+            entry.locations = [node]
             requestCounter += 1
-            effects.append(.send(to: .raylet(localNode),
+            effects.append(.send(to: .raylet(node),
                                  .storeObjects(requestID: requestCounter, objects: [object], values: [data], owner: workerID)))
         }
         objects[object] = entry

@@ -45,6 +45,7 @@ enum RestoreWaiter: Hashable, Sendable {
 extension Raylet {
     mutating func fetch(_ key: FetchKey, objects: [ObjectID], owner: WorkerID, into effects: inout [RayletEffect]) {
         var state = FetchState(objects: objects, owner: owner, waiting: 0)
+        var restores: [ObjectID] = []
         for object in objects {
             if let entry = store[object] {
                 store.pin(object)
@@ -52,7 +53,7 @@ extension Raylet {
                 if !entry.inMemory {
                     state.waiting += 1
                     restoreWaiters[object, default: []].append(.fetch(key))
-                    if !entry.restoring { startRestore(object, into: &effects) }
+                    if !entry.restoring && !restores.contains(object) { restores.append(object) }
                 }
             } else if deadOwners.contains(owner) {
                 // The owner is gone, and with it every way to find or rebuild the object.
@@ -68,7 +69,9 @@ extension Raylet {
                 }
             }
         }
+        // Registered before any restore starts: a restore can finish at once and resolve this fetch.
         fetches[key] = state
+        for object in restores { startRestore(object, into: &effects) }
         if state.waiting == 0 { answer(key, into: &effects) }
     }
 
@@ -247,5 +250,26 @@ extension Raylet {
             let error = RayError(.ownerDied, "the owner of \(object) (\(owner)) died")
             for key in pull.waiters { resolved(object, for: key, pin: false, error: error, into: &effects) }
         }
+    }
+}
+
+extension Raylet {
+    /// What `worker`'s open fetches wait for, for liveness reports.
+    public func fetchDescription(worker: WorkerID) -> String {
+        let open = fetches.filter { $0.key.worker == worker && !$0.value.answered }
+        if open.isEmpty { return "no open fetch" }
+        return open.keys.sorted().map { key in
+            let state = open[key]!
+            let waiting = state.objects.filter { object in
+                pulls[object]?.waiters.contains(key) == true
+                    || restoreWaiters[object]?.contains(.fetch(key)) == true
+            }
+            let phases = waiting.prefix(4).map { object -> String in
+                if let pull = pulls[object] { return "\(object) pull \(pull.phase)" }
+                return "\(object) restoring"
+            }
+            return "fetch \(key.requestID) waits for \(state.waiting) of \(state.objects.count): "
+                + phases.joined(separator: ", ")
+        }.joined(separator: "; ")
     }
 }

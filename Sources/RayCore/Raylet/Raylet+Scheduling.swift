@@ -53,7 +53,10 @@ extension Raylet {
     }
 
     private func placeByPolicy(_ request: LeaseRequest, spread: Bool, feasibleHere: Bool) -> Placement {
-        if request.spillbackCount >= config.spillbackCountMax && feasibleHere { return .local }
+        // A request spilled here is queued here if this node can ever run it
+        // (Ray's grant-or-reject on spillback): no ping-pong on a stale view.
+        // Queued requests still move when the view shows room elsewhere.
+        if request.spillbackCount >= 1 && feasibleHere { return .local }
         let feasible = candidateNodes(for: request.resources)
         if feasible.isEmpty {
             let largest = view.map { $0.total.description }.joined(separator: ", ")

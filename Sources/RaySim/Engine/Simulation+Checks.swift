@@ -14,7 +14,8 @@ extension Simulation {
     }
 
     func checkRaylet(_ node: NodeID) {
-        guard let raylet = nodes[node]?.raylet, raylet.running else { return }
+        guard let simNode = nodes[node], simNode.alive, simNode.raylet.running else { return }
+        let raylet = simNode.raylet
         if !raylet.available.isNonNegative || !raylet.available.fits(in: raylet.info.resources) {
             violation = violation ?? "\(raylet.info.name) (\(node)) resources out of bounds: available "
                 + "\(raylet.available), total \(raylet.info.resources)"
@@ -31,7 +32,7 @@ extension Simulation {
         where entry.localRefs < 0 || entry.submittedRefs < 0 || entry.lineageRefs < 0 {
             violation = violation ?? "negative reference count for \(object)"
         }
-        for node in nodeOrder {
+        for node in nodeOrder where nodes[node]?.alive == true {
             guard let raylet = nodes[node]?.raylet, raylet.running else { continue }
             let leased = raylet.leases.values.reduce(ResourceSet()) { $0 + $1.resources }
             if leased + raylet.available != raylet.info.resources {
@@ -48,7 +49,7 @@ extension Simulation {
             let tasks = driver.tasks.count, objects = driver.objects.count
             found.append("driver still holds \(tasks) task(s) and \(objects) object(s)")
         }
-        for node in nodeOrder {
+        for node in nodeOrder where nodes[node]?.alive == true {
             guard let raylet = nodes[node]?.raylet, raylet.running, !raylet.isQuiescent else { continue }
             var held: [String] = []
             if !raylet.leases.isEmpty { held.append("\(raylet.leases.count) lease(s)") }
@@ -116,7 +117,11 @@ extension Simulation {
     private func describePending(_ ref: InstanceRef) -> String {
         guard let object = refs[ref] else { return "(never submitted)" }
         guard let task = driver.tasks[object.task] else { return "(no task entry)" }
-        return "(task \(task.state), \(task.attempts) attempt(s))"
+        var detail = "(task \(task.state), \(task.attempts) attempt(s)"
+        if case .running(_, let worker) = task.state, let raylet = nodes[worker.node]?.raylet {
+            detail += "; on \(raylet.info.name): " + raylet.fetchDescription(worker: worker)
+        }
+        return detail + ")"
     }
 
     private func expectationFailures() -> [String] {
@@ -131,6 +136,7 @@ extension Simulation {
             case (.ok, .data):
                 continue
             case (.ok, .error(let error)):
+                if expected[ref] == nil && options.acceptErrorResults { continue }
                 failures.append("\(ref): expected ok, got \(error)")
             case (.error(let kind), .data):
                 failures.append("\(ref): expected \(kind.rawValue), got a value")
@@ -143,6 +149,14 @@ extension Simulation {
         }
         if let comparison = scenario.expect.retries, !comparison.holds(for: Int64(driver.metrics.retries)) {
             failures.append("retries: expected \(comparison), got \(driver.metrics.retries)")
+        }
+        let spilled = nodeOrder.reduce(0) { $0 + (nodes[$1]?.raylet.metrics.objectsSpilled ?? 0) }
+        if let comparison = scenario.expect.spilled, !comparison.holds(for: Int64(spilled)) {
+            failures.append("spilled: expected \(comparison), got \(spilled)")
+        }
+        let spillbacks = nodeOrder.reduce(0) { $0 + (nodes[$1]?.raylet.metrics.spillbacks ?? 0) }
+        if let comparison = scenario.expect.spillbacks, !comparison.holds(for: Int64(spillbacks)) {
+            failures.append("spillbacks: expected \(comparison), got \(spillbacks)")
         }
         return failures
     }

@@ -24,7 +24,8 @@ extension Simulation {
         guard driverAlive, driverPhase == .notStarted else { return }
         for put in scenario.workload.puts {
             let object = driver.nextPutID
-            handleDriver(.put(ObjectData(sizeBytes: put.sizeBytes, digest: SyntheticContent.putDigest(name: put.name))))
+            let data = ObjectData(sizeBytes: put.sizeBytes, digest: SyntheticContent.putDigest(name: put.name))
+            handleDriver(.put(data, node: put.node.flatMap { nodeByName[$0] }))
             remember(InstanceRef(name: put.name, index: 0, isPut: true), object)
         }
         for group in scenario.workload.tasks {

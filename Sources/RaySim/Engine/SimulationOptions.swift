@@ -37,6 +37,8 @@ public struct SimulationOptions: Sendable {
     public var gcsRestartMicros: Int64 = 200_000
     /// Time between a node dying and its replacement joining (`restart_node`).
     public var nodeRestartMicros: Int64 = 100_000
+    /// Accept any Ray error as a result where `expect.results` says nothing (swarm runs).
+    public var acceptErrorResults = false
     /// Delay before the workload starts (nodes register first).
     public var workloadStartMicros: Int64 = 10_000
 

@@ -44,7 +44,8 @@ public struct SimulationReport {
 
     /// The command that reproduces this run.
     public var reproduceCommand: String {
-        "swift run -c release raysim run \(scenario.sourcePath) --seed \(seed)"
+        if scenario.sourcePath.hasPrefix("swarm:") { return "swift run -c release raysim swarm --seed \(seed)" }
+        return "swift run -c release raysim run \(scenario.sourcePath) --seed \(seed)"
     }
 
     /// The printed summary; `wallSeconds` is measured by the caller.

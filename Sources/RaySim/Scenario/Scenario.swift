@@ -131,10 +131,15 @@ public struct PutSpec: Sendable, Equatable {
     public var name: String
     /// `size`: the object's size in bytes.
     public var sizeBytes: Int64
+    /// `node` (an added key): the object is put by a process on this node on
+    /// the driver's behalf (Ray's `ray.put(value, _owner=driver)`), so its
+    /// primary copy lives there. Default: the driver's own node (the head).
+    public var node: String?
     /// Builds a put spec.
-    public init(name: String, sizeBytes: Int64) {
+    public init(name: String, sizeBytes: Int64, node: String? = nil) {
         self.name = name
         self.sizeBytes = sizeBytes
+        self.node = node
     }
 }
 
@@ -374,6 +379,10 @@ public struct ExpectSpec: Sendable, Equatable {
     public var reconstructions: Comparison?
     /// `retries:` bound on task retries.
     public var retries: Comparison?
+    /// `spilled` (an added key): objects spilled to disk, over all nodes.
+    public var spilled: Comparison?
+    /// `spillbacks` (an added key): lease requests sent on to another node.
+    public var spillbacks: Comparison?
     /// Default 60 s.
     public var maxSimTimeMicros: Int64
     /// Default 120 s.
@@ -397,6 +406,7 @@ public struct ExpectSpec: Sendable, Equatable {
         lhs.results.count == rhs.results.count
             && zip(lhs.results, rhs.results).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
             && lhs.reconstructions == rhs.reconstructions && lhs.retries == rhs.retries
+            && lhs.spilled == rhs.spilled && lhs.spillbacks == rhs.spillbacks
             && lhs.maxSimTimeMicros == rhs.maxSimTimeMicros && lhs.maxWallTimeMicros == rhs.maxWallTimeMicros
             && lhs.checkLeaks == rhs.checkLeaks
     }

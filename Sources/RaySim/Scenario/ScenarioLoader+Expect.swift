@@ -6,7 +6,8 @@ import RayCore
 import Yams
 
 extension ScenarioLoader {
-    static let expectKeys = ["results", "reconstructions", "retries", "max_sim_time", "max_wall_time", "leaks"]
+    static let expectKeys = ["results", "reconstructions", "retries", "spilled", "spillbacks", "max_sim_time",
+                             "max_wall_time", "leaks"]
     /// Default liveness bound in the simulator.
     static let maxSimTimeMicrosDefault: Int64 = 60_000_000
     /// Default bound for the real runner.
@@ -32,6 +33,8 @@ extension ScenarioLoader {
         }
         expect.reconstructions = try mapping.optional("reconstructions")?.comparison()
         expect.retries = try mapping.optional("retries")?.comparison()
+        expect.spilled = try mapping.optional("spilled")?.comparison()
+        expect.spillbacks = try mapping.optional("spillbacks")?.comparison()
         if let maxSimTime = mapping.optional("max_sim_time") { expect.maxSimTimeMicros = try maxSimTime.durationMicros() }
         if let maxWallTime = mapping.optional("max_wall_time") { expect.maxWallTimeMicros = try maxWallTime.durationMicros() }
         if let leaks = mapping.optional("leaks") {

@@ -119,7 +119,14 @@ struct ReferenceUses {
 
 extension ScenarioLoader {
     /// Node affinity names a node of the cluster or one added by a fault.
-    static func checkStrategies(workload: WorkloadSpec, nodeNames: [String], file: String) throws(ScenarioError) {
+    static func checkStrategies(workload: WorkloadSpec, nodeNames: [String], initialNodes: [String],
+                                file: String) throws(ScenarioError) {
+        for (index, put) in workload.puts.enumerated() {
+            guard let node = put.node, !initialNodes.contains(node) else { continue }
+            throw ScenarioError(file: file, keyPath: "workload.puts[\(index)].node",
+                                problem: "reference to missing node '\(node)'; a put is made on a node of the "
+                                    + "initial cluster: \(listed(initialNodes))")
+        }
         for (index, task) in workload.tasks.enumerated() {
             guard case .nodeAffinity(let node, _) = task.strategy, !nodeNames.contains(node) else { continue }
             throw ScenarioError(file: file, keyPath: "workload.tasks[\(index)].strategy.node",

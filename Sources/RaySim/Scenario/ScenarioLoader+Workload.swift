@@ -6,7 +6,7 @@ import RayCore
 
 extension ScenarioLoader {
     static let workloadKeys = ["puts", "tasks", "actors", "placement_groups", "get"]
-    static let putKeys = ["name", "size"]
+    static let putKeys = ["name", "size", "node"]
     static let taskKeys = ["name", "count", "duration", "output", "resources", "max_retries", "strategy",
                            "args", "fail", "retry_exceptions", "placement_group"]
     static let failKeys = ["probability", "attempts", "kind"]
@@ -33,7 +33,9 @@ extension ScenarioLoader {
         var puts: [PutSpec] = []
         for entry in try workload.optional("puts")?.sequence() ?? [] {
             let put = try entry.mapping(allowedKeys: putKeys)
-            puts.append(PutSpec(name: try put.required("name").name(), sizeBytes: try put.required("size").sizeBytes()))
+            var spec = PutSpec(name: try put.required("name").name(), sizeBytes: try put.required("size").sizeBytes())
+            spec.node = try put.optional("node")?.name()
+            puts.append(spec)
         }
         var tasks: [TaskGroupSpec] = []
         for entry in try workload.optional("tasks")?.sequence() ?? [] {

@@ -46,7 +46,8 @@ public enum ScenarioLoader {
 
         let names = try NameTable(workload: workload, file: file)
         try references.check(against: names)
-        try checkStrategies(workload: workload, nodeNames: nodeNames, file: file)
+        try checkStrategies(workload: workload, nodeNames: nodeNames, initialNodes: cluster.nodes.map(\.name),
+                            file: file)
         try checkPlacementGroups(workload: workload, names: names, file: file)
         var ordered = workload
         ordered.tasks = try orderTaskGroups(workload: workload, file: file)

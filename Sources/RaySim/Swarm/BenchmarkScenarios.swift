@@ -1,0 +1,41 @@
+// Large scenarios built in code for `raysim bench`: a fan-out/fan-in of many
+// small tasks, and many independent tasks on ten nodes.
+
+import RayCore
+
+/// Scenarios for benchmarks.
+public enum BenchmarkScenarios {
+    static func cluster(nodes: Int) -> ClusterSpec {
+        var specs = [NodeSpec(name: "head", head: true, resources: .units(["CPU": 8]), objectStoreBytes: 1 << 30)]
+        for index in 1..<nodes {
+            specs.append(NodeSpec(name: "worker-\(index)", head: false, resources: .units(["CPU": 8]),
+                                  objectStoreBytes: 1 << 30))
+        }
+        return ClusterSpec(gcsPersistent: true, nodes: specs, network: .default)
+    }
+
+    static func expect() -> ExpectSpec {
+        ExpectSpec(results: [], reconstructions: nil, retries: nil, maxSimTimeMicros: 3_600_000_000,
+                   maxWallTimeMicros: 3_600_000_000, checkLeaks: true)
+    }
+
+    /// `tasks` - 1 map tasks, then one reduce over all of them; 10 nodes.
+    public static func fanOutFanIn(tasks: Int) -> Scenario {
+        let map = TaskGroupSpec(name: "map", count: max(1, tasks - 1), durationMicros: 1_000, outputBytes: 8)
+        let reduce = TaskGroupSpec(name: "reduce", count: 1, durationMicros: 1_000, outputBytes: 8,
+                                   args: [.all(name: "map")])
+        let workload = WorkloadSpec(puts: [], tasks: [map, reduce], actors: [], placementGroups: [],
+                                    get: [.all(name: "reduce")])
+        return Scenario(name: "bench-fan-out-fan-in", description: "benchmark", seed: 1, cluster: cluster(nodes: 10),
+                        workload: workload, faults: [], expect: expect(), sourcePath: "bench:fan-out-fan-in")
+    }
+
+    /// `tasks` independent tasks, all fetched; 10 nodes.
+    public static func tenNodes(tasks: Int) -> Scenario {
+        let work = TaskGroupSpec(name: "work", count: tasks, durationMicros: 1_000, outputBytes: 8)
+        let workload = WorkloadSpec(puts: [], tasks: [work], actors: [], placementGroups: [],
+                                    get: [.all(name: "work")])
+        return Scenario(name: "bench-ten-nodes", description: "benchmark", seed: 1, cluster: cluster(nodes: 10),
+                        workload: workload, faults: [], expect: expect(), sourcePath: "bench:ten-nodes")
+    }
+}

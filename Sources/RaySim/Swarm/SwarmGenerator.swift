@@ -1,0 +1,101 @@
+// Random scenarios for `raysim swarm` (FoundationDB-style swarm testing):
+// each seed picks a cluster shape, a workload DAG and a fault plan. Random
+// workloads cannot state their exact results, so a swarm run accepts any Ray
+// error as a result when the scenario has faults or failure plans — but every
+// value must be correct, every invariant hold, every get resolve and nothing
+// leak. A seed fully determines its scenario and its run.
+
+import RayCore
+
+/// Generates a scenario from a seed.
+public enum SwarmGenerator {
+    public static func scenario(seed: UInt64) -> Scenario {
+        var random = SeededGenerator(seed: mix(seed ^ 0x5357_4152_4d00_0000))
+        func pick(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(random.below(UInt64(range.count))) }
+        func chance(_ permille: UInt64) -> Bool { random.below(1000) < permille }
+
+        let workerCount = pick(1...5)
+        var nodes = [NodeSpec(name: "head", head: true, resources: .units(["CPU": Int64(pick(1...4))]),
+                              objectStoreBytes: Int64(pick(16...128)) << 20)]
+        for index in 1...workerCount {
+            var units: [String: Int64] = ["CPU": Int64(pick(1...4))]
+            if chance(300) { units["GPU"] = 1 }
+            nodes.append(NodeSpec(name: "worker-\(index)", head: false, resources: .units(units),
+                                  objectStoreBytes: Int64(pick(8...64)) << 20))
+        }
+
+        var puts: [PutSpec] = []
+        for index in 0..<pick(0...2) {
+            puts.append(PutSpec(name: "p\(index)", sizeBytes: chance(500) ? Int64(pick(1...64)) << 10 : Int64(pick(1...4)) << 20))
+        }
+        var groups: [TaskGroupSpec] = []
+        let maxCPU = nodes.map { $0.resources["CPU"] }.max() ?? 1000
+        let anyGPU = nodes.contains { $0.resources["GPU"] > 0 }
+        for index in 0..<pick(1...5) {
+            var group = TaskGroupSpec(name: "t\(index)", count: pick(1...20))
+            group.durationMicros = Int64(pick(0...20_000))
+            group.outputBytes = chance(400) ? Int64(pick(1...3)) << 20 : Int64(pick(8...4096))
+            if chance(200) { group.resources = ResourceSet(["CPU": min(maxCPU, 2000)]) }
+            if anyGPU && chance(100) { group.resources = ResourceSet(["CPU": 1000, "GPU": 1000]) }
+            if chance(200) { group.maxRetries = pick(0...5) }
+            if chance(150) { group.strategy = .spread }
+            var args: [RefPattern] = []
+            if chance(400) { args.append(.relative(name: group.name, offset: -1)) }
+            if index > 0 && chance(700) {
+                let earlier = groups[pick(0...(index - 1))]
+                switch pick(0...2) {
+                case 0: args.append(.all(name: earlier.name))
+                case 1: args.append(.instance(name: earlier.name, index: pick(0...(earlier.count - 1))))
+                default: args.append(.relative(name: earlier.name, offset: 0))
+                }
+            }
+            if !puts.isEmpty && chance(300) { args.append(.bare(name: puts[pick(0...(puts.count - 1))].name)) }
+            group.args = args
+            if chance(150) {
+                group.fail = FailSpec(probability: Double(pick(5...40)) / 100, attempts: nil,
+                                      kind: chance(500) ? .crash : .exception)
+                group.retryExceptions = chance(500)
+            }
+            groups.append(group)
+        }
+
+        var faults: [FaultSpec] = []
+        for _ in 0..<pick(0...3) {
+            let at = FaultSpec.Trigger.at(micros: Int64(pick(0...300)) * 1_000)
+            let worker = "worker-\(pick(1...workerCount))"
+            let action: FaultAction
+            switch pick(0...5) {
+            case 0: action = .killNode(.named(worker))
+            case 1: action = .restartNode(worker)
+            case 2: action = .addNode(NodeSpec(name: "extra-\(faults.count)", head: false,
+                                               resources: .units(["CPU": Int64(pick(1...4))]), objectStoreBytes: 32 << 20))
+            case 3: action = .killWorker(running: .all(name: groups[pick(0...(groups.count - 1))].name))
+            case 4: action = .partition(groups: [["head"], [worker]], durationMicros: Int64(pick(10...2000)) * 1_000)
+            default: action = .restartGCS
+            }
+            faults.append(FaultSpec(trigger: at, action: action))
+        }
+        // Keep the named targets meaningful: a node is killed or restarted at most once.
+        var touched: Set<String> = []
+        faults = faults.filter { fault in
+            switch fault.action {
+            case .killNode(.named(let name)), .restartNode(let name): return touched.insert(name).inserted
+            default: return true
+            }
+        }
+
+        let workload = WorkloadSpec(puts: puts, tasks: groups, actors: [], placementGroups: [],
+                                    get: groups.map { .all(name: $0.name) })
+        let expect = ExpectSpec(results: [], reconstructions: nil, retries: nil, maxSimTimeMicros: 300_000_000,
+                                maxWallTimeMicros: 120_000_000, checkLeaks: true)
+        let network = NetworkSpec(latencyMicros: Int64(pick(50...2000)), jitterMicros: Int64(pick(0...500)))
+        return Scenario(name: "swarm-\(seed)", description: "random cluster, workload and fault plan from seed \(seed)",
+                        seed: seed, cluster: ClusterSpec(gcsPersistent: true, nodes: nodes, network: network),
+                        workload: workload, faults: faults, expect: expect, sourcePath: "swarm:\(seed)")
+    }
+
+    /// True when a run of this scenario may legitimately end some gets with errors.
+    public static func mayFail(_ scenario: Scenario) -> Bool {
+        !scenario.faults.isEmpty || scenario.workload.tasks.contains { $0.fail != nil }
+    }
+}

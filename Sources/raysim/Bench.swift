@@ -1,0 +1,99 @@
+// `raysim bench`: the figures README quotes. Benchmarks print; they never fail on time.
+
+import ArgumentParser
+import Foundation
+import RayCore
+import RaySim
+import RayStorage
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print simulator, event-log and memory figures (build with -c release).")
+
+    @Option(help: "Tasks in the simulator benchmarks.")
+    var tasks: Int = 100_000
+
+    @Option(help: "Which benchmarks: all, sim, log, memory.")
+    var only: String = "all"
+
+    func run() throws {
+        if only == "all" || only == "sim" { try simulatorFigures() }
+        if only == "all" || only == "log" { try logFigures() }
+        if only == "all" || only == "memory" { memoryFigures() }
+    }
+
+    private func simulatorFigures() throws {
+        let fanOut = BenchmarkScenarios.fanOutFanIn(tasks: tasks)
+        let tenNodes = BenchmarkScenarios.tenNodes(tasks: tasks)
+        for (label, scenario) in [("fan-out/fan-in, \(tasks) tasks, 10 nodes", fanOut),
+                                  ("independent tasks, \(tasks) tasks, 10 nodes", tenNodes)] {
+            for (mode, log) in [("log off", InputLogMode.off), ("log in memory", .memory)] {
+                var options = SimulationOptions(seed: 1)
+                options.inputLog = log
+                let (seconds, report) = try timed(scenario, options)
+                print("sim  \(label), \(mode): \(format(seconds)) s wall, \(report.eventsProcessed) events, "
+                      + "\(Int(Double(report.eventsProcessed) / seconds)) events/s, outcome \(report.outcome == .passed ? "pass" : "FAIL")")
+            }
+            let directory = NSTemporaryDirectory() + "raysim-bench-\(getpid())"
+            try? FileManager.default.removeItem(atPath: directory)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            var options = SimulationOptions(seed: 1)
+            options.inputLog = .lmdb(directory: directory)
+            let (seconds, report) = try timed(scenario, options)
+            print("sim  \(label), log in LMDB: \(format(seconds)) s wall, \(report.eventsProcessed) events, "
+                  + "\(Int(Double(report.eventsProcessed) / seconds)) events/s")
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    private func timed(_ scenario: Scenario, _ options: SimulationOptions) throws -> (Double, SimulationReport) {
+        let simulation = try Simulation(scenario: scenario, options: options)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let report = simulation.run()
+        let elapsed = clock.now - start
+        return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18, report)
+    }
+
+    private func logFigures() throws {
+        let directory = NSTemporaryDirectory() + "raylog-bench-\(getpid())"
+        for batch in [1, 100, 1000] {
+            try? FileManager.default.removeItem(atPath: directory)
+            let records = batch == 1 ? 2_000 : 200_000
+            let result = try EventLogBenchmark.run(path: directory, records: records, recordBytes: 100, batch: batch)
+            print("log  LMDB durable appends, 100 B records, \(batch) per commit: \(Int(result.appendsPerSecond)) appends/s")
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func memoryFigures() {
+        let before = residentBytes()
+        var owner = Owner()
+        _ = owner.handle(.started(RayConfig(), OwnerIdentity(worker: WorkerID(node: NodeID(1), index: 0), job: JobID(1))), now: 0)
+        let count = 100_000
+        var previous: ObjectID?
+        for index in 0..<count {
+            let args: [TaskArg] = previous.map { [.reference($0)] } ?? []
+            let object = ObjectID.returnValue(of: owner.nextTaskID, index: 1)
+            _ = owner.handle(.submitTask(TaskRequest(function: "chain", instance: index, args: args,
+                resources: .units(["CPU": 1]), strategy: .default, maxRetries: 3, retryExceptions: false,
+                body: [0, 8, 0, 0, 0, 0])), now: 0)
+            previous = object
+        }
+        let after = residentBytes()
+        print("mem  owner with \(count) pending tasks (lineage) and \(count) tracked objects: "
+              + "\((after - before) / 1024 / 1024) MiB resident growth, "
+              + "\((after - before) / Int64(count)) B per task+object")
+        withExtendedLifetime(owner) {}
+    }
+
+    private func format(_ seconds: Double) -> String { String(format: "%.2f", seconds) }
+}
+
+/// Resident set size of this process, from /proc.
+func residentBytes() -> Int64 {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int64(fields[1]) else { return 0 }
+    return pages * 4096
+}

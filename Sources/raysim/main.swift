@@ -1,1 +1,0 @@
-print("raysim: under construction")
