@@ -32,6 +32,9 @@ public struct ObjectStore: Sendable {
         public var spillFile: Bool
         /// Users holding it in memory (running tasks, gets, outgoing transfers).
         public var pins: Int
+        /// Unique per stored copy: a pin taken on a copy that was freed and
+        /// stored again must not be released on the new copy.
+        public var generation: UInt64
         var residentSequence: UInt64
     }
 
@@ -66,7 +69,8 @@ public struct ObjectStore: Sendable {
         let fits = makeRoom(data.sizeBytes, actions: &actions)
         residentSequence += 1
         entries[id] = Entry(data: data, owner: owner, primary: primary, inMemory: fits, restoring: false,
-                            spillFile: !fits, pins: pins, residentSequence: residentSequence)
+                            spillFile: !fits, pins: pins, generation: residentSequence,
+                            residentSequence: residentSequence)
         if fits {
             usedBytes += data.sizeBytes
             residentOrder.append((residentSequence, id))
@@ -92,12 +96,19 @@ public struct ObjectStore: Sendable {
         return entry
     }
 
-    public mutating func pin(_ id: ObjectID) { entries[id]?.pins += 1 }
+    /// Pins the copy of `id`; returns its generation, which `unpin` needs.
+    @discardableResult
+    public mutating func pin(_ id: ObjectID) -> UInt64? {
+        guard entries[id] != nil else { return nil }
+        entries[id]!.pins += 1
+        return entries[id]!.generation
+    }
 
-    public mutating func unpin(_ id: ObjectID) {
-        guard let pins = entries[id]?.pins else { return }
-        precondition(pins > 0, "unpin of an unpinned object")
-        entries[id]?.pins = pins - 1
+    /// Releases a pin taken on copy `generation` of `id` (a no-op if that copy is gone).
+    public mutating func unpin(_ id: ObjectID, generation: UInt64) {
+        guard let entry = entries[id], entry.generation == generation else { return }
+        precondition(entry.pins > 0, "unpin of an unpinned object")
+        entries[id]!.pins = entry.pins - 1
     }
 
     /// Reserves memory to read a spilled copy back. Returns nil if even after

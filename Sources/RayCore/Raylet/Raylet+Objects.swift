@@ -19,7 +19,8 @@ struct FetchState: Sendable {
     var objects: [ObjectID]
     var owner: WorkerID
     var waiting: Int
-    var pinned: [ObjectID] = []
+    /// Pins this fetch holds: object and the generation of the pinned copy.
+    var pinned: [(ObjectID, UInt64)] = []
     var failed: [ObjectID: RayError] = [:]
     var answered = false
 }
@@ -48,8 +49,7 @@ extension Raylet {
         var restores: [ObjectID] = []
         for object in objects {
             if let entry = store[object] {
-                store.pin(object)
-                state.pinned.append(object)
+                if let generation = store.pin(object) { state.pinned.append((object, generation)) }
                 if !entry.inMemory {
                     state.waiting += 1
                     restoreWaiters[object, default: []].append(.fetch(key))
@@ -91,10 +91,7 @@ extension Raylet {
     private mutating func resolved(_ object: ObjectID, for key: FetchKey, pin: Bool, error: RayError?,
                                    into effects: inout [RayletEffect]) {
         guard var state = fetches[key], !state.answered else { return }
-        if pin {
-            store.pin(object)
-            state.pinned.append(object)
-        }
+        if pin, let generation = store.pin(object) { state.pinned.append((object, generation)) }
         if let error { state.failed[object] = error }
         state.waiting -= 1
         fetches[key] = state
@@ -103,7 +100,7 @@ extension Raylet {
 
     mutating func releaseFetch(_ key: FetchKey, into effects: inout [RayletEffect]) {
         guard let state = fetches.removeValue(forKey: key) else { return }
-        for object in state.pinned where store[object] != nil { store.unpin(object) }
+        for (object, generation) in state.pinned { store.unpin(object, generation: generation) }
         // Unpinned copies may now be spilled if memory is over the threshold.
         apply(store.spillAboveThreshold(permille: config.objectSpillingThresholdPermille), into: &effects)
     }
@@ -118,6 +115,10 @@ extension Raylet {
         for (object, data) in zip(objects, values) {
             let (actions, _) = store.insert(object, data: data, owner: owner, primary: true, pins: 0)
             apply(actions, into: &effects)
+            // A rebuilt object may be sealed on the very node that was pulling it.
+            if let pull = pulls.removeValue(forKey: object) {
+                for key in pull.waiters { resolved(object, for: key, pin: true, error: nil, into: &effects) }
+            }
         }
         apply(store.spillAboveThreshold(permille: config.objectSpillingThresholdPermille), into: &effects)
     }
@@ -204,6 +205,11 @@ extension Raylet {
 
     mutating func locationAnswered(_ object: ObjectID, _ answer: LocationAnswer, into effects: inout [RayletEffect]) {
         guard var pull = pulls[object], pull.phase == .locating else { return }
+        if store[object] != nil {
+            pulls[object] = nil
+            for key in pull.waiters { resolved(object, for: key, pin: true, error: nil, into: &effects) }
+            return
+        }
         switch answer {
         case .at(let nodes):
             guard let source = nodes.first(where: { $0 != nodeID && !deadNodes.contains($0) }) else {

@@ -133,8 +133,16 @@ extension Raylet {
                 grant(head.request, into: &effects)
             }
         }
-        classOrder.removeAll { classQueues[$0]?.isEmpty ?? true }
-        for shape in classQueues.keys where classQueues[shape]?.isEmpty ?? false { classQueues[shape] = nil }
+        pruneEmptyClasses()
+    }
+
+    /// Drops scheduling classes with empty queues (from the order and the table together).
+    mutating func pruneEmptyClasses() {
+        classOrder.removeAll { shape in
+            guard classQueues[shape]?.isEmpty ?? true else { return false }
+            classQueues[shape] = nil
+            return true
+        }
     }
 
     /// Queued requests that cannot run here now move to nodes that have room
@@ -155,6 +163,6 @@ extension Raylet {
                 effects.append(.send(to: .worker(head.owner), .leaseSpillback(head.request.leaseID, to: target.nodeID)))
             }
         }
-        classOrder.removeAll { classQueues[$0]?.isEmpty ?? true }
+        pruneEmptyClasses()
     }
 }

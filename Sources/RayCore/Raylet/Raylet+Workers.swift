@@ -75,7 +75,7 @@ extension Raylet {
     mutating func ownerDied(_ owner: WorkerID, into effects: inout [RayletEffect]) {
         deadOwners.insert(owner)
         for shape in classOrder { classQueues[shape]?.removeAll { $0.owner == owner } }
-        classOrder.removeAll { classQueues[$0]?.isEmpty ?? true }
+        pruneEmptyClasses()
         for lease in leases.keys.sorted() where lease.owner == owner {
             returnWorker(lease, kill: true, into: &effects)
         }

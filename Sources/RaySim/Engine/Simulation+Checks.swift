@@ -121,6 +121,17 @@ extension Simulation {
         if case .running(_, let worker) = task.state, let raylet = nodes[worker.node]?.raylet {
             detail += "; on \(raylet.info.name): " + raylet.fetchDescription(worker: worker)
         }
+        if case .leasing(_, let node) = task.state, let simNode = nodes[node] {
+            let raylet = simNode.raylet
+            detail += "; \(raylet.info.name) \(simNode.alive ? "alive" : "dead"): \(raylet.queuedLeaseCount) queued, "
+                + "\(raylet.leases.count) leased, available \(raylet.available)"
+        }
+        if let entry = driver.objects[object] {
+            detail += "; object \(entry.state) at \(entry.locations)"
+        }
+        if let raylet = nodes[driverWorker.node]?.raylet {
+            detail += "; driver's fetches: " + raylet.fetchDescription(worker: driverWorker)
+        }
         return detail + ")"
     }
 

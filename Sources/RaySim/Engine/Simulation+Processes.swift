@@ -135,7 +135,11 @@ extension Simulation {
         case .gcs:
             if gcsAlive { handleGCS(.messageReceived(from: from, message)) }
         case .raylet(let node):
-            handleRaylet(node, .messageReceived(from: from, message))
+            if nodes[node]?.alive == true {
+                handleRaylet(node, .messageReceived(from: from, message))
+            } else {
+                connectionReset(from: from, to: to)
+            }
         case .worker(let worker):
             if worker == driverWorker {
                 handleDriver(.messageReceived(from: from, message))
@@ -145,6 +149,12 @@ extension Simulation {
                 handleExecutor(worker, .messageReceived(from: from, message))
             }
         }
+    }
+
+    /// A message reached a dead node: its host answers with a reset, once per link.
+    func connectionReset(from: Address, to: Address) {
+        guard resetLinks.insert(Link(from: from, to: to)).inserted else { return }
+        schedule(.disconnected(observer: from, peer: to), after: latency(from: nodeOf(to), to: nodeOf(from)))
     }
 
     /// A closed connection, as seen by `observer`.

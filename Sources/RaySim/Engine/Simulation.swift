@@ -72,6 +72,8 @@ public final class Simulation {
         var to: Address
     }
     var linkClock: [Link: Int64] = [:]
+    /// Links on which a send to a dead process already produced a reset.
+    var resetLinks: Set<Link> = []
     struct Partition {
         var groupOfNode: [String: Int]
         var until: Int64
@@ -153,13 +155,18 @@ public final class Simulation {
             dispatch(event)
             eventsProcessed += 1
             if eventsProcessed % options.fullCheckPeriodSteps == 0 { fullCheck() }
-            if let finishedAt, now >= finishedAt + options.graceMicros { break }
+            if let finishedAt, now >= finishedAt + options.graceMicros, killedNodesMarkedDead { break }
         }
         commitLogs()
         return finish(livenessExceeded: livenessExceeded)
     }
 
     var driverFinished: Bool { driverPhase == .done || driverPhase == .probed }
+
+    /// True once the GCS has marked every killed node dead (or never knew it).
+    var killedNodesMarkedDead: Bool {
+        !gcsAlive ? false : killedNodes.allSatisfy { gcs.nodes[$0] == nil || gcs.nodes[$0]?.state == .dead }
+    }
 
     /// Starts the GCS, the raylets and the driver, and schedules the workload and the faults.
     private func boot() {
