@@ -39,13 +39,18 @@ public struct LeaseRequest: Hashable, Codable, Sendable {
     public var strategy: SchedulingStrategy
     /// How many raylets already spilled this request back (bounds ping-pong).
     public var spillbackCount: Int
+    /// Stored arguments: the raylet makes them local before it takes resources
+    /// for the lease (Ray's PENDING_ARGS_FETCH), so no lease holds a CPU
+    /// while it waits for an argument that may need rebuilding.
+    public var dependencies: [ObjectID]
     public init(leaseID: LeaseID, taskID: TaskID, resources: ResourceSet, strategy: SchedulingStrategy,
-                spillbackCount: Int) {
+                spillbackCount: Int, dependencies: [ObjectID] = []) {
         self.leaseID = leaseID
         self.taskID = taskID
         self.resources = resources
         self.strategy = strategy
         self.spillbackCount = spillbackCount
+        self.dependencies = dependencies
     }
 }
 

@@ -99,9 +99,13 @@ extension Owner {
         let target = deadNodes.contains(node) ? localNode : node
         tasks[id]?.state = .leasing(lease, node: target)
         leaseTasks[lease] = id
+        let dependencies: [ObjectID] = spec.args.compactMap { arg in
+            guard case .reference(let object) = arg, case .stored? = objects[object]?.state else { return nil }
+            return object
+        }
         effects.append(.send(to: .raylet(target), .requestWorkerLease(LeaseRequest(
             leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
-            spillbackCount: spillbackCount))))
+            spillbackCount: spillbackCount, dependencies: dependencies))))
     }
 
     mutating func leaseGranted(_ lease: LeaseID, worker: WorkerID, into effects: inout [OwnerEffect]) {

@@ -11,7 +11,11 @@
 struct FetchKey: Hashable, Comparable, Sendable {
     var worker: WorkerID
     var requestID: UInt64
-    static func < (lhs: FetchKey, rhs: FetchKey) -> Bool { (lhs.worker, lhs.requestID) < (rhs.worker, rhs.requestID) }
+    /// The raylet's own fetch of a lease's arguments (requestID is the lease index).
+    var forLease = false
+    static func < (lhs: FetchKey, rhs: FetchKey) -> Bool {
+        (lhs.worker, lhs.requestID, lhs.forLease ? 1 : 0) < (rhs.worker, rhs.requestID, rhs.forLease ? 1 : 0)
+    }
 }
 
 /// An open fetch.
@@ -79,6 +83,10 @@ extension Raylet {
         guard var state = fetches[key], !state.answered, state.waiting == 0 else { return }
         state.answered = true
         fetches[key] = state
+        if key.forLease {
+            argumentsLocal(key, into: &effects)
+            return
+        }
         let values: [ObjectValue] = state.objects.map { object in
             if let error = state.failed[object] { return .error(error) }
             if let entry = store[object] { return .data(entry.data) }

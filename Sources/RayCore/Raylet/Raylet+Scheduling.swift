@@ -17,8 +17,7 @@ extension Raylet {
         if leases[request.leaseID] != nil { return }  // duplicate of a granted request
         switch place(request) {
         case .local:
-            enqueue(request)
-            dispatch(into: &effects)
+            admit(request, into: &effects)
         case .spillback(let node):
             metrics.spillbacks += 1
             effects.append(.send(to: owner, .leaseSpillback(request.leaseID, to: node)))
@@ -116,6 +115,32 @@ extension Raylet {
         Int(truncatingIfNeeded: (UInt64(metrics.leasesGranted + metrics.spillbacks) &+ UInt64(nodeID.value)) % UInt64(count))
     }
 
+    /// Queues a request for resources once its stored arguments are local and pinned.
+    mutating func admit(_ request: LeaseRequest, into effects: inout [RayletEffect]) {
+        let key = FetchKey(worker: request.leaseID.owner, requestID: request.leaseID.index, forLease: true)
+        if request.dependencies.isEmpty || fetches[key] != nil {
+            enqueue(request)
+            dispatch(into: &effects)
+            return
+        }
+        waitingForArguments[request.leaseID] = request
+        fetch(key, objects: request.dependencies, owner: request.leaseID.owner, into: &effects)
+    }
+
+    /// A lease's arguments are local (or failed: the worker's own fetch reports that).
+    mutating func argumentsLocal(_ key: FetchKey, into effects: inout [RayletEffect]) {
+        let lease = LeaseID(owner: key.worker, index: key.requestID)
+        guard let request = waitingForArguments.removeValue(forKey: lease) else { return }
+        enqueue(request)
+        dispatch(into: &effects)
+    }
+
+    /// Releases the pins a lease's argument fetch holds.
+    mutating func releaseArguments(of lease: LeaseID, into effects: inout [RayletEffect]) {
+        waitingForArguments[lease] = nil
+        releaseFetch(FetchKey(worker: lease.owner, requestID: lease.index, forLease: true), into: &effects)
+    }
+
     mutating func enqueue(_ request: LeaseRequest) {
         let shape = request.resources
         if classQueues[shape] == nil {
@@ -160,6 +185,7 @@ extension Raylet {
                 room[target.nodeID] = (room[target.nodeID] ?? ResourceSet()) - shape
                 classQueues[shape]?.popFirst()
                 metrics.spillbacks += 1
+                releaseArguments(of: head.request.leaseID, into: &effects)
                 effects.append(.send(to: .worker(head.owner), .leaseSpillback(head.request.leaseID, to: target.nodeID)))
             }
         }

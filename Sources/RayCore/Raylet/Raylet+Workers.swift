@@ -37,6 +37,7 @@ extension Raylet {
     }
 
     mutating func returnWorker(_ lease: LeaseID, kill: Bool, into effects: inout [RayletEffect]) {
+        releaseArguments(of: lease, into: &effects)
         guard let granted = leases.removeValue(forKey: lease) else { return }
         available = available + granted.resources
         assert(available.fits(in: info.resources))
@@ -60,6 +61,7 @@ extension Raylet {
             if let granted = leases.removeValue(forKey: lease) {
                 available = available + granted.resources
             }
+            if case .leased = state { releaseArguments(of: lease, into: &effects) }
             // A leased worker's owner learns from its broken connection and
             // retries; a request whose worker never started queues again.
             if case .starting = state, let request = startingRequests.removeValue(forKey: lease) {
@@ -76,6 +78,9 @@ extension Raylet {
         deadOwners.insert(owner)
         for shape in classOrder { classQueues[shape]?.removeAll { $0.owner == owner } }
         pruneEmptyClasses()
+        for lease in waitingForArguments.keys.sorted() where lease.owner == owner {
+            releaseArguments(of: lease, into: &effects)
+        }
         for lease in leases.keys.sorted() where lease.owner == owner {
             returnWorker(lease, kill: true, into: &effects)
         }

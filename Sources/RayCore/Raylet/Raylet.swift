@@ -93,6 +93,8 @@ public struct Raylet: Sendable {
     /// Queues per scheduling class (resource shape), in order of first use.
     var classQueues: [ResourceSet: FIFOQueue<QueuedLease>] = [:]
     var classOrder: [ResourceSet] = []
+    /// Requests placed here whose stored arguments are still being fetched.
+    var waitingForArguments: [LeaseID: LeaseRequest] = [:]
     var generator = SeededGenerator(seed: 0)
     var spreadCursor = 0
     var lastReported: ResourceSet?
@@ -236,6 +238,7 @@ public struct Raylet: Sendable {
     /// True when nothing is held: no leases, queued requests, pins, fetches or objects.
     public var isQuiescent: Bool {
         leases.isEmpty && classQueues.values.allSatisfy(\.isEmpty) && fetches.isEmpty && pulls.isEmpty
+            && waitingForArguments.isEmpty
             && store.objectCount == 0 && available == info.resources
     }
 
