@@ -128,9 +128,6 @@ extension Owner {
                 return .object(object)
             }
         }
-        for case .borrowed(let object) in args where objects[object] != nil {
-            objects[object]!.borrowers.append(worker)
-        }
         effects.append(.send(to: .worker(worker), .pushTask(entry.spec, attempt: entry.attempts + 1, lease: lease,
                                                            args: args)))
     }
@@ -150,19 +147,19 @@ extension Owner {
 
     mutating func taskReplied(_ id: TaskID, attempt: Int, outcome: TaskOutcome, borrowed: [ObjectID], worker: WorkerID,
                               into effects: inout [OwnerEffect]) {
+        // A worker that still holds references it got inside arguments is now a
+        // borrower of each (Ray's borrowed_refs in PushTaskReply); it reports
+        // with borrowReleased when it lets go.
+        for object in borrowed where objects[object] != nil && !objects[object]!.borrowers.contains(worker) {
+            objects[object]!.borrowers.append(worker)
+        }
         guard let entry = tasks[id], case .running(let lease, worker)? = Optional(entry.state),
               entry.attempts == attempt else {
-            // A reply from an attempt we gave up on: it still borrows nothing of ours.
-            for object in borrowed { effects.append(.send(to: .worker(worker), .borrowReleased(object, borrower: worker))) }
-            return
+            return  // A reply from an attempt given up on.
         }
         runningOn[worker] = nil
         leaseTasks[lease] = nil
         effects.append(.send(to: .raylet(worker.node), .returnWorker(lease, killWorker: false)))
-        // Borrowers that let go during the task are no longer borrowers.
-        for case .nestedReference(let object) in entry.spec.args where !borrowed.contains(object) {
-            objects[object]?.borrowers.removeAll { $0 == worker }
-        }
         switch outcome {
         case .returned(let values):
             complete(id, values: values, into: &effects)
@@ -241,9 +238,6 @@ extension Owner {
         guard let entry = tasks[id] else { return }
         runningOn[worker] = nil
         if case .running(let lease, _) = entry.state { leaseTasks[lease] = nil }
-        for case .nestedReference(let object) in entry.spec.args {
-            objects[object]?.borrowers.removeAll { $0 == worker }
-        }
         if entry.retriesLeft != 0 {
             retry(id, into: &effects)
         } else {
