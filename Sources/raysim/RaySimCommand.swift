@@ -13,7 +13,7 @@ struct RaySimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "raysim",
         abstract: "SwiftRay's deterministic simulator: Ray's core under failures, in virtual time.",
-        subcommands: [Run.self, Swarm.self, Replay.self, Bench.self])
+        subcommands: [Run.self, Swarm.self, Replay.self, Show.self, Bench.self])
 }
 
 /// Exit with a code, after flushing output.
@@ -105,13 +105,27 @@ struct Swarm: ParsableCommand {
     @Option(help: "Run only this seed and print its full report.")
     var seed: UInt64?
 
+    @Option(help: "With --seed: record every step into this trace file.")
+    var record: String?
+
     func run() throws {
         if let seed {
             let scenario = SwarmGenerator.scenario(seed: seed)
             print(describe(scenario))
             var options = SimulationOptions(seed: seed)
             options.acceptErrorResults = SwarmGenerator.mayFail(scenario)
-            terminate(simulate(scenario, options).0)
+            options.recordTrace = record != nil
+            let (code, simulation) = simulate(scenario, options)
+            if let record, let trace = simulation?.trace() {
+                do {
+                    try trace.write(to: record)
+                    print("  trace: \(trace.steps.count) steps written to \(record)")
+                } catch {
+                    printError("error: \(error)")
+                    terminate(2)
+                }
+            }
+            terminate(code)
         }
         let clock = ContinuousClock()
         let began = clock.now
@@ -178,6 +192,36 @@ struct Replay: ParsableCommand {
         case .undecodable(let index, let reason):
             printError("error: step \(index) of \(trace) cannot be decoded: \(reason)")
             terminate(2)
+        }
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a trace step by step: time, component, input and effects.")
+
+    @Argument(help: "A trace file.")
+    var trace: String
+
+    @Option(help: "Only steps whose text contains this string (e.g. an object or task ID).")
+    var grep: String?
+
+    @Option(help: "Only steps of this component (e.g. gcs#1, raylet(node-2), driver(worker-1.0)).")
+    var component: String?
+
+    func run() throws {
+        let file: TraceFile
+        do {
+            file = try TraceFile.read(from: trace)
+        } catch {
+            printError("error: \(error)")
+            terminate(2)
+        }
+        for (index, step) in file.steps.enumerated() {
+            if let component, step.component.description != component { continue }
+            let text = TraceReplayer.describe(step)
+            if let grep, !text.contains(grep) { continue }
+            print("#\(index) \(step.time)us \(step.component): \(text)")
         }
     }
 }

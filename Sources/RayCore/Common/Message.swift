@@ -163,6 +163,9 @@ public enum Message: Hashable, Codable, Sendable {
     case locationRemoved(ObjectID, node: NodeID)
     /// owner → raylet: the object is out of scope; drop every copy.
     case freeObject(ObjectID)
+    /// owner → raylet: this sealed return value is the object's primary copy
+    /// (Ray's PinObjectIDs); until then a copy whose worker dies is dropped.
+    case pinObject(ObjectID)
 
     // raylet <-> raylet: the object manager
     /// raylet → raylet: send me this object.

@@ -155,7 +155,15 @@ extension Owner {
         }
         guard let entry = tasks[id], case .running(let lease, worker)? = Optional(entry.state),
               entry.attempts == attempt else {
-            return  // A reply from an attempt given up on.
+            // A reply from an attempt given up on: drop a stored copy nobody tracks.
+            if case .returned(let values) = outcome, let spec = tasks[id]?.spec {
+                for (object, value) in zip(spec.returnIDs, values) {
+                    guard case .stored(let node, _) = value, !(objects[object]?.locations.contains(node) ?? false)
+                    else { continue }
+                    effects.append(.send(to: .raylet(node), .freeObject(object)))
+                }
+            }
+            return
         }
         runningOn[worker] = nil
         leaseTasks[lease] = nil
@@ -197,6 +205,7 @@ extension Owner {
                     if entry.freed { effects.append(.send(to: .raylet(node), .freeObject(object))) }
                 } else {
                     insertSorted(node, into: &entry.locations)
+                    effects.append(.send(to: .raylet(node), .pinObject(object)))
                 }
             }
             objects[object] = entry

@@ -32,6 +32,9 @@ public struct ObjectStore: Sendable {
         public var spillFile: Bool
         /// Users holding it in memory (running tasks, gets, outgoing transfers).
         public var pins: Int
+        /// The worker that sealed this primary copy, until its owner confirms it
+        /// with `pinObject`; a copy whose worker dies unconfirmed is dropped.
+        public var sealedBy: WorkerID?
         /// Unique per stored copy: a pin taken on a copy that was freed and
         /// stored again must not be released on the new copy.
         public var generation: UInt64
@@ -57,7 +60,7 @@ public struct ObjectStore: Sendable {
     /// primaries; if it still does not fit, the copy goes straight to disk.
     /// Returns what was done to make room, and whether the copy is in memory.
     public mutating func insert(_ id: ObjectID, data: ObjectData, owner: WorkerID, primary: Bool,
-                                pins: Int) -> (actions: [StoreAction], inMemory: Bool) {
+                                pins: Int, sealedBy: WorkerID? = nil) -> (actions: [StoreAction], inMemory: Bool) {
         if let existing = entries[id] {
             // A second copy of the same object (a retry's result, or a pull
             // racing a local seal): keep one entry, primary wins.
@@ -69,7 +72,7 @@ public struct ObjectStore: Sendable {
         let fits = makeRoom(data.sizeBytes, actions: &actions)
         residentSequence += 1
         entries[id] = Entry(data: data, owner: owner, primary: primary, inMemory: fits, restoring: false,
-                            spillFile: !fits, pins: pins, generation: residentSequence,
+                            spillFile: !fits, pins: pins, sealedBy: sealedBy, generation: residentSequence,
                             residentSequence: residentSequence)
         if fits {
             usedBytes += data.sizeBytes
@@ -98,6 +101,19 @@ public struct ObjectStore: Sendable {
 
     /// Pins the copy of `id`; returns its generation, which `unpin` needs.
     @discardableResult
+    /// The owner confirmed this copy as its object's primary copy.
+    public mutating func confirm(_ id: ObjectID) -> Bool {
+        guard entries[id] != nil else { return false }
+        entries[id]!.sealedBy = nil
+        entries[id]!.primary = true
+        return true
+    }
+
+    /// Copies sealed by `worker` that no owner confirmed.
+    public func unconfirmed(sealedBy worker: WorkerID) -> [ObjectID] {
+        entries.filter { $0.value.sealedBy == worker }.keys.sorted()
+    }
+
     public mutating func pin(_ id: ObjectID) -> UInt64? {
         guard entries[id] != nil else { return nil }
         entries[id]!.pins += 1

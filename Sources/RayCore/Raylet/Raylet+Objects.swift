@@ -117,11 +117,12 @@ extension Raylet {
         for key in fetches.keys.sorted() where key.worker == worker { releaseFetch(key, into: &effects) }
     }
 
-    mutating func storeReturns(_ objects: [ObjectID], _ values: [ObjectData], owner: WorkerID,
+    mutating func storeReturns(_ objects: [ObjectID], _ values: [ObjectData], owner: WorkerID, sealedBy: WorkerID?,
                                into effects: inout [RayletEffect]) {
-        precondition(objects.count == values.count, "storeObjects with mismatched lists")
+        guard objects.count == values.count else { return }  // malformed request: nothing to store
         for (object, data) in zip(objects, values) {
-            let (actions, _) = store.insert(object, data: data, owner: owner, primary: true, pins: 0)
+            let (actions, _) = store.insert(object, data: data, owner: owner, primary: true, pins: 0,
+                                            sealedBy: sealedBy)
             apply(actions, into: &effects)
             // A rebuilt object may be sealed on the very node that was pulling it.
             if let pull = pulls.removeValue(forKey: object) {

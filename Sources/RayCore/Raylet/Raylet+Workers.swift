@@ -56,6 +56,8 @@ extension Raylet {
         guard let state = workers.removeValue(forKey: worker) else { return }
         idleWorkers.removeAll { $0 == worker }
         releaseFetches(of: worker, into: &effects)
+        // Return values it sealed that no owner confirmed: their reply may never have left.
+        for object in store.unconfirmed(sealedBy: worker) { free(object, into: &effects) }
         switch state {
         case .leased(let lease), .starting(.some(let lease)):
             if let granted = leases.removeValue(forKey: lease) {

@@ -198,12 +198,19 @@ public struct Raylet: Sendable {
             guard case .worker(let worker) = from else { return }
             releaseFetch(FetchKey(worker: worker, requestID: requestID), into: &effects)
         case .storeObjects(let requestID, let objects, let values, let owner):
-            storeReturns(objects, values, owner: owner, into: &effects)
+            // A worker's return values wait for their owner's pin; an owner's own put is confirmed.
+            var sealer: WorkerID?
+            if case .worker(let worker) = from, worker != owner { sealer = worker }
+            storeReturns(objects, values, owner: owner, sealedBy: sealer, into: &effects)
             effects.append(.send(to: from, .objectsStored(requestID: requestID)))
         case .objectLocation(let object, let answer):
             locationAnswered(object, answer, into: &effects)
         case .freeObject(let object):
             free(object, into: &effects)
+        case .pinObject(let object):
+            if !store.confirm(object), case .worker(let owner) = from {
+                effects.append(.send(to: .worker(owner), .locationRemoved(object, node: nodeID)))
+            }
         case .pullObject(let object):
             guard case .raylet(let requester) = from else { return }
             servePull(object, to: requester, into: &effects)

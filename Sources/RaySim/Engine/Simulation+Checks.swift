@@ -54,7 +54,15 @@ extension Simulation {
             var held: [String] = []
             if !raylet.leases.isEmpty { held.append("\(raylet.leases.count) lease(s)") }
             if raylet.queuedLeaseCount > 0 { held.append("\(raylet.queuedLeaseCount) queued request(s)") }
-            if raylet.store.objectCount > 0 { held.append("\(raylet.store.objectCount) object(s)") }
+            if raylet.store.objectCount > 0 {
+                let sample = raylet.store.entries.keys.sorted().prefix(3).map { object in
+                    let entry = raylet.store.entries[object]!
+                    let ref = refByObject[object].map { " \($0)" } ?? ""
+                    return "\(object)\(ref) \(entry.primary ? "primary" : "secondary")"
+                        + "\(entry.inMemory ? "" : " spilled") pins \(entry.pins)"
+                }
+                held.append("\(raylet.store.objectCount) object(s) [" + sample.joined(separator: "; ") + "]")
+            }
             if raylet.available != raylet.info.resources { held.append("resources \(raylet.available) of \(raylet.info.resources)") }
             if held.isEmpty { held.append("open fetches or pulls") }
             found.append("\(raylet.info.name) (\(node)) still holds " + held.joined(separator: ", "))

@@ -68,3 +68,20 @@ public enum TraceReplayer {
         return ("\(input)", bytes, expected, "\(effects)")
     }
 }
+
+extension TraceReplayer {
+    /// A step's input and effects as text.
+    public static func describe(_ step: TraceStep) -> String {
+        func text<Input: Decodable, Effect: Decodable>(_ input: Input.Type, _ effect: Effect.Type) -> String {
+            let input = (try? BinaryCoder.decode(Input.self, from: step.input)).map { "\($0)" } ?? "(undecodable input)"
+            let effects = (try? BinaryCoder.decode([Effect].self, from: step.effects)).map { "\($0)" } ?? "(undecodable effects)"
+            return "\(input) -> \(effects)"
+        }
+        switch step.component {
+        case .gcs: return text(GCSInput.self, GCSEffect.self)
+        case .raylet: return text(RayletInput.self, RayletEffect.self)
+        case .worker: return text(ExecutorInput.self, ExecutorEffect.self)
+        case .driver: return text(OwnerInput.self, OwnerEffect.self)
+        }
+    }
+}
