@@ -50,21 +50,23 @@ extension Owner {
     /// The GCS says `node` died: its leases, running attempts and copies are gone.
     mutating func nodeDied(_ node: NodeID, into effects: inout [OwnerEffect]) {
         guard deadNodes.insert(node).inserted else { return }
-        for lease in leaseTasks.keys.sorted() {
-            guard let id = leaseTasks[lease], case .leasing(lease, node)? = tasks[id]?.state else { continue }
-            leaseTasks[lease] = nil
-            requestLease(id, spillbackCount: 0, at: localNode, into: &effects)
-        }
-        for worker in runningOn.keys.sorted() where worker.node == node {
-            guard let id = runningOn[worker] else { continue }
-            attemptFailed(id, worker: worker, reason: "its node \(node) died", into: &effects)
-        }
+        // Copies first, so that tasks re-leased below see which arguments are gone.
         var lost: [ObjectID] = []
         for (object, entry) in objects where entry.locations.contains(node) { lost.append(object) }
         lost.sort()
         for object in lost {
             objects[object]?.locations.removeAll { $0 == node }
             if let entry = objects[object], !entry.freed, entry.inScope { recover(object, into: &effects) }
+        }
+        for lease in leaseTasks.keys.sorted() {
+            guard let id = leaseTasks[lease], case .leasing(lease, node)? = tasks[id]?.state else { continue }
+            leaseTasks[lease] = nil
+            tasks[id]?.spillbacks = 0
+            waitForArguments(id, into: &effects)
+        }
+        for worker in runningOn.keys.sorted() where worker.node == node {
+            guard let id = runningOn[worker] else { continue }
+            attemptFailed(id, worker: worker, reason: "its node \(node) died", into: &effects)
         }
     }
 

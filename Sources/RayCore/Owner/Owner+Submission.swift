@@ -59,6 +59,20 @@ extension Owner {
         if remaining == 0 { argumentsReady(id, into: &effects) }
     }
 
+    /// True when every top-level argument exists (inline, failed, or with a live copy).
+    func argumentsAvailable(_ id: TaskID) -> Bool {
+        guard let spec = tasks[id]?.spec else { return false }
+        for arg in spec.args {
+            guard case .reference(let object) = arg, let entry = objects[object] else { continue }
+            switch entry.state {
+            case .inline, .failed: continue
+            case .stored where hasLiveCopy(entry): continue
+            case .stored, .pending: return false
+            }
+        }
+        return true
+    }
+
     mutating func argumentAvailable(_ id: TaskID, into effects: inout [OwnerEffect]) {
         guard case .waitingForArguments(let remaining) = tasks[id]?.state else { return }
         tasks[id]?.state = .waitingForArguments(remaining: remaining - 1)
@@ -135,6 +149,11 @@ extension Owner {
     mutating func leaseSpilledBack(_ lease: LeaseID, to node: NodeID, into effects: inout [OwnerEffect]) {
         guard let id = leaseTasks.removeValue(forKey: lease), case .leasing(lease, _)? = tasks[id]?.state else { return }
         tasks[id]?.spillbacks += 1
+        // An argument lost meanwhile must be rebuilt before any raylet takes resources for this task.
+        guard argumentsAvailable(id) else {
+            waitForArguments(id, into: &effects)
+            return
+        }
         requestLease(id, spillbackCount: tasks[id]?.spillbacks ?? 0, at: node, into: &effects)
     }
 
