@@ -42,6 +42,7 @@ extension Simulation {
             }
         }
         getList = gets()
+        unresolvedGets = getList.count
         driverPhase = .waitingForGets
         for ref in getList {
             guard let object = refs[ref] else { continue }
@@ -79,6 +80,7 @@ extension Simulation {
     func getResolved(_ object: ObjectID, _ value: ObjectValue) {
         guard let ref = refByObject[object], results[ref] == nil else { return }
         results[ref] = value
+        unresolvedGets -= 1
         if case .data(let data) = value { verify(ref, data) }
         finishIfAllResolved()
     }
@@ -94,7 +96,7 @@ extension Simulation {
     }
 
     private func finishIfAllResolved() {
-        guard driverPhase == .waitingForGets, getList.allSatisfy({ results[$0] != nil }) else { return }
+        guard driverPhase == .waitingForGets, unresolvedGets == 0 else { return }
         driverPhase = .done
         finishedAt = now
         // Drop every handle: the cluster must then free everything.

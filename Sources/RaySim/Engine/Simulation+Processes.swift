@@ -73,10 +73,10 @@ extension Simulation {
     }
 
     func handleRaylet(_ node: NodeID, _ input: RayletInput) {
-        guard var simNode = nodes[node], simNode.alive else { return }
-        let logged = log(input, to: simNode.log)
-        let effects = simNode.raylet.handle(input, now: now)
-        nodes[node] = simNode
+        guard nodes[node]?.alive == true else { return }
+        let logged = log(input, to: nodes[node]?.log)
+        // Mutate in place: copying the node out would copy the raylet's tables on every step.
+        let effects = nodes[node]!.raylet.handle(input, now: now)
         record(.raylet(node), input, logged, effects)
         for effect in effects {
             switch effect {
@@ -102,10 +102,9 @@ extension Simulation {
     }
 
     func handleExecutor(_ worker: WorkerID, _ input: ExecutorInput) {
-        guard var executor = executors[worker] else { return }
+        guard executors[worker] != nil else { return }
         let logged = log(input, to: workerLogs[worker])
-        let effects = executor.handle(input, now: now)
-        executors[worker] = executor
+        let effects = executors[worker]!.handle(input, now: now)
         record(.worker(worker), input, logged, effects)
         for effect in effects {
             switch effect {

@@ -61,6 +61,7 @@ public final class Simulation {
     var refByObject: [ObjectID: InstanceRef] = [:]
     var getList: [InstanceRef] = []
     var results: [InstanceRef: ObjectValue] = [:]
+    var unresolvedGets = 0
     var probeResults: [InstanceRef: ObjectValue] = [:]
     var probeRequests: [UInt64: InstanceRef] = [:]
     var finishedAt: Int64?
