@@ -16,6 +16,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Which benchmarks: all, sim, log, memory.")
     var only: String = "all"
 
+    @Option(help: "Simulator input-log modes to run: all, off, memory, lmdb.")
+    var logModes: String = "all"
+
     func run() throws {
         if only == "all" || only == "sim" { try simulatorFigures() }
         if only == "all" || only == "log" { try logFigures() }
@@ -27,13 +30,15 @@ struct Bench: ParsableCommand {
         let tenNodes = BenchmarkScenarios.tenNodes(tasks: tasks)
         for (label, scenario) in [("fan-out/fan-in, \(tasks) tasks, 10 nodes", fanOut),
                                   ("independent tasks, \(tasks) tasks, 10 nodes", tenNodes)] {
-            for (mode, log) in [("log off", InputLogMode.off), ("log in memory", .memory)] {
+            for (mode, log) in [("log off", InputLogMode.off), ("log in memory", .memory)]
+            where logModes == "all" || log == (logModes == "off" ? .off : .memory) && logModes != "lmdb" {
                 var options = SimulationOptions(seed: 1)
                 options.inputLog = log
                 let (seconds, report) = try timed(scenario, options)
                 print("sim  \(label), \(mode): \(format(seconds)) s wall, \(report.eventsProcessed) events, "
                       + "\(Int(Double(report.eventsProcessed) / seconds)) events/s, outcome \(report.outcome == .passed ? "pass" : "FAIL")")
             }
+            guard logModes == "all" || logModes == "lmdb" else { continue }
             let directory = NSTemporaryDirectory() + "raysim-bench-\(getpid())"
             try? FileManager.default.removeItem(atPath: directory)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -160,3 +160,14 @@ private func fromRaylet(_ executor: inout Executor, _ message: Message, now: Int
     #expect(arguments.count == 1)
     #expect(arguments[0].sizeBytes == 0)
 }
+
+@Test func repeatedPushOfTheRunningAttemptIsIgnored() {
+    var executor = startedExecutor()
+    let spec = Build.spec(1, owner: taskOwner)
+    #expect(push(&executor, spec, attempt: 1, args: [], now: 10) == [.execute(spec, attempt: 1, arguments: [])])
+    #expect(push(&executor, spec, attempt: 1, args: [], now: 11).isEmpty)
+    let reply = executor.handle(.executionFinished(spec.taskID, attempt: 1, .returned([Build.data(8)])), now: 20)
+    // One reply, and nothing queued to run the same attempt again.
+    #expect(reply.count == 1)
+    #expect(!executor.isBusy)
+}

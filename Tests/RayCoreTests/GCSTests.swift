@@ -5,7 +5,7 @@ import Testing
 @testable import RayCore
 
 /// A started GCS with `nodes` registered in order (effects discarded).
-private func gcs(_ nodes: [NodeInfo], config: RayConfig = RayConfig()) -> GCS {
+private func startedGCS(_ nodes: [NodeInfo], config: RayConfig = RayConfig()) -> GCS {
     var gcs = GCS()
     _ = gcs.handle(.started(config), now: 0)
     for info in nodes {
@@ -41,7 +41,7 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func nodeRegistrationBroadcastsViewToAllAliveRaylets() {
-    var gcs = gcs([])
+    var gcs = startedGCS([])
     let first = gcs.handle(.messageReceived(from: .raylet(n1.nodeID), .registerNode(n1)), now: 10)
     #expect(first == [
         .startTimer(.sendHealthCheck(n1.nodeID), afterMicros: 5_000_000),
@@ -58,7 +58,7 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func registrationAfterADeathLeavesTheDeadNodeOutOfTheView() {
-    var gcs = gcs([n1, n2])
+    var gcs = startedGCS([n1, n2])
     _ = gcs.handle(.peerDisconnected(.raylet(n2.nodeID)), now: 5)
     let effects = gcs.handle(.messageReceived(from: .raylet(n3.nodeID), .registerNode(n3)), now: 6)
     let view = [Build.view(n1), Build.view(n3)]
@@ -69,7 +69,7 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func healthCheckTimeoutsMarkNodeDeadOnce() {
-    var gcs = gcs([n1, n2])
+    var gcs = startedGCS([n1, n2])
     _ = gcs.handle(.messageReceived(from: .worker(driver), .registerJob(JobID(1), driver: driver)), now: 2)
     let threshold = gcs.config.healthCheckFailureThreshold
     var now: Int64 = 5_000_000
@@ -99,7 +99,7 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func healthCheckReplyResetsFailureCount() {
-    var gcs = gcs([n1])
+    var gcs = startedGCS([n1])
     let id = n1.nodeID
     let threshold = gcs.config.healthCheckFailureThreshold
     for _ in 1..<threshold { _ = missHealthCheck(&gcs, id, now: 100) }
@@ -125,13 +125,13 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func healthCheckIsNotSentTwiceWhileOneIsOutstanding() {
-    var gcs = gcs([n1])
+    var gcs = startedGCS([n1])
     #expect(sendHealthCheck(&gcs, n1.nodeID, now: 10) != nil)
     #expect(gcs.handle(.timerFired(.sendHealthCheck(n1.nodeID)), now: 11) == [])
 }
 
 @Test func rayletDisconnectMarksDeadAtOnceAndSecondDisconnectDoesNothing() {
-    var gcs = gcs([n1, n2, n3])
+    var gcs = startedGCS([n1, n2, n3])
     _ = gcs.handle(.messageReceived(from: .worker(driver), .registerJob(JobID(1), driver: driver)), now: 2)
     let first = gcs.handle(.peerDisconnected(.raylet(n2.nodeID)), now: 10)
     #expect(first == [
@@ -150,19 +150,19 @@ private let driver = Build.worker(1, 100)
 @Test func rayletDisconnectIsIgnoredWhenConfiguredToWaitForHealthChecks() {
     var config = RayConfig()
     config.markNodeDeadOnDisconnect = false
-    var gcs = gcs([n1, n2], config: config)
+    var gcs = startedGCS([n1, n2], config: config)
     #expect(gcs.handle(.peerDisconnected(.raylet(n2.nodeID)), now: 10) == [])
     #expect(gcs.nodes[n2.nodeID]?.state == .alive)
 }
 
 @Test func disconnectOfUnknownRayletDoesNothing() {
-    var gcs = gcs([n1])
+    var gcs = startedGCS([n1])
     #expect(gcs.handle(.peerDisconnected(.raylet(NodeID(42))), now: 10) == [])
     #expect(gcs.deathMarks.isEmpty)
 }
 
 @Test func reregistrationOfDeadNodeGetsNodeDeadBack() {
-    var gcs = gcs([n1, n2])
+    var gcs = startedGCS([n1, n2])
     _ = gcs.handle(.peerDisconnected(.raylet(n2.nodeID)), now: 10)
     let effects = gcs.handle(.messageReceived(from: .raylet(n2.nodeID), .registerNode(n2)), now: 20)
     #expect(effects == [.send(to: .raylet(n2.nodeID), .nodeDead(n2.nodeID))])
@@ -171,13 +171,13 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func reregistrationOfAliveNodeResendsViewToItOnly() {
-    var gcs = gcs([n1, n2])
+    var gcs = startedGCS([n1, n2])
     let effects = gcs.handle(.messageReceived(from: .raylet(n2.nodeID), .registerNode(n2)), now: 20)
     #expect(effects == [.send(to: .raylet(n2.nodeID), .clusterView([Build.view(n1), Build.view(n2)]))])
 }
 
 @Test func resourceReportChangesTheBroadcastView() {
-    var gcs = gcs([n1, n2])
+    var gcs = startedGCS([n1, n2])
     // Nothing changed since registration: the timer only re-arms.
     #expect(gcs.handle(.timerFired(.broadcastView), now: 100_000) == [.startTimer(.broadcastView, afterMicros: 100_000)])
 
@@ -197,7 +197,7 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func resourceReportOfDeadNodeIsIgnored() {
-    var gcs = gcs([n1, n2])
+    var gcs = startedGCS([n1, n2])
     _ = gcs.handle(.peerDisconnected(.raylet(n2.nodeID)), now: 10)
     _ = gcs.handle(.timerFired(.broadcastView), now: 100_000)
     _ = gcs.handle(.messageReceived(from: .raylet(n2.nodeID), .resourceReport(node: n2.nodeID, available: ResourceSet())),
@@ -207,7 +207,7 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func nodeDeathMakesTheNextBroadcastDropIt() {
-    var gcs = gcs([n1, n2])
+    var gcs = startedGCS([n1, n2])
     _ = gcs.handle(.peerDisconnected(.raylet(n2.nodeID)), now: 10)
     #expect(gcs.handle(.timerFired(.broadcastView), now: 100_000) == [
         .send(to: .raylet(n1.nodeID), .clusterView([Build.view(n1)])),
@@ -216,7 +216,7 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func jobRegistrationSubscribesDriverAndReplaysPastDeaths() {
-    var gcs = gcs([n1, n2, n3])
+    var gcs = startedGCS([n1, n2, n3])
     _ = gcs.handle(.peerDisconnected(.raylet(n3.nodeID)), now: 5)
     let effects = gcs.handle(.messageReceived(from: .worker(driver), .registerJob(JobID(7), driver: driver)), now: 10)
     #expect(effects == [.send(to: .worker(driver), .nodeDead(n3.nodeID))])
@@ -225,7 +225,7 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func driverDisconnectFailsJobAndSendsWorkerDiedToAliveRaylets() {
-    var gcs = gcs([n1, n2, n3])
+    var gcs = startedGCS([n1, n2, n3])
     _ = gcs.handle(.peerDisconnected(.raylet(n2.nodeID)), now: 5)
     _ = gcs.handle(.messageReceived(from: .worker(driver), .registerJob(JobID(7), driver: driver)), now: 10)
     let effects = gcs.handle(.peerDisconnected(.worker(driver)), now: 20)
@@ -240,7 +240,7 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func disconnectOfFinishedDriverOrNonDriverDoesNothing() {
-    var gcs = gcs([n1])
+    var gcs = startedGCS([n1])
     _ = gcs.handle(.messageReceived(from: .worker(driver), .registerJob(JobID(7), driver: driver)), now: 10)
     #expect(gcs.handle(.peerDisconnected(.worker(Build.worker(1, 5))), now: 15) == [])
     _ = gcs.handle(.messageReceived(from: .worker(driver), .jobFinished(JobID(7))), now: 20)
@@ -251,7 +251,7 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func kvPutThenGetAnswersTheRequester() {
-    var gcs = gcs([n1])
+    var gcs = startedGCS([n1])
     let requester = Address.worker(Build.worker(1, 3))
     #expect(gcs.handle(.messageReceived(from: requester, .kvGet(key: "k")), now: 1)
         == [.send(to: requester, .kvValue(key: "k", value: nil))])
@@ -264,7 +264,7 @@ private let driver = Build.worker(1, 100)
 }
 
 @Test func recoveryRestartsTimersAndForgetsHealthCheckFailures() {
-    var gcs = gcs([n1, n2])
+    var gcs = startedGCS([n1, n2])
     _ = missHealthCheck(&gcs, n1.nodeID, now: 10)
     _ = gcs.handle(.peerDisconnected(.raylet(n2.nodeID)), now: 20)
     #expect(gcs.nodes[n1.nodeID]?.healthCheckFailures == 1)

@@ -298,3 +298,36 @@ private func fetch(_ raylet: inout Raylet, _ objects: [ObjectID], requestID: UIn
         .send(to: .gcs, .resourceReport(node: info.nodeID, available: info.resources)),
     ])
 }
+
+@Test func sealingAnObjectThatIsBeingPulledAnswersItsFetches() {
+    let local = Build.node(1), other = Build.node(2)
+    var raylet = Build.raylet(local, view: [Build.view(local), Build.view(other)])
+    let object = Build.object(5)
+    _ = fetch(&raylet, [object], requestID: 1, now: 10)
+    _ = raylet.handle(.messageReceived(from: .worker(objectOwner), .objectLocation(object, .at([other.nodeID]))), now: 20)
+    // The object is rebuilt on this very node before the push arrives.
+    let effects = store(&raylet, [object], sizes: [300_000], requestID: 4, from: Build.worker(1, 8), now: 30)
+    #expect(effects == [
+        .send(to: .worker(taskWorker), .objectsReady(requestID: 1, values: [.data(Build.data(300_000))])),
+        .send(to: .worker(Build.worker(1, 8)), .objectsStored(requestID: 4)),
+    ])
+    #expect(raylet.store[object]?.primary == true)
+    // The late push finds no pull and is dropped.
+    #expect(raylet.handle(.messageReceived(from: .raylet(other.nodeID), .pushObject(object, Build.data(300_000), owner: objectOwner)),
+                          now: 40) == [])
+}
+
+@Test func workerExitReleasesItsFetchPins() {
+    let info = Build.node(1)
+    var raylet = Build.raylet(info, view: [Build.view(info)])
+    let object = Build.object(1)
+    _ = store(&raylet, [object], sizes: [200_000], now: 10)
+    _ = raylet.handle(.messageReceived(from: .worker(objectOwner), .requestWorkerLease(Build.lease(1, owner: objectOwner))), now: 15)
+    let worker = Build.worker(1, 1)
+    _ = raylet.handle(.workerStarted(worker), now: 16)
+    _ = fetch(&raylet, [object], requestID: 1, from: worker, now: 20)
+    #expect(raylet.store[object]?.pins == 1)
+    _ = raylet.handle(.workerExited(worker), now: 30)
+    #expect(raylet.store[object]?.pins == 0)
+    #expect(raylet.available == info.resources)
+}

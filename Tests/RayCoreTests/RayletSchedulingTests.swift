@@ -359,3 +359,45 @@ private func grantWithNewWorker(_ raylet: inout Raylet, _ lease: LeaseRequest, n
     #expect(request(&raylet, lease, now: 10) == [.spawnWorker(Build.worker(1, 1))])
     #expect(raylet.store[argument]?.pins == 1)
 }
+
+
+// Lease requests are deduplicated by lease ID, and a dead owner's requests are ignored
+// (these once exposed raylet bugs; kept as regression tests).
+
+@Test func duplicateRequestWhileQueuedIsGrantedOnce() {
+    let info = Build.node(1, cpus: 1)
+    var raylet = Build.raylet(info, view: [Build.view(info)])
+    let first = Build.lease(1, owner: leaseOwner)
+    _ = grantWithNewWorker(&raylet, first, now: 10)
+    let queued = Build.lease(2, owner: leaseOwner)
+    _ = request(&raylet, queued, now: 20)
+    _ = request(&raylet, queued, now: 21)  // the same request again (an RPC retry)
+    #expect(raylet.queuedLeaseCount == 1)
+}
+
+@Test func duplicateRequestWhileWaitingForArgumentsTakesResourcesOnce() {
+    let local = Build.node(1, cpus: 2), other = Build.node(2)
+    var raylet = Build.raylet(local, view: [Build.view(local), Build.view(other)])
+    let argument = Build.object(500)
+    let lease = Build.lease(1, owner: leaseOwner, dependencies: [argument])
+    _ = request(&raylet, lease, now: 10)
+    let duplicate = request(&raylet, lease, now: 11)
+    #expect(duplicate.spawnedWorkers.isEmpty)
+    #expect(raylet.available == local.resources)
+    _ = raylet.handle(.messageReceived(from: .worker(leaseOwner), .objectLocation(argument, .at([other.nodeID]))), now: 20)
+    _ = raylet.handle(.messageReceived(from: .raylet(other.nodeID), .pushObject(argument, Build.data(1_000_000), owner: leaseOwner)),
+                      now: 30)
+    for worker in raylet.workers.keys.sorted() { _ = raylet.handle(.workerStarted(worker), now: 40) }
+    _ = giveBack(&raylet, lease.leaseID, now: 50)
+    #expect(raylet.leases.isEmpty)
+    #expect(raylet.available == local.resources)
+}
+
+@Test func leaseRequestFromDeadOwnerIsNotGranted() {
+    let info = Build.node(1, cpus: 1)
+    var raylet = Build.raylet(info, view: [Build.view(info)])
+    _ = raylet.handle(.messageReceived(from: .gcs, .workerDied(leaseOwner)), now: 10)
+    let effects = request(&raylet, Build.lease(1, owner: leaseOwner), now: 20)
+    #expect(effects.spawnedWorkers.isEmpty)
+    #expect(raylet.available == info.resources)
+}

@@ -63,6 +63,11 @@ public struct ObjectID: Hashable, Comparable, Codable, Sendable, CustomStringCon
         (lhs.task.value, lhs.index) < (rhs.task.value, rhs.index)
     }
 
+    /// One word into the hasher: the task part is already well mixed.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(task.value &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
+    }
+
     public var description: String {
         "obj-" + hex16(task.value) + (isPut ? "-p\(index & ~Self.putFlag)" : "-r\(index)")
     }
@@ -85,6 +90,10 @@ public struct WorkerID: Hashable, Comparable, Codable, Sendable, CustomStringCon
         self.index = index
     }
     public static func < (lhs: WorkerID, rhs: WorkerID) -> Bool { (lhs.node, lhs.index) < (rhs.node, rhs.index) }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(UInt64(node.value) << 32 | UInt64(index))
+    }
     public var description: String { "worker-\(node.value).\(index)" }
 }
 
@@ -98,6 +107,10 @@ public struct LeaseID: Hashable, Comparable, Codable, Sendable, CustomStringConv
         self.index = index
     }
     public static func < (lhs: LeaseID, rhs: LeaseID) -> Bool { (lhs.owner, lhs.index) < (rhs.owner, rhs.index) }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(index ^ (UInt64(owner.node.value) << 48) ^ (UInt64(owner.index) << 32))
+    }
     public var description: String { "lease-\(owner.node.value).\(owner.index).\(index)" }
 }
 

@@ -133,7 +133,8 @@ public enum Message: Hashable, Codable, Sendable {
 
     // owner <-> worker
     /// owner → leased worker: run this attempt.
-    case pushTask(TaskSpec, attempt: Int, lease: LeaseID, args: [ResolvedArg])
+    /// (Boxed: a task spec is large, and every message pays for the largest case.)
+    indirect case pushTask(TaskSpec, attempt: Int, lease: LeaseID, args: [ResolvedArg])
     /// worker → owner: the attempt finished; `borrowed` lists argument refs the
     /// worker still holds (it is now a borrower of each).
     case taskReply(TaskID, attempt: Int, TaskOutcome, borrowed: [ObjectID])

@@ -97,6 +97,9 @@ public struct Executor: Sendable {
     private mutating func receive(_ message: Message, into effects: inout [ExecutorEffect]) {
         switch message {
         case .pushTask(let spec, let attempt, _, let args):
+            // A repeated push of an attempt already here must not run it twice.
+            if let running = current, running.spec.taskID == spec.taskID, running.attempt == attempt { return }
+            if queued.elements.contains(where: { $0.0.taskID == spec.taskID && $0.1 == attempt }) { return }
             if current == nil {
                 begin(spec, attempt: attempt, args: args, into: &effects)
             } else {

@@ -14,9 +14,11 @@ extension Raylet {
 
     mutating func requestLease(_ request: LeaseRequest, into effects: inout [RayletEffect]) {
         let owner = Address.worker(request.leaseID.owner)
-        if leases[request.leaseID] != nil { return }  // duplicate of a granted request
+        // A duplicate, or a request from an owner already known dead: nobody would ever return it.
+        if heldLeaseIDs.contains(request.leaseID) || deadOwners.contains(request.leaseID.owner) { return }
         switch place(request) {
         case .local:
+            heldLeaseIDs.insert(request.leaseID)
             admit(request, into: &effects)
         case .spillback(let node):
             metrics.spillbacks += 1
@@ -56,6 +58,11 @@ extension Raylet {
         // (Ray's grant-or-reject on spillback): no ping-pong on a stale view.
         // Queued requests still move when the view shows room elsewhere.
         if request.spillbackCount >= 1 && feasibleHere { return .local }
+        // Hybrid fast path: room here and this node is below the spread threshold — pack locally.
+        if !spread && request.resources.fits(in: available)
+            && available.utilisationPermille(of: info.resources) < config.schedulerSpreadThresholdPermille {
+            return .local
+        }
         let feasible = candidateNodes(for: request.resources)
         if feasible.isEmpty {
             let largest = view.map { $0.total.description }.joined(separator: ", ")
@@ -184,6 +191,7 @@ extension Raylet {
                 else { break }
                 room[target.nodeID] = (room[target.nodeID] ?? ResourceSet()) - shape
                 classQueues[shape]?.popFirst()
+                heldLeaseIDs.remove(head.request.leaseID)
                 metrics.spillbacks += 1
                 releaseArguments(of: head.request.leaseID, into: &effects)
                 effects.append(.send(to: .worker(head.owner), .leaseSpillback(head.request.leaseID, to: target.nodeID)))

@@ -39,6 +39,8 @@ extension Raylet {
     mutating func returnWorker(_ lease: LeaseID, kill: Bool, into effects: inout [RayletEffect]) {
         releaseArguments(of: lease, into: &effects)
         guard let granted = leases.removeValue(forKey: lease) else { return }
+        heldLeaseIDs.remove(lease)
+        startingRequests[lease] = nil
         available = available + granted.resources
         assert(available.fits(in: info.resources))
         if kill {
@@ -63,10 +65,12 @@ extension Raylet {
             if let granted = leases.removeValue(forKey: lease) {
                 available = available + granted.resources
             }
+            heldLeaseIDs.remove(lease)
             if case .leased = state { releaseArguments(of: lease, into: &effects) }
             // A leased worker's owner learns from its broken connection and
             // retries; a request whose worker never started queues again.
             if case .starting = state, let request = startingRequests.removeValue(forKey: lease) {
+                heldLeaseIDs.insert(lease)
                 enqueue(request)
             }
             dispatch(into: &effects)
@@ -80,6 +84,7 @@ extension Raylet {
         deadOwners.insert(owner)
         for shape in classOrder { classQueues[shape]?.removeAll { $0.owner == owner } }
         pruneEmptyClasses()
+        heldLeaseIDs = heldLeaseIDs.filter { $0.owner != owner || leases[$0] != nil }
         for lease in waitingForArguments.keys.sorted() where lease.owner == owner {
             releaseArguments(of: lease, into: &effects)
         }

@@ -93,6 +93,10 @@ public struct Raylet: Sendable {
     /// Queues per scheduling class (resource shape), in order of first use.
     var classQueues: [ResourceSet: FIFOQueue<QueuedLease>] = [:]
     var classOrder: [ResourceSet] = []
+    /// Every request held here in any state (queued, fetching arguments, worker
+    /// starting, granted): a repeated request with the same lease ID is a
+    /// duplicate (Ray's lease-ID dedup, PR#55469) and is ignored.
+    var heldLeaseIDs: Set<LeaseID> = []
     /// Requests placed here whose stored arguments are still being fetched.
     var waitingForArguments: [LeaseID: LeaseRequest] = [:]
     var generator = SeededGenerator(seed: 0)
@@ -245,7 +249,7 @@ public struct Raylet: Sendable {
     /// True when nothing is held: no leases, queued requests, pins, fetches or objects.
     public var isQuiescent: Bool {
         leases.isEmpty && classQueues.values.allSatisfy(\.isEmpty) && fetches.isEmpty && pulls.isEmpty
-            && waitingForArguments.isEmpty
+            && waitingForArguments.isEmpty && heldLeaseIDs.isEmpty && startingRequests.isEmpty
             && store.objectCount == 0 && available == info.resources
     }
 

@@ -14,16 +14,9 @@ extension Simulation {
     }
 
     func checkRaylet(_ node: NodeID) {
-        guard let simNode = nodes[node], simNode.alive, simNode.raylet.running else { return }
-        let raylet = simNode.raylet
-        if !raylet.available.isNonNegative || !raylet.available.fits(in: raylet.info.resources) {
-            violation = violation ?? "\(raylet.info.name) (\(node)) resources out of bounds: available "
-                + "\(raylet.available), total \(raylet.info.resources)"
-        }
-        if raylet.store.usedBytes < 0 || raylet.store.usedBytes > raylet.store.capacityBytes {
-            violation = violation ?? "\(raylet.info.name) (\(node)) object store holds \(raylet.store.usedBytes) B "
-                + "in memory, capacity \(raylet.store.capacityBytes) B"
-        }
+        // Borrow, do not copy: a copy of the node would retain every table of its raylet.
+        guard let problem = nodes[node]?.invariantViolation else { return }
+        violation = violation ?? problem
     }
 
     /// The O(state) scan: every count non-negative, every lease accounted for.

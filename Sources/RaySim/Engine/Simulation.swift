@@ -25,6 +25,7 @@ public final class Simulation {
     var queue = EventQueue<SimEvent>()
     var random: SeededGenerator
     public internal(set) var eventsProcessed = 0
+    var nextFullCheck = 0
     var stepDigest = Digest()
 
     // The GCS
@@ -39,6 +40,20 @@ public final class Simulation {
         var raylet = Raylet()
         var alive = true
         var log: (any EventLog)?
+
+        /// The raylet's per-step safety checks: resources within bounds, store within capacity.
+        var invariantViolation: String? {
+            guard alive, raylet.running else { return nil }
+            if !raylet.available.isNonNegative || !raylet.available.fits(in: raylet.info.resources) {
+                return "\(raylet.info.name) (\(raylet.nodeID)) resources out of bounds: available "
+                    + "\(raylet.available), total \(raylet.info.resources)"
+            }
+            if raylet.store.usedBytes < 0 || raylet.store.usedBytes > raylet.store.capacityBytes {
+                return "\(raylet.info.name) (\(raylet.nodeID)) object store holds \(raylet.store.usedBytes) B "
+                    + "in memory, capacity \(raylet.store.capacityBytes) B"
+            }
+            return nil
+        }
     }
     var nodes: [NodeID: SimNode] = [:]
     var nodeOrder: [NodeID] = []
@@ -155,7 +170,11 @@ public final class Simulation {
             now = time
             dispatch(event)
             eventsProcessed += 1
-            if eventsProcessed % options.fullCheckPeriodSteps == 0 { fullCheck() }
+            // The full scan is O(state): its period grows with the state so it stays a small share.
+            if eventsProcessed >= nextFullCheck {
+                fullCheck()
+                nextFullCheck = eventsProcessed + max(options.fullCheckPeriodSteps, 8 * driver.objects.count)
+            }
             if let finishedAt, now >= finishedAt + options.graceMicros, killedNodesMarkedDead { break }
         }
         commitLogs()

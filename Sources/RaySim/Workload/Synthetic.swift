@@ -47,6 +47,11 @@ public struct InstanceRef: Hashable, Comparable, Sendable, CustomStringConvertib
     public var index: Int
     public var isPut: Bool
     public static func < (lhs: InstanceRef, rhs: InstanceRef) -> Bool { (lhs.name, lhs.index) < (rhs.name, rhs.index) }
+
+    /// Cheap to hash: the index and the name's length (equality still compares names).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(index &* 1024 &+ name.utf8.count)
+    }
     public var description: String { isPut ? name : "\(name)[\(index)]" }
 }
 

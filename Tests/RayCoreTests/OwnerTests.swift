@@ -1,0 +1,528 @@
+// Unit tests of the owner: submission and leasing, pushes and replies, gets,
+// retries on worker death and on application errors (ray-core-semantics
+// §2.1), freeing, reconstruction after node death (§2.3), lost puts,
+// lineage release, dependent tasks and the object directory.
+
+import Testing
+@testable import RayCore
+
+private let ownerWorker = Build.worker(1, 100)
+private let localNode = NodeID(1)
+
+private func startedOwner() -> Owner {
+    var owner = Owner()
+    #expect(owner.handle(.started(RayConfig(), OwnerIdentity(worker: ownerWorker, job: JobID(1))), now: 0)
+        == [.send(to: .gcs, .registerJob(JobID(1), driver: ownerWorker))])
+    return owner
+}
+
+/// A lease request an owner sent, and the raylet it went to.
+private struct LeaseAsk {
+    var node: NodeID
+    var request: LeaseRequest
+}
+
+/// The lease requests among `effects`.
+private func leaseRequests(_ effects: [OwnerEffect]) -> [LeaseAsk] {
+    effects.sends.compactMap { sent in
+        guard case .raylet(let node) = sent.to, case .requestWorkerLease(let request) = sent.message else { return nil }
+        return LeaseAsk(node: node, request: request)
+    }
+}
+
+/// Submits `request`; returns the task ID and the single lease request it sent.
+private func submit(_ owner: inout Owner, _ request: TaskRequest, now: Int64) -> (TaskID, LeaseID?) {
+    let id = owner.nextTaskID
+    let leases = leaseRequests(owner.handle(.submitTask(request), now: now))
+    return (id, leases.first?.request.leaseID)
+}
+
+private func grant(_ owner: inout Owner, _ lease: LeaseID?, worker: WorkerID, now: Int64) -> [OwnerEffect] {
+    guard let lease else {
+        Issue.record("no lease to grant")
+        return []
+    }
+    return owner.handle(.messageReceived(from: .raylet(worker.node), .leaseGranted(lease, worker: worker)), now: now)
+}
+
+private func reply(_ owner: inout Owner, _ task: TaskID, attempt: Int, _ outcome: TaskOutcome, worker: WorkerID,
+                   now: Int64) -> [OwnerEffect] {
+    owner.handle(.messageReceived(from: .worker(worker), .taskReply(task, attempt: attempt, outcome, borrowed: [])), now: now)
+}
+
+private func returnObject(_ task: TaskID) -> ObjectID { .returnValue(of: task, index: 1) }
+
+/// Submits, grants to `worker`, and replies with `outcome`; returns the task ID.
+private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), worker: WorkerID, outcome: TaskOutcome,
+                 now: Int64) -> TaskID {
+    let (id, lease) = submit(&owner, request, now: now)
+    _ = grant(&owner, lease, worker: worker, now: now + 1)
+    _ = reply(&owner, id, attempt: 1, outcome, worker: worker, now: now + 2)
+    return id
+}
+
+@Test func submitSendsLeaseRequestToTheLocalRaylet() {
+    var owner = startedOwner()
+    let id = owner.nextTaskID
+    let effects = owner.handle(.submitTask(Build.task(resources: Build.cpus(2))), now: 10)
+    #expect(effects == [.send(to: .raylet(localNode), .requestWorkerLease(LeaseRequest(
+        leaseID: LeaseID(owner: ownerWorker, index: 1), taskID: id, resources: Build.cpus(2), strategy: .default,
+        spillbackCount: 0, dependencies: [])))])
+    #expect(owner.objects[returnObject(id)]?.localRefs == 1)
+    #expect(owner.tasks[id]?.state == .leasing(LeaseID(owner: ownerWorker, index: 1), node: localNode))
+    #expect(owner.metrics.tasksSubmitted == 1)
+    #expect(owner.nextTaskID != id)
+}
+
+@Test func leaseGrantedPushesTheTaskToTheWorker() {
+    var owner = startedOwner()
+    let inline = Build.data(10)
+    let (id, lease) = submit(&owner, Build.task(args: [.value(inline)]), now: 10)
+    let worker = Build.worker(2, 1)
+    guard let spec = owner.tasks[id]?.spec, let lease else { Issue.record("task not submitted"); return }
+    #expect(grant(&owner, lease, worker: worker, now: 20)
+        == [.send(to: .worker(worker), .pushTask(spec, attempt: 1, lease: lease, args: [.inline(inline)]))])
+    #expect(owner.tasks[id]?.state == .running(lease, worker: worker))
+    #expect(owner.tasks[id]?.attempts == 1)
+    #expect(owner.metrics.attemptsStarted == 1)
+}
+
+@Test func staleLeaseGrantHandsTheWorkerBack() {
+    var owner = startedOwner()
+    let stale = LeaseID(owner: ownerWorker, index: 42)
+    let worker = Build.worker(2, 1)
+    #expect(grant(&owner, stale, worker: worker, now: 10)
+        == [.send(to: .raylet(worker.node), .returnWorker(stale, killWorker: false))])
+}
+
+@Test func successfulReplyResolvesPendingGetAndReturnsTheWorker() {
+    var owner = startedOwner()
+    let (id, lease) = submit(&owner, Build.task(), now: 10)
+    let worker = Build.worker(2, 1)
+    _ = grant(&owner, lease, worker: worker, now: 20)
+    let object = returnObject(id)
+    #expect(owner.handle(.get(object), now: 25) == [])
+    let value = Build.data(64)
+    guard let lease else { return }
+    #expect(reply(&owner, id, attempt: 1, .returned([.inline(value)]), worker: worker, now: 30) == [
+        .send(to: .raylet(worker.node), .returnWorker(lease, killWorker: false)),
+        .getResolved(object, .data(value)),
+    ])
+    #expect(owner.tasks[id]?.state == .finished)
+    // A later get answers from the inline value at once.
+    #expect(owner.handle(.get(object), now: 40) == [.getResolved(object, .data(value))])
+}
+
+@Test func replyOfAnOldAttemptIsIgnored() {
+    var owner = startedOwner()
+    let (id, lease) = submit(&owner, Build.task(), now: 10)
+    let worker = Build.worker(2, 1)
+    _ = grant(&owner, lease, worker: worker, now: 20)
+    #expect(reply(&owner, id, attempt: 7, .returned([.inline(Build.data(1))]), worker: worker, now: 30) == [])
+    #expect(reply(&owner, id, attempt: 1, .returned([.inline(Build.data(1))]), worker: Build.worker(2, 9), now: 31) == [])
+    #expect(owner.tasks[id]?.state == .running(lease!, worker: worker))
+}
+
+@Test func getOfStoredReturnFetchesFromTheLocalRaylet() {
+    var owner = startedOwner()
+    let id = run(&owner, worker: Build.worker(2, 1), outcome: .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]), now: 10)
+    let object = returnObject(id)
+    #expect(owner.objects[object]?.locations == [NodeID(2)])
+    #expect(owner.handle(.get(object), now: 20)
+        == [.send(to: .raylet(localNode), .fetchObjects(requestID: 1, objects: [object], owner: ownerWorker))])
+    let value = Build.data(500_000)
+    #expect(owner.handle(.messageReceived(from: .raylet(localNode), .objectsReady(requestID: 1, values: [.data(value)])), now: 30)
+        == [.send(to: .raylet(localNode), .releaseFetch(requestID: 1)), .getResolved(object, .data(value))])
+}
+
+@Test func workerDisconnectWhileRunningRetriesUntilMaxRetriesThenWorkerCrashed() {
+    var owner = startedOwner()
+    let (id, firstLease) = submit(&owner, Build.task(maxRetries: 2), now: 10)
+    let object = returnObject(id)
+    _ = owner.handle(.get(object), now: 11)
+    var lease = firstLease
+    for attempt in 1...3 {
+        let worker = Build.worker(2, UInt32(attempt))
+        let pushed = grant(&owner, lease, worker: worker, now: Int64(attempt) * 100)
+        guard case .send(_, .pushTask(_, let pushedAttempt, _, _))? = pushed.first else {
+            Issue.record("attempt \(attempt) was not pushed: \(pushed)")
+            return
+        }
+        #expect(pushedAttempt == attempt)
+        let effects = owner.handle(.peerDisconnected(.worker(worker)), now: Int64(attempt) * 100 + 50)
+        if attempt < 3 {
+            let next = LeaseID(owner: ownerWorker, index: UInt64(attempt + 1))
+            #expect(leaseRequests(effects).map(\.request.leaseID) == [next])
+            #expect(leaseRequests(effects).map(\.node) == [localNode])
+            #expect(owner.metrics.retries == attempt)
+            lease = next
+        } else {
+            guard effects.count == 1, case .getResolved(object, .error(let error)) = effects[0] else {
+                Issue.record("expected the get to fail, got \(effects)")
+                return
+            }
+            #expect(error.kind == .workerCrashed)
+        }
+    }
+    #expect(owner.tasks[id]?.state == .failed)
+    #expect(owner.tasks[id]?.attempts == 3)
+    #expect(owner.metrics.retries == 2)
+    #expect(owner.metrics.tasksFailed == 1)
+}
+
+@Test func disconnectOfAnIdleWorkerDoesNothing() {
+    var owner = startedOwner()
+    _ = submit(&owner, Build.task(), now: 10)
+    #expect(owner.handle(.peerDisconnected(.worker(Build.worker(2, 5))), now: 20) == [])
+    #expect(owner.metrics.retries == 0)
+}
+
+@Test func applicationErrorWithoutRetryExceptionsFailsAfterOneAttempt() {
+    var owner = startedOwner()
+    let (id, lease) = submit(&owner, Build.task(maxRetries: 3, retryExceptions: false), now: 10)
+    let worker = Build.worker(2, 1)
+    _ = grant(&owner, lease, worker: worker, now: 20)
+    let object = returnObject(id)
+    _ = owner.handle(.get(object), now: 21)
+    let effects = reply(&owner, id, attempt: 1, .applicationError("ZeroDivisionError"), worker: worker, now: 30)
+    #expect(leaseRequests(effects).isEmpty)
+    #expect(effects.first == .send(to: .raylet(worker.node), .returnWorker(lease!, killWorker: false)))
+    guard effects.count == 2, case .getResolved(object, .error(let error)) = effects[1] else {
+        Issue.record("expected the get to fail, got \(effects)")
+        return
+    }
+    #expect(error.kind == .taskFailed)
+    #expect(error.message.contains("ZeroDivisionError"))
+    #expect(owner.tasks[id]?.attempts == 1)
+    #expect(owner.metrics.retries == 0)
+}
+
+@Test func applicationErrorWithRetryExceptionsIsRetriedWithinMaxRetries() {
+    var owner = startedOwner()
+    let (id, lease) = submit(&owner, Build.task(maxRetries: 1, retryExceptions: true), now: 10)
+    let object = returnObject(id)
+    _ = owner.handle(.get(object), now: 11)
+    let first = Build.worker(2, 1)
+    _ = grant(&owner, lease, worker: first, now: 20)
+    let retried = reply(&owner, id, attempt: 1, .applicationError("flaky"), worker: first, now: 30)
+    #expect(leaseRequests(retried).map(\.request.leaseID) == [LeaseID(owner: ownerWorker, index: 2)])
+    #expect(owner.metrics.retries == 1)
+
+    let second = Build.worker(2, 2)
+    _ = grant(&owner, LeaseID(owner: ownerWorker, index: 2), worker: second, now: 40)
+    let failed = reply(&owner, id, attempt: 2, .applicationError("flaky"), worker: second, now: 50)
+    #expect(leaseRequests(failed).isEmpty)
+    guard case .getResolved(object, .error(let error))? = failed.last else {
+        Issue.record("expected the get to fail, got \(failed)")
+        return
+    }
+    #expect(error.kind == .taskFailed)
+    #expect(error.message.contains("after 2 attempts"))
+}
+
+@Test func argumentFailedReplyStoresTheArgumentsError() {
+    var owner = startedOwner()
+    let error = RayError(.ownerDied, "gone")
+    let id = run(&owner, worker: Build.worker(2, 1), outcome: .argumentFailed(error), now: 10)
+    #expect(owner.handle(.get(returnObject(id)), now: 20) == [.getResolved(returnObject(id), .error(error))])
+}
+
+@Test func leaseSpillbackAsksTheTargetNode() {
+    var owner = startedOwner()
+    let (id, lease) = submit(&owner, Build.task(), now: 10)
+    guard let lease else { return }
+    let effects = owner.handle(.messageReceived(from: .raylet(localNode), .leaseSpillback(lease, to: NodeID(3))), now: 20)
+    let requests = leaseRequests(effects)
+    #expect(requests.map(\.node) == [NodeID(3)])
+    #expect(requests.first?.request.spillbackCount == 1)
+    #expect(requests.first?.request.taskID == id)
+    // The old lease is forgotten: a late spillback of it does nothing.
+    #expect(owner.handle(.messageReceived(from: .raylet(localNode), .leaseSpillback(lease, to: NodeID(4))), now: 30) == [])
+}
+
+@Test func leaseUnschedulableFailsTheTask() {
+    var owner = startedOwner()
+    let (id, lease) = submit(&owner, Build.task(resources: .units(["GPU": 1])), now: 10)
+    guard let lease else { return }
+    let object = returnObject(id)
+    _ = owner.handle(.get(object), now: 11)
+    let effects = owner.handle(.messageReceived(from: .raylet(localNode), .leaseUnschedulable(lease, reason: "no GPU")), now: 20)
+    guard effects.count == 1, case .getResolved(object, .error(let error)) = effects[0] else {
+        Issue.record("expected the get to fail, got \(effects)")
+        return
+    }
+    #expect(error.kind == .taskUnschedulable)
+    #expect(error.message.contains("no GPU"))
+}
+
+@Test func releaseOfLastHandleFreesEveryCopy() {
+    var owner = startedOwner()
+    let id = run(&owner, worker: Build.worker(2, 1), outcome: .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]), now: 10)
+    let object = returnObject(id)
+    #expect(owner.handle(.messageReceived(from: .raylet(NodeID(3)), .locationAdded(object, node: NodeID(3))), now: 20) == [])
+    #expect(owner.objects[object]?.locations == [NodeID(2), NodeID(3)])
+    #expect(owner.handle(.release(object), now: 30) == [
+        .send(to: .raylet(NodeID(2)), .freeObject(object)),
+        .send(to: .raylet(NodeID(3)), .freeObject(object)),
+    ])
+    #expect(owner.objects[object] == nil)
+    #expect(owner.tasks.isEmpty)
+    #expect(owner.isQuiescent)
+    // A get after the release is an error, not a hang.
+    guard case .getResolved(object, .error(let error))? = owner.handle(.get(object), now: 40).first else {
+        Issue.record("expected an error")
+        return
+    }
+    #expect(error.kind == .objectLost)
+}
+
+@Test func locationAddedForUntrackedObjectFreesTheCopy() {
+    var owner = startedOwner()
+    let object = Build.object(999)
+    #expect(owner.handle(.messageReceived(from: .raylet(NodeID(3)), .locationAdded(object, node: NodeID(3))), now: 10)
+        == [.send(to: .raylet(NodeID(3)), .freeObject(object))])
+}
+
+@Test func nodeDeathOfOnlyStoredCopyResubmitsTheTask() {
+    var owner = startedOwner()
+    let id = run(&owner, worker: Build.worker(2, 1), outcome: .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]), now: 10)
+    let object = returnObject(id)
+    let effects = owner.handle(.messageReceived(from: .gcs, .nodeDead(NodeID(2))), now: 20)
+    let requests = leaseRequests(effects)
+    #expect(requests.map(\.node) == [localNode])
+    #expect(requests.map(\.request.taskID) == [id])
+    #expect(owner.metrics.reconstructions == 1)
+    #expect(owner.objects[object]?.state == .pending)
+    #expect(owner.tasks[id]?.retriesLeft == 2)
+    // The same death reported again changes nothing.
+    #expect(owner.handle(.messageReceived(from: .gcs, .nodeDead(NodeID(2))), now: 21) == [])
+
+    // A get waits for the rebuild, then fetches the new copy.
+    #expect(owner.handle(.get(object), now: 25) == [])
+    let worker = Build.worker(3, 1)
+    let pushed = grant(&owner, requests.first?.request.leaseID, worker: worker, now: 30)
+    guard case .send(_, .pushTask(_, let attempt, _, _))? = pushed.first else {
+        Issue.record("rebuild not pushed: \(pushed)")
+        return
+    }
+    #expect(attempt == 2)
+    let rebuilt = reply(&owner, id, attempt: 2, .returned([.stored(node: NodeID(3), sizeBytes: 500_000)]), worker: worker, now: 40)
+    #expect(rebuilt.contains(.send(to: .raylet(localNode), .fetchObjects(requestID: 1, objects: [object], owner: ownerWorker))))
+    #expect(owner.objects[object]?.locations == [NodeID(3)])
+}
+
+@Test func nodeDeathAfterReleaseRebuildsNothing() {
+    var owner = startedOwner()
+    let id = run(&owner, worker: Build.worker(2, 1), outcome: .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]), now: 10)
+    _ = owner.handle(.release(returnObject(id)), now: 15)
+    #expect(owner.handle(.messageReceived(from: .gcs, .nodeDead(NodeID(2))), now: 20) == [])
+    #expect(owner.metrics.reconstructions == 0)
+}
+
+@Test func putObjectLostWithItsNodeIsObjectLost() {
+    var owner = startedOwner()
+    let object = owner.nextPutID
+    let value = Build.data(500_000)
+    #expect(owner.handle(.put(value, node: NodeID(2)), now: 10)
+        == [.send(to: .raylet(NodeID(2)), .storeObjects(requestID: 1, objects: [object], values: [value], owner: ownerWorker))])
+    #expect(object.isPut)
+    _ = owner.handle(.messageReceived(from: .gcs, .nodeDead(NodeID(2))), now: 20)
+    #expect(owner.metrics.reconstructions == 0)
+    guard case .getResolved(object, .error(let error))? = owner.handle(.get(object), now: 30).first else {
+        Issue.record("expected an error")
+        return
+    }
+    #expect(error.kind == .objectLost)
+}
+
+@Test func smallPutIsHeldInline() {
+    var owner = startedOwner()
+    let object = owner.nextPutID
+    let value = Build.data(100)
+    #expect(owner.handle(.put(value, node: nil), now: 10) == [])
+    #expect(owner.handle(.get(object), now: 20) == [.getResolved(object, .data(value))])
+}
+
+@Test func lineageIsReleasedOnceEveryHandleIsReleased() {
+    var owner = startedOwner()
+    let worker = Build.worker(2, 1)
+    let a = run(&owner, worker: worker, outcome: .returned([.inline(Build.data(8))]), now: 10)
+    let b = run(&owner, Build.task("g", args: [.reference(returnObject(a))]), worker: worker,
+                outcome: .returned([.inline(Build.data(8))]), now: 20)
+    #expect(owner.tasks.count == 2)
+    #expect(owner.lineageBytes > 0)
+
+    // b's lineage still needs a: releasing a keeps both specs.
+    _ = owner.handle(.release(returnObject(a)), now: 30)
+    #expect(owner.tasks[a] != nil)
+    #expect(owner.tasks[b] != nil)
+    #expect(owner.objects[returnObject(a)]?.freed == true)
+
+    _ = owner.handle(.release(returnObject(b)), now: 40)
+    #expect(owner.tasks.isEmpty)
+    #expect(owner.objects.isEmpty)
+    #expect(owner.lineageBytes == 0)
+    #expect(owner.isQuiescent)
+}
+
+@Test func dependentTaskIsLeasedOnlyAfterItsArgumentsTaskReplies() {
+    var owner = startedOwner()
+    let (a, leaseA) = submit(&owner, Build.task(), now: 10)
+    let argument = returnObject(a)
+    let b = owner.nextTaskID
+    #expect(owner.handle(.submitTask(Build.task("g", args: [.reference(argument)])), now: 11) == [])
+    #expect(owner.tasks[b]?.state == .waitingForArguments(remaining: 1))
+    let worker = Build.worker(2, 1)
+    _ = grant(&owner, leaseA, worker: worker, now: 20)
+    // Still waiting while a runs.
+    #expect(owner.tasks[b]?.state == .waitingForArguments(remaining: 1))
+
+    let value = Build.data(16)
+    let effects = reply(&owner, a, attempt: 1, .returned([.inline(value)]), worker: worker, now: 30)
+    let requests = leaseRequests(effects)
+    #expect(requests.map(\.request.taskID) == [b])
+    #expect(requests.first?.request.dependencies == [])
+    // The inline argument is pushed by value.
+    guard let spec = owner.tasks[b]?.spec, let leaseB = requests.first?.request.leaseID else { return }
+    #expect(grant(&owner, leaseB, worker: worker, now: 40)
+        == [.send(to: .worker(worker), .pushTask(spec, attempt: 1, lease: leaseB, args: [.inline(value)]))])
+}
+
+@Test func dependentTaskOfStoredArgumentIsLeasedWhereTheArgumentLives() {
+    var owner = startedOwner()
+    let a = run(&owner, worker: Build.worker(2, 1), outcome: .returned([.stored(node: NodeID(2), sizeBytes: 1_000_000)]), now: 10)
+    let argument = returnObject(a)
+    let b = owner.nextTaskID
+    let requests = leaseRequests(owner.handle(.submitTask(Build.task("g", args: [.reference(argument)])), now: 20))
+    #expect(requests.map(\.node) == [NodeID(2)])
+    #expect(requests.first?.request.dependencies == [argument])
+    guard let spec = owner.tasks[b]?.spec, let lease = requests.first?.request.leaseID else { return }
+    let worker = Build.worker(2, 2)
+    #expect(grant(&owner, lease, worker: worker, now: 30)
+        == [.send(to: .worker(worker), .pushTask(spec, attempt: 1, lease: lease, args: [.object(argument)]))])
+}
+
+@Test func dependentTaskOfFailedArgumentFailsWithTheArgumentsError() {
+    var owner = startedOwner()
+    let a = run(&owner, worker: Build.worker(2, 1), outcome: .applicationError("boom"), now: 10)
+    let b = owner.nextTaskID
+    let effects = owner.handle(.submitTask(Build.task("g", args: [.reference(returnObject(a))])), now: 20)
+    #expect(leaseRequests(effects).isEmpty)
+    #expect(owner.tasks[b]?.state == .failed)
+    guard case .getResolved(_, .error(let error))? = owner.handle(.get(returnObject(b)), now: 30).first else {
+        Issue.record("expected an error")
+        return
+    }
+    #expect(error.kind == .taskFailed)
+}
+
+@Test func locateObjectAnswersWithLiveCopiesOrWhenTheObjectExists() {
+    var owner = startedOwner()
+    let (id, lease) = submit(&owner, Build.task(), now: 10)
+    let object = returnObject(id)
+    // Pending: the raylet is answered once the task replies.
+    #expect(owner.handle(.messageReceived(from: .raylet(NodeID(3)), .locateObject(object)), now: 20) == [])
+    let worker = Build.worker(2, 1)
+    _ = grant(&owner, lease, worker: worker, now: 30)
+    let effects = reply(&owner, id, attempt: 1, .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]), worker: worker, now: 40)
+    #expect(effects.contains(.send(to: .raylet(NodeID(3)), .objectLocation(object, .at([NodeID(2)])))))
+    // Known: answered at once.
+    #expect(owner.handle(.messageReceived(from: .raylet(NodeID(4)), .locateObject(object)), now: 50)
+        == [.send(to: .raylet(NodeID(4)), .objectLocation(object, .at([NodeID(2)])))])
+    // Unknown: freed.
+    let unknown = Build.object(12345)
+    #expect(owner.handle(.messageReceived(from: .raylet(NodeID(4)), .locateObject(unknown)), now: 60)
+        == [.send(to: .raylet(NodeID(4)), .objectLocation(unknown, .freed))])
+}
+
+@Test func locationRemovedOfLastCopyRebuildsTheObject() {
+    var owner = startedOwner()
+    let id = run(&owner, worker: Build.worker(2, 1), outcome: .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]), now: 10)
+    let effects = owner.handle(.messageReceived(from: .raylet(NodeID(2)), .locationRemoved(returnObject(id), node: NodeID(2))),
+                               now: 20)
+    #expect(leaseRequests(effects).map(\.request.taskID) == [id])
+    #expect(owner.metrics.reconstructions == 1)
+}
+
+@Test func releaseWhileRunningFreesTheStoredResultWhenItArrives() {
+    var owner = startedOwner()
+    let (id, lease) = submit(&owner, Build.task(), now: 10)
+    let worker = Build.worker(2, 1)
+    _ = grant(&owner, lease, worker: worker, now: 20)
+    #expect(owner.handle(.release(returnObject(id)), now: 25) == [])
+    #expect(owner.tasks[id] != nil)
+    let effects = reply(&owner, id, attempt: 1, .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]), worker: worker,
+                        now: 30)
+    #expect(effects.contains(.send(to: .raylet(NodeID(2)), .freeObject(returnObject(id)))))
+    #expect(owner.tasks.isEmpty)
+    #expect(owner.objects.isEmpty)
+}
+
+@Test func nodeDeathWhileTaskRunsThereRetriesIt() {
+    var owner = startedOwner()
+    let (id, lease) = submit(&owner, Build.task(maxRetries: 1), now: 10)
+    _ = grant(&owner, lease, worker: Build.worker(2, 1), now: 20)
+    let effects = owner.handle(.messageReceived(from: .gcs, .nodeDead(NodeID(2))), now: 30)
+    #expect(leaseRequests(effects).map(\.request.taskID) == [id])
+    #expect(leaseRequests(effects).map(\.node) == [localNode])
+    #expect(owner.metrics.retries == 1)
+    #expect(owner.tasks[id]?.retriesLeft == 0)
+}
+
+@Test func nodeDeathOfPendingLeaseTargetAsksTheLocalRayletAgain() {
+    var owner = startedOwner()
+    let (id, lease) = submit(&owner, Build.task(), now: 10)
+    guard let lease else { return }
+    _ = owner.handle(.messageReceived(from: .raylet(localNode), .leaseSpillback(lease, to: NodeID(3))), now: 20)
+    let effects = owner.handle(.messageReceived(from: .gcs, .nodeDead(NodeID(3))), now: 30)
+    #expect(leaseRequests(effects).map(\.node) == [localNode])
+    #expect(leaseRequests(effects).map(\.request.taskID) == [id])
+    // Not an attempt: nothing ran.
+    #expect(owner.metrics.retries == 0)
+    #expect(owner.tasks[id]?.attempts == 0)
+}
+
+@Test func lostObjectWithLostArgumentRebuildsTheArgumentFirst() {
+    var owner = startedOwner()
+    let a = run(&owner, worker: Build.worker(2, 1), outcome: .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]), now: 10)
+    let b = run(&owner, Build.task("g", args: [.reference(returnObject(a))]), worker: Build.worker(2, 1),
+                outcome: .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]), now: 20)
+    // The program drops a; b's lineage keeps a's task.
+    #expect(owner.handle(.release(returnObject(a)), now: 30) == [.send(to: .raylet(NodeID(2)), .freeObject(returnObject(a)))])
+    #expect(owner.tasks[a] != nil)
+
+    let effects = owner.handle(.messageReceived(from: .gcs, .nodeDead(NodeID(2))), now: 40)
+    // a is rebuilt first; b waits for it.
+    let requests = leaseRequests(effects)
+    #expect(requests.map(\.request.taskID) == [a])
+    #expect(owner.metrics.reconstructions == 2)
+    #expect(owner.tasks[b]?.state == .waitingForArguments(remaining: 1))
+
+    let worker = Build.worker(3, 1)
+    _ = grant(&owner, requests.first?.request.leaseID, worker: worker, now: 50)
+    let rebuiltA = reply(&owner, a, attempt: 2, .returned([.stored(node: NodeID(3), sizeBytes: 500_000)]), worker: worker, now: 60)
+    let next = leaseRequests(rebuiltA)
+    #expect(next.map(\.request.taskID) == [b])
+    #expect(next.map(\.node) == [NodeID(3)])
+    #expect(next.first?.request.dependencies == [returnObject(a)])
+
+    _ = grant(&owner, next.first?.request.leaseID, worker: worker, now: 70)
+    let rebuiltB = reply(&owner, b, attempt: 2, .returned([.stored(node: NodeID(3), sizeBytes: 500_000)]), worker: worker, now: 80)
+    // a is not referenced by anyone once b is rebuilt: its new copy is freed.
+    #expect(rebuiltB.contains(.send(to: .raylet(NodeID(3)), .freeObject(returnObject(a)))))
+    #expect(owner.objects[returnObject(b)]?.locations == [NodeID(3)])
+}
+
+@Test func lostObjectWithoutRetriesLeftIsReconstructionFailed() {
+    var owner = startedOwner()
+    let id = run(&owner, Build.task(maxRetries: 0), worker: Build.worker(2, 1),
+                 outcome: .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]), now: 10)
+    let object = returnObject(id)
+    #expect(leaseRequests(owner.handle(.messageReceived(from: .gcs, .nodeDead(NodeID(2))), now: 20)).isEmpty)
+    #expect(owner.metrics.reconstructions == 0)
+    guard case .getResolved(object, .error(let error))? = owner.handle(.get(object), now: 30).first else {
+        Issue.record("expected an error")
+        return
+    }
+    #expect(error.kind == .objectReconstructionFailed)
+}
