@@ -22,7 +22,8 @@ struct Bench: ParsableCommand {
     func run() throws {
         if only == "all" || only == "sim" { try simulatorFigures() }
         if only == "all" || only == "log" { try logFigures() }
-        if only == "all" || only == "memory" { memoryFigures() }
+        if only == "memory" { memoryFigures() }
+        if only == "all" { print("mem  run `raysim bench --only memory` (a fresh process) for memory figures") }
     }
 
     private func simulatorFigures() throws {
@@ -72,10 +73,11 @@ struct Bench: ParsableCommand {
     }
 
     private func memoryFigures() {
-        let before = residentBytes()
+        let count = 100_000
+        // Lineage: a chain of pending tasks, each spec retained with its return object.
+        let before = heapBytesInUse()
         var owner = Owner()
         _ = owner.handle(.started(RayConfig(), OwnerIdentity(worker: WorkerID(node: NodeID(1), index: 0), job: JobID(1))), now: 0)
-        let count = 100_000
         var previous: ObjectID?
         for index in 0..<count {
             let args: [TaskArg] = previous.map { [.reference($0)] } ?? []
@@ -85,18 +87,28 @@ struct Bench: ParsableCommand {
                 body: [0, 8, 0, 0, 0, 0])), now: 0)
             previous = object
         }
-        let after = residentBytes()
-        print("mem  owner with \(count) pending tasks (lineage) and \(count) tracked objects: "
-              + "\((after - before) / 1024 / 1024) MiB resident growth, "
-              + "\((after - before) / Int64(count)) B per task+object")
+        let lineage = heapBytesInUse() - before
+        print("mem  \(count) tasks of lineage (each with its tracked return object): "
+              + "\(lineage / 1024 / 1024) MiB, \(lineage / Int64(count)) B per task")
         withExtendedLifetime(owner) {}
+
+        // Objects alone: puts tracked by the owner (inline values, 8 B each).
+        let beforePuts = heapBytesInUse()
+        var putter = Owner()
+        _ = putter.handle(.started(RayConfig(), OwnerIdentity(worker: WorkerID(node: NodeID(1), index: 0), job: JobID(2))), now: 0)
+        for _ in 0..<count { _ = putter.handle(.put(ObjectData(sizeBytes: 8, digest: 1), node: nil), now: 0) }
+        let objects = heapBytesInUse() - beforePuts
+        print("mem  \(count) tracked objects (owner entries, small values inline): "
+              + "\(objects / 1024 / 1024) MiB, \(objects / Int64(count)) B per object")
+        withExtendedLifetime(putter) {}
     }
 
     private func format(_ seconds: Double) -> String { String(format: "%.2f", seconds) }
 }
 
-/// Resident set size of this process, from /proc.
-func residentBytes() -> Int64 {
+/// Resident set size of this process, from /proc (run memory figures in a fresh
+/// process: `raysim bench --only memory`, so freed memory is not reused).
+func heapBytesInUse() -> Int64 {
     guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
     let fields = text.split(separator: " ")
     guard fields.count > 1, let pages = Int64(fields[1]) else { return 0 }

@@ -31,6 +31,7 @@ extension Simulation {
         guard let log else { return nil }
         do {
             let bytes = try BinaryCoder.encode(input)
+            if log.pendingCount == 0 { dirtyLogs.append(log) }
             try log.append(bytes)
             return bytes
         } catch {

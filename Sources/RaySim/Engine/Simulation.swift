@@ -107,7 +107,8 @@ public final class Simulation {
 
     // Tracing
     var traceRecorder: TraceRecorder?
-    var loggedTime: Int64 = -1
+    /// Logs with appended, uncommitted records (committed together at the next instant).
+    var dirtyLogs: [any EventLog] = []
 
     /// Builds a simulation; throws for scenario features not supported yet.
     public init(scenario: Scenario, options: SimulationOptions) throws(ScenarioError) {
@@ -254,12 +255,10 @@ public final class Simulation {
 
     /// Appends encoded inputs to the logs; one commit per virtual instant (group commit).
     func commitLogs() {
-        guard options.inputLog != .off else { return }
+        guard !dirtyLogs.isEmpty else { return }
         do {
-            try gcsLog?.commit()
-            try driverLog?.commit()
-            for id in nodeOrder { try nodes[id]?.log?.commit() }
-            for (_, log) in workerLogs { try log.commit() }
+            for log in dirtyLogs { try log.commit() }
+            dirtyLogs.removeAll(keepingCapacity: true)
         } catch {
             violation = violation ?? "event log commit failed: \(error)"
         }

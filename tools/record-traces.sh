@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Re-records the traces in Traces/ (needed after a deliberate change to what
+# the machines do: replay compares effects exactly).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .build
+echo "building raysim (release) ..."
+swift build -c release --product raysim > .build/raysim-build.log 2>&1 || { tail -30 .build/raysim-build.log; exit 1; }
+for scenario in chain-node-loss gcs-restart retries-exhausted put-lost; do
+    .build/release/raysim run "Scenarios/$scenario.yaml" --record "Traces/$scenario.trace" | tail -1
+done
