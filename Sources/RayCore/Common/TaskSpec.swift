@@ -60,8 +60,20 @@ public struct TaskSpec: Hashable, Codable, Sendable {
     }
 
     /// The IDs of this task's return objects.
-    public var returnIDs: [ObjectID] {
-        (1...max(1, returnCount)).map { ObjectID.returnValue(of: taskID, index: UInt32($0)) }
+    public var returnIDs: LazyMapSequence<ClosedRange<Int>, ObjectID> {
+        // Lazy: computed on every use on hot paths, so it must not allocate.
+        let task = taskID
+        return (1...max(1, returnCount)).lazy.map { ObjectID.returnValue(of: task, index: UInt32($0)) }
+    }
+
+    /// Every object the arguments refer to (top-level and nested), without allocating.
+    public var argumentObjects: LazyMapSequence<LazyFilterSequence<LazyMapSequence<[TaskArg], ObjectID?>>, ObjectID> {
+        args.lazy.map { arg -> ObjectID? in
+            switch arg {
+            case .reference(let object), .nestedReference(let object): return object
+            case .value: return nil
+            }
+        }.filter { $0 != nil }.map { $0! }
     }
 
     /// Rough in-memory size of this spec, for lineage accounting (Ray: "on the order of 1KB").

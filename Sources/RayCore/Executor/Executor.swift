@@ -164,7 +164,7 @@ public struct Executor: Sendable {
             reply(.applicationError(message), into: &effects)
         case .returned(let values):
             var storedIDs: [ObjectID] = [], storedValues: [ObjectData] = []
-            running.returns = zip(running.spec.returnIDs, values).map { object, data in
+            running.returns = zip(Array(running.spec.returnIDs), values).map { object, data in
                 if data.sizeBytes <= config.inlineObjectSizeBytesMax { return .inline(data) }
                 storedIDs.append(object)
                 storedValues.append(data)

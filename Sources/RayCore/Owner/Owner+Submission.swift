@@ -29,13 +29,8 @@ extension Owner {
     }
 
     /// Every object the spec refers to (top-level and nested).
-    func argumentObjects(_ spec: TaskSpec) -> [ObjectID] {
-        spec.args.compactMap { arg in
-            switch arg {
-            case .reference(let object), .nestedReference(let object): return object
-            case .value: return nil
-            }
-        }
+    func argumentObjects(_ spec: TaskSpec) -> LazyMapSequence<LazyFilterSequence<LazyMapSequence<[TaskArg], ObjectID?>>, ObjectID> {
+        spec.argumentObjects
     }
 
     /// Counts missing top-level arguments (rebuilding lost ones) and leases once none are missing.

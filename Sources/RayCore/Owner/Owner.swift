@@ -295,11 +295,12 @@ public struct Owner: Sendable {
     /// Answers gets and raylets waiting for `object`, now that it exists (or failed).
     mutating func objectAvailable(_ object: ObjectID, into effects: inout [OwnerEffect]) {
         guard let entry = objects[object] else { return }
-        if let waiting = dependents.removeValue(forKey: object) {
+        // Most objects have nobody waiting: skip the lookups when a table is empty.
+        if !dependents.isEmpty, let waiting = dependents.removeValue(forKey: object) {
             for task in waiting { argumentAvailable(task, into: &effects) }
         }
-        if getWaiters.remove(object) != nil { get(object, into: &effects) }
-        if let raylets = locationWaiters.removeValue(forKey: object) {
+        if !getWaiters.isEmpty, getWaiters.remove(object) != nil { get(object, into: &effects) }
+        if !locationWaiters.isEmpty, let raylets = locationWaiters.removeValue(forKey: object) {
             let answer: LocationAnswer
             switch entry.state {
             case .failed(let error): answer = .failed(error)

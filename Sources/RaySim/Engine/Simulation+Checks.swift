@@ -81,7 +81,7 @@ extension Simulation {
         }
         report.faultLines = faultLines
         report.traceDigest = stepDigest.finalized
-        report.results = getList.map { ($0, results[$0]) }
+        report.results = getList.indices.map { (getList[$0], resolved[$0]) }
         if let violation {
             report.verdicts.append(("safety", "FAILED: \(violation)"))
             report.outcome = .invariantViolated(violation)
@@ -89,7 +89,7 @@ extension Simulation {
         }
         report.verdicts.append(("safety", "ok (every step)"))
         if livenessExceeded || !driverFinished {
-            let pending = getList.filter { results[$0] == nil }
+            let pending = getList.indices.filter { resolved[$0] == nil }.map { getList[$0] }
             let detail = pending.prefix(8).map { ref in "\(ref) \(describePending(ref))" }.joined(separator: "; ")
             let message = "\(pending.count) get(s) unresolved at \(formatTime(now)) (max_sim_time "
                 + "\(formatTime(scenario.expect.maxSimTimeMicros))): \(detail)"
@@ -143,7 +143,7 @@ extension Simulation {
             for ref in plan.resolve(pattern) { expected[ref] = outcome }
         }
         for ref in getList {
-            guard let value = results[ref] else { continue }
+            guard let value = result(ref) else { continue }
             switch (expected[ref] ?? .ok, value) {
             case (.ok, .data):
                 continue

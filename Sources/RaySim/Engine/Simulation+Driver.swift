@@ -43,6 +43,8 @@ extension Simulation {
         }
         getList = gets()
         unresolvedGets = getList.count
+        resolved = Array(repeating: nil, count: getList.count)
+        for (index, ref) in getList.enumerated() { if let object = refs[ref] { getIndex[object] = index } }
         driverPhase = .waitingForGets
         for ref in getList {
             guard let object = refs[ref] else { continue }
@@ -51,9 +53,16 @@ extension Simulation {
         finishIfAllResolved()
     }
 
+    /// What the get of `ref` returned, if it returned.
+    func result(_ ref: InstanceRef) -> ObjectValue? {
+        guard let object = refs[ref], let index = getIndex[object] else { return nil }
+        return resolved[index]
+    }
+
     private func remember(_ ref: InstanceRef, _ object: ObjectID) {
         refs[ref] = object
         refByObject[object] = ref
+        refOrder.append(object)
     }
 
     /// `get` plus every reference named in `expect.results`, each instance once, in order.
@@ -78,10 +87,10 @@ extension Simulation {
     }
 
     func getResolved(_ object: ObjectID, _ value: ObjectValue) {
-        guard let ref = refByObject[object], results[ref] == nil else { return }
-        results[ref] = value
+        guard let index = getIndex[object], resolved[index] == nil else { return }
+        resolved[index] = value
         unresolvedGets -= 1
-        if case .data(let data) = value { verify(ref, data) }
+        if case .data(let data) = value { verify(getList[index], data) }
         finishIfAllResolved()
     }
 
@@ -100,10 +109,7 @@ extension Simulation {
         driverPhase = .done
         finishedAt = now
         // Drop every handle: the cluster must then free everything.
-        for ref in refs.keys.sorted() {
-            guard let object = refs[ref] else { continue }
-            handleDriver(.release(object))
-        }
+        for object in refOrder { handleDriver(.release(object)) }
     }
 
     /// A borrower on the head node asks for each expected object of the dead driver.
@@ -125,7 +131,7 @@ extension Simulation {
         guard case .objectsReady(let requestID, let values) = message,
               let ref = probeRequests.removeValue(forKey: requestID), let value = values.first else { return }
         probeResults[ref] = value
-        results[ref] = value
+        if let object = refs[ref], let index = getIndex[object] { resolved[index] = value }
         let alive = nodeOrder.first { nodes[$0]?.alive == true } ?? headNode
         send(.releaseFetch(requestID: requestID), from: .worker(probeWorker), to: .raylet(alive))
         if probeRequests.isEmpty { probeDone() }

@@ -74,10 +74,9 @@ extension Simulation {
     }
 
     func handleRaylet(_ node: NodeID, _ input: RayletInput) {
-        guard nodes[node]?.alive == true else { return }
-        let logged = log(input, to: nodes[node]?.log)
-        // Mutate in place: copying the node out would copy the raylet's tables on every step.
-        let effects = nodes[node]!.raylet.handle(input, now: now)
+        guard let simNode = nodes[node], simNode.alive else { return }
+        let logged = log(input, to: simNode.log)
+        let effects = simNode.raylet.handle(input, now: now)
         record(.raylet(node), input, logged, effects)
         for effect in effects {
             switch effect {
@@ -210,9 +209,8 @@ extension Simulation {
 
     /// A node dies: its raylet and workers are gone; peers see their connections close.
     func killNode(_ node: NodeID, reason: String) {
-        guard var simNode = nodes[node], simNode.alive else { return }
+        guard let simNode = nodes[node], simNode.alive else { return }
         simNode.alive = false
-        nodes[node] = simNode
         killedNodes.append(node)
         for worker in executors.keys.sorted() where worker.node == node {
             killWorkerProcess(worker, reason: reason, notifyRaylet: false)

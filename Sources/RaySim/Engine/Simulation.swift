@@ -35,11 +35,17 @@ public final class Simulation {
     var gcsLog: (any EventLog)?
 
     // Nodes and their raylets
-    struct SimNode {
+    /// A simulated node. A class: reading a node must not copy (and retain every table of) its raylet.
+    final class SimNode {
         var spec: NodeSpec
         var raylet = Raylet()
         var alive = true
         var log: (any EventLog)?
+
+        init(spec: NodeSpec, log: (any EventLog)?) {
+            self.spec = spec
+            self.log = log
+        }
 
         /// The raylet's per-step safety checks: resources within bounds, store within capacity.
         var invariantViolation: String? {
@@ -74,8 +80,12 @@ public final class Simulation {
     var driverPhase = DriverPhase.notStarted
     var refs: [InstanceRef: ObjectID] = [:]
     var refByObject: [ObjectID: InstanceRef] = [:]
+    /// Every handle the driver holds, in the order it got them.
+    var refOrder: [ObjectID] = []
     var getList: [InstanceRef] = []
-    var results: [InstanceRef: ObjectValue] = [:]
+    /// Index of each object in `getList`, and what each get returned (nil: not yet).
+    var getIndex: [ObjectID: Int] = [:]
+    var resolved: [ObjectValue?] = []
     var unresolvedGets = 0
     var probeResults: [InstanceRef: ObjectValue] = [:]
     var probeRequests: [UInt64: InstanceRef] = [:]
@@ -83,9 +93,22 @@ public final class Simulation {
     var workloadStart: Int64 = 0
 
     // Network
+    /// A directed link, hashed as one word (it is looked up on every message).
     struct Link: Hashable {
         var from: Address
         var to: Address
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(Link.code(from) &* 0x9E37_79B9_7F4A_7C15 ^ Link.code(to))
+        }
+
+        static func code(_ address: Address) -> UInt64 {
+            switch address {
+            case .gcs: return 0
+            case .raylet(let node): return 1 << 62 | UInt64(node.value)
+            case .worker(let worker): return 2 << 62 | UInt64(worker.node.value) << 32 | UInt64(worker.index)
+            }
+        }
     }
     var linkClock: [Link: Int64] = [:]
     /// Links on which a send to a dead process already produced a reset.
