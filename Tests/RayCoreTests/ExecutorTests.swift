@@ -80,7 +80,7 @@ private func fromRaylet(_ executor: inout Executor, _ message: Message, now: Int
     _ = push(&executor, spec, args: [], now: 10)
     let result = Build.data(100 * 1024 + 1)
     #expect(executor.handle(.executionFinished(spec.taskID, attempt: 1, .returned([result])), now: 20)
-        == [.send(to: localRaylet, .storeObjects(requestID: 1, objects: spec.returnIDs, values: [result], owner: taskOwner))])
+        == [.send(to: localRaylet, .storeObjects(requestID: 1, objects: Array(spec.returnIDs), values: [result], owner: taskOwner))])
     #expect(executor.isBusy)
     #expect(fromRaylet(&executor, .objectsStored(requestID: 7), now: 25) == [])
     #expect(fromRaylet(&executor, .objectsStored(requestID: 1), now: 30) == [
@@ -97,7 +97,7 @@ private func fromRaylet(_ executor: inout Executor, _ message: Message, now: Int
     _ = push(&executor, spec, args: [], now: 10)
     let small = Build.data(10), large = Build.data(1_000_000)
     #expect(executor.handle(.executionFinished(spec.taskID, attempt: 1, .returned([small, large])), now: 20)
-        == [.send(to: localRaylet, .storeObjects(requestID: 1, objects: [spec.returnIDs[1]], values: [large], owner: taskOwner))])
+        == [.send(to: localRaylet, .storeObjects(requestID: 1, objects: [Array(spec.returnIDs)[1]], values: [large], owner: taskOwner))])
     #expect(fromRaylet(&executor, .objectsStored(requestID: 1), now: 30) == [
         .send(to: .worker(taskOwner), .taskReply(spec.taskID, attempt: 1,
                                                  .returned([.inline(small), .stored(node: NodeID(2), sizeBytes: 1_000_000)]),
