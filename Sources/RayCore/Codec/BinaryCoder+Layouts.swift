@@ -59,10 +59,10 @@ extension Dictionary: DictionaryEncodingMarker where Key: Encodable, Value: Enco
         }
         entries.sort { $0.keyBytes.lexicographicallyPrecedes($1.keyBytes) }
         writer.writeUnsigned(UInt64(entries.count))
-        for (index, entry) in entries.enumerated() {
+        for entry in entries {
             writer.writeRaw(entry.keyBytes)
             try BinaryEncoderState.encodeValue(
-                entry.value, writer: writer, codingPath: codingPath + [BinaryIndexKey(intValue: index)])
+                entry.value, writer: writer, codingPath: codingPath)
         }
     }
 }

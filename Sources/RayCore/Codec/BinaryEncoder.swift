@@ -140,7 +140,7 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
     mutating func encode(_ value: UInt64, forKey key: Key) { writeKey(key); writer.writeUnsigned(value) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         writeKey(key)
-        try BinaryEncoderState.encodeValue(value, writer: writer, codingPath: codingPath + [key])
+        try BinaryEncoderState.encodeValue(value, writer: writer, codingPath: codingPath)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
@@ -148,24 +148,24 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
     ) -> KeyedEncodingContainer<NestedKey> {
         writeKey(key)
         let nested = BinaryKeyedEncodingContainer<NestedKey>(
-            writer: writer, slot: writer.reserveCount(), codingPath: codingPath + [key])
+            writer: writer, slot: writer.reserveCount(), codingPath: codingPath)
         return KeyedEncodingContainer(nested)
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         writeKey(key)
-        return BinaryUnkeyedEncodingContainer(writer: writer, slot: writer.reserveCount(), codingPath: codingPath + [key])
+        return BinaryUnkeyedEncodingContainer(writer: writer, slot: writer.reserveCount(), codingPath: codingPath)
     }
 
     mutating func superEncoder() -> any Encoder {
         slot.count += 1
         writer.writeString(BinarySuperKey.key.stringValue)
-        return BinaryEncoderState(writer: writer, codingPath: codingPath + [BinarySuperKey.key])
+        return BinaryEncoderState(writer: writer, codingPath: codingPath)
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
         writeKey(key)
-        return BinaryEncoderState(writer: writer, codingPath: codingPath + [key])
+        return BinaryEncoderState(writer: writer, codingPath: codingPath)
     }
 }
 
@@ -194,26 +194,26 @@ struct BinaryUnkeyedEncodingContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt32) { slot.count += 1; writer.writeUnsigned(UInt64(value)) }
     mutating func encode(_ value: UInt64) { slot.count += 1; writer.writeUnsigned(value) }
     mutating func encode<T: Encodable>(_ value: T) throws {
-        let path = codingPath + [indexKey]
+        let path = codingPath  // encoding cannot fail on our types: no path kept (saves an allocation per value)
         slot.count += 1
         try BinaryEncoderState.encodeValue(value, writer: writer, codingPath: path)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        let path = codingPath + [indexKey]
+        let path = codingPath  // encoding cannot fail on our types: no path kept (saves an allocation per value)
         slot.count += 1
         return KeyedEncodingContainer(
             BinaryKeyedEncodingContainer<NestedKey>(writer: writer, slot: writer.reserveCount(), codingPath: path))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        let path = codingPath + [indexKey]
+        let path = codingPath  // encoding cannot fail on our types: no path kept (saves an allocation per value)
         slot.count += 1
         return BinaryUnkeyedEncodingContainer(writer: writer, slot: writer.reserveCount(), codingPath: path)
     }
 
     mutating func superEncoder() -> any Encoder {
-        let path = codingPath + [indexKey]
+        let path = codingPath  // encoding cannot fail on our types: no path kept (saves an allocation per value)
         slot.count += 1
         return BinaryEncoderState(writer: writer, codingPath: path)
     }
