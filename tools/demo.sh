@@ -4,10 +4,7 @@
 # Usage: tools/demo.sh [Scenarios/FILE.yaml] [--seed N] [--record TRACE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/ensure-deps.sh
-mkdir -p .build
-echo "building raysim (release) ..."
-swift build -c release --product raysim > .build/raysim-build.log 2>&1 || { tail -30 .build/raysim-build.log; exit 1; }
+tools/build-raysim.sh
 scenario="${1:-Scenarios/chain-node-loss.yaml}"
 shift || true
 exec .build/release/raysim run "$scenario" "$@"

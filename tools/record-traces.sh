@@ -3,9 +3,7 @@
 # the machines do: replay compares effects exactly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p .build
-echo "building raysim (release) ..."
-swift build -c release --product raysim > .build/raysim-build.log 2>&1 || { tail -30 .build/raysim-build.log; exit 1; }
+tools/build-raysim.sh
 for scenario in chain-node-loss gcs-restart retries-exhausted put-lost; do
     .build/release/raysim run "Scenarios/$scenario.yaml" --record "Traces/$scenario.trace" | tail -1
 done

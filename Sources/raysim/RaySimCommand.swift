@@ -57,15 +57,7 @@ struct Run: ParsableCommand {
         }
         print(scenario.description.split(separator: "\n").map { "# " + $0 }.joined(separator: "\n"))
         let (code, simulation) = simulate(scenario, options)
-        if let record, let trace = simulation?.trace() {
-            do {
-                try trace.write(to: record)
-                print("  trace: \(trace.steps.count) steps written to \(record)")
-            } catch {
-                printError("error: \(error)")
-                terminate(2)
-            }
-        }
+        if let record, let simulation { writeTrace(of: simulation, to: record) }
         terminate(code)
     }
 }
@@ -86,6 +78,18 @@ func simulate(_ scenario: Scenario, _ options: SimulationOptions, quiet: Bool = 
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     if !quiet || report.outcome != .passed { print(report.summary(wallSeconds: seconds)) }
     return (report.outcome.exitCode, simulation)
+}
+
+/// Writes the run's recorded trace; a trace that cannot be written ends the command with exit 2.
+func writeTrace(of simulation: Simulation, to path: String) {
+    guard let trace = simulation.trace() else { return }
+    do {
+        try trace.write(to: path)
+        print("  trace: \(trace.steps.count) steps written to \(path)")
+    } catch {
+        printError("error: \(error)")
+        terminate(2)
+    }
 }
 
 func printError(_ message: String) {
@@ -116,15 +120,7 @@ struct Swarm: ParsableCommand {
             options.acceptErrorResults = SwarmGenerator.mayFail(scenario)
             options.recordTrace = record != nil
             let (code, simulation) = simulate(scenario, options)
-            if let record, let trace = simulation?.trace() {
-                do {
-                    try trace.write(to: record)
-                    print("  trace: \(trace.steps.count) steps written to \(record)")
-                } catch {
-                    printError("error: \(error)")
-                    terminate(2)
-                }
-            }
+            if let record, let simulation { writeTrace(of: simulation, to: record) }
             terminate(code)
         }
         let clock = ContinuousClock()
