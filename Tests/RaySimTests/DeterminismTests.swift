@@ -7,7 +7,7 @@ import Testing
 @testable import RaySim
 
 @Suite struct DeterminismTests {
-    private func run(_ scenario: Scenario, seed: UInt64) throws -> (SimulationReport, TraceFile) {
+    func run(_ scenario: Scenario, seed: UInt64) throws -> (SimulationReport, TraceFile) {
         var options = SimulationOptions(seed: seed)
         options.recordTrace = true
         let simulation = try Simulation(scenario: scenario, options: options)
@@ -40,5 +40,19 @@ import Testing
             let (second, _) = try run(scenario, seed: seed)
             #expect(first.traceDigest == second.traceDigest)
         }
+    }
+}
+
+extension DeterminismTests {
+    /// Across processes: the traces in Traces/ were recorded by another process (with
+    /// another hash seed); running their scenario and seed again gives the same steps.
+    @Test(arguments: TestPaths.files(in: "Traces", ending: ".trace"))
+    func recordedRunIsReproducedStepForStep(file: String) throws {
+        let recorded = try TraceFile.read(from: file)
+        let scenario = try ScenarioLoader.load(path: TestPaths.root + "/" + recorded.scenarioPath)
+        let (_, trace) = try run(scenario, seed: recorded.seed)
+        #expect(trace.steps.count == recorded.steps.count)
+        let firstDifference = zip(trace.steps, recorded.steps).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(firstDifference == nil, "first differing step: \(firstDifference ?? -1)")
     }
 }
