@@ -42,3 +42,33 @@ import Testing
         }
     }
 }
+
+extension ScenarioSuiteTests {
+    @Test func restartingAGCSWithoutALogIsRejected() throws {
+        let yaml = """
+            name: no-log
+            description: a GCS restart needs the GCS's log
+            cluster:
+              gcs: {persistent: false}
+              nodes: [{name: head, head: true}]
+            workload:
+              tasks: [{name: t}]
+            faults:
+              - at: 1ms
+                restart_gcs: {}
+            """
+        let scenario = try ScenarioLoader.parse(yaml: yaml, file: "no-log.yaml")
+        do {
+            _ = try Simulation(scenario: scenario, options: SimulationOptions(seed: 1))
+            Issue.record("a non-persistent GCS restart was accepted")
+        } catch {
+            #expect(error.keyPath == "faults[0].restart_gcs")
+            #expect(error.problem.contains("persistent: true"))
+        }
+        var persistent = scenario
+        persistent.cluster.gcsPersistent = true
+        var options = SimulationOptions(seed: 1)
+        options.inputLog = .off
+        #expect(throws: ScenarioError.self) { try Simulation(scenario: persistent, options: options) }
+    }
+}

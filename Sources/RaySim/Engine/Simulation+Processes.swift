@@ -227,7 +227,8 @@ extension Simulation {
         gcs = GCS()
         gcsIncarnation += 1
         var replayed = 0
-        if scenario.cluster.gcsPersistent, let log = gcsLog {
+        // Checked at start: a restart_gcs scenario is persistent and logs its inputs.
+        if let log = gcsLog {
             do {
                 try log.forEach { _, bytes in
                     do {
@@ -245,9 +246,6 @@ extension Simulation {
             } catch {
                 violation = violation ?? "cannot read the GCS log: \(error)"
             }
-        } else {
-            gcsLog = makeLog("gcs-\(gcsIncarnation)")
-            handleGCS(.started(config))
         }
         gcsAlive = true
         faultLines.append("  \(formatTime(now)) GCS back (incarnation \(gcsIncarnation)), \(replayed) logged inputs replayed, \(gcs.aliveNodeIDs.count) nodes known")

@@ -136,6 +136,11 @@ public final class Simulation {
     /// Builds a simulation; throws for scenario features not supported yet.
     public init(scenario: Scenario, options: SimulationOptions) throws(ScenarioError) {
         try Simulation.checkSupported(scenario)
+        if options.inputLog == .off,
+           let index = scenario.faults.firstIndex(where: { $0.action == .restartGCS }) {
+            throw ScenarioError(file: scenario.sourcePath, keyPath: "faults[\(index)].restart_gcs",
+                                problem: "the GCS recovers from its input log, and logging is off (drop --no-log)")
+        }
         self.scenario = scenario
         self.options = options
         self.plan = WorkloadPlan(scenario.workload)
@@ -162,6 +167,11 @@ public final class Simulation {
                                 problem: "placement groups are not supported yet by raysim")
         }
         for (index, fault) in scenario.faults.enumerated() {
+            if case .restartGCS = fault.action, !scenario.cluster.gcsPersistent {
+                throw ScenarioError(file: file, keyPath: "faults[\(index)].restart_gcs",
+                                    problem: "restart_gcs needs cluster.gcs.persistent: true; without a log the "
+                                        + "GCS comes back empty and, as in Ray, the cluster does not survive it")
+            }
             if case .killActor = fault.action {
                 throw ScenarioError(file: file, keyPath: "faults[\(index)].kill_actor",
                                     problem: "actors are not supported yet by raysim")
