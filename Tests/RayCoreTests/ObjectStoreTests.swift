@@ -92,7 +92,9 @@ private func insert(_ store: inout ObjectStore, _ task: UInt64, size: Int64, pri
     #expect(store.usedBytes == 600)
     #expect(store.spilledBytes == 5_000)
     // It cannot be restored into memory either.
-    #expect(store.beginRestore(Build.object(3)) == nil)
+    let restore = store.beginRestore(Build.object(3))
+    #expect(!restore.started)
+    #expect(restore.actions.isEmpty)
 }
 
 @Test func unpinWithStaleGenerationIsANoOp() {
@@ -131,7 +133,9 @@ private func insert(_ store: inout ObjectStore, _ task: UInt64, size: Int64, pri
     let object = Build.object(1)
     #expect(store[object]?.inMemory == false)
     // Restoring 1 needs 2's memory: 2 is spilled to make room.
-    #expect(store.beginRestore(object) == [.spilled(Build.object(2), sizeBytes: 600)])
+    let restore = store.beginRestore(object)
+    #expect(restore.started)
+    #expect(restore.actions == [.spilled(Build.object(2), sizeBytes: 600)])
     #expect(store[object]?.restoring == true)
     #expect(store.usedBytes == 600)
     store.finishRestore(object)
@@ -187,4 +191,23 @@ private func insert(_ store: inout ObjectStore, _ task: UInt64, size: Int64, pri
         #expect(onDisk == store.spilledBytes, "step \(step)")
         #expect(store.entries.values.allSatisfy { $0.pins >= 0 })
     }
+}
+
+/// Regression (swarm seed 7736): a restore that cannot make enough room still
+/// evicts secondary copies on the way, and must report those evictions, or the
+/// owner keeps pointing raylets at a copy that is gone.
+@Test func failedRestoreStillReportsTheEvictionsItMade() {
+    var store = ObjectStore(capacityBytes: 1_000)
+    let owner = WorkerID(node: NodeID(9), index: 0)
+    _ = store.insert(Build.object(1), data: Build.data(600), owner: owner, primary: true, pins: 0)
+    _ = store.insert(Build.object(2), data: Build.data(600), owner: owner, primary: true, pins: 0)  // spills 1
+    _ = store.pin(Build.object(2))
+    _ = store.insert(Build.object(3), data: Build.data(300), owner: owner, primary: false, pins: 0)  // secondary, fits
+    #expect(store[Build.object(3)]?.inMemory == true)
+    // Restoring 1 (600 B) would need 2's memory too, which is pinned: the restore cannot start...
+    let restore = store.beginRestore(Build.object(1))
+    #expect(!restore.started)
+    // ...but the secondary copy was evicted trying, and that is reported.
+    #expect(restore.actions == [.evicted(Build.object(3), owner: owner)])
+    #expect(store[Build.object(3)] == nil)
 }

@@ -127,15 +127,16 @@ public struct ObjectStore: Sendable {
         entries[id]!.pins = entry.pins - 1
     }
 
-    /// Reserves memory to read a spilled copy back. Returns nil if even after
-    /// making room it cannot fit (the caller retries later).
-    public mutating func beginRestore(_ id: ObjectID) -> [StoreAction]? {
-        guard let entry = entries[id], !entry.inMemory, !entry.restoring else { return [] }
+    /// Reserves memory to read a spilled copy back. Returns what was done to
+    /// make room (always — even when it did not make enough, the evictions and
+    /// spills happened), and whether the restore may start.
+    public mutating func beginRestore(_ id: ObjectID) -> (actions: [StoreAction], started: Bool) {
+        guard let entry = entries[id], !entry.inMemory, !entry.restoring else { return ([], false) }
         var actions: [StoreAction] = []
-        guard makeRoom(entry.data.sizeBytes, actions: &actions) else { return nil }
+        guard makeRoom(entry.data.sizeBytes, actions: &actions) else { return (actions, false) }
         entries[id]?.restoring = true
         usedBytes += entry.data.sizeBytes
-        return actions
+        return (actions, true)
     }
 
     /// A restore finished: the copy is in memory again (its spill file stays until freed).

@@ -146,12 +146,13 @@ extension Raylet {
     }
 
     private mutating func startRestore(_ object: ObjectID, into effects: inout [RayletEffect]) {
-        guard let entry = store[object] else { return }
-        if let actions = store.beginRestore(object) {
-            apply(actions, into: &effects)
+        guard let entry = store[object], !entry.inMemory, !entry.restoring else { return }
+        let (actions, started) = store.beginRestore(object)
+        apply(actions, into: &effects)
+        if started {
             effects.append(.restoreObject(object, sizeBytes: entry.data.sizeBytes))
         } else {
-            // Larger than memory can hold: read it from disk in place (Ray's fallback allocation).
+            // Memory is pinned full: read it from disk in place (Ray's fallback allocation).
             objectRestored(object, into: &effects)
         }
     }
