@@ -222,6 +222,10 @@ extension Raylet {
         }
         switch answer {
         case .at(let nodes):
+            if nodes.contains(nodeID) {
+                // The owner believes a copy is here and there is none: correct its directory.
+                effects.append(.send(to: .worker(pull.owner), .locationRemoved(object, node: nodeID)))
+            }
             guard let source = nodes.first(where: { $0 != nodeID && !deadNodes.contains($0) }) else {
                 pull.phase = .waitingToRetry
                 pulls[object] = pull
