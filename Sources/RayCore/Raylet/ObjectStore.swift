@@ -167,6 +167,15 @@ public struct ObjectStore: Sendable {
     private mutating func makeRoom(_ sizeBytes: Int64, actions: inout [StoreAction]) -> Bool {
         if usedBytes + sizeBytes <= capacityBytes { return true }
         if sizeBytes > capacityBytes { return false }
+        // Evict or spill nothing unless that makes enough room: a copy dropped in
+        // vain would only have to be fetched again.
+        var reclaimableBytes: Int64 = 0
+        for (sequence, id) in residentOrder {
+            guard let entry = entries[id], entry.residentSequence == sequence, entry.inMemory, entry.pins == 0
+            else { continue }
+            reclaimableBytes += entry.data.sizeBytes
+        }
+        if usedBytes - reclaimableBytes + sizeBytes > capacityBytes { return false }
         // Secondary copies first: they can be fetched again.
         for (sequence, id) in residentOrder where usedBytes + sizeBytes > capacityBytes {
             guard let entry = entries[id], entry.residentSequence == sequence, entry.inMemory,
