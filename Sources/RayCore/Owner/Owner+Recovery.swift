@@ -91,6 +91,16 @@ extension Owner {
     }
 
     mutating func locationAdded(_ object: ObjectID, node: NodeID, into effects: inout [OwnerEffect]) {
+        if var entry = objects[object], !entry.freed, case .pending = entry.state, let size = entry.storedSizeBytes,
+           !deadNodes.contains(node) {
+            // A copy that survived (it was in flight when its source died) ends the wait for the
+            // rebuild; the rebuild's own result merges in when it comes.
+            entry.state = .stored(sizeBytes: size)
+            insertSorted(node, into: &entry.locations)
+            objects[object] = entry
+            objectAvailable(object, into: &effects)
+            return
+        }
         guard var entry = objects[object], !entry.freed, case .stored = entry.state, !deadNodes.contains(node) else {
             // Nobody tracks this copy: drop it so it cannot leak.
             effects.append(.send(to: .raylet(node), .freeObject(object)))

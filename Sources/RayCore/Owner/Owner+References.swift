@@ -18,7 +18,10 @@ extension Owner {
             if let raylets = locationWaiters.removeValue(forKey: object) {
                 for node in raylets { effects.append(.send(to: .raylet(node), .objectLocation(object, .freed))) }
             }
-            getWaiters.remove(object)
+            if getWaiters.remove(object) != nil {
+                effects.append(.getResolved(object, .error(RayError(.objectLost,
+                    "\(object) was released while a get of it was waiting; keep a handle until get returns"))))
+            }
         }
         if entry.lineageRefs == 0 && isFinal(object) {
             objects[object] = nil
@@ -89,5 +92,13 @@ extension Owner {
                 continue
             }
         }
+        // Producers whose last consumer was just evicted may now be unneeded too.
+        for id in worklist { releaseLineageIfUnused(id, into: &effects) }
+    }
+
+    /// Keeps the completion-order list of finished tasks from outgrowing the task table.
+    mutating func compactLineageOrderIfNeeded() {
+        guard lineageOrder.count > 1024 && lineageOrder.count > 2 * tasks.count else { return }
+        lineageOrder.removeAll { tasks[$0] == nil }
     }
 }

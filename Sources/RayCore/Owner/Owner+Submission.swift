@@ -118,6 +118,12 @@ extension Owner {
     }
 
     mutating func leaseGranted(_ lease: LeaseID, worker: WorkerID, into effects: inout [OwnerEffect]) {
+        if deadWorkers.contains(worker), let id = leaseTasks.removeValue(forKey: lease),
+           case .leasing(lease, _)? = tasks[id]?.state {
+            // Granted a worker whose connection already closed: lease again (no attempt was made).
+            waitForArguments(id, into: &effects)
+            return
+        }
         guard let id = leaseTasks[lease], let entry = tasks[id], case .leasing(lease, _) = entry.state else {
             // Stale grant (the task moved on): hand the worker straight back.
             leaseTasks[lease] = nil
@@ -164,7 +170,8 @@ extension Owner {
         // A worker that still holds references it got inside arguments is now a
         // borrower of each (Ray's borrowed_refs in PushTaskReply); it reports
         // with borrowReleased when it lets go.
-        for object in borrowed where objects[object] != nil && !objects[object]!.borrowers.contains(worker) {
+        for object in borrowed where objects[object] != nil && !objects[object]!.borrowers.contains(worker)
+            && !deadWorkers.contains(worker) {
             objects[object]!.borrowers.append(worker)
         }
         guard let entry = tasks[id], case .running(let lease, worker)? = Optional(entry.state),
@@ -215,6 +222,7 @@ extension Owner {
                 entry.state = .inline(data)
             case .stored(let node, let size):
                 entry.state = .stored(sizeBytes: size)
+                entry.storedSizeBytes = size
                 if entry.freed || deadNodes.contains(node) {
                     if entry.freed { effects.append(.send(to: .raylet(node), .freeObject(object))) }
                 } else {
@@ -227,6 +235,7 @@ extension Owner {
         }
         argumentsDone(spec, into: &effects)
         evictLineageIfNeeded(into: &effects)
+        compactLineageOrderIfNeeded()
     }
 
     /// Stores `error` in every return of the task: it is final.
@@ -279,6 +288,7 @@ extension Owner {
 
     /// A leased worker's connection closed: its attempt failed.
     mutating func workerLost(_ worker: WorkerID, into effects: inout [OwnerEffect]) {
+        deadWorkers.insert(worker)
         for object in borrowedBy(worker) {
             objects[object]?.borrowers.removeAll { $0 == worker }
             releaseIfUnused(object, into: &effects)

@@ -125,6 +125,8 @@ public struct Owner: Sendable {
         public var locations: [NodeID] = []
         /// Out of scope: copies were freed; the entry stays only for lineage.
         public var freed = false
+        /// The size of the stored value, kept while it is rebuilt (a surviving copy may turn up).
+        public var storedSizeBytes: Int64?
 
         public var inScope: Bool { localRefs > 0 || submittedRefs > 0 || !borrowers.isEmpty }
     }
@@ -163,6 +165,8 @@ public struct Owner: Sendable {
     var leaseTasks: [LeaseID: TaskID] = [:]
     /// Which task each leased worker runs.
     var runningOn: [WorkerID: TaskID] = [:]
+    /// Workers whose connection closed: a late reply from one borrows nothing, a grant of one is void.
+    var deadWorkers: Set<WorkerID> = []
     /// Finished tasks in completion order, for lineage eviction.
     var lineageOrder = FIFOQueue<TaskID>()
 
@@ -192,8 +196,8 @@ public struct Owner: Sendable {
         case .get(let object):
             get(object, into: &effects)
         case .release(let object):
-            guard objects[object] != nil else { return effects }
-            precondition(objects[object]!.localRefs > 0, "release of \(object) without a handle")
+            // Releasing a handle that is not held is a no-op (the API layer prevents it).
+            guard let entry = objects[object], entry.localRefs > 0 else { return effects }
             objects[object]!.localRefs -= 1
             releaseIfUnused(object, into: &effects)
         case .messageReceived(let from, let message):
@@ -250,6 +254,7 @@ public struct Owner: Sendable {
             entry.state = .inline(data)
         } else {
             entry.state = .stored(sizeBytes: data.sizeBytes)
+            entry.storedSizeBytes = data.sizeBytes
             entry.locations = [node]
             requestCounter += 1
             effects.append(.send(to: .raylet(node),
@@ -281,12 +286,16 @@ public struct Owner: Sendable {
     }
 
     private mutating func getFetched(_ requestID: UInt64, values: [ObjectValue], into effects: inout [OwnerEffect]) {
-        guard let object = getFetches.removeValue(forKey: requestID), let value = values.first else { return }
+        guard let object = getFetches.removeValue(forKey: requestID) else { return }
         effects.append(.send(to: .raylet(localNode), .releaseFetch(requestID: requestID)))
+        guard let value = values.first else {
+            effects.append(.getResolved(object, .error(RayError(.objectLost, "the local raylet answered the get of \(object) with no value"))))
+            return
+        }
         if case .error(let error) = value, error.kind == .objectLost, objects[object].map({ !$0.freed }) ?? false {
-            // The copy vanished under the fetch: wait for it to be rebuilt.
-            getWaiters.insert(object)
-            recover(object, into: &effects)
+            // The copy vanished under the fetch: ask again from the owner's current knowledge
+            // (answers a failure at once, waits for a rebuild, or fetches a live copy).
+            get(object, into: &effects)
             return
         }
         effects.append(.getResolved(object, value))

@@ -120,6 +120,8 @@ extension Raylet {
     mutating func storeReturns(_ objects: [ObjectID], _ values: [ObjectData], owner: WorkerID, sealedBy: WorkerID?,
                                into effects: inout [RayletEffect]) {
         guard objects.count == values.count else { return }  // malformed request: nothing to store
+        // An owner already dead would never free these copies.
+        guard !deadOwners.contains(owner) else { return }
         for (object, data) in zip(objects, values) {
             let (actions, _) = store.insert(object, data: data, owner: owner, primary: true, pins: 0,
                                             sealedBy: sealedBy)
@@ -183,9 +185,13 @@ extension Raylet {
             for key in pull.waiters { resolved(object, for: key, pin: false, error: error, into: &effects) }
         }
         for waiter in restoreWaiters.removeValue(forKey: object) ?? [] {
-            if case .fetch(let key) = waiter {
+            switch waiter {
+            case .fetch(let key):
                 resolved(object, for: key, pin: false,
                          error: RayError(.objectLost, "\(object) was freed while being restored"), into: &effects)
+            case .push(let node):
+                // The puller asks the owner again and learns the object is gone.
+                effects.append(.send(to: .raylet(node), .objectMissing(object)))
             }
         }
     }
@@ -205,6 +211,7 @@ extension Raylet {
 
     mutating func pushed(_ object: ObjectID, _ data: ObjectData, owner: WorkerID, into effects: inout [RayletEffect]) {
         guard let pull = pulls.removeValue(forKey: object) else { return }  // nobody waits any more
+        guard !deadOwners.contains(owner) else { return }
         metrics.objectsPulled += 1
         let waiters = pull.waiters.filter { fetches[$0].map { !$0.answered } ?? false }
         let (actions, _) = store.insert(object, data: data, owner: owner, primary: false, pins: 0)

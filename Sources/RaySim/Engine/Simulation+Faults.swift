@@ -28,7 +28,7 @@ extension Simulation {
             gcsAlive = false
             faultLines.append("  \(formatTime(now)) fault \(index): GCS killed; restarting from its log")
             for node in nodeOrder where nodes[node]?.alive == true {
-                schedule(.disconnected(observer: .raylet(node), peer: .gcs), after: latency(from: headNode, to: node))
+                scheduleDisconnect(observer: .raylet(node), peer: .gcs, after: latency(from: headNode, to: node))
             }
             schedule(.gcsRestarted, after: options.gcsRestartMicros)
             done = true
@@ -44,7 +44,7 @@ extension Simulation {
             driverAlive = false
             driverPhase = .dead
             faultLines.append("  \(formatTime(now)) fault \(index): driver (owner) killed")
-            schedule(.disconnected(observer: .gcs, peer: .worker(driverWorker)), after: options.localLatencyMicros)
+            scheduleDisconnect(observer: .gcs, peer: .worker(driverWorker), after: options.localLatencyMicros)
             // Give the GCS time to tell every raylet, then probe as a borrower would.
             schedule(.ownerDeathProbe, after: 1_000_000)
             done = true

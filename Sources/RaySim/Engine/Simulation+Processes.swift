@@ -146,6 +146,9 @@ extension Simulation {
                 probeAnswered(message)
             } else if executors[worker] != nil {
                 handleExecutor(worker, .messageReceived(from: from, message))
+            } else if case .worker = from {
+                // The worker's process is gone: its host resets the connection.
+                connectionReset(from: from, to: to)
             }
         }
     }
@@ -153,7 +156,15 @@ extension Simulation {
     /// A message reached a dead node: its host answers with a reset, once per link.
     func connectionReset(from: Address, to: Address) {
         guard resetLinks.insert(Link(from: from, to: to)).inserted else { return }
-        schedule(.disconnected(observer: from, peer: to), after: latency(from: nodeOf(to), to: nodeOf(from)))
+        scheduleDisconnect(observer: from, peer: to, after: latency(from: nodeOf(to), to: nodeOf(from)))
+    }
+
+    /// `observer` sees its connection to `peer` close — after everything `peer` sent it
+    /// before dying (TCP delivers the data before the FIN).
+    func scheduleDisconnect(observer: Address, peer: Address, after micros: Int64) {
+        var time = now + max(0, micros)
+        if let last = linkClock[Link(from: peer, to: observer)], last > time { time = last }
+        queue.push(.disconnected(observer: observer, peer: peer), at: time)
     }
 
     /// A closed connection, as seen by `observer`.
@@ -201,10 +212,10 @@ extension Simulation {
         try? workerLogs.removeValue(forKey: worker)?.commit()
         deadWorkersCount += 1
         if notifyRaylet {
-            schedule(.disconnected(observer: .raylet(worker.node), peer: .worker(worker)), after: options.localLatencyMicros)
+            scheduleDisconnect(observer: .raylet(worker.node), peer: .worker(worker), after: options.localLatencyMicros)
         }
-        schedule(.disconnected(observer: .worker(driverWorker), peer: .worker(worker)),
-                 after: latency(from: worker.node, to: driverWorker.node))
+        scheduleDisconnect(observer: .worker(driverWorker), peer: .worker(worker),
+                           after: latency(from: worker.node, to: driverWorker.node))
     }
 
     /// A node dies: its raylet and workers are gone; peers see their connections close.
@@ -217,9 +228,9 @@ extension Simulation {
         }
         let gcsLatency = latency(from: node, to: headNode)
         // A partitioned node's close cannot cross the cut: the GCS finds out by health checks.
-        if !isCut(node, headNode) { schedule(.disconnected(observer: .gcs, peer: .raylet(node)), after: gcsLatency) }
+        if !isCut(node, headNode) { scheduleDisconnect(observer: .gcs, peer: .raylet(node), after: gcsLatency) }
         for other in nodeOrder where other != node && nodes[other]?.alive == true && !isCut(node, other) {
-            schedule(.disconnected(observer: .raylet(other), peer: .raylet(node)), after: latency(from: node, to: other))
+            scheduleDisconnect(observer: .raylet(other), peer: .raylet(node), after: latency(from: node, to: other))
         }
     }
 
