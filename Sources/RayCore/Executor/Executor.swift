@@ -147,9 +147,9 @@ public struct Executor: Sendable {
         return args.map { arg in
             switch arg {
             case .inline(let data): return .data(data)
-            case .borrowed(let object):
-                // A borrowed reference is passed as a reference: its identity, not its value.
-                return .data(ObjectData(sizeBytes: 0, digest: mix(object.task.value ^ UInt64(object.index))))
+            case .borrowed:
+                // A borrowed reference is passed as a reference, not as content.
+                return .data(ObjectData(sizeBytes: 0, digest: 0))
             case .object:
                 defer { next += 1 }
                 return next < fetched.count ? fetched[next] : .error(RayError(.objectLost, "argument missing"))

@@ -33,6 +33,7 @@ extension Simulation {
             let strategy = schedulingStrategy(group.strategy)
             for index in 0..<group.count {
                 let args = plan.arguments(of: group, instance: index).compactMap { refs[$0].map(TaskArg.reference) }
+                    + plan.nestedArguments(of: group, instance: index).compactMap { refs[$0].map(TaskArg.nestedReference) }
                 let object = ObjectID.returnValue(of: driver.nextTaskID, index: 1)
                 handleDriver(.submitTask(TaskRequest(
                     function: group.name, instance: index, args: args, resources: group.resources,

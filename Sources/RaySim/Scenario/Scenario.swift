@@ -161,6 +161,13 @@ public struct TaskGroupSpec: Sendable, Equatable {
     public var strategy: StrategySpec
     /// `args:` references, resolved per instance.
     public var args: [RefPattern]
+    /// `nested_args` (an added key): references passed *inside* an argument, as
+    /// `f.remote([ref])` does in Ray — not resolved before the task runs; the
+    /// worker receives the reference and becomes a borrower of the object.
+    public var nestedArgs: [RefPattern] = []
+    /// `hold` (an added key): how long the body keeps its borrowed references
+    /// after it returns (the worker stays a borrower that long). Default 0.
+    public var holdMicros: Int64 = 0
     /// `fail:` how attempts fail; nil means they never fail on purpose.
     public var fail: FailSpec?
     /// Default false.

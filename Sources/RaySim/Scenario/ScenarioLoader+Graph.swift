@@ -17,12 +17,15 @@ extension ScenarioLoader {
         // dependencies[k]: groups k's args name, in arg order, without repeats.
         var dependencies = Array(repeating: [Int](), count: tasks.count)
         for (index, task) in tasks.enumerated() {
-            for (argumentIndex, argument) in task.args.enumerated() {
+            // Nested references must exist at submission too: they order groups like args.
+            let named = task.args.enumerated().map { ("args", $0.offset, $0.element) }
+                + task.nestedArgs.enumerated().map { ("nested_args", $0.offset, $0.element) }
+            for (key, argumentIndex, argument) in named {
                 guard let target = indexByName[argument.name] else { continue }
                 if target == index {
                     if case .relative(_, let offset) = argument, offset <= -1 { continue }
                     throw ScenarioError(
-                        file: file, keyPath: "workload.tasks[\(index)].args[\(argumentIndex)]",
+                        file: file, keyPath: "workload.tasks[\(index)].\(key)[\(argumentIndex)]",
                         problem: "cycle in args: \(task.name) -> \(task.name) ('\(argument)' names its own group; only earlier instances such as \(task.name)[i-1] may be used)")
                 }
                 if !dependencies[index].contains(target) { dependencies[index].append(target) }

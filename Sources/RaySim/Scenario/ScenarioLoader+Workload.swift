@@ -8,7 +8,8 @@ extension ScenarioLoader {
     static let workloadKeys = ["puts", "tasks", "actors", "placement_groups", "get"]
     static let putKeys = ["name", "size", "node"]
     static let taskKeys = ["name", "count", "duration", "output", "resources", "max_retries", "strategy",
-                           "args", "fail", "retry_exceptions", "placement_group"]
+                           "args", "nested_args", "hold", "fail", "retry_exceptions",
+                           "placement_group"]
     static let failKeys = ["probability", "attempts", "kind"]
     static let affinityKeys = ["node", "soft"]
     static let placementGroupReferenceKeys = ["name", "bundle"]
@@ -70,6 +71,10 @@ extension ScenarioLoader {
         for argument in try task.optional("args")?.sequence() ?? [] {
             group.args.append(try references.record(argument, targets: [.task, .put], owner: group.name))
         }
+        for argument in try task.optional("nested_args")?.sequence() ?? [] {
+            group.nestedArgs.append(try references.record(argument, targets: [.task, .put], owner: group.name))
+        }
+        if let hold = task.optional("hold") { group.holdMicros = try hold.durationMicros() }
         if let fail = task.optional("fail") { group.fail = try parseFail(fail) }
         if let retry = task.optional("retry_exceptions") { group.retryExceptions = try retry.bool() }
         if let placement = task.optional("placement_group") {

@@ -51,6 +51,11 @@ public enum SwarmGenerator {
             }
             if !puts.isEmpty && chance(300) { args.append(.bare(name: puts[pick(0...(puts.count - 1))].name)) }
             group.args = args
+            if index > 0 && chance(200) {
+                // References inside arguments: the workers borrow them, some for a while.
+                group.nestedArgs = [.all(name: groups[pick(0...(index - 1))].name)]
+                group.holdMicros = chance(500) ? Int64(pick(1...500)) * 1_000 : 0
+            }
             if chance(150) {
                 group.fail = FailSpec(probability: Double(pick(5...40)) / 100, attempts: nil,
                                       kind: chance(500) ? .crash : .exception)

@@ -20,7 +20,8 @@ enum SyntheticBody {
         case .crash?: failKind = 2
         }
         let probability = Int64(((group.fail?.probability ?? 0) * 1_000_000).rounded())
-        return [group.durationMicros, group.outputBytes, failKind, 0, probability, Int64(group.fail?.attempts ?? 0)]
+        return [group.durationMicros, group.outputBytes, failKind, group.holdMicros, probability,
+                Int64(group.fail?.attempts ?? 0)]
     }
 }
 
@@ -75,7 +76,9 @@ struct WorkloadPlan {
         for group in workload.tasks {
             for index in 0..<group.count {
                 let args = arguments(of: group, instance: index)
-                let digests = args.map { expectedDigests[$0] ?? 0 }
+                // A nested reference is passed as a reference: it adds no content (digest 0).
+                let nested = nestedArguments(of: group, instance: index).map { _ in UInt64(0) }
+                let digests = args.map { expectedDigests[$0] ?? 0 } + nested
                 expectedDigests[InstanceRef(name: group.name, index: index, isPut: false)] =
                     SyntheticContent.digest(name: group.name, instance: index, argumentDigests: digests)
             }
@@ -101,6 +104,11 @@ struct WorkloadPlan {
     /// The argument instances of `group[instance]`, in order.
     func arguments(of group: TaskGroupSpec, instance: Int) -> [InstanceRef] {
         group.args.flatMap { resolve($0, relativeTo: instance) }
+    }
+
+    /// The instances `group[instance]` receives inside an argument (borrowed), in order.
+    func nestedArguments(of group: TaskGroupSpec, instance: Int) -> [InstanceRef] {
+        group.nestedArgs.flatMap { resolve($0, relativeTo: instance) }
     }
 
     /// Expected size of an instance's value.
