@@ -25,7 +25,7 @@ extension Owner {
         lineageBytes += Int64(spec.approximateSizeBytes)
         tasks[id] = TaskEntry(spec: spec, state: .waitingForArguments(remaining: 0), attempts: 0,
                               retriesLeft: spec.maxRetries)
-        waitForArguments(id, into: &effects)
+        waitForArguments(id, spec: spec, into: &effects)
     }
 
     /// Every object the spec refers to (top-level and nested).
@@ -34,8 +34,9 @@ extension Owner {
     }
 
     /// Counts missing top-level arguments (rebuilding lost ones) and leases once none are missing.
-    mutating func waitForArguments(_ id: TaskID, into effects: inout [OwnerEffect]) {
-        guard let spec = tasks[id]?.spec else { return }
+    /// `spec` saves a lookup (and a copy) when the caller has it at hand.
+    mutating func waitForArguments(_ id: TaskID, spec given: TaskSpec? = nil, into effects: inout [OwnerEffect]) {
+        guard let spec = given ?? tasks[id]?.spec else { return }
         var remaining = 0
         for arg in spec.args {
             guard case .reference(let object) = arg, let entry = objects[object] else { continue }
@@ -51,7 +52,7 @@ extension Owner {
             }
         }
         tasks[id]?.state = .waitingForArguments(remaining: remaining)
-        if remaining == 0 { argumentsReady(id, into: &effects) }
+        if remaining == 0 { argumentsReady(id, spec: spec, into: &effects) }
     }
 
     /// True when every top-level argument exists (inline, failed, or with a live copy).
@@ -74,8 +75,8 @@ extension Owner {
         if remaining - 1 == 0 { argumentsReady(id, into: &effects) }
     }
 
-    private mutating func argumentsReady(_ id: TaskID, into effects: inout [OwnerEffect]) {
-        guard let spec = tasks[id]?.spec else { return }
+    private mutating func argumentsReady(_ id: TaskID, spec given: TaskSpec? = nil, into effects: inout [OwnerEffect]) {
+        guard let spec = given ?? tasks[id]?.spec else { return }
         // A failed argument fails the task with the argument's error, as in Ray.
         for arg in spec.args {
             if case .reference(let object) = arg, case .failed(let error)? = objects[object]?.state {
@@ -84,13 +85,14 @@ extension Owner {
             }
         }
         tasks[id]?.spillbacks = 0
-        requestLease(id, spillbackCount: 0, at: leaseTarget(spec), into: &effects)
+        requestLease(id, spec: spec, spillbackCount: 0, at: leaseTarget(spec), into: &effects)
     }
 
     /// The node holding the most bytes of the task's stored arguments, else this node (Ray's locality-aware lease policy).
     private func leaseTarget(_ spec: TaskSpec) -> NodeID {
         if case .nodeAffinity = spec.strategy { return localNode }
         if case .spread = spec.strategy { return localNode }
+        if spec.args.isEmpty { return localNode }
         var bytesByNode: [NodeID: Int64] = [:]
         for arg in spec.args {
             guard case .reference(let object) = arg, let entry = objects[object],
@@ -101,8 +103,9 @@ extension Owner {
         return best.key
     }
 
-    mutating func requestLease(_ id: TaskID, spillbackCount: Int, at node: NodeID, into effects: inout [OwnerEffect]) {
-        guard let spec = tasks[id]?.spec else { return }
+    mutating func requestLease(_ id: TaskID, spec given: TaskSpec? = nil, spillbackCount: Int, at node: NodeID,
+                               into effects: inout [OwnerEffect]) {
+        guard let spec = given ?? tasks[id]?.spec else { return }
         leaseCounter += 1
         let lease = LeaseID(owner: workerID, index: leaseCounter)
         let target = deadNodes.contains(node) ? localNode : node

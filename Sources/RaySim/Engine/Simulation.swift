@@ -13,6 +13,25 @@
 import RayCore
 import RayStorage
 
+/// Nodes by ID. Node IDs are handed out densely from 1, so an array does:
+/// the lookup happens on every delivered message.
+struct NodeTable {
+    private var storage: [Simulation.SimNode?] = []
+
+    subscript(id: NodeID) -> Simulation.SimNode? {
+        get {
+            let index = Int(id.value) - 1
+            return index >= 0 && index < storage.count ? storage[index] : nil
+        }
+        set {
+            let index = Int(id.value) - 1
+            precondition(index >= 0, "node IDs start at 1")
+            while storage.count <= index { storage.append(nil) }
+            storage[index] = newValue
+        }
+    }
+}
+
 /// One deterministic simulation of a scenario.
 public final class Simulation {
     let scenario: Scenario
@@ -61,7 +80,7 @@ public final class Simulation {
             return nil
         }
     }
-    var nodes: [NodeID: SimNode] = [:]
+    var nodes = NodeTable()
     var nodeOrder: [NodeID] = []
     var nodeByName: [String: NodeID] = [:]
     var nodeCounter: UInt32 = 0
