@@ -80,6 +80,16 @@ func simulate(_ scenario: Scenario, _ options: SimulationOptions, quiet: Bool = 
     return (report.outcome.exitCode, simulation)
 }
 
+/// Reads a trace; a file that is not a readable trace ends the command with exit 2.
+func readTrace(_ path: String) -> TraceFile {
+    do {
+        return try TraceFile.read(from: path)
+    } catch {
+        printError("error: \(error)")
+        terminate(2)
+    }
+}
+
 /// Writes the run's recorded trace; a trace that cannot be written ends the command with exit 2.
 func writeTrace(of simulation: Simulation, to path: String) {
     guard let trace = simulation.trace() else { return }
@@ -165,13 +175,7 @@ struct Replay: ParsableCommand {
     var trace: String
 
     func run() throws {
-        let file: TraceFile
-        do {
-            file = try TraceFile.read(from: trace)
-        } catch {
-            printError("error: \(error)")
-            terminate(2)
-        }
+        let file = readTrace(trace)
         print("trace \(trace): scenario \(file.scenarioName), seed \(file.seed), \(file.steps.count) steps")
         switch TraceReplayer.replay(file) {
         case .identical(let steps):
@@ -206,13 +210,7 @@ struct Show: ParsableCommand {
     var component: String?
 
     func run() throws {
-        let file: TraceFile
-        do {
-            file = try TraceFile.read(from: trace)
-        } catch {
-            printError("error: \(error)")
-            terminate(2)
-        }
+        let file = readTrace(trace)
         for (index, step) in file.steps.enumerated() {
             if let component, step.component.description != component { continue }
             let text = TraceReplayer.describe(step)
