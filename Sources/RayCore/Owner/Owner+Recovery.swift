@@ -34,7 +34,7 @@ extension Owner {
             returnEntry.locations = []
             objects[returned] = returnEntry
         }
-        for argument in argumentObjects(task.spec) where objects[argument] != nil {
+        for argument in task.spec.argumentObjects where objects[argument] != nil {
             objects[argument]!.submittedRefs += 1
             objects[argument]!.freed = false
         }

@@ -64,7 +64,7 @@ extension Owner {
         for object in spec.returnIDs where objects[object]?.freed ?? false && objects[object]?.lineageRefs == 0 {
             objects[object] = nil
         }
-        for object in argumentObjects(spec) {
+        for object in spec.argumentObjects {
             guard var entry = objects[object] else { continue }
             entry.lineageRefs -= 1
             precondition(entry.lineageRefs >= 0, "negative lineage count for \(object)")

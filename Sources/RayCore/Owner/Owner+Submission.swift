@@ -17,7 +17,7 @@ extension Owner {
             entry.localRefs = 1
             objects[object] = entry
         }
-        for object in argumentObjects(spec) {
+        for object in spec.argumentObjects {
             precondition(objects[object] != nil, "task \(spec.function)[\(spec.instance)] takes \(object), which is not owned here")
             objects[object]!.submittedRefs += 1
             objects[object]!.lineageRefs += 1
@@ -28,10 +28,6 @@ extension Owner {
         waitForArguments(id, spec: spec, into: &effects)
     }
 
-    /// Every object the spec refers to (top-level and nested).
-    func argumentObjects(_ spec: TaskSpec) -> LazyMapSequence<LazyFilterSequence<LazyMapSequence<[TaskArg], ObjectID?>>, ObjectID> {
-        spec.argumentObjects
-    }
 
     /// Counts missing top-level arguments (rebuilding lost ones) and leases once none are missing.
     /// `spec` saves a lookup (and a copy) when the caller has it at hand.
@@ -260,7 +256,7 @@ extension Owner {
 
     /// The task no longer needs its arguments to run.
     private mutating func argumentsDone(_ spec: TaskSpec, into effects: inout [OwnerEffect]) {
-        for object in argumentObjects(spec) where objects[object] != nil {
+        for object in spec.argumentObjects where objects[object] != nil {
             objects[object]!.submittedRefs -= 1
             precondition(objects[object]!.submittedRefs >= 0, "negative submitted count for \(object)")
             releaseIfUnused(object, into: &effects)

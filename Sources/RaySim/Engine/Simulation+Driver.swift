@@ -131,7 +131,6 @@ extension Simulation {
     func probeAnswered(_ message: Message) {
         guard case .objectsReady(let requestID, let values) = message,
               let ref = probeRequests.removeValue(forKey: requestID), let value = values.first else { return }
-        probeResults[ref] = value
         if let object = refs[ref], let index = getIndex[object] { resolved[index] = value }
         let alive = nodeOrder.first { nodes[$0]?.alive == true } ?? headNode
         send(.releaseFetch(requestID: requestID), from: .worker(probeWorker), to: .raylet(alive))

@@ -68,14 +68,14 @@ extension Simulation {
         }
         guard let node, nodes[node]?.alive == true else { return false }
         faultLines.append("  \(formatTime(now)) fault \(index): node \(nodes[node]?.spec.name ?? "?") (\(node)) killed")
-        killNode(node, reason: "killed by the fault plan")
+        killNode(node)
         return true
     }
 
     private func restartNodeFault(_ name: String) -> Bool {
         guard let node = nodeByName[name], let spec = nodes[node]?.spec, nodes[node]?.alive == true else { return false }
         faultLines.append("  \(formatTime(now)) node \(name) (\(node)) killed; rejoins as a new node")
-        killNode(node, reason: "restarted by the fault plan")
+        killNode(node)
         schedule(.nodeRejoins(spec), after: options.nodeRestartMicros)
         return true
     }
@@ -88,7 +88,7 @@ extension Simulation {
         }) else { return false }
         let name = executors[worker]?.runningTask.map { "\($0.function)[\($0.instance)]" } ?? "?"
         faultLines.append("  \(formatTime(now)) fault \(index): worker \(worker) running \(name) killed")
-        killWorkerProcess(worker, reason: "killed by the fault plan")
+        killWorkerProcess(worker)
         return true
     }
 

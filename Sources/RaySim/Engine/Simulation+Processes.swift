@@ -87,7 +87,7 @@ extension Simulation {
             case .spawnWorker(let worker):
                 spawnWorker(worker)
             case .killWorker(let worker):
-                killWorkerProcess(worker, reason: "killed by its raylet", notifyRaylet: false)
+                killWorkerProcess(worker, notifyRaylet: false)
             case .spillObject:
                 break  // The disk write happens in the background; memory was released already.
             case .restoreObject(let object, let size):
@@ -95,7 +95,8 @@ extension Simulation {
             case .deleteSpilledObject:
                 break
             case .exit(let reason):
-                killNode(node, reason: reason)
+                faultLines.append("  \(formatTime(now)) \(nodes[node]?.spec.name ?? "?") (\(node)) exited: \(reason)")
+                killNode(node)
             }
         }
         checkRaylet(node)
@@ -207,7 +208,7 @@ extension Simulation {
     }
 
     /// A worker process dies: its raylet and its owner see the connection close.
-    func killWorkerProcess(_ worker: WorkerID, reason: String, notifyRaylet: Bool = true) {
+    func killWorkerProcess(_ worker: WorkerID, notifyRaylet: Bool = true) {
         guard executors.removeValue(forKey: worker) != nil else { return }
         try? workerLogs.removeValue(forKey: worker)?.commit()
         deadWorkersCount += 1
@@ -219,12 +220,12 @@ extension Simulation {
     }
 
     /// A node dies: its raylet and workers are gone; peers see their connections close.
-    func killNode(_ node: NodeID, reason: String) {
+    func killNode(_ node: NodeID) {
         guard let simNode = nodes[node], simNode.alive else { return }
         simNode.alive = false
         killedNodes.append(node)
         for worker in executors.keys.sorted() where worker.node == node {
-            killWorkerProcess(worker, reason: reason, notifyRaylet: false)
+            killWorkerProcess(worker, notifyRaylet: false)
         }
         let gcsLatency = latency(from: node, to: headNode)
         // A partitioned node's close cannot cross the cut: the GCS finds out by health checks.

@@ -106,7 +106,6 @@ public final class Simulation {
     var getIndex: [ObjectID: Int] = [:]
     var resolved: [ObjectValue?] = []
     var unresolvedGets = 0
-    var probeResults: [InstanceRef: ObjectValue] = [:]
     var probeRequests: [UInt64: InstanceRef] = [:]
     var finishedAt: Int64?
     var workloadStart: Int64 = 0
@@ -281,8 +280,8 @@ public final class Simulation {
             if executors[worker] != nil { handleExecutor(worker, .executionFinished(task, attempt: attempt, result)) }
         case .crashWorker(let worker, let task, let attempt):
             if let executor = executors[worker], executor.runningTask?.taskID == task,
-               executor.currentAttempt == attempt {
-                killWorkerProcess(worker, reason: "synthetic crash")
+               executor.runningAttempt == attempt {
+                killWorkerProcess(worker)
             }
         case .restoreFinished(let node, let object):
             if nodes[node]?.alive == true { handleRaylet(node, .objectRestored(object)) }
@@ -315,9 +314,4 @@ public final class Simulation {
             violation = violation ?? "event log commit failed: \(error)"
         }
     }
-}
-
-extension Executor {
-    /// The attempt being run, if any (for fault targeting).
-    var currentAttempt: Int? { runningAttempt }
 }
