@@ -72,3 +72,53 @@ extension ScenarioSuiteTests {
         #expect(throws: ScenarioError.self) { try Simulation(scenario: persistent, options: options) }
     }
 }
+
+extension ScenarioSuiteTests {
+    private static func run(_ yaml: String) throws -> SimulationReport {
+        let scenario = try ScenarioLoader.parse(yaml: yaml, file: "inline.yaml")
+        return try Simulation(scenario: scenario, options: SimulationOptions(seed: 1)).run()
+    }
+
+    @Test func aGetThatCannotFinishInTimeIsALivenessFailureWithExitCode3() throws {
+        let report = try Self.run("""
+            name: slow
+            description: a task longer than the liveness bound
+            cluster:
+              nodes: [{name: head, head: true}]
+            workload:
+              tasks: [{name: long, duration: 5s}]
+              get: ["long"]
+            expect:
+              max_sim_time: 1s
+            """)
+        guard case .livenessExceeded(let message) = report.outcome else {
+            Issue.record("expected a liveness failure, got \(report.outcome)")
+            return
+        }
+        #expect(report.outcome.exitCode == 3)
+        #expect(message.contains("long[0]"))
+        #expect(report.summary(wallSeconds: 0).contains("reproduce: swift run -c release raysim run inline.yaml --seed 1"))
+    }
+
+    @Test func anUnmetExpectationFailsWithExitCode1AndSaysWhich() throws {
+        let report = try Self.run("""
+            name: wrong-expectation
+            description: the task succeeds but the file expects a failure
+            cluster:
+              nodes: [{name: head, head: true}]
+            workload:
+              tasks: [{name: fine}]
+            expect:
+              results:
+                "fine": TaskFailed
+              retries: ">= 1"
+            """)
+        guard case .expectationFailed(let problems) = report.outcome else {
+            Issue.record("expected an expectation failure, got \(report.outcome)")
+            return
+        }
+        #expect(report.outcome.exitCode == 1)
+        #expect(problems.contains { $0.contains("fine[0]: expected TaskFailed, got a value") })
+        #expect(problems.contains { $0.contains("retries: expected >= 1, got 0") })
+    }
+}
