@@ -55,7 +55,7 @@ struct Run: ParsableCommand {
             try? FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
             options.inputLog = .lmdb(directory: logDirectory)
         }
-        print(scenario.description.split(separator: "\n").map { "# " + $0 }.joined(separator: "\n"))
+        print(wrapped(scenario.description, width: 96).map { "# " + $0 }.joined(separator: "\n"))
         let (code, simulation) = simulate(scenario, options)
         if let record, let simulation { writeTrace(of: simulation, to: record) }
         terminate(code)
@@ -78,6 +78,21 @@ func simulate(_ scenario: Scenario, _ options: SimulationOptions, quiet: Bool = 
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     if !quiet || report.outcome != .passed { print(report.summary(wallSeconds: seconds)) }
     return (report.outcome.exitCode, simulation)
+}
+
+/// Words of `text` in lines of at most `width` characters.
+func wrapped(_ text: String, width: Int) -> [String] {
+    var lines: [String] = []
+    var line = ""
+    for word in text.split(whereSeparator: \.isWhitespace) {
+        if !line.isEmpty && line.count + 1 + word.count > width {
+            lines.append(line)
+            line = ""
+        }
+        line += line.isEmpty ? String(word) : " " + word
+    }
+    if !line.isEmpty { lines.append(line) }
+    return lines
 }
 
 /// Reads a trace; a file that is not a readable trace ends the command with exit 2.
