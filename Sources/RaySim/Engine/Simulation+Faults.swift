@@ -36,6 +36,7 @@ extension Simulation {
             var groupOfNode: [String: Int] = [:]
             for (group, names) in groups.enumerated() { for name in names { groupOfNode[name] = group } }
             partitions.append(Partition(groupOfNode: groupOfNode, until: now + duration))
+            lastPartitionEnd = max(lastPartitionEnd, now + duration)
             schedule(.partitionHealed(index), after: duration)
             faultLines.append("  \(formatTime(now)) fault \(index): partition \(groups) for \(formatTime(duration))")
             done = true

@@ -136,6 +136,8 @@ public final class Simulation {
         var until: Int64
     }
     var partitions: [Partition] = []
+    /// When the last partition ends (the run goes on until what it held is delivered).
+    var lastPartitionEnd: Int64 = 0
 
     // Faults
     var faultsDone: [Bool]
@@ -227,7 +229,10 @@ public final class Simulation {
                 fullCheck()
                 nextFullCheck = eventsProcessed + max(options.fullCheckPeriodSteps, 8 * driver.objects.count)
             }
-            if let finishedAt, now >= finishedAt + options.graceMicros, killedNodesMarkedDead { break }
+            // Done once the grace period passed, every killed node is known dead, and no partition
+            // still holds traffic (a node cut off and declared dead must get to hear it and exit).
+            if let finishedAt, now >= max(finishedAt, lastPartitionEnd) + options.graceMicros,
+               killedNodesMarkedDead { break }
         }
         commitLogs()
         return finish(livenessExceeded: livenessExceeded)
