@@ -75,7 +75,10 @@ public enum SwarmGenerator {
             case 2: action = .addNode(NodeSpec(name: "extra-\(faults.count)", head: false,
                                                resources: .units(["CPU": Int64(pick(1...4))]), objectStoreBytes: 32 << 20))
             case 3: action = .killWorker(running: .all(name: groups[pick(0...(groups.count - 1))].name))
-            case 4: action = .partition(groups: [["head"], [worker]], durationMicros: Int64(pick(10...2000)) * 1_000)
+            case 4:
+                // Mostly short cuts; sometimes long enough for the health checks to declare the node dead.
+                let millis = chance(100) ? pick(20_000...90_000) : pick(10...2000)
+                action = .partition(groups: [["head"], [worker]], durationMicros: Int64(millis) * 1_000)
             default: action = .restartGCS
             }
             faults.append(FaultSpec(trigger: at, action: action))
