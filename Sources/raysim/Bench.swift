@@ -19,6 +19,16 @@ struct Bench: ParsableCommand {
     @Option(help: "Simulator input-log modes to run: all, off, memory, lmdb.")
     var logModes: String = "all"
 
+    func validate() throws {
+        guard ["all", "sim", "log", "memory"].contains(only) else {
+            throw ValidationError("--only must be all, sim, log or memory (got '\(only)')")
+        }
+        guard ["all", "off", "memory", "lmdb"].contains(logModes) else {
+            throw ValidationError("--log-modes must be all, off, memory or lmdb (got '\(logModes)')")
+        }
+        guard tasks >= 2 else { throw ValidationError("--tasks must be at least 2 (got \(tasks))") }
+    }
+
     func run() throws {
         if only == "all" || only == "sim" { try simulatorFigures() }
         if only == "all" || only == "log" { try logFigures() }

@@ -137,6 +137,12 @@ struct Swarm: ParsableCommand {
     @Option(help: "With --seed: record every step into this trace file.")
     var record: String?
 
+    func validate() throws {
+        guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1 (got \(seeds))") }
+        guard start <= UInt64.max - UInt64(seeds) else { throw ValidationError("--start \(start) + --seeds overflows") }
+        if record != nil && seed == nil { throw ValidationError("--record needs --seed N (one run to record)") }
+    }
+
     func run() throws {
         if let seed {
             let scenario = SwarmGenerator.scenario(seed: seed)
