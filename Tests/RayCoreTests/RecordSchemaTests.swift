@@ -1,0 +1,81 @@
+// The record schema (Message+Codable.swift, Records+Codable.swift,
+// IDs+Codable.swift): every message case and every input case round-trips
+// through BinaryCoder unchanged, and a tag no case has is a clear error.
+
+import Testing
+
+@testable import RayCore
+
+private let worker = WorkerID(node: NodeID(2), index: 3)
+private let object = ObjectID.returnValue(of: TaskID(value: 77), index: 1)
+private let putObject = ObjectID.put(by: TaskID(value: 5), index: 2)
+private let lease = LeaseID(owner: worker, index: 9)
+private let data = ObjectData(sizeBytes: 123, digest: 456)
+private let bytesData = ObjectData(sizeBytes: 3, digest: 1, bytes: [1, 2, 3])
+private let error = RayError(.objectLost, "gone")
+private let spec = TaskSpec(taskID: TaskID(value: 77), jobID: JobID(1), function: "f", instance: 4,
+                            args: [.reference(object), .value(data), .nestedReference(putObject)], returnCount: 1,
+                            resources: ResourceSet(["CPU": 500, "GPU": 1000]),
+                            strategy: .nodeAffinity(node: NodeID(3), soft: true), maxRetries: -1,
+                            retryExceptions: true, body: [1, -2, 3], owner: worker)
+private let info = NodeInfo(nodeID: NodeID(4), name: "n4", resources: .units(["CPU": 2]), objectStoreBytes: 1 << 20)
+
+let everyMessage: [Message] = [
+    .registerNode(info), .healthCheck(sequence: 1), .healthCheckReply(sequence: 2),
+    .resourceReport(node: NodeID(1), available: .units(["CPU": 1])),
+    .clusterView([NodeView(nodeID: NodeID(1), total: .units(["CPU": 2]), available: ResourceSet())]),
+    .nodeDead(NodeID(5)), .registerJob(JobID(2), driver: worker), .jobFinished(JobID(2)), .workerDied(worker),
+    .kvPut(key: "k", value: [9, 8]), .kvGet(key: "k"), .kvValue(key: "k", value: nil), .kvValue(key: "k", value: []),
+    .requestWorkerLease(LeaseRequest(leaseID: lease, taskID: TaskID(value: 77), resources: .units(["CPU": 1]),
+                                     strategy: .spread, spillbackCount: 2, dependencies: [object, putObject])),
+    .leaseGranted(lease, worker: worker), .leaseSpillback(lease, to: NodeID(6)),
+    .leaseUnschedulable(lease, reason: "no node"), .returnWorker(lease, killWorker: true),
+    .pushTask(spec, attempt: 2, lease: lease, args: [.inline(data), .object(object), .borrowed(putObject)]),
+    .taskReply(TaskID(value: 77), attempt: 2, .returned([.inline(bytesData), .stored(node: NodeID(2), sizeBytes: 9)]),
+               borrowed: [putObject]),
+    .taskReply(TaskID(value: 77), attempt: 3, .applicationError("boom"), borrowed: []),
+    .taskReply(TaskID(value: 77), attempt: 4, .argumentFailed(error), borrowed: []),
+    .borrowReleased(putObject, borrower: worker),
+    .fetchObjects(requestID: 3, objects: [object], owner: worker),
+    .objectsReady(requestID: 3, values: [.data(data), .error(error)]), .releaseFetch(requestID: 3),
+    .storeObjects(requestID: 4, objects: [object], values: [data], owner: worker), .objectsStored(requestID: 4),
+    .locateObject(object), .objectLocation(object, .at([NodeID(1), NodeID(2)])), .objectLocation(object, .failed(error)),
+    .objectLocation(object, .freed), .locationAdded(object, node: NodeID(1)), .locationRemoved(object, node: NodeID(1)),
+    .freeObject(object), .pinObject(object), .pullObject(object), .pushObject(object, data, owner: worker),
+    .objectMissing(object),
+]
+
+@Test(arguments: everyMessage)
+func messageRoundTrips(message: Message) throws {
+    #expect(try BinaryCoder.decode(Message.self, from: BinaryCoder.encode(message)) == message)
+}
+
+@Test func everyInputRoundTrips() throws {
+    let gcsInputs: [GCSInput] = [.started(RayConfig()), .recovered, .messageReceived(from: .raylet(NodeID(1)), .nodeDead(NodeID(2))),
+                                 .timerFired(.healthCheckTimeout(NodeID(1), sequence: 3)), .timerFired(.broadcastView),
+                                 .timerFired(.sendHealthCheck(NodeID(1))), .peerDisconnected(.gcs)]
+    for input in gcsInputs { #expect(try BinaryCoder.decode(GCSInput.self, from: BinaryCoder.encode(input)) == input) }
+    let rayletInputs: [RayletInput] = [.started(RayConfig(), info), .messageReceived(from: .worker(worker), .pullObject(object)),
+                                       .timerFired(.retryPull(object)), .timerFired(.reportResources), .workerStarted(worker),
+                                       .workerExited(worker), .objectRestored(object), .peerDisconnected(.raylet(NodeID(3))),
+                                       .peerConnected(.gcs)]
+    for input in rayletInputs { #expect(try BinaryCoder.decode(RayletInput.self, from: BinaryCoder.encode(input)) == input) }
+    let request = TaskRequest(function: "g", instance: 1, args: [.value(bytesData)], resources: ResourceSet(),
+                              strategy: .default, maxRetries: 0, retryExceptions: false, body: [])
+    let ownerInputs: [OwnerInput] = [.started(RayConfig(), OwnerIdentity(worker: worker, job: JobID(3))), .submitTask(request),
+                                     .put(data, node: nil), .put(data, node: NodeID(7)), .get(object), .release(object),
+                                     .messageReceived(from: .gcs, .nodeDead(NodeID(1))), .peerDisconnected(.worker(worker))]
+    for input in ownerInputs { #expect(try BinaryCoder.decode(OwnerInput.self, from: BinaryCoder.encode(input)) == input) }
+    let executorInputs: [ExecutorInput] = [.started(RayConfig(), worker), .messageReceived(from: .worker(worker), .releaseFetch(requestID: 1)),
+                                           .executionFinished(TaskID(value: 1), attempt: 2, .returned([data])),
+                                           .executionFinished(TaskID(value: 1), attempt: 3, .applicationError("x")),
+                                           .timerFired(.releaseBorrowed(owner: worker, objects: [object]))]
+    for input in executorInputs { #expect(try BinaryCoder.decode(ExecutorInput.self, from: BinaryCoder.encode(input)) == input) }
+}
+
+@Test func anUnknownMessageTagIsAnError() throws {
+    var bytes = try BinaryCoder.encode(Message.nodeDead(NodeID(1)))
+    // The unkeyed container's count comes first, then the tag byte.
+    bytes[1] = 250
+    #expect(throws: (any Error).self) { try BinaryCoder.decode(Message.self, from: bytes) }
+}
