@@ -181,6 +181,13 @@ public struct Owner: Sendable {
     /// The ID the next put object will get.
     public var nextPutID: ObjectID { ObjectID.put(by: driverTask, index: putCounter + 1) }
 
+    /// Sizes the task and object tables for a workload known in advance (a hint:
+    /// it changes no state, so replay does not need it).
+    public mutating func reserveCapacity(tasks taskCount: Int, objects objectCount: Int) {
+        tasks.reserveCapacity(taskCount)
+        objects.reserveCapacity(objectCount)
+    }
+
     /// Handles one input at time `now` and returns the effects, in order.
     public mutating func handle(_ input: OwnerInput, now: Int64) -> [OwnerEffect] {
         var effects: [OwnerEffect] = []
