@@ -29,8 +29,6 @@ public struct RayConfig: Hashable, Codable, Sendable {
     public var pullRetryDelayMicros: Int64 = 100_000
     /// A lease request is spilled back at most this many times; then it queues where it is.
     public var spillbackCountMax: Int = 4
-    /// Bound on queued lease requests per raylet.
-    public var leaseQueueLengthMax: Int = 1_000_000
     /// `max_lineage_bytes` = 1 GiB: lineage beyond this is evicted (objects then cannot be rebuilt).
     public var lineageBytesMax: Int64 = 1 << 30
     /// Seed for the machines' own tie-breaking draws.

@@ -35,34 +35,31 @@ extension Owner {
         guard let spec = given ?? tasks[id]?.spec else { return }
         var remaining = 0
         for arg in spec.args {
-            guard case .reference(let object) = arg, let entry = objects[object] else { continue }
-            switch entry.state {
-            case .inline, .failed:
-                continue
-            case .stored where hasLiveCopy(entry):
-                continue
-            case .stored, .pending:
-                remaining += 1
-                dependents[object, default: []].append(id)
-                if case .stored = entry.state { recover(object, into: &effects) }
-            }
+            guard case .reference(let object) = arg, let entry = objects[object], !exists(entry) else { continue }
+            remaining += 1
+            dependents[object, default: []].append(id)
+            if case .stored = entry.state { recover(object, into: &effects) }
         }
         tasks[id]?.state = .waitingForArguments(remaining: remaining)
         if remaining == 0 { argumentsReady(id, spec: spec, into: &effects) }
     }
 
-    /// True when every top-level argument exists (inline, failed, or with a live copy).
+    /// True when the object's value can be had now: inline, failed, or stored with a live copy.
+    func exists(_ entry: ObjectEntry) -> Bool {
+        switch entry.state {
+        case .inline, .failed: return true
+        case .stored: return hasLiveCopy(entry)
+        case .pending: return false
+        }
+    }
+
+    /// True when every top-level argument exists.
     func argumentsAvailable(_ id: TaskID) -> Bool {
         guard let spec = tasks[id]?.spec else { return false }
-        for arg in spec.args {
-            guard case .reference(let object) = arg, let entry = objects[object] else { continue }
-            switch entry.state {
-            case .inline, .failed: continue
-            case .stored where hasLiveCopy(entry): continue
-            case .stored, .pending: return false
-            }
+        return spec.args.allSatisfy { arg in
+            guard case .reference(let object) = arg, let entry = objects[object] else { return true }
+            return exists(entry)
         }
-        return true
     }
 
     mutating func argumentAvailable(_ id: TaskID, into effects: inout [OwnerEffect]) {

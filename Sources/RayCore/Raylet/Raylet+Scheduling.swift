@@ -115,7 +115,7 @@ extension Raylet {
 
     /// A deterministic draw: the policy's tie-breaks depend on the machine's seed and inputs only.
     private func pseudoRandom() -> UInt64 {
-        mix(generator.state &+ UInt64(metrics.leasesGranted) &* 31 &+ UInt64(metrics.spillbacks))
+        mix(tieBreakSeed &+ UInt64(metrics.leasesGranted) &* 31 &+ UInt64(metrics.spillbacks))
     }
 
     private func spreadIndex(count: Int) -> Int {

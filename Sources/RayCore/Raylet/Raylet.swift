@@ -99,7 +99,8 @@ public struct Raylet: Sendable {
     var heldLeaseIDs: Set<LeaseID> = []
     /// Requests placed here whose stored arguments are still being fetched.
     var waitingForArguments: [LeaseID: LeaseRequest] = [:]
-    var generator = SeededGenerator(seed: 0)
+    /// Seed of the policy's tie-breaks (from the configured seed and the node ID).
+    var tieBreakSeed: UInt64 = 0
     var spreadCursor = 0
     var lastReported: ResourceSet?
 
@@ -175,7 +176,7 @@ public struct Raylet: Sendable {
         available = info.resources
         running = true
         store = ObjectStore(capacityBytes: info.objectStoreBytes)
-        generator = SeededGenerator(seed: mix(config.seed ^ UInt64(info.nodeID.value)))
+        tieBreakSeed = mix(config.seed ^ UInt64(info.nodeID.value))
         effects.append(.send(to: .gcs, .registerNode(info)))
         effects.append(.startTimer(.reportResources, afterMicros: config.resourceReportPeriodMicros))
     }
