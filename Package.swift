@@ -14,7 +14,11 @@ let package = Package(
         .library(name: "RayCore", targets: ["RayCore"]),
         .library(name: "RayStorage", targets: ["RayStorage"]),
         .library(name: "RaySim", targets: ["RaySim"]),
+        .library(name: "RayRuntime", targets: ["RayRuntime"]),
+        .library(name: "Ray", targets: ["Ray"]),
         .executable(name: "raysim", targets: ["raysim"]),
+        .executable(name: "swiftray", targets: ["swiftray"]),
+        .executable(name: "swiftray-examples", targets: ["swiftray-examples"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,6 +40,10 @@ let package = Package(
         .target(name: "RayCore", swiftSettings: strict),
         // The event log: protocol, in-memory and LMDB implementations, replay.
         .target(name: "RayStorage", dependencies: ["RayCore", "CLMDB"], swiftSettings: strict),
+        // The real runtime: the same machines on libuv loops, processes, sockets, LMDB logs.
+        .target(name: "RayRuntime", dependencies: ["RayCore", "RayStorage", "CLibUV"], swiftSettings: strict),
+        // The Swift API: Ray.start(), remote functions, ObjectRef, get/put/wait.
+        .target(name: "Ray", dependencies: ["RayRuntime", "RayCore"], swiftSettings: strict),
         // The discrete-event simulator, scenarios, fault plans, checkers, traces.
         .target(
             name: "RaySim",
@@ -52,6 +60,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
+
+        .executableTarget(
+            name: "swiftray",
+            dependencies: [
+                "Ray", "RayRuntime", "RayCore", "RaySim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        // Examples a newcomer runs from the README.
+        .executableTarget(name: "swiftray-examples", dependencies: ["Ray"], swiftSettings: strict),
 
         .testTarget(
             name: "RayCoreTests",

@@ -1,0 +1,198 @@
+// The Swift API of SwiftRay, shaped after Ray's Python API:
+//
+//     let square = RemoteFunction("square") { (x: Int) in x * x }   // before Ray.start()
+//     try Ray.start()                                               // an embedded local cluster
+//     let refs = try (0..<100).map { try square.remote($0) }
+//     let values = try Ray.get(refs)
+//
+// Worker processes run this same program: `Ray.start()` in a worker never
+// returns (it serves tasks), so every remote function must be created before
+// it. Values are `Codable`; they travel in SwiftRay's binary encoding.
+
+import Foundation
+import Synchronization
+public import RayCore
+import RayRuntime
+
+/// The entry point: start or join a cluster, put and get objects.
+public enum Ray {
+    struct State: @unchecked Sendable {
+        var client: DriverClient?
+        var cluster: EmbeddedCluster?
+    }
+    static let state = Mutex(State())
+
+    /// Options of an embedded local cluster.
+    public struct StartOptions: Sendable {
+        /// CPUs the local node offers (default: the machine's cores).
+        public var numCPUs: Double?
+        /// GPUs the local node offers.
+        public var numGPUs: Double = 0
+        /// Custom resources, e.g. ["disk": 4].
+        public var resources: [String: Double] = [:]
+        /// Object store capacity (default: 30% of RAM, as Ray).
+        public var objectStoreBytes: Int64?
+        /// Log every input of every process (the default; false only to measure the cost).
+        public var logInputs = true
+        public init() {}
+
+        func launchOptions() throws -> NodeLaunchOptions {
+            var milli: [String: Int64] = [:]
+            for (name, amount) in [("CPU", numCPUs ?? Double(cpuCount())), ("GPU", numGPUs)] + resources.sorted(by: { $0.key < $1.key }) {
+                guard amount >= 0, amount.isFinite else {
+                    throw RayError.invalidArgument("resource \(name) must be a finite amount ≥ 0, got \(amount)")
+                }
+                if amount > 0 { milli[name] = Int64((amount * 1000).rounded()) }
+            }
+            if let bytes = objectStoreBytes, bytes <= 0 {
+                throw RayError.invalidArgument("objectStoreBytes must be positive, got \(bytes)")
+            }
+            var options = NodeLaunchOptions(resources: ResourceSet(milli),
+                                            objectStoreBytes: objectStoreBytes ?? defaultObjectStoreBytes())
+            options.logInputs = logInputs
+            return options
+        }
+    }
+
+    /// Starts an embedded local cluster (GCS, raylet, workers on this machine) and connects to it.
+    ///
+    /// In a worker process (the runtime re-executes this program) this call serves
+    /// tasks and never returns: create every `RemoteFunction` before calling it.
+    public static func start(_ options: StartOptions = StartOptions()) throws {
+        Role.runIfRequested()
+        try RemoteFunctions.checkRegistrations()
+        try state.withLock { state in
+            guard state.client == nil else {
+                throw RayError.alreadyStarted("Ray.start() was already called; call Ray.shutdown() first")
+            }
+            let cluster: EmbeddedCluster
+            do {
+                cluster = try EmbeddedCluster.start(try options.launchOptions())
+            } catch let error as RuntimeError {
+                throw RayError.runtime("\(error)")
+            }
+            do {
+                state.client = try DriverClient(socketPath: cluster.socketPath,
+                                                logRoot: options.logInputs ? cluster.session.logs : nil)
+            } catch {
+                cluster.stop()
+                throw RayError.runtime("\(error)")
+            }
+            state.cluster = cluster
+        }
+    }
+
+    /// Connects to a running cluster through the raylet on this machine (`swiftray start`).
+    /// `address` is the GCS's HOST:PORT as `swiftray start --head` printed it.
+    public static func connect(_ address: String) throws {
+        Role.runIfRequested()
+        try RemoteFunctions.checkRegistrations()
+        try state.withLock { state in
+            guard state.client == nil else {
+                throw RayError.alreadyStarted("already connected; call Ray.shutdown() first")
+            }
+            let node: LocalNodeRecord
+            do {
+                node = try LocalNodeRecord.find(gcsAddress: address)
+                state.client = try DriverClient(socketPath: node.socketPath, logRoot: node.session + "/logs")
+            } catch {
+                throw RayError.runtime("\(error)")
+            }
+        }
+    }
+
+    /// Disconnects; an embedded cluster is stopped.
+    public static func shutdown() {
+        let (client, cluster) = state.withLock { state -> (DriverClient?, EmbeddedCluster?) in
+            defer { state = State() }
+            return (state.client, state.cluster)
+        }
+        client?.shutdown()
+        cluster?.stop()
+    }
+
+    /// True between `start`/`connect` and `shutdown`.
+    public static var isConnected: Bool { state.withLock { $0.client != nil } }
+
+    /// The session directory of the cluster (logs, sockets).
+    public static var sessionDirectory: String? { state.withLock { $0.client?.session } }
+
+    static func client() throws(RayError) -> DriverClient {
+        guard let client = state.withLock({ $0.client }) else {
+            throw RayError.notStarted("call Ray.start() (or Ray.connect(address)) first")
+        }
+        return client
+    }
+
+    static var currentClient: DriverClient? { state.withLock { $0.client } }
+
+    // MARK: - Objects
+
+    /// Stores `value` in the cluster; the returned reference owns it.
+    public static func put<T: Codable>(_ value: T) throws -> ObjectRef<T> {
+        let client = try client()
+        let bytes = try ValueCoding.encode(value)
+        return ObjectRef(id: client.put(bytes), client: client)
+    }
+
+    /// Waits for the value of `ref`.
+    /// - Throws: `RayError` (the task failed, its worker crashed, the object was lost...) or `.timeout`.
+    public static func get<T>(_ ref: ObjectRef<T>, timeout: Duration? = nil) throws -> T {
+        try get([ref], timeout: timeout)[0]
+    }
+
+    /// Waits for every value, in order.
+    public static func get<T>(_ refs: [ObjectRef<T>], timeout: Duration? = nil) throws -> [T] {
+        let client = try client()
+        let values = client.get(refs.map(\.id), timeoutSeconds: timeout.map(seconds))
+        return try zip(refs, values).map { ref, value in
+            guard let value else {
+                throw RayError.timeout("\(ref.id) was not ready within \(timeout.map { "\($0)" } ?? "the timeout"); "
+                    + "its task may still be running: get it again later, or raise the timeout")
+            }
+            return try ValueCoding.decode(T.self, from: value, object: ref.id)
+        }
+    }
+
+    /// Returns when `numReturns` of `refs` are ready or `timeout` passed: (ready, not ready), each in input order.
+    public static func wait<T>(_ refs: [ObjectRef<T>], numReturns: Int = 1,
+                               timeout: Duration? = nil) throws -> (ready: [ObjectRef<T>], notReady: [ObjectRef<T>]) {
+        guard numReturns >= 0, numReturns <= refs.count else {
+            throw RayError.invalidArgument("numReturns must be between 0 and the number of refs (\(refs.count)), "
+                + "got \(numReturns)")
+        }
+        let client = try client()
+        let ready = Set(client.wait(refs.map(\.id), numReturns: numReturns, timeoutSeconds: timeout.map(seconds)))
+        return (refs.indices.filter { ready.contains($0) }.map { refs[$0] },
+                refs.indices.filter { !ready.contains($0) }.map { refs[$0] })
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        let (whole, fraction) = duration.components
+        return Double(whole) + Double(fraction) / 1e18
+    }
+}
+
+/// A reference to an object in the cluster: the result of `remote(...)` or `Ray.put`.
+/// Holding it keeps the object alive (and rebuildable); dropping the last copy releases it.
+public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomStringConvertible {
+    public let id: ObjectID
+    weak var client: DriverClient?
+
+    init(id: ObjectID, client: DriverClient) {
+        self.id = id
+        self.client = client
+    }
+
+    deinit {
+        // Releases the handle unless the driver already shut down.
+        if let client, Ray.currentClient === client { client.release(id) }
+    }
+
+    /// Waits for the value (`Ray.get(self)`).
+    public func get(timeout: Duration? = nil) throws -> T { try Ray.get(self, timeout: timeout) }
+
+    public static func == (lhs: ObjectRef, rhs: ObjectRef) -> Bool { lhs.id == rhs.id }
+    public func hash(into hasher: inout Hasher) { hasher.combine(id) }
+    public var description: String { "ObjectRef<\(T.self)>(\(id))" }
+}

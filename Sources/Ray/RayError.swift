@@ -1,0 +1,69 @@
+// Failures as typed Swift errors, mirroring Ray's exception classes. Each
+// message says what happened and what the user can do about it.
+
+import RayCore
+
+/// An error from SwiftRay.
+public enum RayError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The task raised an error in its body (Ray's `RayTaskError`); retried only with `retryExceptions`.
+    case taskFailed(String)
+    /// The worker running the task died and its retries are exhausted (`WorkerCrashedError`).
+    case workerCrashed(String)
+    /// No copy of the object is reachable and it cannot be rebuilt (`ObjectLostError`).
+    case objectLost(String)
+    /// The object's owner died (`OwnerDiedError`).
+    case ownerDied(String)
+    /// Rebuilding the object from lineage failed (`ObjectReconstructionFailedError`).
+    case reconstructionFailed(String)
+    /// No node can run the task (`TaskUnschedulableError`).
+    case unschedulable(String)
+    /// The task was cancelled (`TaskCancelledError`).
+    case cancelled(String)
+    /// `get` or `wait` ran out of time (`GetTimeoutError`).
+    case timeout(String)
+    /// A value could not be decoded as the type asked for.
+    case decodingFailed(String)
+    /// A value could not be encoded.
+    case encodingFailed(String)
+    /// An argument to the API was invalid.
+    case invalidArgument(String)
+    /// The API was used before `Ray.start()`.
+    case notStarted(String)
+    /// `Ray.start()` was called twice.
+    case alreadyStarted(String)
+    /// The runtime could not start or reach the cluster.
+    case runtime(String)
+
+    init(_ error: RayCore.RayError) {
+        let message = error.message
+        switch error.kind {
+        case .taskFailed: self = .taskFailed(message)
+        case .workerCrashed: self = .workerCrashed(message + " (raise maxRetries to retry more often)")
+        case .objectLost: self = .objectLost(message)
+        case .ownerDied: self = .ownerDied(message)
+        case .objectReconstructionFailed: self = .reconstructionFailed(message)
+        case .taskUnschedulable: self = .unschedulable(message)
+        case .cancelled: self = .cancelled(message)
+        case .actorDied, .actorUnavailable, .placementGroupUnschedulable: self = .runtime("\(error.kind.rawValue): \(message)")
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .taskFailed(let m): return "task failed: \(m)"
+        case .workerCrashed(let m): return "worker crashed: \(m)"
+        case .objectLost(let m): return "object lost: \(m)"
+        case .ownerDied(let m): return "owner died: \(m)"
+        case .reconstructionFailed(let m): return "reconstruction failed: \(m)"
+        case .unschedulable(let m): return "unschedulable: \(m)"
+        case .cancelled(let m): return "cancelled: \(m)"
+        case .timeout(let m): return "timeout: \(m)"
+        case .decodingFailed(let m): return "decoding failed: \(m)"
+        case .encodingFailed(let m): return "encoding failed: \(m)"
+        case .invalidArgument(let m): return "invalid argument: \(m)"
+        case .notStarted(let m): return "not started: \(m)"
+        case .alreadyStarted(let m): return "already started: \(m)"
+        case .runtime(let m): return "runtime: \(m)"
+        }
+    }
+}

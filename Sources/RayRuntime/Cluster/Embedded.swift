@@ -1,0 +1,142 @@
+// Starting clusters: an embedded local cluster (what `Ray.start()` runs: a
+// GCS and one raylet, children of the driver that die with it) and the
+// records `swiftray start` leaves so drivers and the CLI find local nodes.
+
+import Foundation
+import Glibc
+public import RayCore
+
+/// How to start one node.
+public struct NodeLaunchOptions: Sendable {
+    public var name = "head"
+    public var resources: ResourceSet
+    public var objectStoreBytes: Int64
+    public var logInputs = true
+    public var port = 0
+    public init(resources: ResourceSet, objectStoreBytes: Int64) {
+        self.resources = resources
+        self.objectStoreBytes = objectStoreBytes
+    }
+}
+
+/// A GCS and a raylet started as children of this process.
+public final class EmbeddedCluster: @unchecked Sendable {
+    public let session: Session
+    public let gcs: LaunchedProcess
+    public let raylet: LaunchedProcess
+    public let socketPath: String
+
+    init(session: Session, gcs: LaunchedProcess, raylet: LaunchedProcess, socketPath: String) {
+        self.session = session
+        self.gcs = gcs
+        self.raylet = raylet
+        self.socketPath = socketPath
+    }
+
+    /// Starts the GCS and the raylet from this executable, each in its role.
+    public static func start(_ options: NodeLaunchOptions) throws(RuntimeError) -> EmbeddedCluster {
+        signal(SIGPIPE, SIG_IGN)
+        let session = try Session.create()
+        let executable = currentExecutablePath()
+        let logging = options.logInputs ? ["SWIFTRAY_LOG_DIR=\(session.logs)"] : ["SWIFTRAY_NO_LOG=1"]
+        let gcs = try Launcher.spawn(
+            executable: executable, role: "gcs",
+            environment: ["SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_PORT=0"] + logging,
+            logPath: session.logs + "/gcs.err", exitWithParent: true, detach: false)
+        let socket = session.sockets + "/raylet-\(options.name).sock"
+        let raylet: LaunchedProcess
+        do {
+            raylet = try Launcher.spawn(
+                executable: executable, role: "raylet",
+                environment: [
+                    "SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_ADDRESS=127.0.0.1:\(gcs.port)",
+                    "SWIFTRAY_NODE_NAME=\(options.name)", "SWIFTRAY_RESOURCES=\(resourceText(options.resources))",
+                    "SWIFTRAY_OBJECT_STORE_BYTES=\(options.objectStoreBytes)", "SWIFTRAY_RAYLET_SOCKET=\(socket)",
+                    "SWIFTRAY_WORKER_EXECUTABLE=\(executable)", "SWIFTRAY_PORT=\(options.port)",
+                ] + logging,
+                logPath: session.logs + "/raylet-\(options.name).err", exitWithParent: true, detach: false)
+        } catch {
+            kill(gcs.pid, SIGKILL)
+            throw error
+        }
+        return EmbeddedCluster(session: session, gcs: gcs, raylet: raylet, socketPath: socket)
+    }
+
+    /// Stops the raylet (its workers follow) and the GCS, and reaps them.
+    public func stop() {
+        for pid in [raylet.pid, gcs.pid] {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+    }
+}
+
+/// "CPU=2,GPU=1" from a resource set (the form SWIFTRAY_RESOURCES takes).
+public func resourceText(_ resources: ResourceSet) -> String {
+    resources.entries.map { entry in
+        let amount = Double(entry.milli) / 1000
+        return "\(entry.name)=\(amount == amount.rounded() ? String(Int64(amount)) : String(amount))"
+    }.joined(separator: ",")
+}
+
+/// What `swiftray start` records about a node it started on this machine.
+public struct LocalNodeRecord: Codable, Sendable {
+    public var gcsAddress: String
+    public var node: UInt32
+    public var name: String
+    public var socketPath: String
+    public var session: String
+    public var rayletPID: Int32
+    public var gcsPID: Int32?
+
+    public static var directory: String { (environment("SWIFTRAY_TMPDIR") ?? "/tmp/swiftray") + "/nodes" }
+
+    public var path: String {
+        Self.directory + "/" + gcsAddress.replacingOccurrences(of: ":", with: "_") + "-\(node).json"
+    }
+
+    public func save() throws(RuntimeError) {
+        do {
+            try FileManager.default.createDirectory(atPath: Self.directory, withIntermediateDirectories: true)
+            try JSONEncoder().encode(self).write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw RuntimeError("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Every record whose raylet process still runs (stale ones are deleted).
+    public static func all() -> [LocalNodeRecord] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.sorted().compactMap { name -> LocalNodeRecord? in
+            let path = directory + "/" + name
+            guard let data = FileManager.default.contents(atPath: path),
+                  let record = try? JSONDecoder().decode(LocalNodeRecord.self, from: data) else { return nil }
+            guard kill(record.rayletPID, 0) == 0 else {
+                try? FileManager.default.removeItem(atPath: path)
+                return nil
+            }
+            return record
+        }
+    }
+
+    /// The local node of the cluster whose GCS is at `gcsAddress` ("auto": the only cluster here).
+    public static func find(gcsAddress: String) throws(RuntimeError) -> LocalNodeRecord {
+        let records = all()
+        if gcsAddress == "auto" {
+            guard let first = records.first else {
+                throw RuntimeError("no SwiftRay node runs on this machine; start one with `swiftray start --head`")
+            }
+            return first
+        }
+        let (host, port) = try parseAddress(gcsAddress)
+        guard let record = records.first(where: { (try? parseAddress($0.gcsAddress)).map { $0 == (host, port) } ?? false })
+        else {
+            let known = records.map(\.gcsAddress)
+            throw RuntimeError("no node of the cluster at \(gcsAddress) runs on this machine"
+                + (known.isEmpty ? "" : " (clusters here: \(Set(known).sorted().joined(separator: ", ")))")
+                + "; join it first with `swiftray start --address \(gcsAddress)`")
+        }
+        return record
+    }
+}

@@ -1,0 +1,200 @@
+// Every SwiftRay process is one binary in one of several roles: the user's
+// program (or `swiftray`) re-executed with SWIFTRAY_ROLE set becomes a GCS,
+// a raylet or a worker. So a program that uses SwiftRay needs nothing else
+// installed: its own executable is the whole runtime.
+//
+// Environment of a role process:
+//   SWIFTRAY_ROLE             gcs | raylet | worker
+//   SWIFTRAY_SESSION          the session directory (logs/, sockets/)
+//   SWIFTRAY_LOG_DIR          where event logs go (default: $SWIFTRAY_SESSION/logs); SWIFTRAY_NO_LOG=1 disables them
+//   SWIFTRAY_GCS_HOST/PORT    gcs: where to listen (port 0: any free port)
+//   SWIFTRAY_GCS_ADDRESS      raylet: host:port of the GCS
+//   SWIFTRAY_NODE_NAME, SWIFTRAY_RESOURCES ("CPU=2,GPU=1,disk=4"), SWIFTRAY_OBJECT_STORE_BYTES,
+//   SWIFTRAY_PORT, SWIFTRAY_RAYLET_SOCKET, SWIFTRAY_WORKER_EXECUTABLE   raylet
+//   SWIFTRAY_WORKER           worker: "node.index", and SWIFTRAY_RAYLET_SOCKET
+//   SWIFTRAY_EXIT_WITH_PARENT 1: exit when the parent closes our stdin (an embedded cluster)
+// A GCS or raylet prints one line "SWIFTRAY-READY <port> <node>" on stdout when it serves.
+
+import Glibc
+import CLibUV
+public import RayCore
+
+/// Runs a role process.
+public enum Role {
+    /// If this process was started in a SwiftRay role, runs it and never returns.
+    public static func runIfRequested() {
+        guard let role = environment("SWIFTRAY_ROLE") else { return }
+        signal(SIGPIPE, SIG_IGN)
+        let code: Int32
+        do {
+            switch role {
+            case "gcs": try runGCS()
+            case "raylet": try runRaylet()
+            case "worker": try runWorker()
+            default: throw RuntimeError("unknown SWIFTRAY_ROLE '\(role)' (expected gcs, raylet or worker)")
+            }
+            code = 0
+        } catch {
+            writeStandardError("swiftray \(role): \(error)\n")
+            code = 2
+        }
+        exit(code)
+    }
+
+    static func logDirectory(_ component: String) -> String? {
+        if environment("SWIFTRAY_NO_LOG") == "1" { return nil }
+        guard let root = environment("SWIFTRAY_LOG_DIR") ?? environment("SWIFTRAY_SESSION").map({ $0 + "/logs" })
+        else { return nil }
+        return root + "/" + component
+    }
+
+    static func ready(_ port: Int, _ node: NodeID?) {
+        let line = "SWIFTRAY-READY \(port) \(node?.value ?? 0)\n"
+        _ = line.withCString { write(1, $0, strlen($0)) }
+        // Later output goes where stderr goes; the parent stops reading after this line.
+        dup2(2, 1)
+    }
+
+    static func watchParent(_ loop: EventLoop) {
+        guard environment("SWIFTRAY_EXIT_WITH_PARENT") == "1" else { return }
+        ParentWatch.start(loop)
+    }
+
+    private static func runGCS() throws(RuntimeError) {
+        let loop = EventLoop()
+        watchParent(loop)
+        var config = RayConfig()
+        applyConfigOverrides(&config)
+        let host = try GCSHost(loop: loop, host: environment("SWIFTRAY_GCS_HOST") ?? "127.0.0.1",
+                               port: Int(environment("SWIFTRAY_GCS_PORT") ?? "") ?? 6380, config: config,
+                               logDirectory: logDirectory("gcs"), session: environment("SWIFTRAY_SESSION"))
+        ready(host.port, nil)
+        loop.run()
+    }
+
+    private static func runRaylet() throws(RuntimeError) {
+        let loop = EventLoop()
+        watchParent(loop)
+        var options = RayletOptions()
+        guard let address = environment("SWIFTRAY_GCS_ADDRESS") else {
+            throw RuntimeError("a raylet needs SWIFTRAY_GCS_ADDRESS=host:port")
+        }
+        (options.gcsHost, options.gcsPort) = try parseAddress(address)
+        options.name = environment("SWIFTRAY_NODE_NAME") ?? "node"
+        options.resources = try parseResources(environment("SWIFTRAY_RESOURCES") ?? "CPU=\(cpuCount())")
+        options.objectStoreBytes = Int64(environment("SWIFTRAY_OBJECT_STORE_BYTES") ?? "") ?? defaultObjectStoreBytes()
+        options.port = Int(environment("SWIFTRAY_PORT") ?? "") ?? 0
+        options.listenHost = environment("SWIFTRAY_LISTEN_HOST") ?? "127.0.0.1"
+        options.session = environment("SWIFTRAY_SESSION")
+        guard let socket = environment("SWIFTRAY_RAYLET_SOCKET") else {
+            throw RuntimeError("a raylet needs SWIFTRAY_RAYLET_SOCKET (the Unix socket its workers use)")
+        }
+        options.socketPath = socket
+        options.workerExecutable = environment("SWIFTRAY_WORKER_EXECUTABLE")
+        options.logDirectory = logDirectory("raylet-\(options.name)")
+        var host: RayletHost?
+        host = try RayletHost(loop: loop, options: options) { node in
+            ready(host?.port ?? 0, node)
+        }
+        loop.run()
+        _ = host
+    }
+
+    private static func runWorker() throws(RuntimeError) {
+        guard let text = environment("SWIFTRAY_WORKER"), let dot = text.firstIndex(of: "."),
+              let node = UInt32(text[..<dot]), let index = UInt32(text[text.index(after: dot)...]) else {
+            throw RuntimeError("a worker needs SWIFTRAY_WORKER=node.index")
+        }
+        guard let socket = environment("SWIFTRAY_RAYLET_SOCKET") else {
+            throw RuntimeError("a worker needs SWIFTRAY_RAYLET_SOCKET")
+        }
+        let loop = EventLoop()
+        let worker = WorkerID(node: NodeID(node), index: index)
+        let host = try WorkerHost(loop: loop, worker: worker, socketPath: socket,
+                                  logDirectory: logDirectory("worker-\(node).\(index)"))
+        loop.run()
+        _ = host
+    }
+
+    /// Cluster-wide overrides of Ray's defaults (SWIFTRAY_HEALTH_CHECK_PERIOD_MS, ...).
+    static func applyConfigOverrides(_ config: inout RayConfig) {
+        if let value = environment("SWIFTRAY_HEALTH_CHECK_PERIOD_MS").flatMap(Int64.init) {
+            config.healthCheckPeriodMicros = value * 1000
+        }
+        if let value = environment("SWIFTRAY_HEALTH_CHECK_TIMEOUT_MS").flatMap(Int64.init) {
+            config.healthCheckTimeoutMicros = value * 1000
+        }
+        if let value = environment("SWIFTRAY_HEALTH_CHECK_FAILURE_THRESHOLD").flatMap(Int.init) {
+            config.healthCheckFailureThreshold = value
+        }
+    }
+}
+
+/// Exits the process when its parent (an embedded cluster's driver) goes away.
+enum ParentWatch {
+    static func start(_ loop: EventLoop) {
+        let pipe = UnsafeMutablePointer<uv_pipe_t>.allocate(capacity: 1)
+        uv_pipe_init(loop.raw, pipe, 0)
+        guard uv_pipe_open(pipe, 0) == 0 else { return }
+        pipe.withMemoryRebound(to: uv_stream_t.self, capacity: 1) { stream in
+            _ = uv_read_start(stream, { _, suggested, buf in
+                let size = max(64, suggested)
+                buf?.pointee.base = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+                    .assumingMemoryBound(to: CChar.self)
+                buf?.pointee.len = size
+            }, { _, nread, buf in
+                if let base = buf?.pointee.base { UnsafeMutableRawPointer(base).deallocate() }
+                if nread < 0 { exit(0) }
+            })
+        }
+    }
+}
+
+func environment(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    let text = String(cString: value)
+    return text.isEmpty ? nil : text
+}
+
+/// "host:port" → (host, port), with an error naming the bad part.
+public func parseAddress(_ text: String) throws(RuntimeError) -> (String, Int) {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+          (1...65535).contains(port) else {
+        throw RuntimeError("bad address '\(text)': expected HOST:PORT, e.g. 127.0.0.1:6380")
+    }
+    let host = String(text[..<colon])
+    return (host == "localhost" || host.isEmpty ? "127.0.0.1" : host, port)
+}
+
+/// "CPU=2,GPU=1,disk=4.5" → a resource set, with an error naming the bad entry.
+public func parseResources(_ text: String) throws(RuntimeError) -> ResourceSet {
+    var amounts: [String: Int64] = [:]
+    for part in text.split(separator: ",") where !part.trimmingCharacters(in: " ").isEmpty {
+        let pieces = part.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: " ") }
+        guard pieces.count == 2, !pieces[0].isEmpty, let amount = Double(pieces[1]), amount >= 0 else {
+            throw RuntimeError("bad resource '\(part)': expected NAME=AMOUNT, e.g. CPU=4,GPU=1")
+        }
+        amounts[pieces[0]] = Int64((amount * 1000).rounded())
+    }
+    return ResourceSet(amounts)
+}
+
+public func cpuCount() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+/// Ray's default object store size: 30% of the machine's memory.
+public func defaultObjectStoreBytes() -> Int64 {
+    let pages = Int64(sysconf(Int32(_SC_PHYS_PAGES))), pageSize = Int64(sysconf(Int32(_SC_PAGESIZE)))
+    return pages * pageSize * 3 / 10
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var result = Substring(self)
+        while result.first == set { result = result.dropFirst() }
+        while result.last == set { result = result.dropLast() }
+        return String(result)
+    }
+}
+extension Substring {
+    func trimmingCharacters(in set: Character) -> String { String(self).trimmingCharacters(in: set) }
+}

@@ -1,0 +1,315 @@
+// A driver: the `Owner` machine on a libuv loop running on a background
+// thread of the user's program, connected to its node's raylet. The program's
+// threads call `DriverClient`, which derives object IDs exactly as the owner
+// will (the n-th submission is the n-th child of the driver task), posts the
+// input to the loop in that order, and for gets waits for the answer.
+
+import Dispatch
+import Foundation
+import Synchronization
+public import RayCore
+
+/// The answer to a get, handed from the loop thread to the waiting thread.
+final class GetWaiter: @unchecked Sendable {
+    let semaphore = DispatchSemaphore(value: 0)
+    var value: ObjectValue?
+    let abandoned = Atomic<Bool>(false)
+    /// Run on the loop thread when the value arrives (wait counts with it).
+    var onResolved: (() -> Void)?
+
+    func fulfil(_ value: ObjectValue) {
+        self.value = value
+        semaphore.signal()
+        onResolved?()
+    }
+}
+
+/// The loop side of a driver.
+final class DriverHost: ConnectionDelegate, @unchecked Sendable {
+    let loop: EventLoop
+    var owner = Owner()
+    var connection: Connection?
+    var log: HostLog?
+    var logRoot: String?
+    var identity: OwnerIdentity?
+    var waiters: [ObjectID: [GetWaiter]] = [:]
+    var handling = false
+    var deferred: [OwnerInput] = []
+    var connected: ((Result<Hello, RuntimeError>) -> Void)?
+    /// Set when the raylet connection is gone: every get fails with it.
+    var lostReason: String?
+
+    init(loop: EventLoop, socketPath: String, logRoot: String?, connected: @escaping (Result<Hello, RuntimeError>) -> Void) {
+        self.loop = loop
+        self.logRoot = logRoot
+        self.connected = connected
+        Connector.unix(loop: loop, path: socketPath, label: "raylet") { [unowned self] result in
+            switch result {
+            case .success(let connection):
+                connection.delegate = self
+                var hello = Hello(role: .driver)
+                hello.executable = currentExecutablePath()
+                connection.send(Wire.helloFrame(hello))
+                self.connection = connection
+            case .failure(let error):
+                finishConnect(.failure(RuntimeError("\(error): is a raylet running on this machine? "
+                    + "Start one with `swiftray start --head`, or call Ray.start() without an address")))
+            }
+        }
+    }
+
+    private func finishConnect(_ result: Result<Hello, RuntimeError>) {
+        let callback = connected
+        connected = nil
+        callback?(result)
+    }
+
+    func handle(_ input: OwnerInput) {
+        if handling {
+            deferred.append(input)
+            return
+        }
+        handling = true
+        run(input)
+        while !deferred.isEmpty { run(deferred.removeFirst()) }
+        handling = false
+    }
+
+    private func run(_ input: OwnerInput) {
+        log?.append(input)
+        guard let identity else { return }
+        for effect in owner.handle(input, now: loop.nowMicros) {
+            switch effect {
+            case .send(let to, let message):
+                do {
+                    try connection?.send(message, from: .worker(identity.worker), to: to)
+                } catch {
+                    note("driver", "cannot encode a message to \(to): \(error)")
+                }
+            case .getResolved(let object, let value):
+                resolve(object, value)
+            }
+        }
+    }
+
+    func get(_ object: ObjectID, _ waiter: GetWaiter) {
+        if let lostReason {
+            waiter.fulfil(.error(RayError(.objectLost, lostReason)))
+            return
+        }
+        waiters[object, default: []].append(waiter)
+        handle(.get(object))
+    }
+
+    private func resolve(_ object: ObjectID, _ value: ObjectValue) {
+        guard var queue = waiters[object], !queue.isEmpty else { return }
+        let waiter = queue.removeFirst()
+        waiters[object] = queue.isEmpty ? nil : queue
+        waiter.fulfil(value)
+    }
+
+    func connection(_ connection: Connection, received frame: Frame) {
+        guard connection.peer != nil else {
+            do {
+                let hello = try Wire.decodeHello(frame)
+                guard let worker = hello.worker, let job = hello.job, let config = hello.config else {
+                    throw WireError("the raylet's hello lacks the driver's ID, job or configuration")
+                }
+                connection.peer = hello
+                if let logRoot {
+                    log = try HostLog(directory: logRoot + "/driver-\(worker.node.value).\(worker.index)",
+                                      component: "driver", loop: loop)
+                }
+                identity = OwnerIdentity(worker: worker, job: job)
+                handle(.started(config, OwnerIdentity(worker: worker, job: job)))
+                finishConnect(.success(hello))
+            } catch let error as WireError {
+                finishConnect(.failure(RuntimeError("the raylet refused the driver: \(error)")))
+            } catch {
+                finishConnect(.failure(RuntimeError("\(error)")))
+            }
+            return
+        }
+        do {
+            switch FrameKind(rawValue: frame.kind) {
+            case .message:
+                let (from, _) = try frame.addresses()
+                handle(.messageReceived(from: from, try frame.message()))
+            case .peerClosed:
+                let (_, peer) = try frame.addresses()
+                handle(.peerDisconnected(peer))
+            case .error:
+                note("driver", "the raylet reported: \(frame.text)")
+            default:
+                throw WireError("unexpected frame kind \(frame.kind)")
+            }
+        } catch {
+            note("driver", "dropping a frame: \(error)")
+        }
+    }
+
+    func connectionClosed(_ connection: Connection, reason: String?) {
+        let why = "the connection to the local raylet closed\(reason.map { " (" + $0 + ")" } ?? ""): "
+            + "its node died, so this driver cannot reach the cluster; start a new driver"
+        if connected != nil {
+            finishConnect(.failure(RuntimeError("the raylet closed the connection while the driver joined"
+                + (reason.map { ": " + $0 } ?? ""))))
+        }
+        lostReason = why
+        let pending = waiters
+        waiters = [:]
+        for waiter in pending.values.joined() { waiter.fulfil(.error(RayError(.objectLost, why))) }
+    }
+}
+
+/// The thread-safe driver API: what the `Ray` module calls.
+public final class DriverClient: @unchecked Sendable {
+    let loop: EventLoop
+    var host: DriverHost!
+    private let counters = Mutex<(tasks: UInt64, puts: UInt32)>((0, 0))
+    public let worker: WorkerID
+    public let job: JobID
+    public let config: RayConfig
+    public let session: String?
+    private var thread: Thread?
+
+    /// Connects a driver to the raylet listening on `socketPath`; logs under `logRoot` when given.
+    public init(socketPath: String, logRoot: String?) throws(RuntimeError) {
+        let loop = EventLoop()
+        self.loop = loop
+        let ready = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var outcome: Result<Hello, RuntimeError>?
+        nonisolated(unsafe) var made: DriverHost?
+        let thread = Thread {
+            made = DriverHost(loop: loop, socketPath: socketPath, logRoot: logRoot) { result in
+                outcome = result
+                ready.signal()
+            }
+            loop.run()
+        }
+        thread.name = "swiftray-driver-loop"
+        thread.start()
+        self.thread = thread
+        ready.wait()
+        host = made
+        switch outcome! {
+        case .success(let hello):
+            worker = hello.worker!
+            job = hello.job!
+            config = hello.config!
+            session = hello.session
+        case .failure(let error):
+            loop.post { loop.stop() }
+            throw error
+        }
+    }
+
+    var driverTask: TaskID { TaskID.driver(of: job) }
+
+    /// Submits a task; returns the ID of its return object (the caller holds one handle).
+    public func submit(_ request: TaskRequest) -> ObjectID {
+        let host = self.host!
+        return counters.withLock { counters in
+            counters.tasks += 1
+            let task = TaskID.child(of: driverTask, index: counters.tasks)
+            loop.post { host.handle(.submitTask(request)) }
+            return ObjectID.returnValue(of: task, index: 1)
+        }
+    }
+
+    /// Puts a value owned by this driver; returns its ID (the caller holds one handle).
+    public func put(_ bytes: [UInt8]) -> ObjectID {
+        let host = self.host!
+        let data = ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)
+        return counters.withLock { counters in
+            counters.puts += 1
+            let object = ObjectID.put(by: driverTask, index: counters.puts)
+            loop.post { host.handle(.put(data, node: nil)) }
+            return object
+        }
+    }
+
+    /// Starts gets of `objects`; each waiter is signalled with its value.
+    func startGets(_ objects: [ObjectID], onResolved: (() -> Void)? = nil) -> [GetWaiter] {
+        let host = self.host!
+        let waiters = objects.map { _ in GetWaiter() }
+        for waiter in waiters { waiter.onResolved = onResolved }
+        let pairs = Array(zip(objects, waiters))
+        loop.post { for (object, waiter) in pairs { host.get(object, waiter) } }
+        return waiters
+    }
+
+    /// Gets one value; nil on timeout.
+    public func get(_ object: ObjectID, timeoutSeconds: Double?) -> ObjectValue? {
+        get([object], timeoutSeconds: timeoutSeconds).first ?? nil
+    }
+
+    /// Gets values in order; an entry is nil if its value did not arrive before the deadline.
+    public func get(_ objects: [ObjectID], timeoutSeconds: Double?) -> [ObjectValue?] {
+        let waiters = startGets(objects)
+        let deadline = timeoutSeconds.map { DispatchTime.now() + $0 }
+        return waiters.map { waiter in
+            if let deadline {
+                guard waiter.semaphore.wait(timeout: deadline) == .success else {
+                    waiter.abandoned.store(true, ordering: .relaxed)
+                    return nil
+                }
+            } else {
+                waiter.semaphore.wait()
+            }
+            return waiter.value
+        }
+    }
+
+    /// Waits until `numReturns` of `objects` are ready or the timeout passes; returns the ready indices.
+    public func wait(_ objects: [ObjectID], numReturns: Int, timeoutSeconds: Double?) -> [Int] {
+        let needed = min(numReturns, objects.count)
+        let enough = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var resolved = 0  // Counted on the loop thread only.
+        let waiters = startGets(objects) {
+            resolved += 1
+            if resolved == needed { enough.signal() }
+        }
+        if needed > 0 {
+            let deadline = timeoutSeconds.map { DispatchTime.now() + $0 } ?? .distantFuture
+            _ = enough.wait(timeout: deadline)
+        }
+        // Read the answers on the loop thread, where they are written.
+        let ready = Mutex<[Int]>([])
+        let read = DispatchSemaphore(value: 0)
+        loop.post {
+            ready.withLock { $0 = waiters.indices.filter { waiters[$0].value != nil } }
+            read.signal()
+        }
+        read.wait()
+        return ready.withLock { $0 }
+    }
+
+    /// Drops one handle of `object`.
+    public func release(_ object: ObjectID) {
+        let host = self.host!
+        loop.post { host.handle(.release(object)) }
+    }
+
+    /// Disconnects from the raylet and stops the loop.
+    public func shutdown() {
+        let host = self.host!
+        let loop = self.loop
+        let done = DispatchSemaphore(value: 0)
+        loop.post {
+            host.log?.commit()
+            host.connection?.close(reason: nil)
+            loop.stop()
+            done.signal()
+        }
+        done.wait()
+    }
+}
+
+/// The path of the running executable (/proc/self/exe resolved).
+func currentExecutablePath() -> String {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard count > 0 else { return CommandLine.arguments[0] }
+    return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

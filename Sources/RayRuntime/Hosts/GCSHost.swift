@@ -1,0 +1,213 @@
+// The GCS process: the `GCS` machine on a libuv loop. Raylets connect over
+// TCP; drivers reach it through their raylet. Every input is logged; on a
+// restart the log is replayed into a fresh machine (effects of replayed
+// inputs already happened and are dropped), then `recovered` restarts its
+// timers and the raylets re-register when they reconnect.
+
+import Glibc
+public import RayCore
+import RayStorage
+
+/// Hosts the GCS machine.
+public final class GCSHost: ConnectionDelegate {
+    let loop: EventLoop
+    let log: HostLog
+    let session: String?
+    var gcs = GCS()
+    var config: RayConfig
+    var listener: Listener?
+    var raylets: [NodeID: Connection] = [:]
+    var directory: [NodeID: Directory.Entry] = [:]
+    var nextNodeID: UInt32 = 1
+    var timers: [GCSTimer: LoopTimer] = [:]
+    /// Inputs replayed from the log at start (0 for a fresh cluster).
+    public private(set) var replayedInputs = 0
+
+    /// Opens the log, replays it if it holds a previous incarnation, and listens.
+    public init(loop: EventLoop, host: String, port: Int, config: RayConfig, logDirectory: String?,
+                session: String?) throws(RuntimeError) {
+        self.loop = loop
+        self.config = config
+        self.session = session
+        log = try HostLog(directory: logDirectory, component: "gcs", loop: loop)
+        try replayOrStart()
+        listener = try Listener.tcp(loop: loop, host: host, port: port) { [unowned self] connection in
+            connection.delegate = self
+            connection.label = "unidentified peer"
+            connection.startReading()
+        }
+    }
+
+    /// The TCP port the GCS listens on.
+    public var port: Int { listener?.port ?? 0 }
+
+    private func replayOrStart() throws(RuntimeError) {
+        guard let stored = log.log, stored.committedCount > 0 else {
+            handle(.started(config))
+            return
+        }
+        do {
+            try stored.forEach { sequence, bytes in
+                guard let input = try? BinaryCoder.decode(GCSInput.self, from: bytes) else { return false }
+                _ = gcs.handle(input, now: 0)
+                replayedInputs += 1
+                return true
+            }
+        } catch {
+            throw RuntimeError("cannot replay the GCS log: \(error); move the session's logs/gcs aside to start afresh")
+        }
+        guard UInt64(replayedInputs) == stored.committedCount else {
+            throw RuntimeError("the GCS log record \(replayedInputs + 1) cannot be decoded (written by another "
+                + "SwiftRay version?); move the session's logs/gcs aside to start afresh")
+        }
+        config = gcs.config
+        nextNodeID = (gcs.nodeOrder.map(\.value).max() ?? 0) + 1
+        note("gcs", "recovered from its log: \(replayedInputs) inputs, \(gcs.aliveNodeIDs.count) nodes alive")
+        handle(.recovered)
+    }
+
+    // MARK: - The machine
+
+    func handle(_ input: GCSInput) {
+        log.append(input)
+        let effects = gcs.handle(input, now: loop.nowMicros)
+        for effect in effects {
+            switch effect {
+            case .send(let to, let message):
+                send(message, to: to)
+            case .startTimer(let timer, let after):
+                timers[timer]?.cancel()
+                timers[timer] = loop.timer(afterMicros: after) { [unowned self] in
+                    timers[timer] = nil
+                    handle(.timerFired(timer))
+                }
+            }
+        }
+    }
+
+    private func send(_ message: Message, to: Address) {
+        // Drivers and workers are reached through their node's raylet.
+        guard let node = to.node, let connection = raylets[node] else { return }
+        do {
+            try connection.send(message, from: .gcs, to: to)
+        } catch {
+            note("gcs", "cannot encode a message to \(to): \(error)")
+        }
+    }
+
+    // MARK: - Connections
+
+    public func connection(_ connection: Connection, received frame: Frame) {
+        guard let peer = connection.peer else {
+            hello(connection, frame)
+            return
+        }
+        do {
+            switch FrameKind(rawValue: frame.kind) {
+            case .message:
+                let (from, to) = try frame.addresses()
+                guard to == .gcs else { return }
+                handle(.messageReceived(from: from, try frame.message()))
+            case .peerClosed:
+                let (observer, closedPeer) = try frame.addresses()
+                if observer == .gcs { handle(.peerDisconnected(closedPeer)) }
+            case .control:
+                connection.send(Wire.textFrame(.controlReply, control(frame.text)))
+            case .error:
+                note("gcs", "\(connection.label) reported: \(frame.text)")
+            default:
+                throw WireError("unexpected frame kind \(frame.kind) from a \(peer.role.rawValue)")
+            }
+        } catch {
+            note("gcs", "refusing \(connection.label): \(error)")
+            connection.refuse("\(error)")
+        }
+    }
+
+    private func hello(_ connection: Connection, _ frame: Frame) {
+        let hello: Hello
+        do {
+            hello = try Wire.decodeHello(frame)
+        } catch {
+            note("gcs", "refusing a connection: \(error)")
+            connection.refuse("\(error)")
+            return
+        }
+        var ack = Hello(role: .gcs)
+        ack.config = config
+        ack.session = session
+        switch hello.role {
+        case .raylet:
+            guard let host = hello.host, let port = hello.port else {
+                connection.refuse("a raylet's hello must name the host and port it listens on")
+                return
+            }
+            let node: NodeID
+            if let known = hello.node {
+                if gcs.nodes[known]?.state == .dead {
+                    connection.refuse("\(known) was declared dead; restart the raylet and it joins as a new node")
+                    return
+                }
+                node = known
+                nextNodeID = max(nextNodeID, known.value + 1)
+            } else {
+                node = NodeID(nextNodeID)
+                nextNodeID += 1
+            }
+            raylets[node]?.close(reason: "replaced by a new connection from the same node")
+            raylets[node] = connection
+            connection.label = "raylet \(node)"
+            ack.node = node
+            directory[node] = Directory.Entry(node: node, host: host, port: port, name: hello.name ?? "\(node)")
+            connection.peer = hello
+            connection.send(Wire.helloFrame(ack))
+            broadcastDirectory()
+        case .client:
+            connection.peer = hello
+            connection.label = "client"
+            connection.send(Wire.helloFrame(ack))
+        default:
+            connection.refuse("the GCS accepts raylets and clients; a \(hello.role.rawValue) connects to its raylet")
+        }
+    }
+
+    public func connectionClosed(_ connection: Connection, reason: String?) {
+        guard let peer = connection.peer, peer.role == .raylet else { return }
+        guard let (node, _) = raylets.first(where: { $0.value === connection }) else { return }
+        raylets[node] = nil
+        directory[node] = nil
+        note("gcs", "lost the connection to raylet \(node)\(reason.map { ": " + $0 } ?? "")")
+        handle(.peerDisconnected(.raylet(node)))
+        broadcastDirectory()
+    }
+
+    private func broadcastDirectory() {
+        let entries = directory.keys.sorted().compactMap { directory[$0] }
+        guard let frame = try? Wire.encodedFrame(.directory, Directory(entries: entries)) else { return }
+        for node in raylets.keys.sorted() { raylets[node]?.send(frame) }
+    }
+
+    // MARK: - Control (the swiftray CLI)
+
+    private func control(_ command: String) -> String {
+        switch command.split(separator: " ").first.map(String.init) ?? "" {
+        case "status", "nodes":
+            var lines = ["nodes:"]
+            for id in gcs.nodeOrder {
+                guard let entry = gcs.nodes[id] else { continue }
+                let address = directory[id].map { "\($0.host):\($0.port)" } ?? "-"
+                lines.append("  \(id) \(entry.info.name) \(entry.state == .alive ? "alive" : "dead") \(address) "
+                    + "resources \(entry.info.resources) available \(entry.available) "
+                    + "store \(entry.info.objectStoreBytes >> 20) MiB")
+            }
+            let jobs = gcs.jobs.keys.sorted().map { "  \($0) driver \(gcs.jobs[$0]!.driver) \(gcs.jobs[$0]!.state.rawValue)" }
+            lines.append("jobs:")
+            lines.append(contentsOf: jobs.isEmpty ? ["  (none)"] : jobs)
+            return lines.joined(separator: "\n")
+        case "ping":
+            return "pong"
+        default:
+            return "error: unknown command '\(command)'; the GCS answers: status, nodes, ping"
+        }
+    }
+}

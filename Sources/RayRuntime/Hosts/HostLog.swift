@@ -1,0 +1,68 @@
+// A host's event log: every input is appended before its machine sees it;
+// the loop commits what an iteration appended in one LMDB transaction just
+// before it blocks (group commit), and only then flushes outgoing frames.
+
+import Glibc
+import RayCore
+public import RayStorage
+
+/// The event log of one host process.
+public final class HostLog {
+    public let log: LMDBEventLog?
+    let component: String
+    private var failed = false
+
+    /// Opens (or creates) the log in `directory`; nil `directory` disables logging.
+    init(directory: String?, component: String, loop: EventLoop) throws(RuntimeError) {
+        self.component = component
+        if let directory {
+            do {
+                log = try LMDBEventLog(path: directory, component: component, durable: false)
+            } catch {
+                throw RuntimeError("cannot open the event log of \(component) at \(directory): \(error)")
+            }
+        } else {
+            log = nil
+        }
+        loop.onBeforeBlocking { [weak self] in self?.commit() }
+    }
+
+    /// Appends one input.
+    @inline(__always)
+    func append<Input: Encodable>(_ input: Input) {
+        guard let log else { return }
+        do {
+            try log.append(try BinaryCoder.encode(input))
+        } catch {
+            fail("cannot log an input: \(error)")
+        }
+    }
+
+    func commit() {
+        guard let log, log.pendingCount > 0 else { return }
+        do {
+            try log.commit()
+        } catch {
+            fail("cannot commit the event log: \(error)")
+        }
+    }
+
+    /// A process that cannot log its inputs must not act on them: it stops.
+    private func fail(_ message: String) {
+        guard !failed else { return }
+        failed = true
+        writeStandardError("swiftray \(component): \(message); stopping (the log is the source of truth)\n")
+        exit(70)
+    }
+}
+
+/// Writes a line to stderr, prefixed with the process's role.
+func note(_ role: String, _ text: String) {
+    writeStandardError("swiftray \(role): \(text)\n")
+}
+
+/// Writes `text` to file descriptor 2 in one call.
+public func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}

@@ -1,0 +1,534 @@
+// A raylet process: the `Raylet` machine on a libuv loop, plus the node's
+// message router. Local workers and drivers connect over a Unix domain
+// socket and send every frame through the raylet, which delivers it to its
+// machine, a local process, another node's raylet (TCP, connected on demand
+// from the GCS's directory) or the GCS. Forwarded frames are not decoded.
+//
+// Virtual connections: the router remembers which addresses each local
+// process exchanged frames with. When a local process exits, each of them
+// gets a `peerClosed` for it; when a node is lost, each local process gets
+// one for every address on that node it talked to. That is how an owner
+// learns that the worker running its task died, as it would from a closed
+// gRPC channel in Ray.
+
+import Glibc
+public import RayCore
+import RayStorage
+
+/// How to start a raylet.
+public struct RayletOptions: Sendable {
+    public var gcsHost = "127.0.0.1"
+    public var gcsPort = 6380
+    public var listenHost = "127.0.0.1"
+    public var port = 0
+    public var name = "head"
+    public var resources = ResourceSet()
+    public var objectStoreBytes: Int64 = 0
+    /// The Unix socket local workers and drivers connect to.
+    public var socketPath = ""
+    public var logDirectory: String?
+    public var session: String?
+    /// Workers run this executable until a driver names its own.
+    public var workerExecutable: String?
+    /// Where workers' stdout and stderr go (inherited when nil).
+    public var workerOutputFD: Int32?
+    public init() {}
+}
+
+/// Hosts a raylet machine and routes its node's frames.
+public final class RayletHost: ConnectionDelegate {
+    struct Local {
+        var connection: Connection
+        var contacts: Set<Address> = []
+        var isDriver: Bool
+    }
+
+    let loop: EventLoop
+    var options: RayletOptions
+    let log: HostLog
+    var raylet = Raylet()
+    public private(set) var nodeID = NodeID(0)
+    var config = RayConfig()
+    var started = false
+    var onReady: ((NodeID) -> Void)?
+
+    var tcpListener: Listener?
+    var unixListener: Listener?
+    var gcsConnection: Connection?
+    var gcsQueue: [[UInt8]] = []
+    var gcsLostAt: Int64?
+    var peers: [NodeID: Connection] = [:]
+    var pendingToNode: [NodeID: [[UInt8]]] = [:]
+    var connecting: Set<NodeID> = []
+    var lostNodes: Set<NodeID> = []
+    var directory: [NodeID: Directory.Entry] = [:]
+    var locals: [WorkerID: Local] = [:]
+    var processes: [WorkerID: ChildProcess] = [:]
+    var exitedWorkers: Set<WorkerID> = []
+    var driverCounter: UInt32 = 0
+    var handling = false
+    var deferred: [RayletInput] = []
+
+    /// Index of the first driver on a node: workers count up from 1, drivers from here.
+    static let driverIndexBase: UInt32 = 1 << 30
+    /// How long a raylet keeps trying to reach a GCS that went away before it exits (Ray: 60 s).
+    static let gcsReconnectTimeoutMicros: Int64 = 60_000_000
+
+    public init(loop: EventLoop, options: RayletOptions, onReady: @escaping (NodeID) -> Void) throws(RuntimeError) {
+        self.loop = loop
+        self.options = options
+        self.onReady = onReady
+        log = try HostLog(directory: options.logDirectory, component: "raylet", loop: loop)
+        tcpListener = try Listener.tcp(loop: loop, host: options.listenHost, port: options.port) { [unowned self] in
+            accepted($0)
+        }
+        unixListener = try Listener.unix(loop: loop, path: options.socketPath) { [unowned self] in
+            accepted($0)
+        }
+        connectToGCS()
+    }
+
+    public var port: Int { tcpListener?.port ?? 0 }
+
+    private func accepted(_ connection: Connection) {
+        connection.delegate = self
+        connection.label = "unidentified peer"
+        connection.startReading()
+    }
+
+    // MARK: - The machine
+
+    func handle(_ input: RayletInput) {
+        if handling {
+            deferred.append(input)
+            return
+        }
+        handling = true
+        run(input)
+        while !deferred.isEmpty {
+            let next = deferred.removeFirst()
+            run(next)
+        }
+        handling = false
+    }
+
+    private func run(_ input: RayletInput) {
+        log.append(input)
+        if case .messageReceived(_, .nodeDead(let node)) = input, node != nodeID { nodeLost(node) }
+        let effects = raylet.handle(input, now: loop.nowMicros)
+        for effect in effects {
+            switch effect {
+            case .send(let to, let message):
+                do {
+                    var frame: [UInt8] = []
+                    try Wire.appendMessage(message, from: .raylet(nodeID), to: to, into: &frame)
+                    route(frame, from: .raylet(nodeID), to: to)
+                } catch {
+                    note("raylet", "cannot encode a message to \(to): \(error)")
+                }
+            case .startTimer(let timer, let after):
+                loop.timer(afterMicros: after) { [unowned self] in handle(.timerFired(timer)) }
+            case .spawnWorker(let worker):
+                spawn(worker)
+            case .killWorker(let worker):
+                processes[worker]?.kill()
+            case .spillObject, .deleteSpilledObject:
+                // Spilled bytes stay in this process for now (no shared-memory store yet): nothing to write.
+                break
+            case .restoreObject(let object, _):
+                deferred.append(.objectRestored(object))
+            case .exit(let reason):
+                note("raylet", "exiting: \(reason)")
+                for process in processes.values { process.kill() }
+                log.commit()
+                exit(1)
+            }
+        }
+    }
+
+    // MARK: - Routing
+
+    /// Sends a whole frame toward `to`.
+    func route(_ frame: [UInt8], from: Address, to: Address) {
+        switch to {
+        case .raylet(let node) where node == nodeID:
+            deliverToMachine(frame, from: from)
+        case .gcs:
+            sendToGCS(frame)
+        case .raylet(let node):
+            sendToNode(node, frame, from: from, to: to)
+        case .worker(let worker) where worker.node == nodeID:
+            if locals[worker] != nil {
+                locals[worker]!.contacts.insert(from)
+                locals[worker]!.connection.send(frame)
+            } else {
+                bounce(from: from, to: to)
+            }
+        case .worker(let worker):
+            sendToNode(worker.node, frame, from: from, to: to)
+        }
+    }
+
+    /// Tells `from` that `to` is gone (its message could not be delivered).
+    private func bounce(from: Address, to: Address) {
+        switch from {
+        case .raylet(let node) where node == nodeID:
+            return  // The machine already heard of the exit.
+        case .gcs:
+            return
+        default:
+            route(Wire.peerClosedFrame(observer: from, peer: to), from: to, to: from)
+        }
+    }
+
+    private func deliverToMachine(_ frame: [UInt8], from: Address) {
+        do {
+            handle(.messageReceived(from: from, try Frame(bytes: frame).message()))
+        } catch {
+            note("raylet", "dropping an undecodable message from \(from): \(error)")
+        }
+    }
+
+    private func sendToGCS(_ frame: [UInt8]) {
+        if let gcsConnection, !gcsConnection.isClosed, started {
+            gcsConnection.send(frame)
+        } else {
+            gcsQueue.append(frame)
+        }
+    }
+
+    private func sendToNode(_ node: NodeID, _ frame: [UInt8], from: Address, to: Address) {
+        if lostNodes.contains(node) {
+            if frame[4] == FrameKind.message.rawValue { bounce(from: from, to: to) }
+            return
+        }
+        if let connection = peers[node], !connection.isClosed {
+            connection.send(frame)
+            return
+        }
+        pendingToNode[node, default: []].append(frame)
+        connect(to: node)
+    }
+
+    private func connect(to node: NodeID) {
+        guard !connecting.contains(node), peers[node] == nil, let entry = directory[node] else { return }
+        connecting.insert(node)
+        Connector.tcp(loop: loop, host: entry.host, port: entry.port, label: "raylet \(node)") { [unowned self] result in
+            connecting.remove(node)
+            switch result {
+            case .success(let connection):
+                connection.delegate = self
+                connection.initiatedHere = true
+                var hello = Hello(role: .raylet)
+                hello.node = nodeID
+                connection.send(Wire.helloFrame(hello))
+                // Outgoing frames wait for the peer's hello (it proves the right node answered).
+            case .failure(let error):
+                note("raylet", "\(error); treating \(node) as lost")
+                nodeLost(node)
+            }
+        }
+    }
+
+    /// A node is gone: its connection closed or the GCS declared it dead. Once per node.
+    func nodeLost(_ node: NodeID) {
+        guard node != nodeID, lostNodes.insert(node).inserted else { return }
+        peers.removeValue(forKey: node)?.close(reason: nil)
+        let pending = pendingToNode.removeValue(forKey: node) ?? []
+        for frame in pending where frame[4] == FrameKind.message.rawValue {
+            if let (from, to) = try? Frame(bytes: frame).addresses() { bounce(from: from, to: to) }
+        }
+        for worker in locals.keys.sorted() {
+            let gone = locals[worker]!.contacts.filter { $0.node == node }
+            for peer in gone.sorted() {
+                locals[worker]!.contacts.remove(peer)
+                locals[worker]!.connection.send(Wire.peerClosedFrame(observer: .worker(worker), peer: peer))
+            }
+        }
+        handle(.peerDisconnected(.raylet(node)))
+    }
+
+    // MARK: - The GCS connection
+
+    private func connectToGCS() {
+        Connector.tcp(loop: loop, host: options.gcsHost, port: options.gcsPort, label: "GCS") { [unowned self] result in
+            switch result {
+            case .success(let connection):
+                connection.delegate = self
+                var hello = Hello(role: .raylet)
+                hello.node = started ? nodeID : nil
+                hello.host = options.listenHost
+                hello.port = port
+                hello.name = options.name
+                hello.resources = options.resources
+                hello.objectStoreBytes = options.objectStoreBytes
+                connection.send(Wire.helloFrame(hello))
+                gcsConnection = connection
+            case .failure(let error):
+                gcsUnreachable("\(error)")
+            }
+        }
+    }
+
+    private func gcsUnreachable(_ reason: String) {
+        guard started else {
+            note("raylet", "\(reason); is the GCS running at \(options.gcsHost):\(options.gcsPort)?")
+            exit(2)
+        }
+        let now = loop.nowMicros
+        if gcsLostAt == nil { gcsLostAt = now }
+        if now - gcsLostAt! > Self.gcsReconnectTimeoutMicros {
+            note("raylet", "the GCS has been unreachable for 60 s (\(reason)); exiting")
+            for process in processes.values { process.kill() }
+            exit(1)
+        }
+        loop.timer(afterMicros: 100_000) { [unowned self] in connectToGCS() }
+    }
+
+    private func gcsHello(_ hello: Hello) {
+        gcsLostAt = nil
+        if !started {
+            guard let node = hello.node, let config = hello.config else {
+                note("raylet", "the GCS's hello lacks a node ID or configuration")
+                exit(2)
+            }
+            nodeID = node
+            self.config = config
+            started = true
+            handle(.started(config, NodeInfo(nodeID: node, name: options.name, resources: options.resources,
+                                             objectStoreBytes: options.objectStoreBytes)))
+            flushGCSQueue()
+            onReady?(node)
+            onReady = nil
+        } else {
+            note("raylet", "reconnected to the GCS")
+            handle(.peerConnected(.gcs))
+            flushGCSQueue()
+        }
+    }
+
+    private func flushGCSQueue() {
+        let queued = gcsQueue
+        gcsQueue = []
+        for frame in queued { gcsConnection?.send(frame) }
+    }
+
+    // MARK: - Connections
+
+    public func connection(_ connection: Connection, received frame: Frame) {
+        guard let peer = connection.peer else {
+            hello(connection, frame)
+            return
+        }
+        do {
+            switch FrameKind(rawValue: frame.kind) {
+            case .message:
+                let (from, to) = try frame.addresses()
+                if case .worker(let sender) = peer.worker.map(Address.worker) ?? .gcs, peer.role != .raylet {
+                    // A local process may only speak for itself.
+                    guard from == .worker(sender) else {
+                        throw WireError("a local process \(sender) sent a message as \(from)")
+                    }
+                    if to != .raylet(nodeID) { locals[sender]?.contacts.insert(to) }
+                }
+                route(frame.bytes, from: from, to: to)
+            case .peerClosed:
+                let (observer, closed) = try frame.addresses()
+                if observer == .raylet(nodeID) {
+                    if case .worker(let worker) = closed, worker.node == nodeID { return }
+                    handle(.peerDisconnected(closed))
+                } else if case .worker(let worker) = observer, worker.node == nodeID {
+                    locals[worker]?.contacts.remove(closed)
+                    locals[worker]?.connection.send(frame.bytes)
+                } else {
+                    route(frame.bytes, from: closed, to: observer)
+                }
+            case .directory:
+                updateDirectory(try frame.decoded(Directory.self))
+            case .control:
+                connection.send(Wire.textFrame(.controlReply, control(frame.text)))
+            case .error:
+                note("raylet", "\(connection.label) reported: \(frame.text)")
+            default:
+                throw WireError("unexpected frame kind \(frame.kind)")
+            }
+        } catch {
+            note("raylet", "refusing \(connection.label): \(error)")
+            connection.refuse("\(error)")
+        }
+    }
+
+    private func hello(_ connection: Connection, _ frame: Frame) {
+        let hello: Hello
+        do {
+            hello = try Wire.decodeHello(frame)
+        } catch {
+            note("raylet", "refusing \(connection.label): \(error)")
+            connection.refuse("\(error)")
+            return
+        }
+        connection.peer = hello
+        var ack = Hello(role: .raylet)
+        ack.node = nodeID
+        ack.config = config
+        ack.session = options.session
+        switch hello.role {
+        case .gcs:
+            gcsHello(hello)
+        case .raylet:
+            guard let node = hello.node, node != nodeID else {
+                connection.refuse("a raylet must name its node in its hello")
+                return
+            }
+            connection.label = "raylet \(node)"
+            // Our own outgoing connection gets the peer's ack; an incoming one is acked.
+            if !connection.initiatedHere { connection.send(Wire.helloFrame(ack)) }
+            if !lostNodes.contains(node), peers[node].map({ $0.isClosed }) ?? true {
+                peers[node] = connection
+                for queued in pendingToNode.removeValue(forKey: node) ?? [] { connection.send(queued) }
+            }
+        case .worker:
+            guard started, let worker = hello.worker, worker.node == nodeID, processes[worker] != nil,
+                  locals[worker] == nil, !exitedWorkers.contains(worker) else {
+                connection.refuse("unknown worker \(hello.worker.map(String.init(describing:)) ?? "?"): "
+                    + "workers are started by their raylet")
+                return
+            }
+            connection.label = "\(worker)"
+            locals[worker] = Local(connection: connection, isDriver: false)
+            connection.send(Wire.helloFrame(ack))
+            handle(.workerStarted(worker))
+        case .driver:
+            guard started else {
+                connection.refuse("the raylet is still joining the cluster; retry in a moment")
+                return
+            }
+            driverCounter += 1
+            let worker = WorkerID(node: nodeID, index: Self.driverIndexBase + driverCounter)
+            ack.worker = worker
+            ack.job = JobID(nodeID.value << 16 | driverCounter)
+            var identified = hello
+            identified.worker = worker
+            connection.peer = identified
+            connection.label = "driver \(worker)"
+            if let executable = hello.executable { options.workerExecutable = executable }
+            locals[worker] = Local(connection: connection, isDriver: true)
+            connection.send(Wire.helloFrame(ack))
+        case .client:
+            connection.label = "client"
+            connection.send(Wire.helloFrame(ack))
+        }
+    }
+
+    public func connectionClosed(_ connection: Connection, reason: String?) {
+        if connection === gcsConnection {
+            gcsConnection = nil
+            guard started else {
+                note("raylet", "the GCS closed the connection while joining\(reason.map { ": " + $0 } ?? "")")
+                exit(2)
+            }
+            note("raylet", "lost the GCS\(reason.map { ": " + $0 } ?? ""); reconnecting")
+            handle(.peerDisconnected(.gcs))
+            gcsUnreachable("the GCS closed the connection")
+            return
+        }
+        guard let peer = connection.peer else { return }
+        switch peer.role {
+        case .raylet:
+            if let node = peer.node { nodeLost(node) }
+        case .worker, .driver:
+            guard let worker = peer.worker, let local = locals[worker], local.connection === connection else { return }
+            locals[worker] = nil
+            for contact in local.contacts.sorted() where contact != .raylet(nodeID) {
+                route(Wire.peerClosedFrame(observer: contact, peer: .worker(worker)), from: .worker(worker), to: contact)
+            }
+            if local.isDriver {
+                handle(.peerDisconnected(.worker(worker)))
+            } else {
+                workerGone(worker)
+            }
+        default:
+            break
+        }
+    }
+
+    private func updateDirectory(_ update: Directory) {
+        directory = Dictionary(uniqueKeysWithValues: update.entries.map { ($0.node, $0) })
+        for node in pendingToNode.keys.sorted() { connect(to: node) }
+    }
+
+    // MARK: - Worker processes
+
+    private func spawn(_ worker: WorkerID) {
+        guard let executable = options.workerExecutable else {
+            note("raylet", "cannot start \(worker): no driver has named its executable yet")
+            deferred.append(.workerExited(worker))
+            return
+        }
+        var environment = currentEnvironment().filter { !$0.hasPrefix("SWIFTRAY_") }
+        environment.append("SWIFTRAY_ROLE=worker")
+        environment.append("SWIFTRAY_WORKER=\(worker.node.value).\(worker.index)")
+        environment.append("SWIFTRAY_RAYLET_SOCKET=\(options.socketPath)")
+        if let session = options.session { environment.append("SWIFTRAY_SESSION=\(session)") }
+        if let logs = options.logDirectory { environment.append("SWIFTRAY_LOG_DIR=\(parentDirectory(logs))") }
+        do {
+            processes[worker] = try ChildProcess(loop: loop, executable: executable, arguments: [],
+                                                 environment: environment, outputFD: options.workerOutputFD) {
+                [unowned self] status, signal in
+                processes[worker] = nil
+                if status != 0 || signal != 0, !exitedWorkers.contains(worker) {
+                    note("raylet", "\(worker) exited (status \(status), signal \(signal))")
+                }
+                workerGone(worker)
+            }
+        } catch {
+            note("raylet", "\(error)")
+            deferred.append(.workerExited(worker))
+        }
+    }
+
+    private func workerGone(_ worker: WorkerID) {
+        if let local = locals.removeValue(forKey: worker) { local.connection.close(reason: nil) }
+        guard exitedWorkers.insert(worker).inserted else { return }
+        processes[worker]?.kill()
+        handle(.workerExited(worker))
+    }
+
+    // MARK: - Control
+
+    private func control(_ command: String) -> String {
+        switch command {
+        case "status":
+            let store = raylet.store
+            return "\(nodeID) \(options.name): resources \(raylet.info.resources) available \(raylet.available); "
+                + "store \(store.usedBytes) B of \(store.capacityBytes) B in \(store.objectCount) objects "
+                + "(\(store.spilledBytes) B spilled); workers \(raylet.workers.count), leases \(raylet.leases.count), "
+                + "queued \(raylet.queuedLeaseCount)"
+        case "list objects":
+            let entries = raylet.store.entries.keys.sorted().map { id -> String in
+                let entry = raylet.store.entries[id]!
+                return "\(id) \(entry.data.sizeBytes) B owner \(entry.owner) \(entry.primary ? "primary" : "copy")"
+                    + "\(entry.inMemory ? "" : " spilled") pins \(entry.pins)"
+            }
+            return entries.isEmpty ? "(no objects on \(nodeID))" : entries.joined(separator: "\n")
+        default:
+            return "error: unknown command '\(command)'; a raylet answers: status, list objects"
+        }
+    }
+}
+
+/// The process environment as "K=V" strings.
+func currentEnvironment() -> [String] {
+    var result: [String] = []
+    var pointer = environ
+    while let entry = pointer.pointee {
+        result.append(String(cString: entry))
+        pointer += 1
+    }
+    return result
+}
+
+func parentDirectory(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return String(path[..<slash])
+}

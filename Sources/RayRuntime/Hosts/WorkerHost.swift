@@ -1,0 +1,140 @@
+// A worker process: the `Executor` machine on a libuv loop, connected to its
+// raylet over the node's Unix socket. Task bodies are the program's own
+// registered functions, run on the loop thread one at a time (the executor
+// runs one task per lease). A worker whose raylet goes away exits, as Ray's do.
+
+import Glibc
+public import RayCore
+
+/// The functions a program registered, by their stable names.
+public enum FunctionRegistry {
+    /// A registered body: argument values in order, to the encoded return value.
+    public typealias Body = ([ObjectValue]) throws -> [UInt8]
+    nonisolated(unsafe) static var functions: [String: Body] = [:]
+
+    /// Registers `body` under `name` (call before `Ray.start()`: workers run the program up to there).
+    public static func register(_ name: String, _ body: @escaping Body) {
+        functions[name] = body
+    }
+
+    public static func lookup(_ name: String) -> Body? { functions[name] }
+    public static var names: [String] { functions.keys.sorted() }
+}
+
+/// An error a task body raised, carried to the owner as its description.
+struct UnknownFunction: Error, CustomStringConvertible {
+    var name: String
+    var description: String {
+        let known = FunctionRegistry.names
+        return "unknown function '\(name)': this worker's program registers "
+            + (known.isEmpty ? "no functions" : known.joined(separator: ", "))
+            + "; create every remote function before calling Ray.start() so workers register it too"
+    }
+}
+
+/// Hosts an executor in a worker process.
+public final class WorkerHost: ConnectionDelegate {
+    let loop: EventLoop
+    let workerID: WorkerID
+    let log: HostLog
+    var executor = Executor()
+    var connection: Connection?
+    var handling = false
+    var deferred: [ExecutorInput] = []
+
+    public init(loop: EventLoop, worker: WorkerID, socketPath: String, logDirectory: String?) throws(RuntimeError) {
+        self.loop = loop
+        workerID = worker
+        log = try HostLog(directory: logDirectory, component: "worker", loop: loop)
+        Connector.unix(loop: loop, path: socketPath, label: "raylet") { [unowned self] result in
+            switch result {
+            case .success(let connection):
+                connection.delegate = self
+                var hello = Hello(role: .worker)
+                hello.worker = worker
+                hello.node = worker.node
+                connection.send(Wire.helloFrame(hello))
+                self.connection = connection
+            case .failure(let error):
+                note("worker", "\(error); the raylet that started this worker is gone")
+                exit(1)
+            }
+        }
+    }
+
+    func handle(_ input: ExecutorInput) {
+        if handling {
+            deferred.append(input)
+            return
+        }
+        handling = true
+        run(input)
+        while !deferred.isEmpty { run(deferred.removeFirst()) }
+        handling = false
+    }
+
+    private func run(_ input: ExecutorInput) {
+        log.append(input)
+        for effect in executor.handle(input, now: loop.nowMicros) {
+            switch effect {
+            case .send(let to, let message):
+                do {
+                    try connection?.send(message, from: .worker(workerID), to: to)
+                } catch {
+                    note("worker", "cannot encode a message to \(to): \(error)")
+                }
+            case .startTimer(let timer, let after):
+                loop.timer(afterMicros: after) { [unowned self] in handle(.timerFired(timer)) }
+            case .execute(let spec, let attempt, let arguments):
+                deferred.append(.executionFinished(spec.taskID, attempt: attempt, execute(spec, arguments)))
+            }
+        }
+    }
+
+    private func execute(_ spec: TaskSpec, _ arguments: [ObjectValue]) -> ExecutionResult {
+        guard let body = FunctionRegistry.lookup(spec.function) else {
+            return .applicationError(UnknownFunction(name: spec.function).description)
+        }
+        do {
+            let bytes = try body(arguments)
+            return .returned([ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)])
+        } catch {
+            return .applicationError("\(type(of: error)): \(error)")
+        }
+    }
+
+    public func connection(_ connection: Connection, received frame: Frame) {
+        guard connection.peer != nil else {
+            do {
+                let hello = try Wire.decodeHello(frame)
+                connection.peer = hello
+                handle(.started(hello.config ?? RayConfig(), workerID))
+            } catch {
+                note("worker", "the raylet refused or spoke another protocol: \(error)")
+                exit(2)
+            }
+            return
+        }
+        do {
+            switch FrameKind(rawValue: frame.kind) {
+            case .message:
+                let (from, _) = try frame.addresses()
+                handle(.messageReceived(from: from, try frame.message()))
+            case .peerClosed:
+                break  // An executor keeps no per-peer state.
+            case .error:
+                note("worker", "the raylet reported: \(frame.text)")
+            default:
+                throw WireError("unexpected frame kind \(frame.kind)")
+            }
+        } catch {
+            note("worker", "dropping a frame: \(error)")
+        }
+    }
+
+    public func connectionClosed(_ connection: Connection, reason: String?) {
+        // The raylet is gone (or refused this worker): a worker never outlives its raylet.
+        log.commit()
+        exit(0)
+    }
+}

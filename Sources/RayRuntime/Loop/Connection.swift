@@ -1,0 +1,209 @@
+// A framed connection over a libuv stream (TCP or a Unix domain socket).
+// Frames queued with `send` are written when the loop flushes (once per
+// iteration, after the log commit): first with a non-blocking try-write, the
+// rest with a queued uv_write. Reads are split into frames; a malformed or
+// oversized frame closes the connection with an error frame naming the cause.
+
+import CLibUV
+import Glibc
+public import RayCore
+
+/// What a connection reports to its owner.
+public protocol ConnectionDelegate: AnyObject {
+    func connection(_ connection: Connection, received frame: Frame)
+    /// The connection closed; `reason` is nil for an orderly end of stream.
+    func connectionClosed(_ connection: Connection, reason: String?)
+}
+
+/// Limits of a connection.
+public enum ConnectionLimits {
+    /// The largest frame body accepted (objects over this move in chunks).
+    public static let maxFrameBodyBytes = 1 << 30 + 4096
+}
+
+/// A framed stream connection, used on its loop's thread only.
+public final class Connection {
+    enum Kind { case tcp, pipe }
+    let loop: EventLoop
+    let kind: Kind
+    let stream: UnsafeMutablePointer<uv_stream_t>
+    private var reader = FrameReader(maxBodyBytes: ConnectionLimits.maxFrameBodyBytes)
+    private var outgoing: [UInt8] = []
+    private var queued = false
+    private var readBuffer: UnsafeMutableRawPointer?
+    private static let readBufferBytes = 256 * 1024
+    public weak var delegate: (any ConnectionDelegate)?
+    public private(set) var isClosed = false
+    /// True for a connection this process opened (its peer's hello is an ack).
+    public var initiatedHere = false
+    /// The peer's hello, once received.
+    public var peer: Hello?
+    /// A description for errors ("raylet node-2", "worker-1.3").
+    public var label: String
+    private var retained: Unmanaged<Connection>?
+
+    /// A connection over a fresh TCP or pipe handle (not connected yet).
+    init(loop: EventLoop, kind: Kind, label: String) {
+        self.loop = loop
+        self.kind = kind
+        self.label = label
+        let size = max(MemoryLayout<uv_tcp_t>.size, MemoryLayout<uv_pipe_t>.size)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        stream = raw.bindMemory(to: uv_stream_t.self, capacity: 1)
+        switch kind {
+        case .tcp: uv_tcp_init(loop.raw, OpaquePointer(raw).assumingTCP)
+        case .pipe: uv_pipe_init(loop.raw, OpaquePointer(raw).assumingPipe, 0)
+        }
+        // The handle holds the connection alive until it is closed.
+        let retained = Unmanaged.passRetained(self)
+        self.retained = retained
+        stream.pointee.data = retained.toOpaque()
+    }
+
+    var handle: UnsafeMutablePointer<uv_handle_t> { UnsafeMutableRawPointer(stream).assumingMemoryBound(to: uv_handle_t.self) }
+
+    /// Starts delivering frames to the delegate.
+    func startReading() {
+        if kind == .tcp { uv_tcp_nodelay(OpaquePointer(stream).assumingTCP, 1) }
+        readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
+        uv_read_start(stream, { handle, _, buf in
+            guard let handle, let buf, let data = handle.pointee.data else { return }
+            let connection = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
+            buf.pointee.base = connection.readBuffer?.assumingMemoryBound(to: CChar.self)
+            buf.pointee.len = connection.readBuffer == nil ? 0 : Connection.readBufferBytes
+        }, { stream, nread, buf in
+            guard let stream, let data = stream.pointee.data else { return }
+            Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue().didRead(nread, buf)
+        })
+    }
+
+    private func didRead(_ count: Int, _ buf: UnsafePointer<uv_buf_t>?) {
+        if count < 0 {
+            close(reason: count == Int(UV_EOF.rawValue) ? nil : "read failed: \(uvError(Int32(count)))")
+            return
+        }
+        guard count > 0, let base = buf?.pointee.base else { return }
+        reader.append(UnsafeRawBufferPointer(start: base, count: count))
+        while !isClosed {
+            let frame: Frame?
+            do {
+                frame = try reader.next()
+            } catch {
+                refuse(error.description)
+                return
+            }
+            guard let frame else { break }
+            delegate?.connection(self, received: frame)
+        }
+    }
+
+    /// Sends an error frame naming the problem, then closes.
+    public func refuse(_ reason: String) {
+        guard !isClosed else { return }
+        send(Wire.textFrame(.error, reason))
+        flush()
+        close(reason: reason)
+    }
+
+    /// Queues encoded frames; they are written when the loop flushes.
+    public func send(_ bytes: [UInt8]) {
+        guard !isClosed else { return }
+        if outgoing.isEmpty { outgoing = bytes } else { outgoing.append(contentsOf: bytes) }
+        markDirty()
+    }
+
+    /// Queues a message frame, encoding it straight into the outgoing buffer.
+    public func send(_ message: Message, from: Address, to: Address) throws(BinaryCoderError) {
+        guard !isClosed else { return }
+        try Wire.appendMessage(message, from: from, to: to, into: &outgoing)
+        markDirty()
+    }
+
+    private func markDirty() {
+        guard !queued else { return }
+        queued = true
+        loop.dirtyConnections.append(self)
+    }
+
+    /// Writes what is queued (called by the loop before it blocks).
+    func flush() {
+        queued = false
+        guard !isClosed, !outgoing.isEmpty else { return }
+        var pending = outgoing
+        outgoing = []
+        let written: Int32 = pending.withUnsafeMutableBytes { raw in
+            var buf = uv_buf_init(raw.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(raw.count))
+            return uv_try_write(stream, &buf, 1)
+        }
+        if written == Int32(pending.count) { return }
+        if written < 0 && written != Int32(UV_EAGAIN.rawValue) {
+            close(reason: "write failed: \(uvError(written))")
+            return
+        }
+        if written > 0 { pending.removeFirst(Int(written)) }
+        // The rest goes through a queued write, which keeps its bytes until done.
+        let request = WriteRequest(bytes: pending)
+        let status = request.start(on: stream)
+        if status < 0 { close(reason: "write failed: \(uvError(status))") }
+    }
+
+    /// Closes the connection (idempotent); the delegate hears of it once.
+    public func close(reason: String?) {
+        guard !isClosed else { return }
+        isClosed = true
+        outgoing = []
+        uv_read_stop(stream)
+        uv_close(handle) { handle in
+            guard let handle, let data = handle.pointee.data else { return }
+            let connection = Unmanaged<Connection>.fromOpaque(data)
+            connection.takeUnretainedValue().released()
+            connection.release()
+        }
+        delegate?.connectionClosed(self, reason: reason)
+    }
+
+    private func released() {
+        readBuffer?.deallocate()
+        readBuffer = nil
+        UnsafeMutableRawPointer(stream).deallocate()
+    }
+}
+
+/// A queued uv_write and a private copy of the bytes it writes.
+private final class WriteRequest {
+    let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
+    let buffer: UnsafeMutableRawPointer
+    let count: Int
+
+    init(bytes: [UInt8]) {
+        count = bytes.count
+        buffer = .allocate(byteCount: max(1, count), alignment: 16)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+
+    func start(on stream: UnsafeMutablePointer<uv_stream_t>) -> Int32 {
+        let retained = Unmanaged.passRetained(self)
+        request.pointee.data = retained.toOpaque()
+        var buf = uv_buf_init(buffer.assumingMemoryBound(to: CChar.self), UInt32(count))
+        let status = uv_write(request, stream, &buf, 1) { request, _ in
+            guard let request, let data = request.pointee.data else { return }
+            Unmanaged<WriteRequest>.fromOpaque(data).release()
+        }
+        if status < 0 { retained.release() }
+        return status
+    }
+
+    deinit {
+        buffer.deallocate()
+        request.deallocate()
+    }
+}
+
+func uvError(_ code: Int32) -> String {
+    String(cString: uv_strerror(code))
+}
+
+extension OpaquePointer {
+    var assumingTCP: UnsafeMutablePointer<uv_tcp_t> { UnsafeMutablePointer<uv_tcp_t>(self) }
+    var assumingPipe: UnsafeMutablePointer<uv_pipe_t> { UnsafeMutablePointer<uv_pipe_t>(self) }
+}

@@ -1,0 +1,141 @@
+// One libuv loop per process. Everything a host does runs on the loop's
+// thread: socket callbacks, timers, child-process exits. Other threads (the
+// Swift API in a driver) only `post` closures, which the loop runs in order.
+//
+// Group commit: once per loop iteration, just before the loop blocks for I/O
+// (libuv's prepare phase), the hosts' `beforeBlocking` hooks run: they commit
+// the inputs logged during the iteration in one LMDB transaction, then flush
+// the frames queued for each connection, one write per connection.
+
+import CLibUV
+import Synchronization
+
+/// A libuv loop and the work queued for it from other threads.
+public final class EventLoop: @unchecked Sendable {
+    let raw: UnsafeMutablePointer<uv_loop_t>
+    private let wakeup: UnsafeMutablePointer<uv_async_t>
+    private let prepare: UnsafeMutablePointer<uv_prepare_t>
+    private let inbox = Mutex<[@Sendable () -> Void]>([])
+    /// Hooks run before the loop blocks, in registration order.
+    private var beforeBlocking: [() -> Void] = []
+    /// Connections with frames queued since the last flush.
+    var dirtyConnections: [Connection] = []
+
+    public init() {
+        raw = .allocate(capacity: 1)
+        uv_loop_init(raw)
+        wakeup = .allocate(capacity: 1)
+        prepare = .allocate(capacity: 1)
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        uv_async_init(raw, wakeup) { handle in
+            guard let data = handle?.pointee.data else { return }
+            Unmanaged<EventLoop>.fromOpaque(data).takeUnretainedValue().drainInbox()
+        }
+        wakeup.pointee.data = me
+        uv_prepare_init(raw, prepare)
+        prepare.pointee.data = me
+        uv_prepare_start(prepare) { handle in
+            guard let data = handle?.pointee.data else { return }
+            Unmanaged<EventLoop>.fromOpaque(data).takeUnretainedValue().runBeforeBlocking()
+        }
+    }
+
+    /// Runs `work` on the loop thread, after what was posted before it. Callable from any thread.
+    public func post(_ work: @escaping @Sendable () -> Void) {
+        inbox.withLock { $0.append(work) }
+        uv_async_send(wakeup)
+    }
+
+    /// Registers a hook run once per iteration before the loop blocks (loop thread only).
+    public func onBeforeBlocking(_ hook: @escaping () -> Void) {
+        beforeBlocking.append(hook)
+    }
+
+    /// Runs the loop until `stop()`.
+    public func run() {
+        uv_run(raw, UV_RUN_DEFAULT)
+    }
+
+    /// Makes `run()` return after this iteration (loop thread only).
+    public func stop() {
+        runBeforeBlocking()
+        uv_stop(raw)
+    }
+
+    /// Microseconds on the loop's monotonic clock (cached per iteration by libuv, refreshed here).
+    public var nowMicros: Int64 {
+        uv_update_time(raw)
+        return Int64(uv_hrtime() / 1000)
+    }
+
+    /// Starts a one-shot timer; the returned handle can cancel it.
+    @discardableResult
+    public func timer(afterMicros: Int64, _ fire: @escaping () -> Void) -> LoopTimer {
+        LoopTimer(loop: self, afterMicros: afterMicros, fire: fire)
+    }
+
+    private func drainInbox() {
+        let work = inbox.withLock { pending -> [@Sendable () -> Void] in
+            let taken = pending
+            pending.removeAll(keepingCapacity: true)
+            return taken
+        }
+        for item in work { item() }
+    }
+
+    private func runBeforeBlocking() {
+        for hook in beforeBlocking { hook() }
+        if !dirtyConnections.isEmpty {
+            let connections = dirtyConnections
+            dirtyConnections.removeAll(keepingCapacity: true)
+            for connection in connections { connection.flush() }
+        }
+    }
+}
+
+/// A one-shot libuv timer. Keeps itself alive until it fires or is cancelled.
+public final class LoopTimer {
+    private let handle: UnsafeMutablePointer<uv_timer_t>
+    private var fire: (() -> Void)?
+    private var retained: Unmanaged<LoopTimer>?
+
+    init(loop: EventLoop, afterMicros: Int64, fire: @escaping () -> Void) {
+        handle = .allocate(capacity: 1)
+        self.fire = fire
+        uv_timer_init(loop.raw, handle)
+        let retained = Unmanaged.passRetained(self)
+        self.retained = retained
+        handle.pointee.data = retained.toOpaque()
+        // libuv timers have millisecond resolution: round up so a timer never fires early.
+        let millis = UInt64(max(0, (afterMicros + 999) / 1000))
+        uv_timer_start(handle, { timer in
+            guard let data = timer?.pointee.data else { return }
+            Unmanaged<LoopTimer>.fromOpaque(data).takeUnretainedValue().fired()
+        }, millis, 0)
+    }
+
+    private func fired() {
+        let body = fire
+        finish()
+        body?()
+    }
+
+    /// Cancels the timer if it has not fired yet.
+    public func cancel() {
+        finish()
+    }
+
+    private func finish() {
+        guard fire != nil else { return }
+        fire = nil
+        uv_timer_stop(handle)
+        handle.withMemoryRebound(to: uv_handle_t.self, capacity: 1) { raw in
+            uv_close(raw) { closed in
+                guard let closed, let data = closed.pointee.data else { return }
+                let timer = Unmanaged<LoopTimer>.fromOpaque(data)
+                closed.withMemoryRebound(to: uv_timer_t.self, capacity: 1) { $0.deallocate() }
+                timer.release()
+            }
+        }
+    }
+}

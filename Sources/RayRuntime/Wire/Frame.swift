@@ -1,0 +1,291 @@
+// The wire format between SwiftRay processes: length-prefixed frames over TCP
+// (between nodes, and to the GCS) and Unix domain sockets (a raylet and its
+// local workers and drivers).
+//
+// A frame is [body length: UInt32 LE][kind: UInt8][kind-specific payload].
+// - hello:      "SWRY", protocol version (UInt16 LE), then a `Hello` (BinaryCoder).
+//               The first frame on every connection, in both directions.
+// - message:    from (9 bytes), to (9 bytes), then a `Message` (BinaryCoder): the
+//               same encoding the event logs record, so one schema serves both.
+// - peerClosed: observer (9 bytes), peer (9 bytes): the observer's virtual
+//               connection to `peer` closed (its process or node is gone).
+// - error:      UTF-8 text; the sender closes the connection after it.
+// - control:    UTF-8 text: a command from the `swiftray` CLI; `controlReply` answers it.
+// - directory:  a `Directory` (BinaryCoder): the GCS tells raylets where every node listens.
+// An address is 9 bytes: a tag (0 GCS, 1 raylet, 2 worker), then two UInt32 LE.
+//
+// Invariants: a reader never trusts a length: a body longer than the limit is
+// an error naming the limit, a connection whose first frame is not a hello of
+// this protocol version is refused with an error frame saying why.
+
+public import RayCore
+
+/// The protocol version spoken on every connection; peers must match exactly.
+public let wireProtocolVersion: UInt16 = 1
+/// The hello magic.
+let wireMagic: [UInt8] = Array("SWRY".utf8)
+
+/// What a frame carries.
+public enum FrameKind: UInt8, Sendable {
+    case hello = 1
+    case message = 2
+    case peerClosed = 3
+    case error = 4
+    case control = 5
+    case controlReply = 6
+    case directory = 7
+}
+
+/// Who is on the other end of a connection, and what it tells its peer.
+public struct Hello: Codable, Sendable, Equatable {
+    public enum Role: String, Codable, Sendable {
+        case gcs, raylet, worker, driver, client
+    }
+    public var role: Role
+    /// A raylet: its node (nil when it first joins; the GCS assigns one). A worker or driver: its node.
+    public var node: NodeID?
+    /// A worker: the ID its raylet spawned it with. A driver's ack: the ID it was given.
+    public var worker: WorkerID?
+    /// A driver's ack: its job.
+    public var job: JobID?
+    /// A raylet: where it listens for other raylets.
+    public var host: String?
+    public var port: Int?
+    /// A raylet: its name, resources and store capacity.
+    public var name: String?
+    public var resources: ResourceSet?
+    public var objectStoreBytes: Int64?
+    /// A driver: the executable its workers run (its own).
+    public var executable: String?
+    /// An ack: the cluster's configuration.
+    public var config: RayConfig?
+    /// An ack: the session directory (logs, sockets).
+    public var session: String?
+
+    public init(role: Role) { self.role = role }
+}
+
+/// Where each alive node's raylet listens (sent by the GCS to every raylet).
+public struct Directory: Codable, Sendable, Equatable {
+    public struct Entry: Codable, Sendable, Equatable {
+        public var node: NodeID
+        public var host: String
+        public var port: Int
+        public var name: String
+    }
+    public var entries: [Entry]
+}
+
+/// Errors found in what a peer sent.
+public struct WireError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum Wire {
+    static let addressBytes = 9
+
+    static func appendUInt32(_ value: UInt32, to out: inout [UInt8]) {
+        out.append(UInt8(truncatingIfNeeded: value))
+        out.append(UInt8(truncatingIfNeeded: value >> 8))
+        out.append(UInt8(truncatingIfNeeded: value >> 16))
+        out.append(UInt8(truncatingIfNeeded: value >> 24))
+    }
+
+    static func readUInt32(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt32 {
+        UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16
+            | UInt32(bytes[offset + 3]) << 24
+    }
+
+    static func appendAddress(_ address: Address, to out: inout [UInt8]) {
+        switch address {
+        case .gcs:
+            out.append(0); appendUInt32(0, to: &out); appendUInt32(0, to: &out)
+        case .raylet(let node):
+            out.append(1); appendUInt32(node.value, to: &out); appendUInt32(0, to: &out)
+        case .worker(let worker):
+            out.append(2); appendUInt32(worker.node.value, to: &out); appendUInt32(worker.index, to: &out)
+        }
+    }
+
+    static func readAddress(_ bytes: UnsafeRawBufferPointer, _ offset: Int) throws(WireError) -> Address {
+        let a = readUInt32(bytes, offset + 1), b = readUInt32(bytes, offset + 5)
+        switch bytes[offset] {
+        case 0: return .gcs
+        case 1: return .raylet(NodeID(a))
+        case 2: return .worker(WorkerID(node: NodeID(a), index: b))
+        default: throw WireError("bad address tag \(bytes[offset])")
+        }
+    }
+
+    /// Starts a frame of `kind` in `out`; `finish` patches its length.
+    @inline(__always)
+    static func begin(_ kind: FrameKind, in out: inout [UInt8]) -> Int {
+        let start = out.count
+        appendUInt32(0, to: &out)
+        out.append(kind.rawValue)
+        return start
+    }
+
+    @inline(__always)
+    static func finish(_ start: Int, in out: inout [UInt8]) {
+        let length = UInt32(out.count - start - 4)
+        out[start] = UInt8(truncatingIfNeeded: length)
+        out[start + 1] = UInt8(truncatingIfNeeded: length >> 8)
+        out[start + 2] = UInt8(truncatingIfNeeded: length >> 16)
+        out[start + 3] = UInt8(truncatingIfNeeded: length >> 24)
+    }
+
+    static func helloFrame(_ hello: Hello) -> [UInt8] {
+        var out: [UInt8] = []
+        let start = begin(.hello, in: &out)
+        out.append(contentsOf: wireMagic)
+        out.append(UInt8(truncatingIfNeeded: wireProtocolVersion))
+        out.append(UInt8(truncatingIfNeeded: wireProtocolVersion >> 8))
+        // Hello holds only strings, integers and IDs: encoding cannot fail.
+        out.append(contentsOf: (try? BinaryCoder.encode(hello)) ?? [])
+        finish(start, in: &out)
+        return out
+    }
+
+    static func textFrame(_ kind: FrameKind, _ text: String) -> [UInt8] {
+        var out: [UInt8] = []
+        let start = begin(kind, in: &out)
+        out.append(contentsOf: Array(text.utf8))
+        finish(start, in: &out)
+        return out
+    }
+
+    static func encodedFrame<T: Encodable>(_ kind: FrameKind, _ value: T) throws(BinaryCoderError) -> [UInt8] {
+        var out: [UInt8] = []
+        let start = begin(kind, in: &out)
+        out.append(contentsOf: try BinaryCoder.encode(value))
+        finish(start, in: &out)
+        return out
+    }
+
+    /// Appends a message frame to `out`.
+    static func appendMessage(_ message: Message, from: Address, to: Address,
+                              into out: inout [UInt8]) throws(BinaryCoderError) {
+        let start = begin(.message, in: &out)
+        appendAddress(from, to: &out)
+        appendAddress(to, to: &out)
+        out.append(contentsOf: try BinaryCoder.encode(message))
+        finish(start, in: &out)
+    }
+
+    static func peerClosedFrame(observer: Address, peer: Address) -> [UInt8] {
+        var out: [UInt8] = []
+        let start = begin(.peerClosed, in: &out)
+        appendAddress(observer, to: &out)
+        appendAddress(peer, to: &out)
+        finish(start, in: &out)
+        return out
+    }
+
+    /// Checks a hello frame's magic and version and decodes it.
+    static func decodeHello(_ frame: Frame) throws(WireError) -> Hello {
+        guard frame.kind == FrameKind.hello.rawValue else {
+            throw WireError("expected a hello frame first, got frame kind \(frame.kind): not a SwiftRay peer?")
+        }
+        let body = frame.payload
+        guard body.count >= 6, Array(body[body.startIndex..<body.startIndex + 4]) == wireMagic else {
+            throw WireError("the hello frame lacks the SWRY magic: not a SwiftRay peer")
+        }
+        let version = UInt16(body[body.startIndex + 4]) | UInt16(body[body.startIndex + 5]) << 8
+        guard version == wireProtocolVersion else {
+            throw WireError("peer speaks protocol version \(version), this process speaks \(wireProtocolVersion): "
+                + "run the same SwiftRay build on every node")
+        }
+        do {
+            return try BinaryCoder.decode(Hello.self, from: Array(body[(body.startIndex + 6)...]))
+        } catch {
+            throw WireError("malformed hello: \(error)")
+        }
+    }
+}
+
+/// One received frame: its kind byte and the bytes after it. `bytes` is the
+/// whole frame including its length prefix, so a router can forward it as is.
+public struct Frame: Sendable {
+    public var bytes: [UInt8]
+    public var kind: UInt8 { bytes[4] }
+    public var payload: ArraySlice<UInt8> { bytes[5...] }
+
+    /// The (from, to) of a message frame, or (observer, peer) of a peerClosed frame.
+    func addresses() throws(WireError) -> (Address, Address) {
+        guard bytes.count >= 5 + 2 * Wire.addressBytes else { throw WireError("frame too short for its addresses") }
+        let result: Result<(Address, Address), WireError> = bytes.withUnsafeBytes { raw in
+            do throws(WireError) {
+                return .success((try Wire.readAddress(raw, 5), try Wire.readAddress(raw, 5 + Wire.addressBytes)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// The message of a message frame.
+    func message() throws(WireError) -> Message {
+        do {
+            return try BinaryCoder.decode(Message.self, from: Array(bytes[(5 + 2 * Wire.addressBytes)...]))
+        } catch {
+            throw WireError("undecodable message: \(error)")
+        }
+    }
+
+    var text: String { String(decoding: payload, as: UTF8.self) }
+
+    func decoded<T: Decodable>(_ type: T.Type) throws(WireError) -> T {
+        do {
+            return try BinaryCoder.decode(type, from: Array(payload))
+        } catch {
+            throw WireError("undecodable \(type): \(error)")
+        }
+    }
+}
+
+/// Splits a byte stream into frames, refusing bodies over `maxBodyBytes`.
+struct FrameReader {
+    let maxBodyBytes: Int
+    private var buffer: [UInt8] = []
+    private var start = 0
+
+    init(maxBodyBytes: Int) {
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        if start > 0 && start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next complete frame, nil if more bytes are needed.
+    mutating func next() throws(WireError) -> Frame? {
+        let available = buffer.count - start
+        guard available >= 4 else { return nil }
+        let length = Int(buffer.withUnsafeBytes { Wire.readUInt32($0, start) })
+        guard length >= 1 else { throw WireError("empty frame (length 0)") }
+        guard length <= maxBodyBytes else {
+            throw WireError("frame of \(length) bytes exceeds the limit of \(maxBodyBytes) bytes "
+                + "(a peer speaking another protocol, or a corrupt stream)")
+        }
+        guard available >= 4 + length else {
+            if buffer.capacity < start + 4 + length { buffer.reserveCapacity(start + 4 + length) }
+            return nil
+        }
+        let frame = Frame(bytes: Array(buffer[start..<(start + 4 + length)]))
+        start += 4 + length
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+            start = 0
+        } else if start > 1 << 16 && start * 2 > buffer.count {
+            buffer.removeSubrange(0..<start)
+            start = 0
+        }
+        return frame
+    }
+}

@@ -1,0 +1,78 @@
+// SwiftRay examples: run with `swift run -c release swiftray-examples [name]`.
+// Each example starts an embedded local cluster (a GCS, a raylet and worker
+// processes running this same executable), runs, and shuts it down.
+//
+//   parallel-map   square 1000 numbers in parallel tasks
+//   dag            a diamond of dependent tasks, passing ObjectRefs as arguments
+//   pipeline       large objects (1 MiB each) produced, transformed and reduced
+//   errors         a task that throws, and how the error reaches the caller
+
+import Foundation
+import Ray
+
+// Remote functions are created before Ray.start(): worker processes run this
+// program up to Ray.start() to learn them, then serve tasks.
+let square = RemoteFunction("square") { (x: Int) -> Int in x * x }
+let add = RemoteFunction("add") { (a: Int, b: Int) -> Int in a + b }
+let sumAll = RemoteFunction("sum") { (values: [Int]) -> Int in values.reduce(0, +) }
+let makeBlock = RemoteFunction("make-block") { (seed: Int, size: Int) -> [UInt8] in
+    (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) }
+}
+let checksum = RemoteFunction("checksum") { (block: [UInt8]) -> UInt64 in
+    block.reduce(UInt64(1469598103934665603)) { ($0 ^ UInt64($1)) &* 1099511628211 }
+}
+struct Overdrawn: Error, CustomStringConvertible {
+    var balance: Int
+    var description: String { "balance would be \(balance)" }
+}
+let withdraw = RemoteFunction("withdraw") { (balance: Int, amount: Int) throws -> Int in
+    guard amount <= balance else { throw Overdrawn(balance: balance - amount) }
+    return balance - amount
+}
+
+let examples: [(String, () throws -> Void)] = [
+    ("parallel-map", {
+        let started = Date()
+        let refs = try (0..<1000).map { try square.remote($0) }
+        let values = try Ray.get(refs)
+        print("parallel-map: sum of squares 0..<1000 = \(values.reduce(0, +)) "
+            + "(\(Int(Date().timeIntervalSince(started) * 1000)) ms for 1000 tasks)")
+    }),
+    ("dag", {
+        // a → (b, c) → d: b and c run in parallel once a is done; d waits for both.
+        let a = try add.remote(1, 2)
+        let b = try square.remote(a)
+        let c = try add.remote(a, 10)
+        let d = try add.remote(b, c)
+        print("dag: a = 1 + 2, b = a², c = a + 10, d = b + c = \(try d.get())")
+    }),
+    ("pipeline", {
+        let blocks = try (0..<8).map { try makeBlock.remote($0, 1 << 20) }
+        let sums = try blocks.map { try checksum.remote($0) }
+        let total = try Ray.get(sums).reduce(0, ^)
+        print("pipeline: 8 blocks of 1 MiB made and checksummed on workers, xor of checksums = \(total)")
+    }),
+    ("errors", {
+        do {
+            _ = try withdraw.remote(10, 25).get()
+        } catch let error as RayError {
+            print("errors: withdraw(10, 25) failed as expected: \(error)")
+        }
+    }),
+]
+
+let wanted = CommandLine.arguments.dropFirst()
+let unknown = wanted.filter { name in !examples.contains { $0.0 == name } }
+guard unknown.isEmpty else {
+    print("unknown example(s): \(unknown.joined(separator: ", ")); choose from: \(examples.map(\.0).joined(separator: ", "))")
+    exit(2)
+}
+do {
+    try Ray.start()
+    for (name, run) in examples where wanted.isEmpty || wanted.contains(name) { try run() }
+    Ray.shutdown()
+} catch {
+    print("error: \(error)")
+    Ray.shutdown()
+    exit(1)
+}
