@@ -6,6 +6,9 @@
 //   dag            a diamond of dependent tasks, passing ObjectRefs as arguments
 //   pipeline       large objects (1 MiB each) produced, transformed and reduced
 //   errors         a task that throws, and how the error reaches the caller
+//
+// `--address HOST:PORT` (or `--address auto`) joins a cluster started with
+// `swiftray start` instead of starting an embedded one.
 
 import Foundation
 import Ray
@@ -61,14 +64,23 @@ let examples: [(String, () throws -> Void)] = [
     }),
 ]
 
-let wanted = CommandLine.arguments.dropFirst()
+var wanted = Array(CommandLine.arguments.dropFirst())
+var address: String?
+if let flag = wanted.firstIndex(of: "--address") {
+    guard flag + 1 < wanted.count else {
+        print("--address needs HOST:PORT (or auto)")
+        exit(2)
+    }
+    address = wanted[flag + 1]
+    wanted.removeSubrange(flag...(flag + 1))
+}
 let unknown = wanted.filter { name in !examples.contains { $0.0 == name } }
 guard unknown.isEmpty else {
     print("unknown example(s): \(unknown.joined(separator: ", ")); choose from: \(examples.map(\.0).joined(separator: ", "))")
     exit(2)
 }
 do {
-    try Ray.start()
+    if let address { try Ray.connect(address) } else { try Ray.start() }
     for (name, run) in examples where wanted.isEmpty || wanted.contains(name) { try run() }
     Ray.shutdown()
 } catch {

@@ -1,1 +1,5 @@
-print("placeholder")
+// swiftray: start, stop and inspect SwiftRay clusters on this machine.
+import RayRuntime
+
+Role.runIfRequested()
+SwiftRayCommand.main()

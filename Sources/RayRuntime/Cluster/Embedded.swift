@@ -90,6 +90,17 @@ public struct LocalNodeRecord: Codable, Sendable {
     public var rayletPID: Int32
     public var gcsPID: Int32?
 
+    public init(gcsAddress: String, node: UInt32, name: String, socketPath: String, session: String,
+                rayletPID: Int32, gcsPID: Int32?) {
+        self.gcsAddress = gcsAddress
+        self.node = node
+        self.name = name
+        self.socketPath = socketPath
+        self.session = session
+        self.rayletPID = rayletPID
+        self.gcsPID = gcsPID
+    }
+
     public static var directory: String { (environment("SWIFTRAY_TMPDIR") ?? "/tmp/swiftray") + "/nodes" }
 
     public var path: String {

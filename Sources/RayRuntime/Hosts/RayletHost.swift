@@ -68,6 +68,14 @@ public final class RayletHost: ConnectionDelegate {
     var driverCounter: UInt32 = 0
     var handling = false
     var deferred: [RayletInput] = []
+    // Worker executables (RayletHost+Executable)
+    var pendingSpawns: [WorkerID] = []
+    var executableQueryOutstanding = false
+    var localExecutables: [UInt64: String] = [:]
+    var publishedDigests: Set<UInt64> = []
+    var digestCache: [String: UInt64] = [:]
+    /// Workers whose process exited before connecting, in a row (backs off restarts).
+    var failedStarts = 0
 
     /// Index of the first driver on a node: workers count up from 1, drivers from here.
     static let driverIndexBase: UInt32 = 1 << 30
@@ -115,6 +123,11 @@ public final class RayletHost: ConnectionDelegate {
     private func run(_ input: RayletInput) {
         log.append(input)
         if case .messageReceived(_, .nodeDead(let node)) = input, node != nodeID { nodeLost(node) }
+        if case .messageReceived(.gcs, .kvValue(let key, let value)) = input,
+           executableAnswered(key: key, value: value) {
+            // Answers to the host's own lookups; logged like every input, not the machine's business.
+            return
+        }
         let effects = raylet.handle(input, now: loop.nowMicros)
         for effect in effects {
             switch effect {
@@ -395,6 +408,7 @@ public final class RayletHost: ConnectionDelegate {
                 return
             }
             connection.label = "\(worker)"
+            failedStarts = 0
             locals[worker] = Local(connection: connection, isDriver: false)
             connection.send(Wire.helloFrame(ack))
             handle(.workerStarted(worker))
@@ -411,7 +425,7 @@ public final class RayletHost: ConnectionDelegate {
             identified.worker = worker
             connection.peer = identified
             connection.label = "driver \(worker)"
-            if let executable = hello.executable { options.workerExecutable = executable }
+            if let executable = hello.executable { publishExecutable(executable) }
             locals[worker] = Local(connection: connection, isDriver: true)
             connection.send(Wire.helloFrame(ack))
         case .client:
@@ -460,31 +474,49 @@ public final class RayletHost: ConnectionDelegate {
     // MARK: - Worker processes
 
     private func spawn(_ worker: WorkerID) {
-        guard let executable = options.workerExecutable else {
-            note("raylet", "cannot start \(worker): no driver has named its executable yet")
-            deferred.append(.workerExited(worker))
-            return
-        }
+        // Which executable is current is the GCS's to say (RayletHost+Executable).
+        pendingSpawns.append(worker)
+        queryExecutable()
+    }
+
+    func launch(_ worker: WorkerID, executable: String) {
         var environment = currentEnvironment().filter { !$0.hasPrefix("SWIFTRAY_") }
         environment.append("SWIFTRAY_ROLE=worker")
         environment.append("SWIFTRAY_WORKER=\(worker.node.value).\(worker.index)")
         environment.append("SWIFTRAY_RAYLET_SOCKET=\(options.socketPath)")
         if let session = options.session { environment.append("SWIFTRAY_SESSION=\(session)") }
-        if let logs = options.logDirectory { environment.append("SWIFTRAY_LOG_DIR=\(parentDirectory(logs))") }
+        if let logs = options.logDirectory {
+            environment.append("SWIFTRAY_LOG_DIR=\(parentDirectory(logs))")
+        } else {
+            environment.append("SWIFTRAY_NO_LOG=1")
+        }
         do {
             processes[worker] = try ChildProcess(loop: loop, executable: executable, arguments: [],
                                                  environment: environment, outputFD: options.workerOutputFD) {
                 [unowned self] status, signal in
                 processes[worker] = nil
+                let connected = locals[worker] != nil || exitedWorkers.contains(worker)
                 if status != 0 || signal != 0, !exitedWorkers.contains(worker) {
                     note("raylet", "\(worker) exited (status \(status), signal \(signal))")
                 }
-                workerGone(worker)
+                if connected { workerGone(worker) } else { workerFailedToStart(worker) }
             }
         } catch {
             note("raylet", "\(error)")
-            deferred.append(.workerExited(worker))
+            workerFailedToStart(worker)
         }
+    }
+
+    /// A worker that never connected: report it after a backoff, so a program that
+    /// crashes at startup is not restarted in a tight loop.
+    func workerFailedToStart(_ worker: WorkerID) {
+        failedStarts += 1
+        let delay = Int64(min(5_000_000, 50_000 << min(failedStarts, 7)))
+        if failedStarts == 3 {
+            note("raylet", "workers keep exiting before they connect; is the driver's program calling "
+                + "Ray.start() or Ray.connect() first thing? retrying with backoff")
+        }
+        loop.timer(afterMicros: delay) { [unowned self] in workerGone(worker) }
     }
 
     private func workerGone(_ worker: WorkerID) {

@@ -1,0 +1,205 @@
+// The `swiftray` command line: start/stop nodes, cluster status, listings.
+
+import ArgumentParser
+import Foundation
+import Glibc
+import RayCore
+import RayRuntime
+
+struct SwiftRayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swiftray",
+        abstract: "Start, stop and inspect SwiftRay clusters.",
+        subcommands: [Start.self, Stop.self, Status.self, List.self])
+}
+
+/// Fails the command with a message on stderr and exit code 2.
+func fail(_ message: String) -> ExitCode {
+    writeStandardError("swiftray: \(message)\n")
+    return ExitCode(2)
+}
+
+struct Start: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start a head node (GCS + raylet) or join a cluster with a raylet.")
+
+    @Flag(help: "Start the head node: the GCS and a raylet.")
+    var head = false
+    @Option(help: "Join the cluster whose GCS listens at HOST:PORT.")
+    var address: String?
+    @Option(help: "The GCS port (head only).")
+    var port = 6380
+    @Option(help: "Resources this node offers, e.g. CPU=4,GPU=1,disk=2 (default: CPU=<cores>).")
+    var resources: String?
+    @Option(help: "The node's name (default: head, or node-<pid>).")
+    var name: String?
+    @Option(help: "Object store capacity in bytes (default: 30% of RAM).")
+    var objectStoreBytes: Int64?
+    @Option(help: "The address other nodes reach this node's raylet on.")
+    var nodeIP = "127.0.0.1"
+    @Flag(help: "Do not log inputs (only to measure the cost of logging).")
+    var noLog = false
+
+    func validate() throws {
+        guard head != (address != nil) else {
+            throw ValidationError("give either --head (start a cluster) or --address HOST:PORT (join one)")
+        }
+        if let resources { _ = try parseResources(resources) }
+        if let objectStoreBytes, objectStoreBytes <= 0 { throw ValidationError("--object-store-bytes must be positive") }
+    }
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            try launch()
+        } catch {
+            throw fail(error.description)
+        }
+    }
+
+    private func launch() throws(RuntimeError) {
+            let session = try Session.create()
+            let executable = currentExecutable()
+            let logging = noLog ? ["SWIFTRAY_NO_LOG=1"] : ["SWIFTRAY_LOG_DIR=\(session.logs)"]
+            var gcsAddress = address ?? ""
+            var gcsPID: Int32?
+            if head {
+                let gcs = try Launcher.spawn(
+                    executable: executable, role: "gcs",
+                    environment: ["SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_PORT=\(port)",
+                                  "SWIFTRAY_GCS_HOST=\(nodeIP == "127.0.0.1" ? "127.0.0.1" : "0.0.0.0")"] + logging,
+                    logPath: session.logs + "/gcs.err", exitWithParent: false, detach: true)
+                gcsAddress = "\(nodeIP):\(gcs.port)"
+                gcsPID = gcs.pid
+            } else {
+                _ = try parseAddress(gcsAddress)
+            }
+            let nodeName = name ?? (head ? "head" : "node-\(getpid())")
+            let socket = session.sockets + "/raylet-\(nodeName).sock"
+            let raylet = try Launcher.spawn(
+                executable: executable, role: "raylet",
+                environment: [
+                    "SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_ADDRESS=\(gcsAddress)",
+                    "SWIFTRAY_NODE_NAME=\(nodeName)", "SWIFTRAY_RESOURCES=\(resources ?? "CPU=\(cpuCount())")",
+                    "SWIFTRAY_OBJECT_STORE_BYTES=\(objectStoreBytes ?? defaultObjectStoreBytes())",
+                    "SWIFTRAY_RAYLET_SOCKET=\(socket)", "SWIFTRAY_LISTEN_HOST=\(nodeIP)",
+                ] + logging,
+                logPath: session.logs + "/raylet-\(nodeName).err", exitWithParent: false, detach: true)
+            let record = LocalNodeRecord(gcsAddress: gcsAddress, node: raylet.node, name: nodeName, socketPath: socket,
+                                         session: session.path, rayletPID: raylet.pid, gcsPID: gcsPID)
+            try record.save()
+            if head {
+                print("""
+                    SwiftRay head node started: GCS at \(gcsAddress), raylet node-\(raylet.node) (\(nodeName)).
+                      Session: \(session.path)
+                      Add a node:      swiftray start --address \(gcsAddress)
+                      Connect drivers: Ray.connect("\(gcsAddress)")
+                      Status:          swiftray status
+                      Stop:            swiftray stop
+                    """)
+            } else {
+                print("Raylet node-\(raylet.node) (\(nodeName)) joined the cluster at \(gcsAddress). Session: \(session.path)")
+            }
+    }
+}
+
+struct Stop: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stop every SwiftRay node started on this machine.")
+
+    func run() throws {
+        let records = LocalNodeRecord.all()
+        guard !records.isEmpty else {
+            print("No SwiftRay nodes run on this machine.")
+            return
+        }
+        var pids: [Int32] = []
+        for record in records {
+            pids.append(record.rayletPID)
+            if let gcs = record.gcsPID { pids.append(gcs) }
+        }
+        for pid in pids { kill(pid, SIGTERM) }
+        // Give them a moment, then make sure.
+        let deadline = Date().addingTimeInterval(2)
+        while Date() < deadline && pids.contains(where: { kill($0, 0) == 0 }) { usleep(20_000) }
+        for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        for record in records { try? FileManager.default.removeItem(atPath: record.path) }
+        print("Stopped \(records.count) node(s): \(records.map { "node-\($0.node) (\($0.name))" }.joined(separator: ", ")).")
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the cluster's nodes, their resources and usage, and object store use.")
+    @Option(help: "The GCS at HOST:PORT (default: the cluster whose node runs here).")
+    var address: String?
+
+    func run() throws {
+        do {
+            try show()
+        } catch {
+            throw fail(error.description)
+        }
+    }
+
+    private func show() throws(RuntimeError) {
+            let gcsAddress: String
+            if let address { gcsAddress = address } else { gcsAddress = try localCluster() }
+            print("cluster at \(gcsAddress)")
+            print(try ControlClient.ask(gcs: gcsAddress, "status"))
+            let local = LocalNodeRecord.all().filter { $0.gcsAddress == gcsAddress }
+            if !local.isEmpty { print("raylets on this machine:") }
+            for record in local {
+                print("  " + ((try? ControlClient.ask(rayletSocket: record.socketPath, "status")) ?? "node-\(record.node): no answer"))
+            }
+    }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List nodes or objects from the state the machines hold.")
+    @Argument(help: "nodes | objects")
+    var what: String
+    @Option(help: "The GCS at HOST:PORT (default: the cluster whose node runs here).")
+    var address: String?
+
+    func validate() throws {
+        guard ["nodes", "objects"].contains(what) else {
+            throw ValidationError(what == "tasks"
+                ? "listing tasks is not implemented yet: tasks live in their owners (drivers), which answer no control requests"
+                : "unknown listing '\(what)': choose nodes or objects")
+        }
+    }
+
+    func run() throws {
+        do {
+            try show()
+        } catch {
+            throw fail(error.description)
+        }
+    }
+
+    private func show() throws(RuntimeError) {
+            let gcsAddress: String
+            if let address { gcsAddress = address } else { gcsAddress = try localCluster() }
+            switch what {
+            case "nodes":
+                print(try ControlClient.ask(gcs: gcsAddress, "nodes"))
+            default:
+                for record in LocalNodeRecord.all() where record.gcsAddress == gcsAddress {
+                    print("node-\(record.node) (\(record.name)):")
+                    print(try ControlClient.ask(rayletSocket: record.socketPath, "list objects"))
+                }
+            }
+    }
+}
+
+func currentExecutable() -> String {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    return count > 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+}
+
+/// The GCS address of the cluster whose node runs on this machine.
+func localCluster() throws(RuntimeError) -> String {
+    try LocalNodeRecord.find(gcsAddress: "auto").gcsAddress
+}
