@@ -69,6 +69,9 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // Remote functions shared by the loopback tests (driver side) and their worker binary.
+        .target(name: "RayTestbed", dependencies: ["Ray"], path: "Sources/RayTestbed"),
+        .executableTarget(name: "swiftray-testbed", dependencies: ["RayTestbed", "RayRuntime"]),
         // Examples a newcomer runs from the README.
         .executableTarget(name: "swiftray-examples", dependencies: ["Ray"], swiftSettings: strict),
 
@@ -79,6 +82,9 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(name: "RayStorageTests", dependencies: ["RayStorage", "RayCore"]),
+        .testTarget(
+            name: "RayRuntimeTests",
+            dependencies: ["Ray", "RayRuntime", "RayTestbed", "RayCore", "RayStorage"]),
         .testTarget(
             name: "RaySimTests",
             dependencies: ["RaySim", "RayCore", "RayStorage"],

@@ -34,22 +34,26 @@ public enum Ray {
         public var objectStoreBytes: Int64?
         /// Log every input of every process (the default; false only to measure the cost).
         public var logInputs = true
+        /// The binary the cluster's processes and workers run (default: this program). Tests
+        /// point it at a program that registers the same remote functions.
+        public var executable: String?
         public init() {}
 
         func launchOptions() throws -> NodeLaunchOptions {
             var milli: [String: Int64] = [:]
             for (name, amount) in [("CPU", numCPUs ?? Double(cpuCount())), ("GPU", numGPUs)] + resources.sorted(by: { $0.key < $1.key }) {
                 guard amount >= 0, amount.isFinite else {
-                    throw RayError.invalidArgument("resource \(name) must be a finite amount ≥ 0, got \(amount)")
+                    throw Ray.Error.invalidArgument("resource \(name) must be a finite amount ≥ 0, got \(amount)")
                 }
                 if amount > 0 { milli[name] = Int64((amount * 1000).rounded()) }
             }
             if let bytes = objectStoreBytes, bytes <= 0 {
-                throw RayError.invalidArgument("objectStoreBytes must be positive, got \(bytes)")
+                throw Ray.Error.invalidArgument("objectStoreBytes must be positive, got \(bytes)")
             }
             var options = NodeLaunchOptions(resources: ResourceSet(milli),
                                             objectStoreBytes: objectStoreBytes ?? defaultObjectStoreBytes())
             options.logInputs = logInputs
+            options.executable = executable
             return options
         }
     }
@@ -63,20 +67,21 @@ public enum Ray {
         try RemoteFunctions.checkRegistrations()
         try state.withLock { state in
             guard state.client == nil else {
-                throw RayError.alreadyStarted("Ray.start() was already called; call Ray.shutdown() first")
+                throw Ray.Error.alreadyStarted("Ray.start() was already called; call Ray.shutdown() first")
             }
             let cluster: EmbeddedCluster
             do {
                 cluster = try EmbeddedCluster.start(try options.launchOptions())
             } catch let error as RuntimeError {
-                throw RayError.runtime("\(error)")
+                throw Ray.Error.runtime("\(error)")
             }
             do {
                 state.client = try DriverClient(socketPath: cluster.socketPath,
-                                                logRoot: options.logInputs ? cluster.session.logs : nil)
+                                                logRoot: options.logInputs ? cluster.session.logs : nil,
+                                                workerExecutable: options.executable)
             } catch {
                 cluster.stop()
-                throw RayError.runtime("\(error)")
+                throw Ray.Error.runtime("\(error)")
             }
             state.cluster = cluster
         }
@@ -89,14 +94,30 @@ public enum Ray {
         try RemoteFunctions.checkRegistrations()
         try state.withLock { state in
             guard state.client == nil else {
-                throw RayError.alreadyStarted("already connected; call Ray.shutdown() first")
+                throw Ray.Error.alreadyStarted("already connected; call Ray.shutdown() first")
             }
             let node: LocalNodeRecord
             do {
                 node = try LocalNodeRecord.find(gcsAddress: address)
                 state.client = try DriverClient(socketPath: node.socketPath, logRoot: node.session + "/logs")
             } catch {
-                throw RayError.runtime("\(error)")
+                throw Ray.Error.runtime("\(error)")
+            }
+        }
+    }
+
+    /// Connects through the raylet listening on the Unix socket `rayletSocket` (a
+    /// `LocalCluster` node); workers run `workerExecutable` (default: this program).
+    public static func connect(rayletSocket: String, workerExecutable: String? = nil, logRoot: String? = nil) throws {
+        try RemoteFunctions.checkRegistrations()
+        try state.withLock { state in
+            guard state.client == nil else {
+                throw Ray.Error.alreadyStarted("already connected; call Ray.shutdown() first")
+            }
+            do {
+                state.client = try DriverClient(socketPath: rayletSocket, logRoot: logRoot, workerExecutable: workerExecutable)
+            } catch {
+                throw Ray.Error.runtime("\(error)")
             }
         }
     }
@@ -117,9 +138,9 @@ public enum Ray {
     /// The session directory of the cluster (logs, sockets).
     public static var sessionDirectory: String? { state.withLock { $0.client?.session } }
 
-    static func client() throws(RayError) -> DriverClient {
+    static func client() throws(Ray.Error) -> DriverClient {
         guard let client = state.withLock({ $0.client }) else {
-            throw RayError.notStarted("call Ray.start() (or Ray.connect(address)) first")
+            throw Ray.Error.notStarted("call Ray.start() (or Ray.connect(address)) first")
         }
         return client
     }
@@ -136,7 +157,7 @@ public enum Ray {
     }
 
     /// Waits for the value of `ref`.
-    /// - Throws: `RayError` (the task failed, its worker crashed, the object was lost...) or `.timeout`.
+    /// - Throws: `Ray.Error` (the task failed, its worker crashed, the object was lost...) or `.timeout`.
     public static func get<T>(_ ref: ObjectRef<T>, timeout: Duration? = nil) throws -> T {
         try get([ref], timeout: timeout)[0]
     }
@@ -147,7 +168,7 @@ public enum Ray {
         let values = client.get(refs.map(\.id), timeoutSeconds: timeout.map(seconds))
         return try zip(refs, values).map { ref, value in
             guard let value else {
-                throw RayError.timeout("\(ref.id) was not ready within \(timeout.map { "\($0)" } ?? "the timeout"); "
+                throw Ray.Error.timeout("\(ref.id) was not ready within \(timeout.map { "\($0)" } ?? "the timeout"); "
                     + "its task may still be running: get it again later, or raise the timeout")
             }
             return try ValueCoding.decode(T.self, from: value, object: ref.id)
@@ -158,7 +179,7 @@ public enum Ray {
     public static func wait<T>(_ refs: [ObjectRef<T>], numReturns: Int = 1,
                                timeout: Duration? = nil) throws -> (ready: [ObjectRef<T>], notReady: [ObjectRef<T>]) {
         guard numReturns >= 0, numReturns <= refs.count else {
-            throw RayError.invalidArgument("numReturns must be between 0 and the number of refs (\(refs.count)), "
+            throw Ray.Error.invalidArgument("numReturns must be between 0 and the number of refs (\(refs.count)), "
                 + "got \(numReturns)")
         }
         let client = try client()

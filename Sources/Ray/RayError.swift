@@ -3,8 +3,9 @@
 
 import RayCore
 
-/// An error from SwiftRay.
-public enum RayError: Error, CustomStringConvertible, Equatable, Sendable {
+extension Ray {
+/// An error from SwiftRay (`catch let error as Ray.Error`).
+public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable {
     /// The task raised an error in its body (Ray's `RayTaskError`); retried only with `retryExceptions`.
     case taskFailed(String)
     /// The worker running the task died and its retries are exhausted (`WorkerCrashedError`).
@@ -66,4 +67,5 @@ public enum RayError: Error, CustomStringConvertible, Equatable, Sendable {
         case .runtime(let m): return "runtime: \(m)"
         }
     }
+}
 }

@@ -89,12 +89,12 @@ public struct TaskOptions: Sendable, Hashable {
         var milli: [String: Int64] = [:]
         for (name, amount) in [("CPU", numCPUs), ("GPU", numGPUs)] + resources.sorted(by: { $0.key < $1.key }) {
             guard amount >= 0, amount.isFinite else {
-                throw RayError.invalidArgument("resource \(name) must be a finite amount ≥ 0, got \(amount)")
+                throw Ray.Error.invalidArgument("resource \(name) must be a finite amount ≥ 0, got \(amount)")
             }
             if amount > 0 { milli[name] = Int64((amount * 1000).rounded()) }
         }
         guard maxRetries >= -1 else {
-            throw RayError.invalidArgument("maxRetries must be ≥ 0, or -1 for infinite; got \(maxRetries)")
+            throw Ray.Error.invalidArgument("maxRetries must be ≥ 0, or -1 for infinite; got \(maxRetries)")
         }
         return ResourceSet(milli)
     }
@@ -107,7 +107,7 @@ enum RemoteFunctions {
     static func checkRegistrations() throws {
         let names = duplicates.withLock { $0 }
         guard names.isEmpty else {
-            throw RayError.invalidArgument("remote function names must be unique; registered more than once: "
+            throw Ray.Error.invalidArgument("remote function names must be unique; registered more than once: "
                 + names.joined(separator: ", "))
         }
     }
@@ -129,13 +129,13 @@ public struct RemoteFunction<each Arg: Codable, Result: Codable>: Sendable {
             func next<V: Codable>(_ type: V.Type) throws -> V {
                 defer { index += 1 }
                 guard index < arguments.count else {
-                    throw RayError.invalidArgument("\(name) takes more arguments than the \(arguments.count) it was given")
+                    throw Ray.Error.invalidArgument("\(name) takes more arguments than the \(arguments.count) it was given")
                 }
                 return try ValueCoding.decode(type, from: arguments[index], object: nil)
             }
             let result = try body(repeat try next((each Arg).self))
             guard index == arguments.count else {
-                throw RayError.invalidArgument("\(name) takes \(index) arguments, was given \(arguments.count)")
+                throw Ray.Error.invalidArgument("\(name) takes \(index) arguments, was given \(arguments.count)")
             }
             return try ValueCoding.encode(result)
         }

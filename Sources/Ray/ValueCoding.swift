@@ -7,7 +7,7 @@ enum ValueCoding {
         do {
             return try BinaryCoder.encode(value)
         } catch {
-            throw RayError.encodingFailed("cannot encode a \(T.self): \(error)")
+            throw Ray.Error.encodingFailed("cannot encode a \(T.self): \(error)")
         }
     }
 
@@ -15,15 +15,15 @@ enum ValueCoding {
     static func decode<T: Decodable>(_ type: T.Type, from value: ObjectValue, object: ObjectID?) throws -> T {
         switch value {
         case .error(let error):
-            throw RayError(error)
+            throw Ray.Error(error)
         case .data(let data):
             guard let bytes = data.bytes else {
-                throw RayError.decodingFailed("\(object.map { "\($0)" } ?? "an argument") holds no bytes (a simulated value?)")
+                throw Ray.Error.decodingFailed("\(object.map { "\($0)" } ?? "an argument") holds no bytes (a simulated value?)")
             }
             do {
                 return try BinaryCoder.decode(type, from: bytes)
             } catch {
-                throw RayError.decodingFailed("\(object.map { "\($0)" } ?? "an argument") is not a \(T.self): \(error); "
+                throw Ray.Error.decodingFailed("\(object.map { "\($0)" } ?? "an argument") is not a \(T.self): \(error); "
                     + "the function that produced it returns another type")
             }
         }

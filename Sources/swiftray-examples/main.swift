@@ -58,7 +58,7 @@ let examples: [(String, () throws -> Void)] = [
     ("errors", {
         do {
             _ = try withdraw.remote(10, 25).get()
-        } catch let error as RayError {
+        } catch let error as Ray.Error {
             print("errors: withdraw(10, 25) failed as expected: \(error)")
         }
     }),

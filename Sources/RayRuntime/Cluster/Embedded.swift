@@ -13,6 +13,8 @@ public struct NodeLaunchOptions: Sendable {
     public var objectStoreBytes: Int64
     public var logInputs = true
     public var port = 0
+    /// The binary the GCS, raylet and workers run (default: this program).
+    public var executable: String?
     public init(resources: ResourceSet, objectStoreBytes: Int64) {
         self.resources = resources
         self.objectStoreBytes = objectStoreBytes
@@ -37,7 +39,7 @@ public final class EmbeddedCluster: @unchecked Sendable {
     public static func start(_ options: NodeLaunchOptions) throws(RuntimeError) -> EmbeddedCluster {
         signal(SIGPIPE, SIG_IGN)
         let session = try Session.create()
-        let executable = currentExecutablePath()
+        let executable = options.executable ?? currentExecutablePath()
         let logging = options.logInputs ? ["SWIFTRAY_LOG_DIR=\(session.logs)"] : ["SWIFTRAY_NO_LOG=1"]
         let gcs = try Launcher.spawn(
             executable: executable, role: "gcs",

@@ -36,10 +36,14 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     var handling = false
     var deferred: [OwnerInput] = []
     var connected: ((Result<Hello, RuntimeError>) -> Void)?
+    /// The raylet's hello, kept until the GCS confirmed the job.
+    var pendingHello: Hello?
+    static let registrationKey = "swiftray/driver-registered"
     /// Set when the raylet connection is gone: every get fails with it.
     var lostReason: String?
 
-    init(loop: EventLoop, socketPath: String, logRoot: String?, connected: @escaping (Result<Hello, RuntimeError>) -> Void) {
+    init(loop: EventLoop, socketPath: String, logRoot: String?, workerExecutable: String?,
+         connected: @escaping (Result<Hello, RuntimeError>) -> Void) {
         self.loop = loop
         self.logRoot = logRoot
         self.connected = connected
@@ -48,7 +52,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             case .success(let connection):
                 connection.delegate = self
                 var hello = Hello(role: .driver)
-                hello.executable = currentExecutablePath()
+                hello.executable = workerExecutable ?? currentExecutablePath()
                 connection.send(Wire.helloFrame(hello))
                 self.connection = connection
             case .failure(let error):
@@ -122,7 +126,16 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 }
                 identity = OwnerIdentity(worker: worker, job: job)
                 handle(.started(config, OwnerIdentity(worker: worker, job: job)))
-                finishConnect(.success(hello))
+                // As ray.init does, wait until the GCS registered the job: its answer to this
+                // lookup follows the registration on the same path, and the GCS commits its log
+                // before it sends anything.
+                pendingHello = hello
+                try connection.send(.kvGet(key: Self.registrationKey), from: .worker(worker), to: .gcs)
+                loop.timer(afterMicros: 30_000_000) { [weak self] in
+                    guard let self, pendingHello != nil else { return }
+                    finishConnect(.failure(RuntimeError("the GCS did not confirm the job within 30 s; "
+                        + "is the GCS running? (`swiftray status`)")))
+                }
             } catch let error as WireError {
                 finishConnect(.failure(RuntimeError("the raylet refused the driver: \(error)")))
             } catch {
@@ -134,7 +147,13 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             switch FrameKind(rawValue: frame.kind) {
             case .message:
                 let (from, _) = try frame.addresses()
-                handle(.messageReceived(from: from, try frame.message()))
+                let message = try frame.message()
+                if case .kvValue(Self.registrationKey, _) = message, let hello = pendingHello {
+                    pendingHello = nil
+                    finishConnect(.success(hello))
+                    return
+                }
+                handle(.messageReceived(from: from, message))
             case .peerClosed:
                 let (_, peer) = try frame.addresses()
                 handle(.peerDisconnected(peer))
@@ -174,14 +193,16 @@ public final class DriverClient: @unchecked Sendable {
     private var thread: Thread?
 
     /// Connects a driver to the raylet listening on `socketPath`; logs under `logRoot` when given.
-    public init(socketPath: String, logRoot: String?) throws(RuntimeError) {
+    /// Workers run `workerExecutable` (default: this program).
+    public init(socketPath: String, logRoot: String?, workerExecutable: String? = nil) throws(RuntimeError) {
         let loop = EventLoop()
         self.loop = loop
         let ready = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var outcome: Result<Hello, RuntimeError>?
         nonisolated(unsafe) var made: DriverHost?
         let thread = Thread {
-            made = DriverHost(loop: loop, socketPath: socketPath, logRoot: logRoot) { result in
+            made = DriverHost(loop: loop, socketPath: socketPath, logRoot: logRoot,
+                              workerExecutable: workerExecutable) { result in
                 outcome = result
                 ready.signal()
             }
@@ -296,7 +317,11 @@ public final class DriverClient: @unchecked Sendable {
         let host = self.host!
         let loop = self.loop
         let done = DispatchSemaphore(value: 0)
+        let job = self.job, worker = self.worker
         loop.post {
+            // A clean exit finishes the job (a driver that just disappears fails it).
+            try? host.connection?.send(.jobFinished(job), from: .worker(worker), to: .gcs)
+            host.connection?.flush()
             host.log?.commit()
             host.connection?.close(reason: nil)
             loop.stop()
@@ -307,7 +332,7 @@ public final class DriverClient: @unchecked Sendable {
 }
 
 /// The path of the running executable (/proc/self/exe resolved).
-func currentExecutablePath() -> String {
+public func currentExecutablePath() -> String {
     var buffer = [CChar](repeating: 0, count: 4096)
     let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     guard count > 0 else { return CommandLine.arguments[0] }

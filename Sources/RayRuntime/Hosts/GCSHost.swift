@@ -70,6 +70,9 @@ public final class GCSHost: ConnectionDelegate {
 
     func handle(_ input: GCSInput) {
         log.append(input)
+        var executableChanged = false
+        if case .messageReceived(_, .kvPut(let key, _)) = input, key == RayletHost.executableKey { executableChanged = true }
+        defer { if executableChanged { broadcastDirectory() } }
         let effects = gcs.handle(input, now: loop.nowMicros)
         for effect in effects {
             switch effect {
@@ -183,7 +186,9 @@ public final class GCSHost: ConnectionDelegate {
 
     private func broadcastDirectory() {
         let entries = directory.keys.sorted().compactMap { directory[$0] }
-        guard let frame = try? Wire.encodedFrame(.directory, Directory(entries: entries)) else { return }
+        let executable = gcs.kv[RayletHost.executableKey].map { String(decoding: $0, as: UTF8.self) }
+        guard let frame = try? Wire.encodedFrame(.directory, Directory(entries: entries, executable: executable))
+        else { return }
         for node in raylets.keys.sorted() { raylets[node]?.send(frame) }
     }
 
@@ -196,7 +201,8 @@ public final class GCSHost: ConnectionDelegate {
             for id in gcs.nodeOrder {
                 guard let entry = gcs.nodes[id] else { continue }
                 let address = directory[id].map { "\($0.host):\($0.port)" } ?? "-"
-                lines.append("  \(id) \(entry.info.name) \(entry.state == .alive ? "alive" : "dead") \(address) "
+                let link = entry.state == .dead ? "" : raylets[id] == nil ? " (not connected)" : " (connected)"
+                lines.append("  \(id) \(entry.info.name) \(entry.state == .alive ? "alive" : "dead")\(link) \(address) "
                     + "resources \(entry.info.resources) available \(entry.available) "
                     + "store \(entry.info.objectStoreBytes >> 20) MiB")
             }

@@ -2,9 +2,10 @@
 // executable when it connects; its raylet publishes it in the GCS's KV,
 // content-addressed ("swiftray/executable" = "<digest> <path>", and
 // "swiftray/executable/<digest>" = the bytes), as Ray ships a job's
-// working_dir. Before spawning workers, a raylet asks the GCS which
-// executable is current; if it lacks that file (same path and digest), it
-// fetches the bytes into the session's bin/ directory. So a multi-host
+// working_dir. Before spawning workers, a raylet checks the executable the
+// GCS named current; if it lacks that file (same path and digest), it
+// fetches the bytes into the session's bin/ directory. The GCS names the
+// current executable in the directory it sends every raylet. So a multi-host
 // cluster needs no shared filesystem. One executable per cluster at a time:
 // the last driver's.
 
@@ -15,73 +16,72 @@ import RayCore
 extension RayletHost {
     static let executableKey = "swiftray/executable"
 
-    /// A driver on this node named its executable: remember and publish it.
+    /// A driver on this node named its executable: it is current; publish it.
     func publishExecutable(_ path: String) {
         guard let digest = fileDigest(path) else {
             note("raylet", "cannot read the driver's executable \(path); workers on other nodes cannot start")
             return
         }
         localExecutables[digest] = path
+        clusterExecutable = (digest, path)
         sendToGCSFromMachine(.kvPut(key: Self.executableKey, value: Array("\(digest) \(path)".utf8)))
         if !publishedDigests.contains(digest), let bytes = FileManager.default.contents(atPath: path) {
             publishedDigests.insert(digest)
             sendToGCSFromMachine(.kvPut(key: Self.executableKey + "/\(digest)", value: Array(bytes)))
         }
+        resolveExecutable()
     }
 
-    /// Asks the GCS which executable workers run now (answered by `kvValue`).
-    func queryExecutable() {
-        guard !executableQueryOutstanding else { return }
-        executableQueryOutstanding = true
-        sendToGCSFromMachine(.kvGet(key: Self.executableKey))
+    /// The GCS's directory names the current executable ("<digest> <path>").
+    func directoryNamesExecutable(_ text: String?) {
+        guard let text, let space = text.firstIndex(of: " "), let digest = UInt64(text[..<space]) else { return }
+        clusterExecutable = (digest, String(text[text.index(after: space)...]))
+        resolveExecutable()
     }
 
-    /// A KV answer for the executable lookup; true if it was one.
-    func executableAnswered(key: String, value: [UInt8]?) -> Bool {
-        if key == Self.executableKey {
-            executableQueryOutstanding = false
-            guard let value, let text = String(bytes: value, encoding: .utf8), let space = text.firstIndex(of: " "),
-                  let digest = UInt64(text[..<space]) else {
-                // No driver published one yet: use the configured executable, or wait a little.
-                if let path = options.workerExecutable {
-                    startPendingWorkers(with: path)
-                } else {
-                    loop.timer(afterMicros: 100_000) { [unowned self] in if !pendingSpawns.isEmpty { queryExecutable() } }
-                }
-                return true
-            }
-            let path = String(text[text.index(after: space)...])
-            if let local = localExecutables[digest] {
-                startPendingWorkers(with: local)
-            } else if fileDigest(path) == digest {
-                localExecutables[digest] = path
-                startPendingWorkers(with: path)
-            } else if let cached = cachedExecutablePath(digest), fileDigest(cached) == digest {
-                localExecutables[digest] = cached
-                startPendingWorkers(with: cached)
-            } else {
-                note("raylet", "fetching the job's executable (\(digest)) from the GCS")
-                sendToGCSFromMachine(.kvGet(key: Self.executableKey + "/\(digest)"))
-            }
-            return true
+    /// Starts pending workers with the current executable, fetching it from the GCS if this node lacks it.
+    /// Without a GCS the last known executable serves (the GCS is not needed to run tasks).
+    func resolveExecutable() {
+        guard !pendingSpawns.isEmpty else { return }
+        guard let (digest, path) = clusterExecutable else {
+            // No driver has connected anywhere yet: the configured one, or wait for the directory to name one.
+            if let path = options.workerExecutable { startPendingWorkers(with: path) }
+            return
         }
-        if key.hasPrefix(Self.executableKey + "/"), let digest = UInt64(key.dropFirst(Self.executableKey.count + 1)) {
-            guard let value, let path = cachedExecutablePath(digest) else {
-                failPendingWorkers("the GCS has no copy of the job's executable \(digest)")
-                return true
-            }
-            let temporary = path + ".partial-\(getpid())"
-            guard FileManager.default.createFile(atPath: temporary, contents: Data(value),
-                                                 attributes: [.posixPermissions: 0o755]),
-                  rename(temporary, path) == 0 else {
-                failPendingWorkers("cannot write the job's executable to \(path)")
-                return true
-            }
+        if let local = localExecutables[digest] {
+            startPendingWorkers(with: local)
+        } else if fileDigest(path) == digest {
             localExecutables[digest] = path
             startPendingWorkers(with: path)
+        } else if let cached = cachedExecutablePath(digest), fileDigest(cached) == digest {
+            localExecutables[digest] = cached
+            startPendingWorkers(with: cached)
+        } else if fetchingExecutable != digest {
+            fetchingExecutable = digest
+            note("raylet", "fetching the job's executable (\(digest)) from the GCS")
+            sendToGCSFromMachine(.kvGet(key: Self.executableKey + "/\(digest)"))
+        }
+    }
+
+    /// A KV answer to an executable fetch; true if it was one.
+    func executableAnswered(key: String, value: [UInt8]?) -> Bool {
+        guard key.hasPrefix(Self.executableKey + "/"), let digest = UInt64(key.dropFirst(Self.executableKey.count + 1))
+        else { return false }
+        if fetchingExecutable == digest { fetchingExecutable = nil }
+        guard let value, let path = cachedExecutablePath(digest) else {
+            failPendingWorkers("the GCS has no copy of the job's executable \(digest)")
             return true
         }
-        return false
+        let temporary = path + ".partial-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(value),
+                                             attributes: [.posixPermissions: 0o755]),
+              rename(temporary, path) == 0 else {
+            failPendingWorkers("cannot write the job's executable to \(path)")
+            return true
+        }
+        localExecutables[digest] = path
+        resolveExecutable()
+        return true
     }
 
     private func cachedExecutablePath(_ digest: UInt64) -> String? {

@@ -70,7 +70,8 @@ public final class RayletHost: ConnectionDelegate {
     var deferred: [RayletInput] = []
     // Worker executables (RayletHost+Executable)
     var pendingSpawns: [WorkerID] = []
-    var executableQueryOutstanding = false
+    var clusterExecutable: (digest: UInt64, path: String)?
+    var fetchingExecutable: UInt64?
     var localExecutables: [UInt64: String] = [:]
     var publishedDigests: Set<UInt64> = []
     var digestCache: [String: UInt64] = [:]
@@ -468,6 +469,7 @@ public final class RayletHost: ConnectionDelegate {
 
     private func updateDirectory(_ update: Directory) {
         directory = Dictionary(uniqueKeysWithValues: update.entries.map { ($0.node, $0) })
+        directoryNamesExecutable(update.executable)
         for node in pendingToNode.keys.sorted() { connect(to: node) }
     }
 
@@ -476,7 +478,7 @@ public final class RayletHost: ConnectionDelegate {
     private func spawn(_ worker: WorkerID) {
         // Which executable is current is the GCS's to say (RayletHost+Executable).
         pendingSpawns.append(worker)
-        queryExecutable()
+        resolveExecutable()
     }
 
     func launch(_ worker: WorkerID, executable: String) {

@@ -74,6 +74,8 @@ public struct Directory: Codable, Sendable, Equatable {
         public var name: String
     }
     public var entries: [Entry]
+    /// The executable workers run: "<digest> <path>" (the last driver's), if any driver connected.
+    public var executable: String?
 }
 
 /// Errors found in what a peer sent.

@@ -1,0 +1,71 @@
+// Remote functions for the loopback tests and benchmarks. The test process
+// (the driver) and the `swiftray-testbed` executable (every other process:
+// GCS, raylets, workers) both link this module, so both know every function.
+
+import Foundation
+import Glibc
+import Ray
+
+public enum Testbed {
+    public static let noop = RemoteFunction("tb.noop") { () -> Int in 0 }
+    public static let echo = RemoteFunction("tb.echo") { (x: Int) -> Int in x }
+    public static let add = RemoteFunction("tb.add") { (a: Int, b: Int) -> Int in a + b }
+    public static let square = RemoteFunction("tb.square") { (x: Int) -> Int in x * x }
+    /// `size` deterministic bytes from `seed` (over 100 KiB: stored in the node's object store).
+    public static let blob = RemoteFunction("tb.blob") { (seed: Int, size: Int) -> [UInt8] in
+        blobBytes(seed: seed, size: size)
+    }
+    /// A checksum of a blob, as `checksum(blobBytes(...))` computes locally.
+    public static let checksum = RemoteFunction("tb.checksum") { (bytes: [UInt8]) -> UInt64 in
+        Testbed.checksum(bytes)
+    }
+    /// The node this task ran on.
+    public static let whereAmI = RemoteFunction("tb.where") { () -> UInt32 in currentNode() }
+    /// The node this task ran on, after `millis` of sleep (keeps a worker busy).
+    public static let sleepThenWhere = RemoteFunction("tb.sleep-where") { (millis: Int) -> UInt32 in
+        usleep(UInt32(max(0, millis)) * 1000)
+        return currentNode()
+    }
+    /// The first attempt SIGKILLs its own worker (after creating `marker`); the retry returns `value`.
+    public static let crashOnce = RemoteFunction("tb.crash-once") { (marker: String, value: Int) -> Int in
+        if !FileManager.default.fileExists(atPath: marker) {
+            _ = FileManager.default.createFile(atPath: marker, contents: Data("\(getpid())".utf8))
+            kill(getpid(), SIGKILL)
+        }
+        return value
+    }
+    /// Always throws.
+    public static let fail = RemoteFunction("tb.fail") { (message: String) throws -> Int in
+        throw TestbedError(message: message)
+    }
+    /// A dependent chain link: the previous value plus one.
+    public static let increment = RemoteFunction("tb.increment") { (x: Int) -> Int in x + 1 }
+
+    /// Forces every function to register (Swift initializes statics lazily).
+    public static func register() {
+        _ = (noop, echo, add, square, blob, checksum, whereAmI, sleepThenWhere, crashOnce, fail, increment)
+    }
+
+    public static func blobBytes(seed: Int, size: Int) -> [UInt8] {
+        var state = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15
+        return (0..<size).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
+    }
+
+    public static func checksum(_ bytes: [UInt8]) -> UInt64 {
+        bytes.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+    }
+
+    /// The node of this worker process (from its SWIFTRAY_WORKER), 0 in a driver.
+    public static func currentNode() -> UInt32 {
+        guard let value = getenv("SWIFTRAY_WORKER") else { return 0 }
+        return UInt32(String(cString: value).split(separator: ".").first ?? "") ?? 0
+    }
+}
+
+public struct TestbedError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

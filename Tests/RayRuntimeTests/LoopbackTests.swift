@@ -1,0 +1,194 @@
+// Loopback tests with real processes: a GCS, raylets and workers started from
+// the `swiftray-testbed` binary, this test process as the driver. Faults are
+// real SIGKILLs. Serialized: the driver API is one per process.
+
+import Foundation
+import Glibc
+import Testing
+
+import Ray
+import RayCore
+import RayRuntime
+import RayTestbed
+
+/// The worker/GCS/raylet binary, built next to the test bundle.
+let testbedPath: String = {
+    let directory = URL(fileURLWithPath: currentExecutablePath()).deletingLastPathComponent().path
+    for candidate in [directory + "/swiftray-testbed", directory + "/../swiftray-testbed"]
+    where FileManager.default.isExecutableFile(atPath: candidate) {
+        return candidate
+    }
+    return directory + "/swiftray-testbed"
+}()
+
+/// Runs `body` as the driver of a cluster of `nodes` (name, resources), then shuts everything down.
+func withCluster(_ nodes: [(String, [String: Int64])], environment: [String] = [],
+                 _ body: (LocalCluster) throws -> Void) throws {
+    #expect(FileManager.default.isExecutableFile(atPath: testbedPath),
+            "build the testbed first: swift build --product swiftray-testbed")
+    Testbed.register()
+    let cluster = try LocalCluster(executable: testbedPath, environment: environment)
+    defer { cluster.stop() }
+    try cluster.startGCS()
+    for (name, units) in nodes {
+        try cluster.addNode(name: name, resources: ResourceSet(units.mapValues { $0 * 1000 }))
+    }
+    try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
+                    logRoot: cluster.session.logs)
+    defer { Ray.shutdown() }
+    try body(cluster)
+}
+
+@Suite(.serialized) struct LoopbackTests {
+    @Test func embeddedClusterRunsTasksPutsAndGets() throws {
+        Testbed.register()
+        var options = Ray.StartOptions()
+        options.executable = testbedPath
+        options.numCPUs = 2
+        try Ray.start(options)
+        defer { Ray.shutdown() }
+
+        let squares = try (0..<200).map { try Testbed.square.remote($0) }
+        #expect(try Ray.get(squares) == (0..<200).map { $0 * $0 })
+
+        let small = try Ray.put([1, 2, 3])
+        #expect(try small.get() == [1, 2, 3])
+        let big = try Ray.put(Testbed.blobBytes(seed: 7, size: 300_000))
+        #expect(try Testbed.checksum.remote(big).get() == Testbed.checksum(Testbed.blobBytes(seed: 7, size: 300_000)))
+
+        // A stored (large) return value comes back byte for byte.
+        let blob = try Testbed.blob.remote(3, 500_000)
+        #expect(try blob.get() == Testbed.blobBytes(seed: 3, size: 500_000))
+
+        // A DAG: refs as arguments.
+        let a = try Testbed.add.remote(1, 2)
+        let b = try Testbed.square.remote(a)
+        let c = try Testbed.add.remote(a, b)
+        #expect(try c.get() == 12)
+
+        // wait: the quick one is ready, the slow one is not, within the timeout.
+        let quick = try Testbed.sleepThenWhere.remote(0)
+        _ = try quick.get()
+        let slow = try Testbed.sleepThenWhere.remote(3000)
+        let (ready, notReady) = try Ray.wait([quick, slow], numReturns: 1, timeout: .seconds(2))
+        #expect(ready == [quick] && notReady == [slow])
+        let (ready2, notReady2) = try Ray.wait([slow], numReturns: 1, timeout: .milliseconds(200))
+        #expect(ready2.isEmpty && notReady2 == [slow])
+        #expect(throws: Ray.Error.self) { _ = try Ray.wait([slow], numReturns: 2) }
+
+        // get with a timeout throws .timeout.
+        #expect {
+            _ = try slow.get(timeout: .milliseconds(100))
+        } throws: { error in
+            guard case .timeout(let message)? = error as? Ray.Error else { return false }
+            return message.contains("not ready")
+        }
+    }
+
+    @Test func errorsAreTypedAndExplained() throws {
+        try withCluster([("head", ["CPU": 2])]) { _ throws in
+            #expect {
+                _ = try Testbed.fail.remote("the ledger is closed").get()
+            } throws: { error in
+                guard case .taskFailed(let message)? = error as? Ray.Error else { return false }
+                return message.contains("the ledger is closed")
+            }
+            // A function the workers' program does not register.
+            let missing = RemoteFunction("tb.only-in-this-driver") { () -> Int in 1 }
+            #expect {
+                _ = try missing.remote().get()
+            } throws: { error in
+                guard case .taskFailed(let message)? = error as? Ray.Error else { return false }
+                return message.contains("unknown function 'tb.only-in-this-driver'")
+            }
+            // Invalid options.
+            #expect(throws: Ray.Error.self) {
+                _ = try Testbed.noop.options(TaskOptions(numCPUs: -1)).remote()
+            }
+        }
+    }
+
+    @Test func taskDAGAcrossThreeRaylets() throws {
+        try withCluster([("head", ["CPU": 1, "n1": 1]), ("n2", ["CPU": 1, "n2": 1]), ("n3", ["CPU": 1, "n3": 1])]) { cluster throws in
+            let on = { (name: String) in TaskOptions(resources: [name: 1]) }
+            let ids = cluster.nodes.map(\.id.value)
+            #expect(try Testbed.whereAmI.options(on("n1")).remote().get() == ids[0])
+            #expect(try Testbed.whereAmI.options(on("n2")).remote().get() == ids[1])
+            #expect(try Testbed.whereAmI.options(on("n3")).remote().get() == ids[2])
+            // a (n2, large) → b (n3, reads a) and c (head, reads a) → d (n2, b + c)
+            let a = try Testbed.blob.options(on("n2")).remote(11, 400_000)
+            let b = try Testbed.checksum.options(on("n3")).remote(a)
+            let c = try Testbed.checksum.options(on("n1")).remote(a)
+            let expected = Testbed.checksum(Testbed.blobBytes(seed: 11, size: 400_000))
+            #expect(try b.get() == expected)
+            #expect(try c.get() == expected)
+            #expect(try a.get() == Testbed.blobBytes(seed: 11, size: 400_000))
+        }
+    }
+
+    @Test func killedWorkerTaskIsRetried() throws {
+        try withCluster([("head", ["CPU": 2])]) { cluster throws in
+            let marker = cluster.session.path + "/crash-marker"
+            #expect(try Testbed.crashOnce.remote(marker, 42).get() == 42)
+            #expect(FileManager.default.fileExists(atPath: marker), "the first attempt ran and died")
+            // With no retries the crash surfaces as a typed error.
+            let marker2 = cluster.session.path + "/crash-marker-2"
+            #expect {
+                _ = try Testbed.crashOnce.options(TaskOptions(maxRetries: 0)).remote(marker2, 1).get()
+            } throws: { error in
+                guard case .workerCrashed? = error as? Ray.Error else { return false }
+                return true
+            }
+        }
+    }
+
+    @Test func killedRayletObjectsAreRebuiltFromLineage() throws {
+        try withCluster([("head", ["CPU": 1]), ("n2", ["CPU": 1]), ("n3", ["CPU": 1])]) { cluster throws in
+            let n3 = cluster.node(named: "n3")!
+            let there = TaskOptions(scheduling: .nodeAffinity(node: n3.id.value, soft: true))
+            let blobs = try (0..<4).map { try Testbed.blob.options(there).remote($0, 200_000) }
+            // Consume them where they are, so the only copies stay on n3.
+            let sums = try blobs.map { try Testbed.checksum.options(there).remote($0) }
+            let expected = (0..<4).map { Testbed.checksum(Testbed.blobBytes(seed: $0, size: 200_000)) }
+            #expect(try Ray.get(sums) == expected)
+            cluster.killNode(named: "n3")
+            let values = try Ray.get(blobs, timeout: .seconds(30))
+            #expect(values.map(Testbed.checksum) == expected)
+        }
+    }
+
+    @Test func gcsRestartsFromItsLogWhileTasksComplete() throws {
+        try withCluster([("head", ["CPU": 1]), ("n2", ["CPU": 1, "n2": 1])]) { cluster throws in
+            #expect(try Testbed.square.remote(3).get() == 9)
+            cluster.killGCS()
+            // Leases on the local raylet need no GCS.
+            #expect(try Ray.get(try (0..<20).map { try Testbed.square.remote($0) }) == (0..<20).map { $0 * $0 })
+            try cluster.startGCS()
+            let status = try waitForStatus(cluster.gcsAddress) { $0.components(separatedBy: "alive (connected)").count == 3 }
+            #expect(status.contains("head alive") && status.contains("n2 alive"), "\(status)")
+            #expect(status.contains("job-") && status.contains("running"), "the job table survived: \(status)")
+            let gcsLog = (try? String(contentsOfFile: cluster.session.logs + "/gcs.err", encoding: .utf8)) ?? ""
+            #expect(gcsLog.contains("recovered from its log"), "\(gcsLog)")
+            #expect(try Testbed.whereAmI.options(TaskOptions(resources: ["n2": 1])).remote().get()
+                    == cluster.node(named: "n2")!.id.value)
+            // The raylets re-registered with the new GCS: it sees n2's connection close when n2 dies.
+            cluster.killNode(named: "n2")
+            let after = try waitForStatus(cluster.gcsAddress) { $0.contains("n2 dead") }
+            #expect(after.contains("n2 dead") && after.contains("head alive"), "\(after)")
+        }
+    }
+}
+
+/// Asks the GCS for its status until `done` holds (10 s at most).
+func waitForStatus(_ address: String, _ done: (String) -> Bool) throws -> String {
+    let deadline = Date().addingTimeInterval(10)
+    var last = ""
+    while Date() < deadline {
+        if let status = try? ControlClient.ask(gcs: address, "status") {
+            last = status
+            if done(status) { return status }
+        }
+        usleep(50_000)
+    }
+    return last
+}
