@@ -72,6 +72,8 @@ let package = Package(
         // Remote functions shared by the loopback tests (driver side) and their worker binary.
         .target(name: "RayTestbed", dependencies: ["Ray"], path: "Sources/RayTestbed"),
         .executableTarget(name: "swiftray-testbed", dependencies: ["RayTestbed", "RayRuntime"]),
+        // The runtime microbenchmarks (tools/bench-runtime.sh).
+        .executableTarget(name: "swiftray-bench", dependencies: ["Ray", "RayRuntime"], swiftSettings: strict),
         // Examples a newcomer runs from the README.
         .executableTarget(name: "swiftray-examples", dependencies: ["Ray"], swiftSettings: strict),
 

@@ -102,7 +102,9 @@ public final class LMDBEventLog: EventLog {
         }
         code = mdb_env_set_mapsize(environment, mapSizeBytes)
         if code == MDB_SUCCESS {
-            let flags = UInt32(MDB_NOTLS) | (durable ? 0 : UInt32(MDB_NOSYNC))
+            // Non-durable logs write through the map (MDB_WRITEMAP): a commit is memory writes and
+            // no syscalls; the kernel's page cache keeps them if the process dies.
+            let flags = UInt32(MDB_NOTLS) | (durable ? 0 : UInt32(MDB_NOSYNC) | UInt32(MDB_WRITEMAP))
             code = mdb_env_open(environment, path, flags, 0o644)
         }
         guard code == MDB_SUCCESS else {

@@ -1,0 +1,194 @@
+// SwiftRay's runtime microbenchmarks, named as Ray's own
+// (python/ray/_private/ray_perf.py), on an embedded local cluster with every
+// input of every process logged to LMDB. Prints one line per figure:
+//     name<TAB>value<TAB>unit
+// tools/bench-runtime.sh runs it (release build); tools/bench-vs-ray.sh runs
+// Ray 2.60 too and prints the ratios.
+//
+// Usage: swiftray-bench [--quick] [--no-log] [--only NAME[,NAME...]]
+
+import Foundation
+import Glibc
+import Ray
+import RayRuntime
+
+let noop = RemoteFunction("bench.noop") { () -> Int in 0 }
+let increment = RemoteFunction("bench.increment") { (x: Int) -> Int in x + 1 }
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let quick = arguments.contains("--quick")
+let logInputs = !arguments.contains("--no-log")
+let only: Set<String>? = arguments.firstIndex(of: "--only").flatMap { flag in
+    flag + 1 < arguments.count ? Set(arguments[flag + 1].split(separator: ",").map(String.init)) : nil
+}
+let clientMode = arguments.first == "--client"
+
+/// Seconds each throughput measurement runs.
+let duration = quick ? 0.5 : 2.0
+
+func emit(_ name: String, _ value: Double, _ unit: String) {
+    print("\(name)\t\(String(format: value >= 100 ? "%.0f" : "%.3f", value))\t\(unit)")
+    fflush(nil)
+}
+
+func wanted(_ name: String) -> Bool { only.map { $0.contains(name) } ?? true }
+
+func now() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// Runs `body` repeatedly for `duration` seconds (after one warm-up call); returns calls per second
+/// times `perCall` (ray_perf's `timeit`).
+func rate(perCall: Int = 1, _ body: () throws -> Void) rethrows -> Double {
+    try body()
+    let start = now()
+    var calls = 0
+    while now() - start < duration {
+        try body()
+        calls += 1
+    }
+    return Double(calls * perCall) / (now() - start)
+}
+
+/// Resident memory of a process and all its descendants, in bytes.
+func treeRSS(_ root: Int32) -> Int64 {
+    var children: [Int32: [Int32]] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        if fields.count > 2, let parent = Int32(fields[1]) { children[parent, default: []].append(pid) }
+    }
+    var total: Int64 = 0
+    var stack = [root]
+    while let pid = stack.popLast() {
+        if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+           let kib = Int64(line.split(separator: " ").dropFirst().first ?? "") {
+            total += kib * 1024
+        }
+        stack.append(contentsOf: children[pid] ?? [])
+    }
+    return total
+}
+
+/// A client process of multi_client_tasks_async: submits batches until told the duration, prints its count.
+func runClient() throws {
+    let address = arguments[1]
+    try Ray.connect(rayletSocket: address)
+    let start = now()
+    var done = 0
+    while now() - start < duration {
+        let refs = try (0..<1000).map { _ in try noop.remote() }
+        _ = try Ray.get(refs)
+        done += 1000
+    }
+    print(Double(done) / (now() - start))
+    Ray.shutdown()
+}
+
+do {
+    if clientMode {
+        try runClient()
+        exit(0)
+    }
+    var options = Ray.StartOptions()
+    options.logInputs = logInputs
+    let startBegan = now()
+    try Ray.start(options)
+    let startSeconds = now() - startBegan
+    if wanted("cluster_start_seconds") { emit("cluster_start_seconds", startSeconds, "s") }
+
+    if wanted("single_client_tasks_sync") {
+        emit("single_client_tasks_sync", try rate { _ = try noop.remote().get() }, "tasks/s")
+    }
+    if wanted("single_client_tasks_async") {
+        emit("single_client_tasks_async", try rate(perCall: 1000) {
+            _ = try Ray.get(try (0..<1000).map { _ in try noop.remote() })
+        }, "tasks/s")
+    }
+    if wanted("multi_client_tasks_async") {
+        // Ray's version submits from several actors; here from 4 driver processes on the same node.
+        let socket = Ray.sessionDirectory.map { $0 + "/sockets/raylet-head.sock" } ?? ""
+        let clients = (0..<4).map { _ -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: currentExecutablePath())
+            process.arguments = ["--client", socket] + (quick ? ["--quick"] : [])
+            process.standardOutput = Pipe()
+            return process
+        }
+        for client in clients { try client.run() }
+        var total = 0.0
+        for client in clients {
+            client.waitUntilExit()
+            let data = (client.standardOutput as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
+            total += Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        }
+        emit("multi_client_tasks_async", total, "tasks/s")
+    }
+    if wanted("single_client_put_calls") {
+        emit("single_client_put_calls", try rate { _ = try Ray.put(0) }, "puts/s")
+    }
+    if wanted("single_client_get_calls") {
+        let ref = try Ray.put(0)
+        emit("single_client_get_calls", try rate { _ = try ref.get() }, "gets/s")
+    }
+    if wanted("single_client_put_gigabytes") {
+        // ray_perf puts an 80 MB array repeatedly; the issue's target is a 1 GiB put on a fresh store.
+        let size = quick ? 100 << 20 : 1 << 30
+        let bytes = [UInt8](repeating: 1, count: size)
+        let start = now()
+        let ref = try Ray.put(bytes)
+        _ = try Ray.wait([ref], numReturns: 1)
+        emit("single_client_put_gigabytes", Double(size) / 1e9 / (now() - start), "GB/s")
+        var copy = [UInt8](repeating: 0, count: size)
+        let copyStart = now()
+        copy.withUnsafeMutableBytes { target in bytes.withUnsafeBytes { target.copyMemory(from: $0) } }
+        emit("memcpy_gigabytes", Double(size) / 1e9 / (now() - copyStart), "GB/s")
+        _ = copy.count
+    }
+    if wanted("single_client_wait_1k_refs") {
+        emit("single_client_wait_1k_refs", try rate {
+            let refs = try (0..<1000).map { _ in try noop.remote() }
+            _ = try Ray.wait(refs, numReturns: 1000)
+        }, "waits/s")
+    }
+    if wanted("single_client_tasks_and_get_batch") {
+        emit("single_client_tasks_and_get_batch", try rate {
+            _ = try Ray.get(try (0..<1000).map { _ in try noop.remote() })
+        }, "batches/s")
+    }
+    if wanted("task_roundtrip_median_us") || wanted("task_roundtrip_p99_us") {
+        for _ in 0..<200 { _ = try noop.remote().get() }
+        var samples: [Double] = []
+        for _ in 0..<(quick ? 1000 : 5000) {
+            let start = now()
+            _ = try noop.remote().get()
+            samples.append((now() - start) * 1e6)
+        }
+        samples.sort()
+        emit("task_roundtrip_median_us", samples[samples.count / 2], "us")
+        emit("task_roundtrip_p99_us", samples[samples.count * 99 / 100], "us")
+    }
+    if wanted("chain_1000_seconds") {
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let start = now()
+            var ref = try increment.remote(0)
+            for _ in 1..<1000 { ref = try increment.remote(ref) }
+            guard try ref.get() == 1000 else { throw Ray.Error.runtime("the chain computed a wrong value") }
+            best = min(best, now() - start)
+        }
+        emit("chain_1000_seconds", best, "s")
+    }
+    if wanted("cluster_rss_mib") {
+        emit("cluster_rss_mib", Double(treeRSS(getpid())) / 1048576, "MiB")
+    }
+    Ray.shutdown()
+} catch {
+    writeStandardError("swiftray-bench: \(error)\n")
+    Ray.shutdown()
+    exit(1)
+}
