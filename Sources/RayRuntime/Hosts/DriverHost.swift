@@ -32,6 +32,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     var log: HostLog?
     var logRoot: String?
     var identity: OwnerIdentity?
+    /// Direct links to workers on this node (nil: everything goes through the raylet).
+    var links: DirectLinks?
     var waiters: [ObjectID: [GetWaiter]] = [:]
     var handling = false
     var deferred: [OwnerInput] = []
@@ -86,7 +88,11 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             switch effect {
             case .send(let to, let message):
                 do {
-                    try connection?.send(message, from: .worker(identity.worker), to: to)
+                    if let links, case .worker(let worker) = to, links.reaches(to) {
+                        try links.send(message, to: worker)
+                    } else {
+                        try connection?.send(message, from: .worker(identity.worker), to: to)
+                    }
                 } catch {
                     note("driver", "cannot encode a message to \(to): \(error)")
                 }
@@ -125,6 +131,12 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                                       component: "driver", loop: loop)
                 }
                 identity = OwnerIdentity(worker: worker, job: job)
+                links = DirectLinks(loop: loop, me: worker, role: .driver, session: hello.session)
+                links?.deliver = { [unowned self] frame in
+                    guard let (from, _) = try? frame.addresses(), let message = try? frame.message() else { return }
+                    handle(.messageReceived(from: from, message))
+                }
+                links?.peerGone = { [unowned self] worker in handle(.peerDisconnected(.worker(worker))) }
                 handle(.started(config, OwnerIdentity(worker: worker, job: job)))
                 // As ray.init does, wait until the GCS registered the job: its answer to this
                 // lookup follows the registration on the same path, and the GCS commits its log

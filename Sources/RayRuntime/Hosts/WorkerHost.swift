@@ -39,6 +39,7 @@ public final class WorkerHost: ConnectionDelegate {
     let log: HostLog
     var executor = Executor()
     var connection: Connection?
+    var links: DirectLinks?
     var handling = false
     var deferred: [ExecutorInput] = []
 
@@ -46,6 +47,12 @@ public final class WorkerHost: ConnectionDelegate {
         self.loop = loop
         workerID = worker
         log = try HostLog(directory: logDirectory, component: "worker", loop: loop)
+        // Listen for owners before the raylet learns of this worker (and can lease it).
+        links = DirectLinks(loop: loop, me: worker, role: .worker, session: environment("SWIFTRAY_SESSION"))
+        links?.deliver = { [unowned self] frame in
+            guard let (from, _) = try? frame.addresses(), let message = try? frame.message() else { return }
+            handle(.messageReceived(from: from, message))
+        }
         Connector.unix(loop: loop, path: socketPath, label: "raylet") { [unowned self] result in
             switch result {
             case .success(let connection):
@@ -79,7 +86,11 @@ public final class WorkerHost: ConnectionDelegate {
             switch effect {
             case .send(let to, let message):
                 do {
-                    try connection?.send(message, from: .worker(workerID), to: to)
+                    if let links, case .worker(let owner) = to, links.reaches(to) {
+                        try links.send(message, to: owner)
+                    } else {
+                        try connection?.send(message, from: .worker(workerID), to: to)
+                    }
                 } catch {
                     note("worker", "cannot encode a message to \(to): \(error)")
                 }

@@ -1,0 +1,134 @@
+// Direct links between processes on one node: an owner and the workers it
+// leased talk over their own Unix sockets instead of through the raylet, as
+// Ray's owners talk to leased workers directly. Every driver and worker
+// listens on `<session>/sockets/w-<node>-<index>.sock`; a link is opened on
+// the first message and kept. Frames to one peer always take the same link,
+// so they stay in order. A link that closes means its peer died.
+
+import Glibc
+public import RayCore
+
+/// One process's direct links to others on its node.
+final class DirectLinks: ConnectionDelegate {
+    let loop: EventLoop
+    let me: WorkerID
+    let directory: String
+    let role: Hello.Role
+    private var listener: Listener?
+    private var links: [WorkerID: Connection] = [:]
+    private var pending: [WorkerID: [UInt8]] = [:]
+    private var connecting: Set<WorkerID> = []
+    private var lost: Set<WorkerID> = []
+    /// A message frame arrived from a peer.
+    var deliver: (Frame) -> Void = { _ in }
+    /// The link to a peer closed, or could not be opened: the peer is gone.
+    var peerGone: (WorkerID) -> Void = { _ in }
+
+    static func socketPath(directory: String, worker: WorkerID) -> String {
+        "\(directory)/w-\(worker.node.value)-\(worker.index).sock"
+    }
+
+    /// Listens on this process's socket; nil if the path would be too long for a Unix socket.
+    init?(loop: EventLoop, me: WorkerID, role: Hello.Role, session: String?) {
+        guard let session else { return nil }
+        self.loop = loop
+        self.me = me
+        self.role = role
+        directory = session + "/sockets"
+        let path = Self.socketPath(directory: directory, worker: me)
+        guard path.utf8.count < 100 else { return nil }
+        do {
+            listener = try Listener.unix(loop: loop, path: path) { [unowned self] connection in
+                connection.delegate = self
+                connection.label = "direct link"
+                connection.startReading()
+            }
+        } catch {
+            note("\(role.rawValue)", "no direct links (\(error)); messages go through the raylet")
+            return nil
+        }
+    }
+
+    /// True when `address` is another process on this node.
+    func reaches(_ address: Address) -> Bool {
+        guard case .worker(let worker) = address else { return false }
+        return worker.node == me.node && worker != me
+    }
+
+    /// Sends `message` to the local process `to`.
+    func send(_ message: Message, to worker: WorkerID) throws(BinaryCoderError) {
+        if let link = links[worker], !link.isClosed {
+            try link.send(message, from: .worker(me), to: .worker(worker))
+            return
+        }
+        if lost.contains(worker) { return }
+        try Wire.appendMessage(message, from: .worker(me), to: .worker(worker), into: &pending[worker, default: []])
+        open(worker)
+    }
+
+    private func open(_ worker: WorkerID) {
+        guard !connecting.contains(worker) else { return }
+        connecting.insert(worker)
+        let path = Self.socketPath(directory: directory, worker: worker)
+        Connector.unix(loop: loop, path: path, label: "direct link to \(worker)") { [unowned self] result in
+            connecting.remove(worker)
+            switch result {
+            case .success(let connection):
+                connection.delegate = self
+                connection.initiatedHere = true
+                var hello = Hello(role: role)
+                hello.worker = me
+                connection.send(Wire.helloFrame(hello))
+                adopt(connection, for: worker)
+            case .failure:
+                gone(worker)
+            }
+        }
+    }
+
+    /// Makes `connection` the link to `worker` unless an open one exists; flushes what waited.
+    private func adopt(_ connection: Connection, for worker: WorkerID) {
+        if let existing = links[worker], !existing.isClosed { return }
+        links[worker] = connection
+        if let queued = pending.removeValue(forKey: worker) { connection.send(queued) }
+    }
+
+    private func gone(_ worker: WorkerID) {
+        pending[worker] = nil
+        guard lost.insert(worker).inserted else { return }
+        links[worker] = nil
+        peerGone(worker)
+    }
+
+    func connection(_ connection: Connection, received frame: Frame) {
+        if connection.peer == nil {
+            do {
+                let hello = try Wire.decodeHello(frame)
+                guard let worker = hello.worker, worker.node == me.node else {
+                    throw WireError("a direct link's hello must name a process on this node")
+                }
+                connection.peer = hello
+                connection.label = "direct link to \(worker)"
+                if !connection.initiatedHere {
+                    var ack = Hello(role: role)
+                    ack.worker = me
+                    connection.send(Wire.helloFrame(ack))
+                    adopt(connection, for: worker)
+                }
+            } catch {
+                connection.refuse("\(error)")
+            }
+            return
+        }
+        guard frame.kind == FrameKind.message.rawValue else {
+            if frame.kind == FrameKind.error.rawValue { note(role.rawValue, "\(connection.label): \(frame.text)") }
+            return
+        }
+        deliver(frame)
+    }
+
+    func connectionClosed(_ connection: Connection, reason: String?) {
+        guard let worker = connection.peer?.worker ?? links.first(where: { $0.value === connection })?.key else { return }
+        if links[worker] === connection || links[worker] == nil { gone(worker) }
+    }
+}
