@@ -60,7 +60,7 @@ INPUTS = [
     ("OwnerInput", [("started", [("", "RayConfig"), ("", "OwnerIdentity")]), ("submitTask", [("", "TaskRequest")]),
                     ("put", [("", "ObjectData"), ("node", "NodeID?")]), ("get", [("", "ObjectID")]),
                     ("release", [("", "ObjectID")]), ("messageReceived", [("from", "Address"), ("", "Message")]),
-                    ("peerDisconnected", [("", "Address")])]),
+                    ("peerDisconnected", [("", "Address")]), ("addReference", [("", "ObjectID")])]),
     ("ExecutorInput", [("started", [("", "RayConfig"), ("", "WorkerID")]),
                        ("messageReceived", [("from", "Address"), ("", "Message")]),
                        ("executionFinished", [("", "TaskID"), ("attempt", "Int"), ("", "ExecutionResult")]),

@@ -152,8 +152,24 @@ public enum Ray {
     /// Stores `value` in the cluster; the returned reference owns it.
     public static func put<T: Codable>(_ value: T) throws -> ObjectRef<T> {
         let client = try client()
-        let bytes = try ValueCoding.encode(value)
-        return ObjectRef(id: client.put(bytes), client: client)
+        do {
+            // Byte buffers go straight into shared memory: a length header and the caller's bytes.
+            if let bytes = value as? [UInt8] { return ObjectRef(id: try putBytes(bytes, client), client: client) }
+            if let shared = value as? SharedBytes {
+                return ObjectRef(id: try shared.withUnsafeBytes { raw in
+                    let header = ValueCoding.varint(UInt64(raw.count))
+                    return try header.withUnsafeBytes { try client.put(parts: [$0, raw]) }
+                }, client: client)
+            }
+            return ObjectRef(id: try client.put(try ValueCoding.encode(value)), client: client)
+        } catch let error as RuntimeError {
+            throw Ray.Error.runtime(error.description)
+        }
+    }
+
+    private static func putBytes(_ bytes: [UInt8], _ client: DriverClient) throws -> ObjectID {
+        let header = ValueCoding.varint(UInt64(bytes.count))
+        return try header.withUnsafeBytes { head in try bytes.withUnsafeBytes { try client.put(parts: [head, $0]) } }
     }
 
     /// Waits for the value of `ref`.
@@ -208,6 +224,14 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
     deinit {
         // Releases the handle unless the driver already shut down.
         if let client, Ray.currentClient === client { client.release(id) }
+    }
+
+    /// The same object read as another type with the same encoding (e.g. `[UInt8]` as `SharedBytes`).
+    /// The new reference holds its own handle.
+    public func retyped<U: Codable>(as type: U.Type = U.self) throws -> ObjectRef<U> {
+        guard let client else { throw Ray.Error.notStarted("the driver that made this reference has shut down") }
+        client.addLocalReference(id)
+        return ObjectRef<U>(id: id, client: client)
     }
 
     /// Waits for the value (`Ray.get(self)`).

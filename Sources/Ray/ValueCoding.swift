@@ -1,6 +1,9 @@
 // How values become object bytes and back: SwiftRay's binary Codable encoding.
+// A large value read from the node's shared-memory store arrives as a mapping;
+// `SharedBytes` is decoded from it without a copy.
 
-import RayCore
+public import RayCore
+import RayRuntime
 
 enum ValueCoding {
     static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
@@ -12,20 +15,118 @@ enum ValueCoding {
     }
 
     /// Decodes a value, or throws the Ray error stored in its place.
-    static func decode<T: Decodable>(_ type: T.Type, from value: ObjectValue, object: ObjectID?) throws -> T {
-        switch value {
+    static func decode<T: Decodable>(_ type: T.Type, from fetched: FetchedValue, object: ObjectID?) throws -> T {
+        let what = object.map { "\($0)" } ?? "an argument"
+        switch fetched.value {
         case .error(let error):
             throw Ray.Error(error)
         case .data(let data):
+            if let mapping = fetched.mapping {
+                if T.self == SharedBytes.self {
+                    return try SharedBytes(decoding: mapping, what: what) as! T
+                }
+                return try decodeBytes(type, Array(mapping.bytes), what: what)
+            }
             guard let bytes = data.bytes else {
-                throw Ray.Error.decodingFailed("\(object.map { "\($0)" } ?? "an argument") holds no bytes (a simulated value?)")
+                throw Ray.Error.decodingFailed("\(what) holds no bytes (a simulated value?)")
             }
-            do {
-                return try BinaryCoder.decode(type, from: bytes)
-            } catch {
-                throw Ray.Error.decodingFailed("\(object.map { "\($0)" } ?? "an argument") is not a \(T.self): \(error); "
-                    + "the function that produced it returns another type")
-            }
+            return try decodeBytes(type, bytes, what: what)
         }
+    }
+
+    private static func decodeBytes<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], what: String) throws -> T {
+        do {
+            return try BinaryCoder.decode(type, from: bytes)
+        } catch {
+            throw Ray.Error.decodingFailed("\(what) is not a \(T.self): \(error); "
+                + "the function that produced it returns another type")
+        }
+    }
+
+    /// LEB128, as the binary coder writes lengths.
+    static func varint(_ value: UInt64) -> [UInt8] {
+        var value = value, out: [UInt8] = []
+        repeat {
+            let byte = UInt8(value & 0x7F)
+            value >>= 7
+            out.append(value == 0 ? byte : byte | 0x80)
+        } while value != 0
+        return out
+    }
+}
+
+/// Bytes that take the zero-copy path: `Ray.put` writes them straight into the
+/// node's shared-memory store, and `get` of an `ObjectRef<SharedBytes>` (or a task
+/// argument of this type) maps them from it without a copy. Encodes exactly as `[UInt8]`.
+public struct SharedBytes: Codable, @unchecked Sendable, RandomAccessCollection, CustomStringConvertible {
+    private let owned: [UInt8]?
+    private let mapping: SharedMapping?
+    private let start: Int
+    public let count: Int
+
+    public init(_ bytes: [UInt8]) {
+        owned = bytes
+        mapping = nil
+        start = 0
+        count = bytes.count
+    }
+
+    init(decoding mapping: SharedMapping, what: String) throws {
+        // The encoding of [UInt8]: a LEB128 length, then the bytes.
+        let raw = mapping.bytes
+        var length: UInt64 = 0, shift: UInt64 = 0, offset = 0
+        while true {
+            guard offset < raw.count, shift < 64 else {
+                throw Ray.Error.decodingFailed("\(what) is not a SharedBytes/[UInt8] value (bad length)")
+            }
+            let byte = raw[offset]
+            offset += 1
+            length |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { break }
+            shift += 7
+        }
+        guard UInt64(raw.count - offset) == length else {
+            throw Ray.Error.decodingFailed("\(what) is not a SharedBytes/[UInt8] value (length \(length), "
+                + "\(raw.count - offset) bytes follow)")
+        }
+        owned = nil
+        self.mapping = mapping
+        start = offset
+        count = Int(length)
+    }
+
+    /// The bytes, valid inside `body` (mapped from shared memory when they came from the store).
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if let owned { return try owned.withUnsafeBytes(body) }
+        return try body(UnsafeRawBufferPointer(rebasing: mapping!.bytes[start..<(start + count)]))
+    }
+
+    /// True when the bytes are mapped from the shared-memory store (no copy was made).
+    public var isMapped: Bool { mapping != nil }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { count }
+    public subscript(position: Int) -> UInt8 {
+        precondition(position >= 0 && position < count, "SharedBytes index out of range")
+        if let owned { return owned[position] }
+        return mapping!.bytes[start + position]
+    }
+
+    public init(from decoder: any Decoder) throws {
+        self.init(try [UInt8](from: decoder))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try (owned ?? Array(self)).encode(to: encoder)
+    }
+
+    public var description: String { "SharedBytes(\(count) bytes\(isMapped ? ", mapped" : ""))" }
+}
+
+extension SharedBytes: TaskArgument {
+    public typealias Value = SharedBytes
+    public func taskArg() throws -> TaskArg {
+        let bytes = try ValueCoding.encode(self)
+        return .value(ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes))
     }
 }

@@ -136,18 +136,24 @@ do {
         emit("single_client_get_calls", try rate { _ = try ref.get() }, "gets/s")
     }
     if wanted("single_client_put_gigabytes") {
-        // ray_perf puts an 80 MB array repeatedly; the target is a 1 GiB put on a fresh store.
-        let size = quick ? 100 << 20 : 1 << 30
+        // ray_perf puts an 80 MB array repeatedly; the target is a 1 GiB put on a fresh
+        // store, against memcpy of the same bytes into freshly allocated memory.
+        let size = quick ? 256 << 20 : 1 << 30
         let bytes = [UInt8](repeating: 1, count: size)
         let start = now()
         let ref = try Ray.put(bytes)
-        _ = try Ray.wait([ref], numReturns: 1)
-        emit("single_client_put_gigabytes", Double(size) / 1e9 / (now() - start), "GB/s")
-        var copy = [UInt8](repeating: 0, count: size)
+        let putSeconds = now() - start
+        emit("single_client_put_gigabytes", Double(size) / 1e9 / putSeconds, "GB/s")
+        let target = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
         let copyStart = now()
-        copy.withUnsafeMutableBytes { target in bytes.withUnsafeBytes { target.copyMemory(from: $0) } }
+        bytes.withUnsafeBytes { target.copyMemory(from: $0.baseAddress!, byteCount: size) }
         emit("memcpy_gigabytes", Double(size) / 1e9 / (now() - copyStart), "GB/s")
-        _ = copy.count
+        target.deallocate()
+        // Reading it back maps the shared-memory copy: no bytes are copied.
+        let readStart = now()
+        let shared: SharedBytes = try Ray.get(ref.retyped())
+        precondition(shared.count == size && shared.isMapped, "the get did not map the stored object")
+        emit("get_1gib_mapped_ms", (now() - readStart) * 1000, "ms")
     }
     if wanted("single_client_wait_1k_refs") {
         emit("single_client_wait_1k_refs", try rate {

@@ -122,7 +122,10 @@ struct Stop: ParsableCommand {
         let deadline = Date().addingTimeInterval(2)
         while Date() < deadline && pids.contains(where: { kill($0, 0) == 0 }) { usleep(20_000) }
         for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
-        for record in records { try? FileManager.default.removeItem(atPath: record.path) }
+        for record in records {
+            try? FileManager.default.removeItem(atPath: record.path)
+            SharedObjects.removeAll(session: record.session)
+        }
         print("Stopped \(records.count) node(s): \(records.map { "node-\($0.node) (\($0.name))" }.joined(separator: ", ")).")
     }
 }

@@ -185,7 +185,9 @@ private func fetch(_ raylet: inout Raylet, _ objects: [ObjectID], requestID: UIn
     for object in objects { _ = store(&raylet, [object], sizes: [300], now: 10) }
     #expect(raylet.store[objects[0]]?.spillFile == true)
 
-    #expect(raylet.handle(.messageReceived(from: .worker(objectOwner), .freeObject(objects[1])), now: 20) == [])
+    // An in-memory copy: its memory is released (the runtime deletes its shared-memory file).
+    #expect(raylet.handle(.messageReceived(from: .worker(objectOwner), .freeObject(objects[1])), now: 20)
+        == [.releaseObject(objects[1])])
     #expect(raylet.store[objects[1]] == nil)
     #expect(raylet.handle(.messageReceived(from: .worker(objectOwner), .freeObject(objects[0])), now: 30)
         == [.deleteSpilledObject(objects[0])])

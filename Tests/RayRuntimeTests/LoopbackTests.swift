@@ -56,6 +56,14 @@ func withCluster(_ nodes: [(String, [String: Int64])], environment: [String] = [
         let big = try Ray.put(Testbed.blobBytes(seed: 7, size: 300_000))
         #expect(try Testbed.checksum.remote(big).get() == Testbed.checksum(Testbed.blobBytes(seed: 7, size: 300_000)))
 
+        // Large puts live in the node's shared memory; SharedBytes reads them without a copy.
+        let shared: SharedBytes = try Ray.get(try big.retyped())
+        #expect(shared.isMapped && Array(shared) == Testbed.blobBytes(seed: 7, size: 300_000))
+        let sharedPut = try Ray.put(SharedBytes(Testbed.blobBytes(seed: 8, size: 200_000)))
+        #expect(Array(try sharedPut.get()) == Testbed.blobBytes(seed: 8, size: 200_000))
+        #expect(Array(try Ray.get(try Testbed.blob.remote(9, 150_000).retyped(as: SharedBytes.self)))
+                == Testbed.blobBytes(seed: 9, size: 150_000))
+
         // A stored (large) return value comes back byte for byte.
         let blob = try Testbed.blob.remote(3, 500_000)
         #expect(try blob.get() == Testbed.blobBytes(seed: 3, size: 500_000))
@@ -123,6 +131,10 @@ func withCluster(_ nodes: [(String, [String: Int64])], environment: [String] = [
             #expect(try b.get() == expected)
             #expect(try c.get() == expected)
             #expect(try a.get() == Testbed.blobBytes(seed: 11, size: 400_000))
+            // A 10 MB object crosses nodes in several chunks.
+            let e = try Testbed.blob.options(on("n2")).remote(12, 10_000_000)
+            #expect(try Testbed.checksum.options(on("n3")).remote(e).get()
+                    == Testbed.checksum(Testbed.blobBytes(seed: 12, size: 10_000_000)))
         }
     }
 

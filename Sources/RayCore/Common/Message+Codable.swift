@@ -351,6 +351,9 @@ extension OwnerInput {
         case .peerDisconnected(let v0):
             try container.encode(UInt8(6))
             try container.encode(v0)
+        case .addReference(let v0):
+            try container.encode(UInt8(7))
+            try container.encode(v0)
         }
     }
 
@@ -372,6 +375,8 @@ extension OwnerInput {
             self = .messageReceived(from: try container.decode(Address.self), try container.decode(Message.self))
         case 6:
             self = .peerDisconnected(try container.decode(Address.self))
+        case 7:
+            self = .addReference(try container.decode(ObjectID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))

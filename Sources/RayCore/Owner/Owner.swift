@@ -62,6 +62,8 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     case messageReceived(from: Address, Message)
     /// The connection to a peer closed.
     case peerDisconnected(Address)
+    /// The program copied a handle (a new reference to an object it already holds).
+    case addReference(ObjectID)
 }
 
 /// Effects of an owner.
@@ -207,6 +209,10 @@ public struct Owner: Sendable {
             guard let entry = objects[object], entry.localRefs > 0 else { return effects }
             objects[object]!.localRefs -= 1
             releaseIfUnused(object, into: &effects)
+        case .addReference(let object):
+            // Only a held, live object gains a handle (the API copies handles it holds).
+            guard let entry = objects[object], !entry.freed, entry.localRefs > 0 else { return effects }
+            objects[object]!.localRefs += 1
         case .messageReceived(let from, let message):
             receive(message, from: from, into: &effects)
         case .peerDisconnected(.worker(let worker)):

@@ -142,6 +142,7 @@ extension Raylet {
                 effects.append(.spillObject(object, sizeBytes: size))
             case .evicted(let object, let owner):
                 metrics.objectsEvicted += 1
+                effects.append(.releaseObject(object))
                 effects.append(.send(to: .worker(owner), .locationRemoved(object, node: nodeID)))
             }
         }
@@ -177,8 +178,9 @@ extension Raylet {
     }
 
     mutating func free(_ object: ObjectID, into effects: inout [RayletEffect]) {
-        if let entry = store.remove(object), entry.spillFile {
-            effects.append(.deleteSpilledObject(object))
+        if let entry = store.remove(object) {
+            if entry.inMemory || entry.restoring { effects.append(.releaseObject(object)) }
+            if entry.spillFile { effects.append(.deleteSpilledObject(object)) }
         }
         if let pull = pulls.removeValue(forKey: object) {
             let error = RayError(.objectLost, "\(object) was freed by its owner while \(info.name) was pulling it")

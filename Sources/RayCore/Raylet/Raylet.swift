@@ -55,6 +55,8 @@ public enum RayletEffect: Hashable, Codable, Sendable {
     case deleteSpilledObject(ObjectID)
     /// Stop the raylet process (it was declared dead).
     case exit(reason: String)
+    /// The in-memory copy of this object is gone (freed or evicted): release its memory.
+    case releaseObject(ObjectID)
 }
 
 /// The raylet state machine.

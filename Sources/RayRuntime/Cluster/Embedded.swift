@@ -71,6 +71,7 @@ public final class EmbeddedCluster: @unchecked Sendable {
             var status: Int32 = 0
             waitpid(pid, &status, 0)
         }
+        SharedObjects.removeAll(session: session.path)
     }
 }
 

@@ -94,6 +94,7 @@ public final class LocalCluster: @unchecked Sendable {
             nodes[index].alive = false
         }
         killGCS()
+        SharedObjects.removeAll(session: session.path)
     }
 
     private func reap(_ pid: Int32) {

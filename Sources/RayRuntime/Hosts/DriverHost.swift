@@ -13,12 +13,14 @@ public import RayCore
 final class GetWaiter: @unchecked Sendable {
     let semaphore = DispatchSemaphore(value: 0)
     var value: ObjectValue?
+    var mapping: SharedMapping?
     let abandoned = Atomic<Bool>(false)
     /// Run on the loop thread when the value arrives (wait counts with it).
     var onResolved: (() -> Void)?
 
-    func fulfil(_ value: ObjectValue) {
+    func fulfil(_ value: ObjectValue, mapping: SharedMapping? = nil) {
         self.value = value
+        self.mapping = mapping
         semaphore.signal()
         onResolved?()
     }
@@ -34,6 +36,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     var identity: OwnerIdentity?
     /// Direct links to workers on this node (nil: everything goes through the raylet).
     var links: DirectLinks?
+    /// This node's shared-memory object store.
+    var objects: SharedObjects?
     var waiters: [ObjectID: [GetWaiter]] = [:]
     var handling = false
     var deferred: [OwnerInput] = []
@@ -115,6 +119,15 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         guard var queue = waiters[object], !queue.isEmpty else { return }
         let waiter = queue.removeFirst()
         waiters[object] = queue.isEmpty ? nil : queue
+        // A large value is mapped now, while the fetch still pins it (its release is not sent yet).
+        if case .data(let data) = value, data.bytes == nil, data.sizeBytes > 0, let objects {
+            do {
+                waiter.fulfil(value, mapping: try objects.map(object))
+            } catch {
+                waiter.fulfil(.error(RayError(.objectLost, "\(error)")))
+            }
+            return
+        }
         waiter.fulfil(value)
     }
 
@@ -132,6 +145,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 }
                 identity = OwnerIdentity(worker: worker, job: job)
                 links = DirectLinks(loop: loop, me: worker, role: .driver, session: hello.session)
+                objects = hello.session.map { SharedObjects(session: $0, node: worker.node) }
                 links?.deliver = { [unowned self] frame in
                     guard let (from, _) = try? frame.addresses(), let message = try? frame.message() else { return }
                     handle(.messageReceived(from: from, message))
@@ -202,6 +216,8 @@ public final class DriverClient: @unchecked Sendable {
     public let job: JobID
     public let config: RayConfig
     public let session: String?
+    /// This node's shared-memory store (nil without a session: large values travel in messages).
+    let objects: SharedObjects?
     private var thread: Thread?
 
     /// Connects a driver to the raylet listening on `socketPath`; logs under `logRoot` when given.
@@ -231,6 +247,7 @@ public final class DriverClient: @unchecked Sendable {
             job = hello.job!
             config = hello.config!
             session = hello.session
+            objects = hello.session.map { SharedObjects(session: $0, node: hello.worker!.node) }
         case .failure(let error):
             loop.post { loop.stop() }
             throw error
@@ -251,12 +268,39 @@ public final class DriverClient: @unchecked Sendable {
     }
 
     /// Puts a value owned by this driver; returns its ID (the caller holds one handle).
-    public func put(_ bytes: [UInt8]) -> ObjectID {
+    public func put(_ bytes: [UInt8]) throws(RuntimeError) -> ObjectID {
+        if bytes.count > config.inlineObjectSizeBytesMax, objects != nil {
+            let result: Result<ObjectID, RuntimeError> = bytes.withUnsafeBytes { raw in
+                do throws(RuntimeError) { return .success(try put(parts: [raw])) } catch { return .failure(error) }
+            }
+            return try result.get()
+        }
         let host = self.host!
         let data = ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)
         return counters.withLock { counters in
             counters.puts += 1
             let object = ObjectID.put(by: driverTask, index: counters.puts)
+            loop.post { host.handle(.put(data, node: nil)) }
+            return object
+        }
+    }
+
+    /// Puts a large value given in parts (e.g. a length header and a caller's buffer), written
+    /// once, straight into the node's shared-memory store.
+    public func put(parts: [UnsafeRawBufferPointer]) throws(RuntimeError) -> ObjectID {
+        let size = parts.reduce(0) { $0 + $1.count }
+        guard let objects else {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(size)
+            for part in parts { bytes.append(contentsOf: part) }
+            return try put(bytes)
+        }
+        let host = self.host!
+        let data = ObjectData(sizeBytes: Int64(size), digest: 0, bytes: nil)
+        return try counters.withLock { counters throws(RuntimeError) in
+            let object = ObjectID.put(by: driverTask, index: counters.puts + 1)
+            try objects.write(object, parts)
+            counters.puts += 1
             loop.post { host.handle(.put(data, node: nil)) }
             return object
         }
@@ -272,13 +316,8 @@ public final class DriverClient: @unchecked Sendable {
         return waiters
     }
 
-    /// Gets one value; nil on timeout.
-    public func get(_ object: ObjectID, timeoutSeconds: Double?) -> ObjectValue? {
-        get([object], timeoutSeconds: timeoutSeconds).first ?? nil
-    }
-
     /// Gets values in order; an entry is nil if its value did not arrive before the deadline.
-    public func get(_ objects: [ObjectID], timeoutSeconds: Double?) -> [ObjectValue?] {
+    public func get(_ objects: [ObjectID], timeoutSeconds: Double?) -> [FetchedValue?] {
         let waiters = startGets(objects)
         let deadline = timeoutSeconds.map { DispatchTime.now() + $0 }
         return waiters.map { waiter in
@@ -290,7 +329,7 @@ public final class DriverClient: @unchecked Sendable {
             } else {
                 waiter.semaphore.wait()
             }
-            return waiter.value
+            return waiter.value.map { FetchedValue(value: $0, mapping: waiter.mapping) }
         }
     }
 
@@ -316,6 +355,12 @@ public final class DriverClient: @unchecked Sendable {
         }
         read.wait()
         return ready.withLock { $0 }
+    }
+
+    /// Adds a handle of `object` (the caller holds one already).
+    public func addLocalReference(_ object: ObjectID) {
+        let host = self.host!
+        loop.post { host.handle(.addReference(object)) }
     }
 
     /// Drops one handle of `object`.

@@ -11,6 +11,7 @@
 // learns that the worker running its task died, as it would from a closed
 // gRPC channel in Ray.
 
+import Foundation
 import Glibc
 public import RayCore
 import RayStorage
@@ -77,6 +78,9 @@ public final class RayletHost: ConnectionDelegate {
     var digestCache: [String: UInt64] = [:]
     /// Workers whose process exited before connecting, in a row (backs off restarts).
     var failedStarts = 0
+    // The shared-memory object store (RayletHost+Objects)
+    var objects: SharedObjects?
+    var incomingObjects: [ObjectID: IncomingObject] = [:]
 
     /// Index of the first driver on a node: workers count up from 1, drivers from here.
     static let driverIndexBase: UInt32 = 1 << 30
@@ -132,28 +136,29 @@ public final class RayletHost: ConnectionDelegate {
         let effects = raylet.handle(input, now: loop.nowMicros)
         for effect in effects {
             switch effect {
+            case .send(.raylet(let node), .pushObject(let object, let data, let owner)):
+                sendObject(object, data, owner: owner, to: node)
             case .send(let to, let message):
-                do {
-                    var frame: [UInt8] = []
-                    try Wire.appendMessage(message, from: .raylet(nodeID), to: to, into: &frame)
-                    route(frame, from: .raylet(nodeID), to: to)
-                } catch {
-                    note("raylet", "cannot encode a message to \(to): \(error)")
-                }
+                sendFromMachine(message, to: to)
             case .startTimer(let timer, let after):
                 loop.timer(afterMicros: after) { [unowned self] in handle(.timerFired(timer)) }
             case .spawnWorker(let worker):
                 spawn(worker)
             case .killWorker(let worker):
                 processes[worker]?.kill()
-            case .spillObject, .deleteSpilledObject:
-                // Spilled bytes stay in this process for now (no shared-memory store yet): nothing to write.
-                break
+            case .spillObject(let object, _):
+                do { try objects?.spill(object) } catch { note("raylet", "\(error)") }
             case .restoreObject(let object, _):
+                do { try objects?.restore(object) } catch { note("raylet", "\(error)") }
                 deferred.append(.objectRestored(object))
+            case .deleteSpilledObject(let object):
+                objects?.deleteSpilled(object)
+            case .releaseObject(let object):
+                objects?.remove(object)
             case .exit(let reason):
                 note("raylet", "exiting: \(reason)")
                 for process in processes.values { process.kill() }
+                if let objects { try? FileManager.default.removeItem(atPath: objects.directory) }
                 log.commit()
                 exit(1)
             }
@@ -197,7 +202,8 @@ public final class RayletHost: ConnectionDelegate {
 
     private func deliverToMachine(_ frame: [UInt8], from: Address) {
         do {
-            handle(.messageReceived(from: from, try Frame(bytes: frame).message()))
+            guard let message = storeIncoming(try Frame(bytes: frame).message(), from: from) else { return }
+            handle(.messageReceived(from: from, message))
         } catch {
             note("raylet", "dropping an undecodable message from \(from): \(error)")
         }
@@ -308,6 +314,15 @@ public final class RayletHost: ConnectionDelegate {
             }
             nodeID = node
             self.config = config
+            if let session = options.session {
+                let store = SharedObjects(session: session, node: node)
+                do {
+                    try store.create()
+                    objects = store
+                } catch {
+                    note("raylet", "\(error); large objects travel in messages instead")
+                }
+            }
             started = true
             handle(.started(config, NodeInfo(nodeID: node, name: options.name, resources: options.resources,
                                              objectStoreBytes: options.objectStoreBytes)))
@@ -359,6 +374,9 @@ public final class RayletHost: ConnectionDelegate {
                 }
             case .directory:
                 updateDirectory(try frame.decoded(Directory.self))
+            case .objectChunk:
+                guard peer.role == .raylet else { throw WireError("object chunks come from raylets only") }
+                try receiveChunk(frame)
             case .control:
                 connection.send(Wire.textFrame(.controlReply, control(frame.text)))
             case .error:

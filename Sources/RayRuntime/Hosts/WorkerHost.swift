@@ -6,10 +6,22 @@
 import Glibc
 public import RayCore
 
+/// An object value as a task body or a get receives it: large values are mapped
+/// from the node's shared-memory store (`mapping`) instead of carried in `value`.
+public struct FetchedValue: @unchecked Sendable {
+    public var value: ObjectValue
+    /// The bytes of a large value, mapped without a copy.
+    public var mapping: SharedMapping?
+    public init(value: ObjectValue, mapping: SharedMapping? = nil) {
+        self.value = value
+        self.mapping = mapping
+    }
+}
+
 /// The functions a program registered, by their stable names.
 public enum FunctionRegistry {
     /// A registered body: argument values in order, to the encoded return value.
-    public typealias Body = ([ObjectValue]) throws -> [UInt8]
+    public typealias Body = ([FetchedValue]) throws -> [UInt8]
     nonisolated(unsafe) static var functions: [String: Body] = [:]
 
     /// Registers `body` under `name` (call before `Ray.start()`: workers run the program up to there).
@@ -40,6 +52,7 @@ public final class WorkerHost: ConnectionDelegate {
     var executor = Executor()
     var connection: Connection?
     var links: DirectLinks?
+    let objects: SharedObjects?
     var handling = false
     var deferred: [ExecutorInput] = []
 
@@ -47,6 +60,7 @@ public final class WorkerHost: ConnectionDelegate {
         self.loop = loop
         workerID = worker
         log = try HostLog(directory: logDirectory, component: "worker", loop: loop)
+        objects = environment("SWIFTRAY_SESSION").map { SharedObjects(session: $0, node: worker.node) }
         // Listen for owners before the raylet learns of this worker (and can lease it).
         links = DirectLinks(loop: loop, me: worker, role: .worker, session: environment("SWIFTRAY_SESSION"))
         links?.deliver = { [unowned self] frame in
@@ -84,8 +98,9 @@ public final class WorkerHost: ConnectionDelegate {
         log.append(input)
         for effect in executor.handle(input, now: loop.nowMicros) {
             switch effect {
-            case .send(let to, let message):
+            case .send(let to, var message):
                 do {
+                    if case .storeObjects = message { message = storeOutgoing(message) }
                     if let links, case .worker(let owner) = to, links.reaches(to) {
                         try links.send(message, to: owner)
                     } else {
@@ -102,12 +117,42 @@ public final class WorkerHost: ConnectionDelegate {
         }
     }
 
+    /// Writes return values into the node's shared-memory store; the message carries none of their bytes.
+    private func storeOutgoing(_ message: Message) -> Message {
+        guard let objects, case .storeObjects(let requestID, let ids, let values, let owner) = message else { return message }
+        var stripped = values
+        for index in values.indices {
+            guard let bytes = values[index].bytes else { continue }
+            do {
+                try objects.write(ids[index], bytes: bytes)
+                stripped[index].bytes = nil
+            } catch {
+                note("worker", "\(error); the value travels in the message instead")
+            }
+        }
+        return .storeObjects(requestID: requestID, objects: ids, values: stripped, owner: owner)
+    }
+
     private func execute(_ spec: TaskSpec, _ arguments: [ObjectValue]) -> ExecutionResult {
         guard let body = FunctionRegistry.lookup(spec.function) else {
             return .applicationError(UnknownFunction(name: spec.function).description)
         }
+        var fetched: [FetchedValue] = []
+        fetched.reserveCapacity(arguments.count)
+        for (index, value) in arguments.enumerated() {
+            guard case .data(let data) = value, data.bytes == nil, data.sizeBytes > 0, let objects,
+                  index < spec.args.count, case .reference(let object) = spec.args[index] else {
+                fetched.append(FetchedValue(value: value))
+                continue
+            }
+            do {
+                fetched.append(FetchedValue(value: value, mapping: try objects.map(object)))
+            } catch {
+                return .applicationError("argument \(index + 1) of \(spec.function): \(error)")
+            }
+        }
         do {
-            let bytes = try body(arguments)
+            let bytes = try body(fetched)
             return .returned([ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)])
         } catch {
             return .applicationError("\(type(of: error)): \(error)")

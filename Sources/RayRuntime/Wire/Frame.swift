@@ -12,6 +12,9 @@
 // - error:      UTF-8 text; the sender closes the connection after it.
 // - control:    UTF-8 text: a command from the `swiftray` CLI; `controlReply` answers it.
 // - directory:  a `Directory` (BinaryCoder): the GCS tells raylets where every node listens.
+// - objectChunk: object (task UInt64 LE, index UInt32 LE), total size, offset (UInt64 LE
+//               each), then bytes: a piece of a pushed object; the pushObject message
+//               (without bytes) follows its last chunk on the same connection.
 // An address is 9 bytes: a tag (0 GCS, 1 raylet, 2 worker), then two UInt32 LE.
 //
 // Invariants: a reader never trusts a length: a body longer than the limit is
@@ -34,6 +37,7 @@ public enum FrameKind: UInt8, Sendable {
     case control = 5
     case controlReply = 6
     case directory = 7
+    case objectChunk = 8
 }
 
 /// Who is on the other end of a connection, and what it tells its peer.
@@ -174,6 +178,35 @@ enum Wire {
         appendAddress(to, to: &out)
         out.append(contentsOf: try BinaryCoder.encode(message))
         finish(start, in: &out)
+    }
+
+    /// The size of an objectChunk frame's header after the kind byte.
+    static let chunkHeaderBytes = 12 + 8 + 8
+
+    /// Appends the objectChunk frames of `bytes` to `out`, `chunkBytes` at a time.
+    static func appendChunks(of object: ObjectID, _ bytes: UnsafeRawBufferPointer, chunkBytes: Int,
+                             into out: inout [UInt8]) {
+        var offset = 0
+        repeat {
+            let count = min(chunkBytes, bytes.count - offset)
+            let start = begin(.objectChunk, in: &out)
+            appendUInt64(object.task.value, to: &out)
+            appendUInt32(object.index, to: &out)
+            appendUInt64(UInt64(bytes.count), to: &out)
+            appendUInt64(UInt64(offset), to: &out)
+            if count > 0 { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])) }
+            finish(start, in: &out)
+            offset += count
+        } while offset < bytes.count
+    }
+
+    static func appendUInt64(_ value: UInt64, to out: inout [UInt8]) {
+        appendUInt32(UInt32(truncatingIfNeeded: value), to: &out)
+        appendUInt32(UInt32(truncatingIfNeeded: value >> 32), to: &out)
+    }
+
+    static func readUInt64(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt64 {
+        UInt64(readUInt32(bytes, offset)) | UInt64(readUInt32(bytes, offset + 4)) << 32
     }
 
     static func peerClosedFrame(observer: Address, peer: Address) -> [UInt8] {

@@ -92,7 +92,7 @@ extension Simulation {
                 break  // The disk write happens in the background; memory was released already.
             case .restoreObject(let object, let size):
                 schedule(.restoreFinished(node, object), after: diskMicros(size))
-            case .deleteSpilledObject:
+            case .deleteSpilledObject, .releaseObject:
                 break
             case .exit(let reason):
                 faultLines.append("  \(formatTime(now)) \(nodes[node]?.spec.name ?? "?") (\(node)) exited: \(reason)")

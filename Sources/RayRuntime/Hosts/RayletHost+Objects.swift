@@ -1,0 +1,117 @@
+// The raylet's side of the shared-memory store (SharedObjects): object bytes
+// never reach the machine or its log. Stored values that arrive with bytes
+// are written to shared memory and stripped; pushes to other nodes send the
+// bytes in chunks ahead of the (byteless) pushObject message; the machine's
+// release, spill and restore effects act on the files.
+
+import Glibc
+import RayCore
+
+extension RayletHost {
+    /// Chunk size of object transfers between nodes (Ray's object manager uses 5 MiB).
+    static let transferChunkBytes = 4 << 20
+
+    /// Writes the bytes a message carries into shared memory and returns the message without them;
+    /// nil if the message must be dropped (an incomplete transfer).
+    func storeIncoming(_ message: Message, from: Address) -> Message? {
+        guard let objects else { return message }
+        switch message {
+        case .storeObjects(let requestID, let ids, let values, let owner):
+            var stripped = values
+            for index in values.indices where values[index].bytes != nil {
+                do {
+                    try objects.write(ids[index], bytes: values[index].bytes!)
+                    stripped[index].bytes = nil
+                } catch {
+                    note("raylet", "\(error)")
+                }
+            }
+            return .storeObjects(requestID: requestID, objects: ids, values: stripped, owner: owner)
+        case .pushObject(let object, var data, let owner):
+            if let bytes = data.bytes {
+                do {
+                    try objects.write(object, bytes: bytes)
+                } catch {
+                    note("raylet", "\(error)")
+                    return nil
+                }
+                data.bytes = nil
+                return .pushObject(object, data, owner: owner)
+            }
+            if data.sizeBytes == 0 {
+                try? objects.write(object, bytes: [])
+                return message
+            }
+            guard let incoming = incomingObjects.removeValue(forKey: object),
+                  incoming.finish(into: objects, object: object) else {
+                note("raylet", "dropping an incomplete transfer of \(object) from \(from); the pull will retry")
+                return nil
+            }
+            return message
+        default:
+            return message
+        }
+    }
+
+    /// One chunk of an object pushed by another raylet.
+    func receiveChunk(_ frame: Frame) throws(WireError) {
+        guard let objects else { return }
+        guard frame.bytes.count >= 5 + Wire.chunkHeaderBytes else { throw WireError("short object chunk frame") }
+        let outcome: WireError? = frame.bytes.withUnsafeBytes { raw -> WireError? in
+            let object = ObjectID(task: TaskID(value: Wire.readUInt64(raw, 5)), index: Wire.readUInt32(raw, 13))
+            let total = Int64(bitPattern: Wire.readUInt64(raw, 17))
+            let offset = Int64(bitPattern: Wire.readUInt64(raw, 25))
+            let body = UnsafeRawBufferPointer(rebasing: raw[(5 + Wire.chunkHeaderBytes)...])
+            guard total >= 0, offset >= 0, offset + Int64(body.count) <= total else {
+                return WireError("object chunk of \(object) out of range (offset \(offset), total \(total))")
+            }
+            if offset == 0 {
+                incomingObjects.removeValue(forKey: object)?.discard()
+                guard let incoming = IncomingObject(store: objects, object: object, total: total) else {
+                    note("raylet", "cannot receive \(object) into the shared-memory store")
+                    return nil
+                }
+                incomingObjects[object] = incoming
+            }
+            guard let incoming = incomingObjects[object] else { return nil }
+            if !incoming.write(body, at: offset) {
+                note("raylet", "cannot write \(object) into the shared-memory store; dropping the transfer")
+                incomingObjects.removeValue(forKey: object)?.discard()
+            }
+            return nil
+        }
+        if let outcome { throw outcome }
+    }
+
+    /// Sends a copy to another raylet: the bytes in chunks, then the message.
+    func sendObject(_ object: ObjectID, _ data: ObjectData, owner: WorkerID, to node: NodeID) {
+        var frame: [UInt8] = []
+        if let objects, data.bytes == nil, data.sizeBytes > 0 {
+            guard let mapping = try? objects.map(object) else {
+                note("raylet", "\(object) vanished from the shared-memory store; telling \(node) it is missing")
+                sendFromMachine(.objectMissing(object), to: .raylet(node))
+                return
+            }
+            Wire.appendChunks(of: object, mapping.bytes, chunkBytes: Self.transferChunkBytes, into: &frame)
+        }
+        do {
+            try Wire.appendMessage(.pushObject(object, data, owner: owner), from: .raylet(nodeID), to: .raylet(node),
+                                   into: &frame)
+        } catch {
+            note("raylet", "cannot encode a push of \(object): \(error)")
+            return
+        }
+        route(frame, from: .raylet(nodeID), to: .raylet(node))
+    }
+
+    func sendFromMachine(_ message: Message, to: Address) {
+        var frame: [UInt8] = []
+        do {
+            try Wire.appendMessage(message, from: .raylet(nodeID), to: to, into: &frame)
+        } catch {
+            note("raylet", "cannot encode a message to \(to): \(error)")
+            return
+        }
+        route(frame, from: .raylet(nodeID), to: to)
+    }
+}
