@@ -11,8 +11,13 @@ import Foundation
 import Glibc
 import Ray
 import RayRuntime
+import RayCore
 
 let noop = RemoteFunction("bench.noop") { () -> Int in 0 }
+let blob = RemoteFunction("bench.blob") { (seed: Int, size: Int) -> [UInt8] in
+    [UInt8](repeating: UInt8(truncatingIfNeeded: seed), count: size)
+}
+let length = RemoteFunction("bench.length") { (bytes: [UInt8]) -> Int in bytes.count }
 let increment = RemoteFunction("bench.increment") { (x: Int) -> Int in x + 1 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -52,8 +57,10 @@ func rate(perCall: Int = 1, _ body: () throws -> Void) rethrows -> Double {
     return Double(calls * perCall) / (now() - start)
 }
 
-/// Resident memory of a process and all its descendants, in bytes.
-func treeRSS(_ root: Int32) -> Int64 {
+/// Resident memory of a process and all its descendants, in bytes: RSS (shared library
+/// pages counted once per process, as psutil's rss) or PSS (shared pages split between
+/// the processes that map them: what the cluster really uses).
+func treeMemory(_ root: Int32, proportional: Bool) -> Int64 {
     var children: [Int32: [Int32]] = [:]
     for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
         guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -64,14 +71,24 @@ func treeRSS(_ root: Int32) -> Int64 {
     var total: Int64 = 0
     var stack = [root]
     while let pid = stack.popLast() {
-        if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let (file, field) = proportional ? ("smaps_rollup", "Pss:") : ("status", "VmRSS:")
+        if let status = try? String(contentsOfFile: "/proc/\(pid)/\(file)", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
            let kib = Int64(line.split(separator: " ").dropFirst().first ?? "") {
             total += kib * 1024
         }
         stack.append(contentsOf: children[pid] ?? [])
     }
     return total
+}
+
+func printTree(_ root: Int32) {
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        guard let pid = Int32(entry), let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              status.contains("PPid:\t\(root)\n") || pid == root || status.contains("swiftray") else { continue }
+        let lines = status.split(separator: "\n").filter { $0.hasPrefix("Name:") || $0.hasPrefix("VmRSS:") || $0.hasPrefix("RssFile") || $0.hasPrefix("RssAnon") || $0.hasPrefix("RssShmem") }
+        print("  \(pid): \(lines.joined(separator: " "))")
+    }
 }
 
 /// A client process of multi_client_tasks_async: submits batches until told the duration, prints its count.
@@ -89,7 +106,32 @@ func runClient() throws {
     Ray.shutdown()
 }
 
+Role.runIfRequested()
+
+/// A raylet SIGKILLed while its node holds the only copies of four 1 MiB objects:
+/// seconds from the kill until the driver's get of all four returns (rebuilt from lineage).
+func rayletKillRecovery() throws -> Double {
+    let cluster = try LocalCluster(executable: currentExecutablePath(), logInputs: logInputs)
+    defer { cluster.stop() }
+    try cluster.startGCS()
+    for name in ["head", "n2", "n3"] { try cluster.addNode(name: name, resources: ResourceSet(["CPU": 1000])) }
+    try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, logRoot: logInputs ? cluster.session.logs : nil)
+    defer { Ray.shutdown() }
+    let there = TaskOptions(scheduling: .nodeAffinity(node: cluster.node(named: "n3")!.id.value, soft: true))
+    let blobs = try (0..<4).map { try blob.options(there).remote($0, 1 << 20) }
+    _ = try Ray.get(try blobs.map { try length.options(there).remote($0) })
+    let start = now()
+    cluster.killNode(named: "n3")
+    let values = try Ray.get(blobs, timeout: .seconds(60))
+    let seconds = now() - start
+    guard values.map(\.count) == Array(repeating: 1 << 20, count: 4) else { throw Ray.Error.runtime("wrong values") }
+    return seconds
+}
+
 do {
+    if wanted("raylet_kill_recovery_seconds") && !clientMode {
+        emit("raylet_kill_recovery_seconds", try rayletKillRecovery(), "s")
+    }
     if clientMode {
         try runClient()
         exit(0)
@@ -100,6 +142,13 @@ do {
     try Ray.start(options)
     let startSeconds = now() - startBegan
     if wanted("cluster_start_seconds") { emit("cluster_start_seconds", startSeconds, "s") }
+    if wanted("cluster_rss_mib") {
+        // After a warm-up that starts a worker per CPU, as Ray's figure is taken.
+        _ = try Ray.get(try (0..<1000).map { _ in try noop.remote() })
+        emit("cluster_rss_mib", Double(treeMemory(getpid(), proportional: false)) / 1048576, "MiB")
+        emit("cluster_pss_mib", Double(treeMemory(getpid(), proportional: true)) / 1048576, "MiB")
+        if arguments.contains("--rss-detail") { printTree(getpid()) }
+    }
 
     if wanted("single_client_tasks_sync") {
         emit("single_client_tasks_sync", try rate { _ = try noop.remote().get() }, "tasks/s")
@@ -188,9 +237,6 @@ do {
             best = min(best, now() - start)
         }
         emit("chain_1000_seconds", best, "s")
-    }
-    if wanted("cluster_rss_mib") {
-        emit("cluster_rss_mib", Double(treeRSS(getpid())) / 1048576, "MiB")
     }
     Ray.shutdown()
 } catch {
