@@ -39,7 +39,12 @@ func withCluster(_ nodes: [(String, [String: Int64])], environment: [String] = [
     try body(cluster)
 }
 
-@Suite(.serialized) struct LoopbackTests {
+/// Every runtime test runs one at a time: a process has one driver, and two
+/// clusters at once would fight over 2 cores.
+@Suite(.serialized) enum RuntimeTests {}
+
+extension RuntimeTests {
+@Suite struct LoopbackTests {
     @Test func embeddedClusterRunsTasksPutsAndGets() throws {
         Testbed.register()
         var options = Ray.StartOptions()
@@ -189,6 +194,8 @@ func withCluster(_ nodes: [(String, [String: Int64])], environment: [String] = [
             #expect(after.contains("n2 dead") && after.contains("head alive"), "\(after)")
         }
     }
+}
+
 }
 
 /// Asks the GCS for its status until `done` holds (10 s at most).

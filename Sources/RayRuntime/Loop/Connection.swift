@@ -18,7 +18,8 @@ public protocol ConnectionDelegate: AnyObject {
 /// Limits of a connection.
 public enum ConnectionLimits {
     /// The largest frame body accepted (objects over this move in chunks).
-    public static let maxFrameBodyBytes = 1 << 30 + 4096
+    /// Objects move in 4 MiB chunks; the largest frames are a job's executable in the GCS's KV.
+    public static let maxFrameBodyBytes = 256 << 20
 }
 
 /// A framed stream connection, used on its loop's thread only.
@@ -64,6 +65,7 @@ public final class Connection {
 
     /// Starts delivering frames to the delegate.
     func startReading() {
+        reader.expectHello = true
         if kind == .tcp { uv_tcp_nodelay(OpaquePointer(stream).assumingTCP, 1) }
         readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
         uv_read_start(stream, { handle, _, buf in

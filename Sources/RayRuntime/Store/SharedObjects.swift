@@ -111,10 +111,11 @@ public struct SharedObjects: Sendable {
         try result.get()
     }
 
-    /// Maps an object read-only (no copy).
+    /// Maps an object read-only (no copy). An object too large for memory is read where it
+    /// was spilled (Ray's fallback allocation).
     public func map(_ object: ObjectID) throws(RuntimeError) -> SharedMapping {
-        let file = path(object)
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        var fd = open(path(object), O_RDONLY | O_CLOEXEC)
+        if fd < 0 && errno == ENOENT { fd = open(spillPath(object), O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else {
             throw RuntimeError("\(object) is not in the node's shared-memory store (\(String(cString: strerror(errno))))")
         }

@@ -285,6 +285,9 @@ struct FrameReader {
     let maxBodyBytes: Int
     private var buffer: [UInt8] = []
     private var start = 0
+    /// Until the first frame is read, check that it starts like a hello (refuses
+    /// another protocol at its first bytes instead of waiting for a length it announces).
+    var expectHello = false
 
     init(maxBodyBytes: Int) {
         self.maxBodyBytes = maxBodyBytes
@@ -301,6 +304,15 @@ struct FrameReader {
     /// The next complete frame, nil if more bytes are needed.
     mutating func next() throws(WireError) -> Frame? {
         let available = buffer.count - start
+        if expectHello && available >= 4 {
+            let seen = Array(buffer[start..<min(buffer.count, start + 9)])
+            let expected = [FrameKind.hello.rawValue] + wireMagic
+            if seen.count > 4, !expected.starts(with: seen[4...]), !seen[4...].elementsEqual(expected.prefix(seen.count - 4)) {
+                let printable = String(decoding: seen.map { (32...126).contains($0) ? $0 : UInt8(ascii: ".") }, as: UTF8.self)
+                throw WireError("not a SwiftRay peer: its first bytes are \"\(printable)\", not a SWRY hello")
+            }
+            if seen.count == 9 { expectHello = false }
+        }
         guard available >= 4 else { return nil }
         let length = Int(buffer.withUnsafeBytes { Wire.readUInt32($0, start) })
         guard length >= 1 else { throw WireError("empty frame (length 0)") }
