@@ -5,12 +5,13 @@ import Foundation
 import Glibc
 import RayCore
 import RayRuntime
+import RaySim
 
 struct SwiftRayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftray",
         abstract: "Start, stop and inspect SwiftRay clusters.",
-        subcommands: [Start.self, Stop.self, Status.self, List.self])
+        subcommands: [Start.self, Stop.self, Status.self, List.self, Up.self])
 }
 
 /// Fails the command with a message on stderr and exit code 2.
@@ -205,4 +206,37 @@ func currentExecutable() -> String {
 /// The GCS address of the cluster whose node runs on this machine.
 func localCluster() throws(RuntimeError) -> String {
     try LocalNodeRecord.find(gcsAddress: "auto").gcsAddress
+}
+
+struct Up: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a scenario on a real local cluster: a raylet process per node, real workers and real kills.",
+        discussion: """
+            Exit codes as raysim: 0 every expectation held, 1 one failed, 2 the file is invalid or needs \
+            what this runner cannot do yet (actors, placement groups, partitions), 3 max_wall_time exceeded.
+            """)
+    @Argument(help: "The scenario file (Scenarios/NAME.yaml).")
+    var file: String
+    @Option(help: "The seed of the failure draws (default: the file's seed, else 1).")
+    var seed: UInt64?
+    @Flag(help: "Do not log inputs.")
+    var noLog = false
+    @Flag(help: "Only print the report.")
+    var quiet = false
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let scenario: Scenario
+        do {
+            scenario = try ScenarioLoader.load(path: file)
+        } catch {
+            writeStandardError("swiftray up: \(error)\n")
+            throw ExitCode(2)
+        }
+        var runner = ScenarioRunner(scenario: scenario, seed: seed ?? scenario.seed ?? 1, executable: currentExecutable(),
+                                    logInputs: !noLog)
+        runner.verbose = !quiet
+        let outcome = runner.run()
+        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+    }
 }

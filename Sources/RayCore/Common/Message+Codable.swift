@@ -293,6 +293,9 @@ extension RayletInput {
         case .peerConnected(let v0):
             try container.encode(UInt8(7))
             try container.encode(v0)
+        case .prestartWorkers(let v0):
+            try container.encode(UInt8(8))
+            try container.encode(v0)
         }
     }
 
@@ -316,6 +319,8 @@ extension RayletInput {
             self = .peerDisconnected(try container.decode(Address.self))
         case 7:
             self = .peerConnected(try container.decode(Address.self))
+        case 8:
+            self = .prestartWorkers(count: try container.decode(Int.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown RayletInput tag \(tag)"))

@@ -24,6 +24,22 @@ extension Raylet {
         }
     }
 
+    mutating func prestartWorkers(_ count: Int, into effects: inout [RayletEffect]) {
+        let unleased = workers.values.reduce(0) { total, state in
+            switch state {
+            case .idle, .starting(.none): return total + 1
+            default: return total
+            }
+        }
+        guard count > unleased else { return }
+        for _ in unleased..<count {
+            workerCounter += 1
+            let worker = WorkerID(node: nodeID, index: workerCounter)
+            workers[worker] = .starting(nil)
+            effects.append(.spawnWorker(worker))
+        }
+    }
+
     mutating func workerStarted(_ worker: WorkerID, into effects: inout [RayletEffect]) {
         guard case .starting(let lease) = workers[worker] else { return }
         if let lease { startingRequests[lease] = nil }

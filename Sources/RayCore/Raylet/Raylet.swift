@@ -35,6 +35,9 @@ public enum RayletInput: Hashable, Codable, Sendable {
     case peerDisconnected(Address)
     /// The connection to a peer (re)opened; for the GCS, after it restarted.
     case peerConnected(Address)
+    /// Start idle workers until `count` are idle or starting (Ray prestarts one per CPU
+    /// when the first driver connects, so first tasks do not wait for a process to start).
+    case prestartWorkers(count: Int)
 }
 
 /// Effects of a raylet.
@@ -168,6 +171,8 @@ public struct Raylet: Sendable {
             reportResources(force: true, into: &effects)
         case .peerConnected:
             break
+        case .prestartWorkers(let count):
+            prestartWorkers(count, into: &effects)
         }
         return effects
     }
@@ -255,6 +260,9 @@ public struct Raylet: Sendable {
             && waitingForArguments.isEmpty && heldLeaseIDs.isEmpty && startingRequests.isEmpty
             && store.objectCount == 0 && available == info.resources
     }
+
+    /// The nodes in this raylet's copy of the cluster view.
+    public var viewNodeIDs: [NodeID] { view.map(\.nodeID) }
 
     /// Number of queued lease requests.
     public var queuedLeaseCount: Int { classQueues.values.reduce(0) { $0 + $1.count } }

@@ -100,6 +100,12 @@ final class DirectLinks: ConnectionDelegate {
         peerGone(worker)
     }
 
+    /// Closes every link (the process is going away).
+    func closeAll() {
+        for link in links.values { link.close(reason: nil) }
+        links = [:]
+    }
+
     func connection(_ connection: Connection, received frame: Frame) {
         if connection.peer == nil {
             do {

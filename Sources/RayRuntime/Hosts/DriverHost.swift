@@ -106,6 +106,20 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
+    /// Borrower fetches: request IDs from here up are not the owner's.
+    static let probeRequestBase: UInt64 = 1 << 62
+    var probes: [UInt64: GetWaiter] = [:]
+    var probeCounter: UInt64 = 0
+
+    func probe(_ object: ObjectID, owner: WorkerID, _ waiter: GetWaiter) {
+        guard let identity else { return }
+        probeCounter += 1
+        let requestID = Self.probeRequestBase + probeCounter
+        probes[requestID] = waiter
+        try? connection?.send(.fetchObjects(requestID: requestID, objects: [object], owner: owner),
+                              from: .worker(identity.worker), to: .raylet(identity.worker.node))
+    }
+
     func get(_ object: ObjectID, _ waiter: GetWaiter) {
         if let lostReason {
             waiter.fulfil(.error(RayError(.objectLost, lostReason)))
@@ -174,6 +188,14 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             case .message:
                 let (from, _) = try frame.addresses()
                 let message = try frame.message()
+                if case .objectsReady(let requestID, let values) = message, let waiter = probes.removeValue(forKey: requestID) {
+                    if let identity {
+                        try? connection.send(.releaseFetch(requestID: requestID), from: .worker(identity.worker),
+                                             to: .raylet(identity.worker.node))
+                    }
+                    waiter.fulfil(values.first ?? .error(RayError(.objectLost, "empty answer")))
+                    return
+                }
                 if case .kvValue(Self.registrationKey, _) = message, let hello = pendingHello {
                     pendingHello = nil
                     finishConnect(.success(hello))
@@ -268,15 +290,15 @@ public final class DriverClient: @unchecked Sendable {
     }
 
     /// Puts a value owned by this driver; returns its ID (the caller holds one handle).
-    public func put(_ bytes: [UInt8]) throws(RuntimeError) -> ObjectID {
+    public func put(_ bytes: [UInt8], digest: UInt64 = 0) throws(RuntimeError) -> ObjectID {
         if bytes.count > config.inlineObjectSizeBytesMax, objects != nil {
             let result: Result<ObjectID, RuntimeError> = bytes.withUnsafeBytes { raw in
-                do throws(RuntimeError) { return .success(try put(parts: [raw])) } catch { return .failure(error) }
+                do throws(RuntimeError) { return .success(try put(parts: [raw], digest: digest)) } catch { return .failure(error) }
             }
             return try result.get()
         }
         let host = self.host!
-        let data = ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)
+        let data = ObjectData(sizeBytes: Int64(bytes.count), digest: digest, bytes: bytes)
         return counters.withLock { counters in
             counters.puts += 1
             let object = ObjectID.put(by: driverTask, index: counters.puts)
@@ -285,18 +307,33 @@ public final class DriverClient: @unchecked Sendable {
         }
     }
 
+    /// Puts `data` as a primary copy on another node, owned here (Ray's `_owner`: a process on
+    /// that node created it). `create` runs first with the object's ID (e.g. to write the bytes
+    /// into that node's shared-memory store, when `data` carries none).
+    public func put(_ data: ObjectData, on node: NodeID,
+                    create: ((ObjectID) throws(RuntimeError) -> Void)? = nil) throws(RuntimeError) -> ObjectID {
+        let host = self.host!
+        return try counters.withLock { counters throws(RuntimeError) in
+            let object = ObjectID.put(by: driverTask, index: counters.puts + 1)
+            try create?(object)
+            counters.puts += 1
+            loop.post { host.handle(.put(data, node: node)) }
+            return object
+        }
+    }
+
     /// Puts a large value given in parts (e.g. a length header and a caller's buffer), written
     /// once, straight into the node's shared-memory store.
-    public func put(parts: [UnsafeRawBufferPointer]) throws(RuntimeError) -> ObjectID {
+    public func put(parts: [UnsafeRawBufferPointer], digest: UInt64 = 0) throws(RuntimeError) -> ObjectID {
         let size = parts.reduce(0) { $0 + $1.count }
         guard let objects else {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(size)
-            for part in parts { bytes.append(contentsOf: part) }
-            return try put(bytes)
+            for part in parts { bytes.append(contentsOf: part.assumingMemoryBound(to: UInt8.self)) }
+            return try put(bytes, digest: digest)
         }
         let host = self.host!
-        let data = ObjectData(sizeBytes: Int64(size), digest: 0, bytes: nil)
+        let data = ObjectData(sizeBytes: Int64(size), digest: digest, bytes: nil)
         return try counters.withLock { counters throws(RuntimeError) in
             let object = ObjectID.put(by: driverTask, index: counters.puts + 1)
             try objects.write(object, parts)
@@ -367,6 +404,47 @@ public final class DriverClient: @unchecked Sendable {
     public func release(_ object: ObjectID) {
         let host = self.host!
         loop.post { host.handle(.release(object)) }
+    }
+
+    /// Runs `body` with the owner machine on the loop thread and returns its result
+    /// (for inspection: task and object states, metrics).
+    public func inspect<T>(_ body: @escaping (Owner) -> T) -> T {
+        let host = self.host!
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: T?
+        nonisolated(unsafe) let work = body
+        loop.post {
+            result = work(host.owner)
+            done.signal()
+        }
+        done.wait()
+        return result!
+    }
+
+    /// Asks the local raylet for `objects` on behalf of `owner` (as a borrower would) and
+    /// returns what it answers, nil for objects not answered within the timeout.
+    public func fetchAsBorrower(_ objects: [ObjectID], owner: WorkerID, timeoutSeconds: Double) -> [ObjectValue?] {
+        let host = self.host!
+        let waiters = objects.map { _ in GetWaiter() }
+        let pairs = Array(zip(objects, waiters))
+        loop.post { for (object, waiter) in pairs { host.probe(object, owner: owner, waiter) } }
+        let deadline = DispatchTime.now() + timeoutSeconds
+        return waiters.map { $0.semaphore.wait(timeout: deadline) == .success ? $0.value : nil }
+    }
+
+    /// Drops the connection as a crashed process would (no job-finished message): the
+    /// cluster sees this driver die. Used to run `kill_driver` faults.
+    public func crash() {
+        let host = self.host!
+        let loop = self.loop
+        let done = DispatchSemaphore(value: 0)
+        loop.post {
+            host.connection?.close(reason: nil)
+            host.links?.closeAll()
+            loop.stop()
+            done.signal()
+        }
+        done.wait()
     }
 
     /// Disconnects from the raylet and stops the loop.

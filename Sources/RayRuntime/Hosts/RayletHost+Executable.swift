@@ -24,6 +24,7 @@ extension RayletHost {
         }
         localExecutables[digest] = path
         clusterExecutable = (digest, path)
+        prestartIfFirst()
         sendToGCSFromMachine(.kvPut(key: Self.executableKey, value: Array("\(digest) \(path)".utf8)))
         if !publishedDigests.contains(digest), let bytes = FileManager.default.contents(atPath: path) {
             publishedDigests.insert(digest)
@@ -36,7 +37,16 @@ extension RayletHost {
     func directoryNamesExecutable(_ text: String?) {
         guard let text, let space = text.firstIndex(of: " "), let digest = UInt64(text[..<space]) else { return }
         clusterExecutable = (digest, String(text[text.index(after: space)...]))
+        prestartIfFirst()
         resolveExecutable()
+    }
+
+    /// Once workers can be started, start one per CPU ahead of the first lease (as Ray does).
+    func prestartIfFirst() {
+        guard !prestarted, started else { return }
+        prestarted = true
+        let cpus = Int(options.resources["CPU"] / 1000)
+        if cpus > 0 { handle(.prestartWorkers(count: cpus)) }
     }
 
     /// Starts pending workers with the current executable, fetching it from the GCS if this node lacks it.

@@ -73,6 +73,7 @@ public final class RayletHost: ConnectionDelegate {
     var pendingSpawns: [WorkerID] = []
     var clusterExecutable: (digest: UInt64, path: String)?
     var fetchingExecutable: UInt64?
+    var prestarted = false
     var localExecutables: [UInt64: String] = [:]
     var publishedDigests: Set<UInt64> = []
     var digestCache: [String: UInt64] = [:]
@@ -549,7 +550,28 @@ public final class RayletHost: ConnectionDelegate {
     // MARK: - Control
 
     private func control(_ command: String) -> String {
+        let words = command.split(separator: " ").map(String.init)
+        if words.count == 2, words[0] == "worker-pid" {
+            // "worker-pid 2.5": the process ID of worker-2.5, for fault injection.
+            let parts = words[1].split(separator: ".")
+            guard parts.count == 2, let node = UInt32(parts[0]), let index = UInt32(parts[1]) else {
+                return "error: expected worker-pid NODE.INDEX"
+            }
+            return processes[WorkerID(node: NodeID(node), index: index)].map { "\($0.pid)" } ?? "none"
+        }
         switch command {
+        case "view":
+            return raylet.viewNodeIDs.map { "\($0.value)" }.joined(separator: " ")
+        case "idle-workers":
+            return "\(raylet.workers.values.filter { $0 == .idle }.count)"
+        case "quiescent":
+            if raylet.isQuiescent { return "yes" }
+            return "no: \(raylet.store.objectCount) objects, \(raylet.leases.count) leases, "
+                + "\(raylet.queuedLeaseCount) queued, available \(raylet.available) of \(raylet.info.resources)"
+        case "metrics":
+            let metrics = raylet.metrics
+            return "spilled \(metrics.objectsSpilled) restored \(metrics.objectsRestored) spillbacks \(metrics.spillbacks) "
+                + "evicted \(metrics.objectsEvicted) pulled \(metrics.objectsPulled) leases \(metrics.leasesGranted)"
         case "status":
             let store = raylet.store
             return "\(nodeID) \(options.name): resources \(raylet.info.resources) available \(raylet.available); "

@@ -30,6 +30,10 @@ public enum FunctionRegistry {
     }
 
     public static func lookup(_ name: String) -> Body? { functions[name] }
+
+    /// Runs tasks whose function is not registered (e.g. scenario tasks with synthetic
+    /// bodies under `swiftray up`): the spec, the attempt number and the arguments.
+    nonisolated(unsafe) public static var fallback: ((TaskSpec, Int, [FetchedValue]) -> ExecutionResult)?
     public static var names: [String] { functions.keys.sorted() }
 }
 
@@ -112,7 +116,7 @@ public final class WorkerHost: ConnectionDelegate {
             case .startTimer(let timer, let after):
                 loop.timer(afterMicros: after) { [unowned self] in handle(.timerFired(timer)) }
             case .execute(let spec, let attempt, let arguments):
-                deferred.append(.executionFinished(spec.taskID, attempt: attempt, execute(spec, arguments)))
+                deferred.append(.executionFinished(spec.taskID, attempt: attempt, execute(spec, attempt, arguments)))
             }
         }
     }
@@ -133,8 +137,9 @@ public final class WorkerHost: ConnectionDelegate {
         return .storeObjects(requestID: requestID, objects: ids, values: stripped, owner: owner)
     }
 
-    private func execute(_ spec: TaskSpec, _ arguments: [ObjectValue]) -> ExecutionResult {
-        guard let body = FunctionRegistry.lookup(spec.function) else {
+    private func execute(_ spec: TaskSpec, _ attempt: Int, _ arguments: [ObjectValue]) -> ExecutionResult {
+        let body = FunctionRegistry.lookup(spec.function)
+        if body == nil && FunctionRegistry.fallback == nil {
             return .applicationError(UnknownFunction(name: spec.function).description)
         }
         var fetched: [FetchedValue] = []
@@ -151,6 +156,7 @@ public final class WorkerHost: ConnectionDelegate {
                 return .applicationError("argument \(index + 1) of \(spec.function): \(error)")
             }
         }
+        guard let body else { return FunctionRegistry.fallback!(spec, attempt, fetched) }
         do {
             let bytes = try body(fetched)
             return .returned([ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)])

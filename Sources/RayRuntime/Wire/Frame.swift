@@ -194,7 +194,10 @@ enum Wire {
             appendUInt32(object.index, to: &out)
             appendUInt64(UInt64(bytes.count), to: &out)
             appendUInt64(UInt64(offset), to: &out)
-            if count > 0 { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])) }
+            if count > 0 {
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
+                    .assumingMemoryBound(to: UInt8.self))
+            }
             finish(start, in: &out)
             offset += count
         } while offset < bytes.count
@@ -298,7 +301,8 @@ struct FrameReader {
             buffer.removeAll(keepingCapacity: true)
             start = 0
         }
-        buffer.append(contentsOf: bytes)
+        // Typed, so the append is one memcpy (a raw buffer would be copied byte by byte).
+        buffer.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
     }
 
     /// The next complete frame, nil if more bytes are needed.
@@ -323,6 +327,12 @@ struct FrameReader {
         guard available >= 4 + length else {
             if buffer.capacity < start + 4 + length { buffer.reserveCapacity(start + 4 + length) }
             return nil
+        }
+        if start == 0 && buffer.count == 4 + length && length > 1 << 16 {
+            // A large frame that fills the buffer: hand the buffer over instead of copying it.
+            let frame = Frame(bytes: buffer)
+            buffer = []
+            return frame
         }
         let frame = Frame(bytes: Array(buffer[start..<(start + 4 + length)]))
         start += 4 + length

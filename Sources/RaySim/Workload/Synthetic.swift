@@ -7,12 +7,12 @@
 import RayCore
 
 /// Body parameters as they travel in `TaskSpec.body`.
-enum SyntheticBody {
-    static let durationIndex = 0, outputIndex = 1, failKindIndex = 2, holdIndex = 3
-    static let failProbabilityIndex = 4, failAttemptsIndex = 5
+public enum SyntheticBody {
+    public static let durationIndex = 0, outputIndex = 1, failKindIndex = 2, holdIndex = 3
+    public static let failProbabilityIndex = 4, failAttemptsIndex = 5
 
     /// 0: never fails; 1: raises; 2: crashes its worker.
-    static func encode(_ group: TaskGroupSpec) -> [Int64] {
+    public static func encode(_ group: TaskGroupSpec) -> [Int64] {
         let failKind: Int64
         switch group.fail?.kind {
         case nil: failKind = 0
@@ -47,6 +47,11 @@ public struct InstanceRef: Hashable, Comparable, Sendable, CustomStringConvertib
     public var name: String
     public var index: Int
     public var isPut: Bool
+    public init(name: String, index: Int, isPut: Bool) {
+        self.name = name
+        self.index = index
+        self.isPut = isPut
+    }
     public static func < (lhs: InstanceRef, rhs: InstanceRef) -> Bool { (lhs.name, lhs.index) < (rhs.name, rhs.index) }
 
     /// Cheap to hash: the index and the name's length (equality still compares names).
@@ -57,13 +62,13 @@ public struct InstanceRef: Hashable, Comparable, Sendable, CustomStringConvertib
 }
 
 /// Resolves scenario references and computes every expected value.
-struct WorkloadPlan {
-    let groups: [String: TaskGroupSpec]
-    let puts: [String: PutSpec]
+public struct WorkloadPlan: Sendable {
+    public let groups: [String: TaskGroupSpec]
+    public let puts: [String: PutSpec]
     /// Expected output digest of every instance and put.
-    private(set) var expectedDigests: [InstanceRef: UInt64] = [:]
+    public private(set) var expectedDigests: [InstanceRef: UInt64] = [:]
 
-    init(_ workload: WorkloadSpec) {
+    public init(_ workload: WorkloadSpec) {
         var groups: [String: TaskGroupSpec] = [:]
         for group in workload.tasks { groups[group.name] = group }
         var puts: [String: PutSpec] = [:]
@@ -86,7 +91,7 @@ struct WorkloadPlan {
     }
 
     /// The instances a reference names; `instance` is the one being defined (for `name[i±k]`).
-    func resolve(_ pattern: RefPattern, relativeTo instance: Int? = nil) -> [InstanceRef] {
+    public func resolve(_ pattern: RefPattern, relativeTo instance: Int? = nil) -> [InstanceRef] {
         if puts[pattern.name] != nil { return [InstanceRef(name: pattern.name, index: 0, isPut: true)] }
         guard let group = groups[pattern.name] else { return [] }
         let make = { (index: Int) in InstanceRef(name: group.name, index: index, isPut: false) }
@@ -102,17 +107,17 @@ struct WorkloadPlan {
     }
 
     /// The argument instances of `group[instance]`, in order.
-    func arguments(of group: TaskGroupSpec, instance: Int) -> [InstanceRef] {
+    public func arguments(of group: TaskGroupSpec, instance: Int) -> [InstanceRef] {
         group.args.flatMap { resolve($0, relativeTo: instance) }
     }
 
     /// The instances `group[instance]` receives inside an argument (borrowed), in order.
-    func nestedArguments(of group: TaskGroupSpec, instance: Int) -> [InstanceRef] {
+    public func nestedArguments(of group: TaskGroupSpec, instance: Int) -> [InstanceRef] {
         group.nestedArgs.flatMap { resolve($0, relativeTo: instance) }
     }
 
     /// Expected size of an instance's value.
-    func expectedSize(_ ref: InstanceRef) -> Int64 {
+    public func expectedSize(_ ref: InstanceRef) -> Int64 {
         ref.isPut ? (puts[ref.name]?.sizeBytes ?? 0) : (groups[ref.name]?.outputBytes ?? 0)
     }
 }

@@ -1,0 +1,444 @@
+// `swiftray up`: a scenario on a real local cluster. One raylet process per
+// node on loopback, real worker processes running synthetic bodies, real
+// shared memory, faults as real SIGKILLs and restarts; the same expectations
+// and exit codes as `raysim run` (0 pass, 1 an expectation failed, 2 the file
+// is invalid or needs what this runner cannot do, 3 max_wall_time exceeded).
+
+import Dispatch
+import Foundation
+import Glibc
+import RayCore
+import RayRuntime
+import RaySim
+
+struct ScenarioRunner {
+    let scenario: Scenario
+    let seed: UInt64
+    let executable: String
+    let logInputs: Bool
+    var verbose = true
+
+    enum Outcome {
+        case passed
+        case failed([String])
+        case invalid(String)
+        case timedOut(String)
+
+        var exitCode: Int32 {
+            switch self {
+            case .passed: return 0
+            case .failed: return 1
+            case .invalid: return 2
+            case .timedOut: return 3
+            }
+        }
+    }
+
+    /// What a run found, for the report.
+    struct Findings {
+        var results: [(InstanceRef, ObjectValue?)] = []
+        var faultLines: [String] = []
+        var reconstructions = 0
+        var retries = 0
+        var attempts = 0
+        var spilled = 0
+        var spillbacks = 0
+        var leaks: [String] = []
+        var wrongValues: [String] = []
+    }
+
+    /// Refuses what the real runner cannot run yet, with the reason.
+    func unsupported() -> String? {
+        if !scenario.workload.actors.isEmpty { return "actors are not supported yet (they come with the actor issue)" }
+        if !scenario.workload.placementGroups.isEmpty { return "placement groups are not supported yet" }
+        for fault in scenario.faults {
+            if case .partition = fault.action {
+                return "a partition fault needs nodes in separate network namespaces (`swiftray up --netns`), which "
+                    + "is not implemented yet; on loopback a partition cannot cut links. Run it in the simulator: "
+                    + "raysim run \(scenario.sourcePath)"
+            }
+            if case .killActor = fault.action { return "kill_actor needs actors, which are not supported yet" }
+        }
+        return nil
+    }
+
+    func run() -> Outcome {
+        if let reason = unsupported() {
+            report(.invalid(reason), Findings(), wall: 0, session: "-")
+            return .invalid(reason)
+        }
+        let started = Date()
+        let plan = WorkloadPlan(scenario.workload)
+        var findings = Findings()
+        let cluster: LocalCluster
+        do {
+            cluster = try LocalCluster(executable: executable, environment: ["SWIFTRAY_SCENARIO_SEED=\(seed)"],
+                                       logInputs: logInputs)
+        } catch {
+            return .invalid("\(error)")
+        }
+        defer { cluster.stop() }
+        let outcome: Outcome
+        do {
+            outcome = try drive(cluster, plan, &findings, started: started)
+        } catch {
+            outcome = .failed(["the runner failed: \(error)"])
+        }
+        report(outcome, findings, wall: Date().timeIntervalSince(started), session: cluster.session.path)
+        return outcome
+    }
+
+    private func log(_ line: String) {
+        if verbose { writeStandardError(line + "\n") }
+    }
+
+    // MARK: - The run
+
+    private func drive(_ cluster: LocalCluster, _ plan: WorkloadPlan, _ findings: inout Findings,
+                       started: Date) throws -> Outcome {
+        try cluster.startGCS()
+        var specs: [String: NodeSpec] = [:]
+        let ordered = scenario.cluster.nodes.filter(\.head) + scenario.cluster.nodes.filter { !$0.head }
+        for node in ordered {
+            specs[node.name] = node
+            try cluster.addNode(name: node.name, resources: node.resources, objectStoreBytes: node.objectStoreBytes)
+        }
+        log("cluster up: \(ordered.count) node(s), session \(cluster.session.path)")
+        let head = cluster.nodes[0]
+        let client = try DriverClient(socketPath: head.socketPath, logRoot: logInputs ? cluster.session.logs : nil,
+                                      workerExecutable: executable)
+        var clientAlive = true
+        defer { if clientAlive { client.shutdown() } }
+        // Every raylet prestarts a worker per CPU once the driver named its executable;
+        // the workload's clock starts when they are up (as the simulator's workers start in 2 ms).
+        let warm = Date().addingTimeInterval(10)
+        for node in cluster.nodes {
+            // Every raylet knows every node (the GCS broadcasts the view every 100 ms).
+            while Date() < warm,
+                  ((try? ControlClient.ask(rayletSocket: node.socketPath, "view")) ?? "")
+                    .split(separator: " ").count < cluster.nodes.count {
+                usleep(5_000)
+            }
+            let cpus = Int(specs[node.name]?.resources["CPU"] ?? 0) / 1000
+            while Date() < warm,
+                  (Int((try? ControlClient.ask(rayletSocket: node.socketPath, "idle-workers")) ?? "") ?? 0) < cpus {
+                usleep(5_000)
+            }
+        }
+        let workloadStart = Date()
+
+        // Puts, then every task instance in order (as the simulator's driver does).
+        var refs: [InstanceRef: ObjectID] = [:]
+        var order: [ObjectID] = []
+        for put in scenario.workload.puts {
+            let digest = SyntheticContent.putDigest(name: put.name)
+            let bytes = SyntheticWorker.syntheticBytes(digest: digest, size: put.sizeBytes)
+            let object: ObjectID
+            if let name = put.node, let node = cluster.node(named: name), node.id != head.id {
+                // Created by a process on that node: written straight into its shared memory.
+                let store = SharedObjects(session: cluster.session.path, node: node.id)
+                let large = put.sizeBytes > client.config.inlineObjectSizeBytesMax
+                object = try client.put(ObjectData(sizeBytes: put.sizeBytes, digest: digest, bytes: large ? nil : bytes),
+                                        on: node.id) { id throws(RuntimeError) in
+                    if large { try store.write(id, bytes: bytes) }
+                }
+            } else {
+                object = try client.put(bytes, digest: digest)
+            }
+            refs[InstanceRef(name: put.name, index: 0, isPut: true)] = object
+            order.append(object)
+        }
+        for group in scenario.workload.tasks {
+            let body = SyntheticBody.encode(group)
+            let strategy: SchedulingStrategy
+            switch group.strategy {
+            case .default: strategy = .default
+            case .spread: strategy = .spread
+            case .nodeAffinity(let name, let soft):
+                strategy = .nodeAffinity(node: cluster.node(named: name)?.id ?? NodeID(UInt32.max), soft: soft)
+            }
+            for index in 0..<group.count {
+                let args = plan.arguments(of: group, instance: index).compactMap { refs[$0].map(TaskArg.reference) }
+                    + plan.nestedArguments(of: group, instance: index).compactMap { refs[$0].map(TaskArg.nestedReference) }
+                let object = client.submit(TaskRequest(
+                    function: group.name, instance: index, args: args, resources: group.resources, strategy: strategy,
+                    maxRetries: group.maxRetries, retryExceptions: group.retryExceptions, body: body))
+                refs[InstanceRef(name: group.name, index: index, isPut: false)] = object
+                order.append(object)
+            }
+        }
+        // What to get: `get` plus every reference `expect.results` names, each once.
+        var seen: Set<InstanceRef> = []
+        var getList: [InstanceRef] = []
+        for pattern in scenario.workload.get + scenario.expect.results.map(\.0) {
+            for ref in plan.resolve(pattern) where seen.insert(ref).inserted { getList.append(ref) }
+        }
+        let getObjects = getList.compactMap { refs[$0] }
+        let maxWall = Double(scenario.expect.maxWallTimeMicros) / 1e6
+        let results = LockedBox<[FetchedValue?]?>(nil)
+        let getsDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            results.set(client.get(getObjects, timeoutSeconds: maxWall))
+            getsDone.signal()
+        }
+
+        // Faults, in wall-clock time since the workload started, until every get returned.
+        var pending = Array(scenario.faults.enumerated())
+        var driverKilled = false
+        while getsDone.wait(timeout: .now() + .milliseconds(2)) == .timedOut {
+            let elapsed = Int64(Date().timeIntervalSince(workloadStart) * 1e6)
+            if Date().timeIntervalSince(started) > maxWall + 5 { break }
+            var fired: [Int] = []
+            for (position, (index, fault)) in pending.enumerated() where !driverKilled {
+                let due: Bool
+                switch fault.trigger {
+                case .at(let micros): due = elapsed >= micros
+                case .after(let pattern): due = clientAlive && finished(plan.resolve(pattern).compactMap { refs[$0] }, client)
+                }
+                guard due else { continue }
+                if getenv("SWIFTRAY_UP_DEBUG") != nil {
+                    let states = client.inspect { owner in
+                        refs.sorted { $0.key < $1.key }.map { "\($0.key): \(owner.objects[$0.value].map { "\($0.state) at \($0.locations)" } ?? "-") task \(owner.tasks[$0.value.task].map { "\($0.state)" } ?? "-")" }
+                    }
+                    log("before fault \(index):\n  " + states.joined(separator: "\n  "))
+                }
+                guard let line = try inject(fault.action, index: index, cluster, client, refs, specs) else {
+                    continue  // Not possible yet (no worker runs the task yet): try again shortly.
+                }
+                fired.append(position)
+                findings.faultLines.append(String(format: "  %8.1fms fault %d: ", Double(elapsed) / 1000, index) + line)
+                log("fault \(index): \(line)")
+                if case .killDriver = fault.action {
+                    driverKilled = true
+                    clientAlive = false
+                }
+            }
+            for position in fired.reversed() { pending.remove(at: position) }
+        }
+        var values: [FetchedValue?] = results.get() ?? Array(repeating: nil, count: getObjects.count)
+        if values.isEmpty && !getObjects.isEmpty { values = Array(repeating: nil, count: getObjects.count) }
+
+        if driverKilled {
+            // A borrower on a live node asks for the dead owner's objects: each must fail (OwnerDied).
+            let alive = cluster.nodes.first { $0.alive }!
+            let probe = try DriverClient(socketPath: alive.socketPath, logRoot: nil, workerExecutable: executable)
+            defer { probe.shutdown() }
+            let answers = probe.fetchAsBorrower(getObjects, owner: client.worker, timeoutSeconds: maxWall)
+            values = answers.map { $0.map { FetchedValue(value: $0) } }
+        }
+        findings.results = zip(getList, values).map { ($0, $1?.value) }
+        if values.contains(where: { $0 == nil }) {
+            let missing = zip(getList, values).filter { $0.1 == nil }.map { "\($0.0)" }
+            return .timedOut("\(missing.count) get(s) unresolved after max_wall_time \(maxWall) s: "
+                + missing.prefix(8).joined(separator: ", "))
+        }
+        for (ref, value) in zip(getList, values) {
+            if let problem = verify(ref, value!, plan) { findings.wrongValues.append(problem) }
+        }
+
+        // Metrics: the owner's counts, and what the surviving raylets counted.
+        if clientAlive {
+            let metrics = client.inspect { $0.metrics }
+            findings.reconstructions = metrics.reconstructions
+            findings.retries = metrics.retries
+            findings.attempts = metrics.attemptsStarted
+        }
+        for node in cluster.nodes where node.alive {
+            let text = (try? ControlClient.ask(rayletSocket: node.socketPath, "metrics")) ?? ""
+            let words = text.split(separator: " ").map(String.init)
+            func count(_ key: String) -> Int { words.firstIndex(of: key).flatMap { Int(words[$0 + 1]) } ?? 0 }
+            findings.spilled += count("spilled")
+            findings.spillbacks += count("spillbacks")
+        }
+
+        // Leaks: drop every handle; the cluster must then hold nothing.
+        if clientAlive {
+            values.removeAll()
+            for object in order { client.release(object) }
+        }
+        if scenario.expect.checkLeaks {
+            findings.leaks = waitForQuiescence(cluster, client: clientAlive ? client : nil)
+        }
+        var failures = findings.wrongValues + expectationFailures(findings, plan, getList) + findings.leaks
+        if !driverKilled, findings.faultLines.count < scenario.faults.count {
+            failures.append("\(scenario.faults.count - findings.faultLines.count) fault(s) never fired "
+                + "(the workload finished first)")
+        }
+        return failures.isEmpty ? .passed : .failed(failures)
+    }
+
+    /// True when every task of `objects` finished (returned or failed for good).
+    private func finished(_ objects: [ObjectID], _ client: DriverClient) -> Bool {
+        client.inspect { owner in
+            objects.allSatisfy { object in
+                switch owner.tasks[object.task]?.state {
+                case .finished?, .failed?: return true
+                default: return object.isPut
+                }
+            }
+        }
+    }
+
+    private func inject(_ action: FaultAction, index: Int, _ cluster: LocalCluster, _ client: DriverClient,
+                        _ refs: [InstanceRef: ObjectID], _ specs: [String: NodeSpec]) throws -> String? {
+        let plan = WorkloadPlan(scenario.workload)
+        switch action {
+        case .killNode(.named(let name)):
+            guard let node = cluster.node(named: name), node.alive else { return "node \(name) is not alive; nothing to kill" }
+            cluster.killNode(named: name)
+            return "node \(name) (\(node.id)) killed (SIGKILL)"
+        case .killNode(.holding(let pattern)):
+            let objects = plan.resolve(pattern).compactMap { refs[$0] }
+            let holder = client.inspect { owner in objects.lazy.compactMap { owner.objects[$0]?.locations.first }.first }
+            guard let holder, let node = cluster.nodes.first(where: { $0.id == holder && $0.alive }) else {
+                return "no live node holds \(pattern); nothing killed"
+            }
+            cluster.killNode(named: node.name)
+            return "node \(node.name) (\(node.id)) holding \(pattern) killed (SIGKILL)"
+        case .restartNode(let name):
+            guard let spec = specs[name] else { return "no node named \(name)" }
+            cluster.killNode(named: name)
+            let node = try cluster.addNode(name: name, resources: spec.resources, objectStoreBytes: spec.objectStoreBytes)
+            return "node \(name) killed and restarted as \(node.id)"
+        case .addNode(let spec):
+            let node = try cluster.addNode(name: spec.name, resources: spec.resources, objectStoreBytes: spec.objectStoreBytes)
+            return "node \(spec.name) added as \(node.id)"
+        case .killWorker(let pattern):
+            let objects = plan.resolve(pattern).compactMap { refs[$0] }
+            let worker = client.inspect { owner -> WorkerID? in
+                for object in objects {
+                    if case .running(_, let worker)? = owner.tasks[object.task]?.state { return worker }
+                }
+                return nil
+            }
+            // Real workers start later than simulated ones: wait until one runs such a task.
+            guard let worker, let node = cluster.nodes.first(where: { $0.id == worker.node && $0.alive }),
+                  let pid = Int32((try? ControlClient.ask(rayletSocket: node.socketPath,
+                                                          "worker-pid \(worker.node.value).\(worker.index)")) ?? "")
+            else { return nil }
+            kill(pid, SIGKILL)
+            return "\(worker) (pid \(pid)) running \(pattern) killed (SIGKILL)"
+        case .restartGCS:
+            cluster.killGCS()
+            try cluster.startGCS()
+            return "GCS killed and restarted from its log"
+        case .killDriver:
+            client.crash()
+            return "driver \(client.worker) killed (its connections closed)"
+        case .partition, .killActor:
+            return "not supported"
+        }
+    }
+
+    /// Safety: a value must be exactly what its lineage defines, byte for byte.
+    private func verify(_ ref: InstanceRef, _ fetched: FetchedValue, _ plan: WorkloadPlan) -> String? {
+        guard case .data(let data) = fetched.value else { return nil }
+        let digest = plan.expectedDigests[ref] ?? 0
+        let size = plan.expectedSize(ref)
+        guard data.digest == digest, data.sizeBytes == size else {
+            return "wrong value for \(ref): \(data.sizeBytes) B with digest \(String(data.digest, radix: 16)), "
+                + "expected \(size) B with digest \(String(digest, radix: 16))"
+        }
+        let expected = SyntheticWorker.syntheticBytes(digest: digest, size: size)
+        let matches: Bool
+        if let mapping = fetched.mapping {
+            matches = mapping.bytes.elementsEqual(expected)
+        } else {
+            matches = data.bytes == expected
+        }
+        return matches ? nil : "wrong bytes for \(ref): the digest matches but the content does not"
+    }
+
+    private func expectationFailures(_ findings: Findings, _ plan: WorkloadPlan, _ getList: [InstanceRef]) -> [String] {
+        var failures: [String] = []
+        var expected: [InstanceRef: ExpectSpec.Outcome] = [:]
+        for (pattern, outcome) in scenario.expect.results {
+            for ref in plan.resolve(pattern) { expected[ref] = outcome }
+        }
+        for (ref, value) in findings.results {
+            guard let value else { continue }
+            switch (expected[ref] ?? .ok, value) {
+            case (.ok, .data): continue
+            case (.ok, .error(let error)): failures.append("\(ref): expected ok, got \(error)")
+            case (.error(let kind), .data): failures.append("\(ref): expected \(kind.rawValue), got a value")
+            case (.error(let kind), .error(let error)):
+                if error.kind != kind { failures.append("\(ref): expected \(kind.rawValue), got \(error)") }
+            }
+        }
+        let counted: [(String, Comparison?, Int)] = [
+            ("reconstructions", scenario.expect.reconstructions, findings.reconstructions),
+            ("retries", scenario.expect.retries, findings.retries),
+            ("spilled", scenario.expect.spilled, findings.spilled),
+            ("spillbacks", scenario.expect.spillbacks, findings.spillbacks),
+        ]
+        for (name, comparison, actual) in counted {
+            if let comparison, !comparison.holds(for: Int64(actual)) {
+                failures.append("\(name): expected \(comparison), got \(actual)")
+            }
+        }
+        return failures
+    }
+
+    /// Waits (5 s at most) until the owner and every live raylet hold nothing; returns what is left.
+    private func waitForQuiescence(_ cluster: LocalCluster, client: DriverClient?) -> [String] {
+        let deadline = Date().addingTimeInterval(5)
+        var left: [String] = []
+        repeat {
+            left = []
+            if let client, !client.inspect({ $0.isQuiescent }) {
+                left.append("the driver still tracks \(client.inspect { "\($0.tasks.count) tasks and \($0.objects.count) objects" })")
+            }
+            for node in cluster.nodes where node.alive {
+                let answer = (try? ControlClient.ask(rayletSocket: node.socketPath, "quiescent")) ?? "no answer"
+                if answer != "yes" { left.append("\(node.name) (\(node.id)) still holds \(answer)") }
+            }
+            if left.isEmpty { return [] }
+            usleep(20_000)
+        } while Date() < deadline
+        return left
+    }
+
+    // MARK: - Report
+
+    private func report(_ outcome: Outcome, _ findings: Findings, wall: Double, session: String) {
+        var lines = ["scenario \(scenario.name)  seed \(seed)  (swiftray up: real processes on loopback)"]
+        lines.append(String(format: "  wall time %.3f s", wall))
+        lines.append("  task attempts \(findings.attempts), retries \(findings.retries), reconstructions "
+            + "\(findings.reconstructions), objects spilled \(findings.spilled), spillbacks \(findings.spillbacks)")
+        if !findings.faultLines.isEmpty {
+            lines.append("  faults:")
+            lines += findings.faultLines
+        }
+        let ok = findings.results.filter { if case .data? = $0.1 { return true } else { return false } }.count
+        let errors = findings.results.count - ok
+        lines.append("  results: \(ok) ok" + (errors > 0 ? ", \(errors) error(s)" : ""))
+        switch outcome {
+        case .passed:
+            lines.append("  expect: ok")
+            lines.append("  leaks: " + (scenario.expect.checkLeaks ? "none" : "not checked (leaks: allowed)"))
+            lines.append("PASS")
+        case .failed(let problems):
+            lines.append("  FAILED:")
+            lines += problems.map { "    " + $0 }
+            lines.append("  logs: \(session)/logs")
+            lines.append("FAIL")
+        case .invalid(let reason):
+            lines.append("  cannot run: \(reason)")
+            lines.append("INVALID")
+        case .timedOut(let detail):
+            lines.append("  liveness FAILED: \(detail)")
+            lines.append("  logs: \(session)/logs")
+            lines.append("TIMEOUT")
+        }
+        print(lines.joined(separator: "\n"))
+    }
+}
+
+/// A value handed between threads under a lock.
+final class LockedBox<T>: @unchecked Sendable {
+    private var value: T
+    private let lock = NSLock()
+    init(_ value: T) { self.value = value }
+    func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
+    func set(_ newValue: T) { lock.lock(); value = newValue; lock.unlock() }
+}

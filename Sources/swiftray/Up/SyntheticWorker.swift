@@ -1,0 +1,80 @@
+// Scenario task bodies in real worker processes (`swiftray up`): the same
+// synthetic work the simulator models (../SCENARIOS.md "Synthetic work"):
+// sleep `duration`, then return `output` bytes whose content is the
+// deterministic stream of a digest of (task name, instance, argument digests).
+// Failure plans: raise, or SIGKILL the worker halfway through the duration.
+
+import Glibc
+import RayCore
+import RayRuntime
+import RaySim
+
+enum SyntheticWorker {
+    /// Installs the synthetic bodies for tasks no function is registered for.
+    static func install() {
+        let seed = getenv("SWIFTRAY_SCENARIO_SEED").flatMap { UInt64(String(cString: $0)) } ?? 0
+        FunctionRegistry.fallback = { spec, attempt, arguments in
+            run(spec, attempt: attempt, arguments, seed: seed)
+        }
+    }
+
+    static func run(_ spec: TaskSpec, attempt: Int, _ arguments: [FetchedValue], seed: UInt64) -> ExecutionResult {
+        let body = spec.body
+        guard body.count > SyntheticBody.outputIndex else {
+            return .applicationError("unknown function '\(spec.function)' (and not a scenario task: no synthetic body)")
+        }
+        let duration = body[SyntheticBody.durationIndex]
+        let output = body[SyntheticBody.outputIndex]
+        let failKind = body.count > SyntheticBody.failKindIndex ? body[SyntheticBody.failKindIndex] : 0
+        if failKind != 0 && attemptFails(spec, attempt: attempt, seed: seed) {
+            if failKind == 2 {
+                sleep(micros: duration / 2)
+                kill(getpid(), SIGKILL)
+            }
+            sleep(micros: duration)
+            return .applicationError("synthetic exception in \(spec.function)[\(spec.instance)] (attempt \(attempt))")
+        }
+        var digests: [UInt64] = []
+        for argument in arguments {
+            guard case .data(let data) = argument.value else {
+                return .applicationError("\(spec.function)[\(spec.instance)] ran with a failed argument")
+            }
+            digests.append(data.digest)
+        }
+        sleep(micros: duration)
+        let digest = SyntheticContent.digest(name: spec.function, instance: spec.instance, argumentDigests: digests)
+        return .returned([ObjectData(sizeBytes: output, digest: digest, bytes: syntheticBytes(digest: digest, size: output))])
+    }
+
+    /// Mirrors the simulator's draw: the first `attempts` attempts fail, then each with the probability.
+    static func attemptFails(_ spec: TaskSpec, attempt: Int, seed: UInt64) -> Bool {
+        let body = spec.body
+        let attempts = body.count > SyntheticBody.failAttemptsIndex ? body[SyntheticBody.failAttemptsIndex] : 0
+        if Int64(attempt) <= attempts { return true }
+        let partsPerMillion = body.count > SyntheticBody.failProbabilityIndex ? body[SyntheticBody.failProbabilityIndex] : 0
+        guard partsPerMillion > 0 else { return false }
+        return Int64(mix(seed ^ mix(spec.taskID.value &+ UInt64(attempt))) % 1_000_000) < partsPerMillion
+    }
+
+    /// The content stream of a synthetic value (ObjectData.syntheticByte, eight bytes per mix).
+    static func syntheticBytes(digest: UInt64, size: Int64) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, count in
+            var index = 0
+            while index < Int(size) {
+                let word = mix(digest &+ UInt64(index >> 3))
+                for byte in 0..<min(8, Int(size) - index) {
+                    buffer[index + byte] = UInt8(truncatingIfNeeded: word >> (UInt64(byte) * 8))
+                }
+                index += 8
+            }
+            count = Int(size)
+        }
+    }
+
+    static func sleep(micros: Int64) {
+        guard micros > 0 else { return }
+        var request = timespec(tv_sec: Int(micros / 1_000_000), tv_nsec: Int(micros % 1_000_000) * 1000)
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+}
