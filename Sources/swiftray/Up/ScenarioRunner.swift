@@ -185,8 +185,22 @@ struct ScenarioRunner {
         // Faults, in wall-clock time since the workload started, until every get returned.
         var pending = Array(scenario.faults.enumerated())
         var driverKilled = false
+        var runningSince: [TaskID: Date] = [:]
         while getsDone.wait(timeout: .now() + .milliseconds(2)) == .timedOut {
             let elapsed = Int64(Date().timeIntervalSince(workloadStart) * 1e6)
+            if clientAlive, pending.contains(where: { if case .killWorker = $0.1.action { true } else { false } }) {
+                // When each task was first seen running: kill_worker picks one that just started,
+                // so the kill lands while it runs (not as its reply is already on the way).
+                let running = client.inspect { owner in
+                    owner.tasks.compactMap { id, entry -> TaskID? in
+                        if case .running = entry.state { return id }
+                        return nil
+                    }
+                }
+                let now = Date()
+                runningSince = runningSince.filter { running.contains($0.key) }
+                for task in running where runningSince[task] == nil { runningSince[task] = now }
+            }
             if Date().timeIntervalSince(started) > maxWall + 5 { break }
             var fired: [Int] = []
             for (position, (index, fault)) in pending.enumerated() where !driverKilled {
@@ -202,7 +216,7 @@ struct ScenarioRunner {
                     }
                     log("before fault \(index):\n  " + states.joined(separator: "\n  "))
                 }
-                guard let line = try inject(fault.action, index: index, cluster, client, refs, specs) else {
+                guard let line = try inject(fault.action, index: index, cluster, client, refs, specs, runningSince) else {
                     continue  // Not possible yet (no worker runs the task yet): try again shortly.
                 }
                 fired.append(position)
@@ -280,7 +294,8 @@ struct ScenarioRunner {
     }
 
     private func inject(_ action: FaultAction, index: Int, _ cluster: LocalCluster, _ client: DriverClient,
-                        _ refs: [InstanceRef: ObjectID], _ specs: [String: NodeSpec]) throws -> String? {
+                        _ refs: [InstanceRef: ObjectID], _ specs: [String: NodeSpec],
+                        _ runningSince: [TaskID: Date] = [:]) throws -> String? {
         let plan = WorkloadPlan(scenario.workload)
         switch action {
         case .killNode(.named(let name)):
@@ -305,8 +320,9 @@ struct ScenarioRunner {
             return "node \(spec.name) added as \(node.id)"
         case .killWorker(let pattern):
             let objects = plan.resolve(pattern).compactMap { refs[$0] }
+            let fresh = Set(runningSince.filter { Date().timeIntervalSince($0.value) < 0.005 }.keys)
             let worker = client.inspect { owner -> WorkerID? in
-                for object in objects {
+                for object in objects where fresh.contains(object.task) {
                     if case .running(_, let worker)? = owner.tasks[object.task]?.state { return worker }
                 }
                 return nil
