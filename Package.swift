@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "swiftray",
             dependencies: [
-                "Ray", "RayRuntime", "RayCore", "RaySim",
+                "Ray", "RayRuntime", "RayCore", "RaySim", "RayStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "RayStorageTests", dependencies: ["RayStorage", "RayCore"]),
         .testTarget(
             name: "RayRuntimeTests",
-            dependencies: ["Ray", "RayRuntime", "RayTestbed", "RayCore", "RayStorage"]),
+            dependencies: ["Ray", "RayRuntime", "RayTestbed", "RayCore", "RayStorage", "RaySim"]),
         .testTarget(
             name: "RaySimTests",
             dependencies: ["RaySim", "RayCore", "RayStorage"],

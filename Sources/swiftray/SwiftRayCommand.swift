@@ -11,7 +11,7 @@ struct SwiftRayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftray",
         abstract: "Start, stop and inspect SwiftRay clusters.",
-        subcommands: [Start.self, Stop.self, Status.self, List.self, Up.self])
+        subcommands: [Start.self, Stop.self, Status.self, List.self, Up.self, Trace.self])
 }
 
 /// Fails the command with a message on stderr and exit code 2.

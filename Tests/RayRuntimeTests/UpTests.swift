@@ -6,6 +6,8 @@
 import Foundation
 import Testing
 
+import RaySim
+
 /// The swiftray binary next to the test bundle.
 let swiftrayPath = URL(fileURLWithPath: testbedPath).deletingLastPathComponent().appendingPathComponent("swiftray").path
 
@@ -14,8 +16,9 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
     .deletingLastPathComponent().path
 
 /// Runs swiftray with `arguments`; returns its exit code and output.
-func runSwiftray(_ arguments: [String]) throws -> (Int32, String) {
+func runSwiftray(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
     let process = Process()
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     process.executableURL = URL(fileURLWithPath: swiftrayPath)
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
@@ -35,6 +38,39 @@ extension RuntimeTests {
         let (code, output) = try runSwiftray(["up", "Scenarios/\(name).yaml", "--quiet"])
         #expect(code == 0, "\(output)")
         #expect(output.contains("PASS"))
+    }
+
+    @Test func aRealRunExportedAsATraceReplaysWithIdenticalEffects() throws {
+        // A run with a GCS restart: every process journals its effects.
+        let (code, output) = try runSwiftray(["up", "Scenarios/gcs-restart.yaml", "--quiet"],
+                                             environment: ["SWIFTRAY_RECORD_EFFECTS": "1"])
+        #expect(code == 0, "\(output)")
+        guard let line = output.split(separator: "\n").first(where: { $0.contains("session: ") }),
+              let session = line.split(separator: " ").dropFirst().first(where: { $0.hasPrefix("/") }) else {
+            Issue.record("no session in \(output)")
+            return
+        }
+        let tracePath = String(session) + "/run.trace"
+        let (exported, text) = try runSwiftray(["trace", "export", "--session", String(session), "-o", tracePath])
+        #expect(exported == 0 && text.contains("as the processes recorded them"), "\(text)")
+        var trace = try TraceFile.read(from: tracePath)
+        let components = Set(trace.steps.map(\.component.description))
+        #expect(components.contains("gcs#1") && components.contains("gcs#2"), "\(components.sorted())")
+        #expect(components.contains { $0.hasPrefix("raylet(") } && components.contains { $0.hasPrefix("driver(") })
+        #expect(components.contains { $0.hasPrefix("worker-") })
+        guard case .identical(let steps) = TraceReplayer.replay(trace) else {
+            Issue.record("replay diverged: \(TraceReplayer.replay(trace))")
+            return
+        }
+        #expect(steps == trace.steps.count && steps > 100)
+        // The comparison is real: a changed effect is caught at its step.
+        let victim = trace.steps.firstIndex { $0.effects.count > 2 }!
+        trace.steps[victim].effects[trace.steps[victim].effects.count - 1] ^= 0x01
+        guard case .diverged(let index, _, _, _, _, _) = TraceReplayer.replay(trace) else {
+            Issue.record("a tampered trace replayed as identical")
+            return
+        }
+        #expect(index == victim)
     }
 
     @Test func whatTheRealRunnerCannotDoIsRefusedWithTheReason() throws {

@@ -88,7 +88,10 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     private func run(_ input: OwnerInput) {
         log?.append(input)
         guard let identity else { return }
-        for effect in owner.handle(input, now: loop.nowMicros) {
+        let now = loop.nowMicros
+        let effects = owner.handle(input, now: now)
+        log?.appendEffects(effects, now: now)
+        for effect in effects {
             switch effect {
             case .send(let to, let message):
                 do {

@@ -73,7 +73,9 @@ public final class GCSHost: ConnectionDelegate {
         var executableChanged = false
         if case .messageReceived(_, .kvPut(let key, _)) = input, key == RayletHost.executableKey { executableChanged = true }
         defer { if executableChanged { broadcastDirectory() } }
-        let effects = gcs.handle(input, now: loop.nowMicros)
+        let now = loop.nowMicros
+        let effects = gcs.handle(input, now: now)
+        log.appendEffects(effects, now: now)
         for effect in effects {
             switch effect {
             case .send(let to, let message):

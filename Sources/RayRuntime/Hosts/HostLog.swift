@@ -9,8 +9,15 @@ public import RayStorage
 /// The event log of one host process.
 public final class HostLog {
     public let log: LMDBEventLog?
+    /// With SWIFTRAY_RECORD_EFFECTS=1: record n holds the time (UInt64 LE, microseconds on the
+    /// machine's monotonic clock) and the encoded effects of input n, so `swiftray trace export`
+    /// can hand raysim what the real processes did, to compare against a replay.
+    public let effectsLog: LMDBEventLog?
     let component: String
     private var failed = false
+
+    /// The directory of a log's effects journal.
+    public static func effectsDirectory(_ logDirectory: String) -> String { logDirectory + "/effects" }
 
     /// Opens (or creates) the log in `directory`; nil `directory` disables logging.
     init(directory: String?, component: String, loop: EventLoop) throws(RuntimeError) {
@@ -23,6 +30,16 @@ public final class HostLog {
             }
         } else {
             log = nil
+        }
+        if let directory, environment("SWIFTRAY_RECORD_EFFECTS") == "1" {
+            do {
+                effectsLog = try LMDBEventLog(path: Self.effectsDirectory(directory), component: component + " effects",
+                                              durable: false)
+            } catch {
+                throw RuntimeError("cannot open the effects journal of \(component): \(error)")
+            }
+        } else {
+            effectsLog = nil
         }
         loop.onBeforeBlocking { [weak self] in self?.commit() }
     }
@@ -38,10 +55,25 @@ public final class HostLog {
         }
     }
 
+    /// Records the effects of the input appended last (only with an effects journal).
+    @inline(__always)
+    func appendEffects<Effect: Encodable>(_ effects: [Effect], now: Int64) {
+        guard let effectsLog else { return }
+        do {
+            var record: [UInt8] = []
+            for shift in stride(from: 0, to: 64, by: 8) { record.append(UInt8(truncatingIfNeeded: UInt64(now) >> UInt64(shift))) }
+            record.append(contentsOf: try BinaryCoder.encode(effects))
+            try effectsLog.append(record)
+        } catch {
+            fail("cannot record effects: \(error)")
+        }
+    }
+
     func commit() {
         guard let log, log.pendingCount > 0 else { return }
         do {
             try log.commit()
+            try effectsLog?.commit()
         } catch {
             fail("cannot commit the event log: \(error)")
         }

@@ -131,10 +131,14 @@ public final class RayletHost: ConnectionDelegate {
         if case .messageReceived(_, .nodeDead(let node)) = input, node != nodeID { nodeLost(node) }
         if case .messageReceived(.gcs, .kvValue(let key, let value)) = input,
            executableAnswered(key: key, value: value) {
-            // Answers to the host's own lookups; logged like every input, not the machine's business.
+            // Answers to the host's own lookups; logged like every input, not the machine's business
+            // (which ignores them: replay gives no effects either).
+            log.appendEffects([RayletEffect](), now: loop.nowMicros)
             return
         }
-        let effects = raylet.handle(input, now: loop.nowMicros)
+        let now = loop.nowMicros
+        let effects = raylet.handle(input, now: now)
+        log.appendEffects(effects, now: now)
         for effect in effects {
             switch effect {
             case .send(.raylet(let node), .pushObject(let object, let data, let owner)):
@@ -501,7 +505,13 @@ public final class RayletHost: ConnectionDelegate {
     }
 
     func launch(_ worker: WorkerID, executable: String) {
-        var environment = currentEnvironment().filter { !$0.hasPrefix("SWIFTRAY_") }
+        // Cluster-wide settings (SWIFTRAY_RECORD_EFFECTS, SWIFTRAY_SCENARIO_SEED, ...) pass through;
+        // the role variables are this worker's own.
+        let own = ["SWIFTRAY_ROLE=", "SWIFTRAY_WORKER=", "SWIFTRAY_RAYLET_SOCKET=", "SWIFTRAY_SESSION=",
+                   "SWIFTRAY_LOG_DIR=", "SWIFTRAY_NO_LOG=", "SWIFTRAY_EXIT_WITH_PARENT=", "SWIFTRAY_GCS_",
+                   "SWIFTRAY_NODE_NAME=", "SWIFTRAY_RESOURCES=", "SWIFTRAY_OBJECT_STORE_BYTES=", "SWIFTRAY_PORT=",
+                   "SWIFTRAY_WORKER_EXECUTABLE=", "SWIFTRAY_LISTEN_HOST="]
+        var environment = currentEnvironment().filter { entry in !own.contains { entry.hasPrefix($0) } }
         environment.append("SWIFTRAY_ROLE=worker")
         environment.append("SWIFTRAY_WORKER=\(worker.node.value).\(worker.index)")
         environment.append("SWIFTRAY_RAYLET_SOCKET=\(options.socketPath)")

@@ -100,7 +100,10 @@ public final class WorkerHost: ConnectionDelegate {
 
     private func run(_ input: ExecutorInput) {
         log.append(input)
-        for effect in executor.handle(input, now: loop.nowMicros) {
+        let now = loop.nowMicros
+        let effects = executor.handle(input, now: now)
+        log.appendEffects(effects, now: now)
+        for effect in effects {
             switch effect {
             case .send(let to, var message):
                 do {

@@ -12,6 +12,13 @@ public struct TraceStep: Codable, Sendable, Equatable {
     public var component: ComponentID
     public var input: [UInt8]
     public var effects: [UInt8]
+
+    public init(time: Int64, component: ComponentID, input: [UInt8], effects: [UInt8]) {
+        self.time = time
+        self.component = component
+        self.input = input
+        self.effects = effects
+    }
 }
 
 /// What a trace file holds.
@@ -24,6 +31,14 @@ public struct TraceFile: Codable, Sendable {
     public var scenarioPath: String
     public var seed: UInt64
     public var steps: [TraceStep]
+
+    public init(formatVersion: Int, scenarioName: String, scenarioPath: String, seed: UInt64, steps: [TraceStep]) {
+        self.formatVersion = formatVersion
+        self.scenarioName = scenarioName
+        self.scenarioPath = scenarioPath
+        self.seed = seed
+        self.steps = steps
+    }
 
     /// Writes the trace to `path`.
     public func write(to path: String) throws(TraceError) {

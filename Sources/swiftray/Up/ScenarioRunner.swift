@@ -419,6 +419,7 @@ struct ScenarioRunner {
     private func report(_ outcome: Outcome, _ findings: Findings, wall: Double, session: String) {
         var lines = ["scenario \(scenario.name)  seed \(seed)  (swiftray up: real processes on loopback)"]
         lines.append(String(format: "  wall time %.3f s", wall))
+        if session != "-" { lines.append("  session: \(session) (swiftray trace export --session \(session) -o FILE)") }
         lines.append("  task attempts \(findings.attempts), retries \(findings.retries), reconstructions "
             + "\(findings.reconstructions), objects spilled \(findings.spilled), spillbacks \(findings.spillbacks)")
         if !findings.faultLines.isEmpty {
