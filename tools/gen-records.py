@@ -46,6 +46,7 @@ MESSAGE = [
     ("pullObject", [("", "ObjectID")]),
     ("pushObject", [("", "ObjectID"), ("", "ObjectData"), ("owner", "WorkerID")]),
     ("objectMissing", [("", "ObjectID")]),
+    ("cancelWorkerLease", [("", "LeaseID")]),
 ]
 
 INPUTS = [

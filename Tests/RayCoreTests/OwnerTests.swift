@@ -105,8 +105,8 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
     let value = Build.data(64)
     guard let lease else { return }
     #expect(reply(&owner, id, attempt: 1, .returned([.inline(value)]), worker: worker, now: 30) == [
-        .send(to: .raylet(worker.node), .returnWorker(lease, killWorker: false)),
         .getResolved(object, .data(value)),
+        .send(to: .raylet(worker.node), .returnWorker(lease, killWorker: false)),
     ])
     #expect(owner.tasks[id]?.state == .finished)
     // A later get answers from the inline value at once.
@@ -186,8 +186,8 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
     _ = owner.handle(.get(object), now: 21)
     let effects = reply(&owner, id, attempt: 1, .applicationError("ZeroDivisionError"), worker: worker, now: 30)
     #expect(leaseRequests(effects).isEmpty)
-    #expect(effects.first == .send(to: .raylet(worker.node), .returnWorker(lease!, killWorker: false)))
-    guard effects.count == 2, case .getResolved(object, .error(let error)) = effects[1] else {
+    #expect(effects.last == .send(to: .raylet(worker.node), .returnWorker(lease!, killWorker: false)))
+    guard effects.count == 2, case .getResolved(object, .error(let error)) = effects[0] else {
         Issue.record("expected the get to fail, got \(effects)")
         return
     }
@@ -204,15 +204,17 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
     _ = owner.handle(.get(object), now: 11)
     let first = Build.worker(2, 1)
     _ = grant(&owner, lease, worker: first, now: 20)
+    // The retry asks for a lease, then runs on the worker it already holds (lease reuse)
+    // and cancels that request.
     let retried = reply(&owner, id, attempt: 1, .applicationError("flaky"), worker: first, now: 30)
-    #expect(leaseRequests(retried).map(\.request.leaseID) == [LeaseID(owner: ownerWorker, index: 2)])
+    let retryLease = LeaseID(owner: ownerWorker, index: 2)
+    #expect(leaseRequests(retried).map(\.request.leaseID) == [retryLease])
+    #expect(retried.contains(.send(to: .raylet(NodeID(1)), .cancelWorkerLease(retryLease))))
     #expect(owner.metrics.retries == 1)
-
-    let second = Build.worker(2, 2)
-    _ = grant(&owner, LeaseID(owner: ownerWorker, index: 2), worker: second, now: 40)
-    let failed = reply(&owner, id, attempt: 2, .applicationError("flaky"), worker: second, now: 50)
+    #expect(owner.tasks[id]?.state == .running(lease!, worker: first))
+    let failed = reply(&owner, id, attempt: 2, .applicationError("flaky"), worker: first, now: 50)
     #expect(leaseRequests(failed).isEmpty)
-    guard case .getResolved(object, .error(let error))? = failed.last else {
+    guard case .getResolved(object, .error(let error))? = failed.first else {
         Issue.record("expected the get to fail, got \(failed)")
         return
     }
@@ -382,10 +384,29 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
     let requests = leaseRequests(effects)
     #expect(requests.map(\.request.taskID) == [b])
     #expect(requests.first?.request.dependencies == [])
-    // The inline argument is pushed by value.
-    guard let spec = owner.tasks[b]?.spec, let leaseB = requests.first?.request.leaseID else { return }
-    #expect(grant(&owner, leaseB, worker: worker, now: 40)
-        == [.send(to: .worker(worker), .pushTask(spec, attempt: 1, lease: leaseB, args: [.inline(value)]))])
+    // b runs on a's worker at once (lease reuse): its own request is cancelled, and the
+    // inline argument is pushed by value.
+    guard let spec = owner.tasks[b]?.spec, let leaseB = requests.first?.request.leaseID, let leaseA else { return }
+    #expect(effects.suffix(2) == [
+        .send(to: .raylet(NodeID(1)), .cancelWorkerLease(leaseB)),
+        .send(to: .worker(worker), .pushTask(spec, attempt: 1, lease: leaseA, args: [.inline(value)])),
+    ])
+    #expect(!effects.contains { if case .send(_, .returnWorker) = $0 { return true } else { return false } })
+    // A grant of the cancelled request that crossed the cancel is handed straight back.
+    #expect(grant(&owner, leaseB, worker: Build.worker(2, 2), now: 40)
+        == [.send(to: .raylet(NodeID(2)), .returnWorker(leaseB, killWorker: false))])
+}
+
+@Test func leaseReuseNeverCrossesAHardPlacementOrStoredArguments() {
+    var owner = startedOwner()
+    // A spread task's worker is not reused.
+    let (a, leaseA) = submit(&owner, Build.task(strategy: .spread), now: 10)
+    let (_, _) = submit(&owner, Build.task(strategy: .spread), now: 11)
+    let worker = Build.worker(2, 1)
+    _ = grant(&owner, leaseA, worker: worker, now: 20)
+    let effects = reply(&owner, a, attempt: 1, .returned([.inline(Build.data(8))]), worker: worker, now: 30)
+    #expect(effects.last == .send(to: .raylet(worker.node), .returnWorker(leaseA!, killWorker: false)))
+    #expect(!effects.contains { if case .send(_, .pushTask) = $0 { return true } else { return false } })
 }
 
 @Test func dependentTaskOfStoredArgumentIsLeasedWhereTheArgumentLives() {

@@ -129,6 +129,10 @@ private struct OwnerHarness {
         guard !ids.isEmpty else { return }
         let id = ids[choice % ids.count]
         let (worker, _) = running.removeValue(forKey: id)!
+        // A dead process borrows nothing (with lease reuse a worker may still hold borrows
+        // from an earlier task it ran).
+        for object in model.borrowers.keys { model.borrowers[object]?.remove(worker) }
+        borrowedHeld.removeAll { $0.1 == worker }
         tasks[id]!.crashes += 1
         if tasks[id]!.crashes > Self.maxRetries {
             model.failedObjects.insert(ObjectID.returnValue(of: id, index: 1))

@@ -138,6 +138,9 @@ extension Message {
         case .objectMissing(let v0):
             try container.encode(UInt8(33))
             try container.encode(v0)
+        case .cancelWorkerLease(let v0):
+            try container.encode(UInt8(34))
+            try container.encode(v0)
         }
     }
 
@@ -213,6 +216,8 @@ extension Message {
             self = .pushObject(try container.decode(ObjectID.self), try container.decode(ObjectData.self), owner: try container.decode(WorkerID.self))
         case 33:
             self = .objectMissing(try container.decode(ObjectID.self))
+        case 34:
+            self = .cancelWorkerLease(try container.decode(LeaseID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))

@@ -175,6 +175,11 @@ public enum Message: Hashable, Codable, Sendable {
     case pushObject(ObjectID, ObjectData, owner: WorkerID)
     /// raylet → raylet: I do not have it.
     case objectMissing(ObjectID)
+
+    // owner -> raylet: leases (continued)
+    /// owner → raylet: drop this queued request; a worker it leased already serves the task
+    /// (Ray's CancelWorkerLease). A request already granted is answered as before, and returned.
+    case cancelWorkerLease(LeaseID)
 }
 
 extension Message {

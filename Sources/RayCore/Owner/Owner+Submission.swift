@@ -77,6 +77,12 @@ extension Owner {
                 return
             }
         }
+        // An argument counted as available may have been lost since (its node died) and be
+        // rebuilding: count again rather than lease a worker that would wait holding a CPU.
+        guard argumentsAvailable(id) else {
+            waitForArguments(id, spec: spec, into: &effects)
+            return
+        }
         tasks[id]?.spillbacks = 0
         requestLease(id, spec: spec, spillbackCount: 0, at: leaseTarget(spec), into: &effects)
     }
@@ -111,6 +117,35 @@ extension Owner {
         effects.append(.send(to: .raylet(target), .requestWorkerLease(LeaseRequest(
             leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
             spillbackCount: spillbackCount, dependencies: dependencies))))
+        if dependencies.isEmpty && spec.strategy != .spread {
+            reusable[ReuseKey(resources: spec.resources, strategy: spec.strategy), default: FIFOQueue()].append(id)
+        }
+    }
+
+    /// A task waiting for a lease that `worker` (leased for a finished task of `spec`'s
+    /// shape) can run now instead — Ray's lease reuse: the worker stays leased and the
+    /// waiting task's own request is cancelled. Only tasks without stored arguments (the
+    /// raylet pinned nothing for them) and never across a hard placement.
+    mutating func takeReusable(after spec: TaskSpec, on worker: WorkerID) -> TaskID? {
+        guard spec.strategy != .spread, !deadWorkers.contains(worker), !deadNodes.contains(worker.node) else { return nil }
+        if case .nodeAffinity(let node, _) = spec.strategy, node != worker.node { return nil }
+        let key = ReuseKey(resources: spec.resources, strategy: spec.strategy)
+        guard reusable[key] != nil else { return nil }
+        defer { if reusable[key]?.isEmpty == true { reusable[key] = nil } }
+        while let candidate = reusable[key]?.popFirst() {
+            guard let entry = tasks[candidate], case .leasing = entry.state, pinsNothing(entry.spec) else { continue }
+            return candidate
+        }
+        return nil
+    }
+
+    /// True when no argument is a stored object (so no raylet fetched or pinned anything for
+    /// the task's lease, and a worker leased for another task can run it as is).
+    func pinsNothing(_ spec: TaskSpec) -> Bool {
+        spec.args.allSatisfy { arg in
+            if case .reference(let object) = arg, case .stored? = objects[object]?.state { return false }
+            return true
+        }
     }
 
     mutating func leaseGranted(_ lease: LeaseID, worker: WorkerID, into effects: inout [OwnerEffect]) {
@@ -126,6 +161,13 @@ extension Owner {
             effects.append(.send(to: .raylet(worker.node), .returnWorker(lease, killWorker: false)))
             return
         }
+        startAttempt(id, entry, lease: lease, worker: worker, into: &effects)
+    }
+
+    /// Pushes the next attempt of `id` to `worker`, which `lease` holds.
+    private mutating func startAttempt(_ id: TaskID, _ entry: TaskEntry, lease: LeaseID, worker: WorkerID,
+                                       into effects: inout [OwnerEffect]) {
+        leaseTasks[lease] = id
         tasks[id]?.state = .running(lease, worker: worker)
         tasks[id]?.attempts += 1
         metrics.attemptsStarted += 1
@@ -184,7 +226,6 @@ extension Owner {
         }
         runningOn[worker] = nil
         leaseTasks[lease] = nil
-        effects.append(.send(to: .raylet(worker.node), .returnWorker(lease, killWorker: false)))
         switch outcome {
         case .returned(let values):
             complete(id, values: values, into: &effects)
@@ -198,6 +239,16 @@ extension Owner {
             }
         case .argumentFailed(let error):
             finish(id, withError: error, into: &effects)
+        }
+        // The worker is free: run a waiting task of the same shape on it (tasks the completion
+        // just made ready included), else hand it back.
+        if pinsNothing(entry.spec), let next = takeReusable(after: entry.spec, on: worker), let nextEntry = tasks[next],
+           case .leasing(let ownLease, let node) = nextEntry.state {
+            leaseTasks[ownLease] = nil
+            effects.append(.send(to: .raylet(node), .cancelWorkerLease(ownLease)))
+            startAttempt(next, nextEntry, lease: lease, worker: worker, into: &effects)
+        } else {
+            effects.append(.send(to: .raylet(worker.node), .returnWorker(lease, killWorker: false)))
         }
     }
 

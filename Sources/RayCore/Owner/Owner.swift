@@ -74,6 +74,12 @@ public enum OwnerEffect: Hashable, Codable, Sendable {
     case getResolved(ObjectID, ObjectValue)
 }
 
+/// Tasks that may share a leased worker: same resources, same placement.
+struct ReuseKey: Hashable, Sendable {
+    var resources: ResourceSet
+    var strategy: SchedulingStrategy
+}
+
 /// The owner state machine.
 public struct Owner: Sendable {
     /// A task's lifecycle.
@@ -169,6 +175,9 @@ public struct Owner: Sendable {
     var runningOn: [WorkerID: TaskID] = [:]
     /// Workers whose connection closed: a late reply from one borrows nothing, a grant of one is void.
     var deadWorkers: Set<WorkerID> = []
+    /// Tasks whose lease request is out and that a worker leased for another task of the
+    /// same shape could run instead (no stored arguments), oldest first, per shape.
+    var reusable: [ReuseKey: FIFOQueue<TaskID>] = [:]
     /// Finished tasks in completion order, for lineage eviction.
     var lineageOrder = FIFOQueue<TaskID>()
 

@@ -160,12 +160,37 @@ extension Raylet {
     /// Grants queued requests that fit, class by class in order of first use.
     mutating func dispatch(into effects: inout [RayletEffect]) {
         for shape in classOrder {
+            dropCancelledHeads(shape)
             while let head = classQueues[shape]?.first, head.request.resources.fits(in: available) {
                 classQueues[shape]?.popFirst()
                 grant(head.request, into: &effects)
+                dropCancelledHeads(shape)
             }
         }
         pruneEmptyClasses()
+    }
+
+    /// The owner no longer needs this request (a worker it already leases runs the task).
+    /// A queued request is dropped (lazily: it leaves its queue when it reaches the head);
+    /// one fetching arguments stops; one granted or whose worker is starting is answered as
+    /// usual, and the owner returns the worker.
+    mutating func cancelLease(_ lease: LeaseID, into effects: inout [RayletEffect]) {
+        guard heldLeaseIDs.contains(lease), leases[lease] == nil, startingRequests[lease] == nil else { return }
+        heldLeaseIDs.remove(lease)
+        if waitingForArguments[lease] != nil {
+            releaseArguments(of: lease, into: &effects)
+            return
+        }
+        cancelledLeases.insert(lease)
+        dispatch(into: &effects)
+    }
+
+    /// Pops cancelled requests at the head of a class queue.
+    private mutating func dropCancelledHeads(_ shape: ResourceSet) {
+        guard !cancelledLeases.isEmpty else { return }
+        while let head = classQueues[shape]?.first, cancelledLeases.remove(head.request.leaseID) != nil {
+            classQueues[shape]?.popFirst()
+        }
     }
 
     /// Drops scheduling classes with empty queues (from the order and the table together).
@@ -184,6 +209,7 @@ extension Raylet {
         var room: [NodeID: ResourceSet] = [:]
         for node in view where node.nodeID != nodeID { room[node.nodeID] = node.available }
         for shape in classOrder {
+            dropCancelledHeads(shape)
             while let head = classQueues[shape]?.first, !shape.fits(in: available),
                   head.request.spillbackCount < config.spillbackCountMax {
                 guard case .default = head.request.strategy else { break }
@@ -195,6 +221,7 @@ extension Raylet {
                 metrics.spillbacks += 1
                 releaseArguments(of: head.request.leaseID, into: &effects)
                 effects.append(.send(to: .worker(head.owner), .leaseSpillback(head.request.leaseID, to: target.nodeID)))
+                dropCancelledHeads(shape)
             }
         }
         pruneEmptyClasses()

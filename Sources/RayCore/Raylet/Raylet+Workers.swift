@@ -99,6 +99,7 @@ extension Raylet {
     mutating func ownerDied(_ owner: WorkerID, into effects: inout [RayletEffect]) {
         deadOwners.insert(owner)
         for shape in classOrder { classQueues[shape]?.removeAll { $0.owner == owner } }
+        cancelledLeases = cancelledLeases.filter { $0.owner != owner }
         pruneEmptyClasses()
         heldLeaseIDs = heldLeaseIDs.filter { $0.owner != owner || leases[$0] != nil }
         for lease in waitingForArguments.keys.sorted() where lease.owner == owner {

@@ -102,6 +102,8 @@ public struct Raylet: Sendable {
     /// starting, granted): a repeated request with the same lease ID is a
     /// duplicate (Ray's lease-ID dedup, PR#55469) and is ignored.
     var heldLeaseIDs: Set<LeaseID> = []
+    /// Queued requests their owner cancelled; dropped when they reach the head of their queue.
+    var cancelledLeases: Set<LeaseID> = []
     /// Requests placed here whose stored arguments are still being fetched.
     var waitingForArguments: [LeaseID: LeaseRequest] = [:]
     /// Seed of the policy's tie-breaks (from the configured seed and the node ID).
@@ -203,6 +205,8 @@ public struct Raylet: Sendable {
             requestLease(request, into: &effects)
         case .returnWorker(let lease, let kill):
             returnWorker(lease, kill: kill, into: &effects)
+        case .cancelWorkerLease(let lease):
+            cancelLease(lease, into: &effects)
         case .fetchObjects(let requestID, let objects, let owner):
             guard case .worker(let worker) = from else { return }
             fetch(FetchKey(worker: worker, requestID: requestID), objects: objects, owner: owner, into: &effects)
@@ -256,7 +260,7 @@ public struct Raylet: Sendable {
 
     /// True when nothing is held: no leases, queued requests, pins, fetches or objects.
     public var isQuiescent: Bool {
-        leases.isEmpty && classQueues.values.allSatisfy(\.isEmpty) && fetches.isEmpty && pulls.isEmpty
+        leases.isEmpty && queuedLeaseCount == 0 && fetches.isEmpty && pulls.isEmpty
             && waitingForArguments.isEmpty && heldLeaseIDs.isEmpty && startingRequests.isEmpty
             && store.objectCount == 0 && available == info.resources
     }
@@ -265,5 +269,5 @@ public struct Raylet: Sendable {
     public var viewNodeIDs: [NodeID] { view.map(\.nodeID) }
 
     /// Number of queued lease requests.
-    public var queuedLeaseCount: Int { classQueues.values.reduce(0) { $0 + $1.count } }
+    public var queuedLeaseCount: Int { classQueues.values.reduce(0) { $0 + $1.count } - cancelledLeases.count }
 }

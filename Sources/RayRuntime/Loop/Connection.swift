@@ -85,6 +85,7 @@ public final class Connection {
             return
         }
         guard count > 0, let base = buf?.pointee.base else { return }
+        loop.activity &+= 1
         reader.append(UnsafeRawBufferPointer(start: base, count: count))
         while !isClosed {
             let frame: Frame?

@@ -8,6 +8,7 @@
 // the frames queued for each connection, one write per connection.
 
 import CLibUV
+import Glibc
 import Synchronization
 
 /// A libuv loop and the work queued for it from other threads.
@@ -20,6 +21,13 @@ public final class EventLoop: @unchecked Sendable {
     private var beforeBlocking: [() -> Void] = []
     /// Connections with frames queued since the last flush.
     var dirtyConnections: [Connection] = []
+    /// Counts callbacks that did work (reads, posted work, timers), to tell a busy loop from an idle one.
+    var activity: UInt64 = 0
+    private var stopped = false
+    /// How long the loop keeps polling after its last work before it sleeps in the kernel
+    /// (SWIFTRAY_SPIN_MICROS, default 0: off). On a VM a sleeping CPU wakes slowly (an IPI),
+    /// so a short poll catches a peer's quick answer.
+    public var spinMicros: UInt64 = UInt64(environment("SWIFTRAY_SPIN_MICROS") ?? "") ?? 0
 
     public init() {
         raw = .allocate(capacity: 1)
@@ -53,12 +61,31 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Runs the loop until `stop()`.
     public func run() {
-        uv_run(raw, UV_RUN_DEFAULT)
+        guard spinMicros > 0 else {
+            uv_run(raw, UV_RUN_DEFAULT)
+            return
+        }
+        let window = spinMicros * 1000
+        var lastActive = uv_hrtime()
+        while !stopped {
+            let before = activity
+            uv_run(raw, UV_RUN_NOWAIT)
+            if stopped { break }
+            if activity != before {
+                lastActive = uv_hrtime()
+            } else if uv_hrtime() - lastActive < window {
+                sched_yield()
+            } else {
+                uv_run(raw, UV_RUN_ONCE)
+                lastActive = uv_hrtime()
+            }
+        }
     }
 
     /// Makes `run()` return after this iteration (loop thread only).
     public func stop() {
         runBeforeBlocking()
+        stopped = true
         uv_stop(raw)
     }
 
@@ -80,6 +107,7 @@ public final class EventLoop: @unchecked Sendable {
             pending.removeAll(keepingCapacity: true)
             return taken
         }
+        if !work.isEmpty { activity &+= 1 }
         for item in work { item() }
     }
 
@@ -97,11 +125,13 @@ public final class EventLoop: @unchecked Sendable {
 public final class LoopTimer {
     private let handle: UnsafeMutablePointer<uv_timer_t>
     private var fire: (() -> Void)?
+    private weak var loop: EventLoop?
     private var retained: Unmanaged<LoopTimer>?
 
     init(loop: EventLoop, afterMicros: Int64, fire: @escaping () -> Void) {
         handle = .allocate(capacity: 1)
         self.fire = fire
+        self.loop = loop
         uv_timer_init(loop.raw, handle)
         let retained = Unmanaged.passRetained(self)
         self.retained = retained
@@ -115,6 +145,7 @@ public final class LoopTimer {
     }
 
     private func fired() {
+        loop?.activity &+= 1
         let body = fire
         finish()
         body?()
