@@ -109,6 +109,35 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
+    /// Objects whose readiness a wait watches, with what to run when each resolves.
+    var watched: [ObjectID: [() -> Void]] = [:]
+    /// Objects a watch's get answered with an error the owner's table may not show (rare).
+    var resolvedForWait: Set<ObjectID> = []
+
+    func isReady(_ object: ObjectID) -> Bool {
+        if resolvedForWait.contains(object) { return true }
+        switch owner.objects[object]?.state {
+        case .inline?, .failed?: return true
+        case .stored?: return owner.objects[object].map { !$0.locations.isEmpty } ?? false
+        default: return owner.objects[object] == nil  // Unknown here: a get would fail at once.
+        }
+    }
+
+    /// Runs `then` once `object` resolves (one get per object, however many waits watch it).
+    func watch(_ object: ObjectID, then: @escaping () -> Void) {
+        if watched[object] != nil {
+            watched[object]!.append(then)
+            return
+        }
+        watched[object] = [then]
+        let waiter = GetWaiter()
+        waiter.onResolved = { [unowned self, unowned waiter] in
+            if case .error? = waiter.value { resolvedForWait.insert(object) }
+            for callback in watched.removeValue(forKey: object) ?? [] { callback() }
+        }
+        get(object, waiter)
+    }
+
     /// Borrower fetches: request IDs from here up are not the owner's.
     static let probeRequestBase: UInt64 = 1 << 62
     var probes: [UInt64: GetWaiter] = [:]
@@ -375,26 +404,34 @@ public final class DriverClient: @unchecked Sendable {
 
     /// Waits until `numReturns` of `objects` are ready or the timeout passes; returns the ready indices.
     public func wait(_ objects: [ObjectID], numReturns: Int, timeoutSeconds: Double?) -> [Int] {
+        let host = self.host!
         let needed = min(numReturns, objects.count)
         let enough = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var resolved = 0  // Counted on the loop thread only.
-        let waiters = startGets(objects) {
-            resolved += 1
-            if resolved == needed { enough.signal() }
+        let ready = Mutex<Set<Int>>([])
+        nonisolated(unsafe) var signalled = false  // Loop thread only.
+        loop.post {
+            // Ready now: a value, an error, or a live stored copy (as the owner knows it). The rest
+            // are watched with one get each, shared by every wait of the same object.
+            let check = {
+                let now = Set(objects.indices.filter { host.isReady(objects[$0]) })
+                ready.withLock { $0 = now }
+                if !signalled && now.count >= needed {
+                    signalled = true
+                    enough.signal()
+                }
+            }
+            check()
+            guard !signalled else { return }
+            for object in Set(objects) where !host.isReady(object) { host.watch(object, then: check) }
         }
         if needed > 0 {
-            let deadline = timeoutSeconds.map { DispatchTime.now() + $0 } ?? .distantFuture
-            _ = enough.wait(timeout: deadline)
+            _ = enough.wait(timeout: timeoutSeconds.map { DispatchTime.now() + $0 } ?? .distantFuture)
+        } else {
+            let read = DispatchSemaphore(value: 0)
+            loop.post { read.signal() }
+            read.wait()
         }
-        // Read the answers on the loop thread, where they are written.
-        let ready = Mutex<[Int]>([])
-        let read = DispatchSemaphore(value: 0)
-        loop.post {
-            ready.withLock { $0 = waiters.indices.filter { waiters[$0].value != nil } }
-            read.signal()
-        }
-        read.wait()
-        return ready.withLock { $0 }
+        return ready.withLock { $0.sorted() }
     }
 
     /// Adds a handle of `object` (the caller holds one already).
