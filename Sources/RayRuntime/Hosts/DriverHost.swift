@@ -411,24 +411,35 @@ public final class DriverClient: @unchecked Sendable {
         nonisolated(unsafe) var signalled = false  // Loop thread only.
         loop.post {
             // Ready now: a value, an error, or a live stored copy (as the owner knows it). The rest
-            // are watched with one get each, shared by every wait of the same object.
-            let check = {
-                let now = Set(objects.indices.filter { host.isReady(objects[$0]) })
-                ready.withLock { $0 = now }
-                if !signalled && now.count >= needed {
-                    signalled = true
-                    enough.signal()
+            // are watched with one get each, shared by every wait of the same object; each
+            // resolution only counts (O(1)), and a finished wait's callbacks do nothing.
+            let initially = objects.indices.filter { host.isReady(objects[$0]) }.count
+            var count = initially
+            let finish = {
+                ready.withLock { $0 = Set(objects.indices.filter { host.isReady(objects[$0]) }) }
+                signalled = true
+                enough.signal()
+            }
+            if count >= needed {
+                finish()
+                return
+            }
+            for object in Set(objects) where !host.isReady(object) {
+                host.watch(object) {
+                    guard !signalled else { return }
+                    count += 1
+                    if count >= needed { finish() }
                 }
             }
-            check()
-            guard !signalled else { return }
-            for object in Set(objects) where !host.isReady(object) { host.watch(object, then: check) }
         }
-        if needed > 0 {
-            _ = enough.wait(timeout: timeoutSeconds.map { DispatchTime.now() + $0 } ?? .distantFuture)
-        } else {
+        if enough.wait(timeout: timeoutSeconds.map { DispatchTime.now() + $0 } ?? .distantFuture) == .timedOut {
+            // Out of time: what is ready now, read on the loop thread.
             let read = DispatchSemaphore(value: 0)
-            loop.post { read.signal() }
+            loop.post {
+                signalled = true
+                ready.withLock { $0 = Set(objects.indices.filter { host.isReady(objects[$0]) }) }
+                read.signal()
+            }
             read.wait()
         }
         return ready.withLock { $0.sorted() }
