@@ -204,6 +204,14 @@ public enum Ray {
                 refs.indices.filter { !ready.contains($0) }.map { refs[$0] })
     }
 
+    /// Cancels the task that returns `ref` (Ray's `ray.cancel`). A task not started yet fails
+    /// with `.cancelled` at once. A running task is stopped only with `force: true`, which
+    /// kills its worker process (Swift code cannot be interrupted); without it, it runs to the
+    /// end. Finished tasks and `put` objects are left alone. A cancelled task is not retried.
+    public static func cancel<T>(_ ref: ObjectRef<T>, force: Bool = false) throws {
+        try client().cancel(ref.id, force: force)
+    }
+
     static func seconds(_ duration: Duration) -> Double {
         let (whole, fraction) = duration.components
         return Double(whole) + Double(fraction) / 1e18

@@ -547,3 +547,44 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
     }
     #expect(error.kind == .objectReconstructionFailed)
 }
+
+@Test func cancelFailsTasksNotStartedAndKillsRunningOnesOnlyWithForce() {
+    var owner = startedOwner()
+    // Leasing: its request is cancelled and the get fails with Cancelled.
+    let (a, leaseA) = submit(&owner, Build.task(), now: 10)
+    let objectA = returnObject(a)
+    _ = owner.handle(.get(objectA), now: 11)
+    let cancelled = owner.handle(.cancel(objectA, force: false), now: 12)
+    #expect(cancelled.contains(.send(to: .raylet(NodeID(1)), .cancelWorkerLease(leaseA!))))
+    #expect(cancelled.contains { if case .getResolved(objectA, .error(let error)) = $0 { return error.kind == .cancelled } else { return false } })
+    #expect(owner.tasks[a]?.state == .failed)
+    // A grant that crossed the cancel is handed back.
+    #expect(grant(&owner, leaseA, worker: Build.worker(2, 1), now: 13)
+        == [.send(to: .raylet(NodeID(2)), .returnWorker(leaseA!, killWorker: false))])
+
+    // Running: left alone without force; with force its worker is killed and it is not retried.
+    let (b, leaseB) = submit(&owner, Build.task(), now: 20)
+    let worker = Build.worker(2, 2)
+    _ = grant(&owner, leaseB, worker: worker, now: 21)
+    #expect(owner.handle(.cancel(returnObject(b), force: false), now: 22) == [])
+    #expect(owner.tasks[b]?.state == .running(leaseB!, worker: worker))
+    let forced = owner.handle(.cancel(returnObject(b), force: true), now: 23)
+    #expect(forced.contains(.send(to: .raylet(NodeID(2)), .returnWorker(leaseB!, killWorker: true))))
+    #expect(owner.tasks[b]?.state == .failed)
+    #expect(owner.handle(.peerDisconnected(.worker(worker)), now: 24).isEmpty)
+    #expect(owner.metrics.retries == 0)
+
+    // Waiting for an argument: dropped from the waiters; the argument's task finishing later
+    // does not lease it.
+    let (d, leaseD) = submit(&owner, Build.task(), now: 30)
+    let c = owner.nextTaskID
+    _ = owner.handle(.submitTask(Build.task("g", args: [.reference(returnObject(d))])), now: 31)
+    #expect(owner.tasks[c]?.state == .waitingForArguments(remaining: 1))
+    _ = owner.handle(.cancel(ObjectID.returnValue(of: c, index: 1), force: false), now: 32)
+    #expect(owner.tasks[c]?.state == .failed)
+    let other = Build.worker(2, 3)
+    _ = grant(&owner, leaseD, worker: other, now: 33)
+    let done = reply(&owner, d, attempt: 1, .returned([.inline(Build.data(8))]), worker: other, now: 34)
+    #expect(leaseRequests(done).isEmpty)
+    #expect(!done.contains { if case .send(_, .pushTask) = $0 { return true } else { return false } })
+}

@@ -143,6 +143,30 @@ extension RuntimeTests {
         }
     }
 
+    @Test func cancelStopsQueuedTasksAndForceKillsRunningOnes() throws {
+        try withCluster([("head", ["CPU": 1])]) { _ throws in
+            let running = try Testbed.sleepThenWhere.remote(3000)
+            let queued = try Testbed.sleepThenWhere.remote(3000)
+            // The queued one fails at once; the running one only with force.
+            try Ray.cancel(queued)
+            #expect {
+                _ = try queued.get(timeout: .seconds(2))
+            } throws: { error in
+                guard case .cancelled? = error as? Ray.Error else { return false }
+                return true
+            }
+            try Ray.cancel(running, force: true)
+            #expect {
+                _ = try running.get(timeout: .seconds(2))
+            } throws: { error in
+                guard case .cancelled(let message)? = error as? Ray.Error else { return false }
+                return message.contains("worker was killed")
+            }
+            // The cluster carries on.
+            #expect(try Testbed.square.remote(7).get(timeout: .seconds(10)) == 49)
+        }
+    }
+
     @Test func killedWorkerTaskIsRetried() throws {
         try withCluster([("head", ["CPU": 2])]) { cluster throws in
             let marker = cluster.session.path + "/crash-marker"

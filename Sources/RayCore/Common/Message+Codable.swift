@@ -364,6 +364,10 @@ extension OwnerInput {
         case .addReference(let v0):
             try container.encode(UInt8(7))
             try container.encode(v0)
+        case .cancel(let v0, let v1):
+            try container.encode(UInt8(8))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -387,6 +391,8 @@ extension OwnerInput {
             self = .peerDisconnected(try container.decode(Address.self))
         case 7:
             self = .addReference(try container.decode(ObjectID.self))
+        case 8:
+            self = .cancel(try container.decode(ObjectID.self), force: try container.decode(Bool.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))

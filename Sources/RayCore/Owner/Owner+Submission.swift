@@ -333,6 +333,35 @@ extension Owner {
         waitForArguments(id, into: &effects)
     }
 
+    /// `ray.cancel`: fails a task that has not finished with Cancelled. Waiting or leasing:
+    /// at once (a lease request out is cancelled). Running: only with `force`, which kills
+    /// its worker (a Swift body cannot be interrupted); without it the task runs to the end.
+    mutating func cancel(_ object: ObjectID, force: Bool, into effects: inout [OwnerEffect]) {
+        guard !object.isPut, let entry = tasks[object.task] else { return }
+        let name = "\(entry.spec.function)[\(entry.spec.instance)]"
+        switch entry.state {
+        case .finished, .failed:
+            return
+        case .waitingForArguments:
+            for argument in entry.spec.argumentObjects {
+                if var waiting = dependents[argument] {
+                    waiting.removeAll { $0 == object.task }
+                    dependents[argument] = waiting.isEmpty ? nil : waiting
+                }
+            }
+        case .leasing(let lease, let node):
+            leaseTasks[lease] = nil
+            effects.append(.send(to: .raylet(node), .cancelWorkerLease(lease)))
+        case .running(let lease, let worker):
+            guard force else { return }
+            runningOn[worker] = nil
+            leaseTasks[lease] = nil
+            effects.append(.send(to: .raylet(worker.node), .returnWorker(lease, killWorker: true)))
+        }
+        finish(object.task, withError: RayError(.cancelled, "\(name) was cancelled"
+            + (force ? " (its worker was killed)" : "")), into: &effects)
+    }
+
     /// A leased worker's connection closed: its attempt failed.
     mutating func workerLost(_ worker: WorkerID, into effects: inout [OwnerEffect]) {
         deadWorkers.insert(worker)

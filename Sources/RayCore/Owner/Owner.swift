@@ -64,6 +64,10 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     case peerDisconnected(Address)
     /// The program copied a handle (a new reference to an object it already holds).
     case addReference(ObjectID)
+    /// The program cancelled the task that returns this object (`ray.cancel`): a task not
+    /// started yet fails with Cancelled; a running one is stopped only with `force` (its
+    /// worker is killed); a finished one is left alone.
+    case cancel(ObjectID, force: Bool)
 }
 
 /// Effects of an owner.
@@ -222,6 +226,8 @@ public struct Owner: Sendable {
             // Only a held, live object gains a handle (the API copies handles it holds).
             guard let entry = objects[object], !entry.freed, entry.localRefs > 0 else { return effects }
             objects[object]!.localRefs += 1
+        case .cancel(let object, let force):
+            cancel(object, force: force, into: &effects)
         case .messageReceived(let from, let message):
             receive(message, from: from, into: &effects)
         case .peerDisconnected(.worker(let worker)):

@@ -445,6 +445,12 @@ public final class DriverClient: @unchecked Sendable {
         return ready.withLock { $0.sorted() }
     }
 
+    /// Cancels the task that returns `object` (`ray.cancel`).
+    public func cancel(_ object: ObjectID, force: Bool) {
+        let host = self.host!
+        loop.post { host.handle(.cancel(object, force: force)) }
+    }
+
     /// Adds a handle of `object` (the caller holds one already).
     public func addLocalReference(_ object: ObjectID) {
         let host = self.host!
