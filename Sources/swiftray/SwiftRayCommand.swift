@@ -14,6 +14,15 @@ struct SwiftRayCommand: ParsableCommand {
         subcommands: [Start.self, Stop.self, Status.self, List.self, Up.self, Trace.self])
 }
 
+/// Runs `body`; a runtime error fails the command with its message.
+func reporting(_ body: () throws(RuntimeError) -> Void) throws {
+    do {
+        try body()
+    } catch {
+        throw fail(error.description)
+    }
+}
+
 /// Fails the command with a message on stderr and exit code 2.
 func fail(_ message: String) -> ExitCode {
     writeStandardError("swiftray: \(message)\n")
@@ -51,11 +60,7 @@ struct Start: ParsableCommand {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
-        do {
-            try launch()
-        } catch {
-            throw fail(error.description)
-        }
+        try reporting(launch)
     }
 
     private func launch() throws(RuntimeError) {
@@ -138,11 +143,7 @@ struct Status: ParsableCommand {
     var address: String?
 
     func run() throws {
-        do {
-            try show()
-        } catch {
-            throw fail(error.description)
-        }
+        try reporting(show)
     }
 
     private func show() throws(RuntimeError) {
@@ -175,11 +176,7 @@ struct List: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try show()
-        } catch {
-            throw fail(error.description)
-        }
+        try reporting(show)
     }
 
     private func show() throws(RuntimeError) {

@@ -39,8 +39,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     /// This node's shared-memory object store.
     var objects: SharedObjects?
     var waiters: [ObjectID: [GetWaiter]] = [:]
-    var handling = false
-    var deferred: [OwnerInput] = []
+    let inputs = InputQueue<OwnerInput>()
     var connected: ((Result<Hello, RuntimeError>) -> Void)?
     /// The raylet's hello, kept until the GCS confirmed the job.
     var pendingHello: Hello?
@@ -75,14 +74,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     }
 
     func handle(_ input: OwnerInput) {
-        if handling {
-            deferred.append(input)
-            return
-        }
-        handling = true
-        run(input)
-        while !deferred.isEmpty { run(deferred.removeFirst()) }
-        handling = false
+        inputs.submit(input) { run($0) }
     }
 
     private func run(_ input: OwnerInput) {

@@ -124,20 +124,12 @@ public final class GCSHost: ConnectionDelegate {
                 throw WireError("unexpected frame kind \(frame.kind) from a \(peer.role.rawValue)")
             }
         } catch {
-            note("gcs", "refusing \(connection.label): \(error)")
-            connection.refuse("\(error)")
+            connection.refuse("\(error)", noting: "gcs")
         }
     }
 
     private func hello(_ connection: Connection, _ frame: Frame) {
-        let hello: Hello
-        do {
-            hello = try Wire.decodeHello(frame)
-        } catch {
-            note("gcs", "refusing a connection: \(error)")
-            connection.refuse("\(error)")
-            return
-        }
+        guard let hello = connection.acceptHello(frame, noting: "gcs") else { return }
         var ack = Hello(role: .gcs)
         ack.config = config
         ack.session = session

@@ -98,3 +98,28 @@ public func writeStandardError(_ text: String) {
     var bytes = Array(text.utf8)
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
 }
+
+/// Inputs handed to a machine one at a time: an input raised while another is being handled
+/// (by one of its effects: a restored object, a finished body) waits for its turn, so effects
+/// are always interpreted in the order their inputs were handled.
+final class InputQueue<Input> {
+    private var busy = false
+    private var waiting: [Input] = []
+
+    /// Runs `input` now, or after the input being handled and those queued before it.
+    func submit(_ input: Input, to run: (Input) -> Void) {
+        if busy {
+            waiting.append(input)
+            return
+        }
+        busy = true
+        run(input)
+        while !waiting.isEmpty { run(waiting.removeFirst()) }
+        busy = false
+    }
+
+    /// Queues `input` behind the one being handled (call from inside `run`).
+    func later(_ input: Input) {
+        waiting.append(input)
+    }
+}

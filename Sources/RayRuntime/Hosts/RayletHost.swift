@@ -67,8 +67,7 @@ public final class RayletHost: ConnectionDelegate {
     var processes: [WorkerID: ChildProcess] = [:]
     var exitedWorkers: Set<WorkerID> = []
     var driverCounter: UInt32 = 0
-    var handling = false
-    var deferred: [RayletInput] = []
+    let inputs = InputQueue<RayletInput>()
     // Worker executables (RayletHost+Executable)
     var pendingSpawns: [WorkerID] = []
     var clusterExecutable: (digest: UInt64, path: String)?
@@ -113,17 +112,7 @@ public final class RayletHost: ConnectionDelegate {
     // MARK: - The machine
 
     func handle(_ input: RayletInput) {
-        if handling {
-            deferred.append(input)
-            return
-        }
-        handling = true
-        run(input)
-        while !deferred.isEmpty {
-            let next = deferred.removeFirst()
-            run(next)
-        }
-        handling = false
+        inputs.submit(input) { run($0) }
     }
 
     private func run(_ input: RayletInput) {
@@ -155,7 +144,7 @@ public final class RayletHost: ConnectionDelegate {
                 do { try objects?.spill(object) } catch { note("raylet", "\(error)") }
             case .restoreObject(let object, _):
                 do { try objects?.restore(object) } catch { note("raylet", "\(error)") }
-                deferred.append(.objectRestored(object))
+                inputs.later(.objectRestored(object))
             case .deleteSpilledObject(let object):
                 objects?.deleteSpilled(object)
             case .releaseObject(let object):
@@ -390,20 +379,12 @@ public final class RayletHost: ConnectionDelegate {
                 throw WireError("unexpected frame kind \(frame.kind)")
             }
         } catch {
-            note("raylet", "refusing \(connection.label): \(error)")
-            connection.refuse("\(error)")
+            connection.refuse("\(error)", noting: "raylet")
         }
     }
 
     private func hello(_ connection: Connection, _ frame: Frame) {
-        let hello: Hello
-        do {
-            hello = try Wire.decodeHello(frame)
-        } catch {
-            note("raylet", "refusing \(connection.label): \(error)")
-            connection.refuse("\(error)")
-            return
-        }
+        guard let hello = connection.acceptHello(frame, noting: "raylet") else { return }
         connection.peer = hello
         var ack = Hello(role: .raylet)
         ack.node = nodeID

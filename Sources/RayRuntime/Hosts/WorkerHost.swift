@@ -57,8 +57,7 @@ public final class WorkerHost: ConnectionDelegate {
     var connection: Connection?
     var links: DirectLinks?
     let objects: SharedObjects?
-    var handling = false
-    var deferred: [ExecutorInput] = []
+    let inputs = InputQueue<ExecutorInput>()
 
     public init(loop: EventLoop, worker: WorkerID, socketPath: String, logDirectory: String?) throws(RuntimeError) {
         self.loop = loop
@@ -88,14 +87,7 @@ public final class WorkerHost: ConnectionDelegate {
     }
 
     func handle(_ input: ExecutorInput) {
-        if handling {
-            deferred.append(input)
-            return
-        }
-        handling = true
-        run(input)
-        while !deferred.isEmpty { run(deferred.removeFirst()) }
-        handling = false
+        inputs.submit(input) { run($0) }
     }
 
     private func run(_ input: ExecutorInput) {
@@ -119,7 +111,7 @@ public final class WorkerHost: ConnectionDelegate {
             case .startTimer(let timer, let after):
                 loop.timer(afterMicros: after) { [unowned self] in handle(.timerFired(timer)) }
             case .execute(let spec, let attempt, let arguments):
-                deferred.append(.executionFinished(spec.taskID, attempt: attempt, execute(spec, attempt, arguments)))
+                inputs.later(.executionFinished(spec.taskID, attempt: attempt, execute(spec, attempt, arguments)))
             }
         }
     }

@@ -100,6 +100,23 @@ public final class Connection {
         }
     }
 
+    /// Decodes the peer's hello; on a bad one, notes it in `role`'s log, refuses the
+    /// connection with the reason and returns nil.
+    func acceptHello(_ frame: Frame, noting role: String) -> Hello? {
+        do {
+            return try Wire.decodeHello(frame)
+        } catch {
+            refuse(error.description, noting: role)
+            return nil
+        }
+    }
+
+    /// Notes the refusal in `role`'s log, then refuses.
+    func refuse(_ reason: String, noting role: String) {
+        note(role, "refusing \(label): \(reason)")
+        refuse(reason)
+    }
+
     /// Sends an error frame naming the problem, then closes.
     public func refuse(_ reason: String) {
         guard !isClosed else { return }
