@@ -220,6 +220,8 @@ struct Up: ParsableCommand {
     var noLog = false
     @Flag(help: "Only print the report.")
     var quiet = false
+    @Flag(help: "Put each node in its own network namespace joined by veth links (root), so partitions cut real links.")
+    var netns = false
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
@@ -233,6 +235,13 @@ struct Up: ParsableCommand {
         var runner = ScenarioRunner(scenario: scenario, seed: seed ?? scenario.seed ?? 1, executable: currentExecutable(),
                                     logInputs: !noLog)
         runner.verbose = !quiet
+        if netns {
+            if let reason = NetworkNamespaces.unavailableReason() {
+                writeStandardError("swiftray up: \(reason); running on loopback instead (partitions are refused there)\n")
+            } else {
+                runner.netns = true
+            }
+        }
         let outcome = runner.run()
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }

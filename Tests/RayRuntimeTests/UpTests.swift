@@ -7,6 +7,7 @@ import Foundation
 import Testing
 
 import RaySim
+import RayRuntime
 
 /// The swiftray binary next to the test bundle.
 let swiftrayPath = URL(fileURLWithPath: testbedPath).deletingLastPathComponent().appendingPathComponent("swiftray").path
@@ -79,6 +80,21 @@ extension RuntimeTests {
         #expect(output.contains("network namespaces") && output.contains("raysim run"), "\(output)")
         let (missing, text) = try runSwiftray(["up", "Scenarios/no-such-file.yaml"])
         #expect(missing == 2 && text.contains("no-such-file.yaml"), "\(text)")
+    }
+}
+}
+
+/// Why `--netns` cannot run here (nil when it can): not root, no `ip`, or a container without the capability.
+let netnsUnavailable: String? = NetworkNamespaces.unavailableReason()
+
+extension RuntimeTests {
+@Suite struct NetnsTests {
+    @Test(.enabled(if: netnsUnavailable == nil, "network namespaces are not available here"))
+    func aPartitionInNetworkNamespacesHoldsTrafficUntilItHeals() throws {
+        let (code, output) = try runSwiftray(["up", "Scenarios/partition-heals.yaml", "--netns", "--quiet"])
+        #expect(code == 0, "\(output)")
+        #expect(output.contains("network namespaces") && output.contains("partition healed"), "\(output)")
+        #expect(!output.contains("declared dead"))
     }
 }
 }

@@ -25,8 +25,9 @@ public enum Launcher {
     /// - Parameters:
     ///   - exitWithParent: the child exits when this process does (its stdin is a pipe we hold).
     ///   - detach: the child gets its own session (it survives the terminal; `swiftray start`).
+    /// - `wrapper`: a command prefix (e.g. `ip netns exec NS`) the executable runs under.
     public static func spawn(executable: String, role: String, environment extra: [String], logPath: String,
-                             exitWithParent: Bool, detach: Bool,
+                             exitWithParent: Bool, detach: Bool, wrapper: [String] = [],
                              timeoutSeconds: Double = 15) throws(RuntimeError) -> LaunchedProcess {
         var stdinPipe: [Int32] = [-1, -1], stdoutPipe: [Int32] = [-1, -1]
         guard closeOnExecPipe(&stdoutPipe) else { throw RuntimeError("pipe: \(String(cString: strerror(errno)))") }
@@ -55,14 +56,15 @@ public enum Launcher {
         let environment = currentEnvironment().filter { entry in
             !entry.hasPrefix("SWIFTRAY_ROLE=") && !extra.contains { entry.hasPrefix($0.prefix { $0 != "=" } + "=") }
         } + ["SWIFTRAY_ROLE=\(role)"] + extra + (exitWithParent ? ["SWIFTRAY_EXIT_WITH_PARENT=1"] : [])
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(executable), nil]
+        let command = wrapper + [executable]
+        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        let status = posix_spawn(&pid, command[0], &actions, &attributes, argv, envp)
         close(stdoutPipe[1])
         if exitWithParent { close(stdinPipe[0]) }
         guard status == 0 else {

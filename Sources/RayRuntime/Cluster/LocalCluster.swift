@@ -25,14 +25,20 @@ public final class LocalCluster: @unchecked Sendable {
     public private(set) var nodes: [Node] = []
     let extraEnvironment: [String]
     let logInputs: Bool
+    /// Nodes in network namespaces (nil: every node on loopback).
+    public let network: NetworkNamespaces?
+    private var gcsHost = "127.0.0.1"
+    private var headNamespace: NetworkNamespaces.Node?
 
     /// - Parameters:
     ///   - executable: the binary every process runs in its role (a program that calls `Ray.start`/`Ray.connect`, or `swiftray`).
     ///   - environment: extra "K=V" settings for every process (e.g. SWIFTRAY_HEALTH_CHECK_PERIOD_MS=500).
-    public init(executable: String, environment: [String] = [], logInputs: Bool = true) throws(RuntimeError) {
+    public init(executable: String, environment: [String] = [], logInputs: Bool = true,
+                network: NetworkNamespaces? = nil) throws(RuntimeError) {
         self.executable = executable
         self.extraEnvironment = environment
         self.logInputs = logInputs
+        self.network = network
         session = try Session.create()
         signal(SIGPIPE, SIG_IGN)
     }
@@ -40,14 +46,22 @@ public final class LocalCluster: @unchecked Sendable {
     var logging: [String] { logInputs ? ["SWIFTRAY_LOG_DIR=\(session.logs)"] : ["SWIFTRAY_NO_LOG=1"] }
 
     /// The GCS address, HOST:PORT.
-    public var gcsAddress: String { "127.0.0.1:\(gcsPort)" }
+    public var gcsAddress: String { "\(gcsHost):\(gcsPort)" }
 
     /// Starts the GCS (again, after a kill: on the same port, replaying its log).
+    /// With network namespaces the GCS runs in the head node's namespace (the first node added).
     public func startGCS() throws(RuntimeError) {
+        var wrapper: [String] = []
+        if let network {
+            if headNamespace == nil { headNamespace = try network.addNode("head") }
+            gcsHost = headNamespace!.address
+            wrapper = network.wrapper(for: headNamespace!)
+        }
         let launched = try Launcher.spawn(
             executable: executable, role: "gcs",
-            environment: ["SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_PORT=\(gcsPort)"] + logging + extraEnvironment,
-            logPath: session.logs + "/gcs.err", exitWithParent: true, detach: false)
+            environment: ["SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_PORT=\(gcsPort)",
+                          "SWIFTRAY_GCS_HOST=\(gcsHost)"] + logging + extraEnvironment,
+            logPath: session.logs + "/gcs.err", exitWithParent: true, detach: false, wrapper: wrapper)
         gcs = launched
         gcsPort = launched.port
     }
@@ -57,15 +71,29 @@ public final class LocalCluster: @unchecked Sendable {
     public func addNode(name: String, resources: ResourceSet, objectStoreBytes: Int64 = 1 << 30) throws(RuntimeError) -> Node {
         guard gcs != nil else { throw RuntimeError("start the GCS before adding nodes") }
         let socket = session.sockets + "/raylet-\(name).sock"
+        var wrapper: [String] = []
+        var listenHost = "127.0.0.1"
+        if let network {
+            // The first node shares the GCS's (head) namespace; every other node gets its own.
+            let place: NetworkNamespaces.Node
+            if nodes.isEmpty, let head = headNamespace {
+                place = head
+                network.rename(address: head.address, to: name)
+            } else {
+                place = try network.addNode(name)
+            }
+            wrapper = network.wrapper(for: place)
+            listenHost = place.address
+        }
         let launched = try Launcher.spawn(
             executable: executable, role: "raylet",
             environment: [
                 "SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_ADDRESS=\(gcsAddress)",
                 "SWIFTRAY_NODE_NAME=\(name)", "SWIFTRAY_RESOURCES=\(resourceText(resources))",
                 "SWIFTRAY_OBJECT_STORE_BYTES=\(objectStoreBytes)", "SWIFTRAY_RAYLET_SOCKET=\(socket)",
-                "SWIFTRAY_WORKER_EXECUTABLE=\(executable)",
+                "SWIFTRAY_WORKER_EXECUTABLE=\(executable)", "SWIFTRAY_LISTEN_HOST=\(listenHost)",
             ] + logging + extraEnvironment,
-            logPath: session.logs + "/raylet-\(name).err", exitWithParent: true, detach: false)
+            logPath: session.logs + "/raylet-\(name).err", exitWithParent: true, detach: false, wrapper: wrapper)
         let node = Node(name: name, id: NodeID(launched.node), pid: launched.pid, socketPath: socket, alive: true)
         nodes.append(node)
         return node
@@ -95,6 +123,7 @@ public final class LocalCluster: @unchecked Sendable {
         }
         killGCS()
         SharedObjects.removeAll(session: session.path)
+        network?.teardown()
     }
 
     private func reap(_ pid: Int32) {

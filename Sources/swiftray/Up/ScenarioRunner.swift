@@ -17,6 +17,8 @@ struct ScenarioRunner {
     let executable: String
     let logInputs: Bool
     var verbose = true
+    /// Put each node in its own network namespace (root only); partitions then cut real links.
+    var netns = false
 
     enum Outcome {
         case passed
@@ -52,7 +54,7 @@ struct ScenarioRunner {
         if !scenario.workload.actors.isEmpty { return "actors are not supported yet (they come with the actor issue)" }
         if !scenario.workload.placementGroups.isEmpty { return "placement groups are not supported yet" }
         for fault in scenario.faults {
-            if case .partition = fault.action {
+            if case .partition = fault.action, !netns {
                 return "a partition fault needs nodes in separate network namespaces (`swiftray up --netns`), which "
                     + "is not implemented yet; on loopback a partition cannot cut links. Run it in the simulator: "
                     + "raysim run \(scenario.sourcePath)"
@@ -73,7 +75,7 @@ struct ScenarioRunner {
         let cluster: LocalCluster
         do {
             cluster = try LocalCluster(executable: executable, environment: ["SWIFTRAY_SCENARIO_SEED=\(seed)"],
-                                       logInputs: logInputs)
+                                       logInputs: logInputs, network: netns ? try NetworkNamespaces() : nil)
         } catch {
             return .invalid("\(error)")
         }
@@ -186,8 +188,18 @@ struct ScenarioRunner {
         var pending = Array(scenario.faults.enumerated())
         var driverKilled = false
         var runningSince: [TaskID: Date] = [:]
+        var healAt: [Int64] = []
+        defer { cluster.network?.heal() }
         while getsDone.wait(timeout: .now() + .milliseconds(2)) == .timedOut {
             let elapsed = Int64(Date().timeIntervalSince(workloadStart) * 1e6)
+            if let due = healAt.first, elapsed >= due {
+                healAt.removeFirst()
+                if healAt.isEmpty {
+                    cluster.network?.heal()
+                    findings.faultLines.append(String(format: "  %8.1fms partition healed", Double(elapsed) / 1000))
+                    log("partition healed")
+                }
+            }
             if clientAlive, pending.contains(where: { if case .killWorker = $0.1.action { true } else { false } }) {
                 // When each task was first seen running: kill_worker picks one that just started,
                 // so the kill lands while it runs (not as its reply is already on the way).
@@ -225,6 +237,10 @@ struct ScenarioRunner {
                 if case .killDriver = fault.action {
                     driverKilled = true
                     clientAlive = false
+                }
+                if case .partition(_, let duration) = fault.action {
+                    healAt.append(elapsed + duration)
+                    healAt.sort()
                 }
             }
             for position in fired.reversed() { pending.remove(at: position) }
@@ -341,7 +357,12 @@ struct ScenarioRunner {
         case .killDriver:
             client.crash()
             return "driver \(client.worker) killed (its connections closed)"
-        case .partition, .killActor:
+        case .partition(let groups, let duration):
+            guard let network = cluster.network else { return "not supported without --netns" }
+            try network.partition(groups)
+            return "partition \(groups.map { "[" + $0.joined(separator: ", ") + "]" }.joined(separator: " | ")) "
+                + "for \(Double(duration) / 1e6) s (blackhole routes between the namespaces)"
+        case .killActor:
             return "not supported"
         }
     }
@@ -404,7 +425,12 @@ struct ScenarioRunner {
             if let client, !client.inspect({ $0.isQuiescent }) {
                 left.append("the driver still tracks \(client.inspect { "\($0.tasks.count) tasks and \($0.objects.count) objects" })")
             }
-            for node in cluster.nodes where node.alive {
+            // A node the GCS declared dead (e.g. cut off by a partition) is out of the cluster:
+            // it frees its objects when it learns of its death and exits.
+            let status = (try? ControlClient.ask(gcs: cluster.gcsAddress, "nodes")) ?? ""
+            let dead = Set(status.split(separator: "\n").filter { $0.contains(" dead") }
+                .compactMap { $0.split(separator: " ").first.map(String.init) })
+            for node in cluster.nodes where node.alive && !dead.contains("\(node.id)") {
                 let answer = (try? ControlClient.ask(rayletSocket: node.socketPath, "quiescent")) ?? "no answer"
                 if answer != "yes" { left.append("\(node.name) (\(node.id)) still holds \(answer)") }
             }
@@ -417,7 +443,8 @@ struct ScenarioRunner {
     // MARK: - Report
 
     private func report(_ outcome: Outcome, _ findings: Findings, wall: Double, session: String) {
-        var lines = ["scenario \(scenario.name)  seed \(seed)  (swiftray up: real processes on loopback)"]
+        var lines = ["scenario \(scenario.name)  seed \(seed)  (swiftray up: real processes "
+            + (netns ? "in network namespaces)" : "on loopback)")]
         lines.append(String(format: "  wall time %.3f s", wall))
         if session != "-" { lines.append("  session: \(session) (swiftray trace export --session \(session) -o FILE)") }
         lines.append("  task attempts \(findings.attempts), retries \(findings.retries), reconstructions "
