@@ -162,16 +162,14 @@ struct Status: ParsableCommand {
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List nodes or objects from the state the machines hold.")
-    @Argument(help: "nodes | objects")
+    @Argument(help: "nodes | objects | tasks")
     var what: String
     @Option(help: "The GCS at HOST:PORT (default: the cluster whose node runs here).")
     var address: String?
 
     func validate() throws {
-        guard ["nodes", "objects"].contains(what) else {
-            throw ValidationError(what == "tasks"
-                ? "listing tasks is not implemented yet: tasks live in their owners (drivers), which answer no control requests"
-                : "unknown listing '\(what)': choose nodes or objects")
+        guard ["nodes", "objects", "tasks"].contains(what) else {
+            throw ValidationError("unknown listing '\(what)': choose nodes, objects or tasks")
         }
     }
 
@@ -185,6 +183,19 @@ struct List: ParsableCommand {
             switch what {
             case "nodes":
                 print(try ControlClient.ask(gcs: gcsAddress, "nodes"))
+            case "tasks":
+                // Tasks live in their owners: ask every driver on this machine's nodes.
+                var asked = 0
+                for record in LocalNodeRecord.all() where record.gcsAddress == gcsAddress {
+                    let sockets = record.session + "/sockets"
+                    for name in ((try? FileManager.default.contentsOfDirectory(atPath: sockets)) ?? []).sorted()
+                    where isDriverSocket(name) {
+                        guard let answer = try? ControlClient.ask(rayletSocket: sockets + "/" + name, "list tasks") else { continue }
+                        print(answer)
+                        asked += 1
+                    }
+                }
+                if asked == 0 { print("(no driver is connected to this cluster's nodes on this machine)") }
             default:
                 for record in LocalNodeRecord.all() where record.gcsAddress == gcsAddress {
                     print("node-\(record.node) (\(record.name)):")
@@ -245,4 +256,11 @@ struct Up: ParsableCommand {
         let outcome = runner.run()
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }
+}
+
+/// A driver's direct-link socket: w-NODE-INDEX.sock with a driver's index (≥ 2^30).
+func isDriverSocket(_ name: String) -> Bool {
+    guard name.hasPrefix("w-"), name.hasSuffix(".sock") else { return false }
+    let parts = name.dropFirst(2).dropLast(5).split(separator: "-")
+    return parts.count == 2 && (UInt32(parts[1]) ?? 0) >= 1 << 30
 }

@@ -167,6 +167,23 @@ extension RuntimeTests {
         }
     }
 
+    @Test func aDriverListsItsTasksToTheCLI() throws {
+        try withCluster([("head", ["CPU": 1])]) { cluster throws in
+            let slow = try Testbed.sleepThenWhere.remote(500)
+            let waiting = try Testbed.square.remote(3)
+            // The driver answers on its own socket (`swiftray list tasks` asks every driver).
+            let sockets = cluster.session.sockets
+            let driver = try #require(try FileManager.default.contentsOfDirectory(atPath: sockets)
+                .first { $0.hasPrefix("w-") && (UInt32($0.dropFirst(2).dropLast(5).split(separator: "-").last ?? "") ?? 0) >= 1 << 30 })
+            let listing = try ControlClient.ask(rayletSocket: sockets + "/" + driver, "list tasks")
+            #expect(listing.contains("2 tasks held") && listing.contains("tb.sleep-where[0]") && listing.contains("tb.square[0]"),
+                    "\(listing)")
+            #expect(try ControlClient.ask(rayletSocket: sockets + "/" + driver, "frobnicate").contains("unknown command"))
+            _ = try slow.get()
+            _ = try waiting.get()
+        }
+    }
+
     @Test func killedWorkerTaskIsRetried() throws {
         try withCluster([("head", ["CPU": 2])]) { cluster throws in
             let marker = cluster.session.path + "/crash-marker"

@@ -26,7 +26,7 @@ public enum ControlClient {
         return try exchange(fd, command, timeoutSeconds: timeoutSeconds, peer: "the GCS at \(host):\(port)")
     }
 
-    /// Asks the raylet listening on the Unix socket `path`.
+    /// Asks the process (raylet or driver) listening on the Unix socket `path`.
     public static func ask(rayletSocket path: String, _ command: String, timeoutSeconds: Double = 5) throws(RuntimeError) -> String {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RuntimeError("socket: \(String(cString: strerror(errno)))") }

@@ -23,6 +23,8 @@ final class DirectLinks: ConnectionDelegate {
     var deliver: (Frame) -> Void = { _ in }
     /// The link to a peer closed, or could not be opened: the peer is gone.
     var peerGone: (WorkerID) -> Void = { _ in }
+    /// Answers a control command from the `swiftray` CLI (a driver lists its tasks).
+    var control: (String) -> String = { "error: unknown command '\($0)'" }
 
     static func socketPath(directory: String, worker: WorkerID) -> String {
         "\(directory)/w-\(worker.node.value)-\(worker.index).sock"
@@ -110,6 +112,15 @@ final class DirectLinks: ConnectionDelegate {
         if connection.peer == nil {
             do {
                 let hello = try Wire.decodeHello(frame)
+                if hello.role == .client {
+                    // The CLI asking this process about itself.
+                    connection.peer = hello
+                    connection.label = "client"
+                    var ack = Hello(role: role)
+                    ack.worker = me
+                    connection.send(Wire.helloFrame(ack))
+                    return
+                }
                 guard let worker = hello.worker, worker.node == me.node else {
                     throw WireError("a direct link's hello must name a process on this node")
                 }
@@ -126,6 +137,14 @@ final class DirectLinks: ConnectionDelegate {
             }
             return
         }
+        if connection.peer?.role == .client {
+            guard frame.kind == FrameKind.control.rawValue else {
+                connection.refuse("a client sends control frames only")
+                return
+            }
+            connection.send(Wire.textFrame(.controlReply, control(frame.text)))
+            return
+        }
         guard frame.kind == FrameKind.message.rawValue else {
             if frame.kind == FrameKind.error.rawValue { note(role.rawValue, "\(connection.label): \(frame.text)") }
             return
@@ -134,6 +153,7 @@ final class DirectLinks: ConnectionDelegate {
     }
 
     func connectionClosed(_ connection: Connection, reason: String?) {
+        if connection.peer?.role == .client { return }
         guard let worker = connection.peer?.worker ?? links.first(where: { $0.value === connection })?.key else { return }
         if links[worker] === connection || links[worker] == nil { gone(worker) }
     }

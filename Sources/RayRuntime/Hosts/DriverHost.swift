@@ -130,6 +130,21 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         get(object, waiter)
     }
 
+    /// `swiftray list tasks`: this owner's task table, from the machine's state.
+    func control(_ command: String) -> String {
+        guard command == "list tasks", let identity else {
+            return "error: unknown command '\(command)'; a driver answers: list tasks"
+        }
+        var lines = ["driver \(identity.worker) (\(identity.job)): \(owner.tasks.count) tasks held "
+            + "(submitted \(owner.metrics.tasksSubmitted), attempts \(owner.metrics.attemptsStarted), retries "
+            + "\(owner.metrics.retries), reconstructions \(owner.metrics.reconstructions), failed \(owner.metrics.tasksFailed))"]
+        for id in owner.tasks.keys.sorted() {
+            guard let entry = owner.tasks[id] else { continue }
+            lines.append("  \(id) \(entry.spec.function)[\(entry.spec.instance)] \(entry.state) attempts \(entry.attempts)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// Borrower fetches: request IDs from here up are not the owner's.
     static let probeRequestBase: UInt64 = 1 << 62
     var probes: [UInt64: GetWaiter] = [:]
@@ -189,6 +204,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                     handle(.messageReceived(from: from, message))
                 }
                 links?.peerGone = { [unowned self] worker in handle(.peerDisconnected(.worker(worker))) }
+                links?.control = { [unowned self] command in control(command) }
                 handle(.started(config, OwnerIdentity(worker: worker, job: job)))
                 // As ray.init does, wait until the GCS registered the job: its answer to this
                 // lookup follows the registration on the same path, and the GCS commits its log
