@@ -148,7 +148,7 @@ public final class RayletHost: ConnectionDelegate {
             case .deleteSpilledObject(let object):
                 objects?.deleteSpilled(object)
             case .releaseObject(let object):
-                objects?.remove(object)
+                objects?.recycle(object)
             case .exit(let reason):
                 note("raylet", "exiting: \(reason)")
                 for process in processes.values { process.kill() }
