@@ -98,3 +98,36 @@ extension RuntimeTests {
     }
 }
 }
+
+extension RuntimeTests {
+@Suite struct CLITests {
+    @Test func startJoinStatusListAndStop() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftray-cli-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let env = ["SWIFTRAY_TMPDIR": root]
+        defer { _ = try? runSwiftray(["stop"], environment: env) }
+        let (started, text) = try runSwiftray(["start", "--head", "--port", "0", "--resources", "CPU=1"], environment: env)
+        #expect(started == 0, "\(text)")
+        guard let address = text.split(separator: " ").first(where: { $0.hasPrefix("127.0.0.1:") })
+            .map({ String($0).trimmingCharacters(in: CharacterSet(charactersIn: ",.")) }) else {
+            Issue.record("no GCS address in: \(text)")
+            return
+        }
+        let (joined, joinText) = try runSwiftray(["start", "--address", address, "--name", "second",
+                                                  "--resources", "CPU=1,disk=2"], environment: env)
+        #expect(joined == 0, "\(joinText)")
+        let status = try waitForStatus(address) { $0.components(separatedBy: "alive (connected)").count == 3 }
+        #expect(status.contains("head alive") && status.contains("second alive") && status.contains("disk: 2"), "\(status)")
+        let (_, cliStatus) = try runSwiftray(["status"], environment: env)
+        #expect(cliStatus.contains("raylets on this machine") && cliStatus.contains("second"), "\(cliStatus)")
+        let (_, nodes) = try runSwiftray(["list", "nodes"], environment: env)
+        #expect(nodes.contains("head") && nodes.contains("second"))
+        let (badList, badText) = try runSwiftray(["list", "actors"], environment: env)
+        #expect(badList != 0 && badText.contains("choose nodes, objects or tasks"), "\(badText)")
+        let (stopped, stopText) = try runSwiftray(["stop"], environment: env)
+        #expect(stopped == 0 && stopText.contains("Stopped 2 node(s)"), "\(stopText)")
+        let (after, afterText) = try runSwiftray(["status"], environment: env)
+        #expect(after != 0 && afterText.contains("swiftray start --head"), "\(afterText)")
+    }
+}
+}

@@ -2,6 +2,7 @@
 // `swiftray start`): posix_spawn of an executable in a role, waiting for its
 // READY line, with its stderr in the session's log directory.
 
+import CLibUV
 import Foundation
 import Glibc
 
@@ -48,6 +49,9 @@ public enum Launcher {
         }
         posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, logFD, 2)
+        // Nothing else of ours leaks into the child: a detached daemon holding, say, the pipe
+        // a script reads our output from would keep that script waiting forever.
+        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
