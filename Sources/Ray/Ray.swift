@@ -63,12 +63,7 @@ public enum Ray {
     /// In a worker process (the runtime re-executes this program) this call serves
     /// tasks and never returns: create every `RemoteFunction` before calling it.
     public static func start(_ options: StartOptions = StartOptions()) throws {
-        Role.runIfRequested()
-        try RemoteFunctions.checkRegistrations()
-        try state.withLock { state in
-            guard state.client == nil else {
-                throw Ray.Error.alreadyStarted("Ray.start() was already called; call Ray.shutdown() first")
-            }
+        try join(alreadyStarted: "Ray.start() was already called; call Ray.shutdown() first") { state in
             let cluster: EmbeddedCluster
             do {
                 cluster = try EmbeddedCluster.start(try options.launchOptions())
@@ -90,15 +85,9 @@ public enum Ray {
     /// Connects to a running cluster through the raylet on this machine (`swiftray start`).
     /// `address` is the GCS's HOST:PORT as `swiftray start --head` printed it.
     public static func connect(_ address: String) throws {
-        Role.runIfRequested()
-        try RemoteFunctions.checkRegistrations()
-        try state.withLock { state in
-            guard state.client == nil else {
-                throw Ray.Error.alreadyStarted("already connected; call Ray.shutdown() first")
-            }
-            let node: LocalNodeRecord
+        try join(alreadyStarted: "already connected; call Ray.shutdown() first") { state in
             do {
-                node = try LocalNodeRecord.find(gcsAddress: address)
+                let node = try LocalNodeRecord.find(gcsAddress: address)
                 state.client = try DriverClient(socketPath: node.socketPath, logRoot: node.session + "/logs")
             } catch {
                 throw Ray.Error.runtime("\(error)")
@@ -109,16 +98,23 @@ public enum Ray {
     /// Connects through the raylet listening on the Unix socket `rayletSocket` (a
     /// `LocalCluster` node); workers run `workerExecutable` (default: this program).
     public static func connect(rayletSocket: String, workerExecutable: String? = nil, logRoot: String? = nil) throws {
-        try RemoteFunctions.checkRegistrations()
-        try state.withLock { state in
-            guard state.client == nil else {
-                throw Ray.Error.alreadyStarted("already connected; call Ray.shutdown() first")
-            }
+        try join(alreadyStarted: "already connected; call Ray.shutdown() first") { state in
             do {
                 state.client = try DriverClient(socketPath: rayletSocket, logRoot: logRoot, workerExecutable: workerExecutable)
             } catch {
                 throw Ray.Error.runtime("\(error)")
             }
+        }
+    }
+
+    /// What every way of joining a cluster does first: serve instead, in a role process; check
+    /// the remote functions; refuse a second connection; then `connect` under the lock.
+    private static func join(alreadyStarted: String, _ connect: (inout State) throws -> Void) throws {
+        Role.runIfRequested()
+        try RemoteFunctions.checkRegistrations()
+        try state.withLock { state in
+            guard state.client == nil else { throw Ray.Error.alreadyStarted(alreadyStarted) }
+            try connect(&state)
         }
     }
 

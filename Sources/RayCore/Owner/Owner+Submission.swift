@@ -110,10 +110,7 @@ extension Owner {
         let target = deadNodes.contains(node) ? localNode : node
         tasks[id]?.state = .leasing(lease, node: target)
         leaseTasks[lease] = id
-        let dependencies: [ObjectID] = spec.args.compactMap { arg in
-            guard case .reference(let object) = arg, case .stored? = objects[object]?.state else { return nil }
-            return object
-        }
+        let dependencies = storedArguments(spec)
         effects.append(.send(to: .raylet(target), .requestWorkerLease(LeaseRequest(
             leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
             spillbackCount: spillbackCount, dependencies: dependencies))))
@@ -139,13 +136,19 @@ extension Owner {
         return nil
     }
 
+    /// The top-level arguments that are stored objects: what a raylet fetches and pins for
+    /// the task's lease before granting it.
+    func storedArguments(_ spec: TaskSpec) -> [ObjectID] {
+        spec.args.compactMap { arg in
+            guard case .reference(let object) = arg, case .stored? = objects[object]?.state else { return nil }
+            return object
+        }
+    }
+
     /// True when no argument is a stored object (so no raylet fetched or pinned anything for
     /// the task's lease, and a worker leased for another task can run it as is).
     func pinsNothing(_ spec: TaskSpec) -> Bool {
-        spec.args.allSatisfy { arg in
-            if case .reference(let object) = arg, case .stored? = objects[object]?.state { return false }
-            return true
-        }
+        storedArguments(spec).isEmpty
     }
 
     mutating func leaseGranted(_ lease: LeaseID, worker: WorkerID, into effects: inout [OwnerEffect]) {

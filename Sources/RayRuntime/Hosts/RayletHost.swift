@@ -347,7 +347,7 @@ public final class RayletHost: ConnectionDelegate {
             switch FrameKind(rawValue: frame.kind) {
             case .message:
                 let (from, to) = try frame.addresses()
-                if case .worker(let sender) = peer.worker.map(Address.worker) ?? .gcs, peer.role != .raylet {
+                if peer.role == .worker || peer.role == .driver, let sender = peer.worker {
                     // A local process may only speak for itself.
                     guard from == .worker(sender) else {
                         throw WireError("a local process \(sender) sent a message as \(from)")

@@ -206,16 +206,6 @@ public struct SharedObjects: Sendable {
         return SharedMapping(base: base, count: count, lockedFD: fd)
     }
 
-    /// The size of a stored object, nil if it is not here.
-    public func size(_ object: ObjectID) -> Int64? {
-        var info = stat()
-        return stat(path(object), &info) == 0 ? Int64(info.st_size) : nil
-    }
-
-    func remove(_ object: ObjectID) {
-        unlink(path(object))
-    }
-
     /// Moves an object to local disk (its memory is released).
     func spill(_ object: ObjectID) throws(RuntimeError) {
         do {

@@ -222,12 +222,6 @@ struct ScenarioRunner {
                 case .after(let pattern): due = clientAlive && finished(plan.resolve(pattern).compactMap { refs[$0] }, client)
                 }
                 guard due else { continue }
-                if getenv("SWIFTRAY_UP_DEBUG") != nil {
-                    let states = client.inspect { owner in
-                        refs.sorted { $0.key < $1.key }.map { "\($0.key): \(owner.objects[$0.value].map { "\($0.state) at \($0.locations)" } ?? "-") task \(owner.tasks[$0.value.task].map { "\($0.state)" } ?? "-")" }
-                    }
-                    log("before fault \(index):\n  " + states.joined(separator: "\n  "))
-                }
                 guard let line = try inject(fault.action, index: index, cluster, client, refs, specs, runningSince) else {
                     continue  // Not possible yet (no worker runs the task yet): try again shortly.
                 }
