@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
         // C libraries, found through pkg-config. Only RayStorage touches LMDB;
@@ -38,17 +39,22 @@ let package = Package(
 
         // The pure state machines: no I/O, clocks, threads or system randomness.
         .target(name: "RayCore", swiftSettings: strict),
+        // The record schema (swiftray.proto): wire messages and logged inputs as protobuf.
+        .target(
+            name: "RayWire",
+            dependencies: ["RayCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["swiftray.proto"]),
         // The event log: protocol, in-memory and LMDB implementations, replay.
         .target(name: "RayStorage", dependencies: ["RayCore", "CLMDB"], swiftSettings: strict),
         // The real runtime: the same machines on libuv loops, processes, sockets, LMDB logs.
-        .target(name: "RayRuntime", dependencies: ["RayCore", "RayStorage", "CLibUV"], swiftSettings: strict),
+        .target(name: "RayRuntime", dependencies: ["RayCore", "RayWire", "RayStorage", "CLibUV"], swiftSettings: strict),
         // The Swift API: Ray.start(), remote functions, ObjectRef, get/put/wait.
         .target(name: "Ray", dependencies: ["RayRuntime", "RayCore"], swiftSettings: strict),
         // The discrete-event simulator, scenarios, fault plans, checkers, traces.
         .target(
             name: "RaySim",
             dependencies: [
-                "RayCore", "RayStorage",
+                "RayCore", "RayWire", "RayStorage",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
@@ -64,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "swiftray",
             dependencies: [
-                "Ray", "RayRuntime", "RayCore", "RaySim", "RayStorage",
+                "Ray", "RayRuntime", "RayCore", "RayWire", "RaySim", "RayStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -85,11 +91,14 @@ let package = Package(
             ]),
         .testTarget(name: "RayStorageTests", dependencies: ["RayStorage", "RayCore"]),
         .testTarget(
+            name: "RayWireTests",
+            dependencies: ["RayWire", "RayCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .testTarget(
             name: "RayRuntimeTests",
             dependencies: ["Ray", "RayRuntime", "RayTestbed", "RayCore", "RayStorage", "RaySim"]),
         .testTarget(
             name: "RaySimTests",
-            dependencies: ["RaySim", "RayCore", "RayStorage"],
+            dependencies: ["RaySim", "RayCore", "RayWire", "RayStorage"],
             resources: []),
     ]
 )

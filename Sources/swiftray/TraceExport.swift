@@ -14,6 +14,7 @@
 import ArgumentParser
 import Foundation
 import RayCore
+import RayWire
 import RayRuntime
 import RaySim
 import RayStorage
@@ -99,14 +100,14 @@ enum TraceExporter {
     }
 
     /// Steps of one machine: time and effects from the journal, or computed by `handle`.
-    static func steps<Machine, Input: Codable, Effect: Codable>(
+    static func steps<Machine, Input: ProtoRecord, Effect: Codable>(
         _ log: Log, range: Range<Int>, component: ComponentID, machine: inout Machine, _ input: Input.Type,
         _ handle: (inout Machine, Input) -> [Effect]
     ) throws -> [TraceStep] {
         var steps: [TraceStep] = []
         for index in range {
             let bytes = log.inputs[index]
-            let decoded = try BinaryCoder.decode(Input.self, from: bytes)
+            let decoded = try Input(recordBytes: bytes)
             let computed = handle(&machine, decoded)
             if let effects = log.effects, index < effects.count {
                 steps.append(TraceStep(time: effects[index].0, component: component, input: bytes, effects: effects[index].1))
@@ -134,7 +135,7 @@ enum TraceExporter {
                 // Each `recovered` input starts an incarnation that first replays everything before it.
                 var boundaries: [Int] = [0]
                 for (index, bytes) in log.inputs.enumerated() {
-                    if case .recovered? = try? BinaryCoder.decode(GCSInput.self, from: bytes) { boundaries.append(index) }
+                    if case .recovered? = try? GCSInput(recordBytes: bytes) { boundaries.append(index) }
                 }
                 boundaries.append(log.inputs.count)
                 for incarnation in 1..<boundaries.count {
@@ -148,7 +149,7 @@ enum TraceExporter {
                 // A restarted node (same name) logs a new `started`: a new node ID, a new machine.
                 var starts: [(Int, NodeID)] = []
                 for (index, bytes) in log.inputs.enumerated() {
-                    if case .started(_, let info)? = try? BinaryCoder.decode(RayletInput.self, from: bytes) {
+                    if case .started(_, let info)? = try? RayletInput(recordBytes: bytes) {
                         starts.append((index, info.nodeID))
                     }
                 }

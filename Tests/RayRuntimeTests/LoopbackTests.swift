@@ -9,6 +9,7 @@ import Testing
 import Ray
 import RayCore
 import RayRuntime
+import RayStorage
 import RayTestbed
 
 /// The worker/GCS/raylet binary, built next to the test bundle.
@@ -247,6 +248,48 @@ extension RuntimeTests {
             let after = try waitForStatus(cluster.gcsAddress) { $0.contains("n2 dead") }
             #expect(after.contains("n2 dead") && after.contains("head alive"), "\(after)")
         }
+    }
+
+    @Test func aNodeFetchesTheJobsExecutableFromARestartedGCS() throws {
+        // The driver's workers run a copy that only the head node has (then nobody: it is deleted).
+        let copy = NSTemporaryDirectory() + "swiftray-testbed-copy-\(getpid())"
+        try? FileManager.default.removeItem(atPath: copy)
+        try FileManager.default.copyItem(atPath: testbedPath, toPath: copy)
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        Testbed.register()
+        let cluster = try LocalCluster(executable: testbedPath)
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        try cluster.addNode(name: "head", resources: .units(["CPU": 1]))
+        try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: copy, logRoot: cluster.session.logs)
+        defer { Ray.shutdown() }
+        #expect(try Testbed.square.remote(4).get() == 16)
+
+        // The binary went beside the GCS log, not into it.
+        let gcsLog = cluster.session.logs + "/gcs"
+        let blobs = (try? FileManager.default.contentsOfDirectory(atPath: gcsLog + "/blobs")) ?? []
+        #expect(blobs.count == 1, "\(blobs)")
+        let size = (try? FileManager.default.attributesOfItem(atPath: copy)[.size] as? Int) ?? 0
+        #expect(size > 1 << 20)
+        let records = try LMDBEventLog(path: gcsLog, component: "gcs").allRecords()
+        #expect(records.reduce(0) { $0 + $1.count } < 1 << 20, "the GCS log holds the executable")
+
+        try FileManager.default.removeItem(atPath: copy)
+        cluster.killGCS()
+        try cluster.startGCS()
+        let n2 = try cluster.addNode(name: "n2", resources: .units(["CPU": 1, "n2": 1]))
+        // The head raylet schedules by the view the new GCS broadcasts: wait until it includes n2.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            let view = (try? ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath, "view")) ?? ""
+            if view.split(separator: " ").contains(Substring("\(n2.id.value)")) { break }
+            usleep(20_000)
+        }
+        #expect(try Testbed.whereAmI.options(TaskOptions(resources: ["n2": 1])).remote().get() == n2.id.value)
+        let fetched = (try? FileManager.default.contentsOfDirectory(atPath: cluster.session.path + "/bin")) ?? []
+        #expect(fetched.count == 1, "n2 fetched the executable from the GCS: \(fetched)")
+        let raylet = (try? String(contentsOfFile: cluster.session.logs + "/raylet-n2.err", encoding: .utf8)) ?? ""
+        #expect(raylet.contains("fetching the job's executable"), "\(raylet)")
     }
 }
 

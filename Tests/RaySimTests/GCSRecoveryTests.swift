@@ -7,12 +7,13 @@ import Foundation
 import Testing
 
 @testable import RayCore
+import RayWire
 @testable import RayStorage
 @testable import RaySim
 
 @Suite struct GCSRecoveryTests {
     private func feed(_ gcs: inout GCS, _ log: LMDBEventLog, _ input: GCSInput, now: Int64) throws -> [GCSEffect] {
-        try log.append(try BinaryCoder.encode(input))
+        try log.append(try input.recordBytes())
         let effects = gcs.handle(input, now: now)
         try log.commit()
         return effects
@@ -43,7 +44,7 @@ import Testing
         var replayedEffects: [[GCSEffect]] = []
         var index: Int64 = 0
         for record in try reopened.allRecords() {
-            replayedEffects.append(rebuilt.handle(try BinaryCoder.decode(GCSInput.self, from: record), now: index * 1000))
+            replayedEffects.append(rebuilt.handle(try GCSInput(recordBytes: record), now: index * 1000))
             index += 1
         }
         #expect(rebuilt.digest == gcs.digest)
@@ -90,12 +91,12 @@ extension GCSRecoveryTests {
         let simulation = try Simulation(scenario: scenario, options: options)
         #expect(simulation.run().outcome == .passed)
 
-        func replay<Machine, Input: Decodable, Effect>(_ name: String, _ machine: Machine, _ inputType: Input.Type,
+        func replay<Machine, Input: ProtoRecord, Effect>(_ name: String, _ machine: Machine, _ inputType: Input.Type,
                                                        _ handle: (inout Machine, Input) -> [Effect]) throws -> Machine {
             var rebuilt = machine
             let log = try LMDBEventLog(path: directory + "/" + name, component: name)
             for record in try log.allRecords() {
-                _ = handle(&rebuilt, try BinaryCoder.decode(Input.self, from: record))
+                _ = handle(&rebuilt, try Input(recordBytes: record))
             }
             return rebuilt
         }

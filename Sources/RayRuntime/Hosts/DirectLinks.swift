@@ -58,7 +58,7 @@ final class DirectLinks: ConnectionDelegate {
     }
 
     /// Sends `message` to the local process `to`.
-    func send(_ message: Message, to worker: WorkerID) throws(BinaryCoderError) {
+    func send(_ message: Message, to worker: WorkerID) throws(WireError) {
         if let link = links[worker], !link.isClosed {
             try link.send(message, from: .worker(me), to: .worker(worker))
             return

@@ -6,12 +6,15 @@
 
 import Glibc
 public import RayCore
+import RayWire
 import RayStorage
 
 /// Hosts the GCS machine.
 public final class GCSHost: ConnectionDelegate {
     let loop: EventLoop
     let log: HostLog
+    /// Where large KV values live (GCSHost+Blobs.swift); nil without a log directory.
+    let blobDirectory: String?
     let session: String?
     var gcs = GCS()
     var config: RayConfig
@@ -30,6 +33,7 @@ public final class GCSHost: ConnectionDelegate {
         self.config = config
         self.session = session
         log = try HostLog(directory: logDirectory, component: "gcs", loop: loop)
+        blobDirectory = logDirectory.map { $0 + "/blobs" }
         try replayOrStart()
         listener = try Listener.tcp(loop: loop, host: host, port: port) { [unowned self] connection in
             connection.delegate = self
@@ -48,7 +52,7 @@ public final class GCSHost: ConnectionDelegate {
         }
         do {
             try stored.forEach { sequence, bytes in
-                guard let input = try? BinaryCoder.decode(GCSInput.self, from: bytes) else { return false }
+                guard let input = try? GCSInput(recordBytes: bytes) else { return false }
                 _ = gcs.handle(input, now: 0)
                 replayedInputs += 1
                 return true
@@ -94,7 +98,7 @@ public final class GCSHost: ConnectionDelegate {
         // Drivers and workers are reached through their node's raylet.
         guard let node = to.node, let connection = raylets[node] else { return }
         do {
-            try connection.send(message, from: .gcs, to: to)
+            try connection.send(internalizingBlobs(message), from: .gcs, to: to)
         } catch {
             note("gcs", "cannot encode a message to \(to): \(error)")
         }
@@ -112,7 +116,7 @@ public final class GCSHost: ConnectionDelegate {
             case .message:
                 let (from, to) = try frame.addresses()
                 guard to == .gcs else { return }
-                handle(.messageReceived(from: from, try frame.message()))
+                handle(.messageReceived(from: from, externalizingBlobs(try frame.message())))
             case .peerClosed:
                 let (observer, closedPeer) = try frame.addresses()
                 if observer == .gcs { handle(.peerDisconnected(closedPeer)) }
@@ -181,8 +185,7 @@ public final class GCSHost: ConnectionDelegate {
     private func broadcastDirectory() {
         let entries = directory.keys.sorted().compactMap { directory[$0] }
         let executable = gcs.kv[RayletHost.executableKey].map { String(decoding: $0, as: UTF8.self) }
-        guard let frame = try? Wire.encodedFrame(.directory, Directory(entries: entries, executable: executable))
-        else { return }
+        let frame = Wire.directoryFrame(Directory(entries: entries, executable: executable))
         for node in raylets.keys.sorted() { raylets[node]?.send(frame) }
     }
 

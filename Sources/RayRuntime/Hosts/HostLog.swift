@@ -4,6 +4,7 @@
 
 import Glibc
 import RayCore
+import RayWire
 public import RayStorage
 
 /// The event log of one host process.
@@ -46,10 +47,10 @@ public final class HostLog {
 
     /// Appends one input.
     @inline(__always)
-    func append<Input: Encodable>(_ input: Input) {
+    func append<Input: ProtoRecord>(_ input: Input) {
         guard let log else { return }
         do {
-            try log.append(try BinaryCoder.encode(input))
+            try log.append(try input.recordBytes())
         } catch {
             fail("cannot log an input: \(error)")
         }

@@ -296,7 +296,8 @@ public final class RayletHost: ConnectionDelegate {
             for process in processes.values { process.kill() }
             exit(1)
         }
-        loop.timer(afterMicros: 100_000) { [unowned self] in connectToGCS() }
+        // A restarted GCS is usually back within milliseconds: retry quickly at first, then every 100 ms.
+        loop.timer(afterMicros: now - gcsLostAt! < 200_000 ? 10_000 : 100_000) { [unowned self] in connectToGCS() }
     }
 
     private func gcsHello(_ hello: Hello) {
@@ -367,7 +368,7 @@ public final class RayletHost: ConnectionDelegate {
                     route(frame.bytes, from: closed, to: observer)
                 }
             case .directory:
-                updateDirectory(try frame.decoded(Directory.self))
+                updateDirectory(try frame.directory())
             case .objectChunk:
                 guard peer.role == .raylet else { throw WireError("object chunks come from raylets only") }
                 try receiveChunk(frame)

@@ -133,7 +133,7 @@ public final class Connection {
     }
 
     /// Queues a message frame, encoding it straight into the outgoing buffer.
-    public func send(_ message: Message, from: Address, to: Address) throws(BinaryCoderError) {
+    public func send(_ message: Message, from: Address, to: Address) throws(WireError) {
         guard !isClosed else { return }
         try Wire.appendMessage(message, from: from, to: to, into: &outgoing)
         markDirty()

@@ -3,15 +3,15 @@
 // local workers and drivers).
 //
 // A frame is [body length: UInt32 LE][kind: UInt8][kind-specific payload].
-// - hello:      "SWRY", protocol version (UInt16 LE), then a `Hello` (BinaryCoder).
+// - hello:      "SWRY", protocol version (UInt16 LE), then a `Hello` (protobuf, swiftray.proto).
 //               The first frame on every connection, in both directions.
-// - message:    from (9 bytes), to (9 bytes), then a `Message` (BinaryCoder): the
-//               same encoding the event logs record, so one schema serves both.
+// - message:    from (9 bytes), to (9 bytes), then a `Message` (protobuf, Sources/RayWire/
+//               swiftray.proto): the schema the event logs record too.
 // - peerClosed: observer (9 bytes), peer (9 bytes): the observer's virtual
 //               connection to `peer` closed (its process or node is gone).
 // - error:      UTF-8 text; the sender closes the connection after it.
 // - control:    UTF-8 text: a command from the `swiftray` CLI; `controlReply` answers it.
-// - directory:  a `Directory` (BinaryCoder): the GCS tells raylets where every node listens.
+// - directory:  a `Directory` (protobuf): the GCS tells raylets where every node listens.
 // - objectChunk: object (task UInt64 LE, index UInt32 LE), total size, offset (UInt64 LE
 //               each), then bytes: a piece of a pushed object; the pushObject message
 //               (without bytes) follows its last chunk on the same connection.
@@ -22,9 +22,11 @@
 // this protocol version is refused with an error frame saying why.
 
 public import RayCore
+import RayWire
 
 /// The protocol version spoken on every connection; peers must match exactly.
-public let wireProtocolVersion: UInt16 = 1
+/// 1: BinaryCoder payloads; 2: protobuf (swiftray.proto).
+public let wireProtocolVersion: UInt16 = 2
 /// The hello magic.
 let wireMagic: [UInt8] = Array("SWRY".utf8)
 
@@ -149,7 +151,7 @@ enum Wire {
         out.append(UInt8(truncatingIfNeeded: wireProtocolVersion))
         out.append(UInt8(truncatingIfNeeded: wireProtocolVersion >> 8))
         // Hello holds only strings, integers and IDs: encoding cannot fail.
-        out.append(contentsOf: (try? BinaryCoder.encode(hello)) ?? [])
+        out.append(contentsOf: (try? hello.proto.serializedBytes() as [UInt8]) ?? [])
         finish(start, in: &out)
         return out
     }
@@ -162,21 +164,27 @@ enum Wire {
         return out
     }
 
-    static func encodedFrame<T: Encodable>(_ kind: FrameKind, _ value: T) throws(BinaryCoderError) -> [UInt8] {
+    static func directoryFrame(_ directory: Directory) -> [UInt8] {
         var out: [UInt8] = []
-        let start = begin(kind, in: &out)
-        out.append(contentsOf: try BinaryCoder.encode(value))
+        let start = begin(.directory, in: &out)
+        // Strings and integers only: encoding cannot fail.
+        out.append(contentsOf: (try? directory.proto.serializedBytes() as [UInt8]) ?? [])
         finish(start, in: &out)
         return out
     }
 
     /// Appends a message frame to `out`.
     static func appendMessage(_ message: Message, from: Address, to: Address,
-                              into out: inout [UInt8]) throws(BinaryCoderError) {
+                              into out: inout [UInt8]) throws(WireError) {
         let start = begin(.message, in: &out)
         appendAddress(from, to: &out)
         appendAddress(to, to: &out)
-        out.append(contentsOf: try BinaryCoder.encode(message))
+        do {
+            try message.appendRecord(to: &out)
+        } catch {
+            out.removeSubrange(start...)
+            throw WireError("cannot encode \(message): \(error)")
+        }
         finish(start, in: &out)
     }
 
@@ -236,7 +244,7 @@ enum Wire {
                 + "run the same SwiftRay build on every node")
         }
         do {
-            return try BinaryCoder.decode(Hello.self, from: Array(body[(body.startIndex + 6)...]))
+            return try Hello(proto: PBHello(serializedBytes: body[(body.startIndex + 6)...]))
         } catch {
             throw WireError("malformed hello: \(error)")
         }
@@ -266,7 +274,7 @@ public struct Frame: Sendable {
     /// The message of a message frame.
     func message() throws(WireError) -> Message {
         do {
-            return try BinaryCoder.decode(Message.self, from: Array(bytes[(5 + 2 * Wire.addressBytes)...]))
+            return try Message(recordBytes: bytes[(5 + 2 * Wire.addressBytes)...])
         } catch {
             throw WireError("undecodable message: \(error)")
         }
@@ -274,11 +282,11 @@ public struct Frame: Sendable {
 
     var text: String { String(decoding: payload, as: UTF8.self) }
 
-    func decoded<T: Decodable>(_ type: T.Type) throws(WireError) -> T {
+    func directory() throws(WireError) -> Directory {
         do {
-            return try BinaryCoder.decode(type, from: Array(payload))
+            return try Directory(proto: PBDirectory(serializedBytes: payload))
         } catch {
-            throw WireError("undecodable \(type): \(error)")
+            throw WireError("undecodable directory: \(error)")
         }
     }
 }

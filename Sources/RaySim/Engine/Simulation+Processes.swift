@@ -3,6 +3,7 @@
 // machine and tell its peers through closed connections.
 
 import RayCore
+import RayWire
 import RayStorage
 
 extension Simulation {
@@ -27,10 +28,10 @@ extension Simulation {
 
     /// Appends `input` to `log` before the machine sees it.
     @inline(__always)
-    func log<Input: Encodable>(_ input: Input, to log: (any EventLog)?) -> [UInt8]? {
+    func log<Input: ProtoRecord>(_ input: Input, to log: (any EventLog)?) -> [UInt8]? {
         guard let log else { return nil }
         do {
-            let bytes = try BinaryCoder.encode(input)
+            let bytes = try input.recordBytes()
             if log.pendingCount == 0 { dirtyLogs.append(log) }
             try log.append(bytes)
             return bytes
@@ -42,13 +43,13 @@ extension Simulation {
 
     /// Folds one step into the run digest, and into the trace when recording.
     @inline(__always)
-    func record<Input: Encodable, Effect: Encodable>(_ component: ComponentID, _ input: Input, _ logged: [UInt8]?,
+    func record<Input: ProtoRecord, Effect: Encodable>(_ component: ComponentID, _ input: Input, _ logged: [UInt8]?,
                                                      _ effects: [Effect]) {
         stepDigest.add(UInt64(bitPattern: now))
         stepDigest.add(UInt64(effects.count))
         guard traceRecorder != nil else { return }
         do {
-            let inputBytes = try logged ?? BinaryCoder.encode(input)
+            let inputBytes = try logged ?? input.recordBytes()
             let effectBytes = try BinaryCoder.encode(effects)
             stepDigest.add(inputBytes)
             stepDigest.add(effectBytes)
@@ -244,7 +245,7 @@ extension Simulation {
             do {
                 try log.forEach { _, bytes in
                     do {
-                        let input = try BinaryCoder.decode(GCSInput.self, from: bytes)
+                        let input = try GCSInput(recordBytes: bytes)
                         let effects = gcs.handle(input, now: now)
                         // Replayed effects already happened once: recorded for replay, not run again.
                         record(.gcs(incarnation: gcsIncarnation), input, bytes, effects)

@@ -4,6 +4,7 @@
 // inputs must give the same effects — for simulated and real runs alike.
 
 import RayCore
+import RayWire
 
 /// The outcome of a replay.
 public enum ReplayResult: Equatable {
@@ -56,11 +57,11 @@ public enum TraceReplayer {
     }
 
     /// Runs one step; returns (input description, actual effect bytes, expected and actual effect descriptions).
-    private static func run<Machine, Input: Codable, Effect: Codable>(
+    private static func run<Machine, Input: ProtoRecord, Effect: Codable>(
         _ inputType: Input.Type, _ step: TraceStep, machine: inout Machine,
         _ handle: (inout Machine, Input, Int64) -> [Effect]
     ) throws -> (String, [UInt8], String, String) {
-        let input = try BinaryCoder.decode(Input.self, from: step.input)
+        let input = try Input(recordBytes: step.input)
         let effects = handle(&machine, input, step.time)
         let bytes = try BinaryCoder.encode(effects)
         if bytes == step.effects { return ("", bytes, "", "") }
@@ -72,8 +73,8 @@ public enum TraceReplayer {
 extension TraceReplayer {
     /// A step's input and effects as text.
     public static func describe(_ step: TraceStep) -> String {
-        func text<Input: Decodable, Effect: Decodable>(_ input: Input.Type, _ effect: Effect.Type) -> String {
-            let input = (try? BinaryCoder.decode(Input.self, from: step.input)).map { "\($0)" } ?? "(undecodable input)"
+        func text<Input: ProtoRecord, Effect: Decodable>(_ input: Input.Type, _ effect: Effect.Type) -> String {
+            let input = (try? Input(recordBytes: step.input)).map { "\($0)" } ?? "(undecodable input)"
             let effects = (try? BinaryCoder.decode([Effect].self, from: step.effects)).map { "\($0)" } ?? "(undecodable effects)"
             return "\(input) -> \(effects)"
         }

@@ -1,0 +1,184 @@
+// Hand-written conversions for the small values every record repeats (IDs,
+// addresses, resources, object data, errors), the checks generated code
+// calls, and `ProtoRecord`: encoding a record to bytes and back — what frames
+// carry and what every event log holds.
+
+public import Foundation
+public import RayCore
+public import SwiftProtobuf
+
+/// A record that does not make sense: a missing field, an unknown case, an out-of-range value.
+public struct RecordError: Error, CustomStringConvertible, Sendable {
+    /// Where in the record, e.g. `Message.push_task.spec.owner`.
+    public var path: String
+    public var problem: String
+    public init(path: String, problem: String) {
+        self.path = path
+        self.problem = problem
+    }
+    public var description: String { "\(path): \(problem)" }
+}
+
+/// Checks the generated conversions call.
+public enum ProtoRecords {
+    /// A message-typed field that must be present.
+    @inline(__always)
+    public static func field<M>(_ present: Bool, _ value: M, _ path: @autoclosure () -> String) throws -> M {
+        guard present else { throw RecordError(path: path(), problem: "missing") }
+        return value
+    }
+}
+
+/// A value stored as one protobuf record: a wire message or a logged input.
+public protocol ProtoRecord {
+    associatedtype Proto: SwiftProtobuf.Message
+    var proto: Proto { get }
+    init(proto: Proto, at path: @autoclosure () -> String) throws
+}
+
+extension ProtoRecord {
+    /// The record's bytes.
+    public func recordBytes() throws -> [UInt8] {
+        try proto.serializedBytes()
+    }
+
+    /// Appends the record's bytes to `out`.
+    public func appendRecord(to out: inout [UInt8]) throws {
+        let bytes: [UInt8] = try proto.serializedBytes()
+        out.append(contentsOf: bytes)
+    }
+
+    /// Decodes a record; malformed bytes or a record that does not make sense throw a `RecordError`.
+    public init<Bytes: SwiftProtobufContiguousBytes>(recordBytes bytes: Bytes) throws {
+        let message: Proto
+        do {
+            message = try Proto(serializedBytes: bytes)
+        } catch {
+            throw RecordError(path: String(describing: Self.self), problem: "malformed protobuf (\(error))")
+        }
+        try self.init(proto: message, at: String(describing: Self.self))
+    }
+}
+
+extension RayCore.Message: ProtoRecord {}
+extension GCSInput: ProtoRecord {}
+extension RayletInput: ProtoRecord {}
+extension OwnerInput: ProtoRecord {}
+extension ExecutorInput: ProtoRecord {}
+
+extension WorkerID {
+    public var proto: PBWorkerId {
+        var message = PBWorkerId()
+        message.node = node.value
+        message.index = index
+        return message
+    }
+    public init(proto message: PBWorkerId, at path: @autoclosure () -> String = "WorkerID") throws {
+        self.init(node: NodeID(message.node), index: message.index)
+    }
+}
+
+extension ObjectID {
+    public var proto: PBObjectId {
+        var message = PBObjectId()
+        message.task = task.value
+        message.index = index
+        return message
+    }
+    public init(proto message: PBObjectId, at path: @autoclosure () -> String = "ObjectID") throws {
+        guard message.index & ~(UInt32(1) << 31) != 0 else {
+            throw RecordError(path: path(), problem: "object index 0 (indexes count from 1)")
+        }
+        self.init(task: TaskID(value: message.task), index: message.index)
+    }
+}
+
+extension LeaseID {
+    public var proto: PBLeaseId {
+        var message = PBLeaseId()
+        message.owner = owner.proto
+        message.index = index
+        return message
+    }
+    public init(proto message: PBLeaseId, at path: @autoclosure () -> String = "LeaseID") throws {
+        self.init(owner: try WorkerID(proto: ProtoRecords.field(message.hasOwner, message.owner, path() + ".owner")),
+                  index: message.index)
+    }
+}
+
+extension Address {
+    public var proto: PBAddress {
+        var message = PBAddress()
+        switch self {
+        case .gcs: message.gcs = PBAddress.Gcs()
+        case .raylet(let node): message.raylet = node.value
+        case .worker(let worker): message.worker = worker.proto
+        }
+        return message
+    }
+    public init(proto message: PBAddress, at path: @autoclosure () -> String = "Address") throws {
+        switch message.kind {
+        case .gcs?: self = .gcs
+        case .raylet(let node)?: self = .raylet(NodeID(node))
+        case .worker(let worker)?: self = .worker(try WorkerID(proto: worker))
+        case nil: throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
+        }
+    }
+}
+
+extension ResourceSet {
+    public var proto: PBResourceSet {
+        var message = PBResourceSet()
+        message.entries = entries.map { entry in
+            var proto = PBResourceSet.Entry()
+            proto.name = entry.name
+            proto.milli = entry.milli
+            return proto
+        }
+        return message
+    }
+    public init(proto message: PBResourceSet, at path: @autoclosure () -> String = "ResourceSet") throws {
+        var milli: [String: Int64] = [:]
+        for entry in message.entries {
+            guard milli.updateValue(entry.milli, forKey: entry.name) == nil else {
+                throw RecordError(path: path(), problem: "resource \"\(entry.name)\" given twice")
+            }
+        }
+        self.init(milli)
+    }
+}
+
+extension ObjectData {
+    public var proto: PBObjectData {
+        var message = PBObjectData()
+        message.sizeBytes = sizeBytes
+        message.digest = digest
+        if let bytes { message.bytes = Data(bytes) }
+        return message
+    }
+    public init(proto message: PBObjectData, at path: @autoclosure () -> String = "ObjectData") throws {
+        guard message.sizeBytes >= 0 else {
+            throw RecordError(path: path(), problem: "negative object size \(message.sizeBytes)")
+        }
+        self.init(sizeBytes: message.sizeBytes, digest: message.digest,
+                  bytes: message.hasBytes ? [UInt8](message.bytes) : nil)
+    }
+}
+
+extension RayError {
+    public var proto: PBRayError {
+        var message = PBRayError()
+        message.kind = kind.rawValue
+        message.message = self.message
+        return message
+    }
+    public init(proto message: PBRayError, at path: @autoclosure () -> String = "RayError") throws {
+        guard let kind = RayErrorKind(rawValue: message.kind) else {
+            throw RecordError(path: path(), problem: "unknown error kind \"\(message.kind)\"")
+        }
+        self.init(kind, message.message)
+    }
+}
+
+// Frames hand their payload over as a slice of the received buffer: decode it without a copy.
+extension ArraySlice: @retroactive SwiftProtobufContiguousBytes where Element == UInt8 {}
