@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "RayCore", targets: ["RayCore"]),
         .library(name: "RayStorage", targets: ["RayStorage"]),
+        .library(name: "RayWire", targets: ["RayWire"]),
         .library(name: "RaySim", targets: ["RaySim"]),
         .library(name: "RayRuntime", targets: ["RayRuntime"]),
         .library(name: "Ray", targets: ["Ray"]),

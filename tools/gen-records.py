@@ -352,16 +352,29 @@ def proto_message(type_name, fields):
     return "\n".join([f"message {PROTO_NAMES.get(type_name, type_name)} {{"] + proto_fields(fields, "  ") + ["}"])
 
 
+def is_direct(fields):
+    """A case with one plain value holds it in the oneof itself (no wrapper
+    message): fewer nesting levels, which protobuf encoders pay for per level."""
+    if len(fields) != 1:
+        return False
+    t = fields[0][1]
+    return not t.endswith("?") and (not t.startswith("[") or t == "[UInt8]")
+
+
 def proto_oneof(type_name, cases):
     out = [f"message {type_name} {{"]
     for name, fields in cases:
+        if is_direct(fields):
+            continue
         body = proto_fields(fields, "    ")
         if body:
             out += [f"  message {camel_type(name)} {{"] + body + ["  }"]
         else:
             out.append(f"  message {camel_type(name)} {{}}")
     out.append("  oneof kind {")
-    out += [f"    {camel_type(name)} {snake(name)} = {number};" for number, (name, _) in enumerate(cases, start=1)]
+    for number, (name, fields) in enumerate(cases, start=1):
+        member = proto_type_of(fields[0][1]) if is_direct(fields) else camel_type(name)
+        out.append(f"    {member} {snake(name)} = {number};")
     out += ["  }", "}"]
     return "\n".join(out)
 
@@ -461,7 +474,9 @@ def swift_enum(type_name, cases):
         binds = ", ".join(f"let v{i}" for i in range(len(fields)))
         out.append(f"        case .{name}({binds}):" if fields else f"        case .{name}:")
         inner = f"{pb(type_name)}.{swift_nested(name)}"
-        if fields:
+        if is_direct(fields):
+            out.append(f"            message.{swift_field(snake(name))} = {encode_value(fields[0][1], 'v0')}")
+        elif fields:
             out.append(f"            var value = {inner}()")
             out += encode_fields(fields, [f"v{i}" for i in range(len(fields))], "value", "            ")
             out.append(f"            message.{swift_field(snake(name))} = value")
@@ -472,7 +487,12 @@ def swift_enum(type_name, cases):
             "        switch message.kind {"]
     for name, fields in cases:
         case_name = swift_field(snake(name))
-        if fields:
+        if is_direct(fields):
+            label, t = fields[0]
+            out.append(f"        case .{case_name}(let value)?:")
+            decoded = decode_value(t, "value", f'path() + ".{snake(name)}"')
+            out.append(f"            self = .{name}({label + ': ' if label else ''}{decoded})")
+        elif fields:
             out.append(f"        case .{case_name}(let value)?:")
             args = [(f"{label}: " if label else "") + d
                     for (label, _), d in zip(fields, decode_fields(fields, "value", f'path() + ".{snake(name)}"'))]

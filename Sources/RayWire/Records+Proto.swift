@@ -217,17 +217,11 @@ extension TaskArg {
         var message = PBTaskArg()
         switch self {
         case .reference(let v0):
-            var value = PBTaskArg.Reference()
-            value.object = v0.proto
-            message.reference = value
+            message.reference = v0.proto
         case .value(let v0):
-            var value = PBTaskArg.Value()
-            value.data = v0.proto
-            message.value = value
+            message.value = v0.proto
         case .nestedReference(let v0):
-            var value = PBTaskArg.NestedReference()
-            value.object = v0.proto
-            message.nestedReference = value
+            message.nestedReference = v0.proto
         }
         return message
     }
@@ -235,11 +229,11 @@ extension TaskArg {
     public init(proto message: PBTaskArg, at path: @autoclosure () -> String = "TaskArg") throws {
         switch message.kind {
         case .reference(let value)?:
-            self = .reference(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".reference" + ".object"), at: path() + ".reference" + ".object"))
+            self = .reference(try ObjectID(proto: value, at: path() + ".reference"))
         case .value(let value)?:
-            self = .value(try ObjectData(proto: ProtoRecords.field(value.hasData, value.data, path() + ".value" + ".data"), at: path() + ".value" + ".data"))
+            self = .value(try ObjectData(proto: value, at: path() + ".value"))
         case .nestedReference(let value)?:
-            self = .nestedReference(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".nested_reference" + ".object"), at: path() + ".nested_reference" + ".object"))
+            self = .nestedReference(try ObjectID(proto: value, at: path() + ".nested_reference"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -251,17 +245,11 @@ extension ResolvedArg {
         var message = PBResolvedArg()
         switch self {
         case .inline(let v0):
-            var value = PBResolvedArg.Inline()
-            value.data = v0.proto
-            message.inline = value
+            message.inline = v0.proto
         case .object(let v0):
-            var value = PBResolvedArg.Object()
-            value.object = v0.proto
-            message.object = value
+            message.object = v0.proto
         case .borrowed(let v0):
-            var value = PBResolvedArg.Borrowed()
-            value.object = v0.proto
-            message.borrowed = value
+            message.borrowed = v0.proto
         }
         return message
     }
@@ -269,11 +257,11 @@ extension ResolvedArg {
     public init(proto message: PBResolvedArg, at path: @autoclosure () -> String = "ResolvedArg") throws {
         switch message.kind {
         case .inline(let value)?:
-            self = .inline(try ObjectData(proto: ProtoRecords.field(value.hasData, value.data, path() + ".inline" + ".data"), at: path() + ".inline" + ".data"))
+            self = .inline(try ObjectData(proto: value, at: path() + ".inline"))
         case .object(let value)?:
-            self = .object(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".object" + ".object"), at: path() + ".object" + ".object"))
+            self = .object(try ObjectID(proto: value, at: path() + ".object"))
         case .borrowed(let value)?:
-            self = .borrowed(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".borrowed" + ".object"), at: path() + ".borrowed" + ".object"))
+            self = .borrowed(try ObjectID(proto: value, at: path() + ".borrowed"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -285,9 +273,7 @@ extension ReturnValue {
         var message = PBReturnValue()
         switch self {
         case .inline(let v0):
-            var value = PBReturnValue.Inline()
-            value.data = v0.proto
-            message.inline = value
+            message.inline = v0.proto
         case .stored(let v0, let v1):
             var value = PBReturnValue.Stored()
             value.node = v0.value
@@ -300,7 +286,7 @@ extension ReturnValue {
     public init(proto message: PBReturnValue, at path: @autoclosure () -> String = "ReturnValue") throws {
         switch message.kind {
         case .inline(let value)?:
-            self = .inline(try ObjectData(proto: ProtoRecords.field(value.hasData, value.data, path() + ".inline" + ".data"), at: path() + ".inline" + ".data"))
+            self = .inline(try ObjectData(proto: value, at: path() + ".inline"))
         case .stored(let value)?:
             self = .stored(node: NodeID(value.node), sizeBytes: value.sizeBytes)
         case nil:
@@ -318,13 +304,9 @@ extension TaskOutcome {
             value.values = v0.map { $0.proto }
             message.returned = value
         case .applicationError(let v0):
-            var value = PBTaskOutcome.ApplicationError()
-            value.message = v0
-            message.applicationError = value
+            message.applicationError = v0
         case .argumentFailed(let v0):
-            var value = PBTaskOutcome.ArgumentFailed()
-            value.error = v0.proto
-            message.argumentFailed = value
+            message.argumentFailed = v0.proto
         }
         return message
     }
@@ -334,9 +316,9 @@ extension TaskOutcome {
         case .returned(let value)?:
             self = .returned(try value.values.map { try ReturnValue(proto: $0, at: path() + ".returned" + ".values") })
         case .applicationError(let value)?:
-            self = .applicationError(value.message)
+            self = .applicationError(value)
         case .argumentFailed(let value)?:
-            self = .argumentFailed(try RayError(proto: ProtoRecords.field(value.hasError, value.error, path() + ".argument_failed" + ".error"), at: path() + ".argument_failed" + ".error"))
+            self = .argumentFailed(try RayError(proto: value, at: path() + ".argument_failed"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -348,13 +330,9 @@ extension ObjectValue {
         var message = PBObjectValue()
         switch self {
         case .data(let v0):
-            var value = PBObjectValue.DataMessage()
-            value.data = v0.proto
-            message.data = value
+            message.data = v0.proto
         case .error(let v0):
-            var value = PBObjectValue.Error()
-            value.error = v0.proto
-            message.error = value
+            message.error = v0.proto
         }
         return message
     }
@@ -362,9 +340,9 @@ extension ObjectValue {
     public init(proto message: PBObjectValue, at path: @autoclosure () -> String = "ObjectValue") throws {
         switch message.kind {
         case .data(let value)?:
-            self = .data(try ObjectData(proto: ProtoRecords.field(value.hasData, value.data, path() + ".data" + ".data"), at: path() + ".data" + ".data"))
+            self = .data(try ObjectData(proto: value, at: path() + ".data"))
         case .error(let value)?:
-            self = .error(try RayError(proto: ProtoRecords.field(value.hasError, value.error, path() + ".error" + ".error"), at: path() + ".error" + ".error"))
+            self = .error(try RayError(proto: value, at: path() + ".error"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -380,9 +358,7 @@ extension LocationAnswer {
             value.nodes = v0.map { $0.value }
             message.at = value
         case .failed(let v0):
-            var value = PBLocationAnswer.Failed()
-            value.error = v0.proto
-            message.failed = value
+            message.failed = v0.proto
         case .freed:
             message.freed = PBLocationAnswer.Freed()
         }
@@ -394,7 +370,7 @@ extension LocationAnswer {
         case .at(let value)?:
             self = .at(try value.nodes.map { NodeID($0) })
         case .failed(let value)?:
-            self = .failed(try RayError(proto: ProtoRecords.field(value.hasError, value.error, path() + ".failed" + ".error"), at: path() + ".failed" + ".error"))
+            self = .failed(try RayError(proto: value, at: path() + ".failed"))
         case .freed?:
             self = .freed
         case nil:
@@ -412,9 +388,7 @@ extension ExecutionResult {
             value.values = v0.map { $0.proto }
             message.returned = value
         case .applicationError(let v0):
-            var value = PBExecutionResult.ApplicationError()
-            value.message = v0
-            message.applicationError = value
+            message.applicationError = v0
         }
         return message
     }
@@ -424,7 +398,7 @@ extension ExecutionResult {
         case .returned(let value)?:
             self = .returned(try value.values.map { try ObjectData(proto: $0, at: path() + ".returned" + ".values") })
         case .applicationError(let value)?:
-            self = .applicationError(value.message)
+            self = .applicationError(value)
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -436,9 +410,7 @@ extension GCSTimer {
         var message = PBGCSTimer()
         switch self {
         case .sendHealthCheck(let v0):
-            var value = PBGCSTimer.SendHealthCheck()
-            value.node = v0.value
-            message.sendHealthCheck = value
+            message.sendHealthCheck = v0.value
         case .healthCheckTimeout(let v0, let v1):
             var value = PBGCSTimer.HealthCheckTimeout()
             value.node = v0.value
@@ -453,7 +425,7 @@ extension GCSTimer {
     public init(proto message: PBGCSTimer, at path: @autoclosure () -> String = "GCSTimer") throws {
         switch message.kind {
         case .sendHealthCheck(let value)?:
-            self = .sendHealthCheck(NodeID(value.node))
+            self = .sendHealthCheck(NodeID(value))
         case .healthCheckTimeout(let value)?:
             self = .healthCheckTimeout(NodeID(value.node), sequence: value.sequence)
         case .broadcastView?:
@@ -471,9 +443,7 @@ extension RayletTimer {
         case .reportResources:
             message.reportResources = PBRayletTimer.ReportResources()
         case .retryPull(let v0):
-            var value = PBRayletTimer.RetryPull()
-            value.object = v0.proto
-            message.retryPull = value
+            message.retryPull = v0.proto
         }
         return message
     }
@@ -483,7 +453,7 @@ extension RayletTimer {
         case .reportResources?:
             self = .reportResources
         case .retryPull(let value)?:
-            self = .retryPull(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".retry_pull" + ".object"), at: path() + ".retry_pull" + ".object"))
+            self = .retryPull(try ObjectID(proto: value, at: path() + ".retry_pull"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -518,17 +488,11 @@ extension Message {
         var message = PBMessage()
         switch self {
         case .registerNode(let v0):
-            var value = PBMessage.RegisterNode()
-            value.node = v0.proto
-            message.registerNode = value
+            message.registerNode = v0.proto
         case .healthCheck(let v0):
-            var value = PBMessage.HealthCheck()
-            value.sequence = v0
-            message.healthCheck = value
+            message.healthCheck = v0
         case .healthCheckReply(let v0):
-            var value = PBMessage.HealthCheckReply()
-            value.sequence = v0
-            message.healthCheckReply = value
+            message.healthCheckReply = v0
         case .resourceReport(let v0, let v1):
             var value = PBMessage.ResourceReport()
             value.node = v0.value
@@ -539,40 +503,30 @@ extension Message {
             value.views = v0.map { $0.proto }
             message.clusterView = value
         case .nodeDead(let v0):
-            var value = PBMessage.NodeDead()
-            value.node = v0.value
-            message.nodeDead = value
+            message.nodeDead = v0.value
         case .registerJob(let v0, let v1):
             var value = PBMessage.RegisterJob()
             value.job = v0.value
             value.driver = v1.proto
             message.registerJob = value
         case .jobFinished(let v0):
-            var value = PBMessage.JobFinished()
-            value.job = v0.value
-            message.jobFinished = value
+            message.jobFinished = v0.value
         case .workerDied(let v0):
-            var value = PBMessage.WorkerDied()
-            value.worker = v0.proto
-            message.workerDied = value
+            message.workerDied = v0.proto
         case .kvPut(let v0, let v1):
             var value = PBMessage.KvPut()
             value.key = v0
             value.value = Data(v1)
             message.kvPut = value
         case .kvGet(let v0):
-            var value = PBMessage.KvGet()
-            value.key = v0
-            message.kvGet = value
+            message.kvGet = v0
         case .kvValue(let v0, let v1):
             var value = PBMessage.KvValue()
             value.key = v0
             if let present = v1 { value.value = Data(present) }
             message.kvValue = value
         case .requestWorkerLease(let v0):
-            var value = PBMessage.RequestWorkerLease()
-            value.request = v0.proto
-            message.requestWorkerLease = value
+            message.requestWorkerLease = v0.proto
         case .leaseGranted(let v0, let v1):
             var value = PBMessage.LeaseGranted()
             value.lease = v0.proto
@@ -624,9 +578,7 @@ extension Message {
             value.values = v1.map { $0.proto }
             message.objectsReady = value
         case .releaseFetch(let v0):
-            var value = PBMessage.ReleaseFetch()
-            value.requestID = v0
-            message.releaseFetch = value
+            message.releaseFetch = v0
         case .storeObjects(let v0, let v1, let v2, let v3):
             var value = PBMessage.StoreObjects()
             value.requestID = v0
@@ -635,13 +587,9 @@ extension Message {
             value.owner = v3.proto
             message.storeObjects = value
         case .objectsStored(let v0):
-            var value = PBMessage.ObjectsStored()
-            value.requestID = v0
-            message.objectsStored = value
+            message.objectsStored = v0
         case .locateObject(let v0):
-            var value = PBMessage.LocateObject()
-            value.object = v0.proto
-            message.locateObject = value
+            message.locateObject = v0.proto
         case .objectLocation(let v0, let v1):
             var value = PBMessage.ObjectLocation()
             value.object = v0.proto
@@ -658,17 +606,11 @@ extension Message {
             value.node = v1.value
             message.locationRemoved = value
         case .freeObject(let v0):
-            var value = PBMessage.FreeObject()
-            value.object = v0.proto
-            message.freeObject = value
+            message.freeObject = v0.proto
         case .pinObject(let v0):
-            var value = PBMessage.PinObject()
-            value.object = v0.proto
-            message.pinObject = value
+            message.pinObject = v0.proto
         case .pullObject(let v0):
-            var value = PBMessage.PullObject()
-            value.object = v0.proto
-            message.pullObject = value
+            message.pullObject = v0.proto
         case .pushObject(let v0, let v1, let v2):
             var value = PBMessage.PushObject()
             value.object = v0.proto
@@ -676,13 +618,9 @@ extension Message {
             value.owner = v2.proto
             message.pushObject = value
         case .objectMissing(let v0):
-            var value = PBMessage.ObjectMissing()
-            value.object = v0.proto
-            message.objectMissing = value
+            message.objectMissing = v0.proto
         case .cancelWorkerLease(let v0):
-            var value = PBMessage.CancelWorkerLease()
-            value.lease = v0.proto
-            message.cancelWorkerLease = value
+            message.cancelWorkerLease = v0.proto
         }
         return message
     }
@@ -690,31 +628,31 @@ extension Message {
     public init(proto message: PBMessage, at path: @autoclosure () -> String = "Message") throws {
         switch message.kind {
         case .registerNode(let value)?:
-            self = .registerNode(try NodeInfo(proto: ProtoRecords.field(value.hasNode, value.node, path() + ".register_node" + ".node"), at: path() + ".register_node" + ".node"))
+            self = .registerNode(try NodeInfo(proto: value, at: path() + ".register_node"))
         case .healthCheck(let value)?:
-            self = .healthCheck(sequence: value.sequence)
+            self = .healthCheck(sequence: value)
         case .healthCheckReply(let value)?:
-            self = .healthCheckReply(sequence: value.sequence)
+            self = .healthCheckReply(sequence: value)
         case .resourceReport(let value)?:
             self = .resourceReport(node: NodeID(value.node), available: try ResourceSet(proto: ProtoRecords.field(value.hasAvailable, value.available, path() + ".resource_report" + ".available"), at: path() + ".resource_report" + ".available"))
         case .clusterView(let value)?:
             self = .clusterView(try value.views.map { try NodeView(proto: $0, at: path() + ".cluster_view" + ".views") })
         case .nodeDead(let value)?:
-            self = .nodeDead(NodeID(value.node))
+            self = .nodeDead(NodeID(value))
         case .registerJob(let value)?:
             self = .registerJob(JobID(value.job), driver: try WorkerID(proto: ProtoRecords.field(value.hasDriver, value.driver, path() + ".register_job" + ".driver"), at: path() + ".register_job" + ".driver"))
         case .jobFinished(let value)?:
-            self = .jobFinished(JobID(value.job))
+            self = .jobFinished(JobID(value))
         case .workerDied(let value)?:
-            self = .workerDied(try WorkerID(proto: ProtoRecords.field(value.hasWorker, value.worker, path() + ".worker_died" + ".worker"), at: path() + ".worker_died" + ".worker"))
+            self = .workerDied(try WorkerID(proto: value, at: path() + ".worker_died"))
         case .kvPut(let value)?:
             self = .kvPut(key: value.key, value: [UInt8](value.value))
         case .kvGet(let value)?:
-            self = .kvGet(key: value.key)
+            self = .kvGet(key: value)
         case .kvValue(let value)?:
             self = .kvValue(key: value.key, value: value.hasValue ? [UInt8](value.value) : nil)
         case .requestWorkerLease(let value)?:
-            self = .requestWorkerLease(try LeaseRequest(proto: ProtoRecords.field(value.hasRequest, value.request, path() + ".request_worker_lease" + ".request"), at: path() + ".request_worker_lease" + ".request"))
+            self = .requestWorkerLease(try LeaseRequest(proto: value, at: path() + ".request_worker_lease"))
         case .leaseGranted(let value)?:
             self = .leaseGranted(try LeaseID(proto: ProtoRecords.field(value.hasLease, value.lease, path() + ".lease_granted" + ".lease"), at: path() + ".lease_granted" + ".lease"), worker: try WorkerID(proto: ProtoRecords.field(value.hasWorker, value.worker, path() + ".lease_granted" + ".worker"), at: path() + ".lease_granted" + ".worker"))
         case .leaseSpillback(let value)?:
@@ -734,13 +672,13 @@ extension Message {
         case .objectsReady(let value)?:
             self = .objectsReady(requestID: value.requestID, values: try value.values.map { try ObjectValue(proto: $0, at: path() + ".objects_ready" + ".values") })
         case .releaseFetch(let value)?:
-            self = .releaseFetch(requestID: value.requestID)
+            self = .releaseFetch(requestID: value)
         case .storeObjects(let value)?:
             self = .storeObjects(requestID: value.requestID, objects: try value.objects.map { try ObjectID(proto: $0, at: path() + ".store_objects" + ".objects") }, values: try value.values.map { try ObjectData(proto: $0, at: path() + ".store_objects" + ".values") }, owner: try WorkerID(proto: ProtoRecords.field(value.hasOwner, value.owner, path() + ".store_objects" + ".owner"), at: path() + ".store_objects" + ".owner"))
         case .objectsStored(let value)?:
-            self = .objectsStored(requestID: value.requestID)
+            self = .objectsStored(requestID: value)
         case .locateObject(let value)?:
-            self = .locateObject(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".locate_object" + ".object"), at: path() + ".locate_object" + ".object"))
+            self = .locateObject(try ObjectID(proto: value, at: path() + ".locate_object"))
         case .objectLocation(let value)?:
             self = .objectLocation(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".object_location" + ".object"), at: path() + ".object_location" + ".object"), try LocationAnswer(proto: ProtoRecords.field(value.hasAnswer, value.answer, path() + ".object_location" + ".answer"), at: path() + ".object_location" + ".answer"))
         case .locationAdded(let value)?:
@@ -748,17 +686,17 @@ extension Message {
         case .locationRemoved(let value)?:
             self = .locationRemoved(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".location_removed" + ".object"), at: path() + ".location_removed" + ".object"), node: NodeID(value.node))
         case .freeObject(let value)?:
-            self = .freeObject(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".free_object" + ".object"), at: path() + ".free_object" + ".object"))
+            self = .freeObject(try ObjectID(proto: value, at: path() + ".free_object"))
         case .pinObject(let value)?:
-            self = .pinObject(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".pin_object" + ".object"), at: path() + ".pin_object" + ".object"))
+            self = .pinObject(try ObjectID(proto: value, at: path() + ".pin_object"))
         case .pullObject(let value)?:
-            self = .pullObject(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".pull_object" + ".object"), at: path() + ".pull_object" + ".object"))
+            self = .pullObject(try ObjectID(proto: value, at: path() + ".pull_object"))
         case .pushObject(let value)?:
             self = .pushObject(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".push_object" + ".object"), at: path() + ".push_object" + ".object"), try ObjectData(proto: ProtoRecords.field(value.hasData, value.data, path() + ".push_object" + ".data"), at: path() + ".push_object" + ".data"), owner: try WorkerID(proto: ProtoRecords.field(value.hasOwner, value.owner, path() + ".push_object" + ".owner"), at: path() + ".push_object" + ".owner"))
         case .objectMissing(let value)?:
-            self = .objectMissing(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".object_missing" + ".object"), at: path() + ".object_missing" + ".object"))
+            self = .objectMissing(try ObjectID(proto: value, at: path() + ".object_missing"))
         case .cancelWorkerLease(let value)?:
-            self = .cancelWorkerLease(try LeaseID(proto: ProtoRecords.field(value.hasLease, value.lease, path() + ".cancel_worker_lease" + ".lease"), at: path() + ".cancel_worker_lease" + ".lease"))
+            self = .cancelWorkerLease(try LeaseID(proto: value, at: path() + ".cancel_worker_lease"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -770,9 +708,7 @@ extension GCSInput {
         var message = PBGCSInput()
         switch self {
         case .started(let v0):
-            var value = PBGCSInput.Started()
-            value.config = v0.proto
-            message.started = value
+            message.started = v0.proto
         case .recovered:
             message.recovered = PBGCSInput.Recovered()
         case .messageReceived(let v0, let v1):
@@ -781,13 +717,9 @@ extension GCSInput {
             value.message = v1.proto
             message.messageReceived = value
         case .timerFired(let v0):
-            var value = PBGCSInput.TimerFired()
-            value.timer = v0.proto
-            message.timerFired = value
+            message.timerFired = v0.proto
         case .peerDisconnected(let v0):
-            var value = PBGCSInput.PeerDisconnected()
-            value.address = v0.proto
-            message.peerDisconnected = value
+            message.peerDisconnected = v0.proto
         }
         return message
     }
@@ -795,15 +727,15 @@ extension GCSInput {
     public init(proto message: PBGCSInput, at path: @autoclosure () -> String = "GCSInput") throws {
         switch message.kind {
         case .started(let value)?:
-            self = .started(try RayConfig(proto: ProtoRecords.field(value.hasConfig, value.config, path() + ".started" + ".config"), at: path() + ".started" + ".config"))
+            self = .started(try RayConfig(proto: value, at: path() + ".started"))
         case .recovered?:
             self = .recovered
         case .messageReceived(let value)?:
             self = .messageReceived(from: try Address(proto: ProtoRecords.field(value.hasFrom, value.from, path() + ".message_received" + ".from"), at: path() + ".message_received" + ".from"), try Message(proto: ProtoRecords.field(value.hasMessage, value.message, path() + ".message_received" + ".message"), at: path() + ".message_received" + ".message"))
         case .timerFired(let value)?:
-            self = .timerFired(try GCSTimer(proto: ProtoRecords.field(value.hasTimer, value.timer, path() + ".timer_fired" + ".timer"), at: path() + ".timer_fired" + ".timer"))
+            self = .timerFired(try GCSTimer(proto: value, at: path() + ".timer_fired"))
         case .peerDisconnected(let value)?:
-            self = .peerDisconnected(try Address(proto: ProtoRecords.field(value.hasAddress, value.address, path() + ".peer_disconnected" + ".address"), at: path() + ".peer_disconnected" + ".address"))
+            self = .peerDisconnected(try Address(proto: value, at: path() + ".peer_disconnected"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -825,33 +757,19 @@ extension RayletInput {
             value.message = v1.proto
             message.messageReceived = value
         case .timerFired(let v0):
-            var value = PBRayletInput.TimerFired()
-            value.timer = v0.proto
-            message.timerFired = value
+            message.timerFired = v0.proto
         case .workerStarted(let v0):
-            var value = PBRayletInput.WorkerStarted()
-            value.worker = v0.proto
-            message.workerStarted = value
+            message.workerStarted = v0.proto
         case .workerExited(let v0):
-            var value = PBRayletInput.WorkerExited()
-            value.worker = v0.proto
-            message.workerExited = value
+            message.workerExited = v0.proto
         case .objectRestored(let v0):
-            var value = PBRayletInput.ObjectRestored()
-            value.object = v0.proto
-            message.objectRestored = value
+            message.objectRestored = v0.proto
         case .peerDisconnected(let v0):
-            var value = PBRayletInput.PeerDisconnected()
-            value.address = v0.proto
-            message.peerDisconnected = value
+            message.peerDisconnected = v0.proto
         case .peerConnected(let v0):
-            var value = PBRayletInput.PeerConnected()
-            value.address = v0.proto
-            message.peerConnected = value
+            message.peerConnected = v0.proto
         case .prestartWorkers(let v0):
-            var value = PBRayletInput.PrestartWorkers()
-            value.count = Int64(v0)
-            message.prestartWorkers = value
+            message.prestartWorkers = Int64(v0)
         }
         return message
     }
@@ -863,19 +781,19 @@ extension RayletInput {
         case .messageReceived(let value)?:
             self = .messageReceived(from: try Address(proto: ProtoRecords.field(value.hasFrom, value.from, path() + ".message_received" + ".from"), at: path() + ".message_received" + ".from"), try Message(proto: ProtoRecords.field(value.hasMessage, value.message, path() + ".message_received" + ".message"), at: path() + ".message_received" + ".message"))
         case .timerFired(let value)?:
-            self = .timerFired(try RayletTimer(proto: ProtoRecords.field(value.hasTimer, value.timer, path() + ".timer_fired" + ".timer"), at: path() + ".timer_fired" + ".timer"))
+            self = .timerFired(try RayletTimer(proto: value, at: path() + ".timer_fired"))
         case .workerStarted(let value)?:
-            self = .workerStarted(try WorkerID(proto: ProtoRecords.field(value.hasWorker, value.worker, path() + ".worker_started" + ".worker"), at: path() + ".worker_started" + ".worker"))
+            self = .workerStarted(try WorkerID(proto: value, at: path() + ".worker_started"))
         case .workerExited(let value)?:
-            self = .workerExited(try WorkerID(proto: ProtoRecords.field(value.hasWorker, value.worker, path() + ".worker_exited" + ".worker"), at: path() + ".worker_exited" + ".worker"))
+            self = .workerExited(try WorkerID(proto: value, at: path() + ".worker_exited"))
         case .objectRestored(let value)?:
-            self = .objectRestored(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".object_restored" + ".object"), at: path() + ".object_restored" + ".object"))
+            self = .objectRestored(try ObjectID(proto: value, at: path() + ".object_restored"))
         case .peerDisconnected(let value)?:
-            self = .peerDisconnected(try Address(proto: ProtoRecords.field(value.hasAddress, value.address, path() + ".peer_disconnected" + ".address"), at: path() + ".peer_disconnected" + ".address"))
+            self = .peerDisconnected(try Address(proto: value, at: path() + ".peer_disconnected"))
         case .peerConnected(let value)?:
-            self = .peerConnected(try Address(proto: ProtoRecords.field(value.hasAddress, value.address, path() + ".peer_connected" + ".address"), at: path() + ".peer_connected" + ".address"))
+            self = .peerConnected(try Address(proto: value, at: path() + ".peer_connected"))
         case .prestartWorkers(let value)?:
-            self = .prestartWorkers(count: Int(truncatingIfNeeded: value.count))
+            self = .prestartWorkers(count: Int(truncatingIfNeeded: value))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -892,35 +810,25 @@ extension OwnerInput {
             value.identity = v1.proto
             message.started = value
         case .submitTask(let v0):
-            var value = PBOwnerInput.SubmitTask()
-            value.request = v0.proto
-            message.submitTask = value
+            message.submitTask = v0.proto
         case .put(let v0, let v1):
             var value = PBOwnerInput.Put()
             value.data = v0.proto
             if let present = v1 { value.node = present.value }
             message.put = value
         case .get(let v0):
-            var value = PBOwnerInput.Get()
-            value.object = v0.proto
-            message.get = value
+            message.get = v0.proto
         case .release(let v0):
-            var value = PBOwnerInput.Release()
-            value.object = v0.proto
-            message.release = value
+            message.release = v0.proto
         case .messageReceived(let v0, let v1):
             var value = PBOwnerInput.MessageReceived()
             value.from = v0.proto
             value.message = v1.proto
             message.messageReceived = value
         case .peerDisconnected(let v0):
-            var value = PBOwnerInput.PeerDisconnected()
-            value.address = v0.proto
-            message.peerDisconnected = value
+            message.peerDisconnected = v0.proto
         case .addReference(let v0):
-            var value = PBOwnerInput.AddReference()
-            value.object = v0.proto
-            message.addReference = value
+            message.addReference = v0.proto
         case .cancel(let v0, let v1):
             var value = PBOwnerInput.Cancel()
             value.object = v0.proto
@@ -935,19 +843,19 @@ extension OwnerInput {
         case .started(let value)?:
             self = .started(try RayConfig(proto: ProtoRecords.field(value.hasConfig, value.config, path() + ".started" + ".config"), at: path() + ".started" + ".config"), try OwnerIdentity(proto: ProtoRecords.field(value.hasIdentity, value.identity, path() + ".started" + ".identity"), at: path() + ".started" + ".identity"))
         case .submitTask(let value)?:
-            self = .submitTask(try TaskRequest(proto: ProtoRecords.field(value.hasRequest, value.request, path() + ".submit_task" + ".request"), at: path() + ".submit_task" + ".request"))
+            self = .submitTask(try TaskRequest(proto: value, at: path() + ".submit_task"))
         case .put(let value)?:
             self = .put(try ObjectData(proto: ProtoRecords.field(value.hasData, value.data, path() + ".put" + ".data"), at: path() + ".put" + ".data"), node: value.hasNode ? NodeID(value.node) : nil)
         case .get(let value)?:
-            self = .get(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".get" + ".object"), at: path() + ".get" + ".object"))
+            self = .get(try ObjectID(proto: value, at: path() + ".get"))
         case .release(let value)?:
-            self = .release(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".release" + ".object"), at: path() + ".release" + ".object"))
+            self = .release(try ObjectID(proto: value, at: path() + ".release"))
         case .messageReceived(let value)?:
             self = .messageReceived(from: try Address(proto: ProtoRecords.field(value.hasFrom, value.from, path() + ".message_received" + ".from"), at: path() + ".message_received" + ".from"), try Message(proto: ProtoRecords.field(value.hasMessage, value.message, path() + ".message_received" + ".message"), at: path() + ".message_received" + ".message"))
         case .peerDisconnected(let value)?:
-            self = .peerDisconnected(try Address(proto: ProtoRecords.field(value.hasAddress, value.address, path() + ".peer_disconnected" + ".address"), at: path() + ".peer_disconnected" + ".address"))
+            self = .peerDisconnected(try Address(proto: value, at: path() + ".peer_disconnected"))
         case .addReference(let value)?:
-            self = .addReference(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".add_reference" + ".object"), at: path() + ".add_reference" + ".object"))
+            self = .addReference(try ObjectID(proto: value, at: path() + ".add_reference"))
         case .cancel(let value)?:
             self = .cancel(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".cancel" + ".object"), at: path() + ".cancel" + ".object"), force: value.force)
         case nil:
@@ -977,9 +885,7 @@ extension ExecutorInput {
             value.result = v2.proto
             message.executionFinished = value
         case .timerFired(let v0):
-            var value = PBExecutorInput.TimerFired()
-            value.timer = v0.proto
-            message.timerFired = value
+            message.timerFired = v0.proto
         }
         return message
     }
@@ -993,7 +899,7 @@ extension ExecutorInput {
         case .executionFinished(let value)?:
             self = .executionFinished(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt), try ExecutionResult(proto: ProtoRecords.field(value.hasResult, value.result, path() + ".execution_finished" + ".result"), at: path() + ".execution_finished" + ".result"))
         case .timerFired(let value)?:
-            self = .timerFired(try ExecutorTimer(proto: ProtoRecords.field(value.hasTimer, value.timer, path() + ".timer_fired" + ".timer"), at: path() + ".timer_fired" + ".timer"))
+            self = .timerFired(try ExecutorTimer(proto: value, at: path() + ".timer_fired"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -724,26 +724,26 @@ public nonisolated struct PBTaskArg: Sendable {
 
   public var kind: PBTaskArg.OneOf_Kind? = nil
 
-  public var reference: PBTaskArg.Reference {
+  public var reference: PBObjectId {
     get {
       if case .reference(let v)? = kind {return v}
-      return PBTaskArg.Reference()
+      return PBObjectId()
     }
     set {kind = .reference(newValue)}
   }
 
-  public var value: PBTaskArg.Value {
+  public var value: PBObjectData {
     get {
       if case .value(let v)? = kind {return v}
-      return PBTaskArg.Value()
+      return PBObjectData()
     }
     set {kind = .value(newValue)}
   }
 
-  public var nestedReference: PBTaskArg.NestedReference {
+  public var nestedReference: PBObjectId {
     get {
       if case .nestedReference(let v)? = kind {return v}
-      return PBTaskArg.NestedReference()
+      return PBObjectId()
     }
     set {kind = .nestedReference(newValue)}
   }
@@ -751,73 +751,10 @@ public nonisolated struct PBTaskArg: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
-    case reference(PBTaskArg.Reference)
-    case value(PBTaskArg.Value)
-    case nestedReference(PBTaskArg.NestedReference)
+    case reference(PBObjectId)
+    case value(PBObjectData)
+    case nestedReference(PBObjectId)
 
-  }
-
-  public nonisolated struct Reference: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
-  }
-
-  public nonisolated struct Value: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var data: PBObjectData {
-      get {_data ?? PBObjectData()}
-      set {_data = newValue}
-    }
-    /// Returns true if `data` has been explicitly set.
-    public var hasData: Bool {self._data != nil}
-    /// Clears the value of `data`. Subsequent reads from it will return its default value.
-    public mutating func clearData() {self._data = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _data: PBObjectData? = nil
-  }
-
-  public nonisolated struct NestedReference: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
   }
 
   public init() {}
@@ -830,26 +767,26 @@ public nonisolated struct PBResolvedArg: Sendable {
 
   public var kind: PBResolvedArg.OneOf_Kind? = nil
 
-  public var inline: PBResolvedArg.Inline {
+  public var inline: PBObjectData {
     get {
       if case .inline(let v)? = kind {return v}
-      return PBResolvedArg.Inline()
+      return PBObjectData()
     }
     set {kind = .inline(newValue)}
   }
 
-  public var object: PBResolvedArg.Object {
+  public var object: PBObjectId {
     get {
       if case .object(let v)? = kind {return v}
-      return PBResolvedArg.Object()
+      return PBObjectId()
     }
     set {kind = .object(newValue)}
   }
 
-  public var borrowed: PBResolvedArg.Borrowed {
+  public var borrowed: PBObjectId {
     get {
       if case .borrowed(let v)? = kind {return v}
-      return PBResolvedArg.Borrowed()
+      return PBObjectId()
     }
     set {kind = .borrowed(newValue)}
   }
@@ -857,73 +794,10 @@ public nonisolated struct PBResolvedArg: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
-    case inline(PBResolvedArg.Inline)
-    case object(PBResolvedArg.Object)
-    case borrowed(PBResolvedArg.Borrowed)
+    case inline(PBObjectData)
+    case object(PBObjectId)
+    case borrowed(PBObjectId)
 
-  }
-
-  public nonisolated struct Inline: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var data: PBObjectData {
-      get {_data ?? PBObjectData()}
-      set {_data = newValue}
-    }
-    /// Returns true if `data` has been explicitly set.
-    public var hasData: Bool {self._data != nil}
-    /// Clears the value of `data`. Subsequent reads from it will return its default value.
-    public mutating func clearData() {self._data = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _data: PBObjectData? = nil
-  }
-
-  public nonisolated struct Object: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
-  }
-
-  public nonisolated struct Borrowed: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
   }
 
   public init() {}
@@ -936,10 +810,10 @@ public nonisolated struct PBReturnValue: Sendable {
 
   public var kind: PBReturnValue.OneOf_Kind? = nil
 
-  public var inline: PBReturnValue.Inline {
+  public var inline: PBObjectData {
     get {
       if case .inline(let v)? = kind {return v}
-      return PBReturnValue.Inline()
+      return PBObjectData()
     }
     set {kind = .inline(newValue)}
   }
@@ -955,30 +829,9 @@ public nonisolated struct PBReturnValue: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
-    case inline(PBReturnValue.Inline)
+    case inline(PBObjectData)
     case stored(PBReturnValue.Stored)
 
-  }
-
-  public nonisolated struct Inline: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var data: PBObjectData {
-      get {_data ?? PBObjectData()}
-      set {_data = newValue}
-    }
-    /// Returns true if `data` has been explicitly set.
-    public var hasData: Bool {self._data != nil}
-    /// Clears the value of `data`. Subsequent reads from it will return its default value.
-    public mutating func clearData() {self._data = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _data: PBObjectData? = nil
   }
 
   public nonisolated struct Stored: Sendable {
@@ -1013,18 +866,18 @@ public nonisolated struct PBTaskOutcome: Sendable {
     set {kind = .returned(newValue)}
   }
 
-  public var applicationError: PBTaskOutcome.ApplicationError {
+  public var applicationError: String {
     get {
       if case .applicationError(let v)? = kind {return v}
-      return PBTaskOutcome.ApplicationError()
+      return String()
     }
     set {kind = .applicationError(newValue)}
   }
 
-  public var argumentFailed: PBTaskOutcome.ArgumentFailed {
+  public var argumentFailed: PBRayError {
     get {
       if case .argumentFailed(let v)? = kind {return v}
-      return PBTaskOutcome.ArgumentFailed()
+      return PBRayError()
     }
     set {kind = .argumentFailed(newValue)}
   }
@@ -1033,8 +886,8 @@ public nonisolated struct PBTaskOutcome: Sendable {
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
     case returned(PBTaskOutcome.Returned)
-    case applicationError(PBTaskOutcome.ApplicationError)
-    case argumentFailed(PBTaskOutcome.ArgumentFailed)
+    case applicationError(String)
+    case argumentFailed(PBRayError)
 
   }
 
@@ -1050,39 +903,6 @@ public nonisolated struct PBTaskOutcome: Sendable {
     public init() {}
   }
 
-  public nonisolated struct ApplicationError: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var message: String = String()
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-  }
-
-  public nonisolated struct ArgumentFailed: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var error: PBRayError {
-      get {_error ?? PBRayError()}
-      set {_error = newValue}
-    }
-    /// Returns true if `error` has been explicitly set.
-    public var hasError: Bool {self._error != nil}
-    /// Clears the value of `error`. Subsequent reads from it will return its default value.
-    public mutating func clearError() {self._error = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _error: PBRayError? = nil
-  }
-
   public init() {}
 }
 
@@ -1093,18 +913,18 @@ public nonisolated struct PBObjectValue: Sendable {
 
   public var kind: PBObjectValue.OneOf_Kind? = nil
 
-  public var data: PBObjectValue.DataMessage {
+  public var data: PBObjectData {
     get {
       if case .data(let v)? = kind {return v}
-      return PBObjectValue.DataMessage()
+      return PBObjectData()
     }
     set {kind = .data(newValue)}
   }
 
-  public var error: PBObjectValue.Error {
+  public var error: PBRayError {
     get {
       if case .error(let v)? = kind {return v}
-      return PBObjectValue.Error()
+      return PBRayError()
     }
     set {kind = .error(newValue)}
   }
@@ -1112,51 +932,9 @@ public nonisolated struct PBObjectValue: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
-    case data(PBObjectValue.DataMessage)
-    case error(PBObjectValue.Error)
+    case data(PBObjectData)
+    case error(PBRayError)
 
-  }
-
-  public nonisolated struct DataMessage: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var data: PBObjectData {
-      get {_data ?? PBObjectData()}
-      set {_data = newValue}
-    }
-    /// Returns true if `data` has been explicitly set.
-    public var hasData: Bool {self._data != nil}
-    /// Clears the value of `data`. Subsequent reads from it will return its default value.
-    public mutating func clearData() {self._data = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _data: PBObjectData? = nil
-  }
-
-  public nonisolated struct Error: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var error: PBRayError {
-      get {_error ?? PBRayError()}
-      set {_error = newValue}
-    }
-    /// Returns true if `error` has been explicitly set.
-    public var hasError: Bool {self._error != nil}
-    /// Clears the value of `error`. Subsequent reads from it will return its default value.
-    public mutating func clearError() {self._error = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _error: PBRayError? = nil
   }
 
   public init() {}
@@ -1177,10 +955,10 @@ public nonisolated struct PBLocationAnswer: Sendable {
     set {kind = .at(newValue)}
   }
 
-  public var failed: PBLocationAnswer.Failed {
+  public var failed: PBRayError {
     get {
       if case .failed(let v)? = kind {return v}
-      return PBLocationAnswer.Failed()
+      return PBRayError()
     }
     set {kind = .failed(newValue)}
   }
@@ -1197,7 +975,7 @@ public nonisolated struct PBLocationAnswer: Sendable {
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
     case at(PBLocationAnswer.At)
-    case failed(PBLocationAnswer.Failed)
+    case failed(PBRayError)
     case freed(PBLocationAnswer.Freed)
 
   }
@@ -1212,27 +990,6 @@ public nonisolated struct PBLocationAnswer: Sendable {
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
-  }
-
-  public nonisolated struct Failed: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var error: PBRayError {
-      get {_error ?? PBRayError()}
-      set {_error = newValue}
-    }
-    /// Returns true if `error` has been explicitly set.
-    public var hasError: Bool {self._error != nil}
-    /// Clears the value of `error`. Subsequent reads from it will return its default value.
-    public mutating func clearError() {self._error = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _error: PBRayError? = nil
   }
 
   public nonisolated struct Freed: Sendable {
@@ -1263,10 +1020,10 @@ public nonisolated struct PBExecutionResult: Sendable {
     set {kind = .returned(newValue)}
   }
 
-  public var applicationError: PBExecutionResult.ApplicationError {
+  public var applicationError: String {
     get {
       if case .applicationError(let v)? = kind {return v}
-      return PBExecutionResult.ApplicationError()
+      return String()
     }
     set {kind = .applicationError(newValue)}
   }
@@ -1275,7 +1032,7 @@ public nonisolated struct PBExecutionResult: Sendable {
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
     case returned(PBExecutionResult.Returned)
-    case applicationError(PBExecutionResult.ApplicationError)
+    case applicationError(String)
 
   }
 
@@ -1285,18 +1042,6 @@ public nonisolated struct PBExecutionResult: Sendable {
     // methods supported on all messages.
 
     public var values: [PBObjectData] = []
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-  }
-
-  public nonisolated struct ApplicationError: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var message: String = String()
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1313,10 +1058,10 @@ public nonisolated struct PBGCSTimer: Sendable {
 
   public var kind: PBGCSTimer.OneOf_Kind? = nil
 
-  public var sendHealthCheck: PBGCSTimer.SendHealthCheck {
+  public var sendHealthCheck: UInt32 {
     get {
       if case .sendHealthCheck(let v)? = kind {return v}
-      return PBGCSTimer.SendHealthCheck()
+      return 0
     }
     set {kind = .sendHealthCheck(newValue)}
   }
@@ -1340,22 +1085,10 @@ public nonisolated struct PBGCSTimer: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
-    case sendHealthCheck(PBGCSTimer.SendHealthCheck)
+    case sendHealthCheck(UInt32)
     case healthCheckTimeout(PBGCSTimer.HealthCheckTimeout)
     case broadcastView(PBGCSTimer.BroadcastView)
 
-  }
-
-  public nonisolated struct SendHealthCheck: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var node: UInt32 = 0
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
   }
 
   public nonisolated struct HealthCheckTimeout: Sendable {
@@ -1400,10 +1133,10 @@ public nonisolated struct PBRayletTimer: Sendable {
     set {kind = .reportResources(newValue)}
   }
 
-  public var retryPull: PBRayletTimer.RetryPull {
+  public var retryPull: PBObjectId {
     get {
       if case .retryPull(let v)? = kind {return v}
-      return PBRayletTimer.RetryPull()
+      return PBObjectId()
     }
     set {kind = .retryPull(newValue)}
   }
@@ -1412,7 +1145,7 @@ public nonisolated struct PBRayletTimer: Sendable {
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
     case reportResources(PBRayletTimer.ReportResources)
-    case retryPull(PBRayletTimer.RetryPull)
+    case retryPull(PBObjectId)
 
   }
 
@@ -1424,27 +1157,6 @@ public nonisolated struct PBRayletTimer: Sendable {
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
-  }
-
-  public nonisolated struct RetryPull: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
   }
 
   public init() {}
@@ -1505,26 +1217,26 @@ public nonisolated struct PBMessage: Sendable {
 
   public var kind: PBMessage.OneOf_Kind? = nil
 
-  public var registerNode: PBMessage.RegisterNode {
+  public var registerNode: PBNodeInfo {
     get {
       if case .registerNode(let v)? = kind {return v}
-      return PBMessage.RegisterNode()
+      return PBNodeInfo()
     }
     set {kind = .registerNode(newValue)}
   }
 
-  public var healthCheck: PBMessage.HealthCheck {
+  public var healthCheck: UInt64 {
     get {
       if case .healthCheck(let v)? = kind {return v}
-      return PBMessage.HealthCheck()
+      return 0
     }
     set {kind = .healthCheck(newValue)}
   }
 
-  public var healthCheckReply: PBMessage.HealthCheckReply {
+  public var healthCheckReply: UInt64 {
     get {
       if case .healthCheckReply(let v)? = kind {return v}
-      return PBMessage.HealthCheckReply()
+      return 0
     }
     set {kind = .healthCheckReply(newValue)}
   }
@@ -1545,10 +1257,10 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .clusterView(newValue)}
   }
 
-  public var nodeDead: PBMessage.NodeDead {
+  public var nodeDead: UInt32 {
     get {
       if case .nodeDead(let v)? = kind {return v}
-      return PBMessage.NodeDead()
+      return 0
     }
     set {kind = .nodeDead(newValue)}
   }
@@ -1561,18 +1273,18 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .registerJob(newValue)}
   }
 
-  public var jobFinished: PBMessage.JobFinished {
+  public var jobFinished: UInt32 {
     get {
       if case .jobFinished(let v)? = kind {return v}
-      return PBMessage.JobFinished()
+      return 0
     }
     set {kind = .jobFinished(newValue)}
   }
 
-  public var workerDied: PBMessage.WorkerDied {
+  public var workerDied: PBWorkerId {
     get {
       if case .workerDied(let v)? = kind {return v}
-      return PBMessage.WorkerDied()
+      return PBWorkerId()
     }
     set {kind = .workerDied(newValue)}
   }
@@ -1585,10 +1297,10 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .kvPut(newValue)}
   }
 
-  public var kvGet: PBMessage.KvGet {
+  public var kvGet: String {
     get {
       if case .kvGet(let v)? = kind {return v}
-      return PBMessage.KvGet()
+      return String()
     }
     set {kind = .kvGet(newValue)}
   }
@@ -1601,10 +1313,10 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .kvValue(newValue)}
   }
 
-  public var requestWorkerLease: PBMessage.RequestWorkerLease {
+  public var requestWorkerLease: PBLeaseRequest {
     get {
       if case .requestWorkerLease(let v)? = kind {return v}
-      return PBMessage.RequestWorkerLease()
+      return PBLeaseRequest()
     }
     set {kind = .requestWorkerLease(newValue)}
   }
@@ -1681,10 +1393,10 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .objectsReady(newValue)}
   }
 
-  public var releaseFetch: PBMessage.ReleaseFetch {
+  public var releaseFetch: UInt64 {
     get {
       if case .releaseFetch(let v)? = kind {return v}
-      return PBMessage.ReleaseFetch()
+      return 0
     }
     set {kind = .releaseFetch(newValue)}
   }
@@ -1697,18 +1409,18 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .storeObjects(newValue)}
   }
 
-  public var objectsStored: PBMessage.ObjectsStored {
+  public var objectsStored: UInt64 {
     get {
       if case .objectsStored(let v)? = kind {return v}
-      return PBMessage.ObjectsStored()
+      return 0
     }
     set {kind = .objectsStored(newValue)}
   }
 
-  public var locateObject: PBMessage.LocateObject {
+  public var locateObject: PBObjectId {
     get {
       if case .locateObject(let v)? = kind {return v}
-      return PBMessage.LocateObject()
+      return PBObjectId()
     }
     set {kind = .locateObject(newValue)}
   }
@@ -1737,26 +1449,26 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .locationRemoved(newValue)}
   }
 
-  public var freeObject: PBMessage.FreeObject {
+  public var freeObject: PBObjectId {
     get {
       if case .freeObject(let v)? = kind {return v}
-      return PBMessage.FreeObject()
+      return PBObjectId()
     }
     set {kind = .freeObject(newValue)}
   }
 
-  public var pinObject: PBMessage.PinObject {
+  public var pinObject: PBObjectId {
     get {
       if case .pinObject(let v)? = kind {return v}
-      return PBMessage.PinObject()
+      return PBObjectId()
     }
     set {kind = .pinObject(newValue)}
   }
 
-  public var pullObject: PBMessage.PullObject {
+  public var pullObject: PBObjectId {
     get {
       if case .pullObject(let v)? = kind {return v}
-      return PBMessage.PullObject()
+      return PBObjectId()
     }
     set {kind = .pullObject(newValue)}
   }
@@ -1769,18 +1481,18 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .pushObject(newValue)}
   }
 
-  public var objectMissing: PBMessage.ObjectMissing {
+  public var objectMissing: PBObjectId {
     get {
       if case .objectMissing(let v)? = kind {return v}
-      return PBMessage.ObjectMissing()
+      return PBObjectId()
     }
     set {kind = .objectMissing(newValue)}
   }
 
-  public var cancelWorkerLease: PBMessage.CancelWorkerLease {
+  public var cancelWorkerLease: PBLeaseId {
     get {
       if case .cancelWorkerLease(let v)? = kind {return v}
-      return PBMessage.CancelWorkerLease()
+      return PBLeaseId()
     }
     set {kind = .cancelWorkerLease(newValue)}
   }
@@ -1788,19 +1500,19 @@ public nonisolated struct PBMessage: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
-    case registerNode(PBMessage.RegisterNode)
-    case healthCheck(PBMessage.HealthCheck)
-    case healthCheckReply(PBMessage.HealthCheckReply)
+    case registerNode(PBNodeInfo)
+    case healthCheck(UInt64)
+    case healthCheckReply(UInt64)
     case resourceReport(PBMessage.ResourceReport)
     case clusterView(PBMessage.ClusterView)
-    case nodeDead(PBMessage.NodeDead)
+    case nodeDead(UInt32)
     case registerJob(PBMessage.RegisterJob)
-    case jobFinished(PBMessage.JobFinished)
-    case workerDied(PBMessage.WorkerDied)
+    case jobFinished(UInt32)
+    case workerDied(PBWorkerId)
     case kvPut(PBMessage.KvPut)
-    case kvGet(PBMessage.KvGet)
+    case kvGet(String)
     case kvValue(PBMessage.KvValue)
-    case requestWorkerLease(PBMessage.RequestWorkerLease)
+    case requestWorkerLease(PBLeaseRequest)
     case leaseGranted(PBMessage.LeaseGranted)
     case leaseSpillback(PBMessage.LeaseSpillback)
     case leaseUnschedulable(PBMessage.LeaseUnschedulable)
@@ -1810,65 +1522,20 @@ public nonisolated struct PBMessage: Sendable {
     case borrowReleased(PBMessage.BorrowReleased)
     case fetchObjects(PBMessage.FetchObjects)
     case objectsReady(PBMessage.ObjectsReady)
-    case releaseFetch(PBMessage.ReleaseFetch)
+    case releaseFetch(UInt64)
     case storeObjects(PBMessage.StoreObjects)
-    case objectsStored(PBMessage.ObjectsStored)
-    case locateObject(PBMessage.LocateObject)
+    case objectsStored(UInt64)
+    case locateObject(PBObjectId)
     case objectLocation(PBMessage.ObjectLocation)
     case locationAdded(PBMessage.LocationAdded)
     case locationRemoved(PBMessage.LocationRemoved)
-    case freeObject(PBMessage.FreeObject)
-    case pinObject(PBMessage.PinObject)
-    case pullObject(PBMessage.PullObject)
+    case freeObject(PBObjectId)
+    case pinObject(PBObjectId)
+    case pullObject(PBObjectId)
     case pushObject(PBMessage.PushObject)
-    case objectMissing(PBMessage.ObjectMissing)
-    case cancelWorkerLease(PBMessage.CancelWorkerLease)
+    case objectMissing(PBObjectId)
+    case cancelWorkerLease(PBLeaseId)
 
-  }
-
-  public nonisolated struct RegisterNode: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var node: PBNodeInfo {
-      get {_node ?? PBNodeInfo()}
-      set {_node = newValue}
-    }
-    /// Returns true if `node` has been explicitly set.
-    public var hasNode: Bool {self._node != nil}
-    /// Clears the value of `node`. Subsequent reads from it will return its default value.
-    public mutating func clearNode() {self._node = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _node: PBNodeInfo? = nil
-  }
-
-  public nonisolated struct HealthCheck: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var sequence: UInt64 = 0
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-  }
-
-  public nonisolated struct HealthCheckReply: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var sequence: UInt64 = 0
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
   }
 
   public nonisolated struct ResourceReport: Sendable {
@@ -1906,18 +1573,6 @@ public nonisolated struct PBMessage: Sendable {
     public init() {}
   }
 
-  public nonisolated struct NodeDead: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var node: UInt32 = 0
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-  }
-
   public nonisolated struct RegisterJob: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1941,39 +1596,6 @@ public nonisolated struct PBMessage: Sendable {
     fileprivate var _driver: PBWorkerId? = nil
   }
 
-  public nonisolated struct JobFinished: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var job: UInt32 = 0
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-  }
-
-  public nonisolated struct WorkerDied: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var worker: PBWorkerId {
-      get {_worker ?? PBWorkerId()}
-      set {_worker = newValue}
-    }
-    /// Returns true if `worker` has been explicitly set.
-    public var hasWorker: Bool {self._worker != nil}
-    /// Clears the value of `worker`. Subsequent reads from it will return its default value.
-    public mutating func clearWorker() {self._worker = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _worker: PBWorkerId? = nil
-  }
-
   public nonisolated struct KvPut: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1982,18 +1604,6 @@ public nonisolated struct PBMessage: Sendable {
     public var key: String = String()
 
     public var value: Data = Data()
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-  }
-
-  public nonisolated struct KvGet: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var key: String = String()
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2021,27 +1631,6 @@ public nonisolated struct PBMessage: Sendable {
     public init() {}
 
     fileprivate var _value: Data? = nil
-  }
-
-  public nonisolated struct RequestWorkerLease: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var request: PBLeaseRequest {
-      get {_request ?? PBLeaseRequest()}
-      set {_request = newValue}
-    }
-    /// Returns true if `request` has been explicitly set.
-    public var hasRequest: Bool {self._request != nil}
-    /// Clears the value of `request`. Subsequent reads from it will return its default value.
-    public mutating func clearRequest() {self._request = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _request: PBLeaseRequest? = nil
   }
 
   public nonisolated struct LeaseGranted: Sendable {
@@ -2281,18 +1870,6 @@ public nonisolated struct PBMessage: Sendable {
     public init() {}
   }
 
-  public nonisolated struct ReleaseFetch: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var requestID: UInt64 = 0
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-  }
-
   public nonisolated struct StoreObjects: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -2318,39 +1895,6 @@ public nonisolated struct PBMessage: Sendable {
     public init() {}
 
     fileprivate var _owner: PBWorkerId? = nil
-  }
-
-  public nonisolated struct ObjectsStored: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var requestID: UInt64 = 0
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-  }
-
-  public nonisolated struct LocateObject: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
   }
 
   public nonisolated struct ObjectLocation: Sendable {
@@ -2430,69 +1974,6 @@ public nonisolated struct PBMessage: Sendable {
     fileprivate var _object: PBObjectId? = nil
   }
 
-  public nonisolated struct FreeObject: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
-  }
-
-  public nonisolated struct PinObject: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
-  }
-
-  public nonisolated struct PullObject: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
-  }
-
   public nonisolated struct PushObject: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -2534,48 +2015,6 @@ public nonisolated struct PBMessage: Sendable {
     fileprivate var _owner: PBWorkerId? = nil
   }
 
-  public nonisolated struct ObjectMissing: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
-  }
-
-  public nonisolated struct CancelWorkerLease: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var lease: PBLeaseId {
-      get {_lease ?? PBLeaseId()}
-      set {_lease = newValue}
-    }
-    /// Returns true if `lease` has been explicitly set.
-    public var hasLease: Bool {self._lease != nil}
-    /// Clears the value of `lease`. Subsequent reads from it will return its default value.
-    public mutating func clearLease() {self._lease = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _lease: PBLeaseId? = nil
-  }
-
   public init() {}
 }
 
@@ -2586,10 +2025,10 @@ public nonisolated struct PBGCSInput: Sendable {
 
   public var kind: PBGCSInput.OneOf_Kind? = nil
 
-  public var started: PBGCSInput.Started {
+  public var started: PBRayConfig {
     get {
       if case .started(let v)? = kind {return v}
-      return PBGCSInput.Started()
+      return PBRayConfig()
     }
     set {kind = .started(newValue)}
   }
@@ -2610,18 +2049,18 @@ public nonisolated struct PBGCSInput: Sendable {
     set {kind = .messageReceived(newValue)}
   }
 
-  public var timerFired: PBGCSInput.TimerFired {
+  public var timerFired: PBGCSTimer {
     get {
       if case .timerFired(let v)? = kind {return v}
-      return PBGCSInput.TimerFired()
+      return PBGCSTimer()
     }
     set {kind = .timerFired(newValue)}
   }
 
-  public var peerDisconnected: PBGCSInput.PeerDisconnected {
+  public var peerDisconnected: PBAddress {
     get {
       if case .peerDisconnected(let v)? = kind {return v}
-      return PBGCSInput.PeerDisconnected()
+      return PBAddress()
     }
     set {kind = .peerDisconnected(newValue)}
   }
@@ -2629,33 +2068,12 @@ public nonisolated struct PBGCSInput: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
-    case started(PBGCSInput.Started)
+    case started(PBRayConfig)
     case recovered(PBGCSInput.Recovered)
     case messageReceived(PBGCSInput.MessageReceived)
-    case timerFired(PBGCSInput.TimerFired)
-    case peerDisconnected(PBGCSInput.PeerDisconnected)
+    case timerFired(PBGCSTimer)
+    case peerDisconnected(PBAddress)
 
-  }
-
-  public nonisolated struct Started: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var config: PBRayConfig {
-      get {_config ?? PBRayConfig()}
-      set {_config = newValue}
-    }
-    /// Returns true if `config` has been explicitly set.
-    public var hasConfig: Bool {self._config != nil}
-    /// Clears the value of `config`. Subsequent reads from it will return its default value.
-    public mutating func clearConfig() {self._config = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _config: PBRayConfig? = nil
   }
 
   public nonisolated struct Recovered: Sendable {
@@ -2699,48 +2117,6 @@ public nonisolated struct PBGCSInput: Sendable {
     fileprivate var _message: PBMessage? = nil
   }
 
-  public nonisolated struct TimerFired: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var timer: PBGCSTimer {
-      get {_timer ?? PBGCSTimer()}
-      set {_timer = newValue}
-    }
-    /// Returns true if `timer` has been explicitly set.
-    public var hasTimer: Bool {self._timer != nil}
-    /// Clears the value of `timer`. Subsequent reads from it will return its default value.
-    public mutating func clearTimer() {self._timer = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _timer: PBGCSTimer? = nil
-  }
-
-  public nonisolated struct PeerDisconnected: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var address: PBAddress {
-      get {_address ?? PBAddress()}
-      set {_address = newValue}
-    }
-    /// Returns true if `address` has been explicitly set.
-    public var hasAddress: Bool {self._address != nil}
-    /// Clears the value of `address`. Subsequent reads from it will return its default value.
-    public mutating func clearAddress() {self._address = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _address: PBAddress? = nil
-  }
-
   public init() {}
 }
 
@@ -2767,58 +2143,58 @@ public nonisolated struct PBRayletInput: Sendable {
     set {kind = .messageReceived(newValue)}
   }
 
-  public var timerFired: PBRayletInput.TimerFired {
+  public var timerFired: PBRayletTimer {
     get {
       if case .timerFired(let v)? = kind {return v}
-      return PBRayletInput.TimerFired()
+      return PBRayletTimer()
     }
     set {kind = .timerFired(newValue)}
   }
 
-  public var workerStarted: PBRayletInput.WorkerStarted {
+  public var workerStarted: PBWorkerId {
     get {
       if case .workerStarted(let v)? = kind {return v}
-      return PBRayletInput.WorkerStarted()
+      return PBWorkerId()
     }
     set {kind = .workerStarted(newValue)}
   }
 
-  public var workerExited: PBRayletInput.WorkerExited {
+  public var workerExited: PBWorkerId {
     get {
       if case .workerExited(let v)? = kind {return v}
-      return PBRayletInput.WorkerExited()
+      return PBWorkerId()
     }
     set {kind = .workerExited(newValue)}
   }
 
-  public var objectRestored: PBRayletInput.ObjectRestored {
+  public var objectRestored: PBObjectId {
     get {
       if case .objectRestored(let v)? = kind {return v}
-      return PBRayletInput.ObjectRestored()
+      return PBObjectId()
     }
     set {kind = .objectRestored(newValue)}
   }
 
-  public var peerDisconnected: PBRayletInput.PeerDisconnected {
+  public var peerDisconnected: PBAddress {
     get {
       if case .peerDisconnected(let v)? = kind {return v}
-      return PBRayletInput.PeerDisconnected()
+      return PBAddress()
     }
     set {kind = .peerDisconnected(newValue)}
   }
 
-  public var peerConnected: PBRayletInput.PeerConnected {
+  public var peerConnected: PBAddress {
     get {
       if case .peerConnected(let v)? = kind {return v}
-      return PBRayletInput.PeerConnected()
+      return PBAddress()
     }
     set {kind = .peerConnected(newValue)}
   }
 
-  public var prestartWorkers: PBRayletInput.PrestartWorkers {
+  public var prestartWorkers: Int64 {
     get {
       if case .prestartWorkers(let v)? = kind {return v}
-      return PBRayletInput.PrestartWorkers()
+      return 0
     }
     set {kind = .prestartWorkers(newValue)}
   }
@@ -2828,13 +2204,13 @@ public nonisolated struct PBRayletInput: Sendable {
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
     case started(PBRayletInput.Started)
     case messageReceived(PBRayletInput.MessageReceived)
-    case timerFired(PBRayletInput.TimerFired)
-    case workerStarted(PBRayletInput.WorkerStarted)
-    case workerExited(PBRayletInput.WorkerExited)
-    case objectRestored(PBRayletInput.ObjectRestored)
-    case peerDisconnected(PBRayletInput.PeerDisconnected)
-    case peerConnected(PBRayletInput.PeerConnected)
-    case prestartWorkers(PBRayletInput.PrestartWorkers)
+    case timerFired(PBRayletTimer)
+    case workerStarted(PBWorkerId)
+    case workerExited(PBWorkerId)
+    case objectRestored(PBObjectId)
+    case peerDisconnected(PBAddress)
+    case peerConnected(PBAddress)
+    case prestartWorkers(Int64)
 
   }
 
@@ -2899,144 +2275,6 @@ public nonisolated struct PBRayletInput: Sendable {
     fileprivate var _message: PBMessage? = nil
   }
 
-  public nonisolated struct TimerFired: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var timer: PBRayletTimer {
-      get {_timer ?? PBRayletTimer()}
-      set {_timer = newValue}
-    }
-    /// Returns true if `timer` has been explicitly set.
-    public var hasTimer: Bool {self._timer != nil}
-    /// Clears the value of `timer`. Subsequent reads from it will return its default value.
-    public mutating func clearTimer() {self._timer = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _timer: PBRayletTimer? = nil
-  }
-
-  public nonisolated struct WorkerStarted: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var worker: PBWorkerId {
-      get {_worker ?? PBWorkerId()}
-      set {_worker = newValue}
-    }
-    /// Returns true if `worker` has been explicitly set.
-    public var hasWorker: Bool {self._worker != nil}
-    /// Clears the value of `worker`. Subsequent reads from it will return its default value.
-    public mutating func clearWorker() {self._worker = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _worker: PBWorkerId? = nil
-  }
-
-  public nonisolated struct WorkerExited: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var worker: PBWorkerId {
-      get {_worker ?? PBWorkerId()}
-      set {_worker = newValue}
-    }
-    /// Returns true if `worker` has been explicitly set.
-    public var hasWorker: Bool {self._worker != nil}
-    /// Clears the value of `worker`. Subsequent reads from it will return its default value.
-    public mutating func clearWorker() {self._worker = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _worker: PBWorkerId? = nil
-  }
-
-  public nonisolated struct ObjectRestored: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
-  }
-
-  public nonisolated struct PeerDisconnected: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var address: PBAddress {
-      get {_address ?? PBAddress()}
-      set {_address = newValue}
-    }
-    /// Returns true if `address` has been explicitly set.
-    public var hasAddress: Bool {self._address != nil}
-    /// Clears the value of `address`. Subsequent reads from it will return its default value.
-    public mutating func clearAddress() {self._address = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _address: PBAddress? = nil
-  }
-
-  public nonisolated struct PeerConnected: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var address: PBAddress {
-      get {_address ?? PBAddress()}
-      set {_address = newValue}
-    }
-    /// Returns true if `address` has been explicitly set.
-    public var hasAddress: Bool {self._address != nil}
-    /// Clears the value of `address`. Subsequent reads from it will return its default value.
-    public mutating func clearAddress() {self._address = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _address: PBAddress? = nil
-  }
-
-  public nonisolated struct PrestartWorkers: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var count: Int64 = 0
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-  }
-
   public init() {}
 }
 
@@ -3055,10 +2293,10 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .started(newValue)}
   }
 
-  public var submitTask: PBOwnerInput.SubmitTask {
+  public var submitTask: PBTaskRequest {
     get {
       if case .submitTask(let v)? = kind {return v}
-      return PBOwnerInput.SubmitTask()
+      return PBTaskRequest()
     }
     set {kind = .submitTask(newValue)}
   }
@@ -3071,18 +2309,18 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .put(newValue)}
   }
 
-  public var get: PBOwnerInput.Get {
+  public var get: PBObjectId {
     get {
       if case .get(let v)? = kind {return v}
-      return PBOwnerInput.Get()
+      return PBObjectId()
     }
     set {kind = .get(newValue)}
   }
 
-  public var release: PBOwnerInput.Release {
+  public var release: PBObjectId {
     get {
       if case .release(let v)? = kind {return v}
-      return PBOwnerInput.Release()
+      return PBObjectId()
     }
     set {kind = .release(newValue)}
   }
@@ -3095,18 +2333,18 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .messageReceived(newValue)}
   }
 
-  public var peerDisconnected: PBOwnerInput.PeerDisconnected {
+  public var peerDisconnected: PBAddress {
     get {
       if case .peerDisconnected(let v)? = kind {return v}
-      return PBOwnerInput.PeerDisconnected()
+      return PBAddress()
     }
     set {kind = .peerDisconnected(newValue)}
   }
 
-  public var addReference: PBOwnerInput.AddReference {
+  public var addReference: PBObjectId {
     get {
       if case .addReference(let v)? = kind {return v}
-      return PBOwnerInput.AddReference()
+      return PBObjectId()
     }
     set {kind = .addReference(newValue)}
   }
@@ -3123,13 +2361,13 @@ public nonisolated struct PBOwnerInput: Sendable {
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
     case started(PBOwnerInput.Started)
-    case submitTask(PBOwnerInput.SubmitTask)
+    case submitTask(PBTaskRequest)
     case put(PBOwnerInput.Put)
-    case get(PBOwnerInput.Get)
-    case release(PBOwnerInput.Release)
+    case get(PBObjectId)
+    case release(PBObjectId)
     case messageReceived(PBOwnerInput.MessageReceived)
-    case peerDisconnected(PBOwnerInput.PeerDisconnected)
-    case addReference(PBOwnerInput.AddReference)
+    case peerDisconnected(PBAddress)
+    case addReference(PBObjectId)
     case cancel(PBOwnerInput.Cancel)
 
   }
@@ -3164,27 +2402,6 @@ public nonisolated struct PBOwnerInput: Sendable {
     fileprivate var _storage = _StorageClass.defaultInstance
   }
 
-  public nonisolated struct SubmitTask: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var request: PBTaskRequest {
-      get {_request ?? PBTaskRequest()}
-      set {_request = newValue}
-    }
-    /// Returns true if `request` has been explicitly set.
-    public var hasRequest: Bool {self._request != nil}
-    /// Clears the value of `request`. Subsequent reads from it will return its default value.
-    public mutating func clearRequest() {self._request = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _request: PBTaskRequest? = nil
-  }
-
   public nonisolated struct Put: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -3216,48 +2433,6 @@ public nonisolated struct PBOwnerInput: Sendable {
     fileprivate var _node: UInt32? = nil
   }
 
-  public nonisolated struct Get: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
-  }
-
-  public nonisolated struct Release: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
-  }
-
   public nonisolated struct MessageReceived: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -3287,48 +2462,6 @@ public nonisolated struct PBOwnerInput: Sendable {
 
     fileprivate var _from: PBAddress? = nil
     fileprivate var _message: PBMessage? = nil
-  }
-
-  public nonisolated struct PeerDisconnected: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var address: PBAddress {
-      get {_address ?? PBAddress()}
-      set {_address = newValue}
-    }
-    /// Returns true if `address` has been explicitly set.
-    public var hasAddress: Bool {self._address != nil}
-    /// Clears the value of `address`. Subsequent reads from it will return its default value.
-    public mutating func clearAddress() {self._address = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _address: PBAddress? = nil
-  }
-
-  public nonisolated struct AddReference: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var object: PBObjectId {
-      get {_object ?? PBObjectId()}
-      set {_object = newValue}
-    }
-    /// Returns true if `object` has been explicitly set.
-    public var hasObject: Bool {self._object != nil}
-    /// Clears the value of `object`. Subsequent reads from it will return its default value.
-    public mutating func clearObject() {self._object = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _object: PBObjectId? = nil
   }
 
   public nonisolated struct Cancel: Sendable {
@@ -3388,10 +2521,10 @@ public nonisolated struct PBExecutorInput: Sendable {
     set {kind = .executionFinished(newValue)}
   }
 
-  public var timerFired: PBExecutorInput.TimerFired {
+  public var timerFired: PBExecutorTimer {
     get {
       if case .timerFired(let v)? = kind {return v}
-      return PBExecutorInput.TimerFired()
+      return PBExecutorTimer()
     }
     set {kind = .timerFired(newValue)}
   }
@@ -3402,7 +2535,7 @@ public nonisolated struct PBExecutorInput: Sendable {
     case started(PBExecutorInput.Started)
     case messageReceived(PBExecutorInput.MessageReceived)
     case executionFinished(PBExecutorInput.ExecutionFinished)
-    case timerFired(PBExecutorInput.TimerFired)
+    case timerFired(PBExecutorTimer)
 
   }
 
@@ -3491,27 +2624,6 @@ public nonisolated struct PBExecutorInput: Sendable {
     public init() {}
 
     fileprivate var _result: PBExecutionResult? = nil
-  }
-
-  public nonisolated struct TimerFired: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var timer: PBExecutorTimer {
-      get {_timer ?? PBExecutorTimer()}
-      set {_timer = newValue}
-    }
-    /// Returns true if `timer` has been explicitly set.
-    public var hasTimer: Bool {self._timer != nil}
-    /// Clears the value of `timer`. Subsequent reads from it will return its default value.
-    public mutating func clearTimer() {self._timer = nil}
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _timer: PBExecutorTimer? = nil
   }
 
   public init() {}
@@ -4715,7 +3827,7 @@ nonisolated extension PBTaskArg: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try {
-        var v: PBTaskArg.Reference?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -4728,7 +3840,7 @@ nonisolated extension PBTaskArg: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 2: try {
-        var v: PBTaskArg.Value?
+        var v: PBObjectData?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -4741,7 +3853,7 @@ nonisolated extension PBTaskArg: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 3: try {
-        var v: PBTaskArg.NestedReference?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -4788,108 +3900,6 @@ nonisolated extension PBTaskArg: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
   }
 }
 
-nonisolated extension PBTaskArg.Reference: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBTaskArg.protoMessageName + ".Reference"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBTaskArg.Reference, rhs: PBTaskArg.Reference) -> Bool {
-    if lhs._object != rhs._object {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBTaskArg.Value: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBTaskArg.protoMessageName + ".Value"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}data\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._data) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._data {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBTaskArg.Value, rhs: PBTaskArg.Value) -> Bool {
-    if lhs._data != rhs._data {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBTaskArg.NestedReference: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBTaskArg.protoMessageName + ".NestedReference"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBTaskArg.NestedReference, rhs: PBTaskArg.NestedReference) -> Bool {
-    if lhs._object != rhs._object {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBResolvedArg: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ResolvedArg"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inline\0\u{1}object\0\u{1}borrowed\0")
@@ -4901,7 +3911,7 @@ nonisolated extension PBResolvedArg: SwiftProtobuf.Message, SwiftProtobuf._Messa
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try {
-        var v: PBResolvedArg.Inline?
+        var v: PBObjectData?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -4914,7 +3924,7 @@ nonisolated extension PBResolvedArg: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 2: try {
-        var v: PBResolvedArg.Object?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -4927,7 +3937,7 @@ nonisolated extension PBResolvedArg: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 3: try {
-        var v: PBResolvedArg.Borrowed?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -4974,108 +3984,6 @@ nonisolated extension PBResolvedArg: SwiftProtobuf.Message, SwiftProtobuf._Messa
   }
 }
 
-nonisolated extension PBResolvedArg.Inline: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBResolvedArg.protoMessageName + ".Inline"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}data\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._data) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._data {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBResolvedArg.Inline, rhs: PBResolvedArg.Inline) -> Bool {
-    if lhs._data != rhs._data {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBResolvedArg.Object: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBResolvedArg.protoMessageName + ".Object"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBResolvedArg.Object, rhs: PBResolvedArg.Object) -> Bool {
-    if lhs._object != rhs._object {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBResolvedArg.Borrowed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBResolvedArg.protoMessageName + ".Borrowed"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBResolvedArg.Borrowed, rhs: PBResolvedArg.Borrowed) -> Bool {
-    if lhs._object != rhs._object {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBReturnValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReturnValue"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inline\0\u{1}stored\0")
@@ -5087,7 +3995,7 @@ nonisolated extension PBReturnValue: SwiftProtobuf.Message, SwiftProtobuf._Messa
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try {
-        var v: PBReturnValue.Inline?
+        var v: PBObjectData?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -5138,40 +4046,6 @@ nonisolated extension PBReturnValue: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
   public static func ==(lhs: PBReturnValue, rhs: PBReturnValue) -> Bool {
     if lhs.kind != rhs.kind {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBReturnValue.Inline: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBReturnValue.protoMessageName + ".Inline"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}data\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._data) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._data {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBReturnValue.Inline, rhs: PBReturnValue.Inline) -> Bool {
-    if lhs._data != rhs._data {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5236,20 +4110,15 @@ nonisolated extension PBTaskOutcome: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 2: try {
-        var v: PBTaskOutcome.ApplicationError?
-        var hadOneofValue = false
-        if let current = self.kind {
-          hadOneofValue = true
-          if case .applicationError(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
         if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
           self.kind = .applicationError(v)
         }
       }()
       case 3: try {
-        var v: PBTaskOutcome.ArgumentFailed?
+        var v: PBRayError?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -5278,7 +4147,7 @@ nonisolated extension PBTaskOutcome: SwiftProtobuf.Message, SwiftProtobuf._Messa
     }()
     case .applicationError?: try {
       guard case .applicationError(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      try visitor.visitSingularStringField(value: v, fieldNumber: 2)
     }()
     case .argumentFailed?: try {
       guard case .argumentFailed(let v)? = self.kind else { preconditionFailure() }
@@ -5326,70 +4195,6 @@ nonisolated extension PBTaskOutcome.Returned: SwiftProtobuf.Message, SwiftProtob
   }
 }
 
-nonisolated extension PBTaskOutcome.ApplicationError: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBTaskOutcome.protoMessageName + ".ApplicationError"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}message\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.message) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.message.isEmpty {
-      try visitor.visitSingularStringField(value: self.message, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBTaskOutcome.ApplicationError, rhs: PBTaskOutcome.ApplicationError) -> Bool {
-    if lhs.message != rhs.message {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBTaskOutcome.ArgumentFailed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBTaskOutcome.protoMessageName + ".ArgumentFailed"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._error) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._error {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBTaskOutcome.ArgumentFailed, rhs: PBTaskOutcome.ArgumentFailed) -> Bool {
-    if lhs._error != rhs._error {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBObjectValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ObjectValue"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}data\0\u{1}error\0")
@@ -5401,7 +4206,7 @@ nonisolated extension PBObjectValue: SwiftProtobuf.Message, SwiftProtobuf._Messa
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try {
-        var v: PBObjectValue.DataMessage?
+        var v: PBObjectData?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -5414,7 +4219,7 @@ nonisolated extension PBObjectValue: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 2: try {
-        var v: PBObjectValue.Error?
+        var v: PBRayError?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -5457,74 +4262,6 @@ nonisolated extension PBObjectValue: SwiftProtobuf.Message, SwiftProtobuf._Messa
   }
 }
 
-nonisolated extension PBObjectValue.DataMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBObjectValue.protoMessageName + ".Data"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}data\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._data) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._data {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBObjectValue.DataMessage, rhs: PBObjectValue.DataMessage) -> Bool {
-    if lhs._data != rhs._data {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBObjectValue.Error: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBObjectValue.protoMessageName + ".Error"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._error) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._error {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBObjectValue.Error, rhs: PBObjectValue.Error) -> Bool {
-    if lhs._error != rhs._error {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBLocationAnswer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LocationAnswer"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}at\0\u{1}failed\0\u{1}freed\0")
@@ -5549,7 +4286,7 @@ nonisolated extension PBLocationAnswer: SwiftProtobuf.Message, SwiftProtobuf._Me
         }
       }()
       case 2: try {
-        var v: PBLocationAnswer.Failed?
+        var v: PBRayError?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -5639,40 +4376,6 @@ nonisolated extension PBLocationAnswer.At: SwiftProtobuf.Message, SwiftProtobuf.
   }
 }
 
-nonisolated extension PBLocationAnswer.Failed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBLocationAnswer.protoMessageName + ".Failed"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._error) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._error {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBLocationAnswer.Failed, rhs: PBLocationAnswer.Failed) -> Bool {
-    if lhs._error != rhs._error {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBLocationAnswer.Freed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBLocationAnswer.protoMessageName + ".Freed"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
@@ -5716,15 +4419,10 @@ nonisolated extension PBExecutionResult: SwiftProtobuf.Message, SwiftProtobuf._M
         }
       }()
       case 2: try {
-        var v: PBExecutionResult.ApplicationError?
-        var hadOneofValue = false
-        if let current = self.kind {
-          hadOneofValue = true
-          if case .applicationError(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
         if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
           self.kind = .applicationError(v)
         }
       }()
@@ -5745,7 +4443,7 @@ nonisolated extension PBExecutionResult: SwiftProtobuf.Message, SwiftProtobuf._M
     }()
     case .applicationError?: try {
       guard case .applicationError(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      try visitor.visitSingularStringField(value: v, fieldNumber: 2)
     }()
     case nil: break
     }
@@ -5789,36 +4487,6 @@ nonisolated extension PBExecutionResult.Returned: SwiftProtobuf.Message, SwiftPr
   }
 }
 
-nonisolated extension PBExecutionResult.ApplicationError: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBExecutionResult.protoMessageName + ".ApplicationError"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}message\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.message) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.message.isEmpty {
-      try visitor.visitSingularStringField(value: self.message, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBExecutionResult.ApplicationError, rhs: PBExecutionResult.ApplicationError) -> Bool {
-    if lhs.message != rhs.message {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GCSTimer"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}send_health_check\0\u{3}health_check_timeout\0\u{3}broadcast_view\0")
@@ -5830,15 +4498,10 @@ nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageI
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try {
-        var v: PBGCSTimer.SendHealthCheck?
-        var hadOneofValue = false
-        if let current = self.kind {
-          hadOneofValue = true
-          if case .sendHealthCheck(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
+        var v: UInt32?
+        try decoder.decodeSingularUInt32Field(value: &v)
         if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
           self.kind = .sendHealthCheck(v)
         }
       }()
@@ -5881,7 +4544,7 @@ nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageI
     switch self.kind {
     case .sendHealthCheck?: try {
       guard case .sendHealthCheck(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 1)
     }()
     case .healthCheckTimeout?: try {
       guard case .healthCheckTimeout(let v)? = self.kind else { preconditionFailure() }
@@ -5898,36 +4561,6 @@ nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageI
 
   public static func ==(lhs: PBGCSTimer, rhs: PBGCSTimer) -> Bool {
     if lhs.kind != rhs.kind {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBGCSTimer.SendHealthCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBGCSTimer.protoMessageName + ".SendHealthCheck"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.node) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.node != 0 {
-      try visitor.visitSingularUInt32Field(value: self.node, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBGCSTimer.SendHealthCheck, rhs: PBGCSTimer.SendHealthCheck) -> Bool {
-    if lhs.node != rhs.node {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6011,7 +4644,7 @@ nonisolated extension PBRayletTimer: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 2: try {
-        var v: PBRayletTimer.RetryPull?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -6068,40 +4701,6 @@ nonisolated extension PBRayletTimer.ReportResources: SwiftProtobuf.Message, Swif
   }
 
   public static func ==(lhs: PBRayletTimer.ReportResources, rhs: PBRayletTimer.ReportResources) -> Bool {
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBRayletTimer.RetryPull: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBRayletTimer.protoMessageName + ".RetryPull"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBRayletTimer.RetryPull, rhs: PBRayletTimer.RetryPull) -> Bool {
-    if lhs._object != rhs._object {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6203,7 +4802,7 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try {
-        var v: PBMessage.RegisterNode?
+        var v: PBNodeInfo?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -6216,28 +4815,18 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 2: try {
-        var v: PBMessage.HealthCheck?
-        var hadOneofValue = false
-        if let current = self.kind {
-          hadOneofValue = true
-          if case .healthCheck(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
+        var v: UInt64?
+        try decoder.decodeSingularUInt64Field(value: &v)
         if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
           self.kind = .healthCheck(v)
         }
       }()
       case 3: try {
-        var v: PBMessage.HealthCheckReply?
-        var hadOneofValue = false
-        if let current = self.kind {
-          hadOneofValue = true
-          if case .healthCheckReply(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
+        var v: UInt64?
+        try decoder.decodeSingularUInt64Field(value: &v)
         if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
           self.kind = .healthCheckReply(v)
         }
       }()
@@ -6268,15 +4857,10 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 6: try {
-        var v: PBMessage.NodeDead?
-        var hadOneofValue = false
-        if let current = self.kind {
-          hadOneofValue = true
-          if case .nodeDead(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
+        var v: UInt32?
+        try decoder.decodeSingularUInt32Field(value: &v)
         if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
           self.kind = .nodeDead(v)
         }
       }()
@@ -6294,20 +4878,15 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 8: try {
-        var v: PBMessage.JobFinished?
-        var hadOneofValue = false
-        if let current = self.kind {
-          hadOneofValue = true
-          if case .jobFinished(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
+        var v: UInt32?
+        try decoder.decodeSingularUInt32Field(value: &v)
         if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
           self.kind = .jobFinished(v)
         }
       }()
       case 9: try {
-        var v: PBMessage.WorkerDied?
+        var v: PBWorkerId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -6333,15 +4912,10 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 11: try {
-        var v: PBMessage.KvGet?
-        var hadOneofValue = false
-        if let current = self.kind {
-          hadOneofValue = true
-          if case .kvGet(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
         if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
           self.kind = .kvGet(v)
         }
       }()
@@ -6359,7 +4933,7 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 13: try {
-        var v: PBMessage.RequestWorkerLease?
+        var v: PBLeaseRequest?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -6489,15 +5063,10 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 23: try {
-        var v: PBMessage.ReleaseFetch?
-        var hadOneofValue = false
-        if let current = self.kind {
-          hadOneofValue = true
-          if case .releaseFetch(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
+        var v: UInt64?
+        try decoder.decodeSingularUInt64Field(value: &v)
         if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
           self.kind = .releaseFetch(v)
         }
       }()
@@ -6515,20 +5084,15 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 25: try {
-        var v: PBMessage.ObjectsStored?
-        var hadOneofValue = false
-        if let current = self.kind {
-          hadOneofValue = true
-          if case .objectsStored(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
+        var v: UInt64?
+        try decoder.decodeSingularUInt64Field(value: &v)
         if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
           self.kind = .objectsStored(v)
         }
       }()
       case 26: try {
-        var v: PBMessage.LocateObject?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -6580,7 +5144,7 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 30: try {
-        var v: PBMessage.FreeObject?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -6593,7 +5157,7 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 31: try {
-        var v: PBMessage.PinObject?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -6606,7 +5170,7 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 32: try {
-        var v: PBMessage.PullObject?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -6632,7 +5196,7 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 34: try {
-        var v: PBMessage.ObjectMissing?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -6645,7 +5209,7 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
         }
       }()
       case 35: try {
-        var v: PBMessage.CancelWorkerLease?
+        var v: PBLeaseId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -6674,11 +5238,11 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     }()
     case .healthCheck?: try {
       guard case .healthCheck(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 2)
     }()
     case .healthCheckReply?: try {
       guard case .healthCheckReply(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 3)
     }()
     case .resourceReport?: try {
       guard case .resourceReport(let v)? = self.kind else { preconditionFailure() }
@@ -6690,7 +5254,7 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     }()
     case .nodeDead?: try {
       guard case .nodeDead(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 6)
     }()
     case .registerJob?: try {
       guard case .registerJob(let v)? = self.kind else { preconditionFailure() }
@@ -6698,7 +5262,7 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     }()
     case .jobFinished?: try {
       guard case .jobFinished(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 8)
     }()
     case .workerDied?: try {
       guard case .workerDied(let v)? = self.kind else { preconditionFailure() }
@@ -6710,7 +5274,7 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     }()
     case .kvGet?: try {
       guard case .kvGet(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      try visitor.visitSingularStringField(value: v, fieldNumber: 11)
     }()
     case .kvValue?: try {
       guard case .kvValue(let v)? = self.kind else { preconditionFailure() }
@@ -6758,7 +5322,7 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     }()
     case .releaseFetch?: try {
       guard case .releaseFetch(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 23)
     }()
     case .storeObjects?: try {
       guard case .storeObjects(let v)? = self.kind else { preconditionFailure() }
@@ -6766,7 +5330,7 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     }()
     case .objectsStored?: try {
       guard case .objectsStored(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 25)
     }()
     case .locateObject?: try {
       guard case .locateObject(let v)? = self.kind else { preconditionFailure() }
@@ -6815,100 +5379,6 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
 
   public static func ==(lhs: PBMessage, rhs: PBMessage) -> Bool {
     if lhs.kind != rhs.kind {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBMessage.RegisterNode: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".RegisterNode"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._node) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._node {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.RegisterNode, rhs: PBMessage.RegisterNode) -> Bool {
-    if lhs._node != rhs._node {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBMessage.HealthCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".HealthCheck"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.sequence != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.HealthCheck, rhs: PBMessage.HealthCheck) -> Bool {
-    if lhs.sequence != rhs.sequence {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBMessage.HealthCheckReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".HealthCheckReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.sequence != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.HealthCheckReply, rhs: PBMessage.HealthCheckReply) -> Bool {
-    if lhs.sequence != rhs.sequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6983,36 +5453,6 @@ nonisolated extension PBMessage.ClusterView: SwiftProtobuf.Message, SwiftProtobu
   }
 }
 
-nonisolated extension PBMessage.NodeDead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".NodeDead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.node) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.node != 0 {
-      try visitor.visitSingularUInt32Field(value: self.node, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.NodeDead, rhs: PBMessage.NodeDead) -> Bool {
-    if lhs.node != rhs.node {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBMessage.RegisterJob: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBMessage.protoMessageName + ".RegisterJob"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0\u{1}driver\0")
@@ -7047,70 +5487,6 @@ nonisolated extension PBMessage.RegisterJob: SwiftProtobuf.Message, SwiftProtobu
   public static func ==(lhs: PBMessage.RegisterJob, rhs: PBMessage.RegisterJob) -> Bool {
     if lhs.job != rhs.job {return false}
     if lhs._driver != rhs._driver {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBMessage.JobFinished: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".JobFinished"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.job) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.job != 0 {
-      try visitor.visitSingularUInt32Field(value: self.job, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.JobFinished, rhs: PBMessage.JobFinished) -> Bool {
-    if lhs.job != rhs.job {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBMessage.WorkerDied: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".WorkerDied"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._worker) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._worker {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.WorkerDied, rhs: PBMessage.WorkerDied) -> Bool {
-    if lhs._worker != rhs._worker {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -7151,36 +5527,6 @@ nonisolated extension PBMessage.KvPut: SwiftProtobuf.Message, SwiftProtobuf._Mes
   }
 }
 
-nonisolated extension PBMessage.KvGet: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".KvGet"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.key) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.key.isEmpty {
-      try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.KvGet, rhs: PBMessage.KvGet) -> Bool {
-    if lhs.key != rhs.key {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBMessage.KvValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBMessage.protoMessageName + ".KvValue"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}value\0")
@@ -7215,40 +5561,6 @@ nonisolated extension PBMessage.KvValue: SwiftProtobuf.Message, SwiftProtobuf._M
   public static func ==(lhs: PBMessage.KvValue, rhs: PBMessage.KvValue) -> Bool {
     if lhs.key != rhs.key {return false}
     if lhs._value != rhs._value {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBMessage.RequestWorkerLease: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".RequestWorkerLease"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}request\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._request) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._request {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.RequestWorkerLease, rhs: PBMessage.RequestWorkerLease) -> Bool {
-    if lhs._request != rhs._request {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -7668,36 +5980,6 @@ nonisolated extension PBMessage.ObjectsReady: SwiftProtobuf.Message, SwiftProtob
   }
 }
 
-nonisolated extension PBMessage.ReleaseFetch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".ReleaseFetch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.requestID != 0 {
-      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.ReleaseFetch, rhs: PBMessage.ReleaseFetch) -> Bool {
-    if lhs.requestID != rhs.requestID {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBMessage.StoreObjects: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBMessage.protoMessageName + ".StoreObjects"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}objects\0\u{1}values\0\u{1}owner\0")
@@ -7742,70 +6024,6 @@ nonisolated extension PBMessage.StoreObjects: SwiftProtobuf.Message, SwiftProtob
     if lhs.objects != rhs.objects {return false}
     if lhs.values != rhs.values {return false}
     if lhs._owner != rhs._owner {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBMessage.ObjectsStored: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".ObjectsStored"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.requestID != 0 {
-      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.ObjectsStored, rhs: PBMessage.ObjectsStored) -> Bool {
-    if lhs.requestID != rhs.requestID {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBMessage.LocateObject: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".LocateObject"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.LocateObject, rhs: PBMessage.LocateObject) -> Bool {
-    if lhs._object != rhs._object {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -7928,108 +6146,6 @@ nonisolated extension PBMessage.LocationRemoved: SwiftProtobuf.Message, SwiftPro
   }
 }
 
-nonisolated extension PBMessage.FreeObject: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".FreeObject"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.FreeObject, rhs: PBMessage.FreeObject) -> Bool {
-    if lhs._object != rhs._object {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBMessage.PinObject: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".PinObject"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.PinObject, rhs: PBMessage.PinObject) -> Bool {
-    if lhs._object != rhs._object {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBMessage.PullObject: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".PullObject"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.PullObject, rhs: PBMessage.PullObject) -> Bool {
-    if lhs._object != rhs._object {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBMessage.PushObject: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBMessage.protoMessageName + ".PushObject"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0\u{1}data\0\u{1}owner\0")
@@ -8074,74 +6190,6 @@ nonisolated extension PBMessage.PushObject: SwiftProtobuf.Message, SwiftProtobuf
   }
 }
 
-nonisolated extension PBMessage.ObjectMissing: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".ObjectMissing"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.ObjectMissing, rhs: PBMessage.ObjectMissing) -> Bool {
-    if lhs._object != rhs._object {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBMessage.CancelWorkerLease: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".CancelWorkerLease"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._lease) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._lease {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.CancelWorkerLease, rhs: PBMessage.CancelWorkerLease) -> Bool {
-    if lhs._lease != rhs._lease {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBGCSInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GCSInput"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{1}recovered\0\u{3}message_received\0\u{3}timer_fired\0\u{3}peer_disconnected\0")
@@ -8153,7 +6201,7 @@ nonisolated extension PBGCSInput: SwiftProtobuf.Message, SwiftProtobuf._MessageI
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try {
-        var v: PBGCSInput.Started?
+        var v: PBRayConfig?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -8192,7 +6240,7 @@ nonisolated extension PBGCSInput: SwiftProtobuf.Message, SwiftProtobuf._MessageI
         }
       }()
       case 4: try {
-        var v: PBGCSInput.TimerFired?
+        var v: PBGCSTimer?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -8205,7 +6253,7 @@ nonisolated extension PBGCSInput: SwiftProtobuf.Message, SwiftProtobuf._MessageI
         }
       }()
       case 5: try {
-        var v: PBGCSInput.PeerDisconnected?
+        var v: PBAddress?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -8255,40 +6303,6 @@ nonisolated extension PBGCSInput: SwiftProtobuf.Message, SwiftProtobuf._MessageI
 
   public static func ==(lhs: PBGCSInput, rhs: PBGCSInput) -> Bool {
     if lhs.kind != rhs.kind {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBGCSInput.Started: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBGCSInput.protoMessageName + ".Started"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._config) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._config {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBGCSInput.Started, rhs: PBGCSInput.Started) -> Bool {
-    if lhs._config != rhs._config {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -8352,74 +6366,6 @@ nonisolated extension PBGCSInput.MessageReceived: SwiftProtobuf.Message, SwiftPr
   }
 }
 
-nonisolated extension PBGCSInput.TimerFired: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBGCSInput.protoMessageName + ".TimerFired"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}timer\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._timer) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._timer {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBGCSInput.TimerFired, rhs: PBGCSInput.TimerFired) -> Bool {
-    if lhs._timer != rhs._timer {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBGCSInput.PeerDisconnected: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBGCSInput.protoMessageName + ".PeerDisconnected"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._address) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._address {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBGCSInput.PeerDisconnected, rhs: PBGCSInput.PeerDisconnected) -> Bool {
-    if lhs._address != rhs._address {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayletInput"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}timer_fired\0\u{3}worker_started\0\u{3}worker_exited\0\u{3}object_restored\0\u{3}peer_disconnected\0\u{3}peer_connected\0\u{3}prestart_workers\0")
@@ -8457,7 +6403,7 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 3: try {
-        var v: PBRayletInput.TimerFired?
+        var v: PBRayletTimer?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -8470,7 +6416,7 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 4: try {
-        var v: PBRayletInput.WorkerStarted?
+        var v: PBWorkerId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -8483,7 +6429,7 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 5: try {
-        var v: PBRayletInput.WorkerExited?
+        var v: PBWorkerId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -8496,7 +6442,7 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 6: try {
-        var v: PBRayletInput.ObjectRestored?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -8509,7 +6455,7 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 7: try {
-        var v: PBRayletInput.PeerDisconnected?
+        var v: PBAddress?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -8522,7 +6468,7 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 8: try {
-        var v: PBRayletInput.PeerConnected?
+        var v: PBAddress?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -8535,15 +6481,10 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 9: try {
-        var v: PBRayletInput.PrestartWorkers?
-        var hadOneofValue = false
-        if let current = self.kind {
-          hadOneofValue = true
-          if case .prestartWorkers(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
+        var v: Int64?
+        try decoder.decodeSingularSInt64Field(value: &v)
         if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
           self.kind = .prestartWorkers(v)
         }
       }()
@@ -8592,7 +6533,7 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
     }()
     case .prestartWorkers?: try {
       guard case .prestartWorkers(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      try visitor.visitSingularSInt64Field(value: v, fieldNumber: 9)
     }()
     case nil: break
     }
@@ -8722,240 +6663,6 @@ nonisolated extension PBRayletInput.MessageReceived: SwiftProtobuf.Message, Swif
   }
 }
 
-nonisolated extension PBRayletInput.TimerFired: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBRayletInput.protoMessageName + ".TimerFired"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}timer\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._timer) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._timer {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBRayletInput.TimerFired, rhs: PBRayletInput.TimerFired) -> Bool {
-    if lhs._timer != rhs._timer {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBRayletInput.WorkerStarted: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBRayletInput.protoMessageName + ".WorkerStarted"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._worker) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._worker {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBRayletInput.WorkerStarted, rhs: PBRayletInput.WorkerStarted) -> Bool {
-    if lhs._worker != rhs._worker {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBRayletInput.WorkerExited: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBRayletInput.protoMessageName + ".WorkerExited"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._worker) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._worker {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBRayletInput.WorkerExited, rhs: PBRayletInput.WorkerExited) -> Bool {
-    if lhs._worker != rhs._worker {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBRayletInput.ObjectRestored: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBRayletInput.protoMessageName + ".ObjectRestored"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBRayletInput.ObjectRestored, rhs: PBRayletInput.ObjectRestored) -> Bool {
-    if lhs._object != rhs._object {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBRayletInput.PeerDisconnected: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBRayletInput.protoMessageName + ".PeerDisconnected"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._address) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._address {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBRayletInput.PeerDisconnected, rhs: PBRayletInput.PeerDisconnected) -> Bool {
-    if lhs._address != rhs._address {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBRayletInput.PeerConnected: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBRayletInput.protoMessageName + ".PeerConnected"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._address) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._address {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBRayletInput.PeerConnected, rhs: PBRayletInput.PeerConnected) -> Bool {
-    if lhs._address != rhs._address {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBRayletInput.PrestartWorkers: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBRayletInput.protoMessageName + ".PrestartWorkers"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}count\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularSInt64Field(value: &self.count) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.count != 0 {
-      try visitor.visitSingularSInt64Field(value: self.count, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBRayletInput.PrestartWorkers, rhs: PBRayletInput.PrestartWorkers) -> Bool {
-    if lhs.count != rhs.count {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerInput"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0")
@@ -8980,7 +6687,7 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
         }
       }()
       case 2: try {
-        var v: PBOwnerInput.SubmitTask?
+        var v: PBTaskRequest?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -9006,7 +6713,7 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
         }
       }()
       case 4: try {
-        var v: PBOwnerInput.Get?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -9019,7 +6726,7 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
         }
       }()
       case 5: try {
-        var v: PBOwnerInput.Release?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -9045,7 +6752,7 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
         }
       }()
       case 7: try {
-        var v: PBOwnerInput.PeerDisconnected?
+        var v: PBAddress?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -9058,7 +6765,7 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
         }
       }()
       case 8: try {
-        var v: PBOwnerInput.AddReference?
+        var v: PBObjectId?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -9219,40 +6926,6 @@ nonisolated extension PBOwnerInput.Started: SwiftProtobuf.Message, SwiftProtobuf
   }
 }
 
-nonisolated extension PBOwnerInput.SubmitTask: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".SubmitTask"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}request\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._request) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._request {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBOwnerInput.SubmitTask, rhs: PBOwnerInput.SubmitTask) -> Bool {
-    if lhs._request != rhs._request {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBOwnerInput.Put: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".Put"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}data\0\u{1}node\0")
@@ -9292,74 +6965,6 @@ nonisolated extension PBOwnerInput.Put: SwiftProtobuf.Message, SwiftProtobuf._Me
   }
 }
 
-nonisolated extension PBOwnerInput.Get: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".Get"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBOwnerInput.Get, rhs: PBOwnerInput.Get) -> Bool {
-    if lhs._object != rhs._object {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBOwnerInput.Release: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".Release"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBOwnerInput.Release, rhs: PBOwnerInput.Release) -> Bool {
-    if lhs._object != rhs._object {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension PBOwnerInput.MessageReceived: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".MessageReceived"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}message\0")
@@ -9394,74 +6999,6 @@ nonisolated extension PBOwnerInput.MessageReceived: SwiftProtobuf.Message, Swift
   public static func ==(lhs: PBOwnerInput.MessageReceived, rhs: PBOwnerInput.MessageReceived) -> Bool {
     if lhs._from != rhs._from {return false}
     if lhs._message != rhs._message {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBOwnerInput.PeerDisconnected: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".PeerDisconnected"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._address) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._address {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBOwnerInput.PeerDisconnected, rhs: PBOwnerInput.PeerDisconnected) -> Bool {
-    if lhs._address != rhs._address {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBOwnerInput.AddReference: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".AddReference"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._object {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBOwnerInput.AddReference, rhs: PBOwnerInput.AddReference) -> Bool {
-    if lhs._object != rhs._object {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -9556,7 +7093,7 @@ nonisolated extension PBExecutorInput: SwiftProtobuf.Message, SwiftProtobuf._Mes
         }
       }()
       case 4: try {
-        var v: PBExecutorInput.TimerFired?
+        var v: PBExecutorTimer?
         var hadOneofValue = false
         if let current = self.kind {
           hadOneofValue = true
@@ -9724,40 +7261,6 @@ nonisolated extension PBExecutorInput.ExecutionFinished: SwiftProtobuf.Message, 
     if lhs.task != rhs.task {return false}
     if lhs.attempt != rhs.attempt {return false}
     if lhs._result != rhs._result {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBExecutorInput.TimerFired: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBExecutorInput.protoMessageName + ".TimerFired"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}timer\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._timer) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._timer {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBExecutorInput.TimerFired, rhs: PBExecutorInput.TimerFired) -> Bool {
-    if lhs._timer != rhs._timer {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

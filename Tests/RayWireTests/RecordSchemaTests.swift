@@ -137,7 +137,7 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
     let sizeError = try #require(throws: RecordError.self) { try Message(proto: negative) }
     #expect(sizeError.description.contains("negative object size"))
     var kind = Message.objectLocation(object, .failed(error)).proto
-    kind.objectLocation.answer.failed.error.kind = "NoSuchKind"
+    kind.objectLocation.answer.failed.kind = "NoSuchKind"
     #expect(throws: RecordError.self) { try Message(proto: kind) }
     var twice = Message.resourceReport(node: NodeID(1), available: .units(["CPU": 1])).proto
     twice.resourceReport.available.entries.append(twice.resourceReport.available.entries[0])

@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# Encoding cost of wire messages: SwiftRay's BinaryCoder `Message` (what frames and
-# logs use today) against swift-protobuf 1.39 on an equivalent schema (Proto/bench.proto;
-# bench.pb.swift is generated and committed: regenerate with
-#   swift build -c release --product protoc-gen-swift   # in this folder, ≈ 1–10 min
-#   protoc --plugin=protoc-gen-swift=.build/release/protoc-gen-swift --swift_out=Sources/wire-bench -IProto Proto/bench.proto
-# ). A separate package so the main build does not depend on swift-protobuf.
+# Encoding cost of wire messages and log records, value to bytes and back:
+# protobuf through RayWire (frames and event logs; swiftray.proto) against
+# BinaryCoder (effects journals, trace files). A separate package so the
+# release build of the benchmark does not slow the main build.
 set -euo pipefail
 cd "$(dirname "$0")"
 swift build -c release > /dev/null

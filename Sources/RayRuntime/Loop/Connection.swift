@@ -96,6 +96,7 @@ public final class Connection {
                 return
             }
             guard let frame else { break }
+            if frame.bytes.count >= EventLoop.largeBufferBytes { loop.trimSoon() }
             delegate?.connection(self, received: frame)
         }
     }
@@ -151,6 +152,7 @@ public final class Connection {
         guard !isClosed, !outgoing.isEmpty else { return }
         var pending = outgoing
         outgoing = []
+        if pending.count >= EventLoop.largeBufferBytes { loop.trimSoon() }
         let written: Int32 = pending.withUnsafeMutableBytes { raw in
             var buf = uv_buf_init(raw.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(raw.count))
             return uv_try_write(stream, &buf, 1)

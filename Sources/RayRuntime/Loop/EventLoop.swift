@@ -103,6 +103,21 @@ public final class EventLoop: @unchecked Sendable {
         LoopTimer(loop: self, afterMicros: afterMicros, fire: fire)
     }
 
+    /// Frames at least this large (executables, object chunks) leave freed heap pages behind.
+    static let largeBufferBytes = 1 << 20
+    private var trimScheduled = false
+
+    /// Large buffers passed through: soon after, hand the heap's free pages back to the
+    /// system (glibc keeps them otherwise: a shipped executable left tens of MB resident).
+    func trimSoon() {
+        guard !trimScheduled else { return }
+        trimScheduled = true
+        timer(afterMicros: 20_000) { [weak self] in
+            self?.trimScheduled = false
+            malloc_trim(0)
+        }
+    }
+
     private func drainInbox() {
         let work = inbox.withLock { pending -> [@Sendable () -> Void] in
             let taken = pending

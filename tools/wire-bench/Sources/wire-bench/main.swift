@@ -1,7 +1,10 @@
-// Encoding cost of one wire message: SwiftRay BinaryCoder vs swift-protobuf (tools/wire-bench/run.sh).
+// Cost of one wire message / log record, value to bytes and back: protobuf
+// through RayWire (what frames and event logs use: conversion to the generated
+// messages included) against BinaryCoder (the compact Codable forms, which the
+// effects journals and trace files use). tools/wire-bench/run.sh.
 import Foundation
 import RayCore
-import SwiftProtobuf
+import RayWire
 
 func now() -> Double { Date().timeIntervalSinceReferenceDate }
 
@@ -11,23 +14,13 @@ let spec = TaskSpec(taskID: TaskID(value: 0x1234_5678_9abc), jobID: JobID(65537)
                            .value(ObjectData(sizeBytes: 64, digest: 0, bytes: [UInt8](repeating: 7, count: 64)))],
                     returnCount: 1, resources: ResourceSet(["CPU": 1000]), strategy: .default, maxRetries: 3,
                     retryExceptions: false, body: [], owner: owner)
-let message = Message.pushTask(spec, attempt: 1, lease: LeaseID(owner: owner, index: 7),
-                               args: [.object(ObjectID(task: TaskID(value: 99), index: 1)),
-                                      .inline(ObjectData(sizeBytes: 64, digest: 0, bytes: [UInt8](repeating: 7, count: 64)))])
-let reply = Message.taskReply(TaskID(value: 0x1234_5678_9abc), attempt: 1,
-                              .returned([.inline(ObjectData(sizeBytes: 8, digest: 0, bytes: [1, 2, 3, 4, 5, 6, 7, 8]))]), borrowed: [])
-
-var pbSpec = TaskSpecP()
-pbSpec.taskID = 0x1234_5678_9abc; pbSpec.jobID = 65537; pbSpec.function = "bench.noop"; pbSpec.instance = 0
-var a1 = TaskArgP(); var oid = ObjectIdP(); oid.task = 99; oid.index = 1; a1.reference = oid
-var a2 = TaskArgP(); a2.value = Data(repeating: 7, count: 64)
-pbSpec.args = [a1, a2]; pbSpec.returnCount = 1
-var r = ResourceEntryP(); r.name = "CPU"; r.milli = 1000; pbSpec.resources = [r]
-pbSpec.maxRetries = 3
-var w = WorkerIdP(); w.node = 1; w.index = 1 << 30; pbSpec.owner = w
-var push = PushTaskP(); push.spec = pbSpec; push.attempt = 1; push.leaseOwner = w; push.leaseIndex = 7
-push.args = [Data([1, 2, 3]), Data(repeating: 7, count: 64)]
-var pbReply = TaskReplyP(); pbReply.taskID = 0x1234_5678_9abc; pbReply.attempt = 1; pbReply.values = [Data([1, 2, 3, 4, 5, 6, 7, 8])]
+let push = RayCore.Message.pushTask(spec, attempt: 1, lease: LeaseID(owner: owner, index: 7),
+                                    args: [.object(ObjectID(task: TaskID(value: 99), index: 1)),
+                                           .inline(ObjectData(sizeBytes: 64, digest: 0, bytes: [UInt8](repeating: 7, count: 64)))])
+let reply = RayCore.Message.taskReply(TaskID(value: 0x1234_5678_9abc), attempt: 1,
+                                      .returned([.inline(ObjectData(sizeBytes: 8, digest: 0, bytes: [1, 2, 3, 4, 5, 6, 7, 8]))]),
+                                      borrowed: [])
+let input = OwnerInput.messageReceived(from: .worker(WorkerID(node: NodeID(1), index: 3)), reply)
 
 let n = 200_000
 func measure(_ name: String, _ body: () throws -> Int) rethrows {
@@ -36,17 +29,26 @@ func measure(_ name: String, _ body: () throws -> Int) rethrows {
     var bytes = 0
     for _ in 0..<n { bytes &+= try body() }
     let elapsed = now() - start
-    print(String(format: "%-34@ %7.2f µs/op  (%d bytes)", name as NSString, elapsed / Double(n) * 1e6, bytes / n))
+    print(String(format: "%-40@ %7.2f µs/op  (%d bytes)", name as NSString, elapsed / Double(n) * 1e6, bytes / n))
 }
-try measure("BinaryCoder pushTask encode") { try BinaryCoder.encode(message).count }
-let encoded = try BinaryCoder.encode(message)
-try measure("BinaryCoder pushTask decode") { _ = try BinaryCoder.decode(Message.self, from: encoded); return encoded.count }
-try measure("protobuf pushTask encode") { (try push.serializedBytes() as [UInt8]).count }
-let pbBytes: [UInt8] = try push.serializedBytes()
-try measure("protobuf pushTask decode") { _ = try PushTaskP(serializedBytes: pbBytes); return pbBytes.count }
-try measure("BinaryCoder taskReply encode") { try BinaryCoder.encode(reply).count }
-let encodedReply = try BinaryCoder.encode(reply)
-try measure("BinaryCoder taskReply decode") { _ = try BinaryCoder.decode(Message.self, from: encodedReply); return encodedReply.count }
-try measure("protobuf taskReply encode") { (try pbReply.serializedBytes() as [UInt8]).count }
-let pbReplyBytes: [UInt8] = try pbReply.serializedBytes()
-try measure("protobuf taskReply decode") { _ = try TaskReplyP(serializedBytes: pbReplyBytes); return pbReplyBytes.count }
+
+for (name, message) in [("pushTask", push), ("taskReply", reply)] {
+    try measure("protobuf \(name) encode") { try message.recordBytes().count }
+    let pb = try message.recordBytes()
+    try measure("protobuf \(name) decode") { _ = try RayCore.Message(recordBytes: pb); return pb.count }
+    try measure("BinaryCoder \(name) encode") { try BinaryCoder.encode(message).count }
+    let binary = try BinaryCoder.encode(message)
+    try measure("BinaryCoder \(name) decode") { _ = try BinaryCoder.decode(RayCore.Message.self, from: binary); return binary.count }
+}
+try measure("protobuf owner input (log record) encode") { try input.recordBytes().count }
+try measure("BinaryCoder owner input encode") { try BinaryCoder.encode(input).count }
+// Where the time goes (TEMP)
+let pushProto = push.proto
+try measure("  pushTask value→proto") { _ = push.proto; return 0 }
+try measure("  pushTask proto→bytes") { (try pushProto.serializedBytes() as [UInt8]).count }
+let pushBytes: [UInt8] = try pushProto.serializedBytes()
+try measure("  pushTask bytes→proto") { _ = try PBMessage(serializedBytes: pushBytes); return 0 }
+try measure("  pushTask proto→value") { _ = try RayCore.Message(proto: pushProto); return 0 }
+let replyProto = reply.proto
+try measure("  taskReply value→proto") { _ = reply.proto; return 0 }
+try measure("  taskReply proto→bytes") { (try replyProto.serializedBytes() as [UInt8]).count }
