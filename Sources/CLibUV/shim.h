@@ -8,3 +8,17 @@ extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *
 
 // glibc's malloc_trim (<malloc.h>): returns free heap pages to the system.
 extern int malloc_trim(size_t pad);
+
+#include <fcntl.h>
+
+// An open-file-description lock on a byte range (F_OFD_SETLK, never waits; Linux >= 3.15):
+// type F_RDLCK, F_WRLCK or F_UNLCK. Returns 0, or -1 with errno (EAGAIN: held elsewhere).
+// Released when the last descriptor of that open file closes, so a crashed process holds nothing.
+static inline int swiftray_range_lock(int fd, short type, long long start, long long length) {
+    struct flock lock = {0};
+    lock.l_type = type;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = start;
+    lock.l_len = length;
+    return fcntl(fd, 37 /* F_OFD_SETLK */, &lock);
+}

@@ -152,7 +152,7 @@ public final class RayletHost: ConnectionDelegate {
             case .exit(let reason):
                 note("raylet", "exiting: \(reason)")
                 for process in processes.values { process.kill() }
-                if let objects { try? FileManager.default.removeItem(atPath: objects.directory) }
+                objects?.remove()
                 log.commit()
                 exit(1)
             }
@@ -312,7 +312,7 @@ public final class RayletHost: ConnectionDelegate {
             if let session = options.session {
                 let store = SharedObjects(session: session, node: node)
                 do {
-                    try store.create()
+                    try store.create(capacity: options.objectStoreBytes)
                     objects = store
                 } catch {
                     note("raylet", "\(error); large objects travel in messages instead")

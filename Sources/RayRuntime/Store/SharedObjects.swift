@@ -1,12 +1,16 @@
 // The shared-memory object store of a node. Objects over the inline limit
-// (100 KiB) live in tmpfs (/dev/shm), one file per object in the node's
-// directory: the creator (a driver's put, a worker's return value, a raylet
-// receiving a pushed copy) writes it once and renames it into place, so a
-// reader never sees a partial object; readers on the node map it read-only
-// and get the bytes without a copy. The raylet owns the files' lifetime: it
-// deletes a file when its machine releases the copy, moves it to disk when it
-// spills and back when it restores. Unlinking never invalidates a mapping, so
-// a reader's view stays valid for as long as it holds it.
+// (100 KiB) live in the node's region (ObjectRegion: one mmap'd tmpfs file in
+// /dev/shm, sized to the store's capacity): the creator (a driver's put, a
+// worker's return value, a raylet receiving a pushed copy) allocates room,
+// writes the bytes once and seals them, so a reader never sees a partial
+// object; readers on the node get the bytes in the region mapping, without a
+// copy, pinned while they hold them. The raylet owns the objects' lifetime:
+// it frees an object's room when its machine releases the copy (once no
+// reader pins it), copies it to disk when it spills and back when it restores.
+// When the region has no room for an object (fragmentation, or an object over
+// the store's capacity), the object gets a file of its own in the node's
+// directory, written once and renamed into place, with the same guarantees
+// (released files are pooled for reuse).
 //
 // The machines see these objects as ObjectData without bytes: event logs and
 // messages never carry the contents of large objects.
@@ -15,25 +19,42 @@ import Foundation
 import Glibc
 public import RayCore
 
-/// A read-only mapping of one object's bytes, unmapped when released.
+/// A read-only view of one object's bytes, released (unpinned or unmapped) when it goes.
 public final class SharedMapping: @unchecked Sendable {
     let base: UnsafeMutableRawPointer?
     public let count: Int
-    /// The open file, holding a shared lock while the mapping lives: the raylet recycles a
-    /// released object's file (keeps its memory resident for the next object) only when it
-    /// can take the lock exclusively, so a reader's view is never overwritten.
+    /// A file of its own: the open file, holding a shared lock while the mapping lives: the
+    /// raylet recycles a released object's file only when it can take the lock exclusively,
+    /// so a reader's view is never overwritten.
     let lockedFD: Int32
+    /// In the region: the pin to drop (the object's range stays locked until then).
+    let region: ObjectRegion?
+    let regionOffset: Int64
 
     init(base: UnsafeMutableRawPointer?, count: Int, lockedFD: Int32 = -1) {
         self.base = base
         self.count = count
         self.lockedFD = lockedFD
+        region = nil
+        regionOffset = 0
+    }
+
+    init(region: ObjectRegion, offset: Int64, count: Int) {
+        base = region.base + Int(offset)
+        self.count = count
+        lockedFD = -1
+        self.region = region
+        regionOffset = offset
     }
 
     /// The mapped bytes (valid while this mapping is alive).
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
     deinit {
+        if let region {
+            region.unpin(offset: regionOffset, size: Int64(count))
+            return
+        }
         if let base, count > 0 { munmap(base, count) }
         if lockedFD >= 0 { close(lockedFD) }
     }
@@ -59,6 +80,12 @@ public struct SharedObjects: Sendable {
         spillDirectory = session + "/spill/node-\(node.value)"
     }
 
+    /// A store at explicit paths (tests).
+    init(directory: String, spillDirectory: String) {
+        self.directory = directory
+        self.spillDirectory = spillDirectory
+    }
+
     /// Removes every node directory of a session (after its raylets are gone).
     public static func removeAll(session: String) {
         let name = session.split(separator: "/").last.map(String.init) ?? "session"
@@ -68,20 +95,56 @@ public struct SharedObjects: Sendable {
         }
     }
 
-    func create() throws(RuntimeError) {
+    /// The node's region file.
+    var regionPath: String { directory + "/region" }
+    /// The region, once the raylet created it (opened and mapped once per process).
+    var region: ObjectRegion? { ObjectRegion.shared(regionPath) }
+
+    /// Creates the node's store: its directories and a region of `capacity` bytes (the raylet).
+    func create(capacity: Int64) throws(RuntimeError) {
         do {
             try FileManager.default.createDirectory(atPath: poolDirectory, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: spillDirectory, withIntermediateDirectories: true)
         } catch {
             throw RuntimeError("cannot create the shared-memory object store \(directory): \(error.localizedDescription)")
         }
+        try ObjectRegion.create(path: regionPath, capacity: capacity)
+    }
+
+    /// Removes the node's store (the raylet, on exit).
+    func remove() {
+        ObjectRegion.forget(regionPath)
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     public func path(_ object: ObjectID) -> String { "\(directory)/\(object)" }
     func spillPath(_ object: ObjectID) -> String { "\(spillDirectory)/\(object)" }
 
-    /// Writes an object from `parts` (one copy into shared memory) and renames it into place.
+    /// Writes an object from `parts` (one copy into shared memory): into the region, or a file of its own.
     public func write(_ object: ObjectID, _ parts: [UnsafeRawBufferPointer]) throws(RuntimeError) {
+        let size = parts.reduce(0) { $0 + $1.count }
+        if size > 0, let region {
+            switch region.allocate(object, size: Int64(size)) {
+            case .present:
+                return
+            case .allocated(let offset):
+                guard region.write(parts, at: offset) else {
+                    let reason = errnoText()
+                    region.abandon(object)
+                    throw RuntimeError("cannot write \(object) to the shared-memory store (\(reason)); "
+                        + "/dev/shm may be full: lower the object store size or free objects")
+                }
+                region.seal(object)
+                return
+            case .full:
+                break
+            }
+        }
+        try writeFile(object, parts)
+    }
+
+    /// Writes an object to a file of its own and renames it into place.
+    func writeFile(_ object: ObjectID, _ parts: [UnsafeRawBufferPointer]) throws(RuntimeError) {
         let final = path(object)
         let temporary = final + ".partial-\(getpid())"
         let size = parts.reduce(0) { $0 + $1.count }
@@ -148,9 +211,11 @@ public struct SharedObjects: Sendable {
         return false
     }
 
-    /// A released object's file: kept in the pool for reuse when no reader maps it and the
-    /// pool has room, deleted otherwise.
+    /// A released object: its room in the region is freed (once no reader pins it); a file of
+    /// its own is kept in the pool for reuse when no reader maps it and the pool has room,
+    /// deleted otherwise.
     func recycle(_ object: ObjectID) {
+        if let region, region.release(object) { return }
         let file = path(object)
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
@@ -176,6 +241,9 @@ public struct SharedObjects: Sendable {
     /// Maps an object read-only (no copy). An object too large for memory is read where it
     /// was spilled (Ray's fallback allocation).
     public func map(_ object: ObjectID) throws(RuntimeError) -> SharedMapping {
+        if let region, let (offset, size) = region.pin(object) {
+            return SharedMapping(region: region, offset: offset, count: Int(size))
+        }
         var fd = open(path(object), O_RDONLY | O_CLOEXEC)
         var spilled = false
         if fd < 0 && errno == ENOENT {
@@ -208,6 +276,30 @@ public struct SharedObjects: Sendable {
 
     /// Moves an object to local disk (its memory is released).
     func spill(_ object: ObjectID) throws(RuntimeError) {
+        if let region, let (offset, size) = region.pin(object) {
+            let mapping = SharedMapping(region: region, offset: offset, count: Int(size))
+            let file = spillPath(object)
+            let fd = open(file + ".partial", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(errnoText())") }
+            var done = 0
+            while done < mapping.count {
+                let written = Glibc.write(fd, mapping.bytes.baseAddress! + done, mapping.count - done)
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else {
+                    let reason = errnoText()
+                    close(fd)
+                    unlink(file + ".partial")
+                    throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(reason)")
+                }
+                done += written
+            }
+            close(fd)
+            guard rename(file + ".partial", file) == 0 else {
+                throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(errnoText())")
+            }
+            _ = region.release(object)
+            return
+        }
         do {
             try? FileManager.default.removeItem(atPath: spillPath(object))
             try FileManager.default.moveItem(atPath: path(object), toPath: spillPath(object))
@@ -218,6 +310,21 @@ public struct SharedObjects: Sendable {
 
     /// Copies a spilled object back into shared memory (the spill file stays, as Ray keeps spilled URLs).
     func restore(_ object: ObjectID) throws(RuntimeError) {
+        if region != nil {
+            let fd = open(spillPath(object), O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw RuntimeError("cannot restore \(object) from \(spillDirectory): \(errnoText())") }
+            defer { close(fd) }
+            var info = stat()
+            fstat(fd, &info)
+            let count = Int(info.st_size)
+            guard count > 0 else { return }
+            guard let mapped = mmap(nil, count, PROT_READ, MAP_SHARED, fd, 0), mapped != MAP_FAILED else {
+                throw RuntimeError("cannot restore \(object) from \(spillDirectory): \(errnoText())")
+            }
+            defer { munmap(mapped, count) }
+            try write(object, [UnsafeRawBufferPointer(start: mapped, count: count)])
+            return
+        }
         do {
             let temporary = path(object) + ".restoring"
             try? FileManager.default.removeItem(atPath: temporary)
@@ -233,27 +340,55 @@ public struct SharedObjects: Sendable {
     }
 }
 
-/// A copy of an object arriving from another node in chunks.
+/// A copy of an object arriving from another node in chunks: written into room reserved in
+/// the region (or a file of its own when the region has none), published when complete.
 final class IncomingObject {
-    let fd: Int32
-    let temporary: String
+    private enum Target {
+        case region(ObjectRegion, offset: Int64)
+        /// The node already holds this object: the chunks are dropped.
+        case present
+        case file(fd: Int32, temporary: String)
+    }
+    private let target: Target
+    let object: ObjectID
     let total: Int64
     var received: Int64 = 0
 
     init?(store: SharedObjects, object: ObjectID, total: Int64) {
-        temporary = store.path(object) + ".incoming-\(getpid())"
-        fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        self.object = object
         self.total = total
+        if total > 0, let region = store.region {
+            switch region.allocate(object, size: total) {
+            case .allocated(let offset):
+                target = .region(region, offset: offset)
+                return
+            case .present:
+                target = .present
+                return
+            case .full:
+                break
+            }
+        }
+        let temporary = store.path(object) + ".incoming-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
+        target = .file(fd: fd, temporary: temporary)
     }
 
     func write(_ chunk: UnsafeRawBufferPointer, at offset: Int64) -> Bool {
-        var done = 0
-        while done < chunk.count {
-            let written = pwrite(fd, chunk.baseAddress! + done, chunk.count - done, off_t(offset) + off_t(done))
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { return false }
-            done += written
+        switch target {
+        case .region(let region, let start):
+            guard region.write([chunk], at: start + offset) else { return false }
+        case .present:
+            break
+        case .file(let fd, _):
+            var done = 0
+            while done < chunk.count {
+                let written = pwrite(fd, chunk.baseAddress! + done, chunk.count - done, off_t(offset) + off_t(done))
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { return false }
+                done += written
+            }
         }
         received += Int64(chunk.count)
         return true
@@ -261,16 +396,34 @@ final class IncomingObject {
 
     /// Publishes the object if every byte arrived; discards it otherwise.
     func finish(into store: SharedObjects, object: ObjectID) -> Bool {
-        close(fd)
-        guard received == total, rename(temporary, store.path(object)) == 0 else {
-            unlink(temporary)
+        guard received == total else {
+            discard()
             return false
+        }
+        switch target {
+        case .region(let region, _):
+            region.seal(object)
+        case .present:
+            break
+        case .file(let fd, let temporary):
+            close(fd)
+            guard rename(temporary, store.path(object)) == 0 else {
+                unlink(temporary)
+                return false
+            }
         }
         return true
     }
 
     func discard() {
-        close(fd)
-        unlink(temporary)
+        switch target {
+        case .region(let region, _):
+            region.abandon(object)
+        case .present:
+            break
+        case .file(let fd, let temporary):
+            close(fd)
+            unlink(temporary)
+        }
     }
 }

@@ -1,0 +1,417 @@
+// One mmap'd shared-memory region per node (Plasma's design): a tmpfs file
+// `<store>/region` of the store's capacity (sparse: pages exist once written),
+// which every process on the node maps once. It holds a header, an object
+// table and the objects themselves, each at a page-aligned offset.
+//
+// Layout (little-endian): a 4 KiB header (magic, capacity, data offset, table
+// sizes, free-extent count); the free extents (offset, length), sorted by
+// offset and coalesced; the object table (open addressing, 40-byte slots:
+// task, index, state, offset, size, writer pid); then the data area.
+//
+// Allocation needs no round trip to the raylet: a writer takes the region's
+// lock (an flock on `<store>/region.lock`, released by the kernel if its
+// holder dies, plus a mutex between the threads of one process), first-fit
+// allocates, records the object as being written, writes its bytes with
+// pwrite (one copy, no page faults in the writer) and seals it. A reader pins
+// an object with a shared open-file-description lock on its byte range and
+// maps nothing new: it reads the region mapping it already has. The raylet
+// frees a released object only if it can take that range exclusively (no
+// reader pins it); otherwise the slot waits as released and a later
+// allocation sweeps it. Objects whose writer died mid-write are swept too.
+// Freed pages stay resident, so the next object written there costs no page
+// faults. When the region has no room (fragmentation, or an object larger than
+// the store), SharedObjects falls back to a file of its own (as Plasma falls
+// back to a disk-backed allocation).
+
+import CLibUV
+import Glibc
+import RayCore
+import Synchronization
+
+final class ObjectRegion: @unchecked Sendable {
+    static let magic: UInt64 = 0x3147_4552_5952_5753  // "SWRYREG1"
+    static let pageBytes: Int64 = 4096
+    static let slotBytes = 40
+
+    enum Slot: UInt32 {
+        case empty = 0, writing = 1, sealed = 2, released = 3, tombstone = 4
+    }
+
+    enum Allocation {
+        case allocated(offset: Int64)
+        /// The object is already in the region (a second copy of the same value).
+        case present
+        /// No room: the caller falls back to a file of its own.
+        case full
+    }
+
+    let path: String
+    /// Reads, writes and the readers' range locks.
+    let fd: Int32
+    /// A second open file description: the raylet's probes for readers conflict with the
+    /// range locks taken through `fd` (locks of one description never conflict with each other).
+    let probeFD: Int32
+    let lockFD: Int32
+    let base: UnsafeMutableRawPointer
+    let mappedBytes: Int
+    let capacity: Int64
+    let dataOffset: Int64
+    let slotCount: Int
+    let extentCapacity: Int
+    private let threads = Mutex<Void>(())
+    /// Readers in this process per pinned offset (one range lock per offset).
+    private let pins = Mutex<[Int64: Int]>([:])
+
+    private var extentsOffset: Int { 4096 }
+    private var slotsOffset: Int { 4096 + extentCapacity * 16 }
+
+    /// Creates the region file of `capacity` data bytes (the raylet, before any worker starts).
+    static func create(path: String, capacity: Int64) throws(RuntimeError) {
+        let expected = max(1024, Int(min(capacity / (100 << 10) * 2, 1 << 20)))
+        var slots = 1
+        while slots < expected { slots <<= 1 }
+        let extents = slots + 16
+        let header = roundUp(Int64(4096 + extents * 16 + slots * slotBytes), pageBytes)
+        let dataBytes = roundUp(max(capacity, pageBytes), pageBytes)
+        let temporary = path + ".creating"
+        let fd = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw RuntimeError("cannot create the object region \(path): \(errnoText())") }
+        defer { close(fd) }
+        guard ftruncate(fd, off_t(header + dataBytes)) == 0 else {
+            unlink(temporary)
+            throw RuntimeError("cannot size the object region \(path) to \(header + dataBytes) bytes: \(errnoText())")
+        }
+        var fields: [UInt64] = [0, UInt64(dataBytes), UInt64(header), UInt64(slots), 1, UInt64(extents)]
+        var extent: [Int64] = [header, dataBytes]
+        let wrote = fields.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } == 48
+            && extent.withUnsafeBytes { pwrite(fd, $0.baseAddress, 16, 4096) } == 16
+        fields[0] = magic
+        // The magic last: a reader never sees a half-written header.
+        guard wrote, fields.withUnsafeBytes({ pwrite(fd, $0.baseAddress, 8, 0) }) == 8,
+              rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw RuntimeError("cannot write the object region \(path): \(errnoText())")
+        }
+        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if lock >= 0 { close(lock) }
+    }
+
+    /// Opens an existing region; nil if there is none (or it is not one).
+    init?(path: String) {
+        self.path = path
+        fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        probeFD = open(path, O_RDWR | O_CLOEXEC)
+        lockFD = open(path + ".lock", O_RDWR | O_CLOEXEC)
+        var info = stat()
+        guard probeFD >= 0, lockFD >= 0, fstat(fd, &info) == 0, info.st_size > 4096,
+              let mapped = mmap(nil, Int(info.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0),
+              mapped != MAP_FAILED else {
+            Self.closeAll([fd, probeFD, lockFD])
+            return nil
+        }
+        base = mapped
+        mappedBytes = Int(info.st_size)
+        capacity = Int64(bitPattern: mapped.load(fromByteOffset: 8, as: UInt64.self))
+        dataOffset = Int64(bitPattern: mapped.load(fromByteOffset: 16, as: UInt64.self))
+        slotCount = Int(mapped.load(fromByteOffset: 24, as: UInt64.self))
+        extentCapacity = Int(mapped.load(fromByteOffset: 40, as: UInt64.self))
+        guard mapped.load(fromByteOffset: 0, as: UInt64.self) == Self.magic, slotCount > 0,
+              slotCount & (slotCount - 1) == 0, dataOffset + capacity == Int64(mappedBytes) else {
+            munmap(mapped, mappedBytes)
+            Self.closeAll([fd, probeFD, lockFD])
+            return nil
+        }
+    }
+
+    deinit {
+        munmap(base, mappedBytes)
+        Self.closeAll([fd, probeFD, lockFD])
+    }
+
+    private static func closeAll(_ fds: [Int32]) {
+        for fd in fds where fd >= 0 { close(fd) }
+    }
+
+    // MARK: - Operations
+
+    /// Reserves room for `object`, recorded as being written by this process.
+    func allocate(_ object: ObjectID, size: Int64, writer: Int32 = getpid()) -> Allocation {
+        locked {
+            if let slot = find(object) {
+                switch state(slot) {
+                case .writing, .sealed: return .present
+                // Released and written again: a reader still pinning the old copy sends this one to a file.
+                default: if !freeIfUnpinned(slot) { return .full }
+                }
+            }
+            let length = Self.roundUp(size, Self.pageBytes)
+            var offset = takeFirstFit(length)
+            if offset == nil {
+                sweep()
+                offset = takeFirstFit(length)
+            }
+            guard let offset else { return .full }
+            guard insertSlot(object, offset: offset, size: size, writer: writer) else {
+                freeExtent(offset, length)
+                return .full
+            }
+            return .allocated(offset: offset)
+        }
+    }
+
+    /// Marks a written object readable.
+    func seal(_ object: ObjectID) {
+        locked {
+            if let slot = find(object), state(slot) == .writing { setState(slot, .sealed) }
+        }
+    }
+
+    /// Gives back the room of an object whose write failed.
+    func abandon(_ object: ObjectID) {
+        locked {
+            guard let slot = find(object), state(slot) == .writing else { return }
+            freeExtent(offset(slot), Self.roundUp(size(slot), Self.pageBytes))
+            removeSlot(slot)
+        }
+    }
+
+    /// Finds a sealed object and pins it against reuse; `unpin` with the same offset and size.
+    func pin(_ object: ObjectID) -> (offset: Int64, size: Int64)? {
+        locked {
+            guard let slot = find(object), state(slot) == .sealed else { return nil }
+            let (offset, size) = (offset(slot), size(slot))
+            let acquired = pins.withLock { pins -> Bool in
+                if pins[offset, default: 0] == 0 {
+                    guard swiftray_range_lock(fd, Int16(F_RDLCK), offset, Self.roundUp(size, Self.pageBytes)) == 0
+                    else { return false }
+                }
+                pins[offset, default: 0] += 1
+                return true
+            }
+            return acquired ? (offset, size) : nil
+        }
+    }
+
+    func unpin(offset: Int64, size: Int64) {
+        pins.withLock { pins in
+            guard let count = pins[offset] else { return }
+            if count > 1 {
+                pins[offset] = count - 1
+            } else {
+                pins[offset] = nil
+                _ = swiftray_range_lock(fd, Int16(F_UNLCK), offset, Self.roundUp(size, Self.pageBytes))
+            }
+        }
+    }
+
+    /// The raylet released `object`: its room is freed now if no reader pins it, else by the
+    /// sweep of an allocation that finds no room. False if the region does not hold it.
+    func release(_ object: ObjectID) -> Bool {
+        locked {
+            guard let slot = find(object) else { return false }
+            if state(slot) == .sealed { setState(slot, .released) }
+            if state(slot) == .released { _ = freeIfUnpinned(slot) }
+            return true
+        }
+    }
+
+    func contains(_ object: ObjectID) -> Bool {
+        locked {
+            guard let slot = find(object) else { return false }
+            return state(slot) == .sealed
+        }
+    }
+
+    /// Writes `parts` at `offset` (pwrite: the kernel copies into the shared pages).
+    func write(_ parts: [UnsafeRawBufferPointer], at offset: Int64) -> Bool {
+        var position = offset
+        for part in parts where part.count > 0 {
+            var done = 0
+            while done < part.count {
+                let written = pwrite(fd, part.baseAddress! + done, part.count - done, off_t(position) + off_t(done))
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { return false }
+                done += written
+            }
+            position += Int64(part.count)
+        }
+        return true
+    }
+
+    // MARK: - Under the lock
+
+    private func locked<T>(_ body: () -> T) -> T {
+        threads.withLock { _ in
+            while flock(lockFD, LOCK_EX) != 0 && errno == EINTR {}
+            defer { flock(lockFD, LOCK_UN) }
+            return body()
+        }
+    }
+
+    /// Frees released objects no reader pins and objects whose writer died.
+    private func sweep() {
+        for slot in 0..<slotCount {
+            switch state(slot) {
+            case .released:
+                _ = freeIfUnpinned(slot)
+            case .writing:
+                let writer = slotBase(slot).load(fromByteOffset: 32, as: Int32.self)
+                guard kill(writer, 0) != 0 && errno == ESRCH else { continue }
+                freeExtent(offset(slot), Self.roundUp(size(slot), Self.pageBytes))
+                removeSlot(slot)
+            default:
+                continue
+            }
+        }
+    }
+
+    private func freeIfUnpinned(_ slot: Int) -> Bool {
+        let length = Self.roundUp(size(slot), Self.pageBytes)
+        guard swiftray_range_lock(probeFD, Int16(F_WRLCK), offset(slot), length) == 0 else { return false }
+        _ = swiftray_range_lock(probeFD, Int16(F_UNLCK), offset(slot), length)
+        freeExtent(offset(slot), length)
+        removeSlot(slot)
+        return true
+    }
+
+    private var extentCount: Int {
+        get { Int(base.load(fromByteOffset: 32, as: UInt64.self)) }
+        set { base.storeBytes(of: UInt64(newValue), toByteOffset: 32, as: UInt64.self) }
+    }
+
+    private func extent(_ index: Int) -> (offset: Int64, length: Int64) {
+        let at = extentsOffset + index * 16
+        return (base.load(fromByteOffset: at, as: Int64.self), base.load(fromByteOffset: at + 8, as: Int64.self))
+    }
+
+    private func setExtent(_ index: Int, _ offset: Int64, _ length: Int64) {
+        let at = extentsOffset + index * 16
+        base.storeBytes(of: offset, toByteOffset: at, as: Int64.self)
+        base.storeBytes(of: length, toByteOffset: at + 8, as: Int64.self)
+    }
+
+    private func removeExtent(_ index: Int) {
+        let at = base + extentsOffset + index * 16
+        (at).copyMemory(from: at + 16, byteCount: (extentCount - index - 1) * 16)
+        extentCount -= 1
+    }
+
+    private func takeFirstFit(_ length: Int64) -> Int64? {
+        for index in 0..<extentCount {
+            let (offset, available) = extent(index)
+            guard available >= length else { continue }
+            if available == length { removeExtent(index) } else { setExtent(index, offset + length, available - length) }
+            return offset
+        }
+        return nil
+    }
+
+    /// Returns a range to the free list, merging it with its neighbours.
+    private func freeExtent(_ offset: Int64, _ length: Int64) {
+        var index = 0
+        while index < extentCount && extent(index).offset < offset { index += 1 }
+        let mergesBefore = index > 0 && extent(index - 1).offset + extent(index - 1).length == offset
+        let mergesAfter = index < extentCount && offset + length == extent(index).offset
+        switch (mergesBefore, mergesAfter) {
+        case (true, true):
+            let before = extent(index - 1)
+            setExtent(index - 1, before.offset, before.length + length + extent(index).length)
+            removeExtent(index)
+        case (true, false):
+            let before = extent(index - 1)
+            setExtent(index - 1, before.offset, before.length + length)
+        case (false, true):
+            setExtent(index, offset, length + extent(index).length)
+        case (false, false):
+            guard extentCount < extentCapacity else { return }  // Cannot happen: extents ≤ objects + 1.
+            let at = base + extentsOffset + index * 16
+            (at + 16).copyMemory(from: at, byteCount: (extentCount - index) * 16)
+            extentCount += 1
+            setExtent(index, offset, length)
+        }
+    }
+
+    private func slotBase(_ slot: Int) -> UnsafeMutableRawPointer { base + slotsOffset + slot * Self.slotBytes }
+    private func state(_ slot: Int) -> Slot { Slot(rawValue: slotBase(slot).load(fromByteOffset: 12, as: UInt32.self)) ?? .empty }
+    private func setState(_ slot: Int, _ state: Slot) { slotBase(slot).storeBytes(of: state.rawValue, toByteOffset: 12, as: UInt32.self) }
+    private func offset(_ slot: Int) -> Int64 { slotBase(slot).load(fromByteOffset: 16, as: Int64.self) }
+    private func size(_ slot: Int) -> Int64 { slotBase(slot).load(fromByteOffset: 24, as: Int64.self) }
+
+    private func home(_ object: ObjectID) -> Int {
+        Int(truncatingIfNeeded: mix(object.task.value ^ UInt64(object.index) &* 0x9E37_79B9_7F4A_7C15)) & (slotCount - 1)
+    }
+
+    private func find(_ object: ObjectID) -> Int? {
+        var slot = home(object)
+        for _ in 0..<slotCount {
+            let at = slotBase(slot)
+            switch state(slot) {
+            case .empty: return nil
+            case .tombstone: break
+            default:
+                if at.load(fromByteOffset: 0, as: UInt64.self) == object.task.value
+                    && at.load(fromByteOffset: 8, as: UInt32.self) == object.index { return slot }
+            }
+            slot = (slot + 1) & (slotCount - 1)
+        }
+        return nil
+    }
+
+    private func insertSlot(_ object: ObjectID, offset: Int64, size: Int64, writer: Int32) -> Bool {
+        var slot = home(object)
+        for _ in 0..<slotCount {
+            if state(slot) == .empty || state(slot) == .tombstone {
+                let at = slotBase(slot)
+                at.storeBytes(of: object.task.value, toByteOffset: 0, as: UInt64.self)
+                at.storeBytes(of: object.index, toByteOffset: 8, as: UInt32.self)
+                at.storeBytes(of: offset, toByteOffset: 16, as: Int64.self)
+                at.storeBytes(of: size, toByteOffset: 24, as: Int64.self)
+                at.storeBytes(of: writer, toByteOffset: 32, as: Int32.self)
+                setState(slot, .writing)
+                return true
+            }
+            slot = (slot + 1) & (slotCount - 1)
+        }
+        return false
+    }
+
+    /// Empties a slot; a tombstone only where a probe sequence continues past it.
+    private func removeSlot(_ slot: Int) {
+        let mask = slotCount - 1
+        guard state((slot + 1) & mask) == .empty else {
+            setState(slot, .tombstone)
+            return
+        }
+        setState(slot, .empty)
+        var previous = (slot - 1) & mask
+        while state(previous) == .tombstone {
+            setState(previous, .empty)
+            previous = (previous - 1) & mask
+        }
+    }
+
+    static func roundUp(_ value: Int64, _ unit: Int64) -> Int64 { (value + unit - 1) / unit * unit }
+}
+
+func errnoText() -> String { String(cString: strerror(errno)) }
+
+/// The regions this process has opened, by path (each mapped once per process).
+let openRegions = Mutex<[String: ObjectRegion]>([:])
+
+extension ObjectRegion {
+    /// The region at `path`, opened on first use; nil while it does not exist.
+    static func shared(_ path: String) -> ObjectRegion? {
+        openRegions.withLock { regions in
+            if let region = regions[path] { return region }
+            guard let region = ObjectRegion(path: path) else { return nil }
+            regions[path] = region
+            return region
+        }
+    }
+
+    /// Forgets a region (its node's store was removed).
+    static func forget(_ path: String) {
+        _ = openRegions.withLock { $0.removeValue(forKey: path) }
+    }
+}

@@ -1,0 +1,134 @@
+// The node's shared-memory region: allocation, sealing, pinning against
+// reuse, coalescing, sweeping what dead writers left, and the fallback to a
+// file of its own when the region has no room.
+
+import Foundation
+import Glibc
+import Testing
+
+import RayCore
+@testable import RayRuntime
+
+private func object(_ n: Int) -> ObjectID { ObjectID.put(by: TaskID(value: 77), index: UInt32(n)) }
+
+/// A fresh store in a temporary directory.
+private func freshStore(capacity: Int64) throws -> SharedObjects {
+    let root = NSTemporaryDirectory() + "swiftray-region-test-\(getpid())-\(UInt64.random(in: 0..<(1 << 40)))"
+    let store = SharedObjects(directory: root + "/store", spillDirectory: root + "/spill")
+    try store.create(capacity: capacity)
+    return store
+}
+
+/// An object's bytes, copied while its mapping is held.
+private func contents(_ store: SharedObjects, _ object: ObjectID) throws -> [UInt8] {
+    let mapping = try store.map(object)
+    return withExtendedLifetime(mapping) { Array(mapping.bytes) }
+}
+
+private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0) &+ seed } }
+
+@Suite struct ObjectRegionTests {
+    @Test func objectsAreWrittenOnceSealedAndReadInPlace() throws {
+        let store = try freshStore(capacity: 1 << 20)
+        defer { store.remove() }
+        let region = try #require(store.region)
+        try store.write(object(1), bytes: bytes(1, 200_000))
+        let view = try store.map(object(1))
+        #expect(view.region === region, "the object lives in the region, not a file")
+        #expect(Array(view.bytes) == bytes(1, 200_000))
+        #expect(!FileManager.default.fileExists(atPath: store.path(object(1))))
+        // A second write of the same object is a no-op.
+        if case .present = region.allocate(object(1), size: 200_000) {} else { Issue.record("not present") }
+        // Not sealed yet: not readable.
+        guard case .allocated = region.allocate(object(2), size: 10) else { throw RuntimeError("no room") }
+        #expect(region.pin(object(2)) == nil)
+    }
+
+    @Test func aPinnedObjectsRoomIsNotReusedUntilItsReaderIsDone() throws {
+        let store = try freshStore(capacity: 256 << 10)
+        defer { store.remove() }
+        let region = try #require(store.region)
+        try store.write(object(1), bytes: bytes(1, 200_000))
+        var view: SharedMapping? = try store.map(object(1))
+        store.recycle(object(1))
+        // The only room is held by a reader: the next object goes to a file of its own.
+        try store.write(object(2), bytes: bytes(2, 200_000))
+        #expect(FileManager.default.fileExists(atPath: store.path(object(2))))
+        #expect(Array(view!.bytes) == bytes(1, 200_000), "the reader's view is intact")
+        view = nil
+        // Unpinned: a sweep frees the room and the next object takes it.
+        try store.write(object(3), bytes: bytes(3, 200_000))
+        let third = try store.map(object(3))
+        #expect(third.region === region && Array(third.bytes) == bytes(3, 200_000))
+        #expect(try contents(store, object(2)) == bytes(2, 200_000))
+    }
+
+    @Test func freedNeighboursMergeIntoOneExtent() throws {
+        let store = try freshStore(capacity: 3 * 4096)
+        defer { store.remove() }
+        let region = try #require(store.region)
+        for n in 1...3 { try store.write(object(n), bytes: bytes(UInt8(n), 4096)) }
+        // Freed out of order: the middle last, so both merges happen.
+        store.recycle(object(1))
+        store.recycle(object(3))
+        store.recycle(object(2))
+        guard case .allocated(let offset) = region.allocate(object(4), size: 3 * 4096) else {
+            Issue.record("three freed neighbours did not merge")
+            return
+        }
+        #expect(offset == region.dataOffset)
+    }
+
+    @Test func whatADeadWriterLeftIsSwept() throws {
+        let store = try freshStore(capacity: 8192)
+        defer { store.remove() }
+        let region = try #require(store.region)
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        guard case .allocated = region.allocate(object(1), size: 8192, writer: child.processIdentifier) else {
+            throw RuntimeError("no room")
+        }
+        // Full, until the allocation finds its writer gone.
+        guard case .allocated = region.allocate(object(2), size: 8192) else {
+            Issue.record("the dead writer's room was not reclaimed")
+            return
+        }
+    }
+
+    @Test func spillAndRestoreGoThroughTheRegion() throws {
+        let store = try freshStore(capacity: 1 << 20)
+        defer { store.remove() }
+        let region = try #require(store.region)
+        try store.write(object(1), bytes: bytes(9, 300_000))
+        try store.spill(object(1))
+        #expect(!region.contains(object(1)))
+        #expect(try contents(store, object(1)) == bytes(9, 300_000), "read where it was spilled")
+        try store.restore(object(1))
+        #expect(region.contains(object(1)))
+        #expect(try contents(store, object(1)) == bytes(9, 300_000))
+    }
+
+    @Test func anObjectOverTheCapacityGetsAFileOfItsOwn() throws {
+        let store = try freshStore(capacity: 64 << 10)
+        defer { store.remove() }
+        try store.write(object(1), bytes: bytes(4, 100_000))
+        #expect(FileManager.default.fileExists(atPath: store.path(object(1))))
+        #expect(try contents(store, object(1)) == bytes(4, 100_000))
+    }
+
+    @Test func aDamagedRegionIsNotOpened() throws {
+        let store = try freshStore(capacity: 1 << 20)
+        defer { store.remove() }
+        ObjectRegion.forget(store.regionPath)
+        let fd = open(store.regionPath, O_WRONLY)
+        var zero: UInt64 = 0
+        _ = pwrite(fd, &zero, 8, 0)
+        close(fd)
+        #expect(ObjectRegion(path: store.regionPath) == nil)
+        // Objects still work, in files of their own.
+        try store.write(object(1), bytes: bytes(5, 150_000))
+        #expect(try contents(store, object(1)) == bytes(5, 150_000))
+    }
+}
