@@ -161,7 +161,7 @@ struct Status: ParsableCommand {
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List nodes or objects from the state the machines hold.")
+        abstract: "List nodes, objects or tasks from the state the machines hold (every node's, on any host).")
     @Argument(help: "nodes | objects | tasks")
     var what: String
     @Option(help: "The GCS at HOST:PORT (default: the cluster whose node runs here).")
@@ -183,23 +183,21 @@ struct List: ParsableCommand {
             switch what {
             case "nodes":
                 print(try ControlClient.ask(gcs: gcsAddress, "nodes"))
-            case "tasks":
-                // Tasks live in their owners: ask every driver on this machine's nodes.
-                var asked = 0
-                for record in LocalNodeRecord.all() where record.gcsAddress == gcsAddress {
-                    let sockets = record.session + "/sockets"
-                    for name in ((try? FileManager.default.contentsOfDirectory(atPath: sockets)) ?? []).sorted()
-                    where isDriverSocket(name) {
-                        guard let answer = try? ControlClient.ask(rayletSocket: sockets + "/" + name, "list tasks") else { continue }
-                        print(answer)
-                        asked += 1
-                    }
-                }
-                if asked == 0 { print("(no driver is connected to this cluster's nodes on this machine)") }
             default:
-                for record in LocalNodeRecord.all() where record.gcsAddress == gcsAddress {
-                    print("node-\(record.node) (\(record.name)):")
-                    print(try ControlClient.ask(rayletSocket: record.socketPath, "list objects"))
+                // Objects live in raylets and tasks in their owners (each raylet asks its
+                // drivers): ask every raylet the GCS knows, on whatever host it runs.
+                let raylets = try ControlClient.ask(gcs: gcsAddress, "raylets").split(separator: "\n")
+                if raylets.isEmpty { print("(no raylet is connected to the GCS at \(gcsAddress))") }
+                for line in raylets {
+                    let fields = line.split(separator: " ")
+                    guard fields.count == 3 else { continue }
+                    let address = "\(fields[1]):\(fields[2])"
+                    do {
+                        let answer = try ControlClient.ask(raylet: address, "list \(what)")
+                        print(what == "objects" ? "node-\(fields[0]) (\(address)):\n\(answer)" : answer)
+                    } catch {
+                        print("node-\(fields[0]) (\(address)): \(error)")
+                    }
                 }
             }
     }
@@ -258,9 +256,3 @@ struct Up: ParsableCommand {
     }
 }
 
-/// A driver's direct-link socket: w-NODE-INDEX.sock with a driver's index (≥ 2^30).
-func isDriverSocket(_ name: String) -> Bool {
-    guard name.hasPrefix("w-"), name.hasSuffix(".sock") else { return false }
-    let parts = name.dropFirst(2).dropLast(5).split(separator: "-")
-    return parts.count == 2 && (UInt32(parts[1]) ?? 0) >= 1 << 30
-}

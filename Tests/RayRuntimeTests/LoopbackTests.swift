@@ -193,6 +193,11 @@ extension RuntimeTests {
             #expect(listing.contains("2 tasks held") && listing.contains("tb.sleep-where[0]") && listing.contains("tb.square[0]"),
                     "\(listing)")
             #expect(try ControlClient.ask(rayletSocket: sockets + "/" + driver, "frobnicate").contains("unknown command"))
+            // From anywhere: the GCS names the raylets, each asks the drivers connected to it.
+            let raylets = try ControlClient.ask(gcs: cluster.gcsAddress, "raylets").split(separator: " ")
+            try #require(raylets.count == 3, "\(raylets)")
+            let relayed = try ControlClient.ask(raylet: "\(raylets[1]):\(raylets[2])", "list tasks")
+            #expect(relayed.hasPrefix("node \(raylets[0]) (head):") && relayed.contains("tb.sleep-where[0]"), "\(relayed)")
             _ = try slow.get()
             _ = try waiting.get()
         }

@@ -8,6 +8,18 @@ import Glibc
 public enum ControlClient {
     /// Asks the GCS at `host:port`.
     public static func ask(gcs address: String, _ command: String, timeoutSeconds: Double = 5) throws(RuntimeError) -> String {
+        try ask(tcp: address, command, timeoutSeconds: timeoutSeconds, peer: "GCS",
+                hint: "is the cluster running? `swiftray start --head` starts one")
+    }
+
+    /// Asks the raylet listening at `host:port` (another host's node, say).
+    public static func ask(raylet address: String, _ command: String, timeoutSeconds: Double = 5) throws(RuntimeError) -> String {
+        try ask(tcp: address, command, timeoutSeconds: timeoutSeconds, peer: "raylet",
+                hint: "has the node died since the GCS listed it? `swiftray status` shows the nodes")
+    }
+
+    private static func ask(tcp address: String, _ command: String, timeoutSeconds: Double, peer: String,
+                            hint: String) throws(RuntimeError) -> String {
         let (host, port) = try parseAddress(address)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RuntimeError("socket: \(String(cString: strerror(errno)))") }
@@ -20,10 +32,9 @@ public enum ControlClient {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else {
-            throw RuntimeError("no GCS answers at \(host):\(port) (\(String(cString: strerror(errno)))); "
-                + "is the cluster running? `swiftray start --head` starts one")
+            throw RuntimeError("no \(peer) answers at \(host):\(port) (\(String(cString: strerror(errno)))); \(hint)")
         }
-        return try exchange(fd, command, timeoutSeconds: timeoutSeconds, peer: "the GCS at \(host):\(port)")
+        return try exchange(fd, command, timeoutSeconds: timeoutSeconds, peer: "the \(peer) at \(host):\(port)")
     }
 
     /// Asks the process (raylet or driver) listening on the Unix socket `path`.

@@ -247,6 +247,9 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 handle(.peerDisconnected(peer))
             case .error:
                 note("driver", "the raylet reported: \(frame.text)")
+            case .control:
+                // Relayed by the raylet for a `swiftray list tasks` anywhere in the cluster.
+                connection.send(Wire.textFrame(.controlReply, control(frame.text)))
             default:
                 throw WireError("unexpected frame kind \(frame.kind)")
             }

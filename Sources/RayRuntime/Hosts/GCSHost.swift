@@ -207,10 +207,14 @@ public final class GCSHost: ConnectionDelegate {
             lines.append("jobs:")
             lines.append(contentsOf: jobs.isEmpty ? ["  (none)"] : jobs)
             return lines.joined(separator: "\n")
+        case "raylets":
+            // One line per connected raylet: node, host, port (for `swiftray list` across hosts).
+            return directory.keys.sorted().compactMap { directory[$0] }
+                .map { "\($0.node.value) \($0.host) \($0.port)" }.joined(separator: "\n")
         case "ping":
             return "pong"
         default:
-            return "error: unknown command '\(command)'; the GCS answers: status, nodes, ping"
+            return "error: unknown command '\(command)'; the GCS answers: status, nodes, raylets, ping"
         }
     }
 }

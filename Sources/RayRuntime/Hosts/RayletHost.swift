@@ -43,6 +43,8 @@ public final class RayletHost: ConnectionDelegate {
         var contacts: Set<Address> = []
         var isDriver: Bool
     }
+    /// Callbacks for control requests relayed to local drivers, in the order sent.
+    var driverReplies: [WorkerID: [(String) -> Void]] = [:]
 
     let loop: EventLoop
     var options: RayletOptions
@@ -373,7 +375,18 @@ public final class RayletHost: ConnectionDelegate {
                 guard peer.role == .raylet else { throw WireError("object chunks come from raylets only") }
                 try receiveChunk(frame)
             case .control:
-                connection.send(Wire.textFrame(.controlReply, control(frame.text)))
+                if frame.text == "list tasks" {
+                    listTasks(for: connection)
+                } else {
+                    connection.send(Wire.textFrame(.controlReply, control(frame.text)))
+                }
+            case .controlReply:
+                // A driver's answer to a relayed `list tasks`.
+                guard peer.role == .driver, let driver = peer.worker, var waiting = driverReplies[driver],
+                      !waiting.isEmpty else { throw WireError("an unexpected control reply") }
+                let answer = waiting.removeFirst()
+                driverReplies[driver] = waiting.isEmpty ? nil : waiting
+                answer(frame.text)
             case .error:
                 note("raylet", "\(connection.label) reported: \(frame.text)")
             default:
@@ -459,6 +472,7 @@ public final class RayletHost: ConnectionDelegate {
         case .worker, .driver:
             guard let worker = peer.worker, let local = locals[worker], local.connection === connection else { return }
             locals[worker] = nil
+            for answer in driverReplies.removeValue(forKey: worker) ?? [] { answer("driver \(worker): gone") }
             for contact in local.contacts.sorted() where contact != .raylet(nodeID) {
                 route(Wire.peerClosedFrame(observer: contact, peer: .worker(worker)), from: .worker(worker), to: contact)
             }
