@@ -154,6 +154,12 @@ extension RuntimeTests {
             let e = try Testbed.blob.options(on("n2")).remote(12, 10_000_000)
             #expect(try Testbed.checksum.options(on("n3")).remote(e).get()
                     == Testbed.checksum(Testbed.blobBytes(seed: 12, size: 10_000_000)))
+            // A 24 MB one streams as the socket drains (several rounds of the 8 MiB backlog),
+            // to two nodes at once.
+            let f = try Testbed.blob.options(on("n2")).remote(13, 24_000_000)
+            let sum = Testbed.checksum(Testbed.blobBytes(seed: 13, size: 24_000_000))
+            let (g, h) = (try Testbed.checksum.options(on("n3")).remote(f), try Testbed.checksum.options(on("n1")).remote(f))
+            #expect(try g.get() == sum && h.get() == sum)
         }
     }
 

@@ -83,13 +83,21 @@ extension RayletHost {
         if let outcome { throw outcome }
     }
 
-    /// Sends a copy to another raylet: the bytes in chunks, then the message.
+    /// Sends a copy to another raylet: the bytes in chunks, then the message. Over a live
+    /// connection the chunks are streamed as the socket drains (the object is never copied
+    /// whole into a send buffer); otherwise they wait, queued, for the connection.
     func sendObject(_ object: ObjectID, _ data: ObjectData, owner: WorkerID, to node: NodeID) {
         var frame: [UInt8] = []
         if let objects, data.bytes == nil, data.sizeBytes > 0 {
             guard let mapping = try? objects.map(object) else {
                 note("raylet", "\(object) vanished from the shared-memory store; telling \(node) it is missing")
                 sendFromMachine(.objectMissing(object), to: .raylet(node))
+                return
+            }
+            if mapping.count > Self.transferChunkBytes, let connection = peers[node], !connection.isClosed {
+                streamChunks(of: object, mapping, offset: 0, over: connection) { [unowned self] in
+                    sendFromMachine(.pushObject(object, data, owner: owner), to: .raylet(node))
+                }
                 return
             }
             Wire.appendChunks(of: object, mapping.bytes, chunkBytes: Self.transferChunkBytes, into: &frame)
@@ -102,6 +110,31 @@ extension RayletHost {
             return
         }
         route(frame, from: .raylet(nodeID), to: .raylet(node))
+    }
+
+    /// Sends chunks from `offset` while the connection's backlog is small, then waits for it
+    /// to drain; `finished` runs after the last chunk (not if the connection closes: the
+    /// receiver drops the partial copy and its pull retries).
+    private func streamChunks(of object: ObjectID, _ mapping: SharedMapping, offset: Int, over connection: Connection,
+                              finished: @escaping () -> Void) {
+        var offset = offset
+        while offset < mapping.count && connection.backlogBytes < Connection.drainedBytes {
+            guard !connection.isClosed else { return }
+            let count = min(Self.transferChunkBytes, mapping.count - offset)
+            var frame: [UInt8] = []
+            frame.reserveCapacity(count + 64)
+            Wire.appendChunk(of: object, mapping.bytes, offset: offset, count: count, into: &frame)
+            connection.send(frame)
+            offset += count
+        }
+        guard !connection.isClosed else { return }
+        if offset >= mapping.count {
+            finished()
+            return
+        }
+        connection.whenDrained { [weak self] in
+            self?.streamChunks(of: object, mapping, offset: offset, over: connection, finished: finished)
+        }
     }
 
     func sendFromMachine(_ message: Message, to: Address) {

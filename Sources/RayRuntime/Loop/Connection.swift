@@ -31,6 +31,10 @@ public final class Connection {
     private var reader = FrameReader(maxBodyBytes: ConnectionLimits.maxFrameBodyBytes)
     private var outgoing: [UInt8] = []
     private var queued = false
+    /// Bytes handed to libuv in queued writes, not yet written.
+    private var bytesInFlight = 0
+    /// Who waits for the backlog to shrink (a streamed object push).
+    private var drainWaiters: [() -> Void] = []
     private var readBuffer: UnsafeMutableRawPointer?
     private static let readBufferBytes = 256 * 1024
     public weak var delegate: (any ConnectionDelegate)?
@@ -157,7 +161,10 @@ public final class Connection {
             var buf = uv_buf_init(raw.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(raw.count))
             return uv_try_write(stream, &buf, 1)
         }
-        if written == Int32(pending.count) { return }
+        if written == Int32(pending.count) {
+            if backlogBytes < Self.drainedBytes { wakeDrainWaiters() }
+            return
+        }
         if written < 0 && written != Int32(UV_EAGAIN.rawValue) {
             close(reason: "write failed: \(uvError(written))")
             return
@@ -165,8 +172,33 @@ public final class Connection {
         if written > 0 { pending.removeFirst(Int(written)) }
         // The rest goes through a queued write, which keeps its bytes until done.
         let request = WriteRequest(bytes: pending)
+        bytesInFlight += request.count
+        request.done = { [weak self] count in
+            guard let self else { return }
+            bytesInFlight -= count
+            if backlogBytes < Self.drainedBytes { wakeDrainWaiters() }
+        }
         let status = request.start(on: stream)
         if status < 0 { close(reason: "write failed: \(uvError(status))") }
+    }
+
+    /// Bytes queued on this connection and not yet written.
+    public var backlogBytes: Int { outgoing.count + bytesInFlight }
+    /// Below this backlog, drain waiters run.
+    static let drainedBytes = 8 << 20
+
+    /// Runs `body` (on a later loop turn) once the backlog is below `drainedBytes`, or the connection closed.
+    public func whenDrained(_ body: @escaping () -> Void) {
+        drainWaiters.append(body)
+        if isClosed || backlogBytes < Self.drainedBytes { wakeDrainWaiters() }
+    }
+
+    private func wakeDrainWaiters() {
+        guard !drainWaiters.isEmpty else { return }
+        let waiters = drainWaiters
+        drainWaiters = []
+        // Not from inside a flush: a zero timer runs them before the loop next sleeps.
+        loop.timer(afterMicros: 0) { for waiter in waiters { waiter() } }
     }
 
     /// Closes the connection (idempotent); the delegate hears of it once.
@@ -174,6 +206,7 @@ public final class Connection {
         guard !isClosed else { return }
         isClosed = true
         outgoing = []
+        wakeDrainWaiters()
         uv_read_stop(stream)
         uv_close(handle) { handle in
             guard let handle, let data = handle.pointee.data else { return }
@@ -196,6 +229,8 @@ private final class WriteRequest {
     let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
     let buffer: UnsafeMutableRawPointer
     let count: Int
+    /// Called with `count` when the write completed or failed.
+    var done: ((Int) -> Void)?
 
     init(bytes: [UInt8]) {
         count = bytes.count
@@ -209,9 +244,14 @@ private final class WriteRequest {
         var buf = uv_buf_init(buffer.assumingMemoryBound(to: CChar.self), UInt32(count))
         let status = uv_write(request, stream, &buf, 1) { request, _ in
             guard let request, let data = request.pointee.data else { return }
-            Unmanaged<WriteRequest>.fromOpaque(data).release()
+            let write = Unmanaged<WriteRequest>.fromOpaque(data)
+            write.takeUnretainedValue().done?(write.takeUnretainedValue().count)
+            write.release()
         }
-        if status < 0 { retained.release() }
+        if status < 0 {
+            done = nil
+            retained.release()
+        }
         return status
     }
 

@@ -215,7 +215,10 @@ public struct SharedObjects: Sendable {
     /// its own is kept in the pool for reuse when no reader maps it and the pool has room,
     /// deleted otherwise.
     func recycle(_ object: ObjectID) {
-        if let region, region.release(object) { return }
+        if let region, region.release(object) {
+            unlink(path(object))  // A copy that once went to a file of its own, if any.
+            return
+        }
         let file = path(object)
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return }

@@ -197,18 +197,24 @@ enum Wire {
         var offset = 0
         repeat {
             let count = min(chunkBytes, bytes.count - offset)
-            let start = begin(.objectChunk, in: &out)
-            appendUInt64(object.task.value, to: &out)
-            appendUInt32(object.index, to: &out)
-            appendUInt64(UInt64(bytes.count), to: &out)
-            appendUInt64(UInt64(offset), to: &out)
-            if count > 0 {
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
-                    .assumingMemoryBound(to: UInt8.self))
-            }
-            finish(start, in: &out)
+            appendChunk(of: object, bytes, offset: offset, count: count, into: &out)
             offset += count
         } while offset < bytes.count
+    }
+
+    /// Appends the objectChunk frame of `bytes[offset..<offset + count]`.
+    static func appendChunk(of object: ObjectID, _ bytes: UnsafeRawBufferPointer, offset: Int, count: Int,
+                            into out: inout [UInt8]) {
+        let start = begin(.objectChunk, in: &out)
+        appendUInt64(object.task.value, to: &out)
+        appendUInt32(object.index, to: &out)
+        appendUInt64(UInt64(bytes.count), to: &out)
+        appendUInt64(UInt64(offset), to: &out)
+        if count > 0 {
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
+                .assumingMemoryBound(to: UInt8.self))
+        }
+        finish(start, in: &out)
     }
 
     static func appendUInt64(_ value: UInt64, to out: inout [UInt8]) {

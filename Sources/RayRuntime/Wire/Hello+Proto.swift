@@ -31,7 +31,12 @@ extension Hello {
         worker = message.hasWorker ? try WorkerID(proto: message.worker, at: "Hello.worker") : nil
         job = message.hasJob ? JobID(message.job) : nil
         host = message.hasHost ? message.host : nil
-        port = message.hasPort ? Int(truncatingIfNeeded: message.port) : nil
+        if message.hasPort {
+            guard (0...65535).contains(message.port) else {
+                throw RecordError(path: "Hello.port", problem: "port \(message.port) out of range")
+            }
+            port = Int(message.port)
+        }
         name = message.hasName ? message.name : nil
         resources = message.hasResources ? try ResourceSet(proto: message.resources, at: "Hello.resources") : nil
         objectStoreBytes = message.hasObjectStoreBytes ? message.objectStoreBytes : nil
