@@ -225,18 +225,7 @@ final class ObjectRegion: @unchecked Sendable {
 
     /// Writes `parts` at `offset` (pwrite: the kernel copies into the shared pages).
     func write(_ parts: [UnsafeRawBufferPointer], at offset: Int64) -> Bool {
-        var position = offset
-        for part in parts where part.count > 0 {
-            var done = 0
-            while done < part.count {
-                let written = pwrite(fd, part.baseAddress! + done, part.count - done, off_t(position) + off_t(done))
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { return false }
-                done += written
-            }
-            position += Int64(part.count)
-        }
-        return true
+        writeAll(fd, parts, at: offset)
     }
 
     // MARK: - Under the lock
@@ -395,6 +384,22 @@ final class ObjectRegion: @unchecked Sendable {
 }
 
 func errnoText() -> String { String(cString: strerror(errno)) }
+
+/// Writes every byte of `parts` to `fd` from `offset` on (pwrite, retried on EINTR); false on an error (errno says which).
+func writeAll(_ fd: Int32, _ parts: [UnsafeRawBufferPointer], at offset: Int64) -> Bool {
+    var position = offset
+    for part in parts where part.count > 0 {
+        var done = 0
+        while done < part.count {
+            let written = pwrite(fd, part.baseAddress! + done, part.count - done, off_t(position) + off_t(done))
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return false }
+            done += written
+        }
+        position += Int64(part.count)
+    }
+    return true
+}
 
 /// The regions this process has opened, by path (each mapped once per process).
 let openRegions = Mutex<[String: ObjectRegion]>([:])

@@ -157,20 +157,12 @@ public struct SharedObjects: Sendable {
         guard fd >= 0 else {
             throw RuntimeError("cannot create \(temporary) in the shared-memory store: \(String(cString: strerror(errno)))")
         }
-        for part in parts where part.count > 0 {
-            var offset = 0
-            while offset < part.count {
-                let written = Glibc.write(fd, part.baseAddress! + offset, part.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else {
-                    let reason = String(cString: strerror(errno))
-                    close(fd)
-                    unlink(temporary)
-                    throw RuntimeError("cannot write \(object) to the shared-memory store (\(reason)); "
-                        + "/dev/shm may be full: lower the object store size or free objects")
-                }
-                offset += written
-            }
+        guard writeAll(fd, parts, at: 0) else {
+            let reason = errnoText()
+            close(fd)
+            unlink(temporary)
+            throw RuntimeError("cannot write \(object) to the shared-memory store (\(reason)); "
+                + "/dev/shm may be full: lower the object store size or free objects")
         }
         close(fd)
         guard rename(temporary, final) == 0 else {
@@ -280,21 +272,22 @@ public struct SharedObjects: Sendable {
     /// Moves an object to local disk (its memory is released).
     func spill(_ object: ObjectID) throws(RuntimeError) {
         if let region, let (offset, size) = region.pin(object) {
-            let mapping = SharedMapping(region: region, offset: offset, count: Int(size))
             let file = spillPath(object)
             let fd = open(file + ".partial", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(errnoText())") }
-            var done = 0
-            while done < mapping.count {
-                let written = Glibc.write(fd, mapping.bytes.baseAddress! + done, mapping.count - done)
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else {
-                    let reason = errnoText()
-                    close(fd)
-                    unlink(file + ".partial")
-                    throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(reason)")
-                }
-                done += written
+            guard fd >= 0 else {
+                region.unpin(offset: offset, size: size)
+                throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(errnoText())")
+            }
+            // The pin ends with the closure, before the release below frees the room.
+            let wrote = {
+                let mapping = SharedMapping(region: region, offset: offset, count: Int(size))
+                return withExtendedLifetime(mapping) { writeAll(fd, [mapping.bytes], at: 0) }
+            }()
+            guard wrote else {
+                let reason = errnoText()
+                close(fd)
+                unlink(file + ".partial")
+                throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(reason)")
             }
             close(fd)
             guard rename(file + ".partial", file) == 0 else {
@@ -385,13 +378,7 @@ final class IncomingObject {
         case .present:
             break
         case .file(let fd, _):
-            var done = 0
-            while done < chunk.count {
-                let written = pwrite(fd, chunk.baseAddress! + done, chunk.count - done, off_t(offset) + off_t(done))
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { return false }
-                done += written
-            }
+            guard writeAll(fd, [chunk], at: offset) else { return false }
         }
         received += Int64(chunk.count)
         return true
