@@ -135,6 +135,37 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
         == [.send(to: .raylet(localNode), .releaseFetch(requestID: 1)), .getResolved(object, .data(value))])
 }
 
+@Test func everyGetOfTheSameObjectIsAnsweredOnce() {
+    // Gets of a pending object (three, e.g. a timed-out get, a get of [b, b]) are each answered.
+    var owner = startedOwner()
+    let (id, lease) = submit(&owner, Build.task(), now: 10)
+    let worker = Build.worker(2, 1)
+    _ = grant(&owner, lease, worker: worker, now: 20)
+    let object = returnObject(id)
+    for now in 21...23 { #expect(owner.handle(.get(object), now: Int64(now)) == []) }
+    let value = Build.data(64)
+    let answered = reply(&owner, id, attempt: 1, .returned([.inline(value)]), worker: worker, now: 30)
+    #expect(answered.filter { $0 == .getResolved(object, .data(value)) }.count == 3)
+
+    // Gets of a stored object share one fetch; its answer resolves all of them.
+    let stored = returnObject(run(&owner, worker: worker, outcome: .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]),
+                                  now: 40))
+    let fetch = owner.handle(.get(stored), now: 50)
+    #expect(fetch.count == 1)
+    #expect(owner.handle(.get(stored), now: 51) == [])
+    guard case .send(_, .fetchObjects(let requestID, _, _))? = fetch.first else {
+        Issue.record("no fetch: \(fetch)")
+        return
+    }
+    let big = Build.data(500_000)
+    #expect(owner.handle(.messageReceived(from: .raylet(localNode), .objectsReady(requestID: requestID, values: [.data(big)])),
+                         now: 60)
+        == [.send(to: .raylet(localNode), .releaseFetch(requestID: requestID)),
+            .getResolved(stored, .data(big)), .getResolved(stored, .data(big))])
+    // A get after the fetch was answered sends a new one.
+    #expect(owner.handle(.get(stored), now: 70).count == 1)
+}
+
 @Test func workerDisconnectWhileRunningRetriesUntilMaxRetriesThenWorkerCrashed() {
     var owner = startedOwner()
     let (id, firstLease) = submit(&owner, Build.task(maxRetries: 2), now: 10)

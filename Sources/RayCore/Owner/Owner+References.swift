@@ -18,9 +18,10 @@ extension Owner {
             if let raylets = locationWaiters.removeValue(forKey: object) {
                 for node in raylets { effects.append(.send(to: .raylet(node), .objectLocation(object, .freed))) }
             }
-            if getWaiters.remove(object) != nil {
-                effects.append(.getResolved(object, .error(RayError(.objectLost,
-                    "\(object) was released while a get of it was waiting; keep a handle until get returns"))))
+            if let count = getWaiters.removeValue(forKey: object) {
+                let error = RayError(.objectLost,
+                    "\(object) was released while a get of it was waiting; keep a handle until get returns")
+                for _ in 0..<count { effects.append(.getResolved(object, .error(error))) }
             }
         }
         if entry.lineageRefs == 0 && isFinal(object) {

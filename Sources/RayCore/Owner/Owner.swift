@@ -167,10 +167,12 @@ public struct Owner: Sendable {
     var deadNodes: Set<NodeID> = []
     /// Tasks waiting for an object to exist.
     var dependents: [ObjectID: [TaskID]] = [:]
-    /// Program gets waiting for an object.
-    var getWaiters: Set<ObjectID> = []
-    /// Fetches the owner sent its raylet for gets.
-    var getFetches: [UInt64: ObjectID] = [:]
+    /// Program gets waiting for an object to exist, counted: each is answered once.
+    var getWaiters: [ObjectID: Int] = [:]
+    /// Fetches the owner sent its raylet for gets, with how many gets each answers.
+    var getFetches: [UInt64: (object: ObjectID, gets: Int)] = [:]
+    /// The fetch already out for an object: later gets of it join that fetch.
+    var openGetFetch: [ObjectID: UInt64] = [:]
     /// Raylets waiting to learn where an object is.
     var locationWaiters: [ObjectID: [NodeID]] = [:]
     /// Which task each outstanding lease serves.
@@ -291,42 +293,52 @@ public struct Owner: Sendable {
         objects[object] = entry
     }
 
-    private mutating func get(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+    /// Answers `count` gets of `object` (every get is answered exactly once, however many
+    /// ask for the same object): at once, by joining or sending a fetch, or once it exists.
+    private mutating func get(_ object: ObjectID, count: Int = 1, into effects: inout [OwnerEffect]) {
         guard let entry = objects[object], !entry.freed else {
-            effects.append(.getResolved(object, .error(RayError(.objectLost,
-                "\(object) is not owned here or was already released; keep a handle until get returns"))))
+            let error = RayError(.objectLost,
+                "\(object) is not owned here or was already released; keep a handle until get returns")
+            for _ in 0..<count { effects.append(.getResolved(object, .error(error))) }
             return
         }
         switch entry.state {
         case .inline(let data):
-            effects.append(.getResolved(object, .data(data)))
+            for _ in 0..<count { effects.append(.getResolved(object, .data(data))) }
         case .failed(let error):
-            effects.append(.getResolved(object, .error(error)))
+            for _ in 0..<count { effects.append(.getResolved(object, .error(error))) }
         case .stored where hasLiveCopy(entry):
+            if let open = openGetFetch[object] {
+                getFetches[open]!.gets += count
+                return
+            }
             requestCounter += 1
-            getFetches[requestCounter] = object
+            getFetches[requestCounter] = (object, count)
+            openGetFetch[object] = requestCounter
             effects.append(.send(to: .raylet(localNode),
                                  .fetchObjects(requestID: requestCounter, objects: [object], owner: workerID)))
         case .stored, .pending:
-            getWaiters.insert(object)
+            getWaiters[object, default: 0] += count
             if case .stored = entry.state { recover(object, into: &effects) }
         }
     }
 
     private mutating func getFetched(_ requestID: UInt64, values: [ObjectValue], into effects: inout [OwnerEffect]) {
-        guard let object = getFetches.removeValue(forKey: requestID) else { return }
+        guard let (object, count) = getFetches.removeValue(forKey: requestID) else { return }
+        if openGetFetch[object] == requestID { openGetFetch[object] = nil }
         effects.append(.send(to: .raylet(localNode), .releaseFetch(requestID: requestID)))
         guard let value = values.first else {
-            effects.append(.getResolved(object, .error(RayError(.objectLost, "the local raylet answered the get of \(object) with no value"))))
+            let error = RayError(.objectLost, "the local raylet answered the get of \(object) with no value")
+            for _ in 0..<count { effects.append(.getResolved(object, .error(error))) }
             return
         }
         if case .error(let error) = value, error.kind == .objectLost, objects[object].map({ !$0.freed }) ?? false {
             // The copy vanished under the fetch: ask again from the owner's current knowledge
             // (answers a failure at once, waits for a rebuild, or fetches a live copy).
-            get(object, into: &effects)
+            get(object, count: count, into: &effects)
             return
         }
-        effects.append(.getResolved(object, value))
+        for _ in 0..<count { effects.append(.getResolved(object, value)) }
     }
 
     /// Answers gets and raylets waiting for `object`, now that it exists (or failed).
@@ -336,7 +348,7 @@ public struct Owner: Sendable {
         if !dependents.isEmpty, let waiting = dependents.removeValue(forKey: object) {
             for task in waiting { argumentAvailable(task, into: &effects) }
         }
-        if !getWaiters.isEmpty, getWaiters.remove(object) != nil { get(object, into: &effects) }
+        if !getWaiters.isEmpty, let count = getWaiters.removeValue(forKey: object) { get(object, count: count, into: &effects) }
         if !locationWaiters.isEmpty, let raylets = locationWaiters.removeValue(forKey: object) {
             let answer: LocationAnswer
             switch entry.state {
