@@ -116,6 +116,7 @@ public enum Ray {
             guard state.client == nil else { throw Ray.Error.alreadyStarted(alreadyStarted) }
             try connect(&state)
         }
+        RemoteFunctions.noteStart()
     }
 
     /// Disconnects; an embedded cluster is stopped.
@@ -126,10 +127,30 @@ public enum Ray {
         }
         client?.shutdown()
         cluster?.stop()
+        RemoteFunctions.noteShutdown()
     }
 
     /// True between `start`/`connect` and `shutdown`.
     public static var isConnected: Bool { state.withLock { $0.client != nil } }
+
+    /// Where the calling code runs (Ray's `get_runtime_context()`): job, node, worker, and inside a
+    /// task body the task. Throws `.notStarted` in a driver that has not joined a cluster.
+    public static var runtimeContext: RuntimeContext {
+        get throws {
+            if let task = TaskContext.current {
+                return RuntimeContext(job: task.job, node: task.worker.node, worker: task.worker,
+                                      task: task.task, taskName: "\(task.function)[\(task.instance)]", attempt: task.attempt)
+            }
+            let client = try client()
+            return RuntimeContext(job: client.job, node: client.worker.node, worker: client.worker,
+                                  task: nil, taskName: nil, attempt: nil)
+        }
+    }
+
+    /// The node the calling code runs on (`Ray.runtimeContext.node`).
+    public static var nodeID: NodeID {
+        get throws { try runtimeContext.node }
+    }
 
     /// The session directory of the cluster (logs, sockets).
     public static var sessionDirectory: String? { state.withLock { $0.client?.session } }
@@ -157,7 +178,7 @@ public enum Ray {
                     return try header.withUnsafeBytes { try client.put(parts: [$0, raw]) }
                 }, client: client)
             }
-            return ObjectRef(id: try client.put(try ValueCoding.encode(value)), client: client)
+            return ObjectRef(id: try client.put(try ValueCoding.encodeResult(value, of: "the value put")), client: client)
         } catch let error as RuntimeError {
             throw Ray.Error.runtime(error.description)
         }
@@ -174,14 +195,50 @@ public enum Ray {
         try get([ref], timeout: timeout)[0]
     }
 
-    /// Waits for every value, in order.
+    /// Waits for every value, in order. Any number of gets (and waits) of the same reference,
+    /// from any number of threads, each get the value.
     public static func get<T>(_ refs: [ObjectRef<T>], timeout: Duration? = nil) throws -> [T] {
+        if let local = try resolvedInTask(refs) { return local }
         let client = try client()
         let values = client.get(refs.map(\.id), timeoutSeconds: timeout.map(seconds))
-        return try zip(refs, values).map { ref, value in
+        return try decode(refs, values, timeout: timeout)
+    }
+
+    /// Waits for the value of `ref` without blocking a thread (`try await Ray.get(ref)`).
+    public static func get<T>(_ ref: ObjectRef<T>, timeout: Duration? = nil) async throws -> T {
+        try await get([ref], timeout: timeout)[0]
+    }
+
+    /// Waits for every value, in order, without blocking a thread (`try await Ray.get(refs)`).
+    public static func get<T>(_ refs: [ObjectRef<T>], timeout: Duration? = nil) async throws -> [T] {
+        if let local = try resolvedInTask(refs) { return local }
+        let client = try client()
+        let ids = refs.map(\.id)
+        let values = await withCheckedContinuation { (continuation: CheckedContinuation<[FetchedValue?], Never>) in
+            client.get(ids, timeoutSeconds: timeout.map(seconds)) { continuation.resume(returning: $0) }
+        }
+        return try decode(refs, values, timeout: timeout)
+    }
+
+    private static func decode<T>(_ refs: [ObjectRef<T>], _ values: [FetchedValue?], timeout: Duration?) throws -> [T] {
+        try zip(refs, values).map { ref, value in
             guard let value else {
                 throw Ray.Error.timeout("\(ref.id) was not ready within \(timeout.map { "\($0)" } ?? "the timeout"); "
                     + "its task may still be running: get it again later, or raise the timeout")
+            }
+            return try ValueCoding.decode(T.self, from: value, object: ref.id)
+        }
+    }
+
+    /// Inside a task body: the values of references the task was given (nil when none of `refs` is one).
+    private static func resolvedInTask<T>(_ refs: [ObjectRef<T>]) throws -> [T]? {
+        guard refs.contains(where: { $0.resolved != nil }) || (TaskContext.current != nil && currentClient == nil) else {
+            return nil
+        }
+        return try refs.map { ref in
+            guard let value = ref.resolved else {
+                throw Ray.Error.invalidArgument("\(ref.id) was not passed to this task; a task body can get only the "
+                    + "references it received as arguments (nested tasks and gets come later)")
             }
             return try ValueCoding.decode(T.self, from: value, object: ref.id)
         }
@@ -214,15 +271,70 @@ public enum Ray {
     }
 }
 
+/// Where code runs: its job, node and worker, and inside a task body the task.
+public struct RuntimeContext: Sendable, Hashable, CustomStringConvertible {
+    public var job: JobID
+    public var node: NodeID
+    public var worker: WorkerID
+    /// The running task (nil in a driver).
+    public var task: TaskID?
+    /// The running task's name, `function[n]` (nil in a driver).
+    public var taskName: String?
+    /// The running attempt, from 1 (nil in a driver).
+    public var attempt: Int?
+    /// True in a task body, false in a driver.
+    public var inTask: Bool { task != nil }
+    public var description: String {
+        "\(job) on \(node), \(worker)" + (taskName.map { ", running \($0)" } ?? " (driver)")
+    }
+}
+
 /// A reference to an object in the cluster: the result of `remote(...)` or `Ray.put`.
 /// Holding it keeps the object alive (and rebuildable); dropping the last copy releases it.
-public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomStringConvertible {
+///
+/// A reference inside a value passed to a task (`[ObjectRef<Int>]`, a struct holding one)
+/// travels as a reference: the task depends on it, and its body reads it with `get`.
+public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomStringConvertible, Codable {
     public let id: ObjectID
     weak var client: DriverClient?
+    /// Inside a task body: the value the worker fetched for this reference.
+    let resolved: FetchedValue?
 
     init(id: ObjectID, client: DriverClient) {
         self.id = id
         self.client = client
+        resolved = nil
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let id = try ObjectID(from: decoder)
+        guard let value = TaskContext.current?.references[id] else {
+            throw Ray.Error.decodingFailed("\(id) is an ObjectRef, which decodes only inside a task that received it "
+                + "as an argument")
+        }
+        self.id = id
+        client = nil
+        resolved = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        if let collector = ValueCoding.collector {
+            try checkUsable()
+            collector.objects.append(id)
+        }
+        try id.encode(to: encoder)
+    }
+
+    /// Throws unless this reference can be passed to a task of the current driver.
+    func checkUsable() throws {
+        if resolved != nil {
+            throw Ray.Error.invalidArgument("\(id) was passed to this task; passing it on from a task body is not "
+                + "supported yet (nested tasks come later)")
+        }
+        guard let client, client === Ray.currentClient else {
+            throw Ray.Error.invalidArgument("\(id) belongs to a driver session that has shut down; "
+                + "references are valid only between Ray.start() and Ray.shutdown()")
+        }
     }
 
     deinit {
@@ -239,7 +351,13 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
     }
 
     /// Waits for the value (`Ray.get(self)`).
+    @discardableResult
     public func get(timeout: Duration? = nil) throws -> T { try Ray.get(self, timeout: timeout) }
+
+    /// The value, awaited without blocking a thread (`try await ref.value`).
+    public var value: T {
+        get async throws { try await Ray.get(self) }
+    }
 
     public static func == (lhs: ObjectRef, rhs: ObjectRef) -> Bool { lhs.id == rhs.id }
     public func hash(into hasher: inout Hasher) { hasher.combine(id) }

@@ -1,6 +1,7 @@
 // Failures as typed Swift errors, mirroring Ray's exception classes. Each
 // message says what happened and what the user can do about it.
 
+import Foundation
 import RayCore
 
 extension Ray {
@@ -39,7 +40,8 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable {
         let message = error.message
         switch error.kind {
         case .taskFailed: self = .taskFailed(message)
-        case .workerCrashed: self = .workerCrashed(message + " (raise maxRetries to retry more often)")
+        // The owner's advice names the scenario key; a Swift program sets `TaskOptions.maxRetries`.
+        case .workerCrashed: self = .workerCrashed(message.replacingOccurrences(of: "max_retries", with: "maxRetries"))
         case .objectLost: self = .objectLost(message)
         case .ownerDied: self = .ownerDied(message)
         case .objectReconstructionFailed: self = .reconstructionFailed(message)

@@ -1,33 +1,39 @@
 // Remote functions: a Swift closure registered under a stable name, callable
 // with `.remote(args)` on the cluster. Each argument is a value (passed
 // inline) or an `ObjectRef` of the parameter's type (resolved before the body
-// runs, as Ray resolves top-level ObjectRef arguments).
+// runs, as Ray resolves top-level ObjectRef arguments). References inside a
+// value (`[ObjectRef<Int>]`, a struct holding one) travel as references: the
+// task depends on them, and the body reads them with `get`.
 
 import Synchronization
 public import RayCore
 import RayRuntime
 
-/// Something that can be passed to a remote function as a parameter of type `Value`:
-/// the value itself, or an `ObjectRef<Value>`.
-public protocol TaskArgument<Value> {
-    associatedtype Value: Codable
-    /// The argument as the owner submits it.
-    func taskArg() throws -> TaskArg
+/// Something that can be passed to a remote function as a parameter of type `ArgumentValue`:
+/// the value itself, or an `ObjectRef<ArgumentValue>`.
+public protocol TaskArgument<ArgumentValue> {
+    associatedtype ArgumentValue: Codable
+    /// The argument as the owner submits it, followed by the references it holds inside.
+    func taskArgs(into args: inout [TaskArg], nested: inout [ObjectID]) throws
 }
 
 /// A `Codable` value passed inline. Conform your own types with `extension MyType: RayValue {}`.
-public protocol RayValue: TaskArgument, Codable where Value == Self {}
+public protocol RayValue: TaskArgument, Codable where ArgumentValue == Self {}
 
 extension RayValue {
-    public func taskArg() throws -> TaskArg {
-        let bytes = try ValueCoding.encode(self)
-        return .value(ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes))
+    public func taskArgs(into args: inout [TaskArg], nested: inout [ObjectID]) throws {
+        let (bytes, contained) = try ValueCoding.encodeCollectingReferences(self)
+        args.append(.value(ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)))
+        for object in contained where !nested.contains(object) { nested.append(object) }
     }
 }
 
 extension ObjectRef: TaskArgument {
-    public typealias Value = T
-    public func taskArg() throws -> TaskArg { .reference(id) }
+    public typealias ArgumentValue = T
+    public func taskArgs(into args: inout [TaskArg], nested: inout [ObjectID]) throws {
+        try checkUsable()
+        args.append(.reference(id))
+    }
 }
 
 extension Int: RayValue {}
@@ -45,7 +51,17 @@ extension Float: RayValue {}
 extension Bool: RayValue {}
 extension String: RayValue {}
 extension Array: TaskArgument, RayValue where Element: Codable {}
+extension ContiguousArray: TaskArgument, RayValue where Element: Codable {}
 extension Optional: TaskArgument, RayValue where Wrapped: Codable {}
+extension Dictionary: TaskArgument, RayValue where Key: Codable, Value: Codable {}
+extension Set: TaskArgument, RayValue where Element: Codable {}
+
+/// The result of a function that returns nothing (`Void` is not `Codable`): a body
+/// `{ (x: Int) -> Void in ... }` makes a `RemoteFunction` whose refs are `ObjectRef<RayVoid>`.
+public struct RayVoid: RayValue, Hashable, Sendable, CustomStringConvertible {
+    public init() {}
+    public var description: String { "()" }
+}
 
 /// Where a task may run (Ray's scheduling strategies).
 public enum SchedulingStrategy: Sendable, Hashable {
@@ -100,9 +116,12 @@ public struct TaskOptions: Sendable, Hashable {
     }
 }
 
-/// The registry's bookkeeping: duplicate names are reported at `Ray.start()`.
+/// The registry's bookkeeping: duplicate names are reported at `Ray.start()`; a function
+/// created after it is reported at `.remote` (workers stop at `Ray.start()`, so they lack it).
 enum RemoteFunctions {
     static let duplicates = Mutex<[String]>([])
+    /// The names registered when the program joined a cluster (nil before).
+    static let atStart = Mutex<Set<String>?>(nil)
 
     static func checkRegistrations() throws {
         let names = duplicates.withLock { $0 }
@@ -110,6 +129,29 @@ enum RemoteFunctions {
             throw Ray.Error.invalidArgument("remote function names must be unique; registered more than once: "
                 + names.joined(separator: ", "))
         }
+    }
+
+    /// Calls per function so far: tasks are named `name[0]`, `name[1]`, ... in submission order.
+    static let instances = Mutex<[String: Int]>([:])
+
+    static func nextInstance(of name: String) -> Int {
+        instances.withLock { counts in
+            defer { counts[name, default: 0] += 1 }
+            return counts[name, default: 0]
+        }
+    }
+
+    static func noteStart() { atStart.withLock { $0 = Set(FunctionRegistry.names) } }
+    static func noteShutdown() { atStart.withLock { $0 = nil } }
+
+    /// Throws when `name` was registered after the program joined the cluster.
+    static func checkKnownToWorkers(_ name: String) throws {
+        guard let known = atStart.withLock({ $0 }), !known.contains(name) else { return }
+        // Inside a task body there is no start to compare against: the worker knows what it registered.
+        guard TaskContext.current == nil else { return }
+        throw Ray.Error.invalidArgument("remote function '\(name)' was created after Ray.start(): worker processes "
+            + "run this program only up to Ray.start() to learn its functions, so they do not know it. Create it "
+            + "before Ray.start() (a `static let` is created on first use: touch it before starting)")
     }
 }
 
@@ -124,20 +166,22 @@ public struct RemoteFunction<each Arg: Codable, Result: Codable>: Sendable {
         self.name = name
         self.options = options
         if FunctionRegistry.lookup(name) != nil { RemoteFunctions.duplicates.withLock { $0.append(name) } }
+        let declared = countTypes(repeat (each Arg).self)
         FunctionRegistry.register(name) { arguments in
             var index = 0
             func next<V: Codable>(_ type: V.Type) throws -> V {
                 defer { index += 1 }
                 guard index < arguments.count else {
-                    throw Ray.Error.invalidArgument("\(name) takes more arguments than the \(arguments.count) it was given")
+                    throw Ray.Error.invalidArgument("\(name) takes \(declared) arguments, was given \(arguments.count)")
                 }
                 return try ValueCoding.decode(type, from: arguments[index], object: nil)
             }
             let result = try body(repeat try next((each Arg).self))
-            guard index == arguments.count else {
-                throw Ray.Error.invalidArgument("\(name) takes \(index) arguments, was given \(arguments.count)")
+            // Past the declared parameters come the references held inside them (fetched for `get`).
+            guard index <= arguments.count else {
+                throw Ray.Error.invalidArgument("\(name) takes \(declared) arguments, was given \(arguments.count)")
             }
-            return try ValueCoding.encode(result)
+            return try ValueCoding.encodeResult(result, of: name)
         }
     }
 
@@ -150,13 +194,40 @@ public struct RemoteFunction<each Arg: Codable, Result: Codable>: Sendable {
 
     /// Submits a call; returns at once with a reference to its result.
     public func remote<each P: TaskArgument>(_ args: repeat each P) throws -> ObjectRef<Result>
-    where repeat (each P).Value == each Arg {
+    where repeat (each P).ArgumentValue == each Arg {
         let client = try Ray.client()
+        try RemoteFunctions.checkKnownToWorkers(name)
         var taskArgs: [TaskArg] = []
-        for argument in repeat each args { taskArgs.append(try argument.taskArg()) }
-        let request = TaskRequest(function: name, instance: 0, args: taskArgs, resources: try options.validated(),
+        var nested: [ObjectID] = []
+        for argument in repeat each args { try argument.taskArgs(into: &taskArgs, nested: &nested) }
+        // References inside values follow the declared arguments: the task depends on them (they stay
+        // alive and are made local before it runs), and its body reads them with `get`.
+        for object in nested { taskArgs.append(.reference(object)) }
+        let request = TaskRequest(function: name, instance: RemoteFunctions.nextInstance(of: name), args: taskArgs, resources: try options.validated(),
                                   strategy: options.scheduling.core, maxRetries: options.maxRetries,
                                   retryExceptions: options.retryExceptions, body: [])
         return ObjectRef(id: client.submit(request), client: client)
+    }
+}
+
+private func countTypes<each T>(_ types: repeat (each T).Type) -> Int {
+    var count = 0
+    for _ in repeat each types { count += 1 }
+    return count
+}
+
+private func returningNothing<each A>(_ body: @escaping @Sendable (repeat each A) throws -> Void)
+    -> @Sendable (repeat each A) throws -> RayVoid {
+    return { (args: repeat each A) throws -> RayVoid in
+        try body(repeat each args)
+        return RayVoid()
+    }
+}
+
+extension RemoteFunction where Result == RayVoid {
+    /// Registers a body that returns nothing; its refs are `ObjectRef<RayVoid>` (`get` waits for it to finish).
+    public init(_ name: String, options: TaskOptions = TaskOptions(),
+                _ body: @escaping @Sendable (repeat each Arg) throws -> Void) {
+        self.init(name, options: options, returningNothing(body))
     }
 }

@@ -2,16 +2,42 @@
 // A large value read from the node's shared-memory store arrives as a mapping;
 // `SharedBytes` is decoded from it without a copy.
 
-public import RayCore
+import RayCore
 import RayRuntime
 
 enum ValueCoding {
+    /// Collects the references an encoding meets (`ObjectRef.encode(to:)` reports to it).
+    final class ReferenceCollector: @unchecked Sendable {
+        var objects: [ObjectID] = []
+    }
+    @TaskLocal static var collector: ReferenceCollector?
+
     static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         do {
             return try BinaryCoder.encode(value)
         } catch {
             throw Ray.Error.encodingFailed("cannot encode a \(T.self): \(error)")
         }
+    }
+
+    /// Encodes a value and lists the references inside it, in the order met (each once).
+    static func encodeCollectingReferences<T: Encodable>(_ value: T) throws -> ([UInt8], [ObjectID]) {
+        let collector = ReferenceCollector()
+        let bytes = try $collector.withValue(collector) { try encode(value) }
+        var seen = Set<ObjectID>(), unique: [ObjectID] = []
+        for object in collector.objects where seen.insert(object).inserted { unique.append(object) }
+        return (bytes, unique)
+    }
+
+    /// Encodes a value a task returns or a program puts: references inside are not supported yet.
+    static func encodeResult<T: Encodable>(_ value: T, of what: String) throws -> [UInt8] {
+        let (bytes, contained) = try encodeCollectingReferences(value)
+        guard contained.isEmpty else {
+            throw Ray.Error.encodingFailed("\(what) holds ObjectRefs (\(contained.count)) inside its value; "
+                + "returning or putting references is not supported yet (workers do not own objects): "
+                + "return the values, or pass the references to the next task as arguments")
+        }
+        return bytes
     }
 
     /// Decodes a value, or throws the Ray error stored in its place.
@@ -123,10 +149,4 @@ public struct SharedBytes: Codable, @unchecked Sendable, RandomAccessCollection,
     public var description: String { "SharedBytes(\(count) bytes\(isMapped ? ", mapped" : ""))" }
 }
 
-extension SharedBytes: TaskArgument {
-    public typealias Value = SharedBytes
-    public func taskArg() throws -> TaskArg {
-        let bytes = try ValueCoding.encode(self)
-        return .value(ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes))
-    }
-}
+extension SharedBytes: RayValue {}

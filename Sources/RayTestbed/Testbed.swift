@@ -41,9 +41,36 @@ public enum Testbed {
     /// A dependent chain link: the previous value plus one.
     public static let increment = RemoteFunction("tb.increment") { (x: Int) -> Int in x + 1 }
 
+    // Values of every kind (issue 8): dictionaries, sets, optionals, structs, arrays of refs, Void.
+    public static let mergeCounts = RemoteFunction("tb.merge-counts") { (a: [String: Int], b: [String: Int]) -> [String: Int] in
+        a.merging(b, uniquingKeysWith: +)
+    }
+    public static let union = RemoteFunction("tb.union") { (a: Set<Int>, b: Set<Int>) -> Set<Int> in a.union(b) }
+    public static let orZero = RemoteFunction("tb.or-zero") { (x: Int?) -> Int? in x.map { $0 * 2 } }
+    public static let mirrorPoint = RemoteFunction("tb.mirror") { (p: Point) -> Point in Point(x: p.y, y: p.x, label: p.label) }
+    /// A reduce over any number of refs (nested references, read in the body).
+    public static let sumRefs = RemoteFunction("tb.sum-refs") { (refs: [ObjectRef<Int>]) -> Int in
+        try Ray.get(refs).reduce(0, +)
+    }
+    /// Returns nothing; leaves a file behind to prove it ran.
+    public static let touch = RemoteFunction("tb.touch") { (path: String) in
+        _ = FileManager.default.createFile(atPath: path, contents: Data("ran".utf8))
+    }
+    /// Where the task runs, as `Ray.runtimeContext` says.
+    public static let context = RemoteFunction("tb.context") { () -> String in
+        let context = try Ray.runtimeContext
+        return "\(context.taskName ?? "-") \(context.node.value) \(context.worker.index) \(context.job.value)"
+    }
+    /// Throws a struct error without a description of its own, or an enum case.
+    public static let failTyped = RemoteFunction("tb.fail-typed") { (asEnum: Bool) throws -> Int in
+        if asEnum { throw ParseFailure.badNumber("x7") }
+        throw ParseError(line: 3)
+    }
+
     /// Forces every function to register (Swift initializes statics lazily).
     public static func register() {
         _ = (noop, echo, add, square, blob, checksum, whereAmI, sleepThenWhere, crashOnce, fail, increment)
+        _ = (mergeCounts, union, orZero, mirrorPoint, sumRefs, touch, context, failTyped)
     }
 
     public static func blobBytes(seed: Int, size: Int) -> [UInt8] {
@@ -68,4 +95,24 @@ public enum Testbed {
 public struct TestbedError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+}
+
+/// A struct standing in for a tuple.
+public struct Point: RayValue, Equatable, Sendable {
+    public var x: Double
+    public var y: Double
+    public var label: String?
+    public init(x: Double, y: Double, label: String?) {
+        self.x = x
+        self.y = y
+        self.label = label
+    }
+}
+
+public struct ParseError: Error {
+    public var line: Int
+}
+
+public enum ParseFailure: Error {
+    case badNumber(String)
 }

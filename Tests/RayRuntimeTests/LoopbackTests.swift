@@ -22,12 +22,16 @@ let testbedPath: String = {
     return directory + "/swiftray-testbed"
 }()
 
+/// A function the test process registers and the testbed's workers do not.
+let onlyInThisDriver = RemoteFunction("tb.only-in-this-driver") { () -> Int in 1 }
+
 /// Runs `body` as the driver of a cluster of `nodes` (name, resources), then shuts everything down.
 func withCluster(_ nodes: [(String, [String: Int64])], environment: [String] = [],
                  _ body: (LocalCluster) throws -> Void) throws {
     #expect(FileManager.default.isExecutableFile(atPath: testbedPath),
             "build the testbed first: swift build --product swiftray-testbed")
     Testbed.register()
+    _ = onlyInThisDriver
     let cluster = try LocalCluster(executable: testbedPath, environment: environment)
     defer { cluster.stop() }
     try cluster.startGCS()
@@ -120,10 +124,9 @@ extension RuntimeTests {
                 guard case .taskFailed(let message)? = error as? Ray.Error else { return false }
                 return message.contains("the ledger is closed")
             }
-            // A function the workers' program does not register.
-            let missing = RemoteFunction("tb.only-in-this-driver") { () -> Int in 1 }
+            // A function the workers' program does not register (this driver registers it before joining).
             #expect {
-                _ = try missing.remote().get()
+                _ = try onlyInThisDriver.remote().get()
             } throws: { error in
                 guard case .taskFailed(let message)? = error as? Ray.Error else { return false }
                 return message.contains("unknown function 'tb.only-in-this-driver'")
@@ -196,14 +199,14 @@ extension RuntimeTests {
             let driver = try #require(try FileManager.default.contentsOfDirectory(atPath: sockets)
                 .first { $0.hasPrefix("w-") && (UInt32($0.dropFirst(2).dropLast(5).split(separator: "-").last ?? "") ?? 0) >= 1 << 30 })
             let listing = try ControlClient.ask(rayletSocket: sockets + "/" + driver, "list tasks")
-            #expect(listing.contains("2 tasks held") && listing.contains("tb.sleep-where[0]") && listing.contains("tb.square[0]"),
+            #expect(listing.contains("2 tasks held") && listing.contains("tb.sleep-where[") && listing.contains("tb.square["),
                     "\(listing)")
             #expect(try ControlClient.ask(rayletSocket: sockets + "/" + driver, "frobnicate").contains("unknown command"))
             // From anywhere: the GCS names the raylets, each asks the drivers connected to it.
             let raylets = try ControlClient.ask(gcs: cluster.gcsAddress, "raylets").split(separator: " ")
             try #require(raylets.count == 3, "\(raylets)")
             let relayed = try ControlClient.ask(raylet: "\(raylets[1]):\(raylets[2])", "list tasks")
-            #expect(relayed.hasPrefix("node \(raylets[0]) (head):") && relayed.contains("tb.sleep-where[0]"), "\(relayed)")
+            #expect(relayed.hasPrefix("node \(raylets[0]) (head):") && relayed.contains("tb.sleep-where["), "\(relayed)")
             _ = try slow.get()
             _ = try waiting.get()
         }

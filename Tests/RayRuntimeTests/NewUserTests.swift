@@ -54,5 +54,111 @@ extension RuntimeTests {
             #expect(failures.withLock { $0 } == 0)
         }
     }
+
+    @Test func valuesOfEveryKindRoundTrip() throws {
+        try withCluster([("head", ["CPU": 2])]) { cluster throws in
+            #expect(try Testbed.mergeCounts.remote(["a": 1, "b": 2], ["b": 3, "c": 4]).get() == ["a": 1, "b": 5, "c": 4])
+            let counts = try Ray.put(["x": 10])
+            #expect(try Testbed.mergeCounts.remote(counts, ["x": 1]).get() == ["x": 11])
+            #expect(try Testbed.union.remote(Set([1, 2]), Set([2, 3])).get() == [1, 2, 3])
+            #expect(try Testbed.orZero.remote(Optional(4)).get() == 8)
+            #expect(try Testbed.orZero.remote(Int?.none).get() == nil)
+            #expect(try Testbed.mirrorPoint.remote(Point(x: 1, y: 2, label: "p")).get() == Point(x: 2, y: 1, label: "p"))
+            #expect(try Testbed.mirrorPoint.remote(Point(x: 1, y: 2, label: nil)).get() == Point(x: 2, y: 1, label: nil))
+
+            // An array of refs: a reduce in one task, over values still being computed and a large put.
+            let parts = try (1...20).map { try Testbed.square.remote($0) }
+            #expect(try Testbed.sumRefs.remote(parts).get() == (1...20).reduce(0) { $0 + $1 * $1 })
+            #expect(try Testbed.sumRefs.remote([parts[0], parts[0], parts[1]]).get() == 1 + 1 + 4)
+            #expect(try Testbed.sumRefs.remote([ObjectRef<Int>]()).get() == 0)
+            // A failed ref inside the array fails the task with its error, as a top-level one would.
+            let failed = try Testbed.fail.remote("inner")
+            #expect {
+                _ = try Testbed.sumRefs.remote([parts[0], failed]).get()
+            } throws: { error in
+                guard case .taskFailed(let message)? = error as? Ray.Error else { return false }
+                return message.contains("inner")
+            }
+
+            // Void: the ref's get waits for the body, which ran.
+            let marker = cluster.session.path + "/touched"
+            let done: ObjectRef<RayVoid> = try Testbed.touch.remote(marker)
+            try done.get()
+            #expect(FileManager.default.fileExists(atPath: marker))
+
+            // Where a task runs.
+            let context = try Testbed.context.remote().get().split(separator: " ")
+            let driver = try Ray.runtimeContext
+            #expect(context.count == 4 && context[0].hasPrefix("tb.context[") && context[1] == "\(cluster.nodes[0].id.value)")
+            #expect(context[3] == "\(driver.job.value)" && !driver.inTask && driver.node == cluster.nodes[0].id)
+
+            // References cannot be put inside values yet: a clear error, not a lost reference.
+            #expect {
+                _ = try Ray.put([parts[0]])
+            } throws: { error in
+                guard case .encodingFailed(let message)? = error as? Ray.Error else { return false }
+                return message.contains("not supported yet")
+            }
+        }
+    }
+
+    @Test func asyncGetsMatchTheBlockingOnes() async throws {
+        Testbed.register()
+        var options = Ray.StartOptions()
+        options.executable = testbedPath
+        options.numCPUs = 2
+        try Ray.start(options)
+        defer { Ray.shutdown() }
+        let refs = try (0..<50).map { try Testbed.square.remote($0) }
+        #expect(try await Ray.get(refs) == (0..<50).map { $0 * $0 })
+        #expect(try await refs[7].value == 49)
+        let slow = try Testbed.sleepThenWhere.remote(2000)
+        await #expect(throws: Ray.Error.self) { _ = try await Ray.get(slow, timeout: .milliseconds(50)) }
+        let failed = try Testbed.fail.remote("async")
+        await #expect(throws: Ray.Error.self) { _ = try await failed.value }
+        #expect(try await Ray.get([ObjectRef<Int>]()).isEmpty)
+    }
+
+    @Test func messagesNameTheTaskAndSayThingsOnce() throws {
+        try withCluster([("head", ["CPU": 2])]) { cluster throws in
+            // Each call has its own name: function[n], n counting calls of that function.
+            let failures = try (0..<3).map { try Testbed.fail.remote("no \($0)") }
+            var messages: [String] = []
+            for ref in failures {
+                do { _ = try ref.get() } catch let error as Ray.Error { messages.append("\(error)") }
+            }
+            let names = messages.compactMap { message in
+                message.range(of: "tb.fail[").map { String(message[$0.upperBound...].prefix(2)) }
+            }
+            #expect(names.count == 3 && Set(names).count == 3, "\(messages)")
+            // A remote error's type is named once; an enum case is qualified by its type.
+            #expect {
+                _ = try Testbed.failTyped.remote(false).get()
+            } throws: { error in
+                let text = "\(error)"
+                return text.contains("raised: ParseError(line: 3)") && !text.contains("ParseError: ParseError")
+            }
+            #expect {
+                _ = try Testbed.failTyped.remote(true).get()
+            } throws: { error in "\(error)".contains("raised: ParseFailure.badNumber(\"x7\")") }
+            // A crash's advice is given once, in the API's own words.
+            let marker = cluster.session.path + "/crash-advice"
+            #expect {
+                _ = try Testbed.crashOnce.options(TaskOptions(maxRetries: 0)).remote(marker, 1).get()
+            } throws: { error in
+                let text = "\(error)"
+                return text.components(separatedBy: "raise ").count == 2 && text.contains("raise maxRetries")
+                    && !text.contains("max_retries")
+            }
+            // A function created after the driver joined is reported at .remote, not when its task runs.
+            let late = RemoteFunction("tb.created-late") { () -> Int in 1 }
+            #expect {
+                _ = try late.remote()
+            } throws: { error in
+                guard case .invalidArgument(let message)? = error as? Ray.Error else { return false }
+                return message.contains("'tb.created-late' was created after Ray.start()")
+            }
+        }
+    }
 }
 }

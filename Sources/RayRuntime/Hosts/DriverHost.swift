@@ -413,6 +413,37 @@ public final class DriverClient: @unchecked Sendable {
         }
     }
 
+    /// Gets values in order without blocking: `completion` runs on the loop thread once every
+    /// value arrived or the timeout passed (nil for a value that did not arrive).
+    public func get(_ objects: [ObjectID], timeoutSeconds: Double?,
+                    completion: @escaping @Sendable ([FetchedValue?]) -> Void) {
+        let host = self.host!
+        let loop = self.loop
+        let waiters = objects.map { _ in GetWaiter() }
+        nonisolated(unsafe) var remaining = objects.count  // Loop thread only.
+        nonisolated(unsafe) var finished = false
+        let finish: @Sendable () -> Void = {
+            guard !finished else { return }
+            finished = true
+            if remaining > 0 { for waiter in waiters { waiter.abandoned.store(true, ordering: .relaxed) } }
+            completion(waiters.map { waiter in waiter.value.map { FetchedValue(value: $0, mapping: waiter.mapping) } })
+        }
+        for waiter in waiters {
+            waiter.onResolved = {
+                remaining -= 1
+                if remaining == 0 { finish() }
+            }
+        }
+        let pairs = Array(zip(objects, waiters))
+        loop.post {
+            if pairs.isEmpty { finish() }
+            for (object, waiter) in pairs { host.get(object, waiter) }
+            if let timeoutSeconds, !finished {
+                loop.timer(afterMicros: Int64(max(0, timeoutSeconds) * 1_000_000)) { finish() }
+            }
+        }
+    }
+
     /// Waits until `numReturns` of `objects` are ready or the timeout passes; returns the ready indices.
     public func wait(_ objects: [ObjectID], numReturns: Int, timeoutSeconds: Double?) -> [Int] {
         let host = self.host!

@@ -37,6 +37,38 @@ public enum FunctionRegistry {
     public static var names: [String] { functions.keys.sorted() }
 }
 
+/// Where a task body runs and what it was given, set by its worker around the body
+/// (read it through `Ray.runtimeContext`).
+public struct TaskContext: Sendable {
+    public var task: TaskID
+    public var function: String
+    public var instance: Int
+    public var attempt: Int
+    public var job: JobID
+    public var worker: WorkerID
+    /// The values of the task's reference arguments, top-level and nested, by object.
+    public var references: [ObjectID: FetchedValue]
+
+    /// The task running on this thread, nil outside a task body.
+    @TaskLocal public static var current: TaskContext?
+}
+
+/// A body's error as the owner reports it: its type, then its description, without
+/// repeating the type when the description already names it (`ParseError(line: 3)`),
+/// and an enum case qualified by its type (`ParseError.badNumber("x")`).
+public func describeError(_ error: any Error) -> String {
+    let type = String(describing: Swift.type(of: error))
+    let text = String(describing: error)
+    if text.hasPrefix(type) { return text }
+    let mirror = Mirror(reflecting: error)
+    if mirror.displayStyle == .enum {
+        // A case's default description starts with its name (its payload's label); a custom one is left alone.
+        let isDefault = mirror.children.first?.label.map { text.hasPrefix($0) } ?? !text.contains(" ")
+        if isDefault { return "\(type).\(text)" }
+    }
+    return "\(type): \(text)"
+}
+
 /// An error a task body raised, carried to the owner as its description.
 struct UnknownFunction: Error, CustomStringConvertible {
     var name: String
@@ -152,11 +184,17 @@ public final class WorkerHost: ConnectionDelegate {
             }
         }
         guard let body else { return FunctionRegistry.fallback!(spec, attempt, fetched) }
+        var references: [ObjectID: FetchedValue] = [:]
+        for (index, arg) in spec.args.enumerated() where index < fetched.count {
+            if case .reference(let object) = arg { references[object] = fetched[index] }
+        }
+        let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
+                                  job: spec.jobID, worker: workerID, references: references)
         do {
-            let bytes = try body(fetched)
+            let bytes = try TaskContext.$current.withValue(context) { try body(fetched) }
             return .returned([ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)])
         } catch {
-            return .applicationError("\(type(of: error)): \(error)")
+            return .applicationError(describeError(error))
         }
     }
 
