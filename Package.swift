@@ -78,7 +78,7 @@ let package = Package(
 
         // Remote functions shared by the loopback tests (driver side) and their worker binary.
         .target(name: "RayTestbed", dependencies: ["Ray"], path: "Sources/RayTestbed"),
-        .executableTarget(name: "swiftray-testbed", dependencies: ["RayTestbed", "RayRuntime"]),
+        .executableTarget(name: "swiftray-testbed", dependencies: ["RayTestbed", "RayRuntime", "Ray"]),
         // The runtime microbenchmarks (tools/bench-runtime.sh).
         .executableTarget(name: "swiftray-bench", dependencies: ["Ray", "RayRuntime"], swiftSettings: strict),
         // Examples a newcomer runs from the README.

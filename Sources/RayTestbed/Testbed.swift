@@ -67,10 +67,27 @@ public enum Testbed {
         throw ParseError(line: 3)
     }
 
+    /// The worker's process ID and the last 8 bytes of the program it runs (tests tell programs
+    /// apart by a trailer appended to copies of this binary).
+    /// It sleeps `millis` first (so concurrent calls need several workers).
+    public static let whoAmI = RemoteFunction("tb.whoami") { (millis: Int) -> [UInt64] in
+        usleep(UInt32(max(0, millis)) * 1000)
+        return [UInt64(getpid()), programTrailer("/proc/self/exe")]
+    }
+
+    public static func programTrailer(_ path: String) -> UInt64 {
+        guard let file = FileHandle(forReadingAtPath: path) else { return 0 }
+        defer { try? file.close() }
+        guard let end = try? file.seekToEnd(), end >= 8 else { return 0 }
+        try? file.seek(toOffset: end - 8)
+        let bytes = [UInt8]((try? file.readToEnd()) ?? Data())
+        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
     /// Forces every function to register (Swift initializes statics lazily).
     public static func register() {
         _ = (noop, echo, add, square, blob, checksum, whereAmI, sleepThenWhere, crashOnce, fail, increment)
-        _ = (mergeCounts, union, orZero, mirrorPoint, sumRefs, touch, context, failTyped)
+        _ = (mergeCounts, union, orZero, mirrorPoint, sumRefs, touch, context, failTyped, whoAmI)
     }
 
     public static func blobBytes(seed: Int, size: Int) -> [UInt8] {

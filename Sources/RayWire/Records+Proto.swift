@@ -50,6 +50,7 @@ extension LeaseRequest {
         message.strategy = self.strategy.proto
         message.spillbackCount = Int64(self.spillbackCount)
         message.dependencies = self.dependencies.map { $0.proto }
+        message.jobID = self.jobID.value
         return message
     }
 
@@ -60,7 +61,8 @@ extension LeaseRequest {
             resources: try ResourceSet(proto: ProtoRecords.field(message.hasResources, message.resources, path() + ".resources"), at: path() + ".resources"),
             strategy: try SchedulingStrategy(proto: ProtoRecords.field(message.hasStrategy, message.strategy, path() + ".strategy"), at: path() + ".strategy"),
             spillbackCount: Int(truncatingIfNeeded: message.spillbackCount),
-            dependencies: try message.dependencies.map { try ObjectID(proto: $0, at: path() + ".dependencies") })
+            dependencies: try message.dependencies.map { try ObjectID(proto: $0, at: path() + ".dependencies") },
+            jobID: JobID(message.jobID))
     }
 }
 
@@ -768,8 +770,11 @@ extension RayletInput {
             message.peerDisconnected = v0.proto
         case .peerConnected(let v0):
             message.peerConnected = v0.proto
-        case .prestartWorkers(let v0):
-            message.prestartWorkers = Int64(v0)
+        case .prestartWorkers(let v0, let v1):
+            var value = PBRayletInput.PrestartWorkers()
+            value.count = Int64(v0)
+            value.job = v1.value
+            message.prestartWorkers = value
         }
         return message
     }
@@ -793,7 +798,7 @@ extension RayletInput {
         case .peerConnected(let value)?:
             self = .peerConnected(try Address(proto: value, at: path() + ".peer_connected"))
         case .prestartWorkers(let value)?:
-            self = .prestartWorkers(count: Int(truncatingIfNeeded: value))
+            self = .prestartWorkers(count: Int(truncatingIfNeeded: value.count), job: JobID(value.job))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

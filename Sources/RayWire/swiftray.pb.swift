@@ -467,6 +467,8 @@ public nonisolated struct PBLeaseRequest: Sendable {
 
   public var dependencies: [PBObjectId] = []
 
+  public var jobID: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2191,10 +2193,10 @@ public nonisolated struct PBRayletInput: Sendable {
     set {kind = .peerConnected(newValue)}
   }
 
-  public var prestartWorkers: Int64 {
+  public var prestartWorkers: PBRayletInput.PrestartWorkers {
     get {
       if case .prestartWorkers(let v)? = kind {return v}
-      return 0
+      return PBRayletInput.PrestartWorkers()
     }
     set {kind = .prestartWorkers(newValue)}
   }
@@ -2210,7 +2212,7 @@ public nonisolated struct PBRayletInput: Sendable {
     case objectRestored(PBObjectId)
     case peerDisconnected(PBAddress)
     case peerConnected(PBAddress)
-    case prestartWorkers(Int64)
+    case prestartWorkers(PBRayletInput.PrestartWorkers)
 
   }
 
@@ -2273,6 +2275,20 @@ public nonisolated struct PBRayletInput: Sendable {
 
     fileprivate var _from: PBAddress? = nil
     fileprivate var _message: PBMessage? = nil
+  }
+
+  public nonisolated struct PrestartWorkers: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var count: Int64 = 0
+
+    public var job: UInt32 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
   }
 
   public init() {}
@@ -3306,7 +3322,7 @@ nonisolated extension PBTaskSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageI
 
 nonisolated extension PBLeaseRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LeaseRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lease_id\0\u{3}task_id\0\u{1}resources\0\u{1}strategy\0\u{3}spillback_count\0\u{1}dependencies\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lease_id\0\u{3}task_id\0\u{1}resources\0\u{1}strategy\0\u{3}spillback_count\0\u{1}dependencies\0\u{3}job_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3320,6 +3336,7 @@ nonisolated extension PBLeaseRequest: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 4: try { try decoder.decodeSingularMessageField(value: &self._strategy) }()
       case 5: try { try decoder.decodeSingularSInt64Field(value: &self.spillbackCount) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.dependencies) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.jobID) }()
       default: break
       }
     }
@@ -3348,6 +3365,9 @@ nonisolated extension PBLeaseRequest: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if !self.dependencies.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.dependencies, fieldNumber: 6)
     }
+    if self.jobID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.jobID, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3358,6 +3378,7 @@ nonisolated extension PBLeaseRequest: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs._strategy != rhs._strategy {return false}
     if lhs.spillbackCount != rhs.spillbackCount {return false}
     if lhs.dependencies != rhs.dependencies {return false}
+    if lhs.jobID != rhs.jobID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6481,10 +6502,15 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
         }
       }()
       case 9: try {
-        var v: Int64?
-        try decoder.decodeSingularSInt64Field(value: &v)
+        var v: PBRayletInput.PrestartWorkers?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .prestartWorkers(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
         if let v = v {
-          if self.kind != nil {try decoder.handleConflictingOneOf()}
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.kind = .prestartWorkers(v)
         }
       }()
@@ -6533,7 +6559,7 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
     }()
     case .prestartWorkers?: try {
       guard case .prestartWorkers(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularSInt64Field(value: v, fieldNumber: 9)
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
     }()
     case nil: break
     }
@@ -6658,6 +6684,41 @@ nonisolated extension PBRayletInput.MessageReceived: SwiftProtobuf.Message, Swif
   public static func ==(lhs: PBRayletInput.MessageReceived, rhs: PBRayletInput.MessageReceived) -> Bool {
     if lhs._from != rhs._from {return false}
     if lhs._message != rhs._message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBRayletInput.PrestartWorkers: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBRayletInput.protoMessageName + ".PrestartWorkers"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}count\0\u{1}job\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularSInt64Field(value: &self.count) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.job) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.count != 0 {
+      try visitor.visitSingularSInt64Field(value: self.count, fieldNumber: 1)
+    }
+    if self.job != 0 {
+      try visitor.visitSingularUInt32Field(value: self.job, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBRayletInput.PrestartWorkers, rhs: PBRayletInput.PrestartWorkers) -> Bool {
+    if lhs.count != rhs.count {return false}
+    if lhs.job != rhs.job {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,8 +1,30 @@
 // The executable behind the loopback tests: in a role (GCS, raylet, worker)
-// it serves; run directly it says what it is for.
+// it serves. `swiftray-testbed drive SOCKET [COUNT]` makes it a second driver
+// (another job): it connects through the raylet at SOCKET, prints the worker
+// (pid and program digest) of COUNT `tb.whoami` tasks one per line, then
+// "ready" and waits until its stdin closes before it shuts down.
+import Foundation
+import Ray
 import RayRuntime
 import RayTestbed
 
 Testbed.register()
 Role.runIfRequested()
+let arguments = CommandLine.arguments
+if arguments.count >= 3, arguments[1] == "drive" {
+    do {
+        try Ray.connect(rayletSocket: arguments[2])
+        let count = arguments.count > 3 ? Int(arguments[3]) ?? 4 : 4
+        let refs = try (0..<count).map { _ in try Testbed.whoAmI.remote(0) }
+        for answer in try Ray.get(refs) { print(answer.map(String.init).joined(separator: " ")) }
+        print("ready")
+        fflush(nil)
+        _ = FileHandle.standardInput.readDataToEndOfFile()
+        Ray.shutdown()
+    } catch {
+        print("error: \(error)")
+        exit(1)
+    }
+    exit(0)
+}
 print("swiftray-testbed: the GCS/raylet/worker binary of SwiftRay's loopback tests; it is started by them.")

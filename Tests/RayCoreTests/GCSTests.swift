@@ -229,9 +229,10 @@ private let driver = Build.worker(1, 100)
     _ = gcs.handle(.peerDisconnected(.raylet(n2.nodeID)), now: 5)
     _ = gcs.handle(.messageReceived(from: .worker(driver), .registerJob(JobID(7), driver: driver)), now: 10)
     let effects = gcs.handle(.peerDisconnected(.worker(driver)), now: 20)
+    // Every alive raylet drops what the driver owned and stops the job's workers.
     #expect(effects == [
-        .send(to: .raylet(n1.nodeID), .workerDied(driver)),
-        .send(to: .raylet(n3.nodeID), .workerDied(driver)),
+        .send(to: .raylet(n1.nodeID), .workerDied(driver)), .send(to: .raylet(n1.nodeID), .jobFinished(JobID(7))),
+        .send(to: .raylet(n3.nodeID), .workerDied(driver)), .send(to: .raylet(n3.nodeID), .jobFinished(JobID(7))),
     ])
     #expect(gcs.jobs[JobID(7)]?.state == .failed)
     #expect(gcs.subscribers.isEmpty)

@@ -67,7 +67,7 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
     let effects = owner.handle(.submitTask(Build.task(resources: Build.cpus(2))), now: 10)
     #expect(effects == [.send(to: .raylet(localNode), .requestWorkerLease(LeaseRequest(
         leaseID: LeaseID(owner: ownerWorker, index: 1), taskID: id, resources: Build.cpus(2), strategy: .default,
-        spillbackCount: 0, dependencies: [])))])
+        spillbackCount: 0, dependencies: [], jobID: JobID(1))))])
     #expect(owner.objects[returnObject(id)]?.localRefs == 1)
     #expect(owner.tasks[id]?.state == .leasing(LeaseID(owner: ownerWorker, index: 1), node: localNode))
     #expect(owner.metrics.tasksSubmitted == 1)

@@ -55,7 +55,7 @@ private func grantWithNewWorker(_ raylet: inout Raylet, _ lease: LeaseRequest, n
     var raylet = Build.raylet(info, view: [Build.view(info)])
     let lease = Build.lease(1, owner: leaseOwner, resources: Build.cpus(1))
     let worker = Build.worker(1, 1)
-    #expect(request(&raylet, lease, now: 10) == [.spawnWorker(worker)])
+    #expect(request(&raylet, lease, now: 10) == [.spawnWorker(worker, job: JobID(1))])
     #expect(raylet.available == Build.cpus(3))
     #expect(raylet.workers[worker] == .starting(lease.leaseID))
     #expect(raylet.handle(.workerStarted(worker), now: 20)
@@ -168,7 +168,7 @@ private func grantWithNewWorker(_ raylet: inout Raylet, _ lease: LeaseRequest, n
     var raylet = Build.raylet(local, view: [Build.view(local), Build.view(other)])
     _ = raylet.handle(.messageReceived(from: .gcs, .nodeDead(other.nodeID)), now: 5)
     let lease = Build.lease(1, owner: leaseOwner, strategy: .nodeAffinity(node: other.nodeID, soft: true))
-    #expect(request(&raylet, lease, now: 10) == [.spawnWorker(Build.worker(1, 1))])
+    #expect(request(&raylet, lease, now: 10) == [.spawnWorker(Build.worker(1, 1), job: JobID(1))])
 }
 
 @Test func affinityToAliveNodeSpillsThereEvenWithLocalRoom() {
@@ -207,6 +207,35 @@ private func grantWithNewWorker(_ raylet: inout Raylet, _ lease: LeaseRequest, n
     #expect(Set(placed) == Set(nodes.map(\.nodeID)))
 }
 
+@Test func spreadTakesTurnsEvenWhenTheViewIsStale() {
+    // A head with 2 CPUs and a worker with 1 (its view never refreshed): 40 spread requests
+    // alternate between them, as Ray's round robin does, instead of piling onto the "free" one.
+    let head = Build.node(1, cpus: 2), worker = Build.node(2, cpus: 1)
+    var raylet = Build.raylet(head, view: [Build.view(head), Build.view(worker)])
+    var local = 0, spilled = 0
+    for index in 1...40 {
+        let effects = request(&raylet, Build.lease(UInt64(index), owner: leaseOwner, strategy: .spread), now: Int64(index))
+        if case .send(_, .leaseSpillback(_, NodeID(2)))? = effects.first { spilled += 1 } else { local += 1 }
+    }
+    #expect(local == 20 && spilled == 20, "local \(local), spilled \(spilled)")
+}
+
+@Test func spillbackCountsTheResourcesSentUntilTheNextView() {
+    // Node 2 shows 2 free CPUs; after two spillbacks there, the third request goes to node 3.
+    let here = Build.node(1, cpus: 1), two = Build.node(2, cpus: 2), three = Build.node(3, cpus: 2)
+    var raylet = Build.raylet(here, view: [Build.view(here), Build.view(two), Build.view(three)])
+    _ = request(&raylet, Build.lease(1, owner: leaseOwner), now: 1)  // takes the local CPU
+    var targets: [NodeID] = []
+    for index in 2...5 {
+        if case .send(_, .leaseSpillback(_, let node))? = request(&raylet, Build.lease(UInt64(index), owner: leaseOwner),
+                                                                  now: Int64(index)).first {
+            targets.append(node)
+        }
+    }
+    #expect(targets.count == 4 && targets.filter { $0 == NodeID(2) }.count == 2
+            && targets.filter { $0 == NodeID(3) }.count == 2, "\(targets)")
+}
+
 @Test func returnWorkerFreesResourcesAndDispatchesNextQueuedRequest() {
     let info = Build.node(1, cpus: 1)
     var raylet = Build.raylet(info, view: [Build.view(info)])
@@ -237,7 +266,7 @@ private func grantWithNewWorker(_ raylet: inout Raylet, _ lease: LeaseRequest, n
     let first = Build.lease(1, owner: leaseOwner)
     guard let worker = grantWithNewWorker(&raylet, first, now: 10) else { return }
     _ = request(&raylet, Build.lease(2, owner: leaseOwner), now: 20)
-    #expect(giveBack(&raylet, first.leaseID, kill: true, now: 30) == [.killWorker(worker), .spawnWorker(Build.worker(1, 2))])
+    #expect(giveBack(&raylet, first.leaseID, kill: true, now: 30) == [.killWorker(worker), .spawnWorker(Build.worker(1, 2), job: JobID(1))])
     #expect(raylet.workers[worker] == nil)
 }
 
@@ -249,7 +278,7 @@ private func grantWithNewWorker(_ raylet: inout Raylet, _ lease: LeaseRequest, n
     #expect(raylet.available == ResourceSet())
     let queued = Build.lease(2, owner: leaseOwner)
     _ = request(&raylet, queued, now: 15)
-    #expect(raylet.handle(.workerExited(worker), now: 20) == [.spawnWorker(Build.worker(1, 2))])
+    #expect(raylet.handle(.workerExited(worker), now: 20) == [.spawnWorker(Build.worker(1, 2), job: JobID(1))])
     #expect(raylet.leases[lease.leaseID] == nil)
     #expect(raylet.available == Build.cpus(1))
     // A late return of the dead worker's lease frees nothing twice.
@@ -261,9 +290,9 @@ private func grantWithNewWorker(_ raylet: inout Raylet, _ lease: LeaseRequest, n
     let info = Build.node(1, cpus: 1)
     var raylet = Build.raylet(info, view: [Build.view(info)])
     let lease = Build.lease(1, owner: leaseOwner)
-    #expect(request(&raylet, lease, now: 10) == [.spawnWorker(Build.worker(1, 1))])
+    #expect(request(&raylet, lease, now: 10) == [.spawnWorker(Build.worker(1, 1), job: JobID(1))])
     // The request is granted again with a fresh worker.
-    #expect(raylet.handle(.workerExited(Build.worker(1, 1)), now: 20) == [.spawnWorker(Build.worker(1, 2))])
+    #expect(raylet.handle(.workerExited(Build.worker(1, 1)), now: 20) == [.spawnWorker(Build.worker(1, 2), job: JobID(1))])
     #expect(raylet.available == ResourceSet())
     #expect(raylet.handle(.workerStarted(Build.worker(1, 2)), now: 30)
         == [.send(to: .worker(leaseOwner), .leaseGranted(lease.leaseID, worker: Build.worker(1, 2)))])
@@ -338,7 +367,7 @@ private func grantWithNewWorker(_ raylet: inout Raylet, _ lease: LeaseRequest, n
                                now: 30)
     #expect(pushed == [
         .send(to: .worker(leaseOwner), .locationAdded(argument, node: local.nodeID)),
-        .spawnWorker(Build.worker(1, 1)),
+        .spawnWorker(Build.worker(1, 1), job: JobID(1)),
     ])
     #expect(raylet.available == Build.cpus(1))
     // The argument stays pinned while the lease holds it, and is unpinned when it ends.
@@ -356,7 +385,7 @@ private func grantWithNewWorker(_ raylet: inout Raylet, _ lease: LeaseRequest, n
     _ = raylet.handle(.messageReceived(from: .worker(Build.worker(1, 9)), .storeObjects(
         requestID: 1, objects: [argument], values: [Build.data(200_000)], owner: leaseOwner)), now: 5)
     let lease = Build.lease(1, owner: leaseOwner, dependencies: [argument])
-    #expect(request(&raylet, lease, now: 10) == [.spawnWorker(Build.worker(1, 1))])
+    #expect(request(&raylet, lease, now: 10) == [.spawnWorker(Build.worker(1, 1), job: JobID(1))])
     #expect(raylet.store[argument]?.pins == 1)
 }
 

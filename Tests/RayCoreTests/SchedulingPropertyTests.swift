@@ -36,7 +36,7 @@ private struct RayletHarness {
     mutating func apply(_ effects: [RayletEffect]) {
         for effect in effects {
             switch effect {
-            case .spawnWorker(let worker): starting.append(worker)
+            case .spawnWorker(let worker, _): starting.append(worker)
             case .send(_, .leaseGranted(let lease, let worker)): granted[lease] = worker
             case .send(_, .leaseUnschedulable(let lease, _)): unschedulable.insert(lease)
             default: break
@@ -52,7 +52,7 @@ private struct RayletHarness {
         requested[lease] = resources
         apply(raylet.handle(.messageReceived(from: .worker(owner), .requestWorkerLease(LeaseRequest(
             leaseID: lease, taskID: TaskID(value: leaseCounter), resources: resources, strategy: .default,
-            spillbackCount: 0))), now: now))
+            spillbackCount: 0, jobID: JobID(1)))), now: now))
     }
 
     mutating func startWorkers() {

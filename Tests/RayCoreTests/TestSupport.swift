@@ -61,7 +61,7 @@ extension Array where Element: SendsMessages {
 extension Array where Element == RayletEffect {
     /// Workers the raylet asked to spawn.
     var spawnedWorkers: [WorkerID] {
-        compactMap { if case .spawnWorker(let worker) = $0 { return worker } else { return nil } }
+        compactMap { if case .spawnWorker(let worker, _) = $0 { return worker } else { return nil } }
     }
 
     /// Workers the raylet asked to kill.
@@ -99,10 +99,10 @@ enum Build {
     /// A lease request from `owner` with index `index`.
     static func lease(_ index: UInt64, owner: WorkerID, resources: ResourceSet = cpus(1),
                       strategy: SchedulingStrategy = .default, spillbackCount: Int = 0,
-                      dependencies: [ObjectID] = []) -> LeaseRequest {
+                      dependencies: [ObjectID] = [], job: JobID = JobID(1)) -> LeaseRequest {
         LeaseRequest(leaseID: LeaseID(owner: owner, index: index), taskID: TaskID(value: 1000 + index),
                      resources: resources, strategy: strategy, spillbackCount: spillbackCount,
-                     dependencies: dependencies)
+                     dependencies: dependencies, jobID: job)
     }
 
     /// A task request as a program submits it.

@@ -303,7 +303,7 @@ extension RuntimeTests {
         let fetched = (try? FileManager.default.contentsOfDirectory(atPath: cluster.session.path + "/bin")) ?? []
         #expect(fetched.count == 1, "n2 fetched the executable from the GCS: \(fetched)")
         let raylet = (try? String(contentsOfFile: cluster.session.logs + "/raylet-n2.err", encoding: .utf8)) ?? ""
-        #expect(raylet.contains("fetching the job's executable"), "\(raylet)")
+        #expect(raylet.contains("fetching the executable of job-"), "\(raylet)")
     }
 }
 

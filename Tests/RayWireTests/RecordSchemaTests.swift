@@ -32,7 +32,7 @@ let everyMessage: [Message] = [
     .nodeDead(NodeID(5)), .registerJob(JobID(2), driver: worker), .jobFinished(JobID(2)), .workerDied(worker),
     .kvPut(key: "k", value: [9, 8]), .kvGet(key: "k"), .kvValue(key: "k", value: nil), .kvValue(key: "k", value: []),
     .requestWorkerLease(LeaseRequest(leaseID: lease, taskID: TaskID(value: 77), resources: .units(["CPU": 1]),
-                                     strategy: .spread, spillbackCount: 2, dependencies: [object, putObject])),
+                                     strategy: .spread, spillbackCount: 2, dependencies: [object, putObject], jobID: JobID(3))),
     .leaseGranted(lease, worker: worker), .leaseSpillback(lease, to: NodeID(6)),
     .leaseUnschedulable(lease, reason: "no node"), .returnWorker(lease, killWorker: true),
     .pushTask(spec, attempt: 2, lease: lease, args: [.inline(data), .object(object), .borrowed(putObject)]),
@@ -82,7 +82,7 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
     let rayletInputs: [RayletInput] = [.started(RayConfig(), info), .messageReceived(from: .worker(worker), .pullObject(object)),
                                        .timerFired(.retryPull(object)), .timerFired(.reportResources), .workerStarted(worker),
                                        .workerExited(worker), .objectRestored(object), .peerDisconnected(.raylet(NodeID(3))),
-                                       .peerConnected(.gcs), .prestartWorkers(count: 2)]
+                                       .peerConnected(.gcs), .prestartWorkers(count: 2, job: JobID(1))]
     try roundTrips(rayletInputs)
     let request = TaskRequest(function: "g", instance: 1, args: [.value(bytesData)], resources: ResourceSet(),
                               strategy: .default, maxRetries: 0, retryExceptions: false, body: [])

@@ -298,9 +298,10 @@ extension RayletInput {
         case .peerConnected(let v0):
             try container.encode(UInt8(7))
             try container.encode(v0)
-        case .prestartWorkers(let v0):
+        case .prestartWorkers(let v0, let v1):
             try container.encode(UInt8(8))
             try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -325,7 +326,7 @@ extension RayletInput {
         case 7:
             self = .peerConnected(try container.decode(Address.self))
         case 8:
-            self = .prestartWorkers(count: try container.decode(Int.self))
+            self = .prestartWorkers(count: try container.decode(Int.self), job: try container.decode(JobID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown RayletInput tag \(tag)"))

@@ -43,14 +43,17 @@ public struct LeaseRequest: Hashable, Codable, Sendable {
     /// for the lease (Ray's PENDING_ARGS_FETCH), so no lease holds a CPU
     /// while it waits for an argument that may need rebuilding.
     public var dependencies: [ObjectID]
+    /// The job the task belongs to: only a worker of that job (running its program) may run it.
+    public var jobID: JobID
     public init(leaseID: LeaseID, taskID: TaskID, resources: ResourceSet, strategy: SchedulingStrategy,
-                spillbackCount: Int, dependencies: [ObjectID] = []) {
+                spillbackCount: Int, dependencies: [ObjectID] = [], jobID: JobID) {
         self.leaseID = leaseID
         self.taskID = taskID
         self.resources = resources
         self.strategy = strategy
         self.spillbackCount = spillbackCount
         self.dependencies = dependencies
+        self.jobID = jobID
     }
 }
 

@@ -47,6 +47,7 @@ extension LeaseRequest {
         try container.encode(strategy)
         try container.encode(spillbackCount)
         try container.encode(dependencies)
+        try container.encode(jobID)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -57,7 +58,8 @@ extension LeaseRequest {
         let strategy = try container.decode(SchedulingStrategy.self)
         let spillbackCount = try container.decode(Int.self)
         let dependencies = try container.decode([ObjectID].self)
-        self.init(leaseID: leaseID, taskID: taskID, resources: resources, strategy: strategy, spillbackCount: spillbackCount, dependencies: dependencies)
+        let jobID = try container.decode(JobID.self)
+        self.init(leaseID: leaseID, taskID: taskID, resources: resources, strategy: strategy, spillbackCount: spillbackCount, dependencies: dependencies, jobID: jobID)
     }
 }
 

@@ -57,6 +57,13 @@ public struct ResourceSet: Sendable, Hashable, Codable, CustomStringConvertible 
         lhs.combined(with: rhs, sign: -1)
     }
 
+    /// `self - other` with every quantity floored at zero (an estimate that must not go negative).
+    public func subtractingClamped(_ other: ResourceSet) -> ResourceSet {
+        var result = self - other
+        result.entries.removeAll { $0.milli <= 0 }
+        return result
+    }
+
     private func combined(with other: ResourceSet, sign: Int64) -> ResourceSet {
         var result = ResourceSet()
         var i = 0, j = 0

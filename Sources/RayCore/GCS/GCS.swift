@@ -152,10 +152,14 @@ public struct GCS: Sendable {
                 effects.append(.send(to: .worker(driver), .nodeDead(id)))
             }
         case .jobFinished(let job):
-            guard var entry = jobs[job] else { return }
+            guard var entry = jobs[job], entry.state == .running else { return }
             entry.state = .succeeded
             jobs[job] = entry
             subscribers.removeAll { $0 == entry.driver }
+            // Every raylet stops the job's workers (Ray's job-finished publication).
+            for id in nodeOrder where nodes[id]?.state == .alive {
+                effects.append(.send(to: .raylet(id), .jobFinished(job)))
+            }
         case .kvPut(let key, let value):
             kv[key] = value
         case .kvGet(let key):
@@ -225,6 +229,7 @@ public struct GCS: Sendable {
             subscribers.removeAll { $0 == worker }
             for id in nodeOrder where nodes[id]?.state == .alive {
                 effects.append(.send(to: .raylet(id), .workerDied(worker)))
+                effects.append(.send(to: .raylet(id), .jobFinished(job)))
             }
         case .gcs:
             break

@@ -113,7 +113,7 @@ extension Owner {
         let dependencies = storedArguments(spec)
         effects.append(.send(to: .raylet(target), .requestWorkerLease(LeaseRequest(
             leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
-            spillbackCount: spillbackCount, dependencies: dependencies))))
+            spillbackCount: spillbackCount, dependencies: dependencies, jobID: identity.job))))
         if dependencies.isEmpty && spec.strategy != .spread {
             reusable[ReuseKey(resources: spec.resources, strategy: spec.strategy), default: FIFOQueue()].append(id)
         }

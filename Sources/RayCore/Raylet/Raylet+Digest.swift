@@ -21,6 +21,8 @@ extension Raylet {
             digest.add(worker.packed)
             digest.add("\(workers[worker].map { "\($0)" } ?? "")")
         }
+        for worker in workerJobs.keys.sorted() { digest.add(UInt64(workerJobs[worker]?.value ?? 0)) }
+        for job in finishedJobs.sorted() { digest.add(UInt64(job.value)) }
         for lease in waitingForArguments.keys.sorted() { digest.add(lease.index) }
         digest.add(UInt64(bitPattern: store.usedBytes))
         digest.add(UInt64(bitPattern: store.spilledBytes))

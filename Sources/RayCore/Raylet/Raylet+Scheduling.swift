@@ -16,11 +16,18 @@ extension Raylet {
         let owner = Address.worker(request.leaseID.owner)
         // A duplicate, or a request from an owner already known dead: nobody would ever return it.
         if heldLeaseIDs.contains(request.leaseID) || deadOwners.contains(request.leaseID.owner) { return }
+        // A request of a job that ended: its driver is gone, nobody would use the worker.
+        if finishedJobs.contains(request.jobID) { return }
         switch place(request) {
         case .local:
             heldLeaseIDs.insert(request.leaseID)
             admit(request, into: &effects)
         case .spillback(let node):
+            // Until the next broadcast, count what was sent there as taken (Ray's
+            // AllocateRemoteTaskResources): a burst does not all go to one stale "free" node.
+            if let index = view.firstIndex(where: { $0.nodeID == node }) {
+                view[index].available = view[index].available.subtractingClamped(request.resources)
+            }
             metrics.spillbacks += 1
             effects.append(.send(to: owner, .leaseSpillback(request.leaseID, to: node)))
         case .unschedulable(let reason):
@@ -29,7 +36,7 @@ extension Raylet {
     }
 
     /// Decides where `request` should run, from the local state and the broadcast view.
-    func place(_ request: LeaseRequest) -> Placement {
+    mutating func place(_ request: LeaseRequest) -> Placement {
         let feasibleHere = request.resources.fits(in: info.resources)
         switch request.strategy {
         case .nodeAffinity(let target, let soft):
@@ -53,7 +60,7 @@ extension Raylet {
         }
     }
 
-    private func placeByPolicy(_ request: LeaseRequest, spread: Bool, feasibleHere: Bool) -> Placement {
+    private mutating func placeByPolicy(_ request: LeaseRequest, spread: Bool, feasibleHere: Bool) -> Placement {
         // A request spilled here is queued here if this node can ever run it
         // (Ray's grant-or-reject on spillback): no ping-pong on a stale view.
         // Queued requests still move when the view shows room elsewhere.
@@ -68,12 +75,23 @@ extension Raylet {
             let largest = view.map { $0.total.description }.joined(separator: ", ")
             return .unschedulable("no alive node can ever fit \(request.resources) (alive nodes have: \(largest))")
         }
-        let availableNow = feasible.filter { request.resources.fits(in: $0.available) }
         if spread {
-            let pool = availableNow.isEmpty ? feasible : availableNow
-            let choice = pool[spreadIndex(count: pool.count)]
+            // Ray's SpreadSchedulingPolicy: round robin over the feasible nodes (in ID order) from
+            // where the last pick left off, taking the first with room now, else the next in turn.
+            let start = spreadCursor % feasible.count
+            var pick = start
+            for step in 0..<feasible.count {
+                let index = (start + step) % feasible.count
+                if request.resources.fits(in: feasible[index].available) {
+                    pick = index
+                    break
+                }
+            }
+            spreadCursor = pick + 1
+            let choice = feasible[pick]
             return choice.nodeID == nodeID ? .local : .spillback(choice.nodeID)
         }
+        let availableNow = feasible.filter { request.resources.fits(in: $0.available) }
         if availableNow.isEmpty {
             // Nobody has room now: wait here if this node can ever run it.
             if feasibleHere { return .local }
@@ -116,10 +134,6 @@ extension Raylet {
     /// A deterministic draw: the policy's tie-breaks depend on the machine's seed and inputs only.
     private func pseudoRandom() -> UInt64 {
         mix(tieBreakSeed &+ UInt64(metrics.leasesGranted) &* 31 &+ UInt64(metrics.spillbacks))
-    }
-
-    private func spreadIndex(count: Int) -> Int {
-        Int(truncatingIfNeeded: (UInt64(metrics.leasesGranted + metrics.spillbacks) &+ UInt64(nodeID.value)) % UInt64(count))
     }
 
     /// Queues a request for resources once its stored arguments are local and pinned.

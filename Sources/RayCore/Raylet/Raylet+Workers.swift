@@ -1,7 +1,9 @@
 // The raylet's worker pool and leases (Ray's worker_pool.cc and the lease
 // half of node_manager.cc): workers are spawned on demand, reused when idle,
 // and their lease's resources return when the owner hands the worker back or
-// the worker dies. A dead owner's leases and objects are reclaimed.
+// the worker dies. A dead owner's leases and objects are reclaimed. As in Ray,
+// a worker belongs to one job: it runs that job's program, is leased only to
+// that job's tasks, and is stopped when the job ends.
 
 extension Raylet {
     /// Allocates resources for `request` and hands it an idle worker, or spawns one.
@@ -10,34 +12,47 @@ extension Raylet {
         available = available - request.resources
         assert(available.isNonNegative)
         metrics.leasesGranted += 1
-        if let worker = idleWorkers.popLast() {
+        if let worker = idleWorkers[request.jobID]?.popLast() {
             leases[request.leaseID] = Lease(worker: worker, resources: request.resources)
             workers[worker] = .leased(request.leaseID)
             effects.append(.send(to: .worker(request.leaseID.owner), .leaseGranted(request.leaseID, worker: worker)))
         } else {
-            workerCounter += 1
-            let worker = WorkerID(node: nodeID, index: workerCounter)
+            let worker = newWorker(for: request.jobID, into: &effects)
             leases[request.leaseID] = Lease(worker: worker, resources: request.resources)
             workers[worker] = .starting(request.leaseID)
             startingRequests[request.leaseID] = request
-            effects.append(.spawnWorker(worker))
         }
     }
 
-    mutating func prestartWorkers(_ count: Int, into effects: inout [RayletEffect]) {
-        let unleased = workers.values.reduce(0) { total, state in
-            switch state {
-            case .idle, .starting(.none): return total + 1
+    /// Spawns a worker process for `job` (its state is the caller's to set).
+    private mutating func newWorker(for job: JobID, into effects: inout [RayletEffect]) -> WorkerID {
+        workerCounter += 1
+        let worker = WorkerID(node: nodeID, index: workerCounter)
+        workerJobs[worker] = job
+        effects.append(.spawnWorker(worker, job: job))
+        return worker
+    }
+
+    mutating func prestartWorkers(_ count: Int, job: JobID, into effects: inout [RayletEffect]) {
+        guard !finishedJobs.contains(job) else { return }
+        let unleased = workers.keys.reduce(0) { total, worker in
+            guard workerJobs[worker] == job else { return total }
+            switch workers[worker] {
+            case .idle?, .starting(.none)?: return total + 1
             default: return total
             }
         }
         guard count > unleased else { return }
         for _ in unleased..<count {
-            workerCounter += 1
-            let worker = WorkerID(node: nodeID, index: workerCounter)
+            let worker = newWorker(for: job, into: &effects)
             workers[worker] = .starting(nil)
-            effects.append(.spawnWorker(worker))
         }
+    }
+
+    /// Makes `worker` idle, ready for its job's next lease.
+    private mutating func makeIdle(_ worker: WorkerID) {
+        workers[worker] = .idle
+        idleWorkers[workerJobs[worker] ?? JobID(0), default: []].append(worker)
     }
 
     mutating func workerStarted(_ worker: WorkerID, into effects: inout [RayletEffect]) {
@@ -47,8 +62,7 @@ extension Raylet {
             workers[worker] = .leased(lease)
             effects.append(.send(to: .worker(lease.owner), .leaseGranted(lease, worker: worker)))
         } else {
-            workers[worker] = .idle
-            idleWorkers.append(worker)
+            makeIdle(worker)
         }
     }
 
@@ -61,18 +75,21 @@ extension Raylet {
         assert(available.fits(in: info.resources))
         if kill {
             workers[granted.worker] = nil
+            workerJobs[granted.worker] = nil
             releaseFetches(of: granted.worker, into: &effects)
             effects.append(.killWorker(granted.worker))
         } else if case .leased = workers[granted.worker] {
-            workers[granted.worker] = .idle
-            idleWorkers.append(granted.worker)
+            makeIdle(granted.worker)
         }
         dispatch(into: &effects)
     }
 
     mutating func workerExited(_ worker: WorkerID, into effects: inout [RayletEffect]) {
         guard let state = workers.removeValue(forKey: worker) else { return }
-        idleWorkers.removeAll { $0 == worker }
+        if let job = workerJobs.removeValue(forKey: worker) {
+            idleWorkers[job]?.removeAll { $0 == worker }
+            if idleWorkers[job]?.isEmpty == true { idleWorkers[job] = nil }
+        }
         releaseFetches(of: worker, into: &effects)
         // Return values it sealed that no owner confirmed: their reply may never have left.
         for object in store.unconfirmed(sealedBy: worker) { free(object, into: &effects) }
@@ -112,6 +129,40 @@ extension Raylet {
         for object in owned { free(object, into: &effects) }
         failPulls(ownedBy: owner, into: &effects)
         for key in fetches.keys.sorted() where key.worker == owner { releaseFetch(key, into: &effects) }
+        dispatch(into: &effects)
+    }
+}
+
+extension Raylet {
+    /// A job ended (its driver finished or died): its workers exit, as Ray's do, and its
+    /// queued requests go (nobody is left to use them).
+    mutating func jobFinished(_ job: JobID, into effects: inout [RayletEffect]) {
+        guard finishedJobs.insert(job).inserted else { return }
+        var dropped: Set<LeaseID> = []
+        for shape in classOrder {
+            for queued in classQueues[shape]?.elements ?? [] where queued.request.jobID == job {
+                dropped.insert(queued.request.leaseID)
+            }
+            classQueues[shape]?.removeAll { $0.request.jobID == job }
+        }
+        cancelledLeases.subtract(dropped)
+        heldLeaseIDs.subtract(dropped)
+        pruneEmptyClasses()
+        for lease in waitingForArguments.keys.sorted() where waitingForArguments[lease]?.jobID == job {
+            waitingForArguments[lease] = nil
+            heldLeaseIDs.remove(lease)
+            releaseArguments(of: lease, into: &effects)
+        }
+        for lease in leases.keys.sorted() where workerJobs[leases[lease]!.worker] == job {
+            returnWorker(lease, kill: true, into: &effects)
+        }
+        for worker in workers.keys.sorted() where workerJobs[worker] == job {
+            workers[worker] = nil
+            workerJobs[worker] = nil
+            releaseFetches(of: worker, into: &effects)
+            effects.append(.killWorker(worker))
+        }
+        idleWorkers[job] = nil
         dispatch(into: &effects)
     }
 }

@@ -35,9 +35,9 @@ public enum RayletInput: Hashable, Codable, Sendable {
     case peerDisconnected(Address)
     /// The connection to a peer (re)opened; for the GCS, after it restarted.
     case peerConnected(Address)
-    /// Start idle workers until `count` are idle or starting (Ray prestarts one per CPU
-    /// when the first driver connects, so first tasks do not wait for a process to start).
-    case prestartWorkers(count: Int)
+    /// Start idle workers of `job` until `count` are idle or starting (Ray prestarts one per
+    /// CPU when a job's driver connects, so first tasks do not wait for a process to start).
+    case prestartWorkers(count: Int, job: JobID)
 }
 
 /// Effects of a raylet.
@@ -46,8 +46,8 @@ public enum RayletEffect: Hashable, Codable, Sendable {
     case send(to: Address, Message)
     /// Fire `timer` after `afterMicros`.
     case startTimer(RayletTimer, afterMicros: Int64)
-    /// Start a worker process with this ID.
-    case spawnWorker(WorkerID)
+    /// Start a worker process with this ID, running `job`'s program.
+    case spawnWorker(WorkerID, job: JobID)
     /// Kill a worker process.
     case killWorker(WorkerID)
     /// Write this object to local disk (its memory is already released).
@@ -114,7 +114,12 @@ public struct Raylet: Sendable {
     // Workers and leases
     public internal(set) var leases: [LeaseID: Lease] = [:]
     public internal(set) var workers: [WorkerID: WorkerState] = [:]
-    var idleWorkers: [WorkerID] = []
+    /// Idle workers by job: a worker runs its job's program and is leased only to that job.
+    var idleWorkers: [JobID: [WorkerID]] = [:]
+    /// The job of every worker process.
+    public internal(set) var workerJobs: [WorkerID: JobID] = [:]
+    /// Jobs that ended: their workers were stopped and their requests are ignored.
+    var finishedJobs: Set<JobID> = []
     /// Requests whose worker is still starting (queued again if it fails to start).
     var startingRequests: [LeaseID: LeaseRequest] = [:]
     var workerCounter: UInt32 = 0
@@ -173,8 +178,8 @@ public struct Raylet: Sendable {
             reportResources(force: true, into: &effects)
         case .peerConnected:
             break
-        case .prestartWorkers(let count):
-            prestartWorkers(count, into: &effects)
+        case .prestartWorkers(let count, let job):
+            prestartWorkers(count, job: job, into: &effects)
         }
         return effects
     }
@@ -201,6 +206,8 @@ public struct Raylet: Sendable {
             nodeDied(node, into: &effects)
         case .workerDied(let owner):
             ownerDied(owner, into: &effects)
+        case .jobFinished(let job):
+            jobFinished(job, into: &effects)
         case .requestWorkerLease(let request):
             requestLease(request, into: &effects)
         case .returnWorker(let lease, let kill):

@@ -55,7 +55,13 @@ public enum Launcher {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        if detach { posix_spawnattr_setflags(&attributes, posixSpawnSetsid) }
+        // The child starts with no signal blocked, whatever the spawning thread blocks (test
+        // runners' and Dispatch's threads block most): a raylet with SIGCHLD blocked never
+        // reaps its workers, which stay zombies.
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK) | (detach ? posixSpawnSetsid : 0))
 
         let environment = currentEnvironment().filter { entry in
             !entry.hasPrefix("SWIFTRAY_ROLE=") && !extra.contains { entry.hasPrefix($0.prefix { $0 != "=" } + "=") }

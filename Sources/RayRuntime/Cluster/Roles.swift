@@ -25,6 +25,10 @@ public enum Role {
     public static func runIfRequested() {
         guard let role = environment("SWIFTRAY_ROLE") else { return }
         signal(SIGPIPE, SIG_IGN)
+        // Whoever started this process may have blocked signals; a raylet must see SIGCHLD.
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        pthread_sigmask(SIG_SETMASK, &noSignals, nil)
         let code: Int32
         do {
             switch role {

@@ -74,9 +74,6 @@ public final class GCSHost: ConnectionDelegate {
 
     func handle(_ input: GCSInput) {
         log.append(input)
-        var executableChanged = false
-        if case .messageReceived(_, .kvPut(let key, _)) = input, key == RayletHost.executableKey { executableChanged = true }
-        defer { if executableChanged { broadcastDirectory() } }
         let now = loop.nowMicros
         let effects = gcs.handle(input, now: now)
         log.appendEffects(effects, now: now)
@@ -184,8 +181,7 @@ public final class GCSHost: ConnectionDelegate {
 
     private func broadcastDirectory() {
         let entries = directory.keys.sorted().compactMap { directory[$0] }
-        let executable = gcs.kv[RayletHost.executableKey].map { String(decoding: $0, as: UTF8.self) }
-        let frame = Wire.directoryFrame(Directory(entries: entries, executable: executable))
+        let frame = Wire.directoryFrame(Directory(entries: entries, executable: nil))
         for node in raylets.keys.sorted() { raylets[node]?.send(frame) }
     }
 

@@ -1,13 +1,17 @@
-// How a raylet finds the executable its workers run. A driver names its own
-// executable when it connects; its raylet publishes it in the GCS's KV,
-// content-addressed ("swiftray/executable" = "<digest> <path>", and
-// "swiftray/executable/<digest>" = the bytes), as Ray ships a job's
-// working_dir. Before spawning workers, a raylet checks the executable the
-// GCS named current; if it lacks that file (same path and digest), it
-// fetches the bytes into the session's bin/ directory. The GCS names the
-// current executable in the directory it sends every raylet. So a multi-host
-// cluster needs no shared filesystem. One executable per cluster at a time:
-// the last driver's.
+// How a raylet finds the program a job's workers run. As in Ray, a worker
+// belongs to one job: the raylet machine decides which job a worker is for
+// (`spawnWorker(worker, job:)`), and this host starts that job's program.
+//
+// A driver names its executable when it connects; its raylet publishes it in
+// the GCS's KV under the job ("swiftray/job/<job>/executable" = "<digest>
+// <path>") and its bytes content-addressed ("swiftray/executable/<digest>"),
+// as Ray ships a job's working_dir. A raylet spawning a worker for a job it
+// has not seen asks the GCS for the job's entry; before every spawn it checks
+// that the file it would run has the job's digest, and if it has no such file
+// (another machine, or the program was rebuilt since the job started) it
+// fetches the job's bytes into the session's bin/ directory. So several jobs
+// with different programs run side by side, a rebuilt program never runs in
+// an older job's workers, and a multi-host cluster needs no shared filesystem.
 
 import Foundation
 import Glibc
@@ -16,82 +20,108 @@ import RayCore
 extension RayletHost {
     static let executableKey = "swiftray/executable"
 
-    /// A driver on this node named its executable: it is current; publish it.
-    func publishExecutable(_ path: String) {
+    static func jobExecutableKey(_ job: JobID) -> String { "swiftray/job/\(job.value)/executable" }
+
+    /// A driver on this node named its executable: record and publish it for its job.
+    func publishExecutable(_ path: String, job: JobID) {
         guard let digest = fileDigest(path) else {
-            note("raylet", "cannot read the driver's executable \(path); workers on other nodes cannot start")
+            note("raylet", "cannot read the driver's executable \(path); the job's workers cannot start")
             return
         }
         localExecutables[digest] = path
-        clusterExecutable = (digest, path)
-        prestartIfFirst()
-        sendToGCSFromMachine(.kvPut(key: Self.executableKey, value: Array("\(digest) \(path)".utf8)))
+        jobExecutables[job] = (digest, path)
+        sendToGCSFromMachine(.kvPut(key: Self.jobExecutableKey(job), value: Array("\(digest) \(path)".utf8)))
         if !publishedDigests.contains(digest), let bytes = FileManager.default.contents(atPath: path) {
             publishedDigests.insert(digest)
             sendToGCSFromMachine(.kvPut(key: Self.executableKey + "/\(digest)", value: Array(bytes)))
         }
-        resolveExecutable()
-    }
-
-    /// The GCS's directory names the current executable ("<digest> <path>").
-    func directoryNamesExecutable(_ text: String?) {
-        guard let text, let space = text.firstIndex(of: " "), let digest = UInt64(text[..<space]) else { return }
-        clusterExecutable = (digest, String(text[text.index(after: space)...]))
-        prestartIfFirst()
-        resolveExecutable()
-    }
-
-    /// Once workers can be started, start one per CPU ahead of the first lease (as Ray does).
-    func prestartIfFirst() {
-        guard !prestarted, started else { return }
-        prestarted = true
         let cpus = Int(options.resources["CPU"] / 1000)
-        if cpus > 0 { handle(.prestartWorkers(count: cpus)) }
+        if cpus > 0 { handle(.prestartWorkers(count: cpus, job: job)) }
     }
 
-    /// Starts pending workers with the current executable, fetching it from the GCS if this node lacks it.
-    /// Without a GCS the last known executable serves (the GCS is not needed to run tasks).
-    func resolveExecutable() {
+    /// Starts pending workers with their job's program, asking the GCS for what this node lacks.
+    /// Without a GCS the programs already known serve (the GCS is not needed to run tasks).
+    func resolveExecutables() {
         guard !pendingSpawns.isEmpty else { return }
-        guard let (digest, path) = clusterExecutable else {
-            // No driver has connected anywhere yet: the configured one, or wait for the directory to name one.
-            if let path = options.workerExecutable { startPendingWorkers(with: path) }
-            return
+        var waiting: [(WorkerID, JobID)] = []
+        for (worker, job) in pendingSpawns {
+            guard let (digest, path) = jobExecutables[job] else {
+                waiting.append((worker, job))
+                if lookingUpJobs.insert(job).inserted { sendToGCSFromMachine(.kvGet(key: Self.jobExecutableKey(job))) }
+                continue
+            }
+            if let local = localCopy(digest: digest, named: path) {
+                launch(worker, executable: local)
+                continue
+            }
+            waiting.append((worker, job))
+            if fetchingExecutables.insert(digest).inserted {
+                note("raylet", "fetching the executable of \(job) (\(digest)) from the GCS")
+                sendToGCSFromMachine(.kvGet(key: Self.executableKey + "/\(digest)"))
+            }
         }
-        if let local = localExecutables[digest] {
-            startPendingWorkers(with: local)
-        } else if fileDigest(path) == digest {
-            localExecutables[digest] = path
-            startPendingWorkers(with: path)
-        } else if let cached = cachedExecutablePath(digest), fileDigest(cached) == digest {
-            localExecutables[digest] = cached
-            startPendingWorkers(with: cached)
-        } else if fetchingExecutable != digest {
-            fetchingExecutable = digest
-            note("raylet", "fetching the job's executable (\(digest)) from the GCS")
-            sendToGCSFromMachine(.kvGet(key: Self.executableKey + "/\(digest)"))
-        }
+        pendingSpawns = waiting
     }
 
-    /// A KV answer to an executable fetch; true if it was one.
+    /// Asks again for what the GCS had not answered when its connection broke (a request
+    /// written to a dying connection is lost with it).
+    func repeatExecutableLookups() {
+        for job in lookingUpJobs.sorted() { sendToGCSFromMachine(.kvGet(key: Self.jobExecutableKey(job))) }
+        for digest in fetchingExecutables.sorted() { sendToGCSFromMachine(.kvGet(key: Self.executableKey + "/\(digest)")) }
+    }
+
+    /// A file on this machine with `digest`: the path the driver named, a copy fetched earlier, or none.
+    private func localCopy(digest: UInt64, named path: String) -> String? {
+        if let known = localExecutables[digest], fileDigest(known) == digest { return known }
+        for candidate in [path, cachedExecutablePath(digest)].compactMap({ $0 }) where fileDigest(candidate) == digest {
+            localExecutables[digest] = candidate
+            return candidate
+        }
+        return nil
+    }
+
+    /// A KV answer to one of the host's own lookups; true if it was one.
     func executableAnswered(key: String, value: [UInt8]?) -> Bool {
+        if key.hasPrefix("swiftray/job/"), key.hasSuffix("/executable"),
+           let job = UInt32(key.dropFirst("swiftray/job/".count).dropLast("/executable".count)) {
+            jobExecutableAnswered(JobID(job), value: value)
+            return true
+        }
         guard key.hasPrefix(Self.executableKey + "/"), let digest = UInt64(key.dropFirst(Self.executableKey.count + 1))
         else { return false }
-        if fetchingExecutable == digest { fetchingExecutable = nil }
+        fetchingExecutables.remove(digest)
         guard let value, let path = cachedExecutablePath(digest) else {
-            failPendingWorkers("the GCS has no copy of the job's executable \(digest)")
+            failPendingWorkers(digest: digest, "the GCS has no copy of the executable \(digest)")
             return true
         }
         let temporary = path + ".partial-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(value),
                                              attributes: [.posixPermissions: 0o755]),
               rename(temporary, path) == 0 else {
-            failPendingWorkers("cannot write the job's executable to \(path)")
+            failPendingWorkers(digest: digest, "cannot write the executable \(digest) to \(path)")
             return true
         }
         localExecutables[digest] = path
-        resolveExecutable()
+        resolveExecutables()
         return true
+    }
+
+    private func jobExecutableAnswered(_ job: JobID, value: [UInt8]?) {
+        lookingUpJobs.remove(job)
+        let text = value.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        if let space = text.firstIndex(of: " "), let digest = UInt64(text[..<space]) {
+            jobExecutables[job] = (digest, String(text[text.index(after: space)...]))
+        } else if let path = options.workerExecutable, let digest = fileDigest(path) {
+            // A job no driver published (e.g. one started by a test harness): the configured program.
+            jobExecutables[job] = (digest, path)
+        } else {
+            let workers = pendingSpawns.filter { $0.1 == job }.map(\.0)
+            pendingSpawns.removeAll { $0.1 == job }
+            note("raylet", "the GCS knows no executable for \(job); its workers cannot start")
+            for worker in workers { workerFailedToStart(worker) }
+            return
+        }
+        resolveExecutables()
     }
 
     private func cachedExecutablePath(_ digest: UInt64) -> String? {
@@ -101,17 +131,11 @@ extension RayletHost {
         return directory + "/worker-\(digest)"
     }
 
-    private func startPendingWorkers(with path: String) {
-        let workers = pendingSpawns
-        pendingSpawns = []
-        for worker in workers { launch(worker, executable: path) }
-    }
-
-    private func failPendingWorkers(_ reason: String) {
+    private func failPendingWorkers(digest: UInt64, _ reason: String) {
         note("raylet", "\(reason); workers cannot start")
-        let workers = pendingSpawns
-        pendingSpawns = []
-        for worker in workers { workerFailedToStart(worker) }
+        let failing = pendingSpawns.filter { jobExecutables[$0.1]?.digest == digest }.map(\.0)
+        pendingSpawns.removeAll { jobExecutables[$0.1]?.digest == digest }
+        for worker in failing { workerFailedToStart(worker) }
     }
 
     func sendToGCSFromMachine(_ message: Message) {

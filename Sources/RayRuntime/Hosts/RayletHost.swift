@@ -71,10 +71,11 @@ public final class RayletHost: ConnectionDelegate {
     var driverCounter: UInt32 = 0
     let inputs = InputQueue<RayletInput>()
     // Worker executables (RayletHost+Executable)
-    var pendingSpawns: [WorkerID] = []
-    var clusterExecutable: (digest: UInt64, path: String)?
-    var fetchingExecutable: UInt64?
-    var prestarted = false
+    var pendingSpawns: [(WorkerID, JobID)] = []
+    /// Each job's program: its digest and the path its driver named.
+    var jobExecutables: [JobID: (digest: UInt64, path: String)] = [:]
+    var lookingUpJobs: Set<JobID> = []
+    var fetchingExecutables: Set<UInt64> = []
     var localExecutables: [UInt64: String] = [:]
     var publishedDigests: Set<UInt64> = []
     var digestCache: [String: UInt64] = [:]
@@ -138,8 +139,8 @@ public final class RayletHost: ConnectionDelegate {
                 sendFromMachine(message, to: to)
             case .startTimer(let timer, let after):
                 loop.timer(afterMicros: after) { [unowned self] in handle(.timerFired(timer)) }
-            case .spawnWorker(let worker):
-                spawn(worker)
+            case .spawnWorker(let worker, let job):
+                spawn(worker, job: job)
             case .killWorker(let worker):
                 processes[worker]?.kill()
             case .spillObject(let object, _):
@@ -330,6 +331,7 @@ public final class RayletHost: ConnectionDelegate {
             note("raylet", "reconnected to the GCS")
             handle(.peerConnected(.gcs))
             flushGCSQueue()
+            repeatExecutableLookups()
         }
     }
 
@@ -444,9 +446,9 @@ public final class RayletHost: ConnectionDelegate {
             identified.worker = worker
             connection.peer = identified
             connection.label = "driver \(worker)"
-            if let executable = hello.executable { publishExecutable(executable) }
             locals[worker] = Local(connection: connection, isDriver: true)
             connection.send(Wire.helloFrame(ack))
+            if let executable = hello.executable { publishExecutable(executable, job: ack.job!) }
         case .client:
             connection.label = "client"
             connection.send(Wire.helloFrame(ack))
@@ -488,16 +490,15 @@ public final class RayletHost: ConnectionDelegate {
 
     private func updateDirectory(_ update: Directory) {
         directory = Dictionary(uniqueKeysWithValues: update.entries.map { ($0.node, $0) })
-        directoryNamesExecutable(update.executable)
         for node in pendingToNode.keys.sorted() { connect(to: node) }
     }
 
     // MARK: - Worker processes
 
-    private func spawn(_ worker: WorkerID) {
-        // Which executable is current is the GCS's to say (RayletHost+Executable).
-        pendingSpawns.append(worker)
-        resolveExecutable()
+    private func spawn(_ worker: WorkerID, job: JobID) {
+        // The job's program (RayletHost+Executable).
+        pendingSpawns.append((worker, job))
+        resolveExecutables()
     }
 
     func launch(_ worker: WorkerID, executable: String) {

@@ -25,8 +25,8 @@ public import RayCore
 import RayWire
 
 /// The protocol version spoken on every connection; peers must match exactly.
-/// 1: BinaryCoder payloads; 2: protobuf (swiftray.proto).
-public let wireProtocolVersion: UInt16 = 2
+/// 1: BinaryCoder payloads; 2: protobuf (swiftray.proto); 3: lease requests name their job.
+public let wireProtocolVersion: UInt16 = 3
 /// The hello magic.
 let wireMagic: [UInt8] = Array("SWRY".utf8)
 

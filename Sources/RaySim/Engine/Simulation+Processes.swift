@@ -85,8 +85,8 @@ extension Simulation {
                 send(message, from: .raylet(node), to: to)
             case .startTimer(let timer, let after):
                 schedule(.rayletTimer(node, timer), after: after)
-            case .spawnWorker(let worker):
-                spawnWorker(worker)
+            case .spawnWorker(let worker, _):
+                spawnWorker(worker)  // Every simulated job runs the synthetic bodies.
             case .killWorker(let worker):
                 killWorkerProcess(worker, notifyRaylet: false)
             case .spillObject:

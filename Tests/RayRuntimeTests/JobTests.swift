@@ -1,0 +1,128 @@
+// Jobs own their workers (issue 8): two programs as two jobs on one cluster,
+// a program rebuilt while its job runs, workers that exit with their job.
+// Programs are copies of the testbed that differ only in a trailer of bytes
+// appended to the file (still a valid executable); `tb.whoami` reports the
+// trailer of the program a worker runs, and its process ID.
+
+import Foundation
+import Glibc
+import Testing
+
+import Ray
+import RayCore
+import RayRuntime
+import RayTestbed
+
+/// A copy of the testbed with `trailer` (8 bytes, big-endian) appended: another program.
+private func program(_ path: String, trailer: UInt64) throws {
+    var bytes = try Data(contentsOf: URL(fileURLWithPath: testbedPath))
+    bytes.append(contentsOf: (0..<8).map { UInt8(truncatingIfNeeded: trailer >> (56 - 8 * $0)) })
+    let partial = path + ".partial"
+    try bytes.write(to: URL(fileURLWithPath: partial))
+    chmod(partial, 0o755)
+    try #require(rename(partial, path) == 0)
+}
+
+/// A second driver: `program drive SOCKET COUNT` in its own process (its own job).
+private final class OtherDriver {
+    let process = Process()
+    let input = Pipe()
+    let output = Pipe()
+    var lines: [String] = []
+
+    init(_ executable: String, socket: String, tasks: Int) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["drive", socket, "\(tasks)"]
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        var buffer = ""
+        while !lines.contains("ready") {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            buffer += String(decoding: chunk, as: UTF8.self)
+            let parts = buffer.split(separator: "\n", omittingEmptySubsequences: false)
+            lines += parts.dropLast().map(String.init)
+            buffer = String(parts.last ?? "")
+        }
+    }
+
+    /// (pid, trailer) of each task's worker.
+    var workers: [(pid: Int32, trailer: UInt64)] {
+        lines.compactMap { line in
+            let words = line.split(separator: " ")
+            guard words.count == 2, let pid = Int32(words[0]), let trailer = UInt64(words[1]) else { return nil }
+            return (pid, trailer)
+        }
+    }
+
+    func finish() {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+}
+
+private func alive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
+
+/// Waits (5 s at most) until none of `pids` is alive.
+private func waitForExit(_ pids: [Int32]) -> Bool {
+    let deadline = Date().addingTimeInterval(5)
+    while Date() < deadline {
+        if !pids.contains(where: alive) { return true }
+        usleep(20_000)
+    }
+    return false
+}
+
+extension RuntimeTests {
+@Suite struct JobTests {
+    @Test func jobsRunTheirOwnProgramsOnTheirOwnWorkers() throws {
+        let directory = NSTemporaryDirectory() + "swiftray-programs-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (programA, programB) = (directory + "/program-a", directory + "/program-b")
+        try program(programA, trailer: 0xA1)
+        try program(programB, trailer: 0xB1)
+
+        Testbed.register()
+        let cluster = try LocalCluster(executable: testbedPath)
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        let head = try cluster.addNode(name: "head", resources: .units(["CPU": 2]))
+        try Ray.connect(rayletSocket: head.socketPath, workerExecutable: programA, logRoot: cluster.session.logs)
+        defer { Ray.shutdown() }
+
+        // Job A runs program A.
+        let first = try Ray.get(try (0..<6).map { _ in try Testbed.whoAmI.remote(0) })
+        #expect(first.allSatisfy { $0[1] == 0xA1 }, "\(first)")
+
+        // Job B, another program on the same cluster at the same time, runs program B on workers of its own.
+        let other = try OtherDriver(programB, socket: head.socketPath, tasks: 6)
+        let bWorkers = other.workers
+        #expect(bWorkers.count == 6 && bWorkers.allSatisfy { $0.trailer == 0xB1 }, "\(other.lines)")
+        let second = try Ray.get(try (0..<6).map { _ in try Testbed.whoAmI.remote(0) })
+        #expect(second.allSatisfy { $0[1] == 0xA1 }, "\(second)")
+        #expect(Set(second.map { Int32($0[0]) }).isDisjoint(with: bWorkers.map(\.pid)))
+
+        // B ends: its workers exit; A carries on.
+        other.finish()
+        #expect(other.process.terminationStatus == 0)
+        #expect(waitForExit(bWorkers.map(\.pid)), "job B's workers outlived it")
+        #expect(try Testbed.square.remote(9).get() == 81)
+
+        // Program A is rebuilt while job A runs: a new worker of job A still runs the job's
+        // program (the raylet checks the digest and fetches the job's bytes from the GCS) ...
+        try program(programA, trailer: 0xA2)
+        let marker = cluster.session.path + "/crash-marker"
+        #expect(try Testbed.crashOnce.remote(marker, 5).get() == 5)  // one worker died; the retry ran on a new one
+        let third = try Ray.get(try (0..<4).map { _ in try Testbed.whoAmI.remote(300) })  // two at a time
+        #expect(third.allSatisfy { $0[1] == 0xA1 }, "\(third)")
+        let earlier = Set((first + second).map { $0[0] })
+        #expect(!Set(third.map { $0[0] }).isSubset(of: earlier), "no worker started after the rebuild: \(third)")
+        // ... and a new job of the rebuilt program runs the new one.
+        let rebuilt = try OtherDriver(programA, socket: head.socketPath, tasks: 3)
+        #expect(rebuilt.workers.count == 3 && rebuilt.workers.allSatisfy { $0.trailer == 0xA2 }, "\(rebuilt.lines)")
+        rebuilt.finish()
+    }
+}
+}
