@@ -176,11 +176,8 @@ public struct RemoteFunction<each Arg: Codable, Result: Codable>: Sendable {
                 }
                 return try ValueCoding.decode(type, from: arguments[index], object: nil)
             }
-            let result = try body(repeat try next((each Arg).self))
             // Past the declared parameters come the references held inside them (fetched for `get`).
-            guard index <= arguments.count else {
-                throw Ray.Error.invalidArgument("\(name) takes \(declared) arguments, was given \(arguments.count)")
-            }
+            let result = try body(repeat try next((each Arg).self))
             return try ValueCoding.encodeResult(result, of: name)
         }
     }

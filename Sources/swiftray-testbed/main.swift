@@ -1,7 +1,7 @@
 // The executable behind the loopback tests: in a role (GCS, raylet, worker)
 // it serves. `swiftray-testbed drive SOCKET [COUNT]` makes it a second driver
 // (another job): it connects through the raylet at SOCKET, prints the worker
-// (pid and program digest) of COUNT `tb.whoami` tasks one per line, then
+// (pid and program trailer) of COUNT `tb.whoami` tasks one per line, then
 // "ready" and waits until its stdin closes before it shuts down.
 import Foundation
 import Ray

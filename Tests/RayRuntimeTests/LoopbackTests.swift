@@ -44,6 +44,15 @@ func withCluster(_ nodes: [(String, [String: Int64])], environment: [String] = [
     try body(cluster)
 }
 
+/// Starts an embedded cluster (2 CPUs) whose processes and workers run the testbed.
+func startEmbeddedTestbed() throws {
+    Testbed.register()
+    var options = Ray.StartOptions()
+    options.executable = testbedPath
+    options.numCPUs = 2
+    try Ray.start(options)
+}
+
 /// Every runtime test runs one at a time: a process has one driver, and two
 /// clusters at once would fight over 2 cores.
 @Suite(.serialized) enum RuntimeTests {}
@@ -51,11 +60,7 @@ func withCluster(_ nodes: [(String, [String: Int64])], environment: [String] = [
 extension RuntimeTests {
 @Suite struct LoopbackTests {
     @Test func embeddedClusterRunsTasksPutsAndGets() throws {
-        Testbed.register()
-        var options = Ray.StartOptions()
-        options.executable = testbedPath
-        options.numCPUs = 2
-        try Ray.start(options)
+        try startEmbeddedTestbed()
         defer { Ray.shutdown() }
 
         let squares = try (0..<200).map { try Testbed.square.remote($0) }

@@ -103,11 +103,7 @@ extension RuntimeTests {
     }
 
     @Test func asyncGetsMatchTheBlockingOnes() async throws {
-        Testbed.register()
-        var options = Ray.StartOptions()
-        options.executable = testbedPath
-        options.numCPUs = 2
-        try Ray.start(options)
+        try startEmbeddedTestbed()
         defer { Ray.shutdown() }
         let refs = try (0..<50).map { try Testbed.square.remote($0) }
         #expect(try await Ray.get(refs) == (0..<50).map { $0 * $0 })

@@ -21,7 +21,7 @@ extension Owner {
             if let count = getWaiters.removeValue(forKey: object) {
                 let error = RayError(.objectLost,
                     "\(object) was released while a get of it was waiting; keep a handle until get returns")
-                for _ in 0..<count { effects.append(.getResolved(object, .error(error))) }
+                answer(count, gets: object, with: .error(error), into: &effects)
             }
         }
         if entry.lineageRefs == 0 && isFinal(object) {

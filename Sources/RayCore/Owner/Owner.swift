@@ -299,14 +299,14 @@ public struct Owner: Sendable {
         guard let entry = objects[object], !entry.freed else {
             let error = RayError(.objectLost,
                 "\(object) is not owned here or was already released; keep a handle until get returns")
-            for _ in 0..<count { effects.append(.getResolved(object, .error(error))) }
+            answer(count, gets: object, with: .error(error), into: &effects)
             return
         }
         switch entry.state {
         case .inline(let data):
-            for _ in 0..<count { effects.append(.getResolved(object, .data(data))) }
+            answer(count, gets: object, with: .data(data), into: &effects)
         case .failed(let error):
-            for _ in 0..<count { effects.append(.getResolved(object, .error(error))) }
+            answer(count, gets: object, with: .error(error), into: &effects)
         case .stored where hasLiveCopy(entry):
             if let open = openGetFetch[object] {
                 getFetches[open]!.gets += count
@@ -323,13 +323,18 @@ public struct Owner: Sendable {
         }
     }
 
+    /// Resolves `count` gets of `object` with `value`.
+    func answer(_ count: Int, gets object: ObjectID, with value: ObjectValue, into effects: inout [OwnerEffect]) {
+        for _ in 0..<count { effects.append(.getResolved(object, value)) }
+    }
+
     private mutating func getFetched(_ requestID: UInt64, values: [ObjectValue], into effects: inout [OwnerEffect]) {
         guard let (object, count) = getFetches.removeValue(forKey: requestID) else { return }
         if openGetFetch[object] == requestID { openGetFetch[object] = nil }
         effects.append(.send(to: .raylet(localNode), .releaseFetch(requestID: requestID)))
         guard let value = values.first else {
             let error = RayError(.objectLost, "the local raylet answered the get of \(object) with no value")
-            for _ in 0..<count { effects.append(.getResolved(object, .error(error))) }
+            answer(count, gets: object, with: .error(error), into: &effects)
             return
         }
         if case .error(let error) = value, error.kind == .objectLost, objects[object].map({ !$0.freed }) ?? false {
@@ -338,7 +343,7 @@ public struct Owner: Sendable {
             get(object, count: count, into: &effects)
             return
         }
-        for _ in 0..<count { effects.append(.getResolved(object, value)) }
+        answer(count, gets: object, with: value, into: &effects)
     }
 
     /// Answers gets and raylets waiting for `object`, now that it exists (or failed).

@@ -149,7 +149,6 @@ extension Raylet {
         heldLeaseIDs.subtract(dropped)
         pruneEmptyClasses()
         for lease in waitingForArguments.keys.sorted() where waitingForArguments[lease]?.jobID == job {
-            waitingForArguments[lease] = nil
             heldLeaseIDs.remove(lease)
             releaseArguments(of: lease, into: &effects)
         }
