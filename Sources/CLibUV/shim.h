@@ -22,3 +22,36 @@ static inline int swiftray_range_lock(int fd, short type, long long start, long 
     lock.l_len = length;
     return fcntl(fd, 37 /* F_OFD_SETLK */, &lock);
 }
+
+#include <stdio.h>
+#include <sys/types.h>
+
+// glibc's fopencookie (a GNU extension) with its cookie_io_functions_t layout: a FILE whose
+// writes call `write`. A worker's stdout and stderr become such files, so the first output
+// of each task can be preceded by a line naming the task (see WorkerOutput.swift).
+typedef ssize_t (*swiftray_cookie_write_function)(void *cookie, const char *buffer, size_t size);
+typedef struct {
+    void *read;
+    swiftray_cookie_write_function write;
+    void *seek;
+    void *close;
+} swiftray_cookie_functions;
+extern FILE *swiftray_fopencookie(void *cookie, const char *mode, swiftray_cookie_functions functions)
+    __asm__("fopencookie");
+
+// The C stdio globals, reached from Swift 6 without touching shared mutable state there.
+static inline void swiftray_replace_stdio(FILE *out, FILE *err) {
+    if (out) stdout = out;
+    if (err) stderr = err;
+}
+static inline void swiftray_flush_stdio(void) {
+    fflush(stdout);
+    fflush(stderr);
+}
+static inline void swiftray_print_stdout(const char *text) {
+    fputs(text, stdout);
+    fflush(stdout);
+}
+
+// pipe2 (a GNU extension): a pipe whose ends have `flags` (O_CLOEXEC) from the start.
+extern int pipe2(int fds[2], int flags);

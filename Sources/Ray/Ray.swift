@@ -37,6 +37,10 @@ public enum Ray {
         /// The binary the cluster's processes and workers run (default: this program). Tests
         /// point it at a program that registers the same remote functions.
         public var executable: String?
+        /// Print what this job's workers print, prefixed with task and node (Ray's `log_to_driver`).
+        public var logToDriver = true
+        /// Where worker output goes instead of stdout/stderr (a line and whether it is stderr).
+        public var workerOutput: OutputHandler?
         public init() {}
 
         func launchOptions() throws -> NodeLaunchOptions {
@@ -58,6 +62,15 @@ public enum Ray {
         }
     }
 
+    /// Receives a line a worker of this job printed, prefixed with its task and node
+    /// (`(square[3], node-1) text`), and whether it went to stderr; called on the driver's loop thread.
+    public typealias OutputHandler = @Sendable (_ line: Substring, _ isError: Bool) -> Void
+
+    static func outputHandler(logToDriver: Bool, _ handler: OutputHandler?) -> WorkerOutputHandler? {
+        logToDriver ? (handler ?? DriverClient.printWorkerOutput) : nil
+    }
+
+
     /// Starts an embedded local cluster (GCS, raylet, workers on this machine) and connects to it.
     ///
     /// In a worker process (the runtime re-executes this program) this call serves
@@ -73,7 +86,7 @@ public enum Ray {
             do {
                 state.client = try DriverClient(socketPath: cluster.socketPath,
                                                 logRoot: options.logInputs ? cluster.session.logs : nil,
-                                                workerExecutable: options.executable)
+                                                workerExecutable: options.executable, workerOutput: outputHandler(logToDriver: options.logToDriver, options.workerOutput))
             } catch {
                 cluster.stop()
                 throw Ray.Error.runtime("\(error)")
@@ -84,11 +97,14 @@ public enum Ray {
 
     /// Connects to a running cluster through the raylet on this machine (`swiftray start`).
     /// `address` is the GCS's HOST:PORT as `swiftray start --head` printed it.
-    public static func connect(_ address: String) throws {
+    /// `logToDriver: false`: do not print what this job's workers print (it is still kept in
+    /// the session's `logs/job-<n>-<node>.out`).
+    public static func connect(_ address: String, logToDriver: Bool = true) throws {
         try join(alreadyStarted: "already connected; call Ray.shutdown() first") { state in
             do {
                 let node = try LocalNodeRecord.find(gcsAddress: address)
-                state.client = try DriverClient(socketPath: node.socketPath, logRoot: node.session + "/logs")
+                state.client = try DriverClient(socketPath: node.socketPath, logRoot: node.session + "/logs",
+                                                workerOutput: outputHandler(logToDriver: logToDriver, nil))
             } catch {
                 throw Ray.Error.runtime("\(error)")
             }
@@ -97,10 +113,12 @@ public enum Ray {
 
     /// Connects through the raylet listening on the Unix socket `rayletSocket` (a
     /// `LocalCluster` node); workers run `workerExecutable` (default: this program).
-    public static func connect(rayletSocket: String, workerExecutable: String? = nil, logRoot: String? = nil) throws {
+    public static func connect(rayletSocket: String, workerExecutable: String? = nil, logRoot: String? = nil,
+                               logToDriver: Bool = true, workerOutput: OutputHandler? = nil) throws {
         try join(alreadyStarted: "already connected; call Ray.shutdown() first") { state in
             do {
-                state.client = try DriverClient(socketPath: rayletSocket, logRoot: logRoot, workerExecutable: workerExecutable)
+                state.client = try DriverClient(socketPath: rayletSocket, logRoot: logRoot, workerExecutable: workerExecutable,
+                                                workerOutput: outputHandler(logToDriver: logToDriver, workerOutput))
             } catch {
                 throw Ray.Error.runtime("\(error)")
             }

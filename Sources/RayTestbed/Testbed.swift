@@ -75,6 +75,20 @@ public enum Testbed {
         return [UInt64(getpid()), programTrailer("/proc/self/exe")]
     }
 
+    /// Prints `lines` lines on stdout and one line on stderr (written to fd 2 directly); returns its node.
+    public static let say = RemoteFunction("tb.say") { (lines: Int) -> UInt32 in
+        for index in 0..<lines { print("line \(index) from node \(currentNode())") }
+        FileHandle.standardError.write(Data("warning from node \(currentNode())\n".utf8))
+        return currentNode()
+    }
+    /// Prints on stdout and stderr, then SIGKILLs its own worker.
+    public static let sayThenDie = RemoteFunction("tb.say-then-die") { () -> Int in
+        print("about to die")
+        FileHandle.standardError.write(Data("dying words\n".utf8))
+        kill(getpid(), SIGKILL)
+        return 0
+    }
+
     public static func programTrailer(_ path: String) -> UInt64 {
         guard let file = FileHandle(forReadingAtPath: path) else { return 0 }
         defer { try? file.close() }
@@ -88,6 +102,7 @@ public enum Testbed {
     public static func register() {
         _ = (noop, echo, add, square, blob, checksum, whereAmI, sleepThenWhere, crashOnce, fail, increment)
         _ = (mergeCounts, union, orZero, mirrorPoint, sumRefs, touch, context, failTyped, whoAmI)
+        _ = (say, sayThenDie)
     }
 
     public static func blobBytes(seed: Int, size: Int) -> [UInt8] {

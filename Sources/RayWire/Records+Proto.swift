@@ -839,6 +839,11 @@ extension OwnerInput {
             value.object = v0.proto
             value.force = v1
             message.cancel = value
+        case .workerDied(let v0, let v1):
+            var value = PBOwnerInput.WorkerDied()
+            value.worker = v0.proto
+            value.detail = v1
+            message.workerDied = value
         }
         return message
     }
@@ -863,6 +868,8 @@ extension OwnerInput {
             self = .addReference(try ObjectID(proto: value, at: path() + ".add_reference"))
         case .cancel(let value)?:
             self = .cancel(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".cancel" + ".object"), at: path() + ".cancel" + ".object"), force: value.force)
+        case .workerDied(let value)?:
+            self = .workerDied(try WorkerID(proto: ProtoRecords.field(value.hasWorker, value.worker, path() + ".worker_died" + ".worker"), at: path() + ".worker_died" + ".worker"), detail: value.detail)
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

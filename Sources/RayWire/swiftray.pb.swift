@@ -2373,6 +2373,14 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .cancel(newValue)}
   }
 
+  public var workerDied: PBOwnerInput.WorkerDied {
+    get {
+      if case .workerDied(let v)? = kind {return v}
+      return PBOwnerInput.WorkerDied()
+    }
+    set {kind = .workerDied(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -2385,6 +2393,7 @@ public nonisolated struct PBOwnerInput: Sendable {
     case peerDisconnected(PBAddress)
     case addReference(PBObjectId)
     case cancel(PBOwnerInput.Cancel)
+    case workerDied(PBOwnerInput.WorkerDied)
 
   }
 
@@ -2501,6 +2510,29 @@ public nonisolated struct PBOwnerInput: Sendable {
     public init() {}
 
     fileprivate var _object: PBObjectId? = nil
+  }
+
+  public nonisolated struct WorkerDied: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var worker: PBWorkerId {
+      get {_worker ?? PBWorkerId()}
+      set {_worker = newValue}
+    }
+    /// Returns true if `worker` has been explicitly set.
+    public var hasWorker: Bool {self._worker != nil}
+    /// Clears the value of `worker`. Subsequent reads from it will return its default value.
+    public mutating func clearWorker() {self._worker = nil}
+
+    public var detail: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _worker: PBWorkerId? = nil
   }
 
   public init() {}
@@ -6726,7 +6758,7 @@ nonisolated extension PBRayletInput.PrestartWorkers: SwiftProtobuf.Message, Swif
 
 nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6851,6 +6883,19 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.kind = .cancel(v)
         }
       }()
+      case 10: try {
+        var v: PBOwnerInput.WorkerDied?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .workerDied(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .workerDied(v)
+        }
+      }()
       default: break
       }
     }
@@ -6897,6 +6942,10 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .cancel?: try {
       guard case .cancel(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    }()
+    case .workerDied?: try {
+      guard case .workerDied(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
     }()
     case nil: break
     }
@@ -7099,6 +7148,45 @@ nonisolated extension PBOwnerInput.Cancel: SwiftProtobuf.Message, SwiftProtobuf.
   public static func ==(lhs: PBOwnerInput.Cancel, rhs: PBOwnerInput.Cancel) -> Bool {
     if lhs._object != rhs._object {return false}
     if lhs.force != rhs.force {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBOwnerInput.WorkerDied: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".WorkerDied"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0\u{1}detail\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._worker) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.detail) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._worker {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.detail.isEmpty {
+      try visitor.visitSingularStringField(value: self.detail, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.WorkerDied, rhs: PBOwnerInput.WorkerDied) -> Bool {
+    if lhs._worker != rhs._worker {return false}
+    if lhs.detail != rhs.detail {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -369,6 +369,10 @@ extension OwnerInput {
             try container.encode(UInt8(8))
             try container.encode(v0)
             try container.encode(v1)
+        case .workerDied(let v0, let v1):
+            try container.encode(UInt8(9))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -394,6 +398,8 @@ extension OwnerInput {
             self = .addReference(try container.decode(ObjectID.self))
         case 8:
             self = .cancel(try container.decode(ObjectID.self), force: try container.decode(Bool.self))
+        case 9:
+            self = .workerDied(try container.decode(WorkerID.self), detail: try container.decode(String.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))

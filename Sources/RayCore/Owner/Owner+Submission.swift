@@ -316,7 +316,9 @@ extension Owner {
     }
 
     /// An attempt failed for a system reason: retry if allowed, else WorkerCrashed.
-    mutating func attemptFailed(_ id: TaskID, worker: WorkerID, reason: String, into effects: inout [OwnerEffect]) {
+    /// `output`: the worker's last lines of stderr, quoted in the error.
+    mutating func attemptFailed(_ id: TaskID, worker: WorkerID, reason: String, output: [Substring] = [],
+                                into effects: inout [OwnerEffect]) {
         guard let entry = tasks[id] else { return }
         runningOn[worker] = nil
         if case .running(let lease, _) = entry.state { leaseTasks[lease] = nil }
@@ -325,7 +327,9 @@ extension Owner {
         } else {
             finish(id, withError: RayError(.workerCrashed,
                 "\(entry.spec.function)[\(entry.spec.instance)] failed: \(reason); \(entry.attempts) attempt(s) made and "
-                + "max_retries=\(entry.spec.maxRetries) is used up (raise max_retries to retry more)"), into: &effects)
+                + "max_retries=\(entry.spec.maxRetries) is used up (raise max_retries to retry more)"
+                + (output.isEmpty ? "" : "; its last lines of stderr:\n" + output.map { "    " + $0 }.joined(separator: "\n"))),
+                into: &effects)
         }
     }
 
@@ -366,14 +370,18 @@ extension Owner {
     }
 
     /// A leased worker's connection closed: its attempt failed.
-    mutating func workerLost(_ worker: WorkerID, into effects: inout [OwnerEffect]) {
+    /// `detail`: how its process ended, then its last lines of stderr (from its raylet).
+    mutating func workerLost(_ worker: WorkerID, detail: String? = nil, into effects: inout [OwnerEffect]) {
         deadWorkers.insert(worker)
         for object in borrowedBy(worker) {
             objects[object]?.borrowers.removeAll { $0 == worker }
             releaseIfUnused(object, into: &effects)
         }
         guard let id = runningOn[worker] else { return }
-        attemptFailed(id, worker: worker, reason: "its worker \(worker) died", into: &effects)
+        let lines = detail?.split(separator: "\n", omittingEmptySubsequences: false) ?? []
+        let how = lines.first.map { " (\($0))" } ?? ""
+        attemptFailed(id, worker: worker, reason: "its worker \(worker) died\(how)", output: Array(lines.dropFirst()),
+                      into: &effects)
     }
 
     private func borrowedBy(_ worker: WorkerID) -> [ObjectID] {

@@ -68,6 +68,9 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     /// started yet fails with Cancelled; a running one is stopped only with `force` (its
     /// worker is killed); a finished one is left alone.
     case cancel(ObjectID, force: Bool)
+    /// A worker process ended (its raylet reaped it): `detail` says how ("killed by signal 9
+    /// (Killed)"), then its last lines of stderr, one per line. Like `peerDisconnected`, with words.
+    case workerDied(WorkerID, detail: String)
 }
 
 /// Effects of an owner.
@@ -234,6 +237,8 @@ public struct Owner: Sendable {
             receive(message, from: from, into: &effects)
         case .peerDisconnected(.worker(let worker)):
             workerLost(worker, into: &effects)
+        case .workerDied(let worker, let detail):
+            workerLost(worker, detail: detail, into: &effects)
         case .peerDisconnected:
             break
         }

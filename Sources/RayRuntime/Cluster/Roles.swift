@@ -112,6 +112,7 @@ public enum Role {
         guard let socket = environment("SWIFTRAY_RAYLET_SOCKET") else {
             throw RuntimeError("a worker needs SWIFTRAY_RAYLET_SOCKET")
         }
+        if environment("SWIFTRAY_OUTPUT_CAPTURED") == "1" { OutputMarkers.install() }
         let loop = EventLoop()
         let worker = WorkerID(node: NodeID(node), index: index)
         let host = try WorkerHost(loop: loop, worker: worker, socketPath: socket,

@@ -6,7 +6,7 @@
 // so they stay in order. A link that closes means its peer died.
 
 import Glibc
-public import RayCore
+import RayCore
 
 /// One process's direct links to others on its node.
 final class DirectLinks: ConnectionDelegate {

@@ -4,6 +4,7 @@
 // will (the n-th submission is the n-th child of the driver task), posts the
 // input to the loop in that order, and for gets waits for the answer.
 
+import CLibUV
 import Dispatch
 import Foundation
 import Synchronization
@@ -46,10 +47,13 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     static let registrationKey = "swiftray/driver-registered"
     /// Set when the raylet connection is gone: every get fails with it.
     var lostReason: String?
+    /// Where the job's workers' output goes (nil: nowhere).
+    var workerOutput: WorkerOutputHandler?
 
     init(loop: EventLoop, socketPath: String, logRoot: String?, workerExecutable: String?,
-         connected: @escaping (Result<Hello, RuntimeError>) -> Void) {
+         workerOutput: WorkerOutputHandler?, connected: @escaping (Result<Hello, RuntimeError>) -> Void) {
         self.loop = loop
+        self.workerOutput = workerOutput
         self.logRoot = logRoot
         self.connected = connected
         Connector.unix(loop: loop, path: socketPath, label: "raylet") { [unowned self] result in
@@ -203,7 +207,11 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                     guard let (from, _) = try? frame.addresses(), let message = try? frame.message() else { return }
                     handle(.messageReceived(from: from, message))
                 }
-                links?.peerGone = { [unowned self] worker in handle(.peerDisconnected(.worker(worker))) }
+                links?.peerGone = { [unowned self] worker in
+                    // A local worker's death is reported by its raylet once it reaped the process
+                    // (with how it ended and its last output); only a driver's link speaks for itself.
+                    if worker.index >= RayletHost.driverIndexBase { handle(.peerDisconnected(.worker(worker))) }
+                }
                 links?.control = { [unowned self] command in control(command) }
                 handle(.started(config, OwnerIdentity(worker: worker, job: job)))
                 // As ray.init does, wait until the GCS registered the job: its answer to this
@@ -244,7 +252,15 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 handle(.messageReceived(from: from, message))
             case .peerClosed:
                 let (_, peer) = try frame.addresses()
-                handle(.peerDisconnected(peer))
+                if case .worker(let worker) = peer, let detail = frame.closedDetail {
+                    handle(.workerDied(worker, detail: detail))
+                } else {
+                    handle(.peerDisconnected(peer))
+                }
+            case .output:
+                let (stream, text) = try frame.output()
+                guard let workerOutput else { return }
+                for line in text.split(separator: "\n") { workerOutput(line, stream == 2) }
             case .error:
                 note("driver", "the raylet reported: \(frame.text)")
             case .control:
@@ -272,6 +288,22 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     }
 }
 
+/// Receives a line a worker of this job printed (prefixed with its task and node), and whether
+/// it went to stderr. Called on the driver's loop thread.
+public typealias WorkerOutputHandler = @Sendable (_ line: Substring, _ isError: Bool) -> Void
+
+extension DriverClient {
+    /// Prints worker output on this process's stdout or stderr (Ray's log_to_driver).
+    public static let printWorkerOutput: WorkerOutputHandler = { line, isError in
+        let text = line + "\n"
+        if isError {
+            writeStandardError(String(text))
+        } else {
+            swiftray_print_stdout(String(text))
+        }
+    }
+}
+
 /// The thread-safe driver API: what the `Ray` module calls.
 public final class DriverClient: @unchecked Sendable {
     let loop: EventLoop
@@ -287,7 +319,11 @@ public final class DriverClient: @unchecked Sendable {
 
     /// Connects a driver to the raylet listening on `socketPath`; logs under `logRoot` when given.
     /// Workers run `workerExecutable` (default: this program).
-    public init(socketPath: String, logRoot: String?, workerExecutable: String? = nil) throws(RuntimeError) {
+    ///
+    /// What the job's workers print reaches `workerOutput`, line by line, prefixed with the task and
+    /// node that printed it (`(square[3], node-1) text`); by default this process's stdout and stderr.
+    public init(socketPath: String, logRoot: String?, workerExecutable: String? = nil,
+                workerOutput: WorkerOutputHandler? = DriverClient.printWorkerOutput) throws(RuntimeError) {
         let loop = EventLoop()
         self.loop = loop
         let ready = DispatchSemaphore(value: 0)
@@ -295,7 +331,7 @@ public final class DriverClient: @unchecked Sendable {
         nonisolated(unsafe) var made: DriverHost?
         let thread = Thread {
             made = DriverHost(loop: loop, socketPath: socketPath, logRoot: logRoot,
-                              workerExecutable: workerExecutable) { result in
+                              workerExecutable: workerExecutable, workerOutput: workerOutput) { result in
                 outcome = result
                 ready.signal()
             }

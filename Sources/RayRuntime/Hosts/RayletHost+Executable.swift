@@ -51,7 +51,7 @@ extension RayletHost {
                 continue
             }
             if let local = localCopy(digest: digest, named: path) {
-                launch(worker, executable: local)
+                launch(worker, job: job, executable: local)
                 continue
             }
             waiting.append((worker, job))

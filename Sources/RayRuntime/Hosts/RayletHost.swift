@@ -31,8 +31,6 @@ public struct RayletOptions: Sendable {
     public var session: String?
     /// Workers run this executable until a driver names its own.
     public var workerExecutable: String?
-    /// Where workers' stdout and stderr go (inherited when nil).
-    public var workerOutputFD: Int32?
     public init() {}
 }
 
@@ -68,6 +66,10 @@ public final class RayletHost: ConnectionDelegate {
     var locals: [WorkerID: Local] = [:]
     var processes: [WorkerID: ChildProcess] = [:]
     var exitedWorkers: Set<WorkerID> = []
+    /// Workers whose connection closed while their process runs: who to tell once it exits.
+    var closedWorkers: [WorkerID: Set<Address>] = [:]
+    /// Each running worker's captured stdout and stderr (WorkerOutput.swift).
+    var outputs: [WorkerID: WorkerOutput] = [:]
     var driverCounter: UInt32 = 0
     let inputs = InputQueue<RayletInput>()
     // Worker executables (RayletHost+Executable)
@@ -376,6 +378,10 @@ public final class RayletHost: ConnectionDelegate {
             case .objectChunk:
                 guard peer.role == .raylet else { throw WireError("object chunks come from raylets only") }
                 try receiveChunk(frame)
+            case .output:
+                guard peer.role == .raylet else { throw WireError("output frames come from raylets only") }
+                let (from, to) = try frame.addresses()
+                route(frame.bytes, from: from, to: to)
             case .control:
                 if frame.text == "list tasks" {
                     listTasks(for: connection)
@@ -474,15 +480,15 @@ public final class RayletHost: ConnectionDelegate {
         case .worker, .driver:
             guard let worker = peer.worker, let local = locals[worker], local.connection === connection else { return }
             locals[worker] = nil
+            if !local.isDriver {
+                workerDisconnected(worker, contacts: local.contacts)
+                return
+            }
             for answer in driverReplies.removeValue(forKey: worker) ?? [] { answer("driver \(worker): gone") }
             for contact in local.contacts.sorted() where contact != .raylet(nodeID) {
                 route(Wire.peerClosedFrame(observer: contact, peer: .worker(worker)), from: .worker(worker), to: contact)
             }
-            if local.isDriver {
-                handle(.peerDisconnected(.worker(worker)))
-            } else {
-                workerGone(worker)
-            }
+            handle(.peerDisconnected(.worker(worker)))
         default:
             break
         }
@@ -501,35 +507,58 @@ public final class RayletHost: ConnectionDelegate {
         resolveExecutables()
     }
 
-    func launch(_ worker: WorkerID, executable: String) {
+    func launch(_ worker: WorkerID, job: JobID, executable: String) {
         // Cluster-wide settings (SWIFTRAY_RECORD_EFFECTS, SWIFTRAY_SCENARIO_SEED, ...) pass through;
         // the role variables are this worker's own.
         let own = ["SWIFTRAY_ROLE=", "SWIFTRAY_WORKER=", "SWIFTRAY_RAYLET_SOCKET=", "SWIFTRAY_SESSION=",
                    "SWIFTRAY_LOG_DIR=", "SWIFTRAY_NO_LOG=", "SWIFTRAY_EXIT_WITH_PARENT=", "SWIFTRAY_GCS_",
                    "SWIFTRAY_NODE_NAME=", "SWIFTRAY_RESOURCES=", "SWIFTRAY_OBJECT_STORE_BYTES=", "SWIFTRAY_PORT=",
-                   "SWIFTRAY_WORKER_EXECUTABLE=", "SWIFTRAY_LISTEN_HOST="]
+                   "SWIFTRAY_WORKER_EXECUTABLE=", "SWIFTRAY_LISTEN_HOST=", "SWIFTRAY_OUTPUT_CAPTURED="]
         var environment = currentEnvironment().filter { entry in !own.contains { entry.hasPrefix($0) } }
         environment.append("SWIFTRAY_ROLE=worker")
         environment.append("SWIFTRAY_WORKER=\(worker.node.value).\(worker.index)")
         environment.append("SWIFTRAY_RAYLET_SOCKET=\(options.socketPath)")
+        environment.append("SWIFTRAY_OUTPUT_CAPTURED=1")
         if let session = options.session { environment.append("SWIFTRAY_SESSION=\(session)") }
         if let logs = options.logDirectory {
             environment.append("SWIFTRAY_LOG_DIR=\(parentDirectory(logs))")
         } else {
             environment.append("SWIFTRAY_NO_LOG=1")
         }
+        let output: WorkerOutput
+        do {
+            output = try WorkerOutput(worker: worker, job: job)
+        } catch {
+            note("raylet", "\(error)")
+            workerFailedToStart(worker)
+            return
+        }
+        output.deliver = { [unowned self] stream, lines in workerPrinted(worker, job: job, stream, lines) }
         do {
             processes[worker] = try ChildProcess(loop: loop, executable: executable, arguments: [],
-                                                 environment: environment, outputFD: options.workerOutputFD) {
+                                                 environment: environment, output: output.childFDs) {
                 [unowned self] status, signal in
                 processes[worker] = nil
-                let connected = locals[worker] != nil || exitedWorkers.contains(worker)
+                let output = outputs.removeValue(forKey: worker)
+                output?.finish()
+                let connected = locals[worker] != nil || closedWorkers[worker] != nil || exitedWorkers.contains(worker)
                 if status != 0 || signal != 0, !exitedWorkers.contains(worker) {
-                    note("raylet", "\(worker) exited (status \(status), signal \(signal))")
+                    note("raylet", "\(worker) \(describeExit(status: status, signal: signal))")
                 }
-                if connected { workerGone(worker) } else { workerFailedToStart(worker) }
+                guard connected else {
+                    workerFailedToStart(worker)
+                    return
+                }
+                var detail = describeExit(status: status, signal: signal)
+                if let tail = output?.tail, !tail.isEmpty, status != 0 || signal != 0 {
+                    detail += "\n" + tail.joined(separator: "\n")
+                }
+                workerGone(worker, detail: detail)
             }
+            output.start(loop: loop)
+            outputs[worker] = output
         } catch {
+            output.discard()
             note("raylet", "\(error)")
             workerFailedToStart(worker)
         }
@@ -544,14 +573,76 @@ public final class RayletHost: ConnectionDelegate {
             note("raylet", "workers keep exiting before they connect; is the driver's program calling "
                 + "Ray.start() or Ray.connect() first thing? retrying with backoff")
         }
-        loop.timer(afterMicros: delay) { [unowned self] in workerGone(worker) }
+        loop.timer(afterMicros: delay) { [unowned self] in workerGone(worker, detail: "it exited before it connected") }
     }
 
-    private func workerGone(_ worker: WorkerID) {
-        if let local = locals.removeValue(forKey: worker) { local.connection.close(reason: nil) }
+    /// A worker's connection closed. Its process's exit (reaped on this loop) reports it, once its
+    /// output is drained, so the report carries how it ended and its last lines of stderr; a process
+    /// that lingers without its connection is killed.
+    private func workerDisconnected(_ worker: WorkerID, contacts: Set<Address>) {
+        guard let process = processes[worker], process.running else {
+            closedWorkers[worker] = contacts
+            workerGone(worker, detail: "its connection to the raylet closed")
+            return
+        }
+        closedWorkers[worker] = contacts
+        loop.timer(afterMicros: 1_000_000) { [weak self] in self?.processes[worker]?.kill() }
+    }
+
+    /// A worker is gone: everyone it exchanged messages with, and the owner of its lease, learn
+    /// it (with `detail`: how it ended, then its last lines of stderr), then the machine does.
+    private func workerGone(_ worker: WorkerID, detail: String) {
+        var contacts = closedWorkers.removeValue(forKey: worker) ?? []
+        if let local = locals.removeValue(forKey: worker) {
+            contacts.formUnion(local.contacts)
+            local.connection.close(reason: nil)
+        }
         guard exitedWorkers.insert(worker).inserted else { return }
         processes[worker]?.kill()
+        if case .leased(let lease)? = raylet.workers[worker] { contacts.insert(.worker(lease.owner)) }
+        for contact in contacts.sorted() where contact != .raylet(nodeID) {
+            route(Wire.peerClosedFrame(observer: contact, peer: .worker(worker), detail: detail),
+                  from: .worker(worker), to: contact)
+        }
         handle(.workerExited(worker))
+    }
+
+    // MARK: - Worker output (WorkerOutput.swift)
+
+    /// The driver of `job`: a job is numbered by its driver's node and its index there.
+    static func driver(of job: JobID) -> WorkerID {
+        WorkerID(node: NodeID(job.value >> 16), index: driverIndexBase + (job.value & 0xFFFF))
+    }
+
+    /// Lines a worker printed: stored with the job's output on this node and sent to its driver.
+    func workerPrinted(_ worker: WorkerID, job: JobID, _ stream: WorkerOutput.Stream, _ lines: [WorkerOutput.Line]) {
+        var text = "", startup = ""
+        for line in lines {
+            let prefixed = "(\(line.task ?? worker.description), \(nodeID)) \(line.text)\n"
+            if line.startup { startup += prefixed } else { text += prefixed }
+        }
+        // The program's own output up to Ray.start(), printed again by every worker: kept, not sent.
+        storeOutput(startup + text, job: job)
+        guard !text.isEmpty else { return }
+        let driver = Address.worker(Self.driver(of: job))
+        route(Wire.outputFrame(from: .raylet(nodeID), to: driver, stream: stream.rawValue, text: text),
+              from: .raylet(nodeID), to: driver)
+    }
+
+    /// Appends to `<session>/logs/<job>-<node name>.out` (what `swiftray logs` would read).
+    private func storeOutput(_ text: String, job: JobID) {
+        guard let session = options.session else { return }
+        let path = "\(session)/logs/\(job)-\(options.name).out"
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let wrote = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+            guard wrote > 0 else { return }
+            done += wrote
+        }
     }
 
     // MARK: - Control

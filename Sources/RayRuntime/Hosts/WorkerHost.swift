@@ -190,6 +190,8 @@ public final class WorkerHost: ConnectionDelegate {
         }
         let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
                                   job: spec.jobID, worker: workerID, references: references)
+        OutputMarkers.begin(spec.function, instance: spec.instance)
+        defer { OutputMarkers.end() }
         do {
             let bytes = try TaskContext.$current.withValue(context) { try body(fetched) }
             return .returned([ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)])

@@ -12,9 +12,9 @@ public final class ChildProcess {
     public private(set) var running = false
 
     /// Spawns `executable` with `arguments` (without argv[0]) and `environment` ("K=V");
-    /// stdout and stderr go to `outputFD` (or are inherited when nil).
+    /// stdout and stderr go to `output` (or are inherited when nil).
     public init(loop: EventLoop, executable: String, arguments: [String], environment: [String],
-                outputFD: Int32?, exited: @escaping (Int64, Int32) -> Void) throws(RuntimeError) {
+                output: (stdout: Int32, stderr: Int32)?, exited: @escaping (Int64, Int32) -> Void) throws(RuntimeError) {
         self.exited = exited
         var options = uv_process_options_t()
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
@@ -25,15 +25,10 @@ public final class ChildProcess {
         }
         var stdio = [uv_stdio_container_t](repeating: uv_stdio_container_t(), count: 3)
         stdio[0].flags = UV_IGNORE
-        for index in 1...2 {
-            if let outputFD {
-                stdio[index].flags = UV_INHERIT_FD
-                stdio[index].data.fd = outputFD
-            } else {
-                stdio[index].flags = UV_INHERIT_FD
-                stdio[index].data.fd = Int32(index)
-            }
-        }
+        stdio[1].flags = UV_INHERIT_FD
+        stdio[1].data.fd = output?.stdout ?? 1
+        stdio[2].flags = UV_INHERIT_FD
+        stdio[2].data.fd = output?.stderr ?? 2
         let status: Int32 = executable.withCString { file in
             argv.withUnsafeBufferPointer { argvPointer in
                 envp.withUnsafeBufferPointer { envPointer in

@@ -82,7 +82,7 @@ final class ObjectRegion: @unchecked Sendable {
             throw RuntimeError("cannot size the object region \(path) to \(header + dataBytes) bytes: \(errnoText())")
         }
         var fields: [UInt64] = [0, UInt64(dataBytes), UInt64(header), UInt64(slots), 1, UInt64(extents)]
-        var extent: [Int64] = [header, dataBytes]
+        let extent: [Int64] = [header, dataBytes]
         let wrote = fields.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } == 48
             && extent.withUnsafeBytes { pwrite(fd, $0.baseAddress, 16, 4096) } == 16
         fields[0] = magic

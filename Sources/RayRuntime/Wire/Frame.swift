@@ -7,14 +7,17 @@
 //               The first frame on every connection, in both directions.
 // - message:    from (9 bytes), to (9 bytes), then a `Message` (protobuf, Sources/RayWire/
 //               swiftray.proto): the schema the event logs record too.
-// - peerClosed: observer (9 bytes), peer (9 bytes): the observer's virtual
-//               connection to `peer` closed (its process or node is gone).
+// - peerClosed: observer (9 bytes), peer (9 bytes), then optional UTF-8 text: the observer's
+//               virtual connection to `peer` closed (its process or node is gone); for a
+//               worker process, the text says how it ended, then its last lines of stderr.
 // - error:      UTF-8 text; the sender closes the connection after it.
 // - control:    UTF-8 text: a command from the `swiftray` CLI; `controlReply` answers it.
 // - directory:  a `Directory` (protobuf): the GCS tells raylets where every node listens.
 // - objectChunk: object (task UInt64 LE, index UInt32 LE), total size, offset (UInt64 LE
 //               each), then bytes: a piece of a pushed object; the pushObject message
 //               (without bytes) follows its last chunk on the same connection.
+// - output:     from (9 bytes: a raylet), to (9 bytes: a driver), stream (1 stdout, 2 stderr),
+//               then UTF-8 lines: what the job's workers printed, prefixed with task and node.
 // An address is 9 bytes: a tag (0 GCS, 1 raylet, 2 worker), then two UInt32 LE.
 //
 // Invariants: a reader never trusts a length: a body longer than the limit is
@@ -40,6 +43,7 @@ public enum FrameKind: UInt8, Sendable {
     case controlReply = 6
     case directory = 7
     case objectChunk = 8
+    case output = 9
 }
 
 /// Who is on the other end of a connection, and what it tells its peer.
@@ -226,11 +230,23 @@ enum Wire {
         UInt64(readUInt32(bytes, offset)) | UInt64(readUInt32(bytes, offset + 4)) << 32
     }
 
-    static func peerClosedFrame(observer: Address, peer: Address) -> [UInt8] {
+    static func peerClosedFrame(observer: Address, peer: Address, detail: String? = nil) -> [UInt8] {
         var out: [UInt8] = []
         let start = begin(.peerClosed, in: &out)
         appendAddress(observer, to: &out)
         appendAddress(peer, to: &out)
+        if let detail { out.append(contentsOf: detail.utf8) }
+        finish(start, in: &out)
+        return out
+    }
+
+    static func outputFrame(from: Address, to: Address, stream: UInt8, text: String) -> [UInt8] {
+        var out: [UInt8] = []
+        let start = begin(.output, in: &out)
+        appendAddress(from, to: &out)
+        appendAddress(to, to: &out)
+        out.append(stream)
+        out.append(contentsOf: text.utf8)
         finish(start, in: &out)
         return out
     }
@@ -287,6 +303,20 @@ public struct Frame: Sendable {
     }
 
     var text: String { String(decoding: payload, as: UTF8.self) }
+
+    /// A peerClosed frame's text after its addresses (how a worker ended), nil when it has none.
+    var closedDetail: String? {
+        let start = 5 + 2 * Wire.addressBytes
+        guard bytes.count > start else { return nil }
+        return String(decoding: bytes[start...], as: UTF8.self)
+    }
+
+    /// An output frame's stream (1 stdout, 2 stderr) and text.
+    func output() throws(WireError) -> (stream: UInt8, text: Substring) {
+        let start = 5 + 2 * Wire.addressBytes
+        guard bytes.count > start else { throw WireError("output frame too short") }
+        return (bytes[start], Substring(String(decoding: bytes[(start + 1)...], as: UTF8.self)))
+    }
 
     func directory() throws(WireError) -> Directory {
         do {
