@@ -3,7 +3,7 @@
 // (swiftray.pb.swift): `value.proto` builds a message, `init(proto:)` checks
 // one (a missing field or case throws a RecordError naming its path).
 
-public import Foundation
+import Foundation
 public import RayCore
 
 extension TaskSpec {
@@ -370,7 +370,7 @@ extension LocationAnswer {
     public init(proto message: PBLocationAnswer, at path: @autoclosure () -> String = "LocationAnswer") throws {
         switch message.kind {
         case .at(let value)?:
-            self = .at(try value.nodes.map { NodeID($0) })
+            self = .at(value.nodes.map { NodeID($0) })
         case .failed(let value)?:
             self = .failed(try RayError(proto: value, at: path() + ".failed"))
         case .freed?:

@@ -3,7 +3,7 @@
 // calls, and `ProtoRecord`: encoding a record to bytes and back — what frames
 // carry and what every event log holds.
 
-public import Foundation
+import Foundation
 public import RayCore
 public import SwiftProtobuf
 
