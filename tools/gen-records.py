@@ -52,6 +52,7 @@ MESSAGE = [
     ("pushObject", [("", "ObjectID"), ("", "ObjectData"), ("owner", "WorkerID")]),
     ("objectMissing", [("", "ObjectID")]),
     ("cancelWorkerLease", [("", "LeaseID")]),
+    ("driverExited", [("", "JobID"), ("exitCode", "Int"), ("signal", "Int")]),
 ]
 
 INPUTS = [

@@ -55,3 +55,11 @@ static inline void swiftray_print_stdout(const char *text) {
 
 // pipe2 (a GNU extension): a pipe whose ends have `flags` (O_CLOEXEC) from the start.
 extern int pipe2(int fds[2], int flags);
+
+#include <sys/prctl.h>
+#include <signal.h>
+
+// A worker dies with its raylet (Linux's parent-death signal; prctl is variadic, so not callable from Swift).
+static inline int swiftray_die_with_parent(void) {
+    return prctl(PR_SET_PDEATHSIG, SIGKILL);
+}

@@ -19,6 +19,8 @@ public enum Ray {
     struct State: @unchecked Sendable {
         var client: DriverClient?
         var cluster: EmbeddedCluster?
+        /// Keep the embedded cluster's logs even when nothing failed.
+        var keepLogs = false
     }
     static let state = Mutex(State())
 
@@ -41,6 +43,10 @@ public enum Ray {
         public var logToDriver = true
         /// Where worker output goes instead of stdout/stderr (a line and whether it is stderr).
         public var workerOutput: OutputHandler?
+        /// Keep the session's logs after `Ray.shutdown()` even when nothing failed (also
+        /// SWIFTRAY_KEEP_LOGS=1). By default they are kept only when a task failed or the
+        /// program exited with an error; the newest 10 kept sessions stay.
+        public var keepLogs = false
         public init() {}
 
         func launchOptions() throws -> NodeLaunchOptions {
@@ -92,6 +98,7 @@ public enum Ray {
                 throw Ray.Error.runtime("\(error)")
             }
             state.cluster = cluster
+            state.keepLogs = options.keepLogs || ProcessInfo.processInfo.environment["SWIFTRAY_KEEP_LOGS"] == "1"
         }
     }
 
@@ -130,23 +137,66 @@ public enum Ray {
     private static func join(alreadyStarted: String, _ connect: (inout State) throws -> Void) throws {
         Role.runIfRequested()
         try RemoteFunctions.checkRegistrations()
-        try state.withLock { state in
+        let client = try state.withLock { state -> DriverClient? in
             guard state.client == nil else { throw Ray.Error.alreadyStarted(alreadyStarted) }
             try connect(&state)
+            return state.client
         }
+        if let client { watchProcessEnd(client) }
         RemoteFunctions.noteStart()
     }
 
-    /// Disconnects; an embedded cluster is stopped.
+    /// Disconnects; an embedded cluster is stopped and its session removed (its logs are kept
+    /// when asked, or when a task failed: the path is printed).
     public static func shutdown() {
-        let (client, cluster) = state.withLock { state -> (DriverClient?, EmbeddedCluster?) in
-            defer { state = State() }
-            return (state.client, state.cluster)
-        }
-        client?.shutdown()
-        cluster?.stop()
+        let state = takeState()
+        let failed = state.client?.shutdown() ?? 0
+        stop(state, because: failed > 0 ? "\(failed) task(s) failed" : nil)
         RemoteFunctions.noteShutdown()
     }
+
+    private static func takeState() -> State {
+        state.withLock { state -> State in
+            defer { state = State() }
+            return state
+        }
+    }
+
+    /// Stops an embedded cluster: removes its session, or keeps its logs saying why.
+    private static func stop(_ state: State, because failure: String?) {
+        guard let cluster = state.cluster else { return }
+        let reason = state.keepLogs ? "kept on request (keepLogs)" : failure
+        cluster.stop(keepLogs: reason)
+        if let failure, !state.keepLogs {
+            writeStandardError("swiftray: \(failure); this run's logs are kept in \(cluster.session.logs)\n")
+        }
+    }
+
+    /// The process is ending without `Ray.shutdown()` (exit, or a signal): the GCS learns how,
+    /// and an embedded cluster is stopped.
+    static func processEnding(status: Int, signal: Int32) {
+        let state = takeState()
+        guard let client = state.client else { return }
+        let failed = client.processEnding(status: status, signal: Int(signal))
+        let failure = status != 0 ? "the program exited with status \(status)"
+            : failed > 0 ? "\(failed) task(s) failed" : nil
+        stop(state, because: failure)
+    }
+
+    /// Watches how the process ends, once: `exit` (on_exit) and SIGINT, SIGTERM, SIGHUP left at
+    /// their default action (the signal then does what it would have: the process dies of it).
+    private static func watchProcessEnd(_ client: DriverClient) {
+        installExitHook
+        client.watchSignals([SIGINT, SIGTERM, SIGHUP]) { number in
+            processEnding(status: 0, signal: number)
+            signal(number, SIG_DFL)
+            raise(number)
+        }
+    }
+
+    private static let installExitHook: Void = {
+        on_exit({ status, _ in Ray.processEnding(status: Int(status), signal: 0) }, nil)
+    }()
 
     /// True between `start`/`connect` and `shutdown`.
     public static var isConnected: Bool { state.withLock { $0.client != nil } }

@@ -623,6 +623,12 @@ extension Message {
             message.objectMissing = v0.proto
         case .cancelWorkerLease(let v0):
             message.cancelWorkerLease = v0.proto
+        case .driverExited(let v0, let v1, let v2):
+            var value = PBMessage.DriverExited()
+            value.job = v0.value
+            value.exitCode = Int64(v1)
+            value.signal = Int64(v2)
+            message.driverExited = value
         }
         return message
     }
@@ -699,6 +705,8 @@ extension Message {
             self = .objectMissing(try ObjectID(proto: value, at: path() + ".object_missing"))
         case .cancelWorkerLease(let value)?:
             self = .cancelWorkerLease(try LeaseID(proto: value, at: path() + ".cancel_worker_lease"))
+        case .driverExited(let value)?:
+            self = .driverExited(JobID(value.job), exitCode: Int(truncatingIfNeeded: value.exitCode), signal: Int(truncatingIfNeeded: value.signal))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

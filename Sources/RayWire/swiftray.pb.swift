@@ -1499,6 +1499,14 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .cancelWorkerLease(newValue)}
   }
 
+  public var driverExited: PBMessage.DriverExited {
+    get {
+      if case .driverExited(let v)? = kind {return v}
+      return PBMessage.DriverExited()
+    }
+    set {kind = .driverExited(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -1537,6 +1545,7 @@ public nonisolated struct PBMessage: Sendable {
     case pushObject(PBMessage.PushObject)
     case objectMissing(PBObjectId)
     case cancelWorkerLease(PBLeaseId)
+    case driverExited(PBMessage.DriverExited)
 
   }
 
@@ -2015,6 +2024,22 @@ public nonisolated struct PBMessage: Sendable {
     fileprivate var _object: PBObjectId? = nil
     fileprivate var _data: PBObjectData? = nil
     fileprivate var _owner: PBWorkerId? = nil
+  }
+
+  public nonisolated struct DriverExited: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var job: UInt32 = 0
+
+    public var exitCode: Int64 = 0
+
+    public var signal: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
   }
 
   public init() {}
@@ -4846,7 +4871,7 @@ nonisolated extension PBExecutorTimer.ReleaseBorrowed: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5274,6 +5299,19 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
           self.kind = .cancelWorkerLease(v)
         }
       }()
+      case 36: try {
+        var v: PBMessage.DriverExited?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .driverExited(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .driverExited(v)
+        }
+      }()
       default: break
       }
     }
@@ -5424,6 +5462,10 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     case .cancelWorkerLease?: try {
       guard case .cancelWorkerLease(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
+    }()
+    case .driverExited?: try {
+      guard case .driverExited(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
     }()
     case nil: break
     }
@@ -6238,6 +6280,46 @@ nonisolated extension PBMessage.PushObject: SwiftProtobuf.Message, SwiftProtobuf
     if lhs._object != rhs._object {return false}
     if lhs._data != rhs._data {return false}
     if lhs._owner != rhs._owner {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.DriverExited: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".DriverExited"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0\u{3}exit_code\0\u{1}signal\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.job) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.exitCode) }()
+      case 3: try { try decoder.decodeSingularSInt64Field(value: &self.signal) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.job != 0 {
+      try visitor.visitSingularUInt32Field(value: self.job, fieldNumber: 1)
+    }
+    if self.exitCode != 0 {
+      try visitor.visitSingularSInt64Field(value: self.exitCode, fieldNumber: 2)
+    }
+    if self.signal != 0 {
+      try visitor.visitSingularSInt64Field(value: self.signal, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.DriverExited, rhs: PBMessage.DriverExited) -> Bool {
+    if lhs.job != rhs.job {return false}
+    if lhs.exitCode != rhs.exitCode {return false}
+    if lhs.signal != rhs.signal {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

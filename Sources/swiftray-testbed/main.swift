@@ -2,7 +2,8 @@
 // it serves. `swiftray-testbed drive SOCKET [COUNT]` makes it a second driver
 // (another job): it connects through the raylet at SOCKET, prints the worker
 // (pid and program trailer) of COUNT `tb.whoami` tasks one per line, then
-// "ready" and waits until its stdin closes before it shuts down.
+// "ready" and waits until its stdin closes before it shuts down (or, with a
+// fourth argument `exit:N`, exits with status N without shutting down).
 import Foundation
 import Ray
 import RayRuntime
@@ -20,6 +21,7 @@ if arguments.count >= 3, arguments[1] == "drive" {
         print("ready")
         fflush(nil)
         _ = FileHandle.standardInput.readDataToEndOfFile()
+        if arguments.count > 4, arguments[4].hasPrefix("exit:") { exit(Int32(arguments[4].dropFirst(5)) ?? 1) }
         Ray.shutdown()
     } catch {
         print("error: \(error)")

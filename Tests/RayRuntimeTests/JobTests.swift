@@ -30,9 +30,9 @@ private final class OtherDriver {
     let output = Pipe()
     var lines: [String] = []
 
-    init(_ executable: String, socket: String, tasks: Int) throws {
+    init(_ executable: String, socket: String, tasks: Int, then: String? = nil) throws {
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["drive", socket, "\(tasks)"]
+        process.arguments = ["drive", socket, "\(tasks)"] + (then.map { [$0] } ?? [])
         process.standardInput = input
         process.standardOutput = output
         try process.run()
@@ -76,6 +76,41 @@ private func waitForExit(_ pids: [Int32]) -> Bool {
 
 extension RuntimeTests {
 @Suite struct JobTests {
+    @Test func aJobsStatusSaysHowItsDriverEnded() throws {
+        try withCluster([("head", ["CPU": 1])]) { cluster in
+            let socket = cluster.nodes[0].socketPath
+            let shutDown = try OtherDriver(testbedPath, socket: socket, tasks: 1)
+            shutDown.finish()
+            let failing = try OtherDriver(testbedPath, socket: socket, tasks: 1, then: "exit:3")
+            failing.finish()
+            #expect(failing.process.terminationStatus == 3)
+            let returning = try OtherDriver(testbedPath, socket: socket, tasks: 1, then: "exit:0")
+            returning.finish()
+            let terminated = try OtherDriver(testbedPath, socket: socket, tasks: 1)
+            kill(terminated.process.processIdentifier, SIGTERM)
+            terminated.process.waitUntilExit()
+            // The driver's handler reported, then let the signal kill it as it would have.
+            #expect(terminated.process.terminationReason == .uncaughtSignal && terminated.process.terminationStatus == SIGTERM)
+            let killed = try OtherDriver(testbedPath, socket: socket, tasks: 1)
+            kill(killed.process.processIdentifier, SIGKILL)
+            killed.process.waitUntilExit()
+
+            let expected = ["succeeded (Ray.shutdown())", "failed (exit code 3)", "succeeded (exit code 0)",
+                            "failed (killed by signal 15 (Terminated))",
+                            "failed (its driver disconnected without a word (killed by SIGKILL, or crashed))"]
+            var jobs: [String] = []
+            let deadline = Date().addingTimeInterval(10)
+            repeat {
+                let status = try ControlClient.ask(gcs: cluster.gcsAddress, "status")
+                jobs = status.split(separator: "\n").filter { $0.contains(" driver ") && !$0.hasSuffix(" running") }
+                    .map { String($0.split(separator: " ", maxSplits: 3).last ?? "") }
+                if jobs.count == expected.count { break }
+                usleep(20_000)
+            } while Date() < deadline
+            #expect(jobs == expected)
+        }
+    }
+
     @Test func jobsRunTheirOwnProgramsOnTheirOwnWorkers() throws {
         let directory = NSTemporaryDirectory() + "swiftray-programs-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -100,3 +100,61 @@ extension RuntimeTests {
     }
 }
 }
+
+/// Sessions (issue 8, bug 8): what a run leaves behind.
+@Suite struct SessionTests {
+    /// A session directory as `Session.create` names it, `age` seconds old.
+    private func makeSession(_ root: String, age: Int, pid: Int, kept: Bool) throws -> Session {
+        let session = Session(path: "\(root)/session-\(Int(time(nil)) - age)-0-\(pid)")
+        try FileManager.default.createDirectory(atPath: session.logs, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: session.path + "/alive", contents: nil)
+        if kept { session.keepLogs(reason: "a task failed") }
+        return session
+    }
+
+    @Test func finishedSessionsArePrunedAndKeptOnesBounded() throws {
+        let root = NSTemporaryDirectory() + "swiftray-prune-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let over = try makeSession(root, age: 3600, pid: 1, kept: false)
+        let young = try makeSession(root, age: 0, pid: 2, kept: false)
+        let running = try makeSession(root, age: 3600, pid: 3, kept: false)
+        running.holdAlive()  // This process holds it: its lock makes it alive.
+        let kept = try (0..<(Session.keptSessionsLimit + 2)).map { try makeSession(root, age: 7200 + $0, pid: 10 + $0, kept: true) }
+
+        let removed = Set(Session.pruneFinished(root: root))
+        // Over and not kept: gone. Too young to tell, or held by a live process: left alone.
+        #expect(removed.contains(over.path) && !FileManager.default.fileExists(atPath: over.path))
+        #expect(FileManager.default.fileExists(atPath: young.path) && FileManager.default.fileExists(atPath: running.path))
+        // Kept: the newest ten stay (the two oldest go), with their reason.
+        #expect(removed == Set([over.path] + kept.suffix(2).map(\.path)))
+        #expect(kept.prefix(Session.keptSessionsLimit).allSatisfy { $0.keptReason == "a task failed" })
+    }
+}
+
+extension RuntimeTests {
+@Suite struct EmbeddedSessionTests {
+    @Test func shutdownRemovesTheSessionUnlessATaskFailed() throws {
+        try startEmbeddedTestbed()
+        let clean = try #require(Ray.sessionDirectory)
+        #expect(try Testbed.square.remote(4).get() == 16)
+        let big = try Ray.put(Testbed.blobBytes(seed: 1, size: 300_000))  // In the node's shared memory.
+        _ = big
+        let name = clean.split(separator: "/").last.map(String.init) ?? ""
+        let memory = { (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm"))?.filter { $0.contains(name) } ?? [] }
+        #expect(!memory().isEmpty)
+        Ray.shutdown()
+        #expect(!FileManager.default.fileExists(atPath: clean))
+        #expect(memory().isEmpty)
+
+        try startEmbeddedTestbed()
+        let failed = try #require(Ray.sessionDirectory)
+        #expect(throws: Ray.Error.self) { _ = try Testbed.fail.remote("on purpose").get() }
+        Ray.shutdown()
+        // Kept for its logs, saying why; its sockets are gone.
+        #expect(Session(path: failed).keptReason == "1 task(s) failed")
+        #expect(FileManager.default.fileExists(atPath: failed + "/logs"))
+        #expect(!FileManager.default.fileExists(atPath: failed + "/sockets"))
+        Session(path: failed).remove()
+    }
+}
+}

@@ -141,6 +141,11 @@ extension Message {
         case .cancelWorkerLease(let v0):
             try container.encode(UInt8(34))
             try container.encode(v0)
+        case .driverExited(let v0, let v1, let v2):
+            try container.encode(UInt8(35))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
         }
     }
 
@@ -218,6 +223,8 @@ extension Message {
             self = .objectMissing(try container.decode(ObjectID.self))
         case 34:
             self = .cancelWorkerLease(try container.decode(LeaseID.self))
+        case 35:
+            self = .driverExited(try container.decode(JobID.self), exitCode: try container.decode(Int.self), signal: try container.decode(Int.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))

@@ -183,6 +183,11 @@ public enum Message: Hashable, Codable, Sendable {
     /// owner → raylet: drop this queued request; a worker it leased already serves the task
     /// (Ray's CancelWorkerLease). A request already granted is answered as before, and returned.
     case cancelWorkerLease(LeaseID)
+
+    // driver -> GCS (continued)
+    /// driver → GCS: the driver's process is ending: with `exitCode` (exit status), or killed by
+    /// `signal` (nonzero). The job succeeded only with both 0; its workers stop.
+    case driverExited(JobID, exitCode: Int, signal: Int)
 }
 
 extension Message {

@@ -66,6 +66,8 @@ public struct GCS: Sendable {
     public struct JobEntry: Hashable, Codable, Sendable {
         public var driver: WorkerID
         public var state: JobState
+        /// How the driver ended, once it did: "exit code 1", "killed by signal 15", ...
+        public var end: String?
     }
 
     public private(set) var config = RayConfig()
@@ -152,14 +154,10 @@ public struct GCS: Sendable {
                 effects.append(.send(to: .worker(driver), .nodeDead(id)))
             }
         case .jobFinished(let job):
-            guard var entry = jobs[job], entry.state == .running else { return }
-            entry.state = .succeeded
-            jobs[job] = entry
-            subscribers.removeAll { $0 == entry.driver }
-            // Every raylet stops the job's workers (Ray's job-finished publication).
-            for id in nodeOrder where nodes[id]?.state == .alive {
-                effects.append(.send(to: .raylet(id), .jobFinished(job)))
-            }
+            finishJob(job, .succeeded, end: "Ray.shutdown()", into: &effects)
+        case .driverExited(let job, let exitCode, let signal):
+            let end = signal != 0 ? "killed by signal \(signal)" : "exit code \(exitCode)"
+            finishJob(job, exitCode == 0 && signal == 0 ? .succeeded : .failed, end: end, into: &effects)
         case .kvPut(let key, let value):
             kv[key] = value
         case .kvGet(let key):
@@ -222,21 +220,31 @@ public struct GCS: Sendable {
         case .raylet(let id):
             if config.markNodeDeadOnDisconnect, nodes[id]?.state == .alive { markDead(id, into: &effects) }
         case .worker(let worker):
-            // A driver whose connection closed died: its job failed and everything it owned goes.
+            // A driver whose connection closed without saying how it ended died (SIGKILL, a crash).
             guard let job = jobs.keys.sorted().first(where: { jobs[$0]?.driver == worker && jobs[$0]?.state == .running })
             else { return }
-            jobs[job]?.state = .failed
-            subscribers.removeAll { $0 == worker }
-            for id in nodeOrder where nodes[id]?.state == .alive {
-                effects.append(.send(to: .raylet(id), .workerDied(worker)))
-                effects.append(.send(to: .raylet(id), .jobFinished(job)))
-            }
+            finishJob(job, .failed, end: "its driver disconnected without a word (killed by SIGKILL, or crashed)",
+                      into: &effects)
         case .gcs:
             break
         }
     }
 
     // MARK: - Helpers
+
+    /// A job ended: every raylet frees what its driver owned and stops the job's workers
+    /// (Ray's job-finished publication). Once per job.
+    private mutating func finishJob(_ job: JobID, _ state: JobState, end: String, into effects: inout [GCSEffect]) {
+        guard var entry = jobs[job], entry.state == .running else { return }
+        entry.state = state
+        entry.end = end
+        jobs[job] = entry
+        subscribers.removeAll { $0 == entry.driver }
+        for id in nodeOrder where nodes[id]?.state == .alive {
+            effects.append(.send(to: .raylet(id), .workerDied(entry.driver)))
+            effects.append(.send(to: .raylet(id), .jobFinished(job)))
+        }
+    }
 
     private mutating func markDead(_ id: NodeID, into effects: inout [GCSEffect]) {
         guard var entry = nodes[id], entry.state == .alive else { return }
@@ -280,6 +288,7 @@ public struct GCS: Sendable {
         for job in jobs.keys.sorted() {
             digest.add(UInt64(job.value))
             digest.add(jobs[job]?.state.rawValue ?? "")
+            digest.add(jobs[job]?.end ?? "")
         }
         for key in kv.keys.sorted() {
             digest.add(key)

@@ -64,14 +64,15 @@ public final class EmbeddedCluster: @unchecked Sendable {
         return EmbeddedCluster(session: session, gcs: gcs, raylet: raylet, socketPath: socket)
     }
 
-    /// Stops the raylet (its workers follow) and the GCS, and reaps them.
-    public func stop() {
+    /// Stops the raylet (its workers follow) and the GCS, and reaps them; removes the session,
+    /// or keeps its logs when `keepLogs` says why.
+    public func stop(keepLogs reason: String? = nil) {
         for pid in [raylet.pid, gcs.pid] {
             kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
         }
-        SharedObjects.removeAll(session: session.path)
+        if let reason { session.keepLogs(reason: reason) } else { session.remove() }
     }
 }
 

@@ -136,26 +136,3 @@ func closeOnExecPipe(_ fds: inout [Int32]) -> Bool {
     return true
 }
 
-/// A session directory: logs and sockets of one cluster.
-public struct Session: Sendable {
-    public var path: String
-    public var logs: String { path + "/logs" }
-    public var sockets: String { path + "/sockets" }
-
-    /// Creates a fresh session directory under $SWIFTRAY_TMPDIR (default /tmp/swiftray).
-    public static func create() throws(RuntimeError) -> Session {
-        let root = environment("SWIFTRAY_TMPDIR") ?? "/tmp/swiftray"
-        var stamp = timespec()
-        clock_gettime(CLOCK_REALTIME, &stamp)
-        let path = "\(root)/session-\(stamp.tv_sec)-\(stamp.tv_nsec / 1000)-\(getpid())"
-        let session = Session(path: path)
-        do {
-            for directory in [session.logs, session.sockets] {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            }
-        } catch {
-            throw RuntimeError("cannot create the session directory \(path): \(error.localizedDescription)")
-        }
-        return session
-    }
-}

@@ -29,6 +29,8 @@ public enum Role {
         var noSignals = sigset_t()
         sigemptyset(&noSignals)
         pthread_sigmask(SIG_SETMASK, &noSignals, nil)
+        // The session lives while one of its processes does (Session.swift).
+        if role != "worker", let session = environment("SWIFTRAY_SESSION") { Session(path: session).holdAlive() }
         let code: Int32
         do {
             switch role {
@@ -59,6 +61,7 @@ public enum Role {
         dup2(2, 1)
     }
 
+    /// An embedded cluster's process exits with its driver (after `ParentWatch.cleanUp`).
     static func watchParent(_ loop: EventLoop) {
         guard environment("SWIFTRAY_EXIT_WITH_PARENT") == "1" else { return }
         ParentWatch.start(loop)
@@ -100,6 +103,9 @@ public enum Role {
         host = try RayletHost(loop: loop, options: options) { node in
             ready(host?.port ?? 0, node)
         }
+        let made = host
+        // The driver is gone: its workers and the node's shared memory go too.
+        ParentWatch.cleanUp = { made?.stopForParent() }
         loop.run()
         _ = host
     }
@@ -111,6 +117,11 @@ public enum Role {
         }
         guard let socket = environment("SWIFTRAY_RAYLET_SOCKET") else {
             throw RuntimeError("a worker needs SWIFTRAY_RAYLET_SOCKET")
+        }
+        // A worker never outlives its raylet, even one busy in a task body when the raylet dies.
+        if let parent = environment("SWIFTRAY_RAYLET_PID").flatMap(Int32.init) {
+            _ = swiftray_die_with_parent()
+            if getppid() != parent { exit(0) }  // The raylet died before the signal was armed.
         }
         if environment("SWIFTRAY_OUTPUT_CAPTURED") == "1" { OutputMarkers.install() }
         let loop = EventLoop()
@@ -137,6 +148,9 @@ public enum Role {
 
 /// Exits the process when its parent (an embedded cluster's driver) goes away.
 enum ParentWatch {
+    /// Run before exiting (a raylet kills its workers and removes the node's shared memory).
+    nonisolated(unsafe) static var cleanUp: () -> Void = {}
+
     static func start(_ loop: EventLoop) {
         let pipe = UnsafeMutablePointer<uv_pipe_t>.allocate(capacity: 1)
         uv_pipe_init(loop.raw, pipe, 0)
@@ -149,7 +163,10 @@ enum ParentWatch {
                 buf?.pointee.len = size
             }, { _, nread, buf in
                 if let base = buf?.pointee.base { UnsafeMutableRawPointer(base).deallocate() }
-                if nread < 0 { exit(0) }
+                if nread < 0 {
+                    ParentWatch.cleanUp()
+                    exit(0)
+                }
             })
         }
     }

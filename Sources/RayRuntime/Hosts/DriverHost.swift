@@ -49,6 +49,10 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     var lostReason: String?
     /// Where the job's workers' output goes (nil: nowhere).
     var workerOutput: WorkerOutputHandler?
+    /// How the process ends, watched while connected (the Ray layer's SIGINT/SIGTERM/SIGHUP).
+    var signalWatches: [SignalWatch] = []
+    /// The process is ending: a closing connection fails no get.
+    var ending = false
 
     init(loop: EventLoop, socketPath: String, logRoot: String?, workerExecutable: String?,
          workerOutput: WorkerOutputHandler?, connected: @escaping (Result<Hello, RuntimeError>) -> Void) {
@@ -282,6 +286,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 + (reason.map { ": " + $0 } ?? ""))))
         }
         lostReason = why
+        if ending { return }
         let pending = waiters
         waiters = [:]
         for waiter in pending.values.joined() { waiter.fulfil(.error(RayError(.objectLost, why))) }
@@ -316,6 +321,8 @@ public final class DriverClient: @unchecked Sendable {
     /// This node's shared-memory store (nil without a session: large values travel in messages).
     let objects: SharedObjects?
     private var thread: Thread?
+    /// Set once the driver disconnected (shutdown, or the process ending).
+    private let ended = Atomic<Bool>(false)
 
     /// Connects a driver to the raylet listening on `socketPath`; logs under `logRoot` when given.
     /// Workers run `workerExecutable` (default: this program).
@@ -574,6 +581,8 @@ public final class DriverClient: @unchecked Sendable {
         let loop = self.loop
         let done = DispatchSemaphore(value: 0)
         loop.post {
+            for watch in host.signalWatches { watch.stop() }
+            host.signalWatches = []
             host.connection?.close(reason: nil)
             host.links?.closeAll()
             loop.stop()
@@ -582,22 +591,106 @@ public final class DriverClient: @unchecked Sendable {
         done.wait()
     }
 
-    /// Disconnects from the raylet and stops the loop.
-    public func shutdown() {
+    /// Disconnects from the raylet and stops the loop; returns how many tasks failed.
+    @discardableResult
+    public func shutdown() -> Int {
         let host = self.host!
-        let loop = self.loop
-        let done = DispatchSemaphore(value: 0)
         let job = self.job, worker = self.worker
-        loop.post {
+        guard !ended.exchange(true, ordering: .relaxed) else { return 0 }
+        return onLoop {
             // A clean exit finishes the job (a driver that just disappears fails it).
             try? host.connection?.send(.jobFinished(job), from: .worker(worker), to: .gcs)
-            host.connection?.flush()
-            host.log?.commit()
-            host.connection?.close(reason: nil)
-            loop.stop()
+            return host.disconnect()
+        } ?? 0
+    }
+
+    /// The process is ending (`exit(status)`, or killed by `signal`): tells the GCS how, then
+    /// disconnects. Returns how many tasks failed. Any thread, the loop's own included.
+    @discardableResult
+    public func processEnding(status: Int, signal: Int) -> Int {
+        let host = self.host!
+        let job = self.job, worker = self.worker
+        guard !ended.exchange(true, ordering: .relaxed) else { return 0 }
+        return onLoop {
+            // The program's threads blocked in gets stay blocked: the process ends under them.
+            host.ending = true
+            try? host.connection?.send(.driverExited(job, exitCode: status, signal: signal), from: .worker(worker), to: .gcs)
+            return host.disconnect()
+        } ?? 0
+    }
+
+    /// Runs `body` on the loop thread and waits (at most 5 s: the process may be ending).
+    private func onLoop<T>(_ body: @escaping () -> T) -> T? {
+        if Thread.current === thread { return body() }
+        nonisolated(unsafe) var result: T?
+        nonisolated(unsafe) let body = body
+        let done = DispatchSemaphore(value: 0)
+        loop.post {
+            result = body()
             done.signal()
         }
-        done.wait()
+        guard done.wait(timeout: .now() + 5) == .success else { return nil }
+        return result
+    }
+
+    /// Calls `handler` on the loop thread when one of `signals` arrives (each only if the
+    /// program left it at its default action; the loop thread unblocks it).
+    public func watchSignals(_ signals: [Int32], _ handler: @escaping @Sendable (Int32) -> Void) {
+        let loop = self.loop
+        let host = self.host!
+        loop.post {
+            for number in signals {
+                var current = sigaction()
+                sigaction(number, nil, &current)
+                guard current.__sigaction_handler.sa_handler == nil else { continue }  // SIG_DFL is nil
+                host.signalWatches.append(SignalWatch(loop, number, handler))
+                // A mask inherited from whoever started the program (a test runner blocks these)
+                // would hold the signal forever: this thread takes it.
+                var only = sigset_t()
+                sigemptyset(&only)
+                sigaddset(&only, number)
+                pthread_sigmask(SIG_UNBLOCK, &only, nil)
+            }
+        }
+    }
+}
+
+/// A libuv signal watcher on a driver's loop; stopped when the driver disconnects (libuv then
+/// restores the signal's default action).
+final class SignalWatch {
+    let handle = UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1)
+    let handler: (Int32) -> Void
+
+    init(_ loop: EventLoop, _ number: Int32, _ handler: @escaping (Int32) -> Void) {
+        self.handler = handler
+        uv_signal_init(loop.raw, handle)
+        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        uv_signal_start(handle, { handle, number in
+            guard let data = handle?.pointee.data else { return }
+            Unmanaged<SignalWatch>.fromOpaque(data).takeUnretainedValue().handler(number)
+        }, number)
+    }
+
+    func stop() {
+        uv_signal_stop(handle)
+        handle.withMemoryRebound(to: uv_handle_t.self, capacity: 1) { raw in
+            uv_close(raw) { $0?.withMemoryRebound(to: uv_signal_t.self, capacity: 1) { $0.deallocate() } }
+        }
+    }
+}
+
+extension DriverHost {
+    /// Flushes what is queued, commits the log and closes the connection and the loop; returns
+    /// how many tasks failed.
+    func disconnect() -> Int {
+        for watch in signalWatches { watch.stop() }
+        signalWatches = []
+        connection?.flush()
+        log?.commit()
+        connection?.close(reason: nil)
+        links?.closeAll()
+        loop.stop()
+        return owner.metrics.tasksFailed
     }
 }
 

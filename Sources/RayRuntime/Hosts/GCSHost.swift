@@ -199,7 +199,10 @@ public final class GCSHost: ConnectionDelegate {
                     + "resources \(entry.info.resources) available \(entry.available) "
                     + "store \(entry.info.objectStoreBytes >> 20) MiB")
             }
-            let jobs = gcs.jobs.keys.sorted().map { "  \($0) driver \(gcs.jobs[$0]!.driver) \(gcs.jobs[$0]!.state.rawValue)" }
+            let jobs = gcs.jobs.keys.sorted().map { job -> String in
+                let entry = gcs.jobs[job]!
+                return "  \(job) driver \(entry.driver) \(entry.state.rawValue)" + (entry.end.map { " (\(describeJobEnd($0)))" } ?? "")
+            }
             lines.append("jobs:")
             lines.append(contentsOf: jobs.isEmpty ? ["  (none)"] : jobs)
             return lines.joined(separator: "\n")
@@ -213,4 +216,10 @@ public final class GCSHost: ConnectionDelegate {
             return "error: unknown command '\(command)'; the GCS answers: status, nodes, raylets, ping"
         }
     }
+}
+
+/// A job's end in words, with a signal's name ("killed by signal 15 (Terminated)").
+func describeJobEnd(_ end: String) -> String {
+    guard end.hasPrefix("killed by signal "), let number = Int32(end.dropFirst("killed by signal ".count)) else { return end }
+    return "\(end) (\(String(cString: strsignal(number))))"
 }

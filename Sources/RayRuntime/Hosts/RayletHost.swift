@@ -513,12 +513,14 @@ public final class RayletHost: ConnectionDelegate {
         let own = ["SWIFTRAY_ROLE=", "SWIFTRAY_WORKER=", "SWIFTRAY_RAYLET_SOCKET=", "SWIFTRAY_SESSION=",
                    "SWIFTRAY_LOG_DIR=", "SWIFTRAY_NO_LOG=", "SWIFTRAY_EXIT_WITH_PARENT=", "SWIFTRAY_GCS_",
                    "SWIFTRAY_NODE_NAME=", "SWIFTRAY_RESOURCES=", "SWIFTRAY_OBJECT_STORE_BYTES=", "SWIFTRAY_PORT=",
-                   "SWIFTRAY_WORKER_EXECUTABLE=", "SWIFTRAY_LISTEN_HOST=", "SWIFTRAY_OUTPUT_CAPTURED="]
+                   "SWIFTRAY_WORKER_EXECUTABLE=", "SWIFTRAY_LISTEN_HOST=", "SWIFTRAY_OUTPUT_CAPTURED=",
+                   "SWIFTRAY_RAYLET_PID="]
         var environment = currentEnvironment().filter { entry in !own.contains { entry.hasPrefix($0) } }
         environment.append("SWIFTRAY_ROLE=worker")
         environment.append("SWIFTRAY_WORKER=\(worker.node.value).\(worker.index)")
         environment.append("SWIFTRAY_RAYLET_SOCKET=\(options.socketPath)")
         environment.append("SWIFTRAY_OUTPUT_CAPTURED=1")
+        environment.append("SWIFTRAY_RAYLET_PID=\(getpid())")
         if let session = options.session { environment.append("SWIFTRAY_SESSION=\(session)") }
         if let logs = options.logDirectory {
             environment.append("SWIFTRAY_LOG_DIR=\(parentDirectory(logs))")
@@ -605,6 +607,13 @@ public final class RayletHost: ConnectionDelegate {
                   from: .worker(worker), to: contact)
         }
         handle(.workerExited(worker))
+    }
+
+    /// The embedded cluster's driver exited: kill the workers, drop the node's shared memory.
+    public func stopForParent() {
+        for process in processes.values { process.kill() }
+        objects?.remove()
+        log.commit()
     }
 
     // MARK: - Worker output (WorkerOutput.swift)

@@ -73,10 +73,17 @@ enum OutputMarkers {
     static func end() {
         guard installed else { return }
         swiftray_flush_stdio()
-        state.withLock { state in
+        // A task that printed named itself on the stream it printed on: close that attribution at
+        // once, so a later task's writes past stdio are not taken for this one's. (One write per
+        // printing task; a task that prints nothing costs nothing.)
+        let printed = state.withLock { state -> (Bool, Bool) in
+            let printed = (state.marked.0 == state.generation, state.marked.1 == state.generation)
             state.generation += 1
             state.function = nil
+            return printed
         }
+        if printed.0, let marker = marker(for: 1) { marker.withUnsafeBytes { writeAll(1, $0.baseAddress!, $0.count) } }
+        if printed.1, let marker = marker(for: 2) { marker.withUnsafeBytes { writeAll(2, $0.baseAddress!, $0.count) } }
     }
 
     /// The marker to write before output on `fd`, if the task changed since its last one.
@@ -251,10 +258,37 @@ final class WorkerOutput {
         if ended, let poll = pipe.poll { uv_poll_stop(poll) }
         guard !lines.isEmpty else { return }
         if pipe.stream == .stderr {
-            tail.append(contentsOf: lines.suffix(Self.tailLines).map(\.text))
-            if tail.count > Self.tailLines { tail.removeFirst(tail.count - Self.tailLines) }
+            for line in lines { keepForCrashReport(line.text) }
         }
         deliver(pipe.stream, lines)
+    }
+
+    /// Whether the Swift runtime's backtracer is printing (after "*** Signal N: Backtracing").
+    private var inBacktrace = false
+    private var backtraceFrames = 0
+
+    /// Keeps the last lines of stderr; of a Swift backtrace only the crash line and the first
+    /// frames (its registers and image list would push out the error that caused it).
+    private func keepForCrashReport(_ text: String) {
+        if text.hasPrefix("*** Signal ") && text.contains("Backtracing") {
+            inBacktrace = true
+            backtraceFrames = 0
+            return
+        }
+        if inBacktrace {
+            let trimmed = text.drop { $0 == " " }
+            if text.hasPrefix("*** Program crashed") {
+                tail.append(text)
+            } else if let first = trimmed.first, first.isNumber, backtraceFrames < 8 {
+                backtraceFrames += 1
+                tail.append(text)
+            } else {
+                return
+            }
+        } else if !text.isEmpty {
+            tail.append(text)
+        }
+        if tail.count > Self.tailLines { tail.removeFirst(tail.count - Self.tailLines) }
     }
 
     private func split(_ pipe: Pipe, _ bytes: ArraySlice<UInt8>, into lines: inout [Line]) {

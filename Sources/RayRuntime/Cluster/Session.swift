@@ -1,0 +1,116 @@
+// A session directory: logs and sockets of one cluster, under $SWIFTRAY_TMPDIR
+// (default /tmp/swiftray), and its lifecycle.
+//
+// Every process of a session (the process that created it, the GCS, the
+// raylets) holds a shared lock on `<session>/alive` while it runs, so a session
+// whose lock nobody holds is over, however its processes ended (even SIGKILL).
+// `Ray.shutdown()` removes its embedded cluster's session, or keeps its logs
+// when asked or when a task failed (writing `<session>/KEPT` with the reason);
+// creating a session removes the sessions that are over and not kept, and all
+// but the newest `keptSessionsLimit` kept ones, with their shared memory.
+
+import Foundation
+import Glibc
+
+/// A session directory: logs and sockets of one cluster.
+public struct Session: Sendable {
+    public var path: String
+    public var logs: String { path + "/logs" }
+    public var sockets: String { path + "/sockets" }
+
+    public init(path: String) { self.path = path }
+
+    /// Where sessions live: $SWIFTRAY_TMPDIR, default /tmp/swiftray.
+    public static var root: String { environment("SWIFTRAY_TMPDIR") ?? "/tmp/swiftray" }
+    /// Sessions kept for their logs that stay; older ones go when a session is created.
+    public static let keptSessionsLimit = 10
+    /// A session younger than this is never pruned (its processes may not hold the lock yet).
+    static let graceSeconds = 60
+
+    /// Creates a fresh session directory and holds it alive for this process's lifetime.
+    public static func create() throws(RuntimeError) -> Session {
+        pruneFinished()
+        var stamp = timespec()
+        clock_gettime(CLOCK_REALTIME, &stamp)
+        let path = "\(root)/session-\(stamp.tv_sec)-\(stamp.tv_nsec / 1000)-\(getpid())"
+        let session = Session(path: path)
+        do {
+            for directory in [session.logs, session.sockets] {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+        } catch {
+            throw RuntimeError("cannot create the session directory \(path): \(error.localizedDescription)")
+        }
+        session.holdAlive()
+        return session
+    }
+
+    /// Takes a shared lock on `<session>/alive`, held until this process exits.
+    public func holdAlive() {
+        let fd = open(path + "/alive", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        if flock(fd, LOCK_SH) != 0 { close(fd) }
+        // The descriptor stays open on purpose: the lock lives as long as the process.
+    }
+
+    /// True while some process of the session runs (or it is too young to tell).
+    public var isAlive: Bool {
+        if let started = startedAt, Int(time(nil)) - started < Self.graceSeconds { return true }
+        let fd = open(path + "/alive", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return false }  // No lock file: a session of an older build, or half made.
+        defer { close(fd) }
+        return flock(fd, LOCK_EX | LOCK_NB) != 0
+    }
+
+    /// The creation time in the directory's name (session-<seconds>-<micros>-<pid>).
+    var startedAt: Int? {
+        let name = path.split(separator: "/").last ?? ""
+        let parts = name.split(separator: "-")
+        guard parts.count >= 2, parts[0] == "session" else { return nil }
+        return Int(parts[1])
+    }
+
+    /// Why the session's logs were kept, if they were.
+    public var keptReason: String? {
+        (try? String(contentsOfFile: path + "/KEPT", encoding: .utf8))?.trimmingCharacters(in: "\n")
+    }
+
+    /// Keeps the logs (saying why), drops the sockets and the shared memory.
+    public func keepLogs(reason: String) {
+        _ = FileManager.default.createFile(atPath: path + "/KEPT", contents: Data((reason + "\n").utf8))
+        try? FileManager.default.removeItem(atPath: sockets)
+        SharedObjects.removeAll(session: path)
+    }
+
+    /// Removes the session directory and its shared memory.
+    public func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+        SharedObjects.removeAll(session: path)
+    }
+
+    /// Removes sessions that are over: entirely unless kept, and kept ones beyond the newest
+    /// `keptSessionsLimit`. Returns what it removed (for tests and `swiftray` to report).
+    @discardableResult
+    public static func pruneFinished(root: String = Session.root) -> [String] {
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
+            .filter { $0.hasPrefix("session-") }
+        var removed: [String] = []
+        var kept: [(Int, Session)] = []
+        for entry in entries {
+            let session = Session(path: root + "/" + entry)
+            guard !session.isAlive else { continue }
+            if session.keptReason != nil {
+                kept.append((session.startedAt ?? 0, session))
+            } else {
+                session.remove()
+                removed.append(session.path)
+            }
+        }
+        kept.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1.path > $1.1.path) }
+        for (_, session) in kept.dropFirst(keptSessionsLimit) {
+            session.remove()
+            removed.append(session.path)
+        }
+        return removed
+    }
+}
