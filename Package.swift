@@ -38,6 +38,9 @@ let package = Package(
             name: "CLibUV", path: "Sources/CLibUV", pkgConfig: "libuv",
             providers: [.apt(["libuv1-dev"])]),
 
+        // Starts GCS and raylet roles from a constructor, before the program's own code.
+        .target(name: "CRoleHook", path: "Sources/CRoleHook"),
+
         // The pure state machines: no I/O, clocks, threads or system randomness.
         .target(name: "RayCore", swiftSettings: strict),
         // The record schema (swiftray.proto): wire messages and logged inputs as protobuf.
@@ -48,7 +51,7 @@ let package = Package(
         // The event log: protocol, in-memory and LMDB implementations, replay.
         .target(name: "RayStorage", dependencies: ["RayCore", "CLMDB"], swiftSettings: strict),
         // The real runtime: the same machines on libuv loops, processes, sockets, LMDB logs.
-        .target(name: "RayRuntime", dependencies: ["RayCore", "RayWire", "RayStorage", "CLibUV"], swiftSettings: strict),
+        .target(name: "RayRuntime", dependencies: ["RayCore", "RayWire", "RayStorage", "CLibUV", "CRoleHook"], swiftSettings: strict),
         // The Swift API: Ray.start(), remote functions, ObjectRef, get/put/wait.
         .target(name: "Ray", dependencies: ["RayRuntime", "RayCore"], swiftSettings: strict),
         // The discrete-event simulator, scenarios, fault plans, checkers, traces.

@@ -41,7 +41,14 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable {
         switch error.kind {
         case .taskFailed: self = .taskFailed(message)
         // The owner's advice names the scenario key; a Swift program sets `TaskOptions.maxRetries`.
-        case .workerCrashed: self = .workerCrashed(message.replacingOccurrences(of: "max_retries", with: "maxRetries"))
+        case .workerCrashed:
+            var text = message.replacingOccurrences(of: "max_retries", with: "maxRetries")
+            if text.contains("(killed by signal 11 ") || text.contains("(killed by signal 7 ") {
+                text += "\nA bad memory access in a task body is often a global of main.swift that is declared or "
+                    + "set after Ray.start(): workers run the program only up to Ray.start(), so there it was never "
+                    + "initialized. Declare and set it before Ray.start(), or pass the value as an argument."
+            }
+            self = .workerCrashed(text)
         case .objectLost: self = .objectLost(message)
         case .ownerDied: self = .ownerDied(message)
         case .objectReconstructionFailed: self = .reconstructionFailed(message)

@@ -10,8 +10,25 @@ import RayRuntime
 import RayTestbed
 
 Testbed.register()
+// What a new user's program does (issue 8, bug 4): a remote function that reads a global of
+// main.swift declared after the program joins the cluster. Workers stop at Ray.start() /
+// Role.runIfRequested(), so for them `lateGlobal` was never initialized.
+func lateCount() -> Int { lateGlobal.count }
+let lateRead = RemoteFunction("tb.late-read") { () -> Int in lateCount() }
 Role.runIfRequested()
+let lateGlobal = [1, 2, 3]
 let arguments = CommandLine.arguments
+if arguments.count >= 3, arguments[1] == "late" {
+    // `swiftray-testbed late SOCKET`: calls tb.late-read once and prints the answer or the error.
+    do {
+        try Ray.connect(rayletSocket: arguments[2], logToDriver: false)
+        print("value \(try lateRead.options(TaskOptions(maxRetries: 0)).remote().get())")
+    } catch {
+        print("error: \(error)")
+    }
+    Ray.shutdown()
+    exit(0)
+}
 if arguments.count >= 3, arguments[1] == "drive" {
     do {
         try Ray.connect(rayletSocket: arguments[2])

@@ -76,6 +76,21 @@ private func waitForExit(_ pids: [Int32]) -> Bool {
 
 extension RuntimeTests {
 @Suite struct JobTests {
+    @Test func aGlobalSetAfterStartIsNamedWhenItCrashesAWorker() throws {
+        try withCluster([("head", ["CPU": 1])]) { cluster in
+            let process = Process()
+            let output = Pipe()
+            process.executableURL = URL(fileURLWithPath: testbedPath)
+            process.arguments = ["late", cluster.nodes[0].socketPath]
+            process.standardOutput = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(text.contains("error: worker crashed: tb.late-read[0] failed") && text.contains("killed by signal 11"), "\(text)")
+            #expect(text.contains("a global of main.swift that is declared or set after Ray.start()"), "\(text)")
+        }
+    }
+
     @Test func aJobsStatusSaysHowItsDriverEnded() throws {
         try withCluster([("head", ["CPU": 1])]) { cluster in
             let socket = cluster.nodes[0].socketPath

@@ -21,9 +21,14 @@ public import RayCore
 
 /// Runs a role process.
 public enum Role {
-    /// If this process was started in a SwiftRay role, runs it and never returns.
+    /// If this process was started in a SwiftRay role, runs it and never returns. (A GCS or
+    /// raylet role already ran from CRoleHook's constructor, before the program's code.)
     public static func runIfRequested() {
         guard let role = environment("SWIFTRAY_ROLE") else { return }
+        run(role)
+    }
+
+    static func run(_ role: String) -> Never {
         signal(SIGPIPE, SIG_IGN)
         // Whoever started this process may have blocked signals; a raylet must see SIGCHLD.
         var noSignals = sigset_t()
@@ -144,6 +149,13 @@ public enum Role {
             config.healthCheckFailureThreshold = value
         }
     }
+}
+
+/// Called by CRoleHook's constructor (before main) in a GCS or raylet role process.
+@_cdecl("swiftray_run_service_role")
+public func runServiceRole() {
+    guard let role = environment("SWIFTRAY_ROLE") else { return }
+    Role.run(role)
 }
 
 /// Exits the process when its parent (an embedded cluster's driver) goes away.

@@ -189,15 +189,7 @@ struct ScenarioRunner {
         var driverKilled = false
         var runningSince: [TaskID: Date] = [:]
         var healAt: [Int64] = []
-        defer {
-            if !healAt.isEmpty {
-                // The gets returned before the partition's end: heal it now (what it held is
-                // delivered while the leak check waits).
-                cluster.network?.heal()
-                let elapsed = Date().timeIntervalSince(workloadStart) * 1000
-                findings.faultLines.append(String(format: "  %8.1fms partition healed (the workload ended first)", elapsed))
-            }
-        }
+        defer { cluster.network?.heal() }
         while getsDone.wait(timeout: .now() + .milliseconds(2)) == .timedOut {
             let elapsed = Int64(Date().timeIntervalSince(workloadStart) * 1e6)
             if let due = healAt.first, elapsed >= due {
@@ -246,6 +238,14 @@ struct ScenarioRunner {
                 }
             }
             for position in fired.reversed() { pending.remove(at: position) }
+        }
+        if !healAt.isEmpty {
+            // The gets returned before the partition's end: heal it now, so what it held is
+            // delivered while the leak check waits.
+            cluster.network?.heal()
+            let elapsed = Date().timeIntervalSince(workloadStart) * 1000
+            findings.faultLines.append(String(format: "  %8.1fms partition healed (the workload ended first)", elapsed))
+            healAt = []
         }
         var values: [FetchedValue?] = results.get() ?? Array(repeating: nil, count: getObjects.count)
         if values.isEmpty && !getObjects.isEmpty { values = Array(repeating: nil, count: getObjects.count) }
