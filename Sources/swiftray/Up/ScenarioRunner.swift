@@ -111,8 +111,9 @@ struct ScenarioRunner {
                                       workerExecutable: executable)
         var clientAlive = true
         defer { if clientAlive { client.shutdown() } }
-        // Every raylet prestarts a worker per CPU once the driver named its executable;
-        // the workload's clock starts when they are up (as the simulator's workers start in 2 ms).
+        // The driver's raylet prestarts a worker per CPU for the job (as Ray's does; other nodes
+        // start the job's workers on demand, as the simulator's do); the workload's clock starts
+        // when they are up and every raylet knows every node.
         let warm = Date().addingTimeInterval(10)
         for node in cluster.nodes {
             // Every raylet knows every node (the GCS broadcasts the view every 100 ms).
@@ -121,7 +122,7 @@ struct ScenarioRunner {
                     .split(separator: " ").count < cluster.nodes.count {
                 usleep(5_000)
             }
-            let cpus = Int(specs[node.name]?.resources["CPU"] ?? 0) / 1000
+            let cpus = node.id == head.id ? Int(specs[node.name]?.resources["CPU"] ?? 0) / 1000 : 0
             while Date() < warm,
                   (Int((try? ControlClient.ask(rayletSocket: node.socketPath, "idle-workers")) ?? "") ?? 0) < cpus {
                 usleep(5_000)
