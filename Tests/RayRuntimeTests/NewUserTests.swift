@@ -7,13 +7,32 @@ import Glibc
 import Synchronization
 import Testing
 
-import Ray
+@testable import Ray
 import RayCore
 import RayRuntime
 import RayTestbed
 
 extension RuntimeTests {
 @Suite struct NewUserTests {
+    @Test func heldSmallValuesAreGotWithoutTheLoopAndForgottenWithTheirLastHandle() throws {
+        try startEmbeddedTestbed()
+        defer { Ray.shutdown() }
+        let client = try #require(Ray.currentClient)
+        var puts = try (0..<50).map { try Ray.put($0) }
+        var squares = try (0..<50).map { try Testbed.square.remote($0) }
+        #expect(try Ray.get(puts) == Array(0..<50))
+        #expect(try Ray.get(squares) == (0..<50).map { $0 * $0 })
+        #expect(try Ray.get(squares) == (0..<50).map { $0 * $0 })  // answered from the held values
+        _ = client.inspect { _ in 0 }
+        #expect(client.resolvedValueCount == 100)
+        let copy = puts[0]  // a second handle keeps the value
+        puts = []
+        squares = []
+        _ = client.inspect { _ in 0 }
+        #expect(client.resolvedValueCount <= 1)
+        #expect(try copy.get() == 0)
+    }
+
     @Test func repeatedAndDuplicateGetsAndWaitsEachResolve() throws {
         try withCluster([("head", ["CPU": 2])]) { _ throws in
             // A get that timed out, then a get with time enough: the second sees the value.

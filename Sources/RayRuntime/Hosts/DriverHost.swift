@@ -27,6 +27,19 @@ final class GetWaiter: @unchecked Sendable {
     }
 }
 
+/// Small values this driver already holds (its inline puts, and gets answered with inline
+/// data): a get of one is answered on the caller's thread, without a trip through the loop,
+/// as Ray's core worker answers from its in-process memory store. Values never change; an
+/// entry goes when the driver drops its last handle (removed on the loop thread).
+final class ResolvedValues: Sendable {
+    private let values = Mutex<[ObjectID: ObjectValue]>([:])
+
+    func lookup(_ object: ObjectID) -> ObjectValue? { values.withLock { $0[object] } }
+    func store(_ object: ObjectID, _ value: ObjectValue) { values.withLock { $0[object] = value } }
+    func remove(_ object: ObjectID) { _ = values.withLock { $0.removeValue(forKey: object) } }
+    var count: Int { values.withLock { $0.count } }
+}
+
 /// The loop side of a driver.
 final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     let loop: EventLoop
@@ -53,6 +66,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     var signalWatches: [SignalWatch] = []
     /// The process is ending: a closing connection fails no get.
     var ending = false
+    /// Values a get can take without the loop (shared with the DriverClient).
+    let resolved = ResolvedValues()
 
     init(loop: EventLoop, socketPath: String, logRoot: String?, workerExecutable: String?,
          workerOutput: WorkerOutputHandler?, connected: @escaping (Result<Hello, RuntimeError>) -> Void) {
@@ -189,7 +204,16 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             }
             return
         }
+        if case .data(let data) = value, data.bytes != nil, (owner.objects[object]?.localRefs ?? 0) > 0 {
+            resolved.store(object, value)
+        }
         waiter.fulfil(value)
+    }
+
+    /// The program dropped a handle; the last one takes the value out of `resolved`.
+    func release(_ object: ObjectID) {
+        handle(.release(object))
+        if (owner.objects[object]?.localRefs ?? 0) == 0 { resolved.remove(object) }
     }
 
     func connection(_ connection: Connection, received frame: Frame) {
@@ -388,6 +412,7 @@ public final class DriverClient: @unchecked Sendable {
         return counters.withLock { counters in
             counters.puts += 1
             let object = ObjectID.put(by: driverTask, index: counters.puts)
+            host.resolved.store(object, .data(data))
             loop.post { host.handle(.put(data, node: nil)) }
             return object
         }
@@ -430,6 +455,22 @@ public final class DriverClient: @unchecked Sendable {
     }
 
     /// Starts gets of `objects`; each waiter is signalled with its value.
+    /// How many values a get can take without the loop (diagnostics; read after `inspect`,
+    /// which orders it after the releases posted before).
+    public var resolvedValueCount: Int { host!.resolved.count }
+
+    /// Every value, if the driver holds them all already (`ResolvedValues`).
+    func alreadyResolved(_ objects: [ObjectID]) -> [FetchedValue?]? {
+        let resolved = host!.resolved
+        var values: [FetchedValue?] = []
+        values.reserveCapacity(objects.count)
+        for object in objects {
+            guard let value = resolved.lookup(object) else { return nil }
+            values.append(FetchedValue(value: value))
+        }
+        return values
+    }
+
     func startGets(_ objects: [ObjectID], onResolved: (() -> Void)? = nil) -> [GetWaiter] {
         let host = self.host!
         let waiters = objects.map { _ in GetWaiter() }
@@ -441,6 +482,7 @@ public final class DriverClient: @unchecked Sendable {
 
     /// Gets values in order; an entry is nil if its value did not arrive before the deadline.
     public func get(_ objects: [ObjectID], timeoutSeconds: Double?) -> [FetchedValue?] {
+        if let values = alreadyResolved(objects) { return values }
         let waiters = startGets(objects)
         let deadline = timeoutSeconds.map { DispatchTime.now() + $0 }
         return waiters.map { waiter in
@@ -457,9 +499,14 @@ public final class DriverClient: @unchecked Sendable {
     }
 
     /// Gets values in order without blocking: `completion` runs on the loop thread once every
-    /// value arrived or the timeout passed (nil for a value that did not arrive).
+    /// value arrived or the timeout passed (nil for a value that did not arrive), or at once on
+    /// the caller's thread when the driver holds every value already.
     public func get(_ objects: [ObjectID], timeoutSeconds: Double?,
                     completion: @escaping @Sendable ([FetchedValue?]) -> Void) {
+        if let values = alreadyResolved(objects) {
+            completion(values)
+            return
+        }
         let host = self.host!
         let loop = self.loop
         let waiters = objects.map { _ in GetWaiter() }
@@ -545,7 +592,7 @@ public final class DriverClient: @unchecked Sendable {
     /// Drops one handle of `object`.
     public func release(_ object: ObjectID) {
         let host = self.host!
-        loop.post { host.handle(.release(object)) }
+        loop.post { host.release(object) }
     }
 
     /// Runs `body` with the owner machine on the loop thread and returns its result
