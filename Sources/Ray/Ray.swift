@@ -82,7 +82,7 @@ public enum Ray {
     /// In a worker process (the runtime re-executes this program) this call serves
     /// tasks and never returns: create every `RemoteFunction` before calling it.
     public static func start(_ options: StartOptions = StartOptions()) throws {
-        try join(alreadyStarted: "Ray.start() was already called; call Ray.shutdown() first") { state in
+        try join(alreadyStarted: "Ray.start() was already called; call Ray.shutdown() first", call: "Ray.start()") { state in
             let cluster: EmbeddedCluster
             do {
                 cluster = try EmbeddedCluster.start(try options.launchOptions())
@@ -107,7 +107,7 @@ public enum Ray {
     /// `logToDriver: false`: do not print what this job's workers print (it is still kept in
     /// the session's `logs/job-<n>-<node>.out`).
     public static func connect(_ address: String, logToDriver: Bool = true) throws {
-        try join(alreadyStarted: "already connected; call Ray.shutdown() first") { state in
+        try join(alreadyStarted: "already connected; call Ray.shutdown() first", call: "Ray.connect()") { state in
             do {
                 let node = try LocalNodeRecord.find(gcsAddress: address)
                 state.client = try DriverClient(socketPath: node.socketPath, logRoot: node.session + "/logs",
@@ -122,7 +122,7 @@ public enum Ray {
     /// `LocalCluster` node); workers run `workerExecutable` (default: this program).
     public static func connect(rayletSocket: String, workerExecutable: String? = nil, logRoot: String? = nil,
                                logToDriver: Bool = true, workerOutput: OutputHandler? = nil) throws {
-        try join(alreadyStarted: "already connected; call Ray.shutdown() first") { state in
+        try join(alreadyStarted: "already connected; call Ray.shutdown() first", call: "Ray.connect()") { state in
             do {
                 state.client = try DriverClient(socketPath: rayletSocket, logRoot: logRoot, workerExecutable: workerExecutable,
                                                 workerOutput: outputHandler(logToDriver: logToDriver, workerOutput))
@@ -134,7 +134,7 @@ public enum Ray {
 
     /// What every way of joining a cluster does first: serve instead, in a role process; check
     /// the remote functions; refuse a second connection; then `connect` under the lock.
-    private static func join(alreadyStarted: String, _ connect: (inout State) throws -> Void) throws {
+    private static func join(alreadyStarted: String, call: String, _ connect: (inout State) throws -> Void) throws {
         Role.runIfRequested()
         try RemoteFunctions.checkRegistrations()
         let client = try state.withLock { state -> DriverClient? in
@@ -143,7 +143,7 @@ public enum Ray {
             return state.client
         }
         if let client { watchProcessEnd(client) }
-        RemoteFunctions.noteStart()
+        RemoteFunctions.noteStart(call)
     }
 
     /// Disconnects; an embedded cluster is stopped and its session removed (its logs are kept

@@ -141,7 +141,14 @@ enum RemoteFunctions {
         }
     }
 
-    static func noteStart() { atStart.withLock { $0 = Set(FunctionRegistry.names) } }
+    /// How the program joined the cluster ("Ray.start()" or "Ray.connect()"), for messages.
+    nonisolated(unsafe) static var joinedBy = "Ray.start()"
+    static func noteStart(_ call: String) {
+        atStart.withLock { known in
+            known = Set(FunctionRegistry.names)
+            joinedBy = call
+        }
+    }
     static func noteShutdown() { atStart.withLock { $0 = nil } }
 
     /// Throws when `name` was registered after the program joined the cluster.
@@ -149,9 +156,10 @@ enum RemoteFunctions {
         guard let known = atStart.withLock({ $0 }), !known.contains(name) else { return }
         // Inside a task body there is no start to compare against: the worker knows what it registered.
         guard TaskContext.current == nil else { return }
-        throw Ray.Error.invalidArgument("remote function '\(name)' was created after Ray.start(): worker processes "
-            + "run this program only up to Ray.start() to learn its functions, so they do not know it. Create it "
-            + "before Ray.start() (a `static let` is created on first use: touch it before starting)")
+        let call = atStart.withLock { _ in joinedBy }
+        throw Ray.Error.invalidArgument("remote function '\(name)' was created after \(call): worker processes "
+            + "run this program only up to \(call) to learn its functions, so they do not know it. Create it "
+            + "before \(call) (a `static let` is created on first use: touch it before starting)")
     }
 }
 

@@ -95,7 +95,8 @@ enum TraceExporter {
             for index in 0..<min(8, record.count) { time |= UInt64(record[index]) << UInt64(index * 8) }
             return (Int64(bitPattern: time), Array(record.dropFirst(8)))
         }
-        // A process killed between the two commits can leave one more input than effects.
+        // Effects are committed first: a process killed between the two commits leaves effects
+        // beyond its inputs (ignored). Journals of older builds could lack the last input's.
         return Log(inputs: inputs, effects: effects.count >= inputs.count - 1 ? effects : nil)
     }
 

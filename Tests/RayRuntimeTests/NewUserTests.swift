@@ -171,7 +171,7 @@ extension RuntimeTests {
                 _ = try late.remote()
             } throws: { error in
                 guard case .invalidArgument(let message)? = error as? Ray.Error else { return false }
-                return message.contains("'tb.created-late' was created after Ray.start()")
+                return message.contains("'tb.created-late' was created after Ray.connect()")
             }
         }
     }

@@ -73,8 +73,11 @@ public final class HostLog {
     func commit() {
         guard let log, log.pendingCount > 0 else { return }
         do {
-            try log.commit()
+            // The effects first: a process killed between the two commits leaves effects of inputs
+            // its log lacks (ignored), never logged inputs without their effects (an iteration can
+            // append many inputs).
             try effectsLog?.commit()
+            try log.commit()
         } catch {
             fail("cannot commit the event log: \(error)")
         }
