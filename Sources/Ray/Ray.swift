@@ -150,8 +150,8 @@ public enum Ray {
     /// when asked, or when a task failed: the path is printed).
     public static func shutdown() {
         let state = takeState()
-        let failed = state.client?.shutdown() ?? 0
-        stop(state, because: failed > 0 ? "\(failed) task(s) failed" : nil)
+        state.client?.shutdown()
+        stop(state, because: clusterFailures())
         RemoteFunctions.noteShutdown()
     }
 
@@ -160,6 +160,19 @@ public enum Ray {
             defer { state = State() }
             return state
         }
+    }
+
+    /// Failures of the cluster the program was told of (crashed workers, lost objects, dead
+    /// owners: not the errors its own task bodies threw), since the last check.
+    static let failuresSeen = Mutex<[String: Int]>([:])
+
+    static func clusterFailures() -> String? {
+        let seen = failuresSeen.withLock { seen -> [String: Int] in
+            defer { seen = [:] }
+            return seen
+        }
+        guard !seen.isEmpty else { return nil }
+        return seen.keys.sorted().map { "\(seen[$0]!) \($0)" }.joined(separator: ", ")
     }
 
     /// Stops an embedded cluster: removes its session, or keeps its logs saying why.
@@ -177,9 +190,8 @@ public enum Ray {
     static func processEnding(status: Int, signal: Int32) {
         let state = takeState()
         guard let client = state.client else { return }
-        let failed = client.processEnding(status: status, signal: Int(signal))
-        let failure = status != 0 ? "the program exited with status \(status)"
-            : failed > 0 ? "\(failed) task(s) failed" : nil
+        client.processEnding(status: status, signal: Int(signal))
+        let failure = status != 0 ? "the program exited with status \(status)" : clusterFailures()
         stop(state, because: failure)
     }
 

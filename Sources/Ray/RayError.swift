@@ -39,6 +39,13 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable {
     init(_ error: RayCore.RayError) {
         let message = error.message
         switch error.kind {
+        case .workerCrashed, .objectLost, .ownerDied, .objectReconstructionFailed:
+            // Logs worth keeping (Ray.shutdown() keeps the session's logs when any was seen).
+            Ray.failuresSeen.withLock { $0[error.kind.rawValue, default: 0] += 1 }
+        default:
+            break
+        }
+        switch error.kind {
         case .taskFailed: self = .taskFailed(message)
         // The owner's advice names the scenario key; a Swift program sets `TaskOptions.maxRetries`.
         case .workerCrashed:

@@ -133,7 +133,7 @@ extension RuntimeTests {
 
 extension RuntimeTests {
 @Suite struct EmbeddedSessionTests {
-    @Test func shutdownRemovesTheSessionUnlessATaskFailed() throws {
+    @Test func shutdownRemovesTheSessionUnlessTheClusterFailed() throws {
         try startEmbeddedTestbed()
         let clean = try #require(Ray.sessionDirectory)
         #expect(try Testbed.square.remote(4).get() == 16)
@@ -146,12 +146,20 @@ extension RuntimeTests {
         #expect(!FileManager.default.fileExists(atPath: clean))
         #expect(memory().isEmpty)
 
+        // A task body's own error is the program's business: nothing kept.
         try startEmbeddedTestbed()
-        let failed = try #require(Ray.sessionDirectory)
+        let thrown = try #require(Ray.sessionDirectory)
         #expect(throws: Ray.Error.self) { _ = try Testbed.fail.remote("on purpose").get() }
         Ray.shutdown()
-        // Kept for its logs, saying why; its sockets are gone.
-        #expect(Session(path: failed).keptReason == "1 task(s) failed")
+        #expect(!FileManager.default.fileExists(atPath: thrown))
+
+        // A crashed worker is the cluster's: the logs are kept, saying why; the sockets go.
+        try startEmbeddedTestbed()
+        let failed = try #require(Ray.sessionDirectory)
+        let marker = failed + "/crash-marker"
+        #expect(throws: Ray.Error.self) { _ = try Testbed.crashOnce.options(TaskOptions(maxRetries: 0)).remote(marker, 1).get() }
+        Ray.shutdown()
+        #expect(Session(path: failed).keptReason == "1 WorkerCrashed")
         #expect(FileManager.default.fileExists(atPath: failed + "/logs"))
         #expect(!FileManager.default.fileExists(atPath: failed + "/sockets"))
         Session(path: failed).remove()
