@@ -190,6 +190,26 @@ do {
         let ref = try Ray.put(0)
         emit("single_client_get_calls", try rate { _ = try ref.get() }, "gets/s")
     }
+    if wanted("single_client_get_calls_async") {
+        // The same gets through `try await ref.value`, in one task (issue 8: no dearer than blocking).
+        let ref = try Ray.put(0)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var gets = 0.0
+        // Detached: top-level code is on the main actor, which `done.wait()` blocks.
+        Task.detached {
+            _ = try? await ref.value
+            let start = now()
+            var calls = 0
+            while now() - start < duration {
+                _ = try? await ref.value
+                calls += 1
+            }
+            gets = Double(calls) / (now() - start)
+            done.signal()
+        }
+        done.wait()
+        emit("single_client_get_calls_async", gets, "gets/s")
+    }
     if wanted("single_client_wait_1k_refs") {
         // As ray_perf: submit 1000 tasks, then wait for them one at a time (rounds/s).
         emit("single_client_wait_1k_refs", try rate {
