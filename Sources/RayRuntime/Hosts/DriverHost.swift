@@ -454,7 +454,6 @@ public final class DriverClient: @unchecked Sendable {
         }
     }
 
-    /// Starts gets of `objects`; each waiter is signalled with its value.
     /// How many values a get can take without the loop (diagnostics; read after `inspect`,
     /// which orders it after the releases posted before).
     public var resolvedValueCount: Int { host!.resolved.count }
@@ -471,6 +470,7 @@ public final class DriverClient: @unchecked Sendable {
         return values
     }
 
+    /// Starts gets of `objects`; each waiter is signalled with its value.
     func startGets(_ objects: [ObjectID], onResolved: (() -> Void)? = nil) -> [GetWaiter] {
         let host = self.host!
         let waiters = objects.map { _ in GetWaiter() }
@@ -628,56 +628,48 @@ public final class DriverClient: @unchecked Sendable {
         let loop = self.loop
         let done = DispatchSemaphore(value: 0)
         loop.post {
-            for watch in host.signalWatches { watch.stop() }
-            host.signalWatches = []
-            host.connection?.close(reason: nil)
-            host.links?.closeAll()
-            loop.stop()
+            host.disconnect(flush: false)
             done.signal()
         }
         done.wait()
     }
 
-    /// Disconnects from the raylet and stops the loop; returns how many tasks failed.
-    @discardableResult
-    public func shutdown() -> Int {
+    /// Disconnects from the raylet and stops the loop.
+    public func shutdown() {
         let host = self.host!
         let job = self.job, worker = self.worker
-        guard !ended.exchange(true, ordering: .relaxed) else { return 0 }
-        return onLoop {
+        guard !ended.exchange(true, ordering: .relaxed) else { return }
+        onLoop {
             // A clean exit finishes the job (a driver that just disappears fails it).
             try? host.connection?.send(.jobFinished(job), from: .worker(worker), to: .gcs)
-            return host.disconnect()
-        } ?? 0
+            host.disconnect(flush: true)
+        }
     }
 
     /// The process is ending (`exit(status)`, or killed by `signal`): tells the GCS how, then
-    /// disconnects. Returns how many tasks failed. Any thread, the loop's own included.
-    @discardableResult
-    public func processEnding(status: Int, signal: Int) -> Int {
+    /// disconnects. Any thread, the loop's own included.
+    public func processEnding(status: Int, signal: Int) {
         let host = self.host!
         let job = self.job, worker = self.worker
-        guard !ended.exchange(true, ordering: .relaxed) else { return 0 }
-        return onLoop {
+        guard !ended.exchange(true, ordering: .relaxed) else { return }
+        onLoop {
             // The program's threads blocked in gets stay blocked: the process ends under them.
             host.ending = true
             try? host.connection?.send(.driverExited(job, exitCode: status, signal: signal), from: .worker(worker), to: .gcs)
-            return host.disconnect()
-        } ?? 0
+            host.disconnect(flush: true)
+        }
     }
 
     /// Runs `body` on the loop thread and waits (at most 5 s: the process may be ending).
-    private func onLoop<T>(_ body: @escaping () -> T) -> T? {
+    private func onLoop(_ body: @escaping () -> Void) {
         if Thread.current === thread { return body() }
-        nonisolated(unsafe) var result: T?
         nonisolated(unsafe) let body = body
         let done = DispatchSemaphore(value: 0)
         loop.post {
-            result = body()
+            body()
             done.signal()
         }
-        guard done.wait(timeout: .now() + 5) == .success else { return nil }
-        return result
+        _ = done.wait(timeout: .now() + 5)
     }
 
     /// Calls `handler` on the loop thread when one of `signals` arrives (each only if the
@@ -727,17 +719,18 @@ final class SignalWatch {
 }
 
 extension DriverHost {
-    /// Flushes what is queued, commits the log and closes the connection and the loop; returns
-    /// how many tasks failed.
-    func disconnect() -> Int {
+    /// Closes the connection and the links and stops the loop; with `flush`, what is queued is
+    /// written and the log committed first (a crash, simulated, does neither).
+    func disconnect(flush: Bool) {
         for watch in signalWatches { watch.stop() }
         signalWatches = []
-        connection?.flush()
-        log?.commit()
+        if flush {
+            connection?.flush()
+            log?.commit()
+        }
         connection?.close(reason: nil)
         links?.closeAll()
         loop.stop()
-        return owner.metrics.tasksFailed
     }
 }
 

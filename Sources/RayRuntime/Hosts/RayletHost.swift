@@ -447,7 +447,7 @@ public final class RayletHost: ConnectionDelegate {
             driverCounter += 1
             let worker = WorkerID(node: nodeID, index: Self.driverIndexBase + driverCounter)
             ack.worker = worker
-            ack.job = JobID(nodeID.value << 16 | driverCounter)
+            ack.job = Self.job(ofDriver: worker)
             var identified = hello
             identified.worker = worker
             connection.peer = identified
@@ -582,12 +582,11 @@ public final class RayletHost: ConnectionDelegate {
     /// output is drained, so the report carries how it ended and its last lines of stderr; a process
     /// that lingers without its connection is killed.
     private func workerDisconnected(_ worker: WorkerID, contacts: Set<Address>) {
+        closedWorkers[worker] = contacts
         guard let process = processes[worker], process.running else {
-            closedWorkers[worker] = contacts
             workerGone(worker, detail: "its connection to the raylet closed")
             return
         }
-        closedWorkers[worker] = contacts
         loop.timer(afterMicros: 1_000_000) { [weak self] in self?.processes[worker]?.kill() }
     }
 
@@ -610,7 +609,7 @@ public final class RayletHost: ConnectionDelegate {
     }
 
     /// The embedded cluster's driver exited: kill the workers, drop the node's shared memory.
-    public func stopForParent() {
+    func stopForParent() {
         for process in processes.values { process.kill() }
         objects?.remove()
         log.commit()
@@ -618,7 +617,12 @@ public final class RayletHost: ConnectionDelegate {
 
     // MARK: - Worker output (WorkerOutput.swift)
 
-    /// The driver of `job`: a job is numbered by its driver's node and its index there.
+    /// A driver's job is numbered by its node and its index among the node's drivers; `driver(of:)`
+    /// inverts it (the raylets send a job's worker output there).
+    static func job(ofDriver driver: WorkerID) -> JobID {
+        JobID(driver.node.value << 16 | (driver.index - driverIndexBase))
+    }
+
     static func driver(of job: JobID) -> WorkerID {
         WorkerID(node: NodeID(job.value >> 16), index: driverIndexBase + (job.value & 0xFFFF))
     }
@@ -645,13 +649,8 @@ public final class RayletHost: ConnectionDelegate {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
         defer { close(fd) }
-        var bytes = Array(text.utf8)
-        var done = 0
-        while done < bytes.count {
-            let wrote = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-            guard wrote > 0 else { return }
-            done += wrote
-        }
+        var text = text
+        text.withUTF8 { OutputMarkers.writeAll(fd, $0.baseAddress!, $0.count) }
     }
 
     // MARK: - Control

@@ -231,16 +231,18 @@ final class WorkerOutput {
         if pipe.fd >= 0 { close(pipe.fd) }
     }
 
+    /// One read buffer for every worker: a raylet reads its pipes on its loop thread only.
+    nonisolated(unsafe) private static var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+
     /// Reads what the pipe holds; `final`: also hands over an unterminated last line.
     private func read(_ pipe: Pipe, final: Bool) {
         var lines: [Line] = []
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var ended = false
         while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(pipe.fd, $0.baseAddress, $0.count) }
+            let count = Self.buffer.withUnsafeMutableBytes { Glibc.read(pipe.fd, $0.baseAddress, $0.count) }
             if count > 0 {
-                split(pipe, buffer[0..<count], into: &lines)
-                if count < buffer.count { break }
+                split(pipe, Self.buffer[0..<count], into: &lines)
+                if count < Self.buffer.count { break }
             } else if count == 0 {
                 ended = true
                 break
