@@ -324,17 +324,47 @@ public enum Ray {
         }
     }
 
-    /// Returns when `numReturns` of `refs` are ready or `timeout` passed: (ready, not ready), each in input order.
+    /// Returns when `numReturns` of `refs` are ready or `timeout` passed: (ready, not ready), each
+    /// in input order. As Ray's `ray.wait`, `ready` holds `numReturns` ready references, never
+    /// more (fewer only when the timeout passed), so a loop of `wait(_, numReturns: 1)` takes one
+    /// per call; the references must be distinct.
+    /// (Inlinable: specialized for `T` where it is called, the per-reference work stays cheap.)
+    @inlinable
     public static func wait<T>(_ refs: [ObjectRef<T>], numReturns: Int = 1,
                                timeout: Duration? = nil) throws -> (ready: [ObjectRef<T>], notReady: [ObjectRef<T>]) {
-        guard numReturns >= 0, numReturns <= refs.count else {
-            throw Ray.Error.invalidArgument("numReturns must be between 0 and the number of refs (\(refs.count)), "
+        var ids: [ObjectID] = []
+        ids.reserveCapacity(refs.count)
+        for ref in refs { ids.append(ref.id) }
+        let readyIndices = try waitIndices(ids, numReturns: numReturns, timeout: timeout)
+        var ready: [ObjectRef<T>] = []
+        var notReady: [ObjectRef<T>] = []
+        ready.reserveCapacity(readyIndices.count)
+        notReady.reserveCapacity(refs.count - readyIndices.count)
+        var next = 0
+        for index in refs.indices {
+            if next < readyIndices.count && readyIndices[next] == index {
+                ready.append(refs[index])
+                next += 1
+            } else {
+                notReady.append(refs[index])
+            }
+        }
+        return (ready, notReady)
+    }
+
+    /// `wait` on object IDs: checks the arguments, returns the ready indices in input order.
+    @usableFromInline
+    static func waitIndices(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) throws -> [Int] {
+        guard numReturns >= 0, numReturns <= ids.count else {
+            throw Ray.Error.invalidArgument("numReturns must be between 0 and the number of refs (\(ids.count)), "
                 + "got \(numReturns)")
         }
-        let client = try client()
-        let ready = Set(client.wait(refs.map(\.id), numReturns: numReturns, timeoutSeconds: timeout.map(seconds)))
-        return (refs.indices.filter { ready.contains($0) }.map { refs[$0] },
-                refs.indices.filter { !ready.contains($0) }.map { refs[$0] })
+        if Set(ids).count != ids.count {
+            var seen = Set<ObjectID>()
+            let repeated = ids.first { !seen.insert($0).inserted }!
+            throw Ray.Error.invalidArgument("wait needs distinct references, but \(repeated) is given more than once")
+        }
+        return try client().wait(ids, numReturns: numReturns, timeoutSeconds: timeout.map(seconds))
     }
 
     /// Cancels the task that returns `ref` (Ray's `ray.cancel`). A task not started yet fails

@@ -213,8 +213,11 @@ do {
     if wanted("single_client_wait_1k_refs") {
         // As ray_perf: submit 1000 tasks, then wait for them one at a time (rounds/s).
         emit("single_client_wait_1k_refs", try rate {
+            let t0 = now()
             var notReady = try (0..<1000).map { _ in try noop.remote() }
+            let t1 = now()
             while !notReady.isEmpty { notReady = try Ray.wait(notReady, numReturns: 1).notReady }
+            if ProcessInfo.processInfo.environment["DBG"] != nil { print("submit", (t1-t0)*1000, "wait", (now()-t1)*1000) }
         }, "rounds/s")
     }
     if wanted("single_client_tasks_and_get_batch") {

@@ -57,6 +57,20 @@ extension RuntimeTests {
             let (after, notReady) = try Ray.wait(slow, numReturns: 3, timeout: .seconds(1))
             #expect(after.count == 3 && notReady.isEmpty)
 
+            // As Ray: never more than numReturns ready (a wait loop takes one per call), whether
+            // the driver holds the values (inline) or only knows where they are (stored).
+            let done = try (0..<5).map { _ in try Testbed.sleepThenWhere.remote(0) }
+            _ = try Ray.get(done, timeout: .seconds(10))
+            let (two, three) = try Ray.wait(done, numReturns: 2)
+            #expect(two.count == 2 && three.count == 3 && Set(two + three) == Set(done))
+            var left = done
+            while !left.isEmpty { left = try Ray.wait(left).notReady }
+            let big2 = try Testbed.blob.remote(6, 300_000)
+            _ = try big2.get(timeout: .seconds(10))
+            let (oneBig, otherBig) = try Ray.wait([big, big2], numReturns: 1)
+            #expect(oneBig.count == 1 && otherBig.count == 1)
+            #expect(throws: Ray.Error.self) { _ = try Ray.wait([b, b], numReturns: 1) }
+
             // Several threads get, wait and time out on the same pending references at once.
             let shared = try (0..<4).map { try Testbed.sleepThenWhere.remote(100 * $0) }
             let failures = Mutex(0)

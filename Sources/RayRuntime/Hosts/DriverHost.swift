@@ -27,17 +27,103 @@ final class GetWaiter: @unchecked Sendable {
     }
 }
 
-/// Small values this driver already holds (its inline puts, and gets answered with inline
-/// data): a get of one is answered on the caller's thread, without a trip through the loop,
-/// as Ray's core worker answers from its in-process memory store. Values never change; an
-/// entry goes when the driver drops its last handle (removed on the loop thread).
+/// Small values this driver already holds (its inline puts, task returns that came back
+/// inline or failed, and gets answered with inline data), and objects a wait saw become ready:
+/// a get of a held value, and a wait, are answered on the caller's thread without a trip
+/// through the loop, as Ray's core worker answers from its in-process memory store. Values
+/// never change; an entry goes when the driver drops its last handle (removed on the loop
+/// thread). Waits sleep here until something they may want arrives.
 final class ResolvedValues: Sendable {
-    private let values = Mutex<[ObjectID: ObjectValue]>([:])
+    private enum Entry {
+        case value(ObjectValue)
+        /// Ready, but the value is not held here (a stored copy exists, as the owner knew it).
+        case ready
+        /// A wait asked the loop to watch it; not ready yet.
+        case watched
+    }
+    private struct State {
+        var entries: [ObjectID: Entry] = [:]
+        /// Waits sleeping until the next arrival.
+        var sleepers: [DispatchSemaphore] = []
 
-    func lookup(_ object: ObjectID) -> ObjectValue? { values.withLock { $0[object] } }
-    func store(_ object: ObjectID, _ value: ObjectValue) { values.withLock { $0[object] = value } }
-    func remove(_ object: ObjectID) { _ = values.withLock { $0.removeValue(forKey: object) } }
-    var count: Int { values.withLock { $0.count } }
+        mutating func wake() {
+            guard !sleepers.isEmpty else { return }
+            for sleeper in sleepers { sleeper.signal() }
+            sleepers.removeAll(keepingCapacity: true)
+        }
+    }
+    private let state = Mutex(State())
+
+    func lookup(_ object: ObjectID) -> ObjectValue? {
+        state.withLock { state in
+            guard case .value(let value)? = state.entries[object] else { return nil }
+            return value
+        }
+    }
+
+    func store(_ object: ObjectID, _ value: ObjectValue) {
+        state.withLock { state in
+            state.entries[object] = .value(value)
+            state.wake()
+        }
+    }
+
+    /// `objects`, which a wait asked to watch, are ready though their values are not held here.
+    func markReady(_ objects: [ObjectID]) {
+        guard !objects.isEmpty else { return }
+        state.withLock { state in
+            for object in objects {
+                // Not if the program dropped it meanwhile (the entry went with its last handle).
+                if case .watched? = state.entries[object] { state.entries[object] = .ready }
+            }
+            state.wake()
+        }
+    }
+
+    func remove(_ object: ObjectID) { _ = state.withLock { $0.entries.removeValue(forKey: object) } }
+
+    /// How many values are held (diagnostics).
+    var count: Int {
+        state.withLock { state in
+            state.entries.values.reduce(0) { count, entry in
+                if case .value = entry { return count + 1 }
+                return count
+            }
+        }
+    }
+
+    /// The indices of the first `count` of `objects` known ready here, in input order (one lock
+    /// and one lookup per object). When fewer are, `sleeper` is signalled at the next arrival,
+    /// and the objects nobody asked the loop to watch yet are returned (marked as asked: the
+    /// caller asks).
+    func firstReady(_ objects: [ObjectID], count: Int,
+                    sleeper: DispatchSemaphore? = nil) -> (ready: [Int], toWatch: [ObjectID]) {
+        state.withLock { state in
+            var found: [Int] = []
+            found.reserveCapacity(count)
+            var unasked: [ObjectID] = []
+            for index in objects.indices {
+                switch state.entries[objects[index]] {
+                case .value?, .ready?:
+                    found.append(index)
+                    if found.count == count { return (found, []) }
+                case .watched?:
+                    break
+                case nil:
+                    unasked.append(objects[index])
+                }
+            }
+            guard let sleeper else { return (found, []) }
+            for object in unasked { state.entries[object] = .watched }
+            state.sleepers.append(sleeper)
+            return (found, unasked)
+        }
+    }
+
+    /// Stops signalling `sleeper` (its wait is over).
+    func forget(_ sleeper: DispatchSemaphore) {
+        state.withLock { state in state.sleepers.removeAll { $0 === sleeper } }
+    }
 }
 
 /// The loop side of a driver.
@@ -106,6 +192,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         let now = loop.nowMicros
         let effects = owner.handle(input, now: now)
         log?.appendEffects(effects, now: now)
+        if case .messageReceived(_, .taskReply(let task, _, _, _)) = input { holdReturns(of: task) }
         for effect in effects {
             switch effect {
             case .send(let to, let message):
@@ -124,13 +211,21 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    /// Objects whose readiness a wait watches, with what to run when each resolves.
-    var watched: [ObjectID: [() -> Void]] = [:]
-    /// Objects a watch's get answered with an error the owner's table may not show (rare).
-    var resolvedForWait: Set<ObjectID> = []
+    /// A task's returns that ended inline or failed are final: held in `resolved`, so gets and
+    /// waits of them are answered on the caller's thread (while the program holds a handle).
+    private func holdReturns(of task: TaskID) {
+        guard let spec = owner.tasks[task]?.spec else { return }
+        for object in spec.returnIDs {
+            guard let entry = owner.objects[object], entry.localRefs > 0 else { continue }
+            switch entry.state {
+            case .inline(let data) where data.bytes != nil: resolved.store(object, .data(data))
+            case .failed(let error): resolved.store(object, .error(error))
+            default: break
+            }
+        }
+    }
 
     func isReady(_ object: ObjectID) -> Bool {
-        if resolvedForWait.contains(object) { return true }
         switch owner.objects[object]?.state {
         case .inline?, .failed?: return true
         case .stored?: return owner.objects[object].map { !$0.locations.isEmpty } ?? false
@@ -138,19 +233,21 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    /// Runs `then` once `object` resolves (one get per object, however many waits watch it).
-    func watch(_ object: ObjectID, then: @escaping () -> Void) {
-        if watched[object] != nil {
-            watched[object]!.append(then)
-            return
+    /// For a wait (which marked `objects` as watched in `resolved`, so each comes here once):
+    /// marks what is ready now (a value, an error, a live stored copy, as the owner knows it) and
+    /// watches the rest with a get each, which marks it when it resolves.
+    func watchForWait(_ objects: [ObjectID]) {
+        var readyNow: [ObjectID] = []
+        for object in objects {
+            if isReady(object) {
+                readyNow.append(object)
+                continue
+            }
+            let waiter = GetWaiter()
+            waiter.onResolved = { [unowned self] in resolved.markReady([object]) }
+            get(object, waiter)
         }
-        watched[object] = [then]
-        let waiter = GetWaiter()
-        waiter.onResolved = { [unowned self, unowned waiter] in
-            if case .error? = waiter.value { resolvedForWait.insert(object) }
-            for callback in watched.removeValue(forKey: object) ?? [] { callback() }
-        }
-        get(object, waiter)
+        resolved.markReady(readyNow)
     }
 
     /// `swiftray list tasks`: this owner's task table, from the machine's state.
@@ -534,47 +631,32 @@ public final class DriverClient: @unchecked Sendable {
         }
     }
 
-    /// Waits until `numReturns` of `objects` are ready or the timeout passes; returns the ready indices.
+    /// Waits until `numReturns` of `objects` are ready or the timeout passes; returns the
+    /// indices of `numReturns` ready ones in input order (as Ray: never more; fewer only when
+    /// the timeout passed). Readiness is read on the caller's thread (`ResolvedValues`); the
+    /// loop is asked once per object to watch what is not known ready yet.
     public func wait(_ objects: [ObjectID], numReturns: Int, timeoutSeconds: Double?) -> [Int] {
         let host = self.host!
         let needed = min(numReturns, objects.count)
-        let enough = DispatchSemaphore(value: 0)
-        let ready = Mutex<Set<Int>>([])
-        nonisolated(unsafe) var signalled = false  // Loop thread only.
-        loop.post {
-            // Ready now: a value, an error, or a live stored copy (as the owner knows it). The rest
-            // are watched with one get each, shared by every wait of the same object; each
-            // resolution only counts (O(1)), and a finished wait's callbacks do nothing.
-            let initially = objects.indices.filter { host.isReady(objects[$0]) }.count
-            var count = initially
-            let finish = {
-                ready.withLock { $0 = Set(objects.indices.filter { host.isReady(objects[$0]) }) }
-                signalled = true
-                enough.signal()
+        guard needed > 0 else { return [] }
+        let resolved = host.resolved
+        let deadline = timeoutSeconds.map { DispatchTime.now() + max(0, $0) } ?? .distantFuture
+        let sleeper = DispatchSemaphore(value: 0)
+        while true {
+            let (found, toWatch) = resolved.firstReady(objects, count: needed, sleeper: sleeper)
+            if found.count == needed { return found }
+            if !toWatch.isEmpty {
+                loop.post { host.watchForWait(toWatch) }
             }
-            if count >= needed {
-                finish()
-                return
-            }
-            for object in Set(objects) where !host.isReady(object) {
-                host.watch(object) {
-                    guard !signalled else { return }
-                    count += 1
-                    if count >= needed { finish() }
-                }
+            if sleeper.wait(timeout: deadline) == .timedOut {
+                resolved.forget(sleeper)
+                // Out of time: what is ready once the loop looked at what waits asked about.
+                let looked = DispatchSemaphore(value: 0)
+                loop.post { looked.signal() }
+                looked.wait()
+                return resolved.firstReady(objects, count: needed).ready
             }
         }
-        if enough.wait(timeout: timeoutSeconds.map { DispatchTime.now() + $0 } ?? .distantFuture) == .timedOut {
-            // Out of time: what is ready now, read on the loop thread.
-            let read = DispatchSemaphore(value: 0)
-            loop.post {
-                signalled = true
-                ready.withLock { $0 = Set(objects.indices.filter { host.isReady(objects[$0]) }) }
-                read.signal()
-            }
-            read.wait()
-        }
-        return ready.withLock { $0.sorted() }
     }
 
     /// Cancels the task that returns `object` (`ray.cancel`).
