@@ -60,6 +60,42 @@ extension ProtoRecord {
     }
 }
 
+/// An event-log record: the time the machine was handed the input (microseconds, 8 bytes
+/// little-endian), then the input's protobuf bytes. Replay hands the time back.
+public enum LogRecord {
+    public static let timeBytes = 8
+
+    public static func encode<Input: ProtoRecord>(_ input: Input, at now: Int64) throws -> [UInt8] {
+        let body: [UInt8] = try input.proto.serializedBytes()
+        var record = [UInt8]()
+        record.reserveCapacity(timeBytes + body.count)
+        let time = UInt64(bitPattern: now)
+        for shift in stride(from: 0, to: 64, by: 8) { record.append(UInt8(truncatingIfNeeded: time >> UInt64(shift))) }
+        record.append(contentsOf: body)
+        return record
+    }
+
+    /// The time of a record.
+    public static func time(_ record: [UInt8]) throws -> Int64 {
+        guard record.count >= timeBytes else {
+            throw RecordError(path: "log record", problem: "\(record.count) bytes, shorter than its time")
+        }
+        var time: UInt64 = 0
+        for index in 0..<timeBytes { time |= UInt64(record[index]) << UInt64(index * 8) }
+        return Int64(bitPattern: time)
+    }
+
+    /// The input's bytes of a record (what a trace step holds).
+    public static func inputBytes(_ record: [UInt8]) -> ArraySlice<UInt8> {
+        record.dropFirst(timeBytes)
+    }
+
+    public static func decode<Input: ProtoRecord>(_ type: Input.Type, _ record: [UInt8]) throws -> (Input, Int64) {
+        let time = try time(record)
+        return (try Input(recordBytes: Array(inputBytes(record))), time)
+    }
+}
+
 extension RayCore.Message: ProtoRecord {}
 extension GCSInput: ProtoRecord {}
 extension RayletInput: ProtoRecord {}

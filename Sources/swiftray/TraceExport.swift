@@ -103,17 +103,18 @@ enum TraceExporter {
     /// Steps of one machine: time and effects from the journal, or computed by `handle`.
     static func steps<Machine, Input: ProtoRecord, Effect: Codable>(
         _ log: Log, range: Range<Int>, component: ComponentID, machine: inout Machine, _ input: Input.Type,
-        _ handle: (inout Machine, Input) -> [Effect]
+        _ handle: (inout Machine, Input, Int64) -> [Effect]
     ) throws -> [TraceStep] {
         var steps: [TraceStep] = []
         for index in range {
-            let bytes = log.inputs[index]
-            let decoded = try Input(recordBytes: bytes)
-            let computed = handle(&machine, decoded)
+            // Each record holds the time the machine was handed the input, then the input.
+            let (decoded, time) = try LogRecord.decode(Input.self, log.inputs[index])
+            let bytes = Array(LogRecord.inputBytes(log.inputs[index]))
+            let computed = handle(&machine, decoded, time)
             if let effects = log.effects, index < effects.count {
-                steps.append(TraceStep(time: effects[index].0, component: component, input: bytes, effects: effects[index].1))
+                steps.append(TraceStep(time: time, component: component, input: bytes, effects: effects[index].1))
             } else {
-                steps.append(TraceStep(time: Int64(index), component: component, input: bytes,
+                steps.append(TraceStep(time: time, component: component, input: bytes,
                                        effects: try BinaryCoder.encode(computed)))
             }
         }
@@ -136,13 +137,13 @@ enum TraceExporter {
                 // Each `recovered` input starts an incarnation that first replays everything before it.
                 var boundaries: [Int] = [0]
                 for (index, bytes) in log.inputs.enumerated() {
-                    if case .recovered? = try? GCSInput(recordBytes: bytes) { boundaries.append(index) }
+                    if case .recovered? = try? LogRecord.decode(GCSInput.self, bytes).0 { boundaries.append(index) }
                 }
                 boundaries.append(log.inputs.count)
                 for incarnation in 1..<boundaries.count {
                     var machine = GCS()
                     steps += try Self.steps(log, range: 0..<boundaries[incarnation], component: .gcs(incarnation: incarnation),
-                                            machine: &machine, GCSInput.self) { $0.handle($1, now: 0) }
+                                            machine: &machine, GCSInput.self) { $0.handle($1, now: $2) }
                 }
             } else if name.hasPrefix("raylet-") {
                 let log = try read(directory, component: "raylet")
@@ -150,7 +151,7 @@ enum TraceExporter {
                 // A restarted node (same name) logs a new `started`: a new node ID, a new machine.
                 var starts: [(Int, NodeID)] = []
                 for (index, bytes) in log.inputs.enumerated() {
-                    if case .started(_, let info)? = try? RayletInput(recordBytes: bytes) {
+                    if case .started(_, let info)? = try? LogRecord.decode(RayletInput.self, bytes).0 {
                         starts.append((index, info.nodeID))
                     }
                 }
@@ -158,27 +159,28 @@ enum TraceExporter {
                     let end = position + 1 < starts.count ? starts[position + 1].0 : log.inputs.count
                     var machine = Raylet()
                     steps += try Self.steps(log, range: start..<end, component: .raylet(node), machine: &machine,
-                                            RayletInput.self) { $0.handle($1, now: 0) }
+                                            RayletInput.self) { $0.handle($1, now: $2) }
                 }
             } else if let worker = workerID(name, prefix: "worker-") {
                 let log = try read(directory, component: "worker")
                 recorded = recorded && log.effects != nil
                 var machine = Executor()
                 steps += try Self.steps(log, range: 0..<log.inputs.count, component: .worker(worker), machine: &machine,
-                                        ExecutorInput.self) { $0.handle($1, now: 0) }
+                                        ExecutorInput.self) { $0.handle($1, now: $2) }
             } else if let worker = workerID(name, prefix: "driver-") {
                 let log = try read(directory, component: "driver")
                 recorded = recorded && log.effects != nil
                 var machine = Owner()
                 steps += try Self.steps(log, range: 0..<log.inputs.count, component: .driver(worker), machine: &machine,
-                                        OwnerInput.self) { $0.handle($1, now: 0) }
+                                        OwnerInput.self) { $0.handle($1, now: $2) }
             }
         }
         guard sawAny else {
             throw ExportError(description: "\(logs) holds no event logs (was the cluster started with logging off?)")
         }
-        // One clock for every process (the monotonic clock): order by time, then as logged.
-        if recorded {
+        // One clock for every process (the monotonic clock, logged with every input): order by
+        // time, then as logged.
+        do {
             let start = steps.map(\.time).min() ?? 0
             steps = steps.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map {
                 var step = $0.element

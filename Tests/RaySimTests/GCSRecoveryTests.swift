@@ -73,10 +73,11 @@ import RayWire
         let simulation = try Simulation(scenario: scenario, options: options)
         #expect(simulation.run().outcome == .passed)
         let trace = try #require(simulation.trace())
-        // The driver's LMDB log holds exactly the driver's inputs, in order.
+        // The driver's LMDB log holds exactly the driver's inputs, in order, each with its time.
         let driverSteps = trace.steps.filter { if case .driver = $0.component { return true } else { return false } }
-        let log = try LMDBEventLog(path: directory + "/driver", component: "driver")
-        #expect(try log.allRecords() == driverSteps.map(\.input))
+        let records = try LMDBEventLog(path: directory + "/driver", component: "driver").allRecords()
+        #expect(records.map { Array(LogRecord.inputBytes($0)) } == driverSteps.map(\.input))
+        #expect(try records.map(LogRecord.time) == driverSteps.map(\.time))
     }
 }
 
@@ -92,15 +93,16 @@ extension GCSRecoveryTests {
         #expect(simulation.run().outcome == .passed)
 
         func replay<Machine, Input: ProtoRecord, Effect>(_ name: String, _ machine: Machine, _ inputType: Input.Type,
-                                                       _ handle: (inout Machine, Input) -> [Effect]) throws -> Machine {
+                                                       _ handle: (inout Machine, Input, Int64) -> [Effect]) throws -> Machine {
             var rebuilt = machine
             let log = try LMDBEventLog(path: directory + "/" + name, component: name)
             for record in try log.allRecords() {
-                _ = handle(&rebuilt, try Input(recordBytes: record))
+                let (input, time) = try LogRecord.decode(Input.self, record)
+                _ = handle(&rebuilt, input, time)  // With the time the machine saw.
             }
             return rebuilt
         }
-        let owner = try replay("driver", Owner(), OwnerInput.self) { $0.handle($1, now: 0) }
+        let owner = try replay("driver", Owner(), OwnerInput.self) { $0.handle($1, now: $2) }
         #expect(owner.digest == simulation.driver.digest)
         #expect(owner.metrics == simulation.driver.metrics)
 
@@ -108,13 +110,13 @@ extension GCSRecoveryTests {
         for node in simulation.nodeOrder {
             guard let simNode = simulation.nodes[node] else { continue }
             let name = "raylet-\(simNode.spec.name)-\(node.value)"
-            let raylet = try replay(name, Raylet(), RayletInput.self) { $0.handle($1, now: 0) }
+            let raylet = try replay(name, Raylet(), RayletInput.self) { $0.handle($1, now: $2) }
             #expect(raylet.digest == simNode.raylet.digest, "\(name)")
             raylets += 1
         }
         #expect(raylets == 3)
         // The GCS log spans its restart: replaying all of it gives the restarted GCS's state.
-        let gcs = try replay("gcs", GCS(), GCSInput.self) { $0.handle($1, now: 0) }
+        let gcs = try replay("gcs", GCS(), GCSInput.self) { $0.handle($1, now: $2) }
         #expect(gcs.digest == simulation.gcs.digest)
     }
 }

@@ -129,7 +129,7 @@ final class ResolvedValues: Sendable {
 /// The loop side of a driver.
 final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     let loop: EventLoop
-    var owner = Owner()
+    let owner = ComponentDriver<Owner>()
     var connection: Connection?
     var log: HostLog?
     var logRoot: String?
@@ -139,7 +139,6 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     /// This node's shared-memory object store.
     var objects: SharedObjects?
     var waiters: [ObjectID: [GetWaiter]] = [:]
-    let inputs = InputQueue<OwnerInput>()
     var connected: ((Result<Hello, RuntimeError>) -> Void)?
     /// The raylet's hello, kept until the GCS confirmed the job.
     var pendingHello: Hello?
@@ -161,6 +160,13 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         self.workerOutput = workerOutput
         self.logRoot = logRoot
         self.connected = connected
+        owner.attach(loop: loop, log: { [unowned self] in log }, role: "driver")
+        let journal = owner.observe
+        owner.observe = { [unowned self] input, now, effects in
+            journal?(input, now, effects)
+            if case .messageReceived(_, .taskReply(let task, _, _, _)) = input { holdReturns(of: task) }
+        }
+        owner.perform = { [unowned self] effect in perform(effect) }
         Connector.unix(loop: loop, path: socketPath, label: "raylet") { [unowned self] result in
             switch result {
             case .success(let connection):
@@ -183,31 +189,25 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     }
 
     func handle(_ input: OwnerInput) {
-        inputs.submit(input) { run($0) }
+        guard identity != nil else { return }  // Not joined yet: nothing to act for.
+        owner.submit(input)
     }
 
-    private func run(_ input: OwnerInput) {
-        log?.append(input)
+    private func perform(_ effect: OwnerEffect) {
         guard let identity else { return }
-        let now = loop.nowMicros
-        let effects = owner.handle(input, now: now)
-        log?.appendEffects(effects, now: now)
-        if case .messageReceived(_, .taskReply(let task, _, _, _)) = input { holdReturns(of: task) }
-        for effect in effects {
-            switch effect {
-            case .send(let to, let message):
-                do {
-                    if let links, case .worker(let worker) = to, links.reaches(to) {
-                        try links.send(message, to: worker)
-                    } else {
-                        try connection?.send(message, from: .worker(identity.worker), to: to)
-                    }
-                } catch {
-                    note("driver", "cannot encode a message to \(to): \(error)")
+        switch effect {
+        case .send(let to, let message):
+            do {
+                if let links, case .worker(let worker) = to, links.reaches(to) {
+                    try links.send(message, to: worker)
+                } else {
+                    try connection?.send(message, from: .worker(identity.worker), to: to)
                 }
-            case .getResolved(let object, let value):
-                resolve(object, value)
+            } catch {
+                note("driver", "cannot encode a message to \(to): \(error)")
             }
+        case .getResolved(let object, let value):
+            resolve(object, value)
         }
     }
 
@@ -685,7 +685,7 @@ public final class DriverClient: @unchecked Sendable {
         nonisolated(unsafe) var result: T?
         nonisolated(unsafe) let work = body
         loop.post {
-            result = work(host.owner)
+            result = work(host.owner.machine)
             done.signal()
         }
         done.wait()

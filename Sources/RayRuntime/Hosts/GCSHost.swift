@@ -16,13 +16,12 @@ public final class GCSHost: ConnectionDelegate {
     /// Where large KV values live (GCSHost+Blobs.swift); nil without a log directory.
     let blobDirectory: String?
     let session: String?
-    var gcs = GCS()
+    let gcs = ComponentDriver<GCS>()
     var config: RayConfig
     var listener: Listener?
     var raylets: [NodeID: Connection] = [:]
     var directory: [NodeID: Directory.Entry] = [:]
     var nextNodeID: UInt32 = 1
-    var timers: [GCSTimer: LoopTimer] = [:]
     /// Inputs replayed from the log at start (0 for a fresh cluster).
     public private(set) var replayedInputs = 0
 
@@ -34,6 +33,11 @@ public final class GCSHost: ConnectionDelegate {
         self.session = session
         log = try HostLog(directory: logDirectory, component: "gcs", loop: loop)
         blobDirectory = logDirectory.map { $0 + "/blobs" }
+        let log = self.log
+        gcs.attach(loop: loop, log: { log }, role: "gcs")
+        gcs.perform = { [unowned self] effect in
+            if case .send(let to, let message) = effect { send(message, to: to) }
+        }
         try replayOrStart()
         listener = try Listener.tcp(loop: loop, host: host, port: port) { [unowned self] connection in
             connection.delegate = self
@@ -50,13 +54,19 @@ public final class GCSHost: ConnectionDelegate {
             handle(.started(config))
             return
         }
+        var inputs: [(GCSInput, Int64)] = []
         do {
             try stored.forEach { sequence, bytes in
-                guard let input = try? GCSInput(recordBytes: bytes) else { return false }
-                _ = gcs.handle(input, now: 0)
-                replayedInputs += 1
+                guard let input = try? LogRecord.decode(GCSInput.self, bytes) else { return false }
+                inputs.append(input)
                 return true
             }
+            replayedInputs = inputs.count
+            // With their logged times; their effects happened before the restart, not again.
+            let observe = gcs.observe
+            gcs.observe = nil
+            gcs.replay(inputs)
+            gcs.observe = observe
         } catch {
             throw RuntimeError("cannot replay the GCS log: \(error); move the session's logs/gcs aside to start afresh")
         }
@@ -73,22 +83,7 @@ public final class GCSHost: ConnectionDelegate {
     // MARK: - The machine
 
     func handle(_ input: GCSInput) {
-        log.append(input)
-        let now = loop.nowMicros
-        let effects = gcs.handle(input, now: now)
-        log.appendEffects(effects, now: now)
-        for effect in effects {
-            switch effect {
-            case .send(let to, let message):
-                send(message, to: to)
-            case .startTimer(let timer, let after):
-                timers[timer]?.cancel()
-                timers[timer] = loop.timer(afterMicros: after) { [unowned self] in
-                    timers[timer] = nil
-                    handle(.timerFired(timer))
-                }
-            }
-        }
+        gcs.submit(input)
     }
 
     private func send(_ message: Message, to: Address) {

@@ -45,12 +45,12 @@ public final class HostLog {
         loop.onBeforeBlocking { [weak self] in self?.commit() }
     }
 
-    /// Appends one input.
+    /// Appends one input with the time its machine is handed it (`LogRecord`).
     @inline(__always)
-    func append<Input: ProtoRecord>(_ input: Input) {
+    func append<Input: ProtoRecord>(_ input: Input, at now: Int64) {
         guard let log else { return }
         do {
-            try log.append(try input.recordBytes())
+            try log.append(try LogRecord.encode(input, at: now))
         } catch {
             fail("cannot log an input: \(error)")
         }
@@ -103,27 +103,50 @@ public func writeStandardError(_ text: String) {
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
 }
 
-/// Inputs handed to a machine one at a time: an input raised while another is being handled
-/// (by one of its effects: a restored object, a finished body) waits for its turn, so effects
-/// are always interpreted in the order their inputs were handled.
-final class InputQueue<Input> {
-    private var busy = false
-    private var waiting: [Input] = []
+/// True when machines check their invariants after every step in this process: debug
+/// builds, or SWIFTRAY_CHECK_INVARIANTS=1 (=0 turns it off in debug builds).
+let checkingInvariants: Bool = {
+    if let value = environment("SWIFTRAY_CHECK_INVARIANTS") { return value == "1" }
+    #if DEBUG
+    return true
+    #else
+    return false
+    #endif
+}()
 
-    /// Runs `input` now, or after the input being handled and those queued before it.
-    func submit(_ input: Input, to run: (Input) -> Void) {
-        if busy {
-            waiting.append(input)
-            return
+/// World timers of one component: a newer start of a timer cancels the older one's loop timer
+/// (the driver would drop its firing anyway).
+final class HostTimers<Timer: Hashable> {
+    private var pending: [Timer: LoopTimer] = [:]
+
+    func start(_ timer: Timer, after micros: Int64, on loop: EventLoop, fire: @escaping () -> Void) {
+        pending[timer]?.cancel()
+        pending[timer] = loop.timer(afterMicros: micros) { [weak self] in
+            self?.pending[timer] = nil
+            fire()
         }
-        busy = true
-        run(input)
-        while !waiting.isEmpty { run(waiting.removeFirst()) }
-        busy = false
     }
+}
 
-    /// Queues `input` behind the one being handled (call from inside `run`).
-    func later(_ input: Input) {
-        waiting.append(input)
+extension ComponentDriver where C.Input: ProtoRecord, C.Effect: Encodable {
+    /// Puts the driver into a real process: the loop's clock and timers, the host's log (each
+    /// input with its time, and the effects journal), invariant checks where on. A violation
+    /// commits the log (the input that caused it is its last record) and stops the process, so
+    /// `swiftray trace export` + `raysim replay` reproduce it.
+    func attach(loop: EventLoop, log: @escaping () -> HostLog?, role: String) {
+        clock = { loop.nowMicros }
+        self.log = { input, now in log()?.append(input, at: now) }
+        observe = { _, now, effects in log()?.appendEffects(effects, now: now) }
+        let timers = HostTimers<C.Timer>()
+        schedule = { [unowned self] timer, token, after in
+            timers.start(timer, after: after, on: loop) { [weak self] in self?.fire(timer, token: token) }
+        }
+        checksInvariants = checkingInvariants
+        violated = { problem, input in
+            log()?.commit()
+            writeStandardError("swiftray \(role): invariant violated after \(input): \(problem); stopping "
+                + "(the input is the last record of this process's log)\n")
+            exit(71)
+        }
     }
 }

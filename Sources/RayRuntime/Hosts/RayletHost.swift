@@ -47,7 +47,7 @@ public final class RayletHost: ConnectionDelegate {
     let loop: EventLoop
     var options: RayletOptions
     let log: HostLog
-    var raylet = Raylet()
+    let raylet = ComponentDriver<Raylet>()
     public private(set) var nodeID = NodeID(0)
     var config = RayConfig()
     var started = false
@@ -71,7 +71,6 @@ public final class RayletHost: ConnectionDelegate {
     /// Each running worker's captured stdout and stderr (WorkerOutput.swift).
     var outputs: [WorkerID: WorkerOutput] = [:]
     var driverCounter: UInt32 = 0
-    let inputs = InputQueue<RayletInput>()
     // Worker executables (RayletHost+Executable)
     var pendingSpawns: [(WorkerID, JobID)] = []
     /// Each job's program: its digest and the path its driver named.
@@ -97,6 +96,9 @@ public final class RayletHost: ConnectionDelegate {
         self.options = options
         self.onReady = onReady
         log = try HostLog(directory: options.logDirectory, component: "raylet", loop: loop)
+        let log = self.log
+        raylet.attach(loop: loop, log: { log }, role: "raylet")
+        raylet.perform = { [unowned self] effect in perform(effect) }
         tcpListener = try Listener.tcp(loop: loop, host: options.listenHost, port: options.port) { [unowned self] in
             accepted($0)
         }
@@ -117,50 +119,46 @@ public final class RayletHost: ConnectionDelegate {
     // MARK: - The machine
 
     func handle(_ input: RayletInput) {
-        inputs.submit(input) { run($0) }
-    }
-
-    private func run(_ input: RayletInput) {
-        log.append(input)
         if case .messageReceived(_, .nodeDead(let node)) = input, node != nodeID { nodeLost(node) }
         if case .messageReceived(.gcs, .kvValue(let key, let value)) = input,
            executableAnswered(key: key, value: value) {
             // Answers to the host's own lookups; logged like every input, not the machine's business
             // (which ignores them: replay gives no effects either).
-            log.appendEffects([RayletEffect](), now: loop.nowMicros)
+            let now = loop.nowMicros
+            log.append(input, at: now)
+            log.appendEffects([RayletEffect](), now: now)
             return
         }
-        let now = loop.nowMicros
-        let effects = raylet.handle(input, now: now)
-        log.appendEffects(effects, now: now)
-        for effect in effects {
-            switch effect {
-            case .send(.raylet(let node), .pushObject(let object, let data, let owner)):
-                sendObject(object, data, owner: owner, to: node)
-            case .send(let to, let message):
-                sendFromMachine(message, to: to)
-            case .startTimer(let timer, let after):
-                loop.timer(afterMicros: after) { [unowned self] in handle(.timerFired(timer)) }
-            case .spawnWorker(let worker, let job):
-                spawn(worker, job: job)
-            case .killWorker(let worker):
-                processes[worker]?.kill()
-            case .spillObject(let object, _):
-                do { try objects?.spill(object) } catch { note("raylet", "\(error)") }
-            case .restoreObject(let object, _):
-                do { try objects?.restore(object) } catch { note("raylet", "\(error)") }
-                inputs.later(.objectRestored(object))
-            case .deleteSpilledObject(let object):
-                objects?.deleteSpilled(object)
-            case .releaseObject(let object):
-                objects?.recycle(object)
-            case .exit(let reason):
-                note("raylet", "exiting: \(reason)")
-                for process in processes.values { process.kill() }
-                objects?.remove()
-                log.commit()
-                exit(1)
-            }
+        raylet.submit(input)
+    }
+
+    private func perform(_ effect: RayletEffect) {
+        switch effect {
+        case .send(.raylet(let node), .pushObject(let object, let data, let owner)):
+            sendObject(object, data, owner: owner, to: node)
+        case .send(let to, let message):
+            sendFromMachine(message, to: to)
+        case .startTimer:
+            break  // Armed by the driver.
+        case .spawnWorker(let worker, let job):
+            spawn(worker, job: job)
+        case .killWorker(let worker):
+            processes[worker]?.kill()
+        case .spillObject(let object, _):
+            do { try objects?.spill(object) } catch { note("raylet", "\(error)") }
+        case .restoreObject(let object, _):
+            do { try objects?.restore(object) } catch { note("raylet", "\(error)") }
+            raylet.submit(.objectRestored(object))  // Handled after this input's effects.
+        case .deleteSpilledObject(let object):
+            objects?.deleteSpilled(object)
+        case .releaseObject(let object):
+            objects?.recycle(object)
+        case .exit(let reason):
+            note("raylet", "exiting: \(reason)")
+            for process in processes.values { process.kill() }
+            objects?.remove()
+            log.commit()
+            exit(1)
         }
     }
 

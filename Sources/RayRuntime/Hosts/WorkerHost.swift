@@ -85,16 +85,18 @@ public final class WorkerHost: ConnectionDelegate {
     let loop: EventLoop
     let workerID: WorkerID
     let log: HostLog
-    var executor = Executor()
+    let executor = ComponentDriver<Executor>()
     var connection: Connection?
     var links: DirectLinks?
     let objects: SharedObjects?
-    let inputs = InputQueue<ExecutorInput>()
 
     public init(loop: EventLoop, worker: WorkerID, socketPath: String, logDirectory: String?) throws(RuntimeError) {
         self.loop = loop
         workerID = worker
         log = try HostLog(directory: logDirectory, component: "worker", loop: loop)
+        let log = self.log
+        executor.attach(loop: loop, log: { log }, role: "worker")
+        defer { executor.perform = { [unowned self] effect in perform(effect) } }
         objects = environment("SWIFTRAY_SESSION").map { SharedObjects(session: $0, node: worker.node) }
         // Listen for owners before the raylet learns of this worker (and can lease it).
         links = DirectLinks(loop: loop, me: worker, role: .worker, session: environment("SWIFTRAY_SESSION"))
@@ -119,32 +121,27 @@ public final class WorkerHost: ConnectionDelegate {
     }
 
     func handle(_ input: ExecutorInput) {
-        inputs.submit(input) { run($0) }
+        executor.submit(input)
     }
 
-    private func run(_ input: ExecutorInput) {
-        log.append(input)
-        let now = loop.nowMicros
-        let effects = executor.handle(input, now: now)
-        log.appendEffects(effects, now: now)
-        for effect in effects {
-            switch effect {
-            case .send(let to, var message):
-                do {
-                    if case .storeObjects = message { message = storeOutgoing(message) }
-                    if let links, case .worker(let owner) = to, links.reaches(to) {
-                        try links.send(message, to: owner)
-                    } else {
-                        try connection?.send(message, from: .worker(workerID), to: to)
-                    }
-                } catch {
-                    note("worker", "cannot encode a message to \(to): \(error)")
+    private func perform(_ effect: ExecutorEffect) {
+        switch effect {
+        case .send(let to, var message):
+            do {
+                if case .storeObjects = message { message = storeOutgoing(message) }
+                if let links, case .worker(let owner) = to, links.reaches(to) {
+                    try links.send(message, to: owner)
+                } else {
+                    try connection?.send(message, from: .worker(workerID), to: to)
                 }
-            case .startTimer(let timer, let after):
-                loop.timer(afterMicros: after) { [unowned self] in handle(.timerFired(timer)) }
-            case .execute(let spec, let attempt, let arguments):
-                inputs.later(.executionFinished(spec.taskID, attempt: attempt, execute(spec, attempt, arguments)))
+            } catch {
+                note("worker", "cannot encode a message to \(to): \(error)")
             }
+        case .startTimer:
+            break  // Armed by the driver.
+        case .execute(let spec, let attempt, let arguments):
+            // Handled after this input's effects.
+            executor.submit(.executionFinished(spec.taskID, attempt: attempt, execute(spec, attempt, arguments)))
         }
     }
 

@@ -24,9 +24,10 @@ public enum ComponentID: Hashable, Codable, Sendable, Comparable, CustomStringCo
 enum SimEvent {
     /// A message reaches `to`.
     case deliver(from: Address, to: Address, Message)
-    case gcsTimer(GCSTimer, incarnation: Int)
-    case rayletTimer(NodeID, RayletTimer)
-    case executorTimer(WorkerID, ExecutorTimer)
+    /// A timer a component's driver armed fires (dropped there if a newer start replaced it).
+    case gcsTimer(GCSTimer, TimerToken)
+    case rayletTimer(NodeID, RayletTimer, TimerToken)
+    case executorTimer(WorkerID, ExecutorTimer, TimerToken)
     /// A spawned worker process is up.
     case workerStarted(WorkerID)
     /// A task body finished on `worker`.

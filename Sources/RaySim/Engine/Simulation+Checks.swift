@@ -1,5 +1,6 @@
-// The checkers. Safety after every step (resources never over-allocated or
-// negative, store within capacity, a node marked dead at most once, every
+// The checkers. Safety after every step (each machine's own invariants, which
+// its ComponentDriver checks: resources never over-allocated or negative,
+// store within capacity, a node marked dead at most once; and every
 // value the driver gets byte-identical to what its lineage defines); a full
 // scan every few thousand steps; at the end, liveness (every get resolved as
 // `expect` says within max_sim_time), the expectations, and leaks.
@@ -7,18 +8,6 @@
 import RayCore
 
 extension Simulation {
-    func checkGCS() {
-        for (node, marks) in gcs.deathMarks where marks > 1 {
-            violation = violation ?? "the GCS marked \(node) dead \(marks) times"
-        }
-    }
-
-    func checkRaylet(_ node: NodeID) {
-        // Borrow, do not copy: a copy of the node would retain every table of its raylet.
-        guard let problem = nodes[node]?.invariantViolation else { return }
-        violation = violation ?? problem
-    }
-
     /// The O(state) scan: every count non-negative, every lease accounted for.
     func fullCheck() {
         for (object, entry) in driver.objects
@@ -120,7 +109,7 @@ extension Simulation {
         guard let task = driver.tasks[object.task] else { return "(no task entry)" }
         var detail = "(task \(task.state), \(task.attempts) attempt(s)"
         if case .running(_, let worker) = task.state, let raylet = nodes[worker.node]?.raylet {
-            detail += "; on \(raylet.info.name): " + raylet.fetchDescription(worker: worker)
+            detail += "; on \(raylet.info.name): " + raylet.machine.fetchDescription(worker: worker)
         }
         if case .leasing(_, let node) = task.state, let simNode = nodes[node] {
             let raylet = simNode.raylet
@@ -131,7 +120,7 @@ extension Simulation {
             detail += "; object \(entry.state) at \(entry.locations)"
         }
         if let raylet = nodes[driverWorker.node]?.raylet {
-            detail += "; driver's fetches: " + raylet.fetchDescription(worker: driverWorker)
+            detail += "; driver's fetches: " + raylet.machine.fetchDescription(worker: driverWorker)
         }
         return detail + ")"
     }

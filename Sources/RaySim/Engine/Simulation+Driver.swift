@@ -23,7 +23,7 @@ extension Simulation {
     func driverStep() {
         guard driverAlive, driverPhase == .notStarted else { return }
         let instances = scenario.workload.tasks.reduce(0) { $0 + $1.count }
-        driver.reserveCapacity(tasks: instances, objects: instances + scenario.workload.puts.count)
+        driver.prepare { $0.reserveCapacity(tasks: instances, objects: instances + scenario.workload.puts.count) }
         refs.reserveCapacity(instances + scenario.workload.puts.count)
         refByObject.reserveCapacity(instances + scenario.workload.puts.count)
         for put in scenario.workload.puts {

@@ -26,22 +26,23 @@ extension Simulation {
         }
     }
 
-    /// Appends `input` to `log` before the machine sees it.
+    /// Appends `input`, with its time, to `log` before the machine sees it; returns the record.
     @inline(__always)
-    func log<Input: ProtoRecord>(_ input: Input, to log: (any EventLog)?) -> [UInt8]? {
+    func log<Input: ProtoRecord>(_ input: Input, at time: Int64, to log: (any EventLog)?) -> [UInt8]? {
         guard let log else { return nil }
         do {
-            let bytes = try input.recordBytes()
+            let record = try LogRecord.encode(input, at: time)
             if log.pendingCount == 0 { dirtyLogs.append(log) }
-            try log.append(bytes)
-            return bytes
+            try log.append(record)
+            return record
         } catch {
             violation = violation ?? "cannot log an input: \(error)"
             return nil
         }
     }
 
-    /// Folds one step into the run digest, and into the trace when recording.
+    /// Folds one step into the run digest, and into the trace when recording. `logged`: the
+    /// input's log record, if it has one.
     @inline(__always)
     func record<Input: ProtoRecord, Effect: Encodable>(_ component: ComponentID, _ input: Input, _ logged: [UInt8]?,
                                                      _ effects: [Effect]) {
@@ -49,7 +50,7 @@ extension Simulation {
         stepDigest.add(UInt64(effects.count))
         guard traceRecorder != nil else { return }
         do {
-            let inputBytes = try logged ?? input.recordBytes()
+            let inputBytes = try logged.map { Array(LogRecord.inputBytes($0)) } ?? input.recordBytes()
             let effectBytes = try BinaryCoder.encode(effects)
             stepDigest.add(inputBytes)
             stepDigest.add(effectBytes)
@@ -59,32 +60,46 @@ extension Simulation {
         }
     }
 
-    // MARK: - Components
-
-    func handleGCS(_ input: GCSInput) {
-        let logged = log(input, to: gcsLog)
-        let effects = gcs.handle(input, now: now)
-        record(.gcs(incarnation: gcsIncarnation), input, logged, effects)
-        for effect in effects {
-            switch effect {
-            case .send(let to, let message): send(message, from: .gcs, to: to)
-            case .startTimer(let timer, let after): schedule(.gcsTimer(timer, incarnation: gcsIncarnation), after: after)
-            }
+    /// Puts a component's driver into this world: simulated time, its event log, the run
+    /// digest and trace, invariant checks after every step.
+    func attach<C: Component>(_ driver: ComponentDriver<C>, log eventLog: @escaping () -> (any EventLog)?,
+                              as component: @escaping () -> ComponentID)
+    where C.Input: ProtoRecord, C.Effect: Encodable {
+        driver.clock = { [unowned self] in now }
+        driver.checksInvariants = true
+        driver.violated = { [unowned self] problem, _ in violation = violation ?? problem }
+        driver.log = { [unowned self] input, time in lastLogged = log(input, at: time, to: eventLog()) }
+        driver.observe = { [unowned self] input, _, effects in
+            record(component(), input, lastLogged, effects)
+            lastLogged = nil
         }
-        checkGCS()
     }
 
-    func handleRaylet(_ node: NodeID, _ input: RayletInput) {
-        guard let simNode = nodes[node], simNode.alive else { return }
-        let logged = log(input, to: simNode.log)
-        let effects = simNode.raylet.handle(input, now: now)
-        record(.raylet(node), input, logged, effects)
-        for effect in effects {
+    // MARK: - Components
+
+    func makeGCS() -> ComponentDriver<GCS> {
+        let driver = ComponentDriver<GCS>()
+        attach(driver, log: { [unowned self] in gcsLog }, as: { [unowned self] in .gcs(incarnation: gcsIncarnation) })
+        driver.perform = { [unowned self] effect in
+            if case .send(let to, let message) = effect { send(message, from: .gcs, to: to) }
+        }
+        driver.schedule = { [unowned self] timer, token, after in schedule(.gcsTimer(timer, token), after: after) }
+        return driver
+    }
+
+    func handleGCS(_ input: GCSInput) {
+        gcs.submit(input)
+    }
+
+    func makeRaylet(_ node: NodeID, log eventLog: (any EventLog)?) -> ComponentDriver<Raylet> {
+        let driver = ComponentDriver<Raylet>()
+        attach(driver, log: { eventLog }, as: { .raylet(node) })
+        driver.perform = { [unowned self] effect in
             switch effect {
             case .send(let to, let message):
                 send(message, from: .raylet(node), to: to)
-            case .startTimer(let timer, let after):
-                schedule(.rayletTimer(node, timer), after: after)
+            case .startTimer:
+                break  // Armed by the driver (`schedule`).
             case .spawnWorker(let worker, _):
                 spawnWorker(worker)  // Every simulated job runs the synthetic bodies.
             case .killWorker(let worker):
@@ -100,34 +115,48 @@ extension Simulation {
                 killNode(node)
             }
         }
-        checkRaylet(node)
+        driver.schedule = { [unowned self] timer, token, after in schedule(.rayletTimer(node, timer, token), after: after) }
+        return driver
     }
 
-    func handleExecutor(_ worker: WorkerID, _ input: ExecutorInput) {
-        guard executors[worker] != nil else { return }
-        let logged = log(input, to: workerLogs[worker])
-        let effects = executors[worker]!.handle(input, now: now)
-        record(.worker(worker), input, logged, effects)
-        for effect in effects {
+    func handleRaylet(_ node: NodeID, _ input: RayletInput) {
+        guard let simNode = nodes[node], simNode.alive else { return }
+        simNode.raylet.submit(input)
+    }
+
+    func makeExecutor(_ worker: WorkerID, log eventLog: (any EventLog)?) -> ComponentDriver<Executor> {
+        let driver = ComponentDriver<Executor>()
+        attach(driver, log: { eventLog }, as: { .worker(worker) })
+        driver.perform = { [unowned self] effect in
             switch effect {
             case .send(let to, let message): send(message, from: .worker(worker), to: to)
-            case .startTimer(let timer, let after): schedule(.executorTimer(worker, timer), after: after)
+            case .startTimer: break  // Armed by the driver (`schedule`).
             case .execute(let spec, let attempt, let arguments): runBody(spec, attempt: attempt, arguments, on: worker)
             }
         }
+        driver.schedule = { [unowned self] timer, token, after in schedule(.executorTimer(worker, timer, token), after: after) }
+        return driver
     }
 
-    func handleDriver(_ input: OwnerInput) {
-        guard driverAlive else { return }
-        let logged = log(input, to: driverLog)
-        let effects = driver.handle(input, now: now)
-        record(.driver(driverWorker), input, logged, effects)
-        for effect in effects {
+    func handleExecutor(_ worker: WorkerID, _ input: ExecutorInput) {
+        executors[worker]?.submit(input)
+    }
+
+    func makeOwner() -> ComponentDriver<Owner> {
+        let driver = ComponentDriver<Owner>()
+        attach(driver, log: { [unowned self] in driverLog }, as: { [unowned self] in .driver(driverWorker) })
+        driver.perform = { [unowned self] effect in
             switch effect {
             case .send(let to, let message): send(message, from: .worker(driverWorker), to: to)
             case .getResolved(let object, let value): getResolved(object, value)
             }
         }
+        return driver
+    }
+
+    func handleDriver(_ input: OwnerInput) {
+        guard driverAlive else { return }
+        driver.submit(input)
         if case .messageReceived(_, .taskReply) = input { checkAfterFaults() }
     }
 
@@ -190,7 +219,8 @@ extension Simulation {
     func addNode(_ spec: NodeSpec) {
         nodeCounter += 1
         let id = NodeID(nodeCounter)
-        nodes[id] = SimNode(spec: spec, log: makeLog("raylet-\(spec.name)-\(id.value)"))
+        let log = makeLog("raylet-\(spec.name)-\(id.value)")
+        nodes[id] = SimNode(spec: spec, log: log, raylet: makeRaylet(id, log: log))
         nodeOrder.append(id)
         nodeByName[spec.name] = id
         handleRaylet(id, .started(config, NodeInfo(nodeID: id, name: spec.name, resources: spec.resources,
@@ -198,13 +228,11 @@ extension Simulation {
     }
 
     func spawnWorker(_ worker: WorkerID) {
-        var executor = Executor()
-        let input = ExecutorInput.started(config, worker)
-        workerLogs[worker] = makeLog("worker-\(worker.node.value)-\(worker.index)")
-        let logged = log(input, to: workerLogs[worker])
-        let effects = executor.handle(input, now: now)
-        record(.worker(worker), input, logged, effects)
+        let log = makeLog("worker-\(worker.node.value)-\(worker.index)")
+        workerLogs[worker] = log
+        let executor = makeExecutor(worker, log: log)
         executors[worker] = executor
+        executor.submit(.started(config, worker))
         schedule(.workerStarted(worker), after: options.workerStartMicros)
     }
 
@@ -237,19 +265,14 @@ extension Simulation {
     }
 
     func restartGCS() {
-        gcs = GCS()
         gcsIncarnation += 1
-        var replayed = 0
+        var inputs: [(GCSInput, Int64)] = []
         // Checked at start: a restart_gcs scenario is persistent and logs its inputs.
         if let log = gcsLog {
             do {
                 try log.forEach { _, bytes in
                     do {
-                        let input = try GCSInput(recordBytes: bytes)
-                        let effects = gcs.handle(input, now: now)
-                        // Replayed effects already happened once: recorded for replay, not run again.
-                        record(.gcs(incarnation: gcsIncarnation), input, bytes, effects)
-                        replayed += 1
+                        inputs.append(try LogRecord.decode(GCSInput.self, bytes))
                         return true
                     } catch {
                         violation = violation ?? "the GCS log holds an undecodable record: \(error)"
@@ -260,8 +283,11 @@ extension Simulation {
                 violation = violation ?? "cannot read the GCS log: \(error)"
             }
         }
+        // Replayed with their logged times; their effects already happened once: recorded for
+        // replay, not performed again.
+        gcs.replay(inputs)
         gcsAlive = true
-        faultLines.append("  \(formatTime(now)) GCS back (incarnation \(gcsIncarnation)), \(replayed) logged inputs replayed, \(gcs.aliveNodeIDs.count) nodes known")
+        faultLines.append("  \(formatTime(now)) GCS back (incarnation \(gcsIncarnation)), \(inputs.count) logged inputs replayed, \(gcs.machine.aliveNodeIDs.count) nodes known")
         handleGCS(.recovered)
         for node in nodeOrder where nodes[node]?.alive == true {
             schedule(.gcsReconnected(node), after: latency(from: headNode, to: node))

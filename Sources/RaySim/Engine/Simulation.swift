@@ -48,7 +48,7 @@ public final class Simulation {
     var stepDigest = Digest()
 
     // The GCS
-    var gcs = GCS()
+    var gcs: ComponentDriver<GCS>!
     var gcsIncarnation = 1
     var gcsAlive = true
     var gcsLog: (any EventLog)?
@@ -57,28 +57,16 @@ public final class Simulation {
     /// A simulated node. A class: reading a node must not copy (and retain every table of) its raylet.
     final class SimNode {
         var spec: NodeSpec
-        var raylet = Raylet()
+        let raylet: ComponentDriver<Raylet>
         var alive = true
         var log: (any EventLog)?
 
-        init(spec: NodeSpec, log: (any EventLog)?) {
+        init(spec: NodeSpec, log: (any EventLog)?, raylet: ComponentDriver<Raylet>) {
             self.spec = spec
             self.log = log
+            self.raylet = raylet
         }
 
-        /// The raylet's per-step safety checks: resources within bounds, store within capacity.
-        var invariantViolation: String? {
-            guard alive, raylet.running else { return nil }
-            if !raylet.available.isNonNegative || !raylet.available.fits(in: raylet.info.resources) {
-                return "\(raylet.info.name) (\(raylet.nodeID)) resources out of bounds: available "
-                    + "\(raylet.available), total \(raylet.info.resources)"
-            }
-            if raylet.store.usedBytes < 0 || raylet.store.usedBytes > raylet.store.capacityBytes {
-                return "\(raylet.info.name) (\(raylet.nodeID)) object store holds \(raylet.store.usedBytes) B "
-                    + "in memory, capacity \(raylet.store.capacityBytes) B"
-            }
-            return nil
-        }
     }
     var nodes = NodeTable()
     var nodeOrder: [NodeID] = []
@@ -88,11 +76,11 @@ public final class Simulation {
     var killedNodes: [NodeID] = []
 
     // Worker processes
-    var executors: [WorkerID: Executor] = [:]
+    var executors: [WorkerID: ComponentDriver<Executor>] = [:]
     var workerLogs: [WorkerID: any EventLog] = [:]
 
     // The driver
-    var driver = Owner()
+    var driver: ComponentDriver<Owner>!
     var driverWorker = WorkerID(node: NodeID(0), index: 0)
     var driverAlive = true
     var driverLog: (any EventLog)?
@@ -150,6 +138,8 @@ public final class Simulation {
 
     // Tracing
     var traceRecorder: TraceRecorder?
+    /// The log record of the input being handled (for the trace).
+    var lastLogged: [UInt8]?
     /// Logs with appended, uncommitted records (committed together at the next instant).
     var dirtyLogs: [any EventLog] = []
 
@@ -227,7 +217,7 @@ public final class Simulation {
             // The full scan is O(state): its period grows with the state so it stays a small share.
             if eventsProcessed >= nextFullCheck {
                 fullCheck()
-                nextFullCheck = eventsProcessed + max(options.fullCheckPeriodSteps, 8 * driver.objects.count)
+                nextFullCheck = eventsProcessed + max(options.fullCheckPeriodSteps, 8 * driver.machine.objects.count)
             }
             // Done once the grace period passed, every killed node is known dead, and no partition
             // still holds traffic (a node cut off and declared dead must get to hear it and exit).
@@ -242,12 +232,14 @@ public final class Simulation {
 
     /// True once the GCS has marked every killed node dead (or never knew it).
     var killedNodesMarkedDead: Bool {
-        !gcsAlive ? false : killedNodes.allSatisfy { gcs.nodes[$0] == nil || gcs.nodes[$0]?.state == .dead }
+        !gcsAlive ? false : killedNodes.allSatisfy { gcs.machine.nodes[$0] == nil || gcs.machine.nodes[$0]?.state == .dead }
     }
 
     /// Starts the GCS, the raylets and the driver, and schedules the workload and the faults.
     private func boot() {
         gcsLog = makeLog("gcs")
+        gcs = makeGCS()
+        driver = makeOwner()
         handleGCS(.started(config))
         for spec in scenario.cluster.nodes { addNode(spec) }
         headNode = nodeByName[scenario.cluster.nodes.first(where: \.head)?.name ?? ""] ?? nodeOrder[0]
@@ -273,18 +265,18 @@ public final class Simulation {
         switch event {
         case .deliver(let from, let to, let message):
             deliver(message, from: from, to: to)
-        case .gcsTimer(let timer, let incarnation):
-            if gcsAlive && incarnation == gcsIncarnation { handleGCS(.timerFired(timer)) }
-        case .rayletTimer(let node, let timer):
-            if nodes[node]?.alive == true { handleRaylet(node, .timerFired(timer)) }
-        case .executorTimer(let worker, let timer):
-            if executors[worker] != nil { handleExecutor(worker, .timerFired(timer)) }
+        case .gcsTimer(let timer, let token):
+            if gcsAlive { gcs.fire(timer, token: token) }
+        case .rayletTimer(let node, let timer, let token):
+            if let simNode = nodes[node], simNode.alive { simNode.raylet.fire(timer, token: token) }
+        case .executorTimer(let worker, let timer, let token):
+            executors[worker]?.fire(timer, token: token)
         case .workerStarted(let worker):
             if executors[worker] != nil, nodes[worker.node]?.alive == true { handleRaylet(worker.node, .workerStarted(worker)) }
         case .executionFinished(let worker, let task, let attempt, let result):
             if executors[worker] != nil { handleExecutor(worker, .executionFinished(task, attempt: attempt, result)) }
         case .crashWorker(let worker, let task, let attempt):
-            if let executor = executors[worker], executor.runningTask?.taskID == task,
+            if let executor = executors[worker]?.machine, executor.runningTask?.taskID == task,
                executor.runningAttempt == attempt {
                 killWorkerProcess(worker)
             }

@@ -19,30 +19,22 @@ public enum ReplayResult: Equatable {
 /// Replays traces.
 public enum TraceReplayer {
     public static func replay(_ trace: TraceFile) -> ReplayResult {
-        var gcsMachines: [Int: GCS] = [:]
-        var raylets: [NodeID: Raylet] = [:]
-        var executors: [WorkerID: Executor] = [:]
-        var owners: [WorkerID: Owner] = [:]
+        var gcsMachines: [Int: ComponentDriver<GCS>] = [:]
+        var raylets: [NodeID: ComponentDriver<Raylet>] = [:]
+        var executors: [WorkerID: ComponentDriver<Executor>] = [:]
+        var owners: [WorkerID: ComponentDriver<Owner>] = [:]
         for (index, step) in trace.steps.enumerated() {
             do {
                 let outcome: (String, [UInt8], String, String)
                 switch step.component {
                 case .gcs(let incarnation):
-                    outcome = try run(GCSInput.self, step, machine: &gcsMachines[incarnation, default: GCS()]) {
-                        $0.handle($1, now: $2)
-                    }
+                    outcome = try run(step, driver(&gcsMachines, incarnation))
                 case .raylet(let node):
-                    outcome = try run(RayletInput.self, step, machine: &raylets[node, default: Raylet()]) {
-                        $0.handle($1, now: $2)
-                    }
+                    outcome = try run(step, driver(&raylets, node))
                 case .worker(let worker):
-                    outcome = try run(ExecutorInput.self, step, machine: &executors[worker, default: Executor()]) {
-                        $0.handle($1, now: $2)
-                    }
+                    outcome = try run(step, driver(&executors, worker))
                 case .driver(let worker):
-                    outcome = try run(OwnerInput.self, step, machine: &owners[worker, default: Owner()]) {
-                        $0.handle($1, now: $2)
-                    }
+                    outcome = try run(step, driver(&owners, worker))
                 }
                 let (input, actualBytes, expected, actual) = outcome
                 if actualBytes != step.effects {
@@ -56,16 +48,32 @@ public enum TraceReplayer {
         return .identical(steps: trace.steps.count)
     }
 
-    /// Runs one step; returns (input description, actual effect bytes, expected and actual effect descriptions).
-    private static func run<Machine, Input: ProtoRecord, Effect: Codable>(
-        _ inputType: Input.Type, _ step: TraceStep, machine: inout Machine,
-        _ handle: (inout Machine, Input, Int64) -> [Effect]
-    ) throws -> (String, [UInt8], String, String) {
-        let input = try Input(recordBytes: step.input)
-        let effects = handle(&machine, input, step.time)
+    /// The driver of a component, made on its first step. Nothing is performed: the world is
+    /// the trace; the checks run as in the simulator.
+    private static func driver<Key: Hashable, C: Component>(_ drivers: inout [Key: ComponentDriver<C>],
+                                                          _ key: Key) -> ComponentDriver<C> {
+        if let driver = drivers[key] { return driver }
+        let driver = ComponentDriver<C>()
+        drivers[key] = driver
+        return driver
+    }
+
+    /// Runs one step through `driver` at the step's time; returns (input description, actual
+    /// effect bytes, expected and actual effect descriptions).
+    private static func run<C: Component>(_ step: TraceStep, _ driver: ComponentDriver<C>) throws -> (String, [UInt8], String, String)
+    where C.Input: ProtoRecord, C.Effect: Codable {
+        let input = try C.Input(recordBytes: step.input)
+        var effects: [C.Effect] = []
+        var problem: String?
+        driver.clock = { step.time }
+        driver.observe = { _, _, stepEffects in effects = stepEffects }
+        driver.checksInvariants = true
+        driver.violated = { violation, _ in problem = violation }
+        driver.submit(input)
         let bytes = try BinaryCoder.encode(effects)
+        if let problem { return ("\(input)", [], "effects without an invariant violation", "violated: \(problem)") }
         if bytes == step.effects { return ("", bytes, "", "") }
-        let expected = (try? BinaryCoder.decode([Effect].self, from: step.effects)).map { "\($0)" } ?? "(undecodable)"
+        let expected = (try? BinaryCoder.decode([C.Effect].self, from: step.effects)).map { "\($0)" } ?? "(undecodable)"
         return ("\(input)", bytes, expected, "\(effects)")
     }
 }

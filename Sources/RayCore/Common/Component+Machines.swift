@@ -1,0 +1,101 @@
+// The four machines as `Component`s: their timers, digests and the
+// invariants checked after every step where checks are on (always in the
+// simulator; in real processes in debug builds or with
+// SWIFTRAY_CHECK_INVARIANTS=1). O(state) scans (every reference count of an
+// owner) stay in the simulator's periodic full check.
+
+extension GCS: Component {
+    public static func timerStarted(by effect: GCSEffect) -> (timer: GCSTimer, afterMicros: Int64)? {
+        guard case .startTimer(let timer, let after) = effect else { return nil }
+        return (timer, after)
+    }
+
+    public static func input(firing timer: GCSTimer) -> GCSInput { .timerFired(timer) }
+
+    public var stateDigest: UInt64 { digest }
+
+    public func invariantViolation() -> String? {
+        for (node, marks) in deathMarks where marks > 1 {
+            return "the GCS marked \(node) dead \(marks) times"
+        }
+        return nil
+    }
+}
+
+extension Raylet: Component {
+    public static func timerStarted(by effect: RayletEffect) -> (timer: RayletTimer, afterMicros: Int64)? {
+        guard case .startTimer(let timer, let after) = effect else { return nil }
+        return (timer, after)
+    }
+
+    public static func input(firing timer: RayletTimer) -> RayletInput { .timerFired(timer) }
+
+    public var stateDigest: UInt64 { digest }
+
+    public func invariantViolation() -> String? {
+        guard running else { return nil }
+        if !available.isNonNegative || !available.fits(in: info.resources) {
+            return "\(info.name) (\(nodeID)) resources out of bounds: available \(available), total \(info.resources)"
+        }
+        if store.usedBytes < 0 || store.usedBytes > store.capacityBytes {
+            return "\(info.name) (\(nodeID)) object store holds \(store.usedBytes) B in memory, capacity "
+                + "\(store.capacityBytes) B"
+        }
+        let leased = leases.values.reduce(ResourceSet()) { $0 + $1.resources }
+        if leased + available != info.resources {
+            return "\(info.name) (\(nodeID)): leased \(leased) + available \(available) ≠ total \(info.resources)"
+        }
+        return nil
+    }
+}
+
+extension Owner: Component {
+    public typealias Timer = Never
+
+    public static func timerStarted(by effect: OwnerEffect) -> (timer: Never, afterMicros: Int64)? { nil }
+
+    public static func input(firing timer: Never) -> OwnerInput {}
+
+    public var stateDigest: UInt64 { digest }
+
+    public func invariantViolation() -> String? {
+        if lineageBytes < 0 { return "the owner's lineage holds \(lineageBytes) B" }
+        if runningOn.count > tasks.count {
+            return "the owner runs \(runningOn.count) tasks on workers but holds \(tasks.count)"
+        }
+        return nil
+    }
+}
+
+extension Executor: Component {
+    public static func timerStarted(by effect: ExecutorEffect) -> (timer: ExecutorTimer, afterMicros: Int64)? {
+        guard case .startTimer(let timer, let after) = effect else { return nil }
+        return (timer, after)
+    }
+
+    public static func input(firing timer: ExecutorTimer) -> ExecutorInput { .timerFired(timer) }
+
+    public var stateDigest: UInt64 {
+        var digest = Digest()
+        digest.add(UInt64(workerID.node.value))
+        digest.add(UInt64(workerID.index))
+        digest.add(requestCounter)
+        digest.add(UInt64(tasksRun))
+        digest.add(UInt64(queued.count))
+        if let current {
+            digest.add(current.spec.taskID.description)
+            digest.add(UInt64(current.attempt))
+            digest.add(current.fetchRequest ?? 0)
+            digest.add(current.storeRequest ?? 0)
+            digest.add(UInt64(current.returns.count))
+        }
+        return digest.finalized
+    }
+
+    public func invariantViolation() -> String? {
+        if current == nil && !queued.isEmpty {
+            return "\(workerID) is idle with \(queued.count) task(s) queued"
+        }
+        return nil
+    }
+}
