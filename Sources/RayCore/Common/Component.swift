@@ -76,7 +76,10 @@ public final class ComponentDriver<C: Component> {
     }
 
     private var busy = false
+    /// Inputs raised while one was being handled, from `waitingHead` on (a burst of them, as a
+    /// driver submitting thousands of tasks in one step, costs O(1) each).
     private var waiting: [C.Input] = []
+    private var waitingHead = 0
     private var armed: [C.Timer: UInt64] = [:]
     private var generation: UInt64 = 0
 
@@ -92,7 +95,13 @@ public final class ComponentDriver<C: Component> {
         }
         busy = true
         step(input)
-        while !waiting.isEmpty { step(waiting.removeFirst()) }
+        while waitingHead < waiting.count {
+            let next = waiting[waitingHead]
+            waitingHead += 1
+            step(next)
+        }
+        waiting.removeAll(keepingCapacity: waiting.count < 1024)
+        waitingHead = 0
         busy = false
     }
 
