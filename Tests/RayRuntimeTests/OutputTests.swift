@@ -44,9 +44,11 @@ extension RuntimeTests {
             #expect(received.await { line, _ in line == "(tb.say[0], node-1) line 0 from node 1" } != nil)
             let remote = received.await { line, _ in line.hasSuffix("line 0 from node 2") }
             #expect(remote?.0 == "(tb.say[1], node-2) line 0 from node 2")
-            // Written to fd 2 past stdio (FileHandle.standardError): the task that printed last owns it.
+            // Written to fd 2 past stdio (FileHandle.standardError): flagged as stderr and named by its
+            // node; the task is a heuristic (the newest that printed through stdio, when its marker was
+            // read first: the two pipes race), so it is not asserted.
             let warning = received.await { line, _ in line.hasSuffix("warning from node 2") }
-            #expect(warning?.0 == "(tb.say[1], node-2) warning from node 2" && warning?.1 == true)
+            #expect(warning?.0.hasSuffix("node-2) warning from node 2") == true && warning?.1 == true)
 
             // A worker SIGKILLed right after printing: its lines still arrive, and its crash says what it wrote last.
             #expect {
