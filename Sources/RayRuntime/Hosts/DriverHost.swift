@@ -153,6 +153,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     var ending = false
     /// Values a get can take without the loop (shared with the DriverClient).
     let resolved = ResolvedValues()
+    /// Sees the owner after each input, before that input's effects are performed (loop thread).
+    var stepHook: ((Owner, OwnerInput) -> Void)?
 
     init(loop: EventLoop, socketPath: String, logRoot: String?, workerExecutable: String?,
          workerOutput: WorkerOutputHandler?, connected: @escaping (Result<Hello, RuntimeError>) -> Void) {
@@ -165,6 +167,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         owner.observe = { [unowned self] input, now, effects in
             journal?(input, now, effects)
             if case .messageReceived(_, .taskReply(let task, _, _, _)) = input { holdReturns(of: task) }
+            stepHook?(owner.machine, input)
         }
         owner.perform = { [unowned self] effect in perform(effect) }
         Connector.unix(loop: loop, path: socketPath, label: "raylet") { [unowned self] result in
@@ -675,6 +678,20 @@ public final class DriverClient: @unchecked Sendable {
     public func release(_ object: ObjectID) {
         let host = self.host!
         loop.post { host.release(object) }
+    }
+
+    /// Runs `hook` on the loop thread after every input the owner handles, before that input's
+    /// effects are performed (what `swiftray up` uses to fire a fault at the instant a task
+    /// finishes, as raysim does). Returns once the hook is in place.
+    public func onStep(_ hook: @escaping (Owner, OwnerInput) -> Void) {
+        let host = self.host!
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) let hook = hook
+        loop.post {
+            host.stepHook = hook
+            done.signal()
+        }
+        done.wait()
     }
 
     /// Runs `body` with the owner machine on the loop thread and returns its result

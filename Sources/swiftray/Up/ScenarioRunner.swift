@@ -185,6 +185,11 @@ struct ScenarioRunner {
             getsDone.signal()
         }
 
+        // Node kills due `after:` tasks fire on the driver's loop at the instant the last of them
+        // is seen finished, before that reply's effects go out (as raysim fires them): polling
+        // from here would let the next task start, and pull, first. The rest is bookkept below.
+        let early = armEarlyKills(cluster, client, refs, workloadStart)
+
         // Faults, in wall-clock time since the workload started, until every get returned.
         var pending = Array(scenario.faults.enumerated())
         var driverKilled = false
@@ -217,6 +222,13 @@ struct ScenarioRunner {
             if Date().timeIntervalSince(started) > maxWall + 5 { break }
             var fired: [Int] = []
             for (position, (index, fault)) in pending.enumerated() where !driverKilled {
+                if let (at, line, name) = early.get()[index] {
+                    cluster.killNode(named: name)  // Reaped and marked dead here.
+                    fired.append(position)
+                    findings.faultLines.append(String(format: "  %8.1fms fault %d: ", Double(at) / 1000, index) + line)
+                    log("fault \(index): \(line)")
+                    continue
+                }
                 let due: Bool
                 switch fault.trigger {
                 case .at(let micros): due = elapsed >= micros
@@ -307,6 +319,67 @@ struct ScenarioRunner {
     }
 
     /// True when every task of `objects` finished (returned or failed for good).
+    /// Arms the `after:` node kills on the driver's loop (see the call); returns what fired, by
+    /// fault index: (microseconds since the workload started, the fault line, the node's name).
+    private func armEarlyKills(_ cluster: LocalCluster, _ client: DriverClient, _ refs: [InstanceRef: ObjectID],
+                               _ workloadStart: Date) -> LockedBox<[Int: (Int64, String, String)]> {
+        let fired = LockedBox<[Int: (Int64, String, String)]>([:])
+        let plan = WorkloadPlan(scenario.workload)
+        // The nodes as they are now (kills of nodes added later wait for the polling loop).
+        let nodes = cluster.nodes.filter(\.alive).map { (id: $0.id, name: $0.name, pid: $0.pid) }
+        var targets: [(index: Int, objects: [ObjectID], action: FaultAction, pattern: RefPattern)] = []
+        for (index, fault) in scenario.faults.enumerated() {
+            guard case .after(let pattern) = fault.trigger else { continue }
+            switch fault.action {
+            case .killNode(.named), .killNode(.holding): break
+            default: continue
+            }
+            let objects = plan.resolve(pattern).compactMap { refs[$0] }
+            if case .killNode(.holding(let holding)) = fault.action {
+                targets.append((index, objects, fault.action, holding))
+            } else {
+                targets.append((index, objects, fault.action, pattern))
+            }
+        }
+        guard !targets.isEmpty else { return fired }
+        nonisolated(unsafe) var remaining = targets  // Loop thread only.
+        client.onStep { owner, input in
+            guard case .messageReceived(_, .taskReply) = input, !remaining.isEmpty else { return }
+            remaining.removeAll { target in
+                let done = target.objects.allSatisfy { object in
+                    switch owner.tasks[object.task]?.state {
+                    case .finished?, .failed?: return true
+                    default: return object.isPut
+                    }
+                }
+                guard done else { return false }
+                let victim: (id: NodeID, name: String, pid: Int32)?
+                var line: String
+                switch target.action {
+                case .killNode(.named(let name)):
+                    victim = nodes.first { $0.name == name }
+                    line = "node \(name)"
+                case .killNode(.holding):
+                    let holding = plan.resolve(target.pattern).compactMap { refs[$0] }
+                    let holder = holding.lazy.compactMap { owner.objects[$0]?.locations.first }.first
+                    victim = nodes.first { $0.id == holder }
+                    line = "node \(victim?.name ?? "?")"
+                default:
+                    return true
+                }
+                guard let victim else { return false }  // Left to the polling loop.
+                kill(victim.pid, SIGKILL)
+                line += " (\(victim.id))"
+                if case .killNode(.holding) = target.action { line += " holding \(target.pattern)" }
+                line += " killed (SIGKILL)"
+                let at = Int64(Date().timeIntervalSince(workloadStart) * 1e6)
+                fired.update { $0[target.index] = (at, line, victim.name) }
+                return true
+            }
+        }
+        return fired
+    }
+
     private func finished(_ objects: [ObjectID], _ client: DriverClient) -> Bool {
         client.inspect { owner in
             objects.allSatisfy { object in
@@ -494,4 +567,5 @@ final class LockedBox<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
     func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
     func set(_ newValue: T) { lock.lock(); value = newValue; lock.unlock() }
+    func update(_ change: (inout T) -> Void) { lock.lock(); change(&value); lock.unlock() }
 }
