@@ -46,17 +46,23 @@ public protocol Component {
 /// A token the world hands back when a timer fires (which start it belongs to).
 public struct TimerToken: Hashable, Sendable {
     public let generation: UInt64
+
+    @inlinable
+    public init(generation: UInt64) { self.generation = generation }
 }
 
 /// Drives one component: the one implementation of the loop above. The machine's state
 /// reads through it (`driver.objects` is `driver.machine.objects`).
 @dynamicMemberLookup
 public final class ComponentDriver<C: Component> {
-    /// The machine (read it for inspection; only inputs change it).
-    public private(set) var machine: C
+    /// The machine (read it for inspection; only inputs change it). The hot paths are
+    /// `@inlinable`: specialized where a world calls them, the machine's `handle` is a direct call.
+    @inlinable
+    public var machine: C { _read { yield state } }
+    @usableFromInline var state: C
 
     @inlinable
-    public subscript<T>(dynamicMember keyPath: KeyPath<C, T>) -> T { machine[keyPath: keyPath] }
+    public subscript<T>(dynamicMember keyPath: KeyPath<C, T>) -> T { _read { yield state[keyPath: keyPath] } }
     /// The world's clock, in microseconds.
     public var clock: () -> Int64 = { 0 }
     /// Appends an input, with its time, to the event log before the machine sees it.
@@ -75,19 +81,20 @@ public final class ComponentDriver<C: Component> {
         preconditionFailure("invariant violated after \(input): \(problem)")
     }
 
-    private var busy = false
+    @usableFromInline var busy = false
     /// Inputs raised while one was being handled, from `waitingHead` on (a burst of them, as a
     /// driver submitting thousands of tasks in one step, costs O(1) each).
-    private var waiting: [C.Input] = []
-    private var waitingHead = 0
-    private var armed: [C.Timer: UInt64] = [:]
-    private var generation: UInt64 = 0
+    @usableFromInline var waiting: [C.Input] = []
+    @usableFromInline var waitingHead = 0
+    @usableFromInline var armed: [C.Timer: UInt64] = [:]
+    @usableFromInline var generation: UInt64 = 0
 
     public init(_ machine: C = C()) {
-        self.machine = machine
+        state = machine
     }
 
     /// Handles `input` now, or after the input being handled (and those queued before it).
+    @inlinable
     public func submit(_ input: C.Input) {
         if busy {
             waiting.append(input)
@@ -106,6 +113,7 @@ public final class ComponentDriver<C: Component> {
     }
 
     /// A world timer fired: handles the timer's input unless a newer start replaced it.
+    @inlinable
     public func fire(_ timer: C.Timer, token: TimerToken) {
         guard armed[timer] == token.generation else { return }
         armed[timer] = nil
@@ -118,26 +126,32 @@ public final class ComponentDriver<C: Component> {
     /// Changes the machine outside any input: only to prepare a fresh one (capacity
     /// reservations and the like), never to make a Ray decision.
     public func prepare(_ body: (inout C) -> Void) {
-        body(&machine)
+        body(&state)
     }
 
     /// Replaces the machine by a fresh one that replays `inputs` with their logged times. The
     /// replayed effects happened before: they are observed, not performed; timers are disarmed.
     public func replay<Inputs: Sequence>(_ inputs: Inputs) where Inputs.Element == (C.Input, Int64) {
-        machine = C()
+        state = C()
         armed = [:]
         for (input, now) in inputs {
-            let effects = machine.handle(input, now: now)
+            let effects = state.handle(input, now: now)
             observe?(input, now, effects)
         }
     }
 
-    private func step(_ input: C.Input) {
+    /// The machine's violation, read in place (a plain call on the stored property copied the
+    /// whole machine, retaining every table, on every step).
+    @inlinable
+    static func violation(in machine: inout C) -> String? { machine.invariantViolation() }
+
+    @inlinable
+    func step(_ input: C.Input) {
         let now = clock()
         log?(input, now)
-        let effects = machine.handle(input, now: now)
+        let effects = state.handle(input, now: now)
         observe?(input, now, effects)
-        if checksInvariants, let problem = machine.invariantViolation() {
+        if checksInvariants, let problem = Self.violation(in: &state) {
             violated(problem, input)
         }
         for effect in effects {
