@@ -34,7 +34,8 @@ func runSwiftray(_ arguments: [String], environment: [String: String] = [:]) thr
 
 extension RuntimeTests {
 @Suite struct UpTests {
-    @Test(arguments: ["chain-node-loss", "worker-killed-retry", "gcs-restart", "owner-death", "retries-exhausted"])
+    @Test(arguments: ["chain-node-loss", "worker-killed-retry", "gcs-restart", "owner-death", "retries-exhausted",
+                      "head-node-loss"])
     func scenarioPassesOnARealCluster(_ name: String) throws {
         let (code, output) = try runSwiftray(["up", "Scenarios/\(name).yaml", "--quiet"])
         #expect(code == 0, "\(output)")

@@ -44,6 +44,13 @@ extension Owner {
         if remaining == 0 { argumentsReady(id, spec: spec, into: &effects) }
     }
 
+    /// `ray.wait`'s readiness, the one rule for both worlds: the value can be had now (inline,
+    /// failed, or stored with a live copy), or the object is unknown here (a get fails at once).
+    public func isReady(_ object: ObjectID) -> Bool {
+        guard let entry = objects[object] else { return true }
+        return exists(entry)
+    }
+
     /// True when the object's value can be had now: inline, failed, or stored with a live copy.
     func exists(_ entry: ObjectEntry) -> Bool {
         switch entry.state {

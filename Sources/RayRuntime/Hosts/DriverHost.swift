@@ -228,13 +228,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    func isReady(_ object: ObjectID) -> Bool {
-        switch owner.objects[object]?.state {
-        case .inline?, .failed?: return true
-        case .stored?: return owner.objects[object].map { !$0.locations.isEmpty } ?? false
-        default: return owner.objects[object] == nil  // Unknown here: a get would fail at once.
-        }
-    }
+    /// Readiness for a wait: the owner's rule (`Owner.isReady`), not a copy of it.
+    func isReady(_ object: ObjectID) -> Bool { owner.machine.isReady(object) }
 
     /// For a wait (which marked `objects` as watched in `resolved`, so each comes here once):
     /// marks what is ready now (a value, an error, a live stored copy, as the owner knows it) and

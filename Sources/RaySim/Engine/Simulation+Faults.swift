@@ -68,9 +68,38 @@ extension Simulation {
             node = plan.resolve(pattern).lazy.compactMap { self.primaryHolder(of: $0) }.first
         }
         guard let node, nodes[node]?.alive == true else { return false }
+        if node == headNode {
+            killHead(index: index)
+            return true
+        }
         faultLines.append("  \(formatTime(now)) fault \(index): node \(nodes[node]?.spec.name ?? "?") (\(node)) killed")
         killNode(node)
         return true
+    }
+
+    /// What the program's gets end with when the head node dies (an OwnerDied error, in both worlds).
+    public static let headDeathMessage = "the driver died with the head node (the driver and the GCS run there, as in "
+        + "Ray): its gets have no results, a borrower would get OwnerDied"
+    static let headDeathError = RayError(.ownerDied, headDeathMessage)
+
+    /// The head node dies, and with it the GCS and the driver, as in Ray. What a Ray user sees:
+    /// the driver is gone (every get it made ends with OwnerDied: what it had received died with
+    /// it, as after kill_driver), the cluster has no GCS (it is not restarted), and the run ends.
+    func killHead(index: Int) {
+        commitLogs()
+        faultLines.append("  \(formatTime(now)) fault \(index): head node \(nodes[headNode]?.spec.name ?? "?") (\(headNode)) "
+            + "killed, and the GCS and the driver with it")
+        killNode(headNode)
+        headKilled = true
+        gcsAlive = false
+        driverAlive = false
+        for node in nodeOrder where nodes[node]?.alive == true {
+            scheduleDisconnect(observer: .raylet(node), peer: .gcs, after: latency(from: headNode, to: node))
+        }
+        for index in resolved.indices { resolved[index] = .error(Self.headDeathError) }
+        unresolvedGets = 0
+        driverPhase = .probed
+        finishedAt = now
     }
 
     private func restartNodeFault(_ name: String) -> Bool {

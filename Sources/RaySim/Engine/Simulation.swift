@@ -73,6 +73,8 @@ public final class Simulation {
     var nodeByName: [String: NodeID] = [:]
     var nodeCounter: UInt32 = 0
     var headNode = NodeID(0)
+    /// The head node died, and the GCS and the driver with it (they run there, as in Ray).
+    var headKilled = false
     var killedNodes: [NodeID] = []
 
     // Worker processes
@@ -186,11 +188,6 @@ public final class Simulation {
                 throw ScenarioError(file: file, keyPath: "faults[\(index)].kill_actor",
                                     problem: "actors are not supported yet by raysim")
             }
-            if case .killNode(.named(let name)) = fault.action,
-               scenario.cluster.nodes.contains(where: { $0.name == name && $0.head }) {
-                throw ScenarioError(file: file, keyPath: "faults[\(index)].kill_node",
-                                    problem: "'\(name)' is the head node: killing it ends the whole cluster (the GCS and the driver live there); kill a worker node or use restart_gcs / kill_driver")
-            }
             if case .restartNode(let name) = fault.action,
                scenario.cluster.nodes.contains(where: { $0.name == name && $0.head }) {
                 throw ScenarioError(file: file, keyPath: "faults[\(index)].restart_node",
@@ -232,7 +229,7 @@ public final class Simulation {
 
     /// True once the GCS has marked every killed node dead (or never knew it).
     var killedNodesMarkedDead: Bool {
-        !gcsAlive ? false : killedNodes.allSatisfy { gcs.machine.nodes[$0] == nil || gcs.machine.nodes[$0]?.state == .dead }
+        headKilled ? true : !gcsAlive ? false : killedNodes.allSatisfy { gcs.machine.nodes[$0] == nil || gcs.machine.nodes[$0]?.state == .dead }
     }
 
     /// Starts the GCS, the raylets and the driver, and schedules the workload and the faults.

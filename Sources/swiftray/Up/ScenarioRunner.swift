@@ -46,6 +46,8 @@ struct ScenarioRunner {
         var spilled = 0
         var spillbacks = 0
         var leaks: [String] = []
+        /// The head node died (with the GCS and the driver): leaks are not checked.
+        var headKilled = false
         var wrongValues: [String] = []
     }
 
@@ -193,6 +195,8 @@ struct ScenarioRunner {
         // Faults, in wall-clock time since the workload started, until every get returned.
         var pending = Array(scenario.faults.enumerated())
         var driverKilled = false
+        /// The head node died (with the GCS and the driver): the run ends as raysim ends it.
+        var headKilled = false
         var runningSince: [TaskID: Date] = [:]
         var healAt: [Int64] = []
         defer { cluster.network?.heal() }
@@ -245,6 +249,11 @@ struct ScenarioRunner {
                     driverKilled = true
                     clientAlive = false
                 }
+                if line.hasPrefix("head node ") {
+                    headKilled = true
+                    driverKilled = true
+                    clientAlive = false
+                }
                 if case .partition(_, let duration) = fault.action {
                     healAt.append(elapsed + duration)
                     healAt.sort()
@@ -263,7 +272,10 @@ struct ScenarioRunner {
         var values: [FetchedValue?] = results.get() ?? Array(repeating: nil, count: getObjects.count)
         if values.isEmpty && !getObjects.isEmpty { values = Array(repeating: nil, count: getObjects.count) }
 
-        if driverKilled {
+        if headKilled {
+            // What a Ray user sees: the driver is gone, every get it made with it (as raysim).
+            values = getObjects.map { _ in FetchedValue(value: .error(RayError(.ownerDied, Simulation.headDeathMessage))) }
+        } else if driverKilled {
             // A borrower on a live node asks for the dead owner's objects: each must fail (OwnerDied).
             let alive = cluster.nodes.first { $0.alive }!
             let probe = try DriverClient(socketPath: alive.socketPath, logRoot: nil, workerExecutable: executable)
@@ -301,7 +313,9 @@ struct ScenarioRunner {
             values.removeAll()
             for object in order { client.release(object) }
         }
-        if scenario.expect.checkLeaks {
+        if headKilled {
+            findings.headKilled = true
+        } else if scenario.expect.checkLeaks {
             let partitioned = scenario.faults.contains { fault in
                 if case .partition = fault.action { return true }
                 return false
@@ -318,7 +332,6 @@ struct ScenarioRunner {
         return failures.isEmpty ? .passed : .failed(failures)
     }
 
-    /// True when every task of `objects` finished (returned or failed for good).
     /// Arms the `after:` node kills on the driver's loop (see the call); returns what fired, by
     /// fault index: (microseconds since the workload started, the fault line, the node's name).
     private func armEarlyKills(_ cluster: LocalCluster, _ client: DriverClient, _ refs: [InstanceRef: ObjectID],
@@ -330,10 +343,8 @@ struct ScenarioRunner {
         var targets: [(index: Int, objects: [ObjectID], action: FaultAction, pattern: RefPattern)] = []
         for (index, fault) in scenario.faults.enumerated() {
             guard case .after(let pattern) = fault.trigger else { continue }
-            switch fault.action {
-            case .killNode(.named), .killNode(.holding): break
-            default: continue
-            }
+            // `holding` is resolved by the polling loop, which asks the raylets for the primary copy.
+            guard case .killNode(.named) = fault.action else { continue }
             let objects = plan.resolve(pattern).compactMap { refs[$0] }
             if case .killNode(.holding(let holding)) = fault.action {
                 targets.append((index, objects, fault.action, holding))
@@ -367,7 +378,9 @@ struct ScenarioRunner {
                 default:
                     return true
                 }
-                guard let victim else { return false }  // Left to the polling loop.
+                // Left to the polling loop: no victim yet, or the head (it takes the GCS and the
+                // driver with it, which that loop does).
+                guard let victim, victim.name != headName else { return false }
                 kill(victim.pid, SIGKILL)
                 line += " (\(victim.id))"
                 if case .killNode(.holding) = target.action { line += " holding \(target.pattern)" }
@@ -380,6 +393,7 @@ struct ScenarioRunner {
         return fired
     }
 
+    /// True when every task of `objects` finished (returned or failed for good).
     private func finished(_ objects: [ObjectID], _ client: DriverClient) -> Bool {
         client.inspect { owner in
             objects.allSatisfy { object in
@@ -398,14 +412,15 @@ struct ScenarioRunner {
         switch action {
         case .killNode(.named(let name)):
             guard let node = cluster.node(named: name), node.alive else { return "node \(name) is not alive; nothing to kill" }
+            if node.name == headName { return killHead(cluster, client, node) }
             cluster.killNode(named: name)
             return "node \(name) (\(node.id)) killed (SIGKILL)"
         case .killNode(.holding(let pattern)):
-            let objects = plan.resolve(pattern).compactMap { refs[$0] }
-            let holder = client.inspect { owner in objects.lazy.compactMap { owner.objects[$0]?.locations.first }.first }
-            guard let holder, let node = cluster.nodes.first(where: { $0.id == holder && $0.alive }) else {
-                return "no live node holds \(pattern); nothing killed"
+            // As raysim: the live node whose store holds the primary copy (the node that made it).
+            guard let node = primaryHolder(plan.resolve(pattern).compactMap { refs[$0] }, cluster) else {
+                return nil  // Nobody holds it yet: try again shortly.
             }
+            if node.name == headName { return killHead(cluster, client, node) + " (it held \(pattern))" }
             cluster.killNode(named: node.name)
             return "node \(node.name) (\(node.id)) holding \(pattern) killed (SIGKILL)"
         case .restartNode(let name):
@@ -447,6 +462,34 @@ struct ScenarioRunner {
         case .killActor:
             return "not supported"
         }
+    }
+
+    /// The head node's name (it runs the GCS and the driver).
+    var headName: String { scenario.cluster.nodes.first(where: \.head)?.name ?? "" }
+
+    /// The head node dies, and the GCS and the driver with it, as in Ray (and as raysim does it).
+    private func killHead(_ cluster: LocalCluster, _ client: DriverClient, _ node: LocalCluster.Node) -> String {
+        cluster.killNode(named: node.name)
+        cluster.killGCS()
+        client.crash()
+        return "head node \(node.name) (\(node.id)) killed, and the GCS and the driver with it"
+    }
+
+    /// The live node whose store holds the primary copy of the first of `objects` held anywhere
+    /// (asked of each raylet: `list objects`).
+    private func primaryHolder(_ objects: [ObjectID], _ cluster: LocalCluster) -> LocalCluster.Node? {
+        let alive = cluster.nodes.filter(\.alive)
+        let listings = alive.map { node in (node, (try? ControlClient.ask(rayletSocket: node.socketPath, "list objects")) ?? "") }
+        for object in objects {
+            let prefix = "\(object) "
+            for (node, listing) in listings {
+                let holds = listing.split(separator: "\n").contains { line in
+                    line.hasPrefix(prefix) && line.contains(" primary")
+                }
+                if holds { return node }
+            }
+        }
+        return nil
     }
 
     /// Safety: a value must be exactly what its lineage defines, byte for byte.
@@ -541,7 +584,8 @@ struct ScenarioRunner {
         switch outcome {
         case .passed:
             lines.append("  expect: ok")
-            lines.append("  leaks: " + (scenario.expect.checkLeaks ? "none" : "not checked (leaks: allowed)"))
+            lines.append("  leaks: " + (findings.headKilled ? "not checked (the head node died: the cluster went with it)"
+                : scenario.expect.checkLeaks ? "none" : "not checked (leaks: allowed)"))
             lines.append("PASS")
         case .failed(let problems):
             lines.append("  FAILED:")
