@@ -231,6 +231,11 @@ struct Up: ParsableCommand {
     var quiet = false
     @Flag(help: "Put each node in its own network namespace joined by veth links (root), so partitions cut real links.")
     var netns = false
+    @Flag(help: """
+        Also run the scenario in the simulator (same seed) and print both side by side; exit 1 when what a \
+        user would see differs (a get's result, the faults fired, leaks).
+        """)
+    var compare = false
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
@@ -251,8 +256,29 @@ struct Up: ParsableCommand {
                 runner.netns = true
             }
         }
-        let outcome = runner.run()
-        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+        guard compare else {
+            let outcome = runner.run()
+            if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+            return
+        }
+        let simulated: RunSummary
+        do {
+            let simulation = try Simulation(scenario: scenario, options: SimulationOptions(seed: seed ?? scenario.seed ?? 1))
+            simulated = RunSummary(simulation.run())
+        } catch {
+            writeStandardError("swiftray up --compare: the simulator cannot run \(file): \(error)\n")
+            throw ExitCode(2)
+        }
+        let (outcome, real) = runner.runSummarized()
+        if case .invalid = outcome { throw ExitCode(2) }
+        let comparison = RunComparison(simulated: simulated, real: real)
+        var lines = ["compare \(scenario.name): raysim and real processes, seed \(seed ?? scenario.seed ?? 1)"]
+        lines += comparison.table
+        let differences = comparison.differences
+        lines.append(differences.isEmpty ? "SAME (what a user sees agrees; counts are not compared)"
+            : "DIFFERENT:\n" + differences.map { "  " + $0 }.joined(separator: "\n"))
+        print(lines.joined(separator: "\n"))
+        if !differences.isEmpty { throw ExitCode(1) }
     }
 }
 

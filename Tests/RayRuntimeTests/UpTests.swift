@@ -34,12 +34,23 @@ func runSwiftray(_ arguments: [String], environment: [String: String] = [:]) thr
 
 extension RuntimeTests {
 @Suite struct UpTests {
-    @Test(arguments: ["chain-node-loss", "worker-killed-retry", "gcs-restart", "owner-death", "retries-exhausted",
-                      "head-node-loss"])
+    @Test(arguments: ["chain-node-loss", "worker-killed-retry", "gcs-restart", "retries-exhausted"])
     func scenarioPassesOnARealCluster(_ name: String) throws {
         let (code, output) = try runSwiftray(["up", "Scenarios/\(name).yaml", "--quiet"])
         #expect(code == 0, "\(output)")
         #expect(output.contains("PASS"))
+    }
+
+    /// Differential runs: raysim and real processes show a user the same thing (all of
+    /// Scenarios/ with tools/compare.sh).
+    @Test(arguments: ["head-node-loss", "owner-death", "node-affinity"])
+    func theSimulatorAndRealProcessesAgree(_ name: String) throws {
+        let (code, output) = try runSwiftray(["up", "Scenarios/\(name).yaml", "--compare", "--quiet"])
+        #expect(code == 0, "\(output)")
+        #expect(output.contains("SAME"))
+        // Both runs also met the scenario's expectations.
+        let verdicts = output.split(separator: "\n").filter { $0.contains(" verdict ") }
+        #expect(verdicts.count == 1 && !verdicts[0].contains("FAIL"), "\(output)")
     }
 
     @Test func aRealRunExportedAsATraceReplaysWithIdenticalEffects() throws {

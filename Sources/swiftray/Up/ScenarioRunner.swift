@@ -66,10 +66,33 @@ struct ScenarioRunner {
         return nil
     }
 
-    func run() -> Outcome {
+    func run() -> Outcome { runCollecting().0 }
+
+    /// Runs, and summarizes what a user saw (for `--compare`).
+    func runSummarized() -> (Outcome, RunSummary) {
+        let (outcome, findings) = runCollecting()
+        var summary = RunSummary()
+        summary.results = findings.results.map { ("\($0.0)", RunSummary.outcome($0.1)) }
+        summary.faultsFired = RunSummary.faultIndices(findings.faultLines)
+        summary.retries = findings.retries
+        summary.reconstructions = findings.reconstructions
+        summary.spilled = findings.spilled
+        summary.leaks = findings.headKilled ? "not checked (the head node died: the cluster went with it)"
+            : !scenario.expect.checkLeaks ? "not checked (leaks: allowed)"
+            : findings.leaks.isEmpty ? "none" : "found: " + findings.leaks.joined(separator: "; ")
+        switch outcome {
+        case .passed: summary.verdict = "PASS"
+        case .failed(let problems): summary.verdict = "FAIL: " + problems.joined(separator: "; ")
+        case .invalid(let reason): summary.verdict = "INVALID: \(reason)"
+        case .timedOut(let message): summary.verdict = "FAIL: \(message)"
+        }
+        return (outcome, summary)
+    }
+
+    private func runCollecting() -> (Outcome, Findings) {
         if let reason = unsupported() {
             report(.invalid(reason), Findings(), wall: 0, session: "-")
-            return .invalid(reason)
+            return (.invalid(reason), Findings())
         }
         let started = Date()
         let plan = WorkloadPlan(scenario.workload)
@@ -79,7 +102,7 @@ struct ScenarioRunner {
             cluster = try LocalCluster(executable: executable, environment: ["SWIFTRAY_SCENARIO_SEED=\(seed)"],
                                        logInputs: logInputs, network: netns ? try NetworkNamespaces() : nil)
         } catch {
-            return .invalid("\(error)")
+            return (.invalid("\(error)"), findings)
         }
         defer { cluster.stop() }
         let outcome: Outcome
@@ -89,7 +112,7 @@ struct ScenarioRunner {
             outcome = .failed(["the runner failed: \(error)"])
         }
         report(outcome, findings, wall: Date().timeIntervalSince(started), session: cluster.session.path)
-        return outcome
+        return (outcome, findings)
     }
 
     private func log(_ line: String) {

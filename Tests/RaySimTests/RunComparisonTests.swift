@@ -1,0 +1,56 @@
+// The differential comparison: what a user sees must agree, counts and
+// timing are printed but not compared.
+
+import Testing
+import RayCore
+@testable import RaySim
+
+@Suite struct RunComparisonTests {
+    private func summary(_ results: [(String, String)], faults: [Int] = [0], retries: Int = 0,
+                         leaks: String = "none") -> RunSummary {
+        var summary = RunSummary()
+        summary.results = results.map { (ref: $0.0, outcome: $0.1) }
+        summary.faultsFired = faults
+        summary.retries = retries
+        summary.leaks = leaks
+        return summary
+    }
+
+    @Test func agreeingRunsDifferOnlyInCountsWhichAreNotCompared() {
+        let comparison = RunComparison(simulated: summary([("a[0]", "ok"), ("b[0]", "OwnerDied")], retries: 1),
+                                       real: summary([("a[0]", "ok"), ("b[0]", "OwnerDied")], retries: 3))
+        #expect(comparison.differences.isEmpty)
+        #expect(comparison.table.contains { $0.hasPrefix("≠ retries") })
+    }
+
+    @Test func aDifferentResultFaultOrLeakIsADifference() {
+        let comparison = RunComparison(
+            simulated: summary([("a[0]", "ok"), ("b[0]", "ok")], faults: [0, 1]),
+            real: summary([("a[0]", "TaskUnschedulable"), ("c[0]", "ok")], faults: [0], leaks: "found: 1 lease"))
+        #expect(comparison.differences == [
+            "a[0]: raysim ok, real TaskUnschedulable",
+            "b[0]: raysim ok, real (not got)",
+            "c[0]: raysim (not got), real ok",
+            "faults fired: raysim [0, 1], real [0]",
+            "leaks: raysim none, real found: 1 lease",
+        ])
+    }
+
+    @Test func faultLinesNameTheFaultsThatFired() {
+        #expect(RunSummary.faultIndices([
+            "  24.280ms fault 0: head node head (node-1) killed",
+            "  1.2s GCS back (incarnation 2), 40 logged inputs replayed",
+            "     50.7ms fault 12: node worker-1 (node-2) killed (SIGKILL)",
+            "  partition healed",
+        ]) == [0, 12])
+    }
+
+    @Test func aSimulatedRunSummarizesAsAUserSeesIt() throws {
+        let scenario = try ScenarioLoader.load(path: TestPaths.root + "/Scenarios/head-node-loss.yaml")
+        let summary = RunSummary(try Simulation(scenario: scenario, options: SimulationOptions(seed: 11)).run())
+        #expect(summary.results.map(\.outcome) == ["OwnerDied", "OwnerDied"])
+        #expect(summary.faultsFired == [0])
+        #expect(summary.leaks.hasPrefix("not checked (the head node died"))
+        #expect(summary.verdict == "PASS")
+    }
+}
