@@ -147,8 +147,7 @@ struct Swarm: ParsableCommand {
         if let seed {
             let scenario = SwarmGenerator.scenario(seed: seed)
             print(describe(scenario))
-            var options = SimulationOptions(seed: seed)
-            options.acceptErrorResults = SwarmGenerator.mayFail(scenario)
+            var options = SwarmGenerator.options(seed: seed, scenario: scenario)
             options.recordTrace = record != nil
             let (code, simulation) = simulate(scenario, options)
             if let record, let simulation { writeTrace(of: simulation, to: record) }
@@ -160,8 +159,7 @@ struct Swarm: ParsableCommand {
         for offset in 0..<UInt64(max(0, seeds)) {
             let seed = start + offset
             let scenario = SwarmGenerator.scenario(seed: seed)
-            var options = SimulationOptions(seed: seed)
-            options.acceptErrorResults = SwarmGenerator.mayFail(scenario)
+            let options = SwarmGenerator.options(seed: seed, scenario: scenario)
             guard let simulation = try? Simulation(scenario: scenario, options: options) else { continue }
             let report = simulation.run()
             events += report.eventsProcessed
@@ -184,7 +182,9 @@ struct Swarm: ParsableCommand {
         let tasks = scenario.workload.tasks.map { "\($0.name)x\($0.count)(args \($0.args.map(\.description)))" }
             .joined(separator: " ")
         let faults = scenario.faults.map { "\($0.trigger) \($0.action)" }.joined(separator: "; ")
+        let knobs = SwarmGenerator.config(seed: scenario.seed ?? 0).1
         return "# swarm seed \(scenario.seed ?? 0)\n# nodes: \(nodes)\n# tasks: \(tasks)\n# faults: \(faults.isEmpty ? "none" : faults)"
+            + "\n# knobs: \(knobs.isEmpty ? "Ray's defaults" : knobs.joined(separator: "; "))"
     }
 }
 

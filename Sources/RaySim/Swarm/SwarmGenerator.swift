@@ -5,7 +5,7 @@
 // value must be correct, every invariant hold, every get resolve and nothing
 // leak. A seed fully determines its scenario and its run.
 
-import RayCore
+public import RayCore
 
 /// Generates a scenario from a seed.
 public enum SwarmGenerator {
@@ -66,8 +66,21 @@ public enum SwarmGenerator {
 
         var faults: [FaultSpec] = []
         for _ in 0..<pick(0...3) {
-            let at = FaultSpec.Trigger.at(micros: Int64(pick(0...300)) * 1_000)
+            let millis = pick(0...300)
+            let at = FaultSpec.Trigger.at(micros: Int64(millis) * 1_000)
             let worker = "worker-\(pick(1...workerCount))"
+            // Rarer faults: the head node dies (the GCS and the driver with it, as in Ray), or the
+            // GCS restarts while a node dies (within a few milliseconds, either order).
+            if chance(40) {
+                faults.append(FaultSpec(trigger: at, action: .killNode(.named("head"))))
+                continue
+            }
+            if chance(80) {
+                let other = FaultSpec.Trigger.at(micros: Int64(millis) * 1_000 + Int64(pick(-5...5)) * 1_000)
+                faults.append(FaultSpec(trigger: at, action: .restartGCS))
+                faults.append(FaultSpec(trigger: other, action: .killNode(.named(worker))))
+                continue
+            }
             let action: FaultAction
             switch pick(0...5) {
             case 0: action = .killNode(.named(worker))
@@ -100,6 +113,65 @@ public enum SwarmGenerator {
         return Scenario(name: "swarm-\(seed)", description: "random cluster, workload and fault plan from seed \(seed)",
                         seed: seed, cluster: ClusterSpec(gcsPersistent: true, nodes: nodes, network: network),
                         workload: workload, faults: faults, expect: expect, sourcePath: "swarm:\(seed)")
+    }
+
+    /// The machines' configuration for a seed, drawn within valid ranges (FoundationDB's
+    /// BUGGIFY idea: timings and thresholds a fixed configuration never exercises), and the
+    /// knobs that differ from Ray's defaults, for the report. About one seed in four keeps the
+    /// defaults.
+    public static func config(seed: UInt64) -> (RayConfig, [String]) {
+        var random = SeededGenerator(seed: mix(seed ^ 0x4255_4747_4946_5900))
+        func pick(_ range: ClosedRange<Int64>) -> Int64 { range.lowerBound + Int64(random.below(UInt64(range.count))) }
+        func chance(_ permille: UInt64) -> Bool { random.below(1000) < permille }
+        var config = RayConfig()
+        guard !chance(250) else { return (config, []) }
+        var knobs: [String] = []
+        if chance(300) {
+            config.healthCheckPeriodMicros = pick(500...3_000) * 1_000
+            config.healthCheckTimeoutMicros = pick(1...4) * config.healthCheckPeriodMicros
+            config.healthCheckFailureThreshold = Int(pick(2...5))
+            config.healthCheckInitialDelayMicros = pick(1...5) * 1_000_000
+            knobs.append("health checks every \(config.healthCheckPeriodMicros / 1_000) ms, timeout "
+                + "\(config.healthCheckTimeoutMicros / 1_000) ms, \(config.healthCheckFailureThreshold) misses, first after "
+                + "\(config.healthCheckInitialDelayMicros / 1_000) ms")
+        }
+        if chance(200) {
+            config.resourceReportPeriodMicros = pick(20...500) * 1_000
+            knobs.append("resource reports every \(config.resourceReportPeriodMicros / 1_000) ms")
+        }
+        if chance(300) {
+            config.schedulerSpreadThresholdPermille = pick(0...1000)
+            knobs.append("spread threshold \(config.schedulerSpreadThresholdPermille)‰")
+        }
+        if chance(300) {
+            config.inlineObjectSizeBytesMax = pick(1...1024) * 1024
+            knobs.append("inline limit \(config.inlineObjectSizeBytesMax / 1024) KiB")
+        }
+        if chance(300) {
+            config.objectSpillingThresholdPermille = pick(500...950)
+            knobs.append("spilling at \(config.objectSpillingThresholdPermille)‰")
+        }
+        if chance(200) {
+            config.pullRetryDelayMicros = pick(10...500) * 1_000
+            knobs.append("pull retry \(config.pullRetryDelayMicros / 1_000) ms")
+        }
+        if chance(200) {
+            config.spillbackCountMax = Int(pick(1...8))
+            knobs.append("spillback at most \(config.spillbackCountMax)")
+        }
+        if chance(200) {
+            config.lineageBytesMax = pick(16...4096) << 10
+            knobs.append("lineage cap \(config.lineageBytesMax >> 10) KiB")
+        }
+        return (config, knobs)
+    }
+
+    /// How `raysim swarm` runs a seed: its configuration, and whether errors are acceptable.
+    public static func options(seed: UInt64, scenario: Scenario) -> SimulationOptions {
+        var options = SimulationOptions(seed: seed)
+        options.config = config(seed: seed).0
+        options.acceptErrorResults = mayFail(scenario) || config(seed: seed).0.lineageBytesMax < RayConfig().lineageBytesMax
+        return options
     }
 
     /// True when a run of this scenario may legitimately end some gets with errors.
