@@ -44,6 +44,7 @@ private struct Toy: Component {
     }
 
     func invariantViolation() -> String? { broken ? "the toy is broken" : nil }
+    func fullInvariantViolation() -> String? { pings.count >= 3 ? "\(pings.count) pings" : nil }
 }
 
 @Suite struct ComponentDriverTests {
@@ -122,6 +123,33 @@ private struct Toy: Component {
         driver.checksInvariants = false
         driver.submit(.ping(2))
         #expect(events.count == 4)
+    }
+
+    @Test func theFullScanRunsEveryPeriodOfSteps() {
+        let driver = ComponentDriver<Toy>()
+        var reported: [String] = []
+        driver.checksInvariants = true
+        driver.fullCheckPeriod = 2
+        driver.violated = { problem, _ in reported.append(problem) }
+        for value in 0..<6 { driver.submit(.ping(value)) }
+        // Scans after steps 1, 3 and 5 (the first step starts the count): 1 ping, 3 pings, 5 pings.
+        #expect(reported == ["3 pings", "5 pings"])
+    }
+
+    @Test func theOwnersFullScanFindsANegativeCount() {
+        var owner = Owner()
+        _ = owner.handle(.started(RayConfig(), OwnerIdentity(worker: WorkerID(node: NodeID(1), index: 0), job: JobID(1))),
+                         now: 0)
+        #expect(owner.fullInvariantViolation() == nil)
+        var entry = Owner.ObjectEntry()
+        entry.localRefs = -1
+        let object = ObjectID.put(by: TaskID.driver(of: JobID(1)), index: 1)
+        owner.objects[object] = entry
+        #expect(owner.fullInvariantViolation()?.contains("negative reference count for \(object)") == true)
+        var raylet = Raylet()
+        _ = raylet.handle(.started(RayConfig(), NodeInfo(nodeID: NodeID(1), name: "n", resources: .units(["CPU": 2]),
+                                                         objectStoreBytes: 1 << 20)), now: 0)
+        #expect(raylet.fullInvariantViolation() == nil)
     }
 
     @Test func theRealMachinesNeverHandTheWorldATimerStart() {

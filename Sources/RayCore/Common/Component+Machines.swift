@@ -1,9 +1,9 @@
 // The four machines as `Component`s: their timers, digests and the
 // invariants checked after every step where checks are on (always in the
 // simulator; in real processes in debug builds or with
-// SWIFTRAY_CHECK_INVARIANTS=1). O(state) scans (every reference count of an
-// owner, leased + available = total on a raylet) stay in the simulator's
-// periodic full check.
+// SWIFTRAY_CHECK_INVARIANTS=1). The O(state) scans (every reference count of
+// an owner, leased + available = total on a raylet) run every few thousand
+// steps there (`fullInvariantViolation`).
 
 extension GCS: Component {
     public static func timerStarted(by effect: GCSEffect) -> (timer: GCSTimer, afterMicros: Int64)? {
@@ -44,6 +44,15 @@ extension Raylet: Component {
         }
         return nil
     }
+
+    public func fullInvariantViolation() -> String? {
+        guard running else { return nil }
+        let leased = leases.values.reduce(ResourceSet()) { $0 + $1.resources }
+        if leased + available != info.resources {
+            return "\(info.name) (\(nodeID)): leased \(leased) + available \(available) ≠ total \(info.resources)"
+        }
+        return nil
+    }
 }
 
 extension Owner: Component {
@@ -59,6 +68,17 @@ extension Owner: Component {
         if lineageBytes < 0 { return "the owner's lineage holds \(lineageBytes) B" }
         if runningOn.count > tasks.count {
             return "the owner runs \(runningOn.count) tasks on workers but holds \(tasks.count)"
+        }
+        return nil
+    }
+
+    public func fullInvariantViolation() -> String? {
+        for object in objects.keys.sorted() {
+            let entry = objects[object]!
+            if entry.localRefs < 0 || entry.submittedRefs < 0 || entry.lineageRefs < 0 {
+                return "negative reference count for \(object) (local \(entry.localRefs), submitted "
+                    + "\(entry.submittedRefs), lineage \(entry.lineageRefs))"
+            }
         }
         return nil
     }

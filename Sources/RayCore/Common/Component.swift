@@ -41,6 +41,13 @@ public protocol Component {
     /// What is wrong with the state, or nil. Cheap (O(1) or O(small tables)): it runs after
     /// every step where checks are on.
     func invariantViolation() -> String?
+    /// The O(state) scan (every reference count, every lease), run every `fullCheckPeriod`
+    /// steps where checks are on. Default: nothing more to check.
+    func fullInvariantViolation() -> String?
+}
+
+extension Component {
+    public func fullInvariantViolation() -> String? { nil }
 }
 
 /// A token the world hands back when a timer fires (which start it belongs to).
@@ -76,6 +83,9 @@ public final class ComponentDriver<C: Component> {
     public var schedule: (C.Timer, TimerToken, Int64) -> Void = { _, _, _ in }
     /// Checks invariants after every step.
     public var checksInvariants = false
+    /// With `checksInvariants`: also runs the O(state) scan every this many steps (0: never).
+    public var fullCheckPeriod = 0
+    @usableFromInline var stepsUntilFullCheck = 0
     /// Called with the violation and the input that caused it (the input is logged already).
     public var violated: (String, C.Input) -> Void = { problem, input in
         preconditionFailure("invariant violated after \(input): \(problem)")
@@ -146,13 +156,24 @@ public final class ComponentDriver<C: Component> {
     static func violation(in machine: inout C) -> String? { machine.invariantViolation() }
 
     @inlinable
+    static func fullViolation(in machine: inout C) -> String? { machine.fullInvariantViolation() }
+
+    @inlinable
     func step(_ input: C.Input) {
         let now = clock()
         log?(input, now)
         let effects = state.handle(input, now: now)
         observe?(input, now, effects)
-        if checksInvariants, let problem = Self.violation(in: &state) {
-            violated(problem, input)
+        if checksInvariants {
+            if let problem = Self.violation(in: &state) {
+                violated(problem, input)
+            } else if fullCheckPeriod > 0 {
+                stepsUntilFullCheck -= 1
+                if stepsUntilFullCheck <= 0 {
+                    stepsUntilFullCheck = fullCheckPeriod
+                    if let problem = Self.fullViolation(in: &state) { violated(problem, input) }
+                }
+            }
         }
         for effect in effects {
             if let (timer, after) = C.timerStarted(by: effect) {

@@ -142,6 +142,7 @@ extension ComponentDriver where C.Input: ProtoRecord, C.Effect: Encodable {
             timers.start(timer, after: after, on: loop) { [weak self] in self?.fire(timer, token: token) }
         }
         checksInvariants = checkingInvariants
+        fullCheckPeriod = 2_000  // The O(state) scan, every 2000 steps where checks are on.
         violated = { problem, input in
             log()?.commit()
             writeStandardError("swiftray \(role): invariant violated after \(input): \(problem); stopping "

@@ -8,19 +8,13 @@
 import RayCore
 
 extension Simulation {
-    /// The O(state) scan: every count non-negative, every lease accounted for.
+    /// The O(state) scan: each machine's own (`fullInvariantViolation`): every count
+    /// non-negative, every lease accounted for.
     func fullCheck() {
-        for (object, entry) in driver.objects
-        where entry.localRefs < 0 || entry.submittedRefs < 0 || entry.lineageRefs < 0 {
-            violation = violation ?? "negative reference count for \(object)"
-        }
+        if driverAlive, let problem = driver.machine.fullInvariantViolation() { violation = violation ?? problem }
         for node in nodeOrder where nodes[node]?.alive == true {
-            guard let raylet = nodes[node]?.raylet, raylet.running else { continue }
-            let leased = raylet.leases.values.reduce(ResourceSet()) { $0 + $1.resources }
-            if leased + raylet.available != raylet.info.resources {
-                violation = violation ?? "\(raylet.info.name): leased \(leased) + available \(raylet.available) "
-                    + "≠ total \(raylet.info.resources)"
-            }
+            guard let problem = nodes[node]?.raylet.machine.fullInvariantViolation() else { continue }
+            violation = violation ?? problem
         }
     }
 
