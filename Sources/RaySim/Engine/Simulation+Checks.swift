@@ -46,6 +46,17 @@ extension Simulation {
         for worker in executors.keys.sorted() where executors[worker]?.isBusy == true {
             found.append("\(worker) is still running a task")
         }
+        if jobEnded {
+            // The job ended (the program's clean exit): its workers end with it, as in Ray.
+            let left = executors.keys.sorted()
+            if !left.isEmpty {
+                found.append("\(left.count) worker(s) of the finished job still alive: "
+                    + left.prefix(4).map { "\($0)" }.joined(separator: ", "))
+            }
+            if gcsAlive, gcs.machine.jobs[JobID(1)]?.state == .running {
+                found.append("the GCS still lists the finished job as running")
+            }
+        }
         return found
     }
 
@@ -91,7 +102,8 @@ extension Simulation {
             report.verdicts.append(("leaks", "not checked (the head node died: the cluster went with it)"))
         } else if scenario.expect.checkLeaks {
             let leaked = leaks()
-            report.verdicts.append(("leaks", leaked.isEmpty ? "none" : "FAILED: " + leaked.joined(separator: "; ")))
+            report.verdicts.append(("leaks", leaked.isEmpty ? (jobEnded ? "none (and the job's end ended its workers)" : "none")
+                : "FAILED: " + leaked.joined(separator: "; ")))
             problems += leaked
         } else {
             report.verdicts.append(("leaks", "not checked (leaks: allowed)"))

@@ -75,6 +75,8 @@ public final class Simulation {
     var headNode = NodeID(0)
     /// The head node died, and the GCS and the driver with it (they run there, as in Ray).
     var headKilled = false
+    /// The program ended and told the GCS its job finished (`endJob`).
+    var jobEnded = false
     var killedNodes: [NodeID] = []
 
     // Worker processes
@@ -222,7 +224,30 @@ public final class Simulation {
                killedNodesMarkedDead { break }
         }
         commitLogs()
+        if violation == nil, !livenessExceeded, driverPhase == .done, driverAlive, scenario.expect.checkLeaks {
+            endJob()
+        }
         return finish(livenessExceeded: livenessExceeded)
+    }
+
+    /// How long the cluster gets to clean up a finished job before the leak check.
+    static let jobEndGraceMicros: Int64 = 2_000_000
+
+    /// The program ends cleanly, as a real driver's `Ray.shutdown()`: it tells the GCS the job
+    /// finished, which tells every raylet, which end the job's workers. The leak check then
+    /// also expects no worker of the job alive.
+    func endJob() {
+        jobEnded = true
+        send(.jobFinished(JobID(1)), from: .worker(driverWorker), to: .gcs)
+        let until = now + Self.jobEndGraceMicros
+        while violation == nil, let time = queue.nextTime, time <= until, let (_, event) = queue.pop() {
+            if time != now { commitLogs() }
+            now = time
+            dispatch(event)
+            eventsProcessed += 1
+        }
+        now = max(now, until)
+        commitLogs()
     }
 
     var driverFinished: Bool { driverPhase == .done || driverPhase == .probed }

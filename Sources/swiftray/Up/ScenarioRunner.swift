@@ -48,6 +48,8 @@ struct ScenarioRunner {
         var leaks: [String] = []
         /// The head node died (with the GCS and the driver): leaks are not checked.
         var headKilled = false
+        /// The program ended, the job finished and its workers ended with it.
+        var jobEnded = false
         var wrongValues: [String] = []
     }
 
@@ -79,7 +81,8 @@ struct ScenarioRunner {
         summary.spilled = findings.spilled
         summary.leaks = findings.headKilled ? "not checked (the head node died: the cluster went with it)"
             : !scenario.expect.checkLeaks ? "not checked (leaks: allowed)"
-            : findings.leaks.isEmpty ? "none" : "found: " + findings.leaks.joined(separator: "; ")
+            : !findings.leaks.isEmpty ? "found: " + findings.leaks.joined(separator: "; ")
+            : findings.jobEnded ? "none (and the job's end ended its workers)" : "none"
         switch outcome {
         case .passed: summary.verdict = "PASS"
         case .failed(let problems): summary.verdict = "FAIL: " + problems.joined(separator: "; ")
@@ -346,6 +349,13 @@ struct ScenarioRunner {
             // After a partition, TCP resends what the cut held with backoff (a SYN's is 1, 3, 7 s).
             findings.leaks = waitForQuiescence(cluster, client: clientAlive ? client : nil,
                                                seconds: partitioned ? 20 : 5)
+            if findings.leaks.isEmpty && clientAlive {
+                // The program ends cleanly (as raysim's does): the job finishes, its workers end.
+                client.shutdown()
+                clientAlive = false
+                findings.leaks = waitForJobEnd(cluster, seconds: 5)
+                findings.jobEnded = findings.leaks.isEmpty
+            }
         }
         var failures = findings.wrongValues + expectationFailures(findings, plan, getList) + findings.leaks
         if !driverKilled, findings.faultLines.count < scenario.faults.count {
@@ -588,6 +598,31 @@ struct ScenarioRunner {
         return left
     }
 
+    /// After the program's clean end: the GCS lists the job as ended and no raylet keeps a
+    /// worker of it (as in Ray, a job's workers end with it).
+    private func waitForJobEnd(_ cluster: LocalCluster, seconds: Double) -> [String] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var left: [String] = []
+        repeat {
+            left = []
+            let status = (try? ControlClient.ask(gcs: cluster.gcsAddress, "status")) ?? ""
+            if status.split(separator: "\n").contains(where: { $0.contains(" driver ") && $0.hasSuffix(" running") }) {
+                left.append("the GCS still lists the finished job as running")
+            }
+            for node in cluster.nodes where node.alive {
+                let answer = (try? ControlClient.ask(rayletSocket: node.socketPath, "status")) ?? ""
+                let words = answer.split(separator: " ")
+                if let index = words.firstIndex(of: "workers"), index + 1 < words.count,
+                   let count = Int(words[index + 1].trimmingCharacters(in: .punctuationCharacters)), count > 0 {
+                    left.append("\(count) worker(s) of the finished job still alive on \(node.name) (\(node.id))")
+                }
+            }
+            if left.isEmpty { return [] }
+            usleep(20_000)
+        } while Date() < deadline
+        return left
+    }
+
     // MARK: - Report
 
     private func report(_ outcome: Outcome, _ findings: Findings, wall: Double, session: String) {
@@ -608,7 +643,8 @@ struct ScenarioRunner {
         case .passed:
             lines.append("  expect: ok")
             lines.append("  leaks: " + (findings.headKilled ? "not checked (the head node died: the cluster went with it)"
-                : scenario.expect.checkLeaks ? "none" : "not checked (leaks: allowed)"))
+                : !scenario.expect.checkLeaks ? "not checked (leaks: allowed)"
+                : findings.jobEnded ? "none (and the job's end ended its workers)" : "none"))
             lines.append("PASS")
         case .failed(let problems):
             lines.append("  FAILED:")
