@@ -58,7 +58,8 @@ MESSAGE = [
 INPUTS = [
     ("GCSInput", [("started", [("", "RayConfig")]), ("recovered", []),
                   ("messageReceived", [("from", "Address"), ("", "Message")]),
-                  ("timerFired", [("", "GCSTimer")]), ("peerDisconnected", [("", "Address")])]),
+                  ("timerFired", [("", "GCSTimer")]), ("peerDisconnected", [("", "Address")]),
+                  ("nodeJoining", [("known", "NodeID?")])]),
     ("RayletInput", [("started", [("", "RayConfig"), ("", "NodeInfo")]),
                      ("messageReceived", [("from", "Address"), ("", "Message")]),
                      ("timerFired", [("", "RayletTimer")]), ("workerStarted", [("", "WorkerID")]),

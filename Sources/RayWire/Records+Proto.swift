@@ -730,6 +730,10 @@ extension GCSInput {
             message.timerFired = v0.proto
         case .peerDisconnected(let v0):
             message.peerDisconnected = v0.proto
+        case .nodeJoining(let v0):
+            var value = PBGCSInput.NodeJoining()
+            if let present = v0 { value.known = present.value }
+            message.nodeJoining = value
         }
         return message
     }
@@ -746,6 +750,8 @@ extension GCSInput {
             self = .timerFired(try GCSTimer(proto: value, at: path() + ".timer_fired"))
         case .peerDisconnected(let value)?:
             self = .peerDisconnected(try Address(proto: value, at: path() + ".peer_disconnected"))
+        case .nodeJoining(let value)?:
+            self = .nodeJoining(known: value.hasKnown ? NodeID(value.known) : nil)
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -2092,6 +2092,14 @@ public nonisolated struct PBGCSInput: Sendable {
     set {kind = .peerDisconnected(newValue)}
   }
 
+  public var nodeJoining: PBGCSInput.NodeJoining {
+    get {
+      if case .nodeJoining(let v)? = kind {return v}
+      return PBGCSInput.NodeJoining()
+    }
+    set {kind = .nodeJoining(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -2100,6 +2108,7 @@ public nonisolated struct PBGCSInput: Sendable {
     case messageReceived(PBGCSInput.MessageReceived)
     case timerFired(PBGCSTimer)
     case peerDisconnected(PBAddress)
+    case nodeJoining(PBGCSInput.NodeJoining)
 
   }
 
@@ -2142,6 +2151,27 @@ public nonisolated struct PBGCSInput: Sendable {
 
     fileprivate var _from: PBAddress? = nil
     fileprivate var _message: PBMessage? = nil
+  }
+
+  public nonisolated struct NodeJoining: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var known: UInt32 {
+      get {_known ?? 0}
+      set {_known = newValue}
+    }
+    /// Returns true if `known` has been explicitly set.
+    public var hasKnown: Bool {self._known != nil}
+    /// Clears the value of `known`. Subsequent reads from it will return its default value.
+    public mutating func clearKnown() {self._known = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _known: UInt32? = nil
   }
 
   public init() {}
@@ -6327,7 +6357,7 @@ nonisolated extension PBMessage.DriverExited: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBGCSInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GCSInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{1}recovered\0\u{3}message_received\0\u{3}timer_fired\0\u{3}peer_disconnected\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{1}recovered\0\u{3}message_received\0\u{3}timer_fired\0\u{3}peer_disconnected\0\u{3}node_joining\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6400,6 +6430,19 @@ nonisolated extension PBGCSInput: SwiftProtobuf.Message, SwiftProtobuf._MessageI
           self.kind = .peerDisconnected(v)
         }
       }()
+      case 6: try {
+        var v: PBGCSInput.NodeJoining?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .nodeJoining(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .nodeJoining(v)
+        }
+      }()
       default: break
       }
     }
@@ -6430,6 +6473,10 @@ nonisolated extension PBGCSInput: SwiftProtobuf.Message, SwiftProtobuf._MessageI
     case .peerDisconnected?: try {
       guard case .peerDisconnected(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case .nodeJoining?: try {
+      guard case .nodeJoining(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     }()
     case nil: break
     }
@@ -6496,6 +6543,40 @@ nonisolated extension PBGCSInput.MessageReceived: SwiftProtobuf.Message, SwiftPr
   public static func ==(lhs: PBGCSInput.MessageReceived, rhs: PBGCSInput.MessageReceived) -> Bool {
     if lhs._from != rhs._from {return false}
     if lhs._message != rhs._message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBGCSInput.NodeJoining: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBGCSInput.protoMessageName + ".NodeJoining"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}known\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self._known) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._known {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBGCSInput.NodeJoining, rhs: PBGCSInput.NodeJoining) -> Bool {
+    if lhs._known != rhs._known {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -303,3 +303,26 @@ private let driver = Build.worker(1, 100)
     #expect(d.digest != a.digest)
     #expect(d.digest != c.digest)
 }
+
+/// Node IDs are the GCS machine's decision, in both worlds: dense from 1, a reconnecting
+/// raylet keeps its own, a dead one is refused, and a replay of the log hands out the same.
+@Test func theGCSHandsOutNodeIDsAndRefusesADeadNode() {
+    var gcs = GCS()
+    _ = gcs.handle(.started(RayConfig()), now: 0)
+    #expect(gcs.handle(.nodeJoining(known: nil), now: 1) == [.admitNode(NodeID(1))])
+    #expect(gcs.handle(.nodeJoining(known: nil), now: 2) == [.admitNode(NodeID(2))])
+    // After a GCS restart, raylets come back with the IDs they had.
+    #expect(gcs.handle(.nodeJoining(known: NodeID(7)), now: 3) == [.admitNode(NodeID(7))])
+    #expect(gcs.handle(.nodeJoining(known: nil), now: 4) == [.admitNode(NodeID(8))])
+    let info = NodeInfo(nodeID: NodeID(2), name: "n2", resources: .units(["CPU": 1]), objectStoreBytes: 1 << 20)
+    _ = gcs.handle(.messageReceived(from: .raylet(NodeID(2)), .registerNode(info)), now: 5)
+    _ = gcs.handle(.peerDisconnected(.raylet(NodeID(2))), now: 6)
+    #expect(gcs.nodes[NodeID(2)]?.state == .dead)
+    let refused = gcs.handle(.nodeJoining(known: NodeID(2)), now: 7)
+    guard case .refuseNode(let reason)? = refused.first else {
+        Issue.record("a dead node was not refused: \(refused)")
+        return
+    }
+    #expect(reason.contains("node-2") || reason.contains("declared dead"))
+    #expect(gcs.nextNodeID == 9)
+}

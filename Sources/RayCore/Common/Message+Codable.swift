@@ -251,6 +251,9 @@ extension GCSInput {
         case .peerDisconnected(let v0):
             try container.encode(UInt8(4))
             try container.encode(v0)
+        case .nodeJoining(let v0):
+            try container.encode(UInt8(5))
+            try container.encode(v0)
         }
     }
 
@@ -268,6 +271,8 @@ extension GCSInput {
             self = .timerFired(try container.decode(GCSTimer.self))
         case 4:
             self = .peerDisconnected(try container.decode(Address.self))
+        case 5:
+            self = .nodeJoining(known: try container.decode(Optional<NodeID>.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown GCSInput tag \(tag)"))

@@ -29,6 +29,9 @@ public enum GCSInput: Hashable, Codable, Sendable {
     case timerFired(GCSTimer)
     /// The connection to a peer closed (its process is gone).
     case peerDisconnected(Address)
+    /// A raylet asks to join: `known` is the ID it had (it reconnects after a GCS restart), nil
+    /// for a new node. Answered with `admitNode` or `refuseNode`.
+    case nodeJoining(known: NodeID?)
 }
 
 /// Effects of the GCS: commands for its driver, run in order.
@@ -37,6 +40,10 @@ public enum GCSEffect: Hashable, Codable, Sendable {
     case send(to: Address, Message)
     /// Fire `timer` after `afterMicros`.
     case startTimer(GCSTimer, afterMicros: Int64)
+    /// The joining raylet is this node (the answer to `nodeJoining`).
+    case admitNode(NodeID)
+    /// The joining raylet may not join, for this reason (the answer to `nodeJoining`).
+    case refuseNode(reason: String)
 }
 
 /// The GCS state machine.
@@ -82,6 +89,8 @@ public struct GCS: Sendable {
     public private(set) var deathMarks: [NodeID: Int] = [:]
     private var viewDirty = false
     private var healthCheckSequence: UInt64 = 0
+    /// The ID the next new node gets (IDs are dense from 1, never reused).
+    public private(set) var nextNodeID: UInt32 = 1
 
     public init() {}
 
@@ -100,8 +109,26 @@ public struct GCS: Sendable {
             fire(timer, into: &effects)
         case .peerDisconnected(let peer):
             disconnected(peer, into: &effects)
+        case .nodeJoining(let known):
+            admit(known, into: &effects)
         }
         return effects
+    }
+
+    /// A raylet joins: a new node gets the next ID; a known one keeps its own unless it was
+    /// declared dead (a dead node never comes back: its raylet restarts as a new node).
+    private mutating func admit(_ known: NodeID?, into effects: inout [GCSEffect]) {
+        guard let known else {
+            effects.append(.admitNode(NodeID(nextNodeID)))
+            nextNodeID += 1
+            return
+        }
+        if nodes[known]?.state == .dead {
+            effects.append(.refuseNode(reason: "\(known) was declared dead; restart the raylet and it joins as a new node"))
+            return
+        }
+        nextNodeID = max(nextNodeID, known.value + 1)
+        effects.append(.admitNode(known))
     }
 
     /// The alive nodes' view, sorted by node ID.
@@ -296,6 +323,7 @@ public struct GCS: Sendable {
         }
         for subscriber in subscribers { digest.add(UInt64(subscriber.node.value) << 32 | UInt64(subscriber.index)) }
         digest.add(healthCheckSequence)
+        digest.add(UInt64(nextNodeID))
         return digest.finalized
     }
 }

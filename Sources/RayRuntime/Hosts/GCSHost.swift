@@ -21,7 +21,8 @@ public final class GCSHost: ConnectionDelegate {
     var listener: Listener?
     var raylets: [NodeID: Connection] = [:]
     var directory: [NodeID: Directory.Entry] = [:]
-    var nextNodeID: UInt32 = 1
+    /// The raylet whose join the machine is answering (`nodeJoining` → `admitNode`/`refuseNode`).
+    private var joining: (connection: Connection, hello: Hello, ack: Hello, host: String, port: Int)?
     /// Inputs replayed from the log at start (0 for a fresh cluster).
     public private(set) var replayedInputs = 0
 
@@ -36,7 +37,14 @@ public final class GCSHost: ConnectionDelegate {
         let log = self.log
         gcs.attach(loop: loop, log: { log }, role: "gcs")
         gcs.perform = { [unowned self] effect in
-            if case .send(let to, let message) = effect { send(message, to: to) }
+            switch effect {
+            case .send(let to, let message): send(message, to: to)
+            case .startTimer: break  // Armed by the driver.
+            case .admitNode(let node): admitted(node)
+            case .refuseNode(let reason):
+                joining?.connection.refuse(reason)
+                joining = nil
+            }
         }
         try replayOrStart()
         listener = try Listener.tcp(loop: loop, host: host, port: port) { [unowned self] connection in
@@ -75,7 +83,6 @@ public final class GCSHost: ConnectionDelegate {
                 + "SwiftRay version?); move the session's logs/gcs aside to start afresh")
         }
         config = gcs.config
-        nextNodeID = (gcs.nodeOrder.map(\.value).max() ?? 0) + 1
         note("gcs", "recovered from its log: \(replayedInputs) inputs, \(gcs.aliveNodeIDs.count) nodes alive")
         handle(.recovered)
     }
@@ -135,26 +142,9 @@ public final class GCSHost: ConnectionDelegate {
                 connection.refuse("a raylet's hello must name the host and port it listens on")
                 return
             }
-            let node: NodeID
-            if let known = hello.node {
-                if gcs.nodes[known]?.state == .dead {
-                    connection.refuse("\(known) was declared dead; restart the raylet and it joins as a new node")
-                    return
-                }
-                node = known
-                nextNodeID = max(nextNodeID, known.value + 1)
-            } else {
-                node = NodeID(nextNodeID)
-                nextNodeID += 1
-            }
-            raylets[node]?.close(reason: "replaced by a new connection from the same node")
-            raylets[node] = connection
-            connection.label = "raylet \(node)"
-            ack.node = node
-            directory[node] = Directory.Entry(node: node, host: host, port: port, name: hello.name ?? "\(node)")
-            connection.peer = hello
-            connection.send(Wire.helloFrame(ack))
-            broadcastDirectory()
+            // The machine decides which node this is (or refuses a dead one).
+            joining = (connection, hello, ack, host, port)
+            handle(.nodeJoining(known: hello.node))
         case .client:
             connection.peer = hello
             connection.label = "client"
@@ -162,6 +152,21 @@ public final class GCSHost: ConnectionDelegate {
         default:
             connection.refuse("the GCS accepts raylets and clients; a \(hello.role.rawValue) connects to its raylet")
         }
+    }
+
+    /// The machine admitted the joining raylet as `node`: finish its hello.
+    private func admitted(_ node: NodeID) {
+        guard let (connection, hello, ack, host, port) = joining else { return }
+        joining = nil
+        var answer = ack
+        raylets[node]?.close(reason: "replaced by a new connection from the same node")
+        raylets[node] = connection
+        connection.label = "raylet \(node)"
+        answer.node = node
+        directory[node] = Directory.Entry(node: node, host: host, port: port, name: hello.name ?? "\(node)")
+        connection.peer = hello
+        connection.send(Wire.helloFrame(answer))
+        broadcastDirectory()
     }
 
     public func connectionClosed(_ connection: Connection, reason: String?) {

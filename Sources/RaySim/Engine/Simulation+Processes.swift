@@ -83,7 +83,12 @@ extension Simulation {
         let driver = ComponentDriver<GCS>()
         attach(driver, log: { [unowned(unsafe) self] in gcsLog }, as: { [unowned(unsafe) self] in .gcs(incarnation: gcsIncarnation) })
         driver.perform = { [unowned(unsafe) self] effect in
-            if case .send(let to, let message) = effect { send(message, from: .gcs, to: to) }
+            switch effect {
+            case .send(let to, let message): send(message, from: .gcs, to: to)
+            case .startTimer: break  // Armed by the driver.
+            case .admitNode(let node): admittedNode = node
+            case .refuseNode(let reason): violation = violation ?? "the GCS refused a new node: \(reason)"
+            }
         }
         driver.schedule = { [unowned(unsafe) self] timer, token, after in schedule(.gcsTimer(timer, token), after: after) }
         return driver
@@ -219,8 +224,14 @@ extension Simulation {
     // MARK: - Processes
 
     func addNode(_ spec: NodeSpec) {
-        nodeCounter += 1
-        let id = NodeID(nodeCounter)
+        // The GCS hands out node IDs; while it is down, the node waits to join, as a raylet does.
+        guard gcsAlive else {
+            schedule(.nodeRejoins(spec), after: 1_000)
+            return
+        }
+        admittedNode = nil
+        handleGCS(.nodeJoining(known: nil))
+        guard let id = admittedNode else { return }
         let log = makeLog("raylet-\(spec.name)-\(id.value)")
         nodes[id] = SimNode(spec: spec, log: log, raylet: makeRaylet(id, log: log))
         nodeOrder.append(id)

@@ -71,7 +71,8 @@ public final class Simulation {
     var nodes = NodeTable()
     var nodeOrder: [NodeID] = []
     var nodeByName: [String: NodeID] = [:]
-    var nodeCounter: UInt32 = 0
+    /// The GCS's answer to the last `nodeJoining`.
+    var admittedNode: NodeID?
     var headNode = NodeID(0)
     /// The head node died, and the GCS and the driver with it (they run there, as in Ray).
     var headKilled = false
