@@ -117,8 +117,10 @@ public final class ComponentDriver<C: Component> {
             waitingHead += 1
             step(next)
         }
-        waiting.removeAll(keepingCapacity: waiting.count < 1024)
-        waitingHead = 0
+        if waitingHead > 0 {
+            waiting.removeAll(keepingCapacity: waiting.count < 1024)
+            waitingHead = 0
+        }
         busy = false
     }
 

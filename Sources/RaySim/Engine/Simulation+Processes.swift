@@ -70,10 +70,21 @@ extension Simulation {
         driver.clock = { [unowned(unsafe) self] in now }
         driver.checksInvariants = true
         driver.violated = { [unowned(unsafe) self] problem, _ in violation = violation ?? problem }
-        driver.log = { [unowned(unsafe) self] input, time in lastLogged = log(input, at: time, to: eventLog()) }
-        driver.observe = { [unowned(unsafe) self] input, _, effects in
-            record(component(), input, lastLogged, effects)
-            lastLogged = nil
+        // Without logs or a trace, the hooks do only what every run needs (the run digest).
+        if options.inputLog != .off {
+            driver.log = { [unowned(unsafe) self] input, time in lastLogged = log(input, at: time, to: eventLog()) }
+        }
+        if traceRecorder == nil {
+            driver.observe = { [unowned(unsafe) self] _, _, effects in
+                stepDigest.add(UInt64(bitPattern: now))
+                stepDigest.add(UInt64(effects.count))
+                lastLogged = nil
+            }
+        } else {
+            driver.observe = { [unowned(unsafe) self] input, _, effects in
+                record(component(), input, lastLogged, effects)
+                lastLogged = nil
+            }
         }
     }
 
