@@ -177,7 +177,10 @@ public final class RayletHost: ConnectionDelegate {
             if locals[worker] != nil {
                 locals[worker]!.contacts.insert(from)
                 locals[worker]!.connection.send(frame)
-            } else {
+            } else if frame.count > 4 && frame[4] == FrameKind.message.rawValue {
+                // Only a message is answered with a close: a close to a process that is gone
+                // is dropped (two gone processes would otherwise bounce closes at each other
+                // forever: a stack overflow seen when a driver ended while its workers died).
                 bounce(from: from, to: to)
             }
         case .worker(let worker):

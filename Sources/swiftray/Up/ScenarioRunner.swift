@@ -351,9 +351,11 @@ struct ScenarioRunner {
                                                seconds: partitioned ? 20 : 5)
             if findings.leaks.isEmpty && clientAlive {
                 // The program ends cleanly (as raysim's does): the job finishes, its workers end.
+                // (This check found a raylet that overflowed its stack bouncing closes between two
+                // gone processes: the job's end never reached the GCS.)
                 client.shutdown()
                 clientAlive = false
-                findings.leaks = waitForJobEnd(cluster, seconds: 5)
+                findings.leaks = waitForJobEnd(cluster, seconds: 10)
                 findings.jobEnded = findings.leaks.isEmpty
             }
         }
