@@ -53,6 +53,37 @@ extension RuntimeTests {
         #expect(verdicts.count == 1 && !verdicts[0].contains("FAIL"), "\(output)")
     }
 
+    /// A fault whose target never exists (no node ever holds an inline value) is reported as
+    /// not fired, and fails the run, identically in both worlds.
+    @Test func aFaultThatCannotBeResolvedDidNotFireInBothWorlds() throws {
+        let path = NSTemporaryDirectory() + "unfired-\(getpid()).yaml"
+        try """
+            name: unfired
+            description: a node kill whose target never exists (inline values are held by no node)
+            seed: 5
+            cluster:
+              nodes:
+                - {name: head, head: true, resources: {CPU: 2}}
+                - {name: worker, count: 1, resources: {CPU: 2}}
+            workload:
+              tasks:
+                - {name: tiny, count: 2, duration: 5ms, output: 8B}
+              get: ["tiny[*]"]
+            faults:
+              - after: "tiny[*]"
+                kill_node: {holding: "tiny[0]"}
+            expect:
+              max_sim_time: 10s
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (code, output) = try runSwiftray(["up", path, "--compare", "--quiet"])
+        #expect(code == 0, "\(output)")  // The two worlds agree...
+        #expect(output.contains("SAME"))
+        let verdict = output.split(separator: "\n").first { $0.contains(" verdict ") }.map(String.init) ?? ""
+        #expect(verdict.components(separatedBy: "FAIL: fault 0 did not fire").count == 3, "\(output)")  // ...both fail.
+        #expect(output.contains("faults fired") && !output.contains("≠ faults fired"))
+    }
+
     @Test func aRealRunExportedAsATraceReplaysWithIdenticalEffects() throws {
         // A run with a GCS restart: every process journals its effects.
         let (code, output) = try runSwiftray(["up", "Scenarios/gcs-restart.yaml", "--quiet"],

@@ -73,6 +73,9 @@ extension Simulation {
             report.objectsRestored += metrics.objectsRestored
             report.spillbacks += metrics.spillbacks
         }
+        for (index, fault) in scenario.faults.enumerated() where !faultsDone[index] {
+            faultLines.append(Self.unfiredFaultLine(index, fault))
+        }
         report.faultLines = faultLines
         report.traceDigest = stepDigest.finalized
         report.results = getList.indices.map { (getList[$0], resolved[$0]) }
@@ -95,6 +98,9 @@ extension Simulation {
         let failures = expectationFailures()
         report.verdicts.append(("expect", failures.isEmpty ? "ok" : "FAILED: " + failures.joined(separator: "; ")))
         var problems = failures
+        if !options.acceptUnfiredFaults && driverAlive {
+            for index in scenario.faults.indices where !faultsDone[index] { problems.append("fault \(index) did not fire") }
+        }
         for node in killedNodes where !headKilled && gcs.nodes[node] != nil && gcs.nodes[node]?.state != .dead {
             problems.append("killed \(node) was never marked dead by the GCS")
         }

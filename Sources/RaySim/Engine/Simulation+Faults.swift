@@ -77,6 +77,25 @@ extension Simulation {
         return true
     }
 
+    /// How a fault that never fired is reported, in both worlds (no `fault N:` prefix: it is not
+    /// counted as fired).
+    public static func unfiredFaultLine(_ index: Int, _ fault: FaultSpec) -> String {
+        let target: String
+        switch fault.action {
+        case .killNode(.named(let name)): target = "node \(name) alive"
+        case .killNode(.holding(let pattern)): target = "a live node holding \(pattern)"
+        case .killWorker(let pattern): target = "a worker running \(pattern)"
+        case .restartNode(let name): target = "node \(name) alive"
+        default: target = "its moment"
+        }
+        let when: String
+        switch fault.trigger {
+        case .at(let micros): when = "at \(formatTime(micros))"
+        case .after(let pattern): when = "after \(pattern)"
+        }
+        return "  fault \(index) did not fire (\(when), needing \(target)): the run ended first"
+    }
+
     /// What the program's gets end with when the head node dies (an OwnerDied error, in both worlds).
     public static let headDeathMessage = "the driver died with the head node (the driver and the GCS run there, as in "
         + "Ray): its gets have no results, a borrower would get OwnerDied"

@@ -39,6 +39,8 @@ public struct SimulationOptions: Sendable {
     public var nodeRestartMicros: Int64 = 100_000
     /// Accept any Ray error as a result where `expect.results` says nothing (swarm runs).
     public var acceptErrorResults = false
+    /// A fault that never fired fails the run (scenario files); the swarm's random plans accept it.
+    public var acceptUnfiredFaults = false
     /// Delay before the workload starts (nodes register first).
     public var workloadStartMicros: Int64 = 10_000
 

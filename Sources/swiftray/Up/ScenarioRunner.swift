@@ -360,9 +360,11 @@ struct ScenarioRunner {
             }
         }
         var failures = findings.wrongValues + expectationFailures(findings, plan, getList) + findings.leaks
-        if !driverKilled, findings.faultLines.count < scenario.faults.count {
-            failures.append("\(scenario.faults.count - findings.faultLines.count) fault(s) never fired "
-                + "(the workload finished first)")
+        // As raysim: each fault that never fired is reported, and fails the run unless the driver died.
+        let fired = Set(RunSummary.faultIndices(findings.faultLines))
+        for (index, fault) in scenario.faults.enumerated() where !fired.contains(index) {
+            findings.faultLines.append(Simulation.unfiredFaultLine(index, fault))
+            if !driverKilled { failures.append("fault \(index) did not fire") }
         }
         return failures.isEmpty ? .passed : .failed(failures)
     }
