@@ -359,9 +359,8 @@ public enum Ray {
             throw Ray.Error.invalidArgument("numReturns must be between 0 and the number of refs (\(ids.count)), "
                 + "got \(numReturns)")
         }
-        if Set(ids).count != ids.count {
-            var seen = Set<ObjectID>()
-            let repeated = ids.first { !seen.insert($0).inserted }!
+        var seen = Set<ObjectID>(minimumCapacity: ids.count)
+        if let repeated = ids.first(where: { !seen.insert($0).inserted }) {
             throw Ray.Error.invalidArgument("wait needs distinct references, but \(repeated) is given more than once")
         }
         return try client().wait(ids, numReturns: numReturns, timeoutSeconds: timeout.map(seconds))

@@ -27,105 +27,6 @@ final class GetWaiter: @unchecked Sendable {
     }
 }
 
-/// Small values this driver already holds (its inline puts, task returns that came back
-/// inline or failed, and gets answered with inline data), and objects a wait saw become ready:
-/// a get of a held value, and a wait, are answered on the caller's thread without a trip
-/// through the loop, as Ray's core worker answers from its in-process memory store. Values
-/// never change; an entry goes when the driver drops its last handle (removed on the loop
-/// thread). Waits sleep here until something they may want arrives.
-final class ResolvedValues: Sendable {
-    private enum Entry {
-        case value(ObjectValue)
-        /// Ready, but the value is not held here (a stored copy exists, as the owner knew it).
-        case ready
-        /// A wait asked the loop to watch it; not ready yet.
-        case watched
-    }
-    private struct State {
-        var entries: [ObjectID: Entry] = [:]
-        /// Waits sleeping until the next arrival.
-        var sleepers: [DispatchSemaphore] = []
-
-        mutating func wake() {
-            guard !sleepers.isEmpty else { return }
-            for sleeper in sleepers { sleeper.signal() }
-            sleepers.removeAll(keepingCapacity: true)
-        }
-    }
-    private let state = Mutex(State())
-
-    func lookup(_ object: ObjectID) -> ObjectValue? {
-        state.withLock { state in
-            guard case .value(let value)? = state.entries[object] else { return nil }
-            return value
-        }
-    }
-
-    func store(_ object: ObjectID, _ value: ObjectValue) {
-        state.withLock { state in
-            state.entries[object] = .value(value)
-            state.wake()
-        }
-    }
-
-    /// `objects`, which a wait asked to watch, are ready though their values are not held here.
-    func markReady(_ objects: [ObjectID]) {
-        guard !objects.isEmpty else { return }
-        state.withLock { state in
-            for object in objects {
-                // Not if the program dropped it meanwhile (the entry went with its last handle).
-                if case .watched? = state.entries[object] { state.entries[object] = .ready }
-            }
-            state.wake()
-        }
-    }
-
-    func remove(_ object: ObjectID) { _ = state.withLock { $0.entries.removeValue(forKey: object) } }
-
-    /// How many values are held (diagnostics).
-    var count: Int {
-        state.withLock { state in
-            state.entries.values.reduce(0) { count, entry in
-                if case .value = entry { return count + 1 }
-                return count
-            }
-        }
-    }
-
-    /// The indices of the first `count` of `objects` known ready here, in input order (one lock
-    /// and one lookup per object). When fewer are, `sleeper` is signalled at the next arrival,
-    /// and the objects nobody asked the loop to watch yet are returned (marked as asked: the
-    /// caller asks).
-    func firstReady(_ objects: [ObjectID], count: Int,
-                    sleeper: DispatchSemaphore? = nil) -> (ready: [Int], toWatch: [ObjectID]) {
-        state.withLock { state in
-            var found: [Int] = []
-            found.reserveCapacity(count)
-            var unasked: [ObjectID] = []
-            for index in objects.indices {
-                switch state.entries[objects[index]] {
-                case .value?, .ready?:
-                    found.append(index)
-                    if found.count == count { return (found, []) }
-                case .watched?:
-                    break
-                case nil:
-                    unasked.append(objects[index])
-                }
-            }
-            guard let sleeper else { return (found, []) }
-            for object in unasked { state.entries[object] = .watched }
-            state.sleepers.append(sleeper)
-            return (found, unasked)
-        }
-    }
-
-    /// Stops signalling `sleeper` (its wait is over).
-    func forget(_ sleeper: DispatchSemaphore) {
-        state.withLock { state in state.sleepers.removeAll { $0 === sleeper } }
-    }
-}
-
 /// The loop side of a driver.
 final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     let loop: EventLoop
@@ -226,26 +127,6 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             default: break
             }
         }
-    }
-
-    /// Readiness for a wait: the owner's rule (`Owner.isReady`), not a copy of it.
-    func isReady(_ object: ObjectID) -> Bool { owner.machine.isReady(object) }
-
-    /// For a wait (which marked `objects` as watched in `resolved`, so each comes here once):
-    /// marks what is ready now (a value, an error, a live stored copy, as the owner knows it) and
-    /// watches the rest with a get each, which marks it when it resolves.
-    func watchForWait(_ objects: [ObjectID]) {
-        var readyNow: [ObjectID] = []
-        for object in objects {
-            if isReady(object) {
-                readyNow.append(object)
-                continue
-            }
-            let waiter = GetWaiter()
-            waiter.onResolved = { [unowned self] in resolved.markReady([object]) }
-            get(object, waiter)
-        }
-        resolved.markReady(readyNow)
     }
 
     /// `swiftray list tasks`: this owner's task table, from the machine's state.
@@ -625,34 +506,6 @@ public final class DriverClient: @unchecked Sendable {
             for (object, waiter) in pairs { host.get(object, waiter) }
             if let timeoutSeconds, !finished {
                 loop.timer(afterMicros: Int64(max(0, timeoutSeconds) * 1_000_000)) { finish() }
-            }
-        }
-    }
-
-    /// Waits until `numReturns` of `objects` are ready or the timeout passes; returns the
-    /// indices of `numReturns` ready ones in input order (as Ray: never more; fewer only when
-    /// the timeout passed). Readiness is read on the caller's thread (`ResolvedValues`); the
-    /// loop is asked once per object to watch what is not known ready yet.
-    public func wait(_ objects: [ObjectID], numReturns: Int, timeoutSeconds: Double?) -> [Int] {
-        let host = self.host!
-        let needed = min(numReturns, objects.count)
-        guard needed > 0 else { return [] }
-        let resolved = host.resolved
-        let deadline = timeoutSeconds.map { DispatchTime.now() + max(0, $0) } ?? .distantFuture
-        let sleeper = DispatchSemaphore(value: 0)
-        while true {
-            let (found, toWatch) = resolved.firstReady(objects, count: needed, sleeper: sleeper)
-            if found.count == needed { return found }
-            if !toWatch.isEmpty {
-                loop.post { host.watchForWait(toWatch) }
-            }
-            if sleeper.wait(timeout: deadline) == .timedOut {
-                resolved.forget(sleeper)
-                // Out of time: what is ready once the loop looked at what waits asked about.
-                let looked = DispatchSemaphore(value: 0)
-                loop.post { looked.signal() }
-                looked.wait()
-                return resolved.firstReady(objects, count: needed).ready
             }
         }
     }

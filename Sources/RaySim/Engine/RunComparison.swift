@@ -69,18 +69,23 @@ public struct RunComparison {
     public let simulated: RunSummary
     public let real: RunSummary
 
+    /// Every get of either run, in order, with its outcome in each ("(not got)" when a run lacks it).
+    let gets: [(ref: String, simulated: String, real: String)]
+
     public init(simulated: RunSummary, real: RunSummary) {
         self.simulated = simulated
         self.real = real
+        let simResults = Dictionary(simulated.results.map { ($0.ref, $0.outcome) }, uniquingKeysWith: { first, _ in first })
+        let realResults = Dictionary(real.results.map { ($0.ref, $0.outcome) }, uniquingKeysWith: { first, _ in first })
+        gets = (simulated.results.map(\.ref) + real.results.map(\.ref)).uniqued().map { ref in
+            (ref, simResults[ref] ?? "(not got)", realResults[ref] ?? "(not got)")
+        }
     }
 
     /// What a user would see differently: empty when the worlds agree.
     public var differences: [String] {
         var found: [String] = []
-        let simResults = Dictionary(simulated.results.map { ($0.ref, $0.outcome) }, uniquingKeysWith: { first, _ in first })
-        let realResults = Dictionary(real.results.map { ($0.ref, $0.outcome) }, uniquingKeysWith: { first, _ in first })
-        for ref in (simulated.results.map(\.ref) + real.results.map(\.ref)).uniqued() {
-            let simulatedOutcome = simResults[ref] ?? "(not got)", realOutcome = realResults[ref] ?? "(not got)"
+        for (ref, simulatedOutcome, realOutcome) in gets {
             if simulatedOutcome != realOutcome {
                 found.append("\(ref): raysim \(simulatedOutcome), real \(realOutcome)")
             }
@@ -105,11 +110,7 @@ public struct RunComparison {
             return "\(mark) " + name.padding(toLength: 26, withPad: " ", startingAt: 0) + cell(left) + right
         }
         var lines = ["  " + "".padding(toLength: 26, withPad: " ", startingAt: 0) + cell("raysim") + "real processes"]
-        let realResults = Dictionary(real.results.map { ($0.ref, $0.outcome) }, uniquingKeysWith: { first, _ in first })
-        let simResults = Dictionary(simulated.results.map { ($0.ref, $0.outcome) }, uniquingKeysWith: { first, _ in first })
-        for ref in (simulated.results.map(\.ref) + real.results.map(\.ref)).uniqued() {
-            lines.append(row("get " + ref, simResults[ref] ?? "(not got)", realResults[ref] ?? "(not got)"))
-        }
+        for (ref, simulatedOutcome, realOutcome) in gets { lines.append(row("get " + ref, simulatedOutcome, realOutcome)) }
         lines.append(row("faults fired", "\(simulated.faultsFired)", "\(real.faultsFired)"))
         lines.append(row("retries (not compared)", "\(simulated.retries)", "\(real.retries)"))
         lines.append(row("reconstructions (n.c.)", "\(simulated.reconstructions)", "\(real.reconstructions)"))

@@ -126,42 +126,46 @@ public enum SwarmGenerator {
         var config = RayConfig()
         guard !chance(250) else { return (config, []) }
         var knobs: [String] = []
-        if chance(300) {
+        /// With this chance, `set` turns one knob and says how.
+        func knob(_ permille: UInt64, _ set: () -> String) {
+            if chance(permille) { knobs.append(set()) }
+        }
+        knob(300) {
             config.healthCheckPeriodMicros = pick(500...3_000) * 1_000
             config.healthCheckTimeoutMicros = pick(1...4) * config.healthCheckPeriodMicros
             config.healthCheckFailureThreshold = Int(pick(2...5))
             config.healthCheckInitialDelayMicros = pick(1...5) * 1_000_000
-            knobs.append("health checks every \(config.healthCheckPeriodMicros / 1_000) ms, timeout "
+            return "health checks every \(config.healthCheckPeriodMicros / 1_000) ms, timeout "
                 + "\(config.healthCheckTimeoutMicros / 1_000) ms, \(config.healthCheckFailureThreshold) misses, first after "
-                + "\(config.healthCheckInitialDelayMicros / 1_000) ms")
+                + "\(config.healthCheckInitialDelayMicros / 1_000) ms"
         }
-        if chance(200) {
+        knob(200) {
             config.resourceReportPeriodMicros = pick(20...500) * 1_000
-            knobs.append("resource reports every \(config.resourceReportPeriodMicros / 1_000) ms")
+            return "resource reports every \(config.resourceReportPeriodMicros / 1_000) ms"
         }
-        if chance(300) {
+        knob(300) {
             config.schedulerSpreadThresholdPermille = pick(0...1000)
-            knobs.append("spread threshold \(config.schedulerSpreadThresholdPermille)‰")
+            return "spread threshold \(config.schedulerSpreadThresholdPermille)‰"
         }
-        if chance(300) {
+        knob(300) {
             config.inlineObjectSizeBytesMax = pick(1...1024) * 1024
-            knobs.append("inline limit \(config.inlineObjectSizeBytesMax / 1024) KiB")
+            return "inline limit \(config.inlineObjectSizeBytesMax / 1024) KiB"
         }
-        if chance(300) {
+        knob(300) {
             config.objectSpillingThresholdPermille = pick(500...950)
-            knobs.append("spilling at \(config.objectSpillingThresholdPermille)‰")
+            return "spilling at \(config.objectSpillingThresholdPermille)‰"
         }
-        if chance(200) {
+        knob(200) {
             config.pullRetryDelayMicros = pick(10...500) * 1_000
-            knobs.append("pull retry \(config.pullRetryDelayMicros / 1_000) ms")
+            return "pull retry \(config.pullRetryDelayMicros / 1_000) ms"
         }
-        if chance(200) {
+        knob(200) {
             config.spillbackCountMax = Int(pick(1...8))
-            knobs.append("spillback at most \(config.spillbackCountMax)")
+            return "spillback at most \(config.spillbackCountMax)"
         }
-        if chance(200) {
+        knob(200) {
             config.lineageBytesMax = pick(16...4096) << 10
-            knobs.append("lineage cap \(config.lineageBytesMax >> 10) KiB")
+            return "lineage cap \(config.lineageBytesMax >> 10) KiB"
         }
         return (config, knobs)
     }
@@ -170,7 +174,8 @@ public enum SwarmGenerator {
     public static func options(seed: UInt64, scenario: Scenario) -> SimulationOptions {
         var options = SimulationOptions(seed: seed)
         options.config = config(seed: seed).0
-        options.acceptErrorResults = mayFail(scenario) || config(seed: seed).0.lineageBytesMax < RayConfig().lineageBytesMax
+        // A lineage cap below the default may evict what a lost object needs: errors are legitimate.
+        options.acceptErrorResults = mayFail(scenario) || options.config.lineageBytesMax < RayConfig().lineageBytesMax
         options.acceptUnfiredFaults = true  // Random times and targets: some never come.
         return options
     }

@@ -79,10 +79,7 @@ struct ScenarioRunner {
         summary.retries = findings.retries
         summary.reconstructions = findings.reconstructions
         summary.spilled = findings.spilled
-        summary.leaks = findings.headKilled ? "not checked (the head node died: the cluster went with it)"
-            : !scenario.expect.checkLeaks ? "not checked (leaks: allowed)"
-            : !findings.leaks.isEmpty ? "found: " + findings.leaks.joined(separator: "; ")
-            : findings.jobEnded ? "none (and the job's end ended its workers)" : "none"
+        summary.leaks = findings.leaks.isEmpty ? leakVerdict(findings) : "found: " + findings.leaks.joined(separator: "; ")
         switch outcome {
         case .passed: summary.verdict = "PASS"
         case .failed(let problems): summary.verdict = "FAIL: " + problems.joined(separator: "; ")
@@ -275,7 +272,7 @@ struct ScenarioRunner {
                     driverKilled = true
                     clientAlive = false
                 }
-                if line.hasPrefix("head node ") {
+                if case .killNode = fault.action, cluster.node(named: headName)?.alive == false {
                     headKilled = true
                     driverKilled = true
                     clientAlive = false
@@ -377,17 +374,13 @@ struct ScenarioRunner {
         let plan = WorkloadPlan(scenario.workload)
         // The nodes as they are now (kills of nodes added later wait for the polling loop).
         let nodes = cluster.nodes.filter(\.alive).map { (id: $0.id, name: $0.name, pid: $0.pid) }
-        var targets: [(index: Int, objects: [ObjectID], action: FaultAction, pattern: RefPattern)] = []
+        var targets: [(index: Int, objects: [ObjectID], name: String)] = []
         for (index, fault) in scenario.faults.enumerated() {
-            guard case .after(let pattern) = fault.trigger else { continue }
-            // `holding` is resolved by the polling loop, which asks the raylets for the primary copy.
-            guard case .killNode(.named) = fault.action else { continue }
-            let objects = plan.resolve(pattern).compactMap { refs[$0] }
-            if case .killNode(.holding(let holding)) = fault.action {
-                targets.append((index, objects, fault.action, holding))
-            } else {
-                targets.append((index, objects, fault.action, pattern))
-            }
+            // `holding` is resolved by the polling loop, which asks the raylets for the primary copy;
+            // the head is killed there too (it takes the GCS and the driver with it).
+            guard case .after(let pattern) = fault.trigger, case .killNode(.named(let name)) = fault.action,
+                  name != headName else { continue }
+            targets.append((index, plan.resolve(pattern).compactMap { refs[$0] }, name))
         }
         guard !targets.isEmpty else { return fired }
         nonisolated(unsafe) var remaining = targets  // Loop thread only.
@@ -400,30 +393,11 @@ struct ScenarioRunner {
                     default: return object.isPut
                     }
                 }
-                guard done else { return false }
-                let victim: (id: NodeID, name: String, pid: Int32)?
-                var line: String
-                switch target.action {
-                case .killNode(.named(let name)):
-                    victim = nodes.first { $0.name == name }
-                    line = "node \(name)"
-                case .killNode(.holding):
-                    let holding = plan.resolve(target.pattern).compactMap { refs[$0] }
-                    let holder = holding.lazy.compactMap { owner.objects[$0]?.locations.first }.first
-                    victim = nodes.first { $0.id == holder }
-                    line = "node \(victim?.name ?? "?")"
-                default:
-                    return true
-                }
-                // Left to the polling loop: no victim yet, or the head (it takes the GCS and the
-                // driver with it, which that loop does).
-                guard let victim, victim.name != headName else { return false }
+                // Left to the polling loop when the node is not among those up at the start.
+                guard done, let victim = nodes.first(where: { $0.name == target.name }) else { return false }
                 kill(victim.pid, SIGKILL)
-                line += " (\(victim.id))"
-                if case .killNode(.holding) = target.action { line += " holding \(target.pattern)" }
-                line += " killed (SIGKILL)"
                 let at = Int64(Date().timeIntervalSince(workloadStart) * 1e6)
-                fired.update { $0[target.index] = (at, line, victim.name) }
+                fired.update { $0[target.index] = (at, "node \(victim.name) (\(victim.id)) killed (SIGKILL)", victim.name) }
                 return true
             }
         }
@@ -629,6 +603,13 @@ struct ScenarioRunner {
 
     // MARK: - Report
 
+    /// The leak line of a run that found no leak, worded as raysim's.
+    private func leakVerdict(_ findings: Findings) -> String {
+        findings.headKilled ? "not checked (the head node died: the cluster went with it)"
+            : !scenario.expect.checkLeaks ? "not checked (leaks: allowed)"
+            : findings.jobEnded ? "none (and the job's end ended its workers)" : "none"
+    }
+
     private func report(_ outcome: Outcome, _ findings: Findings, wall: Double, session: String) {
         var lines = ["scenario \(scenario.name)  seed \(seed)  (swiftray up: real processes "
             + (netns ? "in network namespaces)" : "on loopback)")]
@@ -646,9 +627,7 @@ struct ScenarioRunner {
         switch outcome {
         case .passed:
             lines.append("  expect: ok")
-            lines.append("  leaks: " + (findings.headKilled ? "not checked (the head node died: the cluster went with it)"
-                : !scenario.expect.checkLeaks ? "not checked (leaks: allowed)"
-                : findings.jobEnded ? "none (and the job's end ended its workers)" : "none"))
+            lines.append("  leaks: " + leakVerdict(findings))
             lines.append("PASS")
         case .failed(let problems):
             lines.append("  FAILED:")
