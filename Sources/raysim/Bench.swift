@@ -62,7 +62,7 @@ struct Bench: ParsableCommand {
         }
     }
 
-    private func timed(_ scenario: Scenario, _ options: SimulationOptions) throws -> (Double, SimulationReport) {
+    private func timed(_ scenario: Scenario, _ options: SimulationOptions) throws -> (Double, ScenarioReport) {
         let simulation = try Simulation(scenario: scenario, options: options)
         let clock = ContinuousClock()
         let start = clock.now

@@ -257,8 +257,8 @@ struct Up: ParsableCommand {
             }
         }
         guard compare else {
-            let outcome = runner.run()
-            if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+            let result = runner.run()
+            if result.exitCode != 0 { throw ExitCode(result.exitCode) }
             return
         }
         let simulated: RunSummary
@@ -269,8 +269,8 @@ struct Up: ParsableCommand {
             writeStandardError("swiftray up --compare: the simulator cannot run \(file): \(error)\n")
             throw ExitCode(2)
         }
-        let (outcome, real) = runner.runSummarized()
-        if case .invalid = outcome { throw ExitCode(2) }
+        guard case .ran(let report) = runner.run() else { throw ExitCode(2) }
+        let real = RunSummary(report)
         let comparison = RunComparison(simulated: simulated, real: real)
         var lines = ["compare \(scenario.name): raysim and real processes, seed \(seed ?? scenario.seed ?? 1)"]
         lines += comparison.table

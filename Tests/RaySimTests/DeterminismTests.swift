@@ -7,7 +7,7 @@ import Testing
 @testable import RaySim
 
 @Suite struct DeterminismTests {
-    func run(_ scenario: Scenario, seed: UInt64) throws -> (SimulationReport, TraceFile) {
+    func run(_ scenario: Scenario, seed: UInt64) throws -> (ScenarioReport, TraceFile) {
         var options = SimulationOptions(seed: seed)
         options.recordTrace = true
         let simulation = try Simulation(scenario: scenario, options: options)

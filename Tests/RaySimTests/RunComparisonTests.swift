@@ -36,15 +36,6 @@ import RayCore
         ])
     }
 
-    @Test func faultLinesNameTheFaultsThatFired() {
-        #expect(RunSummary.faultIndices([
-            "  24.280ms fault 0: head node head (node-1) killed",
-            "  1.2s GCS back (incarnation 2), 40 logged inputs replayed",
-            "     50.7ms fault 12: node worker-1 (node-2) killed (SIGKILL)",
-            "  partition healed",
-        ]) == [0, 12])
-    }
-
     @Test func aSimulatedRunSummarizesAsAUserSeesIt() throws {
         let scenario = try ScenarioLoader.load(path: TestPaths.root + "/Scenarios/head-node-loss.yaml")
         let summary = RunSummary(try Simulation(scenario: scenario, options: SimulationOptions(seed: 11)).run())

@@ -74,7 +74,7 @@ extension ScenarioSuiteTests {
 }
 
 extension ScenarioSuiteTests {
-    private static func run(_ yaml: String) throws -> SimulationReport {
+    private static func run(_ yaml: String) throws -> ScenarioReport {
         let scenario = try ScenarioLoader.parse(yaml: yaml, file: "inline.yaml")
         return try Simulation(scenario: scenario, options: SimulationOptions(seed: 1)).run()
     }

@@ -44,6 +44,15 @@ extension Owner {
         if remaining == 0 { argumentsReady(id, spec: spec, into: &effects) }
     }
 
+    /// True once the object has been made: its task returned (a value, a stored copy
+    /// somewhere, whatever became of it since) or failed for good; a put is made at once. What a
+    /// scenario's `after:` waits for, in both worlds.
+    public func hasBeenMade(_ object: ObjectID) -> Bool {
+        guard let entry = objects[object] else { return false }
+        if case .pending = entry.state { return false }
+        return true
+    }
+
     /// `ray.wait`'s readiness, the one rule for both worlds: the value can be had now (inline,
     /// failed, or stored with a live copy), or the object is unknown here (a get fails at once).
     public func isReady(_ object: ObjectID) -> Bool {

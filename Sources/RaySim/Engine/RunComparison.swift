@@ -32,24 +32,10 @@ public struct RunSummary: Sendable {
         }
     }
 
-    /// The fault indices named by a run's fault lines ("... fault 3: ...").
-    public static func faultIndices(_ lines: [String]) -> [Int] {
-        var indices: [Int] = []
-        for line in lines {
-            guard let range = line.range(of: "fault ") else { continue }
-            let digits = line[range.upperBound...].prefix { $0.isNumber }
-            if let index = Int(digits), line[range.upperBound...].dropFirst(digits.count).hasPrefix(":"),
-               !indices.contains(index) {
-                indices.append(index)
-            }
-        }
-        return indices.sorted()
-    }
-
-    /// The simulator's run, summarized.
-    public init(_ report: SimulationReport) {
+    /// A run, summarized (either world's: both make a `ScenarioReport`).
+    public init(_ report: ScenarioReport) {
         results = report.results.map { ("\($0.0)", Self.outcome($0.1)) }
-        faultsFired = Self.faultIndices(report.faultLines)
+        faultsFired = report.faultsFired
         retries = report.retries
         reconstructions = report.reconstructions
         spilled = report.objectsSpilled

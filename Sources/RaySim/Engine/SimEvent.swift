@@ -45,7 +45,7 @@ enum SimEvent {
     /// Fault number `index` of the plan is due (or due to be re-checked).
     case fault(Int)
     /// A partition ends.
-    case partitionHealed(Int)
+    case partitionHealed
     /// The restarted GCS comes up.
     case gcsRestarted
     /// A restarted node's replacement joins.

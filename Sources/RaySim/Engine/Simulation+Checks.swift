@@ -33,7 +33,7 @@ extension Simulation {
             if raylet.store.objectCount > 0 {
                 let sample = raylet.store.entries.keys.sorted().prefix(3).map { object in
                     let entry = raylet.store.entries[object]!
-                    let ref = refByObject[object].map { " \($0)" } ?? ""
+                    let ref = program.refByObject[object].map { " \($0)" } ?? ""
                     return "\(object)\(ref) \(entry.primary ? "primary" : "secondary")"
                         + "\(entry.inMemory ? "" : " spilled") pins \(entry.pins)"
                 }
@@ -60,66 +60,41 @@ extension Simulation {
         return found
     }
 
-    func finish(livenessExceeded: Bool) -> SimulationReport {
-        var report = SimulationReport(scenario: scenario, seed: options.seed)
+    func finish(livenessExceeded: Bool) -> ScenarioReport {
+        var report = ScenarioReport(scenario: scenario, seed: options.seed)
         report.simulatedMicros = now
         report.eventsProcessed = eventsProcessed
-        report.tasksRun = driver.metrics.attemptsStarted
-        report.retries = driver.metrics.retries
-        report.reconstructions = driver.metrics.reconstructions
+        report.traceDigest = stepDigest.finalized
+        var counts = ScenarioCounts()
+        counts.tasksRun = driver.metrics.attemptsStarted
+        counts.retries = driver.metrics.retries
+        counts.reconstructions = driver.metrics.reconstructions
         for node in nodeOrder {
             guard let metrics = nodes[node]?.raylet.metrics else { continue }
-            report.objectsSpilled += metrics.objectsSpilled
-            report.objectsRestored += metrics.objectsRestored
-            report.spillbacks += metrics.spillbacks
+            counts.objectsSpilled += metrics.objectsSpilled
+            counts.objectsRestored += metrics.objectsRestored
+            counts.spillbacks += metrics.spillbacks
         }
-        for (index, fault) in scenario.faults.enumerated() where !faultsDone[index] {
-            faultLines.append(Self.unfiredFaultLine(index, fault))
+        var ending = ScenarioEnding()
+        ending.violation = violation
+        if livenessExceeded {
+            ending.livenessBound = "at \(formatTime(now)) (max_sim_time \(formatTime(scenario.expect.maxSimTimeMicros)))"
         }
-        report.faultLines = faultLines
-        report.traceDigest = stepDigest.finalized
-        report.results = getList.indices.map { (getList[$0], resolved[$0]) }
-        if let violation {
-            report.verdicts.append(("safety", "FAILED: \(violation)"))
-            report.outcome = .invariantViolated(violation)
-            return report
-        }
-        report.verdicts.append(("safety", "ok (every step)"))
-        if livenessExceeded || !driverFinished {
-            let pending = getList.indices.filter { resolved[$0] == nil }.map { getList[$0] }
-            let detail = pending.prefix(8).map { ref in "\(ref) \(describePending(ref))" }.joined(separator: "; ")
-            let message = "\(pending.count) get(s) unresolved at \(formatTime(now)) (max_sim_time "
-                + "\(formatTime(scenario.expect.maxSimTimeMicros))): \(detail)"
-            report.verdicts.append(("liveness", "FAILED: \(message)"))
-            report.outcome = .livenessExceeded(message)
-            return report
-        }
-        report.verdicts.append(("liveness", "ok (all \(getList.count) gets resolved by \(formatTime(finishedAt ?? now)))"))
-        let failures = expectationFailures()
-        report.verdicts.append(("expect", failures.isEmpty ? "ok" : "FAILED: " + failures.joined(separator: "; ")))
-        var problems = failures
-        if !options.acceptUnfiredFaults && driverAlive {
-            for index in scenario.faults.indices where !faultsDone[index] { problems.append("fault \(index) did not fire") }
-        }
+        ending.describePending = { [unowned self] ref in describePending(ref) }
         for node in killedNodes where !headKilled && gcs.nodes[node] != nil && gcs.nodes[node]?.state != .dead {
-            problems.append("killed \(node) was never marked dead by the GCS")
+            ending.problems.append("killed \(node) was never marked dead by the GCS")
         }
-        if headKilled {
-            report.verdicts.append(("leaks", "not checked (the head node died: the cluster went with it)"))
-        } else if scenario.expect.checkLeaks {
-            let leaked = leaks()
-            report.verdicts.append(("leaks", leaked.isEmpty ? (jobEnded ? "none (and the job's end ended its workers)" : "none")
-                : "FAILED: " + leaked.joined(separator: "; ")))
-            problems += leaked
-        } else {
-            report.verdicts.append(("leaks", "not checked (leaks: allowed)"))
+        ending.findLeaks = { [unowned self] in
+            // The program ends cleanly, as a real driver's `Ray.shutdown()`.
+            if program.phase == .done, driverAlive { endJob() }
+            return (leaks() + (violation.map { ["invariant violated as the job ended: \($0)"] } ?? []), jobEnded)
         }
-        report.outcome = problems.isEmpty ? .passed : .expectationFailed(problems)
+        program.finish(&report, counts: counts, ending: ending)
         return report
     }
 
     private func describePending(_ ref: InstanceRef) -> String {
-        guard let object = refs[ref] else { return "(never submitted)" }
+        guard let object = program.refs[ref] else { return "(never submitted)" }
         guard let task = driver.tasks[object.task] else { return "(no task entry)" }
         var detail = "(task \(task.state), \(task.attempts) attempt(s)"
         if case .running(_, let worker) = task.state, let raylet = nodes[worker.node]?.raylet {
@@ -137,42 +112,5 @@ extension Simulation {
             detail += "; driver's fetches: " + raylet.machine.fetchDescription(worker: driverWorker)
         }
         return detail + ")"
-    }
-
-    private func expectationFailures() -> [String] {
-        var failures: [String] = []
-        var expected: [InstanceRef: ExpectSpec.Outcome] = [:]
-        for (pattern, outcome) in scenario.expect.results {
-            for ref in plan.resolve(pattern) { expected[ref] = outcome }
-        }
-        for ref in getList {
-            guard let value = result(ref) else { continue }
-            switch (expected[ref] ?? .ok, value) {
-            case (.ok, .data):
-                continue
-            case (.ok, .error(let error)):
-                if expected[ref] == nil && options.acceptErrorResults { continue }
-                failures.append("\(ref): expected ok, got \(error)")
-            case (.error(let kind), .data):
-                failures.append("\(ref): expected \(kind.rawValue), got a value")
-            case (.error(let kind), .error(let error)):
-                if error.kind != kind { failures.append("\(ref): expected \(kind.rawValue), got \(error)") }
-            }
-        }
-        if let comparison = scenario.expect.reconstructions, !comparison.holds(for: Int64(driver.metrics.reconstructions)) {
-            failures.append("reconstructions: expected \(comparison), got \(driver.metrics.reconstructions)")
-        }
-        if let comparison = scenario.expect.retries, !comparison.holds(for: Int64(driver.metrics.retries)) {
-            failures.append("retries: expected \(comparison), got \(driver.metrics.retries)")
-        }
-        let spilled = nodeOrder.reduce(0) { $0 + (nodes[$1]?.raylet.metrics.objectsSpilled ?? 0) }
-        if let comparison = scenario.expect.spilled, !comparison.holds(for: Int64(spilled)) {
-            failures.append("spilled: expected \(comparison), got \(spilled)")
-        }
-        let spillbacks = nodeOrder.reduce(0) { $0 + (nodes[$1]?.raylet.metrics.spillbacks ?? 0) }
-        if let comparison = scenario.expect.spillbacks, !comparison.holds(for: Int64(spillbacks)) {
-            failures.append("spillbacks: expected \(comparison), got \(spillbacks)")
-        }
-        return failures
     }
 }

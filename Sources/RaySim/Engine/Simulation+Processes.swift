@@ -129,7 +129,7 @@ extension Simulation {
             case .deleteSpilledObject, .releaseObject:
                 break
             case .exit(let reason):
-                faultLines.append("  \(formatTime(now)) \(nodes[node]?.spec.name ?? "?") (\(node)) exited: \(reason)")
+                program.note("\(nodes[node]?.spec.name ?? "?") (\(node)) exited: \(reason)")
                 killNode(node)
             }
         }
@@ -166,7 +166,7 @@ extension Simulation {
         driver.perform = { [unowned(unsafe) self] effect in
             switch effect {
             case .send(let to, let message): send(message, from: .worker(driverWorker), to: to)
-            case .getResolved(let object, let value): getResolved(object, value)
+            case .getResolved(let object, let value): program.resolve(object, value)
             }
         }
         return driver
@@ -311,7 +311,7 @@ extension Simulation {
         // replay, not performed again.
         gcs.replay(inputs)
         gcsAlive = true
-        faultLines.append("  \(formatTime(now)) GCS back (incarnation \(gcsIncarnation)), \(inputs.count) logged inputs replayed, \(gcs.machine.aliveNodeIDs.count) nodes known")
+        program.note("GCS back (incarnation \(gcsIncarnation)), \(inputs.count) logged inputs replayed, \(gcs.machine.aliveNodeIDs.count) nodes known")
         handleGCS(.recovered)
         for node in nodeOrder where nodes[node]?.alive == true {
             schedule(.gcsReconnected(node), after: latency(from: headNode, to: node))

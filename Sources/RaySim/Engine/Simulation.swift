@@ -10,7 +10,7 @@
 // VOPR): it owns time, randomness, the network and the processes; the
 // machines own every Ray decision.
 
-import RayCore
+public import RayCore
 import RayStorage
 
 /// Nodes by ID. Node IDs are handed out densely from 1, so an array does:
@@ -36,7 +36,6 @@ struct NodeTable {
 public final class Simulation {
     let scenario: Scenario
     let options: SimulationOptions
-    let plan: WorkloadPlan
     var config: RayConfig
 
     // Time and randomness
@@ -73,7 +72,7 @@ public final class Simulation {
     var nodeByName: [String: NodeID] = [:]
     /// The GCS's answer to the last `nodeJoining`.
     var admittedNode: NodeID?
-    var headNode = NodeID(0)
+    public internal(set) var headNode = NodeID(0)
     /// The head node died, and the GCS and the driver with it (they run there, as in Ray).
     var headKilled = false
     /// The program ended and told the GCS its job finished (`endJob`).
@@ -89,17 +88,9 @@ public final class Simulation {
     var driverWorker = WorkerID(node: NodeID(0), index: 0)
     var driverAlive = true
     var driverLog: (any EventLog)?
-    var driverPhase = DriverPhase.notStarted
-    var refs: [InstanceRef: ObjectID] = [:]
-    var refByObject: [ObjectID: InstanceRef] = [:]
-    /// Every handle the driver holds, in the order it got them.
-    var refOrder: [ObjectID] = []
-    var getList: [InstanceRef] = []
-    /// Index of each object in `getList`, and what each get returned (nil: not yet).
-    var getIndex: [ObjectID: Int] = [:]
-    var resolved: [ObjectValue?] = []
-    var unresolvedGets = 0
-    var probeRequests: [UInt64: InstanceRef] = [:]
+    /// The scenario's program, fault plan and checks (the one scenario driver, shared with `swiftray up`).
+    var program: ScenarioDriver!
+    var probeRequests: [UInt64: ObjectID] = [:]
     var finishedAt: Int64?
     var workloadStart: Int64 = 0
 
@@ -132,11 +123,6 @@ public final class Simulation {
     /// When the last partition ends (the run goes on until what it held is delivered).
     var lastPartitionEnd: Int64 = 0
 
-    // Faults
-    var faultsDone: [Bool]
-    var afterFaultsScheduled: Set<Int> = []
-    var faultLines: [String] = []
-
     // Checking
     public internal(set) var violation: String?
     var deadWorkersCount = 0
@@ -158,12 +144,10 @@ public final class Simulation {
         }
         self.scenario = scenario
         self.options = options
-        self.plan = WorkloadPlan(scenario.workload)
         self.random = SeededGenerator(seed: mix(options.seed))
         var config = options.config
         config.seed = options.seed
         self.config = config
-        self.faultsDone = Array(repeating: false, count: scenario.faults.count)
         if options.recordTrace { traceRecorder = TraceRecorder() }
     }
 
@@ -200,7 +184,7 @@ public final class Simulation {
     }
 
     /// Runs the scenario to its end and reports.
-    public func run() -> SimulationReport {
+    public func run() -> ScenarioReport {
         boot()
         let limit = scenario.expect.maxSimTimeMicros
         var livenessExceeded = false
@@ -225,9 +209,6 @@ public final class Simulation {
                killedNodesMarkedDead { break }
         }
         commitLogs()
-        if violation == nil, !livenessExceeded, driverPhase == .done, driverAlive, scenario.expect.checkLeaks {
-            endJob()
-        }
         return finish(livenessExceeded: livenessExceeded)
     }
 
@@ -251,7 +232,7 @@ public final class Simulation {
         commitLogs()
     }
 
-    var driverFinished: Bool { driverPhase == .done || driverPhase == .probed }
+    var driverFinished: Bool { program.finished }
 
     /// True once the GCS has marked every killed node dead (or never knew it).
     var killedNodesMarkedDead: Bool {
@@ -260,6 +241,9 @@ public final class Simulation {
 
     /// Starts the GCS, the raylets and the driver, and schedules the workload and the faults.
     private func boot() {
+        program = ScenarioDriver(scenario: scenario, world: self)
+        program.acceptErrorResults = options.acceptErrorResults
+        program.acceptUnfiredFaults = options.acceptUnfiredFaults
         gcsLog = makeLog("gcs")
         gcs = makeGCS()
         driver = makeOwner()
@@ -271,9 +255,7 @@ public final class Simulation {
         handleDriver(.started(config, OwnerIdentity(worker: driverWorker, job: JobID(1))))
         workloadStart = options.workloadStartMicros
         schedule(.driverStep, at: workloadStart)
-        for (index, fault) in scenario.faults.enumerated() {
-            if case .at(let micros) = fault.trigger { schedule(.fault(index), at: workloadStart + micros) }
-        }
+        for (index, micros) in program.timedFaults { schedule(.fault(index), at: workloadStart + micros) }
     }
 
     func schedule(_ event: SimEvent, at time: Int64) {
@@ -315,12 +297,13 @@ public final class Simulation {
             applyFault(index)
         case .partitionHealed:
             partitions.removeAll { $0.until <= now }
+            if partitions.isEmpty { program.note("partition healed") }
         case .gcsRestarted:
             restartGCS()
         case .nodeRejoins(let spec):
             addNode(spec)
         case .ownerDeathProbe:
-            probeDeadOwner()
+            program.probe()
         }
     }
 

@@ -1,9 +1,12 @@
-// What a run prints (../SCENARIOS.md "What every run prints") and how it ends.
+// What a run prints (../SCENARIOS.md "What every run prints") and how it ends,
+// in either world: the scenario driver fills the counts, faults, results and
+// verdicts; the world adds what only it knows (simulated time and events and
+// the trace digest, or the wall time and the session directory).
 
 public import RayCore
 
-/// The result of one simulation run.
-public struct SimulationReport {
+/// The result of one run of a scenario, simulated or on real processes.
+public struct ScenarioReport {
     /// How the run ended; maps to the exit code.
     public enum Outcome: Equatable {
         case passed
@@ -36,14 +39,21 @@ public struct SimulationReport {
     public var verdicts: [(String, String)] = []
     public var faultLines: [String] = []
     public var results: [(InstanceRef, ObjectValue?)] = []
+    /// The faults that fired, by index.
+    public var faultsFired: [Int] = []
+    /// Where it ran, for a real run ("real processes on loopback"); nil: the simulator.
+    public var realWorld: String?
+    /// A real run's session directory (its logs, for `swiftray trace export`).
+    public var session: String?
 
-    init(scenario: Scenario, seed: UInt64) {
+    public init(scenario: Scenario, seed: UInt64) {
         self.scenario = scenario
         self.seed = seed
     }
 
     /// The command that reproduces this run.
     public var reproduceCommand: String {
+        if realWorld != nil { return "swiftray up \(scenario.sourcePath) --seed \(seed)" }
         if scenario.sourcePath.hasPrefix("swarm:") { return "swift run -c release raysim swarm --seed \(seed)" }
         return "swift run -c release raysim run \(scenario.sourcePath) --seed \(seed)"
     }
@@ -51,10 +61,15 @@ public struct SimulationReport {
     /// The printed summary; `wallSeconds` is measured by the caller.
     public func summary(wallSeconds: Double) -> String {
         let rate = wallSeconds > 0 ? Int(Double(eventsProcessed) / wallSeconds) : 0
-        var lines = [
-            "scenario \(scenario.name)  seed \(seed)",
-            "  simulated \(formatTime(simulatedMicros)) in \(String(format2(wallSeconds))) s wall; "
-                + "\(eventsProcessed) events (\(rate) events/s)",
+        var lines = ["scenario \(scenario.name)  seed \(seed)" + (realWorld.map { "  (swiftray up: \($0))" } ?? "")]
+        if realWorld != nil {
+            lines.append("  wall time \(format2(wallSeconds)) s")
+            if let session { lines.append("  session: \(session) (swiftray trace export --session \(session) -o FILE)") }
+        } else {
+            lines.append("  simulated \(formatTime(simulatedMicros)) in \(String(format2(wallSeconds))) s wall; "
+                + "\(eventsProcessed) events (\(rate) events/s)")
+        }
+        lines += [
             "  tasks run \(tasksRun), retries \(retries), reconstructions \(reconstructions), "
                 + "objects spilled \(objectsSpilled) (restored \(objectsRestored)), spillbacks \(spillbacks)",
         ]
@@ -68,7 +83,8 @@ public struct SimulationReport {
             + failed.prefix(6).map { ref, value in "\(ref) \(value?.error?.kind.rawValue ?? "?")" }.joined(separator: ", ")
             + (failed.count > 6 ? ", ..." : "")))
         for (checker, verdict) in verdicts { lines.append("  \(checker): \(verdict)") }
-        lines.append("  trace digest \(String(traceDigest, radix: 16))")
+        if realWorld == nil { lines.append("  trace digest \(String(traceDigest, radix: 16))") }
+        if outcome != .passed, let session { lines.append("  logs: \(session)/logs") }
         switch outcome {
         case .passed:
             lines.append("PASS")

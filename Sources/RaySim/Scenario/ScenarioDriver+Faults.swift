@@ -1,0 +1,137 @@
+// The fault plan, in either world: each `faults:` entry fires at a time since
+// the workload started, or once some instances have been made. Its target is
+// resolved here (a node by name, the node holding an object's primary copy, a
+// worker running an instance); a fault whose target does not exist yet waits,
+// and the world tries it again shortly. A fault that never fired is reported
+// as such, and fails a scenario file's run unless the driver died.
+
+public import RayCore
+
+extension ScenarioDriver {
+    /// The `at:` faults: index and microseconds since the workload started.
+    public var timedFaults: [(index: Int, micros: Int64)] {
+        scenario.faults.enumerated().compactMap { index, fault in
+            if case .at(let micros) = fault.trigger { return (index, micros) }
+            return nil
+        }
+    }
+
+    /// The `after:` faults not found due yet, with the objects each waits for (for a world that
+    /// watches them where its driver runs).
+    public var pendingAfterFaults: [(index: Int, objects: [ObjectID])] {
+        scenario.faults.enumerated().compactMap { index, fault in
+            guard case .after(let pattern) = fault.trigger, !faultsDone[index], !afterFaultsDue.contains(index) else {
+                return nil
+            }
+            return (index, objects(pattern))
+        }
+    }
+
+    /// The `after:` faults whose instances have all been made since the last call: each is
+    /// reported once; the world fires it (and retries it while its target is missing).
+    public func newlyDueAfterFaults() -> [Int] {
+        var due: [Int] = []
+        for (index, fault) in scenario.faults.enumerated() where !faultsDone[index] && !afterFaultsDue.contains(index) {
+            guard case .after(let pattern) = fault.trigger else { continue }
+            let refs = plan.resolve(pattern)
+            let objects = refs.compactMap { self.refs[$0] }
+            guard objects.count == refs.count, world.haveBeenMade(objects) else { continue }
+            afterFaultsDue.insert(index)
+            due.append(index)
+        }
+        return due
+    }
+
+    /// The faults that have not fired.
+    public var unfiredFaults: [Int] { faultsDone.indices.filter { !faultsDone[$0] } }
+
+    /// Fires fault `index`: resolves its target and has the world do it. False when the target
+    /// does not exist yet (no node holds the object, no worker runs the instance, the node is
+    /// not alive): the world tries again shortly. `stamp`: when the world did it already.
+    @discardableResult
+    public func fire(_ index: Int, stamp: String? = nil) throws -> Bool {
+        guard !faultsDone[index] else { return true }
+        let line: String
+        switch scenario.faults[index].action {
+        case .killNode(let target):
+            let node: NodeID?
+            var holding = ""
+            switch target {
+            case .named(let name):
+                node = world.liveNode(named: name)
+            case .holding(let pattern):
+                node = world.primaryHolder(of: objects(pattern))
+                holding = " holding \(pattern)"
+            }
+            guard let node else { return false }
+            let name = world.nodeName(node)
+            if node == world.headNode {
+                let how = world.killHeadNode()
+                line = "head node \(name) (\(node))\(holding) killed, and the GCS and the driver with it" + detail(how)
+                driverDied(withHead: true)
+            } else {
+                line = "node \(name) (\(node))\(holding) killed" + detail(world.kill(node: node))
+            }
+        case .restartNode(let name):
+            guard let node = world.liveNode(named: name), let spec = nodeSpecs[name] else { return false }
+            line = "node \(name) (\(node)) killed and restarted as a new node" + detail(try world.restart(node: node, as: spec))
+        case .addNode(let spec):
+            nodeSpecs[spec.name] = spec
+            line = "node \(spec.name) added" + detail(try world.join(node: spec))
+        case .killWorker(let pattern):
+            guard let (worker, task) = world.workerRunning(anyOf: Set(objects(pattern).map(\.task))) else { return false }
+            let running = refByObject[.returnValue(of: task, index: 1)].map { "\($0)" } ?? "\(task)"
+            line = "worker \(worker) running \(running) killed" + detail(world.kill(worker: worker))
+        case .restartGCS:
+            line = "GCS killed and restarted from its log" + detail(try world.killAndRestartGCS())
+        case .partition(let groups, let duration):
+            let cut = groups.map { "[" + $0.joined(separator: ", ") + "]" }.joined(separator: " | ")
+            line = "partition \(cut) for \(formatTime(duration))" + detail(try world.partition(groups, for: duration))
+        case .killDriver:
+            line = "driver (owner) killed" + detail(world.killDriver())
+            driverDied(withHead: false)
+        case .killActor:
+            line = "kill_actor: actors are not supported yet"  // Refused before a run starts.
+        }
+        faultsDone[index] = true
+        faultLines.append("  \(stamp ?? world.timestamp()) fault \(index): \(line)")
+        return true
+    }
+
+    private func detail(_ how: String?) -> String { how.map { " (\($0))" } ?? "" }
+
+    /// How a fault that never fired is reported, in both worlds (no `fault N:` prefix: it is not
+    /// counted as fired).
+    public static func unfiredFaultLine(_ index: Int, _ fault: FaultSpec) -> String {
+        let target: String
+        switch fault.action {
+        case .killNode(.named(let name)): target = "node \(name) alive"
+        case .killNode(.holding(let pattern)): target = "a live node holding \(pattern)"
+        case .killWorker(let pattern): target = "a worker running \(pattern)"
+        case .restartNode(let name): target = "node \(name) alive"
+        default: target = "its moment"
+        }
+        let when: String
+        switch fault.trigger {
+        case .at(let micros): when = "at \(formatTime(micros))"
+        case .after(let pattern): when = "after \(pattern)"
+        }
+        return "  fault \(index) did not fire (\(when), needing \(target)): the run ended first"
+    }
+}
+
+/// `1.5s`, `20ms`, `150us`.
+public func formatTime(_ micros: Int64) -> String {
+    if micros >= 1_000_000 && micros % 1_000 == 0 {
+        let millis = micros / 1_000
+        return millis % 1_000 == 0 ? "\(millis / 1_000)s" : "\(millis / 1_000).\(String(format3(millis % 1_000)))s"
+    }
+    if micros >= 1_000 && micros % 1_000 == 0 { return "\(micros / 1_000)ms" }
+    if micros >= 1_000 { return "\(micros / 1_000).\(format3(micros % 1_000))ms" }
+    return "\(micros)us"
+}
+
+private func format3(_ value: Int64) -> String {
+    let text = String(value)
+    return String(repeating: "0", count: max(0, 3 - text.count)) + text
+}

@@ -1,0 +1,118 @@
+// The end of a run, in either world: safety (every value the driver got is
+// the one its lineage defines, and the world's machine invariants held),
+// liveness (every get resolved within the scenario's bound), the
+// expectations, the faults that never fired, and leaks.
+
+import RayCore
+
+/// What a world counted during a run.
+public struct ScenarioCounts: Sendable {
+    public var tasksRun = 0
+    public var retries = 0
+    public var reconstructions = 0
+    public var objectsSpilled = 0
+    public var objectsRestored = 0
+    public var spillbacks = 0
+    public init() {}
+}
+
+/// What a world found when the run ended, for the verdicts.
+public struct ScenarioEnding {
+    /// A machine invariant the world saw violated (a safety failure).
+    public var violation: String?
+    /// The liveness bound passed before every get returned: how the world words it
+    /// ("at 30s (max_sim_time 30s)", "after max_wall_time 30 s").
+    public var livenessBound: String?
+    /// What a pending get waits for (the world's view), for the liveness message.
+    public var describePending: (InstanceRef) -> String = { _ in "" }
+    /// Further failures only the world can see (a killed node never declared dead).
+    public var problems: [String] = []
+    /// Ends the program cleanly and returns what is still held, and whether the job's end
+    /// ended its workers (called only when leaks are checked).
+    public var findLeaks: () -> (leaks: [String], jobEnded: Bool) = { ([], false) }
+
+    public init() {}
+}
+
+extension ScenarioDriver {
+    /// Fills `report` with the counts, faults, results and verdicts, and decides the outcome.
+    public func finish(_ report: inout ScenarioReport, counts: ScenarioCounts, ending: ScenarioEnding) {
+        report.tasksRun = counts.tasksRun
+        report.retries = counts.retries
+        report.reconstructions = counts.reconstructions
+        report.objectsSpilled = counts.objectsSpilled
+        report.objectsRestored = counts.objectsRestored
+        report.spillbacks = counts.spillbacks
+        report.faultsFired = faultsDone.indices.filter { faultsDone[$0] }
+        for index in unfiredFaults { faultLines.append(Self.unfiredFaultLine(index, scenario.faults[index])) }
+        report.faultLines = faultLines
+        report.results = getList.indices.map { (getList[$0], resolved[$0]) }
+        if let violation = ending.violation ?? wrongValue {
+            report.verdicts.append(("safety", "FAILED: \(violation)"))
+            report.outcome = .invariantViolated(violation)
+            return
+        }
+        report.verdicts.append(("safety", "ok (every step)"))
+        if ending.livenessBound != nil || !finished {
+            let pending = getList.indices.filter { resolved[$0] == nil }.map { getList[$0] }
+            let detail = pending.prefix(8).map { ref in "\(ref) \(ending.describePending(ref))" }.joined(separator: "; ")
+            let message = "\(pending.count) get(s) unresolved \(ending.livenessBound ?? "when the run ended"): \(detail)"
+            report.verdicts.append(("liveness", "FAILED: \(message)"))
+            report.outcome = .livenessExceeded(message)
+            return
+        }
+        report.verdicts.append(("liveness", "ok (all \(getList.count) gets resolved)"))
+        let failures = expectationFailures(counts)
+        report.verdicts.append(("expect", failures.isEmpty ? "ok" : "FAILED: " + failures.joined(separator: "; ")))
+        var problems = failures
+        if !acceptUnfiredFaults && !driverKilled {
+            for index in unfiredFaults { problems.append("fault \(index) did not fire") }
+        }
+        problems += ending.problems
+        if headKilled {
+            report.verdicts.append(("leaks", "not checked (the head node died: the cluster went with it)"))
+        } else if scenario.expect.checkLeaks {
+            let (leaked, jobEnded) = ending.findLeaks()
+            report.verdicts.append(("leaks", leaked.isEmpty ? (jobEnded ? "none (and the job's end ended its workers)" : "none")
+                : "FAILED: " + leaked.joined(separator: "; ")))
+            problems += leaked
+        } else {
+            report.verdicts.append(("leaks", "not checked (leaks: allowed)"))
+        }
+        report.outcome = problems.isEmpty ? .passed : .expectationFailed(problems)
+    }
+
+    private func expectationFailures(_ counts: ScenarioCounts) -> [String] {
+        var failures: [String] = []
+        var expected: [InstanceRef: ExpectSpec.Outcome] = [:]
+        for (pattern, outcome) in scenario.expect.results {
+            for ref in plan.resolve(pattern) { expected[ref] = outcome }
+        }
+        for (index, ref) in getList.enumerated() {
+            guard let value = resolved[index] else { continue }
+            switch (expected[ref] ?? .ok, value) {
+            case (.ok, .data):
+                continue
+            case (.ok, .error(let error)):
+                if expected[ref] == nil && acceptErrorResults { continue }
+                failures.append("\(ref): expected ok, got \(error)")
+            case (.error(let kind), .data):
+                failures.append("\(ref): expected \(kind.rawValue), got a value")
+            case (.error(let kind), .error(let error)):
+                if error.kind != kind { failures.append("\(ref): expected \(kind.rawValue), got \(error)") }
+            }
+        }
+        let counted: [(String, Comparison?, Int)] = [
+            ("reconstructions", scenario.expect.reconstructions, counts.reconstructions),
+            ("retries", scenario.expect.retries, counts.retries),
+            ("spilled", scenario.expect.spilled, counts.objectsSpilled),
+            ("spillbacks", scenario.expect.spillbacks, counts.spillbacks),
+        ]
+        for (name, comparison, actual) in counted {
+            if let comparison, !comparison.holds(for: Int64(actual)) {
+                failures.append("\(name): expected \(comparison), got \(actual)")
+            }
+        }
+        return failures
+    }
+}

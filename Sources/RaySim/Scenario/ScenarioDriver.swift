@@ -1,0 +1,269 @@
+// The one scenario driver (../SCENARIOS.md): the program a scenario describes
+// (the puts, every task instance in order, the gets), the fault plan (when each
+// fault is due and which node or worker it hits), value verification, the
+// expectations, the leak verdict and the report. `raysim` runs it against the
+// simulated world (`Simulation`), `swiftray up` against real processes; a world
+// only supplies processes, kills, restarts, a clock and what it can observe.
+// Anything a user sees is decided here, once, so the two worlds cannot drift.
+
+public import RayCore
+
+/// What a world gives the scenario driver. The driver calls it from one thread at a time;
+/// answers to `get` and `probeAsBorrower` come back through `ScenarioDriver.resolve` and
+/// `ScenarioDriver.probeAnswered`.
+public protocol ScenarioWorld: AnyObject {
+    /// The time written before a fault line (time since the workload started, or simulated time).
+    func timestamp() -> String
+
+    // MARK: The program, as a Ray driver runs it
+
+    /// Puts a value; on `node` (by name): created by a process there, as SCENARIOS.md's `node:`.
+    func put(_ data: ObjectData, on node: String?) throws -> ObjectID
+    func submit(_ request: TaskRequest) -> ObjectID
+    /// The node of that name as the cluster knows it now (node affinity names a node).
+    func nodeID(named name: String) -> NodeID?
+    /// Asks for the values, without waiting: each answer comes through `resolve`.
+    func get(_ objects: [ObjectID])
+    /// Drops the driver's handles (the leak check then expects a clean cluster).
+    func release(_ objects: [ObjectID])
+    /// The program's gets all returned (or the driver died and the probe answered).
+    func programFinished()
+    /// After `kill_driver`: a borrower on a live node asks for each of the dead owner's objects.
+    func probeAsBorrower(_ objects: [ObjectID])
+
+    // MARK: What a fault looks at
+
+    /// True when each object has been made (a value, a stored copy, or a final error).
+    func haveBeenMade(_ objects: [ObjectID]) -> Bool
+    /// The live node of that name.
+    func liveNode(named name: String) -> NodeID?
+    /// The node running the GCS and the driver.
+    var headNode: NodeID { get }
+    func nodeName(_ node: NodeID) -> String
+    /// The live node whose store holds the primary copy of the first of `objects` held anywhere.
+    func primaryHolder(of objects: [ObjectID]) -> NodeID?
+    /// A worker running one of `tasks` (where timing matters, one that just started), and which.
+    func workerRunning(anyOf tasks: Set<TaskID>) -> (worker: WorkerID, task: TaskID)?
+
+    // MARK: Faults (each returns how the world did it, for the fault line, when it says more)
+
+    func kill(node: NodeID) -> String?
+    /// The head node dies, and the GCS and the driver with it (they run there, as in Ray).
+    func killHeadNode() -> String?
+    /// The node dies and a new node with the same spec joins (under a new ID).
+    func restart(node: NodeID, as spec: NodeSpec) throws -> String?
+    func join(node spec: NodeSpec) throws -> String?
+    func kill(worker: WorkerID) -> String?
+    func killAndRestartGCS() throws -> String?
+    func killDriver() -> String?
+    func partition(_ groups: [[String]], for micros: Int64) throws -> String?
+}
+
+/// The scenario's program and checks, in either world.
+public final class ScenarioDriver {
+    /// Where the program is.
+    public enum Phase: Equatable, Sendable {
+        case notStarted
+        case waitingForGets
+        /// Every get returned.
+        case done
+        /// The driver was killed; the borrower probe has not answered yet.
+        case dead
+        /// The borrower probe answered (or the head node died): the run's results are final.
+        case probed
+    }
+
+    public let scenario: Scenario
+    public let plan: WorkloadPlan
+    unowned let world: any ScenarioWorld
+    /// Accept any Ray error as a result where `expect.results` says nothing (swarm runs).
+    public var acceptErrorResults = false
+    /// A fault that never fired fails the run (scenario files); the swarm's random plans accept it.
+    public var acceptUnfiredFaults = false
+
+    public private(set) var phase = Phase.notStarted
+    /// The object of each instance and put, once made.
+    public private(set) var refs: [InstanceRef: ObjectID] = [:]
+    public private(set) var refByObject: [ObjectID: InstanceRef] = [:]
+    /// Every handle the driver holds, in the order it got them.
+    var handles: [ObjectID] = []
+    /// `get` plus every reference `expect.results` names, each instance once, in order.
+    public private(set) var getList: [InstanceRef] = []
+    var getIndex: [ObjectID: Int] = [:]
+    /// What each get returned (nil: not yet).
+    public private(set) var resolved: [ObjectValue?] = []
+    public private(set) var unresolvedGets = 0
+    var probesLeft = 0
+    /// A value that differs from what its lineage defines (a safety violation).
+    public private(set) var wrongValue: String?
+
+    // Faults
+    public internal(set) var faultsDone: [Bool]
+    /// `after:` faults found due (each is fired, or retried, by the world's clock).
+    var afterFaultsDue: Set<Int> = []
+    public internal(set) var faultLines: [String] = []
+    /// Specs of the nodes by name (the cluster's and those added by faults), for restarts.
+    var nodeSpecs: [String: NodeSpec] = [:]
+    public internal(set) var driverKilled = false
+    public internal(set) var headKilled = false
+
+    public init(scenario: Scenario, world: any ScenarioWorld) {
+        self.scenario = scenario
+        self.plan = WorkloadPlan(scenario.workload)
+        self.world = world
+        faultsDone = Array(repeating: false, count: scenario.faults.count)
+        for node in scenario.cluster.nodes { nodeSpecs[node.name] = node }
+    }
+
+    /// How many task instances and puts the program makes (to reserve tables).
+    public var instanceCount: Int { scenario.workload.tasks.reduce(0) { $0 + $1.count } + scenario.workload.puts.count }
+
+    /// Runs the program: every put, then every task instance in order (arguments resolved to the
+    /// objects made so far), then asks for every get.
+    public func start() throws {
+        guard phase == .notStarted else { return }
+        refs.reserveCapacity(instanceCount)
+        refByObject.reserveCapacity(instanceCount)
+        handles.reserveCapacity(instanceCount)
+        for put in scenario.workload.puts {
+            let data = ObjectData(sizeBytes: put.sizeBytes, digest: SyntheticContent.putDigest(name: put.name))
+            remember(InstanceRef(name: put.name, index: 0, isPut: true), try world.put(data, on: put.node))
+        }
+        for group in scenario.workload.tasks {
+            let body = SyntheticBody.encode(group)
+            let strategy = schedulingStrategy(group.strategy)
+            for index in 0..<group.count {
+                let args = plan.arguments(of: group, instance: index).compactMap { refs[$0].map(TaskArg.reference) }
+                    + plan.nestedArguments(of: group, instance: index).compactMap { refs[$0].map(TaskArg.nestedReference) }
+                let object = world.submit(TaskRequest(
+                    function: group.name, instance: index, args: args, resources: group.resources,
+                    strategy: strategy, maxRetries: group.maxRetries, retryExceptions: group.retryExceptions,
+                    body: body))
+                remember(InstanceRef(name: group.name, index: index, isPut: false), object)
+            }
+        }
+        var seen: Set<InstanceRef> = []
+        for pattern in scenario.workload.get + scenario.expect.results.map(\.0) {
+            for ref in plan.resolve(pattern) where seen.insert(ref).inserted { getList.append(ref) }
+        }
+        unresolvedGets = getList.count
+        resolved = Array(repeating: nil, count: getList.count)
+        for (index, ref) in getList.enumerated() { if let object = refs[ref] { getIndex[object] = index } }
+        phase = .waitingForGets
+        world.get(getList.compactMap { refs[$0] })
+        finishIfAllResolved()
+    }
+
+    private func remember(_ ref: InstanceRef, _ object: ObjectID) {
+        refs[ref] = object
+        refByObject[object] = ref
+        handles.append(object)
+    }
+
+    private func schedulingStrategy(_ spec: StrategySpec) -> SchedulingStrategy {
+        switch spec {
+        case .default: return .default
+        case .spread: return .spread
+        case .nodeAffinity(let name, let soft):
+            // A node that does not exist (yet) gets an ID no node has: hard affinity then fails clearly.
+            return .nodeAffinity(node: world.nodeID(named: name) ?? NodeID(UInt32.max), soft: soft)
+        }
+    }
+
+    /// The objects of every instance `pattern` names that was made.
+    public func objects(_ pattern: RefPattern) -> [ObjectID] { plan.resolve(pattern).compactMap { refs[$0] } }
+
+    /// The objects the program gets, in order.
+    public var getObjects: [ObjectID] { getList.compactMap { refs[$0] } }
+
+    /// What the get of `ref` returned, if it returned.
+    public func result(_ ref: InstanceRef) -> ObjectValue? {
+        guard let object = refs[ref], let index = getIndex[object] else { return nil }
+        return resolved[index]
+    }
+
+    /// A get returned.
+    public func resolve(_ object: ObjectID, _ value: ObjectValue) {
+        guard phase == .waitingForGets, let index = getIndex[object], resolved[index] == nil else { return }
+        resolved[index] = value
+        unresolvedGets -= 1
+        if case .data(let data) = value { verify(getList[index], data) }
+        finishIfAllResolved()
+    }
+
+    /// Safety: a value the driver gets must be exactly the value its lineage defines.
+    private func verify(_ ref: InstanceRef, _ data: ObjectData) {
+        let expectedDigest = plan.expectedDigests[ref] ?? 0
+        let expectedSize = plan.expectedSize(ref)
+        if data.digest != expectedDigest || data.sizeBytes != expectedSize {
+            noteWrongValue("wrong content for \(ref): got \(data.sizeBytes) B with digest "
+                + "\(String(data.digest, radix: 16)), expected \(expectedSize) B with digest \(String(expectedDigest, radix: 16))")
+        }
+    }
+
+    /// A world that sees the bytes (real processes) reports bytes that differ from the digest's.
+    public func noteWrongValue(_ problem: String) {
+        wrongValue = wrongValue ?? problem
+    }
+
+    private func finishIfAllResolved() {
+        guard phase == .waitingForGets, unresolvedGets == 0 else { return }
+        phase = .done
+        world.programFinished()
+        // Drop every handle: the cluster must then free everything.
+        world.release(handles)
+    }
+
+    /// The program's results are final (every get returned, or the driver died and was probed).
+    public var finished: Bool { phase == .done || phase == .probed }
+
+    /// After `kill_driver`: a borrower asks for each object the dead driver got.
+    public func probe() {
+        guard phase == .dead else { return }
+        let objects = getObjects
+        probesLeft = objects.count
+        if objects.isEmpty {
+            probeDone()
+        } else {
+            world.probeAsBorrower(objects)
+        }
+    }
+
+    /// A borrower probe's answer: each must be OwnerDied.
+    public func probeAnswered(_ object: ObjectID, _ value: ObjectValue) {
+        guard phase == .dead, let index = getIndex[object] else { return }
+        resolved[index] = value
+        probesLeft -= 1
+        if probesLeft == 0 { probeDone() }
+    }
+
+    private func probeDone() {
+        phase = .probed
+        world.programFinished()
+    }
+
+    /// The driver died (kill_driver, or with the head node): what it got died with it.
+    func driverDied(withHead: Bool) {
+        driverKilled = true
+        if withHead {
+            headKilled = true
+            // What a Ray user sees: the driver is gone, every get it made with it.
+            for index in resolved.indices { resolved[index] = .error(Self.headDeathError) }
+            unresolvedGets = 0
+            phase = .probed
+            world.programFinished()
+        } else {
+            phase = .dead
+        }
+    }
+
+    /// What the program's gets end with when the head node dies (an OwnerDied error, in both worlds).
+    public static let headDeathMessage = "the driver died with the head node (the driver and the GCS run there, as in "
+        + "Ray): its gets have no results, a borrower would get OwnerDied"
+    static let headDeathError = RayError(.ownerDied, headDeathMessage)
+
+    /// A line the world adds to the fault list (a node exited, the GCS came back, a partition healed).
+    public func note(_ line: String) {
+        faultLines.append("  \(world.timestamp()) \(line)")
+    }
+}

@@ -1,0 +1,263 @@
+// Real processes under the one scenario driver (`ScenarioDriver`, in RaySim):
+// the program's calls go through a `DriverClient` on the head node, faults are
+// SIGKILLs, restarts and blackhole routes, and what a fault looks at is asked
+// of the driver's owner machine and of the raylets (typed control requests).
+// It decides nothing a user sees: that is the scenario driver's.
+
+import Dispatch
+import Foundation
+import Glibc
+import RayCore
+import RayRuntime
+import RaySim
+
+final class RealWorld: ScenarioWorld {
+    let cluster: LocalCluster
+    let client: DriverClient
+    let executable: String
+    let headName: String
+    let maxWallSeconds: Double
+    let verbose: Bool
+    /// When the workload started (fault times count from here).
+    let workloadStart = Date()
+    /// The driver's client is connected (not crashed by a fault).
+    var clientAlive = true
+    /// The scenario driver (set right after it is made).
+    unowned(unsafe) var program: ScenarioDriver!
+
+    /// The gets' answers, from the thread that waits for them.
+    let results = LockedBox<[FetchedValue?]?>(nil)
+    let getsDone = DispatchSemaphore(value: 0)
+    var getObjects: [ObjectID] = []
+    /// When each running task was first seen running (kill_worker picks one that just started).
+    var runningSince: [TaskID: Date] = [:]
+    /// Worker process IDs found for `workerRunning`, for the kill that follows.
+    var workerPIDs: [WorkerID: Int32] = [:]
+    /// When each partition ends.
+    var healAt: [Date] = []
+
+    init(cluster: LocalCluster, client: DriverClient, executable: String, headName: String,
+         maxWallSeconds: Double, verbose: Bool) {
+        self.cluster = cluster
+        self.client = client
+        self.executable = executable
+        self.headName = headName
+        self.maxWallSeconds = maxWallSeconds
+        self.verbose = verbose
+    }
+
+    var elapsedMicros: Int64 { Int64(Date().timeIntervalSince(workloadStart) * 1e6) }
+
+    func timestamp() -> String { Self.stamp(elapsedMicros) }
+
+    static func stamp(_ micros: Int64) -> String { formatTime(micros / 100 * 100) }
+
+    func log(_ line: String) {
+        if verbose { writeStandardError(line + "\n") }
+    }
+
+    // MARK: The program
+
+    func put(_ data: ObjectData, on name: String?) throws -> ObjectID {
+        let bytes = SyntheticWorker.syntheticBytes(digest: data.digest, size: data.sizeBytes)
+        guard let name, let node = cluster.node(named: name), node.id != headNode else {
+            return try client.put(bytes, digest: data.digest)
+        }
+        // Created by a process on that node: written straight into its shared memory.
+        let store = SharedObjects(session: cluster.session.path, node: node.id)
+        let large = data.sizeBytes > client.config.inlineObjectSizeBytesMax
+        return try client.put(ObjectData(sizeBytes: data.sizeBytes, digest: data.digest, bytes: large ? nil : bytes),
+                              on: node.id) { id throws(RuntimeError) in
+            if large { try store.write(id, bytes: bytes) }
+        }
+    }
+
+    func submit(_ request: TaskRequest) -> ObjectID { client.submit(request) }
+
+    func nodeID(named name: String) -> NodeID? { cluster.node(named: name)?.id }
+
+    func get(_ objects: [ObjectID]) {
+        getObjects = objects
+        let client = client, results = results, done = getsDone, seconds = maxWallSeconds
+        Thread.detachNewThread {
+            results.set(client.get(objects, timeoutSeconds: seconds))
+            done.signal()
+        }
+    }
+
+    /// Hands the gets' answers to the scenario driver (after checking each value's bytes, which
+    /// only this world has).
+    func deliverResults() {
+        guard program.phase == .waitingForGets, var fetched = results.get() else { return }
+        if fetched.count != getObjects.count { fetched = Array(repeating: nil, count: getObjects.count) }
+        var values: [(ObjectID, ObjectValue)] = []
+        for (object, answer) in zip(getObjects, fetched) {
+            guard let answer else { continue }
+            if let ref = program.refByObject[object], let problem = wrongBytes(ref, answer) { program.noteWrongValue(problem) }
+            values.append((object, answer.value))
+        }
+        fetched.removeAll()  // Unmap before the handles go (the leak check expects every copy freed).
+        results.set(nil)
+        for (object, value) in values { program.resolve(object, value) }
+    }
+
+    /// Safety: a value must be exactly what its lineage defines, byte for byte.
+    private func wrongBytes(_ ref: InstanceRef, _ fetched: FetchedValue) -> String? {
+        guard case .data(let data) = fetched.value, let digest = program.plan.expectedDigests[ref],
+              data.digest == digest, data.sizeBytes == program.plan.expectedSize(ref) else { return nil }
+        let expected = SyntheticWorker.syntheticBytes(digest: digest, size: data.sizeBytes)
+        let matches = fetched.mapping.map { $0.bytes.elementsEqual(expected) } ?? (data.bytes == expected)
+        return matches ? nil : "wrong bytes for \(ref): the digest matches but the content does not"
+    }
+
+    func release(_ objects: [ObjectID]) {
+        guard clientAlive else { return }
+        for object in objects { client.release(object) }
+    }
+
+    func programFinished() {}
+
+    func probeAsBorrower(_ objects: [ObjectID]) {
+        guard let alive = cluster.nodes.first(where: \.alive),
+              let probe = try? DriverClient(socketPath: alive.socketPath, logRoot: nil, workerExecutable: executable)
+        else { return }
+        defer { probe.shutdown() }
+        let answers = probe.fetchAsBorrower(objects, owner: client.worker, timeoutSeconds: maxWallSeconds)
+        for (object, answer) in zip(objects, answers) {
+            if let answer { program.probeAnswered(object, answer) }
+        }
+    }
+
+    // MARK: What a fault looks at
+
+    func haveBeenMade(_ objects: [ObjectID]) -> Bool {
+        clientAlive && client.inspect { owner in objects.allSatisfy { owner.hasBeenMade($0) } }
+    }
+
+    func liveNode(named name: String) -> NodeID? {
+        guard let node = cluster.node(named: name), node.alive else { return nil }
+        return node.id
+    }
+
+    var headNode: NodeID { cluster.node(named: headName)?.id ?? NodeID(0) }
+
+    func nodeName(_ node: NodeID) -> String { cluster.nodes.last { $0.id == node }?.name ?? "?" }
+
+    func primaryHolder(of objects: [ObjectID]) -> NodeID? {
+        let listings = cluster.nodes.filter(\.alive).map { node in
+            (node.id, (try? ControlClient.ask(rayletSocket: node.socketPath, "list objects")) ?? "")
+        }
+        for object in objects {
+            let prefix = "\(object) "
+            for (node, listing) in listings {
+                let holds = listing.split(separator: "\n").contains { line in
+                    line.hasPrefix(prefix) && line.contains(" primary")
+                }
+                if holds { return node }
+            }
+        }
+        return nil
+    }
+
+    /// Notes when each task was first seen running (called while a kill_worker fault waits).
+    func watchRunningTasks() {
+        guard clientAlive else { return }
+        let running = client.inspect { owner in
+            owner.tasks.compactMap { id, entry -> TaskID? in
+                if case .running = entry.state { return id }
+                return nil
+            }
+        }
+        let now = Date()
+        runningSince = runningSince.filter { running.contains($0.key) }
+        for task in running where runningSince[task] == nil { runningSince[task] = now }
+    }
+
+    func workerRunning(anyOf tasks: Set<TaskID>) -> (worker: WorkerID, task: TaskID)? {
+        guard clientAlive else { return nil }
+        // One that just started, so the kill lands while it runs (not as its reply is on the way).
+        let fresh = Set(runningSince.filter { Date().timeIntervalSince($0.value) < 0.005 }.keys).intersection(tasks)
+        guard let (worker, task) = client.inspect({ owner -> (WorkerID, TaskID)? in
+            for task in fresh.sorted() {
+                if case .running(_, let worker)? = owner.tasks[task]?.state { return (worker, task) }
+            }
+            return nil
+        }) else { return nil }
+        // Real workers start later than simulated ones: wait until one runs such a task.
+        guard let node = cluster.nodes.first(where: { $0.id == worker.node && $0.alive }),
+              let pid = Int32((try? ControlClient.ask(rayletSocket: node.socketPath,
+                                                      "worker-pid \(worker.node.value).\(worker.index)")) ?? "")
+        else { return nil }
+        workerPIDs[worker] = pid
+        return (worker, task)
+    }
+
+    // MARK: Faults
+
+    func kill(node: NodeID) -> String? {
+        guard let name = cluster.nodes.last(where: { $0.id == node })?.name else { return nil }
+        cluster.killNode(named: name)
+        return "SIGKILL"
+    }
+
+    func killHeadNode() -> String? {
+        cluster.killNode(named: headName)
+        cluster.killGCS()
+        client.crash()
+        clientAlive = false
+        return "SIGKILL"
+    }
+
+    func restart(node: NodeID, as spec: NodeSpec) throws -> String? {
+        cluster.killNode(named: spec.name)
+        let new = try cluster.addNode(name: spec.name, resources: spec.resources, objectStoreBytes: spec.objectStoreBytes)
+        return "SIGKILL; it rejoined as \(new.id)"
+    }
+
+    func join(node spec: NodeSpec) throws -> String? {
+        let node = try cluster.addNode(name: spec.name, resources: spec.resources, objectStoreBytes: spec.objectStoreBytes)
+        return "as \(node.id)"
+    }
+
+    func kill(worker: WorkerID) -> String? {
+        guard let pid = workerPIDs.removeValue(forKey: worker) else { return nil }
+        Glibc.kill(pid, SIGKILL)
+        return "pid \(pid), SIGKILL"
+    }
+
+    func killAndRestartGCS() throws -> String? {
+        cluster.killGCS()
+        try cluster.startGCS()
+        return nil
+    }
+
+    func killDriver() -> String? {
+        client.crash()
+        clientAlive = false
+        return "its connections closed"
+    }
+
+    func partition(_ groups: [[String]], for micros: Int64) throws -> String? {
+        guard let network = cluster.network else { throw RunnerError("a partition needs --netns") }
+        try network.partition(groups)
+        healAt.append(Date().addingTimeInterval(Double(micros) / 1e6))
+        healAt.sort()
+        return "blackhole routes between the namespaces"
+    }
+
+    /// Ends the partitions whose time is up (all of them when `all`).
+    func healPartitions(all: Bool = false) {
+        guard let first = healAt.first, all || Date() >= first else { return }
+        healAt.removeFirst(all ? healAt.count : 1)
+        if healAt.isEmpty {
+            cluster.network?.heal()
+            program.note("partition healed" + (all ? " (the workload ended first)" : ""))
+        }
+    }
+}
+
+/// A failure of the runner itself (not of the cluster).
+struct RunnerError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

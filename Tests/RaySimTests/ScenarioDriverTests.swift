@@ -1,0 +1,180 @@
+// The one scenario driver against a scripted world: what a user sees (the
+// program's calls, which node a fault hits, each result's verdict, the faults
+// that did not fire) is decided by the driver, whatever world runs it.
+
+import Testing
+
+@testable import RayCore
+@testable import RaySim
+
+/// A world that records what it is asked and answers as the test scripts it.
+private final class ScriptedWorld: ScenarioWorld {
+    var calls: [String] = []
+    var nextTask: UInt64 = 1
+    var made: Set<ObjectID> = []
+    var primary: [ObjectID: NodeID] = [:]
+    var alive: [String: NodeID] = ["head": NodeID(1), "worker-1": NodeID(2), "worker-2": NodeID(3)]
+    var asked: [ObjectID] = []
+    var finished = 0
+
+    func timestamp() -> String { "t" }
+    func put(_ data: ObjectData, on node: String?) throws -> ObjectID {
+        calls.append("put \(data.sizeBytes) on \(node ?? "-")")
+        return ObjectID.put(by: TaskID.driver(of: JobID(1)), index: UInt32(calls.count))
+    }
+    func submit(_ request: TaskRequest) -> ObjectID {
+        calls.append("submit \(request.function)[\(request.instance)] args \(request.args.count)")
+        defer { nextTask += 1 }
+        return ObjectID.returnValue(of: TaskID.child(of: TaskID.driver(of: JobID(1)), index: nextTask), index: 1)
+    }
+    func nodeID(named name: String) -> NodeID? { alive[name] }
+    func get(_ objects: [ObjectID]) { asked = objects }
+    func release(_ objects: [ObjectID]) { calls.append("release \(objects.count)") }
+    func programFinished() { finished += 1 }
+    func probeAsBorrower(_ objects: [ObjectID]) { calls.append("probe \(objects.count)") }
+    func haveBeenMade(_ objects: [ObjectID]) -> Bool { objects.allSatisfy(made.contains) }
+    func liveNode(named name: String) -> NodeID? { alive[name] }
+    var headNode: NodeID { NodeID(1) }
+    func nodeName(_ node: NodeID) -> String { alive.first { $0.value == node }?.key ?? "?" }
+    func primaryHolder(of objects: [ObjectID]) -> NodeID? { objects.lazy.compactMap { self.primary[$0] }.first }
+    func workerRunning(anyOf tasks: Set<TaskID>) -> (worker: WorkerID, task: TaskID)? { nil }
+    func kill(node: NodeID) -> String? {
+        calls.append("kill \(node)")
+        alive = alive.filter { $0.value != node }
+        return "scripted"
+    }
+    func killHeadNode() -> String? { calls.append("kill head"); return nil }
+    func restart(node: NodeID, as spec: NodeSpec) throws -> String? { nil }
+    func join(node spec: NodeSpec) throws -> String? { nil }
+    func kill(worker: WorkerID) -> String? { nil }
+    func killAndRestartGCS() throws -> String? { nil }
+    func killDriver() -> String? { calls.append("kill driver"); return nil }
+    func partition(_ groups: [[String]], for micros: Int64) throws -> String? { nil }
+}
+
+private func scenario(_ faults: String, expect: String = "") throws -> Scenario {
+    try ScenarioLoader.parse(yaml: """
+        name: scripted
+        description: a diamond on three nodes
+        cluster:
+          nodes: [{name: head, head: true}, {name: worker-1}, {name: worker-2}]
+        workload:
+          puts: [{name: input, size: 1KiB}]
+          tasks:
+            - {name: mid, count: 2, args: ["input"]}
+            - {name: sink, args: ["mid[*]"]}
+          get: ["sink"]
+        \(faults)
+        \(expect)
+        """, file: "scripted.yaml")
+}
+
+/// The value `ref`'s lineage defines.
+private func value(_ driver: ScenarioDriver, _ ref: InstanceRef) -> ObjectValue {
+    .data(ObjectData(sizeBytes: driver.plan.expectedSize(ref), digest: driver.plan.expectedDigests[ref]!))
+}
+
+@Suite struct ScenarioDriverTests {
+    @Test func theProgramPutsSubmitsInOrderAndReleasesOnceEveryGetReturned() throws {
+        let world = ScriptedWorld()
+        let driver = ScenarioDriver(scenario: try scenario(""), world: world)
+        try driver.start()
+        #expect(world.calls == ["put 1024 on -", "submit mid[0] args 1", "submit mid[1] args 1", "submit sink[0] args 2"])
+        #expect(world.asked == driver.getObjects && driver.getList.map(\.description) == ["sink[0]"])
+        let sink = InstanceRef(name: "sink", index: 0, isPut: false)
+        driver.resolve(world.asked[0], value(driver, sink))
+        #expect(driver.phase == .done && world.finished == 1)
+        #expect(world.calls.last == "release 4")
+        var report = ScenarioReport(scenario: driver.scenario, seed: 1)
+        driver.finish(&report, counts: ScenarioCounts(), ending: ScenarioEnding())
+        #expect(report.outcome == .passed, "\(report.summary(wallSeconds: 0))")
+    }
+
+    @Test func aValueThatIsNotWhatItsLineageDefinesIsASafetyFailure() throws {
+        let world = ScriptedWorld()
+        let driver = ScenarioDriver(scenario: try scenario(""), world: world)
+        try driver.start()
+        driver.resolve(world.asked[0], .data(ObjectData(sizeBytes: 8, digest: 42)))
+        var report = ScenarioReport(scenario: driver.scenario, seed: 1)
+        driver.finish(&report, counts: ScenarioCounts(), ending: ScenarioEnding())
+        guard case .invariantViolated(let problem) = report.outcome else {
+            Issue.record("expected a safety failure, got \(report.outcome)")
+            return
+        }
+        #expect(problem.contains("wrong content for sink[0]"))
+    }
+
+    @Test func holdingWaitsForAPrimaryCopyAndTheHeadTakesTheDriverWithIt() throws {
+        let world = ScriptedWorld()
+        let driver = ScenarioDriver(scenario: try scenario("""
+            faults:
+              - after: "mid[0]"
+                kill_node: {holding: "mid[0]"}
+            """, expect: """
+            expect:
+              results: {"sink": OwnerDied}
+            """), world: world)
+        try driver.start()
+        let mid = driver.refs[InstanceRef(name: "mid", index: 0, isPut: false)]!
+        #expect(driver.newlyDueAfterFaults().isEmpty)  // Not made yet.
+        world.made.insert(mid)
+        #expect(driver.newlyDueAfterFaults() == [0])
+        #expect(driver.newlyDueAfterFaults().isEmpty)  // Reported once.
+        #expect(try driver.fire(0) == false)  // Nobody holds a primary copy yet: tried again later.
+        world.primary[mid] = NodeID(1)  // The head holds it.
+        #expect(try driver.fire(0))
+        #expect(world.calls.last == "kill head")
+        #expect(driver.headKilled && driver.phase == .probed)
+        #expect(driver.faultLines.last?.contains("head node head (node-1) holding mid[0] killed") == true)
+        var report = ScenarioReport(scenario: driver.scenario, seed: 1)
+        var ending = ScenarioEnding()
+        ending.findLeaks = { Issue.record("leaks are not checked after the head died"); return ([], false) }
+        driver.finish(&report, counts: ScenarioCounts(), ending: ending)
+        #expect(report.outcome == .passed, "\(report.summary(wallSeconds: 0))")
+        #expect(report.results.map { RunSummary.outcome($0.1) } == ["OwnerDied"])
+        #expect(report.faultsFired == [0])
+    }
+
+    @Test func aFaultThatNeverFiredFailsTheRunAndIsSaidSo() throws {
+        let world = ScriptedWorld()
+        let driver = ScenarioDriver(scenario: try scenario("""
+            faults:
+              - at: 1s
+                kill_node: worker-2
+            """), world: world)
+        try driver.start()
+        world.alive["worker-2"] = nil
+        #expect(try driver.fire(0) == false)  // No node of that name is alive.
+        let sink = InstanceRef(name: "sink", index: 0, isPut: false)
+        driver.resolve(world.asked[0], value(driver, sink))
+        var report = ScenarioReport(scenario: driver.scenario, seed: 1)
+        driver.finish(&report, counts: ScenarioCounts(), ending: ScenarioEnding())
+        #expect(report.outcome == .expectationFailed(["fault 0 did not fire"]))
+        #expect(report.faultLines == ["  fault 0 did not fire (at 1s, needing node worker-2 alive): the run ended first"])
+        #expect(report.faultsFired.isEmpty)
+    }
+
+    @Test func afterKillDriverTheBorrowerProbeDecidesTheResults() throws {
+        let world = ScriptedWorld()
+        let driver = ScenarioDriver(scenario: try scenario("""
+            faults:
+              - at: 1ms
+                kill_driver: {}
+            """, expect: """
+            expect:
+              results: {"sink": OwnerDied}
+            """), world: world)
+        try driver.start()
+        #expect(try driver.fire(0))
+        #expect(driver.phase == .dead)
+        driver.probe()
+        #expect(world.calls.last == "probe 1")
+        driver.probeAnswered(world.asked[0], .error(RayError(.ownerDied, "owner gone")))
+        #expect(driver.phase == .probed)
+        var report = ScenarioReport(scenario: driver.scenario, seed: 1)
+        var ending = ScenarioEnding()
+        ending.findLeaks = { (["node-2 still holds 1 object(s)"], false) }
+        driver.finish(&report, counts: ScenarioCounts(), ending: ending)
+        #expect(report.outcome == .expectationFailed(["node-2 still holds 1 object(s)"]))
+    }
+}
