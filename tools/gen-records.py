@@ -276,6 +276,137 @@ message Directory {
   repeated Entry entries = 1;
   optional string executable = 2;
 }
+
+// What the swiftray CLI and `swiftray up` ask a GCS, a raylet or a driver (a control frame).
+// A process answers each request it serves with its reply, and any other (one it does not
+// serve, or a newer build's it does not know) with ControlReply.error naming the request.
+message ControlRequest {
+  message None {}
+  oneof request {
+    None cluster_status = 1;  // GCS: every node and job
+    None raylets = 2;         // GCS: where each connected raylet listens
+    None ping = 3;            // GCS
+    None node_status = 4;     // raylet: its node's resources, store and workers
+    None view = 5;            // raylet: the node IDs it knows alive
+    None idle_workers = 6;    // raylet
+    None quiescence = 7;      // raylet: what it still holds
+    None metrics = 8;         // raylet: its counters
+    None list_objects = 9;    // raylet: its store's objects
+    WorkerId worker_pid = 10; // raylet: one of its workers' process ID
+    None list_tasks = 11;     // raylet: its drivers' tasks (relayed); driver: its own
+  }
+}
+
+// The answer to a ControlRequest (a controlReply frame).
+message ControlReply {
+  message NodeEntry {
+    uint32 node = 1;
+    string name = 2;
+    bool alive = 3;
+    bool connected = 4;
+    optional string address = 5;
+    ResourceSet resources = 6;
+    ResourceSet available = 7;
+    sint64 store_bytes = 8;
+  }
+  message JobEntry {
+    uint32 job = 1;
+    WorkerId driver = 2;
+    string state = 3;
+    optional string end = 4;
+  }
+  message Cluster {
+    repeated NodeEntry nodes = 1;
+    repeated JobEntry jobs = 2;
+  }
+  message Raylets {
+    repeated Directory.Entry raylets = 1;
+  }
+  message NodeStatus {
+    uint32 node = 1;
+    string name = 2;
+    ResourceSet resources = 3;
+    ResourceSet available = 4;
+    sint64 used_bytes = 5;
+    sint64 capacity_bytes = 6;
+    sint64 object_count = 7;
+    sint64 spilled_bytes = 8;
+    sint64 workers = 9;
+    sint64 leases = 10;
+    sint64 queued = 11;
+  }
+  message View {
+    repeated uint32 nodes = 1;
+  }
+  message Quiescence {
+    optional string held = 1;  // absent: holds nothing
+  }
+  message Metrics {
+    sint64 spilled = 1;
+    sint64 restored = 2;
+    sint64 spillbacks = 3;
+    sint64 evicted = 4;
+    sint64 pulled = 5;
+    sint64 leases = 6;
+  }
+  message StoredObject {
+    ObjectId object = 1;
+    sint64 size_bytes = 2;
+    WorkerId owner = 3;
+    bool primary = 4;
+    bool spilled = 5;
+    sint64 pins = 6;
+  }
+  message Objects {
+    uint32 node = 1;
+    repeated StoredObject objects = 2;
+  }
+  message WorkerPid {
+    optional sint64 pid = 1;  // absent: no such worker process
+  }
+  message TaskLine {
+    fixed64 task = 1;
+    string function = 2;
+    sint64 instance = 3;
+    string state = 4;
+    sint64 attempts = 5;
+  }
+  message DriverTasks {
+    WorkerId driver = 1;
+    uint32 job = 2;
+    bool answered = 3;
+    sint64 submitted = 4;
+    sint64 attempts = 5;
+    sint64 retries = 6;
+    sint64 reconstructions = 7;
+    sint64 failed = 8;
+    repeated TaskLine tasks = 9;
+  }
+  message Tasks {
+    uint32 node = 1;
+    string name = 2;
+    repeated DriverTasks drivers = 3;
+  }
+  message Error {
+    string request = 1;
+    string message = 2;
+  }
+  oneof reply {
+    Cluster cluster = 1;
+    Raylets raylets = 2;
+    bool pong = 3;
+    NodeStatus node_status = 4;
+    View view = 5;
+    sint64 idle_workers = 6;
+    Quiescence quiescence = 7;
+    Metrics metrics = 8;
+    Objects objects = 9;
+    WorkerPid worker_pid = 10;
+    Tasks tasks = 11;
+    DriverTasks driver_tasks = 12;
+    Error error = 13;
+  }
+}
 """
 
 SCALARS = {  # swift type: (proto type, encode format, decode format)

@@ -370,6 +370,669 @@ public nonisolated struct PBDirectory: Sendable {
   fileprivate var _executable: String? = nil
 }
 
+/// What the swiftray CLI and `swiftray up` ask a GCS, a raylet or a driver (a control frame).
+/// A process answers each request it serves with its reply, and any other (one it does not
+/// serve, or a newer build's it does not know) with ControlReply.error naming the request.
+public nonisolated struct PBControlRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var request: PBControlRequest.OneOf_Request? = nil
+
+  /// GCS: every node and job
+  public var clusterStatus: PBControlRequest.None {
+    get {
+      if case .clusterStatus(let v)? = request {return v}
+      return PBControlRequest.None()
+    }
+    set {request = .clusterStatus(newValue)}
+  }
+
+  /// GCS: where each connected raylet listens
+  public var raylets: PBControlRequest.None {
+    get {
+      if case .raylets(let v)? = request {return v}
+      return PBControlRequest.None()
+    }
+    set {request = .raylets(newValue)}
+  }
+
+  /// GCS
+  public var ping: PBControlRequest.None {
+    get {
+      if case .ping(let v)? = request {return v}
+      return PBControlRequest.None()
+    }
+    set {request = .ping(newValue)}
+  }
+
+  /// raylet: its node's resources, store and workers
+  public var nodeStatus: PBControlRequest.None {
+    get {
+      if case .nodeStatus(let v)? = request {return v}
+      return PBControlRequest.None()
+    }
+    set {request = .nodeStatus(newValue)}
+  }
+
+  /// raylet: the node IDs it knows alive
+  public var view: PBControlRequest.None {
+    get {
+      if case .view(let v)? = request {return v}
+      return PBControlRequest.None()
+    }
+    set {request = .view(newValue)}
+  }
+
+  /// raylet
+  public var idleWorkers: PBControlRequest.None {
+    get {
+      if case .idleWorkers(let v)? = request {return v}
+      return PBControlRequest.None()
+    }
+    set {request = .idleWorkers(newValue)}
+  }
+
+  /// raylet: what it still holds
+  public var quiescence: PBControlRequest.None {
+    get {
+      if case .quiescence(let v)? = request {return v}
+      return PBControlRequest.None()
+    }
+    set {request = .quiescence(newValue)}
+  }
+
+  /// raylet: its counters
+  public var metrics: PBControlRequest.None {
+    get {
+      if case .metrics(let v)? = request {return v}
+      return PBControlRequest.None()
+    }
+    set {request = .metrics(newValue)}
+  }
+
+  /// raylet: its store's objects
+  public var listObjects: PBControlRequest.None {
+    get {
+      if case .listObjects(let v)? = request {return v}
+      return PBControlRequest.None()
+    }
+    set {request = .listObjects(newValue)}
+  }
+
+  /// raylet: one of its workers' process ID
+  public var workerPid: PBWorkerId {
+    get {
+      if case .workerPid(let v)? = request {return v}
+      return PBWorkerId()
+    }
+    set {request = .workerPid(newValue)}
+  }
+
+  /// raylet: its drivers' tasks (relayed); driver: its own
+  public var listTasks: PBControlRequest.None {
+    get {
+      if case .listTasks(let v)? = request {return v}
+      return PBControlRequest.None()
+    }
+    set {request = .listTasks(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Request: Equatable, Sendable {
+    /// GCS: every node and job
+    case clusterStatus(PBControlRequest.None)
+    /// GCS: where each connected raylet listens
+    case raylets(PBControlRequest.None)
+    /// GCS
+    case ping(PBControlRequest.None)
+    /// raylet: its node's resources, store and workers
+    case nodeStatus(PBControlRequest.None)
+    /// raylet: the node IDs it knows alive
+    case view(PBControlRequest.None)
+    /// raylet
+    case idleWorkers(PBControlRequest.None)
+    /// raylet: what it still holds
+    case quiescence(PBControlRequest.None)
+    /// raylet: its counters
+    case metrics(PBControlRequest.None)
+    /// raylet: its store's objects
+    case listObjects(PBControlRequest.None)
+    /// raylet: one of its workers' process ID
+    case workerPid(PBWorkerId)
+    /// raylet: its drivers' tasks (relayed); driver: its own
+    case listTasks(PBControlRequest.None)
+
+  }
+
+  public nonisolated struct None: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public init() {}
+}
+
+/// The answer to a ControlRequest (a controlReply frame).
+public nonisolated struct PBControlReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var reply: PBControlReply.OneOf_Reply? = nil
+
+  public var cluster: PBControlReply.Cluster {
+    get {
+      if case .cluster(let v)? = reply {return v}
+      return PBControlReply.Cluster()
+    }
+    set {reply = .cluster(newValue)}
+  }
+
+  public var raylets: PBControlReply.Raylets {
+    get {
+      if case .raylets(let v)? = reply {return v}
+      return PBControlReply.Raylets()
+    }
+    set {reply = .raylets(newValue)}
+  }
+
+  public var pong: Bool {
+    get {
+      if case .pong(let v)? = reply {return v}
+      return false
+    }
+    set {reply = .pong(newValue)}
+  }
+
+  public var nodeStatus: PBControlReply.NodeStatus {
+    get {
+      if case .nodeStatus(let v)? = reply {return v}
+      return PBControlReply.NodeStatus()
+    }
+    set {reply = .nodeStatus(newValue)}
+  }
+
+  public var view: PBControlReply.View {
+    get {
+      if case .view(let v)? = reply {return v}
+      return PBControlReply.View()
+    }
+    set {reply = .view(newValue)}
+  }
+
+  public var idleWorkers: Int64 {
+    get {
+      if case .idleWorkers(let v)? = reply {return v}
+      return 0
+    }
+    set {reply = .idleWorkers(newValue)}
+  }
+
+  public var quiescence: PBControlReply.Quiescence {
+    get {
+      if case .quiescence(let v)? = reply {return v}
+      return PBControlReply.Quiescence()
+    }
+    set {reply = .quiescence(newValue)}
+  }
+
+  public var metrics: PBControlReply.Metrics {
+    get {
+      if case .metrics(let v)? = reply {return v}
+      return PBControlReply.Metrics()
+    }
+    set {reply = .metrics(newValue)}
+  }
+
+  public var objects: PBControlReply.Objects {
+    get {
+      if case .objects(let v)? = reply {return v}
+      return PBControlReply.Objects()
+    }
+    set {reply = .objects(newValue)}
+  }
+
+  public var workerPid: PBControlReply.WorkerPid {
+    get {
+      if case .workerPid(let v)? = reply {return v}
+      return PBControlReply.WorkerPid()
+    }
+    set {reply = .workerPid(newValue)}
+  }
+
+  public var tasks: PBControlReply.Tasks {
+    get {
+      if case .tasks(let v)? = reply {return v}
+      return PBControlReply.Tasks()
+    }
+    set {reply = .tasks(newValue)}
+  }
+
+  public var driverTasks: PBControlReply.DriverTasks {
+    get {
+      if case .driverTasks(let v)? = reply {return v}
+      return PBControlReply.DriverTasks()
+    }
+    set {reply = .driverTasks(newValue)}
+  }
+
+  public var error: PBControlReply.Error {
+    get {
+      if case .error(let v)? = reply {return v}
+      return PBControlReply.Error()
+    }
+    set {reply = .error(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Reply: Equatable, Sendable {
+    case cluster(PBControlReply.Cluster)
+    case raylets(PBControlReply.Raylets)
+    case pong(Bool)
+    case nodeStatus(PBControlReply.NodeStatus)
+    case view(PBControlReply.View)
+    case idleWorkers(Int64)
+    case quiescence(PBControlReply.Quiescence)
+    case metrics(PBControlReply.Metrics)
+    case objects(PBControlReply.Objects)
+    case workerPid(PBControlReply.WorkerPid)
+    case tasks(PBControlReply.Tasks)
+    case driverTasks(PBControlReply.DriverTasks)
+    case error(PBControlReply.Error)
+
+  }
+
+  public nonisolated struct NodeEntry: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var node: UInt32 = 0
+
+    public var name: String = String()
+
+    public var alive: Bool = false
+
+    public var connected: Bool = false
+
+    public var address: String {
+      get {_address ?? String()}
+      set {_address = newValue}
+    }
+    /// Returns true if `address` has been explicitly set.
+    public var hasAddress: Bool {self._address != nil}
+    /// Clears the value of `address`. Subsequent reads from it will return its default value.
+    public mutating func clearAddress() {self._address = nil}
+
+    public var resources: PBResourceSet {
+      get {_resources ?? PBResourceSet()}
+      set {_resources = newValue}
+    }
+    /// Returns true if `resources` has been explicitly set.
+    public var hasResources: Bool {self._resources != nil}
+    /// Clears the value of `resources`. Subsequent reads from it will return its default value.
+    public mutating func clearResources() {self._resources = nil}
+
+    public var available: PBResourceSet {
+      get {_available ?? PBResourceSet()}
+      set {_available = newValue}
+    }
+    /// Returns true if `available` has been explicitly set.
+    public var hasAvailable: Bool {self._available != nil}
+    /// Clears the value of `available`. Subsequent reads from it will return its default value.
+    public mutating func clearAvailable() {self._available = nil}
+
+    public var storeBytes: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _address: String? = nil
+    fileprivate var _resources: PBResourceSet? = nil
+    fileprivate var _available: PBResourceSet? = nil
+  }
+
+  public nonisolated struct JobEntry: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var job: UInt32 = 0
+
+    public var driver: PBWorkerId {
+      get {_driver ?? PBWorkerId()}
+      set {_driver = newValue}
+    }
+    /// Returns true if `driver` has been explicitly set.
+    public var hasDriver: Bool {self._driver != nil}
+    /// Clears the value of `driver`. Subsequent reads from it will return its default value.
+    public mutating func clearDriver() {self._driver = nil}
+
+    public var state: String = String()
+
+    public var end: String {
+      get {_end ?? String()}
+      set {_end = newValue}
+    }
+    /// Returns true if `end` has been explicitly set.
+    public var hasEnd: Bool {self._end != nil}
+    /// Clears the value of `end`. Subsequent reads from it will return its default value.
+    public mutating func clearEnd() {self._end = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _driver: PBWorkerId? = nil
+    fileprivate var _end: String? = nil
+  }
+
+  public nonisolated struct Cluster: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var nodes: [PBControlReply.NodeEntry] = []
+
+    public var jobs: [PBControlReply.JobEntry] = []
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct Raylets: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var raylets: [PBDirectory.Entry] = []
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct NodeStatus: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var node: UInt32 = 0
+
+    public var name: String = String()
+
+    public var resources: PBResourceSet {
+      get {_resources ?? PBResourceSet()}
+      set {_resources = newValue}
+    }
+    /// Returns true if `resources` has been explicitly set.
+    public var hasResources: Bool {self._resources != nil}
+    /// Clears the value of `resources`. Subsequent reads from it will return its default value.
+    public mutating func clearResources() {self._resources = nil}
+
+    public var available: PBResourceSet {
+      get {_available ?? PBResourceSet()}
+      set {_available = newValue}
+    }
+    /// Returns true if `available` has been explicitly set.
+    public var hasAvailable: Bool {self._available != nil}
+    /// Clears the value of `available`. Subsequent reads from it will return its default value.
+    public mutating func clearAvailable() {self._available = nil}
+
+    public var usedBytes: Int64 = 0
+
+    public var capacityBytes: Int64 = 0
+
+    public var objectCount: Int64 = 0
+
+    public var spilledBytes: Int64 = 0
+
+    public var workers: Int64 = 0
+
+    public var leases: Int64 = 0
+
+    public var queued: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _resources: PBResourceSet? = nil
+    fileprivate var _available: PBResourceSet? = nil
+  }
+
+  public nonisolated struct View: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var nodes: [UInt32] = []
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct Quiescence: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    /// absent: holds nothing
+    public var held: String {
+      get {_held ?? String()}
+      set {_held = newValue}
+    }
+    /// Returns true if `held` has been explicitly set.
+    public var hasHeld: Bool {self._held != nil}
+    /// Clears the value of `held`. Subsequent reads from it will return its default value.
+    public mutating func clearHeld() {self._held = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _held: String? = nil
+  }
+
+  public nonisolated struct Metrics: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var spilled: Int64 = 0
+
+    public var restored: Int64 = 0
+
+    public var spillbacks: Int64 = 0
+
+    public var evicted: Int64 = 0
+
+    public var pulled: Int64 = 0
+
+    public var leases: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct StoredObject: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var object: PBObjectId {
+      get {_object ?? PBObjectId()}
+      set {_object = newValue}
+    }
+    /// Returns true if `object` has been explicitly set.
+    public var hasObject: Bool {self._object != nil}
+    /// Clears the value of `object`. Subsequent reads from it will return its default value.
+    public mutating func clearObject() {self._object = nil}
+
+    public var sizeBytes: Int64 = 0
+
+    public var owner: PBWorkerId {
+      get {_owner ?? PBWorkerId()}
+      set {_owner = newValue}
+    }
+    /// Returns true if `owner` has been explicitly set.
+    public var hasOwner: Bool {self._owner != nil}
+    /// Clears the value of `owner`. Subsequent reads from it will return its default value.
+    public mutating func clearOwner() {self._owner = nil}
+
+    public var primary: Bool = false
+
+    public var spilled: Bool = false
+
+    public var pins: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _object: PBObjectId? = nil
+    fileprivate var _owner: PBWorkerId? = nil
+  }
+
+  public nonisolated struct Objects: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var node: UInt32 = 0
+
+    public var objects: [PBControlReply.StoredObject] = []
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct WorkerPid: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    /// absent: no such worker process
+    public var pid: Int64 {
+      get {_pid ?? 0}
+      set {_pid = newValue}
+    }
+    /// Returns true if `pid` has been explicitly set.
+    public var hasPid: Bool {self._pid != nil}
+    /// Clears the value of `pid`. Subsequent reads from it will return its default value.
+    public mutating func clearPid() {self._pid = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _pid: Int64? = nil
+  }
+
+  public nonisolated struct TaskLine: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var task: UInt64 = 0
+
+    public var function: String = String()
+
+    public var instance: Int64 = 0
+
+    public var state: String = String()
+
+    public var attempts: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct DriverTasks: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var driver: PBWorkerId {
+      get {_driver ?? PBWorkerId()}
+      set {_driver = newValue}
+    }
+    /// Returns true if `driver` has been explicitly set.
+    public var hasDriver: Bool {self._driver != nil}
+    /// Clears the value of `driver`. Subsequent reads from it will return its default value.
+    public mutating func clearDriver() {self._driver = nil}
+
+    public var job: UInt32 = 0
+
+    public var answered: Bool = false
+
+    public var submitted: Int64 = 0
+
+    public var attempts: Int64 = 0
+
+    public var retries: Int64 = 0
+
+    public var reconstructions: Int64 = 0
+
+    public var failed: Int64 = 0
+
+    public var tasks: [PBControlReply.TaskLine] = []
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _driver: PBWorkerId? = nil
+  }
+
+  public nonisolated struct Tasks: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var node: UInt32 = 0
+
+    public var name: String = String()
+
+    public var drivers: [PBControlReply.DriverTasks] = []
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct Error: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var request: String = String()
+
+    public var message: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public init() {}
+}
+
 public nonisolated struct PBTaskSpec: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -3313,6 +3976,1202 @@ nonisolated extension PBDirectory.Entry: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.host != rhs.host {return false}
     if lhs.port != rhs.port {return false}
     if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ControlRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cluster_status\0\u{1}raylets\0\u{1}ping\0\u{3}node_status\0\u{1}view\0\u{3}idle_workers\0\u{1}quiescence\0\u{1}metrics\0\u{3}list_objects\0\u{3}worker_pid\0\u{3}list_tasks\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: PBControlRequest.None?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .clusterStatus(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .clusterStatus(v)
+        }
+      }()
+      case 2: try {
+        var v: PBControlRequest.None?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .raylets(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .raylets(v)
+        }
+      }()
+      case 3: try {
+        var v: PBControlRequest.None?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .ping(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .ping(v)
+        }
+      }()
+      case 4: try {
+        var v: PBControlRequest.None?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .nodeStatus(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .nodeStatus(v)
+        }
+      }()
+      case 5: try {
+        var v: PBControlRequest.None?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .view(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .view(v)
+        }
+      }()
+      case 6: try {
+        var v: PBControlRequest.None?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .idleWorkers(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .idleWorkers(v)
+        }
+      }()
+      case 7: try {
+        var v: PBControlRequest.None?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .quiescence(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .quiescence(v)
+        }
+      }()
+      case 8: try {
+        var v: PBControlRequest.None?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .metrics(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .metrics(v)
+        }
+      }()
+      case 9: try {
+        var v: PBControlRequest.None?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .listObjects(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .listObjects(v)
+        }
+      }()
+      case 10: try {
+        var v: PBWorkerId?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .workerPid(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .workerPid(v)
+        }
+      }()
+      case 11: try {
+        var v: PBControlRequest.None?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .listTasks(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .listTasks(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.request {
+    case .clusterStatus?: try {
+      guard case .clusterStatus(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .raylets?: try {
+      guard case .raylets(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .ping?: try {
+      guard case .ping(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .nodeStatus?: try {
+      guard case .nodeStatus(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .view?: try {
+      guard case .view(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case .idleWorkers?: try {
+      guard case .idleWorkers(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .quiescence?: try {
+      guard case .quiescence(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case .metrics?: try {
+      guard case .metrics(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    }()
+    case .listObjects?: try {
+      guard case .listObjects(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    }()
+    case .workerPid?: try {
+      guard case .workerPid(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
+    case .listTasks?: try {
+      guard case .listTasks(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlRequest, rhs: PBControlRequest) -> Bool {
+    if lhs.request != rhs.request {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlRequest.None: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlRequest.protoMessageName + ".None"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlRequest.None, rhs: PBControlRequest.None) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ControlReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cluster\0\u{1}raylets\0\u{1}pong\0\u{3}node_status\0\u{1}view\0\u{3}idle_workers\0\u{1}quiescence\0\u{1}metrics\0\u{1}objects\0\u{3}worker_pid\0\u{1}tasks\0\u{3}driver_tasks\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: PBControlReply.Cluster?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .cluster(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .cluster(v)
+        }
+      }()
+      case 2: try {
+        var v: PBControlReply.Raylets?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .raylets(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .raylets(v)
+        }
+      }()
+      case 3: try {
+        var v: Bool?
+        try decoder.decodeSingularBoolField(value: &v)
+        if let v = v {
+          if self.reply != nil {try decoder.handleConflictingOneOf()}
+          self.reply = .pong(v)
+        }
+      }()
+      case 4: try {
+        var v: PBControlReply.NodeStatus?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .nodeStatus(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .nodeStatus(v)
+        }
+      }()
+      case 5: try {
+        var v: PBControlReply.View?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .view(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .view(v)
+        }
+      }()
+      case 6: try {
+        var v: Int64?
+        try decoder.decodeSingularSInt64Field(value: &v)
+        if let v = v {
+          if self.reply != nil {try decoder.handleConflictingOneOf()}
+          self.reply = .idleWorkers(v)
+        }
+      }()
+      case 7: try {
+        var v: PBControlReply.Quiescence?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .quiescence(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .quiescence(v)
+        }
+      }()
+      case 8: try {
+        var v: PBControlReply.Metrics?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .metrics(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .metrics(v)
+        }
+      }()
+      case 9: try {
+        var v: PBControlReply.Objects?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .objects(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .objects(v)
+        }
+      }()
+      case 10: try {
+        var v: PBControlReply.WorkerPid?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .workerPid(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .workerPid(v)
+        }
+      }()
+      case 11: try {
+        var v: PBControlReply.Tasks?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .tasks(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .tasks(v)
+        }
+      }()
+      case 12: try {
+        var v: PBControlReply.DriverTasks?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .driverTasks(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .driverTasks(v)
+        }
+      }()
+      case 13: try {
+        var v: PBControlReply.Error?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .error(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .error(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.reply {
+    case .cluster?: try {
+      guard case .cluster(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .raylets?: try {
+      guard case .raylets(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .pong?: try {
+      guard case .pong(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 3)
+    }()
+    case .nodeStatus?: try {
+      guard case .nodeStatus(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .view?: try {
+      guard case .view(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case .idleWorkers?: try {
+      guard case .idleWorkers(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularSInt64Field(value: v, fieldNumber: 6)
+    }()
+    case .quiescence?: try {
+      guard case .quiescence(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case .metrics?: try {
+      guard case .metrics(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    }()
+    case .objects?: try {
+      guard case .objects(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    }()
+    case .workerPid?: try {
+      guard case .workerPid(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
+    case .tasks?: try {
+      guard case .tasks(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .driverTasks?: try {
+      guard case .driverTasks(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case .error?: try {
+      guard case .error(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply, rhs: PBControlReply) -> Bool {
+    if lhs.reply != rhs.reply {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.NodeEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}alive\0\u{1}connected\0\u{1}address\0\u{1}resources\0\u{1}available\0\u{3}store_bytes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.node) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.alive) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.connected) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self._address) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._resources) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._available) }()
+      case 8: try { try decoder.decodeSingularSInt64Field(value: &self.storeBytes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.node != 0 {
+      try visitor.visitSingularUInt32Field(value: self.node, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if self.alive != false {
+      try visitor.visitSingularBoolField(value: self.alive, fieldNumber: 3)
+    }
+    if self.connected != false {
+      try visitor.visitSingularBoolField(value: self.connected, fieldNumber: 4)
+    }
+    try { if let v = self._address {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._resources {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    try { if let v = self._available {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    if self.storeBytes != 0 {
+      try visitor.visitSingularSInt64Field(value: self.storeBytes, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.NodeEntry, rhs: PBControlReply.NodeEntry) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.alive != rhs.alive {return false}
+    if lhs.connected != rhs.connected {return false}
+    if lhs._address != rhs._address {return false}
+    if lhs._resources != rhs._resources {return false}
+    if lhs._available != rhs._available {return false}
+    if lhs.storeBytes != rhs.storeBytes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.JobEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".JobEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0\u{1}driver\0\u{1}state\0\u{1}end\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.job) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._driver) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.state) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self._end) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.job != 0 {
+      try visitor.visitSingularUInt32Field(value: self.job, fieldNumber: 1)
+    }
+    try { if let v = self._driver {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.state.isEmpty {
+      try visitor.visitSingularStringField(value: self.state, fieldNumber: 3)
+    }
+    try { if let v = self._end {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.JobEntry, rhs: PBControlReply.JobEntry) -> Bool {
+    if lhs.job != rhs.job {return false}
+    if lhs._driver != rhs._driver {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs._end != rhs._end {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.Cluster: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".Cluster"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{1}jobs\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.nodes) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.jobs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nodes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.nodes, fieldNumber: 1)
+    }
+    if !self.jobs.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.jobs, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.Cluster, rhs: PBControlReply.Cluster) -> Bool {
+    if lhs.nodes != rhs.nodes {return false}
+    if lhs.jobs != rhs.jobs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.Raylets: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".Raylets"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}raylets\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.raylets) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.raylets.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.raylets, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.Raylets, rhs: PBControlReply.Raylets) -> Bool {
+    if lhs.raylets != rhs.raylets {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.node) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._resources) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._available) }()
+      case 5: try { try decoder.decodeSingularSInt64Field(value: &self.usedBytes) }()
+      case 6: try { try decoder.decodeSingularSInt64Field(value: &self.capacityBytes) }()
+      case 7: try { try decoder.decodeSingularSInt64Field(value: &self.objectCount) }()
+      case 8: try { try decoder.decodeSingularSInt64Field(value: &self.spilledBytes) }()
+      case 9: try { try decoder.decodeSingularSInt64Field(value: &self.workers) }()
+      case 10: try { try decoder.decodeSingularSInt64Field(value: &self.leases) }()
+      case 11: try { try decoder.decodeSingularSInt64Field(value: &self.queued) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.node != 0 {
+      try visitor.visitSingularUInt32Field(value: self.node, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    try { if let v = self._resources {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._available {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.usedBytes != 0 {
+      try visitor.visitSingularSInt64Field(value: self.usedBytes, fieldNumber: 5)
+    }
+    if self.capacityBytes != 0 {
+      try visitor.visitSingularSInt64Field(value: self.capacityBytes, fieldNumber: 6)
+    }
+    if self.objectCount != 0 {
+      try visitor.visitSingularSInt64Field(value: self.objectCount, fieldNumber: 7)
+    }
+    if self.spilledBytes != 0 {
+      try visitor.visitSingularSInt64Field(value: self.spilledBytes, fieldNumber: 8)
+    }
+    if self.workers != 0 {
+      try visitor.visitSingularSInt64Field(value: self.workers, fieldNumber: 9)
+    }
+    if self.leases != 0 {
+      try visitor.visitSingularSInt64Field(value: self.leases, fieldNumber: 10)
+    }
+    if self.queued != 0 {
+      try visitor.visitSingularSInt64Field(value: self.queued, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.NodeStatus, rhs: PBControlReply.NodeStatus) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs._resources != rhs._resources {return false}
+    if lhs._available != rhs._available {return false}
+    if lhs.usedBytes != rhs.usedBytes {return false}
+    if lhs.capacityBytes != rhs.capacityBytes {return false}
+    if lhs.objectCount != rhs.objectCount {return false}
+    if lhs.spilledBytes != rhs.spilledBytes {return false}
+    if lhs.workers != rhs.workers {return false}
+    if lhs.leases != rhs.leases {return false}
+    if lhs.queued != rhs.queued {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.View: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".View"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedUInt32Field(value: &self.nodes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nodes.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.nodes, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.View, rhs: PBControlReply.View) -> Bool {
+    if lhs.nodes != rhs.nodes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.Quiescence: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".Quiescence"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}held\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self._held) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._held {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.Quiescence, rhs: PBControlReply.Quiescence) -> Bool {
+    if lhs._held != rhs._held {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.Metrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".Metrics"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}spilled\0\u{1}restored\0\u{1}spillbacks\0\u{1}evicted\0\u{1}pulled\0\u{1}leases\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularSInt64Field(value: &self.spilled) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.restored) }()
+      case 3: try { try decoder.decodeSingularSInt64Field(value: &self.spillbacks) }()
+      case 4: try { try decoder.decodeSingularSInt64Field(value: &self.evicted) }()
+      case 5: try { try decoder.decodeSingularSInt64Field(value: &self.pulled) }()
+      case 6: try { try decoder.decodeSingularSInt64Field(value: &self.leases) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.spilled != 0 {
+      try visitor.visitSingularSInt64Field(value: self.spilled, fieldNumber: 1)
+    }
+    if self.restored != 0 {
+      try visitor.visitSingularSInt64Field(value: self.restored, fieldNumber: 2)
+    }
+    if self.spillbacks != 0 {
+      try visitor.visitSingularSInt64Field(value: self.spillbacks, fieldNumber: 3)
+    }
+    if self.evicted != 0 {
+      try visitor.visitSingularSInt64Field(value: self.evicted, fieldNumber: 4)
+    }
+    if self.pulled != 0 {
+      try visitor.visitSingularSInt64Field(value: self.pulled, fieldNumber: 5)
+    }
+    if self.leases != 0 {
+      try visitor.visitSingularSInt64Field(value: self.leases, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.Metrics, rhs: PBControlReply.Metrics) -> Bool {
+    if lhs.spilled != rhs.spilled {return false}
+    if lhs.restored != rhs.restored {return false}
+    if lhs.spillbacks != rhs.spillbacks {return false}
+    if lhs.evicted != rhs.evicted {return false}
+    if lhs.pulled != rhs.pulled {return false}
+    if lhs.leases != rhs.leases {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.StoredObject: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".StoredObject"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0\u{3}size_bytes\0\u{1}owner\0\u{1}primary\0\u{1}spilled\0\u{1}pins\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.sizeBytes) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._owner) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.primary) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.spilled) }()
+      case 6: try { try decoder.decodeSingularSInt64Field(value: &self.pins) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._object {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.sizeBytes != 0 {
+      try visitor.visitSingularSInt64Field(value: self.sizeBytes, fieldNumber: 2)
+    }
+    try { if let v = self._owner {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if self.primary != false {
+      try visitor.visitSingularBoolField(value: self.primary, fieldNumber: 4)
+    }
+    if self.spilled != false {
+      try visitor.visitSingularBoolField(value: self.spilled, fieldNumber: 5)
+    }
+    if self.pins != 0 {
+      try visitor.visitSingularSInt64Field(value: self.pins, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.StoredObject, rhs: PBControlReply.StoredObject) -> Bool {
+    if lhs._object != rhs._object {return false}
+    if lhs.sizeBytes != rhs.sizeBytes {return false}
+    if lhs._owner != rhs._owner {return false}
+    if lhs.primary != rhs.primary {return false}
+    if lhs.spilled != rhs.spilled {return false}
+    if lhs.pins != rhs.pins {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.Objects: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".Objects"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}objects\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.node) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.objects) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.node != 0 {
+      try visitor.visitSingularUInt32Field(value: self.node, fieldNumber: 1)
+    }
+    if !self.objects.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.objects, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.Objects, rhs: PBControlReply.Objects) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs.objects != rhs.objects {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.WorkerPid: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".WorkerPid"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pid\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularSInt64Field(value: &self._pid) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._pid {
+      try visitor.visitSingularSInt64Field(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.WorkerPid, rhs: PBControlReply.WorkerPid) -> Bool {
+    if lhs._pid != rhs._pid {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.TaskLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".TaskLine"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}function\0\u{1}instance\0\u{1}state\0\u{1}attempts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.task) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.function) }()
+      case 3: try { try decoder.decodeSingularSInt64Field(value: &self.instance) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.state) }()
+      case 5: try { try decoder.decodeSingularSInt64Field(value: &self.attempts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.task != 0 {
+      try visitor.visitSingularFixed64Field(value: self.task, fieldNumber: 1)
+    }
+    if !self.function.isEmpty {
+      try visitor.visitSingularStringField(value: self.function, fieldNumber: 2)
+    }
+    if self.instance != 0 {
+      try visitor.visitSingularSInt64Field(value: self.instance, fieldNumber: 3)
+    }
+    if !self.state.isEmpty {
+      try visitor.visitSingularStringField(value: self.state, fieldNumber: 4)
+    }
+    if self.attempts != 0 {
+      try visitor.visitSingularSInt64Field(value: self.attempts, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.TaskLine, rhs: PBControlReply.TaskLine) -> Bool {
+    if lhs.task != rhs.task {return false}
+    if lhs.function != rhs.function {return false}
+    if lhs.instance != rhs.instance {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.attempts != rhs.attempts {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.DriverTasks: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".DriverTasks"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}driver\0\u{1}job\0\u{1}answered\0\u{1}submitted\0\u{1}attempts\0\u{1}retries\0\u{1}reconstructions\0\u{1}failed\0\u{1}tasks\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._driver) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.job) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.answered) }()
+      case 4: try { try decoder.decodeSingularSInt64Field(value: &self.submitted) }()
+      case 5: try { try decoder.decodeSingularSInt64Field(value: &self.attempts) }()
+      case 6: try { try decoder.decodeSingularSInt64Field(value: &self.retries) }()
+      case 7: try { try decoder.decodeSingularSInt64Field(value: &self.reconstructions) }()
+      case 8: try { try decoder.decodeSingularSInt64Field(value: &self.failed) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.tasks) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._driver {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.job != 0 {
+      try visitor.visitSingularUInt32Field(value: self.job, fieldNumber: 2)
+    }
+    if self.answered != false {
+      try visitor.visitSingularBoolField(value: self.answered, fieldNumber: 3)
+    }
+    if self.submitted != 0 {
+      try visitor.visitSingularSInt64Field(value: self.submitted, fieldNumber: 4)
+    }
+    if self.attempts != 0 {
+      try visitor.visitSingularSInt64Field(value: self.attempts, fieldNumber: 5)
+    }
+    if self.retries != 0 {
+      try visitor.visitSingularSInt64Field(value: self.retries, fieldNumber: 6)
+    }
+    if self.reconstructions != 0 {
+      try visitor.visitSingularSInt64Field(value: self.reconstructions, fieldNumber: 7)
+    }
+    if self.failed != 0 {
+      try visitor.visitSingularSInt64Field(value: self.failed, fieldNumber: 8)
+    }
+    if !self.tasks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.tasks, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.DriverTasks, rhs: PBControlReply.DriverTasks) -> Bool {
+    if lhs._driver != rhs._driver {return false}
+    if lhs.job != rhs.job {return false}
+    if lhs.answered != rhs.answered {return false}
+    if lhs.submitted != rhs.submitted {return false}
+    if lhs.attempts != rhs.attempts {return false}
+    if lhs.retries != rhs.retries {return false}
+    if lhs.reconstructions != rhs.reconstructions {return false}
+    if lhs.failed != rhs.failed {return false}
+    if lhs.tasks != rhs.tasks {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.Tasks: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".Tasks"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}drivers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.node) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.drivers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.node != 0 {
+      try visitor.visitSingularUInt32Field(value: self.node, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if !self.drivers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.drivers, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.Tasks, rhs: PBControlReply.Tasks) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.drivers != rhs.drivers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.Error: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".Error"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}request\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.request) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.request.isEmpty {
+      try visitor.visitSingularStringField(value: self.request, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.Error, rhs: PBControlReply.Error) -> Bool {
+    if lhs.request != rhs.request {return false}
+    if lhs.message != rhs.message {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

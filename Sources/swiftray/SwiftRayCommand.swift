@@ -150,11 +150,12 @@ struct Status: ParsableCommand {
             let gcsAddress: String
             if let address { gcsAddress = address } else { gcsAddress = try localCluster() }
             print("cluster at \(gcsAddress)")
-            print(try ControlClient.ask(gcs: gcsAddress, "status"))
+            print(try ControlClient.ask(gcs: gcsAddress, .clusterStatus))
             let local = LocalNodeRecord.all().filter { $0.gcsAddress == gcsAddress }
             if !local.isEmpty { print("raylets on this machine:") }
             for record in local {
-                print("  " + ((try? ControlClient.ask(rayletSocket: record.socketPath, "status")) ?? "node-\(record.node): no answer"))
+                print("  " + ((try? ControlClient.ask(rayletSocket: record.socketPath, .nodeStatus)).map { "\($0)" }
+                    ?? "node-\(record.node): no answer"))
             }
     }
 }
@@ -182,21 +183,21 @@ struct List: ParsableCommand {
             if let address { gcsAddress = address } else { gcsAddress = try localCluster() }
             switch what {
             case "nodes":
-                print(try ControlClient.ask(gcs: gcsAddress, "nodes"))
+                print(try ControlClient.ask(gcs: gcsAddress, .clusterStatus))
             default:
                 // Objects live in raylets and tasks in their owners (each raylet asks its
                 // drivers): ask every raylet the GCS knows, on whatever host it runs.
-                let raylets = try ControlClient.ask(gcs: gcsAddress, "raylets").split(separator: "\n")
+                guard case .raylets(let raylets) = try ControlClient.ask(gcs: gcsAddress, .raylets) else {
+                    throw RuntimeError("the GCS at \(gcsAddress) did not list its raylets")
+                }
                 if raylets.isEmpty { print("(no raylet is connected to the GCS at \(gcsAddress))") }
-                for line in raylets {
-                    let fields = line.split(separator: " ")
-                    guard fields.count == 3 else { continue }
-                    let address = "\(fields[1]):\(fields[2])"
+                for raylet in raylets {
+                    let address = "\(raylet.host):\(raylet.port)"
                     do {
-                        let answer = try ControlClient.ask(raylet: address, "list \(what)")
-                        print(what == "objects" ? "node-\(fields[0]) (\(address)):\n\(answer)" : answer)
+                        let answer = try ControlClient.ask(raylet: address, what == "objects" ? .listObjects : .listTasks)
+                        print(what == "objects" ? "\(raylet.node) (\(address)):\n\(answer)" : "\(answer)")
                     } catch {
-                        print("node-\(fields[0]) (\(address)): \(error)")
+                        print("\(raylet.node) (\(address)): \(error)")
                     }
                 }
             }

@@ -108,10 +108,39 @@ extension RuntimeTests {
         #expect(spoofed.contains("sent a message as"), "\(spoofed)")
 
         // Both processes still serve.
-        let status = try ControlClient.ask(gcs: cluster.gcsAddress, "status")
-        #expect(status.contains("head alive"))
-        #expect(try ControlClient.ask(rayletSocket: head.socketPath, "status").contains("head"))
-        #expect(try ControlClient.ask(gcs: cluster.gcsAddress, "frobnicate").contains("unknown command"))
+        let status = try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus)
+        #expect("\(status)".contains("head alive"))
+        guard case .nodeStatus(let node) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
+            Issue.record("the raylet did not answer with its node's status")
+            return
+        }
+        #expect(node.name == "head" && node.resources == ResourceSet(["CPU": 1000]))
+        // A request a process does not serve: a typed error naming it and what it serves.
+        guard case .error(let request, let message) = try ControlClient.ask(gcs: cluster.gcsAddress, .listObjects) else {
+            Issue.record("the GCS answered a raylet's request")
+            return
+        }
+        #expect(request == "list objects" && message.contains("the GCS does not answer") && message.contains("raylets"))
+    }
+
+    @Test func aControlRequestOfANewerBuildIsNamedInTheErrorItGets() throws {
+        // Field 15 of ControlRequest, which this build does not know (an empty message).
+        var frame: [UInt8] = []
+        let start = Wire.begin(.control, in: &frame)
+        frame += [15 << 3 | 2, 0]
+        Wire.finish(start, in: &frame)
+        var reader = FrameReader(maxBodyBytes: 1 << 10)
+        frame.withUnsafeBytes { reader.append($0) }
+        let request = try #require(try reader.next()).controlRequest()
+        #expect(request == .unknown("an unknown request (field 15)"))
+        let reply = ControlReply.notServed(request, by: "a raylet", serves: [.nodeStatus])
+        let decoded = try #require(try { () throws -> Frame? in
+            var replies = FrameReader(maxBodyBytes: 1 << 10)
+            Wire.controlReplyFrame(reply).withUnsafeBytes { replies.append($0) }
+            return try replies.next()
+        }()).controlReply()
+        #expect(decoded == reply)
+        #expect("\(decoded)" == "error: an unknown request (field 15): a raylet does not answer this request; it answers: node status")
     }
 
     @Test func aCorruptGCSLogIsRefusedWithAClearError() throws {

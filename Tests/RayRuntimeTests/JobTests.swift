@@ -116,7 +116,7 @@ extension RuntimeTests {
             var jobs: [String] = []
             let deadline = Date().addingTimeInterval(10)
             repeat {
-                let status = try ControlClient.ask(gcs: cluster.gcsAddress, "status")
+                let status = "\(try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus))"
                 jobs = status.split(separator: "\n").filter { $0.contains(" driver ") && !$0.hasSuffix(" running") }
                     .map { String($0.split(separator: " ", maxSplits: 3).last ?? "") }
                 if jobs.count == expected.count { break }

@@ -204,15 +204,28 @@ extension RuntimeTests {
             let sockets = cluster.session.sockets
             let driver = try #require(try FileManager.default.contentsOfDirectory(atPath: sockets)
                 .first { $0.hasPrefix("w-") && (UInt32($0.dropFirst(2).dropLast(5).split(separator: "-").last ?? "") ?? 0) >= 1 << 30 })
-            let listing = try ControlClient.ask(rayletSocket: sockets + "/" + driver, "list tasks")
-            #expect(listing.contains("2 tasks held") && listing.contains("tb.sleep-where[") && listing.contains("tb.square["),
-                    "\(listing)")
-            #expect(try ControlClient.ask(rayletSocket: sockets + "/" + driver, "frobnicate").contains("unknown command"))
+            let listing = try ControlClient.ask(rayletSocket: sockets + "/" + driver, .listTasks)
+            guard case .driverTasks(let tasks) = listing else {
+                Issue.record("the driver answered \(listing)")
+                return
+            }
+            #expect(tasks.tasks.map(\.function).sorted() == ["tb.sleep-where", "tb.square"], "\(listing)")
+            #expect("\(listing)".contains("2 tasks held"))
+            let refused = try ControlClient.ask(rayletSocket: sockets + "/" + driver, .listObjects)
+            #expect("\(refused)".contains("a driver does not answer this request"), "\(refused)")
             // From anywhere: the GCS names the raylets, each asks the drivers connected to it.
-            let raylets = try ControlClient.ask(gcs: cluster.gcsAddress, "raylets").split(separator: " ")
-            try #require(raylets.count == 3, "\(raylets)")
-            let relayed = try ControlClient.ask(raylet: "\(raylets[1]):\(raylets[2])", "list tasks")
-            #expect(relayed.hasPrefix("node \(raylets[0]) (head):") && relayed.contains("tb.sleep-where["), "\(relayed)")
+            guard case .raylets(let raylets) = try ControlClient.ask(gcs: cluster.gcsAddress, .raylets) else {
+                Issue.record("the GCS did not list its raylets")
+                return
+            }
+            try #require(raylets.count == 1, "\(raylets)")
+            let relayed = try ControlClient.ask(raylet: "\(raylets[0].host):\(raylets[0].port)", .listTasks)
+            guard case .tasks(let node, let name, let drivers) = relayed else {
+                Issue.record("the raylet answered \(relayed)")
+                return
+            }
+            #expect(node == raylets[0].node && name == "head" && drivers.count == 1 && drivers[0].answered, "\(relayed)")
+            #expect(drivers.first?.tasks.contains { $0.function == "tb.sleep-where" } == true, "\(relayed)")
             _ = try slow.get()
             _ = try waiting.get()
         }
@@ -301,8 +314,8 @@ extension RuntimeTests {
         // The head raylet schedules by the view the new GCS broadcasts: wait until it includes n2.
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            let view = (try? ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath, "view")) ?? ""
-            if view.split(separator: " ").contains(Substring("\(n2.id.value)")) { break }
+            if case .view(let nodes)? = try? ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath, .view),
+               nodes.contains(n2.id) { break }
             usleep(20_000)
         }
         #expect(try Testbed.whereAmI.options(TaskOptions(resources: ["n2": 1])).remote().get() == n2.id.value)
@@ -320,7 +333,7 @@ func waitForStatus(_ address: String, _ done: (String) -> Bool) throws -> String
     let deadline = Date().addingTimeInterval(10)
     var last = ""
     while Date() < deadline {
-        if let status = try? ControlClient.ask(gcs: address, "status") {
+        if let status = (try? ControlClient.ask(gcs: address, .clusterStatus)).map({ "\($0)" }) {
             last = status
             if done(status) { return status }
         }

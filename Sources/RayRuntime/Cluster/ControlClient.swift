@@ -1,25 +1,26 @@
-// A blocking client for the control frames the GCS and raylets answer
-// (`swiftray status`, `swiftray list`). Plain sockets: the CLI has no loop.
+// A blocking client for the control requests the GCS, raylets and drivers
+// answer (`swiftray status`, `swiftray list`, `swiftray up`): typed requests and
+// replies (Control.swift). Plain sockets: the CLI has no loop.
 
 import Foundation
 import Glibc
 
-/// Sends one control command to a SwiftRay process and returns its reply.
+/// Sends one control request to a SwiftRay process and returns its reply.
 public enum ControlClient {
     /// Asks the GCS at `host:port`.
-    public static func ask(gcs address: String, _ command: String, timeoutSeconds: Double = 5) throws(RuntimeError) -> String {
+    public static func ask(gcs address: String, _ command: ControlRequest, timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
         try ask(tcp: address, command, timeoutSeconds: timeoutSeconds, peer: "GCS",
                 hint: "is the cluster running? `swiftray start --head` starts one")
     }
 
     /// Asks the raylet listening at `host:port` (another host's node, say).
-    public static func ask(raylet address: String, _ command: String, timeoutSeconds: Double = 5) throws(RuntimeError) -> String {
+    public static func ask(raylet address: String, _ command: ControlRequest, timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
         try ask(tcp: address, command, timeoutSeconds: timeoutSeconds, peer: "raylet",
                 hint: "has the node died since the GCS listed it? `swiftray status` shows the nodes")
     }
 
-    private static func ask(tcp address: String, _ command: String, timeoutSeconds: Double, peer: String,
-                            hint: String) throws(RuntimeError) -> String {
+    private static func ask(tcp address: String, _ command: ControlRequest, timeoutSeconds: Double, peer: String,
+                            hint: String) throws(RuntimeError) -> ControlReply {
         let (host, port) = try parseAddress(address)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RuntimeError("socket: \(String(cString: strerror(errno)))") }
@@ -38,7 +39,7 @@ public enum ControlClient {
     }
 
     /// Asks the process (raylet or driver) listening on the Unix socket `path`.
-    public static func ask(rayletSocket path: String, _ command: String, timeoutSeconds: Double = 5) throws(RuntimeError) -> String {
+    public static func ask(rayletSocket path: String, _ command: ControlRequest, timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RuntimeError("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -60,11 +61,11 @@ public enum ControlClient {
         return try exchange(fd, command, timeoutSeconds: timeoutSeconds, peer: "the raylet at \(path)")
     }
 
-    private static func exchange(_ fd: Int32, _ command: String, timeoutSeconds: Double,
-                                 peer: String) throws(RuntimeError) -> String {
+    private static func exchange(_ fd: Int32, _ command: ControlRequest, timeoutSeconds: Double,
+                                 peer: String) throws(RuntimeError) -> ControlReply {
         var timeout = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - timeoutSeconds.rounded(.down)) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let request = Wire.helloFrame(Hello(role: .client)) + Wire.textFrame(.control, command)
+        let request = Wire.helloFrame(Hello(role: .client)) + Wire.controlFrame(command)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
             throw RuntimeError("cannot send to \(peer): \(String(cString: strerror(errno)))")
         }
@@ -83,7 +84,12 @@ public enum ControlClient {
                     continue
                 }
                 switch FrameKind(rawValue: frame.kind) {
-                case .controlReply: return frame.text
+                case .controlReply:
+                    do {
+                        return try frame.controlReply()
+                    } catch {
+                        throw RuntimeError("\(peer) answered with \(error)")
+                    }
                 case .error: throw RuntimeError("\(peer) refused: \(frame.text)")
                 default: continue
                 }

@@ -24,7 +24,7 @@ final class DirectLinks: ConnectionDelegate {
     /// The link to a peer closed, or could not be opened: the peer is gone.
     var peerGone: (WorkerID) -> Void = { _ in }
     /// Answers a control command from the `swiftray` CLI (a driver lists its tasks).
-    var control: (String) -> String = { "error: unknown command '\($0)'" }
+    var control: (ControlRequest) -> ControlReply = { .error(request: "\($0)", message: "not served here") }
 
     static func socketPath(directory: String, worker: WorkerID) -> String {
         "\(directory)/w-\(worker.node.value)-\(worker.index).sock"
@@ -142,7 +142,11 @@ final class DirectLinks: ConnectionDelegate {
                 connection.refuse("a client sends control frames only")
                 return
             }
-            connection.send(Wire.textFrame(.controlReply, control(frame.text)))
+            do {
+                connection.send(Wire.controlReplyFrame(control(try frame.controlRequest())))
+            } catch {
+                connection.refuse("\(error)")
+            }
             return
         }
         guard frame.kind == FrameKind.message.rawValue else {

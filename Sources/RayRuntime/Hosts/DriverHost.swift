@@ -130,18 +130,23 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     }
 
     /// `swiftray list tasks`: this owner's task table, from the machine's state.
-    func control(_ command: String) -> String {
-        guard command == "list tasks", let identity else {
-            return "error: unknown command '\(command)'; a driver answers: list tasks"
+    func control(_ request: ControlRequest) -> ControlReply {
+        guard request == .listTasks, let identity else {
+            return .notServed(request, by: "a driver", serves: [.listTasks])
         }
-        var lines = ["driver \(identity.worker) (\(identity.job)): \(owner.tasks.count) tasks held "
-            + "(submitted \(owner.metrics.tasksSubmitted), attempts \(owner.metrics.attemptsStarted), retries "
-            + "\(owner.metrics.retries), reconstructions \(owner.metrics.reconstructions), failed \(owner.metrics.tasksFailed))"]
-        for id in owner.tasks.keys.sorted() {
-            guard let entry = owner.tasks[id] else { continue }
-            lines.append("  \(id) \(entry.spec.function)[\(entry.spec.instance)] \(entry.state) attempts \(entry.attempts)")
+        let metrics = owner.metrics
+        var tasks = ControlDriverTasks(driver: identity.worker, job: identity.job)
+        tasks.submitted = metrics.tasksSubmitted
+        tasks.attempts = metrics.attemptsStarted
+        tasks.retries = metrics.retries
+        tasks.reconstructions = metrics.reconstructions
+        tasks.failed = metrics.tasksFailed
+        tasks.tasks = owner.tasks.keys.sorted().compactMap { id in
+            guard let entry = owner.tasks[id] else { return nil }
+            return .init(task: id, function: entry.spec.function, instance: entry.spec.instance, state: "\(entry.state)",
+                         attempts: entry.attempts)
         }
-        return lines.joined(separator: "\n")
+        return .driverTasks(tasks)
     }
 
     /// Borrower fetches: request IDs from here up are not the owner's.
@@ -269,7 +274,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 note("driver", "the raylet reported: \(frame.text)")
             case .control:
                 // Relayed by the raylet for a `swiftray list tasks` anywhere in the cluster.
-                connection.send(Wire.textFrame(.controlReply, control(frame.text)))
+                connection.send(Wire.controlReplyFrame(control(try frame.controlRequest())))
             default:
                 throw WireError("unexpected frame kind \(frame.kind)")
             }

@@ -120,7 +120,7 @@ public final class GCSHost: ConnectionDelegate {
                 let (observer, closedPeer) = try frame.addresses()
                 if observer == .gcs { handle(.peerDisconnected(closedPeer)) }
             case .control:
-                connection.send(Wire.textFrame(.controlReply, control(frame.text)))
+                connection.send(Wire.controlReplyFrame(control(try frame.controlRequest())))
             case .error:
                 note("gcs", "\(connection.label) reported: \(frame.text)")
             default:
@@ -187,33 +187,29 @@ public final class GCSHost: ConnectionDelegate {
 
     // MARK: - Control (the swiftray CLI)
 
-    private func control(_ command: String) -> String {
-        switch command.split(separator: " ").first.map(String.init) ?? "" {
-        case "status", "nodes":
-            var lines = ["nodes:"]
-            for id in gcs.nodeOrder {
-                guard let entry = gcs.nodes[id] else { continue }
-                let address = directory[id].map { "\($0.host):\($0.port)" } ?? "-"
-                let link = entry.state == .dead ? "" : raylets[id] == nil ? " (not connected)" : " (connected)"
-                lines.append("  \(id) \(entry.info.name) \(entry.state == .alive ? "alive" : "dead")\(link) \(address) "
-                    + "resources \(entry.info.resources) available \(entry.available) "
-                    + "store \(entry.info.objectStoreBytes >> 20) MiB")
+    private func control(_ request: ControlRequest) -> ControlReply {
+        switch request {
+        case .clusterStatus:
+            let nodes = gcs.nodeOrder.compactMap { id -> ControlNodeEntry? in
+                guard let entry = gcs.nodes[id] else { return nil }
+                return ControlNodeEntry(node: id, name: entry.info.name, alive: entry.state == .alive,
+                                        connected: raylets[id] != nil,
+                                        address: directory[id].map { "\($0.host):\($0.port)" },
+                                        resources: entry.info.resources, available: entry.available,
+                                        storeBytes: entry.info.objectStoreBytes)
             }
-            let jobs = gcs.jobs.keys.sorted().map { job -> String in
+            let jobs = gcs.jobs.keys.sorted().map { job in
                 let entry = gcs.jobs[job]!
-                return "  \(job) driver \(entry.driver) \(entry.state.rawValue)" + (entry.end.map { " (\(describeJobEnd($0)))" } ?? "")
+                return ControlJobEntry(job: job, driver: entry.driver, state: entry.state.rawValue,
+                                       end: entry.end.map(describeJobEnd))
             }
-            lines.append("jobs:")
-            lines.append(contentsOf: jobs.isEmpty ? ["  (none)"] : jobs)
-            return lines.joined(separator: "\n")
-        case "raylets":
-            // One line per connected raylet: node, host, port (for `swiftray list` across hosts).
-            return directory.keys.sorted().compactMap { directory[$0] }
-                .map { "\($0.node.value) \($0.host) \($0.port)" }.joined(separator: "\n")
-        case "ping":
-            return "pong"
+            return .cluster(nodes: nodes, jobs: jobs)
+        case .raylets:
+            return .raylets(directory.keys.sorted().compactMap { directory[$0] })
+        case .ping:
+            return .pong
         default:
-            return "error: unknown command '\(command)'; the GCS answers: status, nodes, raylets, ping"
+            return .notServed(request, by: "the GCS", serves: [.clusterStatus, .raylets, .ping])
         }
     }
 }

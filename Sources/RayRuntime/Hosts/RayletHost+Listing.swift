@@ -9,27 +9,28 @@ extension RayletHost {
 
     func listTasks(for client: Connection) {
         let drivers = locals.filter { $0.value.isDriver && !$0.value.connection.isClosed }.keys.sorted()
-        guard !drivers.isEmpty else {
-            client.send(Wire.textFrame(.controlReply, "node \(nodeID.value) (\(options.name)): no driver connected"))
-            return
-        }
         final class Gathering {
-            var answers: [WorkerID: String] = [:]
+            var answers: [WorkerID: ControlDriverTasks] = [:]
+            var replies = 0
             var done = false
         }
         let gathering = Gathering()
         let finish = { [unowned self] in
             guard !gathering.done else { return }
             gathering.done = true
-            let lines = drivers.map { gathering.answers[$0] ?? "driver \($0): no answer within 3 s" }
-            client.send(Wire.textFrame(.controlReply, "node \(nodeID.value) (\(options.name)):\n" + lines.joined(separator: "\n")))
+            let listings = drivers.map { driver in
+                gathering.answers[driver] ?? ControlDriverTasks(driver: driver, job: JobID(0), answered: false)
+            }
+            client.send(Wire.controlReplyFrame(.tasks(node: nodeID, name: options.name, drivers: listings)))
         }
+        guard !drivers.isEmpty else { return finish() }
         for driver in drivers {
             driverReplies[driver, default: []].append { answer in
-                gathering.answers[driver] = answer
-                if gathering.answers.count == drivers.count { finish() }
+                if let answer { gathering.answers[driver] = answer }  // nil: it is gone.
+                gathering.replies += 1
+                if gathering.replies == drivers.count { finish() }
             }
-            locals[driver]?.connection.send(Wire.textFrame(.control, "list tasks"))
+            locals[driver]?.connection.send(Wire.controlFrame(.listTasks))
         }
         loop.timer(afterMicros: Self.listingTimeoutMicros) { finish() }
     }

@@ -42,7 +42,7 @@ public final class RayletHost: ConnectionDelegate {
         var isDriver: Bool
     }
     /// Callbacks for control requests relayed to local drivers, in the order sent.
-    var driverReplies: [WorkerID: [(String) -> Void]] = [:]
+    var driverReplies: [WorkerID: [(ControlDriverTasks?) -> Void]] = [:]
 
     let loop: EventLoop
     var options: RayletOptions
@@ -384,10 +384,11 @@ public final class RayletHost: ConnectionDelegate {
                 let (from, to) = try frame.addresses()
                 route(frame.bytes, from: from, to: to)
             case .control:
-                if frame.text == "list tasks" {
+                let request = try frame.controlRequest()
+                if request == .listTasks {
                     listTasks(for: connection)
                 } else {
-                    connection.send(Wire.textFrame(.controlReply, control(frame.text)))
+                    connection.send(Wire.controlReplyFrame(control(request)))
                 }
             case .controlReply:
                 // A driver's answer to a relayed `list tasks`.
@@ -395,7 +396,7 @@ public final class RayletHost: ConnectionDelegate {
                       !waiting.isEmpty else { throw WireError("an unexpected control reply") }
                 let answer = waiting.removeFirst()
                 driverReplies[driver] = waiting.isEmpty ? nil : waiting
-                answer(frame.text)
+                if case .driverTasks(let tasks) = try frame.controlReply() { answer(tasks) } else { answer(nil) }
             case .error:
                 note("raylet", "\(connection.label) reported: \(frame.text)")
             default:
@@ -485,7 +486,7 @@ public final class RayletHost: ConnectionDelegate {
                 workerDisconnected(worker, contacts: local.contacts)
                 return
             }
-            for answer in driverReplies.removeValue(forKey: worker) ?? [] { answer("driver \(worker): gone") }
+            for answer in driverReplies.removeValue(forKey: worker) ?? [] { answer(nil) }
             for contact in local.contacts.sorted() where contact != .raylet(nodeID) {
                 route(Wire.peerClosedFrame(observer: contact, peer: .worker(worker)), from: .worker(worker), to: contact)
             }
@@ -656,44 +657,45 @@ public final class RayletHost: ConnectionDelegate {
 
     // MARK: - Control
 
-    private func control(_ command: String) -> String {
-        let words = command.split(separator: " ").map(String.init)
-        if words.count == 2, words[0] == "worker-pid" {
-            // "worker-pid 2.5": the process ID of worker-2.5, for fault injection.
-            let parts = words[1].split(separator: ".")
-            guard parts.count == 2, let node = UInt32(parts[0]), let index = UInt32(parts[1]) else {
-                return "error: expected worker-pid NODE.INDEX"
-            }
-            return processes[WorkerID(node: NodeID(node), index: index)].map { "\($0.pid)" } ?? "none"
-        }
-        switch command {
-        case "view":
-            return raylet.viewNodeIDs.map { "\($0.value)" }.joined(separator: " ")
-        case "idle-workers":
-            return "\(raylet.workers.values.filter { $0 == .idle }.count)"
-        case "quiescent":
-            if raylet.isQuiescent { return "yes" }
-            return "no: \(raylet.store.objectCount) objects, \(raylet.leases.count) leases, "
-                + "\(raylet.queuedLeaseCount) queued, available \(raylet.available) of \(raylet.info.resources)"
-        case "metrics":
+    private func control(_ request: ControlRequest) -> ControlReply {
+        switch request {
+        case .workerPID(let worker):
+            return .workerPID(processes[worker].map(\.pid))
+        case .view:
+            return .view(raylet.viewNodeIDs)
+        case .idleWorkers:
+            return .idleWorkers(raylet.workers.values.filter { $0 == .idle }.count)
+        case .quiescence:
+            if raylet.isQuiescent { return .quiescence(held: nil) }
+            return .quiescence(held: "\(raylet.store.objectCount) objects, \(raylet.leases.count) leases, "
+                + "\(raylet.queuedLeaseCount) queued, available \(raylet.available) of \(raylet.info.resources)")
+        case .metrics:
             let metrics = raylet.metrics
-            return "spilled \(metrics.objectsSpilled) restored \(metrics.objectsRestored) spillbacks \(metrics.spillbacks) "
-                + "evicted \(metrics.objectsEvicted) pulled \(metrics.objectsPulled) leases \(metrics.leasesGranted)"
-        case "status":
+            var counters = ControlMetrics()
+            counters.spilled = metrics.objectsSpilled
+            counters.restored = metrics.objectsRestored
+            counters.spillbacks = metrics.spillbacks
+            counters.evicted = metrics.objectsEvicted
+            counters.pulled = metrics.objectsPulled
+            counters.leases = metrics.leasesGranted
+            return .metrics(counters)
+        case .nodeStatus:
             let store = raylet.store
-            return "\(nodeID) \(options.name): resources \(raylet.info.resources) available \(raylet.available); "
-                + "store \(store.usedBytes) B of \(store.capacityBytes) B in \(store.objectCount) objects "
-                + "(\(store.spilledBytes) B spilled); workers \(raylet.workers.count), leases \(raylet.leases.count), "
-                + "queued \(raylet.queuedLeaseCount)"
-        case "list objects":
-            let entries = raylet.store.entries.keys.sorted().map { id -> String in
+            return .nodeStatus(ControlNodeStatus(
+                node: nodeID, name: options.name, resources: raylet.info.resources, available: raylet.available,
+                usedBytes: store.usedBytes, capacityBytes: store.capacityBytes, objectCount: store.objectCount,
+                spilledBytes: store.spilledBytes, workers: raylet.workers.count, leases: raylet.leases.count,
+                queued: raylet.queuedLeaseCount))
+        case .listObjects:
+            return .objects(node: nodeID, raylet.store.entries.keys.sorted().map { id in
                 let entry = raylet.store.entries[id]!
-                return "\(id) \(entry.data.sizeBytes) B owner \(entry.owner) \(entry.primary ? "primary" : "copy")"
-                    + "\(entry.inMemory ? "" : " spilled") pins \(entry.pins)"
-            }
-            return entries.isEmpty ? "(no objects on \(nodeID))" : entries.joined(separator: "\n")
+                return ControlStoredObject(object: id, sizeBytes: entry.data.sizeBytes, owner: entry.owner,
+                                           primary: entry.primary, spilled: !entry.inMemory, pins: entry.pins)
+            })
         default:
-            return "error: unknown command '\(command)'; a raylet answers: status, list objects"
+            return .notServed(request, by: "a raylet", serves: [.nodeStatus, .listObjects, .listTasks, .view,
+                                                                .idleWorkers, .quiescence, .metrics,
+                                                                .workerPID(WorkerID(node: nodeID, index: 0))])
         }
     }
 }

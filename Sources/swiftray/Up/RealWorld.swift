@@ -144,16 +144,15 @@ final class RealWorld: ScenarioWorld {
     func nodeName(_ node: NodeID) -> String { cluster.nodes.last { $0.id == node }?.name ?? "?" }
 
     func primaryHolder(of objects: [ObjectID]) -> NodeID? {
-        let listings = cluster.nodes.filter(\.alive).map { node in
-            (node.id, (try? ControlClient.ask(rayletSocket: node.socketPath, "list objects")) ?? "")
+        let listings = cluster.nodes.filter(\.alive).map { node -> (NodeID, [ControlStoredObject]) in
+            guard case .objects(_, let stored)? = try? ControlClient.ask(rayletSocket: node.socketPath, .listObjects) else {
+                return (node.id, [])
+            }
+            return (node.id, stored)
         }
         for object in objects {
-            let prefix = "\(object) "
-            for (node, listing) in listings {
-                let holds = listing.split(separator: "\n").contains { line in
-                    line.hasPrefix(prefix) && line.contains(" primary")
-                }
-                if holds { return node }
+            for (node, stored) in listings where stored.contains(where: { $0.object == object && $0.primary }) {
+                return node
             }
         }
         return nil
@@ -185,8 +184,7 @@ final class RealWorld: ScenarioWorld {
         }) else { return nil }
         // Real workers start later than simulated ones: wait until one runs such a task.
         guard let node = cluster.nodes.first(where: { $0.id == worker.node && $0.alive }),
-              let pid = Int32((try? ControlClient.ask(rayletSocket: node.socketPath,
-                                                      "worker-pid \(worker.node.value).\(worker.index)")) ?? "")
+              case .workerPID(let pid?)? = try? ControlClient.ask(rayletSocket: node.socketPath, .workerPID(worker))
         else { return nil }
         workerPIDs[worker] = pid
         return (worker, task)

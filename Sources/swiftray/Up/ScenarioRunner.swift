@@ -167,16 +167,19 @@ struct ScenarioRunner {
         let warm = Date().addingTimeInterval(10)
         let headCPUs = Int(scenario.cluster.nodes.first(where: \.head)?.resources["CPU"] ?? 0) / 1000
         for node in cluster.nodes {
-            while Date() < warm,
-                  ((try? ControlClient.ask(rayletSocket: node.socketPath, "view")) ?? "")
-                    .split(separator: " ").count < cluster.nodes.count {
-                usleep(5_000)
+            func known() -> Int {
+                guard case .view(let nodes)? = try? ControlClient.ask(rayletSocket: node.socketPath, .view) else { return 0 }
+                return nodes.count
             }
+            while Date() < warm, known() < cluster.nodes.count { usleep(5_000) }
             let cpus = node.id == head.id ? headCPUs : 0
-            while Date() < warm,
-                  (Int((try? ControlClient.ask(rayletSocket: node.socketPath, "idle-workers")) ?? "") ?? 0) < cpus {
-                usleep(5_000)
+            func idle() -> Int {
+                guard case .idleWorkers(let count)? = try? ControlClient.ask(rayletSocket: node.socketPath, .idleWorkers) else {
+                    return 0
+                }
+                return count
             }
+            while Date() < warm, idle() < cpus { usleep(5_000) }
         }
     }
 
@@ -190,12 +193,10 @@ struct ScenarioRunner {
             counts.tasksRun = metrics.attemptsStarted
         }
         for node in cluster.nodes where node.alive {
-            let text = (try? ControlClient.ask(rayletSocket: node.socketPath, "metrics")) ?? ""
-            let words = text.split(separator: " ").map(String.init)
-            func count(_ key: String) -> Int { words.firstIndex(of: key).flatMap { Int(words[$0 + 1]) } ?? 0 }
-            counts.objectsSpilled += count("spilled")
-            counts.objectsRestored += count("restored")
-            counts.spillbacks += count("spillbacks")
+            guard case .metrics(let metrics)? = try? ControlClient.ask(rayletSocket: node.socketPath, .metrics) else { continue }
+            counts.objectsSpilled += metrics.spilled
+            counts.objectsRestored += metrics.restored
+            counts.spillbacks += metrics.spillbacks
         }
         return counts
     }
@@ -241,9 +242,12 @@ struct ScenarioRunner {
                 left.append("the driver still tracks \(client.inspect { "\($0.tasks.count) tasks and \($0.objects.count) objects" })")
             }
             let dead = declaredDead(cluster)
-            for node in cluster.nodes where node.alive && !dead.contains("\(node.id)") {
-                let answer = (try? ControlClient.ask(rayletSocket: node.socketPath, "quiescent")) ?? "no answer"
-                if answer != "yes" { left.append("\(node.name) (\(node.id)) still holds \(answer)") }
+            for node in cluster.nodes where node.alive && !dead.contains(node.id) {
+                switch try? ControlClient.ask(rayletSocket: node.socketPath, .quiescence) {
+                case .quiescence(nil)?: continue
+                case .quiescence(let held?)?: left.append("\(node.name) (\(node.id)) still holds \(held)")
+                case let other: left.append("\(node.name) (\(node.id)) answered \(other.map { "\($0)" } ?? "nothing")")
+                }
             }
             if left.isEmpty { return [] }
             usleep(20_000)
@@ -258,17 +262,15 @@ struct ScenarioRunner {
         var left: [String] = []
         repeat {
             left = []
-            let status = (try? ControlClient.ask(gcs: cluster.gcsAddress, "status")) ?? ""
-            if status.split(separator: "\n").contains(where: { $0.contains(" driver ") && $0.hasSuffix(" running") }) {
+            if case .cluster(_, let jobs)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus),
+               jobs.contains(where: { $0.state == "running" }) {
                 left.append("the GCS still lists the finished job as running")
             }
             let dead = declaredDead(cluster)
-            for node in cluster.nodes where node.alive && !dead.contains("\(node.id)") {
-                let answer = (try? ControlClient.ask(rayletSocket: node.socketPath, "status")) ?? ""
-                let words = answer.split(separator: " ")
-                if let index = words.firstIndex(of: "workers"), index + 1 < words.count,
-                   let count = Int(words[index + 1].trimmingCharacters(in: .punctuationCharacters)), count > 0 {
-                    left.append("\(count) worker(s) of the finished job still alive on \(node.name) (\(node.id))")
+            for node in cluster.nodes where node.alive && !dead.contains(node.id) {
+                if case .nodeStatus(let status)? = try? ControlClient.ask(rayletSocket: node.socketPath, .nodeStatus),
+                   status.workers > 0 {
+                    left.append("\(status.workers) worker(s) of the finished job still alive on \(node.name) (\(node.id))")
                 }
             }
             if left.isEmpty { return [] }
@@ -280,10 +282,9 @@ struct ScenarioRunner {
     /// The nodes the GCS declared dead (cut off by a partition, say): out of the cluster, each
     /// frees its objects and ends its workers when it learns of its death, and exits; after a
     /// long partition TCP's backoff may delay that past the leak check's patience.
-    private func declaredDead(_ cluster: LocalCluster) -> Set<String> {
-        let status = (try? ControlClient.ask(gcs: cluster.gcsAddress, "nodes")) ?? ""
-        return Set(status.split(separator: "\n").filter { $0.contains(" dead") }
-            .compactMap { $0.split(separator: " ").first.map(String.init) })
+    private func declaredDead(_ cluster: LocalCluster) -> Set<NodeID> {
+        guard case .cluster(let nodes, _)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus) else { return [] }
+        return Set(nodes.filter { !$0.alive }.map(\.node))
     }
 }
 

@@ -1,0 +1,209 @@
+// Control requests and replies: what the `swiftray` CLI and `swiftray up` ask
+// a GCS, a raylet or a driver, and the typed answers (ControlRequest and
+// ControlReply in swiftray.proto). The CLI prints a reply's `description`;
+// programs read its fields. A request a process does not serve, or does not
+// know (a newer build's), is answered with `.error` naming it.
+
+public import RayCore
+
+/// A question to a SwiftRay process.
+public enum ControlRequest: Sendable, Equatable, CustomStringConvertible {
+    /// GCS: every node and job.
+    case clusterStatus
+    /// GCS: where each connected raylet listens.
+    case raylets
+    case ping
+    /// Raylet: its node's resources, store and workers.
+    case nodeStatus
+    /// Raylet: the node IDs it knows alive.
+    case view
+    case idleWorkers
+    /// Raylet: what it still holds.
+    case quiescence
+    case metrics
+    case listObjects
+    /// Raylet: the process ID of one of its workers (for fault injection).
+    case workerPID(WorkerID)
+    /// Raylet: its drivers' tasks (it relays the request); a driver: its own.
+    case listTasks
+    /// A request this build does not know (decoded from a newer peer's frame).
+    case unknown(String)
+
+    public var description: String {
+        switch self {
+        case .clusterStatus: return "cluster status"
+        case .raylets: return "raylets"
+        case .ping: return "ping"
+        case .nodeStatus: return "node status"
+        case .view: return "view"
+        case .idleWorkers: return "idle workers"
+        case .quiescence: return "quiescence"
+        case .metrics: return "metrics"
+        case .listObjects: return "list objects"
+        case .workerPID(let worker): return "worker pid \(worker)"
+        case .listTasks: return "list tasks"
+        case .unknown(let what): return what
+        }
+    }
+}
+
+/// One node as the GCS knows it.
+public struct ControlNodeEntry: Sendable, Equatable {
+    public var node: NodeID
+    public var name: String
+    public var alive: Bool
+    /// Its raylet is connected to the GCS now.
+    public var connected: Bool
+    /// Where its raylet listens ("host:port"), when known.
+    public var address: String?
+    public var resources: ResourceSet
+    public var available: ResourceSet
+    public var storeBytes: Int64
+}
+
+/// One job as the GCS knows it.
+public struct ControlJobEntry: Sendable, Equatable {
+    public var job: JobID
+    public var driver: WorkerID
+    /// "running", "succeeded", "failed", "stopped".
+    public var state: String
+    /// How it ended, in words.
+    public var end: String?
+}
+
+/// A raylet's node.
+public struct ControlNodeStatus: Sendable, Equatable {
+    public var node: NodeID
+    public var name: String
+    public var resources: ResourceSet
+    public var available: ResourceSet
+    public var usedBytes: Int64
+    public var capacityBytes: Int64
+    public var objectCount: Int
+    public var spilledBytes: Int64
+    public var workers: Int
+    public var leases: Int
+    public var queued: Int
+}
+
+/// A raylet's counters.
+public struct ControlMetrics: Sendable, Equatable {
+    public var spilled = 0, restored = 0, spillbacks = 0, evicted = 0, pulled = 0, leases = 0
+    public init() {}
+}
+
+/// An object in a raylet's store.
+public struct ControlStoredObject: Sendable, Equatable {
+    public var object: ObjectID
+    public var sizeBytes: Int64
+    public var owner: WorkerID
+    public var primary: Bool
+    public var spilled: Bool
+    public var pins: Int
+}
+
+/// A driver's tasks (`answered` false: it did not answer in time).
+public struct ControlDriverTasks: Sendable, Equatable {
+    public struct Line: Sendable, Equatable {
+        public var task: TaskID
+        public var function: String
+        public var instance: Int
+        public var state: String
+        public var attempts: Int
+    }
+    public var driver: WorkerID
+    public var job: JobID
+    public var answered = true
+    public var submitted = 0, attempts = 0, retries = 0, reconstructions = 0, failed = 0
+    public var tasks: [Line] = []
+}
+
+/// The answer to a control request.
+public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
+    case cluster(nodes: [ControlNodeEntry], jobs: [ControlJobEntry])
+    case raylets([Directory.Entry])
+    case pong
+    case nodeStatus(ControlNodeStatus)
+    case view([NodeID])
+    case idleWorkers(Int)
+    /// What the raylet still holds; nil: nothing.
+    case quiescence(held: String?)
+    case metrics(ControlMetrics)
+    case objects(node: NodeID, [ControlStoredObject])
+    /// nil: no such worker process.
+    case workerPID(Int32?)
+    /// A raylet's relayed listing: each connected driver's tasks.
+    case tasks(node: NodeID, name: String, drivers: [ControlDriverTasks])
+    /// A driver's own tasks (to the raylet relaying `list tasks`).
+    case driverTasks(ControlDriverTasks)
+    /// The request was not served: which, and why.
+    case error(request: String, message: String)
+
+    /// What the CLI prints.
+    public var description: String {
+        switch self {
+        case .cluster(let nodes, let jobs):
+            var lines = ["nodes:"]
+            for entry in nodes {
+                let link = !entry.alive ? "" : entry.connected ? " (connected)" : " (not connected)"
+                lines.append("  \(entry.node) \(entry.name) \(entry.alive ? "alive" : "dead")\(link) \(entry.address ?? "-") "
+                    + "resources \(entry.resources) available \(entry.available) store \(entry.storeBytes >> 20) MiB")
+            }
+            lines.append("jobs:")
+            lines += jobs.isEmpty ? ["  (none)"] : jobs.map { job in
+                "  \(job.job) driver \(job.driver) \(job.state)" + (job.end.map { " (\($0))" } ?? "")
+            }
+            return lines.joined(separator: "\n")
+        case .raylets(let entries):
+            return entries.map { "\($0.node) \($0.name) \($0.host):\($0.port)" }.joined(separator: "\n")
+        case .pong:
+            return "pong"
+        case .nodeStatus(let status):
+            return "\(status.node) \(status.name): resources \(status.resources) available \(status.available); "
+                + "store \(status.usedBytes) B of \(status.capacityBytes) B in \(status.objectCount) objects "
+                + "(\(status.spilledBytes) B spilled); workers \(status.workers), leases \(status.leases), "
+                + "queued \(status.queued)"
+        case .view(let nodes):
+            return nodes.map { "\($0)" }.joined(separator: " ")
+        case .idleWorkers(let count):
+            return "\(count) idle worker(s)"
+        case .quiescence(let held):
+            return held.map { "holds \($0)" } ?? "holds nothing"
+        case .metrics(let metrics):
+            return "spilled \(metrics.spilled) restored \(metrics.restored) spillbacks \(metrics.spillbacks) "
+                + "evicted \(metrics.evicted) pulled \(metrics.pulled) leases \(metrics.leases)"
+        case .objects(let node, let objects):
+            guard !objects.isEmpty else { return "(no objects on \(node))" }
+            return objects.map { entry in
+                "\(entry.object) \(entry.sizeBytes) B owner \(entry.owner) \(entry.primary ? "primary" : "copy")"
+                    + "\(entry.spilled ? " spilled" : "") pins \(entry.pins)"
+            }.joined(separator: "\n")
+        case .workerPID(let pid):
+            return pid.map { "\($0)" } ?? "no such worker"
+        case .tasks(let node, let name, let drivers):
+            guard !drivers.isEmpty else { return "\(node) (\(name)): no driver connected" }
+            return "\(node) (\(name)):\n" + drivers.map(Self.describe).joined(separator: "\n")
+        case .driverTasks(let tasks):
+            return Self.describe(tasks)
+        case .error(let request, let message):
+            return "error: \(request): \(message)"
+        }
+    }
+
+    private static func describe(_ tasks: ControlDriverTasks) -> String {
+        guard tasks.answered else { return "driver \(tasks.driver): no answer within 3 s" }
+        var lines = ["driver \(tasks.driver) (\(tasks.job)): \(tasks.tasks.count) tasks held (submitted \(tasks.submitted), "
+            + "attempts \(tasks.attempts), retries \(tasks.retries), reconstructions \(tasks.reconstructions), "
+            + "failed \(tasks.failed))"]
+        for line in tasks.tasks {
+            lines.append("  \(line.task) \(line.function)[\(line.instance)] \(line.state) attempts \(line.attempts)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The error a process answers a request it does not serve with.
+    public static func notServed(_ request: ControlRequest, by process: String, serves: [ControlRequest]) -> ControlReply {
+        .error(request: "\(request)", message: "\(process) does not answer this request; it answers: "
+            + serves.map(\.description).joined(separator: ", "))
+    }
+}
