@@ -314,6 +314,7 @@ message ControlReply {
     WorkerId driver = 2;
     string state = 3;
     optional string end = 4;
+    sint64 ran_micros = 5;  // how long it ran (so far, when running)
   }
   message Cluster {
     repeated NodeEntry nodes = 1;

@@ -729,6 +729,9 @@ public nonisolated struct PBControlReply: Sendable {
     /// Clears the value of `end`. Subsequent reads from it will return its default value.
     public mutating func clearEnd() {self._end = nil}
 
+    /// how long it ran (so far, when running)
+    public var ranMicros: Int64 = 0
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -4535,7 +4538,7 @@ nonisolated extension PBControlReply.NodeEntry: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension PBControlReply.JobEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".JobEntry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0\u{1}driver\0\u{1}state\0\u{1}end\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0\u{1}driver\0\u{1}state\0\u{1}end\0\u{3}ran_micros\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4547,6 +4550,7 @@ nonisolated extension PBControlReply.JobEntry: SwiftProtobuf.Message, SwiftProto
       case 2: try { try decoder.decodeSingularMessageField(value: &self._driver) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.state) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self._end) }()
+      case 5: try { try decoder.decodeSingularSInt64Field(value: &self.ranMicros) }()
       default: break
       }
     }
@@ -4569,6 +4573,9 @@ nonisolated extension PBControlReply.JobEntry: SwiftProtobuf.Message, SwiftProto
     try { if let v = self._end {
       try visitor.visitSingularStringField(value: v, fieldNumber: 4)
     } }()
+    if self.ranMicros != 0 {
+      try visitor.visitSingularSInt64Field(value: self.ranMicros, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4577,6 +4584,7 @@ nonisolated extension PBControlReply.JobEntry: SwiftProtobuf.Message, SwiftProto
     if lhs._driver != rhs._driver {return false}
     if lhs.state != rhs.state {return false}
     if lhs._end != rhs._end {return false}
+    if lhs.ranMicros != rhs.ranMicros {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

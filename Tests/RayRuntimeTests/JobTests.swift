@@ -116,9 +116,10 @@ extension RuntimeTests {
             var jobs: [String] = []
             let deadline = Date().addingTimeInterval(10)
             repeat {
-                let status = "\(try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus))"
-                jobs = status.split(separator: "\n").filter { $0.contains(" driver ") && !$0.hasSuffix(" running") }
-                    .map { String($0.split(separator: " ", maxSplits: 3).last ?? "") }
+                guard case .cluster(_, let entries) = try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus) else {
+                    break
+                }
+                jobs = entries.filter { $0.state != "running" }.map { "\($0.state) (\($0.end ?? "?"))" }
                 if jobs.count == expected.count { break }
                 usleep(20_000)
             } while Date() < deadline

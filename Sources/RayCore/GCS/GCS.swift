@@ -75,6 +75,10 @@ public struct GCS: Sendable {
         public var state: JobState
         /// How the driver ended, once it did: "exit code 1", "killed by signal 15", ...
         public var end: String?
+        /// When the job started and ended, on the world's clock (Ray's job table keeps both):
+        /// read from `now`, so a GCS rebuilt from its log has the same times.
+        public var startedAt: Int64 = 0
+        public var endedAt: Int64?
     }
 
     public private(set) var config = RayConfig()
@@ -82,6 +86,8 @@ public struct GCS: Sendable {
     /// Node IDs in ascending order (the table's iteration order).
     public private(set) var nodeOrder: [NodeID] = []
     public private(set) var jobs: [JobID: JobEntry] = [:]
+    /// The time of the input being handled.
+    private var now: Int64 = 0
     public private(set) var kv: [String: [UInt8]] = [:]
     /// Drivers subscribed to node events, in ascending order.
     public private(set) var subscribers: [WorkerID] = []
@@ -97,6 +103,7 @@ public struct GCS: Sendable {
     /// Handles one input at time `now` (microseconds) and returns the effects, in order.
     public mutating func handle(_ input: GCSInput, now: Int64) -> [GCSEffect] {
         var effects: [GCSEffect] = []
+        self.now = now
         switch input {
         case .started(let config):
             self.config = config
@@ -174,7 +181,7 @@ public struct GCS: Sendable {
                 viewDirty = true
             }
         case .registerJob(let job, let driver):
-            jobs[job] = JobEntry(driver: driver, state: .running)
+            jobs[job] = JobEntry(driver: driver, state: .running, startedAt: now)
             insertSorted(driver, into: &subscribers)
             // A new subscriber learns of nodes that already died.
             for id in nodeOrder where nodes[id]?.state == .dead {
@@ -265,6 +272,7 @@ public struct GCS: Sendable {
         guard var entry = jobs[job], entry.state == .running else { return }
         entry.state = state
         entry.end = end
+        entry.endedAt = now
         jobs[job] = entry
         subscribers.removeAll { $0 == entry.driver }
         for id in nodeOrder where nodes[id]?.state == .alive {
@@ -316,6 +324,8 @@ public struct GCS: Sendable {
             digest.add(UInt64(job.value))
             digest.add(jobs[job]?.state.rawValue ?? "")
             digest.add(jobs[job]?.end ?? "")
+            digest.add(UInt64(bitPattern: jobs[job]?.startedAt ?? 0))
+            digest.add(UInt64(bitPattern: jobs[job]?.endedAt ?? -1))
         }
         for key in kv.keys.sorted() {
             digest.add(key)

@@ -201,7 +201,8 @@ public final class GCSHost: ConnectionDelegate {
             let jobs = gcs.jobs.keys.sorted().map { job in
                 let entry = gcs.jobs[job]!
                 return ControlJobEntry(job: job, driver: entry.driver, state: entry.state.rawValue,
-                                       end: entry.end.map(describeJobEnd))
+                                       end: entry.end.map(describeJobEnd),
+                                       ranMicros: (entry.endedAt ?? loop.nowMicros) - entry.startedAt)
             }
             return .cluster(nodes: nodes, jobs: jobs)
         case .raylets:

@@ -72,6 +72,7 @@ extension ControlReply {
                 proto.driver = entry.driver.proto
                 proto.state = entry.state
                 if let end = entry.end { proto.end = end }
+                proto.ranMicros = entry.ranMicros
                 return proto
             }
             message.cluster = cluster
@@ -160,7 +161,7 @@ extension ControlReply {
                                  storeBytes: entry.storeBytes)
             }, jobs: try cluster.jobs.map { entry in
                 ControlJobEntry(job: JobID(entry.job), driver: try WorkerID(proto: entry.driver, at: "ControlReply.jobs.driver"),
-                                state: entry.state, end: entry.hasEnd ? entry.end : nil)
+                                state: entry.state, end: entry.hasEnd ? entry.end : nil, ranMicros: entry.ranMicros)
             })
         case .raylets(let raylets)?:
             var directory = PBDirectory()

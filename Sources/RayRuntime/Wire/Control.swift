@@ -4,6 +4,7 @@
 // programs read its fields. A request a process does not serve, or does not
 // know (a newer build's), is answered with `.error` naming it.
 
+import Foundation
 public import RayCore
 
 /// A question to a SwiftRay process.
@@ -69,6 +70,8 @@ public struct ControlJobEntry: Sendable, Equatable {
     public var state: String
     /// How it ended, in words.
     public var end: String?
+    /// How long it ran (so far, when running), from the GCS's job table.
+    public var ranMicros: Int64
 }
 
 /// A raylet's node.
@@ -151,7 +154,9 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
             }
             lines.append("jobs:")
             lines += jobs.isEmpty ? ["  (none)"] : jobs.map { job in
-                "  \(job.job) driver \(job.driver) \(job.state)" + (job.end.map { " (\($0))" } ?? "")
+                let ran = String(format: "%.3f s", Double(job.ranMicros) / 1e6)
+                return "  \(job.job) driver \(job.driver) \(job.state)" + (job.end.map { " (\($0))" } ?? "")
+                    + (job.end == nil ? " for \(ran)" : ", ran \(ran)")
             }
             return lines.joined(separator: "\n")
         case .raylets(let entries):
