@@ -220,7 +220,7 @@ private let driver = Build.worker(1, 100)
     _ = gcs.handle(.peerDisconnected(.raylet(n3.nodeID)), now: 5)
     let effects = gcs.handle(.messageReceived(from: .worker(driver), .registerJob(JobID(7), driver: driver)), now: 10)
     #expect(effects == [.send(to: .worker(driver), .nodeDead(n3.nodeID))])
-    #expect(gcs.jobs[JobID(7)] == GCS.JobEntry(driver: driver, state: .running))
+    #expect(gcs.jobs[JobID(7)] == GCS.JobEntry(driver: driver, state: .running, startedAt: 10))
     #expect(gcs.subscribers == [driver])
 }
 
