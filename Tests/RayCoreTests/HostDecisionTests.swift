@@ -21,7 +21,6 @@ import Testing
         "DriverHost.swift kvValue": "the GCS's answer confirming the job was registered (the join handshake)",
         "DriverHost.swift taskReply": "caches the owner's final inline values for caller-thread gets (reads the machine's state)",
         // Not yet in a machine (issue 9, listed in the README as left to do).
-        "RayletHost.swift nodeDead": "NOT YET MOVED: closes the links to a node the GCS declared dead",
         "RayletHost.swift kvValue": "NOT YET MOVED: executable lookups for spawning a job's workers",
     ]
 

@@ -148,7 +148,7 @@ private func fetch(_ raylet: inout Raylet, _ objects: [ObjectID], requestID: UIn
     _ = fetch(&raylet, [object], requestID: 1, now: 10)
     _ = raylet.handle(.messageReceived(from: .worker(objectOwner), .objectLocation(object, .at([other.nodeID]))), now: 20)
     #expect(raylet.handle(.messageReceived(from: .gcs, .nodeDead(other.nodeID)), now: 30)
-        == [.startTimer(.retryPull(object), afterMicros: 100_000)])
+        == [.disconnect(other.nodeID), .startTimer(.retryPull(object), afterMicros: 100_000)])
     #expect(raylet.handle(.timerFired(.retryPull(object)), now: 130_000)
         == [.send(to: .worker(objectOwner), .locateObject(object))])
     // The owner still lists the dead node first: it is skipped.
@@ -281,7 +281,8 @@ private func fetch(_ raylet: inout Raylet, _ objects: [ObjectID], requestID: UIn
 @Test func nodeDeadForAnotherNodeRemovesItFromTheView() {
     let local = Build.node(1, cpus: 1), other = Build.node(2)
     var raylet = Build.raylet(local, view: [Build.view(local), Build.view(other)])
-    #expect(raylet.handle(.messageReceived(from: .gcs, .nodeDead(other.nodeID)), now: 10) == [])
+    // The links to it close (the raylet decides; its host closes them).
+    #expect(raylet.handle(.messageReceived(from: .gcs, .nodeDead(other.nodeID)), now: 10) == [.disconnect(other.nodeID)])
     #expect(raylet.running)
     // A stale view that still lists it does not bring it back.
     _ = raylet.handle(.messageReceived(from: .gcs, .clusterView([Build.view(local), Build.view(other)])), now: 20)

@@ -60,6 +60,10 @@ public enum RayletEffect: Hashable, Codable, Sendable {
     case exit(reason: String)
     /// The in-memory copy of this object is gone (freed or evicted): release its memory.
     case releaseObject(ObjectID)
+    /// The GCS declared this node dead: close every link to it (it is out of the cluster, even if
+    /// its process lives on behind a partition). What waits to go there bounces; local workers
+    /// hear that their peers there closed.
+    case disconnect(NodeID)
 }
 
 /// The raylet state machine.
@@ -255,6 +259,7 @@ public struct Raylet: Sendable {
         }
         deadNodes.insert(node)
         view.removeAll { $0.nodeID == node }
+        effects.append(.disconnect(node))
         pullSourceLost(node, into: &effects)
     }
 

@@ -119,7 +119,6 @@ public final class RayletHost: ConnectionDelegate {
     // MARK: - The machine
 
     func handle(_ input: RayletInput) {
-        if case .messageReceived(_, .nodeDead(let node)) = input, node != nodeID { nodeLost(node) }
         if case .messageReceived(.gcs, .kvValue(let key, let value)) = input,
            executableAnswered(key: key, value: value) {
             // Answers to the host's own lookups; logged like every input, not the machine's business
@@ -153,6 +152,8 @@ public final class RayletHost: ConnectionDelegate {
             objects?.deleteSpilled(object)
         case .releaseObject(let object):
             objects?.recycle(object)
+        case .disconnect(let node):
+            closeLinks(to: node)
         case .exit(let reason):
             note("raylet", "exiting: \(reason)")
             for process in processes.values { process.kill() }
@@ -251,8 +252,17 @@ public final class RayletHost: ConnectionDelegate {
     }
 
     /// A node is gone: its connection closed or the GCS declared it dead. Once per node.
+    /// A link to `node` failed: the machine hears that its peer there is gone.
     func nodeLost(_ node: NodeID) {
-        guard node != nodeID, lostNodes.insert(node).inserted else { return }
+        guard closeLinks(to: node) else { return }
+        handle(.peerDisconnected(.raylet(node)))
+    }
+
+    /// Closes the links to `node` (once): what waits to go there bounces, and local workers hear
+    /// that their peers there closed. False when they were closed already.
+    @discardableResult
+    func closeLinks(to node: NodeID) -> Bool {
+        guard node != nodeID, lostNodes.insert(node).inserted else { return false }
         peers.removeValue(forKey: node)?.close(reason: nil)
         let pending = pendingToNode.removeValue(forKey: node) ?? []
         for frame in pending where frame[4] == FrameKind.message.rawValue {
@@ -265,7 +275,7 @@ public final class RayletHost: ConnectionDelegate {
                 locals[worker]!.connection.send(Wire.peerClosedFrame(observer: .worker(worker), peer: peer))
             }
         }
-        handle(.peerDisconnected(.raylet(node)))
+        return true
     }
 
     // MARK: - The GCS connection

@@ -128,6 +128,10 @@ extension Simulation {
                 schedule(.restoreFinished(node, object), after: diskMicros(size))
             case .deleteSpilledObject, .releaseObject:
                 break
+            case .disconnect:
+                // The simulated network keeps no links to close: a dead node's processes are
+                // gone, and messages across a partition's cut are lost with it.
+                break
             case .exit(let reason):
                 program.note("\(nodes[node]?.spec.name ?? "?") (\(node)) exited: \(reason)")
                 killNode(node)
