@@ -789,6 +789,11 @@ extension RayletInput {
             value.count = Int64(v0)
             value.job = v1.value
             message.prestartWorkers = value
+        case .programPublished(let v0, let v1):
+            var value = PBRayletInput.ProgramPublished()
+            value.job = v0.value
+            value.program = v1
+            message.programPublished = value
         }
         return message
     }
@@ -813,6 +818,8 @@ extension RayletInput {
             self = .peerConnected(try Address(proto: value, at: path() + ".peer_connected"))
         case .prestartWorkers(let value)?:
             self = .prestartWorkers(count: Int(truncatingIfNeeded: value.count), job: JobID(value.job))
+        case .programPublished(let value)?:
+            self = .programPublished(JobID(value.job), program: value.program)
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -2922,6 +2922,14 @@ public nonisolated struct PBRayletInput: Sendable {
     set {kind = .prestartWorkers(newValue)}
   }
 
+  public var programPublished: PBRayletInput.ProgramPublished {
+    get {
+      if case .programPublished(let v)? = kind {return v}
+      return PBRayletInput.ProgramPublished()
+    }
+    set {kind = .programPublished(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -2934,6 +2942,7 @@ public nonisolated struct PBRayletInput: Sendable {
     case peerDisconnected(PBAddress)
     case peerConnected(PBAddress)
     case prestartWorkers(PBRayletInput.PrestartWorkers)
+    case programPublished(PBRayletInput.ProgramPublished)
 
   }
 
@@ -3006,6 +3015,20 @@ public nonisolated struct PBRayletInput: Sendable {
     public var count: Int64 = 0
 
     public var job: UInt32 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct ProgramPublished: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var job: UInt32 = 0
+
+    public var program: String = String()
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -8451,7 +8474,7 @@ nonisolated extension PBGCSInput.NodeJoining: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayletInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}timer_fired\0\u{3}worker_started\0\u{3}worker_exited\0\u{3}object_restored\0\u{3}peer_disconnected\0\u{3}peer_connected\0\u{3}prestart_workers\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}timer_fired\0\u{3}worker_started\0\u{3}worker_exited\0\u{3}object_restored\0\u{3}peer_disconnected\0\u{3}peer_connected\0\u{3}prestart_workers\0\u{3}program_published\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -8576,6 +8599,19 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
           self.kind = .prestartWorkers(v)
         }
       }()
+      case 10: try {
+        var v: PBRayletInput.ProgramPublished?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .programPublished(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .programPublished(v)
+        }
+      }()
       default: break
       }
     }
@@ -8622,6 +8658,10 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
     case .prestartWorkers?: try {
       guard case .prestartWorkers(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    }()
+    case .programPublished?: try {
+      guard case .programPublished(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
     }()
     case nil: break
     }
@@ -8781,6 +8821,41 @@ nonisolated extension PBRayletInput.PrestartWorkers: SwiftProtobuf.Message, Swif
   public static func ==(lhs: PBRayletInput.PrestartWorkers, rhs: PBRayletInput.PrestartWorkers) -> Bool {
     if lhs.count != rhs.count {return false}
     if lhs.job != rhs.job {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBRayletInput.ProgramPublished: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBRayletInput.protoMessageName + ".ProgramPublished"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0\u{1}program\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.job) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.program) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.job != 0 {
+      try visitor.visitSingularUInt32Field(value: self.job, fieldNumber: 1)
+    }
+    if !self.program.isEmpty {
+      try visitor.visitSingularStringField(value: self.program, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBRayletInput.ProgramPublished, rhs: PBRayletInput.ProgramPublished) -> Bool {
+    if lhs.job != rhs.job {return false}
+    if lhs.program != rhs.program {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -16,12 +16,11 @@ import Testing
         "RayletHost+Objects.swift pushObject": "sends an object's bytes to another node in chunks",
         "GCSHost+Blobs.swift kvPut": "keeps large KV values (executables) in files, not in the log",
         "GCSHost+Blobs.swift kvValue": "reads large KV values back from their files",
+        "RayletHost.swift kvValue": "writes the bytes of an executable it fetched into a file (which program a job runs is the machine's)",
         // The host's own requests, answered to the host.
         "DriverHost.swift objectsReady": "answers to the borrower probes the host itself sends (fetchAsBorrower)",
         "DriverHost.swift kvValue": "the GCS's answer confirming the job was registered (the join handshake)",
         "DriverHost.swift taskReply": "caches the owner's final inline values for caller-thread gets (reads the machine's state)",
-        // Not yet in a machine (issue 9, listed in the README as left to do).
-        "RayletHost.swift kvValue": "NOT YET MOVED: executable lookups for spawning a job's workers",
     ]
 
     @Test func hostsLookInsideMessagesOnlyWhereListed() throws {

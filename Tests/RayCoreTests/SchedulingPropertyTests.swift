@@ -29,6 +29,7 @@ private struct RayletHarness {
     init() {
         let info = NodeInfo(nodeID: node, name: "n", resources: total, objectStoreBytes: 1 << 20)
         apply(raylet.handle(.started(RayConfig(), info), now: 0))
+        raylet.programs[JobID(1)] = "1 /bin/test-program"  // The job's program is known here.
         // A view with only this node: no spillback target exists.
         apply(raylet.handle(.messageReceived(from: .gcs, .clusterView([NodeView(nodeID: node, total: total, available: total)])), now: 0))
     }

@@ -134,6 +134,8 @@ enum Build {
     static func raylet(_ info: NodeInfo, view: [NodeView] = [], config: RayConfig = RayConfig()) -> Raylet {
         var raylet = Raylet()
         _ = raylet.handle(.started(config, info), now: 0)
+        // Job 1's program is known here (as if its driver had connected, without the prestart).
+        raylet.programs[JobID(1)] = "1 /bin/test-program"
         if !view.isEmpty { _ = raylet.handle(.messageReceived(from: .gcs, .clusterView(view)), now: 1) }
         return raylet
     }

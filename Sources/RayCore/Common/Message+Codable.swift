@@ -314,6 +314,10 @@ extension RayletInput {
             try container.encode(UInt8(8))
             try container.encode(v0)
             try container.encode(v1)
+        case .programPublished(let v0, let v1):
+            try container.encode(UInt8(9))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -339,6 +343,8 @@ extension RayletInput {
             self = .peerConnected(try container.decode(Address.self))
         case 8:
             self = .prestartWorkers(count: try container.decode(Int.self), job: try container.decode(JobID.self))
+        case 9:
+            self = .programPublished(try container.decode(JobID.self), program: try container.decode(String.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown RayletInput tag \(tag)"))

@@ -23,6 +23,11 @@ extension Raylet {
         }
         for worker in workerJobs.keys.sorted() { digest.add(UInt64(workerJobs[worker]?.value ?? 0)) }
         for job in finishedJobs.sorted() { digest.add(UInt64(job.value)) }
+        for job in programs.keys.sorted() {
+            digest.add(UInt64(job.value))
+            digest.add(programs[job] ?? "")
+        }
+        for job in programLookups.keys.sorted() { digest.add(UInt64(programLookups[job]?.count ?? 0)) }
         for lease in waitingForArguments.keys.sorted() { digest.add(lease.index) }
         digest.add(UInt64(bitPattern: store.usedBytes))
         digest.add(UInt64(bitPattern: store.spilledBytes))

@@ -24,13 +24,46 @@ extension Raylet {
         }
     }
 
-    /// Spawns a worker process for `job` (its state is the caller's to set).
+    /// Spawns a worker process for `job` (its state is the caller's to set), once the job's
+    /// program is known: a job first seen here is looked up in the GCS's KV.
     private mutating func newWorker(for job: JobID, into effects: inout [RayletEffect]) -> WorkerID {
         workerCounter += 1
         let worker = WorkerID(node: nodeID, index: workerCounter)
         workerJobs[worker] = job
-        effects.append(.spawnWorker(worker, job: job))
+        if programs[job] != nil {
+            effects.append(.spawnWorker(worker, job: job))
+        } else {
+            programLookups[job, default: []].append(worker)
+            if programLookups[job]?.count == 1 { effects.append(.send(to: .gcs, .kvGet(key: Self.programKey(job)))) }
+        }
         return worker
+    }
+
+    /// Where a job's program is published in the GCS's KV.
+    static func programKey(_ job: JobID) -> String { "swiftray/job/\(job.value)/executable" }
+
+    static func job(ofProgramKey key: String) -> JobID? {
+        guard key.hasPrefix("swiftray/job/"), key.hasSuffix("/executable") else { return nil }
+        return UInt32(key.dropFirst("swiftray/job/".count).dropLast("/executable".count)).map(JobID.init)
+    }
+
+    /// A driver here published its job's program (it connected): record it, publish it for the
+    /// other nodes, start the workers that waited for it, and prestart one per CPU (as Ray's
+    /// raylet does for a new job's driver, so its first tasks do not wait for a process).
+    mutating func programPublished(_ job: JobID, _ program: String, into effects: inout [RayletEffect]) {
+        effects.append(.send(to: .gcs, .kvPut(key: Self.programKey(job), value: Array(program.utf8))))
+        programAnswered(job, program, into: &effects)
+        let cpus = Int(info.resources["CPU"] / 1000)
+        if cpus > 0 { prestartWorkers(cpus, job: job, into: &effects) }
+    }
+
+    /// The job's program is known ("" when none was published): its waiting workers start.
+    mutating func programAnswered(_ job: JobID, _ program: String, into effects: inout [RayletEffect]) {
+        guard !finishedJobs.contains(job) else { return }
+        programs[job] = program
+        for worker in programLookups.removeValue(forKey: job) ?? [] where workerJobs[worker] == job {
+            effects.append(.spawnWorker(worker, job: job))
+        }
     }
 
     mutating func prestartWorkers(_ count: Int, job: JobID, into effects: inout [RayletEffect]) {
@@ -162,6 +195,8 @@ extension Raylet {
             effects.append(.killWorker(worker))
         }
         idleWorkers[job] = nil
+        programs[job] = nil
+        programLookups[job] = nil
         dispatch(into: &effects)
     }
 }

@@ -38,6 +38,9 @@ public enum RayletInput: Hashable, Codable, Sendable {
     /// Start idle workers of `job` until `count` are idle or starting (Ray prestarts one per
     /// CPU when a job's driver connects, so first tasks do not wait for a process to start).
     case prestartWorkers(count: Int, job: JobID)
+    /// A driver of `job` on this node named its program ("<digest> <path>"): the job's workers
+    /// run it, on every node (published in the GCS's KV, where other raylets look it up).
+    case programPublished(JobID, program: String)
 }
 
 /// Effects of a raylet.
@@ -124,6 +127,11 @@ public struct Raylet: Sendable {
     public internal(set) var workerJobs: [WorkerID: JobID] = [:]
     /// Jobs that ended: their workers were stopped and their requests are ignored.
     var finishedJobs: Set<JobID> = []
+    /// The program each job's workers run ("<digest> <path>"; "" when no driver published one:
+    /// the node's default program), as published here or looked up in the GCS's KV.
+    public internal(set) var programs: [JobID: String] = [:]
+    /// Workers waiting for their job's program, by job (one GCS lookup per job).
+    var programLookups: [JobID: [WorkerID]] = [:]
     /// Requests whose worker is still starting (queued again if it fails to start).
     var startingRequests: [LeaseID: LeaseRequest] = [:]
     var workerCounter: UInt32 = 0
@@ -180,10 +188,14 @@ public struct Raylet: Sendable {
         case .peerConnected(.gcs):
             effects.append(.send(to: .gcs, .registerNode(info)))
             reportResources(force: true, into: &effects)
+            // Lookups written to the old connection may be lost with it: ask again.
+            for job in programLookups.keys.sorted() { effects.append(.send(to: .gcs, .kvGet(key: Self.programKey(job)))) }
         case .peerConnected:
             break
         case .prestartWorkers(let count, let job):
             prestartWorkers(count, job: job, into: &effects)
+        case .programPublished(let job, let program):
+            programPublished(job, program, into: &effects)
         }
         return effects
     }
@@ -246,6 +258,9 @@ public struct Raylet: Sendable {
         case .objectMissing(let object):
             guard case .raylet(let source) = from else { return }
             pullFailed(object, source: source, into: &effects)
+        case .kvValue(let key, let value):
+            guard from == .gcs, let job = Self.job(ofProgramKey: key) else { return }
+            programAnswered(job, value.map { String(decoding: $0, as: UTF8.self) } ?? "", into: &effects)
         default:
             break  // Not a raylet message.
         }

@@ -1,17 +1,16 @@
-// How a raylet finds the program a job's workers run. As in Ray, a worker
-// belongs to one job: the raylet machine decides which job a worker is for
-// (`spawnWorker(worker, job:)`), and this host starts that job's program.
-//
-// A driver names its executable when it connects; its raylet publishes it in
-// the GCS's KV under the job ("swiftray/job/<job>/executable" = "<digest>
-// <path>") and its bytes content-addressed ("swiftray/executable/<digest>"),
-// as Ray ships a job's working_dir. A raylet spawning a worker for a job it
-// has not seen asks the GCS for the job's entry; before every spawn it checks
-// that the file it would run has the job's digest, and if it has no such file
-// (another machine, or the program was rebuilt since the job started) it
-// fetches the job's bytes into the session's bin/ directory. So several jobs
-// with different programs run side by side, a rebuilt program never runs in
-// an older job's workers, and a multi-host cluster needs no shared filesystem.
+// How a raylet starts the program a job's workers run. As in Ray, a worker
+// belongs to one job: the raylet machine decides which job a worker is for and
+// which program that job runs (`programPublished`, or its entry in the GCS's
+// KV, "swiftray/job/<job>/executable" = "<digest> <path>", looked up by the
+// machine), and spawns it once known (`spawnWorker(worker, job:)`). This host
+// does the I/O: it publishes the bytes of a local driver's program
+// content-addressed ("swiftray/executable/<digest>"), as Ray ships a job's
+// working_dir; before every spawn it checks that the file it would run has the
+// job's digest, and if it has no such file (another machine, or the program was
+// rebuilt since the job started) it fetches the bytes into the session's bin/
+// directory. So several jobs with different programs run side by side, a
+// rebuilt program never runs in an older job's workers, and a multi-host
+// cluster needs no shared filesystem.
 
 import Foundation
 import Glibc
@@ -20,36 +19,39 @@ import RayCore
 extension RayletHost {
     static let executableKey = "swiftray/executable"
 
-    static func jobExecutableKey(_ job: JobID) -> String { "swiftray/job/\(job.value)/executable" }
-
-    /// A driver on this node named its executable: record and publish it for its job.
+    /// A driver on this node named its executable: the machine records and publishes it for its
+    /// job; its bytes go to the GCS once per digest.
     func publishExecutable(_ path: String, job: JobID) {
         guard let digest = fileDigest(path) else {
             note("raylet", "cannot read the driver's executable \(path); the job's workers cannot start")
             return
         }
         localExecutables[digest] = path
-        jobExecutables[job] = (digest, path)
-        sendToGCSFromMachine(.kvPut(key: Self.jobExecutableKey(job), value: Array("\(digest) \(path)".utf8)))
         if !publishedDigests.contains(digest), let bytes = FileManager.default.contents(atPath: path) {
             publishedDigests.insert(digest)
             sendToGCSFromMachine(.kvPut(key: Self.executableKey + "/\(digest)", value: Array(bytes)))
         }
-        let cpus = Int(options.resources["CPU"] / 1000)
-        if cpus > 0 { handle(.prestartWorkers(count: cpus, job: job)) }
+        handle(.programPublished(job, program: "\(digest) \(path)"))
     }
 
-    /// Starts pending workers with their job's program, asking the GCS for what this node lacks.
-    /// Without a GCS the programs already known serve (the GCS is not needed to run tasks).
+    /// Starts pending workers with their job's program (the machine's), fetching the bytes this
+    /// node lacks from the GCS.
     func resolveExecutables() {
         guard !pendingSpawns.isEmpty else { return }
         var waiting: [(WorkerID, JobID)] = []
         for (worker, job) in pendingSpawns {
-            guard let (digest, path) = jobExecutables[job] else {
-                waiting.append((worker, job))
-                if lookingUpJobs.insert(job).inserted { sendToGCSFromMachine(.kvGet(key: Self.jobExecutableKey(job))) }
+            let program = raylet.programs[job] ?? ""
+            guard let space = program.firstIndex(of: " "), let digest = UInt64(program[..<space]) else {
+                // No driver published one (a job started by a test harness, say): the configured program.
+                if let path = options.workerExecutable {
+                    launch(worker, job: job, executable: path)
+                } else {
+                    note("raylet", "the GCS knows no executable for \(job); its workers cannot start")
+                    workerFailedToStart(worker)
+                }
                 continue
             }
+            let path = String(program[program.index(after: space)...])
             if let local = localCopy(digest: digest, named: path) {
                 launch(worker, job: job, executable: local)
                 continue
@@ -63,10 +65,9 @@ extension RayletHost {
         pendingSpawns = waiting
     }
 
-    /// Asks again for what the GCS had not answered when its connection broke (a request
+    /// Asks again for the bytes the GCS had not sent when its connection broke (a request
     /// written to a dying connection is lost with it).
     func repeatExecutableLookups() {
-        for job in lookingUpJobs.sorted() { sendToGCSFromMachine(.kvGet(key: Self.jobExecutableKey(job))) }
         for digest in fetchingExecutables.sorted() { sendToGCSFromMachine(.kvGet(key: Self.executableKey + "/\(digest)")) }
     }
 
@@ -80,13 +81,9 @@ extension RayletHost {
         return nil
     }
 
-    /// A KV answer to one of the host's own lookups; true if it was one.
+    /// The GCS's answer to one of the host's own fetches of an executable's bytes (I/O: the
+    /// bytes go into a file); true if it was one.
     func executableAnswered(key: String, value: [UInt8]?) -> Bool {
-        if key.hasPrefix("swiftray/job/"), key.hasSuffix("/executable"),
-           let job = UInt32(key.dropFirst("swiftray/job/".count).dropLast("/executable".count)) {
-            jobExecutableAnswered(JobID(job), value: value)
-            return true
-        }
         guard key.hasPrefix(Self.executableKey + "/"), let digest = UInt64(key.dropFirst(Self.executableKey.count + 1))
         else { return false }
         fetchingExecutables.remove(digest)
@@ -106,24 +103,6 @@ extension RayletHost {
         return true
     }
 
-    private func jobExecutableAnswered(_ job: JobID, value: [UInt8]?) {
-        lookingUpJobs.remove(job)
-        let text = value.map { String(decoding: $0, as: UTF8.self) } ?? ""
-        if let space = text.firstIndex(of: " "), let digest = UInt64(text[..<space]) {
-            jobExecutables[job] = (digest, String(text[text.index(after: space)...]))
-        } else if let path = options.workerExecutable, let digest = fileDigest(path) {
-            // A job no driver published (e.g. one started by a test harness): the configured program.
-            jobExecutables[job] = (digest, path)
-        } else {
-            let workers = pendingSpawns.filter { $0.1 == job }.map(\.0)
-            pendingSpawns.removeAll { $0.1 == job }
-            note("raylet", "the GCS knows no executable for \(job); its workers cannot start")
-            for worker in workers { workerFailedToStart(worker) }
-            return
-        }
-        resolveExecutables()
-    }
-
     private func cachedExecutablePath(_ digest: UInt64) -> String? {
         guard let session = options.session else { return nil }
         let directory = session + "/bin"
@@ -133,8 +112,8 @@ extension RayletHost {
 
     private func failPendingWorkers(digest: UInt64, _ reason: String) {
         note("raylet", "\(reason); workers cannot start")
-        let failing = pendingSpawns.filter { jobExecutables[$0.1]?.digest == digest }.map(\.0)
-        pendingSpawns.removeAll { jobExecutables[$0.1]?.digest == digest }
+        let failing = pendingSpawns.filter { (raylet.programs[$0.1] ?? "").hasPrefix("\(digest) ") }.map(\.0)
+        pendingSpawns.removeAll { (raylet.programs[$0.1] ?? "").hasPrefix("\(digest) ") }
         for worker in failing { workerFailedToStart(worker) }
     }
 

@@ -74,8 +74,6 @@ public final class RayletHost: ConnectionDelegate {
     // Worker executables (RayletHost+Executable)
     var pendingSpawns: [(WorkerID, JobID)] = []
     /// Each job's program: its digest and the path its driver named.
-    var jobExecutables: [JobID: (digest: UInt64, path: String)] = [:]
-    var lookingUpJobs: Set<JobID> = []
     var fetchingExecutables: Set<UInt64> = []
     var localExecutables: [UInt64: String] = [:]
     var publishedDigests: Set<UInt64> = []
@@ -121,8 +119,8 @@ public final class RayletHost: ConnectionDelegate {
     func handle(_ input: RayletInput) {
         if case .messageReceived(.gcs, .kvValue(let key, let value)) = input,
            executableAnswered(key: key, value: value) {
-            // Answers to the host's own lookups; logged like every input, not the machine's business
-            // (which ignores them: replay gives no effects either).
+            // Answers to the host's own fetches of an executable's bytes; logged like every input,
+            // not the machine's business (which ignores them: replay gives no effects either).
             let now = loop.nowMicros
             log.append(input, at: now)
             log.appendEffects([RayletEffect](), now: now)

@@ -253,6 +253,9 @@ public final class Simulation {
         driverWorker = WorkerID(node: headNode, index: 0)
         driverLog = makeLog("driver")
         handleDriver(.started(config, OwnerIdentity(worker: driverWorker, job: JobID(1))))
+        // The driver connects to its raylet naming its program (every simulated job runs the
+        // synthetic bodies), as a real driver's hello does.
+        handleRaylet(headNode, .programPublished(JobID(1), program: "0 synthetic"))
         workloadStart = options.workloadStartMicros
         schedule(.driverStep, at: workloadStart)
         for (index, micros) in program.timedFaults { schedule(.fault(index), at: workloadStart + micros) }
