@@ -6,8 +6,8 @@ extension Owner {
     /// The digest of every table and counter.
     public var digest: UInt64 {
         var digest = Digest()
-        digest.add(taskCounter)
-        digest.add(UInt64(putCounter))
+        digest.add(ids.tasks)
+        digest.add(UInt64(ids.puts))
         digest.add(leaseCounter)
         digest.add(requestCounter)
         for id in tasks.keys.sorted() {

@@ -5,9 +5,8 @@
 
 extension Owner {
     mutating func submit(_ request: TaskRequest, into effects: inout [OwnerEffect]) {
-        taskCounter += 1
         metrics.tasksSubmitted += 1
-        let id = TaskID.child(of: driverTask, index: taskCounter)
+        let id = ids.takeTask()
         let spec = TaskSpec(taskID: id, jobID: identity.job, function: request.function, instance: request.instance,
                             args: request.args, returnCount: 1, resources: request.resources,
                             strategy: request.strategy, maxRetries: request.maxRetries,

@@ -163,8 +163,8 @@ public struct Owner: Sendable {
     public internal(set) var metrics = Metrics()
     /// Approximate bytes of retained task specs.
     public internal(set) var lineageBytes: Int64 = 0
-    var taskCounter: UInt64 = 0
-    var putCounter: UInt32 = 0
+    /// The IDs of what the program submits and puts (OwnerIDs.swift).
+    public internal(set) var ids = OwnerIDs(parent: TaskID.driver(of: JobID(0)))
     var leaseCounter: UInt64 = 0
     var requestCounter: UInt64 = 0
     var deadNodes: Set<NodeID> = []
@@ -197,9 +197,9 @@ public struct Owner: Sendable {
     public var driverTask: TaskID { TaskID.driver(of: identity.job) }
 
     /// The ID the next submitted task will get.
-    public var nextTaskID: TaskID { TaskID.child(of: driverTask, index: taskCounter + 1) }
+    public var nextTaskID: TaskID { ids.nextTask }
     /// The ID the next put object will get.
-    public var nextPutID: ObjectID { ObjectID.put(by: driverTask, index: putCounter + 1) }
+    public var nextPutID: ObjectID { ids.nextPut }
 
     /// Sizes the task and object tables for a workload known in advance (a hint:
     /// it changes no state, so replay does not need it).
@@ -215,6 +215,7 @@ public struct Owner: Sendable {
         case .started(let config, let identity):
             self.config = config
             self.identity = identity
+            ids = OwnerIDs(parent: TaskID.driver(of: identity.job))
             effects.append(.send(to: .gcs, .registerJob(identity.job, driver: identity.worker)))
         case .submitTask(let request):
             submit(request, into: &effects)
@@ -281,8 +282,7 @@ public struct Owner: Sendable {
     // MARK: - Program API
 
     private mutating func put(_ data: ObjectData, at node: NodeID, into effects: inout [OwnerEffect]) {
-        putCounter += 1
-        let object = ObjectID.put(by: driverTask, index: putCounter)
+        let object = ids.takePut()
         var entry = ObjectEntry()
         entry.localRefs = 1
         if data.sizeBytes <= config.inlineObjectSizeBytesMax {

@@ -318,7 +318,9 @@ extension DriverClient {
 public final class DriverClient: @unchecked Sendable {
     let loop: EventLoop
     var host: DriverHost!
-    private let counters = Mutex<(tasks: UInt64, puts: UInt32)>((0, 0))
+    /// The owner's ID rule (OwnerIDs), advanced here in the order the calls are posted, so a call
+    /// returns its ID without waiting for the loop (set once the job is known).
+    private let counters = Mutex<OwnerIDs>(OwnerIDs(parent: TaskID.driver(of: JobID(0))))
     public let worker: WorkerID
     public let job: JobID
     public let config: RayConfig
@@ -361,20 +363,18 @@ public final class DriverClient: @unchecked Sendable {
             config = hello.config!
             session = hello.session
             objects = hello.session.map { SharedObjects(session: $0, node: hello.worker!.node) }
+            counters.withLock { $0 = OwnerIDs(parent: TaskID.driver(of: hello.job!)) }
         case .failure(let error):
             loop.post { loop.stop() }
             throw error
         }
     }
 
-    var driverTask: TaskID { TaskID.driver(of: job) }
-
     /// Submits a task; returns the ID of its return object (the caller holds one handle).
     public func submit(_ request: TaskRequest) -> ObjectID {
         let host = self.host!
-        return counters.withLock { counters in
-            counters.tasks += 1
-            let task = TaskID.child(of: driverTask, index: counters.tasks)
+        return counters.withLock { ids in
+            let task = ids.takeTask()
             loop.post { host.handle(.submitTask(request)) }
             return ObjectID.returnValue(of: task, index: 1)
         }
@@ -390,9 +390,8 @@ public final class DriverClient: @unchecked Sendable {
         }
         let host = self.host!
         let data = ObjectData(sizeBytes: Int64(bytes.count), digest: digest, bytes: bytes)
-        return counters.withLock { counters in
-            counters.puts += 1
-            let object = ObjectID.put(by: driverTask, index: counters.puts)
+        return counters.withLock { ids in
+            let object = ids.takePut()
             host.resolved.store(object, .data(data))
             loop.post { host.handle(.put(data, node: nil)) }
             return object
@@ -405,10 +404,10 @@ public final class DriverClient: @unchecked Sendable {
     public func put(_ data: ObjectData, on node: NodeID,
                     create: ((ObjectID) throws(RuntimeError) -> Void)? = nil) throws(RuntimeError) -> ObjectID {
         let host = self.host!
-        return try counters.withLock { counters throws(RuntimeError) in
-            let object = ObjectID.put(by: driverTask, index: counters.puts + 1)
+        return try counters.withLock { ids throws(RuntimeError) in
+            let object = ids.nextPut
             try create?(object)
-            counters.puts += 1
+            _ = ids.takePut()
             loop.post { host.handle(.put(data, node: node)) }
             return object
         }
@@ -426,10 +425,10 @@ public final class DriverClient: @unchecked Sendable {
         }
         let host = self.host!
         let data = ObjectData(sizeBytes: Int64(size), digest: digest, bytes: nil)
-        return try counters.withLock { counters throws(RuntimeError) in
-            let object = ObjectID.put(by: driverTask, index: counters.puts + 1)
+        return try counters.withLock { ids throws(RuntimeError) in
+            let object = ids.nextPut
             try objects.write(object, parts)
-            counters.puts += 1
+            _ = ids.takePut()
             loop.post { host.handle(.put(data, node: nil)) }
             return object
         }
