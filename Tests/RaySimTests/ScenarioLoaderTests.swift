@@ -407,6 +407,10 @@ struct ScenarioLoaderBadInputTests {
                        keyPath: "faults[0].kill_actor.actor", "'a' is a task; expected an actor")
         expectRejected(withWorkload("  tasks: [{name: a}]", rest: "expect:\n  results: {zz: ok}"),
                        keyPath: "expect.results[\"zz\"]", "reference to missing")
+        expectRejected(withWorkload("  tasks: [{name: a}]\n  puts: [{name: p, size: 1KiB}]", rest: "faults:\n  - {at: 1ms, cancel: {refs: p}}"),
+                       keyPath: "faults[0].cancel.refs", "'p' is a put; expected a task")
+        expectRejected(withWorkload("  tasks: [{name: a}]", rest: "faults:\n  - {at: 1ms, cancel: {force: true}}"),
+                       keyPath: "faults[0].cancel", "missing required key 'refs'")
         expectRejected(withWorkload("  tasks: [{name: a}]", rest: "faults:\n  - {at: 1ms, kill_node: worker-9}"),
                        keyPath: "faults[0].kill_node", "reference to missing node 'worker-9'")
         expectRejected(withWorkload("  tasks: [{name: a, strategy: {node: nowhere}}]"),

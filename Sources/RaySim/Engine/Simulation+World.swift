@@ -168,6 +168,11 @@ extension Simulation: ScenarioWorld {
         return nil
     }
 
+    public func cancel(_ objects: [ObjectID], force: Bool) -> String? {
+        for object in objects { handleDriver(.cancel(object, force: force)) }
+        return nil
+    }
+
     /// A fault's moment came: fire it, or try again shortly when its target does not exist yet.
     func applyFault(_ index: Int) {
         guard !program.faultsDone[index] else { return }

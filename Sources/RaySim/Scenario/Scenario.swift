@@ -369,6 +369,10 @@ public enum FaultAction: Sendable, Equatable {
     case killActor(actor: RefPattern, noRestart: Bool)
     /// `kill_driver: {}` the driver (owner of everything) dies.
     case killDriver
+    /// `cancel: {refs: "slow[*]", force: false}` the driver cancels those tasks (`ray.cancel`): one
+    /// not started fails with Cancelled, a running one only with `force` (its worker is killed),
+    /// a finished one is left alone. A program's call, timed like the faults.
+    case cancel(RefPattern, force: Bool)
 }
 
 /// `expect:`

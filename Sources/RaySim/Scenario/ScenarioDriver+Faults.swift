@@ -90,6 +90,9 @@ extension ScenarioDriver {
         case .killDriver:
             line = "driver (owner) killed" + detail(world.killDriver())
             driverDied(withHead: false)
+        case .cancel(let pattern, let force):
+            guard !driverKilled else { return false }  // A dead program calls nothing.
+            line = "the driver cancels \(pattern)\(force ? " (force)" : "")" + detail(world.cancel(objects(pattern), force: force))
         case .killActor:
             line = "kill_actor: actors are not supported yet"  // Refused before a run starts.
         }
@@ -109,6 +112,7 @@ extension ScenarioDriver {
         case .killNode(.holding(let pattern)): target = "a live node holding \(pattern)"
         case .killWorker(let pattern): target = "a worker running \(pattern)"
         case .restartNode(let name): target = "node \(name) alive"
+        case .cancel: target = "a live driver"
         default: target = "its moment"
         }
         let when: String

@@ -57,6 +57,8 @@ public protocol ScenarioWorld: AnyObject {
     func killAndRestartGCS() throws -> String?
     func killDriver() -> String?
     func partition(_ groups: [[String]], for micros: Int64) throws -> String?
+    /// The program cancels the tasks of `objects` (`ray.cancel`).
+    func cancel(_ objects: [ObjectID], force: Bool) -> String?
 }
 
 /// The scenario's program and checks, in either world.

@@ -7,12 +7,13 @@ import RayCore
 extension ScenarioLoader {
     static let triggerKeys = ["at", "after"]
     static let actionKeys = ["kill_node", "restart_node", "add_node", "kill_worker", "restart_gcs",
-                             "partition", "kill_actor", "kill_driver"]
+                             "partition", "kill_actor", "kill_driver", "cancel"]
     static let holdingKeys = ["holding"]
     static let addNodeKeys = ["name", "resources", "object_store"]
     static let runningKeys = ["running"]
     static let partitionKeys = ["groups", "duration"]
     static let killActorKeys = ["actor", "no_restart"]
+    static let cancelKeys = ["refs", "force"]
 
     /// Parses `faults:`; returns the faults and every node name (the cluster's and added ones).
     static func parseFaults(_ value: ScenarioValue?, cluster: ClusterSpec,
@@ -75,6 +76,10 @@ extension ScenarioLoader {
             let actor = try references.record(try killActor.required("actor"), targets: [.actor])
             let noRestart = try killActor.optional("no_restart")?.bool() ?? false
             return .killActor(actor: actor, noRestart: noRestart)
+        case "cancel":
+            let cancel = try value.mapping(allowedKeys: cancelKeys)
+            let refs = try references.record(try cancel.required("refs"), targets: [.task])
+            return .cancel(refs, force: try cancel.optional("force")?.bool() ?? false)
         default:
             precondition(key == "kill_driver", "action keys and cases disagree")
             _ = try value.mapping(allowedKeys: [])

@@ -1,5 +1,6 @@
 // Random scenarios for `raysim swarm` (FoundationDB-style swarm testing):
-// each seed picks a cluster shape, a workload DAG and a fault plan. Random
+// each seed picks a cluster shape, a workload DAG and a fault plan (and the
+// program's cancels, and borrowers: references inside arguments). Random
 // workloads cannot state their exact results, so a swarm run accepts any Ray
 // error as a result when the scenario has faults or failure plans — but every
 // value must be correct, every invariant hold, every get resolve and nothing
@@ -95,6 +96,12 @@ public enum SwarmGenerator {
             default: action = .restartGCS
             }
             faults.append(FaultSpec(trigger: at, action: action))
+        }
+        // The program cancels some tasks (ray.cancel), forcefully or not, at a random moment.
+        if chance(200) {
+            let target = groups[pick(0...(groups.count - 1))]
+            let refs: RefPattern = chance(500) ? .all(name: target.name) : .instance(name: target.name, index: pick(0...(target.count - 1)))
+            faults.append(FaultSpec(trigger: .at(micros: Int64(pick(0...300)) * 1_000), action: .cancel(refs, force: chance(400))))
         }
         // Keep the named targets meaningful: a node is killed or restarted at most once.
         var touched: Set<String> = []

@@ -243,6 +243,12 @@ final class RealWorld: ScenarioWorld {
         return "blackhole routes between the namespaces"
     }
 
+    func cancel(_ objects: [ObjectID], force: Bool) -> String? {
+        guard clientAlive else { return nil }
+        for object in objects { client.cancel(object, force: force) }
+        return nil
+    }
+
     /// Ends the partitions whose time is up (all of them when `all`).
     func healPartitions(all: Bool = false) {
         guard let first = healAt.first, all || Date() >= first else { return }
