@@ -51,6 +51,9 @@ private final class ScriptedWorld: ScenarioWorld {
     func killDriver() -> String? { calls.append("kill driver"); return nil }
     func partition(_ groups: [[String]], for micros: Int64) throws -> String? { nil }
     func cancel(_ objects: [ObjectID], force: Bool) -> String? { calls.append("cancel \(objects.count)"); return nil }
+    func wait(_ objects: [ObjectID], numReturns: Int, timeoutMicros: Int64?, fault: Int) {
+        calls.append("wait \(numReturns) of \(objects.count)")
+    }
 }
 
 private func scenario(_ faults: String, expect: String = "") throws -> Scenario {
@@ -177,5 +180,40 @@ private func value(_ driver: ScenarioDriver, _ ref: InstanceRef) -> ObjectValue 
         ending.findLeaks = { (["node-2 still holds 1 object(s)"], false) }
         driver.finish(&report, counts: ScenarioCounts(), ending: ending)
         #expect(report.outcome == .expectationFailed(["node-2 still holds 1 object(s)"]))
+    }
+
+    @Test func aWaitsAnswerIsCheckedAgainstRaysContractAndHoldsTheProgramsHandles() throws {
+        let world = ScriptedWorld()
+        let driver = ScenarioDriver(scenario: try scenario("""
+            faults:
+              - at: 1ms
+                wait: {refs: "mid[*]", num_returns: 1}
+              - at: 2ms
+                wait: {refs: "mid[*]", num_returns: 2, timeout: 5ms}
+            """), world: world)
+        try driver.start()
+        #expect(try driver.fire(0) && driver.fire(1))
+        #expect(world.calls.suffix(2) == ["wait 1 of 2", "wait 2 of 2"])
+        // Every get returned, but a wait is out: the program keeps its handles.
+        driver.resolve(world.asked[0], value(driver, InstanceRef(name: "sink", index: 0, isPut: false)))
+        #expect(driver.phase == .waitingForGets && !world.calls.contains { $0.hasPrefix("release") })
+        driver.waitAnswered(fault: 1, ready: [1], timedOut: true)  // Fewer, at its timeout: fine.
+        #expect(driver.wrongValue == nil)
+        driver.waitAnswered(fault: 0, ready: [0, 1], timedOut: false)  // More than num_returns.
+        #expect(driver.wrongValue?.contains("returned 2 ready references, more than num_returns 1") == true)
+        #expect(driver.phase == .done && world.calls.last == "release 4")
+    }
+
+    @Test func aWaitWithoutTimeoutThatReturnsFewerBreaksTheContract() throws {
+        let world = ScriptedWorld()
+        let driver = ScenarioDriver(scenario: try scenario("""
+            faults:
+              - at: 1ms
+                wait: {refs: "mid[*]", num_returns: 2}
+            """), world: world)
+        try driver.start()
+        #expect(try driver.fire(0))
+        driver.waitAnswered(fault: 0, ready: [1], timedOut: false)
+        #expect(driver.wrongValue?.contains("returned 1 of num_returns 2 without its timeout passing") == true)
     }
 }

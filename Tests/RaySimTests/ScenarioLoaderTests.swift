@@ -409,6 +409,10 @@ struct ScenarioLoaderBadInputTests {
                        keyPath: "expect.results[\"zz\"]", "reference to missing")
         expectRejected(withWorkload("  tasks: [{name: a}]\n  puts: [{name: p, size: 1KiB}]", rest: "faults:\n  - {at: 1ms, cancel: {refs: p}}"),
                        keyPath: "faults[0].cancel.refs", "'p' is a put; expected a task")
+        expectRejected(withWorkload("  tasks: [{name: a, count: 2}]", rest: "faults:\n  - {at: 1ms, wait: {refs: \"a[*]\", num_returns: 3}}"),
+                       keyPath: "faults[0].wait.num_returns", "num_returns 3 is more than the 2 reference(s)")
+        expectRejected(withWorkload("  tasks: [{name: a, count: 2}]", rest: "faults:\n  - {at: 1ms, wait: {refs: \"a[*]\", timeout: soon}}"),
+                       keyPath: "faults[0].wait.timeout", "expected a duration like 5ms")
         expectRejected(withWorkload("  tasks: [{name: a}]", rest: "faults:\n  - {at: 1ms, cancel: {force: true}}"),
                        keyPath: "faults[0].cancel", "missing required key 'refs'")
         expectRejected(withWorkload("  tasks: [{name: a}]", rest: "faults:\n  - {at: 1ms, kill_node: worker-9}"),

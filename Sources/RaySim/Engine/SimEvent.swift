@@ -52,4 +52,6 @@ enum SimEvent {
     case nodeRejoins(NodeSpec)
     /// The borrower probe asks about the dead owner's objects.
     case ownerDeathProbe
+    /// The timeout of the program's `ray.wait` (fault number `index`) passed.
+    case waitTimeout(Int)
 }

@@ -180,6 +180,7 @@ extension Simulation {
         guard driverAlive else { return }
         driver.submit(input)
         if case .messageReceived(_, .taskReply) = input { checkAfterFaults() }
+        if !waits.isEmpty { checkWaits() }
     }
 
     func deliver(_ message: Message, from: Address, to: Address) {

@@ -173,6 +173,28 @@ extension Simulation: ScenarioWorld {
         return nil
     }
 
+    public func wait(_ objects: [ObjectID], numReturns: Int, timeoutMicros: Int64?, fault: Int) {
+        guard driverAlive else { return }
+        waits[fault] = (objects, numReturns)
+        if let timeoutMicros { schedule(.waitTimeout(fault), after: timeoutMicros) }
+        checkWaits()
+    }
+
+    /// Answers the waits with enough ready references (readiness is the owner's rule, and it
+    /// changes only with the owner's inputs: checked after each).
+    func checkWaits() {
+        for fault in waits.keys.sorted() { answerWait(fault, timedOut: false) }
+    }
+
+    /// Answers wait `fault` if enough are ready, or (at its timeout) with what is ready.
+    func answerWait(_ fault: Int, timedOut: Bool) {
+        guard driverAlive, let wait = waits[fault] else { return }
+        let ready = wait.objects.indices.filter { driver.machine.isReady(wait.objects[$0]) }
+        guard timedOut || ready.count >= wait.numReturns else { return }
+        waits[fault] = nil
+        program.waitAnswered(fault: fault, ready: Array(ready.prefix(wait.numReturns)), timedOut: timedOut)
+    }
+
     /// A fault's moment came: fire it, or try again shortly when its target does not exist yet.
     func applyFault(_ index: Int) {
         guard !program.faultsDone[index] else { return }

@@ -91,6 +91,8 @@ public final class Simulation {
     /// The scenario's program, fault plan and checks (the one scenario driver, shared with `swiftray up`).
     var program: ScenarioDriver!
     var probeRequests: [UInt64: ObjectID] = [:]
+    /// The program's `ray.wait` calls not answered yet, by fault index.
+    var waits: [Int: (objects: [ObjectID], numReturns: Int)] = [:]
     var finishedAt: Int64?
     var workloadStart: Int64 = 0
 
@@ -307,6 +309,8 @@ public final class Simulation {
             addNode(spec)
         case .ownerDeathProbe:
             program.probe()
+        case .waitTimeout(let fault):
+            answerWait(fault, timedOut: true)
         }
     }
 

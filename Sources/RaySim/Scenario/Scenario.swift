@@ -373,6 +373,10 @@ public enum FaultAction: Sendable, Equatable {
     /// not started fails with Cancelled, a running one only with `force` (its worker is killed),
     /// a finished one is left alone. A program's call, timed like the faults.
     case cancel(RefPattern, force: Bool)
+    /// `wait: {refs: "t[*]", num_returns: 2, timeout: 100ms}` the driver waits (`ray.wait`) until
+    /// `num_returns` of them are ready or the timeout passes (none: no bound); the run checks
+    /// Ray's contract on the answer.
+    case wait(RefPattern, numReturns: Int, timeoutMicros: Int64?)
 }
 
 /// `expect:`

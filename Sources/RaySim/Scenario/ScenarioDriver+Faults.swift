@@ -93,6 +93,15 @@ extension ScenarioDriver {
         case .cancel(let pattern, let force):
             guard !driverKilled else { return false }  // A dead program calls nothing.
             line = "the driver cancels \(pattern)\(force ? " (force)" : "")" + detail(world.cancel(objects(pattern), force: force))
+        case .wait(let pattern, let numReturns, let timeout):
+            guard !driverKilled else { return false }  // A dead program calls nothing.
+            let objects = objects(pattern)
+            pendingWaits[index] = (objects.count, numReturns, timeout)
+            line = "the driver waits for \(numReturns) of \(pattern)" + (timeout.map { " (timeout \(formatTime($0)))" } ?? "")
+            faultsDone[index] = true
+            faultLines.append("  \(stamp ?? world.timestamp()) fault \(index): \(line)")
+            world.wait(objects, numReturns: numReturns, timeoutMicros: timeout, fault: index)
+            return true
         case .killActor:
             line = "kill_actor: actors are not supported yet"  // Refused before a run starts.
         }
@@ -103,6 +112,31 @@ extension ScenarioDriver {
 
     private func detail(_ how: String?) -> String { how.map { " (\($0))" } ?? "" }
 
+    /// A `ray.wait` returned: checks Ray's contract on its answer (a safety failure if broken):
+    /// the ready indices are distinct, in input order and within range; never more than
+    /// `num_returns`; fewer only when the timeout passed (a wait returns as soon as enough are
+    /// ready, and with no timeout it returns only then).
+    public func waitAnswered(fault index: Int, ready: [Int], timedOut: Bool) {
+        guard let wait = pendingWaits.removeValue(forKey: index) else { return }
+        let inOrder = zip(ready, ready.dropFirst()).allSatisfy { $0 < $1 }
+        if !inOrder || ready.contains(where: { !(0..<wait.count).contains($0) }) {
+            noteWrongValue("wait (fault \(index)) answered indices \(ready) for \(wait.count) references: "
+                + "not distinct, in order and in range")
+        } else if ready.count > wait.numReturns {
+            noteWrongValue("wait (fault \(index)) returned \(ready.count) ready references, more than num_returns "
+                + "\(wait.numReturns)")
+        } else if ready.count < wait.numReturns && !timedOut {
+            noteWrongValue("wait (fault \(index)) returned \(ready.count) of num_returns \(wait.numReturns) without "
+                + "its timeout passing")
+        } else if ready.count < wait.numReturns && wait.timeoutMicros == nil {
+            noteWrongValue("wait (fault \(index)) has no timeout but returned \(ready.count) of num_returns "
+                + "\(wait.numReturns)")
+        }
+        note("wait (fault \(index)) returned \(ready.count) of \(wait.count) ready"
+            + (ready.count < wait.numReturns ? " at its timeout" : ""))
+        finishIfAllResolved()
+    }
+
     /// How a fault that never fired is reported, in both worlds (no `fault N:` prefix: it is not
     /// counted as fired).
     public static func unfiredFaultLine(_ index: Int, _ fault: FaultSpec) -> String {
@@ -112,7 +146,7 @@ extension ScenarioDriver {
         case .killNode(.holding(let pattern)): target = "a live node holding \(pattern)"
         case .killWorker(let pattern): target = "a worker running \(pattern)"
         case .restartNode(let name): target = "node \(name) alive"
-        case .cancel: target = "a live driver"
+        case .cancel, .wait: target = "a live driver"
         default: target = "its moment"
         }
         let when: String

@@ -56,7 +56,10 @@ extension ScenarioDriver {
         if ending.livenessBound != nil || !finished {
             let pending = getList.indices.filter { resolved[$0] == nil }.map { getList[$0] }
             let detail = pending.prefix(8).map { ref in "\(ref) \(ending.describePending(ref))" }.joined(separator: "; ")
-            let message = "\(pending.count) get(s) unresolved \(ending.livenessBound ?? "when the run ended"): \(detail)"
+            var message = "\(pending.count) get(s) unresolved \(ending.livenessBound ?? "when the run ended"): \(detail)"
+            if !pendingWaits.isEmpty {
+                message += "; the wait(s) of fault(s) \(pendingWaits.keys.sorted()) never returned"
+            }
             report.verdicts.append(("liveness", "FAILED: \(message)"))
             report.outcome = .livenessExceeded(message)
             return

@@ -59,6 +59,10 @@ public protocol ScenarioWorld: AnyObject {
     func partition(_ groups: [[String]], for micros: Int64) throws -> String?
     /// The program cancels the tasks of `objects` (`ray.cancel`).
     func cancel(_ objects: [ObjectID], force: Bool) -> String?
+    /// The program waits (`ray.wait`) for `numReturns` of `objects` (distinct), at most
+    /// `timeoutMicros` (nil: no bound), without blocking the world: the answer (the ready
+    /// indices, in input order) comes through `ScenarioDriver.waitAnswered(fault:ready:)`.
+    func wait(_ objects: [ObjectID], numReturns: Int, timeoutMicros: Int64?, fault: Int)
 }
 
 /// The scenario's program and checks, in either world.
@@ -96,6 +100,8 @@ public final class ScenarioDriver {
     public private(set) var resolved: [ObjectValue?] = []
     public private(set) var unresolvedGets = 0
     var probesLeft = 0
+    /// Waits asked and not answered yet, by fault index: what each waits for.
+    var pendingWaits: [Int: (count: Int, numReturns: Int, timeoutMicros: Int64?)] = [:]
     /// A value that differs from what its lineage defines (a safety violation).
     public private(set) var wrongValue: String?
 
@@ -208,8 +214,11 @@ public final class ScenarioDriver {
         wrongValue = wrongValue ?? problem
     }
 
-    private func finishIfAllResolved() {
-        guard phase == .waitingForGets, unresolvedGets == 0 else { return }
+    /// The program is waiting in `ray.wait` calls (its handles stay until they return).
+    public var waiting: Bool { !pendingWaits.isEmpty }
+
+    func finishIfAllResolved() {
+        guard phase == .waitingForGets, unresolvedGets == 0, pendingWaits.isEmpty else { return }
         phase = .done
         world.programFinished()
         // Drop every handle: the cluster must then free everything.

@@ -7,13 +7,14 @@ import RayCore
 extension ScenarioLoader {
     static let triggerKeys = ["at", "after"]
     static let actionKeys = ["kill_node", "restart_node", "add_node", "kill_worker", "restart_gcs",
-                             "partition", "kill_actor", "kill_driver", "cancel"]
+                             "partition", "kill_actor", "kill_driver", "cancel", "wait"]
     static let holdingKeys = ["holding"]
     static let addNodeKeys = ["name", "resources", "object_store"]
     static let runningKeys = ["running"]
     static let partitionKeys = ["groups", "duration"]
     static let killActorKeys = ["actor", "no_restart"]
     static let cancelKeys = ["refs", "force"]
+    static let waitKeys = ["refs", "num_returns", "timeout"]
 
     /// Parses `faults:`; returns the faults and every node name (the cluster's and added ones).
     static func parseFaults(_ value: ScenarioValue?, cluster: ClusterSpec,
@@ -80,6 +81,12 @@ extension ScenarioLoader {
             let cancel = try value.mapping(allowedKeys: cancelKeys)
             let refs = try references.record(try cancel.required("refs"), targets: [.task])
             return .cancel(refs, force: try cancel.optional("force")?.bool() ?? false)
+        case "wait":
+            let wait = try value.mapping(allowedKeys: waitKeys)
+            let refs = try references.record(try wait.required("refs"), targets: [.task, .put])
+            let numReturns = try wait.optional("num_returns")?.int(in: 0...1_000_000) ?? 1
+            let timeout = try wait.optional("timeout").map { value throws(ScenarioError) in try value.durationMicros() }
+            return .wait(refs, numReturns: numReturns, timeoutMicros: timeout)
         default:
             precondition(key == "kill_driver", "action keys and cases disagree")
             _ = try value.mapping(allowedKeys: [])
@@ -109,6 +116,20 @@ extension ScenarioLoader {
         guard !groups.isEmpty else { throw groupsValue.error("expected at least one group of node names") }
         let durationMicros = try partition.required("duration").durationMicros()
         return .partition(groups: groups, durationMicros: durationMicros)
+    }
+
+    /// A wait's `num_returns` is at most the number of references it waits for (as Ray checks).
+    static func checkWaits(_ faults: [FaultSpec], workload: WorkloadSpec, file: String) throws(ScenarioError) {
+        let plan = WorkloadPlan(workload)
+        for (index, fault) in faults.enumerated() {
+            guard case .wait(let refs, let numReturns, _) = fault.action else { continue }
+            let count = plan.resolve(refs).count
+            guard numReturns <= count else {
+                throw ScenarioError(file: file, keyPath: "faults[\(index)].wait.num_returns",
+                                    problem: "num_returns \(numReturns) is more than the \(count) reference(s) "
+                                        + "\(refs) names")
+            }
+        }
     }
 
     /// A node name that exists in the cluster or was added by an earlier fault.

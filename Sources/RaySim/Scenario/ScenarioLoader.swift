@@ -51,6 +51,7 @@ public enum ScenarioLoader {
         try checkPlacementGroups(workload: workload, names: names, file: file)
         var ordered = workload
         ordered.tasks = try orderTaskGroups(workload: workload, file: file)
+        try checkWaits(faults, workload: ordered, file: file)
         return Scenario(name: name, description: description, seed: seed, cluster: cluster,
                         workload: ordered, faults: faults, expect: expect, sourcePath: file)
     }

@@ -1,6 +1,6 @@
 // Random scenarios for `raysim swarm` (FoundationDB-style swarm testing):
 // each seed picks a cluster shape, a workload DAG and a fault plan (and the
-// program's cancels, and borrowers: references inside arguments). Random
+// program's waits and cancels, and borrowers: references inside arguments). Random
 // workloads cannot state their exact results, so a swarm run accepts any Ray
 // error as a result when the scenario has faults or failure plans — but every
 // value must be correct, every invariant hold, every get resolve and nothing
@@ -102,6 +102,14 @@ public enum SwarmGenerator {
             let target = groups[pick(0...(groups.count - 1))]
             let refs: RefPattern = chance(500) ? .all(name: target.name) : .instance(name: target.name, index: pick(0...(target.count - 1)))
             faults.append(FaultSpec(trigger: .at(micros: Int64(pick(0...300)) * 1_000), action: .cancel(refs, force: chance(400))))
+        }
+        // The program waits (ray.wait) for some of a group, with or without a timeout.
+        if chance(250) {
+            let target = groups[pick(0...(groups.count - 1))]
+            let timeout = chance(500) ? Int64(pick(0...300)) * 1_000 : nil
+            faults.append(FaultSpec(trigger: .at(micros: Int64(pick(0...300)) * 1_000),
+                                    action: .wait(.all(name: target.name), numReturns: pick(0...target.count),
+                                                  timeoutMicros: timeout)))
         }
         // Keep the named targets meaningful: a node is killed or restarted at most once.
         var touched: Set<String> = []

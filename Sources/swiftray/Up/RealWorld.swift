@@ -35,6 +35,10 @@ final class RealWorld: ScenarioWorld {
     var workerPIDs: [WorkerID: Int32] = [:]
     /// When each partition ends.
     var healAt: [Date] = []
+    /// The program's `ray.wait` calls, each on a thread of its own: how many are out, and the
+    /// answers not handed to the scenario driver yet (fault, ready indices, timed out).
+    var waitsOut = 0
+    let waitAnswers = LockedBox<[(fault: Int, ready: [Int], timedOut: Bool)]>([])
 
     init(cluster: LocalCluster, client: DriverClient, executable: String, headName: String,
          maxWallSeconds: Double, verbose: Bool) {
@@ -247,6 +251,30 @@ final class RealWorld: ScenarioWorld {
         guard clientAlive else { return nil }
         for object in objects { client.cancel(object, force: force) }
         return nil
+    }
+
+    func wait(_ objects: [ObjectID], numReturns: Int, timeoutMicros: Int64?, fault: Int) {
+        guard clientAlive else { return }
+        waitsOut += 1
+        let client = client, answers = waitAnswers
+        Thread.detachNewThread {
+            let started = Date()
+            let ready = client.wait(objects, numReturns: numReturns, timeoutSeconds: timeoutMicros.map { Double($0) / 1e6 })
+            // Fewer than asked is only right once the timeout passed: say whether it did.
+            let waited = Date().timeIntervalSince(started) * 1e6
+            let timedOut = timeoutMicros.map { waited >= Double($0) - 1_000 } ?? false
+            answers.update { $0.append((fault, ready, timedOut)) }
+        }
+    }
+
+    /// Hands the waits' answers to the scenario driver.
+    func deliverWaitAnswers() {
+        var answers: [(fault: Int, ready: [Int], timedOut: Bool)] = []
+        waitAnswers.update { answers = $0; $0.removeAll() }
+        for answer in answers {
+            waitsOut -= 1
+            program.waitAnswered(fault: answer.fault, ready: answer.ready, timedOut: answer.timedOut)
+        }
     }
 
     /// Ends the partitions whose time is up (all of them when `all`).

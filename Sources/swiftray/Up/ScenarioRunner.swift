@@ -116,10 +116,14 @@ struct ScenarioRunner {
         var getsReturned = false
         defer { cluster.network?.heal() }
         while !program.driverKilled {
-            if world.getsDone.wait(timeout: .now() + .milliseconds(2)) == .success {
+            if getsReturned {
+                usleep(2_000)
+            } else if world.getsDone.wait(timeout: .now() + .milliseconds(2)) == .success {
                 getsReturned = true
-                break
             }
+            world.deliverWaitAnswers()
+            // The program's waits return before it takes its results (it holds its handles).
+            if getsReturned && world.waitsOut == 0 { break }
             world.healPartitions()
             if watchesWorkers { world.watchRunningTasks() }
             if world.elapsedMicros > scenario.expect.maxWallTimeMicros + 5_000_000 { break }
