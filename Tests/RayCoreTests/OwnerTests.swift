@@ -619,3 +619,34 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
     #expect(leaseRequests(done).isEmpty)
     #expect(!done.contains { if case .send(_, .pushTask) = $0 { return true } else { return false } })
 }
+
+/// Ray's pipelining of lease requests per shape: at most 10 in flight; the rest wait parked in
+/// the owner and run on workers that tasks of their shape free, with no message to a raylet.
+@Test func leaseRequestsOfOneShapeArePipelinedAndParkedTasksReuseWorkers() {
+    var owner = startedOwner()
+    var requests: [LeaseAsk] = []
+    var ids: [TaskID] = []
+    for _ in 0..<25 {
+        ids.append(owner.nextTaskID)
+        requests += leaseRequests(owner.handle(.submitTask(Build.task()), now: 10))
+    }
+    #expect(requests.count == Owner.leaseRequestsPerShapeMax)
+    #expect(owner.invariantViolation() == nil)
+    // The first request is granted: its task runs; the grant frees a slot for a parked task.
+    let worker = Build.worker(1, 1)
+    let granted = grant(&owner, requests[0].request.leaseID, worker: worker, now: 20)
+    #expect(granted.sends.contains { if case .pushTask(let spec, _, _, _) = $0.message { spec.taskID == ids[0] } else { false } })
+    #expect(leaseRequests(granted).map(\.request.taskID) == [ids[10]])
+    // It finishes: the oldest parked task runs on the same worker, nothing cancelled or returned.
+    let replied = reply(&owner, ids[0], attempt: 1, .returned([.inline(Build.data(8))]), worker: worker, now: 30)
+    #expect(replied.sends.contains { if case .pushTask(let spec, _, _, _) = $0.message { spec.taskID == ids[11] } else { false } })
+    #expect(!replied.sends.contains { if case .cancelWorkerLease = $0.message { true } else { false } })
+    #expect(!replied.sends.contains { if case .returnWorker = $0.message { true } else { false } })
+    // Cancelling a parked task sends nothing (its raylet never heard of it); an in-flight one is cancelled.
+    let parkedCancel = owner.handle(.cancel(returnObject(ids[20]), force: false), now: 40)
+    #expect(!parkedCancel.sends.contains { if case .cancelWorkerLease = $0.message { true } else { false } })
+    let sentCancel = owner.handle(.cancel(returnObject(ids[5]), force: false), now: 41)
+    #expect(sentCancel.sends.contains { if case .cancelWorkerLease = $0.message { true } else { false } })
+    #expect(leaseRequests(sentCancel).count == 1, "a parked task takes the cancelled one's slot")
+    #expect(owner.invariantViolation() == nil)
+}

@@ -69,6 +69,10 @@ extension Owner: Component {
         if runningOn.count > tasks.count {
             return "the owner runs \(runningOn.count) tasks on workers but holds \(tasks.count)"
         }
+        for (shape, count) in inFlight where count > Self.leaseRequestsPerShapeMax || count < 0 {
+            return "the owner has \(count) lease requests in flight for the shape \(shape.resources) \(shape.strategy) "
+                + "(at most \(Self.leaseRequestsPerShapeMax))"
+        }
         return nil
     }
 

@@ -30,6 +30,8 @@ extension Owner {
             for borrower in entry.borrowers.sorted() { digest.add(borrower.packed) }
         }
         for lease in leaseTasks.keys.sorted() { digest.add(lease.index) }
+        for lease in parkedLeases.sorted(by: { $0.index < $1.index }) { digest.add(lease.index) }
+        for lease in inFlightShape.keys.sorted(by: { $0.index < $1.index }) { digest.add(lease.index) }
         for node in deadNodes.sorted() { digest.add(UInt64(node.value)) }
         digest.add(UInt64(metrics.retries))
         digest.add(UInt64(metrics.reconstructions))

@@ -126,11 +126,18 @@ extension Owner {
         tasks[id]?.state = .leasing(lease, node: target)
         leaseTasks[lease] = id
         let dependencies = storedArguments(spec)
-        effects.append(.send(to: .raylet(target), .requestWorkerLease(LeaseRequest(
-            leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
-            spillbackCount: spillbackCount, dependencies: dependencies, jobID: identity.job))))
-        if dependencies.isEmpty && spec.strategy != .spread {
-            reusable[ReuseKey(resources: spec.resources, strategy: spec.strategy), default: FIFOQueue()].append(id)
+        guard dependencies.isEmpty && spec.strategy != .spread else {
+            effects.append(.send(to: .raylet(target), .requestWorkerLease(LeaseRequest(
+                leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
+                spillbackCount: spillbackCount, dependencies: dependencies, jobID: identity.job))))
+            return
+        }
+        // A task a worker of its shape can run as is: its request shares the shape's slots.
+        let key = ReuseKey(resources: spec.resources, strategy: spec.strategy)
+        if spillbackCount == 0 && (inFlight[key] ?? 0) >= Self.leaseRequestsPerShapeMax {
+            park(lease, for: id, key: key)
+        } else {
+            sendSharedLease(lease, for: id, spec, to: target, key: key, spillbackCount: spillbackCount, into: &effects)
         }
     }
 
@@ -142,6 +149,7 @@ extension Owner {
         guard spec.strategy != .spread, !deadWorkers.contains(worker), !deadNodes.contains(worker.node) else { return nil }
         if case .nodeAffinity(let node, _) = spec.strategy, node != worker.node { return nil }
         let key = ReuseKey(resources: spec.resources, strategy: spec.strategy)
+        if let waiting = takeParked(key) { return waiting }  // No request of its own to cancel.
         guard reusable[key] != nil else { return nil }
         defer { if reusable[key]?.isEmpty == true { reusable[key] = nil } }
         while let candidate = reusable[key]?.popFirst() {
@@ -167,6 +175,7 @@ extension Owner {
     }
 
     mutating func leaseGranted(_ lease: LeaseID, worker: WorkerID, into effects: inout [OwnerEffect]) {
+        leaseRequestEnded(lease, into: &effects)
         if deadWorkers.contains(worker), let id = leaseTasks.removeValue(forKey: lease),
            case .leasing(lease, _)? = tasks[id]?.state {
             // Granted a worker whose connection already closed: lease again (no attempt was made).
@@ -205,6 +214,7 @@ extension Owner {
 
     mutating func leaseSpilledBack(_ lease: LeaseID, to node: NodeID, into effects: inout [OwnerEffect]) {
         guard let id = leaseTasks.removeValue(forKey: lease), case .leasing(lease, _)? = tasks[id]?.state else { return }
+        defer { leaseRequestEnded(lease, into: &effects) }  // After the request that replaces it.
         tasks[id]?.spillbacks += 1
         // An argument lost meanwhile must be rebuilt before any raylet takes resources for this task.
         guard argumentsAvailable(id) else {
@@ -217,6 +227,7 @@ extension Owner {
     mutating func leaseUnschedulable(_ lease: LeaseID, reason: String, into effects: inout [OwnerEffect]) {
         guard let id = leaseTasks.removeValue(forKey: lease), case .leasing(lease, _)? = tasks[id]?.state,
               let spec = tasks[id]?.spec else { return }
+        leaseRequestEnded(lease, into: &effects)
         finish(id, withError: RayError(.taskUnschedulable, "\(spec.function)[\(spec.instance)] cannot be scheduled: \(reason)"),
                into: &effects)
     }
@@ -263,7 +274,8 @@ extension Owner {
         if pinsNothing(entry.spec), let next = takeReusable(after: entry.spec, on: worker), let nextEntry = tasks[next],
            case .leasing(let ownLease, let node) = nextEntry.state {
             leaseTasks[ownLease] = nil
-            effects.append(.send(to: .raylet(node), .cancelWorkerLease(ownLease)))
+            if !isParked(ownLease) { effects.append(.send(to: .raylet(node), .cancelWorkerLease(ownLease))) }
+            leaseRequestEnded(ownLease, into: &effects)
             startAttempt(next, nextEntry, lease: lease, worker: worker, into: &effects)
         } else {
             effects.append(.send(to: .raylet(worker.node), .returnWorker(lease, killWorker: false)))
@@ -373,7 +385,8 @@ extension Owner {
             }
         case .leasing(let lease, let node):
             leaseTasks[lease] = nil
-            effects.append(.send(to: .raylet(node), .cancelWorkerLease(lease)))
+            if !isParked(lease) { effects.append(.send(to: .raylet(node), .cancelWorkerLease(lease))) }
+            leaseRequestEnded(lease, into: &effects)
         case .running(let lease, let worker):
             guard force else { return }
             runningOn[worker] = nil

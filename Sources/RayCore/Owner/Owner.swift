@@ -187,6 +187,12 @@ public struct Owner: Sendable {
     /// Tasks whose lease request is out and that a worker leased for another task of the
     /// same shape could run instead (no stored arguments), oldest first, per shape.
     var reusable: [ReuseKey: FIFOQueue<TaskID>] = [:]
+    /// Lease requests in flight per shape, and the shape of each (Owner+LeasePipeline).
+    var inFlight: [ReuseKey: Int] = [:]
+    var inFlightShape: [LeaseID: ReuseKey] = [:]
+    /// Tasks waiting for a request slot of their shape, oldest first, and their unsent leases.
+    var parked: [ReuseKey: FIFOQueue<TaskID>] = [:]
+    var parkedLeases: Set<LeaseID> = []
     /// Finished tasks in completion order, for lineage eviction.
     var lineageOrder = FIFOQueue<TaskID>()
 
