@@ -359,22 +359,9 @@ public enum Ray {
             throw Ray.Error.invalidArgument("numReturns must be between 0 and the number of refs (\(ids.count)), "
                 + "got \(numReturns)")
         }
-        // Distinct: references in creation order (the usual case: a list of submissions, or what
-        // a previous wait left of it) are, without hashing any; otherwise a set finds a repeat.
-        var ascending = true
-        var index = 1
-        while index < ids.count {
-            if !(ids[index - 1] < ids[index]) {
-                ascending = false
-                break
-            }
-            index += 1
-        }
-        if !ascending {
-            var seen = Set<ObjectID>(minimumCapacity: ids.count)
-            if let repeated = ids.first(where: { !seen.insert($0).inserted }) {
-                throw Ray.Error.invalidArgument("wait needs distinct references, but \(repeated) is given more than once")
-            }
+        var seen = Set<ObjectID>(minimumCapacity: ids.count)
+        if let repeated = ids.first(where: { !seen.insert($0).inserted }) {
+            throw Ray.Error.invalidArgument("wait needs distinct references, but \(repeated) is given more than once")
         }
         return try client().wait(ids, numReturns: numReturns, timeoutSeconds: timeout.map(seconds))
     }
