@@ -188,7 +188,7 @@ PROTO_ASSIGNED = [
                    ("schedulerSpreadThresholdPermille", "Int64"), ("schedulerTopKPermille", "Int64"),
                    ("inlineObjectSizeBytesMax", "Int64"), ("objectSpillingThresholdPermille", "Int64"),
                    ("pullRetryDelayMicros", "Int64"), ("spillbackCountMax", "Int"), ("lineageBytesMax", "Int64"),
-                   ("seed", "UInt64")]),
+                   ("seed", "UInt64"), ("leaseRequestsPerShapeMax", "Int")]),
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),

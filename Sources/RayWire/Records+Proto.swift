@@ -161,6 +161,7 @@ extension RayConfig {
         message.spillbackCountMax = Int64(self.spillbackCountMax)
         message.lineageBytesMax = self.lineageBytesMax
         message.seed = self.seed
+        message.leaseRequestsPerShapeMax = Int64(self.leaseRequestsPerShapeMax)
         return message
     }
 
@@ -180,6 +181,7 @@ extension RayConfig {
         self.spillbackCountMax = Int(truncatingIfNeeded: message.spillbackCountMax)
         self.lineageBytesMax = message.lineageBytesMax
         self.seed = message.seed
+        self.leaseRequestsPerShapeMax = Int(truncatingIfNeeded: message.leaseRequestsPerShapeMax)
     }
 }
 

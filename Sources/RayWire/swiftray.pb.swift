@@ -1303,6 +1303,8 @@ public nonisolated struct PBRayConfig: Sendable {
 
   public var seed: UInt64 = 0
 
+  public var leaseRequestsPerShapeMax: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3331,35 +3333,34 @@ public nonisolated struct PBExecutorInput: Sendable {
 
   }
 
-  public nonisolated struct Started: Sendable {
+  public nonisolated struct Started: @unchecked Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
     public var config: PBRayConfig {
-      get {_config ?? PBRayConfig()}
-      set {_config = newValue}
+      get {_storage._config ?? PBRayConfig()}
+      set {_uniqueStorage()._config = newValue}
     }
     /// Returns true if `config` has been explicitly set.
-    public var hasConfig: Bool {self._config != nil}
+    public var hasConfig: Bool {_storage._config != nil}
     /// Clears the value of `config`. Subsequent reads from it will return its default value.
-    public mutating func clearConfig() {self._config = nil}
+    public mutating func clearConfig() {_uniqueStorage()._config = nil}
 
     public var worker: PBWorkerId {
-      get {_worker ?? PBWorkerId()}
-      set {_worker = newValue}
+      get {_storage._worker ?? PBWorkerId()}
+      set {_uniqueStorage()._worker = newValue}
     }
     /// Returns true if `worker` has been explicitly set.
-    public var hasWorker: Bool {self._worker != nil}
+    public var hasWorker: Bool {_storage._worker != nil}
     /// Clears the value of `worker`. Subsequent reads from it will return its default value.
-    public mutating func clearWorker() {self._worker = nil}
+    public mutating func clearWorker() {_uniqueStorage()._worker = nil}
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
 
-    fileprivate var _config: PBRayConfig? = nil
-    fileprivate var _worker: PBWorkerId? = nil
+    fileprivate var _storage = _StorageClass.defaultInstance
   }
 
   public nonisolated struct MessageReceived: Sendable {
@@ -5564,7 +5565,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5586,6 +5587,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       case 12: try { try decoder.decodeSingularSInt64Field(value: &self.spillbackCountMax) }()
       case 13: try { try decoder.decodeSingularSInt64Field(value: &self.lineageBytesMax) }()
       case 14: try { try decoder.decodeSingularUInt64Field(value: &self.seed) }()
+      case 15: try { try decoder.decodeSingularSInt64Field(value: &self.leaseRequestsPerShapeMax) }()
       default: break
       }
     }
@@ -5634,6 +5636,9 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     if self.seed != 0 {
       try visitor.visitSingularUInt64Field(value: self.seed, fieldNumber: 14)
     }
+    if self.leaseRequestsPerShapeMax != 0 {
+      try visitor.visitSingularSInt64Field(value: self.leaseRequestsPerShapeMax, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5652,6 +5657,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     if lhs.spillbackCountMax != rhs.spillbackCountMax {return false}
     if lhs.lineageBytesMax != rhs.lineageBytesMax {return false}
     if lhs.seed != rhs.seed {return false}
+    if lhs.leaseRequestsPerShapeMax != rhs.leaseRequestsPerShapeMax {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -9402,36 +9408,74 @@ nonisolated extension PBExecutorInput.Started: SwiftProtobuf.Message, SwiftProto
   public static let protoMessageName: String = PBExecutorInput.protoMessageName + ".Started"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{1}worker\0")
 
+  fileprivate class _StorageClass {
+    var _config: PBRayConfig? = nil
+    var _worker: PBWorkerId? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _config = source._config
+      _worker = source._worker
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._config) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._worker) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._worker) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._config {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try { if let v = self._worker {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._config {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._worker {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: PBExecutorInput.Started, rhs: PBExecutorInput.Started) -> Bool {
-    if lhs._config != rhs._config {return false}
-    if lhs._worker != rhs._worker {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._config != rhs_storage._config {return false}
+        if _storage._worker != rhs_storage._worker {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

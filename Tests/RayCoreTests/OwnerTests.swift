@@ -630,7 +630,7 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
         ids.append(owner.nextTaskID)
         requests += leaseRequests(owner.handle(.submitTask(Build.task()), now: 10))
     }
-    #expect(requests.count == Owner.leaseRequestsPerShapeMax)
+    #expect(requests.count == RayConfig().leaseRequestsPerShapeMax)
     #expect(owner.invariantViolation() == nil)
     // The first request is granted: its task runs; the grant frees a slot for a parked task.
     let worker = Build.worker(1, 1)

@@ -69,9 +69,9 @@ extension Owner: Component {
         if runningOn.count > tasks.count {
             return "the owner runs \(runningOn.count) tasks on workers but holds \(tasks.count)"
         }
-        for (shape, count) in inFlight where count > Self.leaseRequestsPerShapeMax || count < 0 {
+        for (shape, count) in inFlight where count > config.leaseRequestCap || count < 0 {
             return "the owner has \(count) lease requests in flight for the shape \(shape.resources) \(shape.strategy) "
-                + "(at most \(Self.leaseRequestsPerShapeMax))"
+                + "(at most \(config.leaseRequestCap))"
         }
         return nil
     }

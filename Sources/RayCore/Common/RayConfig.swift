@@ -33,6 +33,13 @@ public struct RayConfig: Hashable, Codable, Sendable {
     public var lineageBytesMax: Int64 = 1 << 30
     /// Seed for the machines' own tie-breaking draws.
     public var seed: UInt64 = 0
+    /// `max_pending_lease_requests_per_scheduling_category` = 10: lease requests an owner keeps
+    /// in flight per task shape (Owner+LeasePipeline). 0 (a record written before this field)
+    /// means the default.
+    public var leaseRequestsPerShapeMax: Int = 10
+
+    /// The cap on lease requests in flight per shape actually used (at least 1).
+    public var leaseRequestCap: Int { leaseRequestsPerShapeMax > 0 ? leaseRequestsPerShapeMax : 10 }
 
     public init() {}
 }

@@ -1,7 +1,7 @@
 // Lease requests per task shape, pipelined as Ray's owner does
 // (max_pending_lease_requests_per_scheduling_category, 10): tasks of one shape
 // that a worker leased for another can run as is (no stored arguments, not
-// SPREAD) share at most `leaseRequestsPerShapeMax` requests in flight. The
+// SPREAD) share at most `RayConfig.leaseRequestsPerShapeMax` requests in flight. The
 // others wait parked in the owner, each with a lease ID its raylet never heard
 // of; a worker freed by a finished task of the shape runs the oldest parked one
 // (no message to any raylet), and a parked task's request goes out when an
@@ -10,9 +10,6 @@
 // worker then cancelled: two raylet messages, two logged inputs, per task.
 
 extension Owner {
-    /// Requests in flight per task shape.
-    public static let leaseRequestsPerShapeMax = 10
-
     /// Sends the lease request of `id` (a task that can share workers of its shape).
     mutating func sendSharedLease(_ lease: LeaseID, for id: TaskID, _ spec: TaskSpec, to node: NodeID, key: ReuseKey,
                                   spillbackCount: Int, into effects: inout [OwnerEffect]) {
@@ -46,7 +43,7 @@ extension Owner {
 
     /// Sends the requests of parked tasks of `key` while fewer than the cap are in flight.
     private mutating func unpark(_ key: ReuseKey, into effects: inout [OwnerEffect]) {
-        while (inFlight[key] ?? 0) < Self.leaseRequestsPerShapeMax, let id = parked[key]?.popFirst() {
+        while (inFlight[key] ?? 0) < config.leaseRequestCap, let id = parked[key]?.popFirst() {
             guard let entry = tasks[id], case .leasing(let lease, let node) = entry.state,
                   parkedLeases.remove(lease) != nil else { continue }
             sendSharedLease(lease, for: id, entry.spec, to: node, key: key, spillbackCount: 0, into: &effects)

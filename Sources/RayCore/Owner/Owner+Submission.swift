@@ -134,7 +134,7 @@ extension Owner {
         }
         // A task a worker of its shape can run as is: its request shares the shape's slots.
         let key = ReuseKey(resources: spec.resources, strategy: spec.strategy)
-        if spillbackCount == 0 && (inFlight[key] ?? 0) >= Self.leaseRequestsPerShapeMax {
+        if spillbackCount == 0 && (inFlight[key] ?? 0) >= config.leaseRequestCap {
             park(lease, for: id, key: key)
         } else {
             sendSharedLease(lease, for: id, spec, to: target, key: key, spillbackCount: spillbackCount, into: &effects)

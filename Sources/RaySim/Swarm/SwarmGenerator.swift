@@ -182,6 +182,10 @@ public enum SwarmGenerator {
             config.lineageBytesMax = pick(16...4096) << 10
             return "lineage cap \(config.lineageBytesMax >> 10) KiB"
         }
+        knob(250) {
+            config.leaseRequestsPerShapeMax = Int(pick(1...12))
+            return "lease requests in flight per shape \(config.leaseRequestsPerShapeMax)"
+        }
         return (config, knobs)
     }
 
