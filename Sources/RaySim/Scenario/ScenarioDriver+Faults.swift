@@ -98,6 +98,7 @@ extension ScenarioDriver {
             let objects = objects(pattern)
             pendingWaits[index] = (objects.count, numReturns, timeout)
             line = "the driver waits for \(numReturns) of \(pattern)" + (timeout.map { " (timeout \(formatTime($0)))" } ?? "")
+            // Recorded before the call: a world may answer at once, and its answer's line follows.
             faultsDone[index] = true
             faultLines.append("  \(stamp ?? world.timestamp()) fault \(index): \(line)")
             world.wait(objects, numReturns: numReturns, timeoutMicros: timeout, fault: index)
