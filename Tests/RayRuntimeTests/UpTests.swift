@@ -84,6 +84,35 @@ extension RuntimeTests {
         #expect(output.contains("faults fired") && !output.contains("≠ faults fired"))
     }
 
+    /// A fault due shortly after the program's gets returned still fires in both worlds (each
+    /// runs on for the same grace period).
+    @Test func aFaultDueAfterTheProgramEndedFiresInBothWorlds() throws {
+        let path = NSTemporaryDirectory() + "late-\(getpid()).yaml"
+        try """
+            name: late-fault
+            description: a node dies a second after the program's gets returned
+            seed: 3
+            cluster:
+              nodes:
+                - {name: head, head: true, resources: {CPU: 2}}
+                - {name: worker, count: 1, resources: {CPU: 2}}
+            workload:
+              tasks:
+                - {name: quick, count: 4, duration: 10ms, output: 8B}
+              get: ["quick[*]"]
+            faults:
+              - at: 1s
+                kill_node: worker-1
+            expect:
+              max_sim_time: 10s
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (code, output) = try runSwiftray(["up", path, "--compare", "--quiet"])
+        #expect(code == 0 && output.contains("SAME"), "\(output)")
+        let fired = output.split(separator: "\n").first { $0.contains("faults fired") }.map(String.init) ?? ""
+        #expect(fired.components(separatedBy: "[0]").count == 3, "\(output)")
+    }
+
     @Test func aRealRunExportedAsATraceReplaysWithIdenticalEffects() throws {
         // A run with a GCS restart: every process journals its effects.
         let (code, output) = try runSwiftray(["up", "Scenarios/gcs-restart.yaml", "--quiet"],

@@ -155,7 +155,7 @@ extension Simulation: ScenarioWorld {
         driverAlive = false
         scheduleDisconnect(observer: .gcs, peer: .worker(driverWorker), after: options.localLatencyMicros)
         // Give the GCS time to tell every raylet, then probe as a borrower would.
-        schedule(.ownerDeathProbe, after: 1_000_000)
+        schedule(.ownerDeathProbe, after: ScenarioDriver.probeDelayMicros)
         return nil
     }
 

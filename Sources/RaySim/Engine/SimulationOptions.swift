@@ -24,7 +24,7 @@ public struct SimulationOptions: Sendable {
     /// Run the full (O(state)) invariant scan every this many steps; cheap checks run every step.
     public var fullCheckPeriodSteps = 4096
     /// Simulated time to keep running after the driver finished, before the leak check.
-    public var graceMicros: Int64 = 2_000_000
+    public var graceMicros: Int64 = ScenarioDriver.graceMicros
     /// Local (same-node) message latency.
     public var localLatencyMicros: Int64 = 20
     /// Network bandwidth between nodes, bytes per second.

@@ -268,6 +268,12 @@ public final class ScenarioDriver {
         }
     }
 
+    /// How long after `kill_driver` the borrower probe asks (the GCS tells every raylet first),
+    /// and how long a run goes on after the program's end (faults due then still fire), in
+    /// both worlds.
+    public static let probeDelayMicros: Int64 = 1_000_000
+    public static let graceMicros: Int64 = 2_000_000
+
     /// What the program's gets end with when the head node dies (an OwnerDied error, in both worlds).
     public static let headDeathMessage = "the driver died with the head node (the driver and the GCS run there, as in "
         + "Ray): its gets have no results, a borrower would get OwnerDied"

@@ -115,6 +115,32 @@ struct ScenarioRunner {
         var due: Set<Int> = []
         var getsReturned = false
         defer { cluster.network?.heal() }
+        /// Fires the faults whose moment came (each tried again while its target is missing).
+        func fireDueFaults() throws {
+            world.healPartitions()
+            if watchesWorkers { world.watchRunningTasks() }
+            for (index, stamp) in early.get() where !program.faultsDone[index] {
+                try program.fire(index, stamp: stamp)  // The node is dead already: reaped here.
+            }
+            for index in program.unfiredFaults where timed[index].map({ world.elapsedMicros >= $0 }) ?? false {
+                due.insert(index)
+            }
+            due.formUnion(program.newlyDueAfterFaults())
+            for index in due.sorted() where try program.fire(index) {
+                due.remove(index)
+                log(program.faultLines.last ?? "")
+            }
+        }
+        /// Goes on firing timed faults for `micros` after the program's end, as raysim runs on for
+        /// its grace period (only when one could still come).
+        func fireFaultsFor(_ micros: Int64) throws {
+            let until = world.elapsedMicros + micros
+            guard program.unfiredFaults.contains(where: { timed[$0].map { $0 <= until } ?? false }) else { return }
+            while world.elapsedMicros < until {
+                try fireDueFaults()
+                usleep(2_000)
+            }
+        }
         while !program.driverKilled {
             if getsReturned {
                 usleep(2_000)
@@ -124,27 +150,18 @@ struct ScenarioRunner {
             world.deliverWaitAnswers()
             // The program's waits return before it takes its results (it holds its handles).
             if getsReturned && world.waitsOut == 0 { break }
-            world.healPartitions()
-            if watchesWorkers { world.watchRunningTasks() }
             if world.elapsedMicros > scenario.expect.maxWallTimeMicros + 5_000_000 { break }
-            for (index, stamp) in early.get() where !program.faultsDone[index] {
-                try program.fire(index, stamp: stamp)  // The node is dead already: reaped here.
-            }
-            for index in program.unfiredFaults where timed[index].map({ world.elapsedMicros >= $0 }) ?? false {
-                due.insert(index)
-            }
-            due.formUnion(program.newlyDueAfterFaults())
-            for index in due.sorted() where !program.driverKilled {
-                if try program.fire(index) {
-                    due.remove(index)
-                    log(program.faultLines.last ?? "")
-                }
-            }
+            try fireDueFaults()
         }
-        world.healPartitions(all: true)
+        if program.driverKilled && !program.headKilled {
+            // As raysim: the borrower probe asks once the GCS had time to tell every raylet.
+            try fireFaultsFor(ScenarioDriver.probeDelayMicros)
+        }
         if !getsReturned && !program.driverKilled { world.getsDone.wait() }  // The gets time out themselves.
         world.deliverResults()
         program.probe()
+        try fireFaultsFor(ScenarioDriver.graceMicros)
+        world.healPartitions(all: true)
 
         var ending = ScenarioEnding()
         if !program.finished { ending.livenessBound = "after max_wall_time \(maxWall) s" }
