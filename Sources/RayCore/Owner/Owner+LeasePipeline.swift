@@ -29,7 +29,7 @@ extension Owner {
     }
 
     /// True when the request of `lease` was never sent (its task is parked).
-    func isParked(_ lease: LeaseID) -> Bool { parkedLeases.contains(lease) }
+    public func isParked(_ lease: LeaseID) -> Bool { parkedLeases.contains(lease) }
 
     /// The request of `lease` ended (granted, cancelled, refused, its node died, or moved by a
     /// spillback): parked tasks of its shape take its place.

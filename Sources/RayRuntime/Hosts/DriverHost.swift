@@ -143,7 +143,11 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         tasks.failed = metrics.tasksFailed
         tasks.tasks = owner.tasks.keys.sorted().compactMap { id in
             guard let entry = owner.tasks[id] else { return nil }
-            return .init(task: id, function: entry.spec.function, instance: entry.spec.instance, state: "\(entry.state)",
+            var state = "\(entry.state)"
+            if case .leasing(let lease, _) = entry.state, owner.machine.isParked(lease) {
+                state = "parked (waiting for one of its shape's \(owner.config.leaseRequestCap) lease requests in flight)"
+            }
+            return .init(task: id, function: entry.spec.function, instance: entry.spec.instance, state: state,
                          attempts: entry.attempts)
         }
         return .driverTasks(tasks)
