@@ -17,6 +17,14 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
     .deletingLastPathComponent().path
 
 /// Runs swiftray with `arguments`; returns its exit code and output.
+/// Writes `yaml` to a temporary scenario file and runs it in both worlds side by side.
+private func compareInline(_ yaml: String) throws -> (Int32, String) {
+    let path = NSTemporaryDirectory() + "inline-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).yaml"
+    try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try runSwiftray(["up", path, "--compare", "--quiet"])
+}
+
 func runSwiftray(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
     let process = Process()
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -56,8 +64,7 @@ extension RuntimeTests {
     /// A fault whose target never exists (no node ever holds an inline value) is reported as
     /// not fired, and fails the run, identically in both worlds.
     @Test func aFaultThatCannotBeResolvedDidNotFireInBothWorlds() throws {
-        let path = NSTemporaryDirectory() + "unfired-\(getpid()).yaml"
-        try """
+        let (code, output) = try compareInline("""
             name: unfired
             description: a node kill whose target never exists (inline values are held by no node)
             seed: 5
@@ -74,9 +81,7 @@ extension RuntimeTests {
                 kill_node: {holding: "tiny[0]"}
             expect:
               max_sim_time: 10s
-            """.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let (code, output) = try runSwiftray(["up", path, "--compare", "--quiet"])
+            """)
         #expect(code == 0, "\(output)")  // The two worlds agree...
         #expect(output.contains("SAME"))
         let verdict = output.split(separator: "\n").first { $0.contains(" verdict ") }.map(String.init) ?? ""
@@ -87,8 +92,7 @@ extension RuntimeTests {
     /// A fault due shortly after the program's gets returned still fires in both worlds (each
     /// runs on for the same grace period).
     @Test func aFaultDueAfterTheProgramEndedFiresInBothWorlds() throws {
-        let path = NSTemporaryDirectory() + "late-\(getpid()).yaml"
-        try """
+        let (code, output) = try compareInline("""
             name: late-fault
             description: a node dies a second after the program's gets returned
             seed: 3
@@ -105,9 +109,7 @@ extension RuntimeTests {
                 kill_node: worker-1
             expect:
               max_sim_time: 10s
-            """.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let (code, output) = try runSwiftray(["up", path, "--compare", "--quiet"])
+            """)
         #expect(code == 0 && output.contains("SAME"), "\(output)")
         let fired = output.split(separator: "\n").first { $0.contains("faults fired") }.map(String.init) ?? ""
         #expect(fired.components(separatedBy: "[0]").count == 3, "\(output)")

@@ -13,9 +13,7 @@ extension Owner {
     /// Sends the lease request of `id` (a task that can share workers of its shape).
     mutating func sendSharedLease(_ lease: LeaseID, for id: TaskID, _ spec: TaskSpec, to node: NodeID, key: ReuseKey,
                                   spillbackCount: Int, into effects: inout [OwnerEffect]) {
-        effects.append(.send(to: .raylet(node), .requestWorkerLease(LeaseRequest(
-            leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
-            spillbackCount: spillbackCount, dependencies: [], jobID: identity.job))))
+        sendLease(lease, for: id, spec, to: node, spillbackCount: spillbackCount, dependencies: [], into: &effects)
         inFlight[key, default: 0] += 1
         inFlightShape[lease] = key
         reusable[key, default: FIFOQueue()].append(id)

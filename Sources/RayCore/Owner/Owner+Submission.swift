@@ -127,9 +127,8 @@ extension Owner {
         leaseTasks[lease] = id
         let dependencies = storedArguments(spec)
         guard dependencies.isEmpty && spec.strategy != .spread else {
-            effects.append(.send(to: .raylet(target), .requestWorkerLease(LeaseRequest(
-                leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
-                spillbackCount: spillbackCount, dependencies: dependencies, jobID: identity.job))))
+            sendLease(lease, for: id, spec, to: target, spillbackCount: spillbackCount, dependencies: dependencies,
+                      into: &effects)
             return
         }
         // A task a worker of its shape can run as is: its request shares the shape's slots.
@@ -139,6 +138,14 @@ extension Owner {
         } else {
             sendSharedLease(lease, for: id, spec, to: target, key: key, spillbackCount: spillbackCount, into: &effects)
         }
+    }
+
+    /// Sends the request of `lease`, for task `id`, to the raylet of `node`.
+    func sendLease(_ lease: LeaseID, for id: TaskID, _ spec: TaskSpec, to node: NodeID, spillbackCount: Int,
+                   dependencies: [ObjectID], into effects: inout [OwnerEffect]) {
+        effects.append(.send(to: .raylet(node), .requestWorkerLease(LeaseRequest(
+            leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
+            spillbackCount: spillbackCount, dependencies: dependencies, jobID: identity.job))))
     }
 
     /// A task waiting for a lease that `worker` (leased for a finished task of `spec`'s

@@ -81,7 +81,7 @@ extension Simulation {
             ending.livenessBound = "at \(formatTime(now)) (max_sim_time \(formatTime(scenario.expect.maxSimTimeMicros)))"
         }
         ending.describePending = { [unowned self] ref in describePending(ref) }
-        for node in killedNodes where !headKilled && gcs.nodes[node] != nil && gcs.nodes[node]?.state != .dead {
+        for node in killedNodes where !program.headKilled && gcs.nodes[node] != nil && gcs.nodes[node]?.state != .dead {
             ending.problems.append("killed \(node) was never marked dead by the GCS")
         }
         ending.findLeaks = { [unowned self] in

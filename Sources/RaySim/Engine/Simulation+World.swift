@@ -115,7 +115,6 @@ extension Simulation: ScenarioWorld {
     public func killHeadNode() -> String? {
         commitLogs()
         killNode(headNode)
-        headKilled = true
         gcsAlive = false
         driverAlive = false
         for node in nodeOrder where nodes[node]?.alive == true {

@@ -73,8 +73,6 @@ public final class Simulation {
     /// The GCS's answer to the last `nodeJoining`.
     var admittedNode: NodeID?
     public internal(set) var headNode = NodeID(0)
-    /// The head node died, and the GCS and the driver with it (they run there, as in Ray).
-    var headKilled = false
     /// The program ended and told the GCS its job finished (`endJob`).
     var jobEnded = false
     var killedNodes: [NodeID] = []
@@ -238,7 +236,7 @@ public final class Simulation {
 
     /// True once the GCS has marked every killed node dead (or never knew it).
     var killedNodesMarkedDead: Bool {
-        headKilled ? true : !gcsAlive ? false : killedNodes.allSatisfy { gcs.machine.nodes[$0] == nil || gcs.machine.nodes[$0]?.state == .dead }
+        program.headKilled ? true : !gcsAlive ? false : killedNodes.allSatisfy { gcs.machine.nodes[$0] == nil || gcs.machine.nodes[$0]?.state == .dead }
     }
 
     /// Starts the GCS, the raylets and the driver, and schedules the workload and the faults.

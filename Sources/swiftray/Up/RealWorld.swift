@@ -17,7 +17,6 @@ final class RealWorld: ScenarioWorld {
     let executable: String
     let headName: String
     let maxWallSeconds: Double
-    let verbose: Bool
     /// When the workload started (fault times count from here).
     let workloadStart = Date()
     /// The driver's client is connected (not crashed by a fault).
@@ -40,14 +39,12 @@ final class RealWorld: ScenarioWorld {
     var waitsOut = 0
     let waitAnswers = LockedBox<[(fault: Int, ready: [Int], timedOut: Bool)]>([])
 
-    init(cluster: LocalCluster, client: DriverClient, executable: String, headName: String,
-         maxWallSeconds: Double, verbose: Bool) {
+    init(cluster: LocalCluster, client: DriverClient, executable: String, headName: String, maxWallSeconds: Double) {
         self.cluster = cluster
         self.client = client
         self.executable = executable
         self.headName = headName
         self.maxWallSeconds = maxWallSeconds
-        self.verbose = verbose
     }
 
     var elapsedMicros: Int64 { Int64(Date().timeIntervalSince(workloadStart) * 1e6) }
@@ -55,10 +52,6 @@ final class RealWorld: ScenarioWorld {
     func timestamp() -> String { Self.stamp(elapsedMicros) }
 
     static func stamp(_ micros: Int64) -> String { formatTime(micros / 100 * 100) }
-
-    func log(_ line: String) {
-        if verbose { writeStandardError(line + "\n") }
-    }
 
     // MARK: The program
 
@@ -145,7 +138,7 @@ final class RealWorld: ScenarioWorld {
 
     var headNode: NodeID { cluster.node(named: headName)?.id ?? NodeID(0) }
 
-    func nodeName(_ node: NodeID) -> String { cluster.nodes.last { $0.id == node }?.name ?? "?" }
+    func nodeName(_ node: NodeID) -> String { cluster.nodes.last { $0.id == node }?.name ?? "?" }  // IDs are not reused.
 
     func primaryHolder(of objects: [ObjectID]) -> NodeID? {
         let listings = cluster.nodes.filter(\.alive).map { node -> (NodeID, [ControlStoredObject]) in
@@ -197,8 +190,7 @@ final class RealWorld: ScenarioWorld {
     // MARK: Faults
 
     func kill(node: NodeID) -> String? {
-        guard let name = cluster.nodes.last(where: { $0.id == node })?.name else { return nil }
-        cluster.killNode(named: name)
+        cluster.killNode(named: nodeName(node))
         return "SIGKILL"
     }
 

@@ -102,7 +102,7 @@ struct ScenarioRunner {
         try warmUp(cluster, head: head)
         let maxWall = Double(scenario.expect.maxWallTimeMicros) / 1e6
         let world = RealWorld(cluster: cluster, client: client, executable: executable, headName: headName,
-                              maxWallSeconds: maxWall, verbose: verbose)
+                              maxWallSeconds: maxWall)
         defer { if world.clientAlive { client.shutdown() } }
         let program = ScenarioDriver(scenario: scenario, world: world)
         world.program = program
