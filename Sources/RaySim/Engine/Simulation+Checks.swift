@@ -77,6 +77,7 @@ extension Simulation {
         }
         var ending = ScenarioEnding()
         ending.violation = violation
+        ending.finishedAt = finishedAt.map(formatTime)
         if livenessExceeded {
             ending.livenessBound = "at \(formatTime(now)) (max_sim_time \(formatTime(scenario.expect.maxSimTimeMicros)))"
         }

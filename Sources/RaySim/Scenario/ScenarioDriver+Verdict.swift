@@ -25,6 +25,8 @@ public struct ScenarioEnding {
     public var livenessBound: String?
     /// What a pending get waits for (the world's view), for the liveness message.
     public var describePending: (InstanceRef) -> String = { _ in "" }
+    /// When the program's results were final, as the world tells time (raysim: simulated).
+    public var finishedAt: String?
     /// Further failures only the world can see (a killed node never declared dead).
     public var problems: [String] = []
     /// Ends the program cleanly and returns what is still held, and whether the job's end
@@ -64,7 +66,8 @@ extension ScenarioDriver {
             report.outcome = .livenessExceeded(message)
             return
         }
-        report.verdicts.append(("liveness", "ok (all \(getList.count) gets resolved)"))
+        report.verdicts.append(("liveness", "ok (all \(getList.count) gets resolved"
+            + (ending.finishedAt.map { " by \($0)" } ?? "") + ")"))
         let failures = expectationFailures(counts)
         report.verdicts.append(("expect", failures.isEmpty ? "ok" : "FAILED: " + failures.joined(separator: "; ")))
         var problems = failures

@@ -160,10 +160,12 @@ struct ScenarioRunner {
         if !getsReturned && !program.driverKilled { world.getsDone.wait() }  // The gets time out themselves.
         world.deliverResults()
         program.probe()
+        let finishedAt = world.timestamp()
         try fireFaultsFor(ScenarioDriver.graceMicros)
         world.healPartitions(all: true)
 
         var ending = ScenarioEnding()
+        ending.finishedAt = finishedAt
         if !program.finished { ending.livenessBound = "after max_wall_time \(maxWall) s" }
         ending.findLeaks = {
             // After a partition, TCP resends what the cut held with backoff (a SYN's is 1, 3, 7 s).
