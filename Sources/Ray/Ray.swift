@@ -340,15 +340,14 @@ public enum Ray {
         var notReady: [ObjectRef<T>] = []
         ready.reserveCapacity(readyIndices.count)
         notReady.reserveCapacity(refs.count - readyIndices.count)
-        var next = 0
-        for index in refs.indices {
-            if next < readyIndices.count && readyIndices[next] == index {
-                ready.append(refs[index])
-                next += 1
-            } else {
-                notReady.append(refs[index])
-            }
+        // The runs between ready indices are copied whole (one bulk copy each, not an append per ref).
+        var start = refs.startIndex
+        for index in readyIndices {
+            notReady.append(contentsOf: refs[start..<index])
+            ready.append(refs[index])
+            start = index + 1
         }
+        notReady.append(contentsOf: refs[start...])
         return (ready, notReady)
     }
 

@@ -97,10 +97,69 @@ public enum LogRecord {
 }
 
 extension RayCore.Message: ProtoRecord {}
-extension GCSInput: ProtoRecord {}
-extension RayletInput: ProtoRecord {}
-extension OwnerInput: ProtoRecord {}
-extension ExecutorInput: ProtoRecord {}
+extension GCSInput: ReceivedRecord { public static let messageReceivedField: UInt64 = 3 }
+extension RayletInput: ReceivedRecord { public static let messageReceivedField: UInt64 = 2 }
+extension OwnerInput: ReceivedRecord { public static let messageReceivedField: UInt64 = 6 }
+extension ExecutorInput: ReceivedRecord { public static let messageReceivedField: UInt64 = 2 }
+
+/// An input with a `messageReceived(from:, Message)` case: its log record can be spliced from
+/// the message's bytes as they came off the wire (the `message_received` field number in
+/// swiftray.proto; `LogRecordTests` checks the splice decodes to the same input).
+public protocol ReceivedRecord: ProtoRecord {
+    static var messageReceivedField: UInt64 { get }
+}
+
+extension LogRecord {
+    /// The record of `Input.messageReceived(from: from, message)` where `messageBytes` is the
+    /// message's encoding (a frame's tail): the bytes are copied, not decoded and encoded again.
+    /// Its time is zero until `stamp` sets it.
+    public static func received<Input: ReceivedRecord>(_ type: Input.Type, from: Address,
+                                                       messageBytes: ArraySlice<UInt8>) throws -> [UInt8] {
+        let address: [UInt8] = try from.proto.serializedBytes()
+        // MessageReceived { Address from = 1; Message message = 2; }
+        let inner = 1 + varintSize(UInt64(address.count)) + address.count
+            + 1 + varintSize(UInt64(messageBytes.count)) + messageBytes.count
+        let tag = Input.messageReceivedField << 3 | 2
+        var record = [UInt8]()
+        record.reserveCapacity(timeBytes + varintSize(tag) + varintSize(UInt64(inner)) + inner)
+        record.append(contentsOf: repeatElement(0, count: timeBytes))
+        appendVarint(tag, to: &record)
+        appendVarint(UInt64(inner), to: &record)
+        record.append(1 << 3 | 2)
+        appendVarint(UInt64(address.count), to: &record)
+        record.append(contentsOf: address)
+        record.append(2 << 3 | 2)
+        appendVarint(UInt64(messageBytes.count), to: &record)
+        record.append(contentsOf: messageBytes)
+        return record
+    }
+
+    /// Sets a record's time (its first `timeBytes`, little-endian).
+    @inline(__always)
+    public static func stamp(_ record: inout [UInt8], at now: Int64) {
+        let time = UInt64(bitPattern: now)
+        for index in 0..<timeBytes { record[index] = UInt8(truncatingIfNeeded: time >> UInt64(index * 8)) }
+    }
+
+    static func varintSize(_ value: UInt64) -> Int {
+        var size = 1
+        var rest = value >> 7
+        while rest != 0 {
+            size += 1
+            rest >>= 7
+        }
+        return size
+    }
+
+    static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+        var rest = value
+        while rest >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: rest) | 0x80)
+            rest >>= 7
+        }
+        out.append(UInt8(rest))
+    }
+}
 
 extension WorkerID {
     public var proto: PBWorkerId {

@@ -157,3 +157,24 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
     bytes += [0xC0, 0x3E, 0x07]  // field 1000, varint 7
     #expect(try Message(recordBytes: bytes) == message)
 }
+
+/// A received message's log record spliced from the frame's bytes (what hosts log, to skip a
+/// decode-and-encode per message) is byte for byte the record of the decoded input, for every
+/// message, every sender, and each input type with such a case.
+@Test(arguments: everyMessage)
+func aSplicedReceivedRecordIsTheEncodedOne(message: Message) throws {
+    let messageBytes = ArraySlice(try message.recordBytes())
+    for from in [Address.gcs, .raylet(NodeID(300)), .worker(worker)] {
+        func check<Input: ReceivedRecord & Equatable>(_ input: Input) throws {
+            var spliced = try LogRecord.received(Input.self, from: from, messageBytes: messageBytes)
+            LogRecord.stamp(&spliced, at: 1_234_567)
+            #expect(spliced == (try LogRecord.encode(input, at: 1_234_567)))
+            let (decoded, time) = try LogRecord.decode(Input.self, spliced)
+            #expect(decoded == input && time == 1_234_567)
+        }
+        try check(OwnerInput.messageReceived(from: from, message))
+        try check(ExecutorInput.messageReceived(from: from, message))
+        try check(RayletInput.messageReceived(from: from, message))
+        try check(GCSInput.messageReceived(from: from, message))
+    }
+}

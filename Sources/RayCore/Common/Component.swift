@@ -74,6 +74,9 @@ public final class ComponentDriver<C: Component> {
     public var clock: () -> Int64 = { 0 }
     /// Appends an input, with its time, to the event log before the machine sees it.
     public var log: ((C.Input, Int64) -> Void)?
+    /// Appends an input the world encoded already (`submit(_:encoded:)`: bytes opaque here, as
+    /// a received message's record spliced from the frame it came in) with its time, instead of `log`.
+    public var logEncoded: ((inout [UInt8], Int64) -> Void)?
     /// Sees each step after it ran (traces, effects journals, digests).
     public var observe: ((C.Input, Int64, [C.Effect]) -> Void)?
     /// Performs one effect (never a timer start: see `schedule`).
@@ -94,7 +97,7 @@ public final class ComponentDriver<C: Component> {
     @usableFromInline var busy = false
     /// Inputs raised while one was being handled, from `waitingHead` on (a burst of them, as a
     /// driver submitting thousands of tasks in one step, costs O(1) each).
-    @usableFromInline var waiting: [C.Input] = []
+    @usableFromInline var waiting: [(C.Input, [UInt8]?)] = []
     @usableFromInline var waitingHead = 0
     @usableFromInline var armed: [C.Timer: UInt64] = [:]
     @usableFromInline var generation: UInt64 = 0
@@ -106,16 +109,23 @@ public final class ComponentDriver<C: Component> {
     /// Handles `input` now, or after the input being handled (and those queued before it).
     @inlinable
     public func submit(_ input: C.Input) {
+        submit(input, encoded: nil)
+    }
+
+    /// `submit`, with the input's log record already made by the world (`logEncoded` logs it).
+    @inlinable
+    public func submit(_ input: C.Input, encoded: [UInt8]?) {
         if busy {
-            waiting.append(input)
+            waiting.append((input, encoded))
             return
         }
         busy = true
-        step(input)
+        step(input, encoded: encoded)
         while waitingHead < waiting.count {
-            let next = waiting[waitingHead]
+            let (next, record) = waiting[waitingHead]
+            waiting[waitingHead].1 = nil
             waitingHead += 1
-            step(next)
+            step(next, encoded: record)
         }
         if waitingHead > 0 {
             waiting.removeAll(keepingCapacity: waiting.count < 1024)
@@ -161,9 +171,13 @@ public final class ComponentDriver<C: Component> {
     static func fullViolation(in machine: inout C) -> String? { machine.fullInvariantViolation() }
 
     @inlinable
-    func step(_ input: C.Input) {
+    func step(_ input: C.Input, encoded: [UInt8]? = nil) {
         let now = clock()
-        log?(input, now)
+        if var record = encoded, let logEncoded {
+            logEncoded(&record, now)
+        } else {
+            log?(input, now)
+        }
         let effects = state.handle(input, now: now)
         observe?(input, now, effects)
         if checksInvariants {

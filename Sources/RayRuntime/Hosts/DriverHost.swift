@@ -92,9 +92,10 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         callback?(result)
     }
 
-    func handle(_ input: OwnerInput) {
+    /// Hands the owner an input (`encoded`: its log record, spliced from the frame it came in).
+    func handle(_ input: OwnerInput, encoded: [UInt8]? = nil) {
         guard identity != nil else { return }  // Not joined yet: nothing to act for.
-        owner.submit(input)
+        owner.submit(input, encoded: encoded)
     }
 
     private func perform(_ effect: OwnerEffect) {
@@ -218,7 +219,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 objects = hello.session.map { SharedObjects(session: $0, node: worker.node) }
                 links?.deliver = { [unowned self] frame in
                     guard let (from, _) = try? frame.addresses(), let message = try? frame.message() else { return }
-                    handle(.messageReceived(from: from, message))
+                    handle(.messageReceived(from: from, message),
+                           encoded: log?.received(OwnerInput.self, from: from, frame: frame))
                 }
                 links?.peerGone = { [unowned self] worker in
                     // A local worker's death is reported by its raylet once it reaped the process
@@ -262,7 +264,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                     finishConnect(.success(hello))
                     return
                 }
-                handle(.messageReceived(from: from, message))
+                handle(.messageReceived(from: from, message),
+                       encoded: log?.received(OwnerInput.self, from: from, frame: frame))
             case .peerClosed:
                 let (_, peer) = try frame.addresses()
                 if case .worker(let worker) = peer, let detail = frame.closedDetail {

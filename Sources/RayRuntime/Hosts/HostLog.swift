@@ -56,6 +56,25 @@ public final class HostLog {
         }
     }
 
+    /// Appends one input the host encoded already (`record`, from `received`), stamped with its time.
+    @inline(__always)
+    func append(encoded record: inout [UInt8], at now: Int64) {
+        guard let log else { return }
+        LogRecord.stamp(&record, at: now)
+        do {
+            try log.append(record)
+        } catch {
+            fail("cannot log an input: \(error)")
+        }
+    }
+
+    /// The record of the input `messageReceived(from:, the message of frame)`, spliced from the
+    /// frame's bytes (nil without a log, or when the splice fails: the input is then encoded).
+    func received<Input: ReceivedRecord>(_ type: Input.Type, from: Address, frame: Frame) -> [UInt8]? {
+        guard log != nil else { return nil }
+        return try? LogRecord.received(type, from: from, messageBytes: frame.messageBytes)
+    }
+
     /// Records the effects of the input appended last (only with an effects journal).
     @inline(__always)
     func appendEffects<Effect: Encodable>(_ effects: [Effect], now: Int64) {
@@ -136,6 +155,7 @@ extension ComponentDriver where C.Input: ProtoRecord, C.Effect: Encodable {
     func attach(loop: EventLoop, log: @escaping () -> HostLog?, role: String) {
         clock = { loop.nowMicros }
         self.log = { input, now in log()?.append(input, at: now) }
+        logEncoded = { record, now in log()?.append(encoded: &record, at: now) }
         observe = { _, now, effects in log()?.appendEffects(effects, now: now) }
         let timers = HostTimers<C.Timer>()
         schedule = { [unowned self] timer, token, after in

@@ -102,7 +102,7 @@ public final class WorkerHost: ConnectionDelegate {
         links = DirectLinks(loop: loop, me: worker, role: .worker, session: environment("SWIFTRAY_SESSION"))
         links?.deliver = { [unowned self] frame in
             guard let (from, _) = try? frame.addresses(), let message = try? frame.message() else { return }
-            handle(.messageReceived(from: from, message))
+            handle(.messageReceived(from: from, message), encoded: log.received(ExecutorInput.self, from: from, frame: frame))
         }
         Connector.unix(loop: loop, path: socketPath, label: "raylet") { [unowned self] result in
             switch result {
@@ -120,8 +120,9 @@ public final class WorkerHost: ConnectionDelegate {
         }
     }
 
-    func handle(_ input: ExecutorInput) {
-        executor.submit(input)
+    /// Hands the executor an input (`encoded`: its log record, spliced from the frame it came in).
+    func handle(_ input: ExecutorInput, encoded: [UInt8]? = nil) {
+        executor.submit(input, encoded: encoded)
     }
 
     private func perform(_ effect: ExecutorEffect) {
@@ -213,7 +214,8 @@ public final class WorkerHost: ConnectionDelegate {
             switch FrameKind(rawValue: frame.kind) {
             case .message:
                 let (from, _) = try frame.addresses()
-                handle(.messageReceived(from: from, try frame.message()))
+                handle(.messageReceived(from: from, try frame.message()),
+                       encoded: log.received(ExecutorInput.self, from: from, frame: frame))
             case .peerClosed:
                 break  // An executor keeps no per-peer state.
             case .error:

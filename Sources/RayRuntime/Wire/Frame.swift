@@ -293,10 +293,13 @@ public struct Frame: Sendable {
         return try result.get()
     }
 
+    /// The encoded message of a message frame (after its kind and addresses).
+    var messageBytes: ArraySlice<UInt8> { bytes[(5 + 2 * Wire.addressBytes)...] }
+
     /// The message of a message frame.
     func message() throws(WireError) -> Message {
         do {
-            return try Message(recordBytes: bytes[(5 + 2 * Wire.addressBytes)...])
+            return try Message(recordBytes: messageBytes)
         } catch {
             throw WireError("undecodable message: \(error)")
         }
