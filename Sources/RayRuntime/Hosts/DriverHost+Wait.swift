@@ -3,6 +3,7 @@
 // once per object a wait must watch.
 
 import Dispatch
+import Glibc
 import Synchronization
 public import RayCore
 
@@ -32,6 +33,12 @@ final class ResolvedValues: Sendable {
         }
     }
     private let state = Mutex(State())
+    /// Counts arrivals (stores and objects marked ready), read without the lock by a wait that
+    /// polls briefly before it sleeps.
+    private let arrivalCount = Atomic<UInt64>(0)
+
+    /// How many arrivals there were so far (a wait polls it to see whether to look again).
+    var arrivals: UInt64 { arrivalCount.load(ordering: .acquiring) }
 
     func lookup(_ object: ObjectID) -> ObjectValue? {
         state.withLock { state in
@@ -43,6 +50,7 @@ final class ResolvedValues: Sendable {
     func store(_ object: ObjectID, _ value: ObjectValue) {
         state.withLock { state in
             state.entries[object] = .value(value)
+            arrivalCount.add(1, ordering: .releasing)
             state.wake()
         }
     }
@@ -55,6 +63,7 @@ final class ResolvedValues: Sendable {
                 // Not if the program dropped it meanwhile (the entry went with its last handle).
                 if case .watched? = state.entries[object] { state.entries[object] = .ready }
             }
+            arrivalCount.add(1, ordering: .releasing)
             state.wake()
         }
     }
@@ -72,10 +81,10 @@ final class ResolvedValues: Sendable {
     }
 
     /// The indices of the first `count` of `objects` known ready here, in input order (one lock
-    /// and one lookup per object). When fewer are, `sleeper` is signalled at the next arrival,
-    /// and the objects nobody asked the loop to watch yet are returned (marked as asked: the
-    /// caller asks).
-    func firstReady(_ objects: [ObjectID], count: Int,
+    /// and one lookup per object). When fewer are, the objects nobody asked the loop to watch
+    /// yet are returned (marked as asked: the caller asks) with `watch`, and `sleeper` is
+    /// signalled at the next arrival.
+    func firstReady(_ objects: [ObjectID], count: Int, watch: Bool = false,
                     sleeper: DispatchSemaphore? = nil) -> (ready: [Int], toWatch: [ObjectID]) {
         state.withLock { state in
             var found: [Int] = []
@@ -92,9 +101,9 @@ final class ResolvedValues: Sendable {
                     unasked.append(objects[index])
                 }
             }
-            guard let sleeper else { return (found, []) }
+            if let sleeper { state.sleepers.append(sleeper) }
+            guard watch else { return (found, []) }
             for object in unasked { state.entries[object] = .watched }
-            state.sleepers.append(sleeper)
             return (found, unasked)
         }
     }
@@ -136,11 +145,26 @@ extension DriverClient {
         let resolved = host.resolved
         let deadline = timeoutSeconds.map { DispatchTime.now() + max(0, $0) } ?? .distantFuture
         let sleeper = DispatchSemaphore(value: 0)
+        let pollNanos = loop.spinMicros * 1000
         while true {
-            let (found, toWatch) = resolved.firstReady(objects, count: needed, sleeper: sleeper)
+            // First without a sleeper: while this wait polls, an arrival costs the loop no wake-up.
+            let seen = resolved.arrivals
+            let (found, toWatch) = resolved.firstReady(objects, count: needed, watch: true)
             if found.count == needed { return found }
             if !toWatch.isEmpty {
                 loop.post { host.watchForWait(toWatch) }
+            }
+            // Poll briefly (as the event loops do: a sleeping thread wakes slowly on a VM), then sleep.
+            let pollStart = DispatchTime.now().uptimeNanoseconds
+            while resolved.arrivals == seen && DispatchTime.now().uptimeNanoseconds - pollStart < pollNanos
+                    && DispatchTime.now() < deadline {
+                sched_yield()
+            }
+            if resolved.arrivals != seen { continue }
+            let (again, _) = resolved.firstReady(objects, count: needed, sleeper: sleeper)
+            if again.count == needed {
+                resolved.forget(sleeper)
+                return again
             }
             if sleeper.wait(timeout: deadline) == .timedOut {
                 resolved.forget(sleeper)
