@@ -358,11 +358,32 @@ public enum Ray {
             throw Ray.Error.invalidArgument("numReturns must be between 0 and the number of refs (\(ids.count)), "
                 + "got \(numReturns)")
         }
-        var seen = Set<ObjectID>(minimumCapacity: ids.count)
-        if let repeated = ids.first(where: { !seen.insert($0).inserted }) {
+        if let repeated = firstRepeated(ids) {
             throw Ray.Error.invalidArgument("wait needs distinct references, but \(repeated) is given more than once")
         }
         return try client().wait(ids, numReturns: numReturns, timeoutSeconds: timeout.map(seconds))
+    }
+
+    /// The first ID `ids` repeats, if any: an open-addressing table of indices in a scratch
+    /// buffer (a wait checks its whole list on every call, so this skips a Set's allocations).
+    static func firstRepeated(_ ids: [ObjectID]) -> ObjectID? {
+        guard ids.count > 1 else { return nil }
+        var capacity = 8
+        while capacity < ids.count * 2 { capacity <<= 1 }
+        let mask = capacity - 1
+        return withUnsafeTemporaryAllocation(of: Int32.self, capacity: capacity) { table -> ObjectID? in
+            table.initialize(repeating: -1)
+            for index in ids.indices {
+                let id = ids[index]
+                var slot = id._rawHashValue(seed: 0) & mask
+                while table[slot] >= 0 {
+                    if ids[Int(table[slot])] == id { return id }
+                    slot = (slot + 1) & mask
+                }
+                table[slot] = Int32(index)
+            }
+            return nil
+        }
     }
 
     /// Cancels the task that returns `ref` (Ray's `ray.cancel`). A task not started yet fails

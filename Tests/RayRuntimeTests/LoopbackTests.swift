@@ -112,6 +112,13 @@ extension RuntimeTests {
         let (ready2, notReady2) = try Ray.wait([slow], numReturns: 1, timeout: .milliseconds(200))
         #expect(ready2.isEmpty && notReady2 == [slow])
         #expect(throws: Ray.Error.self) { _ = try Ray.wait([slow], numReturns: 2) }
+        // As Ray: references in a wait are distinct, a repeated one anywhere in the list is an error.
+        let many = [quick] + (0..<40).map { _ in try! Testbed.sleepThenWhere.remote(0) }
+        #expect { _ = try Ray.wait(many + [many[17]], numReturns: 1) } throws: { error in
+            guard case .invalidArgument(let message)? = error as? Ray.Error else { return false }
+            return message.contains("distinct") && message.contains("\(many[17].id)")
+        }
+        #expect(try Ray.wait(many, numReturns: 1).ready == [quick])
 
         // get with a timeout throws .timeout.
         #expect {
