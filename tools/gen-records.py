@@ -53,6 +53,8 @@ MESSAGE = [
     ("objectMissing", [("", "ObjectID")]),
     ("cancelWorkerLease", [("", "LeaseID")]),
     ("driverExited", [("", "JobID"), ("exitCode", "Int"), ("signal", "Int")]),
+    ("workerBlocked", [("", "WorkerID")]),
+    ("workerUnblocked", [("", "WorkerID")]),
 ]
 
 INPUTS = [
@@ -72,11 +74,15 @@ INPUTS = [
                     ("release", [("", "ObjectID")]), ("messageReceived", [("from", "Address"), ("", "Message")]),
                     ("peerDisconnected", [("", "Address")]), ("addReference", [("", "ObjectID")]),
                     ("cancel", [("", "ObjectID"), ("force", "Bool")]),
-                    ("workerDied", [("", "WorkerID"), ("detail", "String")])]),
+                    ("workerDied", [("", "WorkerID"), ("detail", "String")]),
+                    ("startedInWorker", [("", "RayConfig"), ("", "OwnerIdentity")]),
+                    ("taskStarted", [("", "TaskID"), ("attempt", "Int")])]),
     ("ExecutorInput", [("started", [("", "RayConfig"), ("", "WorkerID")]),
                        ("messageReceived", [("from", "Address"), ("", "Message")]),
                        ("executionFinished", [("", "TaskID"), ("attempt", "Int"), ("", "ExecutionResult")]),
-                       ("timerFired", [("", "ExecutorTimer")])]),
+                       ("timerFired", [("", "ExecutorTimer")]),
+                       ("bodyBlocked", [("", "TaskID"), ("attempt", "Int")]),
+                       ("bodyUnblocked", [("", "TaskID"), ("attempt", "Int")])]),
 ]
 
 STRUCTS = [

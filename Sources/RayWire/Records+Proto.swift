@@ -631,6 +631,10 @@ extension Message {
             value.exitCode = Int64(v1)
             value.signal = Int64(v2)
             message.driverExited = value
+        case .workerBlocked(let v0):
+            message.workerBlocked = v0.proto
+        case .workerUnblocked(let v0):
+            message.workerUnblocked = v0.proto
         }
         return message
     }
@@ -709,6 +713,10 @@ extension Message {
             self = .cancelWorkerLease(try LeaseID(proto: value, at: path() + ".cancel_worker_lease"))
         case .driverExited(let value)?:
             self = .driverExited(JobID(value.job), exitCode: Int(truncatingIfNeeded: value.exitCode), signal: Int(truncatingIfNeeded: value.signal))
+        case .workerBlocked(let value)?:
+            self = .workerBlocked(try WorkerID(proto: value, at: path() + ".worker_blocked"))
+        case .workerUnblocked(let value)?:
+            self = .workerUnblocked(try WorkerID(proto: value, at: path() + ".worker_unblocked"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -867,6 +875,16 @@ extension OwnerInput {
             value.worker = v0.proto
             value.detail = v1
             message.workerDied = value
+        case .startedInWorker(let v0, let v1):
+            var value = PBOwnerInput.StartedInWorker()
+            value.config = v0.proto
+            value.identity = v1.proto
+            message.startedInWorker = value
+        case .taskStarted(let v0, let v1):
+            var value = PBOwnerInput.TaskStarted()
+            value.task = v0.value
+            value.attempt = Int64(v1)
+            message.taskStarted = value
         }
         return message
     }
@@ -893,6 +911,10 @@ extension OwnerInput {
             self = .cancel(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".cancel" + ".object"), at: path() + ".cancel" + ".object"), force: value.force)
         case .workerDied(let value)?:
             self = .workerDied(try WorkerID(proto: ProtoRecords.field(value.hasWorker, value.worker, path() + ".worker_died" + ".worker"), at: path() + ".worker_died" + ".worker"), detail: value.detail)
+        case .startedInWorker(let value)?:
+            self = .startedInWorker(try RayConfig(proto: ProtoRecords.field(value.hasConfig, value.config, path() + ".started_in_worker" + ".config"), at: path() + ".started_in_worker" + ".config"), try OwnerIdentity(proto: ProtoRecords.field(value.hasIdentity, value.identity, path() + ".started_in_worker" + ".identity"), at: path() + ".started_in_worker" + ".identity"))
+        case .taskStarted(let value)?:
+            self = .taskStarted(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -921,6 +943,16 @@ extension ExecutorInput {
             message.executionFinished = value
         case .timerFired(let v0):
             message.timerFired = v0.proto
+        case .bodyBlocked(let v0, let v1):
+            var value = PBExecutorInput.BodyBlocked()
+            value.task = v0.value
+            value.attempt = Int64(v1)
+            message.bodyBlocked = value
+        case .bodyUnblocked(let v0, let v1):
+            var value = PBExecutorInput.BodyUnblocked()
+            value.task = v0.value
+            value.attempt = Int64(v1)
+            message.bodyUnblocked = value
         }
         return message
     }
@@ -935,6 +967,10 @@ extension ExecutorInput {
             self = .executionFinished(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt), try ExecutionResult(proto: ProtoRecords.field(value.hasResult, value.result, path() + ".execution_finished" + ".result"), at: path() + ".execution_finished" + ".result"))
         case .timerFired(let value)?:
             self = .timerFired(try ExecutorTimer(proto: value, at: path() + ".timer_fired"))
+        case .bodyBlocked(let value)?:
+            self = .bodyBlocked(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt))
+        case .bodyUnblocked(let value)?:
+            self = .bodyUnblocked(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

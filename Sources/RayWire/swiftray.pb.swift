@@ -2175,6 +2175,22 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .driverExited(newValue)}
   }
 
+  public var workerBlocked: PBWorkerId {
+    get {
+      if case .workerBlocked(let v)? = kind {return v}
+      return PBWorkerId()
+    }
+    set {kind = .workerBlocked(newValue)}
+  }
+
+  public var workerUnblocked: PBWorkerId {
+    get {
+      if case .workerUnblocked(let v)? = kind {return v}
+      return PBWorkerId()
+    }
+    set {kind = .workerUnblocked(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -2214,6 +2230,8 @@ public nonisolated struct PBMessage: Sendable {
     case objectMissing(PBObjectId)
     case cancelWorkerLease(PBLeaseId)
     case driverExited(PBMessage.DriverExited)
+    case workerBlocked(PBWorkerId)
+    case workerUnblocked(PBWorkerId)
 
   }
 
@@ -3127,6 +3145,22 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .workerDied(newValue)}
   }
 
+  public var startedInWorker: PBOwnerInput.StartedInWorker {
+    get {
+      if case .startedInWorker(let v)? = kind {return v}
+      return PBOwnerInput.StartedInWorker()
+    }
+    set {kind = .startedInWorker(newValue)}
+  }
+
+  public var taskStarted: PBOwnerInput.TaskStarted {
+    get {
+      if case .taskStarted(let v)? = kind {return v}
+      return PBOwnerInput.TaskStarted()
+    }
+    set {kind = .taskStarted(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3140,6 +3174,8 @@ public nonisolated struct PBOwnerInput: Sendable {
     case addReference(PBObjectId)
     case cancel(PBOwnerInput.Cancel)
     case workerDied(PBOwnerInput.WorkerDied)
+    case startedInWorker(PBOwnerInput.StartedInWorker)
+    case taskStarted(PBOwnerInput.TaskStarted)
 
   }
 
@@ -3281,6 +3317,50 @@ public nonisolated struct PBOwnerInput: Sendable {
     fileprivate var _worker: PBWorkerId? = nil
   }
 
+  public nonisolated struct StartedInWorker: @unchecked Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var config: PBRayConfig {
+      get {_storage._config ?? PBRayConfig()}
+      set {_uniqueStorage()._config = newValue}
+    }
+    /// Returns true if `config` has been explicitly set.
+    public var hasConfig: Bool {_storage._config != nil}
+    /// Clears the value of `config`. Subsequent reads from it will return its default value.
+    public mutating func clearConfig() {_uniqueStorage()._config = nil}
+
+    public var identity: PBOwnerIdentity {
+      get {_storage._identity ?? PBOwnerIdentity()}
+      set {_uniqueStorage()._identity = newValue}
+    }
+    /// Returns true if `identity` has been explicitly set.
+    public var hasIdentity: Bool {_storage._identity != nil}
+    /// Clears the value of `identity`. Subsequent reads from it will return its default value.
+    public mutating func clearIdentity() {_uniqueStorage()._identity = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _storage = _StorageClass.defaultInstance
+  }
+
+  public nonisolated struct TaskStarted: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var task: UInt64 = 0
+
+    public var attempt: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
   public init() {}
 }
 
@@ -3323,6 +3403,22 @@ public nonisolated struct PBExecutorInput: Sendable {
     set {kind = .timerFired(newValue)}
   }
 
+  public var bodyBlocked: PBExecutorInput.BodyBlocked {
+    get {
+      if case .bodyBlocked(let v)? = kind {return v}
+      return PBExecutorInput.BodyBlocked()
+    }
+    set {kind = .bodyBlocked(newValue)}
+  }
+
+  public var bodyUnblocked: PBExecutorInput.BodyUnblocked {
+    get {
+      if case .bodyUnblocked(let v)? = kind {return v}
+      return PBExecutorInput.BodyUnblocked()
+    }
+    set {kind = .bodyUnblocked(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3330,6 +3426,8 @@ public nonisolated struct PBExecutorInput: Sendable {
     case messageReceived(PBExecutorInput.MessageReceived)
     case executionFinished(PBExecutorInput.ExecutionFinished)
     case timerFired(PBExecutorTimer)
+    case bodyBlocked(PBExecutorInput.BodyBlocked)
+    case bodyUnblocked(PBExecutorInput.BodyUnblocked)
 
   }
 
@@ -3417,6 +3515,34 @@ public nonisolated struct PBExecutorInput: Sendable {
     public init() {}
 
     fileprivate var _result: PBExecutionResult? = nil
+  }
+
+  public nonisolated struct BodyBlocked: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var task: UInt64 = 0
+
+    public var attempt: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct BodyUnblocked: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var task: UInt64 = 0
+
+    public var attempt: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
   }
 
   public init() {}
@@ -6797,7 +6923,7 @@ nonisolated extension PBExecutorTimer.ReleaseBorrowed: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7238,6 +7364,32 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
           self.kind = .driverExited(v)
         }
       }()
+      case 37: try {
+        var v: PBWorkerId?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .workerBlocked(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .workerBlocked(v)
+        }
+      }()
+      case 38: try {
+        var v: PBWorkerId?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .workerUnblocked(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .workerUnblocked(v)
+        }
+      }()
       default: break
       }
     }
@@ -7392,6 +7544,14 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     case .driverExited?: try {
       guard case .driverExited(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
+    }()
+    case .workerBlocked?: try {
+      guard case .workerBlocked(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 37)
+    }()
+    case .workerUnblocked?: try {
+      guard case .workerUnblocked(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 38)
     }()
     case nil: break
     }
@@ -8869,7 +9029,7 @@ nonisolated extension PBRayletInput.ProgramPublished: SwiftProtobuf.Message, Swi
 
 nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -9007,6 +9167,32 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.kind = .workerDied(v)
         }
       }()
+      case 11: try {
+        var v: PBOwnerInput.StartedInWorker?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .startedInWorker(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .startedInWorker(v)
+        }
+      }()
+      case 12: try {
+        var v: PBOwnerInput.TaskStarted?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .taskStarted(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .taskStarted(v)
+        }
+      }()
       default: break
       }
     }
@@ -9057,6 +9243,14 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .workerDied?: try {
       guard case .workerDied(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
+    case .startedInWorker?: try {
+      guard case .startedInWorker(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .taskStarted?: try {
+      guard case .taskStarted(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
     }()
     case nil: break
     }
@@ -9303,9 +9497,121 @@ nonisolated extension PBOwnerInput.WorkerDied: SwiftProtobuf.Message, SwiftProto
   }
 }
 
+nonisolated extension PBOwnerInput.StartedInWorker: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".StartedInWorker"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{1}identity\0")
+
+  fileprivate class _StorageClass {
+    var _config: PBRayConfig? = nil
+    var _identity: PBOwnerIdentity? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _config = source._config
+      _identity = source._identity
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._identity) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._config {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._identity {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.StartedInWorker, rhs: PBOwnerInput.StartedInWorker) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._config != rhs_storage._config {return false}
+        if _storage._identity != rhs_storage._identity {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBOwnerInput.TaskStarted: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".TaskStarted"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}attempt\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.task) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.attempt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.task != 0 {
+      try visitor.visitSingularFixed64Field(value: self.task, fieldNumber: 1)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularSInt64Field(value: self.attempt, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.TaskStarted, rhs: PBOwnerInput.TaskStarted) -> Bool {
+    if lhs.task != rhs.task {return false}
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension PBExecutorInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExecutorInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}execution_finished\0\u{3}timer_fired\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}execution_finished\0\u{3}timer_fired\0\u{3}body_blocked\0\u{3}body_unblocked\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -9365,6 +9671,32 @@ nonisolated extension PBExecutorInput: SwiftProtobuf.Message, SwiftProtobuf._Mes
           self.kind = .timerFired(v)
         }
       }()
+      case 5: try {
+        var v: PBExecutorInput.BodyBlocked?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .bodyBlocked(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .bodyBlocked(v)
+        }
+      }()
+      case 6: try {
+        var v: PBExecutorInput.BodyUnblocked?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .bodyUnblocked(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .bodyUnblocked(v)
+        }
+      }()
       default: break
       }
     }
@@ -9391,6 +9723,14 @@ nonisolated extension PBExecutorInput: SwiftProtobuf.Message, SwiftProtobuf._Mes
     case .timerFired?: try {
       guard case .timerFired(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .bodyBlocked?: try {
+      guard case .bodyBlocked(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case .bodyUnblocked?: try {
+      guard case .bodyUnblocked(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     }()
     case nil: break
     }
@@ -9559,6 +9899,76 @@ nonisolated extension PBExecutorInput.ExecutionFinished: SwiftProtobuf.Message, 
     if lhs.task != rhs.task {return false}
     if lhs.attempt != rhs.attempt {return false}
     if lhs._result != rhs._result {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBExecutorInput.BodyBlocked: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBExecutorInput.protoMessageName + ".BodyBlocked"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}attempt\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.task) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.attempt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.task != 0 {
+      try visitor.visitSingularFixed64Field(value: self.task, fieldNumber: 1)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularSInt64Field(value: self.attempt, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBExecutorInput.BodyBlocked, rhs: PBExecutorInput.BodyBlocked) -> Bool {
+    if lhs.task != rhs.task {return false}
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBExecutorInput.BodyUnblocked: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBExecutorInput.protoMessageName + ".BodyUnblocked"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}attempt\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.task) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.attempt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.task != 0 {
+      try visitor.visitSingularFixed64Field(value: self.task, fieldNumber: 1)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularSInt64Field(value: self.attempt, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBExecutorInput.BodyUnblocked, rhs: PBExecutorInput.BodyUnblocked) -> Bool {
+    if lhs.task != rhs.task {return false}
+    if lhs.attempt != rhs.attempt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

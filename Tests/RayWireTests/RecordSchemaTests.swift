@@ -47,7 +47,7 @@ let everyMessage: [Message] = [
     .locateObject(object), .objectLocation(object, .at([NodeID(1), NodeID(2)])), .objectLocation(object, .failed(error)),
     .objectLocation(object, .freed), .locationAdded(object, node: NodeID(1)), .locationRemoved(object, node: NodeID(1)),
     .freeObject(object), .pinObject(object), .pullObject(object), .pushObject(object, data, owner: worker),
-    .objectMissing(object), .cancelWorkerLease(lease),
+    .objectMissing(object), .cancelWorkerLease(lease), .workerBlocked(worker), .workerUnblocked(worker),
 ]
 
 /// The case name of a value of an enum whose cases all carry values.
@@ -57,7 +57,7 @@ private func caseName<T>(_ value: T) -> String {
 
 @Test func theListCoversEveryMessageCase() {
     // Adding a case to Message? Add it to everyMessage (and to the tables in tools/gen-records.py).
-    #expect(Set(everyMessage.map(caseName)).count == 35)
+    #expect(Set(everyMessage.map(caseName)).count == 37)
 }
 
 @Test(arguments: everyMessage)
@@ -89,12 +89,15 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
     let ownerInputs: [OwnerInput] = [.started(RayConfig(), OwnerIdentity(worker: worker, job: JobID(3))), .submitTask(request),
                                      .put(data, node: nil), .put(data, node: NodeID(7)), .get(object), .release(object),
                                      .messageReceived(from: .gcs, .nodeDead(NodeID(1))), .peerDisconnected(.worker(worker)),
-                                     .addReference(object), .cancel(object, force: true)]
+                                     .addReference(object), .cancel(object, force: true),
+                                     .startedInWorker(RayConfig(), OwnerIdentity(worker: worker, job: JobID(2))),
+                                     .taskStarted(TaskID(value: 5), attempt: 2)]
     try roundTrips(ownerInputs)
     let executorInputs: [ExecutorInput] = [.started(RayConfig(), worker), .messageReceived(from: .worker(worker), .releaseFetch(requestID: 1)),
                                            .executionFinished(TaskID(value: 1), attempt: 2, .returned([data])),
                                            .executionFinished(TaskID(value: 1), attempt: 3, .applicationError("x")),
-                                           .timerFired(.releaseBorrowed(owner: worker, objects: [object]))]
+                                           .timerFired(.releaseBorrowed(owner: worker, objects: [object])),
+                                           .bodyBlocked(TaskID(value: 1), attempt: 2), .bodyUnblocked(TaskID(value: 1), attempt: 2)]
     try roundTrips(executorInputs)
 }
 

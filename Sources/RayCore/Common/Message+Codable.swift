@@ -146,6 +146,12 @@ extension Message {
             try container.encode(v0)
             try container.encode(v1)
             try container.encode(v2)
+        case .workerBlocked(let v0):
+            try container.encode(UInt8(36))
+            try container.encode(v0)
+        case .workerUnblocked(let v0):
+            try container.encode(UInt8(37))
+            try container.encode(v0)
         }
     }
 
@@ -225,6 +231,10 @@ extension Message {
             self = .cancelWorkerLease(try container.decode(LeaseID.self))
         case 35:
             self = .driverExited(try container.decode(JobID.self), exitCode: try container.decode(Int.self), signal: try container.decode(Int.self))
+        case 36:
+            self = .workerBlocked(try container.decode(WorkerID.self))
+        case 37:
+            self = .workerUnblocked(try container.decode(WorkerID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))
@@ -391,6 +401,14 @@ extension OwnerInput {
             try container.encode(UInt8(9))
             try container.encode(v0)
             try container.encode(v1)
+        case .startedInWorker(let v0, let v1):
+            try container.encode(UInt8(10))
+            try container.encode(v0)
+            try container.encode(v1)
+        case .taskStarted(let v0, let v1):
+            try container.encode(UInt8(11))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -418,6 +436,10 @@ extension OwnerInput {
             self = .cancel(try container.decode(ObjectID.self), force: try container.decode(Bool.self))
         case 9:
             self = .workerDied(try container.decode(WorkerID.self), detail: try container.decode(String.self))
+        case 10:
+            self = .startedInWorker(try container.decode(RayConfig.self), try container.decode(OwnerIdentity.self))
+        case 11:
+            self = .taskStarted(try container.decode(TaskID.self), attempt: try container.decode(Int.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))
@@ -445,6 +467,14 @@ extension ExecutorInput {
         case .timerFired(let v0):
             try container.encode(UInt8(3))
             try container.encode(v0)
+        case .bodyBlocked(let v0, let v1):
+            try container.encode(UInt8(4))
+            try container.encode(v0)
+            try container.encode(v1)
+        case .bodyUnblocked(let v0, let v1):
+            try container.encode(UInt8(5))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -460,6 +490,10 @@ extension ExecutorInput {
             self = .executionFinished(try container.decode(TaskID.self), attempt: try container.decode(Int.self), try container.decode(ExecutionResult.self))
         case 3:
             self = .timerFired(try container.decode(ExecutorTimer.self))
+        case 4:
+            self = .bodyBlocked(try container.decode(TaskID.self), attempt: try container.decode(Int.self))
+        case 5:
+            self = .bodyUnblocked(try container.decode(TaskID.self), attempt: try container.decode(Int.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown ExecutorInput tag \(tag)"))

@@ -188,6 +188,14 @@ public enum Message: Hashable, Codable, Sendable {
     /// driver → GCS: the driver's process is ending: with `exitCode` (exit status), or killed by
     /// `signal` (nonzero). The job succeeded only with both 0; its workers stop.
     case driverExited(JobID, exitCode: Int, signal: Int)
+
+    // worker -> raylet: blocking (Ray's NotifyDirectCallTaskBlocked / Unblocked)
+    /// worker → its raylet: the task it runs waits in a get or wait for objects: the lease's
+    /// CPUs are free for other leases (its children) until it resumes.
+    case workerBlocked(WorkerID)
+    /// worker → its raylet: the task resumed: its lease holds its CPUs again, even when that
+    /// oversubscribes the node for a while (as Ray).
+    case workerUnblocked(WorkerID)
 }
 
 extension Message {

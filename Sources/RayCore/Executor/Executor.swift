@@ -32,6 +32,12 @@ public enum ExecutorInput: Hashable, Codable, Sendable {
     case executionFinished(TaskID, attempt: Int, ExecutionResult)
     /// A timer fired.
     case timerFired(ExecutorTimer)
+    /// The running body waits in a get or wait (for objects another task makes): the raylet
+    /// frees the lease's CPUs meanwhile, so the tasks it waits for can run (Ray's
+    /// NotifyDirectCallTaskBlocked; without it, parents holding every CPU deadlock).
+    case bodyBlocked(TaskID, attempt: Int)
+    /// The body resumed after `bodyBlocked`.
+    case bodyUnblocked(TaskID, attempt: Int)
 }
 
 /// Effects of an executor.
@@ -54,6 +60,8 @@ public struct Executor: Sendable {
         var fetchRequest: UInt64?
         var storeRequest: UInt64?
         var returns: [ReturnValue] = []
+        /// The body waits in a get or wait (its lease's CPUs are lent out).
+        var blocked = false
     }
 
     public private(set) var config = RayConfig()
@@ -88,6 +96,18 @@ public struct Executor: Sendable {
             for object in objects {
                 effects.append(.send(to: .worker(owner), .borrowReleased(object, borrower: workerID)))
             }
+        case .bodyBlocked(let task, let attempt):
+            guard var running = current, running.spec.taskID == task, running.attempt == attempt,
+                  !running.blocked else { break }
+            running.blocked = true
+            current = running
+            effects.append(.send(to: raylet, .workerBlocked(workerID)))
+        case .bodyUnblocked(let task, let attempt):
+            guard var running = current, running.spec.taskID == task, running.attempt == attempt,
+                  running.blocked else { break }
+            running.blocked = false
+            current = running
+            effects.append(.send(to: raylet, .workerUnblocked(workerID)))
         }
         return effects
     }
@@ -188,6 +208,9 @@ public struct Executor: Sendable {
         guard let task = current else { return }
         current = nil
         tasksRun += 1
+        // A body that ended while blocked (it was never resumed) gives its lease its CPUs back
+        // first: the owner may push the next task on the same lease.
+        if task.blocked { effects.append(.send(to: raylet, .workerUnblocked(workerID))) }
         if let fetch = task.fetchRequest { effects.append(.send(to: raylet, .releaseFetch(requestID: fetch))) }
         let borrowed = task.args.compactMap { arg -> ObjectID? in
             if case .borrowed(let object) = arg { return object }

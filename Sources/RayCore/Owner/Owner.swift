@@ -71,6 +71,12 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     /// A worker process ended (its raylet reaped it): `detail` says how ("killed by signal 9
     /// (Killed)"), then its last lines of stderr, one per line. Like `peerDisconnected`, with words.
     case workerDied(WorkerID, detail: String)
+    /// The owner of a worker process started (the first task that needs one): it owns what the
+    /// tasks the worker runs submit and put; it registers no job (its driver did).
+    case startedInWorker(RayConfig, OwnerIdentity)
+    /// The worker began running `attempt` of `task`: what the body submits and puts now are
+    /// that attempt's children (`OwnerIDs.forTask`).
+    case taskStarted(TaskID, attempt: Int)
 }
 
 /// Effects of an owner.
@@ -167,6 +173,11 @@ public struct Owner: Sendable {
     public internal(set) var ids = OwnerIDs(parent: TaskID.driver(of: JobID(0)))
     var leaseCounter: UInt64 = 0
     var requestCounter: UInt64 = 0
+    /// True in a worker process (nested tasks): it registers no job.
+    public internal(set) var inWorker = false
+    /// A worker's owner numbers its raylet requests from here, its executor from 1: the raylet
+    /// answers both at the worker's address, and `Message.workerPart` routes by the number.
+    public static let workerRequestBase: UInt64 = 1 << 48
     var deadNodes: Set<NodeID> = []
     /// Tasks waiting for an object to exist.
     var dependents: [ObjectID: [TaskID]] = [:]
@@ -223,6 +234,13 @@ public struct Owner: Sendable {
             self.identity = identity
             ids = OwnerIDs(parent: TaskID.driver(of: identity.job))
             effects.append(.send(to: .gcs, .registerJob(identity.job, driver: identity.worker)))
+        case .startedInWorker(let config, let identity):
+            self.config = config
+            self.identity = identity
+            inWorker = true
+            requestCounter = Self.workerRequestBase
+        case .taskStarted(let task, let attempt):
+            ids = OwnerIDs.forTask(task, attempt: attempt)
         case .submitTask(let request):
             submit(request, into: &effects)
         case .put(let data, let node):

@@ -18,6 +18,14 @@ public struct OwnerIDs: Hashable, Sendable {
         self.parent = parent
     }
 
+    /// The sequence of what `attempt` of `task` submits and puts, in the worker that runs it
+    /// (nested tasks). Ray derives a child from its parent task alone; the attempt is mixed in
+    /// here too, so a retried parent's children never collide with the earlier attempt's, which
+    /// its owner may still hold.
+    public static func forTask(_ task: TaskID, attempt: Int) -> OwnerIDs {
+        OwnerIDs(parent: TaskID(value: mix(task.value ^ mix(UInt64(attempt) &+ 0xA076_1D64_78BD_642F))))
+    }
+
     /// The ID the next submitted task gets.
     public var nextTask: TaskID { TaskID.child(of: parent, index: tasks + 1) }
     /// The ID the next put value gets.
@@ -33,5 +41,29 @@ public struct OwnerIDs: Hashable, Sendable {
     public mutating func takePut() -> ObjectID {
         puts += 1
         return ObjectID.put(by: parent, index: puts)
+    }
+}
+
+/// The two machines of a worker process: its executor (runs the tasks pushed to it) and its
+/// owner (owns what those tasks submit and put). Both are reached at the worker's address.
+public enum WorkerPart: Sendable {
+    case executor
+    case owner
+}
+
+extension Message {
+    /// Which machine of a worker process this message is for: pushed tasks, and the answers to
+    /// the executor's own fetches and stores, go to the executor; everything else (leases,
+    /// replies of submitted tasks, borrowers, location questions, the owner's fetches and
+    /// stores, numbered from `Owner.workerRequestBase`) to the owner.
+    public var workerPart: WorkerPart {
+        switch self {
+        case .pushTask:
+            return .executor
+        case .objectsReady(let requestID, _), .objectsStored(let requestID):
+            return requestID >= Owner.workerRequestBase ? .owner : .executor
+        default:
+            return .owner
+        }
     }
 }

@@ -10,7 +10,6 @@ extension Raylet {
     mutating func grant(_ request: LeaseRequest, into effects: inout [RayletEffect]) {
         precondition(request.resources.fits(in: available), "granting a lease that does not fit")
         available = available - request.resources
-        assert(available.isNonNegative)
         metrics.leasesGranted += 1
         if let worker = idleWorkers[request.jobID]?.popLast() {
             leases[request.leaseID] = Lease(worker: worker, resources: request.resources)
@@ -104,7 +103,7 @@ extension Raylet {
         guard let granted = leases.removeValue(forKey: lease) else { return }
         heldLeaseIDs.remove(lease)
         startingRequests[lease] = nil
-        available = available + granted.resources
+        available = available + granted.held
         assert(available.fits(in: info.resources))
         if kill {
             workers[granted.worker] = nil
@@ -115,6 +114,30 @@ extension Raylet {
             makeIdle(granted.worker)
         }
         dispatch(into: &effects)
+    }
+
+    /// A leased worker's task waits in a get or wait: its lease lends its CPUs back to the node
+    /// (so the tasks it waits for can be granted) until it resumes (Ray's
+    /// ReleaseCpuResourcesFromBlockedWorker).
+    mutating func workerBlocked(_ worker: WorkerID, into effects: inout [RayletEffect]) {
+        guard case .leased(let lease) = workers[worker], var granted = leases[lease], granted.lent.isEmpty else { return }
+        let cpus = granted.resources["CPU"]
+        guard cpus > 0 else { return }
+        granted.lent = ResourceSet(["CPU": cpus])
+        leases[lease] = granted
+        available = available + granted.lent
+        metrics.workersBlocked += 1
+        dispatch(into: &effects)
+    }
+
+    /// The worker's task resumed: its lease holds its CPUs again at once, even if that takes the
+    /// node's available CPUs below zero for a while (as Ray's ReturnCpuResourcesToUnblockedWorker);
+    /// nothing new is granted until enough leases return.
+    mutating func workerUnblocked(_ worker: WorkerID) {
+        guard case .leased(let lease) = workers[worker], var granted = leases[lease], !granted.lent.isEmpty else { return }
+        available = available - granted.lent
+        granted.lent = ResourceSet()
+        leases[lease] = granted
     }
 
     mutating func workerExited(_ worker: WorkerID, into effects: inout [RayletEffect]) {
@@ -129,7 +152,7 @@ extension Raylet {
         switch state {
         case .leased(let lease), .starting(.some(let lease)):
             if let granted = leases.removeValue(forKey: lease) {
-                available = available + granted.resources
+                available = available + granted.held
             }
             heldLeaseIDs.remove(lease)
             if case .leased = state { releaseArguments(of: lease, into: &effects) }

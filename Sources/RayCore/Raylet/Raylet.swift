@@ -81,6 +81,10 @@ public struct Raylet: Sendable {
     public struct Lease: Hashable, Sendable {
         public var worker: WorkerID
         public var resources: ResourceSet
+        /// The CPUs a worker blocked in a get or wait lent back to the node (empty otherwise).
+        public var lent = ResourceSet()
+        /// What the lease holds of the node's resources now.
+        public var held: ResourceSet { lent.isEmpty ? resources : resources - lent }
     }
 
     /// A worker process's lifecycle.
@@ -154,6 +158,8 @@ public struct Raylet: Sendable {
         public var objectsRestored = 0
         public var objectsEvicted = 0
         public var objectsPulled = 0
+        /// Times a leased worker's task blocked in a get or wait and lent its CPUs.
+        public var workersBlocked = 0
     }
 
     public init() {}
@@ -230,6 +236,12 @@ public struct Raylet: Sendable {
             returnWorker(lease, kill: kill, into: &effects)
         case .cancelWorkerLease(let lease):
             cancelLease(lease, into: &effects)
+        case .workerBlocked(let worker):
+            guard from == .worker(worker) else { return }
+            workerBlocked(worker, into: &effects)
+        case .workerUnblocked(let worker):
+            guard from == .worker(worker) else { return }
+            workerUnblocked(worker)
         case .fetchObjects(let requestID, let objects, let owner):
             guard case .worker(let worker) = from else { return }
             fetch(FetchKey(worker: worker, requestID: requestID), objects: objects, owner: owner, into: &effects)
