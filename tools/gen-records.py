@@ -55,6 +55,7 @@ MESSAGE = [
     ("driverExited", [("", "JobID"), ("exitCode", "Int"), ("signal", "Int")]),
     ("workerBlocked", [("", "WorkerID")]),
     ("workerUnblocked", [("", "WorkerID")]),
+    ("subscribeNodeDeaths", [("", "WorkerID"), ("job", "JobID")]),
 ]
 
 INPUTS = [

@@ -190,12 +190,20 @@ public enum Message: Hashable, Codable, Sendable {
     case driverExited(JobID, exitCode: Int, signal: Int)
 
     // worker -> raylet: blocking (Ray's NotifyDirectCallTaskBlocked / Unblocked)
+    /// (`workerDied` also goes raylet → GCS: a worker that owned tasks died; the GCS tells the
+    /// other raylets, which reclaim what it leased there, as Ray's worker-failure publication.)
     /// worker → its raylet: the task it runs waits in a get or wait for objects: the lease's
     /// CPUs are free for other leases (its children) until it resumes.
     case workerBlocked(WorkerID)
     /// worker → its raylet: the task resumed: its lease holds its CPUs again, even when that
     /// oversubscribes the node for a while (as Ray).
     case workerUnblocked(WorkerID)
+
+    // worker owner -> GCS
+    /// worker's owner → GCS: tell this worker of node deaths, as a driver is told (an owner
+    /// fails or retries what it ran there). Ends with the job, or with the worker
+    /// (its raylet reports `workerDied`).
+    case subscribeNodeDeaths(WorkerID, job: JobID)
 }
 
 extension Message {

@@ -160,6 +160,7 @@ public struct Owner: Sendable {
         public var reconstructions = 0
         public var tasksFailed = 0
         public var lineageEvictions = 0
+        public init() {}
     }
 
     public internal(set) var config = RayConfig()
@@ -239,6 +240,7 @@ public struct Owner: Sendable {
             self.identity = identity
             inWorker = true
             requestCounter = Self.workerRequestBase
+            effects.append(.send(to: .gcs, .subscribeNodeDeaths(identity.worker, job: identity.job)))
         case .taskStarted(let task, let attempt):
             ids = OwnerIDs.forTask(task, attempt: attempt)
         case .submitTask(let request):

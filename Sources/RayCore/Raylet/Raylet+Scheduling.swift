@@ -18,6 +18,7 @@ extension Raylet {
         if heldLeaseIDs.contains(request.leaseID) || deadOwners.contains(request.leaseID.owner) { return }
         // A request of a job that ended: its driver is gone, nobody would use the worker.
         if finishedJobs.contains(request.jobID) { return }
+        if workers[request.leaseID.owner] != nil { owningWorkers.insert(request.leaseID.owner) }
         switch place(request) {
         case .local:
             heldLeaseIDs.insert(request.leaseID)

@@ -142,6 +142,10 @@ extension Raylet {
 
     mutating func workerExited(_ worker: WorkerID, into effects: inout [RayletEffect]) {
         guard let state = workers.removeValue(forKey: worker) else { return }
+        if owningWorkers.remove(worker) != nil {
+            ownerDied(worker, into: &effects)
+            effects.append(.send(to: .gcs, .workerDied(worker)))
+        }
         if let job = workerJobs.removeValue(forKey: worker) {
             idleWorkers[job]?.removeAll { $0 == worker }
             if idleWorkers[job]?.isEmpty == true { idleWorkers[job] = nil }

@@ -106,6 +106,9 @@ public struct Raylet: Sendable {
     var deadNodes: Set<NodeID> = []
     /// Owners the GCS reported dead: their objects can no longer be found or rebuilt.
     var deadOwners: Set<WorkerID> = []
+    /// Local workers that asked for leases (owners of nested tasks): their death is reported to
+    /// the GCS, which tells the other raylets.
+    var owningWorkers: Set<WorkerID> = []
     /// Queues per scheduling class (resource shape), in order of first use.
     var classQueues: [ResourceSet: FIFOQueue<QueuedLease>] = [:]
     var classOrder: [ResourceSet] = []
@@ -286,6 +289,11 @@ public struct Raylet: Sendable {
         }
         deadNodes.insert(node)
         view.removeAll { $0.nodeID == node }
+        // Owners that lived there (workers running nested tasks) died with it.
+        var owners = Set(leases.keys.map(\.owner)).union(heldLeaseIDs.map(\.owner))
+            .union(store.entries.values.map(\.owner))
+        for shape in classOrder { for queued in classQueues[shape]?.elements ?? [] { owners.insert(queued.owner) } }
+        for owner in owners.sorted() where owner.node == node { ownerDied(owner, into: &effects) }
         effects.append(.disconnect(node))
         pullSourceLost(node, into: &effects)
     }

@@ -9,6 +9,8 @@ public enum ComponentID: Hashable, Codable, Sendable, Comparable, CustomStringCo
     case raylet(NodeID)
     case worker(WorkerID)
     case driver(WorkerID)
+    /// The owner in a worker process (what the tasks it runs submit: nested tasks).
+    case workerOwner(WorkerID)
 
     public var description: String {
         switch self {
@@ -16,6 +18,7 @@ public enum ComponentID: Hashable, Codable, Sendable, Comparable, CustomStringCo
         case .raylet(let node): return "raylet(\(node))"
         case .worker(let worker): return "\(worker)"
         case .driver(let worker): return "driver(\(worker))"
+        case .workerOwner(let worker): return "owner(\(worker))"
         }
     }
 }
@@ -54,4 +57,6 @@ enum SimEvent {
     case ownerDeathProbe
     /// The timeout of the program's `ray.wait` (fault number `index`) passed.
     case waitTimeout(Int)
+    /// A parent's body (nested tasks) ran its duration: it gets its children or returns.
+    case bodyResumes(WorkerID, TaskID, attempt: Int)
 }

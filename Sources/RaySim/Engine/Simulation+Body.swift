@@ -32,6 +32,11 @@ extension Simulation {
                 return
             }
         }
+        let children = program.plan.childRequests(function: spec.function, instance: spec.instance)
+        if !children.isEmpty {
+            runParentBody(spec, attempt: attempt, argumentDigests: digests, on: worker, children: children)
+            return
+        }
         let digest = SyntheticContent.digest(name: spec.function, instance: spec.instance, argumentDigests: digests)
         let value = ObjectData(sizeBytes: output, digest: digest)
         schedule(.executionFinished(worker, spec.taskID, attempt: attempt, .returned([value])), after: duration)

@@ -199,7 +199,11 @@ extension Simulation {
             } else if worker == probeWorker {
                 probeAnswered(message)
             } else if executors[worker] != nil {
-                handleExecutor(worker, .messageReceived(from: from, message))
+                if message.workerPart == .owner, let owner = workerOwners[worker] {
+                    owner.submit(.messageReceived(from: from, message))
+                } else {
+                    handleExecutor(worker, .messageReceived(from: from, message))
+                }
             } else if case .worker = from {
                 // The worker's process is gone: its host resets the connection.
                 connectionReset(from: from, to: to)
@@ -233,7 +237,11 @@ extension Simulation {
                 handleRaylet(node, .peerDisconnected(peer))
             }
         case .worker(let worker):
-            if worker == driverWorker { handleDriver(.peerDisconnected(peer)) }
+            if worker == driverWorker {
+                handleDriver(.peerDisconnected(peer))
+            } else if executors[worker] != nil {
+                workerOwners[worker]?.submit(.peerDisconnected(peer))
+            }
         }
     }
 
@@ -269,12 +277,17 @@ extension Simulation {
     func killWorkerProcess(_ worker: WorkerID, notifyRaylet: Bool = true) {
         guard executors.removeValue(forKey: worker) != nil else { return }
         try? workerLogs.removeValue(forKey: worker)?.commit()
+        dropWorkerOwner(worker)
         deadWorkersCount += 1
         if notifyRaylet {
             scheduleDisconnect(observer: .raylet(worker.node), peer: .worker(worker), after: options.localLatencyMicros)
         }
         scheduleDisconnect(observer: .worker(driverWorker), peer: .worker(worker),
                            after: latency(from: worker.node, to: driverWorker.node))
+        // Owners in workers see it too (those it ran children for act on it).
+        for owner in workerOwners.keys.sorted() {
+            scheduleDisconnect(observer: .worker(owner), peer: .worker(worker), after: latency(from: worker.node, to: owner.node))
+        }
     }
 
     /// A node dies: its raylet and workers are gone; peers see their connections close.

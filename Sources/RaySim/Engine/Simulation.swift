@@ -80,6 +80,13 @@ public final class Simulation {
     // Worker processes
     var executors: [WorkerID: ComponentDriver<Executor>] = [:]
     var workerLogs: [WorkerID: any EventLog] = [:]
+    /// Owners in workers (nested tasks), made when a worker first runs a parent's body.
+    var workerOwners: [WorkerID: ComponentDriver<Owner>] = [:]
+    var workerOwnerLogs: [WorkerID: any EventLog] = [:]
+    /// Parent bodies running (one per worker: a worker runs one task at a time).
+    var parentBodies: [WorkerID: ParentBody] = [:]
+    /// The metrics of worker owners whose process is gone (counted in the report).
+    var goneOwnerMetrics = Owner.Metrics()
 
     // The driver
     var driver: ComponentDriver<Owner>!
@@ -309,6 +316,8 @@ public final class Simulation {
             program.probe()
         case .waitTimeout(let fault):
             answerWait(fault, timedOut: true)
+        case .bodyResumes(let worker, let task, let attempt):
+            parentBodyResumes(worker, task, attempt: attempt)
         }
     }
 

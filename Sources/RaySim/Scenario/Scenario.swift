@@ -174,6 +174,12 @@ public struct TaskGroupSpec: Sendable, Equatable {
     public var retryExceptions: Bool
     /// `placement_group:` the bundle each instance runs in.
     public var placementGroup: PlacementGroupRef?
+    /// `children:` the tasks each instance's body submits (Ray's nested tasks): the worker that
+    /// runs the instance owns them.
+    public var children: ChildrenSpec?
+    /// `nested: true`: submitted only by a parent's body, never by the driver; `count` is derived
+    /// (the parents' count × `children.count`), numbered across parents in order.
+    public var nested = false
 
     /// Builds a task group; the defaults are the file format's.
     public init(name: String, count: Int = 1, durationMicros: Int64 = 0, outputBytes: Int64 = 8,
@@ -191,6 +197,25 @@ public struct TaskGroupSpec: Sendable, Equatable {
         self.fail = fail
         self.retryExceptions = retryExceptions
         self.placementGroup = placementGroup
+    }
+}
+
+/// `children:` — what a parent task's body submits (SCENARIOS.md, "Nested tasks").
+public struct ChildrenSpec: Sendable, Equatable {
+    /// The `nested: true` group the children belong to.
+    public var task: String
+    /// Children per parent instance.
+    public var count: Int
+    /// The body gets every child's value before it returns (its output then depends on theirs).
+    public var get: Bool
+    /// The body returns its children's references (the driver borrows worker-owned objects).
+    public var returnRefs: Bool
+
+    public init(task: String, count: Int, get: Bool = false, returnRefs: Bool = false) {
+        self.task = task
+        self.count = count
+        self.get = get
+        self.returnRefs = returnRefs
     }
 }
 

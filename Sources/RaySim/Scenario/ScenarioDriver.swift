@@ -137,7 +137,7 @@ public final class ScenarioDriver {
             let data = ObjectData(sizeBytes: put.sizeBytes, digest: SyntheticContent.putDigest(name: put.name))
             remember(InstanceRef(name: put.name, index: 0, isPut: true), try world.put(data, on: put.node))
         }
-        for group in scenario.workload.tasks {
+        for group in scenario.workload.tasks where !group.nested {  // Nested ones: their parents submit them.
             let body = SyntheticBody.encode(group)
             let strategy = schedulingStrategy(group.strategy)
             for index in 0..<group.count {

@@ -9,7 +9,10 @@ extension ScenarioLoader {
     static let putKeys = ["name", "size", "node"]
     static let taskKeys = ["name", "count", "duration", "output", "resources", "max_retries", "strategy",
                            "args", "nested_args", "hold", "fail", "retry_exceptions",
-                           "placement_group"]
+                           "placement_group", "children", "nested"]
+    static let childrenKeys = ["task", "count", "get", "return_refs"]
+    /// Most children one parent instance submits.
+    static let childCountMax = 100_000
     static let failKeys = ["probability", "attempts", "kind"]
     static let affinityKeys = ["node", "soft"]
     static let placementGroupReferenceKeys = ["name", "bundle"]
@@ -75,6 +78,24 @@ extension ScenarioLoader {
             group.nestedArgs.append(try references.record(argument, targets: [.task, .put], owner: group.name))
         }
         if let hold = task.optional("hold") { group.holdMicros = try hold.durationMicros() }
+        if let nested = task.optional("nested") { group.nested = try nested.bool() }
+        if let children = task.optional("children") {
+            let spec = try children.mapping(allowedKeys: childrenKeys)
+            let taskValue = try spec.required("task")
+            var parsed = ChildrenSpec(task: try taskValue.name(), count: try spec.required("count").int(in: 1...childCountMax))
+            parsed.get = try spec.optional("get")?.bool() ?? false
+            if let returnRefs = spec.optional("return_refs") {
+                parsed.returnRefs = try returnRefs.bool()
+                if parsed.returnRefs {
+                    throw returnRefs.error("return_refs: true (the driver borrowing objects a worker owns) is not "
+                        + "supported yet; children are gotten inside the parent (get: true) or left to their owner")
+                }
+            }
+            group.children = parsed
+        }
+        if group.nested, let count = task.optional("count") {
+            throw count.error("a nested group has no count: it gets its parents' count × children.count")
+        }
         if let fail = task.optional("fail") { group.fail = try parseFail(fail) }
         if let retry = task.optional("retry_exceptions") { group.retryExceptions = try retry.bool() }
         if let placement = task.optional("placement_group") {

@@ -40,11 +40,14 @@ public enum ScenarioLoader {
         let seed = try top.optional("seed").map { value throws(ScenarioError) in try value.seed() }
         var references = ReferenceUses()
         let cluster = try parseCluster(try top.required("cluster"))
-        let workload = try parseWorkload(try top.required("workload"), references: &references)
+        var workload = try parseWorkload(try top.required("workload"), references: &references)
         let (faults, nodeNames) = try parseFaults(top.optional("faults"), cluster: cluster, references: &references)
         let expect = try parseExpect(top.optional("expect"), references: &references)
 
+        // Names first (duplicates), then nesting (which rejects references to nested groups,
+        // whose derived counts the table does not hold), then the references.
         let names = try NameTable(workload: workload, file: file)
+        try resolveNesting(&workload, references: references, file: file)
         try references.check(against: names)
         try checkStrategies(workload: workload, nodeNames: nodeNames, initialNodes: cluster.nodes.map(\.name),
                             file: file)

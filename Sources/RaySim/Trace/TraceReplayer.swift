@@ -23,6 +23,7 @@ public enum TraceReplayer {
         var raylets: [NodeID: ComponentDriver<Raylet>] = [:]
         var executors: [WorkerID: ComponentDriver<Executor>] = [:]
         var owners: [WorkerID: ComponentDriver<Owner>] = [:]
+        var workerOwners: [WorkerID: ComponentDriver<Owner>] = [:]
         for (index, step) in trace.steps.enumerated() {
             do {
                 let outcome: (String, [UInt8], String, String)
@@ -35,6 +36,8 @@ public enum TraceReplayer {
                     outcome = try run(step, driver(&executors, worker))
                 case .driver(let worker):
                     outcome = try run(step, driver(&owners, worker))
+                case .workerOwner(let worker):
+                    outcome = try run(step, driver(&workerOwners, worker))
                 }
                 let (input, actualBytes, expected, actual) = outcome
                 if actualBytes != step.effects {
@@ -90,7 +93,7 @@ extension TraceReplayer {
         case .gcs: return text(GCSInput.self, GCSEffect.self)
         case .raylet: return text(RayletInput.self, RayletEffect.self)
         case .worker: return text(ExecutorInput.self, ExecutorEffect.self)
-        case .driver: return text(OwnerInput.self, OwnerEffect.self)
+        case .driver, .workerOwner: return text(OwnerInput.self, OwnerEffect.self)
         }
     }
 }

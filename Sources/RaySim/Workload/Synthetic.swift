@@ -4,7 +4,7 @@
 // from lineage must therefore be identical to the original, and a value built
 // from the wrong inputs cannot pass the checker.
 
-import RayCore
+public import RayCore
 
 /// Body parameters as they travel in `TaskSpec.body`.
 public enum SyntheticBody {
@@ -78,17 +78,68 @@ public struct WorkloadPlan: Sendable {
         for put in workload.puts {
             expectedDigests[InstanceRef(name: put.name, index: 0, isPut: true)] = SyntheticContent.putDigest(name: put.name)
         }
-        for group in workload.tasks {
-            for index in 0..<group.count {
-                let args = arguments(of: group, instance: index)
-                // A nested reference is passed as a reference: it adds no content (digest 0).
-                let nested = nestedArguments(of: group, instance: index).map { _ in UInt64(0) }
-                let digests = args.map { expectedDigests[$0] ?? 0 } + nested
-                expectedDigests[InstanceRef(name: group.name, index: index, isPut: false)] =
-                    SyntheticContent.digest(name: group.name, instance: index, argumentDigests: digests)
+        // Groups in dependency order (args first: the loader ordered them so), except that a
+        // parent that gets its children's values waits for their group.
+        var pending = workload.tasks
+        while !pending.isEmpty {
+            let before = pending.count
+            var waiting: [TaskGroupSpec] = []
+            for group in pending {
+                if let children = group.children, children.get,
+                   !(0..<(groups[children.task]?.count ?? 0)).allSatisfy({
+                       expectedDigests[InstanceRef(name: children.task, index: $0, isPut: false)] != nil }) {
+                    waiting.append(group)
+                    continue
+                }
+                addDigests(of: group)
             }
+            pending = waiting
+            if pending.count == before { break }  // A cycle the loader rejects; never here.
         }
     }
+
+    /// The expected digests of every instance of `group` (its arguments' and, when it gets
+    /// them, its children's digests known).
+    private mutating func addDigests(of group: TaskGroupSpec) {
+        for index in 0..<group.count {
+            let args = arguments(of: group, instance: index)
+            // A nested reference is passed as a reference: it adds no content (digest 0).
+            let nested = nestedArguments(of: group, instance: index).map { _ in UInt64(0) }
+            var digests = args.map { expectedDigests[$0] ?? 0 } + nested
+            if let children = group.children, children.get {
+                digests += childInstances(of: group, instance: index).map { expectedDigests[$0] ?? 0 }
+            }
+            expectedDigests[InstanceRef(name: group.name, index: index, isPut: false)] =
+                SyntheticContent.digest(name: group.name, instance: index, argumentDigests: digests)
+        }
+    }
+
+    /// The children `group[instance]`'s body submits, in order: numbered across parents
+    /// (`parent[0]` submits `leaf[0]`..`leaf[n-1]`, `parent[1]` the next n).
+    public func childInstances(of group: TaskGroupSpec, instance: Int) -> [InstanceRef] {
+        guard let children = group.children else { return [] }
+        return (0..<children.count).map {
+            InstanceRef(name: children.task, index: instance * children.count + $0, isPut: false)
+        }
+    }
+
+    /// What the body of `function[instance]` submits, in order (empty unless it has children):
+    /// the same requests in both worlds.
+    public func childRequests(function: String, instance: Int) -> [TaskRequest] {
+        guard let group = groups[function], let children = group.children, let child = groups[children.task] else {
+            return []
+        }
+        let body = SyntheticBody.encode(child)
+        let strategy: SchedulingStrategy = child.strategy == .spread ? .spread : .default
+        return childInstances(of: group, instance: instance).map { ref in
+            TaskRequest(function: child.name, instance: ref.index, args: [], resources: child.resources,
+                        strategy: strategy, maxRetries: child.maxRetries, retryExceptions: child.retryExceptions,
+                        body: body)
+        }
+    }
+
+    /// True when `function`'s body gets its children's values before it returns.
+    public func getsChildren(_ function: String) -> Bool { groups[function]?.children?.get ?? false }
 
     /// The instances a reference names; `instance` is the one being defined (for `name[i±k]`).
     public func resolve(_ pattern: RefPattern, relativeTo instance: Int? = nil) -> [InstanceRef] {

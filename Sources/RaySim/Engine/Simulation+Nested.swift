@@ -1,0 +1,128 @@
+// Nested tasks in simulated time: a parent's body, run by a worker, submits its
+// children through that worker's own owner (made on the first parent it runs),
+// runs its duration, then — when the scenario says `get: true` — gets every
+// child, blocked meanwhile (its raylet lends the lease's CPUs), and returns a
+// value whose content depends on theirs. The body's handles to its children
+// drop when it returns. What is submitted, and what the output must be, is the
+// scenario plan's (`WorkloadPlan.childRequests`), shared with real processes.
+
+import RayCore
+
+/// A parent's body in progress.
+struct ParentBody {
+    var task: TaskID
+    var attempt: Int
+    var spec: TaskSpec
+    var argumentDigests: [UInt64]
+    /// The children's return objects, in submission order.
+    var children: [ObjectID]
+    /// The children's values, once gotten.
+    var values: [ObjectID: ObjectValue] = [:]
+    /// The body waits in its get (the executor told its raylet).
+    var blocked = false
+    /// The body asked for its children's values.
+    var getting = false
+}
+
+extension Simulation {
+    /// The owner of `worker`'s process, made (and started) on first use.
+    func workerOwner(_ worker: WorkerID, job: JobID) -> ComponentDriver<Owner> {
+        if let owner = workerOwners[worker] { return owner }
+        let log = makeLog("owner-\(worker.node.value)-\(worker.index)")
+        if let log { workerOwnerLogs[worker] = log }
+        let owner = ComponentDriver<Owner>()
+        attach(owner, log: { log }, as: { .workerOwner(worker) })
+        owner.perform = { [unowned(unsafe) self] effect in
+            switch effect {
+            case .send(let to, let message): send(message, from: .worker(worker), to: to)
+            case .getResolved(let object, let value): childResolved(worker, object, value)
+            }
+        }
+        workerOwners[worker] = owner
+        owner.submit(.startedInWorker(config, OwnerIdentity(worker: worker, job: job)))
+        return owner
+    }
+
+    /// Starts a parent's body: its children are submitted now; it resumes after its duration.
+    func runParentBody(_ spec: TaskSpec, attempt: Int, argumentDigests: [UInt64], on worker: WorkerID,
+                       children requests: [TaskRequest]) {
+        let owner = workerOwner(worker, job: spec.jobID)
+        owner.submit(.taskStarted(spec.taskID, attempt: attempt))
+        var children: [ObjectID] = []
+        children.reserveCapacity(requests.count)
+        for request in requests {
+            children.append(ObjectID.returnValue(of: owner.machine.nextTaskID, index: 1))
+            owner.submit(.submitTask(request))
+        }
+        parentBodies[worker] = ParentBody(task: spec.taskID, attempt: attempt, spec: spec,
+                                          argumentDigests: argumentDigests, children: children)
+        let duration = spec.body.count > SyntheticBody.durationIndex ? spec.body[SyntheticBody.durationIndex] : 0
+        schedule(.bodyResumes(worker, spec.taskID, attempt: attempt), after: duration)
+    }
+
+    /// The body ran its duration: it returns, or first gets its children.
+    func parentBodyResumes(_ worker: WorkerID, _ task: TaskID, attempt: Int) {
+        guard var body = parentBodies[worker], body.task == task, body.attempt == attempt,
+              let owner = workerOwners[worker] else { return }
+        guard program.plan.getsChildren(body.spec.function) else {
+            finishParentBody(worker)
+            return
+        }
+        body.getting = true
+        parentBodies[worker] = body
+        for child in body.children {
+            owner.submit(.get(child))
+            // A get answered at once ended the body already (and maybe a new one began).
+            guard parentBodies[worker]?.task == task, parentBodies[worker]?.attempt == attempt else { return }
+        }
+        guard var waiting = parentBodies[worker], waiting.values.count < waiting.children.count else { return }
+        waiting.blocked = true
+        parentBodies[worker] = waiting
+        handleExecutor(worker, .bodyBlocked(task, attempt: attempt))
+    }
+
+    /// The worker's owner answered one of the body's gets.
+    func childResolved(_ worker: WorkerID, _ object: ObjectID, _ value: ObjectValue) {
+        guard var body = parentBodies[worker], body.getting, body.children.contains(object),
+              body.values[object] == nil else { return }
+        body.values[object] = value
+        parentBodies[worker] = body
+        guard body.values.count == body.children.count else { return }
+        if body.blocked { handleExecutor(worker, .bodyUnblocked(body.task, attempt: body.attempt)) }
+        finishParentBody(worker)
+    }
+
+    /// The body returns: a child's failure is its exception (Ray's get raises it in the parent);
+    /// otherwise its content covers its arguments and, when it got them, its children. Its
+    /// handles to its children drop.
+    private func finishParentBody(_ worker: WorkerID) {
+        guard let body = parentBodies.removeValue(forKey: worker), let owner = workerOwners[worker] else { return }
+        let spec = body.spec
+        var result: ExecutionResult
+        var digests = body.argumentDigests
+        if let (index, error) = body.children.enumerated().lazy.compactMap({ index, child -> (Int, RayError)? in
+            guard case .error(let error)? = body.values[child] else { return nil }
+            return (index, error)
+        }).first {
+            result = .applicationError("\(spec.function)[\(spec.instance)]: getting child \(index + 1) of "
+                + "\(body.children.count) raised \(error)")
+        } else {
+            for child in body.children { if case .data(let data)? = body.values[child] { digests.append(data.digest) } }
+            let output = spec.body.count > SyntheticBody.outputIndex ? spec.body[SyntheticBody.outputIndex] : 8
+            let digest = SyntheticContent.digest(name: spec.function, instance: spec.instance, argumentDigests: digests)
+            result = .returned([ObjectData(sizeBytes: output, digest: digest)])
+        }
+        handleExecutor(worker, .executionFinished(body.task, attempt: body.attempt, result))
+        for child in body.children { owner.submit(.release(child)) }
+    }
+
+    /// A worker process died: its owner and its body go with it.
+    func dropWorkerOwner(_ worker: WorkerID) {
+        parentBodies[worker] = nil
+        guard let owner = workerOwners.removeValue(forKey: worker) else { return }
+        goneOwnerMetrics.attemptsStarted += owner.metrics.attemptsStarted
+        goneOwnerMetrics.retries += owner.metrics.retries
+        goneOwnerMetrics.reconstructions += owner.metrics.reconstructions
+        try? workerOwnerLogs.removeValue(forKey: worker)?.commit()
+    }
+}
