@@ -594,3 +594,97 @@ struct ScenarioLoaderMutationTests {
         #expect(rejectedCount > 0)
     }
 }
+
+@Suite("ScenarioLoader: nested tasks")
+struct ScenarioLoaderNestedTests {
+    @Test func aNestedGroupsCountIsItsParentsTimesItsChildren() throws {
+        let scenario = try ScenarioLoader.parse(yaml: withWorkload("""
+          tasks:
+            - name: parent
+              count: 3
+              children: {task: mid, count: 2, get: true}
+            - name: mid
+              nested: true
+              children: {task: leaf, count: 4}
+            - name: leaf
+              nested: true
+        """), file: "test.yaml")
+        let counts = Dictionary(uniqueKeysWithValues: scenario.workload.tasks.map { ($0.name, $0.count) })
+        #expect(counts == ["parent": 3, "mid": 6, "leaf": 24])
+        let plan = WorkloadPlan(scenario.workload)
+        #expect(plan.childRequests(function: "mid", instance: 1).map(\.instance) == [4, 5, 6, 7])
+        #expect(plan.childRequests(function: "leaf", instance: 0).isEmpty)
+        // A parent that gets its children: its value covers theirs.
+        let parent = InstanceRef(name: "parent", index: 0, isPut: false)
+        let children = [0, 1].map { plan.expectedDigests[InstanceRef(name: "mid", index: $0, isPut: false)]! }
+        #expect(plan.expectedDigests[parent] == SyntheticContent.digest(name: "parent", instance: 0, argumentDigests: children))
+    }
+
+    @Test func badNestingIsNamed() {
+        expectRejected(withWorkload("""
+          tasks:
+            - name: p
+              children: {task: nope, count: 2}
+        """), keyPath: "workload.tasks[0].children.task", "'nope' names no task group")
+        expectRejected(withWorkload("""
+          tasks:
+            - name: p
+              children: {task: q, count: 2}
+            - name: q
+        """), keyPath: "workload.tasks[0].children.task", "must be a group with nested: true")
+        expectRejected(withWorkload("""
+          tasks:
+            - name: p
+            - name: q
+              nested: true
+        """), keyPath: "workload.tasks[1].nested", "no group submits it")
+        expectRejected(withWorkload("""
+          tasks:
+            - name: p
+              children: {task: q, count: 2}
+            - name: r
+              children: {task: q, count: 1}
+            - name: q
+              nested: true
+        """), keyPath: "workload.tasks[1].children.task", "already the children of p")
+        expectRejected(withWorkload("""
+          tasks:
+            - name: a
+              nested: true
+              children: {task: b, count: 2}
+            - name: b
+              nested: true
+              children: {task: a, count: 2}
+        """), keyPath: "workload.tasks[0].nested", "cycle in children")
+        expectRejected(withWorkload("""
+          tasks:
+            - name: p
+              children: {task: q, count: 2}
+            - name: q
+              nested: true
+              count: 5
+        """), keyPath: "workload.tasks[1].count", "a nested group has no count")
+        expectRejected(withWorkload("""
+          tasks:
+            - name: p
+              children: {task: q, count: 2, return_refs: true}
+            - name: q
+              nested: true
+        """), keyPath: "workload.tasks[0].children.return_refs", "not supported yet")
+        expectRejected(withWorkload("""
+          tasks:
+            - name: p
+              children: {task: q, count: 0}
+            - name: q
+              nested: true
+        """), keyPath: "workload.tasks[0].children.count", "expected an integer in 1...100000, got 0")
+        expectRejected(withWorkload("""
+          tasks:
+            - name: p
+              children: {task: q, count: 2}
+            - name: q
+              nested: true
+          get: ["q[1]"]
+        """), keyPath: "workload.get[0]", "q is nested")
+    }
+}
