@@ -40,6 +40,10 @@ struct ScenarioRunner {
     func unsupported() -> String? {
         if !scenario.workload.actors.isEmpty { return "actors are not supported yet (they come with the actor issue)" }
         if !scenario.workload.placementGroups.isEmpty { return "placement groups are not supported yet" }
+        if scenario.workload.tasks.contains(where: { $0.children != nil }) {
+            return "nested tasks (children:) run only in the simulator so far: a task body in a real worker cannot "
+                + "submit tasks yet. Run it there: raysim run \(scenario.sourcePath)"
+        }
         for fault in scenario.faults {
             if case .partition = fault.action, !netns {
                 return "a partition fault needs nodes in separate network namespaces (`swiftray up --netns`), which "
