@@ -146,6 +146,9 @@ extension DriverClient {
         let deadline = timeoutSeconds.map { DispatchTime.now() + max(0, $0) } ?? .distantFuture
         let sleeper = DispatchSemaphore(value: 0)
         let pollNanos = loop.spinMicros * 1000
+        // In a worker, a wait that has to wait lends its lease's CPUs (`onBlock`) until it returns.
+        var blocked = false
+        defer { if blocked { onBlock?(false) } }
         while true {
             // First without a sleeper: while this wait polls, an arrival costs the loop no wake-up.
             let seen = resolved.arrivals
@@ -153,6 +156,10 @@ extension DriverClient {
             if found.count == needed { return found }
             if !toWatch.isEmpty {
                 loop.post { host.watchForWait(toWatch) }
+            }
+            if !blocked, let onBlock {
+                blocked = true
+                onBlock(true)
             }
             // Poll briefly (as the event loops do: a sleeping thread wakes slowly on a VM), then sleep.
             let pollStart = DispatchTime.now().uptimeNanoseconds

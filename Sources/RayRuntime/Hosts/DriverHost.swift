@@ -57,13 +57,12 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     /// Sees the owner after each input, before that input's effects are performed (loop thread).
     var stepHook: ((Owner, OwnerInput) -> Void)?
 
-    init(loop: EventLoop, socketPath: String, logRoot: String?, workerExecutable: String?,
-         workerOutput: WorkerOutputHandler?, connected: @escaping (Result<Hello, RuntimeError>) -> Void) {
+    /// The owner on `loop`, not connected to anything yet (`role` names it in its log's messages).
+    init(loop: EventLoop, logRoot: String?, workerOutput: WorkerOutputHandler?, role: String) {
         self.loop = loop
         self.workerOutput = workerOutput
         self.logRoot = logRoot
-        self.connected = connected
-        owner.attach(loop: loop, log: { [unowned self] in log }, role: "driver")
+        owner.attach(loop: loop, log: { [unowned self] in log }, role: role)
         let journal = owner.observe
         owner.observe = { [unowned self] input, now, effects in
             journal?(input, now, effects)
@@ -71,6 +70,13 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             stepHook?(owner.machine, input)
         }
         owner.perform = { [unowned self] effect in perform(effect) }
+    }
+
+    /// A driver: connects to the raylet at `socketPath` and joins its cluster.
+    convenience init(loop: EventLoop, socketPath: String, logRoot: String?, workerExecutable: String?,
+                     workerOutput: WorkerOutputHandler?, connected: @escaping (Result<Hello, RuntimeError>) -> Void) {
+        self.init(loop: loop, logRoot: logRoot, workerOutput: workerOutput, role: "driver")
+        self.connected = connected
         Connector.unix(loop: loop, path: socketPath, label: "raylet") { [unowned self] result in
             switch result {
             case .success(let connection):
@@ -377,6 +383,29 @@ public final class DriverClient: @unchecked Sendable {
         }
     }
 
+    /// The API of a worker process's owner, for the task bodies it runs (nested tasks): `host`
+    /// shares the worker's loop and links. Each task begins with `beginTask`.
+    init(workerOwner host: DriverHost, loop: EventLoop, worker: WorkerID, job: JobID, config: RayConfig,
+         session: String?, objects: SharedObjects?) {
+        self.loop = loop
+        self.host = host
+        self.worker = worker
+        self.job = job
+        self.config = config
+        self.session = session
+        self.objects = objects
+    }
+
+    /// In a worker: a body of `attempt` of `task` starts; what it submits and puts are that
+    /// attempt's children (the owner machine is told the same, on the loop, before the body runs).
+    func beginTask(_ task: TaskID, attempt: Int) {
+        counters.withLock { $0 = OwnerIDs.forTask(task, attempt: attempt) }
+    }
+
+    /// In a worker: called on the body's thread with true before a get or wait blocks, false
+    /// after (the raylet lends the lease's CPUs meanwhile).
+    nonisolated(unsafe) var onBlock: ((Bool) -> Void)?
+
     /// Submits a task; returns the ID of its return object (the caller holds one handle).
     public func submit(_ request: TaskRequest) -> ObjectID {
         let host = self.host!
@@ -472,7 +501,16 @@ public final class DriverClient: @unchecked Sendable {
         if let values = alreadyResolved(objects) { return values }
         let waiters = startGets(objects)
         let deadline = timeoutSeconds.map { DispatchTime.now() + $0 }
-        return waiters.map { waiter in
+        if let onBlock {
+            onBlock(true)
+            defer { onBlock(false) }
+            return waitFor(waiters, deadline: deadline)
+        }
+        return waitFor(waiters, deadline: deadline)
+    }
+
+    private func waitFor(_ waiters: [GetWaiter], deadline: DispatchTime?) -> [FetchedValue?] {
+        waiters.map { waiter in
             if let deadline {
                 guard waiter.semaphore.wait(timeout: deadline) == .success else {
                     waiter.abandoned.store(true, ordering: .relaxed)

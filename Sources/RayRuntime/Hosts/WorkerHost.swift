@@ -1,9 +1,14 @@
 // A worker process: the `Executor` machine on a libuv loop, connected to its
 // raylet over the node's Unix socket. Task bodies are the program's own
-// registered functions, run on the loop thread one at a time (the executor
-// runs one task per lease). A worker whose raylet goes away exits, as Ray's do.
+// registered functions, run one at a time (the executor runs one task per
+// lease) on a thread of their own, so the loop goes on while a body waits for
+// objects. What bodies submit and put is owned by the worker's own owner
+// (`DriverHost`, made when a body first needs it; nested tasks). A worker whose
+// raylet goes away exits, as Ray's do.
 
+import Dispatch
 import Glibc
+import Synchronization
 public import RayCore
 
 /// An object value as a task body or a get receives it: large values are mapped
@@ -81,17 +86,30 @@ struct UnknownFunction: Error, CustomStringConvertible {
 }
 
 /// Hosts an executor in a worker process.
-public final class WorkerHost: ConnectionDelegate {
+public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
     let loop: EventLoop
     let workerID: WorkerID
     let log: HostLog
+    let logDirectory: String?
     let executor = ComponentDriver<Executor>()
     var connection: Connection?
     var links: DirectLinks?
     let objects: SharedObjects?
+    var config = RayConfig()
+    /// The task attempt whose body runs now (loop thread).
+    var running: (task: TaskID, attempt: Int, job: JobID)?
+    /// The owner of what bodies submit and put (loop thread), made on first use.
+    var ownerHost: DriverHost?
+    /// Its API, for bodies (any thread).
+    let ownerClient = Mutex<DriverClient?>(nil)
+    /// Runs task bodies one at a time, off the loop.
+    let bodies = DispatchQueue(label: "swiftray-task-bodies")
+    /// This process's worker host (a process hosts one).
+    nonisolated(unsafe) static weak var current: WorkerHost?
 
     public init(loop: EventLoop, worker: WorkerID, socketPath: String, logDirectory: String?) throws(RuntimeError) {
         self.loop = loop
+        self.logDirectory = logDirectory
         workerID = worker
         log = try HostLog(directory: logDirectory, component: "worker", loop: loop)
         let log = self.log
@@ -102,8 +120,9 @@ public final class WorkerHost: ConnectionDelegate {
         links = DirectLinks(loop: loop, me: worker, role: .worker, session: environment("SWIFTRAY_SESSION"))
         links?.deliver = { [unowned self] frame in
             guard let (from, _) = try? frame.addresses(), let message = try? frame.message() else { return }
-            handle(.messageReceived(from: from, message), encoded: log.received(ExecutorInput.self, from: from, frame: frame))
+            deliver(message, from: from, frame: frame)
         }
+        WorkerHost.current = self
         Connector.unix(loop: loop, path: socketPath, label: "raylet") { [unowned self] result in
             switch result {
             case .success(let connection):
@@ -125,6 +144,17 @@ public final class WorkerHost: ConnectionDelegate {
         executor.submit(input, encoded: encoded)
     }
 
+    /// A message for this worker: to its executor, or to its owner (`Message.workerPart`); a
+    /// message for an owner this worker never made has nobody to act on it.
+    func deliver(_ message: Message, from: Address, frame: Frame) {
+        if message.workerPart == .owner {
+            ownerHost?.handle(.messageReceived(from: from, message),
+                              encoded: ownerHost?.log?.received(OwnerInput.self, from: from, frame: frame))
+        } else {
+            handle(.messageReceived(from: from, message), encoded: log.received(ExecutorInput.self, from: from, frame: frame))
+        }
+    }
+
     private func perform(_ effect: ExecutorEffect) {
         switch effect {
         case .send(let to, var message):
@@ -141,8 +171,19 @@ public final class WorkerHost: ConnectionDelegate {
         case .startTimer:
             break  // Armed by the driver.
         case .execute(let spec, let attempt, let arguments):
-            // Handled after this input's effects.
-            executor.submit(.executionFinished(spec.taskID, attempt: attempt, execute(spec, attempt, arguments)))
+            running = (spec.taskID, attempt, spec.jobID)
+            if let ownerHost {
+                ownerHost.handle(.taskStarted(spec.taskID, attempt: attempt))
+                ownerClient.withLock { $0 }?.beginTask(spec.taskID, attempt: attempt)
+            }
+            nonisolated(unsafe) let arguments = arguments
+            bodies.async { [self] in
+                let result = execute(spec, attempt, arguments)
+                loop.post { [self] in
+                    running = nil
+                    executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
+                }
+            }
         }
     }
 
@@ -203,7 +244,8 @@ public final class WorkerHost: ConnectionDelegate {
             do {
                 let hello = try Wire.decodeHello(frame)
                 connection.peer = hello
-                handle(.started(hello.config ?? RayConfig(), workerID))
+                config = hello.config ?? RayConfig()
+                handle(.started(config, workerID))
             } catch {
                 note("worker", "the raylet refused or spoke another protocol: \(error)")
                 exit(2)
@@ -214,10 +256,15 @@ public final class WorkerHost: ConnectionDelegate {
             switch FrameKind(rawValue: frame.kind) {
             case .message:
                 let (from, _) = try frame.addresses()
-                handle(.messageReceived(from: from, try frame.message()),
-                       encoded: log.received(ExecutorInput.self, from: from, frame: frame))
+                deliver(try frame.message(), from: from, frame: frame)
             case .peerClosed:
-                break  // An executor keeps no per-peer state.
+                // An executor keeps no per-peer state; this worker's owner learns of its tasks' workers.
+                let (_, peer) = try frame.addresses()
+                if case .worker(let worker) = peer, let detail = frame.closedDetail {
+                    ownerHost?.handle(.workerDied(worker, detail: detail))
+                } else {
+                    ownerHost?.handle(.peerDisconnected(peer))
+                }
             case .error:
                 note("worker", "the raylet reported: \(frame.text)")
             default:

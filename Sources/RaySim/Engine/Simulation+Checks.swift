@@ -66,11 +66,11 @@ extension Simulation {
         report.eventsProcessed = eventsProcessed
         report.traceDigest = stepDigest.finalized
         var counts = ScenarioCounts()
-        // The driver's tasks and the nested ones (owned by workers, alive or gone).
-        let owners = [driver.metrics, goneOwnerMetrics] + workerOwners.keys.sorted().map { workerOwners[$0]!.metrics }
-        counts.tasksRun = owners.reduce(0) { $0 + $1.attemptsStarted }
-        counts.retries = owners.reduce(0) { $0 + $1.retries }
-        counts.reconstructions = owners.reduce(0) { $0 + $1.reconstructions }
+        // The driver's tasks, as `swiftray up` counts them (nested tasks are owned by workers, whose
+        // counts real processes cannot gather yet once they are gone; `nestedCounts` has them here).
+        counts.tasksRun = driver.metrics.attemptsStarted
+        counts.retries = driver.metrics.retries
+        counts.reconstructions = driver.metrics.reconstructions
         for node in nodeOrder {
             guard let metrics = nodes[node]?.raylet.metrics else { continue }
             counts.objectsSpilled += metrics.objectsSpilled

@@ -116,6 +116,18 @@ extension Simulation {
         for child in body.children { owner.submit(.release(child)) }
     }
 
+    /// What the owners in workers ran (nested tasks), alive or gone.
+    var nestedCounts: Owner.Metrics {
+        var total = goneOwnerMetrics
+        for worker in workerOwners.keys.sorted() {
+            let metrics = workerOwners[worker]!.metrics
+            total.attemptsStarted += metrics.attemptsStarted
+            total.retries += metrics.retries
+            total.reconstructions += metrics.reconstructions
+        }
+        return total
+    }
+
     /// A worker process died: its owner and its body go with it.
     func dropWorkerOwner(_ worker: WorkerID) {
         parentBodies[worker] = nil

@@ -40,10 +40,6 @@ struct ScenarioRunner {
     func unsupported() -> String? {
         if !scenario.workload.actors.isEmpty { return "actors are not supported yet (they come with the actor issue)" }
         if !scenario.workload.placementGroups.isEmpty { return "placement groups are not supported yet" }
-        if scenario.workload.tasks.contains(where: { $0.children != nil }) {
-            return "nested tasks (children:) run only in the simulator so far: a task body in a real worker cannot "
-                + "submit tasks yet. Run it there: raysim run \(scenario.sourcePath)"
-        }
         for fault in scenario.faults {
             if case .partition = fault.action, !netns {
                 return "a partition fault needs nodes in separate network namespaces (`swiftray up --netns`), which "
@@ -64,7 +60,11 @@ struct ScenarioRunner {
         let started = Date()
         let cluster: LocalCluster
         do {
-            cluster = try LocalCluster(executable: executable, environment: ["SWIFTRAY_SCENARIO_SEED=\(seed)"],
+            // Workers read the scenario too: a parent's body submits the children its plan names.
+            let file = scenario.sourcePath.hasPrefix("/") ? scenario.sourcePath
+                : FileManager.default.currentDirectoryPath + "/" + scenario.sourcePath
+            cluster = try LocalCluster(executable: executable,
+                                       environment: ["SWIFTRAY_SCENARIO_SEED=\(seed)", "SWIFTRAY_SCENARIO_FILE=\(file)"],
                                        logInputs: logInputs, network: netns ? try NetworkNamespaces() : nil)
         } catch {
             print("scenario \(scenario.name)  seed \(seed)  (swiftray up)\n  cannot run: \(error)\nINVALID")

@@ -41,9 +41,44 @@ enum SyntheticWorker {
             }
             digests.append(data.digest)
         }
-        sleep(micros: duration)
+        let children = plan?.childRequests(function: spec.function, instance: spec.instance) ?? []
+        if !children.isEmpty {
+            // A parent (nested tasks): its children are submitted first, owned by this worker.
+            guard let owner = WorkerHost.taskOwner() else {
+                return .applicationError("\(spec.function)[\(spec.instance)]: this worker cannot own tasks (see its stderr)")
+            }
+            let objects = children.map { owner.submit($0) }
+            defer { for object in objects { owner.release(object) } }
+            sleep(micros: duration)
+            if plan?.getsChildren(spec.function) == true {
+                for (index, value) in owner.get(objects, timeoutSeconds: nil).enumerated() {
+                    switch value?.value {
+                    case .data(let data)?:
+                        digests.append(data.digest)
+                    case .error(let error)?:
+                        return .applicationError("\(spec.function)[\(spec.instance)]: getting child \(index + 1) of "
+                            + "\(objects.count) raised \(error)")
+                    case nil:
+                        return .applicationError("\(spec.function)[\(spec.instance)]: child \(index + 1) never came")
+                    }
+                }
+            }
+        } else {
+            sleep(micros: duration)
+        }
         let digest = SyntheticContent.digest(name: spec.function, instance: spec.instance, argumentDigests: digests)
         return .returned([ObjectData(sizeBytes: output, digest: digest, bytes: syntheticBytes(digest: digest, size: output))])
+    }
+
+    /// The scenario's plan (what parents submit), read once from the file `swiftray up` names.
+    nonisolated(unsafe) static var loadedPlan: WorkloadPlan??
+    static var plan: WorkloadPlan? {
+        if let loadedPlan { return loadedPlan }
+        let plan = getenv("SWIFTRAY_SCENARIO_FILE").flatMap { path in
+            (try? ScenarioLoader.load(path: String(cString: path))).map { WorkloadPlan($0.workload) }
+        }
+        loadedPlan = .some(plan)
+        return plan
     }
 
     /// Mirrors the simulator's draw: the first `attempts` attempts fail, then each with the probability.
