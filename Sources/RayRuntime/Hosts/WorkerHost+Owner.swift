@@ -7,13 +7,16 @@
 // lease's CPUs meanwhile.
 
 import Dispatch
+import Glibc
 public import RayCore
 
 extension WorkerHost {
     /// The owner API for the task body running on this thread, made on first use; nil outside a
-    /// worker, before its first task, or when its log cannot be opened (said on stderr).
+    /// worker, before its first task, in a body that runs on the loop thread (not one
+    /// `FunctionRegistry.runsOffLoop` names), or when its log cannot be opened (said on stderr).
     public static func taskOwner() -> DriverClient? {
         guard let host = current else { return nil }
+        if let loopThread = host.loopThread, pthread_equal(loopThread, pthread_self()) != 0 { return nil }
         if let client = host.ownerClient.withLock({ $0 }) { return client }
         let made = DispatchSemaphore(value: 0)
         host.loop.post {
