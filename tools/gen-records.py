@@ -55,7 +55,6 @@ MESSAGE = [
     ("driverExited", [("", "JobID"), ("exitCode", "Int"), ("signal", "Int")]),
     ("workerBlocked", [("", "WorkerID")]),
     ("workerUnblocked", [("", "WorkerID")]),
-    ("subscribeNodeDeaths", [("", "WorkerID"), ("job", "JobID")]),
 ]
 
 INPUTS = [

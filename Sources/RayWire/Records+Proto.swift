@@ -635,11 +635,6 @@ extension Message {
             message.workerBlocked = v0.proto
         case .workerUnblocked(let v0):
             message.workerUnblocked = v0.proto
-        case .subscribeNodeDeaths(let v0, let v1):
-            var value = PBMessage.SubscribeNodeDeaths()
-            value.worker = v0.proto
-            value.job = v1.value
-            message.subscribeNodeDeaths = value
         }
         return message
     }
@@ -722,8 +717,6 @@ extension Message {
             self = .workerBlocked(try WorkerID(proto: value, at: path() + ".worker_blocked"))
         case .workerUnblocked(let value)?:
             self = .workerUnblocked(try WorkerID(proto: value, at: path() + ".worker_unblocked"))
-        case .subscribeNodeDeaths(let value)?:
-            self = .subscribeNodeDeaths(try WorkerID(proto: ProtoRecords.field(value.hasWorker, value.worker, path() + ".subscribe_node_deaths" + ".worker"), at: path() + ".subscribe_node_deaths" + ".worker"), job: JobID(value.job))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

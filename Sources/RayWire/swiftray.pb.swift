@@ -2191,14 +2191,6 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .workerUnblocked(newValue)}
   }
 
-  public var subscribeNodeDeaths: PBMessage.SubscribeNodeDeaths {
-    get {
-      if case .subscribeNodeDeaths(let v)? = kind {return v}
-      return PBMessage.SubscribeNodeDeaths()
-    }
-    set {kind = .subscribeNodeDeaths(newValue)}
-  }
-
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -2240,7 +2232,6 @@ public nonisolated struct PBMessage: Sendable {
     case driverExited(PBMessage.DriverExited)
     case workerBlocked(PBWorkerId)
     case workerUnblocked(PBWorkerId)
-    case subscribeNodeDeaths(PBMessage.SubscribeNodeDeaths)
 
   }
 
@@ -2735,29 +2726,6 @@ public nonisolated struct PBMessage: Sendable {
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
-  }
-
-  public nonisolated struct SubscribeNodeDeaths: Sendable {
-    // SwiftProtobuf.Message conformance is added in an extension below. See the
-    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-    // methods supported on all messages.
-
-    public var worker: PBWorkerId {
-      get {_worker ?? PBWorkerId()}
-      set {_worker = newValue}
-    }
-    /// Returns true if `worker` has been explicitly set.
-    public var hasWorker: Bool {self._worker != nil}
-    /// Clears the value of `worker`. Subsequent reads from it will return its default value.
-    public mutating func clearWorker() {self._worker = nil}
-
-    public var job: UInt32 = 0
-
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-    public init() {}
-
-    fileprivate var _worker: PBWorkerId? = nil
   }
 
   public init() {}
@@ -6955,7 +6923,7 @@ nonisolated extension PBExecutorTimer.ReleaseBorrowed: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}subscribe_node_deaths\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7422,19 +7390,6 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
           self.kind = .workerUnblocked(v)
         }
       }()
-      case 39: try {
-        var v: PBMessage.SubscribeNodeDeaths?
-        var hadOneofValue = false
-        if let current = self.kind {
-          hadOneofValue = true
-          if case .subscribeNodeDeaths(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.kind = .subscribeNodeDeaths(v)
-        }
-      }()
       default: break
       }
     }
@@ -7597,10 +7552,6 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     case .workerUnblocked?: try {
       guard case .workerUnblocked(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 38)
-    }()
-    case .subscribeNodeDeaths?: try {
-      guard case .subscribeNodeDeaths(let v)? = self.kind else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 39)
     }()
     case nil: break
     }
@@ -8455,45 +8406,6 @@ nonisolated extension PBMessage.DriverExited: SwiftProtobuf.Message, SwiftProtob
     if lhs.job != rhs.job {return false}
     if lhs.exitCode != rhs.exitCode {return false}
     if lhs.signal != rhs.signal {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension PBMessage.SubscribeNodeDeaths: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = PBMessage.protoMessageName + ".SubscribeNodeDeaths"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0\u{1}job\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._worker) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.job) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._worker {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if self.job != 0 {
-      try visitor.visitSingularUInt32Field(value: self.job, fieldNumber: 2)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: PBMessage.SubscribeNodeDeaths, rhs: PBMessage.SubscribeNodeDeaths) -> Bool {
-    if lhs._worker != rhs._worker {return false}
-    if lhs.job != rhs.job {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -11,9 +11,7 @@ private let leaseOwner = Build.worker(1, 100)
 @Test func aWorkersOwnerRegistersNoJobAndNumbersRequestsApart() {
     var owner = Owner()
     let worker = Build.worker(1, 7)
-    // It asks to hear of node deaths (as a driver's job registration does), and registers nothing.
-    #expect(owner.handle(.startedInWorker(RayConfig(), OwnerIdentity(worker: worker, job: JobID(3))), now: 0)
-        == [.send(to: .gcs, .subscribeNodeDeaths(worker, job: JobID(3)))])
+    #expect(owner.handle(.startedInWorker(RayConfig(), OwnerIdentity(worker: worker, job: JobID(3))), now: 0) == [])
     #expect(owner.inWorker)
     let parent = TaskID(value: 99)
     _ = owner.handle(.taskStarted(parent, attempt: 1), now: 1)

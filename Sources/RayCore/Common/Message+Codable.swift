@@ -152,10 +152,6 @@ extension Message {
         case .workerUnblocked(let v0):
             try container.encode(UInt8(37))
             try container.encode(v0)
-        case .subscribeNodeDeaths(let v0, let v1):
-            try container.encode(UInt8(38))
-            try container.encode(v0)
-            try container.encode(v1)
         }
     }
 
@@ -239,8 +235,6 @@ extension Message {
             self = .workerBlocked(try container.decode(WorkerID.self))
         case 37:
             self = .workerUnblocked(try container.decode(WorkerID.self))
-        case 38:
-            self = .subscribeNodeDeaths(try container.decode(WorkerID.self), job: try container.decode(JobID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))

@@ -198,12 +198,6 @@ public enum Message: Hashable, Codable, Sendable {
     /// worker → its raylet: the task resumed: its lease holds its CPUs again, even when that
     /// oversubscribes the node for a while (as Ray).
     case workerUnblocked(WorkerID)
-
-    // worker owner -> GCS
-    /// worker's owner → GCS: tell this worker of node deaths, as a driver is told (an owner
-    /// fails or retries what it ran there). Ends with the job, or with the worker
-    /// (its raylet reports `workerDied`).
-    case subscribeNodeDeaths(WorkerID, job: JobID)
 }
 
 extension Message {

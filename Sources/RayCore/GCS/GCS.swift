@@ -91,8 +91,6 @@ public struct GCS: Sendable {
     public private(set) var kv: [String: [UInt8]] = [:]
     /// Drivers subscribed to node events, in ascending order.
     public private(set) var subscribers: [WorkerID] = []
-    /// Subscribers that are workers' owners (nested tasks), with their job: they go with it.
-    public private(set) var workerSubscribers: [WorkerID: JobID] = [:]
     /// How many times each node was marked dead (the safety checker asserts ≤ 1).
     public private(set) var deathMarks: [NodeID: Int] = [:]
     private var viewDirty = false
@@ -191,17 +189,9 @@ public struct GCS: Sendable {
             }
         case .jobFinished(let job):
             finishJob(job, .succeeded, end: "Ray.shutdown()", into: &effects)
-        case .subscribeNodeDeaths(let worker, let job):
-            guard jobs[job]?.state == .running, workerSubscribers[worker] == nil else { return }
-            workerSubscribers[worker] = job
-            insertSorted(worker, into: &subscribers)
-            for id in nodeOrder where nodes[id]?.state == .dead {
-                effects.append(.send(to: .worker(worker), .nodeDead(id)))
-            }
         case .workerDied(let worker):
             // A raylet reports a worker that owned tasks died: the others reclaim what it leased.
             guard case .raylet(let reporter) = from else { return }
-            if workerSubscribers.removeValue(forKey: worker) != nil { subscribers.removeAll { $0 == worker } }
             for id in nodeOrder where id != reporter && nodes[id]?.state == .alive {
                 effects.append(.send(to: .raylet(id), .workerDied(worker)))
             }
@@ -290,8 +280,7 @@ public struct GCS: Sendable {
         entry.end = end
         entry.endedAt = now
         jobs[job] = entry
-        subscribers.removeAll { $0 == entry.driver || workerSubscribers[$0] == job }
-        workerSubscribers = workerSubscribers.filter { $0.value != job }
+        subscribers.removeAll { $0 == entry.driver }
         for id in nodeOrder where nodes[id]?.state == .alive {
             effects.append(.send(to: .raylet(id), .workerDied(entry.driver)))
             effects.append(.send(to: .raylet(id), .jobFinished(job)))

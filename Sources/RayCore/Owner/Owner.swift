@@ -240,7 +240,6 @@ public struct Owner: Sendable {
             self.identity = identity
             inWorker = true
             requestCounter = Self.workerRequestBase
-            effects.append(.send(to: .gcs, .subscribeNodeDeaths(identity.worker, job: identity.job)))
         case .taskStarted(let task, let attempt):
             ids = OwnerIDs.forTask(task, attempt: attempt)
         case .submitTask(let request):

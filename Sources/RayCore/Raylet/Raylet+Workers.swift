@@ -110,6 +110,7 @@ extension Raylet {
             workerJobs[granted.worker] = nil
             releaseFetches(of: granted.worker, into: &effects)
             effects.append(.killWorker(granted.worker))
+            ownerGone(granted.worker, into: &effects)
         } else if case .leased = workers[granted.worker] {
             makeIdle(granted.worker)
         }
@@ -140,12 +141,17 @@ extension Raylet {
         leases[lease] = granted
     }
 
+    /// A local worker is gone (it exited, or this raylet killed it): if it owned tasks, what it
+    /// leased and queued here goes, and the GCS tells the other raylets.
+    private mutating func ownerGone(_ worker: WorkerID, into effects: inout [RayletEffect]) {
+        guard owningWorkers.remove(worker) != nil else { return }
+        ownerDied(worker, into: &effects)
+        effects.append(.send(to: .gcs, .workerDied(worker)))
+    }
+
     mutating func workerExited(_ worker: WorkerID, into effects: inout [RayletEffect]) {
         guard let state = workers.removeValue(forKey: worker) else { return }
-        if owningWorkers.remove(worker) != nil {
-            ownerDied(worker, into: &effects)
-            effects.append(.send(to: .gcs, .workerDied(worker)))
-        }
+        ownerGone(worker, into: &effects)
         if let job = workerJobs.removeValue(forKey: worker) {
             idleWorkers[job]?.removeAll { $0 == worker }
             if idleWorkers[job]?.isEmpty == true { idleWorkers[job] = nil }

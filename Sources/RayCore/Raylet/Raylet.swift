@@ -107,7 +107,7 @@ public struct Raylet: Sendable {
     /// Owners the GCS reported dead: their objects can no longer be found or rebuilt.
     var deadOwners: Set<WorkerID> = []
     /// Local workers that asked for leases (owners of nested tasks): their death is reported to
-    /// the GCS, which tells the other raylets.
+    /// the GCS, which tells the other raylets; node deaths are forwarded to them.
     var owningWorkers: Set<WorkerID> = []
     /// Queues per scheduling class (resource shape), in order of first use.
     var classQueues: [ResourceSet: FIFOQueue<QueuedLease>] = [:]
@@ -294,6 +294,9 @@ public struct Raylet: Sendable {
             .union(store.entries.values.map(\.owner))
         for shape in classOrder { for queued in classQueues[shape]?.elements ?? [] { owners.insert(queued.owner) } }
         for owner in owners.sorted() where owner.node == node { ownerDied(owner, into: &effects) }
+        // Owners in this node's workers hear of it from here (drivers from the GCS): they fail or
+        // retry what they ran there. The raylets always hear it, across GCS restarts too.
+        for owner in owningWorkers.sorted() { effects.append(.send(to: .worker(owner), .nodeDead(node))) }
         effects.append(.disconnect(node))
         pullSourceLost(node, into: &effects)
     }

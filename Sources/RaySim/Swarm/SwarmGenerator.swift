@@ -120,8 +120,28 @@ public enum SwarmGenerator {
             }
         }
 
+        // Nested tasks: some seeds give one group children (owned by the workers that run it), which
+        // it gets or leaves. Drawn from a generator of their own, so the rest of a seed's scenario
+        // is what it was before nested tasks existed.
+        var nesting = SeededGenerator(seed: mix(seed ^ 0x4E45_5354_4544_0000))
+        if nesting.below(1000) < 150 {
+            let parent = Int(nesting.below(UInt64(groups.count)))
+            let count = 1 + Int(nesting.below(4))
+            groups[parent].children = ChildrenSpec(task: "n0", count: count, get: nesting.below(1000) < 700)
+            var leaf = TaskGroupSpec(name: "n0", count: groups[parent].count * count)
+            leaf.nested = true
+            leaf.durationMicros = Int64(nesting.below(10_000))
+            leaf.outputBytes = nesting.below(1000) < 300 ? Int64(1 + nesting.below(2)) << 20 : Int64(8 + nesting.below(4096))
+            if nesting.below(1000) < 200 { leaf.strategy = .spread }
+            if nesting.below(1000) < 150 {
+                leaf.fail = FailSpec(probability: Double(5 + nesting.below(30)) / 100, attempts: nil,
+                                     kind: nesting.below(2) == 0 ? .crash : .exception)
+            }
+            groups.append(leaf)
+        }
+
         let workload = WorkloadSpec(puts: puts, tasks: groups, actors: [], placementGroups: [],
-                                    get: groups.map { .all(name: $0.name) })
+                                    get: groups.filter { !$0.nested }.map { .all(name: $0.name) })
         let expect = ExpectSpec(results: [], reconstructions: nil, retries: nil, maxSimTimeMicros: 300_000_000,
                                 maxWallTimeMicros: 120_000_000, checkLeaks: true)
         let network = NetworkSpec(latencyMicros: Int64(pick(50...2000)), jitterMicros: Int64(pick(0...500)))

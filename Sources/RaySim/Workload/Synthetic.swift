@@ -85,9 +85,7 @@ public struct WorkloadPlan: Sendable {
             let before = pending.count
             var waiting: [TaskGroupSpec] = []
             for group in pending {
-                if let children = group.children, children.get,
-                   !(0..<(groups[children.task]?.count ?? 0)).allSatisfy({
-                       expectedDigests[InstanceRef(name: children.task, index: $0, isPut: false)] != nil }) {
+                guard isComputable(group) else {
                     waiting.append(group)
                     continue
                 }
@@ -95,6 +93,20 @@ public struct WorkloadPlan: Sendable {
             }
             pending = waiting
             if pending.count == before { break }  // A cycle the loader rejects; never here.
+        }
+    }
+
+    /// True when every digest `group`'s instances depend on is known: its arguments' in other
+    /// groups (its own earlier instances come first within it), and its children's if it gets them.
+    private func isComputable(_ group: TaskGroupSpec) -> Bool {
+        for index in 0..<group.count {
+            for ref in arguments(of: group, instance: index) where ref.name != group.name && expectedDigests[ref] == nil {
+                return false
+            }
+        }
+        guard let children = group.children, children.get else { return true }
+        return (0..<(groups[children.task]?.count ?? 0)).allSatisfy {
+            expectedDigests[InstanceRef(name: children.task, index: $0, isPut: false)] != nil
         }
     }
 
