@@ -8,8 +8,8 @@
 //
 // Components: logs/gcs (a `recovered` input starts a new incarnation, which
 // replays the inputs before it, as the simulator's GCS restart does),
-// logs/raylet-NAME (a `started` input starts a new node), logs/worker-N.I,
-// logs/driver-N.I.
+// logs/raylet-NAME (a `started` input starts a new node), logs/worker-N.I (and
+// logs/worker-N.I/owner: the owner of its tasks' children), logs/driver-N.I.
 
 import ArgumentParser
 import Foundation
@@ -167,6 +167,15 @@ enum TraceExporter {
                 var machine = Executor()
                 steps += try Self.steps(log, range: 0..<log.inputs.count, component: .worker(worker), machine: &machine,
                                         ExecutorInput.self) { $0.handle($1, now: $2) }
+                // The worker's owner (nested tasks), when its tasks submitted any.
+                let ownerDirectory = directory + "/owner"
+                if FileManager.default.fileExists(atPath: ownerDirectory + "/data.mdb") {
+                    let ownerLog = try read(ownerDirectory, component: "worker owner")
+                    recorded = recorded && ownerLog.effects != nil
+                    var owner = Owner()
+                    steps += try Self.steps(ownerLog, range: 0..<ownerLog.inputs.count, component: .workerOwner(worker),
+                                            machine: &owner, OwnerInput.self) { $0.handle($1, now: $2) }
+                }
             } else if let worker = workerID(name, prefix: "driver-") {
                 let log = try read(directory, component: "driver")
                 recorded = recorded && log.effects != nil

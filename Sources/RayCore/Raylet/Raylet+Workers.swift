@@ -106,11 +106,12 @@ extension Raylet {
         available = available + granted.held
         assert(available.fits(in: info.resources))
         if kill {
+            let job = workerJobs[granted.worker]
             workers[granted.worker] = nil
             workerJobs[granted.worker] = nil
             releaseFetches(of: granted.worker, into: &effects)
             effects.append(.killWorker(granted.worker))
-            ownerGone(granted.worker, into: &effects)
+            ownerGone(granted.worker, job: job, into: &effects)
         } else if case .leased = workers[granted.worker] {
             makeIdle(granted.worker)
         }
@@ -143,15 +144,16 @@ extension Raylet {
 
     /// A local worker is gone (it exited, or this raylet killed it): if it owned tasks, what it
     /// leased and queued here goes, and the GCS tells the other raylets.
-    private mutating func ownerGone(_ worker: WorkerID, into effects: inout [RayletEffect]) {
+    private mutating func ownerGone(_ worker: WorkerID, job: JobID?, into effects: inout [RayletEffect]) {
         guard owningWorkers.remove(worker) != nil else { return }
+        if let job { deadOwnerReports[worker] = job }
         ownerDied(worker, into: &effects)
         effects.append(.send(to: .gcs, .workerDied(worker)))
     }
 
     mutating func workerExited(_ worker: WorkerID, into effects: inout [RayletEffect]) {
         guard let state = workers.removeValue(forKey: worker) else { return }
-        ownerGone(worker, into: &effects)
+        ownerGone(worker, job: workerJobs[worker], into: &effects)
         if let job = workerJobs.removeValue(forKey: worker) {
             idleWorkers[job]?.removeAll { $0 == worker }
             if idleWorkers[job]?.isEmpty == true { idleWorkers[job] = nil }
@@ -204,6 +206,7 @@ extension Raylet {
     /// queued requests go (nobody is left to use them).
     mutating func jobFinished(_ job: JobID, into effects: inout [RayletEffect]) {
         guard finishedJobs.insert(job).inserted else { return }
+        deadOwnerReports = deadOwnerReports.filter { $0.value != job }
         var dropped: Set<LeaseID> = []
         for shape in classOrder {
             for queued in classQueues[shape]?.elements ?? [] where queued.request.jobID == job {

@@ -109,6 +109,9 @@ public struct Raylet: Sendable {
     /// Local workers that asked for leases (owners of nested tasks): their death is reported to
     /// the GCS, which tells the other raylets; node deaths are forwarded to them.
     var owningWorkers: Set<WorkerID> = []
+    /// Local owners that died, with their job, reported to the GCS again after it restarts
+    /// (until their job ends).
+    var deadOwnerReports: [WorkerID: JobID] = [:]
     /// Queues per scheduling class (resource shape), in order of first use.
     var classQueues: [ResourceSet: FIFOQueue<QueuedLease>] = [:]
     var classOrder: [ResourceSet] = []
@@ -194,8 +197,16 @@ public struct Raylet: Sendable {
             objectRestored(object, into: &effects)
         case .peerDisconnected(let peer):
             if case .raylet(let node) = peer { pullSourceLost(node, into: &effects) }
+            // A message to another node's worker came back undeliverable: that process is gone,
+            // so what it leased or queued here as an owner goes now (its raylet's report to the
+            // GCS may be late, or lost while the GCS restarts).
+            if case .worker(let worker) = peer, worker.node != nodeID { ownerDied(worker, into: &effects) }
         case .peerConnected(.gcs):
             effects.append(.send(to: .gcs, .registerNode(info)))
+            // Deaths of local owners reported to the GCS before may have been lost with it: again.
+            for (owner, _) in deadOwnerReports.sorted(by: { $0.key < $1.key }) {
+                effects.append(.send(to: .gcs, .workerDied(owner)))
+            }
             reportResources(force: true, into: &effects)
             // Lookups written to the old connection may be lost with it: ask again.
             for job in programLookups.keys.sorted() { effects.append(.send(to: .gcs, .kvGet(key: Self.programKey(job)))) }

@@ -23,7 +23,20 @@ extension Simulation {
         var found: [String] = []
         if driverAlive && !driver.isQuiescent {
             let tasks = driver.tasks.count, objects = driver.objects.count
-            found.append("driver still holds \(tasks) task(s) and \(objects) object(s)")
+            let sample = driver.objects.keys.sorted().prefix(3).map { object -> String in
+                let entry = driver.objects[object]!
+                let ref = program.refByObject[object].map { " \($0)" } ?? ""
+                let task = driver.tasks[object.task].map { ", task \($0.state)" } ?? ""
+                return "\(object)\(ref) \(entry.state), refs: local \(entry.localRefs), tasks \(entry.submittedRefs), "
+                    + "borrowers \(entry.borrowers.count), lineage \(entry.lineageRefs)\(task)"
+            }
+            let taskSample = driver.tasks.keys.sorted().prefix(3).map { id -> String in
+                let entry = driver.tasks[id]!
+                return "\(entry.spec.function)[\(entry.spec.instance)] \(entry.state), \(entry.attempts) attempt(s)"
+            }
+            found.append("driver still holds \(tasks) task(s) and \(objects) object(s)"
+                + (sample.isEmpty ? "" : " [" + sample.joined(separator: "; ") + "]")
+                + (taskSample.isEmpty ? "" : " tasks [" + taskSample.joined(separator: "; ") + "]"))
         }
         for node in nodeOrder where nodes[node]?.alive == true {
             guard let raylet = nodes[node]?.raylet, raylet.running, !raylet.isQuiescent else { continue }
