@@ -117,19 +117,19 @@ extension LogRecord {
                                                        messageBytes: ArraySlice<UInt8>) throws -> [UInt8] {
         let address: [UInt8] = try from.proto.serializedBytes()
         // MessageReceived { Address from = 1; Message message = 2; }
-        let inner = 1 + varintSize(UInt64(address.count)) + address.count
-            + 1 + varintSize(UInt64(messageBytes.count)) + messageBytes.count
+        let inner = 1 + Varint.size(UInt64(address.count)) + address.count
+            + 1 + Varint.size(UInt64(messageBytes.count)) + messageBytes.count
         let tag = Input.messageReceivedField << 3 | 2
         var record = [UInt8]()
-        record.reserveCapacity(timeBytes + varintSize(tag) + varintSize(UInt64(inner)) + inner)
+        record.reserveCapacity(timeBytes + Varint.size(tag) + Varint.size(UInt64(inner)) + inner)
         record.append(contentsOf: repeatElement(0, count: timeBytes))
-        appendVarint(tag, to: &record)
-        appendVarint(UInt64(inner), to: &record)
+        Varint.append(tag, to: &record)
+        Varint.append(UInt64(inner), to: &record)
         record.append(1 << 3 | 2)
-        appendVarint(UInt64(address.count), to: &record)
+        Varint.append(UInt64(address.count), to: &record)
         record.append(contentsOf: address)
         record.append(2 << 3 | 2)
-        appendVarint(UInt64(messageBytes.count), to: &record)
+        Varint.append(UInt64(messageBytes.count), to: &record)
         record.append(contentsOf: messageBytes)
         return record
     }
@@ -139,25 +139,6 @@ extension LogRecord {
     public static func stamp(_ record: inout [UInt8], at now: Int64) {
         let time = UInt64(bitPattern: now)
         for index in 0..<timeBytes { record[index] = UInt8(truncatingIfNeeded: time >> UInt64(index * 8)) }
-    }
-
-    static func varintSize(_ value: UInt64) -> Int {
-        var size = 1
-        var rest = value >> 7
-        while rest != 0 {
-            size += 1
-            rest >>= 7
-        }
-        return size
-    }
-
-    static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
-        var rest = value
-        while rest >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: rest) | 0x80)
-            rest >>= 7
-        }
-        out.append(UInt8(rest))
     }
 }
 

@@ -85,11 +85,30 @@ final class BinaryWriter {
     }
 
     static func appendVarint(_ value: UInt64, to output: inout [UInt8]) {
+        Varint.append(value, to: &output)
+    }
+}
+
+/// LEB128 varints (BinaryCoder's lengths, and protobuf's).
+public enum Varint {
+    /// Appends `value`.
+    public static func append(_ value: UInt64, to output: inout [UInt8]) {
         var remaining = value
         while remaining >= 0x80 {
             output.append(UInt8(truncatingIfNeeded: remaining) | 0x80)
             remaining >>= 7
         }
         output.append(UInt8(truncatingIfNeeded: remaining))
+    }
+
+    /// How many bytes `append` writes for `value`.
+    public static func size(_ value: UInt64) -> Int {
+        var size = 1
+        var rest = value >> 7
+        while rest != 0 {
+            size += 1
+            rest >>= 7
+        }
+        return size
     }
 }

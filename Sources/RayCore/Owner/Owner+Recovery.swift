@@ -107,8 +107,11 @@ extension Owner {
             effects.append(.send(to: .raylet(node), .freeObject(object)))
             return
         }
+        let hadLiveCopy = hasLiveCopy(entry)
         insertSorted(node, into: &entry.locations)
         objects[object] = entry
+        // Every known copy was on dead nodes: tasks and gets waiting for it may go on now.
+        if !hadLiveCopy { objectAvailable(object, into: &effects) }
     }
 
     mutating func locationRemoved(_ object: ObjectID, node: NodeID, into effects: inout [OwnerEffect]) {
