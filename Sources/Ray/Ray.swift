@@ -237,6 +237,12 @@ public enum Ray {
 
     static func client() throws(Ray.Error) -> DriverClient {
         guard let client = state.withLock({ $0.client }) else {
+            if let task = TaskContext.current {
+                throw Ray.Error.invalidArgument("\(task.function)[\(task.instance)] called the Ray API from its body: "
+                    + "submitting tasks, putting, waiting and getting other references inside a task are not "
+                    + "supported from Swift code yet (nested tasks run in scenarios so far); a body can get the "
+                    + "references it was given as arguments")
+            }
             throw Ray.Error.notStarted("call Ray.start() (or Ray.connect(address)) first")
         }
         return client

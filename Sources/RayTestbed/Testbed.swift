@@ -89,6 +89,11 @@ public enum Testbed {
         return 0
     }
 
+    /// Submits a task from its body (nested tasks from Swift code: not supported yet).
+    public static let submitsInside = RemoteFunction("tb.submits-inside") { () throws -> Int in
+        try add.remote(1, 2).get()
+    }
+
     public static func programTrailer(_ path: String) -> UInt64 {
         guard let file = FileHandle(forReadingAtPath: path) else { return 0 }
         defer { try? file.close() }
@@ -102,7 +107,7 @@ public enum Testbed {
     public static func register() {
         _ = (noop, echo, add, square, blob, checksum, whereAmI, sleepThenWhere, crashOnce, fail, increment)
         _ = (mergeCounts, union, orZero, mirrorPoint, sumRefs, touch, context, failTyped, whoAmI)
-        _ = (say, sayThenDie)
+        _ = (say, sayThenDie, submitsInside)
     }
 
     public static func blobBytes(seed: Int, size: Int) -> [UInt8] {
