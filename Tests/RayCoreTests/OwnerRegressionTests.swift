@@ -73,3 +73,38 @@ private func fetchRequest(_ effects: [OwnerEffect]) -> UInt64? {
     #expect(owner.objects[output]?.locations == [head])
     if case .stored = owner.objects[output]?.state {} else { Issue.record("expected the surviving copy to make the object stored") }
 }
+
+/// Found by `raysim swarm --seed 26198`: rebuilding a task whose argument is a put that is
+/// gone fails the put on the spot, while the task's missing arguments were being counted; the
+/// count was recorded after that, so the task waited forever for an argument already settled
+/// (and the driver's tables leaked). The rebuild now ends with the put's error.
+@Test func aRebuildWhoseLostPutArgumentFailsAtOnceEndsWithItsError() {
+    var owner = startedOwner()
+    let put = owner.nextPutID
+    _ = owner.handle(.put(ObjectData(sizeBytes: 1 << 20, digest: 5), node: other), now: 1)
+    let task = owner.nextTaskID
+    let output = ObjectID.returnValue(of: task, index: 1)
+    let submitted = owner.handle(.submitTask(TaskRequest(function: "f", instance: 0, args: [.reference(put)],
+                                                         resources: .units(["CPU": 1]), strategy: .default, maxRetries: 3,
+                                                         retryExceptions: false, body: [])), now: 2)
+    var lease: LeaseID?
+    for case .send(_, .requestWorkerLease(let request)) in submitted { lease = request.leaseID }
+    let worker = WorkerID(node: head, index: 1)
+    _ = owner.handle(.messageReceived(from: .raylet(head), .leaseGranted(lease!, worker: worker)), now: 3)
+    _ = owner.handle(.messageReceived(from: .worker(worker), .taskReply(task, attempt: 1,
+        .returned([.stored(node: head, sizeBytes: 1 << 20)]), borrowed: [])), now: 4)
+    // The program drops the put (only the task's lineage keeps its entry); its copy goes.
+    _ = owner.handle(.release(put), now: 5)
+    _ = owner.handle(.messageReceived(from: .raylet(other), .locationRemoved(put, node: other)), now: 6)
+    // The output's only copy goes too: it is rebuilt, which needs the put, which cannot be.
+    _ = owner.handle(.messageReceived(from: .raylet(head), .locationRemoved(output, node: head)), now: 7)
+    guard case .failed(let error)? = owner.objects[output]?.state else {
+        let task = String(describing: owner.tasks[task]?.state), object = String(describing: owner.objects[output]?.state)
+        Issue.record("the rebuild should fail, not wait: task \(task), output \(object)")
+        return
+    }
+    #expect(error.kind == .objectLost)
+    // Nothing waits for it any more: once the program lets go, the tables empty.
+    _ = owner.handle(.release(output), now: 8)
+    #expect(owner.isQuiescent, "tasks \(owner.tasks.count), objects \(owner.objects.count)")
+}

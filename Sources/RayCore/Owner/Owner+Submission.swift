@@ -33,14 +33,21 @@ extension Owner {
     mutating func waitForArguments(_ id: TaskID, spec given: TaskSpec? = nil, into effects: inout [OwnerEffect]) {
         guard let spec = given ?? tasks[id]?.spec else { return }
         var remaining = 0
+        var lost: [ObjectID] = []
         for arg in spec.args {
             guard case .reference(let object) = arg, let entry = objects[object], !exists(entry) else { continue }
             remaining += 1
             dependents[object, default: []].append(id)
-            if case .stored = entry.state { recover(object, into: &effects) }
+            if case .stored = entry.state { lost.append(object) }
         }
         tasks[id]?.state = .waitingForArguments(remaining: remaining)
-        if remaining == 0 { argumentsReady(id, spec: spec, into: &effects) }
+        if remaining == 0 {
+            argumentsReady(id, spec: spec, into: &effects)
+            return
+        }
+        // Rebuilt only once the count is recorded: a rebuild can end at once (a lost put fails
+        // on the spot) and count itself off.
+        for object in lost { recover(object, into: &effects) }
     }
 
     /// True once the object has been made: its task returned (a value, a stored copy
