@@ -67,7 +67,7 @@ public struct TaskContext: Sendable {
 /// repeating the type when the description already names it (`ParseError(line: 3)`),
 /// and an enum case qualified by its type (`ParseError.badNumber("x")`).
 public func describeError(_ error: any Error) -> String {
-    let type = String(describing: Swift.type(of: error))
+    let type = errorTypeName(error)
     let text = String(describing: error)
     if text.hasPrefix(type) { return text }
     let mirror = Mirror(reflecting: error)
@@ -77,6 +77,16 @@ public func describeError(_ error: any Error) -> String {
         if isDefault { return "\(type).\(text)" }
     }
     return "\(type): \(text)"
+}
+
+/// An error's type as a reader knows it: qualified by the types it is nested in
+/// (`Ray.Error`, not `Error`), without its module.
+func errorTypeName(_ error: any Error) -> String {
+    let short = String(describing: Swift.type(of: error))
+    let full = String(reflecting: Swift.type(of: error))
+    guard !full.contains("("), !full.contains("<") else { return short }  // private or generic contexts
+    let parts = full.split(separator: ".")
+    return parts.count > 2 ? parts.dropFirst().joined(separator: ".") : short
 }
 
 /// An error a task body raised, carried to the owner as its description.
