@@ -166,7 +166,11 @@ extension RuntimeTests {
         try program(programA, trailer: 0xA2)
         let marker = cluster.session.path + "/crash-marker"
         #expect(try Testbed.crashOnce.remote(marker, 5).get() == 5)  // one worker died; the retry ran on a new one
-        let third = try Ray.get(try (0..<4).map { _ in try Testbed.whoAmI.remote(300) })  // two at a time
+        // Every worker started before the rebuild goes (two die at once on the two CPUs), so what
+        // runs next runs on workers started after it, however fast or slow they start.
+        let dying = try (0..<2).map { _ in try Testbed.sayThenDie.options(TaskOptions(maxRetries: 0)).remote() }
+        for ref in dying { #expect(throws: Ray.Error.self) { _ = try ref.get() } }
+        let third = try Ray.get(try (0..<4).map { _ in try Testbed.whoAmI.remote(300) })
         #expect(third.allSatisfy { $0[1] == 0xA1 }, "\(third)")
         let earlier = Set((first + second).map { $0[0] })
         #expect(!Set(third.map { $0[0] }).isSubset(of: earlier), "no worker started after the rebuild: \(third)")
