@@ -131,7 +131,7 @@ enum RemoteFunctions {
         }
     }
 
-    /// Calls per function so far: tasks are named `name[0]`, `name[1]`, ... in submission order.
+    /// Calls per function so far in this job: tasks are named `name[0]`, `name[1]`, ... in submission order.
     static let instances = Mutex<[String: Int]>([:])
 
     static func nextInstance(of name: String) -> Int {
@@ -144,6 +144,7 @@ enum RemoteFunctions {
     /// How the program joined the cluster ("Ray.start()" or "Ray.connect()"), for messages.
     nonisolated(unsafe) static var joinedBy = "Ray.start()"
     static func noteStart(_ call: String) {
+        instances.withLock { $0 = [:] }  // A job numbers its tasks from 0.
         atStart.withLock { known in
             known = Set(FunctionRegistry.names)
             joinedBy = call
