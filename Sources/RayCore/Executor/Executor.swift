@@ -97,22 +97,21 @@ public struct Executor: Sendable {
                 effects.append(.send(to: .worker(owner), .borrowReleased(object, borrower: workerID)))
             }
         case .bodyBlocked(let task, let attempt):
-            guard var running = current, running.spec.taskID == task, running.attempt == attempt,
-                  !running.blocked else { break }
-            running.blocked = true
-            current = running
-            effects.append(.send(to: raylet, .workerBlocked(workerID)))
+            setBlocked(true, task, attempt: attempt, into: &effects)
         case .bodyUnblocked(let task, let attempt):
-            guard var running = current, running.spec.taskID == task, running.attempt == attempt,
-                  running.blocked else { break }
-            running.blocked = false
-            current = running
-            effects.append(.send(to: raylet, .workerUnblocked(workerID)))
+            setBlocked(false, task, attempt: attempt, into: &effects)
         }
         return effects
     }
 
     private var raylet: Address { .raylet(workerID.node) }
+
+    /// The running attempt's body blocked or resumed: its raylet hears of each change once.
+    private mutating func setBlocked(_ blocked: Bool, _ task: TaskID, attempt: Int, into effects: inout [ExecutorEffect]) {
+        guard current?.spec.taskID == task, current?.attempt == attempt, current?.blocked == !blocked else { return }
+        current?.blocked = blocked
+        effects.append(.send(to: raylet, blocked ? .workerBlocked(workerID) : .workerUnblocked(workerID)))
+    }
 
     private mutating func receive(_ message: Message, into effects: inout [ExecutorEffect]) {
         switch message {

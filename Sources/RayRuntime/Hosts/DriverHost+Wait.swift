@@ -163,8 +163,9 @@ extension DriverClient {
             }
             // Poll briefly (as the event loops do: a sleeping thread wakes slowly on a VM), then sleep.
             let pollStart = DispatchTime.now().uptimeNanoseconds
-            while resolved.arrivals == seen && DispatchTime.now().uptimeNanoseconds - pollStart < pollNanos
-                    && DispatchTime.now() < deadline {
+            while resolved.arrivals == seen {
+                let now = DispatchTime.now()
+                guard now.uptimeNanoseconds - pollStart < pollNanos && now < deadline else { break }
                 sched_yield()
             }
             if resolved.arrivals != seen { continue }

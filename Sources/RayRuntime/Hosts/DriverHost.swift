@@ -501,16 +501,9 @@ public final class DriverClient: @unchecked Sendable {
         if let values = alreadyResolved(objects) { return values }
         let waiters = startGets(objects)
         let deadline = timeoutSeconds.map { DispatchTime.now() + $0 }
-        if let onBlock {
-            onBlock(true)
-            defer { onBlock(false) }
-            return waitFor(waiters, deadline: deadline)
-        }
-        return waitFor(waiters, deadline: deadline)
-    }
-
-    private func waitFor(_ waiters: [GetWaiter], deadline: DispatchTime?) -> [FetchedValue?] {
-        waiters.map { waiter in
+        onBlock?(true)  // In a worker: the lease's CPUs are lent while this waits.
+        defer { onBlock?(false) }
+        return waiters.map { waiter in
             if let deadline {
                 guard waiter.semaphore.wait(timeout: deadline) == .success else {
                     waiter.abandoned.store(true, ordering: .relaxed)

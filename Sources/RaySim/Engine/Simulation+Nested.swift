@@ -98,21 +98,24 @@ extension Simulation {
     private func finishParentBody(_ worker: WorkerID) {
         guard let body = parentBodies.removeValue(forKey: worker), let owner = workerOwners[worker] else { return }
         let spec = body.spec
-        var result: ExecutionResult
+        var failure: String?
         var digests = body.argumentDigests
-        if let (index, error) = body.children.enumerated().lazy.compactMap({ index, child -> (Int, RayError)? in
-            guard case .error(let error)? = body.values[child] else { return nil }
-            return (index, error)
-        }).first {
-            result = .applicationError("\(spec.function)[\(spec.instance)]: getting child \(index + 1) of "
-                + "\(body.children.count) raised \(error)")
-        } else {
-            for child in body.children { if case .data(let data)? = body.values[child] { digests.append(data.digest) } }
-            let output = spec.body.count > SyntheticBody.outputIndex ? spec.body[SyntheticBody.outputIndex] : 8
-            let digest = SyntheticContent.digest(name: spec.function, instance: spec.instance, argumentDigests: digests)
-            result = .returned([ObjectData(sizeBytes: output, digest: digest)])
+        for (index, child) in body.children.enumerated() {
+            switch body.values[child] {
+            case .data(let data)?:
+                digests.append(data.digest)
+            case .error(let error)?:
+                failure = failure ?? "\(spec.function)[\(spec.instance)]: getting child \(index + 1) of "
+                    + "\(body.children.count) raised \(error)"
+            case nil:
+                break  // Not gotten (`get: false`): it adds nothing.
+            }
         }
-        handleExecutor(worker, .executionFinished(body.task, attempt: body.attempt, result))
+        let output = spec.body.count > SyntheticBody.outputIndex ? spec.body[SyntheticBody.outputIndex] : 8
+        let digest = SyntheticContent.digest(name: spec.function, instance: spec.instance, argumentDigests: digests)
+        let finished: ExecutionResult = failure.map { .applicationError($0) }
+            ?? .returned([ObjectData(sizeBytes: output, digest: digest)])
+        handleExecutor(worker, .executionFinished(body.task, attempt: body.attempt, finished))
         for child in body.children { owner.submit(.release(child)) }
     }
 

@@ -73,14 +73,8 @@ enum SyntheticWorker {
     }
 
     /// The scenario's plan (what parents submit), read once from the file `swiftray up` names.
-    nonisolated(unsafe) static var loadedPlan: WorkloadPlan??
-    static var plan: WorkloadPlan? {
-        if let loadedPlan { return loadedPlan }
-        let plan = getenv("SWIFTRAY_SCENARIO_FILE").flatMap { path in
-            (try? ScenarioLoader.load(path: String(cString: path))).map { WorkloadPlan($0.workload) }
-        }
-        loadedPlan = .some(plan)
-        return plan
+    static let plan: WorkloadPlan? = getenv("SWIFTRAY_SCENARIO_FILE").flatMap { path in
+        (try? ScenarioLoader.load(path: String(cString: path))).map { WorkloadPlan($0.workload) }
     }
 
     /// Mirrors the simulator's draw: the first `attempts` attempts fail, then each with the probability.
