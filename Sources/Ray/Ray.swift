@@ -236,19 +236,20 @@ public enum Ray {
     public static var sessionDirectory: String? { state.withLock { $0.client?.session } }
 
     static func client() throws(Ray.Error) -> DriverClient {
-        guard let client = state.withLock({ $0.client }) else {
-            if let task = TaskContext.current {
-                throw Ray.Error.invalidArgument("\(task.function)[\(task.instance)] called the Ray API from its body: "
-                    + "submitting tasks, putting, waiting and getting other references inside a task are not "
-                    + "supported from Swift code yet (nested tasks run in scenarios so far); a body can get the "
-                    + "references it was given as arguments")
+        if let client = state.withLock({ $0.client }) { return client }
+        if let task = TaskContext.current {
+            // A task body: what it submits and puts is owned by its worker.
+            guard let owner = WorkerHost.taskOwner() else {
+                throw Ray.Error.runtime("\(task.function)[\(task.instance)] called the Ray API, but its worker could "
+                    + "not make an owner for what the body creates (its stderr says why)")
             }
-            throw Ray.Error.notStarted("call Ray.start() (or Ray.connect(address)) first")
+            return owner
         }
-        return client
+        throw Ray.Error.notStarted("call Ray.start() (or Ray.connect(address)) first")
     }
 
-    static var currentClient: DriverClient? { state.withLock { $0.client } }
+    /// The client references made here belong to: the driver's, or in a worker its owner's.
+    static var currentClient: DriverClient? { state.withLock { $0.client } ?? WorkerHost.madeTaskOwner }
 
     // MARK: - Objects
 
@@ -284,7 +285,7 @@ public enum Ray {
     /// Waits for every value, in order. Any number of gets (and waits) of the same reference,
     /// from any number of threads, each get the value.
     public static func get<T>(_ refs: [ObjectRef<T>], timeout: Duration? = nil) throws -> [T] {
-        if let local = try resolvedInTask(refs) { return local }
+        if let local = try resolvedInTask(refs, timeout: timeout) { return local }
         let client = try client()
         let values = client.get(refs.map(\.id), timeoutSeconds: timeout.map(seconds))
         return try decode(refs, values, timeout: timeout)
@@ -297,7 +298,7 @@ public enum Ray {
 
     /// Waits for every value, in order, without blocking a thread (`try await Ray.get(refs)`).
     public static func get<T>(_ refs: [ObjectRef<T>], timeout: Duration? = nil) async throws -> [T] {
-        if let local = try resolvedInTask(refs) { return local }
+        if let local = try resolvedInTask(refs, timeout: timeout) { return local }
         let client = try client()
         let ids = refs.map(\.id)
         let values = await withCheckedContinuation { (continuation: CheckedContinuation<[FetchedValue?], Never>) in
@@ -316,15 +317,17 @@ public enum Ray {
         }
     }
 
-    /// Inside a task body: the values of references the task was given (nil when none of `refs` is one).
-    private static func resolvedInTask<T>(_ refs: [ObjectRef<T>]) throws -> [T]? {
-        guard refs.contains(where: { $0.resolved != nil }) || (TaskContext.current != nil && currentClient == nil) else {
-            return nil
-        }
+    /// Inside a task body: the values of references the task was given (nil when none of `refs` is
+    /// one); the others (made by the body) are got through the worker's owner.
+    private static func resolvedInTask<T>(_ refs: [ObjectRef<T>], timeout: Duration?) throws -> [T]? {
+        guard refs.contains(where: { $0.resolved != nil }) else { return nil }
+        let owned = refs.filter { $0.resolved == nil }
+        let fetched = owned.isEmpty ? [] : try get(owned, timeout: timeout)
+        var next = 0
         return try refs.map { ref in
             guard let value = ref.resolved else {
-                throw Ray.Error.invalidArgument("\(ref.id) was not passed to this task; a task body can get only the "
-                    + "references it received as arguments (nested tasks and gets come later)")
+                defer { next += 1 }
+                return fetched[next]
             }
             return try ValueCoding.decode(T.self, from: value, object: ref.id)
         }
@@ -463,8 +466,9 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
     /// Throws unless this reference can be passed to a task of the current driver.
     func checkUsable() throws {
         if resolved != nil {
-            throw Ray.Error.invalidArgument("\(id) was passed to this task; passing it on from a task body is not "
-                + "supported yet (nested tasks come later)")
+            throw Ray.Error.invalidArgument("\(id) was passed to this task by its caller; passing a reference "
+                + "received as an argument on to another task is not supported yet (borrowing): pass its value "
+                + "(`try ref.get()`), or references the body made itself")
         }
         guard let client, client === Ray.currentClient else {
             throw Ray.Error.invalidArgument("\(id) belongs to a driver session that has shut down; "

@@ -34,8 +34,9 @@ enum ValueCoding {
         let (bytes, contained) = try encodeCollectingReferences(value)
         guard contained.isEmpty else {
             throw Ray.Error.encodingFailed("\(what) holds ObjectRefs (\(contained.count)) inside its value; "
-                + "returning or putting references is not supported yet (workers do not own objects): "
-                + "return the values, or pass the references to the next task as arguments")
+                + "returning references from a task, or putting a value that holds them, is not supported yet "
+                + "(the borrower protocol comes later): return or put the values, or pass the references to "
+                + "the next task as arguments")
         }
         return bytes
     }

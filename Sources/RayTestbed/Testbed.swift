@@ -89,9 +89,47 @@ public enum Testbed {
         return 0
     }
 
-    /// Submits a task from its body (nested tasks from Swift code: not supported yet).
+    /// Submits a task from its body and gets it (a nested task).
     public static let submitsInside = RemoteFunction("tb.submits-inside") { () throws -> Int in
         try add.remote(1, 2).get()
+    }
+    /// Fans out `count` squares from its body and sums them (nested tasks and a get of all).
+    public static let fanOut = RemoteFunction("tb.fan-out") { (count: Int) throws -> Int in
+        let refs = try (0..<count).map { try square.remote($0) }
+        return try Ray.get(refs).reduce(0, +)
+    }
+    /// Fibonacci by recursion: every level submits two tasks and waits for them.
+    public static let fib: RemoteFunction<Int, Int> = RemoteFunction("tb.fib") { (n: Int) throws -> Int in
+        guard n >= 2 else { return n }
+        let (a, b) = (try fib.remote(n - 1), try fib.remote(n - 2))
+        return try a.get() + b.get()
+    }
+    /// Puts `x` from its body and passes the reference to a child (`x + 1`).
+    public static let putAndPass = RemoteFunction("tb.put-and-pass") { (x: Int) throws -> Int in
+        let ref = try Ray.put(x)
+        return try add.remote(ref, 1).get()
+    }
+    /// Waits in its body for the first of `count` children that sleep 0, 100, 200... ms; returns
+    /// how many were ready and how many not.
+    public static let waitsInside = RemoteFunction("tb.waits-inside") { (count: Int) throws -> [Int] in
+        let refs = try (0..<count).map { try sleepThenWhere.remote($0 * 100) }
+        let (ready, notReady) = try Ray.wait(refs, numReturns: 1)
+        return [ready.count, notReady.count]
+    }
+    /// Returns a reference it made (returning references is not supported yet).
+    public static let returnsRef = RemoteFunction("tb.returns-ref") { () throws -> ObjectRef<Int> in
+        try Ray.put(7)
+    }
+    /// Passes a reference it received on to a child (borrowing: not supported yet).
+    public static let passesOn = RemoteFunction("tb.passes-on") { (refs: [ObjectRef<Int>]) throws -> Int in
+        try add.remote(refs[0], 1).get()
+    }
+    /// Computes for `millis` without calling the Ray API (the worker's loop is taken over meanwhile).
+    public static let spin = RemoteFunction("tb.spin") { (millis: Int) -> Int in
+        let end = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, millis)) * 1_000_000
+        var turns = 0
+        while DispatchTime.now().uptimeNanoseconds < end { turns += 1 }
+        return turns
     }
 
     public static func programTrailer(_ path: String) -> UInt64 {
@@ -107,7 +145,7 @@ public enum Testbed {
     public static func register() {
         _ = (noop, echo, add, square, blob, checksum, whereAmI, sleepThenWhere, crashOnce, fail, increment)
         _ = (mergeCounts, union, orZero, mirrorPoint, sumRefs, touch, context, failTyped, whoAmI)
-        _ = (say, sayThenDie, submitsInside)
+        _ = (say, sayThenDie, submitsInside, fanOut, fib, putAndPass, waitsInside, returnsRef, passesOn, spin)
     }
 
     public static func blobBytes(seed: Int, size: Int) -> [UInt8] {

@@ -148,13 +148,6 @@ extension RuntimeTests {
             #expect(throws: Ray.Error.self) {
                 _ = try Testbed.noop.options(TaskOptions(numCPUs: -1)).remote()
             }
-            // The Ray API inside a body says it is not there yet (not "call Ray.start() first").
-            #expect {
-                _ = try Testbed.submitsInside.remote().get()
-            } throws: { error in
-                guard case .taskFailed(let message)? = error as? Ray.Error else { return false }
-                return message.contains("tb.submits-inside[") && message.contains("not supported from Swift code yet")
-            }
         }
     }
 

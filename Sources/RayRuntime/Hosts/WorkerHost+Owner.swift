@@ -8,16 +8,16 @@
 
 import Dispatch
 import Glibc
-public import RayCore
+import RayCore
 
 extension WorkerHost {
     /// The owner API for the task body running on this thread, made on first use; nil outside a
-    /// worker, before its first task, in a body that runs on the loop thread (not one
-    /// `FunctionRegistry.runsOffLoop` names), or when its log cannot be opened (said on stderr).
+    /// worker, before its first task, or when its log cannot be opened (said on stderr).
     public static func taskOwner() -> DriverClient? {
         guard let host = current else { return nil }
-        if let loopThread = host.loopThread, pthread_equal(loopThread, pthread_self()) != 0 { return nil }
         if let client = host.ownerClient.withLock({ $0 }) { return client }
+        // Made on the loop; a body running on the loop's thread first lets another thread run it.
+        host.loop.willBlock()
         let made = DispatchSemaphore(value: 0)
         host.loop.post {
             host.makeOwner()
@@ -26,6 +26,9 @@ extension WorkerHost {
         made.wait()
         return host.ownerClient.withLock { $0 }
     }
+
+    /// This worker's owner API if a body made it already (nil elsewhere: drivers, GCS, raylets).
+    public static var madeTaskOwner: DriverClient? { current?.ownerClient.withLock { $0 } }
 
     /// Makes the owner (loop thread), for the task that runs now.
     private func makeOwner() {
@@ -51,6 +54,7 @@ extension WorkerHost {
                                   session: environment("SWIFTRAY_SESSION"), objects: objects)
         client.beginTask(running.task, attempt: running.attempt)
         client.onBlock = { [unowned self] blocked in
+            if blocked { loop.willBlock() }  // The loop goes on while the body waits.
             loop.post { [self] in
                 guard let running = self.running else { return }
                 executor.submit(blocked ? .bodyBlocked(running.task, attempt: running.attempt)

@@ -1,8 +1,9 @@
 // A worker process: the `Executor` machine on a libuv loop, connected to its
 // raylet over the node's Unix socket. Task bodies are the program's own
 // registered functions, run one at a time (the executor runs one task per
-// lease) on a thread of their own, so the loop goes on while a body waits for
-// objects. What bodies submit and put is owned by the worker's own owner
+// lease) on the loop's thread between its iterations; while a body waits for
+// objects or computes for long, another thread runs the loop (`LoopBaton`).
+// What bodies submit and put is owned by the worker's own owner
 // (`DriverHost`, made when a body first needs it; nested tasks). A worker whose
 // raylet goes away exits, as Ray's do.
 
@@ -39,11 +40,6 @@ public enum FunctionRegistry {
     /// Runs tasks whose function is not registered (e.g. scenario tasks with synthetic
     /// bodies under `swiftray up`): the spec, the attempt number and the arguments.
     nonisolated(unsafe) public static var fallback: ((TaskSpec, Int, [FetchedValue]) -> ExecutionResult)?
-    /// Tasks whose body may submit tasks or wait for objects (nested tasks): they run on a thread
-    /// of their own, so the worker's loop goes on meanwhile. Every other body runs on the loop
-    /// thread: handing each task to another thread and back cost ≈ 30 % of task throughput
-    /// (`swiftray-bench`, 2026-12-01).
-    nonisolated(unsafe) public static var runsOffLoop: ((TaskSpec) -> Bool)?
     public static var names: [String] { functions.keys.sorted() }
 }
 
@@ -117,10 +113,6 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
     var ownerHost: DriverHost?
     /// Its API, for bodies (any thread).
     let ownerClient = Mutex<DriverClient?>(nil)
-    /// Runs task bodies one at a time, off the loop.
-    let bodies = DispatchQueue(label: "swiftray-task-bodies")
-    /// The loop's thread (bodies that run there cannot wait for the loop).
-    nonisolated(unsafe) var loopThread: pthread_t?
     /// This process's worker host (a process hosts one).
     nonisolated(unsafe) static weak var current: WorkerHost?
 
@@ -189,24 +181,15 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             break  // Armed by the driver.
         case .execute(let spec, let attempt, let arguments):
             running = (spec.taskID, attempt, spec.jobID)
-            loopThread = pthread_self()
-            guard FunctionRegistry.runsOffLoop?(spec) == true else {
-                let result = execute(spec, attempt, arguments)
-                running = nil
-                executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
-                return
-            }
             if let ownerHost {
                 ownerHost.handle(.taskStarted(spec.taskID, attempt: attempt))
                 ownerClient.withLock { $0 }?.beginTask(spec.taskID, attempt: attempt)
             }
-            nonisolated(unsafe) let arguments = arguments
-            bodies.async { [self] in
-                let result = execute(spec, attempt, arguments)
-                loop.post { [self] in
-                    running = nil
-                    executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
-                }
+            // On the loop's thread, outside its callbacks: a body that waits (or runs long) has
+            // the loop run by another thread meanwhile (`EventLoop.runOutside`).
+            loop.runOutside({ [unowned self] in execute(spec, attempt, arguments) }) { [unowned self] result in
+                running = nil
+                executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
             }
         }
     }

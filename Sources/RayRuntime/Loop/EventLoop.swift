@@ -30,6 +30,10 @@ public final class EventLoop: @unchecked Sendable {
     /// answer: task round trips drop from ~300 to ~150 µs, at the price of some CPU (and of
     /// ~15% of async throughput on 2 cores) — see README, Performance.
     public var spinMicros: UInt64 = UInt64(environment("SWIFTRAY_SPIN_MICROS") ?? "") ?? 100
+    /// Who runs the loop (task bodies may hand it to a spare thread: `runOutside`).
+    private let baton = LoopBaton(takeoverMicros: UInt64(environment("SWIFTRAY_TAKEOVER_MICROS") ?? "") ?? 2000)
+    /// Work run on the loop's thread outside its callbacks, in order (`runOutside`).
+    private var outside: [() -> Bool] = []
 
     public init() {
         raw = .allocate(capacity: 1)
@@ -61,10 +65,22 @@ public final class EventLoop: @unchecked Sendable {
         beforeBlocking.append(hook)
     }
 
-    /// Runs the loop until `stop()`.
+    /// Runs the loop until `stop()`. Returns on the thread that called it, even when other
+    /// threads ran the loop meanwhile (while a body waited: `runOutside`).
     public func run() {
+        baton.serve = { [unowned self] in iterate() }
+        baton.enter()
+        baton.serveAndPark()
+    }
+
+    /// The loop's iterations on the thread that holds it, until the loop stops or the thread
+    /// loses it (in a body run outside the callbacks).
+    private func iterate() {
         guard spinMicros > 0 else {
-            uv_run(raw, UV_RUN_DEFAULT)
+            while !stopped {
+                uv_run(raw, UV_RUN_ONCE)
+                if !runOutsideWork() { return }
+            }
             return
         }
         let window = spinMicros * 1000
@@ -73,21 +89,64 @@ public final class EventLoop: @unchecked Sendable {
             let before = activity
             uv_run(raw, UV_RUN_NOWAIT)
             if stopped { break }
+            if !runOutsideWork() { return }
             if activity != before {
                 lastActive = uv_hrtime()
             } else if uv_hrtime() - lastActive < window {
                 sched_yield()
             } else {
                 uv_run(raw, UV_RUN_ONCE)
+                if !runOutsideWork() { return }
                 lastActive = uv_hrtime()
             }
         }
     }
 
+    /// Runs `body` on the loop's thread after this iteration's callbacks, outside them (a task
+    /// body: it may wait for the loop), then `then` with its result on the loop. Loop thread only.
+    ///
+    /// While `body` runs the thread may lose the loop to a spare thread: when the body blocks
+    /// (`willBlock`, before a get or wait) or runs longer than `SWIFTRAY_TAKEOVER_MICROS`
+    /// (default 2000; 0: only when it blocks). Then `then` is posted to the loop, and this thread
+    /// parks as a spare once `body` returns.
+    public func runOutside<R>(_ body: @escaping () -> R, then: @escaping (R) -> Void) {
+        outside.append { [unowned self] in
+            baton.bodyStarts()
+            let result = body()
+            if baton.bodyEnds() {
+                then(result)
+                return true
+            }
+            nonisolated(unsafe) let finished = (result, then)
+            post { finished.1(finished.0) }
+            return false
+        }
+    }
+
+    /// Runs the work queued outside the callbacks; false when this thread lost the loop meanwhile.
+    private func runOutsideWork() -> Bool {
+        while !outside.isEmpty {
+            activity &+= 1
+            let work = outside.removeFirst()
+            if !work() { return false }
+        }
+        return true
+    }
+
+    /// Called by a thread about to block waiting for the loop: if it runs the loop (a body run
+    /// outside the callbacks), another thread runs it from now on. Any thread.
+    public func willBlock() {
+        baton.willBlock()
+    }
+
+    /// True on the thread that runs the loop now.
+    public var isLoopThread: Bool { baton.isHeld }
+
     /// Makes `run()` return after this iteration (loop thread only).
     public func stop() {
         runBeforeBlocking()
         stopped = true
+        baton.stop()
         uv_stop(raw)
     }
 

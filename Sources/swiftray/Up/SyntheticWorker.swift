@@ -16,8 +16,6 @@ enum SyntheticWorker {
         FunctionRegistry.fallback = { spec, attempt, arguments in
             run(spec, attempt: attempt, arguments, seed: seed)
         }
-        // Parents (nested tasks) wait for their children: off the loop.
-        FunctionRegistry.runsOffLoop = { spec in plan?.groups[spec.function]?.children != nil }
     }
 
     static func run(_ spec: TaskSpec, attempt: Int, _ arguments: [FetchedValue], seed: UInt64) -> ExecutionResult {

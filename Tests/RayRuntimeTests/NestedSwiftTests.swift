@@ -1,0 +1,54 @@
+// Nested tasks from Swift code (issue 10), on real processes: a task body
+// submits, puts, gets and waits through its worker's owner; a body that waits
+// lends its CPU (else a one-CPU node would deadlock) and lets another thread run
+// its worker's loop.
+
+import Dispatch
+import Foundation
+import Synchronization
+import Testing
+
+@testable import Ray
+import RayCore
+import RayRuntime
+import RayTestbed
+
+extension RuntimeTests {
+@Suite struct NestedSwiftTests {
+    @Test func aBodySubmitsGetsPutsAndWaitsOnAOneCPUNode() throws {
+        try withCluster([("head", ["CPU": 1])]) { _ throws in
+            // The parent holds the only CPU while it waits: its children run on the CPU it lends.
+            #expect(try Testbed.submitsInside.remote().get(timeout: .seconds(30)) == 3)
+            #expect(try Testbed.fanOut.remote(8).get(timeout: .seconds(30)) == (0..<8).map { $0 * $0 }.reduce(0, +))
+            #expect(try Testbed.putAndPass.remote(41).get(timeout: .seconds(30)) == 42)
+            // The first child is ready at once, the others sleep 100 ms and more.
+            #expect(try Testbed.waitsInside.remote(4).get(timeout: .seconds(30)) == [1, 3])
+        }
+    }
+
+    @Test func recursiveTasksWaitAtEveryLevel() throws {
+        try withCluster([("head", ["CPU": 2])]) { _ throws in
+            // fib(6): 25 tasks, five levels of parents waiting for their children.
+            #expect(try Testbed.fib.remote(6).get(timeout: .seconds(60)) == 8)
+        }
+    }
+
+    @Test func whatABodyCannotDoYetIsAClearError() throws {
+        try withCluster([("head", ["CPU": 2])]) { _ throws in
+            #expect {
+                _ = try Testbed.returnsRef.remote().get(timeout: .seconds(30))
+            } throws: { error in
+                guard case .taskFailed(let message)? = error as? Ray.Error else { return false }
+                return message.contains("tb.returns-ref") && message.contains("returning references from a task")
+            }
+            let given = try Ray.put(1)
+            #expect {
+                _ = try Testbed.passesOn.remote([given]).get(timeout: .seconds(30))
+            } throws: { error in
+                guard case .taskFailed(let message)? = error as? Ray.Error else { return false }
+                return message.contains("passing a reference received as an argument on to another task")
+            }
+        }
+    }
+}
+}
