@@ -80,7 +80,7 @@ let package = Package(
             swiftSettings: strict),
 
         // Remote functions shared by the loopback tests (driver side) and their worker binary.
-        .target(name: "RayTestbed", dependencies: ["Ray"], path: "Sources/RayTestbed"),
+        .target(name: "RayTestbed", dependencies: ["Ray", "RayRuntime"], path: "Sources/RayTestbed"),
         .executableTarget(name: "swiftray-testbed", dependencies: ["RayTestbed", "RayRuntime", "Ray"]),
         // The runtime microbenchmarks (tools/bench-runtime.sh).
         .executableTarget(name: "swiftray-bench", dependencies: ["Ray", "RayRuntime"], swiftSettings: strict),

@@ -5,6 +5,7 @@
 import Foundation
 import Glibc
 import Ray
+import RayRuntime
 
 public enum Testbed {
     public static let noop = RemoteFunction("tb.noop") { () -> Int in 0 }
@@ -29,7 +30,7 @@ public enum Testbed {
     /// The first attempt SIGKILLs its own worker (after creating `marker`); the retry returns `value`.
     public static let crashOnce = RemoteFunction("tb.crash-once") { (marker: String, value: Int) -> Int in
         if !FileManager.default.fileExists(atPath: marker) {
-            _ = FileManager.default.createFile(atPath: marker, contents: Data("\(getpid())".utf8))
+            _ = writeNewFile(marker, Array("\(getpid())".utf8))
             kill(getpid(), SIGKILL)
         }
         return value
@@ -54,7 +55,7 @@ public enum Testbed {
     }
     /// Returns nothing; leaves a file behind to prove it ran.
     public static let touch = RemoteFunction("tb.touch") { (path: String) in
-        _ = FileManager.default.createFile(atPath: path, contents: Data("ran".utf8))
+        _ = writeNewFile(path, Array("ran".utf8))
     }
     /// Where the task runs, as `Ray.runtimeContext` says.
     public static let context = RemoteFunction("tb.context") { () -> String in

@@ -95,7 +95,7 @@ extension RuntimeTests {
     private func makeSession(_ root: String, age: Int, pid: Int, kept: Bool) throws -> Session {
         let session = Session(path: "\(root)/session-\(Int(time(nil)) - age)-0-\(pid)")
         try FileManager.default.createDirectory(atPath: session.logs, withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: session.path + "/alive", contents: nil)
+        _ = writeNewFile(session.path + "/alive", [])
         if kept { session.keepLogs(reason: "a task failed") }
         return session
     }

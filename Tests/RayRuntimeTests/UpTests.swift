@@ -20,7 +20,7 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 /// Writes `yaml` to a temporary scenario file and runs it in both worlds side by side.
 private func compareInline(_ yaml: String) throws -> (Int32, String) {
     let path = NSTemporaryDirectory() + "inline-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).yaml"
-    try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+    try yaml.write(toFile: path, atomically: false, encoding: .utf8)
     defer { try? FileManager.default.removeItem(atPath: path) }
     return try runSwiftray(["up", path, "--compare", "--quiet"])
 }

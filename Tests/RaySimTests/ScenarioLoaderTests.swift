@@ -314,7 +314,7 @@ struct ScenarioLoaderFormTests {
     @Test func loadReadsAFile() throws {
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent("scenario-loader-\(ProcessInfo.processInfo.processIdentifier).yaml").path
-        try minimalScenarioYAML.write(toFile: path, atomically: true, encoding: .utf8)
+        try minimalScenarioYAML.write(toFile: path, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let scenario = try ScenarioLoader.load(path: path)
         #expect(scenario.sourcePath == path)

@@ -77,7 +77,7 @@ public struct Session: Sendable {
 
     /// Keeps the logs (saying why), drops the sockets and the shared memory.
     public func keepLogs(reason: String) {
-        _ = FileManager.default.createFile(atPath: path + "/KEPT", contents: Data((reason + "\n").utf8))
+        _ = writeNewFile(path + "/KEPT", Array((reason + "\n").utf8))
         try? FileManager.default.removeItem(atPath: sockets)
         SharedObjects.removeAll(session: path)
     }

@@ -92,8 +92,7 @@ extension RayletHost {
             return true
         }
         let temporary = path + ".partial-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(value),
-                                             attributes: [.posixPermissions: 0o755]),
+        guard writeNewFile(temporary, value, mode: 0o755),
               rename(temporary, path) == 0 else {
             failPendingWorkers(digest: digest, "cannot write the executable \(digest) to \(path)")
             return true

@@ -401,6 +401,16 @@ func writeAll(_ fd: Int32, _ parts: [UnsafeRawBufferPointer], at offset: Int64) 
     return true
 }
 
+/// Creates (or truncates) the file at `path` with `mode` and writes `bytes`; false on an error.
+/// (Foundation's `createFile` writes atomically through a `/tmp/TemporaryDirectory.*` it never
+/// removes, one per call on Linux.)
+public func writeNewFile(_ path: String, _ bytes: [UInt8], mode: UInt32 = 0o644) -> Bool {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode))
+    guard fd >= 0 else { return false }
+    let written = bytes.withUnsafeBytes { writeAll(fd, [$0], at: 0) }
+    return close(fd) == 0 && written
+}
+
 /// The regions this process has opened, by path (each mapped once per process).
 let openRegions = Mutex<[String: ObjectRegion]>([:])
 
