@@ -95,7 +95,7 @@ STRUCTS = [
                       ("jobID", "JobID")]),
     ("TaskRequest", [("function", "String"), ("instance", "Int"), ("args", "[TaskArg]"), ("resources", "ResourceSet"),
                      ("strategy", "SchedulingStrategy"), ("maxRetries", "Int"), ("retryExceptions", "Bool"),
-                     ("body", "[Int64]")]),
+                     ("body", "[Int64]"), ("returnCount", "Int")]),
 ]
 
 ENUMS = [

@@ -165,15 +165,40 @@ enum RemoteFunctions {
 }
 
 /// A function that runs on the cluster, registered under `name`.
-public struct RemoteFunction<each Arg: Codable, Result: Codable>: Sendable {
+///
+/// A body that returns several values as separate objects (Ray's `num_returns`) returns them
+/// wrapped in `Returns`; its `.remote` then gives one reference per value:
+///
+///     let divmod = RemoteFunction("divmod") { (a: Int, b: Int) in Returns(a / b, a % b) }
+///     let (quotient, remainder) = try divmod.remote(7, 2)   // ObjectRef<Int>, ObjectRef<Int>
+public struct RemoteFunction<each Arg: Codable, Result>: Sendable {
     public let name: String
     public var options: TaskOptions
+    /// How many objects a call returns (`Returns` bodies: one per value).
+    let returnCount: Int
 
     /// Registers `body` under `name`. Create it before `Ray.start()` (workers run the program up to there).
     public init(_ name: String, options: TaskOptions = TaskOptions(),
-                _ body: @escaping @Sendable (repeat each Arg) throws -> Result) {
+                _ body: @escaping @Sendable (repeat each Arg) throws -> Result) where Result: Codable {
+        self.init(name, options: options, returnCount: 1) { (args: repeat each Arg) in
+            [try ValueCoding.encodeResult(try body(repeat each args), of: name)]
+        }
+    }
+
+    /// Registers a body with several return values, each its own object (Ray's `num_returns`).
+    public init<each Value: Codable>(_ name: String, options: TaskOptions = TaskOptions(),
+                                     _ body: @escaping @Sendable (repeat each Arg) throws -> Returns<repeat each Value>)
+    where Result == Returns<repeat each Value> {
+        self.init(name, options: options, returnCount: Returns<repeat each Value>.count) { (args: repeat each Arg) in
+            try body(repeat each args).encoded(of: name)
+        }
+    }
+
+    private init(_ name: String, options: TaskOptions, returnCount: Int,
+                 encoding body: @escaping @Sendable (repeat each Arg) throws -> [[UInt8]]) {
         self.name = name
         self.options = options
+        self.returnCount = returnCount
         if FunctionRegistry.lookup(name) != nil { RemoteFunctions.duplicates.withLock { $0.append(name) } }
         let declared = countTypes(repeat (each Arg).self)
         FunctionRegistry.register(name) { arguments in
@@ -186,8 +211,7 @@ public struct RemoteFunction<each Arg: Codable, Result: Codable>: Sendable {
                 return try ValueCoding.decode(type, from: arguments[index], object: nil)
             }
             // Past the declared parameters come the references held inside them (fetched for `get`).
-            let result = try body(repeat try next((each Arg).self))
-            return try ValueCoding.encodeResult(result, of: name)
+            return try body(repeat try next((each Arg).self))
         }
     }
 
@@ -200,6 +224,24 @@ public struct RemoteFunction<each Arg: Codable, Result: Codable>: Sendable {
 
     /// Submits a call; returns at once with a reference to its result.
     public func remote<each P: TaskArgument>(_ args: repeat each P) throws -> ObjectRef<Result>
+    where repeat (each P).ArgumentValue == each Arg, Result: Codable {
+        let (client, request) = try request(repeat each args)
+        return ObjectRef(id: client.submit(request), client: client)
+    }
+
+    /// Submits a call of a function with several return values; returns at once with a
+    /// reference to each value, in order.
+    public func remote<each P: TaskArgument, each Value: Codable>(_ args: repeat each P) throws
+        -> (repeat ObjectRef<each Value>)
+    where repeat (each P).ArgumentValue == each Arg, Result == Returns<repeat each Value> {
+        let (client, request) = try request(repeat each args)
+        let ids = client.submitReturningAll(request)
+        var next = 0
+        return (repeat reference(to: (each Value).self, ids, &next, client))
+    }
+
+    /// The request a call submits, checked.
+    private func request<each P: TaskArgument>(_ args: repeat each P) throws -> (DriverClient, TaskRequest)
     where repeat (each P).ArgumentValue == each Arg {
         let client = try Ray.client()
         try RemoteFunctions.checkKnownToWorkers(name)
@@ -209,12 +251,37 @@ public struct RemoteFunction<each Arg: Codable, Result: Codable>: Sendable {
         // References inside values follow the declared arguments: the task depends on them (they stay
         // alive and are made local before it runs), and its body reads them with `get`.
         for object in nested { taskArgs.append(.reference(object)) }
-        let request = TaskRequest(function: name, instance: RemoteFunctions.nextInstance(of: name), args: taskArgs, resources: try options.validated(),
-                                  strategy: options.scheduling.core, maxRetries: options.maxRetries,
-                                  retryExceptions: options.retryExceptions, body: [])
-        return ObjectRef(id: client.submit(request), client: client)
+        let request = TaskRequest(function: name, instance: RemoteFunctions.nextInstance(of: name), args: taskArgs,
+                                  resources: try options.validated(), strategy: options.scheduling.core,
+                                  maxRetries: options.maxRetries, retryExceptions: options.retryExceptions, body: [],
+                                  returnCount: returnCount)
+        return (client, request)
     }
 }
+
+private func reference<V: Codable>(to type: V.Type, _ ids: [ObjectID], _ next: inout Int, _ client: DriverClient) -> ObjectRef<V> {
+    defer { next += 1 }
+    return ObjectRef(id: ids[next], client: client)
+}
+
+/// The values of a function with several return values (Ray's `num_returns`), each stored as
+/// its own object: `Returns(quotient, remainder)`.
+public struct Returns<each Value: Codable> {
+    public let values: (repeat each Value)
+    public init(_ values: repeat each Value) {
+        self.values = (repeat each values)
+    }
+
+    static var count: Int { countTypes(repeat (each Value).self) }
+
+    func encoded(of name: String) throws -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        for value in repeat each values { out.append(try ValueCoding.encodeResult(value, of: name)) }
+        return out
+    }
+}
+
+extension Returns: @unchecked Sendable {}
 
 private func countTypes<each T>(_ types: repeat (each T).Type) -> Int {
     var count = 0

@@ -133,6 +133,21 @@ public enum Testbed {
         return turns
     }
 
+    /// Two return values, each its own object (numReturns 2).
+    public static let divmod = RemoteFunction("tb.divmod") { (a: Int, b: Int) throws -> Returns<Int, Int> in
+        guard b != 0 else { throw TestbedError(message: "division by zero") }
+        return Returns(a / b, a % b)
+    }
+    /// Three return values of three types, the middle one large (stored in the object store).
+    public static let triple = RemoteFunction("tb.triple") { (seed: Int) in
+        Returns(seed, blobBytes(seed: seed, size: 300_000), "seed \(seed)")
+    }
+    /// A body that gets both values of a divmod it submits.
+    public static let divmodInside = RemoteFunction("tb.divmod-inside") { (a: Int, b: Int) throws -> [Int] in
+        let (q, r) = try divmod.remote(a, b)
+        return [try q.get(), try r.get()]
+    }
+
     public static func programTrailer(_ path: String) -> UInt64 {
         guard let file = FileHandle(forReadingAtPath: path) else { return 0 }
         defer { try? file.close() }
@@ -147,6 +162,7 @@ public enum Testbed {
         _ = (noop, echo, add, square, blob, checksum, whereAmI, sleepThenWhere, crashOnce, fail, increment)
         _ = (mergeCounts, union, orZero, mirrorPoint, sumRefs, touch, context, failTyped, whoAmI)
         _ = (say, sayThenDie, submitsInside, fanOut, fib, putAndPass, waitsInside, returnsRef, passesOn, spin)
+        _ = (divmod, triple, divmodInside)
     }
 
     public static func blobBytes(seed: Int, size: Int) -> [UInt8] {

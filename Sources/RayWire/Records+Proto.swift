@@ -77,6 +77,7 @@ extension TaskRequest {
         message.maxRetries = Int64(self.maxRetries)
         message.retryExceptions = self.retryExceptions
         message.body = self.body
+        message.returnCount = Int64(self.returnCount)
         return message
     }
 
@@ -89,7 +90,8 @@ extension TaskRequest {
             strategy: try SchedulingStrategy(proto: ProtoRecords.field(message.hasStrategy, message.strategy, path() + ".strategy"), at: path() + ".strategy"),
             maxRetries: Int(truncatingIfNeeded: message.maxRetries),
             retryExceptions: message.retryExceptions,
-            body: message.body)
+            body: message.body,
+            returnCount: Int(truncatingIfNeeded: message.returnCount))
     }
 }
 

@@ -1179,6 +1179,8 @@ public nonisolated struct PBTaskRequest: Sendable {
 
   public var body: [Int64] = []
 
+  public var returnCount: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -5490,7 +5492,7 @@ nonisolated extension PBLeaseRequest: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension PBTaskRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}function\0\u{1}instance\0\u{1}args\0\u{1}resources\0\u{1}strategy\0\u{3}max_retries\0\u{3}retry_exceptions\0\u{1}body\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}function\0\u{1}instance\0\u{1}args\0\u{1}resources\0\u{1}strategy\0\u{3}max_retries\0\u{3}retry_exceptions\0\u{1}body\0\u{3}return_count\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5506,6 +5508,7 @@ nonisolated extension PBTaskRequest: SwiftProtobuf.Message, SwiftProtobuf._Messa
       case 6: try { try decoder.decodeSingularSInt64Field(value: &self.maxRetries) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.retryExceptions) }()
       case 8: try { try decoder.decodeRepeatedSInt64Field(value: &self.body) }()
+      case 9: try { try decoder.decodeSingularSInt64Field(value: &self.returnCount) }()
       default: break
       }
     }
@@ -5540,6 +5543,9 @@ nonisolated extension PBTaskRequest: SwiftProtobuf.Message, SwiftProtobuf._Messa
     if !self.body.isEmpty {
       try visitor.visitPackedSInt64Field(value: self.body, fieldNumber: 8)
     }
+    if self.returnCount != 0 {
+      try visitor.visitSingularSInt64Field(value: self.returnCount, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5552,6 +5558,7 @@ nonisolated extension PBTaskRequest: SwiftProtobuf.Message, SwiftProtobuf._Messa
     if lhs.maxRetries != rhs.maxRetries {return false}
     if lhs.retryExceptions != rhs.retryExceptions {return false}
     if lhs.body != rhs.body {return false}
+    if lhs.returnCount != rhs.returnCount {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -171,3 +171,16 @@ private func fromRaylet(_ executor: inout Executor, _ message: Message, now: Int
     #expect(reply.count == 1)
     #expect(!executor.isBusy)
 }
+
+@Test func aBodyReturningAnotherNumberOfValuesThanDeclaredFailsTheTask() {
+    var executor = startedExecutor()
+    let spec = Build.spec(1, owner: taskOwner, returnCount: 2)
+    _ = push(&executor, spec, args: [], now: 10)
+    let effects = executor.handle(.executionFinished(spec.taskID, attempt: 1, .returned([Build.data(10)])), now: 20)
+    guard case .send(.worker(taskOwner), .taskReply(_, 1, .applicationError(let message), _))? = effects.first else {
+        Issue.record("expected an application error, got \(effects)")
+        return
+    }
+    #expect(message.contains("returned 1 value, but is declared with 2 return values"))
+    #expect(!executor.isBusy)
+}

@@ -74,6 +74,7 @@ extension TaskRequest {
         try container.encode(maxRetries)
         try container.encode(retryExceptions)
         try container.encode(body)
+        try container.encode(returnCount)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -86,7 +87,8 @@ extension TaskRequest {
         let maxRetries = try container.decode(Int.self)
         let retryExceptions = try container.decode(Bool.self)
         let body = try container.decode([Int64].self)
-        self.init(function: function, instance: instance, args: args, resources: resources, strategy: strategy, maxRetries: maxRetries, retryExceptions: retryExceptions, body: body)
+        let returnCount = try container.decode(Int.self)
+        self.init(function: function, instance: instance, args: args, resources: resources, strategy: strategy, maxRetries: maxRetries, retryExceptions: retryExceptions, body: body, returnCount: returnCount)
     }
 }
 

@@ -181,6 +181,11 @@ public struct Executor: Sendable {
         switch result {
         case .applicationError(let message):
             reply(.applicationError(message), into: &effects)
+        case .returned(let values) where values.count != max(1, running.spec.returnCount):
+            let declared = max(1, running.spec.returnCount)
+            reply(.applicationError("\(running.spec.function)[\(running.spec.instance)] returned \(values.count) "
+                + "value\(values.count == 1 ? "" : "s"), but is declared with \(declared) return value\(declared == 1 ? "" : "s") "
+                + "(numReturns)"), into: &effects)
         case .returned(let values):
             var storedIDs: [ObjectID] = [], storedValues: [ObjectData] = []
             running.returns = zip(Array(running.spec.returnIDs), values).map { object, data in

@@ -31,8 +31,11 @@ public struct TaskRequest: Hashable, Codable, Sendable {
     public var maxRetries: Int
     public var retryExceptions: Bool
     public var body: [Int64]
+    /// How many values the task returns (Ray's `num_returns`), each its own object; at least 1.
+    public var returnCount: Int
     public init(function: String, instance: Int, args: [TaskArg], resources: ResourceSet,
-                strategy: SchedulingStrategy, maxRetries: Int, retryExceptions: Bool, body: [Int64]) {
+                strategy: SchedulingStrategy, maxRetries: Int, retryExceptions: Bool, body: [Int64],
+                returnCount: Int = 1) {
         self.function = function
         self.instance = instance
         self.args = args
@@ -41,6 +44,7 @@ public struct TaskRequest: Hashable, Codable, Sendable {
         self.maxRetries = maxRetries
         self.retryExceptions = retryExceptions
         self.body = body
+        self.returnCount = returnCount
     }
 }
 

@@ -408,11 +408,22 @@ public final class DriverClient: @unchecked Sendable {
 
     /// Submits a task; returns the ID of its return object (the caller holds one handle).
     public func submit(_ request: TaskRequest) -> ObjectID {
+        ObjectID.returnValue(of: submitTask(request), index: 1)
+    }
+
+    /// Submits a task with `request.returnCount` return values; returns their IDs in order (the
+    /// caller holds one handle of each).
+    public func submitReturningAll(_ request: TaskRequest) -> [ObjectID] {
+        let task = submitTask(request)
+        return (1...max(1, request.returnCount)).map { ObjectID.returnValue(of: task, index: UInt32($0)) }
+    }
+
+    private func submitTask(_ request: TaskRequest) -> TaskID {
         let host = self.host!
         return counters.withLock { ids in
             let task = ids.takeTask()
             loop.post { host.handle(.submitTask(request)) }
-            return ObjectID.returnValue(of: task, index: 1)
+            return task
         }
     }
 

@@ -26,8 +26,8 @@ public struct FetchedValue: @unchecked Sendable {
 
 /// The functions a program registered, by their stable names.
 public enum FunctionRegistry {
-    /// A registered body: argument values in order, to the encoded return value.
-    public typealias Body = ([FetchedValue]) throws -> [UInt8]
+    /// A registered body: argument values in order, to the encoded return values (one per return).
+    public typealias Body = ([FetchedValue]) throws -> [[UInt8]]
     nonisolated(unsafe) static var functions: [String: Body] = [:]
 
     /// Registers `body` under `name` (call before `Ray.start()`: workers run the program up to there).
@@ -239,8 +239,8 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         OutputMarkers.begin(spec.function, instance: spec.instance)
         defer { OutputMarkers.end() }
         do {
-            let bytes = try TaskContext.$current.withValue(context) { try body(fetched) }
-            return .returned([ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)])
+            let values = try TaskContext.$current.withValue(context) { try body(fetched) }
+            return .returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) })
         } catch {
             return .applicationError(describeError(error))
         }
