@@ -55,6 +55,7 @@ MESSAGE = [
     ("driverExited", [("", "JobID"), ("exitCode", "Int"), ("signal", "Int")]),
     ("workerBlocked", [("", "WorkerID")]),
     ("workerUnblocked", [("", "WorkerID")]),
+    ("cancelChildren", [("", "TaskID"), ("attempt", "Int"), ("force", "Bool")]),
 ]
 
 INPUTS = [
@@ -73,7 +74,7 @@ INPUTS = [
                     ("put", [("", "ObjectData"), ("node", "NodeID?")]), ("get", [("", "ObjectID")]),
                     ("release", [("", "ObjectID")]), ("messageReceived", [("from", "Address"), ("", "Message")]),
                     ("peerDisconnected", [("", "Address")]), ("addReference", [("", "ObjectID")]),
-                    ("cancel", [("", "ObjectID"), ("force", "Bool")]),
+                    ("cancel", [("", "ObjectID"), ("force", "Bool"), ("recursive", "Bool")]),
                     ("workerDied", [("", "WorkerID"), ("detail", "String")]),
                     ("startedInWorker", [("", "RayConfig"), ("", "OwnerIdentity")]),
                     ("taskStarted", [("", "TaskID"), ("attempt", "Int")])]),

@@ -399,8 +399,10 @@ public enum Ray {
     /// with `.cancelled` at once. A running task is stopped only with `force: true`, which
     /// kills its worker process (Swift code cannot be interrupted); without it, it runs to the
     /// end. Finished tasks and `put` objects are left alone. A cancelled task is not retried.
-    public static func cancel<T>(_ ref: ObjectRef<T>, force: Bool = false) throws {
-        try client().cancel(ref.id, force: force)
+    /// `recursive` (the default, as Ray's): the tasks a running task submitted are cancelled too,
+    /// and theirs, and so on down.
+    public static func cancel<T>(_ ref: ObjectRef<T>, force: Bool = false, recursive: Bool = true) throws {
+        try client().cancel(ref.id, force: force, recursive: recursive)
     }
 
     static func seconds(_ duration: Duration) -> Double {

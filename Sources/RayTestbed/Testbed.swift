@@ -148,6 +148,22 @@ public enum Testbed {
         return [try q.get(), try r.get()]
     }
 
+    /// `value` after `millis` of sleep.
+    public static let slowValue = RemoteFunction("tb.slow-value") { (millis: Int, value: Int) -> Int in
+        usleep(UInt32(max(0, millis)) * 1000)
+        return value
+    }
+    /// Submits a slow child and three that wait for it, waits a moment (so the loop has taken the
+    /// submissions), writes `marker`, then gets the three: a recursive cancel of this task
+    /// cancels the three waiting ones, and this body raises their Cancelled error.
+    public static let cancellableParent = RemoteFunction("tb.cancellable-parent") { (marker: String, millis: Int) throws -> Int in
+        let slow = try slowValue.remote(millis, 1)
+        let waiting = try (0..<3).map { _ in try increment.remote(slow) }
+        _ = try Ray.wait(waiting, numReturns: 1, timeout: .milliseconds(20))
+        _ = writeNewFile(marker, Array("submitted".utf8))
+        return try Ray.get(waiting).reduce(0, +)
+    }
+
     public static func programTrailer(_ path: String) -> UInt64 {
         guard let file = FileHandle(forReadingAtPath: path) else { return 0 }
         defer { try? file.close() }
@@ -162,7 +178,7 @@ public enum Testbed {
         _ = (noop, echo, add, square, blob, checksum, whereAmI, sleepThenWhere, crashOnce, fail, increment)
         _ = (mergeCounts, union, orZero, mirrorPoint, sumRefs, touch, context, failTyped, whoAmI)
         _ = (say, sayThenDie, submitsInside, fanOut, fib, putAndPass, waitsInside, returnsRef, passesOn, spin)
-        _ = (divmod, triple, divmodInside)
+        _ = (divmod, triple, divmodInside, slowValue, cancellableParent)
     }
 
     public static func blobBytes(seed: Int, size: Int) -> [UInt8] {

@@ -637,6 +637,12 @@ extension Message {
             message.workerBlocked = v0.proto
         case .workerUnblocked(let v0):
             message.workerUnblocked = v0.proto
+        case .cancelChildren(let v0, let v1, let v2):
+            var value = PBMessage.CancelChildren()
+            value.task = v0.value
+            value.attempt = Int64(v1)
+            value.force = v2
+            message.cancelChildren = value
         }
         return message
     }
@@ -719,6 +725,8 @@ extension Message {
             self = .workerBlocked(try WorkerID(proto: value, at: path() + ".worker_blocked"))
         case .workerUnblocked(let value)?:
             self = .workerUnblocked(try WorkerID(proto: value, at: path() + ".worker_unblocked"))
+        case .cancelChildren(let value)?:
+            self = .cancelChildren(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt), force: value.force)
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -867,10 +875,11 @@ extension OwnerInput {
             message.peerDisconnected = v0.proto
         case .addReference(let v0):
             message.addReference = v0.proto
-        case .cancel(let v0, let v1):
+        case .cancel(let v0, let v1, let v2):
             var value = PBOwnerInput.Cancel()
             value.object = v0.proto
             value.force = v1
+            value.recursive = v2
             message.cancel = value
         case .workerDied(let v0, let v1):
             var value = PBOwnerInput.WorkerDied()
@@ -910,7 +919,7 @@ extension OwnerInput {
         case .addReference(let value)?:
             self = .addReference(try ObjectID(proto: value, at: path() + ".add_reference"))
         case .cancel(let value)?:
-            self = .cancel(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".cancel" + ".object"), at: path() + ".cancel" + ".object"), force: value.force)
+            self = .cancel(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".cancel" + ".object"), at: path() + ".cancel" + ".object"), force: value.force, recursive: value.recursive)
         case .workerDied(let value)?:
             self = .workerDied(try WorkerID(proto: ProtoRecords.field(value.hasWorker, value.worker, path() + ".worker_died" + ".worker"), at: path() + ".worker_died" + ".worker"), detail: value.detail)
         case .startedInWorker(let value)?:

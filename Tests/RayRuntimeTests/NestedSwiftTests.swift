@@ -52,3 +52,32 @@ extension RuntimeTests {
     }
 }
 }
+
+extension RuntimeTests.NestedSwiftTests {
+    @Test func aRecursiveCancelReachesWhatARunningTaskSubmitted() throws {
+        try withCluster([("head", ["CPU": 2])]) { _ throws in
+            let marker = NSTemporaryDirectory() + "swiftray-cancel-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            defer { unlink(marker) }
+            // The slow child runs 2 s; its three dependents wait for it until cancelled.
+            let parent = try Testbed.cancellableParent.remote(marker, 2000)
+            let deadline = DispatchTime.now() + .seconds(30)
+            while access(marker, F_OK) != 0 && DispatchTime.now() < deadline { usleep(2000) }  // the body says it submitted
+            try Ray.cancel(parent)  // recursive by default; the parent itself runs on (not forced)
+            #expect {
+                _ = try parent.get(timeout: .seconds(30))
+            } throws: { error in
+                guard case .taskFailed(let message)? = error as? Ray.Error else { return false }
+                return message.contains("tb.cancellable-parent[") && message.contains("tb.increment[")
+                    && message.contains("was cancelled")
+            }
+
+            // Not recursive: the children run on, and so does the parent, to its value (3 × 2).
+            let again = marker + "-again"
+            defer { unlink(again) }
+            let second = try Testbed.cancellableParent.remote(again, 500)
+            while access(again, F_OK) != 0 && DispatchTime.now() < deadline { usleep(2000) }
+            try Ray.cancel(second, recursive: false)
+            #expect(try second.get(timeout: .seconds(30)) == 6)
+        }
+    }
+}

@@ -50,7 +50,7 @@ private final class ScriptedWorld: ScenarioWorld {
     func killAndRestartGCS() throws -> String? { nil }
     func killDriver() -> String? { calls.append("kill driver"); return nil }
     func partition(_ groups: [[String]], for micros: Int64) throws -> String? { nil }
-    func cancel(_ objects: [ObjectID], force: Bool) -> String? { calls.append("cancel \(objects.count)"); return nil }
+    func cancel(_ objects: [ObjectID], force: Bool, recursive: Bool) -> String? { calls.append("cancel \(objects.count)"); return nil }
     func wait(_ objects: [ObjectID], numReturns: Int, timeoutMicros: Int64?, fault: Int) {
         calls.append("wait \(numReturns) of \(objects.count)")
     }

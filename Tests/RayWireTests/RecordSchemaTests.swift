@@ -48,6 +48,7 @@ let everyMessage: [Message] = [
     .objectLocation(object, .freed), .locationAdded(object, node: NodeID(1)), .locationRemoved(object, node: NodeID(1)),
     .freeObject(object), .pinObject(object), .pullObject(object), .pushObject(object, data, owner: worker),
     .objectMissing(object), .cancelWorkerLease(lease), .workerBlocked(worker), .workerUnblocked(worker),
+    .cancelChildren(TaskID(value: 77), attempt: 2, force: true),
 ]
 
 /// The case name of a value of an enum whose cases all carry values.
@@ -57,7 +58,7 @@ private func caseName<T>(_ value: T) -> String {
 
 @Test func theListCoversEveryMessageCase() {
     // Adding a case to Message? Add it to everyMessage (and to the tables in tools/gen-records.py).
-    #expect(Set(everyMessage.map(caseName)).count == 37)
+    #expect(Set(everyMessage.map(caseName)).count == 38)
 }
 
 @Test(arguments: everyMessage)
@@ -89,7 +90,7 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
     let ownerInputs: [OwnerInput] = [.started(RayConfig(), OwnerIdentity(worker: worker, job: JobID(3))), .submitTask(request),
                                      .put(data, node: nil), .put(data, node: NodeID(7)), .get(object), .release(object),
                                      .messageReceived(from: .gcs, .nodeDead(NodeID(1))), .peerDisconnected(.worker(worker)),
-                                     .addReference(object), .cancel(object, force: true),
+                                     .addReference(object), .cancel(object, force: true, recursive: true),
                                      .startedInWorker(RayConfig(), OwnerIdentity(worker: worker, job: JobID(2))),
                                      .taskStarted(TaskID(value: 5), attempt: 2)]
     try roundTrips(ownerInputs)

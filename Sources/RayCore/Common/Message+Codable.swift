@@ -152,6 +152,11 @@ extension Message {
         case .workerUnblocked(let v0):
             try container.encode(UInt8(37))
             try container.encode(v0)
+        case .cancelChildren(let v0, let v1, let v2):
+            try container.encode(UInt8(38))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
         }
     }
 
@@ -235,6 +240,8 @@ extension Message {
             self = .workerBlocked(try container.decode(WorkerID.self))
         case 37:
             self = .workerUnblocked(try container.decode(WorkerID.self))
+        case 38:
+            self = .cancelChildren(try container.decode(TaskID.self), attempt: try container.decode(Int.self), force: try container.decode(Bool.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))
@@ -393,10 +400,11 @@ extension OwnerInput {
         case .addReference(let v0):
             try container.encode(UInt8(7))
             try container.encode(v0)
-        case .cancel(let v0, let v1):
+        case .cancel(let v0, let v1, let v2):
             try container.encode(UInt8(8))
             try container.encode(v0)
             try container.encode(v1)
+            try container.encode(v2)
         case .workerDied(let v0, let v1):
             try container.encode(UInt8(9))
             try container.encode(v0)
@@ -433,7 +441,7 @@ extension OwnerInput {
         case 7:
             self = .addReference(try container.decode(ObjectID.self))
         case 8:
-            self = .cancel(try container.decode(ObjectID.self), force: try container.decode(Bool.self))
+            self = .cancel(try container.decode(ObjectID.self), force: try container.decode(Bool.self), recursive: try container.decode(Bool.self))
         case 9:
             self = .workerDied(try container.decode(WorkerID.self), detail: try container.decode(String.self))
         case 10:

@@ -198,6 +198,9 @@ public enum Message: Hashable, Codable, Sendable {
     /// worker → its raylet: the task resumed: its lease holds its CPUs again, even when that
     /// oversubscribes the node for a while (as Ray).
     case workerUnblocked(WorkerID)
+    /// owner → the worker running `attempt` of a task it cancelled recursively (`ray.cancel`'s
+    /// `recursive`): that worker's owner cancels what the attempt submitted, and so on down.
+    case cancelChildren(TaskID, attempt: Int, force: Bool)
 }
 
 extension Message {

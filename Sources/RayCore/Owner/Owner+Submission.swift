@@ -23,7 +23,7 @@ extension Owner {
         }
         lineageBytes += Int64(spec.approximateSizeBytes)
         tasks[id] = TaskEntry(spec: spec, state: .waitingForArguments(remaining: 0), attempts: 0,
-                              retriesLeft: spec.maxRetries)
+                              retriesLeft: spec.maxRetries, submitter: ids.parent)
         waitForArguments(id, spec: spec, into: &effects)
     }
 
@@ -384,7 +384,7 @@ extension Owner {
     /// `ray.cancel`: fails a task that has not finished with Cancelled. Waiting or leasing:
     /// at once (a lease request out is cancelled). Running: only with `force`, which kills
     /// its worker (a Swift body cannot be interrupted); without it the task runs to the end.
-    mutating func cancel(_ object: ObjectID, force: Bool, into effects: inout [OwnerEffect]) {
+    mutating func cancel(_ object: ObjectID, force: Bool, recursive: Bool, into effects: inout [OwnerEffect]) {
         guard !object.isPut, let entry = tasks[object.task] else { return }
         let name = "\(entry.spec.function)[\(entry.spec.instance)]"
         switch entry.state {
@@ -402,6 +402,11 @@ extension Owner {
             if !isParked(lease) { effects.append(.send(to: .raylet(node), .cancelWorkerLease(lease))) }
             leaseRequestEnded(lease, into: &effects)
         case .running(let lease, let worker):
+            // Its worker's owner cancels what this attempt submitted (a forced cancel kills the
+            // worker, and with it that owner: its raylets then drop what it leased and queued).
+            if recursive && !force {
+                effects.append(.send(to: .worker(worker), .cancelChildren(object.task, attempt: entry.attempts, force: force)))
+            }
             guard force else { return }
             runningOn[worker] = nil
             leaseTasks[lease] = nil
@@ -409,6 +414,16 @@ extension Owner {
         }
         finish(object.task, withError: RayError(.cancelled, "\(name) was cancelled"
             + (force ? " (its worker was killed)" : "")), into: &effects)
+    }
+
+    /// The owner of `attempt` of `task` cancelled it recursively: cancel what that attempt's body
+    /// submitted here (in submission order of their IDs: deterministic), recursively.
+    mutating func cancelChildren(of task: TaskID, attempt: Int, force: Bool, into effects: inout [OwnerEffect]) {
+        let submitter = OwnerIDs.forTask(task, attempt: attempt).parent
+        let children = tasks.compactMap { $0.value.submitter == submitter ? $0.key : nil }.sorted()
+        for child in children {
+            cancel(.returnValue(of: child, index: 1), force: force, recursive: true, into: &effects)
+        }
     }
 
     /// A leased worker's connection closed: its attempt failed.

@@ -70,8 +70,9 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     case addReference(ObjectID)
     /// The program cancelled the task that returns this object (`ray.cancel`): a task not
     /// started yet fails with Cancelled; a running one is stopped only with `force` (its
-    /// worker is killed); a finished one is left alone.
-    case cancel(ObjectID, force: Bool)
+    /// worker is killed); a finished one is left alone. `recursive`: what a running task
+    /// submitted is cancelled too (by its worker's owner), and so on down.
+    case cancel(ObjectID, force: Bool, recursive: Bool)
     /// A worker process ended (its raylet reaped it): `detail` says how ("killed by signal 9
     /// (Killed)"), then its last lines of stderr, one per line. Like `peerDisconnected`, with words.
     case workerDied(WorkerID, detail: String)
@@ -121,6 +122,9 @@ public struct Owner: Sendable {
         public var retriesLeft: Int
         /// Spillbacks of the current lease request.
         public var spillbacks = 0
+        /// What submitted it: the `OwnerIDs.parent` of the driver, or of the task attempt whose
+        /// body submitted it in this worker (a recursive cancel finds the attempt's children).
+        public var submitter: TaskID
     }
 
     /// Where an object's value is.
@@ -261,8 +265,8 @@ public struct Owner: Sendable {
             // Only a held, live object gains a handle (the API copies handles it holds).
             guard let entry = objects[object], !entry.freed, entry.localRefs > 0 else { return effects }
             objects[object]!.localRefs += 1
-        case .cancel(let object, let force):
-            cancel(object, force: force, into: &effects)
+        case .cancel(let object, let force, let recursive):
+            cancel(object, force: force, recursive: recursive, into: &effects)
         case .messageReceived(let from, let message):
             receive(message, from: from, into: &effects)
         case .peerDisconnected(.worker(let worker)):
@@ -303,6 +307,8 @@ public struct Owner: Sendable {
             locationRemoved(object, node: node, into: &effects)
         case .nodeDead(let node):
             nodeDied(node, into: &effects)
+        case .cancelChildren(let task, let attempt, let force):
+            cancelChildren(of: task, attempt: attempt, force: force, into: &effects)
         default:
             break  // Not an owner message.
         }

@@ -564,9 +564,9 @@ public final class DriverClient: @unchecked Sendable {
     }
 
     /// Cancels the task that returns `object` (`ray.cancel`).
-    public func cancel(_ object: ObjectID, force: Bool) {
+    public func cancel(_ object: ObjectID, force: Bool, recursive: Bool = true) {
         let host = self.host!
-        loop.post { host.handle(.cancel(object, force: force)) }
+        loop.post { host.handle(.cancel(object, force: force, recursive: recursive)) }
     }
 
     /// Adds a handle of `object` (the caller holds one already).

@@ -167,8 +167,8 @@ extension Simulation: ScenarioWorld {
         return nil
     }
 
-    public func cancel(_ objects: [ObjectID], force: Bool) -> String? {
-        for object in objects { handleDriver(.cancel(object, force: force)) }
+    public func cancel(_ objects: [ObjectID], force: Bool, recursive: Bool) -> String? {
+        for object in objects { handleDriver(.cancel(object, force: force, recursive: recursive)) }
         return nil
     }
 

@@ -394,10 +394,11 @@ public enum FaultAction: Sendable, Equatable {
     case killActor(actor: RefPattern, noRestart: Bool)
     /// `kill_driver: {}` the driver (owner of everything) dies.
     case killDriver
-    /// `cancel: {refs: "slow[*]", force: false}` the driver cancels those tasks (`ray.cancel`): one
-    /// not started fails with Cancelled, a running one only with `force` (its worker is killed),
-    /// a finished one is left alone. A program's call, timed like the faults.
-    case cancel(RefPattern, force: Bool)
+    /// `cancel: {refs: "slow[*]", force: false, recursive: true}` the driver cancels those tasks
+    /// (`ray.cancel`): one not started fails with Cancelled, a running one only with `force` (its
+    /// worker is killed), a finished one is left alone; `recursive` (the default, as Ray's): what
+    /// a running one submitted is cancelled too. A program's call, timed like the faults.
+    case cancel(RefPattern, force: Bool, recursive: Bool)
     /// `wait: {refs: "t[*]", num_returns: 2, timeout: 100ms}` the driver waits (`ray.wait`) until
     /// `num_returns` of them are ready or the timeout passes (none: no bound); the run checks
     /// Ray's contract on the answer.

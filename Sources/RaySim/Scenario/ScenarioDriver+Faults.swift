@@ -90,9 +90,10 @@ extension ScenarioDriver {
         case .killDriver:
             line = "driver (owner) killed" + detail(world.killDriver())
             driverDied(withHead: false)
-        case .cancel(let pattern, let force):
+        case .cancel(let pattern, let force, let recursive):
             guard !driverKilled else { return false }  // A dead program calls nothing.
-            line = "the driver cancels \(pattern)\(force ? " (force)" : "")" + detail(world.cancel(objects(pattern), force: force))
+            line = "the driver cancels \(pattern)\(force ? " (force)" : "")\(recursive ? "" : " (not recursive)")"
+                + detail(world.cancel(objects(pattern), force: force, recursive: recursive))
         case .wait(let pattern, let numReturns, let timeout):
             guard !driverKilled else { return false }  // A dead program calls nothing.
             let objects = objects(pattern)

@@ -58,7 +58,7 @@ public protocol ScenarioWorld: AnyObject {
     func killDriver() -> String?
     func partition(_ groups: [[String]], for micros: Int64) throws -> String?
     /// The program cancels the tasks of `objects` (`ray.cancel`).
-    func cancel(_ objects: [ObjectID], force: Bool) -> String?
+    func cancel(_ objects: [ObjectID], force: Bool, recursive: Bool) -> String?
     /// The program waits (`ray.wait`) for `numReturns` of `objects` (distinct), at most
     /// `timeoutMicros` (nil: no bound), without blocking the world: the answer (the ready
     /// indices, in input order) comes through `ScenarioDriver.waitAnswered(fault:ready:)`.

@@ -13,7 +13,7 @@ extension ScenarioLoader {
     static let runningKeys = ["running"]
     static let partitionKeys = ["groups", "duration"]
     static let killActorKeys = ["actor", "no_restart"]
-    static let cancelKeys = ["refs", "force"]
+    static let cancelKeys = ["refs", "force", "recursive"]
     static let waitKeys = ["refs", "num_returns", "timeout"]
 
     /// Parses `faults:`; returns the faults and every node name (the cluster's and added ones).
@@ -80,7 +80,8 @@ extension ScenarioLoader {
         case "cancel":
             let cancel = try value.mapping(allowedKeys: cancelKeys)
             let refs = try references.record(try cancel.required("refs"), targets: [.task])
-            return .cancel(refs, force: try cancel.optional("force")?.bool() ?? false)
+            return .cancel(refs, force: try cancel.optional("force")?.bool() ?? false,
+                           recursive: try cancel.optional("recursive")?.bool() ?? true)
         case "wait":
             let wait = try value.mapping(allowedKeys: waitKeys)
             let refs = try references.record(try wait.required("refs"), targets: [.task, .put])

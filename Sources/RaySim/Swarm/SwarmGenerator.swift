@@ -101,7 +101,7 @@ public enum SwarmGenerator {
         if chance(200) {
             let target = groups[pick(0...(groups.count - 1))]
             let refs: RefPattern = chance(500) ? .all(name: target.name) : .instance(name: target.name, index: pick(0...(target.count - 1)))
-            faults.append(FaultSpec(trigger: .at(micros: Int64(pick(0...300)) * 1_000), action: .cancel(refs, force: chance(400))))
+            faults.append(FaultSpec(trigger: .at(micros: Int64(pick(0...300)) * 1_000), action: .cancel(refs, force: chance(400), recursive: chance(700))))
         }
         // The program waits (ray.wait) for some of a group, with or without a timeout.
         if chance(250) {

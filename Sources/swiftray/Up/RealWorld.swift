@@ -239,9 +239,9 @@ final class RealWorld: ScenarioWorld {
         return "blackhole routes between the namespaces"
     }
 
-    func cancel(_ objects: [ObjectID], force: Bool) -> String? {
+    func cancel(_ objects: [ObjectID], force: Bool, recursive: Bool) -> String? {
         guard clientAlive else { return nil }
-        for object in objects { client.cancel(object, force: force) }
+        for object in objects { client.cancel(object, force: force, recursive: recursive) }
         return nil
     }
 
