@@ -19,6 +19,10 @@ let blob = RemoteFunction("bench.blob") { (seed: Int, size: Int) -> [UInt8] in
 }
 let length = RemoteFunction("bench.length") { (bytes: [UInt8]) -> Int in bytes.count }
 let increment = RemoteFunction("bench.increment") { (x: Int) -> Int in x + 1 }
+/// Not in ray_perf.py: a parent submits `n` tasks from its body and gets them (nested tasks).
+let nestedParent = RemoteFunction("bench.nested-parent") { (n: Int) throws -> Int in
+    try Ray.get(try (0..<n).map { _ in try noop.remote() }).count
+}
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 let quick = arguments.contains("--quick")
@@ -156,6 +160,12 @@ do {
     if wanted("single_client_tasks_async") {
         emit("single_client_tasks_async", try rate(perCall: 1000) {
             _ = try Ray.get(try (0..<1000).map { _ in try noop.remote() })
+        }, "tasks/s")
+    }
+    if wanted("nested_tasks_async") {
+        // Ten parents, each submitting 100 children from its body and getting them: children per second.
+        emit("nested_tasks_async", try rate(perCall: 1000) {
+            _ = try Ray.get(try (0..<10).map { _ in try nestedParent.remote(100) })
         }, "tasks/s")
     }
     if wanted("multi_client_tasks_async") {

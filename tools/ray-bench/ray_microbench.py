@@ -51,6 +51,9 @@ Figures (stdout, one line each: name<TAB>value<TAB>unit):
                                     waits per round
   single_client_tasks_sync          ray.get(f.remote()) in a loop, tasks/s
   single_client_tasks_async         ray.get([f.remote() for 1000]), tasks/s
+  nested_tasks_async                not in ray_perf: 10 parents, each submitting
+                                    100 trivial tasks from its body and getting
+                                    them; tasks/s counts the 1000 children
   multi_client_tasks_async          4 actors (num_cpus=0), each submitting n
                                     trivial tasks from inside the actor and
                                     getting them, the driver getting all 4;
@@ -124,6 +127,7 @@ FIGURES = [
     "single_client_wait_1k_refs",
     "single_client_tasks_sync",
     "single_client_tasks_async",
+    "nested_tasks_async",
     "multi_client_tasks_async",
     "task_roundtrip_median_us",
     "task_roundtrip_p99_us",
@@ -163,6 +167,12 @@ class Actor:
 
     def small_value_batch(self, n):
         ray.get([small_value.remote() for _ in range(n)])
+
+
+@ray.remote
+def nested_parent(n):
+    # Not in ray_perf.py: a parent submits n tasks from its body and gets them (nested tasks).
+    return len(ray.get([small_value.remote() for _ in range(n)]))
 
 
 @ray.remote
@@ -344,6 +354,11 @@ def main():
         emit("single_client_tasks_async",
              timeit("single client tasks async",
                     lambda: ray.get([small_value.remote() for _ in range(1000)]), 1000, timing), "tasks/s")
+
+    if want("nested_tasks_async"):
+        emit("nested_tasks_async",
+             timeit("nested tasks async",
+                    lambda: ray.get([nested_parent.remote(100) for _ in range(10)]), 1000, timing), "tasks/s")
 
     if want("multi_client_tasks_async"):
         m = 4

@@ -27,6 +27,12 @@ extension WorkerHost {
         return host.ownerClient.withLock { $0 }
     }
 
+    /// Called by a body about to block without the Ray API (e.g. sleeping): the worker's loop is
+    /// run by another thread meanwhile (`EventLoop.willBlock`). A no-op outside a worker.
+    public static func bodyWillBlock() {
+        current?.loop.willBlock()
+    }
+
     /// This worker's owner API if a body made it already (nil elsewhere: drivers, GCS, raylets).
     public static var madeTaskOwner: DriverClient? { current?.ownerClient.withLock { $0 } }
 

@@ -31,7 +31,7 @@ public final class EventLoop: @unchecked Sendable {
     /// ~15% of async throughput on 2 cores) — see README, Performance.
     public var spinMicros: UInt64 = UInt64(environment("SWIFTRAY_SPIN_MICROS") ?? "") ?? 100
     /// Who runs the loop (task bodies may hand it to a spare thread: `runOutside`).
-    private let baton = LoopBaton(takeoverMicros: UInt64(environment("SWIFTRAY_TAKEOVER_MICROS") ?? "") ?? 2000)
+    private let baton = LoopBaton(takeoverMicros: UInt64(environment("SWIFTRAY_TAKEOVER_MICROS") ?? "") ?? 10_000)
     /// Work run on the loop's thread outside its callbacks, in order (`runOutside`).
     private var outside: [() -> Bool] = []
 
@@ -107,7 +107,7 @@ public final class EventLoop: @unchecked Sendable {
     ///
     /// While `body` runs the thread may lose the loop to a spare thread: when the body blocks
     /// (`willBlock`, before a get or wait) or runs longer than `SWIFTRAY_TAKEOVER_MICROS`
-    /// (default 2000; 0: only when it blocks). Then `then` is posted to the loop, and this thread
+    /// (default 10 000; 0: only when it blocks). Then `then` is posted to the loop, and this thread
     /// parks as a spare once `body` returns.
     public func runOutside<R>(_ body: @escaping () -> R, then: @escaping (R) -> Void) {
         outside.append { [unowned self] in

@@ -49,6 +49,8 @@ enum SyntheticWorker {
             }
             let objects = children.map { owner.submit($0) }
             defer { for object in objects { owner.release(object) } }
+            // The loop goes on while the parent "works" (its children are submitted meanwhile, as in raysim).
+            WorkerHost.bodyWillBlock()
             sleep(micros: duration)
             if plan?.getsChildren(spec.function) == true {
                 for (index, value) in owner.get(objects, timeoutSeconds: nil).enumerated() {
