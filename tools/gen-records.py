@@ -56,6 +56,9 @@ MESSAGE = [
     ("workerBlocked", [("", "WorkerID")]),
     ("workerUnblocked", [("", "WorkerID")]),
     ("cancelChildren", [("", "TaskID"), ("attempt", "Int"), ("force", "Bool")]),
+    ("returnedReferences", [("", "TaskID"), ("attempt", "Int"), ("objects", "[ObjectID]"), ("returnIndices", "[Int]")]),
+    ("borrowerGet", [("", "ObjectID")]),
+    ("ownedValue", [("", "ObjectID"), ("", "ObjectValue")]),
 ]
 
 INPUTS = [
@@ -77,13 +80,16 @@ INPUTS = [
                     ("cancel", [("", "ObjectID"), ("force", "Bool"), ("recursive", "Bool")]),
                     ("workerDied", [("", "WorkerID"), ("detail", "String")]),
                     ("startedInWorker", [("", "RayConfig"), ("", "OwnerIdentity")]),
-                    ("taskStarted", [("", "TaskID"), ("attempt", "Int")])]),
+                    ("taskStarted", [("", "TaskID"), ("attempt", "Int")]),
+                    ("lend", [("", "[ObjectID]"), ("to", "WorkerID")])]),
     ("ExecutorInput", [("started", [("", "RayConfig"), ("", "WorkerID")]),
                        ("messageReceived", [("from", "Address"), ("", "Message")]),
                        ("executionFinished", [("", "TaskID"), ("attempt", "Int"), ("", "ExecutionResult")]),
                        ("timerFired", [("", "ExecutorTimer")]),
                        ("bodyBlocked", [("", "TaskID"), ("attempt", "Int")]),
-                       ("bodyUnblocked", [("", "TaskID"), ("attempt", "Int")])]),
+                       ("bodyUnblocked", [("", "TaskID"), ("attempt", "Int")]),
+                       ("returnsHold", [("", "TaskID"), ("attempt", "Int"), ("objects", "[ObjectID]"),
+                                        ("returnIndices", "[Int]")])]),
 ]
 
 STRUCTS = [

@@ -643,6 +643,20 @@ extension Message {
             value.attempt = Int64(v1)
             value.force = v2
             message.cancelChildren = value
+        case .returnedReferences(let v0, let v1, let v2, let v3):
+            var value = PBMessage.ReturnedReferences()
+            value.task = v0.value
+            value.attempt = Int64(v1)
+            value.objects = v2.map { $0.proto }
+            value.returnIndices = v3.map { Int64($0) }
+            message.returnedReferences = value
+        case .borrowerGet(let v0):
+            message.borrowerGet = v0.proto
+        case .ownedValue(let v0, let v1):
+            var value = PBMessage.OwnedValue()
+            value.object = v0.proto
+            value.value = v1.proto
+            message.ownedValue = value
         }
         return message
     }
@@ -727,6 +741,12 @@ extension Message {
             self = .workerUnblocked(try WorkerID(proto: value, at: path() + ".worker_unblocked"))
         case .cancelChildren(let value)?:
             self = .cancelChildren(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt), force: value.force)
+        case .returnedReferences(let value)?:
+            self = .returnedReferences(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt), objects: try value.objects.map { try ObjectID(proto: $0, at: path() + ".returned_references" + ".objects") }, returnIndices: value.returnIndices.map { Int(truncatingIfNeeded: $0) })
+        case .borrowerGet(let value)?:
+            self = .borrowerGet(try ObjectID(proto: value, at: path() + ".borrower_get"))
+        case .ownedValue(let value)?:
+            self = .ownedValue(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".owned_value" + ".object"), at: path() + ".owned_value" + ".object"), try ObjectValue(proto: ProtoRecords.field(value.hasValue, value.value, path() + ".owned_value" + ".value"), at: path() + ".owned_value" + ".value"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -896,6 +916,11 @@ extension OwnerInput {
             value.task = v0.value
             value.attempt = Int64(v1)
             message.taskStarted = value
+        case .lend(let v0, let v1):
+            var value = PBOwnerInput.Lend()
+            value.objects = v0.map { $0.proto }
+            value.to = v1.proto
+            message.lend = value
         }
         return message
     }
@@ -926,6 +951,8 @@ extension OwnerInput {
             self = .startedInWorker(try RayConfig(proto: ProtoRecords.field(value.hasConfig, value.config, path() + ".started_in_worker" + ".config"), at: path() + ".started_in_worker" + ".config"), try OwnerIdentity(proto: ProtoRecords.field(value.hasIdentity, value.identity, path() + ".started_in_worker" + ".identity"), at: path() + ".started_in_worker" + ".identity"))
         case .taskStarted(let value)?:
             self = .taskStarted(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt))
+        case .lend(let value)?:
+            self = .lend(try value.objects.map { try ObjectID(proto: $0, at: path() + ".lend" + ".objects") }, to: try WorkerID(proto: ProtoRecords.field(value.hasTo, value.to, path() + ".lend" + ".to"), at: path() + ".lend" + ".to"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -964,6 +991,13 @@ extension ExecutorInput {
             value.task = v0.value
             value.attempt = Int64(v1)
             message.bodyUnblocked = value
+        case .returnsHold(let v0, let v1, let v2, let v3):
+            var value = PBExecutorInput.ReturnsHold()
+            value.task = v0.value
+            value.attempt = Int64(v1)
+            value.objects = v2.map { $0.proto }
+            value.returnIndices = v3.map { Int64($0) }
+            message.returnsHold = value
         }
         return message
     }
@@ -982,6 +1016,8 @@ extension ExecutorInput {
             self = .bodyBlocked(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt))
         case .bodyUnblocked(let value)?:
             self = .bodyUnblocked(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt))
+        case .returnsHold(let value)?:
+            self = .returnsHold(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt), objects: try value.objects.map { try ObjectID(proto: $0, at: path() + ".returns_hold" + ".objects") }, returnIndices: value.returnIndices.map { Int(truncatingIfNeeded: $0) })
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

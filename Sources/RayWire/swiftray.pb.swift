@@ -2201,6 +2201,30 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .cancelChildren(newValue)}
   }
 
+  public var returnedReferences: PBMessage.ReturnedReferences {
+    get {
+      if case .returnedReferences(let v)? = kind {return v}
+      return PBMessage.ReturnedReferences()
+    }
+    set {kind = .returnedReferences(newValue)}
+  }
+
+  public var borrowerGet: PBObjectId {
+    get {
+      if case .borrowerGet(let v)? = kind {return v}
+      return PBObjectId()
+    }
+    set {kind = .borrowerGet(newValue)}
+  }
+
+  public var ownedValue: PBMessage.OwnedValue {
+    get {
+      if case .ownedValue(let v)? = kind {return v}
+      return PBMessage.OwnedValue()
+    }
+    set {kind = .ownedValue(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -2243,6 +2267,9 @@ public nonisolated struct PBMessage: Sendable {
     case workerBlocked(PBWorkerId)
     case workerUnblocked(PBWorkerId)
     case cancelChildren(PBMessage.CancelChildren)
+    case returnedReferences(PBMessage.ReturnedReferences)
+    case borrowerGet(PBObjectId)
+    case ownedValue(PBMessage.OwnedValue)
 
   }
 
@@ -2755,6 +2782,55 @@ public nonisolated struct PBMessage: Sendable {
     public init() {}
   }
 
+  public nonisolated struct ReturnedReferences: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var task: UInt64 = 0
+
+    public var attempt: Int64 = 0
+
+    public var objects: [PBObjectId] = []
+
+    public var returnIndices: [Int64] = []
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct OwnedValue: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var object: PBObjectId {
+      get {_object ?? PBObjectId()}
+      set {_object = newValue}
+    }
+    /// Returns true if `object` has been explicitly set.
+    public var hasObject: Bool {self._object != nil}
+    /// Clears the value of `object`. Subsequent reads from it will return its default value.
+    public mutating func clearObject() {self._object = nil}
+
+    public var value: PBObjectValue {
+      get {_value ?? PBObjectValue()}
+      set {_value = newValue}
+    }
+    /// Returns true if `value` has been explicitly set.
+    public var hasValue: Bool {self._value != nil}
+    /// Clears the value of `value`. Subsequent reads from it will return its default value.
+    public mutating func clearValue() {self._value = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _object: PBObjectId? = nil
+    fileprivate var _value: PBObjectValue? = nil
+  }
+
   public init() {}
 }
 
@@ -3188,6 +3264,14 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .taskStarted(newValue)}
   }
 
+  public var lend: PBOwnerInput.Lend {
+    get {
+      if case .lend(let v)? = kind {return v}
+      return PBOwnerInput.Lend()
+    }
+    set {kind = .lend(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3203,6 +3287,7 @@ public nonisolated struct PBOwnerInput: Sendable {
     case workerDied(PBOwnerInput.WorkerDied)
     case startedInWorker(PBOwnerInput.StartedInWorker)
     case taskStarted(PBOwnerInput.TaskStarted)
+    case lend(PBOwnerInput.Lend)
 
   }
 
@@ -3390,6 +3475,29 @@ public nonisolated struct PBOwnerInput: Sendable {
     public init() {}
   }
 
+  public nonisolated struct Lend: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var objects: [PBObjectId] = []
+
+    public var to: PBWorkerId {
+      get {_to ?? PBWorkerId()}
+      set {_to = newValue}
+    }
+    /// Returns true if `to` has been explicitly set.
+    public var hasTo: Bool {self._to != nil}
+    /// Clears the value of `to`. Subsequent reads from it will return its default value.
+    public mutating func clearTo() {self._to = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _to: PBWorkerId? = nil
+  }
+
   public init() {}
 }
 
@@ -3448,6 +3556,14 @@ public nonisolated struct PBExecutorInput: Sendable {
     set {kind = .bodyUnblocked(newValue)}
   }
 
+  public var returnsHold: PBExecutorInput.ReturnsHold {
+    get {
+      if case .returnsHold(let v)? = kind {return v}
+      return PBExecutorInput.ReturnsHold()
+    }
+    set {kind = .returnsHold(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3457,6 +3573,7 @@ public nonisolated struct PBExecutorInput: Sendable {
     case timerFired(PBExecutorTimer)
     case bodyBlocked(PBExecutorInput.BodyBlocked)
     case bodyUnblocked(PBExecutorInput.BodyUnblocked)
+    case returnsHold(PBExecutorInput.ReturnsHold)
 
   }
 
@@ -3568,6 +3685,24 @@ public nonisolated struct PBExecutorInput: Sendable {
     public var task: UInt64 = 0
 
     public var attempt: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct ReturnsHold: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var task: UInt64 = 0
+
+    public var attempt: Int64 = 0
+
+    public var objects: [PBObjectId] = []
+
+    public var returnIndices: [Int64] = []
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -6957,7 +7092,7 @@ nonisolated extension PBExecutorTimer.ReleaseBorrowed: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7437,6 +7572,45 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
           self.kind = .cancelChildren(v)
         }
       }()
+      case 40: try {
+        var v: PBMessage.ReturnedReferences?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .returnedReferences(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .returnedReferences(v)
+        }
+      }()
+      case 41: try {
+        var v: PBObjectId?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .borrowerGet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .borrowerGet(v)
+        }
+      }()
+      case 42: try {
+        var v: PBMessage.OwnedValue?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .ownedValue(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .ownedValue(v)
+        }
+      }()
       default: break
       }
     }
@@ -7603,6 +7777,18 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     case .cancelChildren?: try {
       guard case .cancelChildren(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 39)
+    }()
+    case .returnedReferences?: try {
+      guard case .returnedReferences(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+    }()
+    case .borrowerGet?: try {
+      guard case .borrowerGet(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+    }()
+    case .ownedValue?: try {
+      guard case .ownedValue(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
     }()
     case nil: break
     }
@@ -8502,6 +8688,90 @@ nonisolated extension PBMessage.CancelChildren: SwiftProtobuf.Message, SwiftProt
   }
 }
 
+nonisolated extension PBMessage.ReturnedReferences: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".ReturnedReferences"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}attempt\0\u{1}objects\0\u{3}return_indices\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.task) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.attempt) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.objects) }()
+      case 4: try { try decoder.decodeRepeatedSInt64Field(value: &self.returnIndices) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.task != 0 {
+      try visitor.visitSingularFixed64Field(value: self.task, fieldNumber: 1)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularSInt64Field(value: self.attempt, fieldNumber: 2)
+    }
+    if !self.objects.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.objects, fieldNumber: 3)
+    }
+    if !self.returnIndices.isEmpty {
+      try visitor.visitPackedSInt64Field(value: self.returnIndices, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.ReturnedReferences, rhs: PBMessage.ReturnedReferences) -> Bool {
+    if lhs.task != rhs.task {return false}
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs.objects != rhs.objects {return false}
+    if lhs.returnIndices != rhs.returnIndices {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.OwnedValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".OwnedValue"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._object {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._value {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.OwnedValue, rhs: PBMessage.OwnedValue) -> Bool {
+    if lhs._object != rhs._object {return false}
+    if lhs._value != rhs._value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension PBGCSInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GCSInput"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{1}recovered\0\u{3}message_received\0\u{3}timer_fired\0\u{3}peer_disconnected\0\u{3}node_joining\0")
@@ -9120,7 +9390,7 @@ nonisolated extension PBRayletInput.ProgramPublished: SwiftProtobuf.Message, Swi
 
 nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -9284,6 +9554,19 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.kind = .taskStarted(v)
         }
       }()
+      case 13: try {
+        var v: PBOwnerInput.Lend?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .lend(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .lend(v)
+        }
+      }()
       default: break
       }
     }
@@ -9342,6 +9625,10 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .taskStarted?: try {
       guard case .taskStarted(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case .lend?: try {
+      guard case .lend(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
     }()
     case nil: break
     }
@@ -9705,9 +9992,48 @@ nonisolated extension PBOwnerInput.TaskStarted: SwiftProtobuf.Message, SwiftProt
   }
 }
 
+nonisolated extension PBOwnerInput.Lend: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".Lend"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}objects\0\u{1}to\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.objects) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._to) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.objects.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.objects, fieldNumber: 1)
+    }
+    try { if let v = self._to {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.Lend, rhs: PBOwnerInput.Lend) -> Bool {
+    if lhs.objects != rhs.objects {return false}
+    if lhs._to != rhs._to {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension PBExecutorInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExecutorInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}execution_finished\0\u{3}timer_fired\0\u{3}body_blocked\0\u{3}body_unblocked\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}execution_finished\0\u{3}timer_fired\0\u{3}body_blocked\0\u{3}body_unblocked\0\u{3}returns_hold\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -9793,6 +10119,19 @@ nonisolated extension PBExecutorInput: SwiftProtobuf.Message, SwiftProtobuf._Mes
           self.kind = .bodyUnblocked(v)
         }
       }()
+      case 7: try {
+        var v: PBExecutorInput.ReturnsHold?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .returnsHold(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .returnsHold(v)
+        }
+      }()
       default: break
       }
     }
@@ -9827,6 +10166,10 @@ nonisolated extension PBExecutorInput: SwiftProtobuf.Message, SwiftProtobuf._Mes
     case .bodyUnblocked?: try {
       guard case .bodyUnblocked(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .returnsHold?: try {
+      guard case .returnsHold(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
     }()
     case nil: break
     }
@@ -10065,6 +10408,51 @@ nonisolated extension PBExecutorInput.BodyUnblocked: SwiftProtobuf.Message, Swif
   public static func ==(lhs: PBExecutorInput.BodyUnblocked, rhs: PBExecutorInput.BodyUnblocked) -> Bool {
     if lhs.task != rhs.task {return false}
     if lhs.attempt != rhs.attempt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBExecutorInput.ReturnsHold: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBExecutorInput.protoMessageName + ".ReturnsHold"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}attempt\0\u{1}objects\0\u{3}return_indices\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.task) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.attempt) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.objects) }()
+      case 4: try { try decoder.decodeRepeatedSInt64Field(value: &self.returnIndices) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.task != 0 {
+      try visitor.visitSingularFixed64Field(value: self.task, fieldNumber: 1)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularSInt64Field(value: self.attempt, fieldNumber: 2)
+    }
+    if !self.objects.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.objects, fieldNumber: 3)
+    }
+    if !self.returnIndices.isEmpty {
+      try visitor.visitPackedSInt64Field(value: self.returnIndices, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBExecutorInput.ReturnsHold, rhs: PBExecutorInput.ReturnsHold) -> Bool {
+    if lhs.task != rhs.task {return false}
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs.objects != rhs.objects {return false}
+    if lhs.returnIndices != rhs.returnIndices {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

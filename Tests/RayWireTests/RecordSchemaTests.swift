@@ -49,6 +49,8 @@ let everyMessage: [Message] = [
     .freeObject(object), .pinObject(object), .pullObject(object), .pushObject(object, data, owner: worker),
     .objectMissing(object), .cancelWorkerLease(lease), .workerBlocked(worker), .workerUnblocked(worker),
     .cancelChildren(TaskID(value: 77), attempt: 2, force: true),
+    .returnedReferences(TaskID(value: 77), attempt: 1, objects: [object, putObject], returnIndices: [1, 2]),
+    .borrowerGet(object), .ownedValue(object, .data(data)), .ownedValue(object, .error(error)),
 ]
 
 /// The case name of a value of an enum whose cases all carry values.
@@ -58,7 +60,7 @@ private func caseName<T>(_ value: T) -> String {
 
 @Test func theListCoversEveryMessageCase() {
     // Adding a case to Message? Add it to everyMessage (and to the tables in tools/gen-records.py).
-    #expect(Set(everyMessage.map(caseName)).count == 38)
+    #expect(Set(everyMessage.map(caseName)).count == 41)
 }
 
 @Test(arguments: everyMessage)
@@ -92,13 +94,14 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
                                      .messageReceived(from: .gcs, .nodeDead(NodeID(1))), .peerDisconnected(.worker(worker)),
                                      .addReference(object), .cancel(object, force: true, recursive: true),
                                      .startedInWorker(RayConfig(), OwnerIdentity(worker: worker, job: JobID(2))),
-                                     .taskStarted(TaskID(value: 5), attempt: 2)]
+                                     .taskStarted(TaskID(value: 5), attempt: 2), .lend([object, putObject], to: worker)]
     try roundTrips(ownerInputs)
     let executorInputs: [ExecutorInput] = [.started(RayConfig(), worker), .messageReceived(from: .worker(worker), .releaseFetch(requestID: 1)),
                                            .executionFinished(TaskID(value: 1), attempt: 2, .returned([data])),
                                            .executionFinished(TaskID(value: 1), attempt: 3, .applicationError("x")),
                                            .timerFired(.releaseBorrowed(owner: worker, objects: [object])),
-                                           .bodyBlocked(TaskID(value: 1), attempt: 2), .bodyUnblocked(TaskID(value: 1), attempt: 2)]
+                                           .bodyBlocked(TaskID(value: 1), attempt: 2), .bodyUnblocked(TaskID(value: 1), attempt: 2),
+                                           .returnsHold(TaskID(value: 1), attempt: 2, objects: [object], returnIndices: [1])]
     try roundTrips(executorInputs)
 }
 

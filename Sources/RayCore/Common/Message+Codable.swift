@@ -157,6 +157,19 @@ extension Message {
             try container.encode(v0)
             try container.encode(v1)
             try container.encode(v2)
+        case .returnedReferences(let v0, let v1, let v2, let v3):
+            try container.encode(UInt8(39))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+            try container.encode(v3)
+        case .borrowerGet(let v0):
+            try container.encode(UInt8(40))
+            try container.encode(v0)
+        case .ownedValue(let v0, let v1):
+            try container.encode(UInt8(41))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -242,6 +255,12 @@ extension Message {
             self = .workerUnblocked(try container.decode(WorkerID.self))
         case 38:
             self = .cancelChildren(try container.decode(TaskID.self), attempt: try container.decode(Int.self), force: try container.decode(Bool.self))
+        case 39:
+            self = .returnedReferences(try container.decode(TaskID.self), attempt: try container.decode(Int.self), objects: try container.decode([ObjectID].self), returnIndices: try container.decode([Int].self))
+        case 40:
+            self = .borrowerGet(try container.decode(ObjectID.self))
+        case 41:
+            self = .ownedValue(try container.decode(ObjectID.self), try container.decode(ObjectValue.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))
@@ -417,6 +436,10 @@ extension OwnerInput {
             try container.encode(UInt8(11))
             try container.encode(v0)
             try container.encode(v1)
+        case .lend(let v0, let v1):
+            try container.encode(UInt8(12))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -448,6 +471,8 @@ extension OwnerInput {
             self = .startedInWorker(try container.decode(RayConfig.self), try container.decode(OwnerIdentity.self))
         case 11:
             self = .taskStarted(try container.decode(TaskID.self), attempt: try container.decode(Int.self))
+        case 12:
+            self = .lend(try container.decode([ObjectID].self), to: try container.decode(WorkerID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))
@@ -483,6 +508,12 @@ extension ExecutorInput {
             try container.encode(UInt8(5))
             try container.encode(v0)
             try container.encode(v1)
+        case .returnsHold(let v0, let v1, let v2, let v3):
+            try container.encode(UInt8(6))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+            try container.encode(v3)
         }
     }
 
@@ -502,6 +533,8 @@ extension ExecutorInput {
             self = .bodyBlocked(try container.decode(TaskID.self), attempt: try container.decode(Int.self))
         case 5:
             self = .bodyUnblocked(try container.decode(TaskID.self), attempt: try container.decode(Int.self))
+        case 6:
+            self = .returnsHold(try container.decode(TaskID.self), attempt: try container.decode(Int.self), objects: try container.decode([ObjectID].self), returnIndices: try container.decode([Int].self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown ExecutorInput tag \(tag)"))

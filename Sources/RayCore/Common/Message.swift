@@ -201,6 +201,17 @@ public enum Message: Hashable, Codable, Sendable {
     /// owner → the worker running `attempt` of a task it cancelled recursively (`ray.cancel`'s
     /// `recursive`): that worker's owner cancels what the attempt submitted, and so on down.
     case cancelChildren(TaskID, attempt: Int, force: Bool)
+    /// executor → the owner of the task it ran, just before `taskReply`: the return values hold
+    /// references to these objects, owned by the replying worker's owner (which counts the
+    /// task's owner as a borrower of each, `OwnerInput.lend`); `returnIndices[i]` is the return
+    /// value (from 1) that holds `objects[i]`. The task's owner borrows them while those values
+    /// live (Ray's nested references in return values), and sends `borrowReleased` after.
+    case returnedReferences(TaskID, attempt: Int, objects: [ObjectID], returnIndices: [Int])
+    /// borrower → owner: send the value of an object, or where it is, once it exists
+    /// (answered with `ownedValue`, or `objectLocation` for a stored one).
+    case borrowerGet(ObjectID)
+    /// owner → borrower: an object's inline value, or the error standing for it.
+    case ownedValue(ObjectID, ObjectValue)
 }
 
 extension Message {

@@ -38,6 +38,10 @@ public enum ExecutorInput: Hashable, Codable, Sendable {
     case bodyBlocked(TaskID, attempt: Int)
     /// The body resumed after `bodyBlocked`.
     case bodyUnblocked(TaskID, attempt: Int)
+    /// Before `executionFinished`: the body's return values hold references to these objects
+    /// (`returnIndices[i]`: the value holding `objects[i]`), which its worker's owner lent to
+    /// the task's owner; the reply is preceded by `returnedReferences`.
+    case returnsHold(TaskID, attempt: Int, objects: [ObjectID], returnIndices: [Int])
 }
 
 /// Effects of an executor.
@@ -62,6 +66,8 @@ public struct Executor: Sendable {
         var returns: [ReturnValue] = []
         /// The body waits in a get or wait (its lease's CPUs are lent out).
         var blocked = false
+        /// References the return values hold (`returnsHold`), announced before the reply.
+        var returnedReferences: (objects: [ObjectID], indices: [Int])?
     }
 
     public private(set) var config = RayConfig()
@@ -100,6 +106,9 @@ public struct Executor: Sendable {
             setBlocked(true, task, attempt: attempt, into: &effects)
         case .bodyUnblocked(let task, let attempt):
             setBlocked(false, task, attempt: attempt, into: &effects)
+        case .returnsHold(let task, let attempt, let objects, let indices):
+            guard current?.spec.taskID == task, current?.attempt == attempt else { return effects }
+            current?.returnedReferences = (objects, indices)
         }
         return effects
     }
@@ -223,6 +232,10 @@ public struct Executor: Sendable {
         // Body parameter 3 (synthetic bodies): how long the body keeps borrowed refs after returning.
         let holdMicros = task.spec.body.count > 3 ? task.spec.body[3] : 0
         let stillBorrowed = holdMicros > 0 ? borrowed : []
+        if let held = task.returnedReferences, !held.objects.isEmpty {
+            effects.append(.send(to: .worker(task.spec.owner), .returnedReferences(
+                task.spec.taskID, attempt: task.attempt, objects: held.objects, returnIndices: held.indices)))
+        }
         effects.append(.send(to: .worker(task.spec.owner), .taskReply(task.spec.taskID, attempt: task.attempt, outcome,
                                                                         borrowed: stillBorrowed)))
         if !stillBorrowed.isEmpty {

@@ -50,6 +50,7 @@ extension Owner {
     /// The GCS says `node` died: its leases, running attempts and copies are gone.
     mutating func nodeDied(_ node: NodeID, into effects: inout [OwnerEffect]) {
         guard deadNodes.insert(node).inserted else { return }
+        borrowedOwnerDied(nil, node: node, into: &effects)
         // Copies first, so that tasks re-leased below see which arguments are gone.
         var lost: [ObjectID] = []
         for (object, entry) in objects where entry.locations.contains(node) { lost.append(object) }

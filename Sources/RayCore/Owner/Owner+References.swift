@@ -23,6 +23,14 @@ extension Owner {
                     "\(object) was released while a get of it was waiting; keep a handle until get returns")
                 answer(count, gets: object, with: .error(error), into: &effects)
             }
+            if !borrowerWaiters.isEmpty { answerBorrowers(object, into: &effects) }
+            // The references its value held are no longer held by it.
+            let held = entry.contains
+            entry.contains = []
+            objects[object] = entry
+            for borrowedObject in held { containerGone(borrowedObject, into: &effects) }
+            guard let current = objects[object] else { return }
+            entry = current
         }
         if entry.lineageRefs == 0 && isFinal(object) {
             objects[object] = nil

@@ -257,7 +257,9 @@ extension Owner {
         }
         guard let entry = tasks[id], case .running(let lease, worker)? = Optional(entry.state),
               entry.attempts == attempt else {
-            // A reply from an attempt given up on: drop a stored copy nobody tracks.
+            // A reply from an attempt given up on: drop a stored copy nobody tracks, and the
+            // references its values hold.
+            settleReturned(id, attempt: attempt, completed: false, into: &effects)
             if case .returned(let values) = outcome, let spec = tasks[id]?.spec {
                 for (object, value) in zip(spec.returnIDs, values) {
                     guard case .stored(let node, _) = value, !(objects[object]?.locations.contains(node) ?? false)
@@ -272,6 +274,7 @@ extension Owner {
         switch outcome {
         case .returned(let values):
             complete(id, values: values, into: &effects)
+            settleReturned(id, attempt: attempt, completed: true, into: &effects)
         case .applicationError(let message):
             if entry.spec.retryExceptions && entry.retriesLeft != 0 {
                 retry(id, into: &effects)
@@ -283,6 +286,7 @@ extension Owner {
         case .argumentFailed(let error):
             finish(id, withError: error, into: &effects)
         }
+        settleReturned(id, attempt: attempt, completed: false, into: &effects)
         // The worker is free: run a waiting task of the same shape on it (tasks the completion
         // just made ready included), else hand it back.
         if pinsNothing(entry.spec), let next = takeReusable(after: entry.spec, on: worker), let nextEntry = tasks[next],
@@ -338,6 +342,7 @@ extension Owner {
         }
         tasks[id]?.state = .failed
         metrics.tasksFailed += 1
+        dropReturned(id, into: &effects)
         lineageOrder.append(id)
         for object in spec.returnIDs where objects[object] != nil {
             objects[object]!.state = .failed(error)
@@ -430,6 +435,13 @@ extension Owner {
     /// `detail`: how its process ended, then its last lines of stderr (from its raylet).
     mutating func workerLost(_ worker: WorkerID, detail: String? = nil, into effects: inout [OwnerEffect]) {
         deadWorkers.insert(worker)
+        borrowedOwnerDied(worker, into: &effects)
+        if !borrowerWaiters.isEmpty {
+            for object in borrowerWaiters.keys.sorted() {
+                borrowerWaiters[object]!.removeAll { $0 == worker }
+                if borrowerWaiters[object]!.isEmpty { borrowerWaiters[object] = nil }
+            }
+        }
         for object in borrowedBy(worker) {
             objects[object]?.borrowers.removeAll { $0 == worker }
             releaseIfUnused(object, into: &effects)

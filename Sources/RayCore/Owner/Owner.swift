@@ -82,6 +82,10 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     /// The worker began running `attempt` of `task`: what the body submits and puts now are
     /// that attempt's children (`OwnerIDs.forTask`).
     case taskStarted(TaskID, attempt: Int)
+    /// A body this worker ran returns references to these objects, owned here, to `to` (the
+    /// task's owner): each handle the body kept for them becomes `to`'s borrow (released by
+    /// `borrowReleased`).
+    case lend([ObjectID], to: WorkerID)
 }
 
 /// Effects of an owner.
@@ -156,6 +160,8 @@ public struct Owner: Sendable {
         public var freed = false
         /// The size of the stored value, kept while it is rebuilt (a surviving copy may turn up).
         public var storedSizeBytes: Int64?
+        /// Borrowed objects its value holds (references a task returned), in order.
+        public var contains: [ObjectID] = []
 
         public var inScope: Bool { localRefs > 0 || submittedRefs > 0 || !borrowers.isEmpty }
     }
@@ -198,6 +204,12 @@ public struct Owner: Sendable {
     var openGetFetch: [ObjectID: UInt64] = [:]
     /// Raylets waiting to learn where an object is.
     var locationWaiters: [ObjectID: [NodeID]] = [:]
+    /// Objects owned elsewhere that this owner borrows (references returned to it), by object.
+    public internal(set) var borrowed: [ObjectID: BorrowedEntry] = [:]
+    /// References a running attempt's return values hold (`returnedReferences`), until its reply.
+    var pendingReturned: [TaskID: (attempt: Int, objects: [ObjectID], indices: [Int], owner: WorkerID)] = [:]
+    /// Borrowers waiting for an object owned here to exist (`borrowerGet`), in order.
+    var borrowerWaiters: [ObjectID: [WorkerID]] = [:]
     /// Which task each outstanding lease serves.
     var leaseTasks: [LeaseID: TaskID] = [:]
     /// Which task each leased worker runs.
@@ -250,6 +262,8 @@ public struct Owner: Sendable {
             requestCounter = Self.workerRequestBase
         case .taskStarted(let task, let attempt):
             ids = OwnerIDs.forTask(task, attempt: attempt)
+        case .lend(let objects, let borrower):
+            lend(objects, to: borrower, into: &effects)
         case .submitTask(let request):
             submit(request, into: &effects)
         case .put(let data, let node):
@@ -257,11 +271,19 @@ public struct Owner: Sendable {
         case .get(let object):
             get(object, into: &effects)
         case .release(let object):
+            if objects[object] == nil, borrowed[object] != nil {
+                releaseBorrowedHandle(object, into: &effects)
+                return effects
+            }
             // Releasing a handle that is not held is a no-op (the API layer prevents it).
             guard let entry = objects[object], entry.localRefs > 0 else { return effects }
             objects[object]!.localRefs -= 1
             releaseIfUnused(object, into: &effects)
         case .addReference(let object):
+            if objects[object] == nil, borrowed[object] != nil {
+                borrowed[object]!.handles += 1  // A handle to a borrowed object (read from a value).
+                return effects
+            }
             // Only a held, live object gains a handle (the API copies handles it holds).
             guard let entry = objects[object], !entry.freed, entry.localRefs > 0 else { return effects }
             objects[object]!.localRefs += 1
@@ -309,6 +331,16 @@ public struct Owner: Sendable {
             nodeDied(node, into: &effects)
         case .cancelChildren(let task, let attempt, let force):
             cancelChildren(of: task, attempt: attempt, force: force, into: &effects)
+        case .returnedReferences(let task, let attempt, let objects, let indices):
+            guard case .worker(let worker) = from else { return }
+            referencesReturned(task, attempt: attempt, objects: objects, indices: indices, by: worker, into: &effects)
+        case .borrowerGet(let object):
+            guard case .worker(let borrower) = from else { return }
+            borrowerAsked(object, borrower: borrower, into: &effects)
+        case .ownedValue(let object, let value):
+            borrowedValueArrived(object, value, into: &effects)
+        case .objectLocation(let object, .at) where borrowed[object] != nil && objects[object] == nil:
+            borrowedIsStored(object, into: &effects)
         default:
             break  // Not an owner message.
         }
@@ -336,6 +368,10 @@ public struct Owner: Sendable {
     /// Answers `count` gets of `object` (every get is answered exactly once, however many
     /// ask for the same object): at once, by joining or sending a fetch, or once it exists.
     private mutating func get(_ object: ObjectID, count: Int = 1, into effects: inout [OwnerEffect]) {
+        if objects[object] == nil, borrowed[object] != nil {
+            getBorrowed(object, count: count, into: &effects)
+            return
+        }
         guard let entry = objects[object], !entry.freed else {
             let error = RayError(.objectLost,
                 "\(object) is not owned here or was already released; keep a handle until get returns")
@@ -394,6 +430,7 @@ public struct Owner: Sendable {
             for task in waiting { argumentAvailable(task, into: &effects) }
         }
         if !getWaiters.isEmpty, let count = getWaiters.removeValue(forKey: object) { get(object, count: count, into: &effects) }
+        if !borrowerWaiters.isEmpty { answerBorrowers(object, into: &effects) }
         if !locationWaiters.isEmpty, let raylets = locationWaiters.removeValue(forKey: object) {
             let answer: LocationAnswer
             switch entry.state {
@@ -415,6 +452,6 @@ public struct Owner: Sendable {
     /// True when nothing is held: no tasks, objects, leases or waiters.
     public var isQuiescent: Bool {
         tasks.isEmpty && objects.isEmpty && runningOn.isEmpty && getWaiters.isEmpty && getFetches.isEmpty
-            && dependents.isEmpty
+            && dependents.isEmpty && borrowed.isEmpty && pendingReturned.isEmpty
     }
 }

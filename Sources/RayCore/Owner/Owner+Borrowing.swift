@@ -1,0 +1,219 @@
+// References returned by tasks (Ray's nested references in return values and
+// the borrower protocol for them, reference_count.cc): a body that returns
+// references to objects its worker owns makes the task's owner a borrower of
+// each. The owner of an object keeps it while a borrower holds it; a borrower
+// holds a returned reference while the value that holds it lives, or while the
+// program keeps a handle read from that value, and then sends
+// `borrowReleased`. A borrower gets a borrowed value from its owner
+// (`borrowerGet`: the inline value or error, or where a stored one is, which
+// it then fetches through its raylet). When the owner dies, every borrower's
+// gets of its objects fail with OwnerDied (Ray: "ownership is not recovered").
+
+/// An object this owner borrows: owned by another worker, held through a returned value.
+public struct BorrowedEntry: Hashable, Sendable {
+    /// The worker whose owner owns it.
+    public var owner: WorkerID
+    /// Handles the program holds (read from a value that holds the reference).
+    public var handles = 0
+    /// Objects owned here whose values hold it.
+    public var containers = 0
+    /// Its inline value, or the error standing for it, once known.
+    public var value: ObjectValue?
+    /// A `borrowerGet` is out to the owner.
+    var asked = false
+    /// The owner said it is stored: gets fetch it through the local raylet.
+    var stored = false
+
+    public init(owner: WorkerID) {
+        self.owner = owner
+    }
+}
+
+extension Owner {
+    // MARK: - The owner's side
+
+    /// A body's return values hold references to `objects` (owned here) for `borrower`: the
+    /// handle the body kept for each becomes `borrower`'s borrow.
+    mutating func lend(_ objects: [ObjectID], to borrower: WorkerID, into effects: inout [OwnerEffect]) {
+        for object in objects {
+            guard var entry = self.objects[object], entry.localRefs > 0 else { continue }
+            entry.localRefs -= 1
+            if !deadWorkers.contains(borrower) && !entry.borrowers.contains(borrower) {
+                entry.borrowers.append(borrower)
+            }
+            self.objects[object] = entry
+            releaseIfUnused(object, into: &effects)
+        }
+    }
+
+    /// A borrower asked for an object owned here: its value or location now, or once it exists.
+    mutating func borrowerAsked(_ object: ObjectID, borrower: WorkerID, into effects: inout [OwnerEffect]) {
+        guard let entry = objects[object], !entry.freed else {
+            effects.append(.send(to: .worker(borrower), .ownedValue(object, .error(RayError(.objectLost,
+                "\(object) was already released by its owner \(workerID)")))))
+            return
+        }
+        switch entry.state {
+        case .inline(let data):
+            effects.append(.send(to: .worker(borrower), .ownedValue(object, .data(data))))
+        case .failed(let error):
+            effects.append(.send(to: .worker(borrower), .ownedValue(object, .error(error))))
+        case .stored where hasLiveCopy(entry):
+            effects.append(.send(to: .worker(borrower), .objectLocation(object, .at(liveLocations(entry)))))
+        case .stored, .pending:
+            if !(borrowerWaiters[object]?.contains(borrower) ?? false) { borrowerWaiters[object, default: []].append(borrower) }
+            if case .stored = entry.state { recover(object, into: &effects) }
+        }
+    }
+
+    /// Answers borrowers waiting for `object`, now that it exists (or failed).
+    mutating func answerBorrowers(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+        guard let borrowers = borrowerWaiters.removeValue(forKey: object) else { return }
+        for borrower in borrowers { borrowerAsked(object, borrower: borrower, into: &effects) }
+    }
+
+    // MARK: - The borrower's side
+
+    /// A worker announced that the return values of `attempt` of `task` hold references it owns.
+    mutating func referencesReturned(_ task: TaskID, attempt: Int, objects: [ObjectID], indices: [Int],
+                                     by worker: WorkerID, into effects: inout [OwnerEffect]) {
+        guard let entry = tasks[task], case .running(_, worker)? = Optional(entry.state), entry.attempts == attempt,
+              objects.count == indices.count else {
+            // Not the attempt waited for: nothing will hold them.
+            for object in objects { sendBorrowReleased(object, owner: worker, into: &effects) }
+            return
+        }
+        if let earlier = pendingReturned.removeValue(forKey: task) {
+            for object in earlier.objects { sendBorrowReleased(object, owner: earlier.owner, into: &effects) }
+        }
+        pendingReturned[task] = (attempt, objects, indices, worker)
+    }
+
+    /// The reply of `attempt` of `task` was handled (`completed`: its values were stored here):
+    /// the references they hold are now held by them, or released.
+    mutating func settleReturned(_ task: TaskID, attempt: Int, completed: Bool, into effects: inout [OwnerEffect]) {
+        guard let pending = pendingReturned[task], pending.attempt == attempt else { return }
+        pendingReturned[task] = nil
+        guard completed else {
+            for object in pending.objects { sendBorrowReleased(object, owner: pending.owner, into: &effects) }
+            return
+        }
+        var replaced: [ObjectID] = []
+        for (object, index) in zip(pending.objects, pending.indices) {
+            let container = ObjectID.returnValue(of: task, index: UInt32(max(1, index)))
+            guard var entry = objects[container], !entry.freed else {
+                sendBorrowReleased(object, owner: pending.owner, into: &effects)
+                continue
+            }
+            // A value made again (a rebuild) holds the new attempt's references, not the earlier ones.
+            if !entry.contains.isEmpty && !replaced.contains(container) {
+                replaced.append(container)
+                let earlier = entry.contains
+                entry.contains = []
+                objects[container] = entry
+                for held in earlier { containerGone(held, into: &effects) }
+                entry = objects[container]!
+            }
+            entry.contains.append(object)
+            objects[container] = entry
+            if borrowed[object] == nil { borrowed[object] = BorrowedEntry(owner: pending.owner) }
+            borrowed[object]!.containers += 1
+        }
+    }
+
+    /// A task failed for good: references its last attempt announced are released.
+    mutating func dropReturned(_ task: TaskID, into effects: inout [OwnerEffect]) {
+        guard let pending = pendingReturned.removeValue(forKey: task) else { return }
+        for object in pending.objects { sendBorrowReleased(object, owner: pending.owner, into: &effects) }
+    }
+
+    /// An owned value that held `object` was freed.
+    mutating func containerGone(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+        guard borrowed[object] != nil else { return }
+        borrowed[object]!.containers -= 1
+        releaseBorrowedIfUnused(object, into: &effects)
+    }
+
+    /// The program dropped a handle to a borrowed object.
+    mutating func releaseBorrowedHandle(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+        guard let entry = borrowed[object], entry.handles > 0 else { return }
+        borrowed[object]!.handles -= 1
+        releaseBorrowedIfUnused(object, into: &effects)
+    }
+
+    private mutating func releaseBorrowedIfUnused(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+        guard let entry = borrowed[object], entry.handles <= 0, entry.containers <= 0 else { return }
+        borrowed[object] = nil
+        if let count = getWaiters.removeValue(forKey: object) {
+            answer(count, gets: object, with: .error(RayError(.objectLost,
+                "\(object) was released while a get of it was waiting; keep a handle until get returns")), into: &effects)
+        }
+        sendBorrowReleased(object, owner: entry.owner, into: &effects)
+    }
+
+    private func sendBorrowReleased(_ object: ObjectID, owner: WorkerID, into effects: inout [OwnerEffect]) {
+        guard !deadWorkers.contains(owner), !deadNodes.contains(owner.node) else { return }
+        effects.append(.send(to: .worker(owner), .borrowReleased(object, borrower: workerID)))
+    }
+
+    /// Answers `count` gets of a borrowed object: from what is known, or by asking its owner.
+    mutating func getBorrowed(_ object: ObjectID, count: Int, into effects: inout [OwnerEffect]) {
+        guard let entry = borrowed[object] else { return }
+        if let value = entry.value {
+            answer(count, gets: object, with: value, into: &effects)
+            return
+        }
+        if entry.stored {
+            fetchBorrowed(object, count: count, into: &effects)
+            return
+        }
+        getWaiters[object, default: 0] += count
+        guard !entry.asked else { return }
+        borrowed[object]!.asked = true
+        effects.append(.send(to: .worker(entry.owner), .borrowerGet(object)))
+    }
+
+    /// The owner sent a borrowed object's inline value (or its error).
+    mutating func borrowedValueArrived(_ object: ObjectID, _ value: ObjectValue, into effects: inout [OwnerEffect]) {
+        guard borrowed[object] != nil else { return }
+        borrowed[object]!.value = value
+        borrowed[object]!.asked = false
+        if let count = getWaiters.removeValue(forKey: object) { answer(count, gets: object, with: value, into: &effects) }
+    }
+
+    /// The owner said a borrowed object is stored: waiting gets fetch it through the local raylet
+    /// (which asks the owner where it is).
+    mutating func borrowedIsStored(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+        guard borrowed[object] != nil else { return }
+        borrowed[object]!.stored = true
+        borrowed[object]!.asked = false
+        if let count = getWaiters.removeValue(forKey: object) { fetchBorrowed(object, count: count, into: &effects) }
+    }
+
+    private mutating func fetchBorrowed(_ object: ObjectID, count: Int, into effects: inout [OwnerEffect]) {
+        guard let entry = borrowed[object] else { return }
+        if let open = openGetFetch[object] {
+            getFetches[open]!.gets += count
+            return
+        }
+        requestCounter += 1
+        getFetches[requestCounter] = (object, count)
+        openGetFetch[object] = requestCounter
+        effects.append(.send(to: .raylet(localNode), .fetchObjects(requestID: requestCounter, objects: [object], owner: entry.owner)))
+    }
+
+    /// `worker` died (or its node did): what it owned and this owner borrows is lost for good.
+    mutating func borrowedOwnerDied(_ worker: WorkerID?, node: NodeID? = nil, into effects: inout [OwnerEffect]) {
+        for object in borrowed.keys.sorted() {
+            guard let entry = borrowed[object], entry.owner == worker || entry.owner.node == node else { continue }
+            if case .data? = entry.value { continue }  // Already here: a get needs nothing from the owner.
+            let error = RayError(.ownerDied, "\(object) was owned by \(entry.owner), which died; "
+                + "an object's owner is the process that made it (here a task's worker), and its objects "
+                + "cannot outlive it")
+            borrowed[object]!.value = .error(error)
+            borrowed[object]!.stored = false
+            borrowed[object]!.asked = false
+            if let count = getWaiters.removeValue(forKey: object) { answer(count, gets: object, with: .error(error), into: &effects) }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+// The borrower protocol for references a task returns (Ray's nested references
+// in return values): the worker's owner lends what its body returns to the
+// task's owner; that owner borrows each while the value holding it, or a
+// handle read from that value, lives, gets it from its owner, and gets
+// OwnerDied once the owner is gone.
+
+import Testing
+@testable import RayCore
+
+private let driver = Build.worker(1, 100)
+private let lender = Build.worker(2, 1)
+
+/// A driver whose task `P` ran on `lender`, and the lender's owner holding one put object
+/// `c` (inline) that P's body returns.
+private struct Pair {
+    var driverOwner = Owner()
+    var workerOwner = Owner()
+    var task = TaskID(value: 0)
+    var lease = LeaseID(owner: driver, index: 0)
+    var held = ObjectID.put(by: TaskID(value: 1), index: 1)
+    let value = Build.data(16, digest: 42)
+
+    init() {
+        _ = driverOwner.handle(.started(RayConfig(), OwnerIdentity(worker: driver, job: JobID(1))), now: 0)
+        task = driverOwner.nextTaskID
+        let effects = driverOwner.handle(.submitTask(Build.task()), now: 1)
+        guard case .send(_, .requestWorkerLease(let request))? = effects.first else {
+            Issue.record("no lease request")
+            return
+        }
+        lease = request.leaseID
+        _ = driverOwner.handle(.messageReceived(from: .raylet(NodeID(1)), .leaseGranted(lease, worker: lender)), now: 2)
+        _ = workerOwner.handle(.startedInWorker(RayConfig(), OwnerIdentity(worker: lender, job: JobID(1))), now: 3)
+        _ = workerOwner.handle(.taskStarted(task, attempt: 1), now: 4)
+        held = workerOwner.nextPutID
+        _ = workerOwner.handle(.put(value, node: nil), now: 5)
+    }
+
+    var returned: ObjectID { .returnValue(of: task, index: 1) }
+
+    /// P's body returns a value holding `held`: lent, announced, replied.
+    mutating func returnTheReference(attempt: Int = 1) -> [OwnerEffect] {
+        _ = workerOwner.handle(.lend([held], to: driver), now: 10)
+        var effects = fromLender(.returnedReferences(task, attempt: attempt, objects: [held], returnIndices: [1]), now: 11)
+        effects += fromLender(.taskReply(task, attempt: attempt, .returned([.inline(Build.data(8))]), borrowed: []), now: 12)
+        return effects
+    }
+
+    mutating func fromLender(_ message: Message, now: Int64) -> [OwnerEffect] {
+        driverOwner.handle(.messageReceived(from: .worker(lender), message), now: now)
+    }
+
+    /// Delivers what the driver sent the lender, and returns what the lender answered.
+    mutating func toLender(_ effects: [OwnerEffect], now: Int64) -> [OwnerEffect] {
+        var answers: [OwnerEffect] = []
+        for case .send(.worker(lender), let message) in effects {
+            answers += workerOwner.handle(.messageReceived(from: .worker(driver), message), now: now)
+        }
+        return answers
+    }
+}
+
+@Test func aReturnedReferenceIsBorrowedUntilItsValueAndHandlesGo() {
+    var pair = Pair()
+    #expect(pair.workerOwner.objects[pair.held]?.localRefs == 1)
+    _ = pair.returnTheReference()
+    // The lender's handle became the driver's borrow; the driver's value holds it.
+    #expect(pair.workerOwner.objects[pair.held]?.localRefs == 0)
+    #expect(pair.workerOwner.objects[pair.held]?.borrowers == [driver])
+    #expect(pair.driverOwner.objects[pair.returned]?.contains == [pair.held])
+    #expect(pair.driverOwner.borrowed[pair.held]?.containers == 1)
+
+    // The program reads the reference out of the value, and gets it: asked of its owner.
+    _ = pair.driverOwner.handle(.addReference(pair.held), now: 20)
+    let asked = pair.driverOwner.handle(.get(pair.held), now: 21)
+    #expect(asked == [.send(to: .worker(lender), .borrowerGet(pair.held))])
+    let answered = pair.toLender(asked, now: 22)
+    #expect(answered == [.send(to: .worker(driver), .ownedValue(pair.held, .data(pair.value)))])
+    #expect(pair.fromLender(.ownedValue(pair.held, .data(pair.value)), now: 23) == [.getResolved(pair.held, .data(pair.value))])
+    // A later get answers at once.
+    #expect(pair.driverOwner.handle(.get(pair.held), now: 24) == [.getResolved(pair.held, .data(pair.value))])
+
+    // The value that held it goes: the handle still holds it.
+    let releasedValue = pair.driverOwner.handle(.release(pair.returned), now: 30)
+    #expect(!releasedValue.contains(.send(to: .worker(lender), .borrowReleased(pair.held, borrower: driver))))
+    #expect(pair.driverOwner.borrowed[pair.held]?.handles == 1)
+    // The handle goes: released to the owner, which frees it.
+    let releasedHandle = pair.driverOwner.handle(.release(pair.held), now: 31)
+    #expect(releasedHandle == [.send(to: .worker(lender), .borrowReleased(pair.held, borrower: driver))])
+    #expect(pair.driverOwner.borrowed.isEmpty)
+    _ = pair.toLender(releasedHandle, now: 32)
+    #expect(pair.workerOwner.objects[pair.held].map { $0.freed } ?? true)
+}
+
+@Test func aBorrowersGetsFailWithOwnerDiedOnceTheOwnerDies() {
+    var pair = Pair()
+    _ = pair.returnTheReference()
+    _ = pair.driverOwner.handle(.addReference(pair.held), now: 20)
+    #expect(pair.driverOwner.handle(.get(pair.held), now: 21) == [.send(to: .worker(lender), .borrowerGet(pair.held))])
+    // The lender dies before it answers: the waiting get, and any later one, fail with OwnerDied.
+    let died = pair.driverOwner.handle(.workerDied(lender, detail: "killed by signal 9 (Killed)"), now: 22)
+    let failed = died.compactMap { effect -> RayErrorKind? in
+        guard case .getResolved(pair.held, .error(let error)) = effect else { return nil }
+        return error.kind
+    }
+    #expect(failed == [.ownerDied])
+    let later = pair.driverOwner.handle(.get(pair.held), now: 23)
+    guard case .getResolved(_, .error(let error))? = later.first else {
+        Issue.record("expected an error, got \(later)")
+        return
+    }
+    #expect(error.kind == .ownerDied && error.message.contains("\(lender)"))
+    // Releasing them sends nothing to the dead owner, and forgets them.
+    _ = pair.driverOwner.handle(.release(pair.returned), now: 24)
+    #expect(pair.driverOwner.handle(.release(pair.held), now: 25) == [])
+    #expect(pair.driverOwner.borrowed.isEmpty)
+}
+
+@Test func referencesAnnouncedForAnotherAttemptOrAFailedReplyAreReleased() {
+    var pair = Pair()
+    _ = pair.workerOwner.handle(.lend([pair.held], to: driver), now: 10)
+    // An announcement for an attempt the driver does not wait for: released at once.
+    #expect(pair.fromLender(.returnedReferences(pair.task, attempt: 2, objects: [pair.held], returnIndices: [1]), now: 11)
+        == [.send(to: .worker(lender), .borrowReleased(pair.held, borrower: driver))])
+    // Announced by the running attempt, then its reply is an application error: released too.
+    _ = pair.fromLender(.returnedReferences(pair.task, attempt: 1, objects: [pair.held], returnIndices: [1]), now: 12)
+    let replied = pair.fromLender(.taskReply(pair.task, attempt: 1, .applicationError("boom"), borrowed: []), now: 13)
+    #expect(replied.contains(.send(to: .worker(lender), .borrowReleased(pair.held, borrower: driver))))
+    #expect(pair.driverOwner.borrowed.isEmpty)
+}
+
+@Test func aStoredBorrowedObjectIsFetchedThroughTheLocalRayletFromItsOwner() {
+    var pair = Pair()
+    _ = pair.returnTheReference()
+    _ = pair.driverOwner.handle(.addReference(pair.held), now: 20)
+    _ = pair.driverOwner.handle(.get(pair.held), now: 21)
+    let fetch = pair.fromLender(.objectLocation(pair.held, .at([NodeID(2)])), now: 22)
+    guard case .send(.raylet(NodeID(1)), .fetchObjects(let requestID, [pair.held], lender))? = fetch.first else {
+        Issue.record("expected a fetch from the local raylet on behalf of the owner, got \(fetch)")
+        return
+    }
+    let value = Build.data(500_000, digest: 3)
+    let ready = pair.driverOwner.handle(.messageReceived(from: .raylet(NodeID(1)), .objectsReady(requestID: requestID, values: [.data(value)])), now: 23)
+    #expect(ready.contains(.getResolved(pair.held, .data(value))))
+}
+
+@Test func anExecutorAnnouncesReturnedReferencesJustBeforeItsReply() {
+    var executor = Executor()
+    let worker = Build.worker(2, 3), owner = Build.worker(1, 100)
+    _ = executor.handle(.started(RayConfig(), worker), now: 0)
+    let spec = Build.spec(1, owner: owner)
+    _ = executor.handle(.messageReceived(from: .worker(owner), .pushTask(spec, attempt: 1, lease: LeaseID(owner: owner, index: 1), args: [])), now: 1)
+    let held = ObjectID.put(by: TaskID(value: 9), index: 1)
+    #expect(executor.handle(.returnsHold(spec.taskID, attempt: 1, objects: [held], returnIndices: [1]), now: 2) == [])
+    let effects = executor.handle(.executionFinished(spec.taskID, attempt: 1, .returned([Build.data(8)])), now: 3)
+    #expect(effects == [
+        .send(to: .worker(owner), .returnedReferences(spec.taskID, attempt: 1, objects: [held], returnIndices: [1])),
+        .send(to: .worker(owner), .taskReply(spec.taskID, attempt: 1, .returned([.inline(Build.data(8))]), borrowed: [])),
+    ])
+}
