@@ -38,6 +38,9 @@ private final class ScriptedWorld: ScenarioWorld {
     func nodeName(_ node: NodeID) -> String { alive.first { $0.value == node }?.key ?? "?" }
     func primaryHolder(of objects: [ObjectID]) -> NodeID? { objects.lazy.compactMap { self.primary[$0] }.first }
     func workerRunning(anyOf tasks: Set<TaskID>) -> (worker: WorkerID, task: TaskID)? { nil }
+    func containedReferences(of object: ObjectID) -> [ObjectID] { [] }
+    func holdBorrowed(_ objects: [ObjectID]) {}
+    func owner(ofBorrowed object: ObjectID) -> WorkerID? { nil }
     func kill(node: NodeID) -> String? {
         calls.append("kill \(node)")
         alive = alive.filter { $0.value != node }

@@ -667,13 +667,6 @@ struct ScenarioLoaderNestedTests {
         expectRejected(withWorkload("""
           tasks:
             - name: p
-              children: {task: q, count: 2, return_refs: true}
-            - name: q
-              nested: true
-        """), keyPath: "workload.tasks[0].children.return_refs", "not supported yet")
-        expectRejected(withWorkload("""
-          tasks:
-            - name: p
               children: {task: q, count: 0}
             - name: q
               nested: true
@@ -685,6 +678,65 @@ struct ScenarioLoaderNestedTests {
             - name: q
               nested: true
           get: ["q[1]"]
-        """), keyPath: "workload.get[0]", "q is nested")
+        """), keyPath: "workload.get[0]", "does not return their references (add return_refs: true")
+        // Returned references: the driver may get them or kill their owner, nothing else.
+        expectRejected(withWorkload("""
+          tasks:
+            - name: p
+              children: {task: q, count: 2, return_refs: true}
+            - name: q
+              nested: true
+            - name: r
+              args: ["q[0]"]
+        """), keyPath: "workload.tasks[2].args[0]", "may get them (get, expect.results) or kill their owner")
+        expectRejected(withWorkload("""
+          tasks:
+            - name: p
+              children: {task: m, count: 2}
+            - name: m
+              nested: true
+              children: {task: q, count: 2, return_refs: true}
+            - name: q
+              nested: true
+          get: ["q[*]"]
+        """), keyPath: "workload.get[0]", "references returned one level down only")
+    }
+
+    @Test func returnedReferencesMayBeGottenAndTheirOwnerKilled() throws {
+        let scenario = try ScenarioLoader.parse(yaml: withWorkload("""
+          tasks:
+            - name: p
+              count: 2
+              children: {task: q, count: 3, return_refs: true}
+            - name: q
+              nested: true
+          get: ["q[*]"]
+        """, rest: """
+        faults:
+          - after: "p[0]"
+            kill_worker: {owner_of: "q[1]"}
+        expect:
+          results: {"q[*]": OwnerDied}
+        """), file: "test.yaml")
+        guard case .killWorkerOwning(let pattern)? = scenario.faults.first?.action else {
+            Issue.record("expected kill_worker owner_of, got \(String(describing: scenario.faults.first?.action))")
+            return
+        }
+        #expect(pattern == .instance(name: "q", index: 1))
+        let plan = WorkloadPlan(scenario.workload)
+        let parent = plan.parent(of: InstanceRef(name: "q", index: 4, isPut: false))
+        #expect(parent?.parent == InstanceRef(name: "p", index: 1, isPut: false) && parent?.position == 1)
+        #expect(plan.returnsChildren("p") && !plan.returnsChildren("q"))
+        expectRejected(withWorkload("""
+          tasks:
+            - name: p
+              children: {task: q, count: 3, return_refs: true}
+            - name: q
+              nested: true
+        """, rest: """
+        faults:
+          - at: 1s
+            kill_worker: {owner_of: "q[1]", running: "p"}
+        """), keyPath: "faults[0].kill_worker", "exactly one of running or owner_of")
     }
 }

@@ -98,24 +98,20 @@ extension Owner {
             for object in pending.objects { sendBorrowReleased(object, owner: pending.owner, into: &effects) }
             return
         }
-        var replaced: [ObjectID] = []
+        // A value made again (a rebuild) holds the new attempt's references, not the earlier ones.
+        for index in Set(pending.indices).sorted() {
+            let container = ObjectID.returnValue(of: task, index: UInt32(max(1, index)))
+            guard let earlier = objects[container]?.contains, !earlier.isEmpty else { continue }
+            objects[container]!.contains = []
+            for held in earlier { containerGone(held, into: &effects) }
+        }
         for (object, index) in zip(pending.objects, pending.indices) {
             let container = ObjectID.returnValue(of: task, index: UInt32(max(1, index)))
-            guard var entry = objects[container], !entry.freed else {
+            guard let entry = objects[container], !entry.freed else {
                 sendBorrowReleased(object, owner: pending.owner, into: &effects)
                 continue
             }
-            // A value made again (a rebuild) holds the new attempt's references, not the earlier ones.
-            if !entry.contains.isEmpty && !replaced.contains(container) {
-                replaced.append(container)
-                let earlier = entry.contains
-                entry.contains = []
-                objects[container] = entry
-                for held in earlier { containerGone(held, into: &effects) }
-                entry = objects[container]!
-            }
-            entry.contains.append(object)
-            objects[container] = entry
+            objects[container]!.contains.append(object)
             if borrowed[object] == nil { borrowed[object] = BorrowedEntry(owner: pending.owner) }
             borrowed[object]!.containers += 1
         }

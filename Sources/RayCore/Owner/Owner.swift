@@ -449,6 +449,9 @@ public struct Owner: Sendable {
         entry.locations.filter { !deadNodes.contains($0) }
     }
 
+    /// True while an attempt of one of this owner's tasks runs on `worker`.
+    public func isRunningTask(on worker: WorkerID) -> Bool { runningOn[worker] != nil }
+
     /// True when nothing is held: no tasks, objects, leases or waiters.
     public var isQuiescent: Bool {
         tasks.isEmpty && objects.isEmpty && runningOn.isEmpty && getWaiters.isEmpty && getFetches.isEmpty

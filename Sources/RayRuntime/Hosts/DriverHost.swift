@@ -229,9 +229,12 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                            encoded: log?.received(OwnerInput.self, from: from, frame: frame))
                 }
                 links?.peerGone = { [unowned self] worker in
-                    // A local worker's death is reported by its raylet once it reaped the process
-                    // (with how it ended and its last output); only a driver's link speaks for itself.
-                    if worker.index >= RayletHost.driverIndexBase { handle(.peerDisconnected(.worker(worker))) }
+                    // A local worker running a task of this owner's is reported by its raylet once it
+                    // reaped the process (with how it ended and its last output); any other peer's
+                    // link speaks for itself (a driver; a worker that owns objects this owner borrows).
+                    if worker.index >= RayletHost.driverIndexBase || !owner.machine.isRunningTask(on: worker) {
+                        handle(.peerDisconnected(.worker(worker)))
+                    }
                 }
                 links?.control = { [unowned self] command in control(command) }
                 handle(.started(config, OwnerIdentity(worker: worker, job: job)))

@@ -38,8 +38,10 @@ public enum FunctionRegistry {
     public static func lookup(_ name: String) -> Body? { functions[name] }
 
     /// Runs tasks whose function is not registered (e.g. scenario tasks with synthetic
-    /// bodies under `swiftray up`): the spec, the attempt number and the arguments.
-    nonisolated(unsafe) public static var fallback: ((TaskSpec, Int, [FetchedValue]) -> ExecutionResult)?
+    /// bodies under `swiftray up`): the spec, the attempt number and the arguments; returns the
+    /// result and the references its first return value holds (owned by this worker: lent to
+    /// the task's owner).
+    nonisolated(unsafe) public static var fallback: ((TaskSpec, Int, [FetchedValue]) -> (ExecutionResult, returned: [ObjectID]))?
     public static var names: [String] { functions.keys.sorted() }
 }
 
@@ -187,8 +189,15 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             }
             // On the loop's thread, outside its callbacks: a body that waits (or runs long) has
             // the loop run by another thread meanwhile (`EventLoop.runOutside`).
-            loop.runOutside({ [unowned self] in execute(spec, attempt, arguments) }) { [unowned self] result in
+            loop.runOutside({ [unowned self] in execute(spec, attempt, arguments) }) { [unowned self] outcome in
                 running = nil
+                let (result, returned) = outcome
+                if !returned.isEmpty {
+                    // The return value holds references this worker owns: the task's owner borrows them.
+                    ownerHost?.handle(.lend(returned, to: spec.owner))
+                    executor.submit(.returnsHold(spec.taskID, attempt: attempt, objects: returned,
+                                                 returnIndices: returned.map { _ in 1 }))
+                }
                 executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
             }
         }
@@ -210,10 +219,10 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         return .storeObjects(requestID: requestID, objects: ids, values: stripped, owner: owner)
     }
 
-    private func execute(_ spec: TaskSpec, _ attempt: Int, _ arguments: [ObjectValue]) -> ExecutionResult {
+    private func execute(_ spec: TaskSpec, _ attempt: Int, _ arguments: [ObjectValue]) -> (ExecutionResult, [ObjectID]) {
         let body = FunctionRegistry.lookup(spec.function)
         if body == nil && FunctionRegistry.fallback == nil {
-            return .applicationError(UnknownFunction(name: spec.function).description)
+            return (.applicationError(UnknownFunction(name: spec.function).description), [])
         }
         var fetched: [FetchedValue] = []
         fetched.reserveCapacity(arguments.count)
@@ -226,7 +235,7 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             do {
                 fetched.append(FetchedValue(value: value, mapping: try objects.map(object)))
             } catch {
-                return .applicationError("argument \(index + 1) of \(spec.function): \(error)")
+                return (.applicationError("argument \(index + 1) of \(spec.function): \(error)"), [])
             }
         }
         guard let body else { return FunctionRegistry.fallback!(spec, attempt, fetched) }
@@ -240,9 +249,9 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         defer { OutputMarkers.end() }
         do {
             let values = try TaskContext.$current.withValue(context) { try body(fetched) }
-            return .returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) })
+            return (.returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) }), [])
         } catch {
-            return .applicationError(describeError(error))
+            return (.applicationError(describeError(error)), [])
         }
     }
 

@@ -115,6 +115,14 @@ extension Simulation {
         let digest = SyntheticContent.digest(name: spec.function, instance: spec.instance, argumentDigests: digests)
         let finished: ExecutionResult = failure.map { .applicationError($0) }
             ?? .returned([ObjectData(sizeBytes: output, digest: digest)])
+        if failure == nil && program.plan.returnsChildren(spec.function) {
+            // It returns its children's references: its handles become the task owner's borrows.
+            owner.submit(.lend(body.children, to: spec.owner))
+            handleExecutor(worker, .returnsHold(body.task, attempt: body.attempt, objects: body.children,
+                                                returnIndices: body.children.map { _ in 1 }))
+            handleExecutor(worker, .executionFinished(body.task, attempt: body.attempt, finished))
+            return
+        }
         handleExecutor(worker, .executionFinished(body.task, attempt: body.attempt, finished))
         for child in body.children { owner.submit(.release(child)) }
     }

@@ -77,6 +77,18 @@ extension Simulation: ScenarioWorld {
         driverAlive && objects.allSatisfy { driver.machine.hasBeenMade($0) }
     }
 
+    public func containedReferences(of object: ObjectID) -> [ObjectID] {
+        driverAlive ? driver.machine.objects[object]?.contains ?? [] : []
+    }
+
+    public func holdBorrowed(_ objects: [ObjectID]) {
+        for object in objects { handleDriver(.addReference(object)) }
+    }
+
+    public func owner(ofBorrowed object: ObjectID) -> WorkerID? {
+        driverAlive ? driver.machine.borrowed[object]?.owner : nil
+    }
+
     public func liveNode(named name: String) -> NodeID? {
         guard let node = nodeByName[name], nodes[node]?.alive == true else { return nil }
         return node

@@ -386,6 +386,9 @@ public enum FaultAction: Sendable, Equatable {
     case addNode(NodeSpec)
     /// `{running: "step[*]"}` — a worker running one of these.
     case killWorker(running: RefPattern)
+    /// `{owner_of: "leaf[0]"}` — the worker process that owns that object (a nested instance
+    /// whose parent returns its children's references: the parent's worker).
+    case killWorkerOwning(RefPattern)
     /// `restart_gcs: {}` kill the GCS; it restarts from its log.
     case restartGCS
     /// `partition:` no messages between groups for the duration.

@@ -104,11 +104,16 @@ extension ScenarioDriver {
             faultLines.append("  \(stamp ?? world.timestamp()) fault \(index): \(line)")
             world.wait(objects, numReturns: numReturns, timeoutMicros: timeout, fault: index)
             return true
+        case .killWorkerOwning(let pattern):
+            guard let object = objects(pattern).first, let worker = world.owner(ofBorrowed: object) else { return false }
+            let named = refByObject[object].map { "\($0)" } ?? "\(object)"
+            line = "worker \(worker) owning \(named) killed" + detail(world.kill(worker: worker))
         case .killActor:
             line = "kill_actor: actors are not supported yet"  // Refused before a run starts.
         }
         faultsDone[index] = true
         faultLines.append("  \(stamp ?? world.timestamp()) fault \(index): \(line)")
+        getBorrowedIfDue()
         return true
     }
 
@@ -136,6 +141,7 @@ extension ScenarioDriver {
         }
         note("wait (fault \(index)) returned \(ready.count) of \(wait.count) ready"
             + (ready.count < wait.numReturns ? " at its timeout" : ""))
+        getBorrowedIfDue()
         finishIfAllResolved()
     }
 
@@ -147,6 +153,7 @@ extension ScenarioDriver {
         case .killNode(.named(let name)): target = "node \(name) alive"
         case .killNode(.holding(let pattern)): target = "a live node holding \(pattern)"
         case .killWorker(let pattern): target = "a worker running \(pattern)"
+        case .killWorkerOwning(let pattern): target = "the owner of \(pattern) (known once its parent's value is)"
         case .restartNode(let name): target = "node \(name) alive"
         case .cancel, .wait: target = "a live driver"
         default: target = "its moment"

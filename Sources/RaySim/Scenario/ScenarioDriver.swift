@@ -35,6 +35,12 @@ public protocol ScenarioWorld: AnyObject {
 
     /// True when each object has been made (a value, a stored copy, or a final error).
     func haveBeenMade(_ objects: [ObjectID]) -> Bool
+    /// The borrowed references the driver's value of `object` holds (returned by its task), in order.
+    func containedReferences(of object: ObjectID) -> [ObjectID]
+    /// The program holds a handle to each of these borrowed objects (read from a value).
+    func holdBorrowed(_ objects: [ObjectID])
+    /// The worker that owns a borrowed object.
+    func owner(ofBorrowed object: ObjectID) -> WorkerID?
     /// The live node of that name.
     func liveNode(named name: String) -> NodeID?
     /// The node running the GCS and the driver.
@@ -88,6 +94,11 @@ public final class ScenarioDriver {
     public var acceptUnfiredFaults = false
 
     public private(set) var phase = Phase.notStarted
+    /// Parents whose values the program gets for the references they hold (nested instances it
+    /// gets), until they arrive.
+    var parentGets: [ObjectID: InstanceRef] = [:]
+    /// Borrowed references the program read and gets last (`getBorrowedIfDue`).
+    var borrowedToGet: [ObjectID] = []
     /// The object of each instance and put, once made.
     public private(set) var refs: [InstanceRef: ObjectID] = [:]
     public private(set) var refByObject: [ObjectID: InstanceRef] = [:]
@@ -157,8 +168,16 @@ public final class ScenarioDriver {
         unresolvedGets = getList.count
         resolved = Array(repeating: nil, count: getList.count)
         for (index, ref) in getList.enumerated() { if let object = refs[ref] { getIndex[object] = index } }
+        // Nested instances (their parents return their references): the program gets each
+        // parent's value first, and reads the references in it.
+        var parents: [ObjectID] = []
+        for ref in getList where refs[ref] == nil {
+            guard let (parent, _) = plan.parent(of: ref), let object = refs[parent], parentGets[object] == nil else { continue }
+            parentGets[object] = parent
+            if getIndex[object] == nil { parents.append(object) }
+        }
         phase = .waitingForGets
-        world.get(getList.compactMap { refs[$0] })
+        world.get(getList.compactMap { refs[$0] } + parents)
         finishIfAllResolved()
     }
 
@@ -192,11 +211,64 @@ public final class ScenarioDriver {
 
     /// A get returned.
     public func resolve(_ object: ObjectID, _ value: ObjectValue) {
+        if phase == .waitingForGets, let parent = parentGets.removeValue(forKey: object) {
+            readReferences(in: parent, object: object, value)
+        }
         guard phase == .waitingForGets, let index = getIndex[object], resolved[index] == nil else { return }
         resolved[index] = value
         unresolvedGets -= 1
         if case .data(let data) = value { verify(getList[index], data) }
+        getBorrowedIfDue()
         finishIfAllResolved()
+    }
+
+    /// A parent's value arrived: the program reads the references it holds to its children
+    /// (borrowed from the parent's worker); a parent that failed leaves its error as theirs.
+    private func readReferences(in parent: InstanceRef, object: ObjectID, _ value: ObjectValue) {
+        guard let group = plan.groups[parent.name] else { return }
+        let children = plan.childInstances(of: group, instance: parent.index)
+        switch value {
+        case .error(let error):
+            for child in children {
+                guard let index = getList.firstIndex(of: child), resolved[index] == nil else { continue }
+                resolved[index] = .error(error)
+                unresolvedGets -= 1
+            }
+        case .data:
+            let held = world.containedReferences(of: object)
+            guard held.count == children.count else {
+                noteWrongValue("\(parent) returned \(held.count) references, expected its \(children.count) children's")
+                for child in children {
+                    guard let index = getList.firstIndex(of: child), resolved[index] == nil else { continue }
+                    resolved[index] = .error(RayError(.objectLost, "\(parent) returned no reference to \(child)"))
+                    unresolvedGets -= 1
+                }
+                return
+            }
+            world.holdBorrowed(held)
+            for (child, borrowed) in zip(children, held) {
+                remember(child, borrowed)
+                guard let index = getList.firstIndex(of: child) else { continue }
+                getIndex[borrowed] = index
+                borrowedToGet.append(borrowed)
+            }
+        }
+        getBorrowedIfDue()
+    }
+
+    /// The program still has gets to make (borrowed references it read and gets last).
+    public var hasGetsToMake: Bool { !borrowedToGet.isEmpty || !parentGets.isEmpty }
+
+    /// The program gets the references it borrowed last: once every other get returned and every
+    /// fault fired (so a fault that kills their owner comes before, in both worlds).
+    func getBorrowedIfDue() {
+        guard phase == .waitingForGets, !borrowedToGet.isEmpty, parentGets.isEmpty,
+              faultsDone.allSatisfy({ $0 }), pendingWaits.isEmpty else { return }
+        let waitingOnOthers = unresolvedGets - borrowedToGet.filter { getIndex[$0].map { resolved[$0] == nil } ?? false }.count
+        guard waitingOnOthers == 0 else { return }
+        let objects = borrowedToGet
+        borrowedToGet = []
+        world.get(objects)
     }
 
     /// Safety: a value the driver gets must be exactly the value its lineage defines.

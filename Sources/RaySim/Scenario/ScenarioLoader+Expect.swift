@@ -25,7 +25,7 @@ extension ScenarioLoader {
             for (key, outcomeValue) in try resultsValue.anyMapping().entries {
                 let keyValue = ScenarioValue(node: Node(key), keyPath: "\(resultsValue.keyPath)[\"\(key)\"]",
                                              file: value.file)
-                let reference = try references.record(keyValue, targets: [.task, .put, .actor])
+                let reference = try references.record(keyValue, targets: [.task, .put, .actor], purpose: .get)
                 // The outcome is reported under the same quoted key path as its reference.
                 let outcome = ScenarioValue(node: outcomeValue.node, keyPath: keyValue.keyPath, file: value.file)
                 expect.results.append((reference, try parseOutcome(outcome)))

@@ -10,7 +10,7 @@ extension ScenarioLoader {
                              "partition", "kill_actor", "kill_driver", "cancel", "wait"]
     static let holdingKeys = ["holding"]
     static let addNodeKeys = ["name", "resources", "object_store"]
-    static let runningKeys = ["running"]
+    static let killWorkerKeys = ["running", "owner_of"]
     static let partitionKeys = ["groups", "duration"]
     static let killActorKeys = ["actor", "no_restart"]
     static let cancelKeys = ["refs", "force", "recursive"]
@@ -65,8 +65,16 @@ extension ScenarioLoader {
             nodeNames.append(name)
             return .addNode(try parseNodeShape(shape, name: name, head: false))
         case "kill_worker":
-            let running = try value.mapping(allowedKeys: runningKeys)
-            return .killWorker(running: try references.record(try running.required("running"), targets: [.task, .actor]))
+            let target = try value.mapping(allowedKeys: killWorkerKeys)
+            let keys = target.present(among: killWorkerKeys)
+            guard keys.count == 1 else {
+                throw value.error("kill_worker needs exactly one of running or owner_of, got "
+                    + (keys.isEmpty ? "none" : keys.joined(separator: ", ")))
+            }
+            if let owned = target.optional("owner_of") {
+                return .killWorkerOwning(try references.record(owned, targets: [.task], purpose: .ownerOf))
+            }
+            return .killWorker(running: try references.record(try target.required("running"), targets: [.task, .actor]))
         case "restart_gcs":
             _ = try value.mapping(allowedKeys: [])
             return .restartGCS

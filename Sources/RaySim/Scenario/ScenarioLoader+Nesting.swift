@@ -85,13 +85,26 @@ extension ScenarioLoader {
                                         + "(some group up the chain must be submitted by the driver)")
             }
         }
-        // The driver holds no reference to a nested instance: its parent's worker owns it.
+        // The driver holds a reference to a nested instance only when its parent returns it
+        // (`return_refs: true`: the driver borrows it), and uses it only to get it or to name its owner.
         for use in references.uses {
             guard let index = indexByName[use.reference.name], workload.tasks[index].nested,
                   let parent = parentOf[index] else { continue }
-            throw use.value.error("\(use.reference.name) is nested: its instances are made inside "
-                + "\(workload.tasks[parent].name)'s tasks and owned by their workers; naming them here is not "
-                + "supported yet (return_refs comes later)")
+            let parentGroup = workload.tasks[parent]
+            guard parentGroup.children?.returnRefs == true else {
+                throw use.value.error("\(use.reference.name) is nested: its instances are made inside "
+                    + "\(parentGroup.name)'s tasks and owned by their workers, and \(parentGroup.name) does not "
+                    + "return their references (add return_refs: true to its children)")
+            }
+            guard use.purpose != .other else {
+                throw use.value.error("\(use.reference.name) is nested: the driver borrows its instances from "
+                    + "their owners through \(parentGroup.name)'s values, and may get them (get, expect.results) "
+                    + "or kill their owner (kill_worker: {owner_of:}); naming them here is not supported yet")
+            }
+            guard !parentGroup.nested else {
+                throw use.value.error("\(use.reference.name)'s parent \(parentGroup.name) is nested itself: the "
+                    + "driver reaches references returned one level down only (borrowers of borrowers come later)")
+            }
         }
     }
 }

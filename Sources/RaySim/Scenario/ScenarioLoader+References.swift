@@ -71,6 +71,18 @@ struct ReferenceUses {
         var targets: [NameTable.Kind]
         /// The task group whose `args` hold it; only there may a reference be relative.
         var owner: String?
+        /// What the reference is for (nested instances may be named only where the driver
+        /// borrows them).
+        var purpose: Purpose = .other
+    }
+
+    /// Where a reference is used.
+    enum Purpose {
+        /// What the program gets (`get`, `expect.results`).
+        case get
+        /// `kill_worker: {owner_of:}`.
+        case ownerOf
+        case other
     }
 
     /// In file order.
@@ -78,12 +90,12 @@ struct ReferenceUses {
 
     /// Parses the reference at `value` and records it for `check`.
     mutating func record(_ value: ScenarioValue, targets: [NameTable.Kind],
-                         owner: String? = nil) throws(ScenarioError) -> RefPattern {
+                         owner: String? = nil, purpose: Purpose = .other) throws(ScenarioError) -> RefPattern {
         let reference = try value.reference()
         if case .relative = reference, owner == nil {
             throw value.error("relative reference '\(reference)' is only allowed in a task group's args")
         }
-        uses.append(Use(reference: reference, value: value, targets: targets, owner: owner))
+        uses.append(Use(reference: reference, value: value, targets: targets, owner: owner, purpose: purpose))
         return reference
     }
 

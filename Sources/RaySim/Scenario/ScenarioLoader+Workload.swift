@@ -55,7 +55,7 @@ extension ScenarioLoader {
         }
         var get: [RefPattern] = []
         for entry in try workload.optional("get")?.sequence() ?? [] {
-            get.append(try references.record(entry, targets: [.task, .put]))
+            get.append(try references.record(entry, targets: [.task, .put], purpose: .get))
         }
         return WorkloadSpec(puts: puts, tasks: tasks, actors: actors, placementGroups: placementGroups, get: get)
     }
@@ -84,13 +84,7 @@ extension ScenarioLoader {
             let taskValue = try spec.required("task")
             var parsed = ChildrenSpec(task: try taskValue.name(), count: try spec.required("count").int(in: 1...childCountMax))
             parsed.get = try spec.optional("get")?.bool() ?? false
-            if let returnRefs = spec.optional("return_refs") {
-                parsed.returnRefs = try returnRefs.bool()
-                if parsed.returnRefs {
-                    throw returnRefs.error("return_refs: true (the driver borrowing objects a worker owns) is not "
-                        + "supported yet; children are gotten inside the parent (get: true) or left to their owner")
-                }
-            }
+            parsed.returnRefs = try spec.optional("return_refs")?.bool() ?? false
             group.children = parsed
         }
         if group.nested, let count = task.optional("count") {

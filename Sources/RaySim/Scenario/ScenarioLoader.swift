@@ -44,10 +44,11 @@ public enum ScenarioLoader {
         let (faults, nodeNames) = try parseFaults(top.optional("faults"), cluster: cluster, references: &references)
         let expect = try parseExpect(top.optional("expect"), references: &references)
 
-        // Names first (duplicates), then nesting (which rejects references to nested groups,
-        // whose derived counts the table does not hold), then the references.
-        let names = try NameTable(workload: workload, file: file)
+        // Names first (duplicates), then nesting (which derives nested groups' counts and says
+        // where they may be named), then the references, against the derived counts.
+        _ = try NameTable(workload: workload, file: file)
         try resolveNesting(&workload, references: references, file: file)
+        let names = try NameTable(workload: workload, file: file)
         try references.check(against: names)
         try checkStrategies(workload: workload, nodeNames: nodeNames, initialNodes: cluster.nodes.map(\.name),
                             file: file)

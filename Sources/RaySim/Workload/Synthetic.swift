@@ -153,6 +153,18 @@ public struct WorkloadPlan: Sendable {
     /// True when `function`'s body gets its children's values before it returns.
     public func getsChildren(_ function: String) -> Bool { groups[function]?.children?.get ?? false }
 
+    /// True when `function`'s body returns its children's references (`return_refs: true`).
+    public func returnsChildren(_ function: String) -> Bool { groups[function]?.children?.returnRefs ?? false }
+
+    /// The parent instance whose body submits the nested instance `ref`, and `ref`'s position
+    /// among its children (nil for an instance the driver submits).
+    public func parent(of ref: InstanceRef) -> (parent: InstanceRef, position: Int)? {
+        guard !ref.isPut, groups[ref.name]?.nested == true,
+              let parent = groups.values.first(where: { $0.children?.task == ref.name }),
+              let count = parent.children?.count, count > 0 else { return nil }
+        return (InstanceRef(name: parent.name, index: ref.index / count, isPut: false), ref.index % count)
+    }
+
     /// The instances a reference names; `instance` is the one being defined (for `name[i±k]`).
     public func resolve(_ pattern: RefPattern, relativeTo instance: Int? = nil) -> [InstanceRef] {
         if puts[pattern.name] != nil { return [InstanceRef(name: pattern.name, index: 0, isPut: true)] }

@@ -73,8 +73,12 @@ final class RealWorld: ScenarioWorld {
 
     func nodeID(named name: String) -> NodeID? { cluster.node(named: name)?.id }
 
+    /// A batch of gets is out (its results not delivered yet).
+    private(set) var getsOut = false
+
     func get(_ objects: [ObjectID]) {
         getObjects = objects
+        getsOut = true
         let client = client, results = results, done = getsDone, seconds = maxWallSeconds
         Thread.detachNewThread {
             results.set(client.get(objects, timeoutSeconds: seconds))
@@ -95,6 +99,7 @@ final class RealWorld: ScenarioWorld {
         }
         fetched.removeAll()  // Unmap before the handles go (the leak check expects every copy freed).
         results.set(nil)
+        getsOut = false  // The program may get more as it reads these (references inside values).
         for (object, value) in values { program.resolve(object, value) }
     }
 
@@ -129,6 +134,18 @@ final class RealWorld: ScenarioWorld {
 
     func haveBeenMade(_ objects: [ObjectID]) -> Bool {
         clientAlive && client.inspect { owner in objects.allSatisfy { owner.hasBeenMade($0) } }
+    }
+
+    func containedReferences(of object: ObjectID) -> [ObjectID] {
+        clientAlive ? client.inspect { $0.objects[object]?.contains ?? [] } : []
+    }
+
+    func holdBorrowed(_ objects: [ObjectID]) {
+        for object in objects { client.addLocalReference(object) }
+    }
+
+    func owner(ofBorrowed object: ObjectID) -> WorkerID? {
+        clientAlive ? client.inspect { $0.borrowed[object]?.owner } : nil
     }
 
     func liveNode(named name: String) -> NodeID? {
@@ -214,9 +231,22 @@ final class RealWorld: ScenarioWorld {
     }
 
     func kill(worker: WorkerID) -> String? {
-        guard let pid = workerPIDs.removeValue(forKey: worker) else { return nil }
+        guard let pid = workerPIDs.removeValue(forKey: worker) ?? pid(of: worker) else {
+            return "its process was not found: it is gone already"
+        }
         Glibc.kill(pid, SIGKILL)
+        // Dead before the program goes on (as a simulated worker is): until its raylet reaped it.
+        let deadline = Date().addingTimeInterval(2)
+        while Glibc.kill(pid, 0) == 0 && Date() < deadline { usleep(500) }
         return "pid \(pid), SIGKILL"
+    }
+
+    /// The process ID of a worker, from its raylet.
+    private func pid(of worker: WorkerID) -> Int32? {
+        guard let node = cluster.nodes.first(where: { $0.id == worker.node && $0.alive }),
+              case .workerPID(let pid?)? = try? ControlClient.ask(rayletSocket: node.socketPath, .workerPID(worker))
+        else { return nil }
+        return pid
     }
 
     func killAndRestartGCS() throws -> String? {

@@ -146,14 +146,17 @@ struct ScenarioRunner {
             }
         }
         while !program.driverKilled {
-            if getsReturned {
+            if !world.getsOut {
                 usleep(2_000)
             } else if world.getsDone.wait(timeout: .now() + .milliseconds(2)) == .success {
-                getsReturned = true
+                // The program takes these results now; reading references in them (or after a
+                // fault), it may get more.
+                world.deliverResults()
             }
+            getsReturned = !world.getsOut
             world.deliverWaitAnswers()
             // The program's waits return before it takes its results (it holds its handles).
-            if getsReturned && world.waitsOut == 0 { break }
+            if getsReturned && world.waitsOut == 0 && !program.hasGetsToMake { break }
             if world.elapsedMicros > scenario.expect.maxWallTimeMicros + 5_000_000 { break }
             try fireDueFaults()
         }

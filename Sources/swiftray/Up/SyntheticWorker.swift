@@ -18,7 +18,17 @@ enum SyntheticWorker {
         }
     }
 
-    static func run(_ spec: TaskSpec, attempt: Int, _ arguments: [FetchedValue], seed: UInt64) -> ExecutionResult {
+    static func run(_ spec: TaskSpec, attempt: Int, _ arguments: [FetchedValue], seed: UInt64)
+        -> (ExecutionResult, returned: [ObjectID]) {
+        var returned: [ObjectID] = []
+        let result = compute(spec, attempt: attempt, arguments, seed: seed, returned: &returned)
+        if case .applicationError = result { return (result, []) }
+        return (result, returned)
+    }
+
+    /// The body's result; `returned`: the children's references its value holds (`return_refs`).
+    private static func compute(_ spec: TaskSpec, attempt: Int, _ arguments: [FetchedValue], seed: UInt64,
+                                returned: inout [ObjectID]) -> ExecutionResult {
         let body = spec.body
         guard body.count > SyntheticBody.outputIndex else {
             return .applicationError("unknown function '\(spec.function)' (and not a scenario task: no synthetic body)")
@@ -48,7 +58,9 @@ enum SyntheticWorker {
                 return .applicationError("\(spec.function)[\(spec.instance)]: this worker cannot own tasks (see its stderr)")
             }
             let objects = children.map { owner.submit($0) }
-            defer { for object in objects { owner.release(object) } }
+            // Returned, its handles become the task owner's borrows (the worker lends them); else they drop.
+            var lent = false
+            defer { if !lent { for object in objects { owner.release(object) } } }
             // The loop goes on while the parent "works" (its children are submitted meanwhile, as in raysim).
             WorkerHost.bodyWillBlock()
             sleep(micros: duration)
@@ -64,6 +76,10 @@ enum SyntheticWorker {
                         return .applicationError("\(spec.function)[\(spec.instance)]: child \(index + 1) never came")
                     }
                 }
+            }
+            if plan?.returnsChildren(spec.function) == true {
+                lent = true
+                returned = objects
             }
         } else {
             sleep(micros: duration)
