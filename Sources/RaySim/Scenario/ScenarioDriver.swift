@@ -259,11 +259,14 @@ public final class ScenarioDriver {
     /// The program still has gets to make (borrowed references it read and gets last).
     public var hasGetsToMake: Bool { !borrowedToGet.isEmpty || !parentGets.isEmpty }
 
-    /// The program gets the references it borrowed last: once every other get returned and every
-    /// fault fired (so a fault that kills their owner comes before, in both worlds).
+    /// The program gets the references it borrowed last: once it read every parent's value,
+    /// every other get and wait returned, and every fault that kills the owner of one it knows
+    /// (`kill_worker: {owner_of:}`) fired — so that kill comes first, in both worlds.
     func getBorrowedIfDue() {
-        guard phase == .waitingForGets, !borrowedToGet.isEmpty, parentGets.isEmpty,
-              faultsDone.allSatisfy({ $0 }), pendingWaits.isEmpty else { return }
+        guard phase == .waitingForGets, !borrowedToGet.isEmpty, parentGets.isEmpty, pendingWaits.isEmpty else { return }
+        for (index, fault) in scenario.faults.enumerated() where !faultsDone[index] {
+            if case .killWorkerOwning(let pattern) = fault.action, !objects(pattern).isEmpty { return }
+        }
         let waitingOnOthers = unresolvedGets - borrowedToGet.filter { getIndex[$0].map { resolved[$0] == nil } ?? false }.count
         guard waitingOnOthers == 0 else { return }
         let objects = borrowedToGet

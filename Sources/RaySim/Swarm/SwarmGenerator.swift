@@ -127,7 +127,14 @@ public enum SwarmGenerator {
         if nesting.below(1000) < 150 {
             let parent = Int(nesting.below(UInt64(groups.count)))
             let count = 1 + Int(nesting.below(4))
-            groups[parent].children = ChildrenSpec(task: "n0", count: count, get: nesting.below(1000) < 700)
+            let returnRefs = nesting.below(1000) < 400
+            groups[parent].children = ChildrenSpec(task: "n0", count: count, get: nesting.below(1000) < 700,
+                                                   returnRefs: returnRefs)
+            // Returned references: the driver gets them too, and sometimes their owner is killed.
+            if returnRefs && nesting.below(1000) < 300 {
+                faults.append(FaultSpec(trigger: .after(.instance(name: groups[parent].name, index: 0)),
+                                        action: .killWorkerOwning(.instance(name: "n0", index: 0))))
+            }
             var leaf = TaskGroupSpec(name: "n0", count: groups[parent].count * count)
             leaf.nested = true
             leaf.durationMicros = Int64(nesting.below(10_000))
@@ -140,8 +147,11 @@ public enum SwarmGenerator {
             groups.append(leaf)
         }
 
+        func returnsRefs(of nested: String) -> Bool {
+            groups.contains { $0.children?.task == nested && $0.children?.returnRefs == true }
+        }
         let workload = WorkloadSpec(puts: puts, tasks: groups, actors: [], placementGroups: [],
-                                    get: groups.filter { !$0.nested }.map { .all(name: $0.name) })
+                                    get: groups.filter { !$0.nested || returnsRefs(of: $0.name) }.map { .all(name: $0.name) })
         let expect = ExpectSpec(results: [], reconstructions: nil, retries: nil, maxSimTimeMicros: 300_000_000,
                                 maxWallTimeMicros: 120_000_000, checkLeaks: true)
         let network = NetworkSpec(latencyMicros: Int64(pick(50...2000)), jitterMicros: Int64(pick(0...500)))
