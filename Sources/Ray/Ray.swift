@@ -448,13 +448,22 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
 
     public init(from decoder: any Decoder) throws {
         let id = try ObjectID(from: decoder)
-        guard let value = TaskContext.current?.references[id] else {
-            throw Ray.Error.decodingFailed("\(id) is an ObjectRef, which decodes only inside a task that received it "
-                + "as an argument")
+        if let value = TaskContext.current?.references[id] {
+            // Passed to this task: its value was fetched with the arguments.
+            self.id = id
+            client = nil
+            resolved = value
+            return
         }
+        // Read from a value (a task returned it): the program holds it now, borrowed from its owner.
+        guard let client = Ray.currentClient else {
+            throw Ray.Error.decodingFailed("\(id) is an ObjectRef, which decodes only in a program joined to a "
+                + "cluster (or a task that received it)")
+        }
+        client.addLocalReference(id)
         self.id = id
-        client = nil
-        resolved = value
+        self.client = client
+        resolved = nil
     }
 
     public func encode(to encoder: any Encoder) throws {

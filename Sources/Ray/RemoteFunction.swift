@@ -181,7 +181,7 @@ public struct RemoteFunction<each Arg: Codable, Result>: Sendable {
     public init(_ name: String, options: TaskOptions = TaskOptions(),
                 _ body: @escaping @Sendable (repeat each Arg) throws -> Result) where Result: Codable {
         self.init(name, options: options, returnCount: 1) { (args: repeat each Arg) in
-            [try ValueCoding.encodeResult(try body(repeat each args), of: name)]
+            [try ValueCoding.encodeTaskResult(try body(repeat each args), of: name, index: 1)]
         }
     }
 
@@ -276,7 +276,9 @@ public struct Returns<each Value: Codable> {
 
     func encoded(of name: String) throws -> [[UInt8]] {
         var out: [[UInt8]] = []
-        for value in repeat each values { out.append(try ValueCoding.encodeResult(value, of: name)) }
+        for value in repeat each values {
+            out.append(try ValueCoding.encodeTaskResult(value, of: name, index: out.count + 1))
+        }
         return out
     }
 }

@@ -29,14 +29,34 @@ enum ValueCoding {
         return (bytes, unique)
     }
 
-    /// Encodes a value a task returns or a program puts: references inside are not supported yet.
+    /// Encodes return value `index` (from 1) of a task body: references inside it, to objects
+    /// this worker made, are returned as Ray returns nested references (the task's owner borrows
+    /// them: its worker takes a handle of each now and lends it when the body returns).
+    static func encodeTaskResult<T: Encodable>(_ value: T, of what: String, index: Int) throws -> [UInt8] {
+        let (bytes, contained) = try encodeCollectingReferences(value)
+        guard !contained.isEmpty else { return bytes }
+        guard let context = TaskContext.current, let owner = WorkerHost.madeTaskOwner else {
+            throw Ray.Error.encodingFailed("\(what) returns ObjectRefs (\(contained.count)) that this worker did not make")
+        }
+        guard owner.owns(contained) else {
+            throw Ray.Error.encodingFailed("\(what) returns a reference it did not make (one that came inside a "
+                + "value the body got): returning borrowed references is not supported yet (borrowers of "
+                + "borrowers); return its value instead")
+        }
+        for object in contained {
+            owner.addLocalReference(object)
+            context.returned.add(object, returnValue: index)
+        }
+        return bytes
+    }
+
+    /// Encodes a value a program puts: references inside are not supported yet.
     static func encodeResult<T: Encodable>(_ value: T, of what: String) throws -> [UInt8] {
         let (bytes, contained) = try encodeCollectingReferences(value)
         guard contained.isEmpty else {
             throw Ray.Error.encodingFailed("\(what) holds ObjectRefs (\(contained.count)) inside its value; "
-                + "returning references from a task, or putting a value that holds them, is not supported yet "
-                + "(the borrower protocol comes later): return or put the values, or pass the references to "
-                + "the next task as arguments")
+                + "putting a value that holds references is not supported yet: put the values, or pass the "
+                + "references to a task as arguments")
         }
         return bytes
     }

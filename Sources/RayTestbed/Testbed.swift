@@ -117,9 +117,25 @@ public enum Testbed {
         let (ready, notReady) = try Ray.wait(refs, numReturns: 1)
         return [ready.count, notReady.count]
     }
-    /// Returns a reference it made (returning references is not supported yet).
+    /// Returns a reference to a value it put (the caller borrows it from this worker).
     public static let returnsRef = RemoteFunction("tb.returns-ref") { () throws -> ObjectRef<Int> in
         try Ray.put(7)
+    }
+    /// Returns the references of `count` squares it submits, without getting them.
+    public static let returnsChildren = RemoteFunction("tb.returns-children") { (count: Int) throws -> [ObjectRef<Int>] in
+        try (0..<count).map { try square.remote($0) }
+    }
+    /// Returns a reference to a large value it put (stored in the object store).
+    public static let returnsBlobRef = RemoteFunction("tb.returns-blob-ref") { (seed: Int) throws -> ObjectRef<[UInt8]> in
+        try Ray.put(blobBytes(seed: seed, size: 300_000))
+    }
+    /// Returns a reference to `x` it put, and its worker's process ID (to kill the owner).
+    public static let returnsRefAndPID = RemoteFunction("tb.returns-ref-and-pid") { (x: Int) throws in
+        Returns([try Ray.put(x)], Int(getpid()))
+    }
+    /// Gets references a child returned, and returns them on (borrowed: not supported yet).
+    public static let returnsBorrowed = RemoteFunction("tb.returns-borrowed") { () throws -> [ObjectRef<Int>] in
+        try returnsChildren.remote(2).get()
     }
     /// Passes a reference it received on to a child (borrowing: not supported yet).
     public static let passesOn = RemoteFunction("tb.passes-on") { (refs: [ObjectRef<Int>]) throws -> Int in
@@ -179,6 +195,7 @@ public enum Testbed {
         _ = (mergeCounts, union, orZero, mirrorPoint, sumRefs, touch, context, failTyped, whoAmI)
         _ = (say, sayThenDie, submitsInside, fanOut, fib, putAndPass, waitsInside, returnsRef, passesOn, spin)
         _ = (divmod, triple, divmodInside, slowValue, cancellableParent)
+        _ = (returnsChildren, returnsBlobRef, returnsRefAndPID, returnsBorrowed)
     }
 
     public static func blobBytes(seed: Int, size: Int) -> [UInt8] {

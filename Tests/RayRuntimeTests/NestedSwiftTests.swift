@@ -36,10 +36,10 @@ extension RuntimeTests {
     @Test func whatABodyCannotDoYetIsAClearError() throws {
         try withCluster([("head", ["CPU": 2])]) { _ throws in
             #expect {
-                _ = try Testbed.returnsRef.remote().get(timeout: .seconds(30))
+                _ = try Testbed.returnsBorrowed.remote().get(timeout: .seconds(30))
             } throws: { error in
                 guard case .taskFailed(let message)? = error as? Ray.Error else { return false }
-                return message.contains("tb.returns-ref") && message.contains("returning references from a task")
+                return message.contains("tb.returns-borrowed") && message.contains("returning borrowed references is not supported yet")
             }
             let given = try Ray.put(1)
             #expect {
@@ -54,6 +54,38 @@ extension RuntimeTests {
 }
 
 extension RuntimeTests.NestedSwiftTests {
+    @Test func referencesATaskReturnsAreBorrowedFromItsWorker() throws {
+        try withCluster([("head", ["CPU": 2])]) { _ throws in
+            let inner = try Testbed.returnsRef.remote().get(timeout: .seconds(30))
+            #expect(try inner.get(timeout: .seconds(30)) == 7)
+            let squares = try Testbed.returnsChildren.remote(5).get(timeout: .seconds(30))
+            #expect(try Ray.get(squares, timeout: .seconds(30)) == [0, 1, 4, 9, 16])
+            let blob = try Testbed.returnsBlobRef.remote(4).get(timeout: .seconds(30))
+            #expect(try blob.get(timeout: .seconds(30)) == Testbed.blobBytes(seed: 4, size: 300_000))
+            // The driver borrows all seven while it holds them.
+            let client = try #require(Ray.currentClient)
+            _ = client.inspect { _ in 0 }
+            #expect(client.inspect { $0.borrowed.count } == 7)
+        }
+    }
+
+    @Test func anObjectWhoseOwnerDiedFailsWithOwnerDied() throws {
+        try withCluster([("head", ["CPU": 2])]) { _ throws in
+            let (refs, pid) = try Testbed.returnsRefAndPID.remote(5)
+            let inner = try refs.get(timeout: .seconds(30))
+            let worker = Int32(try pid.get(timeout: .seconds(30)))
+            kill(worker, SIGKILL)
+            let deadline = DispatchTime.now() + .seconds(10)
+            while kill(worker, 0) == 0 && DispatchTime.now() < deadline { usleep(1000) }
+            #expect {
+                _ = try inner[0].get(timeout: .seconds(30))
+            } throws: { error in
+                guard case .ownerDied(let message)? = error as? Ray.Error else { return false }
+                return message.contains("which died")
+            }
+        }
+    }
+
     @Test func aRecursiveCancelReachesWhatARunningTaskSubmitted() throws {
         try withCluster([("head", ["CPU": 2])]) { _ throws in
             let marker = NSTemporaryDirectory() + "swiftray-cancel-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

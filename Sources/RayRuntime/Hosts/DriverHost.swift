@@ -598,10 +598,16 @@ public final class DriverClient: @unchecked Sendable {
         done.wait()
     }
 
+    /// True when this owner owns every one of `objects` (made them, holds them).
+    public func owns(_ objects: [ObjectID]) -> Bool {
+        inspect { owner in objects.allSatisfy { owner.objects[$0].map { !$0.freed && $0.localRefs > 0 } ?? false } }
+    }
+
     /// Runs `body` with the owner machine on the loop thread and returns its result
     /// (for inspection: task and object states, metrics).
     public func inspect<T>(_ body: @escaping (Owner) -> T) -> T {
         let host = self.host!
+        loop.willBlock()  // In a task body on the loop's thread: another thread runs the loop meanwhile.
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var result: T?
         nonisolated(unsafe) let work = body

@@ -56,9 +56,24 @@ public struct TaskContext: Sendable {
     public var worker: WorkerID
     /// The values of the task's reference arguments, top-level and nested, by object.
     public var references: [ObjectID: FetchedValue]
+    /// References the body's return values hold (filled as they are encoded).
+    public let returned = ReturnedReferences()
 
     /// The task running on this thread, nil outside a task body.
     @TaskLocal public static var current: TaskContext?
+}
+
+/// References a body's return values hold, each with the return value (from 1) that holds it:
+/// objects this worker owns, lent to the task's owner when the body returns.
+public final class ReturnedReferences: @unchecked Sendable {
+    public private(set) var objects: [ObjectID] = []
+    public private(set) var returnIndices: [Int] = []
+    init() {}
+    /// Notes that return value `index` holds `object` (the body's thread only).
+    public func add(_ object: ObjectID, returnValue index: Int) {
+        objects.append(object)
+        returnIndices.append(index)
+    }
 }
 
 /// A body's error as the owner reports it: its type, then its description, without
@@ -190,15 +205,20 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             // On the loop's thread, outside its callbacks: a body that waits (or runs long) has
             // the loop run by another thread meanwhile (`EventLoop.runOutside`).
             loop.runOutside({ [unowned self] in execute(spec, attempt, arguments) }) { [unowned self] outcome in
-                running = nil
-                let (result, returned) = outcome
-                if !returned.isEmpty {
-                    // The return value holds references this worker owns: the task's owner borrows them.
-                    ownerHost?.handle(.lend(returned, to: spec.owner))
-                    executor.submit(.returnsHold(spec.taskID, attempt: attempt, objects: returned,
-                                                 returnIndices: returned.map { _ in 1 }))
+                let (result, returned, indices) = outcome
+                guard !returned.isEmpty else {
+                    running = nil
+                    executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
+                    return
                 }
-                executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
+                // The return values hold references this worker owns: the task's owner borrows them.
+                // After what the body posted (its handles taken and dropped), so the lend finds them held.
+                loop.post { [self] in
+                    running = nil
+                    ownerHost?.handle(.lend(returned, to: spec.owner))
+                    executor.submit(.returnsHold(spec.taskID, attempt: attempt, objects: returned, returnIndices: indices))
+                    executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
+                }
             }
         }
     }
@@ -219,10 +239,10 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         return .storeObjects(requestID: requestID, objects: ids, values: stripped, owner: owner)
     }
 
-    private func execute(_ spec: TaskSpec, _ attempt: Int, _ arguments: [ObjectValue]) -> (ExecutionResult, [ObjectID]) {
+    private func execute(_ spec: TaskSpec, _ attempt: Int, _ arguments: [ObjectValue]) -> (ExecutionResult, [ObjectID], [Int]) {
         let body = FunctionRegistry.lookup(spec.function)
         if body == nil && FunctionRegistry.fallback == nil {
-            return (.applicationError(UnknownFunction(name: spec.function).description), [])
+            return (.applicationError(UnknownFunction(name: spec.function).description), [], [])
         }
         var fetched: [FetchedValue] = []
         fetched.reserveCapacity(arguments.count)
@@ -235,10 +255,13 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             do {
                 fetched.append(FetchedValue(value: value, mapping: try objects.map(object)))
             } catch {
-                return (.applicationError("argument \(index + 1) of \(spec.function): \(error)"), [])
+                return (.applicationError("argument \(index + 1) of \(spec.function): \(error)"), [], [])
             }
         }
-        guard let body else { return FunctionRegistry.fallback!(spec, attempt, fetched) }
+        guard let body else {
+            let (result, returned) = FunctionRegistry.fallback!(spec, attempt, fetched)
+            return (result, returned, returned.map { _ in 1 })
+        }
         var references: [ObjectID: FetchedValue] = [:]
         for (index, arg) in spec.args.enumerated() where index < fetched.count {
             if case .reference(let object) = arg { references[object] = fetched[index] }
@@ -249,9 +272,14 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         defer { OutputMarkers.end() }
         do {
             let values = try TaskContext.$current.withValue(context) { try body(fetched) }
-            return (.returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) }), [])
+            return (.returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) }),
+                    context.returned.objects, context.returned.returnIndices)
         } catch {
-            return (.applicationError(describeError(error)), [])
+            // Handles the body took for references it meant to return drop with it.
+            if !context.returned.objects.isEmpty, let owner = ownerClient.withLock({ $0 }) {
+                for object in context.returned.objects { owner.release(object) }
+            }
+            return (.applicationError(describeError(error)), [], [])
         }
     }
 
