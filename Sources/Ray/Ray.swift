@@ -439,6 +439,8 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
     weak var client: DriverClient?
     /// Inside a task body: the value the worker fetched for this reference.
     let resolved: FetchedValue?
+    /// Read from a value (a task returned it): borrowed unless this process made it.
+    var readFromValue = false
 
     init(id: ObjectID, client: DriverClient) {
         self.id = id
@@ -464,6 +466,7 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
         self.id = id
         self.client = client
         resolved = nil
+        readFromValue = true
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -484,6 +487,11 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
         guard let client, client === Ray.currentClient else {
             throw Ray.Error.invalidArgument("\(id) belongs to a driver session that has shut down; "
                 + "references are valid only between Ray.start() and Ray.shutdown()")
+        }
+        if readFromValue && !client.owns([id]) {
+            throw Ray.Error.invalidArgument("\(id) is borrowed (a task returned it; another process owns it): "
+                + "passing a borrowed reference to another task is not supported yet; pass its value "
+                + "(`try ref.get()`)")
         }
     }
 

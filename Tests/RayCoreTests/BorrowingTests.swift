@@ -158,3 +158,25 @@ private struct Pair {
         .send(to: .worker(owner), .taskReply(spec.taskID, attempt: 1, .returned([.inline(Build.data(8))]), borrowed: [])),
     ])
 }
+
+@Test func aTaskTakingAnArgumentThisOwnerDoesNotOwnFailsAtOnceWithoutACrash() {
+    var pair = Pair()
+    _ = pair.returnTheReference()
+    var request = Build.task()
+    request.args = [.reference(pair.held)]
+    let task = pair.driverOwner.nextTaskID
+    _ = pair.driverOwner.handle(.submitTask(request), now: 40)
+    #expect(pair.driverOwner.tasks[task]?.state == .failed)
+    let answer = pair.driverOwner.handle(.get(.returnValue(of: task, index: 1)), now: 41)
+    guard case .getResolved(_, .error(let error))? = answer.first else {
+        Issue.record("expected an error, got \(answer)")
+        return
+    }
+    #expect(error.kind == .objectLost && error.message.contains("passing a borrowed reference to another task is not supported yet"))
+    // And one it never heard of.
+    var other = Build.task()
+    other.args = [.reference(ObjectID.put(by: TaskID(value: 4242), index: 1))]
+    let unknown = pair.driverOwner.nextTaskID
+    _ = pair.driverOwner.handle(.submitTask(other), now: 42)
+    #expect(pair.driverOwner.tasks[unknown]?.state == .failed)
+}

@@ -62,6 +62,13 @@ extension RuntimeTests.NestedSwiftTests {
             #expect(try Ray.get(squares, timeout: .seconds(30)) == [0, 1, 4, 9, 16])
             let blob = try Testbed.returnsBlobRef.remote(4).get(timeout: .seconds(30))
             #expect(try blob.get(timeout: .seconds(30)) == Testbed.blobBytes(seed: 4, size: 300_000))
+            // A borrowed reference cannot be passed on yet: said at .remote.
+            #expect {
+                _ = try Testbed.add.remote(inner, 1)
+            } throws: { error in
+                guard case .invalidArgument(let message)? = error as? Ray.Error else { return false }
+                return message.contains("passing a borrowed reference to another task is not supported yet")
+            }
             // The driver borrows all seven while it holds them.
             let client = try #require(Ray.currentClient)
             _ = client.inspect { _ in 0 }

@@ -16,14 +16,26 @@ extension Owner {
             entry.localRefs = 1
             objects[object] = entry
         }
+        var foreign: ObjectID?
         for object in spec.argumentObjects {
-            precondition(objects[object] != nil, "task \(spec.function)[\(spec.instance)] takes \(object), which is not owned here")
+            guard objects[object] != nil else {
+                foreign = foreign ?? object
+                continue
+            }
             objects[object]!.submittedRefs += 1
             objects[object]!.lineageRefs += 1
         }
         lineageBytes += Int64(spec.approximateSizeBytes)
         tasks[id] = TaskEntry(spec: spec, state: .waitingForArguments(remaining: 0), attempts: 0,
                               retriesLeft: spec.maxRetries, submitter: ids.parent)
+        if let foreign {
+            // An argument this owner does not own (borrowed, or released): it cannot be resolved here.
+            finish(id, withError: RayError(.objectLost, "\(spec.function)[\(spec.instance)] takes \(foreign), which "
+                + (borrowed[foreign] != nil ? "this process borrows (a task returned it); passing a borrowed "
+                    + "reference to another task is not supported yet: pass its value"
+                   : "is not owned here (released, or from another session)")), into: &effects)
+            return
+        }
         waitForArguments(id, spec: spec, into: &effects)
     }
 
