@@ -55,13 +55,13 @@ extension RuntimeTests {
 
 extension RuntimeTests.NestedSwiftTests {
     @Test func referencesATaskReturnsAreBorrowedFromItsWorker() throws {
-        try withCluster([("head", ["CPU": 2])]) { _ throws in
+        try withCluster([("head", ["CPU": 2])]) { cluster throws in
             let inner = try Testbed.returnsRef.remote().get(timeout: .seconds(30))
             #expect(try inner.get(timeout: .seconds(30)) == 7)
             let squares = try Testbed.returnsChildren.remote(5).get(timeout: .seconds(30))
             #expect(try Ray.get(squares, timeout: .seconds(30)) == [0, 1, 4, 9, 16])
-            let blob = try Testbed.returnsBlobRef.remote(4).get(timeout: .seconds(30))
-            #expect(try blob.get(timeout: .seconds(30)) == Testbed.blobBytes(seed: 4, size: 300_000))
+            var blob: ObjectRef<[UInt8]>? = try Testbed.returnsBlobRef.remote(4).get(timeout: .seconds(30))
+            #expect(try blob!.get(timeout: .seconds(30)) == Testbed.blobBytes(seed: 4, size: 300_000))
             // A borrowed reference cannot be passed on yet: said at .remote.
             #expect {
                 _ = try Testbed.add.remote(inner, 1)
@@ -73,6 +73,19 @@ extension RuntimeTests.NestedSwiftTests {
             let client = try #require(Ray.currentClient)
             _ = client.inspect { _ in 0 }
             #expect(client.inspect { $0.borrowed.count } == 7)
+            // Let go of the large one: its owner frees it, and the node's store drops every copy.
+            let stored = blob!.id
+            let head = try #require(cluster.nodes.first)
+            func held() throws -> Bool {
+                guard case .objects(_, let objects) = try ControlClient.ask(rayletSocket: head.socketPath, .listObjects) else { return true }
+                return objects.contains { $0.object == stored }
+            }
+            #expect(try held(), "\(stored) is stored on the head node while borrowed")
+            blob = nil
+            let deadline = DispatchTime.now() + .seconds(10)
+            while try held() && DispatchTime.now() < deadline { usleep(2000) }
+            #expect(try !held(), "\(stored) is still in the object store after the driver let go")
+            #expect(client.inspect { $0.borrowed.count } == 6)
         }
     }
 
