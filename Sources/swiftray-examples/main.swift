@@ -6,6 +6,9 @@
 //   dag            a diamond of dependent tasks, passing ObjectRefs as arguments
 //   pipeline       large objects (1 MiB each) produced, transformed and reduced
 //   errors         a task that throws, and how the error reaches the caller
+//   nested         a task that fans out tasks of its own (quicksort), and one that
+//                  returns references its worker owns, borrowed by the caller
+//   returns        a task with two return values (num_returns), each its own object
 //
 // `--address HOST:PORT` (or `--address auto`) joins a cluster started with
 // `swiftray start` instead of starting an embedded one.
@@ -32,6 +35,20 @@ let withdraw = RemoteFunction("withdraw") { (balance: Int, amount: Int) throws -
     guard amount <= balance else { throw Overdrawn(balance: balance - amount) }
     return balance - amount
 }
+
+// Nested tasks: a body submits tasks and gets them (its worker owns what it makes).
+let quicksort: RemoteFunction<[Int], [Int]> = RemoteFunction("quicksort") { (values: [Int]) throws -> [Int] in
+    guard values.count > 64 else { return values.sorted() }
+    let pivot = values[values.count / 2]
+    let (less, more) = (try quicksort.remote(values.filter { $0 < pivot }),
+                        try quicksort.remote(values.filter { $0 > pivot }))
+    return try less.get() + values.filter { $0 == pivot } + more.get()
+}
+/// Returns references to the shards it puts: the caller borrows them from this worker.
+let shard = RemoteFunction("shard") { (count: Int, size: Int) throws -> [ObjectRef<[Int]>] in
+    try (0..<count).map { index in try Ray.put(Array(index * size..<(index + 1) * size)) }
+}
+let divmod = RemoteFunction("divmod") { (a: Int, b: Int) in Returns(a / b, a % b) }
 
 let examples: [(String, () throws -> Void)] = [
     ("parallel-map", {
@@ -61,6 +78,19 @@ let examples: [(String, () throws -> Void)] = [
         } catch let error as Ray.Error {
             print("errors: withdraw(10, 25) failed as expected: \(error)")
         }
+    }),
+    ("nested", {
+        var generator = SystemRandomNumberGenerator()
+        let values = (0..<2000).map { _ in Int.random(in: 0..<1_000_000, using: &generator) }
+        let sorted = try quicksort.remote(values).get()
+        print("nested: quicksort of 2000 numbers in nested tasks is sorted: \(sorted == values.sorted())")
+        let shards = try shard.remote(4, 250).get()   // references owned by that task's worker
+        let sums = try shards.map { try $0.get().reduce(0, +) }
+        print("nested: 4 shards put by a task, borrowed by the driver, sum to \(sums.reduce(0, +))")
+    }),
+    ("returns", {
+        let (quotient, remainder) = try divmod.remote(17, 5)
+        print("returns: 17 = 5 × \(try quotient.get()) + \(try remainder.get())")
     }),
 ]
 
