@@ -471,24 +471,27 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
 
     public func encode(to encoder: any Encoder) throws {
         if let collector = ValueCoding.collector {
-            try checkUsable()
+            try checkUsable(asArgument: collector.forArgument)
             collector.objects.append(id)
         }
         try id.encode(to: encoder)
     }
 
-    /// Throws unless this reference can be passed to a task of the current driver.
-    func checkUsable() throws {
+    /// Throws unless this reference can be passed to a task of the current driver (`asArgument`),
+    /// or returned by the task body running.
+    func checkUsable(asArgument: Bool) throws {
         if resolved != nil {
-            throw Ray.Error.invalidArgument("\(id) was passed to this task by its caller; passing a reference "
-                + "received as an argument on to another task is not supported yet (borrowing): pass its value "
-                + "(`try ref.get()`), or references the body made itself")
+            throw Ray.Error.invalidArgument("\(id) was passed to this task by its caller; "
+                + (asArgument ? "passing a reference received as an argument on to another task"
+                              : "returning a reference received as an argument")
+                + " is not supported yet (borrowers of borrowers): use its value (`try ref.get()`), or "
+                + "references the body made itself")
         }
         guard let client, client === Ray.currentClient else {
             throw Ray.Error.invalidArgument("\(id) belongs to a driver session that has shut down; "
                 + "references are valid only between Ray.start() and Ray.shutdown()")
         }
-        if readFromValue && !client.owns([id]) {
+        if asArgument && readFromValue && !client.owns([id]) {
             throw Ray.Error.invalidArgument("\(id) is borrowed (a task returned it; another process owns it): "
                 + "passing a borrowed reference to another task is not supported yet; pass its value "
                 + "(`try ref.get()`)")

@@ -2,11 +2,11 @@
 // message says what happened and what the user can do about it.
 
 import Foundation
-import RayCore
+public import RayCore
 
 extension Ray {
 /// An error from SwiftRay (`catch let error as Ray.Error`).
-public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable {
+public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, TaskErrorDescribing {
     /// The task raised an error in its body (Ray's `RayTaskError`); retried only with `retryExceptions`.
     case taskFailed(String)
     /// The worker running the task died and its retries are exhausted (`WorkerCrashedError`).
@@ -63,6 +63,13 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable {
         case .cancelled: self = .cancelled(message)
         case .actorDied, .actorUnavailable, .placementGroupUnschedulable: self = .runtime("\(error.kind.rawValue): \(message)")
         }
+    }
+
+    /// As a task body that throws it failed: a child's failure rethrown reads as the chain of
+    /// tasks that raised it.
+    public var taskErrorDescription: String {
+        if case .taskFailed(let message) = self { return message }
+        return description
     }
 
     public var description: String {

@@ -22,7 +22,7 @@ public protocol RayValue: TaskArgument, Codable where ArgumentValue == Self {}
 
 extension RayValue {
     public func taskArgs(into args: inout [TaskArg], nested: inout [ObjectID]) throws {
-        let (bytes, contained) = try ValueCoding.encodeCollectingReferences(self)
+        let (bytes, contained) = try ValueCoding.encodeCollectingReferences(self, forArgument: true)
         args.append(.value(ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)))
         for object in contained where !nested.contains(object) { nested.append(object) }
     }
@@ -31,7 +31,7 @@ extension RayValue {
 extension ObjectRef: TaskArgument {
     public typealias ArgumentValue = T
     public func taskArgs(into args: inout [TaskArg], nested: inout [ObjectID]) throws {
-        try checkUsable()
+        try checkUsable(asArgument: true)
         args.append(.reference(id))
     }
 }

@@ -9,6 +9,8 @@ enum ValueCoding {
     /// Collects the references an encoding meets (`ObjectRef.encode(to:)` reports to it).
     final class ReferenceCollector: @unchecked Sendable {
         var objects: [ObjectID] = []
+        /// The value is a task's argument (a borrowed reference cannot be passed on yet).
+        var forArgument = false
     }
     @TaskLocal static var collector: ReferenceCollector?
 
@@ -21,8 +23,9 @@ enum ValueCoding {
     }
 
     /// Encodes a value and lists the references inside it, in the order met (each once).
-    static func encodeCollectingReferences<T: Encodable>(_ value: T) throws -> ([UInt8], [ObjectID]) {
+    static func encodeCollectingReferences<T: Encodable>(_ value: T, forArgument: Bool = false) throws -> ([UInt8], [ObjectID]) {
         let collector = ReferenceCollector()
+        collector.forArgument = forArgument
         let bytes = try $collector.withValue(collector) { try encode(value) }
         var seen = Set<ObjectID>(), unique: [ObjectID] = []
         for object in collector.objects where seen.insert(object).inserted { unique.append(object) }

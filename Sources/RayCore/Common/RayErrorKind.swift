@@ -26,3 +26,9 @@ public enum RayErrorKind: String, Sendable, Hashable, Codable, CaseIterable {
     /// (`TaskUnschedulableError`).
     case taskUnschedulable = "TaskUnschedulable"
 }
+
+/// An error that says itself how a task body that throws it failed (SwiftRay's own errors:
+/// a body rethrowing a child's failure reads `parent[1] raised: child[3] raised: ...`).
+public protocol TaskErrorDescribing: Error {
+    var taskErrorDescription: String { get }
+}

@@ -80,6 +80,7 @@ public final class ReturnedReferences: @unchecked Sendable {
 /// repeating the type when the description already names it (`ParseError(line: 3)`),
 /// and an enum case qualified by its type (`ParseError.badNumber("x")`).
 public func describeError(_ error: any Error) -> String {
+    if let described = error as? any TaskErrorDescribing { return described.taskErrorDescription }
     let type = errorTypeName(error)
     let text = String(describing: error)
     if text.hasPrefix(type) { return text }
