@@ -471,7 +471,7 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
 
     public func encode(to encoder: any Encoder) throws {
         if let collector = ValueCoding.collector {
-            try checkUsable(asArgument: collector.forArgument)
+            try checkUsable(asArgument: collector.forArgument, nested: true)
             collector.objects.append(id)
         }
         try id.encode(to: encoder)
@@ -479,7 +479,7 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
 
     /// Throws unless this reference can be passed to a task of the current driver (`asArgument`),
     /// or returned by the task body running.
-    func checkUsable(asArgument: Bool) throws {
+    func checkUsable(asArgument: Bool, nested: Bool) throws {
         if resolved != nil {
             throw Ray.Error.invalidArgument("\(id) was passed to this task by its caller; "
                 + (asArgument ? "passing a reference received as an argument on to another task"
@@ -491,10 +491,11 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
             throw Ray.Error.invalidArgument("\(id) belongs to a driver session that has shut down; "
                 + "references are valid only between Ray.start() and Ray.shutdown()")
         }
-        if asArgument && readFromValue && !client.owns([id]) {
+        // A borrowed reference passes as an argument of its own (its owner resolves it), not inside a value.
+        if asArgument && nested && readFromValue && !client.owns([id]) {
             throw Ray.Error.invalidArgument("\(id) is borrowed (a task returned it; another process owns it): "
-                + "passing a borrowed reference to another task is not supported yet; pass its value "
-                + "(`try ref.get()`)")
+                + "passing a borrowed reference inside a value is not supported yet (borrowers of borrowers); "
+                + "pass it as an argument of its own, or its value (`try ref.get()`)")
         }
     }
 

@@ -31,7 +31,7 @@ extension RayValue {
 extension ObjectRef: TaskArgument {
     public typealias ArgumentValue = T
     public func taskArgs(into args: inout [TaskArg], nested: inout [ObjectID]) throws {
-        try checkUsable(asArgument: true)
+        try checkUsable(asArgument: true, nested: false)
         args.append(.reference(id))
     }
 }

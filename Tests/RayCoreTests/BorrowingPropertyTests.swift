@@ -33,6 +33,10 @@ private struct BorrowHarness {
     /// Handles the program read out of values.
     var handleOrder: [ObjectID] = []
     var ownerOf: [ObjectID: WorkerID] = [:]
+    /// Tasks taking a borrowed object as an argument, not run yet (granted and run at once
+    /// when their turn comes, on workers of their own).
+    var pending: [TaskID: ObjectID] = [:]
+    var executorIndex: UInt32 = 0
     var problem: String?
 
     init() {
@@ -40,13 +44,20 @@ private struct BorrowHarness {
     }
 
     func reachable(_ object: ObjectID) -> Bool {
-        handleOrder.contains(object) || values.values.contains { $0.contains(object) }
+        handleOrder.contains(object) || values.values.contains { $0.contains(object) } || pending.values.contains(object)
     }
 
     mutating func toDriver(_ input: OwnerInput) {
         now += 1
         for effect in driver.handle(input, now: now) {
             switch effect {
+            case .send(.raylet, .requestWorkerLease(let request)) where pending[request.taskID] != nil:
+                executorIndex += 1
+                toDriver(.messageReceived(from: .raylet(NodeID(3)), .leaseGranted(request.leaseID,
+                    worker: WorkerID(node: NodeID(3), index: executorIndex))))
+            case .send(.worker(let worker), .pushTask(let spec, let attempt, _, _)) where pending[spec.taskID] != nil:
+                toDriver(.messageReceived(from: .worker(worker), .taskReply(spec.taskID, attempt: attempt,
+                    .returned([.inline(ObjectData(sizeBytes: 8, digest: 5))]), borrowed: [])))
             case .send(.worker(let worker), let message):
                 switch message {
                 case .borrowReleased, .borrowerGet: inFlight.append((worker, message))
@@ -116,6 +127,28 @@ private struct BorrowHarness {
         handleOrder.append(object)
     }
 
+    /// The program passes a borrowed reference to a task (dropping the task's own value at once).
+    mutating func submitWith(_ choice: Int) {
+        guard !handleOrder.isEmpty else { return }
+        let object = handleOrder[choice % handleOrder.count]
+        let task = driver.nextTaskID
+        pending[task] = object
+        toDriver(.submitTask(TaskRequest(function: "g", instance: 0, args: [.reference(object)], resources: .units(["CPU": 1]),
+                                         strategy: .default, maxRetries: 0, retryExceptions: false, body: [])))
+        toDriver(.release(.returnValue(of: task, index: 1)))
+        settle()
+    }
+
+    /// Forgets tasks that ran or failed.
+    mutating func settle() {
+        for task in pending.keys.sorted() {
+            switch driver.tasks[task]?.state {
+            case .finished?, .failed?, nil: pending[task] = nil
+            default: break
+            }
+        }
+    }
+
     mutating func dropValue(_ choice: Int) {
         guard !valueOrder.isEmpty else { return }
         let value = valueOrder.remove(at: choice % valueOrder.count)
@@ -178,24 +211,27 @@ private struct BorrowHarness {
         while !valueOrder.isEmpty { dropValue(0) }
         while !handleOrder.isEmpty { dropHandle(0) }
         while !inFlight.isEmpty { deliver(0) }
+        settle()
     }
 }
 
 @Suite struct BorrowingPropertyTests {
     @Test func borrowedObjectsLiveExactlyWhileReachable() async {
-        await propertyCheck(count: 300, input: Gen.int(in: 0...69).array(of: 0...60)) { operations in
+        await propertyCheck(count: 300, input: Gen.int(in: 0...79).array(of: 0...60)) { operations in
             var harness = BorrowHarness()
             for (step, operation) in operations.enumerated() {
-                let choice = operation / 7
-                switch operation % 7 {
+                let choice = operation / 8
+                switch operation % 8 {
                 case 0: harness.runParent(choice)
                 case 1: harness.read(choice)
                 case 2: harness.dropValue(choice)
                 case 3: harness.dropHandle(choice)
                 case 4: harness.get(choice)
                 case 5: if choice % 3 == 0 { harness.kill(choice) } else { harness.deliver(choice) }
+                case 6: harness.submitWith(choice)
                 default: harness.deliver(choice)
                 }
+                harness.settle()
                 if let problem = harness.check() {
                     Issue.record("after step \(step) (\(operations.prefix(step + 1))): \(problem)")
                     return

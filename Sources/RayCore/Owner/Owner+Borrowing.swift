@@ -19,10 +19,16 @@ public struct BorrowedEntry: Hashable, Sendable {
     public var containers = 0
     /// Its inline value, or the error standing for it, once known.
     public var value: ObjectValue?
+    /// Tasks of this owner that take it as an argument and are still to run, and retained
+    /// lineage entries of tasks that take it (a rebuild would need it again).
+    public var submitted = 0
+    public var lineage = 0
     /// A `borrowerGet` is out to the owner.
     var asked = false
     /// The owner said it is stored: gets fetch it through the local raylet.
     var stored = false
+    /// Where the owner last said copies are (a stored object).
+    var locations: [NodeID] = []
 
     public init(owner: WorkerID) {
         self.owner = owner
@@ -137,8 +143,59 @@ extension Owner {
         releaseBorrowedIfUnused(object, into: &effects)
     }
 
+    /// A task that took a borrowed object as an argument ran (or its lineage went).
+    mutating func borrowedArgumentDone(_ object: ObjectID, lineage: Bool, into effects: inout [OwnerEffect]) {
+        guard borrowed[object] != nil else { return }
+        if lineage { borrowed[object]!.lineage -= 1 } else { borrowed[object]!.submitted -= 1 }
+        releaseBorrowedIfUnused(object, into: &effects)
+    }
+
+    /// True when a borrowed object can be used as an argument now: its value (or error) is
+    /// known, or where its copies are.
+    func borrowedExists(_ object: ObjectID) -> Bool {
+        guard let entry = borrowed[object] else { return true }
+        return entry.value != nil || !entry.locations.filter { !deadNodes.contains($0) }.isEmpty
+    }
+
+    /// Asks a borrowed object's owner for its value or where it is (once at a time).
+    mutating func askOwner(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+        guard let entry = borrowed[object], !entry.asked, entry.value == nil else { return }
+        borrowed[object]!.asked = true
+        effects.append(.send(to: .worker(entry.owner), .borrowerGet(object)))
+    }
+
+    /// A raylet asks where a borrowed object is (to fetch it for a task of this owner): asked of
+    /// its owner, answered when the owner answers.
+    mutating func locateBorrowed(_ object: ObjectID, for node: NodeID, into effects: inout [OwnerEffect]) {
+        guard let entry = borrowed[object] else { return }
+        if case .error(let error)? = entry.value {
+            effects.append(.send(to: .raylet(node), .objectLocation(object, .failed(error))))
+            return
+        }
+        if !(locationWaiters[object]?.contains(node) ?? false) { locationWaiters[object, default: []].append(node) }
+        borrowed[object]!.locations = []  // The raylet found none of them: ask again.
+        askOwner(object, into: &effects)
+    }
+
+    /// Answers what waits on a borrowed object once its owner answered: tasks taking it, and
+    /// raylets asking where it is.
+    private mutating func borrowedKnown(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+        if !dependents.isEmpty, let waiting = dependents.removeValue(forKey: object) {
+            for task in waiting { argumentAvailable(task, into: &effects) }
+        }
+        guard let raylets = locationWaiters.removeValue(forKey: object), let entry = borrowed[object] else { return }
+        let answer: LocationAnswer
+        switch entry.value {
+        case .error(let error)?: answer = .failed(error)
+        case .data?: answer = .failed(RayError(.objectLost, "\(object) is held inline by its owner, not in any object store"))
+        case nil: answer = .at(entry.locations)
+        }
+        for node in raylets { effects.append(.send(to: .raylet(node), .objectLocation(object, answer))) }
+    }
+
     private mutating func releaseBorrowedIfUnused(_ object: ObjectID, into effects: inout [OwnerEffect]) {
-        guard let entry = borrowed[object], entry.handles <= 0, entry.containers <= 0 else { return }
+        guard let entry = borrowed[object], entry.handles <= 0, entry.containers <= 0, entry.submitted <= 0,
+              entry.lineage <= 0 else { return }
         borrowed[object] = nil
         if let count = getWaiters.removeValue(forKey: object) {
             answer(count, gets: object, with: .error(RayError(.objectLost,
@@ -175,15 +232,18 @@ extension Owner {
         borrowed[object]!.value = value
         borrowed[object]!.asked = false
         if let count = getWaiters.removeValue(forKey: object) { answer(count, gets: object, with: value, into: &effects) }
+        borrowedKnown(object, into: &effects)
     }
 
     /// The owner said a borrowed object is stored: waiting gets fetch it through the local raylet
     /// (which asks the owner where it is).
-    mutating func borrowedIsStored(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+    mutating func borrowedIsStored(_ object: ObjectID, at nodes: [NodeID], into effects: inout [OwnerEffect]) {
         guard borrowed[object] != nil else { return }
         borrowed[object]!.stored = true
         borrowed[object]!.asked = false
+        borrowed[object]!.locations = nodes
         if let count = getWaiters.removeValue(forKey: object) { fetchBorrowed(object, count: count, into: &effects) }
+        borrowedKnown(object, into: &effects)
     }
 
     private mutating func fetchBorrowed(_ object: ObjectID, count: Int, into effects: inout [OwnerEffect]) {
@@ -209,7 +269,9 @@ extension Owner {
             borrowed[object]!.value = .error(error)
             borrowed[object]!.stored = false
             borrowed[object]!.asked = false
+            borrowed[object]!.locations = []
             if let count = getWaiters.removeValue(forKey: object) { answer(count, gets: object, with: .error(error), into: &effects) }
+            borrowedKnown(object, into: &effects)
         }
     }
 }

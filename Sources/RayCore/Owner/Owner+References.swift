@@ -62,19 +62,22 @@ extension Owner {
                 objects[object].map { $0.inScope || $0.lineageRefs > 0 } ?? false
             }
             if needed { continue }
-            dropLineage(id, entry.spec, worklist: &worklist)
+            dropLineage(id, entry.spec, worklist: &worklist, into: &effects)
         }
     }
 
     /// Forgets a task spec and what only it kept alive.
-    private mutating func dropLineage(_ id: TaskID, _ spec: TaskSpec, worklist: inout [TaskID]) {
+    private mutating func dropLineage(_ id: TaskID, _ spec: TaskSpec, worklist: inout [TaskID], into effects: inout [OwnerEffect]) {
         tasks[id] = nil
         lineageBytes -= Int64(spec.approximateSizeBytes)
         for object in spec.returnIDs where objects[object]?.freed ?? false && objects[object]?.lineageRefs == 0 {
             objects[object] = nil
         }
         for object in spec.argumentObjects {
-            guard var entry = objects[object] else { continue }
+            guard var entry = objects[object] else {
+                borrowedArgumentDone(object, lineage: true, into: &effects)
+                continue
+            }
             entry.lineageRefs -= 1
             precondition(entry.lineageRefs >= 0, "negative lineage count for \(object)")
             if entry.lineageRefs == 0 && !entry.inScope && entry.freed {
@@ -96,7 +99,7 @@ extension Owner {
             switch entry.state {
             case .finished, .failed:
                 metrics.lineageEvictions += 1
-                dropLineage(id, entry.spec, worklist: &worklist)
+                dropLineage(id, entry.spec, worklist: &worklist, into: &effects)
             default:
                 continue
             }

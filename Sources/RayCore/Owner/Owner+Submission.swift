@@ -19,7 +19,14 @@ extension Owner {
         var foreign: ObjectID?
         for object in spec.argumentObjects {
             guard objects[object] != nil else {
-                foreign = foreign ?? object
+                // A borrowed object is held for the task like an owned one (its owner resolves it).
+                if borrowed[object] != nil {
+                    borrowed[object]!.submitted += 1
+                    borrowed[object]!.lineage += 1
+                    if !spec.args.contains(.reference(object)) { foreign = foreign ?? object }
+                } else {
+                    foreign = foreign ?? object
+                }
                 continue
             }
             objects[object]!.submittedRefs += 1
@@ -32,7 +39,8 @@ extension Owner {
             // An argument this owner does not own (borrowed, or released): it cannot be resolved here.
             finish(id, withError: RayError(.objectLost, "\(spec.function)[\(spec.instance)] takes \(foreign), which "
                 + (borrowed[foreign] != nil ? "this process borrows (a task returned it); passing a borrowed "
-                    + "reference to another task is not supported yet: pass its value"
+                    + "reference inside a value (a borrower of a borrower) is not supported yet: pass it as an "
+                    + "argument of its own, or its value"
                    : "is not owned here (released, or from another session)")), into: &effects)
             return
         }
@@ -47,7 +55,16 @@ extension Owner {
         var remaining = 0
         var lost: [ObjectID] = []
         for arg in spec.args {
-            guard case .reference(let object) = arg, let entry = objects[object], !exists(entry) else { continue }
+            guard case .reference(let object) = arg else { continue }
+            if objects[object] == nil, borrowed[object] != nil {
+                // Borrowed: it counts once its owner said where or what it is.
+                guard !borrowedExists(object) else { continue }
+                remaining += 1
+                dependents[object, default: []].append(id)
+                askOwner(object, into: &effects)
+                continue
+            }
+            guard let entry = objects[object], !exists(entry) else { continue }
             remaining += 1
             dependents[object, default: []].append(id)
             if case .stored = entry.state { lost.append(object) }
@@ -91,7 +108,8 @@ extension Owner {
     func argumentsAvailable(_ id: TaskID) -> Bool {
         guard let spec = tasks[id]?.spec else { return false }
         return spec.args.allSatisfy { arg in
-            guard case .reference(let object) = arg, let entry = objects[object] else { return true }
+            guard case .reference(let object) = arg else { return true }
+            guard let entry = objects[object] else { return borrowed[object] == nil || borrowedExists(object) }
             return exists(entry)
         }
     }
@@ -107,6 +125,10 @@ extension Owner {
         // A failed argument fails the task with the argument's error, as in Ray.
         for arg in spec.args {
             if case .reference(let object) = arg, case .failed(let error)? = objects[object]?.state {
+                finish(id, withError: error, into: &effects)
+                return
+            }
+            if case .reference(let object) = arg, objects[object] == nil, case .error(let error)? = borrowed[object]?.value {
                 finish(id, withError: error, into: &effects)
                 return
             }
@@ -189,8 +211,9 @@ extension Owner {
     /// the task's lease before granting it.
     func storedArguments(_ spec: TaskSpec) -> [ObjectID] {
         spec.args.compactMap { arg in
-            guard case .reference(let object) = arg, case .stored? = objects[object]?.state else { return nil }
-            return object
+            guard case .reference(let object) = arg else { return nil }
+            if case .stored? = objects[object]?.state { return object }
+            return objects[object] == nil && borrowed[object]?.stored == true ? object : nil
         }
     }
 
@@ -231,6 +254,7 @@ extension Owner {
             case .nestedReference(let object): return .borrowed(object)
             case .reference(let object):
                 if case .inline(let data)? = objects[object]?.state { return .inline(data) }
+                if objects[object] == nil, case .data(let data)? = borrowed[object]?.value { return .inline(data) }
                 return .object(object)
             }
         }
@@ -365,7 +389,11 @@ extension Owner {
 
     /// The task no longer needs its arguments to run.
     private mutating func argumentsDone(_ spec: TaskSpec, into effects: inout [OwnerEffect]) {
-        for object in spec.argumentObjects where objects[object] != nil {
+        for object in spec.argumentObjects {
+            guard objects[object] != nil else {
+                borrowedArgumentDone(object, lineage: false, into: &effects)
+                continue
+            }
             objects[object]!.submittedRefs -= 1
             precondition(objects[object]!.submittedRefs >= 0, "negative submitted count for \(object)")
             releaseIfUnused(object, into: &effects)

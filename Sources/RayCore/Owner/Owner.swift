@@ -322,10 +322,23 @@ public struct Owner: Sendable {
             break
         case .locateObject(let object):
             guard case .raylet(let node) = from else { return }
-            locate(object, for: node, into: &effects)
+            if objects[object] == nil, borrowed[object] != nil {
+                locateBorrowed(object, for: node, into: &effects)
+            } else {
+                locate(object, for: node, into: &effects)
+            }
         case .locationAdded(let object, let node):
+            if objects[object] == nil, let entry = borrowed[object] {
+                // A copy a raylet made for this owner's task: its owner frees it with the others.
+                effects.append(.send(to: .worker(entry.owner), .locationAdded(object, node: node)))
+                return
+            }
             locationAdded(object, node: node, into: &effects)
         case .locationRemoved(let object, let node):
+            if objects[object] == nil, let entry = borrowed[object] {
+                effects.append(.send(to: .worker(entry.owner), .locationRemoved(object, node: node)))
+                return
+            }
             locationRemoved(object, node: node, into: &effects)
         case .nodeDead(let node):
             nodeDied(node, into: &effects)
@@ -339,8 +352,8 @@ public struct Owner: Sendable {
             borrowerAsked(object, borrower: borrower, into: &effects)
         case .ownedValue(let object, let value):
             borrowedValueArrived(object, value, into: &effects)
-        case .objectLocation(let object, .at) where borrowed[object] != nil && objects[object] == nil:
-            borrowedIsStored(object, into: &effects)
+        case .objectLocation(let object, .at(let nodes)) where borrowed[object] != nil && objects[object] == nil:
+            borrowedIsStored(object, at: nodes, into: &effects)
         default:
             break  // Not an owner message.
         }
