@@ -687,8 +687,8 @@ struct ScenarioLoaderNestedTests {
             - name: q
               nested: true
             - name: r
-              args: ["q[0]"]
-        """), keyPath: "workload.tasks[2].args[0]", "may get them (get, expect.results) or kill their owner")
+              nested_args: ["q[0]"]
+        """), keyPath: "workload.tasks[2].nested_args[0]", "pass them to its tasks (args) or kill their owner")
         expectRejected(withWorkload("""
           tasks:
             - name: p

@@ -26,14 +26,19 @@ extension Simulation: ScenarioWorld {
         }
     }
 
+    // The IDs of what the program makes come from the owner's rule, advanced here call by call
+    // (as the driver API does): a call made while the driver handles an input (a program reading
+    // a value submits tasks) is queued, and the machine's next ID has not moved yet.
     public func put(_ data: ObjectData, on node: String?) -> ObjectID {
-        let object = driver.nextPutID
+        if programIDs == nil { programIDs = driver.machine.ids }
+        let object = programIDs!.takePut()
         handleDriver(.put(data, node: node.flatMap { nodeByName[$0] }))
         return object
     }
 
     public func submit(_ request: TaskRequest) -> ObjectID {
-        let object = ObjectID.returnValue(of: driver.nextTaskID, index: 1)
+        if programIDs == nil { programIDs = driver.machine.ids }
+        let object = ObjectID.returnValue(of: programIDs!.takeTask(), index: 1)
         handleDriver(.submitTask(request))
         return object
     }

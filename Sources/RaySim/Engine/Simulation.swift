@@ -92,6 +92,8 @@ public final class Simulation {
     var driver: ComponentDriver<Owner>!
     var driverWorker = WorkerID(node: NodeID(0), index: 0)
     var driverAlive = true
+    /// The program's ID sequence (`put`, `submit`), taken from the driver's owner at its first call.
+    var programIDs: OwnerIDs?
     var driverLog: (any EventLog)?
     /// The scenario's program, fault plan and checks (the one scenario driver, shared with `swiftray up`).
     var program: ScenarioDriver!

@@ -99,6 +99,9 @@ public final class ScenarioDriver {
     var parentGets: [ObjectID: InstanceRef] = [:]
     /// Borrowed references the program read and gets last (`getBorrowedIfDue`).
     var borrowedToGet: [ObjectID] = []
+    /// Task instances that take references the program has not read yet (borrowed ones, or
+    /// the outputs of such instances), submitted once it has, in order.
+    var deferred: [(group: TaskGroupSpec, index: Int)] = []
     /// The object of each instance and put, once made.
     public private(set) var refs: [InstanceRef: ObjectID] = [:]
     public private(set) var refByObject: [ObjectID: InstanceRef] = [:]
@@ -149,16 +152,12 @@ public final class ScenarioDriver {
             remember(InstanceRef(name: put.name, index: 0, isPut: true), try world.put(data, on: put.node))
         }
         for group in scenario.workload.tasks where !group.nested {  // Nested ones: their parents submit them.
-            let body = SyntheticBody.encode(group)
-            let strategy = schedulingStrategy(group.strategy)
             for index in 0..<group.count {
-                let args = plan.arguments(of: group, instance: index).compactMap { refs[$0].map(TaskArg.reference) }
-                    + plan.nestedArguments(of: group, instance: index).compactMap { refs[$0].map(TaskArg.nestedReference) }
-                let object = world.submit(TaskRequest(
-                    function: group.name, instance: index, args: args, resources: group.resources,
-                    strategy: strategy, maxRetries: group.maxRetries, retryExceptions: group.retryExceptions,
-                    body: body))
-                remember(InstanceRef(name: group.name, index: index, isPut: false), object)
+                // An instance taking a reference a parent returns waits until the program read it.
+                guard submitIfArgumentsKnown(group, index) else {
+                    deferred.append((group, index))
+                    continue
+                }
             }
         }
         var seen: Set<InstanceRef> = []
@@ -171,7 +170,8 @@ public final class ScenarioDriver {
         // Nested instances (their parents return their references): the program gets each
         // parent's value first, and reads the references in it.
         var parents: [ObjectID] = []
-        for ref in getList where refs[ref] == nil {
+        let deferredArguments = deferred.flatMap { plan.arguments(of: $0.group, instance: $0.index) }
+        for ref in getList + deferredArguments where refs[ref] == nil {
             guard let (parent, _) = plan.parent(of: ref), let object = refs[parent], parentGets[object] == nil else { continue }
             parentGets[object] = parent
             if getIndex[object] == nil { parents.append(object) }
@@ -179,6 +179,63 @@ public final class ScenarioDriver {
         phase = .waitingForGets
         world.get(getList.compactMap { refs[$0] } + parents)
         finishIfAllResolved()
+    }
+
+    /// Submits `group[index]` if the program holds every reference it takes; false if not yet.
+    @discardableResult
+    private func submitIfArgumentsKnown(_ group: TaskGroupSpec, _ index: Int) -> Bool {
+        let arguments = plan.arguments(of: group, instance: index)
+        guard arguments.allSatisfy({ refs[$0] != nil || plan.parent(of: $0) == nil && !isDeferred($0) }) else { return false }
+        let args = arguments.compactMap { refs[$0].map(TaskArg.reference) }
+            + plan.nestedArguments(of: group, instance: index).compactMap { refs[$0].map(TaskArg.nestedReference) }
+        let object = world.submit(TaskRequest(
+            function: group.name, instance: index, args: args, resources: group.resources,
+            strategy: schedulingStrategy(group.strategy), maxRetries: group.maxRetries,
+            retryExceptions: group.retryExceptions, body: SyntheticBody.encode(group)))
+        remember(InstanceRef(name: group.name, index: index, isPut: false), object)
+        return true
+    }
+
+    private func isDeferred(_ ref: InstanceRef) -> Bool {
+        deferred.contains { $0.group.name == ref.name && $0.index == ref.index }
+    }
+
+    /// Submits the deferred instances whose references the program now holds, in order, and
+    /// gets those it gets; fails those that can never be submitted (`failing`: their error).
+    private func submitDeferred(failing unreachable: [InstanceRef: RayError] = [:]) {
+        var failed = unreachable
+        var newGets: [ObjectID] = []
+        var progressed = true
+        while progressed {
+            progressed = false
+            var position = 0
+            while position < deferred.count {
+                let (group, index) = deferred[position]
+                let ref = InstanceRef(name: group.name, index: index, isPut: false)
+                if let error = plan.arguments(of: group, instance: index).lazy.compactMap({ failed[$0] }).first {
+                    // The program could not read a reference it takes: it never submits it.
+                    deferred.remove(at: position)
+                    failed[ref] = error
+                    progressed = true
+                    if let at = getList.firstIndex(of: ref), resolved[at] == nil {
+                        resolved[at] = .error(error)
+                        unresolvedGets -= 1
+                    }
+                    continue
+                }
+                guard submitIfArgumentsKnown(group, index) else {
+                    position += 1
+                    continue
+                }
+                deferred.remove(at: position)
+                progressed = true
+                if let at = getList.firstIndex(of: ref), let object = refs[ref] {
+                    getIndex[object] = at
+                    newGets.append(object)
+                }
+            }
+        }
+        if !newGets.isEmpty { world.get(newGets) }
     }
 
     private func remember(_ ref: InstanceRef, _ object: ObjectID) {
@@ -234,15 +291,22 @@ public final class ScenarioDriver {
                 resolved[index] = .error(error)
                 unresolvedGets -= 1
             }
+            var unreachable: [InstanceRef: RayError] = [:]
+            for child in children { unreachable[child] = error }
+            submitDeferred(failing: unreachable)
         case .data:
             let held = world.containedReferences(of: object)
             guard held.count == children.count else {
                 noteWrongValue("\(parent) returned \(held.count) references, expected its \(children.count) children's")
+                var unreachable: [InstanceRef: RayError] = [:]
                 for child in children {
+                    let error = RayError(.objectLost, "\(parent) returned no reference to \(child)")
+                    unreachable[child] = error
                     guard let index = getList.firstIndex(of: child), resolved[index] == nil else { continue }
-                    resolved[index] = .error(RayError(.objectLost, "\(parent) returned no reference to \(child)"))
+                    resolved[index] = .error(error)
                     unresolvedGets -= 1
                 }
+                submitDeferred(failing: unreachable)
                 return
             }
             world.holdBorrowed(held)
@@ -252,6 +316,7 @@ public final class ScenarioDriver {
                 getIndex[borrowed] = index
                 borrowedToGet.append(borrowed)
             }
+            submitDeferred()
         }
         getBorrowedIfDue()
     }

@@ -98,8 +98,9 @@ extension ScenarioLoader {
             }
             guard use.purpose != .other else {
                 throw use.value.error("\(use.reference.name) is nested: the driver borrows its instances from "
-                    + "their owners through \(parentGroup.name)'s values, and may get them (get, expect.results) "
-                    + "or kill their owner (kill_worker: {owner_of:}); naming them here is not supported yet")
+                    + "their owners through \(parentGroup.name)'s values, and may get them (get, expect.results), "
+                    + "pass them to its tasks (args) or kill their owner (kill_worker: {owner_of:}); naming them "
+                    + "here is not supported yet")
             }
             guard !parentGroup.nested else {
                 throw use.value.error("\(use.reference.name)'s parent \(parentGroup.name) is nested itself: the "

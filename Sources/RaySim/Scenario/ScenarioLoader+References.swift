@@ -82,6 +82,8 @@ struct ReferenceUses {
         case get
         /// `kill_worker: {owner_of:}`.
         case ownerOf
+        /// A task group's `args` (top-level arguments).
+        case argument
         case other
     }
 

@@ -72,7 +72,7 @@ extension ScenarioLoader {
         if let maxRetries = task.optional("max_retries") { group.maxRetries = try maxRetries.int(in: -1...retryCountMax) }
         if let strategy = task.optional("strategy") { group.strategy = try parseStrategy(strategy) }
         for argument in try task.optional("args")?.sequence() ?? [] {
-            group.args.append(try references.record(argument, targets: [.task, .put], owner: group.name))
+            group.args.append(try references.record(argument, targets: [.task, .put], owner: group.name, purpose: .argument))
         }
         for argument in try task.optional("nested_args")?.sequence() ?? [] {
             group.nestedArgs.append(try references.record(argument, targets: [.task, .put], owner: group.name))

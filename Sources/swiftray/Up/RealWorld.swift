@@ -24,10 +24,12 @@ final class RealWorld: ScenarioWorld {
     /// The scenario driver (set right after it is made).
     unowned(unsafe) var program: ScenarioDriver!
 
-    /// The gets' answers, from the thread that waits for them.
-    let results = LockedBox<[FetchedValue?]?>(nil)
+    /// The answers of batches of gets, from the threads that wait for them (each signals
+    /// `getsDone`), not delivered yet: the objects asked and what came.
+    let results = LockedBox<[(objects: [ObjectID], values: [FetchedValue?])]>([])
     let getsDone = DispatchSemaphore(value: 0)
-    var getObjects: [ObjectID] = []
+    /// Batches of gets asked and not delivered yet.
+    private(set) var batchesOut = 0
     /// When each running task was first seen running (kill_worker picks one that just started).
     var runningSince: [TaskID: Date] = [:]
     /// Worker process IDs found for `workerRunning`, for the kill that follows.
@@ -73,15 +75,15 @@ final class RealWorld: ScenarioWorld {
 
     func nodeID(named name: String) -> NodeID? { cluster.node(named: name)?.id }
 
-    /// A batch of gets is out (its results not delivered yet).
-    private(set) var getsOut = false
+    /// Gets are out (their results not delivered yet).
+    var getsOut: Bool { batchesOut > 0 }
 
     func get(_ objects: [ObjectID]) {
-        getObjects = objects
-        getsOut = true
+        batchesOut += 1
         let client = client, results = results, done = getsDone, seconds = maxWallSeconds
         Thread.detachNewThread {
-            results.set(client.get(objects, timeoutSeconds: seconds))
+            let values = client.get(objects, timeoutSeconds: seconds)
+            results.update { $0.append((objects, values)) }
             done.signal()
         }
     }
@@ -89,17 +91,23 @@ final class RealWorld: ScenarioWorld {
     /// Hands the gets' answers to the scenario driver (after checking each value's bytes, which
     /// only this world has).
     func deliverResults() {
-        guard program.phase == .waitingForGets, var fetched = results.get() else { return }
-        if fetched.count != getObjects.count { fetched = Array(repeating: nil, count: getObjects.count) }
-        var values: [(ObjectID, ObjectValue)] = []
-        for (object, answer) in zip(getObjects, fetched) {
-            guard let answer else { continue }
-            if let ref = program.refByObject[object], let problem = wrongBytes(ref, answer) { program.noteWrongValue(problem) }
-            values.append((object, answer.value))
+        var batches: [(objects: [ObjectID], values: [FetchedValue?])] = []
+        results.update { taken in
+            batches = taken
+            taken = []
         }
-        fetched.removeAll()  // Unmap before the handles go (the leak check expects every copy freed).
-        results.set(nil)
-        getsOut = false  // The program may get more as it reads these (references inside values).
+        batchesOut -= batches.count
+        guard program.phase == .waitingForGets else { return }
+        var values: [(ObjectID, ObjectValue)] = []
+        for index in batches.indices {
+            for (object, answer) in zip(batches[index].objects, batches[index].values) {
+                guard let answer else { continue }
+                if let ref = program.refByObject[object], let problem = wrongBytes(ref, answer) { program.noteWrongValue(problem) }
+                values.append((object, answer.value))
+            }
+        }
+        batches.removeAll()  // Unmap before the handles go (the leak check expects every copy freed).
+        // The program may get more as it reads these (references inside values).
         for (object, value) in values { program.resolve(object, value) }
     }
 

@@ -164,7 +164,10 @@ struct ScenarioRunner {
             // As raysim: the borrower probe asks once the GCS had time to tell every raylet.
             try fireFaultsFor(ScenarioDriver.probeDelayMicros)
         }
-        if !getsReturned && !program.driverKilled { world.getsDone.wait() }  // The gets time out themselves.
+        while world.getsOut && !program.driverKilled {  // The gets time out themselves.
+            world.getsDone.wait()
+            world.deliverResults()
+        }
         world.deliverResults()
         program.probe()
         let finishedAt = world.timestamp()
