@@ -334,3 +334,24 @@ private func fetch(_ raylet: inout Raylet, _ objects: [ObjectID], requestID: UIn
     #expect(raylet.store[object]?.pins == 0)
     #expect(raylet.available == info.resources)
 }
+
+@Test func anObjectPushedAfterItsOwnerDiedFailsThePullForWhoeverAskedForIt() {
+    // A borrower's task fetches a borrowed object: the pull is on the borrower's behalf, the
+    // bytes carry their owner, which dies while they travel. The waiting fetch fails (it used to
+    // wait forever: the push was dropped and the pull forgotten).
+    let local = Build.node(1), other = Build.node(2)
+    var raylet = Build.raylet(local, view: [Build.view(local), Build.view(other)])
+    let object = Build.object(5)
+    let dataOwner = Build.worker(2, 9)
+    _ = fetch(&raylet, [object], requestID: 1, now: 10)
+    _ = raylet.handle(.messageReceived(from: .worker(objectOwner), .objectLocation(object, .at([other.nodeID]))), now: 20)
+    _ = raylet.handle(.messageReceived(from: .gcs, .workerDied(dataOwner)), now: 25)
+    let pushed = raylet.handle(.messageReceived(from: .raylet(other.nodeID), .pushObject(object, Build.data(400_000), owner: dataOwner)),
+                               now: 30)
+    let failed = pushed.compactMap { effect -> RayErrorKind? in
+        guard case .send(.worker(taskWorker), .objectsReady(1, let values)) = effect else { return nil }
+        return values.first?.error?.kind
+    }
+    #expect(failed == [.ownerDied])
+    #expect(raylet.store[object] == nil)
+}

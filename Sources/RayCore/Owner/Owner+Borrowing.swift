@@ -24,11 +24,11 @@ public struct BorrowedEntry: Hashable, Sendable {
     public var submitted = 0
     public var lineage = 0
     /// A `borrowerGet` is out to the owner.
-    var asked = false
+    public internal(set) var asked = false
     /// The owner said it is stored: gets fetch it through the local raylet.
-    var stored = false
+    public internal(set) var stored = false
     /// Where the owner last said copies are (a stored object).
-    var locations: [NodeID] = []
+    public internal(set) var locations: [NodeID] = []
 
     public init(owner: WorkerID) {
         self.owner = owner

@@ -213,7 +213,13 @@ extension Raylet {
 
     mutating func pushed(_ object: ObjectID, _ data: ObjectData, owner: WorkerID, into effects: inout [RayletEffect]) {
         guard let pull = pulls.removeValue(forKey: object) else { return }  // nobody waits any more
-        guard !deadOwners.contains(owner) else { return }
+        guard !deadOwners.contains(owner) else {
+            // Its owner died while it travelled (the pull may be for a borrower of it): what waits
+            // fails, as a fetch of a dead owner's object does.
+            let error = RayError(.ownerDied, "\(object)'s owner \(owner) died while it was being pulled to \(nodeID)")
+            for key in pull.waiters { resolved(object, for: key, pin: false, error: error, into: &effects) }
+            return
+        }
         metrics.objectsPulled += 1
         let waiters = pull.waiters.filter { fetches[$0].map { !$0.answered } ?? false }
         let (actions, _) = store.insert(object, data: data, owner: owner, primary: false, pins: 0)

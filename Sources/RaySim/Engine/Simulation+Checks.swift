@@ -111,6 +111,11 @@ extension Simulation {
 
     private func describePending(_ ref: InstanceRef) -> String {
         guard let object = program.refs[ref] else { return "(never submitted)" }
+        if let borrowed = driver.borrowed[object] {
+            return "(borrowed from \(borrowed.owner)\(executors[borrowed.owner] == nil ? ", dead" : ""): "
+                + (borrowed.asked ? "asked its owner" : "not asked") + (borrowed.stored ? ", stored at \(borrowed.locations)" : "")
+                + (program.borrowedWaiting ? "; the program gets borrowed references last, and still waits for others" : "") + ")"
+        }
         guard let task = driver.tasks[object.task] else { return "(no task entry)" }
         var detail = "(task \(task.state), \(task.attempts) attempt(s)"
         if case .running(_, let worker) = task.state, let raylet = nodes[worker.node]?.raylet {

@@ -321,6 +321,9 @@ public final class ScenarioDriver {
         getBorrowedIfDue()
     }
 
+    /// Borrowed references the program read wait for it to get them (last).
+    public var borrowedWaiting: Bool { !borrowedToGet.isEmpty }
+
     /// The program still has gets to make (borrowed references it read and gets last).
     public var hasGetsToMake: Bool { !borrowedToGet.isEmpty || !parentGets.isEmpty }
 

@@ -145,6 +145,14 @@ public enum SwarmGenerator {
                                      kind: nesting.below(2) == 0 ? .crash : .exception)
             }
             groups.append(leaf)
+            // Borrowed references passed on: a driver group takes the children's references as args.
+            if returnRefs && nesting.below(1000) < 500 {
+                var user = TaskGroupSpec(name: "b0", count: leaf.count)
+                user.args = [.relative(name: "n0", offset: 0)]
+                user.durationMicros = Int64(nesting.below(5_000))
+                user.outputBytes = Int64(8 + nesting.below(512))
+                groups.append(user)
+            }
         }
 
         func returnsRefs(of nested: String) -> Bool {
