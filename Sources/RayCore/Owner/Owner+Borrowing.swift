@@ -248,14 +248,7 @@ extension Owner {
 
     private mutating func fetchBorrowed(_ object: ObjectID, count: Int, into effects: inout [OwnerEffect]) {
         guard let entry = borrowed[object] else { return }
-        if let open = openGetFetch[object] {
-            getFetches[open]!.gets += count
-            return
-        }
-        requestCounter += 1
-        getFetches[requestCounter] = (object, count)
-        openGetFetch[object] = requestCounter
-        effects.append(.send(to: .raylet(localNode), .fetchObjects(requestID: requestCounter, objects: [object], owner: entry.owner)))
+        fetchForGets(object, count: count, owner: entry.owner, into: &effects)
     }
 
     /// `worker` died (or its node did): what it owned and this owner borrows is lost for good.

@@ -397,19 +397,24 @@ public struct Owner: Sendable {
         case .failed(let error):
             answer(count, gets: object, with: .error(error), into: &effects)
         case .stored where hasLiveCopy(entry):
-            if let open = openGetFetch[object] {
-                getFetches[open]!.gets += count
-                return
-            }
-            requestCounter += 1
-            getFetches[requestCounter] = (object, count)
-            openGetFetch[object] = requestCounter
-            effects.append(.send(to: .raylet(localNode),
-                                 .fetchObjects(requestID: requestCounter, objects: [object], owner: workerID)))
+            fetchForGets(object, count: count, owner: workerID, into: &effects)
         case .stored, .pending:
             getWaiters[object, default: 0] += count
             if case .stored = entry.state { recover(object, into: &effects) }
         }
+    }
+
+    /// Answers `count` gets of a stored object by a fetch through the local raylet (on behalf of
+    /// `owner`, this owner or the one it borrows from): the fetch already out, or a new one.
+    mutating func fetchForGets(_ object: ObjectID, count: Int, owner: WorkerID, into effects: inout [OwnerEffect]) {
+        if let open = openGetFetch[object] {
+            getFetches[open]!.gets += count
+            return
+        }
+        requestCounter += 1
+        getFetches[requestCounter] = (object, count)
+        openGetFetch[object] = requestCounter
+        effects.append(.send(to: .raylet(localNode), .fetchObjects(requestID: requestCounter, objects: [object], owner: owner)))
     }
 
     /// Resolves `count` gets of `object` with `value`.
