@@ -227,7 +227,7 @@ private struct Pair {
     #expect(asked == [.send(to: .worker(lender), .borrowerGet(pair.held))])
     let answered = pair.fromLender(.objectLocation(pair.held, .at([NodeID(2), NodeID(4)])), now: 24)
     #expect(answered.contains(.send(to: .raylet(NodeID(3)), .objectLocation(pair.held, .at([NodeID(2), NodeID(4)])))))
-    // The copy the raylet makes is reported to the object's owner, which frees it with the others.
-    let added = pair.driverOwner.handle(.messageReceived(from: .raylet(NodeID(3)), .locationAdded(pair.held, node: NodeID(3))), now: 25)
-    #expect(added == [.send(to: .worker(lender), .locationAdded(pair.held, node: NodeID(3)))])
+    // A raylet that found no copy where it was told corrects the owner's directory, through the borrower.
+    let removed = pair.driverOwner.handle(.messageReceived(from: .raylet(NodeID(3)), .locationRemoved(pair.held, node: NodeID(4))), now: 25)
+    #expect(removed == [.send(to: .worker(lender), .locationRemoved(pair.held, node: NodeID(4)))])
 }

@@ -221,9 +221,7 @@ extension Owner {
             return
         }
         getWaiters[object, default: 0] += count
-        guard !entry.asked else { return }
-        borrowed[object]!.asked = true
-        effects.append(.send(to: .worker(entry.owner), .borrowerGet(object)))
+        askOwner(object, into: &effects)
     }
 
     /// The owner sent a borrowed object's inline value (or its error).

@@ -56,7 +56,7 @@ extension Owner {
         var lost: [ObjectID] = []
         for arg in spec.args {
             guard case .reference(let object) = arg else { continue }
-            if objects[object] == nil, borrowed[object] != nil {
+            if isBorrowed(object) {
                 // Borrowed: it counts once its owner said where or what it is.
                 guard !borrowedExists(object) else { continue }
                 remaining += 1
@@ -128,7 +128,7 @@ extension Owner {
                 finish(id, withError: error, into: &effects)
                 return
             }
-            if case .reference(let object) = arg, objects[object] == nil, case .error(let error)? = borrowed[object]?.value {
+            if case .reference(let object) = arg, isBorrowed(object), case .error(let error)? = borrowed[object]?.value {
                 finish(id, withError: error, into: &effects)
                 return
             }
@@ -213,7 +213,7 @@ extension Owner {
         spec.args.compactMap { arg in
             guard case .reference(let object) = arg else { return nil }
             if case .stored? = objects[object]?.state { return object }
-            return objects[object] == nil && borrowed[object]?.stored == true ? object : nil
+            return isBorrowed(object) && borrowed[object]!.stored ? object : nil
         }
     }
 
@@ -254,7 +254,7 @@ extension Owner {
             case .nestedReference(let object): return .borrowed(object)
             case .reference(let object):
                 if case .inline(let data)? = objects[object]?.state { return .inline(data) }
-                if objects[object] == nil, case .data(let data)? = borrowed[object]?.value { return .inline(data) }
+                if isBorrowed(object), case .data(let data)? = borrowed[object]?.value { return .inline(data) }
                 return .object(object)
             }
         }

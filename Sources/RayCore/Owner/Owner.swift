@@ -271,7 +271,7 @@ public struct Owner: Sendable {
         case .get(let object):
             get(object, into: &effects)
         case .release(let object):
-            if objects[object] == nil, borrowed[object] != nil {
+            if isBorrowed(object) {
                 releaseBorrowedHandle(object, into: &effects)
                 return effects
             }
@@ -280,7 +280,7 @@ public struct Owner: Sendable {
             objects[object]!.localRefs -= 1
             releaseIfUnused(object, into: &effects)
         case .addReference(let object):
-            if objects[object] == nil, borrowed[object] != nil {
+            if isBorrowed(object) {
                 borrowed[object]!.handles += 1  // A handle to a borrowed object (read from a value).
                 return effects
             }
@@ -322,20 +322,18 @@ public struct Owner: Sendable {
             break
         case .locateObject(let object):
             guard case .raylet(let node) = from else { return }
-            if objects[object] == nil, borrowed[object] != nil {
+            if isBorrowed(object) {
                 locateBorrowed(object, for: node, into: &effects)
             } else {
                 locate(object, for: node, into: &effects)
             }
         case .locationAdded(let object, let node):
-            if objects[object] == nil, let entry = borrowed[object] {
-                // A copy a raylet made for this owner's task: its owner frees it with the others.
-                effects.append(.send(to: .worker(entry.owner), .locationAdded(object, node: node)))
-                return
-            }
             locationAdded(object, node: node, into: &effects)
         case .locationRemoved(let object, let node):
-            if objects[object] == nil, let entry = borrowed[object] {
+            if isBorrowed(object), let entry = borrowed[object] {
+                // A raylet fetching it for this owner found no copy where this owner said (from
+                // the object's owner): that owner corrects its directory. (Copies a raylet makes
+                // are reported to the object's owner directly: the pushed bytes name it.)
                 effects.append(.send(to: .worker(entry.owner), .locationRemoved(object, node: node)))
                 return
             }
@@ -352,7 +350,7 @@ public struct Owner: Sendable {
             borrowerAsked(object, borrower: borrower, into: &effects)
         case .ownedValue(let object, let value):
             borrowedValueArrived(object, value, into: &effects)
-        case .objectLocation(let object, .at(let nodes)) where borrowed[object] != nil && objects[object] == nil:
+        case .objectLocation(let object, .at(let nodes)) where isBorrowed(object):
             borrowedIsStored(object, at: nodes, into: &effects)
         default:
             break  // Not an owner message.
@@ -381,7 +379,7 @@ public struct Owner: Sendable {
     /// Answers `count` gets of `object` (every get is answered exactly once, however many
     /// ask for the same object): at once, by joining or sending a fetch, or once it exists.
     private mutating func get(_ object: ObjectID, count: Int = 1, into effects: inout [OwnerEffect]) {
-        if objects[object] == nil, borrowed[object] != nil {
+        if isBorrowed(object) {
             getBorrowed(object, count: count, into: &effects)
             return
         }
@@ -466,6 +464,9 @@ public struct Owner: Sendable {
     func liveLocations(_ entry: ObjectEntry) -> [NodeID] {
         entry.locations.filter { !deadNodes.contains($0) }
     }
+
+    /// True when `object` is another owner's, borrowed here (never both owned and borrowed).
+    func isBorrowed(_ object: ObjectID) -> Bool { borrowed[object] != nil && objects[object] == nil }
 
     /// True while an attempt of one of this owner's tasks runs on `worker`.
     public func isRunningTask(on worker: WorkerID) -> Bool { runningOn[worker] != nil }
