@@ -59,6 +59,17 @@ MESSAGE = [
     ("returnedReferences", [("", "TaskID"), ("attempt", "Int"), ("objects", "[ObjectID]"), ("returnIndices", "[Int]")]),
     ("borrowerGet", [("", "ObjectID")]),
     ("ownedValue", [("", "ObjectID"), ("", "ObjectValue")]),
+    ("registerActor", [("", "ActorSpec")]),
+    ("createActor", [("", "ActorSpec"), ("incarnation", "Int")]),
+    ("actorCreated", [("", "ActorID"), ("incarnation", "Int"), ("worker", "WorkerID"), ("failure", "String")]),
+    ("actorPlacementFailed", [("", "ActorID"), ("incarnation", "Int"), ("reason", "String")]),
+    ("actorWorkerDied", [("", "ActorID"), ("incarnation", "Int"), ("detail", "String")]),
+    ("killActor", [("", "ActorID"), ("noRestart", "Bool"), ("reason", "String")]),
+    ("killActorWorker", [("", "ActorID"), ("incarnation", "Int")]),
+    ("actorUpdate", [("", "ActorInfo")]),
+    ("subscribeActor", [("", "ActorID")]),
+    ("pushActorTask", [("", "TaskSpec"), ("attempt", "Int"), ("", "ActorID"), ("incarnation", "Int"),
+                       ("sequence", "UInt64"), ("skipBelow", "UInt64"), ("args", "[ResolvedArg]")]),
 ]
 
 INPUTS = [
@@ -81,7 +92,10 @@ INPUTS = [
                     ("workerDied", [("", "WorkerID"), ("detail", "String")]),
                     ("startedInWorker", [("", "RayConfig"), ("", "OwnerIdentity")]),
                     ("taskStarted", [("", "TaskID"), ("attempt", "Int")]),
-                    ("lend", [("", "[ObjectID]"), ("to", "WorkerID")])]),
+                    ("lend", [("", "[ObjectID]"), ("to", "WorkerID")]),
+                    ("createActor", [("", "TaskRequest"), ("", "ActorOptions")]),
+                    ("callActor", [("", "ActorID"), ("", "TaskRequest")]),
+                    ("killActor", [("", "ActorID"), ("noRestart", "Bool")])]),
     ("ExecutorInput", [("started", [("", "RayConfig"), ("", "WorkerID")]),
                        ("messageReceived", [("from", "Address"), ("", "Message")]),
                        ("executionFinished", [("", "TaskID"), ("attempt", "Int"), ("", "ExecutionResult")]),
@@ -103,6 +117,11 @@ STRUCTS = [
     ("TaskRequest", [("function", "String"), ("instance", "Int"), ("args", "[TaskArg]"), ("resources", "ResourceSet"),
                      ("strategy", "SchedulingStrategy"), ("maxRetries", "Int"), ("retryExceptions", "Bool"),
                      ("body", "[Int64]"), ("returnCount", "Int")]),
+    ("ActorOptions", [("maxRestarts", "Int"), ("maxTaskRetries", "Int"), ("maxConcurrency", "Int"), ("name", "String"),
+                      ("namespace", "String"), ("detached", "Bool")]),
+    ("ActorSpec", [("creation", "TaskSpec"), ("options", "ActorOptions")]),
+    ("ActorInfo", [("actorID", "ActorID"), ("state", "ActorState"), ("worker", "WorkerID"), ("incarnation", "Int"),
+                   ("cause", "String"), ("maxTaskRetries", "Int"), ("name", "String")]),
 ]
 
 ENUMS = [
@@ -115,6 +134,8 @@ ENUMS = [
     ("ObjectValue", [("data", [("", "ObjectData")]), ("error", [("", "RayError")])]),
     ("LocationAnswer", [("at", [("", "[NodeID]")]), ("failed", [("", "RayError")]), ("freed", [])]),
     ("ExecutionResult", [("returned", [("", "[ObjectData]")]), ("applicationError", [("", "String")])]),
+    ("ActorState", [("dependenciesUnready", []), ("pendingCreation", []), ("alive", []), ("restarting", []),
+                    ("dead", [])]),
 ]
 
 
@@ -435,6 +456,7 @@ SCALARS = {  # swift type: (proto type, encode format, decode format)
     "JobID": ("uint32", "{}.value", "JobID({})"),
     "NodeID": ("uint32", "{}.value", "NodeID({})"),
     "TaskID": ("fixed64", "{}.value", "TaskID(value: {})"),
+    "ActorID": ("fixed64", "{}.creationTask.value", "ActorID(creationTask: TaskID(value: {}))"),
 }
 PROTO_NAMES = {"WorkerID": "WorkerId", "ObjectID": "ObjectId", "LeaseID": "LeaseId"}
 DEFAULT_NAMES = {
@@ -446,6 +468,8 @@ DEFAULT_NAMES = {
     "ExecutionResult": "result", "[NodeView]": "views", "[NodeID]": "nodes", "[ReturnValue]": "values",
     "[ObjectData]": "values", "[ResolvedArg]": "args", "[TaskArg]": "args", "[ObjectID]": "objects",
     "[ObjectValue]": "values", "String": "message", "ObjectValue": "value", "ResolvedArg": "arg",
+    "ActorID": "actor", "ActorSpec": "actor_spec", "ActorInfo": "info", "ActorOptions": "options",
+    "ActorState": "state",
 }
 SWIFT_KEYWORDS = {"default", "in", "is", "as", "case", "init", "self", "protocol", "extension", "return",
                   "where", "func", "var", "let", "class", "struct", "enum", "repeat", "throw", "switch"}

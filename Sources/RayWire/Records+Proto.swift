@@ -95,6 +95,69 @@ extension TaskRequest {
     }
 }
 
+extension ActorOptions {
+    public var proto: PBActorOptions {
+        var message = PBActorOptions()
+        message.maxRestarts = Int64(self.maxRestarts)
+        message.maxTaskRetries = Int64(self.maxTaskRetries)
+        message.maxConcurrency = Int64(self.maxConcurrency)
+        message.name = self.name
+        message.namespace = self.namespace
+        message.detached = self.detached
+        return message
+    }
+
+    public init(proto message: PBActorOptions, at path: @autoclosure () -> String = "ActorOptions") throws {
+        self.init(
+            maxRestarts: Int(truncatingIfNeeded: message.maxRestarts),
+            maxTaskRetries: Int(truncatingIfNeeded: message.maxTaskRetries),
+            maxConcurrency: Int(truncatingIfNeeded: message.maxConcurrency),
+            name: message.name,
+            namespace: message.namespace,
+            detached: message.detached)
+    }
+}
+
+extension ActorSpec {
+    public var proto: PBActorSpec {
+        var message = PBActorSpec()
+        message.creation = self.creation.proto
+        message.options = self.options.proto
+        return message
+    }
+
+    public init(proto message: PBActorSpec, at path: @autoclosure () -> String = "ActorSpec") throws {
+        self.init(
+            creation: try TaskSpec(proto: ProtoRecords.field(message.hasCreation, message.creation, path() + ".creation"), at: path() + ".creation"),
+            options: try ActorOptions(proto: ProtoRecords.field(message.hasOptions, message.options, path() + ".options"), at: path() + ".options"))
+    }
+}
+
+extension ActorInfo {
+    public var proto: PBActorInfo {
+        var message = PBActorInfo()
+        message.actorID = self.actorID.creationTask.value
+        message.state = self.state.proto
+        message.worker = self.worker.proto
+        message.incarnation = Int64(self.incarnation)
+        message.cause = self.cause
+        message.maxTaskRetries = Int64(self.maxTaskRetries)
+        message.name = self.name
+        return message
+    }
+
+    public init(proto message: PBActorInfo, at path: @autoclosure () -> String = "ActorInfo") throws {
+        self.init(
+            actorID: ActorID(creationTask: TaskID(value: message.actorID)),
+            state: try ActorState(proto: ProtoRecords.field(message.hasState, message.state, path() + ".state"), at: path() + ".state"),
+            worker: try WorkerID(proto: ProtoRecords.field(message.hasWorker, message.worker, path() + ".worker"), at: path() + ".worker"),
+            incarnation: Int(truncatingIfNeeded: message.incarnation),
+            cause: message.cause,
+            maxTaskRetries: Int(truncatingIfNeeded: message.maxTaskRetries),
+            name: message.name)
+    }
+}
+
 extension NodeInfo {
     public var proto: PBNodeInfo {
         var message = PBNodeInfo()
@@ -411,6 +474,42 @@ extension ExecutionResult {
     }
 }
 
+extension ActorState {
+    public var proto: PBActorState {
+        var message = PBActorState()
+        switch self {
+        case .dependenciesUnready:
+            message.dependenciesUnready = PBActorState.DependenciesUnready()
+        case .pendingCreation:
+            message.pendingCreation = PBActorState.PendingCreation()
+        case .alive:
+            message.alive = PBActorState.Alive()
+        case .restarting:
+            message.restarting = PBActorState.Restarting()
+        case .dead:
+            message.dead = PBActorState.Dead()
+        }
+        return message
+    }
+
+    public init(proto message: PBActorState, at path: @autoclosure () -> String = "ActorState") throws {
+        switch message.kind {
+        case .dependenciesUnready?:
+            self = .dependenciesUnready
+        case .pendingCreation?:
+            self = .pendingCreation
+        case .alive?:
+            self = .alive
+        case .restarting?:
+            self = .restarting
+        case .dead?:
+            self = .dead
+        case nil:
+            throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
+        }
+    }
+}
+
 extension GCSTimer {
     public var proto: PBGCSTimer {
         var message = PBGCSTimer()
@@ -657,6 +756,57 @@ extension Message {
             value.object = v0.proto
             value.value = v1.proto
             message.ownedValue = value
+        case .registerActor(let v0):
+            message.registerActor = v0.proto
+        case .createActor(let v0, let v1):
+            var value = PBMessage.CreateActor()
+            value.actorSpec = v0.proto
+            value.incarnation = Int64(v1)
+            message.createActor = value
+        case .actorCreated(let v0, let v1, let v2, let v3):
+            var value = PBMessage.ActorCreated()
+            value.actor = v0.creationTask.value
+            value.incarnation = Int64(v1)
+            value.worker = v2.proto
+            value.failure = v3
+            message.actorCreated = value
+        case .actorPlacementFailed(let v0, let v1, let v2):
+            var value = PBMessage.ActorPlacementFailed()
+            value.actor = v0.creationTask.value
+            value.incarnation = Int64(v1)
+            value.reason = v2
+            message.actorPlacementFailed = value
+        case .actorWorkerDied(let v0, let v1, let v2):
+            var value = PBMessage.ActorWorkerDied()
+            value.actor = v0.creationTask.value
+            value.incarnation = Int64(v1)
+            value.detail = v2
+            message.actorWorkerDied = value
+        case .killActor(let v0, let v1, let v2):
+            var value = PBMessage.KillActor()
+            value.actor = v0.creationTask.value
+            value.noRestart = v1
+            value.reason = v2
+            message.killActor = value
+        case .killActorWorker(let v0, let v1):
+            var value = PBMessage.KillActorWorker()
+            value.actor = v0.creationTask.value
+            value.incarnation = Int64(v1)
+            message.killActorWorker = value
+        case .actorUpdate(let v0):
+            message.actorUpdate = v0.proto
+        case .subscribeActor(let v0):
+            message.subscribeActor = v0.creationTask.value
+        case .pushActorTask(let v0, let v1, let v2, let v3, let v4, let v5, let v6):
+            var value = PBMessage.PushActorTask()
+            value.spec = v0.proto
+            value.attempt = Int64(v1)
+            value.actor = v2.creationTask.value
+            value.incarnation = Int64(v3)
+            value.sequence = v4
+            value.skipBelow = v5
+            value.args = v6.map { $0.proto }
+            message.pushActorTask = value
         }
         return message
     }
@@ -747,6 +897,26 @@ extension Message {
             self = .borrowerGet(try ObjectID(proto: value, at: path() + ".borrower_get"))
         case .ownedValue(let value)?:
             self = .ownedValue(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".owned_value" + ".object"), at: path() + ".owned_value" + ".object"), try ObjectValue(proto: ProtoRecords.field(value.hasValue, value.value, path() + ".owned_value" + ".value"), at: path() + ".owned_value" + ".value"))
+        case .registerActor(let value)?:
+            self = .registerActor(try ActorSpec(proto: value, at: path() + ".register_actor"))
+        case .createActor(let value)?:
+            self = .createActor(try ActorSpec(proto: ProtoRecords.field(value.hasActorSpec, value.actorSpec, path() + ".create_actor" + ".actor_spec"), at: path() + ".create_actor" + ".actor_spec"), incarnation: Int(truncatingIfNeeded: value.incarnation))
+        case .actorCreated(let value)?:
+            self = .actorCreated(ActorID(creationTask: TaskID(value: value.actor)), incarnation: Int(truncatingIfNeeded: value.incarnation), worker: try WorkerID(proto: ProtoRecords.field(value.hasWorker, value.worker, path() + ".actor_created" + ".worker"), at: path() + ".actor_created" + ".worker"), failure: value.failure)
+        case .actorPlacementFailed(let value)?:
+            self = .actorPlacementFailed(ActorID(creationTask: TaskID(value: value.actor)), incarnation: Int(truncatingIfNeeded: value.incarnation), reason: value.reason)
+        case .actorWorkerDied(let value)?:
+            self = .actorWorkerDied(ActorID(creationTask: TaskID(value: value.actor)), incarnation: Int(truncatingIfNeeded: value.incarnation), detail: value.detail)
+        case .killActor(let value)?:
+            self = .killActor(ActorID(creationTask: TaskID(value: value.actor)), noRestart: value.noRestart, reason: value.reason)
+        case .killActorWorker(let value)?:
+            self = .killActorWorker(ActorID(creationTask: TaskID(value: value.actor)), incarnation: Int(truncatingIfNeeded: value.incarnation))
+        case .actorUpdate(let value)?:
+            self = .actorUpdate(try ActorInfo(proto: value, at: path() + ".actor_update"))
+        case .subscribeActor(let value)?:
+            self = .subscribeActor(ActorID(creationTask: TaskID(value: value)))
+        case .pushActorTask(let value)?:
+            self = .pushActorTask(try TaskSpec(proto: ProtoRecords.field(value.hasSpec, value.spec, path() + ".push_actor_task" + ".spec"), at: path() + ".push_actor_task" + ".spec"), attempt: Int(truncatingIfNeeded: value.attempt), ActorID(creationTask: TaskID(value: value.actor)), incarnation: Int(truncatingIfNeeded: value.incarnation), sequence: value.sequence, skipBelow: value.skipBelow, args: try value.args.map { try ResolvedArg(proto: $0, at: path() + ".push_actor_task" + ".args") })
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -921,6 +1091,21 @@ extension OwnerInput {
             value.objects = v0.map { $0.proto }
             value.to = v1.proto
             message.lend = value
+        case .createActor(let v0, let v1):
+            var value = PBOwnerInput.CreateActor()
+            value.request = v0.proto
+            value.options = v1.proto
+            message.createActor = value
+        case .callActor(let v0, let v1):
+            var value = PBOwnerInput.CallActor()
+            value.actor = v0.creationTask.value
+            value.request = v1.proto
+            message.callActor = value
+        case .killActor(let v0, let v1):
+            var value = PBOwnerInput.KillActor()
+            value.actor = v0.creationTask.value
+            value.noRestart = v1
+            message.killActor = value
         }
         return message
     }
@@ -953,6 +1138,12 @@ extension OwnerInput {
             self = .taskStarted(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt))
         case .lend(let value)?:
             self = .lend(try value.objects.map { try ObjectID(proto: $0, at: path() + ".lend" + ".objects") }, to: try WorkerID(proto: ProtoRecords.field(value.hasTo, value.to, path() + ".lend" + ".to"), at: path() + ".lend" + ".to"))
+        case .createActor(let value)?:
+            self = .createActor(try TaskRequest(proto: ProtoRecords.field(value.hasRequest, value.request, path() + ".create_actor" + ".request"), at: path() + ".create_actor" + ".request"), try ActorOptions(proto: ProtoRecords.field(value.hasOptions, value.options, path() + ".create_actor" + ".options"), at: path() + ".create_actor" + ".options"))
+        case .callActor(let value)?:
+            self = .callActor(ActorID(creationTask: TaskID(value: value.actor)), try TaskRequest(proto: ProtoRecords.field(value.hasRequest, value.request, path() + ".call_actor" + ".request"), at: path() + ".call_actor" + ".request"))
+        case .killActor(let value)?:
+            self = .killActor(ActorID(creationTask: TaskID(value: value.actor)), noRestart: value.noRestart)
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -1189,6 +1189,99 @@ public nonisolated struct PBTaskRequest: Sendable {
   fileprivate var _strategy: PBSchedulingStrategy? = nil
 }
 
+public nonisolated struct PBActorOptions: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var maxRestarts: Int64 = 0
+
+  public var maxTaskRetries: Int64 = 0
+
+  public var maxConcurrency: Int64 = 0
+
+  public var name: String = String()
+
+  public var namespace: String = String()
+
+  public var detached: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct PBActorSpec: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var creation: PBTaskSpec {
+    get {_storage._creation ?? PBTaskSpec()}
+    set {_uniqueStorage()._creation = newValue}
+  }
+  /// Returns true if `creation` has been explicitly set.
+  public var hasCreation: Bool {_storage._creation != nil}
+  /// Clears the value of `creation`. Subsequent reads from it will return its default value.
+  public mutating func clearCreation() {_uniqueStorage()._creation = nil}
+
+  public var options: PBActorOptions {
+    get {_storage._options ?? PBActorOptions()}
+    set {_uniqueStorage()._options = newValue}
+  }
+  /// Returns true if `options` has been explicitly set.
+  public var hasOptions: Bool {_storage._options != nil}
+  /// Clears the value of `options`. Subsequent reads from it will return its default value.
+  public mutating func clearOptions() {_uniqueStorage()._options = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct PBActorInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var actorID: UInt64 = 0
+
+  public var state: PBActorState {
+    get {_state ?? PBActorState()}
+    set {_state = newValue}
+  }
+  /// Returns true if `state` has been explicitly set.
+  public var hasState: Bool {self._state != nil}
+  /// Clears the value of `state`. Subsequent reads from it will return its default value.
+  public mutating func clearState() {self._state = nil}
+
+  public var worker: PBWorkerId {
+    get {_worker ?? PBWorkerId()}
+    set {_worker = newValue}
+  }
+  /// Returns true if `worker` has been explicitly set.
+  public var hasWorker: Bool {self._worker != nil}
+  /// Clears the value of `worker`. Subsequent reads from it will return its default value.
+  public mutating func clearWorker() {self._worker = nil}
+
+  public var incarnation: Int64 = 0
+
+  public var cause: String = String()
+
+  public var maxTaskRetries: Int64 = 0
+
+  public var name: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _state: PBActorState? = nil
+  fileprivate var _worker: PBWorkerId? = nil
+}
+
 public nonisolated struct PBNodeInfo: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1723,6 +1816,117 @@ public nonisolated struct PBExecutionResult: Sendable {
   public init() {}
 }
 
+public nonisolated struct PBActorState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: PBActorState.OneOf_Kind? = nil
+
+  public var dependenciesUnready: PBActorState.DependenciesUnready {
+    get {
+      if case .dependenciesUnready(let v)? = kind {return v}
+      return PBActorState.DependenciesUnready()
+    }
+    set {kind = .dependenciesUnready(newValue)}
+  }
+
+  public var pendingCreation: PBActorState.PendingCreation {
+    get {
+      if case .pendingCreation(let v)? = kind {return v}
+      return PBActorState.PendingCreation()
+    }
+    set {kind = .pendingCreation(newValue)}
+  }
+
+  public var alive: PBActorState.Alive {
+    get {
+      if case .alive(let v)? = kind {return v}
+      return PBActorState.Alive()
+    }
+    set {kind = .alive(newValue)}
+  }
+
+  public var restarting: PBActorState.Restarting {
+    get {
+      if case .restarting(let v)? = kind {return v}
+      return PBActorState.Restarting()
+    }
+    set {kind = .restarting(newValue)}
+  }
+
+  public var dead: PBActorState.Dead {
+    get {
+      if case .dead(let v)? = kind {return v}
+      return PBActorState.Dead()
+    }
+    set {kind = .dead(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Kind: Equatable, Sendable {
+    case dependenciesUnready(PBActorState.DependenciesUnready)
+    case pendingCreation(PBActorState.PendingCreation)
+    case alive(PBActorState.Alive)
+    case restarting(PBActorState.Restarting)
+    case dead(PBActorState.Dead)
+
+  }
+
+  public nonisolated struct DependenciesUnready: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct PendingCreation: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct Alive: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct Restarting: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct Dead: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public init() {}
+}
+
 public nonisolated struct PBGCSTimer: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -2225,6 +2429,86 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .ownedValue(newValue)}
   }
 
+  public var registerActor: PBActorSpec {
+    get {
+      if case .registerActor(let v)? = kind {return v}
+      return PBActorSpec()
+    }
+    set {kind = .registerActor(newValue)}
+  }
+
+  public var createActor: PBMessage.CreateActor {
+    get {
+      if case .createActor(let v)? = kind {return v}
+      return PBMessage.CreateActor()
+    }
+    set {kind = .createActor(newValue)}
+  }
+
+  public var actorCreated: PBMessage.ActorCreated {
+    get {
+      if case .actorCreated(let v)? = kind {return v}
+      return PBMessage.ActorCreated()
+    }
+    set {kind = .actorCreated(newValue)}
+  }
+
+  public var actorPlacementFailed: PBMessage.ActorPlacementFailed {
+    get {
+      if case .actorPlacementFailed(let v)? = kind {return v}
+      return PBMessage.ActorPlacementFailed()
+    }
+    set {kind = .actorPlacementFailed(newValue)}
+  }
+
+  public var actorWorkerDied: PBMessage.ActorWorkerDied {
+    get {
+      if case .actorWorkerDied(let v)? = kind {return v}
+      return PBMessage.ActorWorkerDied()
+    }
+    set {kind = .actorWorkerDied(newValue)}
+  }
+
+  public var killActor: PBMessage.KillActor {
+    get {
+      if case .killActor(let v)? = kind {return v}
+      return PBMessage.KillActor()
+    }
+    set {kind = .killActor(newValue)}
+  }
+
+  public var killActorWorker: PBMessage.KillActorWorker {
+    get {
+      if case .killActorWorker(let v)? = kind {return v}
+      return PBMessage.KillActorWorker()
+    }
+    set {kind = .killActorWorker(newValue)}
+  }
+
+  public var actorUpdate: PBActorInfo {
+    get {
+      if case .actorUpdate(let v)? = kind {return v}
+      return PBActorInfo()
+    }
+    set {kind = .actorUpdate(newValue)}
+  }
+
+  public var subscribeActor: UInt64 {
+    get {
+      if case .subscribeActor(let v)? = kind {return v}
+      return 0
+    }
+    set {kind = .subscribeActor(newValue)}
+  }
+
+  public var pushActorTask: PBMessage.PushActorTask {
+    get {
+      if case .pushActorTask(let v)? = kind {return v}
+      return PBMessage.PushActorTask()
+    }
+    set {kind = .pushActorTask(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -2270,6 +2554,16 @@ public nonisolated struct PBMessage: Sendable {
     case returnedReferences(PBMessage.ReturnedReferences)
     case borrowerGet(PBObjectId)
     case ownedValue(PBMessage.OwnedValue)
+    case registerActor(PBActorSpec)
+    case createActor(PBMessage.CreateActor)
+    case actorCreated(PBMessage.ActorCreated)
+    case actorPlacementFailed(PBMessage.ActorPlacementFailed)
+    case actorWorkerDied(PBMessage.ActorWorkerDied)
+    case killActor(PBMessage.KillActor)
+    case killActorWorker(PBMessage.KillActorWorker)
+    case actorUpdate(PBActorInfo)
+    case subscribeActor(UInt64)
+    case pushActorTask(PBMessage.PushActorTask)
 
   }
 
@@ -2831,6 +3125,169 @@ public nonisolated struct PBMessage: Sendable {
     fileprivate var _value: PBObjectValue? = nil
   }
 
+  public nonisolated struct CreateActor: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var actorSpec: PBActorSpec {
+      get {_actorSpec ?? PBActorSpec()}
+      set {_actorSpec = newValue}
+    }
+    /// Returns true if `actorSpec` has been explicitly set.
+    public var hasActorSpec: Bool {self._actorSpec != nil}
+    /// Clears the value of `actorSpec`. Subsequent reads from it will return its default value.
+    public mutating func clearActorSpec() {self._actorSpec = nil}
+
+    public var incarnation: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _actorSpec: PBActorSpec? = nil
+  }
+
+  public nonisolated struct ActorCreated: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var actor: UInt64 = 0
+
+    public var incarnation: Int64 = 0
+
+    public var worker: PBWorkerId {
+      get {_worker ?? PBWorkerId()}
+      set {_worker = newValue}
+    }
+    /// Returns true if `worker` has been explicitly set.
+    public var hasWorker: Bool {self._worker != nil}
+    /// Clears the value of `worker`. Subsequent reads from it will return its default value.
+    public mutating func clearWorker() {self._worker = nil}
+
+    public var failure: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _worker: PBWorkerId? = nil
+  }
+
+  public nonisolated struct ActorPlacementFailed: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var actor: UInt64 = 0
+
+    public var incarnation: Int64 = 0
+
+    public var reason: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct ActorWorkerDied: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var actor: UInt64 = 0
+
+    public var incarnation: Int64 = 0
+
+    public var detail: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct KillActor: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var actor: UInt64 = 0
+
+    public var noRestart: Bool = false
+
+    public var reason: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct KillActorWorker: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var actor: UInt64 = 0
+
+    public var incarnation: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct PushActorTask: @unchecked Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var spec: PBTaskSpec {
+      get {_storage._spec ?? PBTaskSpec()}
+      set {_uniqueStorage()._spec = newValue}
+    }
+    /// Returns true if `spec` has been explicitly set.
+    public var hasSpec: Bool {_storage._spec != nil}
+    /// Clears the value of `spec`. Subsequent reads from it will return its default value.
+    public mutating func clearSpec() {_uniqueStorage()._spec = nil}
+
+    public var attempt: Int64 {
+      get {_storage._attempt}
+      set {_uniqueStorage()._attempt = newValue}
+    }
+
+    public var actor: UInt64 {
+      get {_storage._actor}
+      set {_uniqueStorage()._actor = newValue}
+    }
+
+    public var incarnation: Int64 {
+      get {_storage._incarnation}
+      set {_uniqueStorage()._incarnation = newValue}
+    }
+
+    public var sequence: UInt64 {
+      get {_storage._sequence}
+      set {_uniqueStorage()._sequence = newValue}
+    }
+
+    public var skipBelow: UInt64 {
+      get {_storage._skipBelow}
+      set {_uniqueStorage()._skipBelow = newValue}
+    }
+
+    public var args: [PBResolvedArg] {
+      get {_storage._args}
+      set {_uniqueStorage()._args = newValue}
+    }
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _storage = _StorageClass.defaultInstance
+  }
+
   public init() {}
 }
 
@@ -3272,6 +3729,30 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .lend(newValue)}
   }
 
+  public var createActor: PBOwnerInput.CreateActor {
+    get {
+      if case .createActor(let v)? = kind {return v}
+      return PBOwnerInput.CreateActor()
+    }
+    set {kind = .createActor(newValue)}
+  }
+
+  public var callActor: PBOwnerInput.CallActor {
+    get {
+      if case .callActor(let v)? = kind {return v}
+      return PBOwnerInput.CallActor()
+    }
+    set {kind = .callActor(newValue)}
+  }
+
+  public var killActor: PBOwnerInput.KillActor {
+    get {
+      if case .killActor(let v)? = kind {return v}
+      return PBOwnerInput.KillActor()
+    }
+    set {kind = .killActor(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3288,6 +3769,9 @@ public nonisolated struct PBOwnerInput: Sendable {
     case startedInWorker(PBOwnerInput.StartedInWorker)
     case taskStarted(PBOwnerInput.TaskStarted)
     case lend(PBOwnerInput.Lend)
+    case createActor(PBOwnerInput.CreateActor)
+    case callActor(PBOwnerInput.CallActor)
+    case killActor(PBOwnerInput.KillActor)
 
   }
 
@@ -3496,6 +3980,74 @@ public nonisolated struct PBOwnerInput: Sendable {
     public init() {}
 
     fileprivate var _to: PBWorkerId? = nil
+  }
+
+  public nonisolated struct CreateActor: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var request: PBTaskRequest {
+      get {_request ?? PBTaskRequest()}
+      set {_request = newValue}
+    }
+    /// Returns true if `request` has been explicitly set.
+    public var hasRequest: Bool {self._request != nil}
+    /// Clears the value of `request`. Subsequent reads from it will return its default value.
+    public mutating func clearRequest() {self._request = nil}
+
+    public var options: PBActorOptions {
+      get {_options ?? PBActorOptions()}
+      set {_options = newValue}
+    }
+    /// Returns true if `options` has been explicitly set.
+    public var hasOptions: Bool {self._options != nil}
+    /// Clears the value of `options`. Subsequent reads from it will return its default value.
+    public mutating func clearOptions() {self._options = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _request: PBTaskRequest? = nil
+    fileprivate var _options: PBActorOptions? = nil
+  }
+
+  public nonisolated struct CallActor: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var actor: UInt64 = 0
+
+    public var request: PBTaskRequest {
+      get {_request ?? PBTaskRequest()}
+      set {_request = newValue}
+    }
+    /// Returns true if `request` has been explicitly set.
+    public var hasRequest: Bool {self._request != nil}
+    /// Clears the value of `request`. Subsequent reads from it will return its default value.
+    public mutating func clearRequest() {self._request = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _request: PBTaskRequest? = nil
+  }
+
+  public nonisolated struct KillActor: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var actor: UInt64 = 0
+
+    public var noRestart: Bool = false
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
   }
 
   public init() {}
@@ -5726,6 +6278,202 @@ nonisolated extension PBTaskRequest: SwiftProtobuf.Message, SwiftProtobuf._Messa
   }
 }
 
+nonisolated extension PBActorOptions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActorOptions"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_restarts\0\u{3}max_task_retries\0\u{3}max_concurrency\0\u{1}name\0\u{1}namespace\0\u{1}detached\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularSInt64Field(value: &self.maxRestarts) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.maxTaskRetries) }()
+      case 3: try { try decoder.decodeSingularSInt64Field(value: &self.maxConcurrency) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.detached) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.maxRestarts != 0 {
+      try visitor.visitSingularSInt64Field(value: self.maxRestarts, fieldNumber: 1)
+    }
+    if self.maxTaskRetries != 0 {
+      try visitor.visitSingularSInt64Field(value: self.maxTaskRetries, fieldNumber: 2)
+    }
+    if self.maxConcurrency != 0 {
+      try visitor.visitSingularSInt64Field(value: self.maxConcurrency, fieldNumber: 3)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 4)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 5)
+    }
+    if self.detached != false {
+      try visitor.visitSingularBoolField(value: self.detached, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBActorOptions, rhs: PBActorOptions) -> Bool {
+    if lhs.maxRestarts != rhs.maxRestarts {return false}
+    if lhs.maxTaskRetries != rhs.maxTaskRetries {return false}
+    if lhs.maxConcurrency != rhs.maxConcurrency {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.detached != rhs.detached {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBActorSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActorSpec"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}creation\0\u{1}options\0")
+
+  fileprivate class _StorageClass {
+    var _creation: PBTaskSpec? = nil
+    var _options: PBActorOptions? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _creation = source._creation
+      _options = source._options
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._creation) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._options) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._creation {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._options {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBActorSpec, rhs: PBActorSpec) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._creation != rhs_storage._creation {return false}
+        if _storage._options != rhs_storage._options {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBActorInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActorInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}actor_id\0\u{1}state\0\u{1}worker\0\u{1}incarnation\0\u{1}cause\0\u{3}max_task_retries\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.actorID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._state) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._worker) }()
+      case 4: try { try decoder.decodeSingularSInt64Field(value: &self.incarnation) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.cause) }()
+      case 6: try { try decoder.decodeSingularSInt64Field(value: &self.maxTaskRetries) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.actorID != 0 {
+      try visitor.visitSingularFixed64Field(value: self.actorID, fieldNumber: 1)
+    }
+    try { if let v = self._state {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._worker {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if self.incarnation != 0 {
+      try visitor.visitSingularSInt64Field(value: self.incarnation, fieldNumber: 4)
+    }
+    if !self.cause.isEmpty {
+      try visitor.visitSingularStringField(value: self.cause, fieldNumber: 5)
+    }
+    if self.maxTaskRetries != 0 {
+      try visitor.visitSingularSInt64Field(value: self.maxTaskRetries, fieldNumber: 6)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBActorInfo, rhs: PBActorInfo) -> Bool {
+    if lhs.actorID != rhs.actorID {return false}
+    if lhs._state != rhs._state {return false}
+    if lhs._worker != rhs._worker {return false}
+    if lhs.incarnation != rhs.incarnation {return false}
+    if lhs.cause != rhs.cause {return false}
+    if lhs.maxTaskRetries != rhs.maxTaskRetries {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension PBNodeInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NodeInfo"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}name\0\u{1}resources\0\u{3}object_store_bytes\0")
@@ -6786,6 +7534,219 @@ nonisolated extension PBExecutionResult.Returned: SwiftProtobuf.Message, SwiftPr
   }
 }
 
+nonisolated extension PBActorState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActorState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dependencies_unready\0\u{3}pending_creation\0\u{1}alive\0\u{1}restarting\0\u{1}dead\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: PBActorState.DependenciesUnready?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .dependenciesUnready(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .dependenciesUnready(v)
+        }
+      }()
+      case 2: try {
+        var v: PBActorState.PendingCreation?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .pendingCreation(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .pendingCreation(v)
+        }
+      }()
+      case 3: try {
+        var v: PBActorState.Alive?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .alive(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .alive(v)
+        }
+      }()
+      case 4: try {
+        var v: PBActorState.Restarting?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .restarting(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .restarting(v)
+        }
+      }()
+      case 5: try {
+        var v: PBActorState.Dead?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .dead(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .dead(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.kind {
+    case .dependenciesUnready?: try {
+      guard case .dependenciesUnready(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .pendingCreation?: try {
+      guard case .pendingCreation(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .alive?: try {
+      guard case .alive(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .restarting?: try {
+      guard case .restarting(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .dead?: try {
+      guard case .dead(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBActorState, rhs: PBActorState) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBActorState.DependenciesUnready: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBActorState.protoMessageName + ".DependenciesUnready"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBActorState.DependenciesUnready, rhs: PBActorState.DependenciesUnready) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBActorState.PendingCreation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBActorState.protoMessageName + ".PendingCreation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBActorState.PendingCreation, rhs: PBActorState.PendingCreation) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBActorState.Alive: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBActorState.protoMessageName + ".Alive"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBActorState.Alive, rhs: PBActorState.Alive) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBActorState.Restarting: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBActorState.protoMessageName + ".Restarting"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBActorState.Restarting, rhs: PBActorState.Restarting) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBActorState.Dead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBActorState.protoMessageName + ".Dead"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBActorState.Dead, rhs: PBActorState.Dead) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GCSTimer"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}send_health_check\0\u{3}health_check_timeout\0\u{3}broadcast_view\0")
@@ -7092,7 +8053,7 @@ nonisolated extension PBExecutorTimer.ReleaseBorrowed: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7611,6 +8572,131 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
           self.kind = .ownedValue(v)
         }
       }()
+      case 43: try {
+        var v: PBActorSpec?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .registerActor(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .registerActor(v)
+        }
+      }()
+      case 44: try {
+        var v: PBMessage.CreateActor?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .createActor(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .createActor(v)
+        }
+      }()
+      case 45: try {
+        var v: PBMessage.ActorCreated?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .actorCreated(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .actorCreated(v)
+        }
+      }()
+      case 46: try {
+        var v: PBMessage.ActorPlacementFailed?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .actorPlacementFailed(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .actorPlacementFailed(v)
+        }
+      }()
+      case 47: try {
+        var v: PBMessage.ActorWorkerDied?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .actorWorkerDied(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .actorWorkerDied(v)
+        }
+      }()
+      case 48: try {
+        var v: PBMessage.KillActor?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .killActor(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .killActor(v)
+        }
+      }()
+      case 49: try {
+        var v: PBMessage.KillActorWorker?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .killActorWorker(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .killActorWorker(v)
+        }
+      }()
+      case 50: try {
+        var v: PBActorInfo?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .actorUpdate(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .actorUpdate(v)
+        }
+      }()
+      case 51: try {
+        var v: UInt64?
+        try decoder.decodeSingularFixed64Field(value: &v)
+        if let v = v {
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
+          self.kind = .subscribeActor(v)
+        }
+      }()
+      case 52: try {
+        var v: PBMessage.PushActorTask?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .pushActorTask(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .pushActorTask(v)
+        }
+      }()
       default: break
       }
     }
@@ -7789,6 +8875,46 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     case .ownedValue?: try {
       guard case .ownedValue(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
+    }()
+    case .registerActor?: try {
+      guard case .registerActor(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
+    }()
+    case .createActor?: try {
+      guard case .createActor(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 44)
+    }()
+    case .actorCreated?: try {
+      guard case .actorCreated(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
+    }()
+    case .actorPlacementFailed?: try {
+      guard case .actorPlacementFailed(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 46)
+    }()
+    case .actorWorkerDied?: try {
+      guard case .actorWorkerDied(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 47)
+    }()
+    case .killActor?: try {
+      guard case .killActor(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 48)
+    }()
+    case .killActorWorker?: try {
+      guard case .killActorWorker(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 49)
+    }()
+    case .actorUpdate?: try {
+      guard case .actorUpdate(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
+    }()
+    case .subscribeActor?: try {
+      guard case .subscribeActor(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularFixed64Field(value: v, fieldNumber: 51)
+    }()
+    case .pushActorTask?: try {
+      guard case .pushActorTask(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 52)
     }()
     case nil: break
     }
@@ -8772,6 +9898,361 @@ nonisolated extension PBMessage.OwnedValue: SwiftProtobuf.Message, SwiftProtobuf
   }
 }
 
+nonisolated extension PBMessage.CreateActor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".CreateActor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}actor_spec\0\u{1}incarnation\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._actorSpec) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.incarnation) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._actorSpec {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.incarnation != 0 {
+      try visitor.visitSingularSInt64Field(value: self.incarnation, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.CreateActor, rhs: PBMessage.CreateActor) -> Bool {
+    if lhs._actorSpec != rhs._actorSpec {return false}
+    if lhs.incarnation != rhs.incarnation {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.ActorCreated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".ActorCreated"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{1}incarnation\0\u{1}worker\0\u{1}failure\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.actor) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.incarnation) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._worker) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.failure) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.actor != 0 {
+      try visitor.visitSingularFixed64Field(value: self.actor, fieldNumber: 1)
+    }
+    if self.incarnation != 0 {
+      try visitor.visitSingularSInt64Field(value: self.incarnation, fieldNumber: 2)
+    }
+    try { if let v = self._worker {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.failure.isEmpty {
+      try visitor.visitSingularStringField(value: self.failure, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.ActorCreated, rhs: PBMessage.ActorCreated) -> Bool {
+    if lhs.actor != rhs.actor {return false}
+    if lhs.incarnation != rhs.incarnation {return false}
+    if lhs._worker != rhs._worker {return false}
+    if lhs.failure != rhs.failure {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.ActorPlacementFailed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".ActorPlacementFailed"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{1}incarnation\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.actor) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.incarnation) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.actor != 0 {
+      try visitor.visitSingularFixed64Field(value: self.actor, fieldNumber: 1)
+    }
+    if self.incarnation != 0 {
+      try visitor.visitSingularSInt64Field(value: self.incarnation, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.ActorPlacementFailed, rhs: PBMessage.ActorPlacementFailed) -> Bool {
+    if lhs.actor != rhs.actor {return false}
+    if lhs.incarnation != rhs.incarnation {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.ActorWorkerDied: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".ActorWorkerDied"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{1}incarnation\0\u{1}detail\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.actor) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.incarnation) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.detail) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.actor != 0 {
+      try visitor.visitSingularFixed64Field(value: self.actor, fieldNumber: 1)
+    }
+    if self.incarnation != 0 {
+      try visitor.visitSingularSInt64Field(value: self.incarnation, fieldNumber: 2)
+    }
+    if !self.detail.isEmpty {
+      try visitor.visitSingularStringField(value: self.detail, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.ActorWorkerDied, rhs: PBMessage.ActorWorkerDied) -> Bool {
+    if lhs.actor != rhs.actor {return false}
+    if lhs.incarnation != rhs.incarnation {return false}
+    if lhs.detail != rhs.detail {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.KillActor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".KillActor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{3}no_restart\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.actor) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.noRestart) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.actor != 0 {
+      try visitor.visitSingularFixed64Field(value: self.actor, fieldNumber: 1)
+    }
+    if self.noRestart != false {
+      try visitor.visitSingularBoolField(value: self.noRestart, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.KillActor, rhs: PBMessage.KillActor) -> Bool {
+    if lhs.actor != rhs.actor {return false}
+    if lhs.noRestart != rhs.noRestart {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.KillActorWorker: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".KillActorWorker"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{1}incarnation\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.actor) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.incarnation) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.actor != 0 {
+      try visitor.visitSingularFixed64Field(value: self.actor, fieldNumber: 1)
+    }
+    if self.incarnation != 0 {
+      try visitor.visitSingularSInt64Field(value: self.incarnation, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.KillActorWorker, rhs: PBMessage.KillActorWorker) -> Bool {
+    if lhs.actor != rhs.actor {return false}
+    if lhs.incarnation != rhs.incarnation {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.PushActorTask: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".PushActorTask"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}spec\0\u{1}attempt\0\u{1}actor\0\u{1}incarnation\0\u{1}sequence\0\u{3}skip_below\0\u{1}args\0")
+
+  fileprivate class _StorageClass {
+    var _spec: PBTaskSpec? = nil
+    var _attempt: Int64 = 0
+    var _actor: UInt64 = 0
+    var _incarnation: Int64 = 0
+    var _sequence: UInt64 = 0
+    var _skipBelow: UInt64 = 0
+    var _args: [PBResolvedArg] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _spec = source._spec
+      _attempt = source._attempt
+      _actor = source._actor
+      _incarnation = source._incarnation
+      _sequence = source._sequence
+      _skipBelow = source._skipBelow
+      _args = source._args
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._spec) }()
+        case 2: try { try decoder.decodeSingularSInt64Field(value: &_storage._attempt) }()
+        case 3: try { try decoder.decodeSingularFixed64Field(value: &_storage._actor) }()
+        case 4: try { try decoder.decodeSingularSInt64Field(value: &_storage._incarnation) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._sequence) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._skipBelow) }()
+        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._args) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._spec {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if _storage._attempt != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._attempt, fieldNumber: 2)
+      }
+      if _storage._actor != 0 {
+        try visitor.visitSingularFixed64Field(value: _storage._actor, fieldNumber: 3)
+      }
+      if _storage._incarnation != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._incarnation, fieldNumber: 4)
+      }
+      if _storage._sequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sequence, fieldNumber: 5)
+      }
+      if _storage._skipBelow != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._skipBelow, fieldNumber: 6)
+      }
+      if !_storage._args.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._args, fieldNumber: 7)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.PushActorTask, rhs: PBMessage.PushActorTask) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._spec != rhs_storage._spec {return false}
+        if _storage._attempt != rhs_storage._attempt {return false}
+        if _storage._actor != rhs_storage._actor {return false}
+        if _storage._incarnation != rhs_storage._incarnation {return false}
+        if _storage._sequence != rhs_storage._sequence {return false}
+        if _storage._skipBelow != rhs_storage._skipBelow {return false}
+        if _storage._args != rhs_storage._args {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension PBGCSInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GCSInput"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{1}recovered\0\u{3}message_received\0\u{3}timer_fired\0\u{3}peer_disconnected\0\u{3}node_joining\0")
@@ -9390,7 +10871,7 @@ nonisolated extension PBRayletInput.ProgramPublished: SwiftProtobuf.Message, Swi
 
 nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -9567,6 +11048,45 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.kind = .lend(v)
         }
       }()
+      case 14: try {
+        var v: PBOwnerInput.CreateActor?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .createActor(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .createActor(v)
+        }
+      }()
+      case 15: try {
+        var v: PBOwnerInput.CallActor?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .callActor(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .callActor(v)
+        }
+      }()
+      case 16: try {
+        var v: PBOwnerInput.KillActor?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .killActor(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .killActor(v)
+        }
+      }()
       default: break
       }
     }
@@ -9629,6 +11149,18 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .lend?: try {
       guard case .lend(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .createActor?: try {
+      guard case .createActor(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    }()
+    case .callActor?: try {
+      guard case .callActor(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+    }()
+    case .killActor?: try {
+      guard case .killActor(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
     }()
     case nil: break
     }
@@ -10026,6 +11558,119 @@ nonisolated extension PBOwnerInput.Lend: SwiftProtobuf.Message, SwiftProtobuf._M
   public static func ==(lhs: PBOwnerInput.Lend, rhs: PBOwnerInput.Lend) -> Bool {
     if lhs.objects != rhs.objects {return false}
     if lhs._to != rhs._to {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBOwnerInput.CreateActor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".CreateActor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}request\0\u{1}options\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._request) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._options) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._request {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._options {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.CreateActor, rhs: PBOwnerInput.CreateActor) -> Bool {
+    if lhs._request != rhs._request {return false}
+    if lhs._options != rhs._options {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBOwnerInput.CallActor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".CallActor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{1}request\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.actor) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._request) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.actor != 0 {
+      try visitor.visitSingularFixed64Field(value: self.actor, fieldNumber: 1)
+    }
+    try { if let v = self._request {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.CallActor, rhs: PBOwnerInput.CallActor) -> Bool {
+    if lhs.actor != rhs.actor {return false}
+    if lhs._request != rhs._request {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBOwnerInput.KillActor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".KillActor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{3}no_restart\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.actor) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.noRestart) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.actor != 0 {
+      try visitor.visitSingularFixed64Field(value: self.actor, fieldNumber: 1)
+    }
+    if self.noRestart != false {
+      try visitor.visitSingularBoolField(value: self.noRestart, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.KillActor, rhs: PBOwnerInput.KillActor) -> Bool {
+    if lhs.actor != rhs.actor {return false}
+    if lhs.noRestart != rhs.noRestart {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -52,7 +52,7 @@ extension Raylet: Component {
 
     public func fullInvariantViolation() -> String? {
         guard running else { return nil }
-        let leased = leases.values.reduce(ResourceSet()) { $0 + $1.held }
+        let leased = leases.values.reduce(ResourceSet()) { $0 + $1.held } + actorHeld
         if leased + available != info.resources {
             return "\(info.name) (\(nodeID)): leased \(leased) + available \(available) ≠ total \(info.resources)"
         }

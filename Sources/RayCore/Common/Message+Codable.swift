@@ -170,6 +170,53 @@ extension Message {
             try container.encode(UInt8(41))
             try container.encode(v0)
             try container.encode(v1)
+        case .registerActor(let v0):
+            try container.encode(UInt8(42))
+            try container.encode(v0)
+        case .createActor(let v0, let v1):
+            try container.encode(UInt8(43))
+            try container.encode(v0)
+            try container.encode(v1)
+        case .actorCreated(let v0, let v1, let v2, let v3):
+            try container.encode(UInt8(44))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+            try container.encode(v3)
+        case .actorPlacementFailed(let v0, let v1, let v2):
+            try container.encode(UInt8(45))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+        case .actorWorkerDied(let v0, let v1, let v2):
+            try container.encode(UInt8(46))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+        case .killActor(let v0, let v1, let v2):
+            try container.encode(UInt8(47))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+        case .killActorWorker(let v0, let v1):
+            try container.encode(UInt8(48))
+            try container.encode(v0)
+            try container.encode(v1)
+        case .actorUpdate(let v0):
+            try container.encode(UInt8(49))
+            try container.encode(v0)
+        case .subscribeActor(let v0):
+            try container.encode(UInt8(50))
+            try container.encode(v0)
+        case .pushActorTask(let v0, let v1, let v2, let v3, let v4, let v5, let v6):
+            try container.encode(UInt8(51))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+            try container.encode(v3)
+            try container.encode(v4)
+            try container.encode(v5)
+            try container.encode(v6)
         }
     }
 
@@ -261,6 +308,26 @@ extension Message {
             self = .borrowerGet(try container.decode(ObjectID.self))
         case 41:
             self = .ownedValue(try container.decode(ObjectID.self), try container.decode(ObjectValue.self))
+        case 42:
+            self = .registerActor(try container.decode(ActorSpec.self))
+        case 43:
+            self = .createActor(try container.decode(ActorSpec.self), incarnation: try container.decode(Int.self))
+        case 44:
+            self = .actorCreated(try container.decode(ActorID.self), incarnation: try container.decode(Int.self), worker: try container.decode(WorkerID.self), failure: try container.decode(String.self))
+        case 45:
+            self = .actorPlacementFailed(try container.decode(ActorID.self), incarnation: try container.decode(Int.self), reason: try container.decode(String.self))
+        case 46:
+            self = .actorWorkerDied(try container.decode(ActorID.self), incarnation: try container.decode(Int.self), detail: try container.decode(String.self))
+        case 47:
+            self = .killActor(try container.decode(ActorID.self), noRestart: try container.decode(Bool.self), reason: try container.decode(String.self))
+        case 48:
+            self = .killActorWorker(try container.decode(ActorID.self), incarnation: try container.decode(Int.self))
+        case 49:
+            self = .actorUpdate(try container.decode(ActorInfo.self))
+        case 50:
+            self = .subscribeActor(try container.decode(ActorID.self))
+        case 51:
+            self = .pushActorTask(try container.decode(TaskSpec.self), attempt: try container.decode(Int.self), try container.decode(ActorID.self), incarnation: try container.decode(Int.self), sequence: try container.decode(UInt64.self), skipBelow: try container.decode(UInt64.self), args: try container.decode([ResolvedArg].self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))
@@ -440,6 +507,18 @@ extension OwnerInput {
             try container.encode(UInt8(12))
             try container.encode(v0)
             try container.encode(v1)
+        case .createActor(let v0, let v1):
+            try container.encode(UInt8(13))
+            try container.encode(v0)
+            try container.encode(v1)
+        case .callActor(let v0, let v1):
+            try container.encode(UInt8(14))
+            try container.encode(v0)
+            try container.encode(v1)
+        case .killActor(let v0, let v1):
+            try container.encode(UInt8(15))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -473,6 +552,12 @@ extension OwnerInput {
             self = .taskStarted(try container.decode(TaskID.self), attempt: try container.decode(Int.self))
         case 12:
             self = .lend(try container.decode([ObjectID].self), to: try container.decode(WorkerID.self))
+        case 13:
+            self = .createActor(try container.decode(TaskRequest.self), try container.decode(ActorOptions.self))
+        case 14:
+            self = .callActor(try container.decode(ActorID.self), try container.decode(TaskRequest.self))
+        case 15:
+            self = .killActor(try container.decode(ActorID.self), noRestart: try container.decode(Bool.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))

@@ -212,6 +212,34 @@ public enum Message: Hashable, Codable, Sendable {
     case borrowerGet(ObjectID)
     /// owner → borrower: an object's inline value, or the error standing for it.
     case ownedValue(ObjectID, ObjectValue)
+
+    // actors (GCS actor manager, raylets hosting actors, callers)
+    /// owner → GCS: create this actor (Ray's RegisterActor + CreateActor); the owner is
+    /// subscribed to its updates.
+    indirect case registerActor(ActorSpec)
+    /// GCS → raylet: host `incarnation` of this actor (hold its resources, start a dedicated
+    /// worker); raylet → that worker: run its constructor.
+    indirect case createActor(ActorSpec, incarnation: Int)
+    /// actor worker → GCS: the constructor of `incarnation` returned ("" failure) or raised.
+    case actorCreated(ActorID, incarnation: Int, worker: WorkerID, failure: String)
+    /// raylet → GCS: this node cannot host the actor (its resources never fit here, or its job
+    /// ended): place it elsewhere.
+    case actorPlacementFailed(ActorID, incarnation: Int, reason: String)
+    /// raylet → GCS: the worker hosting `incarnation` of this actor exited.
+    case actorWorkerDied(ActorID, incarnation: Int, detail: String)
+    /// any → GCS: kill this actor (`Ray.kill`); `noRestart` false lets it restart (counted).
+    case killActor(ActorID, noRestart: Bool, reason: String)
+    /// GCS → raylet: kill the worker hosting `incarnation` of this actor.
+    case killActorWorker(ActorID, incarnation: Int)
+    /// GCS → subscribers: the actor's state changed.
+    case actorUpdate(ActorInfo)
+    /// a handle's holder → GCS: send me this actor's updates (answered with its state now).
+    case subscribeActor(ActorID)
+    /// caller → actor worker: run this method call; `sequence` is the call's number among this
+    /// caller's calls to the actor; every call numbered below `skipBelow` is settled (ran or
+    /// failed), so the actor does not wait for it.
+    indirect case pushActorTask(TaskSpec, attempt: Int, ActorID, incarnation: Int, sequence: UInt64,
+                                skipBelow: UInt64, args: [ResolvedArg])
 }
 
 extension Message {
@@ -220,6 +248,11 @@ extension Message {
         switch self {
         case .pushObject(_, let data, _): return data.sizeBytes
         case .pushTask(_, _, _, let args):
+            return args.reduce(256) { total, arg in
+                if case .inline(let data) = arg { return total + data.sizeBytes }
+                return total + 24
+            }
+        case .pushActorTask(_, _, _, _, _, _, let args):
             return args.reduce(256) { total, arg in
                 if case .inline(let data) = arg { return total + data.sizeBytes }
                 return total + 24

@@ -92,6 +92,69 @@ extension TaskRequest {
     }
 }
 
+extension ActorOptions {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(maxRestarts)
+        try container.encode(maxTaskRetries)
+        try container.encode(maxConcurrency)
+        try container.encode(name)
+        try container.encode(namespace)
+        try container.encode(detached)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        let maxRestarts = try container.decode(Int.self)
+        let maxTaskRetries = try container.decode(Int.self)
+        let maxConcurrency = try container.decode(Int.self)
+        let name = try container.decode(String.self)
+        let namespace = try container.decode(String.self)
+        let detached = try container.decode(Bool.self)
+        self.init(maxRestarts: maxRestarts, maxTaskRetries: maxTaskRetries, maxConcurrency: maxConcurrency, name: name, namespace: namespace, detached: detached)
+    }
+}
+
+extension ActorSpec {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(creation)
+        try container.encode(options)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        let creation = try container.decode(TaskSpec.self)
+        let options = try container.decode(ActorOptions.self)
+        self.init(creation: creation, options: options)
+    }
+}
+
+extension ActorInfo {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(actorID)
+        try container.encode(state)
+        try container.encode(worker)
+        try container.encode(incarnation)
+        try container.encode(cause)
+        try container.encode(maxTaskRetries)
+        try container.encode(name)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        let actorID = try container.decode(ActorID.self)
+        let state = try container.decode(ActorState.self)
+        let worker = try container.decode(WorkerID.self)
+        let incarnation = try container.decode(Int.self)
+        let cause = try container.decode(String.self)
+        let maxTaskRetries = try container.decode(Int.self)
+        let name = try container.decode(String.self)
+        self.init(actorID: actorID, state: state, worker: worker, incarnation: incarnation, cause: cause, maxTaskRetries: maxTaskRetries, name: name)
+    }
+}
+
 extension SchedulingStrategy {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.unkeyedContainer()
@@ -336,6 +399,44 @@ extension ExecutionResult {
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown ExecutionResult tag \(tag)"))
+        }
+    }
+}
+
+extension ActorState {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        switch self {
+        case .dependenciesUnready:
+            try container.encode(UInt8(0))
+        case .pendingCreation:
+            try container.encode(UInt8(1))
+        case .alive:
+            try container.encode(UInt8(2))
+        case .restarting:
+            try container.encode(UInt8(3))
+        case .dead:
+            try container.encode(UInt8(4))
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        let tag = try container.decode(UInt8.self)
+        switch tag {
+        case 0:
+            self = .dependenciesUnready
+        case 1:
+            self = .pendingCreation
+        case 2:
+            self = .alive
+        case 3:
+            self = .restarting
+        case 4:
+            self = .dead
+        default:
+            throw DecodingError.dataCorrupted(DecodingError.Context(
+                codingPath: decoder.codingPath, debugDescription: "unknown ActorState tag \(tag)"))
         }
     }
 }

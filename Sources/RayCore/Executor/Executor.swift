@@ -50,6 +50,9 @@ public enum ExecutorEffect: Hashable, Codable, Sendable {
     case send(to: Address, Message)
     /// Run the task body with these argument values (in argument order); answer with `executionFinished`.
     case execute(TaskSpec, attempt: Int, arguments: [ObjectValue])
+    /// Run an actor's constructor (`call` 0: the spec's function is its class) or one of its
+    /// methods on the instance the constructor made; answer with `executionFinished`.
+    case executeActor(TaskSpec, attempt: Int, arguments: [ObjectValue], ActorTask)
     /// Fire `timer` after `afterMicros`.
     case startTimer(ExecutorTimer, afterMicros: Int64)
 }
@@ -68,12 +71,29 @@ public struct Executor: Sendable {
         var blocked = false
         /// References the return values hold (`returnsHold`), announced before the reply.
         var returnedReferences: (objects: [ObjectID], indices: [Int])?
+        /// An actor's constructor or method call (nil: a normal task).
+        var actorTask: ActorTask?
+    }
+
+    /// The actor this worker hosts (Executor+Actors.swift).
+    struct HostedActor: Sendable {
+        var spec: ActorSpec
+        var incarnation: Int
+        /// The constructor returned: calls may run.
+        var ready = false
+        /// Method calls run so far by this incarnation.
+        var callsRun = 0
+        /// Calls waiting for their turn, per caller, by sequence number.
+        var waiting: [WorkerID: [UInt64: (TaskSpec, Int, [ResolvedArg])]] = [:]
+        /// The next sequence number each caller's calls run at.
+        var next: [WorkerID: UInt64] = [:]
     }
 
     public private(set) var config = RayConfig()
     public private(set) var workerID = WorkerID(node: NodeID(0), index: 0)
     var current: Current?
     var queued = FIFOQueue<(TaskSpec, Int, [ResolvedArg])>()
+    var actor: HostedActor?
     var requestCounter: UInt64 = 0
     /// Tasks this worker finished (for reports).
     public private(set) var tasksRun = 0
@@ -133,6 +153,11 @@ public struct Executor: Sendable {
             } else {
                 queued.append((spec, attempt, args))
             }
+        case .createActor(let spec, let incarnation):
+            createActor(spec, incarnation: incarnation, into: &effects)
+        case .pushActorTask(let spec, let attempt, let id, let incarnation, let sequence, let skipBelow, let args):
+            receiveCall(spec, attempt: attempt, actor: id, incarnation: incarnation, sequence: sequence,
+                        skipBelow: skipBelow, args: args, into: &effects)
         case .objectsReady(let requestID, let values):
             argumentsFetched(requestID, values: values, into: &effects)
         case .objectsStored(let requestID):
@@ -143,15 +168,17 @@ public struct Executor: Sendable {
         }
     }
 
-    private mutating func begin(_ spec: TaskSpec, attempt: Int, args: [ResolvedArg], into effects: inout [ExecutorEffect]) {
+    mutating func begin(_ spec: TaskSpec, attempt: Int, args: [ResolvedArg], actorTask: ActorTask? = nil,
+                        into effects: inout [ExecutorEffect]) {
         var task = Current(spec: spec, attempt: attempt, args: args)
+        task.actorTask = actorTask
         let stored = args.compactMap { arg -> ObjectID? in
             if case .object(let object) = arg { return object }
             return nil
         }
         if stored.isEmpty {
             current = task
-            effects.append(.execute(spec, attempt: attempt, arguments: argumentValues(args, fetched: [])))
+            effects.append(executeEffect(task, argumentValues(args, fetched: [])))
             return
         }
         requestCounter += 1
@@ -166,7 +193,12 @@ public struct Executor: Sendable {
             reply(.argumentFailed(error), into: &effects)
             return
         }
-        effects.append(.execute(task.spec, attempt: task.attempt, arguments: argumentValues(task.args, fetched: values)))
+        effects.append(executeEffect(task, argumentValues(task.args, fetched: values)))
+    }
+
+    private func executeEffect(_ task: Current, _ arguments: [ObjectValue]) -> ExecutorEffect {
+        guard let actorTask = task.actorTask else { return .execute(task.spec, attempt: task.attempt, arguments: arguments) }
+        return .executeActor(task.spec, attempt: task.attempt, arguments: arguments, actorTask)
     }
 
     /// Argument values in argument order: inline ones as given, stored ones from the fetch.
@@ -190,6 +222,8 @@ public struct Executor: Sendable {
         switch result {
         case .applicationError(let message):
             reply(.applicationError(message), into: &effects)
+        case .returned where running.actorTask?.call == 0:
+            reply(.returned([]), into: &effects)  // A constructor's result is the instance, kept by its host.
         case .returned(let values) where values.count != max(1, running.spec.returnCount):
             let declared = max(1, running.spec.returnCount)
             reply(.applicationError("\(running.spec.function)[\(running.spec.instance)] returned \(values.count) "
@@ -232,6 +266,10 @@ public struct Executor: Sendable {
         // Body parameter 3 (synthetic bodies): how long the body keeps borrowed refs after returning.
         let holdMicros = task.spec.body.count > 3 ? task.spec.body[3] : 0
         let stillBorrowed = holdMicros > 0 ? borrowed : []
+        if let actorTask = task.actorTask, actorTask.call == 0 {
+            constructorEnded(actorTask, outcome, into: &effects)
+            return
+        }
         if let held = task.returnedReferences, !held.objects.isEmpty {
             effects.append(.send(to: .worker(task.spec.owner), .returnedReferences(
                 task.spec.taskID, attempt: task.attempt, objects: held.objects, returnIndices: held.indices)))
@@ -243,5 +281,6 @@ public struct Executor: Sendable {
                                        afterMicros: holdMicros))
         }
         if let (spec, attempt, args) = queued.popFirst() { begin(spec, attempt: attempt, args: args, into: &effects) }
+        if actor != nil { runNextCall(into: &effects) }
     }
 }

@@ -82,12 +82,12 @@ public struct GCS: Sendable {
     }
 
     public private(set) var config = RayConfig()
-    public private(set) var nodes: [NodeID: NodeEntry] = [:]
+    public internal(set) var nodes: [NodeID: NodeEntry] = [:]
     /// Node IDs in ascending order (the table's iteration order).
     public private(set) var nodeOrder: [NodeID] = []
     public private(set) var jobs: [JobID: JobEntry] = [:]
     /// The time of the input being handled.
-    private var now: Int64 = 0
+    var now: Int64 = 0
     public private(set) var kv: [String: [UInt8]] = [:]
     /// Drivers subscribed to node events, in ascending order.
     public private(set) var subscribers: [WorkerID] = []
@@ -97,6 +97,15 @@ public struct GCS: Sendable {
     private var healthCheckSequence: UInt64 = 0
     /// The ID the next new node gets (IDs are dense from 1, never reused).
     public private(set) var nextNodeID: UInt32 = 1
+    /// The actor table (GCS+Actors.swift), its IDs in ascending order, and the named actors
+    /// ("namespace/name").
+    public internal(set) var actors: [ActorID: ActorEntry] = [:]
+    public internal(set) var actorOrder: [ActorID] = []
+    public internal(set) var namedActors: [String: ActorID] = [:]
+    /// Processes that asked for an actor's updates before its registration arrived.
+    var earlySubscribers: [ActorID: [WorkerID]] = [:]
+    /// Owners reported dead (their non-detached actors die with them).
+    public internal(set) var deadOwners: Set<WorkerID> = []
 
     public init() {}
 
@@ -166,6 +175,7 @@ public struct GCS: Sendable {
         switch message {
         case .registerNode(let info):
             register(info, into: &effects)
+            placePendingActors(into: &effects)
         case .healthCheckReply(let sequence):
             guard case .raylet(let id) = from, var entry = nodes[id], entry.state == .alive,
                   entry.healthCheckOutstanding == sequence else { return }
@@ -176,9 +186,11 @@ public struct GCS: Sendable {
         case .resourceReport(let node, let available):
             guard var entry = nodes[node], entry.state == .alive else { return }
             if entry.available != available {
+                let grew = !available.fits(in: entry.available)
                 entry.available = available
                 nodes[node] = entry
                 viewDirty = true
+                if grew { placePendingActors(into: &effects) }
             }
         case .registerJob(let job, let driver):
             jobs[job] = JobEntry(driver: driver, state: .running, startedAt: now)
@@ -195,6 +207,7 @@ public struct GCS: Sendable {
             for id in nodeOrder where id != reporter && nodes[id]?.state == .alive {
                 effects.append(.send(to: .raylet(id), .workerDied(worker)))
             }
+            actorOwnerDied(worker, into: &effects)
         case .driverExited(let job, let exitCode, let signal):
             let end = signal != 0 ? "killed by signal \(signal)" : "exit code \(exitCode)"
             finishJob(job, exitCode == 0 && signal == 0 ? .succeeded : .failed, end: end, into: &effects)
@@ -202,6 +215,8 @@ public struct GCS: Sendable {
             kv[key] = value
         case .kvGet(let key):
             effects.append(.send(to: from, .kvValue(key: key, value: kv[key])))
+        case .registerActor, .actorCreated, .actorPlacementFailed, .actorWorkerDied, .killActor, .subscribeActor:
+            receiveActorMessage(message, from: from, into: &effects)
         default:
             break  // Not a GCS message; ignoring it cannot lose state.
         }
@@ -281,6 +296,7 @@ public struct GCS: Sendable {
         entry.endedAt = now
         jobs[job] = entry
         subscribers.removeAll { $0 == entry.driver }
+        actorOwnerDied(entry.driver, into: &effects)
         for id in nodeOrder where nodes[id]?.state == .alive {
             effects.append(.send(to: .raylet(id), .workerDied(entry.driver)))
             effects.append(.send(to: .raylet(id), .jobFinished(job)))
@@ -302,6 +318,7 @@ public struct GCS: Sendable {
             effects.append(.send(to: .worker(subscriber), .nodeDead(id)))
         }
         viewDirty = true
+        actorNodeDied(id, into: &effects)
     }
 
     private mutating func broadcastView(into effects: inout [GCSEffect]) {
@@ -340,6 +357,7 @@ public struct GCS: Sendable {
         for subscriber in subscribers { digest.add(UInt64(subscriber.node.value) << 32 | UInt64(subscriber.index)) }
         digest.add(healthCheckSequence)
         digest.add(UInt64(nextNodeID))
+        addActors(to: &digest)
         return digest.finalized
     }
 }

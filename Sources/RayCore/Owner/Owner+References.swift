@@ -11,6 +11,7 @@ extension Owner {
                      "negative reference count for \(object)")
         if !entry.freed {
             entry.freed = true
+            if !actors.isEmpty && object.index == 1 { actorHandleReleased(ActorID(creationTask: object.task), into: &effects) }
             for node in entry.locations where !deadNodes.contains(node) {
                 effects.append(.send(to: .raylet(node), .freeObject(object)))
             }

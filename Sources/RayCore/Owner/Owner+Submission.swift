@@ -11,6 +11,20 @@ extension Owner {
                             args: request.args, returnCount: max(1, request.returnCount), resources: request.resources,
                             strategy: request.strategy, maxRetries: request.maxRetries,
                             retryExceptions: request.retryExceptions, body: request.body, owner: workerID)
+        let foreign = holdReturnsAndArguments(spec)
+        lineageBytes += Int64(spec.approximateSizeBytes)
+        tasks[id] = TaskEntry(spec: spec, state: .waitingForArguments(remaining: 0), attempts: 0,
+                              retriesLeft: spec.maxRetries, submitter: ids.parent)
+        if let foreign {
+            failForeign(id, spec, foreign, into: &effects)
+            return
+        }
+        waitForArguments(id, spec: spec, into: &effects)
+    }
+
+    /// Makes the task's return objects (one handle each) and counts its arguments as submitted
+    /// and in lineage; returns an argument it cannot resolve (not owned here, or borrowed inside a value).
+    mutating func holdReturnsAndArguments(_ spec: TaskSpec) -> ObjectID? {
         for object in spec.returnIDs {
             var entry = ObjectEntry()
             entry.localRefs = 1
@@ -32,21 +46,18 @@ extension Owner {
             objects[object]!.submittedRefs += 1
             objects[object]!.lineageRefs += 1
         }
-        lineageBytes += Int64(spec.approximateSizeBytes)
-        tasks[id] = TaskEntry(spec: spec, state: .waitingForArguments(remaining: 0), attempts: 0,
-                              retriesLeft: spec.maxRetries, submitter: ids.parent)
-        if let foreign {
-            // An argument this owner does not own (borrowed, or released): it cannot be resolved here.
-            finish(id, withError: RayError(.objectLost, "\(spec.function)[\(spec.instance)] takes \(foreign), which "
-                + (borrowed[foreign] != nil ? "this process borrows (a task returned it); passing a borrowed "
-                    + "reference inside a value (a borrower of a borrower) is not supported yet: pass it as an "
-                    + "argument of its own, or its value"
-                   : "is not owned here (released, or from another session)")), into: &effects)
-            return
-        }
-        waitForArguments(id, spec: spec, into: &effects)
+        return foreign
     }
 
+    /// Fails a task that takes an argument this owner does not own (borrowed inside a value, or
+    /// released): it cannot be resolved here.
+    mutating func failForeign(_ id: TaskID, _ spec: TaskSpec, _ foreign: ObjectID, into effects: inout [OwnerEffect]) {
+        finish(id, withError: RayError(.objectLost, "\(spec.function)[\(spec.instance)] takes \(foreign), which "
+            + (borrowed[foreign] != nil ? "this process borrows (a task returned it); passing a borrowed "
+                + "reference inside a value (a borrower of a borrower) is not supported yet: pass it as an "
+                + "argument of its own, or its value"
+               : "is not owned here (released, or from another session)")), into: &effects)
+    }
 
     /// Counts missing top-level arguments (rebuilding lost ones) and leases once none are missing.
     /// `spec` saves a lookup (and a copy) when the caller has it at hand.
@@ -248,7 +259,15 @@ extension Owner {
         tasks[id]?.attempts += 1
         metrics.attemptsStarted += 1
         runningOn[worker] = id
-        let args: [ResolvedArg] = entry.spec.args.map { arg in
+        let args = resolvedArguments(entry.spec)
+        effects.append(.send(to: .worker(worker), .pushTask(entry.spec, attempt: entry.attempts + 1, lease: lease,
+                                                           args: args)))
+    }
+
+    /// The arguments as pushed: values and small objects inline, stored objects to fetch,
+    /// references inside values borrowed.
+    func resolvedArguments(_ spec: TaskSpec) -> [ResolvedArg] {
+        spec.args.map { arg in
             switch arg {
             case .value(let data): return .inline(data)
             case .nestedReference(let object): return .borrowed(object)
@@ -258,8 +277,6 @@ extension Owner {
                 return .object(object)
             }
         }
-        effects.append(.send(to: .worker(worker), .pushTask(entry.spec, attempt: entry.attempts + 1, lease: lease,
-                                                           args: args)))
     }
 
     mutating func leaseSpilledBack(_ lease: LeaseID, to node: NodeID, into effects: inout [OwnerEffect]) {
@@ -336,7 +353,7 @@ extension Owner {
         }
     }
 
-    private mutating func complete(_ id: TaskID, values: [ReturnValue], into effects: inout [OwnerEffect]) {
+    mutating func complete(_ id: TaskID, values: [ReturnValue], into effects: inout [OwnerEffect]) {
         guard let spec = tasks[id]?.spec else { return }
         tasks[id]?.state = .finished
         lineageOrder.append(id)
@@ -388,7 +405,7 @@ extension Owner {
     }
 
     /// The task no longer needs its arguments to run.
-    private mutating func argumentsDone(_ spec: TaskSpec, into effects: inout [OwnerEffect]) {
+    mutating func argumentsDone(_ spec: TaskSpec, into effects: inout [OwnerEffect]) {
         for object in spec.argumentObjects {
             guard objects[object] != nil else {
                 borrowedArgumentDone(object, lineage: false, into: &effects)
@@ -446,6 +463,12 @@ extension Owner {
             leaseTasks[lease] = nil
             if !isParked(lease) { effects.append(.send(to: .raylet(node), .cancelWorkerLease(lease))) }
             leaseRequestEnded(lease, into: &effects)
+        case .actorCall(let actor):
+            // A call not pushed yet is dropped; one the actor runs is not interrupted (as Ray,
+            // which does not force-cancel actor tasks).
+            guard let index = actors[actor]?.pending.firstIndex(of: object.task),
+                  actors[actor]?.sequence[object.task] == nil else { return }
+            actors[actor]!.pending.remove(at: index)
         case .running(let lease, let worker):
             // Its worker's owner cancels what this attempt submitted (a forced cancel kills the
             // worker, and with it that owner: its raylets then drop what it leased and queued).

@@ -86,6 +86,13 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     /// task's owner): each handle the body kept for them becomes `to`'s borrow (released by
     /// `borrowReleased`).
     case lend([ObjectID], to: WorkerID)
+    /// The program creates an actor (`Counter.remote()`): the request's function is its class,
+    /// its resources are held for the actor's life. Its ID is the next child's (`ActorID`).
+    case createActor(TaskRequest, ActorOptions)
+    /// The program calls a method of an actor it holds a handle to; the call's ID is the next child's.
+    case callActor(ActorID, TaskRequest)
+    /// The program kills an actor (`Ray.kill`); with `noRestart` false it may restart.
+    case killActor(ActorID, noRestart: Bool)
 }
 
 /// Effects of an owner.
@@ -112,6 +119,8 @@ public struct Owner: Sendable {
         case leasing(LeaseID, node: NodeID)
         /// Pushed to `worker`.
         case running(LeaseID, worker: WorkerID)
+        /// A method call of this actor: waiting for its turn, or pushed (Owner+Actors.swift).
+        case actorCall(ActorID)
         case finished
         case failed
     }
@@ -227,6 +236,10 @@ public struct Owner: Sendable {
     var parkedLeases: Set<LeaseID> = []
     /// Finished tasks in completion order, for lineage eviction.
     var lineageOrder = FIFOQueue<TaskID>()
+    /// Actors this process created or holds handles to, with its calls to each (Owner+Actors.swift).
+    public internal(set) var actors: [ActorID: CallerActor] = [:]
+    /// Actors whose next call waits for an argument to exist.
+    var actorsWaitingForArguments: Set<ActorID> = []
 
     public init() {}
 
@@ -297,6 +310,13 @@ public struct Owner: Sendable {
             workerLost(worker, detail: detail, into: &effects)
         case .peerDisconnected:
             break
+        case .createActor(let request, let options):
+            createActor(request, options, into: &effects)
+        case .callActor(let actor, let request):
+            callActor(actor, request, into: &effects)
+        case .killActor(let actor, let noRestart):
+            effects.append(.send(to: .gcs, .killActor(actor, noRestart: noRestart,
+                                                      reason: "killed by Ray.kill from \(workerID)")))
         }
         return effects
     }
@@ -311,6 +331,11 @@ public struct Owner: Sendable {
             leaseUnschedulable(lease, reason: reason, into: &effects)
         case .taskReply(let task, let attempt, let outcome, let borrowed):
             guard case .worker(let worker) = from else { return }
+            if case .actorCall(let actor)? = tasks[task]?.state {
+                actorCallReplied(task, actor, attempt: attempt, outcome: outcome, borrowed: borrowed, worker: worker,
+                                 into: &effects)
+                return
+            }
             taskReplied(task, attempt: attempt, outcome: outcome, borrowed: borrowed, worker: worker, into: &effects)
         case .borrowReleased(let object, let borrower):
             guard objects[object] != nil else { return }
@@ -350,6 +375,8 @@ public struct Owner: Sendable {
             borrowerAsked(object, borrower: borrower, into: &effects)
         case .ownedValue(let object, let value):
             borrowedValueArrived(object, value, into: &effects)
+        case .actorUpdate(let info):
+            actorUpdated(info, into: &effects)
         case .objectLocation(let object, .at(let nodes)) where isBorrowed(object):
             borrowedIsStored(object, at: nodes, into: &effects)
         default:
@@ -447,6 +474,9 @@ public struct Owner: Sendable {
         }
         if !getWaiters.isEmpty, let count = getWaiters.removeValue(forKey: object) { get(object, count: count, into: &effects) }
         if !borrowerWaiters.isEmpty { answerBorrowers(object, into: &effects) }
+        if !actorsWaitingForArguments.isEmpty {
+            for actor in actorsWaitingForArguments.sorted() { pushCalls(actor, into: &effects) }
+        }
         if !locationWaiters.isEmpty, let raylets = locationWaiters.removeValue(forKey: object) {
             let answer: LocationAnswer
             switch entry.state {

@@ -58,7 +58,7 @@ extension Message {
     /// stores, numbered from `Owner.workerRequestBase`) to the owner.
     public var workerPart: WorkerPart {
         switch self {
-        case .pushTask:
+        case .pushTask, .createActor, .pushActorTask:
             return .executor
         case .objectsReady(let requestID, _), .objectsStored(let requestID):
             return requestID >= Owner.workerRequestBase ? .owner : .executor

@@ -174,6 +174,7 @@ extension Raylet {
 
     /// Grants queued requests that fit, class by class in order of first use.
     mutating func dispatch(into effects: inout [RayletEffect]) {
+        if !actorQueue.isEmpty { dispatchActors(into: &effects) }
         for shape in classOrder {
             dropCancelledHeads(shape)
             while let head = classQueues[shape]?.first, head.request.resources.fits(in: available) {

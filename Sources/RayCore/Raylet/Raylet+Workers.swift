@@ -25,7 +25,7 @@ extension Raylet {
 
     /// Spawns a worker process for `job` (its state is the caller's to set), once the job's
     /// program is known: a job first seen here is looked up in the GCS's KV.
-    private mutating func newWorker(for job: JobID, into effects: inout [RayletEffect]) -> WorkerID {
+    mutating func newWorker(for job: JobID, into effects: inout [RayletEffect]) -> WorkerID {
         workerCounter += 1
         let worker = WorkerID(node: nodeID, index: workerCounter)
         workerJobs[worker] = job
@@ -58,7 +58,8 @@ extension Raylet {
 
     /// The job's program is known ("" when none was published): its waiting workers start.
     mutating func programAnswered(_ job: JobID, _ program: String, into effects: inout [RayletEffect]) {
-        guard !finishedJobs.contains(job) else { return }
+        // A job that ended still runs its detached actors (they outlive it).
+        guard !finishedJobs.contains(job) || programLookups[job]?.contains(where: isActorWorker) == true else { return }
         programs[job] = program
         for worker in programLookups.removeValue(forKey: job) ?? [] where workerJobs[worker] == job {
             effects.append(.spawnWorker(worker, job: job))
@@ -88,6 +89,10 @@ extension Raylet {
     }
 
     mutating func workerStarted(_ worker: WorkerID, into effects: inout [RayletEffect]) {
+        if case .actor(let actor) = workers[worker] {
+            actorWorkerStarted(actor, worker: worker, into: &effects)
+            return
+        }
         guard case .starting(let lease) = workers[worker] else { return }
         if let lease { startingRequests[lease] = nil }
         if let lease, leases[lease]?.worker == worker {
@@ -177,6 +182,8 @@ extension Raylet {
             dispatch(into: &effects)
         case .idle, .starting(.none):
             break
+        case .actor(let actor):
+            actorWorkerExited(actor, worker: worker, detail: "its worker \(worker) died", into: &effects)
         }
     }
 
@@ -224,7 +231,10 @@ extension Raylet {
         for lease in leases.keys.sorted() where workerJobs[leases[lease]!.worker] == job {
             returnWorker(lease, kill: true, into: &effects)
         }
-        for worker in workers.keys.sorted() where workerJobs[worker] == job {
+        for worker in workers.keys.sorted() where workerJobs[worker] == job && !hostsDetachedActor(worker) {
+            if case .actor(let actor) = workers[worker] {
+                actorWorkerExited(actor, worker: worker, detail: "its job \(job) ended", into: &effects)
+            }
             workers[worker] = nil
             workerJobs[worker] = nil
             releaseFetches(of: worker, into: &effects)

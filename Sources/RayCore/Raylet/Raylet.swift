@@ -93,6 +93,8 @@ public struct Raylet: Sendable {
         case starting(LeaseID?)
         case idle
         case leased(LeaseID)
+        /// Dedicated to an actor (started for it, or running it): never leased, never idle.
+        case actor(ActorID)
     }
 
     public internal(set) var config = RayConfig()
@@ -145,6 +147,10 @@ public struct Raylet: Sendable {
     /// Requests whose worker is still starting (queued again if it fails to start).
     var startingRequests: [LeaseID: LeaseRequest] = [:]
     var workerCounter: UInt32 = 0
+    /// Actors placed here (Raylet+Actors.swift): queued until their resources fit, then hosted
+    /// by a dedicated worker that holds them for its life.
+    public internal(set) var hostedActors: [ActorID: HostedActor] = [:]
+    var actorQueue: [ActorID] = []
 
     // Object store
     public internal(set) var store = ObjectStore(capacityBytes: 0)
@@ -272,6 +278,11 @@ public struct Raylet: Sendable {
             locationAnswered(object, answer, into: &effects)
         case .freeObject(let object):
             free(object, into: &effects)
+        case .createActor(let spec, let incarnation):
+            guard from == .gcs else { return }
+            createActor(spec, incarnation: incarnation, into: &effects)
+        case .killActorWorker(let actor, let incarnation):
+            killActorWorker(actor, incarnation: incarnation, into: &effects)
         case .pinObject(let object):
             if !store.confirm(object), case .worker(let owner) = from {
                 effects.append(.send(to: .worker(owner), .locationRemoved(object, node: nodeID)))

@@ -566,6 +566,33 @@ public final class DriverClient: @unchecked Sendable {
         }
     }
 
+    /// Creates an actor (`Counter.remote()`); the caller holds one handle (`ActorID.handle`).
+    public func createActor(_ request: TaskRequest, _ options: ActorOptions) -> ActorID {
+        let host = self.host!
+        return counters.withLock { ids in
+            let task = ids.takeTask()
+            loop.post { host.handle(.createActor(request, options)) }
+            return ActorID(creationTask: task)
+        }
+    }
+
+    /// Calls a method of an actor; returns the IDs of its return values (one handle each).
+    public func callActor(_ actor: ActorID, _ request: TaskRequest) -> [ObjectID] {
+        let host = self.host!
+        let task = counters.withLock { ids in
+            let task = ids.takeTask()
+            loop.post { host.handle(.callActor(actor, request)) }
+            return task
+        }
+        return (1...max(1, request.returnCount)).map { ObjectID.returnValue(of: task, index: UInt32($0)) }
+    }
+
+    /// Kills an actor (`Ray.kill`); with `noRestart` false it may restart.
+    public func killActor(_ actor: ActorID, noRestart: Bool) {
+        let host = self.host!
+        loop.post { host.handle(.killActor(actor, noRestart: noRestart)) }
+    }
+
     /// Cancels the task that returns `object` (`ray.cancel`).
     public func cancel(_ object: ObjectID, force: Bool, recursive: Bool = true) {
         let host = self.host!

@@ -127,6 +127,8 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
     var config = RayConfig()
     /// The task attempt whose body runs now (loop thread).
     var running: (task: TaskID, attempt: Int, job: JobID)?
+    /// The actor instance this worker hosts (made by its constructor; one per process).
+    var actorInstance: (any ActorInstance)?
     /// The owner of what bodies submit and put (loop thread), made on first use.
     var ownerHost: DriverHost?
     /// Its API, for bodies (any thread).
@@ -197,6 +199,8 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             }
         case .startTimer:
             break  // Armed by the driver.
+        case .executeActor(let spec, let attempt, let arguments, let task):
+            executeActor(spec, attempt, arguments, task)
         case .execute(let spec, let attempt, let arguments):
             running = (spec.taskID, attempt, spec.jobID)
             if let ownerHost {
@@ -221,6 +225,50 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
                     executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
                 }
             }
+        }
+    }
+
+    /// Runs an actor's constructor or method on the loop's thread, outside its callbacks (as a task body).
+    private func executeActor(_ spec: TaskSpec, _ attempt: Int, _ arguments: [ObjectValue], _ task: ActorTask) {
+        running = (spec.taskID, attempt, spec.jobID)
+        if let ownerHost {
+            ownerHost.handle(.taskStarted(spec.taskID, attempt: attempt))
+            ownerClient.withLock { $0 }?.beginTask(spec.taskID, attempt: attempt)
+        }
+        loop.runOutside({ [unowned self] in runActorTask(spec, attempt, arguments, task) }) { [unowned self] result in
+            running = nil
+            executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
+        }
+    }
+
+    private func runActorTask(_ spec: TaskSpec, _ attempt: Int, _ arguments: [ObjectValue], _ task: ActorTask)
+        -> ExecutionResult {
+        let fetched = arguments.map { FetchedValue(value: $0) }
+        let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
+                                  job: spec.jobID, worker: workerID, references: [:])
+        OutputMarkers.begin(spec.function, instance: spec.instance)
+        defer { OutputMarkers.end() }
+        do {
+            if task.call == 0 {
+                guard let constructor = ActorRegistry.lookup(spec.function) else {
+                    guard let fallback = ActorRegistry.fallback else {
+                        return .applicationError("unknown actor class '\(spec.function)' (register it before Ray.start())")
+                    }
+                    return fallback(spec, task, fetched)
+                }
+                actorInstance = try TaskContext.$current.withValue(context) { try constructor(fetched) }
+                return .returned([])
+            }
+            guard let instance = actorInstance else {
+                guard let fallback = ActorRegistry.fallback else {
+                    return .applicationError("\(spec.function) called on an actor this worker does not host")
+                }
+                return fallback(spec, task, fetched)
+            }
+            let values = try TaskContext.$current.withValue(context) { try instance.call(spec.function, fetched) }
+            return .returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) })
+        } catch {
+            return .applicationError(describeError(error))
         }
     }
 

@@ -42,6 +42,19 @@ extension Simulation {
         schedule(.executionFinished(worker, spec.taskID, attempt: attempt, .returned([value])), after: duration)
     }
 
+    /// A synthetic actor: its constructor returns at once; a method waits its duration and returns
+    /// its incarnation and call number (`ActorTask.syntheticDigest`), as `swiftray up`'s workers do.
+    func runActorBody(_ spec: TaskSpec, attempt: Int, _ task: ActorTask, on worker: WorkerID) {
+        let duration = spec.body.count > SyntheticBody.durationIndex ? spec.body[SyntheticBody.durationIndex] : 0
+        guard task.call > 0 else {
+            schedule(.executionFinished(worker, spec.taskID, attempt: attempt, .returned([])), after: duration)
+            return
+        }
+        let output = spec.body.count > SyntheticBody.outputIndex ? spec.body[SyntheticBody.outputIndex] : 8
+        let value = ObjectData(sizeBytes: output, digest: task.syntheticDigest)
+        schedule(.executionFinished(worker, spec.taskID, attempt: attempt, .returned([value])), after: duration)
+    }
+
     private func attemptFails(_ spec: TaskSpec, attempt: Int) -> Bool {
         let body = spec.body
         let attempts = body.count > SyntheticBody.failAttemptsIndex ? body[SyntheticBody.failAttemptsIndex] : 0

@@ -154,6 +154,8 @@ extension Simulation {
             case .send(let to, let message): send(message, from: .worker(worker), to: to)
             case .startTimer: break  // Armed by the driver (`schedule`).
             case .execute(let spec, let attempt, let arguments): runBody(spec, attempt: attempt, arguments, on: worker)
+            case .executeActor(let spec, let attempt, _, let task):
+                runActorBody(spec, attempt: attempt, task, on: worker)
             }
         }
         driver.schedule = { [unowned(unsafe) self] timer, token, after in schedule(.executorTimer(worker, timer, token), after: after) }

@@ -43,6 +43,30 @@ extension Simulation: ScenarioWorld {
         return object
     }
 
+    public func createActor(_ request: TaskRequest, _ options: ActorOptions) -> ActorID {
+        if programIDs == nil { programIDs = driver.machine.ids }
+        let actor = ActorID(creationTask: programIDs!.takeTask())
+        handleDriver(.createActor(request, options))
+        return actor
+    }
+
+    public func callActor(_ actor: ActorID, _ request: TaskRequest) -> ObjectID {
+        if programIDs == nil { programIDs = driver.machine.ids }
+        let object = ObjectID.returnValue(of: programIDs!.takeTask(), index: 1)
+        handleDriver(.callActor(actor, request))
+        return object
+    }
+
+    public func killActor(_ actor: ActorID, noRestart: Bool) -> String? {
+        handleDriver(.killActor(actor, noRestart: noRestart))
+        return nil
+    }
+
+    public func actorWorker(_ actor: ActorID) -> WorkerID? {
+        guard let info = driver.machine.actors[actor]?.info, info.state == .alive else { return nil }
+        return info.worker
+    }
+
     public func nodeID(named name: String) -> NodeID? { nodeByName[name] }
 
     public func get(_ objects: [ObjectID]) {

@@ -162,10 +162,6 @@ public final class Simulation {
 
     static func checkSupported(_ scenario: Scenario) throws(ScenarioError) {
         let file = scenario.sourcePath
-        if !scenario.workload.actors.isEmpty {
-            throw ScenarioError(file: file, keyPath: "workload.actors",
-                                problem: "actors are not supported yet by raysim (they arrive with the actors issue)")
-        }
         if !scenario.workload.placementGroups.isEmpty {
             throw ScenarioError(file: file, keyPath: "workload.placement_groups",
                                 problem: "placement groups are not supported yet by raysim")
@@ -180,9 +176,11 @@ public final class Simulation {
                                     problem: "restart_gcs needs cluster.gcs.persistent: true; without a log the "
                                         + "GCS comes back empty and, as in Ray, the cluster does not survive it")
             }
-            if case .killActor = fault.action {
-                throw ScenarioError(file: file, keyPath: "faults[\(index)].kill_actor",
-                                    problem: "actors are not supported yet by raysim")
+            if case .killWorker(let pattern) = fault.action,
+               scenario.workload.actors.contains(where: { $0.name == pattern.name }) {
+                throw ScenarioError(file: file, keyPath: "faults[\(index)].kill_worker",
+                                    problem: "kill_worker of an actor's worker is not supported yet: use kill_actor, "
+                                        + "or kill_node: {holding: \(pattern)}")
             }
             if case .restartNode(let name) = fault.action,
                scenario.cluster.nodes.contains(where: { $0.name == name && $0.head }) {

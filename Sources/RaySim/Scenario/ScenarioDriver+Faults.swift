@@ -60,8 +60,13 @@ extension ScenarioDriver {
             case .named(let name):
                 node = world.liveNode(named: name)
             case .holding(let pattern):
-                node = world.primaryHolder(of: objects(pattern))
-                holding = " holding \(pattern)"
+                if let actor = actorInstances(pattern).first.flatMap({ actorIDs[$0] }) {
+                    node = world.actorWorker(actor)?.node
+                    holding = " hosting actor \(pattern)"
+                } else {
+                    node = world.primaryHolder(of: objects(pattern))
+                    holding = " holding \(pattern)"
+                }
             }
             guard let node else { return false }
             let name = world.nodeName(node)
@@ -108,8 +113,10 @@ extension ScenarioDriver {
             guard let object = objects(pattern).first, let worker = world.owner(ofBorrowed: object) else { return false }
             let named = refByObject[object].map { "\($0)" } ?? "\(object)"
             line = "worker \(worker) owning \(named) killed" + detail(world.kill(worker: worker))
-        case .killActor:
-            line = "kill_actor: actors are not supported yet"  // Refused before a run starts.
+        case .killActor(let pattern, let noRestart):
+            guard !driverKilled, let ref = actorInstances(pattern).first, let actor = actorIDs[ref] else { return false }
+            line = "the driver kills actor \(ref)\(noRestart ? " (no restart)" : "")"
+                + detail(world.killActor(actor, noRestart: noRestart))
         }
         faultsDone[index] = true
         faultLines.append("  \(stamp ?? world.timestamp()) fault \(index): \(line)")

@@ -49,7 +49,7 @@ extension ScenarioDriver {
         for index in unfiredFaults { faultLines.append(Self.unfiredFaultLine(index, scenario.faults[index])) }
         report.faultLines = faultLines
         report.results = getList.indices.map { (getList[$0], resolved[$0]) }
-        if let violation = ending.violation ?? wrongValue {
+        if let violation = ending.violation ?? wrongValue ?? actorRuleViolation() {
             report.verdicts.append(("safety", "FAILED: \(violation)"))
             report.outcome = .invariantViolated(violation)
             return
@@ -92,10 +92,25 @@ extension ScenarioDriver {
         var failures: [String] = []
         var expected: [InstanceRef: ExpectSpec.Outcome] = [:]
         for (pattern, outcome) in scenario.expect.results {
-            for ref in plan.resolve(pattern) { expected[ref] = outcome }
+            for ref in plan.resolve(pattern) + actorCallRefs(pattern) { expected[ref] = outcome }
         }
         for (index, ref) in getList.enumerated() {
             guard let value = resolved[index] else { continue }
+            if isActorCall(ref) {
+                // A call may fail only with an actor error (`expect` may name the one kind allowed).
+                guard case .error(let error) = value else { continue }
+                switch expected[ref] {
+                case .error(let kind)?:
+                    if error.kind != kind { failures.append("\(ref): expected a value or \(kind.rawValue), got \(error)") }
+                case .ok?:
+                    failures.append("\(ref): expected ok, got \(error)")
+                case nil:
+                    if error.kind != .actorDied && error.kind != .actorUnavailable && !acceptErrorResults {
+                        failures.append("\(ref): an actor call failed with \(error), not an actor error")
+                    }
+                }
+                continue
+            }
             switch (expected[ref] ?? .ok, value) {
             case (.ok, .data):
                 continue

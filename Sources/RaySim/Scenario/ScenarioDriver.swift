@@ -63,6 +63,14 @@ public protocol ScenarioWorld: AnyObject {
     func killAndRestartGCS() throws -> String?
     func killDriver() -> String?
     func partition(_ groups: [[String]], for micros: Int64) throws -> String?
+    /// The program creates an actor (its handle held until the program ends) and returns its ID.
+    func createActor(_ request: TaskRequest, _ options: ActorOptions) -> ActorID
+    /// The program calls a method of an actor it created; returns the call's object.
+    func callActor(_ actor: ActorID, _ request: TaskRequest) -> ObjectID
+    /// The program kills an actor (`Ray.kill`).
+    func killActor(_ actor: ActorID, noRestart: Bool) -> String?
+    /// The worker running the actor's current incarnation, as the program last heard (nil: none alive).
+    func actorWorker(_ actor: ActorID) -> WorkerID?
     /// The program cancels the tasks of `objects` (`ray.cancel`).
     func cancel(_ objects: [ObjectID], force: Bool, recursive: Bool) -> String?
     /// The program waits (`ray.wait`) for `numReturns` of `objects` (distinct), at most
@@ -102,6 +110,11 @@ public final class ScenarioDriver {
     /// Task instances that take references the program has not read yet (borrowed ones, or
     /// the outputs of such instances), submitted once it has, in order.
     var deferred: [(group: TaskGroupSpec, index: Int)] = []
+    /// The actors the program created, the calls it made to each (in order), and the names of
+    /// their call references (`counter[0]`: its calls are `counter[0][k]`).
+    var actorIDs: [InstanceRef: ActorID] = [:]
+    var actorCalls: [InstanceRef: [ObjectID]] = [:]
+    var actorCallNames: Set<String> = []
     /// The object of each instance and put, once made.
     public private(set) var refs: [InstanceRef: ObjectID] = [:]
     public private(set) var refByObject: [ObjectID: InstanceRef] = [:]
@@ -160,9 +173,17 @@ public final class ScenarioDriver {
                 }
             }
         }
+        startActors()
         var seen: Set<InstanceRef> = []
         for pattern in scenario.workload.get + scenario.expect.results.map(\.0) {
-            for ref in plan.resolve(pattern) where seen.insert(ref).inserted { getList.append(ref) }
+            for ref in plan.resolve(pattern) + actorCallRefs(pattern) where seen.insert(ref).inserted { getList.append(ref) }
+        }
+        // Every call is got: its result is what the actor checkers read.
+        for actor in actorCalls.keys.sorted(by: { "\($0)" < "\($1)" }) {
+            for call in 0..<(actorCalls[actor]?.count ?? 0) {
+                let ref = Self.callRef(actor, call)
+                if seen.insert(ref).inserted { getList.append(ref) }
+            }
         }
         unresolvedGets = getList.count
         resolved = Array(repeating: nil, count: getList.count)
@@ -238,7 +259,7 @@ public final class ScenarioDriver {
         if !newGets.isEmpty { world.get(newGets) }
     }
 
-    private func remember(_ ref: InstanceRef, _ object: ObjectID) {
+    func remember(_ ref: InstanceRef, _ object: ObjectID) {
         refs[ref] = object
         refByObject[object] = ref
         handles.append(object)
@@ -274,7 +295,7 @@ public final class ScenarioDriver {
         guard phase == .waitingForGets, let index = getIndex[object], resolved[index] == nil else { return }
         resolved[index] = value
         unresolvedGets -= 1
-        if case .data(let data) = value { verify(getList[index], data) }
+        if case .data(let data) = value, !isActorCall(getList[index]) { verify(getList[index], data) }
         getBorrowedIfDue()
         finishIfAllResolved()
     }

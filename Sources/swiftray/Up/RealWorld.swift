@@ -73,6 +73,24 @@ final class RealWorld: ScenarioWorld {
 
     func submit(_ request: TaskRequest) -> ObjectID { client.submit(request) }
 
+    func createActor(_ request: TaskRequest, _ options: ActorOptions) -> ActorID { client.createActor(request, options) }
+
+    func callActor(_ actor: ActorID, _ request: TaskRequest) -> ObjectID { client.callActor(actor, request)[0] }
+
+    func killActor(_ actor: ActorID, noRestart: Bool) -> String? {
+        guard clientAlive else { return "the driver is dead" }
+        client.killActor(actor, noRestart: noRestart)
+        return nil
+    }
+
+    func actorWorker(_ actor: ActorID) -> WorkerID? {
+        guard clientAlive else { return nil }
+        return client.inspect { owner in
+            guard let info = owner.actors[actor]?.info, info.state == .alive else { return nil }
+            return info.worker
+        }
+    }
+
     func nodeID(named name: String) -> NodeID? { cluster.node(named: name)?.id }
 
     /// Gets are out (their results not delivered yet).

@@ -38,7 +38,6 @@ struct ScenarioRunner {
 
     /// Refuses what the real runner cannot run yet, with the reason.
     func unsupported() -> String? {
-        if !scenario.workload.actors.isEmpty { return "actors are not supported yet (they come with the actor issue)" }
         if !scenario.workload.placementGroups.isEmpty { return "placement groups are not supported yet" }
         for fault in scenario.faults {
             if case .partition = fault.action, !netns {
@@ -46,7 +45,9 @@ struct ScenarioRunner {
                     + "is not implemented yet; on loopback a partition cannot cut links. Run it in the simulator: "
                     + "raysim run \(scenario.sourcePath)"
             }
-            if case .killActor = fault.action { return "kill_actor needs actors, which are not supported yet" }
+            if case .killWorker(let pattern) = fault.action, scenario.workload.actors.contains(where: { $0.name == pattern.name }) {
+                return "kill_worker of an actor's worker is not supported yet: use kill_actor, or kill_node: {holding: \(pattern)}"
+            }
         }
         return nil
     }

@@ -16,6 +16,18 @@ enum SyntheticWorker {
         FunctionRegistry.fallback = { spec, attempt, arguments in
             run(spec, attempt: attempt, arguments, seed: seed)
         }
+        ActorRegistry.fallback = { spec, task, _ in actorCall(spec, task) }
+    }
+
+    /// A synthetic actor, as raysim models it: the constructor returns at once; a method sleeps
+    /// its duration and returns its incarnation and call number (`ActorTask.syntheticDigest`).
+    static func actorCall(_ spec: TaskSpec, _ task: ActorTask) -> ExecutionResult {
+        let duration = spec.body.count > SyntheticBody.durationIndex ? spec.body[SyntheticBody.durationIndex] : 0
+        sleep(micros: duration)
+        guard task.call > 0 else { return .returned([]) }
+        let output = spec.body.count > SyntheticBody.outputIndex ? spec.body[SyntheticBody.outputIndex] : 8
+        let digest = task.syntheticDigest
+        return .returned([ObjectData(sizeBytes: output, digest: digest, bytes: syntheticBytes(digest: digest, size: output))])
     }
 
     static func run(_ spec: TaskSpec, attempt: Int, _ arguments: [FetchedValue], seed: UInt64)

@@ -1,0 +1,282 @@
+// The GCS actor manager (Ray's gcs_actor_manager.cc and gcs_actor_scheduler.cc,
+// reduced): registration, placement on a node whose resources fit (held by the
+// actor's worker for its life), the lifecycle
+// PENDING_CREATION → ALIVE ⇄ RESTARTING → DEAD with the cause of each death,
+// restarts up to max_restarts, kills, fate-sharing with the owner for
+// non-detached actors, named actors per namespace, and the publication of
+// every change to the processes holding handles.
+//
+// Invariants: an actor's incarnation only grows; a dead actor never comes back;
+// a name maps to at most one actor that is not dead; every message about an
+// incarnation other than the current one is stale and ignored.
+
+extension GCS {
+    /// One row of the actor table.
+    public struct ActorEntry: Hashable, Sendable {
+        public struct Kill: Hashable, Sendable {
+            public var noRestart: Bool
+            public var reason: String
+        }
+        public var spec: ActorSpec
+        public var state: ActorState
+        /// Where the current incarnation was sent (nil: waiting for a node that fits).
+        public var node: NodeID?
+        public var worker: WorkerID?
+        public var incarnation = 0
+        public var restarts = 0
+        /// Why it died, why it last restarted, or why it waits for a node.
+        public var cause = ""
+        /// A kill asked for while the current incarnation lives: applied when its worker's death
+        /// is reported.
+        public var kill: Kill?
+        /// Nodes that refused this incarnation (its resources never fit there).
+        public var refusedBy: [NodeID] = []
+        /// Processes told of every change (the owner first), ascending.
+        public var subscribers: [WorkerID] = []
+
+        var info: ActorInfo {
+            ActorInfo(actorID: spec.actorID, state: state, worker: worker ?? WorkerID(node: NodeID(0), index: 0),
+                      incarnation: incarnation, cause: cause, maxTaskRetries: spec.options.maxTaskRetries,
+                      name: spec.displayName)
+        }
+    }
+
+    static func nameKey(_ options: ActorOptions) -> String { options.namespace + "/" + options.name }
+
+    mutating func receiveActorMessage(_ message: Message, from: Address, into effects: inout [GCSEffect]) {
+        switch message {
+        case .registerActor(let spec):
+            registerActor(spec, into: &effects)
+        case .actorCreated(let id, let incarnation, let worker, let failure):
+            actorCreated(id, incarnation: incarnation, worker: worker, failure: failure, into: &effects)
+        case .actorPlacementFailed(let id, let incarnation, let reason):
+            guard var entry = actors[id], entry.incarnation == incarnation, entry.state != .dead,
+                  entry.worker == nil, let node = entry.node else { return }
+            entry.refusedBy.append(node)
+            entry.node = nil
+            entry.cause = reason
+            actors[id] = entry
+            placeActor(id, into: &effects)
+        case .actorWorkerDied(let id, let incarnation, let detail):
+            guard let entry = actors[id], entry.incarnation == incarnation, entry.node != nil,
+                  entry.state != .dead else { return }
+            incarnationDied(id, cause: detail, into: &effects)
+        case .killActor(let id, let noRestart, let reason):
+            killActor(id, noRestart: noRestart, reason: reason, into: &effects)
+        case .subscribeActor(let id):
+            guard case .worker(let worker) = from else { return }
+            guard actors[id] != nil else {
+                // Its registration is on its way from its owner: answer when it arrives.
+                earlySubscribers[id, default: []].append(worker)
+                return
+            }
+            insertSorted(worker, into: &actors[id]!.subscribers)
+            effects.append(.send(to: .worker(worker), .actorUpdate(actors[id]!.info)))
+        default:
+            break
+        }
+    }
+
+    private mutating func registerActor(_ spec: ActorSpec, into effects: inout [GCSEffect]) {
+        let id = spec.actorID
+        if let entry = actors[id] {
+            // A repeated registration (the owner sent it again): answer with the state now.
+            effects.append(.send(to: .worker(spec.creation.owner), .actorUpdate(entry.info)))
+            return
+        }
+        var entry = ActorEntry(spec: spec, state: .pendingCreation)
+        entry.subscribers = [spec.creation.owner]
+        for early in earlySubscribers.removeValue(forKey: id) ?? [] { insertSorted(early, into: &entry.subscribers) }
+        insertSorted(id, into: &actorOrder)
+        if !spec.options.name.isEmpty {
+            let key = Self.nameKey(spec.options)
+            if let holder = namedActors[key], actors[holder]?.state != .dead {
+                entry.state = .dead
+                entry.cause = "the name '\(spec.options.name)' is taken in namespace '\(spec.options.namespace)' by "
+                    + "\(actors[holder]?.spec.displayName ?? "\(holder)") (\(holder))"
+                actors[id] = entry
+                publish(id, into: &effects)
+                return
+            }
+            namedActors[key] = id
+        }
+        if !spec.options.detached && deadOwners.contains(spec.creation.owner) {
+            entry.state = .dead
+            entry.cause = "its owner \(spec.creation.owner) died before the actor was created"
+            actors[id] = entry
+            releaseName(id)
+            publish(id, into: &effects)
+            return
+        }
+        actors[id] = entry
+        placeActor(id, into: &effects)
+    }
+
+    /// Sends the current incarnation to a node whose resources fit: the one with the most of
+    /// them free now (ties: the lowest ID), else one whose total fits (its raylet queues it);
+    /// with none, it waits (pending) and the cause says for what.
+    mutating func placeActor(_ id: ActorID, into effects: inout [GCSEffect]) {
+        guard var entry = actors[id], entry.state != .dead, entry.node == nil else { return }
+        let needs = entry.spec.creation.resources
+        var best: NodeID?
+        var bestFree: Int64 = -1
+        var fallback: NodeID?
+        for node in nodeOrder {
+            guard let row = nodes[node], row.state == .alive, !entry.refusedBy.contains(node),
+                  needs.fits(in: row.info.resources) else { continue }
+            if fallback == nil { fallback = node }
+            guard needs.fits(in: row.available) else { continue }
+            let free = row.available["CPU"]
+            if free > bestFree {
+                best = node
+                bestFree = free
+            }
+        }
+        guard let node = best ?? fallback else {
+            entry.cause = "waiting for a node with \(needs) (no alive node has that much)"
+            actors[id] = entry
+            publish(id, into: &effects)
+            return
+        }
+        entry.node = node
+        entry.cause = entry.state == .restarting ? entry.cause : ""
+        actors[id] = entry
+        // Counted at once, so a burst of creations spreads before the next resource report.
+        if needs.fits(in: nodes[node]!.available) { nodes[node]!.available = nodes[node]!.available - needs }
+        effects.append(.send(to: .raylet(node), .createActor(entry.spec, incarnation: entry.incarnation)))
+        if entry.incarnation == 0 && entry.state == .pendingCreation { publish(id, into: &effects) }
+    }
+
+    /// Retries every actor that waits for a node (one joined, or resources were freed).
+    mutating func placePendingActors(into effects: inout [GCSEffect]) {
+        for id in actorOrder {
+            guard let entry = actors[id], entry.node == nil, entry.state == .pendingCreation || entry.state == .restarting
+            else { continue }
+            actors[id]!.refusedBy = []
+            placeActor(id, into: &effects)
+        }
+    }
+
+    private mutating func actorCreated(_ id: ActorID, incarnation: Int, worker: WorkerID, failure: String,
+                                       into effects: inout [GCSEffect]) {
+        guard var entry = actors[id], entry.incarnation == incarnation, entry.state != .dead,
+              entry.worker == nil, entry.node == worker.node else {
+            // An incarnation given up on came up after all: it must not run.
+            if actors[id]?.worker != worker {
+                effects.append(.send(to: .raylet(worker.node), .killActorWorker(id, incarnation: incarnation)))
+            }
+            return
+        }
+        entry.worker = worker
+        if !failure.isEmpty {
+            // A constructor that raises leaves the actor dead for good (Ray's creation-task
+            // exception); its worker goes.
+            entry.state = .dead
+            entry.cause = "its constructor raised: \(failure)"
+            actors[id] = entry
+            releaseName(id)
+            effects.append(.send(to: .raylet(worker.node), .killActorWorker(id, incarnation: incarnation)))
+            publish(id, into: &effects)
+            return
+        }
+        entry.state = .alive
+        entry.cause = ""
+        actors[id] = entry
+        publish(id, into: &effects)
+        if entry.kill != nil {
+            effects.append(.send(to: .raylet(worker.node), .killActorWorker(id, incarnation: incarnation)))
+        }
+    }
+
+    /// The current incarnation's worker died (or was never to be): restart if allowed, else dead.
+    private mutating func incarnationDied(_ id: ActorID, cause: String, into effects: inout [GCSEffect]) {
+        guard var entry = actors[id], entry.state != .dead else { return }
+        let options = entry.spec.options
+        let ownerGone = !options.detached && deadOwners.contains(entry.spec.creation.owner)
+        let restartsLeft = options.maxRestarts < 0 || entry.restarts < options.maxRestarts
+        entry.node = nil
+        entry.worker = nil
+        entry.refusedBy = []
+        if let kill = entry.kill, kill.noRestart {
+            entry.state = .dead
+            entry.cause = kill.reason
+        } else if ownerGone {
+            entry.state = .dead
+            entry.cause = "its owner \(entry.spec.creation.owner) died"
+        } else if restartsLeft {
+            entry.state = .restarting
+            entry.restarts += 1
+            entry.incarnation += 1
+            entry.cause = entry.kill?.reason ?? cause
+        } else {
+            entry.state = .dead
+            entry.cause = (entry.kill?.reason ?? cause)
+                + (options.maxRestarts == 0 ? "" : " (max_restarts=\(options.maxRestarts) used up)")
+        }
+        entry.kill = nil
+        actors[id] = entry
+        if entry.state == .dead { releaseName(id) }
+        publish(id, into: &effects)
+        if entry.state == .restarting { placeActor(id, into: &effects) }
+    }
+
+    private mutating func killActor(_ id: ActorID, noRestart: Bool, reason: String, into effects: inout [GCSEffect]) {
+        guard var entry = actors[id], entry.state != .dead else { return }
+        guard let node = entry.node else {
+            // Nothing runs yet: it dies (or restarts) at once.
+            entry.kill = ActorEntry.Kill(noRestart: noRestart, reason: reason)
+            actors[id] = entry
+            incarnationDied(id, cause: reason, into: &effects)
+            return
+        }
+        // Keep the strongest request: a kill without restart wins over one with.
+        if entry.kill?.noRestart != true { entry.kill = ActorEntry.Kill(noRestart: noRestart, reason: reason) }
+        actors[id] = entry
+        effects.append(.send(to: .raylet(node), .killActorWorker(id, incarnation: entry.incarnation)))
+    }
+
+    /// An owner died: its actors that are not detached die with it (Ray's fate-sharing).
+    mutating func actorOwnerDied(_ owner: WorkerID, into effects: inout [GCSEffect]) {
+        guard deadOwners.insert(owner).inserted else { return }
+        for id in actorOrder {
+            guard let entry = actors[id], entry.state != .dead, entry.spec.creation.owner == owner,
+                  !entry.spec.options.detached else { continue }
+            killActor(id, noRestart: true, reason: "its owner \(owner) died", into: &effects)
+        }
+    }
+
+    /// A node died: the incarnations placed there died with it.
+    mutating func actorNodeDied(_ node: NodeID, into effects: inout [GCSEffect]) {
+        for id in actorOrder where actors[id]?.node == node && actors[id]?.state != .dead {
+            incarnationDied(id, cause: "its node \(node) died", into: &effects)
+        }
+    }
+
+    private mutating func releaseName(_ id: ActorID) {
+        guard let options = actors[id]?.spec.options, !options.name.isEmpty else { return }
+        let key = Self.nameKey(options)
+        if namedActors[key] == id { namedActors[key] = nil }
+    }
+
+    private func publish(_ id: ActorID, into effects: inout [GCSEffect]) {
+        guard let entry = actors[id] else { return }
+        let info = entry.info
+        for subscriber in entry.subscribers where !deadOwners.contains(subscriber) {
+            effects.append(.send(to: .worker(subscriber), .actorUpdate(info)))
+        }
+    }
+
+    func addActors(to digest: inout Digest) {
+        for id in actorOrder {
+            guard let entry = actors[id] else { continue }
+            digest.add(id.creationTask.value)
+            digest.add(entry.state.rawValue)
+            digest.add(UInt64(entry.node?.value ?? 0))
+            digest.add(UInt64(bitPattern: Int64(entry.incarnation)))
+            digest.add(UInt64(bitPattern: Int64(entry.restarts)))
+            digest.add(entry.cause)
+            for subscriber in entry.subscribers { digest.add(UInt64(subscriber.node.value) << 32 | UInt64(subscriber.index)) }
+        }
+        for key in namedActors.keys.sorted() { digest.add(key) }
+    }
+}

@@ -1,0 +1,261 @@
+// Actors from a caller's side (Ray's actor_task_submitter.cc and the actor
+// handle's reference count): creating an actor registers it with the GCS;
+// each method call gets the next sequence number of this caller and is pushed
+// straight to the actor's worker, in order, once the actor is alive and the
+// call's arguments exist. When an incarnation dies with calls in flight, each
+// is pushed again to the next incarnation while it has task retries left
+// (at-least-once), else fails with ActorDied (at-most-once: it may or may not
+// have run, and never runs twice). Calls wait while the actor restarts, and
+// fail with ActorDied once it is dead.
+//
+// Invariants: a caller's calls are pushed in sequence order; a call is in at
+// most one of `pending` and `inFlight`; every call ends exactly once (a reply
+// from an attempt given up on is ignored).
+
+extension Owner {
+    /// An actor as this process sees it.
+    public struct CallerActor: Sendable {
+        /// Its state as the GCS last published it (nil: not heard yet).
+        public var info: ActorInfo?
+        /// This process created it (its handle's object is owned here).
+        public var created: Bool
+        public var maxTaskRetries: Int
+        public var detached: Bool
+        /// `Counter[0]`.
+        public var name: String
+        var nextSequence: UInt64 = 0
+        /// Calls not pushed to the current incarnation, in submission order (those pushed to an
+        /// incarnation that died first, with their sequence numbers).
+        public internal(set) var pending: [TaskID] = []
+        /// Calls pushed to incarnation `pushedTo`, in sequence order.
+        public internal(set) var inFlight: [TaskID] = []
+        var pushedTo = 0
+        var sequence: [TaskID: UInt64] = [:]
+        /// Every handle went (here and at borrowers): once its calls end, it is destroyed.
+        var outOfScope = false
+    }
+
+    mutating func createActor(_ request: TaskRequest, _ options: ActorOptions, into effects: inout [OwnerEffect]) {
+        metrics.tasksSubmitted += 1
+        let id = ids.takeTask()
+        let spec = TaskSpec(taskID: id, jobID: identity.job, function: request.function, instance: request.instance,
+                            args: request.args, returnCount: 1, resources: request.resources, strategy: request.strategy,
+                            maxRetries: 0, retryExceptions: false, body: request.body, owner: workerID)
+        let actor = ActorID(creationTask: id)
+        // The handle's object: its count is the actor's handles here (and its borrowers').
+        var handle = ObjectEntry()
+        handle.localRefs = 1
+        handle.state = .inline(ObjectData(sizeBytes: 0, digest: id.value))
+        objects[actor.handle] = handle
+        actors[actor] = CallerActor(info: nil, created: true, maxTaskRetries: options.maxTaskRetries,
+                                    detached: options.detached, name: "\(request.function)[\(request.instance)]")
+        effects.append(.send(to: .gcs, .registerActor(ActorSpec(creation: spec, options: options))))
+    }
+
+    mutating func callActor(_ actor: ActorID, _ request: TaskRequest, into effects: inout [OwnerEffect]) {
+        metrics.tasksSubmitted += 1
+        let id = ids.takeTask()
+        let retries = actors[actor]?.maxTaskRetries ?? 0
+        let spec = TaskSpec(taskID: id, jobID: identity.job, function: request.function, instance: request.instance,
+                            args: request.args, returnCount: max(1, request.returnCount), resources: ResourceSet(),
+                            strategy: .default, maxRetries: retries, retryExceptions: request.retryExceptions,
+                            body: request.body, owner: workerID)
+        let foreign = holdReturnsAndArguments(spec)
+        lineageBytes += Int64(spec.approximateSizeBytes)
+        tasks[id] = TaskEntry(spec: spec, state: .actorCall(actor), attempts: 0, retriesLeft: retries,
+                              submitter: ids.parent)
+        guard actors[actor] != nil else {
+            finish(id, withError: RayError(.actorDied, "\(request.function) called on \(actor), which this process "
+                + "holds no handle to"), into: &effects)
+            return
+        }
+        if let foreign {
+            failForeign(id, spec, foreign, into: &effects)
+            return
+        }
+        actors[actor]!.pending.append(id)
+        pushCalls(actor, into: &effects)
+    }
+
+    /// Pushes the pending calls, in order, while the actor is alive and the next call's
+    /// arguments exist (a call waiting for an argument holds back the ones after it).
+    mutating func pushCalls(_ actor: ActorID, into effects: inout [OwnerEffect]) {
+        actorsWaitingForArguments.remove(actor)
+        guard var caller = actors[actor], let info = caller.info, info.state == .alive else { return }
+        if caller.pushedTo != info.incarnation {
+            precondition(caller.inFlight.isEmpty, "calls in flight to an incarnation that ended")
+            caller.pushedTo = info.incarnation
+        }
+        while let id = caller.pending.first, let entry = tasks[id] {
+            if let error = failedArgument(entry.spec) {
+                caller.pending.removeFirst()
+                actors[actor] = caller
+                finish(id, withError: error, into: &effects)
+                caller = actors[actor]!
+                continue
+            }
+            guard argumentsAvailable(id) else {
+                actorsWaitingForArguments.insert(actor)
+                waitForLostArguments(entry.spec, into: &effects)
+                break
+            }
+            caller.pending.removeFirst()
+            // Numbered when first pushed (a call cancelled or failed before leaves no gap the
+            // actor would wait at); a call pushed again to a new incarnation keeps its number.
+            let sequence = caller.sequence[id] ?? caller.nextSequence
+            if caller.sequence[id] == nil {
+                caller.sequence[id] = sequence
+                caller.nextSequence += 1
+            }
+            let settledBelow = caller.inFlight.first.flatMap { caller.sequence[$0] } ?? sequence
+            caller.inFlight.append(id)
+            tasks[id]!.attempts += 1
+            metrics.attemptsStarted += 1
+            effects.append(.send(to: .worker(info.worker), .pushActorTask(
+                entry.spec, attempt: entry.attempts + 1, actor, incarnation: info.incarnation, sequence: sequence,
+                skipBelow: settledBelow, args: resolvedArguments(entry.spec))))
+        }
+        actors[actor] = caller
+    }
+
+    /// The error of an argument that failed (the call fails with it, as a task does).
+    private func failedArgument(_ spec: TaskSpec) -> RayError? {
+        for arg in spec.args {
+            guard case .reference(let object) = arg else { continue }
+            if case .failed(let error)? = objects[object]?.state { return error }
+            if isBorrowed(object), case .error(let error)? = borrowed[object]?.value { return error }
+        }
+        return nil
+    }
+
+    /// Starts rebuilding a stored argument whose copies are all gone (its lineage re-runs).
+    private mutating func waitForLostArguments(_ spec: TaskSpec, into effects: inout [OwnerEffect]) {
+        for arg in spec.args {
+            guard case .reference(let object) = arg else { continue }
+            if isBorrowed(object) {
+                if !borrowedExists(object) { askOwner(object, into: &effects) }
+                continue
+            }
+            guard let entry = objects[object], case .stored = entry.state, !hasLiveCopy(entry) else { continue }
+            recover(object, into: &effects)
+        }
+    }
+
+    mutating func actorCallReplied(_ id: TaskID, _ actor: ActorID, attempt: Int, outcome: TaskOutcome,
+                                   borrowed: [ObjectID], worker: WorkerID, into effects: inout [OwnerEffect]) {
+        for object in borrowed where objects[object] != nil && !objects[object]!.borrowers.contains(worker)
+            && !deadWorkers.contains(worker) {
+            objects[object]!.borrowers.append(worker)
+        }
+        guard let entry = tasks[id], entry.attempts == attempt, var caller = actors[actor],
+              let index = caller.inFlight.firstIndex(of: id) else {
+            settleReturned(id, attempt: attempt, completed: false, into: &effects)
+            return
+        }
+        caller.inFlight.remove(at: index)
+        actors[actor] = caller
+        let name = "\(caller.name).\(entry.spec.function)"
+        switch outcome {
+        case .returned(let values):
+            caller.sequence[id] = nil
+            actors[actor] = caller
+            complete(id, values: values, into: &effects)
+            settleReturned(id, attempt: attempt, completed: true, into: &effects)
+        case .applicationError(let message):
+            if entry.spec.retryExceptions && entry.retriesLeft != 0 {
+                // Run again, after what is queued (its turn passed: a new sequence number).
+                if entry.retriesLeft > 0 { tasks[id]!.retriesLeft -= 1 }
+                metrics.retries += 1
+                caller.sequence[id] = nil
+                caller.pending.append(id)
+                actors[actor] = caller
+                pushCalls(actor, into: &effects)
+            } else {
+                caller.sequence[id] = nil
+                actors[actor] = caller
+                finish(id, withError: RayError(.taskFailed, "\(name) raised: \(message)"), into: &effects)
+            }
+            settleReturned(id, attempt: attempt, completed: false, into: &effects)
+        case .argumentFailed(let error):
+            caller.sequence[id] = nil
+            actors[actor] = caller
+            finish(id, withError: error, into: &effects)
+            settleReturned(id, attempt: attempt, completed: false, into: &effects)
+        }
+        destroyIfDone(actor, into: &effects)
+    }
+
+    /// The GCS published the actor's state: calls in flight to an incarnation that ended are
+    /// retried or fail; a live actor gets the pending ones; a dead one fails them all.
+    mutating func actorUpdated(_ info: ActorInfo, into effects: inout [OwnerEffect]) {
+        let actor = info.actorID
+        guard var caller = actors[actor] else { return }
+        if let known = caller.info {
+            // Updates about an older incarnation, or a step back, are stale.
+            if info.incarnation < known.incarnation || known.state == .dead { return }
+            if info.incarnation == known.incarnation && info.state == known.state { return }
+        }
+        caller.info = info
+        actors[actor] = caller
+        let ended = !caller.inFlight.isEmpty && (caller.pushedTo < info.incarnation || info.state == .dead
+                                                 || info.state == .restarting)
+        if ended {
+            let calls = caller.inFlight
+            caller.inFlight = []
+            var requeued: [TaskID] = []
+            for id in calls {
+                guard let entry = tasks[id] else { continue }
+                if entry.retriesLeft != 0 && info.state != .dead {
+                    if entry.retriesLeft > 0 { tasks[id]!.retriesLeft -= 1 }
+                    metrics.retries += 1
+                    requeued.append(id)
+                } else {
+                    caller.sequence[id] = nil
+                    actors[actor] = caller
+                    let retries = entry.spec.maxRetries
+                    finish(id, withError: RayError(.actorDied, "\(caller.name).\(entry.spec.function) was running "
+                        + "when \(caller.name) died (\(info.cause.isEmpty ? "no cause given" : info.cause)); "
+                        + (retries == 0 ? "max_task_retries=0, so it is not retried (it may or may not have run)"
+                           : "its max_task_retries=\(retries) are used up")), into: &effects)
+                    caller = actors[actor]!
+                }
+            }
+            caller.pending = requeued + caller.pending
+            actors[actor] = caller
+        }
+        switch info.state {
+        case .dead:
+            let calls = caller.pending
+            caller.pending = []
+            actors[actor] = caller
+            actorsWaitingForArguments.remove(actor)
+            for id in calls {
+                guard let entry = tasks[id] else { continue }
+                actors[actor]!.sequence[id] = nil
+                finish(id, withError: RayError(.actorDied, "\(caller.name).\(entry.spec.function) cannot run: "
+                    + "\(caller.name) is dead (\(info.cause.isEmpty ? "no cause given" : info.cause))"), into: &effects)
+            }
+        case .alive:
+            pushCalls(actor, into: &effects)
+        case .pendingCreation, .restarting, .dependenciesUnready:
+            break
+        }
+        destroyIfDone(actor, into: &effects)
+    }
+
+    /// The last handle to an actor this process created went (no local handle, no borrower):
+    /// unless detached, the actor is destroyed (Ray's out-of-scope actor termination).
+    mutating func actorHandleReleased(_ actor: ActorID, into effects: inout [OwnerEffect]) {
+        guard let caller = actors[actor], caller.created, !caller.detached else { return }
+        actors[actor]!.outOfScope = true
+        destroyIfDone(actor, into: &effects)
+    }
+
+    /// An actor out of scope is destroyed once the calls made before its handles went ended.
+    mutating func destroyIfDone(_ actor: ActorID, into effects: inout [OwnerEffect]) {
+        guard let caller = actors[actor], caller.outOfScope, caller.pending.isEmpty, caller.inFlight.isEmpty else { return }
+        actors[actor]!.outOfScope = false
+        if caller.info?.state == .dead { return }
+        effects.append(.send(to: .gcs, .killActor(actor, noRestart: true, reason: "all its handles went out of scope")))
+    }
+}
