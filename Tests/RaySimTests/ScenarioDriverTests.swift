@@ -27,6 +27,14 @@ private final class ScriptedWorld: ScenarioWorld {
         defer { nextTask += 1 }
         return ObjectID.returnValue(of: TaskID.child(of: TaskID.driver(of: JobID(1)), index: nextTask), index: 1)
     }
+    func createActor(_ request: TaskRequest, _ options: ActorOptions) -> ActorID {
+        calls.append("actor \(request.function)[\(request.instance)]")
+        defer { nextTask += 1 }
+        return ActorID(creationTask: TaskID.child(of: TaskID.driver(of: JobID(1)), index: nextTask))
+    }
+    func callActor(_ actor: ActorID, _ request: TaskRequest) -> ObjectID { submit(request) }
+    func killActor(_ actor: ActorID, noRestart: Bool) -> String? { calls.append("kill \(actor)"); return nil }
+    func actorWorker(_ actor: ActorID) -> WorkerID? { nil }
     func nodeID(named name: String) -> NodeID? { alive[name] }
     func get(_ objects: [ObjectID]) { asked = objects }
     func release(_ objects: [ObjectID]) { calls.append("release \(objects.count)") }

@@ -25,20 +25,39 @@ import Testing
 
     @Test func unsupportedFeaturesAreRejectedClearly() throws {
         let yaml = """
-            name: actors
-            description: actors are for a later issue
+            name: gangs
+            description: placement groups are for a later issue
             cluster:
               nodes: [{name: head, head: true}]
             workload:
-              actors: [{name: counter, calls: 3}]
+              placement_groups: [{name: gang, bundles: [{CPU: 1}]}]
             """
-        let scenario = try ScenarioLoader.parse(yaml: yaml, file: "actors.yaml")
+        let scenario = try ScenarioLoader.parse(yaml: yaml, file: "gangs.yaml")
         #expect(throws: ScenarioError.self) { try Simulation(scenario: scenario, options: SimulationOptions(seed: 1)) }
         do {
             _ = try Simulation(scenario: scenario, options: SimulationOptions(seed: 1))
         } catch {
-            #expect(error.keyPath == "workload.actors")
+            #expect(error.keyPath == "workload.placement_groups")
             #expect(error.problem.contains("not supported yet"))
+        }
+        let killingAnActorsWorker = """
+            name: actor-worker
+            description: kill_worker of an actor is not supported yet
+            cluster:
+              nodes: [{name: head, head: true}]
+            workload:
+              actors: [{name: counter, calls: 3}]
+            faults:
+              - at: 1ms
+                kill_worker: {running: "counter[0]"}
+            """
+        let actorScenario = try ScenarioLoader.parse(yaml: killingAnActorsWorker, file: "actor-worker.yaml")
+        do {
+            _ = try Simulation(scenario: actorScenario, options: SimulationOptions(seed: 1))
+            Issue.record("kill_worker of an actor was accepted")
+        } catch {
+            #expect(error.keyPath == "faults[0].kill_worker")
+            #expect(error.problem.contains("use kill_actor"))
         }
     }
 }

@@ -127,6 +127,9 @@ public final class EventLoop: @unchecked Sendable {
     private func runOutsideWork() -> Bool {
         while !outside.isEmpty {
             activity &+= 1
+            // What the last body's end sent (an actor's reply) goes before the next body runs:
+            // an actor runs its queued calls back to back, and its callers wait for each reply.
+            flushConnections()
             let work = outside.removeFirst()
             if !work() { return false }
         }
@@ -189,6 +192,10 @@ public final class EventLoop: @unchecked Sendable {
 
     private func runBeforeBlocking() {
         for hook in beforeBlocking { hook() }
+        flushConnections()
+    }
+
+    private func flushConnections() {
         if !dirtyConnections.isEmpty {
             let connections = dirtyConnections
             dirtyConnections.removeAll(keepingCapacity: true)

@@ -287,9 +287,12 @@ public struct ActorSpec: Sendable, Equatable {
     public var maxTaskRetries: Int
     /// Method calls the driver makes to each actor, in order. Default 1.
     public var calls: Int
+    /// `duration` (an added key): how long each synthetic call runs. Default 1ms.
+    public var callMicros: Int64
     /// Builds an actor spec.
     public init(name: String, count: Int, resources: ResourceSet, maxRestarts: Int,
-                maxTaskRetries: Int, calls: Int) {
+                maxTaskRetries: Int, calls: Int, callMicros: Int64 = 1_000) {
+        self.callMicros = callMicros
         self.name = name
         self.count = count
         self.resources = resources

@@ -9,8 +9,7 @@
 public import RayCore
 
 extension ScenarioDriver {
-    /// How long a synthetic actor method runs, and the size of what it returns.
-    static let actorCallMicros: Int64 = 1_000
+    /// The size of what a synthetic actor method returns.
     static let actorCallOutputBytes: Int64 = 8
 
     /// The actor instances a pattern names (`counter[*]`, `counter[0]`, `counter`).
@@ -46,7 +45,7 @@ extension ScenarioDriver {
                     let object = world.callActor(actor, TaskRequest(
                         function: "call", instance: call, args: [], resources: ResourceSet(), strategy: .default,
                         maxRetries: spec.maxTaskRetries, retryExceptions: false,
-                        body: [Self.actorCallMicros, Self.actorCallOutputBytes]))
+                        body: [spec.callMicros, Self.actorCallOutputBytes]))
                     remember(Self.callRef(ref, call), object)
                     calls.append(object)
                 }
@@ -60,6 +59,14 @@ extension ScenarioDriver {
     func actorCallRefs(_ pattern: RefPattern) -> [InstanceRef] {
         actorInstances(pattern).flatMap { actor in
             (0..<(actorCalls[actor]?.count ?? 0)).map { Self.callRef(actor, $0) }
+        }
+    }
+
+    /// What an `after:` trigger waits for: the instances it names, and for an actor its first
+    /// call (the actor is up and serving).
+    func afterRefs(_ pattern: RefPattern) -> [InstanceRef] {
+        plan.resolve(pattern) + actorInstances(pattern).compactMap { actor in
+            (actorCalls[actor]?.isEmpty ?? true) ? nil : Self.callRef(actor, 0)
         }
     }
 

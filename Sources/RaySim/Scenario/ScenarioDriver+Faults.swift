@@ -23,7 +23,7 @@ extension ScenarioDriver {
             guard case .after(let pattern) = fault.trigger, !faultsDone[index], !afterFaultsDue.contains(index) else {
                 return nil
             }
-            return (index, objects(pattern))
+            return (index, afterRefs(pattern).compactMap { refs[$0] })
         }
     }
 
@@ -33,7 +33,7 @@ extension ScenarioDriver {
         var due: [Int] = []
         for (index, fault) in scenario.faults.enumerated() where !faultsDone[index] && !afterFaultsDue.contains(index) {
             guard case .after(let pattern) = fault.trigger else { continue }
-            let refs = plan.resolve(pattern)
+            let refs = afterRefs(pattern)
             let objects = refs.compactMap { self.refs[$0] }
             guard objects.count == refs.count, world.haveBeenMade(objects) else { continue }
             afterFaultsDue.insert(index)

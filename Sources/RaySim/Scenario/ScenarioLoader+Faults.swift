@@ -35,7 +35,7 @@ extension ScenarioLoader {
             if let at = fault.optional("at") {
                 trigger = .at(micros: try at.durationMicros())
             } else {
-                trigger = .after(try references.record(try fault.required("after"), targets: [.task, .put]))
+                trigger = .after(try references.record(try fault.required("after"), targets: [.task, .put, .actor]))
             }
             let action = try parseAction(try fault.required(actionKey), key: actionKey,
                                          nodeNames: &nodeNames, references: &references)

@@ -16,7 +16,7 @@ extension ScenarioLoader {
     static let failKeys = ["probability", "attempts", "kind"]
     static let affinityKeys = ["node", "soft"]
     static let placementGroupReferenceKeys = ["name", "bundle"]
-    static let actorKeys = ["name", "count", "resources", "max_restarts", "max_task_retries", "calls"]
+    static let actorKeys = ["name", "count", "resources", "max_restarts", "max_task_retries", "calls", "duration"]
     static let placementGroupKeys = ["name", "strategy", "bundles"]
 
     /// Most instances of one task group.
@@ -156,7 +156,8 @@ extension ScenarioLoader {
             resources: try actor.optional("resources")?.resources() ?? ResourceSet(["CPU": 1000]),
             maxRestarts: try actor.optional("max_restarts")?.int(in: -1...retryCountMax) ?? 0,
             maxTaskRetries: try actor.optional("max_task_retries")?.int(in: -1...retryCountMax) ?? 0,
-            calls: try actor.optional("calls")?.int(in: 0...actorCallCountMax) ?? 1)
+            calls: try actor.optional("calls")?.int(in: 0...actorCallCountMax) ?? 1,
+            callMicros: try actor.optional("duration")?.durationMicros() ?? 1_000)
     }
 
     /// One `placement_groups:` entry; strategy defaults to PACK, as in Ray.
