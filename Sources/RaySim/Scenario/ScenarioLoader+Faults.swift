@@ -83,7 +83,7 @@ extension ScenarioLoader {
         case "kill_actor":
             let killActor = try value.mapping(allowedKeys: killActorKeys)
             let actor = try references.record(try killActor.required("actor"), targets: [.actor])
-            let noRestart = try killActor.optional("no_restart")?.bool() ?? false
+            let noRestart = try killActor.optional("no_restart")?.bool() ?? true  // Ray's ray.kill default
             return .killActor(actor: actor, noRestart: noRestart)
         case "cancel":
             let cancel = try value.mapping(allowedKeys: cancelKeys)
