@@ -35,6 +35,11 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
     case alreadyStarted(String)
     /// The runtime could not start or reach the cluster.
     case runtime(String)
+    /// The actor is dead for good, or died with this call in flight and it is not retried
+    /// (`ActorDiedError`); the message says why (killed, its node died, restarts used up, ...).
+    case actorDied(String)
+    /// The actor could not be reached for this call (`ActorUnavailableError`): it may or may not have run.
+    case actorUnavailable(String)
 
     init(_ error: RayCore.RayError) {
         let message = error.message
@@ -61,7 +66,10 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
         case .objectReconstructionFailed: self = .reconstructionFailed(message)
         case .taskUnschedulable: self = .unschedulable(message)
         case .cancelled: self = .cancelled(message)
-        case .actorDied, .actorUnavailable, .placementGroupUnschedulable: self = .runtime("\(error.kind.rawValue): \(message)")
+        case .actorDied: self = .actorDied(message.replacingOccurrences(of: "max_task_retries", with: "maxTaskRetries")
+            .replacingOccurrences(of: "max_restarts", with: "maxRestarts"))
+        case .actorUnavailable: self = .actorUnavailable(message)
+        case .placementGroupUnschedulable: self = .runtime("\(error.kind.rawValue): \(message)")
         }
     }
 
@@ -88,6 +96,8 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
         case .notStarted(let m): return "not started: \(m)"
         case .alreadyStarted(let m): return "already started: \(m)"
         case .runtime(let m): return "runtime: \(m)"
+        case .actorDied(let m): return "actor died: \(m)"
+        case .actorUnavailable(let m): return "actor unavailable: \(m)"
         }
     }
 }

@@ -146,19 +146,19 @@ enum RemoteFunctions {
     static func noteStart(_ call: String) {
         instances.withLock { $0 = [:] }  // A job numbers its tasks from 0.
         atStart.withLock { known in
-            known = Set(FunctionRegistry.names)
+            known = Set(FunctionRegistry.names + ActorRegistry.names)
             joinedBy = call
         }
     }
     static func noteShutdown() { atStart.withLock { $0 = nil } }
 
     /// Throws when `name` was registered after the program joined the cluster.
-    static func checkKnownToWorkers(_ name: String) throws {
+    static func checkKnownToWorkers(_ name: String, actor: Bool = false) throws {
         guard let known = atStart.withLock({ $0 }), !known.contains(name) else { return }
         // Inside a task body there is no start to compare against: the worker knows what it registered.
         guard TaskContext.current == nil else { return }
         let call = atStart.withLock { _ in joinedBy }
-        throw Ray.Error.invalidArgument("remote function '\(name)' was created after \(call): worker processes "
+        throw Ray.Error.invalidArgument("\(actor ? "actor class" : "remote function") '\(name)' was created after \(call): worker processes "
             + "run this program only up to \(call) to learn its functions, so they do not know it. Create it "
             + "before \(call) (a `static let` is created on first use: touch it before starting)")
     }

@@ -196,6 +196,7 @@ public enum Testbed {
         _ = (say, sayThenDie, submitsInside, fanOut, fib, putAndPass, waitsInside, returnsRef, passesOn, spin)
         _ = (divmod, triple, divmodInside, slowValue, cancellableParent)
         _ = (returnsChildren, returnsBlobRef, returnsRefAndPID, returnsBorrowed)
+        registerActors()
     }
 
     public static func blobBytes(seed: Int, size: Int) -> [UInt8] {

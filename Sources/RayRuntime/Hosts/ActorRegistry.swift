@@ -23,6 +23,7 @@ public enum ActorRegistry {
     }
 
     public static func lookup(_ name: String) -> Constructor? { constructors[name] }
+    public static var names: [String] { constructors.keys.sorted() }
 
     /// Runs actor tasks of classes not registered (scenario actors under `swiftray up`): the
     /// spec, which call it is, and the arguments.

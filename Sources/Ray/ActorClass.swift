@@ -1,0 +1,171 @@
+// Creating distributed actors on the cluster: an `ActorClass` names a
+// constructor (registered before `Ray.start()`, as remote functions are, so
+// every worker knows it) and creates instances where the scheduler places
+// them: `let counter = try counters.remote(5)` returns a remote reference to a
+// `Counter` whose methods are Ray actor calls.
+//
+//     distributed actor Counter {
+//         typealias ActorSystem = RayActorSystem
+//         var count: Int
+//         init(start: Int, actorSystem: RayActorSystem) { self.actorSystem = actorSystem; count = start }
+//         distributed func increment(by n: Int) -> Int { count += n; return count }
+//     }
+//     let counters = ActorClass("Counter") { (start: Int) in Counter(start: start, actorSystem: .shared) }
+//     try Ray.start()
+//     let counter = try counters.remote(5)
+//     let seven = try await counter.increment(by: 2)
+
+public import Distributed
+import Synchronization
+public import RayCore
+import RayRuntime
+
+/// How an actor is created and kept (Ray's actor `.options(...)`).
+public struct ActorClassOptions: Sendable, Hashable {
+    /// CPUs held for the actor's life. Ray's default needs one CPU to place an actor and holds
+    /// none while it runs; SwiftRay holds what is asked, so the default is 0.
+    public var numCPUs: Double = 0
+    public var numGPUs: Double = 0
+    public var resources: [String: Double] = [:]
+    /// Restarts after its process dies (the constructor runs again; state starts afresh); -1 is infinite.
+    public var maxRestarts: Int = 0
+    /// Retries of a call in flight when the actor died: 0 (at-most-once), n, or -1 (infinite).
+    public var maxTaskRetries: Int = 0
+    /// A name unique in its namespace (`""`: none).
+    public var name: String = ""
+    public var namespace: String = ""
+    /// Outlives the driver that created it (until `Ray.kill`).
+    public var detached = false
+
+    public init(numCPUs: Double = 0, numGPUs: Double = 0, resources: [String: Double] = [:], maxRestarts: Int = 0,
+                maxTaskRetries: Int = 0, name: String = "", namespace: String = "", detached: Bool = false) {
+        self.numCPUs = numCPUs
+        self.numGPUs = numGPUs
+        self.resources = resources
+        self.maxRestarts = maxRestarts
+        self.maxTaskRetries = maxTaskRetries
+        self.name = name
+        self.namespace = namespace
+        self.detached = detached
+    }
+
+    func validated() throws -> (ResourceSet, RayCore.ActorOptions) {
+        let resources = try TaskOptions(numCPUs: numCPUs, numGPUs: numGPUs, resources: self.resources).validated()
+        guard maxRestarts >= -1 else {
+            throw Ray.Error.invalidArgument("maxRestarts must be ≥ 0, or -1 for infinite; got \(maxRestarts)")
+        }
+        guard maxTaskRetries >= -1 else {
+            throw Ray.Error.invalidArgument("maxTaskRetries must be ≥ 0, or -1 for infinite; got \(maxTaskRetries)")
+        }
+        return (resources, RayCore.ActorOptions(maxRestarts: maxRestarts, maxTaskRetries: maxTaskRetries, name: name,
+                                                namespace: namespace, detached: detached))
+    }
+}
+
+/// A distributed actor class the cluster can create, registered under `name`.
+public struct ActorClass<Instance: DistributedActor, each Arg: Codable>: Sendable
+where Instance.ActorSystem == RayActorSystem {
+    public let name: String
+    public var options: ActorClassOptions
+
+    /// Registers `make` under `name`; it makes the instance with `actorSystem: .shared`. Create it
+    /// before `Ray.start()` (workers run the program up to there).
+    public init(_ name: String, options: ActorClassOptions = ActorClassOptions(),
+                _ make: @escaping @Sendable (repeat each Arg) throws -> Instance) {
+        self.name = name
+        self.options = options
+        if ActorRegistry.lookup(name) != nil || FunctionRegistry.lookup(name) != nil {
+            RemoteFunctions.duplicates.withLock { $0.append(name) }
+        }
+        let declared = countArguments(repeat (each Arg).self)
+        ActorRegistry.register(name) { arguments in
+            var index = 0
+            func next<V: Codable>(_ type: V.Type) throws -> V {
+                defer { index += 1 }
+                guard index < arguments.count else {
+                    throw Ray.Error.invalidArgument("\(name) takes \(declared) arguments, was given \(arguments.count)")
+                }
+                return try ValueCoding.decode(type, from: arguments[index], object: nil)
+            }
+            guard let task = TaskContext.current?.task else {
+                throw Ray.Error.runtime("\(name)'s constructor ran outside an actor's worker")
+            }
+            let id = RayCore.ActorID(creationTask: task)
+            // The instance takes the actor's cluster ID (its system asks while it initializes).
+            let values = (repeat try next((each Arg).self))
+            let instance = try RayActorSystem.$assigning.withValue(id) { try make(repeat each values) }
+            return HostedActorInstance(instance: instance)
+        }
+    }
+
+    /// A copy with other options (Ray's `.options(...)`).
+    public func options(_ options: ActorClassOptions) -> ActorClass {
+        var copy = self
+        copy.options = options
+        return copy
+    }
+
+    /// Creates an actor on the cluster (placed by the scheduler); returns a remote reference to it
+    /// at once. Its methods wait until it is up; a constructor that throws makes every call fail
+    /// with ActorDied saying so.
+    public func remote(_ args: repeat each Arg) throws -> Instance {
+        let client = try Ray.client()
+        try RemoteFunctions.checkKnownToWorkers(name, actor: true)
+        var taskArgs: [TaskArg] = []
+        for argument in repeat each args {
+            let bytes = try ValueCoding.encode(argument)
+            taskArgs.append(.value(ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)))
+        }
+        let (resources, coreOptions) = try options.validated()
+        let request = TaskRequest(function: name, instance: RemoteFunctions.nextInstance(of: name), args: taskArgs,
+                                  resources: resources, strategy: .default, maxRetries: 0, retryExceptions: false,
+                                  body: [])
+        let id = client.createActor(request, coreOptions)
+        return try Instance.resolve(id: id, using: RayActorSystem.shared)
+    }
+}
+
+/// Keeps the instance alive in its worker (the actor system holds it only weakly, by ID).
+final class HostedActorInstance: ActorInstance {
+    let instance: any DistributedActor
+    let hosted: HostedDistributedActor
+
+    init<A: DistributedActor>(instance: A) where A.ID == RayCore.ActorID {
+        self.instance = instance
+        hosted = HostedDistributedActor(id: instance.id)
+    }
+
+    func call(_ method: String, _ arguments: [FetchedValue]) throws -> [[UInt8]] {
+        try hosted.call(method, arguments)
+    }
+}
+
+private func countArguments<each T>(_ types: repeat (each T).Type) -> Int {
+    var count = 0
+    for _ in repeat each types { count += 1 }
+    return count
+}
+
+extension Ray {
+    /// Kills an actor (`ray.kill`): its process exits; calls in flight and later ones fail with
+    /// ActorDied. With `noRestart: false` it restarts if its `maxRestarts` allows.
+    public static func kill<A: DistributedActor>(_ actor: A, noRestart: Bool = true) throws
+    where A.ID == RayCore.ActorID {
+        let client = try client()
+        client.killActor(actor.id, noRestart: noRestart)
+    }
+
+    /// The reference to the result of the one actor call `call` makes, instead of its value
+    /// (for pipelining: pass it to a task, get it later):
+    /// `let ref = try await Ray.reference { try await counter.increment(by: 1) }`.
+    public static func reference<R: Codable>(_ call: () async throws -> R) async throws -> ObjectRef<R> {
+        let capture = ReferenceCapture()
+        do {
+            _ = try await ReferenceCapture.$current.withValue(capture) { try await call() }
+        } catch is ReferenceCapture.Captured {
+            if let reference = capture.reference as? ObjectRef<R> { return reference }
+        }
+        throw Ray.Error.invalidArgument("Ray.reference { ... } must make exactly one call of a distributed actor's "
+            + "method, returning \(R.self)")
+    }
+}

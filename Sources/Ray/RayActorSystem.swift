@@ -1,0 +1,235 @@
+// Actors as Swift distributed actors. A `distributed actor` whose actor
+// system is `RayActorSystem` is created on the cluster by an `ActorClass`
+// (placed by the scheduler, with Ray's options), and its distributed methods
+// are Ray actor calls: `try await counter.increment(by: 2)` sends the call
+// straight to the actor's worker, in order with this caller's other calls,
+// and awaits its result; `Ray.reference { try await counter.increment(by: 2) }`
+// returns an `ObjectRef` instead (for pipelining into tasks). Restarts,
+// retries and the errors (`ActorDied`, `ActorUnavailable`) are Ray's.
+//
+// Where Swift's model and Ray's differ: a distributed actor's initializer always
+// makes a local instance, so creation on the cluster goes through `ActorClass`
+// (a named constructor registered before `Ray.start()`, as remote functions
+// are); and a remote reference's end is not observable, so an actor created
+// from Swift lives until it is killed or its owner (the driver) ends.
+
+public import Distributed
+import Dispatch
+import Glibc
+import Synchronization
+public import RayCore
+import RayRuntime
+
+/// The actor system of SwiftRay's distributed actors (one per process).
+public final class RayActorSystem: DistributedActorSystem, @unchecked Sendable {
+    public typealias ActorID = RayCore.ActorID
+    public typealias InvocationEncoder = RayInvocationEncoder
+    public typealias InvocationDecoder = RayInvocationDecoder
+    public typealias ResultHandler = RayResultHandler
+    public typealias SerializationRequirement = Codable
+
+    /// The system every actor in this process uses.
+    public static let shared = RayActorSystem()
+
+    /// The instances that live in this process, and how to run a call on each.
+    private struct Local: @unchecked Sendable {
+        var instance: any DistributedActor
+        var execute: (RemoteCallTarget, inout RayInvocationDecoder, RayResultHandler) async throws -> Void
+    }
+    private let locals = Mutex<[ActorID: Local]>([:])
+    /// IDs for instances made outside the cluster (a plain `Counter(actorSystem:)`): local only.
+    private let localCounter = Atomic<UInt64>(0)
+    /// Set while a worker runs an actor's constructor: the instance takes the cluster's ID.
+    @TaskLocal static var assigning: ActorID?
+
+    public init() {}
+
+    public func resolve<Act>(id: ActorID, as actorType: Act.Type) throws -> Act?
+    where Act: DistributedActor, Act.ID == ActorID {
+        locals.withLock { $0[id]?.instance as? Act }  // nil: a remote reference
+    }
+
+    public func assignID<Act>(_ actorType: Act.Type) -> ActorID where Act: DistributedActor, Act.ID == ActorID {
+        if let id = Self.assigning { return id }
+        let next = localCounter.add(1, ordering: .relaxed).newValue
+        return ActorID(creationTask: TaskID(value: 1 << 63 | next))
+    }
+
+    public func actorReady<Act>(_ actor: Act) where Act: DistributedActor, Act.ID == ActorID {
+        let local = Local(instance: actor) { [unowned self] target, decoder, handler in
+            try await executeDistributedTarget(on: actor, target: target, invocationDecoder: &decoder, handler: handler)
+        }
+        locals.withLock { $0[actor.id] = local }
+    }
+
+    public func resignID(_ id: ActorID) {
+        _ = locals.withLock { $0.removeValue(forKey: id) }
+    }
+
+    public func makeInvocationEncoder() -> RayInvocationEncoder { RayInvocationEncoder() }
+
+    public func remoteCall<Act, Err, Res>(on actor: Act, target: RemoteCallTarget, invocation: inout RayInvocationEncoder,
+                                          throwing: Err.Type, returning: Res.Type) async throws -> Res
+    where Act: DistributedActor, Act.ID == ActorID, Err: Error, Res: Codable {
+        let ref: ObjectRef<Res> = try submit(actor.id, target, invocation)
+        return try await Ray.get(ref)
+    }
+
+    public func remoteCallVoid<Act, Err>(on actor: Act, target: RemoteCallTarget, invocation: inout RayInvocationEncoder,
+                                         throwing: Err.Type) async throws
+    where Act: DistributedActor, Act.ID == ActorID, Err: Error {
+        let ref: ObjectRef<RayVoid> = try submit(actor.id, target, invocation)
+        _ = try await Ray.get(ref)
+    }
+
+    /// Sends the call; under `Ray.reference` it hands the reference over instead of awaiting it.
+    private func submit<Res: Codable>(_ actor: ActorID, _ target: RemoteCallTarget, _ invocation: RayInvocationEncoder)
+        throws -> ObjectRef<Res> {
+        let client = try Ray.client()
+        let method = Self.methodName(target.identifier)
+        let identifier = try ValueCoding.encode(target.identifier)
+        let args = [TaskArg.value(ObjectData(sizeBytes: Int64(identifier.count), digest: 0, bytes: identifier))]
+            + invocation.arguments
+        let request = TaskRequest(function: method, instance: RemoteFunctions.nextInstance(of: method), args: args,
+                                  resources: ResourceSet(), strategy: .default, maxRetries: 0, retryExceptions: false,
+                                  body: [])
+        let ref = ObjectRef<Res>(id: client.callActor(actor, request)[0], client: client)
+        if let capture = ReferenceCapture.current {
+            capture.reference = ref
+            throw ReferenceCapture.Captured()
+        }
+        return ref
+    }
+
+    /// `increment(by:)` from a distributed thunk's mangled name (`$s…7Counter9increment…TE`).
+    static func methodName(_ identifier: String) -> String {
+        guard let demangled = demangle(identifier) else { return identifier }
+        // "distributed thunk Module.Counter.increment(by: Swift.Int) async throws -> Swift.Int"
+        let signature = demangled.split(separator: "(", maxSplits: 1).first ?? Substring(demangled)
+        return String(signature.split(separator: ".").last ?? signature)
+    }
+
+    /// Runs a call on an instance that lives here (the worker hosting it).
+    func execute(_ id: ActorID, _ target: RemoteCallTarget, _ decoder: inout RayInvocationDecoder,
+                 _ handler: RayResultHandler) async throws {
+        guard let local = locals.withLock({ $0[id] }) else {
+            throw Ray.Error.runtime("\(id) does not live in this process")
+        }
+        try await local.execute(target, &decoder, handler)
+    }
+}
+
+@_silgen_name("swift_demangle")
+private func swiftDemangle(_ mangled: UnsafePointer<CChar>?, _ length: UInt, _ buffer: UnsafeMutablePointer<CChar>?,
+                           _ bufferSize: UnsafeMutablePointer<UInt>?, _ flags: UInt32) -> UnsafeMutablePointer<CChar>?
+
+private func demangle(_ name: String) -> String? {
+    name.withCString { pointer in
+        guard let result = swiftDemangle(pointer, UInt(name.utf8.count), nil, nil, 0) else { return nil }
+        defer { free(result) }
+        return String(cString: result)
+    }
+}
+
+/// Records a call's arguments, each encoded as a task argument (a value; a reference passed as such).
+public struct RayInvocationEncoder: DistributedTargetInvocationEncoder {
+    public typealias SerializationRequirement = Codable
+    var arguments: [TaskArg] = []
+    var failure: (any Error)?
+
+    public mutating func recordGenericSubstitution<T>(_ type: T.Type) throws {
+        throw Ray.Error.invalidArgument("generic distributed methods are not supported (\(type))")
+    }
+
+    public mutating func recordArgument<Value: Codable>(_ argument: RemoteCallArgument<Value>) throws {
+        let bytes = try ValueCoding.encode(argument.value)
+        arguments.append(.value(ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)))
+    }
+
+    public mutating func recordReturnType<R: Codable>(_ type: R.Type) throws {}
+    public mutating func recordErrorType<E: Error>(_ type: E.Type) throws {}
+    public mutating func doneRecording() throws {}
+}
+
+/// Reads a call's arguments in the worker hosting the actor.
+public struct RayInvocationDecoder: DistributedTargetInvocationDecoder {
+    public typealias SerializationRequirement = Codable
+    let arguments: [FetchedValue]
+    var next = 0
+
+    init(arguments: [FetchedValue]) { self.arguments = arguments }
+
+    public mutating func decodeGenericSubstitutions() throws -> [Any.Type] { [] }
+
+    public mutating func decodeNextArgument<Argument: Codable>() throws -> Argument {
+        guard next < arguments.count else {
+            throw Ray.Error.invalidArgument("the call has \(arguments.count) arguments; argument \(next + 1) is missing")
+        }
+        defer { next += 1 }
+        return try ValueCoding.decode(Argument.self, from: arguments[next], object: nil)
+    }
+
+    public mutating func decodeReturnType() throws -> Any.Type? { nil }
+    public mutating func decodeErrorType() throws -> Any.Type? { nil }
+}
+
+/// Keeps what a call on a hosted instance returned (encoded) or threw.
+public final class RayResultHandler: DistributedTargetInvocationResultHandler, @unchecked Sendable {
+    public typealias SerializationRequirement = Codable
+    var value: [UInt8]?
+    var error: (any Error)?
+    let method: String
+
+    init(method: String) { self.method = method }
+
+    public func onReturn<Success: Codable>(value: Success) async throws {
+        self.value = try ValueCoding.encodeTaskResult(value, of: method, index: 1)
+    }
+
+    public func onReturnVoid() async throws {
+        value = try ValueCoding.encodeTaskResult(RayVoid(), of: method, index: 1)
+    }
+
+    public func onThrow<Err: Error>(error: Err) async throws {
+        self.error = error
+    }
+}
+
+/// Catches the reference of the call made inside `Ray.reference { ... }`.
+final class ReferenceCapture: @unchecked Sendable {
+    struct Captured: Error {}
+    @TaskLocal static var current: ReferenceCapture?
+    var reference: Any?
+}
+
+/// The instance a worker hosts, as its worker calls it.
+final class HostedDistributedActor: ActorInstance {
+    let id: RayCore.ActorID
+
+    init(id: RayCore.ActorID) { self.id = id }
+
+    func call(_ method: String, _ arguments: [FetchedValue]) throws -> [[UInt8]] {
+        guard let first = arguments.first else {
+            throw Ray.Error.invalidArgument("\(method) was sent without its target")
+        }
+        let identifier = try ValueCoding.decode(String.self, from: first, object: nil)
+        let handler = RayResultHandler(method: method)
+        let done = DispatchSemaphore(value: 0)
+        let id = self.id
+        nonisolated(unsafe) var failure: (any Error)?
+        nonisolated(unsafe) var decoder = RayInvocationDecoder(arguments: Array(arguments.dropFirst()))
+        // The method runs on the actor (Swift concurrency); the loop goes on meanwhile.
+        WorkerHost.bodyWillBlock()
+        Task {
+            do {
+                try await RayActorSystem.shared.execute(id, RemoteCallTarget(identifier), &decoder, handler)
+            } catch {
+                failure = error
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = failure ?? handler.error { throw error }
+        return [handler.value ?? []]
+    }
+}

@@ -1,0 +1,66 @@
+// Distributed actors the loopback tests create on real worker processes.
+
+import Distributed
+import Foundation
+import Ray
+
+/// A counter: state kept across calls, lost on restart.
+public distributed actor TestCounter {
+    public typealias ActorSystem = RayActorSystem
+    var count: Int
+    let label: String
+
+    public init(start: Int, label: String, actorSystem: RayActorSystem) {
+        self.actorSystem = actorSystem
+        count = start
+        self.label = label
+    }
+
+    public distributed func increment(by amount: Int) -> Int {
+        count += amount
+        return count
+    }
+
+    public distributed func describe() -> String { "\(label)=\(count)" }
+
+    public distributed func reset() { count = 0 }
+
+    /// Throws (the call fails with TaskFailed; the actor lives on).
+    public distributed func failing(_ message: String) throws -> Int {
+        throw TestbedError(message: message)
+    }
+
+    /// The process hosting it (a restart is a new process).
+    public distributed func pid() -> Int32 { getpid() }
+
+    /// Exits its process (a crash: with restarts left, the actor comes back).
+    public distributed func crash() -> Int {
+        exit(3)
+    }
+
+    /// Submits a task from inside a method (the actor's worker owns it).
+    public distributed func squareViaTask(_ x: Int) throws -> Int {
+        try Testbed.square.remote(x).get(timeout: .seconds(30))
+    }
+}
+
+/// A constructor that throws: the actor is dead for good.
+public distributed actor FailingActor {
+    public typealias ActorSystem = RayActorSystem
+    public init(actorSystem: RayActorSystem) throws {
+        self.actorSystem = actorSystem
+        throw TestbedError(message: "no constructing today")
+    }
+    public distributed func hello() -> String { "hi" }
+}
+
+extension Testbed {
+    public static let counters = ActorClass("tb.Counter") { (start: Int, label: String) in
+        TestCounter(start: start, label: label, actorSystem: .shared)
+    }
+    public static let failingActors = ActorClass("tb.Failing") { () throws in try FailingActor(actorSystem: .shared) }
+
+    static func registerActors() {
+        _ = (counters, failingActors)
+    }
+}

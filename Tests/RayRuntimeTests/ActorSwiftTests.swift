@@ -1,0 +1,104 @@
+// Actors from Swift (issue 10), on real processes: distributed actors created by an
+// `ActorClass`, their methods as ordered actor calls, the reference form for
+// pipelining, kills, restarts after a crash, a constructor that throws, and a
+// method that submits a task.
+
+import Foundation
+import Testing
+
+@testable import Ray
+import RayCore
+import RayRuntime
+import RayTestbed
+
+extension RuntimeTests {
+@Suite struct ActorSwiftTests {
+    @Test func anActorKeepsStateAcrossOrderedCalls() async throws {
+        try await withAsyncCluster { 
+            let counter = try Testbed.counters.remote(5, "c")
+            var seen: [Int] = []
+            for _ in 0..<10 { seen.append(try await counter.increment(by: 1)) }
+            #expect(seen == Array(6...15))
+            #expect(try await counter.describe() == "c=15")
+            try await counter.reset()
+            #expect(try await counter.increment(by: 2) == 2)
+            // The reference form: the call's result goes to a task without coming back here.
+            let ref = try await Ray.reference { try await counter.increment(by: 1) }
+            #expect(try await Testbed.square.remote(ref).get(timeout: .seconds(30)) == 9)
+            // A method may submit tasks: its worker owns them.
+            #expect(try await counter.squareViaTask(7) == 49)
+        }
+    }
+
+    @Test func aMethodThatThrowsFailsItsCallAndTheActorLivesOn() async throws {
+        try await withAsyncCluster {
+            let counter = try Testbed.counters.remote(0, "f")
+            await #expect {
+                _ = try await counter.failing("bad input")
+            } throws: { error in
+                guard case Ray.Error.taskFailed(let message) = error else { return false }
+                return message.contains("failing") && message.contains("bad input")
+            }
+            #expect(try await counter.increment(by: 1) == 1)
+        }
+    }
+
+    @Test func aKilledActorFailsItsCallsWithActorDied() async throws {
+        try await withAsyncCluster {
+            let counter = try Testbed.counters.remote(0, "k")
+            #expect(try await counter.increment(by: 1) == 1)
+            try Ray.kill(counter)
+            await #expect {
+                _ = try await counter.increment(by: 1)
+            } throws: { error in
+                guard case Ray.Error.actorDied(let message) = error else { return false }
+                return message.contains("killed by Ray.kill")
+            }
+        }
+    }
+
+    @Test func aCrashedActorRestartsWithFreshState() async throws {
+        try await withAsyncCluster {
+            let counter = try Testbed.counters.options(ActorClassOptions(maxRestarts: 1)).remote(10, "r")
+            #expect(try await counter.increment(by: 1) == 11)
+            let before = try await counter.pid()
+            // At-most-once: the call that crashed it fails; it is not run again.
+            await #expect {
+                _ = try await counter.crash()
+            } throws: { error in
+                guard case Ray.Error.actorDied(let message) = error else { return false }
+                return message.contains("maxTaskRetries=0")
+            }
+            // The constructor ran again: the state is the constructor's.
+            #expect(try await counter.increment(by: 1) == 11)
+            #expect(try await counter.pid() != before)
+        }
+    }
+
+    @Test func aConstructorThatThrowsLeavesTheActorDead() async throws {
+        try await withAsyncCluster {
+            let actor = try Testbed.failingActors.remote()
+            await #expect {
+                _ = try await actor.hello()
+            } throws: { error in
+                guard case Ray.Error.actorDied(let message) = error else { return false }
+                return message.contains("its constructor raised") && message.contains("no constructing today")
+            }
+        }
+    }
+
+    /// Runs `body` on a one-node cluster (2 CPUs) of testbed processes.
+    private func withAsyncCluster(_ body: @escaping @Sendable () async throws -> Void) async throws {
+        let semaphore = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var failure: (any Error)?
+        try withCluster([("head", ["CPU": 2])]) { _ throws in
+            Task {
+                do { try await body() } catch { failure = error }
+                semaphore.signal()
+            }
+            semaphore.wait()
+        }
+        if let failure { throw failure }
+    }
+}
+}
