@@ -17,6 +17,7 @@
 
 public import Distributed
 import Synchronization
+import Dispatch
 public import RayCore
 import RayRuntime
 
@@ -153,6 +154,21 @@ extension Ray {
     where A.ID == RayCore.ActorID {
         let client = try client()
         client.killActor(actor.id, noRestart: noRestart)
+    }
+
+    /// Runs async code (an actor call) from synchronous code, a task body say, and waits for it:
+    /// `let n = try Ray.blocking { try await counter.increment(by: 1) }`. In a task body the
+    /// worker's loop goes on meanwhile.
+    public static func blocking<T>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<T, any Swift.Error>?
+        if TaskContext.current != nil { WorkerHost.bodyWillBlock() }
+        Task {
+            do { result = .success(try await body()) } catch { result = .failure(error) }
+            done.signal()
+        }
+        done.wait()
+        return try result!.get()
     }
 
     /// The reference to the result of the one actor call `call` makes, instead of its value

@@ -39,6 +39,7 @@ public final class RayActorSystem: DistributedActorSystem, @unchecked Sendable {
     private let locals = Mutex<[ActorID: Local]>([:])
     /// IDs for instances made outside the cluster (a plain `Counter(actorSystem:)`): local only.
     private let localCounter = Atomic<UInt64>(0)
+    private let localOnly = Mutex<Set<ActorID>>([])
     /// Set while a worker runs an actor's constructor: the instance takes the cluster's ID.
     @TaskLocal static var assigning: ActorID?
 
@@ -46,13 +47,19 @@ public final class RayActorSystem: DistributedActorSystem, @unchecked Sendable {
 
     public func resolve<Act>(id: ActorID, as actorType: Act.Type) throws -> Act?
     where Act: DistributedActor, Act.ID == ActorID {
-        locals.withLock { $0[id]?.instance as? Act }  // nil: a remote reference
+        if let local = locals.withLock({ $0[id]?.instance as? Act }) { return local }
+        // A remote reference (created here, passed in an argument, read from a value): this
+        // process follows the actor's state so it can call it.
+        if !localOnly.withLock({ $0.contains(id) }) { (try? Ray.client())?.subscribeActor(id) }
+        return nil
     }
 
     public func assignID<Act>(_ actorType: Act.Type) -> ActorID where Act: DistributedActor, Act.ID == ActorID {
         if let id = Self.assigning { return id }
         let next = localCounter.add(1, ordering: .relaxed).newValue
-        return ActorID(creationTask: TaskID(value: 1 << 63 | next))
+        let id = ActorID(creationTask: TaskID(value: mix(0x4C4F_4341_4C00 ^ next)))
+        localOnly.withLock { _ = $0.insert(id) }
+        return id
     }
 
     public func actorReady<Act>(_ actor: Act) where Act: DistributedActor, Act.ID == ActorID {

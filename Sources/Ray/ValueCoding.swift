@@ -4,6 +4,7 @@
 
 import RayCore
 import RayRuntime
+import Distributed
 
 enum ValueCoding {
     /// Collects the references an encoding meets (`ObjectRef.encode(to:)` reports to it).
@@ -86,7 +87,8 @@ enum ValueCoding {
 
     private static func decodeBytes<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], what: String) throws -> T {
         do {
-            return try BinaryCoder.decode(type, from: bytes)
+            // A distributed actor in a value resolves through this process's actor system.
+            return try BinaryCoder.decode(type, from: bytes, userInfo: [.actorSystemKey: RayActorSystem.shared])
         } catch {
             throw Ray.Error.decodingFailed("\(what) is not a \(T.self): \(error); "
                 + "the function that produced it returns another type")

@@ -61,6 +61,15 @@ extension Testbed {
     public static let failingActors = ActorClass("tb.Failing") { () throws in try FailingActor(actorSystem: .shared) }
 
     static func registerActors() {
-        _ = (counters, failingActors)
+        _ = (counters, failingActors, callCounter)
+    }
+}
+
+extension TestCounter: RayValue {}
+
+extension Testbed {
+    /// A task that calls an actor it was handed.
+    public static let callCounter = RemoteFunction("tb.call-counter") { (counter: TestCounter, amount: Int) throws -> Int in
+        try Ray.blocking { try await counter.increment(by: amount) }
     }
 }

@@ -1106,6 +1106,8 @@ extension OwnerInput {
             value.actor = v0.creationTask.value
             value.noRestart = v1
             message.killActor = value
+        case .subscribeActor(let v0):
+            message.subscribeActor = v0.creationTask.value
         }
         return message
     }
@@ -1144,6 +1146,8 @@ extension OwnerInput {
             self = .callActor(ActorID(creationTask: TaskID(value: value.actor)), try TaskRequest(proto: ProtoRecords.field(value.hasRequest, value.request, path() + ".call_actor" + ".request"), at: path() + ".call_actor" + ".request"))
         case .killActor(let value)?:
             self = .killActor(ActorID(creationTask: TaskID(value: value.actor)), noRestart: value.noRestart)
+        case .subscribeActor(let value)?:
+            self = .subscribeActor(ActorID(creationTask: TaskID(value: value)))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

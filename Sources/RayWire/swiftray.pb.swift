@@ -3753,6 +3753,14 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .killActor(newValue)}
   }
 
+  public var subscribeActor: UInt64 {
+    get {
+      if case .subscribeActor(let v)? = kind {return v}
+      return 0
+    }
+    set {kind = .subscribeActor(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3772,6 +3780,7 @@ public nonisolated struct PBOwnerInput: Sendable {
     case createActor(PBOwnerInput.CreateActor)
     case callActor(PBOwnerInput.CallActor)
     case killActor(PBOwnerInput.KillActor)
+    case subscribeActor(UInt64)
 
   }
 
@@ -10871,7 +10880,7 @@ nonisolated extension PBRayletInput.ProgramPublished: SwiftProtobuf.Message, Swi
 
 nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -11087,6 +11096,14 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.kind = .killActor(v)
         }
       }()
+      case 17: try {
+        var v: UInt64?
+        try decoder.decodeSingularFixed64Field(value: &v)
+        if let v = v {
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
+          self.kind = .subscribeActor(v)
+        }
+      }()
       default: break
       }
     }
@@ -11161,6 +11178,10 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .killActor?: try {
       guard case .killActor(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+    }()
+    case .subscribeActor?: try {
+      guard case .subscribeActor(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularFixed64Field(value: v, fieldNumber: 17)
     }()
     case nil: break
     }

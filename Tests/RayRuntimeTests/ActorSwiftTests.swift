@@ -30,6 +30,16 @@ extension RuntimeTests {
         }
     }
 
+    @Test func aHandlePassedToATaskCallsTheSameActor() async throws {
+        try await withAsyncCluster {
+            let counter = try Testbed.counters.remote(100, "h")
+            #expect(try await counter.increment(by: 1) == 101)
+            // The task's worker follows the actor (it subscribes on decoding the handle) and calls it.
+            #expect(try Testbed.callCounter.remote(counter, 10).get(timeout: .seconds(30)) == 111)
+            #expect(try await counter.increment(by: 1) == 112)
+        }
+    }
+
     @Test func aMethodThatThrowsFailsItsCallAndTheActorLivesOn() async throws {
         try await withAsyncCluster {
             let counter = try Testbed.counters.remote(0, "f")

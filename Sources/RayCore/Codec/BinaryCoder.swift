@@ -26,8 +26,10 @@ public enum BinaryCoder {
     }
 
     /// Decodes a value of `type` from `bytes`, which must hold exactly one encoded value.
-    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws(BinaryCoderError) -> T {
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8],
+                                            userInfo: [CodingUserInfoKey: Any] = [:]) throws(BinaryCoderError) -> T {
         let reader = BinaryReader(bytes: bytes)
+        reader.userInfo = userInfo
         let value: T
         do {
             value = try BinaryDecoderState.decodeValue(type, reader: reader, codingPath: [])

@@ -8,7 +8,7 @@
 final class BinaryDecoderState: Decoder, SingleValueDecodingContainer {
     let reader: BinaryReader
     let codingPath: [any CodingKey]
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    var userInfo: [CodingUserInfoKey: Any] { reader.userInfo }
     /// The keys left in this value's keyed container, once one is requested.
     private var keyedRemaining: CountSlot?
     /// The element count and cursor of this value's unkeyed container, once one is requested.

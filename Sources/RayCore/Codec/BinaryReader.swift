@@ -5,6 +5,8 @@
 
 /// A cursor over encoded bytes, shared by a decoder and all its containers.
 final class BinaryReader {
+    /// What every decoder of this value sees as `userInfo` (a distributed actor's system, say).
+    var userInfo: [CodingUserInfoKey: Any] = [:]
     let bytes: [UInt8]
     /// Index of the next byte to read.
     private(set) var offset: Int

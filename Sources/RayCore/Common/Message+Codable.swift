@@ -519,6 +519,9 @@ extension OwnerInput {
             try container.encode(UInt8(15))
             try container.encode(v0)
             try container.encode(v1)
+        case .subscribeActor(let v0):
+            try container.encode(UInt8(16))
+            try container.encode(v0)
         }
     }
 
@@ -558,6 +561,8 @@ extension OwnerInput {
             self = .callActor(try container.decode(ActorID.self), try container.decode(TaskRequest.self))
         case 15:
             self = .killActor(try container.decode(ActorID.self), noRestart: try container.decode(Bool.self))
+        case 16:
+            self = .subscribeActor(try container.decode(ActorID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))

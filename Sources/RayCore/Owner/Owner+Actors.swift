@@ -33,6 +33,8 @@ extension Owner {
         var sequence: [TaskID: UInt64] = [:]
         /// Every handle went (here and at borrowers): once its calls end, it is destroyed.
         var outOfScope = false
+        /// This process killed it for good (`Ray.kill`): later calls fail at once.
+        var killedHere: String?
     }
 
     mutating func createActor(_ request: TaskRequest, _ options: ActorOptions, into effects: inout [OwnerEffect]) {
@@ -71,6 +73,11 @@ extension Owner {
         }
         if let foreign {
             failForeign(id, spec, foreign, into: &effects)
+            return
+        }
+        if let reason = actors[actor]!.killedHere {
+            finish(id, withError: RayError(.actorDied, "\(actors[actor]!.name).\(request.function) cannot run: "
+                + "\(actors[actor]!.name) is dead (\(reason))"), into: &effects)
             return
         }
         actors[actor]!.pending.append(id)
@@ -185,6 +192,25 @@ extension Owner {
         destroyIfDone(actor, into: &effects)
     }
 
+    /// `Ray.kill`: the GCS kills it. Without restart, what this process calls after the kill
+    /// fails at once, and so do its calls not sent yet (a call already sent may still have run).
+    mutating func killActor(_ actor: ActorID, noRestart: Bool, into effects: inout [OwnerEffect]) {
+        let reason = "killed by Ray.kill from \(workerID)"
+        effects.append(.send(to: .gcs, .killActor(actor, noRestart: noRestart, reason: reason)))
+        guard noRestart, var caller = actors[actor], caller.info?.state != .dead else { return }
+        caller.killedHere = reason
+        let calls = caller.pending
+        caller.pending = []
+        actors[actor] = caller
+        actorsWaitingForArguments.remove(actor)
+        for id in calls {
+            guard let entry = tasks[id] else { continue }
+            actors[actor]!.sequence[id] = nil
+            finish(id, withError: RayError(.actorDied, "\(caller.name).\(entry.spec.function) cannot run: "
+                + "\(caller.name) is dead (\(reason))"), into: &effects)
+        }
+    }
+
     /// The GCS published the actor's state: calls in flight to an incarnation that ended are
     /// retried or fail; a live actor gets the pending ones; a dead one fails them all.
     mutating func actorUpdated(_ info: ActorInfo, into effects: inout [OwnerEffect]) {
@@ -196,6 +222,10 @@ extension Owner {
             if info.incarnation == known.incarnation && info.state == known.state { return }
         }
         caller.info = info
+        if !caller.created {
+            caller.name = info.name
+            caller.maxTaskRetries = info.maxTaskRetries
+        }
         actors[actor] = caller
         let ended = !caller.inFlight.isEmpty && (caller.pushedTo < info.incarnation || info.state == .dead
                                                  || info.state == .restarting)

@@ -93,6 +93,9 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     case callActor(ActorID, TaskRequest)
     /// The program kills an actor (`Ray.kill`); with `noRestart` false it may restart.
     case killActor(ActorID, noRestart: Bool)
+    /// The program got a handle to an actor another process created (passed to a task, or in a
+    /// value): it hears the actor's state from the GCS, and may call it.
+    case subscribeActor(ActorID)
 }
 
 /// Effects of an owner.
@@ -315,8 +318,11 @@ public struct Owner: Sendable {
         case .callActor(let actor, let request):
             callActor(actor, request, into: &effects)
         case .killActor(let actor, let noRestart):
-            effects.append(.send(to: .gcs, .killActor(actor, noRestart: noRestart,
-                                                      reason: "killed by Ray.kill from \(workerID)")))
+            killActor(actor, noRestart: noRestart, into: &effects)
+        case .subscribeActor(let actor):
+            guard actors[actor] == nil else { return effects }
+            actors[actor] = CallerActor(info: nil, created: false, maxTaskRetries: 0, detached: false, name: "\(actor)")
+            effects.append(.send(to: .gcs, .subscribeActor(actor)))
         }
         return effects
     }

@@ -587,6 +587,12 @@ public final class DriverClient: @unchecked Sendable {
         return (1...max(1, request.returnCount)).map { ObjectID.returnValue(of: task, index: UInt32($0)) }
     }
 
+    /// Follows an actor this process got a handle to (from a value or an argument), once.
+    public func subscribeActor(_ actor: ActorID) {
+        let host = self.host!
+        loop.post { host.handle(.subscribeActor(actor)) }
+    }
+
     /// Kills an actor (`Ray.kill`); with `noRestart` false it may restart.
     public func killActor(_ actor: ActorID, noRestart: Bool) {
         let host = self.host!
