@@ -136,8 +136,9 @@ final class HostedActorInstance: ActorInstance {
         hosted = HostedDistributedActor(id: instance.id)
     }
 
-    func call(_ method: String, _ arguments: [FetchedValue]) throws -> [[UInt8]] {
-        try hosted.call(method, arguments)
+    func call(_ method: String, _ arguments: [FetchedValue],
+              done: @escaping @Sendable (Result<[[UInt8]], any Error>) -> Void) {
+        hosted.call(method, arguments, done: done)
     }
 }
 

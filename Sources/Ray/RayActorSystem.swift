@@ -40,6 +40,8 @@ public final class RayActorSystem: DistributedActorSystem, @unchecked Sendable {
     /// IDs for instances made outside the cluster (a plain `Counter(actorSystem:)`): local only.
     private let localCounter = Atomic<UInt64>(0)
     private let localOnly = Mutex<Set<ActorID>>([])
+    /// Method names by distributed target (demangling each call's target costs microseconds).
+    private let methodNames = Mutex<[String: String]>([:])
     /// Set while a worker runs an actor's constructor: the instance takes the cluster's ID.
     @TaskLocal static var assigning: ActorID?
 
@@ -93,7 +95,12 @@ public final class RayActorSystem: DistributedActorSystem, @unchecked Sendable {
     private func submit<Res: Codable>(_ actor: ActorID, _ target: RemoteCallTarget, _ invocation: RayInvocationEncoder)
         throws -> ObjectRef<Res> {
         let client = try Ray.client()
-        let method = Self.methodName(target.identifier)
+        let method = methodNames.withLock { names in
+            if let known = names[target.identifier] { return known }
+            let name = Self.methodName(target.identifier)
+            names[target.identifier] = name
+            return name
+        }
         let identifier = try ValueCoding.encode(target.identifier)
         let args = [TaskArg.value(ObjectData(sizeBytes: Int64(identifier.count), digest: 0, bytes: identifier))]
             + invocation.arguments
@@ -209,34 +216,32 @@ final class ReferenceCapture: @unchecked Sendable {
     var reference: Any?
 }
 
-/// The instance a worker hosts, as its worker calls it.
-final class HostedDistributedActor: ActorInstance {
+/// The instance a worker hosts, as its worker calls it: each call runs on the actor (Swift
+/// concurrency), and its end is handed back to the worker's loop.
+final class HostedDistributedActor: @unchecked Sendable {
     let id: RayCore.ActorID
 
     init(id: RayCore.ActorID) { self.id = id }
 
-    func call(_ method: String, _ arguments: [FetchedValue]) throws -> [[UInt8]] {
-        guard let first = arguments.first else {
-            throw Ray.Error.invalidArgument("\(method) was sent without its target")
+    func call(_ method: String, _ arguments: [FetchedValue],
+              done: @escaping @Sendable (Result<[[UInt8]], any Error>) -> Void) {
+        guard let first = arguments.first, let identifier = try? ValueCoding.decode(String.self, from: first, object: nil)
+        else {
+            done(.failure(Ray.Error.invalidArgument("\(method) was sent without its target")))
+            return
         }
-        let identifier = try ValueCoding.decode(String.self, from: first, object: nil)
-        let handler = RayResultHandler(method: method)
-        let done = DispatchSemaphore(value: 0)
         let id = self.id
-        nonisolated(unsafe) var failure: (any Error)?
-        nonisolated(unsafe) var decoder = RayInvocationDecoder(arguments: Array(arguments.dropFirst()))
-        // The method runs on the actor (Swift concurrency); the loop goes on meanwhile.
-        WorkerHost.bodyWillBlock()
+        nonisolated(unsafe) let rest = Array(arguments.dropFirst())
         Task {
+            var decoder = RayInvocationDecoder(arguments: rest)
+            let handler = RayResultHandler(method: method)
             do {
                 try await RayActorSystem.shared.execute(id, RemoteCallTarget(identifier), &decoder, handler)
+                if let error = handler.error { throw error }
+                done(.success([handler.value ?? []]))
             } catch {
-                failure = error
+                done(.failure(error))
             }
-            done.signal()
         }
-        done.wait()
-        if let error = failure ?? handler.error { throw error }
-        return [handler.value ?? []]
     }
 }

@@ -7,6 +7,7 @@
 //
 // Usage: swiftray-bench [--quick] [--no-log] [--only NAME[,NAME...]]
 
+import Distributed
 import Foundation
 import Glibc
 import Ray
@@ -23,6 +24,14 @@ let increment = RemoteFunction("bench.increment") { (x: Int) -> Int in x + 1 }
 let nestedParent = RemoteFunction("bench.nested-parent") { (n: Int) throws -> Int in
     try Ray.get(try (0..<n).map { _ in try noop.remote() }).count
 }
+
+/// Ray's `Actor.small_value` (ray_perf.py's 1:1 actor calls).
+distributed actor BenchActor {
+    typealias ActorSystem = RayActorSystem
+    init(actorSystem: RayActorSystem) { self.actorSystem = actorSystem }
+    distributed func smallValue() -> Int { 0 }
+}
+let benchActors = ActorClass("bench.Actor") { () in BenchActor(actorSystem: .shared) }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 let quick = arguments.contains("--quick")
@@ -161,6 +170,25 @@ do {
         emit("single_client_tasks_async", try rate(perCall: 1000) {
             _ = try Ray.get(try (0..<1000).map { _ in try noop.remote() })
         }, "tasks/s")
+    }
+    if wanted("actor_calls_sync") || wanted("actor_calls_async") {
+        let actor = try benchActors.remote()
+        // ray_perf's 1:1 actor calls: one caller, one actor (num_cpus=0), a call and its get at a time...
+        if wanted("actor_calls_sync") {
+            emit("actor_calls_sync", try rate { _ = try Ray.blocking { try await actor.smallValue() } }, "calls/s")
+        }
+        // ... and 1000 calls submitted, then got.
+        if wanted("actor_calls_async") {
+            emit("actor_calls_async", try rate(perCall: 1000) {
+                _ = try Ray.blocking {
+                    var refs: [ObjectRef<Int>] = []
+                    refs.reserveCapacity(1000)
+                    for _ in 0..<1000 { refs.append(try await Ray.reference { try await actor.smallValue() }) }
+                    return try await Ray.get(refs)
+                }
+            }, "calls/s")
+        }
+        try Ray.kill(actor)
     }
     if wanted("nested_tasks_async") {
         // Ten parents, each submitting 100 children from its body and getting them: children per second.

@@ -51,6 +51,10 @@ Figures (stdout, one line each: name<TAB>value<TAB>unit):
                                     waits per round
   single_client_tasks_sync          ray.get(f.remote()) in a loop, tasks/s
   single_client_tasks_async         ray.get([f.remote() for 1000]), tasks/s
+  actor_calls_sync                  ray_perf's 1:1 actor calls sync: ray.get of
+                                    one call of an actor (num_cpus=0) at a time
+  actor_calls_async                 ray_perf's 1:1 actor calls async: 1000 calls
+                                    submitted, then ray.get of the list; calls/s
   nested_tasks_async                not in ray_perf: 10 parents, each submitting
                                     100 trivial tasks from its body and getting
                                     them; tasks/s counts the 1000 children
@@ -127,6 +131,8 @@ FIGURES = [
     "single_client_wait_1k_refs",
     "single_client_tasks_sync",
     "single_client_tasks_async",
+    "actor_calls_sync",
+    "actor_calls_async",
     "nested_tasks_async",
     "multi_client_tasks_async",
     "task_roundtrip_median_us",
@@ -354,6 +360,18 @@ def main():
         emit("single_client_tasks_async",
              timeit("single client tasks async",
                     lambda: ray.get([small_value.remote() for _ in range(1000)]), 1000, timing), "tasks/s")
+
+    if want("actor_calls_sync", "actor_calls_async"):
+        a = Actor.remote()
+        ray.get(a.small_value.remote())
+        if want("actor_calls_sync"):
+            emit("actor_calls_sync",
+                 timeit("1:1 actor calls sync", lambda: ray.get(a.small_value.remote()), 1, timing), "calls/s")
+        if want("actor_calls_async"):
+            emit("actor_calls_async",
+                 timeit("1:1 actor calls async", lambda: ray.get([a.small_value.remote() for _ in range(1000)]),
+                        1000, timing), "calls/s")
+        ray.kill(a)
 
     if want("nested_tasks_async"):
         emit("nested_tasks_async",

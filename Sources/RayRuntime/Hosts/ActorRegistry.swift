@@ -8,8 +8,10 @@ public import RayCore
 
 /// An actor instance a worker hosts: runs a method call by name on the instance's state.
 public protocol ActorInstance: AnyObject {
-    /// Runs `method` with the arguments; returns one encoded value per return.
-    func call(_ method: String, _ arguments: [FetchedValue]) throws -> [[UInt8]]
+    /// Starts `method` with the arguments and returns at once; `done` gets one encoded value per
+    /// return, or the error the method threw (on any thread). The worker's loop goes on meanwhile.
+    func call(_ method: String, _ arguments: [FetchedValue],
+              done: @escaping @Sendable (Result<[[UInt8]], any Error>) -> Void)
 }
 
 /// The actor classes this program registered (before `Ray.start()`, as functions).

@@ -228,45 +228,59 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    /// Runs an actor's constructor or method on the loop's thread, outside its callbacks (as a task body).
+    /// Runs an actor's constructor on the loop's thread, outside its callbacks (as a task body);
+    /// starts a method call on the instance (it runs on Swift concurrency: the loop goes on).
     private func executeActor(_ spec: TaskSpec, _ attempt: Int, _ arguments: [ObjectValue], _ task: ActorTask) {
         running = (spec.taskID, attempt, spec.jobID)
         if let ownerHost {
             ownerHost.handle(.taskStarted(spec.taskID, attempt: attempt))
             ownerClient.withLock { $0 }?.beginTask(spec.taskID, attempt: attempt)
         }
-        loop.runOutside({ [unowned self] in runActorTask(spec, attempt, arguments, task) }) { [unowned self] result in
+        let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
+                                  job: spec.jobID, worker: workerID, references: [:])
+        let fetched = arguments.map { FetchedValue(value: $0) }
+        if task.call > 0, let instance = actorInstance {
+            let loop = self.loop
+            nonisolated(unsafe) let host = self
+            TaskContext.$current.withValue(context) {
+                instance.call(spec.function, fetched) { outcome in
+                    let result: ExecutionResult
+                    switch outcome {
+                    case .success(let values):
+                        result = .returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) })
+                    case .failure(let error):
+                        result = .applicationError(describeError(error))
+                    }
+                    loop.post {
+                        host.running = nil
+                        host.executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
+                    }
+                }
+            }
+            return
+        }
+        loop.runOutside({ [unowned self] in runActorTask(spec, task, fetched, context) }) { [unowned self] result in
             running = nil
             executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
         }
     }
 
-    private func runActorTask(_ spec: TaskSpec, _ attempt: Int, _ arguments: [ObjectValue], _ task: ActorTask)
+    /// A constructor, or a call of an actor run by the fallback (scenario actors).
+    private func runActorTask(_ spec: TaskSpec, _ task: ActorTask, _ fetched: [FetchedValue], _ context: TaskContext)
         -> ExecutionResult {
-        let fetched = arguments.map { FetchedValue(value: $0) }
-        let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
-                                  job: spec.jobID, worker: workerID, references: [:])
         OutputMarkers.begin(spec.function, instance: spec.instance)
         defer { OutputMarkers.end() }
         do {
-            if task.call == 0 {
-                guard let constructor = ActorRegistry.lookup(spec.function) else {
-                    guard let fallback = ActorRegistry.fallback else {
-                        return .applicationError("unknown actor class '\(spec.function)' (register it before Ray.start())")
-                    }
-                    return fallback(spec, task, fetched)
-                }
+            if task.call == 0, let constructor = ActorRegistry.lookup(spec.function) {
                 actorInstance = try TaskContext.$current.withValue(context) { try constructor(fetched) }
                 return .returned([])
             }
-            guard let instance = actorInstance else {
-                guard let fallback = ActorRegistry.fallback else {
-                    return .applicationError("\(spec.function) called on an actor this worker does not host")
-                }
-                return fallback(spec, task, fetched)
+            guard let fallback = ActorRegistry.fallback else {
+                return .applicationError(task.call == 0
+                    ? "unknown actor class '\(spec.function)' (register it before Ray.start())"
+                    : "\(spec.function) called on an actor this worker does not host")
             }
-            let values = try TaskContext.$current.withValue(context) { try instance.call(spec.function, fetched) }
-            return .returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) })
+            return fallback(spec, task, fetched)
         } catch {
             return .applicationError(describeError(error))
         }
