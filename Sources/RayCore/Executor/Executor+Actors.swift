@@ -30,7 +30,7 @@ extension Executor {
 
     mutating func receiveCall(_ spec: TaskSpec, attempt: Int, actor id: ActorID, incarnation: Int, sequence: UInt64,
                               skipBelow: UInt64, args: [ResolvedArg], into effects: inout [ExecutorEffect]) {
-        guard var hosted = actor, hosted.spec.actorID == id, hosted.incarnation == incarnation else {
+        guard actor?.spec.actorID == id, actor?.incarnation == incarnation else {
             // Meant for another actor or incarnation (this process is not it): the caller learns
             // of the actor's real state from the GCS; this attempt fails as unreachable.
             effects.append(.send(to: .worker(spec.owner), .taskReply(spec.taskID, attempt: attempt, .argumentFailed(
@@ -40,26 +40,27 @@ extension Executor {
         }
         let caller = spec.owner
         if current?.spec.taskID == spec.taskID && current?.attempt == attempt { return }
-        if hosted.waiting[caller]?[sequence] != nil { return }
-        let next = max(hosted.next[caller] ?? 0, skipBelow)
+        if actor!.waiting[caller]?[sequence] != nil { return }
+        let next = max(actor!.next[caller] ?? 0, skipBelow)
         guard sequence >= next else { return }  // Ran already (a repeated push).
-        hosted.next[caller] = next
-        hosted.waiting[caller, default: [:]][sequence] = (spec, attempt, args)
-        actor = hosted
+        // In place: a copy of the actor's tables per call would cost O(calls waiting).
+        actor!.next[caller] = next
+        actor!.waiting[caller, default: [:]][sequence] = (spec, attempt, args)
         runNextCall(into: &effects)
     }
 
     /// Starts the next call whose turn it is (callers in ID order), if nothing runs.
     mutating func runNextCall(into effects: inout [ExecutorEffect]) {
-        guard current == nil, var hosted = actor, hosted.ready else { return }
-        for caller in hosted.waiting.keys.sorted() {
-            let next = hosted.next[caller] ?? 0
-            guard let (spec, attempt, args) = hosted.waiting[caller]?.removeValue(forKey: next) else { continue }
-            if hosted.waiting[caller]?.isEmpty == true { hosted.waiting[caller] = nil }
-            hosted.next[caller] = next + 1
-            hosted.callsRun += 1
-            let task = ActorTask(actor: hosted.spec.actorID, incarnation: hosted.incarnation, call: hosted.callsRun)
-            actor = hosted
+        guard current == nil, actor?.ready == true, actor?.waiting.isEmpty == false else { return }
+        let id = actor!.spec.actorID, incarnation = actor!.incarnation
+        let callers = actor!.waiting.count == 1 ? Array(actor!.waiting.keys) : actor!.waiting.keys.sorted()
+        for caller in callers {
+            let next = actor!.next[caller] ?? 0
+            guard let (spec, attempt, args) = actor!.waiting[caller]?.removeValue(forKey: next) else { continue }
+            if actor!.waiting[caller]?.isEmpty == true { actor!.waiting[caller] = nil }
+            actor!.next[caller] = next + 1
+            actor!.callsRun += 1
+            let task = ActorTask(actor: id, incarnation: incarnation, call: actor!.callsRun)
             begin(spec, attempt: attempt, args: args, actorTask: task, into: &effects)
             return
         }

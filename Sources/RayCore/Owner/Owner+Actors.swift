@@ -88,17 +88,17 @@ extension Owner {
     /// arguments exist (a call waiting for an argument holds back the ones after it).
     mutating func pushCalls(_ actor: ActorID, into effects: inout [OwnerEffect]) {
         actorsWaitingForArguments.remove(actor)
-        guard var caller = actors[actor], let info = caller.info, info.state == .alive else { return }
-        if caller.pushedTo != info.incarnation {
-            precondition(caller.inFlight.isEmpty, "calls in flight to an incarnation that ended")
-            caller.pushedTo = info.incarnation
+        // The tables are changed in place (`actors[actor]!`): a copy of them per call would cost
+        // O(calls in flight).
+        guard let info = actors[actor]?.info, info.state == .alive else { return }
+        if actors[actor]!.pushedTo != info.incarnation {
+            precondition(actors[actor]!.inFlight.isEmpty, "calls in flight to an incarnation that ended")
+            actors[actor]!.pushedTo = info.incarnation
         }
-        while let id = caller.pending.first, let entry = tasks[id] {
+        while let id = actors[actor]!.pending.first, let entry = tasks[id] {
             if let error = failedArgument(entry.spec) {
-                caller.pending.removeFirst()
-                actors[actor] = caller
+                actors[actor]!.pending.removeFirst()
                 finish(id, withError: error, into: &effects)
-                caller = actors[actor]!
                 continue
             }
             guard argumentsAvailable(id) else {
@@ -106,23 +106,25 @@ extension Owner {
                 waitForLostArguments(entry.spec, into: &effects)
                 break
             }
-            caller.pending.removeFirst()
+            actors[actor]!.pending.removeFirst()
             // Numbered when first pushed (a call cancelled or failed before leaves no gap the
             // actor would wait at); a call pushed again to a new incarnation keeps its number.
-            let sequence = caller.sequence[id] ?? caller.nextSequence
-            if caller.sequence[id] == nil {
-                caller.sequence[id] = sequence
-                caller.nextSequence += 1
+            let sequence: UInt64
+            if let known = actors[actor]!.sequence[id] {
+                sequence = known
+            } else {
+                sequence = actors[actor]!.nextSequence
+                actors[actor]!.sequence[id] = sequence
+                actors[actor]!.nextSequence += 1
             }
-            let settledBelow = caller.inFlight.first.flatMap { caller.sequence[$0] } ?? sequence
-            caller.inFlight.append(id)
+            let settledBelow = actors[actor]!.inFlight.first.flatMap { actors[actor]!.sequence[$0] } ?? sequence
+            actors[actor]!.inFlight.append(id)
             tasks[id]!.attempts += 1
             metrics.attemptsStarted += 1
             effects.append(.send(to: .worker(info.worker), .pushActorTask(
                 entry.spec, attempt: entry.attempts + 1, actor, incarnation: info.incarnation, sequence: sequence,
                 skipBelow: settledBelow, args: resolvedArguments(entry.spec))))
         }
-        actors[actor] = caller
     }
 
     /// The error of an argument that failed (the call fails with it, as a task does).
@@ -154,18 +156,15 @@ extension Owner {
             && !deadWorkers.contains(worker) {
             objects[object]!.borrowers.append(worker)
         }
-        guard let entry = tasks[id], entry.attempts == attempt, var caller = actors[actor],
-              let index = caller.inFlight.firstIndex(of: id) else {
+        guard let entry = tasks[id], entry.attempts == attempt,
+              let index = actors[actor]?.inFlight.firstIndex(of: id) else {
             settleReturned(id, attempt: attempt, completed: false, into: &effects)
             return
         }
-        caller.inFlight.remove(at: index)
-        actors[actor] = caller
-        let name = "\(caller.name).\(entry.spec.function)"
+        actors[actor]!.inFlight.remove(at: index)
+        actors[actor]!.sequence[id] = nil
         switch outcome {
         case .returned(let values):
-            caller.sequence[id] = nil
-            actors[actor] = caller
             complete(id, values: values, into: &effects)
             settleReturned(id, attempt: attempt, completed: true, into: &effects)
         case .applicationError(let message):
@@ -173,19 +172,14 @@ extension Owner {
                 // Run again, after what is queued (its turn passed: a new sequence number).
                 if entry.retriesLeft > 0 { tasks[id]!.retriesLeft -= 1 }
                 metrics.retries += 1
-                caller.sequence[id] = nil
-                caller.pending.append(id)
-                actors[actor] = caller
+                actors[actor]!.pending.append(id)
                 pushCalls(actor, into: &effects)
             } else {
-                caller.sequence[id] = nil
-                actors[actor] = caller
+                let name = "\(actors[actor]!.name).\(entry.spec.function)"
                 finish(id, withError: RayError(.taskFailed, "\(name) raised: \(message)"), into: &effects)
             }
             settleReturned(id, attempt: attempt, completed: false, into: &effects)
         case .argumentFailed(let error):
-            caller.sequence[id] = nil
-            actors[actor] = caller
             finish(id, withError: error, into: &effects)
             settleReturned(id, attempt: attempt, completed: false, into: &effects)
         }
