@@ -70,6 +70,9 @@ MESSAGE = [
     ("subscribeActor", [("", "ActorID")]),
     ("pushActorTask", [("", "TaskSpec"), ("attempt", "Int"), ("", "ActorID"), ("incarnation", "Int"),
                        ("sequence", "UInt64"), ("skipBelow", "UInt64"), ("args", "[ResolvedArg]")]),
+    ("lookupActor", [("name", "String"), ("namespace", "String")]),
+    ("actorFound", [("name", "String"), ("namespace", "String"), ("", "ActorInfo")]),
+    ("actorNotFound", [("name", "String"), ("namespace", "String")]),
 ]
 
 INPUTS = [
@@ -96,7 +99,8 @@ INPUTS = [
                     ("createActor", [("", "TaskRequest"), ("", "ActorOptions")]),
                     ("callActor", [("", "ActorID"), ("", "TaskRequest")]),
                     ("killActor", [("", "ActorID"), ("noRestart", "Bool")]),
-                    ("subscribeActor", [("", "ActorID")])]),
+                    ("subscribeActor", [("", "ActorID")]),
+                    ("lookupActor", [("name", "String"), ("namespace", "String")])]),
     ("ExecutorInput", [("started", [("", "RayConfig"), ("", "WorkerID")]),
                        ("messageReceived", [("from", "Address"), ("", "Message")]),
                        ("executionFinished", [("", "TaskID"), ("attempt", "Int"), ("", "ExecutionResult")]),

@@ -157,6 +157,23 @@ extension Ray {
         client.killActor(actor.id, noRestart: noRestart)
     }
 
+    /// The live actor created with `name` (`ActorClassOptions.name`) in `namespace`, from any
+    /// driver or task of the cluster (Ray's `ray.get_actor`). Throws when no live actor has
+    /// that name there.
+    public static func getActor<A: DistributedActor>(_ name: String, namespace: String = "", as type: A.Type = A.self,
+                                                     timeout: Duration = .seconds(30)) throws -> A
+    where A.ID == RayCore.ActorID, A.ActorSystem == RayActorSystem {
+        guard !name.isEmpty else { throw Ray.Error.invalidArgument("getActor needs a name") }
+        let client = try client()
+        guard let answer = client.lookupActor(name: name, namespace: namespace, timeoutSeconds: seconds(timeout)) else {
+            throw Ray.Error.timeout("the GCS did not answer the lookup of actor '\(name)' within \(timeout)")
+        }
+        guard let id = answer else {
+            throw Ray.Error.invalidArgument("no live actor is named '\(name)' in namespace '\(namespace)'")
+        }
+        return try A.resolve(id: id, using: RayActorSystem.shared)
+    }
+
     /// Runs async code (an actor call) from synchronous code, a task body say, and waits for it:
     /// `let n = try Ray.blocking { try await counter.increment(by: 1) }`. In a task body the
     /// worker's loop goes on meanwhile.

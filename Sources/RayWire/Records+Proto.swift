@@ -807,6 +807,22 @@ extension Message {
             value.skipBelow = v5
             value.args = v6.map { $0.proto }
             message.pushActorTask = value
+        case .lookupActor(let v0, let v1):
+            var value = PBMessage.LookupActor()
+            value.name = v0
+            value.namespace = v1
+            message.lookupActor = value
+        case .actorFound(let v0, let v1, let v2):
+            var value = PBMessage.ActorFound()
+            value.name = v0
+            value.namespace = v1
+            value.info = v2.proto
+            message.actorFound = value
+        case .actorNotFound(let v0, let v1):
+            var value = PBMessage.ActorNotFound()
+            value.name = v0
+            value.namespace = v1
+            message.actorNotFound = value
         }
         return message
     }
@@ -917,6 +933,12 @@ extension Message {
             self = .subscribeActor(ActorID(creationTask: TaskID(value: value)))
         case .pushActorTask(let value)?:
             self = .pushActorTask(try TaskSpec(proto: ProtoRecords.field(value.hasSpec, value.spec, path() + ".push_actor_task" + ".spec"), at: path() + ".push_actor_task" + ".spec"), attempt: Int(truncatingIfNeeded: value.attempt), ActorID(creationTask: TaskID(value: value.actor)), incarnation: Int(truncatingIfNeeded: value.incarnation), sequence: value.sequence, skipBelow: value.skipBelow, args: try value.args.map { try ResolvedArg(proto: $0, at: path() + ".push_actor_task" + ".args") })
+        case .lookupActor(let value)?:
+            self = .lookupActor(name: value.name, namespace: value.namespace)
+        case .actorFound(let value)?:
+            self = .actorFound(name: value.name, namespace: value.namespace, try ActorInfo(proto: ProtoRecords.field(value.hasInfo, value.info, path() + ".actor_found" + ".info"), at: path() + ".actor_found" + ".info"))
+        case .actorNotFound(let value)?:
+            self = .actorNotFound(name: value.name, namespace: value.namespace)
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -1108,6 +1130,11 @@ extension OwnerInput {
             message.killActor = value
         case .subscribeActor(let v0):
             message.subscribeActor = v0.creationTask.value
+        case .lookupActor(let v0, let v1):
+            var value = PBOwnerInput.LookupActor()
+            value.name = v0
+            value.namespace = v1
+            message.lookupActor = value
         }
         return message
     }
@@ -1148,6 +1175,8 @@ extension OwnerInput {
             self = .killActor(ActorID(creationTask: TaskID(value: value.actor)), noRestart: value.noRestart)
         case .subscribeActor(let value)?:
             self = .subscribeActor(ActorID(creationTask: TaskID(value: value)))
+        case .lookupActor(let value)?:
+            self = .lookupActor(name: value.name, namespace: value.namespace)
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

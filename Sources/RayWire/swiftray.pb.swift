@@ -2509,6 +2509,30 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .pushActorTask(newValue)}
   }
 
+  public var lookupActor: PBMessage.LookupActor {
+    get {
+      if case .lookupActor(let v)? = kind {return v}
+      return PBMessage.LookupActor()
+    }
+    set {kind = .lookupActor(newValue)}
+  }
+
+  public var actorFound: PBMessage.ActorFound {
+    get {
+      if case .actorFound(let v)? = kind {return v}
+      return PBMessage.ActorFound()
+    }
+    set {kind = .actorFound(newValue)}
+  }
+
+  public var actorNotFound: PBMessage.ActorNotFound {
+    get {
+      if case .actorNotFound(let v)? = kind {return v}
+      return PBMessage.ActorNotFound()
+    }
+    set {kind = .actorNotFound(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -2564,6 +2588,9 @@ public nonisolated struct PBMessage: Sendable {
     case actorUpdate(PBActorInfo)
     case subscribeActor(UInt64)
     case pushActorTask(PBMessage.PushActorTask)
+    case lookupActor(PBMessage.LookupActor)
+    case actorFound(PBMessage.ActorFound)
+    case actorNotFound(PBMessage.ActorNotFound)
 
   }
 
@@ -3288,6 +3315,59 @@ public nonisolated struct PBMessage: Sendable {
     fileprivate var _storage = _StorageClass.defaultInstance
   }
 
+  public nonisolated struct LookupActor: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var name: String = String()
+
+    public var namespace: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct ActorFound: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var name: String = String()
+
+    public var namespace: String = String()
+
+    public var info: PBActorInfo {
+      get {_info ?? PBActorInfo()}
+      set {_info = newValue}
+    }
+    /// Returns true if `info` has been explicitly set.
+    public var hasInfo: Bool {self._info != nil}
+    /// Clears the value of `info`. Subsequent reads from it will return its default value.
+    public mutating func clearInfo() {self._info = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _info: PBActorInfo? = nil
+  }
+
+  public nonisolated struct ActorNotFound: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var name: String = String()
+
+    public var namespace: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
   public init() {}
 }
 
@@ -3761,6 +3841,14 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .subscribeActor(newValue)}
   }
 
+  public var lookupActor: PBOwnerInput.LookupActor {
+    get {
+      if case .lookupActor(let v)? = kind {return v}
+      return PBOwnerInput.LookupActor()
+    }
+    set {kind = .lookupActor(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3781,6 +3869,7 @@ public nonisolated struct PBOwnerInput: Sendable {
     case callActor(PBOwnerInput.CallActor)
     case killActor(PBOwnerInput.KillActor)
     case subscribeActor(UInt64)
+    case lookupActor(PBOwnerInput.LookupActor)
 
   }
 
@@ -4053,6 +4142,20 @@ public nonisolated struct PBOwnerInput: Sendable {
     public var actor: UInt64 = 0
 
     public var noRestart: Bool = false
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct LookupActor: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var name: String = String()
+
+    public var namespace: String = String()
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -8062,7 +8165,7 @@ nonisolated extension PBExecutorTimer.ReleaseBorrowed: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -8706,6 +8809,45 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
           self.kind = .pushActorTask(v)
         }
       }()
+      case 53: try {
+        var v: PBMessage.LookupActor?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .lookupActor(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .lookupActor(v)
+        }
+      }()
+      case 54: try {
+        var v: PBMessage.ActorFound?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .actorFound(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .actorFound(v)
+        }
+      }()
+      case 55: try {
+        var v: PBMessage.ActorNotFound?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .actorNotFound(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .actorNotFound(v)
+        }
+      }()
       default: break
       }
     }
@@ -8924,6 +9066,18 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     case .pushActorTask?: try {
       guard case .pushActorTask(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 52)
+    }()
+    case .lookupActor?: try {
+      guard case .lookupActor(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 53)
+    }()
+    case .actorFound?: try {
+      guard case .actorFound(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 54)
+    }()
+    case .actorNotFound?: try {
+      guard case .actorNotFound(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 55)
     }()
     case nil: break
     }
@@ -10262,6 +10416,120 @@ nonisolated extension PBMessage.PushActorTask: SwiftProtobuf.Message, SwiftProto
   }
 }
 
+nonisolated extension PBMessage.LookupActor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".LookupActor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}namespace\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.LookupActor, rhs: PBMessage.LookupActor) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.ActorFound: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".ActorFound"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}namespace\0\u{1}info\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._info) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 2)
+    }
+    try { if let v = self._info {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.ActorFound, rhs: PBMessage.ActorFound) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs._info != rhs._info {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.ActorNotFound: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".ActorNotFound"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}namespace\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.ActorNotFound, rhs: PBMessage.ActorNotFound) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension PBGCSInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GCSInput"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{1}recovered\0\u{3}message_received\0\u{3}timer_fired\0\u{3}peer_disconnected\0\u{3}node_joining\0")
@@ -10880,7 +11148,7 @@ nonisolated extension PBRayletInput.ProgramPublished: SwiftProtobuf.Message, Swi
 
 nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0\u{3}lookup_actor\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -11104,6 +11372,19 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.kind = .subscribeActor(v)
         }
       }()
+      case 18: try {
+        var v: PBOwnerInput.LookupActor?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .lookupActor(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .lookupActor(v)
+        }
+      }()
       default: break
       }
     }
@@ -11182,6 +11463,10 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .subscribeActor?: try {
       guard case .subscribeActor(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularFixed64Field(value: v, fieldNumber: 17)
+    }()
+    case .lookupActor?: try {
+      guard case .lookupActor(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
     }()
     case nil: break
     }
@@ -11692,6 +11977,41 @@ nonisolated extension PBOwnerInput.KillActor: SwiftProtobuf.Message, SwiftProtob
   public static func ==(lhs: PBOwnerInput.KillActor, rhs: PBOwnerInput.KillActor) -> Bool {
     if lhs.actor != rhs.actor {return false}
     if lhs.noRestart != rhs.noRestart {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBOwnerInput.LookupActor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".LookupActor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}namespace\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.LookupActor, rhs: PBOwnerInput.LookupActor) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.namespace != rhs.namespace {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -100,6 +100,9 @@ private func create(_ gcs: inout GCS, _ spec: ActorSpec, worker index: UInt32 = 
     let kill = gcs.handle(.messageReceived(from: .worker(owner), .killActor(spec.actorID, noRestart: true,
                                                                           reason: "killed by Ray.kill")), now: 4)
     #expect(sent(kill).contains { $0.0 == .raylet(worker.node) && $0.1 == .killActorWorker(spec.actorID, incarnation: 0) })
+    #expect(gcs.namedActors["ns/c"] == nil)  // Freed at the kill, before the worker's death is reported.
+    let lookup = gcs.handle(.messageReceived(from: .worker(owner), .lookupActor(name: "c", namespace: "ns")), now: 4)
+    #expect(sent(lookup).map(\.1) == [.actorNotFound(name: "c", namespace: "ns")])
     let died = gcs.handle(.messageReceived(from: .raylet(worker.node), .actorWorkerDied(
         spec.actorID, incarnation: 0, detail: "it was killed")), now: 5)
     #expect(updates(died).map(\.state) == [.dead])

@@ -40,6 +40,28 @@ extension RuntimeTests {
         }
     }
 
+    @Test func aNamedActorIsFoundByNameAndItsNameIsFreedWhenItDies() async throws {
+        try await withAsyncCluster {
+            let options = ActorClassOptions(name: "ledger", namespace: "bank")
+            let counter = try Testbed.counters.options(options).remote(1, "n")
+            #expect(try await counter.increment(by: 1) == 2)
+            let found: TestCounter = try Ray.getActor("ledger", namespace: "bank")
+            #expect(try await found.increment(by: 1) == 3)
+            #expect(throws: Ray.Error.self) { _ = try Ray.getActor("ledger", as: TestCounter.self) }  // Another namespace.
+            // A second live actor under the name is refused: its calls fail saying why.
+            let twin = try Testbed.counters.options(options).remote(0, "t")
+            await #expect {
+                _ = try await twin.increment(by: 1)
+            } throws: { error in
+                guard case Ray.Error.actorDied(let message) = error else { return false }
+                return message.contains("the name 'ledger' is taken in namespace 'bank'")
+            }
+            // A kill for good frees the name at once: the GCS hears the lookup after the kill.
+            try Ray.kill(counter)
+            #expect(throws: Ray.Error.self) { _ = try Ray.getActor("ledger", namespace: "bank", as: TestCounter.self) }
+        }
+    }
+
     @Test func aMethodThatThrowsFailsItsCallAndTheActorLivesOn() async throws {
         try await withAsyncCluster {
             let counter = try Testbed.counters.remote(0, "f")

@@ -217,6 +217,19 @@ extension Message {
             try container.encode(v4)
             try container.encode(v5)
             try container.encode(v6)
+        case .lookupActor(let v0, let v1):
+            try container.encode(UInt8(52))
+            try container.encode(v0)
+            try container.encode(v1)
+        case .actorFound(let v0, let v1, let v2):
+            try container.encode(UInt8(53))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+        case .actorNotFound(let v0, let v1):
+            try container.encode(UInt8(54))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -328,6 +341,12 @@ extension Message {
             self = .subscribeActor(try container.decode(ActorID.self))
         case 51:
             self = .pushActorTask(try container.decode(TaskSpec.self), attempt: try container.decode(Int.self), try container.decode(ActorID.self), incarnation: try container.decode(Int.self), sequence: try container.decode(UInt64.self), skipBelow: try container.decode(UInt64.self), args: try container.decode([ResolvedArg].self))
+        case 52:
+            self = .lookupActor(name: try container.decode(String.self), namespace: try container.decode(String.self))
+        case 53:
+            self = .actorFound(name: try container.decode(String.self), namespace: try container.decode(String.self), try container.decode(ActorInfo.self))
+        case 54:
+            self = .actorNotFound(name: try container.decode(String.self), namespace: try container.decode(String.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))
@@ -522,6 +541,10 @@ extension OwnerInput {
         case .subscribeActor(let v0):
             try container.encode(UInt8(16))
             try container.encode(v0)
+        case .lookupActor(let v0, let v1):
+            try container.encode(UInt8(17))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -563,6 +586,8 @@ extension OwnerInput {
             self = .killActor(try container.decode(ActorID.self), noRestart: try container.decode(Bool.self))
         case 16:
             self = .subscribeActor(try container.decode(ActorID.self))
+        case 17:
+            self = .lookupActor(name: try container.decode(String.self), namespace: try container.decode(String.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))

@@ -240,6 +240,13 @@ public enum Message: Hashable, Codable, Sendable {
     /// failed), so the actor does not wait for it.
     indirect case pushActorTask(TaskSpec, attempt: Int, ActorID, incarnation: Int, sequence: UInt64,
                                 skipBelow: UInt64, args: [ResolvedArg])
+    /// any → GCS: which live actor has this name in this namespace (`Ray.getActor`)? The asker
+    /// is subscribed to the one found.
+    case lookupActor(name: String, namespace: String)
+    /// GCS → asker: this one (its state now).
+    case actorFound(name: String, namespace: String, ActorInfo)
+    /// GCS → asker: no live actor has that name there.
+    case actorNotFound(name: String, namespace: String)
 }
 
 extension Message {

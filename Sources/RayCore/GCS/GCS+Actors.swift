@@ -63,6 +63,15 @@ extension GCS {
             incarnationDied(id, cause: detail, into: &effects)
         case .killActor(let id, let noRestart, let reason):
             killActor(id, noRestart: noRestart, reason: reason, into: &effects)
+        case .lookupActor(let name, let namespace):
+            guard case .worker(let asker) = from else { return }
+            let key = Self.nameKey(ActorOptions(name: name, namespace: namespace))
+            guard let id = namedActors[key], actors[id]?.state != .dead else {
+                effects.append(.send(to: from, .actorNotFound(name: name, namespace: namespace)))
+                return
+            }
+            insertSorted(asker, into: &actors[id]!.subscribers)
+            effects.append(.send(to: from, .actorFound(name: name, namespace: namespace, actors[id]!.info)))
         case .subscribeActor(let id):
             guard case .worker(let worker) = from else { return }
             guard actors[id] != nil else {
@@ -232,6 +241,8 @@ extension GCS {
         // Keep the strongest request: a kill without restart wins over one with.
         if entry.kill?.noRestart != true { entry.kill = ActorEntry.Kill(noRestart: noRestart, reason: reason) }
         actors[id] = entry
+        // A kill for good frees the name at once (as Ray's): a lookup after it finds nothing.
+        if noRestart { releaseName(id) }
         effects.append(.send(to: .raylet(node), .killActorWorker(id, incarnation: entry.incarnation)))
     }
 

@@ -215,7 +215,8 @@ public struct GCS: Sendable {
             kv[key] = value
         case .kvGet(let key):
             effects.append(.send(to: from, .kvValue(key: key, value: kv[key])))
-        case .registerActor, .actorCreated, .actorPlacementFailed, .actorWorkerDied, .killActor, .subscribeActor:
+        case .registerActor, .actorCreated, .actorPlacementFailed, .actorWorkerDied, .killActor, .subscribeActor,
+             .lookupActor:
             receiveActorMessage(message, from: from, into: &effects)
         default:
             break  // Not a GCS message; ignoring it cannot lose state.

@@ -96,6 +96,8 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     /// The program got a handle to an actor another process created (passed to a task, or in a
     /// value): it hears the actor's state from the GCS, and may call it.
     case subscribeActor(ActorID)
+    /// The program looks an actor up by name (`Ray.getActor`); answered with `actorLookedUp`.
+    case lookupActor(name: String, namespace: String)
 }
 
 /// Effects of an owner.
@@ -104,6 +106,8 @@ public enum OwnerEffect: Hashable, Codable, Sendable {
     case send(to: Address, Message)
     /// Answer the program's `get` of this object.
     case getResolved(ObjectID, ObjectValue)
+    /// Answer the program's lookup of an actor by name (nil: no live actor has it).
+    case actorLookedUp(name: String, namespace: String, ActorID?)
 }
 
 /// Tasks that may share a leased worker: same resources, same placement.
@@ -319,6 +323,8 @@ public struct Owner: Sendable {
             callActor(actor, request, into: &effects)
         case .killActor(let actor, let noRestart):
             killActor(actor, noRestart: noRestart, into: &effects)
+        case .lookupActor(let name, let namespace):
+            effects.append(.send(to: .gcs, .lookupActor(name: name, namespace: namespace)))
         case .subscribeActor(let actor):
             guard actors[actor] == nil else { return effects }
             actors[actor] = CallerActor(info: nil, created: false, maxTaskRetries: 0, detached: false, name: "\(actor)")
@@ -383,6 +389,15 @@ public struct Owner: Sendable {
             borrowedValueArrived(object, value, into: &effects)
         case .actorUpdate(let info):
             actorUpdated(info, into: &effects)
+        case .actorFound(let name, let namespace, let info):
+            if actors[info.actorID] == nil {
+                actors[info.actorID] = CallerActor(info: nil, created: false, maxTaskRetries: info.maxTaskRetries,
+                                                   detached: false, name: info.name)
+            }
+            actorUpdated(info, into: &effects)
+            effects.append(.actorLookedUp(name: name, namespace: namespace, info.actorID))
+        case .actorNotFound(let name, let namespace):
+            effects.append(.actorLookedUp(name: name, namespace: namespace, nil))
         case .objectLocation(let object, .at(let nodes)) where isBorrowed(object):
             borrowedIsStored(object, at: nodes, into: &effects)
         default:

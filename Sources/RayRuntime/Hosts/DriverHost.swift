@@ -40,6 +40,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     /// This node's shared-memory object store.
     var objects: SharedObjects?
     var waiters: [ObjectID: [GetWaiter]] = [:]
+    /// Lookups of actors by name ("namespace/name") waiting for the GCS's answer.
+    var actorLookups: [String: [(ActorID?) -> Void]] = [:]
     var connected: ((Result<Hello, RuntimeError>) -> Void)?
     /// The raylet's hello, kept until the GCS confirmed the job.
     var pendingHello: Hello?
@@ -119,6 +121,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             }
         case .getResolved(let object, let value):
             resolve(object, value)
+        case .actorLookedUp(let name, let namespace, let actor):
+            for answer in actorLookups.removeValue(forKey: namespace + "/" + name) ?? [] { answer(actor) }
         }
     }
 
@@ -585,6 +589,24 @@ public final class DriverClient: @unchecked Sendable {
             return task
         }
         return (1...max(1, request.returnCount)).map { ObjectID.returnValue(of: task, index: UInt32($0)) }
+    }
+
+    /// The live actor named `name` in `namespace`, as the GCS knows it (nil: none), or nil when
+    /// no answer came within `timeoutSeconds`. This process follows the actor found.
+    public func lookupActor(name: String, namespace: String, timeoutSeconds: Double) -> ActorID?? {
+        let host = self.host!
+        loop.willBlock()
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var answer: ActorID??
+        loop.post {
+            host.actorLookups[namespace + "/" + name, default: []].append { found in
+                answer = .some(found)
+                done.signal()
+            }
+            host.handle(.lookupActor(name: name, namespace: namespace))
+        }
+        guard done.wait(timeout: .now() + timeoutSeconds) == .success else { return nil }
+        return answer
     }
 
     /// Follows an actor this process got a handle to (from a value or an argument), once.

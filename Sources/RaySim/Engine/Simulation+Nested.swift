@@ -36,6 +36,7 @@ extension Simulation {
             switch effect {
             case .send(let to, let message): send(message, from: .worker(worker), to: to)
             case .getResolved(let object, let value): childResolved(worker, object, value)
+            case .actorLookedUp: break  // Scenario programs look no actor up.
             }
         }
         workerOwners[worker] = owner

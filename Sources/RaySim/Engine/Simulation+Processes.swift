@@ -173,6 +173,7 @@ extension Simulation {
             switch effect {
             case .send(let to, let message): send(message, from: .worker(driverWorker), to: to)
             case .getResolved(let object, let value): program.resolve(object, value)
+            case .actorLookedUp: break  // Scenario programs look no actor up.
             }
         }
         return driver
