@@ -356,9 +356,21 @@ message ControlReply {
     optional string end = 4;
     sint64 ran_micros = 5;  // how long it ran (so far, when running)
   }
+  message ActorEntry {
+    fixed64 actor = 1;
+    string name = 2;           // Counter[0]
+    string state = 3;          // ALIVE, RESTARTING, DEAD, ...
+    optional uint32 node = 4;  // where it runs (or was placed)
+    sint64 restarts = 5;
+    string cause = 6;          // why it died, restarted, or waits
+    string registered_name = 7;
+    string namespace = 8;
+    bool detached = 9;
+  }
   message Cluster {
     repeated NodeEntry nodes = 1;
     repeated JobEntry jobs = 2;
+    repeated ActorEntry actors = 3;
   }
   message Raylets {
     repeated Directory.Entry raylets = 1;

@@ -740,6 +740,47 @@ public nonisolated struct PBControlReply: Sendable {
     fileprivate var _end: String? = nil
   }
 
+  public nonisolated struct ActorEntry: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var actor: UInt64 = 0
+
+    /// Counter[0]
+    public var name: String = String()
+
+    /// ALIVE, RESTARTING, DEAD, ...
+    public var state: String = String()
+
+    /// where it runs (or was placed)
+    public var node: UInt32 {
+      get {_node ?? 0}
+      set {_node = newValue}
+    }
+    /// Returns true if `node` has been explicitly set.
+    public var hasNode: Bool {self._node != nil}
+    /// Clears the value of `node`. Subsequent reads from it will return its default value.
+    public mutating func clearNode() {self._node = nil}
+
+    public var restarts: Int64 = 0
+
+    /// why it died, restarted, or waits
+    public var cause: String = String()
+
+    public var registeredName: String = String()
+
+    public var namespace: String = String()
+
+    public var detached: Bool = false
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _node: UInt32? = nil
+  }
+
   public nonisolated struct Cluster: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -748,6 +789,8 @@ public nonisolated struct PBControlReply: Sendable {
     public var nodes: [PBControlReply.NodeEntry] = []
 
     public var jobs: [PBControlReply.JobEntry] = []
+
+    public var actors: [PBControlReply.ActorEntry] = []
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -5568,9 +5611,83 @@ nonisolated extension PBControlReply.JobEntry: SwiftProtobuf.Message, SwiftProto
   }
 }
 
+nonisolated extension PBControlReply.ActorEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".ActorEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{1}name\0\u{1}state\0\u{1}node\0\u{1}restarts\0\u{1}cause\0\u{3}registered_name\0\u{1}namespace\0\u{1}detached\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.actor) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.state) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self._node) }()
+      case 5: try { try decoder.decodeSingularSInt64Field(value: &self.restarts) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.cause) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.registeredName) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.detached) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.actor != 0 {
+      try visitor.visitSingularFixed64Field(value: self.actor, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if !self.state.isEmpty {
+      try visitor.visitSingularStringField(value: self.state, fieldNumber: 3)
+    }
+    try { if let v = self._node {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 4)
+    } }()
+    if self.restarts != 0 {
+      try visitor.visitSingularSInt64Field(value: self.restarts, fieldNumber: 5)
+    }
+    if !self.cause.isEmpty {
+      try visitor.visitSingularStringField(value: self.cause, fieldNumber: 6)
+    }
+    if !self.registeredName.isEmpty {
+      try visitor.visitSingularStringField(value: self.registeredName, fieldNumber: 7)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 8)
+    }
+    if self.detached != false {
+      try visitor.visitSingularBoolField(value: self.detached, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.ActorEntry, rhs: PBControlReply.ActorEntry) -> Bool {
+    if lhs.actor != rhs.actor {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs._node != rhs._node {return false}
+    if lhs.restarts != rhs.restarts {return false}
+    if lhs.cause != rhs.cause {return false}
+    if lhs.registeredName != rhs.registeredName {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.detached != rhs.detached {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension PBControlReply.Cluster: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".Cluster"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{1}jobs\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{1}jobs\0\u{1}actors\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5580,6 +5697,7 @@ nonisolated extension PBControlReply.Cluster: SwiftProtobuf.Message, SwiftProtob
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.nodes) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.jobs) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.actors) }()
       default: break
       }
     }
@@ -5592,12 +5710,16 @@ nonisolated extension PBControlReply.Cluster: SwiftProtobuf.Message, SwiftProtob
     if !self.jobs.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.jobs, fieldNumber: 2)
     }
+    if !self.actors.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.actors, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: PBControlReply.Cluster, rhs: PBControlReply.Cluster) -> Bool {
     if lhs.nodes != rhs.nodes {return false}
     if lhs.jobs != rhs.jobs {return false}
+    if lhs.actors != rhs.actors {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -162,15 +162,15 @@ struct Status: ParsableCommand {
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List nodes, objects or tasks from the state the machines hold (every node's, on any host).")
-    @Argument(help: "nodes | objects | tasks")
+        abstract: "List nodes, actors, objects or tasks from the state the machines hold (every node's, on any host).")
+    @Argument(help: "nodes | actors | objects | tasks")
     var what: String
     @Option(help: "The GCS at HOST:PORT (default: the cluster whose node runs here).")
     var address: String?
 
     func validate() throws {
-        guard ["nodes", "objects", "tasks"].contains(what) else {
-            throw ValidationError("unknown listing '\(what)': choose nodes, objects or tasks")
+        guard ["nodes", "actors", "objects", "tasks"].contains(what) else {
+            throw ValidationError("unknown listing '\(what)': choose nodes, actors, objects or tasks")
         }
     }
 
@@ -184,6 +184,11 @@ struct List: ParsableCommand {
             switch what {
             case "nodes":
                 print(try ControlClient.ask(gcs: gcsAddress, .clusterStatus))
+            case "actors":
+                guard case .cluster(_, _, let actors) = try ControlClient.ask(gcs: gcsAddress, .clusterStatus) else {
+                    throw RuntimeError("the GCS at \(gcsAddress) did not answer with its actor table")
+                }
+                print(actors.isEmpty ? "(no actors)" : actors.map(\.line).joined(separator: "\n"))
             default:
                 // Objects live in raylets and tasks in their owners (each raylet asks its
                 // drivers): ask every raylet the GCS knows, on whatever host it runs.

@@ -334,7 +334,7 @@ public struct Raylet: Sendable {
     public var isQuiescent: Bool {
         leases.isEmpty && queuedLeaseCount == 0 && fetches.isEmpty && pulls.isEmpty
             && waitingForArguments.isEmpty && heldLeaseIDs.isEmpty && startingRequests.isEmpty
-            && store.objectCount == 0 && available == info.resources
+            && store.objectCount == 0 && available == info.resources && hostedActors.isEmpty
     }
 
     /// The nodes in this raylet's copy of the cluster view.

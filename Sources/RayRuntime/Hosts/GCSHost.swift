@@ -204,7 +204,14 @@ public final class GCSHost: ConnectionDelegate {
                                        end: entry.end.map(describeJobEnd),
                                        ranMicros: (entry.endedAt ?? loop.nowMicros) - entry.startedAt)
             }
-            return .cluster(nodes: nodes, jobs: jobs)
+            let actors = gcs.actorOrder.compactMap { id -> ControlActorEntry? in
+                guard let entry = gcs.actors[id] else { return nil }
+                return ControlActorEntry(actor: id, name: entry.spec.displayName, state: entry.state.rawValue,
+                                         node: entry.node ?? entry.worker?.node, restarts: entry.restarts,
+                                         cause: entry.cause, registeredName: entry.spec.options.name,
+                                         namespace: entry.spec.options.namespace, detached: entry.spec.options.detached)
+            }
+            return .cluster(nodes: nodes, jobs: jobs, actors: actors)
         case .raylets:
             return .raylets(directory.keys.sorted().compactMap { directory[$0] })
         case .ping:

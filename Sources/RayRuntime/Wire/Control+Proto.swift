@@ -52,8 +52,21 @@ extension ControlReply {
     var proto: PBControlReply {
         var message = PBControlReply()
         switch self {
-        case .cluster(let nodes, let jobs):
+        case .cluster(let nodes, let jobs, let actors):
             var cluster = PBControlReply.Cluster()
+            cluster.actors = actors.map { entry in
+                var proto = PBControlReply.ActorEntry()
+                proto.actor = entry.actor.creationTask.value
+                proto.name = entry.name
+                proto.state = entry.state
+                if let node = entry.node { proto.node = node.value }
+                proto.restarts = Int64(entry.restarts)
+                proto.cause = entry.cause
+                proto.registeredName = entry.registeredName
+                proto.namespace = entry.namespace
+                proto.detached = entry.detached
+                return proto
+            }
             cluster.nodes = nodes.map { entry in
                 var proto = PBControlReply.NodeEntry()
                 proto.node = entry.node.value
@@ -162,6 +175,12 @@ extension ControlReply {
             }, jobs: try cluster.jobs.map { entry in
                 ControlJobEntry(job: JobID(entry.job), driver: try WorkerID(proto: entry.driver, at: "ControlReply.jobs.driver"),
                                 state: entry.state, end: entry.hasEnd ? entry.end : nil, ranMicros: entry.ranMicros)
+            }, actors: cluster.actors.map { entry in
+                ControlActorEntry(actor: ActorID(creationTask: TaskID(value: entry.actor)), name: entry.name,
+                                  state: entry.state, node: entry.hasNode ? NodeID(entry.node) : nil,
+                                  restarts: Int(truncatingIfNeeded: entry.restarts), cause: entry.cause,
+                                  registeredName: entry.registeredName, namespace: entry.namespace,
+                                  detached: entry.detached)
             })
         case .raylets(let raylets)?:
             var directory = PBDirectory()

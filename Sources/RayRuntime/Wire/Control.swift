@@ -74,6 +74,44 @@ public struct ControlJobEntry: Sendable, Equatable {
     public var ranMicros: Int64
 }
 
+/// One row of the GCS's actor table.
+public struct ControlActorEntry: Sendable, Equatable {
+    public var actor: ActorID
+    /// `Counter[0]`.
+    public var name: String
+    public var state: String
+    public var node: NodeID?
+    public var restarts: Int
+    public var cause: String
+    /// The name it was registered under ("" for none), and its namespace.
+    public var registeredName: String
+    public var namespace: String
+    public var detached: Bool
+    public init(actor: ActorID, name: String, state: String, node: NodeID?, restarts: Int, cause: String,
+                registeredName: String, namespace: String, detached: Bool) {
+        self.actor = actor
+        self.name = name
+        self.state = state
+        self.node = node
+        self.restarts = restarts
+        self.cause = cause
+        self.registeredName = registeredName
+        self.namespace = namespace
+        self.detached = detached
+    }
+
+    /// One line of `swiftray list actors`.
+    public var line: String {
+        var text = "\(actor) \(name) \(state)"
+        if let node { text += " on \(node)" }
+        if !registeredName.isEmpty { text += " named '\(registeredName)'" + (namespace.isEmpty ? "" : " in '\(namespace)'") }
+        if detached { text += " detached" }
+        text += " restarts \(restarts)"
+        if !cause.isEmpty { text += " (\(cause))" }
+        return text
+    }
+}
+
 /// A raylet's node.
 public struct ControlNodeStatus: Sendable, Equatable {
     public var node: NodeID
@@ -123,7 +161,7 @@ public struct ControlDriverTasks: Sendable, Equatable {
 
 /// The answer to a control request.
 public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
-    case cluster(nodes: [ControlNodeEntry], jobs: [ControlJobEntry])
+    case cluster(nodes: [ControlNodeEntry], jobs: [ControlJobEntry], actors: [ControlActorEntry])
     case raylets([Directory.Entry])
     case pong
     case nodeStatus(ControlNodeStatus)
@@ -145,7 +183,7 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
     /// What the CLI prints.
     public var description: String {
         switch self {
-        case .cluster(let nodes, let jobs):
+        case .cluster(let nodes, let jobs, let actors):
             var lines = ["nodes:"]
             for entry in nodes {
                 let link = !entry.alive ? "" : entry.connected ? " (connected)" : " (not connected)"
@@ -158,6 +196,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
                 return "  \(job.job) driver \(job.driver) \(job.state)" + (job.end.map { " (\($0))" } ?? "")
                     + (job.end == nil ? " for \(ran)" : ", ran \(ran)")
             }
+            lines.append("actors:")
+            lines += actors.isEmpty ? ["  (none)"] : actors.map { "  " + $0.line }
             return lines.joined(separator: "\n")
         case .raylets(let entries):
             return entries.map { "\($0.node) \($0.name) \($0.host):\($0.port)" }.joined(separator: "\n")

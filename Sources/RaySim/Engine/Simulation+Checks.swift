@@ -52,6 +52,7 @@ extension Simulation {
                 }
                 held.append("\(raylet.store.objectCount) object(s) [" + sample.joined(separator: "; ") + "]")
             }
+            if !raylet.hostedActors.isEmpty { held.append("\(raylet.hostedActors.count) actor(s)") }
             if raylet.available != raylet.info.resources { held.append("resources \(raylet.available) of \(raylet.info.resources)") }
             if held.isEmpty { held.append("open fetches or pulls") }
             found.append("\(raylet.info.name) (\(node)) still holds " + held.joined(separator: ", "))
@@ -68,6 +69,13 @@ extension Simulation {
             }
             if gcsAlive, gcs.machine.jobs[JobID(1)]?.state == .running {
                 found.append("the GCS still lists the finished job as running")
+            }
+            // Its actors died with it (detached ones outlive it, as in Ray).
+            if gcsAlive {
+                for id in gcs.machine.actorOrder {
+                    guard let entry = gcs.machine.actors[id], entry.state != .dead, !entry.spec.options.detached else { continue }
+                    found.append("actor \(entry.spec.displayName) is still \(entry.state.rawValue) after its job ended")
+                }
             }
         }
         return found

@@ -296,9 +296,14 @@ struct ScenarioRunner {
         var left: [String] = []
         repeat {
             left = []
-            if case .cluster(_, let jobs)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus),
-               jobs.contains(where: { $0.state == "running" }) {
-                left.append("the GCS still lists the finished job as running")
+            if case .cluster(_, let jobs, let actors)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus) {
+                if jobs.contains(where: { $0.state == "running" }) {
+                    left.append("the GCS still lists the finished job as running")
+                }
+                // Its actors died with it (detached ones outlive it, as in Ray).
+                for actor in actors where actor.state != "DEAD" && !actor.detached {
+                    left.append("actor \(actor.name) is still \(actor.state) after its job ended")
+                }
             }
             let dead = declaredDead(cluster)
             for node in cluster.nodes where node.alive && !dead.contains(node.id) {
@@ -317,7 +322,7 @@ struct ScenarioRunner {
     /// frees its objects and ends its workers when it learns of its death, and exits; after a
     /// long partition TCP's backoff may delay that past the leak check's patience.
     private func declaredDead(_ cluster: LocalCluster) -> Set<NodeID> {
-        guard case .cluster(let nodes, _)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus) else { return [] }
+        guard case .cluster(let nodes, _, _)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus) else { return [] }
         return Set(nodes.filter { !$0.alive }.map(\.node))
     }
 }
