@@ -9,10 +9,13 @@
 //   nested         a task that fans out tasks of its own (quicksort), and one that
 //                  returns references its worker owns, borrowed by the caller
 //   returns        a task with two return values (num_returns), each its own object
+//   actors         a distributed actor: state across calls, a task that calls it, a
+//                  crash and its restart, a lookup by name
 //
 // `--address HOST:PORT` (or `--address auto`) joins a cluster started with
 // `swiftray start` instead of starting an embedded one.
 
+import Distributed
 import Foundation
 import Ray
 
@@ -49,6 +52,28 @@ let shard = RemoteFunction("shard") { (count: Int, size: Int) throws -> [ObjectR
     try (0..<count).map { index in try Ray.put(Array(index * size..<(index + 1) * size)) }
 }
 let divmod = RemoteFunction("divmod") { (a: Int, b: Int) in Returns(a / b, a % b) }
+
+// Actors: a distributed actor on the cluster's actor system, created by an ActorClass.
+distributed actor Tally {
+    typealias ActorSystem = RayActorSystem
+    var counts: [String: Int] = [:]
+    init(actorSystem: RayActorSystem) { self.actorSystem = actorSystem }
+    distributed func add(_ word: String) -> Int {
+        counts[word, default: 0] += 1
+        return counts[word]!
+    }
+    distributed func total() -> Int { counts.values.reduce(0, +) }
+    distributed func crash() { exit(1) }
+}
+extension Tally: RayValue {}  // A handle passes to tasks as an argument.
+let tallies = ActorClass("Tally") { () in Tally(actorSystem: .shared) }
+/// A task that calls the actor it is handed (a task body is synchronous: `Ray.blocking` awaits).
+let countWords = RemoteFunction("count-words") { (tally: Tally, text: String) throws -> Int in
+    try Ray.blocking {
+        for word in text.split(separator: " ") { _ = try await tally.add(String(word)) }
+        return try await tally.total()
+    }
+}
 
 let examples: [(String, () throws -> Void)] = [
     ("parallel-map", {
@@ -91,6 +116,18 @@ let examples: [(String, () throws -> Void)] = [
     ("returns", {
         let (quotient, remainder) = try divmod.remote(17, 5)
         print("returns: 17 = 5 × \(try quotient.get()) + \(try remainder.get())")
+    }),
+    ("actors", {
+        try Ray.blocking {
+            let tally = try tallies.options(ActorClassOptions(maxRestarts: 1, name: "tally")).remote()
+            print("actors: 'swift' counted \(try await tally.add("swift")) time(s)")
+            let total = try countWords.remote(tally, "to be or not to be").get()
+            print("actors: a task added six words through the same actor: total \(total)")
+            let found: Tally = try Ray.getActor("tally")
+            do { try await found.crash() } catch { print("actors: the call that crashed it: \(error)") }
+            print("actors: restarted with fresh state: total \(try await tally.total())")
+            try Ray.kill(tally)
+        }
     }),
 ]
 
