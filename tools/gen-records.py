@@ -73,6 +73,7 @@ MESSAGE = [
     ("lookupActor", [("name", "String"), ("namespace", "String")]),
     ("actorFound", [("name", "String"), ("namespace", "String"), ("", "ActorInfo")]),
     ("actorNotFound", [("name", "String"), ("namespace", "String")]),
+    ("ownsActors", [("", "WorkerID")]),
 ]
 
 INPUTS = [

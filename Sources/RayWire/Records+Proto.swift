@@ -823,6 +823,8 @@ extension Message {
             value.name = v0
             value.namespace = v1
             message.actorNotFound = value
+        case .ownsActors(let v0):
+            message.ownsActors = v0.proto
         }
         return message
     }
@@ -939,6 +941,8 @@ extension Message {
             self = .actorFound(name: value.name, namespace: value.namespace, try ActorInfo(proto: ProtoRecords.field(value.hasInfo, value.info, path() + ".actor_found" + ".info"), at: path() + ".actor_found" + ".info"))
         case .actorNotFound(let value)?:
             self = .actorNotFound(name: value.name, namespace: value.namespace)
+        case .ownsActors(let value)?:
+            self = .ownsActors(try WorkerID(proto: value, at: path() + ".owns_actors"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

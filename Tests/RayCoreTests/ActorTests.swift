@@ -289,3 +289,55 @@ private func pushes(_ effects: [OwnerEffect]) -> [(sequence: UInt64, skipBelow: 
     #expect(pushes(dead).isEmpty)
     #expect(machine.actors[actor]?.inFlight.isEmpty == true && machine.actors[actor]?.pending.isEmpty == true)
 }
+
+// MARK: - Hosting, and owners in workers
+
+@Test func aRayletHostsAnActorOnADedicatedWorkerHoldingItsResourcesForItsLife() {
+    let info = Build.node(1, cpus: 2)
+    var raylet = Build.raylet(info, view: [Build.view(info)])
+    let spec = actorSpec(1, cpus: 2)
+    let placed = raylet.handle(.messageReceived(from: .gcs, .createActor(spec, incarnation: 0)), now: 1)
+    guard let worker = placed.spawnedWorkers.first else { Issue.record("no worker spawned: \(placed)"); return }
+    #expect(raylet.available == ResourceSet())
+    #expect(raylet.workers[worker] == .actor(spec.actorID))
+    // A second actor waits: nothing is free.
+    let second = actorSpec(2, cpus: 1)
+    #expect(raylet.handle(.messageReceived(from: .gcs, .createActor(second, incarnation: 0)), now: 2).spawnedWorkers.isEmpty)
+    let started = raylet.handle(.workerStarted(worker), now: 3)
+    #expect(started.contains(.send(to: .worker(worker), .createActor(spec, incarnation: 0))))
+    // An actor that never fits here is refused, not queued.
+    let huge = raylet.handle(.messageReceived(from: .gcs, .createActor(actorSpec(3, cpus: 8), incarnation: 0)), now: 4)
+    #expect(huge.contains { if case .send(.gcs, .actorPlacementFailed) = $0 { return true } else { return false } })
+    // Its worker exits: the GCS hears of it, the resources return and the waiting actor starts.
+    let exited = raylet.handle(.workerExited(worker), now: 5)
+    #expect(exited.contains(.send(to: .gcs, .actorWorkerDied(spec.actorID, incarnation: 0, detail: "its worker \(worker) died"))))
+    #expect(exited.spawnedWorkers.count == 1)
+    #expect(raylet.available == Build.cpus(1))
+}
+
+@Test func aWorkerThatCreatesAnActorHasItsDeathReportedAndItsActorsDieWithIt() {
+    // The worker's owner tells its raylet once.
+    var machine = Owner()
+    let worker = Build.worker(1, 3)
+    _ = machine.handle(.startedInWorker(RayConfig(), OwnerIdentity(worker: worker, job: job)), now: 0)
+    let request = TaskRequest(function: "Counter", instance: 0, args: [], resources: ResourceSet(), strategy: .default,
+                              maxRetries: 0, retryExceptions: false, body: [])
+    let first = machine.handle(.createActor(request, ActorOptions()), now: 1)
+    #expect(first.contains(.send(to: .raylet(worker.node), .ownsActors(worker))))
+    #expect(!machine.handle(.createActor(request, ActorOptions()), now: 2).contains(.send(to: .raylet(worker.node),
+                                                                                          .ownsActors(worker))))
+    // The raylet reports its death to the GCS.
+    let info = Build.node(1, cpus: 2)
+    var raylet = Build.raylet(info, view: [Build.view(info)])
+    let lease = Build.lease(1, owner: owner, resources: Build.cpus(1))
+    let spawned = raylet.handle(.messageReceived(from: .worker(owner), .requestWorkerLease(lease)), now: 1).spawnedWorkers
+    _ = raylet.handle(.workerStarted(spawned[0]), now: 2)
+    _ = raylet.handle(.messageReceived(from: .worker(spawned[0]), .ownsActors(spawned[0])), now: 3)
+    #expect(raylet.handle(.workerExited(spawned[0]), now: 4).contains(.send(to: .gcs, .workerDied(spawned[0]))))
+    // The GCS kills what it owned.
+    var gcs = gcsWith([Build.node(2, cpus: 4)])
+    let spec = actorSpec(1, by: spawned[0])
+    create(&gcs, spec)
+    let died = gcs.handle(.messageReceived(from: .raylet(NodeID(1)), .workerDied(spawned[0])), now: 5)
+    #expect(sent(died).contains { $0.1 == .killActorWorker(spec.actorID, incarnation: 0) })
+}

@@ -230,6 +230,9 @@ extension Message {
             try container.encode(UInt8(54))
             try container.encode(v0)
             try container.encode(v1)
+        case .ownsActors(let v0):
+            try container.encode(UInt8(55))
+            try container.encode(v0)
         }
     }
 
@@ -347,6 +350,8 @@ extension Message {
             self = .actorFound(name: try container.decode(String.self), namespace: try container.decode(String.self), try container.decode(ActorInfo.self))
         case 54:
             self = .actorNotFound(name: try container.decode(String.self), namespace: try container.decode(String.self))
+        case 55:
+            self = .ownsActors(try container.decode(WorkerID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))

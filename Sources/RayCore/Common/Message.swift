@@ -247,6 +247,9 @@ public enum Message: Hashable, Codable, Sendable {
     case actorFound(name: String, namespace: String, ActorInfo)
     /// GCS → asker: no live actor has that name there.
     case actorNotFound(name: String, namespace: String)
+    /// a worker → its raylet: I created actors; report my death to the GCS (whose non-detached
+    /// actors die with their owner), as for a worker that leased others.
+    case ownsActors(WorkerID)
 }
 
 extension Message {

@@ -51,6 +51,11 @@ extension Owner {
         objects[actor.handle] = handle
         actors[actor] = CallerActor(info: nil, created: true, maxTaskRetries: options.maxTaskRetries,
                                     detached: options.detached, name: "\(request.function)[\(request.instance)]")
+        // A worker that creates actors has its death reported (its actors die with it).
+        if inWorker && !ownsActors {
+            ownsActors = true
+            effects.append(.send(to: .raylet(localNode), .ownsActors(workerID)))
+        }
         effects.append(.send(to: .gcs, .registerActor(ActorSpec(creation: spec, options: options))))
     }
 

@@ -245,6 +245,8 @@ public struct Owner: Sendable {
     var lineageOrder = FIFOQueue<TaskID>()
     /// Actors this process created or holds handles to, with its calls to each (Owner+Actors.swift).
     public internal(set) var actors: [ActorID: CallerActor] = [:]
+    /// This worker told its raylet it owns actors (`ownsActors`).
+    var ownsActors = false
     /// Actors whose next call waits for an argument to exist.
     var actorsWaitingForArguments: Set<ActorID> = []
 

@@ -283,6 +283,9 @@ public struct Raylet: Sendable {
             createActor(spec, incarnation: incarnation, into: &effects)
         case .killActorWorker(let actor, let incarnation):
             killActorWorker(actor, incarnation: incarnation, into: &effects)
+        case .ownsActors(let worker):
+            guard from == .worker(worker), workers[worker] != nil else { return }
+            owningWorkers.insert(worker)
         case .pinObject(let object):
             if !store.confirm(object), case .worker(let owner) = from {
                 effects.append(.send(to: .worker(owner), .locationRemoved(object, node: nodeID)))
