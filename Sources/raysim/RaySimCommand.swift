@@ -183,7 +183,13 @@ struct Swarm: ParsableCommand {
             .joined(separator: " ")
         let faults = scenario.faults.map { "\($0.trigger) \($0.action)" }.joined(separator: "; ")
         let knobs = SwarmGenerator.config(seed: scenario.seed ?? 0).1
-        return "# swarm seed \(scenario.seed ?? 0)\n# nodes: \(nodes)\n# tasks: \(tasks)\n# faults: \(faults.isEmpty ? "none" : faults)"
+        let actors = scenario.workload.actors.map { actor in
+            "\(actor.name)x\(actor.count)(\(actor.resources), max_restarts \(actor.maxRestarts), max_task_retries "
+                + "\(actor.maxTaskRetries), \(actor.calls) calls)"
+        }.joined(separator: " ")
+        return "# swarm seed \(scenario.seed ?? 0)\n# nodes: \(nodes)\n# tasks: \(tasks)"
+            + (actors.isEmpty ? "" : "\n# actors: \(actors)")
+            + "\n# faults: \(faults.isEmpty ? "none" : faults)"
             + "\n# knobs: \(knobs.isEmpty ? "Ray's defaults" : knobs.joined(separator: "; "))"
     }
 }

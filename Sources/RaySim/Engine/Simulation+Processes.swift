@@ -189,7 +189,11 @@ extension Simulation {
     func deliver(_ message: Message, from: Address, to: Address) {
         switch to {
         case .gcs:
-            if gcsAlive { handleGCS(.messageReceived(from: from, message)) }
+            if gcsAlive {
+                handleGCS(.messageReceived(from: from, message))
+            } else if nodes[nodeOf(from)]?.alive == true {
+                heldForGCS[nodeOf(from), default: []].append((from, message))
+            }
         case .raylet(let node):
             if nodes[node]?.alive == true {
                 handleRaylet(node, .messageReceived(from: from, message))
@@ -297,6 +301,7 @@ extension Simulation {
     func killNode(_ node: NodeID) {
         guard let simNode = nodes[node], simNode.alive else { return }
         simNode.alive = false
+        heldForGCS[node] = nil  // What its raylet held for the GCS dies with it.
         killedNodes.append(node)
         for worker in executors.keys.sorted() where worker.node == node {
             killWorkerProcess(worker, notifyRaylet: false)

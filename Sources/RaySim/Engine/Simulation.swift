@@ -122,6 +122,10 @@ public final class Simulation {
         }
     }
     var linkClock: [Link: Int64] = [:]
+    /// Messages sent to the GCS while it was down, in order, by the node that holds them: as a
+    /// real raylet queues what it and its processes send the GCS until it reconnects (and loses
+    /// them if it dies first).
+    var heldForGCS: [NodeID: [(from: Address, message: Message)]] = [:]
     /// Links on which a send to a dead process already produced a reset.
     var resetLinks: Set<Link> = []
     struct Partition {
@@ -300,7 +304,13 @@ public final class Simulation {
         case .disconnected(let observer, let peer):
             disconnected(observer: observer, peer: peer)
         case .gcsReconnected(let node):
-            if nodes[node]?.alive == true, gcsAlive { handleRaylet(node, .peerConnected(.gcs)) }
+            guard nodes[node]?.alive == true, gcsAlive else {
+                heldForGCS[node] = nil
+                return
+            }
+            handleRaylet(node, .peerConnected(.gcs))
+            // What waited for the GCS goes now, in order, behind the raylet's own re-registration.
+            for (from, message) in heldForGCS.removeValue(forKey: node) ?? [] { send(message, from: from, to: .gcs) }
         case .driverStep:
             driverStep()
         case .fault(let index):

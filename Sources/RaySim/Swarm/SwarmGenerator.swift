@@ -155,10 +155,36 @@ public enum SwarmGenerator {
             }
         }
 
+        // Actors: some seeds add actor groups (calls from the driver), kills of actors and of the
+        // nodes hosting them. Drawn from a generator of their own, as nested tasks are.
+        var acting = SeededGenerator(seed: mix(seed ^ 0x4143_544F_5253_0000))
+        var actors: [ActorSpec] = []
+        if acting.below(1000) < 250 {
+            for index in 0..<(1 + Int(acting.below(2))) {
+                let restarts = [0, 1, 2, -1][Int(acting.below(4))]
+                let retries = [0, 0, 1, -1][Int(acting.below(4))]
+                actors.append(ActorSpec(name: "a\(index)", count: 1 + Int(acting.below(3)),
+                                        // No CPU held (Ray's default while an actor runs): actors that
+                                        // hold every CPU starve the tasks, in Ray as here.
+                                        resources: ResourceSet(),
+                                        maxRestarts: restarts, maxTaskRetries: retries, calls: 1 + Int(acting.below(60)),
+                                        callMicros: Int64(acting.below(3_000))))
+            }
+            for _ in 0..<Int(acting.below(3)) {
+                let target = actors[Int(acting.below(UInt64(actors.count)))]
+                let instance = RefPattern.instance(name: target.name, index: Int(acting.below(UInt64(target.count))))
+                let at = FaultSpec.Trigger.at(micros: Int64(acting.below(200)) * 1_000)
+                let trigger = acting.below(2) == 0 ? at : .after(instance)
+                let action: FaultAction = acting.below(3) == 0 ? .killNode(.holding(instance))
+                    : .killActor(actor: instance, noRestart: acting.below(2) == 0)
+                faults.append(FaultSpec(trigger: trigger, action: action))
+            }
+        }
+
         func returnsRefs(of nested: String) -> Bool {
             groups.contains { $0.children?.task == nested && $0.children?.returnRefs == true }
         }
-        let workload = WorkloadSpec(puts: puts, tasks: groups, actors: [], placementGroups: [],
+        let workload = WorkloadSpec(puts: puts, tasks: groups, actors: actors, placementGroups: [],
                                     get: groups.filter { !$0.nested || returnsRefs(of: $0.name) }.map { .all(name: $0.name) })
         let expect = ExpectSpec(results: [], reconstructions: nil, retries: nil, maxSimTimeMicros: 300_000_000,
                                 maxWallTimeMicros: 120_000_000, checkLeaks: true)
