@@ -11,6 +11,8 @@
 extension Executor {
     /// The actor this worker hosts, if any.
     public var hostedActor: ActorID? { actor?.spec.actorID }
+    /// True when this worker hosts a detached actor (it outlives its job).
+    public var hostsDetachedActor: Bool { actor?.spec.options.detached == true }
     /// Method calls this incarnation ran (for reports).
     public var actorCallsRun: Int { actor?.callsRun ?? 0 }
 

@@ -24,6 +24,13 @@ extension Raylet {
         }
     }
 
+    /// Resources held by the detached actors hosted here (they outlive their job).
+    public var detachedActorHeld: ResourceSet {
+        hostedActors.values.reduce(ResourceSet()) { total, hosted in
+            hosted.worker == nil || !hosted.spec.options.detached ? total : total + hosted.spec.creation.resources
+        }
+    }
+
     func isActorWorker(_ worker: WorkerID) -> Bool {
         if case .actor = workers[worker] { return true }
         return false

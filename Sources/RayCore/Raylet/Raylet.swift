@@ -337,7 +337,8 @@ public struct Raylet: Sendable {
     public var isQuiescent: Bool {
         leases.isEmpty && queuedLeaseCount == 0 && fetches.isEmpty && pulls.isEmpty
             && waitingForArguments.isEmpty && heldLeaseIDs.isEmpty && startingRequests.isEmpty
-            && store.objectCount == 0 && available == info.resources && hostedActors.isEmpty
+            && store.objectCount == 0 && available + detachedActorHeld == info.resources
+            && hostedActors.values.allSatisfy { $0.spec.options.detached && $0.worker != nil }
     }
 
     /// The nodes in this raylet's copy of the cluster view.

@@ -18,6 +18,16 @@ extension Simulation {
         }
     }
 
+    /// What is wrong with an actor once its job ended: one that is not detached must be dead; a
+    /// detached one must not have died with its owner (the same rule in both worlds).
+    public static func actorEndProblem(name: String, state: String, detached: Bool, cause: String) -> String? {
+        if !detached && state != "DEAD" { return "actor \(name) is still \(state) after its job ended" }
+        if detached && state == "DEAD" && cause.contains("owner") {
+            return "detached actor \(name) died with its owner (\(cause)); a detached actor outlives it"
+        }
+        return nil
+    }
+
     /// Leaks after the driver finished: anything still held anywhere.
     func leaks() -> [String] {
         var found: [String] = []
@@ -52,17 +62,23 @@ extension Simulation {
                 }
                 held.append("\(raylet.store.objectCount) object(s) [" + sample.joined(separator: "; ") + "]")
             }
-            if !raylet.hostedActors.isEmpty { held.append("\(raylet.hostedActors.count) actor(s)") }
-            if raylet.available != raylet.info.resources { held.append("resources \(raylet.available) of \(raylet.info.resources)") }
+            let attached = raylet.hostedActors.values.filter { !$0.spec.options.detached }.count
+            if attached > 0 { held.append("\(attached) actor(s)") }
+            if raylet.available + raylet.detachedActorHeld != raylet.info.resources {
+                held.append("resources \(raylet.available) of \(raylet.info.resources)")
+            }
             if held.isEmpty { held.append("open fetches or pulls") }
             found.append("\(raylet.info.name) (\(node)) still holds " + held.joined(separator: ", "))
         }
         for worker in executors.keys.sorted() where executors[worker]?.isBusy == true {
             found.append("\(worker) is still running a task")
         }
-        if jobEnded {
-            // The job ended (the program's clean exit): its workers end with it, as in Ray.
-            let left = executors.keys.sorted()
+        // The job ended (the program's clean exit, or its driver died and the GCS ended it): its
+        // workers and actors end with it, as in Ray.
+        let jobOver = jobEnded || (gcsAlive && gcs.machine.jobs[JobID(1)].map { $0.state != .running } ?? false)
+        if jobOver {
+            // Detached actors outlive their job (as in Ray); every other worker ends with it.
+            let left = executors.keys.sorted().filter { executors[$0]?.hostsDetachedActor != true }
             if !left.isEmpty {
                 found.append("\(left.count) worker(s) of the finished job still alive: "
                     + left.prefix(4).map { "\($0)" }.joined(separator: ", "))
@@ -73,8 +89,11 @@ extension Simulation {
             // Its actors died with it (detached ones outlive it, as in Ray).
             if gcsAlive {
                 for id in gcs.machine.actorOrder {
-                    guard let entry = gcs.machine.actors[id], entry.state != .dead, !entry.spec.options.detached else { continue }
-                    found.append("actor \(entry.spec.displayName) is still \(entry.state.rawValue) after its job ended")
+                    guard let entry = gcs.machine.actors[id] else { continue }
+                    if let problem = Self.actorEndProblem(name: entry.spec.displayName, state: entry.state.rawValue,
+                                                          detached: entry.spec.options.detached, cause: entry.cause) {
+                        found.append(problem)
+                    }
                 }
             }
         }

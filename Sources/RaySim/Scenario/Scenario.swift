@@ -289,6 +289,8 @@ public struct ActorSpec: Sendable, Equatable {
     public var calls: Int
     /// `duration` (an added key): how long each synthetic call runs. Default 1ms.
     public var callMicros: Int64
+    /// `detached`: outlives its creator (named `counter[0]` in namespace "scenario").
+    public var detached = false
     /// Builds an actor spec.
     public init(name: String, count: Int, resources: ResourceSet, maxRestarts: Int,
                 maxTaskRetries: Int, calls: Int, callMicros: Int64 = 1_000) {

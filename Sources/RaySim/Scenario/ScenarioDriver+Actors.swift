@@ -32,9 +32,12 @@ extension ScenarioDriver {
     /// Creates every actor and makes its calls (after the tasks: a program's order).
     func startActors() {
         for spec in scenario.workload.actors {
-            let options = ActorOptions(maxRestarts: spec.maxRestarts, maxTaskRetries: spec.maxTaskRetries)
             for index in 0..<spec.count {
                 let ref = InstanceRef(name: spec.name, index: index, isPut: false)
+                // A detached actor is named (SCENARIOS.md: reachable by its name at the end).
+                let options = ActorOptions(maxRestarts: spec.maxRestarts, maxTaskRetries: spec.maxTaskRetries,
+                                           name: spec.detached ? "\(ref)" : "", namespace: spec.detached ? "scenario" : "",
+                                           detached: spec.detached)
                 let actor = world.createActor(TaskRequest(
                     function: spec.name, instance: index, args: [], resources: spec.resources, strategy: .default,
                     maxRetries: 0, retryExceptions: false, body: [0, 0]), options)

@@ -296,20 +296,26 @@ struct ScenarioRunner {
         var left: [String] = []
         repeat {
             left = []
+            var detachedOn: [NodeID: Int] = [:]
             if case .cluster(_, let jobs, let actors)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus) {
                 if jobs.contains(where: { $0.state == "running" }) {
                     left.append("the GCS still lists the finished job as running")
                 }
                 // Its actors died with it (detached ones outlive it, as in Ray).
-                for actor in actors where actor.state != "DEAD" && !actor.detached {
-                    left.append("actor \(actor.name) is still \(actor.state) after its job ended")
+                for actor in actors {
+                    if let problem = Simulation.actorEndProblem(name: actor.name, state: actor.state,
+                                                                detached: actor.detached, cause: actor.cause) {
+                        left.append(problem)
+                    }
+                    if actor.detached && actor.state == "ALIVE", let node = actor.node { detachedOn[node, default: 0] += 1 }
                 }
             }
             let dead = declaredDead(cluster)
             for node in cluster.nodes where node.alive && !dead.contains(node.id) {
                 if case .nodeStatus(let status)? = try? ControlClient.ask(rayletSocket: node.socketPath, .nodeStatus),
-                   status.workers > 0 {
-                    left.append("\(status.workers) worker(s) of the finished job still alive on \(node.name) (\(node.id))")
+                   status.workers > detachedOn[node.id, default: 0] {
+                    let workers = status.workers - detachedOn[node.id, default: 0]
+                    left.append("\(workers) worker(s) of the finished job still alive on \(node.name) (\(node.id))")
                 }
             }
             if left.isEmpty { return [] }
