@@ -740,3 +740,16 @@ struct ScenarioLoaderNestedTests {
         """), keyPath: "faults[0].kill_worker", "exactly one of running or owner_of")
     }
 }
+
+@Test func actorKeysThisBuildCannotRunAreRefusedByKey() throws {
+    expectRejected(withWorkload("  actors: [{name: counter, callers: 2}]"), keyPath: "workload.actors[0].callers",
+                   "callers > 1")
+    expectRejected(withWorkload("  actors: [{name: counter, max_concurrency: 4}]"),
+                   keyPath: "workload.actors[0].max_concurrency", "max_concurrency > 1")
+    expectRejected(withWorkload("  actors: [{name: counter, duration: -1ms}]"), keyPath: "workload.actors[0].duration", "negative duration")
+    // The values Ray's defaults give are accepted; detached is read.
+    let scenario = try ScenarioLoader.parse(yaml: withWorkload(
+        "  actors: [{name: counter, callers: 1, max_concurrency: 1, detached: true, duration: 2ms}]"), file: "test.yaml")
+    #expect(scenario.workload.actors.first?.detached == true)
+    #expect(scenario.workload.actors.first?.callMicros == 2_000)
+}
