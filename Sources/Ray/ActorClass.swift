@@ -37,9 +37,14 @@ public struct ActorClassOptions: Sendable, Hashable {
     public var namespace: String = ""
     /// Outlives the driver that created it (until `Ray.kill`).
     public var detached = false
+    /// Calls that may run at once (Ray's threaded/async actors): above 1, a call waiting in an
+    /// `await` lets the next one start on the actor (Swift actor reentrancy); they may end in any order.
+    public var maxConcurrency = 1
 
     public init(numCPUs: Double = 0, numGPUs: Double = 0, resources: [String: Double] = [:], maxRestarts: Int = 0,
-                maxTaskRetries: Int = 0, name: String = "", namespace: String = "", detached: Bool = false) {
+                maxTaskRetries: Int = 0, name: String = "", namespace: String = "", detached: Bool = false,
+                maxConcurrency: Int = 1) {
+        self.maxConcurrency = maxConcurrency
         self.numCPUs = numCPUs
         self.numGPUs = numGPUs
         self.resources = resources
@@ -58,8 +63,12 @@ public struct ActorClassOptions: Sendable, Hashable {
         guard maxTaskRetries >= -1 else {
             throw Ray.Error.invalidArgument("maxTaskRetries must be ≥ 0, or -1 for infinite; got \(maxTaskRetries)")
         }
-        return (resources, RayCore.ActorOptions(maxRestarts: maxRestarts, maxTaskRetries: maxTaskRetries, name: name,
-                                                namespace: namespace, detached: detached))
+        guard maxConcurrency >= 1 else {
+            throw Ray.Error.invalidArgument("maxConcurrency must be ≥ 1; got \(maxConcurrency)")
+        }
+        return (resources, RayCore.ActorOptions(maxRestarts: maxRestarts, maxTaskRetries: maxTaskRetries,
+                                                maxConcurrency: maxConcurrency, name: name, namespace: namespace,
+                                                detached: detached))
     }
 }
 

@@ -30,6 +30,23 @@ public distributed actor TestCounter {
         throw TestbedError(message: message)
     }
 
+    var arrived = 0
+    var waiting: [CheckedContinuation<Void, Never>] = []
+
+    /// Returns once `count` calls of it have arrived: only a concurrent actor (maxConcurrency ≥
+    /// count) lets them all in (a call waiting here lets the next one start).
+    public distributed func rendezvous(_ count: Int) async -> Int {
+        arrived += 1
+        let order = arrived
+        if arrived >= count {
+            for continuation in waiting { continuation.resume() }
+            waiting = []
+        } else {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        return order
+    }
+
     /// The process hosting it (a restart is a new process).
     public distributed func pid() -> Int32 { getpid() }
 

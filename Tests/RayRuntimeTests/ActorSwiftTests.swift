@@ -62,6 +62,20 @@ extension RuntimeTests {
         }
     }
 
+    @Test func aConcurrentActorLetsCallsInWhileOthersWait() async throws {
+        try await withAsyncCluster {
+            let counter = try Testbed.counters.options(ActorClassOptions(maxConcurrency: 3)).remote(0, "c")
+            // Each call waits inside the actor until three have arrived: one at a time, none would return.
+            let orders = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<3 { group.addTask { try await counter.rendezvous(3) } }
+                var all: [Int] = []
+                for try await order in group { all.append(order) }
+                return all.sorted()
+            }
+            #expect(orders == [1, 2, 3])
+        }
+    }
+
     @Test func aMethodThatThrowsFailsItsCallAndTheActorLivesOn() async throws {
         try await withAsyncCluster {
             let counter = try Testbed.counters.remote(0, "f")

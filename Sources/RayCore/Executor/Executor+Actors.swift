@@ -6,7 +6,8 @@
 // that died).
 //
 // Invariants: no call runs before the constructor returned; a caller's calls
-// run in increasing sequence order; a (task, attempt) runs at most once here.
+// start in increasing sequence order (and run one at a time unless the actor
+// is concurrent: `maxConcurrency` > 1); a (task, attempt) runs at most once here.
 
 extension Executor {
     /// The actor this worker hosts, if any.
@@ -41,7 +42,7 @@ extension Executor {
             return
         }
         let caller = spec.owner
-        if current?.spec.taskID == spec.taskID && current?.attempt == attempt { return }
+        if slot(task: spec.taskID, attempt: attempt) != nil { return }
         if actor!.waiting[caller]?[sequence] != nil { return }
         let next = max(actor!.next[caller] ?? 0, skipBelow)
         guard sequence >= next else { return }  // Ran already (a repeated push).
@@ -51,9 +52,18 @@ extension Executor {
         runNextCall(into: &effects)
     }
 
-    /// Starts the next call whose turn it is (callers in ID order), if nothing runs.
+    /// Starts the calls whose turn it is (callers in ID order) while fewer than `maxConcurrency`
+    /// run (one, unless the actor is concurrent: then calls start in order but may end in any).
     mutating func runNextCall(into effects: inout [ExecutorEffect]) {
-        guard current == nil, actor?.ready == true, actor?.waiting.isEmpty == false else { return }
+        guard actor?.ready == true else { return }
+        let limit = max(1, actor!.spec.options.maxConcurrency)
+        while (current == nil ? 0 : 1) + concurrent.count < limit, actor?.waiting.isEmpty == false {
+            guard startNextCall(into: &effects) else { return }
+        }
+    }
+
+    /// Starts the next call whose turn it is; false if none is.
+    private mutating func startNextCall(into effects: inout [ExecutorEffect]) -> Bool {
         let id = actor!.spec.actorID, incarnation = actor!.incarnation
         let callers = actor!.waiting.count == 1 ? Array(actor!.waiting.keys) : actor!.waiting.keys.sorted()
         for caller in callers {
@@ -64,8 +74,9 @@ extension Executor {
             actor!.callsRun += 1
             let task = ActorTask(actor: id, incarnation: incarnation, call: actor!.callsRun)
             begin(spec, attempt: attempt, args: args, actorTask: task, into: &effects)
-            return
+            return true
         }
+        return false
     }
 
     /// The constructor ended: the GCS hears whether the actor is alive; calls may run.

@@ -92,6 +92,40 @@ public struct Executor: Sendable {
     public private(set) var config = RayConfig()
     public private(set) var workerID = WorkerID(node: NodeID(0), index: 0)
     var current: Current?
+    /// Further calls of a concurrent actor (`maxConcurrency` > 1) running beside `current`.
+    var concurrent: [TaskID: Current] = [:]
+
+    /// Where a running task is: the one slot of a worker, or beside it (a concurrent actor).
+    enum Slot: Hashable, Sendable {
+        case primary
+        case extra(TaskID)
+    }
+
+    subscript(slot: Slot) -> Current? {
+        get {
+            switch slot {
+            case .primary: return current
+            case .extra(let task): return concurrent[task]
+            }
+        }
+        set {
+            switch slot {
+            case .primary: current = newValue
+            case .extra(let task): concurrent[task] = newValue
+            }
+        }
+    }
+
+    func slot(task: TaskID, attempt: Int) -> Slot? {
+        if current?.spec.taskID == task && current?.attempt == attempt { return .primary }
+        if !concurrent.isEmpty, concurrent[task]?.attempt == attempt { return .extra(task) }
+        return nil
+    }
+
+    private func slot(where matches: (Current) -> Bool) -> Slot? {
+        if let current, matches(current) { return .primary }
+        return concurrent.first { matches($0.value) }.map { .extra($0.key) }
+    }
     var queued = FIFOQueue<(TaskSpec, Int, [ResolvedArg])>()
     var actor: HostedActor?
     var requestCounter: UInt64 = 0
@@ -127,8 +161,8 @@ public struct Executor: Sendable {
         case .bodyUnblocked(let task, let attempt):
             setBlocked(false, task, attempt: attempt, into: &effects)
         case .returnsHold(let task, let attempt, let objects, let indices):
-            guard current?.spec.taskID == task, current?.attempt == attempt else { return effects }
-            current?.returnedReferences = (objects, indices)
+            guard let slot = slot(task: task, attempt: attempt) else { return effects }
+            self[slot]?.returnedReferences = (objects, indices)
         }
         return effects
     }
@@ -137,8 +171,9 @@ public struct Executor: Sendable {
 
     /// The running attempt's body blocked or resumed: its raylet hears of each change once.
     private mutating func setBlocked(_ blocked: Bool, _ task: TaskID, attempt: Int, into effects: inout [ExecutorEffect]) {
-        guard current?.spec.taskID == task, current?.attempt == attempt, current?.blocked == !blocked else { return }
-        current?.blocked = blocked
+        guard let slot = slot(task: task, attempt: attempt), self[slot]?.blocked == !blocked,
+              self[slot]?.actorTask == nil else { return }  // An actor holds its resources for its life.
+        self[slot]?.blocked = blocked
         effects.append(.send(to: raylet, blocked ? .workerBlocked(workerID) : .workerUnblocked(workerID)))
     }
 
@@ -161,8 +196,8 @@ public struct Executor: Sendable {
         case .objectsReady(let requestID, let values):
             argumentsFetched(requestID, values: values, into: &effects)
         case .objectsStored(let requestID):
-            guard let task = current, task.storeRequest == requestID else { return }
-            reply(.returned(task.returns), into: &effects)
+            guard let slot = slot(where: { $0.storeRequest == requestID }), let task = self[slot] else { return }
+            reply(slot, .returned(task.returns), into: &effects)
         default:
             break  // Not an executor message.
         }
@@ -176,21 +211,23 @@ public struct Executor: Sendable {
             if case .object(let object) = arg { return object }
             return nil
         }
+        // A concurrent actor's further calls run beside the one in `current`.
+        let slot: Slot = current == nil ? .primary : .extra(spec.taskID)
         if stored.isEmpty {
-            current = task
+            self[slot] = task
             effects.append(executeEffect(task, argumentValues(args, fetched: [])))
             return
         }
         requestCounter += 1
         task.fetchRequest = requestCounter
-        current = task
+        self[slot] = task
         effects.append(.send(to: raylet, .fetchObjects(requestID: requestCounter, objects: stored, owner: spec.owner)))
     }
 
     private mutating func argumentsFetched(_ requestID: UInt64, values: [ObjectValue], into effects: inout [ExecutorEffect]) {
-        guard let task = current, task.fetchRequest == requestID else { return }
+        guard let slot = slot(where: { $0.fetchRequest == requestID }), let task = self[slot] else { return }
         if let error = values.lazy.compactMap(\.error).first {
-            reply(.argumentFailed(error), into: &effects)
+            reply(slot, .argumentFailed(error), into: &effects)
             return
         }
         effects.append(executeEffect(task, argumentValues(task.args, fetched: values)))
@@ -218,15 +255,15 @@ public struct Executor: Sendable {
     }
 
     private mutating func finished(_ task: TaskID, attempt: Int, result: ExecutionResult, into effects: inout [ExecutorEffect]) {
-        guard var running = current, running.spec.taskID == task, running.attempt == attempt else { return }
+        guard let slot = slot(task: task, attempt: attempt), var running = self[slot] else { return }
         switch result {
         case .applicationError(let message):
-            reply(.applicationError(message), into: &effects)
+            reply(slot, .applicationError(message), into: &effects)
         case .returned where running.actorTask?.call == 0:
-            reply(.returned([]), into: &effects)  // A constructor's result is the instance, kept by its host.
+            reply(slot, .returned([]), into: &effects)  // A constructor's result is the instance, kept by its host.
         case .returned(let values) where values.count != max(1, running.spec.returnCount):
             let declared = max(1, running.spec.returnCount)
-            reply(.applicationError("\(running.spec.function)[\(running.spec.instance)] returned \(values.count) "
+            reply(slot, .applicationError("\(running.spec.function)[\(running.spec.instance)] returned \(values.count) "
                 + "value\(values.count == 1 ? "" : "s"), but is declared with \(declared) return value\(declared == 1 ? "" : "s") "
                 + "(numReturns)"), into: &effects)
         case .returned(let values):
@@ -238,12 +275,12 @@ public struct Executor: Sendable {
                 return .stored(node: workerID.node, sizeBytes: data.sizeBytes)
             }
             if storedIDs.isEmpty {
-                current = running
-                reply(.returned(running.returns), into: &effects)
+                self[slot] = running
+                reply(slot, .returned(running.returns), into: &effects)
             } else {
                 requestCounter += 1
                 running.storeRequest = requestCounter
-                current = running
+                self[slot] = running
                 effects.append(.send(to: raylet, .storeObjects(requestID: requestCounter, objects: storedIDs,
                                                                values: storedValues, owner: running.spec.owner)))
             }
@@ -251,9 +288,9 @@ public struct Executor: Sendable {
     }
 
     /// Replies to the owner, releases the argument pins and starts the next queued task.
-    private mutating func reply(_ outcome: TaskOutcome, into effects: inout [ExecutorEffect]) {
-        guard let task = current else { return }
-        current = nil
+    private mutating func reply(_ slot: Slot, _ outcome: TaskOutcome, into effects: inout [ExecutorEffect]) {
+        guard let task = self[slot] else { return }
+        self[slot] = nil
         tasksRun += 1
         // A body that ended while blocked (it was never resumed) gives its lease its CPUs back
         // first: the owner may push the next task on the same lease.
@@ -280,7 +317,9 @@ public struct Executor: Sendable {
             effects.append(.startTimer(.releaseBorrowed(owner: task.spec.owner, objects: stillBorrowed),
                                        afterMicros: holdMicros))
         }
-        if let (spec, attempt, args) = queued.popFirst() { begin(spec, attempt: attempt, args: args, into: &effects) }
+        if current == nil, let (spec, attempt, args) = queued.popFirst() {
+            begin(spec, attempt: attempt, args: args, into: &effects)
+        }
         if actor != nil { runNextCall(into: &effects) }
     }
 }

@@ -259,6 +259,22 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             }
             return
         }
+        if task.call > 0, actorInstance == nil, let run = ActorRegistry.fallback {
+            nonisolated(unsafe) let fallback = run
+            nonisolated(unsafe) let arguments = fetched
+            // A synthetic actor's call (scenarios) runs on a thread of its own: a concurrent
+            // actor's calls overlap, as they do in raysim.
+            let loop = self.loop
+            nonisolated(unsafe) let host = self
+            DispatchQueue.global().async {
+                let result = TaskContext.$current.withValue(context) { fallback(spec, task, arguments) }
+                loop.post {
+                    host.running = nil
+                    host.executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
+                }
+            }
+            return
+        }
         loop.runOutside({ [unowned self] in runActorTask(spec, task, fetched, context) }) { [unowned self] result in
             running = nil
             executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))

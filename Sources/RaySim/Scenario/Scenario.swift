@@ -291,6 +291,8 @@ public struct ActorSpec: Sendable, Equatable {
     public var callMicros: Int64
     /// `detached`: outlives its creator (named `counter[0]` in namespace "scenario").
     public var detached = false
+    /// `max_concurrency`: calls that may run at once (above 1, their order is not checked).
+    public var maxConcurrency = 1
     /// Builds an actor spec.
     public init(name: String, count: Int, resources: ResourceSet, maxRestarts: Int,
                 maxTaskRetries: Int, calls: Int, callMicros: Int64 = 1_000) {

@@ -36,7 +36,7 @@ extension ScenarioDriver {
                 let ref = InstanceRef(name: spec.name, index: index, isPut: false)
                 // A detached actor is named (SCENARIOS.md: reachable by its name at the end).
                 let options = ActorOptions(maxRestarts: spec.maxRestarts, maxTaskRetries: spec.maxTaskRetries,
-                                           name: spec.detached ? "\(ref)" : "", namespace: spec.detached ? "scenario" : "",
+                                           maxConcurrency: spec.maxConcurrency, name: spec.detached ? "\(ref)" : "", namespace: spec.detached ? "scenario" : "",
                                            detached: spec.detached)
                 let actor = world.createActor(TaskRequest(
                     function: spec.name, instance: index, args: [], resources: spec.resources, strategy: .default,
@@ -85,7 +85,8 @@ extension ScenarioDriver {
                 for call in 0..<(actorCalls[actor]?.count ?? 0) {
                     guard case .data(let data)? = result(Self.callRef(actor, call)) else { continue }
                     let incarnation = data.digest >> 32, number = data.digest & 0xFFFF_FFFF
-                    if let last, (incarnation, number) <= (last.incarnation, last.call) {
+                    // A concurrent actor's calls may run in any order (Ray checks none): only its restarts are.
+                    if spec.maxConcurrency == 1, let last, (incarnation, number) <= (last.incarnation, last.call) {
                         return "\(actor): call \(call) ran as call \(number) of incarnation \(incarnation), not after "
                             + "the call before it (call \(last.call) of incarnation \(last.incarnation)): calls of one "
                             + "caller ran out of submission order"

@@ -155,9 +155,6 @@ extension ScenarioLoader {
         if let callers = actor.optional("callers"), try callers.int(in: 1...actorCountMax) > 1 {
             throw callers.error("callers > 1 (tasks that receive the actor's handle and call it) is not supported yet")
         }
-        if let concurrency = actor.optional("max_concurrency"), try concurrency.int(in: 1...actorCountMax) > 1 {
-            throw concurrency.error("max_concurrency > 1 is not supported yet (an actor runs its calls one at a time)")
-        }
         if let group = actor.optional("placement_group") {
             throw group.error("placement groups are not supported yet")
         }
@@ -170,6 +167,7 @@ extension ScenarioLoader {
             calls: try actor.optional("calls")?.int(in: 0...actorCallCountMax) ?? 1,
             callMicros: try actor.optional("duration")?.durationMicros() ?? 1_000)
         spec.detached = try actor.optional("detached")?.bool() ?? false
+        spec.maxConcurrency = try actor.optional("max_concurrency")?.int(in: 1...actorCountMax) ?? 1
         return spec
     }
 
