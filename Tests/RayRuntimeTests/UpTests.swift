@@ -53,6 +53,7 @@ extension RuntimeTests {
     /// Scenarios/ with tools/compare.sh).
     @Test(arguments: ["head-node-loss", "owner-death", "node-affinity", "wait", "cancel", "nested", "nested-node-loss", "nested-cancel",
                             "nested-return-refs", "nested-owner-death", "nested-borrowed-args", "actor-restart", "actor-detached", "actor-concurrent",
+                            "actor-callers",
                             "actor-at-most-once"])
     func theSimulatorAndRealProcessesAgree(_ name: String) throws {
         let (code, output) = try runSwiftray(["up", "Scenarios/\(name).yaml", "--compare", "--quiet"])

@@ -224,6 +224,11 @@ extension Owner {
         if !caller.created {
             caller.name = info.name
             caller.maxTaskRetries = info.maxTaskRetries
+            // Calls made before the first update did not know the actor's retries: they do now.
+            for id in caller.pending where tasks[id]?.attempts == 0 && tasks[id]?.spec.maxRetries != info.maxTaskRetries {
+                tasks[id]!.spec.maxRetries = info.maxTaskRetries
+                tasks[id]!.retriesLeft = info.maxTaskRetries
+            }
         }
         actors[actor] = caller
         let ended = !caller.inFlight.isEmpty && (caller.pushedTo < info.incarnation || info.state == .dead

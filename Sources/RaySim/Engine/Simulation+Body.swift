@@ -32,6 +32,10 @@ extension Simulation {
                 return
             }
         }
+        if spec.function == ActorCaller.function {
+            runCallerBody(spec, attempt: attempt, on: worker)
+            return
+        }
         let children = program.plan.childRequests(function: spec.function, instance: spec.instance)
         if !children.isEmpty {
             runParentBody(spec, attempt: attempt, argumentDigests: digests, on: worker, children: children)

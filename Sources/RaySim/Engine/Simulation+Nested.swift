@@ -22,6 +22,8 @@ struct ParentBody {
     var blocked = false
     /// The body asked for its children's values.
     var getting = false
+    /// An actor caller (`callers`): its "children" are its calls of the actor.
+    var caller = false
 }
 
 extension Simulation {
@@ -61,11 +63,32 @@ extension Simulation {
         schedule(.bodyResumes(worker, spec.taskID, attempt: attempt), after: duration)
     }
 
+    /// Starts an actor caller's body (`callers`): it follows the actor whose handle it got, makes
+    /// its calls, and gets them at once (ActorCaller checks what comes back).
+    func runCallerBody(_ spec: TaskSpec, attempt: Int, on worker: WorkerID) {
+        guard let actor = ActorCaller.actor(of: spec) else {
+            schedule(.executionFinished(worker, spec.taskID, attempt: attempt,
+                                        .applicationError("\(spec.function): no actor handle among its arguments")), after: 0)
+            return
+        }
+        let owner = workerOwner(worker, job: spec.jobID)
+        owner.submit(.taskStarted(spec.taskID, attempt: attempt))
+        owner.submit(.subscribeActor(actor))
+        var calls: [ObjectID] = []
+        for request in ActorCaller.calls(of: spec) {
+            calls.append(ObjectID.returnValue(of: owner.machine.nextTaskID, index: 1))
+            owner.submit(.callActor(actor, request))
+        }
+        parentBodies[worker] = ParentBody(task: spec.taskID, attempt: attempt, spec: spec, argumentDigests: [],
+                                          children: calls, caller: true)
+        schedule(.bodyResumes(worker, spec.taskID, attempt: attempt), after: 0)
+    }
+
     /// The body ran its duration: it returns, or first gets its children.
     func parentBodyResumes(_ worker: WorkerID, _ task: TaskID, attempt: Int) {
         guard var body = parentBodies[worker], body.task == task, body.attempt == attempt,
               let owner = workerOwners[worker] else { return }
-        guard program.plan.getsChildren(body.spec.function) else {
+        guard body.caller || program.plan.getsChildren(body.spec.function) else {
             finishParentBody(worker)
             return
         }
@@ -99,6 +122,12 @@ extension Simulation {
     private func finishParentBody(_ worker: WorkerID) {
         guard let body = parentBodies.removeValue(forKey: worker), let owner = workerOwners[worker] else { return }
         let spec = body.spec
+        if body.caller {
+            let values = body.children.map { body.values[$0] ?? .error(RayError(.objectLost, "never came")) }
+            handleExecutor(worker, .executionFinished(body.task, attempt: body.attempt, ActorCaller.outcome(spec, values)))
+            for call in body.children { owner.submit(.release(call)) }
+            return
+        }
         var failure: String?
         var digests = body.argumentDigests
         for (index, child) in body.children.enumerated() {

@@ -293,6 +293,8 @@ public struct ActorSpec: Sendable, Equatable {
     public var detached = false
     /// `max_concurrency`: calls that may run at once (above 1, their order is not checked).
     public var maxConcurrency = 1
+    /// `callers`: the driver, plus callers-1 tasks that receive the handle and make `calls` calls.
+    public var callers = 1
     /// Builds an actor spec.
     public init(name: String, count: Int, resources: ResourceSet, maxRestarts: Int,
                 maxTaskRetries: Int, calls: Int, callMicros: Int64 = 1_000) {

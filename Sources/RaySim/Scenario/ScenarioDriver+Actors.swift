@@ -54,16 +54,32 @@ extension ScenarioDriver {
                 }
                 actorCalls[ref] = calls
                 actorCallNames.insert("\(ref)")
+                // Callers beyond the driver: tasks that receive the handle and make their own calls.
+                for caller in 1..<max(1, spec.callers) {
+                    let object = world.submit(TaskRequest(
+                        function: ActorCaller.function, instance: actorCallerCount, args: [.nestedReference(actor.handle)],
+                        resources: ResourceSet(), strategy: .default, maxRetries: 0, retryExceptions: false,
+                        body: ActorCaller.body(spec)))
+                    actorCallerCount += 1
+                    remember(InstanceRef(name: "\(ref)/caller", index: caller, isPut: false), object)
+                    actorCallNames.insert("\(ref)/caller")
+                    actorCallerRefs.append(InstanceRef(name: "\(ref)/caller", index: caller, isPut: false))
+                }
             }
         }
     }
 
-    /// The call references a get or expectation pattern names when it names actors.
+    /// The call references a get or expectation pattern names when it names actors (the
+    /// driver's calls, and its other callers' tasks).
     func actorCallRefs(_ pattern: RefPattern) -> [InstanceRef] {
         actorInstances(pattern).flatMap { actor in
             (0..<(actorCalls[actor]?.count ?? 0)).map { Self.callRef(actor, $0) }
+                + actorCallerRefs.filter { $0.name == "\(actor)/caller" }
         }
     }
+
+    /// True for the reference of a task that called an actor (`callers`).
+    func isActorCaller(_ ref: InstanceRef) -> Bool { ref.name.hasSuffix("/caller") && isActorCall(ref) }
 
     /// What an `after:` trigger waits for: the instances it names, and for an actor its first
     /// call (the actor is up and serving).

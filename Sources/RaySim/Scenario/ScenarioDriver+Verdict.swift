@@ -96,6 +96,14 @@ extension ScenarioDriver {
         }
         for (index, ref) in getList.enumerated() {
             guard let value = resolved[index] else { continue }
+            if isActorCaller(ref) {
+                // A caller task: ok when its calls kept Ray's rules (a broken rule is a safety
+                // failure already); it may fail otherwise (its worker died) unless `expect` says ok.
+                if case .error(let error) = value, expected[ref] == .ok {
+                    failures.append("\(ref): expected ok, got \(error)")
+                }
+                continue
+            }
             if isActorCall(ref) {
                 // A call may fail only with an actor error (`expect` may name the one kind allowed).
                 guard case .error(let error) = value else { continue }

@@ -115,6 +115,9 @@ public final class ScenarioDriver {
     var actorIDs: [InstanceRef: ActorID] = [:]
     var actorCalls: [InstanceRef: [ObjectID]] = [:]
     var actorCallNames: Set<String> = []
+    /// The tasks that call actors besides the driver (`callers`), and how many were submitted.
+    var actorCallerRefs: [InstanceRef] = []
+    var actorCallerCount = 0
     /// The object of each instance and put, once made.
     public private(set) var refs: [InstanceRef: ObjectID] = [:]
     public private(set) var refByObject: [ObjectID: InstanceRef] = [:]
@@ -178,13 +181,14 @@ public final class ScenarioDriver {
         for pattern in scenario.workload.get + scenario.expect.results.map(\.0) {
             for ref in plan.resolve(pattern) + actorCallRefs(pattern) where seen.insert(ref).inserted { getList.append(ref) }
         }
-        // Every call is got: its result is what the actor checkers read.
+        // Every call is got (its result is what the actor checkers read), and every caller task.
         for actor in actorCalls.keys.sorted(by: { "\($0)" < "\($1)" }) {
             for call in 0..<(actorCalls[actor]?.count ?? 0) {
                 let ref = Self.callRef(actor, call)
                 if seen.insert(ref).inserted { getList.append(ref) }
             }
         }
+        for ref in actorCallerRefs where seen.insert(ref).inserted { getList.append(ref) }
         unresolvedGets = getList.count
         resolved = Array(repeating: nil, count: getList.count)
         for (index, ref) in getList.enumerated() { if let object = refs[ref] { getIndex[object] = index } }
@@ -296,6 +300,11 @@ public final class ScenarioDriver {
         resolved[index] = value
         unresolvedGets -= 1
         if case .data(let data) = value, !isActorCall(getList[index]) { verify(getList[index], data) }
+        // A caller task that saw its calls break Ray's rules: a safety failure.
+        if case .error(let error) = value, isActorCaller(getList[index]),
+           let marker = error.message.range(of: ActorCaller.violationMarker) {
+            noteWrongValue(String(error.message[marker.upperBound...]))
+        }
         getBorrowedIfDue()
         finishIfAllResolved()
     }

@@ -26,6 +26,7 @@ extension ScenarioLoader {
     static let actorCountMax = 10_000
     /// Most method calls the driver makes to one actor.
     static let actorCallCountMax = 10_000_000
+    static let actorCallersMax = 1_000
     /// Largest `max_retries`, `max_restarts` or `max_task_retries` (-1 means infinite).
     static let retryCountMax = 1_000_000
     /// Most bundles in one placement group.
@@ -152,9 +153,6 @@ extension ScenarioLoader {
     static func parseActor(_ value: ScenarioValue) throws(ScenarioError) -> ActorSpec {
         let actor = try value.mapping(allowedKeys: actorKeys)
         // Keys SCENARIOS.md defines that this build cannot run yet: said so, by key.
-        if let callers = actor.optional("callers"), try callers.int(in: 1...actorCountMax) > 1 {
-            throw callers.error("callers > 1 (tasks that receive the actor's handle and call it) is not supported yet")
-        }
         if let group = actor.optional("placement_group") {
             throw group.error("placement groups are not supported yet")
         }
@@ -168,6 +166,7 @@ extension ScenarioLoader {
             callMicros: try actor.optional("duration")?.durationMicros() ?? 1_000)
         spec.detached = try actor.optional("detached")?.bool() ?? false
         spec.maxConcurrency = try actor.optional("max_concurrency")?.int(in: 1...actorCountMax) ?? 1
+        spec.callers = try actor.optional("callers")?.int(in: 1...actorCallersMax) ?? 1
         return spec
     }
 

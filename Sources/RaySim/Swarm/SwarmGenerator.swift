@@ -169,6 +169,9 @@ public enum SwarmGenerator {
                                         resources: ResourceSet(),
                                         maxRestarts: restarts, maxTaskRetries: retries, calls: 1 + Int(acting.below(60)),
                                         callMicros: Int64(acting.below(3_000))))
+                // Some are called by tasks too (handles passed as arguments), some are concurrent.
+                if acting.below(1000) < 300 { actors[actors.count - 1].callers = 2 + Int(acting.below(2)) }
+                if acting.below(1000) < 200 { actors[actors.count - 1].maxConcurrency = 2 + Int(acting.below(3)) }
             }
             for _ in 0..<Int(acting.below(3)) {
                 let target = actors[Int(acting.below(UInt64(actors.count)))]

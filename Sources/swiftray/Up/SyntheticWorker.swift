@@ -19,6 +19,27 @@ enum SyntheticWorker {
         ActorRegistry.fallback = { spec, task, _ in actorCall(spec, task) }
     }
 
+    /// An actor caller (`callers`), as raysim runs it: follows the actor whose handle it got,
+    /// makes its calls through this worker's owner, gets them, and checks what came back.
+    static func callActor(_ spec: TaskSpec) -> ExecutionResult {
+        guard let actor = ActorCaller.actor(of: spec) else {
+            return .applicationError("\(spec.function): no actor handle among its arguments")
+        }
+        guard let owner = WorkerHost.taskOwner() else {
+            return .applicationError("\(spec.function)[\(spec.instance)]: this worker cannot own tasks (see its stderr)")
+        }
+        owner.subscribeActor(actor)
+        let calls = ActorCaller.calls(of: spec).map { owner.callActor(actor, $0)[0] }
+        WorkerHost.bodyWillBlock()
+        let values = owner.get(calls, timeoutSeconds: nil).map { $0?.value ?? .error(RayError(.objectLost, "never came")) }
+        for call in calls { owner.release(call) }
+        guard case .returned(let data) = ActorCaller.outcome(spec, values), let value = data.first else {
+            return ActorCaller.outcome(spec, values)
+        }
+        return .returned([ObjectData(sizeBytes: value.sizeBytes, digest: value.digest,
+                                     bytes: syntheticBytes(digest: value.digest, size: value.sizeBytes))])
+    }
+
     /// A synthetic actor, as raysim models it: the constructor returns at once; a method sleeps
     /// its duration and returns its incarnation and call number (`ActorTask.syntheticDigest`).
     static func actorCall(_ spec: TaskSpec, _ task: ActorTask) -> ExecutionResult {
@@ -63,6 +84,7 @@ enum SyntheticWorker {
             }
             digests.append(data.digest)
         }
+        if spec.function == ActorCaller.function { return callActor(spec) }
         let children = plan?.childRequests(function: spec.function, instance: spec.instance) ?? []
         if !children.isEmpty {
             // A parent (nested tasks): its children are submitted first, owned by this worker.
