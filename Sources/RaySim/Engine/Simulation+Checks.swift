@@ -28,6 +28,17 @@ extension Simulation {
         return nil
     }
 
+    /// At-most-once: a call whose actor allows no task retries never runs twice (it may run once
+    /// and still fail with ActorDied, never more). Only the simulator sees every execution.
+    func noteActorExecution(_ spec: TaskSpec) {
+        let runs = (actorCallRuns[spec.taskID] ?? 0) + 1
+        actorCallRuns[spec.taskID] = runs
+        if spec.maxRetries == 0 && !spec.retryExceptions && runs > 1 {
+            violation = violation ?? "\(spec.function)[\(spec.instance)] (\(spec.taskID)) ran \(runs) times, but its "
+                + "actor's max_task_retries is 0: calls are at-most-once"
+        }
+    }
+
     /// Leaks after the driver finished: anything still held anywhere.
     func leaks() -> [String] {
         var found: [String] = []

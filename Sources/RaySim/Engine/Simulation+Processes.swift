@@ -155,6 +155,7 @@ extension Simulation {
             case .startTimer: break  // Armed by the driver (`schedule`).
             case .execute(let spec, let attempt, let arguments): runBody(spec, attempt: attempt, arguments, on: worker)
             case .executeActor(let spec, let attempt, _, let task):
+                if task.call > 0 { noteActorExecution(spec) }
                 runActorBody(spec, attempt: attempt, task, on: worker)
             }
         }

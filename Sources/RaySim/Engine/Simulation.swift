@@ -85,6 +85,8 @@ public final class Simulation {
     var workerOwnerLogs: [WorkerID: any EventLog] = [:]
     /// Parent bodies running (one per worker: a worker runs one task at a time).
     var parentBodies: [WorkerID: ParentBody] = [:]
+    /// How many times each actor call ran (the at-most-once check).
+    var actorCallRuns: [TaskID: Int] = [:]
     /// The metrics of worker owners whose process is gone (counted in the report).
     var goneOwnerMetrics = Owner.Metrics()
 
