@@ -47,6 +47,11 @@ public distributed actor TestCounter {
         return order
     }
 
+    /// Calls another actor it was handed (a handle passed to an actor's method).
+    public distributed func forward(to other: TestCounter, amount: Int) async throws -> Int {
+        try await other.increment(by: amount)
+    }
+
     /// The process hosting it (a restart is a new process).
     public distributed func pid() -> Int32 { getpid() }
 

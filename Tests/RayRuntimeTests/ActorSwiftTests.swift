@@ -37,6 +37,9 @@ extension RuntimeTests {
             // The task's worker follows the actor (it subscribes on decoding the handle) and calls it.
             #expect(try Testbed.callCounter.remote(counter, 10).get(timeout: .seconds(30)) == 111)
             #expect(try await counter.increment(by: 1) == 112)
+            // And to another actor's method: that actor's worker follows it and calls it.
+            let relay = try Testbed.counters.remote(0, "relay")
+            #expect(try await relay.forward(to: counter, amount: 5) == 117)
         }
     }
 
