@@ -74,6 +74,7 @@ MESSAGE = [
     ("actorFound", [("name", "String"), ("namespace", "String"), ("", "ActorInfo")]),
     ("actorNotFound", [("name", "String"), ("namespace", "String")]),
     ("ownsActors", [("", "WorkerID")]),
+    ("actorDependenciesReady", [("", "ActorSpec")]),
 ]
 
 INPUTS = [
@@ -125,7 +126,7 @@ STRUCTS = [
                      ("body", "[Int64]"), ("returnCount", "Int")]),
     ("ActorOptions", [("maxRestarts", "Int"), ("maxTaskRetries", "Int"), ("maxConcurrency", "Int"), ("name", "String"),
                       ("namespace", "String"), ("detached", "Bool")]),
-    ("ActorSpec", [("creation", "TaskSpec"), ("options", "ActorOptions")]),
+    ("ActorSpec", [("creation", "TaskSpec"), ("options", "ActorOptions"), ("dependenciesReady", "Bool")]),
     ("ActorInfo", [("actorID", "ActorID"), ("state", "ActorState"), ("worker", "WorkerID"), ("incarnation", "Int"),
                    ("cause", "String"), ("maxTaskRetries", "Int"), ("name", "String")]),
 ]

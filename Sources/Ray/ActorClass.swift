@@ -118,13 +118,17 @@ where Instance.ActorSystem == RayActorSystem {
     /// Creates an actor on the cluster (placed by the scheduler); returns a remote reference to it
     /// at once. Its methods wait until it is up; a constructor that throws makes every call fail
     /// with ActorDied saying so.
-    public func remote(_ args: repeat each Arg) throws -> Instance {
+    public func remote<each P: TaskArgument>(_ args: repeat each P) throws -> Instance
+    where repeat (each P).ArgumentValue == each Arg {
         let client = try Ray.client()
         try RemoteFunctions.checkKnownToWorkers(name, actor: true)
+        // Values inline, or ObjectRefs: the actor is placed once they exist (DEPENDENCIES_UNREADY).
         var taskArgs: [TaskArg] = []
-        for argument in repeat each args {
-            let bytes = try ValueCoding.encode(argument)
-            taskArgs.append(.value(ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)))
+        var nested: [ObjectID] = []
+        for argument in repeat each args { try argument.taskArgs(into: &taskArgs, nested: &nested) }
+        guard nested.isEmpty else {
+            throw Ray.Error.invalidArgument("\(name)'s constructor arguments hold ObjectRefs inside values; pass "
+                + "each as an argument of its own (references inside a constructor's values are not supported yet)")
         }
         let (resources, coreOptions) = try options.validated()
         let request = TaskRequest(function: name, instance: RemoteFunctions.nextInstance(of: name), args: taskArgs,

@@ -123,13 +123,15 @@ extension ActorSpec {
         var message = PBActorSpec()
         message.creation = self.creation.proto
         message.options = self.options.proto
+        message.dependenciesReady = self.dependenciesReady
         return message
     }
 
     public init(proto message: PBActorSpec, at path: @autoclosure () -> String = "ActorSpec") throws {
         self.init(
             creation: try TaskSpec(proto: ProtoRecords.field(message.hasCreation, message.creation, path() + ".creation"), at: path() + ".creation"),
-            options: try ActorOptions(proto: ProtoRecords.field(message.hasOptions, message.options, path() + ".options"), at: path() + ".options"))
+            options: try ActorOptions(proto: ProtoRecords.field(message.hasOptions, message.options, path() + ".options"), at: path() + ".options"),
+            dependenciesReady: message.dependenciesReady)
     }
 }
 
@@ -825,6 +827,8 @@ extension Message {
             message.actorNotFound = value
         case .ownsActors(let v0):
             message.ownsActors = v0.proto
+        case .actorDependenciesReady(let v0):
+            message.actorDependenciesReady = v0.proto
         }
         return message
     }
@@ -943,6 +947,8 @@ extension Message {
             self = .actorNotFound(name: value.name, namespace: value.namespace)
         case .ownsActors(let value)?:
             self = .ownsActors(try WorkerID(proto: value, at: path() + ".owns_actors"))
+        case .actorDependenciesReady(let value)?:
+            self = .actorDependenciesReady(try ActorSpec(proto: value, at: path() + ".actor_dependencies_ready"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

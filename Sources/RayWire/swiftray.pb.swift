@@ -1277,6 +1277,11 @@ public nonisolated struct PBActorSpec: @unchecked Sendable {
   /// Clears the value of `options`. Subsequent reads from it will return its default value.
   public mutating func clearOptions() {_uniqueStorage()._options = nil}
 
+  public var dependenciesReady: Bool {
+    get {_storage._dependenciesReady}
+    set {_uniqueStorage()._dependenciesReady = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2584,6 +2589,14 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .ownsActors(newValue)}
   }
 
+  public var actorDependenciesReady: PBActorSpec {
+    get {
+      if case .actorDependenciesReady(let v)? = kind {return v}
+      return PBActorSpec()
+    }
+    set {kind = .actorDependenciesReady(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -2643,6 +2656,7 @@ public nonisolated struct PBMessage: Sendable {
     case actorFound(PBMessage.ActorFound)
     case actorNotFound(PBMessage.ActorNotFound)
     case ownsActors(PBWorkerId)
+    case actorDependenciesReady(PBActorSpec)
 
   }
 
@@ -6578,11 +6592,12 @@ nonisolated extension PBActorOptions: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension PBActorSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ActorSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}creation\0\u{1}options\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}creation\0\u{1}options\0\u{3}dependencies_ready\0")
 
   fileprivate class _StorageClass {
     var _creation: PBTaskSpec? = nil
     var _options: PBActorOptions? = nil
+    var _dependenciesReady: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -6595,6 +6610,7 @@ nonisolated extension PBActorSpec: SwiftProtobuf.Message, SwiftProtobuf._Message
     init(copying source: _StorageClass) {
       _creation = source._creation
       _options = source._options
+      _dependenciesReady = source._dependenciesReady
     }
   }
 
@@ -6615,6 +6631,7 @@ nonisolated extension PBActorSpec: SwiftProtobuf.Message, SwiftProtobuf._Message
         switch fieldNumber {
         case 1: try { try decoder.decodeSingularMessageField(value: &_storage._creation) }()
         case 2: try { try decoder.decodeSingularMessageField(value: &_storage._options) }()
+        case 3: try { try decoder.decodeSingularBoolField(value: &_storage._dependenciesReady) }()
         default: break
         }
       }
@@ -6633,6 +6650,9 @@ nonisolated extension PBActorSpec: SwiftProtobuf.Message, SwiftProtobuf._Message
       try { if let v = _storage._options {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
       } }()
+      if _storage._dependenciesReady != false {
+        try visitor.visitSingularBoolField(value: _storage._dependenciesReady, fieldNumber: 3)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -6644,6 +6664,7 @@ nonisolated extension PBActorSpec: SwiftProtobuf.Message, SwiftProtobuf._Message
         let rhs_storage = _args.1
         if _storage._creation != rhs_storage._creation {return false}
         if _storage._options != rhs_storage._options {return false}
+        if _storage._dependenciesReady != rhs_storage._dependenciesReady {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -8296,7 +8317,7 @@ nonisolated extension PBExecutorTimer.ReleaseBorrowed: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0\u{3}owns_actors\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0\u{3}owns_actors\0\u{3}actor_dependencies_ready\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -8992,6 +9013,19 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
           self.kind = .ownsActors(v)
         }
       }()
+      case 57: try {
+        var v: PBActorSpec?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .actorDependenciesReady(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .actorDependenciesReady(v)
+        }
+      }()
       default: break
       }
     }
@@ -9226,6 +9260,10 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     case .ownsActors?: try {
       guard case .ownsActors(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 56)
+    }()
+    case .actorDependenciesReady?: try {
+      guard case .actorDependenciesReady(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 57)
     }()
     case nil: break
     }

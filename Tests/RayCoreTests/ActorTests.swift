@@ -148,6 +148,19 @@ private func create(_ gcs: inout GCS, _ spec: ActorSpec, worker index: UInt32 = 
     #expect(placement(joined)?.0 == NodeID(2))
 }
 
+@Test func anActorWaitsInDependenciesUnreadyUntilItsOwnerSaysItsArgumentsExist() {
+    var gcs = gcsWith([Build.node(1)])
+    var spec = actorSpec(1)
+    spec.dependenciesReady = false
+    let registered = gcs.handle(.messageReceived(from: .worker(owner), .registerActor(spec)), now: 2)
+    #expect(placement(registered) == nil)
+    #expect(updates(registered).map(\.state) == [.dependenciesUnready])
+    spec.dependenciesReady = true
+    let ready = gcs.handle(.messageReceived(from: .worker(owner), .actorDependenciesReady(spec)), now: 3)
+    #expect(placement(ready)?.0 == NodeID(1))
+    #expect(gcs.actors[spec.actorID]?.state == .pendingCreation)
+}
+
 @Test func aNodesDeathEndsTheIncarnationsItHosted() {
     var gcs = gcsWith([Build.node(1), Build.node(2)])
     let spec = actorSpec(1)

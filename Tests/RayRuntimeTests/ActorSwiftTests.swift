@@ -79,6 +79,24 @@ extension RuntimeTests {
         }
     }
 
+    @Test func aConstructorTakesObjectRefsAndWaitsForThem() async throws {
+        try await withAsyncCluster {
+            // The actor is created once its argument exists (DEPENDENCIES_UNREADY until then).
+            let start = try Testbed.slowValue.remote(200, 42)
+            let counter = try Testbed.counters.remote(start, "dep")
+            #expect(try await counter.increment(by: 1) == 43)
+            // An argument that failed fails the actor, saying which and why.
+            let broken = try Testbed.fail.options(TaskOptions(maxRetries: 0)).remote("no start value")
+            let doomed = try Testbed.counters.remote(broken, "doomed")
+            await #expect {
+                _ = try await doomed.increment(by: 1)
+            } throws: { error in
+                guard case Ray.Error.actorDied(let message) = error else { return false }
+                return message.contains("its constructor's argument") && message.contains("no start value")
+            }
+        }
+    }
+
     @Test func aMethodThatThrowsFailsItsCallAndTheActorLivesOn() async throws {
         try await withAsyncCluster {
             let counter = try Testbed.counters.remote(0, "f")

@@ -48,9 +48,13 @@ public struct ActorOptions: Hashable, Codable, Sendable {
 public struct ActorSpec: Hashable, Codable, Sendable {
     public var creation: TaskSpec
     public var options: ActorOptions
-    public init(creation: TaskSpec, options: ActorOptions) {
+    /// False while an argument of the constructor is still being made: the GCS keeps the actor
+    /// in DEPENDENCIES_UNREADY until its owner sends `actorDependenciesReady`.
+    public var dependenciesReady: Bool
+    public init(creation: TaskSpec, options: ActorOptions, dependenciesReady: Bool = true) {
         self.creation = creation
         self.options = options
+        self.dependenciesReady = dependenciesReady
     }
 
     public var actorID: ActorID { ActorID(creationTask: creation.taskID) }

@@ -233,6 +233,9 @@ extension Message {
         case .ownsActors(let v0):
             try container.encode(UInt8(55))
             try container.encode(v0)
+        case .actorDependenciesReady(let v0):
+            try container.encode(UInt8(56))
+            try container.encode(v0)
         }
     }
 
@@ -352,6 +355,8 @@ extension Message {
             self = .actorNotFound(name: try container.decode(String.self), namespace: try container.decode(String.self))
         case 55:
             self = .ownsActors(try container.decode(WorkerID.self))
+        case 56:
+            self = .actorDependenciesReady(try container.decode(ActorSpec.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))

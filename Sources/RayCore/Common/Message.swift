@@ -250,6 +250,9 @@ public enum Message: Hashable, Codable, Sendable {
     /// a worker → its raylet: I created actors; report my death to the GCS (whose non-detached
     /// actors die with their owner), as for a worker that leased others.
     case ownsActors(WorkerID)
+    /// owner → GCS: the constructor's arguments exist now (the spec with them resolved: small
+    /// values inline): place the actor.
+    indirect case actorDependenciesReady(ActorSpec)
 }
 
 extension Message {

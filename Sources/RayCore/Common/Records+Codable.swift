@@ -120,13 +120,15 @@ extension ActorSpec {
         var container = encoder.unkeyedContainer()
         try container.encode(creation)
         try container.encode(options)
+        try container.encode(dependenciesReady)
     }
 
     public init(from decoder: any Decoder) throws {
         var container = try decoder.unkeyedContainer()
         let creation = try container.decode(TaskSpec.self)
         let options = try container.decode(ActorOptions.self)
-        self.init(creation: creation, options: options)
+        let dependenciesReady = try container.decode(Bool.self)
+        self.init(creation: creation, options: options, dependenciesReady: dependenciesReady)
     }
 }
 

@@ -63,6 +63,14 @@ extension GCS {
             incarnationDied(id, cause: detail, into: &effects)
         case .killActor(let id, let noRestart, let reason):
             killActor(id, noRestart: noRestart, reason: reason, into: &effects)
+        case .actorDependenciesReady(let spec):
+            let id = spec.actorID
+            guard var entry = actors[id], entry.state == .dependenciesUnready else { return }
+            entry.state = .pendingCreation
+            entry.spec = spec
+            entry.spec.dependenciesReady = true
+            actors[id] = entry
+            placeActor(id, into: &effects)
         case .lookupActor(let name, let namespace):
             guard case .worker(let asker) = from else { return }
             let key = Self.nameKey(ActorOptions(name: name, namespace: namespace))
@@ -117,6 +125,13 @@ extension GCS {
             publish(id, into: &effects)
             return
         }
+        guard spec.dependenciesReady else {
+            // Its owner sends `actorDependenciesReady` once the constructor's arguments exist.
+            entry.state = .dependenciesUnready
+            actors[id] = entry
+            publish(id, into: &effects)
+            return
+        }
         actors[id] = entry
         placeActor(id, into: &effects)
     }
@@ -125,7 +140,8 @@ extension GCS {
     /// them free now (ties: the lowest ID), else one whose total fits (its raylet queues it);
     /// with none, it waits (pending) and the cause says for what.
     mutating func placeActor(_ id: ActorID, into effects: inout [GCSEffect]) {
-        guard var entry = actors[id], entry.state != .dead, entry.node == nil else { return }
+        guard var entry = actors[id], entry.state != .dead, entry.state != .dependenciesUnready, entry.node == nil
+        else { return }
         let needs = entry.spec.creation.resources
         var best: NodeID?
         var bestFree: Int64 = -1

@@ -216,7 +216,7 @@ public struct GCS: Sendable {
         case .kvGet(let key):
             effects.append(.send(to: from, .kvValue(key: key, value: kv[key])))
         case .registerActor, .actorCreated, .actorPlacementFailed, .actorWorkerDied, .killActor, .subscribeActor,
-             .lookupActor:
+             .lookupActor, .actorDependenciesReady:
             receiveActorMessage(message, from: from, into: &effects)
         default:
             break  // Not a GCS message; ignoring it cannot lose state.

@@ -35,6 +35,8 @@ extension Owner {
         var outOfScope = false
         /// This process killed it for good (`Ray.kill`): later calls fail at once.
         var killedHere: String?
+        /// The objects its constructor takes, held while it lives (created here only).
+        var arguments: [ObjectID] = []
     }
 
     mutating func createActor(_ request: TaskRequest, _ options: ActorOptions, into effects: inout [OwnerEffect]) {
@@ -49,14 +51,80 @@ extension Owner {
         handle.localRefs = 1
         handle.state = .inline(ObjectData(sizeBytes: 0, digest: id.value))
         objects[actor.handle] = handle
-        actors[actor] = CallerActor(info: nil, created: true, maxTaskRetries: options.maxTaskRetries,
-                                    detached: options.detached, name: "\(request.function)[\(request.instance)]")
+        var caller = CallerActor(info: nil, created: true, maxTaskRetries: options.maxTaskRetries,
+                                 detached: options.detached, name: "\(request.function)[\(request.instance)]")
+        // The constructor's reference arguments are held for the actor's life (a restart runs it again).
+        var foreign: ObjectID?
+        for object in spec.argumentObjects {
+            guard objects[object] != nil else {
+                foreign = foreign ?? object
+                continue
+            }
+            objects[object]!.submittedRefs += 1
+            caller.arguments.append(object)
+        }
+        actors[actor] = caller
         // A worker that creates actors has its death reported (its actors die with it).
         if inWorker && !ownsActors {
             ownsActors = true
             effects.append(.send(to: .raylet(localNode), .ownsActors(workerID)))
         }
-        effects.append(.send(to: .gcs, .registerActor(ActorSpec(creation: spec, options: options))))
+        let ready = ActorSpec(creation: spec, options: options)
+        if let foreign {
+            // Registered and killed at once, so the failure has the GCS's words and reaches every caller.
+            effects.append(.send(to: .gcs, .registerActor(ActorSpec(creation: spec, options: options,
+                                                                    dependenciesReady: false))))
+            effects.append(.send(to: .gcs, .killActor(actor, noRestart: true, reason: "its constructor takes \(foreign), "
+                + "which its creator does not own (a borrowed or released reference)")))
+            return
+        }
+        guard constructorArgumentsExist(ready) else {
+            // DEPENDENCIES_UNREADY until they do (Ray's actor creation waits for its arguments).
+            effects.append(.send(to: .gcs, .registerActor(ActorSpec(creation: spec, options: options,
+                                                                    dependenciesReady: false))))
+            actorsWaitingForDependencies.insert(actor)
+            pendingConstructors[actor] = ready
+            return
+        }
+        effects.append(.send(to: .gcs, .registerActor(resolvedConstructor(ready))))
+    }
+
+    /// True once every reference the constructor takes exists (or failed).
+    private func constructorArgumentsExist(_ spec: ActorSpec) -> Bool {
+        spec.creation.args.allSatisfy { arg in
+            guard case .reference(let object) = arg, let entry = objects[object] else { return true }
+            return exists(entry)
+        }
+    }
+
+    /// The spec with its small reference arguments inline (the actor's worker fetches the stored ones).
+    private func resolvedConstructor(_ spec: ActorSpec) -> ActorSpec {
+        var resolved = spec
+        resolved.creation.args = spec.creation.args.map { arg in
+            if case .reference(let object) = arg, case .inline(let data)? = objects[object]?.state { return .value(data) }
+            return arg
+        }
+        resolved.dependenciesReady = true
+        return resolved
+    }
+
+    /// An object exists now: actors waiting for their constructor's arguments may be placed.
+    mutating func constructorArgumentsChanged(into effects: inout [OwnerEffect]) {
+        for actor in actorsWaitingForDependencies.sorted() {
+            guard let args = actors[actor]?.arguments else { continue }
+            if let failed = args.first(where: { if case .failed? = objects[$0]?.state { return true } else { return false } }),
+               case .failed(let error)? = objects[failed]?.state {
+                actorsWaitingForDependencies.remove(actor)
+                effects.append(.send(to: .gcs, .killActor(actor, noRestart: true,
+                    reason: "its constructor's argument \(failed) failed: \(error)")))
+                continue
+            }
+            guard args.allSatisfy({ objects[$0].map(exists) ?? true }) else { continue }
+            actorsWaitingForDependencies.remove(actor)
+            guard let spec = pendingConstructors[actor] else { continue }
+            pendingConstructors[actor] = nil
+            effects.append(.send(to: .gcs, .actorDependenciesReady(resolvedConstructor(spec))))
+        }
     }
 
     mutating func callActor(_ actor: ActorID, _ request: TaskRequest, into effects: inout [OwnerEffect]) {
@@ -259,6 +327,16 @@ extension Owner {
         }
         switch info.state {
         case .dead:
+            // Its constructor's arguments are not needed any more.
+            let held = caller.arguments
+            caller.arguments = []
+            actors[actor] = caller
+            for object in held where objects[object] != nil {
+                objects[object]!.submittedRefs -= 1
+                releaseIfUnused(object, into: &effects)
+            }
+            actorsWaitingForDependencies.remove(actor)
+            pendingConstructors[actor] = nil
             let calls = caller.pending
             caller.pending = []
             actors[actor] = caller

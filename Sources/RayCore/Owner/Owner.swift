@@ -247,6 +247,9 @@ public struct Owner: Sendable {
     public internal(set) var actors: [ActorID: CallerActor] = [:]
     /// This worker told its raylet it owns actors (`ownsActors`).
     var ownsActors = false
+    /// Actors this process created whose constructor waits for an argument to exist, with the spec.
+    var actorsWaitingForDependencies: Set<ActorID> = []
+    var pendingConstructors: [ActorID: ActorSpec] = [:]
     /// Actors whose next call waits for an argument to exist.
     var actorsWaitingForArguments: Set<ActorID> = []
 
@@ -500,6 +503,7 @@ public struct Owner: Sendable {
         if !actorsWaitingForArguments.isEmpty {
             for actor in actorsWaitingForArguments.sorted() { pushCalls(actor, into: &effects) }
         }
+        if !actorsWaitingForDependencies.isEmpty { constructorArgumentsChanged(into: &effects) }
         if !locationWaiters.isEmpty, let raylets = locationWaiters.removeValue(forKey: object) {
             let answer: LocationAnswer
             switch entry.state {

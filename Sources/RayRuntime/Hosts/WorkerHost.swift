@@ -238,7 +238,14 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         }
         let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
                                   job: spec.jobID, worker: workerID, references: [:])
-        let fetched = arguments.map { FetchedValue(value: $0) }
+        let fetched: [FetchedValue]
+        switch mappedArguments(spec, arguments) {
+        case .success(let values): fetched = values
+        case .failure(let error):
+            running = nil
+            executor.submit(.executionFinished(spec.taskID, attempt: attempt, .applicationError(error.description)))
+            return
+        }
         if task.call > 0, let instance = actorInstance {
             let loop = self.loop
             nonisolated(unsafe) let host = self
@@ -302,6 +309,25 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
+    /// The arguments as a body reads them: stored values in the node's shared memory are mapped, not copied.
+    private func mappedArguments(_ spec: TaskSpec, _ arguments: [ObjectValue]) -> Result<[FetchedValue], RuntimeError> {
+        var fetched: [FetchedValue] = []
+        fetched.reserveCapacity(arguments.count)
+        for (index, value) in arguments.enumerated() {
+            guard case .data(let data) = value, data.bytes == nil, data.sizeBytes > 0, let objects,
+                  index < spec.args.count, case .reference(let object) = spec.args[index] else {
+                fetched.append(FetchedValue(value: value))
+                continue
+            }
+            do {
+                fetched.append(FetchedValue(value: value, mapping: try objects.map(object)))
+            } catch {
+                return .failure(RuntimeError("argument \(index + 1) of \(spec.function): \(error)"))
+            }
+        }
+        return .success(fetched)
+    }
+
     /// Writes return values into the node's shared-memory store; the message carries none of their bytes.
     private func storeOutgoing(_ message: Message) -> Message {
         guard let objects, case .storeObjects(let requestID, let ids, let values, let owner) = message else { return message }
@@ -323,19 +349,10 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         if body == nil && FunctionRegistry.fallback == nil {
             return (.applicationError(UnknownFunction(name: spec.function).description), [], [])
         }
-        var fetched: [FetchedValue] = []
-        fetched.reserveCapacity(arguments.count)
-        for (index, value) in arguments.enumerated() {
-            guard case .data(let data) = value, data.bytes == nil, data.sizeBytes > 0, let objects,
-                  index < spec.args.count, case .reference(let object) = spec.args[index] else {
-                fetched.append(FetchedValue(value: value))
-                continue
-            }
-            do {
-                fetched.append(FetchedValue(value: value, mapping: try objects.map(object)))
-            } catch {
-                return (.applicationError("argument \(index + 1) of \(spec.function): \(error)"), [], [])
-            }
+        let fetched: [FetchedValue]
+        switch mappedArguments(spec, arguments) {
+        case .success(let values): fetched = values
+        case .failure(let error): return (.applicationError(error.description), [], [])
         }
         guard let body else {
             let (result, returned) = FunctionRegistry.fallback!(spec, attempt, fetched)
