@@ -84,6 +84,10 @@ extension Owner {
                                                                     dependenciesReady: false))))
             actorsWaitingForDependencies.insert(actor)
             pendingConstructors[actor] = ready
+            // A stored argument whose copies are all gone is rebuilt from its lineage.
+            for object in caller.arguments {
+                if let entry = objects[object], case .stored = entry.state, !hasLiveCopy(entry) { recover(object, into: &effects) }
+            }
             return
         }
         effects.append(.send(to: .gcs, .registerActor(resolvedConstructor(ready))))
