@@ -102,7 +102,8 @@ INPUTS = [
                     ("callActor", [("", "ActorID"), ("", "TaskRequest")]),
                     ("killActor", [("", "ActorID"), ("noRestart", "Bool")]),
                     ("subscribeActor", [("", "ActorID")]),
-                    ("lookupActor", [("name", "String"), ("namespace", "String")])]),
+                    ("lookupActor", [("name", "String"), ("namespace", "String")]),
+                    ("borrowArgument", [("", "ObjectID"), ("owner", "WorkerID")])]),
     ("ExecutorInput", [("started", [("", "RayConfig"), ("", "WorkerID")]),
                        ("messageReceived", [("from", "Address"), ("", "Message")]),
                        ("executionFinished", [("", "TaskID"), ("attempt", "Int"), ("", "ExecutionResult")]),
@@ -110,7 +111,8 @@ INPUTS = [
                        ("bodyBlocked", [("", "TaskID"), ("attempt", "Int")]),
                        ("bodyUnblocked", [("", "TaskID"), ("attempt", "Int")]),
                        ("returnsHold", [("", "TaskID"), ("attempt", "Int"), ("objects", "[ObjectID]"),
-                                        ("returnIndices", "[Int]")])]),
+                                        ("returnIndices", "[Int]")]),
+                       ("argumentsBorrowed", [("", "TaskID"), ("attempt", "Int"), ("objects", "[ObjectID]")])]),
 ]
 
 STRUCTS = [

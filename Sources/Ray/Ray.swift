@@ -481,11 +481,16 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
     /// or returned by the task body running.
     func checkUsable(asArgument: Bool, nested: Bool) throws {
         if resolved != nil {
-            throw Ray.Error.invalidArgument("\(id) was passed to this task by its caller; "
-                + (asArgument ? "passing a reference received as an argument on to another task"
-                              : "returning a reference received as an argument")
-                + " is not supported yet (borrowers of borrowers): use its value (`try ref.get()`), or "
-                + "references the body made itself")
+            // Passed on to a task this body submits: this worker borrows it from the caller (which
+            // owns or borrows it) while that task needs it (borrowers of borrowers, chained).
+            if asArgument, let context = TaskContext.current, context.references[id] != nil {
+                try Ray.client().borrowArgument(id, owner: context.owner)
+                context.passedOn.add(id)
+                return
+            }
+            throw Ray.Error.invalidArgument("\(id) was passed to this task by its caller; returning a reference "
+                + "received as an argument is not supported yet (borrowers of borrowers): return its value "
+                + "(`try ref.get()`), or pass it on to a task")
         }
         guard let client, client === Ray.currentClient else {
             throw Ray.Error.invalidArgument("\(id) belongs to a driver session that has shut down; "

@@ -141,6 +141,18 @@ public enum Testbed {
     public static let passesOn = RemoteFunction("tb.passes-on") { (refs: [ObjectRef<Int>]) throws -> Int in
         try add.remote(refs[0], 1).get()
     }
+    /// Passes what it received, inside a value, to a task that passes it on again.
+    public static let passesOnTwice = RemoteFunction("tb.passes-on-twice") { (refs: [ObjectRef<Int>]) throws -> Int in
+        try passesOn.remote([refs[0]]).get()
+    }
+    /// Returns a reference it received (not supported yet: a clear error).
+    public static let returnsReceived = RemoteFunction("tb.returns-received") { (refs: [ObjectRef<Int>]) throws -> ObjectRef<Int> in
+        refs[0]
+    }
+    /// Checksums, in a task of its own, the blob it received a reference to.
+    public static let checksumVia = RemoteFunction("tb.checksum-via") { (refs: [ObjectRef<[UInt8]>]) throws -> UInt64 in
+        try checksum.remote(refs[0]).get()
+    }
     /// Computes for `millis` without calling the Ray API (the worker's loop is taken over meanwhile).
     public static let spin = RemoteFunction("tb.spin") { (millis: Int) -> Int in
         let end = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, millis)) * 1_000_000
@@ -196,6 +208,7 @@ public enum Testbed {
         _ = (say, sayThenDie, submitsInside, fanOut, fib, putAndPass, waitsInside, returnsRef, passesOn, spin)
         _ = (divmod, triple, divmodInside, slowValue, cancellableParent)
         _ = (returnsChildren, returnsBlobRef, returnsRefAndPID, returnsBorrowed)
+        _ = (passesOnTwice, returnsReceived, checksumVia)
         registerActors()
     }
 

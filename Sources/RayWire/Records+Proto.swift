@@ -1145,6 +1145,11 @@ extension OwnerInput {
             value.name = v0
             value.namespace = v1
             message.lookupActor = value
+        case .borrowArgument(let v0, let v1):
+            var value = PBOwnerInput.BorrowArgument()
+            value.object = v0.proto
+            value.owner = v1.proto
+            message.borrowArgument = value
         }
         return message
     }
@@ -1187,6 +1192,8 @@ extension OwnerInput {
             self = .subscribeActor(ActorID(creationTask: TaskID(value: value)))
         case .lookupActor(let value)?:
             self = .lookupActor(name: value.name, namespace: value.namespace)
+        case .borrowArgument(let value)?:
+            self = .borrowArgument(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".borrow_argument" + ".object"), at: path() + ".borrow_argument" + ".object"), owner: try WorkerID(proto: ProtoRecords.field(value.hasOwner, value.owner, path() + ".borrow_argument" + ".owner"), at: path() + ".borrow_argument" + ".owner"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -1232,6 +1239,12 @@ extension ExecutorInput {
             value.objects = v2.map { $0.proto }
             value.returnIndices = v3.map { Int64($0) }
             message.returnsHold = value
+        case .argumentsBorrowed(let v0, let v1, let v2):
+            var value = PBExecutorInput.ArgumentsBorrowed()
+            value.task = v0.value
+            value.attempt = Int64(v1)
+            value.objects = v2.map { $0.proto }
+            message.argumentsBorrowed = value
         }
         return message
     }
@@ -1252,6 +1265,8 @@ extension ExecutorInput {
             self = .bodyUnblocked(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt))
         case .returnsHold(let value)?:
             self = .returnsHold(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt), objects: try value.objects.map { try ObjectID(proto: $0, at: path() + ".returns_hold" + ".objects") }, returnIndices: value.returnIndices.map { Int(truncatingIfNeeded: $0) })
+        case .argumentsBorrowed(let value)?:
+            self = .argumentsBorrowed(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt), objects: try value.objects.map { try ObjectID(proto: $0, at: path() + ".arguments_borrowed" + ".objects") })
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -3915,6 +3915,14 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .lookupActor(newValue)}
   }
 
+  public var borrowArgument: PBOwnerInput.BorrowArgument {
+    get {
+      if case .borrowArgument(let v)? = kind {return v}
+      return PBOwnerInput.BorrowArgument()
+    }
+    set {kind = .borrowArgument(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3936,6 +3944,7 @@ public nonisolated struct PBOwnerInput: Sendable {
     case killActor(PBOwnerInput.KillActor)
     case subscribeActor(UInt64)
     case lookupActor(PBOwnerInput.LookupActor)
+    case borrowArgument(PBOwnerInput.BorrowArgument)
 
   }
 
@@ -4228,6 +4237,37 @@ public nonisolated struct PBOwnerInput: Sendable {
     public init() {}
   }
 
+  public nonisolated struct BorrowArgument: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var object: PBObjectId {
+      get {_object ?? PBObjectId()}
+      set {_object = newValue}
+    }
+    /// Returns true if `object` has been explicitly set.
+    public var hasObject: Bool {self._object != nil}
+    /// Clears the value of `object`. Subsequent reads from it will return its default value.
+    public mutating func clearObject() {self._object = nil}
+
+    public var owner: PBWorkerId {
+      get {_owner ?? PBWorkerId()}
+      set {_owner = newValue}
+    }
+    /// Returns true if `owner` has been explicitly set.
+    public var hasOwner: Bool {self._owner != nil}
+    /// Clears the value of `owner`. Subsequent reads from it will return its default value.
+    public mutating func clearOwner() {self._owner = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _object: PBObjectId? = nil
+    fileprivate var _owner: PBWorkerId? = nil
+  }
+
   public init() {}
 }
 
@@ -4294,6 +4334,14 @@ public nonisolated struct PBExecutorInput: Sendable {
     set {kind = .returnsHold(newValue)}
   }
 
+  public var argumentsBorrowed: PBExecutorInput.ArgumentsBorrowed {
+    get {
+      if case .argumentsBorrowed(let v)? = kind {return v}
+      return PBExecutorInput.ArgumentsBorrowed()
+    }
+    set {kind = .argumentsBorrowed(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -4304,6 +4352,7 @@ public nonisolated struct PBExecutorInput: Sendable {
     case bodyBlocked(PBExecutorInput.BodyBlocked)
     case bodyUnblocked(PBExecutorInput.BodyUnblocked)
     case returnsHold(PBExecutorInput.ReturnsHold)
+    case argumentsBorrowed(PBExecutorInput.ArgumentsBorrowed)
 
   }
 
@@ -4433,6 +4482,22 @@ public nonisolated struct PBExecutorInput: Sendable {
     public var objects: [PBObjectId] = []
 
     public var returnIndices: [Int64] = []
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct ArgumentsBorrowed: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var task: UInt64 = 0
+
+    public var attempt: Int64 = 0
+
+    public var objects: [PBObjectId] = []
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -11334,7 +11399,7 @@ nonisolated extension PBRayletInput.ProgramPublished: SwiftProtobuf.Message, Swi
 
 nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0\u{3}lookup_actor\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0\u{3}lookup_actor\0\u{3}borrow_argument\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -11571,6 +11636,19 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.kind = .lookupActor(v)
         }
       }()
+      case 19: try {
+        var v: PBOwnerInput.BorrowArgument?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .borrowArgument(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .borrowArgument(v)
+        }
+      }()
       default: break
       }
     }
@@ -11653,6 +11731,10 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .lookupActor?: try {
       guard case .lookupActor(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+    }()
+    case .borrowArgument?: try {
+      guard case .borrowArgument(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
     }()
     case nil: break
     }
@@ -12203,9 +12285,48 @@ nonisolated extension PBOwnerInput.LookupActor: SwiftProtobuf.Message, SwiftProt
   }
 }
 
+nonisolated extension PBOwnerInput.BorrowArgument: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".BorrowArgument"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0\u{1}owner\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._owner) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._object {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._owner {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.BorrowArgument, rhs: PBOwnerInput.BorrowArgument) -> Bool {
+    if lhs._object != rhs._object {return false}
+    if lhs._owner != rhs._owner {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension PBExecutorInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExecutorInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}execution_finished\0\u{3}timer_fired\0\u{3}body_blocked\0\u{3}body_unblocked\0\u{3}returns_hold\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}execution_finished\0\u{3}timer_fired\0\u{3}body_blocked\0\u{3}body_unblocked\0\u{3}returns_hold\0\u{3}arguments_borrowed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -12304,6 +12425,19 @@ nonisolated extension PBExecutorInput: SwiftProtobuf.Message, SwiftProtobuf._Mes
           self.kind = .returnsHold(v)
         }
       }()
+      case 8: try {
+        var v: PBExecutorInput.ArgumentsBorrowed?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .argumentsBorrowed(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .argumentsBorrowed(v)
+        }
+      }()
       default: break
       }
     }
@@ -12342,6 +12476,10 @@ nonisolated extension PBExecutorInput: SwiftProtobuf.Message, SwiftProtobuf._Mes
     case .returnsHold?: try {
       guard case .returnsHold(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case .argumentsBorrowed?: try {
+      guard case .argumentsBorrowed(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     }()
     case nil: break
     }
@@ -12625,6 +12763,46 @@ nonisolated extension PBExecutorInput.ReturnsHold: SwiftProtobuf.Message, SwiftP
     if lhs.attempt != rhs.attempt {return false}
     if lhs.objects != rhs.objects {return false}
     if lhs.returnIndices != rhs.returnIndices {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBExecutorInput.ArgumentsBorrowed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBExecutorInput.protoMessageName + ".ArgumentsBorrowed"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}attempt\0\u{1}objects\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.task) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.attempt) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.objects) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.task != 0 {
+      try visitor.visitSingularFixed64Field(value: self.task, fieldNumber: 1)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularSInt64Field(value: self.attempt, fieldNumber: 2)
+    }
+    if !self.objects.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.objects, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBExecutorInput.ArgumentsBorrowed, rhs: PBExecutorInput.ArgumentsBorrowed) -> Bool {
+    if lhs.task != rhs.task {return false}
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs.objects != rhs.objects {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -231,3 +231,57 @@ private struct Pair {
     let removed = pair.driverOwner.handle(.messageReceived(from: .raylet(NodeID(3)), .locationRemoved(pair.held, node: NodeID(4))), now: 25)
     #expect(removed == [.send(to: .worker(lender), .locationRemoved(pair.held, node: NodeID(4)))])
 }
+
+// MARK: - Borrowers of borrowers: a body passes on a reference it received
+
+/// The driver puts `o` (stored on node 1) and runs T on `lender` with `o` as an argument; T's
+/// body passes `o` on to a child C of its own. The lender borrows `o` from the driver while C (and
+/// C's lineage) needs it; T's reply says so, and the driver keeps `o` for the lender after T ends.
+@Test func aReferencePassedOnIsKeptForTheWorkerThatPassedItOnUntilItLetsGo() {
+    var driverOwner = Owner()
+    _ = driverOwner.handle(.started(RayConfig(), OwnerIdentity(worker: driver, job: JobID(1))), now: 0)
+    let o = driverOwner.nextPutID
+    _ = driverOwner.handle(.put(Build.data(1 << 20), node: nil), now: 1)
+    _ = driverOwner.handle(.messageReceived(from: .raylet(NodeID(1)), .objectsStored(requestID: 1)), now: 1)
+    let task = driverOwner.nextTaskID
+    let submitted = driverOwner.handle(.submitTask(Build.task(args: [.reference(o)])), now: 2)
+    guard case .send(_, .requestWorkerLease(let request))? = submitted.last else {
+        Issue.record("no lease request: \(submitted)")
+        return
+    }
+    _ = driverOwner.handle(.messageReceived(from: .raylet(NodeID(1)), .leaseGranted(request.leaseID, worker: lender)), now: 3)
+
+    // T's body passes `o` on: the lender borrows it from the driver and submits C with it.
+    var workerOwner = Owner()
+    _ = workerOwner.handle(.startedInWorker(RayConfig(), OwnerIdentity(worker: lender, job: JobID(1))), now: 4)
+    _ = workerOwner.handle(.taskStarted(task, attempt: 1), now: 4)
+    _ = workerOwner.handle(.borrowArgument(o, owner: driver), now: 5)
+    let child = workerOwner.nextTaskID
+    let asked = workerOwner.handle(.submitTask(Build.task(args: [.reference(o)])), now: 5)
+    #expect(asked.contains(.send(to: .worker(driver), .borrowerGet(o))))
+    #expect(workerOwner.borrowed[o]?.submitted == 1)
+
+    // T ends while C still needs `o`: the reply lists it; the driver keeps it for the lender.
+    _ = driverOwner.handle(.messageReceived(from: .worker(lender), .taskReply(
+        task, attempt: 1, .returned([.inline(Build.data(8))]), borrowed: [o])), now: 6)
+    #expect(driverOwner.objects[o]?.borrowers == [lender])
+    let dropped = driverOwner.handle(.release(o), now: 7)
+    #expect(!dropped.contains(.send(to: .raylet(NodeID(1)), .freeObject(o))))
+    #expect(driverOwner.objects[o]?.freed == false)
+
+    // C ran; its result is dropped (its lineage goes): the lender lets go, and the driver frees `o`.
+    let located = workerOwner.handle(.messageReceived(from: .worker(driver), .objectLocation(o, .at([NodeID(1)]))), now: 8)
+    guard case .send(_, .requestWorkerLease(let childRequest))? = located.last else {
+        Issue.record("C was not leased once `o` was located: \(located)")
+        return
+    }
+    _ = workerOwner.handle(.messageReceived(from: .raylet(NodeID(1)), .leaseGranted(
+        childRequest.leaseID, worker: Build.worker(2, 9))), now: 9)
+    _ = workerOwner.handle(.messageReceived(from: .worker(Build.worker(2, 9)), .taskReply(
+        child, attempt: 1, .returned([.inline(Build.data(8))]), borrowed: [])), now: 10)
+    let released = workerOwner.handle(.release(.returnValue(of: child, index: 1)), now: 11)
+    #expect(released.contains(.send(to: .worker(driver), .borrowReleased(o, borrower: lender))))
+    #expect(workerOwner.borrowed[o] == nil)
+    let freed = driverOwner.handle(.messageReceived(from: .worker(lender), .borrowReleased(o, borrower: lender)), now: 12)
+    #expect(freed.contains(.send(to: .raylet(NodeID(1)), .freeObject(o))))
+}

@@ -555,6 +555,10 @@ extension OwnerInput {
             try container.encode(UInt8(17))
             try container.encode(v0)
             try container.encode(v1)
+        case .borrowArgument(let v0, let v1):
+            try container.encode(UInt8(18))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -598,6 +602,8 @@ extension OwnerInput {
             self = .subscribeActor(try container.decode(ActorID.self))
         case 17:
             self = .lookupActor(name: try container.decode(String.self), namespace: try container.decode(String.self))
+        case 18:
+            self = .borrowArgument(try container.decode(ObjectID.self), owner: try container.decode(WorkerID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))
@@ -639,6 +645,11 @@ extension ExecutorInput {
             try container.encode(v1)
             try container.encode(v2)
             try container.encode(v3)
+        case .argumentsBorrowed(let v0, let v1, let v2):
+            try container.encode(UInt8(7))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
         }
     }
 
@@ -660,6 +671,8 @@ extension ExecutorInput {
             self = .bodyUnblocked(try container.decode(TaskID.self), attempt: try container.decode(Int.self))
         case 6:
             self = .returnsHold(try container.decode(TaskID.self), attempt: try container.decode(Int.self), objects: try container.decode([ObjectID].self), returnIndices: try container.decode([Int].self))
+        case 7:
+            self = .argumentsBorrowed(try container.decode(TaskID.self), attempt: try container.decode(Int.self), objects: try container.decode([ObjectID].self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown ExecutorInput tag \(tag)"))

@@ -42,6 +42,9 @@ public enum ExecutorInput: Hashable, Codable, Sendable {
     /// (`returnIndices[i]`: the value holding `objects[i]`), which its worker's owner lent to
     /// the task's owner; the reply is preceded by `returnedReferences`.
     case returnsHold(TaskID, attempt: Int, objects: [ObjectID], returnIndices: [Int])
+    /// Before `executionFinished`: the body passed these argument references on (its worker's
+    /// owner borrows them still); the reply lists them, so the task's owner keeps them.
+    case argumentsBorrowed(TaskID, attempt: Int, objects: [ObjectID])
 }
 
 /// Effects of an executor.
@@ -73,6 +76,8 @@ public struct Executor: Sendable {
         var returnedReferences: (objects: [ObjectID], indices: [Int])?
         /// An actor's constructor or method call (nil: a normal task).
         var actorTask: ActorTask?
+        /// Argument references the body passed on and its worker still borrows.
+        var passedOn: [ObjectID] = []
     }
 
     /// The actor this worker hosts (Executor+Actors.swift).
@@ -160,6 +165,9 @@ public struct Executor: Sendable {
             setBlocked(true, task, attempt: attempt, into: &effects)
         case .bodyUnblocked(let task, let attempt):
             setBlocked(false, task, attempt: attempt, into: &effects)
+        case .argumentsBorrowed(let task, let attempt, let objects):
+            guard let slot = slot(task: task, attempt: attempt) else { return effects }
+            self[slot]?.passedOn = objects
         case .returnsHold(let task, let attempt, let objects, let indices):
             guard let slot = slot(task: task, attempt: attempt) else { return effects }
             self[slot]?.returnedReferences = (objects, indices)
@@ -303,6 +311,8 @@ public struct Executor: Sendable {
         // Body parameter 3 (synthetic bodies): how long the body keeps borrowed refs after returning.
         let holdMicros = task.spec.body.count > 3 ? task.spec.body[3] : 0
         let stillBorrowed = holdMicros > 0 ? borrowed : []
+        // References the body passed on: this worker's owner borrows them, and releases them itself.
+        let listed = stillBorrowed + task.passedOn.filter { !stillBorrowed.contains($0) }
         if let actorTask = task.actorTask, actorTask.call == 0 {
             constructorEnded(actorTask, outcome, into: &effects)
             return
@@ -312,7 +322,7 @@ public struct Executor: Sendable {
                 task.spec.taskID, attempt: task.attempt, objects: held.objects, returnIndices: held.indices)))
         }
         effects.append(.send(to: .worker(task.spec.owner), .taskReply(task.spec.taskID, attempt: task.attempt, outcome,
-                                                                        borrowed: stillBorrowed)))
+                                                                        borrowed: listed)))
         if !stillBorrowed.isEmpty {
             effects.append(.startTimer(.releaseBorrowed(owner: task.spec.owner, objects: stillBorrowed),
                                        afterMicros: holdMicros))

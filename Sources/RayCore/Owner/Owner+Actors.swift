@@ -233,6 +233,7 @@ extension Owner {
             && !deadWorkers.contains(worker) {
             objects[object]!.borrowers.append(worker)
         }
+        for object in borrowed where objects[object] == nil { subBorrowerHolds(object, worker) }
         guard let entry = tasks[id], entry.attempts == attempt,
               let index = actors[actor]?.inFlight.firstIndex(of: id) else {
             settleReturned(id, attempt: attempt, completed: false, into: &effects)

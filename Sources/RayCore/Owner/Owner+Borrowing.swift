@@ -25,6 +25,9 @@ public struct BorrowedEntry: Hashable, Sendable {
     public var lineage = 0
     /// A `borrowerGet` is out to the owner.
     public internal(set) var asked = false
+    /// Workers that borrow it from this borrower (a reference it passed on to their tasks): it
+    /// keeps its own borrow while they hold theirs (borrowers of borrowers, chained).
+    public var subBorrowers: [WorkerID] = []
     /// The owner said it is stored: gets fetch it through the local raylet.
     public internal(set) var stored = false
     /// Where the owner last said copies are (a stored object).
@@ -53,7 +56,20 @@ extension Owner {
     }
 
     /// A borrower asked for an object owned here: its value or location now, or once it exists.
+    /// For one borrowed here (passed on to the asker's task), what this process knows, or once
+    /// its own owner answered.
     mutating func borrowerAsked(_ object: ObjectID, borrower: WorkerID, into effects: inout [OwnerEffect]) {
+        if objects[object] == nil, let entry = borrowed[object] {
+            if let value = entry.value {
+                effects.append(.send(to: .worker(borrower), .ownedValue(object, value)))
+            } else if entry.stored, !entry.locations.filter({ !deadNodes.contains($0) }).isEmpty {
+                effects.append(.send(to: .worker(borrower), .objectLocation(object, .at(entry.locations))))
+            } else {
+                if !(borrowerWaiters[object]?.contains(borrower) ?? false) { borrowerWaiters[object, default: []].append(borrower) }
+                askOwner(object, into: &effects)
+            }
+            return
+        }
         guard let entry = objects[object], !entry.freed else {
             effects.append(.send(to: .worker(borrower), .ownedValue(object, .error(RayError(.objectLost,
                 "\(object) was already released by its owner \(workerID)")))))
@@ -193,9 +209,23 @@ extension Owner {
         for node in raylets { effects.append(.send(to: .raylet(node), .objectLocation(object, answer))) }
     }
 
+    /// A worker this process passed a borrowed reference on to holds it (its task's reply said so).
+    mutating func subBorrowerHolds(_ object: ObjectID, _ worker: WorkerID) {
+        guard objects[object] == nil, borrowed[object] != nil, !deadWorkers.contains(worker),
+              !borrowed[object]!.subBorrowers.contains(worker) else { return }
+        borrowed[object]!.subBorrowers.append(worker)
+    }
+
+    /// That worker let go of it: this process may let go of its own borrow.
+    mutating func subBorrowerReleased(_ object: ObjectID, _ worker: WorkerID, into effects: inout [OwnerEffect]) {
+        guard objects[object] == nil, borrowed[object] != nil else { return }
+        borrowed[object]!.subBorrowers.removeAll { $0 == worker }
+        releaseBorrowedIfUnused(object, into: &effects)
+    }
+
     private mutating func releaseBorrowedIfUnused(_ object: ObjectID, into effects: inout [OwnerEffect]) {
         guard let entry = borrowed[object], entry.handles <= 0, entry.containers <= 0, entry.submitted <= 0,
-              entry.lineage <= 0 else { return }
+              entry.lineage <= 0, entry.subBorrowers.isEmpty else { return }
         borrowed[object] = nil
         if let count = getWaiters.removeValue(forKey: object) {
             answer(count, gets: object, with: .error(RayError(.objectLost,
@@ -231,6 +261,7 @@ extension Owner {
         borrowed[object]!.asked = false
         if let count = getWaiters.removeValue(forKey: object) { answer(count, gets: object, with: value, into: &effects) }
         borrowedKnown(object, into: &effects)
+        if !borrowerWaiters.isEmpty { answerBorrowers(object, into: &effects) }  // Its sub-borrowers asked.
     }
 
     /// The owner said a borrowed object is stored: waiting gets fetch it through the local raylet
@@ -242,6 +273,7 @@ extension Owner {
         borrowed[object]!.locations = nodes
         if let count = getWaiters.removeValue(forKey: object) { fetchBorrowed(object, count: count, into: &effects) }
         borrowedKnown(object, into: &effects)
+        if !borrowerWaiters.isEmpty { answerBorrowers(object, into: &effects) }  // Its sub-borrowers asked.
     }
 
     private mutating func fetchBorrowed(_ object: ObjectID, count: Int, into effects: inout [OwnerEffect]) {

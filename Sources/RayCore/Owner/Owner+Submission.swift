@@ -308,6 +308,7 @@ extension Owner {
             && !deadWorkers.contains(worker) {
             objects[object]!.borrowers.append(worker)
         }
+        for object in borrowed where objects[object] == nil { subBorrowerHolds(object, worker) }
         guard let entry = tasks[id], case .running(let lease, worker)? = Optional(entry.state),
               entry.attempts == attempt else {
             // A reply from an attempt given up on: drop a stored copy nobody tracks, and the

@@ -98,6 +98,9 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     case subscribeActor(ActorID)
     /// The program looks an actor up by name (`Ray.getActor`); answered with `actorLookedUp`.
     case lookupActor(name: String, namespace: String)
+    /// A task body passes on a reference it received as an argument (its caller `owner` owns or
+    /// borrows it): this process borrows it from there while what it submits needs it.
+    case borrowArgument(ObjectID, owner: WorkerID)
 }
 
 /// Effects of an owner.
@@ -330,6 +333,9 @@ public struct Owner: Sendable {
             killActor(actor, noRestart: noRestart, into: &effects)
         case .lookupActor(let name, let namespace):
             effects.append(.send(to: .gcs, .lookupActor(name: name, namespace: namespace)))
+        case .borrowArgument(let object, let owner):
+            guard objects[object] == nil, borrowed[object] == nil, owner != workerID else { return effects }
+            borrowed[object] = BorrowedEntry(owner: owner)
         case .subscribeActor(let actor):
             guard actors[actor] == nil else { return effects }
             actors[actor] = CallerActor(info: nil, created: false, maxTaskRetries: 0, detached: false, name: "\(actor)")
@@ -355,7 +361,10 @@ public struct Owner: Sendable {
             }
             taskReplied(task, attempt: attempt, outcome: outcome, borrowed: borrowed, worker: worker, into: &effects)
         case .borrowReleased(let object, let borrower):
-            guard objects[object] != nil else { return }
+            guard objects[object] != nil else {
+                subBorrowerReleased(object, borrower, into: &effects)
+                return
+            }
             objects[object]!.borrowers.removeAll { $0 == borrower }
             releaseIfUnused(object, into: &effects)
         case .objectsReady(let requestID, let values):

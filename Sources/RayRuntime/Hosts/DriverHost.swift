@@ -609,6 +609,13 @@ public final class DriverClient: @unchecked Sendable {
         return answer
     }
 
+    /// A task body passes on a reference it received (its caller `owner` owns or borrows it):
+    /// this process borrows it while what it submits needs it.
+    public func borrowArgument(_ object: ObjectID, owner: WorkerID) {
+        let host = self.host!
+        loop.post { host.handle(.borrowArgument(object, owner: owner)) }
+    }
+
     /// Follows an actor this process got a handle to (from a value or an argument), once.
     public func subscribeActor(_ actor: ActorID) {
         let host = self.host!

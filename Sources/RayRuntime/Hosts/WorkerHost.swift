@@ -56,11 +56,22 @@ public struct TaskContext: Sendable {
     public var worker: WorkerID
     /// The values of the task's reference arguments, top-level and nested, by object.
     public var references: [ObjectID: FetchedValue]
+    /// The process that submitted the task (it owns, or borrows, the references passed in).
+    public var owner: WorkerID
+    /// Argument references the body passed on to tasks it submitted (this worker borrows them).
+    public var passedOn: PassedOnReferences
     /// References the body's return values hold (filled as they are encoded).
     public let returned = ReturnedReferences()
 
     /// The task running on this thread, nil outside a task body.
     @TaskLocal public static var current: TaskContext?
+}
+
+/// Argument references a body passed on (the body's thread adds, the loop reads after it ended).
+public final class PassedOnReferences: @unchecked Sendable {
+    public private(set) var objects: [ObjectID] = []
+    public init() {}
+    public func add(_ object: ObjectID) { if !objects.contains(object) { objects.append(object) } }
 }
 
 /// References a body's return values hold, each with the return value (from 1) that holds it:
@@ -209,19 +220,31 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             }
             // On the loop's thread, outside its callbacks: a body that waits (or runs long) has
             // the loop run by another thread meanwhile (`EventLoop.runOutside`).
-            loop.runOutside({ [unowned self] in execute(spec, attempt, arguments) }) { [unowned self] outcome in
+            let passedOn = PassedOnReferences()
+            loop.runOutside({ [unowned self] in execute(spec, attempt, arguments, passedOn) }) { [unowned self] outcome in
                 let (result, returned, indices) = outcome
-                guard !returned.isEmpty else {
+                guard !returned.isEmpty || !passedOn.objects.isEmpty else {
                     running = nil
                     executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
                     return
                 }
-                // The return values hold references this worker owns: the task's owner borrows them.
-                // After what the body posted (its handles taken and dropped), so the lend finds them held.
+                // After what the body posted (its handles taken and dropped, what it submitted).
                 loop.post { [self] in
                     running = nil
-                    ownerHost?.handle(.lend(returned, to: spec.owner))
-                    executor.submit(.returnsHold(spec.taskID, attempt: attempt, objects: returned, returnIndices: indices))
+                    // Arguments it passed on that this worker still borrows: the reply says so, and the
+                    // task's owner keeps them until this worker releases them.
+                    if let ownerHost, !passedOn.objects.isEmpty {
+                        let held = passedOn.objects.filter { ownerHost.owner.machine.borrowed[$0] != nil }
+                        if !held.isEmpty {
+                            executor.submit(.argumentsBorrowed(spec.taskID, attempt: attempt, objects: held))
+                        }
+                    }
+                    // The return values hold references this worker owns: the task's owner borrows them.
+                    if !returned.isEmpty {
+                        ownerHost?.handle(.lend(returned, to: spec.owner))
+                        executor.submit(.returnsHold(spec.taskID, attempt: attempt, objects: returned,
+                                                     returnIndices: indices))
+                    }
                     executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
                 }
             }
@@ -237,7 +260,8 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             ownerClient.withLock { $0 }?.beginTask(spec.taskID, attempt: attempt)
         }
         let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
-                                  job: spec.jobID, worker: workerID, references: [:])
+                                  job: spec.jobID, worker: workerID, references: [:], owner: spec.owner,
+                                  passedOn: PassedOnReferences())
         let fetched: [FetchedValue]
         switch mappedArguments(spec, arguments) {
         case .success(let values): fetched = values
@@ -344,7 +368,8 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         return .storeObjects(requestID: requestID, objects: ids, values: stripped, owner: owner)
     }
 
-    private func execute(_ spec: TaskSpec, _ attempt: Int, _ arguments: [ObjectValue]) -> (ExecutionResult, [ObjectID], [Int]) {
+    private func execute(_ spec: TaskSpec, _ attempt: Int, _ arguments: [ObjectValue],
+                         _ passedOn: PassedOnReferences) -> (ExecutionResult, [ObjectID], [Int]) {
         let body = FunctionRegistry.lookup(spec.function)
         if body == nil && FunctionRegistry.fallback == nil {
             return (.applicationError(UnknownFunction(name: spec.function).description), [], [])
@@ -363,7 +388,8 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             if case .reference(let object) = arg { references[object] = fetched[index] }
         }
         let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
-                                  job: spec.jobID, worker: workerID, references: references)
+                                  job: spec.jobID, worker: workerID, references: references, owner: spec.owner,
+                                  passedOn: passedOn)
         OutputMarkers.begin(spec.function, instance: spec.instance)
         defer { OutputMarkers.end() }
         do {
