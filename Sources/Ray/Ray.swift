@@ -496,12 +496,8 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
             throw Ray.Error.invalidArgument("\(id) belongs to a driver session that has shut down; "
                 + "references are valid only between Ray.start() and Ray.shutdown()")
         }
-        // A borrowed reference passes as an argument of its own (its owner resolves it), not inside a value.
-        if asArgument && nested && readFromValue && !client.owns([id]) {
-            throw Ray.Error.invalidArgument("\(id) is borrowed (a task returned it; another process owns it): "
-                + "passing a borrowed reference inside a value is not supported yet (borrowers of borrowers); "
-                + "pass it as an argument of its own, or its value (`try ref.get()`)")
-        }
+        // A borrowed reference inside a value travels as a top-level argument too (resolved through
+        // its owner before the task runs), so the task reads it as any reference it was given.
     }
 
     deinit {

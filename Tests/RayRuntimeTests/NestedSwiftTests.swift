@@ -87,12 +87,8 @@ extension RuntimeTests.NestedSwiftTests {
             #expect(try Testbed.add.remote(squares[2], squares[3]).get(timeout: .seconds(30)) == 13)
             #expect(try Testbed.checksum.remote(blob!).get(timeout: .seconds(30))
                 == Testbed.checksum(Testbed.blobBytes(seed: 4, size: 300_000)))
-            // Inside a value, not yet: said at .remote.
-            #expect {
-                _ = try Testbed.sumRefs.remote([inner])
-            } throws: { error in
-                "\(error)".contains("passing a borrowed reference inside a value is not supported yet")
-            }
+            // Inside a value too: the task reads them as references it was given.
+            #expect(try Testbed.sumRefs.remote([inner, squares[4]]).get(timeout: .seconds(30)) == 23)
             // The driver borrows all seven while it holds them.
             let client = try #require(Ray.currentClient)
             _ = client.inspect { _ in 0 }
