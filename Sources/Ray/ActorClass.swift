@@ -87,22 +87,13 @@ where Instance.ActorSystem == RayActorSystem {
         if ActorRegistry.lookup(name) != nil || FunctionRegistry.lookup(name) != nil {
             RemoteFunctions.duplicates.withLock { $0.append(name) }
         }
-        let declared = countArguments(repeat (each Arg).self)
         ActorRegistry.register(name) { arguments in
-            var index = 0
-            func next<V: Codable>(_ type: V.Type) throws -> V {
-                defer { index += 1 }
-                guard index < arguments.count else {
-                    throw Ray.Error.invalidArgument("\(name) takes \(declared) arguments, was given \(arguments.count)")
-                }
-                return try ValueCoding.decode(type, from: arguments[index], object: nil)
-            }
             guard let task = TaskContext.current?.task else {
                 throw Ray.Error.runtime("\(name)'s constructor ran outside an actor's worker")
             }
             let id = RayCore.ActorID(creationTask: task)
             // The instance takes the actor's cluster ID (its system asks while it initializes).
-            let values = (repeat try next((each Arg).self))
+            let values = try decodedArguments(repeat (each Arg).self, of: name, from: arguments)
             let instance = try RayActorSystem.$assigning.withValue(id) { try make(repeat each values) }
             return HostedActorInstance(instance: instance)
         }
@@ -155,11 +146,6 @@ final class HostedActorInstance: ActorInstance {
     }
 }
 
-private func countArguments<each T>(_ types: repeat (each T).Type) -> Int {
-    var count = 0
-    for _ in repeat each types { count += 1 }
-    return count
-}
 
 extension Ray {
     /// Kills an actor (`ray.kill`): its process exits; calls in flight and later ones fail with

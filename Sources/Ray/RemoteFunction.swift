@@ -200,18 +200,10 @@ public struct RemoteFunction<each Arg: Codable, Result>: Sendable {
         self.options = options
         self.returnCount = returnCount
         if FunctionRegistry.lookup(name) != nil { RemoteFunctions.duplicates.withLock { $0.append(name) } }
-        let declared = countTypes(repeat (each Arg).self)
         FunctionRegistry.register(name) { arguments in
-            var index = 0
-            func next<V: Codable>(_ type: V.Type) throws -> V {
-                defer { index += 1 }
-                guard index < arguments.count else {
-                    throw Ray.Error.invalidArgument("\(name) takes \(declared) arguments, was given \(arguments.count)")
-                }
-                return try ValueCoding.decode(type, from: arguments[index], object: nil)
-            }
             // Past the declared parameters come the references held inside them (fetched for `get`).
-            return try body(repeat try next((each Arg).self))
+            let values = try decodedArguments(repeat (each Arg).self, of: name, from: arguments)
+            return try body(repeat each values)
         }
     }
 
@@ -285,7 +277,22 @@ public struct Returns<each Value: Codable> {
 
 extension Returns: @unchecked Sendable {}
 
-private func countTypes<each T>(_ types: repeat (each T).Type) -> Int {
+/// The declared parameters of `name` decoded from what its worker was given, in order.
+func decodedArguments<each Arg: Codable>(_ types: repeat (each Arg).Type, of name: String,
+                                         from arguments: [FetchedValue]) throws -> (repeat each Arg) {
+    let declared = countTypes(repeat (each Arg).self)
+    var index = 0
+    func next<V: Codable>(_ type: V.Type) throws -> V {
+        defer { index += 1 }
+        guard index < arguments.count else {
+            throw Ray.Error.invalidArgument("\(name) takes \(declared) arguments, was given \(arguments.count)")
+        }
+        return try ValueCoding.decode(type, from: arguments[index], object: nil)
+    }
+    return (repeat try next(each types))
+}
+
+func countTypes<each T>(_ types: repeat (each T).Type) -> Int {
     var count = 0
     for _ in repeat each types { count += 1 }
     return count

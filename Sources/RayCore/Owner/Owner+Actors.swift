@@ -229,11 +229,7 @@ extension Owner {
 
     mutating func actorCallReplied(_ id: TaskID, _ actor: ActorID, attempt: Int, outcome: TaskOutcome,
                                    borrowed: [ObjectID], worker: WorkerID, into effects: inout [OwnerEffect]) {
-        for object in borrowed where objects[object] != nil && !objects[object]!.borrowers.contains(worker)
-            && !deadWorkers.contains(worker) {
-            objects[object]!.borrowers.append(worker)
-        }
-        for object in borrowed where objects[object] == nil { subBorrowerHolds(object, worker) }
+        workerStillBorrows(borrowed, worker)
         guard let entry = tasks[id], entry.attempts == attempt,
               let index = actors[actor]?.inFlight.firstIndex(of: id) else {
             settleReturned(id, attempt: attempt, completed: false, into: &effects)
@@ -269,17 +265,22 @@ extension Owner {
     mutating func killActor(_ actor: ActorID, noRestart: Bool, into effects: inout [OwnerEffect]) {
         let reason = "killed by Ray.kill from \(workerID)"
         effects.append(.send(to: .gcs, .killActor(actor, noRestart: noRestart, reason: reason)))
-        guard noRestart, var caller = actors[actor], caller.info?.state != .dead else { return }
-        caller.killedHere = reason
+        guard noRestart, actors[actor] != nil, actors[actor]!.info?.state != .dead else { return }
+        actors[actor]!.killedHere = reason
+        failPendingCalls(actor, cause: reason, into: &effects)
+    }
+
+    /// The actor is dead: the calls not pushed yet fail with the cause.
+    private mutating func failPendingCalls(_ actor: ActorID, cause: String, into effects: inout [OwnerEffect]) {
+        guard let caller = actors[actor] else { return }
         let calls = caller.pending
-        caller.pending = []
-        actors[actor] = caller
+        actors[actor]!.pending = []
         actorsWaitingForArguments.remove(actor)
         for id in calls {
             guard let entry = tasks[id] else { continue }
             actors[actor]!.sequence[id] = nil
             finish(id, withError: RayError(.actorDied, "\(caller.name).\(entry.spec.function) cannot run: "
-                + "\(caller.name) is dead (\(reason))"), into: &effects)
+                + "\(caller.name) is dead (\(cause))"), into: &effects)
         }
     }
 
@@ -342,16 +343,7 @@ extension Owner {
             }
             actorsWaitingForDependencies.remove(actor)
             pendingConstructors[actor] = nil
-            let calls = caller.pending
-            caller.pending = []
-            actors[actor] = caller
-            actorsWaitingForArguments.remove(actor)
-            for id in calls {
-                guard let entry = tasks[id] else { continue }
-                actors[actor]!.sequence[id] = nil
-                finish(id, withError: RayError(.actorDied, "\(caller.name).\(entry.spec.function) cannot run: "
-                    + "\(caller.name) is dead (\(info.cause.isEmpty ? "no cause given" : info.cause))"), into: &effects)
-            }
+            failPendingCalls(actor, cause: info.cause.isEmpty ? "no cause given" : info.cause, into: &effects)
         case .alive:
             pushCalls(actor, into: &effects)
         case .pendingCreation, .restarting, .dependenciesUnready:

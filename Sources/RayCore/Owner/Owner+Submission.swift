@@ -299,16 +299,24 @@ extension Owner {
                into: &effects)
     }
 
+    /// A worker that still holds references it got in arguments (or passed on) is now a borrower
+    /// of each (Ray's borrowed_refs in PushTaskReply), of this owner's or of a borrow of this
+    /// process (chained); it reports with borrowReleased when it lets go.
+    mutating func workerStillBorrows(_ borrowed: [ObjectID], _ worker: WorkerID) {
+        for object in borrowed {
+            guard objects[object] != nil else {
+                subBorrowerHolds(object, worker)
+                continue
+            }
+            if !objects[object]!.borrowers.contains(worker) && !deadWorkers.contains(worker) {
+                objects[object]!.borrowers.append(worker)
+            }
+        }
+    }
+
     mutating func taskReplied(_ id: TaskID, attempt: Int, outcome: TaskOutcome, borrowed: [ObjectID], worker: WorkerID,
                               into effects: inout [OwnerEffect]) {
-        // A worker that still holds references it got inside arguments is now a
-        // borrower of each (Ray's borrowed_refs in PushTaskReply); it reports
-        // with borrowReleased when it lets go.
-        for object in borrowed where objects[object] != nil && !objects[object]!.borrowers.contains(worker)
-            && !deadWorkers.contains(worker) {
-            objects[object]!.borrowers.append(worker)
-        }
-        for object in borrowed where objects[object] == nil { subBorrowerHolds(object, worker) }
+        workerStillBorrows(borrowed, worker)
         guard let entry = tasks[id], case .running(let lease, worker)? = Optional(entry.state),
               entry.attempts == attempt else {
             // A reply from an attempt given up on: drop a stored copy nobody tracks, and the
