@@ -340,7 +340,7 @@ public final class DriverClient: @unchecked Sendable {
     var host: DriverHost!
     /// The owner's ID rule (OwnerIDs), advanced here in the order the calls are posted, so a call
     /// returns its ID without waiting for the loop (set once the job is known).
-    private let counters = Mutex<OwnerIDs>(OwnerIDs(parent: TaskID.driver(of: JobID(0))))
+    let counters = Mutex<OwnerIDs>(OwnerIDs(parent: TaskID.driver(of: JobID(0))))
     public let worker: WorkerID
     public let job: JobID
     public let config: RayConfig
@@ -568,64 +568,6 @@ public final class DriverClient: @unchecked Sendable {
                 loop.timer(afterMicros: Int64(max(0, timeoutSeconds) * 1_000_000)) { finish() }
             }
         }
-    }
-
-    /// Creates an actor (`Counter.remote()`); the caller holds one handle (`ActorID.handle`).
-    public func createActor(_ request: TaskRequest, _ options: ActorOptions) -> ActorID {
-        let host = self.host!
-        return counters.withLock { ids in
-            let task = ids.takeTask()
-            loop.post { host.handle(.createActor(request, options)) }
-            return ActorID(creationTask: task)
-        }
-    }
-
-    /// Calls a method of an actor; returns the IDs of its return values (one handle each).
-    public func callActor(_ actor: ActorID, _ request: TaskRequest) -> [ObjectID] {
-        let host = self.host!
-        let task = counters.withLock { ids in
-            let task = ids.takeTask()
-            loop.post { host.handle(.callActor(actor, request)) }
-            return task
-        }
-        return (1...max(1, request.returnCount)).map { ObjectID.returnValue(of: task, index: UInt32($0)) }
-    }
-
-    /// The live actor named `name` in `namespace`, as the GCS knows it (nil: none), or nil when
-    /// no answer came within `timeoutSeconds`. This process follows the actor found.
-    public func lookupActor(name: String, namespace: String, timeoutSeconds: Double) -> ActorID?? {
-        let host = self.host!
-        loop.willBlock()
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var answer: ActorID??
-        loop.post {
-            host.actorLookups[namespace + "/" + name, default: []].append { found in
-                answer = .some(found)
-                done.signal()
-            }
-            host.handle(.lookupActor(name: name, namespace: namespace))
-        }
-        guard done.wait(timeout: .now() + timeoutSeconds) == .success else { return nil }
-        return answer
-    }
-
-    /// A task body passes on a reference it received (its caller `owner` owns or borrows it):
-    /// this process borrows it while what it submits needs it.
-    public func borrowArgument(_ object: ObjectID, owner: WorkerID) {
-        let host = self.host!
-        loop.post { host.handle(.borrowArgument(object, owner: owner)) }
-    }
-
-    /// Follows an actor this process got a handle to (from a value or an argument), once.
-    public func subscribeActor(_ actor: ActorID) {
-        let host = self.host!
-        loop.post { host.handle(.subscribeActor(actor)) }
-    }
-
-    /// Kills an actor (`Ray.kill`); with `noRestart` false it may restart.
-    public func killActor(_ actor: ActorID, noRestart: Bool) {
-        let host = self.host!
-        loop.post { host.handle(.killActor(actor, noRestart: noRestart)) }
     }
 
     /// Cancels the task that returns `object` (`ray.cancel`).
