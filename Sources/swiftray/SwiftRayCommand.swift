@@ -225,7 +225,7 @@ struct Up: ParsableCommand {
         abstract: "Run a scenario on a real local cluster: a raylet process per node, real workers and real kills.",
         discussion: """
             Exit codes as raysim: 0 every expectation held, 1 one failed, 2 the file is invalid or needs \
-            what this runner cannot do yet (actors, placement groups, partitions), 3 max_wall_time exceeded.
+            what this runner cannot do yet (placement groups), 3 max_wall_time exceeded.
             """)
     @Argument(help: "The scenario file (Scenarios/NAME.yaml).")
     var file: String
