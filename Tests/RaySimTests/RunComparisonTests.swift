@@ -44,4 +44,24 @@ import RayCore
         #expect(summary.leaks.hasPrefix("not checked (the head node died"))
         #expect(summary.verdict == "PASS")
     }
+
+    /// An actor's calls summarize to one row of outcome kinds, wherever they stand among the
+    /// tasks' results (a scenario with tasks and actors).
+    @Test func anActorsCallsAreOneRowOfOutcomeKindsBesideTheTasks() throws {
+        let scenario = try ScenarioLoader.load(path: TestPaths.root + "/Scenarios/actor-restart.yaml")
+        var report = ScenarioReport(scenario: scenario, seed: 1)
+        let died = ObjectValue.error(RayError(.actorDied, "killed"))
+        let value = ObjectValue.data(ObjectData(sizeBytes: 8, digest: 1))
+        report.results = [
+            (InstanceRef(name: "load", index: 0, isPut: false), value),
+            (InstanceRef(name: "counter[0]", index: 0, isPut: false), value),
+            (InstanceRef(name: "load", index: 1, isPut: false), died),
+            (InstanceRef(name: "counter[0]", index: 1, isPut: false), died),
+            (InstanceRef(name: "counter[1]", index: 0, isPut: false), value),
+            (InstanceRef(name: "counter[0]", index: 2, isPut: false), value),
+        ]
+        let summary = RunSummary(report)
+        #expect(summary.results.map(\.ref) == ["load[0]", "calls to counter[0]", "load[1]", "calls to counter[1]"])
+        #expect(summary.results.map(\.outcome) == ["ok", "ok + ActorDied", "ActorDied", "ok"])
+    }
 }

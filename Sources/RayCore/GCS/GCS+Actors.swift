@@ -41,7 +41,7 @@ extension GCS {
         }
     }
 
-    static func nameKey(_ options: ActorOptions) -> String { options.namespace + "/" + options.name }
+    static func nameKey(_ name: String, in namespace: String) -> String { namespace + "/" + name }
 
     mutating func receiveActorMessage(_ message: Message, from: Address, into effects: inout [GCSEffect]) {
         switch message {
@@ -73,7 +73,7 @@ extension GCS {
             placeActor(id, into: &effects)
         case .lookupActor(let name, let namespace):
             guard case .worker(let asker) = from else { return }
-            let key = Self.nameKey(ActorOptions(name: name, namespace: namespace))
+            let key = Self.nameKey(name, in: namespace)
             guard let id = namedActors[key], actors[id]?.state != .dead else {
                 effects.append(.send(to: from, .actorNotFound(name: name, namespace: namespace)))
                 return
@@ -106,7 +106,7 @@ extension GCS {
         for early in earlySubscribers.removeValue(forKey: id) ?? [] { insertSorted(early, into: &entry.subscribers) }
         insertSorted(id, into: &actorOrder)
         if !spec.options.name.isEmpty {
-            let key = Self.nameKey(spec.options)
+            let key = Self.nameKey(spec.options.name, in: spec.options.namespace)
             if let holder = namedActors[key], actors[holder]?.state != .dead {
                 entry.state = .dead
                 entry.cause = "the name '\(spec.options.name)' is taken in namespace '\(spec.options.namespace)' by "
@@ -281,7 +281,7 @@ extension GCS {
 
     private mutating func releaseName(_ id: ActorID) {
         guard let options = actors[id]?.spec.options, !options.name.isEmpty else { return }
-        let key = Self.nameKey(options)
+        let key = Self.nameKey(options.name, in: options.namespace)
         if namedActors[key] == id { namedActors[key] = nil }
     }
 

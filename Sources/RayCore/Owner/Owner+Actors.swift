@@ -82,12 +82,8 @@ extension Owner {
             // DEPENDENCIES_UNREADY until they do (Ray's actor creation waits for its arguments).
             effects.append(.send(to: .gcs, .registerActor(ActorSpec(creation: spec, options: options,
                                                                     dependenciesReady: false))))
-            actorsWaitingForDependencies.insert(actor)
             pendingConstructors[actor] = ready
-            // A stored argument whose copies are all gone is rebuilt from its lineage.
-            for object in caller.arguments {
-                if let entry = objects[object], case .stored = entry.state, !hasLiveCopy(entry) { recover(object, into: &effects) }
-            }
+            rebuildLostArguments(spec, into: &effects)
             return
         }
         effects.append(.send(to: .gcs, .registerActor(resolvedConstructor(ready))))
@@ -114,18 +110,15 @@ extension Owner {
 
     /// An object exists now: actors waiting for their constructor's arguments may be placed.
     mutating func constructorArgumentsChanged(into effects: inout [OwnerEffect]) {
-        for actor in actorsWaitingForDependencies.sorted() {
-            guard let args = actors[actor]?.arguments else { continue }
-            if let failed = args.first(where: { if case .failed? = objects[$0]?.state { return true } else { return false } }),
-               case .failed(let error)? = objects[failed]?.state {
-                actorsWaitingForDependencies.remove(actor)
+        for actor in pendingConstructors.keys.sorted() {
+            let spec = pendingConstructors[actor]!
+            if let error = failedArgument(spec.creation) {
+                pendingConstructors[actor] = nil
                 effects.append(.send(to: .gcs, .killActor(actor, noRestart: true,
-                    reason: "its constructor's argument \(failed) failed: \(error)")))
+                    reason: "its constructor's argument failed: \(error)")))
                 continue
             }
-            guard args.allSatisfy({ objects[$0].map(exists) ?? true }) else { continue }
-            actorsWaitingForDependencies.remove(actor)
-            guard let spec = pendingConstructors[actor] else { continue }
+            guard constructorArgumentsExist(spec) else { continue }
             pendingConstructors[actor] = nil
             effects.append(.send(to: .gcs, .actorDependenciesReady(resolvedConstructor(spec))))
         }
@@ -180,7 +173,7 @@ extension Owner {
             }
             guard argumentsAvailable(id) else {
                 actorsWaitingForArguments.insert(actor)
-                waitForLostArguments(entry.spec, into: &effects)
+                rebuildLostArguments(entry.spec, into: &effects)
                 break
             }
             actors[actor]!.pending.removeFirst()
@@ -214,8 +207,9 @@ extension Owner {
         return nil
     }
 
-    /// Starts rebuilding a stored argument whose copies are all gone (its lineage re-runs).
-    private mutating func waitForLostArguments(_ spec: TaskSpec, into effects: inout [OwnerEffect]) {
+    /// Starts rebuilding a stored argument whose copies are all gone (its lineage re-runs), and
+    /// asks the owner of a borrowed one where it is.
+    private mutating func rebuildLostArguments(_ spec: TaskSpec, into effects: inout [OwnerEffect]) {
         for arg in spec.args {
             guard case .reference(let object) = arg else { continue }
             if isBorrowed(object) {
@@ -288,62 +282,55 @@ extension Owner {
     /// retried or fail; a live actor gets the pending ones; a dead one fails them all.
     mutating func actorUpdated(_ info: ActorInfo, into effects: inout [OwnerEffect]) {
         let actor = info.actorID
-        guard var caller = actors[actor] else { return }
-        if let known = caller.info {
+        guard let known = actors[actor] else { return }
+        if let last = known.info {
             // Updates about an older incarnation, or a step back, are stale.
-            if info.incarnation < known.incarnation || known.state == .dead { return }
-            if info.incarnation == known.incarnation && info.state == known.state { return }
+            if info.incarnation < last.incarnation || last.state == .dead { return }
+            if info.incarnation == last.incarnation && info.state == last.state { return }
         }
-        caller.info = info
-        if !caller.created {
-            caller.name = info.name
-            caller.maxTaskRetries = info.maxTaskRetries
+        actors[actor]!.info = info
+        if !known.created {
+            actors[actor]!.name = info.name
+            actors[actor]!.maxTaskRetries = info.maxTaskRetries
             // Calls made before the first update did not know the actor's retries: they do now.
-            for id in caller.pending where tasks[id]?.attempts == 0 && tasks[id]?.spec.maxRetries != info.maxTaskRetries {
+            for id in known.pending where tasks[id]?.attempts == 0 && tasks[id]?.spec.maxRetries != info.maxTaskRetries {
                 tasks[id]!.spec.maxRetries = info.maxTaskRetries
                 tasks[id]!.retriesLeft = info.maxTaskRetries
             }
         }
-        actors[actor] = caller
-        let ended = !caller.inFlight.isEmpty && (caller.pushedTo < info.incarnation || info.state == .dead
-                                                 || info.state == .restarting)
-        if ended {
-            let calls = caller.inFlight
-            caller.inFlight = []
+        let name = actors[actor]!.name
+        let cause = info.cause.isEmpty ? "no cause given" : info.cause
+        if !known.inFlight.isEmpty && (known.pushedTo < info.incarnation || info.state == .dead || info.state == .restarting) {
+            // The incarnation they were pushed to ended: retried in order while allowed, else failed.
+            actors[actor]!.inFlight = []
             var requeued: [TaskID] = []
-            for id in calls {
+            for id in known.inFlight {
                 guard let entry = tasks[id] else { continue }
                 if entry.retriesLeft != 0 && info.state != .dead {
                     if entry.retriesLeft > 0 { tasks[id]!.retriesLeft -= 1 }
                     metrics.retries += 1
                     requeued.append(id)
-                } else {
-                    caller.sequence[id] = nil
-                    actors[actor] = caller
-                    let retries = entry.spec.maxRetries
-                    finish(id, withError: RayError(.actorDied, "\(caller.name).\(entry.spec.function) was running "
-                        + "when \(caller.name) died (\(info.cause.isEmpty ? "no cause given" : info.cause)); "
-                        + (retries == 0 ? "max_task_retries=0, so it is not retried (it may or may not have run)"
-                           : "its max_task_retries=\(retries) are used up")), into: &effects)
-                    caller = actors[actor]!
+                    continue
                 }
+                actors[actor]!.sequence[id] = nil
+                let retries = entry.spec.maxRetries
+                finish(id, withError: RayError(.actorDied, "\(name).\(entry.spec.function) was running when \(name) died "
+                    + "(\(cause)); " + (retries == 0 ? "max_task_retries=0, so it is not retried (it may or may not have run)"
+                                                    : "its max_task_retries=\(retries) are used up")), into: &effects)
             }
-            caller.pending = requeued + caller.pending
-            actors[actor] = caller
+            actors[actor]!.pending = requeued + actors[actor]!.pending
         }
         switch info.state {
         case .dead:
             // Its constructor's arguments are not needed any more.
-            let held = caller.arguments
-            caller.arguments = []
-            actors[actor] = caller
+            let held = actors[actor]!.arguments
+            actors[actor]!.arguments = []
             for object in held where objects[object] != nil {
                 objects[object]!.submittedRefs -= 1
                 releaseIfUnused(object, into: &effects)
             }
-            actorsWaitingForDependencies.remove(actor)
             pendingConstructors[actor] = nil
-            failPendingCalls(actor, cause: info.cause.isEmpty ? "no cause given" : info.cause, into: &effects)
+            failPendingCalls(actor, cause: cause, into: &effects)
         case .alive:
             pushCalls(actor, into: &effects)
         case .pendingCreation, .restarting, .dependenciesUnready:

@@ -251,7 +251,6 @@ public struct Owner: Sendable {
     /// This worker told its raylet it owns actors (`ownsActors`).
     var ownsActors = false
     /// Actors this process created whose constructor waits for an argument to exist, with the spec.
-    var actorsWaitingForDependencies: Set<ActorID> = []
     var pendingConstructors: [ActorID: ActorSpec] = [:]
     /// Actors whose next call waits for an argument to exist.
     var actorsWaitingForArguments: Set<ActorID> = []
@@ -512,7 +511,7 @@ public struct Owner: Sendable {
         if !actorsWaitingForArguments.isEmpty {
             for actor in actorsWaitingForArguments.sorted() { pushCalls(actor, into: &effects) }
         }
-        if !actorsWaitingForDependencies.isEmpty { constructorArgumentsChanged(into: &effects) }
+        if !pendingConstructors.isEmpty { constructorArgumentsChanged(into: &effects) }
         if !locationWaiters.isEmpty, let raylets = locationWaiters.removeValue(forKey: object) {
             let answer: LocationAnswer
             switch entry.state {

@@ -93,18 +93,8 @@ extension Raylet {
                                                             detail: "it was killed before it started")))
             return
         }
-        workers[worker] = nil
-        let job = workerJobs.removeValue(forKey: worker)
-        if let job { programLookups[job]?.removeAll { $0 == worker } }
-        releaseFetches(of: worker, into: &effects)
         effects.append(.killWorker(worker))
-        actorWorkerExited(id, worker: worker, detail: "it was killed", into: &effects)
-        if owningWorkers.remove(worker) != nil {
-            if let job { deadOwnerReports[worker] = job }
-            ownerDied(worker, into: &effects)
-            effects.append(.send(to: .gcs, .workerDied(worker)))
-        }
-        dispatch(into: &effects)
+        workerExited(worker, detail: "it was killed", into: &effects)
     }
 
     /// The actor's worker is gone: its resources return and the GCS hears of it.

@@ -156,10 +156,12 @@ extension Raylet {
         effects.append(.send(to: .gcs, .workerDied(worker)))
     }
 
-    mutating func workerExited(_ worker: WorkerID, into effects: inout [RayletEffect]) {
+    /// `detail`: how it ended, when this raylet knows better than "it died" (it killed it).
+    mutating func workerExited(_ worker: WorkerID, detail: String? = nil, into effects: inout [RayletEffect]) {
         guard let state = workers.removeValue(forKey: worker) else { return }
         ownerGone(worker, job: workerJobs[worker], into: &effects)
         if let job = workerJobs.removeValue(forKey: worker) {
+            programLookups[job]?.removeAll { $0 == worker }  // Killed before its program was known.
             idleWorkers[job]?.removeAll { $0 == worker }
             if idleWorkers[job]?.isEmpty == true { idleWorkers[job] = nil }
         }
@@ -183,7 +185,7 @@ extension Raylet {
         case .idle, .starting(.none):
             break
         case .actor(let actor):
-            actorWorkerExited(actor, worker: worker, detail: "its worker \(worker) died", into: &effects)
+            actorWorkerExited(actor, worker: worker, detail: detail ?? "its worker \(worker) died", into: &effects)
         }
     }
 

@@ -266,25 +266,23 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         switch mappedArguments(spec, arguments) {
         case .success(let values): fetched = values
         case .failure(let error):
-            running = nil
-            executor.submit(.executionFinished(spec.taskID, attempt: attempt, .applicationError(error.description)))
+            actorTaskEnded(spec, attempt, .applicationError(error.description))
             return
         }
+        // Any thread may end a call: its end is handed to the loop.
+        nonisolated(unsafe) let host = self
+        let loop = self.loop
+        let ended: @Sendable (ExecutionResult) -> Void = { result in
+            loop.post { host.actorTaskEnded(spec, attempt, result) }
+        }
         if task.call > 0, let instance = actorInstance {
-            let loop = self.loop
-            nonisolated(unsafe) let host = self
             TaskContext.$current.withValue(context) {
                 instance.call(spec.function, fetched) { outcome in
-                    let result: ExecutionResult
                     switch outcome {
                     case .success(let values):
-                        result = .returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) })
+                        ended(.returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) }))
                     case .failure(let error):
-                        result = .applicationError(describeError(error))
-                    }
-                    loop.post {
-                        host.running = nil
-                        host.executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
+                        ended(.applicationError(describeError(error)))
                     }
                 }
             }
@@ -295,21 +293,20 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             nonisolated(unsafe) let arguments = fetched
             // A synthetic actor's call (scenarios) runs on a thread of its own: a concurrent
             // actor's calls overlap, as they do in raysim.
-            let loop = self.loop
-            nonisolated(unsafe) let host = self
             DispatchQueue.global().async {
-                let result = TaskContext.$current.withValue(context) { fallback(spec, task, arguments) }
-                loop.post {
-                    host.running = nil
-                    host.executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
-                }
+                ended(TaskContext.$current.withValue(context) { fallback(spec, task, arguments) })
             }
             return
         }
         loop.runOutside({ [unowned self] in runActorTask(spec, task, fetched, context) }) { [unowned self] result in
-            running = nil
-            executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
+            actorTaskEnded(spec, attempt, result)
         }
+    }
+
+    /// An actor's constructor or call ended (on the loop).
+    private func actorTaskEnded(_ spec: TaskSpec, _ attempt: Int, _ result: ExecutionResult) {
+        running = nil
+        executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
     }
 
     /// A constructor, or a call of an actor run by the fallback (scenario actors).

@@ -37,25 +37,23 @@ public struct RunSummary: Sendable {
         // An actor's calls (`counter[0][k]`: their name is the actor's) are one row: which of
         // them a kill catches in flight is timing, in Ray as here; what kinds of outcome its
         // calls had (values, then ActorDied, say) is what a user sees.
-        var actorRows: [String: Int] = [:]
-        var actorKinds: [[String]] = []
+        var actorRows: [String: Int] = [:]  // The row of each actor's calls, in `results`.
+        var actorKinds: [String: [String]] = [:]
         for (ref, value) in report.results {
             let outcome = Self.outcome(value)
             guard ref.name.contains("[") else {
                 results.append(("\(ref)", outcome))
                 continue
             }
-            if let row = actorRows[ref.name] {
-                if !actorKinds[row].contains(outcome) { actorKinds[row].append(outcome) }
-                continue
+            if actorRows[ref.name] == nil {
+                actorRows[ref.name] = results.count
+                results.append(("calls to \(ref.name)", ""))
             }
-            actorRows[ref.name] = results.count
-            results.append(("calls to \(ref.name)", ""))
-            actorKinds.append([outcome])
+            if !actorKinds[ref.name, default: []].contains(outcome) { actorKinds[ref.name, default: []].append(outcome) }
         }
         for (name, row) in actorRows {
-            let kinds = actorKinds[row].sorted { ($0 == "ok" ? 0 : 1, $0) < ($1 == "ok" ? 0 : 1, $1) }
-            results[results.firstIndex { $0.ref == "calls to \(name)" }!].outcome = kinds.joined(separator: " + ")
+            let kinds = actorKinds[name, default: []].sorted { ($0 == "ok" ? 0 : 1, $0) < ($1 == "ok" ? 0 : 1, $1) }
+            results[row].outcome = kinds.joined(separator: " + ")
         }
         faultsFired = report.faultsFired
         retries = report.retries
