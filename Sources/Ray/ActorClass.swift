@@ -177,14 +177,15 @@ extension Ray {
     /// `let n = try Ray.blocking { try await counter.increment(by: 1) }`. In a task body the
     /// worker's loop goes on meanwhile.
     public static func blocking<T>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-        let done = DispatchSemaphore(value: 0)
+        // The body runs on this thread, which would wait for it anyway.
+        let executor = CallingThreadExecutor()
         nonisolated(unsafe) var result: Result<T, any Swift.Error>?
         if TaskContext.current != nil { WorkerHost.bodyWillBlock() }
-        Task {
+        Task(executorPreference: executor) {
             do { result = .success(try await body()) } catch { result = .failure(error) }
-            done.signal()
+            executor.finish()
         }
-        done.wait()
+        executor.run()
         return try result!.get()
     }
 

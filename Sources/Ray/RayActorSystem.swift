@@ -232,7 +232,8 @@ final class HostedDistributedActor: @unchecked Sendable {
         }
         let id = self.id
         nonisolated(unsafe) let rest = Array(arguments.dropFirst())
-        Task {
+        // On the worker's loop thread (no hop to the pool and back); elsewhere (tests) on the pool.
+        Task(executorPreference: WorkerHost.actorCallExecutor) {
             var decoder = RayInvocationDecoder(arguments: rest)
             let handler = RayResultHandler(method: method)
             do {

@@ -146,10 +146,15 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
     let ownerClient = Mutex<DriverClient?>(nil)
     /// This process's worker host (a process hosts one).
     nonisolated(unsafe) static weak var current: WorkerHost?
+    /// Where the hosted actor's calls run: on this loop's thread (`LoopExecutor`).
+    let callExecutor: LoopExecutor
+    /// The executor an actor's calls run on in this process (nil outside a worker).
+    public static var actorCallExecutor: (any TaskExecutor)? { current?.callExecutor }
 
     public init(loop: EventLoop, worker: WorkerID, socketPath: String, logDirectory: String?) throws(RuntimeError) {
         self.loop = loop
         self.logDirectory = logDirectory
+        callExecutor = LoopExecutor(loop: loop)
         workerID = worker
         log = try HostLog(directory: logDirectory, component: "worker", loop: loop)
         let log = self.log
