@@ -41,7 +41,8 @@ public final class RayActorSystem: DistributedActorSystem, @unchecked Sendable {
     private let localCounter = Atomic<UInt64>(0)
     private let localOnly = Mutex<Set<ActorID>>([])
     /// Method names by distributed target (demangling each call's target costs microseconds).
-    private let methodNames = Mutex<[String: String]>([:])
+    /// Per distributed target: the method's name and the encoded target (the call's first argument).
+    private let targets = Mutex<[String: (method: String, encoded: TaskArg)]>([:])
     /// Set while a worker runs an actor's constructor: the instance takes the cluster's ID.
     @TaskLocal static var assigning: ActorID?
 
@@ -95,14 +96,15 @@ public final class RayActorSystem: DistributedActorSystem, @unchecked Sendable {
     private func submit<Res: Codable>(_ actor: ActorID, _ target: RemoteCallTarget, _ invocation: RayInvocationEncoder)
         throws -> ObjectRef<Res> {
         let client = try Ray.client()
-        let method = methodNames.withLock { names in
-            if let known = names[target.identifier] { return known }
-            let name = Self.methodName(target.identifier)
-            names[target.identifier] = name
-            return name
+        let (method, target) = try targets.withLock { known in
+            if let entry = known[target.identifier] { return entry }
+            let identifier = try ValueCoding.encode(target.identifier)
+            let entry = (method: Self.methodName(target.identifier),
+                         encoded: TaskArg.value(ObjectData(sizeBytes: Int64(identifier.count), digest: 0, bytes: identifier)))
+            known[target.identifier] = entry
+            return entry
         }
-        let identifier = try ValueCoding.encode(target.identifier)
-        let args = [TaskArg.value(ObjectData(sizeBytes: Int64(identifier.count), digest: 0, bytes: identifier))]
+        let args = [target]
             + invocation.arguments
         let request = TaskRequest(function: method, instance: RemoteFunctions.nextInstance(of: method), args: args,
                                   resources: ResourceSet(), strategy: .default, maxRetries: 0, retryExceptions: false,

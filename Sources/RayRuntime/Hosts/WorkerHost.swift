@@ -278,7 +278,12 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         nonisolated(unsafe) let host = self
         let loop = self.loop
         let ended: @Sendable (ExecutionResult) -> Void = { result in
-            loop.post { host.actorTaskEnded(spec, attempt, result) }
+            // A call run on the loop's thread (`LoopExecutor`) ends there: no post needed.
+            if loop.isLoopThread {
+                host.actorTaskEnded(spec, attempt, result)
+            } else {
+                loop.post { host.actorTaskEnded(spec, attempt, result) }
+            }
         }
         if task.call > 0, let instance = actorInstance {
             TaskContext.$current.withValue(context) {
