@@ -104,8 +104,7 @@ public final class RayActorSystem: DistributedActorSystem, @unchecked Sendable {
             known[target.identifier] = entry
             return entry
         }
-        let args = [target]
-            + invocation.arguments
+        let args = [target] + invocation.arguments + invocation.nested.map { TaskArg.reference($0) }
         let request = TaskRequest(function: method, instance: RemoteFunctions.nextInstance(of: method), args: args,
                                   resources: ResourceSet(), strategy: .default, maxRetries: 0, retryExceptions: false,
                                   body: [])
@@ -157,9 +156,14 @@ public struct RayInvocationEncoder: DistributedTargetInvocationEncoder {
         throw Ray.Error.invalidArgument("generic distributed methods are not supported (\(type))")
     }
 
+    /// References inside the arguments: sent as the call's trailing reference arguments, so the
+    /// call waits for them and its worker fetches their values with the arguments (as a task's).
+    var nested: [ObjectID] = []
+
     public mutating func recordArgument<Value: Codable>(_ argument: RemoteCallArgument<Value>) throws {
-        let bytes = try ValueCoding.encode(argument.value)
+        let (bytes, contained) = try ValueCoding.encodeCollectingReferences(argument.value, forArgument: true)
         arguments.append(.value(ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes)))
+        for object in contained where !nested.contains(object) { nested.append(object) }
     }
 
     public mutating func recordReturnType<R: Codable>(_ type: R.Type) throws {}

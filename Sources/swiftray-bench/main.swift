@@ -30,8 +30,48 @@ distributed actor BenchActor {
     typealias ActorSystem = RayActorSystem
     init(actorSystem: RayActorSystem) { self.actorSystem = actorSystem }
     distributed func smallValue() -> Int { 0 }
+    /// Ray's `small_value_arg(x)`: `x` is a reference, its value fetched with the call's arguments.
+    distributed func smallValueArg(_ x: ObjectRef<Int>) throws -> Int { try x.get() }
 }
+extension BenchActor: RayValue {}
 let benchActors = ActorClass("bench.Actor") { () in BenchActor(actorSystem: .shared) }
+
+/// ray_perf's `Client`: calls its servers `n` times each, then gets every result.
+distributed actor BenchClient {
+    typealias ActorSystem = RayActorSystem
+    var servers: [BenchActor] = []
+    init(actorSystem: RayActorSystem) { self.actorSystem = actorSystem }
+    distributed func serve(_ servers: [BenchActor]) { self.servers = servers }
+    distributed func smallValueBatch(_ n: Int) async throws -> Int {
+        var refs: [ObjectRef<Int>] = []
+        for server in servers {
+            for _ in 0..<n { refs.append(try await Ray.reference { try await server.smallValue() }) }
+        }
+        return try await Ray.get(refs).count
+    }
+    /// `small_value_batch_arg`: one value put, passed by reference to every call.
+    distributed func smallValueBatchArg(_ n: Int) async throws -> Int {
+        let x = try Ray.put(0)
+        var refs: [ObjectRef<Int>] = []
+        for server in servers {
+            for _ in 0..<n { refs.append(try await Ray.reference { try await server.smallValueArg(x) }) }
+        }
+        return try await Ray.get(refs).count
+    }
+}
+let benchClients = ActorClass("bench.Client") { () in BenchClient(actorSystem: .shared) }
+
+/// ray_perf's n:n `work(actors)`: `n` calls spread over the actors, then their results got.
+let actorWork = RemoteFunction("bench.actor-work") { (actors: [BenchActor], n: Int) throws -> Int in
+    try Ray.blocking {
+        var refs: [ObjectRef<Int>] = []
+        refs.reserveCapacity(n)
+        for i in 0..<n { refs.append(try await Ray.reference { try await actors[i % actors.count].smallValue() }) }
+        return try await Ray.get(refs).count
+    }
+}
+/// ray_perf's `n_cpu = cpu_count() // 2` (at least one).
+let halfTheCPUs = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 let quick = arguments.contains("--quick")
@@ -189,6 +229,69 @@ do {
             }, "calls/s")
         }
         try Ray.kill(actor)
+    }
+    if wanted("actor_calls_concurrent") {
+        // ray_perf's 1:1 actor calls concurrent: max_concurrency=16, 1000 calls submitted, then got.
+        let actor = try benchActors.options(ActorClassOptions(maxConcurrency: 16)).remote()
+        emit("actor_calls_concurrent", try rate(perCall: 1000) {
+            _ = try Ray.blocking {
+                var refs: [ObjectRef<Int>] = []
+                refs.reserveCapacity(1000)
+                for _ in 0..<1000 { refs.append(try await Ray.reference { try await actor.smallValue() }) }
+                return try await Ray.get(refs)
+            }
+        }, "calls/s")
+        try Ray.kill(actor)
+    }
+    if wanted("actor_calls_1_n") || wanted("actor_calls_n_n_with_arg") {
+        // ray_perf's 1:n actor calls async (a client actor calls n_cpu actors 5000 times each) and
+        // n:n actor calls with arg async (n_cpu clients, each calling its own actor 1000 times
+        // with a reference argument).
+        let servers = try (0..<halfTheCPUs).map { _ in try benchActors.remote() }
+        if wanted("actor_calls_1_n") {
+            let client = try benchClients.remote()
+            try Ray.blocking { try await client.serve(servers) }
+            emit("actor_calls_1_n", try rate(perCall: 5000 * servers.count) {
+                _ = try Ray.blocking { try await client.smallValueBatch(5000) }
+            }, "calls/s")
+            try Ray.kill(client)
+        }
+        if wanted("actor_calls_n_n_with_arg") {
+            let clients = try servers.map { server in
+                let client = try benchClients.remote()
+                try Ray.blocking { try await client.serve([server]) }
+                return client
+            }
+            emit("actor_calls_n_n_with_arg", try rate(perCall: 1000 * clients.count) {
+                _ = try Ray.blocking {
+                    var refs: [ObjectRef<Int>] = []
+                    for client in clients { refs.append(try await Ray.reference { try await client.smallValueBatchArg(1000) }) }
+                    return try await Ray.get(refs)
+                }
+            }, "calls/s")
+            for client in clients { try Ray.kill(client) }
+        }
+        for server in servers { try Ray.kill(server) }
+    }
+    if wanted("actor_calls_n_n") {
+        // ray_perf's n:n actor calls async: 4 tasks, each calling n_cpu actors 5000 times in all.
+        let actors = try (0..<halfTheCPUs).map { _ in try benchActors.remote() }
+        emit("actor_calls_n_n", try rate(perCall: 4 * 5000) {
+            _ = try Ray.get(try (0..<4).map { _ in try actorWork.remote(actors, 5000) })
+        }, "calls/s")
+        for actor in actors { try Ray.kill(actor) }
+    }
+    if wanted("actors_created") {
+        // Not in ray_perf: 10 actors created and each called once (so each is up), then killed.
+        emit("actors_created", try rate(perCall: 10) {
+            let actors = try (0..<10).map { _ in try benchActors.remote() }
+            _ = try Ray.blocking {
+                var refs: [ObjectRef<Int>] = []
+                for actor in actors { refs.append(try await Ray.reference { try await actor.smallValue() }) }
+                return try await Ray.get(refs)
+            }
+            for actor in actors { try Ray.kill(actor) }
+        }, "actors/s")
     }
     if wanted("nested_tasks_async") {
         // Ten parents, each submitting 100 children from its body and getting them: children per second.

@@ -55,6 +55,18 @@ Figures (stdout, one line each: name<TAB>value<TAB>unit):
                                     one call of an actor (num_cpus=0) at a time
   actor_calls_async                 ray_perf's 1:1 actor calls async: 1000 calls
                                     submitted, then ray.get of the list; calls/s
+  actor_calls_concurrent            ray_perf's 1:1 actor calls concurrent: the
+                                    same with max_concurrency=16
+  actor_calls_1_n                   ray_perf's 1:n actor calls async: a Client
+                                    actor calls each of n_cpu actors 5000 times
+                                    (n_cpu = cpu_count // 2, at least 1)
+  actor_calls_n_n_with_arg          ray_perf's n:n actor calls with arg async:
+                                    n_cpu clients, each calling its actor 1000
+                                    times with a put reference as argument
+  actor_calls_n_n                   ray_perf's n:n actor calls async: 4 tasks,
+                                    each making 5000 calls over n_cpu actors
+  actors_created                    not in ray_perf: 10 actors created, each
+                                    called once, then killed; actors/s
   nested_tasks_async                not in ray_perf: 10 parents, each submitting
                                     100 trivial tasks from its body and getting
                                     them; tasks/s counts the 1000 children
@@ -85,6 +97,7 @@ timings and sizes; slow). Progress and Ray's logging go to stderr.
 
 import argparse
 import math
+import multiprocessing
 import os
 import statistics
 import sys
@@ -133,6 +146,11 @@ FIGURES = [
     "single_client_tasks_async",
     "actor_calls_sync",
     "actor_calls_async",
+    "actor_calls_concurrent",
+    "actor_calls_1_n",
+    "actor_calls_n_n_with_arg",
+    "actor_calls_n_n",
+    "actors_created",
     "nested_tasks_async",
     "multi_client_tasks_async",
     "task_roundtrip_median_us",
@@ -171,8 +189,39 @@ class Actor:
     def small_value(self):
         return b"ok"
 
+    def small_value_arg(self, x):
+        return b"ok"
+
     def small_value_batch(self, n):
         ray.get([small_value.remote() for _ in range(n)])
+
+
+@ray.remote(num_cpus=0)
+class Client:
+    # ray_perf.py's Client, as there.
+    def __init__(self, servers):
+        if not isinstance(servers, list):
+            servers = [servers]
+        self.servers = servers
+
+    def small_value_batch(self, n):
+        results = []
+        for s in self.servers:
+            results.extend([s.small_value.remote() for _ in range(n)])
+        ray.get(results)
+
+    def small_value_batch_arg(self, n):
+        x = ray.put(0)
+        results = []
+        for s in self.servers:
+            results.extend([s.small_value_arg.remote(x) for _ in range(n)])
+        ray.get(results)
+
+
+@ray.remote
+def actor_work(actors, n):
+    # ray_perf.py's n:n `work(actors)`.
+    ray.get([actors[i % len(actors)].small_value.remote() for i in range(n)])
 
 
 @ray.remote
@@ -372,6 +421,52 @@ def main():
                  timeit("1:1 actor calls async", lambda: ray.get([a.small_value.remote() for _ in range(1000)]),
                         1000, timing), "calls/s")
         ray.kill(a)
+
+    n_cpu = max(1, multiprocessing.cpu_count() // 2)
+    if want("actor_calls_concurrent"):
+        a = Actor.options(max_concurrency=16).remote()
+        ray.get(a.small_value.remote())
+        emit("actor_calls_concurrent",
+             timeit("1:1 actor calls concurrent", lambda: ray.get([a.small_value.remote() for _ in range(1000)]),
+                    1000, timing), "calls/s")
+        ray.kill(a)
+
+    if want("actor_calls_1_n"):
+        servers = [Actor.remote() for _ in range(n_cpu)]
+        client = Client.remote(servers)
+        emit("actor_calls_1_n",
+             timeit("1:n actor calls async", lambda: ray.get(client.small_value_batch.remote(5000)),
+                    5000 * len(servers), timing), "calls/s")
+        for a in servers + [client]:
+            ray.kill(a)
+
+    if want("actor_calls_n_n_with_arg"):
+        servers = [Actor.remote() for _ in range(n_cpu)]
+        clients = [Client.remote(a) for a in servers]
+        emit("actor_calls_n_n_with_arg",
+             timeit("n:n actor calls with arg async",
+                    lambda: ray.get([c.small_value_batch_arg.remote(1000) for c in clients]),
+                    1000 * len(clients), timing), "calls/s")
+        for a in servers + clients:
+            ray.kill(a)
+
+    if want("actor_calls_n_n"):
+        actors = [Actor.remote() for _ in range(n_cpu)]
+        emit("actor_calls_n_n",
+             timeit("n:n actor calls async", lambda: ray.get([actor_work.remote(actors, 5000) for _ in range(4)]),
+                    4 * 5000, timing), "calls/s")
+        for a in actors:
+            ray.kill(a)
+
+    if want("actors_created"):
+        # Not in ray_perf.py: 10 actors created and each called once (so each is up), then killed.
+        def create_ten():
+            actors = [Actor.remote() for _ in range(10)]
+            ray.get([a.small_value.remote() for a in actors])
+            for a in actors:
+                ray.kill(a)
+
+        emit("actors_created", timeit("actors created", create_ten, 10, timing), "actors/s")
 
     if want("nested_tasks_async"):
         emit("nested_tasks_async",

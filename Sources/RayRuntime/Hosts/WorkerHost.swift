@@ -264,9 +264,6 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             ownerHost.handle(.taskStarted(spec.taskID, attempt: attempt))
             ownerClient.withLock { $0 }?.beginTask(spec.taskID, attempt: attempt)
         }
-        let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
-                                  job: spec.jobID, worker: workerID, references: [:], owner: spec.owner,
-                                  passedOn: PassedOnReferences())
         let fetched: [FetchedValue]
         switch mappedArguments(spec, arguments) {
         case .success(let values): fetched = values
@@ -274,6 +271,9 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             actorTaskEnded(spec, attempt, .applicationError(error.description))
             return
         }
+        let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
+                                  job: spec.jobID, worker: workerID, references: references(spec, fetched),
+                                  owner: spec.owner, passedOn: PassedOnReferences())
         // Any thread may end a call: its end is handed to the loop.
         nonisolated(unsafe) let host = self
         let loop = self.loop
@@ -340,6 +340,16 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
+    /// The values of the references passed to a task or call (top-level or inside its values: the
+    /// trailing reference arguments), fetched with its arguments.
+    private func references(_ spec: TaskSpec, _ fetched: [FetchedValue]) -> [ObjectID: FetchedValue] {
+        var references: [ObjectID: FetchedValue] = [:]
+        for (index, arg) in spec.args.enumerated() where index < fetched.count {
+            if case .reference(let object) = arg { references[object] = fetched[index] }
+        }
+        return references
+    }
+
     /// The arguments as a body reads them: stored values in the node's shared memory are mapped, not copied.
     private func mappedArguments(_ spec: TaskSpec, _ arguments: [ObjectValue]) -> Result<[FetchedValue], RuntimeError> {
         var fetched: [FetchedValue] = []
@@ -390,12 +400,8 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             let (result, returned) = FunctionRegistry.fallback!(spec, attempt, fetched)
             return (result, returned, returned.map { _ in 1 })
         }
-        var references: [ObjectID: FetchedValue] = [:]
-        for (index, arg) in spec.args.enumerated() where index < fetched.count {
-            if case .reference(let object) = arg { references[object] = fetched[index] }
-        }
         let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
-                                  job: spec.jobID, worker: workerID, references: references, owner: spec.owner,
+                                  job: spec.jobID, worker: workerID, references: references(spec, fetched), owner: spec.owner,
                                   passedOn: passedOn)
         OutputMarkers.begin(spec.function, instance: spec.instance)
         defer { OutputMarkers.end() }
