@@ -13,15 +13,15 @@ struct Bench: ParsableCommand {
     @Option(help: "Tasks in the simulator benchmarks.")
     var tasks: Int = 100_000
 
-    @Option(help: "Which benchmarks: all, sim, log, memory.")
+    @Option(help: "Which benchmarks: all, sim, actors, log, memory.")
     var only: String = "all"
 
     @Option(help: "Simulator input-log modes to run: all, off, memory, lmdb.")
     var logModes: String = "all"
 
     func validate() throws {
-        guard ["all", "sim", "log", "memory"].contains(only) else {
-            throw ValidationError("--only must be all, sim, log or memory (got '\(only)')")
+        guard ["all", "sim", "actors", "log", "memory"].contains(only) else {
+            throw ValidationError("--only must be all, sim, actors, log or memory (got '\(only)')")
         }
         guard ["all", "off", "memory", "lmdb"].contains(logModes) else {
             throw ValidationError("--log-modes must be all, off, memory or lmdb (got '\(logModes)')")
@@ -31,6 +31,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         if only == "all" || only == "sim" { try simulatorFigures() }
+        if only == "all" || only == "sim" || only == "actors" { try actorFigures() }
         if only == "all" || only == "log" { try logFigures() }
         if only == "memory" { memoryFigures() }
         if only == "all" { print("mem  run `raysim bench --only memory` (a fresh process) for memory figures") }
@@ -60,6 +61,17 @@ struct Bench: ParsableCommand {
                   + "\(Int(Double(report.eventsProcessed) / seconds)) events/s")
             try? FileManager.default.removeItem(atPath: directory)
         }
+    }
+
+    /// Actor creation at scale: 1,000 actors placed on a simulated 100-node cluster, each called.
+    private func actorFigures() throws {
+        let scenario = BenchmarkScenarios.actors(1_000, nodes: 100, calls: 3)
+        var options = SimulationOptions(seed: 1)
+        options.inputLog = .off
+        let (seconds, report) = try timed(scenario, options)
+        print("sim  1000 actors created and called 3 times each, 100 nodes, log off: \(format(seconds)) s wall, "
+              + "\(report.eventsProcessed) events, sim time \(format(Double(report.simulatedMicros) / 1e6)) s, "
+              + "outcome \(report.outcome == .passed ? "pass" : "FAIL")")
     }
 
     private func timed(_ scenario: Scenario, _ options: SimulationOptions) throws -> (Double, ScenarioReport) {

@@ -273,7 +273,7 @@ public struct PlacementGroupRef: Sendable, Equatable {
     }
 }
 
-/// `actors:` entry (parsed and validated; the simulator rejects it until actors land).
+/// `actors:` entry: `count` actors, each called `calls` times by the driver (and by `callers` - 1 tasks).
 public struct ActorSpec: Sendable, Equatable {
     /// Unique among puts, task groups, actors and placement groups.
     public var name: String

@@ -38,4 +38,13 @@ public enum BenchmarkScenarios {
         return Scenario(name: "bench-ten-nodes", description: "benchmark", seed: 1, cluster: cluster(nodes: 10),
                         workload: workload, faults: [], expect: expect(), sourcePath: "bench:ten-nodes")
     }
+
+    /// `actors` actors of half a CPU each on `nodes` 8-CPU nodes, each called `calls` times by the driver.
+    public static func actors(_ actors: Int, nodes: Int, calls: Int) -> Scenario {
+        let group = ActorSpec(name: "actor", count: actors, resources: ResourceSet(["CPU": 500]), maxRestarts: 0,
+                              maxTaskRetries: 0, calls: calls)
+        let workload = WorkloadSpec(puts: [], tasks: [], actors: [group], placementGroups: [], get: [])
+        return Scenario(name: "bench-actors", description: "benchmark", seed: 1, cluster: cluster(nodes: nodes),
+                        workload: workload, faults: [], expect: expect(), sourcePath: "bench:actors")
+    }
 }
