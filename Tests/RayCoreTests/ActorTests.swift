@@ -291,8 +291,9 @@ private func pushes(_ effects: [OwnerEffect]) -> [(sequence: UInt64, skipBelow: 
     _ = machine.handle(.messageReceived(from: .gcs, info(actor, .restarting, incarnation: 1, retries: -1)), now: 4)
     let back = machine.handle(.messageReceived(from: .gcs, info(actor, .alive, incarnation: 1, worker: Build.worker(3, 1),
                                                                 retries: -1)), now: 5)
-    #expect(pushes(back).map(\.sequence) == [0, 1, 2])
-    #expect(pushes(back).allSatisfy { $0.skipBelow == 0 && $0.incarnation == 1 })
+    // Numbered afresh for the new incarnation, the first saying nothing below it is pending there.
+    #expect(pushes(back).map(\.sequence) == [3, 4, 5])
+    #expect(pushes(back).allSatisfy { $0.skipBelow == 3 && $0.incarnation == 1 })
     #expect(machine.metrics.retries == 3)
     // Dead for good: what is in flight and pending fails, none is pushed again.
     _ = machine.handle(.callActor(actor, callRequest(3)), now: 6)

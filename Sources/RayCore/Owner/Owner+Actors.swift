@@ -151,6 +151,11 @@ extension Owner {
             return
         }
         actors[actor]!.pending.append(id)
+        if let info = actors[actor]!.info, info.state == .dead {
+            // Known dead (the GCS said so): the call fails now, with the cause.
+            failPendingCalls(actor, cause: info.cause, into: &effects)
+            return
+        }
         pushCalls(actor, into: &effects)
     }
 
@@ -164,6 +169,10 @@ extension Owner {
         if actors[actor]!.pushedTo != info.incarnation {
             precondition(actors[actor]!.inFlight.isEmpty, "calls in flight to an incarnation that ended")
             actors[actor]!.pushedTo = info.incarnation
+            // A new incarnation: the calls pushed again are numbered afresh, from the first one
+            // (which says everything below it is settled). Keeping their old numbers left a gap
+            // where a call had replied out of order, and the new incarnation waited there forever.
+            actors[actor]!.sequence.removeAll()
         }
         while let id = actors[actor]!.pending.first, let entry = tasks[id] {
             if let error = failedArgument(entry.spec) {
@@ -177,8 +186,8 @@ extension Owner {
                 break
             }
             actors[actor]!.pending.removeFirst()
-            // Numbered when first pushed (a call cancelled or failed before leaves no gap the
-            // actor would wait at); a call pushed again to a new incarnation keeps its number.
+            // Numbered when first pushed to this incarnation (a call cancelled or failed before
+            // leaves no gap the actor would wait at).
             let sequence: UInt64
             if let known = actors[actor]!.sequence[id] {
                 sequence = known
