@@ -116,7 +116,11 @@ where Instance.ActorSystem == RayActorSystem {
         // Values inline, or ObjectRefs: the actor is placed once they exist (DEPENDENCIES_UNREADY).
         var taskArgs: [TaskArg] = []
         var nested: [ObjectID] = []
-        for argument in repeat each args { try argument.taskArgs(into: &taskArgs, nested: &nested) }
+        // Actor handles among them are plain IDs (not counted: keep a handle of such an actor, or
+        // make it detached, while the new actor needs it).
+        try ValueCoding.$countHandles.withValue(false) {
+            for argument in repeat each args { try argument.taskArgs(into: &taskArgs, nested: &nested) }
+        }
         guard nested.isEmpty else {
             throw Ray.Error.invalidArgument("\(name)'s constructor arguments hold ObjectRefs inside values; pass "
                 + "each as an argument of its own (references inside a constructor's values are not supported yet)")
@@ -126,6 +130,7 @@ where Instance.ActorSystem == RayActorSystem {
                                   resources: resources, strategy: .default, maxRetries: 0, retryExceptions: false,
                                   body: [])
         let id = client.createActor(request, coreOptions)
+        RayActorSystem.shared.handles.createdHere(id)
         return try Instance.resolve(id: id, using: RayActorSystem.shared)
     }
 }

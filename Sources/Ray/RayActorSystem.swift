@@ -10,8 +10,10 @@
 // Where Swift's model and Ray's differ: a distributed actor's initializer always
 // makes a local instance, so creation on the cluster goes through `ActorClass`
 // (a named constructor registered before `Ray.start()`, as remote functions
-// are); and a remote reference's end is not observable, so an actor created
-// from Swift lives until it is killed or its owner (the driver) ends.
+// are). Handles are counted as Ray counts them (`HandleTracker`): Swift does
+// not tell an actor system when a remote reference goes, so the system makes
+// every remote reference itself, keeps it weakly, and releases the actor's
+// handle object once none is left in the process.
 
 public import Distributed
 import Dispatch
@@ -48,13 +50,23 @@ public final class RayActorSystem: DistributedActorSystem, @unchecked Sendable {
 
     public init() {}
 
+    /// The remote references this process holds, counted in their actors' handles.
+    let handles = HandleTracker()
+
     public func resolve<Act>(id: ActorID, as actorType: Act.Type) throws -> Act?
     where Act: DistributedActor, Act.ID == ActorID {
         if let local = locals.withLock({ $0[id]?.instance as? Act }) { return local }
+        // The runtime makes the remote reference asked for just below.
+        if HandleTracker.making == id || localOnly.withLock({ $0.contains(id) }) { return nil }
         // A remote reference (created here, passed in an argument, read from a value): this
-        // process follows the actor's state so it can call it.
-        if !localOnly.withLock({ $0.contains(id) }) { (try? Ray.client())?.subscribeActor(id) }
-        return nil
+        // process follows the actor's state so it can call it, and counts the reference.
+        let client = try? Ray.client()
+        client?.subscribeActor(id)
+        let proxy = try HandleTracker.$making.withValue(id) {
+            try Act.resolve(id: id, using: self as! Act.ActorSystem)
+        }
+        if let client { handles.hold(proxy, of: id, client: client) }
+        return proxy
     }
 
     public func assignID<Act>(_ actorType: Act.Type) -> ActorID where Act: DistributedActor, Act.ID == ActorID {
@@ -203,7 +215,10 @@ public final class RayResultHandler: DistributedTargetInvocationResultHandler, @
     init(method: String) { self.method = method }
 
     public func onReturn<Success: Codable>(value: Success) async throws {
-        self.value = try ValueCoding.encodeTaskResult(value, of: method, index: 1)
+        // Actor handles in a call's result are plain IDs (not counted).
+        self.value = try ValueCoding.$countHandles.withValue(false) {
+            try ValueCoding.encodeTaskResult(value, of: method, index: 1)
+        }
     }
 
     public func onReturnVoid() async throws {
@@ -249,6 +264,102 @@ final class HostedDistributedActor: @unchecked Sendable {
             } catch {
                 done(.failure(error))
             }
+        }
+    }
+}
+
+/// Counts the remote references (proxies) of actors this process holds, as Ray counts actor
+/// handles: the first one taken here adds a handle of the actor's handle object in this
+/// process's owner (created here: the creation's own; received in a task's or call's arguments:
+/// borrowed from the caller, which keeps it for this worker; read from a value: a handle of the
+/// borrowed object); when the last one is gone, that handle is released, and an actor whose
+/// handle object nothing holds any more is destroyed by its owner (after the calls made).
+/// References are kept weakly and swept every `sweepMillis`.
+final class HandleTracker: @unchecked Sendable {
+    private final class Weak: @unchecked Sendable {
+        weak var proxy: AnyObject?
+        init(_ proxy: AnyObject) { self.proxy = proxy }
+    }
+    private struct Held: @unchecked Sendable {
+        var proxies: [Weak]
+        /// The owner API the handle was counted with (released through it).
+        let client: DriverClient
+    }
+    private let held = Mutex<[ActorID: Held]>([:])
+    /// Actors just created here: their first reference takes the creation's handle.
+    private let created = Mutex<Set<ActorID>>([])
+    private let timer = Mutex<(any DispatchSourceTimer)?>(nil)
+    static let sweepMillis = 100
+    /// Set while the runtime makes a remote reference for `RayActorSystem.resolve`.
+    @TaskLocal static var making: ActorID?
+
+    /// `ActorClass.remote` created `actor`: its owner counts one handle already.
+    func createdHere(_ actor: ActorID) {
+        created.withLock { _ = $0.insert(actor) }
+    }
+
+    /// Whether this process counts handles of `actor` (so a handle sent in a value travels as a reference).
+    func counts(_ actor: ActorID) -> Bool {
+        held.withLock { $0[actor] != nil }
+    }
+
+    func hold(_ proxy: AnyObject, of actor: ActorID, client: DriverClient) {
+        let box = Weak(proxy)
+        let entry = Held(proxies: [box], client: client)
+        let first = held.withLock { held -> Bool in
+            if held[actor] != nil {
+                held[actor]!.proxies.append(box)
+                return false
+            }
+            held[actor] = entry
+            return true
+        }
+        guard first else { return }
+        let handle = actor.handle
+        if created.withLock({ $0.remove(actor) }) == nil {
+            if let context = TaskContext.current, context.references[handle] != nil {
+                // Received in this task's (or call's) arguments: borrowed from the caller, which
+                // keeps it for this worker after the body returned, until this worker releases it.
+                client.borrowArgument(handle, owner: context.owner)
+                context.passedOn.add(handle)
+            }
+            client.addLocalReference(handle)
+        }
+        startSweeping()
+    }
+
+    private func startSweeping() {
+        timer.withLock { timer in
+            guard timer == nil else { return }
+            let source = DispatchSource.makeTimerSource(queue: .global())
+            source.schedule(deadline: .now() + .milliseconds(Self.sweepMillis),
+                            repeating: .milliseconds(Self.sweepMillis))
+            source.setEventHandler { [weak self] in self?.sweep() }
+            source.resume()
+            timer = source
+        }
+    }
+
+    /// Releases the handle of each actor whose references here are all gone.
+    func sweep() {
+        let gone = held.withLock { held -> [(ActorID, DriverClient)] in
+            var gone: [(ActorID, DriverClient)] = []
+            for (actor, entry) in held {
+                let live = entry.proxies.filter { $0.proxy != nil }
+                if live.isEmpty {
+                    gone.append((actor, entry.client))
+                } else if live.count < entry.proxies.count {
+                    held[actor]!.proxies = live
+                }
+            }
+            for (actor, _) in gone { held[actor] = nil }
+            return gone
+        }
+        for (actor, client) in gone { client.release(actor.handle) }
+        timer.withLock { timer in
+            guard held.withLock({ $0.isEmpty }), let source = timer else { return }
+            source.cancel()
+            timer = nil
         }
     }
 }

@@ -12,12 +12,34 @@ enum ValueCoding {
         var objects: [ObjectID] = []
         /// The value is a task's argument (a borrowed reference cannot be passed on yet).
         var forArgument = false
+        /// What becomes of actor handles met: counted references (`.argument`: a task's or call's
+        /// argument; `.result`: a task's return value, for actors its worker created), or plain IDs.
+        var handles = Handles.plain
+        enum Handles { case plain, argument, result }
+
+        /// An actor handle met in the value: its handle object travels as a reference when this
+        /// process counts the actor's handles (an argument), or owns it (a result).
+        func saw(_ actor: ActorID) {
+            switch handles {
+            case .plain:
+                return
+            case .argument:
+                guard RayActorSystem.shared.handles.counts(actor) else { return }
+            case .result:
+                guard RayActorSystem.shared.handles.counts(actor), let owner = WorkerHost.madeTaskOwner,
+                      owner.owns([actor.handle]) else { return }
+            }
+            objects.append(actor.handle)
+        }
     }
     @TaskLocal static var collector: ReferenceCollector?
+    /// False while a constructor's arguments are encoded (handles there are plain IDs: not counted).
+    @TaskLocal static var countHandles = true
 
     static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         do {
-            return try BinaryCoder.encode(value)
+            guard let collector, collector.handles != .plain else { return try BinaryCoder.encode(value) }
+            return try BinaryCoder.encode(value, seeingActors: { collector.saw($0) })
         } catch {
             throw Ray.Error.encodingFailed("cannot encode a \(T.self): \(error)")
         }
@@ -27,6 +49,7 @@ enum ValueCoding {
     static func encodeCollectingReferences<T: Encodable>(_ value: T, forArgument: Bool = false) throws -> ([UInt8], [ObjectID]) {
         let collector = ReferenceCollector()
         collector.forArgument = forArgument
+        collector.handles = !countHandles ? .plain : forArgument ? .argument : .result
         let bytes = try $collector.withValue(collector) { try encode(value) }
         var seen = Set<ObjectID>(), unique: [ObjectID] = []
         for object in collector.objects where seen.insert(object).inserted { unique.append(object) }
@@ -56,7 +79,8 @@ enum ValueCoding {
 
     /// Encodes a value a program puts: references inside are not supported yet.
     static func encodeResult<T: Encodable>(_ value: T, of what: String) throws -> [UInt8] {
-        let (bytes, contained) = try encodeCollectingReferences(value)
+        // Actor handles in a put value are plain IDs (not counted).
+        let (bytes, contained) = try $countHandles.withValue(false) { try encodeCollectingReferences(value) }
         guard contained.isEmpty else {
             throw Ray.Error.encodingFailed("\(what) holds ObjectRefs (\(contained.count)) inside its value; "
                 + "putting a value that holds references is not supported yet: put the values, or pass the "

@@ -52,6 +52,15 @@ public distributed actor TestCounter {
         try await other.increment(by: amount)
     }
 
+    /// Keeps a handle of another actor (in the actor's state, past the call), calls it, drops it.
+    var kept: TestCounter?
+    public distributed func keep(_ other: TestCounter) { kept = other }
+    public distributed func callKept(_ amount: Int) async throws -> Int {
+        guard let kept else { throw TestbedError(message: "no actor kept") }
+        return try await kept.increment(by: amount)
+    }
+    public distributed func dropKept() { kept = nil }
+
     /// The process hosting it (a restart is a new process).
     public distributed func pid() -> Int32 { getpid() }
 

@@ -43,6 +43,61 @@ extension RuntimeTests {
         }
     }
 
+    /// The caller's view of an actor: its state and cause, as the GCS published them.
+    private func state(of actor: RayCore.ActorID) throws -> (RayCore.ActorState, String)? {
+        try Ray.client().inspect { owner in owner.actors[actor]?.info.map { ($0.state, $0.cause) } }
+    }
+
+    /// Waits (polling the owner's view, at most 20 s) until the actor is dead; returns its cause.
+    private func deathCause(of actor: RayCore.ActorID) throws -> String? {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if let (state, cause) = try state(of: actor), state == .dead { return cause }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    @Test func anActorWhoseHandlesAreAllGoneIsDestroyed() async throws {
+        try await withAsyncCluster {
+            func makeAndDrop() async throws -> RayCore.ActorID {
+                let counter = try Testbed.counters.remote(0, "dropped")
+                #expect(try await counter.increment(by: 1) == 1)
+                return counter.id
+            }
+            let dropped = try await makeAndDrop()
+            #expect(try deathCause(of: dropped) == "all its handles went out of scope")
+            // One kept stays: a handle held lives on.
+            let kept = try Testbed.counters.remote(0, "kept")
+            #expect(try await kept.increment(by: 1) == 1)
+            RayActorSystem.shared.handles.sweep()
+            #expect(try state(of: kept.id)?.0 == .alive)
+        }
+    }
+
+    @Test func aHandleKeptByAnotherActorKeepsTheActorAlive() async throws {
+        try await withAsyncCluster {
+            let holder = try Testbed.counters.remote(0, "holder")
+            func handOver() async throws -> RayCore.ActorID {
+                let counter = try Testbed.counters.remote(10, "held")
+                try await holder.keep(counter)
+                return counter.id
+            }
+            let held = try await handOver()
+            // The driver's handle is gone (released now): the holder's worker borrows the actor's
+            // handle object, so the actor lives and the holder can still call it.
+            RayActorSystem.shared.handles.sweep()
+            let owner = try Ray.client()
+            #expect(owner.inspect { $0.objects[held.handle].map { !$0.freed } ?? false })
+            #expect(try await holder.callKept(5) == 15)
+            #expect(try state(of: held)?.0 == .alive)
+            // The holder drops it: the last handle is gone, and the actor with it.
+            try await holder.dropKept()
+            #expect(try deathCause(of: held) == "all its handles went out of scope")
+            #expect(try await holder.increment(by: 1) == 1)
+        }
+    }
+
     @Test func aNamedActorIsFoundByNameAndItsNameIsFreedWhenItDies() async throws {
         try await withAsyncCluster {
             let options = ActorClassOptions(name: "ledger", namespace: "bank")

@@ -14,7 +14,15 @@
 public enum BinaryCoder {
     /// Encodes `value` into bytes.
     public static func encode<T: Encodable>(_ value: T) throws(BinaryCoderError) -> [UInt8] {
+        try encode(value, seeingActors: nil)
+    }
+
+    /// Encodes `value`, telling `seeingActors` of each `ActorID` written (an actor handle inside
+    /// the value: the API layer counts the handles that travel in values).
+    public static func encode<T: Encodable>(_ value: T, seeingActors: ((ActorID) throws -> Void)?)
+        throws(BinaryCoderError) -> [UInt8] {
         let writer = BinaryWriter()
+        writer.seeingActors = seeingActors
         do {
             try BinaryEncoderState.encodeValue(value, writer: writer, codingPath: [])
         } catch let error as BinaryCoderError {

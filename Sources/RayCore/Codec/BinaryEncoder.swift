@@ -72,6 +72,7 @@ final class BinaryEncoderState: Encoder, SingleValueEncodingContainer {
     /// Encodes any value: primitives and the special layouts directly, everything else through `encode(to:)`.
     static func encodeValue<T: Encodable>(_ value: T, writer: BinaryWriter, codingPath: [any CodingKey]) throws {
         if encodePrimitive(value, writer: writer) { return }
+        if let seeingActors = writer.seeingActors, T.self == ActorID.self { try seeingActors(value as! ActorID) }
         if T.self is any OptionalEncodingMarker.Type, let optional = value as? any OptionalEncodingMarker {
             try optional.encodeOptional(writer: writer, codingPath: codingPath)
         } else if T.self is any DictionaryEncodingMarker.Type, let dictionary = value as? any DictionaryEncodingMarker {

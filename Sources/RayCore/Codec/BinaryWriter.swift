@@ -16,6 +16,8 @@ final class BinaryWriter {
     private(set) var bytes: [UInt8]
     /// Deferred counts in the order they were reserved (which is offset order).
     private var countSlots: [(offset: Int, slot: CountSlot)] = []
+    /// Told of each `ActorID` encoded (`BinaryCoder.encode(_:seeingActors:)`).
+    var seeingActors: ((ActorID) throws -> Void)?
 
     init(capacityBytes: Int = 256) {
         bytes = []

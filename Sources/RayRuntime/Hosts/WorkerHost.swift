@@ -271,18 +271,20 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             actorTaskEnded(spec, attempt, .applicationError(error.description))
             return
         }
+        let passedOn = PassedOnReferences()
         let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
                                   job: spec.jobID, worker: workerID, references: references(spec, fetched),
-                                  owner: spec.owner, passedOn: PassedOnReferences())
+                                  owner: spec.owner, passedOn: passedOn)
         // Any thread may end a call: its end is handed to the loop.
         nonisolated(unsafe) let host = self
         let loop = self.loop
         let ended: @Sendable (ExecutionResult) -> Void = { result in
             // A call run on the loop's thread (`LoopExecutor`) ends there: no post needed.
-            if loop.isLoopThread {
+            if loop.isLoopThread && passedOn.objects.isEmpty {
                 host.actorTaskEnded(spec, attempt, result)
             } else {
-                loop.post { host.actorTaskEnded(spec, attempt, result) }
+                // After what the call posted (the borrows of what it passed on or kept).
+                loop.post { host.actorTaskEnded(spec, attempt, result, passedOn: passedOn) }
             }
         }
         if task.call > 0, let instance = actorInstance {
@@ -313,9 +315,16 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    /// An actor's constructor or call ended (on the loop).
-    private func actorTaskEnded(_ spec: TaskSpec, _ attempt: Int, _ result: ExecutionResult) {
+    /// An actor's constructor or call ended (on the loop). References it received and passed on or
+    /// kept (actor handles) that this worker still borrows: the reply says so, and the caller keeps
+    /// them until this worker releases them.
+    private func actorTaskEnded(_ spec: TaskSpec, _ attempt: Int, _ result: ExecutionResult,
+                                passedOn: PassedOnReferences? = nil) {
         running = nil
+        if let ownerHost, let passedOn, !passedOn.objects.isEmpty {
+            let held = passedOn.objects.filter { ownerHost.owner.machine.borrowed[$0] != nil }
+            if !held.isEmpty { executor.submit(.argumentsBorrowed(spec.taskID, attempt: attempt, objects: held)) }
+        }
         executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
     }
 
