@@ -235,7 +235,7 @@ PROTO_ASSIGNED = [
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),
-                  ("broadcastView", [])]),
+                  ("broadcastView", []), ("unknownActor", [("", "ActorID")])]),
     ("RayletTimer", [("reportResources", []), ("retryPull", [("", "ObjectID")])]),
     ("ExecutorTimer", [("releaseBorrowed", [("owner", "WorkerID"), ("objects", "[ObjectID]")])]),
 ]

@@ -61,6 +61,9 @@ public distributed actor TestCounter {
     }
     public distributed func dropKept() { kept = nil }
 
+    /// Returns a reference to a value it put (the caller borrows it from this actor's worker).
+    public distributed func stash(_ value: Int) throws -> ObjectRef<Int> { try Ray.put(value) }
+
     /// The process hosting it (a restart is a new process).
     public distributed func pid() -> Int32 { getpid() }
 

@@ -525,6 +525,8 @@ extension GCSTimer {
             message.healthCheckTimeout = value
         case .broadcastView:
             message.broadcastView = PBGCSTimer.BroadcastView()
+        case .unknownActor(let v0):
+            message.unknownActor = v0.creationTask.value
         }
         return message
     }
@@ -537,6 +539,8 @@ extension GCSTimer {
             self = .healthCheckTimeout(NodeID(value.node), sequence: value.sequence)
         case .broadcastView?:
             self = .broadcastView
+        case .unknownActor(let value)?:
+            self = .unknownActor(ActorID(creationTask: TaskID(value: value)))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -2006,12 +2006,21 @@ public nonisolated struct PBGCSTimer: Sendable {
     set {kind = .broadcastView(newValue)}
   }
 
+  public var unknownActor: UInt64 {
+    get {
+      if case .unknownActor(let v)? = kind {return v}
+      return 0
+    }
+    set {kind = .unknownActor(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
     case sendHealthCheck(UInt32)
     case healthCheckTimeout(PBGCSTimer.HealthCheckTimeout)
     case broadcastView(PBGCSTimer.BroadcastView)
+    case unknownActor(UInt64)
 
   }
 
@@ -8078,7 +8087,7 @@ nonisolated extension PBActorState.Dead: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GCSTimer"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}send_health_check\0\u{3}health_check_timeout\0\u{3}broadcast_view\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}send_health_check\0\u{3}health_check_timeout\0\u{3}broadcast_view\0\u{3}unknown_actor\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -8120,6 +8129,14 @@ nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageI
           self.kind = .broadcastView(v)
         }
       }()
+      case 4: try {
+        var v: UInt64?
+        try decoder.decodeSingularFixed64Field(value: &v)
+        if let v = v {
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
+          self.kind = .unknownActor(v)
+        }
+      }()
       default: break
       }
     }
@@ -8142,6 +8159,10 @@ nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageI
     case .broadcastView?: try {
       guard case .broadcastView(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .unknownActor?: try {
+      guard case .unknownActor(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularFixed64Field(value: v, fieldNumber: 4)
     }()
     case nil: break
     }

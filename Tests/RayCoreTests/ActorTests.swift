@@ -161,6 +161,26 @@ private func create(_ gcs: inout GCS, _ spec: ActorSpec, worker index: UInt32 = 
     #expect(gcs.actors[spec.actorID]?.state == .pendingCreation)
 }
 
+@Test func subscribersOfAnActorNobodyRegisteredHearItIsDeadAfterTheGrace() {
+    var gcs = gcsWith([Build.node(1, cpus: 2)])
+    let stranger = Build.worker(1, 200)
+    // A handle from another cluster: nobody here registers it.
+    let foreign = actorSpec(9).actorID
+    let subscribed = gcs.handle(.messageReceived(from: .worker(stranger), .subscribeActor(foreign)), now: 5)
+    #expect(subscribed.contains(.startTimer(.unknownActor(foreign), afterMicros: GCS.unknownActorGraceMicros)))
+    #expect(updates(subscribed, to: stranger).isEmpty)
+    let fired = gcs.handle(.timerFired(.unknownActor(foreign)), now: 5 + GCS.unknownActorGraceMicros)
+    let told = updates(fired, to: stranger)
+    #expect(told.map(\.state) == [.dead])
+    #expect(told.first?.cause.contains("was ever registered with this cluster") == true)
+    // A registration racing the handle (the usual case) answers the subscriber; the timer then does nothing.
+    let spec = actorSpec(10)
+    _ = gcs.handle(.messageReceived(from: .worker(stranger), .subscribeActor(spec.actorID)), now: 6)
+    let registered = gcs.handle(.messageReceived(from: .worker(owner), .registerActor(spec)), now: 7)
+    #expect(updates(registered, to: stranger).map(\.state) == [.pendingCreation])
+    #expect(updates(gcs.handle(.timerFired(.unknownActor(spec.actorID)), now: 8), to: stranger).isEmpty)
+}
+
 @Test func aNodesDeathEndsTheIncarnationsItHosted() {
     var gcs = gcsWith([Build.node(1), Build.node(2)])
     let spec = actorSpec(1)

@@ -98,6 +98,16 @@ extension RuntimeTests {
         }
     }
 
+    @Test func aMethodReturnsAReferenceItMadeAndTheCallerBorrowsIt() async throws {
+        try await withAsyncCluster {
+            let counter = try Testbed.counters.remote(0, "stash")
+            let ref = try await counter.stash(42)
+            #expect(try await ref.value == 42)
+            // And passes it on to a task (its owner, the actor's worker, resolves it).
+            #expect(try await Testbed.square.remote(ref).get(timeout: .seconds(30)) == 1764)
+        }
+    }
+
     @Test func aNamedActorIsFoundByNameAndItsNameIsFreedWhenItDies() async throws {
         try await withAsyncCluster {
             let options = ActorClassOptions(name: "ledger", namespace: "bank")

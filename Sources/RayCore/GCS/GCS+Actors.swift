@@ -83,7 +83,11 @@ extension GCS {
         case .subscribeActor(let id):
             guard case .worker(let worker) = from else { return }
             guard actors[id] != nil else {
-                // Its registration is on its way from its owner: answer when it arrives.
+                // Its registration is on its way from its owner: answer when it arrives (or, if
+                // none comes within the grace, say no such actor exists here).
+                if earlySubscribers[id] == nil {
+                    effects.append(.startTimer(.unknownActor(id), afterMicros: Self.unknownActorGraceMicros))
+                }
                 earlySubscribers[id, default: []].append(worker)
                 return
             }
@@ -92,6 +96,20 @@ extension GCS {
         default:
             break
         }
+    }
+
+    /// How long subscribers of an actor nobody registered wait before hearing it is dead: a
+    /// registration races a handle passed on by at most a message delay (or a GCS restart).
+    static let unknownActorGraceMicros: Int64 = 10_000_000
+
+    /// No registration of `id` came within the grace: its subscribers hear it is dead, saying why.
+    mutating func unknownActorWaited(_ id: ActorID, into effects: inout [GCSEffect]) {
+        guard actors[id] == nil, let waiting = earlySubscribers.removeValue(forKey: id) else { return }
+        let info = ActorInfo(actorID: id, state: .dead, worker: WorkerID(node: NodeID(0), index: 0), incarnation: 0,
+                             cause: "no actor \(id) was ever registered with this cluster (a handle from another "
+                                 + "cluster, or one whose creator died before creating it)",
+                             maxTaskRetries: 0, name: "\(id)")
+        for worker in waiting { effects.append(.send(to: .worker(worker), .actorUpdate(info))) }
     }
 
     private mutating func registerActor(_ spec: ActorSpec, into effects: inout [GCSEffect]) {

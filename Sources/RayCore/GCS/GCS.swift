@@ -15,6 +15,9 @@ public enum GCSTimer: Hashable, Codable, Sendable {
     case healthCheckTimeout(NodeID, sequence: UInt64)
     /// Time to broadcast the resource view if it changed.
     case broadcastView
+    /// Subscribers of an actor this GCS never heard of waited `unknownActorGraceMicros`: unless
+    /// its registration arrived meanwhile, they hear it is dead (a handle from another cluster).
+    case unknownActor(ActorID)
 }
 
 /// Inputs of the GCS: facts, each logged before it is handled.
@@ -168,6 +171,9 @@ public struct GCS: Sendable {
             nodes[id]?.healthCheckOutstanding = nil
             effects.append(.startTimer(.sendHealthCheck(id), afterMicros: config.healthCheckInitialDelayMicros))
         }
+        for id in earlySubscribers.keys.sorted() {
+            effects.append(.startTimer(.unknownActor(id), afterMicros: Self.unknownActorGraceMicros))
+        }
         viewDirty = true
     }
 
@@ -245,6 +251,8 @@ public struct GCS: Sendable {
 
     private mutating func fire(_ timer: GCSTimer, into effects: inout [GCSEffect]) {
         switch timer {
+        case .unknownActor(let id):
+            unknownActorWaited(id, into: &effects)
         case .broadcastView:
             if viewDirty { broadcastView(into: &effects) }
             effects.append(.startTimer(.broadcastView, afterMicros: config.resourceReportPeriodMicros))

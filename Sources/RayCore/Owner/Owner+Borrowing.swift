@@ -99,8 +99,15 @@ extension Owner {
     /// A worker announced that the return values of `attempt` of `task` hold references it owns.
     mutating func referencesReturned(_ task: TaskID, attempt: Int, objects: [ObjectID], indices: [Int],
                                      by worker: WorkerID, into effects: inout [OwnerEffect]) {
-        guard let entry = tasks[task], case .running(_, worker)? = Optional(entry.state), entry.attempts == attempt,
-              objects.count == indices.count else {
+        // From the worker running that attempt: a task's, or the actor's for a call in flight.
+        let fromRunner: Bool
+        switch tasks[task]?.state {
+        case .running(_, let runner)?: fromRunner = runner == worker
+        case .actorCall(let actor)?:
+            fromRunner = actors[actor]?.info?.worker == worker && actors[actor]?.inFlight.contains(task) == true
+        default: fromRunner = false
+        }
+        guard fromRunner, let entry = tasks[task], entry.attempts == attempt, objects.count == indices.count else {
             // Not the attempt waited for: nothing will hold them.
             for object in objects { sendBorrowReleased(object, owner: worker, into: &effects) }
             return

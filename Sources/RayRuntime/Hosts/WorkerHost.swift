@@ -280,11 +280,12 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         let loop = self.loop
         let ended: @Sendable (ExecutionResult) -> Void = { result in
             // A call run on the loop's thread (`LoopExecutor`) ends there: no post needed.
-            if loop.isLoopThread && passedOn.objects.isEmpty {
+            if loop.isLoopThread && passedOn.objects.isEmpty && context.returned.objects.isEmpty {
                 host.actorTaskEnded(spec, attempt, result)
             } else {
-                // After what the call posted (the borrows of what it passed on or kept).
-                loop.post { host.actorTaskEnded(spec, attempt, result, passedOn: passedOn) }
+                // After what the call posted (the borrows of what it passed on or kept, the
+                // handles of what it returns).
+                loop.post { host.actorTaskEnded(spec, attempt, result, passedOn: passedOn, returned: context.returned) }
             }
         }
         if task.call > 0, let instance = actorInstance {
@@ -319,11 +320,17 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
     /// kept (actor handles) that this worker still borrows: the reply says so, and the caller keeps
     /// them until this worker releases them.
     private func actorTaskEnded(_ spec: TaskSpec, _ attempt: Int, _ result: ExecutionResult,
-                                passedOn: PassedOnReferences? = nil) {
+                                passedOn: PassedOnReferences? = nil, returned: ReturnedReferences? = nil) {
         running = nil
         if let ownerHost, let passedOn, !passedOn.objects.isEmpty {
             let held = passedOn.objects.filter { ownerHost.owner.machine.borrowed[$0] != nil }
             if !held.isEmpty { executor.submit(.argumentsBorrowed(spec.taskID, attempt: attempt, objects: held)) }
+        }
+        // The result holds references this worker owns: the caller borrows them (as a task's).
+        if let returned, !returned.objects.isEmpty, case .returned = result {
+            ownerHost?.handle(.lend(returned.objects, to: spec.owner))
+            executor.submit(.returnsHold(spec.taskID, attempt: attempt, objects: returned.objects,
+                                         returnIndices: returned.returnIndices))
         }
         executor.submit(.executionFinished(spec.taskID, attempt: attempt, result))
     }
