@@ -19,9 +19,10 @@ extension DriverClient {
     /// Calls a method of an actor; returns the IDs of its return values (one handle each).
     public func callActor(_ actor: ActorID, _ request: TaskRequest) -> [ObjectID] {
         let host = self.host!
+        let record = host.preEncoded(.callActor(actor, request))
         let task = counters.withLock { ids in
             let task = ids.takeTask()
-            loop.post { host.handle(.callActor(actor, request)) }
+            loop.post { host.handle(.callActor(actor, request), encoded: record) }
             return task
         }
         return (1...max(1, request.returnCount)).map { ObjectID.returnValue(of: task, index: UInt32($0)) }

@@ -8,6 +8,7 @@ import CLibUV
 import Dispatch
 import Foundation
 import Synchronization
+import RayWire
 public import RayCore
 
 /// The answer to a get, handed from the loop thread to the waiting thread.
@@ -98,6 +99,13 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         let callback = connected
         connected = nil
         callback?(result)
+    }
+
+    /// The log record of an input a program's thread hands the loop, encoded on that thread (so
+    /// the loop, which every call goes through, does not): nil without a log.
+    func preEncoded(_ input: OwnerInput) -> [UInt8]? {
+        guard log != nil else { return nil }
+        return try? LogRecord.encode(input, at: 0)
     }
 
     /// Hands the owner an input (`encoded`: its log record, spliced from the frame it came in).
@@ -427,9 +435,10 @@ public final class DriverClient: @unchecked Sendable {
 
     private func submitTask(_ request: TaskRequest) -> TaskID {
         let host = self.host!
+        let record = host.preEncoded(.submitTask(request))
         return counters.withLock { ids in
             let task = ids.takeTask()
-            loop.post { host.handle(.submitTask(request)) }
+            loop.post { host.handle(.submitTask(request), encoded: record) }
             return task
         }
     }
