@@ -75,6 +75,14 @@ MESSAGE = [
     ("actorNotFound", [("name", "String"), ("namespace", "String")]),
     ("ownsActors", [("", "WorkerID")]),
     ("actorDependenciesReady", [("", "ActorSpec")]),
+    ("createPlacementGroup", [("", "PlacementGroupSpec")]),
+    ("removePlacementGroup", [("", "PlacementGroupID")]),
+    ("prepareBundles", [("", "PlacementGroupID"), ("round", "UInt64"), ("bundles", "[BundleSpec]")]),
+    ("bundlesPrepared", [("", "PlacementGroupID"), ("round", "UInt64"), ("failure", "String")]),
+    ("commitBundles", [("", "PlacementGroupID"), ("round", "UInt64")]),
+    ("bundlesCommitted", [("", "PlacementGroupID"), ("round", "UInt64"), ("failure", "String")]),
+    ("cancelBundles", [("", "PlacementGroupID"), ("round", "UInt64")]),
+    ("placementGroupUpdate", [("", "PlacementGroupInfo")]),
 ]
 
 INPUTS = [
@@ -131,6 +139,11 @@ STRUCTS = [
     ("ActorSpec", [("creation", "TaskSpec"), ("options", "ActorOptions"), ("dependenciesReady", "Bool")]),
     ("ActorInfo", [("actorID", "ActorID"), ("state", "ActorState"), ("worker", "WorkerID"), ("incarnation", "Int"),
                    ("cause", "String"), ("maxTaskRetries", "Int"), ("name", "String")]),
+    ("BundleSpec", [("index", "Int"), ("resources", "ResourceSet")]),
+    ("PlacementGroupSpec", [("id", "PlacementGroupID"), ("bundles", "[ResourceSet]"), ("strategy", "PlacementStrategy"),
+                            ("owner", "WorkerID"), ("name", "String"), ("detached", "Bool")]),
+    ("PlacementGroupInfo", [("id", "PlacementGroupID"), ("state", "PlacementGroupState"), ("nodes", "[NodeID]"),
+                            ("cause", "String"), ("name", "String")]),
 ]
 
 ENUMS = [
@@ -145,6 +158,8 @@ ENUMS = [
     ("ExecutionResult", [("returned", [("", "[ObjectData]")]), ("applicationError", [("", "String")])]),
     ("ActorState", [("dependenciesUnready", []), ("pendingCreation", []), ("alive", []), ("restarting", []),
                     ("dead", [])]),
+    ("PlacementStrategy", [("pack", []), ("spread", []), ("strictPack", []), ("strictSpread", [])]),
+    ("PlacementGroupState", [("pending", []), ("created", []), ("rescheduling", []), ("removed", [])]),
 ]
 
 
@@ -235,8 +250,10 @@ PROTO_ASSIGNED = [
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),
-                  ("broadcastView", []), ("unknownActor", [("", "ActorID")])]),
-    ("RayletTimer", [("reportResources", []), ("retryPull", [("", "ObjectID")])]),
+                  ("broadcastView", []), ("unknownActor", [("", "ActorID")]),
+                  ("bundleRound", [("", "PlacementGroupID"), ("round", "UInt64")]), ("retryPlacementGroups", [])]),
+    ("RayletTimer", [("reportResources", []), ("retryPull", [("", "ObjectID")]),
+                     ("preparedExpired", [("", "PlacementGroupID"), ("round", "UInt64")])]),
     ("ExecutorTimer", [("releaseBorrowed", [("owner", "WorkerID"), ("objects", "[ObjectID]")])]),
 ]
 
@@ -478,6 +495,7 @@ SCALARS = {  # swift type: (proto type, encode format, decode format)
     "NodeID": ("uint32", "{}.value", "NodeID({})"),
     "TaskID": ("fixed64", "{}.value", "TaskID(value: {})"),
     "ActorID": ("fixed64", "{}.creationTask.value", "ActorID(creationTask: TaskID(value: {}))"),
+    "PlacementGroupID": ("fixed64", "{}.creationTask.value", "PlacementGroupID(creationTask: TaskID(value: {}))"),
 }
 PROTO_NAMES = {"WorkerID": "WorkerId", "ObjectID": "ObjectId", "LeaseID": "LeaseId"}
 DEFAULT_NAMES = {
@@ -490,7 +508,9 @@ DEFAULT_NAMES = {
     "[ObjectData]": "values", "[ResolvedArg]": "args", "[TaskArg]": "args", "[ObjectID]": "objects",
     "[ObjectValue]": "values", "String": "message", "ObjectValue": "value", "ResolvedArg": "arg",
     "ActorID": "actor", "ActorSpec": "actor_spec", "ActorInfo": "info", "ActorOptions": "options",
-    "ActorState": "state",
+    "ActorState": "state", "PlacementGroupID": "group", "PlacementGroupSpec": "group_spec",
+    "PlacementGroupInfo": "group_info", "PlacementStrategy": "strategy", "PlacementGroupState": "group_state",
+    "[BundleSpec]": "bundles", "[ResourceSet]": "bundles", "BundleSpec": "bundle",
 }
 SWIFT_KEYWORDS = {"default", "in", "is", "as", "case", "init", "self", "protocol", "extension", "return",
                   "where", "func", "var", "let", "class", "struct", "enum", "repeat", "throw", "switch"}

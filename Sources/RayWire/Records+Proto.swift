@@ -160,6 +160,65 @@ extension ActorInfo {
     }
 }
 
+extension BundleSpec {
+    public var proto: PBBundleSpec {
+        var message = PBBundleSpec()
+        message.index = Int64(self.index)
+        message.resources = self.resources.proto
+        return message
+    }
+
+    public init(proto message: PBBundleSpec, at path: @autoclosure () -> String = "BundleSpec") throws {
+        self.init(
+            index: Int(truncatingIfNeeded: message.index),
+            resources: try ResourceSet(proto: ProtoRecords.field(message.hasResources, message.resources, path() + ".resources"), at: path() + ".resources"))
+    }
+}
+
+extension PlacementGroupSpec {
+    public var proto: PBPlacementGroupSpec {
+        var message = PBPlacementGroupSpec()
+        message.id = self.id.creationTask.value
+        message.bundles = self.bundles.map { $0.proto }
+        message.strategy = self.strategy.proto
+        message.owner = self.owner.proto
+        message.name = self.name
+        message.detached = self.detached
+        return message
+    }
+
+    public init(proto message: PBPlacementGroupSpec, at path: @autoclosure () -> String = "PlacementGroupSpec") throws {
+        self.init(
+            id: PlacementGroupID(creationTask: TaskID(value: message.id)),
+            bundles: try message.bundles.map { try ResourceSet(proto: $0, at: path() + ".bundles") },
+            strategy: try PlacementStrategy(proto: ProtoRecords.field(message.hasStrategy, message.strategy, path() + ".strategy"), at: path() + ".strategy"),
+            owner: try WorkerID(proto: ProtoRecords.field(message.hasOwner, message.owner, path() + ".owner"), at: path() + ".owner"),
+            name: message.name,
+            detached: message.detached)
+    }
+}
+
+extension PlacementGroupInfo {
+    public var proto: PBPlacementGroupInfo {
+        var message = PBPlacementGroupInfo()
+        message.id = self.id.creationTask.value
+        message.state = self.state.proto
+        message.nodes = self.nodes.map { $0.value }
+        message.cause = self.cause
+        message.name = self.name
+        return message
+    }
+
+    public init(proto message: PBPlacementGroupInfo, at path: @autoclosure () -> String = "PlacementGroupInfo") throws {
+        self.init(
+            id: PlacementGroupID(creationTask: TaskID(value: message.id)),
+            state: try PlacementGroupState(proto: ProtoRecords.field(message.hasState, message.state, path() + ".state"), at: path() + ".state"),
+            nodes: message.nodes.map { NodeID($0) },
+            cause: message.cause,
+            name: message.name)
+    }
+}
+
 extension NodeInfo {
     public var proto: PBNodeInfo {
         var message = PBNodeInfo()
@@ -512,6 +571,70 @@ extension ActorState {
     }
 }
 
+extension PlacementStrategy {
+    public var proto: PBPlacementStrategy {
+        var message = PBPlacementStrategy()
+        switch self {
+        case .pack:
+            message.pack = PBPlacementStrategy.Pack()
+        case .spread:
+            message.spread = PBPlacementStrategy.Spread()
+        case .strictPack:
+            message.strictPack = PBPlacementStrategy.StrictPack()
+        case .strictSpread:
+            message.strictSpread = PBPlacementStrategy.StrictSpread()
+        }
+        return message
+    }
+
+    public init(proto message: PBPlacementStrategy, at path: @autoclosure () -> String = "PlacementStrategy") throws {
+        switch message.kind {
+        case .pack?:
+            self = .pack
+        case .spread?:
+            self = .spread
+        case .strictPack?:
+            self = .strictPack
+        case .strictSpread?:
+            self = .strictSpread
+        case nil:
+            throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
+        }
+    }
+}
+
+extension PlacementGroupState {
+    public var proto: PBPlacementGroupState {
+        var message = PBPlacementGroupState()
+        switch self {
+        case .pending:
+            message.pending = PBPlacementGroupState.Pending()
+        case .created:
+            message.created = PBPlacementGroupState.Created()
+        case .rescheduling:
+            message.rescheduling = PBPlacementGroupState.Rescheduling()
+        case .removed:
+            message.removed = PBPlacementGroupState.Removed()
+        }
+        return message
+    }
+
+    public init(proto message: PBPlacementGroupState, at path: @autoclosure () -> String = "PlacementGroupState") throws {
+        switch message.kind {
+        case .pending?:
+            self = .pending
+        case .created?:
+            self = .created
+        case .rescheduling?:
+            self = .rescheduling
+        case .removed?:
+            self = .removed
+        case nil:
+            throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
+        }
+    }
+}
+
 extension GCSTimer {
     public var proto: PBGCSTimer {
         var message = PBGCSTimer()
@@ -527,6 +650,13 @@ extension GCSTimer {
             message.broadcastView = PBGCSTimer.BroadcastView()
         case .unknownActor(let v0):
             message.unknownActor = v0.creationTask.value
+        case .bundleRound(let v0, let v1):
+            var value = PBGCSTimer.BundleRound()
+            value.group = v0.creationTask.value
+            value.round = v1
+            message.bundleRound = value
+        case .retryPlacementGroups:
+            message.retryPlacementGroups = PBGCSTimer.RetryPlacementGroups()
         }
         return message
     }
@@ -541,6 +671,10 @@ extension GCSTimer {
             self = .broadcastView
         case .unknownActor(let value)?:
             self = .unknownActor(ActorID(creationTask: TaskID(value: value)))
+        case .bundleRound(let value)?:
+            self = .bundleRound(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round)
+        case .retryPlacementGroups?:
+            self = .retryPlacementGroups
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -555,6 +689,11 @@ extension RayletTimer {
             message.reportResources = PBRayletTimer.ReportResources()
         case .retryPull(let v0):
             message.retryPull = v0.proto
+        case .preparedExpired(let v0, let v1):
+            var value = PBRayletTimer.PreparedExpired()
+            value.group = v0.creationTask.value
+            value.round = v1
+            message.preparedExpired = value
         }
         return message
     }
@@ -565,6 +704,8 @@ extension RayletTimer {
             self = .reportResources
         case .retryPull(let value)?:
             self = .retryPull(try ObjectID(proto: value, at: path() + ".retry_pull"))
+        case .preparedExpired(let value)?:
+            self = .preparedExpired(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round)
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -833,6 +974,40 @@ extension Message {
             message.ownsActors = v0.proto
         case .actorDependenciesReady(let v0):
             message.actorDependenciesReady = v0.proto
+        case .createPlacementGroup(let v0):
+            message.createPlacementGroup = v0.proto
+        case .removePlacementGroup(let v0):
+            message.removePlacementGroup = v0.creationTask.value
+        case .prepareBundles(let v0, let v1, let v2):
+            var value = PBMessage.PrepareBundles()
+            value.group = v0.creationTask.value
+            value.round = v1
+            value.bundles = v2.map { $0.proto }
+            message.prepareBundles = value
+        case .bundlesPrepared(let v0, let v1, let v2):
+            var value = PBMessage.BundlesPrepared()
+            value.group = v0.creationTask.value
+            value.round = v1
+            value.failure = v2
+            message.bundlesPrepared = value
+        case .commitBundles(let v0, let v1):
+            var value = PBMessage.CommitBundles()
+            value.group = v0.creationTask.value
+            value.round = v1
+            message.commitBundles = value
+        case .bundlesCommitted(let v0, let v1, let v2):
+            var value = PBMessage.BundlesCommitted()
+            value.group = v0.creationTask.value
+            value.round = v1
+            value.failure = v2
+            message.bundlesCommitted = value
+        case .cancelBundles(let v0, let v1):
+            var value = PBMessage.CancelBundles()
+            value.group = v0.creationTask.value
+            value.round = v1
+            message.cancelBundles = value
+        case .placementGroupUpdate(let v0):
+            message.placementGroupUpdate = v0.proto
         }
         return message
     }
@@ -953,6 +1128,22 @@ extension Message {
             self = .ownsActors(try WorkerID(proto: value, at: path() + ".owns_actors"))
         case .actorDependenciesReady(let value)?:
             self = .actorDependenciesReady(try ActorSpec(proto: value, at: path() + ".actor_dependencies_ready"))
+        case .createPlacementGroup(let value)?:
+            self = .createPlacementGroup(try PlacementGroupSpec(proto: value, at: path() + ".create_placement_group"))
+        case .removePlacementGroup(let value)?:
+            self = .removePlacementGroup(PlacementGroupID(creationTask: TaskID(value: value)))
+        case .prepareBundles(let value)?:
+            self = .prepareBundles(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round, bundles: try value.bundles.map { try BundleSpec(proto: $0, at: path() + ".prepare_bundles" + ".bundles") })
+        case .bundlesPrepared(let value)?:
+            self = .bundlesPrepared(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round, failure: value.failure)
+        case .commitBundles(let value)?:
+            self = .commitBundles(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round)
+        case .bundlesCommitted(let value)?:
+            self = .bundlesCommitted(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round, failure: value.failure)
+        case .cancelBundles(let value)?:
+            self = .cancelBundles(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round)
+        case .placementGroupUpdate(let value)?:
+            self = .placementGroupUpdate(try PlacementGroupInfo(proto: value, at: path() + ".placement_group_update"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

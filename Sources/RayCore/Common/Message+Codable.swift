@@ -236,6 +236,38 @@ extension Message {
         case .actorDependenciesReady(let v0):
             try container.encode(UInt8(56))
             try container.encode(v0)
+        case .createPlacementGroup(let v0):
+            try container.encode(UInt8(57))
+            try container.encode(v0)
+        case .removePlacementGroup(let v0):
+            try container.encode(UInt8(58))
+            try container.encode(v0)
+        case .prepareBundles(let v0, let v1, let v2):
+            try container.encode(UInt8(59))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+        case .bundlesPrepared(let v0, let v1, let v2):
+            try container.encode(UInt8(60))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+        case .commitBundles(let v0, let v1):
+            try container.encode(UInt8(61))
+            try container.encode(v0)
+            try container.encode(v1)
+        case .bundlesCommitted(let v0, let v1, let v2):
+            try container.encode(UInt8(62))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+        case .cancelBundles(let v0, let v1):
+            try container.encode(UInt8(63))
+            try container.encode(v0)
+            try container.encode(v1)
+        case .placementGroupUpdate(let v0):
+            try container.encode(UInt8(64))
+            try container.encode(v0)
         }
     }
 
@@ -357,6 +389,22 @@ extension Message {
             self = .ownsActors(try container.decode(WorkerID.self))
         case 56:
             self = .actorDependenciesReady(try container.decode(ActorSpec.self))
+        case 57:
+            self = .createPlacementGroup(try container.decode(PlacementGroupSpec.self))
+        case 58:
+            self = .removePlacementGroup(try container.decode(PlacementGroupID.self))
+        case 59:
+            self = .prepareBundles(try container.decode(PlacementGroupID.self), round: try container.decode(UInt64.self), bundles: try container.decode([BundleSpec].self))
+        case 60:
+            self = .bundlesPrepared(try container.decode(PlacementGroupID.self), round: try container.decode(UInt64.self), failure: try container.decode(String.self))
+        case 61:
+            self = .commitBundles(try container.decode(PlacementGroupID.self), round: try container.decode(UInt64.self))
+        case 62:
+            self = .bundlesCommitted(try container.decode(PlacementGroupID.self), round: try container.decode(UInt64.self), failure: try container.decode(String.self))
+        case 63:
+            self = .cancelBundles(try container.decode(PlacementGroupID.self), round: try container.decode(UInt64.self))
+        case 64:
+            self = .placementGroupUpdate(try container.decode(PlacementGroupInfo.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))

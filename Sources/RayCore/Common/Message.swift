@@ -253,6 +253,25 @@ public enum Message: Hashable, Codable, Sendable {
     /// owner → GCS: the constructor's arguments exist now (the spec with them resolved: small
     /// values inline): place the actor.
     indirect case actorDependenciesReady(ActorSpec)
+
+    // placement groups (GCS+PlacementGroups.swift, Raylet+Bundles.swift)
+    /// owner → GCS: reserve this group (its updates come back to the owner).
+    indirect case createPlacementGroup(PlacementGroupSpec)
+    /// owner → GCS: remove this group (what runs in it is killed, its resources returned).
+    case removePlacementGroup(PlacementGroupID)
+    /// GCS → raylet: phase 1 of round `round`: set these bundles aside, all or none.
+    case prepareBundles(PlacementGroupID, round: UInt64, bundles: [BundleSpec])
+    /// raylet → GCS: prepared ("" failure), or why not.
+    case bundlesPrepared(PlacementGroupID, round: UInt64, failure: String)
+    /// GCS → raylet: phase 2: the prepared bundles of `round` become the group's resources.
+    case commitBundles(PlacementGroupID, round: UInt64)
+    /// raylet → GCS: committed ("" failure), or why not (its prepared bundles were released).
+    case bundlesCommitted(PlacementGroupID, round: UInt64, failure: String)
+    /// GCS → raylet: release what this node holds of the group from `round` (0: every round),
+    /// prepared or committed; what runs in committed bundles is killed.
+    case cancelBundles(PlacementGroupID, round: UInt64)
+    /// GCS → owner: the group's state changed.
+    case placementGroupUpdate(PlacementGroupInfo)
 }
 
 extension Message {

@@ -157,6 +157,65 @@ extension ActorInfo {
     }
 }
 
+extension BundleSpec {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(index)
+        try container.encode(resources)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        let index = try container.decode(Int.self)
+        let resources = try container.decode(ResourceSet.self)
+        self.init(index: index, resources: resources)
+    }
+}
+
+extension PlacementGroupSpec {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(id)
+        try container.encode(bundles)
+        try container.encode(strategy)
+        try container.encode(owner)
+        try container.encode(name)
+        try container.encode(detached)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        let id = try container.decode(PlacementGroupID.self)
+        let bundles = try container.decode([ResourceSet].self)
+        let strategy = try container.decode(PlacementStrategy.self)
+        let owner = try container.decode(WorkerID.self)
+        let name = try container.decode(String.self)
+        let detached = try container.decode(Bool.self)
+        self.init(id: id, bundles: bundles, strategy: strategy, owner: owner, name: name, detached: detached)
+    }
+}
+
+extension PlacementGroupInfo {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(id)
+        try container.encode(state)
+        try container.encode(nodes)
+        try container.encode(cause)
+        try container.encode(name)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        let id = try container.decode(PlacementGroupID.self)
+        let state = try container.decode(PlacementGroupState.self)
+        let nodes = try container.decode([NodeID].self)
+        let cause = try container.decode(String.self)
+        let name = try container.decode(String.self)
+        self.init(id: id, state: state, nodes: nodes, cause: cause, name: name)
+    }
+}
+
 extension SchedulingStrategy {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.unkeyedContainer()
@@ -439,6 +498,74 @@ extension ActorState {
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown ActorState tag \(tag)"))
+        }
+    }
+}
+
+extension PlacementStrategy {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        switch self {
+        case .pack:
+            try container.encode(UInt8(0))
+        case .spread:
+            try container.encode(UInt8(1))
+        case .strictPack:
+            try container.encode(UInt8(2))
+        case .strictSpread:
+            try container.encode(UInt8(3))
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        let tag = try container.decode(UInt8.self)
+        switch tag {
+        case 0:
+            self = .pack
+        case 1:
+            self = .spread
+        case 2:
+            self = .strictPack
+        case 3:
+            self = .strictSpread
+        default:
+            throw DecodingError.dataCorrupted(DecodingError.Context(
+                codingPath: decoder.codingPath, debugDescription: "unknown PlacementStrategy tag \(tag)"))
+        }
+    }
+}
+
+extension PlacementGroupState {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        switch self {
+        case .pending:
+            try container.encode(UInt8(0))
+        case .created:
+            try container.encode(UInt8(1))
+        case .rescheduling:
+            try container.encode(UInt8(2))
+        case .removed:
+            try container.encode(UInt8(3))
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        let tag = try container.decode(UInt8.self)
+        switch tag {
+        case 0:
+            self = .pending
+        case 1:
+            self = .created
+        case 2:
+            self = .rescheduling
+        case 3:
+            self = .removed
+        default:
+            throw DecodingError.dataCorrupted(DecodingError.Context(
+                codingPath: decoder.codingPath, debugDescription: "unknown PlacementGroupState tag \(tag)"))
         }
     }
 }

@@ -18,6 +18,10 @@ public enum GCSTimer: Hashable, Codable, Sendable {
     /// Subscribers of an actor this GCS never heard of waited `unknownActorGraceMicros`: unless
     /// its registration arrived meanwhile, they hear it is dead (a handle from another cluster).
     case unknownActor(ActorID)
+    /// A placement group's reservation round had no answer in time: unless it ended, it is aborted.
+    case bundleRound(PlacementGroupID, round: UInt64)
+    /// Time to try the waiting placement groups again (after an aborted round).
+    case retryPlacementGroups
 }
 
 /// Inputs of the GCS: facts, each logged before it is handled.
@@ -107,6 +111,11 @@ public struct GCS: Sendable {
     public internal(set) var namedActors: [String: ActorID] = [:]
     /// Processes that asked for an actor's updates before its registration arrived.
     var earlySubscribers: [ActorID: [WorkerID]] = [:]
+    /// Placement groups (GCS+PlacementGroups.swift), in creation order, and the round in flight.
+    public internal(set) var placementGroups: [PlacementGroupID: PlacementGroupEntry] = [:]
+    public internal(set) var placementGroupOrder: [PlacementGroupID] = []
+    public internal(set) var bundleRound: BundleRound?
+    var nextBundleRound: UInt64 = 0
     /// Owners reported dead (their non-detached actors die with them).
     public internal(set) var deadOwners: Set<WorkerID> = []
 
@@ -171,6 +180,7 @@ public struct GCS: Sendable {
             nodes[id]?.healthCheckOutstanding = nil
             effects.append(.startTimer(.sendHealthCheck(id), afterMicros: config.healthCheckInitialDelayMicros))
         }
+        placementGroupsRecovered(into: &effects)
         for id in earlySubscribers.keys.sorted() {
             effects.append(.startTimer(.unknownActor(id), afterMicros: Self.unknownActorGraceMicros))
         }
@@ -182,6 +192,7 @@ public struct GCS: Sendable {
         case .registerNode(let info):
             register(info, into: &effects)
             placePendingActors(into: &effects)
+            scheduleGroups(into: &effects)
         case .healthCheckReply(let sequence):
             guard case .raylet(let id) = from, var entry = nodes[id], entry.state == .alive,
                   entry.healthCheckOutstanding == sequence else { return }
@@ -196,7 +207,10 @@ public struct GCS: Sendable {
                 entry.available = available
                 nodes[node] = entry
                 viewDirty = true
-                if grew { placePendingActors(into: &effects) }
+                if grew {
+                    placePendingActors(into: &effects)
+                    scheduleGroups(into: &effects)
+                }
             }
         case .registerJob(let job, let driver):
             jobs[job] = JobEntry(driver: driver, state: .running, startedAt: now)
@@ -213,6 +227,7 @@ public struct GCS: Sendable {
             for id in nodeOrder where id != reporter && nodes[id]?.state == .alive {
                 effects.append(.send(to: .raylet(id), .workerDied(worker)))
             }
+            placementGroupsOwnerDied(worker, into: &effects)
             actorOwnerDied(worker, into: &effects)
         case .driverExited(let job, let exitCode, let signal):
             let end = signal != 0 ? "killed by signal \(signal)" : "exit code \(exitCode)"
@@ -224,6 +239,8 @@ public struct GCS: Sendable {
         case .registerActor, .actorCreated, .actorPlacementFailed, .actorWorkerDied, .killActor, .subscribeActor,
              .lookupActor, .actorDependenciesReady:
             receiveActorMessage(message, from: from, into: &effects)
+        case .createPlacementGroup, .removePlacementGroup, .bundlesPrepared, .bundlesCommitted:
+            receivePlacementGroupMessage(message, from: from, into: &effects)
         default:
             break  // Not a GCS message; ignoring it cannot lose state.
         }
@@ -253,6 +270,10 @@ public struct GCS: Sendable {
         switch timer {
         case .unknownActor(let id):
             unknownActorWaited(id, into: &effects)
+        case .bundleRound(let id, let round):
+            bundleRoundExpired(id, round: round, into: &effects)
+        case .retryPlacementGroups:
+            scheduleGroups(into: &effects)
         case .broadcastView:
             if viewDirty { broadcastView(into: &effects) }
             effects.append(.startTimer(.broadcastView, afterMicros: config.resourceReportPeriodMicros))
@@ -305,6 +326,7 @@ public struct GCS: Sendable {
         entry.endedAt = now
         jobs[job] = entry
         subscribers.removeAll { $0 == entry.driver }
+        placementGroupsOwnerDied(entry.driver, into: &effects)
         actorOwnerDied(entry.driver, into: &effects)
         for id in nodeOrder where nodes[id]?.state == .alive {
             effects.append(.send(to: .raylet(id), .workerDied(entry.driver)))
@@ -328,6 +350,7 @@ public struct GCS: Sendable {
         }
         viewDirty = true
         actorNodeDied(id, into: &effects)
+        placementGroupsNodeDied(id, into: &effects)
     }
 
     private mutating func broadcastView(into effects: inout [GCSEffect]) {

@@ -15,6 +15,9 @@ public enum RayletTimer: Hashable, Codable, Sendable {
     case reportResources
     /// Ask the owner again where `object` is.
     case retryPull(ObjectID)
+    /// A placement group's bundles prepared in `round` were neither committed nor cancelled in
+    /// time: released (Raylet+Bundles.swift).
+    case preparedExpired(PlacementGroupID, round: UInt64)
 }
 
 /// Inputs of a raylet.
@@ -151,6 +154,8 @@ public struct Raylet: Sendable {
     /// by a dedicated worker that holds them for its life.
     public internal(set) var hostedActors: [ActorID: HostedActor] = [:]
     var actorQueue: [ActorID] = []
+    /// Placement-group bundles reserved here, prepared or committed (Raylet+Bundles.swift).
+    public internal(set) var heldBundles: [BundleKey: HeldBundle] = [:]
 
     // Object store
     public internal(set) var store = ObjectStore(capacityBytes: 0)
@@ -195,6 +200,8 @@ public struct Raylet: Sendable {
             effects.append(.startTimer(.reportResources, afterMicros: config.resourceReportPeriodMicros))
         case .timerFired(.retryPull(let object)):
             retryPull(object, into: &effects)
+        case .timerFired(.preparedExpired(let group, let round)):
+            preparedExpired(group, round: round, into: &effects)
         case .workerStarted(let worker):
             workerStarted(worker, into: &effects)
         case .workerExited(let worker):
@@ -281,6 +288,8 @@ public struct Raylet: Sendable {
         case .createActor(let spec, let incarnation):
             guard from == .gcs else { return }
             createActor(spec, incarnation: incarnation, into: &effects)
+        case .prepareBundles, .commitBundles, .cancelBundles:
+            receiveBundleMessage(message, from: from, into: &effects)
         case .killActorWorker(let actor, let incarnation):
             killActorWorker(actor, incarnation: incarnation, into: &effects)
         case .ownsActors(let worker):

@@ -1,0 +1,127 @@
+// Placement groups (Ray's §1.5): a gang reservation of resource bundles,
+// placed by the GCS with a strategy and reserved on the raylets all or nothing
+// (prepare on every node, then commit; any failure cancels every prepared
+// bundle). A committed bundle turns its node's resources into the group's own:
+// `CPU_group_<i>_<group>` for bundle i and `CPU_group_<group>` for any bundle,
+// so tasks and actors of the group ask for those and nothing else can use them.
+
+/// A placement group: named after the creation "task" of its creator (as actors are).
+public struct PlacementGroupID: Hashable, Comparable, Codable, Sendable, CustomStringConvertible {
+    public var creationTask: TaskID
+    public init(creationTask: TaskID) { self.creationTask = creationTask }
+    public static func < (lhs: PlacementGroupID, rhs: PlacementGroupID) -> Bool { lhs.creationTask < rhs.creationTask }
+    public var description: String { "pg-" + hex16(creationTask.value) }
+    /// The suffix of the group's resource names.
+    public var resourceTag: String { hex16(creationTask.value) }
+}
+
+/// How bundles spread over nodes (Ray's strategies).
+public enum PlacementStrategy: String, Hashable, Codable, Sendable, CaseIterable {
+    /// As few nodes as possible (best effort).
+    case pack = "PACK"
+    /// As many nodes as possible (best effort).
+    case spread = "SPREAD"
+    /// Every bundle on one node.
+    case strictPack = "STRICT_PACK"
+    /// Every bundle on a node of its own.
+    case strictSpread = "STRICT_SPREAD"
+}
+
+/// A group's lifecycle in the GCS.
+public enum PlacementGroupState: String, Hashable, Codable, Sendable, CaseIterable {
+    /// Not reserved yet (or waiting to be placed again after a failed attempt).
+    case pending = "PENDING"
+    /// Every bundle reserved.
+    case created = "CREATED"
+    /// Some bundles were lost with their node: being placed again.
+    case rescheduling = "RESCHEDULING"
+    /// Removed (by its creator, or with it): nothing reserved any more.
+    case removed = "REMOVED"
+}
+
+/// One bundle of a group: its index and what it reserves.
+public struct BundleSpec: Hashable, Codable, Sendable {
+    public var index: Int
+    public var resources: ResourceSet
+    public init(index: Int, resources: ResourceSet) {
+        self.index = index
+        self.resources = resources
+    }
+}
+
+/// What a creator asks for.
+public struct PlacementGroupSpec: Hashable, Codable, Sendable {
+    public var id: PlacementGroupID
+    /// BundleSpec i reserves `bundles[i]`.
+    public var bundles: [ResourceSet]
+    public var strategy: PlacementStrategy
+    /// The process that created it (the group goes when it does, unless detached).
+    public var owner: WorkerID
+    /// `""`: unnamed.
+    public var name: String
+    public var detached: Bool
+
+    public init(id: PlacementGroupID, bundles: [ResourceSet], strategy: PlacementStrategy, owner: WorkerID,
+                name: String = "", detached: Bool = false) {
+        self.id = id
+        self.bundles = bundles
+        self.strategy = strategy
+        self.owner = owner
+        self.name = name
+        self.detached = detached
+    }
+
+    /// Why the spec cannot be a group (nil when it can): a bundle asking for nothing, or for a
+    /// negative amount, or no bundles at all.
+    public var problem: String? {
+        if bundles.isEmpty { return "a placement group needs at least one bundle" }
+        for (index, bundle) in bundles.enumerated() {
+            if bundle.isEmpty || bundle.entries.allSatisfy({ $0.milli == 0 }) {
+                return "bundle \(index) asks for nothing (every bundle needs some resource, e.g. {CPU: 1})"
+            }
+            if let negative = bundle.entries.first(where: { $0.milli < 0 }) {
+                return "bundle \(index) asks for a negative amount of \(negative.name)"
+            }
+        }
+        return nil
+    }
+}
+
+/// A group as the GCS publishes it.
+public struct PlacementGroupInfo: Hashable, Codable, Sendable {
+    public var id: PlacementGroupID
+    public var state: PlacementGroupState
+    /// The node of each bundle (`NodeID(0)`: not placed).
+    public var nodes: [NodeID]
+    /// Why it is pending or removed ("" otherwise): infeasible (which constraint no set of
+    /// alive nodes satisfies), or waiting (for which resources).
+    public var cause: String
+    public var name: String
+
+    public init(id: PlacementGroupID, state: PlacementGroupState, nodes: [NodeID], cause: String, name: String) {
+        self.id = id
+        self.state = state
+        self.nodes = nodes
+        self.cause = cause
+        self.name = name
+    }
+}
+
+extension ResourceSet {
+    /// A bundle's resources renamed as the group's (`CPU` → `CPU_group_<i>_<tag>`, or with
+    /// `index` nil the wildcard `CPU_group_<tag>`): what tasks of the group ask for.
+    public func inGroup(_ group: PlacementGroupID, bundle index: Int?) -> ResourceSet {
+        var renamed: [String: Int64] = [:]
+        for entry in entries {
+            let name = index.map { "\(entry.name)_group_\($0)_\(group.resourceTag)" }
+                ?? "\(entry.name)_group_\(group.resourceTag)"
+            renamed[name, default: 0] += entry.milli
+        }
+        return ResourceSet(renamed)
+    }
+
+    /// What a committed bundle adds to its node: its own resources and the wildcard ones.
+    public func committedAsBundle(_ index: Int, of group: PlacementGroupID) -> ResourceSet {
+        inGroup(group, bundle: index) + inGroup(group, bundle: nil)
+    }
+}

@@ -1,0 +1,248 @@
+// The GCS's placement-group manager (Ray's GcsPlacementGroupManager and
+// scheduler): one group is reserved at a time, by two-phase commit across the
+// raylets its bundles go to. A round is numbered; the GCS sends
+// `prepareBundles` to every node of the plan, and once every node prepared,
+// `commitBundles`; once every node committed, the group is CREATED. Any
+// refusal, a node dying, no answer within `bundleRoundMicros`, or a GCS
+// restart in the middle aborts the round: `cancelBundles` goes to every node
+// of the plan (a raylet releases what it holds of that round, prepared or
+// committed; one that never hears it releases a prepared bundle on its own
+// after `RayConfig`-independent `Raylet.preparedBundleMicros`), and the group
+// is tried again. A created group whose node dies is RESCHEDULING: its lost
+// bundles are placed again around the surviving ones.
+//
+// Invariants: at most one round in flight; a group's bundle is recorded on a
+// node only once that node committed it; STRICT_SPREAD groups never hold two
+// bundles on one node.
+
+extension GCS {
+    /// How long a round may wait for the raylets' answers before it is aborted.
+    static let bundleRoundMicros: Int64 = 2_000_000
+    /// How long after an aborted round the GCS tries again.
+    static let bundleRetryMicros: Int64 = 100_000
+
+    /// A group as the GCS keeps it.
+    public struct PlacementGroupEntry: Hashable, Codable, Sendable {
+        public var spec: PlacementGroupSpec
+        public var state: PlacementGroupState
+        /// The node holding each bundle (nil: not reserved now).
+        public var nodes: [NodeID?]
+        public var cause: String
+
+        public var info: PlacementGroupInfo {
+            PlacementGroupInfo(id: spec.id, state: state, nodes: nodes.map { $0 ?? NodeID(0) }, cause: cause,
+                               name: spec.name)
+        }
+    }
+
+    /// The reservation in flight.
+    public struct BundleRound: Hashable, Codable, Sendable {
+        public var group: PlacementGroupID
+        public var round: UInt64
+        /// BundleSpec index → node.
+        public var plan: [Int: NodeID]
+        /// Nodes that have not answered the current phase.
+        public var awaiting: Set<NodeID>
+        public var committing: Bool
+        /// Every node of the plan, in ID order.
+        public var planNodes: [NodeID] { Set(plan.values).sorted() }
+    }
+
+    mutating func receivePlacementGroupMessage(_ message: Message, from: Address, into effects: inout [GCSEffect]) {
+        switch message {
+        case .createPlacementGroup(let spec):
+            createPlacementGroup(spec, into: &effects)
+        case .removePlacementGroup(let id):
+            guard case .worker(let worker) = from else { return }
+            removePlacementGroup(id, cause: "removed by \(worker)", into: &effects)
+        case .bundlesPrepared(let id, let round, let failure):
+            guard case .raylet(let node) = from else { return }
+            roundAnswered(id, round: round, node: node, committed: false, failure: failure, into: &effects)
+        case .bundlesCommitted(let id, let round, let failure):
+            guard case .raylet(let node) = from else { return }
+            roundAnswered(id, round: round, node: node, committed: true, failure: failure, into: &effects)
+        default:
+            break
+        }
+    }
+
+    private mutating func createPlacementGroup(_ spec: PlacementGroupSpec, into effects: inout [GCSEffect]) {
+        guard placementGroups[spec.id] == nil else { return }  // Sent again (after a GCS restart): known.
+        var entry = PlacementGroupEntry(spec: spec, state: .pending,
+                                        nodes: Array(repeating: nil, count: spec.bundles.count), cause: "")
+        if let problem = spec.problem {
+            entry.state = .removed
+            entry.cause = "invalid: \(problem)"
+        }
+        placementGroups[spec.id] = entry
+        placementGroupOrder.append(spec.id)
+        publishGroup(spec.id, into: &effects)
+        scheduleGroups(into: &effects)
+    }
+
+    /// Removes a group: a round in flight for it is aborted, its reserved bundles released (what
+    /// runs in them is killed by their raylets). Idempotent.
+    mutating func removePlacementGroup(_ id: PlacementGroupID, cause: String, into effects: inout [GCSEffect]) {
+        guard var entry = placementGroups[id], entry.state != .removed else { return }
+        if let round = bundleRound, round.group == id {
+            abortRound(reason: cause, retry: false, into: &effects)
+        }
+        for node in Set(entry.nodes.compactMap { $0 }).sorted() {
+            effects.append(.send(to: .raylet(node), .cancelBundles(id, round: 0)))
+        }
+        entry.state = .removed
+        entry.nodes = entry.nodes.map { _ in nil }
+        entry.cause = cause
+        placementGroups[id] = entry
+        publishGroup(id, into: &effects)
+        scheduleGroups(into: &effects)
+    }
+
+    /// Starts a round for the first group waiting that fits now, unless one is in flight.
+    mutating func scheduleGroups(into effects: inout [GCSEffect]) {
+        guard bundleRound == nil else { return }
+        for id in placementGroupOrder {
+            guard let entry = placementGroups[id], entry.state == .pending || entry.state == .rescheduling else { continue }
+            let missing = entry.nodes.indices.filter { entry.nodes[$0] == nil }
+                .map { BundleSpec(index: $0, resources: entry.spec.bundles[$0]) }
+            let kept = entry.nodes.compactMap { $0 }
+            let alive = nodeOrder.compactMap { node -> BundlePlanner.Node? in
+                guard let row = nodes[node], row.state == .alive else { return nil }
+                return BundlePlanner.Node(id: node, total: row.info.resources, available: row.available)
+            }
+            switch BundlePlanner.place(missing, strategy: entry.spec.strategy, nodes: alive, kept: kept) {
+            case .infeasible(let reason):
+                setCause(id, "infeasible: \(reason)", into: &effects)
+            case .waiting(let reason):
+                setCause(id, "waiting for resources: \(reason)", into: &effects)
+            case .placed(let plan):
+                startRound(id, plan: plan, into: &effects)
+                return
+            }
+        }
+    }
+
+    private mutating func startRound(_ id: PlacementGroupID, plan: [Int: NodeID], into effects: inout [GCSEffect]) {
+        nextBundleRound += 1
+        let round = BundleRound(group: id, round: nextBundleRound, plan: plan, awaiting: Set(plan.values),
+                                committing: false)
+        bundleRound = round
+        let spec = placementGroups[id]!.spec
+        for node in round.planNodes {
+            let bundles = plan.keys.sorted().filter { plan[$0] == node }
+                .map { BundleSpec(index: $0, resources: spec.bundles[$0]) }
+            // Counted at once, as an actor's placement is, so the next plan sees it used.
+            let needs = bundles.reduce(ResourceSet()) { $0 + $1.resources }
+            if let row = nodes[node] { nodes[node]!.available = row.available.subtractingClamped(needs) }
+            effects.append(.send(to: .raylet(node), .prepareBundles(id, round: round.round, bundles: bundles)))
+        }
+        effects.append(.startTimer(.bundleRound(id, round: round.round), afterMicros: Self.bundleRoundMicros))
+    }
+
+    private mutating func roundAnswered(_ id: PlacementGroupID, round number: UInt64, node: NodeID, committed: Bool,
+                                        failure: String, into effects: inout [GCSEffect]) {
+        guard var round = bundleRound, round.group == id, round.round == number, round.committing == committed,
+              round.awaiting.contains(node) else {
+            // A late answer of an aborted round: if it holds something now, it must let go.
+            if failure.isEmpty && bundleRound.map({ $0.group != id || $0.round != number }) ?? true {
+                effects.append(.send(to: .raylet(node), .cancelBundles(id, round: number)))
+            }
+            return
+        }
+        guard failure.isEmpty else {
+            abortRound(reason: "\(node) refused: \(failure)", retry: true, into: &effects)
+            return
+        }
+        round.awaiting.remove(node)
+        bundleRound = round
+        guard round.awaiting.isEmpty else { return }
+        if !round.committing {
+            // Every node prepared: commit everywhere.
+            round.committing = true
+            round.awaiting = Set(round.plan.values)
+            bundleRound = round
+            for node in round.planNodes { effects.append(.send(to: .raylet(node), .commitBundles(id, round: number))) }
+            return
+        }
+        // Every node committed: the group holds its bundles.
+        bundleRound = nil
+        var entry = placementGroups[id]!
+        for (index, node) in round.plan { entry.nodes[index] = node }
+        entry.state = .created
+        entry.cause = ""
+        placementGroups[id] = entry
+        publishGroup(id, into: &effects)
+        scheduleGroups(into: &effects)
+    }
+
+    /// The round in flight is given up: every node of its plan releases what it holds of it.
+    mutating func abortRound(reason: String, retry: Bool, into effects: inout [GCSEffect]) {
+        guard let round = bundleRound else { return }
+        bundleRound = nil
+        let spec = placementGroups[round.group]?.spec
+        for node in round.planNodes {
+            effects.append(.send(to: .raylet(node), .cancelBundles(round.group, round: round.round)))
+            // What the plan counted as used there is free again (until the node's next report says).
+            guard let spec, let row = nodes[node], row.state == .alive else { continue }
+            let planned = round.plan.filter { $0.value == node }.keys.reduce(ResourceSet()) { $0 + spec.bundles[$1] }
+            let restored = row.available + planned
+            nodes[node]!.available = restored.fits(in: row.info.resources) ? restored : row.info.resources
+        }
+        guard retry else { return }
+        setCause(round.group, "a reservation attempt failed (\(reason)); trying again", into: &effects)
+        effects.append(.startTimer(.retryPlacementGroups, afterMicros: Self.bundleRetryMicros))
+    }
+
+    /// A round's timer fired: unanswered, it is aborted.
+    mutating func bundleRoundExpired(_ id: PlacementGroupID, round number: UInt64, into effects: inout [GCSEffect]) {
+        guard let round = bundleRound, round.group == id, round.round == number else { return }
+        let silent = round.awaiting.sorted().map(\.description).joined(separator: ", ")
+        abortRound(reason: "no answer from \(silent) within \(Self.bundleRoundMicros / 1000) ms", retry: true,
+                   into: &effects)
+    }
+
+    /// A node died: a round using it is aborted; created groups that held bundles there are
+    /// rescheduled (the lost bundles placed again).
+    mutating func placementGroupsNodeDied(_ node: NodeID, into effects: inout [GCSEffect]) {
+        if let round = bundleRound, round.plan.values.contains(node) {
+            abortRound(reason: "\(node) died", retry: true, into: &effects)
+        }
+        for id in placementGroupOrder {
+            guard var entry = placementGroups[id], entry.state != .removed, entry.nodes.contains(node) else { continue }
+            entry.nodes = entry.nodes.map { $0 == node ? nil : $0 }
+            entry.state = .rescheduling
+            entry.cause = "bundles on \(node) were lost with it; placing them again"
+            placementGroups[id] = entry
+            publishGroup(id, into: &effects)
+        }
+        scheduleGroups(into: &effects)
+    }
+
+    /// An owner died: its groups that are not detached are removed (Ray's fate-sharing).
+    mutating func placementGroupsOwnerDied(_ owner: WorkerID, into effects: inout [GCSEffect]) {
+        for id in placementGroupOrder {
+            guard let entry = placementGroups[id], entry.state != .removed, entry.spec.owner == owner,
+                  !entry.spec.detached else { continue }
+            removePlacementGroup(id, cause: "its owner \(owner) died", into: &effects)
+        }
+    }
+
+    /// After a restart: a round that was in flight is aborted (its nodes release it) and tried again.
+    mutating func placementGroupsRecovered(into effects: inout [GCSEffect]) {
+        abortRound(reason: "the GCS restarted", retry: true, into: &effects)
+        if bundleRound == nil && placementGroups.values.contains(where: { $0.state == .pending || $0.state == .rescheduling }) {
+            effects.append(.startTimer(.retryPlacementGroups, afterMicros: Self.bundleRetryMicros))
+        }
+    }
+
+    private mutating func setCause(_ id: PlacementGroupID, _ cause: String, into effects: inout [GCSEffect]) {
+        guard placementGroups[id]?.cause != cause else { return }
+        placementGroups[id]!.cause = cause
+        publishGroup(id, into: &effects)
+    }
+
+    private func publishGroup(_ id: PlacementGroupID, into effects: inout [GCSEffect]) {
+        guard let entry = placementGroups[id] else { return }
+        effects.append(.send(to: .worker(entry.spec.owner), .placementGroupUpdate(entry.info)))
+    }
+}

@@ -1,0 +1,275 @@
+// Unit tests of placement groups in the machines (issue 11): the planner's
+// strategies, the GCS's two-phase reservation (prepare, commit, abort, node
+// death, removal, restart) and a raylet's bundle accounting.
+
+import Testing
+@testable import RayCore
+
+private let owner = Build.worker(1, 100)
+private let group = PlacementGroupID(creationTask: TaskID(value: 0xABC))
+
+private func nodes(_ cpus: [Int64]) -> [BundlePlanner.Node] {
+    cpus.enumerated().map { offset, count in
+        BundlePlanner.Node(id: NodeID(UInt32(offset + 1)), total: Build.cpus(count), available: Build.cpus(count))
+    }
+}
+
+private func bundles(_ cpus: [Int64]) -> [BundleSpec] {
+    cpus.enumerated().map { BundleSpec(index: $0.offset, resources: Build.cpus($0.element)) }
+}
+
+// MARK: - The planner
+
+@Test func strictSpreadPutsEachBundleOnANodeOfItsOwnOrSaysWhyItCannot() {
+    guard case .placed(let plan) = BundlePlanner.place(bundles([1, 1, 1]), strategy: .strictSpread, nodes: nodes([2, 2, 2]))
+    else { Issue.record("not placed"); return }
+    #expect(Set(plan.values).count == 3)
+    // Two nodes for three bundles: no set of alive nodes can ever do it.
+    guard case .infeasible(let reason) = BundlePlanner.place(bundles([1, 1, 1]), strategy: .strictSpread,
+                                                               nodes: nodes([8, 8])) else {
+        Issue.record("three bundles placed on two nodes"); return
+    }
+    #expect(reason.contains("STRICT_SPREAD needs 3 distinct node(s)"))
+    // Surviving bundles' nodes are excluded: bundle 2 goes to the third node.
+    guard case .placed(let again) = BundlePlanner.place([BundleSpec(index: 2, resources: Build.cpus(1))],
+                                                        strategy: .strictSpread, nodes: nodes([4, 4, 1]),
+                                                        kept: [NodeID(1), NodeID(2)]) else {
+        Issue.record("not placed again"); return
+    }
+    #expect(again == [2: NodeID(3)])
+}
+
+@Test func strictSpreadFindsAMatchingWhereGreedyWouldNot() {
+    // The big bundle fits only node 1; greedy by free CPU would give node 1 to a small one first
+    // if it went in index order; the matching still finds the assignment.
+    let nodes = [BundlePlanner.Node(id: NodeID(1), total: Build.cpus(4), available: Build.cpus(4)),
+                 BundlePlanner.Node(id: NodeID(2), total: Build.cpus(1), available: Build.cpus(1))]
+    guard case .placed(let plan) = BundlePlanner.place(bundles([1, 4]), strategy: .strictSpread, nodes: nodes) else {
+        Issue.record("not placed"); return
+    }
+    #expect(plan == [0: NodeID(2), 1: NodeID(1)])
+}
+
+@Test func strictPackNeedsOneNodeForEverything() {
+    guard case .placed(let plan) = BundlePlanner.place(bundles([1, 2]), strategy: .strictPack, nodes: nodes([2, 4]))
+    else { Issue.record("not placed"); return }
+    #expect(Set(plan.values) == [NodeID(2)])
+    guard case .infeasible(let reason) = BundlePlanner.place(bundles([2, 2]), strategy: .strictPack, nodes: nodes([3, 3]))
+    else { Issue.record("packed beyond a node"); return }
+    #expect(reason.contains("STRICT_PACK needs one node with {CPU: 4}"))
+}
+
+@Test func packFallsBackToSeveralNodesAndWaitsWhenNothingIsFree() {
+    guard case .placed(let plan) = BundlePlanner.place(bundles([2, 2, 2]), strategy: .pack, nodes: nodes([4, 4]))
+    else { Issue.record("not placed"); return }
+    #expect(Set(plan.values).count == 2)
+    var busy = nodes([4, 4])
+    busy[0].available = ResourceSet()
+    busy[1].available = Build.cpus(1)
+    guard case .waiting(let reason) = BundlePlanner.place(bundles([2]), strategy: .pack, nodes: busy) else {
+        Issue.record("placed on busy nodes"); return
+    }
+    #expect(reason.contains("bundle 0 ({CPU: 2}) fits on no alive node"))
+}
+
+@Test func spreadUsesTheNodesEvenly() {
+    guard case .placed(let plan) = BundlePlanner.place(bundles([1, 1, 1, 1]), strategy: .spread, nodes: nodes([4, 4]))
+    else { Issue.record("not placed"); return }
+    #expect(plan.values.filter { $0 == NodeID(1) }.count == 2)
+}
+
+@Test func aThousandBundlesOnFiveHundredNodesArePlaced() {
+    let many = (0..<500).map { BundlePlanner.Node(id: NodeID(UInt32($0 + 1)), total: Build.cpus(4), available: Build.cpus(4)) }
+    for strategy in PlacementStrategy.allCases where strategy != .strictPack {
+        let count = strategy == .strictSpread ? 500 : 1000
+        guard case .placed(let plan) = BundlePlanner.place(bundles(Array(repeating: 1, count: count)), strategy: strategy,
+                                                           nodes: many) else {
+            Issue.record("\(strategy) not placed"); continue
+        }
+        #expect(plan.count == count)
+    }
+}
+
+// MARK: - The GCS
+
+private func gcsWith(_ count: Int, cpus: Int64 = 2) -> GCS {
+    var gcs = GCS()
+    _ = gcs.handle(.started(RayConfig()), now: 0)
+    for index in 1...count {
+        let info = Build.node(UInt32(index), cpus: cpus)
+        _ = gcs.handle(.messageReceived(from: .raylet(info.nodeID), .registerNode(info)), now: 1)
+    }
+    return gcs
+}
+
+private func sent(_ effects: [GCSEffect]) -> [(NodeID, Message)] {
+    effects.compactMap { if case .send(.raylet(let node), let message) = $0 { return (node, message) } else { return nil } }
+}
+
+private func groupUpdates(_ effects: [GCSEffect]) -> [PlacementGroupInfo] {
+    effects.compactMap { if case .send(_, .placementGroupUpdate(let info)) = $0 { return info } else { return nil } }
+}
+
+private func create(_ gcs: inout GCS, _ strategy: PlacementStrategy, _ cpus: [Int64]) -> [GCSEffect] {
+    let spec = PlacementGroupSpec(id: group, bundles: cpus.map { Build.cpus($0) }, strategy: strategy, owner: owner)
+    return gcs.handle(.messageReceived(from: .worker(owner), .createPlacementGroup(spec)), now: 2)
+}
+
+/// Every prepare of `effects` answered yes, then every commit: the effects of the last answer.
+private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] {
+    var last: [GCSEffect] = []
+    for (node, message) in sent(effects) {
+        guard case .prepareBundles(let id, let round, _) = message else { continue }
+        let reply = gcs.handle(.messageReceived(from: .raylet(node), .bundlesPrepared(id, round: round, failure: "")), now: 3)
+        for (node, message) in sent(reply) {
+            guard case .commitBundles(let id, let round) = message else { continue }
+            last = gcs.handle(.messageReceived(from: .raylet(node), .bundlesCommitted(id, round: round, failure: "")), now: 4)
+        }
+        if !reply.isEmpty && last.isEmpty { last = reply }
+    }
+    return last
+}
+
+@Test func aGroupIsPreparedOnEveryNodeThenCommittedThenCreated() {
+    var gcs = gcsWith(3)
+    let created = create(&gcs, .strictSpread, [1, 1, 1])
+    let prepares = sent(created).filter { if case .prepareBundles = $0.1 { return true } else { return false } }
+    #expect(Set(prepares.map(\.0)).count == 3)
+    #expect(groupUpdates(created).map(\.state) == [.pending])
+    // Nothing is committed before every node prepared.
+    guard case .prepareBundles(_, let round, _) = prepares[0].1 else { return }
+    let first = gcs.handle(.messageReceived(from: .raylet(prepares[0].0), .bundlesPrepared(group, round: round, failure: "")),
+                           now: 3)
+    #expect(sent(first).isEmpty)
+    let rest = prepares.dropFirst().map { node, _ in
+        gcs.handle(.messageReceived(from: .raylet(node), .bundlesPrepared(group, round: round, failure: "")), now: 3)
+    }
+    let commits = sent(rest.last ?? []).filter { if case .commitBundles = $0.1 { return true } else { return false } }
+    #expect(commits.count == 3)
+    var done: [GCSEffect] = []
+    for (node, _) in commits {
+        done = gcs.handle(.messageReceived(from: .raylet(node), .bundlesCommitted(group, round: round, failure: "")), now: 4)
+    }
+    #expect(groupUpdates(done).map(\.state) == [.created])
+    #expect(Set(gcs.placementGroups[group]!.nodes.compactMap { $0 }).count == 3)
+}
+
+@Test func aRefusedPrepareCancelsEveryPreparedBundleAndRetries() {
+    var gcs = gcsWith(2)
+    let created = create(&gcs, .spread, [1, 1])
+    let prepares = sent(created)
+    guard case .prepareBundles(_, let round, _) = prepares[0].1 else { return }
+    _ = gcs.handle(.messageReceived(from: .raylet(prepares[0].0), .bundlesPrepared(group, round: round, failure: "")), now: 3)
+    let refused = gcs.handle(.messageReceived(from: .raylet(prepares[1].0),
+                                              .bundlesPrepared(group, round: round, failure: "busy")), now: 3)
+    let cancels = sent(refused).filter { if case .cancelBundles(_, round) = $0.1 { return true } else { return false } }
+    #expect(Set(cancels.map(\.0)) == Set(prepares.map(\.0)))
+    #expect(refused.contains(.startTimer(.retryPlacementGroups, afterMicros: GCS.bundleRetryMicros)))
+    #expect(gcs.bundleRound == nil && gcs.placementGroups[group]?.state == .pending)
+    #expect(gcs.placementGroups[group]?.cause.contains("refused: busy") == true)
+    // The retry starts a new round.
+    let retried = gcs.handle(.timerFired(.retryPlacementGroups), now: 5)
+    #expect(sent(retried).contains { if case .prepareBundles(_, let again, _) = $0.1 { return again > round } else { return false } })
+}
+
+@Test func aNodeDyingMidRoundAbortsItAndAGroupLosingANodeIsRescheduled() {
+    var gcs = gcsWith(3)
+    let created = create(&gcs, .strictSpread, [1, 1])
+    let prepares = sent(created)
+    // The node of one prepare dies before answering: the round is aborted on every node.
+    let dead = prepares[0].0
+    let died = gcs.handle(.peerDisconnected(.raylet(dead)), now: 3)
+    #expect(sent(died).contains { $0.0 == prepares[1].0 && { if case .cancelBundles = $0 { true } else { false } }($0.1) })
+    // Placed again at once on the two alive nodes, and created.
+    #expect(gcs.bundleRound.map { !$0.plan.values.contains(dead) } == true)
+    _ = answerAll(&gcs, died)
+    #expect(gcs.placementGroups[group]?.state == .created)
+    #expect(!gcs.placementGroups[group]!.nodes.contains(dead))
+    // A node holding a bundle dies: RESCHEDULING, and with no spare node it waits, saying why.
+    let holder = gcs.placementGroups[group]!.nodes[0]!
+    let lost = gcs.handle(.peerDisconnected(.raylet(holder)), now: 6)
+    #expect(groupUpdates(lost).first?.state == .rescheduling)
+    #expect(gcs.placementGroups[group]!.nodes[0] == nil)
+    #expect(gcs.placementGroups[group]?.cause.contains("infeasible: STRICT_SPREAD needs 1 distinct node(s) besides the 1") == true)
+    // A node joins: bundle 0 goes there (not beside bundle 1).
+    let info = Build.node(9, cpus: 2)
+    let joined = gcs.handle(.messageReceived(from: .raylet(info.nodeID), .registerNode(info)), now: 7)
+    #expect(sent(joined).contains { $0.0 == info.nodeID && { if case .prepareBundles = $0 { true } else { false } }($0.1) })
+    _ = answerAll(&gcs, joined)
+    #expect(gcs.placementGroups[group]?.state == .created)
+    #expect(Set(gcs.placementGroups[group]!.nodes.compactMap { $0 }).count == 2)
+}
+
+@Test func removalCancelsEveryBundleAndAnInvalidGroupIsRefusedWithTheReason() {
+    var gcs = gcsWith(2)
+    _ = answerAll(&gcs, create(&gcs, .pack, [1]))
+    let node = gcs.placementGroups[group]!.nodes[0]!
+    let removed = gcs.handle(.messageReceived(from: .worker(owner), .removePlacementGroup(group)), now: 5)
+    #expect(sent(removed).contains { $0.0 == node && $0.1 == .cancelBundles(group, round: 0) })
+    #expect(groupUpdates(removed).map(\.state) == [.removed])
+    // Bad input: the group manager says what was wrong and goes on serving.
+    let other = PlacementGroupID(creationTask: TaskID(value: 0xDEF))
+    let empty = PlacementGroupSpec(id: other, bundles: [Build.cpus(1), ResourceSet()], strategy: .pack, owner: owner)
+    let refused = gcs.handle(.messageReceived(from: .worker(owner), .createPlacementGroup(empty)), now: 6)
+    #expect(groupUpdates(refused).first?.state == .removed)
+    #expect(groupUpdates(refused).first?.cause == "invalid: bundle 1 asks for nothing (every bundle needs some resource, e.g. {CPU: 1})")
+    let negative = PlacementGroupSpec(id: PlacementGroupID(creationTask: TaskID(value: 0xD0)),
+                                      bundles: [ResourceSet(["CPU": -1000])], strategy: .pack, owner: owner)
+    #expect(negative.problem == "bundle 0 asks for a negative amount of CPU")
+}
+
+@Test func aGCSRestartMidRoundAbortsTheRound() {
+    var gcs = gcsWith(2)
+    var log: [GCSInput] = [.started(RayConfig())]
+    for index in 1...2 {
+        let info = Build.node(UInt32(index), cpus: 2)
+        log.append(.messageReceived(from: .raylet(info.nodeID), .registerNode(info)))
+    }
+    let spec = PlacementGroupSpec(id: group, bundles: [Build.cpus(1), Build.cpus(1)], strategy: .strictSpread, owner: owner)
+    log.append(.messageReceived(from: .worker(owner), .createPlacementGroup(spec)))
+    _ = gcs.handle(log.last!, now: 2)
+    // The restarted GCS replays its log, then learns it recovered: the round's nodes cancel it.
+    var restarted = GCS()
+    for input in log { _ = restarted.handle(input, now: 2) }
+    let recovered = restarted.handle(.recovered, now: 3)
+    #expect(sent(recovered).filter { if case .cancelBundles = $0.1 { return true } else { return false } }.count == 2)
+    #expect(recovered.contains(.startTimer(.retryPlacementGroups, afterMicros: GCS.bundleRetryMicros)))
+}
+
+// MARK: - A raylet's bundles
+
+@Test func aRayletPreparesAllOrNothingCommitsIntoGroupResourcesAndCancels() {
+    let info = Build.node(1, cpus: 4)
+    var raylet = Build.raylet(info, view: [Build.view(info)])
+    let two = [BundleSpec(index: 0, resources: Build.cpus(2)), BundleSpec(index: 1, resources: Build.cpus(1))]
+    let prepared = raylet.handle(.messageReceived(from: .gcs, .prepareBundles(group, round: 1, bundles: two)), now: 1)
+    #expect(prepared.contains(.send(to: .gcs, .bundlesPrepared(group, round: 1, failure: ""))))
+    #expect(raylet.available["CPU"] == 1000)
+    // Another group that does not fit what is left is refused whole.
+    let other = PlacementGroupID(creationTask: TaskID(value: 0x77))
+    let refused = raylet.handle(.messageReceived(from: .gcs, .prepareBundles(other, round: 2, bundles: two)), now: 2)
+    #expect(refused.contains { if case .send(.gcs, .bundlesPrepared(other, round: 2, let failure)) = $0 {
+        return !failure.isEmpty } else { return false } })
+    #expect(raylet.available["CPU"] == 1000)
+    _ = raylet.handle(.messageReceived(from: .gcs, .commitBundles(group, round: 1)), now: 3)
+    let tag = group.resourceTag
+    #expect(raylet.available["CPU_group_0_\(tag)"] == 2000 && raylet.available["CPU_group_\(tag)"] == 3000)
+    #expect(raylet.info.resources["CPU_group_1_\(tag)"] == 1000)
+    _ = raylet.handle(.messageReceived(from: .gcs, .cancelBundles(group, round: 0)), now: 4)
+    #expect(raylet.available == Build.cpus(4) && raylet.info.resources == Build.cpus(4))
+    #expect(raylet.heldBundles.isEmpty)
+}
+
+@Test func aPreparedBundleNeverCommittedIsReleasedByItsRaylet() {
+    let info = Build.node(1, cpus: 2)
+    var raylet = Build.raylet(info, view: [Build.view(info)])
+    _ = raylet.handle(.messageReceived(from: .gcs, .prepareBundles(group, round: 5, bundles: [
+        BundleSpec(index: 0, resources: Build.cpus(2))])), now: 1)
+    #expect(raylet.available["CPU"] == 0)
+    _ = raylet.handle(.timerFired(.preparedExpired(group, round: 5)), now: 2)
+    #expect(raylet.available == Build.cpus(2))
+    // A commit arriving after that is refused: the GCS aborts the round.
+    let late = raylet.handle(.messageReceived(from: .gcs, .commitBundles(group, round: 5)), now: 3)
+    #expect(late.contains { if case .send(.gcs, .bundlesCommitted(_, 5, let failure)) = $0 { return !failure.isEmpty }
+        return false })
+}
