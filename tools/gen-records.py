@@ -77,12 +77,13 @@ MESSAGE = [
     ("actorDependenciesReady", [("", "ActorSpec")]),
     ("createPlacementGroup", [("", "PlacementGroupSpec")]),
     ("removePlacementGroup", [("", "PlacementGroupID")]),
-    ("prepareBundles", [("", "PlacementGroupID"), ("round", "UInt64"), ("bundles", "[BundleSpec]")]),
+    ("prepareBundles", [("", "PlacementGroupID"), ("round", "UInt64"), ("bundles", "[BundleSpec]"), ("keep", "[Int]")]),
     ("bundlesPrepared", [("", "PlacementGroupID"), ("round", "UInt64"), ("failure", "String")]),
     ("commitBundles", [("", "PlacementGroupID"), ("round", "UInt64")]),
     ("bundlesCommitted", [("", "PlacementGroupID"), ("round", "UInt64"), ("failure", "String")]),
     ("cancelBundles", [("", "PlacementGroupID"), ("round", "UInt64")]),
     ("placementGroupUpdate", [("", "PlacementGroupInfo")]),
+    ("bundlesHeld", [("", "[BundleHold]")]),
 ]
 
 INPUTS = [
@@ -140,6 +141,7 @@ STRUCTS = [
     ("ActorInfo", [("actorID", "ActorID"), ("state", "ActorState"), ("worker", "WorkerID"), ("incarnation", "Int"),
                    ("cause", "String"), ("maxTaskRetries", "Int"), ("name", "String")]),
     ("BundleSpec", [("index", "Int"), ("resources", "ResourceSet")]),
+    ("BundleHold", [("group", "PlacementGroupID"), ("index", "Int"), ("round", "UInt64"), ("committed", "Bool")]),
     ("PlacementGroupSpec", [("id", "PlacementGroupID"), ("bundles", "[ResourceSet]"), ("strategy", "PlacementStrategy"),
                             ("owner", "WorkerID"), ("name", "String"), ("detached", "Bool")]),
     ("PlacementGroupInfo", [("id", "PlacementGroupID"), ("state", "PlacementGroupState"), ("nodes", "[NodeID]"),
@@ -510,7 +512,7 @@ DEFAULT_NAMES = {
     "ActorID": "actor", "ActorSpec": "actor_spec", "ActorInfo": "info", "ActorOptions": "options",
     "ActorState": "state", "PlacementGroupID": "group", "PlacementGroupSpec": "group_spec",
     "PlacementGroupInfo": "group_info", "PlacementStrategy": "strategy", "PlacementGroupState": "group_state",
-    "[BundleSpec]": "bundles", "[ResourceSet]": "bundles", "BundleSpec": "bundle",
+    "[BundleSpec]": "bundles", "[ResourceSet]": "bundles", "BundleSpec": "bundle", "[BundleHold]": "holds",
 }
 SWIFT_KEYWORDS = {"default", "in", "is", "as", "case", "init", "self", "protocol", "extension", "return",
                   "where", "func", "var", "let", "class", "struct", "enum", "repeat", "throw", "switch"}

@@ -175,6 +175,25 @@ extension BundleSpec {
     }
 }
 
+extension BundleHold {
+    public var proto: PBBundleHold {
+        var message = PBBundleHold()
+        message.group = self.group.creationTask.value
+        message.index = Int64(self.index)
+        message.round = self.round
+        message.committed = self.committed
+        return message
+    }
+
+    public init(proto message: PBBundleHold, at path: @autoclosure () -> String = "BundleHold") throws {
+        self.init(
+            group: PlacementGroupID(creationTask: TaskID(value: message.group)),
+            index: Int(truncatingIfNeeded: message.index),
+            round: message.round,
+            committed: message.committed)
+    }
+}
+
 extension PlacementGroupSpec {
     public var proto: PBPlacementGroupSpec {
         var message = PBPlacementGroupSpec()
@@ -978,11 +997,12 @@ extension Message {
             message.createPlacementGroup = v0.proto
         case .removePlacementGroup(let v0):
             message.removePlacementGroup = v0.creationTask.value
-        case .prepareBundles(let v0, let v1, let v2):
+        case .prepareBundles(let v0, let v1, let v2, let v3):
             var value = PBMessage.PrepareBundles()
             value.group = v0.creationTask.value
             value.round = v1
             value.bundles = v2.map { $0.proto }
+            value.keep = v3.map { Int64($0) }
             message.prepareBundles = value
         case .bundlesPrepared(let v0, let v1, let v2):
             var value = PBMessage.BundlesPrepared()
@@ -1008,6 +1028,10 @@ extension Message {
             message.cancelBundles = value
         case .placementGroupUpdate(let v0):
             message.placementGroupUpdate = v0.proto
+        case .bundlesHeld(let v0):
+            var value = PBMessage.BundlesHeld()
+            value.holds = v0.map { $0.proto }
+            message.bundlesHeld = value
         }
         return message
     }
@@ -1133,7 +1157,7 @@ extension Message {
         case .removePlacementGroup(let value)?:
             self = .removePlacementGroup(PlacementGroupID(creationTask: TaskID(value: value)))
         case .prepareBundles(let value)?:
-            self = .prepareBundles(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round, bundles: try value.bundles.map { try BundleSpec(proto: $0, at: path() + ".prepare_bundles" + ".bundles") })
+            self = .prepareBundles(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round, bundles: try value.bundles.map { try BundleSpec(proto: $0, at: path() + ".prepare_bundles" + ".bundles") }, keep: value.keep.map { Int(truncatingIfNeeded: $0) })
         case .bundlesPrepared(let value)?:
             self = .bundlesPrepared(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round, failure: value.failure)
         case .commitBundles(let value)?:
@@ -1144,6 +1168,8 @@ extension Message {
             self = .cancelBundles(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round)
         case .placementGroupUpdate(let value)?:
             self = .placementGroupUpdate(try PlacementGroupInfo(proto: value, at: path() + ".placement_group_update"))
+        case .bundlesHeld(let value)?:
+            self = .bundlesHeld(try value.holds.map { try BundleHold(proto: $0, at: path() + ".bundles_held" + ".holds") })
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

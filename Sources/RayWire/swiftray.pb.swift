@@ -1353,6 +1353,24 @@ public nonisolated struct PBBundleSpec: Sendable {
   fileprivate var _resources: PBResourceSet? = nil
 }
 
+public nonisolated struct PBBundleHold: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var group: UInt64 = 0
+
+  public var index: Int64 = 0
+
+  public var round: UInt64 = 0
+
+  public var committed: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct PBPlacementGroupSpec: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -3010,6 +3028,14 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .placementGroupUpdate(newValue)}
   }
 
+  public var bundlesHeld: PBMessage.BundlesHeld {
+    get {
+      if case .bundlesHeld(let v)? = kind {return v}
+      return PBMessage.BundlesHeld()
+    }
+    set {kind = .bundlesHeld(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3078,6 +3104,7 @@ public nonisolated struct PBMessage: Sendable {
     case bundlesCommitted(PBMessage.BundlesCommitted)
     case cancelBundles(PBMessage.CancelBundles)
     case placementGroupUpdate(PBPlacementGroupInfo)
+    case bundlesHeld(PBMessage.BundlesHeld)
 
   }
 
@@ -3866,6 +3893,8 @@ public nonisolated struct PBMessage: Sendable {
 
     public var bundles: [PBBundleSpec] = []
 
+    public var keep: [Int64] = []
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -3925,6 +3954,18 @@ public nonisolated struct PBMessage: Sendable {
     public var group: UInt64 = 0
 
     public var round: UInt64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct BundlesHeld: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var holds: [PBBundleHold] = []
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -7339,6 +7380,51 @@ nonisolated extension PBBundleSpec: SwiftProtobuf.Message, SwiftProtobuf._Messag
   }
 }
 
+nonisolated extension PBBundleHold: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BundleHold"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}index\0\u{1}round\0\u{1}committed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.group) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.index) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.round) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.committed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.group != 0 {
+      try visitor.visitSingularFixed64Field(value: self.group, fieldNumber: 1)
+    }
+    if self.index != 0 {
+      try visitor.visitSingularSInt64Field(value: self.index, fieldNumber: 2)
+    }
+    if self.round != 0 {
+      try visitor.visitSingularUInt64Field(value: self.round, fieldNumber: 3)
+    }
+    if self.committed != false {
+      try visitor.visitSingularBoolField(value: self.committed, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBBundleHold, rhs: PBBundleHold) -> Bool {
+    if lhs.group != rhs.group {return false}
+    if lhs.index != rhs.index {return false}
+    if lhs.round != rhs.round {return false}
+    if lhs.committed != rhs.committed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension PBPlacementGroupSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PlacementGroupSpec"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}bundles\0\u{1}strategy\0\u{1}owner\0\u{1}name\0\u{1}detached\0")
@@ -9537,7 +9623,7 @@ nonisolated extension PBExecutorTimer.ReleaseBorrowed: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0\u{3}owns_actors\0\u{3}actor_dependencies_ready\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}prepare_bundles\0\u{3}bundles_prepared\0\u{3}commit_bundles\0\u{3}bundles_committed\0\u{3}cancel_bundles\0\u{3}placement_group_update\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0\u{3}owns_actors\0\u{3}actor_dependencies_ready\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}prepare_bundles\0\u{3}bundles_prepared\0\u{3}commit_bundles\0\u{3}bundles_committed\0\u{3}cancel_bundles\0\u{3}placement_group_update\0\u{3}bundles_held\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -10345,6 +10431,19 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
           self.kind = .placementGroupUpdate(v)
         }
       }()
+      case 66: try {
+        var v: PBMessage.BundlesHeld?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .bundlesHeld(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .bundlesHeld(v)
+        }
+      }()
       default: break
       }
     }
@@ -10615,6 +10714,10 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     case .placementGroupUpdate?: try {
       guard case .placementGroupUpdate(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 65)
+    }()
+    case .bundlesHeld?: try {
+      guard case .bundlesHeld(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 66)
     }()
     case nil: break
     }
@@ -12069,7 +12172,7 @@ nonisolated extension PBMessage.ActorNotFound: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension PBMessage.PrepareBundles: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBMessage.protoMessageName + ".PrepareBundles"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}round\0\u{1}bundles\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}round\0\u{1}bundles\0\u{1}keep\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -12080,6 +12183,7 @@ nonisolated extension PBMessage.PrepareBundles: SwiftProtobuf.Message, SwiftProt
       case 1: try { try decoder.decodeSingularFixed64Field(value: &self.group) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.round) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.bundles) }()
+      case 4: try { try decoder.decodeRepeatedSInt64Field(value: &self.keep) }()
       default: break
       }
     }
@@ -12095,6 +12199,9 @@ nonisolated extension PBMessage.PrepareBundles: SwiftProtobuf.Message, SwiftProt
     if !self.bundles.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.bundles, fieldNumber: 3)
     }
+    if !self.keep.isEmpty {
+      try visitor.visitPackedSInt64Field(value: self.keep, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -12102,6 +12209,7 @@ nonisolated extension PBMessage.PrepareBundles: SwiftProtobuf.Message, SwiftProt
     if lhs.group != rhs.group {return false}
     if lhs.round != rhs.round {return false}
     if lhs.bundles != rhs.bundles {return false}
+    if lhs.keep != rhs.keep {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -12252,6 +12360,36 @@ nonisolated extension PBMessage.CancelBundles: SwiftProtobuf.Message, SwiftProto
   public static func ==(lhs: PBMessage.CancelBundles, rhs: PBMessage.CancelBundles) -> Bool {
     if lhs.group != rhs.group {return false}
     if lhs.round != rhs.round {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.BundlesHeld: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".BundlesHeld"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}holds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.holds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.holds.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.holds, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.BundlesHeld, rhs: PBMessage.BundlesHeld) -> Bool {
+    if lhs.holds != rhs.holds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -119,7 +119,7 @@ private func create(_ gcs: inout GCS, _ strategy: PlacementStrategy, _ cpus: [In
 private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] {
     var last: [GCSEffect] = []
     for (node, message) in sent(effects) {
-        guard case .prepareBundles(let id, let round, _) = message else { continue }
+        guard case .prepareBundles(let id, let round, _, _) = message else { continue }
         let reply = gcs.handle(.messageReceived(from: .raylet(node), .bundlesPrepared(id, round: round, failure: "")), now: 3)
         for (node, message) in sent(reply) {
             guard case .commitBundles(let id, let round) = message else { continue }
@@ -137,7 +137,7 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     #expect(Set(prepares.map(\.0)).count == 3)
     #expect(groupUpdates(created).map(\.state) == [.pending])
     // Nothing is committed before every node prepared.
-    guard case .prepareBundles(_, let round, _) = prepares[0].1 else { return }
+    guard case .prepareBundles(_, let round, _, _) = prepares[0].1 else { return }
     let first = gcs.handle(.messageReceived(from: .raylet(prepares[0].0), .bundlesPrepared(group, round: round, failure: "")),
                            now: 3)
     #expect(sent(first).isEmpty)
@@ -158,7 +158,7 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     var gcs = gcsWith(2)
     let created = create(&gcs, .spread, [1, 1])
     let prepares = sent(created)
-    guard case .prepareBundles(_, let round, _) = prepares[0].1 else { return }
+    guard case .prepareBundles(_, let round, _, _) = prepares[0].1 else { return }
     _ = gcs.handle(.messageReceived(from: .raylet(prepares[0].0), .bundlesPrepared(group, round: round, failure: "")), now: 3)
     let refused = gcs.handle(.messageReceived(from: .raylet(prepares[1].0),
                                               .bundlesPrepared(group, round: round, failure: "busy")), now: 3)
@@ -169,7 +169,7 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     #expect(gcs.placementGroups[group]?.cause.contains("refused: busy") == true)
     // The retry starts a new round.
     let retried = gcs.handle(.timerFired(.retryPlacementGroups), now: 5)
-    #expect(sent(retried).contains { if case .prepareBundles(_, let again, _) = $0.1 { return again > round } else { return false } })
+    #expect(sent(retried).contains { if case .prepareBundles(_, let again, _, _) = $0.1 { return again > round } else { return false } })
 }
 
 @Test func aNodeDyingMidRoundAbortsItAndAGroupLosingANodeIsRescheduled() {
@@ -242,12 +242,12 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     let info = Build.node(1, cpus: 4)
     var raylet = Build.raylet(info, view: [Build.view(info)])
     let two = [BundleSpec(index: 0, resources: Build.cpus(2)), BundleSpec(index: 1, resources: Build.cpus(1))]
-    let prepared = raylet.handle(.messageReceived(from: .gcs, .prepareBundles(group, round: 1, bundles: two)), now: 1)
+    let prepared = raylet.handle(.messageReceived(from: .gcs, .prepareBundles(group, round: 1, bundles: two, keep: [])), now: 1)
     #expect(prepared.contains(.send(to: .gcs, .bundlesPrepared(group, round: 1, failure: ""))))
     #expect(raylet.available["CPU"] == 1000)
     // Another group that does not fit what is left is refused whole.
     let other = PlacementGroupID(creationTask: TaskID(value: 0x77))
-    let refused = raylet.handle(.messageReceived(from: .gcs, .prepareBundles(other, round: 2, bundles: two)), now: 2)
+    let refused = raylet.handle(.messageReceived(from: .gcs, .prepareBundles(other, round: 2, bundles: two, keep: [])), now: 2)
     #expect(refused.contains { if case .send(.gcs, .bundlesPrepared(other, round: 2, let failure)) = $0 {
         return !failure.isEmpty } else { return false } })
     #expect(raylet.available["CPU"] == 1000)
@@ -264,7 +264,7 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     let info = Build.node(1, cpus: 2)
     var raylet = Build.raylet(info, view: [Build.view(info)])
     _ = raylet.handle(.messageReceived(from: .gcs, .prepareBundles(group, round: 5, bundles: [
-        BundleSpec(index: 0, resources: Build.cpus(2))])), now: 1)
+        BundleSpec(index: 0, resources: Build.cpus(2))], keep: [])), now: 1)
     #expect(raylet.available["CPU"] == 0)
     _ = raylet.handle(.timerFired(.preparedExpired(group, round: 5)), now: 2)
     #expect(raylet.available == Build.cpus(2))

@@ -242,11 +242,12 @@ extension Message {
         case .removePlacementGroup(let v0):
             try container.encode(UInt8(58))
             try container.encode(v0)
-        case .prepareBundles(let v0, let v1, let v2):
+        case .prepareBundles(let v0, let v1, let v2, let v3):
             try container.encode(UInt8(59))
             try container.encode(v0)
             try container.encode(v1)
             try container.encode(v2)
+            try container.encode(v3)
         case .bundlesPrepared(let v0, let v1, let v2):
             try container.encode(UInt8(60))
             try container.encode(v0)
@@ -267,6 +268,9 @@ extension Message {
             try container.encode(v1)
         case .placementGroupUpdate(let v0):
             try container.encode(UInt8(64))
+            try container.encode(v0)
+        case .bundlesHeld(let v0):
+            try container.encode(UInt8(65))
             try container.encode(v0)
         }
     }
@@ -394,7 +398,7 @@ extension Message {
         case 58:
             self = .removePlacementGroup(try container.decode(PlacementGroupID.self))
         case 59:
-            self = .prepareBundles(try container.decode(PlacementGroupID.self), round: try container.decode(UInt64.self), bundles: try container.decode([BundleSpec].self))
+            self = .prepareBundles(try container.decode(PlacementGroupID.self), round: try container.decode(UInt64.self), bundles: try container.decode([BundleSpec].self), keep: try container.decode([Int].self))
         case 60:
             self = .bundlesPrepared(try container.decode(PlacementGroupID.self), round: try container.decode(UInt64.self), failure: try container.decode(String.self))
         case 61:
@@ -405,6 +409,8 @@ extension Message {
             self = .cancelBundles(try container.decode(PlacementGroupID.self), round: try container.decode(UInt64.self))
         case 64:
             self = .placementGroupUpdate(try container.decode(PlacementGroupInfo.self))
+        case 65:
+            self = .bundlesHeld(try container.decode([BundleHold].self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))

@@ -259,8 +259,9 @@ public enum Message: Hashable, Codable, Sendable {
     indirect case createPlacementGroup(PlacementGroupSpec)
     /// owner → GCS: remove this group (what runs in it is killed, its resources returned).
     case removePlacementGroup(PlacementGroupID)
-    /// GCS → raylet: phase 1 of round `round`: set these bundles aside, all or none.
-    case prepareBundles(PlacementGroupID, round: UInt64, bundles: [BundleSpec])
+    /// GCS → raylet: phase 1 of round `round`: set these bundles aside, all or none. `keep`: the
+    /// group's bundles the GCS knows this node holds; any other it holds is stale and goes first.
+    case prepareBundles(PlacementGroupID, round: UInt64, bundles: [BundleSpec], keep: [Int])
     /// raylet → GCS: prepared ("" failure), or why not.
     case bundlesPrepared(PlacementGroupID, round: UInt64, failure: String)
     /// GCS → raylet: phase 2: the prepared bundles of `round` become the group's resources.
@@ -272,6 +273,9 @@ public enum Message: Hashable, Codable, Sendable {
     case cancelBundles(PlacementGroupID, round: UInt64)
     /// GCS → owner: the group's state changed.
     case placementGroupUpdate(PlacementGroupInfo)
+    /// raylet → GCS (every report period while it holds any): the bundles held here; the GCS
+    /// cancels those it does not count (a cancel lost with a partition, a round it gave up on).
+    case bundlesHeld([BundleHold])
 }
 
 extension Message {

@@ -49,6 +49,20 @@ public struct BundleSpec: Hashable, Codable, Sendable {
     }
 }
 
+/// A bundle a raylet holds, as it reports them to the GCS.
+public struct BundleHold: Hashable, Codable, Sendable {
+    public var group: PlacementGroupID
+    public var index: Int
+    public var round: UInt64
+    public var committed: Bool
+    public init(group: PlacementGroupID, index: Int, round: UInt64, committed: Bool) {
+        self.group = group
+        self.index = index
+        self.round = round
+        self.committed = committed
+    }
+}
+
 /// What a creator asks for.
 public struct PlacementGroupSpec: Hashable, Codable, Sendable {
     public var id: PlacementGroupID

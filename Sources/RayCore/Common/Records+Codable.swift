@@ -172,6 +172,25 @@ extension BundleSpec {
     }
 }
 
+extension BundleHold {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(group)
+        try container.encode(index)
+        try container.encode(round)
+        try container.encode(committed)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        let group = try container.decode(PlacementGroupID.self)
+        let index = try container.decode(Int.self)
+        let round = try container.decode(UInt64.self)
+        let committed = try container.decode(Bool.self)
+        self.init(group: group, index: index, round: round, committed: committed)
+    }
+}
+
 extension PlacementGroupSpec {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.unkeyedContainer()

@@ -25,8 +25,9 @@ extension GCS {
     public struct PlacementGroupEntry: Hashable, Codable, Sendable {
         public var spec: PlacementGroupSpec
         public var state: PlacementGroupState
-        /// The node holding each bundle (nil: not reserved now).
+        /// The node holding each bundle (nil: not reserved now), and the round that reserved it.
         public var nodes: [NodeID?]
+        public var rounds: [UInt64]
         public var cause: String
 
         public var info: PlacementGroupInfo {
@@ -61,6 +62,9 @@ extension GCS {
         case .bundlesCommitted(let id, let round, let failure):
             guard case .raylet(let node) = from else { return }
             roundAnswered(id, round: round, node: node, committed: true, failure: failure, into: &effects)
+        case .bundlesHeld(let holds):
+            guard case .raylet(let node) = from, nodes[node]?.state == .alive else { return }
+            bundlesHeld(holds, on: node, into: &effects)
         default:
             break
         }
@@ -69,7 +73,8 @@ extension GCS {
     private mutating func createPlacementGroup(_ spec: PlacementGroupSpec, into effects: inout [GCSEffect]) {
         guard placementGroups[spec.id] == nil else { return }  // Sent again (after a GCS restart): known.
         var entry = PlacementGroupEntry(spec: spec, state: .pending,
-                                        nodes: Array(repeating: nil, count: spec.bundles.count), cause: "")
+                                        nodes: Array(repeating: nil, count: spec.bundles.count),
+                                        rounds: Array(repeating: 0, count: spec.bundles.count), cause: "")
         if let problem = spec.problem {
             entry.state = .removed
             entry.cause = "invalid: \(problem)"
@@ -131,10 +136,11 @@ extension GCS {
         for node in round.planNodes {
             let bundles = plan.keys.sorted().filter { plan[$0] == node }
                 .map { BundleSpec(index: $0, resources: spec.bundles[$0]) }
+            let keep = placementGroups[id]!.nodes.indices.filter { placementGroups[id]!.nodes[$0] == node }
             // Counted at once, as an actor's placement is, so the next plan sees it used.
             let needs = bundles.reduce(ResourceSet()) { $0 + $1.resources }
             if let row = nodes[node] { nodes[node]!.available = row.available.subtractingClamped(needs) }
-            effects.append(.send(to: .raylet(node), .prepareBundles(id, round: round.round, bundles: bundles)))
+            effects.append(.send(to: .raylet(node), .prepareBundles(id, round: round.round, bundles: bundles, keep: keep)))
         }
         effects.append(.startTimer(.bundleRound(id, round: round.round), afterMicros: Self.bundleRoundMicros))
     }
@@ -167,7 +173,10 @@ extension GCS {
         // Every node committed: the group holds its bundles.
         bundleRound = nil
         var entry = placementGroups[id]!
-        for (index, node) in round.plan { entry.nodes[index] = node }
+        for (index, node) in round.plan {
+            entry.nodes[index] = node
+            entry.rounds[index] = number
+        }
         entry.state = .created
         entry.cause = ""
         placementGroups[id] = entry
@@ -191,6 +200,20 @@ extension GCS {
         guard retry else { return }
         setCause(round.group, "a reservation attempt failed (\(reason)); trying again", into: &effects)
         effects.append(.startTimer(.retryPlacementGroups, afterMicros: Self.bundleRetryMicros))
+    }
+
+    /// A raylet's report of what it holds: what the GCS does not count goes (a cancel lost with a
+    /// partition, a round given up on after the node committed).
+    mutating func bundlesHeld(_ holds: [BundleHold], on node: NodeID, into effects: inout [GCSEffect]) {
+        var stale: [(PlacementGroupID, UInt64)] = []
+        for hold in holds {
+            if let round = bundleRound, round.group == hold.group, round.round == hold.round,
+               round.plan[hold.index] == node { continue }  // The round in flight.
+            if let entry = placementGroups[hold.group], entry.state != .removed, hold.index < entry.nodes.count,
+               entry.nodes[hold.index] == node, entry.rounds[hold.index] == hold.round { continue }  // Counted.
+            if !stale.contains(where: { $0 == (hold.group, hold.round) }) { stale.append((hold.group, hold.round)) }
+        }
+        for (group, round) in stale { effects.append(.send(to: .raylet(node), .cancelBundles(group, round: round))) }
     }
 
     /// A round's timer fired: unanswered, it is aborted.

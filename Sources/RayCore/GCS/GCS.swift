@@ -239,7 +239,7 @@ public struct GCS: Sendable {
         case .registerActor, .actorCreated, .actorPlacementFailed, .actorWorkerDied, .killActor, .subscribeActor,
              .lookupActor, .actorDependenciesReady:
             receiveActorMessage(message, from: from, into: &effects)
-        case .createPlacementGroup, .removePlacementGroup, .bundlesPrepared, .bundlesCommitted:
+        case .createPlacementGroup, .removePlacementGroup, .bundlesPrepared, .bundlesCommitted, .bundlesHeld:
             receivePlacementGroupMessage(message, from: from, into: &effects)
         default:
             break  // Not a GCS message; ignoring it cannot lose state.

@@ -24,8 +24,8 @@ extension Raylet {
     mutating func receiveBundleMessage(_ message: Message, from: Address, into effects: inout [RayletEffect]) {
         guard from == .gcs else { return }
         switch message {
-        case .prepareBundles(let group, let round, let bundles):
-            prepare(group, round: round, bundles, into: &effects)
+        case .prepareBundles(let group, let round, let bundles, let keep):
+            prepare(group, round: round, bundles, keep: keep, into: &effects)
         case .commitBundles(let group, let round):
             commit(group, round: round, into: &effects)
         case .cancelBundles(let group, let round):
@@ -35,14 +35,13 @@ extension Raylet {
         }
     }
 
-    private mutating func prepare(_ group: PlacementGroupID, round: UInt64, _ bundles: [BundleSpec],
+    private mutating func prepare(_ group: PlacementGroupID, round: UInt64, _ bundles: [BundleSpec], keep: [Int],
                                   into effects: inout [RayletEffect]) {
-        // Bundles of this group held from another round are stale (that round was aborted, or
-        // this bundle is being placed again): they go first.
-        for held in heldBundles.values where held.group == group && held.round != round
-            && bundles.contains(where: { $0.index == held.index }) {
-            releaseBundles(group, round: held.round, into: &effects)
-        }
+        // Bundles of this group held here from another round that the GCS does not count (a round
+        // it gave up on, whose cancel was lost) go first: a STRICT_SPREAD group never has two here.
+        let stale = Set(heldBundles.values.filter { $0.group == group && $0.round != round && !keep.contains($0.index) }
+            .map(\.round)).sorted()
+        for old in stale { releaseBundles(group, round: old, into: &effects) }
         let needs = bundles.reduce(ResourceSet()) { $0 + $1.resources }
         guard bundles.allSatisfy({ heldBundles[BundleKey(group: group, index: $0.index)] == nil }),
               needs.fits(in: available) else {
@@ -114,6 +113,16 @@ extension Raylet {
             .filter { $0.name.hasSuffix(wildcard) && $0.milli < 0 }.map { ($0.name, $0.milli) }))
         available = available - negative
         reportResources(force: true, into: &effects)
+    }
+
+    /// What this node holds, for the GCS to check against what it counts.
+    mutating func reportBundles(into effects: inout [RayletEffect]) {
+        guard !heldBundles.isEmpty else { return }
+        let holds = heldBundles.keys.sorted().map { key in
+            BundleHold(group: key.group, index: key.index, round: heldBundles[key]!.round,
+                       committed: heldBundles[key]!.committed)
+        }
+        effects.append(.send(to: .gcs, .bundlesHeld(holds)))
     }
 
     /// A prepared bundle's commit never came: released.

@@ -197,6 +197,7 @@ public struct Raylet: Sendable {
             receive(message, from: from, into: &effects)
         case .timerFired(.reportResources):
             reportResources(force: false, into: &effects)
+            reportBundles(into: &effects)
             effects.append(.startTimer(.reportResources, afterMicros: config.resourceReportPeriodMicros))
         case .timerFired(.retryPull(let object)):
             retryPull(object, into: &effects)
