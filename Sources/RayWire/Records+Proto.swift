@@ -1371,6 +1371,15 @@ extension OwnerInput {
             value.object = v0.proto
             value.owner = v1.proto
             message.borrowArgument = value
+        case .createPlacementGroup(let v0, let v1, let v2, let v3):
+            var value = PBOwnerInput.CreatePlacementGroup()
+            value.bundles = v0.map { $0.proto }
+            value.strategy = v1.proto
+            value.name = v2
+            value.detached = v3
+            message.createPlacementGroup = value
+        case .removePlacementGroup(let v0):
+            message.removePlacementGroup = v0.creationTask.value
         }
         return message
     }
@@ -1415,6 +1424,10 @@ extension OwnerInput {
             self = .lookupActor(name: value.name, namespace: value.namespace)
         case .borrowArgument(let value)?:
             self = .borrowArgument(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".borrow_argument" + ".object"), at: path() + ".borrow_argument" + ".object"), owner: try WorkerID(proto: ProtoRecords.field(value.hasOwner, value.owner, path() + ".borrow_argument" + ".owner"), at: path() + ".borrow_argument" + ".owner"))
+        case .createPlacementGroup(let value)?:
+            self = .createPlacementGroup(bundles: try value.bundles.map { try ResourceSet(proto: $0, at: path() + ".create_placement_group" + ".bundles") }, strategy: try PlacementStrategy(proto: ProtoRecords.field(value.hasStrategy, value.strategy, path() + ".create_placement_group" + ".strategy"), at: path() + ".create_placement_group" + ".strategy"), name: value.name, detached: value.detached)
+        case .removePlacementGroup(let value)?:
+            self = .removePlacementGroup(PlacementGroupID(creationTask: TaskID(value: value)))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

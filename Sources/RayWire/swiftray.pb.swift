@@ -4461,6 +4461,22 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .borrowArgument(newValue)}
   }
 
+  public var createPlacementGroup: PBOwnerInput.CreatePlacementGroup {
+    get {
+      if case .createPlacementGroup(let v)? = kind {return v}
+      return PBOwnerInput.CreatePlacementGroup()
+    }
+    set {kind = .createPlacementGroup(newValue)}
+  }
+
+  public var removePlacementGroup: UInt64 {
+    get {
+      if case .removePlacementGroup(let v)? = kind {return v}
+      return 0
+    }
+    set {kind = .removePlacementGroup(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -4483,6 +4499,8 @@ public nonisolated struct PBOwnerInput: Sendable {
     case subscribeActor(UInt64)
     case lookupActor(PBOwnerInput.LookupActor)
     case borrowArgument(PBOwnerInput.BorrowArgument)
+    case createPlacementGroup(PBOwnerInput.CreatePlacementGroup)
+    case removePlacementGroup(UInt64)
 
   }
 
@@ -4804,6 +4822,33 @@ public nonisolated struct PBOwnerInput: Sendable {
 
     fileprivate var _object: PBObjectId? = nil
     fileprivate var _owner: PBWorkerId? = nil
+  }
+
+  public nonisolated struct CreatePlacementGroup: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var bundles: [PBResourceSet] = []
+
+    public var strategy: PBPlacementStrategy {
+      get {_strategy ?? PBPlacementStrategy()}
+      set {_strategy = newValue}
+    }
+    /// Returns true if `strategy` has been explicitly set.
+    public var hasStrategy: Bool {self._strategy != nil}
+    /// Clears the value of `strategy`. Subsequent reads from it will return its default value.
+    public mutating func clearStrategy() {self._strategy = nil}
+
+    public var name: String = String()
+
+    public var detached: Bool = false
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _strategy: PBPlacementStrategy? = nil
   }
 
   public init() {}
@@ -13013,7 +13058,7 @@ nonisolated extension PBRayletInput.ProgramPublished: SwiftProtobuf.Message, Swi
 
 nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0\u{3}lookup_actor\0\u{3}borrow_argument\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0\u{3}lookup_actor\0\u{3}borrow_argument\0\u{3}create_placement_group\0\u{3}remove_placement_group\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -13263,6 +13308,27 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.kind = .borrowArgument(v)
         }
       }()
+      case 20: try {
+        var v: PBOwnerInput.CreatePlacementGroup?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .createPlacementGroup(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .createPlacementGroup(v)
+        }
+      }()
+      case 21: try {
+        var v: UInt64?
+        try decoder.decodeSingularFixed64Field(value: &v)
+        if let v = v {
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
+          self.kind = .removePlacementGroup(v)
+        }
+      }()
       default: break
       }
     }
@@ -13349,6 +13415,14 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .borrowArgument?: try {
       guard case .borrowArgument(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+    }()
+    case .createPlacementGroup?: try {
+      guard case .createPlacementGroup(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+    }()
+    case .removePlacementGroup?: try {
+      guard case .removePlacementGroup(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularFixed64Field(value: v, fieldNumber: 21)
     }()
     case nil: break
     }
@@ -13933,6 +14007,55 @@ nonisolated extension PBOwnerInput.BorrowArgument: SwiftProtobuf.Message, SwiftP
   public static func ==(lhs: PBOwnerInput.BorrowArgument, rhs: PBOwnerInput.BorrowArgument) -> Bool {
     if lhs._object != rhs._object {return false}
     if lhs._owner != rhs._owner {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBOwnerInput.CreatePlacementGroup: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".CreatePlacementGroup"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}bundles\0\u{1}strategy\0\u{1}name\0\u{1}detached\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.bundles) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._strategy) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.detached) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.bundles.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.bundles, fieldNumber: 1)
+    }
+    try { if let v = self._strategy {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 3)
+    }
+    if self.detached != false {
+      try visitor.visitSingularBoolField(value: self.detached, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.CreatePlacementGroup, rhs: PBOwnerInput.CreatePlacementGroup) -> Bool {
+    if lhs.bundles != rhs.bundles {return false}
+    if lhs._strategy != rhs._strategy {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.detached != rhs.detached {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -273,3 +273,27 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     #expect(late.contains { if case .send(.gcs, .bundlesCommitted(_, 5, let failure)) = $0 { return !failure.isEmpty }
         return false })
 }
+
+// MARK: - The owner, and the view
+
+@Test func anOwnerCreatesAGroupAndHearsItsStateAndTheViewCarriesItsResources() {
+    var machine = Owner()
+    _ = machine.handle(.started(RayConfig(), OwnerIdentity(worker: owner, job: JobID(1))), now: 0)
+    let id = PlacementGroupID(creationTask: machine.nextTaskID)
+    let made = machine.handle(.createPlacementGroup(bundles: [Build.cpus(1)], strategy: .strictPack, name: "g",
+                                                    detached: false), now: 1)
+    guard case .send(.gcs, .createPlacementGroup(let spec))? = made.first else { Issue.record("not sent: \(made)"); return }
+    #expect(spec.id == id && spec.owner == owner && spec.strategy == .strictPack)
+    // The GCS reserves it: the owner hears CREATED, and the node's total in the view holds the group's resources.
+    var gcs = gcsWith(1)
+    let created = answerAll(&gcs, gcs.handle(.messageReceived(from: .worker(owner), .createPlacementGroup(spec)), now: 2))
+    guard let info = groupUpdates(created).last else { Issue.record("no update"); return }
+    let heard = machine.handle(.messageReceived(from: .gcs, .placementGroupUpdate(info)), now: 3)
+    #expect(heard == [.placementGroupUpdated(info)] && machine.placementGroups[id]?.state == .created)
+    let total = gcs.clusterView.first!.total
+    #expect(total["CPU_group_0_\(id.resourceTag)"] == 1000 && total["CPU_group_\(id.resourceTag)"] == 1000)
+    // Removed: the owner asks, the view drops the group's resources.
+    #expect(machine.handle(.removePlacementGroup(id), now: 4) == [.send(to: .gcs, .removePlacementGroup(id))])
+    _ = gcs.handle(.messageReceived(from: .worker(owner), .removePlacementGroup(id)), now: 5)
+    #expect(gcs.clusterView.first!.total == Build.cpus(2))
+}

@@ -613,6 +613,15 @@ extension OwnerInput {
             try container.encode(UInt8(18))
             try container.encode(v0)
             try container.encode(v1)
+        case .createPlacementGroup(let v0, let v1, let v2, let v3):
+            try container.encode(UInt8(19))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+            try container.encode(v3)
+        case .removePlacementGroup(let v0):
+            try container.encode(UInt8(20))
+            try container.encode(v0)
         }
     }
 
@@ -658,6 +667,10 @@ extension OwnerInput {
             self = .lookupActor(name: try container.decode(String.self), namespace: try container.decode(String.self))
         case 18:
             self = .borrowArgument(try container.decode(ObjectID.self), owner: try container.decode(WorkerID.self))
+        case 19:
+            self = .createPlacementGroup(bundles: try container.decode([ResourceSet].self), strategy: try container.decode(PlacementStrategy.self), name: try container.decode(String.self), detached: try container.decode(Bool.self))
+        case 20:
+            self = .removePlacementGroup(try container.decode(PlacementGroupID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))

@@ -95,6 +95,11 @@ extension GCS {
         for node in Set(entry.nodes.compactMap { $0 }).sorted() {
             effects.append(.send(to: .raylet(node), .cancelBundles(id, round: 0)))
         }
+        for (index, node) in entry.nodes.enumerated() {
+            guard let node, let row = nodes[node] else { continue }
+            nodes[node]!.info.resources = row.info.resources - entry.spec.bundles[index].committedAsBundle(index, of: id)
+            viewDirty = true
+        }
         entry.state = .removed
         entry.nodes = entry.nodes.map { _ in nil }
         entry.cause = cause
@@ -176,7 +181,13 @@ extension GCS {
         for (index, node) in round.plan {
             entry.nodes[index] = node
             entry.rounds[index] = number
+            // The node's total now holds the bundle's group resources (the view's owners and raylets
+            // send the group's tasks there).
+            if let row = nodes[node] {
+                nodes[node]!.info.resources = row.info.resources + entry.spec.bundles[index].committedAsBundle(index, of: id)
+            }
         }
+        viewDirty = true
         entry.state = .created
         entry.cause = ""
         placementGroups[id] = entry

@@ -100,7 +100,7 @@ public struct GCS: Sendable {
     public private(set) var subscribers: [WorkerID] = []
     /// How many times each node was marked dead (the safety checker asserts ≤ 1).
     public private(set) var deathMarks: [NodeID: Int] = [:]
-    private var viewDirty = false
+    var viewDirty = false
     private var healthCheckSequence: UInt64 = 0
     /// The ID the next new node gets (IDs are dense from 1, never reused).
     public private(set) var nextNodeID: UInt32 = 1

@@ -101,6 +101,10 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     /// A task body passes on a reference it received as an argument (its caller `owner` owns or
     /// borrows it): this process borrows it from there while what it submits needs it.
     case borrowArgument(ObjectID, owner: WorkerID)
+    /// The program creates a placement group (its ID is the next task ID, as an actor's).
+    case createPlacementGroup(bundles: [ResourceSet], strategy: PlacementStrategy, name: String, detached: Bool)
+    /// The program removes a placement group it created.
+    case removePlacementGroup(PlacementGroupID)
 }
 
 /// Effects of an owner.
@@ -111,6 +115,8 @@ public enum OwnerEffect: Hashable, Codable, Sendable {
     case getResolved(ObjectID, ObjectValue)
     /// Answer the program's lookup of an actor by name (nil: no live actor has it).
     case actorLookedUp(name: String, namespace: String, ActorID?)
+    /// A placement group this process created changed state (its `ready()` waits for CREATED).
+    case placementGroupUpdated(PlacementGroupInfo)
 }
 
 /// Tasks that may share a leased worker: same resources, same placement.
@@ -248,6 +254,8 @@ public struct Owner: Sendable {
     var lineageOrder = FIFOQueue<TaskID>()
     /// Actors this process created or holds handles to, with its calls to each (Owner+Actors.swift).
     public internal(set) var actors: [ActorID: CallerActor] = [:]
+    /// Placement groups this process created, as the GCS last published them.
+    public internal(set) var placementGroups: [PlacementGroupID: PlacementGroupInfo] = [:]
     /// This worker told its raylet it owns actors (`ownsActors`).
     var ownsActors = false
     /// Actors this process created whose constructor waits for an argument to exist, with the spec.
@@ -335,6 +343,15 @@ public struct Owner: Sendable {
         case .borrowArgument(let object, let owner):
             guard objects[object] == nil, borrowed[object] == nil, owner != workerID else { return effects }
             borrowed[object] = BorrowedEntry(owner: owner)
+        case .createPlacementGroup(let bundles, let strategy, let name, let detached):
+            let id = PlacementGroupID(creationTask: ids.takeTask())
+            placementGroups[id] = PlacementGroupInfo(id: id, state: .pending,
+                                                     nodes: bundles.map { _ in NodeID(0) }, cause: "", name: name)
+            effects.append(.send(to: .gcs, .createPlacementGroup(PlacementGroupSpec(
+                id: id, bundles: bundles, strategy: strategy, owner: workerID, name: name, detached: detached))))
+        case .removePlacementGroup(let id):
+            guard placementGroups[id] != nil else { return effects }
+            effects.append(.send(to: .gcs, .removePlacementGroup(id)))
         case .subscribeActor(let actor):
             guard actors[actor] == nil else { return effects }
             actors[actor] = CallerActor(info: nil, created: false, maxTaskRetries: 0, detached: false, name: "\(actor)")
@@ -411,6 +428,10 @@ public struct Owner: Sendable {
             effects.append(.actorLookedUp(name: name, namespace: namespace, info.actorID))
         case .actorNotFound(let name, let namespace):
             effects.append(.actorLookedUp(name: name, namespace: namespace, nil))
+        case .placementGroupUpdate(let info):
+            guard from == .gcs, placementGroups[info.id] != nil else { return }
+            placementGroups[info.id] = info
+            effects.append(.placementGroupUpdated(info))
         case .objectLocation(let object, .at(let nodes)) where isBorrowed(object):
             borrowedIsStored(object, at: nodes, into: &effects)
         default:

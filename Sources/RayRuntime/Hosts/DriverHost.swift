@@ -131,6 +131,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             resolve(object, value)
         case .actorLookedUp(let name, let namespace, let actor):
             for answer in actorLookups.removeValue(forKey: namespace + "/" + name) ?? [] { answer(actor) }
+        case .placementGroupUpdated:
+            break  // No Swift API for placement groups yet (issue 11): the owner keeps their state.
         }
     }
 

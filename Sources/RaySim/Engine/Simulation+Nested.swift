@@ -39,6 +39,7 @@ extension Simulation {
             case .send(let to, let message): send(message, from: .worker(worker), to: to)
             case .getResolved(let object, let value): childResolved(worker, object, value)
             case .actorLookedUp: break  // Scenario programs look no actor up.
+            case .placementGroupUpdated: break  // Scenarios with placement groups are refused (for now).
             }
         }
         workerOwners[worker] = owner

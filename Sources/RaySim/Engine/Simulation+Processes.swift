@@ -175,6 +175,7 @@ extension Simulation {
             case .send(let to, let message): send(message, from: .worker(driverWorker), to: to)
             case .getResolved(let object, let value): program.resolve(object, value)
             case .actorLookedUp: break  // Scenario programs look no actor up.
+            case .placementGroupUpdated: break  // Scenarios with placement groups are refused (for now).
             }
         }
         return driver
