@@ -40,11 +40,17 @@ public struct ActorClassOptions: Sendable, Hashable {
     /// Calls that may run at once (Ray's threaded/async actors): above 1, a call waiting in an
     /// `await` lets the next one start on the actor (Swift actor reentrancy); they may end in any order.
     public var maxConcurrency = 1
+    /// Runs in this placement group's bundle `bundleIndex` (-1: any), holding what it asks for
+    /// there (an actor in a group must ask for some resource: `numCPUs` defaults to 0).
+    public var placementGroup: PlacementGroup?
+    public var bundleIndex: Int = -1
 
     public init(numCPUs: Double = 0, numGPUs: Double = 0, resources: [String: Double] = [:], maxRestarts: Int = 0,
                 maxTaskRetries: Int = 0, name: String = "", namespace: String = "", detached: Bool = false,
-                maxConcurrency: Int = 1) {
+                maxConcurrency: Int = 1, placementGroup: PlacementGroup? = nil, bundleIndex: Int = -1) {
         self.maxConcurrency = maxConcurrency
+        self.placementGroup = placementGroup
+        self.bundleIndex = bundleIndex
         self.numCPUs = numCPUs
         self.numGPUs = numGPUs
         self.resources = resources
@@ -56,7 +62,8 @@ public struct ActorClassOptions: Sendable, Hashable {
     }
 
     func validated() throws -> (ResourceSet, RayCore.ActorOptions) {
-        let resources = try TaskOptions(numCPUs: numCPUs, numGPUs: numGPUs, resources: self.resources).validated()
+        let resources = try TaskOptions(numCPUs: numCPUs, numGPUs: numGPUs, resources: self.resources,
+                                        placementGroup: placementGroup, bundleIndex: bundleIndex).validated()
         guard maxRestarts >= -1 else {
             throw Ray.Error.invalidArgument("maxRestarts must be ≥ 0, or -1 for infinite; got \(maxRestarts)")
         }

@@ -91,14 +91,21 @@ public struct TaskOptions: Sendable, Hashable {
     /// Also retry when the body throws.
     public var retryExceptions = false
     public var scheduling: SchedulingStrategy = .default
+    /// Runs in this placement group's bundle `bundleIndex` (-1: any of its bundles), on the
+    /// resources it reserved (the task's `numCPUs`... are taken from the bundle).
+    public var placementGroup: PlacementGroup?
+    public var bundleIndex: Int = -1
     public init(numCPUs: Double = 1, numGPUs: Double = 0, resources: [String: Double] = [:], maxRetries: Int = 3,
-                retryExceptions: Bool = false, scheduling: SchedulingStrategy = .default) {
+                retryExceptions: Bool = false, scheduling: SchedulingStrategy = .default,
+                placementGroup: PlacementGroup? = nil, bundleIndex: Int = -1) {
         self.numCPUs = numCPUs
         self.numGPUs = numGPUs
         self.resources = resources
         self.maxRetries = maxRetries
         self.retryExceptions = retryExceptions
         self.scheduling = scheduling
+        self.placementGroup = placementGroup
+        self.bundleIndex = bundleIndex
     }
 
     func validated() throws -> ResourceSet {
@@ -112,7 +119,8 @@ public struct TaskOptions: Sendable, Hashable {
         guard maxRetries >= -1 else {
             throw Ray.Error.invalidArgument("maxRetries must be ≥ 0, or -1 for infinite; got \(maxRetries)")
         }
-        return ResourceSet(milli)
+        guard let placementGroup else { return ResourceSet(milli) }
+        return try placementGroup.resources(ResourceSet(milli), bundle: bundleIndex)
     }
 }
 

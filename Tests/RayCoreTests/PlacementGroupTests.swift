@@ -293,7 +293,9 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     let total = gcs.clusterView.first!.total
     #expect(total["CPU_group_0_\(id.resourceTag)"] == 1000 && total["CPU_group_\(id.resourceTag)"] == 1000)
     // Removed: the owner asks, the view drops the group's resources.
-    #expect(machine.handle(.removePlacementGroup(id), now: 4) == [.send(to: .gcs, .removePlacementGroup(id))])
+    let removing = machine.handle(.removePlacementGroup(id), now: 4)
+    #expect(removing.first == .send(to: .gcs, .removePlacementGroup(id)))
+    #expect(machine.placementGroups[id]?.state == .removed)
     _ = gcs.handle(.messageReceived(from: .worker(owner), .removePlacementGroup(id)), now: 5)
     #expect(gcs.clusterView.first!.total == Build.cpus(2))
 }

@@ -187,7 +187,8 @@ extension GCS {
                 nodes[node]!.info.resources = row.info.resources + entry.spec.bundles[index].committedAsBundle(index, of: id)
             }
         }
-        viewDirty = true
+        // The view goes out now, before the owner hears CREATED and sends the group's tasks.
+        broadcastView(into: &effects)
         entry.state = .created
         entry.cause = ""
         placementGroups[id] = entry

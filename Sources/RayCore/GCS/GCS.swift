@@ -353,7 +353,7 @@ public struct GCS: Sendable {
         placementGroupsNodeDied(id, into: &effects)
     }
 
-    private mutating func broadcastView(into effects: inout [GCSEffect]) {
+    mutating func broadcastView(into effects: inout [GCSEffect]) {
         viewDirty = false
         let view = clusterView
         for node in view {

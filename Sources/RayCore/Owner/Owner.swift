@@ -350,8 +350,13 @@ public struct Owner: Sendable {
             effects.append(.send(to: .gcs, .createPlacementGroup(PlacementGroupSpec(
                 id: id, bundles: bundles, strategy: strategy, owner: workerID, name: name, detached: detached))))
         case .removePlacementGroup(let id):
-            guard placementGroups[id] != nil else { return effects }
+            guard let info = placementGroups[id], info.state != .removed else { return effects }
             effects.append(.send(to: .gcs, .removePlacementGroup(id)))
+            // Removed as far as this program goes, now (the GCS's update confirms it).
+            placementGroups[id]!.state = .removed
+            placementGroups[id]!.cause = "removed by this program"
+            placementGroups[id]!.nodes = info.nodes.map { _ in NodeID(0) }
+            effects.append(.placementGroupUpdated(placementGroups[id]!))
         case .subscribeActor(let actor):
             guard actors[actor] == nil else { return effects }
             actors[actor] = CallerActor(info: nil, created: false, maxTaskRetries: 0, detached: false, name: "\(actor)")
@@ -429,7 +434,8 @@ public struct Owner: Sendable {
         case .actorNotFound(let name, let namespace):
             effects.append(.actorLookedUp(name: name, namespace: namespace, nil))
         case .placementGroupUpdate(let info):
-            guard from == .gcs, placementGroups[info.id] != nil else { return }
+            // A removed group stays removed (an update sent before the removal arrives late).
+            guard from == .gcs, let known = placementGroups[info.id], known.state != .removed else { return }
             placementGroups[info.id] = info
             effects.append(.placementGroupUpdated(info))
         case .objectLocation(let object, .at(let nodes)) where isBorrowed(object):

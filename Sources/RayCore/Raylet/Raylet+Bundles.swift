@@ -73,6 +73,7 @@ extension Raylet {
         }
         effects.append(.send(to: .gcs, .bundlesCommitted(group, round: round, failure: "")))
         reportResources(force: true, into: &effects)
+        dispatch(into: &effects)  // Requests of the group queued here run now.
     }
 
     /// Releases what this node holds of `group` from `round` (0: every round): prepared bundles
@@ -81,6 +82,7 @@ extension Raylet {
         let keys = heldBundles.keys.filter {
             heldBundles[$0]!.group == group && (round == 0 || heldBundles[$0]!.round == round)
         }.sorted()
+        if round == 0 { failQueuedRequests(of: group, into: &effects) }
         guard !keys.isEmpty else { return }
         var released: [HeldBundle] = []
         for key in keys {
@@ -113,6 +115,20 @@ extension Raylet {
             .filter { $0.name.hasSuffix(wildcard) && $0.milli < 0 }.map { ($0.name, $0.milli) }))
         available = available - negative
         reportResources(force: true, into: &effects)
+    }
+
+    /// The group was removed: requests queued here for its resources can never run.
+    private mutating func failQueuedRequests(of group: PlacementGroupID, into effects: inout [RayletEffect]) {
+        let tag = "_group_" + group.resourceTag
+        for shape in classOrder where shape.entries.contains(where: { $0.name.hasSuffix(tag) }) {
+            while let head = classQueues[shape]?.popFirst() {
+                heldLeaseIDs.remove(head.request.leaseID)
+                releaseArguments(of: head.request.leaseID, into: &effects)
+                effects.append(.send(to: .worker(head.owner), .leaseUnschedulable(head.request.leaseID,
+                    reason: "its placement group \(group) was removed")))
+            }
+        }
+        pruneEmptyClasses()
     }
 
     /// What this node holds, for the GCS to check against what it counts.

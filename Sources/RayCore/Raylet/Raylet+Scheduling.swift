@@ -72,6 +72,12 @@ extension Raylet {
             return .local
         }
         let feasible = candidateNodes(for: request.resources)
+        if feasible.isEmpty && request.resources.entries.contains(where: { $0.name.contains("_group_") }) {
+            // A placement group's bundle this view does not show yet (the group was just created:
+            // the view's broadcast may come after the request): queued here until the view shows
+            // its node, or it is committed here, or the group is removed.
+            return .local
+        }
         if feasible.isEmpty {
             let largest = view.map { $0.total.description }.joined(separator: ", ")
             return .unschedulable("no alive node can ever fit \(request.resources) (alive nodes have: \(largest))")

@@ -43,6 +43,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     var waiters: [ObjectID: [GetWaiter]] = [:]
     /// Lookups of actors by name ("namespace/name") waiting for the GCS's answer.
     var actorLookups: [String: [(ActorID?) -> Void]] = [:]
+    /// Waits for placement groups to be created (or removed), by group.
+    var groupWaiters: [PlacementGroupID: [(PlacementGroupInfo) -> Void]] = [:]
     var connected: ((Result<Hello, RuntimeError>) -> Void)?
     /// The raylet's hello, kept until the GCS confirmed the job.
     var pendingHello: Hello?
@@ -131,8 +133,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             resolve(object, value)
         case .actorLookedUp(let name, let namespace, let actor):
             for answer in actorLookups.removeValue(forKey: namespace + "/" + name) ?? [] { answer(actor) }
-        case .placementGroupUpdated:
-            break  // No Swift API for placement groups yet (issue 11): the owner keeps their state.
+        case .placementGroupUpdated(let info):
+            placementGroupUpdated(info)
         }
     }
 

@@ -1,0 +1,93 @@
+// Placement groups from Swift (Ray's `ray.util.placement_group`): a gang reservation of
+// resource bundles, reserved all or nothing on the cluster; tasks and actors then run in a
+// bundle (`TaskOptions.placementGroup`, `ActorClassOptions.placementGroup`), and only they
+// can use its resources.
+//
+//     let gang = try PlacementGroup.create(bundles: [["CPU": 1], ["CPU": 1]], strategy: .strictSpread)
+//     try gang.ready(timeout: .seconds(10))
+//     let ref = try work.options(TaskOptions(placementGroup: gang, bundleIndex: 1)).remote(x)
+//     try gang.remove()
+
+public import RayCore
+import RayRuntime
+
+/// A placement group this program created.
+public struct PlacementGroup: Sendable, Hashable, CustomStringConvertible {
+    public let id: PlacementGroupID
+    /// The number of bundles (indices 0..<bundleCount).
+    public let bundleCount: Int
+
+    /// Reserves `bundles` (each `["CPU": 1]`-style amounts) with `strategy` (Ray's PACK,
+    /// SPREAD, STRICT_PACK, STRICT_SPREAD); returns at once: `ready()` waits for the reservation.
+    /// A bundle asking for nothing or a negative amount is refused here, naming it.
+    public static func create(bundles: [[String: Double]], strategy: PlacementStrategy = .pack, name: String = "",
+                              detached: Bool = false) throws -> PlacementGroup {
+        var sets: [ResourceSet] = []
+        for (index, bundle) in bundles.enumerated() {
+            var milli: [String: Int64] = [:]
+            for (resource, amount) in bundle.sorted(by: { $0.key < $1.key }) {
+                guard amount.isFinite else {
+                    throw Ray.Error.invalidArgument("bundle \(index) asks for a non-finite amount of \(resource)")
+                }
+                milli[resource] = Int64((amount * 1000).rounded())
+            }
+            sets.append(ResourceSet(milli))
+        }
+        let client = try Ray.client()
+        let probe = PlacementGroupSpec(id: PlacementGroupID(creationTask: TaskID(value: 0)), bundles: sets,
+                                       strategy: strategy, owner: WorkerID(node: NodeID(0), index: 0))
+        if let problem = probe.problem { throw Ray.Error.invalidArgument("placement group: \(problem)") }
+        let id = client.createPlacementGroup(bundles: sets, strategy: strategy, name: name, detached: detached)
+        return PlacementGroup(id: id, bundleCount: sets.count)
+    }
+
+    /// Waits until every bundle is reserved (CREATED). Throws if it was removed (saying why), or
+    /// `.timeout` (saying what it waits for: infeasible, or which resources).
+    public func ready(timeout: Duration? = nil) throws {
+        let client = try Ray.client()
+        guard let info = client.waitPlacementGroup(id, timeoutSeconds: timeout.map(Ray.seconds)) else {
+            let cause = client.placementGroupInfo(id)?.cause ?? ""
+            throw Ray.Error.timeout("\(id) is not created within \(timeout.map { "\($0)" } ?? "the timeout")"
+                + (cause.isEmpty ? "" : ": \(cause)"))
+        }
+        if info.state == .removed { throw Ray.Error.invalidArgument("\(id) was removed: \(info.cause)") }
+    }
+
+    /// `ready()` without blocking a thread.
+    public func ready(timeout: Duration? = nil) async throws {
+        try await Task.detached { try self.ready(timeout: timeout) }.value
+    }
+
+    /// The group's state and, when pending or removed, why.
+    public var state: (PlacementGroupState, cause: String) {
+        get throws {
+            guard let info = try Ray.client().placementGroupInfo(id) else {
+                throw Ray.Error.invalidArgument("\(id) is not a placement group of this program")
+            }
+            return (info.state, info.cause)
+        }
+    }
+
+    /// Removes the group: what runs in it is killed, its resources go back to their nodes.
+    public func remove() throws {
+        try Ray.client().removePlacementGroup(id)
+    }
+
+    public var description: String { id.description }
+
+    /// `resources` renamed as the group's: in bundle `index` (-1: any bundle). Throws when the
+    /// index is out of range or the group was removed.
+    func resources(_ resources: ResourceSet, bundle index: Int) throws -> ResourceSet {
+        guard index >= -1 && index < bundleCount else {
+            throw Ray.Error.invalidArgument("bundle index \(index) is out of range: \(id) has \(bundleCount) "
+                + "bundle(s) (0..<\(bundleCount), or -1 for any)")
+        }
+        if let info = try Ray.client().placementGroupInfo(id), info.state == .removed {
+            throw Ray.Error.invalidArgument("\(id) was removed (\(info.cause)): nothing can run in it")
+        }
+        guard !resources.isEmpty else {
+            throw Ray.Error.invalidArgument("a task or actor in \(id) must ask for some resource of its bundle")
+        }
+        return resources.inGroup(id, bundle: index < 0 ? nil : index)
+    }
+}

@@ -1,0 +1,52 @@
+// Placement groups from Swift on real processes (issue 11): a STRICT_SPREAD group reserved
+// across three raylet processes, tasks run in each bundle on its own node, what cannot be
+// reserved waits saying why, bad inputs are refused naming what is wrong, and removal.
+
+import Foundation
+import Testing
+
+@testable import Ray
+import RayCore
+import RayRuntime
+import RayTestbed
+
+extension RuntimeTests {
+@Suite struct PlacementGroupSwiftTests {
+    @Test func aStrictSpreadGroupSpansThreeRayletsAndItsTasksRunInTheirBundles() throws {
+        try withCluster([("head", ["CPU": 2]), ("n2", ["CPU": 2]), ("n3", ["CPU": 2])]) { _ in
+            let gang = try PlacementGroup.create(bundles: [["CPU": 1], ["CPU": 1], ["CPU": 1]], strategy: .strictSpread)
+            try gang.ready(timeout: .seconds(30))
+            #expect(try gang.state.0 == .created)
+            // One task per bundle: each on its bundle's node, three distinct nodes.
+            let refs = try (0..<3).map { index in
+                try Testbed.context.options(TaskOptions(placementGroup: gang, bundleIndex: index)).remote()
+            }
+            let nodes = try Ray.get(refs, timeout: .seconds(30)).map { $0.split(separator: " ")[1] }
+            #expect(Set(nodes).count == 3, "\(nodes)")
+            // Any bundle (-1) works too.
+            #expect(try Testbed.square.options(TaskOptions(placementGroup: gang)).remote(7).get(timeout: .seconds(30)) == 49)
+            // Bad input: each refused naming what is wrong, and the manager goes on serving.
+            #expect(throws: Ray.Error.self) { _ = try PlacementGroup.create(bundles: [["CPU": 1], [:]]) }
+            #expect(throws: Ray.Error.self) { _ = try PlacementGroup.create(bundles: [["CPU": -1]]) }
+            #expect(throws: Ray.Error.self) {
+                _ = try Testbed.square.options(TaskOptions(placementGroup: gang, bundleIndex: 3)).remote(1)
+            }
+            // A fourth STRICT_SPREAD bundle on three nodes is infeasible, and says so.
+            let tooWide = try PlacementGroup.create(bundles: Array(repeating: ["CPU": 1], count: 4), strategy: .strictSpread)
+            do {
+                try tooWide.ready(timeout: .seconds(2))
+                Issue.record("four STRICT_SPREAD bundles reserved on three nodes")
+            } catch Ray.Error.timeout(let message) {
+                #expect(message.contains("infeasible: STRICT_SPREAD needs 4 distinct node(s)"), "\(message)")
+            }
+            // Removed: its resources go back, and nothing more runs in it.
+            try gang.remove()
+            try tooWide.remove()
+            #expect(throws: Ray.Error.self) { try gang.ready(timeout: .seconds(10)) }
+            #expect(throws: Ray.Error.self) { _ = try Testbed.square.options(TaskOptions(placementGroup: gang)).remote(1) }
+            let pack = try PlacementGroup.create(bundles: [["CPU": 2], ["CPU": 2], ["CPU": 2]], strategy: .pack)
+            try pack.ready(timeout: .seconds(30))
+        }
+    }
+}
+}
