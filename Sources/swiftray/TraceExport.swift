@@ -45,11 +45,12 @@ struct Trace: ParsableCommand {
                 directory = newest
             }
             do {
-                let (trace, recorded) = try TraceExporter.export(session: directory)
+                let (trace, unrecorded) = try TraceExporter.export(session: directory)
                 try trace.write(to: output)
                 print("\(trace.steps.count) steps from \(directory)/logs written to \(output) "
-                    + (recorded ? "(effects as the processes recorded them)"
-                                : "(effects recomputed: run with SWIFTRAY_RECORD_EFFECTS=1 to record them)"))
+                    + (unrecorded.isEmpty ? "(effects as the processes recorded them)"
+                        : "(effects recomputed for \(unrecorded.joined(separator: ", ")), whose journals are missing "
+                            + "or short: run with SWIFTRAY_RECORD_EFFECTS=1 to record them)"))
                 print("Replay: raysim replay \(output)    Step through: raysim show \(output)")
             } catch {
                 throw fail("\(error)")
@@ -121,18 +122,22 @@ enum TraceExporter {
         return steps
     }
 
-    static func export(session: String) throws -> (TraceFile, Bool) {
+    /// The session's trace, and the components whose effects were recomputed (none: recorded).
+    static func export(session: String) throws -> (TraceFile, [String]) {
         let logs = session + "/logs"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: logs)) ?? []
         var steps: [TraceStep] = []
         var recorded = true
         var sawAny = false
+        /// Components whose effects journal was missing or short (said in the export's line).
+        var unrecorded: [String] = []
         for name in names.sorted() {
             let directory = logs + "/" + name
             guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else { continue }
             sawAny = true
             if name == "gcs" {
                 let log = try read(directory, component: "gcs")
+                if log.effects == nil { unrecorded.append(name) }
                 recorded = recorded && log.effects != nil
                 // Each `recovered` input starts an incarnation that first replays everything before it.
                 var boundaries: [Int] = [0]
@@ -147,6 +152,7 @@ enum TraceExporter {
                 }
             } else if name.hasPrefix("raylet-") {
                 let log = try read(directory, component: "raylet")
+                if log.effects == nil { unrecorded.append(name) }
                 recorded = recorded && log.effects != nil
                 // A restarted node (same name) logs a new `started`: a new node ID, a new machine.
                 var starts: [(Int, NodeID)] = []
@@ -163,6 +169,7 @@ enum TraceExporter {
                 }
             } else if let worker = workerID(name, prefix: "worker-") {
                 let log = try read(directory, component: "worker")
+                if log.effects == nil { unrecorded.append(name) }
                 recorded = recorded && log.effects != nil
                 var machine = Executor()
                 steps += try Self.steps(log, range: 0..<log.inputs.count, component: .worker(worker), machine: &machine,
@@ -171,6 +178,7 @@ enum TraceExporter {
                 let ownerDirectory = directory + "/owner"
                 if FileManager.default.fileExists(atPath: ownerDirectory + "/data.mdb") {
                     let ownerLog = try read(ownerDirectory, component: "worker owner")
+                    if ownerLog.effects == nil { unrecorded.append(name + "/owner") }
                     recorded = recorded && ownerLog.effects != nil
                     var owner = Owner()
                     steps += try Self.steps(ownerLog, range: 0..<ownerLog.inputs.count, component: .workerOwner(worker),
@@ -178,6 +186,7 @@ enum TraceExporter {
                 }
             } else if let worker = workerID(name, prefix: "driver-") {
                 let log = try read(directory, component: "driver")
+                if log.effects == nil { unrecorded.append(name) }
                 recorded = recorded && log.effects != nil
                 var machine = Owner()
                 steps += try Self.steps(log, range: 0..<log.inputs.count, component: .driver(worker), machine: &machine,
@@ -199,7 +208,7 @@ enum TraceExporter {
         }
         let file = TraceFile(formatVersion: TraceFile.formatVersion, scenarioName: "real run",
                              scenarioPath: session, seed: 0, steps: steps)
-        return (file, recorded)
+        return (file, recorded ? [] : unrecorded)
     }
 
     static func workerID(_ name: String, prefix: String) -> WorkerID? {
