@@ -70,6 +70,16 @@ let actorWork = RemoteFunction("bench.actor-work") { (actors: [BenchActor], n: I
         return try await Ray.get(refs).count
     }
 }
+/// ray_perf's 1:1 async calls: 1000 calls of the actor submitted (`Ray.reference`), then got.
+func thousandCalls(_ actor: BenchActor) throws {
+    _ = try Ray.blocking {
+        var refs: [ObjectRef<Int>] = []
+        refs.reserveCapacity(1000)
+        for _ in 0..<1000 { refs.append(try await Ray.reference { try await actor.smallValue() }) }
+        return try await Ray.get(refs)
+    }
+}
+
 /// ray_perf's `n_cpu = cpu_count() // 2` (at least one).
 let halfTheCPUs = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
 
@@ -219,28 +229,14 @@ do {
         }
         // ... and 1000 calls submitted, then got.
         if wanted("actor_calls_async") {
-            emit("actor_calls_async", try rate(perCall: 1000) {
-                _ = try Ray.blocking {
-                    var refs: [ObjectRef<Int>] = []
-                    refs.reserveCapacity(1000)
-                    for _ in 0..<1000 { refs.append(try await Ray.reference { try await actor.smallValue() }) }
-                    return try await Ray.get(refs)
-                }
-            }, "calls/s")
+            emit("actor_calls_async", try rate(perCall: 1000) { try thousandCalls(actor) }, "calls/s")
         }
         try Ray.kill(actor)
     }
     if wanted("actor_calls_concurrent") {
         // ray_perf's 1:1 actor calls concurrent: max_concurrency=16, 1000 calls submitted, then got.
         let actor = try benchActors.options(ActorClassOptions(maxConcurrency: 16)).remote()
-        emit("actor_calls_concurrent", try rate(perCall: 1000) {
-            _ = try Ray.blocking {
-                var refs: [ObjectRef<Int>] = []
-                refs.reserveCapacity(1000)
-                for _ in 0..<1000 { refs.append(try await Ray.reference { try await actor.smallValue() }) }
-                return try await Ray.get(refs)
-            }
-        }, "calls/s")
+        emit("actor_calls_concurrent", try rate(perCall: 1000) { try thousandCalls(actor) }, "calls/s")
         try Ray.kill(actor)
     }
     if wanted("actor_calls_1_n") || wanted("actor_calls_n_n_with_arg") {
