@@ -218,19 +218,5 @@ extension RuntimeTests {
             }
         }
     }
-
-    /// Runs `body` on a one-node cluster (2 CPUs) of testbed processes.
-    private func withAsyncCluster(_ body: @escaping @Sendable () async throws -> Void) async throws {
-        let semaphore = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var failure: (any Error)?
-        try withCluster([("head", ["CPU": 2])]) { _ throws in
-            Task {
-                do { try await body() } catch { failure = error }
-                semaphore.signal()
-            }
-            semaphore.wait()
-        }
-        if let failure { throw failure }
-    }
 }
 }

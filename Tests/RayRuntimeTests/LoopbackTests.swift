@@ -2,6 +2,7 @@
 // the `swiftray-testbed` binary, this test process as the driver. Faults are
 // real SIGKILLs. Serialized: the driver API is one per process.
 
+import Dispatch
 import Foundation
 import Glibc
 import Testing
@@ -43,6 +44,20 @@ func withCluster(_ nodes: [(String, [String: Int64])], environment: [String] = [
                     logRoot: cluster.session.logs, logToDriver: logToDriver, workerOutput: workerOutput)
     defer { Ray.shutdown() }
     try body(cluster)
+}
+
+/// Runs `body` (async) on a one-node cluster (2 CPUs) of testbed processes.
+func withAsyncCluster(_ body: @escaping @Sendable () async throws -> Void) async throws {
+    let semaphore = DispatchSemaphore(value: 0)
+    nonisolated(unsafe) var failure: (any Error)?
+    try withCluster([("head", ["CPU": 2])]) { _ throws in
+        Task {
+            do { try await body() } catch { failure = error }
+            semaphore.signal()
+        }
+        semaphore.wait()
+    }
+    if let failure { throw failure }
 }
 
 /// Starts an embedded cluster (2 CPUs) whose processes and workers run the testbed.

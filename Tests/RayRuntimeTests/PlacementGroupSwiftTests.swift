@@ -46,7 +46,33 @@ extension RuntimeTests {
             #expect(throws: Ray.Error.self) { _ = try Testbed.square.options(TaskOptions(placementGroup: gang)).remote(1) }
             let pack = try PlacementGroup.create(bundles: [["CPU": 2], ["CPU": 2], ["CPU": 2]], strategy: .pack)
             try pack.ready(timeout: .seconds(30))
+            try pack.remove()
         }
     }
+
+    @Test func anActorInABundleRunsThereAndDiesWithItsGroup() async throws {
+        try await withAsyncCluster {
+            let gang = try PlacementGroup.create(bundles: [["CPU": 1]], strategy: .strictPack)
+            try await gang.ready(timeout: .seconds(30))
+            let counter = try Testbed.counters.options(ActorClassOptions(numCPUs: 1, placementGroup: gang, bundleIndex: 0))
+                .remote(1, "in-group")
+            #expect(try await counter.increment(by: 1) == 2)
+            // Removal is asynchronous (as Ray's): the actor is killed once the GCS handles it; calls
+            // made until then may still run. Within 20 s a call fails saying why.
+            try gang.remove()
+            let deadline = Date().addingTimeInterval(20)
+            var cause: String?
+            while cause == nil && Date() < deadline {
+                do {
+                    _ = try await counter.increment(by: 1)
+                    try await Task.sleep(for: .milliseconds(20))
+                } catch Ray.Error.actorDied(let message) {
+                    cause = message
+                }
+            }
+            #expect(cause?.contains("its placement group \(gang.id) was removed") == true, "\(cause ?? "no failure")")
+        }
+    }
+
 }
 }

@@ -16,7 +16,8 @@ public struct PlacementGroupID: Hashable, Comparable, Codable, Sendable, CustomS
 }
 
 /// How bundles spread over nodes (Ray's strategies).
-public enum PlacementStrategy: String, Hashable, Codable, Sendable, CaseIterable {
+public enum PlacementStrategy: String, Hashable, Codable, Sendable, CaseIterable, CustomStringConvertible {
+    public var description: String { rawValue }
     /// As few nodes as possible (best effort).
     case pack = "PACK"
     /// As many nodes as possible (best effort).
@@ -28,7 +29,8 @@ public enum PlacementStrategy: String, Hashable, Codable, Sendable, CaseIterable
 }
 
 /// A group's lifecycle in the GCS.
-public enum PlacementGroupState: String, Hashable, Codable, Sendable, CaseIterable {
+public enum PlacementGroupState: String, Hashable, Codable, Sendable, CaseIterable, CustomStringConvertible {
+    public var description: String { rawValue }
     /// Not reserved yet (or waiting to be placed again after a failed attempt).
     case pending = "PENDING"
     /// Every bundle reserved.
@@ -137,5 +139,12 @@ extension ResourceSet {
     /// What a committed bundle adds to its node: its own resources and the wildcard ones.
     public func committedAsBundle(_ index: Int, of group: PlacementGroupID) -> ResourceSet {
         inGroup(group, bundle: index) + inGroup(group, bundle: nil)
+    }
+}
+
+extension String {
+    /// True for a resource name of `group` (`CPU_group_<i>_<tag>` or `CPU_group_<tag>`).
+    public func isResource(of group: PlacementGroupID) -> Bool {
+        contains("_group_") && hasSuffix("_" + group.resourceTag)
     }
 }

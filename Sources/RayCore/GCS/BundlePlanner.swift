@@ -42,8 +42,6 @@ public enum BundlePlanner {
         }
     }
 
-    private struct Failure: Error { var reason: String }
-
     private enum Result {
         case success([Int: NodeID])
         case failure(String)
@@ -103,8 +101,7 @@ public enum BundlePlanner {
             for bundle in ordered {
                 guard let position = roomiest(bundle.resources, { used.contains($0) })
                         ?? roomiest(bundle.resources, { _ in true }) else {
-                    return .failure("bundle \(bundle.index) (\(bundle.resources)) fits on no alive node"
-                        + " beside the bundles placed before it")
+                    return .failure(noRoom(bundle, placedBefore: !placement.isEmpty || !kept.isEmpty))
                 }
                 capacity[position] = capacity[position] - bundle.resources
                 used.insert(position)
@@ -123,8 +120,7 @@ public enum BundlePlanner {
                     }
                 }
                 guard let position = best else {
-                    return .failure("bundle \(bundle.index) (\(bundle.resources)) fits on no alive node"
-                        + " beside the bundles placed before it")
+                    return .failure(noRoom(bundle, placedBefore: !placement.isEmpty || !kept.isEmpty))
                 }
                 capacity[position] = capacity[position] - bundle.resources
                 count[position] += 1
@@ -132,6 +128,12 @@ public enum BundlePlanner {
             }
         }
         return .success(placement)
+    }
+
+    /// Why `bundle` found no node.
+    private static func noRoom(_ bundle: BundleSpec, placedBefore: Bool) -> String {
+        "bundle \(bundle.index) (\(bundle.resources)) fits on no alive node"
+            + (placedBefore ? " beside the group's bundles placed before it" : "")
     }
 
     /// Bundles onto distinct nodes (a bipartite matching: greedy, then augmenting paths for what

@@ -263,7 +263,7 @@ extension GCS {
         if entry.state == .restarting { placeActor(id, into: &effects) }
     }
 
-    private mutating func killActor(_ id: ActorID, noRestart: Bool, reason: String, into effects: inout [GCSEffect]) {
+    mutating func killActor(_ id: ActorID, noRestart: Bool, reason: String, into effects: inout [GCSEffect]) {
         guard var entry = actors[id], entry.state != .dead else { return }
         guard let node = entry.node else {
             // Nothing runs yet: it dies (or restarts) at once.

@@ -104,6 +104,11 @@ extension GCS {
         entry.nodes = entry.nodes.map { _ in nil }
         entry.cause = cause
         placementGroups[id] = entry
+        // Its actors die with it, for good (Ray force-kills what runs in a removed group).
+        for actor in actorOrder where actors[actor]?.state != .dead
+            && actors[actor]!.spec.creation.resources.entries.contains(where: { $0.name.isResource(of: id) }) {
+            killActor(actor, noRestart: true, reason: "its placement group \(id) was removed", into: &effects)
+        }
         publishGroup(id, into: &effects)
         scheduleGroups(into: &effects)
     }

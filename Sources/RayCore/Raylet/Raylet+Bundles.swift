@@ -97,12 +97,18 @@ extension Raylet {
         // actors); what their leases held goes with the bundles.
         let names = Set(released.flatMap { held in held.resources.entries.map { "\($0.name)_group_\(held.index)_\(tag)" } })
         let wildcard = "_group_" + tag
-        for (lease, granted) in leases.sorted(by: { $0.key < $1.key }) where granted.resources.entries.contains(where: {
-            names.contains($0.name) || (wildcardGone && $0.name.hasSuffix(wildcard))
-        }) {
+        let inReleased = { (resources: ResourceSet) in
+            resources.entries.contains { names.contains($0.name) || (wildcardGone && $0.name.hasSuffix(wildcard)) }
+        }
+        for (lease, granted) in leases.sorted(by: { $0.key < $1.key }) where inReleased(granted.resources) {
             leases[lease]!.resources = ResourceSet()
             leases[lease]!.lent = ResourceSet()
             effects.append(.killWorker(granted.worker))
+        }
+        // So do the actors hosted in them (the GCS kills them for good as it removes the group).
+        for (actor, hosted) in hostedActors.sorted(by: { $0.key < $1.key }) where inReleased(hosted.spec.creation.resources) {
+            hostedActors[actor]!.spec.creation.resources = ResourceSet()
+            killActorWorker(actor, incarnation: hosted.incarnation, into: &effects)
         }
         // The released bundles' resources leave the node's total and what is free.
         for held in released {
@@ -112,15 +118,14 @@ extension Raylet {
         }
         // The group's amounts that killed leases held would be left negative: floored at zero.
         let negative = ResourceSet(Dictionary(uniqueKeysWithValues: available.entries
-            .filter { $0.name.hasSuffix(wildcard) && $0.milli < 0 }.map { ($0.name, $0.milli) }))
+            .filter { $0.name.isResource(of: group) && $0.milli < 0 }.map { ($0.name, $0.milli) }))
         available = available - negative
         reportResources(force: true, into: &effects)
     }
 
     /// The group was removed: requests queued here for its resources can never run.
     private mutating func failQueuedRequests(of group: PlacementGroupID, into effects: inout [RayletEffect]) {
-        let tag = "_group_" + group.resourceTag
-        for shape in classOrder where shape.entries.contains(where: { $0.name.hasSuffix(tag) }) {
+        for shape in classOrder where shape.entries.contains(where: { $0.name.isResource(of: group) }) {
             while let head = classQueues[shape]?.popFirst() {
                 heldLeaseIDs.remove(head.request.leaseID)
                 releaseArguments(of: head.request.leaseID, into: &effects)
