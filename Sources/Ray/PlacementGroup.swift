@@ -34,9 +34,9 @@ public struct PlacementGroup: Sendable, Hashable, CustomStringConvertible {
             sets.append(ResourceSet(milli))
         }
         let client = try Ray.client()
-        let probe = PlacementGroupSpec(id: PlacementGroupID(creationTask: TaskID(value: 0)), bundles: sets,
-                                       strategy: strategy, owner: WorkerID(node: NodeID(0), index: 0))
-        if let problem = probe.problem { throw Ray.Error.invalidArgument("placement group: \(problem)") }
+        if let problem = PlacementGroupSpec.problem(bundles: sets) {
+            throw Ray.Error.invalidArgument("placement group: \(problem)")
+        }
         let id = client.createPlacementGroup(bundles: sets, strategy: strategy, name: name, detached: detached)
         return PlacementGroup(id: id, bundleCount: sets.count)
     }

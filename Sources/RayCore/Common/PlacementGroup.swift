@@ -89,7 +89,10 @@ public struct PlacementGroupSpec: Hashable, Codable, Sendable {
 
     /// Why the spec cannot be a group (nil when it can): a bundle asking for nothing, or for a
     /// negative amount, or no bundles at all.
-    public var problem: String? {
+    public var problem: String? { Self.problem(bundles: bundles) }
+
+    /// Why these bundles cannot make a group (nil when they can).
+    public static func problem(bundles: [ResourceSet]) -> String? {
         if bundles.isEmpty { return "a placement group needs at least one bundle" }
         for (index, bundle) in bundles.enumerated() {
             if bundle.isEmpty || bundle.entries.allSatisfy({ $0.milli == 0 }) {

@@ -91,15 +91,14 @@ extension Raylet {
             if held.committed { released.append(held) }
         }
         guard !released.isEmpty else { return }
-        let tag = group.resourceTag
         let wildcardGone = !heldBundles.values.contains { $0.group == group && $0.committed }
         // What runs in the released bundles is killed (Ray force-kills a removed group's tasks and
         // actors); what their leases held goes with the bundles.
-        let names = Set(released.flatMap { held in held.resources.entries.map { "\($0.name)_group_\(held.index)_\(tag)" } })
-        let wildcard = "_group_" + tag
-        let inReleased = { (resources: ResourceSet) in
-            resources.entries.contains { names.contains($0.name) || (wildcardGone && $0.name.hasSuffix(wildcard)) }
+        var names = Set(released.flatMap { $0.resources.inGroup(group, bundle: $0.index).entries.map(\.name) })
+        if wildcardGone {
+            names.formUnion(released.flatMap { $0.resources.inGroup(group, bundle: nil).entries.map(\.name) })
         }
+        let inReleased = { (resources: ResourceSet) in resources.entries.contains { names.contains($0.name) } }
         for (lease, granted) in leases.sorted(by: { $0.key < $1.key }) where inReleased(granted.resources) {
             leases[lease]!.resources = ResourceSet()
             leases[lease]!.lent = ResourceSet()

@@ -23,14 +23,11 @@ public final class LoopExecutor: TaskExecutor, @unchecked Sendable {
 
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
+        let queue: @Sendable () -> Void = { [self] in
+            loop.runOutside({ [self] in job.runSynchronously(on: asUnownedTaskExecutor()) }, then: { _ in })
+        }
         // From the loop's own thread (a call resumed by a reply, a call's next job): queued directly.
-        if loop.isLoopThread {
-            loop.runOutside({ [self] in job.runSynchronously(on: asUnownedTaskExecutor()) }, then: { _ in })
-            return
-        }
-        loop.post { [self] in
-            loop.runOutside({ [self] in job.runSynchronously(on: asUnownedTaskExecutor()) }, then: { _ in })
-        }
+        if loop.isLoopThread { queue() } else { loop.post(queue) }
     }
 }
 
