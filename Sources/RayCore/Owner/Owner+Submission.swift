@@ -150,6 +150,10 @@ extension Owner {
             waitForArguments(id, spec: spec, into: &effects)
             return
         }
+        if let error = placementGroupError(spec) {
+            finish(id, withError: error, into: &effects)
+            return
+        }
         tasks[id]?.spillbacks = 0
         requestLease(id, spec: spec, spillbackCount: 0, at: leaseTarget(spec), into: &effects)
     }
@@ -295,7 +299,8 @@ extension Owner {
         guard let id = leaseTasks.removeValue(forKey: lease), case .leasing(lease, _)? = tasks[id]?.state,
               let spec = tasks[id]?.spec else { return }
         leaseRequestEnded(lease, into: &effects)
-        finish(id, withError: RayError(.taskUnschedulable, "\(spec.function)[\(spec.instance)] cannot be scheduled: \(reason)"),
+        finish(id, withError: placementGroupError(spec)
+            ?? RayError(.taskUnschedulable, "\(spec.function)[\(spec.instance)] cannot be scheduled: \(reason)"),
                into: &effects)
     }
 
@@ -434,7 +439,11 @@ extension Owner {
         guard let entry = tasks[id] else { return }
         runningOn[worker] = nil
         if case .running(let lease, _) = entry.state { leaseTasks[lease] = nil }
-        if entry.retriesLeft != 0 {
+        if let error = placementGroupError(entry.spec) {
+            // Its group's removal killed it (Ray force-kills what runs in a removed group), or
+            // the group lost the node and cannot be placed again: not retried.
+            finish(id, withError: RayError(error.kind, error.message + " (its attempt ended: \(reason))"), into: &effects)
+        } else if entry.retriesLeft != 0 {
             retry(id, into: &effects)
         } else {
             finish(id, withError: RayError(.workerCrashed,

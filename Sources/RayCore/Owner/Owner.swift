@@ -344,19 +344,9 @@ public struct Owner: Sendable {
             guard objects[object] == nil, borrowed[object] == nil, owner != workerID else { return effects }
             borrowed[object] = BorrowedEntry(owner: owner)
         case .createPlacementGroup(let bundles, let strategy, let name, let detached):
-            let id = PlacementGroupID(creationTask: ids.takeTask())
-            placementGroups[id] = PlacementGroupInfo(id: id, state: .pending,
-                                                     nodes: bundles.map { _ in NodeID(0) }, cause: "", name: name)
-            effects.append(.send(to: .gcs, .createPlacementGroup(PlacementGroupSpec(
-                id: id, bundles: bundles, strategy: strategy, owner: workerID, name: name, detached: detached))))
+            createPlacementGroup(bundles, strategy: strategy, name: name, detached: detached, into: &effects)
         case .removePlacementGroup(let id):
-            guard let info = placementGroups[id], info.state != .removed else { return effects }
-            effects.append(.send(to: .gcs, .removePlacementGroup(id)))
-            // Removed as far as this program goes, now (the GCS's update confirms it).
-            placementGroups[id]!.state = .removed
-            placementGroups[id]!.cause = "removed by this program"
-            placementGroups[id]!.nodes = info.nodes.map { _ in NodeID(0) }
-            effects.append(.placementGroupUpdated(placementGroups[id]!))
+            removePlacementGroup(id, into: &effects)
         case .subscribeActor(let actor):
             guard actors[actor] == nil else { return effects }
             actors[actor] = CallerActor(info: nil, created: false, maxTaskRetries: 0, detached: false, name: "\(actor)")
@@ -433,11 +423,8 @@ public struct Owner: Sendable {
             effects.append(.actorLookedUp(name: name, namespace: namespace, info.actorID))
         case .actorNotFound(let name, let namespace):
             effects.append(.actorLookedUp(name: name, namespace: namespace, nil))
-        case .placementGroupUpdate(let info):
-            // A removed group stays removed (an update sent before the removal arrives late).
-            guard from == .gcs, let known = placementGroups[info.id], known.state != .removed else { return }
-            placementGroups[info.id] = info
-            effects.append(.placementGroupUpdated(info))
+        case .placementGroupUpdate(let info) where from == .gcs:
+            placementGroupUpdated(info, into: &effects)
         case .objectLocation(let object, .at(let nodes)) where isBorrowed(object):
             borrowedIsStored(object, at: nodes, into: &effects)
         default:

@@ -18,6 +18,23 @@ extension Simulation {
         }
     }
 
+    /// After every raylet step: a STRICT_SPREAD group never has two bundles (prepared or
+    /// committed) on one node, a STRICT_PACK group never has bundles on two live nodes.
+    func checkStrictGroups(on node: SimNode) {
+        var held: [PlacementGroupID: Int] = [:]
+        for key in node.raylet.machine.heldBundles.keys where strictGroups[key.group] != nil { held[key.group, default: 0] += 1 }
+        for (group, count) in held.sorted(by: { $0.key < $1.key }) {
+            if strictGroups[group] == .strictSpread && count > 1 {
+                violation = violation ?? "STRICT_SPREAD group \(group) has \(count) bundles on \(node.raylet.machine.nodeID): "
+                    + "\(node.raylet.machine.heldBundles.values.filter { $0.group == group }.map(\.index).sorted())"
+            } else if strictGroups[group] == .strictPack,
+                      let other = nodeOrder.first(where: { other in other != node.raylet.machine.nodeID && nodes[other]?.alive == true
+                          && nodes[other]!.raylet.machine.heldBundles.keys.contains { $0.group == group } }) {
+                violation = violation ?? "STRICT_PACK group \(group) has bundles on \(node.raylet.machine.nodeID) and \(other)"
+            }
+        }
+    }
+
     /// What is wrong with an actor once its job ended: one that is not detached must be dead; a
     /// detached one must not have died with its owner (the same rule in both worlds).
     public static func actorEndProblem(name: String, state: String, detached: Bool, cause: String) -> String? {

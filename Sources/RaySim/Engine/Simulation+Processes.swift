@@ -144,6 +144,7 @@ extension Simulation {
     func handleRaylet(_ node: NodeID, _ input: RayletInput) {
         guard let simNode = nodes[node], simNode.alive else { return }
         simNode.raylet.submit(input)
+        if !strictGroups.isEmpty { checkStrictGroups(on: simNode) }
     }
 
     func makeExecutor(_ worker: WorkerID, log eventLog: (any EventLog)?) -> ComponentDriver<Executor> {
@@ -175,7 +176,7 @@ extension Simulation {
             case .send(let to, let message): send(message, from: .worker(driverWorker), to: to)
             case .getResolved(let object, let value): program.resolve(object, value)
             case .actorLookedUp: break  // Scenario programs look no actor up.
-            case .placementGroupUpdated: break  // Scenarios with placement groups are refused (for now).
+            case .placementGroupUpdated: program.checkPlacementGroups()
             }
         }
         return driver

@@ -220,6 +220,24 @@ extension Simulation: ScenarioWorld {
         checkWaits()
     }
 
+    public func createPlacementGroup(_ bundles: [ResourceSet], strategy: PlacementStrategy,
+                                     name: String) -> PlacementGroupID {
+        if programIDs == nil { programIDs = driver.machine.ids }
+        let id = PlacementGroupID(creationTask: programIDs!.takeTask())
+        strictGroups[id] = strategy == .strictSpread || strategy == .strictPack ? strategy : nil
+        handleDriver(.createPlacementGroup(bundles: bundles, strategy: strategy, name: name, detached: false))
+        return id
+    }
+
+    public func removePlacementGroup(_ id: PlacementGroupID) -> String? {
+        handleDriver(.removePlacementGroup(id))
+        return nil
+    }
+
+    public func placementGroupInfo(_ id: PlacementGroupID) -> PlacementGroupInfo? {
+        driverAlive ? driver.machine.placementGroups[id] : nil
+    }
+
     /// Answers the waits with enough ready references (readiness is the owner's rule, and it
     /// changes only with the owner's inputs: checked after each).
     func checkWaits() {

@@ -87,6 +87,8 @@ public final class Simulation {
     var parentBodies: [WorkerID: ParentBody] = [:]
     /// How many times each actor call ran (the at-most-once check).
     var actorCallRuns: [TaskID: Int] = [:]
+    /// The program's STRICT_SPREAD and STRICT_PACK groups: checked on every raylet step.
+    var strictGroups: [PlacementGroupID: PlacementStrategy] = [:]
     /// The metrics of worker owners whose process is gone (counted in the report).
     var goneOwnerMetrics = Owner.Metrics()
 
@@ -168,14 +170,6 @@ public final class Simulation {
 
     static func checkSupported(_ scenario: Scenario) throws(ScenarioError) {
         let file = scenario.sourcePath
-        if !scenario.workload.placementGroups.isEmpty {
-            throw ScenarioError(file: file, keyPath: "workload.placement_groups",
-                                problem: "placement groups are not supported yet by raysim")
-        }
-        for (index, group) in scenario.workload.tasks.enumerated() where group.placementGroup != nil {
-            throw ScenarioError(file: file, keyPath: "workload.tasks[\(index)].placement_group",
-                                problem: "placement groups are not supported yet by raysim")
-        }
         for (index, fault) in scenario.faults.enumerated() {
             if case .restartGCS = fault.action, !scenario.cluster.gcsPersistent {
                 throw ScenarioError(file: file, keyPath: "faults[\(index)].restart_gcs",

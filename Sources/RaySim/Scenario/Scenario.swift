@@ -110,13 +110,13 @@ public struct WorkloadSpec: Sendable, Equatable {
     /// `actors:` actor groups.
     public var actors: [ActorSpec]
     /// `placement_groups:` gangs of resource bundles.
-    public var placementGroups: [PlacementGroupSpec]
+    public var placementGroups: [PlacementGroupEntry]
     /// `get:` what the driver gets and verifies at the end.
     public var get: [RefPattern]
 
     /// Builds a workload spec.
     public init(puts: [PutSpec], tasks: [TaskGroupSpec], actors: [ActorSpec],
-                placementGroups: [PlacementGroupSpec], get: [RefPattern]) {
+                placementGroups: [PlacementGroupEntry], get: [RefPattern]) {
         self.puts = puts
         self.tasks = tasks
         self.actors = actors
@@ -261,6 +261,17 @@ public struct PlacementGroupRef: Sendable, Equatable {
         case index(Int)
         /// Instance `i` uses bundle `i`.
         case instance
+        /// Any bundle of the group (no `bundle:`; Ray's index -1).
+        case any
+
+        /// The bundle index instance `i` asks for (nil: any).
+        public func index(forInstance instance: Int) -> Int? {
+            switch self {
+            case .index(let index): return index
+            case .instance: return instance
+            case .any: return nil
+            }
+        }
     }
     /// A declared placement group.
     public var name: String
@@ -295,6 +306,8 @@ public struct ActorSpec: Sendable, Equatable {
     public var maxConcurrency = 1
     /// `callers`: the driver, plus callers-1 tasks that receive the handle and make `calls` calls.
     public var callers = 1
+    /// `placement_group:` the bundle each actor is created in (`i`: actor `i` in bundle `i`).
+    public var placementGroup: PlacementGroupRef?
     /// Builds an actor spec.
     public init(name: String, count: Int, resources: ResourceSet, maxRestarts: Int,
                 maxTaskRetries: Int, calls: Int, callMicros: Int64 = 1_000) {
@@ -308,20 +321,17 @@ public struct ActorSpec: Sendable, Equatable {
     }
 }
 
-/// `placement_groups:` entry (parsed and validated; rejected by the simulator for now).
-public struct PlacementGroupSpec: Sendable, Equatable {
-    /// `strategy:` as in Ray. Default PACK.
-    public enum Strategy: String, Sendable, Equatable {
-        case pack = "PACK", spread = "SPREAD", strictPack = "STRICT_PACK", strictSpread = "STRICT_SPREAD"
-    }
+/// `placement_groups:` entry: a group the program creates before anything else (as a Ray
+/// program's `placement_group(...)` at its start) and removes when it ends.
+public struct PlacementGroupEntry: Sendable, Equatable {
     /// Unique among puts, task groups, actors and placement groups.
     public var name: String
-    /// How bundles are spread over nodes.
-    public var strategy: Strategy
+    /// `strategy:` as in Ray (PACK, SPREAD, STRICT_PACK, STRICT_SPREAD). Default PACK.
+    public var strategy: PlacementStrategy
     /// `bundles:` one resource set per bundle, at least one.
     public var bundles: [ResourceSet]
-    /// Builds a placement group spec.
-    public init(name: String, strategy: Strategy, bundles: [ResourceSet]) {
+    /// Builds a placement group entry.
+    public init(name: String, strategy: PlacementStrategy, bundles: [ResourceSet]) {
         self.name = name
         self.strategy = strategy
         self.bundles = bundles
@@ -386,6 +396,10 @@ public enum FaultAction: Sendable, Equatable {
         case named(String)
         /// `{holding: "load[0]"}` — the node holding that object's primary copy (or hosting that actor).
         case holding(RefPattern)
+        /// `{running: "shard[1]"}` — the node where a worker runs that instance now.
+        case running(RefPattern)
+        /// `{bundle: "gang[1]"}` — the node that holds bundle `index` of placement group `group`.
+        case bundle(group: String, index: Int)
     }
     /// `kill_node:` kill the node (SIGKILL for the real runner).
     case killNode(NodeTarget)
@@ -415,6 +429,9 @@ public enum FaultAction: Sendable, Equatable {
     /// `num_returns` of them are ready or the timeout passes (none: no bound); the run checks
     /// Ray's contract on the answer.
     case wait(RefPattern, numReturns: Int, timeoutMicros: Int64?)
+    /// `remove_placement_group: {name: gang}` the driver removes that group (what runs in it is
+    /// killed; its tasks not finished fail with PlacementGroupUnschedulable).
+    case removePlacementGroup(String)
 }
 
 /// `expect:`

@@ -39,7 +39,8 @@ extension ScenarioDriver {
                                            maxConcurrency: spec.maxConcurrency, name: spec.detached ? "\(ref)" : "", namespace: spec.detached ? "scenario" : "",
                                            detached: spec.detached)
                 let actor = world.createActor(TaskRequest(
-                    function: spec.name, instance: index, args: [], resources: spec.resources, strategy: .default,
+                    function: spec.name, instance: index, args: [],
+                    resources: resources(spec.resources, in: spec.placementGroup, instance: index), strategy: .default,
                     maxRetries: 0, retryExceptions: false, body: [0, 0]), options)
                 actorIDs[ref] = actor
                 handles.append(actor.handle)  // Dropped with the others at the end: the actor then goes.

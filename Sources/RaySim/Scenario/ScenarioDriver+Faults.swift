@@ -67,6 +67,12 @@ extension ScenarioDriver {
                     node = world.primaryHolder(of: objects(pattern))
                     holding = " holding \(pattern)"
                 }
+            case .running(let pattern):
+                node = world.workerRunning(anyOf: Set(objects(pattern).map(\.task)))?.worker.node
+                holding = " running \(pattern)"
+            case .bundle(let group, let index):
+                node = bundleNode(group, index)
+                holding = " holding bundle \(index) of \(group)"
             }
             guard let node else { return false }
             let name = world.nodeName(node)
@@ -113,6 +119,9 @@ extension ScenarioDriver {
             guard let object = objects(pattern).first, let worker = world.owner(ofBorrowed: object) else { return false }
             let named = refByObject[object].map { "\($0)" } ?? "\(object)"
             line = "worker \(worker) owning \(named) killed" + detail(world.kill(worker: worker))
+        case .removePlacementGroup(let name):
+            guard !driverKilled else { return false }  // A dead program calls nothing.
+            line = "the driver removes placement group \(name)" + detail(removePlacementGroup(name))
         case .killActor(let pattern, let noRestart):
             guard !driverKilled, let ref = actorInstances(pattern).first, let actor = actorIDs[ref] else { return false }
             line = "the driver kills actor \(ref)\(noRestart ? " (no restart)" : "")"
@@ -159,10 +168,12 @@ extension ScenarioDriver {
         switch fault.action {
         case .killNode(.named(let name)): target = "node \(name) alive"
         case .killNode(.holding(let pattern)): target = "a live node holding \(pattern)"
+        case .killNode(.running(let pattern)): target = "a node running \(pattern)"
+        case .killNode(.bundle(let group, let index)): target = "a live node holding bundle \(index) of \(group) (created)"
         case .killWorker(let pattern): target = "a worker running \(pattern)"
         case .killWorkerOwning(let pattern): target = "the owner of \(pattern) (known once its parent's value is)"
         case .restartNode(let name): target = "node \(name) alive"
-        case .cancel, .wait: target = "a live driver"
+        case .cancel, .wait, .removePlacementGroup: target = "a live driver"
         default: target = "its moment"
         }
         let when: String

@@ -77,6 +77,12 @@ public protocol ScenarioWorld: AnyObject {
     /// `timeoutMicros` (nil: no bound), without blocking the world: the answer (the ready
     /// indices, in input order) comes through `ScenarioDriver.waitAnswered(fault:ready:)`.
     func wait(_ objects: [ObjectID], numReturns: Int, timeoutMicros: Int64?, fault: Int)
+    /// The program creates a placement group (`ray.util.placement_group`) and returns its ID.
+    func createPlacementGroup(_ bundles: [ResourceSet], strategy: PlacementStrategy, name: String) -> PlacementGroupID
+    /// The program removes a placement group it created.
+    func removePlacementGroup(_ id: PlacementGroupID) -> String?
+    /// The group as the program last heard of it from the GCS.
+    func placementGroupInfo(_ id: PlacementGroupID) -> PlacementGroupInfo?
 }
 
 /// The scenario's program and checks, in either world.
@@ -118,6 +124,9 @@ public final class ScenarioDriver {
     /// The tasks that call actors besides the driver (`callers`), and how many were submitted.
     var actorCallerRefs: [InstanceRef] = []
     var actorCallerCount = 0
+    /// The placement groups the program created, by name, and those it removed.
+    var groupIDs: [String: PlacementGroupID] = [:]
+    var groupsRemoved: Set<String> = []
     /// The object of each instance and put, once made.
     public private(set) var refs: [InstanceRef: ObjectID] = [:]
     public private(set) var refByObject: [ObjectID: InstanceRef] = [:]
@@ -163,6 +172,7 @@ public final class ScenarioDriver {
         refs.reserveCapacity(instanceCount)
         refByObject.reserveCapacity(instanceCount)
         handles.reserveCapacity(instanceCount)
+        createPlacementGroups()
         for put in scenario.workload.puts {
             let data = ObjectData(sizeBytes: put.sizeBytes, digest: SyntheticContent.putDigest(name: put.name))
             remember(InstanceRef(name: put.name, index: 0, isPut: true), try world.put(data, on: put.node))
@@ -214,7 +224,8 @@ public final class ScenarioDriver {
         let args = arguments.compactMap { refs[$0].map(TaskArg.reference) }
             + plan.nestedArguments(of: group, instance: index).compactMap { refs[$0].map(TaskArg.nestedReference) }
         let object = world.submit(TaskRequest(
-            function: group.name, instance: index, args: args, resources: group.resources,
+            function: group.name, instance: index, args: args,
+            resources: resources(group.resources, in: group.placementGroup, instance: index),
             strategy: schedulingStrategy(group.strategy), maxRetries: group.maxRetries,
             retryExceptions: group.retryExceptions, body: SyntheticBody.encode(group)))
         remember(InstanceRef(name: group.name, index: index, isPut: false), object)
@@ -394,7 +405,8 @@ public final class ScenarioDriver {
         guard phase == .waitingForGets, unresolvedGets == 0, pendingWaits.isEmpty else { return }
         phase = .done
         world.programFinished()
-        // Drop every handle: the cluster must then free everything.
+        // Drop every handle and remove every group (as the job's end does): the cluster must then free everything.
+        removePlacementGroups()
         world.release(handles)
     }
 

@@ -7,8 +7,9 @@ import RayCore
 extension ScenarioLoader {
     static let triggerKeys = ["at", "after"]
     static let actionKeys = ["kill_node", "restart_node", "add_node", "kill_worker", "restart_gcs",
-                             "partition", "kill_actor", "kill_driver", "cancel", "wait"]
-    static let holdingKeys = ["holding"]
+                             "partition", "kill_actor", "kill_driver", "cancel", "wait", "remove_placement_group"]
+    static let nodeTargetKeys = ["holding", "running", "bundle"]
+    static let removeGroupKeys = ["name"]
     static let addNodeKeys = ["name", "resources", "object_store"]
     static let killWorkerKeys = ["running", "owner_of"]
     static let partitionKeys = ["groups", "duration"]
@@ -50,8 +51,24 @@ extension ScenarioLoader {
         switch key {
         case "kill_node":
             if case .mapping = value.node {
-                let holding = try value.mapping(allowedKeys: holdingKeys)
-                return .killNode(.holding(try references.record(try holding.required("holding"),
+                let target = try value.mapping(allowedKeys: nodeTargetKeys)
+                let keys = target.present(among: nodeTargetKeys)
+                guard keys.count == 1 else {
+                    throw value.error("kill_node needs a node name or exactly one of holding, running or bundle, got "
+                        + (keys.isEmpty ? "none" : keys.joined(separator: ", ")))
+                }
+                if let running = target.optional("running") {
+                    return .killNode(.running(try references.record(running, targets: [.task])))
+                }
+                if let bundle = target.optional("bundle") {
+                    // "gang[1]": one bundle of a declared group (its range checked with the names).
+                    let reference = try references.record(bundle, targets: [.placementGroup])
+                    switch reference {
+                    case .instance(let group, let index): return .killNode(.bundle(group: group, index: index))
+                    default: throw bundle.error("expected one bundle of a placement group, as gang[1]; got '\(reference)'")
+                    }
+                }
+                return .killNode(.holding(try references.record(try target.required("holding"),
                                                                 targets: [.task, .put, .actor])))
             }
             return .killNode(.named(try existingNode(value, nodeNames: nodeNames)))
@@ -96,6 +113,13 @@ extension ScenarioLoader {
             let numReturns = try wait.optional("num_returns")?.int(in: 0...1_000_000) ?? 1
             let timeout = try wait.optional("timeout").map { value throws(ScenarioError) in try value.durationMicros() }
             return .wait(refs, numReturns: numReturns, timeoutMicros: timeout)
+        case "remove_placement_group":
+            let remove = try value.mapping(allowedKeys: removeGroupKeys)
+            let name = try references.record(try remove.required("name"), targets: [.placementGroup])
+            guard case .bare(let group) = name else {
+                throw value.error("expected a placement group's name, as gang; got '\(name)'")
+            }
+            return .removePlacementGroup(group)
         default:
             precondition(key == "kill_driver", "action keys and cases disagree")
             _ = try value.mapping(allowedKeys: [])

@@ -120,7 +120,7 @@ struct ReferenceUses {
             switch use.reference {
             case .relative where entry.kind != .task:
                 throw use.value.error("'\(name)' is a \(entry.kind.rawValue), not a task group; refer to it as '\(name)'")
-            case .bare where entry.count > 1:
+            case .bare where entry.count > 1 && entry.kind != .placementGroup:  // A group is named whole.
                 throw use.value.error("'\(name)' has \(entry.count) instances; use \(name)[*] or \(name)[N]")
             case .instance(_, let index) where index < 0 || index >= entry.count:
                 throw use.value.error("instance index \(index) out of range: '\(name)' has \(entry.count) instance\(entry.count == 1 ? "" : "s") (0...\(entry.count - 1))")
@@ -150,9 +150,11 @@ extension ScenarioLoader {
 
     /// `placement_group:` names a declared group and a bundle in range for every instance.
     static func checkPlacementGroups(workload: WorkloadSpec, names: NameTable, file: String) throws(ScenarioError) {
-        for (index, task) in workload.tasks.enumerated() {
-            guard let reference = task.placementGroup else { continue }
-            let keyPath = "workload.tasks[\(index)].placement_group"
+        let users = workload.tasks.enumerated().map { ("workload.tasks[\($0)]", $1.name, $1.count, $1.resources, $1.placementGroup) }
+            + workload.actors.enumerated().map { ("workload.actors[\($0)]", $1.name, $1.count, $1.resources, $1.placementGroup) }
+        for (path, userName, count, resources, reference) in users {
+            guard let reference else { continue }
+            let keyPath = "\(path).placement_group"
             guard let group = workload.placementGroups.first(where: { $0.name == reference.name }) else {
                 let kind = names[reference.name].map { " ('\(reference.name)' is a \($0.kind.rawValue))" } ?? ""
                 throw ScenarioError(file: file, keyPath: "\(keyPath).name",
@@ -162,11 +164,28 @@ extension ScenarioLoader {
             case .index(let bundle) where bundle >= group.bundles.count:
                 throw ScenarioError(file: file, keyPath: "\(keyPath).bundle",
                                     problem: "bundle index \(bundle) out of range: '\(group.name)' has \(group.bundles.count) bundles")
-            case .instance where task.count > group.bundles.count:
+            case .instance where count > group.bundles.count:
                 throw ScenarioError(file: file, keyPath: "\(keyPath).bundle",
-                                    problem: "bundle i needs a bundle per instance: '\(task.name)' has \(task.count) instances but '\(group.name)' has \(group.bundles.count) bundles")
+                                    problem: "bundle i needs a bundle per instance: '\(userName)' has \(count) instances but '\(group.name)' has \(group.bundles.count) bundles")
             default:
                 break
+            }
+            // What it asks for must fit in its bundle (any bundle: in one of them), and be something.
+            guard !resources.isEmpty else {
+                throw ScenarioError(file: file, keyPath: "\(path).resources",
+                                    problem: "'\(userName)' runs in placement group '\(group.name)' but asks for no "
+                                        + "resource: it must ask for some of its bundle's")
+            }
+            let bundles = (0..<count).map { reference.bundle.index(forInstance: $0) }
+            for bundle in Set(bundles) {
+                let fits = bundle.map { resources.fits(in: group.bundles[$0]) }
+                    ?? group.bundles.contains { resources.fits(in: $0) }
+                guard fits else {
+                    throw ScenarioError(file: file, keyPath: "\(path).resources",
+                                        problem: "'\(userName)' asks for \(resources), more than "
+                                            + (bundle.map { "bundle \($0) of '\(group.name)' holds (\(group.bundles[$0]))" }
+                                                ?? "any bundle of '\(group.name)' holds"))
+                }
             }
         }
     }

@@ -51,7 +51,7 @@ extension ScenarioLoader {
         for entry in try workload.optional("actors")?.sequence() ?? [] {
             actors.append(try parseActor(entry))
         }
-        var placementGroups: [PlacementGroupSpec] = []
+        var placementGroups: [PlacementGroupEntry] = []
         for entry in try workload.optional("placement_groups")?.sequence() ?? [] {
             placementGroups.append(try parsePlacementGroup(entry))
         }
@@ -94,16 +94,20 @@ extension ScenarioLoader {
         }
         if let fail = task.optional("fail") { group.fail = try parseFail(fail) }
         if let retry = task.optional("retry_exceptions") { group.retryExceptions = try retry.bool() }
-        if let placement = task.optional("placement_group") {
-            let reference = try placement.mapping(allowedKeys: placementGroupReferenceKeys)
-            let name = try reference.required("name").name()
-            let bundleValue = try reference.required("bundle")
-            let bundleText = try bundleValue.scalarText(expected: "a bundle index or i").trimmingWhitespace()
-            let bundle: PlacementGroupRef.Bundle = bundleText == "i"
-                ? .instance : .index(try bundleValue.int(in: 0...bundleCountMax))
-            group.placementGroup = PlacementGroupRef(name: name, bundle: bundle)
-        }
+        if let placement = task.optional("placement_group") { group.placementGroup = try parsePlacementGroupRef(placement) }
         return group
+    }
+
+    /// `placement_group: {name: gang, bundle: 1}` (`bundle: i`: the instance's own; no bundle:
+    /// any bundle of the group, Ray's index -1).
+    static func parsePlacementGroupRef(_ value: ScenarioValue) throws(ScenarioError) -> PlacementGroupRef {
+        let reference = try value.mapping(allowedKeys: placementGroupReferenceKeys)
+        let name = try reference.required("name").name()
+        guard let bundleValue = reference.optional("bundle") else { return PlacementGroupRef(name: name, bundle: .any) }
+        let bundleText = try bundleValue.scalarText(expected: "a bundle index or i").trimmingWhitespace()
+        let bundle: PlacementGroupRef.Bundle = bundleText == "i"
+            ? .instance : .index(try bundleValue.int(in: 0...bundleCountMax))
+        return PlacementGroupRef(name: name, bundle: bundle)
     }
 
     /// `strategy:` — `default`, `spread` or `{node: NAME, soft: BOOL}`.
@@ -152,10 +156,6 @@ extension ScenarioLoader {
     /// One `actors:` entry. Defaults follow Ray: no restarts, no task retries; one actor, one call.
     static func parseActor(_ value: ScenarioValue) throws(ScenarioError) -> ActorSpec {
         let actor = try value.mapping(allowedKeys: actorKeys)
-        // Keys SCENARIOS.md defines that this build cannot run yet: said so, by key.
-        if let group = actor.optional("placement_group") {
-            throw group.error("placement groups are not supported yet")
-        }
         var spec = ActorSpec(
             name: try actor.required("name").name(),
             count: try actor.optional("count")?.int(in: 1...actorCountMax) ?? 1,
@@ -167,17 +167,20 @@ extension ScenarioLoader {
         spec.detached = try actor.optional("detached")?.bool() ?? false
         spec.maxConcurrency = try actor.optional("max_concurrency")?.int(in: 1...actorCountMax) ?? 1
         spec.callers = try actor.optional("callers")?.int(in: 1...actorCallersMax) ?? 1
+        spec.placementGroup = try actor.optional("placement_group").map { value throws(ScenarioError) in
+            try parsePlacementGroupRef(value)
+        }
         return spec
     }
 
     /// One `placement_groups:` entry; strategy defaults to PACK, as in Ray.
-    static func parsePlacementGroup(_ value: ScenarioValue) throws(ScenarioError) -> PlacementGroupSpec {
+    static func parsePlacementGroup(_ value: ScenarioValue) throws(ScenarioError) -> PlacementGroupEntry {
         let group = try value.mapping(allowedKeys: placementGroupKeys)
         let name = try group.required("name").name()
-        var strategy = PlacementGroupSpec.Strategy.pack
+        var strategy = PlacementStrategy.pack
         if let strategyValue = group.optional("strategy") {
             let text = try strategyValue.scalarText(expected: "PACK, SPREAD, STRICT_PACK or STRICT_SPREAD")
-            guard let parsed = PlacementGroupSpec.Strategy(rawValue: text.trimmingWhitespace()) else {
+            guard let parsed = PlacementStrategy(rawValue: text.trimmingWhitespace()) else {
                 throw strategyValue.error("expected PACK, SPREAD, STRICT_PACK or STRICT_SPREAD, got '\(text)'")
             }
             strategy = parsed
@@ -189,6 +192,6 @@ extension ScenarioLoader {
         }
         guard !bundles.isEmpty else { throw bundlesValue.error("expected at least one bundle") }
         guard bundles.count <= bundleCountMax else { throw bundlesValue.error("more than \(bundleCountMax) bundles") }
-        return PlacementGroupSpec(name: name, strategy: strategy, bundles: bundles)
+        return PlacementGroupEntry(name: name, strategy: strategy, bundles: bundles)
     }
 }

@@ -315,6 +315,20 @@ final class RealWorld: ScenarioWorld {
         }
     }
 
+    func createPlacementGroup(_ bundles: [ResourceSet], strategy: PlacementStrategy, name: String) -> PlacementGroupID {
+        client.createPlacementGroup(bundles: bundles, strategy: strategy, name: name, detached: false)
+    }
+
+    func removePlacementGroup(_ id: PlacementGroupID) -> String? {
+        guard clientAlive else { return "the driver is dead" }
+        client.removePlacementGroup(id)
+        return nil
+    }
+
+    func placementGroupInfo(_ id: PlacementGroupID) -> PlacementGroupInfo? {
+        clientAlive ? client.placementGroupInfo(id) : nil
+    }
+
     /// Hands the waits' answers to the scenario driver.
     func deliverWaitAnswers() {
         var answers: [(fault: Int, ready: [Int], timedOut: Bool)] = []

@@ -38,7 +38,6 @@ struct ScenarioRunner {
 
     /// Refuses what the real runner cannot run yet, with the reason.
     func unsupported() -> String? {
-        if !scenario.workload.placementGroups.isEmpty { return "placement groups are not supported yet" }
         for fault in scenario.faults {
             if case .partition = fault.action, !netns {
                 return "a partition fault needs nodes in separate network namespaces (`swiftray up --netns`), which "

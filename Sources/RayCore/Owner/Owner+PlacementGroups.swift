@@ -1,0 +1,78 @@
+// A program's placement groups, as its owner sees them (issue 11): created and
+// removed through the GCS, their state as the GCS publishes it. A task asking
+// for the resources of a group this owner knows cannot hold it — removed, or
+// infeasible (no set of live nodes satisfies it) — fails with
+// PlacementGroupUnschedulable rather than waiting forever, as a task no node
+// can fit fails with TaskUnschedulable: when it is submitted or retried, when it
+// waits for a lease as the news comes, and when the removal killed its worker.
+
+extension Owner {
+    mutating func createPlacementGroup(_ bundles: [ResourceSet], strategy: PlacementStrategy, name: String,
+                                       detached: Bool, into effects: inout [OwnerEffect]) {
+        let id = PlacementGroupID(creationTask: ids.takeTask())
+        placementGroups[id] = PlacementGroupInfo(id: id, state: .pending, nodes: bundles.map { _ in NodeID(0) },
+                                                 cause: "", name: name)
+        effects.append(.send(to: .gcs, .createPlacementGroup(PlacementGroupSpec(
+            id: id, bundles: bundles, strategy: strategy, owner: workerID, name: name, detached: detached))))
+    }
+
+    mutating func removePlacementGroup(_ id: PlacementGroupID, into effects: inout [OwnerEffect]) {
+        guard let info = placementGroups[id], info.state != .removed else { return }
+        effects.append(.send(to: .gcs, .removePlacementGroup(id)))
+        // Removed as far as this program goes, now (the GCS's update confirms it).
+        placementGroups[id]!.state = .removed
+        placementGroups[id]!.cause = "removed by this program"
+        placementGroups[id]!.nodes = info.nodes.map { _ in NodeID(0) }
+        effects.append(.placementGroupUpdated(placementGroups[id]!))
+        failTasksWaiting(in: id, into: &effects)
+    }
+
+    /// The GCS published a group's state.
+    mutating func placementGroupUpdated(_ info: PlacementGroupInfo, into effects: inout [OwnerEffect]) {
+        // A removed group stays removed (an update sent before the removal arrives late).
+        guard let known = placementGroups[info.id], known.state != .removed else { return }
+        placementGroups[info.id] = info
+        effects.append(.placementGroupUpdated(info))
+        if unschedulableGroup(info) != nil { failTasksWaiting(in: info.id, into: &effects) }
+    }
+
+    /// Why nothing can run in `info`'s group now (nil: it can, or may yet).
+    func unschedulableGroup(_ info: PlacementGroupInfo) -> String? {
+        if info.state == .removed { return "its placement group \(info.id) was removed (\(info.cause))" }
+        if info.state == .pending && info.cause.hasPrefix("infeasible") {
+            return "its placement group \(info.id) cannot be placed: \(info.cause)"
+        }
+        return nil
+    }
+
+    /// The group of this owner's whose resources `resources` names, if any.
+    func placementGroup(of resources: ResourceSet) -> PlacementGroupInfo? {
+        guard !placementGroups.isEmpty else { return nil }
+        for entry in resources.entries where entry.name.contains("_group_") {
+            if let group = placementGroups.values.first(where: { entry.name.isResource(of: $0.id) }) { return group }
+        }
+        return nil
+    }
+
+    /// The error a task of `spec` fails with instead of asking for a lease (nil: it may ask).
+    func placementGroupError(_ spec: TaskSpec) -> RayError? {
+        guard let group = placementGroup(of: spec.resources), let reason = unschedulableGroup(group) else { return nil }
+        return RayError(.placementGroupUnschedulable, "\(spec.function)[\(spec.instance)] cannot be scheduled: \(reason)")
+    }
+
+    /// Tasks of `group` waiting for a lease fail: their requests are withdrawn.
+    private mutating func failTasksWaiting(in group: PlacementGroupID, into effects: inout [OwnerEffect]) {
+        let waiting = tasks.compactMap { id, entry -> TaskID? in
+            guard case .leasing = entry.state, placementGroup(of: entry.spec.resources)?.id == group else { return nil }
+            return id
+        }.sorted()
+        for id in waiting {
+            guard let entry = tasks[id], case .leasing(let lease, let node) = entry.state,
+                  let error = placementGroupError(entry.spec) else { continue }
+            leaseTasks[lease] = nil
+            if !isParked(lease) { effects.append(.send(to: .raylet(node), .cancelWorkerLease(lease))) }
+            leaseRequestEnded(lease, into: &effects)
+            finish(id, withError: error, into: &effects)
+        }
+    }
+}
