@@ -76,9 +76,11 @@ public final class EmbeddedCluster: @unchecked Sendable {
     }
 }
 
-/// "CPU=2,GPU=1" from a resource set (the form SWIFTRAY_RESOURCES takes).
+/// "CPU=2,GPU=1" from a resource set (the form SWIFTRAY_RESOURCES takes); "CPU=0" for none
+/// (an empty variable means "the machine's CPUs": a node offering nothing would get them).
 public func resourceText(_ resources: ResourceSet) -> String {
-    resources.entries.map { entry in
+    if resources.isEmpty { return "CPU=0" }
+    return resources.entries.map { entry in
         let amount = Double(entry.milli) / 1000
         return "\(entry.name)=\(amount == amount.rounded() ? String(Int64(amount)) : String(amount))"
     }.joined(separator: ",")

@@ -69,7 +69,10 @@ extension ScenarioDriver {
         report.verdicts.append(("liveness", "ok (all \(getList.count) gets resolved"
             + (ending.finishedAt.map { " by \($0)" } ?? "") + ")"))
         let failures = expectationFailures(counts)
-        report.verdicts.append(("expect", failures.isEmpty ? "ok" : "FAILED: " + failures.joined(separator: "; ")))
+        // The first few, then how many more (300 failed calls are one story, not 300 lines).
+        let shown = failures.prefix(5).joined(separator: "; ")
+            + (failures.count > 5 ? "; and \(failures.count - 5) more" : "")
+        report.verdicts.append(("expect", failures.isEmpty ? "ok" : "FAILED: " + shown))
         var problems = failures
         if !acceptUnfiredFaults && !driverKilled {
             for index in unfiredFaults { problems.append("fault \(index) did not fire") }
