@@ -393,10 +393,22 @@ message ControlReply {
     string namespace = 8;
     bool detached = 9;
   }
+  message PlacementGroupEntry {
+    fixed64 id = 1;
+    string name = 2;
+    string strategy = 3;             // PACK, SPREAD, STRICT_PACK, STRICT_SPREAD
+    string state = 4;                // PENDING, CREATED, RESCHEDULING, REMOVED
+    repeated ResourceSet bundles = 5;
+    repeated uint32 nodes = 6;       // per bundle; 0: not reserved now
+    string cause = 7;                // why pending (infeasible / waiting) or removed
+    bool detached = 8;
+    WorkerId owner = 9;
+  }
   message Cluster {
     repeated NodeEntry nodes = 1;
     repeated JobEntry jobs = 2;
     repeated ActorEntry actors = 3;
+    repeated PlacementGroupEntry placement_groups = 4;
   }
   message Raylets {
     repeated Directory.Entry raylets = 1;

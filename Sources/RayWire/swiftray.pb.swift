@@ -781,6 +781,47 @@ public nonisolated struct PBControlReply: Sendable {
     fileprivate var _node: UInt32? = nil
   }
 
+  public nonisolated struct PlacementGroupEntry: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var id: UInt64 = 0
+
+    public var name: String = String()
+
+    /// PACK, SPREAD, STRICT_PACK, STRICT_SPREAD
+    public var strategy: String = String()
+
+    /// PENDING, CREATED, RESCHEDULING, REMOVED
+    public var state: String = String()
+
+    public var bundles: [PBResourceSet] = []
+
+    /// per bundle; 0: not reserved now
+    public var nodes: [UInt32] = []
+
+    /// why pending (infeasible / waiting) or removed
+    public var cause: String = String()
+
+    public var detached: Bool = false
+
+    public var owner: PBWorkerId {
+      get {_owner ?? PBWorkerId()}
+      set {_owner = newValue}
+    }
+    /// Returns true if `owner` has been explicitly set.
+    public var hasOwner: Bool {self._owner != nil}
+    /// Clears the value of `owner`. Subsequent reads from it will return its default value.
+    public mutating func clearOwner() {self._owner = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _owner: PBWorkerId? = nil
+  }
+
   public nonisolated struct Cluster: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -791,6 +832,8 @@ public nonisolated struct PBControlReply: Sendable {
     public var jobs: [PBControlReply.JobEntry] = []
 
     public var actors: [PBControlReply.ActorEntry] = []
+
+    public var placementGroups: [PBControlReply.PlacementGroupEntry] = []
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -6356,9 +6399,83 @@ nonisolated extension PBControlReply.ActorEntry: SwiftProtobuf.Message, SwiftPro
   }
 }
 
+nonisolated extension PBControlReply.PlacementGroupEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".PlacementGroupEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}strategy\0\u{1}state\0\u{1}bundles\0\u{1}nodes\0\u{1}cause\0\u{1}detached\0\u{1}owner\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.strategy) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.state) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.bundles) }()
+      case 6: try { try decoder.decodeRepeatedUInt32Field(value: &self.nodes) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.cause) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.detached) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._owner) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.id != 0 {
+      try visitor.visitSingularFixed64Field(value: self.id, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if !self.strategy.isEmpty {
+      try visitor.visitSingularStringField(value: self.strategy, fieldNumber: 3)
+    }
+    if !self.state.isEmpty {
+      try visitor.visitSingularStringField(value: self.state, fieldNumber: 4)
+    }
+    if !self.bundles.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.bundles, fieldNumber: 5)
+    }
+    if !self.nodes.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.nodes, fieldNumber: 6)
+    }
+    if !self.cause.isEmpty {
+      try visitor.visitSingularStringField(value: self.cause, fieldNumber: 7)
+    }
+    if self.detached != false {
+      try visitor.visitSingularBoolField(value: self.detached, fieldNumber: 8)
+    }
+    try { if let v = self._owner {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.PlacementGroupEntry, rhs: PBControlReply.PlacementGroupEntry) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.strategy != rhs.strategy {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.bundles != rhs.bundles {return false}
+    if lhs.nodes != rhs.nodes {return false}
+    if lhs.cause != rhs.cause {return false}
+    if lhs.detached != rhs.detached {return false}
+    if lhs._owner != rhs._owner {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension PBControlReply.Cluster: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".Cluster"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{1}jobs\0\u{1}actors\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{1}jobs\0\u{1}actors\0\u{3}placement_groups\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6369,6 +6486,7 @@ nonisolated extension PBControlReply.Cluster: SwiftProtobuf.Message, SwiftProtob
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.nodes) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.jobs) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.actors) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.placementGroups) }()
       default: break
       }
     }
@@ -6384,6 +6502,9 @@ nonisolated extension PBControlReply.Cluster: SwiftProtobuf.Message, SwiftProtob
     if !self.actors.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.actors, fieldNumber: 3)
     }
+    if !self.placementGroups.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.placementGroups, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6391,6 +6512,7 @@ nonisolated extension PBControlReply.Cluster: SwiftProtobuf.Message, SwiftProtob
     if lhs.nodes != rhs.nodes {return false}
     if lhs.jobs != rhs.jobs {return false}
     if lhs.actors != rhs.actors {return false}
+    if lhs.placementGroups != rhs.placementGroups {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

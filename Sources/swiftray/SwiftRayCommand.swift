@@ -162,15 +162,15 @@ struct Status: ParsableCommand {
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List nodes, actors, objects or tasks from the state the machines hold (every node's, on any host).")
-    @Argument(help: "nodes | actors | objects | tasks")
+        abstract: "List nodes, actors, placement groups, objects or tasks from the state the machines hold (every node's, on any host).")
+    @Argument(help: "nodes | actors | placement-groups | objects | tasks")
     var what: String
     @Option(help: "The GCS at HOST:PORT (default: the cluster whose node runs here).")
     var address: String?
 
     func validate() throws {
-        guard ["nodes", "actors", "objects", "tasks"].contains(what) else {
-            throw ValidationError("unknown listing '\(what)': choose nodes, actors, objects or tasks")
+        guard ["nodes", "actors", "placement-groups", "objects", "tasks"].contains(what) else {
+            throw ValidationError("unknown listing '\(what)': choose nodes, actors, placement-groups, objects or tasks")
         }
     }
 
@@ -185,10 +185,15 @@ struct List: ParsableCommand {
             case "nodes":
                 print(try ControlClient.ask(gcs: gcsAddress, .clusterStatus))
             case "actors":
-                guard case .cluster(_, _, let actors) = try ControlClient.ask(gcs: gcsAddress, .clusterStatus) else {
+                guard case .cluster(_, _, let actors, _) = try ControlClient.ask(gcs: gcsAddress, .clusterStatus) else {
                     throw RuntimeError("the GCS at \(gcsAddress) did not answer with its actor table")
                 }
                 print(actors.isEmpty ? "(no actors)" : actors.map(\.line).joined(separator: "\n"))
+            case "placement-groups":
+                guard case .cluster(_, _, _, let groups) = try ControlClient.ask(gcs: gcsAddress, .clusterStatus) else {
+                    throw RuntimeError("the GCS at \(gcsAddress) did not answer with its placement group table")
+                }
+                print(groups.isEmpty ? "(no placement groups)" : groups.map(\.line).joined(separator: "\n"))
             default:
                 // Objects live in raylets and tasks in their owners (each raylet asks its
                 // drivers): ask every raylet the GCS knows, on whatever host it runs.

@@ -22,8 +22,10 @@ private final class ScriptedWorld: ScenarioWorld {
         calls.append("put \(data.sizeBytes) on \(node ?? "-")")
         return ObjectID.put(by: TaskID.driver(of: JobID(1)), index: UInt32(calls.count))
     }
+    var resources: [String: ResourceSet] = [:]
     func submit(_ request: TaskRequest) -> ObjectID {
         calls.append("submit \(request.function)[\(request.instance)] args \(request.args.count)")
+        resources["\(request.function)[\(request.instance)]"] = request.resources
         defer { nextTask += 1 }
         return ObjectID.returnValue(of: TaskID.child(of: TaskID.driver(of: JobID(1)), index: nextTask), index: 1)
     }
@@ -65,6 +67,15 @@ private final class ScriptedWorld: ScenarioWorld {
     func wait(_ objects: [ObjectID], numReturns: Int, timeoutMicros: Int64?, fault: Int) {
         calls.append("wait \(numReturns) of \(objects.count)")
     }
+    var groups: [PlacementGroupID: PlacementGroupInfo] = [:]
+    func createPlacementGroup(_ bundles: [ResourceSet], strategy: PlacementStrategy, name: String) -> PlacementGroupID {
+        calls.append("create group \(name) \(strategy) \(bundles.count)")
+        let id = PlacementGroupID(creationTask: TaskID(value: UInt64(0x6000 + groups.count)))
+        groups[id] = PlacementGroupInfo(id: id, state: .pending, nodes: bundles.map { _ in NodeID(0) }, cause: "", name: name)
+        return id
+    }
+    func removePlacementGroup(_ id: PlacementGroupID) -> String? { calls.append("remove group \(id)"); return nil }
+    func placementGroupInfo(_ id: PlacementGroupID) -> PlacementGroupInfo? { groups[id] }
 }
 
 private func scenario(_ faults: String, expect: String = "") throws -> Scenario {
@@ -226,5 +237,38 @@ private func value(_ driver: ScenarioDriver, _ ref: InstanceRef) -> ObjectValue 
         #expect(try driver.fire(0))
         driver.waitAnswered(fault: 0, ready: [1], timedOut: false)
         #expect(driver.wrongValue?.contains("returned 1 of num_returns 2 without its timeout passing") == true)
+    }
+
+    @Test func groupsComeFirstTheirTasksAskForTheirBundleAndAKillFindsTheBundlesNode() throws {
+        let world = ScriptedWorld()
+        let driver = ScenarioDriver(scenario: try ScenarioLoader.parse(yaml: """
+            name: scripted-groups
+            cluster:
+              nodes: [{name: head, head: true}, {name: worker-1}, {name: worker-2}]
+            workload:
+              placement_groups: [{name: gang, strategy: STRICT_SPREAD, bundles: [{CPU: 1}, {CPU: 1}]}]
+              tasks:
+                - {name: shard, count: 2, placement_group: {name: gang, bundle: i}}
+                - {name: loose, placement_group: {name: gang}}
+            faults:
+              - {at: 10ms, kill_node: {bundle: "gang[1]"}}
+            """, file: "scripted-groups.yaml"), world: world)
+        try driver.start()
+        #expect(world.calls.prefix(2) == ["create group gang STRICT_SPREAD 2", "submit shard[0] args 0"])
+        let id = try #require(world.groups.keys.first)
+        #expect(world.resources["shard[1]"] == ResourceSet(["CPU": 1000]).inGroup(id, bundle: 1))
+        #expect(world.resources["loose[0]"] == ResourceSet(["CPU": 1000]).inGroup(id, bundle: nil))
+        // Not created yet: the kill waits; created, it hits the node holding bundle 1.
+        #expect(try driver.fire(0) == false)
+        world.groups[id] = PlacementGroupInfo(id: id, state: .created, nodes: [NodeID(2), NodeID(3)], cause: "", name: "gang")
+        #expect(try driver.fire(0) == true)
+        #expect(world.calls.last == "kill node-3")
+        // Two bundles of a STRICT_SPREAD group on one node, as the program hears it: a safety failure.
+        world.groups[id]!.nodes = [NodeID(2), NodeID(2)]
+        driver.checkPlacementGroups()
+        #expect(driver.wrongValue?.contains("STRICT_SPREAD group gang") == true)
+        // The program's end removes the group before it drops its handles.
+        for object in world.asked { driver.resolve(object, .error(RayError(.placementGroupUnschedulable, "x"))) }
+        #expect(world.calls.suffix(2) == ["remove group \(id)", "release 3"])
     }
 }

@@ -207,7 +207,7 @@ struct ScenarioLoaderExampleTests {
         let workload = scenario.workload
         #expect(workload.actors == [ActorSpec(name: "counter", count: 2, resources: ResourceSet(), maxRestarts: 2,
                                               maxTaskRetries: -1, calls: 200)])
-        #expect(workload.placementGroups == [PlacementGroupSpec(
+        #expect(workload.placementGroups == [PlacementGroupEntry(
             name: "gang", strategy: .strictSpread, bundles: [ResourceSet(["CPU": 1000]), ResourceSet(["CPU": 1000])])])
     }
 
@@ -477,6 +477,31 @@ struct ScenarioLoaderBadInputTests {
           tasks: [{name: a, count: 3, placement_group: {name: g, bundle: i}}]
           placement_groups: [{name: g, bundles: [{CPU: 1}, {CPU: 1}]}]
         """), keyPath: "workload.tasks[0].placement_group.bundle", "'a' has 3 instances but 'g' has 2 bundles")
+    }
+
+    @Test func placementGroupMisuse() {
+        let group = "  placement_groups: [{name: g, strategy: STRICT_SPREAD, bundles: [{CPU: 1}, {CPU: 2}]}]\n"
+        expectRejected(withWorkload(group + "  tasks: [{name: a}]", rest: "faults:\n  - {at: 1ms, kill_node: {bundle: \"g[2]\"}}"),
+                       keyPath: "faults[0].kill_node.bundle", "instance index 2 out of range: 'g' has 2 instances")
+        expectRejected(withWorkload(group + "  tasks: [{name: a}]", rest: "faults:\n  - {at: 1ms, kill_node: {bundle: g}}"),
+                       keyPath: "faults[0].kill_node.bundle", "expected one bundle of a placement group, as gang[1]")
+        expectRejected(withWorkload(group + "  tasks: [{name: a}]",
+                                    rest: "faults:\n  - {at: 1ms, kill_node: {bundle: \"g[0]\", running: a}}"),
+                       keyPath: "faults[0].kill_node", "exactly one of holding, running or bundle, got running, bundle")
+        expectRejected(withWorkload(group + "  tasks: [{name: a}]", rest: "faults:\n  - {at: 1ms, remove_placement_group: {name: a}}"),
+                       keyPath: "faults[0].remove_placement_group.name", "'a' is a task; expected a placement group")
+        expectRejected(withWorkload(group + "  tasks: [{name: a, resources: {CPU: 2}, placement_group: {name: g, bundle: 0}}]"),
+                       keyPath: "workload.tasks[0].resources", "asks for {CPU: 2}, more than bundle 0 of 'g' holds ({CPU: 1})")
+        expectRejected(withWorkload(group + "  tasks: [{name: a, resources: {CPU: 4}, placement_group: {name: g}}]"),
+                       keyPath: "workload.tasks[0].resources", "more than any bundle of 'g' holds")
+        expectRejected(withWorkload(group + "  actors: [{name: c, resources: {CPU: 0}, placement_group: {name: g, bundle: 1}}]"),
+                       keyPath: "workload.actors[0].resources", "asks for no resource")
+        expectRejected(withWorkload(group + "  actors: [{name: c, count: 3, placement_group: {name: g, bundle: i}}]"),
+                       keyPath: "workload.actors[0].placement_group.bundle", "'c' has 3 instances but 'g' has 2 bundles")
+        expectRejected(withWorkload("  placement_groups: [{name: g, strategy: TIGHT, bundles: [{CPU: 1}]}]\n  tasks: [{name: a}]"),
+                       keyPath: "workload.placement_groups[0].strategy", "expected PACK, SPREAD, STRICT_PACK or STRICT_SPREAD")
+        expectRejected(withWorkload("  placement_groups: [{name: g, bundles: []}]\n  tasks: [{name: a}]"),
+                       keyPath: "workload.placement_groups[0].bundles", "at least one bundle")
     }
 
     @Test func headCount() {

@@ -24,22 +24,6 @@ import Testing
     }
 
     @Test func unsupportedFeaturesAreRejectedClearly() throws {
-        let yaml = """
-            name: gangs
-            description: placement groups are for a later issue
-            cluster:
-              nodes: [{name: head, head: true}]
-            workload:
-              placement_groups: [{name: gang, bundles: [{CPU: 1}]}]
-            """
-        let scenario = try ScenarioLoader.parse(yaml: yaml, file: "gangs.yaml")
-        #expect(throws: ScenarioError.self) { try Simulation(scenario: scenario, options: SimulationOptions(seed: 1)) }
-        do {
-            _ = try Simulation(scenario: scenario, options: SimulationOptions(seed: 1))
-        } catch {
-            #expect(error.keyPath == "workload.placement_groups")
-            #expect(error.problem.contains("not supported yet"))
-        }
         let killingAnActorsWorker = """
             name: actor-worker
             description: kill_worker of an actor is not supported yet

@@ -37,6 +37,8 @@ extension Owner {
         var killedHere: String?
         /// The objects its constructor takes, held while it lives (created here only).
         var arguments: [ObjectID] = []
+        /// The placement group of this program's it was created in (created here only).
+        var placementGroup: PlacementGroupID?
     }
 
     mutating func createActor(_ request: TaskRequest, _ options: ActorOptions, into effects: inout [OwnerEffect]) {
@@ -63,6 +65,7 @@ extension Owner {
             objects[object]!.submittedRefs += 1
             caller.arguments.append(object)
         }
+        caller.placementGroup = placementGroup(of: request.resources)?.id
         actors[actor] = caller
         // A worker that creates actors has its death reported (its actors die with it).
         if inWorker && !ownsActors {
@@ -274,7 +277,7 @@ extension Owner {
     }
 
     /// The actor is dead: the calls not pushed yet fail with the cause.
-    private mutating func failPendingCalls(_ actor: ActorID, cause: String, into effects: inout [OwnerEffect]) {
+    mutating func failPendingCalls(_ actor: ActorID, cause: String, into effects: inout [OwnerEffect]) {
         guard let caller = actors[actor] else { return }
         let calls = caller.pending
         actors[actor]!.pending = []

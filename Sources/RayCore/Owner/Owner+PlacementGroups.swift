@@ -25,6 +25,14 @@ extension Owner {
         placementGroups[id]!.nodes = info.nodes.map { _ in NodeID(0) }
         effects.append(.placementGroupUpdated(placementGroups[id]!))
         failTasksWaiting(in: id, into: &effects)
+        // Its actors are killed for good (the GCS kills them): calls made from now on fail at once,
+        // as after Ray.kill, rather than reach a worker that has not heard yet.
+        let inGroup = actors.compactMap { $0.value.placementGroup == id ? $0.key : nil }.sorted()
+        for actor in inGroup where actors[actor]!.info?.state != .dead && actors[actor]!.killedHere == nil {
+            let reason = "its placement group \(id) was removed"
+            actors[actor]!.killedHere = reason
+            failPendingCalls(actor, cause: reason, into: &effects)
+        }
     }
 
     /// The GCS published a group's state.

@@ -211,7 +211,14 @@ public final class GCSHost: ConnectionDelegate {
                                          cause: entry.cause, registeredName: entry.spec.options.name,
                                          namespace: entry.spec.options.namespace, detached: entry.spec.options.detached)
             }
-            return .cluster(nodes: nodes, jobs: jobs, actors: actors)
+            let groups = gcs.placementGroupOrder.compactMap { id -> ControlPlacementGroupEntry? in
+                guard let entry = gcs.placementGroups[id] else { return nil }
+                return ControlPlacementGroupEntry(id: id, name: entry.spec.name, strategy: entry.spec.strategy.rawValue,
+                                                  state: entry.state.rawValue, bundles: entry.spec.bundles,
+                                                  nodes: entry.nodes, cause: entry.cause,
+                                                  detached: entry.spec.detached, owner: entry.spec.owner)
+            }
+            return .cluster(nodes: nodes, jobs: jobs, actors: actors, placementGroups: groups)
         case .raylets:
             return .raylets(directory.keys.sorted().compactMap { directory[$0] })
         case .ping:

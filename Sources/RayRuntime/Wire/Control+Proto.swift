@@ -52,8 +52,21 @@ extension ControlReply {
     var proto: PBControlReply {
         var message = PBControlReply()
         switch self {
-        case .cluster(let nodes, let jobs, let actors):
+        case .cluster(let nodes, let jobs, let actors, let groups):
             var cluster = PBControlReply.Cluster()
+            cluster.placementGroups = groups.map { entry in
+                var proto = PBControlReply.PlacementGroupEntry()
+                proto.id = entry.id.creationTask.value
+                proto.name = entry.name
+                proto.strategy = entry.strategy
+                proto.state = entry.state
+                proto.bundles = entry.bundles.map(\.proto)
+                proto.nodes = entry.nodes.map { $0?.value ?? 0 }
+                proto.cause = entry.cause
+                proto.detached = entry.detached
+                proto.owner = entry.owner.proto
+                return proto
+            }
             cluster.actors = actors.map { entry in
                 var proto = PBControlReply.ActorEntry()
                 proto.actor = entry.actor.creationTask.value
@@ -181,6 +194,13 @@ extension ControlReply {
                                   restarts: Int(truncatingIfNeeded: entry.restarts), cause: entry.cause,
                                   registeredName: entry.registeredName, namespace: entry.namespace,
                                   detached: entry.detached)
+            }, placementGroups: try cluster.placementGroups.map { entry in
+                ControlPlacementGroupEntry(
+                    id: PlacementGroupID(creationTask: TaskID(value: entry.id)), name: entry.name,
+                    strategy: entry.strategy, state: entry.state,
+                    bundles: try entry.bundles.map { try ResourceSet(proto: $0, at: "ControlReply.placement_groups.bundles") },
+                    nodes: entry.nodes.map { $0 == 0 ? nil : NodeID($0) }, cause: entry.cause, detached: entry.detached,
+                    owner: try WorkerID(proto: entry.owner, at: "ControlReply.placement_groups.owner"))
             })
         case .raylets(let raylets)?:
             var directory = PBDirectory()

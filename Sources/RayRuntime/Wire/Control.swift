@@ -112,6 +112,45 @@ public struct ControlActorEntry: Sendable, Equatable {
     }
 }
 
+/// One row of the GCS's placement group table.
+public struct ControlPlacementGroupEntry: Sendable, Equatable {
+    public var id: PlacementGroupID
+    public var name: String
+    public var strategy: String
+    public var state: String
+    public var bundles: [ResourceSet]
+    /// The node holding each bundle (nil: not reserved now).
+    public var nodes: [NodeID?]
+    public var cause: String
+    public var detached: Bool
+    public var owner: WorkerID
+
+    public init(id: PlacementGroupID, name: String, strategy: String, state: String, bundles: [ResourceSet],
+                nodes: [NodeID?], cause: String, detached: Bool, owner: WorkerID) {
+        self.id = id
+        self.name = name
+        self.strategy = strategy
+        self.state = state
+        self.bundles = bundles
+        self.nodes = nodes
+        self.cause = cause
+        self.detached = detached
+        self.owner = owner
+    }
+
+    /// One line of `swiftray list placement-groups`: the group, then each bundle and its node.
+    public var line: String {
+        var text = "\(id)" + (name.isEmpty ? "" : " '\(name)'") + " \(strategy) \(state)"
+            + (detached ? " detached" : " owner \(owner)")
+        if !cause.isEmpty { text += " (\(cause))" }
+        for (index, bundle) in bundles.enumerated() {
+            let node = index < nodes.count ? nodes[index].map { "on \($0)" } ?? "not reserved" : "not reserved"
+            text += "\n    bundle \(index) \(bundle) \(node)"
+        }
+        return text
+    }
+}
+
 /// A raylet's node.
 public struct ControlNodeStatus: Sendable, Equatable {
     public var node: NodeID
@@ -161,7 +200,8 @@ public struct ControlDriverTasks: Sendable, Equatable {
 
 /// The answer to a control request.
 public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
-    case cluster(nodes: [ControlNodeEntry], jobs: [ControlJobEntry], actors: [ControlActorEntry])
+    case cluster(nodes: [ControlNodeEntry], jobs: [ControlJobEntry], actors: [ControlActorEntry],
+                 placementGroups: [ControlPlacementGroupEntry])
     case raylets([Directory.Entry])
     case pong
     case nodeStatus(ControlNodeStatus)
@@ -183,7 +223,7 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
     /// What the CLI prints.
     public var description: String {
         switch self {
-        case .cluster(let nodes, let jobs, let actors):
+        case .cluster(let nodes, let jobs, let actors, let groups):
             var lines = ["nodes:"]
             for entry in nodes {
                 let link = !entry.alive ? "" : entry.connected ? " (connected)" : " (not connected)"
@@ -198,6 +238,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
             }
             lines.append("actors:")
             lines += actors.isEmpty ? ["  (none)"] : actors.map { "  " + $0.line }
+            lines.append("placement groups:")
+            lines += groups.isEmpty ? ["  (none)"] : groups.map { "  " + $0.line }
             return lines.joined(separator: "\n")
         case .raylets(let entries):
             return entries.map { "\($0.node) \($0.name) \($0.host):\($0.port)" }.joined(separator: "\n")

@@ -6,7 +6,7 @@
 // pairs of the calls that returned strictly increase), no more incarnations
 // than max_restarts allows, and calls fail only with actor errors.
 
-public import RayCore
+import RayCore
 
 extension ScenarioDriver {
     /// The size of what a synthetic actor method returns.
