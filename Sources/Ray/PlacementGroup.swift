@@ -68,6 +68,17 @@ public struct PlacementGroup: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The node holding each bundle now (nil: not reserved now), as Ray's `placement_group_table`
+    /// shows `bundles_to_node_id`.
+    public var bundleNodes: [NodeID?] {
+        get throws {
+            guard let info = try Ray.client().placementGroupInfo(id) else {
+                throw Ray.Error.invalidArgument("\(id) is not a placement group of this program")
+            }
+            return info.nodes.map { $0 == NodeID(0) ? nil : $0 }
+        }
+    }
+
     /// Removes the group: what runs in it is killed, its resources go back to their nodes.
     public func remove() throws {
         try Ray.client().removePlacementGroup(id)
