@@ -214,6 +214,11 @@ extension ResourceSet {
         return message
     }
     public init(proto message: PBResourceSet, at path: @autoclosure () -> String = "ResourceSet") throws {
+        // What this code encodes is sorted, each name once, without zeros: taken as is.
+        if let set = ResourceSet(sortedEntries: message.entries.map { ResourceSet.Entry(name: $0.name, milli: $0.milli) }) {
+            self = set
+            return
+        }
         var milli: [String: Int64] = [:]
         for entry in message.entries {
             guard milli.updateValue(entry.milli, forKey: entry.name) == nil else {

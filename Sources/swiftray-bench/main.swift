@@ -201,6 +201,7 @@ do {
     }
     var options = Ray.StartOptions()
     options.logInputs = logInputs
+    options.resources = ["custom": 100]  // ray_perf's ray.init(resources={"custom": 100}) for the groups
     let startBegan = now()
     try Ray.start(options)
     let startSeconds = now() - startBegan
@@ -288,6 +289,14 @@ do {
             }
             for actor in actors { try Ray.kill(actor) }
         }, "actors/s")
+    }
+    if wanted("placement_group_create_removal") {
+        // ray_perf's: 100 groups of one {custom: 0.001} bundle created, each waited for, then removed.
+        emit("placement_group_create_removal", try rate(perCall: 100) {
+            let groups = try (0..<100).map { _ in try PlacementGroup.create(bundles: [["custom": 0.001]]) }
+            for group in groups { try group.ready(timeout: .seconds(30)) }
+            for group in groups { try group.remove() }
+        }, "groups/s")
     }
     if wanted("nested_tasks_async") {
         // Ten parents, each submitting 100 children from its body and getting them: children per second.

@@ -199,7 +199,7 @@ private struct TwoPhaseHarness {
                 }
                 drainMessages()
             }
-            if gcs.bundleRound == nil {
+            if gcs.bundleRounds.isEmpty {
                 for timer in rayletTimers.sorted(by: { "\($0.node)\($0.timer)" < "\($1.node)\($1.timer)" }) {
                     rayletTimers.remove(timer)
                     fire(timer.node, timer.timer)

@@ -165,7 +165,7 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     let cancels = sent(refused).filter { if case .cancelBundles(_, round) = $0.1 { return true } else { return false } }
     #expect(Set(cancels.map(\.0)) == Set(prepares.map(\.0)))
     #expect(refused.contains(.startTimer(.retryPlacementGroups, afterMicros: GCS.bundleRetryMicros)))
-    #expect(gcs.bundleRound == nil && gcs.placementGroups[group]?.state == .pending)
+    #expect(gcs.bundleRounds.isEmpty && gcs.placementGroups[group]?.state == .pending)
     #expect(gcs.placementGroups[group]?.cause.contains("refused: busy") == true)
     // The retry starts a new round.
     let retried = gcs.handle(.timerFired(.retryPlacementGroups), now: 5)
@@ -181,7 +181,7 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     let died = gcs.handle(.peerDisconnected(.raylet(dead)), now: 3)
     #expect(sent(died).contains { $0.0 == prepares[1].0 && { if case .cancelBundles = $0 { true } else { false } }($0.1) })
     // Placed again at once on the two alive nodes, and created.
-    #expect(gcs.bundleRound.map { !$0.plan.values.contains(dead) } == true)
+    #expect(gcs.bundleRounds[group].map { !$0.plan.values.contains(dead) } == true)
     _ = answerAll(&gcs, died)
     #expect(gcs.placementGroups[group]?.state == .created)
     #expect(!gcs.placementGroups[group]!.nodes.contains(dead))

@@ -67,6 +67,9 @@ Figures (stdout, one line each: name<TAB>value<TAB>unit):
                                     each making 5000 calls over n_cpu actors
   actors_created                    not in ray_perf: 10 actors created, each
                                     called once, then killed; actors/s
+  placement_group_create_removal    ray_perf's placement group create/removal:
+                                    100 groups of one {custom: 0.001} bundle
+                                    created, each waited for, then removed
   nested_tasks_async                not in ray_perf: 10 parents, each submitting
                                     100 trivial tasks from its body and getting
                                     them; tasks/s counts the 1000 children
@@ -151,6 +154,7 @@ FIGURES = [
     "actor_calls_n_n_with_arg",
     "actor_calls_n_n",
     "actors_created",
+    "placement_group_create_removal",
     "nested_tasks_async",
     "multi_client_tasks_async",
     "task_roundtrip_median_us",
@@ -348,7 +352,7 @@ def main():
 
     progress("ray.init() ...")
     t0 = time.perf_counter()
-    ray.init()
+    ray.init(resources={"custom": 100})  # ray_perf's, for placement_group_create_removal
     start_s = time.perf_counter() - t0
     emit("cluster_start_seconds", start_s, "s")
     cpus = ray.cluster_resources().get("CPU")
@@ -467,6 +471,19 @@ def main():
                 ray.kill(a)
 
         emit("actors_created", timeit("actors created", create_ten, 10, timing), "actors/s")
+
+    if want("placement_group_create_removal"):
+        # ray_perf's, on the same cluster (ray_perf starts one with resources={"custom": 100}; here
+        # ray.init gave it "custom" too).
+        def placement_group_create_removal(num_pgs):
+            pgs = [ray.util.placement_group(bundles=[{"custom": 0.001}]) for _ in range(num_pgs)]
+            [pg.wait(timeout_seconds=30) for pg in pgs]
+            for pg in pgs:
+                ray.util.remove_placement_group(pg)
+
+        emit("placement_group_create_removal",
+             timeit("placement group create/removal", lambda: placement_group_create_removal(100), 100, timing),
+             "groups/s")
 
     if want("nested_tasks_async"):
         emit("nested_tasks_async",

@@ -148,6 +148,50 @@ extension ResourceSet {
 extension String {
     /// True for a resource name of `group` (`CPU_group_<i>_<tag>` or `CPU_group_<tag>`).
     public func isResource(of group: PlacementGroupID) -> Bool {
-        contains("_group_") && hasSuffix("_" + group.resourceTag)
+        placementGroupTag == group.creationTask.value
+    }
+
+    /// The group a resource name belongs to, by its tag (`CPU_group_1_<16 hex digits>`), read
+    /// from its bytes without allocating (raylets and owners ask on every lease and release).
+    public var placementGroupTag: UInt64? {
+        var name = self  // withUTF8 is mutating; a native string is read in place.
+        return name.withUTF8(Self.placementGroupTag(in:))
+    }
+
+    private static let groupMarker: [UInt8] = Array("_group_".utf8)
+
+    /// The bundle index of a group resource name (`CPU_group_2_<tag>`: 2; the wildcard
+    /// `CPU_group_<tag>`: nil).
+    public var placementGroupBundleIndex: Int? {
+        guard placementGroupTag != nil else { return nil }
+        let parts = utf8.split(separator: UInt8(ascii: "_"))
+        guard parts.count >= 3, let index = Int(String(decoding: parts[parts.count - 2], as: UTF8.self)),
+              String(decoding: parts[parts.count - 3], as: UTF8.self) == "group" else { return nil }
+        return index
+    }
+
+    private static func placementGroupTag(in bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        // At least "X_group_" + 16 hex digits.
+        guard bytes.count >= 24, bytes[bytes.count - 17] == UInt8(ascii: "_") else { return nil }
+        var tag: UInt64 = 0
+        for byte in bytes[(bytes.count - 16)...] {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): tag = tag << 4 | UInt64(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): tag = tag << 4 | UInt64(byte - UInt8(ascii: "a") + 10)
+            default: return nil
+            }
+        }
+        // "_group_" before the tag (and before an index, if any).
+        let marker = groupMarker
+        var end = bytes.count - 16
+        while end >= marker.count + 1 {
+            if bytes[(end - marker.count)..<end].elementsEqual(marker) { return tag }
+            // Skip an index: "_group_<i>_<tag>".
+            guard bytes[end - 1] == UInt8(ascii: "_") || (bytes[end - 1] >= UInt8(ascii: "0") && bytes[end - 1] <= UInt8(ascii: "9")) else {
+                return nil
+            }
+            end -= 1
+        }
+        return nil
     }
 }

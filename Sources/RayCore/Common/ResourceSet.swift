@@ -27,6 +27,16 @@ public struct ResourceSet: Sendable, Hashable, Codable, CustomStringConvertible 
             .sorted { $0.name < $1.name }
     }
 
+    /// Builds a set from entries already sorted by name, each name once, none zero (what a
+    /// decoder reads from a peer that encoded a set); nil when they are not.
+    public init?(sortedEntries: [Entry]) {
+        for index in sortedEntries.indices {
+            guard sortedEntries[index].milli != 0 else { return nil }
+            if index > 0 && !(sortedEntries[index - 1].name < sortedEntries[index].name) { return nil }
+        }
+        entries = sortedEntries
+    }
+
     /// Builds a set from whole units (`["CPU": 2]` is 2000 milli-CPU).
     public static func units(_ units: [String: Int64]) -> ResourceSet {
         ResourceSet(units.mapValues { $0 * 1000 })

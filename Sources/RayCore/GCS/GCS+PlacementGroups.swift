@@ -1,6 +1,9 @@
 // The GCS's placement-group manager (Ray's GcsPlacementGroupManager and
-// scheduler): one group is reserved at a time, by two-phase commit across the
-// raylets its bundles go to. A round is numbered; the GCS sends
+// scheduler): each group is reserved by two-phase commit across the raylets
+// its bundles go to. Ray reserves one group at a time; here every group that
+// fits has its own round in flight at once (each plan counts what the rounds
+// before it reserve, so they rarely collide; a raylet that cannot hold a round
+// refuses it and that group tries again). A round is numbered; the GCS sends
 // `prepareBundles` to every node of the plan, and once every node prepared,
 // `commitBundles`; once every node committed, the group is CREATED. Any
 // refusal, a node dying, no answer within `bundleRoundMicros`, or a GCS
@@ -11,7 +14,7 @@
 // is tried again. A created group whose node dies is RESCHEDULING: its lost
 // bundles are placed again around the surviving ones.
 //
-// Invariants: at most one round in flight; a group's bundle is recorded on a
+// Invariants: at most one round in flight per group; a group's bundle is recorded on a
 // node only once that node committed it; STRICT_SPREAD groups never hold two
 // bundles on one node.
 
@@ -81,6 +84,7 @@ extension GCS {
         }
         placementGroups[spec.id] = entry
         placementGroupOrder.append(spec.id)
+        if entry.state == .pending { unplacedGroups.append(spec.id) }
         publishGroup(spec.id, into: &effects)
         scheduleGroups(into: &effects)
     }
@@ -89,17 +93,21 @@ extension GCS {
     /// runs in them is killed by their raylets). Idempotent.
     mutating func removePlacementGroup(_ id: PlacementGroupID, cause: String, into effects: inout [GCSEffect]) {
         guard var entry = placementGroups[id], entry.state != .removed else { return }
-        if let round = bundleRound, round.group == id {
-            abortRound(reason: cause, retry: false, into: &effects)
-        }
+        abortRound(of: id, reason: cause, retry: false, into: &effects)
         for node in Set(entry.nodes.compactMap { $0 }).sorted() {
             effects.append(.send(to: .raylet(node), .cancelBundles(id, round: 0)))
         }
         for (index, node) in entry.nodes.enumerated() {
             guard let node, let row = nodes[node] else { continue }
-            nodes[node]!.info.resources = row.info.resources - entry.spec.bundles[index].committedAsBundle(index, of: id)
+            // The bundle's group resources leave the node, and what it reserved is free again there.
+            let added = entry.spec.bundles[index].committedAsBundle(index, of: id)
+            let total = row.info.resources - added
+            let freed = row.available.subtractingClamped(added) + entry.spec.bundles[index]
+            nodes[node]!.info.resources = total
+            nodes[node]!.available = freed.fits(in: total) ? freed : total
             viewDirty = true
         }
+        if entry.state == .pending || entry.state == .rescheduling { unplacedGroups.removeAll { $0 == id } }
         entry.state = .removed
         entry.nodes = entry.nodes.map { _ in nil }
         entry.cause = cause
@@ -110,29 +118,32 @@ extension GCS {
             killActor(actor, noRestart: true, reason: "its placement group \(id) was removed", into: &effects)
         }
         publishGroup(id, into: &effects)
+        placePendingActors(into: &effects)  // What the group reserved is free again.
         scheduleGroups(into: &effects)
     }
 
-    /// Starts a round for the first group waiting that fits now, unless one is in flight.
+    /// Starts a round for every group waiting that fits now (in creation order) and has none in flight.
     mutating func scheduleGroups(into effects: inout [GCSEffect]) {
-        guard bundleRound == nil else { return }
-        for id in placementGroupOrder {
+        var alive: [BundlePlanner.Node]?
+        for id in unplacedGroups where bundleRounds[id] == nil {
             guard let entry = placementGroups[id], entry.state == .pending || entry.state == .rescheduling else { continue }
             let missing = entry.nodes.indices.filter { entry.nodes[$0] == nil }
                 .map { BundleSpec(index: $0, resources: entry.spec.bundles[$0]) }
             let kept = entry.nodes.compactMap { $0 }
-            let alive = nodeOrder.compactMap { node -> BundlePlanner.Node? in
-                guard let row = nodes[node], row.state == .alive else { return nil }
-                return BundlePlanner.Node(id: node, total: row.info.resources, available: row.available)
+            if alive == nil {
+                alive = nodeOrder.compactMap { node -> BundlePlanner.Node? in
+                    guard let row = nodes[node], row.state == .alive else { return nil }
+                    return BundlePlanner.Node(id: node, total: row.info.resources, available: row.available)
+                }
             }
-            switch BundlePlanner.place(missing, strategy: entry.spec.strategy, nodes: alive, kept: kept) {
+            switch BundlePlanner.place(missing, strategy: entry.spec.strategy, nodes: alive!, kept: kept) {
             case .infeasible(let reason):
                 setCause(id, "infeasible: \(reason)", into: &effects)
             case .waiting(let reason):
                 setCause(id, "waiting for resources: \(reason)", into: &effects)
             case .placed(let plan):
                 startRound(id, plan: plan, into: &effects)
-                return
+                alive = nil  // What the round reserved is counted in the next plan.
             }
         }
     }
@@ -141,7 +152,7 @@ extension GCS {
         nextBundleRound += 1
         let round = BundleRound(group: id, round: nextBundleRound, plan: plan, awaiting: Set(plan.values),
                                 committing: false)
-        bundleRound = round
+        bundleRounds[id] = round
         let spec = placementGroups[id]!.spec
         for node in round.planNodes {
             let bundles = plan.keys.sorted().filter { plan[$0] == node }
@@ -157,54 +168,60 @@ extension GCS {
 
     private mutating func roundAnswered(_ id: PlacementGroupID, round number: UInt64, node: NodeID, committed: Bool,
                                         failure: String, into effects: inout [GCSEffect]) {
-        guard var round = bundleRound, round.group == id, round.round == number, round.committing == committed,
+        guard var round = bundleRounds[id], round.round == number, round.committing == committed,
               round.awaiting.contains(node) else {
             // A late answer of an aborted round: if it holds something now, it must let go.
-            if failure.isEmpty && bundleRound.map({ $0.group != id || $0.round != number }) ?? true {
+            if failure.isEmpty && bundleRounds[id]?.round != number {
                 effects.append(.send(to: .raylet(node), .cancelBundles(id, round: number)))
             }
             return
         }
         guard failure.isEmpty else {
-            abortRound(reason: "\(node) refused: \(failure)", retry: true, into: &effects)
+            abortRound(of: id, reason: "\(node) refused: \(failure)", retry: true, into: &effects)
             return
         }
         round.awaiting.remove(node)
-        bundleRound = round
+        bundleRounds[id] = round
         guard round.awaiting.isEmpty else { return }
         if !round.committing {
             // Every node prepared: commit everywhere.
             round.committing = true
             round.awaiting = Set(round.plan.values)
-            bundleRound = round
+            bundleRounds[id] = round
             for node in round.planNodes { effects.append(.send(to: .raylet(node), .commitBundles(id, round: number))) }
             return
         }
         // Every node committed: the group holds its bundles.
-        bundleRound = nil
+        bundleRounds[id] = nil
+        unplacedGroups.removeAll { $0 == id }
         var entry = placementGroups[id]!
         for (index, node) in round.plan {
             entry.nodes[index] = node
             entry.rounds[index] = number
             // The node's total now holds the bundle's group resources (the view's owners and raylets
             // send the group's tasks there).
+            // Its available amounts too (the raylet's next periodic report confirms them; it sends
+            // none of its own for a commit, which would carry every group resource of the node).
             if let row = nodes[node] {
-                nodes[node]!.info.resources = row.info.resources + entry.spec.bundles[index].committedAsBundle(index, of: id)
+                let added = entry.spec.bundles[index].committedAsBundle(index, of: id)
+                nodes[node]!.info.resources = row.info.resources + added
+                nodes[node]!.available = row.available + added
             }
         }
-        // The view goes out now, before the owner hears CREATED and sends the group's tasks.
-        broadcastView(into: &effects)
+        // The view goes out with the next periodic broadcast: the owner sends the group's tasks to
+        // the raylets holding their bundles, which need no view to run them.
+        viewDirty = true
         entry.state = .created
         entry.cause = ""
         placementGroups[id] = entry
         publishGroup(id, into: &effects)
+        placePendingActors(into: &effects)  // Actors of the group wait for its resources.
         scheduleGroups(into: &effects)
     }
 
-    /// The round in flight is given up: every node of its plan releases what it holds of it.
-    mutating func abortRound(reason: String, retry: Bool, into effects: inout [GCSEffect]) {
-        guard let round = bundleRound else { return }
-        bundleRound = nil
+    /// Group `id`'s round in flight is given up: every node of its plan releases what it holds of it.
+    mutating func abortRound(of id: PlacementGroupID, reason: String, retry: Bool, into effects: inout [GCSEffect]) {
+        guard let round = bundleRounds.removeValue(forKey: id) else { return }
         let spec = placementGroups[round.group]?.spec
         for node in round.planNodes {
             effects.append(.send(to: .raylet(node), .cancelBundles(round.group, round: round.round)))
@@ -224,7 +241,7 @@ extension GCS {
     mutating func bundlesHeld(_ holds: [BundleHold], on node: NodeID, into effects: inout [GCSEffect]) {
         var stale: [(PlacementGroupID, UInt64)] = []
         for hold in holds {
-            if let round = bundleRound, round.group == hold.group, round.round == hold.round,
+            if let round = bundleRounds[hold.group], round.round == hold.round,
                round.plan[hold.index] == node { continue }  // The round in flight.
             if let entry = placementGroups[hold.group], entry.state != .removed, hold.index < entry.nodes.count,
                entry.nodes[hold.index] == node, entry.rounds[hold.index] == hold.round { continue }  // Counted.
@@ -235,26 +252,29 @@ extension GCS {
 
     /// A round's timer fired: unanswered, it is aborted.
     mutating func bundleRoundExpired(_ id: PlacementGroupID, round number: UInt64, into effects: inout [GCSEffect]) {
-        guard let round = bundleRound, round.group == id, round.round == number else { return }
+        guard let round = bundleRounds[id], round.round == number else { return }
         let silent = round.awaiting.sorted().map(\.description).joined(separator: ", ")
-        abortRound(reason: "no answer from \(silent) within \(Self.bundleRoundMicros / 1000) ms", retry: true,
+        abortRound(of: id, reason: "no answer from \(silent) within \(Self.bundleRoundMicros / 1000) ms", retry: true,
                    into: &effects)
     }
 
     /// A node died: a round using it is aborted; created groups that held bundles there are
     /// rescheduled (the lost bundles placed again).
     mutating func placementGroupsNodeDied(_ node: NodeID, into effects: inout [GCSEffect]) {
-        if let round = bundleRound, round.plan.values.contains(node) {
-            abortRound(reason: "\(node) died", retry: true, into: &effects)
+        for (id, round) in bundleRounds.sorted(by: { $0.key < $1.key }) where round.plan.values.contains(node) {
+            abortRound(of: id, reason: "\(node) died", retry: true, into: &effects)
         }
+        var rescheduled: [PlacementGroupID] = []
         for id in placementGroupOrder {
             guard var entry = placementGroups[id], entry.state != .removed, entry.nodes.contains(node) else { continue }
             entry.nodes = entry.nodes.map { $0 == node ? nil : $0 }
+            if entry.state == .created { rescheduled.append(id) }
             entry.state = .rescheduling
             entry.cause = "bundles on \(node) were lost with it; placing them again"
             placementGroups[id] = entry
             publishGroup(id, into: &effects)
         }
+        unplacedGroups.insert(contentsOf: rescheduled, at: 0)  // As Ray: rescheduled ones go first.
         scheduleGroups(into: &effects)
     }
 
@@ -267,10 +287,10 @@ extension GCS {
         }
     }
 
-    /// After a restart: a round that was in flight is aborted (its nodes release it) and tried again.
+    /// After a restart: the rounds that were in flight are aborted (their nodes release them) and tried again.
     mutating func placementGroupsRecovered(into effects: inout [GCSEffect]) {
-        abortRound(reason: "the GCS restarted", retry: true, into: &effects)
-        if bundleRound == nil && placementGroups.values.contains(where: { $0.state == .pending || $0.state == .rescheduling }) {
+        for id in bundleRounds.keys.sorted() { abortRound(of: id, reason: "the GCS restarted", retry: true, into: &effects) }
+        if !unplacedGroups.isEmpty {
             effects.append(.startTimer(.retryPlacementGroups, afterMicros: Self.bundleRetryMicros))
         }
     }

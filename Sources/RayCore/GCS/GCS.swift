@@ -111,10 +111,12 @@ public struct GCS: Sendable {
     public internal(set) var namedActors: [String: ActorID] = [:]
     /// Processes that asked for an actor's updates before its registration arrived.
     var earlySubscribers: [ActorID: [WorkerID]] = [:]
-    /// Placement groups (GCS+PlacementGroups.swift), in creation order, and the round in flight.
+    /// Placement groups (GCS+PlacementGroups.swift), in creation order; those not placed (PENDING
+    /// or RESCHEDULING: rescheduled ones first), and each group's round in flight.
     public internal(set) var placementGroups: [PlacementGroupID: PlacementGroupEntry] = [:]
     public internal(set) var placementGroupOrder: [PlacementGroupID] = []
-    public internal(set) var bundleRound: BundleRound?
+    public internal(set) var unplacedGroups: [PlacementGroupID] = []
+    public internal(set) var bundleRounds: [PlacementGroupID: BundleRound] = [:]
     var nextBundleRound: UInt64 = 0
     /// Owners reported dead (their non-detached actors die with them).
     public internal(set) var deadOwners: Set<WorkerID> = []

@@ -56,10 +56,28 @@ extension Owner {
     /// The group of this owner's whose resources `resources` names, if any.
     func placementGroup(of resources: ResourceSet) -> PlacementGroupInfo? {
         guard !placementGroups.isEmpty else { return nil }
-        for entry in resources.entries where entry.name.contains("_group_") {
-            if let group = placementGroups.values.first(where: { entry.name.isResource(of: $0.id) }) { return group }
+        for entry in resources.entries {
+            guard let tag = entry.name.placementGroupTag else { continue }
+            return placementGroups[PlacementGroupID(creationTask: TaskID(value: tag))]
         }
         return nil
+    }
+
+    /// The live node holding the bundle `spec` asks for, when it runs in a CREATED group of this
+    /// owner's (nil: ask as for any task).
+    func bundleNode(for spec: TaskSpec) -> NodeID? {
+        guard !placementGroups.isEmpty, let group = placementGroup(of: spec.resources), group.state == .created else {
+            return nil
+        }
+        var index: Int?
+        for entry in spec.resources.entries where entry.name.placementGroupTag == group.id.creationTask.value {
+            index = entry.name.placementGroupBundleIndex
+            break
+        }
+        let nodes = group.nodes
+        guard !nodes.isEmpty else { return nil }
+        let node = nodes[index.map { min($0, nodes.count - 1) } ?? Int(spec.taskID.value % UInt64(nodes.count))]
+        return node == NodeID(0) || deadNodes.contains(node) ? nil : node
     }
 
     /// The error a task of `spec` fails with instead of asking for a lease (nil: it may ask).

@@ -161,6 +161,9 @@ extension Owner {
     /// The node holding the most bytes of the task's stored arguments, else this node (Ray's locality-aware lease policy).
     private func leaseTarget(_ spec: TaskSpec) -> NodeID {
         if case .nodeAffinity = spec.strategy { return localNode }
+        // A task of a group this program created asks the raylet holding its bundle (any bundle:
+        // one chosen by the task's ID), as Ray's core worker does: that raylet has the resources.
+        if let node = bundleNode(for: spec) { return node }
         if case .spread = spec.strategy { return localNode }
         if spec.args.isEmpty { return localNode }
         var bytesByNode: [NodeID: Int64] = [:]

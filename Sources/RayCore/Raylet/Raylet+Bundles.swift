@@ -72,7 +72,7 @@ extension Raylet {
             available = available + added
         }
         effects.append(.send(to: .gcs, .bundlesCommitted(group, round: round, failure: "")))
-        reportResources(force: true, into: &effects)
+        // No report of its own: the GCS counts the commit (the periodic report confirms it).
         dispatch(into: &effects)  // Requests of the group queued here run now.
     }
 
@@ -119,7 +119,7 @@ extension Raylet {
         let negative = ResourceSet(Dictionary(uniqueKeysWithValues: available.entries
             .filter { $0.name.isResource(of: group) && $0.milli < 0 }.map { ($0.name, $0.milli) }))
         available = available - negative
-        reportResources(force: true, into: &effects)
+        // No report of its own: the GCS counts the release (the periodic report confirms it).
     }
 
     /// The group was removed: requests queued here for its resources can never run.

@@ -72,7 +72,7 @@ extension Raylet {
             return .local
         }
         let feasible = candidateNodes(for: request.resources)
-        if feasible.isEmpty && request.resources.entries.contains(where: { $0.name.contains("_group_") }) {
+        if feasible.isEmpty && request.resources.entries.contains(where: { $0.name.placementGroupTag != nil }) {
             // A placement group's bundle this view does not show yet (the group was just created:
             // the view's broadcast may come after the request): queued here until the view shows
             // its node, or it is committed here, or the group is removed.
