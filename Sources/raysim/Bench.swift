@@ -13,15 +13,15 @@ struct Bench: ParsableCommand {
     @Option(help: "Tasks in the simulator benchmarks.")
     var tasks: Int = 100_000
 
-    @Option(help: "Which benchmarks: all, sim, actors, log, memory.")
+    @Option(help: "Which benchmarks: all, sim, actors, groups, log, memory.")
     var only: String = "all"
 
     @Option(help: "Simulator input-log modes to run: all, off, memory, lmdb.")
     var logModes: String = "all"
 
     func validate() throws {
-        guard ["all", "sim", "actors", "log", "memory"].contains(only) else {
-            throw ValidationError("--only must be all, sim, actors, log or memory (got '\(only)')")
+        guard ["all", "sim", "actors", "groups", "log", "memory"].contains(only) else {
+            throw ValidationError("--only must be all, sim, actors, groups, log or memory (got '\(only)')")
         }
         guard ["all", "off", "memory", "lmdb"].contains(logModes) else {
             throw ValidationError("--log-modes must be all, off, memory or lmdb (got '\(logModes)')")
@@ -32,6 +32,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         if only == "all" || only == "sim" { try simulatorFigures() }
         if only == "all" || only == "sim" || only == "actors" { try actorFigures() }
+        if only == "all" || only == "sim" || only == "groups" { try groupFigures() }
         if only == "all" || only == "log" { try logFigures() }
         if only == "memory" { memoryFigures() }
         if only == "all" { print("mem  run `raysim bench --only memory` (a fresh process) for memory figures") }
@@ -72,6 +73,39 @@ struct Bench: ParsableCommand {
         print("sim  1000 actors created and called 3 times each, 100 nodes, log off: \(format(seconds)) s wall, "
               + "\(report.eventsProcessed) events, sim time \(format(Double(report.simulatedMicros) / 1e6)) s, "
               + "outcome \(report.outcome == .passed ? "pass" : "FAIL")")
+    }
+
+    /// A 1,000-bundle placement group on a simulated 500-node cluster: the wall time from the GCS
+    /// having the request until it is CREATED (planned, prepared and committed on every node), then
+    /// the whole run (booting the nodes, a task in each bundle, the removal, the leak check).
+    private func groupFigures() throws {
+        for strategy in [PlacementStrategy.spread, .pack, .strictSpread] {
+            let bundles = strategy == .strictSpread ? 500 : 1_000
+            let scenario = BenchmarkScenarios.placementGroup(bundles: bundles, nodes: 500, strategy: strategy)
+            var options = SimulationOptions(seed: 1)
+            options.inputLog = .off
+            let simulation = try Simulation(scenario: scenario, options: options)
+            let clock = ContinuousClock()
+            let start = clock.now
+            // From the GCS's first word on the group (it has the request) to CREATED: booting 500
+            // simulated nodes comes before and is not counted.
+            var asked: ContinuousClock.Instant?
+            var created: Duration?
+            simulation.onPlacementGroupUpdate = { info in
+                if asked == nil { asked = clock.now }
+                if info.state == .created && created == nil, let asked { created = clock.now - asked }
+            }
+            let report = simulation.run()
+            let total = clock.now - start
+            let seconds = { (duration: Duration) in
+                Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+            }
+            print("sim  \(bundles)-bundle \(strategy) group on 500 nodes, log off: created in "
+                  + (created.map { format(seconds($0)) + " s wall" } ?? "(never)")
+                  + ", whole run (boot, a task per bundle, removal, leak check) \(format(seconds(total))) s, "
+                  + "\(report.eventsProcessed) events, outcome \(report.outcome == .passed ? "pass" : "FAIL")")
+            if report.outcome != .passed { print(report.summary(wallSeconds: seconds(total))) }
+        }
     }
 
     private func timed(_ scenario: Scenario, _ options: SimulationOptions) throws -> (Double, ScenarioReport) {

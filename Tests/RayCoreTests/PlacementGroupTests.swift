@@ -245,6 +245,8 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     let prepared = raylet.handle(.messageReceived(from: .gcs, .prepareBundles(group, round: 1, bundles: two, keep: [])), now: 1)
     #expect(prepared.contains(.send(to: .gcs, .bundlesPrepared(group, round: 1, failure: ""))))
     #expect(raylet.available["CPU"] == 1000)
+    // Its accounting holds with bundles reserved (the full check counts them; it once did not).
+    #expect(raylet.fullInvariantViolation() == nil)
     // Another group that does not fit what is left is refused whole.
     let other = PlacementGroupID(creationTask: TaskID(value: 0x77))
     let refused = raylet.handle(.messageReceived(from: .gcs, .prepareBundles(other, round: 2, bundles: two, keep: [])), now: 2)
@@ -255,6 +257,7 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     let tag = group.resourceTag
     #expect(raylet.available["CPU_group_0_\(tag)"] == 2000 && raylet.available["CPU_group_\(tag)"] == 3000)
     #expect(raylet.info.resources["CPU_group_1_\(tag)"] == 1000)
+    #expect(raylet.fullInvariantViolation() == nil)
     _ = raylet.handle(.messageReceived(from: .gcs, .cancelBundles(group, round: 0)), now: 4)
     #expect(raylet.available == Build.cpus(4) && raylet.info.resources == Build.cpus(4))
     #expect(raylet.heldBundles.isEmpty)

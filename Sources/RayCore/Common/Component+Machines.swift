@@ -53,8 +53,12 @@ extension Raylet: Component {
     public func fullInvariantViolation() -> String? {
         guard running else { return nil }
         let leased = leases.values.reduce(ResourceSet()) { $0 + $1.held } + actorHeld
-        if leased + available != info.resources {
-            return "\(info.name) (\(nodeID)): leased \(leased) + available \(available) ≠ total \(info.resources)"
+        // Bundles prepared or committed here hold their resources out of what is free (a committed
+        // one's group resources are in the total, and free or leased like any others).
+        let reserved = heldBundles.values.reduce(ResourceSet()) { $0 + $1.resources }
+        if leased + available + reserved != info.resources {
+            return "\(info.name) (\(nodeID)): leased \(leased) + available \(available) + bundles \(reserved) "
+                + "≠ total \(info.resources)"
         }
         return nil
     }

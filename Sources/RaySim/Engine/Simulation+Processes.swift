@@ -176,7 +176,9 @@ extension Simulation {
             case .send(let to, let message): send(message, from: .worker(driverWorker), to: to)
             case .getResolved(let object, let value): program.resolve(object, value)
             case .actorLookedUp: break  // Scenario programs look no actor up.
-            case .placementGroupUpdated: program.checkPlacementGroups()
+            case .placementGroupUpdated(let info):
+                program.checkPlacementGroups()
+                onPlacementGroupUpdate?(info)
             }
         }
         return driver

@@ -87,6 +87,8 @@ public final class Simulation {
     var parentBodies: [WorkerID: ParentBody] = [:]
     /// How many times each actor call ran (the at-most-once check).
     var actorCallRuns: [TaskID: Int] = [:]
+    /// Told each placement group update the program hears (benchmarks time creation with it).
+    public var onPlacementGroupUpdate: ((PlacementGroupInfo) -> Void)?
     /// The program's STRICT_SPREAD and STRICT_PACK groups: checked on every raylet step.
     var strictGroups: [PlacementGroupID: PlacementStrategy] = [:]
     /// The metrics of worker owners whose process is gone (counted in the report).

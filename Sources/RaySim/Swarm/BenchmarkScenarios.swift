@@ -1,7 +1,7 @@
 // Large scenarios built in code for `raysim bench`: a fan-out/fan-in of many
 // small tasks, and many independent tasks on ten nodes.
 
-import RayCore
+public import RayCore
 
 /// Scenarios for benchmarks.
 public enum BenchmarkScenarios {
@@ -46,5 +46,18 @@ public enum BenchmarkScenarios {
         let workload = WorkloadSpec(puts: [], tasks: [], actors: [group], placementGroups: [], get: [])
         return Scenario(name: "bench-actors", description: "benchmark", seed: 1, cluster: cluster(nodes: nodes),
                         workload: workload, faults: [], expect: expect(), sourcePath: "bench:actors")
+    }
+
+    /// One placement group of `bundles` one-CPU bundles on `nodes` 8-CPU nodes (`strategy`), a task
+    /// in each bundle; the program removes it at its end.
+    public static func placementGroup(bundles: Int, nodes: Int, strategy: PlacementStrategy) -> Scenario {
+        let group = PlacementGroupEntry(name: "gang", strategy: strategy,
+                                        bundles: Array(repeating: ResourceSet(["CPU": 1000]), count: bundles))
+        var work = TaskGroupSpec(name: "member", count: bundles, durationMicros: 1_000, outputBytes: 8)
+        work.placementGroup = PlacementGroupRef(name: "gang", bundle: .instance)
+        let workload = WorkloadSpec(puts: [], tasks: [work], actors: [], placementGroups: [group],
+                                    get: [.all(name: "member")])
+        return Scenario(name: "bench-placement-group", description: "benchmark", seed: 1, cluster: cluster(nodes: nodes),
+                        workload: workload, faults: [], expect: expect(), sourcePath: "bench:placement-group")
     }
 }
