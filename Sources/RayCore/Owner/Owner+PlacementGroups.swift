@@ -41,14 +41,33 @@ extension Owner {
         guard let known = placementGroups[info.id], known.state != .removed else { return }
         placementGroups[info.id] = info
         effects.append(.placementGroupUpdated(info))
-        if unschedulableGroup(info) != nil { failTasksWaiting(in: info.id, into: &effects) }
+        if info.state == .removed || info.cause.hasPrefix("infeasible") { failTasksWaiting(in: info.id, into: &effects) }
     }
 
-    /// Why nothing can run in `info`'s group now (nil: it can, or may yet).
-    func unschedulableGroup(_ info: PlacementGroupInfo) -> String? {
+    /// Why a task asking for `bundle` (nil: any) of `info`'s group cannot run now (nil: it can, or
+    /// may yet): the group was removed, or cannot be placed (PENDING) — or, RESCHEDULING, the
+    /// bundle lost with its node cannot be placed again (a surviving one still serves its tasks).
+    func unschedulableGroup(_ info: PlacementGroupInfo, bundle: Int?) -> String? {
         if info.state == .removed { return "its placement group \(info.id) was removed (\(info.cause))" }
-        if info.state == .pending && info.cause.hasPrefix("infeasible") {
+        guard info.cause.hasPrefix("infeasible") else { return nil }
+        if info.state == .pending {
             return "its placement group \(info.id) cannot be placed: \(info.cause)"
+        }
+        if info.state == .rescheduling {
+            let lost = bundle.map { $0 >= info.nodes.count || info.nodes[$0] == NodeID(0) }
+                ?? !info.nodes.contains { $0 != NodeID(0) }
+            if lost {
+                return "its bundle of placement group \(info.id) was lost with its node and cannot be placed again: "
+                    + info.cause
+            }
+        }
+        return nil
+    }
+
+    /// The bundle index `resources` asks for in `group` (nil: any bundle, or none named).
+    func bundleIndex(of resources: ResourceSet, in group: PlacementGroupID) -> Int? {
+        for entry in resources.entries where entry.name.placementGroupTag == group.creationTask.value {
+            if let index = entry.name.placementGroupBundleIndex { return index }
         }
         return nil
     }
@@ -69,11 +88,7 @@ extension Owner {
         guard !placementGroups.isEmpty, let group = placementGroup(of: spec.resources), group.state == .created else {
             return nil
         }
-        var index: Int?
-        for entry in spec.resources.entries where entry.name.placementGroupTag == group.id.creationTask.value {
-            index = entry.name.placementGroupBundleIndex
-            break
-        }
+        let index = bundleIndex(of: spec.resources, in: group.id)
         let nodes = group.nodes
         guard !nodes.isEmpty else { return nil }
         let node = nodes[index.map { min($0, nodes.count - 1) } ?? Int(spec.taskID.value % UInt64(nodes.count))]
@@ -82,7 +97,8 @@ extension Owner {
 
     /// The error a task of `spec` fails with instead of asking for a lease (nil: it may ask).
     func placementGroupError(_ spec: TaskSpec) -> RayError? {
-        guard let group = placementGroup(of: spec.resources), let reason = unschedulableGroup(group) else { return nil }
+        guard let group = placementGroup(of: spec.resources),
+              let reason = unschedulableGroup(group, bundle: bundleIndex(of: spec.resources, in: group.id)) else { return nil }
         return RayError(.placementGroupUnschedulable, "\(spec.function)[\(spec.instance)] cannot be scheduled: \(reason)")
     }
 

@@ -184,10 +184,46 @@ public enum SwarmGenerator {
             }
         }
 
+        // Placement groups: some seeds add one or two, a task group in each (one task per bundle,
+        // or any bundle), and kills of the nodes holding bundles and removals. Bundles ask for a
+        // `slot` every node has as many of as all groups' bundles together, so a group never waits
+        // behind another or starves the other tasks: only STRICT_SPREAD's node count (with nodes
+        // killed) can make one infeasible, and its tasks then fail with PlacementGroupUnschedulable.
+        var grouping = SeededGenerator(seed: mix(seed ^ 0x504C_4143_4547_0000))
+        var placementGroups: [PlacementGroupEntry] = []
+        if grouping.below(1000) < 200 {
+            let strategies: [PlacementStrategy] = [.pack, .spread, .strictPack, .strictSpread]
+            for index in 0..<(1 + Int(grouping.below(2))) {
+                let count = 1 + Int(grouping.below(4))
+                placementGroups.append(PlacementGroupEntry(
+                    name: "g\(index)", strategy: strategies[Int(grouping.below(4))],
+                    bundles: Array(repeating: ResourceSet(["slot": 1000]), count: count)))
+                var user = TaskGroupSpec(name: "u\(index)", count: count, durationMicros: Int64(grouping.below(30_000)),
+                                         outputBytes: Int64(8 + grouping.below(4096)))
+                user.resources = ResourceSet(["slot": 1000])
+                user.placementGroup = PlacementGroupRef(name: "g\(index)", bundle: grouping.below(2) == 0 ? .instance : .any)
+                if grouping.below(2) == 0 { user.maxRetries = Int(grouping.below(4)) }
+                groups.append(user)
+                if grouping.below(1000) < 400 {
+                    let at = FaultSpec.Trigger.at(micros: Int64(grouping.below(200)) * 1_000)
+                    faults.append(FaultSpec(trigger: at, action: .killNode(.bundle(group: "g\(index)",
+                                                                                    index: Int(grouping.below(UInt64(count)))))))
+                }
+                if grouping.below(1000) < 200 {
+                    let at = FaultSpec.Trigger.at(micros: Int64(grouping.below(100)) * 1_000)
+                    faults.append(FaultSpec(trigger: at, action: .removePlacementGroup("g\(index)")))
+                }
+            }
+            let slots = Int64(placementGroups.reduce(0) { $0 + $1.bundles.count }) * 1000
+            for index in nodes.indices {
+                nodes[index].resources = nodes[index].resources + ResourceSet(["slot": slots])
+            }
+        }
+
         func returnsRefs(of nested: String) -> Bool {
             groups.contains { $0.children?.task == nested && $0.children?.returnRefs == true }
         }
-        let workload = WorkloadSpec(puts: puts, tasks: groups, actors: actors, placementGroups: [],
+        let workload = WorkloadSpec(puts: puts, tasks: groups, actors: actors, placementGroups: placementGroups,
                                     get: groups.filter { !$0.nested || returnsRefs(of: $0.name) }.map { .all(name: $0.name) })
         let expect = ExpectSpec(results: [], reconstructions: nil, retries: nil, maxSimTimeMicros: 300_000_000,
                                 maxWallTimeMicros: 120_000_000, checkLeaks: true)
