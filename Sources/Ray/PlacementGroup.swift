@@ -53,6 +53,16 @@ public struct PlacementGroup: Sendable, Hashable, CustomStringConvertible {
         if info.state == .removed { throw Ray.Error.invalidArgument("\(id) was removed: \(info.cause)") }
     }
 
+    /// Ray's `pg.ready()`: a reference that becomes `true` once every bundle is reserved, to get,
+    /// wait for (`Ray.wait`) or pass to a task (which then runs once the group exists). Its get
+    /// fails with `PlacementGroupUnschedulable` if the group is removed first.
+    public func readyRef() throws -> ObjectRef<Bool> {
+        let client = try Ray.client()
+        let bytes = try ValueCoding.encodeResult(true, of: "a placement group's readiness")
+        let id = client.placementGroupReady(id, value: ObjectData(sizeBytes: Int64(bytes.count), digest: 0, bytes: bytes))
+        return ObjectRef(id: id, client: client)
+    }
+
     /// `ready()` without blocking a thread.
     public func ready(timeout: Duration? = nil) async throws {
         try await Task.detached { try self.ready(timeout: timeout) }.value

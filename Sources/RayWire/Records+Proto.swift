@@ -1380,6 +1380,11 @@ extension OwnerInput {
             message.createPlacementGroup = value
         case .removePlacementGroup(let v0):
             message.removePlacementGroup = v0.creationTask.value
+        case .placementGroupReady(let v0, let v1):
+            var value = PBOwnerInput.PlacementGroupReady()
+            value.group = v0.creationTask.value
+            value.value = v1.proto
+            message.placementGroupReady = value
         }
         return message
     }
@@ -1428,6 +1433,8 @@ extension OwnerInput {
             self = .createPlacementGroup(bundles: try value.bundles.map { try ResourceSet(proto: $0, at: path() + ".create_placement_group" + ".bundles") }, strategy: try PlacementStrategy(proto: ProtoRecords.field(value.hasStrategy, value.strategy, path() + ".create_placement_group" + ".strategy"), at: path() + ".create_placement_group" + ".strategy"), name: value.name, detached: value.detached)
         case .removePlacementGroup(let value)?:
             self = .removePlacementGroup(PlacementGroupID(creationTask: TaskID(value: value)))
+        case .placementGroupReady(let value)?:
+            self = .placementGroupReady(PlacementGroupID(creationTask: TaskID(value: value.group)), value: try ObjectData(proto: ProtoRecords.field(value.hasValue, value.value, path() + ".placement_group_ready" + ".value"), at: path() + ".placement_group_ready" + ".value"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -4520,6 +4520,14 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .removePlacementGroup(newValue)}
   }
 
+  public var placementGroupReady: PBOwnerInput.PlacementGroupReady {
+    get {
+      if case .placementGroupReady(let v)? = kind {return v}
+      return PBOwnerInput.PlacementGroupReady()
+    }
+    set {kind = .placementGroupReady(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -4544,6 +4552,7 @@ public nonisolated struct PBOwnerInput: Sendable {
     case borrowArgument(PBOwnerInput.BorrowArgument)
     case createPlacementGroup(PBOwnerInput.CreatePlacementGroup)
     case removePlacementGroup(UInt64)
+    case placementGroupReady(PBOwnerInput.PlacementGroupReady)
 
   }
 
@@ -4892,6 +4901,29 @@ public nonisolated struct PBOwnerInput: Sendable {
     public init() {}
 
     fileprivate var _strategy: PBPlacementStrategy? = nil
+  }
+
+  public nonisolated struct PlacementGroupReady: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var group: UInt64 = 0
+
+    public var value: PBObjectData {
+      get {_value ?? PBObjectData()}
+      set {_value = newValue}
+    }
+    /// Returns true if `value` has been explicitly set.
+    public var hasValue: Bool {self._value != nil}
+    /// Clears the value of `value`. Subsequent reads from it will return its default value.
+    public mutating func clearValue() {self._value = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _value: PBObjectData? = nil
   }
 
   public init() {}
@@ -13180,7 +13212,7 @@ nonisolated extension PBRayletInput.ProgramPublished: SwiftProtobuf.Message, Swi
 
 nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0\u{3}lookup_actor\0\u{3}borrow_argument\0\u{3}create_placement_group\0\u{3}remove_placement_group\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0\u{3}lookup_actor\0\u{3}borrow_argument\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}placement_group_ready\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -13451,6 +13483,19 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.kind = .removePlacementGroup(v)
         }
       }()
+      case 22: try {
+        var v: PBOwnerInput.PlacementGroupReady?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .placementGroupReady(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .placementGroupReady(v)
+        }
+      }()
       default: break
       }
     }
@@ -13545,6 +13590,10 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .removePlacementGroup?: try {
       guard case .removePlacementGroup(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularFixed64Field(value: v, fieldNumber: 21)
+    }()
+    case .placementGroupReady?: try {
+      guard case .placementGroupReady(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
     }()
     case nil: break
     }
@@ -14178,6 +14227,45 @@ nonisolated extension PBOwnerInput.CreatePlacementGroup: SwiftProtobuf.Message, 
     if lhs._strategy != rhs._strategy {return false}
     if lhs.name != rhs.name {return false}
     if lhs.detached != rhs.detached {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBOwnerInput.PlacementGroupReady: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".PlacementGroupReady"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.group) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.group != 0 {
+      try visitor.visitSingularFixed64Field(value: self.group, fieldNumber: 1)
+    }
+    try { if let v = self._value {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.PlacementGroupReady, rhs: PBOwnerInput.PlacementGroupReady) -> Bool {
+    if lhs.group != rhs.group {return false}
+    if lhs._value != rhs._value {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -71,3 +71,24 @@ private func failure(_ machine: Owner, _ object: ObjectID) -> RayError? {
     #expect(failure(machine, call)?.kind == .actorDied)
     #expect(failure(machine, call)?.message.contains("placement group \(id) was removed") == true)
 }
+
+@Test func aReadyObjectResolvesWhenItsGroupIsCreatedAndFailsWhenRemovedFirst() {
+    var (machine, id) = ownerWithGroup()
+    let value = Build.data(1)
+    let ready = machine.ids.nextPut
+    _ = machine.handle(.placementGroupReady(id, value: value), now: 2)
+    let asked = machine.handle(.get(ready), now: 3)
+    #expect(!asked.contains { if case .getResolved = $0 { return true } else { return false } })  // PENDING: it waits.
+    let created = PlacementGroupInfo(id: id, state: .created, nodes: [NodeID(1), NodeID(2)], cause: "", name: "g")
+    let heard = machine.handle(.messageReceived(from: .gcs, .placementGroupUpdate(created)), now: 4)
+    #expect(heard.contains(.getResolved(ready, .data(value))))
+    // Asked once it is created: a value at once. Removed before it is created: an error.
+    let again = machine.ids.nextPut
+    _ = machine.handle(.placementGroupReady(id, value: value), now: 5)
+    #expect(machine.handle(.get(again), now: 6).contains(.getResolved(again, .data(value))))
+    var (other, otherID) = ownerWithGroup()
+    let never = other.ids.nextPut
+    _ = other.handle(.placementGroupReady(otherID, value: value), now: 2)
+    _ = other.handle(.removePlacementGroup(otherID), now: 3)
+    #expect(failure(other, never)?.kind == .placementGroupUnschedulable)
+}

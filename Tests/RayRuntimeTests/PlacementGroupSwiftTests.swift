@@ -15,6 +15,10 @@ extension RuntimeTests {
     @Test func aStrictSpreadGroupSpansThreeRayletsAndItsTasksRunInTheirBundles() throws {
         try withCluster([("head", ["CPU": 2]), ("n2", ["CPU": 2]), ("n3", ["CPU": 2])]) { _ in
             let gang = try PlacementGroup.create(bundles: [["CPU": 1], ["CPU": 1], ["CPU": 1]], strategy: .strictSpread)
+            // Ray's pg.ready(): a reference, got or waited for like any other.
+            let ready = try gang.readyRef()
+            #expect(try Ray.wait([ready], numReturns: 1, timeout: .seconds(30)).ready.count == 1)
+            #expect(try ready.get(timeout: .seconds(1)) == true)
             try gang.ready(timeout: .seconds(30))
             #expect(try gang.state.0 == .created)
             // One task per bundle: each on its bundle's node, three distinct nodes.
@@ -39,9 +43,17 @@ extension RuntimeTests {
             } catch Ray.Error.timeout(let message) {
                 #expect(message.contains("infeasible: STRICT_SPREAD needs 4 distinct node(s)"), "\(message)")
             }
+            // Its readiness reference fails once it is removed, saying so.
+            let neverReady = try tooWide.readyRef()
             // Removed: its resources go back, and nothing more runs in it.
             try gang.remove()
             try tooWide.remove()
+            do {
+                _ = try neverReady.get(timeout: .seconds(10))
+                Issue.record("a removed group's readiness reference resolved")
+            } catch {
+                #expect("\(error)".contains("PlacementGroupUnschedulable") && "\(error)".contains("was removed"), "\(error)")
+            }
             #expect(throws: Ray.Error.self) { try gang.ready(timeout: .seconds(10)) }
             #expect(throws: Ray.Error.self) { _ = try Testbed.square.options(TaskOptions(placementGroup: gang)).remote(1) }
             let pack = try PlacementGroup.create(bundles: [["CPU": 2], ["CPU": 2], ["CPU": 2]], strategy: .pack)

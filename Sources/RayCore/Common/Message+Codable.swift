@@ -622,6 +622,10 @@ extension OwnerInput {
         case .removePlacementGroup(let v0):
             try container.encode(UInt8(20))
             try container.encode(v0)
+        case .placementGroupReady(let v0, let v1):
+            try container.encode(UInt8(21))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -671,6 +675,8 @@ extension OwnerInput {
             self = .createPlacementGroup(bundles: try container.decode([ResourceSet].self), strategy: try container.decode(PlacementStrategy.self), name: try container.decode(String.self), detached: try container.decode(Bool.self))
         case 20:
             self = .removePlacementGroup(try container.decode(PlacementGroupID.self))
+        case 21:
+            self = .placementGroupReady(try container.decode(PlacementGroupID.self), value: try container.decode(ObjectData.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))

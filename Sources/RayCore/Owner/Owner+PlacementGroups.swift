@@ -25,6 +25,7 @@ extension Owner {
         placementGroups[id]!.nodes = info.nodes.map { _ in NodeID(0) }
         effects.append(.placementGroupUpdated(placementGroups[id]!))
         failTasksWaiting(in: id, into: &effects)
+        resolveReadyObjects(of: id, into: &effects)
         // Its actors are killed for good (the GCS kills them): calls made from now on fail at once,
         // as after Ray.kill, rather than reach a worker that has not heard yet.
         let inGroup = actors.compactMap { $0.value.placementGroup == id ? $0.key : nil }.sorted()
@@ -35,12 +36,43 @@ extension Owner {
         }
     }
 
+    /// An object that becomes `value` once group `id` is CREATED (at once if it is), or fails if it
+    /// is removed first or is not one of this program's groups.
+    mutating func placementGroupReady(_ id: PlacementGroupID, value: ObjectData, into effects: inout [OwnerEffect]) {
+        let object = ids.takePut()
+        var entry = ObjectEntry()
+        entry.localRefs = 1
+        objects[object] = entry
+        groupReadyObjects[id, default: []].append((object, value))
+        resolveReadyObjects(of: id, into: &effects)
+    }
+
+    /// The group's ready objects resolve once it is CREATED, or fail once it is removed (or unknown).
+    mutating func resolveReadyObjects(of id: PlacementGroupID, into effects: inout [OwnerEffect]) {
+        guard let waiting = groupReadyObjects[id] else { return }
+        let info = placementGroups[id]
+        let error: RayError?
+        switch info?.state {
+        case .created?: error = nil
+        case .removed?: error = RayError(.placementGroupUnschedulable, "\(id) was removed (\(info!.cause)) before it was ready")
+        case nil: error = RayError(.placementGroupUnschedulable, "\(id) is not a placement group this process created")
+        default: return
+        }
+        groupReadyObjects[id] = nil
+        for (object, value) in waiting {
+            guard let entry = objects[object], !entry.freed, case .pending = entry.state else { continue }
+            objects[object]!.state = error.map { .failed($0) } ?? .inline(value)
+            objectAvailable(object, into: &effects)
+        }
+    }
+
     /// The GCS published a group's state.
     mutating func placementGroupUpdated(_ info: PlacementGroupInfo, into effects: inout [OwnerEffect]) {
         // A removed group stays removed (an update sent before the removal arrives late).
         guard let known = placementGroups[info.id], known.state != .removed else { return }
         placementGroups[info.id] = info
         effects.append(.placementGroupUpdated(info))
+        resolveReadyObjects(of: info.id, into: &effects)
         if info.state == .removed || info.cause.hasPrefix("infeasible") { failTasksWaiting(in: info.id, into: &effects) }
     }
 

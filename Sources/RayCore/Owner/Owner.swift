@@ -105,6 +105,9 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     case createPlacementGroup(bundles: [ResourceSet], strategy: PlacementStrategy, name: String, detached: Bool)
     /// The program removes a placement group it created.
     case removePlacementGroup(PlacementGroupID)
+    /// The program asks for an object that becomes `value` once the group is CREATED (Ray's
+    /// `pg.ready()`), or fails if it is removed first; its ID is the program's next put.
+    case placementGroupReady(PlacementGroupID, value: ObjectData)
 }
 
 /// Effects of an owner.
@@ -256,6 +259,8 @@ public struct Owner: Sendable {
     public internal(set) var actors: [ActorID: CallerActor] = [:]
     /// Placement groups this process created, as the GCS last published them.
     public internal(set) var placementGroups: [PlacementGroupID: PlacementGroupInfo] = [:]
+    /// Objects waiting for a group to be CREATED, with the value each then holds.
+    var groupReadyObjects: [PlacementGroupID: [(object: ObjectID, value: ObjectData)]] = [:]
     /// This worker told its raylet it owns actors (`ownsActors`).
     var ownsActors = false
     /// Actors this process created whose constructor waits for an argument to exist, with the spec.
@@ -347,6 +352,8 @@ public struct Owner: Sendable {
             createPlacementGroup(bundles, strategy: strategy, name: name, detached: detached, into: &effects)
         case .removePlacementGroup(let id):
             removePlacementGroup(id, into: &effects)
+        case .placementGroupReady(let id, let value):
+            placementGroupReady(id, value: value, into: &effects)
         case .subscribeActor(let actor):
             guard actors[actor] == nil else { return effects }
             actors[actor] = CallerActor(info: nil, created: false, maxTaskRetries: 0, detached: false, name: "\(actor)")

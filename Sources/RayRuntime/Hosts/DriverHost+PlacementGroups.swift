@@ -19,6 +19,17 @@ extension DriverClient {
         }
     }
 
+    /// An object that becomes `value` once the group is CREATED (fails if it is removed first):
+    /// Ray's `pg.ready()`. Its ID is the program's next put.
+    public func placementGroupReady(_ id: PlacementGroupID, value: ObjectData) -> ObjectID {
+        let host = self.host!
+        return counters.withLock { ids in
+            let object = ids.takePut()
+            loop.post { host.handle(.placementGroupReady(id, value: value)) }
+            return object
+        }
+    }
+
     /// Removes a placement group this program created.
     public func removePlacementGroup(_ id: PlacementGroupID) {
         let host = self.host!
