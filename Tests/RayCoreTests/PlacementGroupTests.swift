@@ -200,6 +200,24 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     #expect(Set(gcs.placementGroups[group]!.nodes.compactMap { $0 }).count == 2)
 }
 
+@Test func aBundlesNodeDyingWhileAnotherBundleIsPlacedAgainKeepsTheGroupReschedulingUntilBothAre() {
+    // Found by the swarm: the round placing one lost bundle ended CREATED although another
+    // bundle's node had died while it was out, and that bundle's tasks waited forever.
+    var gcs = gcsWith(5, cpus: 1)
+    _ = answerAll(&gcs, create(&gcs, .strictSpread, [1, 1, 1]))
+    let nodes = gcs.placementGroups[group]!.nodes.map { $0! }
+    let lost = gcs.handle(.peerDisconnected(.raylet(nodes[0])), now: 10)
+    #expect(gcs.bundleRounds[group] != nil)  // Bundle 0 is being placed again.
+    _ = gcs.handle(.peerDisconnected(.raylet(nodes[1])), now: 11)  // Bundle 1's node dies meanwhile.
+    let answered = answerAll(&gcs, lost)
+    #expect(gcs.placementGroups[group]?.state == .rescheduling && gcs.placementGroups[group]!.nodes[1] == nil)
+    #expect(groupUpdates(answered).last?.state == .rescheduling)
+    // The next round places bundle 1 (on the last spare node): then CREATED, every bundle held.
+    _ = answerAll(&gcs, answered)
+    #expect(gcs.placementGroups[group]?.state == .created)
+    #expect(!gcs.placementGroups[group]!.nodes.contains(nil) && Set(gcs.placementGroups[group]!.nodes).count == 3)
+}
+
 @Test func removalCancelsEveryBundleAndAnInvalidGroupIsRefusedWithTheReason() {
     var gcs = gcsWith(2)
     _ = answerAll(&gcs, create(&gcs, .pack, [1]))

@@ -193,7 +193,6 @@ extension GCS {
         }
         // Every node committed: the group holds its bundles.
         bundleRounds[id] = nil
-        unplacedGroups.removeAll { $0 == id }
         var entry = placementGroups[id]!
         for (index, node) in round.plan {
             entry.nodes[index] = node
@@ -211,8 +210,15 @@ extension GCS {
         // The view goes out with the next periodic broadcast: the owner sends the group's tasks to
         // the raylets holding their bundles, which need no view to run them.
         viewDirty = true
-        entry.state = .created
-        entry.cause = ""
+        if entry.nodes.contains(nil) {
+            // A node holding another of its bundles died while this round was out: those are
+            // placed next (the group stays RESCHEDULING until every bundle is held).
+            entry.state = .rescheduling
+        } else {
+            entry.state = .created
+            entry.cause = ""
+            unplacedGroups.removeAll { $0 == id }
+        }
         placementGroups[id] = entry
         publishGroup(id, into: &effects)
         placePendingActors(into: &effects)  // Actors of the group wait for its resources.

@@ -19,8 +19,12 @@ extension Simulation {
     }
 
     /// After every raylet step: a STRICT_SPREAD group never has two bundles (prepared or
-    /// committed) on one node, a STRICT_PACK group never has bundles on two live nodes.
+    /// committed) on one node, a STRICT_PACK group never has bundles on two live nodes. A node the
+    /// GCS declared dead does not count: cut off by a partition it may still hold what the cluster
+    /// placed again elsewhere (as in Ray), until it hears it is dead and exits.
     func checkStrictGroups(on node: SimNode) {
+        let counted = { (id: NodeID) in !(self.gcsAlive && self.gcs.machine.nodes[id]?.state == .dead) }
+        guard counted(node.raylet.machine.nodeID) else { return }
         var held: [PlacementGroupID: Int] = [:]
         for key in node.raylet.machine.heldBundles.keys where strictGroups[key.group] != nil { held[key.group, default: 0] += 1 }
         for (group, count) in held.sorted(by: { $0.key < $1.key }) {
@@ -29,6 +33,7 @@ extension Simulation {
                     + "\(node.raylet.machine.heldBundles.values.filter { $0.group == group }.map(\.index).sorted())"
             } else if strictGroups[group] == .strictPack,
                       let other = nodeOrder.first(where: { other in other != node.raylet.machine.nodeID && nodes[other]?.alive == true
+                          && counted(other)
                           && nodes[other]!.raylet.machine.heldBundles.keys.contains { $0.group == group } }) {
                 violation = violation ?? "STRICT_PACK group \(group) has bundles on \(node.raylet.machine.nodeID) and \(other)"
             }

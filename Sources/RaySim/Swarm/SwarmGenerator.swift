@@ -194,9 +194,12 @@ public enum SwarmGenerator {
         if grouping.below(1000) < 200 {
             let strategies: [PlacementStrategy] = [.pack, .spread, .strictPack, .strictSpread]
             for index in 0..<(1 + Int(grouping.below(2))) {
-                let count = 1 + Int(grouping.below(4))
+                let strategy = strategies[Int(grouping.below(4))]
+                // STRICT_SPREAD within the node count: without faults every group is placed (and a
+                // seed without faults must end with every result ok).
+                let count = min(1 + Int(grouping.below(4)), strategy == .strictSpread ? nodes.count : 4)
                 placementGroups.append(PlacementGroupEntry(
-                    name: "g\(index)", strategy: strategies[Int(grouping.below(4))],
+                    name: "g\(index)", strategy: strategy,
                     bundles: Array(repeating: ResourceSet(["slot": 1000]), count: count)))
                 var user = TaskGroupSpec(name: "u\(index)", count: count, durationMicros: Int64(grouping.below(30_000)),
                                          outputBytes: Int64(8 + grouping.below(4096)))
