@@ -205,7 +205,7 @@ extension RuntimeTests {
         let (_, actors) = try runSwiftray(["list", "actors"], environment: env)
         #expect(actors.contains("(no actors)"), "\(actors)")
         let (badList, badText) = try runSwiftray(["list", "groups"], environment: env)
-        #expect(badList != 0 && badText.contains("choose nodes, actors, objects or tasks"), "\(badText)")
+        #expect(badList != 0 && badText.contains("choose nodes, actors, placement-groups, objects or tasks"), "\(badText)")
         let (stopped, stopText) = try runSwiftray(["stop"], environment: env)
         #expect(stopped == 0 && stopText.contains("Stopped 2 node(s)"), "\(stopText)")
         let (after, afterText) = try runSwiftray(["status"], environment: env)

@@ -243,6 +243,7 @@ private func value(_ driver: ScenarioDriver, _ ref: InstanceRef) -> ObjectValue 
         let world = ScriptedWorld()
         let driver = ScenarioDriver(scenario: try ScenarioLoader.parse(yaml: """
             name: scripted-groups
+            description: groups, their tasks, a bundle kill
             cluster:
               nodes: [{name: head, head: true}, {name: worker-1}, {name: worker-2}]
             workload:
@@ -250,6 +251,7 @@ private func value(_ driver: ScenarioDriver, _ ref: InstanceRef) -> ObjectValue 
               tasks:
                 - {name: shard, count: 2, placement_group: {name: gang, bundle: i}}
                 - {name: loose, placement_group: {name: gang}}
+              get: ["shard[*]", "loose"]
             faults:
               - {at: 10ms, kill_node: {bundle: "gang[1]"}}
             """, file: "scripted-groups.yaml"), world: world)

@@ -487,7 +487,7 @@ struct ScenarioLoaderBadInputTests {
                        keyPath: "faults[0].kill_node.bundle", "expected one bundle of a placement group, as gang[1]")
         expectRejected(withWorkload(group + "  tasks: [{name: a}]",
                                     rest: "faults:\n  - {at: 1ms, kill_node: {bundle: \"g[0]\", running: a}}"),
-                       keyPath: "faults[0].kill_node", "exactly one of holding, running or bundle, got running, bundle")
+                       keyPath: "faults[0].kill_node", "exactly one of holding, running or bundle, got bundle, running")
         expectRejected(withWorkload(group + "  tasks: [{name: a}]", rest: "faults:\n  - {at: 1ms, remove_placement_group: {name: a}}"),
                        keyPath: "faults[0].remove_placement_group.name", "'a' is a task; expected a placement group")
         expectRejected(withWorkload(group + "  tasks: [{name: a, resources: {CPU: 2}, placement_group: {name: g, bundle: 0}}]"),
