@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/build-raysim.sh
-for scenario in chain-node-loss gcs-restart retries-exhausted put-lost actor-callers; do
+for scenario in chain-node-loss gcs-restart retries-exhausted put-lost actor-callers pg-strict-spread-node-loss; do
     .build/release/raysim run "Scenarios/$scenario.yaml" --record "Traces/$scenario.trace" | tail -1
 done
