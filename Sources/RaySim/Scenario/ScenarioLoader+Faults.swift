@@ -51,12 +51,8 @@ extension ScenarioLoader {
         switch key {
         case "kill_node":
             if case .mapping = value.node {
-                let target = try value.mapping(allowedKeys: nodeTargetKeys)
-                let keys = target.present(among: nodeTargetKeys)
-                guard keys.count == 1 else {
-                    throw value.error("kill_node needs a node name or exactly one of holding, running or bundle, got "
-                        + (keys.isEmpty ? "none" : keys.joined(separator: ", ")))
-                }
+                let target = try exactlyOne(of: nodeTargetKeys, in: value,
+                                            needs: "kill_node needs a node name or exactly one of holding, running or bundle")
                 if let running = target.optional("running") {
                     return .killNode(.running(try references.record(running, targets: [.task])))
                 }
@@ -82,12 +78,7 @@ extension ScenarioLoader {
             nodeNames.append(name)
             return .addNode(try parseNodeShape(shape, name: name, head: false))
         case "kill_worker":
-            let target = try value.mapping(allowedKeys: killWorkerKeys)
-            let keys = target.present(among: killWorkerKeys)
-            guard keys.count == 1 else {
-                throw value.error("kill_worker needs exactly one of running or owner_of, got "
-                    + (keys.isEmpty ? "none" : keys.joined(separator: ", ")))
-            }
+            let target = try exactlyOne(of: killWorkerKeys, in: value, needs: "kill_worker needs exactly one of running or owner_of")
             if let owned = target.optional("owner_of") {
                 return .killWorkerOwning(try references.record(owned, targets: [.task], purpose: .ownerOf))
             }
@@ -125,6 +116,16 @@ extension ScenarioLoader {
             _ = try value.mapping(allowedKeys: [])
             return .killDriver
         }
+    }
+
+    /// A mapping of `keys` with exactly one of them present (`needs`: what the error says first).
+    static func exactlyOne(of keys: [String], in value: ScenarioValue, needs: String) throws(ScenarioError) -> ScenarioMapping {
+        let mapping = try value.mapping(allowedKeys: keys)
+        let present = mapping.present(among: keys)
+        guard present.count == 1 else {
+            throw value.error("\(needs), got " + (present.isEmpty ? "none" : present.joined(separator: ", ")))
+        }
+        return mapping
     }
 
     /// `partition: {groups: [[names]], duration}` — existing nodes, none in two groups.
