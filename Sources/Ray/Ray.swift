@@ -488,9 +488,11 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
                 context.passedOn.add(id)
                 return
             }
-            throw Ray.Error.invalidArgument("\(id) was passed to this task by its caller; returning a reference "
-                + "received as an argument is not supported yet (borrowers of borrowers): return its value "
-                + "(`try ref.get()`), or pass it on to a task")
+            // Returned to the caller it came from: the caller owns or borrows it already, and the
+            // value it gets holds it (this worker lends nothing).
+            if !asArgument, let context = TaskContext.current, context.references[id] != nil { return }
+            throw Ray.Error.invalidArgument("\(id) was not made by this task nor passed to it by its caller; a "
+                + "task returns references it made or received as arguments: return its value (`try ref.get()`)")
         }
         guard let client, client === Ray.currentClient else {
             throw Ray.Error.invalidArgument("\(id) belongs to a driver session that has shut down; "

@@ -62,18 +62,21 @@ enum ValueCoding {
     static func encodeTaskResult<T: Encodable>(_ value: T, of what: String, index: Int) throws -> [UInt8] {
         let (bytes, contained) = try encodeCollectingReferences(value)
         guard !contained.isEmpty else { return bytes }
-        guard let context = TaskContext.current, let owner = WorkerHost.madeTaskOwner else {
-            throw Ray.Error.encodingFailed("\(what) returns ObjectRefs (\(contained.count)) that this worker did not make")
+        guard let context = TaskContext.current else {
+            throw Ray.Error.encodingFailed("\(what) returns ObjectRefs (\(contained.count)) outside a task body")
         }
-        guard owner.owns(contained) else {
-            throw Ray.Error.encodingFailed("\(what) returns a reference it did not make (one that came inside a "
-                + "value the body got): returning borrowed references is not supported yet (borrowers of "
-                + "borrowers); return its value instead")
+        // References the caller passed in go back as they are (the caller owns or borrows them);
+        // those this worker made are lent to the caller.
+        let made = contained.filter { context.references[$0] == nil }
+        if !made.isEmpty {
+            guard let owner = WorkerHost.madeTaskOwner, owner.owns(made) else {
+                throw Ray.Error.encodingFailed("\(what) returns a reference it neither made nor received as an "
+                    + "argument (one that came inside a value the body got): returning those is not supported "
+                    + "yet (borrowers of borrowers); return its value instead")
+            }
+            for object in made { owner.addLocalReference(object) }
         }
-        for object in contained {
-            owner.addLocalReference(object)
-            context.returned.add(object, returnValue: index)
-        }
+        for object in contained { context.returned.add(object, returnValue: index) }
         return bytes
     }
 

@@ -145,7 +145,7 @@ public enum Testbed {
     public static let passesOnTwice = RemoteFunction("tb.passes-on-twice") { (refs: [ObjectRef<Int>]) throws -> Int in
         try passesOn.remote([refs[0]]).get()
     }
-    /// Returns a reference it received (not supported yet: a clear error).
+    /// Returns a reference it received (the caller owns or borrows it already).
     public static let returnsReceived = RemoteFunction("tb.returns-received") { (refs: [ObjectRef<Int>]) throws -> ObjectRef<Int> in
         refs[0]
     }

@@ -141,6 +141,13 @@ extension Owner {
                 continue
             }
             objects[container]!.contains.append(object)
+            if objects[object] != nil {
+                // A reference this process owns, passed to the task and returned: the value holds it
+                // as a handle (the task's worker lent nothing).
+                objects[object]!.localRefs += 1
+                continue
+            }
+            // Borrowed here already (passed to the task and returned), or lent by the task's worker.
             if borrowed[object] == nil { borrowed[object] = BorrowedEntry(owner: pending.owner) }
             borrowed[object]!.containers += 1
         }
@@ -154,6 +161,11 @@ extension Owner {
 
     /// An owned value that held `object` was freed.
     mutating func containerGone(_ object: ObjectID, into effects: inout [OwnerEffect]) {
+        if borrowed[object] == nil, let entry = objects[object], entry.localRefs > 0 {
+            objects[object]!.localRefs -= 1  // Owned here: the value held it as a handle.
+            releaseIfUnused(object, into: &effects)
+            return
+        }
         guard borrowed[object] != nil else { return }
         borrowed[object]!.containers -= 1
         releaseBorrowedIfUnused(object, into: &effects)

@@ -343,8 +343,10 @@ extension Owner {
         leaseTasks[lease] = nil
         switch outcome {
         case .returned(let values):
-            complete(id, values: values, into: &effects)
+            // The references the values hold are held first: completing drops the task's hold on
+            // its arguments, and a returned reference may be one of them.
             settleReturned(id, attempt: attempt, completed: true, into: &effects)
+            complete(id, values: values, into: &effects)
         case .applicationError(let message):
             if entry.spec.retryExceptions && entry.retriesLeft != 0 {
                 retry(id, into: &effects)
