@@ -218,6 +218,23 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     #expect(!gcs.placementGroups[group]!.nodes.contains(nil) && Set(gcs.placementGroups[group]!.nodes).count == 3)
 }
 
+@Test func theGCSForgetsTheOldestRemovedGroupsBeyondItsBound() {
+    var gcs = gcsWith(1, cpus: 1)
+    let total = 2 * GCS.removedGroupsKept + 5
+    for index in 0..<total {
+        let id = PlacementGroupID(creationTask: TaskID(value: 0x9000 + UInt64(index)))
+        let spec = PlacementGroupSpec(id: id, bundles: [Build.cpus(1)], strategy: .pack, owner: owner)
+        _ = answerAll(&gcs, gcs.handle(.messageReceived(from: .worker(owner), .createPlacementGroup(spec)), now: 2))
+        #expect(gcs.placementGroups[id]?.state == .created)
+        _ = gcs.handle(.messageReceived(from: .worker(owner), .removePlacementGroup(id)), now: 3)
+    }
+    // The newest are kept for listings, never more than twice the bound; the oldest are gone.
+    #expect(gcs.placementGroups.count <= 2 * GCS.removedGroupsKept && gcs.placementGroups.count >= GCS.removedGroupsKept)
+    #expect(gcs.placementGroups[PlacementGroupID(creationTask: TaskID(value: 0x9000))] == nil)
+    #expect(gcs.placementGroups[PlacementGroupID(creationTask: TaskID(value: 0x9000 + UInt64(total - 1)))]?.state == .removed)
+    #expect(gcs.placementGroupOrder.count == gcs.placementGroups.count)
+}
+
 @Test func removalCancelsEveryBundleAndAnInvalidGroupIsRefusedWithTheReason() {
     var gcs = gcsWith(2)
     _ = answerAll(&gcs, create(&gcs, .pack, [1]))

@@ -23,6 +23,8 @@ extension GCS {
     static let bundleRoundMicros: Int64 = 2_000_000
     /// How long after an aborted round the GCS tries again.
     static let bundleRetryMicros: Int64 = 100_000
+    /// How many removed groups the GCS keeps for listings.
+    public static let removedGroupsKept = 1_000
 
     /// A group as the GCS keeps it.
     public struct PlacementGroupEntry: Hashable, Codable, Sendable {
@@ -84,7 +86,7 @@ extension GCS {
         }
         placementGroups[spec.id] = entry
         placementGroupOrder.append(spec.id)
-        if entry.state == .pending { unplacedGroups.append(spec.id) }
+        if entry.state == .pending { unplacedGroups.append(spec.id) } else { forgetOldRemovedGroups(adding: spec.id) }
         publishGroup(spec.id, into: &effects)
         scheduleGroups(into: &effects)
     }
@@ -112,6 +114,7 @@ extension GCS {
         entry.nodes = entry.nodes.map { _ in nil }
         entry.cause = cause
         placementGroups[id] = entry
+        forgetOldRemovedGroups(adding: id)
         // Its actors die with it, for good (Ray force-kills what runs in a removed group).
         for actor in actorOrder where actors[actor]?.state != .dead
             && actors[actor]!.spec.creation.resources.entries.contains(where: { $0.name.isResource(of: id) }) {
@@ -299,6 +302,17 @@ extension GCS {
         if !unplacedGroups.isEmpty {
             effects.append(.startTimer(.retryPlacementGroups, afterMicros: Self.bundleRetryMicros))
         }
+    }
+
+    /// Keeps the newest `removedGroupsKept` removed groups (the table would grow with every group
+    /// ever made); forgetting is in bulk, so the order array is rebuilt rarely.
+    mutating func forgetOldRemovedGroups(adding id: PlacementGroupID) {
+        removedGroups.append(id)
+        guard removedGroups.count >= 2 * Self.removedGroupsKept else { return }
+        let forgotten = Set(removedGroups.prefix(removedGroups.count - Self.removedGroupsKept))
+        removedGroups.removeFirst(forgotten.count)
+        for group in forgotten { placementGroups[group] = nil }
+        placementGroupOrder.removeAll { forgotten.contains($0) }
     }
 
     private mutating func setCause(_ id: PlacementGroupID, _ cause: String, into effects: inout [GCSEffect]) {

@@ -116,6 +116,9 @@ public struct GCS: Sendable {
     public internal(set) var placementGroups: [PlacementGroupID: PlacementGroupEntry] = [:]
     public internal(set) var placementGroupOrder: [PlacementGroupID] = []
     public internal(set) var unplacedGroups: [PlacementGroupID] = []
+    /// Removed groups, oldest first: kept for listings up to `removedGroupsKept` (as Ray bounds
+    /// its cache of destroyed actors), then forgotten.
+    var removedGroups: [PlacementGroupID] = []
     public internal(set) var bundleRounds: [PlacementGroupID: BundleRound] = [:]
     var nextBundleRound: UInt64 = 0
     /// Owners reported dead (their non-detached actors die with them).
