@@ -95,12 +95,23 @@ where Instance.ActorSystem == RayActorSystem {
             RemoteFunctions.duplicates.withLock { $0.append(name) }
         }
         ActorRegistry.register(name) { arguments in
-            guard let task = TaskContext.current?.task else {
+            guard var context = TaskContext.current else {
                 throw Ray.Error.runtime("\(name)'s constructor ran outside an actor's worker")
             }
-            let id = RayCore.ActorID(creationTask: task)
+            let id = RayCore.ActorID(creationTask: context.task)
+            // References inside the values follow them, then the list of their IDs (small ones
+            // arrive inline, without their IDs): the values' ObjectRefs read them.
+            let declared = countTypes(repeat (each Arg).self)
+            if arguments.count > declared + 1, let last = arguments.last {
+                let ids = try ValueCoding.decode([ObjectID].self, from: last, object: nil)
+                for (offset, object) in ids.enumerated() where declared + offset < arguments.count - 1 {
+                    context.references[object] = arguments[declared + offset]
+                }
+            }
             // The instance takes the actor's cluster ID (its system asks while it initializes).
-            let values = try decodedArguments(repeat (each Arg).self, of: name, from: arguments)
+            let values = try TaskContext.$current.withValue(context) {
+                try decodedArguments(repeat (each Arg).self, of: name, from: arguments)
+            }
             let instance = try RayActorSystem.$assigning.withValue(id) { try make(repeat each values) }
             return HostedActorInstance(instance: instance)
         }
@@ -128,9 +139,14 @@ where Instance.ActorSystem == RayActorSystem {
         try ValueCoding.$countHandles.withValue(false) {
             for argument in repeat each args { try argument.taskArgs(into: &taskArgs, nested: &nested) }
         }
-        guard nested.isEmpty else {
-            throw Ray.Error.invalidArgument("\(name)'s constructor arguments hold ObjectRefs inside values; pass "
-                + "each as an argument of its own (references inside a constructor's values are not supported yet)")
+        // References inside values follow the declared arguments, as a task's (the actor is placed
+        // once they exist, its owner holds them while it lives: a restart reads them again), then
+        // their IDs (a small one reaches the worker inline, without its ID); the constructor reads
+        // them with `get`.
+        if !nested.isEmpty {
+            for object in nested { taskArgs.append(.reference(object)) }
+            let ids = try ValueCoding.encodeResult(nested, of: "\(name)'s constructor references")
+            taskArgs.append(.value(ObjectData(sizeBytes: Int64(ids.count), digest: 0, bytes: ids)))
         }
         let (resources, coreOptions) = try options.validated()
         let request = TaskRequest(function: name, instance: RemoteFunctions.nextInstance(of: name), args: taskArgs,

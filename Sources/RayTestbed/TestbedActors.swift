@@ -88,14 +88,33 @@ public distributed actor FailingActor {
     public distributed func hello() -> String { "hi" }
 }
 
+/// An actor whose constructor reads references it was given inside a value (Ray's nested refs).
+public distributed actor Summer {
+    public typealias ActorSystem = RayActorSystem
+    let total: Int
+    let incarnation: Int
+
+    public init(parts: [ObjectRef<Int>], actorSystem: RayActorSystem) throws {
+        self.actorSystem = actorSystem
+        total = try parts.reduce(0) { $0 + (try $1.get()) }
+        incarnation = Int(getpid())
+    }
+
+    public distributed func sum() -> Int { total }
+    public distributed func process() -> Int { incarnation }
+}
+
 extension Testbed {
     public static let counters = ActorClass("tb.Counter") { (start: Int, label: String) in
         TestCounter(start: start, label: label, actorSystem: .shared)
     }
     public static let failingActors = ActorClass("tb.Failing") { () throws in try FailingActor(actorSystem: .shared) }
+    public static let summers = ActorClass("tb.Summer") { (parts: [ObjectRef<Int>]) throws in
+        try Summer(parts: parts, actorSystem: .shared)
+    }
 
     static func registerActors() {
-        _ = (counters, failingActors, callCounter)
+        _ = (counters, failingActors, callCounter, summers)
     }
 }
 

@@ -108,6 +108,29 @@ extension RuntimeTests {
         }
     }
 
+    @Test func aConstructorReadsReferencesInsideItsValuesAgainOnARestart() async throws {
+        try await withAsyncCluster {
+            // References inside a constructor's value (Ray's nested refs): the actor is placed once
+            // they exist, its owner holds them while it lives, and a restart reads them again even
+            // after the driver dropped its own handles.
+            var parts: [ObjectRef<Int>]? = [try Ray.put(20), try Testbed.square.remote(5)]
+            let summer = try Testbed.summers.options(ActorClassOptions(maxRestarts: 1)).remote(parts!)
+            parts = nil
+            #expect(try await summer.sum() == 45)
+            let first = try await summer.process()
+            try Ray.kill(summer, noRestart: false)
+            let deadline = Date().addingTimeInterval(30)
+            var again: Int?
+            // Calls may still reach the old incarnation (the kill is asynchronous) or fail in flight.
+            while (again == nil || again == first) && Date() < deadline {
+                do { again = try await summer.process() } catch { again = nil }
+                if again == nil || again == first { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(again != nil && again != first, "no new incarnation answered")
+            #expect(try await summer.sum() == 45)
+        }
+    }
+
     @Test func aNamedActorIsFoundByNameAndItsNameIsFreedWhenItDies() async throws {
         try await withAsyncCluster {
             let options = ActorClassOptions(name: "ledger", namespace: "bank")
