@@ -142,6 +142,7 @@ extension GCS {
             switch BundlePlanner.place(missing, strategy: entry.spec.strategy, nodes: alive!, kept: kept) {
             case .infeasible(let reason):
                 setCause(id, "infeasible: \(reason)", into: &effects)
+                failActorsWaiting(in: id, because: "infeasible: \(reason)", into: &effects)
             case .waiting(let reason):
                 setCause(id, "waiting for resources: \(reason)", into: &effects)
             case .placed(let plan):
@@ -301,6 +302,26 @@ extension GCS {
         for id in bundleRounds.keys.sorted() { abortRound(of: id, reason: "the GCS restarted", retry: true, into: &effects) }
         if !unplacedGroups.isEmpty {
             effects.append(.startTimer(.retryPlacementGroups, afterMicros: Self.bundleRetryMicros))
+        }
+    }
+
+    /// Actors waiting to be placed (created or restarted) in a bundle of `id` that cannot be
+    /// placed die for good, as the owner fails such tasks (Ray would leave them pending): the
+    /// group is PENDING and infeasible, or RESCHEDULING and the bundle the actor needs is lost
+    /// (one in a surviving bundle goes on; any bundle: while one survives).
+    private mutating func failActorsWaiting(in id: PlacementGroupID, because reason: String,
+                                            into effects: inout [GCSEffect]) {
+        guard let entry = placementGroups[id] else { return }
+        let tag = id.creationTask.value
+        for actor in actorOrder {
+            guard let state = actors[actor]?.state, state == .pendingCreation || state == .restarting
+                || state == .dependenciesUnready else { continue }
+            let names = actors[actor]!.spec.creation.resources.entries.map(\.name).filter { $0.placementGroupTag == tag }
+            guard !names.isEmpty else { continue }
+            let index = names.lazy.compactMap(\.placementGroupBundleIndex).first
+            let lost = index.map { $0 >= entry.nodes.count || entry.nodes[$0] == nil } ?? !entry.nodes.contains { $0 != nil }
+            guard lost else { continue }
+            killActor(actor, noRestart: true, reason: "its placement group \(id) cannot hold it: \(reason)", into: &effects)
         }
     }
 

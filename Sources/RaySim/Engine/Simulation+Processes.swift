@@ -121,7 +121,9 @@ extension Simulation {
             case .spawnWorker(let worker, _):
                 spawnWorker(worker)  // Every simulated job runs the synthetic bodies.
             case .killWorker(let worker):
-                killWorkerProcess(worker, notifyRaylet: false)
+                // Its raylet hears it exit, as a real raylet sees the process's pipe close (a kill
+                // it accounted for already is a no-op there; a bundle's release counts on it).
+                killWorkerProcess(worker, notifyRaylet: true)
             case .spillObject:
                 break  // The disk write happens in the background; memory was released already.
             case .restoreObject(let object, let size):

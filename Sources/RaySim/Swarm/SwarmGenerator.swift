@@ -185,10 +185,11 @@ public enum SwarmGenerator {
         }
 
         // Placement groups: some seeds add one or two, a task group in each (one task per bundle,
-        // or any bundle), and kills of the nodes holding bundles and removals. Bundles ask for a
-        // `slot` every node has as many of as all groups' bundles together, so a group never waits
-        // behind another or starves the other tasks: only STRICT_SPREAD's node count (with nodes
-        // killed) can make one infeasible, and its tasks then fail with PlacementGroupUnschedulable.
+        // or any bundle, and sometimes actors: a bundle of 2 slots holds a task of 1 and its actors'
+        // tenths), and kills of the nodes holding bundles and removals. Bundles ask for `slot`s every
+        // node has as many of as all groups' bundles together, so a group never waits behind
+        // another or starves the other tasks: only STRICT_SPREAD's node count (with nodes killed)
+        // can make one infeasible, and its tasks then fail with PlacementGroupUnschedulable.
         var grouping = SeededGenerator(seed: mix(seed ^ 0x504C_4143_4547_0000))
         var placementGroups: [PlacementGroupEntry] = []
         if grouping.below(1000) < 200 {
@@ -200,13 +201,23 @@ public enum SwarmGenerator {
                 let count = min(1 + Int(grouping.below(4)), strategy == .strictSpread ? nodes.count : 4)
                 placementGroups.append(PlacementGroupEntry(
                     name: "g\(index)", strategy: strategy,
-                    bundles: Array(repeating: ResourceSet(["slot": 1000]), count: count)))
+                    bundles: Array(repeating: ResourceSet(["slot": 2000]), count: count)))
                 var user = TaskGroupSpec(name: "u\(index)", count: count, durationMicros: Int64(grouping.below(30_000)),
                                          outputBytes: Int64(8 + grouping.below(4096)))
                 user.resources = ResourceSet(["slot": 1000])
                 user.placementGroup = PlacementGroupRef(name: "g\(index)", bundle: grouping.below(2) == 0 ? .instance : .any)
                 if grouping.below(2) == 0 { user.maxRetries = Int(grouping.below(4)) }
                 groups.append(user)
+                // Sometimes a gang of actors in the group too (a bundle each, or any).
+                if grouping.below(1000) < 300 {
+                    var gang = ActorSpec(name: "ga\(index)", count: 1 + Int(grouping.below(UInt64(count))),
+                                         resources: ResourceSet(["slot": 100]),
+                                         maxRestarts: [0, 1, -1][Int(grouping.below(3))],
+                                         maxTaskRetries: [0, -1][Int(grouping.below(2))],
+                                         calls: 1 + Int(grouping.below(20)), callMicros: Int64(grouping.below(2_000)))
+                    gang.placementGroup = PlacementGroupRef(name: "g\(index)", bundle: grouping.below(2) == 0 ? .instance : .any)
+                    actors.append(gang)
+                }
                 if grouping.below(1000) < 400 {
                     let at = FaultSpec.Trigger.at(micros: Int64(grouping.below(200)) * 1_000)
                     faults.append(FaultSpec(trigger: at, action: .killNode(.bundle(group: "g\(index)",
@@ -217,7 +228,7 @@ public enum SwarmGenerator {
                     faults.append(FaultSpec(trigger: at, action: .removePlacementGroup("g\(index)")))
                 }
             }
-            let slots = Int64(placementGroups.reduce(0) { $0 + $1.bundles.count }) * 1000
+            let slots = Int64(placementGroups.reduce(0) { $0 + $1.bundles.count }) * 2000
             for index in nodes.indices {
                 nodes[index].resources = nodes[index].resources + ResourceSet(["slot": slots])
             }
