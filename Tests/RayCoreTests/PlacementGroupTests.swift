@@ -218,6 +218,35 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     #expect(!gcs.placementGroups[group]!.nodes.contains(nil) && Set(gcs.placementGroups[group]!.nodes).count == 3)
 }
 
+@Test func anActorOfABundleThatCannotBePlacedAgainDiesSayingSo() {
+    // Found by the swarm: a restartable actor whose bundle was lost with its node, and could go
+    // nowhere else, waited to be placed forever (and its calls with it).
+    var gcs = gcsWith(2, cpus: 1)
+    _ = gcs.handle(.messageReceived(from: .worker(owner), .registerJob(JobID(1), driver: owner)), now: 1)
+    _ = answerAll(&gcs, create(&gcs, .strictSpread, [1, 1]))
+    let nodes = gcs.placementGroups[group]!.nodes.map { $0! }
+    let task = TaskID.child(of: .driver(of: JobID(1)), index: 1)
+    let spec = ActorSpec(creation: TaskSpec(taskID: task, jobID: JobID(1), function: "A", instance: 0, args: [],
+                                            returnCount: 1, resources: Build.cpus(1).inGroup(group, bundle: 0),
+                                            strategy: .default, maxRetries: 0, retryExceptions: false, body: [],
+                                            owner: owner), options: ActorOptions(maxRestarts: 3))
+    let registered = gcs.handle(.messageReceived(from: .worker(owner), .registerActor(spec)), now: 5)
+    let placed = registered.compactMap { effect -> (NodeID, Int)? in
+        if case .send(.raylet(let node), .createActor(_, let incarnation)) = effect { return (node, incarnation) }
+        return nil
+    }.first
+    #expect(placed?.0 == nodes[0])  // Where bundle 0 is.
+    let worker = WorkerID(node: nodes[0], index: 7)
+    _ = gcs.handle(.messageReceived(from: .worker(worker), .actorCreated(spec.actorID, incarnation: placed?.1 ?? 0,
+                                                                          worker: worker, failure: "")), now: 6)
+    #expect(gcs.actors[spec.actorID]?.state == .alive)
+    // Bundle 0's node dies; STRICT_SPREAD cannot put bundle 0 beside bundle 1: the actor dies for good.
+    _ = gcs.handle(.peerDisconnected(.raylet(nodes[0])), now: 7)
+    #expect(gcs.placementGroups[group]?.state == .rescheduling)
+    #expect(gcs.actors[spec.actorID]?.state == .dead)
+    #expect(gcs.actors[spec.actorID]?.cause.contains("cannot hold it") == true, "\(gcs.actors[spec.actorID]?.cause ?? "")")
+}
+
 @Test func theGCSForgetsTheOldestRemovedGroupsBeyondItsBound() {
     var gcs = gcsWith(1, cpus: 1)
     let total = 2 * GCS.removedGroupsKept + 5
