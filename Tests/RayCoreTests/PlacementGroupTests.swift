@@ -247,6 +247,21 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     #expect(gcs.actors[spec.actorID]?.cause.contains("cannot hold it") == true, "\(gcs.actors[spec.actorID]?.cause ?? "")")
 }
 
+@Test func groupResourceNamesAreReadAsGroupAndBundle() {
+    let tag = group.creationTask.value
+    #expect("CPU_group_3_\(group.resourceTag)".placementGroupResource! == (tag, 3))
+    #expect("CPU_group_\(group.resourceTag)".placementGroupResource! == (tag, nil))
+    #expect("GPU2_group_12_\(group.resourceTag)".placementGroupResource! == (tag, 12))
+    for name in ["CPU", "custom_group_", "CPU_group_\(group.resourceTag.uppercased())", "CPU_grp_1_\(group.resourceTag)",
+                 "_group_\(group.resourceTag)", "CPU_group_x1_\(group.resourceTag)"] {
+        #expect(name.placementGroupResource == nil, "\(name)")
+    }
+    let asked = Build.cpus(1).inGroup(group, bundle: 1) + Build.cpus(1).inGroup(group, bundle: nil)
+    #expect(asked.groupBundle(group) == (true, 1))
+    #expect(Build.cpus(1).inGroup(group, bundle: nil).groupBundle(group) == (true, nil))
+    #expect(Build.cpus(1).groupBundle(group) == (false, nil))
+}
+
 @Test func theGCSForgetsTheOldestRemovedGroupsBeyondItsBound() {
     var gcs = gcsWith(1, cpus: 1)
     let total = 2 * GCS.removedGroupsKept + 5

@@ -139,6 +139,17 @@ extension ResourceSet {
         return ResourceSet(renamed)
     }
 
+    /// Whether these resources ask for `group`'s, and which bundle (nil: any bundle).
+    public func groupBundle(_ group: PlacementGroupID) -> (asks: Bool, bundle: Int?) {
+        var asks = false
+        for entry in entries {
+            guard let resource = entry.name.placementGroupResource, resource.tag == group.creationTask.value else { continue }
+            if let bundle = resource.bundle { return (true, bundle) }
+            asks = true
+        }
+        return (asks, nil)
+    }
+
     /// What a committed bundle adds to its node: its own resources and the wildcard ones.
     public func committedAsBundle(_ index: Int, of group: PlacementGroupID) -> ResourceSet {
         inGroup(group, bundle: index) + inGroup(group, bundle: nil)
@@ -153,25 +164,19 @@ extension String {
 
     /// The group a resource name belongs to, by its tag (`CPU_group_1_<16 hex digits>`), read
     /// from its bytes without allocating (raylets and owners ask on every lease and release).
-    public var placementGroupTag: UInt64? {
+    public var placementGroupTag: UInt64? { placementGroupResource?.tag }
+
+    /// A group resource name read once: `<base>_group_<i>_<tag>` (bundle `i`) or
+    /// `<base>_group_<tag>` (the wildcard); nil for any other name.
+    public var placementGroupResource: (tag: UInt64, bundle: Int?)? {
         var name = self  // withUTF8 is mutating; a native string is read in place.
-        return name.withUTF8(Self.placementGroupTag(in:))
+        return name.withUTF8(Self.groupResource(in:))
     }
 
-    private static let groupMarker: [UInt8] = Array("_group_".utf8)
+    private static let groupMarker: [UInt8] = Array("_group".utf8)
 
-    /// The bundle index of a group resource name (`CPU_group_2_<tag>`: 2; the wildcard
-    /// `CPU_group_<tag>`: nil).
-    public var placementGroupBundleIndex: Int? {
-        guard placementGroupTag != nil else { return nil }
-        let parts = utf8.split(separator: UInt8(ascii: "_"))
-        guard parts.count >= 3, let index = Int(String(decoding: parts[parts.count - 2], as: UTF8.self)),
-              String(decoding: parts[parts.count - 3], as: UTF8.self) == "group" else { return nil }
-        return index
-    }
-
-    private static func placementGroupTag(in bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
-        // At least "X_group_" + 16 hex digits.
+    private static func groupResource(in bytes: UnsafeBufferPointer<UInt8>) -> (tag: UInt64, bundle: Int?)? {
+        // The tag: the last 16 bytes, lowercase hex, after an underscore.
         guard bytes.count >= 24, bytes[bytes.count - 17] == UInt8(ascii: "_") else { return nil }
         var tag: UInt64 = 0
         for byte in bytes[(bytes.count - 16)...] {
@@ -181,17 +186,20 @@ extension String {
             default: return nil
             }
         }
-        // "_group_" before the tag (and before an index, if any).
-        let marker = groupMarker
-        var end = bytes.count - 16
-        while end >= marker.count + 1 {
-            if bytes[(end - marker.count)..<end].elementsEqual(marker) { return tag }
-            // Skip an index: "_group_<i>_<tag>".
-            guard bytes[end - 1] == UInt8(ascii: "_") || (bytes[end - 1] >= UInt8(ascii: "0") && bytes[end - 1] <= UInt8(ascii: "9")) else {
-                return nil
-            }
-            end -= 1
+        // Before it, an optional `_<i>`, then `_group` after a base name of at least one byte.
+        var end = bytes.count - 17
+        var digits = end
+        while digits > 0 && end - digits < 9 && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[digits - 1]) {
+            digits -= 1
         }
-        return nil
+        var bundle: Int?
+        if digits < end {
+            guard digits > 0, bytes[digits - 1] == UInt8(ascii: "_") else { return nil }
+            bundle = bytes[digits..<end].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+            end = digits - 1
+        }
+        let marker = groupMarker
+        guard end > marker.count, bytes[(end - marker.count)..<end].elementsEqual(marker) else { return nil }
+        return (tag, bundle)
     }
 }

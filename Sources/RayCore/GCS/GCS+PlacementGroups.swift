@@ -312,13 +312,11 @@ extension GCS {
     private mutating func failActorsWaiting(in id: PlacementGroupID, because reason: String,
                                             into effects: inout [GCSEffect]) {
         guard let entry = placementGroups[id] else { return }
-        let tag = id.creationTask.value
         for actor in actorOrder {
             guard let state = actors[actor]?.state, state == .pendingCreation || state == .restarting
                 || state == .dependenciesUnready else { continue }
-            let names = actors[actor]!.spec.creation.resources.entries.map(\.name).filter { $0.placementGroupTag == tag }
-            guard !names.isEmpty else { continue }
-            let index = names.lazy.compactMap(\.placementGroupBundleIndex).first
+            let (asks, index) = actors[actor]!.spec.creation.resources.groupBundle(id)
+            guard asks else { continue }
             let lost = index.map { $0 >= entry.nodes.count || entry.nodes[$0] == nil } ?? !entry.nodes.contains { $0 != nil }
             guard lost else { continue }
             killActor(actor, noRestart: true, reason: "its placement group \(id) cannot hold it: \(reason)", into: &effects)

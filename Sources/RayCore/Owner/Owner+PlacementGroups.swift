@@ -96,14 +96,6 @@ extension Owner {
         return nil
     }
 
-    /// The bundle index `resources` asks for in `group` (nil: any bundle, or none named).
-    func bundleIndex(of resources: ResourceSet, in group: PlacementGroupID) -> Int? {
-        for entry in resources.entries where entry.name.placementGroupTag == group.creationTask.value {
-            if let index = entry.name.placementGroupBundleIndex { return index }
-        }
-        return nil
-    }
-
     /// The group of this owner's whose resources `resources` names, if any.
     func placementGroup(of resources: ResourceSet) -> PlacementGroupInfo? {
         guard !placementGroups.isEmpty else { return nil }
@@ -120,7 +112,7 @@ extension Owner {
         guard !placementGroups.isEmpty, let group = placementGroup(of: spec.resources), group.state == .created else {
             return nil
         }
-        let index = bundleIndex(of: spec.resources, in: group.id)
+        let index = spec.resources.groupBundle(group.id).bundle
         let nodes = group.nodes
         guard !nodes.isEmpty else { return nil }
         let node = nodes[index.map { min($0, nodes.count - 1) } ?? Int(spec.taskID.value % UInt64(nodes.count))]
@@ -130,7 +122,7 @@ extension Owner {
     /// The error a task of `spec` fails with instead of asking for a lease (nil: it may ask).
     func placementGroupError(_ spec: TaskSpec) -> RayError? {
         guard let group = placementGroup(of: spec.resources),
-              let reason = unschedulableGroup(group, bundle: bundleIndex(of: spec.resources, in: group.id)) else { return nil }
+              let reason = unschedulableGroup(group, bundle: spec.resources.groupBundle(group.id).bundle) else { return nil }
         return RayError(.placementGroupUnschedulable, "\(spec.function)[\(spec.instance)] cannot be scheduled: \(reason)")
     }
 
