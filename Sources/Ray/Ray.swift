@@ -337,27 +337,40 @@ public enum Ray {
     /// in input order. As Ray's `ray.wait`, `ready` holds `numReturns` ready references, never
     /// more (fewer only when the timeout passed), so a loop of `wait(_, numReturns: 1)` takes one
     /// per call; the references must be distinct.
-    /// (Inlinable: specialized for `T` where it is called, the per-reference work stays cheap.)
+    /// (Inlinable: specialized for `T` where it is called, the per-reference work stays cheap.
+    /// `refs` is consumed: when the caller hands over its only copy, as `notReady = wait(notReady)`
+    /// does, the ready references are taken out in place, so the ones left are moved, not copied
+    /// with a retain and a release each.)
     @inlinable
-    public static func wait<T>(_ refs: [ObjectRef<T>], numReturns: Int = 1,
+    public static func wait<T>(_ refs: consuming [ObjectRef<T>], numReturns: Int = 1,
                                timeout: Duration? = nil) throws -> (ready: [ObjectRef<T>], notReady: [ObjectRef<T>]) {
-        var ids: [ObjectID] = []
-        ids.reserveCapacity(refs.count)
-        for ref in refs { ids.append(ref.id) }
-        let readyIndices = try waitIndices(ids, numReturns: numReturns, timeout: timeout)
-        var ready: [ObjectRef<T>] = []
-        var notReady: [ObjectRef<T>] = []
-        ready.reserveCapacity(readyIndices.count)
-        notReady.reserveCapacity(refs.count - readyIndices.count)
-        // The runs between ready indices are copied whole (one bulk copy each, not an append per ref).
-        var start = refs.startIndex
-        for index in readyIndices {
-            notReady.append(contentsOf: refs[start..<index])
-            ready.append(refs[index])
-            start = index + 1
+        let ids = refs.withUnsafeBufferPointer { buffer in
+            [ObjectID](unsafeUninitializedCapacity: buffer.count) { ids, count in
+                for index in buffer.indices { ids.initializeElement(at: index, to: buffer[index].id) }
+                count = buffer.count
+            }
         }
-        notReady.append(contentsOf: refs[start...])
-        return (ready, notReady)
+        let readyIndices = try waitIndices(ids, numReturns: numReturns, timeout: timeout)
+        guard let first = readyIndices.first else { return ([], refs) }
+        var ready: [ObjectRef<T>] = []
+        ready.reserveCapacity(readyIndices.count)
+        for index in readyIndices { ready.append(refs[index]) }
+        // Compacts the not-ready references to the front, in order (swaps move, they do not
+        // retain), then drops the ready ones left at the end.
+        var kept = first
+        refs.withUnsafeMutableBufferPointer { buffer in
+            var next = 0
+            for index in first..<buffer.count {
+                if next < readyIndices.count && readyIndices[next] == index {
+                    next += 1
+                    continue
+                }
+                buffer.swapAt(kept, index)
+                kept += 1
+            }
+        }
+        refs.removeLast(refs.count - kept)
+        return (ready, refs)
     }
 
     /// `wait` on object IDs: checks the arguments, returns the ready indices in input order.

@@ -252,7 +252,7 @@ final class HostedDistributedActor: @unchecked Sendable {
             return
         }
         let id = self.id
-        nonisolated(unsafe) let rest = Array(arguments.dropFirst())
+        let rest = Array(arguments.dropFirst())
         // On the worker's loop thread (no hop to the pool and back); elsewhere (tests) on the pool.
         Task(executorPreference: WorkerHost.actorCallExecutor) {
             var decoder = RayInvocationDecoder(arguments: rest)

@@ -187,16 +187,17 @@ public struct RemoteFunction<each Arg: Codable, Result>: Sendable {
 
     /// Registers `body` under `name`. Create it before `Ray.start()` (workers run the program up to there).
     public init(_ name: String, options: TaskOptions = TaskOptions(),
-                _ body: @escaping @Sendable (repeat each Arg) throws -> Result) where Result: Codable {
+                _ body: @escaping @Sendable (repeat each Arg) throws -> Result)
+    where Result: Codable & SendableMetatype, repeat each Arg: SendableMetatype {
         self.init(name, options: options, returnCount: 1) { (args: repeat each Arg) in
             [try ValueCoding.encodeTaskResult(try body(repeat each args), of: name, index: 1)]
         }
     }
 
     /// Registers a body with several return values, each its own object (Ray's `num_returns`).
-    public init<each Value: Codable>(_ name: String, options: TaskOptions = TaskOptions(),
+    public init<each Value: Codable & SendableMetatype>(_ name: String, options: TaskOptions = TaskOptions(),
                                      _ body: @escaping @Sendable (repeat each Arg) throws -> Returns<repeat each Value>)
-    where Result == Returns<repeat each Value> {
+    where Result == Returns<repeat each Value>, repeat each Arg: SendableMetatype {
         self.init(name, options: options, returnCount: Returns<repeat each Value>.count) { (args: repeat each Arg) in
             try body(repeat each args).encoded(of: name)
         }
@@ -317,7 +318,7 @@ private func returningNothing<each A>(_ body: @escaping @Sendable (repeat each A
 extension RemoteFunction where Result == RayVoid {
     /// Registers a body that returns nothing; its refs are `ObjectRef<RayVoid>` (`get` waits for it to finish).
     public init(_ name: String, options: TaskOptions = TaskOptions(),
-                _ body: @escaping @Sendable (repeat each Arg) throws -> Void) {
+                _ body: @escaping @Sendable (repeat each Arg) throws -> Void) where repeat each Arg: SendableMetatype {
         self.init(name, options: options, returningNothing(body))
     }
 }

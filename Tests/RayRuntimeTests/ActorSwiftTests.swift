@@ -24,7 +24,7 @@ extension RuntimeTests {
             #expect(try await counter.increment(by: 2) == 2)
             // The reference form: the call's result goes to a task without coming back here.
             let ref = try await Ray.reference { try await counter.increment(by: 1) }
-            #expect(try await Testbed.square.remote(ref).get(timeout: .seconds(30)) == 9)
+            #expect(try Testbed.square.remote(ref).get(timeout: .seconds(30)) == 9)
             // A method may submit tasks: its worker owns them.
             #expect(try await counter.squareViaTask(7) == 49)
         }
@@ -104,7 +104,7 @@ extension RuntimeTests {
             let ref = try await counter.stash(42)
             #expect(try await ref.value == 42)
             // And passes it on to a task (its owner, the actor's worker, resolves it).
-            #expect(try await Testbed.square.remote(ref).get(timeout: .seconds(30)) == 1764)
+            #expect(try Testbed.square.remote(ref).get(timeout: .seconds(30)) == 1764)
         }
     }
 

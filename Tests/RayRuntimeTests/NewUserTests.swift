@@ -85,6 +85,18 @@ extension RuntimeTests {
                 }
             }
             #expect(failures.withLock { $0 } == 0)
+
+            // Ready ones taken out from between pending ones: both lists keep input order, and
+            // the caller's own array (still held here, so copied, not consumed) stays as it was.
+            let pending = try (0..<2).map { _ in try Testbed.sleepThenWhere.remote(30_000) }
+            let mixed = [pending[0], done[0], pending[1], done[3]]
+            let (readyMixed, notReadyMixed) = try Ray.wait(mixed, numReturns: 2, timeout: .seconds(10))
+            #expect(readyMixed == [done[0], done[3]] && notReadyMixed == pending)
+            #expect(mixed == [pending[0], done[0], pending[1], done[3]])
+            var shrinking = mixed
+            shrinking = try Ray.wait(shrinking, numReturns: 2, timeout: .seconds(10)).notReady
+            #expect(shrinking == pending)
+            for ref in pending { try Ray.cancel(ref, force: true) }
         }
     }
 

@@ -137,7 +137,7 @@ extension GCSRecoveryTests {
         let log = try LMDBEventLog(path: path, component: "gcs")
         var clock: Int64 = 0
         live.clock = { clock }
-        live.log = { input, now in try? log.append(LogRecord.encode(input, at: now)) }
+        live.log = { input, now in _ = try? log.append(LogRecord.encode(input, at: now)) }
         for (input, now) in inputs {
             clock = now
             live.submit(input)
