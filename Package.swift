@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries, found through pkg-config. Only RayStorage touches LMDB;
@@ -51,7 +52,13 @@ let package = Package(
         // The event log: protocol, in-memory and LMDB implementations, replay.
         .target(name: "RayStorage", dependencies: ["RayCore", "CLMDB"], swiftSettings: strict),
         // The real runtime: the same machines on libuv loops, processes, sockets, LMDB logs.
-        .target(name: "RayRuntime", dependencies: ["RayCore", "RayWire", "RayStorage", "CLibUV", "CRoleHook"], swiftSettings: strict),
+        .target(
+            name: "RayRuntime",
+            dependencies: [
+                "RayCore", "RayWire", "RayStorage", "CLibUV", "CRoleHook",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         // The Swift API: Ray.start(), remote functions, ObjectRef, get/put/wait.
         .target(name: "Ray", dependencies: ["RayRuntime", "RayCore"], swiftSettings: strict),
         // The discrete-event simulator, scenarios, fault plans, checkers, traces.

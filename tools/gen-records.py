@@ -426,6 +426,7 @@ message ControlReply {
     sint64 workers = 9;
     sint64 leases = 10;
     sint64 queued = 11;
+    sint64 auth_refusals = 12;  // connections refused for authentication since the raylet started
   }
   message View {
     repeated uint32 nodes = 1;

@@ -893,6 +893,9 @@ public nonisolated struct PBControlReply: Sendable {
 
     public var queued: Int64 = 0
 
+    /// connections refused for authentication since the raylet started
+    public var authRefusals: Int64 = 0
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -6582,7 +6585,7 @@ nonisolated extension PBControlReply.Raylets: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6601,6 +6604,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       case 9: try { try decoder.decodeSingularSInt64Field(value: &self.workers) }()
       case 10: try { try decoder.decodeSingularSInt64Field(value: &self.leases) }()
       case 11: try { try decoder.decodeSingularSInt64Field(value: &self.queued) }()
+      case 12: try { try decoder.decodeSingularSInt64Field(value: &self.authRefusals) }()
       default: break
       }
     }
@@ -6644,6 +6648,9 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     if self.queued != 0 {
       try visitor.visitSingularSInt64Field(value: self.queued, fieldNumber: 11)
     }
+    if self.authRefusals != 0 {
+      try visitor.visitSingularSInt64Field(value: self.authRefusals, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6659,6 +6666,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     if lhs.workers != rhs.workers {return false}
     if lhs.leases != rhs.leases {return false}
     if lhs.queued != rhs.queued {return false}
+    if lhs.authRefusals != rhs.authRefusals {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

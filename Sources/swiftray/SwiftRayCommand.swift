@@ -64,9 +64,9 @@ struct Start: ParsableCommand {
     }
 
     private func launch() throws(RuntimeError) {
-            let session = try Session.create()
+            let session = try Session.create(secret: head ? .generate() : try ClusterSecret.forJoining(address ?? ""))
             let executable = currentExecutable()
-            let logging = noLog ? ["SWIFTRAY_NO_LOG=1"] : ["SWIFTRAY_LOG_DIR=\(session.logs)"]
+            let logging = (noLog ? ["SWIFTRAY_NO_LOG=1"] : ["SWIFTRAY_LOG_DIR=\(session.logs)"]) + session.secretEnvironment
             var gcsAddress = address ?? ""
             var gcsPID: Int32?
             if head {
@@ -98,6 +98,8 @@ struct Start: ParsableCommand {
                 print("""
                     SwiftRay head node started: GCS at \(gcsAddress), raylet node-\(raylet.node) (\(nodeName)).
                       Session: \(session.path)
+                      Secret:          \(session.secretPath) (mode 0600; another machine's node needs a copy:
+                                       SWIFTRAY_CLUSTER_SECRET_FILE=<copy> swiftray start --address \(gcsAddress))
                       Add a node:      swiftray start --address \(gcsAddress)
                       Connect drivers: Ray.connect("\(gcsAddress)")
                       Status:          swiftray status
@@ -201,10 +203,12 @@ struct List: ParsableCommand {
                     throw RuntimeError("the GCS at \(gcsAddress) did not list its raylets")
                 }
                 if raylets.isEmpty { print("(no raylet is connected to the GCS at \(gcsAddress))") }
+                let secret = try ClusterSecret.forGCS(gcsAddress)
                 for raylet in raylets {
                     let address = "\(raylet.host):\(raylet.port)"
                     do {
-                        let answer = try ControlClient.ask(raylet: address, what == "objects" ? .listObjects : .listTasks)
+                        let answer = try ControlClient.ask(raylet: address, what == "objects" ? .listObjects : .listTasks,
+                                                           secret: secret)
                         print(what == "objects" ? "\(raylet.node) (\(address)):\n\(answer)" : "\(answer)")
                     } catch {
                         print("\(raylet.node) (\(address)): \(error)")

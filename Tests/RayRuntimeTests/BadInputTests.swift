@@ -12,8 +12,9 @@ import RayCore
 @testable import RayRuntime
 import RayTestbed
 
-/// Sends `bytes` to `127.0.0.1:port` (or a Unix socket) and returns everything received until the peer closes.
-func exchangeRaw(port: Int? = nil, unixPath: String? = nil, _ bytes: [UInt8]) -> [UInt8] {
+/// Sends `bytes` to `127.0.0.1:port` (or a Unix socket) and returns everything received until the peer
+/// closes; with `secret`, after authenticating with it (a failed handshake returns its error as a frame).
+func exchangeRaw(port: Int? = nil, unixPath: String? = nil, secret: ClusterSecret? = nil, _ bytes: [UInt8]) -> [UInt8] {
     let fd: Int32
     if let port {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -36,6 +37,13 @@ func exchangeRaw(port: Int? = nil, unixPath: String? = nil, _ bytes: [UInt8]) ->
         }
     }
     defer { close(fd) }
+    if let secret {
+        do {
+            _ = try ControlClient.authenticate(fd, secret: secret, peer: "the test's peer")
+        } catch {
+            return Wire.textFrame(.error, error.description)
+        }
+    }
     var timeout = timeval(tv_sec: 5, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -80,17 +88,17 @@ extension RuntimeTests {
         #expect(http.contains("not a SwiftRay peer") && http.contains("GET /"), "\(http)")
         // After a good hello: a frame announcing 2 GiB, and a zero-length frame.
         let hello = Wire.helloFrame(Hello(role: .client))
-        let oversized = errorText(exchangeRaw(port: cluster.gcsPort, hello + [0xFF, 0xFF, 0xFF, 0x7F, 2, 0, 0]))
+        let oversized = errorText(exchangeRaw(port: cluster.gcsPort, secret: cluster.secret, hello + [0xFF, 0xFF, 0xFF, 0x7F, 2, 0, 0]))
         #expect(oversized.contains("exceeds the limit of \(ConnectionLimits.maxFrameBodyBytes) bytes"), "\(oversized)")
-        #expect(errorText(exchangeRaw(port: cluster.gcsPort, hello + [0, 0, 0, 0])).contains("empty frame"))
+        #expect(errorText(exchangeRaw(port: cluster.gcsPort, secret: cluster.secret, hello + [0, 0, 0, 0])).contains("empty frame"))
         // A frame of an unknown kind.
-        let unknown = errorText(exchangeRaw(port: cluster.gcsPort, hello + [1, 0, 0, 0, 0xEE]))
+        let unknown = errorText(exchangeRaw(port: cluster.gcsPort, secret: cluster.secret, hello + [1, 0, 0, 0, 0xEE]))
         #expect(unknown.contains("unexpected frame kind 238"), "\(unknown)")
         // A peer of another protocol version.
-        let version = errorText(exchangeRaw(port: cluster.gcsPort, helloBytes(version: 99, body: [])))
+        let version = errorText(exchangeRaw(port: cluster.gcsPort, secret: cluster.secret, helloBytes(version: 99, body: [])))
         #expect(version.contains("protocol version 99") && version.contains("same SwiftRay build"), "\(version)")
         // The right magic and version, then garbage.
-        let malformed = errorText(exchangeRaw(port: cluster.gcsPort, helloBytes(version: wireProtocolVersion, body: [0xFF, 0x13])))
+        let malformed = errorText(exchangeRaw(port: cluster.gcsPort, secret: cluster.secret, helloBytes(version: wireProtocolVersion, body: [0xFF, 0x13])))
         #expect(malformed.contains("malformed hello"), "\(malformed)")
         // A first frame that is not a hello.
         let notHello = errorText(exchangeRaw(port: cluster.gcsPort, Wire.textFrame(.control, "status")))
@@ -98,17 +106,17 @@ extension RuntimeTests {
         // A process claiming to be a worker the raylet never started.
         var impostor = Hello(role: .worker)
         impostor.worker = WorkerID(node: head.id, index: 77)
-        let refused = errorText(exchangeRaw(unixPath: head.socketPath, Wire.helloFrame(impostor)))
+        let refused = errorText(exchangeRaw(unixPath: head.socketPath, secret: cluster.secret, Wire.helloFrame(impostor)))
         #expect(refused.contains("unknown worker"), "\(refused)")
         // A driver speaking for another process after its hello.
         let driverHello = Wire.helloFrame(Hello(role: .driver))
         var spoof: [UInt8] = []
         try Wire.appendMessage(.kvGet(key: "x"), from: .worker(WorkerID(node: head.id, index: 5)), to: .gcs, into: &spoof)
-        let spoofed = errorText(exchangeRaw(unixPath: head.socketPath, driverHello + spoof))
+        let spoofed = errorText(exchangeRaw(unixPath: head.socketPath, secret: cluster.secret, driverHello + spoof))
         #expect(spoofed.contains("sent a message as"), "\(spoofed)")
 
         // Both processes still serve.
-        let status = try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus)
+        let status = try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus, secret: cluster.secret)
         #expect("\(status)".contains("head alive"))
         guard case .nodeStatus(let node) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
             Issue.record("the raylet did not answer with its node's status")
@@ -116,7 +124,7 @@ extension RuntimeTests {
         }
         #expect(node.name == "head" && node.resources == ResourceSet(["CPU": 1000]))
         // A request a process does not serve: a typed error naming it and what it serves.
-        guard case .error(let request, let message) = try ControlClient.ask(gcs: cluster.gcsAddress, .listObjects) else {
+        guard case .error(let request, let message) = try ControlClient.ask(gcs: cluster.gcsAddress, .listObjects, secret: cluster.secret) else {
             Issue.record("the GCS answered a raylet's request")
             return
         }

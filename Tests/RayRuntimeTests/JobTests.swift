@@ -116,7 +116,7 @@ extension RuntimeTests {
             var jobs: [String] = []
             let deadline = Date().addingTimeInterval(10)
             repeat {
-                guard case .cluster(_, let entries, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus) else {
+                guard case .cluster(_, let entries, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus, secret: cluster.secret) else {
                     break
                 }
                 jobs = entries.filter { $0.state != "running" }.map { "\($0.state) (\($0.end ?? "?"))" }

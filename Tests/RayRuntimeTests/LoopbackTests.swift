@@ -236,12 +236,12 @@ extension RuntimeTests {
             let refused = try ControlClient.ask(rayletSocket: sockets + "/" + driver, .listObjects)
             #expect("\(refused)".contains("a driver does not answer this request"), "\(refused)")
             // From anywhere: the GCS names the raylets, each asks the drivers connected to it.
-            guard case .raylets(let raylets) = try ControlClient.ask(gcs: cluster.gcsAddress, .raylets) else {
+            guard case .raylets(let raylets) = try ControlClient.ask(gcs: cluster.gcsAddress, .raylets, secret: cluster.secret) else {
                 Issue.record("the GCS did not list its raylets")
                 return
             }
             try #require(raylets.count == 1, "\(raylets)")
-            let relayed = try ControlClient.ask(raylet: "\(raylets[0].host):\(raylets[0].port)", .listTasks)
+            let relayed = try ControlClient.ask(raylet: "\(raylets[0].host):\(raylets[0].port)", .listTasks, secret: cluster.secret)
             guard case .tasks(let node, let name, let drivers) = relayed else {
                 Issue.record("the raylet answered \(relayed)")
                 return
@@ -291,7 +291,7 @@ extension RuntimeTests {
             // Leases on the local raylet need no GCS.
             #expect(try Ray.get(try (0..<20).map { try Testbed.square.remote($0) }) == (0..<20).map { $0 * $0 })
             try cluster.startGCS()
-            let status = try waitForStatus(cluster.gcsAddress) { $0.components(separatedBy: "alive (connected)").count == 3 }
+            let status = try waitForStatus(cluster.gcsAddress, secret: cluster.secret) { $0.components(separatedBy: "alive (connected)").count == 3 }
             #expect(status.contains("head alive") && status.contains("n2 alive"), "\(status)")
             #expect(status.contains("job-") && status.contains("running"), "the job table survived: \(status)")
             let gcsLog = (try? String(contentsOfFile: cluster.session.logs + "/gcs.err", encoding: .utf8)) ?? ""
@@ -300,7 +300,7 @@ extension RuntimeTests {
                     == cluster.node(named: "n2")!.id.value)
             // The raylets re-registered with the new GCS: it sees n2's connection close when n2 dies.
             cluster.killNode(named: "n2")
-            let after = try waitForStatus(cluster.gcsAddress) { $0.contains("n2 dead") }
+            let after = try waitForStatus(cluster.gcsAddress, secret: cluster.secret) { $0.contains("n2 dead") }
             #expect(after.contains("n2 dead") && after.contains("head alive"), "\(after)")
         }
     }
@@ -351,11 +351,11 @@ extension RuntimeTests {
 }
 
 /// Asks the GCS for its status until `done` holds (10 s at most).
-func waitForStatus(_ address: String, _ done: (String) -> Bool) throws -> String {
+func waitForStatus(_ address: String, secret: ClusterSecret? = nil, _ done: (String) -> Bool) throws -> String {
     let deadline = Date().addingTimeInterval(10)
     var last = ""
     while Date() < deadline {
-        if let status = (try? ControlClient.ask(gcs: address, .clusterStatus)).map({ "\($0)" }) {
+        if let status = (try? ControlClient.ask(gcs: address, .clusterStatus, secret: secret)).map({ "\($0)" }) {
             last = status
             if done(status) { return status }
         }

@@ -192,7 +192,12 @@ extension RuntimeTests {
         let (joined, joinText) = try runSwiftray(["start", "--address", address, "--name", "second",
                                                   "--resources", "CPU=1,disk=2"], environment: env)
         #expect(joined == 0, "\(joinText)")
-        let status = try waitForStatus(address) { $0.components(separatedBy: "alive (connected)").count == 3 }
+        // This process does not see the CLI's node records (another SWIFTRAY_TMPDIR): the head's
+        // session, which the start printed, holds the secret.
+        let session = try #require(text.split(separator: "\n").first { $0.contains("Session: ") }?
+            .components(separatedBy: "Session: ").last)
+        let secret = try ClusterSecret.forSession(session)
+        let status = try waitForStatus(address, secret: secret) { $0.components(separatedBy: "alive (connected)").count == 3 }
         #expect(status.contains("head alive") && status.contains("second alive") && status.contains("disk: 2"), "\(status)")
         let (_, cliStatus) = try runSwiftray(["status"], environment: env)
         #expect(cliStatus.contains("raylets on this machine") && cliStatus.contains("second"), "\(cliStatus)")

@@ -1,6 +1,7 @@
 // A blocking client for the control requests the GCS, raylets and drivers
 // answer (`swiftray status`, `swiftray list`, `swiftray up`): typed requests and
-// replies (Control.swift). Plain sockets: the CLI has no loop.
+// replies (Control.swift). Plain sockets: the CLI has no loop. Each request
+// authenticates first with the cluster's secret (Auth.swift).
 
 import Foundation
 import Glibc
@@ -8,18 +9,24 @@ import Glibc
 /// Sends one control request to a SwiftRay process and returns its reply.
 public enum ControlClient {
     /// Asks the GCS at `host:port`.
-    public static func ask(gcs address: String, _ command: ControlRequest, timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
-        try ask(tcp: address, command, timeoutSeconds: timeoutSeconds, peer: "GCS",
+    /// `secret`: the cluster's (default: the environment's, else a local node's of that cluster).
+    public static func ask(gcs address: String, _ command: ControlRequest, secret: ClusterSecret? = nil,
+                           timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
+        let secret = if let secret { secret } else { try ClusterSecret.forGCS(address) }
+        return try ask(tcp: address, command, secret: secret,
+                timeoutSeconds: timeoutSeconds, peer: "GCS",
                 hint: "is the cluster running? `swiftray start --head` starts one")
     }
 
     /// Asks the raylet listening at `host:port` (another host's node, say).
-    public static func ask(raylet address: String, _ command: ControlRequest, timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
-        try ask(tcp: address, command, timeoutSeconds: timeoutSeconds, peer: "raylet",
+    public static func ask(raylet address: String, _ command: ControlRequest, secret: ClusterSecret,
+                           timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
+        try ask(tcp: address, command, secret: secret, timeoutSeconds: timeoutSeconds, peer: "raylet",
                 hint: "has the node died since the GCS listed it? `swiftray status` shows the nodes")
     }
 
-    private static func ask(tcp address: String, _ command: ControlRequest, timeoutSeconds: Double, peer: String,
+    private static func ask(tcp address: String, _ command: ControlRequest, secret: ClusterSecret,
+                            timeoutSeconds: Double, peer: String,
                             hint: String) throws(RuntimeError) -> ControlReply {
         let (host, port) = try parseAddress(address)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -35,11 +42,14 @@ public enum ControlClient {
         guard connected == 0 else {
             throw RuntimeError("no \(peer) answers at \(host):\(port) (\(String(cString: strerror(errno)))); \(hint)")
         }
-        return try exchange(fd, command, timeoutSeconds: timeoutSeconds, peer: "the \(peer) at \(host):\(port)")
+        return try exchange(fd, command, secret: secret, timeoutSeconds: timeoutSeconds, peer: "the \(peer) at \(host):\(port)")
     }
 
     /// Asks the process (raylet or driver) listening on the Unix socket `path`.
-    public static func ask(rayletSocket path: String, _ command: ControlRequest, timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
+    /// `secret`: the cluster's (default: the environment's, else the socket's session's).
+    public static func ask(rayletSocket path: String, _ command: ControlRequest, secret: ClusterSecret? = nil,
+                           timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
+        let secret = if let secret { secret } else { try ClusterSecret.forSocket(path) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RuntimeError("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -58,18 +68,49 @@ public enum ControlClient {
         guard connected == 0 else {
             throw RuntimeError("no raylet answers at \(path) (\(String(cString: strerror(errno))))")
         }
-        return try exchange(fd, command, timeoutSeconds: timeoutSeconds, peer: "the raylet at \(path)")
+        return try exchange(fd, command, secret: secret, timeoutSeconds: timeoutSeconds, peer: "the raylet at \(path)")
     }
 
-    private static func exchange(_ fd: Int32, _ command: ControlRequest, timeoutSeconds: Double,
-                                 peer: String) throws(RuntimeError) -> ControlReply {
+    /// Runs the challenge–response on the connected socket `fd` (as its initiator), with a
+    /// receive timeout of `timeoutSeconds`; returns the reader holding what came after it.
+    public static func authenticate(_ fd: Int32, secret: ClusterSecret, timeoutSeconds: Double = 5,
+                                    peer: String) throws(RuntimeError) -> FrameReader {
         var timeout = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - timeoutSeconds.rounded(.down)) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let request = Wire.helloFrame(Hello(role: .client)) + Wire.controlFrame(command)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
+        var handshake = Handshake(secret: secret, initiator: true)
+        try sendAll(fd, handshake.challengeFrame, peer: peer)
+        var reader = FrameReader(maxBodyBytes: 64 << 20)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            while let frame = try nextFrame(&reader, peer: peer) {
+                do {
+                    switch try handshake.receive(frame) {
+                    case .send(let proof): try sendAll(fd, proof, peer: peer)
+                    case .authenticated: return reader
+                    }
+                } catch {
+                    throw RuntimeError("\(peer): \(error)")
+                }
+            }
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else {
+                throw RuntimeError(count == 0 ? "\(peer) closed the connection during authentication"
+                    : "\(peer) did not authenticate within \(timeoutSeconds) s")
+            }
+            buffer.withUnsafeBytes { reader.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        }
+    }
+
+    static func sendAll(_ fd: Int32, _ bytes: [UInt8], peer: String) throws(RuntimeError) {
+        guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
             throw RuntimeError("cannot send to \(peer): \(String(cString: strerror(errno)))")
         }
-        var reader = FrameReader(maxBodyBytes: 64 << 20)
+    }
+
+    private static func exchange(_ fd: Int32, _ command: ControlRequest, secret: ClusterSecret, timeoutSeconds: Double,
+                                 peer: String) throws(RuntimeError) -> ControlReply {
+        var reader = try authenticate(fd, secret: secret, timeoutSeconds: timeoutSeconds, peer: peer)
+        try sendAll(fd, Wire.helloFrame(Hello(role: .client)) + Wire.controlFrame(command), peer: peer)
         var helloSeen = false
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -38,9 +38,10 @@ public final class EmbeddedCluster: @unchecked Sendable {
     /// Starts the GCS and the raylet from this executable, each in its role.
     public static func start(_ options: NodeLaunchOptions) throws(RuntimeError) -> EmbeddedCluster {
         signal(SIGPIPE, SIG_IGN)
-        let session = try Session.create()
+        let session = try Session.create(secret: .generate())
         let executable = options.executable ?? currentExecutablePath()
-        let logging = options.logInputs ? ["SWIFTRAY_LOG_DIR=\(session.logs)"] : ["SWIFTRAY_NO_LOG=1"]
+        let logging = (options.logInputs ? ["SWIFTRAY_LOG_DIR=\(session.logs)"] : ["SWIFTRAY_NO_LOG=1"])
+            + session.secretEnvironment
         let gcs = try Launcher.spawn(
             executable: executable, role: "gcs",
             environment: ["SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_PORT=0"] + logging,

@@ -20,6 +20,8 @@ public final class LocalCluster: @unchecked Sendable {
 
     public let executable: String
     public let session: Session
+    /// The cluster's secret (every process authenticates with it; also in the session's file).
+    public let secret: ClusterSecret
     public private(set) var gcs: LaunchedProcess?
     public private(set) var gcsPort = 0
     public private(set) var nodes: [Node] = []
@@ -39,11 +41,15 @@ public final class LocalCluster: @unchecked Sendable {
         self.extraEnvironment = environment
         self.logInputs = logInputs
         self.network = network
-        session = try Session.create()
+        let secret = ClusterSecret.generate()
+        self.secret = secret
+        session = try Session.create(secret: secret)
         signal(SIGPIPE, SIG_IGN)
     }
 
-    var logging: [String] { logInputs ? ["SWIFTRAY_LOG_DIR=\(session.logs)"] : ["SWIFTRAY_NO_LOG=1"] }
+    var logging: [String] {
+        (logInputs ? ["SWIFTRAY_LOG_DIR=\(session.logs)"] : ["SWIFTRAY_NO_LOG=1"]) + session.secretEnvironment
+    }
 
     /// The GCS address, HOST:PORT.
     public var gcsAddress: String { "\(gcsHost):\(gcsPort)" }

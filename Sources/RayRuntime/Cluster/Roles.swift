@@ -72,8 +72,21 @@ public enum Role {
         ParentWatch.start(loop)
     }
 
-    private static func runGCS() throws(RuntimeError) {
+    /// The loop of a role process, authenticating every connection with the cluster's secret
+    /// (from SWIFTRAY_CLUSTER_SECRET_FILE or SWIFTRAY_CLUSTER_SECRET, which whoever started
+    /// this process set).
+    static func roleLoop(_ role: String) throws(RuntimeError) -> EventLoop {
+        guard let secret = try ClusterSecret.fromEnvironment() else {
+            throw RuntimeError("a \(role) needs the cluster's secret: set SWIFTRAY_CLUSTER_SECRET_FILE to the "
+                + "head node's <session>/\(ClusterSecret.fileName)")
+        }
         let loop = EventLoop()
+        loop.secret = secret
+        return loop
+    }
+
+    private static func runGCS() throws(RuntimeError) {
+        let loop = try roleLoop("GCS")
         watchParent(loop)
         var config = RayConfig()
         applyConfigOverrides(&config)
@@ -85,7 +98,7 @@ public enum Role {
     }
 
     private static func runRaylet() throws(RuntimeError) {
-        let loop = EventLoop()
+        let loop = try roleLoop("raylet")
         watchParent(loop)
         var options = RayletOptions()
         guard let address = environment("SWIFTRAY_GCS_ADDRESS") else {
@@ -129,7 +142,7 @@ public enum Role {
             if getppid() != parent { exit(0) }  // The raylet died before the signal was armed.
         }
         if environment("SWIFTRAY_OUTPUT_CAPTURED") == "1" { OutputMarkers.install() }
-        let loop = EventLoop()
+        let loop = try roleLoop("worker")
         let worker = WorkerID(node: NodeID(node), index: index)
         let host = try WorkerHost(loop: loop, worker: worker, socketPath: socket,
                                   logDirectory: logDirectory("worker-\(node).\(index)"))

@@ -17,6 +17,10 @@ public struct Session: Sendable {
     public var path: String
     public var logs: String { path + "/logs" }
     public var sockets: String { path + "/sockets" }
+    /// The cluster's secret (mode 0600), written when the session is created.
+    public var secretPath: String { path + "/" + ClusterSecret.fileName }
+    /// What a process started in this session is told to find the secret by.
+    public var secretEnvironment: [String] { ["SWIFTRAY_CLUSTER_SECRET_FILE=\(secretPath)", "SWIFTRAY_CLUSTER_SECRET="] }
 
     public init(path: String) { self.path = path }
 
@@ -27,8 +31,9 @@ public struct Session: Sendable {
     /// A session younger than this is never pruned (its processes may not hold the lock yet).
     static let graceSeconds = 60
 
-    /// Creates a fresh session directory and holds it alive for this process's lifetime.
-    public static func create() throws(RuntimeError) -> Session {
+    /// Creates a fresh session directory holding the cluster's `secret` (a new cluster's, or the
+    /// one a joining node was given) and holds it alive for this process's lifetime.
+    public static func create(secret: ClusterSecret) throws(RuntimeError) -> Session {
         pruneFinished()
         var stamp = timespec()
         clock_gettime(CLOCK_REALTIME, &stamp)
@@ -41,6 +46,7 @@ public struct Session: Sendable {
         } catch {
             throw RuntimeError("cannot create the session directory \(path): \(error.localizedDescription)")
         }
+        try secret.write(to: session.secretPath)
         session.holdAlive()
         return session
     }

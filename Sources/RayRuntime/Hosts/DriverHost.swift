@@ -371,6 +371,7 @@ public final class DriverClient: @unchecked Sendable {
     public init(socketPath: String, logRoot: String?, workerExecutable: String? = nil,
                 workerOutput: WorkerOutputHandler? = DriverClient.printWorkerOutput) throws(RuntimeError) {
         let loop = EventLoop()
+        loop.secret = try ClusterSecret.forSocket(socketPath)
         self.loop = loop
         let ready = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var outcome: Result<Hello, RuntimeError>?

@@ -276,7 +276,7 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
                                   job: spec.jobID, worker: workerID, references: references(spec, fetched),
                                   owner: spec.owner, passedOn: passedOn)
         // Any thread may end a call: its end is handed to the loop.
-        nonisolated(unsafe) let host = self
+        let host = self
         let loop = self.loop
         let ended: @Sendable (ExecutionResult) -> Void = { result in
             // A call run on the loop's thread (`LoopExecutor`) ends there: no post needed.
@@ -303,7 +303,7 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         }
         if task.call > 0, actorInstance == nil, let run = ActorRegistry.fallback {
             nonisolated(unsafe) let fallback = run
-            nonisolated(unsafe) let arguments = fetched
+            let arguments = fetched
             // A synthetic actor's call (scenarios) runs on a thread of its own: a concurrent
             // actor's calls overlap, as they do in raysim.
             DispatchQueue.global().async {

@@ -1,4 +1,7 @@
 // A framed connection over a libuv stream (TCP or a Unix domain socket).
+// Before anything else it runs the cluster's challenge–response (Auth.swift):
+// frames the owner sends meanwhile wait, and nothing the peer sends but the
+// handshake is decoded until the peer has proved it holds the cluster secret.
 // Frames queued with `send` are written when the loop flushes (once per
 // iteration, after the log commit): first with a non-blocking try-write, the
 // rest with a queued uv_write. Reads are split into frames; a malformed or
@@ -46,6 +49,13 @@ public final class Connection {
     /// A description for errors ("raylet node-2", "worker-1.3").
     public var label: String
     private var retained: Unmanaged<Connection>?
+    /// The challenge–response in progress (nil once the peer authenticated, or without a secret).
+    private var handshake: Handshake?
+    /// Frames queued before the peer authenticated; sent once it has.
+    private var held: [UInt8] = []
+    private var handshakeDeadline: LoopTimer?
+    /// True once the peer proved it holds the cluster's secret (or this process runs without one).
+    public private(set) var authenticated = false
 
     /// A connection over a fresh TCP or pipe handle (not connected yet).
     init(loop: EventLoop, kind: Kind, label: String) {
@@ -71,6 +81,19 @@ public final class Connection {
     func startReading() {
         reader.expectHello = true
         if kind == .tcp { uv_tcp_nodelay(OpaquePointer(stream).assumingTCP, 1) }
+        if let secret = loop.secret {
+            let handshake = Handshake(secret: secret, initiator: initiatedHere)
+            outgoing.append(contentsOf: handshake.challengeFrame)
+            markDirty()
+            self.handshake = handshake
+            reader.maxBodyBytes = Handshake.maxFrameBeforeAuth
+            handshakeDeadline = loop.timer(afterMicros: Int64(Handshake.deadlineMicros)) { [weak self] in
+                guard let self, !isClosed, self.handshake != nil else { return }
+                refuseUnauthenticated("the peer did not authenticate within \(Handshake.deadlineMicros / 1000) ms")
+            }
+        } else {
+            authenticated = true
+        }
         readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
         uv_read_start(stream, { handle, _, buf in
             guard let handle, let buf, let data = handle.pointee.data else { return }
@@ -100,9 +123,49 @@ public final class Connection {
                 return
             }
             guard let frame else { break }
+            if handshake != nil {
+                authenticate(frame)
+                continue
+            }
             if frame.bytes.count >= EventLoop.largeBufferBytes { loop.trimSoon() }
             delegate?.connection(self, received: frame)
         }
+    }
+
+    /// A frame of the handshake: answers the peer's challenge, or checks its proof and then
+    /// sends what waited. Anything else, or a wrong proof, refuses the connection (counted).
+    private func authenticate(_ frame: Frame) {
+        do {
+            switch try handshake!.receive(frame) {
+            case .send(let proof):
+                outgoing.append(contentsOf: proof)
+                markDirty()
+            case .authenticated:
+                handshake = nil
+                authenticated = true
+                handshakeDeadline?.cancel()
+                handshakeDeadline = nil
+                reader.maxBodyBytes = ConnectionLimits.maxFrameBodyBytes
+                if !held.isEmpty {
+                    outgoing.append(contentsOf: held)
+                    held = []
+                    markDirty()
+                }
+            }
+        } catch {
+            if frame.kind == FrameKind.error.rawValue {
+                close(reason: "\(label): \(error.description)")
+                return
+            }
+            refuseUnauthenticated(error.description)
+        }
+    }
+
+    /// Refuses a peer that did not authenticate: counted, noted on stderr (the process's log).
+    private func refuseUnauthenticated(_ reason: String) {
+        AuthCounters.countRefusal()
+        writeStandardError("swiftray: refused \(label) (pid \(getpid())): \(reason)\n")
+        refuse(reason)
     }
 
     /// Decodes the peer's hello; on a bad one, notes it in `role`'s log, refuses the
@@ -125,7 +188,8 @@ public final class Connection {
     /// Sends an error frame naming the problem, then closes.
     public func refuse(_ reason: String) {
         guard !isClosed else { return }
-        send(Wire.textFrame(.error, reason))
+        // Straight out, even before the handshake finished (the peer learns why).
+        outgoing.append(contentsOf: Wire.textFrame(.error, reason))
         flush()
         close(reason: reason)
     }
@@ -133,6 +197,10 @@ public final class Connection {
     /// Queues encoded frames; they are written when the loop flushes.
     public func send(_ bytes: [UInt8]) {
         guard !isClosed else { return }
+        if handshake != nil {
+            held.append(contentsOf: bytes)
+            return
+        }
         if outgoing.isEmpty { outgoing = bytes } else { outgoing.append(contentsOf: bytes) }
         markDirty()
     }
@@ -140,6 +208,10 @@ public final class Connection {
     /// Queues a message frame, encoding it straight into the outgoing buffer.
     public func send(_ message: Message, from: Address, to: Address) throws(WireError) {
         guard !isClosed else { return }
+        if handshake != nil {
+            try Wire.appendMessage(message, from: from, to: to, into: &held)
+            return
+        }
         try Wire.appendMessage(message, from: from, to: to, into: &outgoing)
         markDirty()
     }
@@ -183,7 +255,7 @@ public final class Connection {
     }
 
     /// Bytes queued on this connection and not yet written.
-    public var backlogBytes: Int { outgoing.count + bytesInFlight }
+    public var backlogBytes: Int { outgoing.count + held.count + bytesInFlight }
     /// Below this backlog, drain waiters run.
     static let drainedBytes = 8 << 20
 
@@ -206,6 +278,9 @@ public final class Connection {
         guard !isClosed else { return }
         isClosed = true
         outgoing = []
+        held = []
+        handshakeDeadline?.cancel()
+        handshakeDeadline = nil
         wakeDrainWaiters()
         uv_read_stop(stream)
         uv_close(handle) { handle in

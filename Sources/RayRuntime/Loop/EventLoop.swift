@@ -29,6 +29,9 @@ public final class EventLoop: @unchecked Sendable {
     /// (an inter-processor interrupt, ~25 µs here), so a short poll catches a peer's quick
     /// answer: task round trips drop from ~300 to ~150 µs, at the price of some CPU (and of
     /// ~15% of async throughput on 2 cores) — see README, Performance.
+    /// The cluster's secret: every connection on this loop authenticates with it first
+    /// (nil: none do, and every SwiftRay peer refuses them).
+    public var secret: ClusterSecret?
     public var spinMicros: UInt64 = UInt64(environment("SWIFTRAY_SPIN_MICROS") ?? "") ?? 100
     /// Who runs the loop (task bodies may hand it to a spare thread: `runOutside`).
     private let baton = LoopBaton(takeoverMicros: UInt64(environment("SWIFTRAY_TAKEOVER_MICROS") ?? "") ?? 10_000)

@@ -131,6 +131,7 @@ private final class ConnectRequest {
         guard let request, let data = request.pointee.data else { return }
         let me = Unmanaged<ConnectRequest>.fromOpaque(data).takeRetainedValue()
         if status == 0 {
+            me.connection.initiatedHere = true
             me.connection.startReading()
             me.done(.success(me.connection))
         } else {

@@ -121,6 +121,7 @@ extension ControlReply {
             proto.workers = Int64(status.workers)
             proto.leases = Int64(status.leases)
             proto.queued = Int64(status.queued)
+            proto.authRefusals = Int64(status.authRefusals)
             message.nodeStatus = proto
         case .view(let nodes):
             var view = PBControlReply.View()
@@ -215,7 +216,7 @@ extension ControlReply {
                 available: try ResourceSet(proto: status.available, at: "ControlReply.node_status.available"),
                 usedBytes: status.usedBytes, capacityBytes: status.capacityBytes, objectCount: Int(status.objectCount),
                 spilledBytes: status.spilledBytes, workers: Int(status.workers), leases: Int(status.leases),
-                queued: Int(status.queued)))
+                queued: Int(status.queued), authRefusals: Int(status.authRefusals)))
         case .view(let view)?:
             self = .view(view.nodes.map(NodeID.init))
         case .idleWorkers(let count)?:

@@ -164,6 +164,8 @@ public struct ControlNodeStatus: Sendable, Equatable {
     public var workers: Int
     public var leases: Int
     public var queued: Int
+    /// Connections the raylet refused for authentication (wrong or no secret, too slow).
+    public var authRefusals: Int = 0
 }
 
 /// A raylet's counters.
@@ -249,7 +251,7 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
             return "\(status.node) \(status.name): resources \(status.resources) available \(status.available); "
                 + "store \(status.usedBytes) B of \(status.capacityBytes) B in \(status.objectCount) objects "
                 + "(\(status.spilledBytes) B spilled); workers \(status.workers), leases \(status.leases), "
-                + "queued \(status.queued)"
+                + "queued \(status.queued); refused \(status.authRefusals) unauthenticated connection(s)"
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")
         case .idleWorkers(let count):

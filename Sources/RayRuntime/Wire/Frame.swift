@@ -29,7 +29,7 @@ import RayWire
 
 /// The protocol version spoken on every connection; peers must match exactly.
 /// 1: BinaryCoder payloads; 2: protobuf (swiftray.proto); 3: lease requests name their job.
-public let wireProtocolVersion: UInt16 = 3
+public let wireProtocolVersion: UInt16 = 4
 /// The hello magic.
 let wireMagic: [UInt8] = Array("SWRY".utf8)
 
@@ -44,6 +44,8 @@ public enum FrameKind: UInt8, Sendable {
     case directory = 7
     case objectChunk = 8
     case output = 9
+    /// The challenge–response every connection runs before its hello (Auth.swift).
+    case auth = 10
 }
 
 /// Who is on the other end of a connection, and what it tells its peer.
@@ -331,19 +333,19 @@ public struct Frame: Sendable {
 }
 
 /// Splits a byte stream into frames, refusing bodies over `maxBodyBytes`.
-struct FrameReader {
-    let maxBodyBytes: Int
+public struct FrameReader {
+    public var maxBodyBytes: Int
     private var buffer: [UInt8] = []
     private var start = 0
     /// Until the first frame is read, check that it starts like a hello (refuses
     /// another protocol at its first bytes instead of waiting for a length it announces).
     var expectHello = false
 
-    init(maxBodyBytes: Int) {
+    public init(maxBodyBytes: Int) {
         self.maxBodyBytes = maxBodyBytes
     }
 
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         if start > 0 && start == buffer.count {
             buffer.removeAll(keepingCapacity: true)
             start = 0
@@ -353,14 +355,18 @@ struct FrameReader {
     }
 
     /// The next complete frame, nil if more bytes are needed.
-    mutating func next() throws(WireError) -> Frame? {
+    public mutating func next() throws(WireError) -> Frame? {
         let available = buffer.count - start
         if expectHello && available >= 4 {
             let seen = Array(buffer[start..<min(buffer.count, start + 9)])
-            let expected = [FrameKind.hello.rawValue] + wireMagic
-            if seen.count > 4, !expected.starts(with: seen[4...]), !seen[4...].elementsEqual(expected.prefix(seen.count - 4)) {
+            // A SwiftRay peer starts with its authentication challenge (or, refusing, an error).
+            let looksLike = { (kind: FrameKind) -> Bool in
+                let expected = [kind.rawValue] + wireMagic
+                return seen.count <= 4 || expected.starts(with: seen[4...]) || seen[4...].elementsEqual(expected.prefix(seen.count - 4))
+            }
+            if !looksLike(.auth) && !looksLike(.hello) && !(seen.count > 4 && seen[4] == FrameKind.error.rawValue) {
                 let printable = String(decoding: seen.map { (32...126).contains($0) ? $0 : UInt8(ascii: ".") }, as: UTF8.self)
-                throw WireError("not a SwiftRay peer: its first bytes are \"\(printable)\", not a SWRY hello")
+                throw WireError("not a SwiftRay peer: its first bytes are \"\(printable)\", not a SWRY handshake")
             }
             if seen.count == 9 { expectHello = false }
         }

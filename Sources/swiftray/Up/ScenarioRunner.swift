@@ -296,7 +296,7 @@ struct ScenarioRunner {
         repeat {
             left = []
             var detachedOn: [NodeID: Int] = [:]
-            if case .cluster(_, let jobs, let actors, _)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus) {
+            if case .cluster(_, let jobs, let actors, _)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus, secret: cluster.secret) {
                 if jobs.contains(where: { $0.state == "running" }) {
                     left.append("the GCS still lists the finished job as running")
                 }
@@ -327,7 +327,7 @@ struct ScenarioRunner {
     /// frees its objects and ends its workers when it learns of its death, and exits; after a
     /// long partition TCP's backoff may delay that past the leak check's patience.
     private func declaredDead(_ cluster: LocalCluster) -> Set<NodeID> {
-        guard case .cluster(let nodes, _, _, _)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus) else { return [] }
+        guard case .cluster(let nodes, _, _, _)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus, secret: cluster.secret) else { return [] }
         return Set(nodes.filter { !$0.alive }.map(\.node))
     }
 }

@@ -1,0 +1,170 @@
+// Cluster authentication: the challenge–response on its own (both sides, a wrong
+// secret, a replayed and a reflected handshake), the secret file, and a real cluster
+// refusing peers without the secret (counted) while it serves everyone else.
+
+import Foundation
+import Glibc
+import Testing
+
+import RayCore
+@testable import RayRuntime
+
+/// The single frame in `bytes`.
+private func frame(_ bytes: [UInt8]) throws -> Frame {
+    var reader = FrameReader(maxBodyBytes: 1 << 10)
+    bytes.withUnsafeBytes { reader.append($0) }
+    return try #require(try reader.next())
+}
+
+private func proof(_ step: Handshake.Step) throws -> [UInt8] {
+    guard case .send(let bytes) = step else {
+        Issue.record("expected a proof to send, got \(step)")
+        throw WireError("no proof")
+    }
+    return bytes
+}
+
+@Suite struct HandshakeTests {
+    @Test func twoSidesHoldingTheSecretAuthenticateEachOther() throws {
+        let secret = ClusterSecret.generate()
+        var initiator = Handshake(secret: secret, initiator: true)
+        var acceptor = Handshake(secret: secret, initiator: false)
+        let initiatorProof = try proof(try initiator.receive(try frame(acceptor.challengeFrame)))
+        let acceptorProof = try proof(try acceptor.receive(try frame(initiator.challengeFrame)))
+        #expect(try initiator.receive(try frame(acceptorProof)) == .authenticated)
+        #expect(try acceptor.receive(try frame(initiatorProof)) == .authenticated)
+        #expect(initiatorProof != acceptorProof)
+    }
+
+    @Test func aWrongSecretFailsOnBothSides() throws {
+        var initiator = Handshake(secret: .generate(), initiator: true)
+        var acceptor = Handshake(secret: .generate(), initiator: false)
+        let initiatorProof = try proof(try initiator.receive(try frame(acceptor.challengeFrame)))
+        let acceptorProof = try proof(try acceptor.receive(try frame(initiator.challengeFrame)))
+        #expect { _ = try acceptor.receive(try frame(initiatorProof)) } throws: { error in
+            "\(error)".contains("does not hold this cluster's secret")
+        }
+        #expect(throws: WireError.self) { _ = try initiator.receive(try frame(acceptorProof)) }
+    }
+
+    @Test func aRecordedHandshakeReplayedLaterFails() throws {
+        let secret = ClusterSecret.generate()
+        // A peer that held the secret once: its frames are recorded on the wire.
+        var honest = Handshake(secret: secret, initiator: true)
+        var first = Handshake(secret: secret, initiator: false)
+        let recordedChallenge = honest.challengeFrame
+        let recordedProof = try proof(try honest.receive(try frame(first.challengeFrame)))
+        _ = try first.receive(try frame(recordedChallenge))
+        #expect(try first.receive(try frame(recordedProof)) == .authenticated)
+        // Replayed to a new connection: the acceptor's nonce is new, so the old proof is wrong.
+        var later = Handshake(secret: secret, initiator: false)
+        _ = try later.receive(try frame(recordedChallenge))
+        #expect(throws: WireError.self) { _ = try later.receive(try frame(recordedProof)) }
+    }
+
+    @Test func aProofReflectedBackOrAnEchoedNonceFails() throws {
+        let secret = ClusterSecret.generate()
+        var acceptor = Handshake(secret: secret, initiator: false)
+        // An attacker sends some nonce, gets the acceptor's proof, and returns it as its own.
+        let attacker = Handshake(secret: .generate(), initiator: true)
+        let acceptorProof = try proof(try acceptor.receive(try frame(attacker.challengeFrame)))
+        #expect(throws: WireError.self) { _ = try acceptor.receive(try frame(acceptorProof)) }
+        // Or echoes the acceptor's own nonce as its challenge.
+        var other = Handshake(secret: secret, initiator: false)
+        let echoed = Handshake.frame(.challenge, other.nonce)
+        #expect { _ = try other.receive(try frame(echoed)) } throws: { "\($0)".contains("echoed") }
+    }
+
+    @Test func anythingButTheHandshakeFirstIsRefusedUndecoded() throws {
+        var acceptor = Handshake(secret: .generate(), initiator: false)
+        #expect { _ = try acceptor.receive(try frame(Wire.helloFrame(Hello(role: .driver)))) } throws: { error in
+            "\(error)".contains("did not authenticate")
+        }
+        #expect { _ = try acceptor.receive(try frame(Wire.controlFrame(.nodeStatus))) } throws: { error in
+            "\(error)".contains("before authenticating")
+        }
+        // A proof before any challenge.
+        #expect { _ = try acceptor.receive(try frame(Handshake.frame(.proof, [UInt8](repeating: 1, count: 32)))) }
+            throws: { "\($0)".contains("before its challenge") }
+    }
+
+    @Test func theSecretFileIsPrivateAndCheckedWhenRead() throws {
+        let directory = NSTemporaryDirectory() + "swiftray-secret-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let secret = ClusterSecret.generate()
+        let path = directory + "/" + ClusterSecret.fileName
+        try secret.write(to: path)
+        var info = stat()
+        #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        #expect(try ClusterSecret.load(file: path) == secret)
+        // Never overwritten in place.
+        #expect(throws: RuntimeError.self) { try ClusterSecret.generate().write(to: path) }
+        // Readable by others: refused, saying how to fix it.
+        chmod(path, 0o644)
+        #expect { _ = try ClusterSecret.load(file: path) } throws: { "\($0)".contains("chmod 600") }
+        // Not a secret.
+        #expect { _ = try ClusterSecret(text: "swordfish", from: "the test") } throws: { error in
+            "\(error)".contains("64 hexadecimal digits") && "\(error)".contains("the test")
+        }
+        #expect(try ClusterSecret(text: secret.text + "\n", from: "the test") == secret)
+    }
+}
+
+extension RuntimeTests {
+@Suite struct ClusterAuthTests {
+    @Test func peersWithoutTheSecretAreRefusedAndCountedWhileTheClusterServes() throws {
+        let cluster = try LocalCluster(executable: testbedPath, environment: ["SWIFTRAY_AUTH_DEADLINE_MS=300"])
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
+
+        // A hello first, as a build without authentication would send it.
+        let noAuth = errorText(exchangeRaw(unixPath: head.socketPath, Wire.helloFrame(Hello(role: .driver))))
+        #expect(noAuth.contains("did not authenticate"), "\(noAuth)")
+        // Another cluster's secret, on the raylet's socket and on the GCS's port.
+        for (port, path) in [(nil, head.socketPath), (cluster.gcsPort, nil)] as [(Int?, String?)] {
+            let wrong = errorText(exchangeRaw(port: port, unixPath: path, secret: .generate(), Wire.helloFrame(Hello(role: .client))))
+            #expect(wrong.contains("does not hold this cluster's secret"), "\(wrong)")
+        }
+        // A challenge, then a request without the proof: refused, the request never decoded.
+        let skipping = Handshake(secret: .generate(), initiator: true).challengeFrame + Wire.controlFrame(.nodeStatus)
+        let skipped = errorText(exchangeRaw(unixPath: head.socketPath, skipping))
+        #expect(skipped.contains("before authenticating"), "\(skipped)")
+        // A peer that says nothing is refused once the deadline passes.
+        let silent = errorText(exchangeRaw(unixPath: head.socketPath, []))
+        #expect(silent.contains("did not authenticate within 300 ms"), "\(silent)")
+
+        // Counted in the node's status, and the cluster serves whoever holds the secret.
+        guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
+            Issue.record("the raylet did not answer with its status")
+            return
+        }
+        #expect(status.authRefusals >= 4, "\(status)")
+        #expect("\(ControlReply.nodeStatus(status))".contains("refused \(status.authRefusals) unauthenticated"))
+        #expect("\(try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus, secret: cluster.secret))".contains("head alive"))
+    }
+
+    @Test func theSecretStaysOffCommandLinesAndOutOfLogs() throws {
+        let cluster = try LocalCluster(executable: testbedPath)
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
+        _ = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus)
+        var info = stat()
+        #expect(stat(cluster.session.secretPath, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        let text = cluster.secret.text
+        for pid in [cluster.gcs!.pid, head.pid] {
+            let commandLine = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            #expect(!String(decoding: commandLine, as: UTF8.self).contains(text))
+        }
+        // The processes' own logs (stderr), not their LMDB input logs (which hold no secret either,
+        // but are mapped at their full size).
+        let logs = FileManager.default.enumerator(atPath: cluster.session.logs)?.compactMap { $0 as? String } ?? []
+        for name in logs where name.hasSuffix(".err") {
+            guard let data = FileManager.default.contents(atPath: cluster.session.logs + "/" + name) else { continue }
+            #expect(!String(decoding: data, as: UTF8.self).contains(text), "\(name) holds the secret")
+        }
+    }
+}
+}
