@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "RaySim", targets: ["RaySim"]),
         .library(name: "RayRuntime", targets: ["RayRuntime"]),
         .library(name: "Ray", targets: ["Ray"]),
+        .library(name: "RayFuzz", targets: ["RayFuzz"]),
         .executable(name: "raysim", targets: ["raysim"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["swiftray-examples"]),
@@ -86,6 +87,8 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // What the fuzzers run (tools/fuzz.sh; the libFuzzer binary is the package in tools/fuzz).
+        .target(name: "RayFuzz", dependencies: ["RayRuntime", "RayWire", "RaySim", "RayCore"]),
         // Remote functions shared by the loopback tests (driver side) and their worker binary.
         .target(name: "RayTestbed", dependencies: ["Ray", "RayRuntime"], path: "Sources/RayTestbed"),
         .executableTarget(name: "swiftray-testbed", dependencies: ["RayTestbed", "RayRuntime", "Ray"]),
@@ -106,7 +109,7 @@ let package = Package(
             dependencies: ["RayWire", "RayCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(
             name: "RayRuntimeTests",
-            dependencies: ["Ray", "RayRuntime", "RayTestbed", "RayCore", "RayStorage", "RaySim"]),
+            dependencies: ["Ray", "RayRuntime", "RayTestbed", "RayCore", "RayStorage", "RaySim", "RayFuzz"]),
         .testTarget(
             name: "RaySimTests",
             dependencies: ["RaySim", "RayCore", "RayWire", "RayStorage"],

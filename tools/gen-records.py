@@ -427,6 +427,7 @@ message ControlReply {
     sint64 leases = 10;
     sint64 queued = 11;
     sint64 auth_refusals = 12;  // connections refused for authentication since the raylet started
+    sint64 limit_refusals = 13;  // connections refused over the connection limits
   }
   message View {
     repeated uint32 nodes = 1;

@@ -896,6 +896,9 @@ public nonisolated struct PBControlReply: Sendable {
     /// connections refused for authentication since the raylet started
     public var authRefusals: Int64 = 0
 
+    /// connections refused over the connection limits
+    public var limitRefusals: Int64 = 0
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -6585,7 +6588,7 @@ nonisolated extension PBControlReply.Raylets: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6605,6 +6608,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       case 10: try { try decoder.decodeSingularSInt64Field(value: &self.leases) }()
       case 11: try { try decoder.decodeSingularSInt64Field(value: &self.queued) }()
       case 12: try { try decoder.decodeSingularSInt64Field(value: &self.authRefusals) }()
+      case 13: try { try decoder.decodeSingularSInt64Field(value: &self.limitRefusals) }()
       default: break
       }
     }
@@ -6651,6 +6655,9 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     if self.authRefusals != 0 {
       try visitor.visitSingularSInt64Field(value: self.authRefusals, fieldNumber: 12)
     }
+    if self.limitRefusals != 0 {
+      try visitor.visitSingularSInt64Field(value: self.limitRefusals, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6667,6 +6674,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     if lhs.leases != rhs.leases {return false}
     if lhs.queued != rhs.queued {return false}
     if lhs.authRefusals != rhs.authRefusals {return false}
+    if lhs.limitRefusals != rhs.limitRefusals {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -16,6 +16,28 @@ private func frame(_ bytes: [UInt8]) throws -> Frame {
     return try #require(try reader.next())
 }
 
+/// A TCP connection to 127.0.0.1:`port`, left open.
+private func openTCP(port: Int) -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return fd
+}
+
+/// What `fd` has to read within 5 s (at most 4 KiB).
+private func readSome(_ fd: Int32) -> [UInt8] {
+    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+    return count > 0 ? Array(buffer[0..<count]) : []
+}
+
 private func proof(_ step: Handshake.Step) throws -> [UInt8] {
     guard case .send(let bytes) = step else {
         Issue.record("expected a proof to send, got \(step)")
@@ -143,6 +165,39 @@ extension RuntimeTests {
         #expect(status.authRefusals >= 4, "\(status)")
         #expect("\(ControlReply.nodeStatus(status))".contains("refused \(status.authRefusals) unauthenticated"))
         #expect("\(try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus, secret: cluster.secret))".contains("head alive"))
+    }
+
+    @Test func connectionsOverTheLimitsAreRefusedAndCountedUntilOthersClose() throws {
+        let cluster = try LocalCluster(executable: testbedPath, environment: ["SWIFTRAY_MAX_CONNECTIONS_PER_SOURCE=3"])
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
+        guard case .raylets(let raylets) = try ControlClient.ask(gcs: cluster.gcsAddress, .raylets, secret: cluster.secret),
+              let port = raylets.first?.port else {
+            Issue.record("the GCS did not list the raylet")
+            return
+        }
+        // Three connections from 127.0.0.1 are held open (each gets the raylet's challenge)...
+        let held = (0..<3).map { _ in openTCP(port: port) }
+        defer { held.forEach { close($0) } }
+        for fd in held { #expect(readSome(fd).count > 0) }
+        // ... so a fourth is refused, saying which limit and how to raise it.
+        let refused = errorText(exchangeRaw(port: port, []))
+        #expect(refused.contains("too many connections") && refused.contains("SWIFTRAY_MAX_CONNECTIONS_PER_SOURCE=3"),
+                "\(refused)")
+        guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
+            Issue.record("the raylet did not answer with its status")
+            return
+        }
+        #expect(status.limitRefusals >= 1, "\(status)")
+        // Once they close, the raylet's port takes connections again.
+        held.forEach { close($0) }
+        var answered = false
+        for _ in 0..<100 where !answered {
+            if (try? ControlClient.ask(raylet: "127.0.0.1:\(port)", .nodeStatus, secret: cluster.secret)) != nil { answered = true }
+            else { usleep(20_000) }
+        }
+        #expect(answered)
     }
 
     @Test func theSecretStaysOffCommandLinesAndOutOfLogs() throws {

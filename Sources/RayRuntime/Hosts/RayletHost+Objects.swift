@@ -56,31 +56,25 @@ extension RayletHost {
     /// One chunk of an object pushed by another raylet.
     func receiveChunk(_ frame: Frame) throws(WireError) {
         guard let objects else { return }
-        guard frame.bytes.count >= 5 + Wire.chunkHeaderBytes else { throw WireError("short object chunk frame") }
-        let outcome: WireError? = frame.bytes.withUnsafeBytes { raw -> WireError? in
-            let object = ObjectID(task: TaskID(value: Wire.readUInt64(raw, 5)), index: Wire.readUInt32(raw, 13))
-            let total = Int64(bitPattern: Wire.readUInt64(raw, 17))
-            let offset = Int64(bitPattern: Wire.readUInt64(raw, 25))
-            let body = UnsafeRawBufferPointer(rebasing: raw[(5 + Wire.chunkHeaderBytes)...])
-            guard total >= 0, offset >= 0, offset + Int64(body.count) <= total else {
-                return WireError("object chunk of \(object) out of range (offset \(offset), total \(total))")
-            }
+        let header = try Wire.chunkHeader(frame)
+        let (object, total, offset) = (header.object, header.total, header.offset)
+        frame.bytes.withUnsafeBytes { raw in
+            let body = UnsafeRawBufferPointer(rebasing: raw[header.bodyStart...])
             if offset == 0 {
                 incomingObjects.removeValue(forKey: object)?.discard()
                 guard let incoming = IncomingObject(store: objects, object: object, total: total) else {
                     note("raylet", "cannot receive \(object) into the shared-memory store")
-                    return nil
+                    return
                 }
                 incomingObjects[object] = incoming
             }
-            guard let incoming = incomingObjects[object] else { return nil }
+            guard let incoming = incomingObjects[object] else { return }
             if !incoming.write(body, at: offset) {
-                note("raylet", "cannot write \(object) into the shared-memory store; dropping the transfer")
+                note("raylet", "cannot write \(object) (offset \(offset), \(body.count) bytes of \(incoming.total)) "
+                    + "into the shared-memory store; dropping the transfer")
                 incomingObjects.removeValue(forKey: object)?.discard()
             }
-            return nil
         }
-        if let outcome { throw outcome }
     }
 
     /// Sends a copy to another raylet: the bytes in chunks, then the message. Over a live

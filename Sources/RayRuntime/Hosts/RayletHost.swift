@@ -693,7 +693,8 @@ public final class RayletHost: ConnectionDelegate {
                 node: nodeID, name: options.name, resources: raylet.info.resources, available: raylet.available,
                 usedBytes: store.usedBytes, capacityBytes: store.capacityBytes, objectCount: store.objectCount,
                 spilledBytes: store.spilledBytes, workers: raylet.workers.count, leases: raylet.leases.count,
-                queued: raylet.queuedLeaseCount, authRefusals: AuthCounters.refused))
+                queued: raylet.queuedLeaseCount, authRefusals: AuthCounters.refused,
+                limitRefusals: AuthCounters.overLimit))
         case .listObjects:
             return .objects(node: nodeID, raylet.store.entries.keys.sorted().map { id in
                 let entry = raylet.store.entries[id]!

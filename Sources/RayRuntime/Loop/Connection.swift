@@ -56,6 +56,8 @@ public final class Connection {
     private var handshakeDeadline: LoopTimer?
     /// True once the peer proved it holds the cluster's secret (or this process runs without one).
     public private(set) var authenticated = false
+    /// Called once when the connection closes (the listener that accepted it counts it).
+    var onClose: (() -> Void)?
 
     /// A connection over a fresh TCP or pipe handle (not connected yet).
     init(loop: EventLoop, kind: Kind, label: String) {
@@ -73,6 +75,27 @@ public final class Connection {
         let retained = Unmanaged.passRetained(self)
         self.retained = retained
         stream.pointee.data = retained.toOpaque()
+    }
+
+    /// The peer's IP address of a TCP connection (nil if unknown).
+    var peerHost: String? {
+        var address = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let status = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                uv_tcp_getpeername(OpaquePointer(stream).assumingTCP, $0, &length)
+            }
+        }
+        guard status == 0 else { return nil }
+        var text = [CChar](repeating: 0, count: 64)
+        let named = withUnsafePointer(to: &address) { pointer -> Int32 in
+            if Int32(pointer.pointee.ss_family) == AF_INET6 {
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { uv_ip6_name($0, &text, text.count) }
+            }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { uv_ip4_name($0, &text, text.count) }
+        }
+        guard named == 0 else { return nil }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     var handle: UnsafeMutablePointer<uv_handle_t> { UnsafeMutableRawPointer(stream).assumingMemoryBound(to: uv_handle_t.self) }
@@ -277,6 +300,8 @@ public final class Connection {
     public func close(reason: String?) {
         guard !isClosed else { return }
         isClosed = true
+        onClose?()
+        onClose = nil
         outgoing = []
         held = []
         handshakeDeadline?.cancel()

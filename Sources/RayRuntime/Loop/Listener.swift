@@ -70,13 +70,49 @@ public final class Listener {
         guard status == 0 else { throw RuntimeError("cannot listen on \(what): \(uvError(status))") }
     }
 
+    /// At most this many connections at once on one listener (SWIFTRAY_MAX_CONNECTIONS).
+    public static let maxConnections = Int(environment("SWIFTRAY_MAX_CONNECTIONS") ?? "") ?? 4096
+    /// At most this many at once from one TCP source address (SWIFTRAY_MAX_CONNECTIONS_PER_SOURCE).
+    public static let maxConnectionsPerSource = Int(environment("SWIFTRAY_MAX_CONNECTIONS_PER_SOURCE") ?? "") ?? 1024
+    /// Connections accepted here and not closed yet, in total and per TCP source address.
+    private var live = 0
+    private var liveBySource: [String: Int] = [:]
+
     private func accept() {
         let connection = Connection(loop: loop, kind: kind, label: kind == .tcp ? "tcp peer" : "local peer")
         guard uv_accept(stream, connection.stream) == 0 else {
             connection.close(reason: "accept failed")
             return
         }
+        let source = kind == .tcp ? connection.peerHost : nil
+        if kind == .tcp, let source { connection.label = "tcp peer \(source)" }
+        if live >= Self.maxConnections {
+            refuseOverLimit(connection, "this process already holds \(live) connections, its limit "
+                + "(SWIFTRAY_MAX_CONNECTIONS=\(Self.maxConnections))")
+            return
+        }
+        if let source, liveBySource[source, default: 0] >= Self.maxConnectionsPerSource {
+            refuseOverLimit(connection, "\(source) already holds \(liveBySource[source]!) connections, the limit "
+                + "per source (SWIFTRAY_MAX_CONNECTIONS_PER_SOURCE=\(Self.maxConnectionsPerSource))")
+            return
+        }
+        live += 1
+        if let source { liveBySource[source, default: 0] += 1 }
+        connection.onClose = { [weak self] in
+            guard let self else { return }
+            live -= 1
+            if let source {
+                liveBySource[source, default: 1] -= 1
+                if liveBySource[source] == 0 { liveBySource.removeValue(forKey: source) }
+            }
+        }
         accepted(connection)
+    }
+
+    private func refuseOverLimit(_ connection: Connection, _ reason: String) {
+        AuthCounters.countOverLimit()
+        writeStandardError("swiftray: refused \(connection.label) (pid \(getpid())): \(reason)\n")
+        connection.refuse("too many connections: \(reason)")
     }
 }
 

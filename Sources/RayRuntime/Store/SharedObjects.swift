@@ -372,6 +372,8 @@ final class IncomingObject {
     }
 
     func write(_ chunk: UnsafeRawBufferPointer, at offset: Int64) -> Bool {
+        // Never past the object (a later chunk may claim another total): written bytes stay its own.
+        guard offset >= 0, offset <= total, Int64(chunk.count) <= total - offset else { return false }
         switch target {
         case .region(let region, let start):
             guard region.write([chunk], at: start + offset) else { return false }

@@ -158,11 +158,16 @@ public struct ClusterSecret: Sendable, Equatable {
     var key: SymmetricKey { SymmetricKey(data: bytes) }
 }
 
-/// Counts connections refused for authentication in this process (shown in status).
+/// Counts connections this process refused (shown in its node's status).
 public enum AuthCounters {
     private static let refusedCount = Atomic<Int>(0)
+    private static let overLimitCount = Atomic<Int>(0)
+    /// Refused for authentication: no or a wrong secret, a frame before the proof, too slow.
     public static var refused: Int { refusedCount.load(ordering: .relaxed) }
+    /// Refused over the connection limits (`Listener`).
+    public static var overLimit: Int { overLimitCount.load(ordering: .relaxed) }
     static func countRefusal() { refusedCount.add(1, ordering: .relaxed) }
+    static func countOverLimit() { overLimitCount.add(1, ordering: .relaxed) }
 }
 
 /// One side of the challenge–response a connection runs first.

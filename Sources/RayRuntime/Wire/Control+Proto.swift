@@ -122,6 +122,7 @@ extension ControlReply {
             proto.leases = Int64(status.leases)
             proto.queued = Int64(status.queued)
             proto.authRefusals = Int64(status.authRefusals)
+            proto.limitRefusals = Int64(status.limitRefusals)
             message.nodeStatus = proto
         case .view(let nodes):
             var view = PBControlReply.View()
@@ -216,7 +217,8 @@ extension ControlReply {
                 available: try ResourceSet(proto: status.available, at: "ControlReply.node_status.available"),
                 usedBytes: status.usedBytes, capacityBytes: status.capacityBytes, objectCount: Int(status.objectCount),
                 spilledBytes: status.spilledBytes, workers: Int(status.workers), leases: Int(status.leases),
-                queued: Int(status.queued), authRefusals: Int(status.authRefusals)))
+                queued: Int(status.queued), authRefusals: Int(status.authRefusals),
+                limitRefusals: Int(status.limitRefusals)))
         case .view(let view)?:
             self = .view(view.nodes.map(NodeID.init))
         case .idleWorkers(let count)?:

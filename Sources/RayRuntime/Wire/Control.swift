@@ -166,6 +166,8 @@ public struct ControlNodeStatus: Sendable, Equatable {
     public var queued: Int
     /// Connections the raylet refused for authentication (wrong or no secret, too slow).
     public var authRefusals: Int = 0
+    /// Connections the raylet refused over its connection limits (in total, or from one source).
+    public var limitRefusals: Int = 0
 }
 
 /// A raylet's counters.
@@ -251,7 +253,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
             return "\(status.node) \(status.name): resources \(status.resources) available \(status.available); "
                 + "store \(status.usedBytes) B of \(status.capacityBytes) B in \(status.objectCount) objects "
                 + "(\(status.spilledBytes) B spilled); workers \(status.workers), leases \(status.leases), "
-                + "queued \(status.queued); refused \(status.authRefusals) unauthenticated connection(s)"
+                + "queued \(status.queued); refused \(status.authRefusals) unauthenticated connection(s) "
+                + "and \(status.limitRefusals) over the connection limits"
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")
         case .idleWorkers(let count):

@@ -197,6 +197,30 @@ enum Wire {
     /// The size of an objectChunk frame's header after the kind byte.
     static let chunkHeaderBytes = 12 + 8 + 8
 
+    /// An objectChunk frame's header, checked: its object, the object's size, and where the
+    /// chunk's bytes (from `bodyStart` in the frame) go.
+    struct ChunkHeader {
+        var object: ObjectID
+        var total: Int64
+        var offset: Int64
+        var bodyStart: Int { 5 + Wire.chunkHeaderBytes }
+    }
+
+    static func chunkHeader(_ frame: Frame) throws(WireError) -> ChunkHeader {
+        guard frame.bytes.count >= 5 + chunkHeaderBytes else { throw WireError("short object chunk frame") }
+        let header = frame.bytes.withUnsafeBytes { raw in
+            ChunkHeader(object: ObjectID(task: TaskID(value: readUInt64(raw, 5)), index: readUInt32(raw, 13)),
+                        total: Int64(bitPattern: readUInt64(raw, 17)), offset: Int64(bitPattern: readUInt64(raw, 25)))
+        }
+        let count = Int64(frame.bytes.count - header.bodyStart)
+        // Compared without overflow: an offset near Int64.max must not trap.
+        guard header.total >= 0, header.offset >= 0, header.offset <= header.total, count <= header.total - header.offset else {
+            throw WireError("object chunk of \(header.object) out of range (offset \(header.offset), "
+                + "\(count) bytes, total \(header.total))")
+        }
+        return header
+    }
+
     /// Appends the objectChunk frames of `bytes` to `out`, `chunkBytes` at a time.
     static func appendChunks(of object: ObjectID, _ bytes: UnsafeRawBufferPointer, chunkBytes: Int,
                              into out: inout [UInt8]) {

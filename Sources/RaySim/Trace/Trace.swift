@@ -63,7 +63,11 @@ public struct TraceFile: Codable, Sendable {
         } catch {
             throw .cannotRead(path: path, reason: error.localizedDescription)
         }
-        let bytes = [UInt8](data)
+        return try decode([UInt8](data), path: path)
+    }
+
+    /// Reads a trace from the bytes of the file at `path` (named in errors).
+    public static func decode(_ bytes: [UInt8], path: String) throws(TraceError) -> TraceFile {
         guard bytes.count >= magic.count, Array(bytes[0..<magic.count]) == magic else {
             throw .notATrace(path: path)
         }
