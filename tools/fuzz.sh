@@ -22,8 +22,13 @@ done
 [ ${#targets[@]} -gt 0 ] || targets=(frames records scenario trace)
 tools/ensure-deps.sh
 cd tools/fuzz
-echo "fuzz: building the libFuzzer binary (debug, -sanitize=fuzzer,address)" >&2
-swift build --product swiftray-fuzz -Xswiftc -sanitize=fuzzer,address >&2
+echo "fuzz: building the libFuzzer binary (debug, -sanitize=fuzzer,address; a few minutes the first time)" >&2
+mkdir -p .build
+if ! swift build --product swiftray-fuzz -Xswiftc -sanitize=fuzzer,address > .build/fuzz-build.log 2>&1; then
+    grep -v 'Cannot export local symbol' .build/fuzz-build.log | tail -30 >&2
+    echo "fuzz: the build failed (log: tools/fuzz/.build/fuzz-build.log)" >&2
+    exit 1
+fi
 binary="$(swift build --product swiftray-fuzz -Xswiftc -sanitize=fuzzer,address --show-bin-path)/swiftray-fuzz"
 for target in "${targets[@]}"; do
     corpus=".build/corpus/$target"
