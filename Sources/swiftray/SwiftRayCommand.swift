@@ -11,7 +11,7 @@ struct SwiftRayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftray",
         abstract: "Start, stop and inspect SwiftRay clusters.",
-        subcommands: [Start.self, Stop.self, Status.self, List.self, Up.self, Trace.self])
+        subcommands: [Start.self, Stop.self, Status.self, List.self, Up.self, Trace.self, Audit.self])
 }
 
 /// Runs `body`; a runtime error fails the command with its message.

@@ -209,6 +209,10 @@ extension RuntimeTests {
         #expect(objects.contains("node-1 (127.0.0.1:") && objects.contains("node-2 (127.0.0.1:"), "\(objects)")
         let (_, actors) = try runSwiftray(["list", "actors"], environment: env)
         #expect(actors.contains("(no actors)"), "\(actors)")
+        // The GCS's log, read as an audit: who did what, when.
+        let (audited, audit) = try runSwiftray(["audit"], environment: env)
+        #expect(audited == 0 && audit.contains("gcs  started") && audit.contains("registered node head offering")
+                && audit.contains("registered node second offering {CPU: 1, disk: 2}"), "\(audit)")
         let (badList, badText) = try runSwiftray(["list", "groups"], environment: env)
         #expect(badList != 0 && badText.contains("choose nodes, actors, placement-groups, objects or tasks"), "\(badText)")
         let (stopped, stopText) = try runSwiftray(["stop"], environment: env)

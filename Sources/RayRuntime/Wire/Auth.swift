@@ -19,6 +19,10 @@ import Synchronization
 /// A cluster's shared secret.
 public struct ClusterSecret: Sendable, Equatable {
     let bytes: [UInt8]
+    /// Where it came from (a file, a variable, "a new cluster"), for errors.
+    public let source: String
+
+    public static func == (lhs: ClusterSecret, rhs: ClusterSecret) -> Bool { lhs.bytes == rhs.bytes }
 
     /// The file name inside a session directory.
     public static let fileName = "cluster.secret"
@@ -27,10 +31,14 @@ public struct ClusterSecret: Sendable, Equatable {
     /// A fresh random secret.
     public static func generate() -> ClusterSecret {
         var generator = SystemRandomNumberGenerator()
-        return ClusterSecret(bytes: (0..<byteCount).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        return ClusterSecret(bytes: (0..<byteCount).map { _ in UInt8.random(in: 0...255, using: &generator) },
+                             source: "this cluster's new secret")
     }
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: [UInt8], source: String) {
+        self.bytes = bytes
+        self.source = source
+    }
 
     /// Reads a secret's text: 64 hexadecimal digits (what `generate` writes).
     public init(text: String, from source: String) throws(RuntimeError) {
@@ -51,6 +59,7 @@ public struct ClusterSecret: Sendable, Equatable {
             index += 2
         }
         self.bytes = bytes
+        self.source = source
     }
 
     private static func hexValue(_ digit: UInt8) -> UInt8? {
@@ -239,7 +248,8 @@ public struct Handshake: Sendable {
             guard peerNonce != nil else { throw WireError("the peer sent a proof before its challenge") }
             let expected = proof(byInitiator: !initiator)
             guard constantTimeEqual(value, expected) else {
-                throw WireError("authentication failed: the peer does not hold this cluster's secret")
+                throw WireError("authentication failed: the peer does not hold this cluster's secret (this "
+                    + "process's secret is from \(secret.source); the peer's differs)")
             }
             return .authenticated
         case nil:

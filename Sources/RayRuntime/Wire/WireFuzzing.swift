@@ -51,7 +51,7 @@ public enum WireFuzzing {
         }
     }
 
-    static let fuzzSecret = ClusterSecret(bytes: [UInt8](repeating: 7, count: ClusterSecret.byteCount))
+    static let fuzzSecret = ClusterSecret(bytes: [UInt8](repeating: 7, count: ClusterSecret.byteCount), source: "the fuzzer")
     static let fuzzNonce = [UInt8](repeating: 9, count: Handshake.nonceBytes)
 
     /// Valid byte streams to start a fuzzer from: a challenge, then hellos, messages, control
