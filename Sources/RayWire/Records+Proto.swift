@@ -1257,6 +1257,11 @@ extension RayletInput {
             value.job = v0.value
             value.program = v1
             message.programPublished = value
+        case .objectRestoreFailed(let v0, let v1):
+            var value = PBRayletInput.ObjectRestoreFailed()
+            value.object = v0.proto
+            value.reason = v1
+            message.objectRestoreFailed = value
         }
         return message
     }
@@ -1283,6 +1288,8 @@ extension RayletInput {
             self = .prestartWorkers(count: Int(truncatingIfNeeded: value.count), job: JobID(value.job))
         case .programPublished(let value)?:
             self = .programPublished(JobID(value.job), program: value.program)
+        case .objectRestoreFailed(let value)?:
+            self = .objectRestoreFailed(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".object_restore_failed" + ".object"), at: path() + ".object_restore_failed" + ".object"), reason: value.reason)
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -4243,6 +4243,14 @@ public nonisolated struct PBRayletInput: Sendable {
     set {kind = .programPublished(newValue)}
   }
 
+  public var objectRestoreFailed: PBRayletInput.ObjectRestoreFailed {
+    get {
+      if case .objectRestoreFailed(let v)? = kind {return v}
+      return PBRayletInput.ObjectRestoreFailed()
+    }
+    set {kind = .objectRestoreFailed(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -4256,6 +4264,7 @@ public nonisolated struct PBRayletInput: Sendable {
     case peerConnected(PBAddress)
     case prestartWorkers(PBRayletInput.PrestartWorkers)
     case programPublished(PBRayletInput.ProgramPublished)
+    case objectRestoreFailed(PBRayletInput.ObjectRestoreFailed)
 
   }
 
@@ -4346,6 +4355,29 @@ public nonisolated struct PBRayletInput: Sendable {
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
+  }
+
+  public nonisolated struct ObjectRestoreFailed: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var object: PBObjectId {
+      get {_object ?? PBObjectId()}
+      set {_object = newValue}
+    }
+    /// Returns true if `object` has been explicitly set.
+    public var hasObject: Bool {self._object != nil}
+    /// Clears the value of `object`. Subsequent reads from it will return its default value.
+    public mutating func clearObject() {self._object = nil}
+
+    public var reason: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _object: PBObjectId? = nil
   }
 
   public init() {}
@@ -12839,7 +12871,7 @@ nonisolated extension PBGCSInput.NodeJoining: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayletInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}timer_fired\0\u{3}worker_started\0\u{3}worker_exited\0\u{3}object_restored\0\u{3}peer_disconnected\0\u{3}peer_connected\0\u{3}prestart_workers\0\u{3}program_published\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}timer_fired\0\u{3}worker_started\0\u{3}worker_exited\0\u{3}object_restored\0\u{3}peer_disconnected\0\u{3}peer_connected\0\u{3}prestart_workers\0\u{3}program_published\0\u{3}object_restore_failed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -12977,6 +13009,19 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
           self.kind = .programPublished(v)
         }
       }()
+      case 11: try {
+        var v: PBRayletInput.ObjectRestoreFailed?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .objectRestoreFailed(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .objectRestoreFailed(v)
+        }
+      }()
       default: break
       }
     }
@@ -13027,6 +13072,10 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
     case .programPublished?: try {
       guard case .programPublished(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
+    case .objectRestoreFailed?: try {
+      guard case .objectRestoreFailed(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
     }()
     case nil: break
     }
@@ -13221,6 +13270,45 @@ nonisolated extension PBRayletInput.ProgramPublished: SwiftProtobuf.Message, Swi
   public static func ==(lhs: PBRayletInput.ProgramPublished, rhs: PBRayletInput.ProgramPublished) -> Bool {
     if lhs.job != rhs.job {return false}
     if lhs.program != rhs.program {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBRayletInput.ObjectRestoreFailed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBRayletInput.protoMessageName + ".ObjectRestoreFailed"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._object {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBRayletInput.ObjectRestoreFailed, rhs: PBRayletInput.ObjectRestoreFailed) -> Bool {
+    if lhs._object != rhs._object {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

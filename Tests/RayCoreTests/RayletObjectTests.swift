@@ -79,6 +79,28 @@ private func fetch(_ raylet: inout Raylet, _ objects: [ObjectID], requestID: UIn
     #expect(raylet.store[objects[0]]?.pins == 0)
 }
 
+@Test func aSpilledCopyThatCannotBeRestoredIsLostWithItsCause() {
+    let local = Build.node(1), other = Build.node(2)
+    var raylet = Build.raylet(Build.node(1, storeBytes: 1_000), view: [Build.view(local), Build.view(other)])
+    let objects = (1...3).map { Build.object(UInt64($0)) }
+    for object in objects { _ = store(&raylet, [object], sizes: [300], now: 10) }
+    #expect(raylet.store[objects[0]]?.inMemory == false)
+    #expect(fetch(&raylet, [objects[0]], requestID: 9, now: 20) == [.restoreObject(objects[0], sizeBytes: 300)])
+    // Another raylet pulls it meanwhile.
+    #expect(raylet.handle(.messageReceived(from: .raylet(other.nodeID), .pullObject(objects[0])), now: 21) == [])
+    let effects = raylet.handle(.objectRestoreFailed(objects[0], reason: "the spill file is damaged"), now: 30)
+    #expect(effects.contains(.releaseObject(objects[0])) && effects.contains(.deleteSpilledObject(objects[0])))
+    #expect(effects.contains(.send(to: .worker(objectOwner), .locationRemoved(objects[0], node: local.nodeID))))
+    #expect(effects.contains(.send(to: .raylet(other.nodeID), .objectMissing(objects[0]))))
+    let answer = effects.compactMap { effect -> RayError? in
+        guard case .send(.worker(taskWorker), .objectsReady(requestID: 9, let values)) = effect,
+              case .error(let error)? = values.first else { return nil }
+        return error
+    }.first
+    #expect(answer?.kind == .objectLost && answer?.message.contains("the spill file is damaged") == true, "\(effects)")
+    #expect(raylet.store[objects[0]] == nil && raylet.store.usedBytes == 600 && raylet.store.spilledBytes == 0)
+}
+
 @Test func fetchOfLocalObjectAnswersAtOnceInRequestOrder() {
     var raylet = Build.raylet(Build.node(1))
     let a = Build.object(1), b = Build.object(2)

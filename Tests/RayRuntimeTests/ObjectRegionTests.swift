@@ -8,6 +8,7 @@ import Testing
 
 import RayCore
 @testable import RayRuntime
+import RayStorage
 
 private func object(_ n: Int) -> ObjectID { ObjectID.put(by: TaskID(value: 77), index: UInt32(n)) }
 
@@ -108,6 +109,45 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
         try store.restore(object(1))
         #expect(region.contains(object(1)))
         #expect(try contents(store, object(1)) == bytes(9, 300_000))
+    }
+
+    @Test func aDamagedSpillFileIsRefusedWhenReadBack() throws {
+        let store = try freshStore(capacity: 1 << 20)
+        defer { store.remove() }
+        try store.write(object(1), bytes: bytes(9, 300_000))
+        try store.spill(object(1))
+        // One flipped byte in the middle of the file.
+        let fd = open(store.spillPath(object(1)), O_RDWR)
+        var byte: UInt8 = 0
+        pread(fd, &byte, 1, 150_000)
+        byte ^= 0x40
+        pwrite(fd, &byte, 1, 150_000)
+        close(fd)
+        #expect { try store.restore(object(1)) } throws: { "\($0)".contains("damaged") && "\($0)".contains("CRC-32C") }
+        #expect { _ = try store.map(object(1)) } throws: { "\($0)".contains("damaged") }
+        // A spill file without its checksum is not trusted either.
+        try store.write(object(2), bytes: bytes(3, 1_000))
+        try store.spill(object(2))
+        unlink(store.spillChecksumPath(object(2)))
+        #expect { try store.restore(object(2)) } throws: { "\($0)".contains("no checksum") }
+        // An intact one still comes back.
+        try store.write(object(3), bytes: bytes(5, 2_000))
+        try store.spill(object(3))
+        try store.restore(object(3))
+        #expect(try contents(store, object(3)) == bytes(5, 2_000))
+    }
+
+    @Test func theFastChecksumEqualsTheReference() {
+        for size in [0, 1, 7, 8, 9, 63, 64, 1000, 4099] {
+            let data = bytes(UInt8(size % 250), size)
+            data.withUnsafeBytes { raw in
+                #expect(FastCRC32C.update(0, raw) == FastCRC32C.reference(raw), "size \(size)")
+                // In two pieces, continued.
+                let half = raw.count / 2
+                let first = FastCRC32C.update(0, UnsafeRawBufferPointer(rebasing: raw[..<half]))
+                #expect(FastCRC32C.update(first, UnsafeRawBufferPointer(rebasing: raw[half...])) == FastCRC32C.reference(raw))
+            }
+        }
     }
 
     @Test func anObjectOverTheCapacityGetsAFileOfItsOwn() throws {

@@ -504,6 +504,10 @@ extension RayletInput {
             try container.encode(UInt8(9))
             try container.encode(v0)
             try container.encode(v1)
+        case .objectRestoreFailed(let v0, let v1):
+            try container.encode(UInt8(10))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -531,6 +535,8 @@ extension RayletInput {
             self = .prestartWorkers(count: try container.decode(Int.self), job: try container.decode(JobID.self))
         case 9:
             self = .programPublished(try container.decode(JobID.self), program: try container.decode(String.self))
+        case 10:
+            self = .objectRestoreFailed(try container.decode(ObjectID.self), reason: try container.decode(String.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown RayletInput tag \(tag)"))

@@ -44,6 +44,8 @@ public enum RayletInput: Hashable, Codable, Sendable {
     /// A driver of `job` on this node named its program ("<digest> <path>"): the job's workers
     /// run it, on every node (published in the GCS's KV, where other raylets look it up).
     case programPublished(JobID, program: String)
+    /// A spilled object could not be read back (its file is damaged, or gone): the copy is lost.
+    case objectRestoreFailed(ObjectID, reason: String)
 }
 
 /// Effects of a raylet.
@@ -230,6 +232,8 @@ public struct Raylet: Sendable {
             prestartWorkers(count, job: job, into: &effects)
         case .programPublished(let job, let program):
             programPublished(job, program, into: &effects)
+        case .objectRestoreFailed(let object, let reason):
+            restoreFailed(object, reason: reason, into: &effects)
         }
         return effects
     }

@@ -144,8 +144,14 @@ public final class RayletHost: ConnectionDelegate {
         case .spillObject(let object, _):
             do { try objects?.spill(object) } catch { note("raylet", "\(error)") }
         case .restoreObject(let object, _):
-            do { try objects?.restore(object) } catch { note("raylet", "\(error)") }
-            raylet.submit(.objectRestored(object))  // Handled after this input's effects.
+            // Handled after this input's effects.
+            do {
+                try objects?.restore(object)
+                raylet.submit(.objectRestored(object))
+            } catch {
+                note("raylet", "\(error)")
+                raylet.submit(.objectRestoreFailed(object, reason: error.description))
+            }
         case .deleteSpilledObject(let object):
             objects?.deleteSpilled(object)
         case .releaseObject(let object):

@@ -18,6 +18,7 @@
 import Foundation
 import Glibc
 public import RayCore
+import RayStorage
 
 /// A read-only view of one object's bytes, released (unpinned or unmapped) when it goes.
 public final class SharedMapping: @unchecked Sendable {
@@ -119,6 +120,43 @@ public struct SharedObjects: Sendable {
 
     public func path(_ object: ObjectID) -> String { "\(directory)/\(object)" }
     func spillPath(_ object: ObjectID) -> String { "\(spillDirectory)/\(object)" }
+    /// Beside each spill file: its size and CRC-32C (12 bytes), checked when it is read back.
+    func spillChecksumPath(_ object: ObjectID) -> String { "\(spillDirectory)/\(object).crc" }
+
+    /// Records the size and checksum of `bytes`, the content of `object`'s spill file.
+    private func writeSpillChecksum(_ object: ObjectID, _ bytes: UnsafeRawBufferPointer) throws(RuntimeError) {
+        var record: [UInt8] = []
+        let size = UInt64(bytes.count), crc = FastCRC32C.update(0, bytes)
+        for index in 0..<8 { record.append(UInt8(truncatingIfNeeded: size >> (8 * UInt64(index)))) }
+        for index in 0..<4 { record.append(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(index)))) }
+        let path = spillChecksumPath(object)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(errnoText())") }
+        defer { close(fd) }
+        guard record.withUnsafeBytes({ writeAll(fd, [$0], at: 0) }) else {
+            throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(errnoText())")
+        }
+    }
+
+    /// Checks `bytes`, read back from `object`'s spill file, against the checksum written with it.
+    func verifySpilled(_ object: ObjectID, _ bytes: UnsafeRawBufferPointer) throws(RuntimeError) {
+        guard let record = FileManager.default.contents(atPath: spillChecksumPath(object)), record.count == 12 else {
+            throw RuntimeError("the spill file of \(object) has no checksum beside it (\(spillChecksumPath(object))): "
+                + "it cannot be trusted")
+        }
+        let bytesOfRecord = [UInt8](record)
+        var size: UInt64 = 0, crc: UInt32 = 0
+        for index in 0..<8 { size |= UInt64(bytesOfRecord[index]) << (8 * UInt64(index)) }
+        for index in 0..<4 { crc |= UInt32(bytesOfRecord[8 + index]) << (8 * UInt32(index)) }
+        guard size == UInt64(bytes.count) else {
+            throw RuntimeError("the spill file of \(object) is damaged: \(bytes.count) bytes, \(size) were written")
+        }
+        let actual = FastCRC32C.update(0, bytes)
+        guard actual == crc else {
+            throw RuntimeError("the spill file of \(object) is damaged: its CRC-32C is "
+                + "\(String(actual, radix: 16)), \(String(crc, radix: 16)) was written")
+        }
+    }
 
     /// Writes an object from `parts` (one copy into shared memory): into the region, or a file of its own.
     public func write(_ object: ObjectID, _ parts: [UnsafeRawBufferPointer]) throws(RuntimeError) {
@@ -264,6 +302,12 @@ public struct SharedObjects: Sendable {
         }
         if spilled {
             close(fd)
+            do {
+                try verifySpilled(object, UnsafeRawBufferPointer(start: base, count: count))
+            } catch {
+                munmap(base, count)
+                throw error
+            }
             return SharedMapping(base: base, count: count)
         }
         return SharedMapping(base: base, count: count, lockedFD: fd)
@@ -281,7 +325,9 @@ public struct SharedObjects: Sendable {
             // The pin ends with the closure, before the release below frees the room.
             let wrote = {
                 let mapping = SharedMapping(region: region, offset: offset, count: Int(size))
-                return withExtendedLifetime(mapping) { writeAll(fd, [mapping.bytes], at: 0) }
+                return withExtendedLifetime(mapping) {
+                    (try? writeSpillChecksum(object, mapping.bytes)) != nil && writeAll(fd, [mapping.bytes], at: 0)
+                }
             }()
             guard wrote else {
                 let reason = errnoText()
@@ -295,6 +341,20 @@ public struct SharedObjects: Sendable {
             }
             _ = region.release(object)
             return
+        }
+        // A file of its own: checksummed where it is, then moved.
+        let fd = open(path(object), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(errnoText())") }
+        var info = stat()
+        fstat(fd, &info)
+        let count = Int(info.st_size)
+        if count > 0, let mapped = mmap(nil, count, PROT_READ, MAP_SHARED, fd, 0), mapped != MAP_FAILED {
+            defer { munmap(mapped, count) }
+            close(fd)
+            try writeSpillChecksum(object, UnsafeRawBufferPointer(start: mapped, count: count))
+        } else {
+            close(fd)
+            try writeSpillChecksum(object, UnsafeRawBufferPointer(start: nil, count: 0))
         }
         do {
             try? FileManager.default.removeItem(atPath: spillPath(object))
@@ -318,8 +378,22 @@ public struct SharedObjects: Sendable {
                 throw RuntimeError("cannot restore \(object) from \(spillDirectory): \(errnoText())")
             }
             defer { munmap(mapped, count) }
+            try verifySpilled(object, UnsafeRawBufferPointer(start: mapped, count: count))
             try write(object, [UnsafeRawBufferPointer(start: mapped, count: count)])
             return
+        }
+        let fd = open(spillPath(object), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RuntimeError("cannot restore \(object) from \(spillDirectory): \(errnoText())") }
+        var info = stat()
+        fstat(fd, &info)
+        let count = Int(info.st_size)
+        if count > 0, let mapped = mmap(nil, count, PROT_READ, MAP_SHARED, fd, 0), mapped != MAP_FAILED {
+            defer { munmap(mapped, count) }
+            close(fd)
+            try verifySpilled(object, UnsafeRawBufferPointer(start: mapped, count: count))
+        } else {
+            close(fd)
+            try verifySpilled(object, UnsafeRawBufferPointer(start: nil, count: 0))
         }
         do {
             let temporary = path(object) + ".restoring"
@@ -333,6 +407,7 @@ public struct SharedObjects: Sendable {
 
     func deleteSpilled(_ object: ObjectID) {
         unlink(spillPath(object))
+        unlink(spillChecksumPath(object))
     }
 }
 
