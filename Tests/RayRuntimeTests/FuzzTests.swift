@@ -32,6 +32,24 @@ import RayFuzz
         }
     }
 
+    @Test func anObjectChunkCarriesAChecksumOfItsBytes() throws {
+        var bytes: [UInt8] = []
+        (0..<100).map { UInt8($0) }.withUnsafeBytes { body in
+            Wire.appendChunks(of: ObjectID(task: TaskID(value: 2), index: 1), body, chunkBytes: 40, into: &bytes)
+        }
+        var reader = FrameReader(maxBodyBytes: 1 << 10)
+        bytes.withUnsafeBytes { reader.append($0) }
+        var frames: [Frame] = []
+        while let frame = try reader.next() { frames.append(frame) }
+        #expect(frames.count == 3)
+        for frame in frames { #expect(try Wire.chunkHeader(frame).intact) }
+        // One bit flipped in the second chunk's bytes: still in range, but not intact.
+        var damaged = frames[1]
+        damaged.bytes[damaged.bytes.count - 3] ^= 0x10
+        let header = try Wire.chunkHeader(damaged)
+        #expect(header.offset == 40 && !header.intact)
+    }
+
     @Test func anObjectChunkPastItsObjectIsRefusedWithoutOverflow() throws {
         // The fuzzer's first find in spirit: an offset near Int64.max once overflowed the range check.
         var bytes: [UInt8] = []

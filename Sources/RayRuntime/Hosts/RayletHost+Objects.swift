@@ -58,6 +58,13 @@ extension RayletHost {
         guard let objects else { return }
         let header = try Wire.chunkHeader(frame)
         let (object, total, offset) = (header.object, header.total, header.offset)
+        guard header.intact else {
+            note("raylet", "a chunk of \(object) (offset \(offset)) arrived damaged (its CRC-32C does not match); "
+                + "dropping the transfer, the pull will retry")
+            corruptedChunks += 1
+            incomingObjects.removeValue(forKey: object)?.discard()
+            return
+        }
         frame.bytes.withUnsafeBytes { raw in
             let body = UnsafeRawBufferPointer(rebasing: raw[header.bodyStart...])
             if offset == 0 {

@@ -83,6 +83,8 @@ public final class RayletHost: ConnectionDelegate {
     // The shared-memory object store (RayletHost+Objects)
     var objects: SharedObjects?
     var incomingObjects: [ObjectID: IncomingObject] = [:]
+    /// Object chunks that arrived damaged (dropped, their transfers retried).
+    var corruptedChunks = 0
 
     /// Index of the first driver on a node: workers count up from 1, drivers from here.
     static let driverIndexBase: UInt32 = 1 << 30

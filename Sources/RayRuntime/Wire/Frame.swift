@@ -3,8 +3,10 @@
 // local workers and drivers).
 //
 // A frame is [body length: UInt32 LE][kind: UInt8][kind-specific payload].
+// - auth:       "SWRY", protocol version (UInt16 LE), step (0 challenge, 1 proof), 32 bytes:
+//               the challenge–response every connection runs first, both ways (Auth.swift).
 // - hello:      "SWRY", protocol version (UInt16 LE), then a `Hello` (protobuf, swiftray.proto).
-//               The first frame on every connection, in both directions.
+//               The first frame after authentication, in both directions.
 // - message:    from (9 bytes), to (9 bytes), then a `Message` (protobuf, Sources/RayWire/
 //               swiftray.proto): the schema the event logs record too.
 // - peerClosed: observer (9 bytes), peer (9 bytes), then optional UTF-8 text: the observer's
@@ -14,7 +16,9 @@
 // - control:    UTF-8 text: a command from the `swiftray` CLI; `controlReply` answers it.
 // - directory:  a `Directory` (protobuf): the GCS tells raylets where every node listens.
 // - objectChunk: object (task UInt64 LE, index UInt32 LE), total size, offset (UInt64 LE
-//               each), then bytes: a piece of a pushed object; the pushObject message
+//               each), CRC-32C of the bytes (UInt32 LE), then bytes: a piece of a pushed
+//               object (a chunk whose bytes do not match is dropped, and with it the
+//               transfer: the pull retries); the pushObject message
 //               (without bytes) follows its last chunk on the same connection.
 // - output:     from (9 bytes: a raylet), to (9 bytes: a driver), stream (1 stdout, 2 stderr),
 //               then UTF-8 lines: what the job's workers printed, prefixed with task and node.
@@ -25,11 +29,13 @@
 // this protocol version is refused with an error frame saying why.
 
 public import RayCore
+import RayStorage
 import RayWire
 
 /// The protocol version spoken on every connection; peers must match exactly.
-/// 1: BinaryCoder payloads; 2: protobuf (swiftray.proto); 3: lease requests name their job.
-public let wireProtocolVersion: UInt16 = 4
+/// 1: BinaryCoder payloads; 2: protobuf (swiftray.proto); 3: lease requests name their job;
+/// 4: authentication first; 5: object chunks carry a checksum.
+public let wireProtocolVersion: UInt16 = 5
 /// The hello magic.
 let wireMagic: [UInt8] = Array("SWRY".utf8)
 
@@ -195,7 +201,7 @@ enum Wire {
     }
 
     /// The size of an objectChunk frame's header after the kind byte.
-    static let chunkHeaderBytes = 12 + 8 + 8
+    static let chunkHeaderBytes = 12 + 8 + 8 + 4
 
     /// An objectChunk frame's header, checked: its object, the object's size, and where the
     /// chunk's bytes (from `bodyStart` in the frame) go.
@@ -203,6 +209,8 @@ enum Wire {
         var object: ObjectID
         var total: Int64
         var offset: Int64
+        /// The bytes match the checksum the sender wrote.
+        var intact: Bool
         var bodyStart: Int { 5 + Wire.chunkHeaderBytes }
     }
 
@@ -210,7 +218,9 @@ enum Wire {
         guard frame.bytes.count >= 5 + chunkHeaderBytes else { throw WireError("short object chunk frame") }
         let header = frame.bytes.withUnsafeBytes { raw in
             ChunkHeader(object: ObjectID(task: TaskID(value: readUInt64(raw, 5)), index: readUInt32(raw, 13)),
-                        total: Int64(bitPattern: readUInt64(raw, 17)), offset: Int64(bitPattern: readUInt64(raw, 25)))
+                        total: Int64(bitPattern: readUInt64(raw, 17)), offset: Int64(bitPattern: readUInt64(raw, 25)),
+                        intact: readUInt32(raw, 33)
+                            == FastCRC32C.update(0, UnsafeRawBufferPointer(rebasing: raw[(5 + chunkHeaderBytes)...])))
         }
         let count = Int64(frame.bytes.count - header.bodyStart)
         // Compared without overflow: an offset near Int64.max must not trap.
@@ -240,6 +250,7 @@ enum Wire {
         appendUInt32(object.index, to: &out)
         appendUInt64(UInt64(bytes.count), to: &out)
         appendUInt64(UInt64(offset), to: &out)
+        appendUInt32(FastCRC32C.update(0, UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])), to: &out)
         if count > 0 {
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
                 .assumingMemoryBound(to: UInt8.self))
