@@ -40,6 +40,8 @@ let package = Package(
             name: "CLibUV", path: "Sources/CLibUV", pkgConfig: "libuv",
             providers: [.apt(["libuv1-dev"])]),
 
+        // CRC-32C with the CPU's crc32 instruction (object chunks and spill files).
+        .target(name: "CChecksum", path: "Sources/CChecksum"),
         // Starts GCS and raylet roles from a constructor, before the program's own code.
         .target(name: "CRoleHook", path: "Sources/CRoleHook"),
 
@@ -51,7 +53,7 @@ let package = Package(
             dependencies: ["RayCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["swiftray.proto"]),
         // The event log: protocol, in-memory and LMDB implementations, replay.
-        .target(name: "RayStorage", dependencies: ["RayCore", "CLMDB"], swiftSettings: strict),
+        .target(name: "RayStorage", dependencies: ["RayCore", "CLMDB", "CChecksum"], swiftSettings: strict),
         // The real runtime: the same machines on libuv loops, processes, sockets, LMDB logs.
         .target(
             name: "RayRuntime",
@@ -93,7 +95,7 @@ let package = Package(
         .target(name: "RayTestbed", dependencies: ["Ray", "RayRuntime"], path: "Sources/RayTestbed"),
         .executableTarget(name: "swiftray-testbed", dependencies: ["RayTestbed", "RayRuntime", "Ray"]),
         // The runtime microbenchmarks (tools/bench-runtime.sh).
-        .executableTarget(name: "swiftray-bench", dependencies: ["Ray", "RayRuntime"], swiftSettings: strict),
+        .executableTarget(name: "swiftray-bench", dependencies: ["Ray", "RayRuntime", "RayStorage"], swiftSettings: strict),
         // Examples a newcomer runs from the README.
         .executableTarget(name: "swiftray-examples", dependencies: ["Ray"], swiftSettings: strict),
 
