@@ -24,7 +24,10 @@ tools/ensure-deps.sh
 cd tools/fuzz
 echo "fuzz: building the libFuzzer binary (debug, -sanitize=fuzzer,address; a few minutes the first time)" >&2
 mkdir -p .build
-if ! swift build --product swiftray-fuzz -Xswiftc -sanitize=fuzzer,address > .build/fuzz-build.log 2>&1; then
+# A changed manifest of the main package (a new target) can leave SwiftPM's view of it stale: resolve again.
+if ! swift build --product swiftray-fuzz -Xswiftc -sanitize=fuzzer,address > .build/fuzz-build.log 2>&1 \
+    && ! { rm -f .build/workspace-state.json && swift package resolve > /dev/null 2>&1 \
+           && swift build --product swiftray-fuzz -Xswiftc -sanitize=fuzzer,address > .build/fuzz-build.log 2>&1; }; then
     grep -v 'Cannot export local symbol' .build/fuzz-build.log | tail -30 >&2
     echo "fuzz: the build failed (log: tools/fuzz/.build/fuzz-build.log)" >&2
     exit 1

@@ -16,8 +16,8 @@ private func frame(_ bytes: [UInt8]) throws -> Frame {
     return try #require(try reader.next())
 }
 
-/// A TCP connection to 127.0.0.1:`port`, left open.
-private func openTCP(port: Int) -> Int32 {
+/// A TCP connection to 127.0.0.1:`port` (the caller closes it).
+func openTCP(port: Int) -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)

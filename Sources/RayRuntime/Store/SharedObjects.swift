@@ -343,18 +343,8 @@ public struct SharedObjects: Sendable {
             return
         }
         // A file of its own: checksummed where it is, then moved.
-        let fd = open(path(object), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(errnoText())") }
-        var info = stat()
-        fstat(fd, &info)
-        let count = Int(info.st_size)
-        if count > 0, let mapped = mmap(nil, count, PROT_READ, MAP_SHARED, fd, 0), mapped != MAP_FAILED {
-            defer { munmap(mapped, count) }
-            close(fd)
-            try writeSpillChecksum(object, UnsafeRawBufferPointer(start: mapped, count: count))
-        } else {
-            close(fd)
-            try writeSpillChecksum(object, UnsafeRawBufferPointer(start: nil, count: 0))
+        try withMappedFile(path(object), failing: "cannot spill \(object) to \(spillDirectory)") { bytes throws(RuntimeError) in
+            try writeSpillChecksum(object, bytes)
         }
         do {
             try? FileManager.default.removeItem(atPath: spillPath(object))
@@ -366,35 +356,13 @@ public struct SharedObjects: Sendable {
 
     /// Copies a spilled object back into shared memory (the spill file stays, as Ray keeps spilled URLs).
     func restore(_ object: ObjectID) throws(RuntimeError) {
-        if region != nil {
-            let fd = open(spillPath(object), O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw RuntimeError("cannot restore \(object) from \(spillDirectory): \(errnoText())") }
-            defer { close(fd) }
-            var info = stat()
-            fstat(fd, &info)
-            let count = Int(info.st_size)
-            guard count > 0 else { return }
-            guard let mapped = mmap(nil, count, PROT_READ, MAP_SHARED, fd, 0), mapped != MAP_FAILED else {
-                throw RuntimeError("cannot restore \(object) from \(spillDirectory): \(errnoText())")
-            }
-            defer { munmap(mapped, count) }
-            try verifySpilled(object, UnsafeRawBufferPointer(start: mapped, count: count))
-            try write(object, [UnsafeRawBufferPointer(start: mapped, count: count)])
-            return
+        let inRegion = region != nil
+        try withMappedFile(spillPath(object), failing: "cannot restore \(object) from \(spillDirectory)") {
+            bytes throws(RuntimeError) in
+            try verifySpilled(object, bytes)
+            if inRegion && bytes.count > 0 { try write(object, [bytes]) }
         }
-        let fd = open(spillPath(object), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw RuntimeError("cannot restore \(object) from \(spillDirectory): \(errnoText())") }
-        var info = stat()
-        fstat(fd, &info)
-        let count = Int(info.st_size)
-        if count > 0, let mapped = mmap(nil, count, PROT_READ, MAP_SHARED, fd, 0), mapped != MAP_FAILED {
-            defer { munmap(mapped, count) }
-            close(fd)
-            try verifySpilled(object, UnsafeRawBufferPointer(start: mapped, count: count))
-        } else {
-            close(fd)
-            try verifySpilled(object, UnsafeRawBufferPointer(start: nil, count: 0))
-        }
+        if inRegion { return }
         do {
             let temporary = path(object) + ".restoring"
             try? FileManager.default.removeItem(atPath: temporary)
@@ -403,6 +371,27 @@ public struct SharedObjects: Sendable {
         } catch {
             throw RuntimeError("cannot restore \(object) from \(spillDirectory): \(error)")
         }
+    }
+
+    /// Runs `body` on the bytes of the file at `path`, mapped read-only (none for an empty file);
+    /// `what` starts the error if it cannot be opened or mapped.
+    private func withMappedFile(_ path: String, failing what: String,
+                                _ body: (UnsafeRawBufferPointer) throws(RuntimeError) -> Void) throws(RuntimeError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RuntimeError("\(what): \(errnoText())") }
+        var info = stat()
+        fstat(fd, &info)
+        let count = Int(info.st_size)
+        guard count > 0 else {
+            close(fd)
+            try body(UnsafeRawBufferPointer(start: nil, count: 0))
+            return
+        }
+        let mapped = mmap(nil, count, PROT_READ, MAP_SHARED, fd, 0)
+        close(fd)
+        guard let mapped, mapped != MAP_FAILED else { throw RuntimeError("\(what): \(errnoText())") }
+        defer { munmap(mapped, count) }
+        try body(UnsafeRawBufferPointer(start: mapped, count: count))
     }
 
     func deleteSpilled(_ object: ObjectID) {
