@@ -362,6 +362,7 @@ message ControlRequest {
     None list_objects = 9;    // raylet: its store's objects
     WorkerId worker_pid = 10; // raylet: one of its workers' process ID
     None list_tasks = 11;     // raylet: its drivers' tasks (relayed); driver: its own
+    None refusals = 12;       // GCS or raylet: connections it refused (authentication, limits)
   }
 }
 
@@ -486,6 +487,10 @@ message ControlReply {
     string request = 1;
     string message = 2;
   }
+  message Refusals {
+    sint64 unauthenticated = 1;
+    sint64 over_limit = 2;
+  }
   oneof reply {
     Cluster cluster = 1;
     Raylets raylets = 2;
@@ -500,6 +505,7 @@ message ControlReply {
     Tasks tasks = 11;
     DriverTasks driver_tasks = 12;
     Error error = 13;
+    Refusals refusals = 14;
   }
 }
 """

@@ -479,6 +479,15 @@ public nonisolated struct PBControlRequest: Sendable {
     set {request = .listTasks(newValue)}
   }
 
+  /// GCS or raylet: connections it refused (authentication, limits)
+  public var refusals: PBControlRequest.None {
+    get {
+      if case .refusals(let v)? = request {return v}
+      return PBControlRequest.None()
+    }
+    set {request = .refusals(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Request: Equatable, Sendable {
@@ -504,6 +513,8 @@ public nonisolated struct PBControlRequest: Sendable {
     case workerPid(PBWorkerId)
     /// raylet: its drivers' tasks (relayed); driver: its own
     case listTasks(PBControlRequest.None)
+    /// GCS or raylet: connections it refused (authentication, limits)
+    case refusals(PBControlRequest.None)
 
   }
 
@@ -632,6 +643,14 @@ public nonisolated struct PBControlReply: Sendable {
     set {reply = .error(newValue)}
   }
 
+  public var refusals: PBControlReply.Refusals {
+    get {
+      if case .refusals(let v)? = reply {return v}
+      return PBControlReply.Refusals()
+    }
+    set {reply = .refusals(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Reply: Equatable, Sendable {
@@ -648,6 +667,7 @@ public nonisolated struct PBControlReply: Sendable {
     case tasks(PBControlReply.Tasks)
     case driverTasks(PBControlReply.DriverTasks)
     case error(PBControlReply.Error)
+    case refusals(PBControlReply.Refusals)
 
   }
 
@@ -1119,6 +1139,20 @@ public nonisolated struct PBControlReply: Sendable {
     public var request: String = String()
 
     public var message: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct Refusals: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var unauthenticated: Int64 = 0
+
+    public var overLimit: Int64 = 0
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -5791,7 +5825,7 @@ nonisolated extension PBDirectory.Entry: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension PBControlRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ControlRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cluster_status\0\u{1}raylets\0\u{1}ping\0\u{3}node_status\0\u{1}view\0\u{3}idle_workers\0\u{1}quiescence\0\u{1}metrics\0\u{3}list_objects\0\u{3}worker_pid\0\u{3}list_tasks\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cluster_status\0\u{1}raylets\0\u{1}ping\0\u{3}node_status\0\u{1}view\0\u{3}idle_workers\0\u{1}quiescence\0\u{1}metrics\0\u{3}list_objects\0\u{3}worker_pid\0\u{3}list_tasks\0\u{1}refusals\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5942,6 +5976,19 @@ nonisolated extension PBControlRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
           self.request = .listTasks(v)
         }
       }()
+      case 12: try {
+        var v: PBControlRequest.None?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .refusals(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .refusals(v)
+        }
+      }()
       default: break
       }
     }
@@ -5997,6 +6044,10 @@ nonisolated extension PBControlRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
       guard case .listTasks(let v)? = self.request else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
     }()
+    case .refusals?: try {
+      guard case .refusals(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -6030,7 +6081,7 @@ nonisolated extension PBControlRequest.None: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension PBControlReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ControlReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cluster\0\u{1}raylets\0\u{1}pong\0\u{3}node_status\0\u{1}view\0\u{3}idle_workers\0\u{1}quiescence\0\u{1}metrics\0\u{1}objects\0\u{3}worker_pid\0\u{1}tasks\0\u{3}driver_tasks\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cluster\0\u{1}raylets\0\u{1}pong\0\u{3}node_status\0\u{1}view\0\u{3}idle_workers\0\u{1}quiescence\0\u{1}metrics\0\u{1}objects\0\u{3}worker_pid\0\u{1}tasks\0\u{3}driver_tasks\0\u{1}error\0\u{1}refusals\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6197,6 +6248,19 @@ nonisolated extension PBControlReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
           self.reply = .error(v)
         }
       }()
+      case 14: try {
+        var v: PBControlReply.Refusals?
+        var hadOneofValue = false
+        if let current = self.reply {
+          hadOneofValue = true
+          if case .refusals(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.reply = .refusals(v)
+        }
+      }()
       default: break
       }
     }
@@ -6259,6 +6323,10 @@ nonisolated extension PBControlReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
     case .error?: try {
       guard case .error(let v)? = self.reply else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .refusals?: try {
+      guard case .refusals(let v)? = self.reply else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
     }()
     case nil: break
     }
@@ -7153,6 +7221,41 @@ nonisolated extension PBControlReply.Error: SwiftProtobuf.Message, SwiftProtobuf
   public static func ==(lhs: PBControlReply.Error, rhs: PBControlReply.Error) -> Bool {
     if lhs.request != rhs.request {return false}
     if lhs.message != rhs.message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBControlReply.protoMessageName + ".Refusals"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularSInt64Field(value: &self.unauthenticated) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.overLimit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.unauthenticated != 0 {
+      try visitor.visitSingularSInt64Field(value: self.unauthenticated, fieldNumber: 1)
+    }
+    if self.overLimit != 0 {
+      try visitor.visitSingularSInt64Field(value: self.overLimit, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBControlReply.Refusals, rhs: PBControlReply.Refusals) -> Bool {
+    if lhs.unauthenticated != rhs.unauthenticated {return false}
+    if lhs.overLimit != rhs.overLimit {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

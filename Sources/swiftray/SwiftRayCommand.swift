@@ -153,6 +153,7 @@ struct Status: ParsableCommand {
             if let address { gcsAddress = address } else { gcsAddress = try localCluster() }
             print("cluster at \(gcsAddress)")
             print(try ControlClient.ask(gcs: gcsAddress, .clusterStatus))
+            if let refusals = try? ControlClient.ask(gcs: gcsAddress, .refusals) { print("GCS: \(refusals)") }
             let local = LocalNodeRecord.all().filter { $0.gcsAddress == gcsAddress }
             if !local.isEmpty { print("raylets on this machine:") }
             for record in local {

@@ -223,8 +223,10 @@ public final class GCSHost: ConnectionDelegate {
             return .raylets(directory.keys.sorted().compactMap { directory[$0] })
         case .ping:
             return .pong
+        case .refusals:
+            return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit)
         default:
-            return .notServed(request, by: "the GCS", serves: [.clusterStatus, .raylets, .ping])
+            return .notServed(request, by: "the GCS", serves: [.clusterStatus, .raylets, .ping, .refusals])
         }
     }
 }

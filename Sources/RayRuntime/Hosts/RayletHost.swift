@@ -703,6 +703,8 @@ public final class RayletHost: ConnectionDelegate {
                 spilledBytes: store.spilledBytes, workers: raylet.workers.count, leases: raylet.leases.count,
                 queued: raylet.queuedLeaseCount, authRefusals: AuthCounters.refused,
                 limitRefusals: AuthCounters.overLimit))
+        case .refusals:
+            return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit)
         case .listObjects:
             return .objects(node: nodeID, raylet.store.entries.keys.sorted().map { id in
                 let entry = raylet.store.entries[id]!
@@ -711,7 +713,7 @@ public final class RayletHost: ConnectionDelegate {
             })
         default:
             return .notServed(request, by: "a raylet", serves: [.nodeStatus, .listObjects, .listTasks, .view,
-                                                                .idleWorkers, .quiescence, .metrics,
+                                                                .idleWorkers, .quiescence, .metrics, .refusals,
                                                                 .workerPID(WorkerID(node: nodeID, index: 0))])
         }
     }

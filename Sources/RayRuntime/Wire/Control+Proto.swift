@@ -22,6 +22,7 @@ extension ControlRequest {
         case .listObjects: message.listObjects = none
         case .workerPID(let worker): message.workerPid = worker.proto
         case .listTasks: message.listTasks = none
+        case .refusals: message.refusals = none
         case .unknown: break
         }
         return message
@@ -40,6 +41,7 @@ extension ControlRequest {
         case .listObjects?: self = .listObjects
         case .workerPid(let worker)?: self = .workerPID(try WorkerID(proto: worker, at: "ControlRequest.worker_pid"))
         case .listTasks?: self = .listTasks
+        case .refusals?: self = .refusals
         case nil:
             // A newer build's request: name it by its field number, the one thing known of it.
             let field = message.unknownFields.data.first.map { " (field \($0 >> 3))" } ?? ""
@@ -108,6 +110,11 @@ extension ControlReply {
             message.raylets = raylets
         case .pong:
             message.pong = true
+        case .refusals(let unauthenticated, let overLimit):
+            var refusals = PBControlReply.Refusals()
+            refusals.unauthenticated = Int64(unauthenticated)
+            refusals.overLimit = Int64(overLimit)
+            message.refusals = refusals
         case .nodeStatus(let status):
             var proto = PBControlReply.NodeStatus()
             proto.node = status.node.value
@@ -210,6 +217,8 @@ extension ControlReply {
             self = .raylets(try Directory(proto: directory).entries)
         case .pong?:
             self = .pong
+        case .refusals(let refusals)?:
+            self = .refusals(unauthenticated: Int(refusals.unauthenticated), overLimit: Int(refusals.overLimit))
         case .nodeStatus(let status)?:
             self = .nodeStatus(ControlNodeStatus(
                 node: NodeID(status.node), name: status.name,

@@ -27,6 +27,8 @@ public enum ControlRequest: Sendable, Equatable, CustomStringConvertible {
     case workerPID(WorkerID)
     /// Raylet: its drivers' tasks (it relays the request); a driver: its own.
     case listTasks
+    /// GCS or raylet: the connections it refused (unauthenticated, over the limits).
+    case refusals
     /// A request this build does not know (decoded from a newer peer's frame).
     case unknown(String)
 
@@ -35,6 +37,7 @@ public enum ControlRequest: Sendable, Equatable, CustomStringConvertible {
         case .clusterStatus: return "cluster status"
         case .raylets: return "raylets"
         case .ping: return "ping"
+        case .refusals: return "refusals"
         case .nodeStatus: return "node status"
         case .view: return "view"
         case .idleWorkers: return "idle workers"
@@ -223,6 +226,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
     case driverTasks(ControlDriverTasks)
     /// The request was not served: which, and why.
     case error(request: String, message: String)
+    /// Connections the process refused since it started.
+    case refusals(unauthenticated: Int, overLimit: Int)
 
     /// What the CLI prints.
     public var description: String {
@@ -249,6 +254,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
             return entries.map { "\($0.node) \($0.name) \($0.host):\($0.port)" }.joined(separator: "\n")
         case .pong:
             return "pong"
+        case .refusals(let unauthenticated, let overLimit):
+            return "refused \(unauthenticated) unauthenticated connection(s) and \(overLimit) over the connection limits"
         case .nodeStatus(let status):
             return "\(status.node) \(status.name): resources \(status.resources) available \(status.available); "
                 + "store \(status.usedBytes) B of \(status.capacityBytes) B in \(status.objectCount) objects "
