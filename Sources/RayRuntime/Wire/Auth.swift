@@ -137,22 +137,22 @@ public struct ClusterSecret: Sendable, Equatable {
     /// The secret a node joining the cluster at `gcsAddress` uses: the environment's, else
     /// that of a node of the same cluster on this machine.
     public static func forJoining(_ gcsAddress: String) throws(RuntimeError) -> ClusterSecret {
-        if let secret = try fromEnvironment() { return secret }
-        guard let record = try? LocalNodeRecord.find(gcsAddress: gcsAddress) else {
-            throw RuntimeError("joining \(gcsAddress) needs the cluster's secret: copy the head node's "
-                + "<session>/\(fileName) to this machine (mode 0600) and set SWIFTRAY_CLUSTER_SECRET_FILE to it")
-        }
-        return try forSession(record.session)
+        try forCluster(gcsAddress, missing: "joining \(gcsAddress) needs the cluster's secret: copy the head node's "
+            + "<session>/\(fileName) to this machine (mode 0600) and set SWIFTRAY_CLUSTER_SECRET_FILE to it")
     }
 
     /// The secret for the GCS at `gcsAddress` (the CLI): the environment's, else that of a node of
     /// the cluster on this machine.
     public static func forGCS(_ gcsAddress: String) throws(RuntimeError) -> ClusterSecret {
+        try forCluster(gcsAddress, missing: "no cluster secret for the GCS at \(gcsAddress): no node of that cluster "
+            + "runs on this machine; set SWIFTRAY_CLUSTER_SECRET_FILE to a copy of the head node's <session>/\(fileName)")
+    }
+
+    /// The environment's secret, else the session's of a local node of the cluster at `gcsAddress`;
+    /// `missing` is the error when there is neither.
+    private static func forCluster(_ gcsAddress: String, missing: String) throws(RuntimeError) -> ClusterSecret {
         if let secret = try fromEnvironment() { return secret }
-        guard let record = try? LocalNodeRecord.find(gcsAddress: gcsAddress) else {
-            throw RuntimeError("no cluster secret for the GCS at \(gcsAddress): no node of that cluster runs on "
-                + "this machine; set SWIFTRAY_CLUSTER_SECRET_FILE to a copy of the head node's <session>/\(fileName)")
-        }
+        guard let record = try? LocalNodeRecord.find(gcsAddress: gcsAddress) else { throw RuntimeError(missing) }
         return try forSession(record.session)
     }
 
