@@ -54,8 +54,6 @@ public final class Connection {
     /// Frames queued before the peer authenticated; sent once it has.
     private var held: [UInt8] = []
     private var handshakeDeadline: LoopTimer?
-    /// True once the peer proved it holds the cluster's secret (or this process runs without one).
-    public private(set) var authenticated = false
     /// Called once when the connection closes (the listener that accepted it counts it).
     var onClose: (() -> Void)?
 
@@ -114,8 +112,6 @@ public final class Connection {
                 guard let self, !isClosed, self.handshake != nil else { return }
                 refuseUnauthenticated("the peer did not authenticate within \(Handshake.deadlineMicros / 1000) ms")
             }
-        } else {
-            authenticated = true
         }
         readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
         uv_read_start(stream, { handle, _, buf in
@@ -165,7 +161,6 @@ public final class Connection {
                 markDirty()
             case .authenticated:
                 handshake = nil
-                authenticated = true
                 handshakeDeadline?.cancel()
                 handshakeDeadline = nil
                 reader.maxBodyBytes = ConnectionLimits.maxFrameBodyBytes
