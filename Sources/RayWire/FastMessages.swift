@@ -1,0 +1,722 @@
+// Hand-written protobuf encoding and decoding of the messages every task and actor call
+// sends (`pushTask`, `pushActorTask`, `taskReply`): the same bytes SwiftProtobuf writes for
+// `message.proto` (fields in number order, defaults left out, minimal varints, packed
+// repeated scalars), written in one pass without building the generated structs.
+//
+// Invariants:
+// - `FastMessages.append(m, to:)` writes exactly `m.recordBytes()` (FastMessagesTests checks
+//   it against SwiftProtobuf over many drawn messages), or writes nothing and returns false
+//   for every other kind of message.
+// - `FastMessages.decode(bytes)` returns a message only for such canonical encodings of
+//   those kinds, and then exactly what `Message(recordBytes:)` returns; anything else —
+//   another kind, fields out of order or repeated, unknown fields, a check that fails —
+//   returns nil, and the caller takes the general path, which decodes it or names the
+//   problem. It never reads past its buffer (the fuzz target `records` runs it).
+
+public import RayCore
+
+public enum FastMessages {
+    // Field numbers in `swiftray.v1.Message` (swiftray.proto).
+    static let pushTaskField: UInt64 = 18
+    static let taskReplyField: UInt64 = 19
+    static let pushActorTaskField: UInt64 = 52
+
+    /// Appends the record of `message` if it is one of the hand-encoded kinds.
+    public static func append(_ message: Message, to out: inout [UInt8]) -> Bool {
+        switch message {
+        case .pushTask(let spec, let attempt, let lease, let args):
+            let specBytes = specSize(spec)
+            var size = lengthDelimited(specBytes) + sint64Size(Int64(attempt), tag: 1)
+                + lengthDelimited(leaseSize(lease))
+            for arg in args { size += lengthDelimited(resolvedArgSize(arg)) }
+            out.reserveCapacity(out.count + 2 + Varint.size(UInt64(size)) + size)
+            tag(pushTaskField, 2, &out)
+            Varint.append(UInt64(size), to: &out)
+            tag(1, 2, &out)
+            Varint.append(UInt64(specBytes), to: &out)
+            appendSpec(spec, &out)
+            appendSInt64(Int64(attempt), field: 2, &out)
+            tag(3, 2, &out)
+            appendLease(lease, &out)
+            for arg in args { tag(4, 2, &out); appendResolvedArg(arg, &out) }
+            return true
+        case .pushActorTask(let spec, let attempt, let actor, let incarnation, let sequence, let skipBelow, let args):
+            let specBytes = specSize(spec)
+            var size = lengthDelimited(specBytes) + sint64Size(Int64(attempt), tag: 1)
+                + fixed64Size(actor.creationTask.value) + sint64Size(Int64(incarnation), tag: 1)
+                + uint64Size(sequence) + uint64Size(skipBelow)
+            for arg in args { size += lengthDelimited(resolvedArgSize(arg)) }
+            out.reserveCapacity(out.count + 2 + Varint.size(UInt64(size)) + size)
+            tag(pushActorTaskField, 2, &out)
+            Varint.append(UInt64(size), to: &out)
+            tag(1, 2, &out)
+            Varint.append(UInt64(specBytes), to: &out)
+            appendSpec(spec, &out)
+            appendSInt64(Int64(attempt), field: 2, &out)
+            appendFixed64(actor.creationTask.value, field: 3, &out)
+            appendSInt64(Int64(incarnation), field: 4, &out)
+            appendUInt64(sequence, field: 5, &out)
+            appendUInt64(skipBelow, field: 6, &out)
+            for arg in args { tag(7, 2, &out); appendResolvedArg(arg, &out) }
+            return true
+        case .taskReply(let task, let attempt, let outcome, let borrowed):
+            let outcomeBytes = outcomeSize(outcome)
+            var size = fixed64Size(task.value) + sint64Size(Int64(attempt), tag: 1) + lengthDelimited(outcomeBytes)
+            for object in borrowed { size += lengthDelimited(objectSize(object)) }
+            out.reserveCapacity(out.count + 2 + Varint.size(UInt64(size)) + size)
+            tag(taskReplyField, 2, &out)
+            Varint.append(UInt64(size), to: &out)
+            appendFixed64(task.value, field: 1, &out)
+            appendSInt64(Int64(attempt), field: 2, &out)
+            tag(3, 2, &out)
+            Varint.append(UInt64(outcomeBytes), to: &out)
+            appendOutcome(outcome, &out)
+            for object in borrowed { tag(4, 2, &out); appendObject(object, &out) }
+            return true
+        default:
+            return false
+        }
+    }
+
+    // MARK: sizes (without the field's own tag and length, unless said)
+
+    @inline(__always) static func zigzag(_ value: Int64) -> UInt64 {
+        UInt64(bitPattern: (value << 1) ^ (value >> 63))
+    }
+    @inline(__always) static func lengthDelimited(_ size: Int) -> Int { 1 + Varint.size(UInt64(size)) + size }
+    @inline(__always) static func sint64Size(_ value: Int64, tag: Int) -> Int {
+        value == 0 ? 0 : tag + Varint.size(zigzag(value))
+    }
+    @inline(__always) static func uint64Size(_ value: UInt64) -> Int { value == 0 ? 0 : 1 + Varint.size(value) }
+    @inline(__always) static func fixed64Size(_ value: UInt64) -> Int { value == 0 ? 0 : 9 }
+    @inline(__always) static func stringSize(_ value: String) -> Int {
+        let count = value.utf8.count
+        return count == 0 ? 0 : lengthDelimited(count)
+    }
+
+    static func workerSize(_ worker: WorkerID) -> Int {
+        uint64Size(UInt64(worker.node.value)) + uint64Size(UInt64(worker.index))
+    }
+    static func objectSize(_ object: ObjectID) -> Int {
+        fixed64Size(object.task.value) + uint64Size(UInt64(object.index))
+    }
+    static func leaseSize(_ lease: LeaseID) -> Int {
+        lengthDelimited(workerSize(lease.owner)) + uint64Size(lease.index)
+    }
+    static func dataSize(_ data: ObjectData) -> Int {
+        var size = sint64Size(data.sizeBytes, tag: 1) + fixed64Size(data.digest)
+        if let bytes = data.bytes { size += lengthDelimited(bytes.count) }
+        return size
+    }
+    static func entrySize(_ entry: ResourceSet.Entry) -> Int {
+        stringSize(entry.name) + sint64Size(entry.milli, tag: 1)
+    }
+    static func resourcesSize(_ resources: ResourceSet) -> Int {
+        var size = 0
+        for entry in resources.entries { size += lengthDelimited(entrySize(entry)) }
+        return size
+    }
+    static func affinitySize(_ node: NodeID, _ soft: Bool) -> Int {
+        uint64Size(UInt64(node.value)) + (soft ? 2 : 0)
+    }
+    static func strategySize(_ strategy: SchedulingStrategy) -> Int {
+        switch strategy {
+        case .default, .spread: return 2
+        case .nodeAffinity(let node, let soft): return lengthDelimited(affinitySize(node, soft))
+        }
+    }
+    static func taskArgSize(_ arg: TaskArg) -> Int {
+        switch arg {
+        case .reference(let object), .nestedReference(let object): return lengthDelimited(objectSize(object))
+        case .value(let data): return lengthDelimited(dataSize(data))
+        }
+    }
+    static func resolvedArgSize(_ arg: ResolvedArg) -> Int {
+        switch arg {
+        case .object(let object), .borrowed(let object): return lengthDelimited(objectSize(object))
+        case .inline(let data): return lengthDelimited(dataSize(data))
+        }
+    }
+    static func bodySize(_ body: [Int64]) -> Int {
+        var size = 0
+        for value in body { size += Varint.size(zigzag(value)) }
+        return size
+    }
+    static func specSize(_ spec: TaskSpec) -> Int {
+        var size = fixed64Size(spec.taskID.value) + uint64Size(UInt64(spec.jobID.value)) + stringSize(spec.function)
+            + sint64Size(Int64(spec.instance), tag: 1)
+        for arg in spec.args { size += lengthDelimited(taskArgSize(arg)) }
+        size += sint64Size(Int64(spec.returnCount), tag: 1)
+        size += lengthDelimited(resourcesSize(spec.resources))
+        size += lengthDelimited(strategySize(spec.strategy))
+        size += sint64Size(Int64(spec.maxRetries), tag: 1)
+        size += spec.retryExceptions ? 2 : 0
+        if !spec.body.isEmpty { size += lengthDelimited(bodySize(spec.body)) }
+        size += lengthDelimited(workerSize(spec.owner))
+        return size
+    }
+    static func errorSize(_ error: RayError) -> Int {
+        stringSize(error.kind.rawValue) + stringSize(error.message)
+    }
+    static func returnValueSize(_ value: ReturnValue) -> Int {
+        switch value {
+        case .inline(let data): return lengthDelimited(dataSize(data))
+        case .stored(let node, let sizeBytes):
+            return lengthDelimited(uint64Size(UInt64(node.value)) + sint64Size(sizeBytes, tag: 1))
+        }
+    }
+    static func outcomeSize(_ outcome: TaskOutcome) -> Int {
+        switch outcome {
+        case .returned(let values):
+            var inner = 0
+            for value in values { inner += lengthDelimited(returnValueSize(value)) }
+            return lengthDelimited(inner)
+        case .applicationError(let text): return lengthDelimited(text.utf8.count)
+        case .argumentFailed(let error): return lengthDelimited(errorSize(error))
+        }
+    }
+
+    // MARK: writing
+
+    @inline(__always) static func tag(_ field: UInt64, _ wireType: UInt64, _ out: inout [UInt8]) {
+        Varint.append(field << 3 | wireType, to: &out)
+    }
+    @inline(__always) static func appendUInt64(_ value: UInt64, field: UInt64, _ out: inout [UInt8]) {
+        guard value != 0 else { return }
+        tag(field, 0, &out)
+        Varint.append(value, to: &out)
+    }
+    @inline(__always) static func appendSInt64(_ value: Int64, field: UInt64, _ out: inout [UInt8]) {
+        guard value != 0 else { return }
+        tag(field, 0, &out)
+        Varint.append(zigzag(value), to: &out)
+    }
+    @inline(__always) static func appendFixed64(_ value: UInt64, field: UInt64, _ out: inout [UInt8]) {
+        guard value != 0 else { return }
+        tag(field, 1, &out)
+        for shift in stride(from: UInt64(0), to: 64, by: 8) { out.append(UInt8(truncatingIfNeeded: value >> shift)) }
+    }
+    @inline(__always) static func appendString(_ value: String, field: UInt64, _ out: inout [UInt8]) {
+        let count = value.utf8.count
+        guard count != 0 else { return }
+        tag(field, 2, &out)
+        Varint.append(UInt64(count), to: &out)
+        out.append(contentsOf: value.utf8)
+    }
+
+    // Each `append…` below writes a message's length, then its fields.
+
+    static func appendWorker(_ worker: WorkerID, _ out: inout [UInt8]) {
+        Varint.append(UInt64(workerSize(worker)), to: &out)
+        appendUInt64(UInt64(worker.node.value), field: 1, &out)
+        appendUInt64(UInt64(worker.index), field: 2, &out)
+    }
+    static func appendObject(_ object: ObjectID, _ out: inout [UInt8]) {
+        Varint.append(UInt64(objectSize(object)), to: &out)
+        appendFixed64(object.task.value, field: 1, &out)
+        appendUInt64(UInt64(object.index), field: 2, &out)
+    }
+    static func appendLease(_ lease: LeaseID, _ out: inout [UInt8]) {
+        Varint.append(UInt64(leaseSize(lease)), to: &out)
+        tag(1, 2, &out)
+        appendWorker(lease.owner, &out)
+        appendUInt64(lease.index, field: 2, &out)
+    }
+    static func appendData(_ data: ObjectData, _ out: inout [UInt8]) {
+        Varint.append(UInt64(dataSize(data)), to: &out)
+        appendSInt64(data.sizeBytes, field: 1, &out)
+        appendFixed64(data.digest, field: 2, &out)
+        if let bytes = data.bytes {
+            tag(3, 2, &out)
+            Varint.append(UInt64(bytes.count), to: &out)
+            out.append(contentsOf: bytes)
+        }
+    }
+    static func appendResolvedArg(_ arg: ResolvedArg, _ out: inout [UInt8]) {
+        Varint.append(UInt64(resolvedArgSize(arg)), to: &out)
+        switch arg {
+        case .inline(let data): tag(1, 2, &out); appendData(data, &out)
+        case .object(let object): tag(2, 2, &out); appendObject(object, &out)
+        case .borrowed(let object): tag(3, 2, &out); appendObject(object, &out)
+        }
+    }
+    static func appendTaskArg(_ arg: TaskArg, _ out: inout [UInt8]) {
+        Varint.append(UInt64(taskArgSize(arg)), to: &out)
+        switch arg {
+        case .reference(let object): tag(1, 2, &out); appendObject(object, &out)
+        case .value(let data): tag(2, 2, &out); appendData(data, &out)
+        case .nestedReference(let object): tag(3, 2, &out); appendObject(object, &out)
+        }
+    }
+    static func appendResources(_ resources: ResourceSet, _ out: inout [UInt8]) {
+        Varint.append(UInt64(resourcesSize(resources)), to: &out)
+        for entry in resources.entries {
+            tag(1, 2, &out)
+            Varint.append(UInt64(entrySize(entry)), to: &out)
+            appendString(entry.name, field: 1, &out)
+            appendSInt64(entry.milli, field: 2, &out)
+        }
+    }
+    static func appendStrategy(_ strategy: SchedulingStrategy, _ out: inout [UInt8]) {
+        Varint.append(UInt64(strategySize(strategy)), to: &out)
+        switch strategy {
+        case .default: tag(1, 2, &out); out.append(0)
+        case .spread: tag(2, 2, &out); out.append(0)
+        case .nodeAffinity(let node, let soft):
+            tag(3, 2, &out)
+            Varint.append(UInt64(affinitySize(node, soft)), to: &out)
+            appendUInt64(UInt64(node.value), field: 1, &out)
+            if soft { tag(2, 0, &out); out.append(1) }
+        }
+    }
+    /// The spec's fields (its length is written by the caller, which knows it).
+    static func appendSpec(_ spec: TaskSpec, _ out: inout [UInt8]) {
+        appendFixed64(spec.taskID.value, field: 1, &out)
+        appendUInt64(UInt64(spec.jobID.value), field: 2, &out)
+        appendString(spec.function, field: 3, &out)
+        appendSInt64(Int64(spec.instance), field: 4, &out)
+        for arg in spec.args { tag(5, 2, &out); appendTaskArg(arg, &out) }
+        appendSInt64(Int64(spec.returnCount), field: 6, &out)
+        tag(7, 2, &out)
+        appendResources(spec.resources, &out)
+        tag(8, 2, &out)
+        appendStrategy(spec.strategy, &out)
+        appendSInt64(Int64(spec.maxRetries), field: 9, &out)
+        if spec.retryExceptions { tag(10, 0, &out); out.append(1) }
+        if !spec.body.isEmpty {
+            tag(11, 2, &out)
+            Varint.append(UInt64(bodySize(spec.body)), to: &out)
+            for value in spec.body { Varint.append(zigzag(value), to: &out) }
+        }
+        tag(12, 2, &out)
+        appendWorker(spec.owner, &out)
+    }
+    static func appendError(_ error: RayError, _ out: inout [UInt8]) {
+        Varint.append(UInt64(errorSize(error)), to: &out)
+        appendString(error.kind.rawValue, field: 1, &out)
+        appendString(error.message, field: 2, &out)
+    }
+    static func appendReturnValue(_ value: ReturnValue, _ out: inout [UInt8]) {
+        Varint.append(UInt64(returnValueSize(value)), to: &out)
+        switch value {
+        case .inline(let data): tag(1, 2, &out); appendData(data, &out)
+        case .stored(let node, let sizeBytes):
+            tag(2, 2, &out)
+            Varint.append(UInt64(uint64Size(UInt64(node.value)) + sint64Size(sizeBytes, tag: 1)), to: &out)
+            appendUInt64(UInt64(node.value), field: 1, &out)
+            appendSInt64(sizeBytes, field: 2, &out)
+        }
+    }
+    /// The outcome's fields (its length is written by the caller).
+    static func appendOutcome(_ outcome: TaskOutcome, _ out: inout [UInt8]) {
+        switch outcome {
+        case .returned(let values):
+            tag(1, 2, &out)
+            var inner = 0
+            for value in values { inner += lengthDelimited(returnValueSize(value)) }
+            Varint.append(UInt64(inner), to: &out)
+            for value in values { tag(1, 2, &out); appendReturnValue(value, &out) }
+        case .applicationError(let text):
+            // A oneof member is written even when empty.
+            tag(2, 2, &out)
+            Varint.append(UInt64(text.utf8.count), to: &out)
+            out.append(contentsOf: text.utf8)
+        case .argumentFailed(let error):
+            tag(3, 2, &out)
+            appendError(error, &out)
+        }
+    }
+}
+
+// MARK: decoding
+
+extension FastMessages {
+    /// The message of a canonical encoding of a hand-encoded kind, or nil (see the file's invariants).
+    public static func decode(_ bytes: ArraySlice<UInt8>) -> Message? {
+        bytes.withUnsafeBytes { raw -> Message? in
+            var reader = ProtoReader(raw, 0, raw.count)
+            guard let (field, wireType) = reader.key(), wireType == 2, let length = reader.length(),
+                  reader.position + length == reader.end else { return nil }
+            var body = reader.sub(length)
+            switch field {
+            case pushTaskField: return decodePushTask(&body)
+            case taskReplyField: return decodeTaskReply(&body)
+            case pushActorTaskField: return decodePushActorTask(&body)
+            default: return nil
+            }
+        }
+    }
+
+    static func decodePushTask(_ r: inout ProtoReader) -> Message? {
+        var spec: TaskSpec?, attempt: Int64 = 0, lease: LeaseID?, args: [ResolvedArg] = []
+        var last: UInt64 = 0
+        while !r.atEnd {
+            guard let (field, type) = r.key(), field > last || (field == 4 && last == 4) else { return nil }
+            last = field
+            switch (field, type) {
+            case (1, 2): guard var m = r.message(), let v = decodeSpec(&m) else { return nil }; spec = v
+            case (2, 0): guard let v = r.sint64() else { return nil }; attempt = v
+            case (3, 2): guard var m = r.message(), let v = decodeLease(&m) else { return nil }; lease = v
+            case (4, 2): guard var m = r.message(), let v = decodeResolvedArg(&m) else { return nil }; args.append(v)
+            default: return nil
+            }
+        }
+        guard let spec, let lease else { return nil }
+        return .pushTask(spec, attempt: Int(truncatingIfNeeded: attempt), lease: lease, args: args)
+    }
+
+    static func decodePushActorTask(_ r: inout ProtoReader) -> Message? {
+        var spec: TaskSpec?, attempt: Int64 = 0, actor: UInt64 = 0, incarnation: Int64 = 0
+        var sequence: UInt64 = 0, skipBelow: UInt64 = 0, args: [ResolvedArg] = []
+        var last: UInt64 = 0
+        while !r.atEnd {
+            guard let (field, type) = r.key(), field > last || (field == 7 && last == 7) else { return nil }
+            last = field
+            switch (field, type) {
+            case (1, 2): guard var m = r.message(), let v = decodeSpec(&m) else { return nil }; spec = v
+            case (2, 0): guard let v = r.sint64() else { return nil }; attempt = v
+            case (3, 1): guard let v = r.fixed64() else { return nil }; actor = v
+            case (4, 0): guard let v = r.sint64() else { return nil }; incarnation = v
+            case (5, 0): guard let v = r.varint() else { return nil }; sequence = v
+            case (6, 0): guard let v = r.varint() else { return nil }; skipBelow = v
+            case (7, 2): guard var m = r.message(), let v = decodeResolvedArg(&m) else { return nil }; args.append(v)
+            default: return nil
+            }
+        }
+        guard let spec else { return nil }
+        return .pushActorTask(spec, attempt: Int(truncatingIfNeeded: attempt),
+                              ActorID(creationTask: TaskID(value: actor)),
+                              incarnation: Int(truncatingIfNeeded: incarnation), sequence: sequence,
+                              skipBelow: skipBelow, args: args)
+    }
+
+    static func decodeTaskReply(_ r: inout ProtoReader) -> Message? {
+        var task: UInt64 = 0, attempt: Int64 = 0, outcome: TaskOutcome?, borrowed: [ObjectID] = []
+        var last: UInt64 = 0
+        while !r.atEnd {
+            guard let (field, type) = r.key(), field > last || (field == 4 && last == 4) else { return nil }
+            last = field
+            switch (field, type) {
+            case (1, 1): guard let v = r.fixed64() else { return nil }; task = v
+            case (2, 0): guard let v = r.sint64() else { return nil }; attempt = v
+            case (3, 2): guard var m = r.message(), let v = decodeOutcome(&m) else { return nil }; outcome = v
+            case (4, 2): guard var m = r.message(), let v = decodeObject(&m) else { return nil }; borrowed.append(v)
+            default: return nil
+            }
+        }
+        guard let outcome else { return nil }
+        return .taskReply(TaskID(value: task), attempt: Int(truncatingIfNeeded: attempt), outcome, borrowed: borrowed)
+    }
+
+    static func decodeWorker(_ r: inout ProtoReader) -> WorkerID? {
+        var node: UInt32 = 0, index: UInt32 = 0, last: UInt64 = 0
+        while !r.atEnd {
+            guard let (field, type) = r.key(), field > last, type == 0, let v = r.uint32() else { return nil }
+            last = field
+            switch field {
+            case 1: node = v
+            case 2: index = v
+            default: return nil
+            }
+        }
+        return WorkerID(node: NodeID(node), index: index)
+    }
+
+    static func decodeObject(_ r: inout ProtoReader) -> ObjectID? {
+        var task: UInt64 = 0, index: UInt32 = 0, last: UInt64 = 0
+        while !r.atEnd {
+            guard let (field, type) = r.key(), field > last else { return nil }
+            last = field
+            switch (field, type) {
+            case (1, 1): guard let v = r.fixed64() else { return nil }; task = v
+            case (2, 0): guard let v = r.uint32() else { return nil }; index = v
+            default: return nil
+            }
+        }
+        // As `ObjectID(proto:)`: indexes count from 1 (the general path names the problem).
+        guard index & ~(UInt32(1) << 31) != 0 else { return nil }
+        return ObjectID(task: TaskID(value: task), index: index)
+    }
+
+    static func decodeLease(_ r: inout ProtoReader) -> LeaseID? {
+        var owner: WorkerID?, index: UInt64 = 0, last: UInt64 = 0
+        while !r.atEnd {
+            guard let (field, type) = r.key(), field > last else { return nil }
+            last = field
+            switch (field, type) {
+            case (1, 2): guard var m = r.message(), let v = decodeWorker(&m) else { return nil }; owner = v
+            case (2, 0): guard let v = r.varint() else { return nil }; index = v
+            default: return nil
+            }
+        }
+        guard let owner else { return nil }
+        return LeaseID(owner: owner, index: index)
+    }
+
+    static func decodeData(_ r: inout ProtoReader) -> ObjectData? {
+        var sizeBytes: Int64 = 0, digest: UInt64 = 0, bytes: [UInt8]?, last: UInt64 = 0
+        while !r.atEnd {
+            guard let (field, type) = r.key(), field > last else { return nil }
+            last = field
+            switch (field, type) {
+            case (1, 0): guard let v = r.sint64() else { return nil }; sizeBytes = v
+            case (2, 1): guard let v = r.fixed64() else { return nil }; digest = v
+            case (3, 2): guard let v = r.bytes() else { return nil }; bytes = v
+            default: return nil
+            }
+        }
+        guard sizeBytes >= 0 else { return nil }
+        return ObjectData(sizeBytes: sizeBytes, digest: digest, bytes: bytes)
+    }
+
+    /// A oneof of three message-typed members: exactly one present (its field and contents).
+    static func oneMember(_ r: inout ProtoReader) -> (UInt64, ProtoReader)? {
+        guard let (field, type) = r.key(), type == 2, let member = r.message(), r.atEnd else { return nil }
+        return (field, member)
+    }
+
+    static func decodeResolvedArg(_ r: inout ProtoReader) -> ResolvedArg? {
+        guard let (field, member) = oneMember(&r) else { return nil }
+        var m = member
+        switch field {
+        case 1: return decodeData(&m).map { .inline($0) }
+        case 2: return decodeObject(&m).map { .object($0) }
+        case 3: return decodeObject(&m).map { .borrowed($0) }
+        default: return nil
+        }
+    }
+
+    static func decodeTaskArg(_ r: inout ProtoReader) -> TaskArg? {
+        guard let (field, member) = oneMember(&r) else { return nil }
+        var m = member
+        switch field {
+        case 1: return decodeObject(&m).map { .reference($0) }
+        case 2: return decodeData(&m).map { .value($0) }
+        case 3: return decodeObject(&m).map { .nestedReference($0) }
+        default: return nil
+        }
+    }
+
+    static func decodeResources(_ r: inout ProtoReader) -> ResourceSet? {
+        var entries: [ResourceSet.Entry] = []
+        while !r.atEnd {
+            guard let (field, type) = r.key(), field == 1, type == 2, var m = r.message() else { return nil }
+            var name = "", milli: Int64 = 0, last: UInt64 = 0
+            while !m.atEnd {
+                guard let (field, type) = m.key(), field > last else { return nil }
+                last = field
+                switch (field, type) {
+                case (1, 2): guard let v = m.string() else { return nil }; name = v
+                case (2, 0): guard let v = m.sint64() else { return nil }; milli = v
+                default: return nil
+                }
+            }
+            entries.append(ResourceSet.Entry(name: name, milli: milli))
+        }
+        // What this code encodes is sorted, each name once, without zeros; anything else takes the general path.
+        return ResourceSet(sortedEntries: entries)
+    }
+
+    static func decodeStrategy(_ r: inout ProtoReader) -> SchedulingStrategy? {
+        guard let (field, member) = oneMember(&r) else { return nil }
+        var m = member
+        switch field {
+        case 1: return m.atEnd ? .default : nil
+        case 2: return m.atEnd ? .spread : nil
+        case 3:
+            var node: UInt32 = 0, soft = false, last: UInt64 = 0
+            while !m.atEnd {
+                guard let (field, type) = m.key(), field > last, type == 0, let v = m.varint() else { return nil }
+                last = field
+                switch field {
+                case 1: guard v <= UInt64(UInt32.max) else { return nil }; node = UInt32(v)
+                case 2: soft = v != 0
+                default: return nil
+                }
+            }
+            return .nodeAffinity(node: NodeID(node), soft: soft)
+        default: return nil
+        }
+    }
+
+    static func decodeSpec(_ r: inout ProtoReader) -> TaskSpec? {
+        var taskID: UInt64 = 0, job: UInt32 = 0, function = "", instance: Int64 = 0, args: [TaskArg] = []
+        var returnCount: Int64 = 0, resources: ResourceSet?, strategy: SchedulingStrategy?
+        var maxRetries: Int64 = 0, retryExceptions = false, body: [Int64] = [], owner: WorkerID?
+        var last: UInt64 = 0
+        while !r.atEnd {
+            guard let (field, type) = r.key(), field > last || (field == 5 && last == 5) else { return nil }
+            last = field
+            switch (field, type) {
+            case (1, 1): guard let v = r.fixed64() else { return nil }; taskID = v
+            case (2, 0): guard let v = r.uint32() else { return nil }; job = v
+            case (3, 2): guard let v = r.string() else { return nil }; function = v
+            case (4, 0): guard let v = r.sint64() else { return nil }; instance = v
+            case (5, 2): guard var m = r.message(), let v = decodeTaskArg(&m) else { return nil }; args.append(v)
+            case (6, 0): guard let v = r.sint64() else { return nil }; returnCount = v
+            case (7, 2): guard var m = r.message(), let v = decodeResources(&m) else { return nil }; resources = v
+            case (8, 2): guard var m = r.message(), let v = decodeStrategy(&m) else { return nil }; strategy = v
+            case (9, 0): guard let v = r.sint64() else { return nil }; maxRetries = v
+            case (10, 0): guard let v = r.varint() else { return nil }; retryExceptions = v != 0
+            case (11, 2):
+                guard var m = r.message() else { return nil }
+                while !m.atEnd {
+                    guard let v = m.sint64() else { return nil }
+                    body.append(v)
+                }
+            case (12, 2): guard var m = r.message(), let v = decodeWorker(&m) else { return nil }; owner = v
+            default: return nil
+            }
+        }
+        guard let resources, let strategy, let owner else { return nil }
+        return TaskSpec(taskID: TaskID(value: taskID), jobID: JobID(job), function: function,
+                        instance: Int(truncatingIfNeeded: instance), args: args,
+                        returnCount: Int(truncatingIfNeeded: returnCount), resources: resources, strategy: strategy,
+                        maxRetries: Int(truncatingIfNeeded: maxRetries), retryExceptions: retryExceptions,
+                        body: body, owner: owner)
+    }
+
+    static func decodeError(_ r: inout ProtoReader) -> RayError? {
+        var kind = "", message = "", last: UInt64 = 0
+        while !r.atEnd {
+            guard let (field, type) = r.key(), field > last, type == 2, let v = r.string() else { return nil }
+            last = field
+            switch field {
+            case 1: kind = v
+            case 2: message = v
+            default: return nil
+            }
+        }
+        guard let known = RayErrorKind(rawValue: kind) else { return nil }
+        return RayError(known, message)
+    }
+
+    static func decodeReturnValue(_ r: inout ProtoReader) -> ReturnValue? {
+        guard let (field, member) = oneMember(&r) else { return nil }
+        var m = member
+        switch field {
+        case 1: return decodeData(&m).map { .inline($0) }
+        case 2:
+            var node: UInt32 = 0, sizeBytes: Int64 = 0, last: UInt64 = 0
+            while !m.atEnd {
+                guard let (field, type) = m.key(), field > last, type == 0 else { return nil }
+                last = field
+                switch field {
+                case 1: guard let v = m.uint32() else { return nil }; node = v
+                case 2: guard let v = m.sint64() else { return nil }; sizeBytes = v
+                default: return nil
+                }
+            }
+            return .stored(node: NodeID(node), sizeBytes: sizeBytes)
+        default: return nil
+        }
+    }
+
+    static func decodeOutcome(_ r: inout ProtoReader) -> TaskOutcome? {
+        guard let (field, type) = r.key(), type == 2 else { return nil }
+        let outcome: TaskOutcome?
+        switch field {
+        case 1:
+            guard var m = r.message() else { return nil }
+            var values: [ReturnValue] = []
+            while !m.atEnd {
+                guard let (field, type) = m.key(), field == 1, type == 2, var v = m.message(),
+                      let value = decodeReturnValue(&v) else { return nil }
+                values.append(value)
+            }
+            outcome = .returned(values)
+        case 2: outcome = r.string().map { .applicationError($0) }
+        case 3:
+            guard var m = r.message() else { return nil }
+            outcome = decodeError(&m).map { .argumentFailed($0) }
+        default: return nil
+        }
+        return r.atEnd ? outcome : nil
+    }
+}
+
+/// Reads protobuf's wire format from a buffer; every read checks its bounds and returns nil
+/// when the bytes run out or are malformed.
+struct ProtoReader {
+    let base: UnsafeRawBufferPointer
+    var position: Int
+    let end: Int
+
+    init(_ base: UnsafeRawBufferPointer, _ position: Int, _ end: Int) {
+        self.base = base
+        self.position = position
+        self.end = end
+    }
+
+    var atEnd: Bool { position >= end }
+
+    mutating func varint() -> UInt64? {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while position < end {
+            let byte = base[position]
+            position += 1
+            if shift == 63 && byte > 1 { return nil }
+            value |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return value }
+            shift += 7
+            if shift > 63 { return nil }
+        }
+        return nil
+    }
+
+    mutating func key() -> (UInt64, UInt64)? {
+        guard let key = varint(), key >> 3 != 0, key >> 3 <= UInt64(UInt32.max) else { return nil }
+        return (key >> 3, key & 7)
+    }
+
+    mutating func uint32() -> UInt32? {
+        guard let value = varint(), value <= UInt64(UInt32.max) else { return nil }
+        return UInt32(value)
+    }
+
+    mutating func sint64() -> Int64? {
+        guard let value = varint() else { return nil }
+        return Int64(bitPattern: (value >> 1) ^ (0 &- (value & 1)))
+    }
+
+    mutating func fixed64() -> UInt64? {
+        guard end - position >= 8 else { return nil }
+        var value: UInt64 = 0
+        for index in 0..<8 { value |= UInt64(base[position + index]) << UInt64(index * 8) }
+        position += 8
+        return value
+    }
+
+    mutating func length() -> Int? {
+        guard let length = varint(), length <= UInt64(end - position) else { return nil }
+        return Int(length)
+    }
+
+    /// A reader over the next `length` bytes (checked by `length()`), which this one skips.
+    mutating func sub(_ length: Int) -> ProtoReader {
+        let reader = ProtoReader(base, position, position + length)
+        position += length
+        return reader
+    }
+
+    mutating func message() -> ProtoReader? {
+        guard let length = length() else { return nil }
+        return sub(length)
+    }
+
+    mutating func bytes() -> [UInt8]? {
+        guard let length = length() else { return nil }
+        let bytes = [UInt8](UnsafeRawBufferPointer(rebasing: base[position..<(position + length)]))
+        position += length
+        return bytes
+    }
+
+    mutating func string() -> String? {
+        guard let length = length() else { return nil }
+        let text = String(validating: UnsafeRawBufferPointer(rebasing: base[position..<(position + length)]),
+                          as: UTF8.self)
+        position += length
+        return text
+    }
+}
