@@ -44,7 +44,7 @@ public enum FuzzTargets {
         case 2: describe(try? ExecutorInput(recordBytes: rest))
         case 3: describe(try? OwnerInput(recordBytes: rest))
         case 4:
-            let general = try? RayCore.Message(recordBytes: rest)
+            let general = try? RayCore.Message(generatedDecoding: rest)
             describe(general)
             // The hand-written decoder agrees with the generated one whenever it answers.
             if let fast = FastMessages.decode(rest[...]) {

@@ -13,6 +13,39 @@ public enum MessageSamples {
         return (0..<count).map { _ in message(&random) }
     }
 
+    /// Owner inputs a program hands its owner per task, call and reference (written by hand).
+    public static func drawOwnerInputs(_ count: Int, seed: UInt64) -> [OwnerInput] {
+        var random = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in
+            var r = random
+            defer { random = r }
+            switch r.below(5) {
+            case 0: return .submitTask(request(&r))
+            case 1: return .callActor(ActorID(creationTask: TaskID(value: uint64(&r))), request(&r))
+            case 2: return .get(object(&r))
+            case 3: return .release(object(&r))
+            default: return .addReference(object(&r))
+            }
+        }
+    }
+
+    /// Finished executions (an executor's input, written by hand).
+    public static func drawExecutorInputs(_ count: Int, seed: UInt64) -> [ExecutorInput] {
+        var random = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in
+            let result: ExecutionResult = random.below(3) == 0
+                ? .applicationError(string(&random)) : .returned(list(&random, 3) { data(&$0) })
+            return .executionFinished(TaskID(value: uint64(&random)), attempt: int(&random), result)
+        }
+    }
+
+    static func request(_ r: inout SeededGenerator) -> TaskRequest {
+        let spec = spec(&r)
+        return TaskRequest(function: spec.function, instance: spec.instance, args: spec.args, resources: spec.resources,
+                           strategy: spec.strategy, maxRetries: spec.maxRetries, retryExceptions: spec.retryExceptions,
+                           body: spec.body, returnCount: spec.returnCount)
+    }
+
     static func message(_ r: inout SeededGenerator) -> Message {
         switch r.below(3) {
         case 0:

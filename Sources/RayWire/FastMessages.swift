@@ -4,11 +4,14 @@
 // repeated scalars), written in one pass without building the generated structs.
 //
 // Invariants:
-// - `FastMessages.append(m, to:)` writes exactly `m.recordBytes()` (FastMessagesTests checks
-//   it against SwiftProtobuf over many drawn messages), or writes nothing and returns false
-//   for every other kind of message.
+// - `FastMessages.append(m, to:)` writes exactly what SwiftProtobuf writes for `m.proto`
+//   (FastMessagesTests checks it over many drawn messages), or writes nothing and returns
+//   false for every other kind of message; so do the `append`s of inputs (a program's
+//   submitted tasks, calls and references; an executor's finished executions).
+//   `ProtoRecord.appendRecord`, `recordBytes` and `LogRecord.encode` go through them.
 // - `FastMessages.decode(bytes)` returns a message only for such canonical encodings of
-//   those kinds, and then exactly what `Message(recordBytes:)` returns; anything else —
+//   those kinds, and then exactly what `Message(generatedDecoding:)` returns (and
+//   `Message(recordBytes:)` tries it first); anything else —
 //   another kind, fields out of order or repeated, unknown fields, a check that fails —
 //   returns nil, and the caller takes the general path, which decodes it or names the
 //   problem. It never reads past its buffer (the fuzz target `records` runs it).
@@ -332,19 +335,21 @@ public enum FastMessages {
 
 extension FastMessages {
     /// The message of a canonical encoding of a hand-encoded kind, or nil (see the file's invariants).
-    public static func decode(_ bytes: ArraySlice<UInt8>) -> Message? {
-        bytes.withUnsafeBytes { raw -> Message? in
-            var reader = ProtoReader(raw, 0, raw.count)
-            guard let (field, wireType) = reader.key(), wireType == 2, let length = reader.length(),
-                  reader.position + length == reader.end else { return nil }
-            var body = reader.sub(length)
-            switch field {
-            case pushTaskField: return decodePushTask(&body)
-            case taskReplyField: return decodeTaskReply(&body)
-            case pushActorTaskField: return decodePushActorTask(&body)
-            default: return nil
-            }
+    public static func decode(_ raw: UnsafeRawBufferPointer) -> Message? {
+        var reader = ProtoReader(raw, 0, raw.count)
+        guard let (field, wireType) = reader.key(), wireType == 2, let length = reader.length(),
+              reader.position + length == reader.end else { return nil }
+        var body = reader.sub(length)
+        switch field {
+        case pushTaskField: return decodePushTask(&body)
+        case taskReplyField: return decodeTaskReply(&body)
+        case pushActorTaskField: return decodePushActorTask(&body)
+        default: return nil
         }
+    }
+
+    public static func decode(_ bytes: ArraySlice<UInt8>) -> Message? {
+        bytes.withUnsafeBytes { decode($0) }
     }
 
     static func decodePushTask(_ r: inout ProtoReader) -> Message? {
@@ -718,5 +723,111 @@ struct ProtoReader {
                           as: UTF8.self)
         position += length
         return text
+    }
+}
+
+// MARK: logged inputs
+
+extension FastMessages {
+    // Field numbers in `OwnerInput` and `ExecutorInput` (swiftray.proto).
+    static let submitTaskField: UInt64 = 2
+    static let getField: UInt64 = 4
+    static let releaseField: UInt64 = 5
+    static let addReferenceField: UInt64 = 8
+    static let callActorField: UInt64 = 15
+    static let executionFinishedField: UInt64 = 3
+
+    /// Appends the record of an owner's input if it is one a program hands its owner per task,
+    /// call or reference (the same bytes as the generated encoder); false otherwise.
+    public static func append(_ input: OwnerInput, to out: inout [UInt8]) -> Bool {
+        switch input {
+        case .submitTask(let request):
+            tag(submitTaskField, 2, &out)
+            Varint.append(UInt64(requestSize(request)), to: &out)
+            appendRequest(request, &out)
+            return true
+        case .callActor(let actor, let request):
+            let requestBytes = requestSize(request)
+            tag(callActorField, 2, &out)
+            Varint.append(UInt64(fixed64Size(actor.creationTask.value) + lengthDelimited(requestBytes)), to: &out)
+            appendFixed64(actor.creationTask.value, field: 1, &out)
+            tag(2, 2, &out)
+            Varint.append(UInt64(requestBytes), to: &out)
+            appendRequest(request, &out)
+            return true
+        case .get(let object):
+            tag(getField, 2, &out); appendObject(object, &out); return true
+        case .release(let object):
+            tag(releaseField, 2, &out); appendObject(object, &out); return true
+        case .addReference(let object):
+            tag(addReferenceField, 2, &out); appendObject(object, &out); return true
+        default:
+            return false
+        }
+    }
+
+    /// Appends the record of an executor's input if it is a finished execution; false otherwise.
+    public static func append(_ input: ExecutorInput, to out: inout [UInt8]) -> Bool {
+        guard case .executionFinished(let task, let attempt, let result) = input else { return false }
+        let resultBytes: Int
+        switch result {
+        case .returned(let values):
+            var inner = 0
+            for value in values { inner += lengthDelimited(dataSize(value)) }
+            resultBytes = lengthDelimited(inner)
+        case .applicationError(let text):
+            resultBytes = lengthDelimited(text.utf8.count)
+        }
+        tag(executionFinishedField, 2, &out)
+        Varint.append(UInt64(fixed64Size(task.value) + sint64Size(Int64(attempt), tag: 1)
+                             + lengthDelimited(resultBytes)), to: &out)
+        appendFixed64(task.value, field: 1, &out)
+        appendSInt64(Int64(attempt), field: 2, &out)
+        tag(3, 2, &out)
+        Varint.append(UInt64(resultBytes), to: &out)
+        switch result {
+        case .returned(let values):
+            tag(1, 2, &out)
+            var inner = 0
+            for value in values { inner += lengthDelimited(dataSize(value)) }
+            Varint.append(UInt64(inner), to: &out)
+            for value in values { tag(1, 2, &out); appendData(value, &out) }
+        case .applicationError(let text):
+            tag(2, 2, &out)
+            Varint.append(UInt64(text.utf8.count), to: &out)
+            out.append(contentsOf: text.utf8)
+        }
+        return true
+    }
+
+    static func requestSize(_ request: TaskRequest) -> Int {
+        var size = stringSize(request.function) + sint64Size(Int64(request.instance), tag: 1)
+        for arg in request.args { size += lengthDelimited(taskArgSize(arg)) }
+        size += lengthDelimited(resourcesSize(request.resources))
+        size += lengthDelimited(strategySize(request.strategy))
+        size += sint64Size(Int64(request.maxRetries), tag: 1)
+        size += request.retryExceptions ? 2 : 0
+        if !request.body.isEmpty { size += lengthDelimited(bodySize(request.body)) }
+        size += sint64Size(Int64(request.returnCount), tag: 1)
+        return size
+    }
+
+    /// The request's fields (its length is written by the caller).
+    static func appendRequest(_ request: TaskRequest, _ out: inout [UInt8]) {
+        appendString(request.function, field: 1, &out)
+        appendSInt64(Int64(request.instance), field: 2, &out)
+        for arg in request.args { tag(3, 2, &out); appendTaskArg(arg, &out) }
+        tag(4, 2, &out)
+        appendResources(request.resources, &out)
+        tag(5, 2, &out)
+        appendStrategy(request.strategy, &out)
+        appendSInt64(Int64(request.maxRetries), field: 6, &out)
+        if request.retryExceptions { tag(7, 0, &out); out.append(1) }
+        if !request.body.isEmpty {
+            tag(8, 2, &out)
+            Varint.append(UInt64(bodySize(request.body)), to: &out)
+            for value in request.body { Varint.append(zigzag(value), to: &out) }
+        }
+        appendSInt64(Int64(request.returnCount), field: 9, &out)
     }
 }

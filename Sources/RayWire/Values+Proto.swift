@@ -34,22 +34,43 @@ public protocol ProtoRecord {
     associatedtype Proto: SwiftProtobuf.Message
     var proto: Proto { get }
     init(proto: Proto, at path: @autoclosure () -> String) throws
+    /// Appends the record's bytes written by hand (the bytes `proto` serializes to) when this
+    /// value is of a kind written so (FastMessages: tasks, calls, replies); false otherwise.
+    func appendHandWritten(to out: inout [UInt8]) -> Bool
+    /// The value of `bytes` read by hand when they are a canonical record of such a kind
+    /// (exactly what the generated decoder reads); nil to take the generated decoder.
+    static func handRead(_ bytes: UnsafeRawBufferPointer) -> Self?
 }
 
 extension ProtoRecord {
+    public func appendHandWritten(to out: inout [UInt8]) -> Bool { false }
+    public static func handRead(_ bytes: UnsafeRawBufferPointer) -> Self? { nil }
+
     /// The record's bytes.
     public func recordBytes() throws -> [UInt8] {
-        try proto.serializedBytes()
+        var out: [UInt8] = []
+        try appendRecord(to: &out)
+        return out
     }
 
     /// Appends the record's bytes to `out`.
     public func appendRecord(to out: inout [UInt8]) throws {
+        if appendHandWritten(to: &out) { return }
         let bytes: [UInt8] = try proto.serializedBytes()
         out.append(contentsOf: bytes)
     }
 
     /// Decodes a record; malformed bytes or a record that does not make sense throw a `RecordError`.
     public init<Bytes: SwiftProtobufContiguousBytes>(recordBytes bytes: Bytes) throws {
+        if let value = bytes.withUnsafeBytes({ Self.handRead($0) }) {
+            self = value
+            return
+        }
+        try self.init(generatedDecoding: bytes)
+    }
+
+    /// Decodes a record with the generated decoder only (what the hand-written one is checked against).
+    public init<Bytes: SwiftProtobufContiguousBytes>(generatedDecoding bytes: Bytes) throws {
         let message: Proto
         do {
             message = try Proto(serializedBytes: bytes)
@@ -66,12 +87,12 @@ public enum LogRecord {
     public static let timeBytes = 8
 
     public static func encode<Input: ProtoRecord>(_ input: Input, at now: Int64) throws -> [UInt8] {
-        let body: [UInt8] = try input.proto.serializedBytes()
-        var record = [UInt8]()
-        record.reserveCapacity(timeBytes + body.count)
-        let time = UInt64(bitPattern: now)
-        for shift in stride(from: 0, to: 64, by: 8) { record.append(UInt8(truncatingIfNeeded: time >> UInt64(shift))) }
-        record.append(contentsOf: body)
+        var record = [UInt8](repeating: 0, count: timeBytes)
+        if !input.appendHandWritten(to: &record) {
+            let body: [UInt8] = try input.proto.serializedBytes()
+            record.append(contentsOf: body)
+        }
+        stamp(&record, at: now)
         return record
     }
 
@@ -96,7 +117,16 @@ public enum LogRecord {
     }
 }
 
-extension RayCore.Message: ProtoRecord {}
+extension RayCore.Message: ProtoRecord {
+    public func appendHandWritten(to out: inout [UInt8]) -> Bool { FastMessages.append(self, to: &out) }
+    public static func handRead(_ bytes: UnsafeRawBufferPointer) -> Self? { FastMessages.decode(bytes) }
+}
+extension OwnerInput {
+    public func appendHandWritten(to out: inout [UInt8]) -> Bool { FastMessages.append(self, to: &out) }
+}
+extension ExecutorInput {
+    public func appendHandWritten(to out: inout [UInt8]) -> Bool { FastMessages.append(self, to: &out) }
+}
 extension GCSInput: ReceivedRecord { public static let messageReceivedField: UInt64 = 3 }
 extension RayletInput: ReceivedRecord { public static let messageReceivedField: UInt64 = 2 }
 extension OwnerInput: ReceivedRecord { public static let messageReceivedField: UInt64 = 6 }

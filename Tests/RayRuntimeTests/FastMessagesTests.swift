@@ -7,6 +7,9 @@ import Testing
 import RayCore
 import RayFuzz
 import RayWire
+import SwiftProtobuf
+
+private typealias Message = RayCore.Message
 
 @Suite struct FastMessagesTests {
     static let samples = MessageSamples.draw(3000, seed: 42)
@@ -16,8 +19,9 @@ import RayWire
         for message in Self.samples {
             var fast: [UInt8] = [7]  // appends after what is there
             #expect(FastMessages.append(message, to: &fast))
-            let general = try message.recordBytes()
+            let general: [UInt8] = try message.proto.serializedBytes()
             #expect(Array(fast.dropFirst()) == general, "\(message)")
+            #expect(try message.recordBytes() == general)
             kinds.insert(String(describing: message).prefix(while: { $0 != "(" }).description)
         }
         #expect(kinds == ["pushTask", "pushActorTask", "taskReply"])
@@ -63,7 +67,7 @@ import RayWire
                 case 2: bytes.insert(UInt8(truncatingIfNeeded: random.next()), at: Int(random.below(UInt64(bytes.count))))
                 default: bytes += [0x08, 0x01]  // a field after the message's one field
                 }
-                let general = try? Message(recordBytes: bytes)
+                let general = try? Message(generatedDecoding: bytes)
                 if let fast = FastMessages.decode(bytes[...]) {
                     answered += 1
                     #expect(fast == general, "\(bytes)")
@@ -86,7 +90,7 @@ import RayWire
         unknown[2] += 3
         unknown += [0xF8, 0x01, 0x00]  // field 31, varint 0
         #expect(FastMessages.decode(unknown[...]) == nil)
-        #expect(try Message(recordBytes: unknown) == reply)
+        #expect(try Message(recordBytes: unknown) == reply)  // the generated decoder, after the hand-written declined
         // The attempt written twice: the generated decoder keeps the last.
         var twice = bytes
         twice[2] += 2
@@ -94,5 +98,30 @@ import RayWire
         #expect(FastMessages.decode(twice[...]) == nil)
         #expect(try Message(recordBytes: twice)
                 == .taskReply(TaskID(value: 5), attempt: 3, .applicationError("x"), borrowed: []))
+    }
+
+    @Test func inputsAreWrittenAsTheGeneratedEncoderWritesThem() throws {
+        func check<Input: ProtoRecord & Equatable>(_ inputs: [Input], handWritten: Int) throws {
+            var written = 0
+            for input in inputs {
+                var fast: [UInt8] = []
+                if input.appendHandWritten(to: &fast) { written += 1 }
+                let general: [UInt8] = try input.proto.serializedBytes()
+                #expect(fast.isEmpty || fast == general, "\(input)")
+                // A log record: the time, then the input; it decodes to the input and its time.
+                let record = try LogRecord.encode(input, at: -77)
+                #expect(Array(record.dropFirst(LogRecord.timeBytes)) == general)
+                let (decoded, time) = try LogRecord.decode(Input.self, record)
+                #expect(decoded == input && time == -77)
+            }
+            #expect(written == handWritten)
+        }
+        let owner = MessageSamples.drawOwnerInputs(1500, seed: 3)
+        try check(owner, handWritten: owner.count)
+        let executor = MessageSamples.drawExecutorInputs(1500, seed: 4)
+        try check(executor, handWritten: executor.count)
+        // Other inputs take the generated encoder.
+        try check([OwnerInput.subscribeActor(ActorID(creationTask: TaskID(value: 3)))], handWritten: 0)
+        try check([ExecutorInput.bodyBlocked(TaskID(value: 3), attempt: 1)], handWritten: 0)
     }
 }

@@ -192,8 +192,7 @@ enum Wire {
         appendAddress(from, to: &out)
         appendAddress(to, to: &out)
         do {
-            // The messages of every task and call are written by hand (the same bytes).
-            if !FastMessages.append(message, to: &out) { try message.appendRecord(to: &out) }
+            try message.appendRecord(to: &out)
         } catch {
             out.removeSubrange(start...)
             throw WireError("cannot encode \(message): \(error)")
@@ -336,9 +335,6 @@ public struct Frame: Sendable {
 
     /// The message of a message frame.
     func message() throws(WireError) -> Message {
-        // A task's or call's message in its canonical form is read by hand; the rest, and
-        // anything unusual, by the generated decoder (which names what is wrong).
-        if let message = FastMessages.decode(messageBytes) { return message }
         do {
             return try Message(recordBytes: messageBytes)
         } catch {
