@@ -1,4 +1,4 @@
-// CRC-32C (Castagnoli), table-driven: the per-record checksum of the LMDB log.
+// CRC-32C (Castagnoli): the per-record checksum of the LMDB log.
 // Covers the record's sequence number and payload, so a torn write, a flipped
 // bit or a value stored under the wrong key is detected on read.
 
@@ -23,11 +23,12 @@ enum CRC32C {
         return ~value
     }
 
-    /// The checksum of a record: its 8-byte big-endian sequence number, then its payload.
+    /// The checksum of a record: its 8-byte big-endian sequence number, then its payload
+    /// (through the CPU's crc32 instruction: every input of every process is checksummed).
     static func record(sequence: UInt64, payload: UnsafeRawBufferPointer) -> UInt32 {
         var key = sequence.bigEndian
-        let keyChecksum = withUnsafeBytes(of: &key) { update(0, $0) }
-        return update(keyChecksum, payload)
+        let keyChecksum = withUnsafeBytes(of: &key) { FastCRC32C.update(0, $0) }
+        return FastCRC32C.update(keyChecksum, payload)
     }
 }
 
