@@ -84,6 +84,7 @@ MESSAGE = [
     ("cancelBundles", [("", "PlacementGroupID"), ("round", "UInt64")]),
     ("placementGroupUpdate", [("", "PlacementGroupInfo")]),
     ("bundlesHeld", [("", "[BundleHold]")]),
+    ("yieldLease", [("", "LeaseID")]),
 ]
 
 INPUTS = [

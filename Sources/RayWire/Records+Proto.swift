@@ -1032,6 +1032,8 @@ extension Message {
             var value = PBMessage.BundlesHeld()
             value.holds = v0.map { $0.proto }
             message.bundlesHeld = value
+        case .yieldLease(let v0):
+            message.yieldLease = v0.proto
         }
         return message
     }
@@ -1170,6 +1172,8 @@ extension Message {
             self = .placementGroupUpdate(try PlacementGroupInfo(proto: value, at: path() + ".placement_group_update"))
         case .bundlesHeld(let value)?:
             self = .bundlesHeld(try value.holds.map { try BundleHold(proto: $0, at: path() + ".bundles_held" + ".holds") })
+        case .yieldLease(let value)?:
+            self = .yieldLease(try LeaseID(proto: value, at: path() + ".yield_lease"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -3119,6 +3119,14 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .bundlesHeld(newValue)}
   }
 
+  public var yieldLease: PBLeaseId {
+    get {
+      if case .yieldLease(let v)? = kind {return v}
+      return PBLeaseId()
+    }
+    set {kind = .yieldLease(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3188,6 +3196,7 @@ public nonisolated struct PBMessage: Sendable {
     case cancelBundles(PBMessage.CancelBundles)
     case placementGroupUpdate(PBPlacementGroupInfo)
     case bundlesHeld(PBMessage.BundlesHeld)
+    case yieldLease(PBLeaseId)
 
   }
 
@@ -9973,7 +9982,7 @@ nonisolated extension PBExecutorTimer.ReleaseBorrowed: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0\u{3}owns_actors\0\u{3}actor_dependencies_ready\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}prepare_bundles\0\u{3}bundles_prepared\0\u{3}commit_bundles\0\u{3}bundles_committed\0\u{3}cancel_bundles\0\u{3}placement_group_update\0\u{3}bundles_held\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0\u{3}owns_actors\0\u{3}actor_dependencies_ready\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}prepare_bundles\0\u{3}bundles_prepared\0\u{3}commit_bundles\0\u{3}bundles_committed\0\u{3}cancel_bundles\0\u{3}placement_group_update\0\u{3}bundles_held\0\u{3}yield_lease\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -10794,6 +10803,19 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
           self.kind = .bundlesHeld(v)
         }
       }()
+      case 67: try {
+        var v: PBLeaseId?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .yieldLease(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .yieldLease(v)
+        }
+      }()
       default: break
       }
     }
@@ -11068,6 +11090,10 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     case .bundlesHeld?: try {
       guard case .bundlesHeld(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 66)
+    }()
+    case .yieldLease?: try {
+      guard case .yieldLease(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 67)
     }()
     case nil: break
     }

@@ -272,6 +272,9 @@ extension Message {
         case .bundlesHeld(let v0):
             try container.encode(UInt8(65))
             try container.encode(v0)
+        case .yieldLease(let v0):
+            try container.encode(UInt8(66))
+            try container.encode(v0)
         }
     }
 
@@ -411,6 +414,8 @@ extension Message {
             self = .placementGroupUpdate(try container.decode(PlacementGroupInfo.self))
         case 65:
             self = .bundlesHeld(try container.decode([BundleHold].self))
+        case 66:
+            self = .yieldLease(try container.decode(LeaseID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))

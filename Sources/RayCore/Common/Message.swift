@@ -276,6 +276,10 @@ public enum Message: Hashable, Codable, Sendable {
     /// raylet → GCS (every report period while it holds any): the bundles held here; the GCS
     /// cancels those it does not count (a cancel lost with a partition, a round it gave up on).
     case bundlesHeld([BundleHold])
+    /// raylet → owner: another job's requests wait on this node while this lease's job holds
+    /// more of it than they do; hand the worker back once its task ends instead of running the
+    /// next task of the shape on it (fair share between jobs, Raylet+Fairness.swift).
+    case yieldLease(LeaseID)
 }
 
 extension Message {

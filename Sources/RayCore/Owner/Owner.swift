@@ -240,6 +240,9 @@ public struct Owner: Sendable {
     var borrowerWaiters: [ObjectID: [WorkerID]] = [:]
     /// Which task each outstanding lease serves.
     var leaseTasks: [LeaseID: TaskID] = [:]
+    /// Leases the raylet asked back (`yieldLease`: another job waits there): each goes back
+    /// when its task ends instead of running the next task of its shape.
+    var yielding: Set<LeaseID> = []
     /// Which task each leased worker runs.
     var runningOn: [WorkerID: TaskID] = [:]
     /// Workers whose connection closed: a late reply from one borrows nothing, a grant of one is void.
@@ -366,6 +369,9 @@ public struct Owner: Sendable {
         switch message {
         case .leaseGranted(let lease, let worker):
             leaseGranted(lease, worker: worker, into: &effects)
+        case .yieldLease(let lease):
+            // Only a lease running a task here: it is handed back when that task ends.
+            if leaseTasks[lease] != nil { yielding.insert(lease) }
         case .leaseSpillback(let lease, let node):
             leaseSpilledBack(lease, to: node, into: &effects)
         case .leaseUnschedulable(let lease, let reason):

@@ -172,24 +172,27 @@ extension Raylet {
     mutating func enqueue(_ request: LeaseRequest) {
         let shape = request.resources
         if classQueues[shape] == nil {
-            classQueues[shape] = FIFOQueue()
+            classQueues[shape] = FairQueue()
             classOrder.append(shape)
         }
-        classQueues[shape]?.append(QueuedLease(request: request))
+        classQueues[shape]?.append(QueuedLease(request: request), job: request.jobID)
     }
 
-    /// Grants queued requests that fit, class by class in order of first use.
+    /// Grants queued requests that fit, class by class in order of first use (within a class,
+    /// job by job in turn: `FairQueue`).
     mutating func dispatch(into effects: inout [RayletEffect]) {
         if !actorQueue.isEmpty { dispatchActors(into: &effects) }
         for shape in classOrder {
             dropCancelledHeads(shape)
-            while let head = classQueues[shape]?.first, head.request.resources.fits(in: available) {
-                classQueues[shape]?.popFirst()
+            while let queue = classQueues[shape], let job = nextJob(in: queue),
+                  let head = queue.first(of: job), head.request.resources.fits(in: available) {
+                classQueues[shape]?.popFirst(of: job)
                 grant(head.request, into: &effects)
                 dropCancelledHeads(shape)
             }
         }
         pruneEmptyClasses()
+        askLeasesBackForWaitingJobs(into: &effects)
     }
 
     /// The owner no longer needs this request (a worker it already leases runs the task).
@@ -207,12 +210,10 @@ extension Raylet {
         dispatch(into: &effects)
     }
 
-    /// Pops cancelled requests at the head of a class queue.
+    /// Pops cancelled requests at the heads of a class queue.
     private mutating func dropCancelledHeads(_ shape: ResourceSet) {
         guard !cancelledLeases.isEmpty else { return }
-        while let head = classQueues[shape]?.first, cancelledLeases.remove(head.request.leaseID) != nil {
-            classQueues[shape]?.popFirst()
-        }
+        classQueues[shape]?.dropHeads { cancelledLeases.remove($0.request.leaseID) != nil }
     }
 
     /// Drops scheduling classes with empty queues (from the order and the table together).

@@ -120,7 +120,8 @@ public struct Raylet: Sendable {
     /// (until their job ends).
     var deadOwnerReports: [WorkerID: JobID] = [:]
     /// Queues per scheduling class (resource shape), in order of first use.
-    var classQueues: [ResourceSet: FIFOQueue<QueuedLease>] = [:]
+    /// (Each a FIFO per job, served round robin between jobs: `FairQueue`.)
+    var classQueues: [ResourceSet: FairQueue<QueuedLease>] = [:]
     var classOrder: [ResourceSet] = []
     /// Every request held here in any state (queued, fetching arguments, worker
     /// starting, granted): a repeated request with the same lease ID is a
@@ -156,6 +157,10 @@ public struct Raylet: Sendable {
     /// by a dedicated worker that holds them for its life.
     public internal(set) var hostedActors: [ActorID: HostedActor] = [:]
     var actorQueue: [ActorID] = []
+    /// Leases asked back (`yieldLease`), each with the waiting job it was asked for, and the
+    /// ask outstanding for each waiting job (Raylet+Fairness.swift).
+    var yieldAsked: [LeaseID: JobID] = [:]
+    var yieldFor: [JobID: LeaseID] = [:]
     /// Placement-group bundles reserved here, prepared or committed (Raylet+Bundles.swift).
     public internal(set) var heldBundles: [BundleKey: HeldBundle] = [:]
 
@@ -179,6 +184,8 @@ public struct Raylet: Sendable {
         public var objectsPulled = 0
         /// Times a leased worker's task blocked in a get or wait and lent its CPUs.
         public var workersBlocked = 0
+        /// Leases asked back from a job holding more of the node than a job waiting for it.
+        public var leasesAskedBack = 0
     }
 
     public init() {}

@@ -1,0 +1,73 @@
+// Fair share between jobs on a node (issue 12). Two parts:
+// - the queue of each scheduling class is a FIFO per job (`FairQueue`), and a freed worker
+//   goes to the waiting job holding fewest of the node's leases (the turn breaking ties),
+//   so one job's flood of requests does not queue ahead of every request of another job;
+// - an owner keeps a leased worker while it has tasks of the worker's shape (Ray's lease
+//   reuse), so a job that got the node's workers first would keep them as long as its
+//   backlog lasts. When a job's request waits here and another job holds more of this
+//   node's leases, the raylet asks that job's owner for one lease back (`yieldLease`); the
+//   owner returns the worker when its running task ends, and the next grant goes to the
+//   waiting job in turn. With one job nothing is ever asked back.
+//
+// Invariants: at most one lease is asked back on behalf of each waiting job at a time; a
+// lease is asked back once; an ask is forgotten when its lease ends, whoever ended it.
+
+extension Raylet {
+    /// The job whose request a class queue serves next: the one holding fewest task leases
+    /// here, the queue's turn order breaking ties (with one job, that job).
+    func nextJob(in queue: FairQueue<QueuedLease>) -> JobID? {
+        let jobs = queue.jobs
+        guard jobs.count > 1 else { return jobs.first }
+        let held = heldLeaseCounts()
+        var best = jobs[0]
+        for job in jobs.dropFirst() where held[job, default: 0] < held[best, default: 0] { best = job }
+        return best
+    }
+
+    /// How many task leases each job holds here (workers running a task or blocked in one).
+    func heldLeaseCounts() -> [JobID: Int] {
+        var held: [JobID: Int] = [:]
+        for (lease, granted) in leases {
+            guard case .leased(lease) = workers[granted.worker], let job = workerJobs[granted.worker] else { continue }
+            held[job, default: 0] += 1
+        }
+        return held
+    }
+
+    /// After a dispatch: asks leases back for jobs whose requests wait while another job holds more.
+    mutating func askLeasesBackForWaitingJobs(into effects: inout [RayletEffect]) {
+        if !yieldAsked.isEmpty {
+            for (lease, job) in yieldAsked where leases[lease] == nil {
+                yieldAsked[lease] = nil
+                if yieldFor[job] == lease { yieldFor[job] = nil }
+            }
+        }
+        guard !classOrder.isEmpty, !leases.isEmpty else { return }
+        // Jobs with a request queued here that cannot be granted now.
+        var waiting: [JobID] = []
+        for shape in classOrder where !shape.fits(in: available) {
+            for job in classQueues[shape]?.jobs ?? [] where !waiting.contains(job) { waiting.append(job) }
+        }
+        guard !waiting.isEmpty else { return }
+        // The task leases each job holds here (workers running a task or blocked in one).
+        var held: [JobID: [LeaseID]] = [:]
+        for (lease, granted) in leases {
+            guard case .leased(lease) = workers[granted.worker], let job = workerJobs[granted.worker] else { continue }
+            held[job, default: []].append(lease)
+        }
+        if held.count == 1, let only = held.keys.first, waiting == [only] { return }  // one job: nothing to share
+        for job in waiting.sorted() where yieldFor[job] == nil {
+            let mine = held[job]?.count ?? 0
+            // The job holding the most here (the lower ID on a tie), if it holds more than this one.
+            guard let richest = held.keys.filter({ $0 != job })
+                    .max(by: { (held[$0]!.count, $1.value) < (held[$1]!.count, $0.value) }),
+                  held[richest]!.count > mine,
+                  let lease = held[richest]!.filter({ yieldAsked[$0] == nil }).min()
+            else { continue }
+            yieldAsked[lease] = job
+            yieldFor[job] = lease
+            metrics.leasesAskedBack += 1
+            effects.append(.send(to: .worker(lease.owner), .yieldLease(lease)))
+        }
+    }
+}
