@@ -127,6 +127,30 @@ extension RuntimeTests {
         }
     }
 
+    /// Fair share (issue 12): job A keeps the node's only CPU busy with a long backlog (its owner
+    /// runs task after task on the worker it leased); job B's few tasks still run long before
+    /// A's backlog ends — the raylet asks A for its lease back, and gives the freed CPU to B.
+    @Test func aJobWithABacklogDoesNotStarveAnotherJob() throws {
+        Testbed.register()
+        let cluster = try LocalCluster(executable: testbedPath)
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        let head = try cluster.addNode(name: "head", resources: .units(["CPU": 1]))
+        try Ray.connect(rayletSocket: head.socketPath, workerExecutable: testbedPath, logRoot: cluster.session.logs)
+        defer { Ray.shutdown() }
+        // Job A: 80 tasks of 40 ms each on one CPU (about 3 s of work).
+        let backlog = try (0..<80).map { _ in try Testbed.whoAmI.remote(40) }
+        _ = try backlog[0].get()  // A's owner holds the node's worker now
+        // Job B: three tasks from a driver process of its own; returns once they are done.
+        let other = try OtherDriver(testbedPath, socket: head.socketPath, tasks: 3)
+        let (done, _) = try Ray.wait(backlog, numReturns: backlog.count, timeout: .zero)
+        #expect(other.workers.count == 3, "\(other.lines)")
+        // Without fair share B waits for all 80 (A's owner never hands its worker back).
+        #expect(done.count < 40, "job B's tasks finished only after \(done.count) of job A's 80")
+        other.finish()
+        #expect(try Ray.get(backlog).count == 80)
+    }
+
     @Test func jobsRunTheirOwnProgramsOnTheirOwnWorkers() throws {
         let directory = NSTemporaryDirectory() + "swiftray-programs-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
