@@ -506,8 +506,9 @@ public final class DriverClient: @unchecked Sendable {
     /// which orders it after the releases posted before).
     public var resolvedValueCount: Int { host!.resolved.count }
 
-    /// Every value, if the driver holds them all already (`ResolvedValues`).
-    func alreadyResolved(_ objects: [ObjectID]) -> [FetchedValue?]? {
+    /// Every value, if the driver holds them all already (`ResolvedValues`): what an async get
+    /// returns without suspending.
+    public func alreadyResolved(_ objects: [ObjectID]) -> [FetchedValue?]? {
         let resolved = host!.resolved
         var values: [FetchedValue?] = []
         values.reserveCapacity(objects.count)
