@@ -207,6 +207,13 @@ public enum FastMessages {
         out.append(contentsOf: value.utf8)
     }
 
+    /// A string that is a oneof member: written even when empty.
+    @inline(__always) static func appendMemberString(_ value: String, field: UInt64, _ out: inout [UInt8]) {
+        tag(field, 2, &out)
+        Varint.append(UInt64(value.utf8.count), to: &out)
+        out.append(contentsOf: value.utf8)
+    }
+
     // Each `append…` below writes a message's length, then its fields.
 
     static func appendWorker(_ worker: WorkerID, _ out: inout [UInt8]) {
@@ -320,10 +327,7 @@ public enum FastMessages {
             Varint.append(UInt64(inner), to: &out)
             for value in values { tag(1, 2, &out); appendReturnValue(value, &out) }
         case .applicationError(let text):
-            // A oneof member is written even when empty.
-            tag(2, 2, &out)
-            Varint.append(UInt64(text.utf8.count), to: &out)
-            out.append(contentsOf: text.utf8)
+            appendMemberString(text, field: 2, &out)
         case .argumentFailed(let error):
             tag(3, 2, &out)
             appendError(error, &out)
@@ -769,14 +773,15 @@ extension FastMessages {
     /// Appends the record of an executor's input if it is a finished execution; false otherwise.
     public static func append(_ input: ExecutorInput, to out: inout [UInt8]) -> Bool {
         guard case .executionFinished(let task, let attempt, let result) = input else { return false }
+        // ExecutionResult { Returned returned = 1 { repeated ObjectData values = 1; }; string application_error = 2; }
+        var returnedBytes = 0
+        if case .returned(let values) = result {
+            for value in values { returnedBytes += lengthDelimited(dataSize(value)) }
+        }
         let resultBytes: Int
         switch result {
-        case .returned(let values):
-            var inner = 0
-            for value in values { inner += lengthDelimited(dataSize(value)) }
-            resultBytes = lengthDelimited(inner)
-        case .applicationError(let text):
-            resultBytes = lengthDelimited(text.utf8.count)
+        case .returned: resultBytes = lengthDelimited(returnedBytes)
+        case .applicationError(let text): resultBytes = lengthDelimited(text.utf8.count)
         }
         tag(executionFinishedField, 2, &out)
         Varint.append(UInt64(fixed64Size(task.value) + sint64Size(Int64(attempt), tag: 1)
@@ -788,14 +793,10 @@ extension FastMessages {
         switch result {
         case .returned(let values):
             tag(1, 2, &out)
-            var inner = 0
-            for value in values { inner += lengthDelimited(dataSize(value)) }
-            Varint.append(UInt64(inner), to: &out)
+            Varint.append(UInt64(returnedBytes), to: &out)
             for value in values { tag(1, 2, &out); appendData(value, &out) }
         case .applicationError(let text):
-            tag(2, 2, &out)
-            Varint.append(UInt64(text.utf8.count), to: &out)
-            out.append(contentsOf: text.utf8)
+            appendMemberString(text, field: 2, &out)
         }
         return true
     }
