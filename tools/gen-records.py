@@ -431,6 +431,7 @@ message ControlReply {
     sint64 queued = 11;
     sint64 auth_refusals = 12;  // connections refused for authentication since the raylet started
     sint64 limit_refusals = 13;  // connections refused over the connection limits
+    sint64 leases_asked_back = 14;  // leases asked back for a waiting job (fair share)
   }
   message View {
     repeated uint32 nodes = 1;
@@ -445,6 +446,7 @@ message ControlReply {
     sint64 evicted = 4;
     sint64 pulled = 5;
     sint64 leases = 6;
+    sint64 asked_back = 7;  // leases asked back from a job holding more than a waiting job (fair share)
   }
   message StoredObject {
     ObjectId object = 1;

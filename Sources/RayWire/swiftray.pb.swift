@@ -919,6 +919,9 @@ public nonisolated struct PBControlReply: Sendable {
     /// connections refused over the connection limits
     public var limitRefusals: Int64 = 0
 
+    /// leases asked back for a waiting job (fair share)
+    public var leasesAskedBack: Int64 = 0
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -977,6 +980,9 @@ public nonisolated struct PBControlReply: Sendable {
     public var pulled: Int64 = 0
 
     public var leases: Int64 = 0
+
+    /// leases asked back from a job holding more than a waiting job (fair share)
+    public var askedBack: Int64 = 0
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -6697,7 +6703,7 @@ nonisolated extension PBControlReply.Raylets: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6718,6 +6724,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       case 11: try { try decoder.decodeSingularSInt64Field(value: &self.queued) }()
       case 12: try { try decoder.decodeSingularSInt64Field(value: &self.authRefusals) }()
       case 13: try { try decoder.decodeSingularSInt64Field(value: &self.limitRefusals) }()
+      case 14: try { try decoder.decodeSingularSInt64Field(value: &self.leasesAskedBack) }()
       default: break
       }
     }
@@ -6767,6 +6774,9 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     if self.limitRefusals != 0 {
       try visitor.visitSingularSInt64Field(value: self.limitRefusals, fieldNumber: 13)
     }
+    if self.leasesAskedBack != 0 {
+      try visitor.visitSingularSInt64Field(value: self.leasesAskedBack, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6784,6 +6794,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     if lhs.queued != rhs.queued {return false}
     if lhs.authRefusals != rhs.authRefusals {return false}
     if lhs.limitRefusals != rhs.limitRefusals {return false}
+    if lhs.leasesAskedBack != rhs.leasesAskedBack {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6855,7 +6866,7 @@ nonisolated extension PBControlReply.Quiescence: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension PBControlReply.Metrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".Metrics"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}spilled\0\u{1}restored\0\u{1}spillbacks\0\u{1}evicted\0\u{1}pulled\0\u{1}leases\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}spilled\0\u{1}restored\0\u{1}spillbacks\0\u{1}evicted\0\u{1}pulled\0\u{1}leases\0\u{3}asked_back\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6869,6 +6880,7 @@ nonisolated extension PBControlReply.Metrics: SwiftProtobuf.Message, SwiftProtob
       case 4: try { try decoder.decodeSingularSInt64Field(value: &self.evicted) }()
       case 5: try { try decoder.decodeSingularSInt64Field(value: &self.pulled) }()
       case 6: try { try decoder.decodeSingularSInt64Field(value: &self.leases) }()
+      case 7: try { try decoder.decodeSingularSInt64Field(value: &self.askedBack) }()
       default: break
       }
     }
@@ -6893,6 +6905,9 @@ nonisolated extension PBControlReply.Metrics: SwiftProtobuf.Message, SwiftProtob
     if self.leases != 0 {
       try visitor.visitSingularSInt64Field(value: self.leases, fieldNumber: 6)
     }
+    if self.askedBack != 0 {
+      try visitor.visitSingularSInt64Field(value: self.askedBack, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6903,6 +6918,7 @@ nonisolated extension PBControlReply.Metrics: SwiftProtobuf.Message, SwiftProtob
     if lhs.evicted != rhs.evicted {return false}
     if lhs.pulled != rhs.pulled {return false}
     if lhs.leases != rhs.leases {return false}
+    if lhs.askedBack != rhs.askedBack {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

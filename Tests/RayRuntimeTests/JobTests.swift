@@ -147,6 +147,13 @@ extension RuntimeTests {
         #expect(other.workers.count == 3, "\(other.lines)")
         // Without fair share B waits for all 80 (A's owner never hands its worker back).
         #expect(done.count < 40, "job B's tasks finished only after \(done.count) of job A's 80")
+        // The node counts what it asked back (`swiftray status` prints it).
+        if case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) {
+            #expect(status.leasesAskedBack >= 1)
+            #expect("\(ControlReply.nodeStatus(status))".contains("asked \(status.leasesAskedBack) lease(s) back"))
+        } else {
+            Issue.record("no node status")
+        }
         other.finish()
         #expect(try Ray.get(backlog).count == 80)
     }

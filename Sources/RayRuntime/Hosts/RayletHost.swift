@@ -694,6 +694,7 @@ public final class RayletHost: ConnectionDelegate {
             counters.evicted = metrics.objectsEvicted
             counters.pulled = metrics.objectsPulled
             counters.leases = metrics.leasesGranted
+            counters.askedBack = metrics.leasesAskedBack
             return .metrics(counters)
         case .nodeStatus:
             let store = raylet.store
@@ -702,7 +703,7 @@ public final class RayletHost: ConnectionDelegate {
                 usedBytes: store.usedBytes, capacityBytes: store.capacityBytes, objectCount: store.objectCount,
                 spilledBytes: store.spilledBytes, workers: raylet.workers.count, leases: raylet.leases.count,
                 queued: raylet.queuedLeaseCount, authRefusals: AuthCounters.refused,
-                limitRefusals: AuthCounters.overLimit))
+                limitRefusals: AuthCounters.overLimit, leasesAskedBack: raylet.metrics.leasesAskedBack))
         case .refusals:
             return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit)
         case .listObjects:

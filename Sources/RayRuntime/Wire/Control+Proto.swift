@@ -130,6 +130,7 @@ extension ControlReply {
             proto.queued = Int64(status.queued)
             proto.authRefusals = Int64(status.authRefusals)
             proto.limitRefusals = Int64(status.limitRefusals)
+            proto.leasesAskedBack = Int64(status.leasesAskedBack)
             message.nodeStatus = proto
         case .view(let nodes):
             var view = PBControlReply.View()
@@ -149,6 +150,7 @@ extension ControlReply {
             proto.evicted = Int64(metrics.evicted)
             proto.pulled = Int64(metrics.pulled)
             proto.leases = Int64(metrics.leases)
+            proto.askedBack = Int64(metrics.askedBack)
             message.metrics = proto
         case .objects(let node, let objects):
             var proto = PBControlReply.Objects()
@@ -227,7 +229,7 @@ extension ControlReply {
                 usedBytes: status.usedBytes, capacityBytes: status.capacityBytes, objectCount: Int(status.objectCount),
                 spilledBytes: status.spilledBytes, workers: Int(status.workers), leases: Int(status.leases),
                 queued: Int(status.queued), authRefusals: Int(status.authRefusals),
-                limitRefusals: Int(status.limitRefusals)))
+                limitRefusals: Int(status.limitRefusals), leasesAskedBack: Int(status.leasesAskedBack)))
         case .view(let view)?:
             self = .view(view.nodes.map(NodeID.init))
         case .idleWorkers(let count)?:
@@ -242,6 +244,7 @@ extension ControlReply {
             metrics.evicted = Int(proto.evicted)
             metrics.pulled = Int(proto.pulled)
             metrics.leases = Int(proto.leases)
+            metrics.askedBack = Int(proto.askedBack)
             self = .metrics(metrics)
         case .objects(let proto)?:
             self = .objects(node: NodeID(proto.node), try proto.objects.map { entry in

@@ -171,11 +171,15 @@ public struct ControlNodeStatus: Sendable, Equatable {
     public var authRefusals: Int = 0
     /// Connections the raylet refused over its connection limits (in total, or from one source).
     public var limitRefusals: Int = 0
+    /// Leases the raylet asked back from a job holding more of the node than a waiting job.
+    public var leasesAskedBack: Int = 0
 }
 
 /// A raylet's counters.
 public struct ControlMetrics: Sendable, Equatable {
     public var spilled = 0, restored = 0, spillbacks = 0, evicted = 0, pulled = 0, leases = 0
+    /// Leases asked back from a job holding more of the node than a waiting job (fair share).
+    public var askedBack = 0
     public init() {}
 }
 
@@ -260,7 +264,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
             return "\(status.node) \(status.name): resources \(status.resources) available \(status.available); "
                 + "store \(status.usedBytes) B of \(status.capacityBytes) B in \(status.objectCount) objects "
                 + "(\(status.spilledBytes) B spilled); workers \(status.workers), leases \(status.leases), "
-                + "queued \(status.queued); refused \(status.authRefusals) unauthenticated connection(s) "
+                + "queued \(status.queued), asked \(status.leasesAskedBack) lease(s) back for waiting jobs; "
+                + "refused \(status.authRefusals) unauthenticated connection(s) "
                 + "and \(status.limitRefusals) over the connection limits"
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")
@@ -270,7 +275,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
             return held.map { "holds \($0)" } ?? "holds nothing"
         case .metrics(let metrics):
             return "spilled \(metrics.spilled) restored \(metrics.restored) spillbacks \(metrics.spillbacks) "
-                + "evicted \(metrics.evicted) pulled \(metrics.pulled) leases \(metrics.leases)"
+                + "evicted \(metrics.evicted) pulled \(metrics.pulled) leases \(metrics.leases) "
+                + "asked back \(metrics.askedBack)"
         case .objects(let node, let objects):
             guard !objects.isEmpty else { return "(no objects on \(node))" }
             return objects.map { entry in
