@@ -29,10 +29,9 @@ public enum FastMessages {
         switch message {
         case .pushTask(let spec, let attempt, let lease, let args):
             let specBytes = specSize(spec)
-            var size = lengthDelimited(specBytes) + sint64Size(Int64(attempt), tag: 1)
+            var size = lengthDelimited(specBytes) + sint64Size(Int64(attempt))
                 + lengthDelimited(leaseSize(lease))
             for arg in args { size += lengthDelimited(resolvedArgSize(arg)) }
-            out.reserveCapacity(out.count + 2 + Varint.size(UInt64(size)) + size)
             tag(pushTaskField, 2, &out)
             Varint.append(UInt64(size), to: &out)
             tag(1, 2, &out)
@@ -45,11 +44,10 @@ public enum FastMessages {
             return true
         case .pushActorTask(let spec, let attempt, let actor, let incarnation, let sequence, let skipBelow, let args):
             let specBytes = specSize(spec)
-            var size = lengthDelimited(specBytes) + sint64Size(Int64(attempt), tag: 1)
-                + fixed64Size(actor.creationTask.value) + sint64Size(Int64(incarnation), tag: 1)
+            var size = lengthDelimited(specBytes) + sint64Size(Int64(attempt))
+                + fixed64Size(actor.creationTask.value) + sint64Size(Int64(incarnation))
                 + uint64Size(sequence) + uint64Size(skipBelow)
             for arg in args { size += lengthDelimited(resolvedArgSize(arg)) }
-            out.reserveCapacity(out.count + 2 + Varint.size(UInt64(size)) + size)
             tag(pushActorTaskField, 2, &out)
             Varint.append(UInt64(size), to: &out)
             tag(1, 2, &out)
@@ -64,9 +62,8 @@ public enum FastMessages {
             return true
         case .taskReply(let task, let attempt, let outcome, let borrowed):
             let outcomeBytes = outcomeSize(outcome)
-            var size = fixed64Size(task.value) + sint64Size(Int64(attempt), tag: 1) + lengthDelimited(outcomeBytes)
+            var size = fixed64Size(task.value) + sint64Size(Int64(attempt)) + lengthDelimited(outcomeBytes)
             for object in borrowed { size += lengthDelimited(objectSize(object)) }
-            out.reserveCapacity(out.count + 2 + Varint.size(UInt64(size)) + size)
             tag(taskReplyField, 2, &out)
             Varint.append(UInt64(size), to: &out)
             appendFixed64(task.value, field: 1, &out)
@@ -87,8 +84,8 @@ public enum FastMessages {
         UInt64(bitPattern: (value << 1) ^ (value >> 63))
     }
     @inline(__always) static func lengthDelimited(_ size: Int) -> Int { 1 + Varint.size(UInt64(size)) + size }
-    @inline(__always) static func sint64Size(_ value: Int64, tag: Int) -> Int {
-        value == 0 ? 0 : tag + Varint.size(zigzag(value))
+    @inline(__always) static func sint64Size(_ value: Int64) -> Int {
+        value == 0 ? 0 : 1 + Varint.size(zigzag(value))
     }
     @inline(__always) static func uint64Size(_ value: UInt64) -> Int { value == 0 ? 0 : 1 + Varint.size(value) }
     @inline(__always) static func fixed64Size(_ value: UInt64) -> Int { value == 0 ? 0 : 9 }
@@ -107,12 +104,12 @@ public enum FastMessages {
         lengthDelimited(workerSize(lease.owner)) + uint64Size(lease.index)
     }
     static func dataSize(_ data: ObjectData) -> Int {
-        var size = sint64Size(data.sizeBytes, tag: 1) + fixed64Size(data.digest)
+        var size = sint64Size(data.sizeBytes) + fixed64Size(data.digest)
         if let bytes = data.bytes { size += lengthDelimited(bytes.count) }
         return size
     }
     static func entrySize(_ entry: ResourceSet.Entry) -> Int {
-        stringSize(entry.name) + sint64Size(entry.milli, tag: 1)
+        stringSize(entry.name) + sint64Size(entry.milli)
     }
     static func resourcesSize(_ resources: ResourceSet) -> Int {
         var size = 0
@@ -147,12 +144,12 @@ public enum FastMessages {
     }
     static func specSize(_ spec: TaskSpec) -> Int {
         var size = fixed64Size(spec.taskID.value) + uint64Size(UInt64(spec.jobID.value)) + stringSize(spec.function)
-            + sint64Size(Int64(spec.instance), tag: 1)
+            + sint64Size(Int64(spec.instance))
         for arg in spec.args { size += lengthDelimited(taskArgSize(arg)) }
-        size += sint64Size(Int64(spec.returnCount), tag: 1)
+        size += sint64Size(Int64(spec.returnCount))
         size += lengthDelimited(resourcesSize(spec.resources))
         size += lengthDelimited(strategySize(spec.strategy))
-        size += sint64Size(Int64(spec.maxRetries), tag: 1)
+        size += sint64Size(Int64(spec.maxRetries))
         size += spec.retryExceptions ? 2 : 0
         if !spec.body.isEmpty { size += lengthDelimited(bodySize(spec.body)) }
         size += lengthDelimited(workerSize(spec.owner))
@@ -165,7 +162,7 @@ public enum FastMessages {
         switch value {
         case .inline(let data): return lengthDelimited(dataSize(data))
         case .stored(let node, let sizeBytes):
-            return lengthDelimited(uint64Size(UInt64(node.value)) + sint64Size(sizeBytes, tag: 1))
+            return lengthDelimited(uint64Size(UInt64(node.value)) + sint64Size(sizeBytes))
         }
     }
     static func outcomeSize(_ outcome: TaskOutcome) -> Int {
@@ -205,6 +202,14 @@ public enum FastMessages {
         tag(field, 2, &out)
         Varint.append(UInt64(count), to: &out)
         out.append(contentsOf: value.utf8)
+    }
+
+    /// A repeated sint64 field, packed (none: nothing written).
+    static func appendPacked(_ values: [Int64], field: UInt64, _ out: inout [UInt8]) {
+        guard !values.isEmpty else { return }
+        tag(field, 2, &out)
+        Varint.append(UInt64(bodySize(values)), to: &out)
+        for value in values { Varint.append(zigzag(value), to: &out) }
     }
 
     /// A string that is a oneof member: written even when empty.
@@ -293,11 +298,7 @@ public enum FastMessages {
         appendStrategy(spec.strategy, &out)
         appendSInt64(Int64(spec.maxRetries), field: 9, &out)
         if spec.retryExceptions { tag(10, 0, &out); out.append(1) }
-        if !spec.body.isEmpty {
-            tag(11, 2, &out)
-            Varint.append(UInt64(bodySize(spec.body)), to: &out)
-            for value in spec.body { Varint.append(zigzag(value), to: &out) }
-        }
+        appendPacked(spec.body, field: 11, &out)
         tag(12, 2, &out)
         appendWorker(spec.owner, &out)
     }
@@ -312,7 +313,7 @@ public enum FastMessages {
         case .inline(let data): tag(1, 2, &out); appendData(data, &out)
         case .stored(let node, let sizeBytes):
             tag(2, 2, &out)
-            Varint.append(UInt64(uint64Size(UInt64(node.value)) + sint64Size(sizeBytes, tag: 1)), to: &out)
+            Varint.append(UInt64(uint64Size(UInt64(node.value)) + sint64Size(sizeBytes)), to: &out)
             appendUInt64(UInt64(node.value), field: 1, &out)
             appendSInt64(sizeBytes, field: 2, &out)
         }
@@ -775,16 +776,16 @@ extension FastMessages {
         guard case .executionFinished(let task, let attempt, let result) = input else { return false }
         // ExecutionResult { Returned returned = 1 { repeated ObjectData values = 1; }; string application_error = 2; }
         var returnedBytes = 0
-        if case .returned(let values) = result {
-            for value in values { returnedBytes += lengthDelimited(dataSize(value)) }
-        }
         let resultBytes: Int
         switch result {
-        case .returned: resultBytes = lengthDelimited(returnedBytes)
-        case .applicationError(let text): resultBytes = lengthDelimited(text.utf8.count)
+        case .returned(let values):
+            for value in values { returnedBytes += lengthDelimited(dataSize(value)) }
+            resultBytes = lengthDelimited(returnedBytes)
+        case .applicationError(let text):
+            resultBytes = lengthDelimited(text.utf8.count)
         }
         tag(executionFinishedField, 2, &out)
-        Varint.append(UInt64(fixed64Size(task.value) + sint64Size(Int64(attempt), tag: 1)
+        Varint.append(UInt64(fixed64Size(task.value) + sint64Size(Int64(attempt))
                              + lengthDelimited(resultBytes)), to: &out)
         appendFixed64(task.value, field: 1, &out)
         appendSInt64(Int64(attempt), field: 2, &out)
@@ -802,14 +803,14 @@ extension FastMessages {
     }
 
     static func requestSize(_ request: TaskRequest) -> Int {
-        var size = stringSize(request.function) + sint64Size(Int64(request.instance), tag: 1)
+        var size = stringSize(request.function) + sint64Size(Int64(request.instance))
         for arg in request.args { size += lengthDelimited(taskArgSize(arg)) }
         size += lengthDelimited(resourcesSize(request.resources))
         size += lengthDelimited(strategySize(request.strategy))
-        size += sint64Size(Int64(request.maxRetries), tag: 1)
+        size += sint64Size(Int64(request.maxRetries))
         size += request.retryExceptions ? 2 : 0
         if !request.body.isEmpty { size += lengthDelimited(bodySize(request.body)) }
-        size += sint64Size(Int64(request.returnCount), tag: 1)
+        size += sint64Size(Int64(request.returnCount))
         return size
     }
 
@@ -824,11 +825,7 @@ extension FastMessages {
         appendStrategy(request.strategy, &out)
         appendSInt64(Int64(request.maxRetries), field: 6, &out)
         if request.retryExceptions { tag(7, 0, &out); out.append(1) }
-        if !request.body.isEmpty {
-            tag(8, 2, &out)
-            Varint.append(UInt64(bodySize(request.body)), to: &out)
-            for value in request.body { Varint.append(zigzag(value), to: &out) }
-        }
+        appendPacked(request.body, field: 8, &out)
         appendSInt64(Int64(request.returnCount), field: 9, &out)
     }
 }

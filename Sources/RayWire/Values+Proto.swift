@@ -88,10 +88,7 @@ public enum LogRecord {
 
     public static func encode<Input: ProtoRecord>(_ input: Input, at now: Int64) throws -> [UInt8] {
         var record = [UInt8](repeating: 0, count: timeBytes)
-        if !input.appendHandWritten(to: &record) {
-            let body: [UInt8] = try input.proto.serializedBytes()
-            record.append(contentsOf: body)
-        }
+        try input.appendRecord(to: &record)
         stamp(&record, at: now)
         return record
     }

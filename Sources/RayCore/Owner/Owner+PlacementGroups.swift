@@ -136,7 +136,6 @@ extension Owner {
             guard let entry = tasks[id], case .leasing(let lease, let node) = entry.state,
                   let error = placementGroupError(entry.spec) else { continue }
             leaseTasks[lease] = nil
-            yielding.remove(lease)
             if !isParked(lease) { effects.append(.send(to: .raylet(node), .cancelWorkerLease(lease))) }
             leaseRequestEnded(lease, into: &effects)
             finish(id, withError: error, into: &effects)

@@ -62,7 +62,6 @@ extension Owner {
         for lease in leaseTasks.keys.sorted() {
             guard let id = leaseTasks[lease], case .leasing(lease, node)? = tasks[id]?.state else { continue }
             leaseTasks[lease] = nil
-            yielding.remove(lease)
             leaseRequestEnded(lease, into: &effects)
             tasks[id]?.spillbacks = 0
             waitForArguments(id, into: &effects)

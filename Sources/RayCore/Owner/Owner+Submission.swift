@@ -252,7 +252,6 @@ extension Owner {
         guard let id = leaseTasks[lease], let entry = tasks[id], case .leasing(lease, _) = entry.state else {
             // Stale grant (the task moved on): hand the worker straight back.
             leaseTasks[lease] = nil
-            yielding.remove(lease)
             effects.append(.send(to: .raylet(worker.node), .returnWorker(lease, killWorker: false)))
             return
         }
@@ -264,6 +263,7 @@ extension Owner {
                                        into effects: inout [OwnerEffect]) {
         leaseTasks[lease] = id
         tasks[id]?.state = .running(lease, worker: worker)
+        tasks[id]?.leaseAskedBack = false
         tasks[id]?.attempts += 1
         metrics.attemptsStarted += 1
         runningOn[worker] = id
@@ -342,7 +342,6 @@ extension Owner {
         }
         runningOn[worker] = nil
         leaseTasks[lease] = nil
-        let yieldAsked = yielding.remove(lease) != nil
         switch outcome {
         case .returned(let values):
             // The references the values hold are held first: completing drops the task's hold on
@@ -364,7 +363,7 @@ extension Owner {
         // The worker is free: run a waiting task of the same shape on it (tasks the completion
         // just made ready included), else hand it back — and hand it back when its raylet
         // asked (another job waits there: the tasks left here wait in its queue, in turn).
-        if !yieldAsked,
+        if !entry.leaseAskedBack,
            pinsNothing(entry.spec), let next = takeReusable(after: entry.spec, on: worker), let nextEntry = tasks[next],
            case .leasing(let ownLease, let node) = nextEntry.state {
             leaseTasks[ownLease] = nil
@@ -415,7 +414,6 @@ extension Owner {
         if case .running(let lease, let worker)? = tasks[id]?.state {
             runningOn[worker] = nil
             leaseTasks[lease] = nil
-            yielding.remove(lease)
         }
         tasks[id]?.state = .failed
         metrics.tasksFailed += 1
@@ -448,7 +446,7 @@ extension Owner {
                                 into effects: inout [OwnerEffect]) {
         guard let entry = tasks[id] else { return }
         runningOn[worker] = nil
-        if case .running(let lease, _) = entry.state { leaseTasks[lease] = nil; yielding.remove(lease) }
+        if case .running(let lease, _) = entry.state { leaseTasks[lease] = nil }
         if let error = placementGroupError(entry.spec) {
             // Its group's removal killed it (Ray force-kills what runs in a removed group), or
             // the group lost the node and cannot be placed again: not retried.
@@ -489,7 +487,6 @@ extension Owner {
             }
         case .leasing(let lease, let node):
             leaseTasks[lease] = nil
-            yielding.remove(lease)
             if !isParked(lease) { effects.append(.send(to: .raylet(node), .cancelWorkerLease(lease))) }
             leaseRequestEnded(lease, into: &effects)
         case .actorCall(let actor):
@@ -507,7 +504,6 @@ extension Owner {
             guard force else { return }
             runningOn[worker] = nil
             leaseTasks[lease] = nil
-            yielding.remove(lease)
             effects.append(.send(to: .raylet(worker.node), .returnWorker(lease, killWorker: true)))
         }
         finish(object.task, withError: RayError(.cancelled, "\(name) was cancelled"

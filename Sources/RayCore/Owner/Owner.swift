@@ -154,6 +154,10 @@ public struct Owner: Sendable {
         public var retriesLeft: Int
         /// Spillbacks of the current lease request.
         public var spillbacks = 0
+        /// The raylet asked for the running attempt's lease back (`yieldLease`: another job
+        /// waits there): its worker goes back when the attempt ends instead of running the next
+        /// task of its shape.
+        public var leaseAskedBack = false
         /// What submitted it: the `OwnerIDs.parent` of the driver, or of the task attempt whose
         /// body submitted it in this worker (a recursive cancel finds the attempt's children).
         public var submitter: TaskID
@@ -240,9 +244,6 @@ public struct Owner: Sendable {
     var borrowerWaiters: [ObjectID: [WorkerID]] = [:]
     /// Which task each outstanding lease serves.
     var leaseTasks: [LeaseID: TaskID] = [:]
-    /// Leases the raylet asked back (`yieldLease`: another job waits there): each goes back
-    /// when its task ends instead of running the next task of its shape.
-    var yielding: Set<LeaseID> = []
     /// Which task each leased worker runs.
     var runningOn: [WorkerID: TaskID] = [:]
     /// Workers whose connection closed: a late reply from one borrows nothing, a grant of one is void.
@@ -371,7 +372,7 @@ public struct Owner: Sendable {
             leaseGranted(lease, worker: worker, into: &effects)
         case .yieldLease(let lease):
             // Only a lease running a task here: it is handed back when that task ends.
-            if leaseTasks[lease] != nil { yielding.insert(lease) }
+            if let id = leaseTasks[lease], case .running(lease, _)? = tasks[id]?.state { tasks[id]?.leaseAskedBack = true }
         case .leaseSpillback(let lease, let node):
             leaseSpilledBack(lease, to: node, into: &effects)
         case .leaseUnschedulable(let lease, let reason):

@@ -18,30 +18,25 @@ extension Raylet {
     func nextJob(in queue: FairQueue<QueuedLease>) -> JobID? {
         let jobs = queue.jobs
         guard jobs.count > 1 else { return jobs.first }
-        let held = heldLeaseCounts()
+        let held = heldLeases()
         var best = jobs[0]
-        for job in jobs.dropFirst() where held[job, default: 0] < held[best, default: 0] { best = job }
+        for job in jobs.dropFirst() where held[job, default: []].count < held[best, default: []].count { best = job }
         return best
     }
 
-    /// How many task leases each job holds here (workers running a task or blocked in one).
-    func heldLeaseCounts() -> [JobID: Int] {
-        var held: [JobID: Int] = [:]
+    /// The task leases each job holds here (workers running a task or blocked in one).
+    func heldLeases() -> [JobID: [LeaseID]] {
+        var held: [JobID: [LeaseID]] = [:]
         for (lease, granted) in leases {
             guard case .leased(lease) = workers[granted.worker], let job = workerJobs[granted.worker] else { continue }
-            held[job, default: 0] += 1
+            held[job, default: []].append(lease)
         }
         return held
     }
 
     /// After a dispatch: asks leases back for jobs whose requests wait while another job holds more.
     mutating func askLeasesBackForWaitingJobs(into effects: inout [RayletEffect]) {
-        if !yieldAsked.isEmpty {
-            for (lease, job) in yieldAsked where leases[lease] == nil {
-                yieldAsked[lease] = nil
-                if yieldFor[job] == lease { yieldFor[job] = nil }
-            }
-        }
+        for (lease, _) in yieldAsked where leases[lease] == nil { yieldAsked[lease] = nil }
         guard !classOrder.isEmpty, !leases.isEmpty else { return }
         // Jobs with a request queued here that cannot be granted now.
         var waiting: [JobID] = []
@@ -49,14 +44,10 @@ extension Raylet {
             for job in classQueues[shape]?.jobs ?? [] where !waiting.contains(job) { waiting.append(job) }
         }
         guard !waiting.isEmpty else { return }
-        // The task leases each job holds here (workers running a task or blocked in one).
-        var held: [JobID: [LeaseID]] = [:]
-        for (lease, granted) in leases {
-            guard case .leased(lease) = workers[granted.worker], let job = workerJobs[granted.worker] else { continue }
-            held[job, default: []].append(lease)
-        }
+        let held = heldLeases()
         if held.count == 1, let only = held.keys.first, waiting == [only] { return }  // one job: nothing to share
-        for job in waiting.sorted() where yieldFor[job] == nil {
+        let askedFor = Set(yieldAsked.values)
+        for job in waiting.sorted() where !askedFor.contains(job) {
             let mine = held[job]?.count ?? 0
             // The job holding the most here (the lower ID on a tie), if it holds more than this one.
             guard let richest = held.keys.filter({ $0 != job })
@@ -65,7 +56,6 @@ extension Raylet {
                   let lease = held[richest]!.filter({ yieldAsked[$0] == nil }).min()
             else { continue }
             yieldAsked[lease] = job
-            yieldFor[job] = lease
             metrics.leasesAskedBack += 1
             effects.append(.send(to: .worker(lease.owner), .yieldLease(lease)))
         }

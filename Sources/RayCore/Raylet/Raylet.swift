@@ -157,10 +157,9 @@ public struct Raylet: Sendable {
     /// by a dedicated worker that holds them for its life.
     public internal(set) var hostedActors: [ActorID: HostedActor] = [:]
     var actorQueue: [ActorID] = []
-    /// Leases asked back (`yieldLease`), each with the waiting job it was asked for, and the
-    /// ask outstanding for each waiting job (Raylet+Fairness.swift).
+    /// Leases asked back (`yieldLease`), each with the waiting job it was asked for (at most
+    /// one per job; Raylet+Fairness.swift).
     var yieldAsked: [LeaseID: JobID] = [:]
-    var yieldFor: [JobID: LeaseID] = [:]
     /// Placement-group bundles reserved here, prepared or committed (Raylet+Bundles.swift).
     public internal(set) var heldBundles: [BundleKey: HeldBundle] = [:]
 
