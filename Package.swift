@@ -46,7 +46,9 @@ let package = Package(
         .target(name: "CRoleHook", path: "Sources/CRoleHook"),
 
         // The pure state machines: no I/O, clocks, threads or system randomness.
-        .target(name: "RayCore", swiftSettings: strict),
+        .target(
+            name: "RayCore", dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strict),
         // The record schema (swiftray.proto): wire messages and logged inputs as protobuf.
         .target(
             name: "RayWire",

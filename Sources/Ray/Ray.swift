@@ -468,7 +468,10 @@ public struct RuntimeContext: Sendable, Hashable, CustomStringConvertible {
 /// travels as a reference: the task depends on it, and its body reads it with `get`.
 public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomStringConvertible, Codable {
     public let id: ObjectID
-    weak var client: DriverClient?
+    /// The owner API that made or read it (strong: a `weak` reference would slow every retain of
+    /// the client, see Lifeline; a reference of a session that has shut down is told by
+    /// `client !== Ray.currentClient`).
+    let client: DriverClient?
     /// Inside a task body: the value the worker fetched for this reference.
     let resolved: FetchedValue?
     /// Read from a value (a task returned it): borrowed unless this process made it.
@@ -542,7 +545,9 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
     /// The same object read as another type with the same encoding (e.g. `[UInt8]` as `SharedBytes`).
     /// The new reference holds its own handle.
     public func retyped<U: Codable>(as type: U.Type = U.self) throws -> ObjectRef<U> {
-        guard let client else { throw Ray.Error.notStarted("the driver that made this reference has shut down") }
+        guard let client, client === Ray.currentClient else {
+            throw Ray.Error.notStarted("the driver that made this reference has shut down")
+        }
         client.addLocalReference(id)
         return ObjectRef<U>(id: id, client: client)
     }

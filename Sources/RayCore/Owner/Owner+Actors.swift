@@ -12,6 +12,8 @@
 // most one of `pending` and `inFlight`; every call ends exactly once (a reply
 // from an attempt given up on is ignored).
 
+public import DequeModule
+
 extension Owner {
     /// An actor as this process sees it.
     public struct CallerActor: Sendable {
@@ -26,9 +28,10 @@ extension Owner {
         var nextSequence: UInt64 = 0
         /// Calls not pushed to the current incarnation, in submission order (those pushed to an
         /// incarnation that died first, with their sequence numbers).
-        public internal(set) var pending: [TaskID] = []
-        /// Calls pushed to incarnation `pushedTo`, in sequence order.
-        public internal(set) var inFlight: [TaskID] = []
+        public internal(set) var pending: Deque<TaskID> = []
+        /// Calls pushed to incarnation `pushedTo`, in sequence order (replies end them mostly in
+        /// order: a deque, or removing the first of thousands in flight moved all the others).
+        public internal(set) var inFlight: Deque<TaskID> = []
         var pushedTo = 0
         var sequence: [TaskID: UInt64] = [:]
         /// Every handle went (here and at borrowers): once its calls end, it is destroyed.
@@ -363,9 +366,12 @@ extension Owner {
 
     /// An actor out of scope is destroyed once the calls made before its handles went ended.
     mutating func destroyIfDone(_ actor: ActorID, into effects: inout [OwnerEffect]) {
-        guard let caller = actors[actor], caller.outOfScope, caller.pending.isEmpty, caller.inFlight.isEmpty else { return }
+        // Read in place (a copy of the entry per reply retained each of its tables).
+        guard actors[actor]?.outOfScope == true, actors[actor]!.pending.isEmpty, actors[actor]!.inFlight.isEmpty else {
+            return
+        }
         actors[actor]!.outOfScope = false
-        if caller.info?.state == .dead { return }
+        if actors[actor]!.info?.state == .dead { return }
         effects.append(.send(to: .gcs, .killActor(actor, noRestart: true, reason: "all its handles went out of scope")))
     }
 }

@@ -61,6 +61,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     let resolved = ResolvedValues()
     /// Sees the owner after each input, before that input's effects are performed (loop thread).
     var stepHook: ((Owner, OwnerInput) -> Void)?
+    /// Held weakly by timers that must not keep this host (see Lifeline).
+    lazy var lifeline = Lifeline(self)
 
     /// The owner on `loop`, not connected to anything yet (`role` names it in its log's messages).
     init(loop: EventLoop, logRoot: String?, workerOutput: WorkerOutputHandler?, role: String) {
@@ -259,9 +261,9 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 // before it sends anything.
                 pendingHello = hello
                 try connection.send(.kvGet(key: Self.registrationKey), from: .worker(worker), to: .gcs)
-                loop.timer(afterMicros: 30_000_000) { [weak self] in
-                    guard let self, pendingHello != nil else { return }
-                    finishConnect(.failure(RuntimeError("the GCS did not confirm the job within 30 s; "
+                loop.timer(afterMicros: 30_000_000) { [weak lifeline] in
+                    guard let host = lifeline?.target, host.pendingHello != nil else { return }
+                    host.finishConnect(.failure(RuntimeError("the GCS did not confirm the job within 30 s; "
                         + "is the GCS running? (`swiftray status`)")))
                 }
             } catch let error as WireError {

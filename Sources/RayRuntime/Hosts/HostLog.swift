@@ -42,7 +42,9 @@ public final class HostLog {
         } else {
             effectsLog = nil
         }
-        loop.onBeforeBlocking { [weak self] in self?.commit() }
+        // The loop keeps its log (the hook runs every iteration: a weak reference there would cost
+        // a side-table retain each time, and slow every other retain of the log; see Lifeline).
+        loop.onBeforeBlocking { [self] in commit() }
     }
 
     /// Appends one input with the time its machine is handed it (`LogRecord`).
@@ -137,11 +139,12 @@ let checkingInvariants: Bool = {
 /// (the driver would drop its firing anyway).
 final class HostTimers<Timer: Hashable> {
     private var pending: [Timer: LoopTimer] = [:]
+    private lazy var lifeline = Lifeline(self)
 
     func start(_ timer: Timer, after micros: Int64, on loop: EventLoop, fire: @escaping () -> Void) {
         pending[timer]?.cancel()
-        pending[timer] = loop.timer(afterMicros: micros) { [weak self] in
-            self?.pending[timer] = nil
+        pending[timer] = loop.timer(afterMicros: micros) { [weak lifeline] in
+            lifeline?.target.pending[timer] = nil
             fire()
         }
     }
@@ -158,8 +161,11 @@ extension ComponentDriver where C.Input: ProtoRecord, C.Effect: Encodable {
         logEncoded = { record, now in log()?.append(encoded: &record, at: now) }
         observe = { _, now, effects in log()?.appendEffects(effects, now: now) }
         let timers = HostTimers<C.Timer>()
-        schedule = { [unowned self] timer, token, after in
-            timers.start(timer, after: after, on: loop) { [weak self] in self?.fire(timer, token: token) }
+        // The timers hold the driver's lifeline, not the driver (see Lifeline); `schedule`, which the
+        // driver keeps, holds the lifeline.
+        let lifeline = Lifeline(self)
+        schedule = { timer, token, after in
+            timers.start(timer, after: after, on: loop) { [weak lifeline] in lifeline?.target.fire(timer, token: token) }
         }
         checksInvariants = checkingInvariants
         fullCheckPeriod = 2_000  // The O(state) scan, every 2000 steps where checks are on.

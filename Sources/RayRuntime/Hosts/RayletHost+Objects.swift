@@ -133,8 +133,8 @@ extension RayletHost {
             finished()
             return
         }
-        connection.whenDrained { [weak self] in
-            self?.streamChunks(of: object, mapping, offset: offset, over: connection, finished: finished)
+        connection.whenDrained { [unowned self] in  // A raylet's host lives as long as its loop.
+            streamChunks(of: object, mapping, offset: offset, over: connection, finished: finished)
         }
     }
 

@@ -605,7 +605,7 @@ public final class RayletHost: ConnectionDelegate {
             workerGone(worker, detail: "its connection to the raylet closed")
             return
         }
-        loop.timer(afterMicros: 1_000_000) { [weak self] in self?.processes[worker]?.kill() }
+        loop.timer(afterMicros: 1_000_000) { [unowned self] in processes[worker]?.kill() }
     }
 
     /// A worker is gone: everyone it exchanged messages with, and the owner of its lease, learn

@@ -144,8 +144,9 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
     var ownerHost: DriverHost?
     /// Its API, for bodies (any thread).
     let ownerClient = Mutex<DriverClient?>(nil)
-    /// This process's worker host (a process hosts one).
-    nonisolated(unsafe) static weak var current: WorkerHost?
+    /// This process's worker host (a process hosts one, for its life; not `weak`, which would slow
+    /// every retain of the host: see Lifeline).
+    nonisolated(unsafe) static var current: WorkerHost?
     /// Where the hosted actor's calls run: on this loop's thread (`LoopExecutor`).
     let callExecutor: LoopExecutor
     /// The executor an actor's calls run on in this process (nil outside a worker).

@@ -40,7 +40,9 @@ public final class Connection {
     private var drainWaiters: [() -> Void] = []
     private var readBuffer: UnsafeMutableRawPointer?
     private static let readBufferBytes = 256 * 1024
-    public weak var delegate: (any ConnectionDelegate)?
+    /// Hears the frames and the close; let go once it heard the close. Strong: a `weak` reference
+    /// would slow every retain of the host (see Lifeline), and an open connection needs its host.
+    public var delegate: (any ConnectionDelegate)?
     public private(set) var isClosed = false
     /// True for a connection this process opened (its peer's hello is an ack).
     public var initiatedHere = false
@@ -108,8 +110,9 @@ public final class Connection {
             markDirty()
             self.handshake = handshake
             reader.maxBodyBytes = Handshake.maxFrameBeforeAuth
-            handshakeDeadline = loop.timer(afterMicros: Int64(Handshake.deadlineMicros)) { [weak self] in
-                guard let self, !isClosed, self.handshake != nil else { return }
+            // Unowned: the handle keeps this connection until it is closed, and closing cancels the timer.
+            handshakeDeadline = loop.timer(afterMicros: Int64(Handshake.deadlineMicros)) { [unowned self] in
+                guard !isClosed, self.handshake != nil else { return }
                 refuseUnauthenticated("the peer did not authenticate within \(Handshake.deadlineMicros / 1000) ms")
             }
         }
@@ -263,8 +266,9 @@ public final class Connection {
         // The rest goes through a queued write, which keeps its bytes until done.
         let request = WriteRequest(bytes: pending)
         bytesInFlight += request.count
-        request.done = { [weak self] count in
-            guard let self else { return }
+        // Unowned: libuv ends a stream's writes (UV_ECANCELED at the latest) before its close
+        // callback, which lets this connection go.
+        request.done = { [unowned self] count in
             bytesInFlight -= count
             if backlogBytes < Self.drainedBytes { wakeDrainWaiters() }
         }
@@ -310,6 +314,7 @@ public final class Connection {
             connection.release()
         }
         delegate?.connectionClosed(self, reason: reason)
+        delegate = nil
     }
 
     private func released() {

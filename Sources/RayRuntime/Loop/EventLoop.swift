@@ -177,8 +177,9 @@ public final class EventLoop: @unchecked Sendable {
     func trimSoon() {
         guard !trimScheduled else { return }
         trimScheduled = true
-        timer(afterMicros: 20_000) { [weak self] in
-            self?.trimScheduled = false
+        // The loop fires its timers only while it runs (no `weak`: see Lifeline).
+        timer(afterMicros: 20_000) { [unowned self] in
+            trimScheduled = false
             malloc_trim(0)
         }
     }
@@ -211,7 +212,9 @@ public final class EventLoop: @unchecked Sendable {
 public final class LoopTimer {
     private let handle: UnsafeMutablePointer<uv_timer_t>
     private var fire: (() -> Void)?
-    private weak var loop: EventLoop?
+    /// Its loop (unowned: a timer fires only while its loop runs; `weak` would slow every
+    /// retain of the loop, see Lifeline).
+    private unowned let loop: EventLoop
     private var retained: Unmanaged<LoopTimer>?
 
     init(loop: EventLoop, afterMicros: Int64, fire: @escaping () -> Void) {
@@ -231,7 +234,7 @@ public final class LoopTimer {
     }
 
     private func fired() {
-        loop?.activity &+= 1
+        loop.activity &+= 1
         let body = fire
         finish()
         body?()
