@@ -70,6 +70,31 @@ import Testing
         }
     }
 
+    /// A body acting for the loop (`runIfLoopThread`: an actor call ending on the loop's thread)
+    /// keeps it however long that takes: the watcher took the loop from a preempted body while it
+    /// went on writing the worker's log, two threads in the log at once.
+    @Test func aBodyActingForTheLoopKeepsItUntilDone() {
+        withLoop { loop in
+            let posted = DispatchSemaphore(value: 0), finished = DispatchSemaphore(value: 0)
+            let seen = Mutex<(acted: Bool, ranMeanwhile: Bool, heldThroughout: Bool)>((false, true, false))
+            loop.post {
+                loop.runOutside({
+                    let acted = loop.runIfLoopThread {
+                        loop.post { posted.signal() }
+                        // Five takeover periods: a watcher ignoring the pin takes the loop, which runs the post.
+                        let ranMeanwhile = posted.wait(timeout: .now() + .milliseconds(50)) == .success
+                        seen.withLock { $0 = (false, ranMeanwhile, loop.isLoopThread) }
+                    }
+                    seen.withLock { $0.acted = acted }
+                }) { _ in finished.signal() }
+            }
+            #expect(finished.wait(timeout: .now() + 10) == .success)
+            let (acted, ranMeanwhile, held) = seen.withLock { $0 }
+            #expect(acted && !ranMeanwhile && held)
+            #expect(posted.wait(timeout: .now() + 10) == .success, "what was posted runs once the body is done")
+        }
+    }
+
     @Test func aBodyThatBlocksUnannouncedHasItsLoopTakenOver() {
         withLoop { loop in
             // The first body made a spare that watches bodies: it takes a long one's loop.

@@ -133,7 +133,8 @@ extension Owner {
     mutating func callActor(_ actor: ActorID, _ request: TaskRequest, into effects: inout [OwnerEffect]) {
         metrics.tasksSubmitted += 1
         let id = ids.takeTask()
-        let retries = actors[actor]?.maxTaskRetries ?? 0
+        // Fields read in place (`peek`): `actors[actor]?.field` copies the whole entry first.
+        let retries = actors.peek(actor) { $0.maxTaskRetries } ?? 0
         let spec = TaskSpec(taskID: id, jobID: identity.job, function: request.function, instance: request.instance,
                             args: request.args, returnCount: max(1, request.returnCount), resources: ResourceSet(),
                             strategy: .default, maxRetries: retries, retryExceptions: request.retryExceptions,
@@ -142,7 +143,7 @@ extension Owner {
         lineageBytes += Int64(spec.approximateSizeBytes)
         tasks[id] = TaskEntry(spec: spec, state: .actorCall(actor), attempts: 0, retriesLeft: retries,
                               submitter: ids.parent)
-        guard actors[actor] != nil else {
+        guard let killedHere = actors.peek(actor, { $0.killedHere }) else {
             finish(id, withError: RayError(.actorDied, "\(request.function) called on \(actor), which this process "
                 + "holds no handle to"), into: &effects)
             return
@@ -151,15 +152,15 @@ extension Owner {
             failForeign(id, spec, foreign, into: &effects)
             return
         }
-        if let reason = actors[actor]!.killedHere {
+        if let reason = killedHere {
             finish(id, withError: RayError(.actorDied, "\(actors[actor]!.name).\(request.function) cannot run: "
                 + "\(actors[actor]!.name) is dead (\(reason))"), into: &effects)
             return
         }
         actors[actor]!.pending.append(id)
-        if let info = actors[actor]!.info, info.state == .dead {
+        if let cause = actors.peek(actor, { $0.info?.state == .dead ? $0.info!.cause : nil }) ?? nil {
             // Known dead (the GCS said so): the call fails now, with the cause.
-            failPendingCalls(actor, cause: info.cause, into: &effects)
+            failPendingCalls(actor, cause: cause, into: &effects)
             return
         }
         pushCalls(actor, into: &effects)
@@ -171,16 +172,19 @@ extension Owner {
         actorsWaitingForArguments.remove(actor)
         // The tables are changed in place (`actors[actor]!`): a copy of them per call would cost
         // O(calls in flight).
-        guard let info = actors[actor]?.info, info.state == .alive else { return }
-        if actors[actor]!.pushedTo != info.incarnation {
-            precondition(actors[actor]!.inFlight.isEmpty, "calls in flight to an incarnation that ended")
-            actors[actor]!.pushedTo = info.incarnation
+        guard let (worker, incarnation, pushedTo) = actors.peek(actor, { caller -> (WorkerID, Int, Int)? in
+            guard let info = caller.info, info.state == .alive else { return nil }
+            return (info.worker, info.incarnation, caller.pushedTo)
+        }) ?? nil else { return }
+        if pushedTo != incarnation {
+            precondition(actors.peek(actor) { $0.inFlight.isEmpty } == true, "calls in flight to an incarnation that ended")
+            actors[actor]!.pushedTo = incarnation
             // A new incarnation: the calls pushed again are numbered afresh, from the first one
             // (which says everything below it is settled). Keeping their old numbers left a gap
             // where a call had replied out of order, and the new incarnation waited there forever.
             actors[actor]!.sequence.removeAll()
         }
-        while let id = actors[actor]!.pending.first, let entry = tasks[id] {
+        while let id = actors.peek(actor, { $0.pending.first }) ?? nil, let entry = tasks[id] {
             if let error = failedArgument(entry.spec) {
                 actors[actor]!.pending.removeFirst()
                 finish(id, withError: error, into: &effects)
@@ -192,24 +196,30 @@ extension Owner {
                 break
             }
             actors[actor]!.pending.removeFirst()
-            // Numbered when first pushed to this incarnation (a call cancelled or failed before
-            // leaves no gap the actor would wait at).
-            let sequence: UInt64
-            if let known = actors[actor]!.sequence[id] {
-                sequence = known
-            } else {
-                sequence = actors[actor]!.nextSequence
-                actors[actor]!.sequence[id] = sequence
-                actors[actor]!.nextSequence += 1
-            }
-            let settledBelow = actors[actor]!.inFlight.first.flatMap { actors[actor]!.sequence[$0] } ?? sequence
-            actors[actor]!.inFlight.append(id)
+            let (sequence, settledBelow) = Self.numberCall(id, of: &actors[actor]!)
             tasks[id]!.attempts += 1
             metrics.attemptsStarted += 1
-            effects.append(.send(to: .worker(info.worker), .pushActorTask(
-                entry.spec, attempt: entry.attempts + 1, actor, incarnation: info.incarnation, sequence: sequence,
+            effects.append(.send(to: .worker(worker), .pushActorTask(
+                entry.spec, attempt: entry.attempts + 1, actor, incarnation: incarnation, sequence: sequence,
                 skipBelow: settledBelow, args: resolvedArguments(entry.spec))))
         }
+    }
+
+    /// Moves call `id` to the calls in flight of `caller`: its sequence number (given when it was
+    /// first pushed to this incarnation, so a call cancelled or failed before leaves no gap the
+    /// actor would wait at), and the number below which every call is settled.
+    private static func numberCall(_ id: TaskID, of caller: inout CallerActor) -> (UInt64, UInt64) {
+        let sequence: UInt64
+        if let known = caller.sequence[id] {
+            sequence = known
+        } else {
+            sequence = caller.nextSequence
+            caller.sequence[id] = sequence
+            caller.nextSequence += 1
+        }
+        let settledBelow = caller.inFlight.first.flatMap { caller.sequence[$0] } ?? sequence
+        caller.inFlight.append(id)
+        return (sequence, settledBelow)
     }
 
     /// The error of an argument that failed (the call fails with it, as a task does).
@@ -240,7 +250,7 @@ extension Owner {
                                    borrowed: [ObjectID], worker: WorkerID, into effects: inout [OwnerEffect]) {
         workerStillBorrows(borrowed, worker)
         guard let entry = tasks[id], entry.attempts == attempt,
-              let index = actors[actor]?.inFlight.firstIndex(of: id) else {
+              let index = actors.peek(actor, { $0.inFlight.firstIndex(of: id) }) ?? nil else {
             settleReturned(id, attempt: attempt, completed: false, into: &effects)
             return
         }
@@ -366,12 +376,12 @@ extension Owner {
 
     /// An actor out of scope is destroyed once the calls made before its handles went ended.
     mutating func destroyIfDone(_ actor: ActorID, into effects: inout [OwnerEffect]) {
-        // Read in place (a copy of the entry per reply retained each of its tables).
-        guard actors[actor]?.outOfScope == true, actors[actor]!.pending.isEmpty, actors[actor]!.inFlight.isEmpty else {
-            return
-        }
+        guard let dead = actors.peek(actor, { caller -> Bool? in
+            guard caller.outOfScope, caller.pending.isEmpty, caller.inFlight.isEmpty else { return nil }
+            return caller.info?.state == .dead
+        }) ?? nil else { return }
         actors[actor]!.outOfScope = false
-        if actors[actor]!.info?.state == .dead { return }
+        if dead { return }
         effects.append(.send(to: .gcs, .killActor(actor, noRestart: true, reason: "all its handles went out of scope")))
     }
 }

@@ -6,7 +6,7 @@
 extension Owner {
     /// Frees `object`'s copies if nothing references it; drops its entry if no lineage needs it.
     mutating func releaseIfUnused(_ object: ObjectID, into effects: inout [OwnerEffect]) {
-        guard var entry = objects[object], !entry.inScope else { return }
+        guard objects.peek(object, { !$0.inScope }) == true, var entry = objects[object] else { return }
         precondition(entry.localRefs >= 0 && entry.submittedRefs >= 0 && entry.lineageRefs >= 0,
                      "negative reference count for \(object)")
         if !entry.freed {
@@ -52,26 +52,25 @@ extension Owner {
 
     /// Drops the spec of `task` (and, transitively, of tasks only it needed) once no return is referenced.
     mutating func releaseLineageIfUnused(_ task: TaskID, into effects: inout [OwnerEffect]) {
-        var worklist = [task]
-        while let id = worklist.popLast() {
-            guard let entry = tasks[id] else { continue }
-            switch entry.state {
-            case .finished, .failed: break
-            default: continue
-            }
-            let needed = entry.spec.returnIDs.contains { object in
-                objects[object].map { $0.inScope || $0.lineageRefs > 0 } ?? false
-            }
-            if needed { continue }
+        // Once per released object: nothing allocated, no entry copied, unless lineage goes.
+        var worklist: [TaskID] = []
+        var next: TaskID? = task
+        while let id = next ?? worklist.popLast() {
+            next = nil
+            let unneeded = tasks.peek(id) { entry -> Bool in
+                entry.state.isEnded && !entry.spec.returnIDs.contains { object in
+                    objects.peek(object) { $0.inScope || $0.lineageRefs > 0 } ?? false
+                }
+            } ?? false
+            guard unneeded, let entry = tasks.removeValue(forKey: id) else { continue }
             dropLineage(id, entry.spec, worklist: &worklist, into: &effects)
         }
     }
 
-    /// Forgets a task spec and what only it kept alive.
+    /// Forgets task `id` (removed from `tasks` by the caller) and what only its lineage held.
     private mutating func dropLineage(_ id: TaskID, _ spec: TaskSpec, worklist: inout [TaskID], into effects: inout [OwnerEffect]) {
-        tasks[id] = nil
         lineageBytes -= Int64(spec.approximateSizeBytes)
-        for object in spec.returnIDs where objects[object]?.freed ?? false && objects[object]?.lineageRefs == 0 {
+        for object in spec.returnIDs where objects.peek(object, { $0.freed && $0.lineageRefs == 0 }) ?? false {
             objects[object] = nil
         }
         for object in spec.argumentObjects {
@@ -96,14 +95,9 @@ extension Owner {
         guard lineageBytes > config.lineageBytesMax else { return }
         var worklist: [TaskID] = []
         while lineageBytes > config.lineageBytesMax / 2, let id = lineageOrder.popFirst() {
-            guard let entry = tasks[id] else { continue }
-            switch entry.state {
-            case .finished, .failed:
-                metrics.lineageEvictions += 1
-                dropLineage(id, entry.spec, worklist: &worklist, into: &effects)
-            default:
-                continue
-            }
+            guard tasks.peek(id, { $0.state.isEnded }) == true, let entry = tasks.removeValue(forKey: id) else { continue }
+            metrics.lineageEvictions += 1
+            dropLineage(id, entry.spec, worklist: &worklist, into: &effects)
         }
         // Producers whose last consumer was just evicted may now be unneeded too.
         for id in worklist { releaseLineageIfUnused(id, into: &effects) }

@@ -117,12 +117,13 @@ extension Owner {
 
     /// True when every top-level argument exists.
     func argumentsAvailable(_ id: TaskID) -> Bool {
-        guard let spec = tasks[id]?.spec else { return false }
-        return spec.args.allSatisfy { arg in
-            guard case .reference(let object) = arg else { return true }
-            guard let entry = objects[object] else { return borrowed[object] == nil || borrowedExists(object) }
-            return exists(entry)
-        }
+        tasks.peek(id) { entry in
+            entry.spec.args.allSatisfy { arg in
+                guard case .reference(let object) = arg else { return true }
+                guard let entry = objects[object] else { return borrowed[object] == nil || borrowedExists(object) }
+                return exists(entry)
+            }
+        } ?? false
     }
 
     mutating func argumentAvailable(_ id: TaskID, into effects: inout [OwnerEffect]) {

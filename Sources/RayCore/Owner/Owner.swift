@@ -142,6 +142,14 @@ public struct Owner: Sendable {
         case actorCall(ActorID)
         case finished
         case failed
+
+        /// Finished or failed: only its lineage is kept.
+        public var isEnded: Bool {
+            switch self {
+            case .finished, .failed: return true
+            default: return false
+            }
+        }
     }
 
     /// A task and its lineage.

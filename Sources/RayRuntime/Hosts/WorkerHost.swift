@@ -281,13 +281,13 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         let loop = self.loop
         let ended: @Sendable (ExecutionResult) -> Void = { result in
             // A call run on the loop's thread (`LoopExecutor`) ends there: no post needed.
-            if loop.isLoopThread && passedOn.objects.isEmpty && context.returned.objects.isEmpty {
-                host.actorTaskEnded(spec, attempt, result)
-            } else {
-                // After what the call posted (the borrows of what it passed on or kept, the
-                // handles of what it returns).
-                loop.post { host.actorTaskEnded(spec, attempt, result, passedOn: passedOn, returned: context.returned) }
+            if passedOn.objects.isEmpty && context.returned.objects.isEmpty
+                && loop.runIfLoopThread({ host.actorTaskEnded(spec, attempt, result) }) {
+                return
             }
+            // After what the call posted (the borrows of what it passed on or kept, the handles of
+            // what it returns).
+            loop.post { host.actorTaskEnded(spec, attempt, result, passedOn: passedOn, returned: context.returned) }
         }
         if task.call > 0, let instance = actorInstance {
             TaskContext.$current.withValue(context) {

@@ -148,6 +148,11 @@ public final class EventLoop: @unchecked Sendable {
     /// True on the thread that runs the loop now.
     public var isLoopThread: Bool { baton.isHeld }
 
+    /// Runs `work` now if the calling thread runs the loop (a body on the loop's thread), keeping
+    /// the loop meanwhile: true; false (nothing run) on any other thread, or once the body lost
+    /// the loop. Code in a body acts on the loop's state only this way (or by `post`).
+    public func runIfLoopThread(_ work: () -> Void) -> Bool { baton.runIfHeld(work) }
+
     /// Makes `run()` return after this iteration (loop thread only).
     public func stop() {
         runBeforeBlocking()
@@ -156,16 +161,18 @@ public final class EventLoop: @unchecked Sendable {
         uv_stop(raw)
     }
 
-    /// Microseconds on the loop's monotonic clock (cached per iteration by libuv, refreshed here).
+    /// Microseconds on the loop's monotonic clock (one clock read: every machine step reads it).
     public var nowMicros: Int64 {
-        uv_update_time(raw)
-        return Int64(uv_hrtime() / 1000)
+        Int64(uv_hrtime() / 1000)
     }
 
     /// Starts a one-shot timer; the returned handle can cancel it.
     @discardableResult
     public func timer(afterMicros: Int64, _ fire: @escaping () -> Void) -> LoopTimer {
-        LoopTimer(loop: self, afterMicros: afterMicros, fire: fire)
+        // libuv counts a timer from the time it cached for this iteration: refreshed, so a timer
+        // started late in a long iteration does not fire early.
+        uv_update_time(raw)
+        return LoopTimer(loop: self, afterMicros: afterMicros, fire: fire)
     }
 
     /// Frames at least this large (executables, object chunks) leave freed heap pages behind.

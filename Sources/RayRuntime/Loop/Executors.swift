@@ -27,7 +27,7 @@ public final class LoopExecutor: TaskExecutor, @unchecked Sendable {
             loop.runOutside({ [self] in job.runSynchronously(on: asUnownedTaskExecutor()) }, then: { _ in })
         }
         // From the loop's own thread (a call resumed by a reply, a call's next job): queued directly.
-        if loop.isLoopThread { queue() } else { loop.post(queue) }
+        if !loop.runIfLoopThread(queue) { loop.post(queue) }
     }
 }
 

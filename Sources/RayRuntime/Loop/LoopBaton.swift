@@ -21,6 +21,8 @@ final class LoopBaton: @unchecked Sendable {
     private let condition: UnsafeMutablePointer<pthread_cond_t> = .allocate(capacity: 1)
     /// The thread running the loop (nil while a hand-off waits for a spare).
     private var holder: pthread_t?
+    /// The holder is doing the loop's work from inside a body (`runIfHeld`): no takeover until it is done.
+    private var pinned = 0
     /// Spares parked, and hand-offs offered to them not taken yet.
     private var parked = 0
     private var offered = 0
@@ -64,9 +66,26 @@ final class LoopBaton: @unchecked Sendable {
         locked { holder = pthread_self() }
     }
 
-    /// True when the calling thread runs the loop.
+    /// True when the calling thread runs the loop (it may lose it the next moment, from inside a
+    /// body: to act on that, use `runIfHeld`).
     var isHeld: Bool {
         locked { holder.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+    }
+
+    /// Runs `work` now if the calling thread holds the loop, and keeps it held until `work` is done
+    /// (the watcher takes no loop meanwhile): true; false, without running it, otherwise. Checking
+    /// `isHeld` and then acting raced with a takeover (a body preempted for `takeoverMicros` lost
+    /// the loop while it went on touching the hosts' state: two threads in a worker's log at once).
+    func runIfHeld(_ work: () -> Void) -> Bool {
+        let held = locked { () -> Bool in
+            guard let holder, pthread_equal(holder, pthread_self()) != 0 else { return false }
+            pinned += 1
+            return true
+        }
+        guard held else { return false }
+        work()
+        locked { pinned -= 1 }
+        return true
     }
 
     /// A body starts on the holding thread; the watcher learns of it if it slept.
@@ -167,7 +186,7 @@ final class LoopBaton: @unchecked Sendable {
                 watcher = pthread_self()
                 let now = monotonicNanos()
                 // Watch: a body seen running for a takeover's time has its loop taken.
-                if body != 0, body == seen, now &- seenAt >= takeoverNanos,
+                if body != 0, body == seen, now &- seenAt >= takeoverNanos, pinned == 0,
                    let running = holder, let bodyThread, pthread_equal(running, bodyThread) != 0 {
                     leaveWatch()
                     holder = pthread_self()
