@@ -57,12 +57,9 @@ extension Owner {
         var next: TaskID? = task
         while let id = next ?? worklist.popLast() {
             next = nil
-            let unneeded = tasks.peek(id) { entry -> Bool in
-                entry.state.isEnded && !entry.spec.returnIDs.contains { object in
-                    objects.peek(object) { $0.inScope || $0.lineageRefs > 0 } ?? false
-                }
-            } ?? false
-            guard unneeded, let entry = tasks.removeValue(forKey: id) else { continue }
+            guard let returns = tasks.peek(id, { $0.state.isEnded ? $0.spec.returnIDs : nil }) ?? nil,
+                  !returns.contains(where: { objects.peek($0) { $0.inScope || $0.lineageRefs > 0 } ?? false }),
+                  let entry = tasks.removeValue(forKey: id) else { continue }
             dropLineage(id, entry.spec, worklist: &worklist, into: &effects)
         }
     }

@@ -116,14 +116,13 @@ extension Owner {
     }
 
     /// True when every top-level argument exists.
-    func argumentsAvailable(_ id: TaskID) -> Bool {
-        tasks.peek(id) { entry in
-            entry.spec.args.allSatisfy { arg in
-                guard case .reference(let object) = arg else { return true }
-                guard let entry = objects[object] else { return borrowed[object] == nil || borrowedExists(object) }
-                return exists(entry)
-            }
-        } ?? false
+    mutating func argumentsAvailable(_ id: TaskID) -> Bool {
+        guard let args = tasks.peek(id, { $0.spec.args }) else { return false }
+        return args.allSatisfy { arg in
+            guard case .reference(let object) = arg else { return true }
+            guard let entry = objects[object] else { return borrowed[object] == nil || borrowedExists(object) }
+            return exists(entry)
+        }
     }
 
     mutating func argumentAvailable(_ id: TaskID, into effects: inout [OwnerEffect]) {

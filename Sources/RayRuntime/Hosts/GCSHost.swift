@@ -36,7 +36,7 @@ public final class GCSHost: ConnectionDelegate {
         blobDirectory = logDirectory.map { $0 + "/blobs" }
         let log = self.log
         gcs.attach(loop: loop, log: { log }, role: "gcs")
-        gcs.perform = { [unowned self] effect in
+        gcs.perform = { [unowned(unsafe) self] effect in  // The host owns its driver.
             switch effect {
             case .send(let to, let message): send(message, to: to)
             case .startTimer: break  // Armed by the driver.

@@ -98,7 +98,7 @@ public final class RayletHost: ConnectionDelegate {
         log = try HostLog(directory: options.logDirectory, component: "raylet", loop: loop)
         let log = self.log
         raylet.attach(loop: loop, log: { log }, role: "raylet")
-        raylet.perform = { [unowned self] effect in perform(effect) }
+        raylet.perform = { [unowned(unsafe) self] effect in perform(effect) }  // The host owns its driver.
         tcpListener = try Listener.tcp(loop: loop, host: options.listenHost, port: options.port) { [unowned self] in
             accepted($0)
         }

@@ -160,7 +160,8 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         log = try HostLog(directory: logDirectory, component: "worker", loop: loop)
         let log = self.log
         executor.attach(loop: loop, log: { log }, role: "worker")
-        defer { executor.perform = { [unowned self] effect in perform(effect) } }
+        // `unowned(unsafe)`: the host owns its executor's driver, which runs this on every effect.
+        defer { executor.perform = { [unowned(unsafe) self] effect in perform(effect) } }
         objects = environment("SWIFTRAY_SESSION").map { SharedObjects(session: $0, node: worker.node) }
         // Listen for owners before the raylet learns of this worker (and can lease it).
         links = DirectLinks(loop: loop, me: worker, role: .worker, session: environment("SWIFTRAY_SESSION"))

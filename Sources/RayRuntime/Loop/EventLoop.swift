@@ -113,7 +113,7 @@ public final class EventLoop: @unchecked Sendable {
     /// (default 10 000; 0: only when it blocks). Then `then` is posted to the loop, and this thread
     /// parks as a spare once `body` returns.
     public func runOutside<R>(_ body: @escaping () -> R, then: @escaping (R) -> Void) {
-        outside.append { [unowned self] in
+        outside.append { [unowned(unsafe) self] in  // The loop owns `outside`: never outlives it.
             baton.bodyStarts()
             let result = body()
             if baton.bodyEnds() {
