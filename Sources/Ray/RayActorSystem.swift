@@ -79,7 +79,7 @@ public final class RayActorSystem: DistributedActorSystem, @unchecked Sendable {
 
     public func actorReady<Act>(_ actor: Act) where Act: DistributedActor, Act.ID == ActorID {
         let local = Local(instance: actor) { [unowned self] target, decoder, handler in
-            try await executeDistributedTarget(on: actor, target: target, invocationDecoder: &decoder, handler: handler)
+            try await DistributedTargets.execute(on: actor, target: target, decoder: &decoder, handler: handler, system: self)
         }
         locals.withLock { $0[actor.id] = local }
     }
@@ -215,6 +215,11 @@ public final class RayResultHandler: DistributedTargetInvocationResultHandler, @
     init(method: String) { self.method = method }
 
     public func onReturn<Success: Codable>(value: Success) async throws {
+        try await onReturnEncodable(value: value)
+    }
+
+    /// `onReturn`, for `DistributedTargets` (which knows the result type only as Encodable).
+    func onReturnEncodable<Success: Encodable>(value: Success) async throws {
         // Actor handles in a call's result are plain IDs (not counted).
         self.value = try ValueCoding.$countHandles.withValue(false) {
             try ValueCoding.encodeTaskResult(value, of: method, index: 1)
