@@ -53,6 +53,10 @@ public final class RayActorSystem: DistributedActorSystem, @unchecked Sendable {
     /// The remote references this process holds, counted in their actors' handles.
     let handles = HandleTracker()
 
+    /// Releases now the handles of actors this process holds no reference to any more (done every
+    /// 0.1 s otherwise).
+    public func releaseDroppedHandles() { handles.sweep() }
+
     public func resolve<Act>(id: ActorID, as actorType: Act.Type) throws -> Act?
     where Act: DistributedActor, Act.ID == ActorID {
         if let local = locals.withLock({ $0[id]?.instance as? Act }) { return local }
@@ -220,10 +224,9 @@ public final class RayResultHandler: DistributedTargetInvocationResultHandler, @
 
     /// `onReturn`, for `DistributedTargets` (which knows the result type only as Encodable).
     func onReturnEncodable<Success: Encodable>(value: Success) async throws {
-        // Actor handles in a call's result are plain IDs (not counted).
-        self.value = try ValueCoding.$countHandles.withValue(false) {
-            try ValueCoding.encodeTaskResult(value, of: method, index: 1)
-        }
+        // References in it (objects, and handles of actors this worker created) are lent to the
+        // caller, as a task's result's are.
+        self.value = try ValueCoding.encodeTaskResult(value, of: method, index: 1)
     }
 
     public func onReturnVoid() async throws {

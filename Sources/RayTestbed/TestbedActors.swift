@@ -63,6 +63,10 @@ public distributed actor TestCounter {
 
     /// Returns a reference to a value it put (the caller borrows it from this actor's worker).
     public distributed func stash(_ value: Int) throws -> ObjectRef<Int> { try Ray.put(value) }
+    /// Creates a counter and returns its handle, keeping none (the caller's is the only one).
+    public distributed func spawn(_ start: Int) throws -> TestCounter { try Testbed.counters.remote(start, "spawned") }
+    /// Releases the handles of actors this worker holds no reference to any more (now, not in ≤ 0.1 s).
+    public distributed func sweepHandles() { RayActorSystem.shared.releaseDroppedHandles() }
 
     /// The process hosting it (a restart is a new process).
     public distributed func pid() -> Int32 { getpid() }
@@ -104,7 +108,21 @@ public distributed actor Summer {
     public distributed func process() -> Int { incarnation }
 }
 
+/// An actor given another's handle by its constructor, which it keeps and calls.
+public distributed actor Relay {
+    public typealias ActorSystem = RayActorSystem
+    let target: TestCounter
+
+    public init(target: TestCounter, actorSystem: RayActorSystem) {
+        self.actorSystem = actorSystem
+        self.target = target
+    }
+
+    public distributed func poke(_ amount: Int) async throws -> Int { try await target.increment(by: amount) }
+}
+
 extension Testbed {
+    public static let relays = ActorClass("tb.Relay") { (target: TestCounter) in Relay(target: target, actorSystem: .shared) }
     public static let counters = ActorClass("tb.Counter") { (start: Int, label: String) in
         TestCounter(start: start, label: label, actorSystem: .shared)
     }
@@ -114,7 +132,7 @@ extension Testbed {
     }
 
     static func registerActors() {
-        _ = (counters, failingActors, callCounter, summers)
+        _ = (counters, failingActors, callCounter, summers, relays)
     }
 }
 

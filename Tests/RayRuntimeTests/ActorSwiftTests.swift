@@ -98,6 +98,48 @@ extension RuntimeTests {
         }
     }
 
+    @Test func aHandleReturnedByAMethodIsCountedForTheCaller() async throws {
+        try await withAsyncCluster {
+            let factory = try Testbed.counters.remote(0, "factory")
+            func takeAndUse() async throws -> RayCore.ActorID {
+                // The factory's worker created it and keeps no handle: the one returned is lent to
+                // this driver (the factory's owner keeps the actor for it), as a task's would be.
+                let spawned = try await factory.spawn(3)
+                try await factory.sweepHandles()
+                #expect(try await spawned.increment(by: 1) == 4)
+                #expect(try state(of: spawned.id)?.0 == .alive)
+                return spawned.id
+            }
+            let spawned = try await takeAndUse()
+            // The driver's handle went: the borrow ends, and the actor with it.
+            RayActorSystem.shared.handles.sweep()
+            #expect(try deathCause(of: spawned) == "all its handles went out of scope")
+            #expect(try await factory.increment(by: 1) == 1)
+        }
+    }
+
+    @Test func aHandleGivenToAConstructorKeepsItsActorAliveWhileTheNewActorLives() async throws {
+        try await withAsyncCluster {
+            func setUp() async throws -> (Relay, RayCore.ActorID) {
+                let target = try Testbed.counters.remote(10, "target")
+                let relay = try Testbed.relays.remote(target)
+                #expect(try await relay.poke(1) == 11)
+                return (relay, target.id)
+            }
+            var (relay, target): (Relay?, RayCore.ActorID) = try await setUp()
+            // This driver's handle of the target went; the relay's (from its constructor) holds it.
+            RayActorSystem.shared.handles.sweep()
+            #expect(try await relay!.poke(1) == 12)
+            #expect(try state(of: target)?.0 == .alive)
+            // The relay goes out of scope: then nothing holds the target.
+            let relayID = relay!.id
+            relay = nil
+            RayActorSystem.shared.handles.sweep()
+            #expect(try deathCause(of: relayID) == "all its handles went out of scope")
+            #expect(try deathCause(of: target) == "all its handles went out of scope")
+        }
+    }
+
     @Test func aMethodReturnsAReferenceItMadeAndTheCallerBorrowsIt() async throws {
         try await withAsyncCluster {
             let counter = try Testbed.counters.remote(0, "stash")
