@@ -780,3 +780,29 @@ struct ScenarioLoaderNestedTests {
     let callers = try ScenarioLoader.parse(yaml: withWorkload("  actors: [{name: counter, callers: 3}]"), file: "test.yaml")
     #expect(callers.workload.actors.first?.callers == 3)
 }
+
+@Test func anActorsArgsNameWhatTheDriverHoldsAtCreation() throws {
+    let scenario = try ScenarioLoader.parse(yaml: withWorkload("""
+      puts: [{name: table, size: 1KiB}]
+      tasks: [{name: data, count: 2}]
+      actors: [{name: counter, args: ["data[1]", table]}]
+    """), file: "test.yaml")
+    #expect(scenario.workload.actors.first?.args == [.instance(name: "data", index: 1), .bare(name: "table")])
+    expectRejected(withWorkload("  actors: [{name: counter, args: [nothing]}]"), keyPath: "workload.actors[0].args[0]",
+                   "nothing")
+    expectRejected(withWorkload("""
+      tasks: [{name: data, count: 2}]
+      actors: [{name: counter, args: ["data[i]"]}]
+    """), keyPath: "workload.actors[0].args[0]", "only allowed in a task group's args")
+    // A task that takes a nested instance is submitted only once its parent returned it.
+    expectRejected(withWorkload("""
+      tasks:
+        - name: p
+          children: {task: q, count: 1, return_refs: true}
+        - name: q
+          nested: true
+        - name: r
+          args: ["q[0]"]
+      actors: [{name: counter, args: [r]}]
+    """), keyPath: "workload.actors[0].args[0]", "takes nested instances")
+}

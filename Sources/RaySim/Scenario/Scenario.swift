@@ -308,6 +308,10 @@ public struct ActorSpec: Sendable, Equatable {
     public var callers = 1
     /// `placement_group:` the bundle each actor is created in (`i`: actor `i` in bundle `i`).
     public var placementGroup: PlacementGroupRef?
+    /// `args:` what each actor's constructor takes (puts and driver-submitted task outputs): the
+    /// actor waits for them (DEPENDENCIES_UNREADY), its creator holds them while it lives, and a
+    /// restart reads them again (rebuilt from lineage if their copies were lost).
+    public var args: [RefPattern] = []
     /// Builds an actor spec.
     public init(name: String, count: Int, resources: ResourceSet, maxRestarts: Int,
                 maxTaskRetries: Int, calls: Int, callMicros: Int64 = 1_000) {

@@ -38,8 +38,10 @@ extension ScenarioDriver {
                 let options = ActorOptions(maxRestarts: spec.maxRestarts, maxTaskRetries: spec.maxTaskRetries,
                                            maxConcurrency: spec.maxConcurrency, name: spec.detached ? "\(ref)" : "", namespace: spec.detached ? "scenario" : "",
                                            detached: spec.detached)
+                // Its constructor's arguments: what the driver submitted or put (the loader checked it holds them).
+                let args = spec.args.flatMap { plan.resolve($0) }.compactMap { refs[$0].map(TaskArg.reference) }
                 let actor = world.createActor(TaskRequest(
-                    function: spec.name, instance: index, args: [],
+                    function: spec.name, instance: index, args: args,
                     resources: resources(spec.resources, in: spec.placementGroup, instance: index), strategy: .default,
                     maxRetries: 0, retryExceptions: false, body: [0, 0]), options)
                 actorIDs[ref] = actor

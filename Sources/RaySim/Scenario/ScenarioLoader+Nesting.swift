@@ -85,6 +85,21 @@ extension ScenarioLoader {
                                         + "(some group up the chain must be submitted by the driver)")
             }
         }
+        // An actor is created once the driver submitted its tasks: its constructor may take what the
+        // driver holds by then (puts, and tasks that take no nested instance).
+        for (actorIndex, actor) in workload.actors.enumerated() {
+            for (argIndex, pattern) in actor.args.enumerated() {
+                guard let index = indexByName[pattern.name] else { continue }
+                let group = workload.tasks[index]
+                let takesNested = (group.args + group.nestedArgs).contains { indexByName[$0.name].map { workload.tasks[$0].nested } ?? false }
+                guard !takesNested else {
+                    throw ScenarioError(file: file, keyPath: "workload.actors[\(actorIndex)].args[\(argIndex)]",
+                                        problem: "\(group.name) takes nested instances, which the driver holds only once "
+                                            + "their parents returned; an actor's args may name puts and tasks the driver "
+                                            + "submits at once")
+                }
+            }
+        }
         // The driver holds a reference to a nested instance only when its parent returns it
         // (`return_refs: true`: the driver borrows it), and uses it only to get it or to name its owner.
         for use in references.uses {

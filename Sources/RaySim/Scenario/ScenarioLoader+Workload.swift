@@ -17,7 +17,7 @@ extension ScenarioLoader {
     static let affinityKeys = ["node", "soft"]
     static let placementGroupReferenceKeys = ["name", "bundle"]
     static let actorKeys = ["name", "count", "resources", "max_restarts", "max_task_retries", "calls", "duration",
-                            "detached", "callers", "max_concurrency", "placement_group"]
+                            "detached", "callers", "max_concurrency", "placement_group", "args"]
     static let placementGroupKeys = ["name", "strategy", "bundles"]
 
     /// Most instances of one task group.
@@ -49,7 +49,7 @@ extension ScenarioLoader {
         }
         var actors: [ActorSpec] = []
         for entry in try workload.optional("actors")?.sequence() ?? [] {
-            actors.append(try parseActor(entry))
+            actors.append(try parseActor(entry, references: &references))
         }
         var placementGroups: [PlacementGroupEntry] = []
         for entry in try workload.optional("placement_groups")?.sequence() ?? [] {
@@ -154,7 +154,7 @@ extension ScenarioLoader {
     }
 
     /// One `actors:` entry. Defaults follow Ray: no restarts, no task retries; one actor, one call.
-    static func parseActor(_ value: ScenarioValue) throws(ScenarioError) -> ActorSpec {
+    static func parseActor(_ value: ScenarioValue, references: inout ReferenceUses) throws(ScenarioError) -> ActorSpec {
         let actor = try value.mapping(allowedKeys: actorKeys)
         var spec = ActorSpec(
             name: try actor.required("name").name(),
@@ -169,6 +169,9 @@ extension ScenarioLoader {
         spec.callers = try actor.optional("callers")?.int(in: 1...actorCallersMax) ?? 1
         spec.placementGroup = try actor.optional("placement_group").map { value throws(ScenarioError) in
             try parsePlacementGroupRef(value)
+        }
+        for argument in try actor.optional("args")?.sequence() ?? [] {
+            spec.args.append(try references.record(argument, targets: [.task, .put]))
         }
         return spec
     }
