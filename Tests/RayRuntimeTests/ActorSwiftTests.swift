@@ -108,6 +108,9 @@ extension RuntimeTests {
                 try await factory.sweepHandles()
                 #expect(try await spawned.increment(by: 1) == 4)
                 #expect(try state(of: spawned.id)?.0 == .alive)
+                // A handle this driver borrows goes to a constructor as a plain ID (not counted there).
+                let relay = try Testbed.relays.remote(spawned)
+                #expect(try await relay.poke(1) == 5)
                 return spawned.id
             }
             let spawned = try await takeAndUse()
