@@ -134,13 +134,10 @@ where Instance.ActorSystem == RayActorSystem {
         // Values inline, or ObjectRefs: the actor is placed once they exist (DEPENDENCIES_UNREADY).
         var taskArgs: [TaskArg] = []
         var nested: [ObjectID] = []
-        // Handles among them of actors this process created are references too: the new actor's
-        // worker borrows each from this process while it keeps it (in its state, say), and this
-        // process holds them while it lives. Handles this process borrows are plain IDs (not
-        // counted: a constructor cannot take a borrowed reference yet).
-        try ValueCoding.$ownedHandlesOnly.withValue(true) {
-            for argument in repeat each args { try argument.taskArgs(into: &taskArgs, nested: &nested) }
-        }
+        // Actor handles among them are references too: the new actor's worker borrows each from this
+        // process while it keeps it (in its state, say), and this process holds them (or its own
+        // borrow of them) while it lives.
+        for argument in repeat each args { try argument.taskArgs(into: &taskArgs, nested: &nested) }
         // References inside values follow the declared arguments, as a task's (the actor is placed
         // once they exist, its owner holds them while it lives: a restart reads them again), then
         // their IDs (a small one reaches the worker inline, without its ID); the constructor reads

@@ -16,9 +16,6 @@ enum ValueCoding {
         /// argument; `.result`: a task's return value, for actors its worker created), or plain IDs.
         var handles = Handles.plain
         enum Handles { case plain, argument, result }
-        /// Handles count as arguments only where this process created the actor (a constructor's
-        /// arguments: one this process borrows cannot be held for the new actor yet).
-        var ownedHandlesOnly = false
 
         /// An actor handle met in the value: its handle object travels as a reference when this
         /// process counts the actor's handles (an argument), or owns it (a result).
@@ -28,9 +25,6 @@ enum ValueCoding {
                 return
             case .argument:
                 guard RayActorSystem.shared.handles.counts(actor) else { return }
-                if ownedHandlesOnly {
-                    guard let client = Ray.currentClient, client.owns([actor.handle]) else { return }
-                }
             case .result:
                 guard RayActorSystem.shared.handles.counts(actor), let owner = WorkerHost.madeTaskOwner,
                       owner.owns([actor.handle]) else { return }
@@ -41,8 +35,6 @@ enum ValueCoding {
     @TaskLocal static var collector: ReferenceCollector?
     /// False while a put value is encoded (handles there are plain IDs: not counted).
     @TaskLocal static var countHandles = true
-    /// True while a constructor's arguments are encoded (`ReferenceCollector.ownedHandlesOnly`).
-    @TaskLocal static var ownedHandlesOnly = false
 
     static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         do {
@@ -58,7 +50,6 @@ enum ValueCoding {
         let collector = ReferenceCollector()
         collector.forArgument = forArgument
         collector.handles = !countHandles ? .plain : forArgument ? .argument : .result
-        collector.ownedHandlesOnly = ownedHandlesOnly
         let bytes = try $collector.withValue(collector) { try encode(value) }
         var seen = Set<ObjectID>(), unique: [ObjectID] = []
         for object in collector.objects where seen.insert(object).inserted { unique.append(object) }

@@ -285,3 +285,36 @@ private struct Pair {
     let freed = driverOwner.handle(.messageReceived(from: .worker(lender), .borrowReleased(o, borrower: lender)), now: 12)
     #expect(freed.contains(.send(to: .raylet(NodeID(1)), .freeObject(o))))
 }
+
+/// A constructor taking a borrowed object: the actor waits for its owner's answer, gets its value
+/// inline, and the creator keeps its borrow while the actor lives (a restart reads it again).
+@Test func aBorrowedConstructorArgumentIsHeldWhileTheActorLives() {
+    var pair = Pair()
+    _ = pair.returnTheReference()
+    _ = pair.driverOwner.handle(.addReference(pair.held), now: 20)
+    var request = Build.task()
+    request.args = [.reference(pair.held)]
+    let actor = ActorID(creationTask: pair.driverOwner.nextTaskID)
+    let created = pair.driverOwner.handle(.createActor(request, ActorOptions()), now: 21)
+    #expect(created.contains(.send(to: .worker(lender), .borrowerGet(pair.held))))
+    #expect(!created.contains { if case .send(_, .killActor) = $0 { return true } else { return false } })
+    #expect(pair.driverOwner.borrowed[pair.held]?.submitted == 1)
+    var ready: [OwnerEffect] = []
+    for case .send(_, let message) in pair.toLender(created, now: 22) { ready += pair.fromLender(message, now: 23) }
+    guard case .send(.gcs, .actorDependenciesReady(let spec))? = ready.first(where: {
+        if case .send(_, .actorDependenciesReady) = $0 { return true } else { return false }
+    }) else {
+        Issue.record("expected the constructor's dependencies ready once the owner answered, got \(ready)")
+        return
+    }
+    #expect(spec.creation.args == [.value(pair.value)])
+    // The program's own handle goes: the borrow stays, for the actor.
+    _ = pair.driverOwner.handle(.release(pair.returned), now: 24)
+    #expect(!pair.driverOwner.handle(.release(pair.held), now: 25).contains(.send(to: .worker(lender),
+        .borrowReleased(pair.held, borrower: driver))))
+    // The actor dies: the borrow is released.
+    let dead = ActorInfo(actorID: actor, state: .dead, worker: Build.worker(1, 9), incarnation: 0, cause: "killed",
+                         maxTaskRetries: 0, name: "a[0]")
+    let died = pair.driverOwner.handle(.messageReceived(from: .gcs, .actorUpdate(dead)), now: 26)
+    #expect(died.contains(.send(to: .worker(lender), .borrowReleased(pair.held, borrower: driver))))
+}

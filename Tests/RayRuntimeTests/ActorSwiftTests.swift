@@ -108,9 +108,6 @@ extension RuntimeTests {
                 try await factory.sweepHandles()
                 #expect(try await spawned.increment(by: 1) == 4)
                 #expect(try state(of: spawned.id)?.0 == .alive)
-                // A handle this driver borrows goes to a constructor as a plain ID (not counted there).
-                let relay = try Testbed.relays.remote(spawned)
-                #expect(try await relay.poke(1) == 5)
                 return spawned.id
             }
             let spawned = try await takeAndUse()
@@ -118,6 +115,29 @@ extension RuntimeTests {
             RayActorSystem.shared.handles.sweep()
             #expect(try deathCause(of: spawned) == "all its handles went out of scope")
             #expect(try await factory.increment(by: 1) == 1)
+        }
+    }
+
+    @Test func aBorrowedHandleGivenToAConstructorIsHeldWhileTheNewActorLives() async throws {
+        try await withAsyncCluster {
+            let factory = try Testbed.counters.remote(0, "factory")
+            func setUp() async throws -> (Relay, RayCore.ActorID) {
+                let spawned = try await factory.spawn(3)  // borrowed: the factory's worker owns it
+                try await factory.sweepHandles()
+                let relay = try Testbed.relays.remote(spawned)
+                #expect(try await relay.poke(1) == 4)
+                return (relay, spawned.id)
+            }
+            var (relay, spawned): (Relay?, RayCore.ActorID) = try await setUp()
+            // This driver's own handle went; its borrow is kept for the relay, whose worker borrows it in turn.
+            RayActorSystem.shared.handles.sweep()
+            #expect(try await relay!.poke(1) == 5)
+            #expect(try state(of: spawned)?.0 == .alive)
+            let relayID = relay!.id
+            relay = nil
+            RayActorSystem.shared.handles.sweep()
+            #expect(try deathCause(of: relayID) == "all its handles went out of scope")
+            #expect(try deathCause(of: spawned) == "all its handles went out of scope")
         }
     }
 

@@ -58,14 +58,18 @@ extension Owner {
         objects[actor.handle] = handle
         var caller = CallerActor(info: nil, created: true, maxTaskRetries: options.maxTaskRetries,
                                  detached: options.detached, name: "\(request.function)[\(request.instance)]")
-        // The constructor's reference arguments are held for the actor's life (a restart runs it again).
+        // The constructor's reference arguments are held for the actor's life (a restart runs it
+        // again): owned ones here, borrowed ones at their owners (this process keeps its borrow).
         var foreign: ObjectID?
         for object in spec.argumentObjects {
-            guard objects[object] != nil else {
+            if objects[object] != nil {
+                objects[object]!.submittedRefs += 1
+            } else if isBorrowed(object) {
+                borrowed[object]!.submitted += 1
+            } else {
                 foreign = foreign ?? object
                 continue
             }
-            objects[object]!.submittedRefs += 1
             caller.arguments.append(object)
         }
         caller.placementGroup = placementGroup(of: request.resources)?.id
@@ -81,7 +85,7 @@ extension Owner {
             effects.append(.send(to: .gcs, .registerActor(ActorSpec(creation: spec, options: options,
                                                                     dependenciesReady: false))))
             effects.append(.send(to: .gcs, .killActor(actor, noRestart: true, reason: "its constructor takes \(foreign), "
-                + "which its creator does not own (a borrowed or released reference)")))
+                + "which its creator neither owns nor borrows (a released reference, or one of another session)")))
             return
         }
         guard constructorArgumentsExist(ready) else {
@@ -95,10 +99,12 @@ extension Owner {
         effects.append(.send(to: .gcs, .registerActor(resolvedConstructor(ready))))
     }
 
-    /// True once every reference the constructor takes exists (or failed).
+    /// True once every reference the constructor takes exists (or failed); a borrowed one once
+    /// its owner said what or where it is.
     private func constructorArgumentsExist(_ spec: ActorSpec) -> Bool {
         spec.creation.args.allSatisfy { arg in
-            guard case .reference(let object) = arg, let entry = objects[object] else { return true }
+            guard case .reference(let object) = arg else { return true }
+            guard let entry = objects[object] else { return borrowedExists(object) }
             return exists(entry)
         }
     }
@@ -107,7 +113,9 @@ extension Owner {
     private func resolvedConstructor(_ spec: ActorSpec) -> ActorSpec {
         var resolved = spec
         resolved.creation.args = spec.creation.args.map { arg in
-            if case .reference(let object) = arg, case .inline(let data)? = objects[object]?.state { return .value(data) }
+            guard case .reference(let object) = arg else { return arg }
+            if case .inline(let data)? = objects[object]?.state { return .value(data) }
+            if isBorrowed(object), case .data(let data)? = borrowed[object]?.value { return .value(data) }
             return arg
         }
         resolved.dependenciesReady = true
@@ -352,9 +360,13 @@ extension Owner {
             // Its constructor's arguments are not needed any more.
             let held = actors[actor]!.arguments
             actors[actor]!.arguments = []
-            for object in held where objects[object] != nil {
-                objects[object]!.submittedRefs -= 1
-                releaseIfUnused(object, into: &effects)
+            for object in held {
+                if objects[object] != nil {
+                    objects[object]!.submittedRefs -= 1
+                    releaseIfUnused(object, into: &effects)
+                } else {
+                    borrowedArgumentDone(object, lineage: false, into: &effects)
+                }
             }
             pendingConstructors[actor] = nil
             failPendingCalls(actor, cause: cause, into: &effects)

@@ -218,6 +218,7 @@ extension Owner {
         if !dependents.isEmpty, let waiting = dependents.removeValue(forKey: object) {
             for task in waiting { argumentAvailable(task, into: &effects) }
         }
+        if !pendingConstructors.isEmpty { constructorArgumentsChanged(into: &effects) }
         guard let raylets = locationWaiters.removeValue(forKey: object), let entry = borrowed[object] else { return }
         let answer: LocationAnswer
         switch entry.value {
