@@ -265,7 +265,12 @@ public enum Ray {
                     return try header.withUnsafeBytes { try client.put(parts: [$0, raw]) }
                 }, client: client)
             }
-            return ObjectRef(id: try client.put(try ValueCoding.encodeResult(value, of: "the value put")), client: client)
+            let (bytes, held) = try ValueCoding.encodePut(value)
+            let id = try client.put(bytes)
+            // A value holding references keeps them alive while it lives (Ray's nested references);
+            // a task given it gets them too.
+            if !held.isEmpty { client.hold(held, in: id) }
+            return ObjectRef(id: id, client: client)
         } catch let error as RuntimeError {
             throw Ray.Error.runtime(error.description)
         }
@@ -506,7 +511,12 @@ public final class ObjectRef<T: Codable>: @unchecked Sendable, Hashable, CustomS
 
     public func encode(to encoder: any Encoder) throws {
         if let collector = ValueCoding.collector {
-            try checkUsable(asArgument: collector.forArgument, nested: true)
+            if collector.forPut, resolved != nil {
+                throw Ray.Error.invalidArgument("\(id) was passed to this task; a put value cannot hold such a "
+                    + "reference yet (this worker neither owns nor borrows it): put its value (`try ref.get()`), "
+                    + "or pass the reference itself")
+            }
+            try checkUsable(asArgument: collector.forArgument || collector.forPut, nested: true)
             collector.objects.append(id)
         }
         try id.encode(to: encoder)

@@ -12,6 +12,8 @@ enum ValueCoding {
         var objects: [ObjectID] = []
         /// The value is a task's argument (a borrowed reference cannot be passed on yet).
         var forArgument = false
+        /// The value is put (`Ray.put`): it may hold references this process owns or borrows.
+        var forPut = false
         /// What becomes of actor handles met: counted references (`.argument`: a task's or call's
         /// argument; `.result`: a task's return value, for actors its worker created), or plain IDs.
         var handles = Handles.plain
@@ -69,10 +71,15 @@ enum ValueCoding {
         // those this worker made are lent to the caller.
         let made = contained.filter { context.references[$0] == nil }
         if !made.isEmpty {
-            guard let owner = WorkerHost.madeTaskOwner, owner.owns(made) else {
+            guard let owner = WorkerHost.madeTaskOwner, case let check = owner.lendable(made), check.notOwned == nil else {
                 throw Ray.Error.encodingFailed("\(what) returns a reference it neither made nor received as an "
                     + "argument (one that came inside a value the body got): returning those is not supported "
                     + "yet (borrowers of borrowers); return its value instead")
+            }
+            if let holding = check.holdingReferences {
+                throw Ray.Error.encodingFailed("\(what) returns \(holding), a value it put that holds references: "
+                    + "returning such a value's reference is not supported yet (its reader could not learn "
+                    + "whose the references inside are); return the references themselves, or the value")
             }
             for object in made { owner.addLocalReference(object) }
         }
@@ -80,16 +87,26 @@ enum ValueCoding {
         return bytes
     }
 
-    /// Encodes a value a program puts: references inside are not supported yet.
+    /// Encodes a value that holds no references (the runtime's own: a readiness flag, a list of IDs).
     static func encodeResult<T: Encodable>(_ value: T, of what: String) throws -> [UInt8] {
-        // Actor handles in a put value are plain IDs (not counted).
-        let (bytes, contained) = try $countHandles.withValue(false) { try encodeCollectingReferences(value) }
-        guard contained.isEmpty else {
-            throw Ray.Error.encodingFailed("\(what) holds ObjectRefs (\(contained.count)) inside its value; "
-                + "putting a value that holds references is not supported yet: put the values, or pass the "
-                + "references to a task as arguments")
+        do {
+            return try BinaryCoder.encode(value)
+        } catch {
+            throw Ray.Error.encodingFailed("cannot encode \(what) (a \(T.self)): \(error)")
         }
-        return bytes
+    }
+
+    /// Encodes a value a program puts, and lists the references inside it (the put value holds
+    /// them: see `Ray.put`). Actor handles in a put value are plain IDs (not counted).
+    static func encodePut<T: Encodable>(_ value: T) throws -> ([UInt8], [ObjectID]) {
+        try $countHandles.withValue(false) {
+            let collector = ReferenceCollector()
+            collector.forPut = true
+            let bytes = try $collector.withValue(collector) { try encode(value) }
+            var seen = Set<ObjectID>(), unique: [ObjectID] = []
+            for object in collector.objects where seen.insert(object).inserted { unique.append(object) }
+            return (bytes, unique)
+        }
     }
 
     /// Decodes a value, or throws the Ray error stored in its place.

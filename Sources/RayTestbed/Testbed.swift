@@ -53,6 +53,10 @@ public enum Testbed {
     public static let sumRefs = RemoteFunction("tb.sum-refs") { (refs: [ObjectRef<Int>]) -> Int in
         try Ray.get(refs).reduce(0, +)
     }
+    /// Sums the references inside values inside a value (nested twice).
+    public static let sumNested = RemoteFunction("tb.sum-nested") { (outer: [ObjectRef<[ObjectRef<Int>]>]) -> Int in
+        try outer.map { try Ray.get(try $0.get()).reduce(0, +) }.reduce(0, +)
+    }
     /// Returns nothing; leaves a file behind to prove it ran.
     public static let touch = RemoteFunction("tb.touch") { (path: String) in
         _ = writeNewFile(path, Array("ran".utf8))
@@ -153,6 +157,23 @@ public enum Testbed {
     public static let checksumVia = RemoteFunction("tb.checksum-via") { (refs: [ObjectRef<[UInt8]>]) throws -> UInt64 in
         try checksum.remote(refs[0]).get()
     }
+    /// Puts the squares of 0..<count (submitted from its body) inside one value, drops its own
+    /// references, and sums them in a child given only that value.
+    public static let putsHolding = RemoteFunction("tb.puts-holding") { (count: Int) throws -> Int in
+        var squares: [ObjectRef<Int>]? = try (0..<count).map { try square.remote($0) }
+        let held = try Ray.put(squares!)
+        squares = nil
+        return try sumRefs.remote(held).get()
+    }
+    /// Returns the reference of a value it put that holds a reference (not supported yet).
+    public static let returnsPutHolding = RemoteFunction("tb.returns-put-holding") { () throws -> ObjectRef<[ObjectRef<Int>]> in
+        try Ray.put([try Ray.put(1)])
+    }
+    /// Puts a value holding a reference it received (not supported yet).
+    public static let putsReceived = RemoteFunction("tb.puts-received") { (refs: [ObjectRef<Int>]) throws -> Int in
+        _ = try Ray.put(refs)
+        return 0
+    }
     /// Computes for `millis` without calling the Ray API (the worker's loop is taken over meanwhile).
     public static let spin = RemoteFunction("tb.spin") { (millis: Int) -> Int in
         let end = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, millis)) * 1_000_000
@@ -209,6 +230,7 @@ public enum Testbed {
         _ = (divmod, triple, divmodInside, slowValue, cancellableParent)
         _ = (returnsChildren, returnsBlobRef, returnsRefAndPID, returnsBorrowed)
         _ = (passesOnTwice, returnsReceived, checksumVia)
+        _ = (putsHolding, returnsPutHolding, putsReceived, sumNested)
         registerActors()
     }
 

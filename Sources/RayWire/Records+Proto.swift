@@ -1396,6 +1396,11 @@ extension OwnerInput {
             value.group = v0.creationTask.value
             value.value = v1.proto
             message.placementGroupReady = value
+        case .holdReferences(let v0, let v1):
+            var value = PBOwnerInput.HoldReferences()
+            value.object = v0.proto
+            value.held = v1.map { $0.proto }
+            message.holdReferences = value
         }
         return message
     }
@@ -1446,6 +1451,8 @@ extension OwnerInput {
             self = .removePlacementGroup(PlacementGroupID(creationTask: TaskID(value: value)))
         case .placementGroupReady(let value)?:
             self = .placementGroupReady(PlacementGroupID(creationTask: TaskID(value: value.group)), value: try ObjectData(proto: ProtoRecords.field(value.hasValue, value.value, path() + ".placement_group_ready" + ".value"), at: path() + ".placement_group_ready" + ".value"))
+        case .holdReferences(let value)?:
+            self = .holdReferences(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".hold_references" + ".object"), at: path() + ".hold_references" + ".object"), held: try value.held.map { try ObjectID(proto: $0, at: path() + ".hold_references" + ".held") })
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

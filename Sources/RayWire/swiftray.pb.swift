@@ -4615,6 +4615,14 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .placementGroupReady(newValue)}
   }
 
+  public var holdReferences: PBOwnerInput.HoldReferences {
+    get {
+      if case .holdReferences(let v)? = kind {return v}
+      return PBOwnerInput.HoldReferences()
+    }
+    set {kind = .holdReferences(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -4640,6 +4648,7 @@ public nonisolated struct PBOwnerInput: Sendable {
     case createPlacementGroup(PBOwnerInput.CreatePlacementGroup)
     case removePlacementGroup(UInt64)
     case placementGroupReady(PBOwnerInput.PlacementGroupReady)
+    case holdReferences(PBOwnerInput.HoldReferences)
 
   }
 
@@ -5011,6 +5020,29 @@ public nonisolated struct PBOwnerInput: Sendable {
     public init() {}
 
     fileprivate var _value: PBObjectData? = nil
+  }
+
+  public nonisolated struct HoldReferences: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var object: PBObjectId {
+      get {_object ?? PBObjectId()}
+      set {_object = newValue}
+    }
+    /// Returns true if `object` has been explicitly set.
+    public var hasObject: Bool {self._object != nil}
+    /// Clears the value of `object`. Subsequent reads from it will return its default value.
+    public mutating func clearObject() {self._object = nil}
+
+    public var held: [PBObjectId] = []
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _object: PBObjectId? = nil
   }
 
   public init() {}
@@ -13461,7 +13493,7 @@ nonisolated extension PBRayletInput.ObjectRestoreFailed: SwiftProtobuf.Message, 
 
 nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0\u{3}lookup_actor\0\u{3}borrow_argument\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}placement_group_ready\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0\u{3}lookup_actor\0\u{3}borrow_argument\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}placement_group_ready\0\u{3}hold_references\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -13745,6 +13777,19 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.kind = .placementGroupReady(v)
         }
       }()
+      case 23: try {
+        var v: PBOwnerInput.HoldReferences?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .holdReferences(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .holdReferences(v)
+        }
+      }()
       default: break
       }
     }
@@ -13843,6 +13888,10 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .placementGroupReady?: try {
       guard case .placementGroupReady(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+    }()
+    case .holdReferences?: try {
+      guard case .holdReferences(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
     }()
     case nil: break
     }
@@ -14515,6 +14564,45 @@ nonisolated extension PBOwnerInput.PlacementGroupReady: SwiftProtobuf.Message, S
   public static func ==(lhs: PBOwnerInput.PlacementGroupReady, rhs: PBOwnerInput.PlacementGroupReady) -> Bool {
     if lhs.group != rhs.group {return false}
     if lhs._value != rhs._value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBOwnerInput.HoldReferences: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".HoldReferences"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}object\0\u{1}held\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._object) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.held) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._object {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.held.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.held, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.HoldReferences, rhs: PBOwnerInput.HoldReferences) -> Bool {
+    if lhs._object != rhs._object {return false}
+    if lhs.held != rhs.held {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

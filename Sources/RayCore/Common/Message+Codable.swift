@@ -637,6 +637,10 @@ extension OwnerInput {
             try container.encode(UInt8(21))
             try container.encode(v0)
             try container.encode(v1)
+        case .holdReferences(let v0, let v1):
+            try container.encode(UInt8(22))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -688,6 +692,8 @@ extension OwnerInput {
             self = .removePlacementGroup(try container.decode(PlacementGroupID.self))
         case 21:
             self = .placementGroupReady(try container.decode(PlacementGroupID.self), value: try container.decode(ObjectData.self))
+        case 22:
+            self = .holdReferences(try container.decode(ObjectID.self), held: try container.decode([ObjectID].self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))

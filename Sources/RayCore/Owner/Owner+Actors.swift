@@ -144,7 +144,8 @@ extension Owner {
         // Fields read in place (`peek`): `actors[actor]?.field` copies the whole entry first.
         let retries = actors.peek(actor) { $0.maxTaskRetries } ?? 0
         let spec = TaskSpec(taskID: id, jobID: identity.job, function: request.function, instance: request.instance,
-                            args: request.args, returnCount: max(1, request.returnCount), resources: ResourceSet(),
+                            args: withHeldReferences(request.args), returnCount: max(1, request.returnCount),
+                            resources: ResourceSet(),
                             strategy: .default, maxRetries: retries, retryExceptions: request.retryExceptions,
                             body: request.body, owner: workerID)
         let foreign = holdReturnsAndArguments(spec)

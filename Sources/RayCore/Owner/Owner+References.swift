@@ -106,3 +106,47 @@ extension Owner {
         lineageOrder.removeAll { tasks[$0] == nil }
     }
 }
+
+// MARK: - References inside put values
+
+extension Owner {
+    /// The program put a value holding references (`Ray.put([ref1, ref2])`): the value holds a
+    /// handle of each owned one, and keeps this process's borrow of each borrowed one, until it
+    /// is freed (`containerGone`). A reference neither owned nor borrowed here is not held (the
+    /// API layer refuses to put it).
+    mutating func hold(_ held: [ObjectID], in container: ObjectID) {
+        guard objects.peek(container, { !$0.freed }) == true else { return }
+        for object in held {
+            if borrowed[object] != nil {
+                borrowed[object]!.containers += 1
+            } else if objects.peek(object, { !$0.freed && $0.localRefs > 0 }) == true {
+                objects[object]!.localRefs += 1
+            } else {
+                continue
+            }
+            objects[container]!.contains.append(object)
+        }
+    }
+
+    /// A task's (or call's) arguments, then a reference to each object an argument's value holds
+    /// (a put value holding references, a returned value holding borrowed ones), and to what
+    /// those hold in turn: the task depends on them and its worker fetches them with the
+    /// arguments, so the body that decodes the value can read them (Ray's nested references).
+    mutating func withHeldReferences(_ args: [TaskArg]) -> [TaskArg] {
+        var added: [ObjectID] = []
+        var next = 0
+        func visit(_ object: ObjectID, _ owner: inout Owner) {
+            guard let held = owner.objects.peek(object, { $0.contains.isEmpty ? nil : $0.contains }) ?? nil else { return }
+            for inner in held where !added.contains(inner) && !args.contains(.reference(inner)) { added.append(inner) }
+        }
+        for arg in args {
+            if case .reference(let object) = arg { visit(object, &self) }
+        }
+        guard !added.isEmpty else { return args }
+        while next < added.count {
+            visit(added[next], &self)
+            next += 1
+        }
+        return args + added.map(TaskArg.reference)
+    }
+}

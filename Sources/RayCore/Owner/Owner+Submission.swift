@@ -8,7 +8,8 @@ extension Owner {
         metrics.tasksSubmitted += 1
         let id = ids.takeTask()
         let spec = TaskSpec(taskID: id, jobID: identity.job, function: request.function, instance: request.instance,
-                            args: request.args, returnCount: max(1, request.returnCount), resources: request.resources,
+                            args: withHeldReferences(request.args), returnCount: max(1, request.returnCount),
+                            resources: request.resources,
                             strategy: request.strategy, maxRetries: request.maxRetries,
                             retryExceptions: request.retryExceptions, body: request.body, owner: workerID)
         let foreign = holdReturnsAndArguments(spec)

@@ -108,6 +108,9 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     /// The program asks for an object that becomes `value` once the group is CREATED (Ray's
     /// `pg.ready()`), or fails if it is removed first; its ID is the program's next put.
     case placementGroupReady(PlacementGroupID, value: ObjectData)
+    /// The value the program just put (`container`) holds references to `held` (objects owned or
+    /// borrowed here): they stay alive while it does, and a task given it gets them too.
+    case holdReferences(ObjectID, held: [ObjectID])
 }
 
 /// Effects of an owner.
@@ -200,7 +203,7 @@ public struct Owner: Sendable {
         public var freed = false
         /// The size of the stored value, kept while it is rebuilt (a surviving copy may turn up).
         public var storedSizeBytes: Int64?
-        /// Borrowed objects its value holds (references a task returned), in order.
+        /// Objects its value holds (references a task returned, or a put value's), in order.
         public var contains: [ObjectID] = []
 
         public var inScope: Bool { localRefs > 0 || submittedRefs > 0 || !borrowers.isEmpty }
@@ -316,6 +319,8 @@ public struct Owner: Sendable {
             ids = OwnerIDs.forTask(task, attempt: attempt)
         case .lend(let objects, let borrower):
             lend(objects, to: borrower, into: &effects)
+        case .holdReferences(let container, let held):
+            hold(held, in: container)
         case .submitTask(let request):
             submit(request, into: &effects)
         case .put(let data, let node):

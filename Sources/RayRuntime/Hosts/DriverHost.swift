@@ -626,6 +626,26 @@ public final class DriverClient: @unchecked Sendable {
         inspect { owner in objects.allSatisfy { owner.objects[$0].map { !$0.freed && $0.localRefs > 0 } ?? false } }
     }
 
+    /// Whether `objects` can be lent to a task's caller: each owned here (`owns`), and none a
+    /// value that holds references (its reader could not learn their owner yet): the first
+    /// that is not owned, or that holds references, with which.
+    public func lendable(_ objects: [ObjectID]) -> (notOwned: ObjectID?, holdingReferences: ObjectID?) {
+        inspect { owner in
+            for object in objects {
+                guard let entry = owner.objects[object], !entry.freed, entry.localRefs > 0 else { return (object, nil) }
+                if !entry.contains.isEmpty { return (nil, object) }
+            }
+            return (nil, nil)
+        }
+    }
+
+    /// The value just put as `container` holds references to `objects` (owned or borrowed here):
+    /// they stay alive while it does.
+    public func hold(_ objects: [ObjectID], in container: ObjectID) {
+        let host = self.host!
+        loop.post { host.handle(.holdReferences(container, held: objects)) }
+    }
+
     /// Runs `body` with the owner machine on the loop thread and returns its result
     /// (for inspection: task and object states, metrics).
     public func inspect<T>(_ body: @escaping (Owner) -> T) -> T {
