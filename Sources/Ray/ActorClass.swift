@@ -34,6 +34,10 @@ public struct ActorClassOptions: Sendable, Hashable {
     public var maxTaskRetries: Int = 0
     /// A name unique in its namespace (`""`: none).
     public var name: String = ""
+    /// Where the name is unique and can be looked up (`Ray.getActor(name, namespace:)`). `""`:
+    /// the job's own anonymous namespace, as Ray's when `ray.init` names none: two programs
+    /// may use one name without clashing, and only the creating job finds it. Name a
+    /// namespace to share the actor with other jobs.
     public var namespace: String = ""
     /// Outlives the driver that created it (until `Ray.kill`).
     public var detached = false
@@ -73,6 +77,7 @@ public struct ActorClassOptions: Sendable, Hashable {
         guard maxConcurrency >= 1 else {
             throw Ray.Error.invalidArgument("maxConcurrency must be ≥ 1; got \(maxConcurrency)")
         }
+        let namespace = name.isEmpty || !self.namespace.isEmpty ? self.namespace : try Ray.anonymousNamespace
         return (resources, RayCore.ActorOptions(maxRestarts: maxRestarts, maxTaskRetries: maxTaskRetries,
                                                 maxConcurrency: maxConcurrency, name: name, namespace: namespace,
                                                 detached: detached))
@@ -183,19 +188,29 @@ extension Ray {
         client.killActor(actor.id, noRestart: noRestart)
     }
 
+    /// The namespace of actors named without one: the calling job's own (Ray's anonymous
+    /// namespace, one per job).
+    static var anonymousNamespace: String {
+        get throws { "anonymous-\(try runtimeContext.job)" }
+    }
+
     /// The live actor created with `name` (`ActorClassOptions.name`) in `namespace`, from any
-    /// driver or task of the cluster (Ray's `ray.get_actor`). Throws when no live actor has
-    /// that name there.
+    /// driver or task of the cluster (Ray's `ray.get_actor`); `""` is the calling job's own
+    /// anonymous namespace (where an actor created without a namespace is). Throws when no live
+    /// actor has that name there.
     public static func getActor<A: DistributedActor>(_ name: String, namespace: String = "", as type: A.Type = A.self,
                                                      timeout: Duration = .seconds(30)) throws -> A
     where A.ID == RayCore.ActorID, A.ActorSystem == RayActorSystem {
         guard !name.isEmpty else { throw Ray.Error.invalidArgument("getActor needs a name") }
+        let namespace = namespace.isEmpty ? try anonymousNamespace : namespace
         let client = try client()
         guard let answer = client.lookupActor(name: name, namespace: namespace, timeoutSeconds: seconds(timeout)) else {
             throw Ray.Error.timeout("the GCS did not answer the lookup of actor '\(name)' within \(timeout)")
         }
         guard let id = answer else {
-            throw Ray.Error.invalidArgument("no live actor is named '\(name)' in namespace '\(namespace)'")
+            throw Ray.Error.invalidArgument("no live actor is named '\(name)' in namespace '\(namespace)'"
+                + (namespace == (try? anonymousNamespace) ? " (this job's own: an actor another job created "
+                    + "without a namespace is not found from here; create it in a named one)" : ""))
         }
         return try A.resolve(id: id, using: RayActorSystem.shared)
     }

@@ -218,6 +218,36 @@ extension RuntimeTests {
         }
     }
 
+    /// Ray's namespaces: an actor named without a namespace is in its job's anonymous one (two
+    /// programs may use one name; only the creating job finds it); a named namespace is shared.
+    @Test func aNameWithoutANamespaceIsTheJobsOwn() throws {
+        try withCluster([("head", ["CPU": 2])]) { cluster throws in
+            let mine = try Testbed.counters.options(ActorClassOptions(name: "ps", detached: true)).remote(0, "a")
+            let shared = try Testbed.counters.options(ActorClassOptions(name: "ps", namespace: "team", detached: true)).remote(10, "b")
+            #expect(try Ray.blocking { try await mine.increment(by: 1) } == 1)
+            let found: TestCounter = try Ray.getActor("ps")
+            #expect(try Ray.blocking { try await found.increment(by: 1) } == 2)
+            // Another program (a second job on the same cluster).
+            Ray.shutdown()
+            try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
+                            logRoot: cluster.session.logs)
+            #expect {
+                _ = try Ray.getActor("ps", as: TestCounter.self)
+            } throws: { error in
+                guard case .invalidArgument(let message)? = error as? Ray.Error else { return false }
+                return message.contains("no live actor is named 'ps'") && message.contains("this job's own")
+            }
+            let team: TestCounter = try Ray.getActor("ps", namespace: "team")
+            #expect(try Ray.blocking { try await team.increment(by: 1) } == 11)
+            // The same name, in this job's own namespace: no clash with the first program's.
+            let ours = try Testbed.counters.options(ActorClassOptions(name: "ps")).remote(100, "c")
+            #expect(try Ray.blocking { try await ours.increment(by: 1) } == 101)
+            try Ray.kill(team)
+            try Ray.kill(try Ray.getActor("ps", as: TestCounter.self))
+            try Ray.kill(TestCounter.resolve(id: mine.id, using: .shared))
+        }
+    }
+
     @Test func aConcurrentActorLetsCallsInWhileOthersWait() async throws {
         try await withAsyncCluster {
             let counter = try Testbed.counters.options(ActorClassOptions(maxConcurrency: 3)).remote(0, "c")
