@@ -26,6 +26,20 @@ let nestedParent = RemoteFunction("bench.nested-parent") { (n: Int) throws -> In
     try Ray.get(try (0..<n).map { _ in try noop.remote() }).count
 }
 
+/// Not in ray_perf.py: `n` round trips of a child task submitted from this body, one at a time
+/// (microseconds each, after 200 warm-up ones).
+let nestedRoundTrips = RemoteFunction("bench.nested-round-trips") { (n: Int) throws -> [Double] in
+    for _ in 0..<200 { _ = try noop.remote().get() }
+    var samples: [Double] = []
+    samples.reserveCapacity(n)
+    for _ in 0..<n {
+        let start = now()
+        _ = try noop.remote().get()
+        samples.append((now() - start) * 1e6)
+    }
+    return samples
+}
+
 /// Ray's `Actor.small_value` (ray_perf.py's 1:1 actor calls).
 distributed actor BenchActor {
     typealias ActorSystem = RayActorSystem
@@ -381,6 +395,14 @@ do {
         samples.sort()
         emit("task_roundtrip_median_us", samples[samples.count / 2], "us")
         emit("task_roundtrip_p99_us", samples[samples.count * 99 / 100], "us")
+    }
+    if wanted("nested_task_roundtrip_median_us") {
+        // The bound: a nested task's round trip adds no more than one local hop to a
+        // driver-submitted one (task_roundtrip_median_us, measured just before in the same run).
+        var samples = try nestedRoundTrips.remote(quick ? 1000 : 5000).get()
+        samples.sort()
+        emit("nested_task_roundtrip_median_us", samples[samples.count / 2], "us")
+        emit("nested_task_roundtrip_p99_us", samples[samples.count * 99 / 100], "us")
     }
     if wanted("chain_1000_seconds") {
         var best = Double.infinity
