@@ -146,7 +146,7 @@ STRUCTS = [
                       ("namespace", "String"), ("detached", "Bool")]),
     ("ActorSpec", [("creation", "TaskSpec"), ("options", "ActorOptions"), ("dependenciesReady", "Bool")]),
     ("ActorInfo", [("actorID", "ActorID"), ("state", "ActorState"), ("worker", "WorkerID"), ("incarnation", "Int"),
-                   ("cause", "String"), ("maxTaskRetries", "Int"), ("name", "String")]),
+                   ("cause", "String"), ("maxTaskRetries", "Int"), ("name", "String"), ("causeKind", "String")]),
     ("BundleSpec", [("index", "Int"), ("resources", "ResourceSet")]),
     ("BundleHold", [("group", "PlacementGroupID"), ("index", "Int"), ("round", "UInt64"), ("committed", "Bool")]),
     ("PlacementGroupSpec", [("id", "PlacementGroupID"), ("bundles", "[ResourceSet]"), ("strategy", "PlacementStrategy"),
@@ -255,7 +255,8 @@ PROTO_ASSIGNED = [
                    ("schedulerSpreadThresholdPermille", "Int64"), ("schedulerTopKPermille", "Int64"),
                    ("inlineObjectSizeBytesMax", "Int64"), ("objectSpillingThresholdPermille", "Int64"),
                    ("pullRetryDelayMicros", "Int64"), ("spillbackCountMax", "Int"), ("lineageBytesMax", "Int64"),
-                   ("seed", "UInt64"), ("leaseRequestsPerShapeMax", "Int")]),
+                   ("seed", "UInt64"), ("leaseRequestsPerShapeMax", "Int"), ("actorsPerJobSoftMax", "Int"),
+                   ("actorsPerJobHardMax", "Int")]),
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),

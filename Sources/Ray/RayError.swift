@@ -40,6 +40,8 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
     case actorDied(String)
     /// The actor could not be reached for this call (`ActorUnavailableError`): it may or may not have run.
     case actorUnavailable(String)
+    /// A per-job quota refused the request; the message names the limit and how to raise it.
+    case quotaExceeded(String)
 
     init(_ error: RayCore.RayError) {
         let message = error.message
@@ -70,6 +72,7 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
             .replacingOccurrences(of: "max_restarts", with: "maxRestarts"))
         case .actorUnavailable: self = .actorUnavailable(message)
         case .placementGroupUnschedulable: self = .runtime("\(error.kind.rawValue): \(message)")
+        case .quotaExceeded: self = .quotaExceeded(message.replacingOccurrences(of: "RayConfig.", with: "the GCS's RayConfig."))
         }
     }
 
@@ -98,6 +101,7 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
         case .runtime(let m): return "runtime: \(m)"
         case .actorDied(let m): return "actor died: \(m)"
         case .actorUnavailable(let m): return "actor unavailable: \(m)"
+        case .quotaExceeded(let m): return "quota exceeded: \(m)"
         }
     }
 }

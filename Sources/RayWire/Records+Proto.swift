@@ -145,6 +145,7 @@ extension ActorInfo {
         message.cause = self.cause
         message.maxTaskRetries = Int64(self.maxTaskRetries)
         message.name = self.name
+        message.causeKind = self.causeKind
         return message
     }
 
@@ -156,7 +157,8 @@ extension ActorInfo {
             incarnation: Int(truncatingIfNeeded: message.incarnation),
             cause: message.cause,
             maxTaskRetries: Int(truncatingIfNeeded: message.maxTaskRetries),
-            name: message.name)
+            name: message.name,
+            causeKind: message.causeKind)
     }
 }
 
@@ -307,6 +309,8 @@ extension RayConfig {
         message.lineageBytesMax = self.lineageBytesMax
         message.seed = self.seed
         message.leaseRequestsPerShapeMax = Int64(self.leaseRequestsPerShapeMax)
+        message.actorsPerJobSoftMax = Int64(self.actorsPerJobSoftMax)
+        message.actorsPerJobHardMax = Int64(self.actorsPerJobHardMax)
         return message
     }
 
@@ -327,6 +331,8 @@ extension RayConfig {
         self.lineageBytesMax = message.lineageBytesMax
         self.seed = message.seed
         self.leaseRequestsPerShapeMax = Int(truncatingIfNeeded: message.leaseRequestsPerShapeMax)
+        self.actorsPerJobSoftMax = Int(truncatingIfNeeded: message.actorsPerJobSoftMax)
+        self.actorsPerJobHardMax = Int(truncatingIfNeeded: message.actorsPerJobHardMax)
     }
 }
 

@@ -211,121 +211,128 @@ public nonisolated struct PBRayError: Sendable {
 }
 
 /// The first frame on every connection (after the SWRY magic and protocol version).
-public nonisolated struct PBHello: @unchecked Sendable {
+public nonisolated struct PBHello: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// gcs, raylet, worker, driver, client
-  public var role: String {
-    get {_storage._role}
-    set {_uniqueStorage()._role = newValue}
-  }
+  public var role: String = String()
 
   public var node: UInt32 {
-    get {_storage._node ?? 0}
-    set {_uniqueStorage()._node = newValue}
+    get {_node ?? 0}
+    set {_node = newValue}
   }
   /// Returns true if `node` has been explicitly set.
-  public var hasNode: Bool {_storage._node != nil}
+  public var hasNode: Bool {self._node != nil}
   /// Clears the value of `node`. Subsequent reads from it will return its default value.
-  public mutating func clearNode() {_uniqueStorage()._node = nil}
+  public mutating func clearNode() {self._node = nil}
 
   public var worker: PBWorkerId {
-    get {_storage._worker ?? PBWorkerId()}
-    set {_uniqueStorage()._worker = newValue}
+    get {_worker ?? PBWorkerId()}
+    set {_worker = newValue}
   }
   /// Returns true if `worker` has been explicitly set.
-  public var hasWorker: Bool {_storage._worker != nil}
+  public var hasWorker: Bool {self._worker != nil}
   /// Clears the value of `worker`. Subsequent reads from it will return its default value.
-  public mutating func clearWorker() {_uniqueStorage()._worker = nil}
+  public mutating func clearWorker() {self._worker = nil}
 
   public var job: UInt32 {
-    get {_storage._job ?? 0}
-    set {_uniqueStorage()._job = newValue}
+    get {_job ?? 0}
+    set {_job = newValue}
   }
   /// Returns true if `job` has been explicitly set.
-  public var hasJob: Bool {_storage._job != nil}
+  public var hasJob: Bool {self._job != nil}
   /// Clears the value of `job`. Subsequent reads from it will return its default value.
-  public mutating func clearJob() {_uniqueStorage()._job = nil}
+  public mutating func clearJob() {self._job = nil}
 
   public var host: String {
-    get {_storage._host ?? String()}
-    set {_uniqueStorage()._host = newValue}
+    get {_host ?? String()}
+    set {_host = newValue}
   }
   /// Returns true if `host` has been explicitly set.
-  public var hasHost: Bool {_storage._host != nil}
+  public var hasHost: Bool {self._host != nil}
   /// Clears the value of `host`. Subsequent reads from it will return its default value.
-  public mutating func clearHost() {_uniqueStorage()._host = nil}
+  public mutating func clearHost() {self._host = nil}
 
   public var port: Int64 {
-    get {_storage._port ?? 0}
-    set {_uniqueStorage()._port = newValue}
+    get {_port ?? 0}
+    set {_port = newValue}
   }
   /// Returns true if `port` has been explicitly set.
-  public var hasPort: Bool {_storage._port != nil}
+  public var hasPort: Bool {self._port != nil}
   /// Clears the value of `port`. Subsequent reads from it will return its default value.
-  public mutating func clearPort() {_uniqueStorage()._port = nil}
+  public mutating func clearPort() {self._port = nil}
 
   public var name: String {
-    get {_storage._name ?? String()}
-    set {_uniqueStorage()._name = newValue}
+    get {_name ?? String()}
+    set {_name = newValue}
   }
   /// Returns true if `name` has been explicitly set.
-  public var hasName: Bool {_storage._name != nil}
+  public var hasName: Bool {self._name != nil}
   /// Clears the value of `name`. Subsequent reads from it will return its default value.
-  public mutating func clearName() {_uniqueStorage()._name = nil}
+  public mutating func clearName() {self._name = nil}
 
   public var resources: PBResourceSet {
-    get {_storage._resources ?? PBResourceSet()}
-    set {_uniqueStorage()._resources = newValue}
+    get {_resources ?? PBResourceSet()}
+    set {_resources = newValue}
   }
   /// Returns true if `resources` has been explicitly set.
-  public var hasResources: Bool {_storage._resources != nil}
+  public var hasResources: Bool {self._resources != nil}
   /// Clears the value of `resources`. Subsequent reads from it will return its default value.
-  public mutating func clearResources() {_uniqueStorage()._resources = nil}
+  public mutating func clearResources() {self._resources = nil}
 
   public var objectStoreBytes: Int64 {
-    get {_storage._objectStoreBytes ?? 0}
-    set {_uniqueStorage()._objectStoreBytes = newValue}
+    get {_objectStoreBytes ?? 0}
+    set {_objectStoreBytes = newValue}
   }
   /// Returns true if `objectStoreBytes` has been explicitly set.
-  public var hasObjectStoreBytes: Bool {_storage._objectStoreBytes != nil}
+  public var hasObjectStoreBytes: Bool {self._objectStoreBytes != nil}
   /// Clears the value of `objectStoreBytes`. Subsequent reads from it will return its default value.
-  public mutating func clearObjectStoreBytes() {_uniqueStorage()._objectStoreBytes = nil}
+  public mutating func clearObjectStoreBytes() {self._objectStoreBytes = nil}
 
   public var executable: String {
-    get {_storage._executable ?? String()}
-    set {_uniqueStorage()._executable = newValue}
+    get {_executable ?? String()}
+    set {_executable = newValue}
   }
   /// Returns true if `executable` has been explicitly set.
-  public var hasExecutable: Bool {_storage._executable != nil}
+  public var hasExecutable: Bool {self._executable != nil}
   /// Clears the value of `executable`. Subsequent reads from it will return its default value.
-  public mutating func clearExecutable() {_uniqueStorage()._executable = nil}
+  public mutating func clearExecutable() {self._executable = nil}
 
   public var config: PBRayConfig {
-    get {_storage._config ?? PBRayConfig()}
-    set {_uniqueStorage()._config = newValue}
+    get {_config ?? PBRayConfig()}
+    set {_config = newValue}
   }
   /// Returns true if `config` has been explicitly set.
-  public var hasConfig: Bool {_storage._config != nil}
+  public var hasConfig: Bool {self._config != nil}
   /// Clears the value of `config`. Subsequent reads from it will return its default value.
-  public mutating func clearConfig() {_uniqueStorage()._config = nil}
+  public mutating func clearConfig() {self._config = nil}
 
   public var session: String {
-    get {_storage._session ?? String()}
-    set {_uniqueStorage()._session = newValue}
+    get {_session ?? String()}
+    set {_session = newValue}
   }
   /// Returns true if `session` has been explicitly set.
-  public var hasSession: Bool {_storage._session != nil}
+  public var hasSession: Bool {self._session != nil}
   /// Clears the value of `session`. Subsequent reads from it will return its default value.
-  public mutating func clearSession() {_uniqueStorage()._session = nil}
+  public mutating func clearSession() {self._session = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _storage = _StorageClass.defaultInstance
+  fileprivate var _node: UInt32? = nil
+  fileprivate var _worker: PBWorkerId? = nil
+  fileprivate var _job: UInt32? = nil
+  fileprivate var _host: String? = nil
+  fileprivate var _port: Int64? = nil
+  fileprivate var _name: String? = nil
+  fileprivate var _resources: PBResourceSet? = nil
+  fileprivate var _objectStoreBytes: Int64? = nil
+  fileprivate var _executable: String? = nil
+  fileprivate var _config: PBRayConfig? = nil
+  fileprivate var _session: String? = nil
 }
 
 /// Where each alive node's raylet listens (GCS to raylets).
@@ -1411,6 +1418,8 @@ public nonisolated struct PBActorInfo: Sendable {
 
   public var name: String = String()
 
+  public var causeKind: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1611,44 +1620,101 @@ public nonisolated struct PBOwnerIdentity: Sendable {
   fileprivate var _worker: PBWorkerId? = nil
 }
 
-public nonisolated struct PBRayConfig: Sendable {
+public nonisolated struct PBRayConfig: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var healthCheckInitialDelayMicros: Int64 = 0
+  public var healthCheckInitialDelayMicros: Int64 {
+    get {_storage._healthCheckInitialDelayMicros}
+    set {_uniqueStorage()._healthCheckInitialDelayMicros = newValue}
+  }
 
-  public var healthCheckPeriodMicros: Int64 = 0
+  public var healthCheckPeriodMicros: Int64 {
+    get {_storage._healthCheckPeriodMicros}
+    set {_uniqueStorage()._healthCheckPeriodMicros = newValue}
+  }
 
-  public var healthCheckTimeoutMicros: Int64 = 0
+  public var healthCheckTimeoutMicros: Int64 {
+    get {_storage._healthCheckTimeoutMicros}
+    set {_uniqueStorage()._healthCheckTimeoutMicros = newValue}
+  }
 
-  public var healthCheckFailureThreshold: Int64 = 0
+  public var healthCheckFailureThreshold: Int64 {
+    get {_storage._healthCheckFailureThreshold}
+    set {_uniqueStorage()._healthCheckFailureThreshold = newValue}
+  }
 
-  public var markNodeDeadOnDisconnect: Bool = false
+  public var markNodeDeadOnDisconnect: Bool {
+    get {_storage._markNodeDeadOnDisconnect}
+    set {_uniqueStorage()._markNodeDeadOnDisconnect = newValue}
+  }
 
-  public var resourceReportPeriodMicros: Int64 = 0
+  public var resourceReportPeriodMicros: Int64 {
+    get {_storage._resourceReportPeriodMicros}
+    set {_uniqueStorage()._resourceReportPeriodMicros = newValue}
+  }
 
-  public var schedulerSpreadThresholdPermille: Int64 = 0
+  public var schedulerSpreadThresholdPermille: Int64 {
+    get {_storage._schedulerSpreadThresholdPermille}
+    set {_uniqueStorage()._schedulerSpreadThresholdPermille = newValue}
+  }
 
-  public var schedulerTopKPermille: Int64 = 0
+  public var schedulerTopKPermille: Int64 {
+    get {_storage._schedulerTopKPermille}
+    set {_uniqueStorage()._schedulerTopKPermille = newValue}
+  }
 
-  public var inlineObjectSizeBytesMax: Int64 = 0
+  public var inlineObjectSizeBytesMax: Int64 {
+    get {_storage._inlineObjectSizeBytesMax}
+    set {_uniqueStorage()._inlineObjectSizeBytesMax = newValue}
+  }
 
-  public var objectSpillingThresholdPermille: Int64 = 0
+  public var objectSpillingThresholdPermille: Int64 {
+    get {_storage._objectSpillingThresholdPermille}
+    set {_uniqueStorage()._objectSpillingThresholdPermille = newValue}
+  }
 
-  public var pullRetryDelayMicros: Int64 = 0
+  public var pullRetryDelayMicros: Int64 {
+    get {_storage._pullRetryDelayMicros}
+    set {_uniqueStorage()._pullRetryDelayMicros = newValue}
+  }
 
-  public var spillbackCountMax: Int64 = 0
+  public var spillbackCountMax: Int64 {
+    get {_storage._spillbackCountMax}
+    set {_uniqueStorage()._spillbackCountMax = newValue}
+  }
 
-  public var lineageBytesMax: Int64 = 0
+  public var lineageBytesMax: Int64 {
+    get {_storage._lineageBytesMax}
+    set {_uniqueStorage()._lineageBytesMax = newValue}
+  }
 
-  public var seed: UInt64 = 0
+  public var seed: UInt64 {
+    get {_storage._seed}
+    set {_uniqueStorage()._seed = newValue}
+  }
 
-  public var leaseRequestsPerShapeMax: Int64 = 0
+  public var leaseRequestsPerShapeMax: Int64 {
+    get {_storage._leaseRequestsPerShapeMax}
+    set {_uniqueStorage()._leaseRequestsPerShapeMax = newValue}
+  }
+
+  public var actorsPerJobSoftMax: Int64 {
+    get {_storage._actorsPerJobSoftMax}
+    set {_uniqueStorage()._actorsPerJobSoftMax = newValue}
+  }
+
+  public var actorsPerJobHardMax: Int64 {
+    get {_storage._actorsPerJobHardMax}
+    set {_uniqueStorage()._actorsPerJobHardMax = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct PBSchedulingStrategy: Sendable {
@@ -4317,34 +4383,35 @@ public nonisolated struct PBRayletInput: Sendable {
 
   }
 
-  public nonisolated struct Started: @unchecked Sendable {
+  public nonisolated struct Started: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
     public var config: PBRayConfig {
-      get {_storage._config ?? PBRayConfig()}
-      set {_uniqueStorage()._config = newValue}
+      get {_config ?? PBRayConfig()}
+      set {_config = newValue}
     }
     /// Returns true if `config` has been explicitly set.
-    public var hasConfig: Bool {_storage._config != nil}
+    public var hasConfig: Bool {self._config != nil}
     /// Clears the value of `config`. Subsequent reads from it will return its default value.
-    public mutating func clearConfig() {_uniqueStorage()._config = nil}
+    public mutating func clearConfig() {self._config = nil}
 
     public var node: PBNodeInfo {
-      get {_storage._node ?? PBNodeInfo()}
-      set {_uniqueStorage()._node = newValue}
+      get {_node ?? PBNodeInfo()}
+      set {_node = newValue}
     }
     /// Returns true if `node` has been explicitly set.
-    public var hasNode: Bool {_storage._node != nil}
+    public var hasNode: Bool {self._node != nil}
     /// Clears the value of `node`. Subsequent reads from it will return its default value.
-    public mutating func clearNode() {_uniqueStorage()._node = nil}
+    public mutating func clearNode() {self._node = nil}
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
 
-    fileprivate var _storage = _StorageClass.defaultInstance
+    fileprivate var _config: PBRayConfig? = nil
+    fileprivate var _node: PBNodeInfo? = nil
   }
 
   public nonisolated struct MessageReceived: Sendable {
@@ -4652,34 +4719,35 @@ public nonisolated struct PBOwnerInput: Sendable {
 
   }
 
-  public nonisolated struct Started: @unchecked Sendable {
+  public nonisolated struct Started: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
     public var config: PBRayConfig {
-      get {_storage._config ?? PBRayConfig()}
-      set {_uniqueStorage()._config = newValue}
+      get {_config ?? PBRayConfig()}
+      set {_config = newValue}
     }
     /// Returns true if `config` has been explicitly set.
-    public var hasConfig: Bool {_storage._config != nil}
+    public var hasConfig: Bool {self._config != nil}
     /// Clears the value of `config`. Subsequent reads from it will return its default value.
-    public mutating func clearConfig() {_uniqueStorage()._config = nil}
+    public mutating func clearConfig() {self._config = nil}
 
     public var identity: PBOwnerIdentity {
-      get {_storage._identity ?? PBOwnerIdentity()}
-      set {_uniqueStorage()._identity = newValue}
+      get {_identity ?? PBOwnerIdentity()}
+      set {_identity = newValue}
     }
     /// Returns true if `identity` has been explicitly set.
-    public var hasIdentity: Bool {_storage._identity != nil}
+    public var hasIdentity: Bool {self._identity != nil}
     /// Clears the value of `identity`. Subsequent reads from it will return its default value.
-    public mutating func clearIdentity() {_uniqueStorage()._identity = nil}
+    public mutating func clearIdentity() {self._identity = nil}
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
 
-    fileprivate var _storage = _StorageClass.defaultInstance
+    fileprivate var _config: PBRayConfig? = nil
+    fileprivate var _identity: PBOwnerIdentity? = nil
   }
 
   public nonisolated struct Put: Sendable {
@@ -4792,34 +4860,35 @@ public nonisolated struct PBOwnerInput: Sendable {
     fileprivate var _worker: PBWorkerId? = nil
   }
 
-  public nonisolated struct StartedInWorker: @unchecked Sendable {
+  public nonisolated struct StartedInWorker: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
     public var config: PBRayConfig {
-      get {_storage._config ?? PBRayConfig()}
-      set {_uniqueStorage()._config = newValue}
+      get {_config ?? PBRayConfig()}
+      set {_config = newValue}
     }
     /// Returns true if `config` has been explicitly set.
-    public var hasConfig: Bool {_storage._config != nil}
+    public var hasConfig: Bool {self._config != nil}
     /// Clears the value of `config`. Subsequent reads from it will return its default value.
-    public mutating func clearConfig() {_uniqueStorage()._config = nil}
+    public mutating func clearConfig() {self._config = nil}
 
     public var identity: PBOwnerIdentity {
-      get {_storage._identity ?? PBOwnerIdentity()}
-      set {_uniqueStorage()._identity = newValue}
+      get {_identity ?? PBOwnerIdentity()}
+      set {_identity = newValue}
     }
     /// Returns true if `identity` has been explicitly set.
-    public var hasIdentity: Bool {_storage._identity != nil}
+    public var hasIdentity: Bool {self._identity != nil}
     /// Clears the value of `identity`. Subsequent reads from it will return its default value.
-    public mutating func clearIdentity() {_uniqueStorage()._identity = nil}
+    public mutating func clearIdentity() {self._identity = nil}
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
 
-    fileprivate var _storage = _StorageClass.defaultInstance
+    fileprivate var _config: PBRayConfig? = nil
+    fileprivate var _identity: PBOwnerIdentity? = nil
   }
 
   public nonisolated struct TaskStarted: Sendable {
@@ -5133,34 +5202,35 @@ public nonisolated struct PBExecutorInput: Sendable {
 
   }
 
-  public nonisolated struct Started: @unchecked Sendable {
+  public nonisolated struct Started: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
     public var config: PBRayConfig {
-      get {_storage._config ?? PBRayConfig()}
-      set {_uniqueStorage()._config = newValue}
+      get {_config ?? PBRayConfig()}
+      set {_config = newValue}
     }
     /// Returns true if `config` has been explicitly set.
-    public var hasConfig: Bool {_storage._config != nil}
+    public var hasConfig: Bool {self._config != nil}
     /// Clears the value of `config`. Subsequent reads from it will return its default value.
-    public mutating func clearConfig() {_uniqueStorage()._config = nil}
+    public mutating func clearConfig() {self._config = nil}
 
     public var worker: PBWorkerId {
-      get {_storage._worker ?? PBWorkerId()}
-      set {_uniqueStorage()._worker = newValue}
+      get {_worker ?? PBWorkerId()}
+      set {_worker = newValue}
     }
     /// Returns true if `worker` has been explicitly set.
-    public var hasWorker: Bool {_storage._worker != nil}
+    public var hasWorker: Bool {self._worker != nil}
     /// Clears the value of `worker`. Subsequent reads from it will return its default value.
-    public mutating func clearWorker() {_uniqueStorage()._worker = nil}
+    public mutating func clearWorker() {self._worker = nil}
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
 
-    fileprivate var _storage = _StorageClass.defaultInstance
+    fileprivate var _config: PBRayConfig? = nil
+    fileprivate var _worker: PBWorkerId? = nil
   }
 
   public nonisolated struct MessageReceived: Sendable {
@@ -5643,144 +5713,86 @@ nonisolated extension PBHello: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
   public static let protoMessageName: String = _protobuf_package + ".Hello"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}role\0\u{1}node\0\u{1}worker\0\u{1}job\0\u{1}host\0\u{1}port\0\u{1}name\0\u{1}resources\0\u{3}object_store_bytes\0\u{1}executable\0\u{1}config\0\u{1}session\0")
 
-  fileprivate class _StorageClass {
-    var _role: String = String()
-    var _node: UInt32? = nil
-    var _worker: PBWorkerId? = nil
-    var _job: UInt32? = nil
-    var _host: String? = nil
-    var _port: Int64? = nil
-    var _name: String? = nil
-    var _resources: PBResourceSet? = nil
-    var _objectStoreBytes: Int64? = nil
-    var _executable: String? = nil
-    var _config: PBRayConfig? = nil
-    var _session: String? = nil
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _role = source._role
-      _node = source._node
-      _worker = source._worker
-      _job = source._job
-      _host = source._host
-      _port = source._port
-      _name = source._name
-      _resources = source._resources
-      _objectStoreBytes = source._objectStoreBytes
-      _executable = source._executable
-      _config = source._config
-      _session = source._session
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularStringField(value: &_storage._role) }()
-        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._node) }()
-        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._worker) }()
-        case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._job) }()
-        case 5: try { try decoder.decodeSingularStringField(value: &_storage._host) }()
-        case 6: try { try decoder.decodeSingularSInt64Field(value: &_storage._port) }()
-        case 7: try { try decoder.decodeSingularStringField(value: &_storage._name) }()
-        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._resources) }()
-        case 9: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectStoreBytes) }()
-        case 10: try { try decoder.decodeSingularStringField(value: &_storage._executable) }()
-        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
-        case 12: try { try decoder.decodeSingularStringField(value: &_storage._session) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.role) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self._node) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._worker) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self._job) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self._host) }()
+      case 6: try { try decoder.decodeSingularSInt64Field(value: &self._port) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self._name) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._resources) }()
+      case 9: try { try decoder.decodeSingularSInt64Field(value: &self._objectStoreBytes) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self._executable) }()
+      case 11: try { try decoder.decodeSingularMessageField(value: &self._config) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self._session) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      if !_storage._role.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._role, fieldNumber: 1)
-      }
-      try { if let v = _storage._node {
-        try visitor.visitSingularUInt32Field(value: v, fieldNumber: 2)
-      } }()
-      try { if let v = _storage._worker {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-      } }()
-      try { if let v = _storage._job {
-        try visitor.visitSingularUInt32Field(value: v, fieldNumber: 4)
-      } }()
-      try { if let v = _storage._host {
-        try visitor.visitSingularStringField(value: v, fieldNumber: 5)
-      } }()
-      try { if let v = _storage._port {
-        try visitor.visitSingularSInt64Field(value: v, fieldNumber: 6)
-      } }()
-      try { if let v = _storage._name {
-        try visitor.visitSingularStringField(value: v, fieldNumber: 7)
-      } }()
-      try { if let v = _storage._resources {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
-      } }()
-      try { if let v = _storage._objectStoreBytes {
-        try visitor.visitSingularSInt64Field(value: v, fieldNumber: 9)
-      } }()
-      try { if let v = _storage._executable {
-        try visitor.visitSingularStringField(value: v, fieldNumber: 10)
-      } }()
-      try { if let v = _storage._config {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-      } }()
-      try { if let v = _storage._session {
-        try visitor.visitSingularStringField(value: v, fieldNumber: 12)
-      } }()
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.role.isEmpty {
+      try visitor.visitSingularStringField(value: self.role, fieldNumber: 1)
     }
+    try { if let v = self._node {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._worker {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._job {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._host {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._port {
+      try visitor.visitSingularSInt64Field(value: v, fieldNumber: 6)
+    } }()
+    try { if let v = self._name {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._resources {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._objectStoreBytes {
+      try visitor.visitSingularSInt64Field(value: v, fieldNumber: 9)
+    } }()
+    try { if let v = self._executable {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 10)
+    } }()
+    try { if let v = self._config {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    } }()
+    try { if let v = self._session {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 12)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: PBHello, rhs: PBHello) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._role != rhs_storage._role {return false}
-        if _storage._node != rhs_storage._node {return false}
-        if _storage._worker != rhs_storage._worker {return false}
-        if _storage._job != rhs_storage._job {return false}
-        if _storage._host != rhs_storage._host {return false}
-        if _storage._port != rhs_storage._port {return false}
-        if _storage._name != rhs_storage._name {return false}
-        if _storage._resources != rhs_storage._resources {return false}
-        if _storage._objectStoreBytes != rhs_storage._objectStoreBytes {return false}
-        if _storage._executable != rhs_storage._executable {return false}
-        if _storage._config != rhs_storage._config {return false}
-        if _storage._session != rhs_storage._session {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs.role != rhs.role {return false}
+    if lhs._node != rhs._node {return false}
+    if lhs._worker != rhs._worker {return false}
+    if lhs._job != rhs._job {return false}
+    if lhs._host != rhs._host {return false}
+    if lhs._port != rhs._port {return false}
+    if lhs._name != rhs._name {return false}
+    if lhs._resources != rhs._resources {return false}
+    if lhs._objectStoreBytes != rhs._objectStoreBytes {return false}
+    if lhs._executable != rhs._executable {return false}
+    if lhs._config != rhs._config {return false}
+    if lhs._session != rhs._session {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -7686,7 +7698,7 @@ nonisolated extension PBActorSpec: SwiftProtobuf.Message, SwiftProtobuf._Message
 
 nonisolated extension PBActorInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ActorInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}actor_id\0\u{1}state\0\u{1}worker\0\u{1}incarnation\0\u{1}cause\0\u{3}max_task_retries\0\u{1}name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}actor_id\0\u{1}state\0\u{1}worker\0\u{1}incarnation\0\u{1}cause\0\u{3}max_task_retries\0\u{1}name\0\u{3}cause_kind\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7701,6 +7713,7 @@ nonisolated extension PBActorInfo: SwiftProtobuf.Message, SwiftProtobuf._Message
       case 5: try { try decoder.decodeSingularStringField(value: &self.cause) }()
       case 6: try { try decoder.decodeSingularSInt64Field(value: &self.maxTaskRetries) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.causeKind) }()
       default: break
       }
     }
@@ -7732,6 +7745,9 @@ nonisolated extension PBActorInfo: SwiftProtobuf.Message, SwiftProtobuf._Message
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 7)
     }
+    if !self.causeKind.isEmpty {
+      try visitor.visitSingularStringField(value: self.causeKind, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -7743,6 +7759,7 @@ nonisolated extension PBActorInfo: SwiftProtobuf.Message, SwiftProtobuf._Message
     if lhs.cause != rhs.cause {return false}
     if lhs.maxTaskRetries != rhs.maxTaskRetries {return false}
     if lhs.name != rhs.name {return false}
+    if lhs.causeKind != rhs.causeKind {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -8079,99 +8096,177 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0")
+
+  fileprivate class _StorageClass {
+    var _healthCheckInitialDelayMicros: Int64 = 0
+    var _healthCheckPeriodMicros: Int64 = 0
+    var _healthCheckTimeoutMicros: Int64 = 0
+    var _healthCheckFailureThreshold: Int64 = 0
+    var _markNodeDeadOnDisconnect: Bool = false
+    var _resourceReportPeriodMicros: Int64 = 0
+    var _schedulerSpreadThresholdPermille: Int64 = 0
+    var _schedulerTopKPermille: Int64 = 0
+    var _inlineObjectSizeBytesMax: Int64 = 0
+    var _objectSpillingThresholdPermille: Int64 = 0
+    var _pullRetryDelayMicros: Int64 = 0
+    var _spillbackCountMax: Int64 = 0
+    var _lineageBytesMax: Int64 = 0
+    var _seed: UInt64 = 0
+    var _leaseRequestsPerShapeMax: Int64 = 0
+    var _actorsPerJobSoftMax: Int64 = 0
+    var _actorsPerJobHardMax: Int64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _healthCheckInitialDelayMicros = source._healthCheckInitialDelayMicros
+      _healthCheckPeriodMicros = source._healthCheckPeriodMicros
+      _healthCheckTimeoutMicros = source._healthCheckTimeoutMicros
+      _healthCheckFailureThreshold = source._healthCheckFailureThreshold
+      _markNodeDeadOnDisconnect = source._markNodeDeadOnDisconnect
+      _resourceReportPeriodMicros = source._resourceReportPeriodMicros
+      _schedulerSpreadThresholdPermille = source._schedulerSpreadThresholdPermille
+      _schedulerTopKPermille = source._schedulerTopKPermille
+      _inlineObjectSizeBytesMax = source._inlineObjectSizeBytesMax
+      _objectSpillingThresholdPermille = source._objectSpillingThresholdPermille
+      _pullRetryDelayMicros = source._pullRetryDelayMicros
+      _spillbackCountMax = source._spillbackCountMax
+      _lineageBytesMax = source._lineageBytesMax
+      _seed = source._seed
+      _leaseRequestsPerShapeMax = source._leaseRequestsPerShapeMax
+      _actorsPerJobSoftMax = source._actorsPerJobSoftMax
+      _actorsPerJobHardMax = source._actorsPerJobHardMax
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularSInt64Field(value: &self.healthCheckInitialDelayMicros) }()
-      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.healthCheckPeriodMicros) }()
-      case 3: try { try decoder.decodeSingularSInt64Field(value: &self.healthCheckTimeoutMicros) }()
-      case 4: try { try decoder.decodeSingularSInt64Field(value: &self.healthCheckFailureThreshold) }()
-      case 5: try { try decoder.decodeSingularBoolField(value: &self.markNodeDeadOnDisconnect) }()
-      case 6: try { try decoder.decodeSingularSInt64Field(value: &self.resourceReportPeriodMicros) }()
-      case 7: try { try decoder.decodeSingularSInt64Field(value: &self.schedulerSpreadThresholdPermille) }()
-      case 8: try { try decoder.decodeSingularSInt64Field(value: &self.schedulerTopKPermille) }()
-      case 9: try { try decoder.decodeSingularSInt64Field(value: &self.inlineObjectSizeBytesMax) }()
-      case 10: try { try decoder.decodeSingularSInt64Field(value: &self.objectSpillingThresholdPermille) }()
-      case 11: try { try decoder.decodeSingularSInt64Field(value: &self.pullRetryDelayMicros) }()
-      case 12: try { try decoder.decodeSingularSInt64Field(value: &self.spillbackCountMax) }()
-      case 13: try { try decoder.decodeSingularSInt64Field(value: &self.lineageBytesMax) }()
-      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.seed) }()
-      case 15: try { try decoder.decodeSingularSInt64Field(value: &self.leaseRequestsPerShapeMax) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularSInt64Field(value: &_storage._healthCheckInitialDelayMicros) }()
+        case 2: try { try decoder.decodeSingularSInt64Field(value: &_storage._healthCheckPeriodMicros) }()
+        case 3: try { try decoder.decodeSingularSInt64Field(value: &_storage._healthCheckTimeoutMicros) }()
+        case 4: try { try decoder.decodeSingularSInt64Field(value: &_storage._healthCheckFailureThreshold) }()
+        case 5: try { try decoder.decodeSingularBoolField(value: &_storage._markNodeDeadOnDisconnect) }()
+        case 6: try { try decoder.decodeSingularSInt64Field(value: &_storage._resourceReportPeriodMicros) }()
+        case 7: try { try decoder.decodeSingularSInt64Field(value: &_storage._schedulerSpreadThresholdPermille) }()
+        case 8: try { try decoder.decodeSingularSInt64Field(value: &_storage._schedulerTopKPermille) }()
+        case 9: try { try decoder.decodeSingularSInt64Field(value: &_storage._inlineObjectSizeBytesMax) }()
+        case 10: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectSpillingThresholdPermille) }()
+        case 11: try { try decoder.decodeSingularSInt64Field(value: &_storage._pullRetryDelayMicros) }()
+        case 12: try { try decoder.decodeSingularSInt64Field(value: &_storage._spillbackCountMax) }()
+        case 13: try { try decoder.decodeSingularSInt64Field(value: &_storage._lineageBytesMax) }()
+        case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._seed) }()
+        case 15: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsPerShapeMax) }()
+        case 16: try { try decoder.decodeSingularSInt64Field(value: &_storage._actorsPerJobSoftMax) }()
+        case 17: try { try decoder.decodeSingularSInt64Field(value: &_storage._actorsPerJobHardMax) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.healthCheckInitialDelayMicros != 0 {
-      try visitor.visitSingularSInt64Field(value: self.healthCheckInitialDelayMicros, fieldNumber: 1)
-    }
-    if self.healthCheckPeriodMicros != 0 {
-      try visitor.visitSingularSInt64Field(value: self.healthCheckPeriodMicros, fieldNumber: 2)
-    }
-    if self.healthCheckTimeoutMicros != 0 {
-      try visitor.visitSingularSInt64Field(value: self.healthCheckTimeoutMicros, fieldNumber: 3)
-    }
-    if self.healthCheckFailureThreshold != 0 {
-      try visitor.visitSingularSInt64Field(value: self.healthCheckFailureThreshold, fieldNumber: 4)
-    }
-    if self.markNodeDeadOnDisconnect != false {
-      try visitor.visitSingularBoolField(value: self.markNodeDeadOnDisconnect, fieldNumber: 5)
-    }
-    if self.resourceReportPeriodMicros != 0 {
-      try visitor.visitSingularSInt64Field(value: self.resourceReportPeriodMicros, fieldNumber: 6)
-    }
-    if self.schedulerSpreadThresholdPermille != 0 {
-      try visitor.visitSingularSInt64Field(value: self.schedulerSpreadThresholdPermille, fieldNumber: 7)
-    }
-    if self.schedulerTopKPermille != 0 {
-      try visitor.visitSingularSInt64Field(value: self.schedulerTopKPermille, fieldNumber: 8)
-    }
-    if self.inlineObjectSizeBytesMax != 0 {
-      try visitor.visitSingularSInt64Field(value: self.inlineObjectSizeBytesMax, fieldNumber: 9)
-    }
-    if self.objectSpillingThresholdPermille != 0 {
-      try visitor.visitSingularSInt64Field(value: self.objectSpillingThresholdPermille, fieldNumber: 10)
-    }
-    if self.pullRetryDelayMicros != 0 {
-      try visitor.visitSingularSInt64Field(value: self.pullRetryDelayMicros, fieldNumber: 11)
-    }
-    if self.spillbackCountMax != 0 {
-      try visitor.visitSingularSInt64Field(value: self.spillbackCountMax, fieldNumber: 12)
-    }
-    if self.lineageBytesMax != 0 {
-      try visitor.visitSingularSInt64Field(value: self.lineageBytesMax, fieldNumber: 13)
-    }
-    if self.seed != 0 {
-      try visitor.visitSingularUInt64Field(value: self.seed, fieldNumber: 14)
-    }
-    if self.leaseRequestsPerShapeMax != 0 {
-      try visitor.visitSingularSInt64Field(value: self.leaseRequestsPerShapeMax, fieldNumber: 15)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if _storage._healthCheckInitialDelayMicros != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._healthCheckInitialDelayMicros, fieldNumber: 1)
+      }
+      if _storage._healthCheckPeriodMicros != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._healthCheckPeriodMicros, fieldNumber: 2)
+      }
+      if _storage._healthCheckTimeoutMicros != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._healthCheckTimeoutMicros, fieldNumber: 3)
+      }
+      if _storage._healthCheckFailureThreshold != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._healthCheckFailureThreshold, fieldNumber: 4)
+      }
+      if _storage._markNodeDeadOnDisconnect != false {
+        try visitor.visitSingularBoolField(value: _storage._markNodeDeadOnDisconnect, fieldNumber: 5)
+      }
+      if _storage._resourceReportPeriodMicros != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._resourceReportPeriodMicros, fieldNumber: 6)
+      }
+      if _storage._schedulerSpreadThresholdPermille != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._schedulerSpreadThresholdPermille, fieldNumber: 7)
+      }
+      if _storage._schedulerTopKPermille != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._schedulerTopKPermille, fieldNumber: 8)
+      }
+      if _storage._inlineObjectSizeBytesMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._inlineObjectSizeBytesMax, fieldNumber: 9)
+      }
+      if _storage._objectSpillingThresholdPermille != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._objectSpillingThresholdPermille, fieldNumber: 10)
+      }
+      if _storage._pullRetryDelayMicros != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._pullRetryDelayMicros, fieldNumber: 11)
+      }
+      if _storage._spillbackCountMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._spillbackCountMax, fieldNumber: 12)
+      }
+      if _storage._lineageBytesMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._lineageBytesMax, fieldNumber: 13)
+      }
+      if _storage._seed != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._seed, fieldNumber: 14)
+      }
+      if _storage._leaseRequestsPerShapeMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._leaseRequestsPerShapeMax, fieldNumber: 15)
+      }
+      if _storage._actorsPerJobSoftMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._actorsPerJobSoftMax, fieldNumber: 16)
+      }
+      if _storage._actorsPerJobHardMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._actorsPerJobHardMax, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: PBRayConfig, rhs: PBRayConfig) -> Bool {
-    if lhs.healthCheckInitialDelayMicros != rhs.healthCheckInitialDelayMicros {return false}
-    if lhs.healthCheckPeriodMicros != rhs.healthCheckPeriodMicros {return false}
-    if lhs.healthCheckTimeoutMicros != rhs.healthCheckTimeoutMicros {return false}
-    if lhs.healthCheckFailureThreshold != rhs.healthCheckFailureThreshold {return false}
-    if lhs.markNodeDeadOnDisconnect != rhs.markNodeDeadOnDisconnect {return false}
-    if lhs.resourceReportPeriodMicros != rhs.resourceReportPeriodMicros {return false}
-    if lhs.schedulerSpreadThresholdPermille != rhs.schedulerSpreadThresholdPermille {return false}
-    if lhs.schedulerTopKPermille != rhs.schedulerTopKPermille {return false}
-    if lhs.inlineObjectSizeBytesMax != rhs.inlineObjectSizeBytesMax {return false}
-    if lhs.objectSpillingThresholdPermille != rhs.objectSpillingThresholdPermille {return false}
-    if lhs.pullRetryDelayMicros != rhs.pullRetryDelayMicros {return false}
-    if lhs.spillbackCountMax != rhs.spillbackCountMax {return false}
-    if lhs.lineageBytesMax != rhs.lineageBytesMax {return false}
-    if lhs.seed != rhs.seed {return false}
-    if lhs.leaseRequestsPerShapeMax != rhs.leaseRequestsPerShapeMax {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._healthCheckInitialDelayMicros != rhs_storage._healthCheckInitialDelayMicros {return false}
+        if _storage._healthCheckPeriodMicros != rhs_storage._healthCheckPeriodMicros {return false}
+        if _storage._healthCheckTimeoutMicros != rhs_storage._healthCheckTimeoutMicros {return false}
+        if _storage._healthCheckFailureThreshold != rhs_storage._healthCheckFailureThreshold {return false}
+        if _storage._markNodeDeadOnDisconnect != rhs_storage._markNodeDeadOnDisconnect {return false}
+        if _storage._resourceReportPeriodMicros != rhs_storage._resourceReportPeriodMicros {return false}
+        if _storage._schedulerSpreadThresholdPermille != rhs_storage._schedulerSpreadThresholdPermille {return false}
+        if _storage._schedulerTopKPermille != rhs_storage._schedulerTopKPermille {return false}
+        if _storage._inlineObjectSizeBytesMax != rhs_storage._inlineObjectSizeBytesMax {return false}
+        if _storage._objectSpillingThresholdPermille != rhs_storage._objectSpillingThresholdPermille {return false}
+        if _storage._pullRetryDelayMicros != rhs_storage._pullRetryDelayMicros {return false}
+        if _storage._spillbackCountMax != rhs_storage._spillbackCountMax {return false}
+        if _storage._lineageBytesMax != rhs_storage._lineageBytesMax {return false}
+        if _storage._seed != rhs_storage._seed {return false}
+        if _storage._leaseRequestsPerShapeMax != rhs_storage._leaseRequestsPerShapeMax {return false}
+        if _storage._actorsPerJobSoftMax != rhs_storage._actorsPerJobSoftMax {return false}
+        if _storage._actorsPerJobHardMax != rhs_storage._actorsPerJobHardMax {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -13270,74 +13365,36 @@ nonisolated extension PBRayletInput.Started: SwiftProtobuf.Message, SwiftProtobu
   public static let protoMessageName: String = PBRayletInput.protoMessageName + ".Started"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{1}node\0")
 
-  fileprivate class _StorageClass {
-    var _config: PBRayConfig? = nil
-    var _node: PBNodeInfo? = nil
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _config = source._config
-      _node = source._node
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
-        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._node) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._config) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._node) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      try { if let v = _storage._config {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-      } }()
-      try { if let v = _storage._node {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-      } }()
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._config {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._node {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: PBRayletInput.Started, rhs: PBRayletInput.Started) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._config != rhs_storage._config {return false}
-        if _storage._node != rhs_storage._node {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs._config != rhs._config {return false}
+    if lhs._node != rhs._node {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -13909,74 +13966,36 @@ nonisolated extension PBOwnerInput.Started: SwiftProtobuf.Message, SwiftProtobuf
   public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".Started"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{1}identity\0")
 
-  fileprivate class _StorageClass {
-    var _config: PBRayConfig? = nil
-    var _identity: PBOwnerIdentity? = nil
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _config = source._config
-      _identity = source._identity
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
-        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._identity) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._config) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._identity) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      try { if let v = _storage._config {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-      } }()
-      try { if let v = _storage._identity {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-      } }()
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._config {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._identity {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: PBOwnerInput.Started, rhs: PBOwnerInput.Started) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._config != rhs_storage._config {return false}
-        if _storage._identity != rhs_storage._identity {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs._config != rhs._config {return false}
+    if lhs._identity != rhs._identity {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -14147,74 +14166,36 @@ nonisolated extension PBOwnerInput.StartedInWorker: SwiftProtobuf.Message, Swift
   public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".StartedInWorker"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{1}identity\0")
 
-  fileprivate class _StorageClass {
-    var _config: PBRayConfig? = nil
-    var _identity: PBOwnerIdentity? = nil
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _config = source._config
-      _identity = source._identity
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
-        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._identity) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._config) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._identity) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      try { if let v = _storage._config {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-      } }()
-      try { if let v = _storage._identity {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-      } }()
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._config {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._identity {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: PBOwnerInput.StartedInWorker, rhs: PBOwnerInput.StartedInWorker) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._config != rhs_storage._config {return false}
-        if _storage._identity != rhs_storage._identity {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs._config != rhs._config {return false}
+    if lhs._identity != rhs._identity {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -14781,74 +14762,36 @@ nonisolated extension PBExecutorInput.Started: SwiftProtobuf.Message, SwiftProto
   public static let protoMessageName: String = PBExecutorInput.protoMessageName + ".Started"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{1}worker\0")
 
-  fileprivate class _StorageClass {
-    var _config: PBRayConfig? = nil
-    var _worker: PBWorkerId? = nil
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _config = source._config
-      _worker = source._worker
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
-        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._worker) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._config) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._worker) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      try { if let v = _storage._config {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-      } }()
-      try { if let v = _storage._worker {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-      } }()
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._config {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._worker {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: PBExecutorInput.Started, rhs: PBExecutorInput.Started) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._config != rhs_storage._config {return false}
-        if _storage._worker != rhs_storage._worker {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs._config != rhs._config {return false}
+    if lhs._worker != rhs._worker {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -218,6 +218,35 @@ extension RuntimeTests {
         }
     }
 
+    /// Per-job quota (issue 12, an actor create storm): past the GCS's hard limit a job's new
+    /// actor is refused, its calls fail with `Ray.Error.quotaExceeded` naming the limit; once an
+    /// actor dies the job may create another, and the refusal shows in the actor table.
+    @Test func aJobPastItsActorQuotaGetsQuotaExceeded() throws {
+        try withCluster([("head", ["CPU": 2])], environment: ["SWIFTRAY_ACTORS_PER_JOB_HARD=3"]) { _ throws in
+            let counters = try (0..<3).map { try Testbed.counters.remote($0, "q\($0)") }
+            for (index, counter) in counters.enumerated() {
+                #expect(try Ray.blocking { try await counter.increment(by: 1) } == index + 1)
+            }
+            let over = try Testbed.counters.remote(0, "over")
+            #expect {
+                _ = try Ray.blocking { try await over.increment(by: 1) }
+            } throws: { error in
+                guard case .quotaExceeded(let message)? = error as? Ray.Error else { return false }
+                return message.contains("already holds 3 live actors") && message.contains("SWIFTRAY_ACTORS_PER_JOB_HARD")
+            }
+            // One dies for good: its place is free again.
+            try Ray.kill(counters[0])
+            let deadline = Date().addingTimeInterval(10)
+            var again: Int?
+            while again == nil && Date() < deadline {
+                let next = try Testbed.counters.remote(41, "again")
+                again = try? Ray.blocking { try await next.increment(by: 1) }
+                if again == nil { usleep(50_000) }
+            }
+            #expect(again == 42)
+        }
+    }
+
     /// Ray's namespaces: an actor named without a namespace is in its job's anonymous one (two
     /// programs may use one name; only the creating job finds it); a named namespace is shared.
     @Test func aNameWithoutANamespaceIsTheJobsOwn() throws {

@@ -85,9 +85,13 @@ public struct ActorInfo: Hashable, Codable, Sendable {
     public var maxTaskRetries: Int
     /// `Counter[0]`.
     public var name: String
+    /// The kind of error its death is, a `RayErrorKind` raw value ("": ActorDied; "QuotaExceeded":
+    /// refused over its job's quota).
+    public var causeKind: String
 
     public init(actorID: ActorID, state: ActorState, worker: WorkerID, incarnation: Int, cause: String,
-                maxTaskRetries: Int, name: String) {
+                maxTaskRetries: Int, name: String, causeKind: String = "") {
+        self.causeKind = causeKind
         self.actorID = actorID
         self.state = state
         self.worker = worker

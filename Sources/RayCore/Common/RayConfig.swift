@@ -38,6 +38,14 @@ public struct RayConfig: Hashable, Codable, Sendable {
     /// means the default.
     public var leaseRequestsPerShapeMax: Int = 10
 
+    /// Live actors one job may hold: beyond the soft limit creations are counted (a warning in
+    /// `swiftray status`), at the hard one refused (QuotaExceeded). 0 (a record written before
+    /// these fields) means the default: 10 000 and 100 000, which a normal workload never reaches.
+    public var actorsPerJobSoftMax: Int = 10_000
+    public var actorsPerJobHardMax: Int = 100_000
+    public var actorsPerJobSoft: Int { actorsPerJobSoftMax > 0 ? actorsPerJobSoftMax : 10_000 }
+    public var actorsPerJobHard: Int { actorsPerJobHardMax > 0 ? actorsPerJobHardMax : 100_000 }
+
     /// The cap on lease requests in flight per shape actually used (at least 1).
     public var leaseRequestCap: Int { leaseRequestsPerShapeMax > 0 ? leaseRequestsPerShapeMax : 10 }
 

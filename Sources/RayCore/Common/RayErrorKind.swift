@@ -25,6 +25,8 @@ public enum RayErrorKind: String, Sendable, Hashable, Codable, CaseIterable {
     /// No node can ever satisfy the request, or its hard node affinity target is dead
     /// (`TaskUnschedulableError`).
     case taskUnschedulable = "TaskUnschedulable"
+    /// A per-job quota refused the request (the message names the limit and how to raise it).
+    case quotaExceeded = "QuotaExceeded"
 }
 
 /// An error that says itself how a task body that throws it failed (SwiftRay's own errors:

@@ -142,6 +142,7 @@ extension ActorInfo {
         try container.encode(cause)
         try container.encode(maxTaskRetries)
         try container.encode(name)
+        try container.encode(causeKind)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -153,7 +154,8 @@ extension ActorInfo {
         let cause = try container.decode(String.self)
         let maxTaskRetries = try container.decode(Int.self)
         let name = try container.decode(String.self)
-        self.init(actorID: actorID, state: state, worker: worker, incarnation: incarnation, cause: cause, maxTaskRetries: maxTaskRetries, name: name)
+        let causeKind = try container.decode(String.self)
+        self.init(actorID: actorID, state: state, worker: worker, incarnation: incarnation, cause: cause, maxTaskRetries: maxTaskRetries, name: name, causeKind: causeKind)
     }
 }
 

@@ -34,10 +34,15 @@ extension GCS {
         /// Processes told of every change (the owner first), ascending.
         public var subscribers: [WorkerID] = []
 
+        /// The kind of error its death is (nil: ActorDied): a refusal over a quota is QuotaExceeded.
+        public var causeKind: RayErrorKind?
+
         var info: ActorInfo {
-            ActorInfo(actorID: spec.actorID, state: state, worker: worker ?? WorkerID(node: NodeID(0), index: 0),
-                      incarnation: incarnation, cause: cause, maxTaskRetries: spec.options.maxTaskRetries,
-                      name: spec.displayName)
+            var info = ActorInfo(actorID: spec.actorID, state: state, worker: worker ?? WorkerID(node: NodeID(0), index: 0),
+                                 incarnation: incarnation, cause: cause, maxTaskRetries: spec.options.maxTaskRetries,
+                                 name: spec.displayName)
+            info.causeKind = causeKind?.rawValue ?? ""
+            return info
         }
     }
 
@@ -143,6 +148,24 @@ extension GCS {
             publish(id, into: &effects)
             return
         }
+        // Per-job quota of live actors (an actor create storm): over the hard limit it is refused,
+        // dead at once with the cause and a typed kind; over the soft one it is counted.
+        let job = spec.creation.jobID
+        let live = liveActors[job, default: 0]
+        if live >= config.actorsPerJobHard {
+            entry.state = .dead
+            entry.causeKind = .quotaExceeded
+            entry.cause = "refused: \(job) already holds \(live) live actors, its hard quota "
+                + "(RayConfig.actorsPerJobHardMax, SWIFTRAY_ACTORS_PER_JOB_HARD for a cluster's GCS); kill the "
+                + "actors it no longer needs, or raise the quota"
+            actors[id] = entry
+            releaseName(id)
+            quota.actorsRefused += 1
+            publish(id, into: &effects)
+            return
+        }
+        if live >= config.actorsPerJobSoft { quota.actorsOverSoft += 1 }
+        liveActors[job] = live + 1
         guard spec.dependenciesReady else {
             // Its owner sends `actorDependenciesReady` once the constructor's arguments exist.
             entry.state = .dependenciesUnready
@@ -217,7 +240,7 @@ extension GCS {
             entry.state = .dead
             entry.cause = "its constructor raised: \(failure)"
             actors[id] = entry
-            releaseName(id)
+            actorEnded(id)
             effects.append(.send(to: .raylet(worker.node), .killActorWorker(id, incarnation: incarnation)))
             publish(id, into: &effects)
             return
@@ -258,7 +281,7 @@ extension GCS {
         }
         entry.kill = nil
         actors[id] = entry
-        if entry.state == .dead { releaseName(id) }
+        if entry.state == .dead { actorEnded(id) }
         publish(id, into: &effects)
         if entry.state == .restarting { placeActor(id, into: &effects) }
     }
@@ -295,6 +318,13 @@ extension GCS {
         for id in actorOrder where actors[id]?.node == node && actors[id]?.state != .dead {
             incarnationDied(id, cause: "its node \(node) died", into: &effects)
         }
+    }
+
+    /// A counted actor died for good: its name is free, and its job holds one live actor fewer.
+    private mutating func actorEnded(_ id: ActorID) {
+        releaseName(id)
+        guard let job = actors[id]?.spec.creation.jobID, let live = liveActors[job] else { return }
+        liveActors[job] = live > 1 ? live - 1 : nil
     }
 
     private mutating func releaseName(_ id: ActorID) {

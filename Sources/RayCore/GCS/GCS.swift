@@ -109,6 +109,16 @@ public struct GCS: Sendable {
     public internal(set) var actors: [ActorID: ActorEntry] = [:]
     public internal(set) var actorOrder: [ActorID] = []
     public internal(set) var namedActors: [String: ActorID] = [:]
+    /// Live (not dead) actors per job, for the per-job quota.
+    public internal(set) var liveActors: [JobID: Int] = [:]
+    /// What the per-job quotas refused or warned of (`swiftray status`).
+    public internal(set) var quota = QuotaCounts()
+    public struct QuotaCounts: Hashable, Sendable {
+        /// Actor creations refused over a job's hard quota.
+        public var actorsRefused = 0
+        /// Actor creations accepted over a job's soft quota (warned of).
+        public var actorsOverSoft = 0
+    }
     /// Processes that asked for an actor's updates before its registration arrived.
     var earlySubscribers: [ActorID: [WorkerID]] = [:]
     /// Placement groups (GCS+PlacementGroups.swift), in creation order; those not placed (PENDING

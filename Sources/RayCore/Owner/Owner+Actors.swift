@@ -306,11 +306,16 @@ extension Owner {
         let calls = caller.pending
         actors[actor]!.pending = []
         actorsWaitingForArguments.remove(actor)
+        // An actor its job's quota refused fails its calls with that error (QuotaExceeded).
+        let refused = caller.info.map { $0.causeKind == RayErrorKind.quotaExceeded.rawValue } ?? false
         for id in calls {
             guard let entry = tasks[id] else { continue }
             actors[actor]!.sequence[id] = nil
-            finish(id, withError: RayError(.actorDied, "\(caller.name).\(entry.spec.function) cannot run: "
-                + "\(caller.name) is dead (\(cause))"), into: &effects)
+            finish(id, withError: refused
+                ? RayError(.quotaExceeded, "\(caller.name).\(entry.spec.function) cannot run: \(caller.name) was "
+                    + "not created (\(cause))")
+                : RayError(.actorDied, "\(caller.name).\(entry.spec.function) cannot run: "
+                    + "\(caller.name) is dead (\(cause))"), into: &effects)
         }
     }
 

@@ -89,7 +89,7 @@ public enum Role {
         let loop = try roleLoop("GCS")
         watchParent(loop)
         var config = RayConfig()
-        applyConfigOverrides(&config)
+        try applyConfigOverrides(&config)
         let host = try GCSHost(loop: loop, host: environment("SWIFTRAY_GCS_HOST") ?? "127.0.0.1",
                                port: Int(environment("SWIFTRAY_GCS_PORT") ?? "") ?? 6380, config: config,
                                logDirectory: logDirectory("gcs"), session: environment("SWIFTRAY_SESSION"))
@@ -151,16 +151,22 @@ public enum Role {
     }
 
     /// Cluster-wide overrides of Ray's defaults (SWIFTRAY_HEALTH_CHECK_PERIOD_MS, ...).
-    static func applyConfigOverrides(_ config: inout RayConfig) {
-        if let value = environment("SWIFTRAY_HEALTH_CHECK_PERIOD_MS").flatMap(Int64.init) {
-            config.healthCheckPeriodMicros = value * 1000
+    static func applyConfigOverrides(_ config: inout RayConfig) throws(RuntimeError) {
+        /// A positive whole number from `name`, if set; anything else set there is refused by name.
+        func positive(_ name: String) throws(RuntimeError) -> Int? {
+            guard let text = environment(name) else { return nil }
+            guard let value = Int(text), value > 0 else {
+                throw RuntimeError("\(name)=\(text) is not a positive whole number")
+            }
+            return value
         }
-        if let value = environment("SWIFTRAY_HEALTH_CHECK_TIMEOUT_MS").flatMap(Int64.init) {
-            config.healthCheckTimeoutMicros = value * 1000
-        }
-        if let value = environment("SWIFTRAY_HEALTH_CHECK_FAILURE_THRESHOLD").flatMap(Int.init) {
-            config.healthCheckFailureThreshold = value
-        }
+        if let value = try positive("SWIFTRAY_HEALTH_CHECK_PERIOD_MS") { config.healthCheckPeriodMicros = Int64(value) * 1000 }
+        if let value = try positive("SWIFTRAY_HEALTH_CHECK_TIMEOUT_MS") { config.healthCheckTimeoutMicros = Int64(value) * 1000 }
+        if let value = try positive("SWIFTRAY_HEALTH_CHECK_FAILURE_THRESHOLD") { config.healthCheckFailureThreshold = value }
+        // Per-job quotas (the GCS's): live actors a job may hold, warned of beyond the soft limit,
+        // refused at the hard one.
+        if let value = try positive("SWIFTRAY_ACTORS_PER_JOB_SOFT") { config.actorsPerJobSoftMax = value }
+        if let value = try positive("SWIFTRAY_ACTORS_PER_JOB_HARD") { config.actorsPerJobHardMax = value }
     }
 }
 

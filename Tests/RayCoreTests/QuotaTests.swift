@@ -1,0 +1,82 @@
+// Per-job quotas in the GCS (issue 12: an actor create storm): a job's live
+// actors beyond the soft limit are counted, at the hard limit a creation is
+// refused with a typed cause (QuotaExceeded) naming the limit and how to raise
+// it; an actor that dies frees its place; another job is not affected; and the
+// owner fails the refused actor's calls with that kind.
+
+import Testing
+@testable import RayCore
+
+private let owner = Build.worker(1, 100)
+private let otherOwner = Build.worker(1, 101)
+
+private func gcs(soft: Int, hard: Int) -> GCS {
+    var config = RayConfig()
+    config.actorsPerJobSoftMax = soft
+    config.actorsPerJobHardMax = hard
+    var gcs = GCS()
+    _ = gcs.handle(.started(config), now: 0)
+    _ = gcs.handle(.messageReceived(from: .raylet(NodeID(1)), .registerNode(Build.node(1, cpus: 64))), now: 1)
+    _ = gcs.handle(.messageReceived(from: .worker(owner), .registerJob(JobID(1), driver: owner)), now: 1)
+    _ = gcs.handle(.messageReceived(from: .worker(otherOwner), .registerJob(JobID(2), driver: otherOwner)), now: 1)
+    return gcs
+}
+
+private func spec(_ index: UInt64, job: JobID = JobID(1), by creator: WorkerID = owner) -> ActorSpec {
+    let task = TaskID.child(of: .driver(of: job), index: index)
+    return ActorSpec(creation: TaskSpec(taskID: task, jobID: job, function: "Counter", instance: Int(index), args: [],
+                                        returnCount: 1, resources: Build.cpus(0), strategy: .default, maxRetries: 0,
+                                        retryExceptions: false, body: [], owner: creator), options: ActorOptions())
+}
+
+private func register(_ gcs: inout GCS, _ spec: ActorSpec) -> ActorInfo? {
+    let effects = gcs.handle(.messageReceived(from: .worker(spec.creation.owner), .registerActor(spec)), now: 2)
+    _ = effects
+    return gcs.actors[spec.actorID]?.info
+}
+
+@Test func aJobOverItsHardActorQuotaIsRefusedWithATypedCause() {
+    var gcs = gcs(soft: 2, hard: 3)
+    for index: UInt64 in 1...3 { #expect(register(&gcs, spec(index))?.state != .dead) }
+    #expect(gcs.quota.actorsOverSoft == 1)
+    #expect(gcs.liveActors[JobID(1)] == 3)
+    let refused = register(&gcs, spec(4))
+    #expect(refused?.state == .dead)
+    #expect(refused?.causeKind == RayErrorKind.quotaExceeded.rawValue)
+    #expect(refused?.cause.contains("already holds 3 live actors") == true)
+    #expect(refused?.cause.contains("SWIFTRAY_ACTORS_PER_JOB_HARD") == true)
+    #expect(gcs.quota.actorsRefused == 1)
+    // Another job has a quota of its own.
+    #expect(register(&gcs, spec(1, job: JobID(2), by: otherOwner))?.state != .dead)
+    // An actor that dies frees its place.
+    _ = gcs.handle(.messageReceived(from: .worker(owner), .killActor(spec(1).actorID, noRestart: true,
+                                                                    reason: "killed by Ray.kill")), now: 3)
+    if let node = gcs.actors[spec(1).actorID]?.node {
+        _ = gcs.handle(.messageReceived(from: .raylet(node), .actorWorkerDied(spec(1).actorID, incarnation: 0,
+                                                                             detail: "killed")), now: 4)
+    }
+    #expect(gcs.actors[spec(1).actorID]?.state == .dead)
+    #expect(gcs.liveActors[JobID(1)] == 2)
+    #expect(register(&gcs, spec(5))?.state != .dead)
+    #expect(register(&gcs, spec(6))?.state == .dead)
+}
+
+@Test func theOwnerFailsARefusedActorsCallsWithQuotaExceeded() {
+    var machine = Owner()
+    _ = machine.handle(.started(RayConfig(), OwnerIdentity(worker: owner, job: JobID(1))), now: 0)
+    let creation = machine.nextTaskID
+    _ = machine.handle(.createActor(Build.task("Counter", resources: Build.cpus(0)), ActorOptions()), now: 1)
+    let actor = ActorID(creationTask: creation)
+    let call = machine.nextTaskID
+    _ = machine.handle(.callActor(actor, Build.task("increment", resources: ResourceSet())), now: 2)
+    let info = ActorInfo(actorID: actor, state: .dead, worker: WorkerID(node: NodeID(0), index: 0), incarnation: 0,
+                         cause: "refused: job-1 already holds 3 live actors", maxTaskRetries: 0, name: "Counter[0]",
+                         causeKind: RayErrorKind.quotaExceeded.rawValue)
+    let effects = machine.handle(.messageReceived(from: .gcs, .actorUpdate(info)), now: 3)
+    let failure = effects.compactMap { effect -> RayError? in
+        if case .getResolved(let object, .error(let error)) = effect, object == .returnValue(of: call, index: 1) { return error }
+        return nil
+    }.first
+    let stored = machine.objects[.returnValue(of: call, index: 1)]
+    #expect(failure?.kind == .quotaExceeded || stored.map { if case .failed(let error) = $0.state { error.kind == .quotaExceeded } else { false } } == true)
+}
