@@ -379,6 +379,7 @@ extension Owner {
     mutating func complete(_ id: TaskID, values: [ReturnValue], into effects: inout [OwnerEffect]) {
         guard let spec = tasks[id]?.spec else { return }
         tasks[id]?.state = .finished
+        countEnded(id)
         lineageOrder.append(id)
         for (object, value) in zip(spec.returnIDs, values) {
             guard var entry = objects[object] else {
@@ -409,6 +410,13 @@ extension Owner {
         compactLineageOrderIfNeeded()
     }
 
+    /// The first end of a task or call counts in `tasksEnded` (a re-execution's does not).
+    private mutating func countEnded(_ id: TaskID) {
+        guard tasks.peek(id, { !$0.endedOnce }) == true else { return }
+        tasks[id]!.endedOnce = true
+        metrics.tasksEnded += 1
+    }
+
     /// Stores `error` in every return of the task: it is final.
     mutating func finish(_ id: TaskID, withError error: RayError, into effects: inout [OwnerEffect]) {
         guard let spec = tasks[id]?.spec else { return }
@@ -418,6 +426,7 @@ extension Owner {
         }
         tasks[id]?.state = .failed
         metrics.tasksFailed += 1
+        countEnded(id)
         dropReturned(id, into: &effects)
         lineageOrder.append(id)
         for object in spec.returnIDs where objects[object] != nil {

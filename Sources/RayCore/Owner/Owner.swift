@@ -172,6 +172,8 @@ public struct Owner: Sendable {
         /// What submitted it: the `OwnerIDs.parent` of the driver, or of the task attempt whose
         /// body submitted it in this worker (a recursive cancel finds the attempt's children).
         public var submitter: TaskID
+        /// It ended once (counted in `Metrics.tasksEnded`; a rebuild that runs it again is not).
+        public var endedOnce = false
     }
 
     /// Where an object's value is.
@@ -217,6 +219,9 @@ public struct Owner: Sendable {
         public var reconstructions = 0
         public var tasksFailed = 0
         public var lineageEvictions = 0
+        /// Tasks and actor calls that ended (returned or failed for good), each counted once:
+        /// `tasksSubmitted`-like work minus this is what the owner holds unfinished.
+        public var tasksEnded = 0
         public init() {}
     }
 

@@ -19,6 +19,7 @@ extension DriverClient {
     /// Calls a method of an actor; returns the IDs of its return values (one handle each).
     public func callActor(_ actor: ActorID, _ request: TaskRequest) -> [ObjectID] {
         let host = self.host!
+        host.gate.admit(blocking: onBlock)
         let record = host.preEncoded(.callActor(actor, request))
         let task = counters.withLock { ids in
             let task = ids.takeTask()

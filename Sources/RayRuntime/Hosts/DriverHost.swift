@@ -63,6 +63,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     var stepHook: ((Owner, OwnerInput) -> Void)?
     /// Held weakly by timers that must not keep this host (see Lifeline).
     lazy var lifeline = Lifeline(self)
+    /// The bound on unfinished tasks and calls: the program's submissions wait past it.
+    let gate = SubmissionGate(limit: (try? SubmissionGate.limitFromEnvironment()) ?? SubmissionGate.defaultLimit)
 
     /// The owner on `loop`, not connected to anything yet (`role` names it in its log's messages).
     init(loop: EventLoop, logRoot: String?, workerOutput: WorkerOutputHandler?, role: String) {
@@ -76,6 +78,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         owner.observe = { [unowned(unsafe) self] input, now, effects in
             journal?(input, now, effects)
             if case .messageReceived(_, .taskReply(let task, _, _, _)) = input { holdReturns(of: task) }
+            gate.noteEnded(owner.machine.metrics.tasksEnded)
             stepHook?(owner.machine, input)
         }
         owner.perform = { [unowned(unsafe) self] effect in perform(effect) }
@@ -374,6 +377,7 @@ public final class DriverClient: @unchecked Sendable {
     /// node that printed it (`(square[3], node-1) text`); by default this process's stdout and stderr.
     public init(socketPath: String, logRoot: String?, workerExecutable: String? = nil,
                 workerOutput: WorkerOutputHandler? = DriverClient.printWorkerOutput) throws(RuntimeError) {
+        _ = try SubmissionGate.limitFromEnvironment()  // A malformed limit is refused by name, now.
         let loop = EventLoop()
         loop.secret = try ClusterSecret.forSocket(socketPath)
         self.loop = loop
@@ -431,6 +435,11 @@ public final class DriverClient: @unchecked Sendable {
     nonisolated(unsafe) var onBlock: ((Bool) -> Void)?
 
     /// Submits a task; returns the ID of its return object (the caller holds one handle).
+    /// Unfinished tasks and calls this owner may hold before a submission waits (backpressure;
+    /// SWIFTRAY_MAX_PENDING_TASKS), and how many submissions have waited so far.
+    public var pendingTaskLimit: Int { host!.gate.limit }
+    public var submissionsThatWaited: Int { host!.gate.waited.load(ordering: .relaxed) }
+
     public func submit(_ request: TaskRequest) -> ObjectID {
         ObjectID.returnValue(of: submitTask(request), index: 1)
     }
@@ -444,6 +453,7 @@ public final class DriverClient: @unchecked Sendable {
 
     private func submitTask(_ request: TaskRequest) -> TaskID {
         let host = self.host!
+        host.gate.admit(blocking: onBlock)
         let record = host.preEncoded(.submitTask(request))
         return counters.withLock { ids in
             let task = ids.takeTask()
