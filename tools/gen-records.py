@@ -434,6 +434,7 @@ message ControlReply {
     sint64 auth_refusals = 12;  // connections refused for authentication since the raylet started
     sint64 limit_refusals = 13;  // connections refused over the connection limits
     sint64 leases_asked_back = 14;  // leases asked back for a waiting job (fair share)
+    sint64 throttled = 15;  // times a connection stopped reading at its peer's rate limit
   }
   message View {
     repeated uint32 nodes = 1;
@@ -495,6 +496,9 @@ message ControlReply {
   message Refusals {
     sint64 unauthenticated = 1;
     sint64 over_limit = 2;
+    sint64 actors_over_quota = 3;       // GCS: actor creations refused over a job's hard quota
+    sint64 actors_over_soft_quota = 4;  // GCS: creations accepted past a job's soft quota
+    sint64 throttled = 5;  // times a connection stopped reading at its peer's rate limit
   }
   oneof reply {
     Cluster cluster = 1;

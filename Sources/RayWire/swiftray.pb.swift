@@ -929,6 +929,9 @@ public nonisolated struct PBControlReply: Sendable {
     /// leases asked back for a waiting job (fair share)
     public var leasesAskedBack: Int64 = 0
 
+    /// times a connection stopped reading at its peer's rate limit
+    public var throttled: Int64 = 0
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -1166,6 +1169,15 @@ public nonisolated struct PBControlReply: Sendable {
     public var unauthenticated: Int64 = 0
 
     public var overLimit: Int64 = 0
+
+    /// GCS: actor creations refused over a job's hard quota
+    public var actorsOverQuota: Int64 = 0
+
+    /// GCS: creations accepted past a job's soft quota
+    public var actorsOverSoftQuota: Int64 = 0
+
+    /// times a connection stopped reading at its peer's rate limit
+    public var throttled: Int64 = 0
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -6747,7 +6759,7 @@ nonisolated extension PBControlReply.Raylets: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6769,6 +6781,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       case 12: try { try decoder.decodeSingularSInt64Field(value: &self.authRefusals) }()
       case 13: try { try decoder.decodeSingularSInt64Field(value: &self.limitRefusals) }()
       case 14: try { try decoder.decodeSingularSInt64Field(value: &self.leasesAskedBack) }()
+      case 15: try { try decoder.decodeSingularSInt64Field(value: &self.throttled) }()
       default: break
       }
     }
@@ -6821,6 +6834,9 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     if self.leasesAskedBack != 0 {
       try visitor.visitSingularSInt64Field(value: self.leasesAskedBack, fieldNumber: 14)
     }
+    if self.throttled != 0 {
+      try visitor.visitSingularSInt64Field(value: self.throttled, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6839,6 +6855,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     if lhs.authRefusals != rhs.authRefusals {return false}
     if lhs.limitRefusals != rhs.limitRefusals {return false}
     if lhs.leasesAskedBack != rhs.leasesAskedBack {return false}
+    if lhs.throttled != rhs.throttled {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -7297,7 +7314,7 @@ nonisolated extension PBControlReply.Error: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".Refusals"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0\u{3}actors_over_quota\0\u{3}actors_over_soft_quota\0\u{1}throttled\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7307,6 +7324,9 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularSInt64Field(value: &self.unauthenticated) }()
       case 2: try { try decoder.decodeSingularSInt64Field(value: &self.overLimit) }()
+      case 3: try { try decoder.decodeSingularSInt64Field(value: &self.actorsOverQuota) }()
+      case 4: try { try decoder.decodeSingularSInt64Field(value: &self.actorsOverSoftQuota) }()
+      case 5: try { try decoder.decodeSingularSInt64Field(value: &self.throttled) }()
       default: break
       }
     }
@@ -7319,12 +7339,24 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
     if self.overLimit != 0 {
       try visitor.visitSingularSInt64Field(value: self.overLimit, fieldNumber: 2)
     }
+    if self.actorsOverQuota != 0 {
+      try visitor.visitSingularSInt64Field(value: self.actorsOverQuota, fieldNumber: 3)
+    }
+    if self.actorsOverSoftQuota != 0 {
+      try visitor.visitSingularSInt64Field(value: self.actorsOverSoftQuota, fieldNumber: 4)
+    }
+    if self.throttled != 0 {
+      try visitor.visitSingularSInt64Field(value: self.throttled, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: PBControlReply.Refusals, rhs: PBControlReply.Refusals) -> Bool {
     if lhs.unauthenticated != rhs.unauthenticated {return false}
     if lhs.overLimit != rhs.overLimit {return false}
+    if lhs.actorsOverQuota != rhs.actorsOverQuota {return false}
+    if lhs.actorsOverSoftQuota != rhs.actorsOverSoftQuota {return false}
+    if lhs.throttled != rhs.throttled {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

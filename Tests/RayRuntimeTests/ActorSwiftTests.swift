@@ -222,7 +222,7 @@ extension RuntimeTests {
     /// actor is refused, its calls fail with `Ray.Error.quotaExceeded` naming the limit; once an
     /// actor dies the job may create another, and the refusal shows in the actor table.
     @Test func aJobPastItsActorQuotaGetsQuotaExceeded() throws {
-        try withCluster([("head", ["CPU": 2])], environment: ["SWIFTRAY_ACTORS_PER_JOB_HARD=3"]) { _ throws in
+        try withCluster([("head", ["CPU": 2])], environment: ["SWIFTRAY_ACTORS_PER_JOB_HARD=3"]) { cluster throws in
             let counters = try (0..<3).map { try Testbed.counters.remote($0, "q\($0)") }
             for (index, counter) in counters.enumerated() {
                 #expect(try Ray.blocking { try await counter.increment(by: 1) } == index + 1)
@@ -234,6 +234,14 @@ extension RuntimeTests {
                 guard case .quotaExceeded(let message)? = error as? Ray.Error else { return false }
                 return message.contains("already holds 3 live actors") && message.contains("SWIFTRAY_ACTORS_PER_JOB_HARD")
             }
+            // Counted where `swiftray status` reads it.
+            let refusals = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals, secret: cluster.secret)
+            guard case .refusals(_, _, let overQuota, _, _) = refusals else {
+                Issue.record("the GCS answered \(refusals)")
+                return
+            }
+            #expect(overQuota == 1)
+            #expect("\(refusals)".contains("per-job quotas refused 1 actor creation(s)"))
             // One dies for good: its place is free again.
             try Ray.kill(counters[0])
             let deadline = Date().addingTimeInterval(10)

@@ -38,6 +38,39 @@ extension RuntimeTests {
         }
     }
 
+    /// A rate limit on accepted connections (issue 12: a peer flooding a raylet): with 200 frames
+    /// a second per connection (a burst of 20), a driver storing 60 large objects (a frame to its
+    /// raylet each) is held back — every object is there and every task's result arrives
+    /// (nothing dropped), and the raylet counts it.
+    @Test func aRateLimitedPeerIsHeldBackAndNothingIsLost() throws {
+        try withCluster([("head", ["CPU": 2])], environment: ["SWIFTRAY_RATE_LIMIT=200", "SWIFTRAY_RATE_BURST=20"]) { cluster throws in
+            let blobs = try (0..<60).map { try Ray.put(Testbed.blobBytes(seed: $0, size: 150_000)) }
+            let sums = try blobs.map { try Testbed.checksum.remote($0) }
+            #expect(try Ray.get(sums, timeout: .seconds(60))
+                == (0..<60).map { Testbed.checksum(Testbed.blobBytes(seed: $0, size: 150_000)) })
+            let refs = try (0..<60).map { try Testbed.square.remote($0) }
+            #expect(try Ray.get(refs, timeout: .seconds(60)) == (0..<60).map { $0 * $0 })
+            let head = try #require(cluster.nodes.first)
+            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
+                Issue.record("the raylet did not answer with its status")
+                return
+            }
+            #expect(status.throttled > 0, "\(status)")
+            #expect("\(ControlReply.nodeStatus(status))".contains("held \(status.throttled) connection(s) back at the rate limit"))
+        }
+    }
+
+    @Test func aMalformedRateLimitStopsTheGCSWithItsName() throws {
+        Testbed.register()
+        let cluster = try LocalCluster(executable: testbedPath, environment: ["SWIFTRAY_RATE_LIMIT=fast"])
+        defer { cluster.stop() }
+        #expect {
+            try cluster.startGCS()
+        } throws: { error in
+            "\(error)".contains("SWIFTRAY_RATE_LIMIT=fast is not a positive whole number")
+        }
+    }
+
     @Test func aMalformedBoundIsRefusedByName() throws {
         setenv("SWIFTRAY_MAX_PENDING_TASKS", "-5", 1)
         defer { unsetenv("SWIFTRAY_MAX_PENDING_TASKS") }

@@ -86,6 +86,7 @@ public enum Role {
     }
 
     private static func runGCS() throws(RuntimeError) {
+        _ = try RateLimit.fromEnvironment()  // A malformed limit is refused by name, now.
         let loop = try roleLoop("GCS")
         watchParent(loop)
         var config = RayConfig()
@@ -98,6 +99,7 @@ public enum Role {
     }
 
     private static func runRaylet() throws(RuntimeError) {
+        _ = try RateLimit.fromEnvironment()
         let loop = try roleLoop("raylet")
         watchParent(loop)
         var options = RayletOptions()

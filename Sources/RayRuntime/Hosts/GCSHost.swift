@@ -224,7 +224,9 @@ public final class GCSHost: ConnectionDelegate {
         case .ping:
             return .pong
         case .refusals:
-            return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit)
+            return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit,
+                             actorsOverQuota: gcs.quota.actorsRefused, actorsOverSoftQuota: gcs.quota.actorsOverSoft,
+                             throttled: RateLimitCounters.throttled)
         default:
             return .notServed(request, by: "the GCS", serves: [.clusterStatus, .raylets, .ping, .refusals])
         }

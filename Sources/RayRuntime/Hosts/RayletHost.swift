@@ -703,9 +703,11 @@ public final class RayletHost: ConnectionDelegate {
                 usedBytes: store.usedBytes, capacityBytes: store.capacityBytes, objectCount: store.objectCount,
                 spilledBytes: store.spilledBytes, workers: raylet.workers.count, leases: raylet.leases.count,
                 queued: raylet.queuedLeaseCount, authRefusals: AuthCounters.refused,
-                limitRefusals: AuthCounters.overLimit, leasesAskedBack: raylet.metrics.leasesAskedBack))
+                limitRefusals: AuthCounters.overLimit, leasesAskedBack: raylet.metrics.leasesAskedBack,
+                throttled: RateLimitCounters.throttled))
         case .refusals:
-            return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit)
+            return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit,
+                             throttled: RateLimitCounters.throttled)
         case .listObjects:
             return .objects(node: nodeID, raylet.store.entries.keys.sorted().map { id in
                 let entry = raylet.store.entries[id]!

@@ -9,6 +9,7 @@
 
 import CLibUV
 import Glibc
+import Synchronization
 public import RayCore
 
 /// What a connection reports to its owner.
@@ -23,6 +24,38 @@ public enum ConnectionLimits {
     /// The largest frame body accepted (objects over this move in chunks).
     /// Objects move in 4 MiB chunks; the largest frames are a job's executable in the GCS's KV.
     public static let maxFrameBodyBytes = 256 << 20
+}
+
+/// How many frames a peer may send on an accepted connection (a token bucket): `perSecond` on
+/// average, `burst` at once. Past it the connection stops reading until a token is due, so the
+/// peer's writes back up in its socket (backpressure): nothing is dropped, and the rest of the
+/// process serves everyone else meanwhile.
+public struct RateLimit: Sendable, Hashable {
+    public var perSecond: Double
+    public var burst: Double
+
+    /// SWIFTRAY_RATE_LIMIT (frames per second per connection, default 200 000: far above what
+    /// one connection carries in the benchmarks, ≈ 65 000) and SWIFTRAY_RATE_BURST (default: one
+    /// second's worth); a value that is not a positive whole number is refused by name.
+    public static func fromEnvironment() throws(RuntimeError) -> RateLimit {
+        func positive(_ name: String, _ fallback: Double) throws(RuntimeError) -> Double {
+            guard let text = environment(name) else { return fallback }
+            guard let value = Int(text), value > 0 else {
+                throw RuntimeError("\(name)=\(text) is not a positive whole number")
+            }
+            return Double(value)
+        }
+        let perSecond = try positive("SWIFTRAY_RATE_LIMIT", 200_000)
+        return RateLimit(perSecond: perSecond, burst: try positive("SWIFTRAY_RATE_BURST", perSecond))
+    }
+}
+
+/// How often connections of this process were held back by their rate limit (`swiftray status`).
+public enum RateLimitCounters {
+    private static let pauses = Atomic<Int>(0)
+    /// Times a connection stopped reading until its peer's next frame was due.
+    public static var throttled: Int { pauses.load(ordering: .relaxed) }
+    static func countPause() { pauses.add(1, ordering: .relaxed) }
 }
 
 /// A framed stream connection, used on its loop's thread only.
@@ -58,6 +91,15 @@ public final class Connection {
     private var handshakeDeadline: LoopTimer?
     /// Called once when the connection closes (the listener that accepted it counts it).
     var onClose: (() -> Void)?
+    /// The peer's frame rate limit (set on accepted connections); nil: unlimited.
+    var rateLimit: RateLimit? {
+        didSet { tokens = rateLimit?.burst ?? 0 }
+    }
+    private var tokens: Double = 0
+    private var tokensAt: Int64 = 0
+    /// A frame read while no token was left: delivered first when reading resumes.
+    private var throttledFrame: Frame?
+    private var resumeTimer: LoopTimer?
 
     /// A connection over a fresh TCP or pipe handle (not connected yet).
     init(loop: EventLoop, kind: Kind, label: String) {
@@ -117,6 +159,10 @@ public final class Connection {
             }
         }
         readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
+        beginReads()
+    }
+
+    private func beginReads() {
         uv_read_start(stream, { handle, _, buf in
             guard let handle, let buf, let data = handle.pointee.data else { return }
             let connection = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
@@ -136,7 +182,16 @@ public final class Connection {
         guard count > 0, let base = buf?.pointee.base else { return }
         loop.activity &+= 1
         reader.append(UnsafeRawBufferPointer(start: base, count: count))
-        while !isClosed {
+        deliverFrames()
+    }
+
+    /// Hands the delegate every whole frame read, as the rate limit allows.
+    private func deliverFrames() {
+        if let frame = throttledFrame {
+            throttledFrame = nil
+            delegate?.connection(self, received: frame)
+        }
+        while !isClosed && resumeTimer == nil {
             let frame: Frame?
             do {
                 frame = try reader.next()
@@ -150,7 +205,39 @@ public final class Connection {
                 continue
             }
             if frame.bytes.count >= EventLoop.largeBufferBytes { loop.trimSoon() }
+            if rateLimit != nil && !takeToken() {
+                hold(frame)
+                return
+            }
             delegate?.connection(self, received: frame)
+        }
+    }
+
+    /// One frame's token, if one is left (refilled at the limit's rate since last asked).
+    private func takeToken() -> Bool {
+        guard let limit = rateLimit else { return true }
+        let now = loop.nowMicros
+        tokens = min(limit.burst, tokens + Double(now - tokensAt) * limit.perSecond / 1e6)
+        tokensAt = now
+        guard tokens >= 1 else { return false }
+        tokens -= 1
+        return true
+    }
+
+    /// Out of tokens: keeps `frame`, stops reading, and resumes when the next token is due.
+    private func hold(_ frame: Frame) {
+        guard let limit = rateLimit else { return }
+        throttledFrame = frame
+        RateLimitCounters.countPause()
+        uv_read_stop(stream)
+        let wait = Int64(max(1, ((1 - tokens) / limit.perSecond * 1e6).rounded(.up)))
+        // Unowned: closing cancels the timer.
+        resumeTimer = loop.timer(afterMicros: wait) { [unowned self] in
+            resumeTimer = nil
+            guard !isClosed else { return }
+            _ = takeToken()  // The held frame's.
+            deliverFrames()
+            if !isClosed && resumeTimer == nil { beginReads() }
         }
     }
 
@@ -305,6 +392,9 @@ public final class Connection {
         held = []
         handshakeDeadline?.cancel()
         handshakeDeadline = nil
+        resumeTimer?.cancel()
+        resumeTimer = nil
+        throttledFrame = nil
         wakeDrainWaiters()
         uv_read_stop(stream)
         uv_close(handle) { handle in

@@ -74,6 +74,9 @@ public final class Listener {
     public static let maxConnections = Int(environment("SWIFTRAY_MAX_CONNECTIONS") ?? "") ?? 4096
     /// At most this many at once from one TCP source address (SWIFTRAY_MAX_CONNECTIONS_PER_SOURCE).
     public static let maxConnectionsPerSource = Int(environment("SWIFTRAY_MAX_CONNECTIONS_PER_SOURCE") ?? "") ?? 1024
+    /// The frame rate each accepted connection's peer may send (SWIFTRAY_RATE_LIMIT,
+    /// SWIFTRAY_RATE_BURST; a GCS or raylet refuses to start with a malformed value).
+    public static let rateLimit = (try? RateLimit.fromEnvironment()) ?? RateLimit(perSecond: 200_000, burst: 200_000)
     /// Connections accepted here and not closed yet, in total and per TCP source address.
     private var live = 0
     private var liveBySource: [String: Int] = [:]
@@ -98,6 +101,7 @@ public final class Listener {
         }
         live += 1
         if let source { liveBySource[source, default: 0] += 1 }
+        connection.rateLimit = Self.rateLimit
         connection.onClose = { [weak self] in
             guard let self else { return }
             live -= 1

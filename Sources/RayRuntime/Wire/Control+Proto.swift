@@ -110,10 +110,13 @@ extension ControlReply {
             message.raylets = raylets
         case .pong:
             message.pong = true
-        case .refusals(let unauthenticated, let overLimit):
+        case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled):
             var refusals = PBControlReply.Refusals()
             refusals.unauthenticated = Int64(unauthenticated)
             refusals.overLimit = Int64(overLimit)
+            refusals.actorsOverQuota = Int64(overQuota)
+            refusals.actorsOverSoftQuota = Int64(overSoft)
+            refusals.throttled = Int64(throttled)
             message.refusals = refusals
         case .nodeStatus(let status):
             var proto = PBControlReply.NodeStatus()
@@ -131,6 +134,7 @@ extension ControlReply {
             proto.authRefusals = Int64(status.authRefusals)
             proto.limitRefusals = Int64(status.limitRefusals)
             proto.leasesAskedBack = Int64(status.leasesAskedBack)
+            proto.throttled = Int64(status.throttled)
             message.nodeStatus = proto
         case .view(let nodes):
             var view = PBControlReply.View()
@@ -220,7 +224,10 @@ extension ControlReply {
         case .pong?:
             self = .pong
         case .refusals(let refusals)?:
-            self = .refusals(unauthenticated: Int(refusals.unauthenticated), overLimit: Int(refusals.overLimit))
+            self = .refusals(unauthenticated: Int(refusals.unauthenticated), overLimit: Int(refusals.overLimit),
+                             actorsOverQuota: Int(refusals.actorsOverQuota),
+                             actorsOverSoftQuota: Int(refusals.actorsOverSoftQuota),
+                             throttled: Int(refusals.throttled))
         case .nodeStatus(let status)?:
             self = .nodeStatus(ControlNodeStatus(
                 node: NodeID(status.node), name: status.name,
@@ -229,7 +236,8 @@ extension ControlReply {
                 usedBytes: status.usedBytes, capacityBytes: status.capacityBytes, objectCount: Int(status.objectCount),
                 spilledBytes: status.spilledBytes, workers: Int(status.workers), leases: Int(status.leases),
                 queued: Int(status.queued), authRefusals: Int(status.authRefusals),
-                limitRefusals: Int(status.limitRefusals), leasesAskedBack: Int(status.leasesAskedBack)))
+                limitRefusals: Int(status.limitRefusals), leasesAskedBack: Int(status.leasesAskedBack),
+                throttled: Int(status.throttled)))
         case .view(let view)?:
             self = .view(view.nodes.map(NodeID.init))
         case .idleWorkers(let count)?:

@@ -173,6 +173,8 @@ public struct ControlNodeStatus: Sendable, Equatable {
     public var limitRefusals: Int = 0
     /// Leases the raylet asked back from a job holding more of the node than a waiting job.
     public var leasesAskedBack: Int = 0
+    /// Times one of its connections stopped reading at its peer's rate limit (`RateLimit`).
+    public var throttled: Int = 0
 }
 
 /// A raylet's counters.
@@ -231,7 +233,9 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
     /// The request was not served: which, and why.
     case error(request: String, message: String)
     /// Connections the process refused since it started.
-    case refusals(unauthenticated: Int, overLimit: Int)
+    /// The GCS adds what the per-job quotas refused (and warned of).
+    case refusals(unauthenticated: Int, overLimit: Int, actorsOverQuota: Int = 0, actorsOverSoftQuota: Int = 0,
+                  throttled: Int = 0)
 
     /// What the CLI prints.
     public var description: String {
@@ -258,15 +262,18 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
             return entries.map { "\($0.node) \($0.name) \($0.host):\($0.port)" }.joined(separator: "\n")
         case .pong:
             return "pong"
-        case .refusals(let unauthenticated, let overLimit):
-            return "refused \(unauthenticated) unauthenticated connection(s) and \(overLimit) over the connection limits"
+        case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled):
+            return "refused \(unauthenticated) unauthenticated connection(s) and \(overLimit) over the connection limits; "
+                + "per-job quotas refused \(overQuota) actor creation(s) and warned of \(overSoft) past the soft limit; "
+                + "held \(throttled) connection(s) back at the rate limit"
         case .nodeStatus(let status):
             return "\(status.node) \(status.name): resources \(status.resources) available \(status.available); "
                 + "store \(status.usedBytes) B of \(status.capacityBytes) B in \(status.objectCount) objects "
                 + "(\(status.spilledBytes) B spilled); workers \(status.workers), leases \(status.leases), "
                 + "queued \(status.queued), asked \(status.leasesAskedBack) lease(s) back for waiting jobs; "
                 + "refused \(status.authRefusals) unauthenticated connection(s) "
-                + "and \(status.limitRefusals) over the connection limits"
+                + "and \(status.limitRefusals) over the connection limits; "
+                + "held \(status.throttled) connection(s) back at the rate limit"
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")
         case .idleWorkers(let count):
