@@ -60,14 +60,16 @@ extension RuntimeTests {
         }
     }
 
-    @Test func aMalformedRateLimitStopsTheGCSWithItsName() throws {
+    /// A cluster setting that is not a positive whole number stops the GCS, naming it.
+    @Test(arguments: ["SWIFTRAY_RATE_LIMIT=fast", "SWIFTRAY_ACTORS_PER_JOB_HARD=lots", "SWIFTRAY_RATE_BURST=0"])
+    func aMalformedSettingStopsTheGCSWithItsName(_ setting: String) throws {
         Testbed.register()
-        let cluster = try LocalCluster(executable: testbedPath, environment: ["SWIFTRAY_RATE_LIMIT=fast"])
+        let cluster = try LocalCluster(executable: testbedPath, environment: [setting])
         defer { cluster.stop() }
         #expect {
             try cluster.startGCS()
         } throws: { error in
-            "\(error)".contains("SWIFTRAY_RATE_LIMIT=fast is not a positive whole number")
+            "\(error)".contains("\(setting) is not a positive whole number")
         }
     }
 

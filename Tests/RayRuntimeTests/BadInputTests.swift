@@ -178,17 +178,3 @@ extension RuntimeTests {
     }
 }
 }
-
-extension RuntimeTests.BadInputTests {
-    /// A cluster setting that is not a number is refused by name when the GCS starts.
-    @Test func aMalformedQuotaSettingStopsTheGCSWithItsName() throws {
-        Testbed.register()
-        let cluster = try LocalCluster(executable: testbedPath, environment: ["SWIFTRAY_ACTORS_PER_JOB_HARD=lots"])
-        defer { cluster.stop() }
-        #expect {
-            try cluster.startGCS()
-        } throws: { error in
-            "\(error)".contains("SWIFTRAY_ACTORS_PER_JOB_HARD=lots is not a positive whole number")
-        }
-    }
-}
