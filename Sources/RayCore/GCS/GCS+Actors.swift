@@ -38,11 +38,9 @@ extension GCS {
         public var causeKind: RayErrorKind?
 
         var info: ActorInfo {
-            var info = ActorInfo(actorID: spec.actorID, state: state, worker: worker ?? WorkerID(node: NodeID(0), index: 0),
-                                 incarnation: incarnation, cause: cause, maxTaskRetries: spec.options.maxTaskRetries,
-                                 name: spec.displayName)
-            info.causeKind = causeKind?.rawValue ?? ""
-            return info
+            ActorInfo(actorID: spec.actorID, state: state, worker: worker ?? WorkerID(node: NodeID(0), index: 0),
+                      incarnation: incarnation, cause: cause, maxTaskRetries: spec.options.maxTaskRetries,
+                      name: spec.displayName, causeKind: causeKind?.rawValue ?? "")
         }
     }
 

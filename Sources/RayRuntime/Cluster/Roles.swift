@@ -154,21 +154,13 @@ public enum Role {
 
     /// Cluster-wide overrides of Ray's defaults (SWIFTRAY_HEALTH_CHECK_PERIOD_MS, ...).
     static func applyConfigOverrides(_ config: inout RayConfig) throws(RuntimeError) {
-        /// A positive whole number from `name`, if set; anything else set there is refused by name.
-        func positive(_ name: String) throws(RuntimeError) -> Int? {
-            guard let text = environment(name) else { return nil }
-            guard let value = Int(text), value > 0 else {
-                throw RuntimeError("\(name)=\(text) is not a positive whole number")
-            }
-            return value
-        }
-        if let value = try positive("SWIFTRAY_HEALTH_CHECK_PERIOD_MS") { config.healthCheckPeriodMicros = Int64(value) * 1000 }
-        if let value = try positive("SWIFTRAY_HEALTH_CHECK_TIMEOUT_MS") { config.healthCheckTimeoutMicros = Int64(value) * 1000 }
-        if let value = try positive("SWIFTRAY_HEALTH_CHECK_FAILURE_THRESHOLD") { config.healthCheckFailureThreshold = value }
+        if let value = try positiveSetting("SWIFTRAY_HEALTH_CHECK_PERIOD_MS") { config.healthCheckPeriodMicros = Int64(value) * 1000 }
+        if let value = try positiveSetting("SWIFTRAY_HEALTH_CHECK_TIMEOUT_MS") { config.healthCheckTimeoutMicros = Int64(value) * 1000 }
+        if let value = try positiveSetting("SWIFTRAY_HEALTH_CHECK_FAILURE_THRESHOLD") { config.healthCheckFailureThreshold = value }
         // Per-job quotas (the GCS's): live actors a job may hold, warned of beyond the soft limit,
         // refused at the hard one.
-        if let value = try positive("SWIFTRAY_ACTORS_PER_JOB_SOFT") { config.actorsPerJobSoftMax = value }
-        if let value = try positive("SWIFTRAY_ACTORS_PER_JOB_HARD") { config.actorsPerJobHardMax = value }
+        if let value = try positiveSetting("SWIFTRAY_ACTORS_PER_JOB_SOFT") { config.actorsPerJobSoftMax = value }
+        if let value = try positiveSetting("SWIFTRAY_ACTORS_PER_JOB_HARD") { config.actorsPerJobHardMax = value }
     }
 }
 
@@ -209,6 +201,16 @@ func environment(_ name: String) -> String? {
     guard let value = getenv(name) else { return nil }
     let text = String(cString: value)
     return text.isEmpty ? nil : text
+}
+
+/// A setting that must be a positive whole number: nil when unset; anything else set there is
+/// refused by name.
+func positiveSetting(_ name: String) throws(RuntimeError) -> Int? {
+    guard let text = environment(name) else { return nil }
+    guard let value = Int(text), value > 0 else {
+        throw RuntimeError("\(name)=\(text) is not a positive whole number")
+    }
+    return value
 }
 
 /// "host:port" → (host, port), with an error naming the bad part.

@@ -434,12 +434,12 @@ public final class DriverClient: @unchecked Sendable {
     /// after (the raylet lends the lease's CPUs meanwhile).
     nonisolated(unsafe) var onBlock: ((Bool) -> Void)?
 
-    /// Submits a task; returns the ID of its return object (the caller holds one handle).
     /// Unfinished tasks and calls this owner may hold before a submission waits (backpressure;
     /// SWIFTRAY_MAX_PENDING_TASKS), and how many submissions have waited so far.
     public var pendingTaskLimit: Int { host!.gate.limit }
     public var submissionsThatWaited: Int { host!.gate.waited.load(ordering: .relaxed) }
 
+    /// Submits a task; returns the ID of its return object (the caller holds one handle).
     public func submit(_ request: TaskRequest) -> ObjectID {
         ObjectID.returnValue(of: submitTask(request), index: 1)
     }
@@ -605,18 +605,6 @@ public final class DriverClient: @unchecked Sendable {
         loop.post { host.handle(.cancel(object, force: force, recursive: recursive)) }
     }
 
-    /// Adds a handle of `object` (the caller holds one already).
-    public func addLocalReference(_ object: ObjectID) {
-        let host = self.host!
-        loop.post { host.handle(.addReference(object)) }
-    }
-
-    /// Drops one handle of `object`.
-    public func release(_ object: ObjectID) {
-        let host = self.host!
-        loop.post { host.release(object) }
-    }
-
     /// Runs `hook` on the loop thread after every input the owner handles, before that input's
     /// effects are performed (what `swiftray up` uses to fire a fault at the instant a task
     /// finishes, as raysim does). Returns once the hook is in place.
@@ -629,31 +617,6 @@ public final class DriverClient: @unchecked Sendable {
             done.signal()
         }
         done.wait()
-    }
-
-    /// True when this owner owns every one of `objects` (made them, holds them).
-    public func owns(_ objects: [ObjectID]) -> Bool {
-        inspect { owner in objects.allSatisfy { owner.objects[$0].map { !$0.freed && $0.localRefs > 0 } ?? false } }
-    }
-
-    /// Whether `objects` can be lent to a task's caller: each owned here (`owns`), and none a
-    /// value that holds references (its reader could not learn their owner yet): the first
-    /// that is not owned, or that holds references, with which.
-    public func lendable(_ objects: [ObjectID]) -> (notOwned: ObjectID?, holdingReferences: ObjectID?) {
-        inspect { owner in
-            for object in objects {
-                guard let entry = owner.objects[object], !entry.freed, entry.localRefs > 0 else { return (object, nil) }
-                if !entry.contains.isEmpty { return (nil, object) }
-            }
-            return (nil, nil)
-        }
-    }
-
-    /// The value just put as `container` holds references to `objects` (owned or borrowed here):
-    /// they stay alive while it does.
-    public func hold(_ objects: [ObjectID], in container: ObjectID) {
-        let host = self.host!
-        loop.post { host.handle(.holdReferences(container, held: objects)) }
     }
 
     /// Runs `body` with the owner machine on the loop thread and returns its result

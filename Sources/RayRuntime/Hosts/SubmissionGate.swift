@@ -32,11 +32,7 @@ final class SubmissionGate: @unchecked Sendable {
     /// The limit from SWIFTRAY_MAX_PENDING_TASKS, or the default; a value that is not a positive
     /// whole number is refused by name.
     static func limitFromEnvironment() throws(RuntimeError) -> Int {
-        guard let text = ProcessInfo.processInfo.environment["SWIFTRAY_MAX_PENDING_TASKS"] else { return defaultLimit }
-        guard let value = Int(text), value > 0 else {
-            throw RuntimeError("SWIFTRAY_MAX_PENDING_TASKS=\(text) is not a positive whole number")
-        }
-        return value
+        try positiveSetting("SWIFTRAY_MAX_PENDING_TASKS") ?? defaultLimit
     }
 
     /// A program's thread, before it hands the loop a submission: returns at once while the

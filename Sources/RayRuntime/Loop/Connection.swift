@@ -38,15 +38,8 @@ public struct RateLimit: Sendable, Hashable {
     /// one connection carries in the benchmarks, ≈ 65 000) and SWIFTRAY_RATE_BURST (default: one
     /// second's worth); a value that is not a positive whole number is refused by name.
     public static func fromEnvironment() throws(RuntimeError) -> RateLimit {
-        func positive(_ name: String, _ fallback: Double) throws(RuntimeError) -> Double {
-            guard let text = environment(name) else { return fallback }
-            guard let value = Int(text), value > 0 else {
-                throw RuntimeError("\(name)=\(text) is not a positive whole number")
-            }
-            return Double(value)
-        }
-        let perSecond = try positive("SWIFTRAY_RATE_LIMIT", 200_000)
-        return RateLimit(perSecond: perSecond, burst: try positive("SWIFTRAY_RATE_BURST", perSecond))
+        let perSecond = Double(try positiveSetting("SWIFTRAY_RATE_LIMIT") ?? 200_000)
+        return RateLimit(perSecond: perSecond, burst: try positiveSetting("SWIFTRAY_RATE_BURST").map(Double.init) ?? perSecond)
     }
 }
 
