@@ -66,14 +66,15 @@ struct Start: ParsableCommand {
     private func launch() throws(RuntimeError) {
             let session = try Session.create(secret: head ? .generate() : try ClusterSecret.forJoining(address ?? ""))
             let executable = currentExecutable()
-            let logging = (noLog ? ["SWIFTRAY_NO_LOG=1"] : ["SWIFTRAY_LOG_DIR=\(session.logs)"]) + session.secretEnvironment
+            let logging = (noLog ? ["SWIFTRAY_NO_LOG=1"] : ["SWIFTRAY_LOG_DIR=\(session.logs)"])
             var gcsAddress = address ?? ""
             var gcsPID: Int32?
             if head {
                 let gcs = try Launcher.spawn(
                     executable: executable, role: "gcs",
                     environment: ["SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_PORT=\(port)",
-                                  "SWIFTRAY_GCS_HOST=\(nodeIP == "127.0.0.1" ? "127.0.0.1" : "0.0.0.0")"] + logging,
+                                  "SWIFTRAY_GCS_HOST=\(nodeIP == "127.0.0.1" ? "127.0.0.1" : "0.0.0.0")"] + logging
+                                  + session.secretEnvironment(for: .admin),
                     logPath: session.logs + "/gcs.err", exitWithParent: false, detach: true)
                 gcsAddress = "\(nodeIP):\(gcs.port)"
                 gcsPID = gcs.pid
@@ -89,7 +90,7 @@ struct Start: ParsableCommand {
                     "SWIFTRAY_NODE_NAME=\(nodeName)", "SWIFTRAY_RESOURCES=\(resources ?? "CPU=\(cpuCount())")",
                     "SWIFTRAY_OBJECT_STORE_BYTES=\(objectStoreBytes ?? defaultObjectStoreBytes())",
                     "SWIFTRAY_RAYLET_SOCKET=\(socket)", "SWIFTRAY_LISTEN_HOST=\(nodeIP)",
-                ] + logging,
+                ] + logging + session.secretEnvironment(for: .node),
                 logPath: session.logs + "/raylet-\(nodeName).err", exitWithParent: false, detach: true)
             let record = LocalNodeRecord(gcsAddress: gcsAddress, node: raylet.node, name: nodeName, socketPath: socket,
                                          session: session.path, rayletPID: raylet.pid, gcsPID: gcsPID)

@@ -8,7 +8,7 @@ import Testing
 
 @testable import Ray
 import RayCore
-import RayRuntime
+@testable import RayRuntime
 import RayTestbed
 
 extension RuntimeTests {
@@ -282,6 +282,32 @@ extension RuntimeTests {
             try Ray.kill(team)
             try Ray.kill(try Ray.getActor("ps", as: TestCounter.self))
             try Ray.kill(TestCounter.resolve(id: mine.id, using: .shared))
+        }
+    }
+
+    @Test func aWorkerHoldsOnlyItsJobsCredential() throws {
+        try withCluster([("head", ["CPU": 2])]) { cluster throws in
+            let counter = try Testbed.counters.remote(0, "w")
+            #expect(try Ray.blocking { try await counter.increment(by: 1) } == 1)
+            // The raylet's children are this job's workers: each was given its job's credential, in
+            // its environment, and neither the node's nor the cluster's (nor their files).
+            let raylet = cluster.nodes[0].pid
+            let workers = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init)
+                .filter { pid in
+                    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+                    let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+                    return fields.count > 1 && Int32(fields[1]) == raylet
+                }
+            #expect(!workers.isEmpty)
+            let admin = cluster.secret.hexText, node = cluster.secret.derive(.node)!.hexText
+            for pid in workers {
+                let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
+                let entries = String(decoding: environ, as: UTF8.self).split(separator: "\0")
+                #expect(entries.contains { $0.hasPrefix("SWIFTRAY_CLUSTER_SECRET=job-") }, "worker \(pid)")
+                #expect(!entries.contains { $0.hasPrefix("SWIFTRAY_CLUSTER_SECRET_FILE=") && $0.count > 29 })
+                #expect(!entries.contains { $0.contains(admin) || $0.contains(node) })
+            }
+            try Ray.kill(counter)
         }
     }
 

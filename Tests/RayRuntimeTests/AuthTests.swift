@@ -40,31 +40,48 @@ private func readSome(_ fd: Int32) -> [UInt8] {
 
 private func proof(_ step: Handshake.Step) throws -> [UInt8] {
     guard case .send(let bytes) = step else {
-        Issue.record("expected a proof to send, got \(step)")
+        Issue.record("expected frames to send, got \(step)")
         throw WireError("no proof")
     }
     return bytes
 }
 
+/// Every frame in `bytes`.
+private func frames(_ bytes: [UInt8]) throws -> [Frame] {
+    var reader = FrameReader(maxBodyBytes: 1 << 10)
+    bytes.withUnsafeBytes { reader.append($0) }
+    var out: [Frame] = []
+    while let frame = try reader.next() { out.append(frame) }
+    return out
+}
+
+/// Runs a whole handshake between an initiator holding `mine` and an acceptor holding `theirs`;
+/// returns what each side believes the other is, or throws the first side's refusal.
+private func handshake(_ mine: ClusterSecret, _ theirs: ClusterSecret) throws -> (acceptorSees: Identity?, initiatorSees: Identity?) {
+    var initiator = Handshake(secret: mine, initiator: true)
+    var acceptor = Handshake(secret: theirs, initiator: false)
+    let answer = try frames(try proof(try initiator.receive(try frame(acceptor.challengeFrame))))
+    #expect(answer.count == 2)  // The initiator's challenge and its proof.
+    let acceptorProof = try proof(try acceptor.receive(answer[0]))
+    #expect(try acceptor.receive(answer[1]) == .authenticated)
+    #expect(try initiator.receive(try frame(acceptorProof)) == .authenticated)
+    return (acceptor.peerIdentity, initiator.peerIdentity)
+}
+
 @Suite struct HandshakeTests {
     @Test func twoSidesHoldingTheSecretAuthenticateEachOther() throws {
         let secret = ClusterSecret.generate()
-        var initiator = Handshake(secret: secret, initiator: true)
-        var acceptor = Handshake(secret: secret, initiator: false)
-        let initiatorProof = try proof(try initiator.receive(try frame(acceptor.challengeFrame)))
-        let acceptorProof = try proof(try acceptor.receive(try frame(initiator.challengeFrame)))
-        #expect(try initiator.receive(try frame(acceptorProof)) == .authenticated)
-        #expect(try acceptor.receive(try frame(initiatorProof)) == .authenticated)
-        #expect(initiatorProof != acceptorProof)
+        let (acceptorSees, initiatorSees) = try handshake(secret, secret)
+        #expect(acceptorSees == .admin && initiatorSees == .admin)
     }
 
     @Test func aWrongSecretFailsOnBothSides() throws {
         var initiator = Handshake(secret: .generate(), initiator: true)
         var acceptor = Handshake(secret: .generate(), initiator: false)
-        let initiatorProof = try proof(try initiator.receive(try frame(acceptor.challengeFrame)))
-        let acceptorProof = try proof(try acceptor.receive(try frame(initiator.challengeFrame)))
-        #expect { _ = try acceptor.receive(try frame(initiatorProof)) } throws: { error in
-            "\(error)".contains("does not hold this cluster's secret")
+        let answer = try frames(try proof(try initiator.receive(try frame(acceptor.challengeFrame))))
+        let acceptorProof = try proof(try acceptor.receive(answer[0]))
+        #expect { _ = try acceptor.receive(answer[1]) } throws: { error in
+            "\(error)".contains("does not hold this cluster's credentials")
         }
         #expect(throws: WireError.self) { _ = try initiator.receive(try frame(acceptorProof)) }
     }
@@ -74,26 +91,26 @@ private func proof(_ step: Handshake.Step) throws -> [UInt8] {
         // A peer that held the secret once: its frames are recorded on the wire.
         var honest = Handshake(secret: secret, initiator: true)
         var first = Handshake(secret: secret, initiator: false)
-        let recordedChallenge = honest.challengeFrame
-        let recordedProof = try proof(try honest.receive(try frame(first.challengeFrame)))
-        _ = try first.receive(try frame(recordedChallenge))
-        #expect(try first.receive(try frame(recordedProof)) == .authenticated)
+        let recorded = try frames(try proof(try honest.receive(try frame(first.challengeFrame))))
+        _ = try first.receive(recorded[0])
+        #expect(try first.receive(recorded[1]) == .authenticated)
         // Replayed to a new connection: the acceptor's nonce is new, so the old proof is wrong.
         var later = Handshake(secret: secret, initiator: false)
-        _ = try later.receive(try frame(recordedChallenge))
-        #expect(throws: WireError.self) { _ = try later.receive(try frame(recordedProof)) }
+        _ = try later.receive(recorded[0])
+        #expect(throws: WireError.self) { _ = try later.receive(recorded[1]) }
     }
 
     @Test func aProofReflectedBackOrAnEchoedNonceFails() throws {
         let secret = ClusterSecret.generate()
         var acceptor = Handshake(secret: secret, initiator: false)
-        // An attacker sends some nonce, gets the acceptor's proof, and returns it as its own.
-        let attacker = Handshake(secret: .generate(), initiator: true)
-        let acceptorProof = try proof(try acceptor.receive(try frame(attacker.challengeFrame)))
+        // An attacker sends some challenge, gets the acceptor's proof, and returns it as its own.
+        var attacker = Handshake(secret: .generate(), initiator: true)
+        let attackerFrames = try frames(try proof(try attacker.receive(try frame(acceptor.challengeFrame))))
+        let acceptorProof = try proof(try acceptor.receive(attackerFrames[0]))
         #expect(throws: WireError.self) { _ = try acceptor.receive(try frame(acceptorProof)) }
         // Or echoes the acceptor's own nonce as its challenge.
         var other = Handshake(secret: secret, initiator: false)
-        let echoed = Handshake.frame(.challenge, other.nonce)
+        let echoed = Handshake.frame(.challenge, other.nonce + Identity.admin.bytes)
         #expect { _ = try other.receive(try frame(echoed)) } throws: { "\($0)".contains("echoed") }
     }
 
@@ -108,6 +125,50 @@ private func proof(_ step: Handshake.Step) throws -> [UInt8] {
         // A proof before any challenge.
         #expect { _ = try acceptor.receive(try frame(Handshake.frame(.proof, [UInt8](repeating: 1, count: 32)))) }
             throws: { "\($0)".contains("before its challenge") }
+    }
+
+    @Test func eachRoleDerivesTheRolesBelowItAndNoneAbove() throws {
+        let admin = ClusterSecret.generate()
+        let node = try #require(admin.derive(.node))
+        let driver = try #require(node.derive(.driver))
+        let job1 = try #require(driver.derive(.forJob(JobID(1))))
+        // The same key whichever way down it was derived.
+        #expect(admin.derive(.forJob(JobID(1))) == job1 && admin.derive(.driver) == driver)
+        // Different keys per role and per job.
+        let keys = [admin, node, driver, job1, try #require(driver.derive(.forJob(JobID(2))))].map(\.bytes)
+        #expect(Set(keys).count == 5)
+        // Never up, never sideways.
+        #expect(node.derive(.admin) == nil && driver.derive(.node) == nil && job1.derive(.driver) == nil)
+        #expect(job1.derive(.forJob(JobID(2))) == nil)
+        // The text form names the role; reading it back gives the same credential.
+        for credential in [admin, node, driver, job1] {
+            #expect(try ClusterSecret(text: credential.text, from: "the test") == credential)
+        }
+        #expect(job1.text.hasPrefix("job-1:") && node.text.hasPrefix("node:") && !admin.text.contains(":"))
+        #expect { _ = try ClusterSecret(text: "root:" + admin.hexText, from: "the test") } throws: { error in
+            "\(error)".contains("'root' is not a role")
+        }
+        #expect { _ = try driver.acting(as: .node) } throws: { "\($0)".contains("cannot act as a node's") }
+    }
+
+    @Test func anInitiatorPresentsWhatTheAcceptorCanCheck() throws {
+        let admin = ClusterSecret.generate()
+        let node = admin.derive(.node)!, driver = admin.derive(.driver)!
+        let job1 = admin.derive(.forJob(JobID(1)))!, job2 = admin.derive(.forJob(JobID(2)))!
+        // Those above present their credential derived down to the acceptor's role.
+        #expect(try handshake(admin, node).acceptorSees == .node)
+        #expect(try handshake(driver, job1).acceptorSees == .forJob(JobID(1)))
+        // Those below present their own, which the acceptor derives.
+        #expect(try handshake(job2, node).acceptorSees == .forJob(JobID(2)))
+        #expect(try handshake(job2, driver).acceptorSees == .forJob(JobID(2)))
+        #expect(try handshake(node, admin) == (.node, .admin))
+        // One job's credential is refused by another job's process, saying why.
+        #expect { _ = try handshake(job1, job2) } throws: { error in
+            "\(error)".contains("job-1's credential") && "\(error)".contains("runs job-2's code")
+        }
+        // A credential that claims a role it does not hold fails its proof.
+        let forged = ClusterSecret(bytes: job1.bytes, source: "a forger", identity: .node)
+        #expect { _ = try handshake(forged, admin) } throws: { "\($0)".contains("does not hold") }
     }
 
     @Test func theSecretFileIsPrivateAndCheckedWhenRead() throws {
@@ -147,10 +208,10 @@ extension RuntimeTests {
         // Another cluster's secret, on the raylet's socket and on the GCS's port.
         for (port, path) in [(nil, head.socketPath), (cluster.gcsPort, nil)] as [(Int?, String?)] {
             let wrong = errorText(exchangeRaw(port: port, unixPath: path, secret: .generate(), Wire.helloFrame(Hello(role: .client))))
-            #expect(wrong.contains("does not hold this cluster's secret"), "\(wrong)")
+            #expect(wrong.contains("does not hold this cluster's credentials"), "\(wrong)")
         }
         // A challenge, then a request without the proof: refused, the request never decoded.
-        let skipping = Handshake(secret: .generate(), initiator: true).challengeFrame + Wire.controlFrame(.nodeStatus)
+        let skipping = Handshake.frame(.challenge, [UInt8](repeating: 4, count: 32) + Identity.driver.bytes) + Wire.controlFrame(.nodeStatus)
         let skipped = errorText(exchangeRaw(unixPath: head.socketPath, skipping))
         #expect(skipped.contains("before authenticating"), "\(skipped)")
         // A peer that says nothing is refused once the deadline passes.
@@ -163,7 +224,7 @@ extension RuntimeTests {
             return
         }
         #expect(status.authRefusals >= 4, "\(status)")
-        #expect("\(ControlReply.nodeStatus(status))".contains("refused \(status.authRefusals) unauthenticated"))
+        #expect("\(ControlReply.nodeStatus(status))".contains("refused \(status.authRefusals) unauthenticated or unauthorized"))
         #expect("\(try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus, secret: cluster.secret))".contains("head alive"))
         // The GCS counts its own (the wrong secret on its port above).
         guard case .refusals(let unauthenticated, _, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
@@ -172,6 +233,57 @@ extension RuntimeTests {
             return
         }
         #expect(unauthenticated >= 1)
+    }
+
+    @Test func eachRoleMaySendOnlyItsOwnHellosAndRequests() throws {
+        let cluster = try LocalCluster(executable: testbedPath)
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
+        let driver = try #require(cluster.secret.derive(.driver))
+        let job = try #require(cluster.secret.derive(.forJob(JobID(1))))
+        guard case .raylets(let raylets) = try ControlClient.ask(gcs: cluster.gcsAddress, .raylets, secret: cluster.secret),
+              let port = raylets.first?.port else {
+            Issue.record("the GCS did not list the raylet")
+            return
+        }
+        // A driver's credential may not register a node with the GCS, nor speak as a raylet to one.
+        var rogue = Hello(role: .raylet)
+        (rogue.host, rogue.port, rogue.name, rogue.node) = ("127.0.0.1", 1, "rogue", NodeID(99))
+        let register = errorText(exchangeRaw(port: cluster.gcsPort, secret: driver, Wire.helloFrame(rogue)))
+        #expect(register.contains("a driver's credential may not register a node") && register.contains("node.credential"),
+                "\(register)")
+        let peer = errorText(exchangeRaw(port: port, secret: driver, Wire.helloFrame(rogue)))
+        #expect(peer.contains("a driver's credential may not speak as a raylet"), "\(peer)")
+        // A job's credential (a worker's) may not start a driver, nor ask the node about itself.
+        let start = errorText(exchangeRaw(unixPath: head.socketPath, secret: job, Wire.helloFrame(Hello(role: .driver))))
+        #expect(start.contains("job-1's credential may not start a driver"), "\(start)")
+        let ask = errorText(exchangeRaw(unixPath: head.socketPath, secret: job,
+                                        Wire.helloFrame(Hello(role: .client)) + Wire.controlFrame(.nodeStatus)))
+        #expect(ask.contains("job-1's credential may not ask the raylet"), "\(ask)")
+        // A driver may read the node's status, but not a worker's process ID (fault injection).
+        let pid = errorText(exchangeRaw(unixPath: head.socketPath, secret: driver, Wire.helloFrame(Hello(role: .client))
+                                        + Wire.controlFrame(.workerPID(WorkerID(node: NodeID(1), index: 1)))))
+        #expect(pid.contains("may not ask for a worker's process ID"), "\(pid)")
+        guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus, secret: driver)
+        else {
+            Issue.record("the raylet did not answer a driver's status request")
+            return
+        }
+        // Counted (the raylet's three), and the GCS counts its own.
+        #expect(status.authRefusals >= 3, "\(status)")
+        guard case .refusals(let refused, _, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
+                                                                         secret: cluster.secret) else {
+            Issue.record("the GCS did not answer with its refusals")
+            return
+        }
+        #expect(refused >= 1)
+        // The session holds each role's credential, each private.
+        for role in [Identity.Role.admin, .node, .driver] {
+            var info = stat()
+            #expect(stat(cluster.session.credentialPath(role), &info) == 0 && info.st_mode & 0o777 == 0o600)
+        }
+        #expect(try ClusterSecret.load(file: cluster.session.credentialPath(.node)) == cluster.secret.derive(.node))
     }
 
     @Test func connectionsOverTheLimitsAreRefusedAndCountedUntilOthersClose() throws {

@@ -77,8 +77,8 @@ public enum ControlClient {
                                     peer: String) throws(RuntimeError) -> FrameReader {
         var timeout = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - timeoutSeconds.rounded(.down)) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        // The acceptor's challenge comes first; the answer is this side's challenge and proof.
         var handshake = Handshake(secret: secret, initiator: true)
-        try sendAll(fd, handshake.challengeFrame, peer: peer)
         var reader = FrameReader(maxBodyBytes: 64 << 20)
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {

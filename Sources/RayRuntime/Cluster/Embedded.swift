@@ -41,10 +41,9 @@ public final class EmbeddedCluster: @unchecked Sendable {
         let session = try Session.create(secret: .generate())
         let executable = options.executable ?? currentExecutablePath()
         let logging = (options.logInputs ? ["SWIFTRAY_LOG_DIR=\(session.logs)"] : ["SWIFTRAY_NO_LOG=1"])
-            + session.secretEnvironment
         let gcs = try Launcher.spawn(
             executable: executable, role: "gcs",
-            environment: ["SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_PORT=0"] + logging,
+            environment: ["SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_PORT=0"] + logging + session.secretEnvironment(for: .admin),
             logPath: session.logs + "/gcs.err", exitWithParent: true, detach: false)
         let socket = session.sockets + "/raylet-\(options.name).sock"
         let raylet: LaunchedProcess
@@ -56,7 +55,7 @@ public final class EmbeddedCluster: @unchecked Sendable {
                     "SWIFTRAY_NODE_NAME=\(options.name)", "SWIFTRAY_RESOURCES=\(resourceText(options.resources))",
                     "SWIFTRAY_OBJECT_STORE_BYTES=\(options.objectStoreBytes)", "SWIFTRAY_RAYLET_SOCKET=\(socket)",
                     "SWIFTRAY_WORKER_EXECUTABLE=\(executable)", "SWIFTRAY_PORT=\(options.port)",
-                ] + logging,
+                ] + logging + session.secretEnvironment(for: .node),
                 logPath: session.logs + "/raylet-\(options.name).err", exitWithParent: true, detach: false)
         } catch {
             kill(gcs.pid, SIGKILL)

@@ -48,7 +48,7 @@ public final class LocalCluster: @unchecked Sendable {
     }
 
     var logging: [String] {
-        (logInputs ? ["SWIFTRAY_LOG_DIR=\(session.logs)"] : ["SWIFTRAY_NO_LOG=1"]) + session.secretEnvironment
+        (logInputs ? ["SWIFTRAY_LOG_DIR=\(session.logs)"] : ["SWIFTRAY_NO_LOG=1"])
     }
 
     /// The GCS address, HOST:PORT.
@@ -66,7 +66,7 @@ public final class LocalCluster: @unchecked Sendable {
         let launched = try Launcher.spawn(
             executable: executable, role: "gcs",
             environment: ["SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_PORT=\(gcsPort)",
-                          "SWIFTRAY_GCS_HOST=\(gcsHost)"] + logging + extraEnvironment,
+                          "SWIFTRAY_GCS_HOST=\(gcsHost)"] + logging + session.secretEnvironment(for: .admin) + extraEnvironment,
             logPath: session.logs + "/gcs.err", exitWithParent: true, detach: false, wrapper: wrapper)
         gcs = launched
         gcsPort = launched.port
@@ -98,7 +98,7 @@ public final class LocalCluster: @unchecked Sendable {
                 "SWIFTRAY_NODE_NAME=\(name)", "SWIFTRAY_RESOURCES=\(resourceText(resources))",
                 "SWIFTRAY_OBJECT_STORE_BYTES=\(objectStoreBytes)", "SWIFTRAY_RAYLET_SOCKET=\(socket)",
                 "SWIFTRAY_WORKER_EXECUTABLE=\(executable)", "SWIFTRAY_LISTEN_HOST=\(listenHost)",
-            ] + logging + extraEnvironment,
+            ] + logging + session.secretEnvironment(for: .node) + extraEnvironment,
             logPath: session.logs + "/raylet-\(name).err", exitWithParent: true, detach: false, wrapper: wrapper)
         let node = Node(name: name, id: NodeID(launched.node), pid: launched.pid, socketPath: socket, alive: true)
         nodes.append(node)

@@ -72,22 +72,23 @@ public enum Role {
         ParentWatch.start(loop)
     }
 
-    /// The loop of a role process, authenticating every connection with the cluster's secret
+    /// The loop of a role process, authenticating every connection with its role's credential
     /// (from SWIFTRAY_CLUSTER_SECRET_FILE or SWIFTRAY_CLUSTER_SECRET, which whoever started
-    /// this process set).
-    static func roleLoop(_ role: String) throws(RuntimeError) -> EventLoop {
+    /// this process set): the GCS the administrator's, a raylet a node's (derived if it was given
+    /// more), a worker its job's.
+    static func roleLoop(_ role: String, as identity: Identity? = nil) throws(RuntimeError) -> EventLoop {
         guard let secret = try ClusterSecret.fromEnvironment() else {
-            throw RuntimeError("a \(role) needs the cluster's secret: set SWIFTRAY_CLUSTER_SECRET_FILE to the "
-                + "head node's <session>/\(ClusterSecret.fileName)")
+            throw RuntimeError("a \(role) needs the cluster's credential: set SWIFTRAY_CLUSTER_SECRET_FILE to the "
+                + "head node's <session>/\(identity?.role == .admin ? ClusterSecret.fileName : ClusterSecret.nodeFileName)")
         }
         let loop = EventLoop()
-        loop.secret = secret
+        loop.secret = try identity.map { role throws(RuntimeError) in try secret.acting(as: role) } ?? secret
         return loop
     }
 
     private static func runGCS() throws(RuntimeError) {
         _ = try RateLimit.fromEnvironment()  // A malformed limit is refused by name, now.
-        let loop = try roleLoop("GCS")
+        let loop = try roleLoop("GCS", as: .admin)
         watchParent(loop)
         var config = RayConfig()
         try applyConfigOverrides(&config)
@@ -100,7 +101,7 @@ public enum Role {
 
     private static func runRaylet() throws(RuntimeError) {
         _ = try RateLimit.fromEnvironment()
-        let loop = try roleLoop("raylet")
+        let loop = try roleLoop("raylet", as: .node)
         watchParent(loop)
         var options = RayletOptions()
         guard let address = environment("SWIFTRAY_GCS_ADDRESS") else {

@@ -19,8 +19,19 @@ public struct Session: Sendable {
     public var sockets: String { path + "/sockets" }
     /// The cluster's secret (mode 0600), written when the session is created.
     public var secretPath: String { path + "/" + ClusterSecret.fileName }
-    /// What a process started in this session is told to find the secret by.
-    public var secretEnvironment: [String] { ["SWIFTRAY_CLUSTER_SECRET_FILE=\(secretPath)", "SWIFTRAY_CLUSTER_SECRET="] }
+    /// The file of `role`'s credential in this session (the cluster's secret for the administrator).
+    public func credentialPath(_ role: Identity.Role) -> String {
+        switch role {
+        case .admin: secretPath
+        case .node: path + "/" + ClusterSecret.nodeFileName
+        case .driver, .job: path + "/" + ClusterSecret.driverFileName
+        }
+    }
+    /// What a process started in this session in `role` (the GCS: the administrator's; a raylet:
+    /// a node's) is told to find its credential by.
+    public func secretEnvironment(for role: Identity.Role) -> [String] {
+        ["SWIFTRAY_CLUSTER_SECRET_FILE=\(credentialPath(role))", "SWIFTRAY_CLUSTER_SECRET="]
+    }
 
     public init(path: String) { self.path = path }
 
@@ -46,7 +57,11 @@ public struct Session: Sendable {
         } catch {
             throw RuntimeError("cannot create the session directory \(path): \(error.localizedDescription)")
         }
-        try secret.write(to: session.secretPath)
+        // Each role's credential that this one derives (a node joining with a node's credential
+        // has no administrator's secret to write).
+        for role in [Identity.admin, .node, .driver] {
+            if let credential = secret.derive(role) { try credential.write(to: session.credentialPath(role.role)) }
+        }
         session.holdAlive()
         return session
     }

@@ -4,6 +4,11 @@
 // listens on `<session>/sockets/w-<node>-<index>.sock`; a link is opened on
 // the first message and kept. Frames to one peer always take the same link,
 // so they stay in order. A link that closes means its peer died.
+//
+// A link authenticates with the job's credential (Auth.swift): a worker holds only its
+// job's, so it accepts links from its own job's processes (and its drivers, who derive
+// it). A link a peer of another job refuses is not a death: what was queued on it, and
+// everything after, goes to that peer through the raylet.
 
 import Glibc
 import RayCore
@@ -19,6 +24,18 @@ final class DirectLinks: ConnectionDelegate {
     private var pending: [WorkerID: [UInt8]] = [:]
     private var connecting: Set<WorkerID> = []
     private var lost: Set<WorkerID> = []
+    /// Peers of another job, which refused a link: reached through the raylet.
+    private var viaRaylet: Set<WorkerID> = []
+    /// The credential this process opens links with (its job's); nil: the loop's.
+    var credential: ClusterSecret?
+    /// The hello this process opens its links with.
+    private var linkHello: [UInt8] {
+        var hello = Hello(role: role)
+        hello.worker = me
+        return Wire.helloFrame(hello)
+    }
+    /// Sends encoded message frames through the raylet (to a peer that refused a link).
+    var throughRaylet: ([UInt8]) -> Void = { _ in }
     /// A message frame arrived from a peer.
     var deliver: (Frame) -> Void = { _ in }
     /// The link to a peer closed, or could not be opened: the peer is gone.
@@ -54,7 +71,7 @@ final class DirectLinks: ConnectionDelegate {
     /// True when `address` is another process on this node.
     func reaches(_ address: Address) -> Bool {
         guard case .worker(let worker) = address else { return false }
-        return worker.node == me.node && worker != me
+        return worker.node == me.node && worker != me && !viaRaylet.contains(worker)
     }
 
     /// Sends `message` to the local process `to`.
@@ -72,15 +89,14 @@ final class DirectLinks: ConnectionDelegate {
         guard !connecting.contains(worker) else { return }
         connecting.insert(worker)
         let path = Self.socketPath(directory: directory, worker: worker)
-        Connector.unix(loop: loop, path: path, label: "direct link to \(worker)") { [unowned self] result in
+        Connector.unix(loop: loop, path: path, label: "direct link to \(worker)", credential: credential) {
+            [unowned self] result in
             connecting.remove(worker)
             switch result {
             case .success(let connection):
                 connection.delegate = self
                 connection.initiatedHere = true
-                var hello = Hello(role: role)
-                hello.worker = me
-                connection.send(Wire.helloFrame(hello))
+                connection.send(linkHello)
                 adopt(connection, for: worker)
             case .failure:
                 gone(worker)
@@ -113,7 +129,11 @@ final class DirectLinks: ConnectionDelegate {
             do {
                 let hello = try Wire.decodeHello(frame)
                 if hello.role == .client {
-                    // The CLI asking this process about itself.
+                    // The CLI asking this process about itself (not another job's worker).
+                    guard connection.peerMay(.driver) else {
+                        connection.refuseRole("ask a process about its tasks", needs: .driver, noting: role.rawValue)
+                        return
+                    }
                     connection.peer = hello
                     connection.label = "client"
                     var ack = Hello(role: role)
@@ -159,6 +179,18 @@ final class DirectLinks: ConnectionDelegate {
     func connectionClosed(_ connection: Connection, reason: String?) {
         if connection.peer?.role == .client { return }
         guard let worker = connection.peer?.worker ?? links.first(where: { $0.value === connection })?.key else { return }
+        if connection.refusedByPeer && connection.initiatedHere && links[worker] === connection {
+            // A process of another job: not a death. What waited goes through the raylet, in order.
+            links[worker] = nil
+            viaRaylet.insert(worker)
+            // The link's own hello went first; the raylet gets only the messages.
+            var unsent = connection.takeUnsent()
+            let hello = linkHello.count
+            unsent = unsent.count >= hello && Array(unsent[0..<hello]) == linkHello ? Array(unsent[hello...]) : unsent
+            unsent += pending.removeValue(forKey: worker) ?? []
+            if !unsent.isEmpty { throughRaylet(unsent) }
+            return
+        }
         if links[worker] === connection || links[worker] == nil { gone(worker) }
     }
 }

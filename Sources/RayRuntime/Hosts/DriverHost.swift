@@ -245,6 +245,9 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 }
                 identity = OwnerIdentity(worker: worker, job: job)
                 links = DirectLinks(loop: loop, me: worker, role: .driver, session: hello.session)
+                // Links to workers go with the job's credential (a worker can check no other).
+                links?.credential = loop.secret?.derive(.forJob(job))
+                links?.throughRaylet = { [unowned self] bytes in self.connection?.send(bytes) }
                 objects = hello.session.map { SharedObjects(session: $0, node: worker.node) }
                 links?.deliver = { [unowned self] frame in
                     guard let (from, _) = try? frame.addresses(), let message = try? frame.message() else { return }
@@ -379,7 +382,7 @@ public final class DriverClient: @unchecked Sendable {
                 workerOutput: WorkerOutputHandler? = DriverClient.printWorkerOutput) throws(RuntimeError) {
         _ = try SubmissionGate.limitFromEnvironment()  // A malformed limit is refused by name, now.
         let loop = EventLoop()
-        loop.secret = try ClusterSecret.forSocket(socketPath)
+        loop.secret = try ClusterSecret.forSocket(socketPath, as: .driver)
         self.loop = loop
         let ready = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var outcome: Result<Hello, RuntimeError>?

@@ -138,6 +138,10 @@ public final class GCSHost: ConnectionDelegate {
         ack.session = session
         switch hello.role {
         case .raylet:
+            guard connection.peerMay(.node) else {
+                connection.refuseRole("register a node", needs: .node, noting: "gcs")
+                return
+            }
             guard let host = hello.host, let port = hello.port else {
                 connection.refuse("a raylet's hello must name the host and port it listens on")
                 return
@@ -146,6 +150,10 @@ public final class GCSHost: ConnectionDelegate {
             joining = (connection, hello, ack, host, port)
             handle(.nodeJoining(known: hello.node))
         case .client:
+            guard connection.peerMay(.driver) else {
+                connection.refuseRole("ask the GCS about the cluster", needs: .driver, noting: "gcs")
+                return
+            }
             connection.peer = hello
             connection.label = "client"
             connection.send(Wire.helloFrame(ack))

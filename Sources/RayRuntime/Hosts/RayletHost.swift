@@ -65,6 +65,8 @@ public final class RayletHost: ConnectionDelegate {
     var directory: [NodeID: Directory.Entry] = [:]
     var locals: [WorkerID: Local] = [:]
     var processes: [WorkerID: ChildProcess] = [:]
+    /// The job each worker process was started for (its credential is that job's).
+    var workerJobs: [WorkerID: JobID] = [:]
     var exitedWorkers: Set<WorkerID> = []
     /// Workers whose connection closed while their process runs: who to tell once it exits.
     var closedWorkers: [WorkerID: Set<Address>] = [:]
@@ -401,6 +403,10 @@ public final class RayletHost: ConnectionDelegate {
                 route(frame.bytes, from: from, to: to)
             case .control:
                 let request = try frame.controlRequest()
+                if case .workerPID = request, !connection.peerMay(.node) {
+                    connection.refuseRole("ask for a worker's process ID", needs: .node, noting: "raylet")
+                    return
+                }
                 if request == .listTasks {
                     listTasks(for: connection)
                 } else {
@@ -434,6 +440,10 @@ public final class RayletHost: ConnectionDelegate {
         case .gcs:
             gcsHello(hello)
         case .raylet:
+            guard connection.peerMay(.node) else {
+                connection.refuseRole("speak as a raylet", needs: .node, noting: "raylet")
+                return
+            }
             guard let node = hello.node, node != nodeID else {
                 connection.refuse("a raylet must name its node in its hello")
                 return
@@ -452,12 +462,22 @@ public final class RayletHost: ConnectionDelegate {
                     + "workers are started by their raylet")
                 return
             }
+            // A worker speaks with its own job's credential (the one it was started with).
+            guard connection.peerMay(.node) || connection.peerIdentity == workerJobs[worker].map(Identity.forJob) else {
+                connection.refuseRole("speak as \(worker), a worker of \(workerJobs[worker].map { "\($0)" } ?? "another job")",
+                                      needs: .job, noting: "raylet")
+                return
+            }
             connection.label = "\(worker)"
             failedStarts = 0
             locals[worker] = Local(connection: connection, isDriver: false)
             connection.send(Wire.helloFrame(ack))
             handle(.workerStarted(worker))
         case .driver:
+            guard connection.peerMay(.driver) else {
+                connection.refuseRole("start a driver (a job)", needs: .driver, noting: "raylet")
+                return
+            }
             guard started else {
                 connection.refuse("the raylet is still joining the cluster; retry in a moment")
                 return
@@ -474,6 +494,10 @@ public final class RayletHost: ConnectionDelegate {
             connection.send(Wire.helloFrame(ack))
             if let executable = hello.executable { publishExecutable(executable, job: ack.job!) }
         case .client:
+            guard connection.peerMay(.driver) else {
+                connection.refuseRole("ask the raylet about its node", needs: .driver, noting: "raylet")
+                return
+            }
             connection.label = "client"
             connection.send(Wire.helloFrame(ack))
         }
@@ -532,13 +556,17 @@ public final class RayletHost: ConnectionDelegate {
                    "SWIFTRAY_LOG_DIR=", "SWIFTRAY_NO_LOG=", "SWIFTRAY_EXIT_WITH_PARENT=", "SWIFTRAY_GCS_",
                    "SWIFTRAY_NODE_NAME=", "SWIFTRAY_RESOURCES=", "SWIFTRAY_OBJECT_STORE_BYTES=", "SWIFTRAY_PORT=",
                    "SWIFTRAY_WORKER_EXECUTABLE=", "SWIFTRAY_LISTEN_HOST=", "SWIFTRAY_OUTPUT_CAPTURED=",
-                   "SWIFTRAY_RAYLET_PID="]
+                   "SWIFTRAY_RAYLET_PID=", "SWIFTRAY_CLUSTER_SECRET"]
         var environment = currentEnvironment().filter { entry in !own.contains { entry.hasPrefix($0) } }
         environment.append("SWIFTRAY_ROLE=worker")
         environment.append("SWIFTRAY_WORKER=\(worker.node.value).\(worker.index)")
         environment.append("SWIFTRAY_RAYLET_SOCKET=\(options.socketPath)")
         environment.append("SWIFTRAY_OUTPUT_CAPTURED=1")
         environment.append("SWIFTRAY_RAYLET_PID=\(getpid())")
+        // The worker holds its job's credential only (never the node's or the cluster's).
+        if let credential = loop.secret?.derive(.forJob(job)) {
+            environment.append("SWIFTRAY_CLUSTER_SECRET=\(credential.text)")
+        }
         if let session = options.session { environment.append("SWIFTRAY_SESSION=\(session)") }
         if let logs = options.logDirectory {
             environment.append("SWIFTRAY_LOG_DIR=\(parentDirectory(logs))")
@@ -559,6 +587,7 @@ public final class RayletHost: ConnectionDelegate {
                                                  environment: environment, output: output.childFDs) {
                 [unowned self] status, signal in
                 processes[worker] = nil
+                workerJobs[worker] = nil
                 let output = outputs.removeValue(forKey: worker)
                 output?.finish()
                 let connected = locals[worker] != nil || closedWorkers[worker] != nil || exitedWorkers.contains(worker)
@@ -577,6 +606,7 @@ public final class RayletHost: ConnectionDelegate {
             }
             output.start(loop: loop)
             outputs[worker] = output
+            workerJobs[worker] = job
         } catch {
             output.discard()
             note("raylet", "\(error)")

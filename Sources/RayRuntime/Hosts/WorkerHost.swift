@@ -165,6 +165,7 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         objects = environment("SWIFTRAY_SESSION").map { SharedObjects(session: $0, node: worker.node) }
         // Listen for owners before the raylet learns of this worker (and can lease it).
         links = DirectLinks(loop: loop, me: worker, role: .worker, session: environment("SWIFTRAY_SESSION"))
+        links?.throughRaylet = { [unowned self] bytes in connection?.send(bytes) }
         links?.deliver = { [unowned self] frame in
             guard let (from, _) = try? frame.addresses(), let message = try? frame.message() else { return }
             deliver(message, from: from, frame: frame)

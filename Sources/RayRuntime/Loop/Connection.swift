@@ -79,6 +79,12 @@ public final class Connection {
     private var retained: Unmanaged<Connection>?
     /// The challenge–response in progress (nil once the peer authenticated, or without a secret).
     private var handshake: Handshake?
+    /// The credential this connection authenticates with (default: the loop's).
+    var credential: ClusterSecret?
+    /// Whom the peer speaks for, once authenticated (nil on a loop without credentials: trusted).
+    public private(set) var peerIdentity: Identity?
+    /// The peer refused this connection during the handshake (it cannot check this side's credential).
+    public private(set) var refusedByPeer = false
     /// Frames queued before the peer authenticated; sent once it has.
     private var held: [UInt8] = []
     private var handshakeDeadline: LoopTimer?
@@ -139,10 +145,13 @@ public final class Connection {
     func startReading() {
         reader.expectHello = true
         if kind == .tcp { uv_tcp_nodelay(OpaquePointer(stream).assumingTCP, 1) }
-        if let secret = loop.secret {
+        if let secret = credential ?? loop.secret {
             let handshake = Handshake(secret: secret, initiator: initiatedHere)
-            outgoing.append(contentsOf: handshake.challengeFrame)
-            markDirty()
+            if !initiatedHere {
+                // The acceptor speaks first; the initiator answers its challenge.
+                outgoing.append(contentsOf: handshake.challengeFrame)
+                markDirty()
+            }
             self.handshake = handshake
             reader.maxBodyBytes = Handshake.maxFrameBeforeAuth
             // Unowned: the handle keeps this connection until it is closed, and closing cancels the timer.
@@ -243,6 +252,7 @@ public final class Connection {
                 outgoing.append(contentsOf: proof)
                 markDirty()
             case .authenticated:
+                peerIdentity = handshake!.peerIdentity
                 handshake = nil
                 handshakeDeadline?.cancel()
                 handshakeDeadline = nil
@@ -255,6 +265,7 @@ public final class Connection {
             }
         } catch {
             if frame.kind == FrameKind.error.rawValue {
+                refusedByPeer = true
                 close(reason: "\(label): \(error.description)")
                 return
             }
@@ -267,6 +278,33 @@ public final class Connection {
         AuthCounters.countRefusal()
         writeStandardError("swiftray: refused \(label) (pid \(getpid())): \(reason)\n")
         refuse(reason)
+    }
+
+    /// True when the peer may act in `role` (its credential's role or a lower one); always true on
+    /// a loop without credentials.
+    public func peerMay(_ role: Identity.Role) -> Bool {
+        guard credential ?? loop.secret != nil else { return true }
+        return peerIdentity?.may(role) ?? false
+    }
+
+    /// Refuses a hello the peer's credential does not allow (`what`: "register a node"), naming the
+    /// credential it presented and the one needed; counted with the unauthenticated refusals.
+    func refuseRole(_ what: String, needs role: Identity.Role, noting component: String) {
+        AuthCounters.countRefusal()
+        let needed = switch role {
+        case .admin: "the administrator's (the head node's <session>/\(ClusterSecret.fileName))"
+        case .node: "a node's (the head node's <session>/\(ClusterSecret.nodeFileName))"
+        case .driver: "a driver's (<session>/\(ClusterSecret.driverFileName))"
+        case .job: "its job's"
+        }
+        refuse("not allowed: \(peerIdentity.map { "\($0)" } ?? "no") credential may not \(what); that needs \(needed)",
+               noting: component)
+    }
+
+    /// What was queued while the handshake ran and never sent (a link the peer refused).
+    func takeUnsent() -> [UInt8] {
+        defer { held = [] }
+        return held
     }
 
     /// Decodes the peer's hello; on a bad one, notes it in `role`'s log, refuses the
@@ -382,7 +420,6 @@ public final class Connection {
         onClose?()
         onClose = nil
         outgoing = []
-        held = []
         handshakeDeadline?.cancel()
         handshakeDeadline = nil
         resumeTimer?.cancel()
@@ -396,8 +433,10 @@ public final class Connection {
             connection.takeUnretainedValue().released()
             connection.release()
         }
+        // The delegate may take what never went out (`takeUnsent`) to send it another way.
         delegate?.connectionClosed(self, reason: reason)
         delegate = nil
+        held = []
     }
 
     private func released() {

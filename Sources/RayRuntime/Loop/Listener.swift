@@ -143,10 +143,11 @@ public enum Connector {
         if started != 0 { request.fail(started) }
     }
 
-    /// Connects to a Unix domain socket.
-    public static func unix(loop: EventLoop, path: String, label: String,
+    /// Connects to a Unix domain socket, authenticating with `credential` (default: the loop's).
+    public static func unix(loop: EventLoop, path: String, label: String, credential: ClusterSecret? = nil,
                             done: @escaping (Result<Connection, RuntimeError>) -> Void) {
         let connection = Connection(loop: loop, kind: .pipe, label: label)
+        connection.credential = credential
         let request = ConnectRequest(connection: connection, target: path, done: done)
         uv_pipe_connect(request.request, OpaquePointer(connection.stream).assumingPipe, path) { request, status in
             ConnectRequest.finished(request, status)
