@@ -272,7 +272,7 @@ public enum Ray {
             if !held.isEmpty { client.hold(held, in: id) }
             return ObjectRef(id: id, client: client)
         } catch let error as RuntimeError {
-            throw Ray.Error.runtime(error.description)
+            throw error.kind == .objectTooLarge ? Ray.Error.objectTooLarge(error.description) : Ray.Error.runtime(error.description)
         }
     }
 

@@ -42,6 +42,9 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
     case actorUnavailable(String)
     /// A per-job quota refused the request; the message names the limit and how to raise it.
     case quotaExceeded(String)
+    /// A value over the object size limit (the node's object store capacity, or
+    /// SWIFTRAY_MAX_OBJECT_BYTES): refused before anything was allocated.
+    case objectTooLarge(String)
 
     init(_ error: RayCore.RayError) {
         let message = error.message
@@ -73,6 +76,7 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
         case .actorUnavailable: self = .actorUnavailable(message)
         case .placementGroupUnschedulable: self = .runtime("\(error.kind.rawValue): \(message)")
         case .quotaExceeded: self = .quotaExceeded(message.replacingOccurrences(of: "RayConfig.", with: "the GCS's RayConfig."))
+        case .objectTooLarge: self = .objectTooLarge(message)
         }
     }
 
@@ -102,6 +106,7 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
         case .actorDied(let m): return "actor died: \(m)"
         case .actorUnavailable(let m): return "actor unavailable: \(m)"
         case .quotaExceeded(let m): return "quota exceeded: \(m)"
+        case .objectTooLarge(let m): return "object too large: \(m)"
         }
     }
 }

@@ -38,6 +38,37 @@ extension RuntimeTests {
         }
     }
 
+    /// The object size limit (issue 12: an object flood of huge objects): on a node whose store holds
+    /// 8 MiB, a 9 MiB put and a task returning 9 MiB are refused before anything is allocated, with a
+    /// typed error naming the limit and how to raise it; values under it work, and so does the node.
+    @Test func anObjectOverTheSizeLimitIsRefusedBeforeAllocation() throws {
+        try withCluster([("head", ["CPU": 1])], objectStoreBytes: 8 << 20) { cluster throws in
+            #expect {
+                _ = try Ray.put(Testbed.blobBytes(seed: 1, size: 9 << 20))
+            } throws: { error in
+                guard case .objectTooLarge(let message)? = error as? Ray.Error else { return false }
+                return message.contains("over the object size limit of 8388608 bytes")
+                    && message.contains("SWIFTRAY_MAX_OBJECT_BYTES")
+            }
+            #expect {
+                _ = try Testbed.blob.remote(2, 9 << 20).get(timeout: .seconds(60))
+            } throws: { error in
+                "\(error)".contains("ObjectTooLarge") && "\(error)".contains("the value tb.blob returned is 94371")
+            }
+            // Nothing was left in the store; values under the limit still work.
+            let head = try #require(cluster.nodes.first)
+            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
+                Issue.record("the raylet did not answer with its status")
+                return
+            }
+            #expect(status.usedBytes == 0, "\(status)")
+            let small = try Ray.put(Testbed.blobBytes(seed: 3, size: 1 << 20))
+            #expect(try Testbed.checksum.remote(small).get(timeout: .seconds(60))
+                == Testbed.checksum(Testbed.blobBytes(seed: 3, size: 1 << 20)))
+            #expect(try Testbed.blob.remote(4, 1 << 20).get(timeout: .seconds(60)).count == 1 << 20)
+        }
+    }
+
     /// A rate limit on accepted connections (issue 12: a peer flooding a raylet): with 200 frames
     /// a second per connection (a burst of 20), a driver storing 60 large objects (a frame to its
     /// raylet each) is held back — every object is there and every task's result arrives

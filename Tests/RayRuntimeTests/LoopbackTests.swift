@@ -28,7 +28,7 @@ let onlyInThisDriver = RemoteFunction("tb.only-in-this-driver") { () -> Int in 1
 
 /// Runs `body` as the driver of a cluster of `nodes` (name, resources), then shuts everything down.
 func withCluster(_ nodes: [(String, [String: Int64])], environment: [String] = [],
-                 logToDriver: Bool = true, workerOutput: Ray.OutputHandler? = nil,
+                 logToDriver: Bool = true, workerOutput: Ray.OutputHandler? = nil, objectStoreBytes: Int64 = 1 << 30,
                  _ body: (LocalCluster) throws -> Void) throws {
     #expect(FileManager.default.isExecutableFile(atPath: testbedPath),
             "build the testbed first: swift build --product swiftray-testbed")
@@ -38,7 +38,7 @@ func withCluster(_ nodes: [(String, [String: Int64])], environment: [String] = [
     defer { cluster.stop() }
     try cluster.startGCS()
     for (name, units) in nodes {
-        try cluster.addNode(name: name, resources: ResourceSet(units.mapValues { $0 * 1000 }))
+        try cluster.addNode(name: name, resources: ResourceSet(units.mapValues { $0 * 1000 }), objectStoreBytes: objectStoreBytes)
     }
     try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
                     logRoot: cluster.session.logs, logToDriver: logToDriver, workerOutput: workerOutput)

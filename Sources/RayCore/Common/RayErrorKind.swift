@@ -27,6 +27,9 @@ public enum RayErrorKind: String, Sendable, Hashable, Codable, CaseIterable {
     case taskUnschedulable = "TaskUnschedulable"
     /// A per-job quota refused the request (the message names the limit and how to raise it).
     case quotaExceeded = "QuotaExceeded"
+    /// A value over the object size limit (the node's object store capacity by default): refused
+    /// before anything was allocated for it.
+    case objectTooLarge = "ObjectTooLarge"
 }
 
 /// An error that says itself how a task body that throws it failed (SwiftRay's own errors:

@@ -296,7 +296,7 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
                 instance.call(spec.function, fetched) { outcome in
                     switch outcome {
                     case .success(let values):
-                        ended(.returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) }))
+                        ended(self.returnedValues(values, of: spec))
                     case .failure(let error):
                         ended(.applicationError(describeError(error)))
                     }
@@ -426,8 +426,14 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         defer { OutputMarkers.end() }
         do {
             let values = try TaskContext.$current.withValue(context) { try body(fetched) }
-            return (.returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) }),
-                    context.returned.objects, context.returned.returnIndices)
+            let result = returnedValues(values, of: spec)
+            guard case .returned = result else {
+                if !context.returned.objects.isEmpty, let owner = ownerClient.withLock({ $0 }) {
+                    for object in context.returned.objects { owner.release(object) }
+                }
+                return (result, [], [])
+            }
+            return (result, context.returned.objects, context.returned.returnIndices)
         } catch {
             // Handles the body took for references it meant to return drop with it.
             if !context.returned.objects.isEmpty, let owner = ownerClient.withLock({ $0 }) {
@@ -435,6 +441,20 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             }
             return (.applicationError(describeError(error)), [], [])
         }
+    }
+
+    /// What a body returned, as the task's result: its values, or the task's failure if one is
+    /// over the object size limit (nothing is allocated for it).
+    private func returnedValues(_ values: [[UInt8]], of spec: TaskSpec) -> ExecutionResult {
+        for (index, value) in values.enumerated() {
+            do {
+                try ObjectSizeLimit.check(value.count, store: objects, what: values.count == 1
+                    ? "the value \(spec.function) returned" : "return value \(index + 1) of \(spec.function)")
+            } catch {
+                return .applicationError("\(RayErrorKind.objectTooLarge.rawValue): \(error.description)")
+            }
+        }
+        return .returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) })
     }
 
     public func connection(_ connection: Connection, received frame: Frame) {

@@ -2,6 +2,7 @@
 
 import CLibUV
 import Glibc
+public import RayCore
 
 /// A listening socket; every accepted connection goes to `accepted`.
 public final class Listener {
@@ -193,5 +194,11 @@ private final class ConnectRequest {
 /// An error of the runtime, with a message that names the cause and the fix.
 public struct RuntimeError: Error, CustomStringConvertible, Sendable {
     public var description: String
+    /// The typed failure it is, when it is one a program may handle (e.g. `objectTooLarge`).
+    public var kind: RayErrorKind?
     public init(_ description: String) { self.description = description }
+    public init(kind: RayErrorKind, _ description: String) {
+        self.description = description
+        self.kind = kind
+    }
 }

@@ -148,6 +148,23 @@ extension ScenarioLoader {
         }
     }
 
+    /// Every put and task output fits the object size limit wherever it may be made: the real runtime
+    /// refuses a value over a node's object store capacity before allocating it (ObjectSizeLimit), so
+    /// a scenario needing one would run in the simulator only. Refused here, in both worlds alike.
+    static func checkObjectSizes(workload: WorkloadSpec, stores: [Int64], file: String) throws(ScenarioError) {
+        guard let limit = stores.min() else { return }
+        let why = "over the object size limit of \(limit) bytes (the smallest node's object_store: a real node "
+            + "refuses a value larger than its store before allocating it); make it smaller or the stores larger"
+        for (index, put) in workload.puts.enumerated() where put.sizeBytes > limit {
+            throw ScenarioError(file: file, keyPath: "workload.puts[\(index)].size",
+                                problem: "\(put.sizeBytes) bytes is \(why)")
+        }
+        for (index, task) in workload.tasks.enumerated() where task.outputBytes > limit {
+            throw ScenarioError(file: file, keyPath: "workload.tasks[\(index)].output",
+                                problem: "\(task.outputBytes) bytes is \(why)")
+        }
+    }
+
     /// `placement_group:` names a declared group and a bundle in range for every instance.
     static func checkPlacementGroups(workload: WorkloadSpec, names: NameTable, file: String) throws(ScenarioError) {
         let users = workload.tasks.enumerated().map { ("workload.tasks[\($0)]", $1.name, $1.count, $1.resources, $1.placementGroup) }

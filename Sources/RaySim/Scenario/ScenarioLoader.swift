@@ -53,6 +53,7 @@ public enum ScenarioLoader {
         try checkStrategies(workload: workload, nodeNames: nodeNames, initialNodes: cluster.nodes.map(\.name),
                             file: file)
         try checkPlacementGroups(workload: workload, names: names, file: file)
+        try checkObjectSizes(workload: workload, stores: cluster.nodes.map(\.objectStoreBytes), file: file)
         var ordered = workload
         ordered.tasks = try orderTaskGroups(workload: workload, file: file)
         try checkWaits(faults, workload: ordered, file: file)

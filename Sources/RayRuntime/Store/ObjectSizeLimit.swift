@@ -1,0 +1,35 @@
+// The largest object a program may create: checked before any memory is allocated
+// for it (a put, a task's or a call's return value), so one oversized value cannot
+// exhaust a node's shared memory or disk. Default: the node's object store capacity;
+// SWIFTRAY_MAX_OBJECT_BYTES sets another (a value that is not a positive whole number
+// is refused by name when the program connects). Objects that reach a store by other
+// ways (pulled from another node, restored from a spill) were checked where they were
+// made; the store itself still takes one over its capacity in a file of its own.
+
+public import RayCore
+
+public enum ObjectSizeLimit {
+    /// SWIFTRAY_MAX_OBJECT_BYTES, read once (nil: the store's capacity).
+    static let configured: Int64? = (try? positiveSetting("SWIFTRAY_MAX_OBJECT_BYTES")).flatMap { $0.map(Int64.init) }
+
+    /// Refuses a malformed SWIFTRAY_MAX_OBJECT_BYTES by name (when a program connects).
+    static func validateEnvironment() throws(RuntimeError) {
+        _ = try positiveSetting("SWIFTRAY_MAX_OBJECT_BYTES")
+    }
+
+    /// The limit for objects made on a node whose store is `store` (nil without a store and
+    /// without a setting: unlimited — values then travel in messages, whose frames are bounded).
+    static func bytes(store: SharedObjects?) -> Int64? {
+        if let configured { return configured }
+        return store?.region?.capacity
+    }
+
+    /// Throws `objectTooLarge`, naming the size, the limit and how to raise it, when `size` is over it.
+    static func check(_ size: Int, store: SharedObjects?, what: String) throws(RuntimeError) {
+        guard let limit = bytes(store: store), Int64(size) > limit else { return }
+        throw RuntimeError(kind: .objectTooLarge, "\(what) is \(size) bytes, over the object size limit of \(limit) bytes ("
+            + (configured != nil ? "SWIFTRAY_MAX_OBJECT_BYTES" : "the node's object store capacity")
+            + "); nothing was allocated. Split the value into smaller objects, or raise the limit with "
+            + "SWIFTRAY_MAX_OBJECT_BYTES in the program's environment (or a larger object store)")
+    }
+}
