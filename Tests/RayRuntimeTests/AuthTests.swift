@@ -286,6 +286,43 @@ extension RuntimeTests {
         #expect(try ClusterSecret.load(file: cluster.session.credentialPath(.node)) == cluster.secret.derive(.node))
     }
 
+    @Test func aJobsCodeCannotRewriteTheClustersOwnKVEntries() throws {
+        let cluster = try LocalCluster(executable: testbedPath)
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
+        // A driver (its credential) connects, learns the ID its raylet gave it, and tries to replace
+        // the program a job's workers run.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in Array(head.socketPath.utf8).enumerated() { raw[index] = byte }
+        }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        var reader = try ControlClient.authenticate(fd, secret: try #require(cluster.secret.derive(.driver)), peer: "the raylet")
+        try ControlClient.sendAll(fd, Wire.helloFrame(Hello(role: .driver)), peer: "the raylet")
+        var received: [Frame] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        func readFrames() {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { return }
+            buffer.withUnsafeBytes { reader.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            while let frame = try? reader.next() { received.append(frame) }
+        }
+        while received.isEmpty { readFrames() }
+        let me = try #require(try Wire.decodeHello(received[0]).worker)
+        var put: [UInt8] = []
+        try Wire.appendMessage(.kvPut(key: "swiftray/executable/1", value: [1, 2, 3]), from: .worker(me), to: .gcs, into: &put)
+        try ControlClient.sendAll(fd, put, peer: "the raylet")
+        for _ in 0..<20 where !received.contains(where: { $0.kind == FrameKind.error.rawValue }) { readFrames() }
+        let refusal = received.first { $0.kind == FrameKind.error.rawValue }?.text ?? ""
+        #expect(refusal.contains("may not write the cluster's own KV entry 'swiftray/executable/1'"), "\(refusal)")
+    }
+
     @Test func connectionsOverTheLimitsAreRefusedAndCountedUntilOthersClose() throws {
         let cluster = try LocalCluster(executable: testbedPath, environment: ["SWIFTRAY_MAX_CONNECTIONS_PER_SOURCE=3"])
         defer { cluster.stop() }

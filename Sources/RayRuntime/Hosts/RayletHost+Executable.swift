@@ -6,12 +6,13 @@
 // does the I/O: it publishes the bytes of a local driver's program
 // content-addressed ("swiftray/executable/<digest>"), as Ray ships a job's
 // working_dir; before every spawn it checks that the file it would run has the
-// job's digest, and if it has no such file (another machine, or the program was
+// job's digest (SHA-256), and if it has no such file (another machine, or the program was
 // rebuilt since the job started) it fetches the bytes into the session's bin/
 // directory. So several jobs with different programs run side by side, a
 // rebuilt program never runs in an older job's workers, and a multi-host
 // cluster needs no shared filesystem.
 
+import Crypto
 import Foundation
 import Glibc
 import RayCore
@@ -127,22 +128,17 @@ extension RayletHost {
         route(frame, from: .raylet(nodeID), to: .gcs)
     }
 
-    /// A 64-bit content digest of a file (FNV-1a over 8-byte words), cached by path, size and mtime.
+    /// A 64-bit content digest of a file: the first 8 bytes of its SHA-256 (so no one can make
+    /// another program with a job's digest: a second preimage of 64 bits of SHA-256), cached by path,
+    /// size and mtime.
     func fileDigest(_ path: String) -> UInt64? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         let stamp = "\(path)|\(info.st_size)|\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
         if let known = digestCache[stamp] { return known }
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(data.count)
-        data.withUnsafeBytes { raw in
-            let words = raw.count / 8
-            for index in 0..<words {
-                hash = (hash ^ raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)) &* 0x100_0000_01b3
-            }
-            for index in (words * 8)..<raw.count { hash = (hash ^ UInt64(raw[index])) &* 0x100_0000_01b3 }
-        }
-        hash = mix(hash)
+        var hash: UInt64 = 0
+        for byte in SHA256.hash(data: data).prefix(8) { hash = hash << 8 | UInt64(byte) }
         digestCache[stamp] = hash
         return hash
     }
