@@ -286,7 +286,7 @@ extension RuntimeTests {
         #expect(try ClusterSecret.load(file: cluster.session.credentialPath(.node)) == cluster.secret.derive(.node))
     }
 
-    @Test func aJobsCodeCannotRewriteTheClustersOwnKVEntries() throws {
+    @Test func aJobsCodeCannotWriteTheGCSsKV() throws {
         let cluster = try LocalCluster(executable: testbedPath)
         defer { cluster.stop() }
         try cluster.startGCS()
@@ -320,7 +320,7 @@ extension RuntimeTests {
         try ControlClient.sendAll(fd, put, peer: "the raylet")
         for _ in 0..<20 where !received.contains(where: { $0.kind == FrameKind.error.rawValue }) { readFrames() }
         let refusal = received.first { $0.kind == FrameKind.error.rawValue }?.text ?? ""
-        #expect(refusal.contains("may not write the cluster's own KV entry 'swiftray/executable/1'"), "\(refusal)")
+        #expect(refusal.contains("may not write the GCS's KV (entry 'swiftray/executable/1')"), "\(refusal)")
     }
 
     @Test func connectionsOverTheLimitsAreRefusedAndCountedUntilOthersClose() throws {

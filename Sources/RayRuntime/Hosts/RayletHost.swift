@@ -65,8 +65,6 @@ public final class RayletHost: ConnectionDelegate {
     var directory: [NodeID: Directory.Entry] = [:]
     var locals: [WorkerID: Local] = [:]
     var processes: [WorkerID: ChildProcess] = [:]
-    /// KV keys only nodes write (jobs' programs and their bytes).
-    static let systemKeyPrefix = "swiftray/"
     /// The job each worker process was started for (its credential is that job's).
     var workerJobs: [WorkerID: JobID] = [:]
     var exitedWorkers: Set<WorkerID> = []
@@ -380,11 +378,12 @@ public final class RayletHost: ConnectionDelegate {
                     guard from == .worker(sender) else {
                         throw WireError("a local process \(sender) sent a message as \(from)")
                     }
-                    // The cluster's own KV entries (each job's program and its bytes) are the
-                    // nodes' to write: a job's code cannot swap another job's program.
-                    if to == .gcs, case .kvPut(let key, _)? = try? frame.message(), key.hasPrefix(Self.systemKeyPrefix) {
-                        connection.refuseRole("write the cluster's own KV entry '\(key)' (keys under "
-                            + "\(Self.systemKeyPrefix) are the nodes')", needs: .node, noting: "raylet")
+                    // The GCS's KV holds the nodes' entries (each job's program and its bytes;
+                    // programs have no KV API): a job's code can neither swap another job's
+                    // program nor fill the GCS's memory with entries.
+                    if to == .gcs, case .kvPut(let key, _)? = try? frame.message() {
+                        connection.refuseRole("write the GCS's KV (entry '\(key)'): its entries are the nodes' "
+                            + "(each job's program)", needs: .node, noting: "raylet")
                         return
                     }
                     if to != .raylet(nodeID) { locals[sender]?.contacts.insert(to) }
