@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "raysim", targets: ["raysim"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["swiftray-examples"]),
+        .executable(name: "swiftray-attack", targets: ["swiftray-attack"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -100,6 +101,8 @@ let package = Package(
         .executableTarget(name: "swiftray-bench", dependencies: ["Ray", "RayRuntime", "RayStorage"], swiftSettings: strict),
         // Examples a newcomer runs from the README.
         .executableTarget(name: "swiftray-examples", dependencies: ["Ray"], swiftSettings: strict),
+        // Resource-exhaustion vectors against a real local cluster, beside a well-behaved job.
+        .executableTarget(name: "swiftray-attack", dependencies: ["Ray", "RayCore", "RayRuntime"], swiftSettings: strict),
 
         .testTarget(
             name: "RayCoreTests",

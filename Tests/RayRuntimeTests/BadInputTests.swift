@@ -162,7 +162,7 @@ extension RuntimeTests {
         }
     }
 
-    @Test func anObjectOverTheStoreCapacityGoesToDiskAndComesBack() throws {
+    @Test func objectsOverTheStoreCapacityTogetherGoToDiskAndComeBack() throws {
         Testbed.register()
         var options = Ray.StartOptions()
         options.executable = testbedPath
@@ -170,11 +170,13 @@ extension RuntimeTests {
         options.numCPUs = 1
         try Ray.start(options)
         defer { Ray.shutdown() }
-        let value = Testbed.blobBytes(seed: 5, size: 3 << 20)
-        let ref = try Ray.put(value)
-        #expect(try ref.get() == value)
-        // A task's return value over the capacity too.
-        #expect(try Testbed.blob.remote(6, 2 << 20).get() == Testbed.blobBytes(seed: 6, size: 2 << 20))
+        // Each under the capacity (the object size limit), three times it together.
+        let values = (0..<4).map { Testbed.blobBytes(seed: 5 + $0, size: 800 << 10) }
+        let refs = try values.map { try Ray.put($0) }
+        #expect(try Ray.get(refs) == values)
+        // Tasks' return values too.
+        let returned = try (0..<4).map { try Testbed.blob.remote(10 + $0, 900 << 10) }
+        #expect(try Ray.get(returned) == (0..<4).map { Testbed.blobBytes(seed: 10 + $0, size: 900 << 10) })
     }
 }
 }

@@ -101,6 +101,15 @@ public enum ControlClient {
         }
     }
 
+    /// A client's hello followed by `count` copies of `request`, encoded (for load tools such as
+    /// `swiftray-attack`, which send them on a connection they authenticated themselves).
+    public static func clientFrames(_ request: ControlRequest, count: Int) -> [UInt8] {
+        var bytes = Wire.helloFrame(Hello(role: .client))
+        let one = Wire.controlFrame(request)
+        for _ in 0..<count { bytes += one }
+        return bytes
+    }
+
     static func sendAll(_ fd: Int32, _ bytes: [UInt8], peer: String) throws(RuntimeError) {
         guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
             throw RuntimeError("cannot send to \(peer): \(String(cString: strerror(errno)))")
