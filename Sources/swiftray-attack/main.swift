@@ -5,7 +5,7 @@
 //
 // It starts a cluster of this executable (a GCS and one raylet with 2 CPUs and a
 // 256 MiB store; an actor quota of 32 per job and a rate limit of 20 000 frames/s per
-// connection, so the defences show within seconds), connects as the well-behaved job,
+// connection, a peer over it for 1.5 s refused, so the defences show within seconds), connects as the well-behaved job,
 // and measures its throughput (N tasks submitted at once) and its round trip (p50 and
 // p99 of 200 tasks one after another). Then, for each vector, it starts the abusive
 // job — this executable again, another driver — measures the well-behaved job again
@@ -217,7 +217,7 @@ func peakMiB(_ pid: Int32) -> Double {
 func resetPeak(_ pid: Int32) { try? "5".write(toFile: "/proc/\(pid)/clear_refs", atomically: false, encoding: .utf8) }
 
 struct ClusterCounts {
-    var actorsRefused = 0, gcsThrottled = 0, rayletThrottled = 0, authRefused = 0, askedBack = 0, spilledMiB = 0.0
+    var actorsRefused = 0, gcsThrottled = 0, rayletThrottled = 0, limitRefused = 0, askedBack = 0, spilledMiB = 0.0
     static func read(_ cluster: LocalCluster, _ head: LocalCluster.Node) -> ClusterCounts {
         var counts = ClusterCounts()
         if case .refusals(_, _, let refused, _, let throttled)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
@@ -227,7 +227,7 @@ struct ClusterCounts {
         }
         if case .nodeStatus(let status)? = try? ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus, secret: cluster.secret) {
             counts.rayletThrottled = status.throttled
-            counts.authRefused = status.authRefusals
+            counts.limitRefused = status.limitRefusals
             counts.askedBack = status.leasesAskedBack
             counts.spilledMiB = Double(status.spilledBytes) / Double(1 << 20)
         }
@@ -298,6 +298,7 @@ func runCoordinator() throws {
     }
     let cluster = try LocalCluster(executable: CommandLine.arguments[0], environment: [
         "SWIFTRAY_ACTORS_PER_JOB_SOFT=16", "SWIFTRAY_ACTORS_PER_JOB_HARD=32", "SWIFTRAY_RATE_LIMIT=20000",
+        "SWIFTRAY_RATE_LIMIT_REFUSE_AFTER_MS=1500",
     ], logInputs: true)
     defer { cluster.stop() }
     try cluster.startGCS()
@@ -305,7 +306,7 @@ func runCoordinator() throws {
     try Ray.connect(rayletSocket: head.socketPath, workerExecutable: CommandLine.arguments[0], logToDriver: false)
     defer { Ray.shutdown() }
     say("cluster: a GCS and one raylet (2 CPUs, 256 MiB store); actor quota 32 per job (soft 16); "
-        + "rate limit 20000 frames/s per connection; the well-behaved job: \(taskCount) tasks at once, then 200 one by one")
+        + "rate limit 20000 frames/s per connection (refused after 1.5 s over it); the well-behaved job: \(taskCount) tasks at once, then 200 one by one")
     _ = measure(tasks: 200)  // Warm: workers started.
     let before = measure(tasks: taskCount)
     say(String(format: "baseline: %.0f tasks/s, round trip p50 %.0f µs, p99 %.0f µs", before.tasksPerSecond,
@@ -327,6 +328,7 @@ func runCoordinator() throws {
         var held: [String] = []
         if now.actorsRefused > counted.actorsRefused { held.append("GCS refused \(now.actorsRefused - counted.actorsRefused) actor(s) over quota") }
         if now.rayletThrottled > counted.rayletThrottled { held.append("raylet held connections back \(now.rayletThrottled - counted.rayletThrottled)×") }
+        if now.limitRefused > counted.limitRefused { held.append("raylet refused \(now.limitRefused - counted.limitRefused) connection(s) that stayed over the rate limit") }
         if now.gcsThrottled > counted.gcsThrottled { held.append("GCS held connections back \(now.gcsThrottled - counted.gcsThrottled)×") }
         if now.askedBack > counted.askedBack { held.append("raylet asked \(now.askedBack - counted.askedBack) lease(s) back") }
         if now.spilledMiB > counted.spilledMiB { held.append(String(format: "%.0f MiB spilled", now.spilledMiB - counted.spilledMiB)) }

@@ -69,6 +69,27 @@ extension RuntimeTests {
         }
     }
 
+    /// A peer that stays over its rate limit (a flood, not a burst) is refused, naming the limit and
+    /// the settings, and counted; the node serves everyone else meanwhile.
+    @Test func aPeerThatStaysOverItsRateLimitIsRefusedWhileOthersAreServed() throws {
+        let cluster = try LocalCluster(executable: testbedPath, environment: [
+            "SWIFTRAY_RATE_LIMIT=200", "SWIFTRAY_RATE_BURST=20", "SWIFTRAY_RATE_LIMIT_REFUSE_AFTER_MS=500"])
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
+        let driver = try #require(cluster.secret.derive(.driver))
+        // 2 000 requests at once: ten seconds' worth at 200 a second.
+        let flood = errorText(exchangeRaw(unixPath: head.socketPath, secret: driver, ControlClient.clientFrames(.ping, count: 2_000)))
+        #expect(flood.contains("rate limit: the peer sent more than 200 frames/s without a break")
+                && flood.contains("SWIFTRAY_RATE_LIMIT_REFUSE_AFTER_MS=500"), "\(flood)")
+        guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus, secret: driver) else {
+            Issue.record("the raylet did not answer with its status")
+            return
+        }
+        #expect(status.limitRefusals >= 1 && status.throttled >= 1, "\(status)")
+        #expect("\(ControlReply.nodeStatus(status))".contains("over the connection and rate limits"))
+    }
+
     /// A rate limit on accepted connections (issue 12: a peer flooding a raylet): with 200 frames
     /// a second per connection (a burst of 20), a driver storing 60 large objects (a frame to its
     /// raylet each) is held back — every object is there and every task's result arrives

@@ -33,13 +33,18 @@ public enum ConnectionLimits {
 public struct RateLimit: Sendable, Hashable {
     public var perSecond: Double
     public var burst: Double
+    /// A peer held back without a break (never a second under its limit) for this long is
+    /// refused: it is flooding, not bursting. SWIFTRAY_RATE_LIMIT_REFUSE_AFTER_MS, default 30 s.
+    public var refuseAfterMicros: Int64 = 30_000_000
 
     /// SWIFTRAY_RATE_LIMIT (frames per second per connection, default 200 000: far above what
     /// one connection carries in the benchmarks, ≈ 65 000) and SWIFTRAY_RATE_BURST (default: one
     /// second's worth); a value that is not a positive whole number is refused by name.
     public static func fromEnvironment() throws(RuntimeError) -> RateLimit {
         let perSecond = Double(try positiveSetting("SWIFTRAY_RATE_LIMIT") ?? 200_000)
-        return RateLimit(perSecond: perSecond, burst: try positiveSetting("SWIFTRAY_RATE_BURST").map(Double.init) ?? perSecond)
+        var limit = RateLimit(perSecond: perSecond, burst: try positiveSetting("SWIFTRAY_RATE_BURST").map(Double.init) ?? perSecond)
+        if let millis = try positiveSetting("SWIFTRAY_RATE_LIMIT_REFUSE_AFTER_MS") { limit.refuseAfterMicros = Int64(millis) * 1000 }
+        return limit
     }
 }
 
@@ -99,6 +104,10 @@ public final class Connection {
     /// A frame read while no token was left: delivered first when reading resumes.
     private var throttledFrame: Frame?
     private var resumeTimer: LoopTimer?
+    /// Since when the peer has been held back without a break (nil: not lately), and when reading
+    /// last resumed.
+    private var heldSince: Int64?
+    private var resumedAt: Int64 = 0
 
     /// A connection over a fresh TCP or pipe handle (not connected yet).
     init(loop: EventLoop, kind: Kind, label: String) {
@@ -229,6 +238,19 @@ public final class Connection {
     /// Out of tokens: keeps `frame`, stops reading, and resumes when the next token is due.
     private func hold(_ frame: Frame) {
         guard let limit = rateLimit else { return }
+        let now = loop.nowMicros
+        // A second under its limit since reading last resumed ends a streak of holds.
+        if heldSince == nil || now - resumedAt > 1_000_000 { heldSince = now }
+        if let since = heldSince, now - since > limit.refuseAfterMicros {
+            AuthCounters.countOverLimit()
+            let reason = "rate limit: the peer sent more than \(Int(limit.perSecond)) frames/s without a break for "
+                + "\((now - since) / 1_000_000) s, so it is refused (SWIFTRAY_RATE_LIMIT=\(Int(limit.perSecond)) frames/s per "
+                + "connection; SWIFTRAY_RATE_LIMIT_REFUSE_AFTER_MS=\(limit.refuseAfterMicros / 1000) sets how long a peer may "
+                + "stay over it)"
+            writeStandardError("swiftray: refused \(label) (pid \(getpid())): \(reason)\n")
+            refuse(reason)
+            return
+        }
         throttledFrame = frame
         RateLimitCounters.countPause()
         uv_read_stop(stream)
@@ -237,6 +259,7 @@ public final class Connection {
         resumeTimer = loop.timer(afterMicros: wait) { [unowned self] in
             resumeTimer = nil
             guard !isClosed else { return }
+            resumedAt = loop.nowMicros
             _ = takeToken()  // The held frame's.
             deliverFrames()
             if !isClosed && resumeTimer == nil { beginReads() }

@@ -263,7 +263,7 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
         case .pong:
             return "pong"
         case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled):
-            return "refused \(unauthenticated) unauthenticated or unauthorized connection(s) and \(overLimit) over the connection limits; "
+            return "refused \(unauthenticated) unauthenticated or unauthorized connection(s) and \(overLimit) over the connection and rate limits; "
                 + "per-job quotas refused \(overQuota) actor creation(s) and warned of \(overSoft) past the soft limit; "
                 + "held \(throttled) connection(s) back at the rate limit"
         case .nodeStatus(let status):
@@ -272,7 +272,7 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
                 + "(\(status.spilledBytes) B spilled); workers \(status.workers), leases \(status.leases), "
                 + "queued \(status.queued), asked \(status.leasesAskedBack) lease(s) back for waiting jobs; "
                 + "refused \(status.authRefusals) unauthenticated or unauthorized connection(s) "
-                + "and \(status.limitRefusals) over the connection limits; "
+                + "and \(status.limitRefusals) over the connection and rate limits; "
                 + "held \(status.throttled) connection(s) back at the rate limit"
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")
