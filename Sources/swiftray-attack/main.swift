@@ -201,6 +201,9 @@ func measure(tasks count: Int) -> Measure {
             latencies.append(Date().timeIntervalSince(start) * 1e6)
         }
         latencies.sort()
+        if ProcessInfo.processInfo.environment["SWIFTRAY_ATTACK_DEBUG"] != nil {
+            say("  slowest: \(latencies.suffix(5).map { Int($0) })")
+        }
         return Measure(tasksPerSecond: rate, p50Micros: latencies[100], p99Micros: latencies[197])
     } catch {
         return Measure(tasksPerSecond: 0, p50Micros: 0, p99Micros: 0, note: "the job's gets failed: \(error)")

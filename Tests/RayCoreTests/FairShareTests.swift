@@ -135,3 +135,33 @@ private func contendedNode() -> (Raylet, [RayletEffect], [WorkerID]) {
         .returned([.inline(ObjectData(sizeBytes: 1, digest: 1, bytes: [1]))]), borrowed: [])), now: 30)
     #expect(replied.contains { if case .send(.worker(worker), .pushTask) = $0 { true } else { false } })
 }
+
+@Test func aRicherJobsSmallerShapeDoesNotTakeTheRoomAPoorerJobWaitsFor() {
+    var raylet = Build.raylet(Build.node(1, cpus: 2))
+    raylet.programs[jobB] = "2 /bin/other-program"
+    let half = ResourceSet(["CPU": 500])
+    var workers: [WorkerID] = []
+    for index in 1...8 {
+        let request = Build.lease(UInt64(index), owner: ownerA, resources: half, job: jobA)
+        workers += raylet.handle(.messageReceived(from: .worker(ownerA), .requestWorkerLease(request)), now: 10).spawnedWorkers
+    }
+    for worker in workers { _ = raylet.handle(.workerStarted(worker), now: 20) }
+    #expect(workers.count == 4 && raylet.queuedLeaseCount == 4)
+    // B asks for a whole CPU: one of A's leases is asked back.
+    var effects = raylet.handle(.messageReceived(from: .worker(ownerB),
+                                                 .requestWorkerLease(Build.lease(1, owner: ownerB, job: jobB))), now: 30)
+    func asked(_ effects: [RayletEffect]) -> LeaseID? {
+        effects.compactMap { if case .send(.worker(ownerA), .yieldLease(let lease)) = $0 { lease } else { nil } }.first
+    }
+    let first = try? #require(asked(effects))
+    // A hands it back: half a CPU is free, and A's queued half-CPU requests do not take it (before,
+    // they did, until A's backlog ended); another of A's leases is asked back.
+    effects = raylet.handle(.messageReceived(from: .worker(ownerA), .returnWorker(first!, killWorker: false)), now: 40)
+    #expect(raylet.leases.keys.filter { $0.owner == ownerA }.count == 3)
+    #expect(raylet.leases[LeaseID(owner: ownerB, index: 1)] == nil)
+    let second = try? #require(asked(effects))
+    // The second comes back: B gets the whole CPU; A's queue waits its turn.
+    effects = raylet.handle(.messageReceived(from: .worker(ownerA), .returnWorker(second!, killWorker: false)), now: 50)
+    #expect(raylet.leases[LeaseID(owner: ownerB, index: 1)] != nil)
+    #expect(raylet.leases.keys.filter { $0.owner == ownerA }.count == 2)
+}

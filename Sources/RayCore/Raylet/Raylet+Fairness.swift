@@ -34,6 +34,54 @@ extension Raylet {
         return held
     }
 
+    /// True when more than one job holds a lease or waits here (fair share has something to share).
+    func severalJobs() -> Bool {
+        var seen: JobID?
+        for shape in classOrder {
+            for job in classQueues[shape]?.jobs ?? [] {
+                if seen == nil { seen = job } else if seen != job { return true }
+            }
+        }
+        for (_, granted) in leases {
+            guard let job = workerJobs[granted.worker] else { continue }
+            if seen == nil { seen = job } else if seen != job { return true }
+        }
+        return false
+    }
+
+    /// The task leases `job` holds here.
+    func heldLeaseCount(_ job: JobID) -> Int {
+        var count = 0
+        for (_, granted) in leases where workerJobs[granted.worker] == job {
+            if case .leased = workers[granted.worker] { count += 1 }
+        }
+        return count
+    }
+
+    /// Fair share across shapes: the fewest leases held by a job whose request waits here because
+    /// it does not fit now but would once the leases of jobs holding more were handed back (nil:
+    /// no such job). Jobs holding more than that are not granted meanwhile, so the room their
+    /// returned leases free accumulates for the poorer job's larger request instead of going back
+    /// to their own smaller ones (a flood of half-CPU tasks would otherwise keep a one-CPU request
+    /// of another job waiting until its backlog ended). With one job there is no floor.
+    func fairShareFloor() -> Int? {
+        let held = heldLeases()
+        guard !held.isEmpty else { return nil }
+        var floor: Int?
+        for shape in classOrder where !shape.fits(in: available) {
+            guard let queue = classQueues[shape], let job = nextJob(in: queue) else { continue }
+            let mine = held[job]?.count ?? 0
+            if let floor, mine >= floor { continue }
+            // The room the leases of jobs holding more than this one would free.
+            var reclaimable = available
+            for (_, ids) in held where ids.count > mine {
+                for id in ids { if let lease = leases[id] { reclaimable = reclaimable + lease.held } }
+            }
+            if shape.fits(in: reclaimable) { floor = mine }
+        }
+        return floor
+    }
+
     /// After a dispatch: asks leases back for jobs whose requests wait while another job holds more.
     mutating func askLeasesBackForWaitingJobs(into effects: inout [RayletEffect]) {
         for (lease, _) in yieldAsked where leases[lease] == nil { yieldAsked[lease] = nil }

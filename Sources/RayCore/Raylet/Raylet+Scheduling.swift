@@ -182,13 +182,26 @@ extension Raylet {
     /// job by job in turn: `FairQueue`).
     mutating func dispatch(into effects: inout [RayletEffect]) {
         if !actorQueue.isEmpty { dispatchActors(into: &effects) }
-        for shape in classOrder {
+        // Across shapes: a job holding more leases is not granted while a job holding fewer waits
+        // for room the richer jobs' leases will free (Raylet+Fairness).
+        // And the classes whose next job holds fewest leases go first.
+        let shared = classOrder.count > 1 && !leases.isEmpty && severalJobs()
+        var holdBackAbove = shared ? fairShareFloor() : nil
+        var order = classOrder
+        if shared {
+            let held = heldLeases()
+            let rank = order.map { shape in classQueues[shape].flatMap { nextJob(in: $0) }.map { held[$0]?.count ?? 0 } ?? 0 }
+            order = order.indices.sorted { (rank[$0], $0) < (rank[$1], $1) }.map { order[$0] }
+        }
+        for shape in order {
             dropCancelledHeads(shape)
             while let queue = classQueues[shape], let job = nextJob(in: queue),
                   let head = queue.first(of: job), head.request.resources.fits(in: available) {
+                if let floor = holdBackAbove, heldLeaseCount(job) > floor { break }
                 classQueues[shape]?.popFirst(of: job)
                 grant(head.request, into: &effects)
                 dropCancelledHeads(shape)
+                if holdBackAbove != nil { holdBackAbove = fairShareFloor() }
             }
         }
         pruneEmptyClasses()
