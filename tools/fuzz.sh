@@ -25,8 +25,12 @@ cd tools/fuzz
 echo "fuzz: building the libFuzzer binary (debug, -sanitize=fuzzer,address; a few minutes the first time)" >&2
 mkdir -p .build
 # A changed manifest of the main package (a new target) can leave SwiftPM's view of it stale: resolve again.
+# New source files of the main package can stay unseen by an old build of this one ("cannot find
+# 'X' in scope"): last, build from scratch.
 if ! swift build --product swiftray-fuzz -Xswiftc -sanitize=fuzzer,address > .build/fuzz-build.log 2>&1 \
     && ! { rm -f .build/workspace-state.json && swift package resolve > /dev/null 2>&1 \
+           && swift build --product swiftray-fuzz -Xswiftc -sanitize=fuzzer,address > .build/fuzz-build.log 2>&1; } \
+    && ! { echo "fuzz: rebuilding from scratch" >&2 && rm -rf .build && mkdir -p .build \
            && swift build --product swiftray-fuzz -Xswiftc -sanitize=fuzzer,address > .build/fuzz-build.log 2>&1; }; then
     grep -v 'Cannot export local symbol' .build/fuzz-build.log | tail -30 >&2
     echo "fuzz: the build failed (log: tools/fuzz/.build/fuzz-build.log)" >&2

@@ -90,6 +90,25 @@ extension RuntimeTests {
         #expect("\(ControlReply.nodeStatus(status))".contains("over the connection and rate limits"))
     }
 
+    /// A peer that stops reading cannot make a raylet hold its replies without bound: past the send
+    /// backlog limit its connection is closed, logged and counted, and the node serves everyone else.
+    @Test func aPeerThatDoesNotReadIsCutOffAtTheSendBacklogLimit() throws {
+        let cluster = try LocalCluster(executable: testbedPath, environment: ["SWIFTRAY_MAX_SEND_BACKLOG_BYTES=65536"])
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
+        let driver = try #require(cluster.secret.derive(.driver))
+        // 60 000 status requests (megabytes of answers), none of them read until the end.
+        _ = exchangeRaw(unixPath: head.socketPath, secret: driver, ControlClient.clientFrames(.nodeStatus, count: 60_000))
+        guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus, secret: driver) else {
+            Issue.record("the raylet did not answer with its status")
+            return
+        }
+        #expect(status.limitRefusals >= 1, "\(status)")
+        let log = (try? String(contentsOfFile: cluster.session.logs + "/raylet-head.err", encoding: .utf8)) ?? ""
+        #expect(log.contains("the peer does not read what is sent to it"), "\(log.suffix(500))")
+    }
+
     /// A rate limit on accepted connections (issue 12: a peer flooding a raylet): with 200 frames
     /// a second per connection (a burst of 20), a driver storing 60 large objects (a frame to its
     /// raylet each) is held back — every object is there and every task's result arrives

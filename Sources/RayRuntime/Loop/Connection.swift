@@ -24,6 +24,11 @@ public enum ConnectionLimits {
     /// The largest frame body accepted (objects over this move in chunks).
     /// Objects move in 4 MiB chunks; the largest frames are a job's executable in the GCS's KV.
     public static let maxFrameBodyBytes = 256 << 20
+    /// The most bytes a connection keeps queued for a peer that does not read them
+    /// (SWIFTRAY_MAX_SEND_BACKLOG_BYTES, default 1 GiB: far above what streamed objects queue,
+    /// which wait below 8 MiB); past it the connection is closed, so a peer that stops reading
+    /// cannot make this process hold its replies without bound.
+    public static let maxSendBacklogBytes = (try? positiveSetting("SWIFTRAY_MAX_SEND_BACKLOG_BYTES")).flatMap { $0 } ?? (1 << 30)
 }
 
 /// How many frames a peer may send on an accepted connection (a token bucket): `perSecond` on
@@ -414,7 +419,17 @@ public final class Connection {
             if backlogBytes < Self.drainedBytes { wakeDrainWaiters() }
         }
         let status = request.start(on: stream)
-        if status < 0 { close(reason: "write failed: \(uvError(status))") }
+        if status < 0 {
+            close(reason: "write failed: \(uvError(status))")
+            return
+        }
+        if bytesInFlight > ConnectionLimits.maxSendBacklogBytes {
+            AuthCounters.countOverLimit()
+            let reason = "the peer does not read what is sent to it: \(bytesInFlight) bytes wait for it, over "
+                + "SWIFTRAY_MAX_SEND_BACKLOG_BYTES=\(ConnectionLimits.maxSendBacklogBytes); the connection is closed"
+            writeStandardError("swiftray: closed \(label) (pid \(getpid())): \(reason)\n")
+            close(reason: reason)
+        }
     }
 
     /// Bytes queued on this connection and not yet written.
