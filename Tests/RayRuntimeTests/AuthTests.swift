@@ -166,6 +166,12 @@ private func handshake(_ mine: ClusterSecret, _ theirs: ClusterSecret) throws ->
         #expect { _ = try handshake(job1, job2) } throws: { error in
             "\(error)".contains("job-1's credential") && "\(error)".contains("runs job-2's code")
         }
+        // Routine (a link between jobs), unlike a higher role presented to a lower one.
+        var acceptor = Handshake(secret: job2, initiator: false)
+        var initiator = Handshake(secret: job1, initiator: true)
+        let answer = try frames(try proof(try initiator.receive(try frame(acceptor.challengeFrame))))
+        #expect(throws: WireError.self) { _ = try acceptor.receive(answer[0]) }
+        #expect(acceptor.refusedAnotherJob)
         // A credential that claims a role it does not hold fails its proof.
         let forged = ClusterSecret(bytes: job1.bytes, source: "a forger", identity: .node)
         #expect { _ = try handshake(forged, admin) } throws: { "\($0)".contains("does not hold") }

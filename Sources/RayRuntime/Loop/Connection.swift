@@ -297,6 +297,12 @@ public final class Connection {
                 close(reason: "\(label): \(error.description)")
                 return
             }
+            if handshake?.refusedAnotherJob == true {
+                // Another job's process opening a direct link: routine (its messages go through the
+                // raylet instead), not an attack — neither logged nor counted.
+                refuse(error.description)
+                return
+            }
             refuseUnauthenticated(error.description)
         }
     }

@@ -364,6 +364,9 @@ public struct Handshake: Sendable {
     /// by its proof); on the initiator, the identity the acceptor announced (it proved it can
     /// derive the credential presented to it).
     public private(set) var peerIdentity: Identity?
+    /// The peer presented another job's credential to this job's process (a link between jobs,
+    /// which goes through the raylet instead): the refusal is routine.
+    public private(set) var refusedAnotherJob = false
 
     public init(secret: ClusterSecret, initiator: Bool, nonce: [UInt8]? = nil) {
         self.secret = secret
@@ -421,7 +424,10 @@ public struct Handshake: Sendable {
                 proofKey = presented
                 return .send(Self.frame(.challenge, nonce + presented.identity.bytes) + Self.frame(.proof, proof(byInitiator: true)))
             }
-            guard let derived = secret.derive(identity) else { throw WireError(Self.cannotCheck(identity, holding: secret.identity)) }
+            guard let derived = secret.derive(identity) else {
+                refusedAnotherJob = identity.role == .job && secret.identity.role == .job
+                throw WireError(Self.cannotCheck(identity, holding: secret.identity))
+            }
             proofKey = derived
             return .send(Self.frame(.proof, proof(byInitiator: false)))
         case .proof?:
