@@ -30,6 +30,9 @@ public enum ObjectSizeLimit {
         throw RuntimeError(kind: .objectTooLarge, "\(what) is \(size) bytes, over the object size limit of \(limit) bytes ("
             + (configured != nil ? "SWIFTRAY_MAX_OBJECT_BYTES" : "the node's object store capacity")
             + "); nothing was allocated. Split the value into smaller objects, or raise the limit with "
-            + "SWIFTRAY_MAX_OBJECT_BYTES in the program's environment (or a larger object store)")
+            + (environment("SWIFTRAY_ROLE") == "worker"
+                ? "SWIFTRAY_MAX_OBJECT_BYTES where the node starts (the environment of `swiftray start`, or of the "
+                    + "program calling Ray.start()), which its workers inherit, or a larger object store"
+                : "SWIFTRAY_MAX_OBJECT_BYTES in the program's environment (or a larger object store)"))
     }
 }

@@ -222,14 +222,14 @@ public struct ClusterSecret: Sendable, Equatable {
     public static func load(file path: String) throws(RuntimeError) -> ClusterSecret {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw RuntimeError("cannot read the cluster secret \(path): \(String(cString: strerror(errno)))")
+            throw RuntimeError("cannot read the cluster credential \(path): \(String(cString: strerror(errno)))")
         }
         guard info.st_mode & 0o077 == 0 else {
-            throw RuntimeError("the cluster secret \(path) may be read by others (mode "
+            throw RuntimeError("the cluster credential \(path) may be read by others (mode "
                 + "\(String(info.st_mode & 0o777, radix: 8))); make it private with `chmod 600 \(path)`")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw RuntimeError("cannot read the cluster secret \(path): \(String(cString: strerror(errno)))")
+            throw RuntimeError("cannot read the cluster credential \(path): \(String(cString: strerror(errno)))")
         }
         return try ClusterSecret(text: String(decoding: data, as: UTF8.self), from: path)
     }
