@@ -147,41 +147,8 @@ public final class RayletHost: ConnectionDelegate {
             spawn(worker, job: job)
         case .killWorker(let worker):
             processes[worker]?.kill()
-        // Disk work runs on the node's disk thread, in the order the machine asked for it (a
-        // restore or a delete after the spill of the same object), never on the loop: a job
-        // filling the store with large objects makes the node spill continuously, and copying
-        // them on the loop would stall every other job's leases and messages (swiftray-attack's
-        // object-huge vector measured a p99 of 27 s). Readers meanwhile find the object where
-        // it was (pinned in the region, or its own file until the copy is whole).
-        case .spillObject(let object, _):
-            guard let objects else { break }
-            disk.async {
-                do { try objects.spill(object) } catch { note("raylet", "\(error)") }
-            }
-        case .restoreObject(let object, _):
-            guard let objects else {
-                raylet.submit(.objectRestored(object))  // No store: nothing to copy (values travel in messages).
-                break
-            }
-            let loop = self.loop
-            // Used on the loop's thread only (posted back there); the host lives as long as its loop.
-            nonisolated(unsafe) let host = self
-            disk.async {
-                let failure: String?
-                do {
-                    try objects.restore(object)
-                    failure = nil
-                } catch {
-                    note("raylet", "\(error)")
-                    failure = "\(error)"
-                }
-                loop.post {
-                    host.raylet.submit(failure.map { .objectRestoreFailed(object, reason: $0) } ?? .objectRestored(object))
-                }
-            }
-        case .deleteSpilledObject(let object):
-            guard let objects else { break }
-            disk.async { objects.deleteSpilled(object) }
+        case .spillObject, .restoreObject, .deleteSpilledObject:
+            performOnDisk(effect)
         case .releaseObject(let object):
             objects?.recycle(object)
         case .disconnect(let node):
