@@ -135,6 +135,8 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
     var connection: Connection?
     var links: DirectLinks?
     let objects: SharedObjects?
+    /// The node's object size limit, read once (its store was made before this worker started).
+    let objectSizeLimit: Int64?
     var config = RayConfig()
     /// The task attempt whose body runs now (loop thread).
     var running: (task: TaskID, attempt: Int, job: JobID)?
@@ -163,6 +165,7 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         // `unowned(unsafe)`: the host owns its executor's driver, which runs this on every effect.
         defer { executor.perform = { [unowned(unsafe) self] effect in perform(effect) } }
         objects = environment("SWIFTRAY_SESSION").map { SharedObjects(session: $0, node: worker.node) }
+        objectSizeLimit = ObjectSizeLimit.bytes(store: objects)
         // Listen for owners before the raylet learns of this worker (and can lease it).
         links = DirectLinks(loop: loop, me: worker, role: .worker, session: environment("SWIFTRAY_SESSION"))
         links?.throughRaylet = { [unowned self] bytes in connection?.send(bytes) }
@@ -448,7 +451,7 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
     private func returnedValues(_ values: [[UInt8]], of spec: TaskSpec) -> ExecutionResult {
         for (index, value) in values.enumerated() {
             do {
-                try ObjectSizeLimit.check(value.count, store: objects, what: values.count == 1
+                try ObjectSizeLimit.check(value.count, limit: objectSizeLimit, what: values.count == 1
                     ? "the value \(spec.function) returned" : "return value \(index + 1) of \(spec.function)")
             } catch {
                 return .applicationError("\(RayErrorKind.objectTooLarge.rawValue): \(error.description)")

@@ -25,8 +25,19 @@ public enum ObjectSizeLimit {
     }
 
     /// Throws `objectTooLarge`, naming the size, the limit and how to raise it, when `size` is over it.
-    static func check(_ size: Int, store: SharedObjects?, what: String) throws(RuntimeError) {
+    static func check(_ size: Int, store: SharedObjects?, what: @autoclosure () -> String) throws(RuntimeError) {
         guard let limit = bytes(store: store), Int64(size) > limit else { return }
+        try refuse(size, limit: limit, what: what())
+    }
+
+    /// The same with the limit already known (a worker reads it once: `bytes(store:)`).
+    @inline(__always)
+    static func check(_ size: Int, limit: Int64?, what: @autoclosure () -> String) throws(RuntimeError) {
+        guard let limit, Int64(size) > limit else { return }
+        try refuse(size, limit: limit, what: what())
+    }
+
+    private static func refuse(_ size: Int, limit: Int64, what: String) throws(RuntimeError) {
         throw RuntimeError(kind: .objectTooLarge, "\(what) is \(size) bytes, over the object size limit of \(limit) bytes ("
             + (configured != nil ? "SWIFTRAY_MAX_OBJECT_BYTES" : "the node's object store capacity")
             + "); nothing was allocated. Split the value into smaller objects, or raise the limit with "
