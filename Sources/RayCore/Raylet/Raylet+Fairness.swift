@@ -15,10 +15,11 @@
 extension Raylet {
     /// The job whose request a class queue serves next: the one holding fewest task leases
     /// here, the queue's turn order breaking ties (with one job, that job).
-    func nextJob(in queue: FairQueue<QueuedLease>) -> JobID? {
+    /// `held`: `heldLeases()`, when the caller has it.
+    func nextJob(in queue: FairQueue<QueuedLease>, held known: [JobID: [LeaseID]]? = nil) -> JobID? {
         let jobs = queue.jobs
         guard jobs.count > 1 else { return jobs.first }
-        let held = heldLeases()
+        let held = known ?? heldLeases()
         var best = jobs[0]
         for job in jobs.dropFirst() where held[job, default: []].count < held[best, default: []].count { best = job }
         return best
@@ -49,27 +50,17 @@ extension Raylet {
         return false
     }
 
-    /// The task leases `job` holds here.
-    func heldLeaseCount(_ job: JobID) -> Int {
-        var count = 0
-        for (_, granted) in leases where workerJobs[granted.worker] == job {
-            if case .leased = workers[granted.worker] { count += 1 }
-        }
-        return count
-    }
-
     /// Fair share across shapes: the fewest leases held by a job whose request waits here because
     /// it does not fit now but would once the leases of jobs holding more were handed back (nil:
     /// no such job). Jobs holding more than that are not granted meanwhile, so the room their
     /// returned leases free accumulates for the poorer job's larger request instead of going back
     /// to their own smaller ones (a flood of half-CPU tasks would otherwise keep a one-CPU request
     /// of another job waiting until its backlog ended). With one job there is no floor.
-    func fairShareFloor() -> Int? {
-        let held = heldLeases()
+    func fairShareFloor(held: [JobID: [LeaseID]]) -> Int? {
         guard !held.isEmpty else { return nil }
         var floor: Int?
         for shape in classOrder where !shape.fits(in: available) {
-            guard let queue = classQueues[shape], let job = nextJob(in: queue) else { continue }
+            guard let queue = classQueues[shape], let job = nextJob(in: queue, held: held) else { continue }
             let mine = held[job]?.count ?? 0
             if let floor, mine >= floor { continue }
             // The room the leases of jobs holding more than this one would free.

@@ -186,22 +186,27 @@ extension Raylet {
         // for room the richer jobs' leases will free (Raylet+Fairness).
         // And the classes whose next job holds fewest leases go first.
         let shared = classOrder.count > 1 && !leases.isEmpty && severalJobs()
-        var holdBackAbove = shared ? fairShareFloor() : nil
+        // The leases each job holds (when fair share has something to share), kept current per grant.
+        var held = shared ? heldLeases() : nil
+        var holdBackAbove = held.flatMap { fairShareFloor(held: $0) }
         var order = classOrder
-        if shared {
-            let held = heldLeases()
-            let rank = order.map { shape in classQueues[shape].flatMap { nextJob(in: $0) }.map { held[$0]?.count ?? 0 } ?? 0 }
+        if let held {
+            let rank = order.map { shape in classQueues[shape].flatMap { nextJob(in: $0, held: held) }.map { held[$0]?.count ?? 0 } ?? 0 }
             order = order.indices.sorted { (rank[$0], $0) < (rank[$1], $1) }.map { order[$0] }
         }
         for shape in order {
             dropCancelledHeads(shape)
-            while let queue = classQueues[shape], let job = nextJob(in: queue),
+            while let queue = classQueues[shape], let job = nextJob(in: queue, held: held),
                   let head = queue.first(of: job), head.request.resources.fits(in: available) {
-                if let floor = holdBackAbove, heldLeaseCount(job) > floor { break }
+                if let floor = holdBackAbove, held?[job]?.count ?? 0 > floor { break }
                 classQueues[shape]?.popFirst(of: job)
                 grant(head.request, into: &effects)
                 dropCancelledHeads(shape)
-                if holdBackAbove != nil { holdBackAbove = fairShareFloor() }
+                if held != nil {
+                    let now = heldLeases()
+                    held = now
+                    if holdBackAbove != nil { holdBackAbove = fairShareFloor(held: now) }
+                }
             }
         }
         pruneEmptyClasses()

@@ -44,7 +44,7 @@ enum SimEvent {
     /// The GCS is reachable again, as seen by a raylet.
     case gcsReconnected(NodeID)
     /// The driver program takes its next step.
-    case driverStep
+    case driverStep(Int)
     /// Fault number `index` of the plan is due (or due to be re-checked).
     case fault(Int)
     /// A partition ends.

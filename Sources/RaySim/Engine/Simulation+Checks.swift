@@ -11,7 +11,9 @@ extension Simulation {
     /// The O(state) scan: each machine's own (`fullInvariantViolation`): every count
     /// non-negative, every lease accounted for.
     func fullCheck() {
-        if driverAlive, let problem = driver.machine.fullInvariantViolation() { violation = violation ?? problem }
+        for job in jobs where job.alive {
+            if let problem = job.owner.machine.fullInvariantViolation() { violation = violation ?? problem }
+        }
         for node in nodeOrder where nodes[node]?.alive == true {
             guard let problem = nodes[node]?.raylet.machine.fullInvariantViolation() else { continue }
             violation = violation ?? problem
@@ -64,7 +66,8 @@ extension Simulation {
     /// Leaks after the driver finished: anything still held anywhere.
     func leaks() -> [String] {
         var found: [String] = []
-        if driverAlive && !driver.isQuiescent {
+        for job in jobs where job.alive && !job.owner.isQuiescent {
+            let driver: ComponentDriver<Owner> = job.owner, program: ScenarioDriver = job.program
             let tasks = driver.tasks.count, objects = driver.objects.count
             let sample = driver.objects.keys.sorted().prefix(3).map { object -> String in
                 let entry = driver.objects[object]!
@@ -77,9 +80,10 @@ extension Simulation {
                 let entry = driver.tasks[id]!
                 return "\(entry.spec.function)[\(entry.spec.instance)] \(entry.state), \(entry.attempts) attempt(s)"
             }
-            found.append("driver still holds \(tasks) task(s) and \(objects) object(s)"
-                + (sample.isEmpty ? "" : " [" + sample.joined(separator: "; ") + "]")
-                + (taskSample.isEmpty ? "" : " tasks [" + taskSample.joined(separator: "; ") + "]"))
+            let who = job.index == 0 ? "driver" : "the driver of \(job.job)"
+            let objectList = sample.isEmpty ? "" : " [" + sample.joined(separator: "; ") + "]"
+            let taskList = taskSample.isEmpty ? "" : " tasks [" + taskSample.joined(separator: "; ") + "]"
+            found.append("\(who) still holds \(tasks) task(s) and \(objects) object(s)" + objectList + taskList)
         }
         for node in nodeOrder where nodes[node]?.alive == true {
             guard let raylet = nodes[node]?.raylet, raylet.running, !raylet.isQuiescent else { continue }
@@ -89,7 +93,7 @@ extension Simulation {
             if raylet.store.objectCount > 0 {
                 let sample = raylet.store.entries.keys.sorted().prefix(3).map { object in
                     let entry = raylet.store.entries[object]!
-                    let ref = program.refByObject[object].map { " \($0)" } ?? ""
+                    let ref = jobs.lazy.compactMap { $0.program.refByObject[object] }.first.map { " \($0)" } ?? ""
                     return "\(object)\(ref) \(entry.primary ? "primary" : "secondary")"
                         + "\(entry.inMemory ? "" : " spilled") pins \(entry.pins)"
                 }
@@ -108,16 +112,18 @@ extension Simulation {
         }
         // The job ended (the program's clean exit, or its driver died and the GCS ended it): its
         // workers and actors end with it, as in Ray.
-        let jobOver = jobEnded || (gcsAlive && gcs.machine.jobs[JobID(1)].map { $0.state != .running } ?? false)
-        if jobOver {
+        let jobOver = { (job: SimJob) in
+            job.ended || (self.gcsAlive && self.gcs.machine.jobs[job.job].map { $0.state != .running } ?? false)
+        }
+        if jobs.allSatisfy(jobOver) {
             // Detached actors outlive their job (as in Ray); every other worker ends with it.
             let left = executors.keys.sorted().filter { executors[$0]?.hostsDetachedActor != true }
             if !left.isEmpty {
                 found.append("\(left.count) worker(s) of the finished job still alive: "
                     + left.prefix(4).map { "\($0)" }.joined(separator: ", "))
             }
-            if gcsAlive, gcs.machine.jobs[JobID(1)]?.state == .running {
-                found.append("the GCS still lists the finished job as running")
+            for job in jobs where gcsAlive && gcs.machine.jobs[job.job]?.state == .running {
+                found.append("the GCS still lists the finished \(job.job) as running")
             }
             // Its actors died with it (detached ones outlive it, as in Ray).
             if gcsAlive {
@@ -162,7 +168,7 @@ extension Simulation {
         }
         ending.findLeaks = { [unowned self] in
             // The program ends cleanly, as a real driver's `Ray.shutdown()`.
-            if program.phase == .done, driverAlive { endJob() }
+            if jobs.contains(where: { $0.alive && $0.program.phase == .done }) { endJob() }
             return (leaks() + (violation.map { ["invariant violated as the job ended: \($0)"] } ?? []), jobEnded)
         }
         program.finish(&report, counts: counts, ending: ending)

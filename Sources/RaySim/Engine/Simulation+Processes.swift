@@ -170,27 +170,25 @@ extension Simulation {
         executors[worker]?.submit(input)
     }
 
-    func makeOwner() -> ComponentDriver<Owner> {
+    func makeOwner(_ job: SimJob) -> ComponentDriver<Owner> {
         let driver = ComponentDriver<Owner>()
-        attach(driver, log: { [unowned(unsafe) self] in driverLog }, as: { [unowned(unsafe) self] in .driver(driverWorker) })
-        driver.perform = { [unowned(unsafe) self] effect in
+        attach(driver, log: { [unowned(unsafe) job] in job.log }, as: { [unowned(unsafe) job] in .driver(job.worker) })
+        driver.perform = { [unowned(unsafe) self, unowned(unsafe) job] effect in
             switch effect {
-            case .send(let to, let message): send(message, from: .worker(driverWorker), to: to)
-            case .getResolved(let object, let value): program.resolve(object, value)
+            case .send(let to, let message): send(message, from: .worker(job.worker), to: to)
+            case .getResolved(let object, let value): job.program.resolve(object, value)
             case .actorLookedUp: break  // Scenario programs look no actor up.
             case .placementGroupUpdated(let info):
-                program.checkPlacementGroups()
+                job.program.checkPlacementGroups()
                 onPlacementGroupUpdate?(info)
             }
         }
         return driver
     }
 
+    /// An input of the program's driver.
     func handleDriver(_ input: OwnerInput) {
-        guard driverAlive else { return }
-        driver.submit(input)
-        if case .messageReceived(_, .taskReply) = input { checkAfterFaults() }
-        if !waits.isEmpty { checkWaits() }
+        jobs[0].handle(input)
     }
 
     func deliver(_ message: Message, from: Address, to: Address) {
@@ -208,8 +206,8 @@ extension Simulation {
                 connectionReset(from: from, to: to)
             }
         case .worker(let worker):
-            if worker == driverWorker {
-                handleDriver(.messageReceived(from: from, message))
+            if let job = jobByWorker[worker] {
+                job.handle(.messageReceived(from: from, message))
             } else if worker == probeWorker {
                 probeAnswered(message)
             } else if executors[worker] != nil {
@@ -251,8 +249,8 @@ extension Simulation {
                 handleRaylet(node, .peerDisconnected(peer))
             }
         case .worker(let worker):
-            if worker == driverWorker {
-                handleDriver(.peerDisconnected(peer))
+            if let job = jobByWorker[worker] {
+                job.handle(.peerDisconnected(peer))
             } else if executors[worker] != nil {
                 workerOwners[worker]?.submit(.peerDisconnected(peer))
             }
@@ -296,8 +294,10 @@ extension Simulation {
         if notifyRaylet {
             scheduleDisconnect(observer: .raylet(worker.node), peer: .worker(worker), after: options.localLatencyMicros)
         }
-        scheduleDisconnect(observer: .worker(driverWorker), peer: .worker(worker),
-                           after: latency(from: worker.node, to: driverWorker.node))
+        for job in jobs {
+            scheduleDisconnect(observer: .worker(job.worker), peer: .worker(worker),
+                               after: latency(from: worker.node, to: job.worker.node))
+        }
         // Owners in workers see it too (those it ran children for act on it).
         for owner in workerOwners.keys.sorted() {
             scheduleDisconnect(observer: .worker(owner), peer: .worker(worker), after: latency(from: worker.node, to: owner.node))

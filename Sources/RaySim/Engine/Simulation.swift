@@ -94,15 +94,18 @@ public final class Simulation {
     /// The metrics of worker owners whose process is gone (counted in the report).
     var goneOwnerMetrics = Owner.Metrics()
 
-    // The driver
-    var driver: ComponentDriver<Owner>!
-    var driverWorker = WorkerID(node: NodeID(0), index: 0)
-    var driverAlive = true
-    /// The program's ID sequence (`put`, `submit`), taken from the driver's owner at its first call.
-    var programIDs: OwnerIDs?
-    var driverLog: (any EventLog)?
+    // The drivers: the program's (job 1), then each of `jobs:`.
+    var jobs: [SimJob] = []
+    var jobByWorker: [WorkerID: SimJob] = [:]
+    /// The program's driver (`jobs[0]`).
+    var driver: ComponentDriver<Owner> { jobs[0].owner }
+    var driverWorker: WorkerID { jobs[0].worker }
+    var driverAlive: Bool {
+        get { jobs[0].alive }
+        set { jobs[0].alive = newValue }
+    }
     /// The scenario's program, fault plan and checks (the one scenario driver, shared with `swiftray up`).
-    var program: ScenarioDriver!
+    var program: ScenarioDriver { jobs[0].program }
     var probeRequests: [UInt64: ObjectID] = [:]
     /// The program's `ray.wait` calls not answered yet, by fault index.
     var waits: [Int: (objects: [ObjectID], numReturns: Int)] = [:]
@@ -229,7 +232,10 @@ public final class Simulation {
     /// also expects no worker of the job alive.
     func endJob() {
         jobEnded = true
-        send(.jobFinished(JobID(1)), from: .worker(driverWorker), to: .gcs)
+        for job in jobs where job.alive && job.program.phase == .done && !job.ended {
+            job.ended = true
+            send(.jobFinished(job.job), from: .worker(job.worker), to: .gcs)
+        }
         let until = now + Self.jobEndGraceMicros
         while violation == nil, let time = queue.nextTime, time <= until, let (_, event) = queue.pop() {
             if time != now { commitLogs() }
@@ -241,7 +247,7 @@ public final class Simulation {
         commitLogs()
     }
 
-    var driverFinished: Bool { program.finished }
+    var driverFinished: Bool { jobs.allSatisfy { $0.program.finished } }
 
     /// True once the GCS has marked every killed node dead (or never knew it).
     var killedNodesMarkedDead: Bool {
@@ -250,23 +256,30 @@ public final class Simulation {
 
     /// Starts the GCS, the raylets and the driver, and schedules the workload and the faults.
     private func boot() {
-        program = ScenarioDriver(scenario: scenario, world: self)
-        program.acceptErrorResults = options.acceptErrorResults
-        program.acceptUnfiredFaults = options.acceptUnfiredFaults
         gcsLog = makeLog("gcs")
         gcs = makeGCS()
-        driver = makeOwner()
         handleGCS(.started(config))
         for spec in scenario.cluster.nodes { addNode(spec) }
         headNode = nodeByName[scenario.cluster.nodes.first(where: \.head)?.name ?? ""] ?? nodeOrder[0]
-        driverWorker = WorkerID(node: headNode, index: 0)
-        driverLog = makeLog("driver")
-        handleDriver(.started(config, OwnerIdentity(worker: driverWorker, job: JobID(1))))
-        // The driver connects to its raylet naming its program (every simulated job runs the
-        // synthetic bodies), as a real driver's hello does.
-        handleRaylet(headNode, .programPublished(JobID(1), program: "0 synthetic"))
+        // Every driver starts before the workload (its job registered), in file order.
+        for index in 0...scenario.jobs.count {
+            let job = SimJob(sim: self, index: index, head: headNode)
+            job.program = ScenarioDriver(scenario: index == 0 ? scenario : scenario.jobScenario(index - 1), world: job)
+            job.program.acceptErrorResults = options.acceptErrorResults
+            job.program.acceptUnfiredFaults = options.acceptUnfiredFaults
+            job.log = makeLog(index == 0 ? "driver" : "driver-\(scenario.jobs[index - 1].name)")
+            job.owner = makeOwner(job)
+            jobs.append(job)
+            jobByWorker[job.worker] = job
+            job.handle(.started(config, OwnerIdentity(worker: job.worker, job: job.job)))
+            // The driver connects to its raylet naming its program (every simulated job runs the
+            // synthetic bodies), as a real driver's hello does.
+            handleRaylet(headNode, .programPublished(job.job, program: "0 synthetic"))
+        }
+        for job in jobs.dropFirst() { program.addJob(job.program) }
         workloadStart = options.workloadStartMicros
-        schedule(.driverStep, at: workloadStart)
+        schedule(.driverStep(0), at: workloadStart)
+        for (index, spec) in scenario.jobs.enumerated() { schedule(.driverStep(index + 1), at: workloadStart + spec.startMicros) }
         for (index, micros) in program.timedFaults { schedule(.fault(index), at: workloadStart + micros) }
     }
 
@@ -309,8 +322,8 @@ public final class Simulation {
             handleRaylet(node, .peerConnected(.gcs))
             // What waited for the GCS goes now, in order, behind the raylet's own re-registration.
             for (from, message) in heldForGCS.removeValue(forKey: node) ?? [] { send(message, from: from, to: .gcs) }
-        case .driverStep:
-            driverStep()
+        case .driverStep(let index):
+            driverStep(index)
         case .fault(let index):
             applyFault(index)
         case .partitionHealed:

@@ -30,10 +30,13 @@ public struct Scenario: Sendable, Equatable {
     public var expect: ExpectSpec
     /// The file it came from (for messages and reproduction commands).
     public var sourcePath: String
+    /// `jobs:` (an added key) other drivers, each its own job, beside the workload's (job 1).
+    public var jobs: [JobSpec]
 
     /// Builds a scenario from already validated parts.
     public init(name: String, description: String, seed: UInt64?, cluster: ClusterSpec,
-                workload: WorkloadSpec, faults: [FaultSpec], expect: ExpectSpec, sourcePath: String) {
+                workload: WorkloadSpec, faults: [FaultSpec], expect: ExpectSpec, sourcePath: String,
+                jobs: [JobSpec] = []) {
         self.name = name
         self.description = description
         self.seed = seed
@@ -42,6 +45,41 @@ public struct Scenario: Sendable, Equatable {
         self.faults = faults
         self.expect = expect
         self.sourcePath = sourcePath
+        self.jobs = jobs
+    }
+
+    /// Job `index` of `jobs:` as a scenario of its own: the same cluster, its workload and its
+    /// expectations, no faults (the fault plan is the main program's), leaks checked once by
+    /// the whole run.
+    public func jobScenario(_ index: Int) -> Scenario {
+        let job = jobs[index]
+        var expect = job.expect
+        expect.maxSimTimeMicros = self.expect.maxSimTimeMicros
+        expect.maxWallTimeMicros = self.expect.maxWallTimeMicros
+        expect.checkLeaks = false
+        return Scenario(name: "\(name)/\(job.name)", description: description, seed: seed, cluster: cluster,
+                        workload: job.workload, faults: [], expect: expect, sourcePath: sourcePath)
+    }
+}
+
+/// `jobs:` entry — another driver, with its own job, running its own workload beside the
+/// scenario's program (fair share, quotas and abuse: one job must not starve another).
+public struct JobSpec: Sendable, Equatable {
+    /// Unique among jobs (its task, put and actor names are unique across the whole scenario).
+    public var name: String
+    /// `start`: when its driver starts, since the workload started. Default 0.
+    public var startMicros: Int64
+    /// `workload:` the same keys as the scenario's.
+    public var workload: WorkloadSpec
+    /// `expect:` `results` and `finish_within` only.
+    public var expect: ExpectSpec
+
+    /// Builds a job spec.
+    public init(name: String, startMicros: Int64, workload: WorkloadSpec, expect: ExpectSpec) {
+        self.name = name
+        self.startMicros = startMicros
+        self.workload = workload
+        self.expect = expect
     }
 }
 
@@ -463,6 +501,9 @@ public struct ExpectSpec: Sendable, Equatable {
     public var maxWallTimeMicros: Int64
     /// `leaks: none` (default) checks for leaks; `leaks: allowed` skips the check.
     public var checkLeaks: Bool
+    /// `finish_within` (an added key): every get of the program returns within this long of
+    /// its start (a bound on each get's latency, so on its p99), in both worlds.
+    public var finishWithinMicros: Int64?
 
     /// Builds an expect spec.
     public init(results: [(RefPattern, Outcome)], reconstructions: Comparison?, retries: Comparison?,
@@ -482,7 +523,7 @@ public struct ExpectSpec: Sendable, Equatable {
             && lhs.reconstructions == rhs.reconstructions && lhs.retries == rhs.retries
             && lhs.spilled == rhs.spilled && lhs.spillbacks == rhs.spillbacks
             && lhs.maxSimTimeMicros == rhs.maxSimTimeMicros && lhs.maxWallTimeMicros == rhs.maxWallTimeMicros
-            && lhs.checkLeaks == rhs.checkLeaks
+            && lhs.checkLeaks == rhs.checkLeaks && lhs.finishWithinMicros == rhs.finishWithinMicros
     }
 }
 

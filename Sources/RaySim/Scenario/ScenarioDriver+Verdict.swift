@@ -49,14 +49,21 @@ extension ScenarioDriver {
         for index in unfiredFaults { faultLines.append(Self.unfiredFaultLine(index, scenario.faults[index])) }
         report.faultLines = faultLines
         report.results = getList.indices.map { (getList[$0], resolved[$0]) }
-        if let violation = ending.violation ?? wrongValue ?? actorRuleViolation() {
+        for job in jobs { report.results += job.getList.indices.map { (job.getList[$0], job.resolved[$0]) } }
+        if !jobs.isEmpty { report.jobLines = ([self] + jobs).enumerated().map { $1.jobLine(number: $0 + 1) } }
+        let jobViolation = jobs.lazy.compactMap { job in
+            (job.wrongValue ?? job.actorRuleViolation()).map { "job \(job.jobName): \($0)" }
+        }.first
+        if let violation = ending.violation ?? wrongValue ?? actorRuleViolation() ?? jobViolation {
             report.verdicts.append(("safety", "FAILED: \(violation)"))
             report.outcome = .invariantViolated(violation)
             return
         }
         report.verdicts.append(("safety", "ok (every step)"))
-        if ending.livenessBound != nil || !finished {
-            let pending = getList.indices.filter { resolved[$0] == nil }.map { getList[$0] }
+        if ending.livenessBound != nil || !allFinished {
+            let pending = ([self] + jobs).flatMap { program in
+                program.getList.indices.filter { program.resolved[$0] == nil }.map { program.getList[$0] }
+            }
             let detail = pending.prefix(8).map { ref in "\(ref) \(ending.describePending(ref))" }.joined(separator: "; ")
             var message = "\(pending.count) get(s) unresolved \(ending.livenessBound ?? "when the run ended"): \(detail)"
             if !pendingWaits.isEmpty {
@@ -66,9 +73,10 @@ extension ScenarioDriver {
             report.outcome = .livenessExceeded(message)
             return
         }
-        report.verdicts.append(("liveness", "ok (all \(getList.count) gets resolved"
+        report.verdicts.append(("liveness", "ok (all \(report.results.count) gets resolved"
             + (ending.finishedAt.map { " by \($0)" } ?? "") + ")"))
-        let failures = expectationFailures(counts)
+        var failures = resultFailures() + countFailures(counts)
+        for job in jobs { failures += job.resultFailures().map { "job \(job.jobName): \($0)" } }
         // The first few, then how many more (300 failed calls are one story, not 300 lines).
         let shown = failures.prefix(5).joined(separator: "; ")
             + (failures.count > 5 ? "; and \(failures.count - 5) more" : "")
@@ -91,7 +99,25 @@ extension ScenarioDriver {
         report.outcome = problems.isEmpty ? .passed : .expectationFailed(problems)
     }
 
-    private func expectationFailures(_ counts: ScenarioCounts) -> [String] {
+    /// The job's name in `jobs:` (the part after the scenario's name), or "main" for the program.
+    var jobName: String { scenario.name.split(separator: "/").last.map(String.init) ?? scenario.name }
+
+    /// "polite (job 2): started at 100ms, its 20 gets returned in 101.280ms (finish_within 1s)".
+    func jobLine(number: Int) -> String {
+        let name = number == 1 ? "the workload" : jobName
+        var line = "\(name) (job \(number)): "
+        guard let started = startedMicros else { return line + "never started" }
+        line += "started at \(formatTime(started)), "
+        if let ended = finishedMicros {
+            line += "its \(getList.count) gets returned in \(formatTime(ended - started))"
+        } else {
+            line += "\(resolved.filter { $0 == nil }.count) of its \(getList.count) gets did not return"
+        }
+        return line + (scenario.expect.finishWithinMicros.map { " (finish_within \(formatTime($0)))" } ?? "")
+    }
+
+    /// Each get's outcome against `expect.results`, and `finish_within`.
+    private func resultFailures() -> [String] {
         var failures: [String] = []
         var expected: [InstanceRef: ExpectSpec.Outcome] = [:]
         for (pattern, outcome) in scenario.expect.results {
@@ -134,6 +160,17 @@ extension ScenarioDriver {
                 if error.kind != kind { failures.append("\(ref): expected \(kind.rawValue), got \(error)") }
             }
         }
+        if let bound = scenario.expect.finishWithinMicros, let started = startedMicros, let ended = finishedMicros,
+           ended - started > bound {
+            failures.append("its gets returned \(formatTime(ended - started)) after it started, over finish_within "
+                + formatTime(bound))
+        }
+        return failures
+    }
+
+    /// The counters `expect` bounds.
+    private func countFailures(_ counts: ScenarioCounts) -> [String] {
+        var failures: [String] = []
         let counted: [(String, Comparison?, Int)] = [
             ("reconstructions", scenario.expect.reconstructions, counts.reconstructions),
             ("retries", scenario.expect.retries, counts.retries),

@@ -14,6 +14,8 @@ public import RayCore
 public protocol ScenarioWorld: AnyObject {
     /// The time written before a fault line (time since the workload started, or simulated time).
     func timestamp() -> String
+    /// Time since the workload started, as the world tells it (`finish_within`).
+    var elapsedMicros: Int64 { get }
 
     // MARK: The program, as a Ray driver runs it
 
@@ -153,6 +155,12 @@ public final class ScenarioDriver {
     var nodeSpecs: [String: NodeSpec] = [:]
     public internal(set) var driverKilled = false
     public internal(set) var headKilled = false
+    /// The other jobs' programs (`jobs:`), each driven by its own driver in the world; their
+    /// results and verdicts are part of this run's.
+    public private(set) var jobs: [ScenarioDriver] = []
+    /// When the program started and when its last get returned (the world's `elapsedMicros`).
+    public private(set) var startedMicros: Int64?
+    public private(set) var finishedMicros: Int64?
 
     public init(scenario: Scenario, world: any ScenarioWorld) {
         self.scenario = scenario
@@ -162,6 +170,14 @@ public final class ScenarioDriver {
         for node in scenario.cluster.nodes { nodeSpecs[node.name] = node }
     }
 
+    /// Adds job `jobs[k]`'s program (made by the world, with the world's driver for that job).
+    public func addJob(_ job: ScenarioDriver) {
+        jobs.append(job)
+    }
+
+    /// True when this program's and every job's results are final.
+    public var allFinished: Bool { finished && jobs.allSatisfy(\.finished) }
+
     /// How many task instances and puts the program makes (to reserve tables).
     public var instanceCount: Int { scenario.workload.tasks.reduce(0) { $0 + $1.count } + scenario.workload.puts.count }
 
@@ -169,6 +185,7 @@ public final class ScenarioDriver {
     /// objects made so far), then asks for every get.
     public func start() throws {
         guard phase == .notStarted else { return }
+        startedMicros = world.elapsedMicros
         refs.reserveCapacity(instanceCount)
         refByObject.reserveCapacity(instanceCount)
         handles.reserveCapacity(instanceCount)
@@ -404,6 +421,7 @@ public final class ScenarioDriver {
     func finishIfAllResolved() {
         guard phase == .waitingForGets, unresolvedGets == 0, pendingWaits.isEmpty else { return }
         phase = .done
+        finishedMicros = world.elapsedMicros
         world.programFinished()
         // Drop every handle and remove every group (as the job's end does): the cluster must then free everything.
         removePlacementGroups()
@@ -443,6 +461,7 @@ public final class ScenarioDriver {
         driverKilled = true
         if withHead {
             headKilled = true
+            for job in jobs where !job.finished { job.driverDied(withHead: true) }
             // What a Ray user sees: the driver is gone, every get it made with it.
             for index in resolved.indices { resolved[index] = .error(Self.headDeathError) }
             unresolvedGets = 0

@@ -7,20 +7,20 @@ import Yams
 
 extension ScenarioLoader {
     static let expectKeys = ["results", "reconstructions", "retries", "spilled", "spillbacks", "max_sim_time",
-                             "max_wall_time", "leaks"]
+                             "max_wall_time", "leaks", "finish_within"]
     /// Default liveness bound in the simulator.
     static let maxSimTimeMicrosDefault: Int64 = 60_000_000
     /// Default bound for the real runner.
     static let maxWallTimeMicrosDefault: Int64 = 120_000_000
 
     /// Parses `expect:` (absent means all defaults).
-    static func parseExpect(_ value: ScenarioValue?,
-                            references: inout ReferenceUses) throws(ScenarioError) -> ExpectSpec {
+    static func parseExpect(_ value: ScenarioValue?, references: inout ReferenceUses,
+                            allowedKeys: [String] = expectKeys) throws(ScenarioError) -> ExpectSpec {
         var expect = ExpectSpec(results: [], reconstructions: nil, retries: nil,
                                 maxSimTimeMicros: maxSimTimeMicrosDefault,
                                 maxWallTimeMicros: maxWallTimeMicrosDefault, checkLeaks: true)
         guard let value else { return expect }
-        let mapping = try value.mapping(allowedKeys: expectKeys)
+        let mapping = try value.mapping(allowedKeys: allowedKeys)
         if let resultsValue = mapping.optional("results") {
             for (key, outcomeValue) in try resultsValue.anyMapping().entries {
                 let keyValue = ScenarioValue(node: Node(key), keyPath: "\(resultsValue.keyPath)[\"\(key)\"]",
@@ -37,6 +37,7 @@ extension ScenarioLoader {
         expect.spillbacks = try mapping.optional("spillbacks")?.comparison()
         if let maxSimTime = mapping.optional("max_sim_time") { expect.maxSimTimeMicros = try maxSimTime.durationMicros() }
         if let maxWallTime = mapping.optional("max_wall_time") { expect.maxWallTimeMicros = try maxWallTime.durationMicros() }
+        if let within = mapping.optional("finish_within") { expect.finishWithinMicros = try within.durationMicros() }
         if let leaks = mapping.optional("leaks") {
             let text = try leaks.scalarText(expected: "none or allowed").trimmingWhitespace()
             switch text {

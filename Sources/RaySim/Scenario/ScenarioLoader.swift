@@ -14,7 +14,7 @@ import Yams
 /// Reads and validates scenario files.
 public enum ScenarioLoader {
     /// Top-level keys, in the order SCENARIOS.md documents them.
-    static let topLevelKeys = ["name", "description", "seed", "cluster", "workload", "faults", "expect"]
+    static let topLevelKeys = ["name", "description", "seed", "cluster", "workload", "faults", "expect", "jobs"]
 
     /// Reads the scenario at `path` and validates it.
     public static func load(path: String) throws(ScenarioError) -> Scenario {
@@ -40,10 +40,22 @@ public enum ScenarioLoader {
         let seed = try top.optional("seed").map { value throws(ScenarioError) in try value.seed() }
         var references = ReferenceUses()
         let cluster = try parseCluster(try top.required("cluster"))
-        var workload = try parseWorkload(try top.required("workload"), references: &references)
+        let workload = try parseWorkload(try top.required("workload"), references: &references)
         let (faults, nodeNames) = try parseFaults(top.optional("faults"), cluster: cluster, references: &references)
         let expect = try parseExpect(top.optional("expect"), references: &references)
 
+        let ordered = try validate(workload, references: references, nodeNames: nodeNames, cluster: cluster, file: file)
+        try checkWaits(faults, workload: ordered, file: file)
+        let jobs = try parseJobs(top.optional("jobs"), main: ordered, nodeNames: nodeNames, cluster: cluster, file: file)
+        return Scenario(name: name, description: description, seed: seed, cluster: cluster,
+                        workload: ordered, faults: faults, expect: expect, sourcePath: file, jobs: jobs)
+    }
+
+    /// Checks a workload across its sections (names, nesting, references, strategies, placement
+    /// groups, sizes) and returns it with its task groups in submission order.
+    static func validate(_ parsed: WorkloadSpec, references: ReferenceUses, nodeNames: [String],
+                         cluster: ClusterSpec, file: String) throws(ScenarioError) -> WorkloadSpec {
+        var workload = parsed
         // Names first (duplicates), then nesting (which derives nested groups' counts and says
         // where they may be named), then the references, against the derived counts.
         _ = try NameTable(workload: workload, file: file)
@@ -56,9 +68,7 @@ public enum ScenarioLoader {
         try checkObjectSizes(workload: workload, stores: cluster.nodes.map(\.objectStoreBytes), file: file)
         var ordered = workload
         ordered.tasks = try orderTaskGroups(workload: workload, file: file)
-        try checkWaits(faults, workload: ordered, file: file)
-        return Scenario(name: name, description: description, seed: seed, cluster: cluster,
-                        workload: ordered, faults: faults, expect: expect, sourcePath: file)
+        return ordered
     }
 
     /// The root node of the document, or an error carrying the YAML parser's message.

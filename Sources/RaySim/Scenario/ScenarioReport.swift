@@ -39,6 +39,8 @@ public struct ScenarioReport {
     public var verdicts: [(String, String)] = []
     public var faultLines: [String] = []
     public var results: [(InstanceRef, ObjectValue?)] = []
+    /// With `jobs:`: one line per job (the program's first), when it started and how long its gets took.
+    public var jobLines: [String] = []
     /// The faults that fired, by index.
     public var faultsFired: [Int] = []
     /// Where it ran, for a real run ("real processes on loopback"); nil: the simulator.
@@ -82,6 +84,10 @@ public struct ScenarioReport {
         lines.append("  results: \(okCount) ok" + (failed.isEmpty ? "" : ", \(failed.count) error(s): "
             + failed.prefix(6).map { ref, value in "\(ref) \(value?.error?.kind.rawValue ?? "?")" }.joined(separator: ", ")
             + (failed.count > 6 ? ", ..." : "")))
+        if !jobLines.isEmpty {
+            lines.append("  jobs:")
+            lines += jobLines.map { "    " + $0 }
+        }
         for (checker, verdict) in verdicts { lines.append("  \(checker): \(verdict)") }
         if realWorld == nil { lines.append("  trace digest \(String(traceDigest, radix: 16))") }
         if outcome != .passed, let session { lines.append("  logs: \(session)/logs") }

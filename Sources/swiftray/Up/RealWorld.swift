@@ -17,8 +17,10 @@ final class RealWorld: ScenarioWorld {
     let executable: String
     let headName: String
     let maxWallSeconds: Double
-    /// When the workload started (fault times count from here).
-    let workloadStart = Date()
+    /// When the workload started (fault times, and every job's `start`, count from here).
+    var workloadStart = Date()
+    /// The worlds of the scenario's other jobs (`jobs:`), each with its own driver (the main world's only).
+    var jobWorlds: [RealWorld] = []
     /// The driver's client is connected (not crashed by a fault).
     var clientAlive = true
     /// The scenario driver (set right after it is made).
@@ -27,7 +29,8 @@ final class RealWorld: ScenarioWorld {
     /// The answers of batches of gets, from the threads that wait for them (each signals
     /// `getsDone`), not delivered yet: the objects asked and what came.
     let results = LockedBox<[(objects: [ObjectID], values: [FetchedValue?])]>([])
-    let getsDone = DispatchSemaphore(value: 0)
+    /// Shared by the main world and its jobs' (one loop waits for any of them).
+    let getsDone: DispatchSemaphore
     /// Batches of gets asked and not delivered yet.
     private(set) var batchesOut = 0
     /// When each running task was first seen running (kill_worker picks one that just started).
@@ -41,7 +44,9 @@ final class RealWorld: ScenarioWorld {
     var waitsOut = 0
     let waitAnswers = LockedBox<[(fault: Int, ready: [Int], timedOut: Bool)]>([])
 
-    init(cluster: LocalCluster, client: DriverClient, executable: String, headName: String, maxWallSeconds: Double) {
+    init(cluster: LocalCluster, client: DriverClient, executable: String, headName: String, maxWallSeconds: Double,
+         getsDone: DispatchSemaphore = DispatchSemaphore(value: 0)) {
+        self.getsDone = getsDone
         self.cluster = cluster
         self.client = client
         self.executable = executable
@@ -240,8 +245,11 @@ final class RealWorld: ScenarioWorld {
     func killHeadNode() -> String? {
         cluster.killNode(named: headName)
         cluster.killGCS()
-        client.crash()
-        clientAlive = false
+        // Every driver runs on the head.
+        for world in [self] + jobWorlds where world.clientAlive {
+            world.client.crash()
+            world.clientAlive = false
+        }
         return "SIGKILL"
     }
 

@@ -103,14 +103,42 @@ struct ScenarioRunner {
         let head = cluster.nodes[0]
         let client = try DriverClient(socketPath: head.socketPath, logRoot: logInputs ? cluster.session.logs : nil,
                                       workerExecutable: executable)
+        // The other jobs' drivers (`jobs:`), in file order: jobs 2, 3, ... as in raysim.
+        var jobClients: [DriverClient] = []
+        for _ in scenario.jobs {
+            jobClients.append(try DriverClient(socketPath: head.socketPath, logRoot: logInputs ? cluster.session.logs : nil,
+                                               workerExecutable: executable))
+        }
         try warmUp(cluster, head: head)
         let maxWall = Double(scenario.expect.maxWallTimeMicros) / 1e6
         let world = RealWorld(cluster: cluster, client: client, executable: executable, headName: headName,
                               maxWallSeconds: maxWall)
-        defer { if world.clientAlive { client.shutdown() } }
         let program = ScenarioDriver(scenario: scenario, world: world)
         world.program = program
+        for (index, jobClient) in jobClients.enumerated() {
+            let jobWorld = RealWorld(cluster: cluster, client: jobClient, executable: executable, headName: headName,
+                                     maxWallSeconds: maxWall, getsDone: world.getsDone)
+            jobWorld.workloadStart = world.workloadStart
+            let jobProgram = ScenarioDriver(scenario: scenario.jobScenario(index), world: jobWorld)
+            jobWorld.program = jobProgram
+            program.addJob(jobProgram)
+            world.jobWorlds.append(jobWorld)
+        }
+        let worlds = [world] + world.jobWorlds
+        defer { for each in worlds where each.clientAlive { each.client.shutdown() } }
+        /// Starts each job whose `start` came.
+        func startDueJobs() throws {
+            for (index, job) in world.jobWorlds.enumerated()
+            where job.program.phase == .notStarted && world.elapsedMicros >= scenario.jobs[index].startMicros {
+                try job.program.start()
+            }
+        }
+        /// Every job started, and its gets returned.
+        func jobsDone() -> Bool {
+            world.jobWorlds.allSatisfy { $0.program.phase != .notStarted && !$0.getsOut && !$0.program.hasGetsToMake }
+        }
         try program.start()
+        try startDueJobs()
         let early = armEarlyKills(program, world)
 
         // Faults, in wall-clock time since the workload started, until every get returned.
@@ -145,30 +173,35 @@ struct ScenarioRunner {
                 usleep(2_000)
             }
         }
+        let wallBound = scenario.expect.maxWallTimeMicros + 5_000_000
         while !program.driverKilled {
-            if !world.getsOut {
+            if !worlds.contains(where: \.getsOut) {
                 usleep(2_000)
             } else if world.getsDone.wait(timeout: .now() + .milliseconds(2)) == .success {
                 // The program takes these results now; reading references in them (or after a
                 // fault), it may get more.
-                world.deliverResults()
+                for each in worlds { each.deliverResults() }
             }
             getsReturned = !world.getsOut
             world.deliverWaitAnswers()
             // The program's waits return before it takes its results (it holds its handles).
-            if getsReturned && world.waitsOut == 0 && !program.hasGetsToMake { break }
-            if world.elapsedMicros > scenario.expect.maxWallTimeMicros + 5_000_000 { break }
+            if getsReturned && world.waitsOut == 0 && !program.hasGetsToMake && jobsDone() { break }
+            if world.elapsedMicros > wallBound { break }
+            try startDueJobs()
             try fireDueFaults()
         }
         if program.driverKilled && !program.headKilled {
             // As raysim: the borrower probe asks once the GCS had time to tell every raylet.
             try fireFaultsFor(ScenarioDriver.probeDelayMicros)
         }
-        while world.getsOut && !program.driverKilled {  // The gets time out themselves.
-            world.getsDone.wait()
-            world.deliverResults()
+        // The gets time out themselves (the dead driver's are not waited for).
+        while (world.getsOut && !program.driverKilled) || !jobsDone(), world.elapsedMicros <= wallBound {
+            try startDueJobs()
+            if world.getsDone.wait(timeout: .now() + .milliseconds(2)) == .success {
+                for each in worlds { each.deliverResults() }
+            }
         }
-        world.deliverResults()
+        for each in worlds { each.deliverResults() }
         program.probe()
         let finishedAt = world.timestamp()
         try fireFaultsFor(ScenarioDriver.graceMicros)
@@ -176,17 +209,20 @@ struct ScenarioRunner {
 
         var ending = ScenarioEnding()
         ending.finishedAt = finishedAt
-        if !program.finished { ending.livenessBound = "after max_wall_time \(maxWall) s" }
+        if !program.allFinished { ending.livenessBound = "after max_wall_time \(maxWall) s" }
         ending.findLeaks = {
             // After a partition, TCP resends what the cut held with backoff (a SYN's is 1, 3, 7 s).
             let partitioned = scenario.faults.contains { if case .partition = $0.action { true } else { false } }
-            let leaks = waitForQuiescence(cluster, client: world.clientAlive ? client : nil, seconds: partitioned ? 20 : 5)
+            let alive = worlds.filter(\.clientAlive)
+            let leaks = waitForQuiescence(cluster, clients: alive.map(\.client), seconds: partitioned ? 20 : 5)
             guard leaks.isEmpty, world.clientAlive else { return (leaks, false) }
             // The program ends cleanly (as raysim's does): the job finishes, its workers end.
             // (This check found a raylet that overflowed its stack bouncing closes between two
             // gone processes: the job's end never reached the GCS.)
-            client.shutdown()
-            world.clientAlive = false
+            for each in alive {
+                each.client.shutdown()
+                each.clientAlive = false
+            }
             let left = waitForJobEnd(cluster, seconds: 10)
             return (left, left.isEmpty)
         }
@@ -266,13 +302,14 @@ struct ScenarioRunner {
     }
 
     /// Waits (5 s at most) until the owner and every live raylet hold nothing; returns what is left.
-    private func waitForQuiescence(_ cluster: LocalCluster, client: DriverClient?, seconds: Double) -> [String] {
+    private func waitForQuiescence(_ cluster: LocalCluster, clients: [DriverClient], seconds: Double) -> [String] {
         let deadline = Date().addingTimeInterval(seconds)
         var left: [String] = []
         repeat {
             left = []
-            if let client, !client.inspect({ $0.isQuiescent }) {
-                left.append("the driver still tracks \(client.inspect { "\($0.tasks.count) tasks and \($0.objects.count) objects" })")
+            for client in clients where !client.inspect({ $0.isQuiescent }) {
+                let who = client.job == JobID(1) ? "the driver" : "the driver of \(client.job)"
+                left.append("\(who) still tracks \(client.inspect { "\($0.tasks.count) tasks and \($0.objects.count) objects" })")
             }
             let dead = declaredDead(cluster)
             for node in cluster.nodes where node.alive && !dead.contains(node.id) {
