@@ -18,6 +18,8 @@ private final class ScriptedWorld: ScenarioWorld {
     var finished = 0
 
     func timestamp() -> String { "t" }
+    /// The scripted clock (`finish_within`).
+    var elapsedMicros: Int64 = 0
     func put(_ data: ObjectData, on node: String?) throws -> ObjectID {
         calls.append("put \(data.sizeBytes) on \(node ?? "-")")
         return ObjectID.put(by: TaskID.driver(of: JobID(1)), index: UInt32(calls.count))
@@ -101,6 +103,92 @@ private func value(_ driver: ScenarioDriver, _ ref: InstanceRef) -> ObjectValue 
 }
 
 @Suite struct ScenarioDriverTests {
+    /// `jobs:`: each job's program runs in its own world; its results are the run's, its
+    /// expectations (results, `finish_within`) are checked, and a job that did not finish
+    /// keeps the run from passing.
+    @Test func eachJobsResultsAndBoundsAreTheRunsVerdict() throws {
+        let yaml = """
+            name: two-jobs
+            description: a program and a job beside it
+            cluster:
+              nodes: [{name: head, head: true}]
+            workload:
+              tasks: [{name: mine, count: 2}]
+              get: ["mine[*]"]
+            jobs:
+              - name: other
+                start: 100ms
+                workload:
+                  tasks: [{name: theirs, count: 3}]
+                  get: ["theirs[*]"]
+                expect:
+                  results: {"theirs[*]": ok}
+                  finish_within: 50ms
+            """
+        let scenario = try ScenarioLoader.parse(yaml: yaml, file: "two.yaml")
+        #expect(scenario.jobs.map(\.name) == ["other"] && scenario.jobs[0].startMicros == 100_000)
+        #expect(scenario.jobScenario(0).workload.tasks.map(\.name) == ["theirs"])
+        func run(jobTakes micros: Int64, jobFinishes: Bool = true) throws -> ScenarioReport {
+            let world = ScriptedWorld(), jobWorld = ScriptedWorld()
+            let driver = ScenarioDriver(scenario: scenario, world: world)
+            let job = ScenarioDriver(scenario: scenario.jobScenario(0), world: jobWorld)
+            driver.addJob(job)
+            try driver.start()
+            for (object, ref) in zip(world.asked, driver.getList) { driver.resolve(object, value(driver, ref)) }
+            #expect(driver.finished && !driver.allFinished)
+            jobWorld.elapsedMicros = 100_000
+            try job.start()
+            jobWorld.elapsedMicros = 100_000 + micros
+            for (object, ref) in zip(jobWorld.asked, job.getList).dropLast(jobFinishes ? 0 : 1) {
+                job.resolve(object, value(job, ref))
+            }
+            var report = ScenarioReport(scenario: scenario, seed: 1)
+            driver.finish(&report, counts: ScenarioCounts(), ending: ScenarioEnding())
+            return report
+        }
+        let quick = try run(jobTakes: 40_000)
+        #expect(quick.outcome == .passed, "\(quick.summary(wallSeconds: 0))")
+        #expect(quick.results.map { "\($0.0)" } == ["mine[0]", "mine[1]", "theirs[0]", "theirs[1]", "theirs[2]"])
+        #expect(quick.jobLines.last == "other (job 2): started at 100ms, its 3 gets returned in 40ms (finish_within 50ms)")
+        let slow = try run(jobTakes: 60_000)
+        #expect(slow.outcome == .expectationFailed(["job other: its gets returned 60ms after it started, over finish_within 50ms"]))
+        let unfinished = try run(jobTakes: 10_000, jobFinishes: false)
+        guard case .livenessExceeded(let message) = unfinished.outcome else {
+            Issue.record("expected a liveness failure, got \(unfinished.outcome)")
+            return
+        }
+        #expect(message.contains("theirs[2]"))
+    }
+
+    @Test func jobsAreCheckedAtLoad() throws {
+        func problem(_ jobs: String) -> String {
+            do {
+                _ = try ScenarioLoader.parse(yaml: """
+                    name: bad-jobs
+                    description: d
+                    cluster:
+                      nodes: [{name: head, head: true}]
+                    workload:
+                      tasks: [{name: mine}]
+                    \(jobs)
+                    """, file: "bad.yaml")
+                return "accepted"
+            } catch {
+                return error.description
+            }
+        }
+        #expect(problem("jobs: [{name: a, workload: {tasks: [{name: mine}]}}]")
+            == "bad.yaml: jobs[0].workload: 'mine' is declared in workload too; names are unique across the workload and every job, so each result names one thing")
+        #expect(problem("jobs: [{name: a, workload: {tasks: [{name: x, args: [\"mine\"]}]}}]")
+            .contains("jobs[0].workload.tasks[0].args[0]"))
+        #expect(problem("jobs: [{name: a, workload: {tasks: [{name: x}]}, expect: {retries: 1}}]")
+            .contains("jobs[0].expect.retries: unknown key 'retries'; expected one of: results, finish_within"))
+        #expect(problem("jobs: [{name: a, workload: {}}, {name: a, workload: {}}]") == "bad.yaml: jobs[1].name: duplicate job name 'a'")
+        #expect(problem("jobs: [{name: a, start: soon, workload: {}}]").contains("jobs[0].start"))
+        #expect(problem("jobs: [{name: a, workload: {tasks: [{name: x, output: 1GiB}]}}]")
+            .contains("jobs[0].workload.tasks[0].output"))
+    }
+
     @Test func theProgramPutsSubmitsInOrderAndReleasesOnceEveryGetReturned() throws {
         let world = ScriptedWorld()
         let driver = ScenarioDriver(scenario: try scenario(""), world: world)

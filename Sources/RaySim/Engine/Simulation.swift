@@ -169,6 +169,7 @@ public final class Simulation {
         self.random = SeededGenerator(seed: mix(options.seed))
         var config = options.config
         config.seed = options.seed
+        scenario.cluster.quotas.apply(to: &config)
         self.config = config
         if options.recordTrace { traceRecorder = TraceRecorder() }
     }

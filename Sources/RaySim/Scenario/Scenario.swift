@@ -91,12 +91,37 @@ public struct ClusterSpec: Sendable, Equatable {
     public var nodes: [NodeSpec]
     /// `network:` (simulator only).
     public var network: NetworkSpec
+    /// `quotas:` (an added key) per-job limits, in both worlds.
+    public var quotas = QuotaSpec()
 
     /// Builds a cluster spec.
     public init(gcsPersistent: Bool, nodes: [NodeSpec], network: NetworkSpec) {
         self.gcsPersistent = gcsPersistent
         self.nodes = nodes
         self.network = network
+    }
+}
+
+/// `quotas:` — the cluster's per-job quotas (`RayConfig`; a real cluster's processes get them
+/// as `SWIFTRAY_ACTORS_PER_JOB_HARD` and `_SOFT`). Nil: the default.
+public struct QuotaSpec: Sendable, Equatable {
+    /// `actors_per_job`: live actors a job may hold; creations beyond are refused (QuotaExceeded).
+    public var actorsPerJob: Int?
+    /// `actors_per_job_soft`: beyond it creations are accepted and counted (warned of).
+    public var actorsPerJobSoft: Int?
+
+    public init() {}
+
+    /// Applies the quotas to a configuration.
+    public func apply(to config: inout RayConfig) {
+        if let actorsPerJob { config.actorsPerJobHardMax = actorsPerJob }
+        if let actorsPerJobSoft { config.actorsPerJobSoftMax = actorsPerJobSoft }
+    }
+
+    /// The settings a real cluster's processes read (`Roles.applyConfigOverrides`).
+    public var environment: [String] {
+        (actorsPerJob.map { ["SWIFTRAY_ACTORS_PER_JOB_HARD=\($0)"] } ?? [])
+            + (actorsPerJobSoft.map { ["SWIFTRAY_ACTORS_PER_JOB_SOFT=\($0)"] } ?? [])
     }
 }
 

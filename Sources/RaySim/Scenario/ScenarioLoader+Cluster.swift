@@ -4,7 +4,8 @@
 import RayCore
 
 extension ScenarioLoader {
-    static let clusterKeys = ["gcs", "nodes", "network"]
+    static let clusterKeys = ["gcs", "nodes", "network", "quotas"]
+    static let quotaKeys = ["actors_per_job", "actors_per_job_soft"]
     static let gcsKeys = ["persistent"]
     static let nodeKeys = ["name", "head", "count", "resources", "object_store"]
     static let networkKeys = ["latency", "jitter"]
@@ -50,7 +51,13 @@ extension ScenarioLoader {
             if let latency = networkMapping.optional("latency") { network.latencyMicros = try latency.durationMicros() }
             if let jitter = networkMapping.optional("jitter") { network.jitterMicros = try jitter.durationMicros() }
         }
-        return ClusterSpec(gcsPersistent: gcsPersistent, nodes: nodes, network: network)
+        var spec = ClusterSpec(gcsPersistent: gcsPersistent, nodes: nodes, network: network)
+        if let quotasValue = cluster.optional("quotas") {
+            let quotas = try quotasValue.mapping(allowedKeys: quotaKeys)
+            spec.quotas.actorsPerJob = try quotas.optional("actors_per_job")?.int(in: 1...1_000_000)
+            spec.quotas.actorsPerJobSoft = try quotas.optional("actors_per_job_soft")?.int(in: 1...1_000_000)
+        }
+        return spec
     }
 
     /// One `nodes:` entry, expanded by `count`.

@@ -64,7 +64,8 @@ struct ScenarioRunner {
             let file = scenario.sourcePath.hasPrefix("/") ? scenario.sourcePath
                 : FileManager.default.currentDirectoryPath + "/" + scenario.sourcePath
             cluster = try LocalCluster(executable: executable,
-                                       environment: ["SWIFTRAY_SCENARIO_SEED=\(seed)", "SWIFTRAY_SCENARIO_FILE=\(file)"],
+                                       environment: ["SWIFTRAY_SCENARIO_SEED=\(seed)", "SWIFTRAY_SCENARIO_FILE=\(file)"]
+                                           + scenario.cluster.quotas.environment,
                                        logInputs: logInputs, network: netns ? try NetworkNamespaces() : nil)
         } catch {
             print("scenario \(scenario.name)  seed \(seed)  (swiftray up)\n  cannot run: \(error)\nINVALID")
