@@ -43,6 +43,10 @@ let package = Package(
 
         // CRC-32C with the CPU's crc32 instruction (object chunks and spill files).
         .target(name: "CChecksum", path: "Sources/CChecksum"),
+        // TLS 1.3 on OpenSSL (memory BIOs: the event loop moves the bytes) and the cluster's certificates.
+        .target(
+            name: "CTLS", path: "Sources/CTLS",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // Starts GCS and raylet roles from a constructor, before the program's own code.
         .target(name: "CRoleHook", path: "Sources/CRoleHook"),
 
@@ -61,7 +65,7 @@ let package = Package(
         .target(
             name: "RayRuntime",
             dependencies: [
-                "RayCore", "RayWire", "RayStorage", "CLibUV", "CRoleHook",
+                "RayCore", "RayWire", "RayStorage", "CLibUV", "CRoleHook", "CTLS",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),

@@ -29,12 +29,12 @@ let onlyInThisDriver = RemoteFunction("tb.only-in-this-driver") { () -> Int in 1
 /// Runs `body` as the driver of a cluster of `nodes` (name, resources), then shuts everything down.
 func withCluster(_ nodes: [(String, [String: Int64])], environment: [String] = [],
                  logToDriver: Bool = true, workerOutput: Ray.OutputHandler? = nil, objectStoreBytes: Int64 = 1 << 30,
-                 _ body: (LocalCluster) throws -> Void) throws {
+                 tlsDirectory: String? = nil, _ body: (LocalCluster) throws -> Void) throws {
     #expect(FileManager.default.isExecutableFile(atPath: testbedPath),
             "build the testbed first: swift build --product swiftray-testbed")
     Testbed.register()
     _ = onlyInThisDriver
-    let cluster = try LocalCluster(executable: testbedPath, environment: environment)
+    let cluster = try LocalCluster(executable: testbedPath, environment: environment, tlsDirectory: tlsDirectory)
     defer { cluster.stop() }
     try cluster.startGCS()
     for (name, units) in nodes {

@@ -10,22 +10,25 @@ import Glibc
 public enum ControlClient {
     /// Asks the GCS at `host:port`.
     /// `secret`: the cluster's (default: the environment's, else a local node's of that cluster).
+    /// `tls`: the cluster's TLS material (default: the environment's, else a local node's of that cluster).
     public static func ask(gcs address: String, _ command: ControlRequest, secret: ClusterSecret? = nil,
-                           timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
+                           tls: TLSContext? = nil, timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
         let secret = if let secret { secret } else { try ClusterSecret.forGCS(address) }
-        return try ask(tcp: address, command, secret: secret,
+        let tls = if let tls { tls } else { try TLSContext.forGCS(address) }
+        return try ask(tcp: address, command, secret: secret, tls: tls,
                 timeoutSeconds: timeoutSeconds, peer: "GCS",
                 hint: "is the cluster running? `swiftray start --head` starts one")
     }
 
     /// Asks the raylet listening at `host:port` (another host's node, say).
     public static func ask(raylet address: String, _ command: ControlRequest, secret: ClusterSecret,
-                           timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
-        try ask(tcp: address, command, secret: secret, timeoutSeconds: timeoutSeconds, peer: "raylet",
+                           tls: TLSContext? = nil, timeoutSeconds: Double = 5) throws(RuntimeError) -> ControlReply {
+        let tls = if let tls { tls } else { try TLSContext.fromEnvironment() }
+        return try ask(tcp: address, command, secret: secret, tls: tls, timeoutSeconds: timeoutSeconds, peer: "raylet",
                 hint: "has the node died since the GCS listed it? `swiftray status` shows the nodes")
     }
 
-    private static func ask(tcp address: String, _ command: ControlRequest, secret: ClusterSecret,
+    private static func ask(tcp address: String, _ command: ControlRequest, secret: ClusterSecret, tls: TLSContext?,
                             timeoutSeconds: Double, peer: String,
                             hint: String) throws(RuntimeError) -> ControlReply {
         let (host, port) = try parseAddress(address)
@@ -42,7 +45,10 @@ public enum ControlClient {
         guard connected == 0 else {
             throw RuntimeError("no \(peer) answers at \(host):\(port) (\(String(cString: strerror(errno)))); \(hint)")
         }
-        return try exchange(fd, command, secret: secret, timeoutSeconds: timeoutSeconds, peer: "the \(peer) at \(host):\(port)")
+        let name = "the \(peer) at \(host):\(port)"
+        setReceiveTimeout(fd, timeoutSeconds)
+        let channel = Channel(fd: fd, tls: try tls.map { context throws(RuntimeError) in try BlockingTLS(context, fd: fd, peer: name) })
+        return try exchange(channel, command, secret: secret, timeoutSeconds: timeoutSeconds, peer: name)
     }
 
     /// Asks the process (raylet or driver) listening on the Unix socket `path`.
@@ -68,15 +74,47 @@ public enum ControlClient {
         guard connected == 0 else {
             throw RuntimeError("no raylet answers at \(path) (\(String(cString: strerror(errno))))")
         }
-        return try exchange(fd, command, secret: secret, timeoutSeconds: timeoutSeconds, peer: "the raylet at \(path)")
+        return try exchange(Channel(fd: fd, tls: nil), command, secret: secret, timeoutSeconds: timeoutSeconds,
+                            peer: "the raylet at \(path)")
     }
 
     /// Runs the challenge–response on the connected socket `fd` (as its initiator), with a
     /// receive timeout of `timeoutSeconds`; returns the reader holding what came after it.
     public static func authenticate(_ fd: Int32, secret: ClusterSecret, timeoutSeconds: Double = 5,
                                     peer: String) throws(RuntimeError) -> FrameReader {
-        var timeout = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - timeoutSeconds.rounded(.down)) * 1e6))
+        try authenticate(Channel(fd: fd, tls: nil), secret: secret, timeoutSeconds: timeoutSeconds, peer: peer)
+    }
+
+    static func setReceiveTimeout(_ fd: Int32, _ seconds: Double) {
+        var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - seconds.rounded(.down)) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// A connected blocking socket, plain or under TLS.
+    struct Channel {
+        let fd: Int32
+        let tls: BlockingTLS?
+
+        func send(_ bytes: [UInt8], peer: String) throws(RuntimeError) {
+            if let tls {
+                guard tls.send(bytes) else { throw RuntimeError("cannot send to \(peer) over TLS") }
+                return
+            }
+            try sendAll(fd, bytes, peer: peer)
+        }
+
+        /// Bytes received (0: closed, < 0: failed or timed out).
+        func receive(_ buffer: inout [UInt8]) -> Int {
+            buffer.withUnsafeMutableBytes { raw in
+                if let tls { return tls.receive(into: raw) }
+                return recv(fd, raw.baseAddress, raw.count, 0)
+            }
+        }
+    }
+
+    private static func authenticate(_ channel: Channel, secret: ClusterSecret, timeoutSeconds: Double,
+                                     peer: String) throws(RuntimeError) -> FrameReader {
+        setReceiveTimeout(channel.fd, timeoutSeconds)
         // The acceptor's challenge comes first; the answer is this side's challenge and proof.
         var handshake = Handshake(secret: secret, initiator: true)
         var reader = FrameReader(maxBodyBytes: 64 << 20)
@@ -85,14 +123,14 @@ public enum ControlClient {
             while let frame = try nextFrame(&reader, peer: peer) {
                 do {
                     switch try handshake.receive(frame) {
-                    case .send(let proof): try sendAll(fd, proof, peer: peer)
+                    case .send(let proof): try channel.send(proof, peer: peer)
                     case .authenticated: return reader
                     }
                 } catch {
                     throw RuntimeError("\(peer): \(error)")
                 }
             }
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let count = channel.receive(&buffer)
             guard count > 0 else {
                 throw RuntimeError(count == 0 ? "\(peer) closed the connection during authentication"
                     : "\(peer) did not authenticate within \(timeoutSeconds) s")
@@ -116,10 +154,10 @@ public enum ControlClient {
         }
     }
 
-    private static func exchange(_ fd: Int32, _ command: ControlRequest, secret: ClusterSecret, timeoutSeconds: Double,
-                                 peer: String) throws(RuntimeError) -> ControlReply {
-        var reader = try authenticate(fd, secret: secret, timeoutSeconds: timeoutSeconds, peer: peer)
-        try sendAll(fd, Wire.helloFrame(Hello(role: .client)) + Wire.controlFrame(command), peer: peer)
+    private static func exchange(_ channel: Channel, _ command: ControlRequest, secret: ClusterSecret,
+                                 timeoutSeconds: Double, peer: String) throws(RuntimeError) -> ControlReply {
+        var reader = try authenticate(channel, secret: secret, timeoutSeconds: timeoutSeconds, peer: peer)
+        try channel.send(Wire.helloFrame(Hello(role: .client)) + Wire.controlFrame(command), peer: peer)
         var helloSeen = false
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -144,7 +182,7 @@ public enum ControlClient {
                 default: continue
                 }
             }
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let count = channel.receive(&buffer)
             guard count > 0 else {
                 throw RuntimeError(count == 0 ? "\(peer) closed the connection without answering"
                     : "no answer from \(peer) within \(timeoutSeconds) s")

@@ -29,21 +29,31 @@ public final class LocalCluster: @unchecked Sendable {
     let logInputs: Bool
     /// Nodes in network namespaces (nil: every node on loopback).
     public let network: NetworkNamespaces?
+    /// TLS on every TCP link (the GCS's, the raylets' object transfers), or nil: plain.
+    public let tls: TLSContext?
     private var gcsHost = "127.0.0.1"
     private var headNamespace: NetworkNamespaces.Node?
 
     /// - Parameters:
     ///   - executable: the binary every process runs in its role (a program that calls `Ray.start`/`Ray.connect`, or `swiftray`).
     ///   - environment: extra "K=V" settings for every process (e.g. SWIFTRAY_HEALTH_CHECK_PERIOD_MS=500).
+    ///   - tlsDirectory: TLS material (`swiftray cert`) every process uses on its TCP links.
     public init(executable: String, environment: [String] = [], logInputs: Bool = true,
-                network: NetworkNamespaces? = nil) throws(RuntimeError) {
+                network: NetworkNamespaces? = nil, tlsDirectory: String? = nil) throws(RuntimeError) {
         self.executable = executable
-        self.extraEnvironment = environment
         self.logInputs = logInputs
         self.network = network
         let secret = ClusterSecret.generate()
         self.secret = secret
         session = try Session.create(secret: secret)
+        if let tlsDirectory {
+            tls = try TLSContext(directory: tlsDirectory)
+            try session.recordTLS(directory: tlsDirectory)
+            extraEnvironment = environment + ["\(TLSContext.environmentVariable)=\(tlsDirectory)"]
+        } else {
+            tls = nil
+            extraEnvironment = environment
+        }
         signal(SIGPIPE, SIG_IGN)
     }
 
@@ -70,6 +80,7 @@ public final class LocalCluster: @unchecked Sendable {
             logPath: session.logs + "/gcs.err", exitWithParent: true, detach: false, wrapper: wrapper)
         gcs = launched
         gcsPort = launched.port
+        if let tls { TLSContext.remember(tls, forGCS: gcsAddress) }
     }
 
     /// Starts a raylet named `name` offering `resources`.

@@ -83,6 +83,7 @@ public enum Role {
         }
         let loop = EventLoop()
         loop.secret = try identity.map { role throws(RuntimeError) in try secret.acting(as: role) } ?? secret
+        loop.tls = try TLSContext.fromEnvironment()
         return loop
     }
 

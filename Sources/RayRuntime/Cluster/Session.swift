@@ -19,6 +19,10 @@ public struct Session: Sendable {
     public var sockets: String { path + "/sockets" }
     /// The cluster's secret (mode 0600), written when the session is created.
     public var secretPath: String { path + "/" + ClusterSecret.fileName }
+    /// Where `swiftray start` makes the cluster's TLS material when it makes it (a CA and a certificate).
+    public var tlsDirectory: String { path + "/tls" }
+    /// Names the TLS directory this session's processes use (absent: TLS off), for the CLI.
+    public var tlsSettingPath: String { path + "/tls-dir" }
     /// The file of `role`'s credential in this session (the cluster's secret for the administrator).
     public func credentialPath(_ role: Identity.Role) -> String {
         switch role {
@@ -34,6 +38,15 @@ public struct Session: Sendable {
     }
 
     public init(path: String) { self.path = path }
+
+    /// Notes that this session's processes use the TLS material in `directory` (the CLI finds it here).
+    public func recordTLS(directory: String) throws(RuntimeError) {
+        do {
+            try directory.write(toFile: tlsSettingPath, atomically: true, encoding: .utf8)
+        } catch {
+            throw RuntimeError("cannot write \(tlsSettingPath): \(error.localizedDescription)")
+        }
+    }
 
     /// Where sessions live: $SWIFTRAY_TMPDIR, default /tmp/swiftray.
     public static var root: String { environment("SWIFTRAY_TMPDIR") ?? "/tmp/swiftray" }

@@ -113,6 +113,8 @@ public final class Connection {
     /// last resumed.
     private var heldSince: Int64?
     private var resumedAt: Int64 = 0
+    /// TLS on a TCP link whose loop has TLS material (nil: plain bytes).
+    private var tls: TLSSession?
 
     /// A connection over a fresh TCP or pipe handle (not connected yet).
     init(loop: EventLoop, kind: Kind, label: String) {
@@ -159,6 +161,15 @@ public final class Connection {
     func startReading() {
         reader.expectHello = true
         if kind == .tcp { uv_tcp_nodelay(OpaquePointer(stream).assumingTCP, 1) }
+        if kind == .tcp, let context = loop.tls {
+            guard let session = TLSSession(context, server: !initiatedHere) else {
+                close(reason: "\(label): cannot start TLS")
+                return
+            }
+            tls = session
+            // The initiator's hello starts the TLS handshake.
+            if initiatedHere { advanceTLS() }
+        }
         if let secret = credential ?? loop.secret {
             let handshake = Handshake(secret: secret, initiator: initiatedHere)
             if !initiatedHere {
@@ -197,8 +208,41 @@ public final class Connection {
         }
         guard count > 0, let base = buf?.pointee.base else { return }
         loop.activity &+= 1
-        reader.append(UnsafeRawBufferPointer(start: base, count: count))
+        let bytes = UnsafeRawBufferPointer(start: base, count: count)
+        if let tls {
+            // Ciphertext in; the read buffer is free again once fed, and takes the plaintext.
+            guard tls.feed(bytes), advanceTLS() else { return }
+            while let readBuffer {
+                guard let plain = tls.read(into: readBuffer, capacity: Self.readBufferBytes) else {
+                    close(reason: "\(label): TLS: \(tls.lastError)")
+                    return
+                }
+                if plain == 0 { break }
+                reader.append(UnsafeRawBufferPointer(start: readBuffer, count: plain))
+            }
+        } else {
+            reader.append(bytes)
+        }
         deliverFrames()
+    }
+
+    /// Runs the TLS handshake as far as the bytes read allow, and queues what it sends; refuses
+    /// the peer (counted) if it failed. True while the connection stands.
+    @discardableResult
+    private func advanceTLS() -> Bool {
+        guard let tls else { return true }
+        let wasEstablished = tls.established
+        guard tls.advanceHandshake() else {
+            let reason = "TLS handshake with \(label) failed: \(tls.lastError)\(TLSHint.text)"
+            if !initiatedHere { AuthCounters.countRefusal() }
+            // What the handshake says (an alert) still goes out.
+            writeCiphertext(tls.takeCiphertext())
+            close(reason: reason)
+            return false
+        }
+        // Handshake records, and once established the plaintext that waited.
+        if !wasEstablished || !outgoing.isEmpty { markDirty() }
+        return true
     }
 
     /// Hands the delegate every whole frame read, as the rate limit allows.
@@ -398,9 +442,29 @@ public final class Connection {
     /// Writes what is queued (called by the loop before it blocks).
     func flush() {
         queued = false
-        guard !isClosed, !outgoing.isEmpty else { return }
-        var pending = outgoing
+        guard !isClosed else { return }
+        if let tls {
+            // Plaintext waits for the handshake; then it goes encrypted.
+            if tls.established, !outgoing.isEmpty {
+                guard tls.write(outgoing) else {
+                    close(reason: "\(label): TLS: \(tls.lastError)")
+                    return
+                }
+                outgoing = []
+            }
+            writeCiphertext(tls.takeCiphertext())
+            return
+        }
+        guard !outgoing.isEmpty else { return }
+        let pending = outgoing
         outgoing = []
+        writeCiphertext(pending)
+    }
+
+    /// Writes bytes as they go on the wire (plaintext, or TLS records).
+    private func writeCiphertext(_ bytes: [UInt8]) {
+        guard !isClosed, !bytes.isEmpty else { return }
+        var pending = bytes
         if pending.count >= EventLoop.largeBufferBytes { loop.trimSoon() }
         let written: Int32 = pending.withUnsafeMutableBytes { raw in
             var buf = uv_buf_init(raw.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(raw.count))

@@ -32,6 +32,8 @@ public final class EventLoop: @unchecked Sendable {
     /// The cluster's secret: every connection on this loop authenticates with it first
     /// (nil: none do, and every SwiftRay peer refuses them).
     public var secret: ClusterSecret?
+    /// TLS for this loop's TCP connections (nil: plain).
+    public var tls: TLSContext?
     public var spinMicros: UInt64 = UInt64(environment("SWIFTRAY_SPIN_MICROS") ?? "") ?? 100
     /// Who runs the loop (task bodies may hand it to a spare thread: `runOutside`).
     private let baton = LoopBaton(takeoverMicros: UInt64(environment("SWIFTRAY_TAKEOVER_MICROS") ?? "") ?? 10_000)

@@ -1,0 +1,53 @@
+// TLS 1.3 for SwiftRay's TCP links, on OpenSSL: a context per process (the cluster CA,
+// this process's certificate and key, mutual verification), a session per connection
+// over two memory BIOs (the event loop moves the ciphertext; nothing here touches a
+// socket), a session on a blocking socket for the CLI's control client, and the
+// certificates `swiftray cert` makes. Opaque pointers only: Swift never sees OpenSSL's types.
+
+#ifndef SWIFTRAY_TLS_H
+#define SWIFTRAY_TLS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A context for one role (server: accepts; client: connects), or NULL with `error` filled.
+void *swiftray_tls_context(const char *ca_path, const char *cert_path, const char *key_path, int server,
+                           char *error, size_t error_size);
+void swiftray_tls_context_free(void *context);
+
+/// A session over memory BIOs (server or client as its context is).
+void *swiftray_tls_session(void *context, int server);
+void swiftray_tls_session_free(void *session);
+/// Runs the handshake as far as the bytes fed allow: 1 done, 0 needs more, -1 failed.
+int swiftray_tls_handshake(void *session);
+/// Ciphertext from the peer.
+int swiftray_tls_feed(void *session, const void *bytes, size_t count);
+/// Plaintext read: > 0 bytes, 0 none yet, -1 the peer closed or the stream is corrupt.
+long swiftray_tls_read(void *session, void *buffer, size_t capacity);
+/// Encrypts plaintext (all of it, or -1).
+long swiftray_tls_write(void *session, const void *bytes, size_t count);
+/// Ciphertext waiting to be sent, and taking it.
+size_t swiftray_tls_pending(void *session);
+long swiftray_tls_drain(void *session, void *buffer, size_t capacity);
+/// The last error of this thread, as text (OpenSSL's queue, or the verification result).
+void swiftray_tls_last_error(void *session, char *buffer, size_t size);
+
+/// A client session on a connected blocking socket (handshake done), or NULL with `error`.
+void *swiftray_tls_connect_fd(void *context, int fd, char *error, size_t error_size);
+long swiftray_tls_fd_read(void *session, void *buffer, size_t capacity);
+long swiftray_tls_fd_write(void *session, const void *bytes, size_t count);
+
+/// Makes a CA (`ca.pem`, `ca.key`) in `ca_directory` if `make_ca`, then a certificate signed by
+/// the CA there (`node.pem`, `node.key`, common name `name`) in `out_directory`. Keys are written
+/// with mode 0600. 0, or -1 with `error`.
+int swiftray_tls_make_certificates(const char *ca_directory, const char *out_directory, const char *name,
+                                   int make_ca, int valid_days, char *error, size_t error_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

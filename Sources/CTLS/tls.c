@@ -1,0 +1,270 @@
+// TLS 1.3 on OpenSSL for SwiftRay's TCP links (see include/swiftray_tls.h).
+
+#include "swiftray_tls.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+static void put_error(char *error, size_t size, const char *what) {
+    if (!error || size == 0) return;
+    unsigned long code = ERR_get_error();
+    if (code) {
+        char detail[256];
+        ERR_error_string_n(code, detail, sizeof detail);
+        snprintf(error, size, "%s: %s", what, detail);
+    } else {
+        snprintf(error, size, "%s", what);
+    }
+    ERR_clear_error();
+}
+
+void *swiftray_tls_context(const char *ca_path, const char *cert_path, const char *key_path, int server,
+                           char *error, size_t error_size) {
+    ERR_clear_error();
+    SSL_CTX *context = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (!context) {
+        put_error(error, error_size, "cannot make a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(context, TLS1_3_VERSION);
+    SSL_CTX_set_max_proto_version(context, TLS1_3_VERSION);
+    SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(context, 0);
+    char what[1200];
+    if (SSL_CTX_load_verify_locations(context, ca_path, NULL) != 1) {
+        snprintf(what, sizeof what, "cannot read the cluster CA %s", ca_path);
+        goto fail;
+    }
+    if (SSL_CTX_use_certificate_chain_file(context, cert_path) != 1) {
+        snprintf(what, sizeof what, "cannot read the certificate %s", cert_path);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(context, key_path, SSL_FILETYPE_PEM) != 1) {
+        snprintf(what, sizeof what, "cannot read the key %s", key_path);
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(context) != 1) {
+        snprintf(what, sizeof what, "the key %s does not match the certificate %s", key_path, cert_path);
+        goto fail;
+    }
+    // Mutual: each side proves it holds a certificate the cluster CA signed.
+    SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    return context;
+fail:
+    put_error(error, error_size, what);
+    SSL_CTX_free(context);
+    return NULL;
+}
+
+void swiftray_tls_context_free(void *context) { SSL_CTX_free((SSL_CTX *)context); }
+
+void *swiftray_tls_session(void *context, int server) {
+    SSL *ssl = SSL_new((SSL_CTX *)context);
+    if (!ssl) return NULL;
+    BIO *in = BIO_new(BIO_s_mem());
+    BIO *out = BIO_new(BIO_s_mem());
+    if (!in || !out) {
+        BIO_free(in);
+        BIO_free(out);
+        SSL_free(ssl);
+        return NULL;
+    }
+    BIO_set_mem_eof_return(in, -1);  // Empty means "more to come", not end of stream.
+    SSL_set_bio(ssl, in, out);
+    if (server) SSL_set_accept_state(ssl); else SSL_set_connect_state(ssl);
+    return ssl;
+}
+
+void swiftray_tls_session_free(void *session) { SSL_free((SSL *)session); }
+
+int swiftray_tls_handshake(void *session) {
+    SSL *ssl = session;
+    ERR_clear_error();
+    int result = SSL_do_handshake(ssl);
+    if (result == 1) return 1;
+    int code = SSL_get_error(ssl, result);
+    return code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE ? 0 : -1;
+}
+
+int swiftray_tls_feed(void *session, const void *bytes, size_t count) {
+    return BIO_write(SSL_get_rbio((SSL *)session), bytes, (int)count) == (int)count ? 0 : -1;
+}
+
+long swiftray_tls_read(void *session, void *buffer, size_t capacity) {
+    SSL *ssl = session;
+    ERR_clear_error();
+    int result = SSL_read(ssl, buffer, (int)capacity);
+    if (result > 0) return result;
+    int code = SSL_get_error(ssl, result);
+    return code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE ? 0 : -1;
+}
+
+long swiftray_tls_write(void *session, const void *bytes, size_t count) {
+    SSL *ssl = session;
+    size_t done = 0;
+    while (done < count) {
+        size_t chunk = count - done > (1u << 30) ? (1u << 30) : count - done;
+        ERR_clear_error();
+        int result = SSL_write(ssl, (const char *)bytes + done, (int)chunk);
+        if (result <= 0) return -1;
+        done += (size_t)result;
+    }
+    return (long)done;
+}
+
+size_t swiftray_tls_pending(void *session) { return BIO_ctrl_pending(SSL_get_wbio((SSL *)session)); }
+
+long swiftray_tls_drain(void *session, void *buffer, size_t capacity) {
+    int result = BIO_read(SSL_get_wbio((SSL *)session), buffer, (int)capacity);
+    return result > 0 ? result : 0;
+}
+
+void swiftray_tls_last_error(void *session, char *buffer, size_t size) {
+    long verified = session ? SSL_get_verify_result((SSL *)session) : X509_V_OK;
+    unsigned long code = ERR_peek_last_error();
+    if (verified != X509_V_OK) {
+        snprintf(buffer, size, "the peer's certificate is not the cluster's: %s",
+                 X509_verify_cert_error_string(verified));
+    } else if (code) {
+        ERR_error_string_n(code, buffer, size);
+    } else {
+        snprintf(buffer, size, "the TLS stream ended or is corrupt");
+    }
+    ERR_clear_error();
+}
+
+void *swiftray_tls_connect_fd(void *context, int fd, char *error, size_t error_size) {
+    ERR_clear_error();
+    SSL *ssl = SSL_new((SSL_CTX *)context);
+    if (!ssl) {
+        put_error(error, error_size, "cannot make a TLS session");
+        return NULL;
+    }
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) != 1) {
+        swiftray_tls_last_error(ssl, error, error_size);
+        SSL_free(ssl);
+        return NULL;
+    }
+    return ssl;
+}
+
+long swiftray_tls_fd_read(void *session, void *buffer, size_t capacity) {
+    ERR_clear_error();
+    int result = SSL_read((SSL *)session, buffer, (int)capacity);
+    if (result > 0) return result;
+    return SSL_get_error((SSL *)session, result) == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+}
+
+long swiftray_tls_fd_write(void *session, const void *bytes, size_t count) {
+    return swiftray_tls_write(session, bytes, count);
+}
+
+// MARK: Certificates
+
+static int add_extension(X509 *certificate, X509V3_CTX *context, int nid, const char *value) {
+    X509_EXTENSION *extension = X509V3_EXT_conf_nid(NULL, context, nid, value);
+    if (!extension) return 0;
+    int added = X509_add_ext(certificate, extension, -1);
+    X509_EXTENSION_free(extension);
+    return added;
+}
+
+static X509 *make_certificate(EVP_PKEY *key, const char *name, X509 *issuer, EVP_PKEY *issuer_key, int ca, int days) {
+    X509 *certificate = X509_new();
+    BIGNUM *serial = BN_new();
+    int ok = certificate && serial && X509_set_version(certificate, 2) && BN_rand(serial, 63, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY)
+        && BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(certificate))
+        && X509_gmtime_adj(X509_getm_notBefore(certificate), -3600)
+        && X509_gmtime_adj(X509_getm_notAfter(certificate), (long)days * 86400)
+        && X509_set_pubkey(certificate, key);
+    BN_free(serial);
+    if (!ok) goto fail;
+    X509_NAME *subject = X509_get_subject_name(certificate);
+    if (!X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC, (const unsigned char *)"SwiftRay cluster", -1, -1, 0)
+        || !X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, (const unsigned char *)name, -1, -1, 0)
+        || !X509_set_issuer_name(certificate, issuer ? X509_get_subject_name(issuer) : subject)) goto fail;
+    X509V3_CTX context;
+    X509V3_set_ctx_nodb(&context);
+    X509V3_set_ctx(&context, issuer ? issuer : certificate, certificate, NULL, NULL, 0);
+    if (!add_extension(certificate, &context, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE")
+        || !add_extension(certificate, &context, NID_key_usage,
+                          ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature,keyEncipherment")
+        || !add_extension(certificate, &context, NID_subject_key_identifier, "hash")
+        || (!ca && !add_extension(certificate, &context, NID_ext_key_usage, "serverAuth,clientAuth"))) goto fail;
+    if (!X509_sign(certificate, issuer_key ? issuer_key : key, EVP_sha256())) goto fail;
+    return certificate;
+fail:
+    X509_free(certificate);
+    return NULL;
+}
+
+static int write_pem(const char *directory, const char *file, X509 *certificate, EVP_PKEY *key) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", directory, file);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, key ? 0600 : 0644);
+    if (fd < 0) return 0;
+    FILE *stream = fdopen(fd, "w");
+    if (!stream) {
+        close(fd);
+        return 0;
+    }
+    int ok = key ? PEM_write_PrivateKey(stream, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(stream, certificate);
+    return fclose(stream) == 0 && ok;
+}
+
+int swiftray_tls_make_certificates(const char *ca_directory, const char *out_directory, const char *name,
+                                   int make_ca, int valid_days, char *error, size_t error_size) {
+    ERR_clear_error();
+    EVP_PKEY *ca_key = NULL, *key = NULL;
+    X509 *ca = NULL, *certificate = NULL;
+    char what[4200] = "cannot make the certificates";
+    int result = -1;
+    char path[4096];
+    if (make_ca) {
+        ca_key = EVP_EC_gen("P-256");
+        ca = ca_key ? make_certificate(ca_key, "SwiftRay cluster CA", NULL, NULL, 1, valid_days) : NULL;
+        if (!ca) goto done;
+        if (!write_pem(ca_directory, "ca.pem", ca, NULL) || !write_pem(ca_directory, "ca.key", NULL, ca_key)) {
+            snprintf(what, sizeof what, "cannot write the CA into %s", ca_directory);
+            goto done;
+        }
+    } else {
+        snprintf(path, sizeof path, "%s/ca.pem", ca_directory);
+        FILE *stream = fopen(path, "r");
+        ca = stream ? PEM_read_X509(stream, NULL, NULL, NULL) : NULL;
+        if (stream) fclose(stream);
+        snprintf(path, sizeof path, "%s/ca.key", ca_directory);
+        stream = fopen(path, "r");
+        ca_key = stream ? PEM_read_PrivateKey(stream, NULL, NULL, NULL) : NULL;
+        if (stream) fclose(stream);
+        if (!ca || !ca_key) {
+            snprintf(what, sizeof what, "cannot read the CA (ca.pem and ca.key) in %s", ca_directory);
+            goto done;
+        }
+    }
+    key = EVP_EC_gen("P-256");
+    certificate = key ? make_certificate(key, name, ca, ca_key, 0, valid_days) : NULL;
+    if (!certificate) goto done;
+    if (!write_pem(out_directory, "node.pem", certificate, NULL) || !write_pem(out_directory, "node.key", NULL, key)) {
+        snprintf(what, sizeof what, "cannot write the certificate into %s", out_directory);
+        goto done;
+    }
+    result = 0;
+done:
+    if (result != 0) put_error(error, error_size, what);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(key);
+    X509_free(ca);
+    X509_free(certificate);
+    return result;
+}

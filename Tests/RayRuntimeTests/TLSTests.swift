@@ -1,0 +1,84 @@
+// TLS on the TCP links (issue 12): `swiftray cert`'s CA and certificate, a cluster whose
+// GCS, raylets and CLI speak TLS 1.3 (objects cross nodes encrypted), and peers without
+// the cluster's CA (plain, or another CA's certificate) refused, counted, the cluster
+// still serving.
+
+import Foundation
+import Glibc
+import Testing
+
+import Ray
+import RayCore
+@testable import RayRuntime
+import RayTestbed
+
+@Suite struct TLSTests {
+    /// A fresh directory under the test's temporary root.
+    func temporaryDirectory(_ name: String) -> String {
+        let path = NSTemporaryDirectory() + "swiftray-tls-\(getpid())-\(name)"
+        try? FileManager.default.removeItem(atPath: path)
+        return path
+    }
+
+    @Test func certMakesACAAndACertificateItSigns() throws {
+        let ca = temporaryDirectory("ca"), node = temporaryDirectory("node")
+        defer { for path in [ca, node] { try? FileManager.default.removeItem(atPath: path) } }
+        try TLSContext.makeCertificates(caDirectory: ca, outDirectory: ca, name: "head", makeCA: true)
+        for file in ["ca.pem", "ca.key", "node.pem", "node.key"] {
+            #expect(FileManager.default.fileExists(atPath: ca + "/" + file), "\(file)")
+        }
+        var info = stat()
+        #expect(stat(ca + "/ca.key", &info) == 0 && info.st_mode & 0o777 == 0o600)
+        #expect(stat(ca + "/node.key", &info) == 0 && info.st_mode & 0o777 == 0o600)
+        // Another node's certificate from the same CA, in its own directory (with the CA's certificate).
+        try TLSContext.makeCertificates(caDirectory: ca, outDirectory: node, name: "worker-1", makeCA: false)
+        #expect(FileManager.default.fileExists(atPath: node + "/ca.pem") && !FileManager.default.fileExists(atPath: node + "/ca.key"))
+        _ = try TLSContext(directory: node)
+        // A key others can read is refused, naming the fix.
+        chmod(node + "/node.key", 0o644)
+        #expect { _ = try TLSContext(directory: node) } throws: { error in
+            "\(error)".contains("chmod 600 \(node)/node.key")
+        }
+        // No CA there: said so.
+        #expect { try TLSContext.makeCertificates(caDirectory: node, outDirectory: node, name: "x", makeCA: false) } throws: { error in
+            "\(error)".contains("cannot read the CA (ca.pem and ca.key) in \(node)")
+        }
+    }
+
+    @Test func aClusterSpeaksTLSOnEveryTCPLinkAndRefusesPeersWithoutItsCA() throws {
+        let material = temporaryDirectory("cluster"), other = temporaryDirectory("other")
+        defer { for path in [material, other] { try? FileManager.default.removeItem(atPath: path) } }
+        try TLSContext.makeCertificates(caDirectory: material, outDirectory: material, name: "cluster", makeCA: true)
+        try TLSContext.makeCertificates(caDirectory: other, outDirectory: other, name: "intruder", makeCA: true)
+        try withCluster([("head", ["CPU": 1]), ("n2", ["CPU": 1])], tlsDirectory: material) { cluster throws in
+            // Objects cross nodes (raylet to raylet, over TLS) both ways, byte for byte.
+            let n2 = try #require(cluster.node(named: "n2"))
+            let there = TaskOptions(scheduling: .nodeAffinity(node: n2.id.value, soft: false))
+            let made = try Testbed.blob.options(there).remote(7, 3 << 20)
+            #expect(Testbed.checksum(try made.get()) == Testbed.checksum(Testbed.blobBytes(seed: 7, size: 3 << 20)))
+            let local = try Ray.put(Testbed.blobBytes(seed: 9, size: 2 << 20))
+            #expect(try Testbed.checksum.options(there).remote(local).get()
+                    == Testbed.checksum(Testbed.blobBytes(seed: 9, size: 2 << 20)))
+            // The CLI's requests to the GCS go over TLS too.
+            let status = "\(try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus, secret: cluster.secret))"
+            #expect(status.contains("head alive") && status.contains("n2 alive"), "\(status)")
+            // The wire carries no plaintext: a plain peer's hello gets no frame back, only TLS's alert.
+            let plain = exchangeRaw(port: cluster.gcsPort, Wire.helloFrame(Hello(role: .client)))
+            #expect(!String(decoding: plain, as: UTF8.self).contains("authenticate"), "\(plain.prefix(64))")
+            // A certificate of another CA is refused, saying why.
+            let intruder = try TLSContext(directory: other)
+            #expect { _ = try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus, secret: cluster.secret, tls: intruder) }
+                throws: { error in
+                    "\(error)".contains("TLS with the GCS at \(cluster.gcsAddress) failed") && "\(error)".contains("SWIFTRAY_TLS_DIR")
+                }
+            // Both refusals counted; the cluster still serves.
+            guard case .refusals(let refused, _, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
+                                                                             secret: cluster.secret) else {
+                Issue.record("the GCS did not answer with its refusals")
+                return
+            }
+            #expect(refused >= 2, "refused \(refused)")
+            #expect(try Testbed.square.options(there).remote(12).get() == 144)
+        }
+    }
+}
