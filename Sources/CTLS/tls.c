@@ -39,6 +39,8 @@ void *swiftray_tls_context(const char *ca_path, const char *cert_path, const cha
     SSL_CTX_set_max_proto_version(context, TLS1_3_VERSION);
     SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(context, 0);
+    // AES-128-GCM first: the fastest with the CPU's AES instructions (AES-256 and ChaCha20 allowed).
+    SSL_CTX_set_ciphersuites(context, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
     char what[1200];
     if (SSL_CTX_load_verify_locations(context, ca_path, NULL) != 1) {
         snprintf(what, sizeof what, "cannot read the cluster CA %s", ca_path);

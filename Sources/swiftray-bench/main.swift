@@ -20,6 +20,8 @@ let blob = RemoteFunction("bench.blob") { (seed: Int, size: Int) -> [UInt8] in
     [UInt8](repeating: UInt8(truncatingIfNeeded: seed), count: size)
 }
 let length = RemoteFunction("bench.length") { (bytes: [UInt8]) -> Int in bytes.count }
+/// Reads its argument where it landed (mapped from the store, no copy).
+let sharedLength = RemoteFunction("bench.shared-length") { (bytes: SharedBytes) -> Int in bytes.count }
 let increment = RemoteFunction("bench.increment") { (x: Int) -> Int in x + 1 }
 /// Not in ray_perf.py: a parent submits `n` tasks from its body and gets them (nested tasks).
 let nestedParent = RemoteFunction("bench.nested-parent") { (n: Int) throws -> Int in
@@ -206,7 +208,52 @@ func rayletKillRecovery() throws -> Double {
     return seconds
 }
 
+/// A 1 GiB object put on the head and read by a task on a second node (its raylet pulls it over
+/// TCP, in chunks): GB/s of the best of three (the first warms the receiving store's pages),
+/// with TLS on every TCP link or without.
+func crossNodeTransfer(tls: Bool) throws -> (first: Double, best: Double) {
+    var material: String?
+    if tls {
+        let directory = NSTemporaryDirectory() + "swiftray-bench-tls-\(getpid())"
+        try TLSContext.makeCertificates(caDirectory: directory, outDirectory: directory, name: "bench", makeCA: true)
+        material = directory
+    }
+    defer { if let material { try? FileManager.default.removeItem(atPath: material) } }
+    let cluster = try LocalCluster(executable: currentExecutablePath(), logInputs: logInputs, tlsDirectory: material)
+    defer { cluster.stop() }
+    try cluster.startGCS()
+    try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1000]), objectStoreBytes: 3 << 30)
+    let n2 = try cluster.addNode(name: "n2", resources: ResourceSet(["CPU": 1000]), objectStoreBytes: 3 << 30)
+    try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, logRoot: logInputs ? cluster.session.logs : nil)
+    defer { Ray.shutdown() }
+    let there = TaskOptions(scheduling: .nodeAffinity(node: n2.id.value, soft: false))
+    _ = try length.options(there).remote([1, 2, 3]).get()  // n2's worker is up
+    let size = 1 << 30
+    let bytes = [UInt8](repeating: 5, count: size)
+    var rates: [Double] = []
+    for _ in 0..<3 {
+        let ref = try Ray.put(bytes)
+        let start = now()
+        let count = try sharedLength.options(there).remote(ref.retyped()).get()
+        rates.append(Double(size) / 1e9 / (now() - start))
+        guard count == size else { throw Ray.Error.runtime("n2 read \(count) bytes, not \(size)") }
+    }
+    return (rates[0], rates.max() ?? 0)
+}
+
 do {
+    if wanted("tls_memory_gigabytes") && !clientMode {
+        let directory = NSTemporaryDirectory() + "swiftray-bench-tls-memory-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try TLSContext.makeCertificates(caDirectory: directory, outDirectory: directory, name: "bench", makeCA: true)
+        emit("tls_memory_gigabytes", try TLSBenchmark.throughput(directory: directory, megabytes: 1024), "GB/s")
+    }
+    for (name, tls) in [("cross_node_1gib_gigabytes", false), ("cross_node_1gib_tls_gigabytes", true)]
+    where wanted(name) && !clientMode {
+        let (first, best) = try crossNodeTransfer(tls: tls)
+        emit(name, best, "GB/s")
+        emit(name.replacingOccurrences(of: "_gigabytes", with: "_first_gigabytes"), first, "GB/s")
+    }
     if wanted("raylet_kill_recovery_seconds") && !clientMode {
         emit("raylet_kill_recovery_seconds", try rayletKillRecovery(), "s")
     }

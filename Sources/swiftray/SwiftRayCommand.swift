@@ -11,7 +11,7 @@ struct SwiftRayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftray",
         abstract: "Start, stop and inspect SwiftRay clusters.",
-        subcommands: [Start.self, Stop.self, Status.self, List.self, Up.self, Trace.self, Audit.self])
+        subcommands: [Start.self, Stop.self, Status.self, List.self, Up.self, Trace.self, Audit.self, Cert.self])
 }
 
 /// Runs `body`; a runtime error fails the command with its message.
@@ -49,8 +49,15 @@ struct Start: ParsableCommand {
     var nodeIP = "127.0.0.1"
     @Flag(help: "Do not log inputs (only to measure the cost of logging).")
     var noLog = false
+    @Option(help: ArgumentHelp("TLS material for this node's TCP links: a directory with ca.pem, node.pem, node.key "
+        + "(`swiftray cert` makes them). Default: none on loopback; beyond loopback the head makes a CA and a "
+        + "certificate in its session, and a joining node needs a copy.", valueName: "dir"))
+    var tls: String?
+    @Flag(name: .customLong("no-tls"), help: "No TLS even when this node listens beyond loopback (anyone on the network then reads the traffic).")
+    var noTLS = false
 
     func validate() throws {
+        if tls != nil && noTLS { throw ValidationError("give --tls DIR or --no-tls, not both") }
         guard head != (address != nil) else {
             throw ValidationError("give either --head (start a cluster) or --address HOST:PORT (join one)")
         }
@@ -67,6 +74,7 @@ struct Start: ParsableCommand {
             let session = try Session.create(secret: head ? .generate() : try ClusterSecret.forJoining(address ?? ""))
             let executable = currentExecutable()
             let logging = (noLog ? ["SWIFTRAY_NO_LOG=1"] : ["SWIFTRAY_LOG_DIR=\(session.logs)"])
+                + (try tlsDirectory(session).map { ["\(TLSContext.environmentVariable)=\($0)"] } ?? [])
             var gcsAddress = address ?? ""
             var gcsPID: Int32?
             if head {
@@ -95,10 +103,15 @@ struct Start: ParsableCommand {
             let record = LocalNodeRecord(gcsAddress: gcsAddress, node: raylet.node, name: nodeName, socketPath: socket,
                                          session: session.path, rayletPID: raylet.pid, gcsPID: gcsPID)
             try record.save()
+            let tlsLine = (try? String(contentsOfFile: session.tlsSettingPath, encoding: .utf8)).map {
+                "TLS 1.3 on every TCP link, with \($0)" + (head && $0 == session.tlsDirectory
+                    ? " (a joining machine needs a copy: swiftray start --address \(gcsAddress) --tls <copy>)" : "")
+            } ?? "no TLS (loopback only; `--tls DIR` turns it on)"
             if head {
                 print("""
                     SwiftRay head node started: GCS at \(gcsAddress), raylet node-\(raylet.node) (\(nodeName)).
                       Session: \(session.path)
+                      TLS:             \(tlsLine)
                       Secret:          \(session.secretPath) (mode 0600; another machine's node needs a copy:
                                        SWIFTRAY_CLUSTER_SECRET_FILE=<copy> swiftray start --address \(gcsAddress))
                       Add a node:      swiftray start --address \(gcsAddress)
@@ -108,7 +121,73 @@ struct Start: ParsableCommand {
                     """)
             } else {
                 print("Raylet node-\(raylet.node) (\(nodeName)) joined the cluster at \(gcsAddress). Session: \(session.path)")
+                print("  TLS: \(tlsLine)")
             }
+    }
+
+    /// The TLS material this node's processes use (nil: none), recorded in the session for the CLI:
+    /// `--tls`; else beyond loopback a head makes its own and a joining node uses its local
+    /// head's; on loopback a joining node follows a local head that has TLS.
+    private func tlsDirectory(_ session: Session) throws(RuntimeError) -> String? {
+        guard !noTLS else { return nil }
+        var directory: String?
+        if let tls {
+            let path = tls.hasPrefix("/") ? tls : FileManager.default.currentDirectoryPath + "/" + tls
+            _ = try TLSContext(directory: path)
+            directory = path
+        } else if !head, let record = try? LocalNodeRecord.find(gcsAddress: address ?? ""),
+                  let local = try? String(contentsOfFile: Session(path: record.session).tlsSettingPath, encoding: .utf8) {
+            directory = local
+        } else if !Self.isLoopback(nodeIP) {
+            guard head else {
+                throw RuntimeError("this node listens on \(nodeIP), beyond loopback, so its links use TLS: copy the head "
+                    + "node's <session>/tls directory here and pass --tls DIR (or make a certificate with `swiftray cert "
+                    + "--ca <copy of the CA> --out DIR`); --no-tls turns TLS off")
+            }
+            try TLSContext.makeCertificates(caDirectory: session.tlsDirectory, outDirectory: session.tlsDirectory,
+                                            name: "SwiftRay cluster", makeCA: true)
+            directory = session.tlsDirectory
+        }
+        if let directory { try session.recordTLS(directory: directory) }
+        return directory
+    }
+
+    static func isLoopback(_ ip: String) -> Bool { ip.hasPrefix("127.") || ip == "localhost" || ip == "::1" }
+}
+
+struct Cert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make TLS material for a cluster: a CA and a certificate it signs (ca.pem, node.pem, node.key).",
+        discussion: """
+            `swiftray cert --out DIR` makes a new cluster CA (ca.pem, ca.key) and a certificate in DIR; \
+            `swiftray cert --ca CADIR --out DIR` makes another node's certificate signed by the CA in CADIR \
+            (DIR gets a copy of ca.pem, never ca.key). Start each node with `swiftray start --tls DIR`. \
+            Keys are written with mode 0600.
+            """)
+
+    @Option(help: ArgumentHelp("Where to write the certificate (and, without --ca, the new CA).", valueName: "dir"))
+    var out: String
+    @Option(help: ArgumentHelp("The directory of an existing CA (ca.pem, ca.key) to sign with.", valueName: "dir"))
+    var ca: String?
+    @Option(help: "The certificate's common name.")
+    var name = "SwiftRay node"
+    @Option(help: "Days the certificates are valid.")
+    var days = 3650
+
+    func validate() throws {
+        guard days > 0 && days <= 36_500 else { throw ValidationError("--days must be between 1 and 36500, got \(days)") }
+        guard !name.isEmpty && name.utf8.count <= 64 else { throw ValidationError("--name must be 1 to 64 bytes") }
+    }
+
+    func run() throws {
+        try reporting { () throws(RuntimeError) in
+            try TLSContext.makeCertificates(caDirectory: ca ?? out, outDirectory: out, name: name, makeCA: ca == nil)
+            _ = try TLSContext(directory: out)
+            print(ca == nil
+                ? "Made a cluster CA and a certificate in \(out) (ca.key signs more: swiftray cert --ca \(out) --out DIR; "
+                    + "keep it off the nodes). Start nodes with: swiftray start ... --tls \(out)"
+                : "Made a certificate signed by the CA in \(ca!) in \(out). Start the node with: swiftray start ... --tls \(out)")
+        }
     }
 }
 

@@ -506,7 +506,10 @@ public final class RayletHost: ConnectionDelegate {
         if connection === gcsConnection {
             gcsConnection = nil
             guard started else {
-                note("raylet", "the GCS closed the connection while joining\(reason.map { ": " + $0 } ?? "")")
+                // Closed without a word before the handshake: a GCS speaking TLS to a node without it.
+                let hint = loop.tls == nil && connection.peerIdentity == nil
+                    ? " (if the cluster uses TLS, this node needs its material: `swiftray start --tls DIR`, or SWIFTRAY_TLS_DIR)" : ""
+                note("raylet", "the GCS closed the connection while joining\(reason.map { ": " + $0 } ?? "")\(hint)")
                 exit(2)
             }
             note("raylet", "lost the GCS\(reason.map { ": " + $0 } ?? ""); reconnecting")

@@ -210,3 +210,38 @@ enum TLSHint {
 private func cText(_ buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
+
+/// TLS's own cost, without sockets or stores: `megabytes` MiB encrypted by a client session and
+/// decrypted by a server session, both on this thread (`swiftray-bench --only tls_memory_gigabytes`).
+public enum TLSBenchmark {
+    /// GB/s of plaintext through encrypt and decrypt together.
+    public static func throughput(directory: String, megabytes: Int) throws(RuntimeError) -> Double {
+        let context = try TLSContext(directory: directory)
+        guard let client = TLSSession(context, server: false), let server = TLSSession(context, server: true) else {
+            throw RuntimeError("cannot make TLS sessions")
+        }
+        // The handshake, by hand: each side's records to the other until both are done.
+        for _ in 0..<10 where !(client.established && server.established) {
+            guard client.advanceHandshake() else { throw RuntimeError("client handshake: \(client.lastError)") }
+            client.takeCiphertext().withUnsafeBytes { _ = server.feed($0) }
+            guard server.advanceHandshake() else { throw RuntimeError("server handshake: \(server.lastError)") }
+            server.takeCiphertext().withUnsafeBytes { _ = client.feed($0) }
+        }
+        let chunk = [UInt8](repeating: 7, count: 1 << 20)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        var start = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        var received = 0
+        for _ in 0..<megabytes {
+            guard client.write(chunk) else { throw RuntimeError("encrypt: \(client.lastError)") }
+            client.takeCiphertext().withUnsafeBytes { _ = server.feed($0) }
+            while let count = server.read(into: buffer, capacity: 1 << 20), count > 0 { received += count }
+        }
+        var end = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &end)
+        guard received == megabytes << 20 else { throw RuntimeError("decrypted \(received) bytes, not \(megabytes << 20)") }
+        let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
+        return Double(received) / 1e9 / seconds
+    }
+}
