@@ -231,9 +231,10 @@ struct Status: ParsableCommand {
     private func show() throws(RuntimeError) {
             let gcsAddress: String
             if let address { gcsAddress = address } else { gcsAddress = try localCluster() }
-            print("cluster at \(gcsAddress)")
-            print(try ControlClient.ask(gcs: gcsAddress, .clusterStatus))
-            if let refusals = try? ControlClient.ask(gcs: gcsAddress, .refusals) { print("GCS: \(refusals)") }
+            let tls = try TLSContext.forGCS(gcsAddress)
+            print("cluster at \(gcsAddress)" + (tls.map { " (TLS 1.3 on its TCP links, material in \($0.directory))" } ?? ""))
+            print(try ControlClient.ask(gcs: gcsAddress, .clusterStatus, tls: tls))
+            if let refusals = try? ControlClient.ask(gcs: gcsAddress, .refusals, tls: tls) { print("GCS: \(refusals)") }
             let local = LocalNodeRecord.all().filter { $0.gcsAddress == gcsAddress }
             if !local.isEmpty { print("raylets on this machine:") }
             for record in local {

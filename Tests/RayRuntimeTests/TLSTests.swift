@@ -12,6 +12,7 @@ import RayCore
 @testable import RayRuntime
 import RayTestbed
 
+extension RuntimeTests {
 @Suite struct TLSTests {
     /// A fresh directory under the test's temporary root.
     func temporaryDirectory(_ name: String) -> String {
@@ -81,4 +82,5 @@ import RayTestbed
             #expect(try Testbed.square.options(there).remote(12).get() == 144)
         }
     }
+}
 }
