@@ -464,13 +464,14 @@ public final class Connection {
     /// Writes bytes as they go on the wire (plaintext, or TLS records).
     private func writeCiphertext(_ bytes: [UInt8]) {
         guard !isClosed, !bytes.isEmpty else { return }
-        var pending = bytes
-        if pending.count >= EventLoop.largeBufferBytes { loop.trimSoon() }
-        let written: Int32 = pending.withUnsafeMutableBytes { raw in
-            var buf = uv_buf_init(raw.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(raw.count))
+        if bytes.count >= EventLoop.largeBufferBytes { loop.trimSoon() }
+        // Read only: the array is shared with the caller, and a mutable view would copy it.
+        let written: Int32 = bytes.withUnsafeBytes { raw in
+            var buf = uv_buf_init(UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: CChar.self)),
+                                  UInt32(raw.count))
             return uv_try_write(stream, &buf, 1)
         }
-        if written == Int32(pending.count) {
+        if written == Int32(bytes.count) {
             if backlogBytes < Self.drainedBytes { wakeDrainWaiters() }
             return
         }
@@ -478,9 +479,8 @@ public final class Connection {
             close(reason: "write failed: \(uvError(written))")
             return
         }
-        if written > 0 { pending.removeFirst(Int(written)) }
-        // The rest goes through a queued write, which keeps its bytes until done.
-        let request = WriteRequest(bytes: pending)
+        // The rest goes through a queued write, which keeps its own copy until done.
+        let request = WriteRequest(bytes: bytes[max(0, Int(written))...])
         bytesInFlight += request.count
         // Unowned: libuv ends a stream's writes (UV_ECANCELED at the latest) before its close
         // callback, which lets this connection go.
@@ -562,10 +562,10 @@ private final class WriteRequest {
     /// Called with `count` when the write completed or failed.
     var done: ((Int) -> Void)?
 
-    init(bytes: [UInt8]) {
+    init(bytes: ArraySlice<UInt8>) {
         count = bytes.count
         buffer = .allocate(byteCount: max(1, count), alignment: 16)
-        bytes.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        bytes.withUnsafeBytes { if let base = $0.baseAddress { buffer.copyMemory(from: base, byteCount: $0.count) } }
     }
 
     func start(on stream: UnsafeMutablePointer<uv_stream_t>) -> Int32 {

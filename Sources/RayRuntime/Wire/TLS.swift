@@ -28,8 +28,9 @@ public final class TLSContext: @unchecked Sendable {
         self.directory = directory
         let paths = [Self.caFile, Self.certificateFile, Self.keyFile].map { directory + "/" + $0 }
         for path in paths where access(path, R_OK) != 0 {
-            throw RuntimeError("TLS: cannot read \(path) (\(String(cString: strerror(errno)))); `swiftray cert --out "
-                + "\(directory)` makes a CA and a certificate there, or copy the cluster's")
+            throw RuntimeError("TLS: cannot read \(path) (\(String(cString: strerror(errno)))); a directory of TLS material "
+                + "holds ca.pem, node.pem and node.key: copy the head node's <session>/tls, or make a certificate with "
+                + "`swiftray cert --ca <the cluster CA's directory> --out \(directory)` (`swiftray cert --out DIR` makes a new CA)")
         }
         let keyPath = paths[2]
         var status = stat()
