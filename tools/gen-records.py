@@ -256,12 +256,14 @@ PROTO_ASSIGNED = [
                    ("inlineObjectSizeBytesMax", "Int64"), ("objectSpillingThresholdPermille", "Int64"),
                    ("pullRetryDelayMicros", "Int64"), ("spillbackCountMax", "Int"), ("lineageBytesMax", "Int64"),
                    ("seed", "UInt64"), ("leaseRequestsPerShapeMax", "Int"), ("actorsPerJobSoftMax", "Int"),
-                   ("actorsPerJobHardMax", "Int")]),
+                   ("actorsPerJobHardMax", "Int"), ("actorCreationsPerSecondMax", "Int"),
+                   ("actorCreationsDelayedMax", "Int")]),
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),
                   ("broadcastView", []), ("unknownActor", [("", "ActorID")]),
-                  ("bundleRound", [("", "PlacementGroupID"), ("round", "UInt64")]), ("retryPlacementGroups", [])]),
+                  ("bundleRound", [("", "PlacementGroupID"), ("round", "UInt64")]), ("retryPlacementGroups", []),
+                  ("actorCreations", [("", "JobID")])]),
     ("RayletTimer", [("reportResources", []), ("retryPull", [("", "ObjectID")]),
                      ("preparedExpired", [("", "PlacementGroupID"), ("round", "UInt64")])]),
     ("ExecutorTimer", [("releaseBorrowed", [("owner", "WorkerID"), ("objects", "[ObjectID]")])]),
@@ -499,6 +501,7 @@ message ControlReply {
     sint64 actors_over_quota = 3;       // GCS: actor creations refused over a job's hard quota
     sint64 actors_over_soft_quota = 4;  // GCS: creations accepted past a job's soft quota
     sint64 throttled = 5;  // times a connection stopped reading at its peer's rate limit
+    sint64 actors_delayed = 6;  // GCS: creations held back at a job's creation rate limit
   }
   oneof reply {
     Cluster cluster = 1;

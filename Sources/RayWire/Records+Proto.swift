@@ -311,6 +311,8 @@ extension RayConfig {
         message.leaseRequestsPerShapeMax = Int64(self.leaseRequestsPerShapeMax)
         message.actorsPerJobSoftMax = Int64(self.actorsPerJobSoftMax)
         message.actorsPerJobHardMax = Int64(self.actorsPerJobHardMax)
+        message.actorCreationsPerSecondMax = Int64(self.actorCreationsPerSecondMax)
+        message.actorCreationsDelayedMax = Int64(self.actorCreationsDelayedMax)
         return message
     }
 
@@ -333,6 +335,8 @@ extension RayConfig {
         self.leaseRequestsPerShapeMax = Int(truncatingIfNeeded: message.leaseRequestsPerShapeMax)
         self.actorsPerJobSoftMax = Int(truncatingIfNeeded: message.actorsPerJobSoftMax)
         self.actorsPerJobHardMax = Int(truncatingIfNeeded: message.actorsPerJobHardMax)
+        self.actorCreationsPerSecondMax = Int(truncatingIfNeeded: message.actorCreationsPerSecondMax)
+        self.actorCreationsDelayedMax = Int(truncatingIfNeeded: message.actorCreationsDelayedMax)
     }
 }
 
@@ -682,6 +686,8 @@ extension GCSTimer {
             message.bundleRound = value
         case .retryPlacementGroups:
             message.retryPlacementGroups = PBGCSTimer.RetryPlacementGroups()
+        case .actorCreations(let v0):
+            message.actorCreations = v0.value
         }
         return message
     }
@@ -700,6 +706,8 @@ extension GCSTimer {
             self = .bundleRound(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round)
         case .retryPlacementGroups?:
             self = .retryPlacementGroups
+        case .actorCreations(let value)?:
+            self = .actorCreations(JobID(value))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -1179,6 +1179,9 @@ public nonisolated struct PBControlReply: Sendable {
     /// times a connection stopped reading at its peer's rate limit
     public var throttled: Int64 = 0
 
+    /// GCS: creations held back at a job's creation rate limit
+    public var actorsDelayed: Int64 = 0
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -1720,6 +1723,16 @@ public nonisolated struct PBRayConfig: @unchecked Sendable {
   public var actorsPerJobHardMax: Int64 {
     get {_storage._actorsPerJobHardMax}
     set {_uniqueStorage()._actorsPerJobHardMax = newValue}
+  }
+
+  public var actorCreationsPerSecondMax: Int64 {
+    get {_storage._actorCreationsPerSecondMax}
+    set {_uniqueStorage()._actorCreationsPerSecondMax = newValue}
+  }
+
+  public var actorCreationsDelayedMax: Int64 {
+    get {_storage._actorCreationsDelayedMax}
+    set {_uniqueStorage()._actorCreationsDelayedMax = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -2490,6 +2503,14 @@ public nonisolated struct PBGCSTimer: Sendable {
     set {kind = .retryPlacementGroups(newValue)}
   }
 
+  public var actorCreations: UInt32 {
+    get {
+      if case .actorCreations(let v)? = kind {return v}
+      return 0
+    }
+    set {kind = .actorCreations(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -2499,6 +2520,7 @@ public nonisolated struct PBGCSTimer: Sendable {
     case unknownActor(UInt64)
     case bundleRound(PBGCSTimer.BundleRound)
     case retryPlacementGroups(PBGCSTimer.RetryPlacementGroups)
+    case actorCreations(UInt32)
 
   }
 
@@ -7314,7 +7336,7 @@ nonisolated extension PBControlReply.Error: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".Refusals"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0\u{3}actors_over_quota\0\u{3}actors_over_soft_quota\0\u{1}throttled\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0\u{3}actors_over_quota\0\u{3}actors_over_soft_quota\0\u{1}throttled\0\u{3}actors_delayed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7327,6 +7349,7 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
       case 3: try { try decoder.decodeSingularSInt64Field(value: &self.actorsOverQuota) }()
       case 4: try { try decoder.decodeSingularSInt64Field(value: &self.actorsOverSoftQuota) }()
       case 5: try { try decoder.decodeSingularSInt64Field(value: &self.throttled) }()
+      case 6: try { try decoder.decodeSingularSInt64Field(value: &self.actorsDelayed) }()
       default: break
       }
     }
@@ -7348,6 +7371,9 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
     if self.throttled != 0 {
       try visitor.visitSingularSInt64Field(value: self.throttled, fieldNumber: 5)
     }
+    if self.actorsDelayed != 0 {
+      try visitor.visitSingularSInt64Field(value: self.actorsDelayed, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -7357,6 +7383,7 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
     if lhs.actorsOverQuota != rhs.actorsOverQuota {return false}
     if lhs.actorsOverSoftQuota != rhs.actorsOverSoftQuota {return false}
     if lhs.throttled != rhs.throttled {return false}
+    if lhs.actorsDelayed != rhs.actorsDelayed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -8128,7 +8155,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0")
 
   fileprivate class _StorageClass {
     var _healthCheckInitialDelayMicros: Int64 = 0
@@ -8148,6 +8175,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _leaseRequestsPerShapeMax: Int64 = 0
     var _actorsPerJobSoftMax: Int64 = 0
     var _actorsPerJobHardMax: Int64 = 0
+    var _actorCreationsPerSecondMax: Int64 = 0
+    var _actorCreationsDelayedMax: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -8175,6 +8204,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       _leaseRequestsPerShapeMax = source._leaseRequestsPerShapeMax
       _actorsPerJobSoftMax = source._actorsPerJobSoftMax
       _actorsPerJobHardMax = source._actorsPerJobHardMax
+      _actorCreationsPerSecondMax = source._actorCreationsPerSecondMax
+      _actorCreationsDelayedMax = source._actorCreationsDelayedMax
     }
   }
 
@@ -8210,6 +8241,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 15: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsPerShapeMax) }()
         case 16: try { try decoder.decodeSingularSInt64Field(value: &_storage._actorsPerJobSoftMax) }()
         case 17: try { try decoder.decodeSingularSInt64Field(value: &_storage._actorsPerJobHardMax) }()
+        case 18: try { try decoder.decodeSingularSInt64Field(value: &_storage._actorCreationsPerSecondMax) }()
+        case 19: try { try decoder.decodeSingularSInt64Field(value: &_storage._actorCreationsDelayedMax) }()
         default: break
         }
       }
@@ -8269,6 +8302,12 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       if _storage._actorsPerJobHardMax != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._actorsPerJobHardMax, fieldNumber: 17)
       }
+      if _storage._actorCreationsPerSecondMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._actorCreationsPerSecondMax, fieldNumber: 18)
+      }
+      if _storage._actorCreationsDelayedMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._actorCreationsDelayedMax, fieldNumber: 19)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -8295,6 +8334,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._leaseRequestsPerShapeMax != rhs_storage._leaseRequestsPerShapeMax {return false}
         if _storage._actorsPerJobSoftMax != rhs_storage._actorsPerJobSoftMax {return false}
         if _storage._actorsPerJobHardMax != rhs_storage._actorsPerJobHardMax {return false}
+        if _storage._actorCreationsPerSecondMax != rhs_storage._actorCreationsPerSecondMax {return false}
+        if _storage._actorCreationsDelayedMax != rhs_storage._actorCreationsDelayedMax {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -9701,7 +9742,7 @@ nonisolated extension PBPlacementGroupState.Removed: SwiftProtobuf.Message, Swif
 
 nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GCSTimer"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}send_health_check\0\u{3}health_check_timeout\0\u{3}broadcast_view\0\u{3}unknown_actor\0\u{3}bundle_round\0\u{3}retry_placement_groups\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}send_health_check\0\u{3}health_check_timeout\0\u{3}broadcast_view\0\u{3}unknown_actor\0\u{3}bundle_round\0\u{3}retry_placement_groups\0\u{3}actor_creations\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -9777,6 +9818,14 @@ nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageI
           self.kind = .retryPlacementGroups(v)
         }
       }()
+      case 7: try {
+        var v: UInt32?
+        try decoder.decodeSingularUInt32Field(value: &v)
+        if let v = v {
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
+          self.kind = .actorCreations(v)
+        }
+      }()
       default: break
       }
     }
@@ -9811,6 +9860,10 @@ nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageI
     case .retryPlacementGroups?: try {
       guard case .retryPlacementGroups(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .actorCreations?: try {
+      guard case .actorCreations(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 7)
     }()
     case nil: break
     }

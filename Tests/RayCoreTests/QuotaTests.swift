@@ -79,3 +79,55 @@ private func register(_ gcs: inout GCS, _ spec: ActorSpec) -> ActorInfo? {
     #expect(error.kind == .quotaExceeded)
     #expect(error.message.contains("was not created (refused: job-1 already holds 3 live actors)"))
 }
+
+/// Rate limits per operation: a job creating actors faster than its rate waits (registered,
+/// pending, the cause saying why) and is admitted in order as its bucket refills; past the
+/// bound of waiting creations it is refused (QuotaExceeded, naming both limits); another
+/// job's creations are not delayed; one killed while it waits takes no credit.
+@Test func aJobOverItsActorCreationRateWaitsThenIsRefused() {
+    var config = RayConfig()
+    config.actorCreationsPerSecondMax = 2  // A bucket of two; one more every 500 ms.
+    config.actorCreationsDelayedMax = 3
+    var gcs = GCS()
+    _ = gcs.handle(.started(config), now: 0)
+    _ = gcs.handle(.messageReceived(from: .raylet(NodeID(1)), .registerNode(Build.node(1, cpus: 64))), now: 1)
+    var timers: [(GCSTimer, Int64)] = []
+    func register(_ spec: ActorSpec, at now: Int64) -> ActorInfo? {
+        for effect in gcs.handle(.messageReceived(from: .worker(spec.creation.owner), .registerActor(spec)), now: now) {
+            if case .startTimer(let timer, let after) = effect { timers.append((timer, now + after)) }
+        }
+        return gcs.actors[spec.actorID]?.info
+    }
+    // Two at once are placed; the next three wait; the sixth is refused.
+    _ = register(spec(1), at: 10)
+    _ = register(spec(2), at: 10)
+    #expect(gcs.actors[spec(1).actorID]?.node != nil && gcs.actors[spec(2).actorID]?.node != nil)
+    for index: UInt64 in 3...5 {
+        let info = register(spec(index), at: 20)
+        #expect(info?.state == .pendingCreation && info?.cause.contains("rate limit of 2 per second") == true, "\(String(describing: info))")
+        #expect(gcs.actors[spec(index).actorID]?.node == nil)
+    }
+    let refused = register(spec(6), at: 20)
+    #expect(refused?.state == .dead && refused?.causeKind == RayErrorKind.quotaExceeded.rawValue)
+    #expect(refused?.cause.contains("SWIFTRAY_ACTOR_CREATIONS_DELAYED") == true, "\(String(describing: refused))")
+    #expect(gcs.quota.actorsDelayed == 3 && gcs.quota.actorsRefused == 1)
+    // Another job is not delayed.
+    let other = spec(1, job: JobID(2), by: otherOwner)
+    _ = register(other, at: 20)
+    #expect(gcs.actors[other.actorID]?.node != nil)
+    // The fourth is killed while it waits: the credit goes to the fifth.
+    _ = gcs.handle(.messageReceived(from: .worker(owner), .killActor(spec(4).actorID, noRestart: true, reason: "killed")), now: 30)
+    #expect(gcs.actors[spec(4).actorID]?.state == .dead)
+    // The timer is due when one creation's credit has come back (500 ms after the bucket emptied).
+    guard let (timer, due) = timers.last(where: { if case .actorCreations(JobID(1)) = $0.0 { true } else { false } }) else {
+        Issue.record("no creation timer was armed")
+        return
+    }
+    #expect(due == 10 + 500_000)
+    _ = gcs.handle(.timerFired(timer), now: due)
+    #expect(gcs.actors[spec(3).actorID]?.node != nil && gcs.actors[spec(3).actorID]?.cause == "")
+    #expect(gcs.actors[spec(5).actorID]?.node == nil)
+    _ = gcs.handle(.timerFired(timer), now: due + 500_000)
+    #expect(gcs.actors[spec(5).actorID]?.node != nil)
+    #expect(gcs.creationRates[JobID(1)]?.waitingCount == 0)
+}

@@ -46,6 +46,16 @@ public struct RayConfig: Hashable, Codable, Sendable {
     public var actorsPerJobSoft: Int { actorsPerJobSoftMax > 0 ? actorsPerJobSoftMax : 10_000 }
     public var actorsPerJobHard: Int { actorsPerJobHardMax > 0 ? actorsPerJobHardMax : 100_000 }
 
+    /// Actor creations one job may start per second (a token bucket holding one second's worth):
+    /// beyond, the GCS delays them (pending, the cause saying why) and starts them as the rate
+    /// allows; past `actorCreationsDelayedMax` delayed ones, it refuses them (QuotaExceeded).
+    /// 0 (a record written before these fields) means the default: 10 000 per second and 100 000
+    /// delayed, which a normal workload never reaches.
+    public var actorCreationsPerSecondMax: Int = 10_000
+    public var actorCreationsDelayedMax: Int = 100_000
+    public var actorCreationsPerSecond: Int { actorCreationsPerSecondMax > 0 ? actorCreationsPerSecondMax : 10_000 }
+    public var actorCreationsDelayed: Int { actorCreationsDelayedMax > 0 ? actorCreationsDelayedMax : 100_000 }
+
     /// The cap on lease requests in flight per shape actually used (at least 1).
     public var leaseRequestCap: Int { leaseRequestsPerShapeMax > 0 ? leaseRequestsPerShapeMax : 10 }
 

@@ -36,6 +36,8 @@ extension GCS {
 
         /// The kind of error its death is (nil: ActorDied): a refusal over a quota is QuotaExceeded.
         public var causeKind: RayErrorKind?
+        /// Held back at its job's creation rate (GCS+ActorRate): not placed until admitted.
+        public var delayed = false
 
         var info: ActorInfo {
             ActorInfo(actorID: spec.actorID, state: state, worker: worker ?? WorkerID(node: NodeID(0), index: 0),
@@ -162,16 +164,41 @@ extension GCS {
             publish(id, into: &effects)
             return
         }
+        // Per-job creation rate (a create storm): past it the creation waits, and past the
+        // delayed bound it is refused (GCS+ActorRate).
+        if !takeCreation(job) {
+            if let refusal = delayCreation(&entry, job: job, into: &effects) {
+                entry.state = .dead
+                entry.causeKind = .quotaExceeded
+                entry.cause = refusal
+                actors[id] = entry
+                releaseName(id)
+                quota.actorsRefused += 1
+                publish(id, into: &effects)
+                return
+            }
+            if live >= config.actorsPerJobSoft { quota.actorsOverSoft += 1 }
+            liveActors[job] = live + 1
+            actors[id] = entry
+            publish(id, into: &effects)
+            return
+        }
         if live >= config.actorsPerJobSoft { quota.actorsOverSoft += 1 }
         liveActors[job] = live + 1
-        guard spec.dependenciesReady else {
+        actors[id] = entry
+        startCreation(id, into: &effects)
+    }
+
+    /// Starts creating a registered actor: placed now, or once its constructor's arguments exist.
+    mutating func startCreation(_ id: ActorID, into effects: inout [GCSEffect]) {
+        guard var entry = actors[id], entry.state != .dead else { return }
+        guard entry.spec.dependenciesReady else {
             // Its owner sends `actorDependenciesReady` once the constructor's arguments exist.
             entry.state = .dependenciesUnready
             actors[id] = entry
             publish(id, into: &effects)
             return
         }
-        actors[id] = entry
         placeActor(id, into: &effects)
     }
 
@@ -179,8 +206,8 @@ extension GCS {
     /// them free now (ties: the lowest ID), else one whose total fits (its raylet queues it);
     /// with none, it waits (pending) and the cause says for what.
     mutating func placeActor(_ id: ActorID, into effects: inout [GCSEffect]) {
-        guard var entry = actors[id], entry.state != .dead, entry.state != .dependenciesUnready, entry.node == nil
-        else { return }
+        guard var entry = actors[id], entry.state != .dead, entry.state != .dependenciesUnready, entry.node == nil,
+              !entry.delayed else { return }
         let needs = entry.spec.creation.resources
         var best: NodeID?
         var bestFree: Int64 = -1

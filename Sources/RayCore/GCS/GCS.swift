@@ -22,6 +22,8 @@ public enum GCSTimer: Hashable, Codable, Sendable {
     case bundleRound(PlacementGroupID, round: UInt64)
     /// Time to try the waiting placement groups again (after an aborted round).
     case retryPlacementGroups
+    /// A job's next actor creation is due at its creation rate (GCS+ActorRate).
+    case actorCreations(JobID)
 }
 
 /// Inputs of the GCS: facts, each logged before it is handled.
@@ -118,7 +120,11 @@ public struct GCS: Sendable {
         public var actorsRefused = 0
         /// Actor creations accepted over a job's soft quota (warned of).
         public var actorsOverSoft = 0
+        /// Actor creations held back at a job's creation rate (each delayed creation once).
+        public var actorsDelayed = 0
     }
+    /// Each job's actor creation rate (GCS+ActorRate).
+    var creationRates: [JobID: CreationRate] = [:]
     /// Processes that asked for an actor's updates before its registration arrived.
     var earlySubscribers: [ActorID: [WorkerID]] = [:]
     /// Placement groups (GCS+PlacementGroups.swift), in creation order; those not placed (PENDING
@@ -196,6 +202,7 @@ public struct GCS: Sendable {
             effects.append(.startTimer(.sendHealthCheck(id), afterMicros: config.healthCheckInitialDelayMicros))
         }
         placementGroupsRecovered(into: &effects)
+        creationTimersRecovered(into: &effects)
         for id in earlySubscribers.keys.sorted() {
             effects.append(.startTimer(.unknownActor(id), afterMicros: Self.unknownActorGraceMicros))
         }
@@ -289,6 +296,8 @@ public struct GCS: Sendable {
             bundleRoundExpired(id, round: round, into: &effects)
         case .retryPlacementGroups:
             scheduleGroups(into: &effects)
+        case .actorCreations(let job):
+            creationsDue(job, into: &effects)
         case .broadcastView:
             if viewDirty { broadcastView(into: &effects) }
             effects.append(.startTimer(.broadcastView, afterMicros: config.resourceReportPeriodMicros))

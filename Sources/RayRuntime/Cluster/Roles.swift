@@ -163,6 +163,9 @@ public enum Role {
         // refused at the hard one.
         if let value = try positiveSetting("SWIFTRAY_ACTORS_PER_JOB_SOFT") { config.actorsPerJobSoftMax = value }
         if let value = try positiveSetting("SWIFTRAY_ACTORS_PER_JOB_HARD") { config.actorsPerJobHardMax = value }
+        // Per-job actor creations per second, and how many may wait before they are refused.
+        if let value = try positiveSetting("SWIFTRAY_ACTOR_CREATIONS_PER_SECOND") { config.actorCreationsPerSecondMax = value }
+        if let value = try positiveSetting("SWIFTRAY_ACTOR_CREATIONS_DELAYED") { config.actorCreationsDelayedMax = value }
     }
 }
 

@@ -234,7 +234,7 @@ public final class GCSHost: ConnectionDelegate {
         case .refusals:
             return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit,
                              actorsOverQuota: gcs.quota.actorsRefused, actorsOverSoftQuota: gcs.quota.actorsOverSoft,
-                             throttled: RateLimitCounters.throttled)
+                             throttled: RateLimitCounters.throttled, actorsDelayed: gcs.quota.actorsDelayed)
         default:
             return .notServed(request, by: "the GCS", serves: [.clusterStatus, .raylets, .ping, .refusals])
         }

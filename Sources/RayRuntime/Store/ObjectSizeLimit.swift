@@ -6,7 +6,7 @@
 // ways (pulled from another node, restored from a spill) were checked where they were
 // made; the store itself still takes one over its capacity in a file of its own.
 
-public import RayCore
+import RayCore
 
 public enum ObjectSizeLimit {
     /// SWIFTRAY_MAX_OBJECT_BYTES, read once (nil: the store's capacity).

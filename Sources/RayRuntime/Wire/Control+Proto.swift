@@ -110,13 +110,14 @@ extension ControlReply {
             message.raylets = raylets
         case .pong:
             message.pong = true
-        case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled):
+        case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled, let delayed):
             var refusals = PBControlReply.Refusals()
             refusals.unauthenticated = Int64(unauthenticated)
             refusals.overLimit = Int64(overLimit)
             refusals.actorsOverQuota = Int64(overQuota)
             refusals.actorsOverSoftQuota = Int64(overSoft)
             refusals.throttled = Int64(throttled)
+            refusals.actorsDelayed = Int64(delayed)
             message.refusals = refusals
         case .nodeStatus(let status):
             var proto = PBControlReply.NodeStatus()
@@ -227,7 +228,7 @@ extension ControlReply {
             self = .refusals(unauthenticated: Int(refusals.unauthenticated), overLimit: Int(refusals.overLimit),
                              actorsOverQuota: Int(refusals.actorsOverQuota),
                              actorsOverSoftQuota: Int(refusals.actorsOverSoftQuota),
-                             throttled: Int(refusals.throttled))
+                             throttled: Int(refusals.throttled), actorsDelayed: Int(refusals.actorsDelayed))
         case .nodeStatus(let status)?:
             self = .nodeStatus(ControlNodeStatus(
                 node: NodeID(status.node), name: status.name,

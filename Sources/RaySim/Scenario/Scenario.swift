@@ -109,6 +109,10 @@ public struct QuotaSpec: Sendable, Equatable {
     public var actorsPerJob: Int?
     /// `actors_per_job_soft`: beyond it creations are accepted and counted (warned of).
     public var actorsPerJobSoft: Int?
+    /// `actor_creations_per_second`: a job's creations beyond this rate wait.
+    public var actorCreationsPerSecond: Int?
+    /// `actor_creations_delayed`: past this many waiting, a job's creations are refused (QuotaExceeded).
+    public var actorCreationsDelayed: Int?
 
     public init() {}
 
@@ -116,12 +120,16 @@ public struct QuotaSpec: Sendable, Equatable {
     public func apply(to config: inout RayConfig) {
         if let actorsPerJob { config.actorsPerJobHardMax = actorsPerJob }
         if let actorsPerJobSoft { config.actorsPerJobSoftMax = actorsPerJobSoft }
+        if let actorCreationsPerSecond { config.actorCreationsPerSecondMax = actorCreationsPerSecond }
+        if let actorCreationsDelayed { config.actorCreationsDelayedMax = actorCreationsDelayed }
     }
 
     /// The settings a real cluster's processes read (`Roles.applyConfigOverrides`).
     public var environment: [String] {
         (actorsPerJob.map { ["SWIFTRAY_ACTORS_PER_JOB_HARD=\($0)"] } ?? [])
             + (actorsPerJobSoft.map { ["SWIFTRAY_ACTORS_PER_JOB_SOFT=\($0)"] } ?? [])
+            + (actorCreationsPerSecond.map { ["SWIFTRAY_ACTOR_CREATIONS_PER_SECOND=\($0)"] } ?? [])
+            + (actorCreationsDelayed.map { ["SWIFTRAY_ACTOR_CREATIONS_DELAYED=\($0)"] } ?? [])
     }
 }
 

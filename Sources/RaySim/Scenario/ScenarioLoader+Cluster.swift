@@ -5,7 +5,7 @@ import RayCore
 
 extension ScenarioLoader {
     static let clusterKeys = ["gcs", "nodes", "network", "quotas"]
-    static let quotaKeys = ["actors_per_job", "actors_per_job_soft"]
+    static let quotaKeys = ["actors_per_job", "actors_per_job_soft", "actor_creations_per_second", "actor_creations_delayed"]
     static let gcsKeys = ["persistent"]
     static let nodeKeys = ["name", "head", "count", "resources", "object_store"]
     static let networkKeys = ["latency", "jitter"]
@@ -56,6 +56,8 @@ extension ScenarioLoader {
             let quotas = try quotasValue.mapping(allowedKeys: quotaKeys)
             spec.quotas.actorsPerJob = try quotas.optional("actors_per_job")?.int(in: 1...1_000_000)
             spec.quotas.actorsPerJobSoft = try quotas.optional("actors_per_job_soft")?.int(in: 1...1_000_000)
+            spec.quotas.actorCreationsPerSecond = try quotas.optional("actor_creations_per_second")?.int(in: 1...1_000_000)
+            spec.quotas.actorCreationsDelayed = try quotas.optional("actor_creations_delayed")?.int(in: 1...1_000_000)
         }
         return spec
     }
