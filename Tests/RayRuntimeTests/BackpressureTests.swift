@@ -131,6 +131,23 @@ extension RuntimeTests {
         }
     }
 
+    /// A driver that stays over its raylet's rate limit is refused, and its calls then fail with
+    /// the typed `Ray.Error.quotaExceeded` naming the limit and the settings (not "its node died").
+    @Test func aDriverRefusedOverTheRateLimitGetsQuotaExceeded() throws {
+        try withCluster([("head", ["CPU": 2])], environment: ["SWIFTRAY_RATE_LIMIT=100", "SWIFTRAY_RATE_BURST=10",
+                                                              "SWIFTRAY_RATE_LIMIT_REFUSE_AFTER_MS=300"]) { _ throws in
+            let bytes = Testbed.blobBytes(seed: 1, size: 200_000)  // Stored (not inline): a frame to the raylet each.
+            for _ in 0..<2_000 { _ = try? Ray.put(bytes) }
+            #expect {
+                _ = try Testbed.square.remote(3).get(timeout: .seconds(60))
+            } throws: { error in
+                guard case .quotaExceeded(let message)? = error as? Ray.Error else { return false }
+                return message.contains("the local raylet refused this driver: rate limit:")
+                    && message.contains("SWIFTRAY_RATE_LIMIT=100")
+            }
+        }
+    }
+
     /// A cluster setting that is not a positive whole number stops the GCS, naming it.
     @Test(arguments: ["SWIFTRAY_RATE_LIMIT=fast", "SWIFTRAY_ACTORS_PER_JOB_HARD=lots", "SWIFTRAY_RATE_BURST=0"])
     func aMalformedSettingStopsTheGCSWithItsName(_ setting: String) throws {

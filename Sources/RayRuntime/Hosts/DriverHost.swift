@@ -51,6 +51,11 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     static let registrationKey = "swiftray/driver-registered"
     /// Set when the raylet connection is gone: every get fails with it.
     var lostReason: String?
+    /// What later calls fail with once the raylet connection is gone: ObjectLost (the node died),
+    /// or QuotaExceeded when the raylet refused this driver over its rate limit.
+    var lostKind = RayErrorKind.objectLost
+    /// Why the raylet said it refused this driver (its error frame before it closed), if it did.
+    var refusedBecause: String?
     /// Where the job's workers' output goes (nil: nowhere).
     var workerOutput: WorkerOutputHandler?
     /// How the process ends, watched while connected (the Ray layer's SIGINT/SIGTERM/SIGHUP).
@@ -199,7 +204,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
 
     func get(_ object: ObjectID, _ waiter: GetWaiter) {
         if let lostReason {
-            waiter.fulfil(.error(RayError(.objectLost, lostReason)))
+            waiter.fulfil(.error(RayError(lostKind, lostReason)))
             return
         }
         waiters[object, default: []].append(waiter)
@@ -313,6 +318,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 guard let workerOutput else { return }
                 for line in text.split(separator: "\n") { workerOutput(line, stream == 2) }
             case .error:
+                refusedBecause = frame.text
                 note("driver", "the raylet reported: \(frame.text)")
             case .control:
                 // Relayed by the raylet for a `swiftray list tasks` anywhere in the cluster.
@@ -326,8 +332,11 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     }
 
     func connectionClosed(_ connection: Connection, reason: String?) {
-        let why = "the connection to the local raylet closed\(reason.map { " (" + $0 + ")" } ?? ""): "
+        // Refused by the raylet (its error frame said why), or its node died.
+        let why = refusedBecause.map { "the local raylet refused this driver: \($0); start a new driver" }
+            ?? "the connection to the local raylet closed\(reason.map { " (" + $0 + ")" } ?? ""): "
             + "its node died, so this driver cannot reach the cluster; start a new driver"
+        if refusedBecause?.hasPrefix(Connection.rateLimitRefusal) == true { lostKind = .quotaExceeded }
         if connected != nil {
             finishConnect(.failure(RuntimeError("the raylet closed the connection while the driver joined"
                 + (reason.map { ": " + $0 } ?? ""))))
@@ -336,7 +345,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         if ending { return }
         let pending = waiters
         waiters = [:]
-        for waiter in pending.values.joined() { waiter.fulfil(.error(RayError(.objectLost, why))) }
+        for waiter in pending.values.joined() { waiter.fulfil(.error(RayError(lostKind, why))) }
     }
 }
 

@@ -116,6 +116,9 @@ public final class Connection {
     /// TLS on a TCP link whose loop has TLS material (nil: plain bytes).
     private var tls: TLSSession?
 
+    /// How a refusal over the rate limit begins (a driver refused so fails its calls with QuotaExceeded).
+    static let rateLimitRefusal = "rate limit:"
+
     /// A connection over a fresh TCP or pipe handle (not connected yet).
     init(loop: EventLoop, kind: Kind, label: String) {
         self.loop = loop
@@ -292,7 +295,7 @@ public final class Connection {
         if heldSince == nil || now - resumedAt > 1_000_000 { heldSince = now }
         if let since = heldSince, now - since > limit.refuseAfterMicros {
             AuthCounters.countOverLimit()
-            let reason = "rate limit: the peer sent more than \(Int(limit.perSecond)) frames/s without a break for "
+            let reason = "\(Self.rateLimitRefusal) the peer sent more than \(Int(limit.perSecond)) frames/s without a break for "
                 + "\((now - since) / 1_000_000) s, so it is refused (SWIFTRAY_RATE_LIMIT=\(Int(limit.perSecond)) frames/s per "
                 + "connection; SWIFTRAY_RATE_LIMIT_REFUSE_AFTER_MS=\(limit.refuseAfterMicros / 1000) sets how long a peer may "
                 + "stay over it)"
