@@ -167,10 +167,6 @@ long swiftray_tls_fd_read(void *session, void *buffer, size_t capacity) {
     return SSL_get_error((SSL *)session, result) == SSL_ERROR_ZERO_RETURN ? 0 : -1;
 }
 
-long swiftray_tls_fd_write(void *session, const void *bytes, size_t count) {
-    return swiftray_tls_write(session, bytes, count);
-}
-
 // MARK: Certificates
 
 static int add_extension(X509 *certificate, X509V3_CTX *context, int nid, const char *value) {

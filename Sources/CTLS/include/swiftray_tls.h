@@ -37,8 +37,8 @@ void swiftray_tls_last_error(void *session, char *buffer, size_t size);
 
 /// A client session on a connected blocking socket (handshake done), or NULL with `error`.
 void *swiftray_tls_connect_fd(void *context, int fd, char *error, size_t error_size);
+/// Plaintext read from the socket: > 0 bytes, 0 the peer closed, -1 failed or timed out. (Writes: `swiftray_tls_write`.)
 long swiftray_tls_fd_read(void *session, void *buffer, size_t capacity);
-long swiftray_tls_fd_write(void *session, const void *bytes, size_t count);
 
 /// Makes a CA (`ca.pem`, `ca.key`) in `ca_directory` if `make_ca`, then a certificate signed by
 /// the CA there (`node.pem`, `node.key`, common name `name`) in `out_directory`. Keys are written

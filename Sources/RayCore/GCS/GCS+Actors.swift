@@ -166,27 +166,25 @@ extension GCS {
         }
         // Per-job creation rate (a create storm): past it the creation waits, and past the
         // delayed bound it is refused (GCS+ActorRate).
-        if !takeCreation(job) {
-            if let refusal = delayCreation(&entry, job: job, into: &effects) {
-                entry.state = .dead
-                entry.causeKind = .quotaExceeded
-                entry.cause = refusal
-                actors[id] = entry
-                releaseName(id)
-                quota.actorsRefused += 1
-                publish(id, into: &effects)
-                return
-            }
-            if live >= config.actorsPerJobSoft { quota.actorsOverSoft += 1 }
-            liveActors[job] = live + 1
+        let delayed = !takeCreation(job)
+        if delayed, let refusal = delayCreation(&entry, job: job, into: &effects) {
+            entry.state = .dead
+            entry.causeKind = .quotaExceeded
+            entry.cause = refusal
             actors[id] = entry
+            releaseName(id)
+            quota.actorsRefused += 1
             publish(id, into: &effects)
             return
         }
         if live >= config.actorsPerJobSoft { quota.actorsOverSoft += 1 }
         liveActors[job] = live + 1
         actors[id] = entry
-        startCreation(id, into: &effects)
+        if delayed {
+            publish(id, into: &effects)  // Pending, the cause saying why; started by `creationsDue`.
+        } else {
+            startCreation(id, into: &effects)
+        }
     }
 
     /// Starts creating a registered actor: placed now, or once its constructor's arguments exist.

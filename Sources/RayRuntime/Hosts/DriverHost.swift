@@ -51,11 +51,13 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     static let registrationKey = "swiftray/driver-registered"
     /// Set when the raylet connection is gone: every get fails with it.
     var lostReason: String?
-    /// What later calls fail with once the raylet connection is gone: ObjectLost (the node died),
-    /// or QuotaExceeded when the raylet refused this driver over its rate limit.
-    var lostKind = RayErrorKind.objectLost
-    /// Why the raylet said it refused this driver (its error frame before it closed), if it did.
+    /// Why the raylet said it refused this driver (its error frame, sent only before it closes), if it did.
     var refusedBecause: String?
+    /// What calls fail with once the raylet connection is gone: QuotaExceeded when the raylet refused
+    /// this driver over its rate limit, else ObjectLost (the node died).
+    var lostKind: RayErrorKind {
+        refusedBecause?.hasPrefix(Connection.rateLimitRefusal) == true ? .quotaExceeded : .objectLost
+    }
     /// Where the job's workers' output goes (nil: nowhere).
     var workerOutput: WorkerOutputHandler?
     /// How the process ends, watched while connected (the Ray layer's SIGINT/SIGTERM/SIGHUP).
@@ -336,7 +338,6 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         let why = refusedBecause.map { "the local raylet refused this driver: \($0); start a new driver" }
             ?? "the connection to the local raylet closed\(reason.map { " (" + $0 + ")" } ?? ""): "
             + "its node died, so this driver cannot reach the cluster; start a new driver"
-        if refusedBecause?.hasPrefix(Connection.rateLimitRefusal) == true { lostKind = .quotaExceeded }
         if connected != nil {
             finishConnect(.failure(RuntimeError("the raylet closed the connection while the driver joined"
                 + (reason.map { ": " + $0 } ?? ""))))

@@ -26,8 +26,7 @@ public enum ObjectSizeLimit {
 
     /// Throws `objectTooLarge`, naming the size, the limit and how to raise it, when `size` is over it.
     static func check(_ size: Int, store: SharedObjects?, what: @autoclosure () -> String) throws(RuntimeError) {
-        guard let limit = bytes(store: store), Int64(size) > limit else { return }
-        try refuse(size, limit: limit, what: what())
+        try check(size, limit: bytes(store: store), what: what())
     }
 
     /// The same with the limit already known (a worker reads it once: `bytes(store:)`).

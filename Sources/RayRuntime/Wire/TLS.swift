@@ -193,7 +193,7 @@ final class BlockingTLS {
     deinit { swiftray_tls_session_free(raw) }
 
     func send(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { swiftray_tls_fd_write(raw, $0.baseAddress, $0.count) == $0.count }
+        bytes.withUnsafeBytes { swiftray_tls_write(raw, $0.baseAddress, $0.count) == $0.count }
     }
 
     func receive(into buffer: UnsafeMutableRawBufferPointer) -> Int {

@@ -113,7 +113,7 @@ final class SimJob: ScenarioWorld {
 
     /// The run ends (after its grace) once every job's program finished.
     public func programFinished() {
-        if sim.jobs.allSatisfy({ $0.program.finished }) { sim.finishedAt = sim.now }
+        if sim.program.allFinished { sim.finishedAt = sim.now }
     }
 
     public func probeAsBorrower(_ objects: [ObjectID]) { sim.probeAsBorrower(objects, owner: worker) }

@@ -74,7 +74,7 @@ public final class Simulation {
     var admittedNode: NodeID?
     public internal(set) var headNode = NodeID(0)
     /// The program ended and told the GCS its job finished (`endJob`).
-    var jobEnded = false
+    var jobEnded: Bool { jobs.contains { $0.ended } }
     var killedNodes: [NodeID] = []
 
     // Worker processes
@@ -202,7 +202,7 @@ public final class Simulation {
         let limit = scenario.expect.maxSimTimeMicros
         var livenessExceeded = false
         while violation == nil, let (time, event) = queue.pop() {
-            if time > limit && !driverFinished {
+            if time > limit && !program.allFinished {
                 now = limit
                 livenessExceeded = true
                 break
@@ -232,7 +232,6 @@ public final class Simulation {
     /// finished, which tells every raylet, which end the job's workers. The leak check then
     /// also expects no worker of the job alive.
     func endJob() {
-        jobEnded = true
         for job in jobs where job.alive && job.program.phase == .done && !job.ended {
             job.ended = true
             send(.jobFinished(job.job), from: .worker(job.worker), to: .gcs)
@@ -247,8 +246,6 @@ public final class Simulation {
         now = max(now, until)
         commitLogs()
     }
-
-    var driverFinished: Bool { jobs.allSatisfy { $0.program.finished } }
 
     /// True once the GCS has marked every killed node dead (or never knew it).
     var killedNodesMarkedDead: Bool {

@@ -99,7 +99,7 @@ extension ScenarioDriver {
         report.outcome = problems.isEmpty ? .passed : .expectationFailed(problems)
     }
 
-    /// The job's name in `jobs:` (the part after the scenario's name), or "main" for the program.
+    /// The job's name in `jobs:` (the part after the scenario's name; the program's: the scenario's name).
     var jobName: String { scenario.name.split(separator: "/").last.map(String.init) ?? scenario.name }
 
     /// "polite (job 2): started at 100ms, its 20 gets returned in 101.280ms (finish_within 1s)".
