@@ -313,6 +313,7 @@ extension RayConfig {
         message.actorsPerJobHardMax = Int64(self.actorsPerJobHardMax)
         message.actorCreationsPerSecondMax = Int64(self.actorCreationsPerSecondMax)
         message.actorCreationsDelayedMax = Int64(self.actorCreationsDelayedMax)
+        message.objectSizeBytesMax = self.objectSizeBytesMax
         return message
     }
 
@@ -337,6 +338,7 @@ extension RayConfig {
         self.actorsPerJobHardMax = Int(truncatingIfNeeded: message.actorsPerJobHardMax)
         self.actorCreationsPerSecondMax = Int(truncatingIfNeeded: message.actorCreationsPerSecondMax)
         self.actorCreationsDelayedMax = Int(truncatingIfNeeded: message.actorCreationsDelayedMax)
+        self.objectSizeBytesMax = message.objectSizeBytesMax
     }
 }
 

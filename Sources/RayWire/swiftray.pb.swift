@@ -1735,6 +1735,11 @@ public nonisolated struct PBRayConfig: @unchecked Sendable {
     set {_uniqueStorage()._actorCreationsDelayedMax = newValue}
   }
 
+  public var objectSizeBytesMax: Int64 {
+    get {_storage._objectSizeBytesMax}
+    set {_uniqueStorage()._objectSizeBytesMax = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -8155,7 +8160,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0")
 
   fileprivate class _StorageClass {
     var _healthCheckInitialDelayMicros: Int64 = 0
@@ -8177,6 +8182,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _actorsPerJobHardMax: Int64 = 0
     var _actorCreationsPerSecondMax: Int64 = 0
     var _actorCreationsDelayedMax: Int64 = 0
+    var _objectSizeBytesMax: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -8206,6 +8212,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       _actorsPerJobHardMax = source._actorsPerJobHardMax
       _actorCreationsPerSecondMax = source._actorCreationsPerSecondMax
       _actorCreationsDelayedMax = source._actorCreationsDelayedMax
+      _objectSizeBytesMax = source._objectSizeBytesMax
     }
   }
 
@@ -8243,6 +8250,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 17: try { try decoder.decodeSingularSInt64Field(value: &_storage._actorsPerJobHardMax) }()
         case 18: try { try decoder.decodeSingularSInt64Field(value: &_storage._actorCreationsPerSecondMax) }()
         case 19: try { try decoder.decodeSingularSInt64Field(value: &_storage._actorCreationsDelayedMax) }()
+        case 20: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectSizeBytesMax) }()
         default: break
         }
       }
@@ -8308,6 +8316,9 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       if _storage._actorCreationsDelayedMax != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._actorCreationsDelayedMax, fieldNumber: 19)
       }
+      if _storage._objectSizeBytesMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._objectSizeBytesMax, fieldNumber: 20)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -8336,6 +8347,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._actorsPerJobHardMax != rhs_storage._actorsPerJobHardMax {return false}
         if _storage._actorCreationsPerSecondMax != rhs_storage._actorCreationsPerSecondMax {return false}
         if _storage._actorCreationsDelayedMax != rhs_storage._actorCreationsDelayedMax {return false}
+        if _storage._objectSizeBytesMax != rhs_storage._objectSizeBytesMax {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -185,7 +185,7 @@ private func value(_ driver: ScenarioDriver, _ ref: InstanceRef) -> ObjectValue 
             .contains("jobs[0].expect.retries: unknown key 'retries'; expected one of: results, finish_within"))
         #expect(problem("jobs: [{name: a, workload: {}}, {name: a, workload: {}}]") == "bad.yaml: jobs[1].name: duplicate job name 'a'")
         #expect(problem("jobs: [{name: a, start: soon, workload: {}}]").contains("jobs[0].start"))
-        #expect(problem("jobs: [{name: a, workload: {tasks: [{name: x, output: 1GiB}]}}]")
+        #expect(problem("jobs: [{name: a, workload: {tasks: [{name: x, output: -1B}]}}]")
             .contains("jobs[0].workload.tasks[0].output"))
     }
 

@@ -419,11 +419,6 @@ struct ScenarioLoaderBadInputTests {
                        keyPath: "faults[0].kill_node", "reference to missing node 'worker-9'")
         expectRejected(withWorkload("  tasks: [{name: a, strategy: {node: nowhere}}]"),
                        keyPath: "workload.tasks[0].strategy.node", "reference to missing node 'nowhere'")
-        // A value no real node would take (over the smallest store: the object size limit).
-        expectRejected(withWorkload("  puts: [{name: p, size: 200MiB}]"), keyPath: "workload.puts[0].size",
-                       "209715200 bytes is over the object size limit of 134217728 bytes")
-        expectRejected(withWorkload("  tasks: [{name: a, output: 129MiB}]"), keyPath: "workload.tasks[0].output",
-                       "over the object size limit")
         expectRejected(withWorkload("  tasks: [{name: a, placement_group: {name: gang, bundle: 0}}]"),
                        keyPath: "workload.tasks[0].placement_group.name", "reference to missing placement group 'gang'")
         expectRejected(withWorkload("  tasks: [{name: a}]\n  get: [\"a[i]\"]"), keyPath: "workload.get[0]",

@@ -5,7 +5,7 @@
 // their digest, so two values with the same size and digest have the same bytes.
 
 /// An error stored in place of an object: its kind and a human-readable account.
-public struct RayError: Hashable, Codable, Sendable, CustomStringConvertible {
+public struct RayError: Error, Hashable, Codable, Sendable, CustomStringConvertible {
     public var kind: RayErrorKind
     public var message: String
     public init(_ kind: RayErrorKind, _ message: String) {

@@ -56,6 +56,12 @@ public struct RayConfig: Hashable, Codable, Sendable {
     public var actorCreationsPerSecond: Int { actorCreationsPerSecondMax > 0 ? actorCreationsPerSecondMax : 10_000 }
     public var actorCreationsDelayed: Int { actorCreationsDelayedMax > 0 ? actorCreationsDelayedMax : 100_000 }
 
+    /// The largest object a program may create (a put, a task's return value), refused before
+    /// anything is allocated for it (ObjectTooLarge). 0 (the default, and a record written before
+    /// this field) means the store's capacity of the node where the object is made: each raylet
+    /// tells its drivers and workers the limit made concrete (`forNode(storeBytes:)`).
+    public var objectSizeBytesMax: Int64 = 0
+
     /// The cap on lease requests in flight per shape actually used (at least 1).
     public var leaseRequestCap: Int { leaseRequestsPerShapeMax > 0 ? leaseRequestsPerShapeMax : 10 }
 

@@ -102,6 +102,7 @@ public enum Role {
 
     private static func runRaylet() throws(RuntimeError) {
         _ = try RateLimit.fromEnvironment()
+        try ObjectSizeLimit.validateEnvironment()
         let loop = try roleLoop("raylet", as: .node)
         watchParent(loop)
         var options = RayletOptions()
@@ -166,6 +167,8 @@ public enum Role {
         // Per-job actor creations per second, and how many may wait before they are refused.
         if let value = try positiveSetting("SWIFTRAY_ACTOR_CREATIONS_PER_SECOND") { config.actorCreationsPerSecondMax = value }
         if let value = try positiveSetting("SWIFTRAY_ACTOR_CREATIONS_DELAYED") { config.actorCreationsDelayedMax = value }
+        // The largest object (default: each node's store capacity); a raylet's own setting wins on its node.
+        if let value = try positiveSetting("SWIFTRAY_MAX_OBJECT_BYTES") { config.objectSizeBytesMax = Int64(value) }
     }
 }
 

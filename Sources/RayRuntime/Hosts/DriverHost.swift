@@ -478,7 +478,7 @@ public final class DriverClient: @unchecked Sendable {
 
     /// Puts a value owned by this driver; returns its ID (the caller holds one handle).
     public func put(_ bytes: [UInt8], digest: UInt64 = 0) throws(RuntimeError) -> ObjectID {
-        try ObjectSizeLimit.check(bytes.count, store: objects, what: "the value put")
+        try ObjectSizeLimit.check(bytes.count, limit: config.objectSizeLimit, what: "the value put")
         if bytes.count > config.inlineObjectSizeBytesMax, objects != nil {
             let result: Result<ObjectID, RuntimeError> = bytes.withUnsafeBytes { raw in
                 do throws(RuntimeError) { return .success(try put(parts: [raw], digest: digest)) } catch { return .failure(error) }
@@ -514,7 +514,7 @@ public final class DriverClient: @unchecked Sendable {
     /// once, straight into the node's shared-memory store.
     public func put(parts: [UnsafeRawBufferPointer], digest: UInt64 = 0) throws(RuntimeError) -> ObjectID {
         let size = parts.reduce(0) { $0 + $1.count }
-        try ObjectSizeLimit.check(size, store: objects, what: "the value put")
+        try ObjectSizeLimit.check(size, limit: config.objectSizeLimit, what: "the value put")
         guard let objects else {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(size)

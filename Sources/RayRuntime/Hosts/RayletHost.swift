@@ -433,7 +433,7 @@ public final class RayletHost: ConnectionDelegate {
         connection.peer = hello
         var ack = Hello(role: .raylet)
         ack.node = nodeID
-        ack.config = config
+        ack.config = ObjectSizeLimit.forNode(config, storeBytes: options.objectStoreBytes)
         ack.session = options.session
         switch hello.role {
         case .gcs:

@@ -136,7 +136,6 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
     var links: DirectLinks?
     let objects: SharedObjects?
     /// The node's object size limit, read once (its store was made before this worker started).
-    let objectSizeLimit: Int64?
     var config = RayConfig()
     /// The task attempt whose body runs now (loop thread).
     var running: (task: TaskID, attempt: Int, job: JobID)?
@@ -165,7 +164,6 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         // `unowned(unsafe)`: the host owns its executor's driver, which runs this on every effect.
         defer { executor.perform = { [unowned(unsafe) self] effect in perform(effect) } }
         objects = environment("SWIFTRAY_SESSION").map { SharedObjects(session: $0, node: worker.node) }
-        objectSizeLimit = ObjectSizeLimit.bytes(store: objects)
         // Listen for owners before the raylet learns of this worker (and can lease it).
         links = DirectLinks(loop: loop, me: worker, role: .worker, session: environment("SWIFTRAY_SESSION"))
         links?.throughRaylet = { [unowned self] bytes in connection?.send(bytes) }
@@ -313,7 +311,8 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
             // A synthetic actor's call (scenarios) runs on a thread of its own: a concurrent
             // actor's calls overlap, as they do in raysim.
             DispatchQueue.global().async {
-                ended(TaskContext.$current.withValue(context) { fallback(spec, task, arguments) })
+                ended(self.withinSizeLimit(TaskContext.$current.withValue(context) { fallback(spec, task, arguments) },
+                                           of: spec))
             }
             return
         }
@@ -356,7 +355,7 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
                     ? "unknown actor class '\(spec.function)' (register it before Ray.start())"
                     : "\(spec.function) called on an actor this worker does not host")
             }
-            return fallback(spec, task, fetched)
+            return withinSizeLimit(fallback(spec, task, fetched), of: spec)
         } catch {
             return .applicationError(describeError(error))
         }
@@ -419,7 +418,14 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         case .failure(let error): return (.applicationError(error.description), [], [])
         }
         guard let body else {
-            let (result, returned) = FunctionRegistry.fallback!(spec, attempt, fetched)
+            let (made, returned) = FunctionRegistry.fallback!(spec, attempt, fetched)
+            let result = withinSizeLimit(made, of: spec)
+            guard case .returned = result else {
+                if !returned.isEmpty, let owner = ownerClient.withLock({ $0 }) {
+                    for object in returned { owner.release(object) }
+                }
+                return (result, [], [])
+            }
             return (result, returned, returned.map { _ in 1 })
         }
         let context = TaskContext(task: spec.taskID, function: spec.function, instance: spec.instance, attempt: attempt,
@@ -447,17 +453,18 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
     }
 
     /// What a body returned, as the task's result: its values, or the task's failure if one is
-    /// over the object size limit (nothing is allocated for it).
+    /// over the object size limit its raylet gave (nothing is allocated for it; the simulator's
+    /// bodies apply the same rule).
     private func returnedValues(_ values: [[UInt8]], of spec: TaskSpec) -> ExecutionResult {
-        for (index, value) in values.enumerated() {
-            do {
-                try ObjectSizeLimit.check(value.count, limit: objectSizeLimit, what: values.count == 1
-                    ? "the value \(spec.function) returned" : "return value \(index + 1) of \(spec.function)")
-            } catch {
-                return .applicationError("\(RayErrorKind.objectTooLarge.rawValue): \(error.description)")
-            }
-        }
-        return .returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) })
+        withinSizeLimit(.returned(values.map { ObjectData(sizeBytes: Int64($0.count), digest: 0, bytes: $0) }), of: spec)
+    }
+
+    /// A result, or the task's failure if one of its values is over the object size limit.
+    private func withinSizeLimit(_ result: ExecutionResult, of spec: TaskSpec) -> ExecutionResult {
+        guard case .returned(let values) = result,
+              let refusal = ObjectSizeRule.refusal(returns: values, of: spec.function, limit: config.objectSizeLimit)
+        else { return result }
+        return .applicationError(refusal.description)
     }
 
     public func connection(_ connection: Connection, received frame: Frame) {

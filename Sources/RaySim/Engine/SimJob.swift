@@ -66,7 +66,11 @@ final class SimJob: ScenarioWorld {
         return ids!.takeTask()
     }
 
-    public func put(_ data: ObjectData, on node: String?) -> ObjectID {
+    /// Refused before an ID is taken when over the object size limit (a thrown RayError), as
+    /// the real driver refuses it before allocating.
+    public func put(_ data: ObjectData, on node: String?) throws -> ObjectID {
+        if let refusal = ObjectSizeRule.refusal(data.sizeBytes, limit: owner.machine.config.objectSizeLimit,
+                                                what: "the value put") { throw refusal }
         if ids == nil { ids = owner.machine.ids }
         let object = ids!.takePut()
         handle(.put(data, node: node.flatMap { sim.nodeByName[$0] }))

@@ -43,7 +43,18 @@ extension Simulation {
         }
         let digest = SyntheticContent.digest(name: spec.function, instance: spec.instance, argumentDigests: digests)
         let value = ObjectData(sizeBytes: output, digest: digest)
-        schedule(.executionFinished(worker, spec.taskID, attempt: attempt, .returned([value])), after: duration)
+        schedule(.executionFinished(worker, spec.taskID, attempt: attempt, returning([value], of: spec, on: worker)),
+                 after: duration)
+    }
+
+    /// A body's return values as its result: refused when one is over the object size limit of
+    /// the worker's node, as a real worker's host refuses it before allocating (ObjectSizeRule).
+    func returning(_ values: [ObjectData], of spec: TaskSpec, on worker: WorkerID) -> ExecutionResult {
+        if let refusal = ObjectSizeRule.refusal(returns: values, of: spec.function,
+                                                limit: nodeConfig(worker.node).objectSizeLimit) {
+            return .applicationError(refusal.description)
+        }
+        return .returned(values)
     }
 
     /// A synthetic actor: its constructor returns at once; a method waits its duration and returns
@@ -56,7 +67,8 @@ extension Simulation {
         }
         let output = spec.body.count > SyntheticBody.outputIndex ? spec.body[SyntheticBody.outputIndex] : 8
         let value = ObjectData(sizeBytes: output, digest: task.syntheticDigest)
-        schedule(.executionFinished(worker, spec.taskID, attempt: attempt, .returned([value])), after: duration)
+        schedule(.executionFinished(worker, spec.taskID, attempt: attempt, returning([value], of: spec, on: worker)),
+                 after: duration)
     }
 
     private func attemptFails(_ spec: TaskSpec, attempt: Int) -> Bool {

@@ -43,7 +43,7 @@ extension Simulation {
             }
         }
         workerOwners[worker] = owner
-        owner.submit(.startedInWorker(config, OwnerIdentity(worker: worker, job: job)))
+        owner.submit(.startedInWorker(nodeConfig(worker.node), OwnerIdentity(worker: worker, job: job)))
         return owner
     }
 
@@ -145,8 +145,8 @@ extension Simulation {
         let output = spec.body.count > SyntheticBody.outputIndex ? spec.body[SyntheticBody.outputIndex] : 8
         let digest = SyntheticContent.digest(name: spec.function, instance: spec.instance, argumentDigests: digests)
         let finished: ExecutionResult = failure.map { .applicationError($0) }
-            ?? .returned([ObjectData(sizeBytes: output, digest: digest)])
-        if failure == nil && program.plan.returnsChildren(spec.function) {
+            ?? returning([ObjectData(sizeBytes: output, digest: digest)], of: spec, on: worker)
+        if case .returned = finished, program.plan.returnsChildren(spec.function) {
             // It returns its children's references: its handles become the task owner's borrows.
             owner.submit(.lend(body.children, to: spec.owner))
             handleExecutor(worker, .returnsHold(body.task, attempt: body.attempt, objects: body.children,

@@ -276,12 +276,18 @@ extension Simulation {
                                                   objectStoreBytes: spec.objectStoreBytes)))
     }
 
+    /// The configuration a node's raylet hands its drivers and workers (the object size limit
+    /// made concrete for its store), as a real raylet's hello does.
+    func nodeConfig(_ node: NodeID) -> RayConfig {
+        config.forNode(storeBytes: nodes[node]?.spec.objectStoreBytes ?? 0)
+    }
+
     func spawnWorker(_ worker: WorkerID) {
         let log = makeLog("worker-\(worker.node.value)-\(worker.index)")
         workerLogs[worker] = log
         let executor = makeExecutor(worker, log: log)
         executors[worker] = executor
-        executor.submit(.started(config, worker))
+        executor.submit(.started(nodeConfig(worker.node), worker))
         schedule(.workerStarted(worker), after: options.workerStartMicros)
     }
 

@@ -113,8 +113,14 @@ public struct QuotaSpec: Sendable, Equatable {
     public var actorCreationsPerSecond: Int?
     /// `actor_creations_delayed`: past this many waiting, a job's creations are refused (QuotaExceeded).
     public var actorCreationsDelayed: Int?
+    /// `max_object_bytes`: the largest object a program may make (default: the store's capacity of
+    /// the node where it is made); larger puts and return values are refused (ObjectTooLarge).
+    public var maxObjectBytes: Int64?
 
     public init() {}
+
+    /// The object size limit on a node whose store holds `storeBytes` (`RayConfig.forNode`).
+    public func objectSizeLimit(storeBytes: Int64) -> Int64 { maxObjectBytes ?? storeBytes }
 
     /// Applies the quotas to a configuration.
     public func apply(to config: inout RayConfig) {
@@ -122,14 +128,18 @@ public struct QuotaSpec: Sendable, Equatable {
         if let actorsPerJobSoft { config.actorsPerJobSoftMax = actorsPerJobSoft }
         if let actorCreationsPerSecond { config.actorCreationsPerSecondMax = actorCreationsPerSecond }
         if let actorCreationsDelayed { config.actorCreationsDelayedMax = actorCreationsDelayed }
+        if let maxObjectBytes { config.objectSizeBytesMax = maxObjectBytes }
     }
 
     /// The settings a real cluster's processes read (`Roles.applyConfigOverrides`).
     public var environment: [String] {
-        (actorsPerJob.map { ["SWIFTRAY_ACTORS_PER_JOB_HARD=\($0)"] } ?? [])
-            + (actorsPerJobSoft.map { ["SWIFTRAY_ACTORS_PER_JOB_SOFT=\($0)"] } ?? [])
-            + (actorCreationsPerSecond.map { ["SWIFTRAY_ACTOR_CREATIONS_PER_SECOND=\($0)"] } ?? [])
-            + (actorCreationsDelayed.map { ["SWIFTRAY_ACTOR_CREATIONS_DELAYED=\($0)"] } ?? [])
+        var settings: [String] = []
+        if let actorsPerJob { settings.append("SWIFTRAY_ACTORS_PER_JOB_HARD=\(actorsPerJob)") }
+        if let actorsPerJobSoft { settings.append("SWIFTRAY_ACTORS_PER_JOB_SOFT=\(actorsPerJobSoft)") }
+        if let actorCreationsPerSecond { settings.append("SWIFTRAY_ACTOR_CREATIONS_PER_SECOND=\(actorCreationsPerSecond)") }
+        if let actorCreationsDelayed { settings.append("SWIFTRAY_ACTOR_CREATIONS_DELAYED=\(actorCreationsDelayed)") }
+        if let maxObjectBytes { settings.append("SWIFTRAY_MAX_OBJECT_BYTES=\(maxObjectBytes)") }
+        return settings
     }
 }
 

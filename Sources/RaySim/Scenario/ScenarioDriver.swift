@@ -129,6 +129,9 @@ public final class ScenarioDriver {
     /// The placement groups the program created, by name, and those it removed.
     var groupIDs: [String: PlacementGroupID] = [:]
     var groupsRemoved: Set<String> = []
+    /// Puts the program's `put` refused (they raised) and the instances that take them, never
+    /// submitted: each one's result is that error.
+    var unmade: [InstanceRef: RayError] = [:]
     /// The object of each instance and put, once made.
     public private(set) var refs: [InstanceRef: ObjectID] = [:]
     public private(set) var refByObject: [ObjectID: InstanceRef] = [:]
@@ -192,10 +195,22 @@ public final class ScenarioDriver {
         createPlacementGroups()
         for put in scenario.workload.puts {
             let data = ObjectData(sizeBytes: put.sizeBytes, digest: SyntheticContent.putDigest(name: put.name))
-            remember(InstanceRef(name: put.name, index: 0, isPut: true), try world.put(data, on: put.node))
+            let ref = InstanceRef(name: put.name, index: 0, isPut: true)
+            do {
+                remember(ref, try world.put(data, on: put.node))
+            } catch let refusal as RayError {
+                unmade[ref] = refusal  // The put raised (over the object size limit): that is its result.
+            }
         }
         for group in scenario.workload.tasks where !group.nested {  // Nested ones: their parents submit them.
             for index in 0..<group.count {
+                // An instance taking an object the program could not make is never submitted: the
+                // program has no reference to pass (its result is that object's error).
+                let ref = InstanceRef(name: group.name, index: index, isPut: false)
+                if let error = plan.arguments(of: group, instance: index).lazy.compactMap({ self.unmade[$0] }).first {
+                    unmade[ref] = error
+                    continue
+                }
                 // An instance taking a reference a parent returns waits until the program read it.
                 guard submitIfArgumentsKnown(group, index) else {
                     deferred.append((group, index))
@@ -218,7 +233,13 @@ public final class ScenarioDriver {
         for ref in actorCallerRefs where seen.insert(ref).inserted { getList.append(ref) }
         unresolvedGets = getList.count
         resolved = Array(repeating: nil, count: getList.count)
-        for (index, ref) in getList.enumerated() { if let object = refs[ref] { getIndex[object] = index } }
+        for (index, ref) in getList.enumerated() {
+            if let object = refs[ref] { getIndex[object] = index }
+            if let error = unmade[ref] {
+                resolved[index] = .error(error)
+                unresolvedGets -= 1
+            }
+        }
         // Nested instances (their parents return their references): the program gets each
         // parent's value first, and reads the references in it.
         var parents: [ObjectID] = []

@@ -148,20 +148,20 @@ extension ScenarioLoader {
         }
     }
 
-    /// Every put and task output fits the object size limit wherever it may be made: the real runtime
-    /// refuses a value over a node's object store capacity before allocating it (ObjectSizeLimit), so
-    /// a scenario needing one would run in the simulator only. Refused here, in both worlds alike.
-    static func checkObjectSizes(workload: WorkloadSpec, stores: [Int64], file: String) throws(ScenarioError) {
-        guard let limit = stores.min() else { return }
-        let why = "over the object size limit of \(limit) bytes (the smallest node's object_store: a real node "
-            + "refuses a value larger than its store before allocating it); make it smaller or the stores larger"
-        for (index, put) in workload.puts.enumerated() where put.sizeBytes > limit {
-            throw ScenarioError(file: file, keyPath: "workload.puts[\(index)].size",
-                                problem: "\(put.sizeBytes) bytes is \(why)")
-        }
-        for (index, task) in workload.tasks.enumerated() where task.outputBytes > limit {
+    /// A task output over the object size limit is refused in both worlds alike (ObjectSizeRule),
+    /// but only where the limit is the same on every node may a scenario rely on it: an output that
+    /// fits some nodes and not others would succeed or fail by where the task ran, which the two
+    /// worlds need not decide alike. Puts are made on a named node (the head by default), so any
+    /// size is fine for them.
+    static func checkObjectSizes(workload: WorkloadSpec, cluster: ClusterSpec, file: String) throws(ScenarioError) {
+        let limits = cluster.nodes.map { cluster.quotas.objectSizeLimit(storeBytes: $0.objectStoreBytes) }
+        guard let smallest = limits.min(), let largest = limits.max(), smallest < largest else { return }
+        for (index, task) in workload.tasks.enumerated() where task.outputBytes > smallest && task.outputBytes <= largest {
             throw ScenarioError(file: file, keyPath: "workload.tasks[\(index)].output",
-                                problem: "\(task.outputBytes) bytes is \(why)")
+                                problem: "\(task.outputBytes) bytes fits the object size limit of some nodes but not "
+                                    + "of others (\(smallest) to \(largest) bytes: each node's object_store, or "
+                                    + "cluster.quotas.max_object_bytes), so whether it is refused would depend on where "
+                                    + "the task runs; make it fit every node, or none (set max_object_bytes)")
         }
     }
 

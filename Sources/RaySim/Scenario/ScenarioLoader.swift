@@ -65,7 +65,7 @@ public enum ScenarioLoader {
         try checkStrategies(workload: workload, nodeNames: nodeNames, initialNodes: cluster.nodes.map(\.name),
                             file: file)
         try checkPlacementGroups(workload: workload, names: names, file: file)
-        try checkObjectSizes(workload: workload, stores: cluster.nodes.map(\.objectStoreBytes), file: file)
+        try checkObjectSizes(workload: workload, cluster: cluster, file: file)
         var ordered = workload
         ordered.tasks = try orderTaskGroups(workload: workload, file: file)
         return ordered

@@ -63,6 +63,19 @@ final class RealWorld: ScenarioWorld {
     // MARK: The program
 
     func put(_ data: ObjectData, on name: String?) throws -> ObjectID {
+        // Refused before the synthetic bytes are made (the driver would refuse them before allocating).
+        if let refusal = ObjectSizeRule.refusal(data.sizeBytes, limit: client.config.objectSizeLimit,
+                                                what: "the value put") { throw refusal }
+        do {
+            return try put(data, onNode: name)
+        } catch let error as RuntimeError {
+            // A typed refusal (over the object size limit) is the put's result, as the simulator's.
+            guard let kind = error.kind else { throw error }
+            throw RayError(kind, error.description)
+        }
+    }
+
+    private func put(_ data: ObjectData, onNode name: String?) throws -> ObjectID {
         let bytes = SyntheticWorker.syntheticBytes(digest: data.digest, size: data.sizeBytes)
         guard let name, let node = cluster.node(named: name), node.id != headNode else {
             return try client.put(bytes, digest: data.digest)

@@ -1,0 +1,46 @@
+// The largest object a program may create, as one rule for both worlds: a put and a
+// task's (or an actor method's) return value over the limit are refused before any
+// memory is allocated for them (ObjectTooLarge). The limit is the node's: the cluster's
+// setting (RayConfig.objectSizeBytesMax, SWIFTRAY_MAX_OBJECT_BYTES) or, without one, the
+// capacity of the store of the node where the object is made. A raylet hands its drivers
+// and workers the configuration with the limit made concrete (`forNode`), so the owner
+// and executor machines, the simulator and the real hosts all read it from there.
+
+extension RayConfig {
+    /// The configuration a node hands its drivers and workers: the object size limit made
+    /// concrete for its store of `storeBytes` (a configured limit stays as it is).
+    public func forNode(storeBytes: Int64) -> RayConfig {
+        var config = self
+        if config.objectSizeBytesMax <= 0 { config.objectSizeBytesMax = storeBytes }
+        return config
+    }
+
+    /// The object size limit, once a node made it concrete (nil: unlimited).
+    public var objectSizeLimit: Int64? { objectSizeBytesMax > 0 ? objectSizeBytesMax : nil }
+}
+
+/// Refusals of objects over the size limit.
+public enum ObjectSizeRule {
+    /// How a program raises the limit, said at the end of each refusal.
+    public static let howToRaise = "SWIFTRAY_MAX_OBJECT_BYTES where the node starts (the environment of "
+        + "`swiftray start`, or of the program calling Ray.start(); `quotas: {max_object_bytes: ...}` in a "
+        + "scenario), or a larger object store"
+
+    /// The refusal of an object of `size` bytes (`what` names it), or nil when it fits `limit`.
+    @inline(__always)
+    public static func refusal(_ size: Int64, limit: Int64?, what: @autoclosure () -> String) -> RayError? {
+        guard let limit, size > limit else { return nil }
+        return RayError(.objectTooLarge, "\(what()) is \(size) bytes, over the object size limit of \(limit) bytes; "
+            + "nothing was allocated. Split the value into smaller objects, or raise the limit with " + howToRaise)
+    }
+
+    /// The refusal of the first of a task's return values over the limit, or nil.
+    public static func refusal(returns values: [ObjectData], of function: String, limit: Int64?) -> RayError? {
+        guard let limit else { return nil }
+        for (index, value) in values.enumerated() where value.sizeBytes > limit {
+            return refusal(value.sizeBytes, limit: limit,
+                           what: values.count == 1 ? "the value \(function) returned" : "return value \(index + 1) of \(function)")
+        }
+        return nil
+    }
+}

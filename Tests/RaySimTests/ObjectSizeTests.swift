@@ -1,0 +1,93 @@
+// The object size limit as the simulator applies it (issue 12: an object flood of huge
+// objects): one rule (RayCore's ObjectSizeRule) for a put and a body's return values, with
+// the limit a node hands its drivers and workers; the real runtime applies the same rule
+// (RayRuntimeTests' anObjectOverTheSizeLimitIsRefusedBeforeAllocation, and
+// `swiftray up Scenarios/abuse-object-huge.yaml --compare`).
+
+import RayCore
+@testable import RaySim
+import Testing
+
+@Suite struct ObjectSizeTests {
+    @Test func theLimitIsTheNodesStoreUnlessConfigured() {
+        #expect(RayConfig().objectSizeLimit == nil)
+        #expect(RayConfig().forNode(storeBytes: 8 << 20).objectSizeLimit == 8 << 20)
+        var configured = RayConfig()
+        configured.objectSizeBytesMax = 1 << 20
+        #expect(configured.forNode(storeBytes: 8 << 20).objectSizeLimit == 1 << 20)
+        #expect(ObjectSizeRule.refusal(1 << 20, limit: 1 << 20, what: "v") == nil)
+        let refusal = ObjectSizeRule.refusal(returns: [ObjectData(sizeBytes: 1, digest: 0),
+                                                       ObjectData(sizeBytes: 3, digest: 0)], of: "f", limit: 2)
+        #expect(refusal?.kind == .objectTooLarge)
+        #expect(refusal?.message.hasPrefix("return value 2 of f is 3 bytes, over the object size limit of 2 bytes") == true,
+                "\(String(describing: refusal))")
+    }
+
+    @Test func aPutOrAReturnOverTheLimitIsRefusedAndWhatTakesItIsNeverSubmitted() throws {
+        let yaml = """
+            name: huge
+            description: puts and returns over the limit
+            cluster:
+              quotas: {max_object_bytes: 1MiB}
+              nodes: [{name: head, head: true, object_store: 8MiB}, {name: w, object_store: 4MiB}]
+            workload:
+              puts: [{name: whale, size: 2MiB}, {name: minnow, size: 1MiB}]
+              tasks:
+                - {name: swallow, args: [whale]}
+                - {name: chain, args: [swallow]}
+                - {name: bloat, output: 1025KiB}
+                - {name: fine, args: [minnow], output: 1MiB}
+            expect:
+              results: {whale: ObjectTooLarge, swallow: ObjectTooLarge, chain: ObjectTooLarge, bloat: TaskFailed, fine: ok}
+              leaks: none
+            """
+        let scenario = try ScenarioLoader.parse(yaml: yaml, file: "huge.yaml")
+        let report = try Simulation(scenario: scenario, options: SimulationOptions(seed: 1)).run()
+        #expect(report.outcome == .passed, "\(report.summary(wallSeconds: 0))")
+        #expect(report.tasksRun == 2, "swallow and chain were never submitted")
+        func error(_ name: String) -> String {
+            guard case .error(let error)? = report.results.first(where: { $0.0.name == name })?.1 else { return "" }
+            return error.message
+        }
+        #expect(error("whale").hasPrefix("the value put is 2097152 bytes, over the object size limit of 1048576 bytes"))
+        #expect(error("whale").contains("SWIFTRAY_MAX_OBJECT_BYTES"))
+        #expect(error("swallow") == error("whale"))
+        #expect(error("bloat").contains("raised: ObjectTooLarge: the value bloat returned is 1049600 bytes, over the object size limit of 1048576"),
+                "\(error("bloat"))")
+        // Without the setting the limit is the store's: 2 MiB is over the 1 MiB store.
+        let small = try ScenarioLoader.parse(yaml: yaml.replacingOccurrences(of: "quotas: {max_object_bytes: 1MiB}", with: "")
+            .replacingOccurrences(of: "object_store: 8MiB}, {name: w, object_store: 4MiB}", with: "object_store: 1MiB}"),
+            file: "small.yaml")
+        let smallReport = try Simulation(scenario: small, options: SimulationOptions(seed: 1)).run()
+        #expect(smallReport.outcome == .passed, "\(smallReport.summary(wallSeconds: 0))")
+    }
+
+    @Test func anOutputWhoseFateDependsOnTheNodeIsRefusedAtLoad() throws {
+        let template = """
+            name: t
+            description: d
+            cluster:
+              QUOTAS
+              nodes: [{name: head, head: true, object_store: 8MiB}, {name: w, object_store: 4MiB}]
+            workload:
+              tasks: [{name: a, output: OUTPUT}]
+              puts: [{name: p, size: 1GiB}]
+            """
+        func load(_ output: String, quotas: String = "") throws -> Scenario {
+            try ScenarioLoader.parse(yaml: template.replacingOccurrences(of: "OUTPUT", with: output)
+                .replacingOccurrences(of: "QUOTAS", with: quotas), file: "test.yaml")
+        }
+        #expect { try load("6MiB") } throws: { error in
+            guard let error = error as? ScenarioError else { return false }
+            return error.keyPath == "workload.tasks[0].output"
+                && error.problem.contains("fits the object size limit of some nodes but not of others (4194304 to 8388608 bytes")
+        }
+        // Fitting every node, or none, is decided alike wherever the task runs; any put size is.
+        _ = try load("4MiB")
+        _ = try load("9MiB")
+        _ = try load("6MiB", quotas: "quotas: {max_object_bytes: 2MiB}")
+        #expect { try load("1MiB", quotas: "quotas: {max_object_bytes: 0B}") } throws: { error in
+            (error as? ScenarioError)?.problem.contains("at least 1B") == true
+        }
+    }
+}
