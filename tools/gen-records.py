@@ -257,7 +257,8 @@ PROTO_ASSIGNED = [
                    ("pullRetryDelayMicros", "Int64"), ("spillbackCountMax", "Int"), ("lineageBytesMax", "Int64"),
                    ("seed", "UInt64"), ("leaseRequestsPerShapeMax", "Int"), ("actorsPerJobSoftMax", "Int"),
                    ("actorsPerJobHardMax", "Int"), ("actorCreationsPerSecondMax", "Int"),
-                   ("actorCreationsDelayedMax", "Int"), ("objectSizeBytesMax", "Int64")]),
+                   ("actorCreationsDelayedMax", "Int"), ("objectSizeBytesMax", "Int64"),
+                   ("ownedObjectsSoftMax", "Int"), ("ownedObjectsHardMax", "Int")]),
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),

@@ -272,7 +272,9 @@ public enum Ray {
             if !held.isEmpty { client.hold(held, in: id) }
             return ObjectRef(id: id, client: client)
         } catch let error as RuntimeError {
-            throw error.kind == .objectTooLarge ? Ray.Error.objectTooLarge(error.description) : Ray.Error.runtime(error.description)
+            // A typed refusal (over the object size limit, or the owner's object quota) as its Ray.Error.
+            guard let kind = error.kind else { throw Ray.Error.runtime(error.description) }
+            throw Ray.Error(RayCore.RayError(kind, error.description))
         }
     }
 

@@ -165,6 +165,11 @@ public enum Testbed {
         squares = nil
         return try sumRefs.remote(held).get()
     }
+    /// Puts 0..<count from its body (its worker's owner owns them) and returns their sum.
+    public static let putMany = RemoteFunction("tb.put-many") { (count: Int) throws -> Int in
+        let refs = try (0..<count).map { try Ray.put($0) }
+        return try refs.reduce(0) { $0 + (try $1.get()) }
+    }
     /// Returns the reference of a value it put that holds a reference (not supported yet).
     public static let returnsPutHolding = RemoteFunction("tb.returns-put-holding") { () throws -> ObjectRef<[ObjectRef<Int>]> in
         try Ray.put([try Ray.put(1)])
@@ -230,7 +235,7 @@ public enum Testbed {
         _ = (divmod, triple, divmodInside, slowValue, cancellableParent)
         _ = (returnsChildren, returnsBlobRef, returnsRefAndPID, returnsBorrowed)
         _ = (passesOnTwice, returnsReceived, checksumVia)
-        _ = (putsHolding, returnsPutHolding, putsReceived, sumNested)
+        _ = (putsHolding, returnsPutHolding, putsReceived, sumNested, putMany)
         registerActors()
     }
 

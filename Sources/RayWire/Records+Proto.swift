@@ -314,6 +314,8 @@ extension RayConfig {
         message.actorCreationsPerSecondMax = Int64(self.actorCreationsPerSecondMax)
         message.actorCreationsDelayedMax = Int64(self.actorCreationsDelayedMax)
         message.objectSizeBytesMax = self.objectSizeBytesMax
+        message.ownedObjectsSoftMax = Int64(self.ownedObjectsSoftMax)
+        message.ownedObjectsHardMax = Int64(self.ownedObjectsHardMax)
         return message
     }
 
@@ -339,6 +341,8 @@ extension RayConfig {
         self.actorCreationsPerSecondMax = Int(truncatingIfNeeded: message.actorCreationsPerSecondMax)
         self.actorCreationsDelayedMax = Int(truncatingIfNeeded: message.actorCreationsDelayedMax)
         self.objectSizeBytesMax = message.objectSizeBytesMax
+        self.ownedObjectsSoftMax = Int(truncatingIfNeeded: message.ownedObjectsSoftMax)
+        self.ownedObjectsHardMax = Int(truncatingIfNeeded: message.ownedObjectsHardMax)
     }
 }
 

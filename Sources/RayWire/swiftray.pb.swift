@@ -1740,6 +1740,16 @@ public nonisolated struct PBRayConfig: @unchecked Sendable {
     set {_uniqueStorage()._objectSizeBytesMax = newValue}
   }
 
+  public var ownedObjectsSoftMax: Int64 {
+    get {_storage._ownedObjectsSoftMax}
+    set {_uniqueStorage()._ownedObjectsSoftMax = newValue}
+  }
+
+  public var ownedObjectsHardMax: Int64 {
+    get {_storage._ownedObjectsHardMax}
+    set {_uniqueStorage()._ownedObjectsHardMax = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -8160,7 +8170,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0")
 
   fileprivate class _StorageClass {
     var _healthCheckInitialDelayMicros: Int64 = 0
@@ -8183,6 +8193,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _actorCreationsPerSecondMax: Int64 = 0
     var _actorCreationsDelayedMax: Int64 = 0
     var _objectSizeBytesMax: Int64 = 0
+    var _ownedObjectsSoftMax: Int64 = 0
+    var _ownedObjectsHardMax: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -8213,6 +8225,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       _actorCreationsPerSecondMax = source._actorCreationsPerSecondMax
       _actorCreationsDelayedMax = source._actorCreationsDelayedMax
       _objectSizeBytesMax = source._objectSizeBytesMax
+      _ownedObjectsSoftMax = source._ownedObjectsSoftMax
+      _ownedObjectsHardMax = source._ownedObjectsHardMax
     }
   }
 
@@ -8251,6 +8265,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 18: try { try decoder.decodeSingularSInt64Field(value: &_storage._actorCreationsPerSecondMax) }()
         case 19: try { try decoder.decodeSingularSInt64Field(value: &_storage._actorCreationsDelayedMax) }()
         case 20: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectSizeBytesMax) }()
+        case 21: try { try decoder.decodeSingularSInt64Field(value: &_storage._ownedObjectsSoftMax) }()
+        case 22: try { try decoder.decodeSingularSInt64Field(value: &_storage._ownedObjectsHardMax) }()
         default: break
         }
       }
@@ -8319,6 +8335,12 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       if _storage._objectSizeBytesMax != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._objectSizeBytesMax, fieldNumber: 20)
       }
+      if _storage._ownedObjectsSoftMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._ownedObjectsSoftMax, fieldNumber: 21)
+      }
+      if _storage._ownedObjectsHardMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._ownedObjectsHardMax, fieldNumber: 22)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -8348,6 +8370,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._actorCreationsPerSecondMax != rhs_storage._actorCreationsPerSecondMax {return false}
         if _storage._actorCreationsDelayedMax != rhs_storage._actorCreationsDelayedMax {return false}
         if _storage._objectSizeBytesMax != rhs_storage._objectSizeBytesMax {return false}
+        if _storage._ownedObjectsSoftMax != rhs_storage._ownedObjectsSoftMax {return false}
+        if _storage._ownedObjectsHardMax != rhs_storage._ownedObjectsHardMax {return false}
         return true
       }
       if !storagesAreEqual {return false}

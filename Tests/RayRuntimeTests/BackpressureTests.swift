@@ -38,6 +38,36 @@ extension RuntimeTests {
         }
     }
 
+    /// The per-owner object quota (issue 12: a flood of tiny objects): at 40 objects the driver's
+    /// next put is refused before an ID is taken, with a typed error naming the quota and how to
+    /// raise it; what was made stays intact, and letting go of references makes room again. A
+    /// task body's puts are its worker's owner's, counted apart.
+    @Test func anOwnerPastItsObjectQuotaHasItsPutsRefused() throws {
+        try withCluster([("head", ["CPU": 1])],
+                        environment: ["SWIFTRAY_OWNED_OBJECTS_HARD=40", "SWIFTRAY_OWNED_OBJECTS_SOFT=20"]) { _ throws in
+            var refs = try (0..<40).map { try Ray.put($0) }
+            #expect {
+                _ = try Ray.put(40)
+            } throws: { error in
+                guard case .quotaExceeded(let message)? = error as? Ray.Error else { return false }
+                return message.contains("this owner already holds 40 objects")
+                    && message.contains("SWIFTRAY_OWNED_OBJECTS_HARD")
+            }
+            #expect(try refs[39].get(timeout: .seconds(10)) == 39)
+            refs.removeLast(10)  // Released: the owner frees them (on its loop, soon).
+            let deadline = Date().addingTimeInterval(10)
+            var made: ObjectRef<Int>?
+            while made == nil && Date() < deadline {
+                made = try? Ray.put(41)
+                if made == nil { usleep(10_000) }
+            }
+            #expect(try made?.get(timeout: .seconds(10)) == 41)
+            // A body's 30 puts are its worker's owner's: under its own quota of 40.
+            #expect(try Testbed.putMany.remote(30).get(timeout: .seconds(60)) == (0..<30).reduce(0, +))
+            withExtendedLifetime(refs) {}
+        }
+    }
+
     /// The object size limit (issue 12: an object flood of huge objects): on a node whose store holds
     /// 8 MiB, a 9 MiB put and a task returning 9 MiB are refused before anything is allocated, with a
     /// typed error naming the limit and how to raise it; values under it work, and so does the node.

@@ -91,3 +91,43 @@ import Testing
         }
     }
 }
+
+/// The per-owner object quota in the simulator, and puts of several objects (`count`).
+@Suite struct OwnedObjectsTests {
+    @Test func putsPastAnOwnersQuotaAreRefusedAndEachJobHasItsOwn() throws {
+        let yaml = """
+            name: tiny
+            description: a flood of tiny puts
+            cluster:
+              quotas: {owned_objects: 5}
+              nodes: [{name: head, head: true}]
+            workload:
+              puts: [{name: crumbs, count: 3, size: 8B}, {name: more, count: 4, size: 8B}]
+              tasks: [{name: t, args: ["more[3]"]}, {name: u, args: ["crumbs[2]"]}]
+              get: ["crumbs[*]"]
+            expect:
+              results: {"more[0]": ok, "more[1]": ok, "more[2]": QuotaExceeded, "more[3]": QuotaExceeded, t: QuotaExceeded, u: ok}
+            jobs:
+              - name: other
+                workload: {puts: [{name: mine, count: 5, size: 8B}]}
+                expect: {results: {"mine[*]": ok}}
+            """
+        let scenario = try ScenarioLoader.parse(yaml: yaml, file: "tiny.yaml")
+        #expect(scenario.workload.puts.map(\.count) == [3, 4])
+        let report = try Simulation(scenario: scenario, options: SimulationOptions(seed: 1)).run()
+        #expect(report.outcome == .passed, "\(report.summary(wallSeconds: 0))")
+        let names = report.results.map { "\($0.0)" }
+        #expect(names.prefix(3) == ["crumbs[0]", "crumbs[1]", "crumbs[2]"], "\(names)")
+        guard case .error(let error)? = report.results.first(where: { "\($0.0)" == "more[2]" })?.1 else {
+            Issue.record("more[2] was not refused")
+            return
+        }
+        #expect(error.message.hasPrefix("the put is refused: this owner already holds 5 objects"), "\(error)")
+        #expect(error.message.contains("owned_objects"))
+        // A bare reference to a put of several objects is ambiguous, as one to a task group.
+        #expect(throws: ScenarioError.self) {
+            try ScenarioLoader.parse(yaml: yaml.replacingOccurrences(of: "args: [\"crumbs[2]\"]", with: "args: [crumbs]"),
+                                     file: "tiny.yaml")
+        }
+    }
+}

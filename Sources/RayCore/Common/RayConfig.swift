@@ -62,6 +62,16 @@ public struct RayConfig: Hashable, Codable, Sendable {
     /// tells its drivers and workers the limit made concrete (`forNode(storeBytes:)`).
     public var objectSizeBytesMax: Int64 = 0
 
+    /// Entries one owner's object table may hold (the objects it owns: its puts and the results of
+    /// what it submitted, live or kept as lineage), so a flood of tiny objects cannot exhaust a
+    /// node's memory: past the soft limit a put is counted and warned of, at the hard one refused
+    /// (QuotaExceeded). 0 (a record written before these fields) means the default: 1 000 000 and
+    /// 10 000 000, which a normal workload never reaches.
+    public var ownedObjectsSoftMax: Int = 1_000_000
+    public var ownedObjectsHardMax: Int = 10_000_000
+    public var ownedObjectsSoft: Int { ownedObjectsSoftMax > 0 ? ownedObjectsSoftMax : 1_000_000 }
+    public var ownedObjectsHard: Int { ownedObjectsHardMax > 0 ? ownedObjectsHardMax : 10_000_000 }
+
     /// The cap on lease requests in flight per shape actually used (at least 1).
     public var leaseRequestCap: Int { leaseRequestsPerShapeMax > 0 ? leaseRequestsPerShapeMax : 10 }
 

@@ -222,6 +222,8 @@ public struct Owner: Sendable {
         /// Tasks and actor calls that ended (returned or failed for good), each counted once:
         /// `tasksSubmitted`-like work minus this is what the owner holds unfinished.
         public var tasksEnded = 0
+        /// Puts handled (a host's program counts the puts it makes; the difference is in flight).
+        public var puts = 0
         public init() {}
     }
 
@@ -468,6 +470,7 @@ public struct Owner: Sendable {
 
     private mutating func put(_ data: ObjectData, at node: NodeID, into effects: inout [OwnerEffect]) {
         let object = ids.takePut()
+        metrics.puts += 1
         var entry = ObjectEntry()
         entry.localRefs = 1
         if data.sizeBytes <= config.inlineObjectSizeBytesMax {

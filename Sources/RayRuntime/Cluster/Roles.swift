@@ -167,6 +167,9 @@ public enum Role {
         // Per-job actor creations per second, and how many may wait before they are refused.
         if let value = try positiveSetting("SWIFTRAY_ACTOR_CREATIONS_PER_SECOND") { config.actorCreationsPerSecondMax = value }
         if let value = try positiveSetting("SWIFTRAY_ACTOR_CREATIONS_DELAYED") { config.actorCreationsDelayedMax = value }
+        // Entries one owner's object table may hold (its puts refused at the hard limit).
+        if let value = try positiveSetting("SWIFTRAY_OWNED_OBJECTS_SOFT") { config.ownedObjectsSoftMax = value }
+        if let value = try positiveSetting("SWIFTRAY_OWNED_OBJECTS_HARD") { config.ownedObjectsHardMax = value }
         // The largest object (default: each node's store capacity); a raylet's own setting wins on its node.
         if let value = try positiveSetting("SWIFTRAY_MAX_OBJECT_BYTES") { config.objectSizeBytesMax = Int64(value) }
     }

@@ -72,6 +72,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     lazy var lifeline = Lifeline(self)
     /// The bound on unfinished tasks and calls: the program's submissions wait past it.
     let gate = SubmissionGate(limit: (try? SubmissionGate.limitFromEnvironment()) ?? SubmissionGate.defaultLimit)
+    /// The per-owner object quota: the program's puts are refused at its hard limit.
+    let ownedObjects = OwnedObjectsCount()
 
     /// The owner on `loop`, not connected to anything yet (`role` names it in its log's messages).
     init(loop: EventLoop, logRoot: String?, workerOutput: WorkerOutputHandler?, role: String) {
@@ -86,6 +88,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             journal?(input, now, effects)
             if case .messageReceived(_, .taskReply(let task, _, _, _)) = input { holdReturns(of: task) }
             gate.noteEnded(owner.machine.metrics.tasksEnded)
+            ownedObjects.publish(entries: owner.machine.objects.count, putsHandled: owner.machine.metrics.puts)
             stepHook?(owner.machine, input)
         }
         owner.perform = { [unowned(unsafe) self] effect in perform(effect) }
@@ -487,8 +490,10 @@ public final class DriverClient: @unchecked Sendable {
         }
         let host = self.host!
         let data = ObjectData(sizeBytes: Int64(bytes.count), digest: digest, bytes: bytes)
-        return counters.withLock { ids in
+        return try counters.withLock { ids throws(RuntimeError) in
+            try host.ownedObjects.admitPut(config: config)
             let object = ids.takePut()
+            host.ownedObjects.putMade()
             host.resolved.store(object, .data(data))
             loop.post { host.handle(.put(data, node: nil)) }
             return object
@@ -502,9 +507,11 @@ public final class DriverClient: @unchecked Sendable {
                     create: ((ObjectID) throws(RuntimeError) -> Void)? = nil) throws(RuntimeError) -> ObjectID {
         let host = self.host!
         return try counters.withLock { ids throws(RuntimeError) in
+            try host.ownedObjects.admitPut(config: config)
             let object = ids.nextPut
             try create?(object)
             _ = ids.takePut()
+            host.ownedObjects.putMade()
             loop.post { host.handle(.put(data, node: node)) }
             return object
         }
@@ -524,9 +531,11 @@ public final class DriverClient: @unchecked Sendable {
         let host = self.host!
         let data = ObjectData(sizeBytes: Int64(size), digest: digest, bytes: nil)
         return try counters.withLock { ids throws(RuntimeError) in
+            try host.ownedObjects.admitPut(config: config)
             let object = ids.nextPut
             try objects.write(object, parts)
             _ = ids.takePut()
+            host.ownedObjects.putMade()
             loop.post { host.handle(.put(data, node: nil)) }
             return object
         }

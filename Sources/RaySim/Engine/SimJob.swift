@@ -20,6 +20,8 @@ final class SimJob: ScenarioWorld {
     var log: (any EventLog)?
     /// The job's program (the scenario driver for its scenario).
     var program: ScenarioDriver!
+    /// Puts the program made (the owner may not have handled them all yet).
+    var putsMade = 0
     /// The job told the GCS it finished (`Ray.shutdown()`).
     var ended = false
 
@@ -69,8 +71,13 @@ final class SimJob: ScenarioWorld {
     /// Refused before an ID is taken when over the object size limit (a thrown RayError), as
     /// the real driver refuses it before allocating.
     public func put(_ data: ObjectData, on node: String?) throws -> ObjectID {
-        if let refusal = ObjectSizeRule.refusal(data.sizeBytes, limit: owner.machine.config.objectSizeLimit,
+        let machine = owner.machine
+        if let refusal = ObjectSizeRule.refusal(data.sizeBytes, limit: machine.config.objectSizeLimit,
                                                 what: "the value put") { throw refusal }
+        // The owner's table as it will be once every put made is handled (as a real driver counts it).
+        let entries = machine.objects.count - machine.metrics.puts + putsMade
+        if let refusal = OwnedObjectsRule.refusal(entries: entries, config: machine.config) { throw refusal }
+        putsMade += 1
         if ids == nil { ids = owner.machine.ids }
         let object = ids!.takePut()
         handle(.put(data, node: node.flatMap { sim.nodeByName[$0] }))

@@ -116,6 +116,10 @@ public struct QuotaSpec: Sendable, Equatable {
     /// `max_object_bytes`: the largest object a program may make (default: the store's capacity of
     /// the node where it is made); larger puts and return values are refused (ObjectTooLarge).
     public var maxObjectBytes: Int64?
+    /// `owned_objects`: objects one owner (a job's driver, or a worker's owner) may hold; its puts
+    /// beyond are refused (QuotaExceeded). `owned_objects_soft`: beyond it puts are counted.
+    public var ownedObjects: Int?
+    public var ownedObjectsSoft: Int?
 
     public init() {}
 
@@ -129,6 +133,8 @@ public struct QuotaSpec: Sendable, Equatable {
         if let actorCreationsPerSecond { config.actorCreationsPerSecondMax = actorCreationsPerSecond }
         if let actorCreationsDelayed { config.actorCreationsDelayedMax = actorCreationsDelayed }
         if let maxObjectBytes { config.objectSizeBytesMax = maxObjectBytes }
+        if let ownedObjects { config.ownedObjectsHardMax = ownedObjects }
+        if let ownedObjectsSoft { config.ownedObjectsSoftMax = ownedObjectsSoft }
     }
 
     /// The settings a real cluster's processes read (`Roles.applyConfigOverrides`).
@@ -139,6 +145,8 @@ public struct QuotaSpec: Sendable, Equatable {
         if let actorCreationsPerSecond { settings.append("SWIFTRAY_ACTOR_CREATIONS_PER_SECOND=\(actorCreationsPerSecond)") }
         if let actorCreationsDelayed { settings.append("SWIFTRAY_ACTOR_CREATIONS_DELAYED=\(actorCreationsDelayed)") }
         if let maxObjectBytes { settings.append("SWIFTRAY_MAX_OBJECT_BYTES=\(maxObjectBytes)") }
+        if let ownedObjects { settings.append("SWIFTRAY_OWNED_OBJECTS_HARD=\(ownedObjects)") }
+        if let ownedObjectsSoft { settings.append("SWIFTRAY_OWNED_OBJECTS_SOFT=\(ownedObjectsSoft)") }
         return settings
     }
 }
@@ -216,11 +224,14 @@ public struct PutSpec: Sendable, Equatable {
     /// the driver's behalf (Ray's `ray.put(value, _owner=driver)`), so its
     /// primary copy lives there. Default: the driver's own node (the head).
     public var node: String?
+    /// `count` (an added key): this many objects of that size (`name[0]` ... `name[count-1]`). Default 1.
+    public var count: Int
     /// Builds a put spec.
-    public init(name: String, sizeBytes: Int64, node: String? = nil) {
+    public init(name: String, sizeBytes: Int64, node: String? = nil, count: Int = 1) {
         self.name = name
         self.sizeBytes = sizeBytes
         self.node = node
+        self.count = count
     }
 }
 

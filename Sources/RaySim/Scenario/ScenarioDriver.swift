@@ -182,7 +182,9 @@ public final class ScenarioDriver {
     public var allFinished: Bool { finished && jobs.allSatisfy(\.finished) }
 
     /// How many task instances and puts the program makes (to reserve tables).
-    public var instanceCount: Int { scenario.workload.tasks.reduce(0) { $0 + $1.count } + scenario.workload.puts.count }
+    public var instanceCount: Int {
+        scenario.workload.tasks.reduce(0) { $0 + $1.count } + scenario.workload.puts.reduce(0) { $0 + $1.count }
+    }
 
     /// Runs the program: every put, then every task instance in order (arguments resolved to the
     /// objects made so far), then asks for every get.
@@ -194,12 +196,14 @@ public final class ScenarioDriver {
         handles.reserveCapacity(instanceCount)
         createPlacementGroups()
         for put in scenario.workload.puts {
-            let data = ObjectData(sizeBytes: put.sizeBytes, digest: SyntheticContent.putDigest(name: put.name))
-            let ref = InstanceRef(name: put.name, index: 0, isPut: true)
-            do {
-                remember(ref, try world.put(data, on: put.node))
-            } catch let refusal as RayError {
-                unmade[ref] = refusal  // The put raised (over the object size limit): that is its result.
+            for index in 0..<put.count {
+                let data = ObjectData(sizeBytes: put.sizeBytes, digest: SyntheticContent.putDigest(name: put.name, index: index))
+                let ref = InstanceRef(name: put.name, index: index, isPut: true, counted: put.count > 1)
+                do {
+                    remember(ref, try world.put(data, on: put.node))
+                } catch let refusal as RayError {
+                    unmade[ref] = refusal  // The put raised (over the object size limit or quota): its result.
+                }
             }
         }
         for group in scenario.workload.tasks where !group.nested {  // Nested ones: their parents submit them.

@@ -30,7 +30,7 @@ struct NameTable {
     /// Collects the workload's names; a name used twice is an error.
     init(workload: WorkloadSpec, file: String) throws(ScenarioError) {
         for (index, put) in workload.puts.enumerated() {
-            try add(put.name, Entry(kind: .put, count: 1, keyPath: "workload.puts[\(index)]"), file: file)
+            try add(put.name, Entry(kind: .put, count: put.count, keyPath: "workload.puts[\(index)]"), file: file)
         }
         for (index, task) in workload.tasks.enumerated() {
             try add(task.name, Entry(kind: .task, count: task.count, keyPath: "workload.tasks[\(index)]"), file: file)

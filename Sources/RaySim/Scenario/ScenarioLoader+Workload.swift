@@ -6,7 +6,7 @@ import RayCore
 
 extension ScenarioLoader {
     static let workloadKeys = ["puts", "tasks", "actors", "placement_groups", "get"]
-    static let putKeys = ["name", "size", "node"]
+    static let putKeys = ["name", "size", "node", "count"]
     static let taskKeys = ["name", "count", "duration", "output", "resources", "max_retries", "strategy",
                            "args", "nested_args", "hold", "fail", "retry_exceptions",
                            "placement_group", "children", "nested"]
@@ -22,6 +22,8 @@ extension ScenarioLoader {
 
     /// Most instances of one task group.
     static let taskCountMax = 1_000_000
+    /// Most objects one `puts:` entry may make.
+    static let putCountMax = 1_000_000
     /// Most actors in one actor entry.
     static let actorCountMax = 10_000
     /// Most method calls the driver makes to one actor.
@@ -41,6 +43,7 @@ extension ScenarioLoader {
             let put = try entry.mapping(allowedKeys: putKeys)
             var spec = PutSpec(name: try put.required("name").name(), sizeBytes: try put.required("size").sizeBytes())
             spec.node = try put.optional("node")?.name()
+            spec.count = try put.optional("count")?.int(in: 1...putCountMax) ?? 1
             puts.append(spec)
         }
         var tasks: [TaskGroupSpec] = []

@@ -37,28 +37,34 @@ public enum SyntheticContent {
     }
 
     /// The digest of the put object `name`.
-    public static func putDigest(name: String) -> UInt64 {
-        digest(name: "put:" + name, instance: 0, argumentDigests: [])
+    public static func putDigest(name: String, index: Int = 0) -> UInt64 {
+        digest(name: "put:" + name, instance: index, argumentDigests: [])
     }
 }
 
-/// One instance of a task group, or a put (index 0).
+/// One instance of a task group, or a put (index 0, or one of a put's `count` objects).
 public struct InstanceRef: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var name: String
     public var index: Int
     public var isPut: Bool
-    public init(name: String, index: Int, isPut: Bool) {
+    /// A put of several objects (`count`), written with its index; not part of its identity.
+    public var counted: Bool
+    public init(name: String, index: Int, isPut: Bool, counted: Bool = false) {
         self.name = name
         self.index = index
         self.isPut = isPut
+        self.counted = counted
     }
     public static func < (lhs: InstanceRef, rhs: InstanceRef) -> Bool { (lhs.name, lhs.index) < (rhs.name, rhs.index) }
+    public static func == (lhs: InstanceRef, rhs: InstanceRef) -> Bool {
+        lhs.index == rhs.index && lhs.isPut == rhs.isPut && lhs.name == rhs.name
+    }
 
     /// Cheap to hash: the index and the name's length (equality still compares names).
     public func hash(into hasher: inout Hasher) {
         hasher.combine(index &* 1024 &+ name.utf8.count)
     }
-    public var description: String { isPut ? name : "\(name)[\(index)]" }
+    public var description: String { isPut && !counted ? name : "\(name)[\(index)]" }
 }
 
 /// Resolves scenario references and computes every expected value.
@@ -76,7 +82,10 @@ public struct WorkloadPlan: Sendable {
         self.groups = groups
         self.puts = puts
         for put in workload.puts {
-            expectedDigests[InstanceRef(name: put.name, index: 0, isPut: true)] = SyntheticContent.putDigest(name: put.name)
+            for index in 0..<put.count {
+                expectedDigests[InstanceRef(name: put.name, index: index, isPut: true)] =
+                    SyntheticContent.putDigest(name: put.name, index: index)
+            }
         }
         // Groups in dependency order (args first: the loader ordered them so), except that a
         // parent that gets its children's values waits for their group.
@@ -167,17 +176,24 @@ public struct WorkloadPlan: Sendable {
 
     /// The instances a reference names; `instance` is the one being defined (for `name[i±k]`).
     public func resolve(_ pattern: RefPattern, relativeTo instance: Int? = nil) -> [InstanceRef] {
-        if puts[pattern.name] != nil { return [InstanceRef(name: pattern.name, index: 0, isPut: true)] }
-        guard let group = groups[pattern.name] else { return [] }
-        let make = { (index: Int) in InstanceRef(name: group.name, index: index, isPut: false) }
+        let count: Int, make: (Int) -> InstanceRef
+        if let put = puts[pattern.name] {
+            count = put.count
+            make = { InstanceRef(name: put.name, index: $0, isPut: true, counted: put.count > 1) }
+        } else if let group = groups[pattern.name] {
+            count = group.count
+            make = { InstanceRef(name: group.name, index: $0, isPut: false) }
+        } else {
+            return []
+        }
         switch pattern {
-        case .instance(_, let index): return index < group.count ? [make(index)] : []
-        case .all: return (0..<group.count).map(make)
-        case .bare: return group.count >= 1 ? [make(0)] : []
+        case .instance(_, let index): return index < count ? [make(index)] : []
+        case .all: return (0..<count).map(make)
+        case .bare: return count >= 1 ? [make(0)] : []
         case .relative(_, let offset):
             guard let instance else { return [] }
             let index = instance + offset
-            return index >= 0 && index < group.count ? [make(index)] : []
+            return index >= 0 && index < count ? [make(index)] : []
         }
     }
 

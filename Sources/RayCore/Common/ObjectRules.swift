@@ -44,3 +44,21 @@ public enum ObjectSizeRule {
         return nil
     }
 }
+
+/// The per-owner object quota (RayConfig.ownedObjectsSoftMax / HardMax): a put by an owner whose
+/// object table already holds `entries` is refused at the hard limit, before an ID is taken.
+/// Each host counts the entries its own way (the simulator reads the machine; a real driver
+/// adds the puts its program made since the loop's last step) and applies this rule.
+public enum OwnedObjectsRule {
+    /// The refusal of a put by an owner holding `entries` objects, or nil.
+    public static func refusal(entries: Int, config: RayConfig) -> RayError? {
+        guard entries >= config.ownedObjectsHard else { return nil }
+        return RayError(.quotaExceeded, "the put is refused: this owner already holds \(entries) objects, its hard "
+            + "quota (RayConfig.ownedObjectsHardMax: SWIFTRAY_OWNED_OBJECTS_HARD where the cluster starts, "
+            + "`quotas: {owned_objects: N}` in a scenario); let go of the references it no longer needs, "
+            + "or raise the quota")
+    }
+
+    /// True when a put by an owner holding `entries` objects is past the soft limit (counted, warned of).
+    public static func pastSoftLimit(entries: Int, config: RayConfig) -> Bool { entries >= config.ownedObjectsSoft }
+}
