@@ -258,7 +258,8 @@ PROTO_ASSIGNED = [
                    ("seed", "UInt64"), ("leaseRequestsPerShapeMax", "Int"), ("actorsPerJobSoftMax", "Int"),
                    ("actorsPerJobHardMax", "Int"), ("actorCreationsPerSecondMax", "Int"),
                    ("actorCreationsDelayedMax", "Int"), ("objectSizeBytesMax", "Int64"),
-                   ("ownedObjectsSoftMax", "Int"), ("ownedObjectsHardMax", "Int")]),
+                   ("ownedObjectsSoftMax", "Int"), ("ownedObjectsHardMax", "Int"),
+                   ("leaseRequestsPerOwnerMax", "Int")]),
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),

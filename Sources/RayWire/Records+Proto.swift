@@ -316,6 +316,7 @@ extension RayConfig {
         message.objectSizeBytesMax = self.objectSizeBytesMax
         message.ownedObjectsSoftMax = Int64(self.ownedObjectsSoftMax)
         message.ownedObjectsHardMax = Int64(self.ownedObjectsHardMax)
+        message.leaseRequestsPerOwnerMax = Int64(self.leaseRequestsPerOwnerMax)
         return message
     }
 
@@ -343,6 +344,7 @@ extension RayConfig {
         self.objectSizeBytesMax = message.objectSizeBytesMax
         self.ownedObjectsSoftMax = Int(truncatingIfNeeded: message.ownedObjectsSoftMax)
         self.ownedObjectsHardMax = Int(truncatingIfNeeded: message.ownedObjectsHardMax)
+        self.leaseRequestsPerOwnerMax = Int(truncatingIfNeeded: message.leaseRequestsPerOwnerMax)
     }
 }
 

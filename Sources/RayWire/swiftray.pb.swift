@@ -1750,6 +1750,11 @@ public nonisolated struct PBRayConfig: @unchecked Sendable {
     set {_uniqueStorage()._ownedObjectsHardMax = newValue}
   }
 
+  public var leaseRequestsPerOwnerMax: Int64 {
+    get {_storage._leaseRequestsPerOwnerMax}
+    set {_uniqueStorage()._leaseRequestsPerOwnerMax = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -8170,7 +8175,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0")
 
   fileprivate class _StorageClass {
     var _healthCheckInitialDelayMicros: Int64 = 0
@@ -8195,6 +8200,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _objectSizeBytesMax: Int64 = 0
     var _ownedObjectsSoftMax: Int64 = 0
     var _ownedObjectsHardMax: Int64 = 0
+    var _leaseRequestsPerOwnerMax: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -8227,6 +8233,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       _objectSizeBytesMax = source._objectSizeBytesMax
       _ownedObjectsSoftMax = source._ownedObjectsSoftMax
       _ownedObjectsHardMax = source._ownedObjectsHardMax
+      _leaseRequestsPerOwnerMax = source._leaseRequestsPerOwnerMax
     }
   }
 
@@ -8267,6 +8274,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 20: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectSizeBytesMax) }()
         case 21: try { try decoder.decodeSingularSInt64Field(value: &_storage._ownedObjectsSoftMax) }()
         case 22: try { try decoder.decodeSingularSInt64Field(value: &_storage._ownedObjectsHardMax) }()
+        case 23: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsPerOwnerMax) }()
         default: break
         }
       }
@@ -8341,6 +8349,9 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       if _storage._ownedObjectsHardMax != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._ownedObjectsHardMax, fieldNumber: 22)
       }
+      if _storage._leaseRequestsPerOwnerMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._leaseRequestsPerOwnerMax, fieldNumber: 23)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -8372,6 +8383,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._objectSizeBytesMax != rhs_storage._objectSizeBytesMax {return false}
         if _storage._ownedObjectsSoftMax != rhs_storage._ownedObjectsSoftMax {return false}
         if _storage._ownedObjectsHardMax != rhs_storage._ownedObjectsHardMax {return false}
+        if _storage._leaseRequestsPerOwnerMax != rhs_storage._leaseRequestsPerOwnerMax {return false}
         return true
       }
       if !storagesAreEqual {return false}

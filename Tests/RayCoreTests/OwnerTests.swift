@@ -650,3 +650,49 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
     #expect(leaseRequests(sentCancel).count == 1, "a parked task takes the cancelled one's slot")
     #expect(owner.invariantViolation() == nil)
 }
+
+/// Every queue bounded (issue 12): an owner has at most `leaseRequestsPerOwnerMax` lease requests
+/// out at raylets, whatever their shapes; the rest are held in order and sent as requests end
+/// (granted, spilled back, cancelled), a held one cancelled is never sent, and nothing is lost.
+@Test func anOwnerHoldsLeaseRequestsPastItsBoundAndSendsThemInOrder() {
+    var owner = Owner()
+    var config = RayConfig()
+    config.leaseRequestsPerOwnerMax = 4
+    _ = owner.handle(.started(config, OwnerIdentity(worker: ownerWorker, job: JobID(1))), now: 0)
+    // SPREAD tasks never share a request: each sends its own.
+    var ids: [TaskID] = []
+    var requests: [LeaseAsk] = []
+    for _ in 0..<10 {
+        ids.append(owner.nextTaskID)
+        requests += leaseRequests(owner.handle(.submitTask(Build.task(strategy: .spread)), now: 10))
+    }
+    #expect(requests.map(\.request.taskID) == Array(ids.prefix(4)))
+    #expect(owner.leaseRequestsOut.count == 4 && owner.heldLeaseRequests.count == 6)
+    #expect(owner.invariantViolation() == nil)
+    // A grant frees a slot: the oldest held request goes out.
+    let granted = grant(&owner, requests[0].request.leaseID, worker: Build.worker(1, 1), now: 20)
+    #expect(leaseRequests(granted).map(\.request.taskID) == [ids[4]])
+    // A held task cancelled: no message (its raylet never heard of it), and it is never sent.
+    let cancelled = owner.handle(.cancel(returnObject(ids[5]), force: false, recursive: false), now: 30)
+    #expect(!cancelled.sends.contains { if case .cancelWorkerLease = $0.message { true } else { false } })
+    #expect(owner.tasks[ids[5]]?.state == .failed)
+    // A spillback: the request that replaces it waits its turn behind the held ones.
+    let spilled = owner.handle(.messageReceived(from: .raylet(localNode),
+                                                .leaseSpillback(requests[1].request.leaseID, to: NodeID(2))), now: 40)
+    #expect(leaseRequests(spilled).map(\.request.taskID) == [ids[6]])
+    #expect(owner.invariantViolation() == nil)
+    // Cancelling one out sends its cancel and lets the next held one out.
+    let out = owner.handle(.cancel(returnObject(ids[2]), force: false, recursive: false), now: 50)
+    #expect(out.sends.contains { if case .cancelWorkerLease = $0.message { true } else { false } })
+    #expect(leaseRequests(out).map(\.request.taskID) == [ids[7]])
+    // Every remaining task's request goes out once the ones before it end.
+    var sent = Set(requests.prefix(4).map(\.request.taskID)).union([ids[4], ids[6], ids[7]])
+    var step: Int64 = 60
+    while let lease = owner.leaseRequestsOut.sorted(by: { $0.index < $1.index }).first {
+        step += 1
+        sent.formUnion(leaseRequests(grant(&owner, lease, worker: Build.worker(1, UInt32(step)), now: step)).map(\.request.taskID))
+        #expect(owner.invariantViolation() == nil)
+    }
+    #expect(sent == Set(ids).subtracting([ids[5]]))
+    #expect(owner.heldLeaseRequests.isEmpty)
+}

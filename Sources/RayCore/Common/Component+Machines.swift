@@ -82,6 +82,12 @@ extension Owner: Component {
             return "the owner has \(count) lease requests in flight for the shape \(shape.resources) \(shape.strategy) "
                 + "(at most \(config.leaseRequestCap))"
         }
+        if leaseRequestsOut.count > config.leaseRequestsPerOwner {
+            return "the owner has \(leaseRequestsOut.count) lease requests out (at most \(config.leaseRequestsPerOwner))"
+        }
+        if !heldLeaseRequests.isEmpty && leaseRequestsOut.count < config.leaseRequestsPerOwner {
+            return "the owner holds \(heldLeaseRequests.count) lease requests with only \(leaseRequestsOut.count) out"
+        }
         return nil
     }
 

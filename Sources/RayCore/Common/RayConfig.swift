@@ -72,6 +72,13 @@ public struct RayConfig: Hashable, Codable, Sendable {
     public var ownedObjectsSoft: Int { ownedObjectsSoftMax > 0 ? ownedObjectsSoftMax : 1_000_000 }
     public var ownedObjectsHard: Int { ownedObjectsHardMax > 0 ? ownedObjectsHardMax : 10_000_000 }
 
+    /// Lease requests one owner has out at raylets at once (each waits in a raylet's queue until
+    /// granted): past it the owner holds the rest and sends each when one out ends, so one job
+    /// cannot fill a raylet's lease queue without bound. 0 (a record written before this field)
+    /// means the default, 1 000.
+    public var leaseRequestsPerOwnerMax: Int = 1_000
+    public var leaseRequestsPerOwner: Int { leaseRequestsPerOwnerMax > 0 ? leaseRequestsPerOwnerMax : 1_000 }
+
     /// The cap on lease requests in flight per shape actually used (at least 1).
     public var leaseRequestCap: Int { leaseRequestsPerShapeMax > 0 ? leaseRequestsPerShapeMax : 10 }
 

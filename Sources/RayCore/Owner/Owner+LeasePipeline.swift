@@ -26,12 +26,15 @@ extension Owner {
         parked[key, default: FIFOQueue()].append(id)
     }
 
-    /// True when the request of `lease` was never sent (its task is parked).
-    public func isParked(_ lease: LeaseID) -> Bool { parkedLeases.contains(lease) }
+    /// True when the request of `lease` was never sent (its task is parked, or its request held).
+    public func isParked(_ lease: LeaseID) -> Bool { parkedLeases.contains(lease) || heldLeaseRequests[lease] != nil }
 
     /// The request of `lease` ended (granted, cancelled, refused, its node died, or moved by a
-    /// spillback): parked tasks of its shape take its place.
+    /// spillback): parked tasks of its shape take its place, and held requests its slot.
     mutating func leaseRequestEnded(_ lease: LeaseID, into effects: inout [OwnerEffect]) {
+        if heldLeaseRequests.removeValue(forKey: lease) == nil, leaseRequestsOut.remove(lease) != nil {
+            sendHeldLeaseRequests(into: &effects)
+        }
         if parkedLeases.remove(lease) != nil { return }
         guard let key = inFlightShape.removeValue(forKey: lease) else { return }
         let count = (inFlight[key] ?? 1) - 1
@@ -58,5 +61,29 @@ extension Owner {
             return candidate
         }
         return nil
+    }
+
+    // Every request an owner sends waits in a raylet's queue until granted, so the owner bounds
+    // how many it has out at once (`RayConfig.leaseRequestsPerOwnerMax`, issue 12: every queue
+    // bounded): past it a request is held here, in order, and sent when one out ends — the
+    // producer waits, nothing is refused or dropped. (Shareable tasks already share 10 per shape;
+    // this bounds the rest: tasks with stored arguments, SPREAD, spilled-back requests.)
+
+    /// True when the request of `lease` is held here (the owner's bound on requests out).
+    public func isHeld(_ lease: LeaseID) -> Bool { heldLeaseRequests[lease] != nil }
+
+    /// Holds the request of `request.leaseID` until a request out ends.
+    mutating func holdLeaseRequest(_ request: LeaseRequest, to node: NodeID) {
+        heldLeaseRequests[request.leaseID] = (node, request)
+        heldLeaseOrder.append(request.leaseID)
+    }
+
+    /// Sends held requests, oldest first, while fewer than the bound are out.
+    private mutating func sendHeldLeaseRequests(into effects: inout [OwnerEffect]) {
+        while leaseRequestsOut.count < config.leaseRequestsPerOwner, let lease = heldLeaseOrder.popFirst() {
+            guard let held = heldLeaseRequests.removeValue(forKey: lease) else { continue }  // Ended while held.
+            leaseRequestsOut.insert(lease)
+            effects.append(.send(to: .raylet(held.node), .requestWorkerLease(held.request)))
+        }
     }
 }

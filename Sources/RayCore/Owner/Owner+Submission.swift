@@ -201,11 +201,16 @@ extension Owner {
     }
 
     /// Sends the request of `lease`, for task `id`, to the raylet of `node`.
-    func sendLease(_ lease: LeaseID, for id: TaskID, _ spec: TaskSpec, to node: NodeID, spillbackCount: Int,
+    mutating func sendLease(_ lease: LeaseID, for id: TaskID, _ spec: TaskSpec, to node: NodeID, spillbackCount: Int,
                    dependencies: [ObjectID], into effects: inout [OwnerEffect]) {
-        effects.append(.send(to: .raylet(node), .requestWorkerLease(LeaseRequest(
-            leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
-            spillbackCount: spillbackCount, dependencies: dependencies, jobID: identity.job))))
+        let request = LeaseRequest(leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
+                                   spillbackCount: spillbackCount, dependencies: dependencies, jobID: identity.job)
+        guard leaseRequestsOut.count < config.leaseRequestsPerOwner else {
+            holdLeaseRequest(request, to: node)  // Sent when a request out ends (a bounded raylet queue).
+            return
+        }
+        leaseRequestsOut.insert(lease)
+        effects.append(.send(to: .raylet(node), .requestWorkerLease(request)))
     }
 
     /// A task waiting for a lease that `worker` (leased for a finished task of `spec`'s

@@ -275,6 +275,11 @@ public struct Owner: Sendable {
     /// Tasks waiting for a request slot of their shape, oldest first, and their unsent leases.
     var parked: [ReuseKey: FIFOQueue<TaskID>] = [:]
     var parkedLeases: Set<LeaseID> = []
+    /// Lease requests out at raylets (sent, not ended), at most `config.leaseRequestsPerOwner`,
+    /// and the requests held here past that bound, oldest first (Owner+LeasePipeline).
+    var leaseRequestsOut: Set<LeaseID> = []
+    var heldLeaseRequests: [LeaseID: (node: NodeID, request: LeaseRequest)] = [:]
+    var heldLeaseOrder = FIFOQueue<LeaseID>()
     /// Finished tasks in completion order, for lineage eviction.
     var lineageOrder = FIFOQueue<TaskID>()
     /// Actors this process created or holds handles to, with its calls to each (Owner+Actors.swift).

@@ -170,6 +170,8 @@ public enum Role {
         // Entries one owner's object table may hold (its puts refused at the hard limit).
         if let value = try positiveSetting("SWIFTRAY_OWNED_OBJECTS_SOFT") { config.ownedObjectsSoftMax = value }
         if let value = try positiveSetting("SWIFTRAY_OWNED_OBJECTS_HARD") { config.ownedObjectsHardMax = value }
+        // Lease requests one owner has out at raylets at once (past it, it holds the rest).
+        if let value = try positiveSetting("SWIFTRAY_LEASE_REQUESTS_PER_OWNER") { config.leaseRequestsPerOwnerMax = value }
         // The largest object (default: each node's store capacity); a raylet's own setting wins on its node.
         if let value = try positiveSetting("SWIFTRAY_MAX_OBJECT_BYTES") { config.objectSizeBytesMax = Int64(value) }
     }

@@ -185,7 +185,10 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             guard let entry = owner.tasks[id] else { return nil }
             var state = "\(entry.state)"
             if case .leasing(let lease, _) = entry.state, owner.machine.isParked(lease) {
-                state = "parked (waiting for one of its shape's \(owner.config.leaseRequestCap) lease requests in flight)"
+                state = owner.machine.isHeld(lease)
+                    ? "held (the owner has its \(owner.config.leaseRequestsPerOwner) lease requests out; "
+                        + "SWIFTRAY_LEASE_REQUESTS_PER_OWNER)"
+                    : "parked (waiting for one of its shape's \(owner.config.leaseRequestCap) lease requests in flight)"
             }
             return .init(task: id, function: entry.spec.function, instance: entry.spec.instance, state: state,
                          attempts: entry.attempts)

@@ -120,6 +120,8 @@ public struct QuotaSpec: Sendable, Equatable {
     /// beyond are refused (QuotaExceeded). `owned_objects_soft`: beyond it puts are counted.
     public var ownedObjects: Int?
     public var ownedObjectsSoft: Int?
+    /// `lease_requests_per_owner`: lease requests one owner has out at raylets at once.
+    public var leaseRequestsPerOwner: Int?
 
     public init() {}
 
@@ -135,6 +137,7 @@ public struct QuotaSpec: Sendable, Equatable {
         if let maxObjectBytes { config.objectSizeBytesMax = maxObjectBytes }
         if let ownedObjects { config.ownedObjectsHardMax = ownedObjects }
         if let ownedObjectsSoft { config.ownedObjectsSoftMax = ownedObjectsSoft }
+        if let leaseRequestsPerOwner { config.leaseRequestsPerOwnerMax = leaseRequestsPerOwner }
     }
 
     /// The settings a real cluster's processes read (`Roles.applyConfigOverrides`).
@@ -147,6 +150,7 @@ public struct QuotaSpec: Sendable, Equatable {
         if let maxObjectBytes { settings.append("SWIFTRAY_MAX_OBJECT_BYTES=\(maxObjectBytes)") }
         if let ownedObjects { settings.append("SWIFTRAY_OWNED_OBJECTS_HARD=\(ownedObjects)") }
         if let ownedObjectsSoft { settings.append("SWIFTRAY_OWNED_OBJECTS_SOFT=\(ownedObjectsSoft)") }
+        if let leaseRequestsPerOwner { settings.append("SWIFTRAY_LEASE_REQUESTS_PER_OWNER=\(leaseRequestsPerOwner)") }
         return settings
     }
 }

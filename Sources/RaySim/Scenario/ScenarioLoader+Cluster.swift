@@ -6,7 +6,8 @@ import RayCore
 extension ScenarioLoader {
     static let clusterKeys = ["gcs", "nodes", "network", "quotas"]
     static let quotaKeys = ["actors_per_job", "actors_per_job_soft", "actor_creations_per_second", "actor_creations_delayed",
-                            "max_object_bytes", "owned_objects", "owned_objects_soft"]
+                            "max_object_bytes", "owned_objects", "owned_objects_soft",
+                            "lease_requests_per_owner"]
     static let gcsKeys = ["persistent"]
     static let nodeKeys = ["name", "head", "count", "resources", "object_store"]
     static let networkKeys = ["latency", "jitter"]
@@ -61,6 +62,7 @@ extension ScenarioLoader {
             spec.quotas.actorCreationsDelayed = try quotas.optional("actor_creations_delayed")?.int(in: 1...1_000_000)
             spec.quotas.ownedObjects = try quotas.optional("owned_objects")?.int(in: 1...100_000_000)
             spec.quotas.ownedObjectsSoft = try quotas.optional("owned_objects_soft")?.int(in: 1...100_000_000)
+            spec.quotas.leaseRequestsPerOwner = try quotas.optional("lease_requests_per_owner")?.int(in: 1...1_000_000)
             if let value = quotas.optional("max_object_bytes") {
                 let bytes = try value.sizeBytes()
                 guard bytes > 0 else { throw value.error("the object size limit must be at least 1B") }

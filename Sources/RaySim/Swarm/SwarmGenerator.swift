@@ -303,6 +303,10 @@ public enum SwarmGenerator {
             config.leaseRequestsPerShapeMax = Int(pick(1...12))
             return "lease requests in flight per shape \(config.leaseRequestsPerShapeMax)"
         }
+        knob(250) {
+            config.leaseRequestsPerOwnerMax = Int(pick(1...16))
+            return "lease requests out per owner \(config.leaseRequestsPerOwnerMax)"
+        }
         return (config, knobs)
     }
 
