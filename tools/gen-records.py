@@ -439,6 +439,7 @@ message ControlReply {
     sint64 limit_refusals = 13;  // connections refused over the connection limits
     sint64 leases_asked_back = 14;  // leases asked back for a waiting job (fair share)
     sint64 throttled = 15;  // times a connection stopped reading at its peer's rate limit
+    string cpu_shares = 16;  // per-job CPU shares of its workers: "on (...)" or "off (why)"
   }
   message View {
     repeated uint32 nodes = 1;

@@ -170,6 +170,10 @@ public enum Testbed {
         let refs = try (0..<count).map { try Ray.put($0) }
         return try refs.reduce(0) { $0 + (try $1.get()) }
     }
+    /// The worker's cgroup memberships (/proc/self/cgroup), and its job.
+    public static let cgroupOf = RemoteFunction("tb.cgroup-of") { () throws -> String in
+        (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
+    }
     /// Returns the reference of a value it put that holds a reference (not supported yet).
     public static let returnsPutHolding = RemoteFunction("tb.returns-put-holding") { () throws -> ObjectRef<[ObjectRef<Int>]> in
         try Ray.put([try Ray.put(1)])
@@ -235,7 +239,7 @@ public enum Testbed {
         _ = (divmod, triple, divmodInside, slowValue, cancellableParent)
         _ = (returnsChildren, returnsBlobRef, returnsRefAndPID, returnsBorrowed)
         _ = (passesOnTwice, returnsReceived, checksumVia)
-        _ = (putsHolding, returnsPutHolding, putsReceived, sumNested, putMany)
+        _ = (putsHolding, returnsPutHolding, putsReceived, sumNested, putMany, cgroupOf)
         registerActors()
     }
 

@@ -932,6 +932,9 @@ public nonisolated struct PBControlReply: Sendable {
     /// times a connection stopped reading at its peer's rate limit
     public var throttled: Int64 = 0
 
+    /// per-job CPU shares of its workers: "on (...)" or "off (why)"
+    public var cpuShares: String = String()
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -6801,7 +6804,7 @@ nonisolated extension PBControlReply.Raylets: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6824,6 +6827,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       case 13: try { try decoder.decodeSingularSInt64Field(value: &self.limitRefusals) }()
       case 14: try { try decoder.decodeSingularSInt64Field(value: &self.leasesAskedBack) }()
       case 15: try { try decoder.decodeSingularSInt64Field(value: &self.throttled) }()
+      case 16: try { try decoder.decodeSingularStringField(value: &self.cpuShares) }()
       default: break
       }
     }
@@ -6879,6 +6883,9 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     if self.throttled != 0 {
       try visitor.visitSingularSInt64Field(value: self.throttled, fieldNumber: 15)
     }
+    if !self.cpuShares.isEmpty {
+      try visitor.visitSingularStringField(value: self.cpuShares, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6898,6 +6905,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     if lhs.limitRefusals != rhs.limitRefusals {return false}
     if lhs.leasesAskedBack != rhs.leasesAskedBack {return false}
     if lhs.throttled != rhs.throttled {return false}
+    if lhs.cpuShares != rhs.cpuShares {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -15,7 +15,8 @@
 // Vectors: task-flood (a flood of short tasks), actor-storm (actors created and
 // killed in a loop, past the job's quota), object-huge (puts over the store's
 // capacity, and 32 MiB puts that fill it), object-tiny (a flood of small puts, kept,
-// past the owner's object quota, and tasks), worker-hoard (3-second tasks holding every CPU), request-flood (a raw
+// past the owner's object quota, and tasks), worker-hoard (3-second tasks holding every CPU), cpu-spin (zero-CPU tasks
+// that spin, which leases do not bound), request-flood (a raw
 // connection sending status requests as fast as it can, reading no answer).
 
 import Distributed
@@ -43,7 +44,7 @@ let holders = ActorClass("attack.Holder") { () in Holder(actorSystem: .shared) }
 // A worker of either job serves here and never returns.
 Role.runIfRequested()
 
-let vectorNames = ["task-flood", "actor-storm", "object-huge", "object-tiny", "worker-hoard", "request-flood"]
+let vectorNames = ["task-flood", "actor-storm", "object-huge", "object-tiny", "worker-hoard", "cpu-spin", "request-flood"]
 
 /// Prints a line at once (stdout is a pipe when the coordinator reads an abuser).
 func say(_ line: String) {
@@ -144,6 +145,12 @@ func runAbuser(_ vector: String, socket: String) -> Never {
         case "worker-hoard":
             while true {
                 let refs = try (0..<64).map { _ in try spin.remote(3_000) }
+                counts.ok(try Ray.get(refs).count)
+            }
+        case "cpu-spin":
+            // Zero-CPU tasks that spin: leases do not bound the cores they take (CPU shares do).
+            while true {
+                let refs = try (0..<16).map { _ in try spin.options(TaskOptions(numCPUs: 0)).remote(2_000) }
                 counts.ok(try Ray.get(refs).count)
             }
         default:
@@ -313,8 +320,13 @@ func runCoordinator() throws {
     let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 2000]), objectStoreBytes: 256 << 20)
     try Ray.connect(rayletSocket: head.socketPath, workerExecutable: CommandLine.arguments[0], logToDriver: false)
     defer { Ray.shutdown() }
+    var shares = "?"
+    if case .nodeStatus(let status)? = try? ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) {
+        shares = status.cpuShares
+    }
     say("cluster: a GCS and one raylet (2 CPUs, 256 MiB store); actor quota 32 per job (soft 16); "
-        + "rate limit 20000 frames/s per connection (refused after 1.5 s over it); 200000 objects per owner; the well-behaved job: \(taskCount) tasks at once, then 200 one by one")
+        + "rate limit 20000 frames/s per connection (refused after 1.5 s over it); 200000 objects per owner; "
+        + "per-job CPU shares \(shares); the well-behaved job: \(taskCount) tasks at once, then 200 one by one")
     _ = measure(tasks: 200)  // Warm: workers started.
     let before = measure(tasks: taskCount)
     say(String(format: "baseline: %.0f tasks/s, round trip p50 %.0f µs, p99 %.0f µs", before.tasksPerSecond,

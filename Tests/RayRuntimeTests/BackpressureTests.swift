@@ -68,6 +68,28 @@ extension RuntimeTests {
         }
     }
 
+    /// Per-job CPU shares (issue 12: a job's workers cannot take every core from another job's):
+    /// where a writable cgroup cpu controller exists, each job's workers run in a group of their
+    /// own under the raylet's; where none does, status says it is off and why.
+    @Test func aJobsWorkersRunInACPUGroupOfTheirOwn() throws {
+        try withCluster([("head", ["CPU": 1])]) { cluster throws in
+            let head = try #require(cluster.nodes.first)
+            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
+                Issue.record("the raylet did not answer with its status")
+                return
+            }
+            let memberships = try Testbed.cgroupOf.remote().get(timeout: .seconds(60))
+            let job = try #require(Ray.currentClient).job
+            if status.cpuShares.hasPrefix("on (") {
+                #expect(memberships.contains("/swiftray-\(head.id.value)-") && memberships.contains("/job-\(job.value)\n"),
+                        "\(memberships)")
+            } else {
+                #expect(status.cpuShares.hasPrefix("off (") && status.cpuShares.count > 6, "\(status.cpuShares)")
+                #expect(!memberships.contains("/swiftray-"))
+            }
+        }
+    }
+
     /// The object size limit (issue 12: an object flood of huge objects): on a node whose store holds
     /// 8 MiB, a 9 MiB put and a task returning 9 MiB are refused before anything is allocated, with a
     /// typed error naming the limit and how to raise it; values under it work, and so does the node.

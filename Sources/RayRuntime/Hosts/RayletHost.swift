@@ -54,6 +54,9 @@ public final class RayletHost: ConnectionDelegate {
     var config = RayConfig()
     var started = false
     var onReady: ((NodeID) -> Void)?
+    /// Per-job CPU groups of its workers (nil: off), and what status says of them.
+    var cpuShares: JobCPUShares?
+    var cpuSharesStatus = ""
 
     var tcpListener: Listener?
     var unixListener: Listener?
@@ -156,6 +159,7 @@ public final class RayletHost: ConnectionDelegate {
         case .exit(let reason):
             note("raylet", "exiting: \(reason)")
             for process in processes.values { process.kill() }
+            cpuShares?.removeAll()
             objects?.remove()
             log.commit()
             exit(1)
@@ -333,6 +337,9 @@ public final class RayletHost: ConnectionDelegate {
                     note("raylet", "\(error); large objects travel in messages instead")
                 }
             }
+            (cpuShares, cpuSharesStatus) = JobCPUShares.make(node: node)
+            if let cpuShares { cpuSharesStatus = cpuShares.description }
+            note("raylet", "per-job CPU shares \(cpuSharesStatus)")
             started = true
             handle(.started(config, NodeInfo(nodeID: node, name: options.name, resources: options.resources,
                                              objectStoreBytes: options.objectStoreBytes)))
@@ -588,6 +595,7 @@ public final class RayletHost: ConnectionDelegate {
             processes[worker] = try ChildProcess(loop: loop, executable: executable, arguments: [],
                                                  environment: environment, output: output.childFDs) {
                 [unowned self] status, signal in
+                if let pid = processes[worker]?.pid { cpuShares?.exited(pid, job: job) }
                 processes[worker] = nil
                 workerJobs[worker] = nil
                 let output = outputs.removeValue(forKey: worker)
@@ -606,6 +614,7 @@ public final class RayletHost: ConnectionDelegate {
                 }
                 workerGone(worker, detail: detail)
             }
+            if let pid = processes[worker]?.pid { cpuShares?.place(pid, job: job) }
             output.start(loop: loop)
             outputs[worker] = output
             workerJobs[worker] = job
@@ -661,6 +670,7 @@ public final class RayletHost: ConnectionDelegate {
     /// The embedded cluster's driver exited: kill the workers, drop the node's shared memory.
     func stopForParent() {
         for process in processes.values { process.kill() }
+        cpuShares?.removeAll()
         objects?.remove()
         log.commit()
     }
@@ -736,7 +746,7 @@ public final class RayletHost: ConnectionDelegate {
                 spilledBytes: store.spilledBytes, workers: raylet.workers.count, leases: raylet.leases.count,
                 queued: raylet.queuedLeaseCount, authRefusals: AuthCounters.refused,
                 limitRefusals: AuthCounters.overLimit, leasesAskedBack: raylet.metrics.leasesAskedBack,
-                throttled: RateLimitCounters.throttled))
+                throttled: RateLimitCounters.throttled, cpuShares: cpuSharesStatus))
         case .refusals:
             return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit,
                              throttled: RateLimitCounters.throttled)

@@ -136,6 +136,7 @@ extension ControlReply {
             proto.limitRefusals = Int64(status.limitRefusals)
             proto.leasesAskedBack = Int64(status.leasesAskedBack)
             proto.throttled = Int64(status.throttled)
+            proto.cpuShares = status.cpuShares
             message.nodeStatus = proto
         case .view(let nodes):
             var view = PBControlReply.View()
@@ -238,7 +239,7 @@ extension ControlReply {
                 spilledBytes: status.spilledBytes, workers: Int(status.workers), leases: Int(status.leases),
                 queued: Int(status.queued), authRefusals: Int(status.authRefusals),
                 limitRefusals: Int(status.limitRefusals), leasesAskedBack: Int(status.leasesAskedBack),
-                throttled: Int(status.throttled)))
+                throttled: Int(status.throttled), cpuShares: status.cpuShares))
         case .view(let view)?:
             self = .view(view.nodes.map(NodeID.init))
         case .idleWorkers(let count)?:

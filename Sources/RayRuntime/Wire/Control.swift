@@ -175,6 +175,8 @@ public struct ControlNodeStatus: Sendable, Equatable {
     public var leasesAskedBack: Int = 0
     /// Times one of its connections stopped reading at its peer's rate limit (`RateLimit`).
     public var throttled: Int = 0
+    /// Per-job CPU shares of its workers (`JobCPUShares`): "on (...)" or "off (why)".
+    public var cpuShares: String = ""
 }
 
 /// A raylet's counters.
@@ -275,6 +277,7 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
                 + "refused \(status.authRefusals) unauthenticated or unauthorized connection(s) "
                 + "and \(status.limitRefusals) over the connection and rate limits; "
                 + "held \(status.throttled) connection(s) back at the rate limit"
+                + (status.cpuShares.isEmpty ? "" : "; per-job CPU shares \(status.cpuShares)")
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")
         case .idleWorkers(let count):
