@@ -1,10 +1,13 @@
-// The largest object a program may create, as one rule for both worlds: a put and a
-// task's (or an actor method's) return value over the limit are refused before any
-// memory is allocated for them (ObjectTooLarge). The limit is the node's: the cluster's
-// setting (RayConfig.objectSizeBytesMax, SWIFTRAY_MAX_OBJECT_BYTES) or, without one, the
-// capacity of the store of the node where the object is made. A raylet hands its drivers
-// and workers the configuration with the limit made concrete (`forNode`), so the owner
-// and executor machines, the simulator and the real hosts all read it from there.
+// Rules on the objects a program makes, one for both worlds (each host applies them
+// where a program makes an object, before anything is allocated):
+// - The object size limit: a put and a task's (or an actor method's) return value over it
+//   are refused (ObjectTooLarge). The limit is the node's: the cluster's setting
+//   (RayConfig.objectSizeBytesMax, SWIFTRAY_MAX_OBJECT_BYTES) or, without one, the capacity
+//   of the store of the node where the object is made. A raylet hands its drivers and
+//   workers the configuration with the limit made concrete (`forNode`), so the simulator
+//   and the real hosts read it from there.
+// - The per-owner object quota (OwnedObjectsRule): a put by an owner whose table is full is
+//   refused (QuotaExceeded).
 
 extension RayConfig {
     /// The configuration a node hands its drivers and workers: the object size limit made
