@@ -57,8 +57,8 @@ public enum OwnedObjectsRule {
     public static func refusal(entries: Int, config: RayConfig) -> RayError? {
         guard entries >= config.ownedObjectsHard else { return nil }
         return RayError(.quotaExceeded, "the put is refused: this owner already holds \(entries) objects, its hard "
-            + "quota (RayConfig.ownedObjectsHardMax: SWIFTRAY_OWNED_OBJECTS_HARD where the cluster starts, "
-            + "`quotas: {owned_objects: N}` in a scenario); let go of the references it no longer needs, "
+            + "quota (SWIFTRAY_OWNED_OBJECTS_HARD where the cluster starts, RayConfig's "
+            + "ownedObjectsHardMax; `quotas: {owned_objects: N}` in a scenario); let go of the references it no longer needs, "
             + "or raise the quota")
     }
 
