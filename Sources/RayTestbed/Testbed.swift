@@ -170,6 +170,11 @@ public enum Testbed {
         let refs = try (0..<count).map { try Ray.put($0) }
         return try refs.reduce(0) { $0 + (try $1.get()) }
     }
+    /// Allocates `size` bytes and touches every page; returns how many it held.
+    public static let hog = RemoteFunction("tb.hog") { (size: Int) throws -> Int in
+        let bytes = [UInt8](repeating: 1, count: size)
+        return bytes.reduce(0) { $0 + Int($1) }
+    }
     /// The worker's cgroup memberships (/proc/self/cgroup), and its job.
     public static let cgroupOf = RemoteFunction("tb.cgroup-of") { () throws -> String in
         (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
@@ -239,7 +244,7 @@ public enum Testbed {
         _ = (divmod, triple, divmodInside, slowValue, cancellableParent)
         _ = (returnsChildren, returnsBlobRef, returnsRefAndPID, returnsBorrowed)
         _ = (passesOnTwice, returnsReceived, checksumVia)
-        _ = (putsHolding, returnsPutHolding, putsReceived, sumNested, putMany, cgroupOf)
+        _ = (putsHolding, returnsPutHolding, putsReceived, sumNested, putMany, cgroupOf, hog)
         registerActors()
     }
 

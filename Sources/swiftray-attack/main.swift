@@ -326,7 +326,7 @@ func runCoordinator() throws {
     }
     say("cluster: a GCS and one raylet (2 CPUs, 256 MiB store); actor quota 32 per job (soft 16); "
         + "rate limit 20000 frames/s per connection (refused after 1.5 s over it); 200000 objects per owner; "
-        + "per-job CPU shares \(shares); the well-behaved job: \(taskCount) tasks at once, then 200 one by one")
+        + "per-job \(shares); the well-behaved job: \(taskCount) tasks at once, then 200 one by one")
     _ = measure(tasks: 200)  // Warm: workers started.
     let before = measure(tasks: taskCount)
     say(String(format: "baseline: %.0f tasks/s, round trip p50 %.0f µs, p99 %.0f µs", before.tasksPerSecond,

@@ -80,13 +80,38 @@ extension RuntimeTests {
             }
             let memberships = try Testbed.cgroupOf.remote().get(timeout: .seconds(60))
             let job = try #require(Ray.currentClient).job
-            if status.cpuShares.hasPrefix("on (") {
+            if status.cpuShares.hasPrefix("CPU shares on (") {
                 #expect(memberships.contains("/swiftray-\(head.id.value)-") && memberships.contains("/job-\(job.value)\n"),
                         "\(memberships)")
             } else {
-                #expect(status.cpuShares.hasPrefix("off (") && status.cpuShares.count > 6, "\(status.cpuShares)")
+                #expect(status.cpuShares.hasPrefix("CPU shares off (") && status.cpuShares.count > 16, "\(status.cpuShares)")
                 #expect(!memberships.contains("/swiftray-"))
             }
+        }
+    }
+
+    /// A per-job memory limit (SWIFTRAY_JOB_MEMORY_BYTES, 96 MiB here): a task touching 512 MiB
+    /// has its worker killed by the kernel, and its failure says the job's memory limit was
+    /// reached; a task under it works afterwards. Where the memory controller cannot be used,
+    /// status says the limit is off and why.
+    @Test func aJobOverItsMemoryLimitHasItsWorkerKilledAndIsToldWhy() throws {
+        try withCluster([("head", ["CPU": 1])], environment: ["SWIFTRAY_JOB_MEMORY_BYTES=100663296"]) { cluster throws in
+            let head = try #require(cluster.nodes.first)
+            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
+                Issue.record("the raylet did not answer with its status")
+                return
+            }
+            guard status.cpuShares.contains("memory limit 100663296 B per job") else {
+                #expect(status.cpuShares.contains("memory limit off ("), "\(status.cpuShares)")
+                return
+            }
+            #expect {
+                _ = try Testbed.hog.options(TaskOptions(maxRetries: 0)).remote(512 << 20).get(timeout: .seconds(60))
+            } throws: { error in
+                guard case .workerCrashed(let message)? = error as? Ray.Error else { return false }
+                return message.contains("memory limit of 100663296 bytes (SWIFTRAY_JOB_MEMORY_BYTES)")
+            }
+            #expect(try Testbed.hog.remote(8 << 20).get(timeout: .seconds(60)) == 8 << 20)
         }
     }
 

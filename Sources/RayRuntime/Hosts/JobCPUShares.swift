@@ -1,16 +1,20 @@
-// Per-job CPU shares for a node's worker processes (issue 12: a job saturating the
-// node's cores cannot starve another job's workers). Each job's workers on a node go
-// into a cgroup of their own, all with the same weight, so under contention the kernel
-// gives every job an equal share of the CPUs however many processes or threads it runs
-// (leases only account for what tasks declare: a zero-CPU task or actor that spins, or a
-// body running more threads than its CPUs, would otherwise take cores from every job).
+// Per-job cgroups for a node's worker processes (issue 12: a job cannot take the node's
+// cores or memory from another job). Each job's workers on a node go into a group of
+// their own under the raylet's cgroup, `<raylet's cgroup>/swiftray-<node>-<pid>/job-<N>`:
+// - CPU shares: every job's group has the same weight, so under contention the kernel
+//   gives each job an equal share of the cores however many processes or threads it runs
+//   (leases only account for what tasks declare: a zero-CPU task or actor that spins, or
+//   a body running more threads than its CPUs, would otherwise take cores from every job).
+//   On unless SWIFTRAY_JOB_CPU_SHARES=0.
+// - A memory limit (SWIFTRAY_JOB_MEMORY_BYTES, off unless set): a job's workers on the node
+//   together hold at most that much; past it the kernel kills one of them, and the task's
+//   failure (WorkerCrashed) says the job's memory limit was reached.
 //
 // Host-level, like the processes themselves: the machines never see it, and the
-// simulator (which has no CPUs) has nothing to model. cgroup v1's `cpu` controller
-// (cpu.shares) or v2's (cpu.weight), under the raylet's own cgroup:
-// `<raylet's cgroup>/swiftray-<node>-<pid>/job-<N>`. Where no writable cpu controller
-// exists (a container without one, a v2 hierarchy whose parent cannot delegate it),
-// it is off and says why (`swiftray status`); SWIFTRAY_JOB_CPU_SHARES=0 turns it off.
+// simulator (which has no CPUs and no process memory) has nothing to model. cgroup v1
+// (a hierarchy per controller: cpu.shares, memory.limit_in_bytes) or v2 (cpu.weight,
+// memory.max, where the parent can delegate the controllers). Where a controller cannot be
+// used (a container without one), that part is off and says why (`swiftray status`).
 // Groups left by a raylet that was killed are removed by the next one on the machine.
 
 import Foundation
@@ -18,88 +22,153 @@ import Glibc
 import RayCore
 
 final class JobCPUShares {
-    /// The node's group (`.../swiftray-<node>-<pid>`).
-    let base: String
+    /// One cgroup hierarchy the node's groups live in.
+    private struct Hierarchy {
+        /// The node's group (`.../swiftray-<node>-<pid>`).
+        let base: String
+        /// The file a job's memory limit goes in (nil: this hierarchy does not limit memory).
+        let memoryFile: String?
+        /// The file that counts a group's OOM kills ("oom_kill N").
+        let oomFile: String?
+    }
+
+    private let hierarchies: [Hierarchy]
+    /// The memory limit per job on this node, in bytes (nil: none).
+    let memoryLimit: Int64?
     /// What `swiftray status` says of it.
     let description: String
-    /// Worker processes placed per job, to remove a job's group once it is empty.
+    /// Worker processes placed per job, to remove a job's groups once they are empty.
     private var placed: [JobID: Set<Int32>] = [:]
+    /// OOM kills seen per job's group, to tell which worker exits were OOM kills.
+    private var oomKillsSeen: [JobID: Int] = [:]
 
-    private init(base: String, description: String) {
-        self.base = base
+    private init(hierarchies: [Hierarchy], memoryLimit: Int64?, description: String) {
+        self.hierarchies = hierarchies
+        self.memoryLimit = memoryLimit
         self.description = description
     }
 
-    /// The node's per-job CPU groups, or nil and why not.
-    static func make(node: NodeID) -> (shares: JobCPUShares?, status: String) {
-        if environment("SWIFTRAY_JOB_CPU_SHARES") == "0" { return (nil, "off (SWIFTRAY_JOB_CPU_SHARES=0)") }
+    /// The node's per-job groups (nil when every part is off), and what status says of them.
+    /// A malformed SWIFTRAY_JOB_MEMORY_BYTES is refused by name.
+    static func make(node: NodeID) throws(RuntimeError) -> (groups: JobCPUShares?, status: String) {
+        let memoryLimit = try positiveSetting("SWIFTRAY_JOB_MEMORY_BYTES").map(Int64.init)
+        let wantCPU = environment("SWIFTRAY_JOB_CPU_SHARES") != "0"
         let memberships = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
-        var reasons: [String] = []
-        // cgroup v2 (a unified hierarchy mounted at /sys/fs/cgroup).
+        let name = "swiftray-\(node.value)-\(getpid())"
+        var hierarchies: [Hierarchy] = []
+        var cpu = wantCPU ? "" : "CPU shares off (SWIFTRAY_JOB_CPU_SHARES=0)"
+        var memory = ""
         if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") {
+            // cgroup v2: one group holds both controllers.
             let own = memberships.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) } ?? "/"
             let parent = "/sys/fs/cgroup" + (own == "/" ? "" : own)
-            let base = parent + "/swiftray-\(node.value)-\(getpid())"
-            if (try? String(contentsOfFile: parent + "/cgroup.subtree_control", encoding: .utf8))?
-                .split(separator: " ").contains(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines) == "cpu" }) != true {
-                _ = write("+cpu", to: parent + "/cgroup.subtree_control")
-            }
-            if mkdir(base, 0o755) == 0 || errno == EEXIST {
-                if write("+cpu", to: base + "/cgroup.subtree_control") {
-                    removeStale(in: parent, except: base)
-                    return (JobCPUShares(base: base, description: "on (cgroup v2 cpu.weight, \(base))"), "")
+            let wanted = (wantCPU ? ["cpu"] : []) + (memoryLimit != nil ? ["memory"] : [])
+            if !wanted.isEmpty {
+                let base = parent + "/" + name
+                for controller in wanted { _ = write("+\(controller)", to: parent + "/cgroup.subtree_control") }
+                if mkdir(base, 0o755) == 0 || errno == EEXIST {
+                    let enabled = wanted.filter { write("+\($0)", to: base + "/cgroup.subtree_control") }
+                    if enabled.isEmpty { rmdir(base) } else {
+                        removeStale(in: parent, except: base)
+                        hierarchies.append(Hierarchy(base: base, memoryFile: enabled.contains("memory") ? "memory.max" : nil,
+                                                     oomFile: enabled.contains("memory") ? "memory.events" : nil))
+                    }
+                    if wantCPU { cpu = enabled.contains("cpu") ? "CPU shares on (cgroup v2 cpu.weight, \(base))"
+                        : "CPU shares off (cgroup v2: the cpu controller cannot be enabled under \(parent))" }
+                    if let memoryLimit { memory = enabled.contains("memory")
+                        ? "memory limit \(memoryLimit) B per job (cgroup v2 memory.max, \(base))"
+                        : "memory limit off (cgroup v2: the memory controller cannot be enabled under \(parent))" }
+                } else {
+                    let why = "cgroup v2: cannot create \(base) (\(String(cString: strerror(errno))))"
+                    if wantCPU { cpu = "CPU shares off (\(why))" }
+                    if memoryLimit != nil { memory = "memory limit off (\(why))" }
                 }
-                reasons.append("cgroup v2: the cpu controller cannot be enabled under \(parent)")
-                rmdir(base)
-            } else {
-                reasons.append("cgroup v2: cannot create \(base) (\(String(cString: strerror(errno))))")
             }
-        }
-        // cgroup v1 (a `cpu` hierarchy of its own).
-        let own = memberships.split(separator: "\n").compactMap { line -> String? in
-            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count == 3, parts[1].split(separator: ",").contains("cpu") else { return nil }
-            return String(parts[2])
-        }.first
-        if let own, let mount = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"].first(where: {
-            FileManager.default.fileExists(atPath: $0 + "/cpu.shares")
-        }) {
-            let parent = mount + (own == "/" ? "" : own)
-            let base = parent + "/swiftray-\(node.value)-\(getpid())"
-            if mkdir(base, 0o755) == 0 || errno == EEXIST {
+        } else {
+            // cgroup v1: a hierarchy per controller.
+            func v1(_ controller: String, mounts: [String], probe: String) -> (base: String?, why: String) {
+                let own = memberships.split(separator: "\n").compactMap { line -> String? in
+                    let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+                    guard parts.count == 3, parts[1].split(separator: ",").contains(Substring(controller)) else { return nil }
+                    return String(parts[2])
+                }.first
+                guard let own, let mount = mounts.first(where: { FileManager.default.fileExists(atPath: $0 + "/" + probe) })
+                else { return (nil, "no cgroup \(controller) controller is mounted") }
+                let parent = mount + (own == "/" ? "" : own)
+                let base = parent + "/" + name
+                guard mkdir(base, 0o755) == 0 || errno == EEXIST else {
+                    return (nil, "cgroup v1: cannot create \(base) (\(String(cString: strerror(errno))))")
+                }
                 removeStale(in: parent, except: base)
-                return (JobCPUShares(base: base, description: "on (cgroup v1 cpu.shares, \(base))"), "")
+                return (base, "")
             }
-            reasons.append("cgroup v1: cannot create \(base) (\(String(cString: strerror(errno))))")
-        } else if reasons.isEmpty {
-            reasons.append("no cgroup cpu controller is mounted")
+            if wantCPU {
+                let (base, why) = v1("cpu", mounts: ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"], probe: "cpu.shares")
+                if let base { hierarchies.append(Hierarchy(base: base, memoryFile: nil, oomFile: nil)) }
+                cpu = base.map { "CPU shares on (cgroup v1 cpu.shares, \($0))" } ?? "CPU shares off (\(why))"
+            }
+            if let memoryLimit {
+                let (base, why) = v1("memory", mounts: ["/sys/fs/cgroup/memory"], probe: "memory.limit_in_bytes")
+                if let base {
+                    hierarchies.append(Hierarchy(base: base, memoryFile: "memory.limit_in_bytes", oomFile: "memory.oom_control"))
+                }
+                memory = base.map { "memory limit \(memoryLimit) B per job (cgroup v1 memory.limit_in_bytes, \($0))" }
+                    ?? "memory limit off (\(why))"
+            }
         }
-        return (nil, "off (" + reasons.joined(separator: "; ") + ")")
+        let status = [cpu, memory].filter { !$0.isEmpty }.joined(separator: "; ")
+        guard !hierarchies.isEmpty else { return (nil, status) }
+        return (JobCPUShares(hierarchies: hierarchies, memoryLimit: memoryLimit, description: status), status)
     }
 
-    /// Moves a worker process of `job` into the job's group (creating it); false if it could not.
+    /// Moves a worker process of `job` into the job's groups (creating them); false if it could not.
     @discardableResult
     func place(_ pid: Int32, job: JobID) -> Bool {
-        let group = base + "/job-\(job.value)"
-        guard mkdir(group, 0o755) == 0 || errno == EEXIST, Self.write("\(pid)", to: group + "/cgroup.procs") else {
-            return false
+        var placedAll = true
+        for hierarchy in hierarchies {
+            let group = hierarchy.base + "/job-\(job.value)"
+            let made = mkdir(group, 0o755) == 0
+            guard made || errno == EEXIST else {
+                placedAll = false
+                continue
+            }
+            if made, let file = hierarchy.memoryFile, let memoryLimit {
+                _ = Self.write("\(memoryLimit)", to: group + "/" + file)
+            }
+            placedAll = Self.write("\(pid)", to: group + "/cgroup.procs") && placedAll
         }
         placed[job, default: []].insert(pid)
-        return true
+        return placedAll
     }
 
-    /// A worker process exited: its job's group goes once it holds no process.
+    /// A worker of `job` exited: true when the kernel killed one of the job's processes for its
+    /// memory limit since the last exit (read before `exited`).
+    func killedForMemory(job: JobID) -> Bool {
+        var total = 0
+        for hierarchy in hierarchies {
+            guard let file = hierarchy.oomFile,
+                  let text = try? String(contentsOfFile: hierarchy.base + "/job-\(job.value)/" + file, encoding: .utf8)
+            else { continue }
+            for line in text.split(separator: "\n") where line.hasPrefix("oom_kill ") {
+                total += Int(line.dropFirst("oom_kill ".count)) ?? 0
+            }
+        }
+        defer { oomKillsSeen[job] = total }
+        return total > (oomKillsSeen[job] ?? 0)
+    }
+
+    /// A worker process exited: its job's groups go once they hold no process.
     func exited(_ pid: Int32, job: JobID) {
         guard placed[job]?.remove(pid) != nil, placed[job]?.isEmpty == true else { return }
         placed[job] = nil
-        rmdir(base + "/job-\(job.value)")
+        oomKillsSeen[job] = nil
+        for hierarchy in hierarchies { rmdir(hierarchy.base + "/job-\(job.value)") }
     }
 
     /// The raylet is ending (its workers are gone or going): remove every group it made.
     func removeAll() {
-        for job in placed.keys { rmdir(base + "/job-\(job.value)") }
         placed = [:]
-        Self.removeTree(base)
+        for hierarchy in hierarchies { Self.removeTree(hierarchy.base) }
     }
 
     private static func write(_ text: String, to path: String) -> Bool {

@@ -337,9 +337,9 @@ public final class RayletHost: ConnectionDelegate {
                     note("raylet", "\(error); large objects travel in messages instead")
                 }
             }
-            (cpuShares, cpuSharesStatus) = JobCPUShares.make(node: node)
-            if let cpuShares { cpuSharesStatus = cpuShares.description }
-            note("raylet", "per-job CPU shares \(cpuSharesStatus)")
+            // (A malformed SWIFTRAY_JOB_MEMORY_BYTES stopped the raylet before it started.)
+            (cpuShares, cpuSharesStatus) = (try? JobCPUShares.make(node: node)) ?? (nil, "")
+            note("raylet", "per-job \(cpuSharesStatus)")
             started = true
             handle(.started(config, NodeInfo(nodeID: node, name: options.name, resources: options.resources,
                                              objectStoreBytes: options.objectStoreBytes)))
@@ -595,6 +595,7 @@ public final class RayletHost: ConnectionDelegate {
             processes[worker] = try ChildProcess(loop: loop, executable: executable, arguments: [],
                                                  environment: environment, output: output.childFDs) {
                 [unowned self] status, signal in
+                let killedForMemory = signal == SIGKILL && cpuShares?.killedForMemory(job: job) == true
                 if let pid = processes[worker]?.pid { cpuShares?.exited(pid, job: job) }
                 processes[worker] = nil
                 workerJobs[worker] = nil
@@ -609,6 +610,10 @@ public final class RayletHost: ConnectionDelegate {
                     return
                 }
                 var detail = describeExit(status: status, signal: signal)
+                if killedForMemory, let limit = cpuShares?.memoryLimit {
+                    detail += " by the kernel: the job's workers on this node reached their memory limit of \(limit) "
+                        + "bytes (SWIFTRAY_JOB_MEMORY_BYTES)"
+                }
                 if let tail = output?.tail, !tail.isEmpty, status != 0 || signal != 0 {
                     detail += "\n" + tail.joined(separator: "\n")
                 }

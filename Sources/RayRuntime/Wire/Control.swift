@@ -277,7 +277,7 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
                 + "refused \(status.authRefusals) unauthenticated or unauthorized connection(s) "
                 + "and \(status.limitRefusals) over the connection and rate limits; "
                 + "held \(status.throttled) connection(s) back at the rate limit"
-                + (status.cpuShares.isEmpty ? "" : "; per-job CPU shares \(status.cpuShares)")
+                + (status.cpuShares.isEmpty ? "" : "; per-job \(status.cpuShares)")
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")
         case .idleWorkers(let count):
