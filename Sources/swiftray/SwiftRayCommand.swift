@@ -91,15 +91,22 @@ struct Start: ParsableCommand {
             }
             let nodeName = name ?? (head ? "head" : "node-\(getpid())")
             let socket = session.sockets + "/raylet-\(nodeName).sock"
-            let raylet = try Launcher.spawn(
-                executable: executable, role: "raylet",
-                environment: [
-                    "SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_ADDRESS=\(gcsAddress)",
-                    "SWIFTRAY_NODE_NAME=\(nodeName)", "SWIFTRAY_RESOURCES=\(resources ?? "CPU=\(cpuCount())")",
-                    "SWIFTRAY_OBJECT_STORE_BYTES=\(objectStoreBytes ?? defaultObjectStoreBytes())",
-                    "SWIFTRAY_RAYLET_SOCKET=\(socket)", "SWIFTRAY_LISTEN_HOST=\(nodeIP)",
-                ] + logging + session.secretEnvironment(for: .node),
-                logPath: session.logs + "/raylet-\(nodeName).err", exitWithParent: false, detach: true)
+            let raylet: LaunchedProcess
+            do {
+                raylet = try Launcher.spawn(
+                    executable: executable, role: "raylet",
+                    environment: [
+                        "SWIFTRAY_SESSION=\(session.path)", "SWIFTRAY_GCS_ADDRESS=\(gcsAddress)",
+                        "SWIFTRAY_NODE_NAME=\(nodeName)", "SWIFTRAY_RESOURCES=\(resources ?? "CPU=\(cpuCount())")",
+                        "SWIFTRAY_OBJECT_STORE_BYTES=\(objectStoreBytes ?? defaultObjectStoreBytes())",
+                        "SWIFTRAY_RAYLET_SOCKET=\(socket)", "SWIFTRAY_LISTEN_HOST=\(nodeIP)",
+                    ] + logging + session.secretEnvironment(for: .node),
+                    logPath: session.logs + "/raylet-\(nodeName).err", exitWithParent: false, detach: true)
+            } catch {
+                // A head whose raylet did not start is no cluster: its GCS goes too (it would hold the port).
+                if let gcsPID { kill(gcsPID, SIGKILL) }
+                throw error
+            }
             let record = LocalNodeRecord(gcsAddress: gcsAddress, node: raylet.node, name: nodeName, socketPath: socket,
                                          session: session.path, rayletPID: raylet.pid, gcsPID: gcsPID)
             try record.save()
@@ -205,14 +212,17 @@ struct Stop: ParsableCommand {
             pids.append(record.rayletPID)
             if let gcs = record.gcsPID { pids.append(gcs) }
         }
+        let memberships = records.map { JobCPUShares.memberships(ofProcess: $0.rayletPID) }
         for pid in pids { kill(pid, SIGTERM) }
         // Give them a moment, then make sure.
         let deadline = Date().addingTimeInterval(2)
         while Date() < deadline && pids.contains(where: { kill($0, 0) == 0 }) { usleep(20_000) }
         for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
-        for record in records {
+        for (record, groups) in zip(records, memberships) {
             try? FileManager.default.removeItem(atPath: record.path)
             SharedObjects.removeAll(session: record.session)
+            // The per-job cgroups its raylet made (its workers die with it: best effort).
+            if let groups { JobCPUShares.removeGroups(ofRaylet: record.rayletPID, memberships: groups) }
         }
         print("Stopped \(records.count) node(s): \(records.map { "node-\($0.node) (\($0.name))" }.joined(separator: ", ")).")
     }

@@ -177,6 +177,32 @@ extension RuntimeTests {
 
 extension RuntimeTests {
 @Suite struct CLITests {
+    /// A head whose raylet refuses its settings is no cluster: `swiftray start` fails naming the
+    /// setting, and the GCS it had started goes too (it held the port: a second start failed).
+    @Test func aHeadWhoseRayletCannotStartLeavesNoGCSBehind() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftray-cli-bad-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let env = ["SWIFTRAY_TMPDIR": root]
+        defer { _ = try? runSwiftray(["stop"], environment: env) }
+        // A free port: bound by a socket of this process, then released.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 ? getsockname(fd, $0, &length) : -1 }
+        }
+        close(fd)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        #expect(port > 0)
+        let (failed, text) = try runSwiftray(["start", "--head", "--port", "\(port)", "--resources", "CPU=1"],
+                                             environment: env.merging(["SWIFTRAY_JOB_MEMORY_BYTES": "lots"]) { $1 })
+        #expect(failed != 0 && text.contains("SWIFTRAY_JOB_MEMORY_BYTES=lots is not a positive whole number"), "\(text)")
+        let (started, again) = try runSwiftray(["start", "--head", "--port", "\(port)", "--resources", "CPU=1"], environment: env)
+        #expect(started == 0, "\(again)")
+    }
+
     @Test func startJoinStatusListAndStop() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftray-cli-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -135,8 +135,11 @@ public final class LocalCluster: @unchecked Sendable {
     /// Stops every process.
     public func stop() {
         for index in nodes.indices where nodes[index].alive {
+            let memberships = JobCPUShares.memberships(ofProcess: nodes[index].pid)
             reap(nodes[index].pid)
             nodes[index].alive = false
+            // The per-job groups it made (its workers die with it: best effort).
+            if let memberships { JobCPUShares.removeGroups(ofRaylet: nodes[index].pid, memberships: memberships) }
         }
         killGCS()
         SharedObjects.removeAll(session: session.path)

@@ -21,7 +21,7 @@ import Foundation
 import Glibc
 import RayCore
 
-final class JobCPUShares {
+public final class JobCPUShares {
     /// One cgroup hierarchy the node's groups live in.
     private struct Hierarchy {
         /// The node's group (`.../swiftray-<node>-<pid>`).
@@ -169,6 +169,33 @@ final class JobCPUShares {
     func removeAll() {
         placed = [:]
         for hierarchy in hierarchies { Self.removeTree(hierarchy.base) }
+    }
+
+    /// A raylet's cgroup memberships (/proc/PID/cgroup), read before it is stopped, so that
+    /// `removeGroups(ofRaylet:memberships:)` can find the groups it made once it is gone.
+    public static func memberships(ofProcess pid: Int32) -> String? {
+        try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)
+    }
+
+    /// Removes the groups a stopped (or killed) raylet made, best effort: `swiftray stop` and a
+    /// local cluster's stop call it, so no empty group is left until the next raylet starts.
+    public static func removeGroups(ofRaylet pid: Int32, memberships: String) {
+        for line in memberships.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { continue }
+            let path = parts[2] == "/" ? "" : String(parts[2])
+            let controllers = parts[1].split(separator: ",")
+            var mounts: [String] = []
+            if parts[1].isEmpty { mounts = ["/sys/fs/cgroup"] }
+            if controllers.contains("cpu") { mounts += ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"] }
+            if controllers.contains("memory") { mounts.append("/sys/fs/cgroup/memory") }
+            for parent in mounts.map({ $0 + path }) {
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+                where name.hasPrefix("swiftray-") && name.hasSuffix("-\(pid)") {
+                    removeTree(parent + "/" + name)
+                }
+            }
+        }
     }
 
     private static func write(_ text: String, to path: String) -> Bool {
