@@ -150,9 +150,9 @@ STRUCTS = [
     ("BundleSpec", [("index", "Int"), ("resources", "ResourceSet")]),
     ("BundleHold", [("group", "PlacementGroupID"), ("index", "Int"), ("round", "UInt64"), ("committed", "Bool")]),
     ("PlacementGroupSpec", [("id", "PlacementGroupID"), ("bundles", "[ResourceSet]"), ("strategy", "PlacementStrategy"),
-                            ("owner", "WorkerID"), ("name", "String"), ("detached", "Bool")]),
+                            ("owner", "WorkerID"), ("name", "String"), ("detached", "Bool"), ("job", "JobID")]),
     ("PlacementGroupInfo", [("id", "PlacementGroupID"), ("state", "PlacementGroupState"), ("nodes", "[NodeID]"),
-                            ("cause", "String"), ("name", "String")]),
+                            ("cause", "String"), ("name", "String"), ("causeKind", "String")]),
 ]
 
 ENUMS = [
@@ -259,7 +259,8 @@ PROTO_ASSIGNED = [
                    ("actorsPerJobHardMax", "Int"), ("actorCreationsPerSecondMax", "Int"),
                    ("actorCreationsDelayedMax", "Int"), ("objectSizeBytesMax", "Int64"),
                    ("ownedObjectsSoftMax", "Int"), ("ownedObjectsHardMax", "Int"),
-                   ("leaseRequestsPerOwnerMax", "Int")]),
+                   ("leaseRequestsPerOwnerMax", "Int"), ("placementGroupsPerJobSoftMax", "Int"),
+                   ("placementGroupsPerJobHardMax", "Int")]),
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),
@@ -505,6 +506,8 @@ message ControlReply {
     sint64 actors_over_soft_quota = 4;  // GCS: creations accepted past a job's soft quota
     sint64 throttled = 5;  // times a connection stopped reading at its peer's rate limit
     sint64 actors_delayed = 6;  // GCS: creations held back at a job's creation rate limit
+    sint64 groups_over_quota = 7;       // GCS: placement groups refused over a job's hard quota
+    sint64 groups_over_soft_quota = 8;  // GCS: placement groups accepted past a job's soft quota
   }
   oneof reply {
     Cluster cluster = 1;

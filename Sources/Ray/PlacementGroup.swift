@@ -15,7 +15,9 @@ import RayRuntime
 public struct PlacementGroup: Sendable, Hashable, CustomStringConvertible {
     public let id: PlacementGroupID
     /// The number of bundles (indices 0..<bundleCount).
-    public let bundleCount: Int
+    public var bundleCount: Int { bundles.count }
+    /// What each bundle reserves.
+    public let bundles: [ResourceSet]
 
     /// Reserves `bundles` (each `["CPU": 1]`-style amounts) with `strategy` (Ray's PACK,
     /// SPREAD, STRICT_PACK, STRICT_SPREAD); returns at once: `ready()` waits for the reservation.
@@ -38,10 +40,11 @@ public struct PlacementGroup: Sendable, Hashable, CustomStringConvertible {
             throw Ray.Error.invalidArgument("placement group: \(problem)")
         }
         let id = client.createPlacementGroup(bundles: sets, strategy: strategy, name: name, detached: detached)
-        return PlacementGroup(id: id, bundleCount: sets.count)
+        return PlacementGroup(id: id, bundles: sets)
     }
 
-    /// Waits until every bundle is reserved (CREATED). Throws if it was removed (saying why), or
+    /// Waits until every bundle is reserved (CREATED). Throws if it was removed (saying why;
+    /// `.quotaExceeded` when the GCS refused it over its job's placement-group quota), or
     /// `.timeout` (saying what it waits for: infeasible, or which resources).
     public func ready(timeout: Duration? = nil) throws {
         let client = try Ray.client()
@@ -50,7 +53,11 @@ public struct PlacementGroup: Sendable, Hashable, CustomStringConvertible {
             throw Ray.Error.timeout("\(id) is not created within \(timeout.map { "\($0)" } ?? "the timeout")"
                 + (cause.isEmpty ? "" : ": \(cause)"))
         }
-        if info.state == .removed { throw Ray.Error.invalidArgument("\(id) was removed: \(info.cause)") }
+        if info.state == .removed {
+            // Refused over its job's quota: the typed error naming the limit; otherwise removed.
+            if info.removalKind == .quotaExceeded { throw Ray.Error(RayError(.quotaExceeded, "\(id) was \(info.cause)")) }
+            throw Ray.Error.invalidArgument("\(id) was removed: \(info.cause)")
+        }
     }
 
     /// Ray's `pg.ready()`: a reference that becomes `true` once every bundle is reserved, to get,
@@ -104,10 +111,20 @@ public struct PlacementGroup: Sendable, Hashable, CustomStringConvertible {
                 + "bundle(s) (0..<\(bundleCount), or -1 for any)")
         }
         if let info = try Ray.client().placementGroupInfo(id), info.state == .removed {
-            throw Ray.Error.invalidArgument("\(id) was removed (\(info.cause)): nothing can run in it")
+            let message = "\(id) was removed (\(info.cause)): nothing can run in it"
+            // Refused over its job's quota: the typed error naming the limit.
+            if info.removalKind == .quotaExceeded { throw Ray.Error(RayError(.quotaExceeded, message)) }
+            throw Ray.Error.invalidArgument(message)
         }
         guard !resources.isEmpty else {
             throw Ray.Error.invalidArgument("a task or actor in \(id) must ask for some resource of its bundle")
+        }
+        // As Ray's: what asks for more than its bundle (any bundle, for -1) holds could never run.
+        let fits = index < 0 ? bundles.contains { resources.fits(in: $0) } : resources.fits(in: bundles[index])
+        guard fits else {
+            throw Ray.Error.invalidArgument("a task or actor asking for \(resources) cannot run in "
+                + (index < 0 ? "any bundle of \(id)" : "bundle \(index) of \(id) (\(bundles[index]))")
+                + ": it holds less; ask for less (TaskOptions(numCPUs:), ...) or reserve more")
         }
         return resources.inGroup(id, bundle: index < 0 ? nil : index)
     }

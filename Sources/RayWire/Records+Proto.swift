@@ -205,6 +205,7 @@ extension PlacementGroupSpec {
         message.owner = self.owner.proto
         message.name = self.name
         message.detached = self.detached
+        message.job = self.job.value
         return message
     }
 
@@ -215,7 +216,8 @@ extension PlacementGroupSpec {
             strategy: try PlacementStrategy(proto: ProtoRecords.field(message.hasStrategy, message.strategy, path() + ".strategy"), at: path() + ".strategy"),
             owner: try WorkerID(proto: ProtoRecords.field(message.hasOwner, message.owner, path() + ".owner"), at: path() + ".owner"),
             name: message.name,
-            detached: message.detached)
+            detached: message.detached,
+            job: JobID(message.job))
     }
 }
 
@@ -227,6 +229,7 @@ extension PlacementGroupInfo {
         message.nodes = self.nodes.map { $0.value }
         message.cause = self.cause
         message.name = self.name
+        message.causeKind = self.causeKind
         return message
     }
 
@@ -236,7 +239,8 @@ extension PlacementGroupInfo {
             state: try PlacementGroupState(proto: ProtoRecords.field(message.hasState, message.state, path() + ".state"), at: path() + ".state"),
             nodes: message.nodes.map { NodeID($0) },
             cause: message.cause,
-            name: message.name)
+            name: message.name,
+            causeKind: message.causeKind)
     }
 }
 
@@ -317,6 +321,8 @@ extension RayConfig {
         message.ownedObjectsSoftMax = Int64(self.ownedObjectsSoftMax)
         message.ownedObjectsHardMax = Int64(self.ownedObjectsHardMax)
         message.leaseRequestsPerOwnerMax = Int64(self.leaseRequestsPerOwnerMax)
+        message.placementGroupsPerJobSoftMax = Int64(self.placementGroupsPerJobSoftMax)
+        message.placementGroupsPerJobHardMax = Int64(self.placementGroupsPerJobHardMax)
         return message
     }
 
@@ -345,6 +351,8 @@ extension RayConfig {
         self.ownedObjectsSoftMax = Int(truncatingIfNeeded: message.ownedObjectsSoftMax)
         self.ownedObjectsHardMax = Int(truncatingIfNeeded: message.ownedObjectsHardMax)
         self.leaseRequestsPerOwnerMax = Int(truncatingIfNeeded: message.leaseRequestsPerOwnerMax)
+        self.placementGroupsPerJobSoftMax = Int(truncatingIfNeeded: message.placementGroupsPerJobSoftMax)
+        self.placementGroupsPerJobHardMax = Int(truncatingIfNeeded: message.placementGroupsPerJobHardMax)
     }
 }
 

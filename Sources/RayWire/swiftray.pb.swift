@@ -1185,6 +1185,12 @@ public nonisolated struct PBControlReply: Sendable {
     /// GCS: creations held back at a job's creation rate limit
     public var actorsDelayed: Int64 = 0
 
+    /// GCS: placement groups refused over a job's hard quota
+    public var groupsOverQuota: Int64 = 0
+
+    /// GCS: placement groups accepted past a job's soft quota
+    public var groupsOverSoftQuota: Int64 = 0
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -1518,6 +1524,8 @@ public nonisolated struct PBPlacementGroupSpec: Sendable {
 
   public var detached: Bool = false
 
+  public var job: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1547,6 +1555,8 @@ public nonisolated struct PBPlacementGroupInfo: Sendable {
   public var cause: String = String()
 
   public var name: String = String()
+
+  public var causeKind: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1756,6 +1766,16 @@ public nonisolated struct PBRayConfig: @unchecked Sendable {
   public var leaseRequestsPerOwnerMax: Int64 {
     get {_storage._leaseRequestsPerOwnerMax}
     set {_uniqueStorage()._leaseRequestsPerOwnerMax = newValue}
+  }
+
+  public var placementGroupsPerJobSoftMax: Int64 {
+    get {_storage._placementGroupsPerJobSoftMax}
+    set {_uniqueStorage()._placementGroupsPerJobSoftMax = newValue}
+  }
+
+  public var placementGroupsPerJobHardMax: Int64 {
+    get {_storage._placementGroupsPerJobHardMax}
+    set {_uniqueStorage()._placementGroupsPerJobHardMax = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -7364,7 +7384,7 @@ nonisolated extension PBControlReply.Error: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".Refusals"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0\u{3}actors_over_quota\0\u{3}actors_over_soft_quota\0\u{1}throttled\0\u{3}actors_delayed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0\u{3}actors_over_quota\0\u{3}actors_over_soft_quota\0\u{1}throttled\0\u{3}actors_delayed\0\u{3}groups_over_quota\0\u{3}groups_over_soft_quota\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7378,6 +7398,8 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
       case 4: try { try decoder.decodeSingularSInt64Field(value: &self.actorsOverSoftQuota) }()
       case 5: try { try decoder.decodeSingularSInt64Field(value: &self.throttled) }()
       case 6: try { try decoder.decodeSingularSInt64Field(value: &self.actorsDelayed) }()
+      case 7: try { try decoder.decodeSingularSInt64Field(value: &self.groupsOverQuota) }()
+      case 8: try { try decoder.decodeSingularSInt64Field(value: &self.groupsOverSoftQuota) }()
       default: break
       }
     }
@@ -7402,6 +7424,12 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
     if self.actorsDelayed != 0 {
       try visitor.visitSingularSInt64Field(value: self.actorsDelayed, fieldNumber: 6)
     }
+    if self.groupsOverQuota != 0 {
+      try visitor.visitSingularSInt64Field(value: self.groupsOverQuota, fieldNumber: 7)
+    }
+    if self.groupsOverSoftQuota != 0 {
+      try visitor.visitSingularSInt64Field(value: self.groupsOverSoftQuota, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -7412,6 +7440,8 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
     if lhs.actorsOverSoftQuota != rhs.actorsOverSoftQuota {return false}
     if lhs.throttled != rhs.throttled {return false}
     if lhs.actorsDelayed != rhs.actorsDelayed {return false}
+    if lhs.groupsOverQuota != rhs.groupsOverQuota {return false}
+    if lhs.groupsOverSoftQuota != rhs.groupsOverSoftQuota {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -7938,7 +7968,7 @@ nonisolated extension PBBundleHold: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension PBPlacementGroupSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PlacementGroupSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}bundles\0\u{1}strategy\0\u{1}owner\0\u{1}name\0\u{1}detached\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}bundles\0\u{1}strategy\0\u{1}owner\0\u{1}name\0\u{1}detached\0\u{1}job\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7952,6 +7982,7 @@ nonisolated extension PBPlacementGroupSpec: SwiftProtobuf.Message, SwiftProtobuf
       case 4: try { try decoder.decodeSingularMessageField(value: &self._owner) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.detached) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.job) }()
       default: break
       }
     }
@@ -7980,6 +8011,9 @@ nonisolated extension PBPlacementGroupSpec: SwiftProtobuf.Message, SwiftProtobuf
     if self.detached != false {
       try visitor.visitSingularBoolField(value: self.detached, fieldNumber: 6)
     }
+    if self.job != 0 {
+      try visitor.visitSingularUInt32Field(value: self.job, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -7990,6 +8024,7 @@ nonisolated extension PBPlacementGroupSpec: SwiftProtobuf.Message, SwiftProtobuf
     if lhs._owner != rhs._owner {return false}
     if lhs.name != rhs.name {return false}
     if lhs.detached != rhs.detached {return false}
+    if lhs.job != rhs.job {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -7997,7 +8032,7 @@ nonisolated extension PBPlacementGroupSpec: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension PBPlacementGroupInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PlacementGroupInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}state\0\u{1}nodes\0\u{1}cause\0\u{1}name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}state\0\u{1}nodes\0\u{1}cause\0\u{1}name\0\u{3}cause_kind\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -8010,6 +8045,7 @@ nonisolated extension PBPlacementGroupInfo: SwiftProtobuf.Message, SwiftProtobuf
       case 3: try { try decoder.decodeRepeatedUInt32Field(value: &self.nodes) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.cause) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.causeKind) }()
       default: break
       }
     }
@@ -8035,6 +8071,9 @@ nonisolated extension PBPlacementGroupInfo: SwiftProtobuf.Message, SwiftProtobuf
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 5)
     }
+    if !self.causeKind.isEmpty {
+      try visitor.visitSingularStringField(value: self.causeKind, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -8044,6 +8083,7 @@ nonisolated extension PBPlacementGroupInfo: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.nodes != rhs.nodes {return false}
     if lhs.cause != rhs.cause {return false}
     if lhs.name != rhs.name {return false}
+    if lhs.causeKind != rhs.causeKind {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -8183,7 +8223,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0")
 
   fileprivate class _StorageClass {
     var _healthCheckInitialDelayMicros: Int64 = 0
@@ -8209,6 +8249,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _ownedObjectsSoftMax: Int64 = 0
     var _ownedObjectsHardMax: Int64 = 0
     var _leaseRequestsPerOwnerMax: Int64 = 0
+    var _placementGroupsPerJobSoftMax: Int64 = 0
+    var _placementGroupsPerJobHardMax: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -8242,6 +8284,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       _ownedObjectsSoftMax = source._ownedObjectsSoftMax
       _ownedObjectsHardMax = source._ownedObjectsHardMax
       _leaseRequestsPerOwnerMax = source._leaseRequestsPerOwnerMax
+      _placementGroupsPerJobSoftMax = source._placementGroupsPerJobSoftMax
+      _placementGroupsPerJobHardMax = source._placementGroupsPerJobHardMax
     }
   }
 
@@ -8283,6 +8327,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 21: try { try decoder.decodeSingularSInt64Field(value: &_storage._ownedObjectsSoftMax) }()
         case 22: try { try decoder.decodeSingularSInt64Field(value: &_storage._ownedObjectsHardMax) }()
         case 23: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsPerOwnerMax) }()
+        case 24: try { try decoder.decodeSingularSInt64Field(value: &_storage._placementGroupsPerJobSoftMax) }()
+        case 25: try { try decoder.decodeSingularSInt64Field(value: &_storage._placementGroupsPerJobHardMax) }()
         default: break
         }
       }
@@ -8360,6 +8406,12 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       if _storage._leaseRequestsPerOwnerMax != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._leaseRequestsPerOwnerMax, fieldNumber: 23)
       }
+      if _storage._placementGroupsPerJobSoftMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._placementGroupsPerJobSoftMax, fieldNumber: 24)
+      }
+      if _storage._placementGroupsPerJobHardMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._placementGroupsPerJobHardMax, fieldNumber: 25)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -8392,6 +8444,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._ownedObjectsSoftMax != rhs_storage._ownedObjectsSoftMax {return false}
         if _storage._ownedObjectsHardMax != rhs_storage._ownedObjectsHardMax {return false}
         if _storage._leaseRequestsPerOwnerMax != rhs_storage._leaseRequestsPerOwnerMax {return false}
+        if _storage._placementGroupsPerJobSoftMax != rhs_storage._placementGroupsPerJobSoftMax {return false}
+        if _storage._placementGroupsPerJobHardMax != rhs_storage._placementGroupsPerJobHardMax {return false}
         return true
       }
       if !storagesAreEqual {return false}

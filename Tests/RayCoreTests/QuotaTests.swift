@@ -131,3 +131,89 @@ private func register(_ gcs: inout GCS, _ spec: ActorSpec) -> ActorInfo? {
     #expect(gcs.actors[spec(5).actorID]?.node != nil)
     #expect(gcs.creationRates[JobID(1)]?.waitingCount == 0)
 }
+
+// Per-job quota of placement groups (a placement-group storm): groups not removed count;
+// at the hard limit a creation is refused (removed at once, typed QuotaExceeded naming the
+// setting), past the soft one counted; a removal frees its place; another job has its own.
+
+private func groupSpec(_ index: UInt64, job: JobID = JobID(1), by creator: WorkerID = owner,
+                       cpus: Int64 = 1) -> PlacementGroupSpec {
+    PlacementGroupSpec(id: PlacementGroupID(creationTask: TaskID.child(of: .driver(of: job), index: 1000 + index)),
+                       bundles: [Build.cpus(cpus)], strategy: .pack, owner: creator, job: job)
+}
+
+private func createGroup(_ gcs: inout GCS, _ spec: PlacementGroupSpec) -> PlacementGroupInfo? {
+    _ = gcs.handle(.messageReceived(from: .worker(spec.owner), .createPlacementGroup(spec)), now: 2)
+    return gcs.placementGroups[spec.id]?.info
+}
+
+@Test func aJobOverItsPlacementGroupQuotaIsRefusedAndARemovalFreesItsPlace() {
+    var config = RayConfig()
+    config.placementGroupsPerJobSoftMax = 2
+    config.placementGroupsPerJobHardMax = 3
+    var gcs = GCS()
+    _ = gcs.handle(.started(config), now: 0)
+    _ = gcs.handle(.messageReceived(from: .raylet(NodeID(1)), .registerNode(Build.node(1, cpus: 2))), now: 1)
+    // Groups that cannot be placed (100 CPUs on a 2-CPU node) count as much as placed ones: they
+    // are what a storm leaves the GCS to retry.
+    for index: UInt64 in 1...3 {
+        #expect(createGroup(&gcs, groupSpec(index, cpus: index == 1 ? 1 : 100))?.state == .pending)
+    }
+    #expect(gcs.quota.groupsOverSoft == 1)
+    #expect(gcs.liveGroups[JobID(1)] == 3)
+    let refused = createGroup(&gcs, groupSpec(4))
+    #expect(refused?.state == .removed)
+    #expect(refused?.removalKind == .quotaExceeded)
+    #expect(refused?.cause.contains("already holds 3 placement groups") == true)
+    #expect(refused?.cause.contains("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_HARD") == true)
+    #expect(gcs.quota.groupsRefused == 1)
+    #expect(!gcs.unplacedGroups.contains(groupSpec(4).id))
+    #expect(gcs.liveGroups[JobID(1)] == 3)
+    // Another job has a quota of its own.
+    #expect(createGroup(&gcs, groupSpec(1, job: JobID(2), by: otherOwner))?.state != .removed)
+    // A removed group frees its place (once: removing it again changes nothing).
+    for _ in 0..<2 {
+        _ = gcs.handle(.messageReceived(from: .worker(owner), .removePlacementGroup(groupSpec(2).id)), now: 3)
+    }
+    #expect(gcs.liveGroups[JobID(1)] == 2)
+    #expect(createGroup(&gcs, groupSpec(5, cpus: 100))?.state == .pending)
+    #expect(createGroup(&gcs, groupSpec(6))?.state == .removed)
+    #expect(gcs.quota.groupsRefused == 2)
+    // A refused group removed by its creator frees nothing (it held no place).
+    _ = gcs.handle(.messageReceived(from: .worker(owner), .removePlacementGroup(groupSpec(6).id)), now: 4)
+    #expect(gcs.liveGroups[JobID(1)] == 3)
+}
+
+@Test func theOwnerFailsARefusedGroupsTasksAndReadinessWithQuotaExceeded() {
+    var machine = Owner()
+    _ = machine.handle(.started(RayConfig(), OwnerIdentity(worker: owner, job: JobID(7))), now: 0)
+    let creation = machine.nextTaskID
+    let effects = machine.handle(.createPlacementGroup(bundles: [Build.cpus(1)], strategy: .pack, name: "g",
+                                                       detached: false), now: 1)
+    let group = PlacementGroupID(creationTask: creation)
+    // The spec carries the creator's job, which the GCS counts.
+    let specs = effects.compactMap { effect -> PlacementGroupSpec? in
+        if case .send(.gcs, .createPlacementGroup(let spec)) = effect { return spec } else { return nil }
+    }
+    #expect(specs.map(\.job) == [JobID(7)])
+    let task = machine.nextTaskID
+    _ = machine.handle(.submitTask(Build.task("inside", resources: Build.cpus(1).inGroup(group, bundle: 0))), now: 2)
+    let ready = machine.nextPutID
+    _ = machine.handle(.placementGroupReady(group, value: ObjectData(sizeBytes: 1, digest: 0, bytes: [1])), now: 2)
+    let refused = PlacementGroupInfo(id: group, state: .removed, nodes: [NodeID(0)],
+                                     cause: "refused: job-7 already holds 3 placement groups", name: "g",
+                                     causeKind: RayErrorKind.quotaExceeded.rawValue)
+    _ = machine.handle(.messageReceived(from: .gcs, .placementGroupUpdate(refused)), now: 3)
+    for object in [ObjectID.returnValue(of: task, index: 1), ready] {
+        guard case .failed(let error)? = machine.objects[object]?.state else {
+            Issue.record("\(object) did not fail")
+            continue
+        }
+        #expect(error.kind == .quotaExceeded)
+        #expect(error.message.contains("refused: job-7 already holds 3 placement groups"))
+    }
+    // A group removed otherwise still fails its tasks with PlacementGroupUnschedulable.
+    var removed = refused
+    removed.causeKind = ""
+    #expect(removed.removalKind == .placementGroupUnschedulable)
+}

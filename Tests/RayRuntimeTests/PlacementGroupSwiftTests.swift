@@ -62,6 +62,49 @@ extension RuntimeTests {
         }
     }
 
+    /// A placement-group storm on real processes: past the job's quota (2 here) a group is refused
+    /// at once with the typed error naming the setting, its tasks fail with it, the GCS counts it
+    /// where `swiftray status` reads it, and a removal frees a place.
+    @Test func aJobPastItsPlacementGroupQuotaGetsQuotaExceeded() throws {
+        try withCluster([("head", ["CPU": 2])], environment: ["SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_HARD=2"]) { cluster throws in
+            let kept = try (0..<2).map { _ in try PlacementGroup.create(bundles: [["CPU": 0.5]]) }
+            for group in kept { try group.ready(timeout: .seconds(30)) }
+            let over = try PlacementGroup.create(bundles: [["CPU": 0.5]])
+            #expect {
+                try over.ready(timeout: .seconds(30))
+            } throws: { error in
+                guard case .quotaExceeded(let message)? = error as? Ray.Error else { return false }
+                return message.contains("already holds 2 placement groups")
+                    && message.contains("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_HARD")
+            }
+            #expect {
+                _ = try Testbed.square.options(TaskOptions(numCPUs: 0.5, placementGroup: over, bundleIndex: 0)).remote(3)
+                    .get(timeout: .seconds(30))
+            } throws: { error in
+                if case .quotaExceeded? = error as? Ray.Error { return true }
+                return false
+            }
+            // Asking for more than the bundle holds is refused at submission, as in Ray.
+            #expect(throws: Ray.Error.self) {
+                _ = try Testbed.square.options(TaskOptions(placementGroup: kept[1], bundleIndex: 0)).remote(3)
+            }
+            #expect(try Testbed.square.options(TaskOptions(numCPUs: 0.5, placementGroup: kept[1], bundleIndex: 0)).remote(3)
+                .get(timeout: .seconds(30)) == 9)
+            let refusals = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals, secret: cluster.secret)
+            guard case .refusals(_, _, _, _, _, _, let groupsOverQuota, _) = refusals else {
+                Issue.record("the GCS answered \(refusals)")
+                return
+            }
+            #expect(groupsOverQuota == 1)
+            #expect("\(refusals)".contains("per-job quotas refused 1 placement group(s)"))
+            // A removed group frees its place.
+            try kept[0].remove()
+            let again = try PlacementGroup.create(bundles: [["CPU": 0.5]])
+            try again.ready(timeout: .seconds(30))
+            #expect(try again.state.0 == .created)
+        }
+    }
+
     @Test func anActorInABundleRunsThereAndDiesWithItsGroup() async throws {
         try await withAsyncCluster {
             let gang = try PlacementGroup.create(bundles: [["CPU": 1]], strategy: .strictPack)

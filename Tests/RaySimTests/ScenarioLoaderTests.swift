@@ -502,6 +502,16 @@ struct ScenarioLoaderBadInputTests {
                        keyPath: "workload.placement_groups[0].strategy", "expected PACK, SPREAD, STRICT_PACK or STRICT_SPREAD")
         expectRejected(withWorkload("  placement_groups: [{name: g, bundles: []}]\n  tasks: [{name: a}]"),
                        keyPath: "workload.placement_groups[0].bundles", "at least one bundle")
+
+        // A counted group (`count`): instance i runs in g[i], so a group per instance; a bundle
+        // fault names one group, not a counted entry; the count is in range.
+        let counted = "  placement_groups: [{name: g, count: 3, bundles: [{CPU: 1}]}]\n"
+        expectRejected(withWorkload(counted + "  tasks: [{name: a, count: 4, placement_group: {name: g}}]"),
+                       keyPath: "workload.tasks[0].placement_group.name", "'a' has 4 instances but 'g' makes 3 groups")
+        expectRejected(withWorkload(counted + "  tasks: [{name: a}]", rest: "faults:\n  - {at: 1ms, kill_node: {bundle: \"g[0]\"}}"),
+                       keyPath: "faults[0].kill_node.bundle", "'g' makes 3 groups, so a bundle of it names none")
+        expectRejected(withWorkload("  placement_groups: [{name: g, count: 0, bundles: [{CPU: 1}]}]\n  tasks: [{name: a}]"),
+                       keyPath: "workload.placement_groups[0].count", "1...10000")
     }
 
     @Test func headCount() {

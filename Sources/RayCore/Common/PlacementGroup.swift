@@ -76,15 +76,19 @@ public struct PlacementGroupSpec: Hashable, Codable, Sendable {
     /// `""`: unnamed.
     public var name: String
     public var detached: Bool
+    /// The job of the process that created it: its per-job quota (`RayConfig.placementGroupsPerJobHard`)
+    /// counts it. `JobID(0)` in a record written before this field.
+    public var job: JobID
 
     public init(id: PlacementGroupID, bundles: [ResourceSet], strategy: PlacementStrategy, owner: WorkerID,
-                name: String = "", detached: Bool = false) {
+                name: String = "", detached: Bool = false, job: JobID = JobID(0)) {
         self.id = id
         self.bundles = bundles
         self.strategy = strategy
         self.owner = owner
         self.name = name
         self.detached = detached
+        self.job = job
     }
 
     /// Why the spec cannot be a group (nil when it can): a bundle asking for nothing, or for a
@@ -116,13 +120,18 @@ public struct PlacementGroupInfo: Hashable, Codable, Sendable {
     /// alive nodes satisfies), or waiting (for which resources).
     public var cause: String
     public var name: String
+    /// The error kind a removal was (`RayErrorKind.rawValue`): "QuotaExceeded" for a group the
+    /// GCS refused over its job's quota; "" otherwise (removed, or not removed).
+    public var causeKind: String
 
-    public init(id: PlacementGroupID, state: PlacementGroupState, nodes: [NodeID], cause: String, name: String) {
+    public init(id: PlacementGroupID, state: PlacementGroupState, nodes: [NodeID], cause: String, name: String,
+                causeKind: String = "") {
         self.id = id
         self.state = state
         self.nodes = nodes
         self.cause = cause
         self.name = name
+        self.causeKind = causeKind
     }
 }
 

@@ -79,6 +79,16 @@ public struct RayConfig: Hashable, Codable, Sendable {
     public var leaseRequestsPerOwnerMax: Int = 1_000
     public var leaseRequestsPerOwner: Int { leaseRequestsPerOwnerMax > 0 ? leaseRequestsPerOwnerMax : 1_000 }
 
+    /// Placement groups one job may hold that are not removed (pending, created or rescheduling):
+    /// beyond the soft limit creations are counted (a warning in `swiftray status`), at the hard
+    /// one refused (the group is removed at once, QuotaExceeded), so one job cannot fill the GCS
+    /// with groups it keeps trying to place. 0 (a record written before these fields) means the
+    /// default: 1 000 and 10 000, which a normal workload never reaches.
+    public var placementGroupsPerJobSoftMax: Int = 1_000
+    public var placementGroupsPerJobHardMax: Int = 10_000
+    public var placementGroupsPerJobSoft: Int { placementGroupsPerJobSoftMax > 0 ? placementGroupsPerJobSoftMax : 1_000 }
+    public var placementGroupsPerJobHard: Int { placementGroupsPerJobHardMax > 0 ? placementGroupsPerJobHardMax : 10_000 }
+
     /// The cap on lease requests in flight per shape actually used (at least 1).
     public var leaseRequestCap: Int { leaseRequestsPerShapeMax > 0 ? leaseRequestsPerShapeMax : 10 }
 

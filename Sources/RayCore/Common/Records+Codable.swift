@@ -202,6 +202,7 @@ extension PlacementGroupSpec {
         try container.encode(owner)
         try container.encode(name)
         try container.encode(detached)
+        try container.encode(job)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -212,7 +213,8 @@ extension PlacementGroupSpec {
         let owner = try container.decode(WorkerID.self)
         let name = try container.decode(String.self)
         let detached = try container.decode(Bool.self)
-        self.init(id: id, bundles: bundles, strategy: strategy, owner: owner, name: name, detached: detached)
+        let job = try container.decode(JobID.self)
+        self.init(id: id, bundles: bundles, strategy: strategy, owner: owner, name: name, detached: detached, job: job)
     }
 }
 
@@ -224,6 +226,7 @@ extension PlacementGroupInfo {
         try container.encode(nodes)
         try container.encode(cause)
         try container.encode(name)
+        try container.encode(causeKind)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -233,7 +236,8 @@ extension PlacementGroupInfo {
         let nodes = try container.decode([NodeID].self)
         let cause = try container.decode(String.self)
         let name = try container.decode(String.self)
-        self.init(id: id, state: state, nodes: nodes, cause: cause, name: name)
+        let causeKind = try container.decode(String.self)
+        self.init(id: id, state: state, nodes: nodes, cause: cause, name: name, causeKind: causeKind)
     }
 }
 

@@ -34,10 +34,12 @@ extension GCS {
         public var nodes: [NodeID?]
         public var rounds: [UInt64]
         public var cause: String
+        /// "QuotaExceeded" for a group refused over its job's quota ("" otherwise).
+        public var causeKind: String = ""
 
         public var info: PlacementGroupInfo {
             PlacementGroupInfo(id: spec.id, state: state, nodes: nodes.map { $0 ?? NodeID(0) }, cause: cause,
-                               name: spec.name)
+                               name: spec.name, causeKind: causeKind)
         }
     }
 
@@ -83,6 +85,12 @@ extension GCS {
         if let problem = spec.problem {
             entry.state = .removed
             entry.cause = "invalid: \(problem)"
+        } else if let refusal = admitGroup(of: spec.job) {
+            // Per-job quota of groups not removed (a placement-group storm): refused at the hard
+            // limit, removed at once with the cause and a typed kind; counted past the soft one.
+            entry.state = .removed
+            entry.cause = refusal
+            entry.causeKind = RayErrorKind.quotaExceeded.rawValue
         }
         placementGroups[spec.id] = entry
         placementGroupOrder.append(spec.id)
@@ -110,6 +118,7 @@ extension GCS {
             viewDirty = true
         }
         if entry.state == .pending || entry.state == .rescheduling { unplacedGroups.removeAll { $0 == id } }
+        releaseGroup(of: entry.spec.job)
         entry.state = .removed
         entry.nodes = entry.nodes.map { _ in nil }
         entry.cause = cause
@@ -325,6 +334,26 @@ extension GCS {
 
     /// Keeps the newest `removedGroupsKept` removed groups (the table would grow with every group
     /// ever made); forgetting is in bulk, so the order array is rebuilt rarely.
+    /// Counts a new group against its job's quota: nil when admitted, else why it is refused.
+    private mutating func admitGroup(of job: JobID) -> String? {
+        let live = liveGroups[job, default: 0]
+        if live >= config.placementGroupsPerJobHard {
+            quota.groupsRefused += 1
+            return "refused: \(job) already holds \(live) placement groups, its hard quota "
+                + "(SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_HARD where the cluster starts, "
+                + "RayConfig.placementGroupsPerJobHardMax); remove the groups it no longer needs, or raise the quota"
+        }
+        if live >= config.placementGroupsPerJobSoft { quota.groupsOverSoft += 1 }
+        liveGroups[job] = live + 1
+        return nil
+    }
+
+    /// A group of `job` is removed: its place in the quota is free.
+    private mutating func releaseGroup(of job: JobID) {
+        guard let live = liveGroups[job] else { return }
+        liveGroups[job] = live > 1 ? live - 1 : nil
+    }
+
     mutating func forgetOldRemovedGroups(adding id: PlacementGroupID) {
         removedGroups.append(id)
         guard removedGroups.count >= 2 * Self.removedGroupsKept else { return }

@@ -122,7 +122,12 @@ public struct GCS: Sendable {
         public var actorsOverSoft = 0
         /// Actor creations held back at a job's creation rate (each delayed creation once).
         public var actorsDelayed = 0
+        /// Placement groups refused over a job's hard quota, and accepted past its soft one.
+        public var groupsRefused = 0
+        public var groupsOverSoft = 0
     }
+    /// Placement groups not removed, per job, for the per-job quota.
+    public internal(set) var liveGroups: [JobID: Int] = [:]
     /// Each job's actor creation rate (GCS+ActorRate).
     var creationRates: [JobID: CreationRate] = [:]
     /// Processes that asked for an actor's updates before its registration arrived.

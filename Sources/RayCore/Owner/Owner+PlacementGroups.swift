@@ -13,7 +13,8 @@ extension Owner {
         placementGroups[id] = PlacementGroupInfo(id: id, state: .pending, nodes: bundles.map { _ in NodeID(0) },
                                                  cause: "", name: name)
         effects.append(.send(to: .gcs, .createPlacementGroup(PlacementGroupSpec(
-            id: id, bundles: bundles, strategy: strategy, owner: workerID, name: name, detached: detached))))
+            id: id, bundles: bundles, strategy: strategy, owner: workerID, name: name, detached: detached,
+            job: identity.job))))
     }
 
     mutating func removePlacementGroup(_ id: PlacementGroupID, into effects: inout [OwnerEffect]) {
@@ -54,7 +55,7 @@ extension Owner {
         let error: RayError?
         switch info?.state {
         case .created?: error = nil
-        case .removed?: error = RayError(.placementGroupUnschedulable, "\(id) was removed (\(info!.cause)) before it was ready")
+        case .removed?: error = RayError(info!.removalKind, "\(id) was removed (\(info!.cause)) before it was ready")
         case nil: error = RayError(.placementGroupUnschedulable, "\(id) is not a placement group this process created")
         default: return
         }
@@ -123,7 +124,8 @@ extension Owner {
     func placementGroupError(_ spec: TaskSpec) -> RayError? {
         guard let group = placementGroup(of: spec.resources),
               let reason = unschedulableGroup(group, bundle: spec.resources.groupBundle(group.id).bundle) else { return nil }
-        return RayError(.placementGroupUnschedulable, "\(spec.function)[\(spec.instance)] cannot be scheduled: \(reason)")
+        return RayError(group.state == .removed ? group.removalKind : .placementGroupUnschedulable,
+                        "\(spec.function)[\(spec.instance)] cannot be scheduled: \(reason)")
     }
 
     /// Tasks of `group` waiting for a lease fail: their requests are withdrawn.
@@ -140,5 +142,13 @@ extension Owner {
             leaseRequestEnded(lease, into: &effects)
             finish(id, withError: error, into: &effects)
         }
+    }
+}
+
+extension PlacementGroupInfo {
+    /// What a removed group's tasks and ready objects fail with: QuotaExceeded for a group the GCS
+    /// refused over its job's quota, PlacementGroupUnschedulable for any other removal.
+    public var removalKind: RayErrorKind {
+        causeKind.isEmpty ? .placementGroupUnschedulable : RayErrorKind(rawValue: causeKind) ?? .placementGroupUnschedulable
     }
 }

@@ -173,6 +173,9 @@ public enum Role {
         if let value = try positiveSetting("SWIFTRAY_OWNED_OBJECTS_HARD") { config.ownedObjectsHardMax = value }
         // Lease requests one owner has out at raylets at once (past it, it holds the rest).
         if let value = try positiveSetting("SWIFTRAY_LEASE_REQUESTS_PER_OWNER") { config.leaseRequestsPerOwnerMax = value }
+        // Placement groups (not removed) one job may hold: warned of past the soft limit, refused at the hard.
+        if let value = try positiveSetting("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_SOFT") { config.placementGroupsPerJobSoftMax = value }
+        if let value = try positiveSetting("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_HARD") { config.placementGroupsPerJobHardMax = value }
         // The largest object (default: each node's store capacity); a raylet's own setting wins on its node.
         if let value = try positiveSetting("SWIFTRAY_MAX_OBJECT_BYTES") { config.objectSizeBytesMax = Int64(value) }
     }

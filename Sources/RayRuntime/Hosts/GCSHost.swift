@@ -234,7 +234,8 @@ public final class GCSHost: ConnectionDelegate {
         case .refusals:
             return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit,
                              actorsOverQuota: gcs.quota.actorsRefused, actorsOverSoftQuota: gcs.quota.actorsOverSoft,
-                             throttled: RateLimitCounters.throttled, actorsDelayed: gcs.quota.actorsDelayed)
+                             throttled: RateLimitCounters.throttled, actorsDelayed: gcs.quota.actorsDelayed,
+                             groupsOverQuota: gcs.quota.groupsRefused, groupsOverSoftQuota: gcs.quota.groupsOverSoft)
         default:
             return .notServed(request, by: "the GCS", serves: [.clusterStatus, .raylets, .ping, .refusals])
         }

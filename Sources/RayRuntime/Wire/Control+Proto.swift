@@ -110,7 +110,8 @@ extension ControlReply {
             message.raylets = raylets
         case .pong:
             message.pong = true
-        case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled, let delayed):
+        case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled, let delayed,
+                       let groupsOverQuota, let groupsOverSoft):
             var refusals = PBControlReply.Refusals()
             refusals.unauthenticated = Int64(unauthenticated)
             refusals.overLimit = Int64(overLimit)
@@ -118,6 +119,8 @@ extension ControlReply {
             refusals.actorsOverSoftQuota = Int64(overSoft)
             refusals.throttled = Int64(throttled)
             refusals.actorsDelayed = Int64(delayed)
+            refusals.groupsOverQuota = Int64(groupsOverQuota)
+            refusals.groupsOverSoftQuota = Int64(groupsOverSoft)
             message.refusals = refusals
         case .nodeStatus(let status):
             var proto = PBControlReply.NodeStatus()
@@ -229,7 +232,9 @@ extension ControlReply {
             self = .refusals(unauthenticated: Int(refusals.unauthenticated), overLimit: Int(refusals.overLimit),
                              actorsOverQuota: Int(refusals.actorsOverQuota),
                              actorsOverSoftQuota: Int(refusals.actorsOverSoftQuota),
-                             throttled: Int(refusals.throttled), actorsDelayed: Int(refusals.actorsDelayed))
+                             throttled: Int(refusals.throttled), actorsDelayed: Int(refusals.actorsDelayed),
+                             groupsOverQuota: Int(refusals.groupsOverQuota),
+                             groupsOverSoftQuota: Int(refusals.groupsOverSoftQuota))
         case .nodeStatus(let status)?:
             self = .nodeStatus(ControlNodeStatus(
                 node: NodeID(status.node), name: status.name,

@@ -122,6 +122,10 @@ public struct QuotaSpec: Sendable, Equatable {
     public var ownedObjectsSoft: Int?
     /// `lease_requests_per_owner`: lease requests one owner has out at raylets at once.
     public var leaseRequestsPerOwner: Int?
+    /// `placement_groups_per_job`: groups (not removed) a job may hold; creations beyond are
+    /// refused (QuotaExceeded). `placement_groups_per_job_soft`: beyond it creations are counted.
+    public var placementGroupsPerJob: Int?
+    public var placementGroupsPerJobSoft: Int?
 
     public init() {}
 
@@ -138,6 +142,8 @@ public struct QuotaSpec: Sendable, Equatable {
         if let ownedObjects { config.ownedObjectsHardMax = ownedObjects }
         if let ownedObjectsSoft { config.ownedObjectsSoftMax = ownedObjectsSoft }
         if let leaseRequestsPerOwner { config.leaseRequestsPerOwnerMax = leaseRequestsPerOwner }
+        if let placementGroupsPerJob { config.placementGroupsPerJobHardMax = placementGroupsPerJob }
+        if let placementGroupsPerJobSoft { config.placementGroupsPerJobSoftMax = placementGroupsPerJobSoft }
     }
 
     /// The settings a real cluster's processes read (`Roles.applyConfigOverrides`).
@@ -151,6 +157,10 @@ public struct QuotaSpec: Sendable, Equatable {
         if let ownedObjects { settings.append("SWIFTRAY_OWNED_OBJECTS_HARD=\(ownedObjects)") }
         if let ownedObjectsSoft { settings.append("SWIFTRAY_OWNED_OBJECTS_SOFT=\(ownedObjectsSoft)") }
         if let leaseRequestsPerOwner { settings.append("SWIFTRAY_LEASE_REQUESTS_PER_OWNER=\(leaseRequestsPerOwner)") }
+        if let placementGroupsPerJob { settings.append("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_HARD=\(placementGroupsPerJob)") }
+        if let placementGroupsPerJobSoft {
+            settings.append("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_SOFT=\(placementGroupsPerJobSoft)")
+        }
         return settings
     }
 }
@@ -430,12 +440,19 @@ public struct PlacementGroupEntry: Sendable, Equatable {
     public var strategy: PlacementStrategy
     /// `bundles:` one resource set per bundle, at least one.
     public var bundles: [ResourceSet]
+    /// `count:` how many such groups (default 1). Above 1 they are `name[0]` ... `name[count-1]`,
+    /// created in that order, and instance i of what runs in `name` runs in `name[i]`.
+    public var count: Int
     /// Builds a placement group entry.
-    public init(name: String, strategy: PlacementStrategy, bundles: [ResourceSet]) {
+    public init(name: String, strategy: PlacementStrategy, bundles: [ResourceSet], count: Int = 1) {
         self.name = name
         self.strategy = strategy
         self.bundles = bundles
+        self.count = count
     }
+
+    /// The name of each group this entry makes (`name`, or `name[k]` when counted).
+    public var instanceNames: [String] { count == 1 ? [name] : (0..<count).map { "\(name)[\($0)]" } }
 }
 
 /// A reference as written in `args`, `get`, `after`, `holding`, `running`.

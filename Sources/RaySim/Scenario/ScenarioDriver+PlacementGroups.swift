@@ -11,20 +11,29 @@ extension ScenarioDriver {
     /// Creates the scenario's groups, in file order.
     func createPlacementGroups() {
         for group in scenario.workload.placementGroups {
-            groupIDs[group.name] = world.createPlacementGroup(group.bundles, strategy: group.strategy, name: group.name)
+            for name in group.instanceNames {
+                groupIDs[name] = world.createPlacementGroup(group.bundles, strategy: group.strategy, name: name)
+            }
         }
     }
 
-    /// What instance `instance` asks for: `resources`, as its bundle's when it runs in a group.
+    /// What instance `instance` asks for: `resources`, as its bundle's when it runs in a group
+    /// (in a counted group's `name[instance]`).
     func resources(_ resources: ResourceSet, in reference: PlacementGroupRef?, instance: Int) -> ResourceSet {
-        guard let reference, let id = groupIDs[reference.name] else { return resources }
+        guard let reference else { return resources }
+        let counted = scenario.workload.placementGroups.first { $0.name == reference.name }.map { $0.count > 1 } ?? false
+        guard let id = groupIDs[counted ? "\(reference.name)[\(instance)]" : reference.name] else { return resources }
         return resources.inGroup(id, bundle: reference.bundle.index(forInstance: instance))
     }
 
-    /// The program removes group `name` (a fault, or its end).
+    /// The program removes group `name` (a fault, or its end): every group a counted entry made.
     func removePlacementGroup(_ name: String) -> String? {
-        guard let id = groupIDs[name], groupsRemoved.insert(name).inserted else { return nil }
-        return world.removePlacementGroup(id)
+        let names = scenario.workload.placementGroups.first { $0.name == name }?.instanceNames ?? [name]
+        let details = names.compactMap { name -> String? in
+            guard let id = groupIDs[name], groupsRemoved.insert(name).inserted else { return nil }
+            return world.removePlacementGroup(id)
+        }
+        return details.isEmpty ? nil : details.joined(separator: "; ")
     }
 
     /// The program's end removes the groups it did not remove, in file order.
@@ -41,8 +50,8 @@ extension ScenarioDriver {
 
     /// The program's groups by name with their ID and strategy (for a world's own checks).
     public var placementGroupStrategies: [(name: String, id: PlacementGroupID, strategy: PlacementStrategy)] {
-        scenario.workload.placementGroups.compactMap { group in
-            groupIDs[group.name].map { (group.name, $0, group.strategy) }
+        scenario.workload.placementGroups.flatMap { group in
+            group.instanceNames.compactMap { name in groupIDs[name].map { (name, $0, group.strategy) } }
         }
     }
 

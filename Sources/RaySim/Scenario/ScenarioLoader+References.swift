@@ -167,6 +167,27 @@ extension ScenarioLoader {
 
     /// `placement_group:` names a declared group and a bundle in range for every instance.
     static func checkPlacementGroups(workload: WorkloadSpec, names: NameTable, file: String) throws(ScenarioError) {
+        try checkUses(workload: workload, names: names, file: file)
+    }
+
+    /// A bundle fault names one group: not one of a counted entry.
+    static func checkBundleFaults(_ faults: [FaultSpec], workload: WorkloadSpec, file: String) throws(ScenarioError) {
+        for (index, fault) in faults.enumerated() {
+            let named: String?
+            switch fault.action {
+            case .killNode(.bundle(let group, _)): named = group
+            default: named = nil
+            }
+            guard let named, let group = workload.placementGroups.first(where: { $0.name == named }), group.count > 1 else {
+                continue
+            }
+            throw ScenarioError(file: file, keyPath: "faults[\(index)].kill_node.bundle",
+                                problem: "'\(named)' makes \(group.count) groups, so a bundle of it names none; "
+                                    + "kill_node: {bundle: ...} needs a group without count")
+        }
+    }
+
+    private static func checkUses(workload: WorkloadSpec, names: NameTable, file: String) throws(ScenarioError) {
         let users = workload.tasks.enumerated().map { ("workload.tasks[\($0)]", $1.name, $1.count, $1.resources, $1.placementGroup) }
             + workload.actors.enumerated().map { ("workload.actors[\($0)]", $1.name, $1.count, $1.resources, $1.placementGroup) }
         for (path, userName, count, resources, reference) in users {
@@ -186,6 +207,11 @@ extension ScenarioLoader {
                                     problem: "bundle i needs a bundle per instance: '\(userName)' has \(count) instances but '\(group.name)' has \(group.bundles.count) bundles")
             default:
                 break
+            }
+            if group.count > 1 && count > group.count {
+                throw ScenarioError(file: file, keyPath: "\(keyPath).name",
+                                    problem: "instance i runs in '\(group.name)[i]': '\(userName)' has \(count) instances "
+                                        + "but '\(group.name)' makes \(group.count) groups")
             }
             // What it asks for must fit in its bundle (any bundle: in one of them), and be something.
             guard !resources.isEmpty else {

@@ -18,7 +18,9 @@ extension ScenarioLoader {
     static let placementGroupReferenceKeys = ["name", "bundle"]
     static let actorKeys = ["name", "count", "resources", "max_restarts", "max_task_retries", "calls", "duration",
                             "detached", "callers", "max_concurrency", "placement_group", "args"]
-    static let placementGroupKeys = ["name", "strategy", "bundles"]
+    static let placementGroupKeys = ["name", "strategy", "bundles", "count"]
+    /// Most groups one `placement_groups:` entry may make.
+    static let placementGroupCountMax = 10_000
 
     /// Most instances of one task group.
     static let taskCountMax = 1_000_000
@@ -198,6 +200,7 @@ extension ScenarioLoader {
         }
         guard !bundles.isEmpty else { throw bundlesValue.error("expected at least one bundle") }
         guard bundles.count <= bundleCountMax else { throw bundlesValue.error("more than \(bundleCountMax) bundles") }
-        return PlacementGroupEntry(name: name, strategy: strategy, bundles: bundles)
+        let count = try group.optional("count")?.int(in: 1...placementGroupCountMax) ?? 1
+        return PlacementGroupEntry(name: name, strategy: strategy, bundles: bundles, count: count)
     }
 }

@@ -46,6 +46,7 @@ public enum ScenarioLoader {
 
         let ordered = try validate(workload, references: references, nodeNames: nodeNames, cluster: cluster, file: file)
         try checkWaits(faults, workload: ordered, file: file)
+        try checkBundleFaults(faults, workload: ordered, file: file)
         let jobs = try parseJobs(top.optional("jobs"), main: ordered, nodeNames: nodeNames, cluster: cluster, file: file)
         return Scenario(name: name, description: description, seed: seed, cluster: cluster,
                         workload: ordered, faults: faults, expect: expect, sourcePath: file, jobs: jobs)
