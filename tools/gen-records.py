@@ -441,6 +441,7 @@ message ControlReply {
     sint64 leases_asked_back = 14;  // leases asked back for a waiting job (fair share)
     sint64 throttled = 15;  // times a connection stopped reading at its peer's rate limit
     string cpu_shares = 16;  // per-job CPU shares of its workers: "on (...)" or "off (why)"
+    sint64 forged = 17;  // messages dropped because their sender may not send them
   }
   message View {
     repeated uint32 nodes = 1;
@@ -508,6 +509,7 @@ message ControlReply {
     sint64 actors_delayed = 6;  // GCS: creations held back at a job's creation rate limit
     sint64 groups_over_quota = 7;       // GCS: placement groups refused over a job's hard quota
     sint64 groups_over_soft_quota = 8;  // GCS: placement groups accepted past a job's soft quota
+    sint64 forged = 9;  // GCS: messages dropped because their sender may not send them
   }
   oneof reply {
     Cluster cluster = 1;

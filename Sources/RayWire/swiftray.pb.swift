@@ -879,68 +879,115 @@ public nonisolated struct PBControlReply: Sendable {
     public init() {}
   }
 
-  public nonisolated struct NodeStatus: Sendable {
+  public nonisolated struct NodeStatus: @unchecked Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
-    public var node: UInt32 = 0
+    public var node: UInt32 {
+      get {_storage._node}
+      set {_uniqueStorage()._node = newValue}
+    }
 
-    public var name: String = String()
+    public var name: String {
+      get {_storage._name}
+      set {_uniqueStorage()._name = newValue}
+    }
 
     public var resources: PBResourceSet {
-      get {_resources ?? PBResourceSet()}
-      set {_resources = newValue}
+      get {_storage._resources ?? PBResourceSet()}
+      set {_uniqueStorage()._resources = newValue}
     }
     /// Returns true if `resources` has been explicitly set.
-    public var hasResources: Bool {self._resources != nil}
+    public var hasResources: Bool {_storage._resources != nil}
     /// Clears the value of `resources`. Subsequent reads from it will return its default value.
-    public mutating func clearResources() {self._resources = nil}
+    public mutating func clearResources() {_uniqueStorage()._resources = nil}
 
     public var available: PBResourceSet {
-      get {_available ?? PBResourceSet()}
-      set {_available = newValue}
+      get {_storage._available ?? PBResourceSet()}
+      set {_uniqueStorage()._available = newValue}
     }
     /// Returns true if `available` has been explicitly set.
-    public var hasAvailable: Bool {self._available != nil}
+    public var hasAvailable: Bool {_storage._available != nil}
     /// Clears the value of `available`. Subsequent reads from it will return its default value.
-    public mutating func clearAvailable() {self._available = nil}
+    public mutating func clearAvailable() {_uniqueStorage()._available = nil}
 
-    public var usedBytes: Int64 = 0
+    public var usedBytes: Int64 {
+      get {_storage._usedBytes}
+      set {_uniqueStorage()._usedBytes = newValue}
+    }
 
-    public var capacityBytes: Int64 = 0
+    public var capacityBytes: Int64 {
+      get {_storage._capacityBytes}
+      set {_uniqueStorage()._capacityBytes = newValue}
+    }
 
-    public var objectCount: Int64 = 0
+    public var objectCount: Int64 {
+      get {_storage._objectCount}
+      set {_uniqueStorage()._objectCount = newValue}
+    }
 
-    public var spilledBytes: Int64 = 0
+    public var spilledBytes: Int64 {
+      get {_storage._spilledBytes}
+      set {_uniqueStorage()._spilledBytes = newValue}
+    }
 
-    public var workers: Int64 = 0
+    public var workers: Int64 {
+      get {_storage._workers}
+      set {_uniqueStorage()._workers = newValue}
+    }
 
-    public var leases: Int64 = 0
+    public var leases: Int64 {
+      get {_storage._leases}
+      set {_uniqueStorage()._leases = newValue}
+    }
 
-    public var queued: Int64 = 0
+    public var queued: Int64 {
+      get {_storage._queued}
+      set {_uniqueStorage()._queued = newValue}
+    }
 
     /// connections refused for authentication since the raylet started
-    public var authRefusals: Int64 = 0
+    public var authRefusals: Int64 {
+      get {_storage._authRefusals}
+      set {_uniqueStorage()._authRefusals = newValue}
+    }
 
     /// connections refused over the connection limits
-    public var limitRefusals: Int64 = 0
+    public var limitRefusals: Int64 {
+      get {_storage._limitRefusals}
+      set {_uniqueStorage()._limitRefusals = newValue}
+    }
 
     /// leases asked back for a waiting job (fair share)
-    public var leasesAskedBack: Int64 = 0
+    public var leasesAskedBack: Int64 {
+      get {_storage._leasesAskedBack}
+      set {_uniqueStorage()._leasesAskedBack = newValue}
+    }
 
     /// times a connection stopped reading at its peer's rate limit
-    public var throttled: Int64 = 0
+    public var throttled: Int64 {
+      get {_storage._throttled}
+      set {_uniqueStorage()._throttled = newValue}
+    }
 
     /// per-job CPU shares of its workers: "on (...)" or "off (why)"
-    public var cpuShares: String = String()
+    public var cpuShares: String {
+      get {_storage._cpuShares}
+      set {_uniqueStorage()._cpuShares = newValue}
+    }
+
+    /// messages dropped because their sender may not send them
+    public var forged: Int64 {
+      get {_storage._forged}
+      set {_uniqueStorage()._forged = newValue}
+    }
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
 
-    fileprivate var _resources: PBResourceSet? = nil
-    fileprivate var _available: PBResourceSet? = nil
+    fileprivate var _storage = _StorageClass.defaultInstance
   }
 
   public nonisolated struct View: Sendable {
@@ -1190,6 +1237,9 @@ public nonisolated struct PBControlReply: Sendable {
 
     /// GCS: placement groups accepted past a job's soft quota
     public var groupsOverSoftQuota: Int64 = 0
+
+    /// GCS: messages dropped because their sender may not send them
+    public var forged: Int64 = 0
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -6824,108 +6874,181 @@ nonisolated extension PBControlReply.Raylets: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0\u{1}forged\0")
+
+  fileprivate class _StorageClass {
+    var _node: UInt32 = 0
+    var _name: String = String()
+    var _resources: PBResourceSet? = nil
+    var _available: PBResourceSet? = nil
+    var _usedBytes: Int64 = 0
+    var _capacityBytes: Int64 = 0
+    var _objectCount: Int64 = 0
+    var _spilledBytes: Int64 = 0
+    var _workers: Int64 = 0
+    var _leases: Int64 = 0
+    var _queued: Int64 = 0
+    var _authRefusals: Int64 = 0
+    var _limitRefusals: Int64 = 0
+    var _leasesAskedBack: Int64 = 0
+    var _throttled: Int64 = 0
+    var _cpuShares: String = String()
+    var _forged: Int64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _node = source._node
+      _name = source._name
+      _resources = source._resources
+      _available = source._available
+      _usedBytes = source._usedBytes
+      _capacityBytes = source._capacityBytes
+      _objectCount = source._objectCount
+      _spilledBytes = source._spilledBytes
+      _workers = source._workers
+      _leases = source._leases
+      _queued = source._queued
+      _authRefusals = source._authRefusals
+      _limitRefusals = source._limitRefusals
+      _leasesAskedBack = source._leasesAskedBack
+      _throttled = source._throttled
+      _cpuShares = source._cpuShares
+      _forged = source._forged
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.node) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._resources) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._available) }()
-      case 5: try { try decoder.decodeSingularSInt64Field(value: &self.usedBytes) }()
-      case 6: try { try decoder.decodeSingularSInt64Field(value: &self.capacityBytes) }()
-      case 7: try { try decoder.decodeSingularSInt64Field(value: &self.objectCount) }()
-      case 8: try { try decoder.decodeSingularSInt64Field(value: &self.spilledBytes) }()
-      case 9: try { try decoder.decodeSingularSInt64Field(value: &self.workers) }()
-      case 10: try { try decoder.decodeSingularSInt64Field(value: &self.leases) }()
-      case 11: try { try decoder.decodeSingularSInt64Field(value: &self.queued) }()
-      case 12: try { try decoder.decodeSingularSInt64Field(value: &self.authRefusals) }()
-      case 13: try { try decoder.decodeSingularSInt64Field(value: &self.limitRefusals) }()
-      case 14: try { try decoder.decodeSingularSInt64Field(value: &self.leasesAskedBack) }()
-      case 15: try { try decoder.decodeSingularSInt64Field(value: &self.throttled) }()
-      case 16: try { try decoder.decodeSingularStringField(value: &self.cpuShares) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._node) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._name) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._resources) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._available) }()
+        case 5: try { try decoder.decodeSingularSInt64Field(value: &_storage._usedBytes) }()
+        case 6: try { try decoder.decodeSingularSInt64Field(value: &_storage._capacityBytes) }()
+        case 7: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectCount) }()
+        case 8: try { try decoder.decodeSingularSInt64Field(value: &_storage._spilledBytes) }()
+        case 9: try { try decoder.decodeSingularSInt64Field(value: &_storage._workers) }()
+        case 10: try { try decoder.decodeSingularSInt64Field(value: &_storage._leases) }()
+        case 11: try { try decoder.decodeSingularSInt64Field(value: &_storage._queued) }()
+        case 12: try { try decoder.decodeSingularSInt64Field(value: &_storage._authRefusals) }()
+        case 13: try { try decoder.decodeSingularSInt64Field(value: &_storage._limitRefusals) }()
+        case 14: try { try decoder.decodeSingularSInt64Field(value: &_storage._leasesAskedBack) }()
+        case 15: try { try decoder.decodeSingularSInt64Field(value: &_storage._throttled) }()
+        case 16: try { try decoder.decodeSingularStringField(value: &_storage._cpuShares) }()
+        case 17: try { try decoder.decodeSingularSInt64Field(value: &_storage._forged) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.node != 0 {
-      try visitor.visitSingularUInt32Field(value: self.node, fieldNumber: 1)
-    }
-    if !self.name.isEmpty {
-      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
-    }
-    try { if let v = self._resources {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    try { if let v = self._available {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    if self.usedBytes != 0 {
-      try visitor.visitSingularSInt64Field(value: self.usedBytes, fieldNumber: 5)
-    }
-    if self.capacityBytes != 0 {
-      try visitor.visitSingularSInt64Field(value: self.capacityBytes, fieldNumber: 6)
-    }
-    if self.objectCount != 0 {
-      try visitor.visitSingularSInt64Field(value: self.objectCount, fieldNumber: 7)
-    }
-    if self.spilledBytes != 0 {
-      try visitor.visitSingularSInt64Field(value: self.spilledBytes, fieldNumber: 8)
-    }
-    if self.workers != 0 {
-      try visitor.visitSingularSInt64Field(value: self.workers, fieldNumber: 9)
-    }
-    if self.leases != 0 {
-      try visitor.visitSingularSInt64Field(value: self.leases, fieldNumber: 10)
-    }
-    if self.queued != 0 {
-      try visitor.visitSingularSInt64Field(value: self.queued, fieldNumber: 11)
-    }
-    if self.authRefusals != 0 {
-      try visitor.visitSingularSInt64Field(value: self.authRefusals, fieldNumber: 12)
-    }
-    if self.limitRefusals != 0 {
-      try visitor.visitSingularSInt64Field(value: self.limitRefusals, fieldNumber: 13)
-    }
-    if self.leasesAskedBack != 0 {
-      try visitor.visitSingularSInt64Field(value: self.leasesAskedBack, fieldNumber: 14)
-    }
-    if self.throttled != 0 {
-      try visitor.visitSingularSInt64Field(value: self.throttled, fieldNumber: 15)
-    }
-    if !self.cpuShares.isEmpty {
-      try visitor.visitSingularStringField(value: self.cpuShares, fieldNumber: 16)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._node != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._node, fieldNumber: 1)
+      }
+      if !_storage._name.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._name, fieldNumber: 2)
+      }
+      try { if let v = _storage._resources {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._available {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if _storage._usedBytes != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._usedBytes, fieldNumber: 5)
+      }
+      if _storage._capacityBytes != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._capacityBytes, fieldNumber: 6)
+      }
+      if _storage._objectCount != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._objectCount, fieldNumber: 7)
+      }
+      if _storage._spilledBytes != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._spilledBytes, fieldNumber: 8)
+      }
+      if _storage._workers != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._workers, fieldNumber: 9)
+      }
+      if _storage._leases != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._leases, fieldNumber: 10)
+      }
+      if _storage._queued != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._queued, fieldNumber: 11)
+      }
+      if _storage._authRefusals != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._authRefusals, fieldNumber: 12)
+      }
+      if _storage._limitRefusals != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._limitRefusals, fieldNumber: 13)
+      }
+      if _storage._leasesAskedBack != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._leasesAskedBack, fieldNumber: 14)
+      }
+      if _storage._throttled != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._throttled, fieldNumber: 15)
+      }
+      if !_storage._cpuShares.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._cpuShares, fieldNumber: 16)
+      }
+      if _storage._forged != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._forged, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: PBControlReply.NodeStatus, rhs: PBControlReply.NodeStatus) -> Bool {
-    if lhs.node != rhs.node {return false}
-    if lhs.name != rhs.name {return false}
-    if lhs._resources != rhs._resources {return false}
-    if lhs._available != rhs._available {return false}
-    if lhs.usedBytes != rhs.usedBytes {return false}
-    if lhs.capacityBytes != rhs.capacityBytes {return false}
-    if lhs.objectCount != rhs.objectCount {return false}
-    if lhs.spilledBytes != rhs.spilledBytes {return false}
-    if lhs.workers != rhs.workers {return false}
-    if lhs.leases != rhs.leases {return false}
-    if lhs.queued != rhs.queued {return false}
-    if lhs.authRefusals != rhs.authRefusals {return false}
-    if lhs.limitRefusals != rhs.limitRefusals {return false}
-    if lhs.leasesAskedBack != rhs.leasesAskedBack {return false}
-    if lhs.throttled != rhs.throttled {return false}
-    if lhs.cpuShares != rhs.cpuShares {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._node != rhs_storage._node {return false}
+        if _storage._name != rhs_storage._name {return false}
+        if _storage._resources != rhs_storage._resources {return false}
+        if _storage._available != rhs_storage._available {return false}
+        if _storage._usedBytes != rhs_storage._usedBytes {return false}
+        if _storage._capacityBytes != rhs_storage._capacityBytes {return false}
+        if _storage._objectCount != rhs_storage._objectCount {return false}
+        if _storage._spilledBytes != rhs_storage._spilledBytes {return false}
+        if _storage._workers != rhs_storage._workers {return false}
+        if _storage._leases != rhs_storage._leases {return false}
+        if _storage._queued != rhs_storage._queued {return false}
+        if _storage._authRefusals != rhs_storage._authRefusals {return false}
+        if _storage._limitRefusals != rhs_storage._limitRefusals {return false}
+        if _storage._leasesAskedBack != rhs_storage._leasesAskedBack {return false}
+        if _storage._throttled != rhs_storage._throttled {return false}
+        if _storage._cpuShares != rhs_storage._cpuShares {return false}
+        if _storage._forged != rhs_storage._forged {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -7384,7 +7507,7 @@ nonisolated extension PBControlReply.Error: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".Refusals"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0\u{3}actors_over_quota\0\u{3}actors_over_soft_quota\0\u{1}throttled\0\u{3}actors_delayed\0\u{3}groups_over_quota\0\u{3}groups_over_soft_quota\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0\u{3}actors_over_quota\0\u{3}actors_over_soft_quota\0\u{1}throttled\0\u{3}actors_delayed\0\u{3}groups_over_quota\0\u{3}groups_over_soft_quota\0\u{1}forged\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7400,6 +7523,7 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
       case 6: try { try decoder.decodeSingularSInt64Field(value: &self.actorsDelayed) }()
       case 7: try { try decoder.decodeSingularSInt64Field(value: &self.groupsOverQuota) }()
       case 8: try { try decoder.decodeSingularSInt64Field(value: &self.groupsOverSoftQuota) }()
+      case 9: try { try decoder.decodeSingularSInt64Field(value: &self.forged) }()
       default: break
       }
     }
@@ -7430,6 +7554,9 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
     if self.groupsOverSoftQuota != 0 {
       try visitor.visitSingularSInt64Field(value: self.groupsOverSoftQuota, fieldNumber: 8)
     }
+    if self.forged != 0 {
+      try visitor.visitSingularSInt64Field(value: self.forged, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -7442,6 +7569,7 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
     if lhs.actorsDelayed != rhs.actorsDelayed {return false}
     if lhs.groupsOverQuota != rhs.groupsOverQuota {return false}
     if lhs.groupsOverSoftQuota != rhs.groupsOverSoftQuota {return false}
+    if lhs.forged != rhs.forged {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

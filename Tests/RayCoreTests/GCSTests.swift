@@ -259,9 +259,12 @@ private let driver = Build.worker(1, 100)
     #expect(gcs.handle(.messageReceived(from: .raylet(n1.nodeID), .kvPut(key: "k", value: [1, 2, 3])), now: 2) == [])
     #expect(gcs.handle(.messageReceived(from: requester, .kvGet(key: "k")), now: 3)
         == [.send(to: requester, .kvValue(key: "k", value: [1, 2, 3]))])
+    // Only raylets write it (each job's program): a process's write is dropped and counted.
     _ = gcs.handle(.messageReceived(from: requester, .kvPut(key: "k", value: [9])), now: 4)
+    #expect(gcs.quota.forgedMessages == 1)
+    _ = gcs.handle(.messageReceived(from: .raylet(n1.nodeID), .kvPut(key: "k", value: [8])), now: 4)
     #expect(gcs.handle(.messageReceived(from: .raylet(n1.nodeID), .kvGet(key: "k")), now: 5)
-        == [.send(to: .raylet(n1.nodeID), .kvValue(key: "k", value: [9]))])
+        == [.send(to: .raylet(n1.nodeID), .kvValue(key: "k", value: [8]))])
 }
 
 @Test func recoveryRestartsTimersAndForgetsHealthCheckFailures() {
@@ -285,7 +288,7 @@ private let driver = Build.worker(1, 100)
         .messageReceived(from: .worker(driver), .registerJob(JobID(1), driver: driver)),
         .timerFired(.sendHealthCheck(n1.nodeID)),
         .messageReceived(from: .raylet(n2.nodeID), .resourceReport(node: n2.nodeID, available: Build.cpus(3))),
-        .messageReceived(from: .worker(driver), .kvPut(key: "a", value: [1])),
+        .messageReceived(from: .raylet(n1.nodeID), .kvPut(key: "a", value: [1])),
     ]
     var a = GCS(), b = GCS()
     for (index, input) in inputs.enumerated() {
@@ -296,7 +299,7 @@ private let driver = Build.worker(1, 100)
     #expect(a.digest == b.digest)
 
     var c = b
-    _ = c.handle(.messageReceived(from: .worker(driver), .kvPut(key: "b", value: [2])), now: 10_000)
+    _ = c.handle(.messageReceived(from: .raylet(n1.nodeID), .kvPut(key: "b", value: [2])), now: 10_000)
     #expect(c.digest != a.digest)
     var d = b
     _ = d.handle(.peerDisconnected(.raylet(n2.nodeID)), now: 10_000)

@@ -233,7 +233,7 @@ extension RuntimeTests {
         #expect("\(ControlReply.nodeStatus(status))".contains("refused \(status.authRefusals) unauthenticated or unauthorized"))
         #expect("\(try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus, secret: cluster.secret))".contains("head alive"))
         // The GCS counts its own (the wrong secret on its port above).
-        guard case .refusals(let unauthenticated, _, _, _, _, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
+        guard case .refusals(let unauthenticated, _, _, _, _, _, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
                                                                              secret: cluster.secret) else {
             Issue.record("the GCS did not answer with its refusals")
             return
@@ -278,7 +278,7 @@ extension RuntimeTests {
         }
         // Counted (the raylet's three), and the GCS counts its own.
         #expect(status.authRefusals >= 3, "\(status)")
-        guard case .refusals(let refused, _, _, _, _, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
+        guard case .refusals(let refused, _, _, _, _, _, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
                                                                          secret: cluster.secret) else {
             Issue.record("the GCS did not answer with its refusals")
             return
@@ -327,6 +327,64 @@ extension RuntimeTests {
         for _ in 0..<20 where !received.contains(where: { $0.kind == FrameKind.error.rawValue }) { readFrames() }
         let refusal = received.first { $0.kind == FrameKind.error.rawValue }?.text ?? ""
         #expect(refusal.contains("may not write the GCS's KV (entry 'swiftray/executable/1')"), "\(refusal)")
+    }
+
+    /// A driver's process speaking for others: the GCS's order to its raylet ("your node is dead",
+    /// which would stop it) and a node's registration in another's name reach the machines, which
+    /// drop them and count them; the raylet serves on.
+    @Test func aProcessSpeakingForAnotherIsDroppedAndCountedWhileTheClusterServes() throws {
+        let cluster = try LocalCluster(executable: testbedPath)
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in Array(head.socketPath.utf8).enumerated() { raw[index] = byte }
+        }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        var reader = try ControlClient.authenticate(fd, secret: try #require(cluster.secret.derive(.driver)), peer: "the raylet")
+        try ControlClient.sendAll(fd, Wire.helloFrame(Hello(role: .driver)), peer: "the raylet")
+        var received: [Frame] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while received.isEmpty {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { break }
+            buffer.withUnsafeBytes { reader.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            while let frame = try? reader.next() { received.append(frame) }
+        }
+        let me = try #require(try Wire.decodeHello(received[0]).worker)
+        var forged: [UInt8] = []
+        try Wire.appendMessage(.nodeDead(me.node), from: .worker(me), to: .raylet(me.node), into: &forged)
+        try Wire.appendMessage(.registerNode(NodeInfo(nodeID: NodeID(77), name: "fake", resources: ResourceSet(["CPU": 64]),
+                                                      objectStoreBytes: 1 << 30)),
+                               from: .worker(me), to: .gcs, into: &forged)
+        try ControlClient.sendAll(fd, forged, peer: "the raylet")
+        // Counted where `swiftray status` reads them; the raylet is alive and the node table holds one node.
+        var rayletForged = 0, gcsForged = 0
+        for _ in 0..<200 where rayletForged < 1 || gcsForged < 1 {
+            if case .nodeStatus(let status)? = try? ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus,
+                                                                     secret: cluster.secret) {
+                rayletForged = status.forged
+                #expect("\(ControlReply.nodeStatus(status))".contains("dropped \(status.forged) message(s) from senders not allowed"))
+            }
+            if case .refusals(_, _, _, _, _, _, _, _, let forged)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
+                                                                                         secret: cluster.secret) {
+                gcsForged = forged
+            }
+            if rayletForged < 1 || gcsForged < 1 { usleep(20_000) }
+        }
+        #expect(rayletForged == 1 && gcsForged == 1)
+        guard case .cluster(let nodes, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus,
+                                                                       secret: cluster.secret) else {
+            Issue.record("no cluster status")
+            return
+        }
+        #expect(nodes.count == 1 && nodes.allSatisfy(\.alive))
     }
 
     @Test func connectionsOverTheLimitsAreRefusedAndCountedUntilOthersClose() throws {

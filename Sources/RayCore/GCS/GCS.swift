@@ -125,6 +125,10 @@ public struct GCS: Sendable {
         /// Placement groups refused over a job's hard quota, and accepted past its soft one.
         public var groupsRefused = 0
         public var groupsOverSoft = 0
+        /// Messages dropped because their sender may not send them (`senderMay`): a node
+        /// registering or reporting as another, a job ended by a process that is not its driver, an
+        /// actor or group registered for another owner. Never in a correct cluster.
+        public var forgedMessages = 0
     }
     /// Placement groups not removed, per job, for the per-job quota.
     public internal(set) var liveGroups: [JobID: Int] = [:]
@@ -215,6 +219,10 @@ public struct GCS: Sendable {
     }
 
     private mutating func receive(_ message: Message, from: Address, into effects: inout [GCSEffect]) {
+        guard senderMay(send: message, from: from) else {
+            quota.forgedMessages += 1
+            return
+        }
         switch message {
         case .registerNode(let info):
             register(info, into: &effects)
@@ -270,6 +278,37 @@ public struct GCS: Sendable {
             receivePlacementGroupMessage(message, from: from, into: &effects)
         default:
             break  // Not a GCS message; ignoring it cannot lose state.
+        }
+    }
+
+    /// Whether `from` may send `message` to the GCS (issue 12: each role speaks only for itself).
+    /// The hosts make sure `from` is the process that sent it and hold each role to its messages
+    /// (a driver cannot register a node); this says for whom: a node registers and reports only
+    /// itself, a driver registers and ends only its own job, an owner registers only its own
+    /// actors and groups, a worker reports only its own actor's creation; what raylets report
+    /// comes from raylets, and the KV is written by raylets only.
+    func senderMay(send message: Message, from: Address) -> Bool {
+        switch message {
+        case .registerNode(let info):
+            return from == .raylet(info.nodeID)
+        case .resourceReport(let node, _):
+            return from == .raylet(node)
+        case .registerJob(let job, let driver):
+            return from == .worker(driver) && (jobs[job].map { $0.driver == driver } ?? true)
+        case .jobFinished(let job), .driverExited(let job, _, _):
+            return jobs[job].map { from == .worker($0.driver) } ?? true  // Unknown: nothing to end.
+        case .kvPut, .workerDied, .actorPlacementFailed, .actorWorkerDied, .bundlesPrepared, .bundlesCommitted,
+             .bundlesHeld, .healthCheckReply:
+            if case .raylet = from { return true }
+            return false
+        case .registerActor(let spec), .actorDependenciesReady(let spec):
+            return from == .worker(spec.creation.owner)
+        case .actorCreated(_, _, let worker, _):
+            return from == .worker(worker)
+        case .createPlacementGroup(let spec):
+            return from == .worker(spec.owner)
+        default:
+            return true
         }
     }
 

@@ -224,6 +224,10 @@ public struct Owner: Sendable {
         public var tasksEnded = 0
         /// Puts handled (a host's program counts the puts it makes; the difference is in flight).
         public var puts = 0
+        /// Messages dropped because their sender may not send them (`senderMay`): a raylet's
+        /// answer from a process, the GCS's news from anyone else, a borrow released in another's
+        /// name. Never in a correct cluster (the simulator's checker holds it at 0).
+        public var forgedMessages = 0
         public init() {}
     }
 
@@ -392,6 +396,10 @@ public struct Owner: Sendable {
     }
 
     private mutating func receive(_ message: Message, from: Address, into effects: inout [OwnerEffect]) {
+        guard senderMay(send: message, from: from) else {
+            metrics.forgedMessages += 1
+            return
+        }
         switch message {
         case .leaseGranted(let lease, let worker):
             leaseGranted(lease, worker: worker, into: &effects)
@@ -462,12 +470,34 @@ public struct Owner: Sendable {
             effects.append(.actorLookedUp(name: name, namespace: namespace, info.actorID))
         case .actorNotFound(let name, let namespace):
             effects.append(.actorLookedUp(name: name, namespace: namespace, nil))
-        case .placementGroupUpdate(let info) where from == .gcs:
+        case .placementGroupUpdate(let info):
             placementGroupUpdated(info, into: &effects)
         case .objectLocation(let object, .at(let nodes)) where isBorrowed(object):
             borrowedIsStored(object, at: nodes, into: &effects)
         default:
             break  // Not an owner message.
+        }
+    }
+
+    /// Whether `from` may send `message` to this owner (issue 12: each role speaks only for
+    /// itself): what a raylet answers (leases, fetched values, new copies) only from a raylet, the
+    /// GCS's news only from the GCS, a borrow released only by its borrower. (Replies of tasks
+    /// and calls are matched to the worker running them where they are handled: a late reply
+    /// from an earlier attempt's worker is legitimate there.)
+    func senderMay(send message: Message, from: Address) -> Bool {
+        switch message {
+        case .leaseGranted, .leaseSpillback, .leaseUnschedulable, .yieldLease, .objectsReady, .locationAdded:
+            if case .raylet = from { return true }
+            return false
+        case .actorUpdate, .actorFound, .actorNotFound, .placementGroupUpdate:
+            return from == .gcs
+        case .nodeDead:
+            if case .worker = from { return false }
+            return true
+        case .borrowReleased(_, let borrower):
+            return from == .worker(borrower)
+        default:
+            return true
         }
     }
 

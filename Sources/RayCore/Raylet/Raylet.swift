@@ -185,6 +185,11 @@ public struct Raylet: Sendable {
         public var workersBlocked = 0
         /// Leases asked back from a job holding more of the node than a job waiting for it.
         public var leasesAskedBack = 0
+        /// Messages dropped because their sender may not send them (`senderMay`): another
+        /// process's lease returned or cancelled, an object freed by a process that does not own
+        /// it, the GCS's messages from anyone else. Never in a correct cluster (the simulator's
+        /// checker holds it at 0).
+        public var forgedMessages = 0
     }
 
     public init() {}
@@ -256,6 +261,10 @@ public struct Raylet: Sendable {
     }
 
     private mutating func receive(_ message: Message, from: Address, into effects: inout [RayletEffect]) {
+        guard senderMay(send: message, from: from) else {
+            metrics.forgedMessages += 1
+            return
+        }
         switch message {
         case .healthCheck(let sequence):
             effects.append(.send(to: .gcs, .healthCheckReply(sequence: sequence)))
@@ -323,6 +332,35 @@ public struct Raylet: Sendable {
             programAnswered(job, value.map { String(decoding: $0, as: UTF8.self) } ?? "", into: &effects)
         default:
             break  // Not a raylet message.
+        }
+    }
+
+    /// Whether `from` may send `message` to this raylet (issue 12: each role speaks only for
+    /// itself). The hosts make sure `from` is the process that sent it (a local process speaks
+    /// only as itself; other nodes' frames come from authenticated raylets); this says what each
+    /// sender may ask for: the GCS's orders only from the GCS, a lease's return or cancel only
+    /// from the owner it was granted to, a request only for the sender's own lease, an object
+    /// freed only by its owner, transfers only between raylets.
+    func senderMay(send message: Message, from: Address) -> Bool {
+        switch message {
+        case .healthCheck, .clusterView, .nodeDead, .workerDied, .jobFinished, .createActor, .killActorWorker,
+             .kvValue, .prepareBundles, .commitBundles, .cancelBundles:
+            return from == .gcs
+        case .requestWorkerLease(let request):
+            return from == .worker(request.leaseID.owner)
+        case .returnWorker(let lease, _), .cancelWorkerLease(let lease):
+            return from == .worker(lease.owner)
+        case .freeObject(let object):
+            guard let owner = store[object]?.owner ?? pulls[object]?.owner else { return true }  // Nothing here.
+            return from == .worker(owner)
+        case .objectLocation(let object, _):
+            guard let owner = pulls[object]?.owner else { return true }  // Not pulled: ignored anyway.
+            return from == .worker(owner)
+        case .pullObject, .pushObject, .objectMissing:
+            if case .raylet = from { return true }
+            return false
+        default:
+            return true
         }
     }
 

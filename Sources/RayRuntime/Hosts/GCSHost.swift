@@ -115,6 +115,10 @@ public final class GCSHost: ConnectionDelegate {
             case .message:
                 let (from, to) = try frame.addresses()
                 guard to == .gcs else { return }
+                // A raylet speaks for its own node: itself, or a process it started or serves.
+                if peer.role == .raylet, let node = peer.node, from.node != node {
+                    throw WireError("the raylet of \(node) sent a message as \(from)")
+                }
                 handle(.messageReceived(from: from, externalizingBlobs(try frame.message())))
             case .peerClosed:
                 let (observer, closedPeer) = try frame.addresses()
@@ -235,7 +239,8 @@ public final class GCSHost: ConnectionDelegate {
             return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit,
                              actorsOverQuota: gcs.quota.actorsRefused, actorsOverSoftQuota: gcs.quota.actorsOverSoft,
                              throttled: RateLimitCounters.throttled, actorsDelayed: gcs.quota.actorsDelayed,
-                             groupsOverQuota: gcs.quota.groupsRefused, groupsOverSoftQuota: gcs.quota.groupsOverSoft)
+                             groupsOverQuota: gcs.quota.groupsRefused, groupsOverSoftQuota: gcs.quota.groupsOverSoft,
+                             forged: gcs.quota.forgedMessages)
         default:
             return .notServed(request, by: "the GCS", serves: [.clusterStatus, .raylets, .ping, .refusals])
         }

@@ -751,7 +751,8 @@ public final class RayletHost: ConnectionDelegate {
                 spilledBytes: store.spilledBytes, workers: raylet.workers.count, leases: raylet.leases.count,
                 queued: raylet.queuedLeaseCount, authRefusals: AuthCounters.refused,
                 limitRefusals: AuthCounters.overLimit, leasesAskedBack: raylet.metrics.leasesAskedBack,
-                throttled: RateLimitCounters.throttled, cpuShares: cpuSharesStatus))
+                throttled: RateLimitCounters.throttled, cpuShares: cpuSharesStatus,
+                forged: raylet.metrics.forgedMessages))
         case .refusals:
             return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit,
                              throttled: RateLimitCounters.throttled)

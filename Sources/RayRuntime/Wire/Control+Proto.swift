@@ -111,7 +111,7 @@ extension ControlReply {
         case .pong:
             message.pong = true
         case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled, let delayed,
-                       let groupsOverQuota, let groupsOverSoft):
+                       let groupsOverQuota, let groupsOverSoft, let forged):
             var refusals = PBControlReply.Refusals()
             refusals.unauthenticated = Int64(unauthenticated)
             refusals.overLimit = Int64(overLimit)
@@ -121,6 +121,7 @@ extension ControlReply {
             refusals.actorsDelayed = Int64(delayed)
             refusals.groupsOverQuota = Int64(groupsOverQuota)
             refusals.groupsOverSoftQuota = Int64(groupsOverSoft)
+            refusals.forged = Int64(forged)
             message.refusals = refusals
         case .nodeStatus(let status):
             var proto = PBControlReply.NodeStatus()
@@ -140,6 +141,7 @@ extension ControlReply {
             proto.leasesAskedBack = Int64(status.leasesAskedBack)
             proto.throttled = Int64(status.throttled)
             proto.cpuShares = status.cpuShares
+            proto.forged = Int64(status.forged)
             message.nodeStatus = proto
         case .view(let nodes):
             var view = PBControlReply.View()
@@ -234,7 +236,7 @@ extension ControlReply {
                              actorsOverSoftQuota: Int(refusals.actorsOverSoftQuota),
                              throttled: Int(refusals.throttled), actorsDelayed: Int(refusals.actorsDelayed),
                              groupsOverQuota: Int(refusals.groupsOverQuota),
-                             groupsOverSoftQuota: Int(refusals.groupsOverSoftQuota))
+                             groupsOverSoftQuota: Int(refusals.groupsOverSoftQuota), forged: Int(refusals.forged))
         case .nodeStatus(let status)?:
             self = .nodeStatus(ControlNodeStatus(
                 node: NodeID(status.node), name: status.name,
@@ -244,7 +246,7 @@ extension ControlReply {
                 spilledBytes: status.spilledBytes, workers: Int(status.workers), leases: Int(status.leases),
                 queued: Int(status.queued), authRefusals: Int(status.authRefusals),
                 limitRefusals: Int(status.limitRefusals), leasesAskedBack: Int(status.leasesAskedBack),
-                throttled: Int(status.throttled), cpuShares: status.cpuShares))
+                throttled: Int(status.throttled), cpuShares: status.cpuShares, forged: Int(status.forged)))
         case .view(let view)?:
             self = .view(view.nodes.map(NodeID.init))
         case .idleWorkers(let count)?:

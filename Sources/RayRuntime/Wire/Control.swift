@@ -177,6 +177,8 @@ public struct ControlNodeStatus: Sendable, Equatable {
     public var throttled: Int = 0
     /// Per-job CPU shares of its workers (`JobCPUShares`): "on (...)" or "off (why)".
     public var cpuShares: String = ""
+    /// Messages its raylet dropped because their sender may not send them (`Raylet.senderMay`).
+    public var forged: Int = 0
 }
 
 /// A raylet's counters.
@@ -237,7 +239,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
     /// Connections the process refused since it started.
     /// The GCS adds what the per-job quotas refused (and warned of).
     case refusals(unauthenticated: Int, overLimit: Int, actorsOverQuota: Int = 0, actorsOverSoftQuota: Int = 0,
-                  throttled: Int = 0, actorsDelayed: Int = 0, groupsOverQuota: Int = 0, groupsOverSoftQuota: Int = 0)
+                  throttled: Int = 0, actorsDelayed: Int = 0, groupsOverQuota: Int = 0, groupsOverSoftQuota: Int = 0,
+                  forged: Int = 0)
 
     /// What the CLI prints.
     public var description: String {
@@ -265,12 +268,13 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
         case .pong:
             return "pong"
         case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled, let delayed,
-                       let groupsOverQuota, let groupsOverSoft):
+                       let groupsOverQuota, let groupsOverSoft, let forged):
             return "refused \(unauthenticated) unauthenticated or unauthorized connection(s) and \(overLimit) over the connection and rate limits; "
                 + "per-job quotas refused \(overQuota) actor creation(s), warned of \(overSoft) past the soft limit and "
                 + "delayed \(delayed) at the creation rate; "
                 + "held \(throttled) connection(s) back at the rate limit; "
-                + "per-job quotas refused \(groupsOverQuota) placement group(s) and warned of \(groupsOverSoft) past the soft limit"
+                + "per-job quotas refused \(groupsOverQuota) placement group(s) and warned of \(groupsOverSoft) past the soft limit; "
+                + "dropped \(forged) message(s) from senders not allowed to send them"
         case .nodeStatus(let status):
             return "\(status.node) \(status.name): resources \(status.resources) available \(status.available); "
                 + "store \(status.usedBytes) B of \(status.capacityBytes) B in \(status.objectCount) objects "
@@ -278,7 +282,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
                 + "queued \(status.queued), asked \(status.leasesAskedBack) lease(s) back for waiting jobs; "
                 + "refused \(status.authRefusals) unauthenticated or unauthorized connection(s) "
                 + "and \(status.limitRefusals) over the connection and rate limits; "
-                + "held \(status.throttled) connection(s) back at the rate limit"
+                + "held \(status.throttled) connection(s) back at the rate limit; "
+                + "dropped \(status.forged) message(s) from senders not allowed to send them"
                 + (status.cpuShares.isEmpty ? "" : "; per-job \(status.cpuShares)")
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")

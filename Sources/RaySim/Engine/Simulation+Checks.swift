@@ -18,6 +18,26 @@ extension Simulation {
             guard let problem = nodes[node]?.raylet.machine.fullInvariantViolation() else { continue }
             violation = violation ?? problem
         }
+        checkSenders()
+    }
+
+    /// No machine dropped a message for its sender (`senderMay`): the simulator has no forger, so
+    /// a drop means a check that refuses what the cluster itself sends.
+    func checkSenders() {
+        if gcsAlive, gcs.machine.quota.forgedMessages > 0 {
+            violation = violation ?? "the GCS dropped \(gcs.machine.quota.forgedMessages) message(s) as forged"
+        }
+        for job in jobs where job.alive && job.owner.machine.metrics.forgedMessages > 0 {
+            violation = violation ?? "\(job.worker)'s owner dropped \(job.owner.machine.metrics.forgedMessages) message(s) as forged"
+        }
+        for worker in workerOwners.keys.sorted() {
+            guard let owner = workerOwners[worker], owner.machine.metrics.forgedMessages > 0 else { continue }
+            violation = violation ?? "\(worker)'s owner dropped \(owner.machine.metrics.forgedMessages) message(s) as forged"
+        }
+        for node in nodeOrder {
+            guard let raylet = nodes[node]?.raylet.machine, raylet.metrics.forgedMessages > 0 else { continue }
+            violation = violation ?? "\(node) dropped \(raylet.metrics.forgedMessages) message(s) as forged"
+        }
     }
 
     /// After every raylet step: a STRICT_SPREAD group never has two bundles (prepared or

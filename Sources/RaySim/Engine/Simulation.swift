@@ -221,6 +221,7 @@ public final class Simulation {
             if let finishedAt, now >= max(finishedAt, lastPartitionEnd) + options.graceMicros,
                killedNodesMarkedDead { break }
         }
+        checkSenders()
         commitLogs()
         return finish(livenessExceeded: livenessExceeded)
     }
