@@ -245,7 +245,7 @@ PROTO_STRUCTS = [
     ("NodeInfo", [("nodeID", "NodeID"), ("name", "String"), ("resources", "ResourceSet"),
                   ("objectStoreBytes", "Int64")]),
     ("NodeView", [("nodeID", "NodeID"), ("total", "ResourceSet"), ("available", "ResourceSet")]),
-    ("OwnerIdentity", [("worker", "WorkerID"), ("job", "JobID")]),
+    ("OwnerIdentity", [("worker", "WorkerID"), ("job", "JobID"), ("idKey", "UInt64")]),
 ]
 # Structs with a no-argument init whose fields are assigned one by one.
 PROTO_ASSIGNED = [

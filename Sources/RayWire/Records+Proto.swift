@@ -285,13 +285,15 @@ extension OwnerIdentity {
         var message = PBOwnerIdentity()
         message.worker = self.worker.proto
         message.job = self.job.value
+        message.idKey = self.idKey
         return message
     }
 
     public init(proto message: PBOwnerIdentity, at path: @autoclosure () -> String = "OwnerIdentity") throws {
         self.init(
             worker: try WorkerID(proto: ProtoRecords.field(message.hasWorker, message.worker, path() + ".worker"), at: path() + ".worker"),
-            job: JobID(message.job))
+            job: JobID(message.job),
+            idKey: message.idKey)
     }
 }
 

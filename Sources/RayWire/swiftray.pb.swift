@@ -1691,6 +1691,8 @@ public nonisolated struct PBOwnerIdentity: Sendable {
 
   public var job: UInt32 = 0
 
+  public var idKey: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -8312,7 +8314,7 @@ nonisolated extension PBNodeView: SwiftProtobuf.Message, SwiftProtobuf._MessageI
 
 nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerIdentity"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0\u{1}job\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0\u{1}job\0\u{3}id_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -8322,6 +8324,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._worker) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.job) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.idKey) }()
       default: break
       }
     }
@@ -8338,12 +8341,16 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.job != 0 {
       try visitor.visitSingularUInt32Field(value: self.job, fieldNumber: 2)
     }
+    if self.idKey != 0 {
+      try visitor.visitSingularUInt64Field(value: self.idKey, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: PBOwnerIdentity, rhs: PBOwnerIdentity) -> Bool {
     if lhs._worker != rhs._worker {return false}
     if lhs.job != rhs.job {return false}
+    if lhs.idKey != rhs.idKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

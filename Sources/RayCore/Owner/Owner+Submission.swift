@@ -528,7 +528,7 @@ extension Owner {
     /// The owner of `attempt` of `task` cancelled it recursively: cancel what that attempt's body
     /// submitted here (in submission order of their IDs: deterministic), recursively.
     mutating func cancelChildren(of task: TaskID, attempt: Int, force: Bool, into effects: inout [OwnerEffect]) {
-        let submitter = OwnerIDs.forTask(task, attempt: attempt).parent
+        let submitter = OwnerIDs.forTask(task, attempt: attempt, key: identity.idKey).parent
         let children = tasks.compactMap { $0.value.submitter == submitter ? $0.key : nil }.sorted()
         for child in children {
             cancel(.returnValue(of: child, index: 1), force: force, recursive: true, into: &effects)

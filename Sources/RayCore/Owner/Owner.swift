@@ -15,9 +15,13 @@
 public struct OwnerIdentity: Hashable, Codable, Sendable {
     public var worker: WorkerID
     public var job: JobID
-    public init(worker: WorkerID, job: JobID) {
+    /// The job's ID key (KeyedIDs.swift): what this owner's program makes gets IDs no process
+    /// without it can derive. 0 (a record written before this field): IDs without a key.
+    public var idKey: UInt64
+    public init(worker: WorkerID, job: JobID, idKey: UInt64 = 0) {
         self.worker = worker
         self.job = job
+        self.idKey = idKey
     }
 }
 
@@ -324,7 +328,7 @@ public struct Owner: Sendable {
         case .started(let config, let identity):
             self.config = config
             self.identity = identity
-            ids = OwnerIDs(parent: TaskID.driver(of: identity.job))
+            ids = OwnerIDs(parent: TaskID.driver(of: identity.job), key: identity.idKey)
             effects.append(.send(to: .gcs, .registerJob(identity.job, driver: identity.worker)))
         case .startedInWorker(let config, let identity):
             self.config = config
@@ -332,7 +336,7 @@ public struct Owner: Sendable {
             inWorker = true
             requestCounter = Self.workerRequestBase
         case .taskStarted(let task, let attempt):
-            ids = OwnerIDs.forTask(task, attempt: attempt)
+            ids = OwnerIDs.forTask(task, attempt: attempt, key: identity.idKey)
         case .lend(let objects, let borrower):
             lend(objects, to: borrower, into: &effects)
         case .holdReferences(let container, let held):

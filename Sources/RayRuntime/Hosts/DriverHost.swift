@@ -256,7 +256,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                     log = try HostLog(directory: logRoot + "/driver-\(worker.node.value).\(worker.index)",
                                       component: "driver", loop: loop)
                 }
-                identity = OwnerIdentity(worker: worker, job: job)
+                identity = OwnerIdentity(worker: worker, job: job, idKey: loop.secret?.idKey(for: job) ?? 0)
                 links = DirectLinks(loop: loop, me: worker, role: .driver, session: hello.session)
                 // Links to workers go with the job's credential (a worker can check no other).
                 links?.credential = loop.secret?.derive(.forJob(job))
@@ -276,7 +276,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                     }
                 }
                 links?.control = { [unowned self] command in control(command) }
-                handle(.started(config, OwnerIdentity(worker: worker, job: job)))
+                handle(.started(config, identity!))
                 // As ray.init does, wait until the GCS registered the job: its answer to this
                 // lookup follows the registration on the same path, and the GCS commits its log
                 // before it sends anything.
@@ -383,6 +383,8 @@ public final class DriverClient: @unchecked Sendable {
     public let job: JobID
     public let config: RayConfig
     public let session: String?
+    /// The job's ID key (OwnerIdentity.idKey), as the loop's owner has it.
+    private(set) var idKey: UInt64 = 0
     /// This node's shared-memory store (nil without a session: large values travel in messages).
     let objects: SharedObjects?
     private var thread: Thread?
@@ -424,7 +426,8 @@ public final class DriverClient: @unchecked Sendable {
             config = hello.config!
             session = hello.session
             objects = hello.session.map { SharedObjects(session: $0, node: hello.worker!.node) }
-            counters.withLock { $0 = OwnerIDs(parent: TaskID.driver(of: hello.job!)) }
+            idKey = loop.secret?.idKey(for: hello.job!) ?? 0
+            counters.withLock { [idKey] in $0 = OwnerIDs(parent: TaskID.driver(of: hello.job!), key: idKey) }
         case .failure(let error):
             loop.post { loop.stop() }
             throw error
@@ -434,7 +437,8 @@ public final class DriverClient: @unchecked Sendable {
     /// The API of a worker process's owner, for the task bodies it runs (nested tasks): `host`
     /// shares the worker's loop and links. Each task begins with `beginTask`.
     init(workerOwner host: DriverHost, loop: EventLoop, worker: WorkerID, job: JobID, config: RayConfig,
-         session: String?, objects: SharedObjects?) {
+         session: String?, objects: SharedObjects?, idKey: UInt64) {
+        self.idKey = idKey
         self.loop = loop
         self.host = host
         self.worker = worker
@@ -447,7 +451,7 @@ public final class DriverClient: @unchecked Sendable {
     /// In a worker: a body of `attempt` of `task` starts; what it submits and puts are that
     /// attempt's children (the owner machine is told the same, on the loop, before the body runs).
     func beginTask(_ task: TaskID, attempt: Int) {
-        counters.withLock { $0 = OwnerIDs.forTask(task, attempt: attempt) }
+        counters.withLock { [idKey] in $0 = OwnerIDs.forTask(task, attempt: attempt, key: idKey) }
     }
 
     /// In a worker: called on the body's thread with true before a get or wait blocks, false

@@ -39,7 +39,7 @@ extension WorkerHost {
     /// Makes the owner (loop thread), for the task that runs now.
     private func makeOwner() {
         guard ownerHost == nil, let running else { return }
-        let identity = OwnerIdentity(worker: workerID, job: running.job)
+        let identity = OwnerIdentity(worker: workerID, job: running.job, idKey: loop.secret?.idKey(for: running.job) ?? 0)
         let host = DriverHost(loop: loop, logRoot: nil, workerOutput: nil, role: "worker owner")
         if let logDirectory {
             do {
@@ -57,7 +57,7 @@ extension WorkerHost {
         host.handle(.taskStarted(running.task, attempt: running.attempt))
         ownerHost = host
         let client = DriverClient(workerOwner: host, loop: loop, worker: workerID, job: running.job, config: config,
-                                  session: environment("SWIFTRAY_SESSION"), objects: objects)
+                                  session: environment("SWIFTRAY_SESSION"), objects: objects, idKey: identity.idKey)
         client.beginTask(running.task, attempt: running.attempt)
         client.onBlock = { [unowned self] blocked in
             if blocked { loop.willBlock() }  // The loop goes on while the body waits.

@@ -134,6 +134,17 @@ public struct ClusterSecret: Sendable, Equatable {
         return ClusterSecret(bytes: key, source: source, identity: target)
     }
 
+    /// Job `job`'s ID key (RayCore's KeyedIDs): derived from the job's credential, so only the
+    /// job's drivers and workers (and roles above) hold it; 0 when this credential does not cover
+    /// the job.
+    public func idKey(for job: JobID) -> UInt64 {
+        guard let jobKey = derive(.forJob(job)) else { return 0 }
+        var hmac = HMAC<SHA256>(key: SymmetricKey(data: jobKey.bytes))
+        hmac.update(data: Array("SWRY-object-ids".utf8))
+        let key = Array(hmac.finalize()).prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return key == 0 ? 1 : key
+    }
+
     /// The credential to present to an acceptor that said it is `acceptor`: this one if the
     /// acceptor can check it, else this one derived down to the acceptor's (which it can), else
     /// this one (the acceptor will refuse it, saying why).

@@ -43,7 +43,7 @@ extension Simulation {
             }
         }
         workerOwners[worker] = owner
-        owner.submit(.startedInWorker(nodeConfig(worker.node), OwnerIdentity(worker: worker, job: job)))
+        owner.submit(.startedInWorker(nodeConfig(worker.node), OwnerIdentity(worker: worker, job: job, idKey: idKey(job))))
         return owner
     }
 
@@ -178,5 +178,14 @@ extension Simulation {
         goneOwnerMetrics.retries += owner.metrics.retries
         goneOwnerMetrics.reconstructions += owner.metrics.reconstructions
         try? workerOwnerLogs.removeValue(forKey: worker)?.commit()
+    }
+}
+
+extension Simulation {
+    /// Job `job`'s ID key (RayCore's KeyedIDs), drawn from the seed as a real cluster derives it
+    /// from the job's credential: the same for all of the job's owners, never 0.
+    func idKey(_ job: JobID) -> UInt64 {
+        let key = mix(config.seed ^ 0x5357_5259_4B45_5953 &+ UInt64(job.value) << 32)
+        return key == 0 ? 1 : key
     }
 }

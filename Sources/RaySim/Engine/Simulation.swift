@@ -270,7 +270,7 @@ public final class Simulation {
             job.owner = makeOwner(job)
             jobs.append(job)
             jobByWorker[job.worker] = job
-            job.handle(.started(nodeConfig(headNode), OwnerIdentity(worker: job.worker, job: job.job)))
+            job.handle(.started(nodeConfig(headNode), OwnerIdentity(worker: job.worker, job: job.job, idKey: idKey(job.job))))
             // The driver connects to its raylet naming its program (every simulated job runs the
             // synthetic bodies), as a real driver's hello does.
             handleRaylet(headNode, .programPublished(job.job, program: "0 synthetic"))
