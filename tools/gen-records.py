@@ -510,6 +510,7 @@ message ControlReply {
     sint64 groups_over_quota = 7;       // GCS: placement groups refused over a job's hard quota
     sint64 groups_over_soft_quota = 8;  // GCS: placement groups accepted past a job's soft quota
     sint64 forged = 9;  // GCS: messages dropped because their sender may not send them
+    sint64 early_subscriptions_refused = 10;  // GCS: subscriptions to unknown actors answered at once past the bound
   }
   oneof reply {
     Cluster cluster = 1;

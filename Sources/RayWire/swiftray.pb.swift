@@ -1241,6 +1241,9 @@ public nonisolated struct PBControlReply: Sendable {
     /// GCS: messages dropped because their sender may not send them
     public var forged: Int64 = 0
 
+    /// GCS: subscriptions to unknown actors answered at once past the bound
+    public var earlySubscriptionsRefused: Int64 = 0
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -7509,7 +7512,7 @@ nonisolated extension PBControlReply.Error: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".Refusals"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0\u{3}actors_over_quota\0\u{3}actors_over_soft_quota\0\u{1}throttled\0\u{3}actors_delayed\0\u{3}groups_over_quota\0\u{3}groups_over_soft_quota\0\u{1}forged\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0\u{3}actors_over_quota\0\u{3}actors_over_soft_quota\0\u{1}throttled\0\u{3}actors_delayed\0\u{3}groups_over_quota\0\u{3}groups_over_soft_quota\0\u{1}forged\0\u{3}early_subscriptions_refused\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7526,6 +7529,7 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
       case 7: try { try decoder.decodeSingularSInt64Field(value: &self.groupsOverQuota) }()
       case 8: try { try decoder.decodeSingularSInt64Field(value: &self.groupsOverSoftQuota) }()
       case 9: try { try decoder.decodeSingularSInt64Field(value: &self.forged) }()
+      case 10: try { try decoder.decodeSingularSInt64Field(value: &self.earlySubscriptionsRefused) }()
       default: break
       }
     }
@@ -7559,6 +7563,9 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
     if self.forged != 0 {
       try visitor.visitSingularSInt64Field(value: self.forged, fieldNumber: 9)
     }
+    if self.earlySubscriptionsRefused != 0 {
+      try visitor.visitSingularSInt64Field(value: self.earlySubscriptionsRefused, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -7572,6 +7579,7 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
     if lhs.groupsOverQuota != rhs.groupsOverQuota {return false}
     if lhs.groupsOverSoftQuota != rhs.groupsOverSoftQuota {return false}
     if lhs.forged != rhs.forged {return false}
+    if lhs.earlySubscriptionsRefused != rhs.earlySubscriptionsRefused {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

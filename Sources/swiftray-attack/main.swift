@@ -235,7 +235,7 @@ struct ClusterCounts {
     var actorsRefused = 0, gcsThrottled = 0, rayletThrottled = 0, limitRefused = 0, askedBack = 0, spilledMiB = 0.0
     static func read(_ cluster: LocalCluster, _ head: LocalCluster.Node) -> ClusterCounts {
         var counts = ClusterCounts()
-        if case .refusals(_, _, let refused, _, let throttled, _, _, _, _)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
+        if case .refusals(_, _, let refused, _, let throttled, _, _, _, _, _)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
                                                                                            secret: cluster.secret) {
             counts.actorsRefused = refused
             counts.gcsThrottled = throttled

@@ -217,3 +217,70 @@ private func createGroup(_ gcs: inout GCS, _ spec: PlacementGroupSpec) -> Placem
     removed.causeKind = ""
     #expect(removed.removalKind == .placementGroupUnschedulable)
 }
+
+// Bounded GCS pending work: dead actors are kept up to a bound (Ray's destroyed-actor cache),
+// then forgotten, so an actor storm cannot grow the table (and the scans of it) without bound;
+// subscriptions to actors the GCS never heard of are bounded, answered at once past it.
+
+@Test func theGCSForgetsTheOldestDeadActorsBeyondItsBound() {
+    var gcs = gcs(soft: 1_000, hard: 1_000)
+    gcs.deadActorsKept = 5
+    for index: UInt64 in 1...12 {
+        _ = register(&gcs, spec(index))
+        _ = gcs.handle(.messageReceived(from: .worker(owner), .killActor(spec(index).actorID, noRestart: true,
+                                                                         reason: "killed by Ray.kill")), now: 3)
+        if let node = gcs.actors[spec(index).actorID]?.node {
+            _ = gcs.handle(.messageReceived(from: .raylet(node), .actorWorkerDied(spec(index).actorID, incarnation: 0,
+                                                                                 detail: "killed")), now: 4)
+        }
+    }
+    // At most twice the bound are kept (forgetting is in bulk), the newest among them.
+    #expect(gcs.actors.count <= 10 && gcs.actors.count >= 5)
+    #expect(gcs.actors.values.allSatisfy { $0.state == .dead })
+    #expect(gcs.actorOrder.count == gcs.actors.count)
+    #expect(gcs.actors[spec(12).actorID] != nil && gcs.actors[spec(1).actorID] == nil)
+    #expect(gcs.liveActors[JobID(1)] == nil)
+    // A live one is never forgotten.
+    _ = register(&gcs, spec(100))
+    for index: UInt64 in 13...30 {
+        _ = register(&gcs, spec(index))
+        _ = gcs.handle(.messageReceived(from: .worker(owner), .killActor(spec(index).actorID, noRestart: true,
+                                                                         reason: "killed")), now: 5)
+        if let node = gcs.actors[spec(index).actorID]?.node {
+            _ = gcs.handle(.messageReceived(from: .raylet(node), .actorWorkerDied(spec(index).actorID, incarnation: 0,
+                                                                                 detail: "killed")), now: 6)
+        }
+    }
+    #expect(gcs.actors[spec(100).actorID].map { $0.state != .dead } == true)
+    #expect(gcs.actors.count <= 11)
+}
+
+@Test func subscriptionsToUnknownActorsAreBoundedAndAnsweredAtOncePastIt() {
+    var gcs = gcs(soft: 10, hard: 10)
+    gcs.earlySubscriptionsMax = 3
+    func subscribe(_ index: UInt64) -> [GCSEffect] {
+        gcs.handle(.messageReceived(from: .worker(otherOwner), .subscribeActor(spec(index).actorID)), now: 2)
+    }
+    for index: UInt64 in 1...3 {
+        #expect(subscribe(index) == [.startTimer(.unknownActor(spec(index).actorID), afterMicros: 10_000_000)])
+    }
+    // Past the bound: answered at once, dead, saying why; counted.
+    let answered = subscribe(4)
+    guard case .send(.worker(otherOwner), .actorUpdate(let info))? = answered.first, answered.count == 1 else {
+        Issue.record("answered \(answered)")
+        return
+    }
+    #expect(info.state == .dead && info.cause.contains("subscriptions to actors it has not heard of"))
+    #expect(gcs.quota.earlySubscriptionsRefused == 1)
+    // A registration settles its early subscribers (they hear of it), making room.
+    let registered = register(&gcs, spec(1))
+    #expect(registered != nil)
+    #expect(gcs.actors[spec(1).actorID]?.subscribers.contains(otherOwner) == true)
+    #expect(subscribe(5).count == 1)  // A timer: it waits again.
+    // So does the grace running out.
+    _ = gcs.handle(.timerFired(.unknownActor(spec(2).actorID)), now: 10_000_002)
+    #expect(subscribe(6).count == 1)
+    #expect(gcs.quota.earlySubscriptionsRefused == 1)
+    if case .startTimer? = subscribe(7).first { Issue.record("past the bound it waited") }
+    #expect(gcs.quota.earlySubscriptionsRefused == 2)
+}

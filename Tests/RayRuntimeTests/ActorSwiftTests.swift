@@ -236,7 +236,7 @@ extension RuntimeTests {
             }
             // Counted where `swiftray status` reads it.
             let refusals = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals, secret: cluster.secret)
-            guard case .refusals(_, _, let overQuota, _, _, _, _, _, _) = refusals else {
+            guard case .refusals(_, _, let overQuota, _, _, _, _, _, _, _) = refusals else {
                 Issue.record("the GCS answered \(refusals)")
                 return
             }

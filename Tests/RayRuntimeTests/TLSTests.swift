@@ -73,7 +73,7 @@ extension RuntimeTests {
                     "\(error)".contains("TLS with the GCS at \(cluster.gcsAddress) failed") && "\(error)".contains("SWIFTRAY_TLS_DIR")
                 }
             // Both refusals counted; the cluster still serves.
-            guard case .refusals(let refused, _, _, _, _, _, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
+            guard case .refusals(let refused, _, _, _, _, _, _, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
                                                                              secret: cluster.secret) else {
                 Issue.record("the GCS did not answer with its refusals")
                 return

@@ -90,10 +90,19 @@ extension GCS {
             guard actors[id] != nil else {
                 // Its registration is on its way from its owner: answer when it arrives (or, if
                 // none comes within the grace, say no such actor exists here).
+                // Bounded (a flood of subscriptions to made-up IDs): past the bound the answer is at once.
+                guard earlySubscriptions < earlySubscriptionsMax else {
+                    quota.earlySubscriptionsRefused += 1
+                    effects.append(.send(to: .worker(worker), .actorUpdate(unknownActorInfo(
+                        id, because: "the GCS already holds \(earlySubscriptions) subscriptions to actors it has not "
+                            + "heard of, its bound; it answers at once until they are settled"))))
+                    return
+                }
                 if earlySubscribers[id] == nil {
                     effects.append(.startTimer(.unknownActor(id), afterMicros: Self.unknownActorGraceMicros))
                 }
                 earlySubscribers[id, default: []].append(worker)
+                earlySubscriptions += 1
                 return
             }
             insertSorted(worker, into: &actors[id]!.subscribers)
@@ -109,12 +118,35 @@ extension GCS {
 
     /// No registration of `id` came within the grace: its subscribers hear it is dead, saying why.
     mutating func unknownActorWaited(_ id: ActorID, into effects: inout [GCSEffect]) {
-        guard actors[id] == nil, let waiting = earlySubscribers.removeValue(forKey: id) else { return }
-        let info = ActorInfo(actorID: id, state: .dead, worker: WorkerID(node: NodeID(0), index: 0), incarnation: 0,
-                             cause: "no actor \(id) was ever registered with this cluster (a handle from another "
-                                 + "cluster, or one whose creator died before creating it)",
-                             maxTaskRetries: 0, name: "\(id)")
+        guard let waiting = earlySubscribers.removeValue(forKey: id) else { return }
+        earlySubscriptions -= waiting.count
+        guard actors[id] == nil else { return }
+        let info = unknownActorInfo(id, because: "no actor \(id) was ever registered with this cluster (a handle "
+            + "from another cluster, or one whose creator died before creating it), or it died long enough ago "
+            + "to be forgotten (the GCS keeps the last \(deadActorsKept) dead actors)")
         for worker in waiting { effects.append(.send(to: .worker(worker), .actorUpdate(info))) }
+    }
+
+    /// What a subscriber of an actor the GCS does not know hears: dead, saying why.
+    private func unknownActorInfo(_ id: ActorID, because cause: String) -> ActorInfo {
+        ActorInfo(actorID: id, state: .dead, worker: WorkerID(node: NodeID(0), index: 0), incarnation: 0,
+                  cause: cause, maxTaskRetries: 0, name: "\(id)")
+    }
+
+    /// A dead actor is kept for listings and late subscribers, the last `deadActorsKept` of them
+    /// (Ray's maximum_gcs_destroyed_actor_cached_count): beyond, the oldest are forgotten, in
+    /// bulk, so an actor storm cannot grow the GCS's table (and what scans it) without bound.
+    mutating func noteDead(_ id: ActorID) {
+        guard actors[id]?.state == .dead, deadActorSet.insert(id).inserted else { return }
+        deadActors.append(id)
+        guard deadActors.count >= 2 * deadActorsKept else { return }
+        let forgotten = Set(deadActors.prefix(deadActors.count - deadActorsKept))
+        deadActors.removeFirst(forgotten.count)
+        for id in forgotten {
+            actors[id] = nil
+            deadActorSet.remove(id)
+        }
+        actorOrder.removeAll { forgotten.contains($0) }
     }
 
     private mutating func registerActor(_ spec: ActorSpec, into effects: inout [GCSEffect]) {
@@ -126,7 +158,10 @@ extension GCS {
         }
         var entry = ActorEntry(spec: spec, state: .pendingCreation)
         entry.subscribers = [spec.creation.owner]
-        for early in earlySubscribers.removeValue(forKey: id) ?? [] { insertSorted(early, into: &entry.subscribers) }
+        if let early = earlySubscribers.removeValue(forKey: id) {
+            earlySubscriptions -= early.count
+            for subscriber in early { insertSorted(subscriber, into: &entry.subscribers) }
+        }
         insertSorted(id, into: &actorOrder)
         if !spec.options.name.isEmpty {
             let key = Self.nameKey(spec.options.name, in: spec.options.namespace)
@@ -356,12 +391,13 @@ extension GCS {
         if namedActors[key] == id { namedActors[key] = nil }
     }
 
-    private func publish(_ id: ActorID, into effects: inout [GCSEffect]) {
+    private mutating func publish(_ id: ActorID, into effects: inout [GCSEffect]) {
         guard let entry = actors[id] else { return }
         let info = entry.info
         for subscriber in entry.subscribers where !deadOwners.contains(subscriber) {
             effects.append(.send(to: .worker(subscriber), .actorUpdate(info)))
         }
+        if entry.state == .dead { noteDead(id) }
     }
 
     func addActors(to digest: inout Digest) {

@@ -129,13 +129,22 @@ public struct GCS: Sendable {
         /// registering or reporting as another, a job ended by a process that is not its driver, an
         /// actor or group registered for another owner. Never in a correct cluster.
         public var forgedMessages = 0
+        /// Subscriptions to actors the GCS has not heard of answered at once, past their bound.
+        public var earlySubscriptionsRefused = 0
     }
     /// Placement groups not removed, per job, for the per-job quota.
     public internal(set) var liveGroups: [JobID: Int] = [:]
     /// Each job's actor creation rate (GCS+ActorRate).
     var creationRates: [JobID: CreationRate] = [:]
-    /// Processes that asked for an actor's updates before its registration arrived.
+    /// Processes that asked for an actor's updates before its registration arrived, how many
+    /// such subscriptions wait, and their bound.
     var earlySubscribers: [ActorID: [WorkerID]] = [:]
+    var earlySubscriptions = 0
+    public var earlySubscriptionsMax = 100_000
+    /// Dead actors, oldest first, kept up to `deadActorsKept` (GCS+Actors `noteDead`).
+    var deadActors: [ActorID] = []
+    var deadActorSet: Set<ActorID> = []
+    public var deadActorsKept = 100_000
     /// Placement groups (GCS+PlacementGroups.swift), in creation order; those not placed (PENDING
     /// or RESCHEDULING: rescheduled ones first), and each group's round in flight.
     public internal(set) var placementGroups: [PlacementGroupID: PlacementGroupEntry] = [:]

@@ -240,7 +240,8 @@ public final class GCSHost: ConnectionDelegate {
                              actorsOverQuota: gcs.quota.actorsRefused, actorsOverSoftQuota: gcs.quota.actorsOverSoft,
                              throttled: RateLimitCounters.throttled, actorsDelayed: gcs.quota.actorsDelayed,
                              groupsOverQuota: gcs.quota.groupsRefused, groupsOverSoftQuota: gcs.quota.groupsOverSoft,
-                             forged: gcs.quota.forgedMessages)
+                             forged: gcs.quota.forgedMessages,
+                             earlySubscriptionsRefused: gcs.quota.earlySubscriptionsRefused)
         default:
             return .notServed(request, by: "the GCS", serves: [.clusterStatus, .raylets, .ping, .refusals])
         }

@@ -111,7 +111,7 @@ extension ControlReply {
         case .pong:
             message.pong = true
         case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled, let delayed,
-                       let groupsOverQuota, let groupsOverSoft, let forged):
+                       let groupsOverQuota, let groupsOverSoft, let forged, let early):
             var refusals = PBControlReply.Refusals()
             refusals.unauthenticated = Int64(unauthenticated)
             refusals.overLimit = Int64(overLimit)
@@ -122,6 +122,7 @@ extension ControlReply {
             refusals.groupsOverQuota = Int64(groupsOverQuota)
             refusals.groupsOverSoftQuota = Int64(groupsOverSoft)
             refusals.forged = Int64(forged)
+            refusals.earlySubscriptionsRefused = Int64(early)
             message.refusals = refusals
         case .nodeStatus(let status):
             var proto = PBControlReply.NodeStatus()
@@ -236,7 +237,8 @@ extension ControlReply {
                              actorsOverSoftQuota: Int(refusals.actorsOverSoftQuota),
                              throttled: Int(refusals.throttled), actorsDelayed: Int(refusals.actorsDelayed),
                              groupsOverQuota: Int(refusals.groupsOverQuota),
-                             groupsOverSoftQuota: Int(refusals.groupsOverSoftQuota), forged: Int(refusals.forged))
+                             groupsOverSoftQuota: Int(refusals.groupsOverSoftQuota), forged: Int(refusals.forged),
+                             earlySubscriptionsRefused: Int(refusals.earlySubscriptionsRefused))
         case .nodeStatus(let status)?:
             self = .nodeStatus(ControlNodeStatus(
                 node: NodeID(status.node), name: status.name,

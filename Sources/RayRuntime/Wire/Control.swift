@@ -240,7 +240,7 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
     /// The GCS adds what the per-job quotas refused (and warned of).
     case refusals(unauthenticated: Int, overLimit: Int, actorsOverQuota: Int = 0, actorsOverSoftQuota: Int = 0,
                   throttled: Int = 0, actorsDelayed: Int = 0, groupsOverQuota: Int = 0, groupsOverSoftQuota: Int = 0,
-                  forged: Int = 0)
+                  forged: Int = 0, earlySubscriptionsRefused: Int = 0)
 
     /// What the CLI prints.
     public var description: String {
@@ -268,13 +268,14 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
         case .pong:
             return "pong"
         case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled, let delayed,
-                       let groupsOverQuota, let groupsOverSoft, let forged):
+                       let groupsOverQuota, let groupsOverSoft, let forged, let early):
             return "refused \(unauthenticated) unauthenticated or unauthorized connection(s) and \(overLimit) over the connection and rate limits; "
                 + "per-job quotas refused \(overQuota) actor creation(s), warned of \(overSoft) past the soft limit and "
                 + "delayed \(delayed) at the creation rate; "
                 + "held \(throttled) connection(s) back at the rate limit; "
                 + "per-job quotas refused \(groupsOverQuota) placement group(s) and warned of \(groupsOverSoft) past the soft limit; "
-                + "dropped \(forged) message(s) from senders not allowed to send them"
+                + "dropped \(forged) message(s) from senders not allowed to send them; "
+                + "answered \(early) subscription(s) to unknown actors at once, past their bound"
         case .nodeStatus(let status):
             return "\(status.node) \(status.name): resources \(status.resources) available \(status.available); "
                 + "store \(status.usedBytes) B of \(status.capacityBytes) B in \(status.objectCount) objects "
