@@ -260,7 +260,7 @@ PROTO_ASSIGNED = [
                    ("actorCreationsDelayedMax", "Int"), ("objectSizeBytesMax", "Int64"),
                    ("ownedObjectsSoftMax", "Int"), ("ownedObjectsHardMax", "Int"),
                    ("leaseRequestsPerOwnerMax", "Int"), ("placementGroupsPerJobSoftMax", "Int"),
-                   ("placementGroupsPerJobHardMax", "Int")]),
+                   ("placementGroupsPerJobHardMax", "Int"), ("workersPerJobMax", "Int")]),
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),

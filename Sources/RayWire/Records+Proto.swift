@@ -325,6 +325,7 @@ extension RayConfig {
         message.leaseRequestsPerOwnerMax = Int64(self.leaseRequestsPerOwnerMax)
         message.placementGroupsPerJobSoftMax = Int64(self.placementGroupsPerJobSoftMax)
         message.placementGroupsPerJobHardMax = Int64(self.placementGroupsPerJobHardMax)
+        message.workersPerJobMax = Int64(self.workersPerJobMax)
         return message
     }
 
@@ -355,6 +356,7 @@ extension RayConfig {
         self.leaseRequestsPerOwnerMax = Int(truncatingIfNeeded: message.leaseRequestsPerOwnerMax)
         self.placementGroupsPerJobSoftMax = Int(truncatingIfNeeded: message.placementGroupsPerJobSoftMax)
         self.placementGroupsPerJobHardMax = Int(truncatingIfNeeded: message.placementGroupsPerJobHardMax)
+        self.workersPerJobMax = Int(truncatingIfNeeded: message.workersPerJobMax)
     }
 }
 

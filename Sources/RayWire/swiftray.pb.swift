@@ -1833,6 +1833,11 @@ public nonisolated struct PBRayConfig: @unchecked Sendable {
     set {_uniqueStorage()._placementGroupsPerJobHardMax = newValue}
   }
 
+  public var workersPerJobMax: Int64 {
+    get {_storage._workersPerJobMax}
+    set {_uniqueStorage()._workersPerJobMax = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -8366,7 +8371,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0\u{3}workers_per_job_max\0")
 
   fileprivate class _StorageClass {
     var _healthCheckInitialDelayMicros: Int64 = 0
@@ -8394,6 +8399,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _leaseRequestsPerOwnerMax: Int64 = 0
     var _placementGroupsPerJobSoftMax: Int64 = 0
     var _placementGroupsPerJobHardMax: Int64 = 0
+    var _workersPerJobMax: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -8429,6 +8435,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       _leaseRequestsPerOwnerMax = source._leaseRequestsPerOwnerMax
       _placementGroupsPerJobSoftMax = source._placementGroupsPerJobSoftMax
       _placementGroupsPerJobHardMax = source._placementGroupsPerJobHardMax
+      _workersPerJobMax = source._workersPerJobMax
     }
   }
 
@@ -8472,6 +8479,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 23: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsPerOwnerMax) }()
         case 24: try { try decoder.decodeSingularSInt64Field(value: &_storage._placementGroupsPerJobSoftMax) }()
         case 25: try { try decoder.decodeSingularSInt64Field(value: &_storage._placementGroupsPerJobHardMax) }()
+        case 26: try { try decoder.decodeSingularSInt64Field(value: &_storage._workersPerJobMax) }()
         default: break
         }
       }
@@ -8555,6 +8563,9 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       if _storage._placementGroupsPerJobHardMax != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._placementGroupsPerJobHardMax, fieldNumber: 25)
       }
+      if _storage._workersPerJobMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._workersPerJobMax, fieldNumber: 26)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -8589,6 +8600,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._leaseRequestsPerOwnerMax != rhs_storage._leaseRequestsPerOwnerMax {return false}
         if _storage._placementGroupsPerJobSoftMax != rhs_storage._placementGroupsPerJobSoftMax {return false}
         if _storage._placementGroupsPerJobHardMax != rhs_storage._placementGroupsPerJobHardMax {return false}
+        if _storage._workersPerJobMax != rhs_storage._workersPerJobMax {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -165,3 +165,33 @@ private func contendedNode() -> (Raylet, [RayletEffect], [WorkerID]) {
     #expect(raylet.leases[LeaseID(owner: ownerB, index: 1)] != nil)
     #expect(raylet.leases.keys.filter { $0.owner == ownerA }.count == 2)
 }
+
+/// A job's task workers on a node are capped (`RayConfig.workersPerJob`): zero-CPU tasks, which
+/// leases do not bound, wait in the queue past it instead of forking a process each; a free
+/// (idle) worker of the job, or one blocked in a get, lets the next run; another job has its own.
+@Test func aJobsTaskWorkersOnANodeAreCappedAndItsRequestsWait() {
+    var config = RayConfig()
+    config.workersPerJobMax = 2
+    var raylet = Build.raylet(Build.node(1, cpus: 2), config: config)
+    raylet.programs[jobB] = "2 /bin/other-program"
+    var spawned: [WorkerID] = []
+    for index in 1...5 {
+        let lease = Build.lease(UInt64(index), owner: ownerA, resources: ResourceSet(), job: jobA)
+        spawned += raylet.handle(.messageReceived(from: .worker(ownerA), .requestWorkerLease(lease)), now: 10).spawnedWorkers
+    }
+    #expect(spawned.count == 2 && raylet.queuedLeaseCount == 3)
+    for worker in spawned { _ = raylet.handle(.workerStarted(worker), now: 20) }
+    // Another job is not held by A's cap.
+    let other = raylet.handle(.messageReceived(from: .worker(ownerB),
+                                               .requestWorkerLease(Build.lease(1, owner: ownerB, resources: ResourceSet(),
+                                                                               job: jobB))), now: 30)
+    #expect(other.spawnedWorkers.count == 1)
+    // A's worker blocked in a get does not count: a third starts.
+    let told = raylet.handle(.messageReceived(from: .worker(spawned[0]), .workerBlocked(spawned[0])), now: 40)
+    #expect(told.spawnedWorkers.count == 1 && raylet.queuedLeaseCount == 2)
+    // A lease returned makes its worker idle: the next request of A runs on it, no new process.
+    let returned = raylet.handle(.messageReceived(from: .worker(ownerA),
+                                                  .returnWorker(LeaseID(owner: ownerA, index: 2), killWorker: false)), now: 50)
+    #expect(returned.spawnedWorkers.isEmpty && raylet.queuedLeaseCount == 1)
+    #expect(returned.contains { if case .send(_, .leaseGranted(_, let worker)) = $0 { return worker == spawned[1] } else { return false } })
+}

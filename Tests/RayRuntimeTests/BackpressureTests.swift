@@ -90,6 +90,28 @@ extension RuntimeTests {
         }
     }
 
+    /// A job's task workers on a node are capped (SWIFTRAY_WORKERS_PER_JOB, 3 here): twelve
+    /// zero-CPU tasks that sleep (which leases do not bound) never have more than three worker
+    /// processes on the node at once, and every one of them returns.
+    @Test func aJobsZeroCPUTasksWaitAtItsWorkerCapInsteadOfForkingAProcessEach() throws {
+        try withCluster([("head", ["CPU": 1])], environment: ["SWIFTRAY_WORKERS_PER_JOB=3"]) { cluster throws in
+            let head = try #require(cluster.nodes.first)
+            let refs = try (0..<12).map { _ in
+                try Testbed.sleepThenWhere.options(TaskOptions(numCPUs: 0)).remote(300)
+            }
+            var most = 0
+            var pending = refs
+            while !pending.isEmpty {
+                if case .nodeStatus(let status)? = try? ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) {
+                    most = max(most, status.workers)
+                }
+                pending = try Ray.wait(pending, numReturns: pending.count, timeout: .milliseconds(50)).notReady
+            }
+            #expect(try Ray.get(refs, timeout: .seconds(30)).count == 12)
+            #expect(most >= 1 && most <= 3, "\(most) workers at once")
+        }
+    }
+
     /// A per-job memory limit (SWIFTRAY_JOB_MEMORY_BYTES, 96 MiB here): a task touching 512 MiB
     /// has its worker killed by the kernel, and its failure says the job's memory limit was
     /// reached; a task under it works afterwards. Where the memory controller cannot be used,

@@ -89,6 +89,14 @@ public struct RayConfig: Hashable, Codable, Sendable {
     public var placementGroupsPerJobSoft: Int { placementGroupsPerJobSoftMax > 0 ? placementGroupsPerJobSoftMax : 1_000 }
     public var placementGroupsPerJobHard: Int { placementGroupsPerJobHardMax > 0 ? placementGroupsPerJobHardMax : 10_000 }
 
+    /// Task workers one job may have on a node (starting, idle, or running a task; a worker blocked
+    /// in a get or wait and an actor's worker do not count): past it the job's lease requests
+    /// wait in the node's queue until one of its workers is free or gone, so a flood of zero-CPU
+    /// tasks (which leases do not bound) cannot fork a process per task. 0 (a record written
+    /// before this field) means the default, 512.
+    public var workersPerJobMax: Int = 512
+    public var workersPerJob: Int { workersPerJobMax > 0 ? workersPerJobMax : 512 }
+
     /// The cap on lease requests in flight per shape actually used (at least 1).
     public var leaseRequestCap: Int { leaseRequestsPerShapeMax > 0 ? leaseRequestsPerShapeMax : 10 }
 

@@ -16,8 +16,9 @@ extension Raylet {
     /// The job whose request a class queue serves next: the one holding fewest task leases
     /// here, the queue's turn order breaking ties (with one job, that job).
     /// `held`: `heldLeases()`, when the caller has it.
-    func nextJob(in queue: FairQueue<QueuedLease>, held known: [JobID: [LeaseID]]? = nil) -> JobID? {
-        let jobs = queue.jobs
+    func nextJob(in queue: FairQueue<QueuedLease>, held known: [JobID: [LeaseID]]? = nil,
+                 excluding capped: Set<JobID> = []) -> JobID? {
+        let jobs = capped.isEmpty ? queue.jobs : queue.jobs.filter { !capped.contains($0) }
         guard jobs.count > 1 else { return jobs.first }
         let held = known ?? heldLeases()
         var best = jobs[0]
@@ -33,6 +34,29 @@ extension Raylet {
             held[job, default: []].append(lease)
         }
         return held
+    }
+
+    /// Jobs that may not start another task worker here now: at `RayConfig.workersPerJob` task
+    /// workers (starting, idle or running a task; one blocked in a get or wait does not count, as
+    /// in Ray's worker soft limit, so nested tasks never wait for their own blocked parents; an
+    /// actor's does not either: actors have their own quota) with none of them idle. O(1) while
+    /// the node has fewer workers than the cap.
+    func jobsAtWorkerCap() -> Set<JobID> {
+        let cap = config.workersPerJob
+        guard workers.count >= cap else { return [] }
+        var counts: [JobID: Int] = [:]
+        for (worker, state) in workers {
+            switch state {
+            case .actor: continue
+            case .leased(let lease) where leases[lease]?.blocked == true: continue
+            default: break
+            }
+            guard let job = workerJobs[worker] else { continue }
+            counts[job, default: 0] += 1
+        }
+        var capped: Set<JobID> = []
+        for (job, count) in counts where count >= cap && idleWorkers[job]?.isEmpty ?? true { capped.insert(job) }
+        return capped
     }
 
     /// True when more than one job holds a lease or waits here (fair share has something to share).

@@ -194,13 +194,16 @@ extension Raylet {
             let rank = order.map { shape in classQueues[shape].flatMap { nextJob(in: $0, held: held) }.map { held[$0]?.count ?? 0 } ?? 0 }
             order = order.indices.sorted { (rank[$0], $0) < (rank[$1], $1) }.map { order[$0] }
         }
+        // A job at its worker cap waits here until one of its workers is free or gone.
+        var capped = jobsAtWorkerCap()
         for shape in order {
             dropCancelledHeads(shape)
-            while let queue = classQueues[shape], let job = nextJob(in: queue, held: held),
+            while let queue = classQueues[shape], let job = nextJob(in: queue, held: held, excluding: capped),
                   let head = queue.first(of: job), head.request.resources.fits(in: available) {
                 if let floor = holdBackAbove, held?[job]?.count ?? 0 > floor { break }
                 classQueues[shape]?.popFirst(of: job)
                 grant(head.request, into: &effects)
+                if workers.count >= config.workersPerJob { capped = jobsAtWorkerCap() }
                 dropCancelledHeads(shape)
                 if held != nil {
                     let now = heldLeases()

@@ -75,8 +75,9 @@ extension Raylet {
             default: return total
             }
         }
-        guard count > unleased else { return }
-        for _ in unleased..<count {
+        let wanted = min(count, config.workersPerJob)
+        guard wanted > unleased else { return }
+        for _ in unleased..<wanted {
             let worker = newWorker(for: job, into: &effects)
             workers[worker] = .starting(nil)
         }
@@ -127,13 +128,15 @@ extension Raylet {
     /// (so the tasks it waits for can be granted) until it resumes (Ray's
     /// ReleaseCpuResourcesFromBlockedWorker).
     mutating func workerBlocked(_ worker: WorkerID, into effects: inout [RayletEffect]) {
-        guard case .leased(let lease) = workers[worker], var granted = leases[lease], granted.lent.isEmpty else { return }
+        guard case .leased(let lease) = workers[worker], var granted = leases[lease], !granted.blocked else { return }
+        granted.blocked = true
         let cpus = granted.resources["CPU"]
-        guard cpus > 0 else { return }
-        granted.lent = ResourceSet(["CPU": cpus])
+        if cpus > 0 {
+            granted.lent = ResourceSet(["CPU": cpus])
+            available = available + granted.lent
+            metrics.workersBlocked += 1
+        }
         leases[lease] = granted
-        available = available + granted.lent
-        metrics.workersBlocked += 1
         dispatch(into: &effects)
     }
 
@@ -141,9 +144,10 @@ extension Raylet {
     /// node's available CPUs below zero for a while (as Ray's ReturnCpuResourcesToUnblockedWorker);
     /// nothing new is granted until enough leases return.
     mutating func workerUnblocked(_ worker: WorkerID) {
-        guard case .leased(let lease) = workers[worker], var granted = leases[lease], !granted.lent.isEmpty else { return }
+        guard case .leased(let lease) = workers[worker], var granted = leases[lease], granted.blocked else { return }
         available = available - granted.lent
         granted.lent = ResourceSet()
+        granted.blocked = false
         leases[lease] = granted
     }
 

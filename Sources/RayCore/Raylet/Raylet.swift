@@ -88,6 +88,8 @@ public struct Raylet: Sendable {
         public var resources: ResourceSet
         /// The CPUs a worker blocked in a get or wait lent back to the node (empty otherwise).
         public var lent = ResourceSet()
+        /// Its worker is blocked in a get or wait (it does not count against its job's worker cap).
+        public var blocked = false
         /// What the lease holds of the node's resources now.
         public var held: ResourceSet { lent.isEmpty ? resources : resources - lent }
     }

@@ -176,6 +176,8 @@ public enum Role {
         // Placement groups (not removed) one job may hold: warned of past the soft limit, refused at the hard.
         if let value = try positiveSetting("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_SOFT") { config.placementGroupsPerJobSoftMax = value }
         if let value = try positiveSetting("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_HARD") { config.placementGroupsPerJobHardMax = value }
+        // Task workers one job may have on a node (past it, its lease requests wait there).
+        if let value = try positiveSetting("SWIFTRAY_WORKERS_PER_JOB") { config.workersPerJobMax = value }
         // The largest object (default: each node's store capacity); a raylet's own setting wins on its node.
         if let value = try positiveSetting("SWIFTRAY_MAX_OBJECT_BYTES") { config.objectSizeBytesMax = Int64(value) }
     }

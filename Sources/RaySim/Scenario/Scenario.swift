@@ -126,6 +126,8 @@ public struct QuotaSpec: Sendable, Equatable {
     /// refused (QuotaExceeded). `placement_groups_per_job_soft`: beyond it creations are counted.
     public var placementGroupsPerJob: Int?
     public var placementGroupsPerJobSoft: Int?
+    /// `workers_per_job`: task workers one job may have on a node; past it its lease requests wait.
+    public var workersPerJob: Int?
 
     public init() {}
 
@@ -144,6 +146,7 @@ public struct QuotaSpec: Sendable, Equatable {
         if let leaseRequestsPerOwner { config.leaseRequestsPerOwnerMax = leaseRequestsPerOwner }
         if let placementGroupsPerJob { config.placementGroupsPerJobHardMax = placementGroupsPerJob }
         if let placementGroupsPerJobSoft { config.placementGroupsPerJobSoftMax = placementGroupsPerJobSoft }
+        if let workersPerJob { config.workersPerJobMax = workersPerJob }
     }
 
     /// The settings a real cluster's processes read (`Roles.applyConfigOverrides`).
@@ -161,6 +164,7 @@ public struct QuotaSpec: Sendable, Equatable {
         if let placementGroupsPerJobSoft {
             settings.append("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_SOFT=\(placementGroupsPerJobSoft)")
         }
+        if let workersPerJob { settings.append("SWIFTRAY_WORKERS_PER_JOB=\(workersPerJob)") }
         return settings
     }
 }

@@ -307,6 +307,10 @@ public enum SwarmGenerator {
             config.leaseRequestsPerOwnerMax = Int(pick(1...16))
             return "lease requests out per owner \(config.leaseRequestsPerOwnerMax)"
         }
+        knob(250) {
+            config.workersPerJobMax = Int(pick(1...6))
+            return "task workers per job and node \(config.workersPerJobMax)"
+        }
         return (config, knobs)
     }
 
