@@ -16,7 +16,8 @@
 // killed in a loop, past the job's quota), object-huge (puts over the store's
 // capacity, and 32 MiB puts that fill it), object-tiny (a flood of small puts, kept,
 // past the owner's object quota, and tasks), worker-hoard (3-second tasks holding every CPU), cpu-spin (zero-CPU tasks
-// that spin, which leases do not bound), request-flood (a raw
+// that spin, which leases do not bound), worker-flood (zero-CPU tasks that sleep: a worker
+// process each, but for the per-job worker cap), request-flood (a raw
 // connection sending status requests as fast as it can, reading no answer).
 
 import Distributed
@@ -35,6 +36,10 @@ let spin = RemoteFunction("attack.spin") { (millis: Int) -> Int in
     while Date() < end { count += 1 }
     return millis
 }
+let nap = RemoteFunction("attack.nap") { (millis: Int) -> Int in
+    usleep(UInt32(millis) * 1000)
+    return millis
+}
 distributed actor Holder {
     typealias ActorSystem = RayActorSystem
     init(actorSystem: RayActorSystem) { self.actorSystem = actorSystem }
@@ -44,7 +49,8 @@ let holders = ActorClass("attack.Holder") { () in Holder(actorSystem: .shared) }
 // A worker of either job serves here and never returns.
 Role.runIfRequested()
 
-let vectorNames = ["task-flood", "actor-storm", "object-huge", "object-tiny", "worker-hoard", "cpu-spin", "request-flood"]
+let vectorNames = ["task-flood", "actor-storm", "object-huge", "object-tiny", "worker-hoard", "cpu-spin", "worker-flood",
+                   "request-flood"]
 
 /// Prints a line at once (stdout is a pipe when the coordinator reads an abuser).
 func say(_ line: String) {
@@ -153,6 +159,12 @@ func runAbuser(_ vector: String, socket: String) -> Never {
                 let refs = try (0..<16).map { _ in try spin.options(TaskOptions(numCPUs: 0)).remote(2_000) }
                 counts.ok(try Ray.get(refs).count)
             }
+        case "worker-flood":
+            // Zero-CPU tasks that sleep: leases do not bound them; the per-job worker cap does.
+            while true {
+                let refs = try (0..<400).map { _ in try nap.options(TaskOptions(numCPUs: 0)).remote(1_000) }
+                counts.ok(try Ray.get(refs).count)
+            }
         default:
             say("ABUSE unknown vector \(vector)")
             exit(2)
@@ -233,6 +245,7 @@ func resetPeak(_ pid: Int32) { try? "5".write(toFile: "/proc/\(pid)/clear_refs",
 
 struct ClusterCounts {
     var actorsRefused = 0, gcsThrottled = 0, rayletThrottled = 0, limitRefused = 0, askedBack = 0, spilledMiB = 0.0
+    var workers = 0
     static func read(_ cluster: LocalCluster, _ head: LocalCluster.Node) -> ClusterCounts {
         var counts = ClusterCounts()
         if case .refusals(_, _, let refused, _, let throttled, _, _, _, _, _)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
@@ -245,6 +258,7 @@ struct ClusterCounts {
             counts.limitRefused = status.limitRefusals
             counts.askedBack = status.leasesAskedBack
             counts.spilledMiB = Double(status.spilledBytes) / Double(1 << 20)
+            counts.workers = status.workers
         }
         return counts
     }
@@ -311,9 +325,12 @@ func runCoordinator() throws {
                 + "\(vectorNames.joined(separator: ",")) ] [--tasks N]")
         }
     }
+    // 32 task workers per job and node, unless the environment says otherwise (to compare).
+    let workerCap = Int(ProcessInfo.processInfo.environment["SWIFTRAY_WORKERS_PER_JOB"] ?? "") ?? 32
     let cluster = try LocalCluster(executable: CommandLine.arguments[0], environment: [
         "SWIFTRAY_ACTORS_PER_JOB_SOFT=16", "SWIFTRAY_ACTORS_PER_JOB_HARD=32", "SWIFTRAY_RATE_LIMIT=20000",
         "SWIFTRAY_RATE_LIMIT_REFUSE_AFTER_MS=1500", "SWIFTRAY_OWNED_OBJECTS_HARD=200000",
+        "SWIFTRAY_WORKERS_PER_JOB=\(workerCap)",
     ], logInputs: true)
     defer { cluster.stop() }
     try cluster.startGCS()
@@ -326,6 +343,7 @@ func runCoordinator() throws {
     }
     say("cluster: a GCS and one raylet (2 CPUs, 256 MiB store); actor quota 32 per job (soft 16); "
         + "rate limit 20000 frames/s per connection (refused after 1.5 s over it); 200000 objects per owner; "
+        + "\(workerCap) task workers per job and node; "
         + "per-job \(shares); the well-behaved job: \(taskCount) tasks at once, then 200 one by one")
     _ = measure(tasks: 200)  // Warm: workers started.
     let before = measure(tasks: taskCount)
@@ -357,6 +375,7 @@ func runCoordinator() throws {
         if now.gcsThrottled > counted.gcsThrottled { held.append("GCS held connections back \(now.gcsThrottled - counted.gcsThrottled)×") }
         if now.askedBack > counted.askedBack { held.append("raylet asked \(now.askedBack - counted.askedBack) lease(s) back") }
         if now.spilledMiB > counted.spilledMiB { held.append(String(format: "%.0f MiB spilled", now.spilledMiB - counted.spilledMiB)) }
+        held.append("\(now.workers) worker process(es) on the node")
         let row = vector.padding(toLength: 14, withPad: " ", startingAt: 0)
             + String(format: "%8.0f → %8.0f tasks/s (%.2f×)   p50 %6.0f → %6.0f µs   p99 %7.0f → %7.0f µs (%.1f×)",
                          before.tasksPerSecond, during.tasksPerSecond,
@@ -372,6 +391,8 @@ func runCoordinator() throws {
         if !during.note.isEmpty { broken.append("\(vector): \(during.note)") }
         if during.p99Micros > p99Bound { broken.append(String(format: "%@: p99 %.0f µs over %.0f µs", vector, during.p99Micros, p99Bound)) }
         if gcsPeak > 64 { broken.append(String(format: "%@: GCS peak %.0f MiB over 64 MiB", vector, gcsPeak)) }
+        // Each job's task workers are capped at 32; actors (32 per job at most) come on top.
+        if now.workers > 3 * workerCap { broken.append("\(vector): \(now.workers) worker processes on the node, over \(3 * workerCap)") }
         if rayletPeak > 256 + 64 { broken.append(String(format: "%@: raylet peak %.0f MiB over 320 MiB", vector, rayletPeak)) }
         usleep(500_000)  // The abuser's job ends; its workers go.
     }
