@@ -225,7 +225,8 @@ private func createGroup(_ gcs: inout GCS, _ spec: PlacementGroupSpec) -> Placem
 @Test func theGCSForgetsTheOldestDeadActorsBeyondItsBound() {
     var gcs = gcs(soft: 1_000, hard: 1_000)
     gcs.deadActorsKept = 5
-    for index: UInt64 in 1...12 {
+    /// Registers actor `index` and kills it for good (its worker reported dead).
+    func createAndKill(_ index: UInt64) {
         _ = register(&gcs, spec(index))
         _ = gcs.handle(.messageReceived(from: .worker(owner), .killActor(spec(index).actorID, noRestart: true,
                                                                          reason: "killed by Ray.kill")), now: 3)
@@ -234,6 +235,7 @@ private func createGroup(_ gcs: inout GCS, _ spec: PlacementGroupSpec) -> Placem
                                                                                  detail: "killed")), now: 4)
         }
     }
+    for index: UInt64 in 1...12 { createAndKill(index) }
     // At most twice the bound are kept (forgetting is in bulk), the newest among them.
     #expect(gcs.actors.count <= 10 && gcs.actors.count >= 5)
     #expect(gcs.actors.values.allSatisfy { $0.state == .dead })
@@ -242,15 +244,7 @@ private func createGroup(_ gcs: inout GCS, _ spec: PlacementGroupSpec) -> Placem
     #expect(gcs.liveActors[JobID(1)] == nil)
     // A live one is never forgotten.
     _ = register(&gcs, spec(100))
-    for index: UInt64 in 13...30 {
-        _ = register(&gcs, spec(index))
-        _ = gcs.handle(.messageReceived(from: .worker(owner), .killActor(spec(index).actorID, noRestart: true,
-                                                                         reason: "killed")), now: 5)
-        if let node = gcs.actors[spec(index).actorID]?.node {
-            _ = gcs.handle(.messageReceived(from: .raylet(node), .actorWorkerDied(spec(index).actorID, incarnation: 0,
-                                                                                 detail: "killed")), now: 6)
-        }
-    }
+    for index: UInt64 in 13...30 { createAndKill(index) }
     #expect(gcs.actors[spec(100).actorID].map { $0.state != .dead } == true)
     #expect(gcs.actors.count <= 11)
 }

@@ -299,33 +299,13 @@ extension RuntimeTests {
         let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
         // A driver (its credential) connects, learns the ID its raylet gave it, and tries to replace
         // the program a job's workers run.
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in Array(head.socketPath.utf8).enumerated() { raw[index] = byte }
-        }
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        var reader = try ControlClient.authenticate(fd, secret: try #require(cluster.secret.derive(.driver)), peer: "the raylet")
-        try ControlClient.sendAll(fd, Wire.helloFrame(Hello(role: .driver)), peer: "the raylet")
-        var received: [Frame] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        func readFrames() {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { return }
-            buffer.withUnsafeBytes { reader.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-            while let frame = try? reader.next() { received.append(frame) }
-        }
-        while received.isEmpty { readFrames() }
-        let me = try #require(try Wire.decodeHello(received[0]).worker)
+        let driver = try RawDriver(cluster: cluster, socket: head.socketPath)
+        let me = driver.me
         var put: [UInt8] = []
         try Wire.appendMessage(.kvPut(key: "swiftray/executable/1", value: [1, 2, 3]), from: .worker(me), to: .gcs, into: &put)
-        try ControlClient.sendAll(fd, put, peer: "the raylet")
-        for _ in 0..<20 where !received.contains(where: { $0.kind == FrameKind.error.rawValue }) { readFrames() }
-        let refusal = received.first { $0.kind == FrameKind.error.rawValue }?.text ?? ""
+        try ControlClient.sendAll(driver.fd, put, peer: "the raylet")
+        for _ in 0..<20 where !driver.received.contains(where: { $0.kind == FrameKind.error.rawValue }) { driver.readFrames() }
+        let refusal = driver.received.first { $0.kind == FrameKind.error.rawValue }?.text ?? ""
         #expect(refusal.contains("may not write the GCS's KV (entry 'swiftray/executable/1')"), "\(refusal)")
     }
 
@@ -337,27 +317,9 @@ extension RuntimeTests {
         defer { cluster.stop() }
         try cluster.startGCS()
         let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in Array(head.socketPath.utf8).enumerated() { raw[index] = byte }
-        }
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        var reader = try ControlClient.authenticate(fd, secret: try #require(cluster.secret.derive(.driver)), peer: "the raylet")
-        try ControlClient.sendAll(fd, Wire.helloFrame(Hello(role: .driver)), peer: "the raylet")
-        var received: [Frame] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while received.isEmpty {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { break }
-            buffer.withUnsafeBytes { reader.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-            while let frame = try? reader.next() { received.append(frame) }
-        }
-        let me = try #require(try Wire.decodeHello(received[0]).worker)
+        let driver = try RawDriver(cluster: cluster, socket: head.socketPath)
+        let me = driver.me
+        let fd = driver.fd
         var forged: [UInt8] = []
         try Wire.appendMessage(.nodeDead(me.node), from: .worker(me), to: .raylet(me.node), into: &forged)
         try Wire.appendMessage(.registerNode(NodeInfo(nodeID: NodeID(77), name: "fake", resources: ResourceSet(["CPU": 64]),
@@ -442,4 +404,44 @@ extension RuntimeTests {
         }
     }
 }
+}
+
+/// A driver's process speaking the wire itself: connected to a raylet's socket with a driver's
+/// credential, its hello answered (`me`: the ID its raylet gave it).
+final class RawDriver {
+    let fd: Int32
+    var me = WorkerID(node: NodeID(0), index: 0)
+    private var reader: FrameReader
+    private(set) var received: [Frame] = []
+    private var buffer = [UInt8](repeating: 0, count: 65536)
+
+    init(cluster: LocalCluster, socket path: String) throws {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in Array(path.utf8).enumerated() { raw[index] = byte }
+        }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        reader = try ControlClient.authenticate(fd, secret: try #require(cluster.secret.derive(.driver)), peer: "the raylet")
+        try ControlClient.sendAll(fd, Wire.helloFrame(Hello(role: .driver)), peer: "the raylet")
+        while received.isEmpty { guard readFrames() else { break } }
+        let hello = try #require(received.first)
+        me = try #require(try Wire.decodeHello(hello).worker)
+    }
+
+    deinit { close(fd) }
+
+    /// Reads what has arrived (blocking for some); false once the connection closed.
+    @discardableResult
+    func readFrames() -> Bool {
+        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { return false }
+        buffer.withUnsafeBytes { reader.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        while let frame = try? reader.next() { received.append(frame) }
+        return true
+    }
 }
