@@ -91,7 +91,7 @@ enum AuditLog {
             return "killed actor \(actor)\(noRestart ? " for good" : " (restartable)"): \(reason)"
         case .createPlacementGroup(let spec):
             return "created placement group \(spec.id) (\(spec.strategy), \(spec.bundles.count) bundles)"
-                + (spec.name.isEmpty ? "" : " named \(spec.name)")
+                + (spec.name.isEmpty ? "" : " named \(spec.name)") + (spec.job == JobID(0) ? "" : " for \(spec.job)")
         case .removePlacementGroup(let group):
             return "removed placement group \(group)"
         case .nodeDead(let node):
