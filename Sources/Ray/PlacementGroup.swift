@@ -53,11 +53,7 @@ public struct PlacementGroup: Sendable, Hashable, CustomStringConvertible {
             throw Ray.Error.timeout("\(id) is not created within \(timeout.map { "\($0)" } ?? "the timeout")"
                 + (cause.isEmpty ? "" : ": \(cause)"))
         }
-        if info.state == .removed {
-            // Refused over its job's quota: the typed error naming the limit; otherwise removed.
-            if info.removalKind == .quotaExceeded { throw Ray.Error(RayError(.quotaExceeded, "\(id) was \(info.cause)")) }
-            throw Ray.Error.invalidArgument("\(id) was removed: \(info.cause)")
-        }
+        if info.state == .removed { throw Self.removed(info, "\(id) was removed: \(info.cause)") }
     }
 
     /// Ray's `pg.ready()`: a reference that becomes `true` once every bundle is reserved, to get,
@@ -103,6 +99,12 @@ public struct PlacementGroup: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { id.description }
 
+    /// What using a removed group throws: the typed quota error when the GCS refused it over its
+    /// job's quota (naming the limit), else an invalid argument.
+    private static func removed(_ info: PlacementGroupInfo, _ message: String) -> Ray.Error {
+        info.removalKind == .quotaExceeded ? Ray.Error(RayError(.quotaExceeded, message)) : .invalidArgument(message)
+    }
+
     /// `resources` renamed as the group's: in bundle `index` (-1: any bundle). Throws when the
     /// index is out of range or the group was removed.
     func resources(_ resources: ResourceSet, bundle index: Int) throws -> ResourceSet {
@@ -111,10 +113,7 @@ public struct PlacementGroup: Sendable, Hashable, CustomStringConvertible {
                 + "bundle(s) (0..<\(bundleCount), or -1 for any)")
         }
         if let info = try Ray.client().placementGroupInfo(id), info.state == .removed {
-            let message = "\(id) was removed (\(info.cause)): nothing can run in it"
-            // Refused over its job's quota: the typed error naming the limit.
-            if info.removalKind == .quotaExceeded { throw Ray.Error(RayError(.quotaExceeded, message)) }
-            throw Ray.Error.invalidArgument(message)
+            throw Self.removed(info, "\(id) was removed (\(info.cause)): nothing can run in it")
         }
         guard !resources.isEmpty else {
             throw Ray.Error.invalidArgument("a task or actor in \(id) must ask for some resource of its bundle")

@@ -248,10 +248,9 @@ struct ClusterCounts {
     var workers = 0
     static func read(_ cluster: LocalCluster, _ head: LocalCluster.Node) -> ClusterCounts {
         var counts = ClusterCounts()
-        if case .refusals(_, _, let refused, _, let throttled, _, _, _, _, _)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
-                                                                                           secret: cluster.secret) {
-            counts.actorsRefused = refused
-            counts.gcsThrottled = throttled
+        if case .refusals(let refusals)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .refusals, secret: cluster.secret) {
+            counts.actorsRefused = refusals.actorsOverQuota
+            counts.gcsThrottled = refusals.throttled
         }
         if case .nodeStatus(let status)? = try? ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus, secret: cluster.secret) {
             counts.rayletThrottled = status.throttled

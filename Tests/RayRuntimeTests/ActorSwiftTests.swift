@@ -236,11 +236,11 @@ extension RuntimeTests {
             }
             // Counted where `swiftray status` reads it.
             let refusals = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals, secret: cluster.secret)
-            guard case .refusals(_, _, let overQuota, _, _, _, _, _, _, _) = refusals else {
+            guard case .refusals(let counts) = refusals else {
                 Issue.record("the GCS answered \(refusals)")
                 return
             }
-            #expect(overQuota == 1)
+            #expect(counts.actorsOverQuota == 1)
             #expect("\(refusals)".contains("per-job quotas refused 1 actor creation(s)"))
             // One dies for good: its place is free again.
             try Ray.kill(counters[0])

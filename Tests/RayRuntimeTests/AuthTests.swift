@@ -233,12 +233,12 @@ extension RuntimeTests {
         #expect("\(ControlReply.nodeStatus(status))".contains("refused \(status.authRefusals) unauthenticated or unauthorized"))
         #expect("\(try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus, secret: cluster.secret))".contains("head alive"))
         // The GCS counts its own (the wrong secret on its port above).
-        guard case .refusals(let unauthenticated, _, _, _, _, _, _, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
+        guard case .refusals(let refusals) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
                                                                              secret: cluster.secret) else {
             Issue.record("the GCS did not answer with its refusals")
             return
         }
-        #expect(unauthenticated >= 1)
+        #expect(refusals.unauthenticated >= 1)
     }
 
     @Test func eachRoleMaySendOnlyItsOwnHellosAndRequests() throws {
@@ -278,12 +278,12 @@ extension RuntimeTests {
         }
         // Counted (the raylet's three), and the GCS counts its own.
         #expect(status.authRefusals >= 3, "\(status)")
-        guard case .refusals(let refused, _, _, _, _, _, _, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
+        guard case .refusals(let refusals) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
                                                                          secret: cluster.secret) else {
             Issue.record("the GCS did not answer with its refusals")
             return
         }
-        #expect(refused >= 1)
+        #expect(refusals.unauthenticated >= 1)
         // The session holds each role's credential, each private.
         for role in [Identity.Role.admin, .node, .driver] {
             var info = stat()
@@ -334,9 +334,9 @@ extension RuntimeTests {
                 rayletForged = status.forged
                 #expect("\(ControlReply.nodeStatus(status))".contains("dropped \(status.forged) message(s) from senders not allowed"))
             }
-            if case .refusals(_, _, _, _, _, _, _, _, let forged, _)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
+            if case .refusals(let refusals)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
                                                                                          secret: cluster.secret) {
-                gcsForged = forged
+                gcsForged = refusals.forged
             }
             if rayletForged < 1 || gcsForged < 1 { usleep(20_000) }
         }

@@ -91,11 +91,11 @@ extension RuntimeTests {
             #expect(try Testbed.square.options(TaskOptions(numCPUs: 0.5, placementGroup: kept[1], bundleIndex: 0)).remote(3)
                 .get(timeout: .seconds(30)) == 9)
             let refusals = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals, secret: cluster.secret)
-            guard case .refusals(_, _, _, _, _, _, let groupsOverQuota, _, _, _) = refusals else {
+            guard case .refusals(let counts) = refusals else {
                 Issue.record("the GCS answered \(refusals)")
                 return
             }
-            #expect(groupsOverQuota == 1)
+            #expect(counts.groupsOverQuota == 1)
             #expect("\(refusals)".contains("per-job quotas refused 1 placement group(s)"))
             // A removed group frees its place.
             try kept[0].remove()

@@ -73,12 +73,12 @@ extension RuntimeTests {
                     "\(error)".contains("TLS with the GCS at \(cluster.gcsAddress) failed") && "\(error)".contains("SWIFTRAY_TLS_DIR")
                 }
             // Both refusals counted; the cluster still serves.
-            guard case .refusals(let refused, _, _, _, _, _, _, _, _, _) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
+            guard case .refusals(let refusals) = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals,
                                                                              secret: cluster.secret) else {
                 Issue.record("the GCS did not answer with its refusals")
                 return
             }
-            #expect(refused >= 2, "refused \(refused)")
+            #expect(refusals.unauthenticated >= 2, "refused \(refusals.unauthenticated)")
             #expect(try Testbed.square.options(there).remote(12).get() == 144)
         }
     }

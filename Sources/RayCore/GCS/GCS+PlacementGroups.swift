@@ -332,8 +332,6 @@ extension GCS {
         }
     }
 
-    /// Keeps the newest `removedGroupsKept` removed groups (the table would grow with every group
-    /// ever made); forgetting is in bulk, so the order array is rebuilt rarely.
     /// Counts a new group against its job's quota: nil when admitted, else why it is refused.
     private mutating func admitGroup(of job: JobID) -> String? {
         let live = liveGroups[job, default: 0]
@@ -354,6 +352,8 @@ extension GCS {
         liveGroups[job] = live > 1 ? live - 1 : nil
     }
 
+    /// Keeps the newest `removedGroupsKept` removed groups (the table would grow with every group
+    /// ever made); forgetting is in bulk, so the order array is rebuilt rarely.
     mutating func forgetOldRemovedGroups(adding id: PlacementGroupID) {
         removedGroups.append(id)
         guard removedGroups.count >= 2 * Self.removedGroupsKept else { return }

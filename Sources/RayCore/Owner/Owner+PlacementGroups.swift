@@ -149,6 +149,6 @@ extension PlacementGroupInfo {
     /// What a removed group's tasks and ready objects fail with: QuotaExceeded for a group the GCS
     /// refused over its job's quota, PlacementGroupUnschedulable for any other removal.
     public var removalKind: RayErrorKind {
-        causeKind.isEmpty ? .placementGroupUnschedulable : RayErrorKind(rawValue: causeKind) ?? .placementGroupUnschedulable
+        RayErrorKind(rawValue: causeKind) ?? .placementGroupUnschedulable
     }
 }

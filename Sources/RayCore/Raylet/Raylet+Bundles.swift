@@ -21,8 +21,8 @@ extension Raylet {
         public var committed: Bool
     }
 
-    mutating func receiveBundleMessage(_ message: Message, from: Address, into effects: inout [RayletEffect]) {
-        guard from == .gcs else { return }
+    /// From the GCS (`senderMay`).
+    mutating func receiveBundleMessage(_ message: Message, into effects: inout [RayletEffect]) {
         switch message {
         case .prepareBundles(let group, let round, let bundles, let keep):
             prepare(group, round: round, bundles, keep: keep, into: &effects)

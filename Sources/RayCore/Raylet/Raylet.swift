@@ -286,10 +286,8 @@ public struct Raylet: Sendable {
         case .cancelWorkerLease(let lease):
             cancelLease(lease, into: &effects)
         case .workerBlocked(let worker):
-            guard from == .worker(worker) else { return }
             workerBlocked(worker, into: &effects)
         case .workerUnblocked(let worker):
-            guard from == .worker(worker) else { return }
             workerUnblocked(worker)
         case .fetchObjects(let requestID, let objects, let owner):
             guard case .worker(let worker) = from else { return }
@@ -308,14 +306,13 @@ public struct Raylet: Sendable {
         case .freeObject(let object):
             free(object, into: &effects)
         case .createActor(let spec, let incarnation):
-            guard from == .gcs else { return }
             createActor(spec, incarnation: incarnation, into: &effects)
         case .prepareBundles, .commitBundles, .cancelBundles:
-            receiveBundleMessage(message, from: from, into: &effects)
+            receiveBundleMessage(message, into: &effects)
         case .killActorWorker(let actor, let incarnation):
             killActorWorker(actor, incarnation: incarnation, into: &effects)
         case .ownsActors(let worker):
-            guard from == .worker(worker), workers[worker] != nil else { return }
+            guard workers[worker] != nil else { return }
             owningWorkers.insert(worker)
         case .pinObject(let object):
             if !store.confirm(object), case .worker(let owner) = from {
@@ -330,7 +327,7 @@ public struct Raylet: Sendable {
             guard case .raylet(let source) = from else { return }
             pullFailed(object, source: source, into: &effects)
         case .kvValue(let key, let value):
-            guard from == .gcs, let job = Self.job(ofProgramKey: key) else { return }
+            guard let job = Self.job(ofProgramKey: key) else { return }
             programAnswered(job, value.map { String(decoding: $0, as: UTF8.self) } ?? "", into: &effects)
         default:
             break  // Not a raylet message.
@@ -341,7 +338,8 @@ public struct Raylet: Sendable {
     /// itself). The hosts make sure `from` is the process that sent it (a local process speaks
     /// only as itself; other nodes' frames come from authenticated raylets); this says what each
     /// sender may ask for: the GCS's orders only from the GCS, a lease's return or cancel only
-    /// from the owner it was granted to, a request only for the sender's own lease, an object
+    /// from the owner it was granted to, a request only for the sender's own lease, a worker's
+    /// state (blocked, owning actors) only from that worker, an object
     /// freed only by its owner, transfers only between raylets.
     func senderMay(send message: Message, from: Address) -> Bool {
         switch message {
@@ -350,6 +348,8 @@ public struct Raylet: Sendable {
             return from == .gcs
         case .requestWorkerLease(let request):
             return from == .worker(request.leaseID.owner)
+        case .workerBlocked(let worker), .workerUnblocked(let worker), .ownsActors(let worker):
+            return from == .worker(worker)
         case .returnWorker(let lease, _), .cancelWorkerLease(let lease):
             return from == .worker(lease.owner)
         case .freeObject(let object):

@@ -80,7 +80,7 @@ public final class DriverClient: @unchecked Sendable {
             config = hello.config!
             session = hello.session
             objects = hello.session.map { SharedObjects(session: $0, node: hello.worker!.node) }
-            idKey = loop.secret?.idKey(for: hello.job!) ?? 0
+            idKey = made?.identity?.idKey ?? 0  // The loop's owner's, set before the hello completed.
             counters.withLock { [idKey] in $0 = OwnerIDs(parent: TaskID.driver(of: hello.job!), key: idKey) }
         case .failure(let error):
             loop.post { loop.stop() }

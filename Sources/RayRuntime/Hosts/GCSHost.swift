@@ -236,12 +236,18 @@ public final class GCSHost: ConnectionDelegate {
         case .ping:
             return .pong
         case .refusals:
-            return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit,
-                             actorsOverQuota: gcs.quota.actorsRefused, actorsOverSoftQuota: gcs.quota.actorsOverSoft,
-                             throttled: RateLimitCounters.throttled, actorsDelayed: gcs.quota.actorsDelayed,
-                             groupsOverQuota: gcs.quota.groupsRefused, groupsOverSoftQuota: gcs.quota.groupsOverSoft,
-                             forged: gcs.quota.forgedMessages,
-                             earlySubscriptionsRefused: gcs.quota.earlySubscriptionsRefused)
+            var counts = ControlRefusals()
+            counts.unauthenticated = AuthCounters.refused
+            counts.overLimit = AuthCounters.overLimit
+            counts.throttled = RateLimitCounters.throttled
+            counts.actorsOverQuota = gcs.quota.actorsRefused
+            counts.actorsOverSoftQuota = gcs.quota.actorsOverSoft
+            counts.actorsDelayed = gcs.quota.actorsDelayed
+            counts.groupsOverQuota = gcs.quota.groupsRefused
+            counts.groupsOverSoftQuota = gcs.quota.groupsOverSoft
+            counts.forged = gcs.quota.forgedMessages
+            counts.earlySubscriptionsRefused = gcs.quota.earlySubscriptionsRefused
+            return .refusals(counts)
         default:
             return .notServed(request, by: "the GCS", serves: [.clusterStatus, .raylets, .ping, .refusals])
         }

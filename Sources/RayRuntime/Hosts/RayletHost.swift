@@ -754,8 +754,11 @@ public final class RayletHost: ConnectionDelegate {
                 throttled: RateLimitCounters.throttled, cpuShares: cpuSharesStatus,
                 forged: raylet.metrics.forgedMessages))
         case .refusals:
-            return .refusals(unauthenticated: AuthCounters.refused, overLimit: AuthCounters.overLimit,
-                             throttled: RateLimitCounters.throttled)
+            var counts = ControlRefusals()
+            counts.unauthenticated = AuthCounters.refused
+            counts.overLimit = AuthCounters.overLimit
+            counts.throttled = RateLimitCounters.throttled
+            return .refusals(counts)
         case .listObjects:
             return .objects(node: nodeID, raylet.store.entries.keys.sorted().map { id in
                 let entry = raylet.store.entries[id]!

@@ -110,19 +110,18 @@ extension ControlReply {
             message.raylets = raylets
         case .pong:
             message.pong = true
-        case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled, let delayed,
-                       let groupsOverQuota, let groupsOverSoft, let forged, let early):
+        case .refusals(let counts):
             var refusals = PBControlReply.Refusals()
-            refusals.unauthenticated = Int64(unauthenticated)
-            refusals.overLimit = Int64(overLimit)
-            refusals.actorsOverQuota = Int64(overQuota)
-            refusals.actorsOverSoftQuota = Int64(overSoft)
-            refusals.throttled = Int64(throttled)
-            refusals.actorsDelayed = Int64(delayed)
-            refusals.groupsOverQuota = Int64(groupsOverQuota)
-            refusals.groupsOverSoftQuota = Int64(groupsOverSoft)
-            refusals.forged = Int64(forged)
-            refusals.earlySubscriptionsRefused = Int64(early)
+            refusals.unauthenticated = Int64(counts.unauthenticated)
+            refusals.overLimit = Int64(counts.overLimit)
+            refusals.actorsOverQuota = Int64(counts.actorsOverQuota)
+            refusals.actorsOverSoftQuota = Int64(counts.actorsOverSoftQuota)
+            refusals.throttled = Int64(counts.throttled)
+            refusals.actorsDelayed = Int64(counts.actorsDelayed)
+            refusals.groupsOverQuota = Int64(counts.groupsOverQuota)
+            refusals.groupsOverSoftQuota = Int64(counts.groupsOverSoftQuota)
+            refusals.forged = Int64(counts.forged)
+            refusals.earlySubscriptionsRefused = Int64(counts.earlySubscriptionsRefused)
             message.refusals = refusals
         case .nodeStatus(let status):
             var proto = PBControlReply.NodeStatus()
@@ -232,13 +231,18 @@ extension ControlReply {
         case .pong?:
             self = .pong
         case .refusals(let refusals)?:
-            self = .refusals(unauthenticated: Int(refusals.unauthenticated), overLimit: Int(refusals.overLimit),
-                             actorsOverQuota: Int(refusals.actorsOverQuota),
-                             actorsOverSoftQuota: Int(refusals.actorsOverSoftQuota),
-                             throttled: Int(refusals.throttled), actorsDelayed: Int(refusals.actorsDelayed),
-                             groupsOverQuota: Int(refusals.groupsOverQuota),
-                             groupsOverSoftQuota: Int(refusals.groupsOverSoftQuota), forged: Int(refusals.forged),
-                             earlySubscriptionsRefused: Int(refusals.earlySubscriptionsRefused))
+            var counts = ControlRefusals()
+            counts.unauthenticated = Int(refusals.unauthenticated)
+            counts.overLimit = Int(refusals.overLimit)
+            counts.actorsOverQuota = Int(refusals.actorsOverQuota)
+            counts.actorsOverSoftQuota = Int(refusals.actorsOverSoftQuota)
+            counts.throttled = Int(refusals.throttled)
+            counts.actorsDelayed = Int(refusals.actorsDelayed)
+            counts.groupsOverQuota = Int(refusals.groupsOverQuota)
+            counts.groupsOverSoftQuota = Int(refusals.groupsOverSoftQuota)
+            counts.forged = Int(refusals.forged)
+            counts.earlySubscriptionsRefused = Int(refusals.earlySubscriptionsRefused)
+            self = .refusals(counts)
         case .nodeStatus(let status)?:
             self = .nodeStatus(ControlNodeStatus(
                 node: NodeID(status.node), name: status.name,

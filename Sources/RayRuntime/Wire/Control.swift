@@ -181,6 +181,16 @@ public struct ControlNodeStatus: Sendable, Equatable {
     public var forged: Int = 0
 }
 
+/// What a process refused or held back since it started (`swiftray status`): connections, for
+/// every process; the GCS adds what its per-job quotas refused or warned of and what it dropped.
+public struct ControlRefusals: Sendable, Equatable {
+    public var unauthenticated = 0, overLimit = 0, throttled = 0
+    public var actorsOverQuota = 0, actorsOverSoftQuota = 0, actorsDelayed = 0
+    public var groupsOverQuota = 0, groupsOverSoftQuota = 0
+    public var forged = 0, earlySubscriptionsRefused = 0
+    public init() {}
+}
+
 /// A raylet's counters.
 public struct ControlMetrics: Sendable, Equatable {
     public var spilled = 0, restored = 0, spillbacks = 0, evicted = 0, pulled = 0, leases = 0
@@ -236,11 +246,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
     case driverTasks(ControlDriverTasks)
     /// The request was not served: which, and why.
     case error(request: String, message: String)
-    /// Connections the process refused since it started.
-    /// The GCS adds what the per-job quotas refused (and warned of).
-    case refusals(unauthenticated: Int, overLimit: Int, actorsOverQuota: Int = 0, actorsOverSoftQuota: Int = 0,
-                  throttled: Int = 0, actorsDelayed: Int = 0, groupsOverQuota: Int = 0, groupsOverSoftQuota: Int = 0,
-                  forged: Int = 0, earlySubscriptionsRefused: Int = 0)
+    /// What the process refused or held back since it started.
+    case refusals(ControlRefusals)
 
     /// What the CLI prints.
     public var description: String {
@@ -267,15 +274,16 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
             return entries.map { "\($0.node) \($0.name) \($0.host):\($0.port)" }.joined(separator: "\n")
         case .pong:
             return "pong"
-        case .refusals(let unauthenticated, let overLimit, let overQuota, let overSoft, let throttled, let delayed,
-                       let groupsOverQuota, let groupsOverSoft, let forged, let early):
-            return "refused \(unauthenticated) unauthenticated or unauthorized connection(s) and \(overLimit) over the connection and rate limits; "
-                + "per-job quotas refused \(overQuota) actor creation(s), warned of \(overSoft) past the soft limit and "
-                + "delayed \(delayed) at the creation rate; "
-                + "held \(throttled) connection(s) back at the rate limit; "
-                + "per-job quotas refused \(groupsOverQuota) placement group(s) and warned of \(groupsOverSoft) past the soft limit; "
-                + "dropped \(forged) message(s) from senders not allowed to send them; "
-                + "answered \(early) subscription(s) to unknown actors at once, past their bound"
+        case .refusals(let r):
+            return "refused \(r.unauthenticated) unauthenticated or unauthorized connection(s) and \(r.overLimit) over the "
+                + "connection and rate limits; "
+                + "per-job quotas refused \(r.actorsOverQuota) actor creation(s), warned of \(r.actorsOverSoftQuota) past "
+                + "the soft limit and delayed \(r.actorsDelayed) at the creation rate; "
+                + "held \(r.throttled) connection(s) back at the rate limit; "
+                + "per-job quotas refused \(r.groupsOverQuota) placement group(s) and warned of \(r.groupsOverSoftQuota) "
+                + "past the soft limit; "
+                + "dropped \(r.forged) message(s) from senders not allowed to send them; "
+                + "answered \(r.earlySubscriptionsRefused) subscription(s) to unknown actors at once, past their bound"
         case .nodeStatus(let status):
             return "\(status.node) \(status.name): resources \(status.resources) available \(status.available); "
                 + "store \(status.usedBytes) B of \(status.capacityBytes) B in \(status.objectCount) objects "

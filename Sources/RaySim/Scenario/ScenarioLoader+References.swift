@@ -165,11 +165,6 @@ extension ScenarioLoader {
         }
     }
 
-    /// `placement_group:` names a declared group and a bundle in range for every instance.
-    static func checkPlacementGroups(workload: WorkloadSpec, names: NameTable, file: String) throws(ScenarioError) {
-        try checkUses(workload: workload, names: names, file: file)
-    }
-
     /// A bundle fault names one group: not one of a counted entry.
     static func checkBundleFaults(_ faults: [FaultSpec], workload: WorkloadSpec, file: String) throws(ScenarioError) {
         for (index, fault) in faults.enumerated() {
@@ -187,7 +182,8 @@ extension ScenarioLoader {
         }
     }
 
-    private static func checkUses(workload: WorkloadSpec, names: NameTable, file: String) throws(ScenarioError) {
+    /// `placement_group:` names a declared group and a bundle in range for every instance.
+    static func checkPlacementGroups(workload: WorkloadSpec, names: NameTable, file: String) throws(ScenarioError) {
         let users = workload.tasks.enumerated().map { ("workload.tasks[\($0)]", $1.name, $1.count, $1.resources, $1.placementGroup) }
             + workload.actors.enumerated().map { ("workload.actors[\($0)]", $1.name, $1.count, $1.resources, $1.placementGroup) }
         for (path, userName, count, resources, reference) in users {
