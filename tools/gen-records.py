@@ -85,6 +85,7 @@ MESSAGE = [
     ("placementGroupUpdate", [("", "PlacementGroupInfo")]),
     ("bundlesHeld", [("", "[BundleHold]")]),
     ("yieldLease", [("", "LeaseID")]),
+    ("objectsRefused", [("requestID", "UInt64"), ("objects", "[ObjectID]"), ("", "RayError")]),
 ]
 
 INPUTS = [
@@ -99,7 +100,8 @@ INPUTS = [
                      ("peerDisconnected", [("", "Address")]), ("peerConnected", [("", "Address")]),
                      ("prestartWorkers", [("count", "Int"), ("job", "JobID")]),
                      ("programPublished", [("", "JobID"), ("program", "String")]),
-                     ("objectRestoreFailed", [("", "ObjectID"), ("reason", "String")])]),
+                     ("objectRestoreFailed", [("", "ObjectID"), ("reason", "String")]),
+                     ("driverConnected", [("", "WorkerID"), ("job", "JobID")])]),
     ("OwnerInput", [("started", [("", "RayConfig"), ("", "OwnerIdentity")]), ("submitTask", [("", "TaskRequest")]),
                     ("put", [("", "ObjectData"), ("node", "NodeID?")]), ("get", [("", "ObjectID")]),
                     ("release", [("", "ObjectID")]), ("messageReceived", [("from", "Address"), ("", "Message")]),
@@ -260,7 +262,8 @@ PROTO_ASSIGNED = [
                    ("actorCreationsDelayedMax", "Int"), ("objectSizeBytesMax", "Int64"),
                    ("ownedObjectsSoftMax", "Int"), ("ownedObjectsHardMax", "Int"),
                    ("leaseRequestsPerOwnerMax", "Int"), ("placementGroupsPerJobSoftMax", "Int"),
-                   ("placementGroupsPerJobHardMax", "Int"), ("workersPerJobMax", "Int")]),
+                   ("placementGroupsPerJobHardMax", "Int"), ("workersPerJobMax", "Int"),
+                   ("storeBytesPerJobSoftMax", "Int64"), ("storeBytesPerJobHardMax", "Int64")]),
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),
@@ -442,6 +445,8 @@ message ControlReply {
     sint64 throttled = 15;  // times a connection stopped reading at its peer's rate limit
     string cpu_shares = 16;  // per-job CPU shares of its workers: "on (...)" or "off (why)"
     sint64 forged = 17;  // messages dropped because their sender may not send them
+    sint64 stores_refused = 18;  // stores refused at a job's hard quota of bytes in the store
+    sint64 stores_over_soft_quota = 19;  // stores counted past a job's soft quota
   }
   message View {
     repeated uint32 nodes = 1;

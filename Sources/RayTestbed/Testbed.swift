@@ -179,6 +179,21 @@ public enum Testbed {
     public static let cgroupOf = RemoteFunction("tb.cgroup-of") { () throws -> String in
         (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
     }
+    /// Starts up to `count` child processes (`sleep 30`) and returns how many started; stops and
+    /// reaps them before returning (a body forking processes of its own).
+    public static let forks = RemoteFunction("tb.forks") { (count: Int) throws -> Int in
+        var children: [pid_t] = []
+        for _ in 0..<count {
+            var pid: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("30"), nil]
+            defer { for arg in argv { free(arg) } }
+            guard posix_spawn(&pid, "/bin/sleep", nil, nil, argv, environ) == 0 else { break }
+            children.append(pid)
+        }
+        for pid in children { kill(pid, SIGKILL) }
+        for pid in children { var status: Int32 = 0; waitpid(pid, &status, 0) }
+        return children.count
+    }
     /// Returns the reference of a value it put that holds a reference (not supported yet).
     public static let returnsPutHolding = RemoteFunction("tb.returns-put-holding") { () throws -> ObjectRef<[ObjectRef<Int>]> in
         try Ray.put([try Ray.put(1)])
@@ -244,7 +259,7 @@ public enum Testbed {
         _ = (divmod, triple, divmodInside, slowValue, cancellableParent)
         _ = (returnsChildren, returnsBlobRef, returnsRefAndPID, returnsBorrowed)
         _ = (passesOnTwice, returnsReceived, checksumVia)
-        _ = (putsHolding, returnsPutHolding, putsReceived, sumNested, putMany, cgroupOf, hog)
+        _ = (putsHolding, returnsPutHolding, putsReceived, sumNested, putMany, cgroupOf, hog, forks)
         registerActors()
     }
 

@@ -326,6 +326,8 @@ extension RayConfig {
         message.placementGroupsPerJobSoftMax = Int64(self.placementGroupsPerJobSoftMax)
         message.placementGroupsPerJobHardMax = Int64(self.placementGroupsPerJobHardMax)
         message.workersPerJobMax = Int64(self.workersPerJobMax)
+        message.storeBytesPerJobSoftMax = self.storeBytesPerJobSoftMax
+        message.storeBytesPerJobHardMax = self.storeBytesPerJobHardMax
         return message
     }
 
@@ -357,6 +359,8 @@ extension RayConfig {
         self.placementGroupsPerJobSoftMax = Int(truncatingIfNeeded: message.placementGroupsPerJobSoftMax)
         self.placementGroupsPerJobHardMax = Int(truncatingIfNeeded: message.placementGroupsPerJobHardMax)
         self.workersPerJobMax = Int(truncatingIfNeeded: message.workersPerJobMax)
+        self.storeBytesPerJobSoftMax = message.storeBytesPerJobSoftMax
+        self.storeBytesPerJobHardMax = message.storeBytesPerJobHardMax
     }
 }
 
@@ -1068,6 +1072,12 @@ extension Message {
             message.bundlesHeld = value
         case .yieldLease(let v0):
             message.yieldLease = v0.proto
+        case .objectsRefused(let v0, let v1, let v2):
+            var value = PBMessage.ObjectsRefused()
+            value.requestID = v0
+            value.objects = v1.map { $0.proto }
+            value.error = v2.proto
+            message.objectsRefused = value
         }
         return message
     }
@@ -1208,6 +1218,8 @@ extension Message {
             self = .bundlesHeld(try value.holds.map { try BundleHold(proto: $0, at: path() + ".bundles_held" + ".holds") })
         case .yieldLease(let value)?:
             self = .yieldLease(try LeaseID(proto: value, at: path() + ".yield_lease"))
+        case .objectsRefused(let value)?:
+            self = .objectsRefused(requestID: value.requestID, objects: try value.objects.map { try ObjectID(proto: $0, at: path() + ".objects_refused" + ".objects") }, try RayError(proto: ProtoRecords.field(value.hasError, value.error, path() + ".objects_refused" + ".error"), at: path() + ".objects_refused" + ".error"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -1300,6 +1312,11 @@ extension RayletInput {
             value.object = v0.proto
             value.reason = v1
             message.objectRestoreFailed = value
+        case .driverConnected(let v0, let v1):
+            var value = PBRayletInput.DriverConnected()
+            value.worker = v0.proto
+            value.job = v1.value
+            message.driverConnected = value
         }
         return message
     }
@@ -1328,6 +1345,8 @@ extension RayletInput {
             self = .programPublished(JobID(value.job), program: value.program)
         case .objectRestoreFailed(let value)?:
             self = .objectRestoreFailed(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".object_restore_failed" + ".object"), at: path() + ".object_restore_failed" + ".object"), reason: value.reason)
+        case .driverConnected(let value)?:
+            self = .driverConnected(try WorkerID(proto: ProtoRecords.field(value.hasWorker, value.worker, path() + ".driver_connected" + ".worker"), at: path() + ".driver_connected" + ".worker"), job: JobID(value.job))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

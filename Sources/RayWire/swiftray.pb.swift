@@ -983,6 +983,18 @@ public nonisolated struct PBControlReply: Sendable {
       set {_uniqueStorage()._forged = newValue}
     }
 
+    /// stores refused at a job's hard quota of bytes in the store
+    public var storesRefused: Int64 {
+      get {_storage._storesRefused}
+      set {_uniqueStorage()._storesRefused = newValue}
+    }
+
+    /// stores counted past a job's soft quota
+    public var storesOverSoftQuota: Int64 {
+      get {_storage._storesOverSoftQuota}
+      set {_uniqueStorage()._storesOverSoftQuota = newValue}
+    }
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -1836,6 +1848,16 @@ public nonisolated struct PBRayConfig: @unchecked Sendable {
   public var workersPerJobMax: Int64 {
     get {_storage._workersPerJobMax}
     set {_uniqueStorage()._workersPerJobMax = newValue}
+  }
+
+  public var storeBytesPerJobSoftMax: Int64 {
+    get {_storage._storeBytesPerJobSoftMax}
+    set {_uniqueStorage()._storeBytesPerJobSoftMax = newValue}
+  }
+
+  public var storeBytesPerJobHardMax: Int64 {
+    get {_storage._storeBytesPerJobHardMax}
+    set {_uniqueStorage()._storeBytesPerJobHardMax = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -3336,6 +3358,14 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .yieldLease(newValue)}
   }
 
+  public var objectsRefused: PBMessage.ObjectsRefused {
+    get {
+      if case .objectsRefused(let v)? = kind {return v}
+      return PBMessage.ObjectsRefused()
+    }
+    set {kind = .objectsRefused(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3406,6 +3436,7 @@ public nonisolated struct PBMessage: Sendable {
     case placementGroupUpdate(PBPlacementGroupInfo)
     case bundlesHeld(PBMessage.BundlesHeld)
     case yieldLease(PBLeaseId)
+    case objectsRefused(PBMessage.ObjectsRefused)
 
   }
 
@@ -4273,6 +4304,31 @@ public nonisolated struct PBMessage: Sendable {
     public init() {}
   }
 
+  public nonisolated struct ObjectsRefused: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var requestID: UInt64 = 0
+
+    public var objects: [PBObjectId] = []
+
+    public var error: PBRayError {
+      get {_error ?? PBRayError()}
+      set {_error = newValue}
+    }
+    /// Returns true if `error` has been explicitly set.
+    public var hasError: Bool {self._error != nil}
+    /// Clears the value of `error`. Subsequent reads from it will return its default value.
+    public mutating func clearError() {self._error = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _error: PBRayError? = nil
+  }
+
   public init() {}
 }
 
@@ -4503,6 +4559,14 @@ public nonisolated struct PBRayletInput: Sendable {
     set {kind = .objectRestoreFailed(newValue)}
   }
 
+  public var driverConnected: PBRayletInput.DriverConnected {
+    get {
+      if case .driverConnected(let v)? = kind {return v}
+      return PBRayletInput.DriverConnected()
+    }
+    set {kind = .driverConnected(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -4517,6 +4581,7 @@ public nonisolated struct PBRayletInput: Sendable {
     case prestartWorkers(PBRayletInput.PrestartWorkers)
     case programPublished(PBRayletInput.ProgramPublished)
     case objectRestoreFailed(PBRayletInput.ObjectRestoreFailed)
+    case driverConnected(PBRayletInput.DriverConnected)
 
   }
 
@@ -4631,6 +4696,29 @@ public nonisolated struct PBRayletInput: Sendable {
     public init() {}
 
     fileprivate var _object: PBObjectId? = nil
+  }
+
+  public nonisolated struct DriverConnected: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var worker: PBWorkerId {
+      get {_worker ?? PBWorkerId()}
+      set {_worker = newValue}
+    }
+    /// Returns true if `worker` has been explicitly set.
+    public var hasWorker: Bool {self._worker != nil}
+    /// Clears the value of `worker`. Subsequent reads from it will return its default value.
+    public mutating func clearWorker() {self._worker = nil}
+
+    public var job: UInt32 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _worker: PBWorkerId? = nil
   }
 
   public init() {}
@@ -6884,7 +6972,7 @@ nonisolated extension PBControlReply.Raylets: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0\u{1}forged\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0\u{1}forged\0\u{3}stores_refused\0\u{3}stores_over_soft_quota\0")
 
   fileprivate class _StorageClass {
     var _node: UInt32 = 0
@@ -6904,6 +6992,8 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     var _throttled: Int64 = 0
     var _cpuShares: String = String()
     var _forged: Int64 = 0
+    var _storesRefused: Int64 = 0
+    var _storesOverSoftQuota: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -6931,6 +7021,8 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       _throttled = source._throttled
       _cpuShares = source._cpuShares
       _forged = source._forged
+      _storesRefused = source._storesRefused
+      _storesOverSoftQuota = source._storesOverSoftQuota
     }
   }
 
@@ -6966,6 +7058,8 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
         case 15: try { try decoder.decodeSingularSInt64Field(value: &_storage._throttled) }()
         case 16: try { try decoder.decodeSingularStringField(value: &_storage._cpuShares) }()
         case 17: try { try decoder.decodeSingularSInt64Field(value: &_storage._forged) }()
+        case 18: try { try decoder.decodeSingularSInt64Field(value: &_storage._storesRefused) }()
+        case 19: try { try decoder.decodeSingularSInt64Field(value: &_storage._storesOverSoftQuota) }()
         default: break
         }
       }
@@ -7029,6 +7123,12 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       if _storage._forged != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._forged, fieldNumber: 17)
       }
+      if _storage._storesRefused != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._storesRefused, fieldNumber: 18)
+      }
+      if _storage._storesOverSoftQuota != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._storesOverSoftQuota, fieldNumber: 19)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -7055,6 +7155,8 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
         if _storage._throttled != rhs_storage._throttled {return false}
         if _storage._cpuShares != rhs_storage._cpuShares {return false}
         if _storage._forged != rhs_storage._forged {return false}
+        if _storage._storesRefused != rhs_storage._storesRefused {return false}
+        if _storage._storesOverSoftQuota != rhs_storage._storesOverSoftQuota {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -8371,7 +8473,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0\u{3}workers_per_job_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0\u{3}workers_per_job_max\0\u{3}store_bytes_per_job_soft_max\0\u{3}store_bytes_per_job_hard_max\0")
 
   fileprivate class _StorageClass {
     var _healthCheckInitialDelayMicros: Int64 = 0
@@ -8400,6 +8502,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _placementGroupsPerJobSoftMax: Int64 = 0
     var _placementGroupsPerJobHardMax: Int64 = 0
     var _workersPerJobMax: Int64 = 0
+    var _storeBytesPerJobSoftMax: Int64 = 0
+    var _storeBytesPerJobHardMax: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -8436,6 +8540,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       _placementGroupsPerJobSoftMax = source._placementGroupsPerJobSoftMax
       _placementGroupsPerJobHardMax = source._placementGroupsPerJobHardMax
       _workersPerJobMax = source._workersPerJobMax
+      _storeBytesPerJobSoftMax = source._storeBytesPerJobSoftMax
+      _storeBytesPerJobHardMax = source._storeBytesPerJobHardMax
     }
   }
 
@@ -8480,6 +8586,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 24: try { try decoder.decodeSingularSInt64Field(value: &_storage._placementGroupsPerJobSoftMax) }()
         case 25: try { try decoder.decodeSingularSInt64Field(value: &_storage._placementGroupsPerJobHardMax) }()
         case 26: try { try decoder.decodeSingularSInt64Field(value: &_storage._workersPerJobMax) }()
+        case 27: try { try decoder.decodeSingularSInt64Field(value: &_storage._storeBytesPerJobSoftMax) }()
+        case 28: try { try decoder.decodeSingularSInt64Field(value: &_storage._storeBytesPerJobHardMax) }()
         default: break
         }
       }
@@ -8566,6 +8674,12 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       if _storage._workersPerJobMax != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._workersPerJobMax, fieldNumber: 26)
       }
+      if _storage._storeBytesPerJobSoftMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._storeBytesPerJobSoftMax, fieldNumber: 27)
+      }
+      if _storage._storeBytesPerJobHardMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._storeBytesPerJobHardMax, fieldNumber: 28)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -8601,6 +8715,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._placementGroupsPerJobSoftMax != rhs_storage._placementGroupsPerJobSoftMax {return false}
         if _storage._placementGroupsPerJobHardMax != rhs_storage._placementGroupsPerJobHardMax {return false}
         if _storage._workersPerJobMax != rhs_storage._workersPerJobMax {return false}
+        if _storage._storeBytesPerJobSoftMax != rhs_storage._storeBytesPerJobSoftMax {return false}
+        if _storage._storeBytesPerJobHardMax != rhs_storage._storeBytesPerJobHardMax {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -10475,7 +10591,7 @@ nonisolated extension PBExecutorTimer.ReleaseBorrowed: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0\u{3}owns_actors\0\u{3}actor_dependencies_ready\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}prepare_bundles\0\u{3}bundles_prepared\0\u{3}commit_bundles\0\u{3}bundles_committed\0\u{3}cancel_bundles\0\u{3}placement_group_update\0\u{3}bundles_held\0\u{3}yield_lease\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0\u{3}owns_actors\0\u{3}actor_dependencies_ready\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}prepare_bundles\0\u{3}bundles_prepared\0\u{3}commit_bundles\0\u{3}bundles_committed\0\u{3}cancel_bundles\0\u{3}placement_group_update\0\u{3}bundles_held\0\u{3}yield_lease\0\u{3}objects_refused\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -11309,6 +11425,19 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
           self.kind = .yieldLease(v)
         }
       }()
+      case 68: try {
+        var v: PBMessage.ObjectsRefused?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .objectsRefused(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .objectsRefused(v)
+        }
+      }()
       default: break
       }
     }
@@ -11587,6 +11716,10 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     case .yieldLease?: try {
       guard case .yieldLease(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 67)
+    }()
+    case .objectsRefused?: try {
+      guard case .objectsRefused(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 68)
     }()
     case nil: break
     }
@@ -13264,6 +13397,50 @@ nonisolated extension PBMessage.BundlesHeld: SwiftProtobuf.Message, SwiftProtobu
   }
 }
 
+nonisolated extension PBMessage.ObjectsRefused: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".ObjectsRefused"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}objects\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.objects) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.objects.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.objects, fieldNumber: 2)
+    }
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.ObjectsRefused, rhs: PBMessage.ObjectsRefused) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.objects != rhs.objects {return false}
+    if lhs._error != rhs._error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension PBGCSInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GCSInput"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{1}recovered\0\u{3}message_received\0\u{3}timer_fired\0\u{3}peer_disconnected\0\u{3}node_joining\0")
@@ -13493,7 +13670,7 @@ nonisolated extension PBGCSInput.NodeJoining: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayletInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}timer_fired\0\u{3}worker_started\0\u{3}worker_exited\0\u{3}object_restored\0\u{3}peer_disconnected\0\u{3}peer_connected\0\u{3}prestart_workers\0\u{3}program_published\0\u{3}object_restore_failed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}message_received\0\u{3}timer_fired\0\u{3}worker_started\0\u{3}worker_exited\0\u{3}object_restored\0\u{3}peer_disconnected\0\u{3}peer_connected\0\u{3}prestart_workers\0\u{3}program_published\0\u{3}object_restore_failed\0\u{3}driver_connected\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -13644,6 +13821,19 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
           self.kind = .objectRestoreFailed(v)
         }
       }()
+      case 12: try {
+        var v: PBRayletInput.DriverConnected?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .driverConnected(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .driverConnected(v)
+        }
+      }()
       default: break
       }
     }
@@ -13698,6 +13888,10 @@ nonisolated extension PBRayletInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
     case .objectRestoreFailed?: try {
       guard case .objectRestoreFailed(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .driverConnected?: try {
+      guard case .driverConnected(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
     }()
     case nil: break
     }
@@ -13893,6 +14087,45 @@ nonisolated extension PBRayletInput.ObjectRestoreFailed: SwiftProtobuf.Message, 
   public static func ==(lhs: PBRayletInput.ObjectRestoreFailed, rhs: PBRayletInput.ObjectRestoreFailed) -> Bool {
     if lhs._object != rhs._object {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBRayletInput.DriverConnected: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBRayletInput.protoMessageName + ".DriverConnected"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0\u{1}job\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._worker) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.job) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._worker {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.job != 0 {
+      try visitor.visitSingularUInt32Field(value: self.job, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBRayletInput.DriverConnected, rhs: PBRayletInput.DriverConnected) -> Bool {
+    if lhs._worker != rhs._worker {return false}
+    if lhs.job != rhs.job {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -137,6 +137,27 @@ extension RuntimeTests {
         }
     }
 
+    /// A per-job process limit (SWIFTRAY_JOB_PIDS_MAX, 64 here; the kernel's pids controller): a
+    /// body forking 300 processes of its own gets only as many as its job's limit leaves, and the
+    /// node and the job go on (a task after it works). Where the pids controller cannot be used,
+    /// status says the limit is off and why.
+    @Test func aJobsBodyCannotForkPastItsProcessLimit() throws {
+        try withCluster([("head", ["CPU": 1])], environment: ["SWIFTRAY_JOB_PIDS_MAX=64"]) { cluster throws in
+            let head = try #require(cluster.nodes.first)
+            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
+                Issue.record("the raylet did not answer with its status")
+                return
+            }
+            guard status.cpuShares.contains("process limit 64 per job") else {
+                #expect(status.cpuShares.contains("process limit off ("), "\(status.cpuShares)")
+                return
+            }
+            let started = try Testbed.forks.remote(300).get(timeout: .seconds(60))
+            #expect(started > 0 && started < 64, "\(started) processes started")
+            #expect(try Testbed.hog.remote(1 << 20).get(timeout: .seconds(60)) == 1 << 20)
+        }
+    }
+
     /// The object size limit (issue 12: an object flood of huge objects): on a node whose store holds
     /// 8 MiB, a 9 MiB put and a task returning 9 MiB are refused before anything is allocated, with a
     /// typed error naming the limit and how to raise it; values under it work, and so does the node.
@@ -165,6 +186,52 @@ extension RuntimeTests {
             #expect(try Testbed.checksum.remote(small).get(timeout: .seconds(60))
                 == Testbed.checksum(Testbed.blobBytes(seed: 3, size: 1 << 20)))
             #expect(try Testbed.blob.remote(4, 1 << 20).get(timeout: .seconds(60)).count == 1 << 20)
+        }
+    }
+
+    /// The per-job quota of bytes in a node's store (SWIFTRAY_STORE_BYTES_PER_JOB_HARD, 8 MiB
+    /// here, soft 4 MiB, in a 32 MiB store): three 2 MiB puts are kept; a 4 MiB put past the quota
+    /// is refused by the raylet (its get raises QuotaExceeded naming the setting, and its bytes are
+    /// released), and so is a task's 4 MiB result; status counts both; dropping references makes
+    /// room again.
+    @Test func aJobPastItsStoreQuotaHasItsPutsAndResultsRefused() throws {
+        try withCluster([("head", ["CPU": 1])],
+                        environment: ["SWIFTRAY_STORE_BYTES_PER_JOB_HARD=8388608", "SWIFTRAY_STORE_BYTES_PER_JOB_SOFT=4194304"],
+                        objectStoreBytes: 32 << 20) { cluster throws in
+            let head = try #require(cluster.nodes.first)
+            var kept = try (1...3).map { try Ray.put(Testbed.blobBytes(seed: $0, size: 2 << 20)) }
+            #expect(try kept[2].get(timeout: .seconds(30)) == Testbed.blobBytes(seed: 3, size: 2 << 20))
+            let over = try Ray.put(Testbed.blobBytes(seed: 4, size: 4 << 20))
+            #expect {
+                _ = try over.get(timeout: .seconds(30))
+            } throws: { error in
+                guard case .quotaExceeded(let message)? = error as? Ray.Error else { return false }
+                return message.contains("holds 62914") && message.contains(" bytes of objects in node-")
+                    && message.contains("SWIFTRAY_STORE_BYTES_PER_JOB_HARD")
+            }
+            #expect {
+                _ = try Testbed.blob.remote(5, 4 << 20).get(timeout: .seconds(60))
+            } throws: { error in
+                guard case .quotaExceeded(let message)? = error as? Ray.Error else { return false }
+                return message.contains("SWIFTRAY_STORE_BYTES_PER_JOB_HARD")
+            }
+            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
+                Issue.record("the raylet did not answer with its status")
+                return
+            }
+            #expect(status.storesRefused == 2 && status.storesOverSoftQuota >= 1, "\(status)")
+            #expect(status.usedBytes >= 6 << 20 && status.usedBytes < 7 << 20, "\(status)")  // three 2 MiB values
+            #expect(ControlReply.nodeStatus(status).description.contains("per-job store quotas refused 2 store(s)"))
+            // Released: the owner frees them, and the job's bytes there go back under the quota.
+            kept.removeAll()
+            let deadline = Date().addingTimeInterval(30)
+            var made: [UInt8]?
+            while made == nil && Date() < deadline {
+                made = try? Ray.put(Testbed.blobBytes(seed: 6, size: 4 << 20)).get(timeout: .seconds(30))
+                if made == nil { usleep(20_000) }
+            }
+            #expect(made == Testbed.blobBytes(seed: 6, size: 4 << 20))
+            withExtendedLifetime(over) {}
         }
     }
 

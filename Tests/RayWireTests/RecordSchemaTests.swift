@@ -51,7 +51,7 @@ let everyMessage: [Message] = [
     .cancelChildren(TaskID(value: 77), attempt: 2, force: true),
     .returnedReferences(TaskID(value: 77), attempt: 1, objects: [object, putObject], returnIndices: [1, 2]),
     .borrowerGet(object), .ownedValue(object, .data(data)), .ownedValue(object, .error(error)),
-    .yieldLease(lease),
+    .yieldLease(lease), .objectsRefused(requestID: 5, objects: [object, putObject], error),
 ]
 
 /// The case name of a value of an enum whose cases all carry values.
@@ -61,7 +61,7 @@ private func caseName<T>(_ value: T) -> String {
 
 @Test func theListCoversEveryMessageCase() {
     // Adding a case to Message? Add it to everyMessage (and to the tables in tools/gen-records.py).
-    #expect(Set(everyMessage.map(caseName)).count == 42)
+    #expect(Set(everyMessage.map(caseName)).count == 43)
 }
 
 @Test(arguments: everyMessage)
@@ -86,7 +86,8 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
     let rayletInputs: [RayletInput] = [.started(RayConfig(), info), .messageReceived(from: .worker(worker), .pullObject(object)),
                                        .timerFired(.retryPull(object)), .timerFired(.reportResources), .workerStarted(worker),
                                        .workerExited(worker), .objectRestored(object), .peerDisconnected(.raylet(NodeID(3))),
-                                       .peerConnected(.gcs), .prestartWorkers(count: 2, job: JobID(1))]
+                                       .peerConnected(.gcs), .prestartWorkers(count: 2, job: JobID(1)),
+                                       .driverConnected(worker, job: JobID(4))]
     try roundTrips(rayletInputs)
     let request = TaskRequest(function: "g", instance: 1, args: [.value(bytesData)], resources: ResourceSet(),
                               strategy: .default, maxRetries: 0, retryExceptions: false, body: [])
@@ -119,6 +120,8 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
     config.schedulerTopKPermille = 333
     config.markNodeDeadOnDisconnect = false
     config.seed = 99
+    config.storeBytesPerJobSoftMax = 1 << 20
+    config.storeBytesPerJobHardMax = 1 << 33
     #expect(try RayConfig(proto: config.proto) == config)
 }
 

@@ -275,6 +275,11 @@ extension Message {
         case .yieldLease(let v0):
             try container.encode(UInt8(66))
             try container.encode(v0)
+        case .objectsRefused(let v0, let v1, let v2):
+            try container.encode(UInt8(67))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
         }
     }
 
@@ -416,6 +421,8 @@ extension Message {
             self = .bundlesHeld(try container.decode([BundleHold].self))
         case 66:
             self = .yieldLease(try container.decode(LeaseID.self))
+        case 67:
+            self = .objectsRefused(requestID: try container.decode(UInt64.self), objects: try container.decode([ObjectID].self), try container.decode(RayError.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))
@@ -513,6 +520,10 @@ extension RayletInput {
             try container.encode(UInt8(10))
             try container.encode(v0)
             try container.encode(v1)
+        case .driverConnected(let v0, let v1):
+            try container.encode(UInt8(11))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -542,6 +553,8 @@ extension RayletInput {
             self = .programPublished(try container.decode(JobID.self), program: try container.decode(String.self))
         case 10:
             self = .objectRestoreFailed(try container.decode(ObjectID.self), reason: try container.decode(String.self))
+        case 11:
+            self = .driverConnected(try container.decode(WorkerID.self), job: try container.decode(JobID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown RayletInput tag \(tag)"))

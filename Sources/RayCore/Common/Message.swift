@@ -280,6 +280,10 @@ public enum Message: Hashable, Codable, Sendable {
     /// more of it than they do; hand the worker back once its task ends instead of running the
     /// next task of the shape on it (fair share between jobs, Raylet+Fairness.swift).
     case yieldLease(LeaseID)
+    /// Raylet → the process that asked to store `objects` (an owner's put, a worker sealing a
+    /// task's return values): nothing was kept, for `error` (the job's bytes in this node's store
+    /// are at their hard quota). The owner fails a put's objects with it; an executor fails its task.
+    case objectsRefused(requestID: UInt64, objects: [ObjectID], RayError)
 }
 
 extension Message {

@@ -97,6 +97,22 @@ public struct RayConfig: Hashable, Codable, Sendable {
     public var workersPerJobMax: Int = 512
     public var workersPerJob: Int { workersPerJobMax > 0 ? workersPerJobMax : 512 }
 
+    /// Bytes of primary copies one job may keep in a node's object store, in memory or spilled
+    /// (its puts on that node and its tasks' return values sealed there), so one job cannot fill
+    /// a node's memory and disk: past the soft limit a store is counted (a warning in `swiftray
+    /// status`), at the hard one refused before anything is kept (the put's object, or the task's
+    /// return values, fail with QuotaExceeded). 0 (the default, and a record written before these
+    /// fields) means 4 and 16 times the node's store capacity, which a normal workload never
+    /// reaches (Ray bounds spilling only by the disk).
+    public var storeBytesPerJobSoftMax: Int64 = 0
+    public var storeBytesPerJobHardMax: Int64 = 0
+    public func storeBytesPerJobSoft(capacity: Int64) -> Int64 {
+        storeBytesPerJobSoftMax > 0 ? storeBytesPerJobSoftMax : max(capacity, 1) &* 4
+    }
+    public func storeBytesPerJobHard(capacity: Int64) -> Int64 {
+        storeBytesPerJobHardMax > 0 ? storeBytesPerJobHardMax : max(capacity, 1) &* 16
+    }
+
     /// The cap on lease requests in flight per shape actually used (at least 1).
     public var leaseRequestCap: Int { leaseRequestsPerShapeMax > 0 ? leaseRequestsPerShapeMax : 10 }
 

@@ -206,6 +206,11 @@ public struct Executor: Sendable {
         case .objectsStored(let requestID):
             guard let slot = slot(where: { $0.storeRequest == requestID }), let task = self[slot] else { return }
             reply(slot, .returned(task.returns), into: &effects)
+        case .objectsRefused(let requestID, _, let error):
+            // The job's bytes in the node's store are at their quota: the task fails with it (a
+            // retry would be refused the same way).
+            guard let slot = slot(where: { $0.storeRequest == requestID }) else { return }
+            reply(slot, .argumentFailed(error), into: &effects)
         default:
             break  // Not an executor message.
         }

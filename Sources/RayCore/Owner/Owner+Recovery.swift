@@ -41,6 +41,13 @@ extension Owner {
         waitForArguments(object.task, into: &effects)
     }
 
+    /// The raylet of `node` refused to keep a put's value (`objectsRefused`): the object fails with
+    /// why, if it is this owner's and its copy was to be there.
+    mutating func putRefused(_ object: ObjectID, at node: NodeID, _ error: RayError, into effects: inout [OwnerEffect]) {
+        guard let entry = objects[object], case .stored = entry.state, entry.locations.contains(node) else { return }
+        fail(object, error, into: &effects)
+    }
+
     private mutating func fail(_ object: ObjectID, _ error: RayError, into effects: inout [OwnerEffect]) {
         objects[object]?.state = .failed(error)
         objects[object]?.locations = []

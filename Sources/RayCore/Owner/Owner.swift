@@ -433,6 +433,11 @@ public struct Owner: Sendable {
             getFetched(requestID, values: values, into: &effects)
         case .objectsStored:
             break
+        case .objectsRefused(_, let refused, let error):
+            // A put past its job's quota in the node's store: nothing was kept, and gets of it
+            // raise why (as a put past the owner's own quota does, only later).
+            guard case .raylet(let node) = from else { return }
+            for object in refused where object.isPut { putRefused(object, at: node, error, into: &effects) }
         case .locateObject(let object):
             guard case .raylet(let node) = from else { return }
             if isBorrowed(object) {
@@ -490,7 +495,8 @@ public struct Owner: Sendable {
     /// from an earlier attempt's worker is legitimate there.)
     func senderMay(send message: Message, from: Address) -> Bool {
         switch message {
-        case .leaseGranted, .leaseSpillback, .leaseUnschedulable, .yieldLease, .objectsReady, .locationAdded:
+        case .leaseGranted, .leaseSpillback, .leaseUnschedulable, .yieldLease, .objectsReady, .locationAdded,
+             .objectsRefused:
             if case .raylet = from { return true }
             return false
         case .actorUpdate, .actorFound, .actorNotFound, .placementGroupUpdate:

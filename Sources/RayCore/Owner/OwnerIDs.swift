@@ -78,7 +78,7 @@ extension Message {
         switch self {
         case .pushTask, .createActor, .pushActorTask:
             return .executor
-        case .objectsReady(let requestID, _), .objectsStored(let requestID):
+        case .objectsReady(let requestID, _), .objectsStored(let requestID), .objectsRefused(let requestID, _, _):
             return requestID >= Owner.workerRequestBase ? .owner : .executor
         default:
             return .owner

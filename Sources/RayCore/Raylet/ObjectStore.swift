@@ -6,7 +6,8 @@
 // entries and never exceeds `capacityBytes`; a pinned entry (in use by a task
 // or a pending transfer) is never evicted or spilled; a primary copy is
 // never evicted, only spilled; an object too large for memory is created
-// directly on disk (Ray's fallback allocation) rather than overfilling memory.
+// directly on disk (Ray's fallback allocation) rather than overfilling memory;
+// `bytesByJob` is the sum of sizes of the entries charged to each job.
 
 /// What the store did to make room, for the raylet to act on.
 public enum StoreAction: Hashable, Sendable {
@@ -39,12 +40,17 @@ public struct ObjectStore: Sendable {
         /// stored again must not be released on the new copy.
         public var generation: UInt64
         var residentSequence: UInt64
+        /// The job whose quota this copy counts against (a primary copy its process stored
+        /// here); nil for copies pulled from elsewhere, which can be dropped and fetched again.
+        public var job: JobID?
     }
 
     public let capacityBytes: Int64
     public private(set) var usedBytes: Int64 = 0
     public private(set) var spilledBytes: Int64 = 0
     public private(set) var entries: [ObjectID: Entry] = [:]
+    /// Bytes of the copies charged to each job, in memory or spilled (RayConfig.storeBytesPerJob*).
+    public private(set) var bytesByJob: [JobID: Int64] = [:]
     private var residentOrder: [(sequence: UInt64, id: ObjectID)] = []
     private var residentSequence: UInt64 = 0
 
@@ -60,7 +66,8 @@ public struct ObjectStore: Sendable {
     /// primaries; if it still does not fit, the copy goes straight to disk.
     /// Returns what was done to make room, and whether the copy is in memory.
     public mutating func insert(_ id: ObjectID, data: ObjectData, owner: WorkerID, primary: Bool,
-                                pins: Int, sealedBy: WorkerID? = nil) -> (actions: [StoreAction], inMemory: Bool) {
+                                pins: Int, sealedBy: WorkerID? = nil, job: JobID? = nil)
+        -> (actions: [StoreAction], inMemory: Bool) {
         if let existing = entries[id] {
             // A second copy of the same object (a retry's result, or a pull
             // racing a local seal): keep one entry, primary wins.
@@ -73,7 +80,8 @@ public struct ObjectStore: Sendable {
         residentSequence += 1
         entries[id] = Entry(data: data, owner: owner, primary: primary, inMemory: fits, restoring: false,
                             spillFile: !fits, pins: pins, sealedBy: sealedBy, generation: residentSequence,
-                            residentSequence: residentSequence)
+                            residentSequence: residentSequence, job: job)
+        if let job { bytesByJob[job, default: 0] += data.sizeBytes }
         if fits {
             usedBytes += data.sizeBytes
             residentOrder.append((residentSequence, id))
@@ -89,6 +97,7 @@ public struct ObjectStore: Sendable {
     @discardableResult
     public mutating func remove(_ id: ObjectID) -> Entry? {
         guard let entry = entries.removeValue(forKey: id) else { return nil }
+        uncharge(entry)
         if entry.inMemory {
             usedBytes -= entry.data.sizeBytes
         } else {
@@ -181,6 +190,7 @@ public struct ObjectStore: Sendable {
             guard let entry = entries[id], entry.residentSequence == sequence, entry.inMemory,
                   !entry.primary, entry.pins == 0 else { continue }
             entries[id] = nil
+            uncharge(entry)
             usedBytes -= entry.data.sizeBytes
             actions.append(.evicted(id, owner: entry.owner))
         }
@@ -191,6 +201,12 @@ public struct ObjectStore: Sendable {
         }
         compactIfNeeded()
         return usedBytes + sizeBytes <= capacityBytes
+    }
+
+    private mutating func uncharge(_ entry: Entry) {
+        guard let job = entry.job, let bytes = bytesByJob[job] else { return }
+        let left = bytes - entry.data.sizeBytes
+        bytesByJob[job] = left > 0 ? left : nil
     }
 
     private mutating func spill(_ id: ObjectID, _ entry: Entry, actions: inout [StoreAction]) {

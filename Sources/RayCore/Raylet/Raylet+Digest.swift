@@ -22,6 +22,10 @@ extension Raylet {
             digest.add("\(workers[worker].map { "\($0)" } ?? "")")
         }
         for worker in workerJobs.keys.sorted() { digest.add(UInt64(workerJobs[worker]?.value ?? 0)) }
+        for worker in driverJobs.keys.sorted() {
+            digest.add(worker.packed)
+            digest.add(UInt64(driverJobs[worker]?.value ?? 0))
+        }
         for job in finishedJobs.sorted() { digest.add(UInt64(job.value)) }
         for job in programs.keys.sorted() {
             digest.add(UInt64(job.value))

@@ -118,13 +118,13 @@ extension Raylet {
     }
 
     mutating func storeReturns(_ objects: [ObjectID], _ values: [ObjectData], owner: WorkerID, sealedBy: WorkerID?,
-                               into effects: inout [RayletEffect]) {
+                               job: JobID? = nil, into effects: inout [RayletEffect]) {
         guard objects.count == values.count else { return }  // malformed request: nothing to store
         // An owner already dead would never free these copies.
         guard !deadOwners.contains(owner) else { return }
         for (object, data) in zip(objects, values) {
             let (actions, _) = store.insert(object, data: data, owner: owner, primary: true, pins: 0,
-                                            sealedBy: sealedBy)
+                                            sealedBy: sealedBy, job: job)
             apply(actions, into: &effects)
             // A rebuilt object may be sealed on the very node that was pulling it.
             if let pull = pulls.removeValue(forKey: object) {
@@ -132,6 +132,39 @@ extension Raylet {
             }
         }
         apply(store.spillAboveThreshold(permille: config.objectSpillingThresholdPermille), into: &effects)
+    }
+
+    /// The job of a process on this node: a worker spawned here, or a connected driver.
+    func job(of worker: WorkerID) -> JobID? {
+        workerJobs[worker] ?? driverJobs[worker]
+    }
+
+    /// Why storing `values` for `job` is refused (its bytes here would pass its hard quota), or nil;
+    /// a store past the soft quota is counted. Copies already here add nothing.
+    mutating func storeRefusal(_ job: JobID, _ objects: [ObjectID], _ values: [ObjectData]) -> RayError? {
+        guard objects.count == values.count else { return nil }  // malformed: storeReturns drops it
+        var adding: Int64 = 0
+        for (object, data) in zip(objects, values) where store[object] == nil { adding += data.sizeBytes }
+        guard adding > 0 else { return nil }
+        let holding = store.bytesByJob[job] ?? 0
+        let hard = config.storeBytesPerJobHard(capacity: store.capacityBytes)
+        if holding + adding > hard {
+            metrics.storesRefused += 1
+            return RayError(.quotaExceeded, "\(job) holds \(holding) bytes of objects in \(nodeID)'s object store "
+                + "(in memory or spilled); \(adding) more would pass its hard quota of \(hard) bytes "
+                + "(SWIFTRAY_STORE_BYTES_PER_JOB_HARD; by default 16 times the store's capacity); drop references "
+                + "to objects you no longer need, or raise the quota")
+        }
+        if holding + adding > config.storeBytesPerJobSoft(capacity: store.capacityBytes) { metrics.storesOverSoftQuota += 1 }
+        return nil
+    }
+
+    /// Keeps none of `objects`: releases what the sender wrote for them (not a copy already here)
+    /// and tells it why.
+    mutating func refuseStore(_ requestID: UInt64, _ objects: [ObjectID], _ error: RayError, to sender: Address,
+                              into effects: inout [RayletEffect]) {
+        for object in objects where store[object] == nil { effects.append(.releaseObject(object)) }
+        effects.append(.send(to: sender, .objectsRefused(requestID: requestID, objects: objects, error)))
     }
 
     mutating func apply(_ actions: [StoreAction], into effects: inout [RayletEffect]) {

@@ -220,6 +220,7 @@ extension Raylet {
     mutating func jobFinished(_ job: JobID, into effects: inout [RayletEffect]) {
         guard finishedJobs.insert(job).inserted else { return }
         deadOwnerReports = deadOwnerReports.filter { $0.value != job }
+        driverJobs = driverJobs.filter { $0.value != job }
         var dropped: Set<LeaseID> = []
         for shape in classOrder {
             for queued in classQueues[shape]?.elements ?? [] where queued.request.jobID == job {

@@ -46,6 +46,9 @@ public enum RayletInput: Hashable, Codable, Sendable {
     case programPublished(JobID, program: String)
     /// A spilled object could not be read back (its file is damaged, or gone): the copy is lost.
     case objectRestoreFailed(ObjectID, reason: String)
+    /// The driver `WorkerID` of `job` connected to this raylet: what it stores here is its job's
+    /// (workers' jobs the raylet knows from spawning them).
+    case driverConnected(WorkerID, job: JobID)
 }
 
 /// Effects of a raylet.
@@ -145,6 +148,8 @@ public struct Raylet: Sendable {
     var idleWorkers: [JobID: [WorkerID]] = [:]
     /// The job of every worker process.
     public internal(set) var workerJobs: [WorkerID: JobID] = [:]
+    /// The jobs of the drivers connected here (`driverConnected`), until their job ends.
+    public internal(set) var driverJobs: [WorkerID: JobID] = [:]
     /// Jobs that ended: their workers were stopped and their requests are ignored.
     var finishedJobs: Set<JobID> = []
     /// The program each job's workers run ("<digest> <path>"; "" when no driver published one:
@@ -192,6 +197,10 @@ public struct Raylet: Sendable {
         /// it, the GCS's messages from anyone else. Never in a correct cluster (the simulator's
         /// checker holds it at 0).
         public var forgedMessages = 0
+        /// Stores refused because the job's bytes in this store would pass its hard quota, and
+        /// stores counted past its soft one (RayConfig.storeBytesPerJob*).
+        public var storesRefused = 0
+        public var storesOverSoftQuota = 0
     }
 
     public init() {}
@@ -247,6 +256,8 @@ public struct Raylet: Sendable {
             programPublished(job, program, into: &effects)
         case .objectRestoreFailed(let object, let reason):
             restoreFailed(object, reason: reason, into: &effects)
+        case .driverConnected(let driver, let job):
+            if driver.node == nodeID && !finishedJobs.contains(job) { driverJobs[driver] = job }
         }
         return effects
     }
@@ -297,9 +308,16 @@ public struct Raylet: Sendable {
             releaseFetch(FetchKey(worker: worker, requestID: requestID), into: &effects)
         case .storeObjects(let requestID, let objects, let values, let owner):
             // A worker's return values wait for their owner's pin; an owner's own put is confirmed.
-            var sealer: WorkerID?
-            if case .worker(let worker) = from, worker != owner { sealer = worker }
-            storeReturns(objects, values, owner: owner, sealedBy: sealer, into: &effects)
+            var sealer: WorkerID?, job: JobID?
+            if case .worker(let worker) = from {
+                if worker != owner { sealer = worker }
+                job = self.job(of: worker)
+            }
+            if let job, let refusal = storeRefusal(job, objects, values) {
+                refuseStore(requestID, objects, refusal, to: from, into: &effects)
+                return
+            }
+            storeReturns(objects, values, owner: owner, sealedBy: sealer, job: job, into: &effects)
             effects.append(.send(to: from, .objectsStored(requestID: requestID)))
         case .objectLocation(let object, let answer):
             locationAnswered(object, answer, into: &effects)

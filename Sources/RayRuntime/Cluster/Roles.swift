@@ -178,6 +178,9 @@ public enum Role {
         if let value = try positiveSetting("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_HARD") { config.placementGroupsPerJobHardMax = value }
         // Task workers one job may have on a node (past it, its lease requests wait there).
         if let value = try positiveSetting("SWIFTRAY_WORKERS_PER_JOB") { config.workersPerJobMax = value }
+        // Bytes one job may keep in a node's object store (default: 4 and 16 times its capacity).
+        if let value = try positiveSetting("SWIFTRAY_STORE_BYTES_PER_JOB_SOFT") { config.storeBytesPerJobSoftMax = Int64(value) }
+        if let value = try positiveSetting("SWIFTRAY_STORE_BYTES_PER_JOB_HARD") { config.storeBytesPerJobHardMax = Int64(value) }
         // The largest object (default: each node's store capacity); a raylet's own setting wins on its node.
         if let value = try positiveSetting("SWIFTRAY_MAX_OBJECT_BYTES") { config.objectSizeBytesMax = Int64(value) }
     }

@@ -9,6 +9,10 @@
 // - A memory limit (SWIFTRAY_JOB_MEMORY_BYTES, off unless set): a job's workers on the node
 //   together hold at most that much; past it the kernel kills one of them, and the task's
 //   failure (WorkerCrashed) says the job's memory limit was reached.
+// - A process-count limit (SWIFTRAY_JOB_PIDS_MAX, off unless set; the kernel's pids
+//   controller, which counts threads too): a job's workers on the node, and whatever they
+//   fork, hold at most that many tasks; past it fork and thread creation fail in the job's
+//   processes (EAGAIN) and nowhere else.
 //
 // Host-level, like the processes themselves: the machines never see it, and the
 // simulator (which has no CPUs and no process memory) has nothing to model. cgroup v1
@@ -26,8 +30,8 @@ public final class JobCPUShares {
     private struct Hierarchy {
         /// The node's group (`.../swiftray-<node>-<pid>`).
         let base: String
-        /// The file a job's memory limit goes in (nil: this hierarchy does not limit memory).
-        let memoryFile: String?
+        /// The limits a job's group gets: the file each goes in, and its value.
+        let limits: [(file: String, value: Int64)]
         /// The file that counts a group's OOM kills ("oom_kill N").
         let oomFile: String?
     }
@@ -35,6 +39,8 @@ public final class JobCPUShares {
     private let hierarchies: [Hierarchy]
     /// The memory limit per job on this node, in bytes (nil: none).
     let memoryLimit: Int64?
+    /// The process (and thread) limit per job on this node (nil: none).
+    let pidsLimit: Int64?
     /// What `swiftray status` says of it.
     let description: String
     /// Worker processes placed per job, to remove a job's groups once they are empty.
@@ -42,27 +48,29 @@ public final class JobCPUShares {
     /// OOM kills seen per job's group, to tell which worker exits were OOM kills.
     private var oomKillsSeen: [JobID: Int] = [:]
 
-    private init(hierarchies: [Hierarchy], memoryLimit: Int64?, description: String) {
+    private init(hierarchies: [Hierarchy], memoryLimit: Int64?, pidsLimit: Int64?, description: String) {
         self.hierarchies = hierarchies
         self.memoryLimit = memoryLimit
+        self.pidsLimit = pidsLimit
         self.description = description
     }
 
     /// The node's per-job groups (nil when every part is off), and what status says of them.
-    /// A malformed SWIFTRAY_JOB_MEMORY_BYTES is refused by name.
+    /// A malformed SWIFTRAY_JOB_MEMORY_BYTES or SWIFTRAY_JOB_PIDS_MAX is refused by name.
     static func make(node: NodeID) throws(RuntimeError) -> (groups: JobCPUShares?, status: String) {
         let memoryLimit = try positiveSetting("SWIFTRAY_JOB_MEMORY_BYTES").map(Int64.init)
+        let pidsLimit = try positiveSetting("SWIFTRAY_JOB_PIDS_MAX").map(Int64.init)
         let wantCPU = environment("SWIFTRAY_JOB_CPU_SHARES") != "0"
         let memberships = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
         let name = "swiftray-\(node.value)-\(getpid())"
         var hierarchies: [Hierarchy] = []
         var cpu = wantCPU ? "" : "CPU shares off (SWIFTRAY_JOB_CPU_SHARES=0)"
-        var memory = ""
+        var memory = "", pids = ""
         if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") {
             // cgroup v2: one group holds both controllers.
             let own = memberships.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) } ?? "/"
             let parent = "/sys/fs/cgroup" + (own == "/" ? "" : own)
-            let wanted = (wantCPU ? ["cpu"] : []) + (memoryLimit != nil ? ["memory"] : [])
+            let wanted = (wantCPU ? ["cpu"] : []) + (memoryLimit != nil ? ["memory"] : []) + (pidsLimit != nil ? ["pids"] : [])
             if !wanted.isEmpty {
                 let base = parent + "/" + name
                 for controller in wanted { _ = write("+\(controller)", to: parent + "/cgroup.subtree_control") }
@@ -70,7 +78,10 @@ public final class JobCPUShares {
                     let enabled = wanted.filter { write("+\($0)", to: base + "/cgroup.subtree_control") }
                     if enabled.isEmpty { rmdir(base) } else {
                         removeStale(in: parent, except: base)
-                        hierarchies.append(Hierarchy(base: base, memoryFile: enabled.contains("memory") ? "memory.max" : nil,
+                        var limits: [(file: String, value: Int64)] = []
+                        if let memoryLimit, enabled.contains("memory") { limits.append(("memory.max", memoryLimit)) }
+                        if let pidsLimit, enabled.contains("pids") { limits.append(("pids.max", pidsLimit)) }
+                        hierarchies.append(Hierarchy(base: base, limits: limits,
                                                      oomFile: enabled.contains("memory") ? "memory.events" : nil))
                     }
                     if wantCPU { cpu = enabled.contains("cpu") ? "CPU shares on (cgroup v2 cpu.weight, \(base))"
@@ -78,10 +89,14 @@ public final class JobCPUShares {
                     if let memoryLimit { memory = enabled.contains("memory")
                         ? "memory limit \(memoryLimit) B per job (cgroup v2 memory.max, \(base))"
                         : "memory limit off (cgroup v2: the memory controller cannot be enabled under \(parent))" }
+                    if let pidsLimit { pids = enabled.contains("pids")
+                        ? "process limit \(pidsLimit) per job (cgroup v2 pids.max, \(base))"
+                        : "process limit off (cgroup v2: the pids controller cannot be enabled under \(parent))" }
                 } else {
                     let why = "cgroup v2: cannot create \(base) (\(String(cString: strerror(errno))))"
                     if wantCPU { cpu = "CPU shares off (\(why))" }
                     if memoryLimit != nil { memory = "memory limit off (\(why))" }
+                    if pidsLimit != nil { pids = "process limit off (\(why))" }
                 }
             }
         } else {
@@ -104,21 +119,29 @@ public final class JobCPUShares {
             }
             if wantCPU {
                 let (base, why) = v1("cpu", mounts: ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"], probe: "cpu.shares")
-                if let base { hierarchies.append(Hierarchy(base: base, memoryFile: nil, oomFile: nil)) }
+                if let base { hierarchies.append(Hierarchy(base: base, limits: [], oomFile: nil)) }
                 cpu = base.map { "CPU shares on (cgroup v1 cpu.shares, \($0))" } ?? "CPU shares off (\(why))"
             }
             if let memoryLimit {
                 let (base, why) = v1("memory", mounts: ["/sys/fs/cgroup/memory"], probe: "memory.limit_in_bytes")
                 if let base {
-                    hierarchies.append(Hierarchy(base: base, memoryFile: "memory.limit_in_bytes", oomFile: "memory.oom_control"))
+                    hierarchies.append(Hierarchy(base: base, limits: [("memory.limit_in_bytes", memoryLimit)],
+                                                 oomFile: "memory.oom_control"))
                 }
                 memory = base.map { "memory limit \(memoryLimit) B per job (cgroup v1 memory.limit_in_bytes, \($0))" }
                     ?? "memory limit off (\(why))"
             }
+            if let pidsLimit {
+                let (base, why) = v1("pids", mounts: ["/sys/fs/cgroup/pids"], probe: "pids.max")
+                if let base { hierarchies.append(Hierarchy(base: base, limits: [("pids.max", pidsLimit)], oomFile: nil)) }
+                pids = base.map { "process limit \(pidsLimit) per job (cgroup v1 pids.max, \($0))" }
+                    ?? "process limit off (\(why))"
+            }
         }
-        let status = [cpu, memory].filter { !$0.isEmpty }.joined(separator: "; ")
+        let status = [cpu, memory, pids].filter { !$0.isEmpty }.joined(separator: "; ")
         guard !hierarchies.isEmpty else { return (nil, status) }
-        return (JobCPUShares(hierarchies: hierarchies, memoryLimit: memoryLimit, description: status), status)
+        return (JobCPUShares(hierarchies: hierarchies, memoryLimit: memoryLimit, pidsLimit: pidsLimit,
+                             description: status), status)
     }
 
     /// Moves a worker process of `job` into the job's groups (creating them); false if it could not.
@@ -132,9 +155,7 @@ public final class JobCPUShares {
                 placedAll = false
                 continue
             }
-            if made, let file = hierarchy.memoryFile, let memoryLimit {
-                _ = Self.write("\(memoryLimit)", to: group + "/" + file)
-            }
+            if made { for limit in hierarchy.limits { _ = Self.write("\(limit.value)", to: group + "/" + limit.file) } }
             placedAll = Self.write("\(pid)", to: group + "/cgroup.procs") && placedAll
         }
         placed[job, default: []].insert(pid)
@@ -189,6 +210,7 @@ public final class JobCPUShares {
             if parts[1].isEmpty { mounts = ["/sys/fs/cgroup"] }
             if controllers.contains("cpu") { mounts += ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"] }
             if controllers.contains("memory") { mounts.append("/sys/fs/cgroup/memory") }
+            if controllers.contains("pids") { mounts.append("/sys/fs/cgroup/pids") }
             for parent in mounts.map({ $0 + path }) {
                 for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
                 where name.hasPrefix("swiftray-") && name.hasSuffix("-\(pid)") {

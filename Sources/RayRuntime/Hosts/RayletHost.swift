@@ -498,6 +498,7 @@ public final class RayletHost: ConnectionDelegate {
             connection.label = "driver \(worker)"
             locals[worker] = Local(connection: connection, isDriver: true)
             connection.send(Wire.helloFrame(ack))
+            handle(.driverConnected(worker, job: ack.job!))
             if let executable = hello.executable { publishExecutable(executable, job: ack.job!) }
         case .client:
             guard connection.peerMay(.driver) else {
@@ -752,7 +753,8 @@ public final class RayletHost: ConnectionDelegate {
                 queued: raylet.queuedLeaseCount, authRefusals: AuthCounters.refused,
                 limitRefusals: AuthCounters.overLimit, leasesAskedBack: raylet.metrics.leasesAskedBack,
                 throttled: RateLimitCounters.throttled, cpuShares: cpuSharesStatus,
-                forged: raylet.metrics.forgedMessages))
+                forged: raylet.metrics.forgedMessages, storesRefused: raylet.metrics.storesRefused,
+                storesOverSoftQuota: raylet.metrics.storesOverSoftQuota))
         case .refusals:
             var counts = ControlRefusals()
             counts.unauthenticated = AuthCounters.refused

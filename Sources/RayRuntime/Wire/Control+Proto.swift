@@ -142,6 +142,8 @@ extension ControlReply {
             proto.throttled = Int64(status.throttled)
             proto.cpuShares = status.cpuShares
             proto.forged = Int64(status.forged)
+            proto.storesRefused = Int64(status.storesRefused)
+            proto.storesOverSoftQuota = Int64(status.storesOverSoftQuota)
             message.nodeStatus = proto
         case .view(let nodes):
             var view = PBControlReply.View()
@@ -252,7 +254,8 @@ extension ControlReply {
                 spilledBytes: status.spilledBytes, workers: Int(status.workers), leases: Int(status.leases),
                 queued: Int(status.queued), authRefusals: Int(status.authRefusals),
                 limitRefusals: Int(status.limitRefusals), leasesAskedBack: Int(status.leasesAskedBack),
-                throttled: Int(status.throttled), cpuShares: status.cpuShares, forged: Int(status.forged)))
+                throttled: Int(status.throttled), cpuShares: status.cpuShares, forged: Int(status.forged),
+                storesRefused: Int(status.storesRefused), storesOverSoftQuota: Int(status.storesOverSoftQuota)))
         case .view(let view)?:
             self = .view(view.nodes.map(NodeID.init))
         case .idleWorkers(let count)?:

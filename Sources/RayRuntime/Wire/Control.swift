@@ -179,6 +179,10 @@ public struct ControlNodeStatus: Sendable, Equatable {
     public var cpuShares: String = ""
     /// Messages its raylet dropped because their sender may not send them (`Raylet.senderMay`).
     public var forged: Int = 0
+    /// Stores its raylet refused at a job's hard quota of bytes in the store, and counted past
+    /// the soft one (RayConfig.storeBytesPerJob*).
+    public var storesRefused: Int = 0
+    public var storesOverSoftQuota: Int = 0
 }
 
 /// What a process refused or held back since it started (`swiftray status`): connections, for
@@ -292,7 +296,9 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
                 + "refused \(status.authRefusals) unauthenticated or unauthorized connection(s) "
                 + "and \(status.limitRefusals) over the connection and rate limits; "
                 + "held \(status.throttled) connection(s) back at the rate limit; "
-                + "dropped \(status.forged) message(s) from senders not allowed to send them"
+                + "dropped \(status.forged) message(s) from senders not allowed to send them; "
+                + "per-job store quotas refused \(status.storesRefused) store(s) and warned of "
+                + "\(status.storesOverSoftQuota) past the soft limit"
                 + (status.cpuShares.isEmpty ? "" : "; per-job \(status.cpuShares)")
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")

@@ -273,6 +273,7 @@ public final class Simulation {
             job.handle(.started(nodeConfig(headNode), OwnerIdentity(worker: job.worker, job: job.job, idKey: idKey(job.job))))
             // The driver connects to its raylet naming its program (every simulated job runs the
             // synthetic bodies), as a real driver's hello does.
+            handleRaylet(headNode, .driverConnected(job.worker, job: job.job))
             handleRaylet(headNode, .programPublished(job.job, program: "0 synthetic"))
         }
         for job in jobs.dropFirst() { program.addJob(job.program) }

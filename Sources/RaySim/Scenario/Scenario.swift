@@ -128,6 +128,11 @@ public struct QuotaSpec: Sendable, Equatable {
     public var placementGroupsPerJobSoft: Int?
     /// `workers_per_job`: task workers one job may have on a node; past it its lease requests wait.
     public var workersPerJob: Int?
+    /// `store_bytes_per_job`: bytes of objects one job may keep in a node's object store (in
+    /// memory or spilled); stores beyond are refused (QuotaExceeded). `store_bytes_per_job_soft`:
+    /// beyond it stores are counted.
+    public var storeBytesPerJob: Int64?
+    public var storeBytesPerJobSoft: Int64?
 
     public init() {}
 
@@ -147,6 +152,8 @@ public struct QuotaSpec: Sendable, Equatable {
         if let placementGroupsPerJob { config.placementGroupsPerJobHardMax = placementGroupsPerJob }
         if let placementGroupsPerJobSoft { config.placementGroupsPerJobSoftMax = placementGroupsPerJobSoft }
         if let workersPerJob { config.workersPerJobMax = workersPerJob }
+        if let storeBytesPerJob { config.storeBytesPerJobHardMax = storeBytesPerJob }
+        if let storeBytesPerJobSoft { config.storeBytesPerJobSoftMax = storeBytesPerJobSoft }
     }
 
     /// The settings a real cluster's processes read (`Roles.applyConfigOverrides`).
@@ -165,6 +172,8 @@ public struct QuotaSpec: Sendable, Equatable {
             settings.append("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_SOFT=\(placementGroupsPerJobSoft)")
         }
         if let workersPerJob { settings.append("SWIFTRAY_WORKERS_PER_JOB=\(workersPerJob)") }
+        if let storeBytesPerJob { settings.append("SWIFTRAY_STORE_BYTES_PER_JOB_HARD=\(storeBytesPerJob)") }
+        if let storeBytesPerJobSoft { settings.append("SWIFTRAY_STORE_BYTES_PER_JOB_SOFT=\(storeBytesPerJobSoft)") }
         return settings
     }
 }
