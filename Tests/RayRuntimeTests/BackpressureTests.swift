@@ -13,6 +13,17 @@ import RayCore
 import RayRuntime
 import RayTestbed
 
+private struct NoStatus: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The status of `node`'s raylet.
+private func nodeStatus(_ node: LocalCluster.Node) throws -> ControlNodeStatus {
+    let reply = try ControlClient.ask(rayletSocket: node.socketPath, .nodeStatus)
+    guard case .nodeStatus(let status) = reply else { throw NoStatus(description: "the raylet answered \(reply), not its status") }
+    return status
+}
+
 extension RuntimeTests {
 @Suite struct BackpressureTests {
     @Test func submissionsPastTheBoundWaitAndNothingIsLost() throws {
@@ -74,10 +85,7 @@ extension RuntimeTests {
     @Test func aJobsWorkersRunInACPUGroupOfTheirOwn() throws {
         try withCluster([("head", ["CPU": 1])]) { cluster throws in
             let head = try #require(cluster.nodes.first)
-            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
-                Issue.record("the raylet did not answer with its status")
-                return
-            }
+            let status = try nodeStatus(head)
             let memberships = try Testbed.cgroupOf.remote().get(timeout: .seconds(60))
             let job = try #require(Ray.currentClient).job
             if status.cpuShares.hasPrefix("CPU shares on (") {
@@ -119,10 +127,7 @@ extension RuntimeTests {
     @Test func aJobOverItsMemoryLimitHasItsWorkerKilledAndIsToldWhy() throws {
         try withCluster([("head", ["CPU": 1])], environment: ["SWIFTRAY_JOB_MEMORY_BYTES=100663296"]) { cluster throws in
             let head = try #require(cluster.nodes.first)
-            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
-                Issue.record("the raylet did not answer with its status")
-                return
-            }
+            let status = try nodeStatus(head)
             guard status.cpuShares.contains("memory limit 100663296 B per job") else {
                 #expect(status.cpuShares.contains("memory limit off ("), "\(status.cpuShares)")
                 return
@@ -144,10 +149,7 @@ extension RuntimeTests {
     @Test func aJobsBodyCannotForkPastItsProcessLimit() throws {
         try withCluster([("head", ["CPU": 1])], environment: ["SWIFTRAY_JOB_PIDS_MAX=64"]) { cluster throws in
             let head = try #require(cluster.nodes.first)
-            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
-                Issue.record("the raylet did not answer with its status")
-                return
-            }
+            let status = try nodeStatus(head)
             guard status.cpuShares.contains("process limit 64 per job") else {
                 #expect(status.cpuShares.contains("process limit off ("), "\(status.cpuShares)")
                 return
@@ -177,10 +179,7 @@ extension RuntimeTests {
             }
             // Nothing was left in the store; values under the limit still work.
             let head = try #require(cluster.nodes.first)
-            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
-                Issue.record("the raylet did not answer with its status")
-                return
-            }
+            let status = try nodeStatus(head)
             #expect(status.usedBytes == 0, "\(status)")
             let small = try Ray.put(Testbed.blobBytes(seed: 3, size: 1 << 20))
             #expect(try Testbed.checksum.remote(small).get(timeout: .seconds(60))
@@ -215,10 +214,7 @@ extension RuntimeTests {
                 guard case .quotaExceeded(let message)? = error as? Ray.Error else { return false }
                 return message.contains("SWIFTRAY_STORE_BYTES_PER_JOB_HARD")
             }
-            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
-                Issue.record("the raylet did not answer with its status")
-                return
-            }
+            let status = try nodeStatus(head)
             #expect(status.storesRefused == 2 && status.storesOverSoftQuota >= 1, "\(status)")
             #expect(status.usedBytes >= 6 << 20 && status.usedBytes < 7 << 20, "\(status)")  // three 2 MiB values
             #expect(ControlReply.nodeStatus(status).description.contains("per-job store quotas refused 2 store(s)"))
@@ -288,10 +284,7 @@ extension RuntimeTests {
             let refs = try (0..<60).map { try Testbed.square.remote($0) }
             #expect(try Ray.get(refs, timeout: .seconds(60)) == (0..<60).map { $0 * $0 })
             let head = try #require(cluster.nodes.first)
-            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus) else {
-                Issue.record("the raylet did not answer with its status")
-                return
-            }
+            let status = try nodeStatus(head)
             #expect(status.throttled > 0, "\(status)")
             #expect("\(ControlReply.nodeStatus(status))".contains("held \(status.throttled) connection(s) back at the rate limit"))
         }
