@@ -17,7 +17,8 @@
 // capacity, and 32 MiB puts that fill it), object-tiny (a flood of small puts, kept,
 // past the owner's object quota, and tasks), worker-hoard (3-second tasks holding every CPU), cpu-spin (zero-CPU tasks
 // that spin, which leases do not bound), worker-flood (zero-CPU tasks that sleep: a worker
-// process each, but for the per-job worker cap), request-flood (a raw
+// process each, but for the per-job worker cap), store-hog (4 MiB puts, every one kept and
+// read back: past the job's quota of bytes in the node's store they are refused), request-flood (a raw
 // connection sending status requests as fast as it can, reading no answer).
 
 import Distributed
@@ -50,7 +51,7 @@ let holders = ActorClass("attack.Holder") { () in Holder(actorSystem: .shared) }
 Role.runIfRequested()
 
 let vectorNames = ["task-flood", "actor-storm", "object-huge", "object-tiny", "worker-hoard", "cpu-spin", "worker-flood",
-                   "request-flood"]
+                   "store-hog", "request-flood"]
 
 /// Prints a line at once (stdout is a pipe when the coordinator reads an abuser).
 func say(_ line: String) {
@@ -165,6 +166,20 @@ func runAbuser(_ vector: String, socket: String) -> Never {
                 let refs = try (0..<400).map { _ in try nap.options(TaskOptions(numCPUs: 0)).remote(1_000) }
                 counts.ok(try Ray.get(refs).count)
             }
+        case "store-hog":
+            // Keeps every 4 MiB put and reads it back: the store quota refuses them past its bytes.
+            var kept: [ObjectRef<[UInt8]>] = []
+            let block = [UInt8](repeating: 5, count: 4 << 20)
+            while true {
+                do {
+                    let ref = try Ray.put(block)
+                    _ = try ref.get()
+                    kept.append(ref)
+                    counts.ok()
+                } catch {
+                    counts.refuse(error)
+                }
+            }
         default:
             say("ABUSE unknown vector \(vector)")
             exit(2)
@@ -245,7 +260,7 @@ func resetPeak(_ pid: Int32) { try? "5".write(toFile: "/proc/\(pid)/clear_refs",
 
 struct ClusterCounts {
     var actorsRefused = 0, gcsThrottled = 0, rayletThrottled = 0, limitRefused = 0, askedBack = 0, spilledMiB = 0.0
-    var workers = 0
+    var workers = 0, storesRefused = 0
     static func read(_ cluster: LocalCluster, _ head: LocalCluster.Node) -> ClusterCounts {
         var counts = ClusterCounts()
         if case .refusals(let refusals)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .refusals, secret: cluster.secret) {
@@ -258,6 +273,7 @@ struct ClusterCounts {
             counts.askedBack = status.leasesAskedBack
             counts.spilledMiB = Double(status.spilledBytes) / Double(1 << 20)
             counts.workers = status.workers
+            counts.storesRefused = status.storesRefused
         }
         return counts
     }
@@ -326,10 +342,12 @@ func runCoordinator() throws {
     }
     // 32 task workers per job and node, unless the environment says otherwise (to compare).
     let workerCap = Int(ProcessInfo.processInfo.environment["SWIFTRAY_WORKERS_PER_JOB"] ?? "") ?? 32
+    // 128 MiB of objects per job in the node's 256 MiB store, unless the environment says otherwise.
+    let storeQuota = Int(ProcessInfo.processInfo.environment["SWIFTRAY_STORE_BYTES_PER_JOB_HARD"] ?? "") ?? 128 << 20
     let cluster = try LocalCluster(executable: CommandLine.arguments[0], environment: [
         "SWIFTRAY_ACTORS_PER_JOB_SOFT=16", "SWIFTRAY_ACTORS_PER_JOB_HARD=32", "SWIFTRAY_RATE_LIMIT=20000",
         "SWIFTRAY_RATE_LIMIT_REFUSE_AFTER_MS=1500", "SWIFTRAY_OWNED_OBJECTS_HARD=200000",
-        "SWIFTRAY_WORKERS_PER_JOB=\(workerCap)",
+        "SWIFTRAY_WORKERS_PER_JOB=\(workerCap)", "SWIFTRAY_STORE_BYTES_PER_JOB_HARD=\(storeQuota)",
     ], logInputs: true)
     defer { cluster.stop() }
     try cluster.startGCS()
@@ -342,7 +360,7 @@ func runCoordinator() throws {
     }
     say("cluster: a GCS and one raylet (2 CPUs, 256 MiB store); actor quota 32 per job (soft 16); "
         + "rate limit 20000 frames/s per connection (refused after 1.5 s over it); 200000 objects per owner; "
-        + "\(workerCap) task workers per job and node; "
+        + "\(workerCap) task workers per job and node; \(storeQuota >> 20) MiB of objects per job in the store; "
         + "per-job \(shares); the well-behaved job: \(taskCount) tasks at once, then 200 one by one")
     _ = measure(tasks: 200)  // Warm: workers started.
     let before = measure(tasks: taskCount)
@@ -374,6 +392,9 @@ func runCoordinator() throws {
         if now.gcsThrottled > counted.gcsThrottled { held.append("GCS held connections back \(now.gcsThrottled - counted.gcsThrottled)×") }
         if now.askedBack > counted.askedBack { held.append("raylet asked \(now.askedBack - counted.askedBack) lease(s) back") }
         if now.spilledMiB > counted.spilledMiB { held.append(String(format: "%.0f MiB spilled", now.spilledMiB - counted.spilledMiB)) }
+        if now.storesRefused > counted.storesRefused {
+            held.append("raylet refused \(now.storesRefused - counted.storesRefused) store(s) over the job's store quota")
+        }
         held.append("\(now.workers) worker process(es) on the node")
         let row = vector.padding(toLength: 14, withPad: " ", startingAt: 0)
             + String(format: "%8.0f → %8.0f tasks/s (%.2f×)   p50 %6.0f → %6.0f µs   p99 %7.0f → %7.0f µs (%.1f×)",
@@ -392,6 +413,10 @@ func runCoordinator() throws {
         if gcsPeak > 64 { broken.append(String(format: "%@: GCS peak %.0f MiB over 64 MiB", vector, gcsPeak)) }
         // Each job's task workers are capped at 32; actors (32 per job at most) come on top.
         if now.workers > 3 * workerCap { broken.append("\(vector): \(now.workers) worker processes on the node, over \(3 * workerCap)") }
+        // The abuser keeps at most its quota in the store: with the 128 MiB default nothing spills.
+        if vector == "store-hog" && storeQuota <= 128 << 20 && now.spilledMiB > counted.spilledMiB {
+            broken.append(String(format: "store-hog: %.0f MiB spilled under a 128 MiB quota", now.spilledMiB - counted.spilledMiB))
+        }
         if rayletPeak > 256 + 64 { broken.append(String(format: "%@: raylet peak %.0f MiB over 320 MiB", vector, rayletPeak)) }
         usleep(500_000)  // The abuser's job ends; its workers go.
     }
