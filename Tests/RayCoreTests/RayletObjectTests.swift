@@ -273,6 +273,16 @@ private func fetch(_ raylet: inout Raylet, _ objects: [ObjectID], requestID: UIn
     #expect(raylet.queuedLeaseCount == 0)
 }
 
+@Test func aStoreForAnOwnerAlreadyDeadKeepsNothingAndReleasesWhatWasWritten() {
+    var raylet = Build.raylet(Build.node(1))
+    _ = raylet.handle(.messageReceived(from: .gcs, .workerDied(objectOwner)), now: 10)
+    let object = Build.object(9)
+    #expect(store(&raylet, [object], sizes: [500_000], requestID: 2, now: 20)
+        == [.releaseObject(object), .send(to: .worker(taskWorker), .objectsStored(requestID: 2))])
+    #expect(raylet.store[object] == nil)
+    #expect(raylet.store.usedBytes == 0)
+}
+
 @Test func ownerDeathFailsPullsInFlightForItsObjects() {
     var raylet = Build.raylet(Build.node(1))
     let object = Build.object(5)

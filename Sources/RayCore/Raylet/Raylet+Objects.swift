@@ -120,8 +120,12 @@ extension Raylet {
     mutating func storeReturns(_ objects: [ObjectID], _ values: [ObjectData], owner: WorkerID, sealedBy: WorkerID?,
                                job: JobID? = nil, into effects: inout [RayletEffect]) {
         guard objects.count == values.count else { return }  // malformed request: nothing to store
-        // An owner already dead would never free these copies.
-        guard !deadOwners.contains(owner) else { return }
+        // An owner already dead would never free these copies: keep none, and release what the
+        // storer wrote for them.
+        guard !deadOwners.contains(owner) else {
+            for object in objects where store[object] == nil { effects.append(.releaseObject(object)) }
+            return
+        }
         for (object, data) in zip(objects, values) {
             let (actions, _) = store.insert(object, data: data, owner: owner, primary: true, pins: 0,
                                             sealedBy: sealedBy, job: job)

@@ -17,6 +17,10 @@ extension RayletHost {
         guard let objects else { return message }
         switch message {
         case .storeObjects(let requestID, let ids, let values, let owner):
+            guard ids.count == values.count else {
+                note("raylet", "dropping a malformed store from \(from): \(ids.count) objects but \(values.count) values")
+                return nil
+            }
             var stripped = values
             for index in values.indices where values[index].bytes != nil {
                 do {
