@@ -263,13 +263,14 @@ PROTO_ASSIGNED = [
                    ("ownedObjectsSoftMax", "Int"), ("ownedObjectsHardMax", "Int"),
                    ("leaseRequestsPerOwnerMax", "Int"), ("placementGroupsPerJobSoftMax", "Int"),
                    ("placementGroupsPerJobHardMax", "Int"), ("workersPerJobMax", "Int"),
-                   ("storeBytesPerJobSoftMax", "Int64"), ("storeBytesPerJobHardMax", "Int64")]),
+                   ("storeBytesPerJobSoftMax", "Int64"), ("storeBytesPerJobHardMax", "Int64"),
+                   ("placementGroupCreationsPerSecondMax", "Int"), ("placementGroupCreationsDelayedMax", "Int")]),
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),
                   ("broadcastView", []), ("unknownActor", [("", "ActorID")]),
                   ("bundleRound", [("", "PlacementGroupID"), ("round", "UInt64")]), ("retryPlacementGroups", []),
-                  ("actorCreations", [("", "JobID")])]),
+                  ("actorCreations", [("", "JobID")]), ("placementGroupCreations", [("", "JobID")])]),
     ("RayletTimer", [("reportResources", []), ("retryPull", [("", "ObjectID")]),
                      ("preparedExpired", [("", "PlacementGroupID"), ("round", "UInt64")])]),
     ("ExecutorTimer", [("releaseBorrowed", [("owner", "WorkerID"), ("objects", "[ObjectID]")])]),
@@ -516,6 +517,7 @@ message ControlReply {
     sint64 groups_over_soft_quota = 8;  // GCS: placement groups accepted past a job's soft quota
     sint64 forged = 9;  // GCS: messages dropped because their sender may not send them
     sint64 early_subscriptions_refused = 10;  // GCS: subscriptions to unknown actors answered at once past the bound
+    sint64 groups_delayed = 11;  // GCS: placement-group creations held back at a job's creation rate limit
   }
   oneof reply {
     Cluster cluster = 1;

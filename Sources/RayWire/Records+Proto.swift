@@ -328,6 +328,8 @@ extension RayConfig {
         message.workersPerJobMax = Int64(self.workersPerJobMax)
         message.storeBytesPerJobSoftMax = self.storeBytesPerJobSoftMax
         message.storeBytesPerJobHardMax = self.storeBytesPerJobHardMax
+        message.placementGroupCreationsPerSecondMax = Int64(self.placementGroupCreationsPerSecondMax)
+        message.placementGroupCreationsDelayedMax = Int64(self.placementGroupCreationsDelayedMax)
         return message
     }
 
@@ -361,6 +363,8 @@ extension RayConfig {
         self.workersPerJobMax = Int(truncatingIfNeeded: message.workersPerJobMax)
         self.storeBytesPerJobSoftMax = message.storeBytesPerJobSoftMax
         self.storeBytesPerJobHardMax = message.storeBytesPerJobHardMax
+        self.placementGroupCreationsPerSecondMax = Int(truncatingIfNeeded: message.placementGroupCreationsPerSecondMax)
+        self.placementGroupCreationsDelayedMax = Int(truncatingIfNeeded: message.placementGroupCreationsDelayedMax)
     }
 }
 
@@ -712,6 +716,8 @@ extension GCSTimer {
             message.retryPlacementGroups = PBGCSTimer.RetryPlacementGroups()
         case .actorCreations(let v0):
             message.actorCreations = v0.value
+        case .placementGroupCreations(let v0):
+            message.placementGroupCreations = v0.value
         }
         return message
     }
@@ -732,6 +738,8 @@ extension GCSTimer {
             self = .retryPlacementGroups
         case .actorCreations(let value)?:
             self = .actorCreations(JobID(value))
+        case .placementGroupCreations(let value)?:
+            self = .placementGroupCreations(JobID(value))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -1256,6 +1256,9 @@ public nonisolated struct PBControlReply: Sendable {
     /// GCS: subscriptions to unknown actors answered at once past the bound
     public var earlySubscriptionsRefused: Int64 = 0
 
+    /// GCS: placement-group creations held back at a job's creation rate limit
+    public var groupsDelayed: Int64 = 0
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -1858,6 +1861,16 @@ public nonisolated struct PBRayConfig: @unchecked Sendable {
   public var storeBytesPerJobHardMax: Int64 {
     get {_storage._storeBytesPerJobHardMax}
     set {_uniqueStorage()._storeBytesPerJobHardMax = newValue}
+  }
+
+  public var placementGroupCreationsPerSecondMax: Int64 {
+    get {_storage._placementGroupCreationsPerSecondMax}
+    set {_uniqueStorage()._placementGroupCreationsPerSecondMax = newValue}
+  }
+
+  public var placementGroupCreationsDelayedMax: Int64 {
+    get {_storage._placementGroupCreationsDelayedMax}
+    set {_uniqueStorage()._placementGroupCreationsDelayedMax = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -2636,6 +2649,14 @@ public nonisolated struct PBGCSTimer: Sendable {
     set {kind = .actorCreations(newValue)}
   }
 
+  public var placementGroupCreations: UInt32 {
+    get {
+      if case .placementGroupCreations(let v)? = kind {return v}
+      return 0
+    }
+    set {kind = .placementGroupCreations(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -2646,6 +2667,7 @@ public nonisolated struct PBGCSTimer: Sendable {
     case bundleRound(PBGCSTimer.BundleRound)
     case retryPlacementGroups(PBGCSTimer.RetryPlacementGroups)
     case actorCreations(UInt32)
+    case placementGroupCreations(UInt32)
 
   }
 
@@ -7619,7 +7641,7 @@ nonisolated extension PBControlReply.Error: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".Refusals"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0\u{3}actors_over_quota\0\u{3}actors_over_soft_quota\0\u{1}throttled\0\u{3}actors_delayed\0\u{3}groups_over_quota\0\u{3}groups_over_soft_quota\0\u{1}forged\0\u{3}early_subscriptions_refused\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unauthenticated\0\u{3}over_limit\0\u{3}actors_over_quota\0\u{3}actors_over_soft_quota\0\u{1}throttled\0\u{3}actors_delayed\0\u{3}groups_over_quota\0\u{3}groups_over_soft_quota\0\u{1}forged\0\u{3}early_subscriptions_refused\0\u{3}groups_delayed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7637,6 +7659,7 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
       case 8: try { try decoder.decodeSingularSInt64Field(value: &self.groupsOverSoftQuota) }()
       case 9: try { try decoder.decodeSingularSInt64Field(value: &self.forged) }()
       case 10: try { try decoder.decodeSingularSInt64Field(value: &self.earlySubscriptionsRefused) }()
+      case 11: try { try decoder.decodeSingularSInt64Field(value: &self.groupsDelayed) }()
       default: break
       }
     }
@@ -7673,6 +7696,9 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
     if self.earlySubscriptionsRefused != 0 {
       try visitor.visitSingularSInt64Field(value: self.earlySubscriptionsRefused, fieldNumber: 10)
     }
+    if self.groupsDelayed != 0 {
+      try visitor.visitSingularSInt64Field(value: self.groupsDelayed, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -7687,6 +7713,7 @@ nonisolated extension PBControlReply.Refusals: SwiftProtobuf.Message, SwiftProto
     if lhs.groupsOverSoftQuota != rhs.groupsOverSoftQuota {return false}
     if lhs.forged != rhs.forged {return false}
     if lhs.earlySubscriptionsRefused != rhs.earlySubscriptionsRefused {return false}
+    if lhs.groupsDelayed != rhs.groupsDelayed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -8473,7 +8500,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0\u{3}workers_per_job_max\0\u{3}store_bytes_per_job_soft_max\0\u{3}store_bytes_per_job_hard_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0\u{3}workers_per_job_max\0\u{3}store_bytes_per_job_soft_max\0\u{3}store_bytes_per_job_hard_max\0\u{3}placement_group_creations_per_second_max\0\u{3}placement_group_creations_delayed_max\0")
 
   fileprivate class _StorageClass {
     var _healthCheckInitialDelayMicros: Int64 = 0
@@ -8504,6 +8531,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _workersPerJobMax: Int64 = 0
     var _storeBytesPerJobSoftMax: Int64 = 0
     var _storeBytesPerJobHardMax: Int64 = 0
+    var _placementGroupCreationsPerSecondMax: Int64 = 0
+    var _placementGroupCreationsDelayedMax: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -8542,6 +8571,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       _workersPerJobMax = source._workersPerJobMax
       _storeBytesPerJobSoftMax = source._storeBytesPerJobSoftMax
       _storeBytesPerJobHardMax = source._storeBytesPerJobHardMax
+      _placementGroupCreationsPerSecondMax = source._placementGroupCreationsPerSecondMax
+      _placementGroupCreationsDelayedMax = source._placementGroupCreationsDelayedMax
     }
   }
 
@@ -8588,6 +8619,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 26: try { try decoder.decodeSingularSInt64Field(value: &_storage._workersPerJobMax) }()
         case 27: try { try decoder.decodeSingularSInt64Field(value: &_storage._storeBytesPerJobSoftMax) }()
         case 28: try { try decoder.decodeSingularSInt64Field(value: &_storage._storeBytesPerJobHardMax) }()
+        case 29: try { try decoder.decodeSingularSInt64Field(value: &_storage._placementGroupCreationsPerSecondMax) }()
+        case 30: try { try decoder.decodeSingularSInt64Field(value: &_storage._placementGroupCreationsDelayedMax) }()
         default: break
         }
       }
@@ -8680,6 +8713,12 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       if _storage._storeBytesPerJobHardMax != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._storeBytesPerJobHardMax, fieldNumber: 28)
       }
+      if _storage._placementGroupCreationsPerSecondMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._placementGroupCreationsPerSecondMax, fieldNumber: 29)
+      }
+      if _storage._placementGroupCreationsDelayedMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._placementGroupCreationsDelayedMax, fieldNumber: 30)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -8717,6 +8756,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._workersPerJobMax != rhs_storage._workersPerJobMax {return false}
         if _storage._storeBytesPerJobSoftMax != rhs_storage._storeBytesPerJobSoftMax {return false}
         if _storage._storeBytesPerJobHardMax != rhs_storage._storeBytesPerJobHardMax {return false}
+        if _storage._placementGroupCreationsPerSecondMax != rhs_storage._placementGroupCreationsPerSecondMax {return false}
+        if _storage._placementGroupCreationsDelayedMax != rhs_storage._placementGroupCreationsDelayedMax {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -10123,7 +10164,7 @@ nonisolated extension PBPlacementGroupState.Removed: SwiftProtobuf.Message, Swif
 
 nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GCSTimer"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}send_health_check\0\u{3}health_check_timeout\0\u{3}broadcast_view\0\u{3}unknown_actor\0\u{3}bundle_round\0\u{3}retry_placement_groups\0\u{3}actor_creations\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}send_health_check\0\u{3}health_check_timeout\0\u{3}broadcast_view\0\u{3}unknown_actor\0\u{3}bundle_round\0\u{3}retry_placement_groups\0\u{3}actor_creations\0\u{3}placement_group_creations\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -10207,6 +10248,14 @@ nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageI
           self.kind = .actorCreations(v)
         }
       }()
+      case 8: try {
+        var v: UInt32?
+        try decoder.decodeSingularUInt32Field(value: &v)
+        if let v = v {
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
+          self.kind = .placementGroupCreations(v)
+        }
+      }()
       default: break
       }
     }
@@ -10245,6 +10294,10 @@ nonisolated extension PBGCSTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageI
     case .actorCreations?: try {
       guard case .actorCreations(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularUInt32Field(value: v, fieldNumber: 7)
+    }()
+    case .placementGroupCreations?: try {
+      guard case .placementGroupCreations(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 8)
     }()
     case nil: break
     }

@@ -278,3 +278,60 @@ private func createGroup(_ gcs: inout GCS, _ spec: PlacementGroupSpec) -> Placem
     if case .startTimer? = subscribe(7).first { Issue.record("past the bound it waited") }
     #expect(gcs.quota.earlySubscriptionsRefused == 2)
 }
+
+/// The per-job rate of placement-group creations (issue 12: rate limits per operation): a job
+/// creating groups faster than its rate has the extra ones wait, pending (not being placed), the
+/// cause naming the limit; they are placed in order as the bucket refills; past the bound of
+/// waiting creations one is refused (removed, QuotaExceeded, naming both settings, its place in
+/// the quota freed); another job is not delayed; one removed while it waits takes no credit.
+@Test func aJobOverItsPlacementGroupCreationRateWaitsThenIsRefused() {
+    var config = RayConfig()
+    config.placementGroupCreationsPerSecondMax = 2  // A bucket of two; one more every 500 ms.
+    config.placementGroupCreationsDelayedMax = 3
+    var gcs = GCS()
+    _ = gcs.handle(.started(config), now: 0)
+    _ = gcs.handle(.messageReceived(from: .raylet(NodeID(1)), .registerNode(Build.node(1, cpus: 64))), now: 1)
+    var timers: [(GCSTimer, Int64)] = []
+    func create(_ spec: PlacementGroupSpec, at now: Int64) -> PlacementGroupInfo? {
+        for effect in gcs.handle(.messageReceived(from: .worker(spec.owner), .createPlacementGroup(spec)), now: now) {
+            if case .startTimer(let timer, let after) = effect { timers.append((timer, now + after)) }
+        }
+        return gcs.placementGroups[spec.id]?.info
+    }
+    func placing(_ index: UInt64) -> Bool {
+        gcs.unplacedGroups.contains(groupSpec(index).id) || gcs.placementGroups[groupSpec(index).id]?.state == .created
+            || gcs.bundleRounds[groupSpec(index).id] != nil
+    }
+    _ = create(groupSpec(1), at: 10)
+    _ = create(groupSpec(2), at: 10)
+    #expect(placing(1) && placing(2))
+    for index: UInt64 in 3...5 {
+        let info = create(groupSpec(index), at: 20)
+        #expect(info?.state == .pending && info?.cause.contains("rate limit of 2 per second") == true, "\(String(describing: info))")
+        #expect(!placing(index))
+    }
+    let refused = create(groupSpec(6), at: 20)
+    #expect(refused?.state == .removed && refused?.removalKind == .quotaExceeded)
+    #expect(refused?.cause.contains("SWIFTRAY_PLACEMENT_GROUP_CREATIONS_DELAYED") == true, "\(String(describing: refused))")
+    #expect(gcs.quota.groupsDelayed == 3 && gcs.quota.groupsRefused == 1)
+    #expect(gcs.liveGroups[JobID(1)] == 5)
+    // Another job is not delayed.
+    _ = create(groupSpec(1, job: JobID(2), by: otherOwner), at: 20)
+    #expect(gcs.unplacedGroups.contains(groupSpec(1, job: JobID(2), by: otherOwner).id)
+        || gcs.bundleRounds[groupSpec(1, job: JobID(2), by: otherOwner).id] != nil)
+    // The fourth is removed while it waits: the credit goes to the fifth.
+    _ = gcs.handle(.messageReceived(from: .worker(owner), .removePlacementGroup(groupSpec(4).id)), now: 30)
+    #expect(gcs.placementGroups[groupSpec(4).id]?.state == .removed)
+    guard let (timer, due) = timers.last(where: { if case .placementGroupCreations(JobID(1)) = $0.0 { true } else { false } })
+    else {
+        Issue.record("no creation timer was armed")
+        return
+    }
+    #expect(due == 10 + 500_000)
+    _ = gcs.handle(.timerFired(timer), now: due)
+    #expect(placing(3) && gcs.placementGroups[groupSpec(3).id]?.cause.contains("rate limit") == false)
+    #expect(!placing(5))
+    _ = gcs.handle(.timerFired(timer), now: due + 500_000)
+    #expect(placing(5))
+    #expect(gcs.groupCreationRates[JobID(1)]?.waitingCount == 0)
+}

@@ -81,7 +81,8 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
 @Test func everyInputRoundTrips() throws {
     let gcsInputs: [GCSInput] = [.started(RayConfig()), .recovered, .messageReceived(from: .raylet(NodeID(1)), .nodeDead(NodeID(2))),
                                  .timerFired(.healthCheckTimeout(NodeID(1), sequence: 3)), .timerFired(.broadcastView),
-                                 .timerFired(.sendHealthCheck(NodeID(1))), .peerDisconnected(.gcs)]
+                                 .timerFired(.sendHealthCheck(NodeID(1))), .peerDisconnected(.gcs),
+                                 .timerFired(.actorCreations(JobID(3))), .timerFired(.placementGroupCreations(JobID(4)))]
     try roundTrips(gcsInputs)
     let rayletInputs: [RayletInput] = [.started(RayConfig(), info), .messageReceived(from: .worker(worker), .pullObject(object)),
                                        .timerFired(.retryPull(object)), .timerFired(.reportResources), .workerStarted(worker),
@@ -122,6 +123,8 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
     config.seed = 99
     config.storeBytesPerJobSoftMax = 1 << 20
     config.storeBytesPerJobHardMax = 1 << 33
+    config.placementGroupCreationsPerSecondMax = 17
+    config.placementGroupCreationsDelayedMax = 19
     #expect(try RayConfig(proto: config.proto) == config)
 }
 

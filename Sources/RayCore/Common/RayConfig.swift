@@ -56,6 +56,20 @@ public struct RayConfig: Hashable, Codable, Sendable {
     public var actorCreationsPerSecond: Int { actorCreationsPerSecondMax > 0 ? actorCreationsPerSecondMax : 10_000 }
     public var actorCreationsDelayed: Int { actorCreationsDelayedMax > 0 ? actorCreationsDelayedMax : 100_000 }
 
+    /// Placement-group creations one job may start per second (a token bucket holding one second's
+    /// worth): beyond, the GCS delays them (pending, the cause saying why) and places them as the
+    /// rate allows; past `placementGroupCreationsDelayedMax` delayed ones, it refuses them (removed,
+    /// QuotaExceeded). 0 (a record written before these fields) means the default: 1 000 per second
+    /// and 10 000 delayed, which a normal workload never reaches.
+    public var placementGroupCreationsPerSecondMax: Int = 1_000
+    public var placementGroupCreationsDelayedMax: Int = 10_000
+    public var placementGroupCreationsPerSecond: Int {
+        placementGroupCreationsPerSecondMax > 0 ? placementGroupCreationsPerSecondMax : 1_000
+    }
+    public var placementGroupCreationsDelayed: Int {
+        placementGroupCreationsDelayedMax > 0 ? placementGroupCreationsDelayedMax : 10_000
+    }
+
     /// The largest object a program may create (a put, a task's return value), refused before
     /// anything is allocated for it (ObjectTooLarge). 0 (the default, and a record written before
     /// this field) means the store's capacity of the node where the object is made: each raylet

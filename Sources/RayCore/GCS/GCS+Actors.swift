@@ -36,7 +36,7 @@ extension GCS {
 
         /// The kind of error its death is (nil: ActorDied): a refusal over a quota is QuotaExceeded.
         public var causeKind: RayErrorKind?
-        /// Held back at its job's creation rate (GCS+ActorRate): not placed until admitted.
+        /// Held back at its job's creation rate (GCS+CreationRate): not placed until admitted.
         public var delayed = false
 
         var info: ActorInfo {
@@ -200,7 +200,7 @@ extension GCS {
             return
         }
         // Per-job creation rate (a create storm): past it the creation waits, and past the
-        // delayed bound it is refused (GCS+ActorRate).
+        // delayed bound it is refused (GCS+CreationRate).
         let delayed = !takeCreation(job)
         if delayed, let refusal = delayCreation(&entry, job: job, into: &effects) {
             entry.state = .dead

@@ -82,6 +82,7 @@ extension GCS {
         var entry = PlacementGroupEntry(spec: spec, state: .pending,
                                         nodes: Array(repeating: nil, count: spec.bundles.count),
                                         rounds: Array(repeating: 0, count: spec.bundles.count), cause: "")
+        var delayed = false
         if let problem = spec.problem {
             entry.state = .removed
             entry.cause = "invalid: \(problem)"
@@ -91,10 +92,25 @@ extension GCS {
             entry.state = .removed
             entry.cause = refusal
             entry.causeKind = RayErrorKind.quotaExceeded.rawValue
+        } else if let rated = rateGroupCreation(spec.id, job: spec.job, entry: &entry, into: &effects) {
+            // Per-job creation rate (GCS+CreationRate): past it the group waits, pending, the
+            // cause saying why; past the delayed bound it is refused as over the quota.
+            delayed = rated.delayed
+            if let refusal = rated.refusal {
+                releaseGroup(of: spec.job)
+                quota.groupsRefused += 1
+                entry.state = .removed
+                entry.cause = refusal
+                entry.causeKind = RayErrorKind.quotaExceeded.rawValue
+            }
         }
         placementGroups[spec.id] = entry
         placementGroupOrder.append(spec.id)
-        if entry.state == .pending { unplacedGroups.append(spec.id) } else { forgetOldRemovedGroups(adding: spec.id) }
+        if entry.state != .pending {
+            forgetOldRemovedGroups(adding: spec.id)
+        } else if !delayed {
+            unplacedGroups.append(spec.id)
+        }
         publishGroup(spec.id, into: &effects)
         scheduleGroups(into: &effects)
     }
@@ -369,7 +385,7 @@ extension GCS {
         publishGroup(id, into: &effects)
     }
 
-    private func publishGroup(_ id: PlacementGroupID, into effects: inout [GCSEffect]) {
+    func publishGroup(_ id: PlacementGroupID, into effects: inout [GCSEffect]) {
         guard let entry = placementGroups[id] else { return }
         effects.append(.send(to: .worker(entry.spec.owner), .placementGroupUpdate(entry.info)))
     }

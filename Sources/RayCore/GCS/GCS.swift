@@ -22,8 +22,10 @@ public enum GCSTimer: Hashable, Codable, Sendable {
     case bundleRound(PlacementGroupID, round: UInt64)
     /// Time to try the waiting placement groups again (after an aborted round).
     case retryPlacementGroups
-    /// A job's next actor creation is due at its creation rate (GCS+ActorRate).
+    /// A job's next actor creation is due at its creation rate (GCS+CreationRate).
     case actorCreations(JobID)
+    /// A job's next placement-group creation is due at its creation rate (GCS+CreationRate).
+    case placementGroupCreations(JobID)
 }
 
 /// Inputs of the GCS: facts, each logged before it is handled.
@@ -125,6 +127,8 @@ public struct GCS: Sendable {
         /// Placement groups refused over a job's hard quota, and accepted past its soft one.
         public var groupsRefused = 0
         public var groupsOverSoft = 0
+        /// Placement-group creations held back at a job's creation rate (each delayed one once).
+        public var groupsDelayed = 0
         /// Messages dropped because their sender may not send them (`senderMay`): a node
         /// registering or reporting as another, a job ended by a process that is not its driver, an
         /// actor or group registered for another owner. Never in a correct cluster.
@@ -134,8 +138,9 @@ public struct GCS: Sendable {
     }
     /// Placement groups not removed, per job, for the per-job quota.
     public internal(set) var liveGroups: [JobID: Int] = [:]
-    /// Each job's actor creation rate (GCS+ActorRate).
-    var creationRates: [JobID: CreationRate] = [:]
+    /// Each job's actor and placement-group creation rates (GCS+CreationRate).
+    var creationRates: [JobID: CreationRate<ActorID>] = [:]
+    var groupCreationRates: [JobID: CreationRate<PlacementGroupID>] = [:]
     /// Processes that asked for an actor's updates before its registration arrived, how many
     /// such subscriptions wait, and their bound.
     var earlySubscribers: [ActorID: [WorkerID]] = [:]
@@ -351,6 +356,8 @@ public struct GCS: Sendable {
             scheduleGroups(into: &effects)
         case .actorCreations(let job):
             creationsDue(job, into: &effects)
+        case .placementGroupCreations(let job):
+            groupCreationsDue(job, into: &effects)
         case .broadcastView:
             if viewDirty { broadcastView(into: &effects) }
             effects.append(.startTimer(.broadcastView, afterMicros: config.resourceReportPeriodMicros))

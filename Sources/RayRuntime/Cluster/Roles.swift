@@ -176,6 +176,13 @@ public enum Role {
         // Placement groups (not removed) one job may hold: warned of past the soft limit, refused at the hard.
         if let value = try positiveSetting("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_SOFT") { config.placementGroupsPerJobSoftMax = value }
         if let value = try positiveSetting("SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_HARD") { config.placementGroupsPerJobHardMax = value }
+        // Per-job placement-group creations per second, and how many may wait before they are refused.
+        if let value = try positiveSetting("SWIFTRAY_PLACEMENT_GROUP_CREATIONS_PER_SECOND") {
+            config.placementGroupCreationsPerSecondMax = value
+        }
+        if let value = try positiveSetting("SWIFTRAY_PLACEMENT_GROUP_CREATIONS_DELAYED") {
+            config.placementGroupCreationsDelayedMax = value
+        }
         // Task workers one job may have on a node (past it, its lease requests wait there).
         if let value = try positiveSetting("SWIFTRAY_WORKERS_PER_JOB") { config.workersPerJobMax = value }
         // Bytes one job may keep in a node's object store (default: 4 and 16 times its capacity).

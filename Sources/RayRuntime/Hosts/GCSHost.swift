@@ -247,6 +247,7 @@ public final class GCSHost: ConnectionDelegate {
             counts.groupsOverSoftQuota = gcs.quota.groupsOverSoft
             counts.forged = gcs.quota.forgedMessages
             counts.earlySubscriptionsRefused = gcs.quota.earlySubscriptionsRefused
+            counts.groupsDelayed = gcs.quota.groupsDelayed
             return .refusals(counts)
         default:
             return .notServed(request, by: "the GCS", serves: [.clusterStatus, .raylets, .ping, .refusals])

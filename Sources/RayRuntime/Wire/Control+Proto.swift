@@ -122,6 +122,7 @@ extension ControlReply {
             refusals.groupsOverSoftQuota = Int64(counts.groupsOverSoftQuota)
             refusals.forged = Int64(counts.forged)
             refusals.earlySubscriptionsRefused = Int64(counts.earlySubscriptionsRefused)
+            refusals.groupsDelayed = Int64(counts.groupsDelayed)
             message.refusals = refusals
         case .nodeStatus(let status):
             var proto = PBControlReply.NodeStatus()
@@ -244,6 +245,7 @@ extension ControlReply {
             counts.groupsOverSoftQuota = Int(refusals.groupsOverSoftQuota)
             counts.forged = Int(refusals.forged)
             counts.earlySubscriptionsRefused = Int(refusals.earlySubscriptionsRefused)
+            counts.groupsDelayed = Int(refusals.groupsDelayed)
             self = .refusals(counts)
         case .nodeStatus(let status)?:
             self = .nodeStatus(ControlNodeStatus(

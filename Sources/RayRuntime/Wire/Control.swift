@@ -191,7 +191,7 @@ public struct ControlRefusals: Sendable, Equatable {
     public var unauthenticated = 0, overLimit = 0, throttled = 0
     public var actorsOverQuota = 0, actorsOverSoftQuota = 0, actorsDelayed = 0
     public var groupsOverQuota = 0, groupsOverSoftQuota = 0
-    public var forged = 0, earlySubscriptionsRefused = 0
+    public var forged = 0, earlySubscriptionsRefused = 0, groupsDelayed = 0
     public init() {}
 }
 
@@ -284,8 +284,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
                 + "per-job quotas refused \(r.actorsOverQuota) actor creation(s), warned of \(r.actorsOverSoftQuota) past "
                 + "the soft limit and delayed \(r.actorsDelayed) at the creation rate; "
                 + "held \(r.throttled) connection(s) back at the rate limit; "
-                + "per-job quotas refused \(r.groupsOverQuota) placement group(s) and warned of \(r.groupsOverSoftQuota) "
-                + "past the soft limit; "
+                + "per-job quotas refused \(r.groupsOverQuota) placement group(s), warned of \(r.groupsOverSoftQuota) "
+                + "past the soft limit and delayed \(r.groupsDelayed) at the creation rate; "
                 + "dropped \(r.forged) message(s) from senders not allowed to send them; "
                 + "answered \(r.earlySubscriptionsRefused) subscription(s) to unknown actors at once, past their bound"
         case .nodeStatus(let status):

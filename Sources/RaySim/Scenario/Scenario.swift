@@ -133,6 +133,10 @@ public struct QuotaSpec: Sendable, Equatable {
     /// beyond it stores are counted.
     public var storeBytesPerJob: Int64?
     public var storeBytesPerJobSoft: Int64?
+    /// `placement_group_creations_per_second`: a job's group creations beyond this rate wait.
+    /// `placement_group_creations_delayed`: past this many waiting, its creations are refused.
+    public var placementGroupCreationsPerSecond: Int?
+    public var placementGroupCreationsDelayed: Int?
 
     public init() {}
 
@@ -154,6 +158,8 @@ public struct QuotaSpec: Sendable, Equatable {
         if let workersPerJob { config.workersPerJobMax = workersPerJob }
         if let storeBytesPerJob { config.storeBytesPerJobHardMax = storeBytesPerJob }
         if let storeBytesPerJobSoft { config.storeBytesPerJobSoftMax = storeBytesPerJobSoft }
+        if let placementGroupCreationsPerSecond { config.placementGroupCreationsPerSecondMax = placementGroupCreationsPerSecond }
+        if let placementGroupCreationsDelayed { config.placementGroupCreationsDelayedMax = placementGroupCreationsDelayed }
     }
 
     /// The settings a real cluster's processes read (`Roles.applyConfigOverrides`).
@@ -174,6 +180,12 @@ public struct QuotaSpec: Sendable, Equatable {
         if let workersPerJob { settings.append("SWIFTRAY_WORKERS_PER_JOB=\(workersPerJob)") }
         if let storeBytesPerJob { settings.append("SWIFTRAY_STORE_BYTES_PER_JOB_HARD=\(storeBytesPerJob)") }
         if let storeBytesPerJobSoft { settings.append("SWIFTRAY_STORE_BYTES_PER_JOB_SOFT=\(storeBytesPerJobSoft)") }
+        if let placementGroupCreationsPerSecond {
+            settings.append("SWIFTRAY_PLACEMENT_GROUP_CREATIONS_PER_SECOND=\(placementGroupCreationsPerSecond)")
+        }
+        if let placementGroupCreationsDelayed {
+            settings.append("SWIFTRAY_PLACEMENT_GROUP_CREATIONS_DELAYED=\(placementGroupCreationsDelayed)")
+        }
         return settings
     }
 }

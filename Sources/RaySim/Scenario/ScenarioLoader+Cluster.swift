@@ -8,7 +8,8 @@ extension ScenarioLoader {
     static let quotaKeys = ["actors_per_job", "actors_per_job_soft", "actor_creations_per_second", "actor_creations_delayed",
                             "max_object_bytes", "owned_objects", "owned_objects_soft",
                             "lease_requests_per_owner", "placement_groups_per_job", "placement_groups_per_job_soft",
-                            "workers_per_job", "store_bytes_per_job", "store_bytes_per_job_soft"]
+                            "workers_per_job", "store_bytes_per_job", "store_bytes_per_job_soft",
+                            "placement_group_creations_per_second", "placement_group_creations_delayed"]
     static let gcsKeys = ["persistent"]
     static let nodeKeys = ["name", "head", "count", "resources", "object_store"]
     static let networkKeys = ["latency", "jitter"]
@@ -67,6 +68,10 @@ extension ScenarioLoader {
             spec.quotas.placementGroupsPerJob = try quotas.optional("placement_groups_per_job")?.int(in: 1...1_000_000)
             spec.quotas.placementGroupsPerJobSoft = try quotas.optional("placement_groups_per_job_soft")?.int(in: 1...1_000_000)
             spec.quotas.workersPerJob = try quotas.optional("workers_per_job")?.int(in: 1...100_000)
+            spec.quotas.placementGroupCreationsPerSecond = try quotas.optional("placement_group_creations_per_second")?
+                .int(in: 1...1_000_000)
+            spec.quotas.placementGroupCreationsDelayed = try quotas.optional("placement_group_creations_delayed")?
+                .int(in: 1...1_000_000)
             for (key, soft) in [("store_bytes_per_job", false), ("store_bytes_per_job_soft", true)] {
                 guard let value = quotas.optional(key) else { continue }
                 let bytes = try value.sizeBytes()

@@ -1,0 +1,210 @@
+// Per-job creation rates (issue 12: rate limits per operation): actor creations
+// (`RayConfig.actorCreationsPerSecond`) and placement-group creations
+// (`placementGroupCreationsPerSecond`). Each job has a token bucket per kind holding one
+// second's worth of creations, kept in millionths of a creation so the arithmetic is exact.
+// A creation that finds the bucket empty is not refused at once: it is registered (its
+// owner and subscribers hear it is pending, the cause saying why) and waits in its job's
+// queue, admitted in order as the bucket refills (a timer per job and kind). Only past the
+// kind's delayed bound (`actorCreationsDelayed`, `placementGroupCreationsDelayed`) is a
+// creation refused: dead (an actor) or removed (a group) at once, QuotaExceeded, the cause
+// naming both limits and how to raise them. Delays and refusals are counted (`swiftray
+// status`). With the defaults a normal workload never waits.
+//
+// Invariants: a job's waiting creations are admitted in order, each once; a waiting actor
+// is never placed (`placeActor` skips `delayed`) and a waiting group is not in
+// `unplacedGroups`; while any wait, a new creation of that kind waits behind them; the
+// timer is armed while the queue is not empty.
+
+extension GCS {
+    /// One job's bucket for one kind of creation and what waits for it.
+    struct CreationRate<ID: Hashable & Sendable>: Hashable, Sendable {
+        /// Millionths of a creation available (at most one second's worth).
+        var credit: Int64
+        /// When `credit` was last brought up to date.
+        var at: Int64
+        var waiting: [ID] = []
+        /// The first waiting one (the queue's head; earlier ones were admitted).
+        var head = 0
+        var waitingCount: Int { waiting.count - head }
+
+        /// A full bucket at `now`.
+        init(perSecond: Int, now: Int64) {
+            credit = Int64(perSecond) * GCS.creationUnit
+            at = now
+        }
+
+        /// Brought up to `now` at `perSecond` (credit per microsecond: perSecond millionths).
+        mutating func refill(perSecond: Int, now: Int64) {
+            let capacity = Int64(perSecond) * GCS.creationUnit
+            let earned = max(0, now - at).multipliedReportingOverflow(by: Int64(perSecond))
+            credit = earned.overflow ? capacity : min(capacity, credit + earned.partialValue)
+            at = now
+        }
+
+        /// Takes one creation's credit if there is one and nothing waits.
+        mutating func take() -> Bool {
+            guard waitingCount == 0, credit >= GCS.creationUnit else { return false }
+            credit -= GCS.creationUnit
+            return true
+        }
+
+        /// The waiting ones the credit covers, in order (`stillWanted` false: gone meanwhile, no
+        /// credit spent), taken off the queue.
+        mutating func admit(stillWanted: (ID) -> Bool) -> [ID] {
+            var admitted: [ID] = []
+            while waitingCount > 0, credit >= GCS.creationUnit {
+                let id = waiting[head]
+                head += 1
+                guard stillWanted(id) else { continue }
+                credit -= GCS.creationUnit
+                admitted.append(id)
+            }
+            if waitingCount == 0 {
+                waiting = []
+                head = 0
+            } else if head > 1024 && head * 2 > waiting.count {
+                waiting.removeFirst(head)
+                head = 0
+            }
+            return admitted
+        }
+
+        /// Microseconds until one creation's credit is there.
+        func microsUntilCredit(perSecond: Int) -> Int64 {
+            let missing = max(0, GCS.creationUnit - credit)
+            return max(1, (missing + Int64(perSecond) - 1) / Int64(perSecond))
+        }
+    }
+
+    /// A creation's worth of credit.
+    static let creationUnit: Int64 = 1_000_000
+
+    // MARK: - Actors
+
+    /// The actor bucket of `job`, refilled to now.
+    private func actorRate(of job: JobID) -> CreationRate<ActorID> {
+        let perSecond = config.actorCreationsPerSecond
+        guard var rate = creationRates[job] else { return CreationRate(perSecond: perSecond, now: now) }
+        rate.refill(perSecond: perSecond, now: now)
+        return rate
+    }
+
+    /// Takes one actor creation's credit for `job` if it has it and nothing of it waits.
+    mutating func takeCreation(_ job: JobID) -> Bool {
+        var rate = actorRate(of: job)
+        defer { creationRates[job] = rate }
+        return rate.take()
+    }
+
+    /// Queues `entry` behind its job's waiting creations (the caller registers it), or returns
+    /// why it is refused when too many wait already.
+    mutating func delayCreation(_ entry: inout ActorEntry, job: JobID, into effects: inout [GCSEffect]) -> String? {
+        var rate = actorRate(of: job)
+        let perSecond = config.actorCreationsPerSecond
+        let settings = "(RayConfig.actorCreationsPerSecondMax and actorCreationsDelayedMax; "
+            + "SWIFTRAY_ACTOR_CREATIONS_PER_SECOND and SWIFTRAY_ACTOR_CREATIONS_DELAYED for a cluster's GCS)"
+        guard rate.waitingCount < config.actorCreationsDelayed else {
+            creationRates[job] = rate
+            return "refused: \(job) creates actors faster than its rate limit of \(perSecond) per second, and "
+                + "\(rate.waitingCount) of its creations already wait, its limit \(settings); create fewer at once, "
+                + "or raise the limits"
+        }
+        entry.delayed = true
+        entry.cause = "delayed: \(job) creates actors faster than its rate limit of \(perSecond) per second "
+            + "\(settings); it starts as the rate allows"
+        let wasEmpty = rate.waitingCount == 0
+        rate.waiting.append(entry.spec.actorID)
+        creationRates[job] = rate
+        quota.actorsDelayed += 1
+        if wasEmpty { armCreationTimer(job, into: &effects) }
+        return nil
+    }
+
+    /// The job's next actor creation is due: admits the waiting ones its credit covers, in order.
+    mutating func creationsDue(_ job: JobID, into effects: inout [GCSEffect]) {
+        var rate = actorRate(of: job)
+        // One killed while it waited needs no credit.
+        let admitted = rate.admit { self.actors[$0]?.state != .dead }
+        creationRates[job] = rate
+        for id in admitted {
+            guard var entry = actors[id] else { continue }
+            entry.delayed = false
+            entry.cause = ""
+            actors[id] = entry
+            startCreation(id, into: &effects)
+        }
+        if rate.waitingCount > 0 { armCreationTimer(job, into: &effects) }
+    }
+
+    /// Arms the timer for when `job` next has an actor creation's credit.
+    mutating func armCreationTimer(_ job: JobID, into effects: inout [GCSEffect]) {
+        let rate = creationRates[job] ?? actorRate(of: job)
+        effects.append(.startTimer(.actorCreations(job),
+                                   afterMicros: rate.microsUntilCredit(perSecond: config.actorCreationsPerSecond)))
+    }
+
+    // MARK: - Placement groups
+
+    /// The group bucket of `job`, refilled to now.
+    private func groupRate(of job: JobID) -> CreationRate<PlacementGroupID> {
+        let perSecond = config.placementGroupCreationsPerSecond
+        guard var rate = groupCreationRates[job] else { return CreationRate(perSecond: perSecond, now: now) }
+        rate.refill(perSecond: perSecond, now: now)
+        return rate
+    }
+
+    /// Admits group `id` of `job` at its creation rate: nil when it may be placed now; otherwise
+    /// whether it waits (queued, the entry's cause saying why) or is refused (why).
+    mutating func rateGroupCreation(_ id: PlacementGroupID, job: JobID, entry: inout PlacementGroupEntry,
+                                    into effects: inout [GCSEffect]) -> (delayed: Bool, refusal: String?)? {
+        var rate = groupRate(of: job)
+        defer { groupCreationRates[job] = rate }
+        if rate.take() { return nil }
+        let perSecond = config.placementGroupCreationsPerSecond
+        let settings = "(RayConfig.placementGroupCreationsPerSecondMax and placementGroupCreationsDelayedMax; "
+            + "SWIFTRAY_PLACEMENT_GROUP_CREATIONS_PER_SECOND and SWIFTRAY_PLACEMENT_GROUP_CREATIONS_DELAYED for a "
+            + "cluster's GCS)"
+        guard rate.waitingCount < config.placementGroupCreationsDelayed else {
+            return (false, "refused: \(job) creates placement groups faster than its rate limit of \(perSecond) per "
+                + "second, and \(rate.waitingCount) of its creations already wait, its limit \(settings); create "
+                + "fewer at once, or raise the limits")
+        }
+        entry.cause = "delayed: \(job) creates placement groups faster than its rate limit of \(perSecond) per "
+            + "second \(settings); it is placed as the rate allows"
+        rate.waiting.append(id)
+        quota.groupsDelayed += 1
+        if rate.waitingCount == 1 {
+            effects.append(.startTimer(.placementGroupCreations(job), afterMicros: rate.microsUntilCredit(perSecond: perSecond)))
+        }
+        return (true, nil)
+    }
+
+    /// The job's next group creation is due: the waiting ones its credit covers are placed, in order.
+    mutating func groupCreationsDue(_ job: JobID, into effects: inout [GCSEffect]) {
+        var rate = groupRate(of: job)
+        // One removed while it waited needs no credit.
+        let admitted = rate.admit { self.placementGroups[$0]?.state == .pending }
+        groupCreationRates[job] = rate
+        for id in admitted {
+            placementGroups[id]?.cause = ""
+            unplacedGroups.append(id)
+            publishGroup(id, into: &effects)
+        }
+        if rate.waitingCount > 0 {
+            effects.append(.startTimer(.placementGroupCreations(job),
+                                       afterMicros: rate.microsUntilCredit(perSecond: config.placementGroupCreationsPerSecond)))
+        }
+        if !admitted.isEmpty { scheduleGroups(into: &effects) }
+    }
+
+    /// After a restart: the jobs with creations waiting get their timers back.
+    mutating func creationTimersRecovered(into effects: inout [GCSEffect]) {
+        for (job, rate) in creationRates.sorted(by: { $0.key < $1.key }) where rate.waitingCount > 0 {
+            armCreationTimer(job, into: &effects)
+        }
+        for (job, rate) in groupCreationRates.sorted(by: { $0.key < $1.key }) where rate.waitingCount > 0 {
+            effects.append(.startTimer(.placementGroupCreations(job),
+                                       afterMicros: rate.microsUntilCredit(perSecond: config.placementGroupCreationsPerSecond)))
+        }
+    }
+}
