@@ -311,6 +311,16 @@ public enum SwarmGenerator {
             config.workersPerJobMax = Int(pick(1...6))
             return "task workers per job and node \(config.workersPerJobMax)"
         }
+        // Creation rates low enough that actors and groups wait (GCS+CreationRate), across node
+        // deaths and GCS restarts; never refused (the delayed bounds stay at their defaults).
+        knob(200) {
+            config.actorCreationsPerSecondMax = Int(pick(1...20))
+            return "actor creations per job \(config.actorCreationsPerSecondMax)/s"
+        }
+        knob(200) {
+            config.placementGroupCreationsPerSecondMax = Int(pick(1...20))
+            return "placement-group creations per job \(config.placementGroupCreationsPerSecondMax)/s"
+        }
         return (config, knobs)
     }
 
