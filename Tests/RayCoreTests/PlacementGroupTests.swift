@@ -268,11 +268,9 @@ private func answerAll(_ gcs: inout GCS, _ effects: [GCSEffect]) -> [GCSEffect] 
     for index in 0..<total {
         let id = PlacementGroupID(creationTask: TaskID(value: 0x9000 + UInt64(index)))
         let spec = PlacementGroupSpec(id: id, bundles: [Build.cpus(1)], strategy: .pack, owner: owner)
-        // One a millisecond: at the default creation rate (1 000 a second), none waits.
-        let now = 2 + Int64(index) * 1_000
-        _ = answerAll(&gcs, gcs.handle(.messageReceived(from: .worker(owner), .createPlacementGroup(spec)), now: now))
+        _ = answerAll(&gcs, gcs.handle(.messageReceived(from: .worker(owner), .createPlacementGroup(spec)), now: 2))
         #expect(gcs.placementGroups[id]?.state == .created)
-        _ = gcs.handle(.messageReceived(from: .worker(owner), .removePlacementGroup(id)), now: now + 1)
+        _ = gcs.handle(.messageReceived(from: .worker(owner), .removePlacementGroup(id)), now: 3)
     }
     // The newest are kept for listings, never more than twice the bound; the oldest are gone.
     #expect(gcs.placementGroups.count <= 2 * GCS.removedGroupsKept && gcs.placementGroups.count >= GCS.removedGroupsKept)
