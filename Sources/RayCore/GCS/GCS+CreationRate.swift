@@ -173,9 +173,7 @@ extension GCS {
             + "second \(settings); it is placed as the rate allows"
         rate.waiting.append(id)
         quota.groupsDelayed += 1
-        if rate.waitingCount == 1 {
-            effects.append(.startTimer(.placementGroupCreations(job), afterMicros: rate.microsUntilCredit(perSecond: perSecond)))
-        }
+        if rate.waitingCount == 1 { armGroupCreationTimer(job, rate, into: &effects) }
         return (true, nil)
     }
 
@@ -190,11 +188,15 @@ extension GCS {
             unplacedGroups.append(id)
             publishGroup(id, into: &effects)
         }
-        if rate.waitingCount > 0 {
-            effects.append(.startTimer(.placementGroupCreations(job),
-                                       afterMicros: rate.microsUntilCredit(perSecond: config.placementGroupCreationsPerSecond)))
-        }
+        if rate.waitingCount > 0 { armGroupCreationTimer(job, rate, into: &effects) }
         if !admitted.isEmpty { scheduleGroups(into: &effects) }
+    }
+
+    /// Arms the timer for when `job` next has a group creation's credit.
+    private func armGroupCreationTimer(_ job: JobID, _ rate: CreationRate<PlacementGroupID>,
+                                       into effects: inout [GCSEffect]) {
+        effects.append(.startTimer(.placementGroupCreations(job),
+                                   afterMicros: rate.microsUntilCredit(perSecond: config.placementGroupCreationsPerSecond)))
     }
 
     /// After a restart: the jobs with creations waiting get their timers back.
@@ -203,8 +205,7 @@ extension GCS {
             armCreationTimer(job, into: &effects)
         }
         for (job, rate) in groupCreationRates.sorted(by: { $0.key < $1.key }) where rate.waitingCount > 0 {
-            effects.append(.startTimer(.placementGroupCreations(job),
-                                       afterMicros: rate.microsUntilCredit(perSecond: config.placementGroupCreationsPerSecond)))
+            armGroupCreationTimer(job, rate, into: &effects)
         }
     }
 }
