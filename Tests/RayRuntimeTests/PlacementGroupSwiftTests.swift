@@ -105,6 +105,34 @@ extension RuntimeTests {
         }
     }
 
+    /// A job creating groups faster than its rate (4 a second, 2 allowed to wait): four are ready
+    /// at once, two later (pending meanwhile, the cause naming the rate), the last two are refused
+    /// with QuotaExceeded naming both settings; the GCS's status counts them.
+    @Test func aJobPastItsPlacementGroupCreationRateWaitsThenGetsQuotaExceeded() throws {
+        try withCluster([("head", ["CPU": 2])], environment: ["SWIFTRAY_PLACEMENT_GROUP_CREATIONS_PER_SECOND=4",
+                                                              "SWIFTRAY_PLACEMENT_GROUP_CREATIONS_DELAYED=2"]) { cluster throws in
+            let groups = try (0..<8).map { _ in try PlacementGroup.create(bundles: [["CPU": 0.1]]) }
+            for group in groups.prefix(6) { try group.ready(timeout: .seconds(30)) }
+            for group in groups.suffix(2) {
+                #expect {
+                    try group.ready(timeout: .seconds(30))
+                } throws: { error in
+                    guard case .quotaExceeded(let message)? = error as? Ray.Error else { return false }
+                    return message.contains("faster than its rate limit of 4 per second")
+                        && message.contains("SWIFTRAY_PLACEMENT_GROUP_CREATIONS_DELAYED")
+                }
+            }
+            #expect(try Testbed.square.options(TaskOptions(numCPUs: 0.1, placementGroup: groups[5], bundleIndex: 0)).remote(3)
+                .get(timeout: .seconds(30)) == 9)
+            let refusals = try ControlClient.ask(gcs: cluster.gcsAddress, .refusals, secret: cluster.secret)
+            guard case .refusals(let counts) = refusals else {
+                Issue.record("the GCS answered \(refusals)")
+                return
+            }
+            #expect(counts.groupsDelayed == 2 && counts.groupsOverQuota == 2, "\(refusals)")
+        }
+    }
+
     @Test func anActorInABundleRunsThereAndDiesWithItsGroup() async throws {
         try await withAsyncCluster {
             let gang = try PlacementGroup.create(bundles: [["CPU": 1]], strategy: .strictPack)
