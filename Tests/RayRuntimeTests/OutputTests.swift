@@ -91,9 +91,10 @@ extension RuntimeTests {
 
 /// Sessions (issue 8, bug 8): what a run leaves behind.
 @Suite struct SessionTests {
-    /// A session directory as `Session.create` names it, `age` seconds old.
-    private func makeSession(_ root: String, age: Int, pid: Int, kept: Bool) throws -> Session {
-        let session = Session(path: "\(root)/session-\(Int(time(nil)) - age)-0-\(pid)")
+    /// A session directory as `Session.create` names it, `age` seconds before `now` (one instant for
+    /// the whole test: a second ticking between two sessions must not give them the same age).
+    private func makeSession(_ root: String, now: Int, age: Int, pid: Int, kept: Bool) throws -> Session {
+        let session = Session(path: "\(root)/session-\(now - age)-0-\(pid)")
         try FileManager.default.createDirectory(atPath: session.logs, withIntermediateDirectories: true)
         _ = writeNewFile(session.path + "/alive", [])
         if kept { session.keepLogs(reason: "a task failed") }
@@ -103,11 +104,14 @@ extension RuntimeTests {
     @Test func finishedSessionsArePrunedAndKeptOnesBounded() throws {
         let root = NSTemporaryDirectory() + "swiftray-prune-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let over = try makeSession(root, age: 3600, pid: 1, kept: false)
-        let young = try makeSession(root, age: 0, pid: 2, kept: false)
-        let running = try makeSession(root, age: 3600, pid: 3, kept: false)
+        let now = Int(time(nil))
+        let over = try makeSession(root, now: now, age: 3600, pid: 1, kept: false)
+        let young = try makeSession(root, now: now, age: 0, pid: 2, kept: false)
+        let running = try makeSession(root, now: now, age: 3600, pid: 3, kept: false)
         running.holdAlive()  // This process holds it: its lock makes it alive.
-        let kept = try (0..<(Session.keptSessionsLimit + 2)).map { try makeSession(root, age: 7200 + $0, pid: 10 + $0, kept: true) }
+        let kept = try (0..<(Session.keptSessionsLimit + 2)).map {
+            try makeSession(root, now: now, age: 7200 + $0, pid: 10 + $0, kept: true)
+        }
 
         let removed = Set(Session.pruneFinished(root: root))
         // Over and not kept: gone. Too young to tell, or held by a live process: left alone.
