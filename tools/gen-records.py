@@ -86,6 +86,7 @@ MESSAGE = [
     ("bundlesHeld", [("", "[BundleHold]")]),
     ("yieldLease", [("", "LeaseID")]),
     ("objectsRefused", [("requestID", "UInt64"), ("objects", "[ObjectID]"), ("", "RayError")]),
+    ("leaseRefused", [("", "LeaseID"), ("", "RayError")]),
 ]
 
 INPUTS = [
@@ -264,7 +265,8 @@ PROTO_ASSIGNED = [
                    ("leaseRequestsPerOwnerMax", "Int"), ("placementGroupsPerJobSoftMax", "Int"),
                    ("placementGroupsPerJobHardMax", "Int"), ("workersPerJobMax", "Int"),
                    ("storeBytesPerJobSoftMax", "Int64"), ("storeBytesPerJobHardMax", "Int64"),
-                   ("placementGroupCreationsPerSecondMax", "Int"), ("placementGroupCreationsDelayedMax", "Int")]),
+                   ("placementGroupCreationsPerSecondMax", "Int"), ("placementGroupCreationsDelayedMax", "Int"),
+                   ("leaseRequestsPerSecondPerJobMax", "Int"), ("leaseRequestsDelayedPerJobMax", "Int")]),
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),
@@ -272,7 +274,8 @@ PROTO_ENUMS = [
                   ("bundleRound", [("", "PlacementGroupID"), ("round", "UInt64")]), ("retryPlacementGroups", []),
                   ("actorCreations", [("", "JobID")]), ("placementGroupCreations", [("", "JobID")])]),
     ("RayletTimer", [("reportResources", []), ("retryPull", [("", "ObjectID")]),
-                     ("preparedExpired", [("", "PlacementGroupID"), ("round", "UInt64")])]),
+                     ("preparedExpired", [("", "PlacementGroupID"), ("round", "UInt64")]),
+                     ("leaseRequests", [("", "JobID")])]),
     ("ExecutorTimer", [("releaseBorrowed", [("owner", "WorkerID"), ("objects", "[ObjectID]")])]),
 ]
 
@@ -448,6 +451,8 @@ message ControlReply {
     sint64 forged = 17;  // messages dropped because their sender may not send them
     sint64 stores_refused = 18;  // stores refused at a job's hard quota of bytes in the store
     sint64 stores_over_soft_quota = 19;  // stores counted past a job's soft quota
+    sint64 lease_requests_delayed = 20;  // lease requests held back at a job's request rate
+    sint64 lease_requests_refused = 21;  // lease requests refused past a job's delayed bound
   }
   message View {
     repeated uint32 nodes = 1;

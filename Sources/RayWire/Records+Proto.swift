@@ -330,6 +330,8 @@ extension RayConfig {
         message.storeBytesPerJobHardMax = self.storeBytesPerJobHardMax
         message.placementGroupCreationsPerSecondMax = Int64(self.placementGroupCreationsPerSecondMax)
         message.placementGroupCreationsDelayedMax = Int64(self.placementGroupCreationsDelayedMax)
+        message.leaseRequestsPerSecondPerJobMax = Int64(self.leaseRequestsPerSecondPerJobMax)
+        message.leaseRequestsDelayedPerJobMax = Int64(self.leaseRequestsDelayedPerJobMax)
         return message
     }
 
@@ -365,6 +367,8 @@ extension RayConfig {
         self.storeBytesPerJobHardMax = message.storeBytesPerJobHardMax
         self.placementGroupCreationsPerSecondMax = Int(truncatingIfNeeded: message.placementGroupCreationsPerSecondMax)
         self.placementGroupCreationsDelayedMax = Int(truncatingIfNeeded: message.placementGroupCreationsDelayedMax)
+        self.leaseRequestsPerSecondPerJobMax = Int(truncatingIfNeeded: message.leaseRequestsPerSecondPerJobMax)
+        self.leaseRequestsDelayedPerJobMax = Int(truncatingIfNeeded: message.leaseRequestsDelayedPerJobMax)
     }
 }
 
@@ -759,6 +763,8 @@ extension RayletTimer {
             value.group = v0.creationTask.value
             value.round = v1
             message.preparedExpired = value
+        case .leaseRequests(let v0):
+            message.leaseRequests = v0.value
         }
         return message
     }
@@ -771,6 +777,8 @@ extension RayletTimer {
             self = .retryPull(try ObjectID(proto: value, at: path() + ".retry_pull"))
         case .preparedExpired(let value)?:
             self = .preparedExpired(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round)
+        case .leaseRequests(let value)?:
+            self = .leaseRequests(JobID(value))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }
@@ -1086,6 +1094,11 @@ extension Message {
             value.objects = v1.map { $0.proto }
             value.error = v2.proto
             message.objectsRefused = value
+        case .leaseRefused(let v0, let v1):
+            var value = PBMessage.LeaseRefused()
+            value.lease = v0.proto
+            value.error = v1.proto
+            message.leaseRefused = value
         }
         return message
     }
@@ -1228,6 +1241,8 @@ extension Message {
             self = .yieldLease(try LeaseID(proto: value, at: path() + ".yield_lease"))
         case .objectsRefused(let value)?:
             self = .objectsRefused(requestID: value.requestID, objects: try value.objects.map { try ObjectID(proto: $0, at: path() + ".objects_refused" + ".objects") }, try RayError(proto: ProtoRecords.field(value.hasError, value.error, path() + ".objects_refused" + ".error"), at: path() + ".objects_refused" + ".error"))
+        case .leaseRefused(let value)?:
+            self = .leaseRefused(try LeaseID(proto: ProtoRecords.field(value.hasLease, value.lease, path() + ".lease_refused" + ".lease"), at: path() + ".lease_refused" + ".lease"), try RayError(proto: ProtoRecords.field(value.hasError, value.error, path() + ".lease_refused" + ".error"), at: path() + ".lease_refused" + ".error"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -995,6 +995,18 @@ public nonisolated struct PBControlReply: Sendable {
       set {_uniqueStorage()._storesOverSoftQuota = newValue}
     }
 
+    /// lease requests held back at a job's request rate
+    public var leaseRequestsDelayed: Int64 {
+      get {_storage._leaseRequestsDelayed}
+      set {_uniqueStorage()._leaseRequestsDelayed = newValue}
+    }
+
+    /// lease requests refused past a job's delayed bound
+    public var leaseRequestsRefused: Int64 {
+      get {_storage._leaseRequestsRefused}
+      set {_uniqueStorage()._leaseRequestsRefused = newValue}
+    }
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -1871,6 +1883,16 @@ public nonisolated struct PBRayConfig: @unchecked Sendable {
   public var placementGroupCreationsDelayedMax: Int64 {
     get {_storage._placementGroupCreationsDelayedMax}
     set {_uniqueStorage()._placementGroupCreationsDelayedMax = newValue}
+  }
+
+  public var leaseRequestsPerSecondPerJobMax: Int64 {
+    get {_storage._leaseRequestsPerSecondPerJobMax}
+    set {_uniqueStorage()._leaseRequestsPerSecondPerJobMax = newValue}
+  }
+
+  public var leaseRequestsDelayedPerJobMax: Int64 {
+    get {_storage._leaseRequestsDelayedPerJobMax}
+    set {_uniqueStorage()._leaseRequestsDelayedPerJobMax = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -2753,12 +2775,21 @@ public nonisolated struct PBRayletTimer: Sendable {
     set {kind = .preparedExpired(newValue)}
   }
 
+  public var leaseRequests: UInt32 {
+    get {
+      if case .leaseRequests(let v)? = kind {return v}
+      return 0
+    }
+    set {kind = .leaseRequests(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
     case reportResources(PBRayletTimer.ReportResources)
     case retryPull(PBObjectId)
     case preparedExpired(PBRayletTimer.PreparedExpired)
+    case leaseRequests(UInt32)
 
   }
 
@@ -3388,6 +3419,14 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .objectsRefused(newValue)}
   }
 
+  public var leaseRefused: PBMessage.LeaseRefused {
+    get {
+      if case .leaseRefused(let v)? = kind {return v}
+      return PBMessage.LeaseRefused()
+    }
+    set {kind = .leaseRefused(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3459,6 +3498,7 @@ public nonisolated struct PBMessage: Sendable {
     case bundlesHeld(PBMessage.BundlesHeld)
     case yieldLease(PBLeaseId)
     case objectsRefused(PBMessage.ObjectsRefused)
+    case leaseRefused(PBMessage.LeaseRefused)
 
   }
 
@@ -4348,6 +4388,37 @@ public nonisolated struct PBMessage: Sendable {
 
     public init() {}
 
+    fileprivate var _error: PBRayError? = nil
+  }
+
+  public nonisolated struct LeaseRefused: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var lease: PBLeaseId {
+      get {_lease ?? PBLeaseId()}
+      set {_lease = newValue}
+    }
+    /// Returns true if `lease` has been explicitly set.
+    public var hasLease: Bool {self._lease != nil}
+    /// Clears the value of `lease`. Subsequent reads from it will return its default value.
+    public mutating func clearLease() {self._lease = nil}
+
+    public var error: PBRayError {
+      get {_error ?? PBRayError()}
+      set {_error = newValue}
+    }
+    /// Returns true if `error` has been explicitly set.
+    public var hasError: Bool {self._error != nil}
+    /// Clears the value of `error`. Subsequent reads from it will return its default value.
+    public mutating func clearError() {self._error = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _lease: PBLeaseId? = nil
     fileprivate var _error: PBRayError? = nil
   }
 
@@ -6994,7 +7065,7 @@ nonisolated extension PBControlReply.Raylets: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0\u{1}forged\0\u{3}stores_refused\0\u{3}stores_over_soft_quota\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0\u{1}forged\0\u{3}stores_refused\0\u{3}stores_over_soft_quota\0\u{3}lease_requests_delayed\0\u{3}lease_requests_refused\0")
 
   fileprivate class _StorageClass {
     var _node: UInt32 = 0
@@ -7016,6 +7087,8 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     var _forged: Int64 = 0
     var _storesRefused: Int64 = 0
     var _storesOverSoftQuota: Int64 = 0
+    var _leaseRequestsDelayed: Int64 = 0
+    var _leaseRequestsRefused: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -7045,6 +7118,8 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       _forged = source._forged
       _storesRefused = source._storesRefused
       _storesOverSoftQuota = source._storesOverSoftQuota
+      _leaseRequestsDelayed = source._leaseRequestsDelayed
+      _leaseRequestsRefused = source._leaseRequestsRefused
     }
   }
 
@@ -7082,6 +7157,8 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
         case 17: try { try decoder.decodeSingularSInt64Field(value: &_storage._forged) }()
         case 18: try { try decoder.decodeSingularSInt64Field(value: &_storage._storesRefused) }()
         case 19: try { try decoder.decodeSingularSInt64Field(value: &_storage._storesOverSoftQuota) }()
+        case 20: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsDelayed) }()
+        case 21: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsRefused) }()
         default: break
         }
       }
@@ -7151,6 +7228,12 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       if _storage._storesOverSoftQuota != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._storesOverSoftQuota, fieldNumber: 19)
       }
+      if _storage._leaseRequestsDelayed != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._leaseRequestsDelayed, fieldNumber: 20)
+      }
+      if _storage._leaseRequestsRefused != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._leaseRequestsRefused, fieldNumber: 21)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -7179,6 +7262,8 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
         if _storage._forged != rhs_storage._forged {return false}
         if _storage._storesRefused != rhs_storage._storesRefused {return false}
         if _storage._storesOverSoftQuota != rhs_storage._storesOverSoftQuota {return false}
+        if _storage._leaseRequestsDelayed != rhs_storage._leaseRequestsDelayed {return false}
+        if _storage._leaseRequestsRefused != rhs_storage._leaseRequestsRefused {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -8500,7 +8585,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0\u{3}workers_per_job_max\0\u{3}store_bytes_per_job_soft_max\0\u{3}store_bytes_per_job_hard_max\0\u{3}placement_group_creations_per_second_max\0\u{3}placement_group_creations_delayed_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0\u{3}workers_per_job_max\0\u{3}store_bytes_per_job_soft_max\0\u{3}store_bytes_per_job_hard_max\0\u{3}placement_group_creations_per_second_max\0\u{3}placement_group_creations_delayed_max\0\u{3}lease_requests_per_second_per_job_max\0\u{3}lease_requests_delayed_per_job_max\0")
 
   fileprivate class _StorageClass {
     var _healthCheckInitialDelayMicros: Int64 = 0
@@ -8533,6 +8618,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _storeBytesPerJobHardMax: Int64 = 0
     var _placementGroupCreationsPerSecondMax: Int64 = 0
     var _placementGroupCreationsDelayedMax: Int64 = 0
+    var _leaseRequestsPerSecondPerJobMax: Int64 = 0
+    var _leaseRequestsDelayedPerJobMax: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -8573,6 +8660,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       _storeBytesPerJobHardMax = source._storeBytesPerJobHardMax
       _placementGroupCreationsPerSecondMax = source._placementGroupCreationsPerSecondMax
       _placementGroupCreationsDelayedMax = source._placementGroupCreationsDelayedMax
+      _leaseRequestsPerSecondPerJobMax = source._leaseRequestsPerSecondPerJobMax
+      _leaseRequestsDelayedPerJobMax = source._leaseRequestsDelayedPerJobMax
     }
   }
 
@@ -8621,6 +8710,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 28: try { try decoder.decodeSingularSInt64Field(value: &_storage._storeBytesPerJobHardMax) }()
         case 29: try { try decoder.decodeSingularSInt64Field(value: &_storage._placementGroupCreationsPerSecondMax) }()
         case 30: try { try decoder.decodeSingularSInt64Field(value: &_storage._placementGroupCreationsDelayedMax) }()
+        case 31: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsPerSecondPerJobMax) }()
+        case 32: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsDelayedPerJobMax) }()
         default: break
         }
       }
@@ -8719,6 +8810,12 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       if _storage._placementGroupCreationsDelayedMax != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._placementGroupCreationsDelayedMax, fieldNumber: 30)
       }
+      if _storage._leaseRequestsPerSecondPerJobMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._leaseRequestsPerSecondPerJobMax, fieldNumber: 31)
+      }
+      if _storage._leaseRequestsDelayedPerJobMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._leaseRequestsDelayedPerJobMax, fieldNumber: 32)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -8758,6 +8855,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._storeBytesPerJobHardMax != rhs_storage._storeBytesPerJobHardMax {return false}
         if _storage._placementGroupCreationsPerSecondMax != rhs_storage._placementGroupCreationsPerSecondMax {return false}
         if _storage._placementGroupCreationsDelayedMax != rhs_storage._placementGroupCreationsDelayedMax {return false}
+        if _storage._leaseRequestsPerSecondPerJobMax != rhs_storage._leaseRequestsPerSecondPerJobMax {return false}
+        if _storage._leaseRequestsDelayedPerJobMax != rhs_storage._leaseRequestsDelayedPerJobMax {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -10421,7 +10520,7 @@ nonisolated extension PBGCSTimer.RetryPlacementGroups: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBRayletTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayletTimer"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}report_resources\0\u{3}retry_pull\0\u{3}prepared_expired\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}report_resources\0\u{3}retry_pull\0\u{3}prepared_expired\0\u{3}lease_requests\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -10468,6 +10567,14 @@ nonisolated extension PBRayletTimer: SwiftProtobuf.Message, SwiftProtobuf._Messa
           self.kind = .preparedExpired(v)
         }
       }()
+      case 4: try {
+        var v: UInt32?
+        try decoder.decodeSingularUInt32Field(value: &v)
+        if let v = v {
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
+          self.kind = .leaseRequests(v)
+        }
+      }()
       default: break
       }
     }
@@ -10490,6 +10597,10 @@ nonisolated extension PBRayletTimer: SwiftProtobuf.Message, SwiftProtobuf._Messa
     case .preparedExpired?: try {
       guard case .preparedExpired(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .leaseRequests?: try {
+      guard case .leaseRequests(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 4)
     }()
     case nil: break
     }
@@ -10644,7 +10755,7 @@ nonisolated extension PBExecutorTimer.ReleaseBorrowed: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0\u{3}owns_actors\0\u{3}actor_dependencies_ready\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}prepare_bundles\0\u{3}bundles_prepared\0\u{3}commit_bundles\0\u{3}bundles_committed\0\u{3}cancel_bundles\0\u{3}placement_group_update\0\u{3}bundles_held\0\u{3}yield_lease\0\u{3}objects_refused\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0\u{3}owns_actors\0\u{3}actor_dependencies_ready\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}prepare_bundles\0\u{3}bundles_prepared\0\u{3}commit_bundles\0\u{3}bundles_committed\0\u{3}cancel_bundles\0\u{3}placement_group_update\0\u{3}bundles_held\0\u{3}yield_lease\0\u{3}objects_refused\0\u{3}lease_refused\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -11491,6 +11602,19 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
           self.kind = .objectsRefused(v)
         }
       }()
+      case 69: try {
+        var v: PBMessage.LeaseRefused?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .leaseRefused(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .leaseRefused(v)
+        }
+      }()
       default: break
       }
     }
@@ -11773,6 +11897,10 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     case .objectsRefused?: try {
       guard case .objectsRefused(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 68)
+    }()
+    case .leaseRefused?: try {
+      guard case .leaseRefused(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 69)
     }()
     case nil: break
     }
@@ -13488,6 +13616,45 @@ nonisolated extension PBMessage.ObjectsRefused: SwiftProtobuf.Message, SwiftProt
   public static func ==(lhs: PBMessage.ObjectsRefused, rhs: PBMessage.ObjectsRefused) -> Bool {
     if lhs.requestID != rhs.requestID {return false}
     if lhs.objects != rhs.objects {return false}
+    if lhs._error != rhs._error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.LeaseRefused: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".LeaseRefused"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._lease) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._lease {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.LeaseRefused, rhs: PBMessage.LeaseRefused) -> Bool {
+    if lhs._lease != rhs._lease {return false}
     if lhs._error != rhs._error {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

@@ -280,6 +280,10 @@ extension Message {
             try container.encode(v0)
             try container.encode(v1)
             try container.encode(v2)
+        case .leaseRefused(let v0, let v1):
+            try container.encode(UInt8(68))
+            try container.encode(v0)
+            try container.encode(v1)
         }
     }
 
@@ -423,6 +427,8 @@ extension Message {
             self = .yieldLease(try container.decode(LeaseID.self))
         case 67:
             self = .objectsRefused(requestID: try container.decode(UInt64.self), objects: try container.decode([ObjectID].self), try container.decode(RayError.self))
+        case 68:
+            self = .leaseRefused(try container.decode(LeaseID.self), try container.decode(RayError.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))

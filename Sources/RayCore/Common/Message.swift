@@ -284,6 +284,9 @@ public enum Message: Hashable, Codable, Sendable {
     /// task's return values): nothing was kept, for `error` (the job's bytes in this node's store
     /// are at their hard quota). The owner fails a put's objects with it; an executor fails its task.
     case objectsRefused(requestID: UInt64, objects: [ObjectID], RayError)
+    /// raylet → owner: the lease request is refused for `error` (its job sent this raylet lease
+    /// requests past its rate and its delayed bound: Raylet+RequestRate.swift); the task fails.
+    case leaseRefused(LeaseID, RayError)
 }
 
 extension Message {

@@ -128,6 +128,24 @@ public struct RayConfig: Hashable, Codable, Sendable {
         storeBytesPerJobHardMax > 0 ? storeBytesPerJobHardMax : max(capacity, 1) &* 16
     }
 
+    /// Lease requests one job's processes may send a raylet per second (a token bucket per job and
+    /// node holding one second's worth; Raylet+RequestRate): beyond, the raylet delays them (held
+    /// in order, not yet queued for a worker) and takes them up as the rate allows; past
+    /// `leaseRequestsDelayedPerJobMax` delayed ones it refuses them (`leaseRefused`: the task fails
+    /// with QuotaExceeded naming both settings). The owner's own bound
+    /// (`leaseRequestsPerOwnerMax`) keeps a well-behaved job far below; this holds a process that
+    /// ignores it, or a job with many owners, to a rate. 0 (a record written before these fields)
+    /// means the default: 50 000 per second and 10 000 delayed, which a normal workload never
+    /// reaches (ray_perf's synchronous task loop asks for ≈ 5 000 leases a second here).
+    public var leaseRequestsPerSecondPerJobMax: Int = 50_000
+    public var leaseRequestsDelayedPerJobMax: Int = 10_000
+    public var leaseRequestsPerSecondPerJob: Int {
+        leaseRequestsPerSecondPerJobMax > 0 ? leaseRequestsPerSecondPerJobMax : 50_000
+    }
+    public var leaseRequestsDelayedPerJob: Int {
+        leaseRequestsDelayedPerJobMax > 0 ? leaseRequestsDelayedPerJobMax : 10_000
+    }
+
     /// The cap on lease requests in flight per shape actually used (at least 1).
     public var leaseRequestCap: Int { leaseRequestsPerShapeMax > 0 ? leaseRequestsPerShapeMax : 10 }
 

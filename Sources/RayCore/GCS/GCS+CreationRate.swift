@@ -1,7 +1,7 @@
 // Per-job creation rates (issue 12: rate limits per operation): actor creations
 // (`RayConfig.actorCreationsPerSecond`) and placement-group creations
-// (`placementGroupCreationsPerSecond`). Each job has a token bucket per kind holding one
-// second's worth of creations, kept in millionths of a creation so the arithmetic is exact.
+// (`placementGroupCreationsPerSecond`). Each job has a token bucket per kind (RateBucket)
+// holding one second's worth of creations.
 // A creation that finds the bucket empty is not refused at once: it is registered (its
 // owner and subscribers hear it is pending, the cause saying why) and waits in its job's
 // queue, admitted in order as the bucket refills (a timer per job and kind). Only past the
@@ -16,68 +16,8 @@
 // timer is armed while the queue is not empty.
 
 extension GCS {
-    /// One job's bucket for one kind of creation and what waits for it.
-    struct CreationRate<ID: Hashable & Sendable>: Hashable, Sendable {
-        /// Millionths of a creation available (at most one second's worth).
-        var credit: Int64
-        /// When `credit` was last brought up to date.
-        var at: Int64
-        var waiting: [ID] = []
-        /// The first waiting one (the queue's head; earlier ones were admitted).
-        var head = 0
-        var waitingCount: Int { waiting.count - head }
-
-        /// A full bucket at `now`.
-        init(perSecond: Int, now: Int64) {
-            credit = Int64(perSecond) * GCS.creationUnit
-            at = now
-        }
-
-        /// Brought up to `now` at `perSecond` (credit per microsecond: perSecond millionths).
-        mutating func refill(perSecond: Int, now: Int64) {
-            let capacity = Int64(perSecond) * GCS.creationUnit
-            let earned = max(0, now - at).multipliedReportingOverflow(by: Int64(perSecond))
-            credit = earned.overflow ? capacity : min(capacity, credit + earned.partialValue)
-            at = now
-        }
-
-        /// Takes one creation's credit if there is one and nothing waits.
-        mutating func take() -> Bool {
-            guard waitingCount == 0, credit >= GCS.creationUnit else { return false }
-            credit -= GCS.creationUnit
-            return true
-        }
-
-        /// The waiting ones the credit covers, in order (`stillWanted` false: gone meanwhile, no
-        /// credit spent), taken off the queue.
-        mutating func admit(stillWanted: (ID) -> Bool) -> [ID] {
-            var admitted: [ID] = []
-            while waitingCount > 0, credit >= GCS.creationUnit {
-                let id = waiting[head]
-                head += 1
-                guard stillWanted(id) else { continue }
-                credit -= GCS.creationUnit
-                admitted.append(id)
-            }
-            if waitingCount == 0 {
-                waiting = []
-                head = 0
-            } else if head > 1024 && head * 2 > waiting.count {
-                waiting.removeFirst(head)
-                head = 0
-            }
-            return admitted
-        }
-
-        /// Microseconds until one creation's credit is there.
-        func microsUntilCredit(perSecond: Int) -> Int64 {
-            let missing = max(0, GCS.creationUnit - credit)
-            return max(1, (missing + Int64(perSecond) - 1) / Int64(perSecond))
-        }
-    }
-
-    /// A creation's worth of credit.
-    static let creationUnit: Int64 = 1_000_000
+    /// One job's bucket for one kind of creation (RateBucket) and what waits for it.
+    typealias CreationRate<ID: Hashable & Sendable> = RateBucket<ID>
 
     // MARK: - Actors
 
@@ -113,7 +53,7 @@ extension GCS {
         entry.cause = "delayed: \(job) creates actors faster than its rate limit of \(perSecond) per second "
             + "\(settings); it starts as the rate allows"
         let wasEmpty = rate.waitingCount == 0
-        rate.waiting.append(entry.spec.actorID)
+        rate.wait(entry.spec.actorID)
         creationRates[job] = rate
         quota.actorsDelayed += 1
         if wasEmpty { armCreationTimer(job, into: &effects) }
@@ -171,7 +111,7 @@ extension GCS {
         }
         entry.cause = "delayed: \(job) creates placement groups faster than its rate limit of \(perSecond) per "
             + "second \(settings); it is placed as the rate allows"
-        rate.waiting.append(id)
+        rate.wait(id)
         quota.groupsDelayed += 1
         if rate.waitingCount == 1 { armGroupCreationTimer(job, rate, into: &effects) }
         return (true, nil)

@@ -314,6 +314,14 @@ extension Owner {
                into: &effects)
     }
 
+    /// A raylet refused the lease request at its job's request rate (Raylet+RequestRate.swift):
+    /// the task fails with the raylet's error (QuotaExceeded, naming the limits), not retried.
+    mutating func leaseRefused(_ lease: LeaseID, _ error: RayError, into effects: inout [OwnerEffect]) {
+        guard let id = leaseTasks.removeValue(forKey: lease), case .leasing(lease, _)? = tasks[id]?.state else { return }
+        leaseRequestEnded(lease, into: &effects)
+        finish(id, withError: error, into: &effects)
+    }
+
     /// A worker that still holds references it got in arguments (or passed on) is now a borrower
     /// of each (Ray's borrowed_refs in PushTaskReply), of this owner's or of a borrow of this
     /// process (chained); it reports with borrowReleased when it lets go.

@@ -414,6 +414,8 @@ public struct Owner: Sendable {
             leaseSpilledBack(lease, to: node, into: &effects)
         case .leaseUnschedulable(let lease, let reason):
             leaseUnschedulable(lease, reason: reason, into: &effects)
+        case .leaseRefused(let lease, let error):
+            leaseRefused(lease, error, into: &effects)
         case .taskReply(let task, let attempt, let outcome, let borrowed):
             guard case .worker(let worker) = from else { return }
             if case .actorCall(let actor)? = tasks[task]?.state {
@@ -496,7 +498,7 @@ public struct Owner: Sendable {
     func senderMay(send message: Message, from: Address) -> Bool {
         switch message {
         case .leaseGranted, .leaseSpillback, .leaseUnschedulable, .yieldLease, .objectsReady, .locationAdded,
-             .objectsRefused:
+             .objectsRefused, .leaseRefused:
             if case .raylet = from { return true }
             return false
         case .actorUpdate, .actorFound, .actorNotFound, .placementGroupUpdate:

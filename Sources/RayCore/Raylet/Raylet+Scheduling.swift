@@ -12,13 +12,20 @@ extension Raylet {
         case unschedulable(String)
     }
 
-    mutating func requestLease(_ request: LeaseRequest, into effects: inout [RayletEffect]) {
-        let owner = Address.worker(request.leaseID.owner)
+    mutating func requestLease(_ request: LeaseRequest, now: Int64, into effects: inout [RayletEffect]) {
         // A duplicate, or a request from an owner already known dead: nobody would ever return it.
         if heldLeaseIDs.contains(request.leaseID) || deadOwners.contains(request.leaseID.owner) { return }
         // A request of a job that ended: its driver is gone, nobody would use the worker.
         if finishedJobs.contains(request.jobID) { return }
         if workers[request.leaseID.owner] != nil { owningWorkers.insert(request.leaseID.owner) }
+        // Past its job's request rate it waits (or is refused): Raylet+RequestRate.swift.
+        guard rateLeaseRequest(request, now: now, into: &effects) else { return }
+        placeRequest(request, into: &effects)
+    }
+
+    /// Queues `request` here, or sends it elsewhere, or reports that no node can run it.
+    mutating func placeRequest(_ request: LeaseRequest, into effects: inout [RayletEffect]) {
+        let owner = Address.worker(request.leaseID.owner)
         switch place(request) {
         case .local:
             heldLeaseIDs.insert(request.leaseID)
@@ -222,6 +229,7 @@ extension Raylet {
     /// usual, and the owner returns the worker.
     mutating func cancelLease(_ lease: LeaseID, into effects: inout [RayletEffect]) {
         guard heldLeaseIDs.contains(lease), leases[lease] == nil, startingRequests[lease] == nil else { return }
+        if cancelDelayedLease(lease) { return }
         heldLeaseIDs.remove(lease)
         if waitingForArguments[lease] != nil {
             releaseArguments(of: lease, into: &effects)

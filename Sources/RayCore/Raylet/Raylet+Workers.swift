@@ -198,6 +198,7 @@ extension Raylet {
         deadOwners.insert(owner)
         for shape in classOrder { classQueues[shape]?.removeAll { $0.owner == owner } }
         cancelledLeases = cancelledLeases.filter { $0.owner != owner }
+        dropDelayedLeases(ownedBy: owner)
         pruneEmptyClasses()
         heldLeaseIDs = heldLeaseIDs.filter { $0.owner != owner || leases[$0] != nil }
         for lease in waitingForArguments.keys.sorted() where lease.owner == owner {
@@ -230,6 +231,7 @@ extension Raylet {
         }
         cancelledLeases.subtract(dropped)
         heldLeaseIDs.subtract(dropped)
+        dropLeaseRate(of: job)
         pruneEmptyClasses()
         for lease in waitingForArguments.keys.sorted() where waitingForArguments[lease]?.jobID == job {
             heldLeaseIDs.remove(lease)

@@ -18,6 +18,8 @@ public enum RayletTimer: Hashable, Codable, Sendable {
     /// A placement group's bundles prepared in `round` were neither committed nor cancelled in
     /// time: released (Raylet+Bundles.swift).
     case preparedExpired(PlacementGroupID, round: UInt64)
+    /// A job's next lease request is due at its request rate (Raylet+RequestRate.swift).
+    case leaseRequests(JobID)
 }
 
 /// Inputs of a raylet.
@@ -167,6 +169,9 @@ public struct Raylet: Sendable {
     /// Leases asked back (`yieldLease`), each with the waiting job it was asked for (at most
     /// one per job; Raylet+Fairness.swift).
     var yieldAsked: [LeaseID: JobID] = [:]
+    /// Each job's lease-request rate here and the requests it delays (Raylet+RequestRate.swift).
+    var leaseRates: [JobID: RateBucket<LeaseRequest>] = [:]
+    var delayedLeases: Set<LeaseID> = []
     /// Placement-group bundles reserved here, prepared or committed (Raylet+Bundles.swift).
     public internal(set) var heldBundles: [BundleKey: HeldBundle] = [:]
 
@@ -201,6 +206,10 @@ public struct Raylet: Sendable {
         /// stores counted past its soft one (RayConfig.storeBytesPerJob*).
         public var storesRefused = 0
         public var storesOverSoftQuota = 0
+        /// Lease requests delayed at their job's request rate, and refused past its delayed bound
+        /// (RayConfig.leaseRequests*PerJob; Raylet+RequestRate.swift).
+        public var leaseRequestsDelayed = 0
+        public var leaseRequestsRefused = 0
     }
 
     public init() {}
@@ -218,7 +227,7 @@ public struct Raylet: Sendable {
         case .started:
             break
         case .messageReceived(let from, let message):
-            receive(message, from: from, into: &effects)
+            receive(message, from: from, now: now, into: &effects)
         case .timerFired(.reportResources):
             reportResources(force: false, into: &effects)
             reportBundles(into: &effects)
@@ -227,6 +236,8 @@ public struct Raylet: Sendable {
             retryPull(object, into: &effects)
         case .timerFired(.preparedExpired(let group, let round)):
             preparedExpired(group, round: round, into: &effects)
+        case .timerFired(.leaseRequests(let job)):
+            leaseRequestsDue(job, now: now, into: &effects)
         case .workerStarted(let worker):
             workerStarted(worker, into: &effects)
         case .workerExited(let worker):
@@ -273,7 +284,7 @@ public struct Raylet: Sendable {
         effects.append(.startTimer(.reportResources, afterMicros: config.resourceReportPeriodMicros))
     }
 
-    private mutating func receive(_ message: Message, from: Address, into effects: inout [RayletEffect]) {
+    private mutating func receive(_ message: Message, from: Address, now: Int64, into effects: inout [RayletEffect]) {
         guard senderMay(send: message, from: from) else {
             metrics.forgedMessages += 1
             return
@@ -291,7 +302,7 @@ public struct Raylet: Sendable {
         case .jobFinished(let job):
             jobFinished(job, into: &effects)
         case .requestWorkerLease(let request):
-            requestLease(request, into: &effects)
+            requestLease(request, now: now, into: &effects)
         case .returnWorker(let lease, let kill):
             returnWorker(lease, kill: kill, into: &effects)
         case .cancelWorkerLease(let lease):

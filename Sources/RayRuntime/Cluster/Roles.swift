@@ -183,6 +183,10 @@ public enum Role {
         if let value = try positiveSetting("SWIFTRAY_PLACEMENT_GROUP_CREATIONS_DELAYED") {
             config.placementGroupCreationsDelayedMax = value
         }
+        // Lease requests a job's processes may send one raylet per second, and how many may be
+        // delayed there before they are refused.
+        if let value = try positiveSetting("SWIFTRAY_LEASE_REQUESTS_PER_SECOND") { config.leaseRequestsPerSecondPerJobMax = value }
+        if let value = try positiveSetting("SWIFTRAY_LEASE_REQUESTS_DELAYED") { config.leaseRequestsDelayedPerJobMax = value }
         // Task workers one job may have on a node (past it, its lease requests wait there).
         if let value = try positiveSetting("SWIFTRAY_WORKERS_PER_JOB") { config.workersPerJobMax = value }
         // Bytes one job may keep in a node's object store (default: 4 and 16 times its capacity).

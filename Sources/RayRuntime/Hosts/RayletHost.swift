@@ -754,7 +754,9 @@ public final class RayletHost: ConnectionDelegate {
                 limitRefusals: AuthCounters.overLimit, leasesAskedBack: raylet.metrics.leasesAskedBack,
                 throttled: RateLimitCounters.throttled, cpuShares: cpuSharesStatus,
                 forged: raylet.metrics.forgedMessages, storesRefused: raylet.metrics.storesRefused,
-                storesOverSoftQuota: raylet.metrics.storesOverSoftQuota))
+                storesOverSoftQuota: raylet.metrics.storesOverSoftQuota,
+                leaseRequestsDelayed: raylet.metrics.leaseRequestsDelayed,
+                leaseRequestsRefused: raylet.metrics.leaseRequestsRefused))
         case .refusals:
             var counts = ControlRefusals()
             counts.unauthenticated = AuthCounters.refused

@@ -145,6 +145,8 @@ extension ControlReply {
             proto.forged = Int64(status.forged)
             proto.storesRefused = Int64(status.storesRefused)
             proto.storesOverSoftQuota = Int64(status.storesOverSoftQuota)
+            proto.leaseRequestsDelayed = Int64(status.leaseRequestsDelayed)
+            proto.leaseRequestsRefused = Int64(status.leaseRequestsRefused)
             message.nodeStatus = proto
         case .view(let nodes):
             var view = PBControlReply.View()
@@ -257,7 +259,9 @@ extension ControlReply {
                 queued: Int(status.queued), authRefusals: Int(status.authRefusals),
                 limitRefusals: Int(status.limitRefusals), leasesAskedBack: Int(status.leasesAskedBack),
                 throttled: Int(status.throttled), cpuShares: status.cpuShares, forged: Int(status.forged),
-                storesRefused: Int(status.storesRefused), storesOverSoftQuota: Int(status.storesOverSoftQuota)))
+                storesRefused: Int(status.storesRefused), storesOverSoftQuota: Int(status.storesOverSoftQuota),
+                leaseRequestsDelayed: Int(status.leaseRequestsDelayed),
+                leaseRequestsRefused: Int(status.leaseRequestsRefused)))
         case .view(let view)?:
             self = .view(view.nodes.map(NodeID.init))
         case .idleWorkers(let count)?:

@@ -183,6 +183,10 @@ public struct ControlNodeStatus: Sendable, Equatable {
     /// the soft one (RayConfig.storeBytesPerJob*).
     public var storesRefused: Int = 0
     public var storesOverSoftQuota: Int = 0
+    /// Lease requests its raylet delayed at a job's request rate, and refused past the job's
+    /// delayed bound (RayConfig.leaseRequests*PerJob).
+    public var leaseRequestsDelayed: Int = 0
+    public var leaseRequestsRefused: Int = 0
 }
 
 /// What a process refused or held back since it started (`swiftray status`): connections, for
@@ -298,7 +302,9 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
                 + "held \(status.throttled) connection(s) back at the rate limit; "
                 + "dropped \(status.forged) message(s) from senders not allowed to send them; "
                 + "per-job store quotas refused \(status.storesRefused) store(s) and warned of "
-                + "\(status.storesOverSoftQuota) past the soft limit"
+                + "\(status.storesOverSoftQuota) past the soft limit; "
+                + "per-job lease-request rates delayed \(status.leaseRequestsDelayed) request(s) and refused "
+                + "\(status.leaseRequestsRefused)"
                 + (status.cpuShares.isEmpty ? "" : "; per-job \(status.cpuShares)")
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")

@@ -137,6 +137,11 @@ public struct QuotaSpec: Sendable, Equatable {
     /// `placement_group_creations_delayed`: past this many waiting, its creations are refused.
     public var placementGroupCreationsPerSecond: Int?
     public var placementGroupCreationsDelayed: Int?
+    /// `lease_requests_per_second`: lease requests a job's processes may send one raylet per
+    /// second; beyond, the raylet delays them. `lease_requests_delayed`: past this many delayed
+    /// at a raylet, a job's requests are refused (their tasks fail with QuotaExceeded).
+    public var leaseRequestsPerSecond: Int?
+    public var leaseRequestsDelayed: Int?
 
     public init() {}
 
@@ -160,6 +165,8 @@ public struct QuotaSpec: Sendable, Equatable {
         if let storeBytesPerJobSoft { config.storeBytesPerJobSoftMax = storeBytesPerJobSoft }
         if let placementGroupCreationsPerSecond { config.placementGroupCreationsPerSecondMax = placementGroupCreationsPerSecond }
         if let placementGroupCreationsDelayed { config.placementGroupCreationsDelayedMax = placementGroupCreationsDelayed }
+        if let leaseRequestsPerSecond { config.leaseRequestsPerSecondPerJobMax = leaseRequestsPerSecond }
+        if let leaseRequestsDelayed { config.leaseRequestsDelayedPerJobMax = leaseRequestsDelayed }
     }
 
     /// The settings a real cluster's processes read (`Roles.applyConfigOverrides`).
@@ -186,6 +193,8 @@ public struct QuotaSpec: Sendable, Equatable {
         if let placementGroupCreationsDelayed {
             settings.append("SWIFTRAY_PLACEMENT_GROUP_CREATIONS_DELAYED=\(placementGroupCreationsDelayed)")
         }
+        if let leaseRequestsPerSecond { settings.append("SWIFTRAY_LEASE_REQUESTS_PER_SECOND=\(leaseRequestsPerSecond)") }
+        if let leaseRequestsDelayed { settings.append("SWIFTRAY_LEASE_REQUESTS_DELAYED=\(leaseRequestsDelayed)") }
         return settings
     }
 }

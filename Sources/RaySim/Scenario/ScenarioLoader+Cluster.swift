@@ -9,7 +9,8 @@ extension ScenarioLoader {
                             "max_object_bytes", "owned_objects", "owned_objects_soft",
                             "lease_requests_per_owner", "placement_groups_per_job", "placement_groups_per_job_soft",
                             "workers_per_job", "store_bytes_per_job", "store_bytes_per_job_soft",
-                            "placement_group_creations_per_second", "placement_group_creations_delayed"]
+                            "placement_group_creations_per_second", "placement_group_creations_delayed",
+                            "lease_requests_per_second", "lease_requests_delayed"]
     static let gcsKeys = ["persistent"]
     static let nodeKeys = ["name", "head", "count", "resources", "object_store"]
     static let networkKeys = ["latency", "jitter"]
@@ -72,6 +73,8 @@ extension ScenarioLoader {
                 .int(in: 1...1_000_000)
             spec.quotas.placementGroupCreationsDelayed = try quotas.optional("placement_group_creations_delayed")?
                 .int(in: 1...1_000_000)
+            spec.quotas.leaseRequestsPerSecond = try quotas.optional("lease_requests_per_second")?.int(in: 1...10_000_000)
+            spec.quotas.leaseRequestsDelayed = try quotas.optional("lease_requests_delayed")?.int(in: 1...1_000_000)
             for (key, soft) in [("store_bytes_per_job", false), ("store_bytes_per_job_soft", true)] {
                 guard let value = quotas.optional(key) else { continue }
                 let bytes = try value.sizeBytes()

@@ -1,0 +1,76 @@
+// A token bucket that holds back what exceeds its rate (issue 12: rate limits per operation),
+// shared by the GCS's creation rates (GCS+CreationRate) and the raylet's lease-request rates
+// (Raylet+RequestRate). It holds one second's worth of credit, kept in millionths of an
+// operation so the arithmetic is exact and the same in both worlds; what finds it empty waits
+// in order behind what already waits, and is admitted as the bucket refills.
+//
+// Invariants: credit never exceeds one second's worth and is never negative; waiting elements
+// are admitted in order, each once; while any wait, a new one waits behind them.
+
+/// One bucket (one job's, for one kind of operation) and what waits for it.
+public struct RateBucket<Element: Hashable & Sendable>: Hashable, Sendable {
+    /// An operation's worth of credit.
+    public static var unit: Int64 { 1_000_000 }
+
+    /// Millionths of an operation available (at most one second's worth).
+    var credit: Int64
+    /// When `credit` was last brought up to date.
+    var at: Int64
+    var waiting: [Element] = []
+    /// The first waiting one (the queue's head; earlier ones were admitted).
+    var head = 0
+    public var waitingCount: Int { waiting.count - head }
+    /// What waits, in order.
+    public var waitingElements: ArraySlice<Element> { waiting[head...] }
+
+    /// A full bucket at `now`.
+    public init(perSecond: Int, now: Int64) {
+        credit = Int64(perSecond) * Self.unit
+        at = now
+    }
+
+    /// Brought up to `now` at `perSecond` (credit per microsecond: perSecond millionths).
+    public mutating func refill(perSecond: Int, now: Int64) {
+        let capacity = Int64(perSecond) * Self.unit
+        let earned = max(0, now - at).multipliedReportingOverflow(by: Int64(perSecond))
+        credit = earned.overflow ? capacity : min(capacity, credit + earned.partialValue)
+        at = now
+    }
+
+    /// Takes one operation's credit if there is one and nothing waits.
+    public mutating func take() -> Bool {
+        guard waitingCount == 0, credit >= Self.unit else { return false }
+        credit -= Self.unit
+        return true
+    }
+
+    /// Queues `element` behind what waits.
+    public mutating func wait(_ element: Element) { waiting.append(element) }
+
+    /// The waiting ones the credit covers, in order (`stillWanted` false: gone meanwhile, no
+    /// credit spent), taken off the queue.
+    public mutating func admit(stillWanted: (Element) -> Bool) -> [Element] {
+        var admitted: [Element] = []
+        while waitingCount > 0, credit >= Self.unit {
+            let element = waiting[head]
+            head += 1
+            guard stillWanted(element) else { continue }
+            credit -= Self.unit
+            admitted.append(element)
+        }
+        if waitingCount == 0 {
+            waiting = []
+            head = 0
+        } else if head > 1024 && head * 2 > waiting.count {
+            waiting.removeFirst(head)
+            head = 0
+        }
+        return admitted
+    }
+
+    /// Microseconds until one operation's credit is there.
+    public func microsUntilCredit(perSecond: Int) -> Int64 {
+        let missing = max(0, Self.unit - credit)
+        return max(1, (missing + Int64(perSecond) - 1) / Int64(perSecond))
+    }
+}
