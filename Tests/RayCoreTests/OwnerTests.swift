@@ -288,6 +288,24 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
     #expect(error.message.contains("no GPU"))
 }
 
+@Test func aLeaseRefusedAtTheRequestRateFailsTheTaskWithTheRayletsErrorAndOnlyFromARaylet() {
+    var owner = startedOwner()
+    let (id, lease) = submit(&owner, Build.task(), now: 10)
+    guard let lease else { return }
+    let object = returnObject(id)
+    _ = owner.handle(.get(object), now: 11)
+    let error = RayError(.quotaExceeded, "job-1 sent node-1 lease requests faster than its rate limit")
+    // A worker may not refuse leases: dropped, counted, nothing changes.
+    #expect(owner.handle(.messageReceived(from: .worker(Build.worker(1, 7)), .leaseRefused(lease, error)), now: 15) == [])
+    #expect(owner.metrics.forgedMessages == 1)
+    let effects = owner.handle(.messageReceived(from: .raylet(localNode), .leaseRefused(lease, error)), now: 20)
+    #expect(effects == [.getResolved(object, .error(error))])
+    #expect(owner.tasks[id]?.attempts == 0)  // Never run, not retried.
+    // A late grant of the refused lease is handed straight back.
+    #expect(owner.handle(.messageReceived(from: .raylet(localNode), .leaseGranted(lease, worker: Build.worker(1, 3))),
+                         now: 30).sends.map(\.message) == [.returnWorker(lease, killWorker: false)])
+}
+
 @Test func releaseOfLastHandleFreesEveryCopy() {
     var owner = startedOwner()
     let id = run(&owner, worker: Build.worker(2, 1), outcome: .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]), now: 10)

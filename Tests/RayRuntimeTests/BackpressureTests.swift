@@ -231,6 +231,39 @@ extension RuntimeTests {
         }
     }
 
+    /// A job that sends its raylet lease requests past its rate (10 a second, 10 allowed to wait)
+    /// has the excess delayed, then refused: those tasks raise QuotaExceeded naming the settings, the
+    /// raylet counts both, and the job's next tasks run once the rate allows.
+    @Test func aJobPastItsLeaseRequestRateHasItsTasksDelayedThenRefused() throws {
+        try withCluster([("head", ["CPU": 2])],
+                        environment: ["SWIFTRAY_LEASE_REQUESTS_PER_SECOND=10", "SWIFTRAY_LEASE_REQUESTS_DELAYED=10"]) { cluster throws in
+            let head = try #require(cluster.nodes.first)
+            let bytes = Testbed.blobBytes(seed: 1, size: 200 << 10)
+            let weights = try Ray.put(bytes)
+            // A stored argument each: every task sends a lease request of its own, all at once.
+            let sums = try (0..<60).map { _ in try Testbed.checksum.remote(weights) }
+            var ran = 0, refused = 0
+            for sum in sums {
+                do {
+                    #expect(try sum.get(timeout: .seconds(60)) == Testbed.checksum(bytes))
+                    ran += 1
+                } catch Ray.Error.quotaExceeded(let message) {
+                    #expect(message.contains("lease requests faster than its rate limit of 10 per second")
+                            && message.contains("SWIFTRAY_LEASE_REQUESTS_DELAYED"), "\(message)")
+                    refused += 1
+                }
+            }
+            // 10 at once and 10 delayed; a token or two more while the requests arrive.
+            #expect(ran >= 20 && ran <= 25 && ran + refused == 60, "ran \(ran), refused \(refused)")
+            let status = try nodeStatus(head)
+            #expect(status.leaseRequestsRefused == refused && status.leaseRequestsDelayed >= 10, "\(status)")
+            #expect(ControlReply.nodeStatus(status).description.contains("per-job lease-request rates delayed"))
+            // Nothing of the job waits any more: its next tasks wait their turn, and run.
+            #expect(try (0..<5).map { _ in try Testbed.checksum.remote(weights) }.map { try $0.get(timeout: .seconds(60)) }
+                == Array(repeating: Testbed.checksum(bytes), count: 5))
+        }
+    }
+
     /// A peer that stays over its rate limit (a flood, not a burst) is refused, naming the limit and
     /// the settings, and counted; the node serves everyone else meanwhile.
     @Test func aPeerThatStaysOverItsRateLimitIsRefusedWhileOthersAreServed() throws {

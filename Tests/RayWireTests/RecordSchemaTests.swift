@@ -52,6 +52,7 @@ let everyMessage: [Message] = [
     .returnedReferences(TaskID(value: 77), attempt: 1, objects: [object, putObject], returnIndices: [1, 2]),
     .borrowerGet(object), .ownedValue(object, .data(data)), .ownedValue(object, .error(error)),
     .yieldLease(lease), .objectsRefused(requestID: 5, objects: [object, putObject], error),
+    .leaseRefused(lease, error),
 ]
 
 /// The case name of a value of an enum whose cases all carry values.
@@ -61,7 +62,7 @@ private func caseName<T>(_ value: T) -> String {
 
 @Test func theListCoversEveryMessageCase() {
     // Adding a case to Message? Add it to everyMessage (and to the tables in tools/gen-records.py).
-    #expect(Set(everyMessage.map(caseName)).count == 43)
+    #expect(Set(everyMessage.map(caseName)).count == 44)
 }
 
 @Test(arguments: everyMessage)
@@ -88,7 +89,7 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
                                        .timerFired(.retryPull(object)), .timerFired(.reportResources), .workerStarted(worker),
                                        .workerExited(worker), .objectRestored(object), .peerDisconnected(.raylet(NodeID(3))),
                                        .peerConnected(.gcs), .prestartWorkers(count: 2, job: JobID(1)),
-                                       .driverConnected(worker, job: JobID(4))]
+                                       .driverConnected(worker, job: JobID(4)), .timerFired(.leaseRequests(JobID(5)))]
     try roundTrips(rayletInputs)
     let request = TaskRequest(function: "g", instance: 1, args: [.value(bytesData)], resources: ResourceSet(),
                               strategy: .default, maxRetries: 0, retryExceptions: false, body: [])
@@ -125,6 +126,8 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
     config.storeBytesPerJobHardMax = 1 << 33
     config.placementGroupCreationsPerSecondMax = 17
     config.placementGroupCreationsDelayedMax = 19
+    config.leaseRequestsPerSecondPerJobMax = 23
+    config.leaseRequestsDelayedPerJobMax = 29
     #expect(try RayConfig(proto: config.proto) == config)
 }
 

@@ -321,6 +321,12 @@ public enum SwarmGenerator {
             config.placementGroupCreationsPerSecondMax = Int(pick(1...20))
             return "placement-group creations per job \(config.placementGroupCreationsPerSecondMax)/s"
         }
+        // A lease-request rate low enough that requests wait at raylets (Raylet+RequestRate), across
+        // node deaths, spillbacks and owner deaths; never refused (the delayed bound stays at its default).
+        knob(200) {
+            config.leaseRequestsPerSecondPerJobMax = Int(pick(5...50))
+            return "lease requests per job and raylet \(config.leaseRequestsPerSecondPerJobMax)/s"
+        }
         return (config, knobs)
     }
 
