@@ -266,7 +266,8 @@ PROTO_ASSIGNED = [
                    ("placementGroupsPerJobHardMax", "Int"), ("workersPerJobMax", "Int"),
                    ("storeBytesPerJobSoftMax", "Int64"), ("storeBytesPerJobHardMax", "Int64"),
                    ("placementGroupCreationsPerSecondMax", "Int"), ("placementGroupCreationsDelayedMax", "Int"),
-                   ("leaseRequestsPerSecondPerJobMax", "Int"), ("leaseRequestsDelayedPerJobMax", "Int")]),
+                   ("leaseRequestsPerSecondPerJobMax", "Int"), ("leaseRequestsDelayedPerJobMax", "Int"),
+                   ("leaseRequestsQueuedPerJobMax", "Int")]),
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),

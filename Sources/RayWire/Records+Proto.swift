@@ -332,6 +332,7 @@ extension RayConfig {
         message.placementGroupCreationsDelayedMax = Int64(self.placementGroupCreationsDelayedMax)
         message.leaseRequestsPerSecondPerJobMax = Int64(self.leaseRequestsPerSecondPerJobMax)
         message.leaseRequestsDelayedPerJobMax = Int64(self.leaseRequestsDelayedPerJobMax)
+        message.leaseRequestsQueuedPerJobMax = Int64(self.leaseRequestsQueuedPerJobMax)
         return message
     }
 
@@ -369,6 +370,7 @@ extension RayConfig {
         self.placementGroupCreationsDelayedMax = Int(truncatingIfNeeded: message.placementGroupCreationsDelayedMax)
         self.leaseRequestsPerSecondPerJobMax = Int(truncatingIfNeeded: message.leaseRequestsPerSecondPerJobMax)
         self.leaseRequestsDelayedPerJobMax = Int(truncatingIfNeeded: message.leaseRequestsDelayedPerJobMax)
+        self.leaseRequestsQueuedPerJobMax = Int(truncatingIfNeeded: message.leaseRequestsQueuedPerJobMax)
     }
 }
 

@@ -1895,6 +1895,11 @@ public nonisolated struct PBRayConfig: @unchecked Sendable {
     set {_uniqueStorage()._leaseRequestsDelayedPerJobMax = newValue}
   }
 
+  public var leaseRequestsQueuedPerJobMax: Int64 {
+    get {_storage._leaseRequestsQueuedPerJobMax}
+    set {_uniqueStorage()._leaseRequestsQueuedPerJobMax = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -8585,7 +8590,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0\u{3}workers_per_job_max\0\u{3}store_bytes_per_job_soft_max\0\u{3}store_bytes_per_job_hard_max\0\u{3}placement_group_creations_per_second_max\0\u{3}placement_group_creations_delayed_max\0\u{3}lease_requests_per_second_per_job_max\0\u{3}lease_requests_delayed_per_job_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0\u{3}workers_per_job_max\0\u{3}store_bytes_per_job_soft_max\0\u{3}store_bytes_per_job_hard_max\0\u{3}placement_group_creations_per_second_max\0\u{3}placement_group_creations_delayed_max\0\u{3}lease_requests_per_second_per_job_max\0\u{3}lease_requests_delayed_per_job_max\0\u{3}lease_requests_queued_per_job_max\0")
 
   fileprivate class _StorageClass {
     var _healthCheckInitialDelayMicros: Int64 = 0
@@ -8620,6 +8625,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _placementGroupCreationsDelayedMax: Int64 = 0
     var _leaseRequestsPerSecondPerJobMax: Int64 = 0
     var _leaseRequestsDelayedPerJobMax: Int64 = 0
+    var _leaseRequestsQueuedPerJobMax: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -8662,6 +8668,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       _placementGroupCreationsDelayedMax = source._placementGroupCreationsDelayedMax
       _leaseRequestsPerSecondPerJobMax = source._leaseRequestsPerSecondPerJobMax
       _leaseRequestsDelayedPerJobMax = source._leaseRequestsDelayedPerJobMax
+      _leaseRequestsQueuedPerJobMax = source._leaseRequestsQueuedPerJobMax
     }
   }
 
@@ -8712,6 +8719,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 30: try { try decoder.decodeSingularSInt64Field(value: &_storage._placementGroupCreationsDelayedMax) }()
         case 31: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsPerSecondPerJobMax) }()
         case 32: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsDelayedPerJobMax) }()
+        case 33: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsQueuedPerJobMax) }()
         default: break
         }
       }
@@ -8816,6 +8824,9 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       if _storage._leaseRequestsDelayedPerJobMax != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._leaseRequestsDelayedPerJobMax, fieldNumber: 32)
       }
+      if _storage._leaseRequestsQueuedPerJobMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._leaseRequestsQueuedPerJobMax, fieldNumber: 33)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -8857,6 +8868,7 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._placementGroupCreationsDelayedMax != rhs_storage._placementGroupCreationsDelayedMax {return false}
         if _storage._leaseRequestsPerSecondPerJobMax != rhs_storage._leaseRequestsPerSecondPerJobMax {return false}
         if _storage._leaseRequestsDelayedPerJobMax != rhs_storage._leaseRequestsDelayedPerJobMax {return false}
+        if _storage._leaseRequestsQueuedPerJobMax != rhs_storage._leaseRequestsQueuedPerJobMax {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -120,3 +120,59 @@ private func placed(_ raylet: Raylet) -> Int { raylet.heldLeaseIDs.count - rayle
     #expect(raylet.metrics.leaseRequestsDelayed == 0)
     #expect(placed(raylet) == 1_000)
 }
+
+@Test func aJobPastItsQueuedBoundIsSlowedDownUntilItsQueueDrainsThenRefused() {
+    var config = RayConfig()
+    config.leaseRequestsQueuedPerJobMax = 2
+    config.leaseRequestsDelayedPerJobMax = 3
+    var raylet = Build.raylet(Build.node(1, cpus: 1), config: config)
+    raylet.programs[JobID(2)] = "2 /bin/test-program"
+    _ = raylet.handle(.driverConnected(driverA, job: JobID(1)), now: 1)
+    _ = raylet.handle(.driverConnected(driverB, job: JobID(2)), now: 1)
+    // The first takes the one CPU (its worker starts); two more queue: the job's soft limit.
+    let first = ask(&raylet, 1, now: 10)
+    guard case .spawnWorker(let worker, _)? = first.first(where: { if case .spawnWorker = $0 { true } else { false } }) else {
+        Issue.record("expected a worker to start, got \(first)")
+        return
+    }
+    _ = ask(&raylet, 2, now: 10)
+    _ = ask(&raylet, 3, now: 10)
+    #expect(raylet.queuedLeases(of: JobID(1)) == 2)
+    // Past it the job is slowed down: held back (no timer: it waits for room, not credit).
+    #expect(ask(&raylet, 4, now: 10) == [])
+    #expect(ask(&raylet, 5, now: 10) == [])
+    #expect(ask(&raylet, 6, now: 10) == [])
+    #expect(raylet.delayedLeaseCount == 3)
+    #expect(raylet.queuedLeases(of: JobID(1)) == 2)
+    // The hard limit: refused, naming the queue bound's setting too.
+    let error = refused(ask(&raylet, 7, now: 10))
+    #expect(error?.message.contains("SWIFTRAY_LEASE_REQUESTS_QUEUED") == true, "\(String(describing: error))")
+    // Another job is not held back by this one's queue.
+    _ = ask(&raylet, 1, by: driverB, job: JobID(2), now: 11)
+    #expect(raylet.queuedLeases(of: JobID(2)) == 1)
+    #expect(raylet.delayedLeaseCount == 3)
+
+    // The worker starts and runs the first; its return frees the CPU: the second is granted,
+    // and the fourth takes its place in the queue, in order.
+    _ = raylet.handle(.workerStarted(worker), now: 20)
+    #expect(raylet.leases[LeaseID(owner: driverA, index: 1)] != nil)
+    _ = raylet.handle(.messageReceived(from: .worker(driverA), .returnWorker(LeaseID(owner: driverA, index: 1), killWorker: false)),
+                      now: 30)
+    #expect(raylet.delayedLeaseCount == 2)
+    #expect(raylet.queuedLeases(of: JobID(1)) == 2)
+    #expect(raylet.heldLeaseIDs.contains(LeaseID(owner: driverA, index: 4)))
+    #expect(raylet.delayedLeases == [LeaseID(owner: driverA, index: 5), LeaseID(owner: driverA, index: 6)])
+}
+
+@Test func aLocalProcessAsksForLeasesOnlyForItsOwnJob() {
+    var raylet = rateRaylet(perSecond: 1_000, delayed: 10)
+    // Driver A is job 1's: a request naming job 2 (to run in job 2's workers, or to charge job 2's
+    // rate and queue) is dropped as forged.
+    let forged = raylet.handle(.messageReceived(from: .worker(driverA), .requestWorkerLease(
+        Build.lease(1, owner: driverA, job: JobID(2)))), now: 10)
+    #expect(forged == [])
+    #expect(raylet.metrics.forgedMessages == 1)
+    #expect(raylet.heldLeaseIDs.isEmpty)
+    #expect(!ask(&raylet, 2, now: 11).isEmpty)
+    #expect(raylet.heldLeaseIDs.count == 1)
+}

@@ -128,6 +128,7 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
     config.placementGroupCreationsDelayedMax = 19
     config.leaseRequestsPerSecondPerJobMax = 23
     config.leaseRequestsDelayedPerJobMax = 29
+    config.leaseRequestsQueuedPerJobMax = 31
     #expect(try RayConfig(proto: config.proto) == config)
 }
 

@@ -60,6 +60,14 @@ extension Raylet: Component {
             return "\(info.name) (\(nodeID)): leased \(leased) + available \(available) + bundles \(reserved) "
                 + "≠ total \(info.resources)"
         }
+        // Delayed lease requests are held (a duplicate is ignored), and each job's waiting ones
+        // have exactly one thing to wake them: a job waiting for room in its queue has none left.
+        if let lease = delayedLeases.first(where: { !heldLeaseIDs.contains($0) }) {
+            return "\(info.name) (\(nodeID)) delays \(lease) without holding it"
+        }
+        for job in leaseRoomWaits.sorted() where leaseRoom(of: job) > 0 {
+            return "\(info.name) (\(nodeID)) keeps \(job)'s requests waiting for room its queue has"
+        }
         return nil
     }
 }

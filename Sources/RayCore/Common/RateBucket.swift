@@ -47,11 +47,11 @@ public struct RateBucket<Element: Hashable & Sendable>: Hashable, Sendable {
     /// Queues `element` behind what waits.
     public mutating func wait(_ element: Element) { waiting.append(element) }
 
-    /// The waiting ones the credit covers, in order (`stillWanted` false: gone meanwhile, no
-    /// credit spent), taken off the queue.
-    public mutating func admit(stillWanted: (Element) -> Bool) -> [Element] {
+    /// The waiting ones the credit covers, at most `limit`, in order (`stillWanted` false: gone
+    /// meanwhile, no credit spent), taken off the queue.
+    public mutating func admit(limit: Int = .max, stillWanted: (Element) -> Bool) -> [Element] {
         var admitted: [Element] = []
-        while waitingCount > 0, credit >= Self.unit {
+        while waitingCount > 0, credit >= Self.unit, admitted.count < limit {
             let element = waiting[head]
             head += 1
             guard stillWanted(element) else { continue }

@@ -146,6 +146,15 @@ public struct RayConfig: Hashable, Codable, Sendable {
         leaseRequestsDelayedPerJobMax > 0 ? leaseRequestsDelayedPerJobMax : 10_000
     }
 
+    /// Lease requests of one job a raylet keeps queued (waiting for resources or a worker, not
+    /// granted): the soft limit of a job's pending tasks at a node. Past it the job's new requests
+    /// are slowed down: delayed like those past the rate (they count toward
+    /// `leaseRequestsDelayedPerJobMax`, the hard limit, past which they are refused) and taken up
+    /// as its queue drains. 0 (a record written before this field) means the default, 10 000 (ten
+    /// owners' worth of requests out), which a normal workload never reaches.
+    public var leaseRequestsQueuedPerJobMax: Int = 10_000
+    public var leaseRequestsQueuedPerJob: Int { leaseRequestsQueuedPerJobMax > 0 ? leaseRequestsQueuedPerJobMax : 10_000 }
+
     /// The cap on lease requests in flight per shape actually used (at least 1).
     public var leaseRequestCap: Int { leaseRequestsPerShapeMax > 0 ? leaseRequestsPerShapeMax : 10 }
 

@@ -33,6 +33,7 @@ extension Raylet {
         }
         for job in programLookups.keys.sorted() { digest.add(UInt64(programLookups[job]?.count ?? 0)) }
         for lease in waitingForArguments.keys.sorted() { digest.add(lease.index) }
+        for job in leaseRoomWaits.sorted() { digest.add(UInt64(job.value)) }
         for job in leaseRates.keys.sorted() {
             digest.add(UInt64(job.value))
             for request in leaseRates[job]?.waitingElements ?? [] where delayedLeases.contains(request.leaseID) {

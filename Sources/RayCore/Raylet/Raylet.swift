@@ -172,6 +172,8 @@ public struct Raylet: Sendable {
     /// Each job's lease-request rate here and the requests it delays (Raylet+RequestRate.swift).
     var leaseRates: [JobID: RateBucket<LeaseRequest>] = [:]
     var delayedLeases: Set<LeaseID> = []
+    /// Jobs whose delayed requests wait for room in their queues here (not for credit).
+    var leaseRoomWaits: Set<JobID> = []
     /// Placement-group bundles reserved here, prepared or committed (Raylet+Bundles.swift).
     public internal(set) var heldBundles: [BundleKey: HeldBundle] = [:]
 
@@ -206,8 +208,8 @@ public struct Raylet: Sendable {
         /// stores counted past its soft one (RayConfig.storeBytesPerJob*).
         public var storesRefused = 0
         public var storesOverSoftQuota = 0
-        /// Lease requests delayed at their job's request rate, and refused past its delayed bound
-        /// (RayConfig.leaseRequests*PerJob; Raylet+RequestRate.swift).
+        /// Lease requests delayed at their job's request rate or queue bound, and refused past its
+        /// delayed bound (RayConfig.leaseRequests*PerJob; Raylet+RequestRate.swift).
         public var leaseRequestsDelayed = 0
         public var leaseRequestsRefused = 0
     }
@@ -270,6 +272,7 @@ public struct Raylet: Sendable {
         case .driverConnected(let driver, let job):
             if driver.node == nodeID && !finishedJobs.contains(job) { driverJobs[driver] = job }
         }
+        if !leaseRoomWaits.isEmpty { leaseRoomFreed(now: now, into: &effects) }
         return effects
     }
 
@@ -376,7 +379,9 @@ public struct Raylet: Sendable {
              .kvValue, .prepareBundles, .commitBundles, .cancelBundles:
             return from == .gcs
         case .requestWorkerLease(let request):
-            return from == .worker(request.leaseID.owner)
+            // A local process asks only for its own job (its workers run that job's program).
+            guard from == .worker(request.leaseID.owner) else { return false }
+            return job(of: request.leaseID.owner).map { $0 == request.jobID } ?? true
         case .workerBlocked(let worker), .workerUnblocked(let worker), .ownsActors(let worker):
             return from == .worker(worker)
         case .returnWorker(let lease, _), .cancelWorkerLease(let lease):

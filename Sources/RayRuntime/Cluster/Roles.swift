@@ -187,6 +187,8 @@ public enum Role {
         // delayed there before they are refused.
         if let value = try positiveSetting("SWIFTRAY_LEASE_REQUESTS_PER_SECOND") { config.leaseRequestsPerSecondPerJobMax = value }
         if let value = try positiveSetting("SWIFTRAY_LEASE_REQUESTS_DELAYED") { config.leaseRequestsDelayedPerJobMax = value }
+        // Lease requests of a job one raylet keeps queued (past it, its new ones are delayed).
+        if let value = try positiveSetting("SWIFTRAY_LEASE_REQUESTS_QUEUED") { config.leaseRequestsQueuedPerJobMax = value }
         // Task workers one job may have on a node (past it, its lease requests wait there).
         if let value = try positiveSetting("SWIFTRAY_WORKERS_PER_JOB") { config.workersPerJobMax = value }
         // Bytes one job may keep in a node's object store (default: 4 and 16 times its capacity).

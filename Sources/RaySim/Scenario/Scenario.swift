@@ -142,6 +142,9 @@ public struct QuotaSpec: Sendable, Equatable {
     /// at a raylet, a job's requests are refused (their tasks fail with QuotaExceeded).
     public var leaseRequestsPerSecond: Int?
     public var leaseRequestsDelayed: Int?
+    /// `lease_requests_queued`: a job's requests a raylet keeps queued for resources or a worker;
+    /// past it the job's new requests are delayed (slowed down) until its queue drains.
+    public var leaseRequestsQueued: Int?
 
     public init() {}
 
@@ -167,6 +170,7 @@ public struct QuotaSpec: Sendable, Equatable {
         if let placementGroupCreationsDelayed { config.placementGroupCreationsDelayedMax = placementGroupCreationsDelayed }
         if let leaseRequestsPerSecond { config.leaseRequestsPerSecondPerJobMax = leaseRequestsPerSecond }
         if let leaseRequestsDelayed { config.leaseRequestsDelayedPerJobMax = leaseRequestsDelayed }
+        if let leaseRequestsQueued { config.leaseRequestsQueuedPerJobMax = leaseRequestsQueued }
     }
 
     /// The settings a real cluster's processes read (`Roles.applyConfigOverrides`).
@@ -195,6 +199,7 @@ public struct QuotaSpec: Sendable, Equatable {
         }
         if let leaseRequestsPerSecond { settings.append("SWIFTRAY_LEASE_REQUESTS_PER_SECOND=\(leaseRequestsPerSecond)") }
         if let leaseRequestsDelayed { settings.append("SWIFTRAY_LEASE_REQUESTS_DELAYED=\(leaseRequestsDelayed)") }
+        if let leaseRequestsQueued { settings.append("SWIFTRAY_LEASE_REQUESTS_QUEUED=\(leaseRequestsQueued)") }
         return settings
     }
 }

@@ -327,6 +327,12 @@ public enum SwarmGenerator {
             config.leaseRequestsPerSecondPerJobMax = Int(pick(5...50))
             return "lease requests per job and raylet \(config.leaseRequestsPerSecondPerJobMax)/s"
         }
+        // A per-job queue bound low enough that requests wait for room (nested tasks included:
+        // granted leases do not count, so a parent blocked on its children cannot deadlock them).
+        knob(200) {
+            config.leaseRequestsQueuedPerJobMax = Int(pick(1...16))
+            return "lease requests queued per job and raylet \(config.leaseRequestsQueuedPerJobMax)"
+        }
         return (config, knobs)
     }
 
