@@ -132,6 +132,52 @@ private func register(_ gcs: inout GCS, _ spec: ActorSpec) -> ActorInfo? {
     #expect(gcs.creationRates[JobID(1)]?.waitingCount == 0)
 }
 
+/// Soft limits slow a job down: past its soft quota of live actors each creation costs ten of its
+/// rate, so it waits longer (the cause says why), and is still created; under it, one each.
+@Test func aJobPastItsSoftActorQuotaIsSlowedDownNotRefused() {
+    var config = RayConfig()
+    config.actorsPerJobSoftMax = 2
+    config.actorCreationsPerSecondMax = 20  // A bucket of 20; past the soft quota a creation costs 10.
+    var gcs = GCS()
+    _ = gcs.handle(.started(config), now: 0)
+    _ = gcs.handle(.messageReceived(from: .raylet(NodeID(1)), .registerNode(Build.node(1, cpus: 64))), now: 1)
+    var timers: [(GCSTimer, Int64)] = []
+    func register(_ spec: ActorSpec, at now: Int64) -> ActorInfo? {
+        for effect in gcs.handle(.messageReceived(from: .worker(spec.creation.owner), .registerActor(spec)), now: now) {
+            if case .startTimer(let timer, let after) = effect { timers.append((timer, now + after)) }
+        }
+        return gcs.actors[spec.actorID]?.info
+    }
+    // Two under the soft quota cost one each (18 left); the third, past it, ten (8 left).
+    for index: UInt64 in 1...3 { _ = register(spec(index), at: 10) }
+    #expect((1...3).allSatisfy { gcs.actors[spec(UInt64($0)).actorID]?.node != nil })
+    #expect(gcs.quota.actorsOverSoft == 1)
+    // The fourth needs ten: it waits, its cause saying it is slowed down, and is not refused.
+    let fourth = register(spec(4), at: 10)
+    #expect(fourth?.state == .pendingCreation, "\(String(describing: fourth))")
+    #expect(fourth?.cause.contains("slowed down to a tenth of it while it holds more than its soft quota of 2 live actors")
+            == true, "\(String(describing: fourth))")
+    #expect(fourth?.cause.contains("SWIFTRAY_ACTORS_PER_JOB_SOFT") == true)
+    let fifth = register(spec(5), at: 10)
+    #expect(fifth?.state == .pendingCreation)
+    #expect(gcs.quota.actorsRefused == 0 && gcs.quota.actorsDelayed == 2)
+    // Two more credits (100 ms at 20 a second) make ten: the fourth starts; the fifth waits 500 ms more.
+    guard let (timer, due) = timers.last(where: { if case .actorCreations(JobID(1)) = $0.0 { true } else { false } }) else {
+        Issue.record("no creation timer was armed")
+        return
+    }
+    #expect(due == 10 + 100_000)
+    timers.removeAll()
+    for effect in gcs.handle(.timerFired(timer), now: due) {
+        if case .startTimer(let timer, let after) = effect { timers.append((timer, due + after)) }
+    }
+    #expect(gcs.actors[spec(4).actorID]?.node != nil)
+    #expect(gcs.actors[spec(5).actorID]?.node == nil)
+    #expect(timers.last?.1 == due + 500_000)
+    _ = gcs.handle(.timerFired(timer), now: due + 500_000)
+    #expect(gcs.actors[spec(5).actorID]?.node != nil)
+}
+
 // Per-job quota of placement groups (a placement-group storm): groups not removed count;
 // at the hard limit a creation is refused (removed at once, typed QuotaExceeded naming the
 // setting), past the soft one counted; a removal frees its place; another job has its own.
@@ -334,4 +380,39 @@ private func createGroup(_ gcs: inout GCS, _ spec: PlacementGroupSpec) -> Placem
     _ = gcs.handle(.timerFired(timer), now: due + 500_000)
     #expect(placing(5))
     #expect(gcs.groupCreationRates[JobID(1)]?.waitingCount == 0)
+}
+
+/// Past its soft quota of placement groups a job's creations cost ten of its rate: slowed down,
+/// the cause saying why, and placed as the rate allows (not refused).
+@Test func aJobPastItsSoftPlacementGroupQuotaIsSlowedDownNotRefused() {
+    var config = RayConfig()
+    config.placementGroupsPerJobSoftMax = 1
+    config.placementGroupCreationsPerSecondMax = 10  // Past the soft quota: one a second.
+    var gcs = GCS()
+    _ = gcs.handle(.started(config), now: 0)
+    _ = gcs.handle(.messageReceived(from: .raylet(NodeID(1)), .registerNode(Build.node(1, cpus: 64))), now: 1)
+    var timers: [(GCSTimer, Int64)] = []
+    func create(_ spec: PlacementGroupSpec, at now: Int64) -> PlacementGroupInfo? {
+        for effect in gcs.handle(.messageReceived(from: .worker(spec.owner), .createPlacementGroup(spec)), now: now) {
+            if case .startTimer(let timer, let after) = effect { timers.append((timer, now + after)) }
+        }
+        return gcs.placementGroups[spec.id]?.info
+    }
+    _ = create(groupSpec(1), at: 10)  // Under the soft quota: one credit (9 left).
+    let second = create(groupSpec(2), at: 10)  // Past it: ten credits, 9 there — it waits.
+    #expect(second?.state == .pending, "\(String(describing: second))")
+    #expect(second?.cause.contains("slowed down to a tenth of it while it holds more than its soft quota of 1 placement groups")
+            == true, "\(String(describing: second))")
+    #expect(!gcs.unplacedGroups.contains(groupSpec(2).id))
+    #expect(gcs.quota.groupsOverSoft == 1 && gcs.quota.groupsRefused == 0)
+    guard let (timer, due) = timers.last(where: { if case .placementGroupCreations(JobID(1)) = $0.0 { true } else { false } })
+    else {
+        Issue.record("no creation timer was armed")
+        return
+    }
+    #expect(due == 10 + 100_000)  // One more credit at 10 a second.
+    _ = gcs.handle(.timerFired(timer), now: due)
+    #expect(gcs.placementGroups[groupSpec(2).id]?.cause == "")
+    #expect(gcs.unplacedGroups.contains(groupSpec(2).id) || gcs.placementGroups[groupSpec(2).id]?.state == .created
+            || gcs.bundleRounds[groupSpec(2).id] != nil)
 }

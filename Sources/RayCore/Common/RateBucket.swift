@@ -2,7 +2,9 @@
 // shared by the GCS's creation rates (GCS+CreationRate) and the raylet's lease-request rates
 // (Raylet+RequestRate). It holds one second's worth of credit, kept in millionths of an
 // operation so the arithmetic is exact and the same in both worlds; what finds it empty waits
-// in order behind what already waits, and is admitted as the bucket refills.
+// in order behind what already waits, and is admitted as the bucket refills. An operation may
+// cost more than one (a job past a soft limit is slowed down: GCS+CreationRate), never more
+// than the bucket holds.
 //
 // Invariants: credit never exceeds one second's worth and is never negative; waiting elements
 // are admitted in order, each once; while any wait, a new one waits behind them.
@@ -16,12 +18,17 @@ public struct RateBucket<Element: Hashable & Sendable>: Hashable, Sendable {
     var credit: Int64
     /// When `credit` was last brought up to date.
     var at: Int64
-    var waiting: [Element] = []
+    /// One waiting element and what it costs, in operations.
+    struct Waiting: Hashable, Sendable {
+        var element: Element
+        var cost: Int64
+    }
+    var waiting: [Waiting] = []
     /// The first waiting one (the queue's head; earlier ones were admitted).
     var head = 0
     public var waitingCount: Int { waiting.count - head }
     /// What waits, in order.
-    public var waitingElements: ArraySlice<Element> { waiting[head...] }
+    public var waitingElements: [Element] { waiting[head...].map(\.element) }
 
     /// A full bucket at `now`.
     public init(perSecond: Int, now: Int64) {
@@ -37,26 +44,32 @@ public struct RateBucket<Element: Hashable & Sendable>: Hashable, Sendable {
         at = now
     }
 
-    /// Takes one operation's credit if there is one and nothing waits.
-    public mutating func take() -> Bool {
-        guard waitingCount == 0, credit >= Self.unit else { return false }
-        credit -= Self.unit
+    /// `cost` operations' worth of credit, at most what a bucket of `perSecond` holds.
+    public static func credit(cost: Int64, perSecond: Int) -> Int64 { min(max(cost, 1), Int64(perSecond)) * unit }
+
+    /// Takes `cost` operations' credit (at most a full bucket's) if it is there and nothing waits.
+    public mutating func take(cost: Int64 = 1, perSecond: Int) -> Bool {
+        let needed = Self.credit(cost: cost, perSecond: perSecond)
+        guard waitingCount == 0, credit >= needed else { return false }
+        credit -= needed
         return true
     }
 
-    /// Queues `element` behind what waits.
-    public mutating func wait(_ element: Element) { waiting.append(element) }
+    /// Queues `element`, costing `cost` operations, behind what waits.
+    public mutating func wait(_ element: Element, cost: Int64 = 1) { waiting.append(Waiting(element: element, cost: cost)) }
 
     /// The waiting ones the credit covers, at most `limit`, in order (`stillWanted` false: gone
     /// meanwhile, no credit spent), taken off the queue.
-    public mutating func admit(limit: Int = .max, stillWanted: (Element) -> Bool) -> [Element] {
+    public mutating func admit(perSecond: Int, limit: Int = .max, stillWanted: (Element) -> Bool) -> [Element] {
         var admitted: [Element] = []
-        while waitingCount > 0, credit >= Self.unit, admitted.count < limit {
-            let element = waiting[head]
+        while waitingCount > 0, admitted.count < limit {
+            let next = waiting[head]
+            let needed = Self.credit(cost: next.cost, perSecond: perSecond)
+            guard credit >= needed else { break }
             head += 1
-            guard stillWanted(element) else { continue }
-            credit -= Self.unit
-            admitted.append(element)
+            guard stillWanted(next.element) else { continue }
+            credit -= needed
+            admitted.append(next.element)
         }
         if waitingCount == 0 {
             waiting = []
@@ -68,9 +81,10 @@ public struct RateBucket<Element: Hashable & Sendable>: Hashable, Sendable {
         return admitted
     }
 
-    /// Microseconds until one operation's credit is there.
+    /// Microseconds until the credit of the next waiting one (or of one operation) is there.
     public func microsUntilCredit(perSecond: Int) -> Int64 {
-        let missing = max(0, Self.unit - credit)
+        let cost = waitingCount > 0 ? waiting[head].cost : 1
+        let missing = max(0, Self.credit(cost: cost, perSecond: perSecond) - credit)
         return max(1, (missing + Int64(perSecond) - 1) / Int64(perSecond))
     }
 }

@@ -201,8 +201,10 @@ extension GCS {
         }
         // Per-job creation rate (a create storm): past it the creation waits, and past the
         // delayed bound it is refused (GCS+CreationRate).
-        let delayed = !takeCreation(job)
-        if delayed, let refusal = delayCreation(&entry, job: job, into: &effects) {
+        // Past the soft quota each creation costs ten of the rate: the job is slowed down.
+        let overSoft = live >= config.actorsPerJobSoft
+        let delayed = !takeCreation(job, overSoft: overSoft)
+        if delayed, let refusal = delayCreation(&entry, job: job, overSoft: overSoft, into: &effects) {
             entry.state = .dead
             entry.causeKind = .quotaExceeded
             entry.cause = refusal
@@ -212,7 +214,7 @@ extension GCS {
             publish(id, into: &effects)
             return
         }
-        if live >= config.actorsPerJobSoft { quota.actorsOverSoft += 1 }
+        if overSoft { quota.actorsOverSoft += 1 }
         liveActors[job] = live + 1
         actors[id] = entry
         if delayed {

@@ -19,6 +19,11 @@ extension GCS {
     /// One job's bucket for one kind of creation (RateBucket) and what waits for it.
     typealias CreationRate<ID: Hashable & Sendable> = RateBucket<ID>
 
+    /// What one creation costs, in creations of its job's rate, while the job is past its soft
+    /// quota (of live actors, or of placement groups): it is slowed down to a tenth of its rate
+    /// (at most one a second when the rate is lower than ten).
+    static let softLimitCost: Int64 = 10
+
     // MARK: - Actors
 
     /// The actor bucket of `job`, refilled to now.
@@ -29,16 +34,18 @@ extension GCS {
         return rate
     }
 
-    /// Takes one actor creation's credit for `job` if it has it and nothing of it waits.
-    mutating func takeCreation(_ job: JobID) -> Bool {
+    /// Takes one actor creation's credit for `job` (ten past its soft quota) if it has it and
+    /// nothing of it waits.
+    mutating func takeCreation(_ job: JobID, overSoft: Bool) -> Bool {
         var rate = actorRate(of: job)
         defer { creationRates[job] = rate }
-        return rate.take()
+        return rate.take(cost: overSoft ? Self.softLimitCost : 1, perSecond: config.actorCreationsPerSecond)
     }
 
     /// Queues `entry` behind its job's waiting creations (the caller registers it), or returns
     /// why it is refused when too many wait already.
-    mutating func delayCreation(_ entry: inout ActorEntry, job: JobID, into effects: inout [GCSEffect]) -> String? {
+    mutating func delayCreation(_ entry: inout ActorEntry, job: JobID, overSoft: Bool,
+                                into effects: inout [GCSEffect]) -> String? {
         var rate = actorRate(of: job)
         let perSecond = config.actorCreationsPerSecond
         let settings = "(RayConfig.actorCreationsPerSecondMax and actorCreationsDelayedMax; "
@@ -51,9 +58,10 @@ extension GCS {
         }
         entry.delayed = true
         entry.cause = "delayed: \(job) creates actors faster than its rate limit of \(perSecond) per second "
-            + "\(settings); it starts as the rate allows"
+            + "\(settings)" + (overSoft ? Self.slowedActors(job, soft: config.actorsPerJobSoft) : "")
+            + "; it starts as the rate allows"
         let wasEmpty = rate.waitingCount == 0
-        rate.wait(entry.spec.actorID)
+        rate.wait(entry.spec.actorID, cost: overSoft ? Self.softLimitCost : 1)
         creationRates[job] = rate
         quota.actorsDelayed += 1
         if wasEmpty { armCreationTimer(job, into: &effects) }
@@ -64,7 +72,7 @@ extension GCS {
     mutating func creationsDue(_ job: JobID, into effects: inout [GCSEffect]) {
         var rate = actorRate(of: job)
         // One killed while it waited needs no credit.
-        let admitted = rate.admit { self.actors[$0]?.state != .dead }
+        let admitted = rate.admit(perSecond: config.actorCreationsPerSecond) { self.actors[$0]?.state != .dead }
         creationRates[job] = rate
         for id in admitted {
             guard var entry = actors[id] else { continue }
@@ -95,12 +103,13 @@ extension GCS {
 
     /// Admits group `id` of `job` at its creation rate: nil when it may be placed now; otherwise
     /// whether it waits (queued, the entry's cause saying why) or is refused (why).
-    mutating func rateGroupCreation(_ id: PlacementGroupID, job: JobID, entry: inout PlacementGroupEntry,
+    mutating func rateGroupCreation(_ id: PlacementGroupID, job: JobID, overSoft: Bool, entry: inout PlacementGroupEntry,
                                     into effects: inout [GCSEffect]) -> (delayed: Bool, refusal: String?)? {
         var rate = groupRate(of: job)
         defer { groupCreationRates[job] = rate }
-        if rate.take() { return nil }
         let perSecond = config.placementGroupCreationsPerSecond
+        let cost = overSoft ? Self.softLimitCost : 1
+        if rate.take(cost: cost, perSecond: perSecond) { return nil }
         let settings = "(RayConfig.placementGroupCreationsPerSecondMax and placementGroupCreationsDelayedMax; "
             + "SWIFTRAY_PLACEMENT_GROUP_CREATIONS_PER_SECOND and SWIFTRAY_PLACEMENT_GROUP_CREATIONS_DELAYED for a "
             + "cluster's GCS)"
@@ -110,8 +119,9 @@ extension GCS {
                 + "fewer at once, or raise the limits")
         }
         entry.cause = "delayed: \(job) creates placement groups faster than its rate limit of \(perSecond) per "
-            + "second \(settings); it is placed as the rate allows"
-        rate.wait(id)
+            + "second \(settings)" + (overSoft ? Self.slowedGroups(job, soft: config.placementGroupsPerJobSoft) : "")
+            + "; it is placed as the rate allows"
+        rate.wait(id, cost: cost)
         quota.groupsDelayed += 1
         if rate.waitingCount == 1 { armGroupCreationTimer(job, rate, into: &effects) }
         return (true, nil)
@@ -121,7 +131,9 @@ extension GCS {
     mutating func groupCreationsDue(_ job: JobID, into effects: inout [GCSEffect]) {
         var rate = groupRate(of: job)
         // One removed while it waited needs no credit.
-        let admitted = rate.admit { self.placementGroups[$0]?.state == .pending }
+        let admitted = rate.admit(perSecond: config.placementGroupCreationsPerSecond) {
+            self.placementGroups[$0]?.state == .pending
+        }
         groupCreationRates[job] = rate
         for id in admitted {
             placementGroups[id]?.cause = ""
@@ -137,6 +149,18 @@ extension GCS {
                                        into effects: inout [GCSEffect]) {
         effects.append(.startTimer(.placementGroupCreations(job),
                                    afterMicros: rate.microsUntilCredit(perSecond: config.placementGroupCreationsPerSecond)))
+    }
+
+    /// Why a job past its soft quota of actors waits longer.
+    private static func slowedActors(_ job: JobID, soft: Int) -> String {
+        ", slowed down to a tenth of it while it holds more than its soft quota of \(soft) live actors "
+            + "(SWIFTRAY_ACTORS_PER_JOB_SOFT)"
+    }
+
+    /// Why a job past its soft quota of placement groups waits longer.
+    private static func slowedGroups(_ job: JobID, soft: Int) -> String {
+        ", slowed down to a tenth of it while it holds more than its soft quota of \(soft) placement groups "
+            + "(SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_SOFT)"
     }
 
     /// After a restart: the jobs with creations waiting get their timers back.

@@ -82,17 +82,17 @@ extension GCS {
         var entry = PlacementGroupEntry(spec: spec, state: .pending,
                                         nodes: Array(repeating: nil, count: spec.bundles.count),
                                         rounds: Array(repeating: 0, count: spec.bundles.count), cause: "")
-        var delayed = false
+        var delayed = false, overSoft = false
         if let problem = spec.problem {
             entry.state = .removed
             entry.cause = "invalid: \(problem)"
-        } else if let refusal = admitGroup(of: spec.job) {
+        } else if let refusal = admitGroup(of: spec.job, overSoft: &overSoft) {
             // Per-job quota of groups not removed (a placement-group storm): refused at the hard
             // limit, removed at once with the cause and a typed kind; counted past the soft one.
             entry.state = .removed
             entry.cause = refusal
             entry.causeKind = RayErrorKind.quotaExceeded.rawValue
-        } else if let rated = rateGroupCreation(spec.id, job: spec.job, entry: &entry, into: &effects) {
+        } else if let rated = rateGroupCreation(spec.id, job: spec.job, overSoft: overSoft, entry: &entry, into: &effects) {
             // Per-job creation rate (GCS+CreationRate): past it the group waits, pending, the
             // cause saying why; past the delayed bound it is refused as over the quota.
             delayed = rated.delayed
@@ -349,7 +349,7 @@ extension GCS {
     }
 
     /// Counts a new group against its job's quota: nil when admitted, else why it is refused.
-    private mutating func admitGroup(of job: JobID) -> String? {
+    private mutating func admitGroup(of job: JobID, overSoft: inout Bool) -> String? {
         let live = liveGroups[job, default: 0]
         if live >= config.placementGroupsPerJobHard {
             quota.groupsRefused += 1
@@ -357,7 +357,9 @@ extension GCS {
                 + "(SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_HARD where the cluster starts, "
                 + "RayConfig.placementGroupsPerJobHardMax); remove the groups it no longer needs, or raise the quota"
         }
-        if live >= config.placementGroupsPerJobSoft { quota.groupsOverSoft += 1 }
+        // Past the soft quota it is counted, and its creation costs ten of the rate (slowed down).
+        overSoft = live >= config.placementGroupsPerJobSoft
+        if overSoft { quota.groupsOverSoft += 1 }
         liveGroups[job] = live + 1
         return nil
     }

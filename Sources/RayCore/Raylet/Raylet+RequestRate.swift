@@ -48,7 +48,7 @@ extension Raylet {
         var rate = leaseRate(of: job, now: now)
         defer { leaseRates[job] = rate }
         let room = rate.waitingCount == 0 ? leaseRoom(of: job) : 0
-        if room > 0 && rate.take() { return true }
+        if room > 0 && rate.take(perSecond: config.leaseRequestsPerSecondPerJob) { return true }
         guard rate.waitingCount < config.leaseRequestsDelayedPerJob else {
             metrics.leaseRequestsRefused += 1
             let error = RayError(.quotaExceeded, "\(job) sent \(nodeID) lease requests faster than its rate limit of "
@@ -87,7 +87,9 @@ extension Raylet {
         guard leaseRates[job] != nil else { return }  // The job ended meanwhile.
         var rate = leaseRate(of: job, now: now)
         // One cancelled, or whose owner died, while it waited needs no credit.
-        let admitted = rate.admit(limit: leaseRoom(of: job)) { self.delayedLeases.remove($0.leaseID) != nil }
+        let admitted = rate.admit(perSecond: config.leaseRequestsPerSecondPerJob, limit: leaseRoom(of: job)) {
+            self.delayedLeases.remove($0.leaseID) != nil
+        }
         leaseRates[job] = rate
         for request in admitted {
             heldLeaseIDs.remove(request.leaseID)
