@@ -75,7 +75,10 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
             .replacingOccurrences(of: "max_restarts", with: "maxRestarts"))
         case .actorUnavailable: self = .actorUnavailable(message)
         case .placementGroupUnschedulable: self = .runtime("\(error.kind.rawValue): \(message)")
-        case .quotaExceeded: self = .quotaExceeded(message.replacingOccurrences(of: "RayConfig.", with: "the GCS's RayConfig."))
+        case .quotaExceeded:
+            // The GCS's quotas name its RayConfig; a raylet's say "for a cluster's raylets" themselves.
+            self = .quotaExceeded(message.contains("for a cluster's raylets") ? message
+                : message.replacingOccurrences(of: "RayConfig.", with: "the GCS's RayConfig."))
         case .objectTooLarge: self = .objectTooLarge(message)
         }
     }

@@ -51,13 +51,15 @@ extension Raylet {
         if room > 0 && rate.take(perSecond: config.leaseRequestsPerSecondPerJob) { return true }
         guard rate.waitingCount < config.leaseRequestsDelayedPerJob else {
             metrics.leaseRequestsRefused += 1
-            let error = RayError(.quotaExceeded, "\(job) sent \(nodeID) lease requests faster than its rate limit of "
-                + "\(config.leaseRequestsPerSecondPerJob) per second or past its \(config.leaseRequestsQueuedPerJob) "
-                + "queued there, and \(rate.waitingCount) of its requests already wait there, its limit "
-                + "(RayConfig.leaseRequestsPerSecondPerJobMax, leaseRequestsQueuedPerJobMax and "
-                + "leaseRequestsDelayedPerJobMax; SWIFTRAY_LEASE_REQUESTS_PER_SECOND, SWIFTRAY_LEASE_REQUESTS_QUEUED "
-                + "and SWIFTRAY_LEASE_REQUESTS_DELAYED for a cluster's raylets); submit fewer tasks at once, or raise "
-                + "the limits")
+            let cause = leaseRoomWaits.contains(job)
+                ? "\(job) has \(queuedLeases(of: job)) lease requests queued at \(nodeID), its soft limit "
+                    + "(RayConfig.leaseRequestsQueuedPerJobMax; SWIFTRAY_LEASE_REQUESTS_QUEUED)"
+                : "\(job) sent \(nodeID) lease requests faster than its rate limit of "
+                    + "\(config.leaseRequestsPerSecondPerJob) per second (RayConfig.leaseRequestsPerSecondPerJobMax; "
+                    + "SWIFTRAY_LEASE_REQUESTS_PER_SECOND)"
+            let error = RayError(.quotaExceeded, cause + ", and \(rate.waitingCount) of its requests already wait there, "
+                + "its hard limit (RayConfig.leaseRequestsDelayedPerJobMax; SWIFTRAY_LEASE_REQUESTS_DELAYED) — these are "
+                + "settings for a cluster's raylets; submit fewer tasks at once, or raise the limits")
             effects.append(.send(to: .worker(request.leaseID.owner), .leaseRefused(request.leaseID, error)))
             return false
         }
