@@ -34,6 +34,46 @@ private func register(_ gcs: inout GCS, _ spec: ActorSpec) -> ActorInfo? {
     return gcs.actors[spec.actorID]?.info
 }
 
+/// A GCS with one 64-CPU node under `config`, and the timers its creations start (when each is due).
+private struct RateHarness {
+    var gcs = GCS()
+    var timers: [(GCSTimer, Int64)] = []
+
+    init(_ config: RayConfig) {
+        _ = gcs.handle(.started(config), now: 0)
+        _ = gcs.handle(.messageReceived(from: .raylet(NodeID(1)), .registerNode(Build.node(1, cpus: 64))), now: 1)
+    }
+
+    mutating func handle(_ input: GCSInput, at now: Int64) {
+        for effect in gcs.handle(input, now: now) {
+            if case .startTimer(let timer, let after) = effect { timers.append((timer, now + after)) }
+        }
+    }
+
+    /// Registers an actor at `now`; its entry as the GCS shows it.
+    mutating func register(_ spec: ActorSpec, at now: Int64) -> ActorInfo? {
+        handle(.messageReceived(from: .worker(spec.creation.owner), .registerActor(spec)), at: now)
+        return gcs.actors[spec.actorID]?.info
+    }
+
+    /// Creates a placement group at `now`; its entry as the GCS shows it.
+    mutating func create(_ spec: PlacementGroupSpec, at now: Int64) -> PlacementGroupInfo? {
+        handle(.messageReceived(from: .worker(spec.owner), .createPlacementGroup(spec)), at: now)
+        return gcs.placementGroups[spec.id]?.info
+    }
+
+    /// The last creation timer of `job` armed (actors, or placement groups), and when it is due.
+    func lastTimer(groups: Bool, of job: JobID = JobID(1)) -> (GCSTimer, Int64)? {
+        timers.last { entry in
+            switch entry.0 {
+            case .actorCreations(job): !groups
+            case .placementGroupCreations(job): groups
+            default: false
+            }
+        }
+    }
+}
+
 @Test func aJobOverItsHardActorQuotaIsRefusedWithATypedCause() {
     var gcs = gcs(soft: 2, hard: 3)
     for index: UInt64 in 1...3 { #expect(register(&gcs, spec(index))?.state != .dead) }
@@ -88,48 +128,39 @@ private func register(_ gcs: inout GCS, _ spec: ActorSpec) -> ActorInfo? {
     var config = RayConfig()
     config.actorCreationsPerSecondMax = 2  // A bucket of two; one more every 500 ms.
     config.actorCreationsDelayedMax = 3
-    var gcs = GCS()
-    _ = gcs.handle(.started(config), now: 0)
-    _ = gcs.handle(.messageReceived(from: .raylet(NodeID(1)), .registerNode(Build.node(1, cpus: 64))), now: 1)
-    var timers: [(GCSTimer, Int64)] = []
-    func register(_ spec: ActorSpec, at now: Int64) -> ActorInfo? {
-        for effect in gcs.handle(.messageReceived(from: .worker(spec.creation.owner), .registerActor(spec)), now: now) {
-            if case .startTimer(let timer, let after) = effect { timers.append((timer, now + after)) }
-        }
-        return gcs.actors[spec.actorID]?.info
-    }
+    var h = RateHarness(config)
     // Two at once are placed; the next three wait; the sixth is refused.
-    _ = register(spec(1), at: 10)
-    _ = register(spec(2), at: 10)
-    #expect(gcs.actors[spec(1).actorID]?.node != nil && gcs.actors[spec(2).actorID]?.node != nil)
+    _ = h.register(spec(1), at: 10)
+    _ = h.register(spec(2), at: 10)
+    #expect(h.gcs.actors[spec(1).actorID]?.node != nil && h.gcs.actors[spec(2).actorID]?.node != nil)
     for index: UInt64 in 3...5 {
-        let info = register(spec(index), at: 20)
+        let info = h.register(spec(index), at: 20)
         #expect(info?.state == .pendingCreation && info?.cause.contains("rate limit of 2 per second") == true, "\(String(describing: info))")
-        #expect(gcs.actors[spec(index).actorID]?.node == nil)
+        #expect(h.gcs.actors[spec(index).actorID]?.node == nil)
     }
-    let refused = register(spec(6), at: 20)
+    let refused = h.register(spec(6), at: 20)
     #expect(refused?.state == .dead && refused?.causeKind == RayErrorKind.quotaExceeded.rawValue)
     #expect(refused?.cause.contains("SWIFTRAY_ACTOR_CREATIONS_DELAYED") == true, "\(String(describing: refused))")
-    #expect(gcs.quota.actorsDelayed == 3 && gcs.quota.actorsRefused == 1)
+    #expect(h.gcs.quota.actorsDelayed == 3 && h.gcs.quota.actorsRefused == 1)
     // Another job is not delayed.
     let other = spec(1, job: JobID(2), by: otherOwner)
-    _ = register(other, at: 20)
-    #expect(gcs.actors[other.actorID]?.node != nil)
+    _ = h.register(other, at: 20)
+    #expect(h.gcs.actors[other.actorID]?.node != nil)
     // The fourth is killed while it waits: the credit goes to the fifth.
-    _ = gcs.handle(.messageReceived(from: .worker(owner), .killActor(spec(4).actorID, noRestart: true, reason: "killed")), now: 30)
-    #expect(gcs.actors[spec(4).actorID]?.state == .dead)
+    _ = h.gcs.handle(.messageReceived(from: .worker(owner), .killActor(spec(4).actorID, noRestart: true, reason: "killed")), now: 30)
+    #expect(h.gcs.actors[spec(4).actorID]?.state == .dead)
     // The timer is due when one creation's credit has come back (500 ms after the bucket emptied).
-    guard let (timer, due) = timers.last(where: { if case .actorCreations(JobID(1)) = $0.0 { true } else { false } }) else {
+    guard let (timer, due) = h.lastTimer(groups: false) else {
         Issue.record("no creation timer was armed")
         return
     }
     #expect(due == 10 + 500_000)
-    _ = gcs.handle(.timerFired(timer), now: due)
-    #expect(gcs.actors[spec(3).actorID]?.node != nil && gcs.actors[spec(3).actorID]?.cause == "")
-    #expect(gcs.actors[spec(5).actorID]?.node == nil)
-    _ = gcs.handle(.timerFired(timer), now: due + 500_000)
-    #expect(gcs.actors[spec(5).actorID]?.node != nil)
-    #expect(gcs.creationRates[JobID(1)]?.waitingCount == 0)
+    _ = h.gcs.handle(.timerFired(timer), now: due)
+    #expect(h.gcs.actors[spec(3).actorID]?.node != nil && h.gcs.actors[spec(3).actorID]?.cause == "")
+    #expect(h.gcs.actors[spec(5).actorID]?.node == nil)
+    _ = h.gcs.handle(.timerFired(timer), now: due + 500_000)
+    #expect(h.gcs.actors[spec(5).actorID]?.node != nil)
+    #expect(h.gcs.creationRates[JobID(1)]?.waitingCount == 0)
 }
 
 /// Soft limits slow a job down: past its soft quota of live actors each creation costs ten of its
@@ -138,44 +169,33 @@ private func register(_ gcs: inout GCS, _ spec: ActorSpec) -> ActorInfo? {
     var config = RayConfig()
     config.actorsPerJobSoftMax = 2
     config.actorCreationsPerSecondMax = 20  // A bucket of 20; past the soft quota a creation costs 10.
-    var gcs = GCS()
-    _ = gcs.handle(.started(config), now: 0)
-    _ = gcs.handle(.messageReceived(from: .raylet(NodeID(1)), .registerNode(Build.node(1, cpus: 64))), now: 1)
-    var timers: [(GCSTimer, Int64)] = []
-    func register(_ spec: ActorSpec, at now: Int64) -> ActorInfo? {
-        for effect in gcs.handle(.messageReceived(from: .worker(spec.creation.owner), .registerActor(spec)), now: now) {
-            if case .startTimer(let timer, let after) = effect { timers.append((timer, now + after)) }
-        }
-        return gcs.actors[spec.actorID]?.info
-    }
+    var h = RateHarness(config)
     // Two under the soft quota cost one each (18 left); the third, past it, ten (8 left).
-    for index: UInt64 in 1...3 { _ = register(spec(index), at: 10) }
-    #expect((1...3).allSatisfy { gcs.actors[spec(UInt64($0)).actorID]?.node != nil })
-    #expect(gcs.quota.actorsOverSoft == 1)
+    for index: UInt64 in 1...3 { _ = h.register(spec(index), at: 10) }
+    #expect((1...3).allSatisfy { h.gcs.actors[spec(UInt64($0)).actorID]?.node != nil })
+    #expect(h.gcs.quota.actorsOverSoft == 1)
     // The fourth needs ten: it waits, its cause saying it is slowed down, and is not refused.
-    let fourth = register(spec(4), at: 10)
+    let fourth = h.register(spec(4), at: 10)
     #expect(fourth?.state == .pendingCreation, "\(String(describing: fourth))")
     #expect(fourth?.cause.contains("slowed down to a tenth of it while it holds more than its soft quota of 2 live actors")
             == true, "\(String(describing: fourth))")
     #expect(fourth?.cause.contains("SWIFTRAY_ACTORS_PER_JOB_SOFT") == true)
-    let fifth = register(spec(5), at: 10)
+    let fifth = h.register(spec(5), at: 10)
     #expect(fifth?.state == .pendingCreation)
-    #expect(gcs.quota.actorsRefused == 0 && gcs.quota.actorsDelayed == 2)
+    #expect(h.gcs.quota.actorsRefused == 0 && h.gcs.quota.actorsDelayed == 2)
     // Two more credits (100 ms at 20 a second) make ten: the fourth starts; the fifth waits 500 ms more.
-    guard let (timer, due) = timers.last(where: { if case .actorCreations(JobID(1)) = $0.0 { true } else { false } }) else {
+    guard let (timer, due) = h.lastTimer(groups: false) else {
         Issue.record("no creation timer was armed")
         return
     }
     #expect(due == 10 + 100_000)
-    timers.removeAll()
-    for effect in gcs.handle(.timerFired(timer), now: due) {
-        if case .startTimer(let timer, let after) = effect { timers.append((timer, due + after)) }
-    }
-    #expect(gcs.actors[spec(4).actorID]?.node != nil)
-    #expect(gcs.actors[spec(5).actorID]?.node == nil)
-    #expect(timers.last?.1 == due + 500_000)
-    _ = gcs.handle(.timerFired(timer), now: due + 500_000)
-    #expect(gcs.actors[spec(5).actorID]?.node != nil)
+    h.timers.removeAll()
+    h.handle(.timerFired(timer), at: due)
+    #expect(h.gcs.actors[spec(4).actorID]?.node != nil)
+    #expect(h.gcs.actors[spec(5).actorID]?.node == nil)
+    #expect(h.timers.last?.1 == due + 500_000)
+    _ = h.gcs.handle(.timerFired(timer), now: due + 500_000)
+    #expect(h.gcs.actors[spec(5).actorID]?.node != nil)
 }
 
 // Per-job quota of placement groups (a placement-group storm): groups not removed count;
@@ -334,52 +354,43 @@ private func createGroup(_ gcs: inout GCS, _ spec: PlacementGroupSpec) -> Placem
     var config = RayConfig()
     config.placementGroupCreationsPerSecondMax = 2  // A bucket of two; one more every 500 ms.
     config.placementGroupCreationsDelayedMax = 3
-    var gcs = GCS()
-    _ = gcs.handle(.started(config), now: 0)
-    _ = gcs.handle(.messageReceived(from: .raylet(NodeID(1)), .registerNode(Build.node(1, cpus: 64))), now: 1)
-    var timers: [(GCSTimer, Int64)] = []
-    func create(_ spec: PlacementGroupSpec, at now: Int64) -> PlacementGroupInfo? {
-        for effect in gcs.handle(.messageReceived(from: .worker(spec.owner), .createPlacementGroup(spec)), now: now) {
-            if case .startTimer(let timer, let after) = effect { timers.append((timer, now + after)) }
-        }
-        return gcs.placementGroups[spec.id]?.info
-    }
+    var h = RateHarness(config)
     func placing(_ index: UInt64) -> Bool {
-        gcs.unplacedGroups.contains(groupSpec(index).id) || gcs.placementGroups[groupSpec(index).id]?.state == .created
-            || gcs.bundleRounds[groupSpec(index).id] != nil
+        h.gcs.unplacedGroups.contains(groupSpec(index).id) || h.gcs.placementGroups[groupSpec(index).id]?.state == .created
+            || h.gcs.bundleRounds[groupSpec(index).id] != nil
     }
-    _ = create(groupSpec(1), at: 10)
-    _ = create(groupSpec(2), at: 10)
+    _ = h.create(groupSpec(1), at: 10)
+    _ = h.create(groupSpec(2), at: 10)
     #expect(placing(1) && placing(2))
     for index: UInt64 in 3...5 {
-        let info = create(groupSpec(index), at: 20)
+        let info = h.create(groupSpec(index), at: 20)
         #expect(info?.state == .pending && info?.cause.contains("rate limit of 2 per second") == true, "\(String(describing: info))")
         #expect(!placing(index))
     }
-    let refused = create(groupSpec(6), at: 20)
+    let refused = h.create(groupSpec(6), at: 20)
     #expect(refused?.state == .removed && refused?.removalKind == .quotaExceeded)
     #expect(refused?.cause.contains("SWIFTRAY_PLACEMENT_GROUP_CREATIONS_DELAYED") == true, "\(String(describing: refused))")
-    #expect(gcs.quota.groupsDelayed == 3 && gcs.quota.groupsRefused == 1)
-    #expect(gcs.liveGroups[JobID(1)] == 5)
+    #expect(h.gcs.quota.groupsDelayed == 3 && h.gcs.quota.groupsRefused == 1)
+    #expect(h.gcs.liveGroups[JobID(1)] == 5)
     // Another job is not delayed.
-    _ = create(groupSpec(1, job: JobID(2), by: otherOwner), at: 20)
-    #expect(gcs.unplacedGroups.contains(groupSpec(1, job: JobID(2), by: otherOwner).id)
-        || gcs.bundleRounds[groupSpec(1, job: JobID(2), by: otherOwner).id] != nil)
+    _ = h.create(groupSpec(1, job: JobID(2), by: otherOwner), at: 20)
+    #expect(h.gcs.unplacedGroups.contains(groupSpec(1, job: JobID(2), by: otherOwner).id)
+        || h.gcs.bundleRounds[groupSpec(1, job: JobID(2), by: otherOwner).id] != nil)
     // The fourth is removed while it waits: the credit goes to the fifth.
-    _ = gcs.handle(.messageReceived(from: .worker(owner), .removePlacementGroup(groupSpec(4).id)), now: 30)
-    #expect(gcs.placementGroups[groupSpec(4).id]?.state == .removed)
-    guard let (timer, due) = timers.last(where: { if case .placementGroupCreations(JobID(1)) = $0.0 { true } else { false } })
+    _ = h.gcs.handle(.messageReceived(from: .worker(owner), .removePlacementGroup(groupSpec(4).id)), now: 30)
+    #expect(h.gcs.placementGroups[groupSpec(4).id]?.state == .removed)
+    guard let (timer, due) = h.lastTimer(groups: true)
     else {
         Issue.record("no creation timer was armed")
         return
     }
     #expect(due == 10 + 500_000)
-    _ = gcs.handle(.timerFired(timer), now: due)
-    #expect(placing(3) && gcs.placementGroups[groupSpec(3).id]?.cause.contains("rate limit") == false)
+    _ = h.gcs.handle(.timerFired(timer), now: due)
+    #expect(placing(3) && h.gcs.placementGroups[groupSpec(3).id]?.cause.contains("rate limit") == false)
     #expect(!placing(5))
-    _ = gcs.handle(.timerFired(timer), now: due + 500_000)
+    _ = h.gcs.handle(.timerFired(timer), now: due + 500_000)
     #expect(placing(5))
-    #expect(gcs.groupCreationRates[JobID(1)]?.waitingCount == 0)
+    #expect(h.gcs.groupCreationRates[JobID(1)]?.waitingCount == 0)
 }
 
 /// Past its soft quota of placement groups a job's creations cost ten of its rate: slowed down,
@@ -388,31 +399,22 @@ private func createGroup(_ gcs: inout GCS, _ spec: PlacementGroupSpec) -> Placem
     var config = RayConfig()
     config.placementGroupsPerJobSoftMax = 1
     config.placementGroupCreationsPerSecondMax = 10  // Past the soft quota: one a second.
-    var gcs = GCS()
-    _ = gcs.handle(.started(config), now: 0)
-    _ = gcs.handle(.messageReceived(from: .raylet(NodeID(1)), .registerNode(Build.node(1, cpus: 64))), now: 1)
-    var timers: [(GCSTimer, Int64)] = []
-    func create(_ spec: PlacementGroupSpec, at now: Int64) -> PlacementGroupInfo? {
-        for effect in gcs.handle(.messageReceived(from: .worker(spec.owner), .createPlacementGroup(spec)), now: now) {
-            if case .startTimer(let timer, let after) = effect { timers.append((timer, now + after)) }
-        }
-        return gcs.placementGroups[spec.id]?.info
-    }
-    _ = create(groupSpec(1), at: 10)  // Under the soft quota: one credit (9 left).
-    let second = create(groupSpec(2), at: 10)  // Past it: ten credits, 9 there — it waits.
+    var h = RateHarness(config)
+    _ = h.create(groupSpec(1), at: 10)  // Under the soft quota: one credit (9 left).
+    let second = h.create(groupSpec(2), at: 10)  // Past it: ten credits, 9 there — it waits.
     #expect(second?.state == .pending, "\(String(describing: second))")
     #expect(second?.cause.contains("slowed down to a tenth of it while it holds more than its soft quota of 1 placement groups")
             == true, "\(String(describing: second))")
-    #expect(!gcs.unplacedGroups.contains(groupSpec(2).id))
-    #expect(gcs.quota.groupsOverSoft == 1 && gcs.quota.groupsRefused == 0)
-    guard let (timer, due) = timers.last(where: { if case .placementGroupCreations(JobID(1)) = $0.0 { true } else { false } })
+    #expect(!h.gcs.unplacedGroups.contains(groupSpec(2).id))
+    #expect(h.gcs.quota.groupsOverSoft == 1 && h.gcs.quota.groupsRefused == 0)
+    guard let (timer, due) = h.lastTimer(groups: true)
     else {
         Issue.record("no creation timer was armed")
         return
     }
     #expect(due == 10 + 100_000)  // One more credit at 10 a second.
-    _ = gcs.handle(.timerFired(timer), now: due)
-    #expect(gcs.placementGroups[groupSpec(2).id]?.cause == "")
-    #expect(gcs.unplacedGroups.contains(groupSpec(2).id) || gcs.placementGroups[groupSpec(2).id]?.state == .created
-            || gcs.bundleRounds[groupSpec(2).id] != nil)
+    _ = h.gcs.handle(.timerFired(timer), now: due)
+    #expect(h.gcs.placementGroups[groupSpec(2).id]?.cause == "")
+    #expect(h.gcs.unplacedGroups.contains(groupSpec(2).id) || h.gcs.placementGroups[groupSpec(2).id]?.state == .created
+            || h.gcs.bundleRounds[groupSpec(2).id] != nil)
 }
