@@ -123,7 +123,7 @@ extension Raylet {
         // An owner already dead would never free these copies: keep none, and release what the
         // storer wrote for them.
         guard !deadOwners.contains(owner) else {
-            for object in objects where store[object] == nil { effects.append(.releaseObject(object)) }
+            releaseWritten(objects, into: &effects)
             return
         }
         for (object, data) in zip(objects, values) {
@@ -167,8 +167,14 @@ extension Raylet {
     /// and tells it why.
     mutating func refuseStore(_ requestID: UInt64, _ objects: [ObjectID], _ error: RayError, to sender: Address,
                               into effects: inout [RayletEffect]) {
-        for object in objects where store[object] == nil { effects.append(.releaseObject(object)) }
+        releaseWritten(objects, into: &effects)
         effects.append(.send(to: sender, .objectsRefused(requestID: requestID, objects: objects, error)))
+    }
+
+    /// Releases what a storer wrote for `objects` that this store does not keep (not a copy
+    /// already here): the host frees that shared memory.
+    private func releaseWritten(_ objects: [ObjectID], into effects: inout [RayletEffect]) {
+        for object in objects where store[object] == nil { effects.append(.releaseObject(object)) }
     }
 
     mutating func apply(_ actions: [StoreAction], into effects: inout [RayletEffect]) {
