@@ -19,7 +19,9 @@
 // that spin, which leases do not bound), worker-flood (zero-CPU tasks that sleep: a worker
 // process each, but for the per-job worker cap), store-hog (4 MiB puts, every one kept and
 // read back: past the job's quota of bytes in the node's store they are refused), request-flood (a raw
-// connection sending status requests as fast as it can, reading no answer).
+// connection sending status requests as fast as it can, reading no answer), lease-flood (tasks that
+// each take a stored object, so each sends its own lease request, 2 000 at a time with the owner's
+// own bound raised: the raylet's per-job rate and queue bound delay, then refuse, the excess).
 
 import Distributed
 import Foundation
@@ -37,6 +39,7 @@ let spin = RemoteFunction("attack.spin") { (millis: Int) -> Int in
     while Date() < end { count += 1 }
     return millis
 }
+let measureBytes = RemoteFunction("attack.measure") { (bytes: [UInt8]) -> Int in bytes.count }
 let nap = RemoteFunction("attack.nap") { (millis: Int) -> Int in
     usleep(UInt32(millis) * 1000)
     return millis
@@ -51,7 +54,7 @@ let holders = ActorClass("attack.Holder") { () in Holder(actorSystem: .shared) }
 Role.runIfRequested()
 
 let vectorNames = ["task-flood", "actor-storm", "object-huge", "object-tiny", "worker-hoard", "cpu-spin", "worker-flood",
-                   "store-hog", "request-flood"]
+                   "store-hog", "request-flood", "lease-flood"]
 
 /// Prints a line at once (stdout is a pipe when the coordinator reads an abuser).
 func say(_ line: String) {
@@ -180,6 +183,15 @@ func runAbuser(_ vector: String, socket: String) -> Never {
                     counts.refuse(error)
                 }
             }
+        case "lease-flood":
+            // A stored argument each: every task its own lease request, sent at once.
+            let weights = try Ray.put([UInt8](repeating: 3, count: 200 << 10))
+            while true {
+                let refs = try (0..<2_000).map { _ in try measureBytes.remote(weights) }
+                for ref in refs {
+                    do { _ = try ref.get(); counts.ok() } catch { counts.refuse(error) }
+                }
+            }
         default:
             say("ABUSE unknown vector \(vector)")
             exit(2)
@@ -260,7 +272,7 @@ func resetPeak(_ pid: Int32) { try? "5".write(toFile: "/proc/\(pid)/clear_refs",
 
 struct ClusterCounts {
     var actorsRefused = 0, gcsThrottled = 0, rayletThrottled = 0, limitRefused = 0, askedBack = 0, spilledMiB = 0.0
-    var workers = 0, storesRefused = 0
+    var workers = 0, storesRefused = 0, leasesDelayed = 0, leasesRefused = 0
     static func read(_ cluster: LocalCluster, _ head: LocalCluster.Node) -> ClusterCounts {
         var counts = ClusterCounts()
         if case .refusals(let refusals)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .refusals, secret: cluster.secret) {
@@ -274,6 +286,8 @@ struct ClusterCounts {
             counts.spilledMiB = Double(status.spilledBytes) / Double(1 << 20)
             counts.workers = status.workers
             counts.storesRefused = status.storesRefused
+            counts.leasesDelayed = status.leaseRequestsDelayed
+            counts.leasesRefused = status.leaseRequestsRefused
         }
         return counts
     }
@@ -344,10 +358,14 @@ func runCoordinator() throws {
     let workerCap = Int(ProcessInfo.processInfo.environment["SWIFTRAY_WORKERS_PER_JOB"] ?? "") ?? 32
     // 128 MiB of objects per job in the node's 256 MiB store, unless the environment says otherwise.
     let storeQuota = Int(ProcessInfo.processInfo.environment["SWIFTRAY_STORE_BYTES_PER_JOB_HARD"] ?? "") ?? 128 << 20
+    // 64 lease requests queued per job, 500 more delayed, unless the environment says otherwise.
+    let queuedLeases = Int(ProcessInfo.processInfo.environment["SWIFTRAY_LEASE_REQUESTS_QUEUED"] ?? "") ?? 64
+    let delayedLeases = Int(ProcessInfo.processInfo.environment["SWIFTRAY_LEASE_REQUESTS_DELAYED"] ?? "") ?? 500
     let cluster = try LocalCluster(executable: CommandLine.arguments[0], environment: [
         "SWIFTRAY_ACTORS_PER_JOB_SOFT=16", "SWIFTRAY_ACTORS_PER_JOB_HARD=32", "SWIFTRAY_RATE_LIMIT=20000",
         "SWIFTRAY_RATE_LIMIT_REFUSE_AFTER_MS=1500", "SWIFTRAY_OWNED_OBJECTS_HARD=200000",
         "SWIFTRAY_WORKERS_PER_JOB=\(workerCap)", "SWIFTRAY_STORE_BYTES_PER_JOB_HARD=\(storeQuota)",
+        "SWIFTRAY_LEASE_REQUESTS_QUEUED=\(queuedLeases)", "SWIFTRAY_LEASE_REQUESTS_DELAYED=\(delayedLeases)",
     ], logInputs: true)
     defer { cluster.stop() }
     try cluster.startGCS()
@@ -361,6 +379,7 @@ func runCoordinator() throws {
     say("cluster: a GCS and one raylet (2 CPUs, 256 MiB store); actor quota 32 per job (soft 16); "
         + "rate limit 20000 frames/s per connection (refused after 1.5 s over it); 200000 objects per owner; "
         + "\(workerCap) task workers per job and node; \(storeQuota >> 20) MiB of objects per job in the store; "
+        + "\(queuedLeases) lease requests queued per job (\(delayedLeases) more delayed); "
         + "per-job \(shares); the well-behaved job: \(taskCount) tasks at once, then 200 one by one")
     _ = measure(tasks: 200)  // Warm: workers started.
     let before = measure(tasks: taskCount)
@@ -394,6 +413,10 @@ func runCoordinator() throws {
         if now.spilledMiB > counted.spilledMiB { held.append(String(format: "%.0f MiB spilled", now.spilledMiB - counted.spilledMiB)) }
         if now.storesRefused > counted.storesRefused {
             held.append("raylet refused \(now.storesRefused - counted.storesRefused) store(s) over the job's store quota")
+        }
+        if now.leasesDelayed > counted.leasesDelayed || now.leasesRefused > counted.leasesRefused {
+            held.append("raylet delayed \(now.leasesDelayed - counted.leasesDelayed) and refused "
+                + "\(now.leasesRefused - counted.leasesRefused) lease request(s) at the job's rate and queue bound")
         }
         held.append("\(now.workers) worker process(es) on the node")
         let row = vector.padding(toLength: 14, withPad: " ", startingAt: 0)
