@@ -146,7 +146,7 @@ private func placed(_ raylet: Raylet) -> Int { raylet.heldLeaseIDs.count - rayle
     #expect(raylet.queuedLeases(of: JobID(1)) == 2)
     // The hard limit: refused, naming the queue bound's setting too.
     let error = refused(ask(&raylet, 7, now: 10))
-    #expect(error?.message.contains("job-1 has 2 lease requests queued at node-1, its soft limit") == true
+    #expect(error?.message.contains("job-1 has 2 lease requests of {CPU: 1} queued at node-1, its soft limit") == true
             && error?.message.contains("SWIFTRAY_LEASE_REQUESTS_QUEUED") == true
             && error?.message.contains("3 of its requests already wait there") == true, "\(String(describing: error))")
     // Another job is not held back by this one's queue.

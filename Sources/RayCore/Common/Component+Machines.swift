@@ -65,8 +65,8 @@ extension Raylet: Component {
         if let lease = delayedLeases.first(where: { !heldLeaseIDs.contains($0) }) {
             return "\(info.name) (\(nodeID)) delays \(lease) without holding it"
         }
-        for job in leaseRoomWaits.sorted() where leaseRoom(of: job) > 0 {
-            return "\(info.name) (\(nodeID)) keeps \(job)'s requests waiting for room its queue has"
+        if let key = roomWaitWithRoom {
+            return "\(info.name) (\(nodeID)) keeps \(key.job)'s requests of \(key.shape) waiting for room its queue has"
         }
         return nil
     }

@@ -55,6 +55,11 @@ public struct RateBucket<Element: Hashable & Sendable>: Hashable, Sendable {
         return true
     }
 
+    /// Whether `cost` operations' credit is there and nothing waits (takes nothing).
+    public func hasCredit(cost: Int64 = 1, perSecond: Int) -> Bool {
+        waitingCount == 0 && credit >= Self.credit(cost: cost, perSecond: perSecond)
+    }
+
     /// Queues `element`, costing `cost` operations, behind what waits.
     public mutating func wait(_ element: Element, cost: Int64 = 1) { waiting.append(Waiting(element: element, cost: cost)) }
 

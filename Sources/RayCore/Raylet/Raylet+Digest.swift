@@ -33,7 +33,12 @@ extension Raylet {
         }
         for job in programLookups.keys.sorted() { digest.add(UInt64(programLookups[job]?.count ?? 0)) }
         for lease in waitingForArguments.keys.sorted() { digest.add(lease.index) }
-        for job in leaseRoomWaits.sorted() { digest.add(UInt64(job.value)) }
+        for key in leaseRoomWaitOrder {
+            digest.add(UInt64(key.job.value))
+            for request in leaseRoomWaits[key]?.elements ?? [] where delayedLeases.contains(request.leaseID) {
+                digest.add(request.leaseID.index)
+            }
+        }
         for job in leaseRates.keys.sorted() {
             digest.add(UInt64(job.value))
             for request in leaseRates[job]?.waitingElements ?? [] where delayedLeases.contains(request.leaseID) {

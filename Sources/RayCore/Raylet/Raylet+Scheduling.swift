@@ -18,9 +18,8 @@ extension Raylet {
         // A request of a job that ended: its driver is gone, nobody would use the worker.
         if finishedJobs.contains(request.jobID) { return }
         if workers[request.leaseID.owner] != nil { owningWorkers.insert(request.leaseID.owner) }
-        // Past its job's request rate it waits (or is refused): Raylet+RequestRate.swift.
-        guard rateLeaseRequest(request, now: now, into: &effects) else { return }
-        placeRequest(request, into: &effects)
+        // Placed now, or past its job's rate or room delayed (or refused): Raylet+RequestRate.swift.
+        admitLeaseRequest(request, now: now, into: &effects)
     }
 
     /// Queues `request` here, or sends it elsewhere, or reports that no node can run it.

@@ -172,8 +172,10 @@ public struct Raylet: Sendable {
     /// Each job's lease-request rate here and the requests it delays (Raylet+RequestRate.swift).
     var leaseRates: [JobID: RateBucket<LeaseRequest>] = [:]
     var delayedLeases: Set<LeaseID> = []
-    /// Jobs whose delayed requests wait for room in their queues here (not for credit).
-    var leaseRoomWaits: Set<JobID> = []
+    /// Requests that passed their job's rate and wait for room in their shape's queue, per job
+    /// and shape, in the order those FIFOs began.
+    var leaseRoomWaits: [RoomKey: FIFOQueue<LeaseRequest>] = [:]
+    var leaseRoomWaitOrder: [RoomKey] = []
     /// Placement-group bundles reserved here, prepared or committed (Raylet+Bundles.swift).
     public internal(set) var heldBundles: [BundleKey: HeldBundle] = [:]
 
@@ -272,7 +274,7 @@ public struct Raylet: Sendable {
         case .driverConnected(let driver, let job):
             if driver.node == nodeID && !finishedJobs.contains(job) { driverJobs[driver] = job }
         }
-        if !leaseRoomWaits.isEmpty { leaseRoomFreed(now: now, into: &effects) }
+        if !leaseRoomWaitOrder.isEmpty { leaseRoomFreed(into: &effects) }
         return effects
     }
 
