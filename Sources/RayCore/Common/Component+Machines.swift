@@ -60,8 +60,8 @@ extension Raylet: Component {
             return "\(info.name) (\(nodeID)): leased \(leased) + available \(available) + bundles \(reserved) "
                 + "≠ total \(info.resources)"
         }
-        // Delayed lease requests are held (a duplicate is ignored), and each job's waiting ones
-        // have exactly one thing to wake them: a job waiting for room in its queue has none left.
+        // Delayed lease requests are held (a duplicate is ignored), and none waits for room its
+        // shape's queue has (Raylet+RequestRate.swift).
         if let lease = delayedLeases.first(where: { !heldLeaseIDs.contains($0) }) {
             return "\(info.name) (\(nodeID)) delays \(lease) without holding it"
         }

@@ -58,7 +58,7 @@ extension GCS {
         }
         entry.delayed = true
         entry.cause = "delayed: \(job) creates actors faster than its rate limit of \(perSecond) per second "
-            + "\(settings)" + (overSoft ? Self.slowedActors(job, soft: config.actorsPerJobSoft) : "")
+            + "\(settings)" + (overSoft ? Self.slowed(soft: config.actorsPerJobSoft, "live actors", "SWIFTRAY_ACTORS_PER_JOB_SOFT") : "")
             + "; it starts as the rate allows"
         let wasEmpty = rate.waitingCount == 0
         rate.wait(entry.spec.actorID, cost: overSoft ? Self.softLimitCost : 1)
@@ -119,7 +119,9 @@ extension GCS {
                 + "fewer at once, or raise the limits")
         }
         entry.cause = "delayed: \(job) creates placement groups faster than its rate limit of \(perSecond) per "
-            + "second \(settings)" + (overSoft ? Self.slowedGroups(job, soft: config.placementGroupsPerJobSoft) : "")
+            + "second \(settings)" + (overSoft
+                ? Self.slowed(soft: config.placementGroupsPerJobSoft, "placement groups", "SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_SOFT")
+                : "")
             + "; it is placed as the rate allows"
         rate.wait(id, cost: cost)
         quota.groupsDelayed += 1
@@ -151,16 +153,9 @@ extension GCS {
                                    afterMicros: rate.microsUntilCredit(perSecond: config.placementGroupCreationsPerSecond)))
     }
 
-    /// Why a job past its soft quota of actors waits longer.
-    private static func slowedActors(_ job: JobID, soft: Int) -> String {
-        ", slowed down to a tenth of it while it holds more than its soft quota of \(soft) live actors "
-            + "(SWIFTRAY_ACTORS_PER_JOB_SOFT)"
-    }
-
-    /// Why a job past its soft quota of placement groups waits longer.
-    private static func slowedGroups(_ job: JobID, soft: Int) -> String {
-        ", slowed down to a tenth of it while it holds more than its soft quota of \(soft) placement groups "
-            + "(SWIFTRAY_PLACEMENT_GROUPS_PER_JOB_SOFT)"
+    /// Why a job past its soft quota (`soft` of `what`, set by `setting`) waits longer.
+    private static func slowed(soft: Int, _ what: String, _ setting: String) -> String {
+        ", slowed down to a tenth of it while it holds more than its soft quota of \(soft) \(what) (\(setting))"
     }
 
     /// After a restart: the jobs with creations waiting get their timers back.
