@@ -714,3 +714,45 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
     #expect(sent == Set(ids).subtracting([ids[5]]))
     #expect(owner.heldLeaseRequests.isEmpty)
 }
+
+/// Swarm seed 8862: with one lease request out per owner, the request out was a task's whose
+/// stored argument died with its node; it waited at its raylet for that argument, and the
+/// argument's rebuild was held behind it — forever. A rebuild's request is never held (nor
+/// counted in the bound), so the argument comes back and the waiting task runs.
+@Test func aRebuildsLeaseRequestIsNeverHeldBehindRequestsThatWaitForWhatItRebuilds() {
+    var owner = Owner()
+    var config = RayConfig()
+    config.leaseRequestsPerOwnerMax = 1
+    _ = owner.handle(.started(config, OwnerIdentity(worker: ownerWorker, job: JobID(1))), now: 0)
+    let first = run(&owner, worker: Build.worker(2, 1), outcome: .returned([.stored(node: NodeID(2), sizeBytes: 500_000)]),
+                    now: 10)
+    // The dependent task's request is the one out, spilled from the argument's node to node 4,
+    // whose raylet will wait for the argument.
+    let (dependent, firstLease) = submit(&owner, Build.task(args: [.reference(returnObject(first))]), now: 20)
+    let spilled = owner.handle(.messageReceived(from: .raylet(NodeID(2)), .leaseSpillback(firstLease!, to: NodeID(4))),
+                               now: 20)
+    let dependentLease = leaseRequests(spilled).first?.request.leaseID
+    #expect(leaseRequests(spilled).map(\.node) == [NodeID(4)] && owner.leaseRequestsOut == [dependentLease!])
+    // A third task, not a rebuild, is held behind it.
+    let (held, heldLease) = submit(&owner, Build.task(strategy: .spread), now: 21)
+    #expect(heldLease == nil && owner.heldLeaseRequests.count == 1)
+    // The argument's node dies: its rebuild goes out at once, past the bound, and is not counted.
+    let died = owner.handle(.messageReceived(from: .gcs, .nodeDead(NodeID(2))), now: 30)
+    #expect(leaseRequests(died).map(\.request.taskID) == [first])
+    #expect(owner.leaseRequestsOut == [dependentLease!] && owner.rebuildRequestsOut.count == 1)
+    #expect(owner.invariantViolation() == nil)
+    // The rebuild's grant frees no bounded slot: the held task still waits for the dependent's.
+    let rebuildLease = leaseRequests(died).first!.request.leaseID
+    let granted = grant(&owner, rebuildLease, worker: Build.worker(3, 1), now: 40)
+    #expect(leaseRequests(granted).isEmpty && owner.rebuildRequestsOut.isEmpty)
+    _ = reply(&owner, first, attempt: 2, .returned([.stored(node: NodeID(3), sizeBytes: 500_000)]),
+              worker: Build.worker(3, 1), now: 50)
+    #expect(owner.objects[returnObject(first)]?.locations == [NodeID(3)])
+    // The dependent's raylet now finds the argument; once granted, the held task goes out.
+    let located = owner.handle(.messageReceived(from: .raylet(NodeID(4)), .locateObject(returnObject(first))), now: 60)
+    #expect(located.contains(.send(to: .raylet(NodeID(4)), .objectLocation(returnObject(first), .at([NodeID(3)])))))
+    let next = grant(&owner, dependentLease, worker: Build.worker(4, 1), now: 70)
+    #expect(leaseRequests(next).map(\.request.taskID) == [held])
+    #expect(owner.tasks[dependent].map { if case .running = $0.state { true } else { false } } == true)
+    #expect(owner.invariantViolation() == nil)
+}

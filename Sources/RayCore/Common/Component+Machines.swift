@@ -93,6 +93,9 @@ extension Owner: Component {
         if leaseRequestsOut.count > config.leaseRequestsPerOwner {
             return "the owner has \(leaseRequestsOut.count) lease requests out (at most \(config.leaseRequestsPerOwner))"
         }
+        if !leaseRequestsOut.isDisjoint(with: rebuildRequestsOut) {
+            return "the owner counts a rebuild's lease request among its bounded requests out"
+        }
         if !heldLeaseRequests.isEmpty && leaseRequestsOut.count < config.leaseRequestsPerOwner {
             return "the owner holds \(heldLeaseRequests.count) lease requests with only \(leaseRequestsOut.count) out"
         }

@@ -33,6 +33,7 @@ extension Owner {
         for lease in parkedLeases.sorted(by: { $0.index < $1.index }) { digest.add(lease.index) }
         for lease in inFlightShape.keys.sorted(by: { $0.index < $1.index }) { digest.add(lease.index) }
         for lease in leaseRequestsOut.sorted(by: { $0.index < $1.index }) { digest.add(lease.index) }
+        for lease in rebuildRequestsOut.sorted(by: { $0.index < $1.index }) { digest.add(lease.index) }
         for lease in heldLeaseOrder.elements where heldLeaseRequests[lease] != nil { digest.add(lease.index) }
         for node in deadNodes.sorted() { digest.add(UInt64(node.value)) }
         digest.add(UInt64(metrics.retries))

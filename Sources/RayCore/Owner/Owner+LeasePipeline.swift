@@ -35,6 +35,7 @@ extension Owner {
         if heldLeaseRequests.removeValue(forKey: lease) == nil, leaseRequestsOut.remove(lease) != nil {
             sendHeldLeaseRequests(into: &effects)
         }
+        rebuildRequestsOut.remove(lease)
         if parkedLeases.remove(lease) != nil { return }
         guard let key = inFlightShape.removeValue(forKey: lease) else { return }
         let count = (inFlight[key] ?? 1) - 1
@@ -68,6 +69,10 @@ extension Owner {
     // bounded): past it a request is held here, in order, and sent when one out ends — the
     // producer waits, nothing is refused or dropped. (Shareable tasks already share 10 per shape;
     // this bounds the rest: tasks with stored arguments, SPREAD, spilled-back requests.)
+    // A request that rebuilds a lost object (its task ended once and runs again) is never held
+    // and not counted: requests out may wait at their raylets for that very object (an argument
+    // lost with its node), so holding it behind them would wait forever (swarm seed 8862, with
+    // one request out per owner). Rebuilds are few: one per lost object, within its retries.
 
     /// True when the request of `lease` is held here (the owner's bound on requests out).
     public func isHeld(_ lease: LeaseID) -> Bool { heldLeaseRequests[lease] != nil }

@@ -205,11 +205,14 @@ extension Owner {
                    dependencies: [ObjectID], into effects: inout [OwnerEffect]) {
         let request = LeaseRequest(leaseID: lease, taskID: id, resources: spec.resources, strategy: spec.strategy,
                                    spillbackCount: spillbackCount, dependencies: dependencies, jobID: identity.job)
-        guard leaseRequestsOut.count < config.leaseRequestsPerOwner else {
+        if tasks.peek(id, { $0.endedOnce }) == true {
+            rebuildRequestsOut.insert(lease)  // Never held: requests out may wait for what it rebuilds.
+        } else if leaseRequestsOut.count < config.leaseRequestsPerOwner {
+            leaseRequestsOut.insert(lease)
+        } else {
             holdLeaseRequest(request, to: node)  // Sent when a request out ends (a bounded raylet queue).
             return
         }
-        leaseRequestsOut.insert(lease)
         effects.append(.send(to: .raylet(node), .requestWorkerLease(request)))
     }
 

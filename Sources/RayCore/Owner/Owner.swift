@@ -286,6 +286,9 @@ public struct Owner: Sendable {
     /// Lease requests out at raylets (sent, not ended), at most `config.leaseRequestsPerOwner`,
     /// and the requests held here past that bound, oldest first (Owner+LeasePipeline).
     var leaseRequestsOut: Set<LeaseID> = []
+    /// Requests out that rebuild a lost object (its task ended once and runs again), outside the
+    /// bound: requests out may wait for that object at their raylets (Owner+LeasePipeline).
+    var rebuildRequestsOut: Set<LeaseID> = []
     var heldLeaseRequests: [LeaseID: (node: NodeID, request: LeaseRequest)] = [:]
     var heldLeaseOrder = FIFOQueue<LeaseID>()
     /// Finished tasks in completion order, for lineage eviction.
