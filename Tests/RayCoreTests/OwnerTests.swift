@@ -756,3 +756,32 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
     #expect(owner.tasks[dependent].map { if case .running = $0.state { true } else { false } } == true)
     #expect(owner.invariantViolation() == nil)
 }
+
+/// Swarm seed 11479: a task's request went out with a stored argument (not counted among its
+/// shape's requests in flight); the argument was gone (failed) when a raylet spilled the request
+/// back, so the spilled request took the shape's pipeline past its cap of 10. Only a spillback of
+/// a request in flight for the shape takes that one's place; this one waits under the cap.
+@Test func aSpilledRequestThatWasNotInFlightForItsShapeWaitsUnderTheCap() {
+    var owner = startedOwner()
+    let put = owner.nextPutID
+    _ = owner.handle(.put(Build.data(500_000), node: localNode), now: 1)
+    // Ten shareable tasks fill the shape's pipeline.
+    var shared: [LeaseAsk] = []
+    for _ in 0..<10 { shared += leaseRequests(owner.handle(.submitTask(Build.task()), now: 2)) }
+    #expect(shared.count == 10)
+    // A task of the same shape with the stored put as argument: its request goes out, uncounted.
+    let (dependent, lease) = submit(&owner, Build.task(args: [.reference(put)]), now: 3)
+    #expect(lease != nil)
+    // The put is refused (past a store quota): the argument is failed, no longer stored.
+    _ = owner.handle(.messageReceived(from: .raylet(localNode), .objectsRefused(requestID: 1, objects: [put],
+        RayError(.quotaExceeded, "job-1 holds too much"))), now: 4)
+    // The raylet spills the dependent's request back: it is parked, not sent past the cap.
+    let spilled = owner.handle(.messageReceived(from: .raylet(localNode), .leaseSpillback(lease!, to: NodeID(2))), now: 5)
+    #expect(leaseRequests(spilled).isEmpty)
+    #expect(owner.invariantViolation() == nil)
+    // When a request in flight for the shape ends, the parked one goes out to where it was spilled.
+    let granted = grant(&owner, shared[0].request.leaseID, worker: Build.worker(1, 1), now: 6)
+    #expect(owner.invariantViolation() == nil)
+    let sent = leaseRequests(granted)
+    #expect(sent.map(\.request.taskID) == [dependent] && sent.map(\.node) == [NodeID(2)])
+}

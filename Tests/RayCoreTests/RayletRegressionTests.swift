@@ -1,5 +1,6 @@
-// Regression tests for raylet bugs found in review: a pull that waited on a
-// restore is told when the object is freed; copies of a dead owner are not stored.
+// Regression tests for raylet bugs found in review and by the swarm: a pull that waited on a
+// restore is told when the object is freed; copies of a dead owner are not stored; a worker
+// this raylet killed leaves nothing behind with the messages it had in flight.
 
 import Testing
 
@@ -41,4 +42,46 @@ private func startedRaylet(capacity: Int64) -> Raylet {
         values: [ObjectData(sizeBytes: 200_000, digest: 3)], owner: owner)), now: 2)
     #expect(effects.contains(.send(to: .worker(worker), .objectsStored(requestID: 7))))
     #expect(raylet.store[object] == nil)
+}
+
+/// Swarm seed 23158: a forced cancel had the raylet kill a task's worker while that worker's
+/// fetch of an argument was in flight; the fetch arrived after the kill had cleaned up, and
+/// stayed open for good. What a worker the raylet has seen end still sends is ignored.
+@Test func messagesInFlightFromAWorkerThisRayletKilledHoldNothing() {
+    var raylet = startedRaylet(capacity: 1 << 20)
+    let driver = WorkerID(node: NodeID(1), index: 0)
+    _ = raylet.handle(.driverConnected(driver, job: JobID(1)), now: 1)
+    let spawned = raylet.handle(.programPublished(JobID(1), program: "p"), now: 2)
+    let workers = spawned.compactMap { effect -> WorkerID? in
+        if case .spawnWorker(let worker, _) = effect { return worker } else { return nil }
+    }
+    #expect(workers.count == 2)
+    for worker in workers { _ = raylet.handle(.workerStarted(worker), now: 3) }
+    let object = ObjectID.returnValue(of: TaskID(value: 5), index: 1)
+    _ = raylet.handle(.messageReceived(from: .worker(driver), .storeObjects(requestID: 1, objects: [object],
+        values: [ObjectData(sizeBytes: 200_000, digest: 5)], owner: driver)), now: 4)
+    let lease = LeaseID(owner: driver, index: 1)
+    let granted = raylet.handle(.messageReceived(from: .worker(driver), .requestWorkerLease(LeaseRequest(
+        leaseID: lease, taskID: TaskID(value: 6), resources: .units(["CPU": 1]), strategy: .default,
+        spillbackCount: 0, dependencies: [], jobID: JobID(1)))), now: 5)
+    guard case .send(_, .leaseGranted(lease, let victim))? = granted.first(where: {
+        if case .send(_, .leaseGranted) = $0 { true } else { false }
+    }) else {
+        Issue.record("no lease granted: \(granted)")
+        return
+    }
+    // The owner has the worker killed (a forced cancel); its fetch was already on the way.
+    let killed = raylet.handle(.messageReceived(from: .worker(driver), .returnWorker(lease, killWorker: true)), now: 6)
+    #expect(killed.contains(.killWorker(victim)))
+    let late = raylet.handle(.messageReceived(from: .worker(victim), .fetchObjects(requestID: 9, objects: [object],
+        owner: driver)), now: 7)
+    #expect(late.isEmpty && raylet.fetches.isEmpty)
+    _ = raylet.handle(.workerExited(victim), now: 8)
+    #expect(raylet.fetches.isEmpty)
+    // A live worker's fetch is served as before.
+    let other = workers.first { $0 != victim }!
+    let served = raylet.handle(.messageReceived(from: .worker(other), .fetchObjects(requestID: 1, objects: [object],
+        owner: driver)), now: 9)
+    #expect(served.contains { if case .send(.worker(other), .objectsReady(1, _)) = $0 { true } else { false } })
+    #expect(raylet.fetches.count == 1)
 }

@@ -177,8 +177,10 @@ extension Owner {
         return best.key
     }
 
+    /// Asks the raylet of `node` for a lease for `id`; `replacing` is the request a spillback ended
+    /// (still counted in flight for its shape until this one is sent).
     mutating func requestLease(_ id: TaskID, spec given: TaskSpec? = nil, spillbackCount: Int, at node: NodeID,
-                               into effects: inout [OwnerEffect]) {
+                               replacing: LeaseID? = nil, into effects: inout [OwnerEffect]) {
         guard let spec = given ?? tasks[id]?.spec else { return }
         leaseCounter += 1
         let lease = LeaseID(owner: workerID, index: leaseCounter)
@@ -193,7 +195,11 @@ extension Owner {
         }
         // A task a worker of its shape can run as is: its request shares the shape's slots.
         let key = ReuseKey(resources: spec.resources, strategy: spec.strategy)
-        if spillbackCount == 0 && (inFlight[key] ?? 0) >= config.leaseRequestCap {
+        // A spillback of a request in flight for this shape takes its place; any other request
+        // (a first one, or one whose stored argument is gone since: it was not counted) waits
+        // for a place under the cap.
+        let takesItsPlace = replacing.map { inFlightShape[$0] == key } ?? false
+        if !takesItsPlace && (inFlight[key] ?? 0) >= config.leaseRequestCap {
             park(lease, for: id, key: key)
         } else {
             sendSharedLease(lease, for: id, spec, to: target, key: key, spillbackCount: spillbackCount, into: &effects)
@@ -305,7 +311,7 @@ extension Owner {
             waitForArguments(id, into: &effects)
             return
         }
-        requestLease(id, spillbackCount: tasks[id]?.spillbacks ?? 0, at: node, into: &effects)
+        requestLease(id, spillbackCount: tasks[id]?.spillbacks ?? 0, at: node, replacing: lease, into: &effects)
     }
 
     mutating func leaseUnschedulable(_ lease: LeaseID, reason: String, into effects: inout [OwnerEffect]) {

@@ -294,6 +294,14 @@ public struct Raylet: Sendable {
             metrics.forgedMessages += 1
             return
         }
+        // A worker this raylet started and has seen end (it killed it, or it exited) may still
+        // have messages in flight: what they ask for (a fetch, a stored value) would be held for
+        // nobody, since its end was already cleaned up (swarm seed 23158: a fetch sent just
+        // before a forced cancel killed its worker stayed open).
+        if case .worker(let worker) = from, worker.node == nodeID, worker.index >= 1, worker.index <= workerCounter,
+           workers[worker] == nil {
+            return
+        }
         switch message {
         case .healthCheck(let sequence):
             effects.append(.send(to: .gcs, .healthCheckReply(sequence: sequence)))
