@@ -43,12 +43,17 @@ extension Simulation {
     /// After every raylet step: a STRICT_SPREAD group never has two bundles (prepared or
     /// committed) on one node, a STRICT_PACK group never has bundles on two live nodes. A node the
     /// GCS declared dead does not count: cut off by a partition it may still hold what the cluster
-    /// placed again elsewhere (as in Ray), until it hears it is dead and exits.
+    /// placed again elsewhere (as in Ray), until it hears it is dead and exits. Nor does a bundle
+    /// of a round the (live) GCS has abandoned: a prepare held up by a partition may arrive after
+    /// the GCS aborted its round and placed the group elsewhere, just before the cancel that
+    /// follows it on the same link (swarm seed 29480); it reserves, but nothing runs in it.
     func checkStrictGroups(on node: SimNode) {
         let counted = { (id: NodeID) in !(self.gcsAlive && self.gcs.machine.nodes[id]?.state == .dead) }
         guard counted(node.raylet.machine.nodeID) else { return }
         var held: [PlacementGroupID: Int] = [:]
-        for key in node.raylet.machine.heldBundles.keys where strictGroups[key.group] != nil { held[key.group, default: 0] += 1 }
+        for (key, bundle) in node.raylet.machine.heldBundles where strictGroups[key.group] != nil && isCurrent(bundle) {
+            held[key.group, default: 0] += 1
+        }
         for (group, count) in held.sorted(by: { $0.key < $1.key }) {
             if strictGroups[group] == .strictSpread && count > 1 {
                 violation = violation ?? "STRICT_SPREAD group \(group) has \(count) bundles on \(node.raylet.machine.nodeID): "
@@ -56,10 +61,19 @@ extension Simulation {
             } else if strictGroups[group] == .strictPack,
                       let other = nodeOrder.first(where: { other in other != node.raylet.machine.nodeID && nodes[other]?.alive == true
                           && counted(other)
-                          && nodes[other]!.raylet.machine.heldBundles.keys.contains { $0.group == group } }) {
+                          && nodes[other]!.raylet.machine.heldBundles.values.contains { $0.group == group && isCurrent($0) } }) {
                 violation = violation ?? "STRICT_PACK group \(group) has bundles on \(node.raylet.machine.nodeID) and \(other)"
             }
         }
+    }
+
+    /// True unless the live GCS has abandoned the round that reserved `bundle` (its group is gone,
+    /// or neither records that round for the bundle nor has it in flight).
+    private func isCurrent(_ bundle: Raylet.HeldBundle) -> Bool {
+        guard gcsAlive else { return true }
+        guard let entry = gcs.machine.placementGroups[bundle.group] else { return false }
+        if entry.rounds.indices.contains(bundle.index) && entry.rounds[bundle.index] == bundle.round { return true }
+        return gcs.machine.bundleRounds[bundle.group]?.round == bundle.round
     }
 
     /// What is wrong with an actor once its job ended: one that is not detached must be dead; a
