@@ -267,7 +267,8 @@ PROTO_ASSIGNED = [
                    ("storeBytesPerJobSoftMax", "Int64"), ("storeBytesPerJobHardMax", "Int64"),
                    ("placementGroupCreationsPerSecondMax", "Int"), ("placementGroupCreationsDelayedMax", "Int"),
                    ("leaseRequestsPerSecondPerJobMax", "Int"), ("leaseRequestsDelayedPerJobMax", "Int"),
-                   ("leaseRequestsQueuedPerJobMax", "Int")]),
+                   ("leaseRequestsQueuedPerJobMax", "Int"), ("objectRequestsPerSecondPerJobMax", "Int"),
+                   ("objectRequestsDelayedPerJobMax", "Int")]),
 ]
 PROTO_ENUMS = [
     ("GCSTimer", [("sendHealthCheck", [("", "NodeID")]), ("healthCheckTimeout", [("", "NodeID"), ("sequence", "UInt64")]),
@@ -276,7 +277,7 @@ PROTO_ENUMS = [
                   ("actorCreations", [("", "JobID")]), ("placementGroupCreations", [("", "JobID")])]),
     ("RayletTimer", [("reportResources", []), ("retryPull", [("", "ObjectID")]),
                      ("preparedExpired", [("", "PlacementGroupID"), ("round", "UInt64")]),
-                     ("leaseRequests", [("", "JobID")])]),
+                     ("leaseRequests", [("", "JobID")]), ("objectRequests", [("", "JobID")])]),
     ("ExecutorTimer", [("releaseBorrowed", [("owner", "WorkerID"), ("objects", "[ObjectID]")])]),
 ]
 
@@ -454,6 +455,8 @@ message ControlReply {
     sint64 stores_over_soft_quota = 19;  // stores counted past a job's soft quota
     sint64 lease_requests_delayed = 20;  // lease requests held back at a job's request rate
     sint64 lease_requests_refused = 21;  // lease requests refused past a job's delayed bound
+    sint64 object_requests_delayed = 22;  // fetches and stores held back at a job's object-request rate
+    sint64 object_requests_refused = 23;  // fetches and stores refused past a job's delayed bound
   }
   message View {
     repeated uint32 nodes = 1;

@@ -333,6 +333,8 @@ extension RayConfig {
         message.leaseRequestsPerSecondPerJobMax = Int64(self.leaseRequestsPerSecondPerJobMax)
         message.leaseRequestsDelayedPerJobMax = Int64(self.leaseRequestsDelayedPerJobMax)
         message.leaseRequestsQueuedPerJobMax = Int64(self.leaseRequestsQueuedPerJobMax)
+        message.objectRequestsPerSecondPerJobMax = Int64(self.objectRequestsPerSecondPerJobMax)
+        message.objectRequestsDelayedPerJobMax = Int64(self.objectRequestsDelayedPerJobMax)
         return message
     }
 
@@ -371,6 +373,8 @@ extension RayConfig {
         self.leaseRequestsPerSecondPerJobMax = Int(truncatingIfNeeded: message.leaseRequestsPerSecondPerJobMax)
         self.leaseRequestsDelayedPerJobMax = Int(truncatingIfNeeded: message.leaseRequestsDelayedPerJobMax)
         self.leaseRequestsQueuedPerJobMax = Int(truncatingIfNeeded: message.leaseRequestsQueuedPerJobMax)
+        self.objectRequestsPerSecondPerJobMax = Int(truncatingIfNeeded: message.objectRequestsPerSecondPerJobMax)
+        self.objectRequestsDelayedPerJobMax = Int(truncatingIfNeeded: message.objectRequestsDelayedPerJobMax)
     }
 }
 
@@ -767,6 +771,8 @@ extension RayletTimer {
             message.preparedExpired = value
         case .leaseRequests(let v0):
             message.leaseRequests = v0.value
+        case .objectRequests(let v0):
+            message.objectRequests = v0.value
         }
         return message
     }
@@ -781,6 +787,8 @@ extension RayletTimer {
             self = .preparedExpired(PlacementGroupID(creationTask: TaskID(value: value.group)), round: value.round)
         case .leaseRequests(let value)?:
             self = .leaseRequests(JobID(value))
+        case .objectRequests(let value)?:
+            self = .objectRequests(JobID(value))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -1007,6 +1007,18 @@ public nonisolated struct PBControlReply: Sendable {
       set {_uniqueStorage()._leaseRequestsRefused = newValue}
     }
 
+    /// fetches and stores held back at a job's object-request rate
+    public var objectRequestsDelayed: Int64 {
+      get {_storage._objectRequestsDelayed}
+      set {_uniqueStorage()._objectRequestsDelayed = newValue}
+    }
+
+    /// fetches and stores refused past a job's delayed bound
+    public var objectRequestsRefused: Int64 {
+      get {_storage._objectRequestsRefused}
+      set {_uniqueStorage()._objectRequestsRefused = newValue}
+    }
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -1900,6 +1912,16 @@ public nonisolated struct PBRayConfig: @unchecked Sendable {
     set {_uniqueStorage()._leaseRequestsQueuedPerJobMax = newValue}
   }
 
+  public var objectRequestsPerSecondPerJobMax: Int64 {
+    get {_storage._objectRequestsPerSecondPerJobMax}
+    set {_uniqueStorage()._objectRequestsPerSecondPerJobMax = newValue}
+  }
+
+  public var objectRequestsDelayedPerJobMax: Int64 {
+    get {_storage._objectRequestsDelayedPerJobMax}
+    set {_uniqueStorage()._objectRequestsDelayedPerJobMax = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2788,6 +2810,14 @@ public nonisolated struct PBRayletTimer: Sendable {
     set {kind = .leaseRequests(newValue)}
   }
 
+  public var objectRequests: UInt32 {
+    get {
+      if case .objectRequests(let v)? = kind {return v}
+      return 0
+    }
+    set {kind = .objectRequests(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -2795,6 +2825,7 @@ public nonisolated struct PBRayletTimer: Sendable {
     case retryPull(PBObjectId)
     case preparedExpired(PBRayletTimer.PreparedExpired)
     case leaseRequests(UInt32)
+    case objectRequests(UInt32)
 
   }
 
@@ -7070,7 +7101,7 @@ nonisolated extension PBControlReply.Raylets: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0\u{1}forged\0\u{3}stores_refused\0\u{3}stores_over_soft_quota\0\u{3}lease_requests_delayed\0\u{3}lease_requests_refused\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0\u{1}forged\0\u{3}stores_refused\0\u{3}stores_over_soft_quota\0\u{3}lease_requests_delayed\0\u{3}lease_requests_refused\0\u{3}object_requests_delayed\0\u{3}object_requests_refused\0")
 
   fileprivate class _StorageClass {
     var _node: UInt32 = 0
@@ -7094,6 +7125,8 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     var _storesOverSoftQuota: Int64 = 0
     var _leaseRequestsDelayed: Int64 = 0
     var _leaseRequestsRefused: Int64 = 0
+    var _objectRequestsDelayed: Int64 = 0
+    var _objectRequestsRefused: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -7125,6 +7158,8 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       _storesOverSoftQuota = source._storesOverSoftQuota
       _leaseRequestsDelayed = source._leaseRequestsDelayed
       _leaseRequestsRefused = source._leaseRequestsRefused
+      _objectRequestsDelayed = source._objectRequestsDelayed
+      _objectRequestsRefused = source._objectRequestsRefused
     }
   }
 
@@ -7164,6 +7199,8 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
         case 19: try { try decoder.decodeSingularSInt64Field(value: &_storage._storesOverSoftQuota) }()
         case 20: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsDelayed) }()
         case 21: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsRefused) }()
+        case 22: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectRequestsDelayed) }()
+        case 23: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectRequestsRefused) }()
         default: break
         }
       }
@@ -7239,6 +7276,12 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       if _storage._leaseRequestsRefused != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._leaseRequestsRefused, fieldNumber: 21)
       }
+      if _storage._objectRequestsDelayed != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._objectRequestsDelayed, fieldNumber: 22)
+      }
+      if _storage._objectRequestsRefused != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._objectRequestsRefused, fieldNumber: 23)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -7269,6 +7312,8 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
         if _storage._storesOverSoftQuota != rhs_storage._storesOverSoftQuota {return false}
         if _storage._leaseRequestsDelayed != rhs_storage._leaseRequestsDelayed {return false}
         if _storage._leaseRequestsRefused != rhs_storage._leaseRequestsRefused {return false}
+        if _storage._objectRequestsDelayed != rhs_storage._objectRequestsDelayed {return false}
+        if _storage._objectRequestsRefused != rhs_storage._objectRequestsRefused {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -8590,7 +8635,7 @@ nonisolated extension PBOwnerIdentity: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0\u{3}workers_per_job_max\0\u{3}store_bytes_per_job_soft_max\0\u{3}store_bytes_per_job_hard_max\0\u{3}placement_group_creations_per_second_max\0\u{3}placement_group_creations_delayed_max\0\u{3}lease_requests_per_second_per_job_max\0\u{3}lease_requests_delayed_per_job_max\0\u{3}lease_requests_queued_per_job_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}health_check_initial_delay_micros\0\u{3}health_check_period_micros\0\u{3}health_check_timeout_micros\0\u{3}health_check_failure_threshold\0\u{3}mark_node_dead_on_disconnect\0\u{3}resource_report_period_micros\0\u{3}scheduler_spread_threshold_permille\0\u{3}scheduler_top_k_permille\0\u{3}inline_object_size_bytes_max\0\u{3}object_spilling_threshold_permille\0\u{3}pull_retry_delay_micros\0\u{3}spillback_count_max\0\u{3}lineage_bytes_max\0\u{1}seed\0\u{3}lease_requests_per_shape_max\0\u{3}actors_per_job_soft_max\0\u{3}actors_per_job_hard_max\0\u{3}actor_creations_per_second_max\0\u{3}actor_creations_delayed_max\0\u{3}object_size_bytes_max\0\u{3}owned_objects_soft_max\0\u{3}owned_objects_hard_max\0\u{3}lease_requests_per_owner_max\0\u{3}placement_groups_per_job_soft_max\0\u{3}placement_groups_per_job_hard_max\0\u{3}workers_per_job_max\0\u{3}store_bytes_per_job_soft_max\0\u{3}store_bytes_per_job_hard_max\0\u{3}placement_group_creations_per_second_max\0\u{3}placement_group_creations_delayed_max\0\u{3}lease_requests_per_second_per_job_max\0\u{3}lease_requests_delayed_per_job_max\0\u{3}lease_requests_queued_per_job_max\0\u{3}object_requests_per_second_per_job_max\0\u{3}object_requests_delayed_per_job_max\0")
 
   fileprivate class _StorageClass {
     var _healthCheckInitialDelayMicros: Int64 = 0
@@ -8626,6 +8671,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _leaseRequestsPerSecondPerJobMax: Int64 = 0
     var _leaseRequestsDelayedPerJobMax: Int64 = 0
     var _leaseRequestsQueuedPerJobMax: Int64 = 0
+    var _objectRequestsPerSecondPerJobMax: Int64 = 0
+    var _objectRequestsDelayedPerJobMax: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -8669,6 +8716,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       _leaseRequestsPerSecondPerJobMax = source._leaseRequestsPerSecondPerJobMax
       _leaseRequestsDelayedPerJobMax = source._leaseRequestsDelayedPerJobMax
       _leaseRequestsQueuedPerJobMax = source._leaseRequestsQueuedPerJobMax
+      _objectRequestsPerSecondPerJobMax = source._objectRequestsPerSecondPerJobMax
+      _objectRequestsDelayedPerJobMax = source._objectRequestsDelayedPerJobMax
     }
   }
 
@@ -8720,6 +8769,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 31: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsPerSecondPerJobMax) }()
         case 32: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsDelayedPerJobMax) }()
         case 33: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsQueuedPerJobMax) }()
+        case 34: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectRequestsPerSecondPerJobMax) }()
+        case 35: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectRequestsDelayedPerJobMax) }()
         default: break
         }
       }
@@ -8827,6 +8878,12 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
       if _storage._leaseRequestsQueuedPerJobMax != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._leaseRequestsQueuedPerJobMax, fieldNumber: 33)
       }
+      if _storage._objectRequestsPerSecondPerJobMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._objectRequestsPerSecondPerJobMax, fieldNumber: 34)
+      }
+      if _storage._objectRequestsDelayedPerJobMax != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._objectRequestsDelayedPerJobMax, fieldNumber: 35)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -8869,6 +8926,8 @@ nonisolated extension PBRayConfig: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._leaseRequestsPerSecondPerJobMax != rhs_storage._leaseRequestsPerSecondPerJobMax {return false}
         if _storage._leaseRequestsDelayedPerJobMax != rhs_storage._leaseRequestsDelayedPerJobMax {return false}
         if _storage._leaseRequestsQueuedPerJobMax != rhs_storage._leaseRequestsQueuedPerJobMax {return false}
+        if _storage._objectRequestsPerSecondPerJobMax != rhs_storage._objectRequestsPerSecondPerJobMax {return false}
+        if _storage._objectRequestsDelayedPerJobMax != rhs_storage._objectRequestsDelayedPerJobMax {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -10532,7 +10591,7 @@ nonisolated extension PBGCSTimer.RetryPlacementGroups: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBRayletTimer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RayletTimer"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}report_resources\0\u{3}retry_pull\0\u{3}prepared_expired\0\u{3}lease_requests\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}report_resources\0\u{3}retry_pull\0\u{3}prepared_expired\0\u{3}lease_requests\0\u{3}object_requests\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -10587,6 +10646,14 @@ nonisolated extension PBRayletTimer: SwiftProtobuf.Message, SwiftProtobuf._Messa
           self.kind = .leaseRequests(v)
         }
       }()
+      case 5: try {
+        var v: UInt32?
+        try decoder.decodeSingularUInt32Field(value: &v)
+        if let v = v {
+          if self.kind != nil {try decoder.handleConflictingOneOf()}
+          self.kind = .objectRequests(v)
+        }
+      }()
       default: break
       }
     }
@@ -10613,6 +10680,10 @@ nonisolated extension PBRayletTimer: SwiftProtobuf.Message, SwiftProtobuf._Messa
     case .leaseRequests?: try {
       guard case .leaseRequests(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularUInt32Field(value: v, fieldNumber: 4)
+    }()
+    case .objectRequests?: try {
+      guard case .objectRequests(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 5)
     }()
     case nil: break
     }

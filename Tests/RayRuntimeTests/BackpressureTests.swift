@@ -264,6 +264,47 @@ extension RuntimeTests {
         }
     }
 
+    /// A job that sends its raylet puts and gets past its rate of object requests (10 a second, 10
+    /// allowed to wait) has the excess delayed, then refused: a refused put's get raises
+    /// QuotaExceeded naming the store and the settings, a refused get succeeds when asked again at
+    /// the rate, every stored value comes back whole, and the raylet counts each refusal.
+    @Test func aJobPastItsObjectRequestRateHasItsPutsAndGetsDelayedThenRefused() throws {
+        try withCluster([("head", ["CPU": 1])],
+                        environment: ["SWIFTRAY_OBJECT_REQUESTS_PER_SECOND=10", "SWIFTRAY_OBJECT_REQUESTS_DELAYED=10"]) { cluster throws in
+            let head = try #require(cluster.nodes.first)
+            // 200 KiB each: stored, one store request per put, sent at once (a put does not wait).
+            let blobs = (0..<30).map { Testbed.blobBytes(seed: $0, size: 200 << 10) }
+            let refs = try blobs.map { try Ray.put($0) }
+            var stored = 0, putsRefused = 0, getsRefused = 0
+            for (ref, blob) in zip(refs, blobs) {
+                let deadline = Date().addingTimeInterval(60)
+                while Date() < deadline {
+                    do {
+                        #expect(try ref.get(timeout: .seconds(60)) == blob)
+                        stored += 1
+                        break
+                    } catch Ray.Error.quotaExceeded(let message) {
+                        #expect(message.contains("faster than its rate limit of 10 per second")
+                                && message.contains("SWIFTRAY_OBJECT_REQUESTS_DELAYED"), "\(message)")
+                        if message.contains("'s store at") {
+                            putsRefused += 1
+                            break
+                        }
+                        #expect(message.contains("'s fetch at"), "\(message)")
+                        getsRefused += 1  // This get's own fetch: asked again at the rate.
+                        usleep(100_000)
+                    }
+                }
+            }
+            // 10 at once and 10 delayed; a token or two more while the puts arrive.
+            #expect(putsRefused >= 2 && stored + putsRefused == 30, "stored \(stored), refused \(putsRefused)")
+            let status = try nodeStatus(head)
+            #expect(status.objectRequestsRefused == putsRefused + getsRefused && status.objectRequestsDelayed >= 10,
+                    "\(status)")
+            #expect(ControlReply.nodeStatus(status).description.contains("per-job object-request rates delayed"))
+        }
+    }
+
     /// A peer that stays over its rate limit (a flood, not a burst) is refused, naming the limit and
     /// the settings, and counted; the node serves everyone else meanwhile.
     @Test func aPeerThatStaysOverItsRateLimitIsRefusedWhileOthersAreServed() throws {

@@ -89,7 +89,8 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
                                        .timerFired(.retryPull(object)), .timerFired(.reportResources), .workerStarted(worker),
                                        .workerExited(worker), .objectRestored(object), .peerDisconnected(.raylet(NodeID(3))),
                                        .peerConnected(.gcs), .prestartWorkers(count: 2, job: JobID(1)),
-                                       .driverConnected(worker, job: JobID(4)), .timerFired(.leaseRequests(JobID(5)))]
+                                       .driverConnected(worker, job: JobID(4)), .timerFired(.leaseRequests(JobID(5))),
+                                       .timerFired(.objectRequests(JobID(6)))]
     try roundTrips(rayletInputs)
     let request = TaskRequest(function: "g", instance: 1, args: [.value(bytesData)], resources: ResourceSet(),
                               strategy: .default, maxRetries: 0, retryExceptions: false, body: [])
@@ -129,6 +130,8 @@ private func roundTrips<Input: ProtoRecord & Codable & Equatable>(_ inputs: [Inp
     config.leaseRequestsPerSecondPerJobMax = 23
     config.leaseRequestsDelayedPerJobMax = 29
     config.leaseRequestsQueuedPerJobMax = 31
+    config.objectRequestsPerSecondPerJobMax = 37
+    config.objectRequestsDelayedPerJobMax = 41
     #expect(try RayConfig(proto: config.proto) == config)
 }
 

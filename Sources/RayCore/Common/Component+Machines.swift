@@ -68,6 +68,11 @@ extension Raylet: Component {
         if let key = roomWaitWithRoom {
             return "\(info.name) (\(nodeID)) keeps \(key.job)'s requests of \(key.shape) waiting for room its queue has"
         }
+        // A delayed fetch or store waits in its job's FIFO (Raylet+ObjectRate.swift).
+        if !delayedObjectRequests.isEmpty,
+           delayedObjectRequests.count > objectRates.values.reduce(0, { $0 + $1.waitingCount }) {
+            return "\(info.name) (\(nodeID)) delays \(delayedObjectRequests.count) object requests but holds fewer"
+        }
         return nil
     }
 }

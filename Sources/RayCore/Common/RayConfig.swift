@@ -155,6 +155,23 @@ public struct RayConfig: Hashable, Codable, Sendable {
     public var leaseRequestsQueuedPerJobMax: Int = 10_000
     public var leaseRequestsQueuedPerJob: Int { leaseRequestsQueuedPerJobMax > 0 ? leaseRequestsQueuedPerJobMax : 10_000 }
 
+    /// Fetches and stores of objects (gets, waits, a task's arguments; puts, a task's stored return
+    /// values) one job's processes may send a raylet per second (a token bucket per job and node
+    /// holding one second's worth; Raylet+ObjectRate): beyond, the raylet delays them (held in
+    /// order, nothing fetched or stored yet) and takes them up as the rate allows; past
+    /// `objectRequestsDelayedPerJobMax` delayed ones it refuses them (QuotaExceeded naming both
+    /// settings: the get raises it, the put's or return value's store is refused). 0 (a record
+    /// written before these fields) means the default: 100 000 per second and 10 000 delayed, which
+    /// a normal workload never reaches (a loop of gets of stored objects does ≈ 10 000 a second here).
+    public var objectRequestsPerSecondPerJobMax: Int = 100_000
+    public var objectRequestsDelayedPerJobMax: Int = 10_000
+    public var objectRequestsPerSecondPerJob: Int {
+        objectRequestsPerSecondPerJobMax > 0 ? objectRequestsPerSecondPerJobMax : 100_000
+    }
+    public var objectRequestsDelayedPerJob: Int {
+        objectRequestsDelayedPerJobMax > 0 ? objectRequestsDelayedPerJobMax : 10_000
+    }
+
     /// The cap on lease requests in flight per shape actually used (at least 1).
     public var leaseRequestCap: Int { leaseRequestsPerShapeMax > 0 ? leaseRequestsPerShapeMax : 10 }
 

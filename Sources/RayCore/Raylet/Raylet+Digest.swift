@@ -45,6 +45,12 @@ extension Raylet {
                 digest.add(request.leaseID.index)
             }
         }
+        for job in objectRates.keys.sorted() {
+            for request in objectRates[job]?.waitingElements ?? [] where delayedObjectRequests.contains(request.key) {
+                digest.add(request.worker.packed)
+                digest.add(request.requestID)
+            }
+        }
         digest.add(UInt64(bitPattern: store.usedBytes))
         digest.add(UInt64(bitPattern: store.spilledBytes))
         for object in store.entries.keys.sorted() {

@@ -173,7 +173,7 @@ extension Raylet {
 
     /// Releases what a storer wrote for `objects` that this store does not keep (not a copy
     /// already here): the host frees that shared memory.
-    private func releaseWritten(_ objects: [ObjectID], into effects: inout [RayletEffect]) {
+    func releaseWritten(_ objects: [ObjectID], into effects: inout [RayletEffect]) {
         for object in objects where store[object] == nil { effects.append(.releaseObject(object)) }
     }
 

@@ -170,6 +170,7 @@ extension Raylet {
             if idleWorkers[job]?.isEmpty == true { idleWorkers[job] = nil }
         }
         releaseFetches(of: worker, into: &effects)
+        dropDelayedObjectRequests(of: worker, into: &effects)
         // Return values it sealed that no owner confirmed: their reply may never have left.
         for object in store.unconfirmed(sealedBy: worker) { free(object, into: &effects) }
         switch state {
@@ -211,6 +212,7 @@ extension Raylet {
         for object in owned { free(object, into: &effects) }
         failPulls(ownedBy: owner, into: &effects)
         for key in fetches.keys.sorted() where key.worker == owner { releaseFetch(key, into: &effects) }
+        dropDelayedObjectRequests(of: owner, into: &effects)
         dispatch(into: &effects)
     }
 }
@@ -232,6 +234,7 @@ extension Raylet {
         cancelledLeases.subtract(dropped)
         heldLeaseIDs.subtract(dropped)
         dropLeaseRate(of: job)
+        dropObjectRate(of: job, into: &effects)
         pruneEmptyClasses()
         for lease in waitingForArguments.keys.sorted() where waitingForArguments[lease]?.jobID == job {
             heldLeaseIDs.remove(lease)

@@ -20,6 +20,8 @@ public enum RayletTimer: Hashable, Codable, Sendable {
     case preparedExpired(PlacementGroupID, round: UInt64)
     /// A job's next lease request is due at its request rate (Raylet+RequestRate.swift).
     case leaseRequests(JobID)
+    /// A job's next fetch or store is due at its rate of object requests (Raylet+ObjectRate.swift).
+    case objectRequests(JobID)
 }
 
 /// Inputs of a raylet.
@@ -172,6 +174,9 @@ public struct Raylet: Sendable {
     /// Each job's lease-request rate here and the requests it delays (Raylet+RequestRate.swift).
     var leaseRates: [JobID: RateBucket<LeaseRequest>] = [:]
     var delayedLeases: Set<LeaseID> = []
+    /// Per-job buckets of fetches and stores, and the delayed ones still wanted (Raylet+ObjectRate.swift).
+    var objectRates: [JobID: RateBucket<ObjectRequest>] = [:]
+    var delayedObjectRequests: Set<ObjectRequestKey> = []
     /// Requests that passed their job's rate and wait for room in their shape's queue, per job
     /// and shape, in the order those FIFOs began.
     var leaseRoomWaits: [RoomKey: FIFOQueue<LeaseRequest>] = [:]
@@ -214,6 +219,10 @@ public struct Raylet: Sendable {
         /// delayed bound (RayConfig.leaseRequests*PerJob; Raylet+RequestRate.swift).
         public var leaseRequestsDelayed = 0
         public var leaseRequestsRefused = 0
+        /// Fetches and stores delayed at their job's rate of object requests, and refused past its
+        /// delayed bound (RayConfig.objectRequests*PerJob; Raylet+ObjectRate.swift).
+        public var objectRequestsDelayed = 0
+        public var objectRequestsRefused = 0
     }
 
     public init() {}
@@ -242,6 +251,8 @@ public struct Raylet: Sendable {
             preparedExpired(group, round: round, into: &effects)
         case .timerFired(.leaseRequests(let job)):
             leaseRequestsDue(job, now: now, into: &effects)
+        case .timerFired(.objectRequests(let job)):
+            objectRequestsDue(job, now: now, into: &effects)
         case .workerStarted(let worker):
             workerStarted(worker, into: &effects)
         case .workerExited(let worker):
@@ -326,22 +337,21 @@ public struct Raylet: Sendable {
             workerUnblocked(worker)
         case .fetchObjects(let requestID, let objects, let owner):
             guard case .worker(let worker) = from else { return }
-            fetch(FetchKey(worker: worker, requestID: requestID), objects: objects, owner: owner, into: &effects)
+            admitObjectRequest(ObjectRequest(worker: worker, requestID: requestID, kind: .fetch(objects: objects, owner: owner)),
+                               now: now, into: &effects)
         case .releaseFetch(let requestID):
             guard case .worker(let worker) = from else { return }
-            releaseFetch(FetchKey(worker: worker, requestID: requestID), into: &effects)
+            let key = FetchKey(worker: worker, requestID: requestID)
+            if releaseDelayedFetch(key) { return }  // Never served: nothing to release.
+            releaseFetch(key, into: &effects)
         case .storeObjects(let requestID, let objects, let values, let owner):
-            // A worker's return values wait for their owner's pin; an owner's own put is confirmed.
-            var sealer: WorkerID?, job: JobID?
             if case .worker(let worker) = from {
-                if worker != owner { sealer = worker }
-                job = self.job(of: worker)
-            }
-            if let job, let refusal = storeRefusal(job, objects, values) {
-                refuseStore(requestID, objects, refusal, to: from, into: &effects)
+                admitObjectRequest(ObjectRequest(worker: worker, requestID: requestID,
+                                                 kind: .store(objects: objects, values: values, owner: owner)),
+                                   now: now, into: &effects)
                 return
             }
-            storeReturns(objects, values, owner: owner, sealedBy: sealer, job: job, into: &effects)
+            storeReturns(objects, values, owner: owner, sealedBy: nil, into: &effects)
             effects.append(.send(to: from, .objectsStored(requestID: requestID)))
         case .objectLocation(let object, let answer):
             locationAnswered(object, answer, into: &effects)
@@ -439,7 +449,7 @@ public struct Raylet: Sendable {
 
     /// True when nothing is held: no leases, queued requests, pins, fetches or objects.
     public var isQuiescent: Bool {
-        leases.isEmpty && queuedLeaseCount == 0 && fetches.isEmpty && pulls.isEmpty
+        leases.isEmpty && queuedLeaseCount == 0 && fetches.isEmpty && pulls.isEmpty && delayedObjectRequests.isEmpty
             && waitingForArguments.isEmpty && heldLeaseIDs.isEmpty && startingRequests.isEmpty
             && store.objectCount == 0 && available + detachedActorHeld == info.resources
             && hostedActors.values.allSatisfy { $0.spec.options.detached && $0.worker != nil }

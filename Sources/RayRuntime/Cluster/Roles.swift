@@ -187,6 +187,10 @@ public enum Role {
         // delayed there before they are refused.
         if let value = try positiveSetting("SWIFTRAY_LEASE_REQUESTS_PER_SECOND") { config.leaseRequestsPerSecondPerJobMax = value }
         if let value = try positiveSetting("SWIFTRAY_LEASE_REQUESTS_DELAYED") { config.leaseRequestsDelayedPerJobMax = value }
+        // Fetches and stores a job's processes may send one raylet per second, and how many may be
+        // delayed there before they are refused.
+        if let value = try positiveSetting("SWIFTRAY_OBJECT_REQUESTS_PER_SECOND") { config.objectRequestsPerSecondPerJobMax = value }
+        if let value = try positiveSetting("SWIFTRAY_OBJECT_REQUESTS_DELAYED") { config.objectRequestsDelayedPerJobMax = value }
         // Lease requests of a job one raylet keeps queued (past it, its new ones are delayed).
         if let value = try positiveSetting("SWIFTRAY_LEASE_REQUESTS_QUEUED") { config.leaseRequestsQueuedPerJobMax = value }
         // Task workers one job may have on a node (past it, its lease requests wait there).

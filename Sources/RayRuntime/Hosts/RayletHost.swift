@@ -756,7 +756,9 @@ public final class RayletHost: ConnectionDelegate {
                 forged: raylet.metrics.forgedMessages, storesRefused: raylet.metrics.storesRefused,
                 storesOverSoftQuota: raylet.metrics.storesOverSoftQuota,
                 leaseRequestsDelayed: raylet.metrics.leaseRequestsDelayed,
-                leaseRequestsRefused: raylet.metrics.leaseRequestsRefused))
+                leaseRequestsRefused: raylet.metrics.leaseRequestsRefused,
+                objectRequestsDelayed: raylet.metrics.objectRequestsDelayed,
+                objectRequestsRefused: raylet.metrics.objectRequestsRefused))
         case .refusals:
             var counts = ControlRefusals()
             counts.unauthenticated = AuthCounters.refused

@@ -147,6 +147,8 @@ extension ControlReply {
             proto.storesOverSoftQuota = Int64(status.storesOverSoftQuota)
             proto.leaseRequestsDelayed = Int64(status.leaseRequestsDelayed)
             proto.leaseRequestsRefused = Int64(status.leaseRequestsRefused)
+            proto.objectRequestsDelayed = Int64(status.objectRequestsDelayed)
+            proto.objectRequestsRefused = Int64(status.objectRequestsRefused)
             message.nodeStatus = proto
         case .view(let nodes):
             var view = PBControlReply.View()
@@ -261,7 +263,9 @@ extension ControlReply {
                 throttled: Int(status.throttled), cpuShares: status.cpuShares, forged: Int(status.forged),
                 storesRefused: Int(status.storesRefused), storesOverSoftQuota: Int(status.storesOverSoftQuota),
                 leaseRequestsDelayed: Int(status.leaseRequestsDelayed),
-                leaseRequestsRefused: Int(status.leaseRequestsRefused)))
+                leaseRequestsRefused: Int(status.leaseRequestsRefused),
+                objectRequestsDelayed: Int(status.objectRequestsDelayed),
+                objectRequestsRefused: Int(status.objectRequestsRefused)))
         case .view(let view)?:
             self = .view(view.nodes.map(NodeID.init))
         case .idleWorkers(let count)?:

@@ -187,6 +187,10 @@ public struct ControlNodeStatus: Sendable, Equatable {
     /// delayed bound (RayConfig.leaseRequests*PerJob).
     public var leaseRequestsDelayed: Int = 0
     public var leaseRequestsRefused: Int = 0
+    /// Fetches and stores its raylet delayed at a job's rate of object requests, and refused past
+    /// the job's delayed bound (RayConfig.objectRequests*PerJob).
+    public var objectRequestsDelayed: Int = 0
+    public var objectRequestsRefused: Int = 0
 }
 
 /// What a process refused or held back since it started (`swiftray status`): connections, for
@@ -304,7 +308,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
                 + "per-job store quotas refused \(status.storesRefused) store(s) and warned of "
                 + "\(status.storesOverSoftQuota) past the soft limit; "
                 + "per-job lease-request rates delayed \(status.leaseRequestsDelayed) request(s) and refused "
-                + "\(status.leaseRequestsRefused)"
+                + "\(status.leaseRequestsRefused); per-job object-request rates delayed "
+                + "\(status.objectRequestsDelayed) fetch(es) or store(s) and refused \(status.objectRequestsRefused)"
                 + (status.cpuShares.isEmpty ? "" : "; per-job \(status.cpuShares)")
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")

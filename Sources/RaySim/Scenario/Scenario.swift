@@ -145,6 +145,11 @@ public struct QuotaSpec: Sendable, Equatable {
     /// `lease_requests_queued`: a job's requests a raylet keeps queued for resources or a worker;
     /// past it the job's new requests are delayed (slowed down) until its queue drains.
     public var leaseRequestsQueued: Int?
+    /// `object_requests_per_second`: fetches and stores a job's processes may send one raylet per
+    /// second; beyond, the raylet delays them. `object_requests_delayed`: past this many delayed
+    /// at a raylet, a job's fetches and stores are refused (QuotaExceeded).
+    public var objectRequestsPerSecond: Int?
+    public var objectRequestsDelayed: Int?
 
     public init() {}
 
@@ -171,6 +176,8 @@ public struct QuotaSpec: Sendable, Equatable {
         if let leaseRequestsPerSecond { config.leaseRequestsPerSecondPerJobMax = leaseRequestsPerSecond }
         if let leaseRequestsDelayed { config.leaseRequestsDelayedPerJobMax = leaseRequestsDelayed }
         if let leaseRequestsQueued { config.leaseRequestsQueuedPerJobMax = leaseRequestsQueued }
+        if let objectRequestsPerSecond { config.objectRequestsPerSecondPerJobMax = objectRequestsPerSecond }
+        if let objectRequestsDelayed { config.objectRequestsDelayedPerJobMax = objectRequestsDelayed }
     }
 
     /// The settings a real cluster's processes read (`Roles.applyConfigOverrides`).
@@ -200,6 +207,8 @@ public struct QuotaSpec: Sendable, Equatable {
         if let leaseRequestsPerSecond { settings.append("SWIFTRAY_LEASE_REQUESTS_PER_SECOND=\(leaseRequestsPerSecond)") }
         if let leaseRequestsDelayed { settings.append("SWIFTRAY_LEASE_REQUESTS_DELAYED=\(leaseRequestsDelayed)") }
         if let leaseRequestsQueued { settings.append("SWIFTRAY_LEASE_REQUESTS_QUEUED=\(leaseRequestsQueued)") }
+        if let objectRequestsPerSecond { settings.append("SWIFTRAY_OBJECT_REQUESTS_PER_SECOND=\(objectRequestsPerSecond)") }
+        if let objectRequestsDelayed { settings.append("SWIFTRAY_OBJECT_REQUESTS_DELAYED=\(objectRequestsDelayed)") }
         return settings
     }
 }

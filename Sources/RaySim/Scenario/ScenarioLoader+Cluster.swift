@@ -10,7 +10,8 @@ extension ScenarioLoader {
                             "lease_requests_per_owner", "placement_groups_per_job", "placement_groups_per_job_soft",
                             "workers_per_job", "store_bytes_per_job", "store_bytes_per_job_soft",
                             "placement_group_creations_per_second", "placement_group_creations_delayed",
-                            "lease_requests_per_second", "lease_requests_delayed", "lease_requests_queued"]
+                            "lease_requests_per_second", "lease_requests_delayed", "lease_requests_queued",
+                            "object_requests_per_second", "object_requests_delayed"]
     static let gcsKeys = ["persistent"]
     static let nodeKeys = ["name", "head", "count", "resources", "object_store"]
     static let networkKeys = ["latency", "jitter"]
@@ -76,6 +77,8 @@ extension ScenarioLoader {
             spec.quotas.leaseRequestsPerSecond = try quotas.optional("lease_requests_per_second")?.int(in: 1...10_000_000)
             spec.quotas.leaseRequestsDelayed = try quotas.optional("lease_requests_delayed")?.int(in: 1...1_000_000)
             spec.quotas.leaseRequestsQueued = try quotas.optional("lease_requests_queued")?.int(in: 1...1_000_000)
+            spec.quotas.objectRequestsPerSecond = try quotas.optional("object_requests_per_second")?.int(in: 1...10_000_000)
+            spec.quotas.objectRequestsDelayed = try quotas.optional("object_requests_delayed")?.int(in: 1...1_000_000)
             for (key, soft) in [("store_bytes_per_job", false), ("store_bytes_per_job_soft", true)] {
                 guard let value = quotas.optional(key) else { continue }
                 let bytes = try value.sizeBytes()

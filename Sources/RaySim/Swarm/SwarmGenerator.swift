@@ -333,6 +333,13 @@ public enum SwarmGenerator {
             config.leaseRequestsQueuedPerJobMax = Int(pick(1...16))
             return "lease requests queued per job and raylet \(config.leaseRequestsQueuedPerJobMax)"
         }
+        // An object-request rate low enough that fetches and stores wait at raylets
+        // (Raylet+ObjectRate), across worker kills, node deaths, owner deaths and released gets;
+        // never refused (the delayed bound stays at its default).
+        knob(200) {
+            config.objectRequestsPerSecondPerJobMax = Int(pick(2...50))
+            return "fetches and stores per job and raylet \(config.objectRequestsPerSecondPerJobMax)/s"
+        }
         return (config, knobs)
     }
 

@@ -1,0 +1,160 @@
+// Per-job admission of object requests at a raylet (issue 12: rate limits per operation at the
+// raylets — besides lease requests, the fetches and stores a job's processes send). Each fetch
+// (`fetchObjects`: a get, a wait, a task's arguments) and each store (`storeObjects`: a put, a
+// task's stored return values) of a local process costs one credit of its job's token bucket at
+// this node (`RayConfig.objectRequestsPerSecondPerJob`, one second's worth; RateBucket). Past it
+// a request is delayed: held here in its job's FIFO, before anything is fetched, pinned or
+// stored, and taken up as the bucket refills (timer `RayletTimer.objectRequests(job)`). Past
+// `objectRequestsDelayedPerJob` delayed ones — the hard limit — it is refused at once: a fetch
+// is answered with QuotaExceeded for each object (its get raises it), a store is refused as a
+// store past the job's store quota is (`objectsRefused`). Another job's requests are counted
+// apart, so a flooding job delays only itself. Delays and refusals are counted (`swiftray
+// status`). Requests of a process whose job this raylet does not know yet pass unmetered.
+//
+// Invariants: a delayed request is in `delayedObjectRequests` until it is taken up, released (a
+// fetch its process released first), or its process or job is gone; it is taken up at most once,
+// in its job's order; a job's FIFO has its timer armed while not empty. What a delayed store
+// wrote (shared memory, in real processes) is released if the store never happens.
+
+/// A fetch or a store a local process sent, as held at its job's rate.
+struct ObjectRequest: Hashable, Sendable {
+    enum Kind: Hashable, Sendable {
+        case fetch(objects: [ObjectID], owner: WorkerID)
+        case store(objects: [ObjectID], values: [ObjectData], owner: WorkerID)
+    }
+    var worker: WorkerID
+    var requestID: UInt64
+    var kind: Kind
+
+    var key: ObjectRequestKey {
+        if case .store = kind { return ObjectRequestKey(worker: worker, requestID: requestID, store: true) }
+        return ObjectRequestKey(worker: worker, requestID: requestID, store: false)
+    }
+}
+
+/// Names a delayed object request (fetches and stores are numbered apart by some processes).
+struct ObjectRequestKey: Hashable, Comparable, Sendable {
+    var worker: WorkerID
+    var requestID: UInt64
+    var store: Bool
+
+    static func < (a: Self, b: Self) -> Bool {
+        (a.worker, a.requestID, a.store ? 1 : 0) < (b.worker, b.requestID, b.store ? 1 : 0)
+    }
+}
+
+extension Raylet {
+    /// The object-request bucket of `job`, refilled to `now`.
+    private func objectRate(of job: JobID, now: Int64) -> RateBucket<ObjectRequest> {
+        let perSecond = config.objectRequestsPerSecondPerJob
+        guard var rate = objectRates[job] else { return RateBucket(perSecond: perSecond, now: now) }
+        rate.refill(perSecond: perSecond, now: now)
+        return rate
+    }
+
+    /// Admits `request` at its job's rate: served now, delayed (held, in order), or refused.
+    mutating func admitObjectRequest(_ request: ObjectRequest, now: Int64, into effects: inout [RayletEffect]) {
+        guard let job = job(of: request.worker) else {
+            serve(request, into: &effects)
+            return
+        }
+        let perSecond = config.objectRequestsPerSecondPerJob
+        var rate = objectRate(of: job, now: now)
+        defer { objectRates[job] = rate }
+        if rate.take(perSecond: perSecond) {
+            serve(request, into: &effects)
+            return
+        }
+        guard rate.waitingCount < config.objectRequestsDelayedPerJob else {
+            metrics.objectRequestsRefused += 1
+            let what = if case .store = request.kind { "store" } else { "fetch" }
+            let error = RayError(.quotaExceeded, "\(job)'s \(what) at \(nodeID) was refused: its processes sent "
+                + "\(nodeID) fetches and stores of objects faster than its rate limit of \(perSecond) per second (RayConfig.objectRequestsPerSecondPerJobMax; "
+                + "SWIFTRAY_OBJECT_REQUESTS_PER_SECOND), and \(rate.waitingCount) of them already wait there, its hard "
+                + "limit (RayConfig.objectRequestsDelayedPerJobMax; SWIFTRAY_OBJECT_REQUESTS_DELAYED) — these are "
+                + "settings for a cluster's raylets; get or put fewer objects at once, or raise the limits")
+            refuse(request, error, into: &effects)
+            return
+        }
+        metrics.objectRequestsDelayed += 1
+        delayedObjectRequests.insert(request.key)
+        rate.wait(request)
+        if rate.waitingCount == 1 {
+            effects.append(.startTimer(.objectRequests(job), afterMicros: rate.microsUntilCredit(perSecond: perSecond)))
+        }
+    }
+
+    /// `job`'s next object requests are due at its rate: the ones its credit covers are served, in order.
+    mutating func objectRequestsDue(_ job: JobID, now: Int64, into effects: inout [RayletEffect]) {
+        guard objectRates[job] != nil else { return }  // The job ended meanwhile.
+        let perSecond = config.objectRequestsPerSecondPerJob
+        var rate = objectRate(of: job, now: now)
+        // One released, or whose process ended, while it waited needs no credit.
+        let admitted = rate.admit(perSecond: perSecond) { self.delayedObjectRequests.contains($0.key) }
+        objectRates[job] = rate
+        for request in admitted {
+            delayedObjectRequests.remove(request.key)
+            serve(request, into: &effects)
+        }
+        if rate.waitingCount > 0 {
+            effects.append(.startTimer(.objectRequests(job), afterMicros: rate.microsUntilCredit(perSecond: perSecond)))
+        }
+    }
+
+    /// Serves a fetch or a store (what arrived, or what its job's rate let through).
+    private mutating func serve(_ request: ObjectRequest, into effects: inout [RayletEffect]) {
+        switch request.kind {
+        case .fetch(let objects, let owner):
+            fetch(FetchKey(worker: request.worker, requestID: request.requestID), objects: objects, owner: owner,
+                  into: &effects)
+        case .store(let objects, let values, let owner):
+            // A worker's return values wait for their owner's pin; an owner's own put is confirmed.
+            let sealer = request.worker != owner ? request.worker : nil
+            let job = self.job(of: request.worker)
+            if let job, let refusal = storeRefusal(job, objects, values) {
+                refuseStore(request.requestID, objects, refusal, to: .worker(request.worker), into: &effects)
+                return
+            }
+            storeReturns(objects, values, owner: owner, sealedBy: sealer, job: job, into: &effects)
+            effects.append(.send(to: .worker(request.worker), .objectsStored(requestID: request.requestID)))
+        }
+    }
+
+    private mutating func refuse(_ request: ObjectRequest, _ error: RayError, into effects: inout [RayletEffect]) {
+        switch request.kind {
+        case .fetch(let objects, _):
+            effects.append(.send(to: .worker(request.worker), .objectsReady(requestID: request.requestID,
+                                                                            values: objects.map { _ in .error(error) })))
+        case .store(let objects, _, _):
+            refuseStore(request.requestID, objects, error, to: .worker(request.worker), into: &effects)
+        }
+    }
+
+    /// A fetch released before its turn came: it is never served; true if it was delayed.
+    mutating func releaseDelayedFetch(_ key: FetchKey) -> Bool {
+        delayedObjectRequests.remove(ObjectRequestKey(worker: key.worker, requestID: key.requestID, store: false)) != nil
+    }
+
+    /// `worker` is gone: its delayed requests go, and what its delayed stores wrote is released.
+    mutating func dropDelayedObjectRequests(of worker: WorkerID, into effects: inout [RayletEffect]) {
+        guard delayedObjectRequests.contains(where: { $0.worker == worker }) else { return }
+        for job in objectRates.keys.sorted() {
+            for request in objectRates[job]?.waitingElements ?? [] where request.worker == worker {
+                drop(request, into: &effects)
+            }
+        }
+    }
+
+    /// The job ended: its bucket and its delayed requests go.
+    mutating func dropObjectRate(of job: JobID, into effects: inout [RayletEffect]) {
+        for request in objectRates.removeValue(forKey: job)?.waitingElements ?? [] { drop(request, into: &effects) }
+    }
+
+    private mutating func drop(_ request: ObjectRequest, into effects: inout [RayletEffect]) {
+        guard delayedObjectRequests.remove(request.key) != nil else { return }
+        if case .store(let objects, _, _) = request.kind { releaseWritten(objects, into: &effects) }
+    }
+
+    /// Object requests delayed at their job's rate now.
+    public var delayedObjectRequestCount: Int { delayedObjectRequests.count }
+}

@@ -1,0 +1,101 @@
+// The per-job rate of object requests at a raylet (issue 12: rate limits per operation at the
+// raylets; Raylet+ObjectRate.swift): past the rate a job's fetches and stores wait, in order,
+// before anything is fetched, pinned or stored, and are served as the bucket refills; past the
+// delayed bound they are refused (QuotaExceeded naming the settings). Another job has its own
+// bucket; a fetch released while it waits is never served; what a gone process's delayed store
+// wrote is released.
+
+import Testing
+@testable import RayCore
+
+private let driverA = Build.worker(1, 900)  // job 1
+private let driverB = Build.worker(1, 901)  // job 2
+private let stored = ObjectID.returnValue(of: TaskID(value: 77), index: 1)
+
+private func rateRaylet(perSecond: Int = 2, delayed: Int = 3) -> Raylet {
+    var config = RayConfig()
+    config.objectRequestsPerSecondPerJobMax = perSecond
+    config.objectRequestsDelayedPerJobMax = delayed
+    var raylet = Build.raylet(Build.node(1, cpus: 4), config: config)
+    _ = raylet.handle(.driverConnected(driverA, job: JobID(1)), now: 1)
+    _ = raylet.handle(.driverConnected(driverB, job: JobID(2)), now: 1)
+    return raylet
+}
+
+private func fetch(_ raylet: inout Raylet, _ requestID: UInt64, by driver: WorkerID = driverA, now: Int64) -> [RayletEffect] {
+    raylet.handle(.messageReceived(from: .worker(driver), .fetchObjects(requestID: requestID, objects: [stored],
+                                                                         owner: driverA)), now: now)
+}
+
+private func put(_ raylet: inout Raylet, _ requestID: UInt64, _ object: ObjectID, by driver: WorkerID = driverA,
+                 now: Int64) -> [RayletEffect] {
+    raylet.handle(.messageReceived(from: .worker(driver), .storeObjects(requestID: requestID, objects: [object],
+        values: [ObjectData(sizeBytes: 200_000, digest: object.task.value)], owner: driver)), now: now)
+}
+
+/// The request IDs answered with values (not errors) among `effects`.
+private func served(_ effects: [RayletEffect]) -> [UInt64] {
+    effects.compactMap { effect in
+        guard case .send(_, .objectsReady(let id, let values)) = effect,
+              values.allSatisfy({ if case .data = $0 { true } else { false } }) else { return nil }
+        return id
+    }
+}
+
+@Test func aJobPastItsObjectRequestRateWaitsInOrderThenIsRefusedWhileAnotherJobIsNot() {
+    var raylet = rateRaylet()
+    // A put and a fetch use the job's two credits.
+    #expect(put(&raylet, 1, stored, now: 10).contains(.send(to: .worker(driverA), .objectsStored(requestID: 1))))
+    #expect(served(fetch(&raylet, 2, now: 10)) == [2])
+    // The next three wait: nothing fetched or pinned, the job's timer armed for the next credit.
+    #expect(fetch(&raylet, 3, now: 10) == [.startTimer(.objectRequests(JobID(1)), afterMicros: 500_000)])
+    #expect(fetch(&raylet, 4, now: 10) == [])
+    #expect(fetch(&raylet, 5, now: 10) == [])
+    #expect(raylet.delayedObjectRequestCount == 3 && raylet.fetches.count == 1)
+    // Past the delayed bound: refused at once, naming both settings.
+    let refused = fetch(&raylet, 6, now: 11)
+    guard case .send(.worker(driverA), .objectsReady(6, let values))? = refused.first, case .error(let error)? = values.first else {
+        Issue.record("not refused: \(refused)")
+        return
+    }
+    #expect(error.kind == .quotaExceeded)
+    #expect(error.message.contains("SWIFTRAY_OBJECT_REQUESTS_PER_SECOND") && error.message.contains("SWIFTRAY_OBJECT_REQUESTS_DELAYED"))
+    #expect(raylet.metrics.objectRequestsDelayed == 3 && raylet.metrics.objectRequestsRefused == 1)
+    // Another job has its own bucket.
+    #expect(served(fetch(&raylet, 1, by: driverB, now: 12)) == [1])
+    // A delayed fetch released before its turn is never served.
+    #expect(raylet.handle(.messageReceived(from: .worker(driverA), .releaseFetch(requestID: 4)), now: 13) == [])
+    #expect(raylet.invariantViolation() == nil)
+    // As the bucket refills, the waiting ones are served in order (the released one skipped, free).
+    let first = raylet.handle(.timerFired(.objectRequests(JobID(1))), now: 500_010)
+    #expect(served(first) == [3])
+    #expect(first.contains(.startTimer(.objectRequests(JobID(1)), afterMicros: 500_000)))
+    let second = raylet.handle(.timerFired(.objectRequests(JobID(1))), now: 1_000_010)
+    #expect(served(second) == [5])
+    #expect(!second.contains { if case .startTimer = $0 { true } else { false } })
+    #expect(raylet.delayedObjectRequestCount == 0 && raylet.fetches.count == 4)
+    #expect(raylet.invariantViolation() == nil)
+}
+
+@Test func aDelayedStoreIsStoredInItsTurnOrReleasedWhenItsProcessIsGone() {
+    var raylet = rateRaylet(perSecond: 1)
+    let first = ObjectID.put(by: TaskID(value: 500), index: 1)
+    let second = ObjectID.put(by: TaskID(value: 500), index: 2)
+    let third = ObjectID.put(by: TaskID(value: 500), index: 3)
+    _ = put(&raylet, 1, first, now: 10)
+    #expect(put(&raylet, 2, second, now: 10) == [.startTimer(.objectRequests(JobID(1)), afterMicros: 1_000_000)])
+    #expect(raylet.store[second] == nil)
+    // In its turn, the store happens and is confirmed.
+    let due = raylet.handle(.timerFired(.objectRequests(JobID(1))), now: 1_000_010)
+    #expect(due.contains(.send(to: .worker(driverA), .objectsStored(requestID: 2))) && raylet.store[second] != nil)
+    // Another waits; its process dies first: what it wrote is released, and nothing is stored.
+    _ = put(&raylet, 3, third, now: 1_000_020)
+    #expect(raylet.delayedObjectRequestCount == 1)
+    let died = raylet.handle(.messageReceived(from: .gcs, .workerDied(driverA)), now: 1_000_030)
+    #expect(died.contains(.releaseObject(third)))
+    #expect(raylet.delayedObjectRequestCount == 0)
+    #expect(!raylet.handle(.timerFired(.objectRequests(JobID(1))), now: 3_000_000)
+        .contains { if case .send(_, .objectsStored) = $0 { true } else { false } })
+    #expect(raylet.store[third] == nil)
+    #expect(raylet.invariantViolation() == nil)
+}
