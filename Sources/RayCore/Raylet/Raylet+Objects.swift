@@ -113,8 +113,11 @@ extension Raylet {
         apply(store.spillAboveThreshold(permille: config.objectSpillingThresholdPermille), into: &effects)
     }
 
+    /// `worker` is gone (or its task ended for good): its fetches are released, and its fetches
+    /// and stores still waiting at its job's rate dropped (Raylet+ObjectRate.swift).
     mutating func releaseFetches(of worker: WorkerID, into effects: inout [RayletEffect]) {
         for key in fetches.keys.sorted() where key.worker == worker { releaseFetch(key, into: &effects) }
+        dropDelayedObjectRequests(of: worker, into: &effects)
     }
 
     mutating func storeReturns(_ objects: [ObjectID], _ values: [ObjectData], owner: WorkerID, sealedBy: WorkerID?,

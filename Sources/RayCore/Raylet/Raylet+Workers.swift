@@ -170,7 +170,6 @@ extension Raylet {
             if idleWorkers[job]?.isEmpty == true { idleWorkers[job] = nil }
         }
         releaseFetches(of: worker, into: &effects)
-        dropDelayedObjectRequests(of: worker, into: &effects)
         // Return values it sealed that no owner confirmed: their reply may never have left.
         for object in store.unconfirmed(sealedBy: worker) { free(object, into: &effects) }
         switch state {
@@ -211,8 +210,7 @@ extension Raylet {
         let owned = store.entries.filter { $0.value.owner == owner }.keys.sorted()
         for object in owned { free(object, into: &effects) }
         failPulls(ownedBy: owner, into: &effects)
-        for key in fetches.keys.sorted() where key.worker == owner { releaseFetch(key, into: &effects) }
-        dropDelayedObjectRequests(of: owner, into: &effects)
+        releaseFetches(of: owner, into: &effects)
         dispatch(into: &effects)
     }
 }
