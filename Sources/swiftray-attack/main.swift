@@ -21,7 +21,9 @@
 // read back: past the job's quota of bytes in the node's store they are refused), request-flood (a raw
 // connection sending status requests as fast as it can, reading no answer), lease-flood (tasks that
 // each take a stored object, so each sends its own lease request, 2 000 at a time with the owner's
-// own bound raised: the raylet's per-job rate and queue bound delay, then refuse, the excess).
+// own bound raised: the raylet's per-job rate and queue bound delay, then refuse, the excess),
+// object-flood (400 puts of 128 KiB at once, then one get of all of them, again and again: the
+// raylet's per-job rate of fetches and stores delays, then refuses, the excess).
 
 import Distributed
 import Foundation
@@ -54,7 +56,7 @@ let holders = ActorClass("attack.Holder") { () in Holder(actorSystem: .shared) }
 Role.runIfRequested()
 
 let vectorNames = ["task-flood", "actor-storm", "object-huge", "object-tiny", "worker-hoard", "cpu-spin", "worker-flood",
-                   "store-hog", "request-flood", "lease-flood"]
+                   "store-hog", "request-flood", "lease-flood", "object-flood"]
 
 /// Prints a line at once (stdout is a pipe when the coordinator reads an abuser).
 func say(_ line: String) {
@@ -192,6 +194,16 @@ func runAbuser(_ vector: String, socket: String) -> Never {
                     do { _ = try ref.get(); counts.ok() } catch { counts.refuse(error) }
                 }
             }
+        case "object-flood":
+            // Stores and fetches, 400 of each at a time (128 KiB each: stored, not inline).
+            let block = [UInt8](repeating: 6, count: 128 << 10)
+            while true {
+                var refs: [ObjectRef<[UInt8]>] = []
+                for _ in 0..<400 {
+                    do { refs.append(try Ray.put(block)); counts.ok() } catch { counts.refuse(error) }
+                }
+                do { counts.ok(try Ray.get(refs).count) } catch { counts.refuse(error) }
+            }
         default:
             say("ABUSE unknown vector \(vector)")
             exit(2)
@@ -272,7 +284,7 @@ func resetPeak(_ pid: Int32) { try? "5".write(toFile: "/proc/\(pid)/clear_refs",
 
 struct ClusterCounts {
     var actorsRefused = 0, gcsThrottled = 0, rayletThrottled = 0, limitRefused = 0, askedBack = 0, spilledMiB = 0.0
-    var workers = 0, storesRefused = 0, leasesDelayed = 0, leasesRefused = 0
+    var workers = 0, storesRefused = 0, leasesDelayed = 0, leasesRefused = 0, objectsDelayed = 0, objectsRefused = 0
     static func read(_ cluster: LocalCluster, _ head: LocalCluster.Node) -> ClusterCounts {
         var counts = ClusterCounts()
         if case .refusals(let refusals)? = try? ControlClient.ask(gcs: cluster.gcsAddress, .refusals, secret: cluster.secret) {
@@ -288,6 +300,8 @@ struct ClusterCounts {
             counts.storesRefused = status.storesRefused
             counts.leasesDelayed = status.leaseRequestsDelayed
             counts.leasesRefused = status.leaseRequestsRefused
+            counts.objectsDelayed = status.objectRequestsDelayed
+            counts.objectsRefused = status.objectRequestsRefused
         }
         return counts
     }
@@ -361,11 +375,15 @@ func runCoordinator() throws {
     // 64 lease requests queued per job, 500 more delayed, unless the environment says otherwise.
     let queuedLeases = Int(ProcessInfo.processInfo.environment["SWIFTRAY_LEASE_REQUESTS_QUEUED"] ?? "") ?? 64
     let delayedLeases = Int(ProcessInfo.processInfo.environment["SWIFTRAY_LEASE_REQUESTS_DELAYED"] ?? "") ?? 500
+    // 2 000 fetches and stores a second per job, 200 more delayed, unless the environment says otherwise.
+    let objectRate = Int(ProcessInfo.processInfo.environment["SWIFTRAY_OBJECT_REQUESTS_PER_SECOND"] ?? "") ?? 2_000
+    let delayedObjects = Int(ProcessInfo.processInfo.environment["SWIFTRAY_OBJECT_REQUESTS_DELAYED"] ?? "") ?? 200
     let cluster = try LocalCluster(executable: CommandLine.arguments[0], environment: [
         "SWIFTRAY_ACTORS_PER_JOB_SOFT=16", "SWIFTRAY_ACTORS_PER_JOB_HARD=32", "SWIFTRAY_RATE_LIMIT=20000",
         "SWIFTRAY_RATE_LIMIT_REFUSE_AFTER_MS=1500", "SWIFTRAY_OWNED_OBJECTS_HARD=200000",
         "SWIFTRAY_WORKERS_PER_JOB=\(workerCap)", "SWIFTRAY_STORE_BYTES_PER_JOB_HARD=\(storeQuota)",
         "SWIFTRAY_LEASE_REQUESTS_QUEUED=\(queuedLeases)", "SWIFTRAY_LEASE_REQUESTS_DELAYED=\(delayedLeases)",
+        "SWIFTRAY_OBJECT_REQUESTS_PER_SECOND=\(objectRate)", "SWIFTRAY_OBJECT_REQUESTS_DELAYED=\(delayedObjects)",
     ], logInputs: true)
     defer { cluster.stop() }
     try cluster.startGCS()
@@ -380,6 +398,7 @@ func runCoordinator() throws {
         + "rate limit 20000 frames/s per connection (refused after 1.5 s over it); 200000 objects per owner; "
         + "\(workerCap) task workers per job and node; \(storeQuota >> 20) MiB of objects per job in the store; "
         + "\(queuedLeases) lease requests queued per job (\(delayedLeases) more delayed); "
+        + "\(objectRate) fetches and stores a second per job (\(delayedObjects) more delayed); "
         + "per-job \(shares); the well-behaved job: \(taskCount) tasks at once, then 200 one by one")
     _ = measure(tasks: 200)  // Warm: workers started.
     let before = measure(tasks: taskCount)
@@ -417,6 +436,10 @@ func runCoordinator() throws {
         if now.leasesDelayed > counted.leasesDelayed || now.leasesRefused > counted.leasesRefused {
             held.append("raylet delayed \(now.leasesDelayed - counted.leasesDelayed) and refused "
                 + "\(now.leasesRefused - counted.leasesRefused) lease request(s) at the job's rate and queue bound")
+        }
+        if now.objectsDelayed > counted.objectsDelayed || now.objectsRefused > counted.objectsRefused {
+            held.append("raylet delayed \(now.objectsDelayed - counted.objectsDelayed) and refused "
+                + "\(now.objectsRefused - counted.objectsRefused) fetch(es) and store(s) at the job's rate")
         }
         held.append("\(now.workers) worker process(es) on the node")
         let row = vector.padding(toLength: 14, withPad: " ", startingAt: 0)
