@@ -105,19 +105,10 @@ private func served(_ effects: [RayletEffect]) -> [UInt64] {
 /// open. A worker the raylet kills has its delayed fetches and stores dropped with its fetches.
 @Test func aKilledWorkersDelayedFetchIsDroppedWithIt() {
     var raylet = rateRaylet(perSecond: 1)
-    let spawned = raylet.handle(.programPublished(JobID(1), program: "p"), now: 2)
-    for case .spawnWorker(let worker, _) in spawned { _ = raylet.handle(.workerStarted(worker), now: 3) }
+    Build.startWorkers(&raylet, job: JobID(1), now: 2)
     _ = put(&raylet, 1, stored, now: 4)  // The job's one credit.
     let lease = LeaseID(owner: driverA, index: 1)
-    let granted = raylet.handle(.messageReceived(from: .worker(driverA), .requestWorkerLease(LeaseRequest(
-        leaseID: lease, taskID: TaskID(value: 6), resources: .units(["CPU": 1]), strategy: .default,
-        spillbackCount: 0, dependencies: [], jobID: JobID(1)))), now: 5)
-    guard case .send(_, .leaseGranted(lease, let worker))? = granted.first(where: {
-        if case .send(_, .leaseGranted) = $0 { true } else { false }
-    }) else {
-        Issue.record("no lease granted: \(granted)")
-        return
-    }
+    guard let worker = Build.grantedWorker(&raylet, 1, owner: driverA, now: 5) else { return }
     #expect(fetch(&raylet, 1, by: worker, now: 6) == [.startTimer(.objectRequests(JobID(1)), afterMicros: 999_998)])
     _ = raylet.handle(.messageReceived(from: .worker(driverA), .returnWorker(lease, killWorker: true)), now: 7)
     _ = raylet.handle(.workerExited(worker), now: 8)

@@ -51,25 +51,13 @@ private func startedRaylet(capacity: Int64) -> Raylet {
     var raylet = startedRaylet(capacity: 1 << 20)
     let driver = WorkerID(node: NodeID(1), index: 0)
     _ = raylet.handle(.driverConnected(driver, job: JobID(1)), now: 1)
-    let spawned = raylet.handle(.programPublished(JobID(1), program: "p"), now: 2)
-    let workers = spawned.compactMap { effect -> WorkerID? in
-        if case .spawnWorker(let worker, _) = effect { return worker } else { return nil }
-    }
+    let workers = Build.startWorkers(&raylet, job: JobID(1), now: 2)
     #expect(workers.count == 2)
-    for worker in workers { _ = raylet.handle(.workerStarted(worker), now: 3) }
     let object = ObjectID.returnValue(of: TaskID(value: 5), index: 1)
     _ = raylet.handle(.messageReceived(from: .worker(driver), .storeObjects(requestID: 1, objects: [object],
         values: [ObjectData(sizeBytes: 200_000, digest: 5)], owner: driver)), now: 4)
     let lease = LeaseID(owner: driver, index: 1)
-    let granted = raylet.handle(.messageReceived(from: .worker(driver), .requestWorkerLease(LeaseRequest(
-        leaseID: lease, taskID: TaskID(value: 6), resources: .units(["CPU": 1]), strategy: .default,
-        spillbackCount: 0, dependencies: [], jobID: JobID(1)))), now: 5)
-    guard case .send(_, .leaseGranted(lease, let victim))? = granted.first(where: {
-        if case .send(_, .leaseGranted) = $0 { true } else { false }
-    }) else {
-        Issue.record("no lease granted: \(granted)")
-        return
-    }
+    guard let victim = Build.grantedWorker(&raylet, 1, owner: driver, now: 5) else { return }
     // The owner has the worker killed (a forced cancel); its fetch was already on the way.
     let killed = raylet.handle(.messageReceived(from: .worker(driver), .returnWorker(lease, killWorker: true)), now: 6)
     #expect(killed.contains(.killWorker(victim)))

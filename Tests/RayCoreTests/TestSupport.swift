@@ -3,6 +3,7 @@
 // what it is about; extractors turn a machine's effects into the messages it
 // sent, so tests can assert on exactly what went where.
 
+import Testing
 @testable import RayCore
 
 /// One message a machine sent, and where.
@@ -103,6 +104,26 @@ enum Build {
         LeaseRequest(leaseID: LeaseID(owner: owner, index: index), taskID: TaskID(value: 1000 + index),
                      resources: resources, strategy: strategy, spillbackCount: spillbackCount,
                      dependencies: dependencies, jobID: job)
+    }
+
+    /// Has `raylet` start and register its prestarted workers for `job` (its program published).
+    @discardableResult
+    static func startWorkers(_ raylet: inout Raylet, job: JobID, now: Int64) -> [WorkerID] {
+        let workers = raylet.handle(.programPublished(job, program: "p"), now: now).compactMap { effect -> WorkerID? in
+            if case .spawnWorker(let worker, _) = effect { return worker } else { return nil }
+        }
+        for worker in workers { _ = raylet.handle(.workerStarted(worker), now: now) }
+        return workers
+    }
+
+    /// Asks `raylet` for lease `index` of `owner` (one CPU, `job`); the worker it granted, if any.
+    static func grantedWorker(_ raylet: inout Raylet, _ index: UInt64, owner: WorkerID, job: JobID = JobID(1),
+                              now: Int64) -> WorkerID? {
+        let effects = raylet.handle(.messageReceived(from: .worker(owner), .requestWorkerLease(
+            lease(index, owner: owner, job: job))), now: now)
+        for case .send(_, .leaseGranted(LeaseID(owner: owner, index: index), let worker)) in effects { return worker }
+        Issue.record("no lease granted: \(effects)")
+        return nil
     }
 
     /// A task request as a program submits it.

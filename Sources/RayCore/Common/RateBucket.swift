@@ -44,6 +44,13 @@ public struct RateBucket<Element: Hashable & Sendable>: Hashable, Sendable {
         at = now
     }
 
+    /// `bucket` refilled to `now`, or a full one where there was none (a job's first operation).
+    public static func refilled(_ bucket: Self?, perSecond: Int, now: Int64) -> Self {
+        guard var bucket else { return Self(perSecond: perSecond, now: now) }
+        bucket.refill(perSecond: perSecond, now: now)
+        return bucket
+    }
+
     /// `cost` operations' worth of credit, at most what a bucket of `perSecond` holds.
     public static func credit(cost: Int64, perSecond: Int) -> Int64 { min(max(cost, 1), Int64(perSecond)) * unit }
 

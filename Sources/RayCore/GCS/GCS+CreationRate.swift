@@ -28,10 +28,7 @@ extension GCS {
 
     /// The actor bucket of `job`, refilled to now.
     private func actorRate(of job: JobID) -> CreationRate<ActorID> {
-        let perSecond = config.actorCreationsPerSecond
-        guard var rate = creationRates[job] else { return CreationRate(perSecond: perSecond, now: now) }
-        rate.refill(perSecond: perSecond, now: now)
-        return rate
+        .refilled(creationRates[job], perSecond: config.actorCreationsPerSecond, now: now)
     }
 
     /// Takes one actor creation's credit for `job` (ten past its soft quota) if it has it and
@@ -95,10 +92,7 @@ extension GCS {
 
     /// The group bucket of `job`, refilled to now.
     private func groupRate(of job: JobID) -> CreationRate<PlacementGroupID> {
-        let perSecond = config.placementGroupCreationsPerSecond
-        guard var rate = groupCreationRates[job] else { return CreationRate(perSecond: perSecond, now: now) }
-        rate.refill(perSecond: perSecond, now: now)
-        return rate
+        .refilled(groupCreationRates[job], perSecond: config.placementGroupCreationsPerSecond, now: now)
     }
 
     /// Admits group `id` of `job` at its creation rate: nil when it may be placed now; otherwise

@@ -46,10 +46,7 @@ struct ObjectRequestKey: Hashable, Comparable, Sendable {
 extension Raylet {
     /// The object-request bucket of `job`, refilled to `now`.
     private func objectRate(of job: JobID, now: Int64) -> RateBucket<ObjectRequest> {
-        let perSecond = config.objectRequestsPerSecondPerJob
-        guard var rate = objectRates[job] else { return RateBucket(perSecond: perSecond, now: now) }
-        rate.refill(perSecond: perSecond, now: now)
-        return rate
+        .refilled(objectRates[job], perSecond: config.objectRequestsPerSecondPerJob, now: now)
     }
 
     /// Admits `request` at its job's rate: served now, delayed (held, in order), or refused.

@@ -35,10 +35,7 @@ struct RoomKey: Hashable, Sendable {
 extension Raylet {
     /// The lease-request bucket of `job`, refilled to `now`.
     private func leaseRate(of job: JobID, now: Int64) -> RateBucket<LeaseRequest> {
-        let perSecond = config.leaseRequestsPerSecondPerJob
-        guard var rate = leaseRates[job] else { return RateBucket(perSecond: perSecond, now: now) }
-        rate.refill(perSecond: perSecond, now: now)
-        return rate
+        .refilled(leaseRates[job], perSecond: config.leaseRequestsPerSecondPerJob, now: now)
     }
 
     /// Requests of `job` queued here for resources or a worker, of every shape (one the owner
