@@ -116,3 +116,36 @@ private func served(_ effects: [RayletEffect]) -> [UInt64] {
     #expect(served(raylet.handle(.timerFired(.objectRequests(JobID(1))), now: 2_000_000)).isEmpty)
     #expect(raylet.fetches.isEmpty && raylet.invariantViolation() == nil)
 }
+
+/// Soft quota (issue 12: "soft (warn, slow down)"): while a job holds more than its soft quota of
+/// bytes in a node's store, each of its stores there costs ten of its rate — slowed down to a
+/// tenth — and a refusal says so; its fetches still cost one.
+@Test func aJobPastItsSoftStoreQuotaHasItsStoresSlowedDownToATenth() {
+    var config = RayConfig()
+    config.objectRequestsPerSecondPerJobMax = 20
+    config.objectRequestsDelayedPerJobMax = 1
+    config.storeBytesPerJobSoftMax = 300_000
+    var raylet = Build.raylet(Build.node(1, cpus: 4), config: config)
+    _ = raylet.handle(.driverConnected(driverA, job: JobID(1)), now: 1)
+    let objects = (1...5).map { ObjectID.put(by: TaskID(value: 600), index: UInt32($0)) }
+    // Two stores within the soft quota cost one each (18 credits left); the third passes it
+    // (400 000 bytes held) and costs ten (8 left).
+    for index in 0..<3 {
+        #expect(put(&raylet, UInt64(index + 1), objects[index], now: 10)
+            .contains(.send(to: .worker(driverA), .objectsStored(requestID: UInt64(index + 1)))))
+    }
+    // The fourth needs ten: it waits the 100 ms the two missing credits take.
+    #expect(put(&raylet, 4, objects[3], now: 10) == [.startTimer(.objectRequests(JobID(1)), afterMicros: 100_000)])
+    // Past the delayed bound, the refusal says the job is slowed down and why.
+    let refused = put(&raylet, 5, objects[4], now: 11)
+    guard case .send(_, .objectsRefused(5, _, let error))? = refused.last else {
+        Issue.record("not refused: \(refused)")
+        return
+    }
+    #expect(error.message.contains("slowed down to a tenth of it while it holds more than its soft quota of 300000 bytes")
+            && error.message.contains("SWIFTRAY_STORE_BYTES_PER_JOB_SOFT"), "\(error.message)")
+    // In its turn the fourth is stored.
+    #expect(raylet.handle(.timerFired(.objectRequests(JobID(1))), now: 100_010)
+        .contains(.send(to: .worker(driverA), .objectsStored(requestID: 4))))
+    #expect(raylet.invariantViolation() == nil)
+}

@@ -10,6 +10,10 @@
 // store past the job's store quota is (`objectsRefused`). Another job's requests are counted
 // apart, so a flooding job delays only itself. Delays and refusals are counted (`swiftray
 // status`). Requests of a process whose job this raylet does not know yet pass unmetered.
+// While a job holds more than its soft quota of bytes in this store
+// (`RayConfig.storeBytesPerJobSoft`), each of its stores costs ten credits: it is slowed down to
+// a tenth of its rate (as a job past its soft quota of actors is at the GCS), warned of in the
+// refusal's message, before its hard quota refuses its stores outright.
 //
 // Invariants: a delayed request is in `delayedObjectRequests` until it is taken up, released (a
 // fetch its process released first), or its process or job is gone; it is taken up at most once,
@@ -58,27 +62,40 @@ extension Raylet {
         let perSecond = config.objectRequestsPerSecondPerJob
         var rate = objectRate(of: job, now: now)
         defer { objectRates[job] = rate }
-        if rate.take(perSecond: perSecond) {
+        let softBytes = softStoreQuotaPassed(by: request, job: job)
+        let cost = softBytes == nil ? 1 : GCS.softLimitCost
+        if rate.take(cost: cost, perSecond: perSecond) {
             serve(request, into: &effects)
             return
         }
         guard rate.waitingCount < config.objectRequestsDelayedPerJob else {
             metrics.objectRequestsRefused += 1
             let what = if case .store = request.kind { "store" } else { "fetch" }
+            let slowed = softBytes.map { ", slowed down to a tenth of it while it holds more than its soft quota of \($0) "
+                + "bytes in the store (SWIFTRAY_STORE_BYTES_PER_JOB_SOFT)" } ?? ""
             let error = RayError(.quotaExceeded, "\(job)'s \(what) at \(nodeID) was refused: its processes sent "
-                + "\(nodeID) fetches and stores of objects faster than its rate limit of \(perSecond) per second (RayConfig.objectRequestsPerSecondPerJobMax; "
-                + "SWIFTRAY_OBJECT_REQUESTS_PER_SECOND), and \(rate.waitingCount) of them already wait there, its hard "
-                + "limit (RayConfig.objectRequestsDelayedPerJobMax; SWIFTRAY_OBJECT_REQUESTS_DELAYED) — these are "
-                + "settings for a cluster's raylets; get or put fewer objects at once, or raise the limits")
+                + "\(nodeID) fetches and stores of objects faster than its rate limit of \(perSecond) per second "
+                + "(RayConfig.objectRequestsPerSecondPerJobMax; SWIFTRAY_OBJECT_REQUESTS_PER_SECOND)\(slowed), and "
+                + "\(rate.waitingCount) of them already wait there, its hard limit (RayConfig.objectRequestsDelayedPerJobMax; "
+                + "SWIFTRAY_OBJECT_REQUESTS_DELAYED) — these are settings for a cluster's raylets; get or put fewer "
+                + "objects at once, or raise the limits")
             refuse(request, error, into: &effects)
             return
         }
         metrics.objectRequestsDelayed += 1
         delayedObjectRequests.insert(request.key)
-        rate.wait(request)
+        rate.wait(request, cost: cost)
         if rate.waitingCount == 1 {
             effects.append(.startTimer(.objectRequests(job), afterMicros: rate.microsUntilCredit(perSecond: perSecond)))
         }
+    }
+
+    /// The job's soft quota of bytes in this store when `request` is a store and the job holds more
+    /// than it (such a store costs ten of the job's rate: the job is slowed down), else nil.
+    private func softStoreQuotaPassed(by request: ObjectRequest, job: JobID) -> Int64? {
+        guard case .store = request.kind else { return nil }
+        let soft = config.storeBytesPerJobSoft(capacity: store.capacityBytes)
+        return (store.bytesByJob[job] ?? 0) > soft ? soft : nil
     }
 
     /// `job`'s next object requests are due at its rate: the ones its credit covers are served, in order.
