@@ -136,7 +136,7 @@ private func contendedNode() -> (Raylet, [RayletEffect], [WorkerID]) {
     #expect(replied.contains { if case .send(.worker(worker), .pushTask) = $0 { true } else { false } })
 }
 
-@Test func aRicherJobsSmallerShapeDoesNotTakeTheRoomAPoorerJobWaitsFor() {
+@Test func aRicherJobsSmallerShapeDoesNotTakeTheRoomAPoorerJobWaitsFor() throws {
     var raylet = Build.raylet(Build.node(1, cpus: 2))
     raylet.programs[jobB] = "2 /bin/other-program"
     let half = ResourceSet(["CPU": 500])
@@ -153,15 +153,15 @@ private func contendedNode() -> (Raylet, [RayletEffect], [WorkerID]) {
     func asked(_ effects: [RayletEffect]) -> LeaseID? {
         effects.compactMap { if case .send(.worker(ownerA), .yieldLease(let lease)) = $0 { lease } else { nil } }.first
     }
-    let first = try? #require(asked(effects))
+    let first = try #require(asked(effects))
     // A hands it back: half a CPU is free, and A's queued half-CPU requests do not take it (before,
     // they did, until A's backlog ended); another of A's leases is asked back.
-    effects = raylet.handle(.messageReceived(from: .worker(ownerA), .returnWorker(first!, killWorker: false)), now: 40)
+    effects = raylet.handle(.messageReceived(from: .worker(ownerA), .returnWorker(first, killWorker: false)), now: 40)
     #expect(raylet.leases.keys.filter { $0.owner == ownerA }.count == 3)
     #expect(raylet.leases[LeaseID(owner: ownerB, index: 1)] == nil)
-    let second = try? #require(asked(effects))
+    let second = try #require(asked(effects))
     // The second comes back: B gets the whole CPU; A's queue waits its turn.
-    effects = raylet.handle(.messageReceived(from: .worker(ownerA), .returnWorker(second!, killWorker: false)), now: 50)
+    effects = raylet.handle(.messageReceived(from: .worker(ownerA), .returnWorker(second, killWorker: false)), now: 50)
     #expect(raylet.leases[LeaseID(owner: ownerB, index: 1)] != nil)
     #expect(raylet.leases.keys.filter { $0.owner == ownerA }.count == 2)
 }
