@@ -499,6 +499,24 @@ do {
              "GB/s")
         target.deallocate()
     }
+    if wanted("raylet_delayed_flood_ms") {
+        // The raylet machine alone (no I/O): a job past its object-request rate sends 10 000
+        // fetches, all delayed (its FIFO up to the default delayed bound). Each must cost O(1).
+        var config = RayConfig()
+        config.objectRequestsPerSecondPerJobMax = 1
+        var raylet = Raylet()
+        _ = raylet.handle(.started(config, NodeInfo(nodeID: NodeID(1), name: "n1", resources: .units(["CPU": 4]),
+                                                    objectStoreBytes: 1 << 30)), now: 0)
+        let driver = WorkerID(node: NodeID(1), index: 900)
+        _ = raylet.handle(.driverConnected(driver, job: JobID(1)), now: 1)
+        let object = ObjectID.returnValue(of: TaskID(value: 77), index: 1)
+        let start = now()
+        for id in 1...10_000 as ClosedRange<UInt64> {
+            _ = raylet.handle(.messageReceived(from: .worker(driver), .fetchObjects(requestID: id, objects: [object],
+                                                                                     owner: driver)), now: 10)
+        }
+        emit("raylet_delayed_flood_ms", (now() - start) * 1000, "ms")
+    }
     if wanted("crc32c_gigabytes") {
         // What checksumming costs per byte: object chunks in transit and spill files (Security).
         let bytes = [UInt8](repeating: 7, count: 64 << 20)

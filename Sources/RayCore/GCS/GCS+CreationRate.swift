@@ -26,15 +26,16 @@ extension GCS {
 
     // MARK: - Actors
 
-    /// The actor bucket of `job`, refilled to now.
-    private func actorRate(of job: JobID) -> CreationRate<ActorID> {
-        .refilled(creationRates[job], perSecond: config.actorCreationsPerSecond, now: now)
+    /// The actor bucket of `job`, refilled to now and taken out of `creationRates` (the caller
+    /// puts it back): a copy left there would make each delayed creation copy its FIFO.
+    private mutating func takeActorRate(of job: JobID) -> CreationRate<ActorID> {
+        .refilled(creationRates.removeValue(forKey: job), perSecond: config.actorCreationsPerSecond, now: now)
     }
 
     /// Takes one actor creation's credit for `job` (ten past its soft quota) if it has it and
     /// nothing of it waits.
     mutating func takeCreation(_ job: JobID, overSoft: Bool) -> Bool {
-        var rate = actorRate(of: job)
+        var rate = takeActorRate(of: job)
         defer { creationRates[job] = rate }
         return rate.take(cost: overSoft ? Self.softLimitCost : 1, perSecond: config.actorCreationsPerSecond)
     }
@@ -43,7 +44,7 @@ extension GCS {
     /// why it is refused when too many wait already.
     mutating func delayCreation(_ entry: inout ActorEntry, job: JobID, overSoft: Bool,
                                 into effects: inout [GCSEffect]) -> String? {
-        var rate = actorRate(of: job)
+        var rate = takeActorRate(of: job)
         let perSecond = config.actorCreationsPerSecond
         let settings = "(RayConfig.actorCreationsPerSecondMax and actorCreationsDelayedMax; "
             + "SWIFTRAY_ACTOR_CREATIONS_PER_SECOND and SWIFTRAY_ACTOR_CREATIONS_DELAYED for a cluster's GCS)"
@@ -67,7 +68,7 @@ extension GCS {
 
     /// The job's next actor creation is due: admits the waiting ones its credit covers, in order.
     mutating func creationsDue(_ job: JobID, into effects: inout [GCSEffect]) {
-        var rate = actorRate(of: job)
+        var rate = takeActorRate(of: job)
         // One killed while it waited needs no credit.
         let admitted = rate.admit(perSecond: config.actorCreationsPerSecond) { self.actors[$0]?.state != .dead }
         creationRates[job] = rate
@@ -83,23 +84,25 @@ extension GCS {
 
     /// Arms the timer for when `job` next has an actor creation's credit.
     mutating func armCreationTimer(_ job: JobID, into effects: inout [GCSEffect]) {
-        let rate = creationRates[job] ?? actorRate(of: job)
+        let rate = creationRates[job] ?? .refilled(nil, perSecond: config.actorCreationsPerSecond, now: now)
         effects.append(.startTimer(.actorCreations(job),
                                    afterMicros: rate.microsUntilCredit(perSecond: config.actorCreationsPerSecond)))
     }
 
     // MARK: - Placement groups
 
-    /// The group bucket of `job`, refilled to now.
-    private func groupRate(of job: JobID) -> CreationRate<PlacementGroupID> {
-        .refilled(groupCreationRates[job], perSecond: config.placementGroupCreationsPerSecond, now: now)
+    /// The group bucket of `job`, refilled to now and taken out of `groupCreationRates` (the
+    /// caller puts it back): a copy left there would make each delayed creation copy its FIFO.
+    private mutating func takeGroupRate(of job: JobID) -> CreationRate<PlacementGroupID> {
+        .refilled(groupCreationRates.removeValue(forKey: job), perSecond: config.placementGroupCreationsPerSecond,
+                  now: now)
     }
 
     /// Admits group `id` of `job` at its creation rate: nil when it may be placed now; otherwise
     /// whether it waits (queued, the entry's cause saying why) or is refused (why).
     mutating func rateGroupCreation(_ id: PlacementGroupID, job: JobID, overSoft: Bool, entry: inout PlacementGroupEntry,
                                     into effects: inout [GCSEffect]) -> (delayed: Bool, refusal: String?)? {
-        var rate = groupRate(of: job)
+        var rate = takeGroupRate(of: job)
         defer { groupCreationRates[job] = rate }
         let perSecond = config.placementGroupCreationsPerSecond
         let cost = overSoft ? Self.softLimitCost : 1
@@ -125,7 +128,7 @@ extension GCS {
 
     /// The job's next group creation is due: the waiting ones its credit covers are placed, in order.
     mutating func groupCreationsDue(_ job: JobID, into effects: inout [GCSEffect]) {
-        var rate = groupRate(of: job)
+        var rate = takeGroupRate(of: job)
         // One removed while it waited needs no credit.
         let admitted = rate.admit(perSecond: config.placementGroupCreationsPerSecond) {
             self.placementGroups[$0]?.state == .pending

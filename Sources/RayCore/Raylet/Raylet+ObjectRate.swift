@@ -31,8 +31,8 @@ struct ObjectRequest: Hashable, Sendable {
     var kind: Kind
 
     var key: ObjectRequestKey {
-        if case .store = kind { return ObjectRequestKey(worker: worker, requestID: requestID, store: true) }
-        return ObjectRequestKey(worker: worker, requestID: requestID, store: false)
+        let store = if case .store = kind { true } else { false }
+        return ObjectRequestKey(worker: worker, requestID: requestID, store: store)
     }
 }
 
@@ -48,9 +48,10 @@ struct ObjectRequestKey: Hashable, Comparable, Sendable {
 }
 
 extension Raylet {
-    /// The object-request bucket of `job`, refilled to `now`.
-    private func objectRate(of job: JobID, now: Int64) -> RateBucket<ObjectRequest> {
-        .refilled(objectRates[job], perSecond: config.objectRequestsPerSecondPerJob, now: now)
+    /// The object-request bucket of `job`, refilled to `now` and taken out of `objectRates` (the
+    /// caller puts it back): a copy left there would make each delayed request copy its FIFO.
+    private mutating func takeObjectRate(of job: JobID, now: Int64) -> RateBucket<ObjectRequest> {
+        .refilled(objectRates.removeValue(forKey: job), perSecond: config.objectRequestsPerSecondPerJob, now: now)
     }
 
     /// Admits `request` at its job's rate: served now, delayed (held, in order), or refused.
@@ -60,7 +61,7 @@ extension Raylet {
             return
         }
         let perSecond = config.objectRequestsPerSecondPerJob
-        var rate = objectRate(of: job, now: now)
+        var rate = takeObjectRate(of: job, now: now)
         defer { objectRates[job] = rate }
         let softBytes = softStoreQuotaPassed(by: request, job: job)
         let cost = softBytes == nil ? 1 : GCS.softLimitCost
@@ -102,7 +103,7 @@ extension Raylet {
     mutating func objectRequestsDue(_ job: JobID, now: Int64, into effects: inout [RayletEffect]) {
         guard objectRates[job] != nil else { return }  // The job ended meanwhile.
         let perSecond = config.objectRequestsPerSecondPerJob
-        var rate = objectRate(of: job, now: now)
+        var rate = takeObjectRate(of: job, now: now)
         // One released, or whose process ended, while it waited needs no credit.
         let admitted = rate.admit(perSecond: perSecond) { self.delayedObjectRequests.contains($0.key) }
         objectRates[job] = rate

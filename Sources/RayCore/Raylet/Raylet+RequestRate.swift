@@ -33,9 +33,10 @@ struct RoomKey: Hashable, Sendable {
 }
 
 extension Raylet {
-    /// The lease-request bucket of `job`, refilled to `now`.
-    private func leaseRate(of job: JobID, now: Int64) -> RateBucket<LeaseRequest> {
-        .refilled(leaseRates[job], perSecond: config.leaseRequestsPerSecondPerJob, now: now)
+    /// The lease-request bucket of `job`, refilled to `now` and taken out of `leaseRates` (the
+    /// caller puts it back): a copy left there would make each delayed request copy its FIFO.
+    private mutating func takeLeaseRate(of job: JobID, now: Int64) -> RateBucket<LeaseRequest> {
+        .refilled(leaseRates.removeValue(forKey: job), perSecond: config.leaseRequestsPerSecondPerJob, now: now)
     }
 
     /// Requests of `job` queued here for resources or a worker, of every shape (one the owner
@@ -64,7 +65,7 @@ extension Raylet {
         let job = request.jobID
         let key = RoomKey(job: job, shape: request.resources)
         let perSecond = config.leaseRequestsPerSecondPerJob
-        var rate = leaseRate(of: job, now: now)
+        var rate = takeLeaseRate(of: job, now: now)
         defer { leaseRates[job] = rate }
         let passesRate = rate.hasCredit(perSecond: perSecond)
         if passesRate && leaseRoomWaits[key] == nil && leaseRoom(key) > 0 {
@@ -114,7 +115,7 @@ extension Raylet {
     mutating func leaseRequestsDue(_ job: JobID, now: Int64, into effects: inout [RayletEffect]) {
         guard leaseRates[job] != nil else { return }  // The job ended meanwhile.
         let perSecond = config.leaseRequestsPerSecondPerJob
-        var rate = leaseRate(of: job, now: now)
+        var rate = takeLeaseRate(of: job, now: now)
         // One cancelled, or whose owner died, while it waited needs no credit.
         let admitted = rate.admit(perSecond: perSecond) { self.delayedLeases.contains($0.leaseID) }
         leaseRates[job] = rate
