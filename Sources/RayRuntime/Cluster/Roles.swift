@@ -36,6 +36,7 @@ public enum Role {
         pthread_sigmask(SIG_SETMASK, &noSignals, nil)
         // The session lives while one of its processes does (Session.swift).
         if role != "worker", let session = environment("SWIFTRAY_SESSION") { Session(path: session).holdAlive() }
+        if role != "worker" { keepLargeBuffersWarm() }
         let code: Int32
         do {
             switch role {
@@ -50,6 +51,18 @@ public enum Role {
             code = 2
         }
         exit(code)
+    }
+
+    /// A GCS or raylet allocates and frees a buffer per object chunk (4 MiB) and per large
+    /// frame. glibc would map each one afresh (its mmap threshold moves with what was freed)
+    /// and trim freed heap pages at once, so every chunk paid its page faults again (≈ 1 s per
+    /// GiB on this VM: a cross-node transfer ran at a third of its speed until the heap
+    /// happened to settle). Buffers up to 32 MiB come from the heap, reused warm; the loop
+    /// hands free pages back once large buffers stop passing (EventLoop.trimSoon).
+    static func keepLargeBuffersWarm() {
+        // glibc's M_MMAP_THRESHOLD (-3) and M_TRIM_THRESHOLD (-1).
+        _ = glibcMallopt(-3, 32 << 20)
+        _ = glibcMallopt(-1, 64 << 20)
     }
 
     static func logDirectory(_ component: String) -> String? {
@@ -294,3 +307,7 @@ extension String {
 extension Substring {
     func trimmingCharacters(in set: Character) -> String { String(self).trimmingCharacters(in: set) }
 }
+
+/// glibc's mallopt (malloc.h, which the Glibc module does not import).
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
