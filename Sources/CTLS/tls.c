@@ -3,6 +3,8 @@
 #include "swiftray_tls.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,18 +71,135 @@ fail:
 
 void swiftray_tls_context_free(void *context) { SSL_CTX_free((SSL_CTX *)context); }
 
+// MARK: The memory pipe between a session and the event loop
+//
+// One per direction. OpenSSL's own memory BIO zeroes the room it grows into on every write and
+// is read out by copying; this one appends without zeroing, lets the loop write the ciphertext
+// to the socket straight from it (`swiftray_tls_out`), and reads ciphertext the loop lends
+// it in place (`swiftray_tls_lend`), keeping a copy only of what a read leaves unconsumed.
+
+typedef struct {
+    unsigned char *data;
+    size_t start, length, capacity;
+    const unsigned char *lent;
+    size_t lent_length;
+} tls_pipe;
+
+static int pipe_reserve(tls_pipe *pipe, size_t count) {
+    if (pipe->start + pipe->length + count <= pipe->capacity) return 1;
+    if (pipe->start > 0) {
+        memmove(pipe->data, pipe->data + pipe->start, pipe->length);
+        pipe->start = 0;
+        if (pipe->length + count <= pipe->capacity) return 1;
+    }
+    size_t capacity = pipe->capacity ? pipe->capacity : 16384;
+    while (capacity < pipe->length + count) capacity *= 2;
+    unsigned char *data = realloc(pipe->data, capacity);
+    if (!data) return 0;
+    pipe->data = data;
+    pipe->capacity = capacity;
+    return 1;
+}
+
+static int pipe_append(tls_pipe *pipe, const void *bytes, size_t count) {
+    if (!pipe_reserve(pipe, count)) return 0;
+    memcpy(pipe->data + pipe->start + pipe->length, bytes, count);
+    pipe->length += count;
+    return 1;
+}
+
+static int pipe_write(BIO *bio, const char *bytes, int count) {
+    BIO_clear_retry_flags(bio);
+    if (count <= 0) return 0;
+    return pipe_append(BIO_get_data(bio), bytes, (size_t)count) ? count : -1;
+}
+
+static int pipe_read(BIO *bio, char *out, int count) {
+    tls_pipe *pipe = BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    size_t wanted = count > 0 ? (size_t)count : 0, done = 0;
+    if (pipe->length > 0 && wanted > 0) {
+        size_t take = pipe->length < wanted ? pipe->length : wanted;
+        memcpy(out, pipe->data + pipe->start, take);
+        pipe->start += take;
+        pipe->length -= take;
+        if (pipe->length == 0) pipe->start = 0;
+        done = take;
+    }
+    if (done < wanted && pipe->lent_length > 0) {
+        size_t take = pipe->lent_length < wanted - done ? pipe->lent_length : wanted - done;
+        memcpy(out + done, pipe->lent, take);
+        pipe->lent += take;
+        pipe->lent_length -= take;
+        done += take;
+    }
+    if (done == 0) {
+        BIO_set_retry_read(bio);  // Empty means "more to come", not the end of the stream.
+        return -1;
+    }
+    return (int)done;
+}
+
+static long pipe_ctrl(BIO *bio, int command, long number, void *pointer) {
+    (void)number;
+    (void)pointer;
+    tls_pipe *pipe = BIO_get_data(bio);
+    switch (command) {
+    case BIO_CTRL_FLUSH: return 1;
+    case BIO_CTRL_PENDING: return (long)(pipe->length + pipe->lent_length);
+    case BIO_CTRL_WPENDING: return 0;
+    default: return 0;
+    }
+}
+
+static int pipe_create(BIO *bio) {
+    tls_pipe *pipe = calloc(1, sizeof *pipe);
+    if (!pipe) return 0;
+    BIO_set_data(bio, pipe);
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+static int pipe_destroy(BIO *bio) {
+    tls_pipe *pipe = BIO_get_data(bio);
+    if (pipe) {
+        free(pipe->data);
+        free(pipe);
+    }
+    BIO_set_data(bio, NULL);
+    return 1;
+}
+
+static BIO_METHOD *pipe_method = NULL;
+static pthread_once_t pipe_once = PTHREAD_ONCE_INIT;
+
+static void make_pipe_method(void) {
+    BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "swiftray pipe");
+    if (!method) return;
+    BIO_meth_set_write(method, pipe_write);
+    BIO_meth_set_read(method, pipe_read);
+    BIO_meth_set_ctrl(method, pipe_ctrl);
+    BIO_meth_set_create(method, pipe_create);
+    BIO_meth_set_destroy(method, pipe_destroy);
+    pipe_method = method;
+}
+
+static tls_pipe *in_pipe(void *session) { return BIO_get_data(SSL_get_rbio((SSL *)session)); }
+static tls_pipe *out_pipe(void *session) { return BIO_get_data(SSL_get_wbio((SSL *)session)); }
+
 void *swiftray_tls_session(void *context, int server) {
+    pthread_once(&pipe_once, make_pipe_method);
+    if (!pipe_method) return NULL;
     SSL *ssl = SSL_new((SSL_CTX *)context);
     if (!ssl) return NULL;
-    BIO *in = BIO_new(BIO_s_mem());
-    BIO *out = BIO_new(BIO_s_mem());
+    BIO *in = BIO_new(pipe_method);
+    BIO *out = BIO_new(pipe_method);
     if (!in || !out) {
         BIO_free(in);
         BIO_free(out);
         SSL_free(ssl);
         return NULL;
     }
-    BIO_set_mem_eof_return(in, -1);  // Empty means "more to come", not end of stream.
     SSL_set_bio(ssl, in, out);
     if (server) SSL_set_accept_state(ssl); else SSL_set_connect_state(ssl);
     return ssl;
@@ -98,7 +217,21 @@ int swiftray_tls_handshake(void *session) {
 }
 
 int swiftray_tls_feed(void *session, const void *bytes, size_t count) {
-    return BIO_write(SSL_get_rbio((SSL *)session), bytes, (int)count) == (int)count ? 0 : -1;
+    return pipe_append(in_pipe(session), bytes, count) ? 0 : -1;
+}
+
+void swiftray_tls_lend(void *session, const void *bytes, size_t count) {
+    tls_pipe *pipe = in_pipe(session);
+    pipe->lent = bytes;
+    pipe->lent_length = count;
+}
+
+int swiftray_tls_end_lend(void *session) {
+    tls_pipe *pipe = in_pipe(session);
+    int kept = pipe->lent_length == 0 || pipe_append(pipe, pipe->lent, pipe->lent_length);
+    pipe->lent = NULL;
+    pipe->lent_length = 0;
+    return kept ? 0 : -1;
 }
 
 long swiftray_tls_read(void *session, void *buffer, size_t capacity) {
@@ -123,11 +256,28 @@ long swiftray_tls_write(void *session, const void *bytes, size_t count) {
     return (long)done;
 }
 
-size_t swiftray_tls_pending(void *session) { return BIO_ctrl_pending(SSL_get_wbio((SSL *)session)); }
+const void *swiftray_tls_out(void *session, size_t *length) {
+    tls_pipe *pipe = out_pipe(session);
+    *length = pipe->length;
+    return pipe->data ? pipe->data + pipe->start : NULL;
+}
+
+void swiftray_tls_out_consume(void *session, size_t count) {
+    tls_pipe *pipe = out_pipe(session);
+    if (count > pipe->length) count = pipe->length;
+    pipe->start += count;
+    pipe->length -= count;
+    if (pipe->length == 0) pipe->start = 0;
+}
+
+size_t swiftray_tls_pending(void *session) { return out_pipe(session)->length; }
 
 long swiftray_tls_drain(void *session, void *buffer, size_t capacity) {
-    int result = BIO_read(SSL_get_wbio((SSL *)session), buffer, (int)capacity);
-    return result > 0 ? result : 0;
+    tls_pipe *pipe = out_pipe(session);
+    size_t take = pipe->length < capacity ? pipe->length : capacity;
+    if (take > 0) memcpy(buffer, pipe->data + pipe->start, take);
+    swiftray_tls_out_consume(session, take);
+    return (long)take;
 }
 
 void swiftray_tls_last_error(void *session, char *buffer, size_t size) {

@@ -46,6 +46,65 @@ extension RuntimeTests {
         }
     }
 
+    /// The event loop lends each read's ciphertext to TLS in place and takes the records to send
+    /// from where TLS wrote them: records split across reads at any byte (here in pieces of 1 to
+    /// 7 001 bytes) come out whole and in order, and what one read leaves is kept for the next.
+    @Test func ciphertextLentInPiecesOfAnySizeDecryptsWholeAndInOrder() throws {
+        let material = temporaryDirectory("pipe")
+        defer { try? FileManager.default.removeItem(atPath: material) }
+        try TLSContext.makeCertificates(caDirectory: material, outDirectory: material, name: "pipe", makeCA: true)
+        let context = try TLSContext(directory: material)
+        let client = try #require(TLSSession(context, server: false))
+        let server = try #require(TLSSession(context, server: true))
+        var random = SeededGenerator(seed: 12)
+        let plainBuffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 16)
+        defer { plainBuffer.deallocate() }
+        /// Moves `from`'s pending records to `to`, lent in random pieces; returns the plaintext.
+        func move(_ from: TLSSession, _ to: TLSSession) -> [UInt8] {
+            let ciphertext = Array(from.ciphertext)
+            from.consumeCiphertext(ciphertext.count)
+            var plain: [UInt8] = []
+            var offset = 0
+            while offset < ciphertext.count {
+                let count = min(Int.random(in: 1...7001, using: &random), ciphertext.count - offset)
+                ciphertext.withUnsafeBytes { to.lend(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
+                _ = to.advanceHandshake()
+                while to.established, let read = to.read(into: plainBuffer, capacity: 4096), read > 0 {
+                    plain += UnsafeRawBufferPointer(start: plainBuffer, count: read)
+                }
+                #expect(to.endLend())
+                offset += count
+            }
+            return plain
+        }
+        for _ in 0..<10 where !(client.established && server.established) {
+            #expect(client.advanceHandshake())
+            _ = move(client, server)
+            #expect(server.advanceHandshake())
+            _ = move(server, client)
+        }
+        #expect(client.established && server.established)
+        let message = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        #expect(client.write(Array(message[..<100_000])) && client.write(Array(message[100_000...])))
+        #expect(move(client, server) == message)
+        #expect(client.ciphertext.count == 0, "the sent records were consumed")
+        // The other way, many small records.
+        for index in 0..<50 { #expect(server.write([UInt8](repeating: UInt8(index), count: 1000 + index))) }
+        #expect(move(server, client) == (0..<50).flatMap { [UInt8](repeating: UInt8($0), count: 1000 + $0) })
+    }
+
+    /// Over TLS a chunk carries no CRC-32C and the receiver checks none (the records'
+    /// authentication tags check every byte); over a plain link it is checked.
+    @Test func aChunkOverTLSSkipsItsChecksum() throws {
+        let body = [UInt8](repeating: 9, count: 64)
+        var bytes: [UInt8] = []
+        body.withUnsafeBytes { Wire.appendChunk(of: ObjectID(task: TaskID(value: 1), index: 1), $0, offset: 0, count: 64,
+                                                checksum: false, into: &bytes) }
+        let frame = Frame(bytes: bytes)
+        #expect(try Wire.chunkHeader(frame, verify: false).intact)
+        #expect(try !Wire.chunkHeader(frame).intact, "a plain link's receiver would refuse it")
+    }
+
     @Test func aClusterSpeaksTLSOnEveryTCPLinkAndRefusesPeersWithoutItsCA() throws {
         let material = temporaryDirectory("cluster"), other = temporaryDirectory("other")
         defer { for path in [material, other] { try? FileManager.default.removeItem(atPath: path) } }

@@ -1,6 +1,6 @@
 // TLS 1.3 for SwiftRay's TCP links, on OpenSSL: a context per process (the cluster CA,
 // this process's certificate and key, mutual verification), a session per connection
-// over two memory BIOs (the event loop moves the ciphertext; nothing here touches a
+// over two memory pipes (the event loop moves the ciphertext; nothing here touches a
 // socket), a session on a blocking socket for the CLI's control client, and the
 // certificates `swiftray cert` makes. Opaque pointers only: Swift never sees OpenSSL's types.
 
@@ -18,13 +18,17 @@ void *swiftray_tls_context(const char *ca_path, const char *cert_path, const cha
                            char *error, size_t error_size);
 void swiftray_tls_context_free(void *context);
 
-/// A session over memory BIOs (server or client as its context is).
+/// A session over memory pipes (server or client as its context is).
 void *swiftray_tls_session(void *context, int server);
 void swiftray_tls_session_free(void *session);
 /// Runs the handshake as far as the bytes fed allow: 1 done, 0 needs more, -1 failed.
 int swiftray_tls_handshake(void *session);
-/// Ciphertext from the peer.
+/// Ciphertext from the peer, copied.
 int swiftray_tls_feed(void *session, const void *bytes, size_t count);
+/// Ciphertext from the peer, lent (not copied) until `swiftray_tls_end_lend`, which keeps a copy
+/// of what the reads in between left unconsumed (0, or -1 out of memory).
+void swiftray_tls_lend(void *session, const void *bytes, size_t count);
+int swiftray_tls_end_lend(void *session);
 /// Plaintext read: > 0 bytes, 0 none yet, -1 the peer closed or the stream is corrupt.
 long swiftray_tls_read(void *session, void *buffer, size_t capacity);
 /// Encrypts plaintext (all of it, or -1).
@@ -32,6 +36,10 @@ long swiftray_tls_write(void *session, const void *bytes, size_t count);
 /// Ciphertext waiting to be sent, and taking it.
 size_t swiftray_tls_pending(void *session);
 long swiftray_tls_drain(void *session, void *buffer, size_t capacity);
+/// The ciphertext waiting to be sent, in place (valid until the session next writes), and
+/// dropping the first `count` bytes of it once sent.
+const void *swiftray_tls_out(void *session, size_t *length);
+void swiftray_tls_out_consume(void *session, size_t count);
 /// The last error of this thread, as text (OpenSSL's queue, or the verification result).
 void swiftray_tls_last_error(void *session, char *buffer, size_t size);
 

@@ -57,10 +57,11 @@ extension RayletHost {
         }
     }
 
-    /// One chunk of an object pushed by another raylet.
-    func receiveChunk(_ frame: Frame) throws(WireError) {
+    /// One chunk of an object pushed by another raylet (its CRC-32C checked unless it came
+    /// over TLS, whose records' authentication tags check every byte).
+    func receiveChunk(_ frame: Frame, overTLS: Bool) throws(WireError) {
         guard let objects else { return }
-        let header = try Wire.chunkHeader(frame)
+        let header = try Wire.chunkHeader(frame, verify: !overTLS)
         let (object, total, offset) = (header.object, header.total, header.offset)
         guard header.intact else {
             note("raylet", "a chunk of \(object) (offset \(offset)) arrived damaged (its CRC-32C does not match); "
@@ -128,7 +129,8 @@ extension RayletHost {
             let count = min(Self.transferChunkBytes, mapping.count - offset)
             var frame: [UInt8] = []
             frame.reserveCapacity(count + 64)
-            Wire.appendChunk(of: object, mapping.bytes, offset: offset, count: count, into: &frame)
+            Wire.appendChunk(of: object, mapping.bytes, offset: offset, count: count, checksum: !connection.isEncrypted,
+                             into: &frame)
             connection.send(frame)
             offset += count
         }

@@ -402,7 +402,7 @@ public final class RayletHost: ConnectionDelegate {
                 updateDirectory(try frame.directory())
             case .objectChunk:
                 guard peer.role == .raylet else { throw WireError("object chunks come from raylets only") }
-                try receiveChunk(frame)
+                try receiveChunk(frame, overTLS: connection.isEncrypted)
             case .output:
                 guard peer.role == .raylet else { throw WireError("output frames come from raylets only") }
                 let (from, to) = try frame.addresses()

@@ -115,6 +115,10 @@ public final class Connection {
     private var resumedAt: Int64 = 0
     /// TLS on a TCP link whose loop has TLS material (nil: plain bytes).
     private var tls: TLSSession?
+    /// Whether this link runs TLS (its records authenticated: a corrupted byte fails the link).
+    public var isEncrypted: Bool { tls != nil }
+    /// Where TLS decrypts to (the read buffer holds the ciphertext lent to it meanwhile).
+    private var plainBuffer: UnsafeMutableRawPointer?
 
     /// How a refusal over the rate limit begins (a driver refused so fails its calls with QuotaExceeded).
     static let rateLimitRefusal = "rate limit:"
@@ -213,15 +217,21 @@ public final class Connection {
         loop.activity &+= 1
         let bytes = UnsafeRawBufferPointer(start: base, count: count)
         if let tls {
-            // Ciphertext in; the read buffer is free again once fed, and takes the plaintext.
-            guard tls.feed(bytes), advanceTLS() else { return }
-            while let readBuffer {
-                guard let plain = tls.read(into: readBuffer, capacity: Self.readBufferBytes) else {
+            // Ciphertext in, lent in place (not copied) while TLS reads it; what a read leaves
+            // (a partial record) is kept. Plaintext out into a buffer of its own.
+            tls.lend(bytes)
+            defer {
+                if !tls.endLend() { close(reason: "\(label): TLS: out of memory for the ciphertext read") }
+            }
+            guard advanceTLS() else { return }
+            if plainBuffer == nil { plainBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16) }
+            while !isClosed, let plainBuffer {
+                guard let plain = tls.read(into: plainBuffer, capacity: Self.readBufferBytes) else {
                     close(reason: "\(label): TLS: \(tls.lastError)")
                     return
                 }
                 if plain == 0 { break }
-                reader.append(UnsafeRawBufferPointer(start: readBuffer, count: plain))
+                reader.append(UnsafeRawBufferPointer(start: plainBuffer, count: plain))
             }
         } else {
             reader.append(bytes)
@@ -239,7 +249,7 @@ public final class Connection {
             let reason = "TLS handshake with \(label) failed: \(tls.lastError)\(TLSHint.text)"
             if !initiatedHere { AuthCounters.countRefusal() }
             // What the handshake says (an alert) still goes out.
-            writeCiphertext(tls.takeCiphertext())
+            writeCiphertext(of: tls)
             close(reason: reason)
             return false
         }
@@ -455,35 +465,61 @@ public final class Connection {
                 }
                 outgoing = []
             }
-            writeCiphertext(tls.takeCiphertext())
+            writeCiphertext(of: tls)
             return
         }
         guard !outgoing.isEmpty else { return }
         let pending = outgoing
         outgoing = []
-        writeCiphertext(pending)
+        writeBytes(pending)
     }
 
-    /// Writes bytes as they go on the wire (plaintext, or TLS records).
-    private func writeCiphertext(_ bytes: [UInt8]) {
-        guard !isClosed, !bytes.isEmpty else { return }
-        if bytes.count >= EventLoop.largeBufferBytes { loop.trimSoon() }
-        // Read only: the array is shared with the caller, and a mutable view would copy it.
-        let written: Int32 = bytes.withUnsafeBytes { raw in
-            var buf = uv_buf_init(UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: CChar.self)),
-                                  UInt32(raw.count))
-            return uv_try_write(stream, &buf, 1)
-        }
-        if written == Int32(bytes.count) {
+    /// Writes the TLS records waiting in `tls` straight from where it encrypted them; only what
+    /// the socket does not take at once is copied, for a queued write.
+    private func writeCiphertext(of tls: TLSSession) {
+        let ciphertext = tls.ciphertext
+        guard !isClosed, ciphertext.count > 0 else { return }
+        if ciphertext.count >= EventLoop.largeBufferBytes { loop.trimSoon() }
+        let written = tryWrite(ciphertext)
+        if written == ciphertext.count {
+            tls.consumeCiphertext(written)
             if backlogBytes < Self.drainedBytes { wakeDrainWaiters() }
             return
         }
-        if written < 0 && written != Int32(UV_EAGAIN.rawValue) {
-            close(reason: "write failed: \(uvError(written))")
+        let rest = [UInt8](UnsafeRawBufferPointer(rebasing: ciphertext[max(0, written)...]))
+        tls.consumeCiphertext(ciphertext.count)
+        queueWrite(rest, from: 0, afterTrying: written)
+    }
+
+    /// uv_try_write of `bytes`: how many went out, or a negative libuv status.
+    private func tryWrite(_ bytes: UnsafeRawBufferPointer) -> Int {
+        // Read only, though libuv's buffer type is mutable.
+        var buf = uv_buf_init(UnsafeMutablePointer(mutating: bytes.baseAddress!.assumingMemoryBound(to: CChar.self)),
+                              UInt32(bytes.count))
+        return Int(uv_try_write(stream, &buf, 1))
+    }
+
+    /// Writes bytes as they go on the wire (plaintext frames).
+    private func writeBytes(_ bytes: [UInt8]) {
+        guard !isClosed, !bytes.isEmpty else { return }
+        if bytes.count >= EventLoop.largeBufferBytes { loop.trimSoon() }
+        // Read only: the array is shared with the caller, and a mutable view would copy it.
+        let written = bytes.withUnsafeBytes { tryWrite($0) }
+        if written == bytes.count {
+            if backlogBytes < Self.drainedBytes { wakeDrainWaiters() }
             return
         }
-        // The rest goes through a queued write, which keeps its own copy until done.
-        let request = WriteRequest(bytes: bytes[max(0, Int(written))...])
+        queueWrite(bytes, from: max(0, written), afterTrying: written)
+    }
+
+    /// Queues a write of `bytes` from `start` on, after uv_try_write returned `tried`.
+    private func queueWrite(_ bytes: [UInt8], from start: Int, afterTrying tried: Int) {
+        if tried < 0 && tried != Int(UV_EAGAIN.rawValue) {
+            close(reason: "write failed: \(uvError(Int32(tried)))")
+            return
+        }
+        // A queued write keeps the array (not a copy) until done.
+        let request = WriteRequest(bytes: bytes, from: start)
         bytesInFlight += request.count
         // Unowned: libuv ends a stream's writes (UV_ECANCELED at the latest) before its close
         // callback, which lets this connection go.
@@ -553,28 +589,36 @@ public final class Connection {
     private func released() {
         readBuffer?.deallocate()
         readBuffer = nil
+        plainBuffer?.deallocate()
+        plainBuffer = nil
         UnsafeMutableRawPointer(stream).deallocate()
     }
 }
 
-/// A queued uv_write and a private copy of the bytes it writes.
+/// A queued uv_write of the bytes of an array from an offset on. It holds the array, so its
+/// storage stays put (nothing mutates it: the connection gave it up) and is not copied.
 private final class WriteRequest {
     let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
-    let buffer: UnsafeMutableRawPointer
+    let bytes: [UInt8]
+    let start: Int
     let count: Int
     /// Called with `count` when the write completed or failed.
     var done: ((Int) -> Void)?
 
-    init(bytes: ArraySlice<UInt8>) {
-        count = bytes.count
-        buffer = .allocate(byteCount: max(1, count), alignment: 16)
-        bytes.withUnsafeBytes { if let base = $0.baseAddress { buffer.copyMemory(from: base, byteCount: $0.count) } }
+    init(bytes: [UInt8], from start: Int) {
+        self.bytes = bytes
+        self.start = start
+        count = bytes.count - start
     }
 
     func start(on stream: UnsafeMutablePointer<uv_stream_t>) -> Int32 {
         let retained = Unmanaged.passRetained(self)
         request.pointee.data = retained.toOpaque()
-        var buf = uv_buf_init(buffer.assumingMemoryBound(to: CChar.self), UInt32(count))
+        // The pointer outlives the closure: an array's own storage (always native here, never
+        // bridged) stays where it is while this request holds the array unmutated. Read only,
+        // though libuv's buffer type is mutable (a mutable view would copy the array).
+        let base = bytes.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
+        var buf = uv_buf_init((base + start).assumingMemoryBound(to: CChar.self), UInt32(count))
         let status = uv_write(request, stream, &buf, 1) { request, _ in
             guard let request, let data = request.pointee.data else { return }
             let write = Unmanaged<WriteRequest>.fromOpaque(data)
@@ -589,7 +633,6 @@ private final class WriteRequest {
     }
 
     deinit {
-        buffer.deallocate()
         request.deallocate()
     }
 }

@@ -209,17 +209,18 @@ enum Wire {
         var object: ObjectID
         var total: Int64
         var offset: Int64
-        /// The bytes match the checksum the sender wrote.
+        /// The bytes match the checksum the sender wrote (or were not checked: `verify` false).
         var intact: Bool
         var bodyStart: Int { 5 + Wire.chunkHeaderBytes }
     }
 
-    static func chunkHeader(_ frame: Frame) throws(WireError) -> ChunkHeader {
+    /// `verify` false skips the CRC (a chunk that came over TLS).
+    static func chunkHeader(_ frame: Frame, verify: Bool = true) throws(WireError) -> ChunkHeader {
         guard frame.bytes.count >= 5 + chunkHeaderBytes else { throw WireError("short object chunk frame") }
         let header = frame.bytes.withUnsafeBytes { raw in
             ChunkHeader(object: ObjectID(task: TaskID(value: readUInt64(raw, 5)), index: readUInt32(raw, 13)),
                         total: Int64(bitPattern: readUInt64(raw, 17)), offset: Int64(bitPattern: readUInt64(raw, 25)),
-                        intact: readUInt32(raw, 33)
+                        intact: !verify || readUInt32(raw, 33)
                             == FastCRC32C.update(0, UnsafeRawBufferPointer(rebasing: raw[(5 + chunkHeaderBytes)...])))
         }
         let count = Int64(frame.bytes.count - header.bodyStart)
@@ -242,15 +243,18 @@ enum Wire {
         } while offset < bytes.count
     }
 
-    /// Appends the objectChunk frame of `bytes[offset..<offset + count]`.
+    /// Appends the objectChunk frame of `bytes[offset..<offset + count]`, with its CRC-32C unless
+    /// `checksum` is false (a TLS link: its records' authentication tags check every byte, and the
+    /// receiver does not check the CRC of a chunk that came over TLS).
     static func appendChunk(of object: ObjectID, _ bytes: UnsafeRawBufferPointer, offset: Int, count: Int,
-                            into out: inout [UInt8]) {
+                            checksum: Bool = true, into out: inout [UInt8]) {
         let start = begin(.objectChunk, in: &out)
         appendUInt64(object.task.value, to: &out)
         appendUInt32(object.index, to: &out)
         appendUInt64(UInt64(bytes.count), to: &out)
         appendUInt64(UInt64(offset), to: &out)
-        appendUInt32(FastCRC32C.update(0, UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])), to: &out)
+        appendUInt32(checksum ? FastCRC32C.update(0, UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])) : 0,
+                     to: &out)
         if count > 0 {
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
                 .assumingMemoryBound(to: UInt8.self))

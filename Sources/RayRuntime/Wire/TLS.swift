@@ -150,6 +150,24 @@ final class TLSSession {
         return true
     }
 
+    /// Lends ciphertext read from the peer (not copied) to the reads that follow, until
+    /// `endLend`, which keeps a copy of what they left: false if that copy failed.
+    func lend(_ bytes: UnsafeRawBufferPointer) {
+        swiftray_tls_lend(raw, bytes.baseAddress, bytes.count)
+    }
+
+    func endLend() -> Bool { swiftray_tls_end_lend(raw) == 0 }
+
+    /// The ciphertext waiting to go out, in place (valid until the next write); `consume` drops
+    /// the first `count` bytes of it.
+    var ciphertext: UnsafeRawBufferPointer {
+        var length = 0
+        let base = swiftray_tls_out(raw, &length)
+        return UnsafeRawBufferPointer(start: base, count: length)
+    }
+
+    func consumeCiphertext(_ count: Int) { swiftray_tls_out_consume(raw, count) }
+
     /// Decrypts what was fed into `buffer`: bytes written (0: nothing yet), nil if the stream failed.
     func read(into buffer: UnsafeMutableRawPointer, capacity: Int) -> Int? {
         let count = swiftray_tls_read(raw, buffer, capacity)
