@@ -142,6 +142,26 @@ extension RuntimeTests {
         }
     }
 
+    /// By default a job's workers on a node may hold the machine's memory less the node's object
+    /// store and 1 GiB (so the kernel kills one of them, not the raylet or the GCS), status says
+    /// so and where it comes from, and tasks run under it; SWIFTRAY_JOB_MEMORY_BYTES=0 turns it off.
+    @Test func aJobsWorkersHaveADefaultMemoryLimitThatZeroTurnsOff() throws {
+        try withCluster([("head", ["CPU": 1])]) { cluster throws in
+            let status = try nodeStatus(try #require(cluster.nodes.first))
+            let physical = Int64(sysconf(Int32(_SC_PHYS_PAGES))) * Int64(sysconf(Int32(_SC_PAGESIZE)))
+            let expected = physical - status.capacityBytes - (1 << 30)
+            if !status.cpuShares.contains("memory limit off (") {
+                #expect(status.cpuShares.contains("memory limit \(expected) B per job (the default: the machine's memory "
+                    + "less the object store and 1 GiB; SWIFTRAY_JOB_MEMORY_BYTES;"), "\(status.cpuShares)")
+            }
+            #expect(try Testbed.hog.remote(8 << 20).get(timeout: .seconds(60)) == 8 << 20)
+        }
+        try withCluster([("head", ["CPU": 1])], environment: ["SWIFTRAY_JOB_MEMORY_BYTES=0"]) { cluster throws in
+            let status = try nodeStatus(try #require(cluster.nodes.first))
+            #expect(status.cpuShares.contains("memory limit off (SWIFTRAY_JOB_MEMORY_BYTES=0)"), "\(status.cpuShares)")
+        }
+    }
+
     /// A per-job process limit (SWIFTRAY_JOB_PIDS_MAX, 64 here; the kernel's pids controller): a
     /// body forking 300 processes of its own gets only as many as its job's limit leaves, and the
     /// node and the job go on (a task after it works). Where the pids controller cannot be used,

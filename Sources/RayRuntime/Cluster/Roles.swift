@@ -116,7 +116,7 @@ public enum Role {
     private static func runRaylet() throws(RuntimeError) {
         _ = try RateLimit.fromEnvironment()
         try ObjectSizeLimit.validateEnvironment()
-        _ = try positiveSetting("SWIFTRAY_JOB_MEMORY_BYTES")  // A malformed limit is refused by name, now.
+        _ = try JobCPUShares.memoryLimitSetting(storeBytes: 0)  // A malformed limit is refused by name, now.
         let loop = try roleLoop("raylet", as: .node)
         watchParent(loop)
         var options = RayletOptions()

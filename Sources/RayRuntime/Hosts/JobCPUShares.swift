@@ -6,9 +6,11 @@
 //   (leases only account for what tasks declare: a zero-CPU task or actor that spins, or
 //   a body running more threads than its CPUs, would otherwise take cores from every job).
 //   On unless SWIFTRAY_JOB_CPU_SHARES=0.
-// - A memory limit (SWIFTRAY_JOB_MEMORY_BYTES, off unless set): a job's workers on the node
-//   together hold at most that much; past it the kernel kills one of them, and the task's
-//   failure (WorkerCrashed) says the job's memory limit was reached.
+// - A memory limit (SWIFTRAY_JOB_MEMORY_BYTES; by default the machine's memory less the node's
+//   object store and 1 GiB, so one job's workers are killed before they push the kernel to
+//   kill the raylet or the GCS; 0 turns it off): a job's workers on the node together hold at
+//   most that much; past it the kernel kills one of them, and the task's failure
+//   (WorkerCrashed) says the job's memory limit was reached.
 // - A process-count limit (SWIFTRAY_JOB_PIDS_MAX, off unless set; the kernel's pids
 //   controller, which counts threads too): a job's workers on the node, and whatever they
 //   fork, hold at most that many tasks; past it fork and thread creation fail in the job's
@@ -55,17 +57,44 @@ public final class JobCPUShares {
         self.description = description
     }
 
+    /// What a job's workers on a node hold at most unless SWIFTRAY_JOB_MEMORY_BYTES says otherwise:
+    /// the machine's memory less the node's object store (`storeBytes`) and 1 GiB for the
+    /// raylet, the GCS and the drivers; nil (off) when that leaves less than 256 MiB.
+    static func defaultMemoryLimit(storeBytes: Int64) -> Int64? {
+        let physical = Int64(sysconf(Int32(_SC_PHYS_PAGES))) * Int64(sysconf(Int32(_SC_PAGESIZE)))
+        let limit = physical - max(0, storeBytes) - (1 << 30)
+        return limit >= 256 << 20 ? limit : nil
+    }
+
+    /// SWIFTRAY_JOB_MEMORY_BYTES: bytes (a positive whole number), 0 for no limit, or unset for
+    /// the default; anything else is refused by name. Nil: no limit.
+    static func memoryLimitSetting(storeBytes: Int64) throws(RuntimeError) -> (limit: Int64?, source: String) {
+        if environment("SWIFTRAY_JOB_MEMORY_BYTES") == "0" { return (nil, "SWIFTRAY_JOB_MEMORY_BYTES=0") }
+        if let text = environment("SWIFTRAY_JOB_MEMORY_BYTES") {
+            guard let set = Int64(text), set > 0 else {
+                throw RuntimeError("SWIFTRAY_JOB_MEMORY_BYTES=\(text) is not a positive whole number (bytes a job's workers "
+                    + "on a node may hold, or 0 for no limit)")
+            }
+            return (set, "SWIFTRAY_JOB_MEMORY_BYTES")
+        }
+        guard let limit = defaultMemoryLimit(storeBytes: storeBytes) else {
+            return (nil, "the machine's memory less the object store and 1 GiB leaves less than 256 MiB; "
+                + "SWIFTRAY_JOB_MEMORY_BYTES sets a limit")
+        }
+        return (limit, "the default: the machine's memory less the object store and 1 GiB; SWIFTRAY_JOB_MEMORY_BYTES")
+    }
+
     /// The node's per-job groups (nil when every part is off), and what status says of them.
     /// A malformed SWIFTRAY_JOB_MEMORY_BYTES or SWIFTRAY_JOB_PIDS_MAX is refused by name.
-    static func make(node: NodeID) throws(RuntimeError) -> (groups: JobCPUShares?, status: String) {
-        let memoryLimit = try positiveSetting("SWIFTRAY_JOB_MEMORY_BYTES").map(Int64.init)
+    static func make(node: NodeID, storeBytes: Int64) throws(RuntimeError) -> (groups: JobCPUShares?, status: String) {
+        let (memoryLimit, memorySource) = try memoryLimitSetting(storeBytes: storeBytes)
         let pidsLimit = try positiveSetting("SWIFTRAY_JOB_PIDS_MAX").map(Int64.init)
         let wantCPU = environment("SWIFTRAY_JOB_CPU_SHARES") != "0"
         let memberships = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
         let name = "swiftray-\(node.value)-\(getpid())"
         var hierarchies: [Hierarchy] = []
         var cpu = wantCPU ? "" : "CPU shares off (SWIFTRAY_JOB_CPU_SHARES=0)"
-        var memory = "", pids = ""
+        var memory = memoryLimit == nil ? "memory limit off (\(memorySource))" : "", pids = ""
         if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") {
             // cgroup v2: one group holds both controllers.
             let own = memberships.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) } ?? "/"
@@ -87,7 +116,7 @@ public final class JobCPUShares {
                     if wantCPU { cpu = enabled.contains("cpu") ? "CPU shares on (cgroup v2 cpu.weight, \(base))"
                         : "CPU shares off (cgroup v2: the cpu controller cannot be enabled under \(parent))" }
                     if let memoryLimit { memory = enabled.contains("memory")
-                        ? "memory limit \(memoryLimit) B per job (cgroup v2 memory.max, \(base))"
+                        ? "memory limit \(memoryLimit) B per job (\(memorySource); cgroup v2 memory.max, \(base))"
                         : "memory limit off (cgroup v2: the memory controller cannot be enabled under \(parent))" }
                     if let pidsLimit { pids = enabled.contains("pids")
                         ? "process limit \(pidsLimit) per job (cgroup v2 pids.max, \(base))"
@@ -128,7 +157,7 @@ public final class JobCPUShares {
                     hierarchies.append(Hierarchy(base: base, limits: [("memory.limit_in_bytes", memoryLimit)],
                                                  oomFile: "memory.oom_control"))
                 }
-                memory = base.map { "memory limit \(memoryLimit) B per job (cgroup v1 memory.limit_in_bytes, \($0))" }
+                memory = base.map { "memory limit \(memoryLimit) B per job (\(memorySource); cgroup v1 memory.limit_in_bytes, \($0))" }
                     ?? "memory limit off (\(why))"
             }
             if let pidsLimit {

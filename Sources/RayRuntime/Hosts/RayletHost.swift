@@ -338,7 +338,7 @@ public final class RayletHost: ConnectionDelegate {
                 }
             }
             // (A malformed SWIFTRAY_JOB_MEMORY_BYTES stopped the raylet before it started.)
-            (cpuShares, cpuSharesStatus) = (try? JobCPUShares.make(node: node)) ?? (nil, "")
+            (cpuShares, cpuSharesStatus) = (try? JobCPUShares.make(node: node, storeBytes: options.objectStoreBytes)) ?? (nil, "")
             note("raylet", "per-job \(cpuSharesStatus)")
             started = true
             handle(.started(config, NodeInfo(nodeID: node, name: options.name, resources: options.resources,
