@@ -365,6 +365,38 @@ extension RuntimeTests {
         #expect(log.contains("the peer does not read what is sent to it"), "\(log.suffix(500))")
     }
 
+    /// Control replies (status, listings) to drivers and workers are metered per process in bytes a
+    /// second (SWIFTRAY_CONTROL_REPLY_BYTES_PER_SECOND, 2 000 here): a driver asking for the node's
+    /// status 20 times at once gets every answer (nothing dropped), spread out at the budget, and
+    /// the raylet counts the holds; an administrator is not metered.
+    @Test func controlRepliesToADriverAreMeteredAndNothingIsLost() throws {
+        let budget = 2_000
+        let cluster = try LocalCluster(executable: testbedPath,
+                                       environment: ["SWIFTRAY_CONTROL_REPLY_BYTES_PER_SECOND=\(budget)"])
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
+        let driver = try #require(cluster.secret.derive(.driver))
+        let start = ContinuousClock.now
+        let received = exchangeRaw(unixPath: head.socketPath, secret: driver, ControlClient.clientFrames(.nodeStatus, count: 20))
+        let elapsed = ContinuousClock.now - start
+        var reader = FrameReader(maxBodyBytes: 1 << 24)
+        received.withUnsafeBytes { reader.append($0) }
+        var replies = 0, replyBytes = 0
+        while let frame = try reader.next() {
+            guard frame.kind == FrameKind.controlReply.rawValue else { continue }
+            replies += 1
+            replyBytes += frame.bytes.count
+        }
+        // (The hello's answer comes first; replies after it.)
+        #expect(replies == 20, "\(replies) replies in \(received.count) bytes")
+        // A second's worth at once, the rest at the budget (less the 5 s the exchange waits for silence).
+        let metered = Double(replyBytes - budget) / Double(budget)
+        #expect(replyBytes > 2 * budget && elapsed > .seconds(metered * 0.8 + 5), "\(replyBytes) B in \(elapsed)")
+        let status = try nodeStatus(head)
+        #expect(status.throttled > 0, "\(status)")
+    }
+
     /// A rate limit on accepted connections (issue 12: a peer flooding a raylet): with 200 frames
     /// a second per connection (a burst of 20), a driver storing 60 large objects (a frame to its
     /// raylet each) is held back — every object is there and every task's result arrives

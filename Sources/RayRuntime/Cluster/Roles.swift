@@ -103,6 +103,7 @@ public enum Role {
     private static func runGCS() throws(RuntimeError) {
         _ = try RateLimit.fromEnvironment()  // A malformed limit is refused by name, now.
         let loop = try roleLoop("GCS", as: .admin)
+        loop.controlReplyBudget = try ControlReplyBudget.fromEnvironment()
         watchParent(loop)
         var config = RayConfig()
         try applyConfigOverrides(&config)
@@ -118,6 +119,7 @@ public enum Role {
         try ObjectSizeLimit.validateEnvironment()
         _ = try JobCPUShares.memoryLimitSetting(storeBytes: 0)  // A malformed limit is refused by name, now.
         let loop = try roleLoop("raylet", as: .node)
+        loop.controlReplyBudget = try ControlReplyBudget.fromEnvironment()
         watchParent(loop)
         var options = RayletOptions()
         guard let address = environment("SWIFTRAY_GCS_ADDRESS") else {

@@ -124,7 +124,7 @@ public final class GCSHost: ConnectionDelegate {
                 let (observer, closedPeer) = try frame.addresses()
                 if observer == .gcs { handle(.peerDisconnected(closedPeer)) }
             case .control:
-                connection.send(Wire.controlReplyFrame(control(try frame.controlRequest())))
+                connection.sendControlReply(Wire.controlReplyFrame(control(try frame.controlRequest())))
             case .error:
                 note("gcs", "\(connection.label) reported: \(frame.text)")
             default:

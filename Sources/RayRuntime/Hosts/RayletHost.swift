@@ -416,7 +416,7 @@ public final class RayletHost: ConnectionDelegate {
                 if request == .listTasks {
                     listTasks(for: connection)
                 } else {
-                    connection.send(Wire.controlReplyFrame(control(request)))
+                    connection.sendControlReply(Wire.controlReplyFrame(control(request)))
                 }
             case .controlReply:
                 // A driver's answer to a relayed `list tasks`.

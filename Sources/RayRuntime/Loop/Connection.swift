@@ -61,6 +61,44 @@ public enum RateLimitCounters {
     static func countPause() { pauses.add(1, ordering: .relaxed) }
 }
 
+/// The bytes of control replies (status, listings: their cost grows with the tables they list)
+/// a GCS or raylet gives peers below a node's role (drivers, a job's workers) per second, all
+/// connections together: a control request from such a peer waits — its connection stops
+/// reading — while the replies already given are over the budget. Nodes and administrators are
+/// not metered. SWIFTRAY_CONTROL_REPLY_BYTES_PER_SECOND, default 64 MiB (one second's worth
+/// may be used at once).
+public final class ControlReplyBudget {
+    public let bytesPerSecond: Double
+    private var balance: Double
+    private var at: Int64 = 0
+
+    public init(bytesPerSecond: Int) {
+        self.bytesPerSecond = Double(bytesPerSecond)
+        balance = Double(bytesPerSecond)
+    }
+
+    /// The budget a GCS or raylet starts with; a malformed setting is refused by name.
+    public static func fromEnvironment() throws(RuntimeError) -> ControlReplyBudget {
+        ControlReplyBudget(bytesPerSecond: try positiveSetting("SWIFTRAY_CONTROL_REPLY_BYTES_PER_SECOND") ?? 64 << 20)
+    }
+
+    private func refill(_ now: Int64) {
+        balance = min(bytesPerSecond, balance + Double(now - at) * bytesPerSecond / 1e6)
+        at = now
+    }
+
+    /// How long a request must wait before it is answered (nil: not at all).
+    func microsUntilDue(_ now: Int64) -> Int64? {
+        refill(now)
+        return balance >= 0 ? nil : Int64((-balance / bytesPerSecond * 1e6).rounded(.up)) + 1
+    }
+
+    func charge(_ bytes: Int, _ now: Int64) {
+        refill(now)
+        balance -= Double(bytes)
+    }
+}
+
 /// A framed stream connection, used on its loop's thread only.
 public final class Connection {
     enum Kind { case tcp, pipe }
@@ -282,8 +320,35 @@ public final class Connection {
                 hold(frame)
                 return
             }
+            if frame.kind == FrameKind.control.rawValue, !peerMay(.node), let budget = loop.controlReplyBudget,
+               let wait = budget.microsUntilDue(loop.nowMicros) {
+                holdControl(frame, for: wait)
+                return
+            }
             delegate?.connection(self, received: frame)
         }
+    }
+
+    /// A control request over the process's reply budget: keeps `frame`, stops reading, and
+    /// answers it when the budget is due (backpressure only: the peer's requests wait in its socket).
+    private func holdControl(_ frame: Frame, for wait: Int64) {
+        throttledFrame = frame
+        RateLimitCounters.countPause()
+        uv_read_stop(stream)
+        // Unowned: closing cancels the timer.
+        resumeTimer = loop.timer(afterMicros: wait) { [unowned self] in
+            resumeTimer = nil
+            guard !isClosed else { return }
+            deliverFrames()
+            if !isClosed && resumeTimer == nil { beginReads() }
+        }
+    }
+
+    /// Sends a control reply, charged to the process's control-reply budget when the peer is
+    /// below a node's role.
+    public func sendControlReply(_ frame: [UInt8]) {
+        if !peerMay(.node) { loop.controlReplyBudget?.charge(frame.count, loop.nowMicros) }
+        send(frame)
     }
 
     /// One frame's token, if one is left (refilled at the limit's rate since last asked).

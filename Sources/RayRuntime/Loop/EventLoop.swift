@@ -34,6 +34,8 @@ public final class EventLoop: @unchecked Sendable {
     public var secret: ClusterSecret?
     /// TLS for this loop's TCP connections (nil: plain).
     public var tls: TLSContext?
+    /// What control replies to drivers and workers may cost per second (nil: unmetered).
+    public var controlReplyBudget: ControlReplyBudget?
     public var spinMicros: UInt64 = UInt64(environment("SWIFTRAY_SPIN_MICROS") ?? "") ?? 100
     /// Who runs the loop (task bodies may hand it to a spare thread: `runOutside`).
     private let baton = LoopBaton(takeoverMicros: UInt64(environment("SWIFTRAY_TAKEOVER_MICROS") ?? "") ?? 10_000)
