@@ -107,6 +107,30 @@ let only: Set<String>? = arguments.firstIndex(of: "--only").flatMap { flag in
     flag + 1 < arguments.count ? Set(arguments[flag + 1].split(separator: ",").map(String.init)) : nil
 }
 let clientMode = arguments.first == "--client"
+let usage = """
+    usage: swiftray-bench [--quick] [--no-log] [--only NAME[,NAME...]]
+      --quick   shorter measurements (0.5 s each instead of 2 s)
+      --no-log  do not log the processes' inputs (only to measure what logging costs)
+      --only    run only these benchmarks, by the names it prints (e.g. single_client_tasks_sync,
+                cross_node_1gib_tls_gigabytes); without it, every benchmark runs (several minutes)
+
+    """
+if !clientMode && ProcessInfo.processInfo.environment["SWIFTRAY_ROLE"] == nil {
+    if arguments.contains("--help") || arguments.contains("-h") {
+        print(usage, terminator: "")
+        exit(0)
+    }
+    var index = 0
+    while index < arguments.count {
+        switch arguments[index] {
+        case "--quick", "--no-log": index += 1
+        case "--only" where index + 1 < arguments.count: index += 2
+        default:
+            FileHandle.standardError.write(Data("swiftray-bench: unknown or incomplete argument '\(arguments[index])'\n\(usage)".utf8))
+            exit(2)
+        }
+    }
+}
 
 /// Seconds each throughput measurement runs.
 let duration = quick ? 0.5 : 2.0
