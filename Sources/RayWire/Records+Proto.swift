@@ -1487,6 +1487,12 @@ extension OwnerInput {
             value.object = v0.proto
             value.held = v1.map { $0.proto }
             message.holdReferences = value
+        case .taskStartedFor(let v0, let v1, let v2):
+            var value = PBOwnerInput.TaskStartedFor()
+            value.task = v0.value
+            value.attempt = Int64(v1)
+            value.owner = v2.proto
+            message.taskStartedFor = value
         }
         return message
     }
@@ -1539,6 +1545,8 @@ extension OwnerInput {
             self = .placementGroupReady(PlacementGroupID(creationTask: TaskID(value: value.group)), value: try ObjectData(proto: ProtoRecords.field(value.hasValue, value.value, path() + ".placement_group_ready" + ".value"), at: path() + ".placement_group_ready" + ".value"))
         case .holdReferences(let value)?:
             self = .holdReferences(try ObjectID(proto: ProtoRecords.field(value.hasObject, value.object, path() + ".hold_references" + ".object"), at: path() + ".hold_references" + ".object"), held: try value.held.map { try ObjectID(proto: $0, at: path() + ".hold_references" + ".held") })
+        case .taskStartedFor(let value)?:
+            self = .taskStartedFor(TaskID(value: value.task), attempt: Int(truncatingIfNeeded: value.attempt), owner: try WorkerID(proto: ProtoRecords.field(value.hasOwner, value.owner, path() + ".task_started_for" + ".owner"), at: path() + ".task_started_for" + ".owner"))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

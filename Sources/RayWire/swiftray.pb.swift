@@ -5044,6 +5044,14 @@ public nonisolated struct PBOwnerInput: Sendable {
     set {kind = .holdReferences(newValue)}
   }
 
+  public var taskStartedFor: PBOwnerInput.TaskStartedFor {
+    get {
+      if case .taskStartedFor(let v)? = kind {return v}
+      return PBOwnerInput.TaskStartedFor()
+    }
+    set {kind = .taskStartedFor(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -5070,6 +5078,7 @@ public nonisolated struct PBOwnerInput: Sendable {
     case removePlacementGroup(UInt64)
     case placementGroupReady(PBOwnerInput.PlacementGroupReady)
     case holdReferences(PBOwnerInput.HoldReferences)
+    case taskStartedFor(PBOwnerInput.TaskStartedFor)
 
   }
 
@@ -5466,6 +5475,31 @@ public nonisolated struct PBOwnerInput: Sendable {
     public init() {}
 
     fileprivate var _object: PBObjectId? = nil
+  }
+
+  public nonisolated struct TaskStartedFor: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var task: UInt64 = 0
+
+    public var attempt: Int64 = 0
+
+    public var owner: PBWorkerId {
+      get {_owner ?? PBWorkerId()}
+      set {_owner = newValue}
+    }
+    /// Returns true if `owner` has been explicitly set.
+    public var hasOwner: Bool {self._owner != nil}
+    /// Clears the value of `owner`. Subsequent reads from it will return its default value.
+    public mutating func clearOwner() {self._owner = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _owner: PBWorkerId? = nil
   }
 
   public init() {}
@@ -14436,7 +14470,7 @@ nonisolated extension PBRayletInput.DriverConnected: SwiftProtobuf.Message, Swif
 
 nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OwnerInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0\u{3}lookup_actor\0\u{3}borrow_argument\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}placement_group_ready\0\u{3}hold_references\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}started\0\u{3}submit_task\0\u{1}put\0\u{1}get\0\u{1}release\0\u{3}message_received\0\u{3}peer_disconnected\0\u{3}add_reference\0\u{1}cancel\0\u{3}worker_died\0\u{3}started_in_worker\0\u{3}task_started\0\u{1}lend\0\u{3}create_actor\0\u{3}call_actor\0\u{3}kill_actor\0\u{3}subscribe_actor\0\u{3}lookup_actor\0\u{3}borrow_argument\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}placement_group_ready\0\u{3}hold_references\0\u{3}task_started_for\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -14733,6 +14767,19 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.kind = .holdReferences(v)
         }
       }()
+      case 24: try {
+        var v: PBOwnerInput.TaskStartedFor?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .taskStartedFor(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .taskStartedFor(v)
+        }
+      }()
       default: break
       }
     }
@@ -14835,6 +14882,10 @@ nonisolated extension PBOwnerInput: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .holdReferences?: try {
       guard case .holdReferences(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+    }()
+    case .taskStartedFor?: try {
+      guard case .taskStartedFor(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
     }()
     case nil: break
     }
@@ -15470,6 +15521,50 @@ nonisolated extension PBOwnerInput.HoldReferences: SwiftProtobuf.Message, SwiftP
   public static func ==(lhs: PBOwnerInput.HoldReferences, rhs: PBOwnerInput.HoldReferences) -> Bool {
     if lhs._object != rhs._object {return false}
     if lhs.held != rhs.held {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBOwnerInput.TaskStartedFor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBOwnerInput.protoMessageName + ".TaskStartedFor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}attempt\0\u{1}owner\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.task) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.attempt) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._owner) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.task != 0 {
+      try visitor.visitSingularFixed64Field(value: self.task, fieldNumber: 1)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularSInt64Field(value: self.attempt, fieldNumber: 2)
+    }
+    try { if let v = self._owner {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBOwnerInput.TaskStartedFor, rhs: PBOwnerInput.TaskStartedFor) -> Bool {
+    if lhs.task != rhs.task {return false}
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs._owner != rhs._owner {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -56,3 +56,26 @@ import Testing
     })
     #expect(Message.cancelChildren(parent, attempt: 2, force: false).workerPart == .owner)
 }
+
+/// Only the task's owner cancels what a running attempt submitted (issue 12: a job's workers
+/// cannot cancel another job's tasks): a `cancelChildren` from another process — one that learned
+/// the task's ID — is dropped and counted as forged; one for a task this worker has not begun
+/// (it overtook the task's push) finds nothing to cancel; the owner's own is obeyed.
+@Test func onlyTheTasksOwnerMayCancelWhatItsAttemptSubmitted() {
+    let worker = Build.worker(1, 7), taskOwner = Build.worker(1, 100), intruder = Build.worker(2, 300)
+    var owner = Owner()
+    _ = owner.handle(.startedInWorker(RayConfig(), OwnerIdentity(worker: worker, job: JobID(1))), now: 0)
+    let parent = TaskID(value: 99)
+    _ = owner.handle(.taskStartedFor(parent, attempt: 1, owner: taskOwner), now: 1)
+    let child = owner.nextTaskID
+    _ = owner.handle(.submitTask(Build.task()), now: 2)
+    #expect(owner.handle(.messageReceived(from: .worker(intruder), .cancelChildren(parent, attempt: 1, force: false)),
+                         now: 3) == [])
+    #expect(owner.handle(.messageReceived(from: .worker(taskOwner), .cancelChildren(TaskID(value: 55), attempt: 1,
+                                                                                   force: false)), now: 4) == [])
+    #expect(owner.tasks[child]?.state != .failed)
+    #expect(owner.metrics.forgedMessages == 1)
+    _ = owner.handle(.messageReceived(from: .worker(taskOwner), .cancelChildren(parent, attempt: 1, force: false)), now: 5)
+    #expect(owner.tasks[child]?.state == .failed)
+    #expect(owner.metrics.forgedMessages == 1)
+}

@@ -660,6 +660,11 @@ extension OwnerInput {
             try container.encode(UInt8(22))
             try container.encode(v0)
             try container.encode(v1)
+        case .taskStartedFor(let v0, let v1, let v2):
+            try container.encode(UInt8(23))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
         }
     }
 
@@ -713,6 +718,8 @@ extension OwnerInput {
             self = .placementGroupReady(try container.decode(PlacementGroupID.self), value: try container.decode(ObjectData.self))
         case 22:
             self = .holdReferences(try container.decode(ObjectID.self), held: try container.decode([ObjectID].self))
+        case 23:
+            self = .taskStartedFor(try container.decode(TaskID.self), attempt: try container.decode(Int.self), owner: try container.decode(WorkerID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown OwnerInput tag \(tag)"))

@@ -84,7 +84,8 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     /// tasks the worker runs submit and put; it registers no job (its driver did).
     case startedInWorker(RayConfig, OwnerIdentity)
     /// The worker began running `attempt` of `task`: what the body submits and puts now are
-    /// that attempt's children (`OwnerIDs.forTask`).
+    /// that attempt's children (`OwnerIDs.forTask`). As logged before the task's owner was
+    /// recorded (`taskStartedFor`): a cancel of its children is taken from any sender.
     case taskStarted(TaskID, attempt: Int)
     /// A body this worker ran returns references to these objects, owned here, to `to` (the
     /// task's owner): each handle the body kept for them becomes `to`'s borrow (released by
@@ -115,6 +116,9 @@ public enum OwnerInput: Hashable, Codable, Sendable {
     /// The value the program just put (`container`) holds references to `held` (objects owned or
     /// borrowed here): they stay alive while it does, and a task given it gets them too.
     case holdReferences(ObjectID, held: [ObjectID])
+    /// `taskStarted` of a task `owner` owns: only `owner` may cancel what this attempt submits
+    /// (`cancelChildren`), not another process that learned the task's ID.
+    case taskStartedFor(TaskID, attempt: Int, owner: WorkerID)
 }
 
 /// Effects of an owner.
@@ -230,7 +234,8 @@ public struct Owner: Sendable {
         public var puts = 0
         /// Messages dropped because their sender may not send them (`senderMay`): a raylet's
         /// answer from a process, the GCS's news from anyone else, a borrow released in another's
-        /// name. Never in a correct cluster (the simulator's checker holds it at 0).
+        /// name, a cancel of a task's children from anyone but its owner. Never in a correct
+        /// cluster (the simulator's checker holds it at 0).
         public var forgedMessages = 0
         public init() {}
     }
@@ -238,6 +243,8 @@ public struct Owner: Sendable {
     public internal(set) var config = RayConfig()
     public internal(set) var identity = OwnerIdentity(worker: WorkerID(node: NodeID(0), index: 0), job: JobID(0))
     public internal(set) var tasks: [TaskID: TaskEntry] = [:]
+    /// Who owns each task this worker began running lately (nil: not recorded): `startedFor`.
+    var taskOwners: [TaskID: WorkerID?] = [:]
     public internal(set) var objects: [ObjectID: ObjectEntry] = [:]
     public internal(set) var metrics = Metrics()
     /// Approximate bytes of retained task specs.
@@ -340,6 +347,10 @@ public struct Owner: Sendable {
             requestCounter = Self.workerRequestBase
         case .taskStarted(let task, let attempt):
             ids = OwnerIDs.forTask(task, attempt: attempt, key: identity.idKey)
+            startedFor(task, owner: nil)
+        case .taskStartedFor(let task, let attempt, let owner):
+            ids = OwnerIDs.forTask(task, attempt: attempt, key: identity.idKey)
+            startedFor(task, owner: owner)
         case .lend(let objects, let borrower):
             lend(objects, to: borrower, into: &effects)
         case .holdReferences(let container, let held):
@@ -511,10 +522,29 @@ public struct Owner: Sendable {
             return true
         case .borrowReleased(_, let borrower):
             return from == .worker(borrower)
+        case .cancelChildren(let task, _, _):
+            // Only the owner of a task this worker ran cancels what it submitted: knowing the
+            // task's ID is not enough (issue 12: a job's workers cannot cancel another's tasks).
+            switch taskOwners[task] {
+            case .some(.some(let owner)): return from == .worker(owner)
+            case .some(.none): return true  // Logged before owners were recorded (`taskStarted`).
+            // Not begun here (a cancel that overtook its task's push) or long ago: it has no
+            // children here to cancel (`cancelChildren` finds none).
+            case .none: return true
+            }
         default:
             return true
         }
     }
+
+    /// Notes who owns `task`, which this worker began running (nil: not recorded); the last
+    /// `taskOwnersKept` tasks or so are remembered.
+    private mutating func startedFor(_ task: TaskID, owner: WorkerID?) {
+        if taskOwners.count >= Self.taskOwnersKept { taskOwners.removeAll(keepingCapacity: true) }
+        taskOwners[task] = .some(owner)
+    }
+
+    static let taskOwnersKept = 256
 
     // MARK: - Program API
 

@@ -54,7 +54,7 @@ extension WorkerHost {
         host.objects = objects
         host.identity = identity
         host.handle(.startedInWorker(config, identity))
-        host.handle(.taskStarted(running.task, attempt: running.attempt))
+        host.handle(.taskStartedFor(running.task, attempt: running.attempt, owner: running.owner))
         ownerHost = host
         let client = DriverClient(workerOwner: host, loop: loop, worker: workerID, job: running.job, config: config,
                                   session: environment("SWIFTRAY_SESSION"), objects: objects, idKey: identity.idKey)

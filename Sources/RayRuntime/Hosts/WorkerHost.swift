@@ -138,7 +138,7 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
     /// The node's object size limit, read once (its store was made before this worker started).
     var config = RayConfig()
     /// The task attempt whose body runs now (loop thread).
-    var running: (task: TaskID, attempt: Int, job: JobID)?
+    var running: (task: TaskID, attempt: Int, job: JobID, owner: WorkerID)?
     /// The actor instance this worker hosts (made by its constructor; one per process).
     var actorInstance: (any ActorInstance)?
     /// The owner of what bodies submit and put (loop thread), made on first use.
@@ -222,9 +222,9 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         case .executeActor(let spec, let attempt, let arguments, let task):
             executeActor(spec, attempt, arguments, task)
         case .execute(let spec, let attempt, let arguments):
-            running = (spec.taskID, attempt, spec.jobID)
+            running = (spec.taskID, attempt, spec.jobID, spec.owner)
             if let ownerHost {
-                ownerHost.handle(.taskStarted(spec.taskID, attempt: attempt))
+                ownerHost.handle(.taskStartedFor(spec.taskID, attempt: attempt, owner: spec.owner))
                 ownerClient.withLock { $0 }?.beginTask(spec.taskID, attempt: attempt)
             }
             // On the loop's thread, outside its callbacks: a body that waits (or runs long) has
@@ -263,9 +263,9 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
     /// Runs an actor's constructor on the loop's thread, outside its callbacks (as a task body);
     /// starts a method call on the instance (it runs on Swift concurrency: the loop goes on).
     private func executeActor(_ spec: TaskSpec, _ attempt: Int, _ arguments: [ObjectValue], _ task: ActorTask) {
-        running = (spec.taskID, attempt, spec.jobID)
+        running = (spec.taskID, attempt, spec.jobID, spec.owner)
         if let ownerHost {
-            ownerHost.handle(.taskStarted(spec.taskID, attempt: attempt))
+            ownerHost.handle(.taskStartedFor(spec.taskID, attempt: attempt, owner: spec.owner))
             ownerClient.withLock { $0 }?.beginTask(spec.taskID, attempt: attempt)
         }
         let fetched: [FetchedValue]

@@ -51,7 +51,7 @@ extension Simulation {
     func runParentBody(_ spec: TaskSpec, attempt: Int, argumentDigests: [UInt64], on worker: WorkerID,
                        children requests: [TaskRequest]) {
         let owner = workerOwner(worker, job: spec.jobID)
-        owner.submit(.taskStarted(spec.taskID, attempt: attempt))
+        owner.submit(.taskStartedFor(spec.taskID, attempt: attempt, owner: spec.owner))
         var children: [ObjectID] = []
         children.reserveCapacity(requests.count)
         for request in requests {
@@ -73,7 +73,7 @@ extension Simulation {
             return
         }
         let owner = workerOwner(worker, job: spec.jobID)
-        owner.submit(.taskStarted(spec.taskID, attempt: attempt))
+        owner.submit(.taskStartedFor(spec.taskID, attempt: attempt, owner: spec.owner))
         owner.submit(.subscribeActor(actor))
         var calls: [ObjectID] = []
         for request in ActorCaller.calls(of: spec) {
