@@ -49,14 +49,22 @@ extension RuntimeTests {
         }
     }
 
-    /// The per-owner object quota (issue 12: a flood of tiny objects): at 40 objects the driver's
-    /// next put is refused before an ID is taken, with a typed error naming the quota and how to
+    /// The per-owner object quota (issue 12: a flood of tiny objects): past 20 objects each put
+    /// slows the program down (the soft quota), at 40 the driver's next put is refused before an ID is taken, with a typed error naming the quota and how to
     /// raise it; what was made stays intact, and letting go of references makes room again. A
     /// task body's puts are its worker's owner's, counted apart.
     @Test func anOwnerPastItsObjectQuotaHasItsPutsRefused() throws {
         try withCluster([("head", ["CPU": 1])],
                         environment: ["SWIFTRAY_OWNED_OBJECTS_HARD=40", "SWIFTRAY_OWNED_OBJECTS_SOFT=20"]) { _ throws in
-            var refs = try (0..<40).map { try Ray.put($0) }
+            var refs = try (0..<20).map { try Ray.put($0) }
+            let client = try #require(Ray.currentClient)
+            #expect(client.putsSlowedDown == 0)
+            // Past the soft quota of 20, each put holds the program: 20 of them, at least 2 ms.
+            let start = DispatchTime.now().uptimeNanoseconds
+            refs += try (20..<40).map { try Ray.put($0) }
+            let took = Int64(DispatchTime.now().uptimeNanoseconds - start) / 1000
+            #expect(client.putsSlowedDown == 20)
+            #expect(took >= 20 * OwnedObjectsRule.slowdownMicros, "\(took) µs")
             #expect {
                 _ = try Ray.put(40)
             } throws: { error in

@@ -130,4 +130,45 @@ import Testing
                                      file: "tiny.yaml")
         }
     }
+
+    /// Past the soft quota a put is made and holds its program (`OwnedObjectsRule.pace`): the
+    /// program's next calls reach the owner that much later, as a real program's do after its
+    /// put returns. Another job's program, under the quota of its own owner, is not held; a run is the same for the same seed.
+    @Test func putsPastTheSoftQuotaSlowTheirProgramDown() throws {
+        func run(soft: Int) throws -> (main: Int64, other: Int64, digest: UInt64) {
+            let yaml = """
+                name: slowed
+                description: puts past the soft quota
+                cluster:
+                  quotas: {owned_objects: 100, owned_objects_soft: \(soft)}
+                  nodes: [{name: head, head: true}]
+                workload:
+                  puts: [{name: crumbs, count: 30, size: 8B}]
+                  tasks: [{name: after, duration: 1ms, output: 8B}]
+                  get: ["crumbs[*]", after]
+                expect:
+                  results: {"crumbs[*]": ok, after: ok}
+                jobs:
+                  - name: other
+                    workload: {puts: [{name: mine, count: 10, size: 8B}], get: ["mine[*]"]}
+                    expect: {results: {"mine[*]": ok}}
+                """
+            let scenario = try ScenarioLoader.parse(yaml: yaml, file: "slowed.yaml")
+            let simulation = try Simulation(scenario: scenario, options: SimulationOptions(seed: 7))
+            let report = simulation.run()
+            #expect(report.outcome == .passed, "\(report.summary(wallSeconds: 0))")
+            func took(_ job: Int) throws -> Int64 {
+                let program = simulation.jobs[job].program!
+                return try #require(program.finishedMicros) - #require(program.startedMicros)
+            }
+            return (try took(0), try took(1), report.traceDigest)
+        }
+        let free = try run(soft: 100)
+        let slowed = try run(soft: 10)
+        // Puts 11 to 30 were past the soft quota of 10: the task and the gets went 20 × 100 µs later.
+        #expect(slowed.main - free.main == 20 * OwnedObjectsRule.slowdownMicros, "\(free) \(slowed)")
+        #expect(slowed.other == free.other)
+        #expect(try run(soft: 10).digest == slowed.digest)
+    }
 }
+

@@ -7,7 +7,7 @@
 //   workers the configuration with the limit made concrete (`forNode`), so the simulator
 //   and the real hosts read it from there.
 // - The per-owner object quota (OwnedObjectsRule): a put by an owner whose table is full is
-//   refused (QuotaExceeded).
+//   refused (QuotaExceeded); one past the soft limit is made, and holds its program a while.
 
 extension RayConfig {
     /// The configuration a node hands its drivers and workers: the object size limit made
@@ -62,6 +62,18 @@ public enum OwnedObjectsRule {
             + "or raise the quota")
     }
 
-    /// True when a put by an owner holding `entries` objects is past the soft limit (counted, warned of).
+    /// True when a put by an owner holding `entries` objects is past the soft limit (counted,
+    /// warned of, and slowed down).
     public static func pastSoftLimit(entries: Int, config: RayConfig) -> Bool { entries >= config.ownedObjectsSoft }
+
+    /// How a put past the soft limit slows its program down: once made, the program is held
+    /// until `pace(after:now:)`, so such puts go at most one per `slowdownMicros` (10 000 a
+    /// second) however fast the program makes them. From the default soft limit (1 000 000) to
+    /// the hard one (10 000 000) that is at least 15 minutes, with the warning given.
+    public static let slowdownMicros: Int64 = 100
+
+    /// When the program may go on after a put past the soft limit made at `now`, the previous
+    /// one having held it until `previous` (a time on the same clock; 0 for none).
+    @inline(__always)
+    public static func pace(after previous: Int64, now: Int64) -> Int64 { max(previous, now) &+ slowdownMicros }
 }

@@ -116,6 +116,8 @@ public final class DriverClient: @unchecked Sendable {
     /// SWIFTRAY_MAX_PENDING_TASKS), and how many submissions have waited so far.
     public var pendingTaskLimit: Int { host!.gate.limit }
     public var submissionsThatWaited: Int { host!.gate.waited.load(ordering: .relaxed) }
+    /// Puts made past the owner's soft object quota, each slowing the program down (`OwnedObjectsRule`).
+    public var putsSlowedDown: Int { host!.ownedObjects.pastSoftLimit.load(ordering: .relaxed) }
 
     /// Submits a task; returns the ID of its return object (the caller holds one handle).
     public func submit(_ request: TaskRequest) -> ObjectID {
@@ -151,14 +153,17 @@ public final class DriverClient: @unchecked Sendable {
         }
         let host = self.host!
         let data = ObjectData(sizeBytes: Int64(bytes.count), digest: digest, bytes: bytes)
-        return try counters.withLock { ids throws(RuntimeError) in
-            try host.ownedObjects.admitPut(config: config)
+        var held: Int64 = 0
+        let object = try counters.withLock { ids throws(RuntimeError) in
+            held = try host.ownedObjects.admitPut(config: config)
             let object = ids.takePut()
             host.ownedObjects.putMade()
             host.resolved.store(object, .data(data))
             loop.post { host.handle(.put(data, node: nil)) }
             return object
         }
+        host.ownedObjects.holdProgram(until: held)  // A put past the soft quota slows its program.
+        return object
     }
 
     /// Puts `data` as a primary copy on another node, owned here (Ray's `_owner`: a process on
@@ -167,8 +172,9 @@ public final class DriverClient: @unchecked Sendable {
     public func put(_ data: ObjectData, on node: NodeID,
                     create: ((ObjectID) throws(RuntimeError) -> Void)? = nil) throws(RuntimeError) -> ObjectID {
         let host = self.host!
-        return try counters.withLock { ids throws(RuntimeError) in
-            try host.ownedObjects.admitPut(config: config)
+        var held: Int64 = 0
+        let object = try counters.withLock { ids throws(RuntimeError) in
+            held = try host.ownedObjects.admitPut(config: config)
             let object = ids.nextPut
             try create?(object)
             _ = ids.takePut()
@@ -176,6 +182,8 @@ public final class DriverClient: @unchecked Sendable {
             loop.post { host.handle(.put(data, node: node)) }
             return object
         }
+        host.ownedObjects.holdProgram(until: held)  // A put past the soft quota slows its program.
+        return object
     }
 
     /// Puts a large value given in parts (e.g. a length header and a caller's buffer), written
@@ -191,8 +199,9 @@ public final class DriverClient: @unchecked Sendable {
         }
         let host = self.host!
         let data = ObjectData(sizeBytes: Int64(size), digest: digest, bytes: nil)
-        return try counters.withLock { ids throws(RuntimeError) in
-            try host.ownedObjects.admitPut(config: config)
+        var held: Int64 = 0
+        let object = try counters.withLock { ids throws(RuntimeError) in
+            held = try host.ownedObjects.admitPut(config: config)
             let object = ids.nextPut
             try objects.write(object, parts)
             _ = ids.takePut()
@@ -200,6 +209,8 @@ public final class DriverClient: @unchecked Sendable {
             loop.post { host.handle(.put(data, node: nil)) }
             return object
         }
+        host.ownedObjects.holdProgram(until: held)  // A put past the soft quota slows its program.
+        return object
     }
 
     /// How many values a get can take without the loop (diagnostics; read after `inspect`,

@@ -45,6 +45,8 @@ enum SimEvent {
     case gcsReconnected(NodeID)
     /// The driver program takes its next step.
     case driverStep(Int)
+    /// Job `index`'s program, held by a put past its owner's soft quota, goes on.
+    case programResumes(Int)
     /// Fault number `index` of the plan is due (or due to be re-checked).
     case fault(Int)
     /// A partition ends.

@@ -24,6 +24,12 @@ final class SimJob: ScenarioWorld {
     var putsMade = 0
     /// The job told the GCS it finished (`Ray.shutdown()`).
     var ended = false
+    /// Until when a put past the owner's soft quota holds the program (`OwnedObjectsRule.pace`),
+    /// and the program's calls made meanwhile, each with the time the program made it: as a
+    /// real program is held in its put, what it does next reaches the owner then.
+    var heldUntil: Int64 = 0
+    var heldCalls: FIFOQueue<(at: Int64, input: OwnerInput)> = FIFOQueue()
+    var lastHeldAt: Int64 = 0
 
     init(sim: Simulation, index: Int, head: NodeID) {
         self.sim = sim
@@ -41,6 +47,24 @@ final class SimJob: ScenarioWorld {
         guard index == 0 else { return }
         if case .messageReceived(_, .taskReply) = input { sim.checkAfterFaults() }
         if !sim.waits.isEmpty { sim.checkWaits() }
+    }
+
+    /// A call of the program: handed to the owner now, or when a put past the soft quota lets
+    /// the program go on (`programResumes`).
+    private func call(_ input: OwnerInput) {
+        let at = max(heldUntil, sim.now)
+        guard at > sim.now || !heldCalls.isEmpty else { return handle(input) }
+        if heldCalls.isEmpty || lastHeldAt != at { sim.schedule(.programResumes(index), at: at) }
+        lastHeldAt = at
+        heldCalls.append((at, input))
+    }
+
+    /// The program goes on (`programResumes`): its calls made by now reach the owner, in order.
+    func resume() {
+        while let first = heldCalls.first, first.at <= sim.now {
+            heldCalls.popFirst()
+            handle(first.input)
+        }
     }
 
     /// Starts the program (at the workload's start, or the job's `start`).
@@ -80,30 +104,33 @@ final class SimJob: ScenarioWorld {
         putsMade += 1
         if ids == nil { ids = owner.machine.ids }
         let object = ids!.takePut()
-        handle(.put(data, node: node.flatMap { sim.nodeByName[$0] }))
+        call(.put(data, node: node.flatMap { sim.nodeByName[$0] }))
+        if OwnedObjectsRule.pastSoftLimit(entries: entries, config: machine.config) {
+            heldUntil = OwnedObjectsRule.pace(after: heldUntil, now: sim.now)
+        }
         return object
     }
 
     public func submit(_ request: TaskRequest) -> ObjectID {
         let object = ObjectID.returnValue(of: takeTask(), index: 1)
-        handle(.submitTask(request))
+        call(.submitTask(request))
         return object
     }
 
     public func createActor(_ request: TaskRequest, _ options: ActorOptions) -> ActorID {
         let actor = ActorID(creationTask: takeTask())
-        handle(.createActor(request, options))
+        call(.createActor(request, options))
         return actor
     }
 
     public func callActor(_ actor: ActorID, _ request: TaskRequest) -> ObjectID {
         let object = ObjectID.returnValue(of: takeTask(), index: 1)
-        handle(.callActor(actor, request))
+        call(.callActor(actor, request))
         return object
     }
 
     public func killActor(_ actor: ActorID, noRestart: Bool) -> String? {
-        handle(.killActor(actor, noRestart: noRestart))
+        call(.killActor(actor, noRestart: noRestart))
         return nil
     }
 
@@ -115,11 +142,11 @@ final class SimJob: ScenarioWorld {
     public func nodeID(named name: String) -> NodeID? { sim.nodeByName[name] }
 
     public func get(_ objects: [ObjectID]) {
-        for object in objects { handle(.get(object)) }
+        for object in objects { call(.get(object)) }
     }
 
     public func release(_ objects: [ObjectID]) {
-        for object in objects { handle(.release(object)) }
+        for object in objects { call(.release(object)) }
     }
 
     /// The run ends (after its grace) once every job's program finished.
@@ -130,7 +157,7 @@ final class SimJob: ScenarioWorld {
     public func probeAsBorrower(_ objects: [ObjectID]) { sim.probeAsBorrower(objects, owner: worker) }
 
     public func cancel(_ objects: [ObjectID], force: Bool, recursive: Bool) -> String? {
-        for object in objects { handle(.cancel(object, force: force, recursive: recursive)) }
+        for object in objects { call(.cancel(object, force: force, recursive: recursive)) }
         return nil
     }
 
@@ -142,12 +169,12 @@ final class SimJob: ScenarioWorld {
                                      name: String) -> PlacementGroupID {
         let id = PlacementGroupID(creationTask: takeTask())
         sim.strictGroups[id] = strategy == .strictSpread || strategy == .strictPack ? strategy : nil
-        handle(.createPlacementGroup(bundles: bundles, strategy: strategy, name: name, detached: false))
+        call(.createPlacementGroup(bundles: bundles, strategy: strategy, name: name, detached: false))
         return id
     }
 
     public func removePlacementGroup(_ id: PlacementGroupID) -> String? {
-        handle(.removePlacementGroup(id))
+        call(.removePlacementGroup(id))
         return nil
     }
 
@@ -164,7 +191,7 @@ final class SimJob: ScenarioWorld {
     }
 
     public func holdBorrowed(_ objects: [ObjectID]) {
-        for object in objects { handle(.addReference(object)) }
+        for object in objects { call(.addReference(object)) }
     }
 
     public func owner(ofBorrowed object: ObjectID) -> WorkerID? {

@@ -324,6 +324,8 @@ public final class Simulation {
             for (from, message) in heldForGCS.removeValue(forKey: node) ?? [] { send(message, from: from, to: .gcs) }
         case .driverStep(let index):
             driverStep(index)
+        case .programResumes(let index):
+            jobs[index].resume()
         case .fault(let index):
             applyFault(index)
         case .partitionHealed:
