@@ -216,10 +216,6 @@ int swiftray_tls_handshake(void *session) {
     return code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE ? 0 : -1;
 }
 
-int swiftray_tls_feed(void *session, const void *bytes, size_t count) {
-    return pipe_append(in_pipe(session), bytes, count) ? 0 : -1;
-}
-
 void swiftray_tls_lend(void *session, const void *bytes, size_t count) {
     tls_pipe *pipe = in_pipe(session);
     pipe->lent = bytes;
@@ -268,16 +264,6 @@ void swiftray_tls_out_consume(void *session, size_t count) {
     pipe->start += count;
     pipe->length -= count;
     if (pipe->length == 0) pipe->start = 0;
-}
-
-size_t swiftray_tls_pending(void *session) { return out_pipe(session)->length; }
-
-long swiftray_tls_drain(void *session, void *buffer, size_t capacity) {
-    tls_pipe *pipe = out_pipe(session);
-    size_t take = pipe->length < capacity ? pipe->length : capacity;
-    if (take > 0) memcpy(buffer, pipe->data + pipe->start, take);
-    swiftray_tls_out_consume(session, take);
-    return (long)take;
 }
 
 void swiftray_tls_last_error(void *session, char *buffer, size_t size) {

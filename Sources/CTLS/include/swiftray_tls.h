@@ -21,10 +21,8 @@ void swiftray_tls_context_free(void *context);
 /// A session over memory pipes (server or client as its context is).
 void *swiftray_tls_session(void *context, int server);
 void swiftray_tls_session_free(void *session);
-/// Runs the handshake as far as the bytes fed allow: 1 done, 0 needs more, -1 failed.
+/// Runs the handshake as far as the bytes lent allow: 1 done, 0 needs more, -1 failed.
 int swiftray_tls_handshake(void *session);
-/// Ciphertext from the peer, copied.
-int swiftray_tls_feed(void *session, const void *bytes, size_t count);
 /// Ciphertext from the peer, lent (not copied) until `swiftray_tls_end_lend`, which keeps a copy
 /// of what the reads in between left unconsumed (0, or -1 out of memory).
 void swiftray_tls_lend(void *session, const void *bytes, size_t count);
@@ -33,9 +31,6 @@ int swiftray_tls_end_lend(void *session);
 long swiftray_tls_read(void *session, void *buffer, size_t capacity);
 /// Encrypts plaintext (all of it, or -1).
 long swiftray_tls_write(void *session, const void *bytes, size_t count);
-/// Ciphertext waiting to be sent, and taking it.
-size_t swiftray_tls_pending(void *session);
-long swiftray_tls_drain(void *session, void *buffer, size_t capacity);
 /// The ciphertext waiting to be sent, in place (valid until the session next writes), and
 /// dropping the first `count` bytes of it once sent.
 const void *swiftray_tls_out(void *session, size_t *length);

@@ -329,9 +329,15 @@ public final class Connection {
         }
     }
 
-    /// A control request over the process's reply budget: keeps `frame`, stops reading, and
-    /// answers it when the budget is due (backpressure only: the peer's requests wait in its socket).
+    /// A control request over the process's reply budget: keeps `frame` and answers it when the
+    /// budget is due (backpressure only: the peer's requests wait in its socket).
     private func holdControl(_ frame: Frame, for wait: Int64) {
+        pause(holding: frame, forMicros: wait) {}
+    }
+
+    /// Keeps `frame`, stops reading, and after `wait` µs runs `onResume`, hands the frame on and
+    /// reads again (counted as a rate-limit hold).
+    private func pause(holding frame: Frame, forMicros wait: Int64, onResume: @escaping () -> Void) {
         throttledFrame = frame
         RateLimitCounters.countPause()
         uv_read_stop(stream)
@@ -339,6 +345,7 @@ public final class Connection {
         resumeTimer = loop.timer(afterMicros: wait) { [unowned self] in
             resumeTimer = nil
             guard !isClosed else { return }
+            onResume()
             deliverFrames()
             if !isClosed && resumeTimer == nil { beginReads() }
         }
@@ -378,18 +385,10 @@ public final class Connection {
             refuse(reason)
             return
         }
-        throttledFrame = frame
-        RateLimitCounters.countPause()
-        uv_read_stop(stream)
         let wait = Int64(max(1, ((1 - tokens) / limit.perSecond * 1e6).rounded(.up)))
-        // Unowned: closing cancels the timer.
-        resumeTimer = loop.timer(afterMicros: wait) { [unowned self] in
-            resumeTimer = nil
-            guard !isClosed else { return }
+        pause(holding: frame, forMicros: wait) { [unowned self] in
             resumedAt = loop.nowMicros
             _ = takeToken()  // The held frame's.
-            deliverFrames()
-            if !isClosed && resumeTimer == nil { beginReads() }
         }
     }
 

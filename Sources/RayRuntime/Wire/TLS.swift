@@ -133,12 +133,6 @@ final class TLSSession {
 
     deinit { swiftray_tls_session_free(raw) }
 
-    /// Ciphertext read from the peer.
-    func feed(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return true }
-        return swiftray_tls_feed(raw, base, bytes.count) == 0
-    }
-
     /// Runs the handshake as far as it can: false if it failed.
     func advanceHandshake() -> Bool {
         guard !established else { return true }
@@ -174,18 +168,9 @@ final class TLSSession {
         return count < 0 ? nil : count
     }
 
-    /// Encrypts `bytes` (the ciphertext waits in `takeCiphertext`).
+    /// Encrypts `bytes` (the ciphertext waits in `ciphertext`).
     func write(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { swiftray_tls_write(raw, $0.baseAddress, $0.count) == $0.count }
-    }
-
-    /// The ciphertext waiting to go out.
-    func takeCiphertext() -> [UInt8] {
-        let pending = swiftray_tls_pending(raw)
-        guard pending > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: pending) { buffer, count in
-            count = swiftray_tls_drain(raw, buffer.baseAddress, pending)
-        }
     }
 
     /// Why the last step failed.
@@ -239,12 +224,21 @@ public enum TLSBenchmark {
         guard let client = TLSSession(context, server: false), let server = TLSSession(context, server: true) else {
             throw RuntimeError("cannot make TLS sessions")
         }
+        // What `from` has to send goes to `to` as the loop hands it over: lent in place while
+        // `step` reads it, what it leaves kept by `to`, then dropped from `from`.
+        func pass(_ from: TLSSession, to: TLSSession, _ step: () -> Bool) throws(RuntimeError) {
+            let out = from.ciphertext
+            to.lend(out)
+            let stepped = step()
+            guard to.endLend() else { throw RuntimeError("cannot keep ciphertext") }
+            from.consumeCiphertext(out.count)
+            guard stepped else { throw RuntimeError("TLS failed: \(to.lastError)") }
+        }
         // The handshake, by hand: each side's records to the other until both are done.
         for _ in 0..<10 where !(client.established && server.established) {
             guard client.advanceHandshake() else { throw RuntimeError("client handshake: \(client.lastError)") }
-            client.takeCiphertext().withUnsafeBytes { _ = server.feed($0) }
-            guard server.advanceHandshake() else { throw RuntimeError("server handshake: \(server.lastError)") }
-            server.takeCiphertext().withUnsafeBytes { _ = client.feed($0) }
+            try pass(client, to: server) { server.advanceHandshake() }
+            try pass(server, to: client) { client.advanceHandshake() }
         }
         let chunk = [UInt8](repeating: 7, count: 1 << 20)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
@@ -254,8 +248,13 @@ public enum TLSBenchmark {
         var received = 0
         for _ in 0..<megabytes {
             guard client.write(chunk) else { throw RuntimeError("encrypt: \(client.lastError)") }
-            client.takeCiphertext().withUnsafeBytes { _ = server.feed($0) }
-            while let count = server.read(into: buffer, capacity: 1 << 20), count > 0 { received += count }
+            try pass(client, to: server) {
+                while true {
+                    guard let count = server.read(into: buffer, capacity: 1 << 20) else { return false }
+                    if count == 0 { return true }
+                    received += count
+                }
+            }
         }
         var end = timespec()
         clock_gettime(CLOCK_MONOTONIC, &end)
