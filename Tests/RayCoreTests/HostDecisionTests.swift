@@ -18,7 +18,9 @@ import Testing
         "GCSHost+Blobs.swift kvValue": "reads large KV values back from their files",
         "RayletHost.swift kvValue": "writes the bytes of an executable it fetched into a file (which program a job runs is the machine's)",
         // Authorization by the connection's credential (the wire's concern; the simulator has no credentials).
-        "RayletHost.swift kvPut": "refuses a KV write sent by a driver's or worker's connection (only nodes write the GCS's KV)",
+        "RayletHost+Relay.swift kvPut": "refuses a KV write sent by a driver's or worker's connection (only nodes write the GCS's KV)",
+        "RayletHost+Relay.swift registerActor": "refuses an actor a local process creates (or readies) for another job than its own",
+        "RayletHost+Relay.swift createPlacementGroup": "refuses a placement group a local process creates for another job",
         // The host's own requests, answered to the host.
         "DriverHost.swift objectsReady": "answers to the borrower probes the host itself sends (fetchAsBorrower)",
         "DriverHost.swift kvValue": "the GCS's answer confirming the job was registered (the join handshake)",

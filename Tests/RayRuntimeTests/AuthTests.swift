@@ -309,6 +309,47 @@ extension RuntimeTests {
         #expect(refusal.contains("may not write the GCS's KV (entry 'swiftray/executable/1')"), "\(refusal)")
     }
 
+    /// A job's process creating an actor or a placement group in another job's name (charging it
+    /// to that job's quotas and rates) is refused by its raylet, which knows the job the process
+    /// runs; nothing reaches the GCS. (Every other test creates actors and groups for its own job.)
+    @Test func aJobCannotCreateActorsOrGroupsInAnotherJobsName() throws {
+        let cluster = try LocalCluster(executable: testbedPath)
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
+        // Another job than the sender's own (each raw driver is a job of its own).
+        func other(_ me: WorkerID) -> JobID { JobID(RayletHost.job(ofDriver: me).value + 100) }
+        func refusal(_ message: (WorkerID) -> Message) throws -> (text: String, other: JobID) {
+            let driver = try RawDriver(cluster: cluster, socket: head.socketPath)
+            var frames: [UInt8] = []
+            try Wire.appendMessage(message(driver.me), from: .worker(driver.me), to: .gcs, into: &frames)
+            try ControlClient.sendAll(driver.fd, frames, peer: "the raylet")
+            for _ in 0..<20 where !driver.received.contains(where: { $0.kind == FrameKind.error.rawValue }) { driver.readFrames() }
+            return (driver.received.first { $0.kind == FrameKind.error.rawValue }?.text ?? "", other(driver.me))
+        }
+        let actor = try refusal { me in
+            .registerActor(ActorSpec(creation: TaskSpec(taskID: TaskID(value: 0xA11CE), jobID: other(me), function: "Counter",
+                                                        instance: 0, args: [], returnCount: 1, resources: ResourceSet(),
+                                                        strategy: .default, maxRetries: 0, retryExceptions: false,
+                                                        body: [], owner: me),
+                                     options: ActorOptions(name: "squatter")))
+        }
+        #expect(actor.text.contains("may not create an actor for \(actor.other)") && actor.text.contains("a job creates actors"),
+                "\(actor)")
+        let group = try refusal { me in
+            .createPlacementGroup(PlacementGroupSpec(id: PlacementGroupID(creationTask: TaskID(value: 0xB0B)),
+                                                     bundles: [ResourceSet(["CPU": 1])], strategy: .pack, owner: me,
+                                                     job: other(me)))
+        }
+        #expect(group.text.contains("may not create a placement group for \(group.other)"), "\(group)")
+        guard case .cluster(_, _, let actors, let groups) = try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus,
+                                                                                 secret: cluster.secret) else {
+            Issue.record("no cluster status")
+            return
+        }
+        #expect(actors.isEmpty && groups.isEmpty, "\(actors) \(groups)")
+    }
+
     /// A driver's process speaking for others: the GCS's order to its raylet ("your node is dead",
     /// which would stop it) and a node's registration in another's name reach the machines, which
     /// drop them and count them; the raylet serves on.

@@ -376,12 +376,9 @@ public final class RayletHost: ConnectionDelegate {
                     guard from == .worker(sender) else {
                         throw WireError("a local process \(sender) sent a message as \(from)")
                     }
-                    // The GCS's KV holds the nodes' entries (each job's program and its bytes;
-                    // programs have no KV API): a job's code can neither swap another job's
-                    // program nor fill the GCS's memory with entries.
-                    if to == .gcs, case .kvPut(let key, _)? = try? frame.message() {
-                        connection.refuseRole("write the GCS's KV (entry '\(key)'): its entries are the nodes' "
-                            + "(each job's program)", needs: .node, noting: "raylet")
+                    // What only a node may ask of the GCS, or only another job (RayletHost+Relay.swift).
+                    if to == .gcs, let message = try? frame.message(), let (what, needs) = relayRefusal(message, from: sender) {
+                        connection.refuseRole(what, needs: needs, noting: "raylet")
                         return
                     }
                     if to != .raylet(nodeID) { locals[sender]?.contacts.insert(to) }
