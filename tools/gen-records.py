@@ -87,6 +87,8 @@ MESSAGE = [
     ("yieldLease", [("", "LeaseID")]),
     ("objectsRefused", [("requestID", "UInt64"), ("objects", "[ObjectID]"), ("", "RayError")]),
     ("leaseRefused", [("", "LeaseID"), ("", "RayError")]),
+    ("storeRemoteObjects", [("requestID", "UInt64"), ("objects", "[ObjectID]"), ("values", "[ObjectData]"),
+                            ("owner", "WorkerID"), ("job", "JobID")]),
 ]
 
 INPUTS = [

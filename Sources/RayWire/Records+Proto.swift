@@ -1109,6 +1109,14 @@ extension Message {
             value.lease = v0.proto
             value.error = v1.proto
             message.leaseRefused = value
+        case .storeRemoteObjects(let v0, let v1, let v2, let v3, let v4):
+            var value = PBMessage.StoreRemoteObjects()
+            value.requestID = v0
+            value.objects = v1.map { $0.proto }
+            value.values = v2.map { $0.proto }
+            value.owner = v3.proto
+            value.job = v4.value
+            message.storeRemoteObjects = value
         }
         return message
     }
@@ -1253,6 +1261,8 @@ extension Message {
             self = .objectsRefused(requestID: value.requestID, objects: try value.objects.map { try ObjectID(proto: $0, at: path() + ".objects_refused" + ".objects") }, try RayError(proto: ProtoRecords.field(value.hasError, value.error, path() + ".objects_refused" + ".error"), at: path() + ".objects_refused" + ".error"))
         case .leaseRefused(let value)?:
             self = .leaseRefused(try LeaseID(proto: ProtoRecords.field(value.hasLease, value.lease, path() + ".lease_refused" + ".lease"), at: path() + ".lease_refused" + ".lease"), try RayError(proto: ProtoRecords.field(value.hasError, value.error, path() + ".lease_refused" + ".error"), at: path() + ".lease_refused" + ".error"))
+        case .storeRemoteObjects(let value)?:
+            self = .storeRemoteObjects(requestID: value.requestID, objects: try value.objects.map { try ObjectID(proto: $0, at: path() + ".store_remote_objects" + ".objects") }, values: try value.values.map { try ObjectData(proto: $0, at: path() + ".store_remote_objects" + ".values") }, owner: try WorkerID(proto: ProtoRecords.field(value.hasOwner, value.owner, path() + ".store_remote_objects" + ".owner"), at: path() + ".store_remote_objects" + ".owner"), job: JobID(value.job))
         case nil:
             throw RecordError(path: path(), problem: "no case set (a case unknown to this version?)")
         }

@@ -3463,6 +3463,14 @@ public nonisolated struct PBMessage: Sendable {
     set {kind = .leaseRefused(newValue)}
   }
 
+  public var storeRemoteObjects: PBMessage.StoreRemoteObjects {
+    get {
+      if case .storeRemoteObjects(let v)? = kind {return v}
+      return PBMessage.StoreRemoteObjects()
+    }
+    set {kind = .storeRemoteObjects(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -3535,6 +3543,7 @@ public nonisolated struct PBMessage: Sendable {
     case yieldLease(PBLeaseId)
     case objectsRefused(PBMessage.ObjectsRefused)
     case leaseRefused(PBMessage.LeaseRefused)
+    case storeRemoteObjects(PBMessage.StoreRemoteObjects)
 
   }
 
@@ -4456,6 +4465,35 @@ public nonisolated struct PBMessage: Sendable {
 
     fileprivate var _lease: PBLeaseId? = nil
     fileprivate var _error: PBRayError? = nil
+  }
+
+  public nonisolated struct StoreRemoteObjects: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var requestID: UInt64 = 0
+
+    public var objects: [PBObjectId] = []
+
+    public var values: [PBObjectData] = []
+
+    public var owner: PBWorkerId {
+      get {_owner ?? PBWorkerId()}
+      set {_owner = newValue}
+    }
+    /// Returns true if `owner` has been explicitly set.
+    public var hasOwner: Bool {self._owner != nil}
+    /// Clears the value of `owner`. Subsequent reads from it will return its default value.
+    public mutating func clearOwner() {self._owner = nil}
+
+    public var job: UInt32 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _owner: PBWorkerId? = nil
   }
 
   public init() {}
@@ -10872,7 +10910,7 @@ nonisolated extension PBExecutorTimer.ReleaseBorrowed: SwiftProtobuf.Message, Sw
 
 nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Message"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0\u{3}owns_actors\0\u{3}actor_dependencies_ready\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}prepare_bundles\0\u{3}bundles_prepared\0\u{3}commit_bundles\0\u{3}bundles_committed\0\u{3}cancel_bundles\0\u{3}placement_group_update\0\u{3}bundles_held\0\u{3}yield_lease\0\u{3}objects_refused\0\u{3}lease_refused\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}register_node\0\u{3}health_check\0\u{3}health_check_reply\0\u{3}resource_report\0\u{3}cluster_view\0\u{3}node_dead\0\u{3}register_job\0\u{3}job_finished\0\u{3}worker_died\0\u{3}kv_put\0\u{3}kv_get\0\u{3}kv_value\0\u{3}request_worker_lease\0\u{3}lease_granted\0\u{3}lease_spillback\0\u{3}lease_unschedulable\0\u{3}return_worker\0\u{3}push_task\0\u{3}task_reply\0\u{3}borrow_released\0\u{3}fetch_objects\0\u{3}objects_ready\0\u{3}release_fetch\0\u{3}store_objects\0\u{3}objects_stored\0\u{3}locate_object\0\u{3}object_location\0\u{3}location_added\0\u{3}location_removed\0\u{3}free_object\0\u{3}pin_object\0\u{3}pull_object\0\u{3}push_object\0\u{3}object_missing\0\u{3}cancel_worker_lease\0\u{3}driver_exited\0\u{3}worker_blocked\0\u{3}worker_unblocked\0\u{3}cancel_children\0\u{3}returned_references\0\u{3}borrower_get\0\u{3}owned_value\0\u{3}register_actor\0\u{3}create_actor\0\u{3}actor_created\0\u{3}actor_placement_failed\0\u{3}actor_worker_died\0\u{3}kill_actor\0\u{3}kill_actor_worker\0\u{3}actor_update\0\u{3}subscribe_actor\0\u{3}push_actor_task\0\u{3}lookup_actor\0\u{3}actor_found\0\u{3}actor_not_found\0\u{3}owns_actors\0\u{3}actor_dependencies_ready\0\u{3}create_placement_group\0\u{3}remove_placement_group\0\u{3}prepare_bundles\0\u{3}bundles_prepared\0\u{3}commit_bundles\0\u{3}bundles_committed\0\u{3}cancel_bundles\0\u{3}placement_group_update\0\u{3}bundles_held\0\u{3}yield_lease\0\u{3}objects_refused\0\u{3}lease_refused\0\u{3}store_remote_objects\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -11732,6 +11770,19 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
           self.kind = .leaseRefused(v)
         }
       }()
+      case 70: try {
+        var v: PBMessage.StoreRemoteObjects?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .storeRemoteObjects(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .storeRemoteObjects(v)
+        }
+      }()
       default: break
       }
     }
@@ -12018,6 +12069,10 @@ nonisolated extension PBMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     case .leaseRefused?: try {
       guard case .leaseRefused(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 69)
+    }()
+    case .storeRemoteObjects?: try {
+      guard case .storeRemoteObjects(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 70)
     }()
     case nil: break
     }
@@ -13773,6 +13828,60 @@ nonisolated extension PBMessage.LeaseRefused: SwiftProtobuf.Message, SwiftProtob
   public static func ==(lhs: PBMessage.LeaseRefused, rhs: PBMessage.LeaseRefused) -> Bool {
     if lhs._lease != rhs._lease {return false}
     if lhs._error != rhs._error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension PBMessage.StoreRemoteObjects: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = PBMessage.protoMessageName + ".StoreRemoteObjects"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}objects\0\u{1}values\0\u{1}owner\0\u{1}job\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.objects) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.values) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._owner) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.job) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.objects.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.objects, fieldNumber: 2)
+    }
+    if !self.values.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.values, fieldNumber: 3)
+    }
+    try { if let v = self._owner {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.job != 0 {
+      try visitor.visitSingularUInt32Field(value: self.job, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: PBMessage.StoreRemoteObjects, rhs: PBMessage.StoreRemoteObjects) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.objects != rhs.objects {return false}
+    if lhs.values != rhs.values {return false}
+    if lhs._owner != rhs._owner {return false}
+    if lhs.job != rhs.job {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -13,6 +13,7 @@ import Testing
         // I/O translations: bytes into or out of the shared-memory store, no decision.
         "WorkerHost.swift storeObjects": "writes return values into the node's store; the message then carries none of their bytes",
         "RayletHost+Objects.swift storeObjects": "reads the values a local worker wrote into the store",
+        "RayletHost+Objects.swift storeRemoteObjects": "writes the bytes a put placed here carries into the store",
         "RayletHost+Objects.swift pushObject": "sends an object's bytes to another node in chunks",
         "GCSHost+Blobs.swift kvPut": "keeps large KV values (executables) in files, not in the log",
         "GCSHost+Blobs.swift kvValue": "reads large KV values back from their files",
@@ -21,6 +22,7 @@ import Testing
         "RayletHost+Relay.swift kvPut": "refuses a KV write sent by a driver's or worker's connection (only nodes write the GCS's KV)",
         "RayletHost+Relay.swift registerActor": "refuses an actor a local process creates (or readies) for another job than its own",
         "RayletHost+Relay.swift createPlacementGroup": "refuses a placement group a local process creates for another job",
+        "RayletHost+Relay.swift storeRemoteObjects": "refuses a put a local process places on another node for another job",
         // The host's own requests, answered to the host.
         "DriverHost.swift objectsReady": "answers to the borrower probes the host itself sends (fetchAsBorrower)",
         "DriverHost.swift kvValue": "the GCS's answer confirming the job was registered (the join handshake)",

@@ -375,7 +375,8 @@ private func run(_ owner: inout Owner, _ request: TaskRequest = Build.task(), wo
     let object = owner.nextPutID
     let value = Build.data(500_000)
     #expect(owner.handle(.put(value, node: NodeID(2)), now: 10)
-        == [.send(to: .raylet(NodeID(2)), .storeObjects(requestID: 1, objects: [object], values: [value], owner: ownerWorker))])
+        == [.send(to: .raylet(NodeID(2)), .storeRemoteObjects(requestID: 1, objects: [object], values: [value], owner: ownerWorker,
+                                                              job: owner.identity.job))])
     #expect(object.isPut)
     _ = owner.handle(.messageReceived(from: .gcs, .nodeDead(NodeID(2))), now: 20)
     #expect(owner.metrics.reconstructions == 0)

@@ -144,3 +144,28 @@ private func refusal(_ effects: [RayletEffect]) -> RayError? {
     _ = owner.handle(.messageReceived(from: .raylet(NodeID(1)), .objectsRefused(requestID: 1, objects: [object], error)), now: 20)
     #expect(owner.handle(.get(object), now: 30) == [.getResolved(object, .error(error))])
 }
+
+/// A put an owner on another node places here (`storeRemoteObjects`) is charged to the job it
+/// names — this raylet cannot tell a remote process's job; the sender's raylet checked the name
+/// as it relayed it — and refused past that job's hard quota like a local store. A local process
+/// naming another job than its own is dropped as forged.
+@Test func aPutPlacedFromAnotherNodeIsChargedToItsOwnersJob() {
+    var raylet = quotaRaylet()
+    let remoteOwner = Build.worker(2, 900)
+    func place(_ object: ObjectID, _ size: Int64, by owner: WorkerID, job: JobID, requestID: UInt64,
+               now: Int64) -> [RayletEffect] {
+        raylet.handle(.messageReceived(from: .worker(owner), .storeRemoteObjects(
+            requestID: requestID, objects: [object], values: [Build.data(size)], owner: owner, job: job)), now: now)
+    }
+    #expect(place(Build.object(1), 700, by: remoteOwner, job: JobID(7), requestID: 1, now: 10)
+        == [.send(to: .worker(remoteOwner), .objectsStored(requestID: 1))])
+    #expect(raylet.store.bytesByJob[JobID(7)] == 700)
+    #expect(raylet.store[Build.object(1)]?.owner == remoteOwner)
+    let effects = place(Build.object(2), 400, by: remoteOwner, job: JobID(7), requestID: 2, now: 20)
+    #expect(refusal(effects)?.message.contains("job-7 holds 700 bytes") == true)
+    #expect(raylet.store[Build.object(2)] == nil)
+    // A local driver of job 1 naming job 2: forged, nothing stored or charged.
+    #expect(place(Build.object(3), 100, by: driverA, job: JobID(2), requestID: 3, now: 30) == [])
+    #expect(raylet.metrics.forgedMessages == 1)
+    #expect(raylet.store[Build.object(3)] == nil && raylet.store.bytesByJob[JobID(2)] == nil)
+}

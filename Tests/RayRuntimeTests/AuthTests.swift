@@ -309,20 +309,20 @@ extension RuntimeTests {
         #expect(refusal.contains("may not write the GCS's KV (entry 'swiftray/executable/1')"), "\(refusal)")
     }
 
-    /// A job's process creating an actor or a placement group in another job's name (charging it
-    /// to that job's quotas and rates) is refused by its raylet, which knows the job the process
+    /// A job's process creating an actor, a placement group or a put on another node in another
+    /// job's name (charging it to that job's quotas and rates) is refused by its raylet, which knows the job the process
     /// runs; nothing reaches the GCS. (Every other test creates actors and groups for its own job.)
-    @Test func aJobCannotCreateActorsOrGroupsInAnotherJobsName() throws {
+    @Test func aJobCannotCreateActorsGroupsOrRemotePutsInAnotherJobsName() throws {
         let cluster = try LocalCluster(executable: testbedPath)
         defer { cluster.stop() }
         try cluster.startGCS()
         let head = try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1]))
         // Another job than the sender's own (each raw driver is a job of its own).
         func other(_ me: WorkerID) -> JobID { JobID(RayletHost.job(ofDriver: me).value + 100) }
-        func refusal(_ message: (WorkerID) -> Message) throws -> (text: String, other: JobID) {
+        func refusal(to: Address = .gcs, _ message: (WorkerID) -> Message) throws -> (text: String, other: JobID) {
             let driver = try RawDriver(cluster: cluster, socket: head.socketPath)
             var frames: [UInt8] = []
-            try Wire.appendMessage(message(driver.me), from: .worker(driver.me), to: .gcs, into: &frames)
+            try Wire.appendMessage(message(driver.me), from: .worker(driver.me), to: to, into: &frames)
             try ControlClient.sendAll(driver.fd, frames, peer: "the raylet")
             for _ in 0..<20 where !driver.received.contains(where: { $0.kind == FrameKind.error.rawValue }) { driver.readFrames() }
             return (driver.received.first { $0.kind == FrameKind.error.rawValue }?.text ?? "", other(driver.me))
@@ -334,14 +334,21 @@ extension RuntimeTests {
                                                         body: [], owner: me),
                                      options: ActorOptions(name: "squatter")))
         }
-        #expect(actor.text.contains("may not create an actor for \(actor.other)") && actor.text.contains("a job creates actors"),
-                "\(actor)")
+        #expect(actor.text.contains("may not create an actor for \(actor.other)")
+                && actor.text.contains("a job creates actors, placement groups and objects for itself only"), "\(actor)")
         let group = try refusal { me in
             .createPlacementGroup(PlacementGroupSpec(id: PlacementGroupID(creationTask: TaskID(value: 0xB0B)),
                                                      bundles: [ResourceSet(["CPU": 1])], strategy: .pack, owner: me,
                                                      job: other(me)))
         }
         #expect(group.text.contains("may not create a placement group for \(group.other)"), "\(group)")
+        // A put placed on another node's store, charged there to the job it names.
+        let placed = try refusal(to: .raylet(NodeID(head.id.value + 1))) { me in
+            .storeRemoteObjects(requestID: 1, objects: [ObjectID.put(by: TaskID(value: 0xC0FFEE), index: 1)],
+                                values: [ObjectData(sizeBytes: 8, digest: 0, bytes: [1, 2, 3, 4, 5, 6, 7, 8])], owner: me,
+                                job: other(me))
+        }
+        #expect(placed.text.contains("may not create objects in another node's store for \(placed.other)"), "\(placed)")
         guard case .cluster(_, _, let actors, let groups) = try ControlClient.ask(gcs: cluster.gcsAddress, .clusterStatus,
                                                                                  secret: cluster.secret) else {
             Issue.record("no cluster status")

@@ -53,6 +53,7 @@ let everyMessage: [Message] = [
     .borrowerGet(object), .ownedValue(object, .data(data)), .ownedValue(object, .error(error)),
     .yieldLease(lease), .objectsRefused(requestID: 5, objects: [object, putObject], error),
     .leaseRefused(lease, error),
+    .storeRemoteObjects(requestID: 6, objects: [putObject], values: [data], owner: worker, job: JobID(3)),
 ]
 
 /// The case name of a value of an enum whose cases all carry values.
@@ -62,7 +63,7 @@ private func caseName<T>(_ value: T) -> String {
 
 @Test func theListCoversEveryMessageCase() {
     // Adding a case to Message? Add it to everyMessage (and to the tables in tools/gen-records.py).
-    #expect(Set(everyMessage.map(caseName)).count == 44)
+    #expect(Set(everyMessage.map(caseName)).count == 45)
 }
 
 @Test(arguments: everyMessage)

@@ -284,6 +284,13 @@ extension Message {
             try container.encode(UInt8(68))
             try container.encode(v0)
             try container.encode(v1)
+        case .storeRemoteObjects(let v0, let v1, let v2, let v3, let v4):
+            try container.encode(UInt8(69))
+            try container.encode(v0)
+            try container.encode(v1)
+            try container.encode(v2)
+            try container.encode(v3)
+            try container.encode(v4)
         }
     }
 
@@ -429,6 +436,8 @@ extension Message {
             self = .objectsRefused(requestID: try container.decode(UInt64.self), objects: try container.decode([ObjectID].self), try container.decode(RayError.self))
         case 68:
             self = .leaseRefused(try container.decode(LeaseID.self), try container.decode(RayError.self))
+        case 69:
+            self = .storeRemoteObjects(requestID: try container.decode(UInt64.self), objects: try container.decode([ObjectID].self), values: try container.decode([ObjectData].self), owner: try container.decode(WorkerID.self), job: try container.decode(JobID.self))
         default:
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: "unknown Message tag \(tag)"))

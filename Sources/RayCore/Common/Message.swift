@@ -287,6 +287,11 @@ public enum Message: Hashable, Codable, Sendable {
     /// raylet → owner: the lease request is refused for `error` (its job sent this raylet lease
     /// requests past its rate and its delayed bound: Raylet+RequestRate.swift); the task fails.
     case leaseRefused(LeaseID, RayError)
+    /// owner → another node's raylet: seal these values there as primary copies (a put placed on
+    /// that node, as if a process there made it: Ray's `_owner`), charged to `job`, the owner's —
+    /// which that raylet cannot know (the sender's raylet checks it as it relays). Answered as
+    /// `storeObjects` is.
+    case storeRemoteObjects(requestID: UInt64, objects: [ObjectID], values: [ObjectData], owner: WorkerID, job: JobID)
 }
 
 extension Message {

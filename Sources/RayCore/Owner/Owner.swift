@@ -560,8 +560,12 @@ public struct Owner: Sendable {
             entry.storedSizeBytes = data.sizeBytes
             entry.locations = [node]
             requestCounter += 1
-            effects.append(.send(to: .raylet(node),
-                                 .storeObjects(requestID: requestCounter, objects: [object], values: [data], owner: workerID)))
+            // Another node's raylet cannot tell this owner's job: the store names it.
+            let store: Message = node == localNode
+                ? .storeObjects(requestID: requestCounter, objects: [object], values: [data], owner: workerID)
+                : .storeRemoteObjects(requestID: requestCounter, objects: [object], values: [data], owner: workerID,
+                                      job: identity.job)
+            effects.append(.send(to: .raylet(node), store))
         }
         objects[object] = entry
     }

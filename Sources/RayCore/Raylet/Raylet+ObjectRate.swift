@@ -9,7 +9,9 @@
 // is answered with QuotaExceeded for each object (its get raises it), a store is refused as a
 // store past the job's store quota is (`objectsRefused`). Another job's requests are counted
 // apart, so a flooding job delays only itself. Delays and refusals are counted (`swiftray
-// status`). Requests of a process whose job this raylet does not know yet pass unmetered.
+// status`). A store an owner on another node places here (`storeRemoteObjects`) names its
+// job, which its raylet checked; other requests of a process whose job this raylet does not
+// know yet pass unmetered.
 // While a job holds more than its soft quota of bytes in this store
 // (`RayConfig.storeBytesPerJobSoft`), each of its stores costs ten credits: it is slowed down to
 // a tenth of its rate (as a job past its soft quota of actors is at the GCS), warned of in the
@@ -29,6 +31,9 @@ struct ObjectRequest: Hashable, Sendable {
     var worker: WorkerID
     var requestID: UInt64
     var kind: Kind
+    /// The job a process on another node names for its store (`storeRemoteObjects`; its raylet
+    /// checked it): charged when this raylet does not know the process's own.
+    var named: JobID? = nil
 
     var key: ObjectRequestKey {
         let store = if case .store = kind { true } else { false }
@@ -56,7 +61,7 @@ extension Raylet {
 
     /// Admits `request` at its job's rate: served now, delayed (held, in order), or refused.
     mutating func admitObjectRequest(_ request: ObjectRequest, now: Int64, into effects: inout [RayletEffect]) {
-        guard let job = job(of: request.worker) else {
+        guard let job = job(of: request.worker) ?? request.named else {
             serve(request, into: &effects)
             return
         }
@@ -125,7 +130,7 @@ extension Raylet {
         case .store(let objects, let values, let owner):
             // A worker's return values wait for their owner's pin; an owner's own put is confirmed.
             let sealer = request.worker != owner ? request.worker : nil
-            let job = self.job(of: request.worker)
+            let job = self.job(of: request.worker) ?? request.named
             if let job, let refusal = storeRefusal(job, objects, values) {
                 refuseStore(request.requestID, objects, refusal, to: .worker(request.worker), into: &effects)
                 return

@@ -353,6 +353,11 @@ public struct Raylet: Sendable {
             }
             storeReturns(objects, values, owner: owner, sealedBy: nil, into: &effects)
             effects.append(.send(to: from, .objectsStored(requestID: requestID)))
+        case .storeRemoteObjects(let requestID, let objects, let values, let owner, let job):
+            guard case .worker(let worker) = from else { return }
+            admitObjectRequest(ObjectRequest(worker: worker, requestID: requestID,
+                                             kind: .store(objects: objects, values: values, owner: owner), named: job),
+                               now: now, into: &effects)
         case .objectLocation(let object, let answer):
             locationAnswered(object, answer, into: &effects)
         case .freeObject(let object):
@@ -406,6 +411,10 @@ public struct Raylet: Sendable {
             return from == .worker(worker)
         case .returnWorker(let lease, _), .cancelWorkerLease(let lease):
             return from == .worker(lease.owner)
+        case .storeRemoteObjects(_, _, _, let owner, let job):
+            // An owner places its own puts, for its own job (a process here: the job it runs).
+            guard from == .worker(owner) else { return false }
+            return self.job(of: owner).map { $0 == job } ?? true
         case .freeObject(let object):
             guard let owner = store[object]?.owner ?? pulls[object]?.owner else { return true }  // Nothing here.
             return from == .worker(owner)

@@ -11,26 +11,36 @@ extension RayletHost {
     /// Chunk size of object transfers between nodes (Ray's object manager uses 5 MiB).
     static let transferChunkBytes = 4 << 20
 
+    /// `values` of a store, with the bytes they carry written into shared memory (nil: malformed).
+    private func written(_ ids: [ObjectID], _ values: [ObjectData], _ objects: SharedObjects,
+                         from: Address) -> [ObjectData]? {
+        guard ids.count == values.count else {
+            note("raylet", "dropping a malformed store from \(from): \(ids.count) objects but \(values.count) values")
+            return nil
+        }
+        var stripped = values
+        for index in values.indices where values[index].bytes != nil {
+            do {
+                try objects.write(ids[index], bytes: values[index].bytes!)
+                stripped[index].bytes = nil
+            } catch {
+                note("raylet", "\(error)")
+            }
+        }
+        return stripped
+    }
+
     /// Writes the bytes a message carries into shared memory and returns the message without them;
     /// nil if the message must be dropped (an incomplete transfer).
     func storeIncoming(_ message: Message, from: Address) -> Message? {
         guard let objects else { return message }
         switch message {
         case .storeObjects(let requestID, let ids, let values, let owner):
-            guard ids.count == values.count else {
-                note("raylet", "dropping a malformed store from \(from): \(ids.count) objects but \(values.count) values")
-                return nil
-            }
-            var stripped = values
-            for index in values.indices where values[index].bytes != nil {
-                do {
-                    try objects.write(ids[index], bytes: values[index].bytes!)
-                    stripped[index].bytes = nil
-                } catch {
-                    note("raylet", "\(error)")
-                }
-            }
+            guard let stripped = written(ids, values, objects, from: from) else { return nil }
             return .storeObjects(requestID: requestID, objects: ids, values: stripped, owner: owner)
+        case .storeRemoteObjects(let requestID, let ids, let values, let owner, let job):
+            guard let stripped = written(ids, values, objects, from: from) else { return nil }
+            return .storeRemoteObjects(requestID: requestID, objects: ids, values: stripped, owner: owner, job: job)
         case .pushObject(let object, var data, let owner):
             if let bytes = data.bytes {
                 do {

@@ -2,15 +2,26 @@
 // wire's concern: the simulator has no credentials, and the GCS's machine cannot tell a task
 // worker's job). The GCS's KV is the nodes' (each job's program and its bytes; programs have no
 // KV API), so a job's code can neither swap another job's program nor fill the GCS's memory
-// with entries; and an actor or a placement group is created for the job of the process that
-// creates it — a driver's own job, or the job whose credential its worker was started with — so
-// no job can charge its creations to another job's quotas and rates.
+// with entries; and an actor, a placement group or a put placed on another node is made for
+// the job of the process that makes it — a driver's own job, or the job whose credential its
+// worker was started with — so no job can charge what it makes to another job's quotas and
+// rates (that node's raylet charges the job a remote store names).
 
 import RayCore
 
 extension RayletHost {
-    /// Why `message`, sent to the GCS by the local process `sender`, is not relayed (the action
-    /// refused and the credential it needs), or nil.
+    /// Whether a local process's message to `to` is checked before it is relayed: to the GCS, or
+    /// to another node's raylet.
+    func relayChecked(_ to: Address) -> Bool {
+        switch to {
+        case .gcs: true
+        case .raylet(let node): node != nodeID
+        case .worker: false
+        }
+    }
+
+    /// Why `message`, sent to the GCS or another node's raylet by the local process `sender`, is
+    /// not relayed (the action refused and the credential it needs), or nil.
     func relayRefusal(_ message: Message, from sender: WorkerID) -> (what: String, needs: Identity.Role)? {
         let claimed: JobID
         let what: String
@@ -21,12 +32,14 @@ extension RayletHost {
             (claimed, what) = (spec.creation.jobID, "an actor")
         case .createPlacementGroup(let spec):
             (claimed, what) = (spec.job, "a placement group")
+        case .storeRemoteObjects(_, _, _, _, let job):
+            (claimed, what) = (job, "objects in another node's store")
         default:
             return nil
         }
         let own = workerJobs[sender] ?? (locals[sender]?.isDriver == true ? Self.job(ofDriver: sender) : nil)
         guard let own, own != claimed else { return nil }
-        return ("create \(what) for \(claimed) (this process is \(own)'s; a job creates actors and placement groups "
-            + "for itself only)", .job)
+        return ("create \(what) for \(claimed) (this process is \(own)'s; a job creates actors, placement groups "
+            + "and objects for itself only)", .job)
     }
 }

@@ -376,8 +376,8 @@ public final class RayletHost: ConnectionDelegate {
                     guard from == .worker(sender) else {
                         throw WireError("a local process \(sender) sent a message as \(from)")
                     }
-                    // What only a node may ask of the GCS, or only another job (RayletHost+Relay.swift).
-                    if to == .gcs, let message = try? frame.message(), let (what, needs) = relayRefusal(message, from: sender) {
+                    // What only a node may ask, or only another job (RayletHost+Relay.swift).
+                    if relayChecked(to), let message = try? frame.message(), let (what, needs) = relayRefusal(message, from: sender) {
                         connection.refuseRole(what, needs: needs, noting: "raylet")
                         return
                     }
