@@ -153,14 +153,13 @@ public final class DriverClient: @unchecked Sendable {
         }
         let host = self.host!
         let data = ObjectData(sizeBytes: Int64(bytes.count), digest: digest, bytes: bytes)
-        var held: Int64 = 0
-        let object = try counters.withLock { ids throws(RuntimeError) in
-            held = try host.ownedObjects.admitPut(config: config)
+        let (object, held) = try counters.withLock { ids throws(RuntimeError) in
+            let held = try host.ownedObjects.admitPut(config: config)
             let object = ids.takePut()
             host.ownedObjects.putMade()
             host.resolved.store(object, .data(data))
             loop.post { host.handle(.put(data, node: nil)) }
-            return object
+            return (object, held)
         }
         host.ownedObjects.holdProgram(until: held)  // A put past the soft quota slows its program.
         return object
@@ -172,15 +171,14 @@ public final class DriverClient: @unchecked Sendable {
     public func put(_ data: ObjectData, on node: NodeID,
                     create: ((ObjectID) throws(RuntimeError) -> Void)? = nil) throws(RuntimeError) -> ObjectID {
         let host = self.host!
-        var held: Int64 = 0
-        let object = try counters.withLock { ids throws(RuntimeError) in
-            held = try host.ownedObjects.admitPut(config: config)
+        let (object, held) = try counters.withLock { ids throws(RuntimeError) in
+            let held = try host.ownedObjects.admitPut(config: config)
             let object = ids.nextPut
             try create?(object)
             _ = ids.takePut()
             host.ownedObjects.putMade()
             loop.post { host.handle(.put(data, node: node)) }
-            return object
+            return (object, held)
         }
         host.ownedObjects.holdProgram(until: held)  // A put past the soft quota slows its program.
         return object
@@ -199,15 +197,14 @@ public final class DriverClient: @unchecked Sendable {
         }
         let host = self.host!
         let data = ObjectData(sizeBytes: Int64(size), digest: digest, bytes: nil)
-        var held: Int64 = 0
-        let object = try counters.withLock { ids throws(RuntimeError) in
-            held = try host.ownedObjects.admitPut(config: config)
+        let (object, held) = try counters.withLock { ids throws(RuntimeError) in
+            let held = try host.ownedObjects.admitPut(config: config)
             let object = ids.nextPut
             try objects.write(object, parts)
             _ = ids.takePut()
             host.ownedObjects.putMade()
             loop.post { host.handle(.put(data, node: nil)) }
-            return object
+            return (object, held)
         }
         host.ownedObjects.holdProgram(until: held)  // A put past the soft quota slows its program.
         return object

@@ -56,8 +56,12 @@ final class OwnedObjectsCount: Sendable {
 
     /// Holds the calling program (outside the driver's lock) until `until`, the time `admitPut`
     /// gave (microseconds of the monotonic clock); returns at once for 0.
+    @inline(__always)
     func holdProgram(until: Int64) {
-        guard until > 0 else { return }
+        if until > 0 { hold(until: until) }
+    }
+
+    private func hold(until: Int64) {
         while true {
             let now = Int64(DispatchTime.now().uptimeNanoseconds / 1000)
             guard now < until else { return }
