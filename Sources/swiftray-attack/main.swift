@@ -347,6 +347,12 @@ final class Abuser: @unchecked Sendable {
     }
 }
 
+/// What the command takes.
+let attackUsage = "swiftray-attack [--vectors \(vectorNames.joined(separator: ","))] [--tasks N]\n"
+    + "  Runs each vector against a local cluster beside a well-behaved job and prints, per vector, the\n"
+    + "  well-behaved job's throughput and p99 before and during the attack, what was throttled, and each\n"
+    + "  process's peak memory (all vectors unless --vectors names some; --tasks: the workload's size, 2000)."
+
 func runCoordinator() throws {
     var vectors = vectorNames
     var taskCount = 2_000
@@ -363,9 +369,11 @@ func runCoordinator() throws {
                 throw RuntimeError("--tasks takes a positive whole number")
             }
             taskCount = value
+        case "--help", "-h":
+            print("usage: \(attackUsage)")
+            return
         default:
-            throw RuntimeError("unknown argument '\(argument)'; usage: swiftray-attack [--vectors "
-                + "\(vectorNames.joined(separator: ",")) ] [--tasks N]")
+            throw RuntimeError("unknown argument '\(argument)'; usage: \(attackUsage)")
         }
     }
     // 32 task workers per job and node, unless the environment says otherwise (to compare).
