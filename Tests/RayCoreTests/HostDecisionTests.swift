@@ -23,6 +23,8 @@ import Testing
         "RayletHost+Relay.swift registerActor": "refuses an actor a local process creates (or readies) for another job than its own",
         "RayletHost+Relay.swift createPlacementGroup": "refuses a placement group a local process creates for another job",
         "RayletHost+Relay.swift storeRemoteObjects": "refuses a put a local process places on another node for another job",
+        "RayletHost+Relay.swift requestWorkerLease": "refuses a lease request a local process sends another node for another job",
+        "RayletHost+Relay.swift storeObjects": "refuses a store sent to another node without naming its job",
         // The host's own requests, answered to the host.
         "DriverHost.swift objectsReady": "answers to the borrower probes the host itself sends (fetchAsBorrower)",
         "DriverHost.swift kvValue": "the GCS's answer confirming the job was registered (the join handshake)",

@@ -19,11 +19,11 @@ private func startedRaylet(capacity: Int64) -> Raylet {
     var raylet = startedRaylet(capacity: 1_000)
     let first = ObjectID.returnValue(of: TaskID(value: 1), index: 1)
     let second = ObjectID.returnValue(of: TaskID(value: 2), index: 1)
-    // The owner's own puts (confirmed primaries): the second spills the first.
-    _ = raylet.handle(.messageReceived(from: .worker(owner), .storeObjects(requestID: 1, objects: [first],
-        values: [ObjectData(sizeBytes: 900, digest: 1)], owner: owner)), now: 1)
-    _ = raylet.handle(.messageReceived(from: .worker(owner), .storeObjects(requestID: 2, objects: [second],
-        values: [ObjectData(sizeBytes: 900, digest: 2)], owner: owner)), now: 2)
+    // The owner's own puts, placed here from its node (confirmed primaries): the second spills the first.
+    _ = raylet.handle(.messageReceived(from: .worker(owner), .storeRemoteObjects(requestID: 1, objects: [first],
+        values: [ObjectData(sizeBytes: 900, digest: 1)], owner: owner, job: JobID(1))), now: 1)
+    _ = raylet.handle(.messageReceived(from: .worker(owner), .storeRemoteObjects(requestID: 2, objects: [second],
+        values: [ObjectData(sizeBytes: 900, digest: 2)], owner: owner, job: JobID(1))), now: 2)
     #expect(raylet.store[first]?.inMemory == false)
     // Another node pulls the spilled one: a restore starts.
     let pull = raylet.handle(.messageReceived(from: .raylet(NodeID(2)), .pullObject(first)), now: 3)

@@ -164,8 +164,12 @@ private func refusal(_ effects: [RayletEffect]) -> RayError? {
     let effects = place(Build.object(2), 400, by: remoteOwner, job: JobID(7), requestID: 2, now: 20)
     #expect(refusal(effects)?.message.contains("job-7 holds 700 bytes") == true)
     #expect(raylet.store[Build.object(2)] == nil)
-    // A local driver of job 1 naming job 2: forged, nothing stored or charged.
-    #expect(place(Build.object(3), 100, by: driverA, job: JobID(2), requestID: 3, now: 30) == [])
-    #expect(raylet.metrics.forgedMessages == 1)
+    // A local driver of job 1 naming job 2: forged, nothing stored or charged, what it wrote released.
+    #expect(place(Build.object(3), 100, by: driverA, job: JobID(2), requestID: 3, now: 30) == [.releaseObject(Build.object(3))])
+    // A plain store from another node's process (naming no job) is dropped as forged too.
+    #expect(raylet.handle(.messageReceived(from: .worker(remoteOwner), .storeObjects(
+        requestID: 4, objects: [Build.object(4)], values: [Build.data(10)], owner: remoteOwner)), now: 40)
+        == [.releaseObject(Build.object(4))])
+    #expect(raylet.metrics.forgedMessages == 2)
     #expect(raylet.store[Build.object(3)] == nil && raylet.store.bytesByJob[JobID(2)] == nil)
 }

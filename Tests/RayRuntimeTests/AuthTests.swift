@@ -271,6 +271,16 @@ extension RuntimeTests {
         let pid = errorText(exchangeRaw(unixPath: head.socketPath, secret: driver, Wire.helloFrame(Hello(role: .client))
                                         + Wire.controlFrame(.workerPID(WorkerID(node: NodeID(1), index: 1)))))
         #expect(pid.contains("may not ask for a worker's process ID"), "\(pid)")
+        // A client (the CLI's connection) only asks: it may not claim a raylet's address to the GCS,
+        // nor tell a raylet its link to the GCS closed.
+        var claim: [UInt8] = []
+        try Wire.appendMessage(.resourceReport(node: NodeID(1), available: ResourceSet(["CPU": 64])), from: .raylet(NodeID(1)),
+                               to: .gcs, into: &claim)
+        let asRaylet = errorText(exchangeRaw(port: cluster.gcsPort, secret: driver, Wire.helloFrame(Hello(role: .client)) + claim))
+        #expect(asRaylet.contains("a client may not send message frames to the GCS"), "\(asRaylet)")
+        let closed = errorText(exchangeRaw(unixPath: head.socketPath, secret: driver, Wire.helloFrame(Hello(role: .client))
+                                           + Wire.peerClosedFrame(observer: .raylet(NodeID(1)), peer: .gcs)))
+        #expect(closed.contains("a client may not send peerClosed frames"), "\(closed)")
         guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: head.socketPath, .nodeStatus, secret: driver)
         else {
             Issue.record("the raylet did not answer a driver's status request")

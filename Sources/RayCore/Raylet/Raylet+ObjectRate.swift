@@ -65,6 +65,12 @@ extension Raylet {
             serve(request, into: &effects)
             return
         }
+        // A late store naming an ended job is not kept (nothing would free it), and its bucket,
+        // dropped at the job's end, is not made again.
+        if finishedJobs.contains(job) {
+            if case .store(let objects, _, _) = request.kind { releaseWritten(objects, into: &effects) } else { serve(request, into: &effects) }
+            return
+        }
         let perSecond = config.objectRequestsPerSecondPerJob
         var rate = takeObjectRate(of: job, now: now)
         defer { objectRates[job] = rate }

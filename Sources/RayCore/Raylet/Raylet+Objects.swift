@@ -174,6 +174,17 @@ extension Raylet {
         effects.append(.send(to: sender, .objectsRefused(requestID: requestID, objects: objects, error)))
     }
 
+    /// Releases what the storer of a store this raylet drops (forged, or from a process already
+    /// gone) wrote into shared memory.
+    func releaseWritten(by message: Message, into effects: inout [RayletEffect]) {
+        switch message {
+        case .storeObjects(_, let objects, _, _), .storeRemoteObjects(_, let objects, _, _, _):
+            releaseWritten(objects, into: &effects)
+        default:
+            break
+        }
+    }
+
     /// Releases what a storer wrote for `objects` that this store does not keep (not a copy
     /// already here): the host frees that shared memory.
     func releaseWritten(_ objects: [ObjectID], into effects: inout [RayletEffect]) {

@@ -303,6 +303,7 @@ public struct Raylet: Sendable {
     private mutating func receive(_ message: Message, from: Address, now: Int64, into effects: inout [RayletEffect]) {
         guard senderMay(send: message, from: from) else {
             metrics.forgedMessages += 1
+            releaseWritten(by: message, into: &effects)
             return
         }
         // A worker this raylet started and has seen end (it killed it, or it exited) may still
@@ -311,6 +312,7 @@ public struct Raylet: Sendable {
         // before a forced cancel killed its worker stayed open).
         if case .worker(let worker) = from, worker.node == nodeID, worker.index >= 1, worker.index <= workerCounter,
            workers[worker] == nil {
+            releaseWritten(by: message, into: &effects)
             return
         }
         switch message {
@@ -411,6 +413,10 @@ public struct Raylet: Sendable {
             return from == .worker(worker)
         case .returnWorker(let lease, _), .cancelWorkerLease(let lease):
             return from == .worker(lease.owner)
+        case .storeObjects:
+            // A store from another node's process names its job (storeRemoteObjects), so it is charged.
+            if case .worker(let worker) = from { return worker.node == nodeID }
+            return true
         case .storeRemoteObjects(_, _, _, let owner, let job):
             // An owner places its own puts, for its own job (a process here: the job it runs).
             guard from == .worker(owner) else { return false }
@@ -441,6 +447,7 @@ public struct Raylet: Sendable {
         var owners = Set(leases.keys.map(\.owner)).union(heldLeaseIDs.map(\.owner))
             .union(store.entries.values.map(\.owner))
         for shape in classOrder { for queued in classQueues[shape]?.elements ?? [] { owners.insert(queued.owner) } }
+        for key in delayedObjectRequests where key.worker.node == node { owners.insert(key.worker) }
         for owner in owners.sorted() where owner.node == node { ownerDied(owner, into: &effects) }
         // Owners in this node's workers hear of it from here (drivers from the GCS): they fail or
         // retry what they ran there. The raylets always hear it, across GCS restarts too.

@@ -111,7 +111,12 @@ public final class GCSHost: ConnectionDelegate {
             return
         }
         do {
-            switch FrameKind(rawValue: frame.kind) {
+            let kind = FrameKind(rawValue: frame.kind)
+            // A client (the CLI) only asks; messages and closed links come from raylets.
+            if peer.role != .raylet && (kind == .message || kind == .peerClosed) {
+                throw WireError("a \(peer.role.rawValue) may not send \(kind.map { "\($0)" } ?? "?") frames to the GCS")
+            }
+            switch kind {
             case .message:
                 let (from, to) = try frame.addresses()
                 guard to == .gcs else { return }

@@ -31,7 +31,7 @@ final class OwnedObjectsCount: Sendable {
 
     /// A program's put, under the driver's ID lock, before anything is made: throws QuotaExceeded
     /// at the hard limit; past the soft one, counts (and warns once of) the put and returns when
-    /// its program may go on (`OwnedObjectsRule.pace`, nanoseconds of the monotonic clock), for
+    /// its program may go on (`OwnedObjectsRule.pace`, microseconds of the monotonic clock), for
     /// `holdProgram` once the lock is released; 0 below it. `putMade` follows once the put's ID
     /// is taken.
     func admitPut(config: RayConfig) throws(RuntimeError) -> Int64 {

@@ -10,6 +10,17 @@
 import RayCore
 
 extension RayletHost {
+    /// Whether a peer of `role` may not send frames of `kind` at all: only the GCS and raylets
+    /// report closed links and send directories (a local process claiming the GCS's link closed
+    /// would cut its raylet off), and a client (the CLI) only asks (control requests).
+    static func refuses(_ kind: FrameKind?, from role: Hello.Role) -> Bool {
+        switch kind {
+        case .peerClosed?, .directory?: role != .gcs && role != .raylet
+        case .message?: role == .client
+        default: false
+        }
+    }
+
     /// Whether a local process's message to `to` is checked before it is relayed: to the GCS, or
     /// to another node's raylet.
     func relayChecked(_ to: Address) -> Bool {
@@ -34,6 +45,10 @@ extension RayletHost {
             (claimed, what) = (spec.job, "a placement group")
         case .storeRemoteObjects(_, _, _, _, let job):
             (claimed, what) = (job, "objects in another node's store")
+        case .requestWorkerLease(let request):
+            (claimed, what) = (request.jobID, "a lease request at another node")
+        case .storeObjects:
+            return ("store objects in another node's store without naming its job", .node)
         default:
             return nil
         }

@@ -368,7 +368,9 @@ public final class RayletHost: ConnectionDelegate {
             return
         }
         do {
-            switch FrameKind(rawValue: frame.kind) {
+            let kind = FrameKind(rawValue: frame.kind)
+            if Self.refuses(kind, from: peer.role) { throw WireError("a \(peer.role.rawValue) may not send \(kind!) frames") }
+            switch kind {
             case .message:
                 let (from, to) = try frame.addresses()
                 if peer.role == .worker || peer.role == .driver, let sender = peer.worker {
