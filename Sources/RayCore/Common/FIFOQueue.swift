@@ -11,6 +11,7 @@ public struct FIFOQueue<Element>: Sendable where Element: Sendable {
     public var isEmpty: Bool { head == storage.count }
     public var count: Int { storage.count - head }
     public var first: Element? { isEmpty ? nil : storage[head] }
+    public var last: Element? { isEmpty ? nil : storage.last }
 
     public mutating func append(_ element: Element) { storage.append(element) }
 

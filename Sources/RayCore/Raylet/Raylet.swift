@@ -356,8 +356,8 @@ public struct Raylet: Sendable {
             storeReturns(objects, values, owner: owner, sealedBy: nil, into: &effects)
             effects.append(.send(to: from, .objectsStored(requestID: requestID)))
         case .storeRemoteObjects(let requestID, let objects, let values, let owner, let job):
-            guard case .worker(let worker) = from else { return }
-            admitObjectRequest(ObjectRequest(worker: worker, requestID: requestID,
+            // Sent by the owner itself (senderMay).
+            admitObjectRequest(ObjectRequest(worker: owner, requestID: requestID,
                                              kind: .store(objects: objects, values: values, owner: owner), named: job),
                                now: now, into: &effects)
         case .objectLocation(let object, let answer):

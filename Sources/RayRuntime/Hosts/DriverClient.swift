@@ -153,15 +153,26 @@ public final class DriverClient: @unchecked Sendable {
         }
         let host = self.host!
         let data = ObjectData(sizeBytes: Int64(bytes.count), digest: digest, bytes: bytes)
-        let (object, held) = try counters.withLock { ids throws(RuntimeError) in
-            let held = try host.ownedObjects.admitPut(config: config)
+        return try admittedPut { ids throws(RuntimeError) in
             let object = ids.takePut()
-            host.ownedObjects.putMade()
             host.resolved.store(object, .data(data))
             loop.post { host.handle(.put(data, node: nil)) }
+            return object
+        }
+    }
+
+    /// Makes a put under the driver's ID lock once the owner's object quota admits it (`make`
+    /// takes the put's ID and hands the value on), then, past the soft quota, holds the program
+    /// (outside the lock) as `OwnedObjectsRule.pace` says.
+    private func admittedPut(_ make: (inout OwnerIDs) throws(RuntimeError) -> ObjectID) throws(RuntimeError) -> ObjectID {
+        let counted = host!.ownedObjects
+        let (object, held) = try counters.withLock { ids throws(RuntimeError) in
+            let held = try counted.admitPut(config: config)
+            let object = try make(&ids)
+            counted.putMade()
             return (object, held)
         }
-        host.ownedObjects.holdProgram(until: held)  // A put past the soft quota slows its program.
+        counted.holdProgram(until: held)
         return object
     }
 
@@ -171,17 +182,13 @@ public final class DriverClient: @unchecked Sendable {
     public func put(_ data: ObjectData, on node: NodeID,
                     create: ((ObjectID) throws(RuntimeError) -> Void)? = nil) throws(RuntimeError) -> ObjectID {
         let host = self.host!
-        let (object, held) = try counters.withLock { ids throws(RuntimeError) in
-            let held = try host.ownedObjects.admitPut(config: config)
+        return try admittedPut { ids throws(RuntimeError) in
             let object = ids.nextPut
             try create?(object)
             _ = ids.takePut()
-            host.ownedObjects.putMade()
             loop.post { host.handle(.put(data, node: node)) }
-            return (object, held)
+            return object
         }
-        host.ownedObjects.holdProgram(until: held)  // A put past the soft quota slows its program.
-        return object
     }
 
     /// Puts a large value given in parts (e.g. a length header and a caller's buffer), written
@@ -197,17 +204,13 @@ public final class DriverClient: @unchecked Sendable {
         }
         let host = self.host!
         let data = ObjectData(sizeBytes: Int64(size), digest: digest, bytes: nil)
-        let (object, held) = try counters.withLock { ids throws(RuntimeError) in
-            let held = try host.ownedObjects.admitPut(config: config)
+        return try admittedPut { ids throws(RuntimeError) in
             let object = ids.nextPut
             try objects.write(object, parts)
             _ = ids.takePut()
-            host.ownedObjects.putMade()
             loop.post { host.handle(.put(data, node: nil)) }
-            return (object, held)
+            return object
         }
-        host.ownedObjects.holdProgram(until: held)  // A put past the soft quota slows its program.
-        return object
     }
 
     /// How many values a get can take without the loop (diagnostics; read after `inspect`,

@@ -114,7 +114,7 @@ public final class GCSHost: ConnectionDelegate {
             let kind = FrameKind(rawValue: frame.kind)
             // A client (the CLI) only asks; messages and closed links come from raylets.
             if peer.role != .raylet && (kind == .message || kind == .peerClosed) {
-                throw WireError("a \(peer.role.rawValue) may not send \(kind.map { "\($0)" } ?? "?") frames to the GCS")
+                throw WireError("a \(peer.role.rawValue) may not send \(kind!) frames to the GCS")
             }
             switch kind {
             case .message:

@@ -322,17 +322,12 @@ public final class Connection {
             }
             if frame.kind == FrameKind.control.rawValue, !peerMay(.node), let budget = loop.controlReplyBudget,
                let wait = budget.microsUntilDue(loop.nowMicros) {
-                holdControl(frame, for: wait)
+                // Over the process's reply budget: answered when it is due (the peer's requests wait in its socket).
+                pause(holding: frame, forMicros: wait) {}
                 return
             }
             delegate?.connection(self, received: frame)
         }
-    }
-
-    /// A control request over the process's reply budget: keeps `frame` and answers it when the
-    /// budget is due (backpressure only: the peer's requests wait in its socket).
-    private func holdControl(_ frame: Frame, for wait: Int64) {
-        pause(holding: frame, forMicros: wait) {}
     }
 
     /// Keeps `frame`, stops reading, and after `wait` µs runs `onResume`, hands the frame on and

@@ -29,7 +29,6 @@ final class SimJob: ScenarioWorld {
     /// real program is held in its put, what it does next reaches the owner then.
     var heldUntil: Int64 = 0
     var heldCalls: FIFOQueue<(at: Int64, input: OwnerInput)> = FIFOQueue()
-    var lastHeldAt: Int64 = 0
 
     init(sim: Simulation, index: Int, head: NodeID) {
         self.sim = sim
@@ -54,8 +53,7 @@ final class SimJob: ScenarioWorld {
     private func call(_ input: OwnerInput) {
         let at = max(heldUntil, sim.now)
         guard at > sim.now || !heldCalls.isEmpty else { return handle(input) }
-        if heldCalls.isEmpty || lastHeldAt != at { sim.schedule(.programResumes(index), at: at) }
-        lastHeldAt = at
+        if heldCalls.last?.at != at { sim.schedule(.programResumes(index), at: at) }
         heldCalls.append((at, input))
     }
 
