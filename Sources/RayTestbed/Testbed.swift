@@ -80,6 +80,19 @@ public enum Testbed {
         return [UInt64(getpid()), programTrailer("/proc/self/exe")]
     }
 
+    /// The user and group the worker runs as, and the errno of opening `path` for reading (0: it could).
+    public static let identity = RemoteFunction("tb.identity") { (path: String) -> [Int] in
+        let fd = open(path, O_RDONLY)
+        let error = fd >= 0 ? 0 : Int(errno)
+        if fd >= 0 { close(fd) }
+        return [Int(getuid()), Int(getgid()), error]
+    }
+
+    /// Submits `square(x)` to node `node` and returns it (this worker owns the child).
+    public static let squareOn = RemoteFunction("tb.square-on") { (node: UInt32, x: Int) throws -> Int in
+        try square.options(TaskOptions(scheduling: .nodeAffinity(node: node, soft: false))).remote(x).get()
+    }
+
     /// Prints `lines` lines on stdout and one line on stderr (written to fd 2 directly); returns its node.
     public static let say = RemoteFunction("tb.say") { (lines: Int) -> UInt32 in
         for index in 0..<lines { print("line \(index) from node \(currentNode())") }
@@ -257,7 +270,7 @@ public enum Testbed {
         _ = (mergeCounts, union, orZero, mirrorPoint, sumRefs, touch, context, failTyped, whoAmI)
         _ = (say, sayThenDie, submitsInside, fanOut, fib, putAndPass, waitsInside, returnsRef, passesOn, spin)
         _ = (divmod, triple, divmodInside, slowValue, cancellableParent)
-        _ = (returnsChildren, returnsBlobRef, returnsRefAndPID, returnsBorrowed)
+        _ = (returnsChildren, returnsBlobRef, returnsRefAndPID, returnsBorrowed, identity, squareOn)
         _ = (passesOnTwice, returnsReceived, checksumVia)
         _ = (putsHolding, returnsPutHolding, putsReceived, sumNested, putMany, cgroupOf, hog, forks)
         registerActors()

@@ -55,6 +55,10 @@ struct Start: ParsableCommand {
     var tls: String?
     @Flag(name: .customLong("no-tls"), help: "No TLS even when this node listens beyond loopback (anyone on the network then reads the traffic).")
     var noTLS = false
+    @Option(help: ArgumentHelp("Run this node's workers (the jobs' code) as this unprivileged user, so that they "
+        + "cannot read the session's credentials; the node must be started as root (SWIFTRAY_WORKER_USER).",
+        valueName: "user"))
+    var workerUser: String?
 
     func validate() throws {
         if tls != nil && noTLS { throw ValidationError("give --tls DIR or --no-tls, not both") }
@@ -100,7 +104,8 @@ struct Start: ParsableCommand {
                         "SWIFTRAY_NODE_NAME=\(nodeName)", "SWIFTRAY_RESOURCES=\(resources ?? "CPU=\(cpuCount())")",
                         "SWIFTRAY_OBJECT_STORE_BYTES=\(objectStoreBytes ?? defaultObjectStoreBytes())",
                         "SWIFTRAY_RAYLET_SOCKET=\(socket)", "SWIFTRAY_LISTEN_HOST=\(nodeIP)",
-                    ] + logging + session.secretEnvironment(for: .node),
+                    ] + logging + session.secretEnvironment(for: .node)
+                        + (workerUser.map { ["\(WorkerUser.environmentVariable)=\($0)"] } ?? []),
                     logPath: session.logs + "/raylet-\(nodeName).err", exitWithParent: false, detach: true)
             } catch {
                 // A head whose raylet did not start is no cluster: its GCS goes too (it would hold the port).
@@ -114,11 +119,15 @@ struct Start: ParsableCommand {
                 "TLS 1.3 on every TCP link, with \($0)" + (head && $0 == session.tlsDirectory
                     ? " (a joining machine needs a copy: swiftray start --address \(gcsAddress) --tls <copy>)" : "")
             } ?? "no TLS (loopback only; `--tls DIR` turns it on)"
+            let workersLine = workerUser.map { "as \($0) (the session's credentials are not theirs to read)" }
+                ?? "as \(getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"), "
+                + "like the node (`--worker-user NAME` as root runs them as another user)"
             if head {
                 print("""
                     SwiftRay head node started: GCS at \(gcsAddress), raylet node-\(raylet.node) (\(nodeName)).
                       Session: \(session.path)
                       TLS:             \(tlsLine)
+                      Workers run:     \(workersLine)
                       Secret:          \(session.secretPath) (mode 0600; another machine's node needs a copy:
                                        SWIFTRAY_CLUSTER_SECRET_FILE=<copy> swiftray start --address \(gcsAddress))
                       Add a node:      swiftray start --address \(gcsAddress)
@@ -129,6 +138,7 @@ struct Start: ParsableCommand {
             } else {
                 print("Raylet node-\(raylet.node) (\(nodeName)) joined the cluster at \(gcsAddress). Session: \(session.path)")
                 print("  TLS: \(tlsLine)")
+                print("  Workers run: \(workersLine)")
             }
     }
 

@@ -137,6 +137,7 @@ public enum Role {
         }
         options.socketPath = socket
         options.workerExecutable = environment("SWIFTRAY_WORKER_EXECUTABLE")
+        options.workerUser = try WorkerUser.fromEnvironment()
         options.logDirectory = logDirectory("raylet-\(options.name)")
         var host: RayletHost?
         host = try RayletHost(loop: loop, options: options) { node in

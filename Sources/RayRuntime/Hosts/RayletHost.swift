@@ -31,6 +31,8 @@ public struct RayletOptions: Sendable {
     public var session: String?
     /// Workers run this executable until a driver names its own.
     public var workerExecutable: String?
+    /// The user workers run as (SWIFTRAY_WORKER_USER; nil: the raylet's own).
+    public var workerUser: WorkerUser?
     public init() {}
 }
 
@@ -57,6 +59,8 @@ public final class RayletHost: ConnectionDelegate {
     /// Per-job CPU groups of its workers (nil: off), and what status says of them.
     var cpuShares: JobCPUShares?
     var cpuSharesStatus = ""
+    /// With a worker user and TLS: the copy of the node's TLS material its workers use.
+    var workerTLSDirectory: String?
 
     var tcpListener: Listener?
     var unixListener: Listener?
@@ -109,6 +113,7 @@ public final class RayletHost: ConnectionDelegate {
         tcpListener = try Listener.tcp(loop: loop, host: options.listenHost, port: options.port) { [unowned self] in
             accepted($0)
         }
+        try grantSessionToWorkerUser()
         unixListener = try Listener.unix(loop: loop, path: options.socketPath) { [unowned self] in
             accepted($0)
         }
@@ -332,6 +337,7 @@ public final class RayletHost: ConnectionDelegate {
                 let store = SharedObjects(session: session, node: node)
                 do {
                     try store.create(capacity: options.objectStoreBytes)
+                    try options.workerUser?.grantStore(store)
                     objects = store
                 } catch {
                     note("raylet", "\(error); large objects travel in messages instead")
@@ -558,7 +564,8 @@ public final class RayletHost: ConnectionDelegate {
         resolveExecutables()
     }
 
-    func launch(_ worker: WorkerID, job: JobID, executable: String) {
+    func launch(_ worker: WorkerID, job: JobID, executable program: String) {
+        guard let executable = runnable(program, by: worker) else { return workerFailedToStart(worker) }
         // Cluster-wide settings (SWIFTRAY_RECORD_EFFECTS, SWIFTRAY_SCENARIO_SEED, ...) pass through;
         // the role variables are this worker's own.
         let own = ["SWIFTRAY_ROLE=", "SWIFTRAY_WORKER=", "SWIFTRAY_RAYLET_SOCKET=", "SWIFTRAY_SESSION=",
@@ -593,7 +600,8 @@ public final class RayletHost: ConnectionDelegate {
         output.deliver = { [unowned self] stream, lines in workerPrinted(worker, job: job, stream, lines) }
         do {
             processes[worker] = try ChildProcess(loop: loop, executable: executable, arguments: [],
-                                                 environment: environment, output: output.childFDs) {
+                                                 environment: forWorkerUser(environment), output: output.childFDs,
+                                                 user: options.workerUser) {
                 [unowned self] status, signal in
                 let killedForMemory = signal == SIGKILL && cpuShares?.killedForMemory(job: job) == true
                 if let pid = processes[worker]?.pid { cpuShares?.exited(pid, job: job) }
@@ -690,32 +698,6 @@ public final class RayletHost: ConnectionDelegate {
 
     static func driver(of job: JobID) -> WorkerID {
         WorkerID(node: NodeID(job.value >> 16), index: driverIndexBase + (job.value & 0xFFFF))
-    }
-
-    /// Lines a worker printed: stored with the job's output on this node and sent to its driver.
-    func workerPrinted(_ worker: WorkerID, job: JobID, _ stream: WorkerOutput.Stream, _ lines: [WorkerOutput.Line]) {
-        var text = "", startup = ""
-        for line in lines {
-            let prefixed = "(\(line.task ?? worker.description), \(nodeID)) \(line.text)\n"
-            if line.startup { startup += prefixed } else { text += prefixed }
-        }
-        // The program's own output up to Ray.start(), printed again by every worker: kept, not sent.
-        storeOutput(startup + text, job: job)
-        guard !text.isEmpty else { return }
-        let driver = Address.worker(Self.driver(of: job))
-        route(Wire.outputFrame(from: .raylet(nodeID), to: driver, stream: stream.rawValue, text: text),
-              from: .raylet(nodeID), to: driver)
-    }
-
-    /// Appends to `<session>/logs/<job>-<node name>.out` (what `swiftray logs` would read).
-    private func storeOutput(_ text: String, job: JobID) {
-        guard let session = options.session else { return }
-        let path = "\(session)/logs/\(job)-\(options.name).out"
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        var text = text
-        text.withUTF8 { OutputMarkers.writeAll(fd, $0.baseAddress!, $0.count) }
     }
 
     // MARK: - Control

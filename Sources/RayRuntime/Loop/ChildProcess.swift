@@ -12,11 +12,18 @@ public final class ChildProcess {
     public private(set) var running = false
 
     /// Spawns `executable` with `arguments` (without argv[0]) and `environment` ("K=V");
-    /// stdout and stderr go to `output` (or are inherited when nil).
+    /// stdout and stderr go to `output` (or are inherited when nil); it runs as `user` when given
+    /// (setuid and setgid, supplementary groups dropped: this process must be root).
     public init(loop: EventLoop, executable: String, arguments: [String], environment: [String],
-                output: (stdout: Int32, stderr: Int32)?, exited: @escaping (Int64, Int32) -> Void) throws(RuntimeError) {
+                output: (stdout: Int32, stderr: Int32)?, user: WorkerUser? = nil,
+                exited: @escaping (Int64, Int32) -> Void) throws(RuntimeError) {
         self.exited = exited
         var options = uv_process_options_t()
+        if let user {
+            options.flags = UInt32(UV_PROCESS_SETUID.rawValue | UV_PROCESS_SETGID.rawValue)
+            options.uid = user.uid
+            options.gid = user.gid
+        }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
         defer {
@@ -50,7 +57,7 @@ public final class ChildProcess {
         }
         guard status == 0 else {
             handle.deallocate()
-            throw RuntimeError("cannot start \(executable): \(uvError(status))")
+            throw RuntimeError("cannot start \(executable)\(user.map { " as \($0.name)" } ?? ""): \(uvError(status))")
         }
         pid = handle.pointee.pid
         running = true

@@ -58,6 +58,9 @@ public final class Listener {
         unlink(path)
         let status = uv_pipe_bind(pipe, path)
         guard status == 0 else { throw RuntimeError("cannot listen on the socket \(path): \(uvError(status))") }
+        // The group may connect too (workers running as another user share the sockets
+        // directory's group; every connection authenticates before anything else).
+        chmod(path, 0o660)
         try listener.listen(path)
         return listener
     }

@@ -96,6 +96,12 @@ public struct SharedObjects: Sendable {
         }
     }
 
+    /// An object file is its directory group's too (the group of workers running as another
+    /// user, WorkerUser, who read what the raylet and drivers write and reuse pooled files).
+    static func shareWithGroup(_ fd: Int32) {
+        if fd >= 0 { _ = fchmod(fd, 0o660) }
+    }
+
     /// The node's region file.
     var regionPath: String { directory + "/region" }
     /// The region, once the raylet created it (opened and mapped once per process).
@@ -191,7 +197,10 @@ public struct SharedObjects: Sendable {
             fd = open(temporary, O_WRONLY | O_CLOEXEC)
             if fd >= 0 { _ = ftruncate(fd, off_t(size)) }
         }
-        if fd < 0 { fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+        if fd < 0 {
+            fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            Self.shareWithGroup(fd)
+        }
         guard fd >= 0 else {
             throw RuntimeError("cannot create \(temporary) in the shared-memory store: \(String(cString: strerror(errno)))")
         }
@@ -432,6 +441,7 @@ final class IncomingObject {
         let temporary = store.path(object) + ".incoming-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
+        SharedObjects.shareWithGroup(fd)
         target = .file(fd: fd, temporary: temporary)
     }
 

@@ -1,0 +1,99 @@
+// Workers run as another user (issue 12: a job's code must not hold the node's rights). With
+// SWIFTRAY_WORKER_USER=NAME a raylet running as root starts its workers as NAME (setuid and
+// setgid in uv_spawn, supplementary groups dropped), so a job's code cannot read the session's
+// credentials (`cluster.secret`, `node.credential`: mode 0600, the raylet's user's), nor the
+// environment or memory of the node's own processes. A worker reaches only what the raylet
+// grants NAME's group: the session directory to pass through (0710), its sockets and logs
+// directories (setgid, 02770: what is made in them is the group's), the node's object directory
+// and region (shared memory, 02770 / 0660), and a copy of the job's program in `<session>/bin`
+// (0750), and with TLS a copy of the node's TLS material that the user owns (workers make TCP
+// links of their own; what authorizes them is the job's credential, which is all they hold).
+// Every job's workers on a node run as that one user: this keeps jobs from the
+// cluster's credentials, not one job from another's objects (one region per node).
+
+import Glibc
+
+/// The user a raylet's workers run as (nil: the raylet's own).
+public struct WorkerUser: Sendable, Equatable {
+    public var name: String
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public static let environmentVariable = "SWIFTRAY_WORKER_USER"
+
+    /// The user SWIFTRAY_WORKER_USER names, checked: it exists, is not root, and this process
+    /// (the raylet) may switch to it.
+    public static func fromEnvironment() throws(RuntimeError) -> WorkerUser? {
+        guard let name = environment(environmentVariable), !name.isEmpty else { return nil }
+        return try named(name, euid: geteuid())
+    }
+
+    static func named(_ name: String, euid: uid_t) throws(RuntimeError) -> WorkerUser {
+        let how = "set \(environmentVariable) to an existing unprivileged user (e.g. one made with "
+            + "`useradd --system swiftray-worker`), or unset it to run workers as the raylet's user"
+        guard let entry = getpwnam(name) else {
+            throw RuntimeError("\(environmentVariable)=\(name) names no user on this machine; \(how)")
+        }
+        let user = WorkerUser(name: name, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
+        guard user.uid != 0 else {
+            throw RuntimeError("\(environmentVariable)=\(name) is root: workers would keep every right the "
+                + "setting is there to take away; \(how)")
+        }
+        guard euid == 0 else {
+            throw RuntimeError("\(environmentVariable)=\(name) needs the raylet to run as root (it runs as uid "
+                + "\(euid)), to start workers as another user; run `swiftray start` as root, or unset it")
+        }
+        return user
+    }
+
+    /// Gives this user's group `mode` on `path` (the raylet keeps it as owner).
+    func grant(_ path: String, mode: mode_t) throws(RuntimeError) {
+        guard chown(path, uid_t.max, gid) == 0, chmod(path, mode) == 0 else {
+            throw RuntimeError("cannot give \(name)'s workers access to \(path): \(errnoText())")
+        }
+    }
+
+    /// What workers need of a session: to pass through it, and to use its sockets and logs.
+    func grantSession(_ session: String) throws(RuntimeError) {
+        let paths = Session(path: session)
+        try grant(session, mode: 0o710)
+        try grant(paths.sockets, mode: 0o2770)
+        try grant(paths.logs, mode: 0o2770)
+    }
+
+    /// A copy of the node's TLS material in `<session>/tls-workers` that this user owns (a TLS key
+    /// must be its reader's alone), for workers' own TCP links; returns its directory.
+    func copyTLS(from directory: String, session: String) throws(RuntimeError) -> String {
+        let copy = session + "/tls-workers"
+        mkdir(copy, 0o750)
+        try grant(copy, mode: 0o2750)
+        for file in [TLSContext.caFile, TLSContext.certificateFile, TLSContext.keyFile] {
+            let target = copy + "/" + file
+            unlink(target)
+            let fd = open(directory + "/" + file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw RuntimeError("cannot read \(directory)/\(file) to copy it for \(name)'s workers: \(errnoText())")
+            }
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 16384)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count <= 0 { break }
+                bytes += chunk[..<count]
+            }
+            close(fd)
+            guard writeNewFile(target, bytes, mode: 0o600), chown(target, uid, gid) == 0 else {
+                throw RuntimeError("cannot give \(name)'s workers a copy of \(directory)/\(file): \(errnoText())")
+            }
+        }
+        return copy
+    }
+
+    /// What workers need of a node's store: its directories and its region.
+    func grantStore(_ store: SharedObjects) throws(RuntimeError) {
+        try grant(store.directory, mode: 0o2770)
+        try grant(store.poolDirectory, mode: 0o2770)
+        try grant(store.regionPath, mode: 0o660)
+        try grant(store.regionPath + ".lock", mode: 0o660)
+    }
+}

@@ -1,0 +1,102 @@
+// Workers running as another user (SWIFTRAY_WORKER_USER; issue 12: a job's code must not hold
+// the node's rights). Real processes; the raylet must run as root to switch users, so these
+// tests run only as root (as CI does), with the machine's `nobody`.
+
+import Foundation
+import Glibc
+import Testing
+
+@testable import Ray
+import RayCore
+@testable import RayRuntime
+import RayTestbed
+
+extension RuntimeTests {
+@Suite struct WorkerUserTests {
+    static let isRoot = geteuid() == 0
+
+    /// A task runs as `nobody`, cannot read the session's credentials, and still reads the
+    /// driver's object from shared memory, writes its own result there, and submits and gets
+    /// nested tasks (direct links over the session's sockets).
+    @Test(.enabled(if: isRoot, "the raylet must run as root to start workers as another user"))
+    func workersRunAsTheConfiguredUserAndCannotReadTheClustersCredentials() throws {
+        let nobody = try #require(getpwnam("nobody")).pointee
+        try withCluster([("head", ["CPU": 2])], environment: ["SWIFTRAY_WORKER_USER=nobody"]) { cluster throws in
+            let session = cluster.session
+            let seen = try Testbed.identity.remote(session.secretPath).get(timeout: .seconds(30))
+            #expect(seen == [Int(nobody.pw_uid), Int(nobody.pw_gid), Int(EACCES)], "\(seen)")
+            let node = try Testbed.identity.remote(session.credentialPath(.node)).get(timeout: .seconds(30))
+            #expect(node[2] == Int(EACCES), "\(node)")
+            // The driver (root) reads what it refuses to its workers.
+            #expect(access(session.secretPath, R_OK) == 0)
+
+            let big = try Ray.put(Testbed.blobBytes(seed: 7, size: 300_000))
+            #expect(try Testbed.checksum.remote(big).get(timeout: .seconds(30))
+                    == Testbed.checksum(Testbed.blobBytes(seed: 7, size: 300_000)))
+            let blob = try Testbed.blob.remote(3, 8 << 20)
+            #expect(try blob.get(timeout: .seconds(30)) == Testbed.blobBytes(seed: 3, size: 8 << 20))
+            #expect(try Testbed.fanOut.remote(4).get(timeout: .seconds(30)) == 14)
+
+            // What the workers run is a copy of the program that their group may run, not the
+            // build directory's file.
+            let bin = try FileManager.default.contentsOfDirectory(atPath: session.path + "/bin")
+            #expect(bin.contains { $0.hasPrefix("worker-") && !$0.contains(".partial") }, "\(bin)")
+        }
+    }
+
+    /// With TLS, workers use a copy of the node's TLS material that their user owns: a task on
+    /// one node owns a child on another, whose result comes back over a TLS link between the
+    /// two workers; an object crosses too.
+    @Test(.enabled(if: isRoot, "the raylet must run as root to start workers as another user"))
+    func workersOfAnotherUserMakeTLSLinksOfTheirOwn() throws {
+        let material = NSTemporaryDirectory() + "swiftray-worker-user-tls-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: material) }
+        try FileManager.default.createDirectory(atPath: material, withIntermediateDirectories: true)
+        try TLSContext.makeCertificates(caDirectory: material, outDirectory: material, name: "cluster", makeCA: true)
+        try withCluster([("head", ["CPU": 1]), ("n2", ["CPU": 1])], environment: ["SWIFTRAY_WORKER_USER=nobody"],
+                        tlsDirectory: material) { cluster throws in
+            let head = try #require(cluster.node(named: "head")), n2 = try #require(cluster.node(named: "n2"))
+            let onHead = TaskOptions(scheduling: .nodeAffinity(node: head.id.value, soft: false))
+            #expect(try Testbed.squareOn.options(onHead).remote(n2.id.value, 12).get(timeout: .seconds(30)) == 144)
+            let there = TaskOptions(scheduling: .nodeAffinity(node: n2.id.value, soft: false))
+            let made = try Testbed.blob.options(there).remote(5, 3 << 20)
+            #expect(try Testbed.checksum.options(onHead).remote(made).get(timeout: .seconds(30))
+                    == Testbed.checksum(Testbed.blobBytes(seed: 5, size: 3 << 20)))
+            let copy = cluster.session.path + "/tls-workers/" + TLSContext.keyFile
+            var info = stat()
+            #expect(stat(copy, &info) == 0 && info.st_uid == getpwnam("nobody")?.pointee.pw_uid
+                    && info.st_mode & 0o777 == 0o600, "\(copy)")
+        }
+    }
+
+    /// Each way the setting can be wrong is refused with what to do (any user may run this).
+    @Test func aWorkerUserThatIsRootOrNeedsPrivilegesTheRayletLacksIsRefused() throws {
+        #expect {
+            try WorkerUser.named("root", euid: 0)
+        } throws: { "\($0)".contains("SWIFTRAY_WORKER_USER=root is root") && "\($0)".contains("useradd") }
+        #expect {
+            try WorkerUser.named("nobody", euid: 1000)
+        } throws: { "\($0)".contains("needs the raylet to run as root (it runs as uid 1000)") }
+        #expect {
+            try WorkerUser.named("no-such-user-12", euid: 0)
+        } throws: { "\($0)".contains("names no user on this machine") }
+        let nobody = try WorkerUser.named("nobody", euid: 0)
+        #expect(nobody.uid != 0 && nobody.name == "nobody")
+    }
+
+    /// A raylet told to run workers as a user that does not exist refuses to start, naming the
+    /// setting.
+    @Test(.enabled(if: isRoot, "as root, the user's existence is what is checked"))
+    func aWorkerUserThatDoesNotExistStopsTheRayletWithTheSettingNamed() throws {
+        Testbed.register()
+        let cluster = try LocalCluster(executable: testbedPath, environment: ["SWIFTRAY_WORKER_USER=no-such-user-12"])
+        defer { cluster.stop() }
+        try cluster.startGCS()
+        #expect {
+            try cluster.addNode(name: "head", resources: ResourceSet(["CPU": 1000]))
+        } throws: { error in
+            "\(error)".contains("SWIFTRAY_WORKER_USER=no-such-user-12 names no user")
+        }
+    }
+}
+}
