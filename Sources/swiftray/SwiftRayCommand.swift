@@ -59,6 +59,10 @@ struct Start: ParsableCommand {
         + "cannot read the session's credentials; the node must be started as root (SWIFTRAY_WORKER_USER).",
         valueName: "user"))
     var workerUser: String?
+    @Option(name: .customLong("worker-uids"), help: ArgumentHelp("With --worker-user: give each job's workers a user ID of its own from FIRST-LAST "
+        + "(IDs no account has; the group the worker user's), so jobs cannot read each other's workers "
+        + "(SWIFTRAY_WORKER_UIDS).", valueName: "first-last"))
+    var workerUIDs: String?
 
     func validate() throws {
         if tls != nil && noTLS { throw ValidationError("give --tls DIR or --no-tls, not both") }
@@ -67,6 +71,7 @@ struct Start: ParsableCommand {
         }
         if let resources { _ = try parseResources(resources) }
         if let objectStoreBytes, objectStoreBytes <= 0 { throw ValidationError("--object-store-bytes must be positive") }
+        if workerUIDs != nil && workerUser == nil { throw ValidationError("--worker-uids needs --worker-user (whose group the jobs share)") }
     }
 
     func run() throws {
@@ -105,7 +110,8 @@ struct Start: ParsableCommand {
                         "SWIFTRAY_OBJECT_STORE_BYTES=\(objectStoreBytes ?? defaultObjectStoreBytes())",
                         "SWIFTRAY_RAYLET_SOCKET=\(socket)", "SWIFTRAY_LISTEN_HOST=\(nodeIP)",
                     ] + logging + session.secretEnvironment(for: .node)
-                        + (workerUser.map { ["\(WorkerUser.environmentVariable)=\($0)"] } ?? []),
+                        + (workerUser.map { ["\(WorkerUser.environmentVariable)=\($0)"] } ?? [])
+                        + (workerUIDs.map { ["\(WorkerUser.uidsVariable)=\($0)"] } ?? []),
                     logPath: session.logs + "/raylet-\(nodeName).err", exitWithParent: false, detach: true)
             } catch {
                 // A head whose raylet did not start is no cluster: its GCS goes too (it would hold the port).
@@ -119,7 +125,8 @@ struct Start: ParsableCommand {
                 "TLS 1.3 on every TCP link, with \($0)" + (head && $0 == session.tlsDirectory
                     ? " (a joining machine needs a copy: swiftray start --address \(gcsAddress) --tls <copy>)" : "")
             } ?? "no TLS (loopback only; `--tls DIR` turns it on)"
-            let workersLine = workerUser.map { "as \($0) (the session's credentials are not theirs to read)" }
+            let workersLine = workerUser.map { "as \($0)" + (workerUIDs.map { ", each job with a user ID of \($0)" } ?? "")
+                + " (the session's credentials are not theirs to read)" }
                 ?? "as \(getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"), "
                 + "like the node (`--worker-user NAME` as root runs them as another user)"
             if head {

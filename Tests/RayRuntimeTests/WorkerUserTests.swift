@@ -44,6 +44,67 @@ extension RuntimeTests {
         }
     }
 
+    /// With SWIFTRAY_WORKER_UIDS each job's workers run as a user ID of its own (the group the
+    /// worker user's), and work as before; one job's task cannot read another job's worker's
+    /// environment (which holds that job's credential).
+    @Test(.enabled(if: isRoot, "the raylet must run as root to start workers as another user"))
+    func eachJobsWorkersRunAsAUserIDOfItsOwn() throws {
+        let nobody = try #require(getpwnam("nobody")).pointee
+        try withCluster([("head", ["CPU": 2])],
+                        environment: ["SWIFTRAY_WORKER_USER=nobody", "SWIFTRAY_WORKER_UIDS=61000-61999"]) { cluster throws in
+            let job = try Ray.runtimeContext.job.value
+            let seen = try Testbed.identity.remote(cluster.session.secretPath).get(timeout: .seconds(30))
+            #expect(seen == [61000 + Int(job % 1000), Int(nobody.pw_gid), Int(EACCES)], "job \(job): \(seen)")
+            let blob = try Testbed.blob.remote(4, 2 << 20)
+            #expect(try Testbed.checksum.remote(blob).get(timeout: .seconds(30))
+                    == Testbed.checksum(Testbed.blobBytes(seed: 4, size: 2 << 20)))
+            #expect(try Testbed.fanOut.remote(3).get(timeout: .seconds(30)) == 5)
+
+            // Another job's worker (a second driver, its own job) runs as another user ID, so a
+            // task of this job cannot read its environment, where its job's credential is.
+            let other = Process(), input = Pipe(), output = Pipe()
+            other.executableURL = URL(fileURLWithPath: testbedPath)
+            other.arguments = ["drive", try #require(cluster.nodes.first).socketPath, "1"]
+            (other.standardInput, other.standardOutput) = (input, output)
+            try other.run()
+            defer {
+                try? input.fileHandleForWriting.close()
+                other.waitUntilExit()
+            }
+            var printed = ""
+            while !printed.contains("ready") {
+                let chunk = output.fileHandleForReading.availableData
+                guard !chunk.isEmpty else { break }
+                printed += String(decoding: chunk, as: UTF8.self)
+            }
+            let pid = try #require(printed.split(separator: "\n").first.flatMap { $0.split(separator: " ").first }
+                .flatMap { Int32($0) }, "\(printed)")
+            var info = stat()
+            #expect(stat("/proc/\(pid)", &info) == 0 && info.st_uid != UInt32(seen[0]) && (61000...61999).contains(info.st_uid),
+                    "the other job's worker runs as \(info.st_uid), this job's as \(seen[0])")
+            let snooped = try Testbed.identity.remote("/proc/\(pid)/environ").get(timeout: .seconds(30))
+            #expect(snooped[2] == Int(EACCES), "\(snooped)")
+        }
+    }
+
+    /// Jobs map onto the range of user IDs one each (wrapping past its size); a range that is
+    /// malformed, includes root or an account's ID, or is too large is refused, saying why.
+    @Test func aRangeOfUserIDsGivesEachJobItsOwnAndABadRangeIsRefused() throws {
+        var user = WorkerUser(name: "w", uid: 500, gid: 600)
+        #expect(user.forJob(7).uid == 500)
+        user.jobUIDs = 70000...70009
+        #expect(user.forJob(1).uid == 70001 && user.forJob(2).uid == 70002 && user.forJob(11).uid == 70001)
+        #expect(user.forJob(3).gid == 600)
+        for (text, says) in [("5", "is not a range"), ("10-5", "is not a range"), ("0-10", "0 (root)"),
+                             ("1-2000000", "more than"), ("a-b", "is not a range")] {
+            #expect { try WorkerUser.parseUIDs(text) } throws: { "\($0)".contains(says) }
+        }
+        if let nobody = getpwnam("nobody")?.pointee.pw_uid {
+            #expect { try WorkerUser.parseUIDs("\(nobody - 1)-\(nobody)") } throws: { "\($0)".contains("which is nobody's") }
+        }
+        #expect(try WorkerUser.parseUIDs("61000-61999") == 61000...61999)
+    }
+
     /// With TLS, workers use a copy of the node's TLS material that their user owns: a task on
     /// one node owns a child on another, whose result comes back over a TLS link between the
     /// two workers; an object crosses too.
@@ -62,10 +123,10 @@ extension RuntimeTests {
             let made = try Testbed.blob.options(there).remote(5, 3 << 20)
             #expect(try Testbed.checksum.options(onHead).remote(made).get(timeout: .seconds(30))
                     == Testbed.checksum(Testbed.blobBytes(seed: 5, size: 3 << 20)))
-            let copy = cluster.session.path + "/tls-workers/" + TLSContext.keyFile
+            let nobody = try #require(getpwnam("nobody")).pointee.pw_uid
+            let copy = cluster.session.path + "/tls-workers-\(nobody)/" + TLSContext.keyFile
             var info = stat()
-            #expect(stat(copy, &info) == 0 && info.st_uid == getpwnam("nobody")?.pointee.pw_uid
-                    && info.st_mode & 0o777 == 0o600, "\(copy)")
+            #expect(stat(copy, &info) == 0 && info.st_uid == nobody && info.st_mode & 0o777 == 0o600, "\(copy)")
         }
     }
 

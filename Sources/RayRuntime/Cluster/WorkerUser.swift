@@ -8,7 +8,10 @@
 // and region (shared memory, 02770 / 0660), and a copy of the job's program in `<session>/bin`
 // (0750), and with TLS a copy of the node's TLS material that the user owns (workers make TCP
 // links of their own; what authorizes them is the job's credential, which is all they hold).
-// Every job's workers on a node run as that one user: this keeps jobs from the
+// Every job's workers on a node run as that one user, unless SWIFTRAY_WORKER_UIDS=FIRST-LAST
+// gives each job a user ID of its own (FIRST + job mod the range's size; IDs no account on the
+// machine has, the group USER's): then a job's workers cannot read another job's workers'
+// environment (its credential) or memory, or signal them. Either way this keeps jobs from the
 // cluster's credentials, not one job from another's objects (one region per node).
 
 import Glibc
@@ -18,14 +21,62 @@ public struct WorkerUser: Sendable, Equatable {
     public var name: String
     public var uid: UInt32
     public var gid: UInt32
+    /// User IDs given to jobs, one each (SWIFTRAY_WORKER_UIDS; nil: all jobs run as `uid`).
+    public var jobUIDs: ClosedRange<UInt32>?
 
     public static let environmentVariable = "SWIFTRAY_WORKER_USER"
+    public static let uidsVariable = "SWIFTRAY_WORKER_UIDS"
+    /// The most user IDs a range may hold (each is checked against the machine's accounts).
+    static let uidsMax: UInt32 = 1 << 20
+
+    /// The user `job`'s workers run as: the one user, or the job's own ID of the range.
+    public func forJob(_ job: UInt32) -> WorkerUser {
+        guard let range = jobUIDs else { return self }
+        var user = self
+        user.uid = range.lowerBound + job % (range.upperBound - range.lowerBound + 1)
+        return user
+    }
 
     /// The user SWIFTRAY_WORKER_USER names, checked: it exists, is not root, and this process
     /// (the raylet) may switch to it.
     public static func fromEnvironment() throws(RuntimeError) -> WorkerUser? {
-        guard let name = environment(environmentVariable), !name.isEmpty else { return nil }
-        return try named(name, euid: geteuid())
+        let uids = environment(uidsVariable).flatMap { $0.isEmpty ? nil : $0 }
+        guard let name = environment(environmentVariable), !name.isEmpty else {
+            if let uids {
+                throw RuntimeError("\(uidsVariable)=\(uids) needs \(environmentVariable) too (whose group the jobs' "
+                    + "user IDs share); set both, or unset \(uidsVariable)")
+            }
+            return nil
+        }
+        var user = try named(name, euid: geteuid())
+        if let uids { user.jobUIDs = try parseUIDs(uids) }
+        return user
+    }
+
+    /// A range FIRST-LAST of user IDs no account on this machine has, none of them root.
+    static func parseUIDs(_ text: String) throws(RuntimeError) -> ClosedRange<UInt32> {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let first = UInt32(parts[0]), let last = UInt32(parts[1]), first <= last else {
+            throw RuntimeError("\(uidsVariable)=\(text) is not a range of user IDs FIRST-LAST (e.g. 200000-209999)")
+        }
+        guard first > 0, last < UInt32.max else {
+            throw RuntimeError("\(uidsVariable)=\(text) includes user ID \(first == 0 ? "0 (root)" : "\(UInt32.max)")")
+        }
+        guard last - first < uidsMax else {
+            throw RuntimeError("\(uidsVariable)=\(text) holds \(UInt64(last - first) + 1) user IDs, more than "
+                + "\(uidsMax); give a smaller range (jobs past its size share its IDs)")
+        }
+        setpwent()
+        defer { endpwent() }
+        while let entry = getpwent() {
+            let uid = entry.pointee.pw_uid
+            if uid >= first, uid <= last {
+                let owner = String(cString: entry.pointee.pw_name)
+                throw RuntimeError("\(uidsVariable)=\(text) includes user ID \(uid), which is \(owner)'s: jobs' code "
+                    + "would run as that account; give a range no account has")
+            }
+        }
+        return first...last
     }
 
     static func named(_ name: String, euid: uid_t) throws(RuntimeError) -> WorkerUser {
@@ -61,10 +112,10 @@ public struct WorkerUser: Sendable, Equatable {
         try grant(paths.logs, mode: 0o2770)
     }
 
-    /// A copy of the node's TLS material in `<session>/tls-workers` that this user owns (a TLS key
+    /// A copy of the node's TLS material in `<session>/tls-workers-<uid>` that this user owns (a TLS key
     /// must be its reader's alone), for workers' own TCP links; returns its directory.
     func copyTLS(from directory: String, session: String) throws(RuntimeError) -> String {
-        let copy = session + "/tls-workers"
+        let copy = session + "/tls-workers-\(uid)"
         mkdir(copy, 0o750)
         try grant(copy, mode: 0o2750)
         for file in [TLSContext.caFile, TLSContext.certificateFile, TLSContext.keyFile] {

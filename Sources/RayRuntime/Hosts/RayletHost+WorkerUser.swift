@@ -18,17 +18,28 @@ extension RayletHost {
         let bin = session + "/bin"
         mkdir(bin, 0o750)
         try user.grant(bin, mode: 0o2750)
-        if let tls = environment(TLSContext.environmentVariable), !tls.isEmpty {
-            workerTLSDirectory = try user.copyTLS(from: tls, session: session)
-        }
-        note("raylet", "workers run as \(user.name) (uid \(user.uid), gid \(user.gid); \(WorkerUser.environmentVariable))")
+        if let tls = environment(TLSContext.environmentVariable), !tls.isEmpty { workerTLS = (tls, [:]) }
+        let uids = user.jobUIDs.map { "each job its own uid of \($0.lowerBound)-\($0.upperBound) (\(WorkerUser.uidsVariable)), " }
+        note("raylet", "workers run as \(user.name) (\(uids ?? "uid \(user.uid), ")gid \(user.gid); "
+            + "\(WorkerUser.environmentVariable))")
     }
 
-    /// A worker's environment as a worker user's: its TLS material is its own copy.
-    func forWorkerUser(_ environment: [String]) -> [String] {
-        guard let tls = workerTLSDirectory else { return environment }
+    /// A worker's environment as `user`'s (nil, reported, if it cannot be made): its TLS material
+    /// is that user's own copy, made at its first worker.
+    func forWorkerUser(_ environment: [String], _ user: WorkerUser?, _ worker: WorkerID) -> [String]? {
+        guard let user, let (source, copies) = workerTLS, let session = options.session else { return environment }
+        var copy = copies[user.uid]
+        if copy == nil {
+            do {
+                copy = try user.copyTLS(from: source, session: session)
+            } catch {
+                note("raylet", "\(error); \(worker) cannot start")
+                return nil
+            }
+            workerTLS?.copies[user.uid] = copy
+        }
         let key = TLSContext.environmentVariable + "="
-        return environment.filter { !$0.hasPrefix(key) } + [key + tls]
+        return environment.filter { !$0.hasPrefix(key) } + [key + (copy ?? source)]
     }
 
     /// The program `worker` runs: `path` itself, or with a worker user a copy of it in the

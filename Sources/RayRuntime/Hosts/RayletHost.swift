@@ -59,8 +59,8 @@ public final class RayletHost: ConnectionDelegate {
     /// Per-job CPU groups of its workers (nil: off), and what status says of them.
     var cpuShares: JobCPUShares?
     var cpuSharesStatus = ""
-    /// With a worker user and TLS: the copy of the node's TLS material its workers use.
-    var workerTLSDirectory: String?
+    /// With a worker user and TLS: the node's TLS material, and the copy each worker user ID has.
+    var workerTLS: (source: String, copies: [UInt32: String])?
 
     var tcpListener: Listener?
     var unixListener: Listener?
@@ -565,6 +565,7 @@ public final class RayletHost: ConnectionDelegate {
     }
 
     func launch(_ worker: WorkerID, job: JobID, executable program: String) {
+        let user = options.workerUser?.forJob(job.value)
         guard let executable = runnable(program, by: worker) else { return workerFailedToStart(worker) }
         // Cluster-wide settings (SWIFTRAY_RECORD_EFFECTS, SWIFTRAY_SCENARIO_SEED, ...) pass through;
         // the role variables are this worker's own.
@@ -589,6 +590,7 @@ public final class RayletHost: ConnectionDelegate {
         } else {
             environment.append("SWIFTRAY_NO_LOG=1")
         }
+        guard let environment = forWorkerUser(environment, user, worker) else { return workerFailedToStart(worker) }
         let output: WorkerOutput
         do {
             output = try WorkerOutput(worker: worker, job: job)
@@ -600,8 +602,7 @@ public final class RayletHost: ConnectionDelegate {
         output.deliver = { [unowned self] stream, lines in workerPrinted(worker, job: job, stream, lines) }
         do {
             processes[worker] = try ChildProcess(loop: loop, executable: executable, arguments: [],
-                                                 environment: forWorkerUser(environment), output: output.childFDs,
-                                                 user: options.workerUser) {
+                                                 environment: environment, output: output.childFDs, user: user) {
                 [unowned self] status, signal in
                 let killedForMemory = signal == SIGKILL && cpuShares?.killedForMemory(job: job) == true
                 if let pid = processes[worker]?.pid { cpuShares?.exited(pid, job: job) }
