@@ -170,5 +170,32 @@ import Testing
         #expect(slowed.other == free.other)
         #expect(try run(soft: 10).digest == slowed.digest)
     }
+
+    /// A wait the program makes while its puts hold it starts when the hold ends, after the
+    /// task it made after those puts (as a real program's wait comes after its put returns):
+    /// the task, pending, is not ready within the wait's 100 µs. Started at once, the wait
+    /// found a task its owner did not know yet, which an owner takes for ready.
+    @Test func aWaitMadeWhilePutsHoldTheProgramStartsAfterThem() throws {
+        let yaml = """
+            name: held-wait
+            description: a wait during the puts' slowdown
+            cluster:
+              quotas: {owned_objects: 100, owned_objects_soft: 10}
+              nodes: [{name: head, head: true}]
+            workload:
+              puts: [{name: crumbs, count: 30, size: 8B}]
+              tasks: [{name: after, duration: 1ms, output: 8B}]
+              get: ["crumbs[*]", after]
+            faults:
+              - at: 500us
+                wait: {refs: after, num_returns: 1, timeout: 100us}
+            """
+        let scenario = try ScenarioLoader.parse(yaml: yaml, file: "held-wait.yaml")
+        let simulation = try Simulation(scenario: scenario, options: SimulationOptions(seed: 3))
+        let report = simulation.run()
+        #expect(report.outcome == .passed, "\(report.summary(wallSeconds: 0))")
+        #expect(report.faultLines.contains { $0.contains("wait (fault 0) returned 0 of 1 ready at its timeout") },
+                "\(report.faultLines)")
+    }
 }
 

@@ -28,7 +28,13 @@ final class SimJob: ScenarioWorld {
     /// and the program's calls made meanwhile, each with the time the program made it: as a
     /// real program is held in its put, what it does next reaches the owner then.
     var heldUntil: Int64 = 0
-    var heldCalls: FIFOQueue<(at: Int64, input: OwnerInput)> = FIFOQueue()
+    var heldCalls: FIFOQueue<(at: Int64, call: Call)> = FIFOQueue()
+
+    /// What the program asks: of its owner, or a wait (whose timeout starts when it is made).
+    enum Call {
+        case owner(OwnerInput)
+        case wait(_ objects: [ObjectID], numReturns: Int, timeoutMicros: Int64?, fault: Int)
+    }
 
     init(sim: Simulation, index: Int, head: NodeID) {
         self.sim = sim
@@ -50,18 +56,30 @@ final class SimJob: ScenarioWorld {
 
     /// A call of the program: handed to the owner now, or when a put past the soft quota lets
     /// the program go on (`programResumes`).
-    private func call(_ input: OwnerInput) {
+    private func call(_ input: OwnerInput) { call(.owner(input)) }
+
+    private func call(_ call: Call) {
         let at = max(heldUntil, sim.now)
-        guard at > sim.now || !heldCalls.isEmpty else { return handle(input) }
+        guard at > sim.now || !heldCalls.isEmpty else { return perform(call) }
         if heldCalls.last?.at != at { sim.schedule(.programResumes(index), at: at) }
-        heldCalls.append((at, input))
+        heldCalls.append((at, call))
     }
 
-    /// The program goes on (`programResumes`): its calls made by now reach the owner, in order.
+    private func perform(_ call: Call) {
+        switch call {
+        case .owner(let input):
+            handle(input)
+        case .wait(let objects, let numReturns, let timeoutMicros, let fault):
+            sim.wait(objects, numReturns: numReturns, timeoutMicros: timeoutMicros, fault: fault)
+        }
+    }
+
+    /// The program goes on (`programResumes`): its calls made by now reach the owner (a wait
+    /// starts, its timeout with it), in order.
     func resume() {
         while let first = heldCalls.first, first.at <= sim.now {
             heldCalls.popFirst()
-            handle(first.input)
+            perform(first.call)
         }
     }
 
@@ -160,7 +178,7 @@ final class SimJob: ScenarioWorld {
     }
 
     public func wait(_ objects: [ObjectID], numReturns: Int, timeoutMicros: Int64?, fault: Int) {
-        sim.wait(objects, numReturns: numReturns, timeoutMicros: timeoutMicros, fault: fault)
+        call(.wait(objects, numReturns: numReturns, timeoutMicros: timeoutMicros, fault: fault))
     }
 
     public func createPlacementGroup(_ bundles: [ResourceSet], strategy: PlacementStrategy,
