@@ -3,7 +3,8 @@
 // (another job): it connects through the raylet at SOCKET, prints the worker
 // (pid and program trailer) of COUNT `tb.whoami` tasks one per line, then
 // "ready" and waits until its stdin closes before it shuts down (or, with a
-// fourth argument `exit:N`, exits with status N without shutting down).
+// fourth argument `exit:N`, exits with status N without shutting down). `name SOCKET PATH`
+// connects naming PATH as its workers' program.
 import Foundation
 import Ray
 import RayRuntime
@@ -23,6 +24,18 @@ if arguments.count >= 3, arguments[1] == "late" {
     do {
         try Ray.connect(rayletSocket: arguments[2], logToDriver: false)
         print("value \(try lateRead.options(TaskOptions(maxRetries: 0)).remote().get())")
+    } catch {
+        print("error: \(error)")
+    }
+    Ray.shutdown()
+    exit(0)
+}
+if arguments.count >= 4, arguments[1] == "name" {
+    // `swiftray-testbed name SOCKET PATH`: connects naming PATH as its workers' program, runs one
+    // task and prints its answer, or the error.
+    do {
+        try Ray.connect(rayletSocket: arguments[2], workerExecutable: arguments[3], logToDriver: false)
+        print("value \(try Testbed.square.remote(7).get(timeout: .seconds(30)))")
     } catch {
         print("error: \(error)")
     }

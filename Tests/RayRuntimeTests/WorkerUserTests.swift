@@ -159,5 +159,49 @@ extension RuntimeTests {
             "\(error)".contains("SWIFTRAY_WORKER_USER=no-such-user-12 names no user")
         }
     }
+
+    /// A driver running as another user than the raylet may name only its own program as its
+    /// workers' (the raylet reads the file with its rights): naming the session's secret is
+    /// refused, saying why, and counted; naming its own program works.
+    @Test(.enabled(if: isRoot, "the driver must run as another user than the (root) raylet"))
+    func aDriverOfAnotherUserMayNameOnlyItsOwnProgram() throws {
+        let nobody = try #require(getpwnam("nobody")).pointee
+        // A copy of the testbed that nobody may run (the build directory may be private).
+        let directory = NSTemporaryDirectory() + "swiftray-name-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        chmod(directory, 0o755)
+        let program = directory + "/testbed"
+        try FileManager.default.copyItem(atPath: testbedPath, toPath: program)
+        chmod(program, 0o755)
+        try withCluster([("head", ["CPU": 1])], environment: ["SWIFTRAY_WORKER_USER=nobody"]) { cluster throws in
+            let socket = try #require(cluster.nodes.first).socketPath
+            let credential = try String(contentsOfFile: cluster.session.credentialPath(.driver), encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            func asNobody(naming path: String) throws -> String {
+                let process = Process(), output = Pipe()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+                process.arguments = ["--reuid=\(nobody.pw_uid)", "--regid=\(nobody.pw_gid)", "--clear-groups",
+                                     program, "name", socket, path]
+                process.environment = ["SWIFTRAY_CLUSTER_SECRET": credential, "PATH": "/usr/bin:/bin"]
+                process.standardOutput = output
+                try process.run()
+                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                return text
+            }
+            let stolen = try asNobody(naming: cluster.session.secretPath)
+            #expect(stolen.contains("error:") && stolen.contains("not allowed") && stolen.contains("may name only its own program"),
+                    "\(stolen)")
+            // Nothing of the secret was copied where the workers' group reads.
+            let secret = FileManager.default.contents(atPath: cluster.session.secretPath)
+            let bin = cluster.session.path + "/bin"
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: bin)) ?? [] {
+                #expect(FileManager.default.contents(atPath: bin + "/" + name) != secret, "\(name)")
+            }
+            let own = try asNobody(naming: program)
+            #expect(own.contains("value 49"), "\(own)")
+        }
+    }
 }
 }

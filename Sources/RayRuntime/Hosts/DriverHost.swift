@@ -246,6 +246,11 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
 
     func connection(_ connection: Connection, received frame: Frame) {
         guard connection.peer != nil else {
+            if frame.kind == FrameKind.error.rawValue {
+                // Refused in place of the hello (its credential, what it named): the raylet's reason.
+                finishConnect(.failure(RuntimeError("the raylet refused the driver: \(frame.text)")))
+                return
+            }
             do {
                 let hello = try Wire.decodeHello(frame)
                 guard let worker = hello.worker, let job = hello.job, let config = hello.config else {

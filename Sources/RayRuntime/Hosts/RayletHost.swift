@@ -493,6 +493,11 @@ public final class RayletHost: ConnectionDelegate {
                 connection.refuse("the raylet is still joining the cluster; retry in a moment")
                 return
             }
+            if let executable = hello.executable, let refusal = executableRefusal(executable, namedBy: connection) {
+                AuthCounters.countRefusal()
+                connection.refuse("not allowed: \(refusal)", noting: "raylet")
+                return
+            }
             driverCounter += 1
             let worker = WorkerID(node: nodeID, index: Self.driverIndexBase + driverCounter)
             ack.worker = worker
