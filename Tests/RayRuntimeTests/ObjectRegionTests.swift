@@ -172,3 +172,54 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
         #expect(try contents(store, object(1)) == bytes(5, 150_000))
     }
 }
+
+/// The region's header is written by every process of the node (workers too, whose code is a
+/// job's): a span or count there outside the region's bounds stops the process that reads it,
+/// instead of letting it read or write outside the mapping.
+@Suite struct DamagedRegionTests {
+    /// A free list claiming more ranges than it has room for.
+    @Test func aFreeListCountPastItsRoomStopsTheProcess() async throws {
+        let result = try await #require(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let root = NSTemporaryDirectory() + "swiftray-damaged-region"  // One left behind at most.
+            try? FileManager.default.removeItem(atPath: root)
+            let store = SharedObjects(directory: root + "/store", spillDirectory: root + "/spill")
+            try store.create(capacity: 1 << 20)
+            let fd = open(store.regionPath, O_RDWR)
+            var forged = UInt64.max / 2
+            _ = pwrite(fd, &forged, 8, 32)
+            close(fd)
+            _ = store.region?.allocate(ObjectID.put(by: TaskID(value: 78), index: 1), size: 4096)
+        }
+        let said = String(decoding: result.standardErrorContent, as: UTF8.self)
+        #expect(said.contains("is damaged") && said.contains("free list claims"), "\(said.suffix(400))")
+    }
+
+    /// A sealed object whose recorded offset lies past the region: pinning it (as a reader or a
+    /// spill would) stops the process.
+    @Test func anObjectSpanOutsideTheDataAreaStopsTheProcess() async throws {
+        let result = try await #require(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let root = NSTemporaryDirectory() + "swiftray-damaged-slot"  // One left behind at most.
+            try? FileManager.default.removeItem(atPath: root)
+            let store = SharedObjects(directory: root + "/store", spillDirectory: root + "/spill")
+            try store.create(capacity: 1 << 20)
+            let object = ObjectID.put(by: TaskID(value: 79), index: 1)
+            guard let region = store.region, case .allocated(let offset) = region.allocate(object, size: 4096) else { return }
+            region.seal(object)
+            // Find the slot by its offset field and move it far past the data area.
+            let fd = open(store.regionPath, O_RDWR)
+            var header = [UInt8](repeating: 0, count: 1 << 16)
+            _ = pread(fd, &header, header.count, 0)
+            var found = -1
+            for at in stride(from: 4096, to: header.count - 8, by: 8) where header.withUnsafeBytes({
+                $0.loadUnaligned(fromByteOffset: at, as: Int64.self) }) == offset {
+                found = at
+            }
+            var forged = Int64(1) << 40
+            if found >= 0 { _ = pwrite(fd, &forged, 8, off_t(found)) }
+            close(fd)
+            _ = ObjectRegion(path: store.regionPath)?.pin(object)
+        }
+        let said = String(decoding: result.standardErrorContent, as: UTF8.self)
+        #expect(said.contains("is damaged") && said.contains("object slot"), "\(said.suffix(400))")
+    }
+}

@@ -70,6 +70,14 @@ public struct Session: Sendable {
         } catch {
             throw RuntimeError("cannot create the session directory \(path): \(error.localizedDescription)")
         }
+        // Sessions live where no one else could have put or swapped them (the root's name is known).
+        var info = stat()
+        guard lstat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid() || info.st_uid == 0,
+              info.st_mode & 0o022 == 0 || info.st_mode & S_ISVTX != 0 else {
+            throw RuntimeError("the sessions' directory \(root) is not this user's or root's, or others may write in it "
+                + "(owner uid \(info.st_uid), mode \(String(info.st_mode & 0o7777, radix: 8))): remove it, or set "
+                + "SWIFTRAY_TMPDIR to a directory of your own")
+        }
         // Each role's credential that this one derives (a node joining with a node's credential
         // has no administrator's secret to write).
         for role in [Identity.admin, .node, .driver] {

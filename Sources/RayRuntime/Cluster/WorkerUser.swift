@@ -4,16 +4,18 @@
 // credentials (`cluster.secret`, `node.credential`: mode 0600, the raylet's user's), nor the
 // environment or memory of the node's own processes. A worker reaches only what the raylet
 // grants NAME's group: the session directory to pass through (0710), its sockets and logs
-// directories (setgid, 02770: what is made in them is the group's), the node's object directory
-// and region (shared memory, 02770 / 0660), and a copy of the job's program in `<session>/bin`
+// directories (setgid and sticky, 03770: what is made in them is the group's, and no one removes
+// what another made), the node's object directory and region (shared memory, 03770 / 0660), its
+// spill directory to read (02750), and a copy of the job's program in `<session>/bin`
 // (0750), and with TLS a copy of the node's TLS material that the user owns (workers make TCP
 // links of their own; what authorizes them is the job's credential, which is all they hold).
 // Every job's workers on a node run as that one user, unless SWIFTRAY_WORKER_UIDS=FIRST-LAST
-// gives each job a user ID of its own (FIRST + job mod the range's size; IDs no account on the
-// machine has, the group USER's): then a job's workers cannot read another job's workers'
+// gives each job a user ID of its own (the node's first free one of the range; IDs no account on
+// the machine has, the group USER's): then a job's workers cannot read another job's workers'
 // environment (its credential) or memory, or signal them. Either way this keeps jobs from the
 // cluster's credentials, not one job from another's objects (one region per node).
 
+import Foundation
 import Glibc
 
 /// The user a raylet's workers run as (nil: the raylet's own).
@@ -21,6 +23,8 @@ public struct WorkerUser: Sendable, Equatable {
     public var name: String
     public var uid: UInt32
     public var gid: UInt32
+    /// The user's home directory (a worker's HOME).
+    public var home = "/"
     /// User IDs given to jobs, one each (SWIFTRAY_WORKER_UIDS; nil: all jobs run as `uid`).
     public var jobUIDs: ClosedRange<UInt32>?
 
@@ -29,11 +33,18 @@ public struct WorkerUser: Sendable, Equatable {
     /// The most user IDs a range may hold (each is checked against the machine's accounts).
     static let uidsMax: UInt32 = 1 << 20
 
-    /// The user `job`'s workers run as: the one user, or the job's own ID of the range.
-    public func forJob(_ job: UInt32) -> WorkerUser {
+    /// The user a new job's workers run as on a node whose jobs took `taken`: the one user, or
+    /// the first ID of the range none of them has, looking from `start` on (each node starts
+    /// elsewhere, so that nodes sharing a machine rarely give out one ID); nil when every ID of
+    /// the range is taken.
+    func assigning(start: UInt32, taken: Set<UInt32>) -> WorkerUser? {
         guard let range = jobUIDs else { return self }
+        let size = UInt64(range.upperBound - range.lowerBound) + 1
+        guard UInt64(taken.count) < size else { return nil }
+        var offset = UInt64(start) &* 2_654_435_761 % size
+        while taken.contains(range.lowerBound + UInt32(offset)) { offset = (offset + 1) % size }
         var user = self
-        user.uid = range.lowerBound + job % (range.upperBound - range.lowerBound + 1)
+        user.uid = range.lowerBound + UInt32(offset)
         return user
     }
 
@@ -85,7 +96,8 @@ public struct WorkerUser: Sendable, Equatable {
         guard let entry = getpwnam(name) else {
             throw RuntimeError("\(environmentVariable)=\(name) names no user on this machine; \(how)")
         }
-        let user = WorkerUser(name: name, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
+        let user = WorkerUser(name: name, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid,
+                              home: String(cString: entry.pointee.pw_dir))
         guard user.uid != 0 else {
             throw RuntimeError("\(environmentVariable)=\(name) is root: workers would keep every right the "
                 + "setting is there to take away; \(how)")
@@ -104,12 +116,20 @@ public struct WorkerUser: Sendable, Equatable {
         }
     }
 
+    /// A worker's own variables (HOME, USER, LOGNAME) as this user's, in place of the raylet's.
+    func workerEnvironment(_ environment: [String]) -> [String] {
+        let own = ["HOME=", "USER=", "LOGNAME="]
+        return environment.filter { entry in !own.contains { entry.hasPrefix($0) } }
+            + ["HOME=\(home)", "USER=\(name)", "LOGNAME=\(name)"]
+    }
+
     /// What workers need of a session: to pass through it, and to use its sockets and logs.
     func grantSession(_ session: String) throws(RuntimeError) {
         let paths = Session(path: session)
         try grant(session, mode: 0o710)
-        try grant(paths.sockets, mode: 0o2770)
-        try grant(paths.logs, mode: 0o2770)
+        // Sticky too: a worker may not remove or rename what it did not make there.
+        try grant(paths.sockets, mode: 0o3770)
+        try grant(paths.logs, mode: 0o3770)
     }
 
     /// A copy of the node's TLS material in `<session>/tls-workers-<uid>` that this user owns (a TLS key
@@ -119,22 +139,16 @@ public struct WorkerUser: Sendable, Equatable {
         mkdir(copy, 0o750)
         try grant(copy, mode: 0o2750)
         for file in [TLSContext.caFile, TLSContext.certificateFile, TLSContext.keyFile] {
-            let target = copy + "/" + file
-            unlink(target)
-            let fd = open(directory + "/" + file, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw RuntimeError("cannot read \(directory)/\(file) to copy it for \(name)'s workers: \(errnoText())")
+            let target = copy + "/" + file, temporary = target + ".partial-\(getpid())"
+            guard let data = FileManager.default.contents(atPath: directory + "/" + file) else {
+                throw RuntimeError("cannot read \(directory)/\(file) to copy it for \(name)'s workers")
             }
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 16384)
-            while true {
-                let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if count <= 0 { break }
-                bytes += chunk[..<count]
-            }
-            close(fd)
-            guard writeNewFile(target, bytes, mode: 0o600), chown(target, uid, gid) == 0 else {
-                throw RuntimeError("cannot give \(name)'s workers a copy of \(directory)/\(file): \(errnoText())")
+            unlink(temporary)
+            guard writeNewFile(temporary, Array(data), mode: 0o600), chown(temporary, uid, gid) == 0,
+                  rename(temporary, target) == 0 else {
+                let reason = errnoText()
+                unlink(temporary)
+                throw RuntimeError("cannot give \(name)'s workers a copy of \(directory)/\(file): \(reason)")
             }
         }
         return copy
@@ -142,9 +156,13 @@ public struct WorkerUser: Sendable, Equatable {
 
     /// What workers need of a node's store: its directories and its region.
     func grantStore(_ store: SharedObjects) throws(RuntimeError) {
-        try grant(store.directory, mode: 0o2770)
-        try grant(store.poolDirectory, mode: 0o2770)
+        try grant(store.directory, mode: 0o3770)
+        try grant(store.poolDirectory, mode: 0o3770)
         try grant(store.regionPath, mode: 0o660)
         try grant(store.regionPath + ".lock", mode: 0o660)
+        // Spilled objects are read in place when memory is full: readable, not writable.
+        let spill = store.spillDirectory
+        try grant(String(spill[..<(spill.lastIndex(of: "/") ?? spill.endIndex)]), mode: 0o750)
+        try grant(spill, mode: 0o2750)
     }
 }

@@ -155,9 +155,15 @@ extension RayletHost {
         let stamp = "\(path)|\(info.st_size)|\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
         if let known = digestCache[stamp] { return known }
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let hash = Self.digest(data)
+        digestCache[stamp] = hash
+        return hash
+    }
+
+    /// The 64-bit content digest of a program's bytes (the first 8 bytes of their SHA-256).
+    static func digest(_ data: Data) -> UInt64 {
         var hash: UInt64 = 0
         for byte in SHA256.hash(data: data).prefix(8) { hash = hash << 8 | UInt64(byte) }
-        digestCache[stamp] = hash
         return hash
     }
 }

@@ -24,7 +24,7 @@ extension RayletHost {
     private func storeOutput(_ text: String, job: JobID) {
         guard let session = options.session else { return }
         let path = "\(session)/logs/\(job)-\(options.name).out"
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
         defer { close(fd) }
         var text = text

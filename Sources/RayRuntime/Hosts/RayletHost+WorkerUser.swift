@@ -24,49 +24,62 @@ extension RayletHost {
             + "\(WorkerUser.environmentVariable))")
     }
 
-    /// A worker's environment as `user`'s (nil, reported, if it cannot be made): its TLS material
-    /// is that user's own copy, made at its first worker.
-    func forWorkerUser(_ environment: [String], _ user: WorkerUser?, _ worker: WorkerID) -> [String]? {
-        guard let user, let (source, copies) = workerTLS, let session = options.session else { return environment }
-        var copy = copies[user.uid]
-        if copy == nil {
-            do {
-                copy = try user.copyTLS(from: source, session: session)
-            } catch {
-                note("raylet", "\(error); \(worker) cannot start")
-                return nil
+    /// The user `job`'s workers run as (nil: the raylet's own): with a range of user IDs, the one
+    /// this node gave the job, a free one at its first worker. Kept for the raylet's life (files
+    /// the job's workers made may outlive them); when every ID is taken the job's workers do not
+    /// start (thrown: the caller notes it).
+    func workerUser(for job: JobID) throws(RuntimeError) -> WorkerUser? {
+        guard let user = options.workerUser, user.jobUIDs != nil else { return options.workerUser }
+        var assigned = user
+        if let uid = jobUIDs[job] {
+            assigned.uid = uid
+        } else {
+            guard let free = user.assigning(start: nodeID.value, taken: Set(jobUIDs.values)) else {
+                throw RuntimeError("every user ID of \(WorkerUser.uidsVariable) is taken by this node's jobs; "
+                    + "\(job)'s workers cannot start: give a larger range")
             }
+            assigned = free
+            jobUIDs[job] = free.uid
+        }
+        return assigned
+    }
+
+    /// A worker's environment as `user`'s: its HOME and USER, and its TLS material that user's
+    /// own copy, made at its first worker.
+    func forWorkerUser(_ environment: [String], _ user: WorkerUser?) throws(RuntimeError) -> [String] {
+        guard let user else { return environment }
+        let environment = user.workerEnvironment(environment)
+        guard let (source, copies) = workerTLS, let session = options.session else { return environment }
+        let copy: String
+        if let made = copies[user.uid] {
+            copy = made
+        } else {
+            copy = try user.copyTLS(from: source, session: session)
             workerTLS?.copies[user.uid] = copy
         }
         let key = TLSContext.environmentVariable + "="
-        return environment.filter { !$0.hasPrefix(key) } + [key + (copy ?? source)]
+        return environment.filter { !$0.hasPrefix(key) } + [key + copy]
     }
 
-    /// The program `worker` runs: `path` itself, or with a worker user a copy of it in the
-    /// session's bin/ that the user's group may run (nil, reported, if it cannot be made).
-    func runnable(_ path: String, by worker: WorkerID) -> String? {
+    /// The program a worker runs: `path` itself, or with a worker user a copy of it in the
+    /// session's bin/ that the user's group may run, named by the digest of the bytes copied.
+    func runnable(_ path: String) throws(RuntimeError) -> String {
         guard let user = options.workerUser else { return path }
-        guard let session = options.session, let digest = fileDigest(path) else {
-            note("raylet", "cannot read \(path) to copy it for \(user.name)'s workers; \(worker) cannot start")
-            return nil
+        guard let session = options.session, let data = FileManager.default.contents(atPath: path) else {
+            throw RuntimeError("cannot read \(path) to copy it for \(user.name)'s workers")
         }
+        let digest = Self.digest(data)
         let copy = session + "/bin/worker-\(digest)"
         if copy != path, fileDigest(copy) != digest {
             let temporary = copy + ".partial-\(getpid())"
-            guard let data = FileManager.default.contents(atPath: path), writeNewFile(temporary, Array(data), mode: 0o750),
-                  rename(temporary, copy) == 0 else {
+            unlink(temporary)
+            guard writeNewFile(temporary, Array(data), mode: 0o750), rename(temporary, copy) == 0 else {
+                let reason = errnoText()
                 unlink(temporary)
-                note("raylet", "cannot copy \(path) to \(copy) for \(user.name)'s workers: \(errnoText()); "
-                    + "\(worker) cannot start")
-                return nil
+                throw RuntimeError("cannot copy \(path) to \(copy) for \(user.name)'s workers: \(reason)")
             }
         }
-        do {
-            try user.grant(copy, mode: 0o750)
-        } catch {
-            note("raylet", "\(error); \(worker) cannot start")
-            return nil
-        }
+        try user.grant(copy, mode: 0o750)
         return copy
     }
 }

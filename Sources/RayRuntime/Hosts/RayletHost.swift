@@ -61,6 +61,8 @@ public final class RayletHost: ConnectionDelegate {
     var cpuSharesStatus = ""
     /// With a worker user and TLS: the node's TLS material, and the copy each worker user ID has.
     var workerTLS: (source: String, copies: [UInt32: String])?
+    /// With a range of worker user IDs: the one each job was given on this node.
+    var jobUIDs: [JobID: UInt32] = [:]
 
     var tcpListener: Listener?
     var unixListener: Listener?
@@ -570,8 +572,13 @@ public final class RayletHost: ConnectionDelegate {
     }
 
     func launch(_ worker: WorkerID, job: JobID, executable program: String) {
-        let user = options.workerUser?.forJob(job.value)
-        guard let executable = runnable(program, by: worker) else { return workerFailedToStart(worker) }
+        let user: WorkerUser?, executable: String
+        do {
+            user = try workerUser(for: job)
+            executable = try runnable(program)
+        } catch {
+            return workerFailedToStart(worker, because: "\(error)")
+        }
         // Cluster-wide settings (SWIFTRAY_RECORD_EFFECTS, SWIFTRAY_SCENARIO_SEED, ...) pass through;
         // the role variables are this worker's own.
         let own = ["SWIFTRAY_ROLE=", "SWIFTRAY_WORKER=", "SWIFTRAY_RAYLET_SOCKET=", "SWIFTRAY_SESSION=",
@@ -595,7 +602,7 @@ public final class RayletHost: ConnectionDelegate {
         } else {
             environment.append("SWIFTRAY_NO_LOG=1")
         }
-        guard let environment = forWorkerUser(environment, user, worker) else { return workerFailedToStart(worker) }
+        do { environment = try forWorkerUser(environment, user) } catch { return workerFailedToStart(worker, because: "\(error)") }
         let output: WorkerOutput
         do {
             output = try WorkerOutput(worker: worker, job: job)
@@ -646,14 +653,18 @@ public final class RayletHost: ConnectionDelegate {
 
     /// A worker that never connected: report it after a backoff, so a program that
     /// crashes at startup is not restarted in a tight loop.
-    func workerFailedToStart(_ worker: WorkerID) {
+    /// One the raylet could not start at all (`reason`) is reported with it.
+    func workerFailedToStart(_ worker: WorkerID, because reason: String? = nil) {
         failedStarts += 1
         let delay = Int64(min(5_000_000, 50_000 << min(failedStarts, 7)))
-        if failedStarts == 3 {
+        if let reason {
+            note("raylet", "\(worker) cannot start: \(reason)")
+        } else if failedStarts == 3 {
             note("raylet", "workers keep exiting before they connect; is the driver's program calling "
                 + "Ray.start() or Ray.connect() first thing? retrying with backoff")
         }
-        loop.timer(afterMicros: delay) { [unowned self] in workerGone(worker, detail: "it exited before it connected") }
+        let detail = reason.map { "the raylet could not start it: \($0)" } ?? "it exited before it connected"
+        loop.timer(afterMicros: delay) { [unowned self] in workerGone(worker, detail: detail) }
     }
 
     /// A worker's connection closed. Its process's exit (reaped on this loop) reports it, once its

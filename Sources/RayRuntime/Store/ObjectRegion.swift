@@ -74,7 +74,8 @@ final class ObjectRegion: @unchecked Sendable {
         let header = roundUp(Int64(4096 + extents * 16 + slots * slotBytes), pageBytes)
         let dataBytes = roundUp(max(capacity, pageBytes), pageBytes)
         let temporary = path + ".creating"
-        let fd = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        unlink(temporary)
+        let fd = open(temporary, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw RuntimeError("cannot create the object region \(path): \(errnoText())") }
         defer { close(fd) }
         guard ftruncate(fd, off_t(header + dataBytes)) == 0 else {
@@ -92,17 +93,18 @@ final class ObjectRegion: @unchecked Sendable {
             unlink(temporary)
             throw RuntimeError("cannot write the object region \(path): \(errnoText())")
         }
-        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        unlink(path + ".lock")
+        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         if lock >= 0 { close(lock) }
     }
 
     /// Opens an existing region; nil if there is none (or it is not one).
     init?(path: String) {
         self.path = path
-        fd = open(path, O_RDWR | O_CLOEXEC)
+        fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
-        probeFD = open(path, O_RDWR | O_CLOEXEC)
-        lockFD = open(path + ".lock", O_RDWR | O_CLOEXEC)
+        probeFD = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
+        lockFD = open(path + ".lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC)
         var info = stat()
         guard probeFD >= 0, lockFD >= 0, fstat(fd, &info) == 0, info.st_size > 4096,
               let mapped = mmap(nil, Int(info.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0),
@@ -264,14 +266,40 @@ final class ObjectRegion: @unchecked Sendable {
         return true
     }
 
+    // What the header says is written by every process of the node (workers too, which may run
+    // as another user, and whose code is a job's): each count and span read from it is checked
+    // against the region's own bounds (read once, at open, and checked then), and one outside them
+    // stops this process — a damaged or forged header must not make it read or write outside the
+    // region.
+
     private var extentCount: Int {
-        get { Int(base.load(fromByteOffset: 32, as: UInt64.self)) }
+        get {
+            let count = base.load(fromByteOffset: 32, as: UInt64.self)
+            guard count <= UInt64(extentCapacity) else {
+                damaged("its free list claims \(count) ranges, more than the \(extentCapacity) it has room for")
+            }
+            return Int(count)
+        }
         set { base.storeBytes(of: UInt64(newValue), toByteOffset: 32, as: UInt64.self) }
     }
 
     private func extent(_ index: Int) -> (offset: Int64, length: Int64) {
         let at = extentsOffset + index * 16
-        return (base.load(fromByteOffset: at, as: Int64.self), base.load(fromByteOffset: at + 8, as: Int64.self))
+        return checked(base.load(fromByteOffset: at, as: Int64.self), base.load(fromByteOffset: at + 8, as: Int64.self),
+                       "free range \(index)")
+    }
+
+    /// `offset` and `length` when they lie in the data area; else the region is damaged.
+    private func checked(_ offset: Int64, _ length: Int64, _ what: @autoclosure () -> String) -> (Int64, Int64) {
+        guard length >= 0, length <= capacity, offset >= dataOffset, offset - dataOffset <= capacity - length else {
+            damaged("\(what()) spans \(length) bytes at \(offset), outside its data area of \(capacity) bytes at \(dataOffset)")
+        }
+        return (offset, length)
+    }
+
+    private func damaged(_ detail: String) -> Never {
+        fatalError("the object region \(path) is damaged (every process of the node writes its header; a job's "
+            + "code may have written over it): \(detail)")
     }
 
     private func setExtent(_ index: Int, _ offset: Int64, _ length: Int64) {
@@ -324,8 +352,15 @@ final class ObjectRegion: @unchecked Sendable {
     private func slotBase(_ slot: Int) -> UnsafeMutableRawPointer { base + slotsOffset + slot * Self.slotBytes }
     private func state(_ slot: Int) -> Slot { Slot(rawValue: slotBase(slot).load(fromByteOffset: 12, as: UInt32.self)) ?? .empty }
     private func setState(_ slot: Int, _ state: Slot) { slotBase(slot).storeBytes(of: state.rawValue, toByteOffset: 12, as: UInt32.self) }
-    private func offset(_ slot: Int) -> Int64 { slotBase(slot).load(fromByteOffset: 16, as: Int64.self) }
-    private func size(_ slot: Int) -> Int64 { slotBase(slot).load(fromByteOffset: 24, as: Int64.self) }
+    private func offset(_ slot: Int) -> Int64 { span(slot).offset }
+    private func size(_ slot: Int) -> Int64 { span(slot).size }
+    /// Where a slot's object lies, checked: its room (its size rounded up to pages) in the data area.
+    private func span(_ slot: Int) -> (offset: Int64, size: Int64) {
+        let offset = slotBase(slot).load(fromByteOffset: 16, as: Int64.self)
+        let size = slotBase(slot).load(fromByteOffset: 24, as: Int64.self)
+        _ = checked(offset, size >= 0 && size <= capacity ? Self.roundUp(size, Self.pageBytes) : -1, "object slot \(slot)")
+        return (offset, size)
+    }
 
     private func home(_ object: ObjectID) -> Int {
         Int(truncatingIfNeeded: mix(object.task.value ^ UInt64(object.index) &* 0x9E37_79B9_7F4A_7C15)) & (slotCount - 1)
@@ -405,7 +440,7 @@ func writeAll(_ fd: Int32, _ parts: [UnsafeRawBufferPointer], at offset: Int64) 
 /// (Foundation's `createFile` writes atomically through a `/tmp/TemporaryDirectory.*` it never
 /// removes, one per call on Linux.)
 public func writeNewFile(_ path: String, _ bytes: [UInt8], mode: UInt32 = 0o644) -> Bool {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode))
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode_t(mode))
     guard fd >= 0 else { return false }
     let written = bytes.withUnsafeBytes { writeAll(fd, [$0], at: 0) }
     return close(fd) == 0 && written

@@ -96,10 +96,15 @@ public struct SharedObjects: Sendable {
         }
     }
 
-    /// An object file is its directory group's too (the group of workers running as another
-    /// user, WorkerUser, who read what the raylet and drivers write and reuse pooled files).
-    static func shareWithGroup(_ fd: Int32) {
-        if fd >= 0 { _ = fchmod(fd, 0o660) }
+    /// Creates the file at `path` afresh for writing, its directory group's too (the group of
+    /// workers running as another user, WorkerUser, who read what the raylet and drivers write
+    /// and reuse pooled files): whatever had the name goes first, and the new file is made, not
+    /// opened through a link someone else put there (the store's directories are shared).
+    static func createFresh(_ path: String, mode: mode_t = 0o660) -> Int32 {
+        unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if fd >= 0 { _ = fchmod(fd, mode) }
+        return fd
     }
 
     /// The node's region file.
@@ -114,6 +119,12 @@ public struct SharedObjects: Sendable {
             try FileManager.default.createDirectory(atPath: spillDirectory, withIntermediateDirectories: true)
         } catch {
             throw RuntimeError("cannot create the shared-memory object store \(directory): \(error.localizedDescription)")
+        }
+        // Made by this process's user, not one someone else put there first (its name is known).
+        var info = stat()
+        guard lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid() else {
+            throw RuntimeError("the shared-memory object store \(directory) is not a directory of this raylet's user "
+                + "(uid \(geteuid()); it is \(info.st_uid)'s): remove it, or set SWIFTRAY_SHM_DIR")
         }
         try ObjectRegion.create(path: regionPath, capacity: capacity)
     }
@@ -136,7 +147,7 @@ public struct SharedObjects: Sendable {
         for index in 0..<8 { record.append(UInt8(truncatingIfNeeded: size >> (8 * UInt64(index)))) }
         for index in 0..<4 { record.append(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(index)))) }
         let path = spillChecksumPath(object)
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = Self.createFresh(path, mode: 0o640)
         guard fd >= 0 else { throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(errnoText())") }
         defer { close(fd) }
         guard record.withUnsafeBytes({ writeAll(fd, [$0], at: 0) }) else {
@@ -194,13 +205,10 @@ public struct SharedObjects: Sendable {
         let size = parts.reduce(0) { $0 + $1.count }
         var fd: Int32 = -1
         if claimPooledFile(size: size, as: temporary) {
-            fd = open(temporary, O_WRONLY | O_CLOEXEC)
+            fd = open(temporary, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
             if fd >= 0 { _ = ftruncate(fd, off_t(size)) }
         }
-        if fd < 0 {
-            fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            Self.shareWithGroup(fd)
-        }
+        if fd < 0 { fd = Self.createFresh(temporary) }
         guard fd >= 0 else {
             throw RuntimeError("cannot create \(temporary) in the shared-memory store: \(String(cString: strerror(errno)))")
         }
@@ -259,7 +267,7 @@ public struct SharedObjects: Sendable {
             return
         }
         let file = path(object)
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        let fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return }
         defer { close(fd) }
         var info = stat()
@@ -286,10 +294,10 @@ public struct SharedObjects: Sendable {
         if let region, let (offset, size) = region.pin(object) {
             return SharedMapping(region: region, offset: offset, count: Int(size))
         }
-        var fd = open(path(object), O_RDONLY | O_CLOEXEC)
+        var fd = open(path(object), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         var spilled = false
         if fd < 0 && errno == ENOENT {
-            fd = open(spillPath(object), O_RDONLY | O_CLOEXEC)
+            fd = open(spillPath(object), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
             spilled = true
         }
         guard fd >= 0 else {
@@ -326,7 +334,7 @@ public struct SharedObjects: Sendable {
     func spill(_ object: ObjectID) throws(RuntimeError) {
         if let region, let (offset, size) = region.pin(object) {
             let file = spillPath(object)
-            let fd = open(file + ".partial", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            let fd = Self.createFresh(file + ".partial", mode: 0o640)
             guard fd >= 0 else {
                 region.unpin(offset: offset, size: size)
                 throw RuntimeError("cannot spill \(object) to \(spillDirectory): \(errnoText())")
@@ -386,7 +394,7 @@ public struct SharedObjects: Sendable {
     /// `what` starts the error if it cannot be opened or mapped.
     private func withMappedFile(_ path: String, failing what: String,
                                 _ body: (UnsafeRawBufferPointer) throws(RuntimeError) -> Void) throws(RuntimeError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw RuntimeError("\(what): \(errnoText())") }
         var info = stat()
         fstat(fd, &info)
@@ -439,9 +447,8 @@ final class IncomingObject {
             }
         }
         let temporary = store.path(object) + ".incoming-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = SharedObjects.createFresh(temporary)
         guard fd >= 0 else { return nil }
-        SharedObjects.shareWithGroup(fd)
         target = .file(fd: fd, temporary: temporary)
     }
 
