@@ -173,6 +173,15 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
     }
 }
 
+/// A fresh 1 MiB store for an exit test to damage (at a fixed path: one left behind at most).
+private func storeToDamage(_ name: String) throws -> SharedObjects {
+    let root = NSTemporaryDirectory() + "swiftray-damaged-\(name)"
+    try? FileManager.default.removeItem(atPath: root)
+    let store = SharedObjects(directory: root + "/store", spillDirectory: root + "/spill")
+    try store.create(capacity: 1 << 20)
+    return store
+}
+
 /// The region's header is written by every process of the node (workers too, whose code is a
 /// job's): a span or count there outside the region's bounds stops the process that reads it,
 /// instead of letting it read or write outside the mapping.
@@ -180,10 +189,7 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
     /// A free list claiming more ranges than it has room for.
     @Test func aFreeListCountPastItsRoomStopsTheProcess() async throws {
         let result = try await #require(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            let root = NSTemporaryDirectory() + "swiftray-damaged-region"  // One left behind at most.
-            try? FileManager.default.removeItem(atPath: root)
-            let store = SharedObjects(directory: root + "/store", spillDirectory: root + "/spill")
-            try store.create(capacity: 1 << 20)
+            let store = try storeToDamage("region")
             let fd = open(store.regionPath, O_RDWR)
             var forged = UInt64.max / 2
             _ = pwrite(fd, &forged, 8, 32)
@@ -198,10 +204,7 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
     /// spill would) stops the process.
     @Test func anObjectSpanOutsideTheDataAreaStopsTheProcess() async throws {
         let result = try await #require(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            let root = NSTemporaryDirectory() + "swiftray-damaged-slot"  // One left behind at most.
-            try? FileManager.default.removeItem(atPath: root)
-            let store = SharedObjects(directory: root + "/store", spillDirectory: root + "/spill")
-            try store.create(capacity: 1 << 20)
+            let store = try storeToDamage("slot")
             let object = ObjectID.put(by: TaskID(value: 79), index: 1)
             guard let region = store.region, case .allocated(let offset) = region.allocate(object, size: 4096) else { return }
             region.seal(object)
