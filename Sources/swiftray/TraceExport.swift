@@ -125,14 +125,16 @@ enum TraceExporter {
     /// The session's trace, and the components whose effects were recomputed (none: recorded).
     static func export(session: String) throws -> (TraceFile, [String]) {
         let logs = session + "/logs"
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: logs)) ?? []
+        // Workers running as another user log under logs/workers (WorkerUser).
+        let entries = [logs, logs + "/workers"].flatMap { root in
+            ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).map { (name: $0, directory: root + "/" + $0) }
+        }
         var steps: [TraceStep] = []
         var recorded = true
         var sawAny = false
         /// Components whose effects journal was missing or short (said in the export's line).
         var unrecorded: [String] = []
-        for name in names.sorted() {
-            let directory = logs + "/" + name
+        for (name, directory) in entries.sorted(by: { $0.name < $1.name }) {
             guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else { continue }
             sawAny = true
             if name == "gcs" {

@@ -37,6 +37,12 @@ extension RuntimeTests {
             #expect(try blob.get(timeout: .seconds(30)) == Testbed.blobBytes(seed: 3, size: 8 << 20))
             #expect(try Testbed.fanOut.remote(4).get(timeout: .seconds(30)) == 14)
 
+            // Workers log in a directory of their own; the node's logs stay the node's.
+            var logs = stat()
+            #expect(stat(session.logs, &logs) == 0 && logs.st_mode & 0o022 == 0)
+            let workerLogs = (try? FileManager.default.contentsOfDirectory(atPath: session.logs + "/workers")) ?? []
+            #expect(workerLogs.contains { $0.hasPrefix("worker-") }, "\(workerLogs)")
+
             // What the workers run is a copy of the program that their group may run, not the
             // build directory's file.
             let bin = try FileManager.default.contentsOfDirectory(atPath: session.path + "/bin")

@@ -3,9 +3,9 @@
 // setgid in uv_spawn, supplementary groups dropped), so a job's code cannot read the session's
 // credentials (`cluster.secret`, `node.credential`: mode 0600, the raylet's user's), nor the
 // environment or memory of the node's own processes. A worker reaches only what the raylet
-// grants NAME's group: the session directory to pass through (0710), its sockets and logs
-// directories (setgid and sticky, 03770: what is made in them is the group's, and no one removes
-// what another made), the node's object directory and region (shared memory, 03770 / 0660), its
+// grants NAME's group: the session directory to pass through (0710), its sockets directory and
+// a directory of the workers' own under its logs (setgid and sticky, 03770: what is made in them
+// is the group's, and no one removes what another made), the node's object directory and region (shared memory, 03770 / 0660), its
 // spill directory to read (02750), and a copy of the job's program in `<session>/bin`
 // (0750), and with TLS a copy of the node's TLS material that the user owns (workers make TCP
 // links of their own; what authorizes them is the job's credential, which is all they hold).
@@ -123,13 +123,13 @@ public struct WorkerUser: Sendable, Equatable {
             + ["HOME=\(home)", "USER=\(name)", "LOGNAME=\(name)"]
     }
 
-    /// What workers need of a session: to pass through it, and to use its sockets and logs.
+    /// What workers need of a session: to pass through it, and to use its sockets (their logs go
+    /// to a directory of their own, `grantLogs`: the node's own logs stay the node's).
     func grantSession(_ session: String) throws(RuntimeError) {
         let paths = Session(path: session)
         try grant(session, mode: 0o710)
         // Sticky too: a worker may not remove or rename what it did not make there.
         try grant(paths.sockets, mode: 0o3770)
-        try grant(paths.logs, mode: 0o3770)
     }
 
     /// A copy of the node's TLS material in `<session>/tls-workers-<uid>` that this user owns (a TLS key
@@ -152,6 +152,18 @@ public struct WorkerUser: Sendable, Equatable {
             }
         }
         return copy
+    }
+
+    /// The directory workers log under, `<logs>/workers`, made theirs (setgid and sticky).
+    func grantLogs(under logs: String) throws(RuntimeError) -> String {
+        let workers = logs + "/workers"
+        mkdir(workers, 0o770)
+        var info = stat()
+        guard lstat(workers, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid() else {
+            throw RuntimeError("\(workers) is not a directory this raylet made")
+        }
+        try grant(workers, mode: 0o3770)
+        return workers
     }
 
     /// What workers need of a node's store: its directories and its region.

@@ -15,6 +15,7 @@ extension RayletHost {
             throw RuntimeError("\(WorkerUser.environmentVariable) needs a session directory (SWIFTRAY_SESSION)")
         }
         try user.grantSession(session)
+        if let logs = options.logDirectory { workerLogRoot = try user.grantLogs(under: parentDirectory(logs)) }
         let bin = session + "/bin"
         mkdir(bin, 0o750)
         try user.grant(bin, mode: 0o2750)

@@ -63,6 +63,8 @@ public final class RayletHost: ConnectionDelegate {
     var workerTLS: (source: String, copies: [UInt32: String])?
     /// With a range of worker user IDs: the one each job was given on this node.
     var jobUIDs: [JobID: UInt32] = [:]
+    /// With a worker user: where workers log (`<logs>/workers`; nil: beside the node's own logs).
+    var workerLogRoot: String?
 
     var tcpListener: Listener?
     var unixListener: Listener?
@@ -598,7 +600,7 @@ public final class RayletHost: ConnectionDelegate {
         }
         if let session = options.session { environment.append("SWIFTRAY_SESSION=\(session)") }
         if let logs = options.logDirectory {
-            environment.append("SWIFTRAY_LOG_DIR=\(parentDirectory(logs))")
+            environment.append("SWIFTRAY_LOG_DIR=\(workerLogRoot ?? parentDirectory(logs))")
         } else {
             environment.append("SWIFTRAY_NO_LOG=1")
         }
