@@ -217,3 +217,42 @@ extension RuntimeTests {
     }
 }
 }
+
+/// Where sessions live must be where no one else could put or swap them: a directory of this
+/// user's that the umask left group-writable is made 0755 (an umask of 002 is common), one
+/// missing is made 0755, and one of another user, or writable by others without the sticky bit,
+/// is refused, saying what to do.
+@Suite struct SessionRootTests {
+    @Test func theSessionsDirectoryIsMadeOrFixedOrRefused() throws {
+        let base = NSTemporaryDirectory() + "swiftray-session-root-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        func mode(_ path: String) -> mode_t {
+            var info = stat()
+            _ = stat(path, &info)
+            return info.st_mode & 0o7777
+        }
+        let loose = base + "/loose"
+        mkdir(loose, 0o775)
+        chmod(loose, 0o775)
+        try Session.checkRoot(loose)
+        #expect(mode(loose) == 0o755)
+        let missing = base + "/missing/deeper"
+        try Session.checkRoot(missing)
+        #expect(mode(missing) == 0o755)
+        if geteuid() == 0, let nobody = getpwnam("nobody")?.pointee {
+            let theirs = base + "/theirs"
+            mkdir(theirs, 0o755)
+            chown(theirs, nobody.pw_uid, nobody.pw_gid)
+            #expect { try Session.checkRoot(theirs) } throws: { "\($0)".contains("is not this user's or root's") }
+            let shared = base + "/shared"
+            mkdir(shared, 0o777)
+            chmod(shared, 0o777)
+            chown(shared, 0, 0)
+            try Session.checkRoot(shared)  // Root's own: made 0755.
+            chown(shared, nobody.pw_uid, nobody.pw_gid)
+            chmod(shared, 0o1777)
+            #expect { try Session.checkRoot(shared) } throws: { "\($0)".contains("SWIFTRAY_TMPDIR") }
+        }
+    }
+}

@@ -62,21 +62,16 @@ public struct Session: Sendable {
         var stamp = timespec()
         clock_gettime(CLOCK_REALTIME, &stamp)
         let path = "\(root)/session-\(stamp.tv_sec)-\(stamp.tv_nsec / 1000)-\(getpid())"
+        try checkRoot()
         let session = Session(path: path)
         do {
             for directory in [session.logs, session.sockets] {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
+            // Not the group's, whatever the umask (a worker user is granted what it needs).
+            for directory in [path, session.logs, session.sockets] { chmod(directory, 0o755) }
         } catch {
             throw RuntimeError("cannot create the session directory \(path): \(error.localizedDescription)")
-        }
-        // Sessions live where no one else could have put or swapped them (the root's name is known).
-        var info = stat()
-        guard lstat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid() || info.st_uid == 0,
-              info.st_mode & 0o022 == 0 || info.st_mode & S_ISVTX != 0 else {
-            throw RuntimeError("the sessions' directory \(root) is not this user's or root's, or others may write in it "
-                + "(owner uid \(info.st_uid), mode \(String(info.st_mode & 0o7777, radix: 8))): remove it, or set "
-                + "SWIFTRAY_TMPDIR to a directory of your own")
         }
         // Each role's credential that this one derives (a node joining with a node's credential
         // has no administrator's secret to write).
@@ -85,6 +80,31 @@ public struct Session: Sendable {
         }
         session.holdAlive()
         return session
+    }
+
+    /// Makes the sessions' directory if it is missing (0755, whatever the umask), and checks it is
+    /// where no one else could put or swap sessions (its name is known): this user's or root's, and
+    /// not writable by others unless sticky. One of this user's that the umask left group- or
+    /// other-writable is made 0755.
+    static func checkRoot(_ root: String = Session.root) throws(RuntimeError) {
+        var info = stat()
+        if stat(root, &info) != 0 {
+            try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            chmod(root, 0o755)
+        }
+        guard stat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            throw RuntimeError("cannot make the sessions' directory \(root): \(String(cString: strerror(errno))); "
+                + "set SWIFTRAY_TMPDIR to a directory of your own")
+        }
+        if info.st_uid == geteuid(), info.st_mode & 0o022 != 0, info.st_mode & S_ISVTX == 0 {
+            chmod(root, mode_t(info.st_mode & 0o7755))
+            info.st_mode &= ~0o022
+        }
+        guard info.st_uid == geteuid() || info.st_uid == 0, info.st_mode & 0o022 == 0 || info.st_mode & S_ISVTX != 0 else {
+            throw RuntimeError("the sessions' directory \(root) is not this user's or root's, or others may write in it "
+                + "(owner uid \(info.st_uid), mode \(String(info.st_mode & 0o7777, radix: 8))): remove it, or set "
+                + "SWIFTRAY_TMPDIR to a directory of your own")
+        }
     }
 
     /// Takes a shared lock on `<session>/alive`, held until this process exits.

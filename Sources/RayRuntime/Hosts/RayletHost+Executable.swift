@@ -22,8 +22,8 @@ extension RayletHost {
 
     /// Why a driver may not have `path` run as its job's program, or nil: the raylet reads the file
     /// with its own rights and hands it to workers (and, with a worker user, to their group), so a
-    /// driver of another user than the raylet's may name only the program its own process runs;
-    /// one of the raylet's user may name any file it could read itself (a program of its workers'
+    /// driver of another user than the raylet's (or root) may name only the program its own process
+    /// runs; one of the raylet's user or root may name any file it could read itself (a program of its workers'
     /// own, as `Ray.connect(workerExecutable:)` does). Over TCP, where the kernel cannot say who
     /// the peer is, a driver may not name one. The driver is refused, saying why, and counted.
     func executableRefusal(_ path: String, namedBy connection: Connection) -> String? {
@@ -31,8 +31,9 @@ extension RayletHost {
             return "a driver names its program (\(path)) over its node's Unix socket, not over TCP, where this "
                 + "raylet cannot tell which process it is"
         }
-        if peer.uid == geteuid() { return nil }
-        if let own = fileDigest("/proc/\(peer.pid)/exe"), fileDigest(path) == own { return nil }
+        // Root reads any file anyway; one of this raylet's user could read it itself.
+        if peer.uid == geteuid() || peer.uid == 0 { return nil }
+        if peer.pid > 0, let own = fileDigest("/proc/\(peer.pid)/exe"), fileDigest(path) == own { return nil }
         return "the driver (pid \(peer.pid), uid \(peer.uid)) named \(path) as its workers' program, which is not the "
             + "program it runs, and it runs as another user than this raylet (uid \(geteuid())): such a driver may "
             + "name only its own program"

@@ -26,15 +26,21 @@ extension RayletHost {
     }
 
     /// The user `job`'s workers run as (nil: the raylet's own): with a range of user IDs, the one
-    /// this node gave the job, a free one at its first worker. Kept for the raylet's life (files
-    /// the job's workers made may outlive them); when every ID is taken the job's workers do not
-    /// start (thrown: the caller notes it).
+    /// this node gave the job, a free one at its first worker. Kept while the range has others
+    /// (files the job's workers made may outlive them); once it is used up, the IDs of jobs with no
+    /// worker left here are given again, and when every ID is a running job's the job's workers
+    /// do not start (thrown: the caller notes it).
     func workerUser(for job: JobID) throws(RuntimeError) -> WorkerUser? {
         guard let user = options.workerUser, user.jobUIDs != nil else { return options.workerUser }
         var assigned = user
         if let uid = jobUIDs[job] {
             assigned.uid = uid
         } else {
+            if user.assigning(start: nodeID.value, taken: Set(jobUIDs.values)) == nil {
+                // Used up: the IDs of jobs with no worker left on this node go back to the range.
+                let live = Set(workerJobs.values)
+                jobUIDs = jobUIDs.filter { live.contains($0.key) }
+            }
             guard let free = user.assigning(start: nodeID.value, taken: Set(jobUIDs.values)) else {
                 throw RuntimeError("every user ID of \(WorkerUser.uidsVariable) is taken by this node's jobs; "
                     + "\(job)'s workers cannot start: give a larger range")

@@ -202,7 +202,8 @@ public final class Connection {
 
     var handle: UnsafeMutablePointer<uv_handle_t> { UnsafeMutableRawPointer(stream).assumingMemoryBound(to: uv_handle_t.self) }
 
-    /// The process at the other end of a Unix socket, as the kernel says (SO_PEERCRED): nil on TCP.
+    /// The process at the other end of a Unix socket, as the kernel says (SO_PEERCRED): nil on TCP;
+    /// its pid is 0 when it lives in another PID namespace (its uid is still known).
     var peerProcess: (pid: Int32, uid: UInt32)? {
         guard kind == .pipe else { return nil }
         var fd: uv_os_fd_t = -1
@@ -210,7 +211,7 @@ public final class Connection {
         var credentials = [Int32](repeating: 0, count: 3)  // struct ucred: pid, uid, gid
         var length = socklen_t(12)
         let status = credentials.withUnsafeMutableBytes { getsockopt(fd, SOL_SOCKET, SO_PEERCRED, $0.baseAddress, &length) }
-        guard status == 0, credentials[0] > 0 else { return nil }
+        guard status == 0 else { return nil }
         return (credentials[0], UInt32(bitPattern: credentials[1]))
     }
 
