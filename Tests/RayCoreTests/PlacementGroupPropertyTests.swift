@@ -239,13 +239,23 @@ private struct TwoPhaseHarness {
             guard let entry = gcs.placementGroups[group] else { continue }
             for (node, raylet) in raylets.sorted(by: { $0.key < $1.key }) where !dead.contains(node) {
                 let holds = raylet.heldBundles.values.filter { $0.group == group }
+                let recorded = entry.nodes.indices.filter { entry.nodes[$0] == node }
+                if entry.state == .rescheduling {
+                    // A node holding some of its bundles died: the survivors stay where they are
+                    // (as in Ray) while the lost ones wait for room, so a node holds exactly the
+                    // survivors the GCS records there, committed.
+                    if Set(holds.map(\.index)) != Set(recorded) || holds.contains(where: { !$0.committed }) {
+                        return "\(group) is RESCHEDULING (\(entry.cause)) with survivors \(recorded) on \(node), which "
+                            + "holds \(holds.map(\.index))"
+                    }
+                    continue
+                }
                 if entry.state != .created {
                     if !holds.isEmpty {
                         return "\(group) is \(entry.state) (\(entry.cause)) but \(node) holds bundles \(holds.map(\.index))"
                     }
                     continue
                 }
-                let recorded = entry.nodes.indices.filter { entry.nodes[$0] == node }
                 if Set(holds.map(\.index)) != Set(recorded) || holds.contains(where: { !$0.committed }) {
                     return "\(group) is CREATED with bundles \(recorded) on \(node), which holds \(holds.map(\.index))"
                 }
@@ -283,5 +293,30 @@ private struct TwoPhaseHarness {
                 Issue.record("after draining (\(operations)): \(problem)")
             }
         }
+    }
+
+    /// What the property test once shrank to (a CI run, 2026-12-03): a created group's node dies
+    /// while the cluster has no room for its lost bundles. It stays RESCHEDULING, its surviving
+    /// bundle committed where the GCS records it (as Ray keeps survivors), and nothing else is held.
+    @Test func aGroupWaitingToBeRescheduledKeepsOnlyItsSurvivors() {
+        var harness = TwoPhaseHarness()
+        for operation in [80, 62, 2, 52, 12, 62, 0, 80, 92, 42, 42, 46] {
+            let choice = operation / 10
+            switch operation % 10 {
+            case 0, 1: harness.create(choice)
+            case 2, 3, 4: harness.deliver(choice)
+            case 5: harness.deliver(choice, drop: choice % 3 == 0)
+            case 6: if choice % 4 == 0 { harness.crash(choice) } else { harness.remove(choice) }
+            case 7: if choice % 3 == 0 { harness.restartGCS() } else { harness.fireGCSTimer(choice) }
+            case 8: harness.fireRayletTimer(choice, report: false)
+            default: harness.fireRayletTimer(choice, report: true)
+            }
+        }
+        harness.drain()
+        #expect(harness.check() == nil)
+        #expect(harness.checkSettled() == nil)
+        let rescheduling = harness.groups.compactMap { harness.gcs.placementGroups[$0] }.filter { $0.state == .rescheduling }
+        #expect(rescheduling.count == 1 && rescheduling.allSatisfy { entry in entry.nodes.contains { $0 != nil } },
+                "\(rescheduling.map { "\($0.state) \($0.nodes)" })")
     }
 }
