@@ -55,6 +55,20 @@ private struct TwoPhaseHarness {
         drainMessages()
     }
 
+    /// One operation of a generated sequence (0–99): its tens pick the target, its units the kind.
+    mutating func apply(_ operation: Int) {
+        let choice = operation / 10
+        switch operation % 10 {
+        case 0, 1: create(choice)
+        case 2, 3, 4: deliver(choice)
+        case 5: deliver(choice, drop: choice % 3 == 0)
+        case 6: if choice % 4 == 0 { crash(choice) } else { remove(choice) }
+        case 7: if choice % 3 == 0 { restartGCS() } else { fireGCSTimer(choice) }
+        case 8: fireRayletTimer(choice, report: false)
+        default: fireRayletTimer(choice, report: true)
+        }
+    }
+
     mutating func tick() -> Int64 {
         now += 1
         return now
@@ -273,16 +287,7 @@ private struct TwoPhaseHarness {
         await propertyCheck(count: 200, input: Gen.int(in: 0...99).array(of: 1...50)) { operations in
             var harness = TwoPhaseHarness()
             for (step, operation) in operations.enumerated() {
-                let choice = operation / 10
-                switch operation % 10 {
-                case 0, 1: harness.create(choice)
-                case 2, 3, 4: harness.deliver(choice)
-                case 5: harness.deliver(choice, drop: choice % 3 == 0)
-                case 6: if choice % 4 == 0 { harness.crash(choice) } else { harness.remove(choice) }
-                case 7: if choice % 3 == 0 { harness.restartGCS() } else { harness.fireGCSTimer(choice) }
-                case 8: harness.fireRayletTimer(choice, report: false)
-                default: harness.fireRayletTimer(choice, report: true)
-                }
+                harness.apply(operation)
                 if let problem = harness.check() {
                     Issue.record("after step \(step) (\(Array(operations.prefix(step + 1)))): \(problem)")
                     return
@@ -301,16 +306,7 @@ private struct TwoPhaseHarness {
     @Test func aGroupWaitingToBeRescheduledKeepsOnlyItsSurvivors() {
         var harness = TwoPhaseHarness()
         for operation in [80, 62, 2, 52, 12, 62, 0, 80, 92, 42, 42, 46] {
-            let choice = operation / 10
-            switch operation % 10 {
-            case 0, 1: harness.create(choice)
-            case 2, 3, 4: harness.deliver(choice)
-            case 5: harness.deliver(choice, drop: choice % 3 == 0)
-            case 6: if choice % 4 == 0 { harness.crash(choice) } else { harness.remove(choice) }
-            case 7: if choice % 3 == 0 { harness.restartGCS() } else { harness.fireGCSTimer(choice) }
-            case 8: harness.fireRayletTimer(choice, report: false)
-            default: harness.fireRayletTimer(choice, report: true)
-            }
+            harness.apply(operation)
         }
         harness.drain()
         #expect(harness.check() == nil)

@@ -98,7 +98,7 @@ extension RuntimeTests {
     @Test func aRangeOfUserIDsGivesEachJobItsOwnAndABadRangeIsRefused() throws {
         var user = WorkerUser(name: "w", uid: 500, gid: 600)
         #expect(user.assigning(start: 1, taken: [])?.uid == 500)
-        user.jobUIDs = 70000...70003
+        user.uidRange = 70000...70003
         var taken: Set<UInt32> = []
         for _ in 0..<4 {
             let next = try #require(user.assigning(start: 1, taken: taken))

@@ -26,7 +26,7 @@ public struct WorkerUser: Sendable, Equatable {
     /// The user's home directory (a worker's HOME).
     public var home = "/"
     /// User IDs given to jobs, one each (SWIFTRAY_WORKER_UIDS; nil: all jobs run as `uid`).
-    public var jobUIDs: ClosedRange<UInt32>?
+    public var uidRange: ClosedRange<UInt32>?
 
     public static let environmentVariable = "SWIFTRAY_WORKER_USER"
     public static let uidsVariable = "SWIFTRAY_WORKER_UIDS"
@@ -38,7 +38,7 @@ public struct WorkerUser: Sendable, Equatable {
     /// elsewhere, so that nodes sharing a machine rarely give out one ID); nil when every ID of
     /// the range is taken.
     func assigning(start: UInt32, taken: Set<UInt32>) -> WorkerUser? {
-        guard let range = jobUIDs else { return self }
+        guard let range = uidRange else { return self }
         let size = UInt64(range.upperBound - range.lowerBound) + 1
         guard UInt64(taken.count) < size else { return nil }
         var offset = UInt64(start) &* 2_654_435_761 % size
@@ -60,7 +60,7 @@ public struct WorkerUser: Sendable, Equatable {
             return nil
         }
         var user = try named(name, euid: geteuid())
-        if let uids { user.jobUIDs = try parseUIDs(uids) }
+        if let uids { user.uidRange = try parseUIDs(uids) }
         return user
     }
 
@@ -75,7 +75,7 @@ public struct WorkerUser: Sendable, Equatable {
         }
         guard last - first < uidsMax else {
             throw RuntimeError("\(uidsVariable)=\(text) holds \(UInt64(last - first) + 1) user IDs, more than "
-                + "\(uidsMax); give a smaller range (jobs past its size share its IDs)")
+                + "\(uidsMax); give a smaller range")
         }
         setpwent()
         defer { endpwent() }
@@ -174,7 +174,7 @@ public struct WorkerUser: Sendable, Equatable {
         try grant(store.regionPath + ".lock", mode: 0o660)
         // Spilled objects are read in place when memory is full: readable, not writable.
         let spill = store.spillDirectory
-        try grant(String(spill[..<(spill.lastIndex(of: "/") ?? spill.endIndex)]), mode: 0o750)
+        try grant(parentDirectory(spill), mode: 0o750)
         try grant(spill, mode: 0o2750)
     }
 }

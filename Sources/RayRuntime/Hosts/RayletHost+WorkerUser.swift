@@ -20,7 +20,7 @@ extension RayletHost {
         mkdir(bin, 0o750)
         try user.grant(bin, mode: 0o2750)
         if let tls = environment(TLSContext.environmentVariable), !tls.isEmpty { workerTLS = (tls, [:]) }
-        let uids = user.jobUIDs.map { "each job its own uid of \($0.lowerBound)-\($0.upperBound) (\(WorkerUser.uidsVariable)), " }
+        let uids = user.uidRange.map { "each job its own uid of \($0.lowerBound)-\($0.upperBound) (\(WorkerUser.uidsVariable)), " }
         note("raylet", "workers run as \(user.name) (\(uids ?? "uid \(user.uid), ")gid \(user.gid); "
             + "\(WorkerUser.environmentVariable))")
     }
@@ -31,7 +31,7 @@ extension RayletHost {
     /// worker left here are given again, and when every ID is a running job's the job's workers
     /// do not start (thrown: the caller notes it).
     func workerUser(for job: JobID) throws(RuntimeError) -> WorkerUser? {
-        guard let user = options.workerUser, user.jobUIDs != nil else { return options.workerUser }
+        guard let user = options.workerUser, user.uidRange != nil else { return options.workerUser }
         var assigned = user
         if let uid = jobUIDs[job] {
             assigned.uid = uid
