@@ -266,6 +266,13 @@ void swiftray_tls_out_consume(void *session, size_t count) {
     if (pipe->length == 0) pipe->start = 0;
 }
 
+int swiftray_tls_channel_binding(void *session, unsigned char *out, size_t length) {
+    static const char label[] = "EXPORTER-Channel-Binding";
+    SSL *ssl = session;
+    if (!SSL_is_init_finished(ssl)) return -1;
+    return SSL_export_keying_material(ssl, out, length, label, sizeof label - 1, NULL, 0, 0) == 1 ? 0 : -1;
+}
+
 void swiftray_tls_last_error(void *session, char *buffer, size_t size) {
     long verified = session ? SSL_get_verify_result((SSL *)session) : X509_V_OK;
     unsigned long code = ERR_peek_last_error();

@@ -93,6 +93,75 @@ extension RuntimeTests {
         #expect(move(server, client) == (0..<50).flatMap { [UInt8](repeating: UInt8($0), count: 1000 + $0) })
     }
 
+    /// A relay that holds a certificate of the cluster's CA (as a node's workers hold the node's)
+    /// and sits between two processes ends TLS on each side: two TLS connections, two channel
+    /// bindings. It passes the challenge–response's frames on unchanged, and the proofs, which
+    /// cover each side's binding, fail — as they do not without the binding.
+    @Test func aRelayHoldingACertificateOfTheClusterCannotPassTheProofsOn() throws {
+        let material = temporaryDirectory("relay")
+        defer { try? FileManager.default.removeItem(atPath: material) }
+        try TLSContext.makeCertificates(caDirectory: material, outDirectory: material, name: "relay", makeCA: true)
+        let context = try TLSContext(directory: material)
+        /// A client and a server session with their TLS handshake done, over memory.
+        func connected() throws -> (client: TLSSession, server: TLSSession) {
+            let client = try #require(TLSSession(context, server: false))
+            let server = try #require(TLSSession(context, server: true))
+            #expect(client.channelBinding == nil, "no binding before the handshake")
+            func move(_ from: TLSSession, _ to: TLSSession) {
+                let ciphertext = from.ciphertext
+                to.lend(ciphertext)
+                from.consumeCiphertext(ciphertext.count)
+                _ = to.advanceHandshake()
+                #expect(to.endLend())
+            }
+            for _ in 0..<10 where !(client.established && server.established) {
+                #expect(client.advanceHandshake())
+                move(client, server)
+                move(server, client)
+            }
+            try #require(client.established && server.established)
+            return (client, server)
+        }
+        let near = try connected()  // the honest initiator to the relay
+        let far = try connected()   // the relay to the honest acceptor
+        let initiatorBinding = try #require(near.client.channelBinding)
+        #expect(initiatorBinding.count == 32 && initiatorBinding == near.server.channelBinding,
+                "both ends of one TLS connection have one binding")
+        let acceptorBinding = try #require(far.server.channelBinding)
+        #expect(acceptorBinding == far.client.channelBinding && acceptorBinding != initiatorBinding)
+        /// The challenge–response between an initiator and an acceptor holding the node's credential,
+        /// each proving the binding of its own TLS connection, its frames passed on unchanged.
+        func relayed(initiator initiatorSide: [UInt8], acceptor acceptorSide: [UInt8]) throws {
+            let node = try ClusterSecret.generate().acting(as: .node)
+            var initiator = Handshake(secret: node, initiator: true)
+            var acceptor = Handshake(secret: node, initiator: false)
+            initiator.channelBinding = initiatorSide
+            acceptor.channelBinding = acceptorSide
+            func frames(_ bytes: [UInt8]) throws -> [Frame] {
+                var reader = FrameReader(maxBodyBytes: 1 << 10)
+                bytes.withUnsafeBytes { reader.append($0) }
+                var out: [Frame] = []
+                while let frame = try reader.next() { out.append(frame) }
+                return out
+            }
+            func sent(_ step: Handshake.Step) throws -> [Frame] {
+                guard case .send(let bytes) = step else { throw WireError("expected frames to send") }
+                return try frames(bytes)
+            }
+            let answer = try sent(try initiator.receive(try frames(acceptor.challengeFrame)[0]))
+            let acceptorProof = try sent(try acceptor.receive(answer[0]))
+            #expect(try acceptor.receive(answer[1]) == .authenticated)
+            #expect(try initiator.receive(acceptorProof[0]) == .authenticated)
+        }
+        // Without a binding (or over one connection) the relay's frames authenticate both ends...
+        try relayed(initiator: [], acceptor: [])
+        try relayed(initiator: initiatorBinding, acceptor: initiatorBinding)
+        // ...with each side's own binding they do not: the acceptor refuses the initiator's proof.
+        #expect { try relayed(initiator: initiatorBinding, acceptor: acceptorBinding) } throws: { error in
+            "\(error)".contains("does not hold this cluster's credentials")
+        }
+    }
+
     /// Over TLS a chunk carries no CRC-32C and the receiver checks none (the records'
     /// authentication tags check every byte); over a plain link it is checked.
     @Test func aChunkOverTLSSkipsItsChecksum() throws {

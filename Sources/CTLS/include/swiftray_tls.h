@@ -35,6 +35,10 @@ long swiftray_tls_write(void *session, const void *bytes, size_t count);
 /// dropping the first `count` bytes of it once sent.
 const void *swiftray_tls_out(void *session, size_t *length);
 void swiftray_tls_out_consume(void *session, size_t count);
+/// The session's channel binding (RFC 9266, `tls-exporter`: 32 bytes exported under the label
+/// "EXPORTER-Channel-Binding"), the same on both ends of one TLS connection and different on any
+/// other: 0 when written to `out`, -1 before the handshake finished.
+int swiftray_tls_channel_binding(void *session, unsigned char *out, size_t length);
 /// The last error of this thread, as text (OpenSSL's queue, or the verification result).
 void swiftray_tls_last_error(void *session, char *buffer, size_t size);
 

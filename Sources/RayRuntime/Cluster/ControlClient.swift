@@ -117,6 +117,10 @@ public enum ControlClient {
         setReceiveTimeout(channel.fd, timeoutSeconds)
         // The acceptor's challenge comes first; the answer is this side's challenge and proof.
         var handshake = Handshake(secret: secret, initiator: true)
+        if let tls = channel.tls {
+            guard let binding = tls.channelBinding else { throw RuntimeError("TLS with \(peer) gave no channel binding") }
+            handshake.channelBinding = binding
+        }
         var reader = FrameReader(maxBodyBytes: 64 << 20)
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {

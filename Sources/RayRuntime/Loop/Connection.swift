@@ -403,6 +403,14 @@ public final class Connection {
     /// A frame of the handshake: answers the peer's challenge, or checks its proof and then
     /// sends what waited. Anything else, or a wrong proof, refuses the connection (counted).
     private func authenticate(_ frame: Frame) {
+        if let tls, handshake!.channelBinding.isEmpty {
+            // Frames come out of TLS only once its handshake finished: the binding is known.
+            guard let binding = tls.channelBinding else {
+                refuseUnauthenticated("TLS gave no channel binding: \(tls.lastError)")
+                return
+            }
+            handshake!.channelBinding = binding
+        }
         do {
             switch try handshake!.receive(frame) {
             case .send(let proof):

@@ -6,6 +6,9 @@
 // nonce). Nothing else is decoded before the peer's proof checks out; frames this
 // side queues meanwhile wait. A recorded handshake replayed later fails (the other
 // side's nonce is new), and a proof cannot be reflected back (the side is in it).
+// Over TLS the proofs also cover the connection's channel binding (RFC 9266's
+// `tls-exporter`), so a relay that ends TLS on each side (holding some certificate of
+// the cluster's CA) cannot pass one connection's proofs on to another.
 //
 // Credentials (least privilege): the cluster secret is the administrator's; each role
 // below holds a key derived from the one above it — a node's HMAC(secret, "node"), a
@@ -349,7 +352,7 @@ public enum AuthCounters {
 /// the identity it presents: `ClusterSecret.presented(to:)`) and its proof; the acceptor checks
 /// that it can derive the presented credential, sends its proof, and checks the initiator's.
 /// Both proofs are HMAC-SHA256(presented credential's key, label ‖ side ‖ initiator's nonce ‖
-/// acceptor's nonce ‖ presented identity).
+/// acceptor's nonce ‖ presented identity ‖ the TLS channel binding, if any).
 public struct Handshake: Sendable {
     /// The nonce's size in bytes.
     static let nonceBytes = 32
@@ -359,7 +362,9 @@ public struct Handshake: Sendable {
     /// The largest frame read before authentication (a challenge is 44 bytes, a challenge and a
     /// proof 87).
     static let maxFrameBeforeAuth = 256
-    static let label = Array("SWRY-auth-v2".utf8)
+    static let label = Array("SWRY-auth-v3".utf8)
+    /// The size of a TLS connection's channel binding.
+    static let channelBindingBytes = 32
 
     enum Phase: UInt8 { case challenge = 0, proof = 1 }
 
@@ -378,6 +383,9 @@ public struct Handshake: Sendable {
     /// The peer presented another job's credential to this job's process (a link between jobs,
     /// which goes through the raylet instead): the refusal is routine.
     public private(set) var refusedAnotherJob = false
+    /// The TLS connection's channel binding (RFC 9266), empty on a plain one: both proofs cover
+    /// it, so they hold on this TLS connection only. Set before the peer's first frame is handled.
+    var channelBinding: [UInt8] = []
 
     public init(secret: ClusterSecret, initiator: Bool, nonce: [UInt8]? = nil) {
         self.secret = secret
@@ -467,7 +475,8 @@ public struct Handshake: Sendable {
             + "accepts its own role's credential and those below it (administrator, node, driver, job)"
     }
 
-    /// HMAC-SHA256(presented key, label ‖ side ‖ initiator's nonce ‖ acceptor's nonce ‖ presented identity).
+    /// HMAC-SHA256(presented key, label ‖ side ‖ initiator's nonce ‖ acceptor's nonce ‖ presented identity
+    /// ‖ channel binding's length ‖ channel binding).
     func proof(byInitiator: Bool) -> [UInt8] {
         let peer = peerNonce ?? []
         let (initiatorNonce, acceptorNonce) = initiator ? (nonce, peer) : (peer, nonce)
@@ -478,6 +487,8 @@ public struct Handshake: Sendable {
         hmac.update(data: initiatorNonce)
         hmac.update(data: acceptorNonce)
         hmac.update(data: key.identity.bytes)
+        hmac.update(data: [UInt8(truncatingIfNeeded: channelBinding.count)])
+        hmac.update(data: channelBinding)
         return Array(hmac.finalize())
     }
 

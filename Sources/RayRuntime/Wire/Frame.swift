@@ -34,8 +34,9 @@ import RayWire
 
 /// The protocol version spoken on every connection; peers must match exactly.
 /// 1: BinaryCoder payloads; 2: protobuf (swiftray.proto); 3: lease requests name their job;
-/// 4: authentication first; 5: object chunks carry a checksum.
-public let wireProtocolVersion: UInt16 = 6
+/// 4: authentication first; 5: object chunks carry a checksum; 6: credentials per role;
+/// 7: proofs bound to the TLS channel.
+public let wireProtocolVersion: UInt16 = 7
 /// The hello magic.
 let wireMagic: [UInt8] = Array("SWRY".utf8)
 

@@ -173,6 +173,9 @@ final class TLSSession {
         bytes.withUnsafeBytes { swiftray_tls_write(raw, $0.baseAddress, $0.count) == $0.count }
     }
 
+    /// The connection's channel binding (RFC 9266): nil before the handshake finished.
+    var channelBinding: [UInt8]? { tlsChannelBinding(raw) }
+
     /// Why the last step failed.
     var lastError: String {
         var text = [CChar](repeating: 0, count: 512)
@@ -202,6 +205,19 @@ final class BlockingTLS {
     func receive(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         swiftray_tls_fd_read(raw, buffer.baseAddress, buffer.count)
     }
+
+    /// The connection's channel binding (RFC 9266; its handshake is done).
+    var channelBinding: [UInt8]? { tlsChannelBinding(raw) }
+}
+
+/// RFC 9266's `tls-exporter` value of a session: the same on both ends of one TLS connection,
+/// different on any other (a relay that ends TLS on each side has two). The cluster's
+/// challenge–response proves it (`Handshake.channelBinding`), so a proof cannot be relayed
+/// from one TLS connection to another.
+private func tlsChannelBinding(_ session: UnsafeMutableRawPointer) -> [UInt8]? {
+    var out = [UInt8](repeating: 0, count: Handshake.channelBindingBytes)
+    let status = out.withUnsafeMutableBufferPointer { swiftray_tls_channel_binding(session, $0.baseAddress, $0.count) }
+    return status == 0 ? out : nil
 }
 
 enum TLSHint {
