@@ -177,8 +177,44 @@ extension RuntimeTests {
     /// refused, saying why, and counted; naming its own program works.
     @Test(.enabled(if: isRoot, "the driver must run as another user than the (root) raylet"))
     func aDriverOfAnotherUserMayNameOnlyItsOwnProgram() throws {
+        try withProgramForNobody { program, asNobody throws in
+            try withCluster([("head", ["CPU": 1])], environment: ["SWIFTRAY_WORKER_USER=nobody"]) { cluster throws in
+                let stolen = try asNobody(cluster, cluster.session.secretPath)
+                #expect(stolen.contains("error:") && stolen.contains("not allowed")
+                        && stolen.contains("may name only its own program"), "\(stolen)")
+                // Nothing of the secret was copied where the workers' group reads.
+                let secret = FileManager.default.contents(atPath: cluster.session.secretPath)
+                let bin = cluster.session.path + "/bin"
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: bin)) ?? [] {
+                    #expect(FileManager.default.contents(atPath: bin + "/" + name) != secret, "\(name)")
+                }
+                let own = try asNobody(cluster, program)
+                #expect(own.contains("value 49"), "\(own)")
+            }
+        }
+    }
+
+    /// A node's sockets are its user's (and its workers' group's): a driver of another user is
+    /// told so, and what to do, not asked whether a raylet runs (one does).
+    @Test(.enabled(if: isRoot, "the driver must run as another user than the (root) raylet"))
+    func aDriverOfAnotherUserIsToldTheNodesSocketsAreNotItsOwn() throws {
+        try withProgramForNobody { program, asNobody throws in
+            try withCluster([("head", ["CPU": 1])]) { cluster throws in
+                let refused = try asNobody(cluster, program)
+                #expect(refused.contains("permission denied") && refused.contains("the node runs as root")
+                        && refused.contains("run the driver as root") && !refused.contains("is a raylet running"),
+                        "\(refused)")
+            }
+        }
+    }
+
+    /// Gives `body` a copy of the testbed that nobody may run (the build directory may be
+    /// private), and a function running it as nobody with a driver's credential against a
+    /// cluster's first node, naming a path as its workers' program; it returns what it printed.
+    private func withProgramForNobody(
+        _ body: (String, (LocalCluster, String) throws -> String) throws -> Void
+    ) throws {
         let nobody = try #require(getpwnam("nobody")).pointee
-        // A copy of the testbed that nobody may run (the build directory may be private).
         let directory = NSTemporaryDirectory() + "swiftray-name-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -186,33 +222,20 @@ extension RuntimeTests {
         let program = directory + "/testbed"
         try FileManager.default.copyItem(atPath: testbedPath, toPath: program)
         chmod(program, 0o755)
-        try withCluster([("head", ["CPU": 1])], environment: ["SWIFTRAY_WORKER_USER=nobody"]) { cluster throws in
+        try body(program) { cluster, path in
             let socket = try #require(cluster.nodes.first).socketPath
             let credential = try String(contentsOfFile: cluster.session.credentialPath(.driver), encoding: .utf8)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
-            func asNobody(naming path: String) throws -> String {
-                let process = Process(), output = Pipe()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-                process.arguments = ["--reuid=\(nobody.pw_uid)", "--regid=\(nobody.pw_gid)", "--clear-groups",
-                                     program, "name", socket, path]
-                process.environment = ["SWIFTRAY_CLUSTER_SECRET": credential, "PATH": "/usr/bin:/bin"]
-                process.standardOutput = output
-                try process.run()
-                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                process.waitUntilExit()
-                return text
-            }
-            let stolen = try asNobody(naming: cluster.session.secretPath)
-            #expect(stolen.contains("error:") && stolen.contains("not allowed") && stolen.contains("may name only its own program"),
-                    "\(stolen)")
-            // Nothing of the secret was copied where the workers' group reads.
-            let secret = FileManager.default.contents(atPath: cluster.session.secretPath)
-            let bin = cluster.session.path + "/bin"
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: bin)) ?? [] {
-                #expect(FileManager.default.contents(atPath: bin + "/" + name) != secret, "\(name)")
-            }
-            let own = try asNobody(naming: program)
-            #expect(own.contains("value 49"), "\(own)")
+            let process = Process(), output = Pipe()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=\(nobody.pw_uid)", "--regid=\(nobody.pw_gid)", "--clear-groups",
+                                 program, "name", socket, path]
+            process.environment = ["SWIFTRAY_CLUSTER_SECRET": credential, "PATH": "/usr/bin:/bin"]
+            process.standardOutput = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return text
         }
     }
 }

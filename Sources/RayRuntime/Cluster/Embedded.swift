@@ -129,7 +129,8 @@ public struct LocalNodeRecord: Codable, Sendable {
             let path = directory + "/" + name
             guard let data = FileManager.default.contents(atPath: path),
                   let record = try? JSONDecoder().decode(LocalNodeRecord.self, from: data) else { return nil }
-            guard kill(record.rayletPID, 0) == 0 else {
+            // EPERM: it runs, as another user (a node started by root, seen by a user's driver).
+            guard kill(record.rayletPID, 0) == 0 || errno == EPERM else {
                 try? FileManager.default.removeItem(atPath: path)
                 return nil
             }

@@ -108,10 +108,34 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 connection.send(Wire.helloFrame(hello))
                 self.connection = connection
             case .failure(let error):
-                finishConnect(.failure(RuntimeError("\(error): is a raylet running on this machine? "
-                    + "Start one with `swiftray start --head`, or call Ray.start() without an address")))
+                finishConnect(.failure(RuntimeError("\(error): " + Self.whyNoRaylet(at: socketPath))))
             }
         }
+    }
+
+    /// What to do when the raylet's socket at `path` did not take a connection: a socket of another
+    /// user's node (its sockets are the node's user's, and with a worker user its workers' group's),
+    /// or no raylet there.
+    static func whyNoRaylet(at path: String) -> String {
+        var info = stat()
+        var shut = false  // The socket, or a directory on the way to it, is not this user's to use.
+        if stat(path, &info) == 0 {
+            shut = access(path, W_OK) != 0
+        } else if errno == EACCES {
+            var directory = path
+            repeat {
+                directory = (directory as NSString).deletingLastPathComponent
+            } while directory.count > 1 && stat(directory, &info) != 0
+            shut = true
+        }
+        if shut {
+            let owner = getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(info.st_uid)"
+            return "the node runs as \(owner), and its sockets are for its own user (and, when it runs workers as "
+                + "another user, that user's group); run the driver as \(owner), or start a node of your own "
+                + "(`swiftray start --head`, or Ray.start() without an address)"
+        }
+        return "is a raylet running on this machine? Start one with `swiftray start --head`, or call Ray.start() "
+            + "without an address"
     }
 
     private func finishConnect(_ result: Result<Hello, RuntimeError>) {
