@@ -20,6 +20,12 @@ private func freshStore(capacity: Int64) throws -> SharedObjects {
     return store
 }
 
+/// Removes a store `freshStore` made, its spill directory too.
+private func discard(_ store: SharedObjects) {
+    store.remove()
+    try? FileManager.default.removeItem(atPath: (store.directory as NSString).deletingLastPathComponent)
+}
+
 /// An object's bytes, copied while its mapping is held.
 private func contents(_ store: SharedObjects, _ object: ObjectID) throws -> [UInt8] {
     let mapping = try store.map(object)
@@ -31,7 +37,7 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
 @Suite struct ObjectRegionTests {
     @Test func objectsAreWrittenOnceSealedAndReadInPlace() throws {
         let store = try freshStore(capacity: 1 << 20)
-        defer { store.remove() }
+        defer { discard(store) }
         let region = try #require(store.region)
         try store.write(object(1), bytes: bytes(1, 200_000))
         let view = try store.map(object(1))
@@ -47,7 +53,7 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
 
     @Test func aPinnedObjectsRoomIsNotReusedUntilItsReaderIsDone() throws {
         let store = try freshStore(capacity: 256 << 10)
-        defer { store.remove() }
+        defer { discard(store) }
         let region = try #require(store.region)
         try store.write(object(1), bytes: bytes(1, 200_000))
         var view: SharedMapping? = try store.map(object(1))
@@ -66,7 +72,7 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
 
     @Test func freedNeighboursMergeIntoOneExtent() throws {
         let store = try freshStore(capacity: 3 * 4096)
-        defer { store.remove() }
+        defer { discard(store) }
         let region = try #require(store.region)
         for n in 1...3 { try store.write(object(n), bytes: bytes(UInt8(n), 4096)) }
         // Freed out of order: the middle last, so both merges happen.
@@ -82,7 +88,7 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
 
     @Test func whatADeadWriterLeftIsSwept() throws {
         let store = try freshStore(capacity: 8192)
-        defer { store.remove() }
+        defer { discard(store) }
         let region = try #require(store.region)
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/bin/true")
@@ -100,7 +106,7 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
 
     @Test func spillAndRestoreGoThroughTheRegion() throws {
         let store = try freshStore(capacity: 1 << 20)
-        defer { store.remove() }
+        defer { discard(store) }
         let region = try #require(store.region)
         try store.write(object(1), bytes: bytes(9, 300_000))
         try store.spill(object(1))
@@ -113,7 +119,7 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
 
     @Test func aDamagedSpillFileIsRefusedWhenReadBack() throws {
         let store = try freshStore(capacity: 1 << 20)
-        defer { store.remove() }
+        defer { discard(store) }
         try store.write(object(1), bytes: bytes(9, 300_000))
         try store.spill(object(1))
         // One flipped byte in the middle of the file.
@@ -152,7 +158,7 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
 
     @Test func anObjectOverTheCapacityGetsAFileOfItsOwn() throws {
         let store = try freshStore(capacity: 64 << 10)
-        defer { store.remove() }
+        defer { discard(store) }
         try store.write(object(1), bytes: bytes(4, 100_000))
         #expect(FileManager.default.fileExists(atPath: store.path(object(1))))
         #expect(try contents(store, object(1)) == bytes(4, 100_000))
@@ -160,7 +166,7 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
 
     @Test func aDamagedRegionIsNotOpened() throws {
         let store = try freshStore(capacity: 1 << 20)
-        defer { store.remove() }
+        defer { discard(store) }
         ObjectRegion.forget(store.regionPath)
         let fd = open(store.regionPath, O_WRONLY)
         var zero: UInt64 = 0
@@ -173,7 +179,7 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
     }
 }
 
-/// A fresh 1 MiB store for an exit test to damage (at a fixed path: one left behind at most).
+/// A fresh 1 MiB store for an exit test to damage (at a fixed path, which the test removes after the exit).
 private func storeToDamage(_ name: String) throws -> SharedObjects {
     let root = NSTemporaryDirectory() + "swiftray-damaged-\(name)"
     try? FileManager.default.removeItem(atPath: root)
@@ -196,6 +202,7 @@ private func storeToDamage(_ name: String) throws -> SharedObjects {
             close(fd)
             _ = store.region?.allocate(ObjectID.put(by: TaskID(value: 78), index: 1), size: 4096)
         }
+        try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "swiftray-damaged-region")
         let said = String(decoding: result.standardErrorContent, as: UTF8.self)
         #expect(said.contains("is damaged") && said.contains("free list claims"), "\(said.suffix(400))")
     }
@@ -222,6 +229,7 @@ private func storeToDamage(_ name: String) throws -> SharedObjects {
             close(fd)
             _ = ObjectRegion(path: store.regionPath)?.pin(object)
         }
+        try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "swiftray-damaged-slot")
         let said = String(decoding: result.standardErrorContent, as: UTF8.self)
         #expect(said.contains("is damaged") && said.contains("object slot"), "\(said.suffix(400))")
     }

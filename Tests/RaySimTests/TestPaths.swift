@@ -16,9 +16,18 @@ enum TestPaths {
         return names.filter { $0.hasSuffix(suffix) }.sorted().map { directory + "/" + $0 }
     }
 
-    /// A fresh temporary directory.
+    /// This test process's temporary files, all removed when it exits.
+    private static let temporaryRoot: String = {
+        let path = NSTemporaryDirectory() + "swiftray-test-\(getpid())"
+        atexit {
+            try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "swiftray-test-\(getpid())")
+        }
+        return path
+    }()
+
+    /// A fresh temporary directory (removed when the test process exits).
     static func temporaryDirectory() -> String {
-        let path = NSTemporaryDirectory() + "swiftray-test-\(UUID().uuidString)"
+        let path = temporaryRoot + "/\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
