@@ -173,3 +173,37 @@ private func refusal(_ effects: [RayletEffect]) -> RayError? {
     #expect(raylet.metrics.forgedMessages == 2)
     #expect(raylet.store[Build.object(3)] == nil && raylet.store.bytesByJob[JobID(2)] == nil)
 }
+
+/// A detached actor outlives its job: what it returns to a caller of another job is stored and
+/// kept after its job ended (its owner, the caller, frees it); a late store from a process of
+/// the ended job that no longer runs here is still released.
+@Test func aDetachedActorOfAnEndedJobStillStoresWhatItReturns() throws {
+    var raylet = quotaRaylet()
+    let prestarted = Build.startWorkers(&raylet, job: JobID(1), now: 2)
+    let task = TaskID.child(of: .driver(of: JobID(1)), index: 1)
+    let spec = ActorSpec(creation: TaskSpec(taskID: task, jobID: JobID(1), function: "Keeper", instance: 1, args: [],
+                                            returnCount: 1, resources: Build.cpus(1), strategy: .default, maxRetries: 0,
+                                            retryExceptions: false, body: [], owner: driverA),
+                         options: ActorOptions(name: "keeper", detached: true))
+    _ = raylet.handle(.messageReceived(from: .gcs, .createActor(spec, incarnation: 0)), now: 3)
+    let host = try #require(raylet.workers.first { if case .actor = $0.value { true } else { false } }?.key)
+    #expect(raylet.hostsDetachedActor(host))
+    _ = raylet.handle(.messageReceived(from: .gcs, .jobFinished(JobID(1))), now: 10)
+    #expect(raylet.workers[host] != nil, "a detached actor's worker outlives its job")
+
+    // Its result for a caller of job 2: kept, and the actor hears it was stored.
+    let result = Build.object(50)
+    let effects = raylet.handle(.messageReceived(from: .worker(host), .storeObjects(
+        requestID: 9, objects: [result], values: [Build.data(400)], owner: driverB)), now: 20)
+    #expect(!effects.contains(.releaseObject(result)), "\(effects)")
+    #expect(effects.contains(.send(to: .worker(host), .objectsStored(requestID: 9))), "\(effects)")
+    #expect(raylet.store[result] != nil)
+
+    // A late store from one of the job's workers that ended with it: released, as before.
+    let gone = try #require(prestarted.first { $0 != host })
+    #expect(raylet.workers[gone] == nil)
+    let late = Build.object(51)
+    #expect(raylet.handle(.messageReceived(from: .worker(gone), .storeObjects(
+        requestID: 10, objects: [late], values: [Build.data(10)], owner: driverB)), now: 30) == [.releaseObject(late)])
+    #expect(raylet.store[late] == nil)
+}

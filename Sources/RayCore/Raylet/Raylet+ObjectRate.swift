@@ -65,10 +65,16 @@ extension Raylet {
             serve(request, into: &effects)
             return
         }
-        // A late store naming an ended job is not kept (nothing would free it), and its bucket,
-        // dropped at the job's end, is not made again.
+        // A late store naming an ended job is not kept (nothing would free it), unless a worker of
+        // the job still runs here: a detached actor outlives its job, and the owners of what it
+        // returns (its callers, of other jobs) free it. Its bucket, dropped at the job's end, is
+        // not made again.
         if finishedJobs.contains(job) {
-            if case .store(let objects, _, _) = request.kind { releaseWritten(objects, into: &effects) } else { serve(request, into: &effects) }
+            if case .store(let objects, _, _) = request.kind, workers[request.worker] == nil {
+                releaseWritten(objects, into: &effects)
+            } else {
+                serve(request, into: &effects)
+            }
             return
         }
         let perSecond = config.objectRequestsPerSecondPerJob
