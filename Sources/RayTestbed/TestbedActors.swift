@@ -76,6 +76,18 @@ public distributed actor TestCounter {
         exit(3)
     }
 
+    /// `Testbed.blobBytes(seed:size:)`, made in the actor's process (a large result is stored there).
+    public distributed func blob(_ seed: Int, _ size: Int) -> [UInt8] { Testbed.blobBytes(seed: seed, size: size) }
+    /// The checksum of the blob a reference names (fetched by the actor's process).
+    public distributed func checksum(of refs: [ObjectRef<[UInt8]>]) throws -> UInt64 { Testbed.checksum(try refs[0].get()) }
+    /// What `Testbed.identity` says of `path`, from the actor's process.
+    public distributed func identity(_ path: String) -> [Int] {
+        let fd = open(path, O_RDONLY)
+        let error = fd >= 0 ? 0 : Int(errno)
+        if fd >= 0 { close(fd) }
+        return [Int(getuid()), Int(getgid()), error]
+    }
+
     /// Submits a task from inside a method (the actor's worker owns it).
     public distributed func squareViaTask(_ x: Int) throws -> Int {
         try Testbed.square.remote(x).get(timeout: .seconds(30))

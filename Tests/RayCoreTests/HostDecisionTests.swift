@@ -15,6 +15,12 @@ import Testing
         "RayletHost+Objects.swift storeObjects": "reads the values a local worker wrote into the store",
         "RayletHost+Objects.swift storeRemoteObjects": "writes the bytes a put placed here carries into the store",
         "RayletHost+Objects.swift pushObject": "sends an object's bytes to another node in chunks",
+        // Where one node's copy of an object lives with a store per job (RayletHost+JobStores): which
+        // store's bytes a reader maps; the machine's answer is passed on unchanged.
+        "RayletHost+Objects.swift fetchObjects": "notes what a local process fetches, to copy it into its job's store",
+        "RayletHost+JobStores.swift fetchObjects": "notes what a local process fetches, to copy it into its job's store",
+        "RayletHost+JobStores.swift objectsReady": "copies what the answer names into the reader's job's store first",
+        "RayletHost+Objects.swift jobFinished": "removes the ended job's store once it holds nothing and none of its processes runs",
         "GCSHost+Blobs.swift kvPut": "keeps large KV values (executables) in files, not in the log",
         "GCSHost+Blobs.swift kvValue": "reads large KV values back from their files",
         "RayletHost.swift kvValue": "writes the bytes of an executable it fetched into a file (which program a job runs is the machine's)",

@@ -172,6 +172,80 @@ extension RuntimeTests {
         }
     }
 
+    /// With a user ID per job each job keeps its objects in a store of its own: a job's code can
+    /// open neither another job's region nor the node's, and objects still cross jobs as in Ray —
+    /// an actor's large result read by another job's driver, and that driver's put read by the
+    /// actor — each copied by the raylet into the reader's job's store.
+    @Test(.enabled(if: isRoot, "the raylet must run as root to start workers as another user"))
+    func eachJobKeepsItsObjectsInAStoreOfItsOwn() throws {
+        try withCluster([("head", ["CPU": 2]), ("n2", ["CPU": 1])],
+                        environment: ["SWIFTRAY_WORKER_USER=nobody", "SWIFTRAY_WORKER_UIDS=61000-61999"],
+                        objectStoreBytes: 16 << 20) { cluster throws in
+            let node = SharedObjects(session: cluster.session.path, node: cluster.nodes[0].id)
+            let first = try Ray.runtimeContext.job
+            let own = node.forJob(first)
+            // The job's processes use its store: a put read by its task, a task's result read here.
+            let put = try Ray.put(Testbed.blobBytes(seed: 7, size: 300_000))
+            #expect(try Testbed.checksum.remote(put).get(timeout: .seconds(30))
+                    == Testbed.checksum(Testbed.blobBytes(seed: 7, size: 300_000)))
+            #expect(try Testbed.blob.remote(3, 2 << 20).get(timeout: .seconds(30)) == Testbed.blobBytes(seed: 3, size: 2 << 20))
+            // A result made on the other node comes into the node's own store, and is copied into
+            // the job's for its reader.
+            let n2 = try #require(cluster.node(named: "n2"))
+            let there = TaskOptions(scheduling: .nodeAffinity(node: n2.id.value, soft: false))
+            #expect(try Testbed.blob.options(there).remote(4, 3 << 20).get(timeout: .seconds(30))
+                    == Testbed.blobBytes(seed: 4, size: 3 << 20))
+            // More than the store holds: the job's objects spill to its own spill directory and come back.
+            let many = try (0..<6).map { try Ray.put(Testbed.blobBytes(seed: 20 + $0, size: 4 << 20)) }
+            for (index, object) in many.enumerated() {
+                #expect(try Testbed.checksum.remote(object).get(timeout: .seconds(30))
+                        == Testbed.checksum(Testbed.blobBytes(seed: 20 + index, size: 4 << 20)))
+            }
+            let spilled = (try? FileManager.default.contentsOfDirectory(atPath: own.spillDirectory)) ?? []
+            #expect(!spilled.isEmpty, "the job's objects spilled in its own spill directory")
+            #expect(try Testbed.identity.remote(own.spillDirectory + "/" + (spilled.first ?? "")).get(timeout: .seconds(30))[2] == 0)
+            let seen = try Testbed.identity.remote(own.regionPath).get(timeout: .seconds(30))
+            #expect(seen[2] == 0, "its own job's region: \(seen)")
+            #expect(try Testbed.identity.remote(node.regionPath).get(timeout: .seconds(30))[2] == Int(EACCES),
+                    "the node's region is the raylet's")
+            let actor = try Testbed.counters.options(ActorClassOptions(name: "keeper", namespace: "team", detached: true))
+                .remote(0, "k")
+            #expect(try Ray.blocking { try await actor.increment(by: 1) } == 1)
+
+            // Another program: a second job on the same node.
+            Ray.shutdown()
+            try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
+                            logRoot: cluster.session.logs)
+            let second = try Ray.runtimeContext.job
+            #expect(second != first)
+            let theirs = try Testbed.identity.remote(own.regionPath).get(timeout: .seconds(30))
+            #expect(theirs[2] == Int(EACCES), "another job's region: \(theirs)")
+            let spill = own.spillDirectory + "/" + (spilled.first ?? "")
+            #expect(try Testbed.identity.remote(spill).get(timeout: .seconds(30))[2] == Int(EACCES), "another job's spill file")
+            let keeper: TestCounter = try Ray.getActor("keeper", namespace: "team")
+            #expect(try Ray.blocking { try await keeper.identity(own.regionPath) }[2] == 0)
+            #expect(try Ray.blocking { try await keeper.identity(node.forJob(second).regionPath) }[2] == Int(EACCES))
+            // The actor's 4 MiB result, stored in its job's store, read by this job.
+            #expect(try Ray.blocking { try await keeper.blob(5, 4 << 20) } == Testbed.blobBytes(seed: 5, size: 4 << 20))
+            // This job's 1 MiB put, read by the actor (copied into the actor's job's store, freed
+            // from both when this job drops it).
+            do {
+                let mine = try Ray.put(Testbed.blobBytes(seed: 9, size: 1 << 20))
+                #expect(try Ray.blocking { try await keeper.checksum(of: [mine]) }
+                        == Testbed.checksum(Testbed.blobBytes(seed: 9, size: 1 << 20)))
+            }
+            #expect(FileManager.default.fileExists(atPath: own.directory), "an ended job's detached actor still uses its store")
+            try Ray.kill(keeper)
+            // The first job ended and its last process here (the actor) is gone: its store goes with
+            // its pages (waited for: the actor's process exits on its own time).
+            let deadline = Date() + 20
+            while FileManager.default.fileExists(atPath: own.directory) && Date() < deadline { usleep(20_000) }
+            #expect(!FileManager.default.fileExists(atPath: own.directory), "an ended job's store is removed")
+            #expect(!FileManager.default.fileExists(atPath: own.spillDirectory))
+            #expect(FileManager.default.fileExists(atPath: node.forJob(second).directory), "a running job's store stays")
+        }
+    }
+
     /// A driver running as another user than the raylet may name only its own program as its
     /// workers' (the raylet reads the file with its rights): naming the session's secret is
     /// refused, saying why, and counted; naming its own program works.

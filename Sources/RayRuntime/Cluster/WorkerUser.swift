@@ -154,6 +154,18 @@ public struct WorkerUser: Sendable, Equatable {
         return copy
     }
 
+    /// A job's store (a user ID per job), this user ID's alone: its directories 02700 (what the
+    /// raylet or a root driver writes there takes the workers' group, readable through them only),
+    /// its region and lock 0660.
+    func grantJobStore(_ store: SharedObjects) throws(RuntimeError) {
+        for (path, mode) in [(store.directory, 0o2700), (store.poolDirectory, 0o2700), (store.regionPath, 0o660),
+                             (store.regionPath + ".lock", 0o660), (store.spillDirectory, 0o2700)] {
+            guard chown(path, uid, gid) == 0, chmod(path, mode_t(mode)) == 0 else {
+                throw RuntimeError("cannot give uid \(uid) its job's object store \(path): \(errnoText())")
+            }
+        }
+    }
+
     /// The directory workers log under, `<logs>/workers`, made theirs (setgid and sticky).
     func grantLogs(under logs: String) throws(RuntimeError) -> String {
         let workers = logs + "/workers"
@@ -166,8 +178,19 @@ public struct WorkerUser: Sendable, Equatable {
         return workers
     }
 
-    /// What workers need of a node's store: its directories and its region.
+    /// What workers need of a node's store: its directories and its region — or, with a user ID
+    /// per job (each job a store of its own: `grantJobStore`), only to pass through to their
+    /// job's (the node's region, its files and spill files become the raylet's alone).
     func grantStore(_ store: SharedObjects) throws(RuntimeError) {
+        if uidRange != nil {
+            for (path, mode) in [(store.directory, 0o711), (store.poolDirectory, 0o700),
+                                 (parentDirectory(store.spillDirectory), 0o711), (store.spillDirectory, 0o711)] {
+                guard chmod(path, mode_t(mode)) == 0 else {
+                    throw RuntimeError("cannot make \(path) the raylet's: \(errnoText())")
+                }
+            }
+            return
+        }
         try grant(store.directory, mode: 0o3770)
         try grant(store.poolDirectory, mode: 0o3770)
         try grant(store.regionPath, mode: 0o660)

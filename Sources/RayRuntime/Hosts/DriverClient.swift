@@ -79,7 +79,7 @@ public final class DriverClient: @unchecked Sendable {
             job = hello.job!
             config = hello.config!
             session = hello.session
-            objects = hello.session.map { SharedObjects(session: $0, node: hello.worker!.node) }
+            objects = hello.session.map { SharedObjects.forProcess(session: $0, node: hello.worker!.node, job: hello.job!) }
             idKey = made?.identity?.idKey ?? 0  // The loop's owner's, set before the hello completed.
             counters.withLock { [idKey] in $0 = OwnerIDs(parent: TaskID.driver(of: hello.job!), key: idKey) }
         case .failure(let error):

@@ -290,7 +290,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 // Links to workers go with the job's credential (a worker can check no other).
                 links?.credential = loop.secret?.derive(.forJob(job))
                 links?.throughRaylet = { [unowned self] bytes in self.connection?.send(bytes) }
-                objects = hello.session.map { SharedObjects(session: $0, node: worker.node) }
+                objects = hello.session.map { SharedObjects.forProcess(session: $0, node: worker.node, job: job) }
                 links?.deliver = { [unowned self] frame in
                     guard let (from, _) = try? frame.addresses(), let message = try? frame.message() else { return }
                     handle(.messageReceived(from: from, message),

@@ -36,11 +36,23 @@ extension RayletHost {
         guard let objects else { return message }
         switch message {
         case .storeObjects(let requestID, let ids, let values, let owner):
-            guard let stripped = written(ids, values, objects, from: from) else { return nil }
+            // A local process's values: in its job's store when each job has one.
+            let target = processStore(from)
+            guard let stripped = written(ids, values, target?.store ?? objects, from: from) else { return nil }
+            if let target { for (id, value) in zip(ids, values) where value.sizeBytes > 0 { hold(id, in: target.owner) } }
             return .storeObjects(requestID: requestID, objects: ids, values: stripped, owner: owner)
         case .storeRemoteObjects(let requestID, let ids, let values, let owner, let job):
-            guard let stripped = written(ids, values, objects, from: from) else { return nil }
+            // A put placed here by another node's process: in its job's store when each job has one.
+            let target = storesPerJob ? (try? jobStore(job)).flatMap { $0 } : nil
+            guard let stripped = written(ids, values, target ?? objects, from: from) else { return nil }
+            if target != nil { for (id, value) in zip(ids, values) where value.sizeBytes > 0 { hold(id, in: .job(job)) } }
             return .storeRemoteObjects(requestID: requestID, objects: ids, values: stripped, owner: owner, job: job)
+        case .fetchObjects:
+            noteFetch(message, from: from)
+            return message
+        case .jobFinished(let job):
+            jobEnded(job)
+            return message
         case .pushObject(let object, var data, let owner):
             if let bytes = data.bytes {
                 do {
@@ -50,6 +62,7 @@ extension RayletHost {
                     return nil
                 }
                 data.bytes = nil
+                hold(object, in: .node)
                 return .pushObject(object, data, owner: owner)
             }
             if data.sizeBytes == 0 {
@@ -61,6 +74,7 @@ extension RayletHost {
                 note("raylet", "dropping an incomplete transfer of \(object) from \(from); the pull will retry")
                 return nil
             }
+            hold(object, in: .node)
             return message
         default:
             return message
@@ -104,7 +118,7 @@ extension RayletHost {
     /// whole into a send buffer); otherwise they wait, queued, for the connection.
     func sendObject(_ object: ObjectID, _ data: ObjectData, owner: WorkerID, to node: NodeID) {
         var frame: [UInt8] = []
-        if let objects, data.bytes == nil, data.sizeBytes > 0 {
+        if let (_, objects) = holdingStore(object), data.bytes == nil, data.sizeBytes > 0 {
             guard let mapping = try? objects.map(object) else {
                 note("raylet", "\(object) vanished from the shared-memory store; telling \(node) it is missing")
                 sendFromMachine(.objectMissing(object), to: .raylet(node))
@@ -176,12 +190,12 @@ extension RayletHost {
     func performOnDisk(_ effect: RayletEffect) {
         switch effect {
         case .spillObject(let object, _):
-            guard let objects else { break }
+            guard let objects = spillSource(object) else { break }
             disk.async {
                 do { try objects.spill(object) } catch { note("raylet", "\(error)") }
             }
         case .restoreObject(let object, _):
-            guard let objects else {
+            guard let objects = spillStore(object) else {
                 raylet.submit(.objectRestored(object))  // No store: nothing to copy (values travel in messages).
                 break
             }
@@ -202,7 +216,9 @@ extension RayletHost {
                 }
             }
         case .deleteSpilledObject(let object):
-            guard let objects else { break }
+            guard let objects = spillStore(object, forgetting: true) else { break }
+            // The object is gone (freed, or lost): a copy only on disk is no store's any more.
+            if perJob.holders[object] != nil { recycle(object) }
             disk.async { objects.deleteSpilled(object) }
         default:
             break

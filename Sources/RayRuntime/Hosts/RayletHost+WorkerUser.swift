@@ -39,6 +39,7 @@ extension RayletHost {
             if user.assigning(start: nodeID.value, taken: Set(jobUIDs.values)) == nil {
                 // Used up: the IDs of jobs with no worker left on this node go back to the range.
                 let live = Set(workerJobs.values)
+                revokeJobStores(of: jobUIDs.keys.filter { !live.contains($0) })
                 jobUIDs = jobUIDs.filter { live.contains($0.key) }
             }
             guard let free = user.assigning(start: nodeID.value, taken: Set(jobUIDs.values)) else {
@@ -89,4 +90,20 @@ extension RayletHost {
         try user.grant(copy, mode: 0o750)
         return copy
     }
+}
+
+/// The process environment as "K=V" strings.
+func currentEnvironment() -> [String] {
+    var result: [String] = []
+    var pointer = environ
+    while let entry = pointer.pointee {
+        result.append(String(cString: entry))
+        pointer += 1
+    }
+    return result
+}
+
+func parentDirectory(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return String(path[..<slash])
 }

@@ -98,6 +98,7 @@ public final class RayletHost: ConnectionDelegate {
     // The shared-memory object store (RayletHost+Objects)
     var objects: SharedObjects?
     var incomingObjects: [ObjectID: IncomingObject] = [:]
+    var perJob = JobStores()  // RayletHost+JobStores
     /// Object chunks that arrived damaged (dropped, their transfers retried).
     var corruptedChunks = 0
 
@@ -152,6 +153,7 @@ public final class RayletHost: ConnectionDelegate {
         case .send(.raylet(let node), .pushObject(let object, let data, let owner)):
             sendObject(object, data, owner: owner, to: node)
         case .send(let to, let message):
+            prepareForReader(message, to: to)
             sendFromMachine(message, to: to)
         case .startTimer:
             break  // Armed by the driver.
@@ -162,7 +164,7 @@ public final class RayletHost: ConnectionDelegate {
         case .spillObject, .restoreObject, .deleteSpilledObject:
             performOnDisk(effect)
         case .releaseObject(let object):
-            objects?.recycle(object)
+            recycle(object)
         case .disconnect(let node):
             closeLinks(to: node)
         case .exit(let reason):
@@ -511,6 +513,7 @@ public final class RayletHost: ConnectionDelegate {
             connection.peer = identified
             connection.label = "driver \(worker)"
             locals[worker] = Local(connection: connection, isDriver: true)
+            do { try jobStore(ack.job!) } catch { note("raylet", "\(error); \(worker) uses the node's object store") }
             connection.send(Wire.helloFrame(ack))
             handle(.driverConnected(worker, job: ack.job!))
             if let executable = hello.executable { publishExecutable(executable, job: ack.job!) }
@@ -578,6 +581,7 @@ public final class RayletHost: ConnectionDelegate {
         do {
             user = try workerUser(for: job)
             executable = try runnable(program)
+            try jobStore(job)
         } catch {
             return workerFailedToStart(worker, because: "\(error)")
         }
@@ -622,6 +626,7 @@ public final class RayletHost: ConnectionDelegate {
                 if let pid = processes[worker]?.pid { cpuShares?.exited(pid, job: job) }
                 processes[worker] = nil
                 workerJobs[worker] = nil
+                dropJobStoreIfUnused(job)
                 let output = outputs.removeValue(forKey: worker)
                 output?.finish()
                 let connected = locals[worker] != nil || closedWorkers[worker] != nil || exitedWorkers.contains(worker)
@@ -777,20 +782,4 @@ public final class RayletHost: ConnectionDelegate {
                                                                 .workerPID(WorkerID(node: nodeID, index: 0))])
         }
     }
-}
-
-/// The process environment as "K=V" strings.
-func currentEnvironment() -> [String] {
-    var result: [String] = []
-    var pointer = environ
-    while let entry = pointer.pointee {
-        result.append(String(cString: entry))
-        pointer += 1
-    }
-    return result
-}
-
-func parentDirectory(_ path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "." }
-    return String(path[..<slash])
 }

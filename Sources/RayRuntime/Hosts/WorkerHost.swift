@@ -163,7 +163,12 @@ public final class WorkerHost: ConnectionDelegate, @unchecked Sendable {
         executor.attach(loop: loop, log: { log }, role: "worker")
         // `unowned(unsafe)`: the host owns its executor's driver, which runs this on every effect.
         defer { executor.perform = { [unowned(unsafe) self] effect in perform(effect) } }
-        objects = environment("SWIFTRAY_SESSION").map { SharedObjects(session: $0, node: worker.node) }
+        // Its job's own store when the raylet made one (a user ID per job), else the node's.
+        let identity = (try? ClusterSecret.fromEnvironment())??.identity
+        objects = environment("SWIFTRAY_SESSION").map { session in
+            guard let identity, identity.role == .job else { return SharedObjects(session: session, node: worker.node) }
+            return SharedObjects.forProcess(session: session, node: worker.node, job: JobID(identity.job))
+        }
         // Listen for owners before the raylet learns of this worker (and can lease it).
         links = DirectLinks(loop: loop, me: worker, role: .worker, session: environment("SWIFTRAY_SESSION"))
         links?.throughRaylet = { [unowned self] bytes in connection?.send(bytes) }

@@ -87,6 +87,19 @@ public struct SharedObjects: Sendable {
         self.spillDirectory = spillDirectory
     }
 
+    /// Job `job`'s store inside this node's (a store per job: RayletHost+JobStores).
+    func forJob(_ job: JobID) -> SharedObjects {
+        SharedObjects(directory: directory + "/job-\(job.value)", spillDirectory: spillDirectory + "/job-\(job.value)")
+    }
+
+    /// The store a process of `job` on `node` uses: its job's own when the raylet made one (a
+    /// store per job), else the node's.
+    public static func forProcess(session: String, node: NodeID, job: JobID) -> SharedObjects {
+        let nodeStore = SharedObjects(session: session, node: node)
+        let own = nodeStore.forJob(job)
+        return access(own.directory, F_OK) == 0 ? own : nodeStore
+    }
+
     /// Removes every node directory of a session (after its raylets are gone).
     public static func removeAll(session: String) {
         let name = session.split(separator: "/").last.map(String.init) ?? "session"

@@ -1,0 +1,188 @@
+// A store per job. With a user ID per job (`--worker-uids`: WorkerUser), one job's code must
+// not read another job's objects, so each job's processes keep their objects in a store of the
+// job's own inside the node's: `<node store>/job-J` with its own region, and `<spill>/job-J`
+// (the job's user's alone, 02700; what the raylet or a root driver writes there takes the
+// workers' group, which reads it through that directory only). The node's own store (copies
+// pulled from other nodes) becomes the raylet's alone. Objects still cross jobs as in Ray (a
+// reference passed to another job's actor, an actor call's result read by the caller's job):
+// when a fetch of a process of job J is answered with an object held in another store, the
+// raylet copies it into J's store first, and frees every copy when the machine releases the
+// object. The machines see none of this: it is where the bytes of one node's copy live.
+// Without a user ID per job (one worker user, or none) every job uses the node's store.
+
+import Foundation
+import Glibc
+import RayCore
+
+/// Where a copy lives on a node: its own store or a job's.
+enum StoreOwner: Hashable {
+    case node
+    case job(JobID)
+}
+
+/// The raylet's stores per job and which of them hold each object (RayletHost+JobStores).
+struct JobStores {
+    /// Each job's store and the user ID it is granted to (nil: taken back, the ID given to another job).
+    var stores: [JobID: (store: SharedObjects, uid: UInt32?)] = [:]
+    /// The stores holding a copy of each object, in the order they got it.
+    var holders: [ObjectID: [StoreOwner]] = [:]
+    /// The store each spilled object was spilled from (its spill file is in that store's directory).
+    var spilledFrom: [ObjectID: StoreOwner] = [:]
+    /// What each local process's pending fetches asked for (answered in request order).
+    var fetches: [FetchKey: [ObjectID]] = [:]
+    /// How many objects each job's store holds (in memory or spilled).
+    var counts: [JobID: Int] = [:]
+    /// Jobs that ended: each one's store goes once it holds nothing and none of its processes runs
+    /// here (a detached actor outlives its job), so a long-lived node keeps no store per past job.
+    var ended: Set<JobID> = []
+
+    struct FetchKey: Hashable {
+        var process: WorkerID
+        var request: UInt64
+    }
+}
+
+extension RayletHost {
+    /// True when each job keeps its objects in a store of its own.
+    var storesPerJob: Bool { options.workerUser?.uidRange != nil && objects != nil }
+
+    /// Job `job`'s store, made at its first process on this node (or granted again to the job's
+    /// user ID, if the ID it had went to another job meanwhile).
+    @discardableResult
+    func jobStore(_ job: JobID) throws(RuntimeError) -> SharedObjects? {
+        guard storesPerJob, let objects, let user = try workerUser(for: job) else { return nil }
+        if let (store, uid) = perJob.stores[job], uid == user.uid { return store }
+        let store = perJob.stores[job]?.store ?? objects.forJob(job)
+        if perJob.stores[job] == nil { try store.create(capacity: options.objectStoreBytes) }
+        try user.grantJobStore(store)
+        perJob.stores[job] = (store, user.uid)
+        return store
+    }
+
+    /// Jobs whose user ID goes to another job: their stores become the raylet's alone until they
+    /// are granted again (`jobStore`).
+    func revokeJobStores(of jobs: some Sequence<JobID>) {
+        for job in jobs {
+            guard let (store, _) = perJob.stores[job] else { continue }
+            for path in [store.directory, store.spillDirectory] {
+                _ = chown(path, geteuid(), getegid())
+                _ = chmod(path, 0o700)
+            }
+            perJob.stores[job]?.uid = nil
+        }
+    }
+
+    /// The store of `owner`.
+    func store(_ owner: StoreOwner) -> SharedObjects? {
+        switch owner {
+        case .node: objects
+        case .job(let job): perJob.stores[job]?.store
+        }
+    }
+
+    /// The store a local process writes to and reads from (nil: not a local process, or one store).
+    func processStore(_ address: Address) -> (owner: StoreOwner, store: SharedObjects)? {
+        guard storesPerJob, case .worker(let worker) = address, worker.node == nodeID,
+              let job = workerJobs[worker] ?? locals[worker].flatMap({ $0.isDriver ? Self.job(ofDriver: worker) : nil }),
+              let store = perJob.stores[job]?.store else { return nil }
+        return (.job(job), store)
+    }
+
+    /// Records that `owner`'s store holds `object`.
+    func hold(_ object: ObjectID, in owner: StoreOwner) {
+        guard storesPerJob, perJob.holders[object]?.contains(owner) != true else { return }
+        perJob.holders[object, default: []].append(owner)
+        if case .job(let job) = owner { perJob.counts[job, default: 0] += 1 }
+    }
+
+    /// `owner`'s store no longer holds `object` (its copy was freed).
+    private func released(_ object: ObjectID, from owner: StoreOwner) {
+        store(owner)?.recycle(object)
+        guard case .job(let job) = owner, let count = perJob.counts[job] else { return }
+        perJob.counts[job] = count > 1 ? count - 1 : nil
+        if count == 1 { dropJobStoreIfUnused(job) }
+    }
+
+    /// A job ended (the GCS said so): its store goes once nothing uses it.
+    func jobEnded(_ job: JobID) {
+        guard storesPerJob, perJob.stores[job] != nil else { return }
+        perJob.ended.insert(job)
+        dropJobStoreIfUnused(job)
+    }
+
+    /// Removes an ended job's store (its region's pages, its spill directory) once it holds no
+    /// object and no process of the job runs here.
+    func dropJobStoreIfUnused(_ job: JobID) {
+        guard perJob.ended.contains(job), perJob.counts[job] == nil, let (store, _) = perJob.stores[job],
+              !workerJobs.values.contains(job),
+              !locals.contains(where: { $0.value.isDriver && Self.job(ofDriver: $0.key) == job }) else { return }
+        store.remove()
+        try? FileManager.default.removeItem(atPath: store.spillDirectory)
+        perJob.stores[job] = nil
+        perJob.ended.remove(job)
+    }
+
+    /// The store holding a copy of `object` (the node's when none is recorded).
+    func holdingStore(_ object: ObjectID) -> (owner: StoreOwner, store: SharedObjects)? {
+        for owner in perJob.holders[object] ?? [] {
+            if let store = store(owner) { return (owner, store) }
+        }
+        return objects.map { (.node, $0) }
+    }
+
+    /// The machine released its copy: every store's is freed.
+    func recycle(_ object: ObjectID) {
+        guard storesPerJob else { return objects?.recycle(object) ?? () }
+        let owners = perJob.holders.removeValue(forKey: object) ?? [.node]
+        for owner in owners { released(object, from: owner) }
+        if !owners.contains(.node) { objects?.recycle(object) }
+    }
+
+    /// Notes a local process's fetch (its answer is prepared for it: `prepareForReader`).
+    func noteFetch(_ message: Message, from: Address) {
+        guard storesPerJob, case .fetchObjects(let request, let objects, _) = message,
+              case .worker(let worker) = from, worker.node == nodeID else { return }
+        if perJob.fetches.count >= 4096 {
+            // Fetches of processes gone before their answer: forgotten.
+            perJob.fetches = perJob.fetches.filter { locals[$0.key.process] != nil }
+        }
+        perJob.fetches[JobStores.FetchKey(process: worker, request: request)] = objects
+    }
+
+    /// Before a fetch's answer reaches a local process: each stored object it names that the
+    /// process's job's store does not hold is copied there (a reference passed between jobs).
+    func prepareForReader(_ message: Message, to: Address) {
+        guard storesPerJob, case .objectsReady(let request, let values) = message, case .worker(let worker) = to,
+              let asked = perJob.fetches.removeValue(forKey: JobStores.FetchKey(process: worker, request: request)),
+              let (reader, readerStore) = processStore(to) else { return }
+        for (object, value) in zip(asked, values) {
+            guard case .data(let data) = value, data.bytes == nil, data.sizeBytes > 0,
+                  perJob.holders[object]?.contains(reader) != true, let (_, source) = holdingStore(object) else { continue }
+            do {
+                let mapping = try source.map(object)
+                try withExtendedLifetime(mapping) { () throws(RuntimeError) in try readerStore.write(object, [mapping.bytes]) }
+                hold(object, in: reader)
+            } catch {
+                note("raylet", "cannot copy \(object) into \(reader)'s store for \(worker): \(error)")
+            }
+        }
+    }
+
+    /// Where the machine's spill of `object` reads it: the first store holding it; the other
+    /// stores' copies are freed (the machine counts its memory free).
+    func spillSource(_ object: ObjectID) -> SharedObjects? {
+        guard storesPerJob else { return objects }
+        guard let (owner, source) = holdingStore(object) else { return nil }
+        for other in perJob.holders[object] ?? [] where other != owner { released(object, from: other) }
+        perJob.holders[object] = [owner]
+        perJob.spilledFrom[object] = owner
+        return source
+    }
+
+    /// Where a spilled object's file is (restored into, or deleted from).
+    func spillStore(_ object: ObjectID, forgetting: Bool = false) -> SharedObjects? {
+        guard storesPerJob else { return objects }
+        let owner = (forgetting ? perJob.spilledFrom.removeValue(forKey: object) : perJob.spilledFrom[object]) ?? .node
+        return store(owner) ?? objects
+    }
+}
