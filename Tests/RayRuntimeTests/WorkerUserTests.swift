@@ -246,6 +246,27 @@ extension RuntimeTests {
         }
     }
 
+    /// A job's code owns its store's directory, so it may put a link where the region was; when
+    /// the raylet grants the store (again) to a user ID it goes through no link: the file linked
+    /// to stays as it was, and the grant fails naming the entry.
+    @Test(.enabled(if: isRoot, "granting a store changes its owner"))
+    func aJobStoreIsGrantedThroughNoLinkTheJobPutThere() throws {
+        let base = NSTemporaryDirectory() + "swiftray-grant-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let store = SharedObjects(directory: base + "/store", spillDirectory: base + "/spill").forJob(JobID(3))
+        try store.create(capacity: 1 << 20)
+        let user = try WorkerUser.named("nobody", euid: 0)
+        try user.grantJobStore(store)
+        var info = stat()
+        #expect(stat(store.regionPath, &info) == 0 && info.st_uid == user.uid && info.st_mode & 0o777 == 0o660)
+        let victim = base + "/victim"
+        #expect(writeNewFile(victim, [1, 2, 3], mode: 0o600))
+        unlink(store.regionPath)
+        symlink(victim, store.regionPath)
+        #expect { try user.grantJobStore(store) } throws: { "\($0)".contains("is not the file the raylet made") }
+        #expect(lstat(victim, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o777 == 0o600, "the file linked to is untouched")
+    }
+
     /// A driver running as another user than the raylet may name only its own program as its
     /// workers' (the raylet reads the file with its rights): naming the session's secret is
     /// refused, saying why, and counted; naming its own program works.

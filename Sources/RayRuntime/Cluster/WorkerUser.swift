@@ -158,9 +158,19 @@ public struct WorkerUser: Sendable, Equatable {
     /// raylet or a root driver writes there takes the workers' group, readable through them only),
     /// its region and lock 0660.
     func grantJobStore(_ store: SharedObjects) throws(RuntimeError) {
-        for (path, mode) in [(store.directory, 0o2700), (store.poolDirectory, 0o2700), (store.regionPath, 0o660),
-                             (store.regionPath + ".lock", 0o660), (store.spillDirectory, 0o2700)] {
-            guard chown(path, uid, gid) == 0, chmod(path, mode_t(mode)) == 0 else {
+        // Through descriptors opened without following links: the region sits in a directory the
+        // job's code may have written (when a store is granted again), and a link there must not
+        // have root give it some other file.
+        for (path, mode, directory) in [(store.directory, 0o2700, true), (store.regionPath, 0o660, false),
+                                        (store.regionPath + ".lock", 0o660, false), (store.spillDirectory, 0o2700, true)] {
+            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (directory ? O_DIRECTORY : 0))
+            defer { if fd >= 0 { close(fd) } }
+            var info = stat()
+            guard fd >= 0, fstat(fd, &info) == 0, info.st_mode & S_IFMT == (directory ? S_IFDIR : S_IFREG) else {
+                throw RuntimeError("cannot give uid \(uid) its job's object store: \(path) is not the "
+                    + (directory ? "directory" : "file") + " the raylet made (\(errnoText()))")
+            }
+            guard fchown(fd, uid, gid) == 0, fchmod(fd, mode_t(mode)) == 0 else {
                 throw RuntimeError("cannot give uid \(uid) its job's object store \(path): \(errnoText())")
             }
         }

@@ -35,6 +35,9 @@ struct JobStores {
     /// Jobs that ended: each one's store goes once it holds nothing and none of its processes runs
     /// here (a detached actor outlives its job), so a long-lived node keeps no store per past job.
     var ended: Set<JobID> = []
+    /// The store each local process was given (its job's, or the node's if its job's could not be
+    /// made when it started): what it writes is recorded there.
+    var assigned: [WorkerID: StoreOwner] = [:]
 
     struct FetchKey: Hashable {
         var process: WorkerID
@@ -53,10 +56,46 @@ extension RayletHost {
         guard storesPerJob, let objects, let user = try workerUser(for: job) else { return nil }
         if let (store, uid) = perJob.stores[job], uid == user.uid { return store }
         let store = perJob.stores[job]?.store ?? objects.forJob(job)
-        if perJob.stores[job] == nil { try store.create(capacity: options.objectStoreBytes) }
-        try user.grantJobStore(store)
+        do {
+            if perJob.stores[job] == nil { try store.create(capacity: options.objectStoreBytes) }
+            try user.grantJobStore(store)
+        } catch {
+            // Half made: gone, so that no process of the job takes it for its store.
+            if perJob.stores[job] == nil { remove(store) }
+            throw error
+        }
         perJob.stores[job] = (store, user.uid)
         return store
+    }
+
+    /// Gives local process `worker` of `job` its store: its job's (made now if need be), else —
+    /// if that cannot be made — the node's, noted. Returns the error for a worker (which does
+    /// not start without its job's store).
+    @discardableResult
+    func assignStore(_ worker: WorkerID, job: JobID) -> RuntimeError? {
+        guard storesPerJob else { return nil }
+        if perJob.assigned.count >= 4096 {
+            perJob.assigned = perJob.assigned.filter { locals[$0.key] != nil || processes[$0.key] != nil }
+        }
+        do {
+            try jobStore(job)
+            perJob.assigned[worker] = perJob.stores[job] != nil ? .job(job) : .node
+            return nil
+        } catch {
+            perJob.assigned[worker] = .node
+            return error
+        }
+    }
+
+    /// Removes a store's files (first made the raylet's alone, so that no process of the job can
+    /// change the tree while it goes).
+    private func remove(_ store: SharedObjects) {
+        for path in [store.directory, store.spillDirectory] {
+            _ = lchown(path, geteuid(), getegid())
+            _ = chmod(path, 0o700)
+        }
+        store.remove()
+        try? FileManager.default.removeItem(atPath: store.spillDirectory)
     }
 
     /// Jobs whose user ID goes to another job: their stores become the raylet's alone until they
@@ -65,8 +104,10 @@ extension RayletHost {
         for job in jobs {
             guard let (store, _) = perJob.stores[job] else { continue }
             for path in [store.directory, store.spillDirectory] {
-                _ = chown(path, geteuid(), getegid())
-                _ = chmod(path, 0o700)
+                // The workers' group stays (files the raylet writes meanwhile take it); the directory
+                // is root's until the job is given a user ID again.
+                _ = lchown(path, geteuid(), options.workerUser?.gid ?? getegid())
+                _ = chmod(path, 0o2700)
             }
             perJob.stores[job]?.uid = nil
         }
@@ -83,9 +124,8 @@ extension RayletHost {
     /// The store a local process writes to and reads from (nil: not a local process, or one store).
     func processStore(_ address: Address) -> (owner: StoreOwner, store: SharedObjects)? {
         guard storesPerJob, case .worker(let worker) = address, worker.node == nodeID,
-              let job = workerJobs[worker] ?? locals[worker].flatMap({ $0.isDriver ? Self.job(ofDriver: worker) : nil }),
-              let store = perJob.stores[job]?.store else { return nil }
-        return (.job(job), store)
+              let owner = perJob.assigned[worker], let store = store(owner) else { return nil }
+        return (owner, store)
     }
 
     /// Records that `owner`'s store holds `object`.
@@ -105,7 +145,7 @@ extension RayletHost {
 
     /// A job ended (the GCS said so): its store goes once nothing uses it.
     func jobEnded(_ job: JobID) {
-        guard storesPerJob, perJob.stores[job] != nil else { return }
+        guard storesPerJob else { return }
         perJob.ended.insert(job)
         dropJobStoreIfUnused(job)
     }
@@ -116,10 +156,8 @@ extension RayletHost {
         guard perJob.ended.contains(job), perJob.counts[job] == nil, let (store, _) = perJob.stores[job],
               !workerJobs.values.contains(job),
               !locals.contains(where: { $0.value.isDriver && Self.job(ofDriver: $0.key) == job }) else { return }
-        store.remove()
-        try? FileManager.default.removeItem(atPath: store.spillDirectory)
+        remove(store)
         perJob.stores[job] = nil
-        perJob.ended.remove(job)
     }
 
     /// The store holding a copy of `object` (the node's when none is recorded).
@@ -158,6 +196,8 @@ extension RayletHost {
         for (object, value) in zip(asked, values) {
             guard case .data(let data) = value, data.bytes == nil, data.sizeBytes > 0,
                   perJob.holders[object]?.contains(reader) != true, let (_, source) = holdingStore(object) else { continue }
+            // A copy no store recorded is the node's (so the reader's own copy never becomes the source).
+            if perJob.holders[object] == nil { perJob.holders[object] = [.node] }
             do {
                 let mapping = try source.map(object)
                 try withExtendedLifetime(mapping) { () throws(RuntimeError) in try readerStore.write(object, [mapping.bytes]) }

@@ -42,16 +42,22 @@ extension RayletHost {
             if let target { for (id, value) in zip(ids, values) where value.sizeBytes > 0 { hold(id, in: target.owner) } }
             return .storeObjects(requestID: requestID, objects: ids, values: stripped, owner: owner)
         case .storeRemoteObjects(let requestID, let ids, let values, let owner, let job):
-            // A put placed here by another node's process: in its job's store when each job has one.
-            let target = storesPerJob ? (try? jobStore(job)).flatMap { $0 } : nil
-            guard let stripped = written(ids, values, target ?? objects, from: from) else { return nil }
-            if target != nil { for (id, value) in zip(ids, values) where value.sizeBytes > 0 { hold(id, in: .job(job)) } }
+            // A put placed here by another node's process: in its job's store when each job has one
+            // (the job its node's raylet checked; a local process's own store, whatever it names).
+            let target: (owner: StoreOwner, store: SharedObjects)?
+            if case .worker(let worker) = from, worker.node == nodeID {
+                target = processStore(from)
+            } else {
+                target = storesPerJob ? (try? jobStore(job)).flatMap { $0 }.map { (.job(job), $0) } : nil
+            }
+            guard let stripped = written(ids, values, target?.store ?? objects, from: from) else { return nil }
+            if let target { for (id, value) in zip(ids, values) where value.sizeBytes > 0 { hold(id, in: target.owner) } }
             return .storeRemoteObjects(requestID: requestID, objects: ids, values: stripped, owner: owner, job: job)
         case .fetchObjects:
             noteFetch(message, from: from)
             return message
         case .jobFinished(let job):
-            jobEnded(job)
+            if from == .gcs { jobEnded(job) }
             return message
         case .pushObject(let object, var data, let owner):
             if let bytes = data.bytes {

@@ -513,7 +513,7 @@ public final class RayletHost: ConnectionDelegate {
             connection.peer = identified
             connection.label = "driver \(worker)"
             locals[worker] = Local(connection: connection, isDriver: true)
-            do { try jobStore(ack.job!) } catch { note("raylet", "\(error); \(worker) uses the node's object store") }
+            if let error = assignStore(worker, job: ack.job!) { note("raylet", "\(error); \(worker) uses the node's object store") }
             connection.send(Wire.helloFrame(ack))
             handle(.driverConnected(worker, job: ack.job!))
             if let executable = hello.executable { publishExecutable(executable, job: ack.job!) }
@@ -549,6 +549,7 @@ public final class RayletHost: ConnectionDelegate {
         case .worker, .driver:
             guard let worker = peer.worker, let local = locals[worker], local.connection === connection else { return }
             locals[worker] = nil
+            if local.isDriver { dropJobStoreIfUnused(Self.job(ofDriver: worker)) }
             if !local.isDriver {
                 workerDisconnected(worker, contacts: local.contacts)
                 return
@@ -581,7 +582,7 @@ public final class RayletHost: ConnectionDelegate {
         do {
             user = try workerUser(for: job)
             executable = try runnable(program)
-            try jobStore(job)
+            if let error = assignStore(worker, job: job) { throw error }
         } catch {
             return workerFailedToStart(worker, because: "\(error)")
         }

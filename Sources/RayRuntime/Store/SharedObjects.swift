@@ -65,6 +65,9 @@ public final class SharedMapping: @unchecked Sendable {
 public struct SharedObjects: Sendable {
     public let directory: String
     let spillDirectory: String
+    /// Released files are kept for reuse in `pool` (not in a job's store: its directory is the
+    /// job's, so root must not follow what the job may put there).
+    var pooled = true
     /// Files of released objects, kept for reuse: their pages stay resident, so writing the
     /// next object into one costs no page faults (fresh memory costs ≈ 3 µs per page on a VM).
     var poolDirectory: String { directory + "/pool" }
@@ -82,14 +85,16 @@ public struct SharedObjects: Sendable {
     }
 
     /// A store at explicit paths (tests).
-    init(directory: String, spillDirectory: String) {
+    init(directory: String, spillDirectory: String, pooled: Bool = true) {
         self.directory = directory
         self.spillDirectory = spillDirectory
+        self.pooled = pooled
     }
 
     /// Job `job`'s store inside this node's (a store per job: RayletHost+JobStores).
     func forJob(_ job: JobID) -> SharedObjects {
-        SharedObjects(directory: directory + "/job-\(job.value)", spillDirectory: spillDirectory + "/job-\(job.value)")
+        SharedObjects(directory: directory + "/job-\(job.value)", spillDirectory: spillDirectory + "/job-\(job.value)",
+                      pooled: false)
     }
 
     /// The store a process of `job` on `node` uses: its job's own when the raylet made one (a
@@ -128,7 +133,8 @@ public struct SharedObjects: Sendable {
     /// Creates the node's store: its directories and a region of `capacity` bytes (the raylet).
     func create(capacity: Int64) throws(RuntimeError) {
         do {
-            try FileManager.default.createDirectory(atPath: poolDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: pooled ? poolDirectory : directory,
+                                                    withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: spillDirectory, withIntermediateDirectories: true)
         } catch {
             throw RuntimeError("cannot create the shared-memory object store \(directory): \(error.localizedDescription)")
@@ -253,7 +259,7 @@ public struct SharedObjects: Sendable {
 
     /// Renames a pooled file (the largest up to 2× `size`, else any) to `target`; false if none.
     func claimPooledFile(size: Int, as target: String) -> Bool {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: poolDirectory), !names.isEmpty else {
+        guard pooled, let names = try? FileManager.default.contentsOfDirectory(atPath: poolDirectory), !names.isEmpty else {
             return false
         }
         var candidates: [(Int, String)] = []
@@ -280,6 +286,10 @@ public struct SharedObjects: Sendable {
             return
         }
         let file = path(object)
+        guard pooled else {
+            unlink(file)
+            return
+        }
         let fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return }
         defer { close(fd) }
