@@ -35,6 +35,28 @@ private func contents(_ store: SharedObjects, _ object: ObjectID) throws -> [UIn
 private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0) &+ seed } }
 
 @Suite struct ObjectRegionTests {
+    /// A job's store's region gives freed pages back (one region per job must not keep each
+    /// job's high-water mark); the node's keeps them resident for the next writer.
+    @Test func aRegionThatReturnsFreedPagesShrinksWhenAnObjectIsFreed() throws {
+        func blocks(_ store: SharedObjects) -> Int64 {
+            var info = stat()
+            _ = stat(store.regionPath, &info)
+            return Int64(info.st_blocks) * 512
+        }
+        for returns in [false, true] {
+            let store = try freshStore(capacity: 8 << 20)
+            defer { discard(store) }
+            let region = try #require(store.region)
+            region.returnsFreedPages = returns
+            let before = blocks(store)
+            try store.write(object(1), bytes: bytes(3, 2 << 20))
+            #expect(blocks(store) - before >= 2 << 20)
+            #expect(store.region?.release(object(1)) == true)
+            let kept = blocks(store) - before
+            #expect(returns ? kept < 64 << 10 : kept >= 2 << 20, "returns \(returns): \(kept) bytes still resident")
+        }
+    }
+
     @Test func objectsAreWrittenOnceSealedAndReadInPlace() throws {
         let store = try freshStore(capacity: 1 << 20)
         defer { discard(store) }

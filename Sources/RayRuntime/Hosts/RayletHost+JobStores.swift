@@ -57,7 +57,10 @@ extension RayletHost {
         if let (store, uid) = perJob.stores[job], uid == user.uid { return store }
         let store = perJob.stores[job]?.store ?? objects.forJob(job)
         do {
-            if perJob.stores[job] == nil { try store.create(capacity: options.objectStoreBytes) }
+            if perJob.stores[job] == nil {
+                try store.create(capacity: options.objectStoreBytes)
+                store.region?.returnsFreedPages = true  // The raylet frees a job's objects: pages go back.
+            }
             try user.grantJobStore(store)
         } catch {
             // Half made: gone, so that no process of the job takes it for its store.

@@ -59,6 +59,10 @@ final class ObjectRegion: @unchecked Sendable {
     let slotCount: Int
     let extentCapacity: Int
     private let threads = Mutex<Void>(())
+    /// Room this process frees gives its pages back to the system (a job's store: a region per
+    /// job would otherwise keep every job's high-water mark of pages; the node's one keeps them,
+    /// so the next object written there costs no page faults). Set once, before the region is used.
+    nonisolated(unsafe) var returnsFreedPages = false
     /// Readers in this process per pinned offset (one range lock per offset).
     private let pins = Mutex<[Int64: Int]>([:])
 
@@ -261,8 +265,11 @@ final class ObjectRegion: @unchecked Sendable {
         let length = Self.roundUp(size(slot), Self.pageBytes)
         guard swiftray_range_lock(probeFD, Int16(F_WRLCK), offset(slot), length) == 0 else { return false }
         _ = swiftray_range_lock(probeFD, Int16(F_UNLCK), offset(slot), length)
-        freeExtent(offset(slot), length)
+        let start = offset(slot)
+        freeExtent(start, length)
         removeSlot(slot)
+        // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: no reader pins the range (checked above).
+        if returnsFreedPages { _ = swiftray_punch_hole(fd, start, length) }
         return true
     }
 
