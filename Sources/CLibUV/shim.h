@@ -25,9 +25,9 @@ static inline int swiftray_range_lock(int fd, short type, long long start, long 
 
 // glibc's fallocate (a GNU extension) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: the file's
 // pages in the range go back to the system (tmpfs), its size stays. 0, or -1 with errno.
-extern int fallocate(int fd, int mode, long long offset, long long length);
+extern int swiftray_fallocate(int fd, int mode, long long offset, long long length) __asm__("fallocate64");
 static inline int swiftray_punch_hole(int fd, long long offset, long long length) {
-    return fallocate(fd, 0x02 | 0x01, offset, length);
+    return swiftray_fallocate(fd, 0x02 | 0x01, offset, length);
 }
 
 #include <stdio.h>

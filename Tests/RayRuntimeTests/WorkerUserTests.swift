@@ -265,6 +265,11 @@ extension RuntimeTests {
         symlink(victim, store.regionPath)
         #expect { try user.grantJobStore(store) } throws: { "\($0)".contains("is not the file the raylet made") }
         #expect(lstat(victim, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o777 == 0o600, "the file linked to is untouched")
+        // A hard link to it: a file of two names is not the one the raylet made either.
+        unlink(store.regionPath)
+        link(victim, store.regionPath)
+        #expect { try user.grantJobStore(store) } throws: { "\($0)".contains("is not the file the raylet made") }
+        #expect(lstat(victim, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o777 == 0o600, "the file linked to is untouched")
     }
 
     /// A driver running as another user than the raylet may name only its own program as its

@@ -166,7 +166,9 @@ public struct WorkerUser: Sendable, Equatable {
             let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (directory ? O_DIRECTORY : 0))
             defer { if fd >= 0 { close(fd) } }
             var info = stat()
-            guard fd >= 0, fstat(fd, &info) == 0, info.st_mode & S_IFMT == (directory ? S_IFDIR : S_IFREG) else {
+            // One name only: a hard link the job made to a file elsewhere would be that file.
+            guard fd >= 0, fstat(fd, &info) == 0, info.st_mode & S_IFMT == (directory ? S_IFDIR : S_IFREG),
+                  directory || info.st_nlink == 1 else {
                 throw RuntimeError("cannot give uid \(uid) its job's object store: \(path) is not the "
                     + (directory ? "directory" : "file") + " the raylet made (\(errnoText()))")
             }

@@ -93,12 +93,15 @@ extension RayletHost {
     /// Removes a store's files (first made the raylet's alone, so that no process of the job can
     /// change the tree while it goes).
     private func remove(_ store: SharedObjects) {
-        for path in [store.directory, store.spillDirectory] {
-            _ = lchown(path, geteuid(), getegid())
-            _ = chmod(path, 0o700)
+        // On the disk thread, after the spills and restores already asked of it.
+        disk.async {
+            for path in [store.directory, store.spillDirectory] {
+                _ = lchown(path, geteuid(), getegid())
+                _ = chmod(path, 0o700)
+            }
+            store.remove()
+            try? FileManager.default.removeItem(atPath: store.spillDirectory)
         }
-        store.remove()
-        try? FileManager.default.removeItem(atPath: store.spillDirectory)
     }
 
     /// Jobs whose user ID goes to another job: their stores become the raylet's alone until they
@@ -146,6 +149,11 @@ extension RayletHost {
         if count == 1 { dropJobStoreIfUnused(job) }
     }
 
+    /// A local process is gone (its connection closed): its job's store may go now.
+    func dropStoreIfUnused(of process: WorkerID) {
+        if case .job(let job)? = perJob.assigned[process] { dropJobStoreIfUnused(job) }
+    }
+
     /// A job ended (the GCS said so): its store goes once nothing uses it.
     func jobEnded(_ job: JobID) {
         guard storesPerJob else { return }
@@ -156,9 +164,12 @@ extension RayletHost {
     /// Removes an ended job's store (its region's pages, its spill directory) once it holds no
     /// object and no process of the job runs here.
     func dropJobStoreIfUnused(_ job: JobID) {
+        // A process of the job still here may have frames to read (its last stores): not yet.
         guard perJob.ended.contains(job), perJob.counts[job] == nil, let (store, _) = perJob.stores[job],
               !workerJobs.values.contains(job),
-              !locals.contains(where: { $0.value.isDriver && Self.job(ofDriver: $0.key) == job }) else { return }
+              !locals.contains(where: { $0.value.isDriver && Self.job(ofDriver: $0.key) == job }),
+              !perJob.assigned.contains(where: { $0.value == .job(job) && (locals[$0.key] != nil || processes[$0.key] != nil) })
+        else { return }
         remove(store)
         perJob.stores[job] = nil
     }

@@ -549,7 +549,7 @@ public final class RayletHost: ConnectionDelegate {
         case .worker, .driver:
             guard let worker = peer.worker, let local = locals[worker], local.connection === connection else { return }
             locals[worker] = nil
-            if local.isDriver { dropJobStoreIfUnused(Self.job(ofDriver: worker)) }
+            dropStoreIfUnused(of: worker)
             if !local.isDriver {
                 workerDisconnected(worker, contacts: local.contacts)
                 return

@@ -265,11 +265,8 @@ final class ObjectRegion: @unchecked Sendable {
         let length = Self.roundUp(size(slot), Self.pageBytes)
         guard swiftray_range_lock(probeFD, Int16(F_WRLCK), offset(slot), length) == 0 else { return false }
         _ = swiftray_range_lock(probeFD, Int16(F_UNLCK), offset(slot), length)
-        let start = offset(slot)
-        freeExtent(start, length)
+        freeExtent(offset(slot), length)
         removeSlot(slot)
-        // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: no reader pins the range (checked above).
-        if returnsFreedPages { _ = swiftray_punch_hole(fd, start, length) }
         return true
     }
 
@@ -333,6 +330,8 @@ final class ObjectRegion: @unchecked Sendable {
 
     /// Returns a range to the free list, merging it with its neighbours.
     private func freeExtent(_ offset: Int64, _ length: Int64) {
+        // Under the region's lock, for room nobody pins or writes: its pages may go.
+        if returnsFreedPages { _ = swiftray_punch_hole(fd, offset, length) }
         var index = 0
         while index < extentCount && extent(index).offset < offset { index += 1 }
         let mergesBefore = index > 0 && extent(index - 1).offset + extent(index - 1).length == offset
@@ -458,10 +457,11 @@ let openRegions = Mutex<[String: ObjectRegion]>([:])
 
 extension ObjectRegion {
     /// The region at `path`, opened on first use; nil while it does not exist.
-    static func shared(_ path: String) -> ObjectRegion? {
+    static func shared(_ path: String, returnsFreedPages: Bool = false) -> ObjectRegion? {
         openRegions.withLock { regions in
             if let region = regions[path] { return region }
             guard let region = ObjectRegion(path: path) else { return nil }
+            region.returnsFreedPages = returnsFreedPages
             regions[path] = region
             return region
         }

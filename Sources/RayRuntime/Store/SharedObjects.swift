@@ -128,7 +128,7 @@ public struct SharedObjects: Sendable {
     /// The node's region file.
     var regionPath: String { directory + "/region" }
     /// The region, once the raylet created it (opened and mapped once per process).
-    var region: ObjectRegion? { ObjectRegion.shared(regionPath) }
+    var region: ObjectRegion? { ObjectRegion.shared(regionPath, returnsFreedPages: !pooled) }
 
     /// Creates the node's store: its directories and a region of `capacity` bytes (the raylet).
     func create(capacity: Int64) throws(RuntimeError) {
@@ -176,7 +176,11 @@ public struct SharedObjects: Sendable {
 
     /// Checks `bytes`, read back from `object`'s spill file, against the checksum written with it.
     func verifySpilled(_ object: ObjectID, _ bytes: UnsafeRawBufferPointer) throws(RuntimeError) {
-        guard let record = FileManager.default.contents(atPath: spillChecksumPath(object)), record.count == 12 else {
+        var record = [UInt8](repeating: 0, count: 13)
+        let fd = open(spillChecksumPath(object), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        let read = fd >= 0 ? record.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 13, 0) } : -1
+        if fd >= 0 { close(fd) }
+        guard read == 12 else {
             throw RuntimeError("the spill file of \(object) has no checksum beside it (\(spillChecksumPath(object))): "
                 + "it cannot be trusted")
         }
@@ -317,14 +321,20 @@ public struct SharedObjects: Sendable {
         if let region, let (offset, size) = region.pin(object) {
             return SharedMapping(region: region, offset: offset, count: Int(size))
         }
-        var fd = open(path(object), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        // Non-blocking: a FIFO put where an object's file goes must not hold up the reader.
+        var fd = open(path(object), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         var spilled = false
         if fd < 0 && errno == ENOENT {
-            fd = open(spillPath(object), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            fd = open(spillPath(object), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             spilled = true
         }
         guard fd >= 0 else {
             throw RuntimeError("\(object) is not in the node's shared-memory store (\(String(cString: strerror(errno))))")
+        }
+        var kind = stat()
+        guard fstat(fd, &kind) == 0, kind.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw RuntimeError("\(object) in the node's shared-memory store is not a file")
         }
         // The shared lock keeps the file from being recycled under this mapping.
         if !spilled { flock(fd, LOCK_SH) }
@@ -417,10 +427,13 @@ public struct SharedObjects: Sendable {
     /// `what` starts the error if it cannot be opened or mapped.
     private func withMappedFile(_ path: String, failing what: String,
                                 _ body: (UnsafeRawBufferPointer) throws(RuntimeError) -> Void) throws(RuntimeError) {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw RuntimeError("\(what): \(errnoText())") }
         var info = stat()
-        fstat(fd, &info)
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw RuntimeError("\(what): not a file")
+        }
         let count = Int(info.st_size)
         guard count > 0 else {
             close(fd)
