@@ -460,6 +460,7 @@ message ControlReply {
     sint64 lease_requests_refused = 21;  // lease requests refused past a job's delayed bound
     sint64 object_requests_delayed = 22;  // fetches and stores held back at a job's object-request rate
     sint64 object_requests_refused = 23;  // fetches and stores refused past a job's delayed bound
+    sint64 stores_given_up = 24;  // object stores the raylet gave up (region damaged, or its lock held)
   }
   message View {
     repeated uint32 nodes = 1;

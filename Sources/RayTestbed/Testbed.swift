@@ -88,6 +88,23 @@ public enum Testbed {
         return [Int(getuid()), Int(getgid()), error]
     }
 
+    /// A job's code writing over its store: 8 bytes of 0xFF at `offset` of `path`; the errno (0: written).
+    public static let scribble = RemoteFunction("tb.scribble") { (path: String, offset: Int) -> Int in
+        let fd = open(path, O_WRONLY)
+        guard fd >= 0 else { return Int(errno) }
+        defer { close(fd) }
+        var forged = UInt64.max
+        return pwrite(fd, &forged, 8, off_t(offset)) == 8 ? 0 : Int(errno)
+    }
+
+    /// A job's code keeping its store's lock: an exclusive flock on `path` whose descriptor stays
+    /// open as long as the worker lives; the errno (0: taken).
+    public static let keepLock = RemoteFunction("tb.keep-lock") { (path: String) -> Int in
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return Int(errno) }
+        return flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : Int(errno)
+    }
+
     /// Submits `square(x)` to node `node` and returns it (this worker owns the child).
     public static let squareOn = RemoteFunction("tb.square-on") { (node: UInt32, x: Int) throws -> Int in
         try square.options(TaskOptions(scheduling: .nodeAffinity(node: node, soft: false))).remote(x).get()
@@ -271,7 +288,7 @@ public enum Testbed {
         _ = (say, sayThenDie, submitsInside, fanOut, fib, putAndPass, waitsInside, returnsRef, passesOn, spin)
         _ = (divmod, triple, divmodInside, slowValue, cancellableParent)
         _ = (returnsChildren, returnsBlobRef, returnsRefAndPID, returnsBorrowed, identity, squareOn)
-        _ = (passesOnTwice, returnsReceived, checksumVia)
+        _ = (passesOnTwice, returnsReceived, checksumVia, scribble, keepLock)
         _ = (putsHolding, returnsPutHolding, putsReceived, sumNested, putMany, cgroupOf, hog, forks)
         registerActors()
     }

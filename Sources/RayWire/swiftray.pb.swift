@@ -1019,6 +1019,12 @@ public nonisolated struct PBControlReply: Sendable {
       set {_uniqueStorage()._objectRequestsRefused = newValue}
     }
 
+    /// object stores the raylet gave up (region damaged, or its lock held)
+    public var storesGivenUp: Int64 {
+      get {_storage._storesGivenUp}
+      set {_uniqueStorage()._storesGivenUp = newValue}
+    }
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -7173,7 +7179,7 @@ nonisolated extension PBControlReply.Raylets: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0\u{1}forged\0\u{3}stores_refused\0\u{3}stores_over_soft_quota\0\u{3}lease_requests_delayed\0\u{3}lease_requests_refused\0\u{3}object_requests_delayed\0\u{3}object_requests_refused\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0\u{1}forged\0\u{3}stores_refused\0\u{3}stores_over_soft_quota\0\u{3}lease_requests_delayed\0\u{3}lease_requests_refused\0\u{3}object_requests_delayed\0\u{3}object_requests_refused\0\u{3}stores_given_up\0")
 
   fileprivate class _StorageClass {
     var _node: UInt32 = 0
@@ -7199,6 +7205,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     var _leaseRequestsRefused: Int64 = 0
     var _objectRequestsDelayed: Int64 = 0
     var _objectRequestsRefused: Int64 = 0
+    var _storesGivenUp: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -7232,6 +7239,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       _leaseRequestsRefused = source._leaseRequestsRefused
       _objectRequestsDelayed = source._objectRequestsDelayed
       _objectRequestsRefused = source._objectRequestsRefused
+      _storesGivenUp = source._storesGivenUp
     }
   }
 
@@ -7273,6 +7281,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
         case 21: try { try decoder.decodeSingularSInt64Field(value: &_storage._leaseRequestsRefused) }()
         case 22: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectRequestsDelayed) }()
         case 23: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectRequestsRefused) }()
+        case 24: try { try decoder.decodeSingularSInt64Field(value: &_storage._storesGivenUp) }()
         default: break
         }
       }
@@ -7354,6 +7363,9 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       if _storage._objectRequestsRefused != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._objectRequestsRefused, fieldNumber: 23)
       }
+      if _storage._storesGivenUp != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._storesGivenUp, fieldNumber: 24)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -7386,6 +7398,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
         if _storage._leaseRequestsRefused != rhs_storage._leaseRequestsRefused {return false}
         if _storage._objectRequestsDelayed != rhs_storage._objectRequestsDelayed {return false}
         if _storage._objectRequestsRefused != rhs_storage._objectRequestsRefused {return false}
+        if _storage._storesGivenUp != rhs_storage._storesGivenUp {return false}
         return true
       }
       if !storagesAreEqual {return false}

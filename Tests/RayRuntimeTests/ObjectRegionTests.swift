@@ -4,6 +4,7 @@
 
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 import RayCore
@@ -201,58 +202,81 @@ private func bytes(_ seed: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { U
     }
 }
 
-/// A fresh 1 MiB store for an exit test to damage (at a fixed path, which the test removes after the exit).
-private func storeToDamage(_ name: String) throws -> SharedObjects {
-    let root = NSTemporaryDirectory() + "swiftray-damaged-\(name)"
-    try? FileManager.default.removeItem(atPath: root)
-    let store = SharedObjects(directory: root + "/store", spillDirectory: root + "/spill")
-    try store.create(capacity: 1 << 20)
-    return store
+/// Writes `value` at `offset` of `store`'s region file, as a job's code could.
+private func forge<T>(_ store: SharedObjects, _ value: T, at offset: Int) {
+    let fd = open(store.regionPath, O_RDWR)
+    var value = value
+    _ = pwrite(fd, &value, MemoryLayout<T>.size, off_t(offset))
+    close(fd)
 }
 
-/// The region's header is written by every process of the node (workers too, whose code is a
-/// job's): a span or count there outside the region's bounds stops the process that reads it,
-/// instead of letting it read or write outside the mapping.
+/// The region's header is written by every process that maps it (workers too, whose code is a
+/// job's): a span or count there outside the region's bounds, or its lock kept past the
+/// process's patience, makes the process give the region up — never read or write outside the
+/// mapping, never stop, never wait for ever. Its objects then go to files of their own.
 @Suite struct DamagedRegionTests {
     /// A free list claiming more ranges than it has room for.
-    @Test func aFreeListCountPastItsRoomStopsTheProcess() async throws {
-        let result = try await #require(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            let store = try storeToDamage("region")
-            let fd = open(store.regionPath, O_RDWR)
-            var forged = UInt64.max / 2
-            _ = pwrite(fd, &forged, 8, 32)
-            close(fd)
-            _ = store.region?.allocate(ObjectID.put(by: TaskID(value: 78), index: 1), size: 4096)
+    @Test func aFreeListCountPastItsRoomGivesTheRegionUp() throws {
+        let store = try freshStore(capacity: 1 << 20)
+        defer { discard(store) }
+        let region = try #require(store.region)
+        let heard = Mutex<[String]>([])
+        region.onGivenUp = { detail in heard.withLock { $0.append(detail) } }
+        try store.write(object(1), bytes: bytes(1, 150_000))
+        #expect(region.contains(object(1)))
+        forge(store, UInt64.max / 2, at: 32)
+        guard case .full = region.allocate(object(2), size: 4096) else {
+            Issue.record("allocated in a damaged region")
+            return
         }
-        try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "swiftray-damaged-region")
-        let said = String(decoding: result.standardErrorContent, as: UTF8.self)
-        #expect(said.contains("is damaged") && said.contains("free list claims"), "\(said.suffix(400))")
+        #expect(region.damage?.contains("free list claims") == true, "\(region.damage ?? "not given up")")
+        #expect(region.pin(object(1)) == nil && !region.contains(object(1)) && !region.release(object(1)))
+        // Objects still work, in files of their own.
+        try store.write(object(3), bytes: bytes(5, 150_000))
+        #expect(FileManager.default.fileExists(atPath: store.path(object(3))))
+        #expect(try contents(store, object(3)) == bytes(5, 150_000))
+        #expect(heard.withLock { $0 }.count == 1, "heard once")
     }
 
     /// A sealed object whose recorded offset lies past the region: pinning it (as a reader or a
-    /// spill would) stops the process.
-    @Test func anObjectSpanOutsideTheDataAreaStopsTheProcess() async throws {
-        let result = try await #require(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            let store = try storeToDamage("slot")
-            let object = ObjectID.put(by: TaskID(value: 79), index: 1)
-            guard let region = store.region, case .allocated(let offset) = region.allocate(object, size: 4096) else { return }
-            region.seal(object)
-            // Find the slot by its offset field and move it far past the data area.
-            let fd = open(store.regionPath, O_RDWR)
-            var header = [UInt8](repeating: 0, count: 1 << 16)
-            _ = pread(fd, &header, header.count, 0)
-            var found = -1
-            for at in stride(from: 4096, to: header.count - 8, by: 8) where header.withUnsafeBytes({
-                $0.loadUnaligned(fromByteOffset: at, as: Int64.self) }) == offset {
-                found = at
-            }
-            var forged = Int64(1) << 40
-            if found >= 0 { _ = pwrite(fd, &forged, 8, off_t(found)) }
-            close(fd)
-            _ = ObjectRegion(path: store.regionPath)?.pin(object)
+    /// spill would) gives the region up.
+    @Test func anObjectSpanOutsideTheDataAreaGivesTheRegionUp() throws {
+        let store = try freshStore(capacity: 1 << 20)
+        defer { discard(store) }
+        let region = try #require(store.region)
+        guard case .allocated(let offset) = region.allocate(object(1), size: 4096) else {
+            Issue.record("no room")
+            return
         }
-        try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "swiftray-damaged-slot")
-        let said = String(decoding: result.standardErrorContent, as: UTF8.self)
-        #expect(said.contains("is damaged") && said.contains("object slot"), "\(said.suffix(400))")
+        region.seal(object(1))
+        // Find the slot by its offset field and move it far past the data area.
+        let fd = open(store.regionPath, O_RDONLY)
+        var header = [UInt8](repeating: 0, count: 1 << 16)
+        _ = pread(fd, &header, header.count, 0)
+        close(fd)
+        let found = Array(stride(from: 4096, to: header.count - 8, by: 8)).last { at in
+            header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: Int64.self) } == offset
+        }
+        forge(store, Int64(1) << 40, at: try #require(found))
+        #expect(region.pin(object(1)) == nil)
+        #expect(region.damage?.contains("object slot") == true, "\(region.damage ?? "not given up")")
+    }
+
+    /// A process keeping the region's lock (a job's code may): a process with a patience waits
+    /// that long, then gives the region up for good.
+    @Test func aLockKeptPastThePatienceGivesTheRegionUp() throws {
+        let store = try freshStore(capacity: 1 << 20)
+        defer { discard(store) }
+        let region = try #require(store.region)
+        region.lockPatience = .milliseconds(50)
+        try store.write(object(1), bytes: bytes(1, 150_000))
+        let keeper = open(store.regionPath + ".lock", O_RDONLY)
+        defer { close(keeper) }
+        #expect(flock(keeper, LOCK_EX | LOCK_NB) == 0)
+        #expect(!region.release(object(1)))
+        #expect(region.damage?.contains("its lock was held by another process for more than") == true,
+                "\(region.damage ?? "not given up")")
+        flock(keeper, LOCK_UN)
+        #expect(region.pin(object(1)) == nil, "given up for good, even once the lock is free")
     }
 }

@@ -246,6 +246,57 @@ extension RuntimeTests {
         }
     }
 
+    /// A job's code may write over its store's region (the header every process of the job writes)
+    /// or keep its lock. The raylet gives that store up instead of stopping or waiting for ever:
+    /// the job's processes on the node are stopped naming the cause (its driver refused), what
+    /// only that store held is lost, the node's status counts it, and the next job is served.
+    @Test(.enabled(if: isRoot, "the raylet must run as root to start workers as another user"))
+    func aJobThatWritesOverOrHoldsItsStoreLosesItAndTheNodeServesOn() throws {
+        try withCluster([("head", ["CPU": 2])],
+                        environment: ["SWIFTRAY_WORKER_USER=nobody", "SWIFTRAY_WORKER_UIDS=62000-62999"],
+                        objectStoreBytes: 16 << 20) { cluster throws in
+            let node = SharedObjects(session: cluster.session.path, node: cluster.nodes[0].id)
+            var given: [String] = []
+            for attack in ["scribble", "keep-lock"] {
+                let store = node.forJob(try Ray.runtimeContext.job)
+                given.append(store.directory)
+                do {
+                    let put = try Ray.put(Testbed.blobBytes(seed: 1, size: 300_000))
+                    #expect(try Testbed.checksum.remote(put).get(timeout: .seconds(30))
+                            == Testbed.checksum(Testbed.blobBytes(seed: 1, size: 300_000)))
+                    let done = attack == "scribble"
+                        ? try Testbed.scribble.remote(store.regionPath, 32).get(timeout: .seconds(30))  // Its free list's count.
+                        : try Testbed.keepLock.remote(store.regionPath + ".lock").get(timeout: .seconds(30))
+                    #expect(done == 0, "\(attack): errno \(done)")
+                }  // The put is dropped: the raylet frees it from the job's region.
+                // This driver is refused once the raylet finds out (its calls fail from then on).
+                var said = ""
+                let deadline = Date() + 30
+                while said.isEmpty && Date() < deadline {
+                    do { _ = try Testbed.square.remote(3).get(timeout: .seconds(10)) } catch { said = "\(error)" }
+                }
+                #expect(said.contains("was given up") && said.contains(store.regionPath)
+                        && said.contains(attack == "scribble" ? "free list claims" : "its lock was held"), "\(attack): \(said)")
+                Ray.shutdown()
+                try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
+                                logRoot: cluster.session.logs)
+            }
+            // The next job is served, in a store of its own.
+            let put = try Ray.put(Testbed.blobBytes(seed: 2, size: 300_000))
+            #expect(try Testbed.checksum.remote(put).get(timeout: .seconds(30))
+                    == Testbed.checksum(Testbed.blobBytes(seed: 2, size: 300_000)))
+            #expect(try Testbed.blob.remote(3, 2 << 20).get(timeout: .seconds(30)) == Testbed.blobBytes(seed: 3, size: 2 << 20))
+            #expect(FileManager.default.fileExists(atPath: node.forJob(try Ray.runtimeContext.job).regionPath))
+            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath, .nodeStatus)
+            else {
+                Issue.record("the raylet did not answer with its status")
+                return
+            }
+            #expect(status.storesGivenUp == 2, "\(status)")
+            for directory in given { #expect(!FileManager.default.fileExists(atPath: directory), "\(directory) is gone") }
+        }
+    }
+
     /// A job's code owns its store's directory, so it may put a link where the region was; when
     /// the raylet grants the store (again) to a user ID it goes through no link: the file linked
     /// to stays as it was, and the grant fails naming the entry.

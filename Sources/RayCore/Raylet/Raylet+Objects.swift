@@ -234,15 +234,18 @@ extension Raylet {
         }
     }
 
-    /// The spilled copy of `object` could not be read back: it is dropped (its owner hears the
-    /// location is gone), what waited for it fails with ObjectLost naming the cause, and raylets
-    /// that asked for it learn it is missing here.
+    /// The spilled copy of `object` could not be read back (or, from the host, the copy in memory
+    /// became unreadable: its store was given up): it is dropped (its owner hears the location is
+    /// gone), what waited for it fails with ObjectLost naming the cause, and raylets that asked for
+    /// it learn it is missing here.
     mutating func restoreFailed(_ object: ObjectID, reason: String, into effects: inout [RayletEffect]) {
         guard let entry = store.remove(object) else { return }
         if entry.inMemory || entry.restoring { effects.append(.releaseObject(object)) }
         if entry.spillFile { effects.append(.deleteSpilledObject(object)) }
         effects.append(.send(to: .worker(entry.owner), .locationRemoved(object, node: nodeID)))
-        let error = RayError(.objectLost, "the spilled copy of \(object) on \(nodeID) could not be restored: \(reason)")
+        let error = entry.inMemory && !entry.restoring
+            ? RayError(.objectLost, "the copy of \(object) on \(nodeID) is lost: \(reason)")
+            : RayError(.objectLost, "the spilled copy of \(object) on \(nodeID) could not be restored: \(reason)")
         for waiter in restoreWaiters.removeValue(forKey: object) ?? [] {
             switch waiter {
             case .fetch(let key): resolved(object, for: key, pin: false, error: error, into: &effects)

@@ -48,7 +48,8 @@ public enum RayletInput: Hashable, Codable, Sendable {
     /// A driver of `job` on this node named its program ("<digest> <path>"): the job's workers
     /// run it, on every node (published in the GCS's KV, where other raylets look it up).
     case programPublished(JobID, program: String)
-    /// A spilled object could not be read back (its file is damaged, or gone): the copy is lost.
+    /// A spilled object could not be read back (its file is damaged, or gone), or the store that
+    /// held its copy in memory was given up (its region damaged): the copy is lost.
     case objectRestoreFailed(ObjectID, reason: String)
     /// The driver `WorkerID` of `job` connected to this raylet: what it stores here is its job's
     /// (workers' jobs the raylet knows from spawning them).

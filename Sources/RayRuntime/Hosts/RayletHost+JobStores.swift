@@ -38,6 +38,8 @@ struct JobStores {
     /// The store each local process was given (its job's, or the node's if its job's could not be
     /// made when it started): what it writes is recorded there.
     var assigned: [WorkerID: StoreOwner] = [:]
+    /// Stores given up since the raylet started (a region found damaged, or its lock held).
+    var givenUp = 0
 
     struct FetchKey: Hashable {
         var process: WorkerID
@@ -46,6 +48,10 @@ struct JobStores {
 }
 
 extension RayletHost {
+    /// How long the raylet waits for a region's lock, or an object file's, before it gives the
+    /// store up (a writer holds one for microseconds; a job's code can hold it for ever).
+    static let storeLockPatience: Duration = .seconds(1)
+
     /// True when each job keeps its objects in a store of its own.
     var storesPerJob: Bool { options.workerUser?.uidRange != nil && objects != nil }
 
@@ -60,6 +66,7 @@ extension RayletHost {
             if perJob.stores[job] == nil {
                 try store.create(capacity: options.objectStoreBytes)
                 store.region?.returnsFreedPages = true  // The raylet frees a job's objects: pages go back.
+                watchRegion(of: store, as: .job(job))
             }
             try user.grantJobStore(store)
         } catch {
@@ -102,6 +109,73 @@ extension RayletHost {
             store.remove()
             try? FileManager.default.removeItem(atPath: store.spillDirectory)
         }
+    }
+
+    /// Has the raylet hear, on its loop, when its mapping of `owner`'s region is given up
+    /// (ObjectRegion: its header found damaged, or its lock held past the patience).
+    func watchRegion(of store: SharedObjects, as owner: StoreOwner) {
+        let loop = self.loop
+        // Used on the loop's thread only (posted there); the host lives as long as its loop.
+        nonisolated(unsafe) let host = self
+        guard let region = store.region else { return }
+        let identity = ObjectIdentifier(region)
+        region.onGivenUp = { detail in
+            loop.post { host.storeGivenUp(owner, region: identity, because: detail) }
+        }
+    }
+
+    /// A store whose region this raylet gave up. The region's writers are suspect (with a store per
+    /// job, its own job's code wrote over it or kept its lock), so the node serves on without it:
+    /// what the machine kept there only is lost (its owners hear so, and rebuild what lineage
+    /// can), the raylet writes to files of its own there from now on, and — for a job's store —
+    /// the job's processes on this node are stopped (its workers killed, its local driver refused
+    /// naming why) and its next process here gets a new store.
+    func storeGivenUp(_ owner: StoreOwner, region: ObjectIdentifier, because detail: String) {
+        // Not if that store was replaced meanwhile.
+        guard let store = store(owner), let current = store.region, ObjectIdentifier(current) == region else { return }
+        perJob.givenUp += 1
+        let what: String
+        switch owner {
+        case .node: what = "\(nodeID)'s object store"
+        case .job(let job): what = "the object store of \(job) on \(nodeID)"
+        }
+        let cause = "\(what) was given up (\(store.regionPath): \(detail); a job's code may have written over "
+            + "its region or kept its lock)"
+        note("raylet", cause + "; what only it held is lost")
+        // What only that store held.
+        var lost: [ObjectID] = []
+        if storesPerJob {
+            for (object, holders) in perJob.holders where holders.contains(owner) {
+                let rest = holders.filter { $0 != owner }
+                if rest.isEmpty { lost.append(object) } else { perJob.holders[object] = rest }
+            }
+        }
+        if owner == .node {
+            // A copy no store recorded is the node's.
+            for (object, entry) in raylet.store.entries where entry.inMemory && perJob.holders[object] == nil {
+                lost.append(object)
+            }
+        }
+        for object in lost { perJob.holders[object] = nil }
+        if case .job(let job) = owner {
+            perJob.counts[job] = nil
+            for (worker, of) in workerJobs where of == job { processes[worker]?.kill() }
+            for (process, local) in locals where local.isDriver && Self.job(ofDriver: process) == job {
+                local.connection.refuse(cause)
+            }
+            perJob.stores[job] = nil
+            ObjectRegion.forget(store.regionPath)
+            // Out of the way now (the job's next process here makes its store afresh), removed on
+            // the disk thread.
+            let suffix = ".given-up-\(perJob.givenUp)"
+            if rename(store.directory, store.directory + suffix) == 0 {
+                _ = rename(store.spillDirectory, store.spillDirectory + suffix)
+                remove(SharedObjects(directory: store.directory + suffix, spillDirectory: store.spillDirectory + suffix))
+            } else {
+                remove(store)
+            }
+        }
+        for object in lost.sorted() { raylet.submit(.objectRestoreFailed(object, reason: cause)) }
     }
 
     /// Jobs whose user ID goes to another job: their stores become the raylet's alone until they

@@ -342,9 +342,11 @@ public final class RayletHost: ConnectionDelegate {
             if let session = options.session {
                 let store = SharedObjects(session: session, node: node)
                 do {
+                    ObjectRegion.defaultLockPatience = Self.storeLockPatience
                     try store.create(capacity: options.objectStoreBytes)
                     try options.workerUser?.grantStore(store)
                     objects = store
+                    watchRegion(of: store, as: .node)
                 } catch {
                     note("raylet", "\(error); large objects travel in messages instead")
                 }
@@ -764,7 +766,7 @@ public final class RayletHost: ConnectionDelegate {
                 leaseRequestsDelayed: raylet.metrics.leaseRequestsDelayed,
                 leaseRequestsRefused: raylet.metrics.leaseRequestsRefused,
                 objectRequestsDelayed: raylet.metrics.objectRequestsDelayed,
-                objectRequestsRefused: raylet.metrics.objectRequestsRefused))
+                objectRequestsRefused: raylet.metrics.objectRequestsRefused, storesGivenUp: perJob.givenUp))
         case .refusals:
             var counts = ControlRefusals()
             counts.unauthenticated = AuthCounters.refused

@@ -65,6 +65,19 @@ final class ObjectRegion: @unchecked Sendable {
     nonisolated(unsafe) var returnsFreedPages = false
     /// Readers in this process per pinned offset (one range lock per offset).
     private let pins = Mutex<[Int64: Int]>([:])
+    /// Why this process stopped using the region (nil while it uses it): its header was found
+    /// damaged, or its lock held past `lockPatience`. From then on every operation answers as if
+    /// the region held nothing and had no room (new objects go to files of their own).
+    private let givenUp = Mutex<String?>(nil)
+    /// Called once, on the thread that found the damage, when this process gives the region up.
+    /// Set once, before the region is used.
+    nonisolated(unsafe) var onGivenUp: (@Sendable (String) -> Void)?
+    /// How long this process waits for the region's lock before it gives the region up (nil: as
+    /// long as it takes). A writer holds it for a table update (microseconds); a process holding
+    /// it longer is a job's code keeping it, and the raylet must not wait on that.
+    nonisolated(unsafe) var lockPatience: Duration?
+    /// `lockPatience` of the regions this process opens from now on (the raylet's: one second).
+    nonisolated(unsafe) static var defaultLockPatience: Duration?
 
     private var extentsOffset: Int { 4096 }
     private var slotsOffset: Int { 4096 + extentCapacity * 16 }
@@ -118,6 +131,7 @@ final class ObjectRegion: @unchecked Sendable {
         }
         base = mapped
         mappedBytes = Int(info.st_size)
+        lockPatience = Self.defaultLockPatience
         capacity = Int64(bitPattern: mapped.load(fromByteOffset: 8, as: UInt64.self))
         dataOffset = Int64(bitPattern: mapped.load(fromByteOffset: 16, as: UInt64.self))
         slotCount = Int(mapped.load(fromByteOffset: 24, as: UInt64.self))
@@ -143,23 +157,23 @@ final class ObjectRegion: @unchecked Sendable {
 
     /// Reserves room for `object`, recorded as being written by this process.
     func allocate(_ object: ObjectID, size: Int64, writer: Int32 = getpid()) -> Allocation {
-        locked {
+        locked(else: .full) { () throws(RegionDamage) in
             if let slot = find(object) {
                 switch state(slot) {
                 case .writing, .sealed: return .present
                 // Released and written again: a reader still pinning the old copy sends this one to a file.
-                default: if !freeIfUnpinned(slot) { return .full }
+                default: if try !freeIfUnpinned(slot) { return .full }
                 }
             }
             let length = Self.roundUp(size, Self.pageBytes)
-            var offset = takeFirstFit(length)
+            var offset = try takeFirstFit(length)
             if offset == nil {
-                sweep()
-                offset = takeFirstFit(length)
+                try sweep()
+                offset = try takeFirstFit(length)
             }
             guard let offset else { return .full }
             guard insertSlot(object, offset: offset, size: size, writer: writer) else {
-                freeExtent(offset, length)
+                try freeExtent(offset, length)
                 return .full
             }
             return .allocated(offset: offset)
@@ -168,25 +182,25 @@ final class ObjectRegion: @unchecked Sendable {
 
     /// Marks a written object readable.
     func seal(_ object: ObjectID) {
-        locked {
+        locked(else: ()) {
             if let slot = find(object), state(slot) == .writing { setState(slot, .sealed) }
         }
     }
 
     /// Gives back the room of an object whose write failed.
     func abandon(_ object: ObjectID) {
-        locked {
+        locked(else: ()) { () throws(RegionDamage) in
             guard let slot = find(object), state(slot) == .writing else { return }
-            freeExtent(offset(slot), Self.roundUp(size(slot), Self.pageBytes))
+            try freeExtent(offset(slot), Self.roundUp(size(slot), Self.pageBytes))
             removeSlot(slot)
         }
     }
 
     /// Finds a sealed object and pins it against reuse; `unpin` with the same offset and size.
     func pin(_ object: ObjectID) -> (offset: Int64, size: Int64)? {
-        locked {
+        locked(else: nil) { () throws(RegionDamage) in
             guard let slot = find(object), state(slot) == .sealed else { return nil }
-            let (offset, size) = (offset(slot), size(slot))
+            let (offset, size) = try span(slot)
             let acquired = pins.withLock { pins -> Bool in
                 if pins[offset, default: 0] == 0 {
                     guard swiftray_range_lock(fd, Int16(F_RDLCK), offset, Self.roundUp(size, Self.pageBytes)) == 0
@@ -214,16 +228,16 @@ final class ObjectRegion: @unchecked Sendable {
     /// The raylet released `object`: its room is freed now if no reader pins it, else by the
     /// sweep of an allocation that finds no room. False if the region does not hold it.
     func release(_ object: ObjectID) -> Bool {
-        locked {
+        locked(else: false) { () throws(RegionDamage) in
             guard let slot = find(object) else { return false }
             if state(slot) == .sealed { setState(slot, .released) }
-            if state(slot) == .released { _ = freeIfUnpinned(slot) }
+            if state(slot) == .released { _ = try freeIfUnpinned(slot) }
             return true
         }
     }
 
     func contains(_ object: ObjectID) -> Bool {
-        locked {
+        locked(else: false) {
             guard let slot = find(object) else { return false }
             return state(slot) == .sealed
         }
@@ -236,24 +250,55 @@ final class ObjectRegion: @unchecked Sendable {
 
     // MARK: - Under the lock
 
-    private func locked<T>(_ body: () -> T) -> T {
-        threads.withLock { _ in
-            while flock(lockFD, LOCK_EX) != 0 && errno == EINTR {}
+    /// Why this process gave the region up; nil while it uses it.
+    var damage: String? { givenUp.withLock { $0 } }
+
+    /// Runs `body` under the region's lock; `fallback` once the region is given up (now, if
+    /// `body` finds the header damaged or the lock is held past `lockPatience`).
+    private func locked<T>(else fallback: T, _ body: () throws(RegionDamage) -> T) -> T {
+        let outcome: Result<T, RegionDamage>? = threads.withLock { _ in
+            guard damage == nil else { return nil }
+            guard takeLock() else {
+                return .failure(RegionDamage(detail: "its lock was held by another process for more than "
+                    + "\(lockPatience.map { "\($0)" } ?? "ever")"))
+            }
             defer { flock(lockFD, LOCK_UN) }
-            return body()
+            do throws(RegionDamage) { return .success(try body()) } catch { return .failure(error) }
+        }
+        switch outcome {
+        case .success(let value)?:
+            return value
+        case .failure(let damage)?:
+            giveUp(damage.detail)
+            return fallback
+        case nil:
+            return fallback
         }
     }
 
+    /// Takes the region's lock: at once, or within `lockPatience` (false past it).
+    private func takeLock() -> Bool { flockPatiently(lockFD, LOCK_EX, within: lockPatience) }
+
+    /// Stops using the region (the first reason stays); `onGivenUp` hears it once.
+    private func giveUp(_ detail: String) {
+        let first = givenUp.withLock { reason -> Bool in
+            guard reason == nil else { return false }
+            reason = detail
+            return true
+        }
+        if first { onGivenUp?(detail) }
+    }
+
     /// Frees released objects no reader pins and objects whose writer died.
-    private func sweep() {
+    private func sweep() throws(RegionDamage) {
         for slot in 0..<slotCount {
             switch state(slot) {
             case .released:
-                _ = freeIfUnpinned(slot)
+                _ = try freeIfUnpinned(slot)
             case .writing:
                 let writer = slotBase(slot).load(fromByteOffset: 32, as: Int32.self)
                 guard kill(writer, 0) != 0 && errno == ESRCH else { continue }
-                freeExtent(offset(slot), Self.roundUp(size(slot), Self.pageBytes))
+                try freeExtent(offset(slot), Self.roundUp(size(slot), Self.pageBytes))
                 removeSlot(slot)
             default:
                 continue
@@ -261,49 +306,50 @@ final class ObjectRegion: @unchecked Sendable {
         }
     }
 
-    private func freeIfUnpinned(_ slot: Int) -> Bool {
-        let length = Self.roundUp(size(slot), Self.pageBytes)
-        guard swiftray_range_lock(probeFD, Int16(F_WRLCK), offset(slot), length) == 0 else { return false }
-        _ = swiftray_range_lock(probeFD, Int16(F_UNLCK), offset(slot), length)
-        freeExtent(offset(slot), length)
+    private func freeIfUnpinned(_ slot: Int) throws(RegionDamage) -> Bool {
+        let (offset, size) = try span(slot)
+        let length = Self.roundUp(size, Self.pageBytes)
+        guard swiftray_range_lock(probeFD, Int16(F_WRLCK), offset, length) == 0 else { return false }
+        _ = swiftray_range_lock(probeFD, Int16(F_UNLCK), offset, length)
+        try freeExtent(offset, length)
         removeSlot(slot)
         return true
     }
 
-    // What the header says is written by every process of the node (workers too, which may run
-    // as another user, and whose code is a job's): each count and span read from it is checked
-    // against the region's own bounds (read once, at open, and checked then), and one outside them
-    // stops this process — a damaged or forged header must not make it read or write outside the
-    // region.
+    // What the header says is written by every process that maps the region (workers too, which
+    // may run as another user, and whose code is a job's): each count and span read from it is
+    // checked against the region's own bounds (read once, at open, and checked then). One outside
+    // them is damage: this process gives the region up (`locked`) — a damaged or forged header
+    // must neither make it read or write outside the region nor stop it (the raylet serves every
+    // job of its node).
 
-    private var extentCount: Int {
-        get {
-            let count = base.load(fromByteOffset: 32, as: UInt64.self)
-            guard count <= UInt64(extentCapacity) else {
-                damaged("its free list claims \(count) ranges, more than the \(extentCapacity) it has room for")
-            }
-            return Int(count)
-        }
-        set { base.storeBytes(of: UInt64(newValue), toByteOffset: 32, as: UInt64.self) }
+    struct RegionDamage: Error {
+        let detail: String
     }
 
-    private func extent(_ index: Int) -> (offset: Int64, length: Int64) {
+    private func extentCount() throws(RegionDamage) -> Int {
+        let count = base.load(fromByteOffset: 32, as: UInt64.self)
+        guard count <= UInt64(extentCapacity) else {
+            throw RegionDamage(detail: "its free list claims \(count) ranges, more than the \(extentCapacity) it has room for")
+        }
+        return Int(count)
+    }
+
+    private func setExtentCount(_ count: Int) { base.storeBytes(of: UInt64(count), toByteOffset: 32, as: UInt64.self) }
+
+    private func extent(_ index: Int) throws(RegionDamage) -> (offset: Int64, length: Int64) {
         let at = extentsOffset + index * 16
-        return checked(base.load(fromByteOffset: at, as: Int64.self), base.load(fromByteOffset: at + 8, as: Int64.self),
-                       "free range \(index)")
+        return try checked(base.load(fromByteOffset: at, as: Int64.self), base.load(fromByteOffset: at + 8, as: Int64.self),
+                           "free range \(index)")
     }
 
     /// `offset` and `length` when they lie in the data area; else the region is damaged.
-    private func checked(_ offset: Int64, _ length: Int64, _ what: @autoclosure () -> String) -> (Int64, Int64) {
+    private func checked(_ offset: Int64, _ length: Int64, _ what: @autoclosure () -> String) throws(RegionDamage) -> (Int64, Int64) {
         guard length >= 0, length <= capacity, offset >= dataOffset, offset - dataOffset <= capacity - length else {
-            damaged("\(what()) spans \(length) bytes at \(offset), outside its data area of \(capacity) bytes at \(dataOffset)")
+            throw RegionDamage(detail: "\(what()) spans \(length) bytes at \(offset), outside its data area of "
+                + "\(capacity) bytes at \(dataOffset)")
         }
         return (offset, length)
-    }
-
-    private func damaged(_ detail: String) -> Never {
-        fatalError("the object region \(path) is damaged (every process of the node writes its header; a job's "
-            + "code may have written over it): \(detail)")
     }
 
     private func setExtent(_ index: Int, _ offset: Int64, _ length: Int64) {
@@ -312,45 +358,47 @@ final class ObjectRegion: @unchecked Sendable {
         base.storeBytes(of: length, toByteOffset: at + 8, as: Int64.self)
     }
 
-    private func removeExtent(_ index: Int) {
+    private func removeExtent(_ index: Int, of count: Int) {
         let at = base + extentsOffset + index * 16
-        (at).copyMemory(from: at + 16, byteCount: (extentCount - index - 1) * 16)
-        extentCount -= 1
+        (at).copyMemory(from: at + 16, byteCount: (count - index - 1) * 16)
+        setExtentCount(count - 1)
     }
 
-    private func takeFirstFit(_ length: Int64) -> Int64? {
-        for index in 0..<extentCount {
-            let (offset, available) = extent(index)
+    private func takeFirstFit(_ length: Int64) throws(RegionDamage) -> Int64? {
+        let count = try extentCount()
+        for index in 0..<count {
+            let (offset, available) = try extent(index)
             guard available >= length else { continue }
-            if available == length { removeExtent(index) } else { setExtent(index, offset + length, available - length) }
+            if available == length { removeExtent(index, of: count) } else { setExtent(index, offset + length, available - length) }
             return offset
         }
         return nil
     }
 
     /// Returns a range to the free list, merging it with its neighbours.
-    private func freeExtent(_ offset: Int64, _ length: Int64) {
+    private func freeExtent(_ offset: Int64, _ length: Int64) throws(RegionDamage) {
+        let count = try extentCount()
         // Under the region's lock, for room nobody pins or writes: its pages may go.
         if returnsFreedPages { _ = swiftray_punch_hole(fd, offset, length) }
         var index = 0
-        while index < extentCount && extent(index).offset < offset { index += 1 }
-        let mergesBefore = index > 0 && extent(index - 1).offset + extent(index - 1).length == offset
-        let mergesAfter = index < extentCount && offset + length == extent(index).offset
-        switch (mergesBefore, mergesAfter) {
-        case (true, true):
-            let before = extent(index - 1)
-            setExtent(index - 1, before.offset, before.length + length + extent(index).length)
-            removeExtent(index)
-        case (true, false):
-            let before = extent(index - 1)
+        while index < count, try extent(index).offset < offset { index += 1 }
+        let before = index > 0 ? try extent(index - 1) : nil
+        let after = index < count ? try extent(index) : nil
+        let mergesBefore = before.map { $0.offset + $0.length == offset } ?? false
+        let mergesAfter = after.map { offset + length == $0.offset } ?? false
+        switch (before, after) {
+        case (let before?, let after?) where mergesBefore && mergesAfter:
+            setExtent(index - 1, before.offset, before.length + length + after.length)
+            removeExtent(index, of: count)
+        case (let before?, _) where mergesBefore:
             setExtent(index - 1, before.offset, before.length + length)
-        case (false, true):
-            setExtent(index, offset, length + extent(index).length)
-        case (false, false):
-            guard extentCount < extentCapacity else { return }  // Cannot happen: extents ≤ objects + 1.
+        case (_, let after?) where mergesAfter:
+            setExtent(index, offset, length + after.length)
+        default:
+            guard count < extentCapacity else { return }  // Cannot happen: extents ≤ objects + 1.
             let at = base + extentsOffset + index * 16
-            (at + 16).copyMemory(from: at, byteCount: (extentCount - index) * 16)
-            extentCount += 1
+            (at + 16).copyMemory(from: at, byteCount: (count - index) * 16)
+            setExtentCount(count + 1)
             setExtent(index, offset, length)
         }
     }
@@ -358,13 +406,13 @@ final class ObjectRegion: @unchecked Sendable {
     private func slotBase(_ slot: Int) -> UnsafeMutableRawPointer { base + slotsOffset + slot * Self.slotBytes }
     private func state(_ slot: Int) -> Slot { Slot(rawValue: slotBase(slot).load(fromByteOffset: 12, as: UInt32.self)) ?? .empty }
     private func setState(_ slot: Int, _ state: Slot) { slotBase(slot).storeBytes(of: state.rawValue, toByteOffset: 12, as: UInt32.self) }
-    private func offset(_ slot: Int) -> Int64 { span(slot).offset }
-    private func size(_ slot: Int) -> Int64 { span(slot).size }
+    private func offset(_ slot: Int) throws(RegionDamage) -> Int64 { try span(slot).offset }
+    private func size(_ slot: Int) throws(RegionDamage) -> Int64 { try span(slot).size }
     /// Where a slot's object lies, checked: its room (its size rounded up to pages) in the data area.
-    private func span(_ slot: Int) -> (offset: Int64, size: Int64) {
+    private func span(_ slot: Int) throws(RegionDamage) -> (offset: Int64, size: Int64) {
         let offset = slotBase(slot).load(fromByteOffset: 16, as: Int64.self)
         let size = slotBase(slot).load(fromByteOffset: 24, as: Int64.self)
-        _ = checked(offset, size >= 0 && size <= capacity ? Self.roundUp(size, Self.pageBytes) : -1, "object slot \(slot)")
+        _ = try checked(offset, size >= 0 && size <= capacity ? Self.roundUp(size, Self.pageBytes) : -1, "object slot \(slot)")
         return (offset, size)
     }
 
@@ -425,6 +473,23 @@ final class ObjectRegion: @unchecked Sendable {
 }
 
 func errnoText() -> String { String(cString: strerror(errno)) }
+
+/// `flock(fd, operation)`, waiting at most `patience` for another holder to let go (nil: as long
+/// as it takes). False past it: a job's code holding a lock on its store must not hold up the raylet.
+func flockPatiently(_ fd: Int32, _ operation: Int32, within patience: Duration?) -> Bool {
+    guard let patience else {
+        while flock(fd, operation) != 0 {
+            guard errno == EINTR else { return false }
+        }
+        return true
+    }
+    let deadline = ContinuousClock.now + patience
+    while true {
+        if flock(fd, operation | LOCK_NB) == 0 { return true }
+        guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else { return false }
+        usleep(200)
+    }
+}
 
 /// Writes every byte of `parts` to `fd` from `offset` on (pwrite, retried on EINTR); false on an error (errno says which).
 func writeAll(_ fd: Int32, _ parts: [UnsafeRawBufferPointer], at offset: Int64) -> Bool {

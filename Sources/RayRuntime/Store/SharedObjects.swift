@@ -337,7 +337,11 @@ public struct SharedObjects: Sendable {
             throw RuntimeError("\(object) in the node's shared-memory store is not a file")
         }
         // The shared lock keeps the file from being recycled under this mapping.
-        if !spilled { flock(fd, LOCK_SH) }
+        if !spilled, !flockPatiently(fd, LOCK_SH, within: ObjectRegion.defaultLockPatience) {
+            close(fd)
+            throw RuntimeError("\(object)'s file in the node's shared-memory store is locked by another process "
+                + "(held past \(ObjectRegion.defaultLockPatience.map { "\($0)" } ?? "ever"))")
+        }
         var info = stat()
         fstat(fd, &info)
         let count = Int(info.st_size)

@@ -149,6 +149,7 @@ extension ControlReply {
             proto.leaseRequestsRefused = Int64(status.leaseRequestsRefused)
             proto.objectRequestsDelayed = Int64(status.objectRequestsDelayed)
             proto.objectRequestsRefused = Int64(status.objectRequestsRefused)
+            proto.storesGivenUp = Int64(status.storesGivenUp)
             message.nodeStatus = proto
         case .view(let nodes):
             var view = PBControlReply.View()
@@ -265,7 +266,7 @@ extension ControlReply {
                 leaseRequestsDelayed: Int(status.leaseRequestsDelayed),
                 leaseRequestsRefused: Int(status.leaseRequestsRefused),
                 objectRequestsDelayed: Int(status.objectRequestsDelayed),
-                objectRequestsRefused: Int(status.objectRequestsRefused)))
+                objectRequestsRefused: Int(status.objectRequestsRefused), storesGivenUp: Int(status.storesGivenUp)))
         case .view(let view)?:
             self = .view(view.nodes.map(NodeID.init))
         case .idleWorkers(let count)?:

@@ -191,6 +191,9 @@ public struct ControlNodeStatus: Sendable, Equatable {
     /// the job's delayed bound (RayConfig.objectRequests*PerJob).
     public var objectRequestsDelayed: Int = 0
     public var objectRequestsRefused: Int = 0
+    /// Object stores its raylet gave up (a region found damaged, or its lock held past the
+    /// raylet's patience): what only they held was lost, a job's processes there stopped.
+    public var storesGivenUp: Int = 0
 }
 
 /// What a process refused or held back since it started (`swiftray status`): connections, for
@@ -309,7 +312,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
                 + "\(status.storesOverSoftQuota) past the soft limit; "
                 + "per-job lease-request rates delayed \(status.leaseRequestsDelayed) request(s) and refused "
                 + "\(status.leaseRequestsRefused); per-job object-request rates delayed "
-                + "\(status.objectRequestsDelayed) fetch(es) or store(s) and refused \(status.objectRequestsRefused)"
+                + "\(status.objectRequestsDelayed) fetch(es) or store(s) and refused \(status.objectRequestsRefused); "
+                + "gave \(status.storesGivenUp) damaged or held object store(s) up"
                 + (status.cpuShares.isEmpty ? "" : "; per-job \(status.cpuShares)")
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")
