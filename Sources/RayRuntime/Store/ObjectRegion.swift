@@ -21,7 +21,11 @@
 // Freed pages stay resident, so the next object written there costs no page
 // faults. When the region has no room (fragmentation, or an object larger than
 // the store), SharedObjects falls back to a file of its own (as Plasma falls
-// back to a disk-backed allocation).
+// back to a disk-backed allocation). Every process that maps the region may
+// write its header, a job's code among them: a count or span found outside the
+// region's bounds, or (in the raylet) its lock kept past a patience, makes the
+// process give the region up (it answers as if empty from then on) rather
+// than stop or wait for ever; the raylet then gives up the store (RayletHost+JobStores).
 
 import CLibUV
 import Glibc
