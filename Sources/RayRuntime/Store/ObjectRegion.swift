@@ -62,17 +62,17 @@ final class ObjectRegion: @unchecked Sendable {
     let dataOffset: Int64
     let slotCount: Int
     let extentCapacity: Int
-    private let threads = Mutex<Void>(())
+    /// Between the threads of this process; it holds why this process stopped using the region
+    /// (nil while it uses it): its header was found damaged, or its lock held past `lockPatience`.
+    /// From then on every operation answers as if the region held nothing and had no room (new
+    /// objects go to files of their own).
+    private let threads = Mutex<String?>(nil)
     /// Room this process frees gives its pages back to the system (a job's store: a region per
     /// job would otherwise keep every job's high-water mark of pages; the node's one keeps them,
     /// so the next object written there costs no page faults). Set once, before the region is used.
     nonisolated(unsafe) var returnsFreedPages = false
     /// Readers in this process per pinned offset (one range lock per offset).
     private let pins = Mutex<[Int64: Int]>([:])
-    /// Why this process stopped using the region (nil while it uses it): its header was found
-    /// damaged, or its lock held past `lockPatience`. From then on every operation answers as if
-    /// the region held nothing and had no room (new objects go to files of their own).
-    private let givenUp = Mutex<String?>(nil)
     /// Called once, on the thread that found the damage, when this process gives the region up.
     /// Set once, before the region is used.
     nonisolated(unsafe) var onGivenUp: (@Sendable (String) -> Void)?
@@ -255,42 +255,30 @@ final class ObjectRegion: @unchecked Sendable {
     // MARK: - Under the lock
 
     /// Why this process gave the region up; nil while it uses it.
-    var damage: String? { givenUp.withLock { $0 } }
+    var damage: String? { threads.withLock { $0 } }
 
     /// Runs `body` under the region's lock; `fallback` once the region is given up (now, if
-    /// `body` finds the header damaged or the lock is held past `lockPatience`).
+    /// `body` finds the header damaged or the lock is held past `lockPatience`: `onGivenUp`
+    /// hears it, once).
     private func locked<T>(else fallback: T, _ body: () throws(RegionDamage) -> T) -> T {
-        let outcome: Result<T, RegionDamage>? = threads.withLock { _ in
-            guard damage == nil else { return nil }
-            guard takeLock() else {
-                return .failure(RegionDamage(detail: "its lock was held by another process for more than "
-                    + "\(lockPatience.map { "\($0)" } ?? "ever")"))
+        var newlyGivenUp: String?
+        let value: T? = threads.withLock { givenUp in
+            guard givenUp == nil else { return nil }
+            do throws(RegionDamage) {
+                guard flockPatiently(lockFD, LOCK_EX, within: lockPatience) else {
+                    throw RegionDamage(detail: "its lock was held by another process for more than "
+                        + "\(lockPatience.map { "\($0)" } ?? "ever")")
+                }
+                defer { flock(lockFD, LOCK_UN) }
+                return try body()
+            } catch {
+                givenUp = error.detail
+                newlyGivenUp = error.detail
+                return nil
             }
-            defer { flock(lockFD, LOCK_UN) }
-            do throws(RegionDamage) { return .success(try body()) } catch { return .failure(error) }
         }
-        switch outcome {
-        case .success(let value)?:
-            return value
-        case .failure(let damage)?:
-            giveUp(damage.detail)
-            return fallback
-        case nil:
-            return fallback
-        }
-    }
-
-    /// Takes the region's lock: at once, or within `lockPatience` (false past it).
-    private func takeLock() -> Bool { flockPatiently(lockFD, LOCK_EX, within: lockPatience) }
-
-    /// Stops using the region (the first reason stays); `onGivenUp` hears it once.
-    private func giveUp(_ detail: String) {
-        let first = givenUp.withLock { reason -> Bool in
-            guard reason == nil else { return false }
-            reason = detail
-            return true
-        }
-        if first { onGivenUp?(detail) }
+        if let newlyGivenUp { onGivenUp?(newlyGivenUp) }
+        return value ?? fallback
     }
 
     /// Frees released objects no reader pins and objects whose writer died.
