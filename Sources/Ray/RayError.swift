@@ -45,6 +45,10 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
     /// A value over the object size limit (the node's object store capacity, or
     /// SWIFTRAY_MAX_OBJECT_BYTES): refused before anything was allocated.
     case objectTooLarge(String)
+    /// This program lost its local raylet (Ray's `RaySystemError`, raised when the raylet is
+    /// killed): its node died, or the raylet refused this driver, the message saying why (e.g. its
+    /// job's object store was given up). Every later call fails so; start a new driver.
+    case systemError(String)
 
     init(_ error: RayCore.RayError) {
         let message = error.message
@@ -80,6 +84,7 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
             self = .quotaExceeded(message.contains("for a cluster's raylets") ? message
                 : message.replacingOccurrences(of: "RayConfig.", with: "the GCS's RayConfig."))
         case .objectTooLarge: self = .objectTooLarge(message)
+        case .systemError: self = .systemError(message)
         }
     }
 
@@ -110,6 +115,7 @@ public enum Error: Swift.Error, CustomStringConvertible, Equatable, Sendable, Ta
         case .actorUnavailable(let m): return "actor unavailable: \(m)"
         case .quotaExceeded(let m): return "quota exceeded: \(m)"
         case .objectTooLarge(let m): return "object too large: \(m)"
+        case .systemError(let m): return "system error: \(m)"
         }
     }
 }

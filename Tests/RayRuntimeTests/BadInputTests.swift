@@ -162,6 +162,27 @@ extension RuntimeTests {
         }
     }
 
+    /// A driver whose local raylet dies has lost its way into the cluster: its calls fail with the
+    /// typed `Ray.Error.systemError` (Ray's `RaySystemError`), saying so and what to do — not as a
+    /// lost object, and not by hanging.
+    @Test func aDriverWhoseRayletDiesGetsASystemError() throws {
+        try withCluster([("head", ["CPU": 1])]) { cluster throws in
+            #expect(try Testbed.square.remote(4).get(timeout: .seconds(30)) == 16)
+            let waiting = try Testbed.sleepThenWhere.remote(60_000)
+            cluster.killNode(named: "head")
+            for call in ["a get in flight", "a new call"] {
+                #expect {
+                    if call == "a get in flight" { _ = try waiting.get(timeout: .seconds(30)) }
+                    else { _ = try Testbed.square.remote(5).get(timeout: .seconds(30)) }
+                } throws: { error in
+                    guard case .systemError(let message)? = error as? Ray.Error else { return false }
+                    return message.contains("the connection to the local raylet closed")
+                        && message.contains("start a new driver")
+                }
+            }
+        }
+    }
+
     @Test func objectsOverTheStoreCapacityTogetherGoToDiskAndComeBack() throws {
         Testbed.register()
         var options = Ray.StartOptions()

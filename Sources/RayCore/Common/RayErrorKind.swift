@@ -30,6 +30,10 @@ public enum RayErrorKind: String, Sendable, Hashable, Codable, CaseIterable {
     /// A value over the object size limit (the node's object store capacity by default): refused
     /// before anything was allocated for it.
     case objectTooLarge = "ObjectTooLarge"
+    /// The program lost its way into the cluster (`RaySystemError`, "thrown when the raylet is
+    /// killed"): its local raylet's connection closed — its node died, or the raylet refused this
+    /// driver (the message says why). Nothing this process asks of the cluster can be answered.
+    case systemError = "RaySystemError"
 }
 
 /// An error that says itself how a task body that throws it failed (SwiftRay's own errors:

@@ -156,7 +156,7 @@ public struct Raylet: Sendable {
     /// The jobs of the drivers connected here (`driverConnected`), until their job ends.
     public internal(set) var driverJobs: [WorkerID: JobID] = [:]
     /// Jobs that ended: their workers were stopped and their requests are ignored.
-    var finishedJobs: Set<JobID> = []
+    public internal(set) var finishedJobs: Set<JobID> = []
     /// The program each job's workers run ("<digest> <path>"; "" when no driver published one:
     /// the node's default program), as published here or looked up in the GCS's KV.
     public internal(set) var programs: [JobID: String] = [:]

@@ -54,9 +54,10 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     /// Why the raylet said it refused this driver (its error frame, sent only before it closes), if it did.
     var refusedBecause: String?
     /// What calls fail with once the raylet connection is gone: QuotaExceeded when the raylet refused
-    /// this driver over its rate limit, else ObjectLost (the node died).
+    /// this driver over its rate limit, else RaySystemError (its node died, or it was refused for
+    /// another cause, named).
     var lostKind: RayErrorKind {
-        refusedBecause?.hasPrefix(Connection.rateLimitRefusal) == true ? .quotaExceeded : .objectLost
+        refusedBecause?.hasPrefix(Connection.rateLimitRefusal) == true ? .quotaExceeded : .systemError
     }
     /// Where the job's workers' output goes (nil: nowhere).
     var workerOutput: WorkerOutputHandler?

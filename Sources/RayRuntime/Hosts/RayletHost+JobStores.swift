@@ -32,9 +32,6 @@ struct JobStores {
     var fetches: [FetchKey: [ObjectID]] = [:]
     /// How many objects each job's store holds (in memory or spilled).
     var counts: [JobID: Int] = [:]
-    /// Jobs that ended: each one's store goes once it holds nothing and none of its processes runs
-    /// here (a detached actor outlives its job), so a long-lived node keeps no store per past job.
-    var ended: Set<JobID> = []
     /// The store each local process was given (its job's, or the node's if its job's could not be
     /// made when it started): what it writes is recorded there.
     var assigned: [WorkerID: StoreOwner] = [:]
@@ -228,20 +225,24 @@ extension RayletHost {
         if case .job(let job)? = perJob.assigned[process] { dropJobStoreIfUnused(job) }
     }
 
-    /// A job ended (the GCS said so): its store goes once nothing uses it.
+    /// A job ended (the GCS said so): its store goes once nothing uses it — looked at once the
+    /// machine has taken the news (its set of finished jobs says which jobs ended, so a long-lived
+    /// node keeps no store, nor any entry of its own, per past job).
     func jobEnded(_ job: JobID) {
-        guard storesPerJob else { return }
-        perJob.ended.insert(job)
-        dropJobStoreIfUnused(job)
+        guard storesPerJob, perJob.stores[job] != nil else { return }
+        let loop = self.loop
+        // Used on the loop's thread only (posted there); the host lives as long as its loop.
+        nonisolated(unsafe) let host = self
+        loop.post { host.dropJobStoreIfUnused(job) }
     }
 
     /// Removes an ended job's store (its region's pages, its spill directory) once it holds no
-    /// object and no process of the job runs here.
+    /// object and no process of the job runs here (a detached actor outlives its job).
     func dropJobStoreIfUnused(_ job: JobID) {
-        // A process of the job still here may have frames to read (its last stores): not yet.
-        guard perJob.ended.contains(job), perJob.counts[job] == nil, let (store, _) = perJob.stores[job],
-              !workerJobs.values.contains(job),
-              !locals.contains(where: { $0.value.isDriver && Self.job(ofDriver: $0.key) == job }),
+        // Every local process of the job (each was given its store: a worker when it is launched, a
+        // driver at its hello) is either a child still running or a connection still open; one
+        // still here may have frames to read (its last stores): not yet.
+        guard raylet.finishedJobs.contains(job), perJob.counts[job] == nil, let (store, _) = perJob.stores[job],
               !perJob.assigned.contains(where: { $0.value == .job(job) && (locals[$0.key] != nil || processes[$0.key] != nil) })
         else { return }
         remove(store)
