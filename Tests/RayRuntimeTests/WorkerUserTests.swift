@@ -229,11 +229,22 @@ extension RuntimeTests {
             #expect(try Ray.blocking { try await keeper.blob(5, 4 << 20) } == Testbed.blobBytes(seed: 5, size: 4 << 20))
             // This job's 1 MiB put, read by the actor (copied into the actor's job's store, freed
             // from both when this job drops it).
+            // Both copies are larger than the raylet copies on its loop: made on its copy thread,
+            // the answers held until then.
+            let copied: ObjectID
             do {
                 let mine = try Ray.put(Testbed.blobBytes(seed: 9, size: 1 << 20))
+                copied = mine.id
                 #expect(try Ray.blocking { try await keeper.checksum(of: [mine]) }
                         == Testbed.checksum(Testbed.blobBytes(seed: 9, size: 1 << 20)))
+                #expect(own.region?.contains(copied) == true || FileManager.default.fileExists(atPath: own.path(copied)),
+                        "the actor's job's store holds its copy")
             }
+            let freedBy = Date() + 20
+            while (own.region?.contains(copied) == true || FileManager.default.fileExists(atPath: own.path(copied)))
+                    && Date() < freedBy { usleep(20_000) }
+            #expect(own.region?.contains(copied) != true && !FileManager.default.fileExists(atPath: own.path(copied)),
+                    "the copy is freed with the object")
             #expect(FileManager.default.fileExists(atPath: own.directory), "an ended job's detached actor still uses its store")
             try Ray.kill(keeper)
             // The first job ended and its last process here (the actor) is gone: its store goes with

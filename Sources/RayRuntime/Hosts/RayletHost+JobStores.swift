@@ -37,6 +37,17 @@ struct JobStores {
     var assigned: [WorkerID: StoreOwner] = [:]
     /// Stores given up since the raylet started (a region found damaged, or its lock held).
     var givenUp = 0
+    /// Copies into a reader's job's store being made off the loop (RayletHost+CrossJobCopies), each
+    /// with the local processes whose messages wait for it (once per wait).
+    var copying: [CopyKey: [WorkerID]] = [:]
+    /// Messages from the machine to a local process held, in order, until the copies the first
+    /// of them waits for are made.
+    var held: [WorkerID: (copies: Int, messages: [Message])] = [:]
+
+    struct CopyKey: Hashable {
+        var object: ObjectID
+        var reader: StoreOwner
+    }
 
     struct FetchKey: Hashable {
         var process: WorkerID
@@ -265,7 +276,8 @@ extension RayletHost {
         if !owners.contains(.node) { objects?.recycle(object) }
     }
 
-    /// Notes a local process's fetch (its answer is prepared for it: `prepareForReader`).
+    /// Notes a local process's fetch (what its answer names is copied into its job's store first:
+    /// `heldForCopies`, RayletHost+CrossJobCopies).
     func noteFetch(_ message: Message, from: Address) {
         guard storesPerJob, case .fetchObjects(let request, let objects, _) = message,
               case .worker(let worker) = from, worker.node == nodeID else { return }
@@ -274,27 +286,6 @@ extension RayletHost {
             perJob.fetches = perJob.fetches.filter { locals[$0.key.process] != nil }
         }
         perJob.fetches[JobStores.FetchKey(process: worker, request: request)] = objects
-    }
-
-    /// Before a fetch's answer reaches a local process: each stored object it names that the
-    /// process's job's store does not hold is copied there (a reference passed between jobs).
-    func prepareForReader(_ message: Message, to: Address) {
-        guard storesPerJob, case .objectsReady(let request, let values) = message, case .worker(let worker) = to,
-              let asked = perJob.fetches.removeValue(forKey: JobStores.FetchKey(process: worker, request: request)),
-              let (reader, readerStore) = processStore(to) else { return }
-        for (object, value) in zip(asked, values) {
-            guard case .data(let data) = value, data.bytes == nil, data.sizeBytes > 0,
-                  perJob.holders[object]?.contains(reader) != true, let (_, source) = holdingStore(object) else { continue }
-            // A copy no store recorded is the node's (so the reader's own copy never becomes the source).
-            if perJob.holders[object] == nil { perJob.holders[object] = [.node] }
-            do {
-                let mapping = try source.map(object)
-                try withExtendedLifetime(mapping) { () throws(RuntimeError) in try readerStore.write(object, [mapping.bytes]) }
-                hold(object, in: reader)
-            } catch {
-                note("raylet", "cannot copy \(object) into \(reader)'s store for \(worker): \(error)")
-            }
-        }
     }
 
     /// Where the machine's spill of `object` reads it: the first store holding it; the other

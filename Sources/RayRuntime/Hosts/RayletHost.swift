@@ -49,6 +49,8 @@ public final class RayletHost: ConnectionDelegate {
     let loop: EventLoop
     /// The node's disk thread: spills, restores and deletes of spill files, in order.
     let disk = DispatchQueue(label: "swiftray-raylet-disk")
+    /// Where large objects crossing jobs are copied into the reader's job's store (RayletHost+CrossJobCopies).
+    let copies = DispatchQueue(label: "swiftray-raylet-copies")
     var options: RayletOptions
     let log: HostLog
     let raylet = ComponentDriver<Raylet>()
@@ -153,7 +155,7 @@ public final class RayletHost: ConnectionDelegate {
         case .send(.raylet(let node), .pushObject(let object, let data, let owner)):
             sendObject(object, data, owner: owner, to: node)
         case .send(let to, let message):
-            prepareForReader(message, to: to)
+            if heldForCopies(message, to: to) { break }
             sendFromMachine(message, to: to)
         case .startTimer:
             break  // Armed by the driver.
