@@ -4,7 +4,8 @@
 // (pid and program trailer) of COUNT `tb.whoami` tasks one per line, then
 // "ready" and waits until its stdin closes before it shuts down (or, with a
 // fourth argument `exit:N`, exits with status N without shutting down). `name SOCKET PATH`
-// connects naming PATH as its workers' program.
+// connects naming PATH as its workers' program; `store SOCKET` puts, reads a large result and
+// prints the user its workers run as.
 import Foundation
 import Ray
 import RayRuntime
@@ -36,6 +37,29 @@ if arguments.count >= 4, arguments[1] == "name" {
     do {
         try Ray.connect(rayletSocket: arguments[2], workerExecutable: arguments[3], logToDriver: false)
         print("value \(try Testbed.square.remote(7).get(timeout: .seconds(30)))")
+    } catch {
+        print("error: \(error)")
+    }
+    Ray.shutdown()
+    exit(0)
+}
+if arguments.count >= 3, arguments[1] == "store" {
+    // `swiftray-testbed store SOCKET [hold]`: a put read by a task, a task's 2 MiB result, the user
+    // its workers run as and its job; prints each, or the error, then "ready" (with `hold`, it
+    // then waits until its stdin closes).
+    do {
+        try Ray.connect(rayletSocket: arguments[2], logToDriver: false)
+        let bytes = Testbed.blobBytes(seed: 11, size: 300_000)
+        let put = try Ray.put(bytes)
+        let read = try Testbed.checksum.remote(put).get(timeout: .seconds(30)) == Testbed.checksum(bytes)
+        print("put read by a task \(read ? "ok" : "WRONG")")
+        let result = try Testbed.blob.remote(12, 2 << 20).get(timeout: .seconds(30))
+        print("result read \(result == Testbed.blobBytes(seed: 12, size: 2 << 20) ? "ok" : "WRONG")")
+        print("workers run as uid \(try Testbed.identity.remote("/").get(timeout: .seconds(30))[0]); driver uid \(getuid())")
+        print("job \(try Ray.runtimeContext.job.value)")
+        print("ready")
+        fflush(nil)
+        if arguments.count > 3, arguments[3] == "hold" { _ = FileHandle.standardInput.readDataToEndOfFile() }
     } catch {
         print("error: \(error)")
     }

@@ -362,6 +362,33 @@ extension RuntimeTests {
         }
     }
 
+    /// With a user ID per job, a driver that runs as another user than the raylet (not root) has
+    /// its job's workers run as that user: its store is then that user's, so the driver writes its
+    /// puts there and reads its tasks' results, and other jobs' code still cannot open it.
+    @Test(.enabled(if: isRoot, "the driver must run as another user than the (root) raylet"))
+    func aDriverOfAnotherUsersJobRunsAsThatUserWithAStoreItReads() throws {
+        try withProgramForNobody { program, asNobody throws in
+            try withCluster([("head", ["CPU": 2])],
+                            environment: ["SWIFTRAY_WORKER_USER=nobody", "SWIFTRAY_WORKER_UIDS=60000-60999"],
+                            objectStoreBytes: 16 << 20) { cluster throws in
+                let said = try asNobody(cluster, "store")
+                let nobody = try #require(getpwnam("nobody")).pointee.pw_uid
+                #expect(said.contains("put read by a task ok") && said.contains("result read ok")
+                        && said.contains("workers run as uid \(nobody); driver uid \(nobody)"), "\(said)")
+                // Its store is that user's alone: this (root) driver's job's code, an ID of the
+                // range, cannot open it while it is in use.
+                let held = try asNobody(cluster, "store-hold")
+                defer { held.close() }
+                let job = try #require(held.lines.first { $0.hasPrefix("job ") }.flatMap { UInt32($0.dropFirst(4)) })
+                let store = SharedObjects(session: cluster.session.path, node: cluster.nodes[0].id).forJob(JobID(job))
+                var info = stat()
+                #expect(stat(store.regionPath, &info) == 0 && info.st_uid == nobody, "\(store.regionPath)")
+                let seen = try Testbed.identity.remote(store.regionPath).get(timeout: .seconds(30))
+                #expect(seen[0] != Int(nobody) && seen[2] == Int(EACCES), "another job's code: \(seen)")
+            }
+        }
+    }
+
     /// A node's sockets are its user's (and its workers' group's): a driver of another user is
     /// told so, and what to do, not asked whether a raylet runs (one does).
     @Test(.enabled(if: isRoot, "the driver must run as another user than the (root) raylet"))
@@ -378,9 +405,10 @@ extension RuntimeTests {
 
     /// Gives `body` a copy of the testbed that nobody may run (the build directory may be
     /// private), and a function running it as nobody with a driver's credential against a
-    /// cluster's first node, naming a path as its workers' program; it returns what it printed.
+    /// cluster's first node, naming a path as its workers' program (or, given "store", storing
+    /// and reading objects); it returns what it printed.
     private func withProgramForNobody(
-        _ body: (String, (LocalCluster, String) throws -> String) throws -> Void
+        _ body: (String, (LocalCluster, String) throws -> NobodyDriver) throws -> Void
     ) throws {
         let nobody = try #require(getpwnam("nobody")).pointee
         let directory = NSTemporaryDirectory() + "swiftray-name-\(getpid())"
@@ -394,19 +422,51 @@ extension RuntimeTests {
             let socket = try #require(cluster.nodes.first).socketPath
             let credential = try String(contentsOfFile: cluster.session.credentialPath(.driver), encoding: .utf8)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
-            let process = Process(), output = Pipe()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=\(nobody.pw_uid)", "--regid=\(nobody.pw_gid)", "--clear-groups",
-                                 program, "name", socket, path]
-            process.environment = ["SWIFTRAY_CLUSTER_SECRET": credential, "PATH": "/usr/bin:/bin"]
-            process.standardOutput = output
-            try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return text
+            let arguments = switch path {
+            case "store": ["store", socket]
+            case "store-hold": ["store", socket, "hold"]
+            default: ["name", socket, path]
+            }
+            return try NobodyDriver(["--reuid=\(nobody.pw_uid)", "--regid=\(nobody.pw_gid)", "--clear-groups", program]
+                                    + arguments, credential: credential)
         }
     }
 }
+}
+
+/// A testbed driver run as nobody (`setpriv`): what it printed, read until it exits or, when it
+/// holds, until it says "ready"; `close()` closes its stdin and waits for it.
+private final class NobodyDriver: CustomStringConvertible {
+    let process = Process()
+    let input = Pipe()
+    private(set) var text = ""
+    var lines: [String] { text.split(separator: "\n").map(String.init) }
+
+    init(_ arguments: [String], credential: String) throws {
+        let output = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = arguments
+        process.environment = ["SWIFTRAY_CLUSTER_SECRET": credential, "PATH": "/usr/bin:/bin"]
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        let holds = arguments.last == "hold"
+        while true {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+            if holds && (lines.contains("ready") || text.contains("error:")) { break }
+        }
+        if !holds { close() }
+    }
+
+    func close() {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    func contains(_ part: String) -> Bool { text.contains(part) }
+    var description: String { text }
 }
 
 /// Where sessions live must be where no one else could put or swap them: a directory of this

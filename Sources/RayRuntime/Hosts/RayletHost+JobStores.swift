@@ -37,6 +37,9 @@ struct JobStores {
     var assigned: [WorkerID: StoreOwner] = [:]
     /// Stores given up since the raylet started (a region found damaged, or its lock held).
     var givenUp = 0
+    /// Jobs whose driver here runs as another user than the raylet, not root: their workers on
+    /// this node run as that user (RayletHost+WorkerUser, `driverUser`).
+    var driverUsers: [JobID: WorkerUser] = [:]
     /// Copies into a reader's job's store being made off the loop (RayletHost+CrossJobCopies), each
     /// with the local processes whose messages wait for it (once per wait).
     var copying: [CopyKey: [WorkerID]] = [:]

@@ -32,6 +32,7 @@ extension RayletHost {
     /// do not start (thrown: the caller notes it).
     func workerUser(for job: JobID) throws(RuntimeError) -> WorkerUser? {
         guard let user = options.workerUser, user.uidRange != nil else { return options.workerUser }
+        if let own = perJob.driverUsers[job] { return own }
         var assigned = user
         if let uid = jobUIDs[job] {
             assigned.uid = uid
@@ -50,6 +51,27 @@ extension RayletHost {
             jobUIDs[job] = free.uid
         }
         return assigned
+    }
+
+    /// Notes the user a driver connecting through `connection` runs as, for its job `job`: with a
+    /// user ID per job, a driver of another user than the raylet (not root) has its job's workers
+    /// here run as that user (in the workers' group, as every worker), and so its job's store is
+    /// that user's, which its driver then writes to and reads from. Its code is that user's
+    /// anyway, and gains nothing: one user's jobs are not kept from each other, every other
+    /// job's still are. A root driver's job gets an ID of the range, as a job without a driver here.
+    func noteDriverUser(of connection: Connection, job: JobID) {
+        guard let user = options.workerUser, user.uidRange != nil, let peer = connection.peerProcess,
+              peer.uid != 0, peer.uid != geteuid() else { return }
+        var own = user
+        own.uid = peer.uid
+        if let entry = getpwuid(peer.uid) {
+            own.name = String(cString: entry.pointee.pw_name)
+            own.home = String(cString: entry.pointee.pw_dir)
+        } else {
+            own.name = "uid-\(peer.uid)"
+            own.home = "/"
+        }
+        perJob.driverUsers[job] = own
     }
 
     /// A worker's environment as `user`'s: its HOME and USER, and its TLS material that user's

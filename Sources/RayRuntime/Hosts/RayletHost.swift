@@ -517,6 +517,7 @@ public final class RayletHost: ConnectionDelegate {
             connection.peer = identified
             connection.label = "driver \(worker)"
             locals[worker] = Local(connection: connection, isDriver: true)
+            noteDriverUser(of: connection, job: ack.job!)
             if let error = assignStore(worker, job: ack.job!) { note("raylet", "\(error); \(worker) uses the node's object store") }
             connection.send(Wire.helloFrame(ack))
             handle(.driverConnected(worker, job: ack.job!))
