@@ -397,8 +397,21 @@ extension RuntimeTests {
             try withCluster([("head", ["CPU": 1])]) { cluster throws in
                 let refused = try asNobody(cluster, program)
                 #expect(refused.contains("permission denied") && refused.contains("the node runs as root")
-                        && refused.contains("run the driver as root") && !refused.contains("is a raylet running"),
-                        "\(refused)")
+                        && refused.contains("run the driver as root") && !refused.contains("is a raylet running")
+                        && !refused.contains("usermod"), "\(refused)")
+            }
+            // A node running workers as nobody: its sockets are nogroup's too, and a user outside that
+            // group is told how to join it.
+            try withCluster([("head", ["CPU": 1])], environment: ["SWIFTRAY_WORKER_USER=nobody"]) { cluster throws in
+                let daemon = try #require(getpwnam("daemon")).pointee
+                let nobodyGID = try #require(getpwnam("nobody")).pointee.pw_gid
+                let group = String(cString: try #require(getgrgid(nobodyGID)).pointee.gr_name)
+                let credential = try String(contentsOfFile: cluster.session.credentialPath(.driver), encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                let refused = try NobodyDriver(["--reuid=\(daemon.pw_uid)", "--regid=\(daemon.pw_gid)", "--clear-groups",
+                                                program, "name", cluster.nodes[0].socketPath, program], credential: credential)
+                #expect(refused.contains("permission denied") && refused.contains("run the driver as root, have this user "
+                        + "added to the node's workers' group (`usermod -aG \(group) daemon`"), "\(refused)")
             }
         }
     }

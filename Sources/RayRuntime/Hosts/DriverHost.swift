@@ -131,8 +131,17 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         }
         if shut {
             let owner = getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(info.st_uid)"
+            // The socket, or the session directory on the way to it, of the workers' group (a node
+            // running workers as another user): that group's members may connect.
+            let ownersGroup = getpwuid(info.st_uid)?.pointee.pw_gid
+            let groupMay = info.st_mode & S_IFMT == S_IFSOCK ? info.st_mode & 0o060 == 0o060
+                : info.st_mode & S_IFMT == S_IFDIR && info.st_mode & 0o010 != 0
+            let group = groupMay && info.st_gid != ownersGroup
+                ? getgrgid(info.st_gid).map { String(cString: $0.pointee.gr_name) } : nil
+            let join = group.map { ", have this user added to the node's workers' group (`usermod -aG \($0) "
+                + "\(getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "USER")`, then log in again)" } ?? ""
             return "the node runs as \(owner), and its sockets are for its own user (and, when it runs workers as "
-                + "another user, that user's group); run the driver as \(owner), or start a node of your own "
+                + "another user, that user's group); run the driver as \(owner)\(join), or start a node of your own "
                 + "(`swiftray start --head`, or Ray.start() without an address)"
         }
         return "is a raylet running on this machine? Start one with `swiftray start --head`, or call Ray.start() "
