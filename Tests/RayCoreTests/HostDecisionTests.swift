@@ -19,7 +19,7 @@ import Testing
         // store's bytes a reader maps; the machine's answer is passed on unchanged.
         "RayletHost+Objects.swift fetchObjects": "notes what a local process fetches, to copy it into its job's store",
         "RayletHost+JobStores.swift fetchObjects": "notes what a local process fetches, to copy it into its job's store",
-        "RayletHost+JobStores.swift objectsReady": "copies what the answer names into the reader's job's store first",
+        "RayletHost+CrossJobCopies.swift objectsReady": "copies what the answer names into the reader's job's store first (holding the answer until then)",
         "RayletHost+Objects.swift jobFinished": "removes the ended job's store once it holds nothing and none of its processes runs",
         "GCSHost+Blobs.swift kvPut": "keeps large KV values (executables) in files, not in the log",
         "GCSHost+Blobs.swift kvValue": "reads large KV values back from their files",
