@@ -48,7 +48,9 @@ if arguments.count >= 3, arguments[1] == "store" {
     // its workers run as and its job; prints each, or the error, then "ready" (with `hold`, it
     // then waits until its stdin closes).
     do {
-        try Ray.connect(rayletSocket: arguments[2], logToDriver: false)
+        // TB_LOG_ROOT: the session's logs, as `Ray.connect(address)` logs there.
+        try Ray.connect(rayletSocket: arguments[2], logRoot: ProcessInfo.processInfo.environment["TB_LOG_ROOT"],
+                        logToDriver: false)
         let bytes = Testbed.blobBytes(seed: 11, size: 300_000)
         let put = try Ray.put(bytes)
         let read = try Testbed.checksum.remote(put).get(timeout: .seconds(30)) == Testbed.checksum(bytes)

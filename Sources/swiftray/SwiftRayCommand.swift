@@ -135,10 +135,14 @@ struct Start: ParsableCommand {
                       Session: \(session.path)
                       TLS:             \(tlsLine)
                       Workers run:     \(workersLine)
-                      Secret:          \(session.secretPath) (mode 0600; another machine's node needs a copy:
-                                       SWIFTRAY_CLUSTER_SECRET_FILE=<copy> swiftray start --address \(gcsAddress))
+                      Secret:          \(session.secretPath) (mode 0600: the administrator's; keep it here)
                       Add a node:      swiftray start --address \(gcsAddress)
+                                       (another machine's node needs a copy of \(session.credentialPath(.node)):
+                                       SWIFTRAY_CLUSTER_SECRET_FILE=<copy> swiftray start --address \(gcsAddress))
                       Connect drivers: Ray.connect("\(gcsAddress)")
+                                       (another user's driver needs a copy of \(session.credentialPath(.driver)),
+                                       mode 0600, in SWIFTRAY_CLUSTER_SECRET_FILE\(workerUser == nil ? ""
+                                           : ", and to be in \(workerUser!)'s group"))
                       Status:          swiftray status
                       Stop:            swiftray stop
                     """)
@@ -235,6 +239,9 @@ struct Stop: ParsableCommand {
         let deadline = Date().addingTimeInterval(2)
         while Date() < deadline && pids.contains(where: { kill($0, 0) == 0 }) { usleep(20_000) }
         for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        // Gone before this returns (so that a `swiftray start` right after finds the port free).
+        let killed = Date().addingTimeInterval(2)
+        while Date() < killed && pids.contains(where: { kill($0, 0) == 0 }) { usleep(10_000) }
         for (record, groups) in zip(records, memberships) {
             try? FileManager.default.removeItem(atPath: record.path)
             SharedObjects.removeAll(session: record.session)

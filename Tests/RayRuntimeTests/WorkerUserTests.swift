@@ -440,8 +440,11 @@ extension RuntimeTests {
             case "store-hold": ["store", socket, "hold"]
             default: ["name", socket, path]
             }
+            // A driver of another user logs where `Ray.connect(address)` does: the session's logs are
+            // root's, so it logs under its home (nobody's cannot be made: it keeps no log).
             return try NobodyDriver(["--reuid=\(nobody.pw_uid)", "--regid=\(nobody.pw_gid)", "--clear-groups", program]
-                                    + arguments, credential: credential)
+                                    + arguments, credential: credential,
+                                    logRoot: path.hasPrefix("store") ? cluster.session.logs : nil)
         }
     }
 }
@@ -455,11 +458,12 @@ private final class NobodyDriver: CustomStringConvertible {
     private(set) var text = ""
     var lines: [String] { text.split(separator: "\n").map(String.init) }
 
-    init(_ arguments: [String], credential: String) throws {
+    init(_ arguments: [String], credential: String, logRoot: String? = nil) throws {
         let output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = arguments
         process.environment = ["SWIFTRAY_CLUSTER_SECRET": credential, "PATH": "/usr/bin:/bin"]
+            .merging(logRoot.map { ["TB_LOG_ROOT": $0] } ?? [:]) { $1 }
         process.standardInput = input
         process.standardOutput = output
         try process.run()

@@ -278,6 +278,28 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
         if (owner.objects[object]?.localRefs ?? 0) == 0 { resolved.remove(object) }
     }
 
+    /// Where a driver logs: the session's `logs`, when this user may write there; else (a driver
+    /// of another user than the node's: the session is the node's user's) a directory of this
+    /// user's own, `~/.swiftray/<session>/logs` (0700), said once on stderr; nil (no log) when
+    /// neither can be written, said too.
+    static func logRootWritable(_ root: String) -> String? {
+        if access(root, W_OK | X_OK) == 0 { return root }
+        let session = (root as NSString).deletingLastPathComponent
+        let home = getpwuid(getuid()).map { String(cString: $0.pointee.pw_dir) } ?? NSHomeDirectory()
+        let own = home + "/.swiftray/" + (session as NSString).lastPathComponent + "/logs"
+        do {
+            try FileManager.default.createDirectory(atPath: own, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            chmod(home + "/.swiftray", 0o700)
+            note("driver", "the session's logs (\(root)) are the node's user's; this driver logs to \(own)")
+            return own
+        } catch {
+            note("driver", "the session's logs (\(root)) are the node's user's, and \(own) cannot be made "
+                + "(\(error.localizedDescription)); this driver keeps no event log")
+            return nil
+        }
+    }
+
     func connection(_ connection: Connection, received frame: Frame) {
         guard connection.peer != nil else {
             if frame.kind == FrameKind.error.rawValue {
@@ -291,8 +313,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                     throw WireError("the raylet's hello lacks the driver's ID, job or configuration")
                 }
                 connection.peer = hello
-                if let logRoot {
-                    log = try HostLog(directory: logRoot + "/driver-\(worker.node.value).\(worker.index)",
+                if let root = logRoot.flatMap(Self.logRootWritable) {
+                    log = try HostLog(directory: root + "/driver-\(worker.node.value).\(worker.index)",
                                       component: "driver", loop: loop)
                 }
                 identity = OwnerIdentity(worker: worker, job: job, idKey: loop.secret?.idKey(for: job) ?? 0)
