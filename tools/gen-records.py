@@ -461,6 +461,7 @@ message ControlReply {
     sint64 object_requests_delayed = 22;  // fetches and stores held back at a job's object-request rate
     sint64 object_requests_refused = 23;  // fetches and stores refused past a job's delayed bound
     sint64 stores_given_up = 24;  // object stores the raylet gave up (region damaged, or its lock held)
+    sint64 copies_on_disk = 25;  // objects crossing jobs copied to disk: the copies in memory had reached the store's capacity
   }
   message View {
     repeated uint32 nodes = 1;

@@ -1025,6 +1025,12 @@ public nonisolated struct PBControlReply: Sendable {
       set {_uniqueStorage()._storesGivenUp = newValue}
     }
 
+    /// objects crossing jobs copied to disk: the copies in memory had reached the store's capacity
+    public var copiesOnDisk: Int64 {
+      get {_storage._copiesOnDisk}
+      set {_uniqueStorage()._copiesOnDisk = newValue}
+    }
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
@@ -7179,7 +7185,7 @@ nonisolated extension PBControlReply.Raylets: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = PBControlReply.protoMessageName + ".NodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0\u{1}forged\0\u{3}stores_refused\0\u{3}stores_over_soft_quota\0\u{3}lease_requests_delayed\0\u{3}lease_requests_refused\0\u{3}object_requests_delayed\0\u{3}object_requests_refused\0\u{3}stores_given_up\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{1}resources\0\u{1}available\0\u{3}used_bytes\0\u{3}capacity_bytes\0\u{3}object_count\0\u{3}spilled_bytes\0\u{1}workers\0\u{1}leases\0\u{1}queued\0\u{3}auth_refusals\0\u{3}limit_refusals\0\u{3}leases_asked_back\0\u{1}throttled\0\u{3}cpu_shares\0\u{1}forged\0\u{3}stores_refused\0\u{3}stores_over_soft_quota\0\u{3}lease_requests_delayed\0\u{3}lease_requests_refused\0\u{3}object_requests_delayed\0\u{3}object_requests_refused\0\u{3}stores_given_up\0\u{3}copies_on_disk\0")
 
   fileprivate class _StorageClass {
     var _node: UInt32 = 0
@@ -7206,6 +7212,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
     var _objectRequestsDelayed: Int64 = 0
     var _objectRequestsRefused: Int64 = 0
     var _storesGivenUp: Int64 = 0
+    var _copiesOnDisk: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -7240,6 +7247,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       _objectRequestsDelayed = source._objectRequestsDelayed
       _objectRequestsRefused = source._objectRequestsRefused
       _storesGivenUp = source._storesGivenUp
+      _copiesOnDisk = source._copiesOnDisk
     }
   }
 
@@ -7282,6 +7290,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
         case 22: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectRequestsDelayed) }()
         case 23: try { try decoder.decodeSingularSInt64Field(value: &_storage._objectRequestsRefused) }()
         case 24: try { try decoder.decodeSingularSInt64Field(value: &_storage._storesGivenUp) }()
+        case 25: try { try decoder.decodeSingularSInt64Field(value: &_storage._copiesOnDisk) }()
         default: break
         }
       }
@@ -7366,6 +7375,9 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
       if _storage._storesGivenUp != 0 {
         try visitor.visitSingularSInt64Field(value: _storage._storesGivenUp, fieldNumber: 24)
       }
+      if _storage._copiesOnDisk != 0 {
+        try visitor.visitSingularSInt64Field(value: _storage._copiesOnDisk, fieldNumber: 25)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -7399,6 +7411,7 @@ nonisolated extension PBControlReply.NodeStatus: SwiftProtobuf.Message, SwiftPro
         if _storage._objectRequestsDelayed != rhs_storage._objectRequestsDelayed {return false}
         if _storage._objectRequestsRefused != rhs_storage._objectRequestsRefused {return false}
         if _storage._storesGivenUp != rhs_storage._storesGivenUp {return false}
+        if _storage._copiesOnDisk != rhs_storage._copiesOnDisk {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -314,6 +314,67 @@ extension RuntimeTests {
         }
     }
 
+    /// Each reading job's copy of another job's object is in memory only up to the node's store
+    /// capacity of such copies: past it a copy is kept on disk, in the reader's spill directory,
+    /// where the reader reads it, counted in the node's status, and removed with the object.
+    @Test(.enabled(if: isRoot, "the raylet must run as root to start workers as another user"))
+    func copiesOfOtherJobsObjectsPastTheStoresCapacityAreKeptOnDisk() throws {
+        try withCluster([("head", ["CPU": 2])],
+                        environment: ["SWIFTRAY_WORKER_USER=nobody", "SWIFTRAY_WORKER_UIDS=59000-59999"],
+                        objectStoreBytes: 16 << 20) { cluster throws in
+            let node = SharedObjects(session: cluster.session.path, node: cluster.nodes[0].id)
+            // Two readers, each a detached actor of a job of its own.
+            var jobs: [JobID] = []
+            for name in ["a", "b"] {
+                if !jobs.isEmpty {
+                    Ray.shutdown()
+                    try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
+                                    logRoot: cluster.session.logs)
+                }
+                jobs.append(try Ray.runtimeContext.job)
+                let actor = try Testbed.counters.options(ActorClassOptions(name: name, namespace: "copies", detached: true))
+                    .remote(0, name)
+                #expect(try Ray.blocking { try await actor.increment(by: 1) } == 1)
+            }
+            Ray.shutdown()
+            try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
+                            logRoot: cluster.session.logs)
+            let readers: [TestCounter] = try ["a", "b"].map { try Ray.getActor($0, namespace: "copies") }
+            let second: ObjectID
+            do {
+                // Two 5 MiB puts (no spill: 10 of 16 MiB), each read by both: 15 MiB of copies in
+                // memory, then the fourth, past 16 MiB of them, on disk.
+                let blobs = (0..<2).map { Testbed.blobBytes(seed: 40 + $0, size: 5 << 20) }
+                let refs = try blobs.map { try Ray.put($0) }
+                second = refs[1].id
+                for reader in readers {
+                    for (blob, ref) in zip(blobs, refs) {
+                        #expect(try Ray.blocking { try await reader.checksum(of: [ref]) } == Testbed.checksum(blob))
+                    }
+                }
+                let b = node.forJob(jobs[1])
+                #expect(FileManager.default.fileExists(atPath: b.spillPath(second)), "the fourth copy is on disk")
+                #expect(b.region?.contains(second) != true)
+                #expect(node.forJob(jobs[0]).region?.contains(second) == true, "the first reader's copies are in memory")
+                guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath,
+                                                                            .nodeStatus) else {
+                    Issue.record("the raylet did not answer with its status")
+                    return
+                }
+                #expect(status.copiesOnDisk == 1, "\(status)")
+                // Read again, from disk: the same bytes.
+                #expect(try Ray.blocking { try await readers[1].checksum(of: [refs[1]]) } == Testbed.checksum(blobs[1]))
+            }
+            // The object dropped: its copy on disk goes.
+            let b = node.forJob(jobs[1])
+            let deadline = Date() + 20
+            while FileManager.default.fileExists(atPath: b.spillPath(second)) && Date() < deadline { usleep(20_000) }
+            #expect(!FileManager.default.fileExists(atPath: b.spillPath(second)), "the copy on disk is removed")
+            #expect(!FileManager.default.fileExists(atPath: b.spillChecksumPath(second)))
+            for reader in readers { try Ray.kill(reader) }
+        }
+    }
+
     /// A job's code owns its store's directory, so it may put a link where the region was; when
     /// the raylet grants the store (again) to a user ID it goes through no link: the file linked
     /// to stays as it was, and the grant fails naming the entry.

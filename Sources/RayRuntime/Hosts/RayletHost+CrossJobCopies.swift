@@ -5,7 +5,11 @@
 // hold up every process of every job on the node meanwhile. So the loop maps the source (pinning
 // it) and hands the copy to a thread of its own; the answer, and every later message from the
 // machine to that process, waits in order until it is made. Small copies (up to 1 MiB) are made
-// at once, as before. What the machine does is unchanged: it is where one node's bytes live.
+// at once, as before. Copies in memory are counted: past the node's store capacity of them, a
+// copy is kept on disk instead, in the reader's job's spill directory (with its checksum), where
+// the reader maps it as it maps a spilled object — so jobs reading each other's objects cannot
+// fill the machine's memory beyond twice the store. What the machine does is unchanged: it is
+// where one node's bytes live.
 
 import Foundation
 import RayCore
@@ -57,11 +61,16 @@ extension RayletHost {
                 note("raylet", "cannot copy \(object) into \(reader)'s store for \(process): \(error)")
                 continue
             }
-            if mapping.count <= Self.copyOnLoopBytesMax {
+            // Past the node's store capacity of copies in memory, it is kept on disk.
+            let onDisk = perJob.copyBytesInMemory + mapping.count > options.objectStoreBytes
+            perJob.copies[key] = (mapping.count, onDisk)
+            if onDisk { perJob.copiesOnDisk += 1 } else { perJob.copyBytesInMemory += mapping.count }
+            if !onDisk && mapping.count <= Self.copyOnLoopBytesMax {
                 do {
                     try withExtendedLifetime(mapping) { () throws(RuntimeError) in try readerStore.write(object, [mapping.bytes]) }
                     hold(object, in: reader)
                 } catch {
+                    forgetCopy(key)
                     note("raylet", "cannot copy \(object) into \(reader)'s store for \(process): \(error)")
                 }
                 continue
@@ -74,7 +83,9 @@ extension RayletHost {
             self.copies.async {
                 let failure: String?
                 do {
-                    try withExtendedLifetime(mapping) { () throws(RuntimeError) in try readerStore.write(object, [mapping.bytes]) }
+                    try withExtendedLifetime(mapping) { () throws(RuntimeError) in
+                        if onDisk { try readerStore.writeSpilled(object, mapping.bytes) } else { try readerStore.write(object, [mapping.bytes]) }
+                    }
                     failure = nil
                 } catch {
                     failure = "\(error)"
@@ -91,14 +102,27 @@ extension RayletHost {
     private func copyMade(_ key: JobStores.CopyKey, into readerStore: SharedObjects, failure: String?) {
         let waiting = perJob.copying.removeValue(forKey: key) ?? []
         if let failure {
+            forgetCopy(key)
             note("raylet", "cannot copy \(key.object) into \(key.reader)'s store: \(failure)")
         } else if perJob.holders[key.object] != nil, store(key.reader)?.directory == readerStore.directory {
             hold(key.object, in: key.reader)
         } else {
             // The object was released meanwhile, or the reader's store given up: its copy goes too.
-            readerStore.recycle(key.object)
+            if forgetCopy(key)?.onDisk == true {
+                disk.async { readerStore.deleteSpilled(key.object) }
+            } else {
+                readerStore.recycle(key.object)
+            }
         }
         for process in waiting { copyDone(for: process) }
+    }
+
+    /// A copy gone (freed, failed, or its store given up): no longer counted.
+    @discardableResult
+    func forgetCopy(_ key: JobStores.CopyKey) -> (bytes: Int, onDisk: Bool)? {
+        guard let copy = perJob.copies.removeValue(forKey: key) else { return nil }
+        if !copy.onDisk { perJob.copyBytesInMemory -= copy.bytes }
+        return copy
     }
 
     /// One copy `process`'s first held message waited for is made: once all are, its held messages

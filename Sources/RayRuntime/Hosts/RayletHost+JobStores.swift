@@ -47,6 +47,15 @@ struct JobStores {
     /// of them waits for are made.
     var held: [WorkerID: (copies: Int, messages: [Message])] = [:]
 
+    /// The copies made into readers' stores (RayletHost+CrossJobCopies): each one's size and
+    /// whether it was kept on disk (in the reader's spill directory) because the copies in memory
+    /// had reached the node's store capacity.
+    var copies: [CopyKey: (bytes: Int, onDisk: Bool)] = [:]
+    /// Bytes of the copies kept in memory (or being made there), at most the node's store capacity.
+    var copyBytesInMemory = 0
+    /// Copies kept on disk since the raylet started.
+    var copiesOnDisk = 0
+
     struct CopyKey: Hashable {
         var object: ObjectID
         var reader: StoreOwner
@@ -168,6 +177,7 @@ extension RayletHost {
             }
         }
         for object in lost { perJob.holders[object] = nil }
+        for key in perJob.copies.keys where key.reader == owner { forgetCopy(key) }
         if case .job(let job) = owner {
             perJob.counts[job] = nil
             for (worker, of) in workerJobs where of == job { processes[worker]?.kill() }
@@ -228,6 +238,9 @@ extension RayletHost {
 
     /// `owner`'s store no longer holds `object` (its copy was freed).
     private func released(_ object: ObjectID, from owner: StoreOwner) {
+        if let store = store(owner), forgetCopy(JobStores.CopyKey(object: object, reader: owner))?.onDisk == true {
+            disk.async { store.deleteSpilled(object) }
+        }
         store(owner)?.recycle(object)
         guard case .job(let job) = owner, let count = perJob.counts[job] else { return }
         perJob.counts[job] = count > 1 ? count - 1 : nil

@@ -769,7 +769,8 @@ public final class RayletHost: ConnectionDelegate {
                 leaseRequestsDelayed: raylet.metrics.leaseRequestsDelayed,
                 leaseRequestsRefused: raylet.metrics.leaseRequestsRefused,
                 objectRequestsDelayed: raylet.metrics.objectRequestsDelayed,
-                objectRequestsRefused: raylet.metrics.objectRequestsRefused, storesGivenUp: perJob.givenUp))
+                objectRequestsRefused: raylet.metrics.objectRequestsRefused, storesGivenUp: perJob.givenUp,
+                copiesOnDisk: perJob.copiesOnDisk))
         case .refusals:
             var counts = ControlRefusals()
             counts.unauthenticated = AuthCounters.refused

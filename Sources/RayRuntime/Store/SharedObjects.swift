@@ -451,6 +451,21 @@ public struct SharedObjects: Sendable {
         try body(UnsafeRawBufferPointer(start: mapped, count: count))
     }
 
+    /// Writes `bytes` as `object`'s spill file (with its checksum beside it), read in place by
+    /// `map` (a copy kept on disk rather than in memory).
+    func writeSpilled(_ object: ObjectID, _ bytes: UnsafeRawBufferPointer) throws(RuntimeError) {
+        let file = spillPath(object)
+        let fd = Self.createFresh(file + ".partial", mode: 0o640)
+        guard fd >= 0 else { throw RuntimeError("cannot write \(object) to \(spillDirectory): \(errnoText())") }
+        let wrote = (try? writeSpillChecksum(object, bytes)) != nil && writeAll(fd, [bytes], at: 0)
+        let reason = errnoText()
+        close(fd)
+        guard wrote, rename(file + ".partial", file) == 0 else {
+            unlink(file + ".partial")
+            throw RuntimeError("cannot write \(object) to \(spillDirectory): \(wrote ? errnoText() : reason)")
+        }
+    }
+
     func deleteSpilled(_ object: ObjectID) {
         unlink(spillPath(object))
         unlink(spillChecksumPath(object))

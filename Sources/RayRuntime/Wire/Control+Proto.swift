@@ -150,6 +150,7 @@ extension ControlReply {
             proto.objectRequestsDelayed = Int64(status.objectRequestsDelayed)
             proto.objectRequestsRefused = Int64(status.objectRequestsRefused)
             proto.storesGivenUp = Int64(status.storesGivenUp)
+            proto.copiesOnDisk = Int64(status.copiesOnDisk)
             message.nodeStatus = proto
         case .view(let nodes):
             var view = PBControlReply.View()
@@ -266,7 +267,8 @@ extension ControlReply {
                 leaseRequestsDelayed: Int(status.leaseRequestsDelayed),
                 leaseRequestsRefused: Int(status.leaseRequestsRefused),
                 objectRequestsDelayed: Int(status.objectRequestsDelayed),
-                objectRequestsRefused: Int(status.objectRequestsRefused), storesGivenUp: Int(status.storesGivenUp)))
+                objectRequestsRefused: Int(status.objectRequestsRefused), storesGivenUp: Int(status.storesGivenUp),
+                copiesOnDisk: Int(status.copiesOnDisk)))
         case .view(let view)?:
             self = .view(view.nodes.map(NodeID.init))
         case .idleWorkers(let count)?:

@@ -194,6 +194,9 @@ public struct ControlNodeStatus: Sendable, Equatable {
     /// Object stores its raylet gave up (a region found damaged, or its lock held past the
     /// raylet's patience): what only they held was lost, a job's processes there stopped.
     public var storesGivenUp: Int = 0
+    /// Objects crossing jobs its raylet copied to the reader's spill directory rather than memory,
+    /// since the copies in memory had reached the store's capacity (a store per job).
+    public var copiesOnDisk: Int = 0
 }
 
 /// What a process refused or held back since it started (`swiftray status`): connections, for
@@ -313,7 +316,8 @@ public enum ControlReply: Sendable, Equatable, CustomStringConvertible {
                 + "per-job lease-request rates delayed \(status.leaseRequestsDelayed) request(s) and refused "
                 + "\(status.leaseRequestsRefused); per-job object-request rates delayed "
                 + "\(status.objectRequestsDelayed) fetch(es) or store(s) and refused \(status.objectRequestsRefused); "
-                + "gave \(status.storesGivenUp) damaged or held object store(s) up"
+                + "gave \(status.storesGivenUp) damaged or held object store(s) up; "
+                + "copied \(status.copiesOnDisk) object(s) crossing jobs to disk, past the store's capacity of copies"
                 + (status.cpuShares.isEmpty ? "" : "; per-job \(status.cpuShares)")
         case .view(let nodes):
             return nodes.map { "\($0)" }.joined(separator: " ")
