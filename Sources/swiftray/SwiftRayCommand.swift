@@ -123,12 +123,17 @@ struct Start: ParsableCommand {
             try record.save()
             let tlsLine = (try? String(contentsOfFile: session.tlsSettingPath, encoding: .utf8)).map {
                 "TLS 1.3 on every TCP link, with \($0)" + (head && $0 == session.tlsDirectory
-                    ? " (a joining machine needs a copy: swiftray start --address \(gcsAddress) --tls <copy>)" : "")
+                    ? " (a joining machine needs a certificate of its CA, which stays here: swiftray cert --ca \($0) "
+                        + "--out DIR --name NAME, then on that machine swiftray start --address \(gcsAddress) "
+                        + "--tls <copy of DIR>)" : "")
             } ?? "no TLS (loopback only; `--tls DIR` turns it on)"
             let workersLine = workerUser.map { "as \($0)" + (workerUIDs.map { ", each job with a user ID of \($0)" } ?? "")
                 + " (the session's credentials are not theirs to read)" }
                 ?? "as \(getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"), "
                 + "like the node (`--worker-user NAME` as root runs them as another user)"
+            // The group a node's sockets are shared with (its workers' user's): other users' drivers join it.
+            let workerGroup = workerUser.flatMap { getpwnam($0) }.flatMap { getgrgid($0.pointee.pw_gid) }
+                .map { String(cString: $0.pointee.gr_name) }
             if head {
                 print("""
                     SwiftRay head node started: GCS at \(gcsAddress), raylet node-\(raylet.node) (\(nodeName)).
@@ -141,8 +146,7 @@ struct Start: ParsableCommand {
                                        SWIFTRAY_CLUSTER_SECRET_FILE=<copy> swiftray start --address \(gcsAddress))
                       Connect drivers: Ray.connect("\(gcsAddress)")
                                        (another user's driver needs a copy of \(session.credentialPath(.driver)),
-                                       mode 0600, in SWIFTRAY_CLUSTER_SECRET_FILE\(workerUser == nil ? ""
-                                           : ", and to be in \(workerUser!)'s group"))
+                                       mode 0600, in SWIFTRAY_CLUSTER_SECRET_FILE\(workerGroup.map { ", and to be in group \($0)" } ?? ""))
                       Status:          swiftray status
                       Stop:            swiftray stop
                     """)
