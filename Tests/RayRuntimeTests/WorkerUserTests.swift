@@ -263,10 +263,7 @@ extension RuntimeTests {
     /// only that store held is lost, the node's status counts it, and the next job is served.
     @Test(.enabled(if: isRoot, "the raylet must run as root to start workers as another user"))
     func aJobThatWritesOverOrHoldsItsStoreLosesItAndTheNodeServesOn() throws {
-        try withCluster([("head", ["CPU": 2])],
-                        environment: ["SWIFTRAY_WORKER_USER=nobody", "SWIFTRAY_WORKER_UIDS=62000-62999"],
-                        objectStoreBytes: 16 << 20) { cluster throws in
-            let node = SharedObjects(session: cluster.session.path, node: cluster.nodes[0].id)
+        try withStorePerJob(uids: "62000-62999") { cluster, node throws in
             var given: [String] = []
             for attack in ["scribble", "keep-lock"] {
                 let store = node.forJob(try Ray.runtimeContext.job)
@@ -319,10 +316,7 @@ extension RuntimeTests {
     /// where the reader reads it, counted in the node's status, and removed with the object.
     @Test(.enabled(if: isRoot, "the raylet must run as root to start workers as another user"))
     func copiesOfOtherJobsObjectsPastTheStoresCapacityAreKeptOnDisk() throws {
-        try withCluster([("head", ["CPU": 2])],
-                        environment: ["SWIFTRAY_WORKER_USER=nobody", "SWIFTRAY_WORKER_UIDS=59000-59999"],
-                        objectStoreBytes: 16 << 20) { cluster throws in
-            let node = SharedObjects(session: cluster.session.path, node: cluster.nodes[0].id)
+        try withStorePerJob(uids: "59000-59999") { cluster, node throws in
             // Two readers, each a detached actor of a job of its own.
             var jobs: [JobID] = []
             for name in ["a", "b"] {
@@ -372,6 +366,16 @@ extension RuntimeTests {
             #expect(!FileManager.default.fileExists(atPath: b.spillPath(second)), "the copy on disk is removed")
             #expect(!FileManager.default.fileExists(atPath: b.spillChecksumPath(second)))
             for reader in readers { try Ray.kill(reader) }
+        }
+    }
+
+    /// Runs `body` on a one-node cluster (2 CPUs, a 16 MiB store) whose jobs each run as a user ID of
+    /// `uids` with a store of their own, given the node's store.
+    private func withStorePerJob(uids: String, _ body: (LocalCluster, SharedObjects) throws -> Void) throws {
+        try withCluster([("head", ["CPU": 2])],
+                        environment: ["SWIFTRAY_WORKER_USER=nobody", "SWIFTRAY_WORKER_UIDS=\(uids)"],
+                        objectStoreBytes: 16 << 20) { cluster throws in
+            try body(cluster, SharedObjects(session: cluster.session.path, node: cluster.nodes[0].id))
         }
     }
 
