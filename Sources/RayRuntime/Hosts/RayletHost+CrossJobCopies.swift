@@ -42,8 +42,9 @@ extension RayletHost {
               let (reader, readerStore) = processStore(to) else { return 0 }
         var waits = 0
         for (object, value) in zip(asked, values) {
+            // No holder recorded: the node's store holds it.
             guard case .data(let data) = value, data.bytes == nil, data.sizeBytes > 0,
-                  perJob.holders[object]?.contains(reader) != true else { continue }
+                  !(perJob.holders[object] ?? [.node]).contains(reader) else { continue }
             let key = JobStores.CopyKey(object: object, reader: reader)
             if perJob.copying[key] != nil {
                 // Being made for another fetch: this answer waits for it too.
@@ -77,6 +78,10 @@ extension RayletHost {
             }
             perJob.copying[key] = [process]
             waits += 1
+            // Resolved here, on the loop: the copy writes through it, and is kept only if it is
+            // still the reader's store's region when made (not a store given up or dropped, nor
+            // one made again at the same path meanwhile).
+            let readerRegion = readerStore.region
             let loop = self.loop
             // Used on the loop's thread only (posted back there); the host lives as long as its loop.
             nonisolated(unsafe) let host = self
@@ -84,13 +89,17 @@ extension RayletHost {
                 let failure: String?
                 do {
                     try withExtendedLifetime(mapping) { () throws(RuntimeError) in
-                        if onDisk { try readerStore.writeSpilled(object, mapping.bytes) } else { try readerStore.write(object, [mapping.bytes]) }
+                        if onDisk {
+                            try readerStore.writeSpilled(object, mapping.bytes)
+                        } else {
+                            try readerStore.write(object, [mapping.bytes], in: readerRegion)
+                        }
                     }
                     failure = nil
                 } catch {
                     failure = "\(error)"
                 }
-                loop.post { host.copyMade(key, into: readerStore, failure: failure) }
+                loop.post { host.copyMade(key, into: readerStore, region: readerRegion, failure: failure) }
             }
         }
         return waits
@@ -99,12 +108,14 @@ extension RayletHost {
     /// A copy made on the copy thread (or not: `failure` says why; the reader's get then fails
     /// naming its store): recorded if the object is still the machine's, then the messages that
     /// waited for it go on.
-    private func copyMade(_ key: JobStores.CopyKey, into readerStore: SharedObjects, failure: String?) {
+    private func copyMade(_ key: JobStores.CopyKey, into readerStore: SharedObjects, region: ObjectRegion?,
+                          failure: String?) {
         let waiting = perJob.copying.removeValue(forKey: key) ?? []
+        let sameStore = store(key.reader).map { $0.directory == readerStore.directory && $0.region === region } ?? false
         if let failure {
             forgetCopy(key)
             note("raylet", "cannot copy \(key.object) into \(key.reader)'s store: \(failure)")
-        } else if perJob.holders[key.object] != nil, store(key.reader)?.directory == readerStore.directory {
+        } else if perJob.holders[key.object] != nil, sameStore, region?.damage == nil {
             hold(key.object, in: key.reader)
         } else {
             // The object was released meanwhile, or the reader's store given up: its copy goes too.

@@ -35,8 +35,9 @@ struct JobStores {
     /// The store each local process was given (its job's, or the node's if its job's could not be
     /// made when it started): what it writes is recorded there.
     var assigned: [WorkerID: StoreOwner] = [:]
-    /// Stores given up since the raylet started (a region found damaged, or its lock held).
-    var givenUp = 0
+    /// Stores given up since the raylet started (a region found damaged, or its lock held), and
+    /// ended jobs' stores removed.
+    var givenUp = 0, dropped = 0
     /// Jobs whose driver here runs as another user than the raylet, not root: their workers on
     /// this node run as that user (RayletHost+WorkerUser, `driverUser`).
     var driverUsers: [JobID: WorkerUser] = [:]
@@ -177,7 +178,8 @@ extension RayletHost {
             }
         }
         for object in lost { perJob.holders[object] = nil }
-        for key in perJob.copies.keys where key.reader == owner { forgetCopy(key) }
+        // Copies made there (one still being made is discarded when it is: copyMade).
+        for key in perJob.copies.keys where key.reader == owner && perJob.copying[key] == nil { forgetCopy(key) }
         if case .job(let job) = owner {
             perJob.counts[job] = nil
             for (worker, of) in workerJobs where of == job { processes[worker]?.kill() }
@@ -185,16 +187,7 @@ extension RayletHost {
                 local.connection.refuse(cause)
             }
             perJob.stores[job] = nil
-            ObjectRegion.forget(store.regionPath)
-            // Out of the way now (the job's next process here makes its store afresh), removed on
-            // the disk thread.
-            let suffix = ".given-up-\(perJob.givenUp)"
-            if rename(store.directory, store.directory + suffix) == 0 {
-                _ = rename(store.spillDirectory, store.spillDirectory + suffix)
-                remove(SharedObjects(directory: store.directory + suffix, spillDirectory: store.spillDirectory + suffix))
-            } else {
-                remove(store)
-            }
+            removeAside(store, as: ".given-up-\(perJob.givenUp)")
         }
         for object in lost.sorted() { raylet.submit(.objectRestoreFailed(object, reason: cause)) }
     }
@@ -238,7 +231,7 @@ extension RayletHost {
 
     /// `owner`'s store no longer holds `object` (its copy was freed).
     private func released(_ object: ObjectID, from owner: StoreOwner) {
-        if let store = store(owner), forgetCopy(JobStores.CopyKey(object: object, reader: owner))?.onDisk == true {
+        if forgetCopy(JobStores.CopyKey(object: object, reader: owner))?.onDisk == true, let store = store(owner) {
             disk.async { store.deleteSpilled(object) }
         }
         store(owner)?.recycle(object)
@@ -272,8 +265,20 @@ extension RayletHost {
         guard raylet.finishedJobs.contains(job), perJob.counts[job] == nil, let (store, _) = perJob.stores[job],
               !perJob.assigned.contains(where: { $0.value == .job(job) && (locals[$0.key] != nil || processes[$0.key] != nil) })
         else { return }
-        remove(store)
         perJob.stores[job] = nil
+        perJob.driverUsers[job] = nil
+        perJob.dropped += 1
+        removeAside(store, as: ".ended-\(perJob.dropped)")
+    }
+
+    /// Removes a store: out of the way now, on the loop (the job's next process here makes its store
+    /// afresh where it was, and a removal queued for the old one must not take the new one), then
+    /// removed on the disk thread.
+    private func removeAside(_ store: SharedObjects, as suffix: String) {
+        ObjectRegion.forget(store.regionPath)
+        guard rename(store.directory, store.directory + suffix) == 0 else { return remove(store) }
+        _ = rename(store.spillDirectory, store.spillDirectory + suffix)
+        remove(SharedObjects(directory: store.directory + suffix, spillDirectory: store.spillDirectory + suffix))
     }
 
     /// The store holding a copy of `object` (the node's when none is recorded).

@@ -60,17 +60,14 @@ extension RayletHost {
     /// anyway, and gains nothing: one user's jobs are not kept from each other, every other
     /// job's still are. A root driver's job gets an ID of the range, as a job without a driver here.
     func noteDriverUser(of connection: Connection, job: JobID) {
-        guard let user = options.workerUser, user.uidRange != nil, let peer = connection.peerProcess,
-              peer.uid != 0, peer.uid != geteuid() else { return }
+        // A user of the machine (an account), not an ID of the range: a job's code running as one
+        // (given a driver's credential) would otherwise keep it past its job, when it goes to another.
+        guard let user = options.workerUser, let range = user.uidRange, let peer = connection.peerProcess,
+              peer.uid != 0, peer.uid != geteuid(), !range.contains(peer.uid), let entry = getpwuid(peer.uid) else { return }
         var own = user
         own.uid = peer.uid
-        if let entry = getpwuid(peer.uid) {
-            own.name = String(cString: entry.pointee.pw_name)
-            own.home = String(cString: entry.pointee.pw_dir)
-        } else {
-            own.name = "uid-\(peer.uid)"
-            own.home = "/"
-        }
+        own.name = String(cString: entry.pointee.pw_name)
+        own.home = String(cString: entry.pointee.pw_dir)
         perJob.driverUsers[job] = own
     }
 

@@ -146,6 +146,8 @@ public struct SharedObjects: Sendable {
                 + "(uid \(geteuid()); it is \(info.st_uid)'s): remove it, or set SWIFTRAY_SHM_DIR")
         }
         try ObjectRegion.create(path: regionPath, capacity: capacity)
+        // A store made again where one was (a job's, after it was dropped or given up): not the old mapping.
+        ObjectRegion.forget(regionPath)
     }
 
     /// Removes the node's store (the raylet, on exit).
@@ -200,6 +202,12 @@ public struct SharedObjects: Sendable {
 
     /// Writes an object from `parts` (one copy into shared memory): into the region, or a file of its own.
     public func write(_ object: ObjectID, _ parts: [UnsafeRawBufferPointer]) throws(RuntimeError) {
+        try write(object, parts, in: region)
+    }
+
+    /// `write` into `region`, the store's region as the caller found it (another thread than the
+    /// raylet's loop must not look it up by path: the loop may have just forgotten it).
+    func write(_ object: ObjectID, _ parts: [UnsafeRawBufferPointer], in region: ObjectRegion?) throws(RuntimeError) {
         let size = parts.reduce(0) { $0 + $1.count }
         if size > 0, let region {
             switch region.allocate(object, size: Int64(size)) {
@@ -462,6 +470,7 @@ public struct SharedObjects: Sendable {
         close(fd)
         guard wrote, rename(file + ".partial", file) == 0 else {
             unlink(file + ".partial")
+            unlink(spillChecksumPath(object))
             throw RuntimeError("cannot write \(object) to \(spillDirectory): \(wrote ? errnoText() : reason)")
         }
     }
