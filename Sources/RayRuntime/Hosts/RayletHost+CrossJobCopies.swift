@@ -3,13 +3,13 @@
 // into J's store. A copy of a large object (a detached actor's 1 GiB result read by another job)
 // takes as long as writing that many fresh pages (≈ 1 s per GiB here): made on the loop, it would
 // hold up every process of every job on the node meanwhile. So the loop maps the source (pinning
-// it) and hands the copy to a thread of its own; the answer, and every later message from the
-// machine to that process, waits in order until it is made. Small copies (up to 1 MiB) are made
-// at once, as before. Copies in memory are counted: past the node's store capacity of them, a
-// copy is kept on disk instead, in the reader's job's spill directory (with its checksum), where
-// the reader maps it as it maps a spilled object — so jobs reading each other's objects cannot
-// fill the machine's memory beyond twice the store. What the machine does is unchanged: it is
-// where one node's bytes live.
+// it) and hands the copy to a queue of its own (copies run side by side); the answer, and every
+// later message from the machine to that process, waits in order until it is made. Small copies
+// (up to 1 MiB) are made at once, as before. Copies in memory are counted: past the node's store
+// capacity of them, a copy is kept on disk instead, in the reader's job's spill directory (with its
+// checksum), where the reader maps it as it maps a spilled object — so jobs reading each other's
+// objects cannot fill the machine's memory beyond twice the store. What the machine does is
+// unchanged: it is where one node's bytes live.
 
 import Foundation
 import RayCore

@@ -49,8 +49,9 @@ public final class RayletHost: ConnectionDelegate {
     let loop: EventLoop
     /// The node's disk thread: spills, restores and deletes of spill files, in order.
     let disk = DispatchQueue(label: "swiftray-raylet-disk")
-    /// Where large objects crossing jobs are copied into the reader's job's store (RayletHost+CrossJobCopies).
-    let copies = DispatchQueue(label: "swiftray-raylet-copies")
+    /// Where large objects crossing jobs are copied into the reader's job's store, side by side (one
+    /// job's large copy does not hold up another's; RayletHost+CrossJobCopies).
+    let copies = DispatchQueue(label: "swiftray-raylet-copies", attributes: .concurrent)
     var options: RayletOptions
     let log: HostLog
     let raylet = ComponentDriver<Raylet>()
