@@ -270,8 +270,9 @@ struct Status: ParsableCommand {
             let gcsAddress: String
             if let address { gcsAddress = address } else { gcsAddress = try localCluster() }
             let tls = try TLSContext.forGCS(gcsAddress)
+            let cluster = try ControlClient.ask(gcs: gcsAddress, .clusterStatus, tls: tls)
             print("cluster at \(gcsAddress)" + (tls.map { " (TLS 1.3 on its TCP links, material in \($0.directory))" } ?? ""))
-            print(try ControlClient.ask(gcs: gcsAddress, .clusterStatus, tls: tls))
+            print(cluster)
             if let refusals = try? ControlClient.ask(gcs: gcsAddress, .refusals, tls: tls) { print("GCS: \(refusals)") }
             let local = LocalNodeRecord.all().filter { $0.gcsAddress == gcsAddress }
             if !local.isEmpty { print("raylets on this machine:") }

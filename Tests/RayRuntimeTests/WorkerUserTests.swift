@@ -477,6 +477,13 @@ extension RuntimeTests {
                                                 program, "name", cluster.nodes[0].socketPath, program], credential: credential)
                 #expect(refused.contains("permission denied") && refused.contains("run the driver as root, have this user "
                         + "added to the node's workers' group (`usermod -aG \(group) daemon`"), "\(refused)")
+                // A user in that group, without a credential of its own, is told which to ask for.
+                let nobody = try #require(getpwnam("nobody")).pointee
+                let without = try NobodyDriver(["--reuid=\(nobody.pw_uid)", "--regid=\(nobody.pw_gid)", "--clear-groups",
+                                                program, "name", cluster.nodes[0].socketPath, program], credential: nil)
+                #expect(without.contains("this user cannot read the session's credentials")
+                        && without.contains("SWIFTRAY_CLUSTER_SECRET_FILE to a copy of \(cluster.session.path)/driver.credential"),
+                        "\(without)")
             }
         }
     }
@@ -523,11 +530,11 @@ private final class NobodyDriver: CustomStringConvertible {
     private(set) var text = ""
     var lines: [String] { text.split(separator: "\n").map(String.init) }
 
-    init(_ arguments: [String], credential: String, logRoot: String? = nil) throws {
+    init(_ arguments: [String], credential: String?, logRoot: String? = nil) throws {
         let output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = arguments
-        process.environment = ["SWIFTRAY_CLUSTER_SECRET": credential, "PATH": "/usr/bin:/bin"]
+        process.environment = ["PATH": "/usr/bin:/bin"].merging(credential.map { ["SWIFTRAY_CLUSTER_SECRET": $0] } ?? [:]) { $1 }
             .merging(logRoot.map { ["TB_LOG_ROOT": $0] } ?? [:]) { $1 }
         process.standardInput = input
         process.standardOutput = output
