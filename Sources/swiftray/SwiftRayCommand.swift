@@ -237,6 +237,15 @@ struct Stop: ParsableCommand {
             pids.append(record.rayletPID)
             if let gcs = record.gcsPID { pids.append(gcs) }
         }
+        // Another user's nodes (root's) are theirs to stop: said, and nothing of theirs touched.
+        let theirs = pids.filter { kill($0, 0) != 0 && errno == EPERM }
+        guard theirs.isEmpty else {
+            var info = stat()
+            let owner = records.first.flatMap { stat($0.session, &info) == 0 ? getpwuid(info.st_uid) : nil }
+                .map { String(cString: $0.pointee.pw_name) } ?? "another user"
+            throw fail("this machine's SwiftRay nodes run as \(owner), and this user may not stop them "
+                + "(no permission to signal process \(theirs[0])): run `swiftray stop` as \(owner)")
+        }
         let memberships = records.map { JobCPUShares.memberships(ofProcess: $0.rayletPID) }
         for pid in pids { kill(pid, SIGTERM) }
         // Give them a moment, then make sure.

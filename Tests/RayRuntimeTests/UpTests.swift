@@ -16,7 +16,6 @@ let swiftrayPath = URL(fileURLWithPath: testbedPath).deletingLastPathComponent()
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
 
-/// Runs swiftray with `arguments`; returns its exit code and output.
 /// Writes `yaml` to a temporary scenario file and runs it in both worlds side by side.
 private func compareInline(_ yaml: String) throws -> (Int32, String) {
     let path = NSTemporaryDirectory() + "inline-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).yaml"
@@ -25,10 +24,13 @@ private func compareInline(_ yaml: String) throws -> (Int32, String) {
     return try runSwiftray(["up", path, "--compare", "--quiet"])
 }
 
-func runSwiftray(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
+/// Runs swiftray with `arguments` (or `launcher` with them: e.g. setpriv, the binary among them); returns
+/// its exit code and output.
+func runSwiftray(_ arguments: [String], environment: [String: String] = [:], through launcher: String? = nil) throws
+    -> (Int32, String) {
     let process = Process()
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    process.executableURL = URL(fileURLWithPath: swiftrayPath)
+    process.executableURL = URL(fileURLWithPath: launcher ?? swiftrayPath)
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
     let pipe = Pipe()
@@ -239,6 +241,17 @@ extension RuntimeTests {
         let (audited, audit) = try runSwiftray(["audit"], environment: env)
         #expect(audited == 0 && audit.contains("gcs  started") && audit.contains("registered node head offering")
                 && audit.contains("registered node second offering {CPU: 1, disk: 2}"), "\(audit)")
+        if geteuid() == 0, let nobody = getpwnam("nobody")?.pointee {
+            // Another user may neither stop root's nodes nor read its audit: told so, nothing touched.
+            chmod(root, 0o755)
+            let asNobody = ["--reuid=\(nobody.pw_uid)", "--regid=\(nobody.pw_gid)", "--clear-groups", swiftrayPath]
+            let (refused, refusal) = try runSwiftray(asNobody + ["stop"], environment: env, through: "/usr/bin/setpriv")
+            #expect(refused == 2 && refusal.contains("this user may not stop them")
+                    && refusal.contains("run `swiftray stop` as root"), "\(refusal)")
+            let (unread, unreadText) = try runSwiftray(asNobody + ["audit", "--session", session], environment: env,
+                                                       through: "/usr/bin/setpriv")
+            #expect(unread == 2 && unreadText.contains("the audit is the administrator's to read"), "\(unreadText)")
+        }
         let (badList, badText) = try runSwiftray(["list", "groups"], environment: env)
         #expect(badList != 0 && badText.contains("choose nodes, actors, placement-groups, objects or tasks"), "\(badText)")
         let (stopped, stopText) = try runSwiftray(["stop"], environment: env)
