@@ -43,6 +43,11 @@ if arguments.count >= 4, arguments[1] == "name" {
     Ray.shutdown()
     exit(0)
 }
+if arguments.count >= 2, arguments[1] == "sessions-root" {
+    // `swiftray-testbed sessions-root`: where this user's sessions go, and where it looks for nodes.
+    print("root \(Session.root); roots \(Session.roots.joined(separator: ","))")
+    exit(0)
+}
 if arguments.count >= 3, arguments[1] == "store" {
     // `swiftray-testbed store SOCKET [hold]`: a put read by a task, a task's 2 MiB result, the user
     // its workers run as and its job; prints each, or the error, then "ready" (with `hold`, it

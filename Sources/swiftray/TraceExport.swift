@@ -36,7 +36,7 @@ struct Trace: ParsableCommand {
             if let session {
                 directory = session
             } else {
-                let root = (ProcessInfo.processInfo.environment["SWIFTRAY_TMPDIR"] ?? "/tmp/swiftray")
+                let root = Session.root
                 let sessions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
                     .filter { $0.hasPrefix("session-") }.map { root + "/" + $0 }
                 guard let newest = sessions.max(by: { modified($0) < modified($1) }) else {

@@ -369,6 +369,20 @@ extension RuntimeTests {
         }
     }
 
+    /// A user who may not write the machine's sessions' directory (root's) keeps its sessions in one
+    /// of its own, so its `Ray.start()` works, and still looks for nodes in the shared one too.
+    @Test(.enabled(if: isRoot, "another user than the sessions' directory's owner"))
+    func anotherUsersSessionsGoUnderADirectoryOfItsOwn() throws {
+        try Session.checkRoot(Session.sharedRoot)  // root's, as a node started by root makes it
+        try withProgramForNobody { _, asNobody throws in
+            try withCluster([("head", ["CPU": 1])]) { cluster throws in
+                let nobody = try #require(getpwnam("nobody")).pointee.pw_uid
+                let said = try asNobody(cluster, "sessions-root")
+                #expect(said.contains("root /tmp/swiftray-\(nobody); roots /tmp/swiftray-\(nobody),/tmp/swiftray"), "\(said)")
+            }
+        }
+    }
+
     /// Runs `body` on a one-node cluster (2 CPUs, a 16 MiB store) whose jobs each run as a user ID of
     /// `uids` with a store of their own, given the node's store.
     private func withStorePerJob(uids: String, _ body: (LocalCluster, SharedObjects) throws -> Void) throws {
@@ -508,6 +522,7 @@ extension RuntimeTests {
             let credential = try String(contentsOfFile: cluster.session.credentialPath(.driver), encoding: .utf8)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             let arguments = switch path {
+            case "sessions-root": ["sessions-root"]
             case "store": ["store", socket]
             case "store-hold": ["store", socket, "hold"]
             default: ["name", socket, path]

@@ -107,7 +107,8 @@ public struct LocalNodeRecord: Codable, Sendable {
         self.gcsPID = gcsPID
     }
 
-    public static var directory: String { (environment("SWIFTRAY_TMPDIR") ?? "/tmp/swiftray") + "/nodes" }
+    /// Where this user's nodes are recorded (under its sessions' directory).
+    public static var directory: String { Session.root + "/nodes" }
 
     public var path: String {
         Self.directory + "/" + gcsAddress.replacingOccurrences(of: ":", with: "_") + "-\(node).json"
@@ -122,11 +123,13 @@ public struct LocalNodeRecord: Codable, Sendable {
         }
     }
 
-    /// Every record whose raylet process still runs (stale ones are deleted).
+    /// Every record whose raylet process still runs (stale ones are deleted), this user's and the
+    /// machine's shared ones.
     public static func all() -> [LocalNodeRecord] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.sorted().compactMap { name -> LocalNodeRecord? in
-            let path = directory + "/" + name
+        let paths = Session.roots.map { $0 + "/nodes" }.flatMap { directory in
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted().map { directory + "/" + $0 }
+        }
+        return paths.compactMap { path -> LocalNodeRecord? in
             guard let data = FileManager.default.contents(atPath: path),
                   let record = try? JSONDecoder().decode(LocalNodeRecord.self, from: data) else { return nil }
             // EPERM: it runs, as another user (a node started by root, seen by a user's driver).

@@ -48,8 +48,25 @@ public struct Session: Sendable {
         }
     }
 
-    /// Where sessions live: $SWIFTRAY_TMPDIR, default /tmp/swiftray.
-    public static var root: String { environment("SWIFTRAY_TMPDIR") ?? "/tmp/swiftray" }
+    /// The sessions' directory the machine's users share, unless SWIFTRAY_TMPDIR names another.
+    public static let sharedRoot = "/tmp/swiftray"
+    /// Where this user's sessions live: $SWIFTRAY_TMPDIR; else /tmp/swiftray, or — when another user
+    /// (root, whose nodes serve the machine) made that one and this user may not write there —
+    /// /tmp/swiftray-<uid>, this user's own (so `Ray.start()` works for every user).
+    public static var root: String {
+        if let chosen = environment("SWIFTRAY_TMPDIR") { return chosen }
+        var info = stat()
+        if stat(sharedRoot, &info) == 0, info.st_uid != geteuid(), access(sharedRoot, W_OK) != 0 {
+            return sharedRoot + "-\(geteuid())"
+        }
+        return sharedRoot
+    }
+    /// Where this user looks for the machine's nodes: its own sessions' directory and, when that is
+    /// not the shared one, the shared one too (a node root started, which its drivers join).
+    public static var roots: [String] {
+        let own = root
+        return own == sharedRoot || environment("SWIFTRAY_TMPDIR") != nil ? [own] : [own, sharedRoot]
+    }
     /// Sessions kept for their logs that stay; older ones go when a session is created.
     public static let keptSessionsLimit = 10
     /// A session younger than this is never pruned (its processes may not hold the lock yet).
