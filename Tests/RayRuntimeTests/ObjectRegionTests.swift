@@ -279,4 +279,38 @@ private func forge<T>(_ store: SharedObjects, _ value: T, at offset: Int) {
         flock(keeper, LOCK_UN)
         #expect(region.pin(object(1)) == nil, "given up for good, even once the lock is free")
     }
+
+    /// A process that keeps the lock while asleep (or stopped) is not waited for to the end of the
+    /// patience: a writer under the lock only computes. One that runs would be.
+    @Test func aLockKeptByASleepingProcessGivesTheRegionUpBeforeThePatience() throws {
+        let store = try freshStore(capacity: 1 << 20)
+        defer { discard(store) }
+        let region = try #require(store.region)
+        region.lockPatience = .seconds(60)
+        try store.write(object(1), bytes: bytes(1, 150_000))
+        let keeper = Process()
+        keeper.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        keeper.arguments = ["--no-fork", store.regionPath + ".lock", "sleep", "60"]  // One process: flock becomes sleep.
+        try keeper.run()
+        defer {
+            kill(keeper.processIdentifier, SIGKILL)  // (SIGTERM may be ignored, as inherited from this process)
+            keeper.waitUntilExit()
+        }
+        // Held once a try of this process's own fails.
+        let probe = open(store.regionPath + ".lock", O_RDONLY)
+        defer { close(probe) }
+        var held = false
+        for _ in 0..<5_000 where !held {
+            if flock(probe, LOCK_EX | LOCK_NB) == 0 { flock(probe, LOCK_UN); usleep(1_000) } else { held = true }
+        }
+        #expect(held)
+        #expect(!region.release(object(1)))
+        #expect(region.damage?.contains("its lock is held by process \(keeper.processIdentifier), which sleeps holding it") == true,
+                "\(region.damage ?? "not given up")")
+        // The holder's state decides: a process that sleeps is idle, this one (running) is not.
+        let file = open(store.regionPath + ".lock", O_RDONLY)
+        defer { close(file) }
+        #expect(LockHolder(of: file)?.pid == keeper.processIdentifier)
+        #expect(LockHolder(of: file)?.idle == "which sleeps")
+    }
 }

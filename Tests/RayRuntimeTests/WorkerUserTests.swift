@@ -290,7 +290,7 @@ extension RuntimeTests {
                     }
                 }
                 #expect(said.contains("was given up") && said.contains(store.regionPath)
-                        && said.contains(attack == "scribble" ? "free list claims" : "its lock was held"), "\(attack): \(said)")
+                        && said.contains(attack == "scribble" ? "free list claims" : "which sleeps holding it"), "\(attack): \(said)")
                 Ray.shutdown()
                 try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
                                 logRoot: cluster.session.logs)

@@ -28,6 +28,7 @@
 // than stop or wait for ever; the raylet then gives up the store (RayletHost+JobStores).
 
 import CLibUV
+import Foundation
 import Glibc
 import RayCore
 import Synchronization
@@ -265,10 +266,7 @@ final class ObjectRegion: @unchecked Sendable {
         let value: T? = threads.withLock { givenUp in
             guard givenUp == nil else { return nil }
             do throws(RegionDamage) {
-                guard flockPatiently(lockFD, LOCK_EX, within: lockPatience) else {
-                    throw RegionDamage(detail: "its lock was held by another process for more than "
-                        + "\(lockPatience.map { "\($0)" } ?? "ever")")
-                }
+                if let why = flockPatiently(lockFD, LOCK_EX, within: lockPatience) { throw RegionDamage(detail: why) }
                 defer { flock(lockFD, LOCK_UN) }
                 return try body()
             } catch {
@@ -467,19 +465,89 @@ final class ObjectRegion: @unchecked Sendable {
 func errnoText() -> String { String(cString: strerror(errno)) }
 
 /// `flock(fd, operation)`, waiting at most `patience` for another holder to let go (nil: as long
-/// as it takes). False past it: a job's code holding a lock on its store must not hold up the raylet.
-func flockPatiently(_ fd: Int32, _ operation: Int32, within patience: Duration?) -> Bool {
+/// as it takes). Returns nil once taken, else why not: a job's code holding a lock on its store must
+/// not hold up the raylet. A holder that is idle holding it — every thread of its process asleep or
+/// stopped, seen twice 20 ms apart (`LockHolder`) — is not waited for to the end of the patience: the
+/// code under a store's lock only computes, so no writer sleeps in it; a holder that runs (or waits
+/// for the CPU) is waited for.
+func flockPatiently(_ fd: Int32, _ operation: Int32, within patience: Duration?) -> String? {
     guard let patience else {
         while flock(fd, operation) != 0 {
-            guard errno == EINTR else { return false }
+            guard errno == EINTR else { return "flock failed: \(errnoText())" }
         }
-        return true
+        return nil
     }
-    let deadline = ContinuousClock.now + patience
+    let start = ContinuousClock.now
+    let deadline = start + patience
+    var nextLook = start + .milliseconds(10)
+    var idle: (pid: Int32, since: ContinuousClock.Instant)?
     while true {
-        if flock(fd, operation | LOCK_NB) == 0 { return true }
-        guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else { return false }
+        if flock(fd, operation | LOCK_NB) == 0 { return nil }
+        let now = ContinuousClock.now
+        guard errno == EWOULDBLOCK || errno == EINTR, now < deadline else {
+            return "its lock was held by another process for more than \(patience)"
+        }
+        if now >= nextLook {
+            nextLook = now + .milliseconds(10)
+            if let holder = LockHolder(of: fd), holder.idle != nil {
+                if let seen = idle, seen.pid == holder.pid, now - seen.since >= .milliseconds(20) {
+                    return "its lock is held by process \(holder.pid), \(holder.idle!) holding it"
+                }
+                if idle?.pid != holder.pid { idle = (holder.pid, now) }
+            } else {
+                idle = nil
+            }
+        }
         usleep(200)
+    }
+}
+
+/// The process holding the `flock` on the file `fd` is open on, as /proc/locks says, and whether it is
+/// idle: every one of its threads asleep (S) or stopped (T, t) — never running, waiting for the CPU
+/// or in the kernel uninterruptibly (R, D), as a writer under the lock is.
+struct LockHolder {
+    let pid: Int32
+    /// "asleep", "stopped", or nil: some thread of it runs.
+    let idle: String?
+
+    init?(of fd: Int32) {
+        var info = stat()
+        guard fstat(fd, &info) == 0, let locks = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else {
+            return nil
+        }
+        // "1: FLOCK  ADVISORY  WRITE 3068 00:1b:1974 0 EOF" (waiters: "1: -> FLOCK ...").
+        let device = UInt64(info.st_dev)
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
+        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
+        let file = String(format: "%02x:%02x:%lu", major, minor, UInt64(info.st_ino))
+        var holder: Int32?
+        for line in locks.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 6, fields[1] == "FLOCK", fields[5] == file, let pid = Int32(fields[4]) {
+                holder = pid
+                break
+            }
+        }
+        // Not this process (its own threads take the region's lock one at a time, behind its mutex).
+        guard let holder, holder != getpid(),
+              let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(holder)/task"), !threads.isEmpty
+        else { return nil }
+        pid = holder
+        var states: Set<Character> = []
+        for thread in threads {
+            guard let stat = try? String(contentsOfFile: "/proc/\(holder)/task/\(thread)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let rest = stat[stat.index(after: close)...].drop { $0 == " " }
+            guard let state = rest.first else { return nil }
+            states.insert(state)
+        }
+        if states.isSubset(of: ["S"]) {
+            idle = "which sleeps"
+        } else if states.isSubset(of: ["S", "T", "t"]) {
+            idle = "which is stopped"
+        } else {
+            idle = nil
+        }
     }
 }
 

@@ -345,10 +345,10 @@ public struct SharedObjects: Sendable {
             throw RuntimeError("\(object) in the node's shared-memory store is not a file")
         }
         // The shared lock keeps the file from being recycled under this mapping.
-        if !spilled, !flockPatiently(fd, LOCK_SH, within: ObjectRegion.defaultLockPatience) {
+        if !spilled, let why = flockPatiently(fd, LOCK_SH, within: ObjectRegion.defaultLockPatience) {
             close(fd)
-            throw RuntimeError("\(object)'s file in the node's shared-memory store is locked by another process "
-                + "(held past \(ObjectRegion.defaultLockPatience.map { "\($0)" } ?? "ever"))")
+            throw RuntimeError("\(object)'s file in the node's shared-memory store is locked: "
+                + why.replacingOccurrences(of: "its lock", with: "the lock"))
         }
         var info = stat()
         fstat(fd, &info)
