@@ -262,14 +262,20 @@ private func forge<T>(_ store: SharedObjects, _ value: T, at offset: Int) {
         #expect(region.damage?.contains("object slot") == true, "\(region.damage ?? "not given up")")
     }
 
+    /// A fresh store holding one object, its region waiting at most `patience` for its lock.
+    private func storeWithOneObject(patience: Duration) throws -> (SharedObjects, ObjectRegion) {
+        let store = try freshStore(capacity: 1 << 20)
+        let region = try #require(store.region)
+        region.lockPatience = patience
+        try store.write(object(1), bytes: bytes(1, 150_000))
+        return (store, region)
+    }
+
     /// A process keeping the region's lock (a job's code may): a process with a patience waits
     /// that long, then gives the region up for good.
     @Test func aLockKeptPastThePatienceGivesTheRegionUp() throws {
-        let store = try freshStore(capacity: 1 << 20)
+        let (store, region) = try storeWithOneObject(patience: .milliseconds(50))
         defer { discard(store) }
-        let region = try #require(store.region)
-        region.lockPatience = .milliseconds(50)
-        try store.write(object(1), bytes: bytes(1, 150_000))
         let keeper = open(store.regionPath + ".lock", O_RDONLY)
         defer { close(keeper) }
         #expect(flock(keeper, LOCK_EX | LOCK_NB) == 0)
@@ -283,11 +289,8 @@ private func forge<T>(_ store: SharedObjects, _ value: T, at offset: Int) {
     /// A process that keeps the lock while asleep (or stopped) is not waited for to the end of the
     /// patience: a writer under the lock only computes. One that runs would be.
     @Test func aLockKeptByASleepingProcessGivesTheRegionUpBeforeThePatience() throws {
-        let store = try freshStore(capacity: 1 << 20)
+        let (store, region) = try storeWithOneObject(patience: .seconds(60))
         defer { discard(store) }
-        let region = try #require(store.region)
-        region.lockPatience = .seconds(60)
-        try store.write(object(1), bytes: bytes(1, 150_000))
         let keeper = Process()
         keeper.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
         keeper.arguments = ["--no-fork", store.regionPath + ".lock", "sleep", "60"]  // One process: flock becomes sleep.

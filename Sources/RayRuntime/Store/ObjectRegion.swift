@@ -467,7 +467,7 @@ func errnoText() -> String { String(cString: strerror(errno)) }
 /// `flock(fd, operation)`, waiting at most `patience` for another holder to let go (nil: as long
 /// as it takes). Returns nil once taken, else why not: a job's code holding a lock on its store must
 /// not hold up the raylet. A holder that is idle holding it — every thread of its process asleep or
-/// stopped, seen twice 20 ms apart (`LockHolder`) — is not waited for to the end of the patience: the
+/// stopped, seen so three times 10 ms apart (`LockHolder`) — is not waited for to the end of the patience: the
 /// code under a store's lock only computes, so no writer sleeps in it; a holder that runs (or waits
 /// for the CPU) is waited for.
 func flockPatiently(_ fd: Int32, _ operation: Int32, within patience: Duration?) -> String? {
@@ -480,7 +480,7 @@ func flockPatiently(_ fd: Int32, _ operation: Int32, within patience: Duration?)
     let start = ContinuousClock.now
     let deadline = start + patience
     var nextLook = start + .milliseconds(10)
-    var idle: (pid: Int32, since: ContinuousClock.Instant)?
+    var idle: (pid: Int32, looks: Int)?
     while true {
         if flock(fd, operation | LOCK_NB) == 0 { return nil }
         let now = ContinuousClock.now
@@ -489,13 +489,11 @@ func flockPatiently(_ fd: Int32, _ operation: Int32, within patience: Duration?)
         }
         if now >= nextLook {
             nextLook = now + .milliseconds(10)
-            if let holder = LockHolder(of: fd), holder.idle != nil {
-                if let seen = idle, seen.pid == holder.pid, now - seen.since >= .milliseconds(20) {
-                    return "its lock is held by process \(holder.pid), \(holder.idle!) holding it"
-                }
-                if idle?.pid != holder.pid { idle = (holder.pid, now) }
-            } else {
-                idle = nil
+            // Seen idle three times, 10 ms apart or more (an idle process's timers wake a thread now
+            // and then; a writer under the lock is never seen so: it runs, or waits for the CPU).
+            if let holder = LockHolder(of: fd), let how = holder.idle {
+                idle = idle?.pid == holder.pid ? (holder.pid, idle!.looks + 1) : (holder.pid, 1)
+                if idle!.looks >= 3 { return "its lock is held by process \(holder.pid), \(how) holding it" }
             }
         }
         usleep(200)
