@@ -47,9 +47,7 @@ enum AuditLog {
         }
         // LMDB opens its files to write (its reader table): the GCS's user's only, not a driver's.
         guard access(directory, W_OK) == 0, access(directory + "/data.mdb", R_OK | W_OK) == 0 else {
-            var info = stat()
-            let owner = stat(directory, &info) == 0
-                ? getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(info.st_uid)" : "another user"
+            let owner = ownerName(of: directory)
             throw RuntimeError("the GCS log \(directory) is \(owner)'s: the audit is the administrator's to read; "
                 + "run `swiftray audit` as \(owner)")
         }

@@ -129,7 +129,7 @@ struct Start: ParsableCommand {
             } ?? "no TLS (loopback only; `--tls DIR` turns it on)"
             let workersLine = workerUser.map { "as \($0)" + (workerUIDs.map { ", each job with a user ID of \($0)" } ?? "")
                 + " (the session's credentials are not theirs to read)" }
-                ?? "as \(getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"), "
+                ?? "as \(userName(geteuid())), "
                 + "like the node (`--worker-user NAME` as root runs them as another user)"
             // The group a node's sockets are shared with (its workers' user's): other users' drivers join it.
             let workerGroup = workerUser.flatMap { getpwnam($0) }.flatMap { getgrgid($0.pointee.pw_gid) }
@@ -240,9 +240,7 @@ struct Stop: ParsableCommand {
         // Another user's nodes (root's) are theirs to stop: said, and nothing of theirs touched.
         let theirs = pids.filter { kill($0, 0) != 0 && errno == EPERM }
         guard theirs.isEmpty else {
-            var info = stat()
-            let owner = records.first.flatMap { stat($0.session, &info) == 0 ? getpwuid(info.st_uid) : nil }
-                .map { String(cString: $0.pointee.pw_name) } ?? "another user"
+            let owner = records.first.map { ownerName(of: $0.session) } ?? "another user"
             throw fail("this machine's SwiftRay nodes run as \(owner), and this user may not stop them "
                 + "(no permission to signal process \(theirs[0])): run `swiftray stop` as \(owner)")
         }

@@ -213,3 +213,12 @@ public struct WorkerUser: Sendable, Equatable {
         try grant(spill, mode: 0o2750)
     }
 }
+
+/// The name of the account with user ID `uid` ("uid N" when no account has it).
+public func userName(_ uid: UInt32) -> String { getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(uid)" }
+
+/// The name of the user who owns `path` ("another user" when it cannot be looked at).
+public func ownerName(of path: String) -> String {
+    var info = stat()
+    return stat(path, &info) == 0 ? userName(info.st_uid) : "another user"
+}

@@ -130,7 +130,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             shut = true
         }
         if shut {
-            let owner = getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(info.st_uid)"
+            let owner = userName(info.st_uid)
             // The socket, or the session directory on the way to it, of the workers' group (a node
             // running workers as another user): that group's members may connect.
             let ownersGroup = getpwuid(info.st_uid)?.pointee.pw_gid
@@ -139,7 +139,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             let group = groupMay && info.st_gid != ownersGroup
                 ? getgrgid(info.st_gid).map { String(cString: $0.pointee.gr_name) } : nil
             let join = group.map { ", have this user added to the node's workers' group (`usermod -aG \($0) "
-                + "\(getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "USER")`, then log in again)" } ?? ""
+                + "\(userName(getuid()))`, then log in again)" } ?? ""
             return "the node runs as \(owner), and its sockets are for its own user (and, when it runs workers as "
                 + "another user, that user's group); run the driver as \(owner)\(join), or start a node of your own "
                 + "(`swiftray start --head`, or Ray.start() without an address)"

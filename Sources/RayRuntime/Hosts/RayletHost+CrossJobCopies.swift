@@ -66,9 +66,22 @@ extension RayletHost {
             let onDisk = perJob.copyBytesInMemory + mapping.count > options.objectStoreBytes
             perJob.copies[key] = (mapping.count, onDisk)
             if onDisk { perJob.copiesOnDisk += 1 } else { perJob.copyBytesInMemory += mapping.count }
+            // Resolved here, on the loop: the copy writes through it (another thread must not look a
+            // region up by path), and one made off the loop is kept only if it is still the reader's
+            // store's region then (not a store given up or dropped, nor one made again meanwhile).
+            let readerRegion = readerStore.region
+            let copy: @Sendable () throws(RuntimeError) -> Void = {
+                try withExtendedLifetime(mapping) { () throws(RuntimeError) in
+                    if onDisk {
+                        try readerStore.writeSpilled(object, mapping.bytes)
+                    } else {
+                        try readerStore.write(object, [mapping.bytes], in: readerRegion)
+                    }
+                }
+            }
             if !onDisk && mapping.count <= Self.copyOnLoopBytesMax {
                 do {
-                    try withExtendedLifetime(mapping) { () throws(RuntimeError) in try readerStore.write(object, [mapping.bytes]) }
+                    try copy()
                     hold(object, in: reader)
                 } catch {
                     forgetCopy(key)
@@ -78,23 +91,13 @@ extension RayletHost {
             }
             perJob.copying[key] = [process]
             waits += 1
-            // Resolved here, on the loop: the copy writes through it, and is kept only if it is
-            // still the reader's store's region when made (not a store given up or dropped, nor
-            // one made again at the same path meanwhile).
-            let readerRegion = readerStore.region
             let loop = self.loop
             // Used on the loop's thread only (posted back there); the host lives as long as its loop.
             nonisolated(unsafe) let host = self
             self.copies.async {
                 let failure: String?
                 do {
-                    try withExtendedLifetime(mapping) { () throws(RuntimeError) in
-                        if onDisk {
-                            try readerStore.writeSpilled(object, mapping.bytes)
-                        } else {
-                            try readerStore.write(object, [mapping.bytes], in: readerRegion)
-                        }
-                    }
+                    try copy()
                     failure = nil
                 } catch {
                     failure = "\(error)"

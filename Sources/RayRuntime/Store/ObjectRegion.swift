@@ -505,7 +505,7 @@ func flockPatiently(_ fd: Int32, _ operation: Int32, within patience: Duration?)
 /// or in the kernel uninterruptibly (R, D), as a writer under the lock is.
 struct LockHolder {
     let pid: Int32
-    /// "asleep", "stopped", or nil: some thread of it runs.
+    /// "which sleeps", "which is stopped", or nil: some thread of it runs (or waits for the CPU).
     let idle: String?
 
     init?(of fd: Int32) {

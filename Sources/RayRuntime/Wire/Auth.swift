@@ -287,10 +287,7 @@ public struct ClusterSecret: Sendable, Equatable {
             }
             // The most trusted one this user may read (the session's credentials are its node's user's).
             guard let path = files.first(where: { access($0, R_OK) == 0 }) else {
-                var info = stat()
-                let owner = stat(session, &info) == 0
-                    ? getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(info.st_uid)" : "another user"
-                throw RuntimeError("this user cannot read the session's credentials (\(session) is \(owner)'s): set "
+                throw RuntimeError("this user cannot read the session's credentials (\(session) is \(ownerName(of: session))'s): set "
                     + "SWIFTRAY_CLUSTER_SECRET_FILE to a copy of \(session)/\(driverFileName) made for you (mode 0600; "
                     + "a driver's credential is enough for a driver, `swiftray status` and `swiftray list`)")
             }
