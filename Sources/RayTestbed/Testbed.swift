@@ -105,6 +105,27 @@ public enum Testbed {
         return flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : Int(errno)
     }
 
+    /// A job's code keeping its store's lock and spinning: an exclusive flock on `path`, held by a
+    /// thread that runs (never idle) until the file `until` exists; the errno (0: taken).
+    public static let spinLock = RemoteFunction("tb.spin-lock") { (path: String, until: String) -> Int in
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return Int(errno) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            defer { close(fd) }
+            return Int(errno)
+        }
+        Thread.detachNewThread {
+            var spins = 0
+            while true {
+                spins &+= 1
+                if spins % 100_000 == 0 && access(until, F_OK) == 0 { break }
+            }
+            flock(fd, LOCK_UN)
+            close(fd)
+        }
+        return 0
+    }
+
     /// Submits `square(x)` to node `node` and returns it (this worker owns the child).
     public static let squareOn = RemoteFunction("tb.square-on") { (node: UInt32, x: Int) throws -> Int in
         try square.options(TaskOptions(scheduling: .nodeAffinity(node: node, soft: false))).remote(x).get()
@@ -288,7 +309,7 @@ public enum Testbed {
         _ = (say, sayThenDie, submitsInside, fanOut, fib, putAndPass, waitsInside, returnsRef, passesOn, spin)
         _ = (divmod, triple, divmodInside, slowValue, cancellableParent)
         _ = (returnsChildren, returnsBlobRef, returnsRefAndPID, returnsBorrowed, identity, squareOn)
-        _ = (passesOnTwice, returnsReceived, checksumVia, scribble, keepLock)
+        _ = (passesOnTwice, returnsReceived, checksumVia, scribble, keepLock, spinLock)
         _ = (putsHolding, returnsPutHolding, putsReceived, sumNested, putMany, cgroupOf, hog, forks)
         registerActors()
     }

@@ -316,4 +316,50 @@ private func forge<T>(_ store: SharedObjects, _ value: T, at offset: Int) {
         #expect(LockHolder(of: file)?.pid == keeper.processIdentifier)
         #expect(LockHolder(of: file)?.idle == "which sleeps")
     }
+
+    /// The raylet's loop (`impatient`) never waits for a region's lock, which a job's code may keep
+    /// while it runs: it seals what it wrote without the lock, a new object goes to a file of its
+    /// own, a read is left to the caller to make off the loop, and a release waits, in order, on the
+    /// region's queue — done once the lock is let go, the region still in use. (Were the loop to
+    /// wait, the first of these would wait out the patience and give the region up.)
+    @Test func theRayletsLoopNeverWaitsForTheLock() throws {
+        let (store, region) = try storeWithOneObject(patience: .seconds(10))
+        defer { discard(store) }
+        ObjectRegion.impatient = true  // This thread only.
+        defer { ObjectRegion.impatient = false }
+        // Allocated and written before the lock is taken, sealed while it is held.
+        guard case .allocated(let offset) = region.allocate(object(2), size: 5_000) else {
+            Issue.record("no room for a second object")
+            return
+        }
+        let written = bytes(2, 5_000)
+        #expect(written.withUnsafeBytes { region.write([$0], at: offset) })
+        let keeper = open(store.regionPath + ".lock", O_RDONLY)
+        defer { close(keeper) }
+        #expect(flock(keeper, LOCK_EX | LOCK_NB) == 0)
+        region.seal(object(2))
+        #expect(region.release(object(1)), "released later: the region may hold it")
+        guard case .full = region.allocate(object(3), size: 5_000) else {
+            Issue.record("an allocation with the lock taken is as no room")
+            return
+        }
+        try store.write(object(4), bytes: bytes(4, 5_000))
+        #expect(FileManager.default.fileExists(atPath: store.path(object(4))), "written to a file of its own")
+        guard case .busy = region.pinIfFree(object(2)) else {
+            Issue.record("a read with the lock taken is left to the caller")
+            return
+        }
+        #expect(try store.mapIfFree(object(2)) == nil)
+        #expect(try store.mapIfFree(object(4)) == nil, "the region may hold it: looked up off the loop")
+        #expect(region.damage == nil)
+        flock(keeper, LOCK_UN)
+        // While the deferred release waits, the loop takes the lock for nothing else (order kept).
+        region.waitForDeferred()
+        #expect(region.damage == nil, "\(region.damage ?? "")")
+        #expect(region.pinIfFree(object(1)).or(nil) == nil, "released once the lock was let go")
+        let sealed = try #require(try store.mapIfFree(object(2)), "sealed while the lock was held")
+        #expect(Array(sealed.bytes) == written)
+        let file = try #require(try store.mapIfFree(object(4)))
+        #expect(Array(file.bytes) == bytes(4, 5_000))
+    }
 }

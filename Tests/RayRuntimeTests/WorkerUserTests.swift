@@ -314,6 +314,52 @@ extension RuntimeTests {
         }
     }
 
+    /// A job's code keeping the store's lock while it runs (a spinning holder is never found idle)
+    /// does not hold up the raylet: what its loop would do under the lock waits off the loop, so the
+    /// node answers and serves meanwhile, and does it once the lock is let go — the store kept.
+    /// (With a patience of a minute, a loop that waited would not answer for that long.)
+    @Test func aJobKeepingTheStoresLockWhileItRunsDoesNotHoldUpTheRaylet() throws {
+        try withCluster([("head", ["CPU": 2])], environment: ["SWIFTRAY_STORE_LOCK_PATIENCE_MS=60000"],
+                        objectStoreBytes: 16 << 20) { cluster throws in
+            let node = SharedObjects(session: cluster.session.path, node: cluster.nodes[0].id)
+            let region = try #require(node.region)
+            let letGo = cluster.session.path + "/let-go-\(getpid())"
+            defer { _ = writeNewFile(letGo, []) }
+            let dropped: ObjectID
+            do {
+                let put = try Ray.put(Testbed.blobBytes(seed: 5, size: 300_000))
+                dropped = put.id
+                #expect(try Testbed.checksum.remote(put).get(timeout: .seconds(30))
+                        == Testbed.checksum(Testbed.blobBytes(seed: 5, size: 300_000)))
+                #expect(region.contains(dropped))
+                #expect(try Testbed.spinLock.remote(node.regionPath + ".lock", letGo).get(timeout: .seconds(30)) == 0)
+            }  // The put is dropped: the raylet releases it, with the lock taken.
+            for round in 0..<3 {
+                guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath,
+                                                                           .nodeStatus, timeoutSeconds: 10) else {
+                    Issue.record("the raylet did not answer with its status")
+                    return
+                }
+                #expect(status.storesGivenUp == 0, "\(status)")
+                #expect(try Testbed.square.remote(round).get(timeout: .seconds(10)) == round * round)
+            }
+            #expect(writeNewFile(letGo, []))
+            // Released once the spinner lets go (this process waits for the lock as a job's would).
+            let deadline = Date() + 30
+            while region.contains(dropped) && Date() < deadline { usleep(10_000) }
+            #expect(!region.contains(dropped), "released once the lock was let go")
+            let put = try Ray.put(Testbed.blobBytes(seed: 6, size: 300_000))
+            #expect(try Testbed.checksum.remote(put).get(timeout: .seconds(30))
+                    == Testbed.checksum(Testbed.blobBytes(seed: 6, size: 300_000)))
+            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath, .nodeStatus)
+            else {
+                Issue.record("the raylet did not answer with its status")
+                return
+            }
+            #expect(status.storesGivenUp == 0, "the store was kept: \(status)")
+        }
+    }
+
     /// Each reading job's copy of another job's object is in memory only up to the node's store
     /// capacity of such copies: past it a copy is kept on disk, in the reader's spill directory,
     /// where the reader reads it, counted in the node's status, and removed with the object.

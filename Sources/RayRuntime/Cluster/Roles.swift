@@ -138,6 +138,7 @@ public enum Role {
         options.socketPath = socket
         options.workerExecutable = environment("SWIFTRAY_WORKER_EXECUTABLE")
         options.workerUser = try WorkerUser.fromEnvironment()
+        options.storeLockPatience = try RayletHost.storeLockPatienceSetting()
         options.logDirectory = logDirectory("raylet-\(options.name)")
         var host: RayletHost?
         host = try RayletHost(loop: loop, options: options) { node in

@@ -5,7 +5,8 @@
 // hold up every process of every job on the node meanwhile. So the loop maps the source (pinning
 // it) and hands the copy to a queue of its own (copies run side by side); the answer, and every
 // later message from the machine to that process, waits in order until it is made. Small copies
-// (up to 1 MiB) are made at once, as before. Copies in memory are counted: past the node's store
+// (up to 1 MiB) are made at once, as before. A source the loop cannot map without waiting (its
+// store's lock taken by its job's code, or spilled) is mapped and copied off the loop too. Copies in memory are counted: past the node's store
 // capacity of them, a copy is kept on disk instead, in the reader's job's spill directory (with its
 // checksum), where the reader maps it as it maps a spilled object — so jobs reading each other's
 // objects cannot fill the machine's memory beyond twice the store. What the machine does is
@@ -55,31 +56,37 @@ extension RayletHost {
             guard let (_, source) = holdingStore(object) else { continue }
             // A copy no store recorded is the node's (so the reader's own copy never becomes the source).
             if perJob.holders[object] == nil { perJob.holders[object] = [.node] }
-            let mapping: SharedMapping
+            // Mapped (pinned until the copy is made) here, unless that would wait — the source's
+            // lock taken by its job's code, or the object spilled — then off the loop, after the
+            // source store's deferred work.
+            let mapped: SharedMapping?
             do {
-                mapping = try source.map(object)  // Pinned until the copy is made.
+                mapped = try source.mapIfFree(object)
             } catch {
                 note("raylet", "cannot copy \(object) into \(reader)'s store for \(process): \(error)")
                 continue
             }
+            let size = mapped?.count ?? Int(data.sizeBytes)
             // Past the node's store capacity of copies in memory, it is kept on disk.
-            let onDisk = perJob.copyBytesInMemory + mapping.count > options.objectStoreBytes
-            perJob.copies[key] = (mapping.count, onDisk)
-            if onDisk { perJob.copiesOnDisk += 1 } else { perJob.copyBytesInMemory += mapping.count }
+            let onDisk = perJob.copyBytesInMemory + size > options.objectStoreBytes
+            perJob.copies[key] = (size, onDisk)
+            if onDisk { perJob.copiesOnDisk += 1 } else { perJob.copyBytesInMemory += size }
             // Resolved here, on the loop: the copy writes through it (another thread must not look a
             // region up by path), and one made off the loop is kept only if it is still the reader's
             // store's region then (not a store given up or dropped, nor one made again meanwhile).
             let readerRegion = readerStore.region
             let copy: @Sendable () throws(RuntimeError) -> Void = {
+                let mapping = if let mapped { mapped } else { try source.map(object) }
                 try withExtendedLifetime(mapping) { () throws(RuntimeError) in
                     if onDisk {
                         try readerStore.writeSpilled(object, mapping.bytes)
                     } else {
+                        // On the loop, a reader's lock taken sends it to a file of its own.
                         try readerStore.write(object, [mapping.bytes], in: readerRegion)
                     }
                 }
             }
-            if !onDisk && mapping.count <= Self.copyOnLoopBytesMax {
+            if mapped != nil && !onDisk && size <= Self.copyOnLoopBytesMax {
                 do {
                     try copy()
                     hold(object, in: reader)
@@ -94,7 +101,7 @@ extension RayletHost {
             let loop = self.loop
             // Used on the loop's thread only (posted back there); the host lives as long as its loop.
             nonisolated(unsafe) let host = self
-            self.copies.async {
+            let work: @Sendable () -> Void = {
                 let failure: String?
                 do {
                     try copy()
@@ -104,6 +111,7 @@ extension RayletHost {
                 }
                 loop.post { host.copyMade(key, into: readerStore, region: readerRegion, failure: failure) }
             }
+            if mapped == nil { source.later(work) } else { self.copies.async(execute: work) }
         }
         return waits
     }

@@ -69,9 +69,16 @@ struct JobStores {
 }
 
 extension RayletHost {
-    /// How long the raylet waits for a region's lock, or an object file's, before it gives the
-    /// store up (a writer holds one for microseconds; a job's code can hold it for ever).
-    static let storeLockPatience: Duration = .seconds(1)
+    /// SWIFTRAY_STORE_LOCK_PATIENCE_MS (RayletOptions.storeLockPatience): milliseconds, a positive
+    /// whole number; anything else is refused by name.
+    public static func storeLockPatienceSetting() throws(RuntimeError) -> Duration {
+        guard let text = environment("SWIFTRAY_STORE_LOCK_PATIENCE_MS") else { return .seconds(1) }
+        guard let millis = Int(text), millis > 0, millis <= 3_600_000 else {
+            throw RuntimeError("SWIFTRAY_STORE_LOCK_PATIENCE_MS=\(text) is not a whole number of milliseconds from 1 to "
+                + "3600000 (how long a raylet waits for a store's lock before it gives the store up; default 1000)")
+        }
+        return .milliseconds(millis)
+    }
 
     /// True when each job keeps its objects in a store of its own.
     var storesPerJob: Bool { options.workerUser?.uidRange != nil && objects != nil }

@@ -121,15 +121,45 @@ extension RayletHost {
 
     /// Sends a copy to another raylet: the bytes in chunks, then the message. Over a live
     /// connection the chunks are streamed as the socket drains (the object is never copied
-    /// whole into a send buffer); otherwise they wait, queued, for the connection.
+    /// whole into a send buffer); otherwise they wait, queued, for the connection. An object the
+    /// loop cannot map without waiting (its store's lock taken by a job's code, or spilled) is
+    /// mapped off the loop and sent from there.
     func sendObject(_ object: ObjectID, _ data: ObjectData, owner: WorkerID, to node: NodeID) {
-        var frame: [UInt8] = []
-        if let (_, objects) = holdingStore(object), data.bytes == nil, data.sizeBytes > 0 {
-            guard let mapping = try? objects.map(object) else {
-                note("raylet", "\(object) vanished from the shared-memory store; telling \(node) it is missing")
-                sendFromMachine(.objectMissing(object), to: .raylet(node))
-                return
+        guard let (_, objects) = holdingStore(object), data.bytes == nil, data.sizeBytes > 0 else {
+            return send(object, data, owner: owner, to: node, from: nil)
+        }
+        let mapped: SharedMapping?
+        do {
+            mapped = try objects.mapIfFree(object)
+        } catch {
+            return send(object, data, owner: owner, to: node, from: nil, missing: "\(error)")
+        }
+        if let mapped { return send(object, data, owner: owner, to: node, from: mapped) }
+        let loop = self.loop
+        // Used on the loop's thread only (posted back there); the host lives as long as its loop.
+        nonisolated(unsafe) let host = self
+        objects.later {
+            let mapping = Result { () throws(RuntimeError) in try objects.map(object) }
+            loop.post {
+                switch mapping {
+                case .success(let mapping): host.send(object, data, owner: owner, to: node, from: mapping)
+                case .failure(let error): host.send(object, data, owner: owner, to: node, from: nil, missing: "\(error)")
+                }
             }
+        }
+    }
+
+    /// `sendObject` once its bytes are mapped (nil: none to send; `missing` says why the store
+    /// had none to send).
+    private func send(_ object: ObjectID, _ data: ObjectData, owner: WorkerID, to node: NodeID, from mapping: SharedMapping?,
+                      missing: String? = nil) {
+        if let missing {
+            note("raylet", "\(object) vanished from the shared-memory store (\(missing)); telling \(node) it is missing")
+            sendFromMachine(.objectMissing(object), to: .raylet(node))
+            return
+        }
+        var frame: [UInt8] = []
+        if let mapping {
             if mapping.count > Self.transferChunkBytes, let connection = peers[node], !connection.isClosed {
                 streamChunks(of: object, mapping, offset: 0, over: connection) { [unowned self] in
                     sendFromMachine(.pushObject(object, data, owner: owner), to: .raylet(node))

@@ -33,6 +33,10 @@ public struct RayletOptions: Sendable {
     public var workerExecutable: String?
     /// The user workers run as (SWIFTRAY_WORKER_USER; nil: the raylet's own).
     public var workerUser: WorkerUser?
+    /// How long the raylet waits (off its loop) for a store's lock, or an object file's, before it
+    /// gives the store up (a writer holds one for microseconds; a job's code can hold it for ever):
+    /// 1 s, or SWIFTRAY_STORE_LOCK_PATIENCE_MS.
+    public var storeLockPatience: Duration = .seconds(1)
     public init() {}
 }
 
@@ -345,7 +349,8 @@ public final class RayletHost: ConnectionDelegate {
             if let session = options.session {
                 let store = SharedObjects(session: session, node: node)
                 do {
-                    ObjectRegion.defaultLockPatience = Self.storeLockPatience
+                    ObjectRegion.defaultLockPatience = options.storeLockPatience
+                    ObjectRegion.impatient = true  // This loop never waits for a store's lock.
                     try store.create(capacity: options.objectStoreBytes)
                     try options.workerUser?.grantStore(store)
                     objects = store

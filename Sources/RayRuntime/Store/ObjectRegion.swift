@@ -26,6 +26,12 @@
 // region's bounds, or (in the raylet) its lock kept past a patience, makes the
 // process give the region up (it answers as if empty from then on) rather
 // than stop or wait for ever; the raylet then gives up the store (RayletHost+JobStores).
+// The raylet's loop never waits for a region's lock at all (`impatient`): what it finds the lock
+// taken for is done otherwise — a release or an abandoned write later, in order, on the region's
+// queue of deferred work (which waits as any other thread, up to the patience); a new object goes
+// to a file of its own, as when the region is full; a read is made off the loop (the caller's);
+// and the loop seals what it wrote without the lock (only a slot's writer changes it while it is
+// being written, and slots never move).
 
 import CLibUV
 import Foundation
@@ -63,17 +69,24 @@ final class ObjectRegion: @unchecked Sendable {
     let dataOffset: Int64
     let slotCount: Int
     let extentCapacity: Int
-    /// Between the threads of this process; it holds why this process stopped using the region
-    /// (nil while it uses it): its header was found damaged, or its lock held past `lockPatience`.
-    /// From then on every operation answers as if the region held nothing and had no room (new
-    /// objects go to files of their own).
-    private let threads = Mutex<String?>(nil)
+    /// Between the threads of this process, held while one of them takes the region's lock.
+    private let threads = Mutex<Void>(())
+    /// Why this process stopped using the region (nil while it uses it): its header was found
+    /// damaged, or its lock held past `lockPatience`. From then on every operation answers as if
+    /// the region held nothing and had no room (new objects go to files of their own). A mutex of
+    /// its own, never held while waiting: the raylet's loop reads it.
+    private let givenUp = Mutex<String?>(nil)
     /// Room this process frees gives its pages back to the system (a job's store: a region per
     /// job would otherwise keep every job's high-water mark of pages; the node's one keeps them,
     /// so the next object written there costs no page faults). Set once, before the region is used.
     nonisolated(unsafe) var returnsFreedPages = false
     /// Readers in this process per pinned offset (one range lock per offset).
     private let pins = Mutex<[Int64: Int]>([:])
+    /// Operations the raylet's loop found the lock taken for (`impatient`), done here in order,
+    /// waiting for the lock as any other thread does; how many are queued (while any are, the loop
+    /// takes none itself, so a later operation never passes an earlier one).
+    private let deferred = DispatchQueue(label: "swiftray.region.deferred")
+    private let deferredCount = Atomic<Int>(0)
     /// Called once, on the thread that found the damage, when this process gives the region up.
     /// Set once, before the region is used.
     nonisolated(unsafe) var onGivenUp: (@Sendable (String) -> Void)?
@@ -161,8 +174,9 @@ final class ObjectRegion: @unchecked Sendable {
     // MARK: - Operations
 
     /// Reserves room for `object`, recorded as being written by this process.
+    /// On the raylet's loop, a lock taken is as no room: the caller writes a file of its own.
     func allocate(_ object: ObjectID, size: Int64, writer: Int32 = getpid()) -> Allocation {
-        locked(else: .full) { () throws(RegionDamage) in
+        attempt(else: .full) { () throws(RegionDamage) in
             if let slot = find(object) {
                 switch state(slot) {
                 case .writing, .sealed: return .present
@@ -182,40 +196,58 @@ final class ObjectRegion: @unchecked Sendable {
                 return .full
             }
             return .allocated(offset: offset)
-        }
+        }.or(.full)
     }
 
-    /// Marks a written object readable.
+    /// Marks a written object readable. The raylet's loop does so without the lock: a slot being
+    /// written is changed only by its writer (sealed or abandoned; another process's sweep frees it
+    /// only once its writer is dead), and slots never move, so the loop's own slot is found and
+    /// set with one store whoever holds the lock meanwhile.
     func seal(_ object: ObjectID) {
-        locked(else: ()) {
-            if let slot = find(object), state(slot) == .writing { setState(slot, .sealed) }
+        guard Self.impatient else {
+            return locked(else: ()) {
+                if let slot = find(object), state(slot) == .writing { setState(slot, .sealed) }
+            }
         }
+        // Not if this process gave the region up (unknown while another thread holds the mutex:
+        // sealing its own slot is harmless either way).
+        guard damage == nil, let slot = find(object), state(slot) == .writing,
+              slotBase(slot).load(fromByteOffset: 32, as: Int32.self) == getpid() else { return }
+        setState(slot, .sealed)
     }
 
     /// Gives back the room of an object whose write failed.
     func abandon(_ object: ObjectID) {
-        locked(else: ()) { () throws(RegionDamage) in
+        let done = attempt(else: ()) { () throws(RegionDamage) in
             guard let slot = find(object), state(slot) == .writing else { return }
             try freeExtent(offset(slot), Self.roundUp(size(slot), Self.pageBytes))
             removeSlot(slot)
         }
+        if case .busy = done { later { self.abandon(object) } }
     }
 
     /// Finds a sealed object and pins it against reuse; `unpin` with the same offset and size.
     func pin(_ object: ObjectID) -> (offset: Int64, size: Int64)? {
-        locked(else: nil) { () throws(RegionDamage) in
-            guard let slot = find(object), state(slot) == .sealed else { return nil }
-            let (offset, size) = try span(slot)
-            let acquired = pins.withLock { pins -> Bool in
-                if pins[offset, default: 0] == 0 {
-                    guard swiftray_range_lock(fd, Int16(F_RDLCK), offset, Self.roundUp(size, Self.pageBytes)) == 0
-                    else { return false }
-                }
-                pins[offset, default: 0] += 1
-                return true
+        locked(else: nil) { () throws(RegionDamage) in try pinLocked(object) }
+    }
+
+    /// `pin`, or `.busy` on the raylet's loop when the lock is taken (the caller reads it off the loop).
+    func pinIfFree(_ object: ObjectID) -> Attempt<(offset: Int64, size: Int64)?> {
+        attempt(else: nil) { () throws(RegionDamage) in try pinLocked(object) }
+    }
+
+    private func pinLocked(_ object: ObjectID) throws(RegionDamage) -> (offset: Int64, size: Int64)? {
+        guard let slot = find(object), state(slot) == .sealed else { return nil }
+        let (offset, size) = try span(slot)
+        let acquired = pins.withLock { pins -> Bool in
+            if pins[offset, default: 0] == 0 {
+                guard swiftray_range_lock(fd, Int16(F_RDLCK), offset, Self.roundUp(size, Self.pageBytes)) == 0
+                else { return false }
             }
-            return acquired ? (offset, size) : nil
+            pins[offset, default: 0] += 1
+            return true
         }
+        return acquired ? (offset, size) : nil
     }
 
     func unpin(offset: Int64, size: Int64) {
@@ -231,14 +263,20 @@ final class ObjectRegion: @unchecked Sendable {
     }
 
     /// The raylet released `object`: its room is freed now if no reader pins it, else by the
-    /// sweep of an allocation that finds no room. False if the region does not hold it.
+    /// sweep of an allocation that finds no room. False if the region does not hold it. On the
+    /// raylet's loop with the lock taken, it is released later (true: the region may hold it).
     func release(_ object: ObjectID) -> Bool {
-        locked(else: false) { () throws(RegionDamage) in
+        let done = attempt(else: false) { () throws(RegionDamage) in
             guard let slot = find(object) else { return false }
             if state(slot) == .sealed { setState(slot, .released) }
             if state(slot) == .released { _ = try freeIfUnpinned(slot) }
             return true
         }
+        guard case .done(let held) = done else {
+            later { _ = self.release(object) }
+            return true
+        }
+        return held
     }
 
     func contains(_ object: ObjectID) -> Bool {
@@ -256,27 +294,94 @@ final class ObjectRegion: @unchecked Sendable {
     // MARK: - Under the lock
 
     /// Why this process gave the region up; nil while it uses it.
-    var damage: String? { threads.withLock { $0 } }
+    var damage: String? { givenUp.withLock { $0 } }
+
+    /// Gives the region up for `detail`; true if it was in use until now (`onGivenUp` is then told).
+    private func giveUp(_ detail: String) -> Bool {
+        givenUp.withLock { reason in
+            guard reason == nil else { return false }
+            reason = detail
+            return true
+        }
+    }
 
     /// Runs `body` under the region's lock; `fallback` once the region is given up (now, if
     /// `body` finds the header damaged or the lock is held past `lockPatience`: `onGivenUp`
     /// hears it, once).
     private func locked<T>(else fallback: T, _ body: () throws(RegionDamage) -> T) -> T {
         var newlyGivenUp: String?
-        let value: T? = threads.withLock { givenUp in
-            guard givenUp == nil else { return nil }
+        let value: T? = threads.withLock { _ in
+            guard damage == nil else { return nil }
             do throws(RegionDamage) {
                 if let why = flockPatiently(lockFD, LOCK_EX, within: lockPatience) { throw RegionDamage(detail: why) }
                 defer { flock(lockFD, LOCK_UN) }
                 return try body()
             } catch {
-                givenUp = error.detail
-                newlyGivenUp = error.detail
+                if giveUp(error.detail) { newlyGivenUp = error.detail }
                 return nil
             }
         }
         if let newlyGivenUp { onGivenUp?(newlyGivenUp) }
         return value ?? fallback
+    }
+
+    /// What an operation on the raylet's loop found: done, or the lock taken (by another process,
+    /// or by a thread of this one waiting for it), or work deferred before it still queued.
+    enum Attempt<T> {
+        case done(T)
+        case busy
+
+        func or(_ value: T) -> T {
+            if case .done(let done) = self { return done }
+            return value
+        }
+    }
+
+    /// `locked`, except on the raylet's loop (`impatient`): there it never waits for the lock.
+    private func attempt<T>(else fallback: T, _ body: () throws(RegionDamage) -> T) -> Attempt<T> {
+        guard Self.impatient else { return .done(locked(else: fallback, body)) }
+        guard deferredCount.load(ordering: .acquiring) == 0 else { return .busy }
+        var newlyGivenUp: String?
+        // nil: the mutex taken; .done(nil): the fallback (the region given up).
+        let outcome: Attempt<T?>? = threads.withLockIfAvailable { _ -> Attempt<T?> in
+            guard damage == nil else { return .done(nil) }
+            guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else { return .busy }
+            defer { flock(lockFD, LOCK_UN) }
+            do throws(RegionDamage) {
+                return .done(try body())
+            } catch {
+                if giveUp(error.detail) { newlyGivenUp = error.detail }
+                return .done(nil)
+            }
+        }
+        if let newlyGivenUp { onGivenUp?(newlyGivenUp) }
+        guard case .done(let value)? = outcome else { return .busy }
+        return .done(value ?? fallback)
+    }
+
+    /// Runs `work` on the region's queue of deferred work, after what is queued there.
+    func later(_ work: @escaping @Sendable () -> Void) {
+        deferredCount.add(1, ordering: .relaxed)
+        deferred.async {
+            work()
+            self.deferredCount.subtract(1, ordering: .releasing)
+        }
+    }
+
+    /// Returns once the work deferred so far is done.
+    func waitForDeferred() { deferred.sync {} }
+
+    private static let impatientKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// True on a thread whose region operations never wait for a region's lock: the raylet's loop
+    /// (a job's code keeping its store's lock must not hold up every other job's messages).
+    static var impatient: Bool {
+        get { pthread_getspecific(impatientKey) != nil }
+        set { pthread_setspecific(impatientKey, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
     }
 
     /// Frees released objects no reader pins and objects whose writer died.

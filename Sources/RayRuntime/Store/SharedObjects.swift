@@ -326,13 +326,40 @@ public struct SharedObjects: Sendable {
     /// Maps an object read-only (no copy). An object too large for memory is read where it
     /// was spilled (Ray's fallback allocation).
     public func map(_ object: ObjectID) throws(RuntimeError) -> SharedMapping {
-        if let region, let (offset, size) = region.pin(object) {
-            return SharedMapping(region: region, offset: offset, count: Int(size))
+        try map(object, waiting: true)!
+    }
+
+    /// `map` without waiting, for the raylet's loop: nil when that would wait — the region's lock
+    /// or the object file's is taken, or the object is spilled (its file read and its checksum
+    /// checked) — so the caller maps it off the loop.
+    func mapIfFree(_ object: ObjectID) throws(RuntimeError) -> SharedMapping? {
+        try map(object, waiting: false)
+    }
+
+    /// Runs `work` off the raylet's loop, after the region's deferred work (so a read there of an
+    /// object comes after the releases the loop deferred before it).
+    func later(_ work: @escaping @Sendable () -> Void) {
+        guard let region else { return DispatchQueue.global().async(execute: work) }
+        region.later(work)
+    }
+
+    private func map(_ object: ObjectID, waiting: Bool) throws(RuntimeError) -> SharedMapping? {
+        if let region {
+            let pinned = waiting ? .done(region.pin(object)) : region.pinIfFree(object)
+            switch pinned {
+            case .busy:
+                return nil
+            case .done(let span?):
+                return SharedMapping(region: region, offset: span.offset, count: Int(span.size))
+            case .done(nil):
+                break
+            }
         }
         // Non-blocking: a FIFO put where an object's file goes must not hold up the reader.
         var fd = open(path(object), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         var spilled = false
         if fd < 0 && errno == ENOENT {
+            guard waiting else { return nil }
             fd = open(spillPath(object), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             spilled = true
         }
@@ -345,7 +372,11 @@ public struct SharedObjects: Sendable {
             throw RuntimeError("\(object) in the node's shared-memory store is not a file")
         }
         // The shared lock keeps the file from being recycled under this mapping.
-        if !spilled, let why = flockPatiently(fd, LOCK_SH, within: ObjectRegion.defaultLockPatience) {
+        if !spilled && !waiting && flock(fd, LOCK_SH | LOCK_NB) != 0 {
+            close(fd)
+            return nil
+        }
+        if !spilled && waiting, let why = flockPatiently(fd, LOCK_SH, within: ObjectRegion.defaultLockPatience) {
             close(fd)
             throw RuntimeError("\(object)'s file in the node's shared-memory store is locked: "
                 + why.replacingOccurrences(of: "its lock", with: "the lock"))
