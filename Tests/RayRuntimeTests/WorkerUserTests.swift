@@ -4,6 +4,7 @@
 
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 @testable import Ray
@@ -360,6 +361,77 @@ extension RuntimeTests {
         }
     }
 
+    /// A transfer to another node from a store whose lock a job's code keeps while it runs is sent
+    /// off the loop once the lock is let go; the node answers and serves meanwhile.
+    @Test func aTransferFromAStoreWhoseLockIsKeptWaitsOffTheLoop() throws {
+        try withCluster([("head", ["CPU": 2]), ("far", ["CPU": 1, "far": 1])],
+                        environment: ["SWIFTRAY_STORE_LOCK_PATIENCE_MS=60000"], objectStoreBytes: 16 << 20) { cluster throws in
+            let node = SharedObjects(session: cluster.session.path, node: cluster.nodes[0].id)
+            let letGo = cluster.session.path + "/let-go-\(getpid())"
+            defer { _ = writeNewFile(letGo, []) }
+            let blob = Testbed.blobBytes(seed: 8, size: 300_000)
+            let put = try Ray.put(blob)
+            #expect(node.region?.contains(put.id) == true)
+            let here = TaskOptions(scheduling: .nodeAffinity(node: cluster.nodes[0].id.value, soft: false))
+            #expect(try Testbed.spinLock.options(here).remote(node.regionPath + ".lock", letGo).get(timeout: .seconds(30)) == 0)
+            let far = try Testbed.checksum.options(TaskOptions(resources: ["far": 1])).remote(put)
+            for round in 0..<3 {
+                guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath,
+                                                                           .nodeStatus, timeoutSeconds: 10) else {
+                    Issue.record("the raylet did not answer with its status")
+                    return
+                }
+                #expect(status.storesGivenUp == 0, "\(status)")
+                #expect(try Testbed.square.options(here).remote(round).get(timeout: .seconds(10)) == round * round)
+            }
+            #expect(writeNewFile(letGo, []))
+            #expect(try far.get(timeout: .seconds(60)) == Testbed.checksum(blob), "sent once the lock was let go")
+        }
+    }
+
+    /// With a store per job, a copy crossing jobs whose source store's lock is kept by a job's code
+    /// that runs is made off the loop once the lock is let go; the node answers meanwhile (with a
+    /// patience of a minute: a loop that waited would not answer for that long).
+    @Test(.enabled(if: isRoot, "the raylet must run as root to start workers as another user"))
+    func aCopyFromAStoreWhoseLockIsKeptWaitsOffTheLoop() throws {
+        try withStorePerJob(uids: "58000-58999", environment: ["SWIFTRAY_STORE_LOCK_PATIENCE_MS=60000"]) { cluster, node throws in
+            let reader = try Testbed.counters.options(ActorClassOptions(name: "reader", namespace: "locked", detached: true))
+                .remote(0, "reader")
+            #expect(try Ray.blocking { try await reader.increment(by: 1) } == 1)
+            Ray.shutdown()
+            try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
+                            logRoot: cluster.session.logs)
+            let store = node.forJob(try Ray.runtimeContext.job)
+            let letGo = cluster.session.path + "/let-go-\(getpid())"
+            defer { _ = writeNewFile(letGo, []) }
+            let blob = Testbed.blobBytes(seed: 7, size: 300_000)
+            let put = try Ray.put(blob)
+            #expect(store.region?.contains(put.id) == true, "in this job's store")
+            #expect(try Testbed.spinLock.remote(store.regionPath + ".lock", letGo).get(timeout: .seconds(30)) == 0)
+            let read = Mutex<UInt64?>(nil)
+            let done = DispatchSemaphore(value: 0)
+            let handle: TestCounter = try Ray.getActor("reader", namespace: "locked")
+            DispatchQueue.global().async {
+                let sum = try? Ray.blocking { try await handle.checksum(of: [put]) }
+                read.withLock { $0 = sum }
+                done.signal()
+            }
+            for _ in 0..<3 {
+                guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath,
+                                                                           .nodeStatus, timeoutSeconds: 10) else {
+                    Issue.record("the raylet did not answer with its status")
+                    return
+                }
+                #expect(status.storesGivenUp == 0, "\(status)")
+            }
+            #expect(read.withLock { $0 } == nil, "the copy waits for the lock")
+            #expect(writeNewFile(letGo, []))
+            #expect(done.wait(timeout: .now() + 60) == .success)
+            #expect(read.withLock { $0 } == Testbed.checksum(blob), "copied once the lock was let go")
+            try Ray.kill(handle)
+        }
+    }
+
     /// Each reading job's copy of another job's object is in memory only up to the node's store
     /// capacity of such copies: past it a copy is kept on disk, in the reader's spill directory,
     /// where the reader reads it, counted in the node's status, and removed with the object.
@@ -434,9 +506,10 @@ extension RuntimeTests {
 
     /// Runs `body` on a one-node cluster (2 CPUs, a 16 MiB store) whose jobs each run as a user ID of
     /// `uids` with a store of their own, given the node's store.
-    private func withStorePerJob(uids: String, _ body: (LocalCluster, SharedObjects) throws -> Void) throws {
+    private func withStorePerJob(uids: String, environment: [String] = [],
+                                 _ body: (LocalCluster, SharedObjects) throws -> Void) throws {
         try withCluster([("head", ["CPU": 2])],
-                        environment: ["SWIFTRAY_WORKER_USER=nobody", "SWIFTRAY_WORKER_UIDS=\(uids)"],
+                        environment: ["SWIFTRAY_WORKER_USER=nobody", "SWIFTRAY_WORKER_UIDS=\(uids)"] + environment,
                         objectStoreBytes: 16 << 20) { cluster throws in
             try body(cluster, SharedObjects(session: cluster.session.path, node: cluster.nodes[0].id))
         }
