@@ -227,23 +227,28 @@ struct Stop: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Stop every SwiftRay node started on this machine.")
 
     func run() throws {
-        let records = LocalNodeRecord.all()
-        guard !records.isEmpty else {
+        let found = LocalNodeRecord.all()
+        guard !found.isEmpty else {
             print("No SwiftRay nodes run on this machine.")
             return
         }
-        var pids: [Int32] = []
-        for record in records {
-            pids.append(record.rayletPID)
-            if let gcs = record.gcsPID { pids.append(gcs) }
+        func processes(_ record: LocalNodeRecord) -> [Int32] { [record.rayletPID] + (record.gcsPID.map { [$0] } ?? []) }
+        // Another user's nodes (root's, or another user's when this one is not root) are theirs to
+        // stop: said, and nothing of theirs touched.
+        let theirs = found.filter { processes($0).contains { kill($0, 0) != 0 && errno == EPERM } }
+        let records = found.filter { record in !theirs.contains { $0.path == record.path } }
+        if let other = theirs.first {
+            let owner = ownerName(of: other.session)
+            let pid = processes(other).first { kill($0, 0) != 0 && errno == EPERM } ?? other.rayletPID
+            guard !records.isEmpty else {
+                throw fail("this machine's SwiftRay nodes run as \(owner), and this user may not stop them "
+                    + "(no permission to signal process \(pid)): run `swiftray stop` as \(owner)")
+            }
+            FileHandle.standardError.write(Data(("swiftray: left \(theirs.count) node(s) of other users running "
+                + "(\(Set(theirs.map { ownerName(of: $0.session) }).sorted().joined(separator: ", ")): "
+                + "theirs to stop)\n").utf8))
         }
-        // Another user's nodes (root's) are theirs to stop: said, and nothing of theirs touched.
-        let theirs = pids.filter { kill($0, 0) != 0 && errno == EPERM }
-        guard theirs.isEmpty else {
-            let owner = records.first.map { ownerName(of: $0.session) } ?? "another user"
-            throw fail("this machine's SwiftRay nodes run as \(owner), and this user may not stop them "
-                + "(no permission to signal process \(theirs[0])): run `swiftray stop` as \(owner)")
-        }
+        let pids = records.flatMap(processes)
         let memberships = records.map { JobCPUShares.memberships(ofProcess: $0.rayletPID) }
         for pid in pids { kill(pid, SIGTERM) }
         // Give them a moment, then make sure.

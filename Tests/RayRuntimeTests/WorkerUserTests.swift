@@ -504,6 +504,33 @@ extension RuntimeTests {
         }
     }
 
+    /// Root's drivers and CLI find the nodes a user started in that user's own sessions' directory
+    /// (`/tmp/swiftray-<uid>`), after the shared one; a directory of that name its user does not own,
+    /// or others may write, is not looked in (someone else could have made it to be looked in).
+    @Test(.enabled(if: isRoot, "directories of other users"))
+    func rootLooksForNodesInOtherUsersSessionsDirectoriesTooButNotInSquattedOnes() throws {
+        let nobody = try #require(getpwnam("nobody")).pointee
+        let daemon = try #require(getpwnam("daemon")).pointee
+        let own = Session.sharedRoot + "-\(nobody.pw_uid)", squatted = Session.sharedRoot + "-\(daemon.pw_uid)"
+        var made: [String] = []
+        for (path, owner) in [(own, nobody.pw_uid), (squatted, 0)] where !FileManager.default.fileExists(atPath: path) {
+            #expect(mkdir(path, 0o755) == 0)
+            #expect(chown(path, owner, nobody.pw_gid) == 0)
+            made.append(path)
+        }
+        defer { for path in made { try? FileManager.default.removeItem(atPath: path) } }
+        var info = stat()
+        guard stat(squatted, &info) == 0, info.st_uid != daemon.pw_uid else { return }  // daemon's own: nothing to show
+        let roots = Session.roots
+        #expect(roots.first == Session.sharedRoot, "\(roots)")
+        #expect(roots.contains(own), "\(roots)")
+        #expect(!roots.contains(squatted), "\(roots)")
+        if made.contains(own) {
+            chmod(own, 0o777)  // Others may write it: someone else could put records there.
+            #expect(!Session.roots.contains(own))
+        }
+    }
+
     /// Runs `body` on a one-node cluster (2 CPUs, a 16 MiB store) whose jobs each run as a user ID of
     /// `uids` with a store of their own, given the node's store.
     private func withStorePerJob(uids: String, environment: [String] = [],

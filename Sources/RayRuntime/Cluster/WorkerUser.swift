@@ -222,3 +222,26 @@ public func ownerName(of path: String) -> String {
     var info = stat()
     return stat(path, &info) == 0 ? userName(info.st_uid) : "another user"
 }
+
+/// As root, in a directory of another group: gives what root just made there at `path` (or open as
+/// `fd`) the directory's group, as a set-group-ID directory would, so the directory's users reach it
+/// — a root driver's objects and socket in a session whose node another user started (or whose
+/// workers run as another user). Nothing changes for any other process.
+func takeDirectoryGroup(_ path: String, fd: Int32? = nil) {
+    guard geteuid() == 0 else { return }
+    var directory = stat()
+    guard stat((path as NSString).deletingLastPathComponent, &directory) == 0, directory.st_gid != getegid() else { return }
+    if let fd { _ = fchown(fd, uid_t.max, directory.st_gid) } else { _ = lchown(path, uid_t.max, directory.st_gid) }
+}
+
+/// As root, in a directory another user owns (a session of a node that user started): `path` — a
+/// directory root just made there, and what it holds — becomes that user's, so the session's owner
+/// can remove it with the session.
+func handOverToDirectoryOwner(_ path: String) {
+    guard geteuid() == 0 else { return }
+    var parent = stat()
+    guard stat((path as NSString).deletingLastPathComponent, &parent) == 0, parent.st_uid != 0 else { return }
+    for entry in [""] + ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).map({ "/" + $0 }) {
+        _ = lchown(path + entry, parent.st_uid, parent.st_gid)
+    }
+}

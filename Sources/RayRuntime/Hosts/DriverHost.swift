@@ -314,8 +314,9 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 }
                 connection.peer = hello
                 if let root = logRoot.flatMap(Self.logRootWritable) {
-                    log = try HostLog(directory: root + "/driver-\(worker.node.value).\(worker.index)",
-                                      component: "driver", loop: loop)
+                    let directory = root + "/driver-\(worker.node.value).\(worker.index)"
+                    log = try HostLog(directory: directory, component: "driver", loop: loop)
+                    handOverToDirectoryOwner(directory)  // A root driver in another user's session.
                 }
                 identity = OwnerIdentity(worker: worker, job: job, idKey: loop.secret?.idKey(for: job) ?? 0)
                 links = DirectLinks(loop: loop, me: worker, role: .driver, session: hello.session)

@@ -61,6 +61,7 @@ public final class Listener {
         // The group may connect too (workers running as another user share the sockets
         // directory's group; every connection authenticates before anything else).
         chmod(path, 0o660)
+        takeDirectoryGroup(path)
         try listener.listen(path)
         return listener
     }

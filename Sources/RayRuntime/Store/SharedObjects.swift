@@ -121,7 +121,9 @@ public struct SharedObjects: Sendable {
     static func createFresh(_ path: String, mode: mode_t = 0o660) -> Int32 {
         unlink(path)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        if fd >= 0 { _ = fchmod(fd, mode) }
+        guard fd >= 0 else { return fd }
+        takeDirectoryGroup(path, fd: fd)
+        _ = fchmod(fd, mode)
         return fd
     }
 
