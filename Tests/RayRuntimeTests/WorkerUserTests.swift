@@ -214,9 +214,7 @@ extension RuntimeTests {
             #expect(try Ray.blocking { try await actor.increment(by: 1) } == 1)
 
             // Another program: a second job on the same node.
-            Ray.shutdown()
-            try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
-                            logRoot: cluster.session.logs)
+            try startAnotherJob(cluster)
             let second = try Ray.runtimeContext.job
             #expect(second != first)
             let theirs = try Testbed.identity.remote(own.regionPath).get(timeout: .seconds(30))
@@ -295,9 +293,7 @@ extension RuntimeTests {
                             // Found idle holding it (or, on a loaded machine, waited out for its patience).
                             : said.contains("which sleeps holding it") || said.contains("held by another process for more than")),
                         "\(attack): \(said)")
-                Ray.shutdown()
-                try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
-                                logRoot: cluster.session.logs)
+                try startAnotherJob(cluster)
             }
             // The next job is served, in a store of its own.
             let put = try Ray.put(Testbed.blobBytes(seed: 2, size: 300_000))
@@ -335,15 +331,7 @@ extension RuntimeTests {
                 #expect(region.contains(dropped))
                 #expect(try Testbed.spinLock.remote(node.regionPath + ".lock", letGo).get(timeout: .seconds(30)) == 0)
             }  // The put is dropped: the raylet releases it, with the lock taken.
-            for round in 0..<3 {
-                guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath,
-                                                                           .nodeStatus, timeoutSeconds: 10) else {
-                    Issue.record("the raylet did not answer with its status")
-                    return
-                }
-                #expect(status.storesGivenUp == 0, "\(status)")
-                #expect(try Testbed.square.remote(round).get(timeout: .seconds(10)) == round * round)
-            }
+            try expectServedWhileLocked(cluster, tasks: TaskOptions())
             #expect(writeNewFile(letGo, []))
             // Released once the spinner lets go (this process waits for the lock as a job's would).
             let deadline = Date() + 30
@@ -375,15 +363,7 @@ extension RuntimeTests {
             let here = TaskOptions(scheduling: .nodeAffinity(node: cluster.nodes[0].id.value, soft: false))
             #expect(try Testbed.spinLock.options(here).remote(node.regionPath + ".lock", letGo).get(timeout: .seconds(30)) == 0)
             let far = try Testbed.checksum.options(TaskOptions(resources: ["far": 1])).remote(put)
-            for round in 0..<3 {
-                guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath,
-                                                                           .nodeStatus, timeoutSeconds: 10) else {
-                    Issue.record("the raylet did not answer with its status")
-                    return
-                }
-                #expect(status.storesGivenUp == 0, "\(status)")
-                #expect(try Testbed.square.options(here).remote(round).get(timeout: .seconds(10)) == round * round)
-            }
+            try expectServedWhileLocked(cluster, tasks: here)
             #expect(writeNewFile(letGo, []))
             #expect(try far.get(timeout: .seconds(60)) == Testbed.checksum(blob), "sent once the lock was let go")
         }
@@ -398,9 +378,7 @@ extension RuntimeTests {
             let reader = try Testbed.counters.options(ActorClassOptions(name: "reader", namespace: "locked", detached: true))
                 .remote(0, "reader")
             #expect(try Ray.blocking { try await reader.increment(by: 1) } == 1)
-            Ray.shutdown()
-            try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
-                            logRoot: cluster.session.logs)
+            try startAnotherJob(cluster)
             let store = node.forJob(try Ray.runtimeContext.job)
             let letGo = cluster.session.path + "/let-go-\(getpid())"
             defer { _ = writeNewFile(letGo, []) }
@@ -416,14 +394,7 @@ extension RuntimeTests {
                 read.withLock { $0 = sum }
                 done.signal()
             }
-            for _ in 0..<3 {
-                guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath,
-                                                                           .nodeStatus, timeoutSeconds: 10) else {
-                    Issue.record("the raylet did not answer with its status")
-                    return
-                }
-                #expect(status.storesGivenUp == 0, "\(status)")
-            }
+            try expectServedWhileLocked(cluster, tasks: nil)
             #expect(read.withLock { $0 } == nil, "the copy waits for the lock")
             #expect(writeNewFile(letGo, []))
             #expect(done.wait(timeout: .now() + 60) == .success)
@@ -442,18 +413,14 @@ extension RuntimeTests {
             var jobs: [JobID] = []
             for name in ["a", "b"] {
                 if !jobs.isEmpty {
-                    Ray.shutdown()
-                    try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
-                                    logRoot: cluster.session.logs)
+                    try startAnotherJob(cluster)
                 }
                 jobs.append(try Ray.runtimeContext.job)
                 let actor = try Testbed.counters.options(ActorClassOptions(name: name, namespace: "copies", detached: true))
                     .remote(0, name)
                 #expect(try Ray.blocking { try await actor.increment(by: 1) } == 1)
             }
-            Ray.shutdown()
-            try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath,
-                            logRoot: cluster.session.logs)
+            try startAnotherJob(cluster)
             let readers: [TestCounter] = try ["a", "b"].map { try Ray.getActor($0, namespace: "copies") }
             let second: ObjectID
             do {
@@ -529,6 +496,26 @@ extension RuntimeTests {
             chmod(own, 0o777)  // Others may write it: someone else could put records there.
             #expect(!Session.roots.contains(own))
         }
+    }
+
+    /// While a store's lock is kept, the first node answers its status (within 10 s, the store kept)
+    /// and, given `tasks`, runs a task there, three times: its loop waits for no lock.
+    private func expectServedWhileLocked(_ cluster: LocalCluster, tasks: TaskOptions?) throws {
+        for round in 0..<3 {
+            guard case .nodeStatus(let status) = try ControlClient.ask(rayletSocket: cluster.nodes[0].socketPath,
+                                                                       .nodeStatus, timeoutSeconds: 10) else {
+                Issue.record("the raylet did not answer with its status")
+                return
+            }
+            #expect(status.storesGivenUp == 0, "\(status)")
+            if let tasks { #expect(try Testbed.square.options(tasks).remote(round).get(timeout: .seconds(10)) == round * round) }
+        }
+    }
+
+    /// Ends this program's job and connects again to the first node: another job.
+    private func startAnotherJob(_ cluster: LocalCluster) throws {
+        Ray.shutdown()
+        try Ray.connect(rayletSocket: cluster.nodes[0].socketPath, workerExecutable: testbedPath, logRoot: cluster.session.logs)
     }
 
     /// Runs `body` on a one-node cluster (2 CPUs, a 16 MiB store) whose jobs each run as a user ID of
