@@ -233,10 +233,10 @@ struct Stop: ParsableCommand {
             return
         }
         func processes(_ record: LocalNodeRecord) -> [Int32] { [record.rayletPID] + (record.gcsPID.map { [$0] } ?? []) }
-        // Another user's nodes (root's, or another user's when this one is not root) are theirs to
-        // stop: said, and nothing of theirs touched.
+        // Another user's nodes (root's, seen by a user) are theirs to stop: said, and nothing of
+        // theirs touched.
         let theirs = found.filter { processes($0).contains { kill($0, 0) != 0 && errno == EPERM } }
-        let records = found.filter { record in !theirs.contains { $0.path == record.path } }
+        let records = found.filter { record in !theirs.contains { $0.file == record.file } }
         if let other = theirs.first {
             let owner = ownerName(of: other.session)
             let pid = processes(other).first { kill($0, 0) != 0 && errno == EPERM } ?? other.rayletPID
@@ -259,7 +259,7 @@ struct Stop: ParsableCommand {
         let killed = Date().addingTimeInterval(2)
         while Date() < killed && pids.contains(where: { kill($0, 0) == 0 }) { usleep(10_000) }
         for (record, groups) in zip(records, memberships) {
-            try? FileManager.default.removeItem(atPath: record.path)
+            try? FileManager.default.removeItem(atPath: record.file ?? record.path)
             SharedObjects.removeAll(session: record.session)
             // The per-job cgroups its raylet made (its workers die with it: best effort).
             if let groups { JobCPUShares.removeGroups(ofRaylet: record.rayletPID, memberships: groups) }

@@ -319,7 +319,7 @@ private func forge<T>(_ store: SharedObjects, _ value: T, at offset: Int) {
 
     /// The raylet's loop (`impatient`) never waits for a region's lock, which a job's code may keep
     /// while it runs: it seals what it wrote without the lock, a new object goes to a file of its
-    /// own, a read is left to the caller to make off the loop, and a release waits, in order, on the
+    /// own (never a FIFO left in the pool), a read is left to the caller to make off the loop, and a release waits, in order, on the
     /// region's queue — done once the lock is let go, the region still in use. (Were the loop to
     /// wait, the first of these would wait out the patience and give the region up.)
     @Test func theRayletsLoopNeverWaitsForTheLock() throws {
@@ -343,8 +343,12 @@ private func forge<T>(_ store: SharedObjects, _ value: T, at offset: Int) {
             Issue.record("an allocation with the lock taken is as no room")
             return
         }
+        // A FIFO a job's code left in the pool is not taken for the file (opening it would wait for ever).
+        #expect(mkfifo(store.poolDirectory + "/planted", 0o660) == 0)
         try store.write(object(4), bytes: bytes(4, 5_000))
         #expect(FileManager.default.fileExists(atPath: store.path(object(4))), "written to a file of its own")
+        var planted = stat()
+        #expect(lstat(store.path(object(4)), &planted) == 0 && planted.st_mode & S_IFMT == S_IFREG)
         guard case .busy = region.pinIfFree(object(2)) else {
             Issue.record("a read with the lock taken is left to the caller")
             return

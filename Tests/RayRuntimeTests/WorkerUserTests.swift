@@ -471,31 +471,97 @@ extension RuntimeTests {
         }
     }
 
-    /// Root's drivers and CLI find the nodes a user started in that user's own sessions' directory
-    /// (`/tmp/swiftray-<uid>`), after the shared one; a directory of that name its user does not own,
-    /// or others may write, is not looked in (someone else could have made it to be looked in).
+    /// Root finds a node a user started (in `/tmp/swiftray-<uid>`) when it names the cluster's
+    /// address — never for "auto", never in a directory of that name its user does not own or others
+    /// may write — and only a record that holds up: its raylet runs as that user and its session and
+    /// socket lie in that user's directory (the record is that user's to write: one naming any other
+    /// process — pid -1 is every process — could have root's `swiftray stop` signal it).
     @Test(.enabled(if: isRoot, "directories of other users"))
-    func rootLooksForNodesInOtherUsersSessionsDirectoriesTooButNotInSquattedOnes() throws {
+    func aUsersNodesAreFoundByAddressOnlyAndOnlyWhenTheirRecordsHoldUp() throws {
         let nobody = try #require(getpwnam("nobody")).pointee
         let daemon = try #require(getpwnam("daemon")).pointee
         let own = Session.sharedRoot + "-\(nobody.pw_uid)", squatted = Session.sharedRoot + "-\(daemon.pw_uid)"
-        var made: [String] = []
-        for (path, owner) in [(own, nobody.pw_uid), (squatted, 0)] where !FileManager.default.fileExists(atPath: path) {
-            #expect(mkdir(path, 0o755) == 0)
-            #expect(chown(path, owner, nobody.pw_gid) == 0)
-            made.append(path)
+        if !FileManager.default.fileExists(atPath: own) {
+            #expect(mkdir(own, 0o755) == 0 && chown(own, nobody.pw_uid, nobody.pw_gid) == 0)
         }
-        defer { for path in made { try? FileManager.default.removeItem(atPath: path) } }
+        if !FileManager.default.fileExists(atPath: squatted) {
+            #expect(mkdir(squatted, 0o755) == 0)  // root's, named as daemon's
+        }
+        defer {
+            var info = stat()
+            if stat(squatted, &info) == 0 && info.st_uid == 0 { try? FileManager.default.removeItem(atPath: squatted) }
+        }
+        #expect(Session.otherUsersRoots.map(\.path).contains(own))
+        #expect(!Session.otherUsersRoots.map(\.path).contains(squatted) || daemonOwns(squatted))
+        #expect(!Session.roots.contains(own), "looked in only for an address")
+
+        // A process of nobody's, a session of nobody's, and records naming them (or not).
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        sleeper.arguments = ["--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "sleep", "60"]
+        try sleeper.run()
+        defer {
+            kill(sleeper.processIdentifier, SIGKILL)
+            sleeper.waitUntilExit()
+        }
+        let session = own + "/session-records-\(getpid())", nodes = own + "/nodes"
+        try FileManager.default.createDirectory(atPath: session + "/sockets", withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: nodes) { try FileManager.default.createDirectory(atPath: nodes, withIntermediateDirectories: true) }
+        for path in [session, session + "/sockets", nodes] { chown(path, nobody.pw_uid, nobody.pw_gid) }
+        var files: [String] = []
+        defer {
+            for file in files { unlink(file) }
+            try? FileManager.default.removeItem(atPath: session)
+        }
+        // Wait until the sleeper runs as nobody (setpriv has switched).
         var info = stat()
-        guard stat(squatted, &info) == 0, info.st_uid != daemon.pw_uid else { return }  // daemon's own: nothing to show
-        let roots = Session.roots
-        #expect(roots.first == Session.sharedRoot, "\(roots)")
-        #expect(roots.contains(own), "\(roots)")
-        #expect(!roots.contains(squatted), "\(roots)")
-        if made.contains(own) {
-            chmod(own, 0o777)  // Others may write it: someone else could put records there.
-            #expect(!Session.roots.contains(own))
+        for _ in 0..<500 where !(stat("/proc/\(sleeper.processIdentifier)", &info) == 0 && info.st_uid == nobody.pw_uid) {
+            usleep(2_000)
         }
+        let cases: [(port: Int, pid: Int32, session: String)] = [
+            (40001, sleeper.processIdentifier, session),  // holds up
+            (40002, -1, session),  // every process
+            (40003, getpid(), session),  // root's
+            (40004, sleeper.processIdentifier, Session.sharedRoot + "/session-x"),  // a session elsewhere
+        ]
+        for (index, entry) in cases.enumerated() {
+            let record = LocalNodeRecord(gcsAddress: "127.0.0.1:\(entry.port)", node: 1, name: "head",
+                                         socketPath: entry.session + "/sockets/raylet-head.sock", session: entry.session,
+                                         rayletPID: entry.pid, gcsPID: nil)
+            let file = nodes + "/records-\(getpid())-\(index).json"
+            #expect(writeNewFile(file, Array(try JSONEncoder().encode(record))))
+            files.append(file)
+        }
+        let found = LocalNodeRecord.ofOtherUsers().filter { files.contains($0.file ?? "") }
+        #expect(found.map(\.gcsAddress) == ["127.0.0.1:40001"], "\(found)")
+        #expect(try LocalNodeRecord.find(gcsAddress: "127.0.0.1:40001").rayletPID == sleeper.processIdentifier)
+        for port in [40002, 40003, 40004] {
+            #expect(throws: RuntimeError.self) { try LocalNodeRecord.find(gcsAddress: "127.0.0.1:\(port)") }
+        }
+        #expect(!LocalNodeRecord.all().contains { files.contains($0.file ?? "") }, "not for \"auto\" nor the CLI")
+    }
+
+    private func daemonOwns(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_uid == getpwnam("daemon")!.pointee.pw_uid
+    }
+
+    /// A socket's mode (and, as root, its directory's group) is set through a descriptor of the name
+    /// that follows no link: in a directory another user owns, the name could be swapped for a link
+    /// to a file of the process's own between the bind and the chmod.
+    @Test func aSocketsPermissionsAreSetThroughNoLink() throws {
+        let directory = NSTemporaryDirectory() + "swiftray-socket-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let victim = directory + "/victim", swapped = directory + "/swapped.sock", real = directory + "/real.sock"
+        #expect(writeNewFile(victim, [1, 2, 3], mode: 0o600))
+        #expect(symlink(victim, swapped) == 0)
+        setSocketPermissions(swapped)
+        var info = stat()
+        #expect(stat(victim, &info) == 0 && info.st_mode & 0o777 == 0o600, "the file linked to is untouched")
+        #expect(mknod(real, S_IFSOCK | 0o600, 0) == 0)
+        setSocketPermissions(real)
+        #expect(lstat(real, &info) == 0 && info.st_mode & 0o777 == 0o660)
     }
 
     /// While a store's lock is kept, the first node answers its status (within 10 s, the store kept)

@@ -95,6 +95,12 @@ public struct LocalNodeRecord: Codable, Sendable {
     public var session: String
     public var rayletPID: Int32
     public var gcsPID: Int32?
+    /// The file this record was read from (not written in it).
+    public var file: String?
+
+    private enum CodingKeys: String, CodingKey {
+        case gcsAddress, node, name, socketPath, session, rayletPID, gcsPID
+    }
 
     public init(gcsAddress: String, node: UInt32, name: String, socketPath: String, session: String,
                 rayletPID: Int32, gcsPID: Int32?) {
@@ -126,17 +132,45 @@ public struct LocalNodeRecord: Codable, Sendable {
     /// Every record whose raylet process still runs (stale ones are deleted), this user's and the
     /// machine's shared ones.
     public static func all() -> [LocalNodeRecord] {
-        let paths = Session.roots.map { $0 + "/nodes" }.flatMap { directory in
-            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted().map { directory + "/" + $0 }
-        }
-        return paths.compactMap { path -> LocalNodeRecord? in
-            guard let data = FileManager.default.contents(atPath: path),
-                  let record = try? JSONDecoder().decode(LocalNodeRecord.self, from: data) else { return nil }
-            // EPERM: it runs, as another user (a node started by root, seen by a user's driver).
-            guard kill(record.rayletPID, 0) == 0 || errno == EPERM else {
-                try? FileManager.default.removeItem(atPath: path)
-                return nil
+        Session.roots.flatMap { root in
+            records(in: root).compactMap { record -> LocalNodeRecord? in
+                // EPERM: it runs, as another user (a node started by root, seen by a user's driver).
+                guard record.rayletPID > 1, kill(record.rayletPID, 0) == 0 || errno == EPERM else {
+                    try? FileManager.default.removeItem(atPath: record.file!)
+                    return nil
+                }
+                return record
             }
+        }
+    }
+
+    /// Records of nodes other users started, in their own sessions' directories
+    /// (`Session.otherUsersRoots`): only those that hold up — their processes run as that user, and
+    /// their session and socket lie in that user's directory — since the files are that user's to
+    /// write (a record naming another process could have it signalled).
+    public static func ofOtherUsers() -> [LocalNodeRecord] {
+        Session.otherUsersRoots.flatMap { root, owner in
+            records(in: root).filter { record in
+                func runsAsOwner(_ pid: Int32) -> Bool {
+                    var info = stat()
+                    return pid > 1 && stat("/proc/\(pid)", &info) == 0 && info.st_uid == owner
+                }
+                var session = stat()
+                return runsAsOwner(record.rayletPID) && (record.gcsPID.map(runsAsOwner) ?? true)
+                    && record.session.hasPrefix(root + "/session-") && !record.session.contains("/..")
+                    && lstat(record.session, &session) == 0 && session.st_mode & S_IFMT == S_IFDIR && session.st_uid == owner
+                    && record.socketPath.hasPrefix(record.session + "/sockets/") && !record.socketPath.contains("/..")
+            }
+        }
+    }
+
+    private static func records(in root: String) -> [LocalNodeRecord] {
+        let directory = root + "/nodes"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted().compactMap { name in
+            let path = directory + "/" + name
+            guard let data = FileManager.default.contents(atPath: path),
+                  var record = try? JSONDecoder().decode(LocalNodeRecord.self, from: data) else { return nil }
+            record.file = path
             return record
         }
     }
@@ -146,13 +180,18 @@ public struct LocalNodeRecord: Codable, Sendable {
         let records = all()
         if gcsAddress == "auto" {
             guard let first = records.first else {
-                throw RuntimeError("no SwiftRay node runs on this machine; start one with `swiftray start --head`")
+                let others = ofOtherUsers()
+                throw RuntimeError("no SwiftRay node runs on this machine; start one with `swiftray start --head`"
+                    + (others.isEmpty ? "" : " (other users' clusters here, joined only by address: "
+                        + Set(others.map { "\($0.gcsAddress) (\(ownerName(of: $0.session)))" }).sorted().joined(separator: ", ")
+                        + ")"))
             }
             return first
         }
         let (host, port) = try parseAddress(gcsAddress)
-        guard let record = records.first(where: { (try? parseAddress($0.gcsAddress)).map { $0 == (host, port) } ?? false })
-        else {
+        let atAddress = { (record: LocalNodeRecord) in (try? parseAddress(record.gcsAddress)).map { $0 == (host, port) } ?? false }
+        // Named by its address: another user's cluster too (after this user's and root's).
+        guard let record = records.first(where: atAddress) ?? ofOtherUsers().first(where: atAddress) else {
             let known = records.map(\.gcsAddress)
             throw RuntimeError("no node of the cluster at \(gcsAddress) runs on this machine"
                 + (known.isEmpty ? "" : " (clusters here: \(Set(known).sorted().joined(separator: ", ")))")

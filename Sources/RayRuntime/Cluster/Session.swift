@@ -61,25 +61,30 @@ public struct Session: Sendable {
         }
         return sharedRoot
     }
-    /// Where this user looks for the machine's nodes: its own sessions' directory, the shared one (a
-    /// node root started, which its drivers join), then other users' own ones (`/tmp/swiftray-<uid>`:
-    /// a node a user started, which root's drivers — or another user given a credential — join):
-    /// each only if the user its name gives owns it and no one else may write it.
+    /// Where this user looks for the machine's nodes: its own sessions' directory and, when that is
+    /// not the shared one, the shared one too (a node root started, which its drivers join).
     public static var roots: [String] {
         let own = root
-        if environment("SWIFTRAY_TMPDIR") != nil { return [own] }
-        var found = own == sharedRoot ? [own] : [own, sharedRoot]
+        return own == sharedRoot || environment("SWIFTRAY_TMPDIR") != nil ? [own] : [own, sharedRoot]
+    }
+    /// Other users' own sessions' directories (`/tmp/swiftray-<uid>`: nodes a user started who may
+    /// not write the shared one), each with its owner: looked in only for a cluster named by its
+    /// address (root's `sudo ./program` joining a user's cluster), never for "auto" — what is in
+    /// them is that user's to write. Only such a directory its user owns, a real directory no one
+    /// else may write (someone else could have made it to be looked in).
+    public static var otherUsersRoots: [(path: String, owner: UInt32)] {
+        guard environment("SWIFTRAY_TMPDIR") == nil else { return [] }
+        let mine = roots
         let parent = (sharedRoot as NSString).deletingLastPathComponent
         let prefix = (sharedRoot as NSString).lastPathComponent + "-"
-        for name in ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).sorted()
-        where name.hasPrefix(prefix) {
+        return ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).sorted().compactMap { name in
             let path = parent + "/" + name
             var info = stat()
-            guard let uid = UInt32(name.dropFirst(prefix.count)), !found.contains(path), lstat(path, &info) == 0,
-                  info.st_mode & S_IFMT == S_IFDIR, info.st_uid == uid, info.st_mode & 0o022 == 0 else { continue }
-            found.append(path)
+            guard name.hasPrefix(prefix), let uid = UInt32(name.dropFirst(prefix.count)), !mine.contains(path),
+                  lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == uid,
+                  info.st_mode & 0o022 == 0 else { return nil }
+            return (path, uid)
         }
-        return found
     }
     /// Sessions kept for their logs that stay; older ones go when a session is created.
     public static let keptSessionsLimit = 10

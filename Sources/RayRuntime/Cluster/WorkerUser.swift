@@ -223,25 +223,31 @@ public func ownerName(of path: String) -> String {
     return stat(path, &info) == 0 ? userName(info.st_uid) : "another user"
 }
 
-/// As root, in a directory of another group: gives what root just made there at `path` (or open as
-/// `fd`) the directory's group, as a set-group-ID directory would, so the directory's users reach it
-/// — a root driver's objects and socket in a session whose node another user started (or whose
-/// workers run as another user). Nothing changes for any other process.
-func takeDirectoryGroup(_ path: String, fd: Int32? = nil) {
+/// As root, in a directory of another group: gives the file root just made there, open as `fd`, the
+/// directory's group, as a set-group-ID directory would, so the directory's users reach it — a root
+/// driver's objects in a store whose node another user started. Nothing changes for any other process.
+func takeDirectoryGroup(_ path: String, fd: Int32) {
     guard geteuid() == 0 else { return }
     var directory = stat()
     guard stat((path as NSString).deletingLastPathComponent, &directory) == 0, directory.st_gid != getegid() else { return }
-    if let fd { _ = fchown(fd, uid_t.max, directory.st_gid) } else { _ = lchown(path, uid_t.max, directory.st_gid) }
+    _ = fchown(fd, uid_t.max, directory.st_gid)
 }
 
-/// As root, in a directory another user owns (a session of a node that user started): `path` — a
-/// directory root just made there, and what it holds — becomes that user's, so the session's owner
-/// can remove it with the session.
-func handOverToDirectoryOwner(_ path: String) {
-    guard geteuid() == 0 else { return }
-    var parent = stat()
-    guard stat((path as NSString).deletingLastPathComponent, &parent) == 0, parent.st_uid != 0 else { return }
-    for entry in [""] + ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).map({ "/" + $0 }) {
-        _ = lchown(path + entry, parent.st_uid, parent.st_gid)
-    }
+/// Makes the socket this process just bound at `path` mode 0660 and, as root in a directory of
+/// another group, that group's (as a set-group-ID directory would: a root driver's socket in a
+/// session whose node another user started, reached by its workers). Through a descriptor of the
+/// name that follows no link, checked to be this process's socket: the directory may be another
+/// user's, who could swap the name for a link to a file of root's between the bind and the chmod.
+func setSocketPermissions(_ path: String) {
+    let fd = open(path, 0o10000000 /* O_PATH */ | O_NOFOLLOW | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK, info.st_uid == geteuid() else { return }
+    let byDescriptor = "/proc/self/fd/\(fd)"
+    _ = chmod(byDescriptor, 0o660)
+    var directory = stat()
+    guard geteuid() == 0, stat((path as NSString).deletingLastPathComponent, &directory) == 0,
+          directory.st_gid != info.st_gid else { return }
+    _ = chown(byDescriptor, uid_t.max, directory.st_gid)
 }

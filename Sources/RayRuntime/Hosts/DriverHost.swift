@@ -283,7 +283,10 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
     /// user's own, `~/.swiftray/<session>/logs` (0700), said once on stderr; nil (no log) when
     /// neither can be written, said too.
     static func logRootWritable(_ root: String) -> String? {
-        if access(root, W_OK | X_OK) == 0 { return root }
+        // Root makes nothing in a directory another user owns (a session of a node that user
+        // started: its names are that user's to swap for links).
+        var info = stat()
+        if access(root, W_OK | X_OK) == 0, geteuid() != 0 || (lstat(root, &info) == 0 && info.st_uid == 0) { return root }
         let session = (root as NSString).deletingLastPathComponent
         let home = getpwuid(getuid()).map { String(cString: $0.pointee.pw_dir) } ?? NSHomeDirectory()
         let own = home + "/.swiftray/" + (session as NSString).lastPathComponent + "/logs"
@@ -291,7 +294,7 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: own, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
             chmod(home + "/.swiftray", 0o700)
-            note("driver", "the session's logs (\(root)) are the node's user's; this driver logs to \(own)")
+            note("driver", "the session's logs (\(root)) are the node's user's (\(ownerName(of: root))); this driver logs to \(own)")
             return own
         } catch {
             note("driver", "the session's logs (\(root)) are the node's user's, and \(own) cannot be made "
@@ -314,9 +317,8 @@ final class DriverHost: ConnectionDelegate, @unchecked Sendable {
                 }
                 connection.peer = hello
                 if let root = logRoot.flatMap(Self.logRootWritable) {
-                    let directory = root + "/driver-\(worker.node.value).\(worker.index)"
-                    log = try HostLog(directory: directory, component: "driver", loop: loop)
-                    handOverToDirectoryOwner(directory)  // A root driver in another user's session.
+                    log = try HostLog(directory: root + "/driver-\(worker.node.value).\(worker.index)",
+                                      component: "driver", loop: loop)
                 }
                 identity = OwnerIdentity(worker: worker, job: job, idKey: loop.secret?.idKey(for: job) ?? 0)
                 links = DirectLinks(loop: loop, me: worker, role: .driver, session: hello.session)

@@ -74,9 +74,9 @@ extension RayletHost {
             // Resolved here, on the loop: the copy writes through it (another thread must not look a
             // region up by path), and one made off the loop is kept only if it is still the reader's
             // store's region then (not a store given up or dropped, nor one made again meanwhile).
-            let readerRegion = readerStore.region
+            let readerRegion = readerStore.region, sourceRegion = source.region
             let copy: @Sendable () throws(RuntimeError) -> Void = {
-                let mapping = if let mapped { mapped } else { try source.map(object) }
+                let mapping = if let mapped { mapped } else { try source.map(object, in: sourceRegion) }
                 try withExtendedLifetime(mapping) { () throws(RuntimeError) in
                     if onDisk {
                         try readerStore.writeSpilled(object, mapping.bytes)

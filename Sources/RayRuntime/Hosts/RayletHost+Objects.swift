@@ -138,8 +138,9 @@ extension RayletHost {
         let loop = self.loop
         // Used on the loop's thread only (posted back there); the host lives as long as its loop.
         nonisolated(unsafe) let host = self
+        let region = objects.region
         objects.later {
-            let mapping = Result { () throws(RuntimeError) in try objects.map(object) }
+            let mapping = Result { () throws(RuntimeError) in try objects.map(object, in: region) }
             loop.post {
                 switch mapping {
                 case .success(let mapping): host.send(object, data, owner: owner, to: node, from: mapping)

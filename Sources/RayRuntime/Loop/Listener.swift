@@ -60,8 +60,7 @@ public final class Listener {
         guard status == 0 else { throw RuntimeError("cannot listen on the socket \(path): \(uvError(status))") }
         // The group may connect too (workers running as another user share the sockets
         // directory's group; every connection authenticates before anything else).
-        chmod(path, 0o660)
-        takeDirectoryGroup(path)
+        setSocketPermissions(path)
         try listener.listen(path)
         return listener
     }

@@ -87,6 +87,10 @@ final class ObjectRegion: @unchecked Sendable {
     /// takes none itself, so a later operation never passes an earlier one).
     private let deferred = DispatchQueue(label: "swiftray.region.deferred")
     private let deferredCount = Atomic<Int>(0)
+    /// Objects whose release waits there: until it is done, no thread of this process takes the
+    /// region's old copy of one for a new one (an allocation answers no room, so the new copy goes
+    /// to a file of its own), or the release would free the new one.
+    private let releasing = Mutex<Set<ObjectID>>([])
     /// Called once, on the thread that found the damage, when this process gives the region up.
     /// Set once, before the region is used.
     nonisolated(unsafe) var onGivenUp: (@Sendable (String) -> Void)?
@@ -177,6 +181,7 @@ final class ObjectRegion: @unchecked Sendable {
     /// On the raylet's loop, a lock taken is as no room: the caller writes a file of its own.
     func allocate(_ object: ObjectID, size: Int64, writer: Int32 = getpid()) -> Allocation {
         attempt(else: .full) { () throws(RegionDamage) in
+            if releasing.withLock({ $0.contains(object) }) { return .full }
             if let slot = find(object) {
                 switch state(slot) {
                 case .writing, .sealed: return .present
@@ -273,7 +278,11 @@ final class ObjectRegion: @unchecked Sendable {
             return true
         }
         guard case .done(let held) = done else {
-            later { _ = self.release(object) }
+            releasing.withLock { _ = $0.insert(object) }
+            later {
+                _ = self.release(object)
+                self.releasing.withLock { _ = $0.remove(object) }
+            }
             return true
         }
         return held

@@ -238,7 +238,15 @@ public struct SharedObjects: Sendable {
         let size = parts.reduce(0) { $0 + $1.count }
         var fd: Int32 = -1
         if claimPooledFile(size: size, as: temporary) {
-            fd = open(temporary, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+            // Non-blocking, and a regular file only: the pool is shared with the workers' group, whose
+            // code could leave a FIFO there for a writer to wait on for ever.
+            fd = open(temporary, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            var info = stat()
+            if fd >= 0 && (fstat(fd, &info) != 0 || info.st_mode & S_IFMT != S_IFREG) {
+                close(fd)
+                unlink(temporary)
+                fd = -1
+            }
             if fd >= 0 { _ = ftruncate(fd, off_t(size)) }
         }
         if fd < 0 { fd = Self.createFresh(temporary) }
@@ -304,12 +312,11 @@ public struct SharedObjects: Sendable {
             unlink(file)
             return
         }
-        let fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)  // (A FIFO must not hold it up.)
         guard fd >= 0 else { return }
         defer { close(fd) }
         var info = stat()
-        fstat(fd, &info)
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0, poolBytes() + Int64(info.st_size) <= Self.poolBytesMax,
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, flock(fd, LOCK_EX | LOCK_NB) == 0, poolBytes() + Int64(info.st_size) <= Self.poolBytesMax,
               rename(file, poolDirectory + "/\(object)-\(info.st_ino)") == 0 else {
             unlink(file)
             return
@@ -328,14 +335,20 @@ public struct SharedObjects: Sendable {
     /// Maps an object read-only (no copy). An object too large for memory is read where it
     /// was spilled (Ray's fallback allocation).
     public func map(_ object: ObjectID) throws(RuntimeError) -> SharedMapping {
-        try map(object, waiting: true)!
+        try map(object, waiting: true, in: region)!
+    }
+
+    /// `map` through `region`, the store's region as the raylet's loop found it (off the loop, a
+    /// region is not looked up by path: the loop may have just forgotten it).
+    func map(_ object: ObjectID, in region: ObjectRegion?) throws(RuntimeError) -> SharedMapping {
+        try map(object, waiting: true, in: region)!
     }
 
     /// `map` without waiting, for the raylet's loop: nil when that would wait — the region's lock
     /// or the object file's is taken, or the object is spilled (its file read and its checksum
     /// checked) — so the caller maps it off the loop.
     func mapIfFree(_ object: ObjectID) throws(RuntimeError) -> SharedMapping? {
-        try map(object, waiting: false)
+        try map(object, waiting: false, in: region)
     }
 
     /// Runs `work` off the raylet's loop, after the region's deferred work (so a read there of an
@@ -345,7 +358,7 @@ public struct SharedObjects: Sendable {
         region.later(work)
     }
 
-    private func map(_ object: ObjectID, waiting: Bool) throws(RuntimeError) -> SharedMapping? {
+    private func map(_ object: ObjectID, waiting: Bool, in region: ObjectRegion?) throws(RuntimeError) -> SharedMapping? {
         if let region {
             let pinned = waiting ? .done(region.pin(object)) : region.pinIfFree(object)
             switch pinned {
