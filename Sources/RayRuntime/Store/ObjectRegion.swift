@@ -346,22 +346,36 @@ final class ObjectRegion: @unchecked Sendable {
         }
     }
 
-    /// `locked`, except on the raylet's loop (`impatient`): there it never waits for the lock.
+    /// How long the raylet's loop tries the lock before it finds it taken: a writer holds it for a
+    /// table update (microseconds), so a try that finds it held usually succeeds a moment later.
+    static let attemptMicros: Int64 = 50
+
+    /// `locked`, except on the raylet's loop (`impatient`): there it never waits for the lock
+    /// beyond `attemptMicros`.
     private func attempt<T>(else fallback: T, _ body: () throws(RegionDamage) -> T) -> Attempt<T> {
         guard Self.impatient else { return .done(locked(else: fallback, body)) }
-        guard deferredCount.load(ordering: .acquiring) == 0 else { return .busy }
         var newlyGivenUp: String?
         // nil: the mutex taken; .done(nil): the fallback (the region given up).
-        let outcome: Attempt<T?>? = threads.withLockIfAvailable { _ -> Attempt<T?> in
-            guard damage == nil else { return .done(nil) }
-            guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else { return .busy }
-            defer { flock(lockFD, LOCK_UN) }
-            do throws(RegionDamage) {
-                return .done(try body())
-            } catch {
-                if giveUp(error.detail) { newlyGivenUp = error.detail }
-                return .done(nil)
+        var outcome: Attempt<T?>?
+        var start = timespec(), now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        while deferredCount.load(ordering: .acquiring) == 0 {
+            outcome = threads.withLockIfAvailable { _ -> Attempt<T?> in
+                guard damage == nil else { return .done(nil) }
+                guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else { return .busy }
+                defer { flock(lockFD, LOCK_UN) }
+                do throws(RegionDamage) {
+                    return .done(try body())
+                } catch {
+                    if giveUp(error.detail) { newlyGivenUp = error.detail }
+                    return .done(nil)
+                }
             }
+            if case .done? = outcome { break }
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            guard (now.tv_sec - start.tv_sec) * 1_000_000 + (now.tv_nsec - start.tv_nsec) / 1000 < Self.attemptMicros
+            else { break }
+            sched_yield()
         }
         if let newlyGivenUp { onGivenUp?(newlyGivenUp) }
         guard case .done(let value)? = outcome else { return .busy }
