@@ -76,6 +76,26 @@ private func waitForExit(_ pids: [Int32]) -> Bool {
 
 extension RuntimeTests {
 @Suite struct JobTests {
+    /// A process's socket for direct links goes with it (one a job would otherwise leave behind in
+    /// a long-lived session): the driver's and its workers' once the job ends (its workers exit).
+    @Test func aProcesssSocketGoesWithIt() throws {
+        try withCluster([("head", ["CPU": 1])]) { cluster in
+            let sockets = cluster.session.path + "/sockets"
+            func present() -> Set<String> {
+                Set(((try? FileManager.default.contentsOfDirectory(atPath: sockets)) ?? []).filter {
+                    $0.hasPrefix("w-") && $0.hasSuffix(".sock")
+                })
+            }
+            #expect(try Testbed.square.remote(3).get(timeout: .seconds(30)) == 9)
+            let first = present()
+            #expect(first.count >= 2, "the driver's and a worker's: \(first)")
+            try startAnotherJob(cluster)
+            let deadline = Date() + 20
+            while !present().isDisjoint(with: first) && Date() < deadline { usleep(10_000) }
+            #expect(present().isDisjoint(with: first), "the first job's processes' sockets are gone: \(present())")
+        }
+    }
+
     @Test func aGlobalSetAfterStartIsNamedWhenItCrashesAWorker() throws {
         try withCluster([("head", ["CPU": 1])]) { cluster in
             let process = Process()

@@ -247,8 +247,10 @@ extension RayletHost {
         if count == 1 { dropJobStoreIfUnused(job) }
     }
 
-    /// A local process is gone (its connection closed): its job's store may go now.
-    func dropStoreIfUnused(of process: WorkerID) {
+    /// A local process is gone (its connection closed): its socket for direct links goes (one per
+    /// process would pile up in a long-lived session), and its job's store may go now.
+    func localProcessGone(_ process: WorkerID) {
+        if let session = options.session { unlink(DirectLinks.socketPath(directory: session + "/sockets", worker: process)) }
         if case .job(let job)? = perJob.assigned[process] { dropJobStoreIfUnused(job) }
     }
 

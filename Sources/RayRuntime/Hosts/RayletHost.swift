@@ -560,7 +560,7 @@ public final class RayletHost: ConnectionDelegate {
         case .worker, .driver:
             guard let worker = peer.worker, let local = locals[worker], local.connection === connection else { return }
             locals[worker] = nil
-            dropStoreIfUnused(of: worker)
+            localProcessGone(worker)
             if !local.isDriver {
                 workerDisconnected(worker, contacts: local.contacts)
                 return
