@@ -223,21 +223,28 @@ public func ownerName(of path: String) -> String {
     return stat(path, &info) == 0 ? userName(info.st_uid) : "another user"
 }
 
-/// As root, in a directory of another group: gives the file root just made there, open as `fd`, the
-/// directory's group, as a set-group-ID directory would, so the directory's users reach it — a root
-/// driver's objects in a store whose node another user started. Nothing changes for any other process.
-func takeDirectoryGroup(_ path: String, fd: Int32) {
-    guard geteuid() == 0 else { return }
+/// As root, the group of the directory `path` is in, if it is not `group` (a directory of another
+/// group: a session or store whose node another user started, or whose workers run as another
+/// user): what root makes there takes it, as a set-group-ID directory would give it, so the
+/// directory's users reach it. Nil for any other process, or when the group is already that.
+private func directoryGroupForRoot(of path: String, unless group: gid_t) -> gid_t? {
     var directory = stat()
-    guard stat((path as NSString).deletingLastPathComponent, &directory) == 0, directory.st_gid != getegid() else { return }
-    _ = fchown(fd, uid_t.max, directory.st_gid)
+    guard geteuid() == 0, stat((path as NSString).deletingLastPathComponent, &directory) == 0,
+          directory.st_gid != group else { return nil }
+    return directory.st_gid
 }
 
-/// Makes the socket this process just bound at `path` mode 0660 and, as root in a directory of
-/// another group, that group's (as a set-group-ID directory would: a root driver's socket in a
-/// session whose node another user started, reached by its workers). Through a descriptor of the
-/// name that follows no link, checked to be this process's socket: the directory may be another
-/// user's, who could swap the name for a link to a file of root's between the bind and the chmod.
+/// Gives the file this process just made at `path`, open as `fd`, its directory's group when root
+/// (`directoryGroupForRoot`): a root driver's objects in a store whose node another user started.
+func takeDirectoryGroup(_ path: String, fd: Int32) {
+    if let group = directoryGroupForRoot(of: path, unless: getegid()) { _ = fchown(fd, uid_t.max, group) }
+}
+
+/// Makes the socket this process just bound at `path` mode 0660 and, as root, its directory's group
+/// (`directoryGroupForRoot`: a root driver's socket in a session whose node another user started,
+/// reached by its workers). Through a descriptor of the name that follows no link, checked to be
+/// this process's socket: the directory may be another user's, who could swap the name for a link
+/// to a file of root's between the bind and the chmod.
 func setSocketPermissions(_ path: String) {
     let fd = open(path, 0o10000000 /* O_PATH */ | O_NOFOLLOW | O_CLOEXEC)
     guard fd >= 0 else { return }
@@ -246,8 +253,5 @@ func setSocketPermissions(_ path: String) {
     guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK, info.st_uid == geteuid() else { return }
     let byDescriptor = "/proc/self/fd/\(fd)"
     _ = chmod(byDescriptor, 0o660)
-    var directory = stat()
-    guard geteuid() == 0, stat((path as NSString).deletingLastPathComponent, &directory) == 0,
-          directory.st_gid != info.st_gid else { return }
-    _ = chown(byDescriptor, uid_t.max, directory.st_gid)
+    if let group = directoryGroupForRoot(of: path, unless: info.st_gid) { _ = chown(byDescriptor, uid_t.max, group) }
 }

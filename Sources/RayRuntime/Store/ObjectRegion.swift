@@ -181,7 +181,9 @@ final class ObjectRegion: @unchecked Sendable {
     /// On the raylet's loop, a lock taken is as no room: the caller writes a file of its own.
     func allocate(_ object: ObjectID, size: Int64, writer: Int32 = getpid()) -> Allocation {
         attempt(else: .full) { () throws(RegionDamage) in
-            if releasing.withLock({ $0.contains(object) }) { return .full }
+            // (Only while deferred work waits: the set is empty otherwise, and the check stays off
+            // every other allocation's path.)
+            if deferredCount.load(ordering: .acquiring) > 0 && releasing.withLock({ $0.contains(object) }) { return .full }
             if let slot = find(object) {
                 switch state(slot) {
                 case .writing, .sealed: return .present
@@ -214,8 +216,7 @@ final class ObjectRegion: @unchecked Sendable {
                 if let slot = find(object), state(slot) == .writing { setState(slot, .sealed) }
             }
         }
-        // Not if this process gave the region up (unknown while another thread holds the mutex:
-        // sealing its own slot is harmless either way).
+        // Not if this process gave the region up.
         guard damage == nil, let slot = find(object), state(slot) == .writing,
               slotBase(slot).load(fromByteOffset: 32, as: Int32.self) == getpid() else { return }
         setState(slot, .sealed)
