@@ -146,6 +146,9 @@ public final class Connection {
     private var tokensAt: Int64 = 0
     /// A frame read while no token was left: delivered first when reading resumes.
     private var throttledFrame: Frame?
+    /// Why a write failed (the peer is gone) while this connection reads on to the end of what the
+    /// peer sent before it went (`writeFailed`).
+    private var writeFailure: String?
     private var resumeTimer: LoopTimer?
     /// Since when the peer has been held back without a break (nil: not lately), and when reading
     /// last resumed.
@@ -261,7 +264,7 @@ public final class Connection {
 
     private func didRead(_ count: Int, _ buf: UnsafePointer<uv_buf_t>?) {
         if count < 0 {
-            close(reason: count == Int(UV_EOF.rawValue) ? nil : "read failed: \(uvError(Int32(count)))")
+            close(reason: writeFailure ?? (count == Int(UV_EOF.rawValue) ? nil : "read failed: \(uvError(Int32(count)))"))
             return
         }
         guard count > 0, let base = buf?.pointee.base else { return }
@@ -558,7 +561,7 @@ public final class Connection {
     /// the socket does not take at once is copied, for a queued write.
     private func writeCiphertext(of tls: TLSSession) {
         let ciphertext = tls.ciphertext
-        guard !isClosed, ciphertext.count > 0 else { return }
+        guard !isClosed, writeFailure == nil, ciphertext.count > 0 else { return }
         if ciphertext.count >= EventLoop.largeBufferBytes { loop.trimSoon() }
         let written = tryWrite(ciphertext)
         if written == ciphertext.count {
@@ -581,7 +584,7 @@ public final class Connection {
 
     /// Writes bytes as they go on the wire (plaintext frames).
     private func writeBytes(_ bytes: [UInt8]) {
-        guard !isClosed, !bytes.isEmpty else { return }
+        guard !isClosed, writeFailure == nil, !bytes.isEmpty else { return }
         if bytes.count >= EventLoop.largeBufferBytes { loop.trimSoon() }
         // Read only: the array is shared with the caller, and a mutable view would copy it.
         let written = bytes.withUnsafeBytes { tryWrite($0) }
@@ -595,7 +598,7 @@ public final class Connection {
     /// Queues a write of `bytes` from `start` on, after uv_try_write returned `tried`.
     private func queueWrite(_ bytes: [UInt8], from start: Int, afterTrying tried: Int) {
         if tried < 0 && tried != Int(UV_EAGAIN.rawValue) {
-            close(reason: "write failed: \(uvError(Int32(tried)))")
+            writeFailed("write failed: \(uvError(Int32(tried)))")
             return
         }
         // A queued write keeps the array (not a copy) until done.
@@ -609,7 +612,7 @@ public final class Connection {
         }
         let status = request.start(on: stream)
         if status < 0 {
-            close(reason: "write failed: \(uvError(status))")
+            writeFailed("write failed: \(uvError(status))")
             return
         }
         if bytesInFlight > ConnectionLimits.maxSendBacklogBytes {
@@ -619,6 +622,16 @@ public final class Connection {
             writeStandardError("swiftray: closed \(label) (pid \(getpid())): \(reason)\n")
             close(reason: reason)
         }
+    }
+
+    /// A write failed: the peer is gone. What it sent before it went — an error frame saying why it
+    /// refused this process, say — may still wait to be read, so the connection writes nothing more
+    /// and reads on to the end before it closes, with this reason unless what it reads closes it
+    /// first. Closed at once when it is not reading (held back at its rate limit).
+    private func writeFailed(_ reason: String) {
+        guard readBuffer != nil, resumeTimer == nil else { return close(reason: reason) }
+        writeFailure = reason
+        outgoing = []
     }
 
     /// Bytes queued on this connection and not yet written.
